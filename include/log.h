@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * log.h: one line per event, key=value, the session or queue id first
+ * (STYLE rule 14): `qid=0F3K... event=delivered rcpt=h:3f9a0c12 ...`.
+ * Lines go to stderr (foreground) or syslog.  Never log AUTH data or
+ * message content; addresses go through log_addr(), which pseudonymises
+ * them with a keyed hash unless the operator turned that off.
+ * Values that may contain spaces or come from the wire are quoted and
+ * escaped by log_quote().
+ */
+#ifndef POSTERN_LOG_H
+#define POSTERN_LOG_H
+
+#include <stddef.h>
+#include "util.h"
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERR };
+
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
+
+void log_open(const char *ident, enum log_target target, enum log_level level);
+void log_set_level(enum log_level level);
+int log_parse_level(const char *s, enum log_level *out);
+void log_close(void);
+
+void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_err(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
+int log_enabled(enum log_level level);
+
+/*
+ * Pseudonymisation.  log_set_pseudonym_key() installs the key (derived
+ * from the master key at start-up); with pseudonymise off, log_addr()
+ * returns the address quoted.  log_addr() writes into OUT (>= 64 bytes
+ * recommended; LOG_ADDR_MAX) and returns OUT: "h:" + 16 hex digits of
+ * HMAC-SHA256(key, lowercased address).
+ */
+#define LOG_ADDR_MAX 320
+void log_set_pseudonym_key(const unsigned char *key, size_t len);
+void log_set_pseudonymise(int on);
+const char *log_addr(const char *addr, size_t len, char *out, size_t outlen);
+/* Pseudonym regardless of the log setting (events db, metrics). */
+const char *log_pseudonym(const char *addr, size_t len, char *out, size_t outlen);
+/* Quote a value for key=value output: printable ASCII kept, others \xNN. */
+const char *log_quote(const char *s, size_t len, char *out, size_t outlen);
+
+#endif

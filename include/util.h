@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * util.h: small helpers every module may use: allocation that aborts
+ * on failure (STYLE rule 12), fatal() for start-up errors and broken
+ * invariants, monotonic and wall clocks, bounded string copies.
+ */
+#ifndef POSTERN_UTIL_H
+#define POSTERN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#define NORETURN __attribute__((noreturn))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* fatal(): log at error level and exit(1).  Start-up only, or broken invariants. */
+void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2) NORETURN;
+
+/* Milliseconds from a monotonic clock; wall-clock milliseconds since the epoch. */
+uint64_t now_mono_ms(void);
+uint64_t now_wall_ms(void);
+
+/* strlcpy semantics: always terminates, returns strlen(src). */
+size_t str_copy(char *dst, const char *src, size_t size);
+
+/* Case-insensitive compare of ASCII text of known length (wire data). */
+int mem_casecmp(const void *a, const void *b, size_t n);
+
+/*
+ * file_check_secret(): 0 if PATH is a regular file not readable or
+ * writable by group or others; -1 with a reason in ERR otherwise.
+ * Secrets (master key, DKIM and TLS keys) go through this at start-up.
+ */
+int file_check_secret(const char *path, char *err, size_t errlen);
+
+/* Read a whole file (at most MAX bytes) into a malloc'd, NUL-terminated buffer. */
+int file_read_all(const char *path, size_t max, char **out, size_t *outlen);
+
+#endif

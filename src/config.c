@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * config.c: the postern.conf(5) parser.  The table below is the single
+ * source of truth for every key: its type, default, limits and the
+ * struct config field it fills.  man/postern.conf.5 and
+ * contrib/postern.conf document the same keys; tests/unit/test_config
+ * checks that the sample file names every key in this table.
+ *
+ * Syntax (Postfix-like): `key = value`; `#` starts a comment when it is
+ * the first non-blank character of a line; a line that starts with
+ * white space continues the previous value; lists are separated by
+ * commas and/or white space.  Each key may appear once.  Durations take
+ * ms, s, m, h, d, w suffixes (bare number = seconds); sizes take k, m, g
+ * (1024-based).
+ */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "config.h"
+#include "util.h"
+
+enum conf_type {
+	CONF_STRING,
+	CONF_INT,
+	CONF_BOOL,
+	CONF_SIZE,
+	CONF_DURATION,
+	CONF_ENUM,	/* string, one of `choices` ("a|b|c") */
+	CONF_ADDRESS,	/* host:port */
+	CONF_LIST,	/* elements checked as `elem` */
+};
+
+struct conf_key {
+	const char *name;
+	enum conf_type type;
+	const char *def;
+	int64_t min, max;	/* int, size, duration (ms); ignored when min == max == 0 */
+	size_t off;
+	const char *choices;	/* CONF_ENUM */
+	enum conf_type elem;	/* CONF_LIST element type: STRING, DURATION, ADDRESS, CIDR(STRING) */
+};
+
+#define F(field) offsetof(struct config, field)
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+#define DAY (24 * HOUR)
+#define KB 1024LL
+#define MB (1024 * KB)
+#define GB (1024 * MB)
+#define DLP_ACTIONS "ignore|tag|hold|redact|reject"
+
+static const struct conf_key conf_keys[] = {
+	/* daemon */
+	{ "hostname", CONF_STRING, "", 0, 0, F(hostname), NULL, 0 },
+	{ "data_directory", CONF_STRING, LOCALSTATEDIR "/lib/postern", 0, 0, F(data_directory), NULL, 0 },
+	{ "pid_file", CONF_STRING, "", 0, 0, F(pid_file), NULL, 0 },
+	{ "user", CONF_STRING, "", 0, 0, F(user), NULL, 0 },
+	{ "log_level", CONF_ENUM, "info", 0, 0, F(log_level), "debug|info|warn|err", 0 },
+	{ "log_pseudonymise", CONF_BOOL, "yes", 0, 0, F(log_pseudonymise), NULL, 0 },
+	{ "syslog_facility", CONF_ENUM, "mail", 0, 0, F(syslog_facility), "mail|daemon|local0|local1|local2|local3|local4|local5|local6|local7", 0 },
+	{ "master_key_file", CONF_STRING, SYSCONFDIR "/postern/master.key", 0, 0, F(master_key_file), NULL, 0 },
+	{ "control_socket", CONF_STRING, LOCALSTATEDIR "/run/postern/control.sock", 0, 0, F(control_socket), NULL, 0 },
+	{ "operator_group", CONF_STRING, "postern", 0, 0, F(operator_group), NULL, 0 },
+	{ "reviewer_group", CONF_STRING, "postern-review", 0, 0, F(reviewer_group), NULL, 0 },
+	{ "shutdown_timeout", CONF_DURATION, "30s", 0, 1 * HOUR, F(shutdown_timeout), NULL, 0 },
+
+	/* queue */
+	{ "queue_map_size", CONF_SIZE, "1g", 1 * MB, 1024 * GB, F(queue_map_size), NULL, 0 },
+	{ "queue_map_grow", CONF_BOOL, "yes", 0, 0, F(queue_map_grow), NULL, 0 },
+	{ "queue_map_max", CONF_SIZE, "64g", 1 * MB, 1024 * GB, F(queue_map_max), NULL, 0 },
+	{ "queue_chunk_size", CONF_SIZE, "64k", 4 * KB, 1 * MB, F(queue_chunk_size), NULL, 0 },
+	{ "queue_commit_batch", CONF_INT, "256", 1, 65536, F(queue_commit_batch), NULL, 0 },
+	{ "retry_schedule", CONF_LIST, "1m 5m 15m 30m 1h 2h 4h", 0, 0, F(retry_schedule), NULL, CONF_DURATION },
+	{ "max_queue_lifetime", CONF_DURATION, "5d", 1 * SEC, 60 * DAY, F(max_queue_lifetime), NULL, 0 },
+	{ "delay_warning_time", CONF_DURATION, "0", 0, 60 * DAY, F(delay_warning_time), NULL, 0 },
+	{ "body_retention", CONF_DURATION, "1d", 0, 3650 * DAY, F(body_retention), NULL, 0 },
+	{ "event_retention", CONF_DURATION, "30d", 0, 3650 * DAY, F(event_retention), NULL, 0 },
+	{ "purge_interval", CONF_DURATION, "10m", 1 * SEC, 1 * DAY, F(purge_interval), NULL, 0 },
+
+	/* SMTP server */
+	{ "smtpd_submission_listen", CONF_LIST, "0.0.0.0:587", 0, 0, F(smtpd_submission_listen), NULL, CONF_ADDRESS },
+	{ "smtpd_submissions_listen", CONF_LIST, "0.0.0.0:465", 0, 0, F(smtpd_submissions_listen), NULL, CONF_ADDRESS },
+	{ "smtpd_relay_listen", CONF_LIST, "", 0, 0, F(smtpd_relay_listen), NULL, CONF_ADDRESS },
+	{ "smtpd_relay_networks", CONF_LIST, "127.0.0.0/8 ::1/128", 0, 0, F(smtpd_relay_networks), NULL, CONF_STRING },
+	{ "smtpd_relay_account", CONF_STRING, "relay", 0, 0, F(smtpd_relay_account), NULL, 0 },
+	{ "smtpd_tls_cert_file", CONF_STRING, "", 0, 0, F(smtpd_tls_cert_file), NULL, 0 },
+	{ "smtpd_tls_key_file", CONF_STRING, "", 0, 0, F(smtpd_tls_key_file), NULL, 0 },
+	{ "smtpd_banner", CONF_STRING, "ESMTP postern", 0, 0, F(smtpd_banner), NULL, 0 },
+	{ "smtpd_max_connections", CONF_INT, "1000", 1, 1000000, F(smtpd_max_connections), NULL, 0 },
+	{ "smtpd_max_connections_per_ip", CONF_INT, "50", 1, 1000000, F(smtpd_max_connections_per_ip), NULL, 0 },
+	{ "smtpd_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtpd_timeout), NULL, 0 },
+	{ "smtpd_data_timeout", CONF_DURATION, "600s", 100, 1 * HOUR, F(smtpd_data_timeout), NULL, 0 },
+	{ "smtpd_max_errors", CONF_INT, "10", 1, 1000, F(smtpd_max_errors), NULL, 0 },
+	{ "smtpd_max_recipients", CONF_INT, "100", 1, 100000, F(smtpd_max_recipients), NULL, 0 },
+	{ "message_size_limit", CONF_SIZE, "25m", 1 * KB, 2 * GB, F(message_size_limit), NULL, 0 },
+	{ "smtpd_auth_in_clear", CONF_BOOL, "no", 0, 0, F(smtpd_auth_in_clear), NULL, 0 },
+	{ "smtpd_auth_failure_delay", CONF_DURATION, "1s", 0, 60 * SEC, F(smtpd_auth_failure_delay), NULL, 0 },
+	{ "smtpd_auth_lockout_threshold", CONF_INT, "5", 1, 1000, F(smtpd_auth_lockout_threshold), NULL, 0 },
+	{ "smtpd_auth_lockout_time", CONF_DURATION, "15m", 1 * SEC, 1 * DAY, F(smtpd_auth_lockout_time), NULL, 0 },
+	{ "smtpd_received_client_ip", CONF_BOOL, "yes", 0, 0, F(smtpd_received_client_ip), NULL, 0 },
+	{ "smtpd_bare_line_ending", CONF_ENUM, "reject", 0, 0, F(smtpd_bare_line_ending), "reject|normalize", 0 },
+
+	/* delivery */
+	{ "dns_servers", CONF_LIST, "", 0, 0, F(dns_servers), NULL, CONF_ADDRESS },
+	{ "transport", CONF_LIST, "", 0, 0, F(transport), NULL, CONF_STRING },
+	{ "smtp_tls_policy", CONF_ENUM, "may", 0, 0, F(smtp_tls_policy), "none|may|encrypt|verify", 0 },
+	{ "smtp_tls_policy_map", CONF_LIST, "", 0, 0, F(smtp_tls_policy_map), NULL, CONF_STRING },
+	{ "smtp_tls_ca_file", CONF_STRING, "", 0, 0, F(smtp_tls_ca_file), NULL, 0 },
+	{ "smtp_connect_timeout", CONF_DURATION, "30s", 100, 10 * MIN, F(smtp_connect_timeout), NULL, 0 },
+	{ "smtp_helo_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtp_helo_timeout), NULL, 0 },
+	{ "smtp_command_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtp_command_timeout), NULL, 0 },
+	{ "smtp_data_timeout", CONF_DURATION, "600s", 100, 1 * HOUR, F(smtp_data_timeout), NULL, 0 },
+	{ "smtp_destination_concurrency", CONF_INT, "10", 1, 1000, F(smtp_destination_concurrency), NULL, 0 },
+	{ "smtp_destination_rate", CONF_INT, "0", 0, 1000000, F(smtp_destination_rate), NULL, 0 },
+	{ "smtp_connection_reuse_limit", CONF_INT, "100", 1, 100000, F(smtp_connection_reuse_limit), NULL, 0 },
+	{ "smtp_bind_address", CONF_LIST, "", 0, 0, F(smtp_bind_address), NULL, CONF_STRING },
+	{ "smtp_address_preference", CONF_ENUM, "prefer-ipv6", 0, 0, F(smtp_address_preference), "prefer-ipv6|prefer-ipv4|ipv6-only|ipv4-only", 0 },
+	{ "smtp_helo_name", CONF_STRING, "", 0, 0, F(smtp_helo_name), NULL, 0 },
+
+	/* DKIM, SPF */
+	{ "dkim_key_directory", CONF_STRING, "", 0, 0, F(dkim_key_directory), NULL, 0 },
+	{ "dkim_sign_headers", CONF_LIST,
+	  "From To Cc Subject Date Message-ID Reply-To In-Reply-To References MIME-Version "
+	  "Content-Type Content-Transfer-Encoding List-Unsubscribe List-Unsubscribe-Post Feedback-ID",
+	  0, 0, F(dkim_sign_headers), NULL, CONF_STRING },
+	{ "dkim_fallback_domain", CONF_STRING, "", 0, 0, F(dkim_fallback_domain), NULL, 0 },
+	{ "dkim_signature_expiry", CONF_DURATION, "0", 0, 365 * DAY, F(dkim_signature_expiry), NULL, 0 },
+	{ "spf_egress_ips", CONF_LIST, "", 0, 0, F(spf_egress_ips), NULL, CONF_STRING },
+	{ "spf_action", CONF_ENUM, "warn", 0, 0, F(spf_action), "ignore|warn|reject", 0 },
+
+	/* MIME, sensitive data */
+	{ "dlp_action_card", CONF_ENUM, "tag", 0, 0, F(dlp_action_card), DLP_ACTIONS, 0 },
+	{ "dlp_action_card_test", CONF_ENUM, "ignore", 0, 0, F(dlp_action_card_test), DLP_ACTIONS, 0 },
+	{ "dlp_action_ssn", CONF_ENUM, "tag", 0, 0, F(dlp_action_ssn), DLP_ACTIONS, 0 },
+	{ "dlp_action_iban", CONF_ENUM, "tag", 0, 0, F(dlp_action_iban), DLP_ACTIONS, 0 },
+	{ "mime_max_depth", CONF_INT, "10", 1, 100, F(mime_max_depth), NULL, 0 },
+	{ "mime_max_parts", CONF_INT, "500", 1, 100000, F(mime_max_parts), NULL, 0 },
+	{ "mime_max_decoded_size", CONF_SIZE, "100m", 1 * KB, 4 * GB, F(mime_max_decoded_size), NULL, 0 },
+	{ "mime_limit_action", CONF_ENUM, "reject", 0, 0, F(mime_limit_action), "hold|reject", 0 },
+};
+
+int
+config_parse_duration(const char *s, uint64_t *ms)
+{
+	static const struct { const char *u; uint64_t mul; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 }, { "w", 604800000 }, { "", 1000 },
+	};
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(units); i++)
+		if (strcmp(end, units[i].u) == 0) {
+			if (v > UINT64_MAX / units[i].mul)
+				return -1;
+			*ms = v * units[i].mul;
+			return 0;
+		}
+	return -1;
+}
+
+int
+config_parse_size(const char *s, uint64_t *bytes)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (tolower((unsigned char)*end)) {
+	case '\0': break;
+	case 'k': mul = KB; end++; break;
+	case 'm': mul = MB; end++; break;
+	case 'g': mul = GB; end++; break;
+	default: return -1;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end != '\0' || v > UINT64_MAX / mul)
+		return -1;
+	*bytes = v * mul;
+	return 0;
+}
+
+int
+config_parse_address(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon, *hs, *he;
+	char *end;
+	long p;
+
+	if (*s == '[') {
+		hs = s + 1;
+		he = strchr(hs, ']');
+		if (he == NULL || he[1] != ':')
+			return -1;
+		colon = he + 1;
+	} else {
+		hs = s;
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		he = colon;
+		if (memchr(hs, ':', (size_t)(he - hs)) != NULL)
+			return -1;	/* bare IPv6 must be bracketed */
+	}
+	if (he == hs || (size_t)(he - hs) >= hostlen)
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || *end != '\0' || colon[1] == '\0' || p < 0 || p > 65535)
+		return -1;
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+static int
+parse_bool(const char *s, int *out)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" };
+	static const char *no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+enum_allows(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *p = choices;
+
+	while (*p) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && strncmp(p, v, n) == 0)
+			return 1;
+		p += len + (bar != NULL);
+	}
+	return 0;
+}
+
+static void
+list_free(struct config_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+static int
+check_elem(enum conf_type t, const char *v, char *why, size_t whylen)
+{
+	uint64_t u;
+	char host[256];
+	int port;
+
+	switch (t) {
+	case CONF_DURATION:
+		if (config_parse_duration(v, &u) == -1) {
+			snprintf(why, whylen, "'%s' is not a duration (e.g. 30s, 5m, 2h, 1d)", v);
+			return -1;
+		}
+		return 0;
+	case CONF_ADDRESS:
+		if (config_parse_address(v, host, sizeof(host), &port) == -1) {
+			snprintf(why, whylen, "'%s' is not an address (host:port or [ipv6]:port)", v);
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Set one key from its textual value; -1 with WHY on a bad value. */
+static int
+conf_set(struct config *cfg, const struct conf_key *k, const char *v,
+    char *why, size_t whylen)
+{
+	char *base = (char *)cfg + k->off;
+	uint64_t u;
+	int b;
+
+	switch (k->type) {
+	case CONF_STRING:
+		free(*(char **)base);
+		*(char **)base = xstrdup(v);
+		return 0;
+	case CONF_ENUM:
+		if (!enum_allows(k->choices, v)) {
+			snprintf(why, whylen, "'%s' is not one of %s", v, k->choices);
+			return -1;
+		}
+		free(*(char **)base);
+		*(char **)base = xstrdup(v);
+		return 0;
+	case CONF_ADDRESS:
+		if (check_elem(CONF_ADDRESS, v, why, whylen) == -1)
+			return -1;
+		free(*(char **)base);
+		*(char **)base = xstrdup(v);
+		return 0;
+	case CONF_BOOL:
+		if (parse_bool(v, &b) == -1) {
+			snprintf(why, whylen, "'%s' is not a boolean (yes or no)", v);
+			return -1;
+		}
+		*(int *)base = b;
+		return 0;
+	case CONF_INT: {
+		long long n;
+		char *end;
+
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno || end == v || *end != '\0') {
+			snprintf(why, whylen, "'%s' is not an integer", v);
+			return -1;
+		}
+		if ((k->min || k->max) && (n < k->min || n > k->max)) {
+			snprintf(why, whylen, "%lld is out of range (%lld to %lld)",
+			    n, (long long)k->min, (long long)k->max);
+			return -1;
+		}
+		*(int64_t *)base = n;
+		return 0;
+	}
+	case CONF_SIZE:
+		if (config_parse_size(v, &u) == -1) {
+			snprintf(why, whylen, "'%s' is not a size (e.g. 512k, 25m, 1g)", v);
+			return -1;
+		}
+		goto range;
+	case CONF_DURATION:
+		if (config_parse_duration(v, &u) == -1) {
+			snprintf(why, whylen, "'%s' is not a duration (e.g. 30s, 5m, 2h, 1d)", v);
+			return -1;
+		}
+	range:
+		if ((k->min || k->max) && (u < (uint64_t)k->min || u > (uint64_t)k->max)) {
+			snprintf(why, whylen, "'%s' is out of range (%lld to %lld %s)", v,
+			    (long long)k->min, (long long)k->max,
+			    k->type == CONF_SIZE ? "bytes" : "ms");
+			return -1;
+		}
+		*(uint64_t *)base = u;
+		return 0;
+	case CONF_LIST: {
+		struct config_list *l = (struct config_list *)base, nl = { NULL, 0 };
+		const char *p = v;
+
+		while (*p) {
+			size_t len;
+			char *item;
+
+			while (*p == ',' || isspace((unsigned char)*p))
+				p++;
+			if (*p == '\0')
+				break;
+			len = strcspn(p, ", \t");
+			item = xstrndup(p, len);
+			if (check_elem(k->elem, item, why, whylen) == -1) {
+				free(item);
+				list_free(&nl);
+				return -1;
+			}
+			nl.items = xrealloc(nl.items, (nl.n + 1) * sizeof(char *));
+			nl.items[nl.n++] = item;
+			p += len;
+		}
+		list_free(l);
+		*l = nl;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static void
+add_error(struct buf *errs, const char *name, int line, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+
+static void
+add_error(struct buf *errs, const char *name, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (errs->len)
+		buf_append_str(errs, "\n");
+	buf_printf(errs, "%s:%d: %s", name, line, msg);
+}
+
+static const struct conf_key *
+conf_find(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(conf_keys); i++)
+		if (strlen(conf_keys[i].name) == len &&
+		    memcmp(conf_keys[i].name, name, len) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Apply one logical line "key = value" that started at LINE. */
+static void
+conf_line(struct config *cfg, const char *name, int line, char *text,
+    int *seen, struct buf *errs)
+{
+	const struct conf_key *k;
+	char *eq = strchr(text, '='), *key, *val, why[512];
+
+	if (eq == NULL) {
+		add_error(errs, name, line, "expected 'key = value'");
+		return;
+	}
+	*eq = '\0';
+	key = trim(text);
+	val = trim(eq + 1);
+	if ((k = conf_find(key, strlen(key))) == NULL) {
+		add_error(errs, name, line, "unknown key '%s'", key);
+		return;
+	}
+	if (seen[k - conf_keys]) {
+		add_error(errs, name, line, "'%s' already set at line %d", key,
+		    seen[k - conf_keys]);
+		return;
+	}
+	seen[k - conf_keys] = line;
+	if (conf_set(cfg, k, val, why, sizeof(why)) == -1)
+		add_error(errs, name, line, "%s: %s", key, why);
+}
+
+static struct config *
+config_defaults(void)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	char why[512];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(conf_keys); i++)
+		if (conf_set(cfg, &conf_keys[i], conf_keys[i].def, why, sizeof(why)) == -1)
+			fatal("config: bad built-in default for %s: %s", conf_keys[i].name, why);
+	return cfg;
+}
+
+struct config *
+config_parse(const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct config *cfg = config_defaults();
+	int seen[ARRAY_SIZE(conf_keys)] = { 0 };
+	struct buf logical, errs;
+	int lineno = 0, logical_line = 0;
+	size_t pos = 0;
+
+	buf_init(&logical, 1 << 20);
+	buf_init(&errs, 1 << 16);
+	while (pos <= len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		const char *l = text + pos;
+		size_t n = end - pos;
+		size_t i = 0;
+
+		lineno++;
+		if (memchr(l, '\0', n) != NULL) {
+			add_error(&errs, name, lineno, "NUL byte in configuration");
+			break;
+		}
+		while (i < n && (l[i] == ' ' || l[i] == '\t' || l[i] == '\r'))
+			i++;
+		if (i == n || l[i] == '#') {
+			/* blank or comment: does not end a continued value */
+		} else if (i > 0 && logical.len > 0) {
+			buf_append(&logical, " ", 1);
+			buf_append(&logical, l + i, n - i);
+		} else if (i > 0) {
+			add_error(&errs, name, lineno, "continuation line without a key above it");
+		} else {
+			if (logical.len > 0)
+				conf_line(cfg, name, logical_line, logical.data, seen, &errs);
+			buf_reset(&logical);
+			buf_append(&logical, l, n);
+			logical_line = lineno;
+		}
+		if (nl == NULL)
+			break;
+		pos = end + 1;
+	}
+	if (logical.len > 0)
+		conf_line(cfg, name, logical_line, logical.data, seen, &errs);
+	buf_free(&logical);
+
+	if (errs.len == 0 && cfg->queue_map_max < cfg->queue_map_size)
+		add_error(&errs, name, seen[0] ? seen[0] : 0,
+		    "queue_map_max is smaller than queue_map_size");
+	if (errs.len > 0) {
+		snprintf(err, errlen, "%s", errs.data);
+		buf_free(&errs);
+		config_free(cfg);
+		return NULL;
+	}
+	buf_free(&errs);
+	cfg->path = xstrdup(name);
+	return cfg;
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct config *cfg;
+	char *text;
+	size_t len;
+	int rc;
+
+	if (path == NULL)
+		return config_parse("(defaults)", "", 0, err, errlen);
+	if ((rc = file_read_all(path, 4 << 20, &text, &len)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return NULL;
+	}
+	cfg = config_parse(path, text, len, err, errlen);
+	free(text);
+	return cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
+		char *base = (char *)cfg + conf_keys[i].off;
+		switch (conf_keys[i].type) {
+		case CONF_STRING: case CONF_ENUM: case CONF_ADDRESS:
+			free(*(char **)base);
+			break;
+		case CONF_LIST:
+			list_free((struct config_list *)base);
+			break;
+		default:
+			break;
+		}
+	}
+	free(cfg->path);
+	free(cfg);
+}
+
+void
+config_dump(const struct config *cfg, FILE *out)
+{
+	size_t i, j;
+
+	for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
+		const struct conf_key *k = &conf_keys[i];
+		const char *base = (const char *)cfg + k->off;
+
+		fprintf(out, "%s =", k->name);
+		switch (k->type) {
+		case CONF_STRING: case CONF_ENUM: case CONF_ADDRESS:
+			fprintf(out, " %s", *(char *const *)base);
+			break;
+		case CONF_BOOL:
+			fprintf(out, " %s", *(const int *)base ? "yes" : "no");
+			break;
+		case CONF_INT:
+			fprintf(out, " %lld", (long long)*(const int64_t *)base);
+			break;
+		case CONF_SIZE:
+			fprintf(out, " %llu", (unsigned long long)*(const uint64_t *)base);
+			break;
+		case CONF_DURATION:
+			fprintf(out, " %llums", (unsigned long long)*(const uint64_t *)base);
+			break;
+		case CONF_LIST: {
+			const struct config_list *l = (const struct config_list *)base;
+			for (j = 0; j < l->n; j++)
+				fprintf(out, "%s%s", j ? ", " : " ", l->items[j]);
+			break;
+		}
+		}
+		fputc('\n', out);
+	}
+}

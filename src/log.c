@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * log.c: key=value event lines to stderr or syslog, and the address
+ * pseudonymiser.  Callers format the whole line (qid or sid first);
+ * this file adds a timestamp and level on stderr and nothing else, so
+ * a line reads the same in both targets.  Pseudonyms are HMAC-SHA256
+ * over the lowercased address under a key derived from the master key,
+ * truncated to 64 bits: stable across restarts (so an operator can
+ * follow one recipient through the log) and useless without the key.
+ */
+#include "autoconfig.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static struct {
+	enum log_target target;
+	enum log_level level;
+	int pseudonymise;
+	unsigned char key[32];
+	size_t keylen;
+} logstate = { LOG_TO_STDERR, LOG_LEVEL_INFO, 1, { 0 }, 0 };
+
+static const char *level_names[] = { "debug", "info", "warn", "err" };
+
+void
+log_open(const char *ident, enum log_target target, enum log_level level)
+{
+	logstate.target = target;
+	logstate.level = level;
+	if (target == LOG_TO_SYSLOG)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+log_set_level(enum log_level level)
+{
+	logstate.level = level;
+}
+
+int
+log_parse_level(const char *s, enum log_level *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcasecmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+void
+log_close(void)
+{
+	if (logstate.target == LOG_TO_SYSLOG)
+		closelog();
+	logstate.target = LOG_TO_STDERR;
+}
+
+int
+log_enabled(enum log_level level)
+{
+	return level >= logstate.level;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	static const int prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
+	char line[2048];
+	va_list ap;
+
+	if (level < logstate.level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (logstate.target == LOG_TO_SYSLOG) {
+		syslog(prio[level], "%s", line);
+	} else {
+		struct timeval tv;
+		struct tm tm;
+		char ts[32];
+
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03dZ %s %s\n", ts, (int)(tv.tv_usec / 1000),
+		    level_names[level], line);
+	}
+}
+
+void
+log_set_pseudonym_key(const unsigned char *key, size_t len)
+{
+	unsigned int outlen = 0;
+
+	/* Derive a dedicated key so the log key is not the master key. */
+	HMAC(EVP_sha256(), key, (int)len, (const unsigned char *)"postern log pseudonym v1",
+	    24, logstate.key, &outlen);
+	logstate.keylen = outlen;
+}
+
+void
+log_set_pseudonymise(int on)
+{
+	logstate.pseudonymise = on;
+}
+
+const char *
+log_pseudonym(const char *addr, size_t len, char *out, size_t outlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], lower[LOG_ADDR_MAX];
+	unsigned int mdlen = 0;
+	size_t i;
+
+	if (len > sizeof(lower))
+		len = sizeof(lower);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)addr[i];
+		lower[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
+	}
+	HMAC(EVP_sha256(), logstate.key, (int)logstate.keylen, lower, len, md, &mdlen);
+	snprintf(out, outlen, "h:%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1],
+	    md[2], md[3], md[4], md[5], md[6], md[7]);
+	return out;
+}
+
+const char *
+log_addr(const char *addr, size_t len, char *out, size_t outlen)
+{
+	if (logstate.pseudonymise)
+		return log_pseudonym(addr, len, out, outlen);
+	return log_quote(addr, len, out, outlen);
+}
+
+const char *
+log_quote(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+	int quote = len == 0;
+
+	if (outlen == 0)
+		return out;
+	for (i = 0; i < len; i++)
+		if (s[i] == ' ' || s[i] == '"' || s[i] == '=')
+			quote = 1;
+	if (quote && o + 1 < outlen)
+		out[o++] = '"';
+	for (i = 0; i < len && o + 5 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (quote && o + 1 < outlen)
+		out[o++] = '"';
+	out[o] = '\0';
+	return out;
+}

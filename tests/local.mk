@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: ISC
+# tests/: shared unit tests, integration harness, fuzz replay.
+# Module unit tests are listed in their module's local.mk.
+check_PROGRAMS += tests/unit/test_buf tests/unit/test_config
+tests_unit_test_buf_LDADD = $(POSTERN_LIBS)
+tests_unit_test_config_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_buf tests/unit/test_config
+EXTRA_DIST += tests/tap.h
+EXTRA_DIST += contrib/postern.conf
