@@ -1,2 +1,4 @@
 # SPDX-License-Identifier: ISC
 # policy/ module: sources appended to libpostern.a, see Makefile.am.
+libpostern_a_SOURCES += policy/policy.c
+noinst_HEADERS += include/policy.h include/queue.h

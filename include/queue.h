@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * queue.h: the durable queue (DESIGN.md §4-§6), the only hand-off
+ * between receiving and delivering.  Implemented in queue/; LMDB sits
+ * behind queue/db.c alone.
+ *
+ * Contract:
+ *  - queue_commit() calls back exactly once, on the loop thread, and
+ *    with an OK outcome only after the message, all its recipients and
+ *    their schedule entries are committed and synced (group commit on
+ *    one writer thread).  Failures are tempfail outcomes: 452 4.3.1
+ *    (map or disk full) or 451 4.3.0 (I/O).
+ *  - Bodies are stored in chunks, each sealed with AES-256-GCM under a
+ *    per-message data key (wrapped by the account key, wrapped by the
+ *    master key).  Deleting a message deletes its data key in the same
+ *    transaction.
+ *  - Message ids are QUEUE_ID_LEN printable characters, unique and
+ *    sortable by creation time.
+ *  - All callbacks run on the loop thread.  Read functions may be
+ *    called on any thread (LMDB read transactions).
+ */
+#ifndef POSTERN_QUEUE_H
+#define POSTERN_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "outcome.h"
+
+#define QUEUE_ID_LEN 20
+
+struct queue;
+
+/* Message / recipient states (issue 3). */
+enum queue_state {
+	QUEUE_QUEUED = 0,	/* waiting for (first or next) attempt */
+	QUEUE_HELD,		/* never delivered until released */
+	QUEUE_DEFERRED,		/* attempted, will retry at next_try */
+	QUEUE_DELIVERED,
+	QUEUE_BOUNCED,		/* permanent failure */
+	QUEUE_EXPIRED,		/* max_queue_lifetime passed */
+	QUEUE_DELETED,
+};
+const char *queue_strstate(enum queue_state s);
+int queue_parse_state(const char *s, enum queue_state *out);
+
+/* DSN NOTIFY bits (RFC 3461 §4.1); 0 means "not given" (default FAILURE,DELAY). */
+#define QUEUE_NOTIFY_NEVER	0x01
+#define QUEUE_NOTIFY_SUCCESS	0x02
+#define QUEUE_NOTIFY_FAILURE	0x04
+#define QUEUE_NOTIFY_DELAY	0x08
+
+struct queue_rcpt_in {
+	char *addr;		/* owned by the caller */
+	char *orcpt;		/* DSN ORCPT (addr-type;xtext) or NULL */
+	unsigned notify;	/* QUEUE_NOTIFY_* */
+};
+
+/* What a receiver hands to queue_commit().  All pointers are borrowed
+ * until the callback fires. */
+struct queue_msg_in {
+	const char *account;		/* "" for none */
+	const char *sender;		/* "" for the null sender <> */
+	const struct queue_rcpt_in *rcpts;
+	size_t nrcpts;
+	const char *data;		/* whole message, CRLF lines, dot-unstuffed */
+	size_t len;
+	enum queue_state state;		/* QUEUE_QUEUED or QUEUE_HELD */
+	const char *envid;		/* DSN ENVID or NULL */
+	int ret_full;			/* DSN RET=FULL */
+	int smtputf8;			/* needs SMTPUTF8 downstream */
+	int eightbit;			/* BODY=8BITMIME */
+	const char *verdicts;		/* policy findings, JSON text or NULL; never content */
+	const char *client;		/* pseudonymised client description for events, or NULL */
+};
+
+typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *msgid);
+typedef void (*queue_done_cb)(void *arg, const struct outcome *o);
+
+/* Open (creating if needed) the environment in cfg->data_directory with
+ * the master key from cfg->master_key_file.  -1 with ERR on failure. */
+struct queue *queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
+    char *err, size_t errlen);
+/* Finish pending commits (bounded by cfg->shutdown_timeout) and close. */
+void queue_close(struct queue *q);
+
+int queue_commit(struct queue *q, const struct queue_msg_in *m,
+    queue_commit_cb cb, void *arg);
+
+/* ---- reading (any thread) ---- */
+
+struct queue_rcpt {
+	uint32_t no;
+	char *addr;
+	char *orcpt;
+	unsigned notify;
+	enum queue_state state;
+	uint32_t attempts;
+	uint64_t next_try;	/* wall ms */
+	char *last_reply;	/* "550 5.1.1 ..." or NULL */
+	char *relay;		/* last relay host or NULL */
+};
+
+struct queue_msg {
+	char id[QUEUE_ID_LEN + 1];
+	char *account;
+	char *sender;
+	char *envid;
+	int ret_full, smtputf8, eightbit;
+	enum queue_state state;		/* message state: held, or derived from recipients */
+	uint64_t created;		/* wall ms */
+	uint64_t size;
+	char *verdicts;
+	size_t nrcpts;
+	struct queue_rcpt *rcpts;
+};
+
+void queue_msg_free(struct queue_msg *m);
+/* 0, -ENOENT, or other negative errno. */
+int queue_get(struct queue *q, const char *id, struct queue_msg **out);
+/* Decrypt the whole body into OUT (appended). */
+int queue_read_body(struct queue *q, const char *id, struct buf *out);
+
+/* ---- scheduler / delivery engine ---- */
+
+/* Called (on the loop) whenever recipients become due. */
+typedef void (*queue_due_cb)(void *arg);
+void queue_set_due_callback(struct queue *q, queue_due_cb cb, void *arg);
+
+/* One message with its recipients that are due now.  Recipients handed
+ * out are marked in flight (in memory) until reported. */
+struct queue_job {
+	struct queue_msg *msg;		/* only the due recipients in msg->rcpts */
+};
+/* Take up to MAX due jobs; returns how many were written to JOBS. */
+size_t queue_take_due(struct queue *q, struct queue_job **jobs, size_t max);
+void queue_job_free(struct queue_job *job);
+
+enum queue_result {
+	QUEUE_RESULT_DELIVERED,
+	QUEUE_RESULT_TEMPFAIL,		/* retry per retry_schedule, or expire */
+	QUEUE_RESULT_PERMFAIL,
+};
+/* Called back with the recipient's new state: a tempfail past
+ * max_queue_lifetime comes back as QUEUE_EXPIRED (caller bounces). */
+typedef void (*queue_report_cb)(void *arg, const struct outcome *o,
+    enum queue_state newstate);
+int queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
+    enum queue_result r, const struct outcome *reply, const char *relay,
+    queue_report_cb cb, void *arg);
+
+/* ---- generic records: accounts, dkim, suppressions ---- */
+
+enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS };
+/* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
+int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
+    char **val, size_t *len);
+/* Put or delete (val NULL); durable when the callback fires. */
+int queue_kv_put(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, queue_done_cb cb, void *arg);
+
+#endif
