@@ -44,4 +44,11 @@ int file_check_secret(const char *path, char *err, size_t errlen);
 /* Read a whole file (at most MAX bytes) into a malloc'd, NUL-terminated buffer. */
 int file_read_all(const char *path, size_t max, char **out, size_t *outlen);
 
+/*
+ * Records stored as text (account records, dkim key metadata) are
+ * `key=value` lines.  kv_get() copies the value of KEY into OUT and
+ * returns its length, or -1 when KEY is absent or OUT is too small.
+ */
+int kv_get(const char *text, const char *key, char *out, size_t outlen);
+
 #endif

@@ -215,3 +215,26 @@ file_read_all(const char *path, size_t max, char **out, size_t *outlen)
 	*outlen = len;
 	return 0;
 }
+
+int
+kv_get(const char *text, const char *key, char *out, size_t outlen)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (len > klen && p[klen] == '=' && memcmp(p, key, klen) == 0) {
+			size_t vlen = len - klen - 1;
+			if (vlen >= outlen)
+				return -1;
+			memcpy(out, p + klen + 1, vlen);
+			out[vlen] = '\0';
+			return (int)vlen;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return -1;
+}
