@@ -12,11 +12,12 @@ noinst_HEADERS = \
 	include/config.h \
 	include/log.h \
 	include/outcome.h \
-	include/util.h
+	include/util.h \
+	include/ctl_dkim.h
 
 sbin_PROGRAMS += posternd posternctl
 posternd_SOURCES = src/posternd.c
 posternd_LDADD = $(POSTERN_LIBS)
-posternctl_SOURCES = src/posternctl.c
+posternctl_SOURCES = src/posternctl.c src/ctl_dkim.c
 posternctl_LDADD = $(POSTERN_LIBS)
 dist_man_MANS += man/postern.conf.5

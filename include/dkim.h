@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dkim.h: DKIM signing (RFC 6376, RFC 8463) and key management.
+ * policy/dkim.c is the only file that uses libopendkim.
+ *
+ * Keys live in the key directory (dkim_key_directory, default
+ * <data_directory>/dkim): one PEM file per key, mode 0600, named
+ * <domain>.<selector>.pem, plus the metadata file `keys` with one line
+ * per key: `domain=D selector=S algorithm=rsa|ed25519 bits=N active=0|1
+ * created=UNIX`.  At most one key per (domain, algorithm) is active; a
+ * domain with an active RSA and an active Ed25519 key gets both
+ * signatures.  Private keys are never printed.
+ *
+ * The EOM stage dkim_stage signs last (DESIGN.md §7): for the From:
+ * domain when it is one of the account's `domains=`, else for
+ * dkim_fallback_domain, else not at all.  A failure to sign a message
+ * that should be signed is a tempfail 451 4.7.0.
+ */
+#ifndef POSTERN_DKIM_H
+#define POSTERN_DKIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "outcome.h"
+#include "policy.h"
+
+enum dkim_alg {
+	DKIM_ALG_RSA = 0,	/* rsa-sha256 */
+	DKIM_ALG_ED25519,	/* ed25519-sha256, RFC 8463 */
+};
+
+#define DKIM_DOMAIN_MAX 254
+#define DKIM_SELECTOR_MAX 64
+
+struct dkim_key {
+	char domain[DKIM_DOMAIN_MAX];	/* lowercase */
+	char selector[DKIM_SELECTOR_MAX];
+	enum dkim_alg alg;
+	int bits;		/* RSA modulus size; 256 for Ed25519 */
+	int active;
+	int64_t created;	/* unix seconds */
+	char *pem;		/* owned; loaded private key, NULL unless loaded */
+	char *load_error;	/* owned; why pem could not be loaded, or NULL */
+};
+
+struct dkim_keystore {
+	char *dir;		/* owned */
+	struct dkim_key *keys;	/* owned */
+	size_t n;
+};
+
+const char *dkim_strealg(enum dkim_alg alg);
+int dkim_parse_alg(const char *s, enum dkim_alg *alg);
+
+/* The key directory for CFG: dkim_key_directory or <data_directory>/dkim. */
+const char *dkim_key_directory(const struct config *cfg, char *out, size_t outlen);
+
+/*
+ * Load the metadata of DIR (a missing directory or metadata file is an
+ * empty store).  With LOAD_PEMS the private keys of active keys are read
+ * too; a key file that is group/world accessible is refused (its
+ * load_error says why) and signing with it fails.  0 or -1 with ERR.
+ */
+int dkim_keystore_load(const char *dir, int load_pems, struct dkim_keystore **out,
+    char *err, size_t errlen);
+void dkim_keystore_free(struct dkim_keystore *ks);
+/* Write the metadata atomically (temp file, fsync, rename). */
+int dkim_keystore_save(const struct dkim_keystore *ks, char *err, size_t errlen);
+/* Find a key; NULL if absent. */
+struct dkim_key *dkim_keystore_find(struct dkim_keystore *ks, const char *domain,
+    const char *selector);
+
+/* Domain names and selectors we accept (letters, digits, '-', '.'). */
+int dkim_valid_domain(const char *s);
+int dkim_valid_selector(const char *s);
+
+/*
+ * Generate a key with OpenSSL (RSA of BITS, or Ed25519), write it 0600
+ * and add it to KS (SELECTOR NULL or "" picks one: r/e + YYYYMMDD +
+ * letter).  ACTIVE makes it the active key of its algorithm for the
+ * domain.  The caller saves KS.  Returns the new key or NULL with ERR.
+ */
+struct dkim_key *dkim_key_generate(struct dkim_keystore *ks, const char *domain,
+    const char *selector, enum dkim_alg alg, int bits, int active,
+    char *err, size_t errlen);
+/* Remove KEY's file and entry from KS.  The caller saves KS. */
+int dkim_key_remove(struct dkim_keystore *ks, const char *domain, const char *selector,
+    char *err, size_t errlen);
+
+/*
+ * The TXT record value to publish at <selector>._domainkey.<domain>:
+ * "v=DKIM1; k=rsa; p=<base64 SubjectPublicKeyInfo>" or, for Ed25519,
+ * "v=DKIM1; k=ed25519; p=<base64 raw 32-byte key>" (RFC 8463 §4).
+ * Reads the private key file.  0 or -1 with ERR.
+ */
+int dkim_key_txt(const struct dkim_keystore *ks, const struct dkim_key *key,
+    struct buf *txt, char *err, size_t errlen);
+/*
+ * Zone-file form: `NAME. IN TXT ( "..." "..." )` with the value split
+ * into character-strings of at most 255 octets (RFC 1035 §3.3).
+ */
+void dkim_txt_zone_line(const char *name, const char *txt, struct buf *out);
+
+/*
+ * Domain of the author in a message's header block (pure; for tests):
+ * exactly one From: header whose mailboxes all share one domain.
+ * Returns the domain length or -1.
+ */
+int dkim_from_domain(const char *msg, size_t len, char *out, size_t outlen);
+
+/*
+ * Sign MSG (a whole message, CRLF lines) with KEY: DKIM-Signature
+ * header line(s) ending in CRLF are appended to SIGHDR.  relaxed/
+ * relaxed, headers from cfg->dkim_sign_headers with From oversigned,
+ * x= from dkim_signature_expiry, never l=.  0 or -1 with ERR.
+ */
+int dkim_sign_with_key(const struct config *cfg, const struct dkim_key *key,
+    const char *msg, size_t len, struct buf *sighdr, char *err, size_t errlen);
+
+/*
+ * Choose the signing domain for M and sign with every active key of it,
+ * prepending the signatures to m->data.  Sets OUT (ok, or 451 4.7.0).
+ * Returns 0 (signed or nothing to sign) or -1 (tempfail in OUT).
+ * The keystore is cached and reloaded when its metadata file changes,
+ * so `posternctl dkim rotate` takes effect on the next message.
+ */
+int dkim_stage_run(struct policy_msg *m, struct outcome *out);
+extern const struct policy_stage dkim_stage;
+
+#endif

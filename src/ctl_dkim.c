@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * ctl_dkim.c: `posternctl dkim generate|list|dns|rotate|remove` and
+ * `posternctl domain check`.  The dkim commands work directly on the
+ * key directory (dkim_key_directory, or <data_directory>/dkim) through
+ * the key-store API of policy/dkim.c, so they work offline, as root or
+ * the operator; a lock file serialises concurrent writers, and the
+ * metadata is replaced atomically so a running posternd never reads a
+ * half-written file (it reloads on the next message).
+ *
+ * Private keys are never printed: only selectors, metadata and the
+ * public TXT record.  `domain check` prints what the customer must
+ * publish (SPF mechanisms for our egress IPs, the DKIM TXT records)
+ * and whether DNS already has it, using policy/spf.c's DNS path and
+ * libspf2 evaluation; exit status 0 only when everything is in place.
+ */
+#include "autoconfig.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_dkim.h"
+#include "dkim.h"
+#include "spf.h"
+#include "util.h"
+
+static void
+dkim_usage(void)
+{
+	fprintf(stderr,
+	    "usage: posternctl dkim generate DOMAIN [--selector S] [--algorithm rsa|ed25519] [--bits N]\n"
+	    "       posternctl dkim list [--json]\n"
+	    "       posternctl dkim dns DOMAIN\n"
+	    "       posternctl dkim rotate DOMAIN\n"
+	    "       posternctl dkim remove DOMAIN SELECTOR\n");
+}
+
+/* Take the writers' lock on DIR (created 0700 if missing); the fd or -1. */
+static int
+lock_dir(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	int fd;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		fprintf(stderr, "posternctl: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/.lock", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 || flock(fd, LOCK_EX) == -1) {
+		fprintf(stderr, "posternctl: %s: %s\n", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct dkim_keystore *
+open_store(const struct config *cfg)
+{
+	char dir[PATH_MAX], err[PATH_MAX + 128];
+	struct dkim_keystore *ks;
+
+	dkim_key_directory(cfg, dir, sizeof(dir));
+	if (dkim_keystore_load(dir, 0, &ks, err, sizeof(err)) == -1) {
+		fprintf(stderr, "posternctl: %s\n", err);
+		return NULL;
+	}
+	return ks;
+}
+
+static int
+save_store(struct dkim_keystore *ks)
+{
+	char err[PATH_MAX + 128];
+
+	if (dkim_keystore_save(ks, err, sizeof(err)) == -1) {
+		fprintf(stderr, "posternctl: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+print_dns(const struct dkim_keystore *ks, const struct dkim_key *k, FILE *out)
+{
+	struct buf txt, line;
+	char name[DKIM_SELECTOR_MAX + DKIM_DOMAIN_MAX + 16], err[PATH_MAX + 128];
+
+	buf_init(&txt, 0);
+	buf_init(&line, 0);
+	if (dkim_key_txt(ks, k, &txt, err, sizeof(err)) == -1) {
+		fprintf(stderr, "posternctl: %s\n", err);
+	} else {
+		snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector, k->domain);
+		dkim_txt_zone_line(name, txt.data, &line);
+		fprintf(out, "; %s %s %s\n", k->domain, dkim_strealg(k->alg),
+		    k->active ? "active" : "inactive");
+		fputs(line.data, out);
+	}
+	buf_free(&txt);
+	buf_free(&line);
+}
+
+static int
+cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
+{
+	const char *domain = NULL, *selector = NULL;
+	enum dkim_alg alg = DKIM_ALG_RSA;
+	int bits = 2048, i, fd, rc = 1, had_alg = 0;
+	char err[PATH_MAX + 128];
+	struct dkim_keystore *ks;
+	struct dkim_key *k;
+	size_t j;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--selector") == 0 && i + 1 < argc && !rotate) {
+			selector = argv[++i];
+		} else if (strcmp(argv[i], "--algorithm") == 0 && i + 1 < argc) {
+			if (dkim_parse_alg(argv[++i], &alg) == -1) {
+				fprintf(stderr, "posternctl: algorithm must be rsa or ed25519\n");
+				return 2;
+			}
+			had_alg = 1;
+		} else if (strcmp(argv[i], "--bits") == 0 && i + 1 < argc) {
+			bits = atoi(argv[++i]);
+		} else if (argv[i][0] != '-' && domain == NULL) {
+			domain = argv[i];
+		} else {
+			dkim_usage();
+			return 2;
+		}
+	}
+	if (domain == NULL) {
+		dkim_usage();
+		return 2;
+	}
+	if (!dkim_valid_domain(domain)) {
+		fprintf(stderr, "posternctl: invalid domain %s\n", domain);
+		return 2;
+	}
+	if (alg == DKIM_ALG_RSA && (bits < 1024 || bits > 8192)) {
+		fprintf(stderr, "posternctl: --bits must be 1024..8192\n");
+		return 2;
+	}
+	if ((ks = open_store(cfg)) == NULL)
+		return 1;
+	if ((fd = lock_dir(ks->dir)) == -1) {
+		dkim_keystore_free(ks);
+		return 1;
+	}
+	dkim_keystore_free(ks);	/* reload under the lock */
+	if ((ks = open_store(cfg)) == NULL) {
+		close(fd);
+		return 1;
+	}
+	if (!rotate) {
+		int active = 1;
+
+		/* a second key of the same algorithm waits for `dkim rotate` */
+		for (j = 0; j < ks->n; j++)
+			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].alg == alg &&
+			    ks->keys[j].active)
+				active = 0;
+		if ((k = dkim_key_generate(ks, domain, selector, alg, bits, active, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "posternctl: %s\n", err);
+			goto out;
+		}
+		if (save_store(ks) == -1)
+			goto out;
+		printf("generated %s key for %s, selector %s (%s); publish:\n",
+		    dkim_strealg(k->alg), k->domain, k->selector, k->active ? "active" : "inactive");
+		print_dns(ks, k, stdout);
+		rc = 0;
+	} else {
+		/* one new key per algorithm in use (RSA for a domain without keys) */
+		int algs[2] = { 0, 0 }, bitsof[2] = { bits, 256 }, a, any = 0;
+
+		for (j = 0; j < ks->n; j++)
+			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].active) {
+				algs[ks->keys[j].alg] = 1;
+				if (ks->keys[j].alg == DKIM_ALG_RSA && !had_alg)
+					bitsof[0] = ks->keys[j].bits;
+				any = 1;
+			}
+		if (had_alg) {
+			algs[0] = algs[1] = 0;
+			algs[alg] = 1;
+		} else if (!any) {
+			algs[DKIM_ALG_RSA] = 1;
+		}
+		for (a = 0; a < 2; a++) {
+			if (!algs[a])
+				continue;
+			if (dkim_key_generate(ks, domain, NULL, (enum dkim_alg)a, bitsof[a], 1, err, sizeof(err)) == NULL) {
+				fprintf(stderr, "posternctl: %s\n", err);
+				goto out;
+			}
+		}
+		if (save_store(ks) == -1)
+			goto out;
+		for (j = 0; j < ks->n; j++)
+			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].active) {
+				printf("rotated %s: new active %s selector %s; the previous key stays listed until "
+				    "`posternctl dkim remove`; publish:\n", ks->keys[j].domain,
+				    dkim_strealg(ks->keys[j].alg), ks->keys[j].selector);
+				print_dns(ks, &ks->keys[j], stdout);
+			}
+		rc = 0;
+	}
+out:
+	dkim_keystore_free(ks);
+	close(fd);
+	return rc;
+}
+
+static void
+json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static int
+cmd_list(int argc, char **argv, const struct config *cfg)
+{
+	struct dkim_keystore *ks;
+	int json = 0;
+	size_t i;
+
+	if (argc == 2 && strcmp(argv[1], "--json") == 0)
+		json = 1;
+	else if (argc != 1) {
+		dkim_usage();
+		return 2;
+	}
+	if ((ks = open_store(cfg)) == NULL)
+		return 1;
+	if (json)
+		printf("[");
+	else
+		printf("%-30s %-16s %-8s %5s %-8s %s\n", "DOMAIN", "SELECTOR", "ALG", "BITS", "STATE", "CREATED");
+	for (i = 0; i < ks->n; i++) {
+		const struct dkim_key *k = &ks->keys[i];
+		char created[32];
+		time_t t = (time_t)k->created;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (json) {
+			printf("%s{\"domain\":", i ? "," : "");
+			json_str(stdout, k->domain);
+			printf(",\"selector\":");
+			json_str(stdout, k->selector);
+			printf(",\"algorithm\":\"%s\",\"bits\":%d,\"active\":%s,\"created\":\"%s\"}",
+			    dkim_strealg(k->alg), k->bits, k->active ? "true" : "false", created);
+		} else {
+			printf("%-30s %-16s %-8s %5d %-8s %s\n", k->domain, k->selector,
+			    dkim_strealg(k->alg), k->bits, k->active ? "active" : "inactive", created);
+		}
+	}
+	if (json)
+		printf("]\n");
+	dkim_keystore_free(ks);
+	return 0;
+}
+
+static int
+cmd_dns(int argc, char **argv, const struct config *cfg)
+{
+	struct dkim_keystore *ks;
+	size_t i, n = 0;
+
+	if (argc != 2) {
+		dkim_usage();
+		return 2;
+	}
+	if ((ks = open_store(cfg)) == NULL)
+		return 1;
+	for (i = 0; i < ks->n; i++)
+		if (strcasecmp(ks->keys[i].domain, argv[1]) == 0) {
+			print_dns(ks, &ks->keys[i], stdout);
+			n++;
+		}
+	dkim_keystore_free(ks);
+	if (n == 0) {
+		fprintf(stderr, "posternctl: no DKIM keys for %s (posternctl dkim generate %s)\n",
+		    argv[1], argv[1]);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_remove(int argc, char **argv, const struct config *cfg)
+{
+	struct dkim_keystore *ks;
+	char err[PATH_MAX + 128];
+	int fd, rc = 1;
+
+	if (argc != 3) {
+		dkim_usage();
+		return 2;
+	}
+	if ((ks = open_store(cfg)) == NULL)
+		return 1;
+	if ((fd = lock_dir(ks->dir)) == -1) {
+		dkim_keystore_free(ks);
+		return 1;
+	}
+	dkim_keystore_free(ks);
+	if ((ks = open_store(cfg)) == NULL) {
+		close(fd);
+		return 1;
+	}
+	if (dkim_key_remove(ks, argv[1], argv[2], err, sizeof(err)) == -1)
+		fprintf(stderr, "posternctl: %s\n", err);
+	else if (save_store(ks) == 0) {
+		printf("removed %s selector %s\n", argv[1], argv[2]);
+		rc = 0;
+	}
+	dkim_keystore_free(ks);
+	close(fd);
+	return rc;
+}
+
+int
+ctl_dkim(int argc, char **argv, const struct config *cfg)
+{
+	if (argc < 2) {
+		dkim_usage();
+		return 2;
+	}
+	if (strcmp(argv[1], "generate") == 0)
+		return cmd_generate(argc - 1, argv + 1, cfg, 0);
+	if (strcmp(argv[1], "rotate") == 0)
+		return cmd_generate(argc - 1, argv + 1, cfg, 1);
+	if (strcmp(argv[1], "list") == 0)
+		return cmd_list(argc - 1, argv + 1, cfg);
+	if (strcmp(argv[1], "dns") == 0)
+		return cmd_dns(argc - 1, argv + 1, cfg);
+	if (strcmp(argv[1], "remove") == 0)
+		return cmd_remove(argc - 1, argv + 1, cfg);
+	dkim_usage();
+	return 2;
+}
+
+/* Does the published SPF policy in TXT contain mechanism M (case-insensitive word)? */
+static int
+has_word(const char *txt, const char *m)
+{
+	size_t n = strlen(m);
+	const char *p = txt;
+
+	while ((p = strcasestr(p, m)) != NULL) {
+		if ((p == txt || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+int
+ctl_domain(int argc, char **argv, const struct config *cfg)
+{
+	char mech[1024], sender[300], *txt[16], name[512];
+	struct dkim_keystore *ks;
+	struct spf_verdict v;
+	struct spf *spf;
+	int n, i, missing = 0, spfrec = -1;
+	size_t j, nkeys = 0;
+
+	if (argc != 3 || strcmp(argv[1], "check") != 0 || !dkim_valid_domain(argv[2])) {
+		fprintf(stderr, "usage: posternctl domain check DOMAIN\n");
+		return 2;
+	}
+	const char *domain = argv[2];
+
+	/* SPF (RFC 7208 §4.5: exactly one v=spf1 record) */
+	spf_required_mechanisms(cfg, mech, sizeof(mech));
+	printf("SPF for %s\n", domain);
+	if (mech[0] == '\0') {
+		printf("  required: nothing to check (set spf_egress_ips or smtp_bind_address)\n");
+	} else {
+		printf("  required: the TXT record at %s must authorise: %s\n", domain, mech);
+		n = spf_dns_txt(cfg, domain, txt, 16);
+		if (n < 0) {
+			printf("  dns: lookup failed (temporary error)\n");
+			missing = 1;
+		} else {
+			for (i = 0; i < n; i++) {
+				if (strncasecmp(txt[i], "v=spf1", 6) == 0 && (txt[i][6] == ' ' || txt[i][6] == '\0')) {
+					printf("  dns: %s\n", txt[i]);
+					spfrec = i;
+				}
+			}
+			if (spfrec < 0)
+				printf("  dns: no SPF record; publish: %s. IN TXT \"v=spf1 %s ~all\"\n", domain, mech);
+			else {
+				/* advice only: the libspf2 evaluation below is what counts */
+				char copy[1024], *tok, *save = NULL;
+
+				str_copy(copy, mech, sizeof(copy));
+				for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+					if (!has_word(txt[spfrec], tok))
+						printf("  hint: %s is not listed literally (an include: may still cover it)\n", tok);
+			}
+			for (i = 0; i < n; i++)
+				free(txt[i]);
+		}
+		spf = spf_new();
+		snprintf(sender, sizeof(sender), "postmaster@%s", domain);
+		spf_check(spf, cfg, "spf_action=reject", sender, &v);
+		printf("  evaluation: %s%s%s\n", spf_strresult(v.result), v.ip[0] ? " for " : "", v.ip);
+		if (v.result != SPF_R_PASS)
+			missing = 1;
+		spf_free(spf);
+	}
+
+	/* DKIM */
+	printf("DKIM for %s\n", domain);
+	if ((ks = open_store(cfg)) == NULL)
+		return 1;
+	for (j = 0; j < ks->n; j++) {
+		const struct dkim_key *k = &ks->keys[j];
+		struct buf want;
+		char err[PATH_MAX + 128];
+		int found = 0;
+
+		if (strcasecmp(k->domain, domain) != 0)
+			continue;
+		nkeys++;
+		buf_init(&want, 0);
+		print_dns(ks, k, stdout);
+		if (dkim_key_txt(ks, k, &want, err, sizeof(err)) == -1) {
+			buf_free(&want);
+			missing = 1;
+			continue;
+		}
+		snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector, k->domain);
+		n = spf_dns_txt(cfg, name, txt, 16);
+		if (n < 0) {
+			printf("  dns: %s: lookup failed (temporary error)\n", name);
+		} else {
+			for (i = 0; i < n; i++) {
+				/* compare the key itself: p= must match exactly */
+				const char *p = strstr(txt[i], "p="), *wp = strstr(want.data, "p=");
+
+				if (p && wp && strncmp(p, wp, strlen(wp)) == 0 &&
+				    (p[strlen(wp)] == '\0' || p[strlen(wp)] == ';' || p[strlen(wp)] == ' '))
+					found = 1;
+				free(txt[i]);
+			}
+			printf("  dns: %s: %s\n", name, found ? "published, matches" :
+			    n > 0 ? "published, DIFFERENT key" : "not published");
+		}
+		if (!found && k->active)
+			missing = 1;
+		buf_free(&want);
+	}
+	if (nkeys == 0) {
+		printf("  no DKIM keys: posternctl dkim generate %s\n", domain);
+		missing = 1;
+	}
+	dkim_keystore_free(ks);
+	printf("%s\n", missing ? "result: action needed" : "result: ok");
+	return missing ? 1 : 0;
+}
