@@ -6,3 +6,9 @@ libpostern_a_SOURCES += policy/dkim.c
 noinst_HEADERS += include/dkim.h
 libpostern_a_SOURCES += policy/spf.c
 noinst_HEADERS += include/spf.h
+# test drivers for the verifier-based integration tests
+check_PROGRAMS += tests/tools/dkim_signfile tests/tools/spf_check
+tests_tools_dkim_signfile_LDADD = $(POSTERN_LIBS)
+tests_tools_spf_check_LDADD = $(POSTERN_LIBS)
+TESTS += tests/integration/test_dkim.py
+EXTRA_DIST += tests/integration/test_dkim.py tests/integration/dkimtest.py

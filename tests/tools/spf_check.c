@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * spf_check.c: test driver for policy/spf.c.  Checks each SENDER in
+ * turn through spf_check_async() on a real uv loop (one after the
+ * other, so the second check of a domain can hit the cache) and prints
+ * one line per sender:
+ *   SENDER result=R action=A cached=0|1 code=C enhanced=E queries=N header=H
+ * where queries is the DNS query count so far.  RECORD is the account
+ * record (';' for newline, "-" for none).
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "log.h"
+#include "spf.h"
+
+struct run {
+	struct spf *spf;
+	uv_loop_t *loop;
+	const struct config *cfg;
+	const char *record;
+	char **senders;
+	int n, i;
+};
+
+static void next(struct run *r);
+
+static void
+done(void *arg, const struct spf_verdict *v)
+{
+	struct run *r = arg;
+	char hdr[512];
+	size_t i;
+
+	str_copy(hdr, v->header, sizeof(hdr));
+	for (i = 0; hdr[i]; i++)
+		if (hdr[i] == '\r' || hdr[i] == '\n')
+			hdr[i] = '\0';
+	printf("%s result=%s action=%s cached=%d skipped=%d code=%d enhanced=%s queries=%llu header=%s text=%s\n",
+	    r->senders[r->i], spf_strresult(v->result), spf_straction(v->action), v->cached,
+	    v->skipped, v->out.code, v->out.enhanced,
+	    (unsigned long long)spf_dns_queries(r->spf), hdr[0] ? hdr : "-", v->out.text);
+	fflush(stdout);
+	r->i++;
+	next(r);
+}
+
+static void
+next(struct run *r)
+{
+	if (r->i >= r->n)
+		return;
+	if (spf_check_async(r->spf, r->loop, r->cfg, r->record, r->senders[r->i], done, r) != 0) {
+		fprintf(stderr, "spf_check_async failed\n");
+		exit(1);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct run r;
+	struct config *cfg;
+	char err[1024], *record = NULL, *p;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: spf_check CONF RECORD|- SENDER...\n");
+		return 1;
+	}
+	log_open("spf_check", LOG_TO_STDERR, LOG_LEVEL_WARN);
+	if ((cfg = config_load(argv[1], err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (strcmp(argv[2], "-") != 0) {
+		record = xstrdup(argv[2]);
+		for (p = record; *p; p++)
+			if (*p == ';')
+				*p = '\n';
+	}
+	memset(&r, 0, sizeof(r));
+	r.spf = spf_new();
+	r.loop = uv_default_loop();
+	r.cfg = cfg;
+	r.record = record;
+	r.senders = argv + 3;
+	r.n = argc - 3;
+	next(&r);
+	uv_run(r.loop, UV_RUN_DEFAULT);
+	uv_loop_close(r.loop);
+	spf_free(r.spf);
+	free(record);
+	config_free(cfg);
+	return r.i == r.n ? 0 : 1;
+}
