@@ -12,3 +12,5 @@ tests_tools_dkim_signfile_LDADD = $(POSTERN_LIBS)
 tests_tools_spf_check_LDADD = $(POSTERN_LIBS)
 TESTS += tests/integration/test_dkim.py
 EXTRA_DIST += tests/integration/test_dkim.py tests/integration/dkimtest.py
+TESTS += tests/integration/test_spf.py
+EXTRA_DIST += tests/integration/test_spf.py

@@ -247,6 +247,7 @@ struct dnsctx {
 	int res_ok;
 	uint32_t min_ttl;
 	int have_ttl;
+	int dns_errors;		/* temporary DNS errors in the current evaluation */
 };
 
 /* Point RES at dns_servers (IPv4 host:port) when configured. */
@@ -464,6 +465,7 @@ layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type, int should
 	len = dns_query(c, domain, type, ans, 65536, &rcode);
 	if (len < 0 || (rcode != ns_r_noerror && rcode != ns_r_nxdomain)) {
 		free(ans);
+		c->dns_errors++;
 		return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
 	}
 	if (rcode == ns_r_nxdomain) {
@@ -482,6 +484,7 @@ layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type, int should
 	free(ans);
 	if (n < 0) {
 		SPF_dns_rr_free(rr);
+		c->dns_errors++;
 		return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
 	}
 	if (rr->num_rr == 0)
@@ -523,6 +526,25 @@ severity(enum spf_result r)
 	return 6;
 }
 
+/*
+ * libspf2 reports a record that does not compile as SPF_E_NOT_SPF with
+ * no result; it is a permerror (RFC 7208 §4.6), not none: look for an
+ * error other than "not SPF" among the response's messages.
+ */
+static int
+compile_errors(SPF_response_t *resp)
+{
+	int i, n = SPF_response_messages(resp);
+
+	for (i = 0; i < n; i++) {
+		SPF_error_t *e = SPF_response_message(resp, i);
+
+		if (e && SPF_error_errorp(e) && SPF_error_code(e) != SPF_E_NOT_SPF)
+			return 1;
+	}
+	return 0;
+}
+
 static enum spf_result
 evaluate(struct spf *s, const struct config *cfg, const char *sender, const char *domain,
     const char **ips, size_t nips, char *worst_ip, size_t iplen, uint32_t *ttl)
@@ -552,6 +574,7 @@ evaluate(struct spf *s, const struct config *cfg, const char *sender, const char
 		enum spf_result r;
 		SPF_errcode_t e;
 
+		c.dns_errors = 0;
 		if (strchr(ips[i], ':'))
 			e = SPF_request_set_ipv6_str(req, ips[i]);
 		else
@@ -559,8 +582,24 @@ evaluate(struct spf *s, const struct config *cfg, const char *sender, const char
 		if (e != SPF_E_SUCCESS || SPF_request_set_env_from(req, sender) != 0) {
 			r = SPF_R_PERMERROR;
 		} else {
-			SPF_request_query_mailfrom(req, &resp);
-			r = resp ? map_result(SPF_response_result(resp)) : SPF_R_TEMPERROR;
+			e = SPF_request_query_mailfrom(req, &resp);
+			if (resp == NULL)
+				r = SPF_R_TEMPERROR;
+			else if (SPF_response_result(resp) != SPF_RESULT_INVALID)
+				r = map_result(SPF_response_result(resp));
+			else if (e == SPF_E_DNS_ERROR)
+				r = SPF_R_TEMPERROR;	/* libspf2 leaves the result unset then */
+			else if (e == SPF_E_NOT_SPF && !compile_errors(resp))
+				r = SPF_R_NONE;
+			else
+				r = SPF_R_PERMERROR;
+			/*
+			 * RFC 7208 §4.4, §5: a DNS error ends the evaluation
+			 * with temperror; libspf2 1.2.10 reports some of those
+			 * as permerror or none, so trust our own DNS layer.
+			 */
+			if (c.dns_errors > 0 && r != SPF_R_PASS)
+				r = SPF_R_TEMPERROR;
 		}
 		if (resp)
 			SPF_response_free(resp);

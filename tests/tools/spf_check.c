@@ -72,7 +72,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: spf_check CONF RECORD|- SENDER...\n");
 		return 1;
 	}
-	log_open("spf_check", LOG_TO_STDERR, LOG_LEVEL_WARN);
+	log_open("spf_check", LOG_TO_STDERR, LOG_LEVEL_INFO);
 	if ((cfg = config_load(argv[1], err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
