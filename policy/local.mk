@@ -14,3 +14,7 @@ TESTS += tests/integration/test_dkim.py
 EXTRA_DIST += tests/integration/test_dkim.py tests/integration/dkimtest.py
 TESTS += tests/integration/test_spf.py
 EXTRA_DIST += tests/integration/test_spf.py
+check_PROGRAMS += tests/unit/test_dkim tests/unit/test_spf
+tests_unit_test_dkim_LDADD = $(POSTERN_LIBS)
+tests_unit_test_spf_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_dkim tests/unit/test_spf

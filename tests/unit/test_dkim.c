@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_dkim.c: unit tests for policy/dkim.c: the From: domain parser
+ * (table-driven), name validation, TXT splitting, the key store
+ * (generate, save, load, modes, activation, removal, refusal of
+ * group/world-readable keys) and the EOM stage's signing-domain and
+ * tempfail rules.  Signatures are verified by independent verifiers in
+ * tests/integration/test_dkim.py; here we check their shape.
+ */
+#include "autoconfig.h"
+
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dkim.h"
+#include "tap.h"
+
+struct from_case {
+	const char *msg;
+	const char *want;	/* NULL: no author domain */
+};
+
+static const struct from_case from_cases[] = {
+	{ "From: a@b.test\r\n\r\nbody\r\n", "b.test" },
+	{ "From: \"Joe, Smith\" <joe@Example.TEST>\r\nTo: x@y.test\r\n\r\n", "example.test" },
+	{ "from : x@y.test\r\n\r\n", "y.test" },
+	{ "From: (comment, with @at.test) a@b.test (c)\r\n\r\n", "b.test" },
+	{ "From: a@b.test, c@B.test\r\n\r\n", "b.test" },
+	{ "From: a@b.test, c@d.test\r\n\r\n", NULL },
+	{ "From: a@b.test\r\nFrom: c@b.test\r\n\r\n", NULL },
+	{ "To: a@b.test\r\n\r\n", NULL },
+	{ "From: Joe\r\n <joe@fold.test>\r\n\r\n", "fold.test" },
+	{ "Subject: x\r\n\r\nFrom: a@body.test\r\n", NULL },
+	{ "From: <>\r\n\r\n", NULL },
+	{ "From: a@b.test\n\nbody\n", "b.test" },
+	{ "From: a@b.test\r\n", "b.test" },
+	{ "From: =?utf-8?q?J=C3=B6?= <j@q.test>\r\n\r\n", "q.test" },
+	{ "From: \"a@evil.test\" <a@good.test>\r\n\r\n", "good.test" },
+	{ "From: a@bad_domain!.test\r\n\r\n", NULL },
+	{ "From: nobody\r\n\r\n", NULL },
+	{ "From: <a@unterminated.test\r\n\r\n", NULL },
+	{ "X-From: a@x.test\r\nFrom: a@real.test\r\n\r\n", "real.test" },
+};
+
+static struct config *
+cfg_for(const char *dir, const char *extra)
+{
+	char text[2048], err[512];
+	struct config *cfg;
+
+	snprintf(text, sizeof(text), "data_directory = %s\n%s", dir, extra);
+	cfg = config_parse("test.conf", text, strlen(text), err, sizeof(err));
+	if (cfg == NULL)
+		printf("# config: %s\n", err);
+	return cfg;
+}
+
+static int
+count(const char *hay, size_t len, const char *needle)
+{
+	size_t n = strlen(needle), i;
+	int c = 0;
+
+	for (i = 0; i + n <= len; i++)
+		if (memcmp(hay + i, needle, n) == 0)
+			c++;
+	return c;
+}
+
+/* Run the stage on MSG; returns the outcome code, result in OUT (caller frees). */
+static int
+run_stage(struct config *cfg, const char *record, const char *msg, struct buf *out)
+{
+	struct policy_msg m;
+	struct outcome o;
+
+	memset(&m, 0, sizeof(m));
+	m.cfg = cfg;
+	m.account = "acct";
+	m.account_record = record;
+	m.sender = "";
+	buf_init(&m.data, 0);
+	buf_init(&m.verdicts, 0);
+	buf_append_str(&m.data, msg);
+	dkim_stage.run(&m, &o);
+	*out = m.data;
+	buf_free(&m.verdicts);
+	return o.code;
+}
+
+int
+main(void)
+{
+	char tmpl[] = "/tmp/test_dkim.XXXXXX", dir[600], path[700], err[1024], out[256];
+	struct dkim_keystore *ks, *ks2;
+	struct dkim_key *k1, *k2, *k3;
+	struct config *cfg;
+	struct buf b;
+	struct stat st;
+	size_t i;
+	const char *base = getenv("TMPDIR");
+	char *tmp;
+	const char *msg = "From: News <news@a.test>\r\nTo: r@x.test\r\nSubject: hi\r\n"
+	    "Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n";
+
+	plan(19 + 12 + 4 + 14 + 14);
+
+	/* From: domain, table-driven */
+	for (i = 0; i < ARRAY_SIZE(from_cases); i++) {
+		const struct from_case *c = &from_cases[i];
+		int n = dkim_from_domain(c->msg, strlen(c->msg), out, sizeof(out));
+
+		if (c->want)
+			ok(n > 0 && strcmp(out, c->want) == 0, "from case %zu -> %s (got %s)", i, c->want,
+			    n > 0 ? out : "none");
+		else
+			ok(n < 0, "from case %zu -> no author domain", i);
+	}
+
+	/* names */
+	ok(dkim_valid_domain("a.test"), "a.test is a domain");
+	ok(dkim_valid_domain("xn--bcher-kva.example"), "IDN A-label");
+	ok(!dkim_valid_domain(""), "empty domain refused");
+	ok(!dkim_valid_domain("a..test"), "empty label refused");
+	ok(!dkim_valid_domain(".a.test"), "leading dot refused");
+	ok(!dkim_valid_domain("a/../../etc"), "path characters refused");
+	ok(!dkim_valid_domain("a test"), "space refused");
+	ok(dkim_valid_selector("r20261123a"), "selector ok");
+	ok(dkim_valid_selector("s1.sub"), "dotted selector ok");
+	ok(!dkim_valid_selector("s 1"), "selector with space refused");
+	ok(!dkim_valid_selector("../x"), "selector with slash refused");
+	ok(!dkim_valid_selector("0123456789012345678901234567890123456789012345678901234567890123456789"),
+	    "overlong selector refused");
+
+	/* zone line splitting */
+	{
+		char val[700], name[] = "s._domainkey.a.test";
+		const char *p;
+		size_t total = 0, maxpart = 0, parts = 0;
+
+		memset(val, 'A', sizeof(val) - 1);
+		val[sizeof(val) - 1] = '\0';
+		memcpy(val, "v=DKIM1; k=rsa; p=", 18);
+		buf_init(&b, 0);
+		dkim_txt_zone_line(name, val, &b);
+		ok(strncmp(b.data, "s._domainkey.a.test. IN TXT ( \"", 31) == 0, "zone line starts with the name");
+		for (p = b.data; (p = strchr(p, '"')) != NULL;) {
+			const char *q = strchr(p + 1, '"');
+			size_t l = (size_t)(q - p - 1);
+
+			total += l;
+			parts++;
+			if (l > maxpart)
+				maxpart = l;
+			p = q + 1;
+		}
+		is_int(total, strlen(val), "strings add up to the whole value");
+		ok(maxpart <= 255 && parts == 3, "each string <= 255 octets (%zu parts)", parts);
+		ok(strcmp(b.data + b.len - 3, ")\n") == 0 || b.data[b.len - 2] == ')', "zone line closes");
+		buf_free(&b);
+	}
+
+	/* key store */
+	snprintf(tmpl, sizeof(tmpl), "%s", "/tmp/test_dkim.XXXXXX");
+	if (base && *base) {
+		static char t2[512];
+
+		snprintf(t2, sizeof(t2), "%s/test_dkim.XXXXXX", base);
+		tmp = mkdtemp(t2);
+	} else {
+		tmp = mkdtemp(tmpl);
+	}
+	snprintf(dir, sizeof(dir), "%s/dkim", tmp);
+	ok(dkim_keystore_load(dir, 0, &ks, err, sizeof(err)) == 0 && ks->n == 0,
+	    "missing key directory is an empty store");
+	k1 = dkim_key_generate(ks, "A.test", "rsa1", DKIM_ALG_RSA, 1024, 1, err, sizeof(err));
+	ok(k1 != NULL, "generate RSA key (%s)", k1 ? "ok" : err);
+	k2 = dkim_key_generate(ks, "a.test", NULL, DKIM_ALG_ED25519, 0, 1, err, sizeof(err));
+	ok(k2 != NULL && k2->selector[0] == 'e' && k2->bits == 256, "generate Ed25519 key, selector picked");
+	ok(dkim_key_generate(ks, "a.test", "rsa1", DKIM_ALG_RSA, 1024, 1, err, sizeof(err)) == NULL,
+	    "duplicate selector refused");
+	ok(dkim_key_generate(ks, "a.test", "x", DKIM_ALG_RSA, 512, 1, err, sizeof(err)) == NULL,
+	    "512-bit RSA refused");
+	snprintf(path, sizeof(path), "%s/a.test.rsa1.pem", dir);
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "key file is 0600");
+	ok(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "key directory is 0700");
+	ok(dkim_keystore_save(ks, err, sizeof(err)) == 0, "save metadata");
+	ok(dkim_keystore_load(dir, 1, &ks2, err, sizeof(err)) == 0 && ks2->n == 2, "load it back");
+	k3 = dkim_keystore_find(ks2, "a.test", "rsa1");
+	ok(k3 && k3->alg == DKIM_ALG_RSA && k3->bits == 1024 && k3->active && k3->pem &&
+	    strncmp(k3->pem, "-----BEGIN PRIVATE KEY-----", 27) == 0, "RSA key metadata and PEM loaded");
+	buf_init(&b, 0);
+	ok(dkim_key_txt(ks2, k3, &b, err, sizeof(err)) == 0 &&
+	    strncmp(b.data, "v=DKIM1; k=rsa; p=MIG", 21) == 0, "RSA TXT record");
+	k3 = dkim_keystore_find(ks2, "a.test", k2->selector);
+	ok(k3 && dkim_key_txt(ks2, k3, &b, err, sizeof(err)) == 0 &&
+	    strncmp(b.data, "v=DKIM1; k=ed25519; p=", 22) == 0 && b.len == 22 + 44,
+	    "Ed25519 TXT record: 32-byte raw key");
+	buf_free(&b);
+	dkim_keystore_free(ks2);
+	/* a second active RSA key deactivates the first */
+	k3 = dkim_key_generate(ks, "a.test", "rsa2", DKIM_ALG_RSA, 1024, 1, err, sizeof(err));
+	ok(k3 && !dkim_keystore_find(ks, "a.test", "rsa1")->active &&
+	    dkim_keystore_find(ks, "a.test", k2->selector)->active, "activation is per algorithm");
+	ok(dkim_keystore_save(ks, err, sizeof(err)) == 0, "save again");
+
+	/* the stage */
+	cfg = cfg_for(tmp, "dkim_signature_expiry = 1h\n");
+	is_int(run_stage(cfg, "domains=a.test", msg, &b), 250, "allowed From: domain: ok");
+	ok(count(b.data, b.len, "DKIM-Signature:") == 2 && strncmp(b.data, "DKIM-Signature: ", 16) == 0,
+	    "two signatures prepended (rsa + ed25519)");
+	ok(count(b.data, b.len, "s=rsa2;") == 1 && count(b.data, b.len, "s=rsa1;") == 0,
+	    "the active RSA selector signs");
+	ok(count(b.data, b.len, "c=relaxed/relaxed") == 2 && count(b.data, b.len, " l=") == 0 &&
+	    count(b.data, b.len, "x=") == 2, "relaxed/relaxed, x=, no l=");
+	ok(count(b.data, b.len, "h=From:To:Subject:Date:from;") == 2, "h= from the list, From oversigned");
+	buf_free(&b);
+	is_int(run_stage(cfg, "domains=other.test", msg, &b), 250, "From: domain not allowed: ok");
+	ok(b.len == strlen(msg) && memcmp(b.data, msg, b.len) == 0, "... and unchanged");
+	buf_free(&b);
+
+	/* refuse a group-readable key: tempfail, never unsigned */
+	snprintf(path, sizeof(path), "%s/a.test.rsa2.pem", dir);
+	chmod(path, 0640);
+	ok(dkim_keystore_load(dir, 1, &ks2, err, sizeof(err)) == 0 &&
+	    dkim_keystore_find(ks2, "a.test", "rsa2")->pem == NULL &&
+	    strstr(dkim_keystore_find(ks2, "a.test", "rsa2")->load_error, "too open") != NULL,
+	    "group-readable key refused at load");
+	dkim_keystore_free(ks2);
+	/* the stage caches keys until the metadata changes: rewrite it */
+	ok(dkim_keystore_save(ks, err, sizeof(err)) == 0, "metadata rewritten");
+	is_int(run_stage(cfg, "domains=a.test", msg, &b), 451, "stage reloads and tempfails with the refused key");
+	buf_free(&b);
+	chmod(path, 0600);
+	config_free(cfg);
+
+	cfg = cfg_for(tmp, "dkim_fallback_domain = nokey.test\n");
+	is_int(run_stage(cfg, "domains=b.test", msg, &b), 451, "fallback domain without a key: 451");
+	buf_free(&b);
+	config_free(cfg);
+
+	ok(dkim_key_remove(ks, "a.test", "rsa1", err, sizeof(err)) == 0 &&
+	    dkim_keystore_find(ks, "a.test", "rsa1") == NULL, "remove a key");
+	snprintf(path, sizeof(path), "%s/a.test.rsa1.pem", dir);
+	ok(access(path, F_OK) == -1, "its file is gone");
+	dkim_keystore_free(ks);
+
+	/* a corrupt metadata file is an error with file:line */
+	snprintf(path, sizeof(path), "%s/keys", dir);
+	{
+		FILE *f = fopen(path, "a");
+
+		fputs("domain=x.test selector=\n", f);
+		fclose(f);
+	}
+	ok(dkim_keystore_load(dir, 0, &ks, err, sizeof(err)) == -1 && strstr(err, "keys:") != NULL,
+	    "bad metadata line reported (%s)", err);
+
+	{
+		char cmd[800];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+		if (system(cmd) != 0)
+			printf("# cleanup failed\n");
+	}
+	return done();
+}

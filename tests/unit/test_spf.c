@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_spf.c: unit tests for policy/spf.c that need no DNS server: the
+ * action precedence (account over global), the mechanisms we ask the
+ * customer to publish, the cases that are not checked at all (no egress
+ * IPs, <> sender, action ignore: no DNS query), and the temperror path
+ * against a closed DNS port, including the cache and the async wrapper
+ * on a real uv loop.  Results from real records are covered by
+ * tests/integration/test_spf.py.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "spf.h"
+#include "tap.h"
+
+static struct config *
+cfg_from(const char *text)
+{
+	char err[512];
+	struct config *cfg = config_parse("t.conf", text, strlen(text), err, sizeof(err));
+
+	if (cfg == NULL)
+		printf("# config: %s\n", err);
+	return cfg;
+}
+
+static struct spf_verdict async_v;
+static int async_calls;
+
+static void
+async_done(void *arg, const struct spf_verdict *v)
+{
+	async_v = *v;
+	async_calls++;
+	*(int *)arg = 1;
+}
+
+int
+main(void)
+{
+	struct config *cfg;
+	struct spf *s;
+	struct spf_verdict v;
+	char mech[256];
+	uint64_t q;
+	int flag = 0;
+	uv_loop_t loop;
+
+	plan(24);
+
+	cfg = cfg_from("spf_action = warn\n");
+	is_int(spf_action_for(cfg, NULL), SPF_ACTION_WARN, "global action");
+	is_int(spf_action_for(cfg, "domains=a.test\nspf_action=reject\n"), SPF_ACTION_REJECT,
+	    "account spf_action overrides");
+	is_int(spf_action_for(cfg, "spf_action=sometimes\n"), SPF_ACTION_WARN, "invalid override ignored");
+	is_str(spf_strresult(SPF_R_SOFTFAIL), "softfail", "result names");
+	is_str(spf_straction(SPF_ACTION_IGNORE), "ignore", "action names");
+	spf_required_mechanisms(cfg, mech, sizeof(mech));
+	is_str(mech, "", "no egress IPs: nothing to publish");
+
+	s = spf_new();
+	spf_check(s, cfg, NULL, "u@a.test", &v);
+	ok(v.skipped && v.out.code == 250 && spf_dns_queries(s) == 0, "no egress IPs: not checked");
+	config_free(cfg);
+
+	cfg = cfg_from("spf_egress_ips = 192.0.2.1, 2001:db8::1, not-an-ip\n"
+	    "dns_servers = 127.0.0.1:1\nspf_action = reject\n");
+	spf_required_mechanisms(cfg, mech, sizeof(mech));
+	is_str(mech, "ip4:192.0.2.1 ip6:2001:db8::1", "mechanisms for our egress IPs");
+	spf_check(s, cfg, NULL, "", &v);
+	ok(v.skipped && v.out.code == 250, "null sender: not checked");
+	spf_check(s, cfg, "spf_action=ignore", "u@a.test", &v);
+	ok(v.skipped && v.out.code == 250 && v.header[0] == '\0', "action ignore: accepted, no header");
+	is_int(spf_dns_queries(s), 0, "... and no DNS query");
+
+	/* nothing listens on 127.0.0.1:1: a temporary DNS error */
+	spf_check(s, cfg, NULL, "u@A.Test", &v);
+	is_int(v.result, SPF_R_TEMPERROR, "unreachable DNS: temperror");
+	is_str(v.domain, "a.test", "domain lowercased");
+	ok(v.out.code == 451 && strcmp(v.out.enhanced, "4.7.24") == 0, "reject + temperror: 451 4.7.24");
+	ok(strstr(v.out.text, "a.test") != NULL, "reply names the domain");
+	ok(!v.cached && spf_dns_queries(s) > 0, "DNS was asked");
+	q = spf_dns_queries(s);
+	spf_check(s, cfg, NULL, "other@a.test", &v);
+	ok(v.cached && spf_dns_queries(s) == q, "second check of the domain: cache hit, no query");
+	spf_check(s, cfg, "spf_action=warn", "x@a.test", &v);
+	ok(v.cached && v.out.code == 250 && strncmp(v.header, "X-Postern-SPF: temperror ", 25) == 0 &&
+	    strcmp(v.header + strlen(v.header) - 2, "\r\n") == 0, "warn: header with CRLF, accepted");
+
+	/* the async wrapper on a real loop */
+	uv_loop_init(&loop);
+	ok(spf_check_async(s, &loop, cfg, NULL, "y@b.test", async_done, &flag) == 0, "queued");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	is_int(async_calls, 1, "callback ran once");
+	ok(flag && async_v.result == SPF_R_TEMPERROR && async_v.out.code == 451, "async verdict");
+	is_str(async_v.domain, "b.test", "async domain");
+	uv_loop_close(&loop);
+
+	spf_free(s);
+	config_free(cfg);
+
+	/* smtp_bind_address stands in when spf_egress_ips is empty */
+	cfg = cfg_from("smtp_bind_address = 198.51.100.4\n");
+	spf_required_mechanisms(cfg, mech, sizeof(mech));
+	is_str(mech, "ip4:198.51.100.4", "smtp_bind_address used");
+	config_free(cfg);
+	ok(1, "done");
+	return done();
+}
