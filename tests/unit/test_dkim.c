@@ -217,7 +217,9 @@ main(void)
 	    "the active RSA selector signs");
 	ok(count(b.data, b.len, "c=relaxed/relaxed") == 2 && count(b.data, b.len, " l=") == 0 &&
 	    count(b.data, b.len, "x=") == 2, "relaxed/relaxed, x=, no l=");
-	ok(count(b.data, b.len, "h=From:To:Subject:Date:from;") == 2, "h= from the list, From oversigned");
+	/* libopendkim (RSA) keeps the message's case, our Ed25519 signer lowercases */
+	ok(count(b.data, b.len, "h=From:To:Subject:Date:from;") == 1 &&
+	    count(b.data, b.len, "h=from:to:subject:date:from;") == 1, "h= from the list, From oversigned");
 	buf_free(&b);
 	is_int(run_stage(cfg, "domains=other.test", msg, &b), 250, "From: domain not allowed: ok");
 	ok(b.len == strlen(msg) && memcmp(b.data, msg, b.len) == 0, "... and unchanged");
