@@ -81,7 +81,8 @@ int dkim_valid_selector(const char *s);
  * Generate a key with OpenSSL (RSA of BITS, or Ed25519), write it 0600
  * and add it to KS (SELECTOR NULL or "" picks one: r/e + YYYYMMDD +
  * letter).  ACTIVE makes it the active key of its algorithm for the
- * domain.  The caller saves KS.  Returns the new key or NULL with ERR.
+ * domain.  The caller saves KS.  Returns the new key (valid until KS
+ * changes again) or NULL with ERR.
  */
 struct dkim_key *dkim_key_generate(struct dkim_keystore *ks, const char *domain,
     const char *selector, enum dkim_alg alg, int bits, int active,
