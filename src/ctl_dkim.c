@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +80,42 @@ open_store(const struct config *cfg)
 	return ks;
 }
 
+/*
+ * Run as root, the files we create belong to root; posternd drops to
+ * `user` and must still read them: hand the directory, the metadata and
+ * the keys to that user (modes stay 0700/0600).
+ */
+static void
+fix_owner(const struct config *cfg, const struct dkim_keystore *ks)
+{
+	char path[PATH_MAX + 512];
+	struct passwd *pw;
+	size_t i;
+
+	if (geteuid() != 0 || cfg->user == NULL || cfg->user[0] == '\0')
+		return;
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		fprintf(stderr, "posternctl: warning: user %s unknown; key files stay owned by root\n",
+		    cfg->user);
+		return;
+	}
+	if (chown(ks->dir, pw->pw_uid, pw->pw_gid) == -1)
+		fprintf(stderr, "posternctl: warning: chown %s: %s\n", ks->dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/keys", ks->dir);
+	if (chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
+		fprintf(stderr, "posternctl: warning: chown %s: %s\n", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/.lock", ks->dir);
+	(void)chown(path, pw->pw_uid, pw->pw_gid);
+	for (i = 0; i < ks->n; i++) {
+		snprintf(path, sizeof(path), "%s/%s.%s.pem", ks->dir, ks->keys[i].domain,
+		    ks->keys[i].selector);
+		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
+			fprintf(stderr, "posternctl: warning: chown %s: %s\n", path, strerror(errno));
+	}
+}
+
 static int
-save_store(struct dkim_keystore *ks)
+save_store(const struct config *cfg, struct dkim_keystore *ks)
 {
 	char err[PATH_MAX + 128];
 
@@ -88,6 +123,7 @@ save_store(struct dkim_keystore *ks)
 		fprintf(stderr, "posternctl: %s\n", err);
 		return -1;
 	}
+	fix_owner(cfg, ks);
 	return 0;
 }
 
@@ -176,7 +212,7 @@ cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
 			fprintf(stderr, "posternctl: %s\n", err);
 			goto out;
 		}
-		if (save_store(ks) == -1)
+		if (save_store(cfg, ks) == -1)
 			goto out;
 		printf("generated %s key for %s, selector %s (%s); publish:\n",
 		    dkim_strealg(k->alg), k->domain, k->selector, k->active ? "active" : "inactive");
@@ -207,7 +243,7 @@ cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
 				goto out;
 			}
 		}
-		if (save_store(ks) == -1)
+		if (save_store(cfg, ks) == -1)
 			goto out;
 		for (j = 0; j < ks->n; j++)
 			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].active) {
@@ -336,7 +372,7 @@ cmd_remove(int argc, char **argv, const struct config *cfg)
 	}
 	if (dkim_key_remove(ks, argv[1], argv[2], err, sizeof(err)) == -1)
 		fprintf(stderr, "posternctl: %s\n", err);
-	else if (save_store(ks) == 0) {
+	else if (save_store(cfg, ks) == 0) {
 		printf("removed %s selector %s\n", argv[1], argv[2]);
 		rc = 0;
 	}

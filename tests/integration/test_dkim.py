@@ -301,6 +301,23 @@ def main():
     r = ctl(conf, "dkim", "generate", "a.test", "--selector", "bad selector!")
     t.ok(r.returncode != 0, "invalid selector refused")
 
+    # --- run as root with `user` set: the daemon's user owns the keys ------------------
+    if os.geteuid() == 0:
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        odir = os.path.join(tmp, "owned")
+        os.mkdir(odir)
+        uconf = os.path.join(tmp, "user.conf")
+        with open(uconf, "w") as f:
+            f.write("data_directory = %s\nuser = nobody\n" % odir)
+        r = ctl(uconf, "dkim", "generate", "u.test", "--algorithm", "ed25519")
+        kd = os.path.join(odir, "dkim")
+        owners = {os.stat(os.path.join(kd, n)).st_uid for n in os.listdir(kd)} | {os.stat(kd).st_uid}
+        t.ok(r.returncode == 0 and owners == {nobody.pw_uid},
+             "keys generated as root are handed to `user`", "%s %s" % (owners, r.stderr))
+    else:
+        t.skip("keys generated as root are handed to `user`", "not root")
+
     # --- domain check ---------------------------------------------------------------
     recs3 = recs2 + [("a.test", "v=spf1 ip4:192.0.2.10 -all")]
     dns_srv.stop()
