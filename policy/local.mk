@@ -18,3 +18,4 @@ check_PROGRAMS += tests/unit/test_dkim tests/unit/test_spf
 tests_unit_test_dkim_LDADD = $(POSTERN_LIBS)
 tests_unit_test_spf_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_dkim tests/unit/test_spf
+dist_man_MANS += man/posternctl-dkim.8
