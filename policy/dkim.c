@@ -135,8 +135,10 @@ key_clear(struct dkim_key *k)
 {
 	free(k->pem);
 	free(k->load_error);
+	EVP_PKEY_free(k->evp);
 	k->pem = NULL;
 	k->load_error = NULL;
+	k->evp = NULL;
 }
 
 void
@@ -225,6 +227,22 @@ key_load_pem(const struct dkim_keystore *ks, struct dkim_key *k)
 		k->load_error = xasprintf("%s: not a PEM private key", path);
 		free(k->pem);
 		k->pem = NULL;
+		return;
+	}
+	if (k->alg == DKIM_ALG_ED25519) {
+		/* parse once: OpenSSL 3's PEM decoding costs more than the signature */
+		BIO *bio = BIO_new_mem_buf(k->pem, -1);
+		EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+
+		BIO_free(bio);
+		if (pkey == NULL || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519) {
+			EVP_PKEY_free(pkey);
+			k->load_error = xasprintf("%s: not a usable Ed25519 key", path);
+			free(k->pem);
+			k->pem = NULL;
+			return;
+		}
+		k->evp = pkey;
 	}
 }
 
@@ -946,15 +964,21 @@ hash_body_relaxed(EVP_MD_CTX *ctx, const char *b, size_t n)
 		if (nlp && e > i && b[e - 1] == '\r')
 			e--;
 		buf_reset(&line);
-		for (j = i; j < e; j++) {
+		for (j = i; j < e;) {
+			size_t k;
+
 			if (is_wsp(b[j])) {
 				sp = 1;
+				j++;
 				continue;
 			}
 			if (sp)
 				buf_append(&line, " ", 1);
 			sp = 0;
-			buf_append(&line, &b[j], 1);
+			for (k = j; k < e && !is_wsp(b[k]); k++)
+				;
+			buf_append(&line, b + j, k - j);	/* a run without WSP */
+			j = k;
 		}
 		/* trailing WSP is dropped (sp pending at the end is never written) */
 		if (line.len == 0) {
@@ -1062,9 +1086,15 @@ sign_ed25519(const struct config *cfg, const struct dkim_key *key, const char *m
 		snprintf(err, errlen, "%s", key->load_error ? key->load_error : "key not loaded");
 		goto out;
 	}
-	if ((bio = BIO_new_mem_buf(key->pem, -1)) == NULL ||
-	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
-	    EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519) {
+	if (key->evp != NULL) {
+		pkey = key->evp;
+		EVP_PKEY_up_ref(pkey);
+	} else if ((bio = BIO_new_mem_buf(key->pem, -1)) == NULL ||
+	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+		snprintf(err, errlen, "%s.%s: not a usable Ed25519 key", key->domain, key->selector);
+		goto out;
+	}
+	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519) {
 		snprintf(err, errlen, "%s.%s: not a usable Ed25519 key", key->domain, key->selector);
 		goto out;
 	}
