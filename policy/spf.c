@@ -213,6 +213,31 @@ spf_action_for(const struct config *cfg, const char *account_record)
 	return a;
 }
 
+/* A syntactically sane domain: LDH labels (and '_'), no empty label. */
+static int
+valid_domain(const char *d)
+{
+	size_t i, label = 0, n = strlen(d);
+
+	if (n == 0 || n > 253 || d[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)d[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (isalnum(c) || c == '-' || c == '_') {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* Our egress IPs: spf_egress_ips, else smtp_bind_address; only literal IPs. */
 static size_t
 egress_ips(const struct config *cfg, const char **ips, size_t max)
@@ -687,6 +712,13 @@ spf_check(struct spf *s, const struct config *cfg, const char *account_record,
 	str_copy(v->domain, at + 1, sizeof(v->domain));
 	for (i = 0; v->domain[i]; i++)
 		v->domain[i] = (char)tolower((unsigned char)v->domain[i]);
+	if (!valid_domain(v->domain)) {
+		/* RFC 7208 §4.3: a malformed domain is "none"; never sent to DNS */
+		v->result = SPF_R_NONE;
+		str_copy(v->ip, ips[0], sizeof(v->ip));
+		verdict_finish(v);
+		return 0;
+	}
 
 	off = (size_t)snprintf(key, sizeof(key), "%s|", v->domain);
 	for (i = 0; i < nips && off < sizeof(key); i++)

@@ -11,6 +11,8 @@
 
 #include <sys/stat.h>
 
+#include <pthread.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,30 @@ run_stage(struct config *cfg, const char *record, const char *msg, struct buf *o
 	return o.code;
 }
 
+/* Concurrent signing while the key store is rewritten (the cache reloads). */
+struct worker {
+	struct config *cfg;
+	const char *msg;
+	int signed_ok;
+};
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	int i;
+
+	for (i = 0; i < 25; i++) {
+		struct buf b;
+
+		if (run_stage(w->cfg, "domains=a.test", w->msg, &b) == 250 &&
+		    count(b.data, b.len, "DKIM-Signature:") == 2)
+			w->signed_ok++;
+		buf_free(&b);
+	}
+	return NULL;
+}
+
 int
 main(void)
 {
@@ -108,7 +134,7 @@ main(void)
 	const char *msg = "From: News <news@a.test>\r\nTo: r@x.test\r\nSubject: hi\r\n"
 	    "Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n";
 
-	plan(19 + 12 + 4 + 14 + 14);
+	plan(19 + 12 + 4 + 14 + 15);
 
 	/* From: domain, table-driven */
 	for (i = 0; i < ARRAY_SIZE(from_cases); i++) {
@@ -227,6 +253,26 @@ main(void)
 	is_int(run_stage(cfg, "domains=other.test", msg, &b), 250, "From: domain not allowed: ok");
 	ok(b.len == strlen(msg) && memcmp(b.data, msg, b.len) == 0, "... and unchanged");
 	buf_free(&b);
+
+	{
+		struct worker w[4];
+		pthread_t th[4];
+		int t, total = 0;
+
+		for (t = 0; t < 4; t++) {
+			w[t].cfg = cfg;
+			w[t].msg = msg;
+			w[t].signed_ok = 0;
+			pthread_create(&th[t], NULL, worker_run, &w[t]);
+		}
+		for (t = 0; t < 10; t++)
+			dkim_keystore_save(ks, err, sizeof(err));	/* new inode each time */
+		for (t = 0; t < 4; t++) {
+			pthread_join(th[t], NULL);
+			total += w[t].signed_ok;
+		}
+		is_int(total, 100, "4 threads x 25 messages signed while the store is rewritten");
+	}
 
 	/* refuse a group-readable key: tempfail, never unsigned */
 	snprintf(path, sizeof(path), "%s/a.test.rsa2.pem", dir);

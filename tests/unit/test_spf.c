@@ -49,7 +49,7 @@ main(void)
 	int flag = 0;
 	uv_loop_t loop;
 
-	plan(24);
+	plan(25);
 
 	cfg = cfg_from("spf_action = warn\n");
 	is_int(spf_action_for(cfg, NULL), SPF_ACTION_WARN, "global action");
@@ -89,6 +89,11 @@ main(void)
 	spf_check(s, cfg, "spf_action=warn", "x@a.test", &v);
 	ok(v.cached && v.out.code == 250 && strncmp(v.header, "X-Postern-SPF: temperror ", 25) == 0 &&
 	    strcmp(v.header + strlen(v.header) - 2, "\r\n") == 0, "warn: header with CRLF, accepted");
+
+	q = spf_dns_queries(s);
+	spf_check(s, cfg, NULL, "u@bad domain\r\nX-Evil: 1", &v);
+	ok(v.result == SPF_R_NONE && spf_dns_queries(s) == q && v.out.code == 550,
+	    "malformed domain: none without a DNS query (RFC 7208 4.3)");
 
 	/* the async wrapper on a real loop */
 	uv_loop_init(&loop);
