@@ -7,3 +7,9 @@ tests_unit_test_config_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_buf tests/unit/test_config
 EXTRA_DIST += tests/tap.h
 EXTRA_DIST += contrib/postern.conf
+
+# Integration tests: Python scripts (TAP) using the shared harness.
+EXTRA_DIST += tests/integration/harness.py
+INTEGRATION_TESTS = tests/integration/test_harness.py
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += $(INTEGRATION_TESTS)
