@@ -10,6 +10,6 @@ EXTRA_DIST += contrib/postern.conf
 
 # Integration tests: Python scripts (TAP) using the shared harness.
 EXTRA_DIST += tests/integration/harness.py
-INTEGRATION_TESTS = tests/integration/test_harness.py
+INTEGRATION_TESTS = tests/integration/test_harness.py tests/integration/test_daemon.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS)
