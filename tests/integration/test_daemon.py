@@ -187,7 +187,7 @@ ok(p.running() and open(p.pid_file).read().strip() == str(p.pid) and p.pid != ol
 is_(p.stop(), 0, "stop again: exit 0")
 
 # ---- a secret with an open mode stops the start ---------------------------
-os.chmod(p.write_file("master.key", os.urandom(32), 0o600), 0o640)
+os.chmod(p.write_file("master.key", os.urandom(32).hex() + "\n", 0o600), 0o640)
 start = p.log_size()
 r = subprocess.run(p.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
 ok(r.returncode == 1 and "master.key: mode 0640 is too open" in r.stdout,
