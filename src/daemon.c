@@ -559,7 +559,8 @@ daemon_run(struct config *cfg, const char *path, int foreground)
 	}
 	apply_log_settings(cfg);
 	log_info("event=starting version=%s config=%s pid=%ld", PACKAGE_VERSION,
-	    d->config_path, (long)getpid());
+	    log_quote(d->config_path, strlen(d->config_path), err, sizeof(err)),
+	    (long)getpid());
 
 	d->loop = uv_default_loop();
 	uv_signal_init(d->loop, &d->sig_term);

@@ -13,3 +13,7 @@ EXTRA_DIST += tests/integration/harness.py
 INTEGRATION_TESTS = tests/integration/test_harness.py tests/integration/test_daemon.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS)
+# Sanitizer builds run several times slower: the harness scales its waits.
+if SANITIZED
+AM_TESTS_ENVIRONMENT += POSTERN_TIME_SCALE=4; export POSTERN_TIME_SCALE;
+endif

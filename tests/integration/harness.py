@@ -127,8 +127,10 @@ def ok(cond, name=""):
     else:
         _tap.failures += 1
         _out("not ok %d - %s" % (_tap.n, name))
-        caller = traceback.extract_stack(limit=3)[0]
-        diag("  at %s line %d" % (os.path.basename(caller.filename), caller.lineno))
+        for caller in reversed(traceback.extract_stack()):
+            if os.path.abspath(caller.filename) != HERE:
+                diag("  at %s line %d" % (os.path.basename(caller.filename), caller.lineno))
+                break
         _dump_fixtures()
     return bool(cond)
 
@@ -630,6 +632,67 @@ class Postern:
         import smtplib
         return smtplib.SMTP_SSL(self.host, self.ports["submissions"], local_hostname=local_hostname,
                                 context=client_tls_context(), timeout=timeout * TIME_SCALE)
+
+
+    def send(self, mail_from, rcpts, data, listener="relay", auth=None, starttls=None,
+             mail_options=(), timeout=60.0):
+        """Submit one message over LISTENER and QUIT.  AUTH=(user, password)
+        logs in (after STARTTLS on "submission"; STARTTLS defaults to on
+        there).  Returns (code, text) of the DATA reply, or of the first
+        MAIL reply that failed, or of the last RCPT reply when every
+        recipient was refused.  queue_id(text) extracts the queue id."""
+        import smtplib
+        if isinstance(rcpts, str):
+            rcpts = [rcpts]
+        if isinstance(data, str):
+            data = data.encode()
+        s = self.smtp_ssl(timeout) if listener == "submissions" else self.smtp(listener, timeout)
+        try:
+            s.ehlo()
+            if starttls or (starttls is None and listener == "submission"):
+                s.starttls(context=client_tls_context())
+                s.ehlo()
+            if auth:
+                s.login(*auth)
+            code, text = s.mail(mail_from, list(mail_options))
+            if code != 250:
+                return code, text.decode(errors="replace")
+            accepted = 0
+            for r in rcpts:
+                code, text = s.rcpt(r)
+                accepted += code in (250, 251)
+            if not accepted:
+                return code, text.decode(errors="replace")
+            code, text = s.data(data)
+            return code, text.decode(errors="replace")
+        finally:
+            try:
+                s.quit()
+            except (smtplib.SMTPException, OSError):
+                s.close()
+
+
+def queue_id(reply_text):
+    """The id in a `250 ... queued as ID` reply, or None."""
+    m = re.search(r"queued as (\S+)", reply_text or "")
+    return m.group(1) if m else None
+
+
+def make_message(mail_from="sender@example.test", to="rcpt@example.test", subject="test",
+                 body="hello\r\n", headers=()):
+    """A small RFC 5322 message as bytes with CRLF line ends, with Date
+    and Message-ID; HEADERS are extra (name, value) pairs."""
+    import email.utils
+    lines = ["From: <%s>" % mail_from, "To: <%s>" % to, "Subject: %s" % subject,
+             "Date: %s" % email.utils.formatdate(localtime=False),
+             "Message-ID: %s" % email.utils.make_msgid(domain="harness.test"),
+             "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8"]
+    lines += ["%s: %s" % h for h in headers]
+    body = body.replace("\r\n", "\n").replace("\n", "\r\n")
+    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+
+__all__ += ["queue_id", "make_message"]
 
 
 def client_tls_context(cafile=None):

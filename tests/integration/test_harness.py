@@ -15,7 +15,7 @@ import stat
 from harness import *
 from harness import PYTHON
 
-plan(45)
+plan(48)
 
 # --- helpers -------------------------------------------------------------
 d = tmpdir()
@@ -138,6 +138,23 @@ s.quit()
 is_(sink.connections(), 6, "sink: counts connections (STARTTLS is not a new one)")
 ev = [(e["ev"], e["arg"], (e["reply"] or "")[:3]) for e in sink.events() if e["ev"] == "rcpt"]
 ok(("rcpt", "bad@example.test", "550") in ev, "sink: events() lists rejected recipients")
+
+# Postern.send() and make_message(), pointed at the sink (never started)
+sink.reset()
+fake = Postern(name="fake")
+fake.host = sink.host
+fake.ports["relay"] = fake.ports["submission"] = sink.port
+code, text = fake.send("a@example.test", ["ok@example.test", "bad@example.test"],
+                       make_message(subject="via send"))
+ok(code == 250 and queue_id(text) is not None and queue_id(text).startswith("sink-"),
+   "send(): DATA reply and queue_id() (%s)" % text)
+code, text = fake.send("a@example.test", ["x@example.test"], make_message(), listener="submission")
+m = sink.messages()[-1]
+ok(code == 250 and m.tls and m.header("Subject") == "test", "send() on submission uses STARTTLS")
+sink.on_rcpt("*", "550 5.1.1 nobody")
+is_(fake.send("a@example.test", ["y@example.test"], make_message())[0], 550,
+    "send(): every recipient refused gives the RCPT reply")
+fake.close()
 sink.stop()
 
 # --- Postfix smtp-sink ---------------------------------------------------
