@@ -35,6 +35,7 @@ struct daemon {
 	char *config_path;		/* absolute path of postern.conf; owned */
 	int foreground;			/* -f: stay attached, log to stderr */
 	int stopping;			/* SIGTERM seen: no new work */
+	int running;			/* start-up done, loop running */
 
 	/* Module state: one field per module, set by its start(). */
 	struct queue *queue;		/* queue/: the LMDB store and scheduler */
@@ -68,6 +69,10 @@ struct daemon_module {
  * graceful stop.  Returns the process exit status.
  */
 int daemon_run(struct config *cfg, const char *path, int foreground);
+
+/* daemon_run() with another module table ({ NULL } terminated): tests. */
+int daemon_run_modules(struct config *cfg, const char *path, int foreground,
+    const struct daemon_module *table);
 
 /* A module whose drain() returned 1 calls this once it has finished. */
 void daemon_drained(struct daemon *d, const char *module);

@@ -52,9 +52,12 @@
  * Order matters: the queue before anything that commits to it, the
  * listeners last so nothing is accepted before the rest is up.
  */
-static const struct daemon_module modules[] = {
+static const struct daemon_module builtin_modules[] = {
 	{ NULL, NULL, NULL, NULL, NULL }	/* end */
 };
+
+/* The table in use: builtin_modules, or a test's (daemon_run_modules). */
+static const struct daemon_module *modules = builtin_modules;
 
 
 static struct daemon the_daemon;
@@ -382,16 +385,12 @@ daemon_drained(struct daemon *d, const char *module)
 		finish(d);
 }
 
-void
-daemon_stop(struct daemon *d, int exit_status)
+/* Drain every started module, then finish() (now or at the deadline). */
+static void
+begin_stop(struct daemon *d)
 {
 	size_t i;
 
-	if (exit_status != 0)
-		d->exit_status = exit_status;
-	if (d->stopping)
-		return;
-	d->stopping = 1;
 	log_info("event=stopping timeout_ms=%llu",
 	    (unsigned long long)d->cfg->shutdown_timeout);
 	d->pending_drains = 1;	/* held until every drain() was called */
@@ -403,6 +402,19 @@ daemon_stop(struct daemon *d, int exit_status)
 		return;
 	}
 	uv_timer_start(&d->stop_timer, on_stop_timeout, d->cfg->shutdown_timeout, 0);
+}
+
+void
+daemon_stop(struct daemon *d, int exit_status)
+{
+	if (exit_status != 0)
+		d->exit_status = exit_status;
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	if (d->running)
+		begin_stop(d);
+	/* else: start-up completes first, then stops (daemon_run_modules). */
 }
 
 static void
@@ -524,11 +536,19 @@ start_modules(struct daemon *d)
 int
 daemon_run(struct config *cfg, const char *path, int foreground)
 {
+	return daemon_run_modules(cfg, path, foreground, builtin_modules);
+}
+
+int
+daemon_run_modules(struct config *cfg, const char *path, int foreground,
+    const struct daemon_module *table)
+{
 	struct daemon *d = &the_daemon;
 	struct passwd *pw = NULL, pwcopy;
 	char err[8192], abspath[PATH_MAX];
 	int rc;
 
+	modules = table;
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
 	d->foreground = foreground;
@@ -582,13 +602,20 @@ daemon_run(struct config *cfg, const char *path, int foreground)
 		goto close_loop;
 	}
 	apply_log_settings(d->cfg);	/* a module may have created the master key */
-	log_info("event=ready pid=%ld modules=%zu user=%s", (long)getpid(), d->started,
-	    pw ? pw->pw_name : "-");
-	if (d->ready_fd != -1) {
-		rc = (int)write(d->ready_fd, "ok", 2);
-		(void)rc;
-		close(d->ready_fd);
-		d->ready_fd = -1;
+	d->running = 1;
+	if (d->stopping) {
+		/* A module called daemon_stop() while starting. */
+		startup_error(d, "stopped during start-up (status %d)", d->exit_status);
+		begin_stop(d);
+	} else {
+		log_info("event=ready pid=%ld modules=%zu user=%s", (long)getpid(),
+		    d->started, pw ? pw->pw_name : "-");
+		if (d->ready_fd != -1) {
+			rc = (int)write(d->ready_fd, "ok", 2);
+			(void)rc;
+			close(d->ready_fd);
+			d->ready_fd = -1;
+		}
 	}
 
 	uv_run(d->loop, UV_RUN_DEFAULT);

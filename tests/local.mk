@@ -17,3 +17,8 @@ EXTRA_DIST += $(INTEGRATION_TESTS)
 if SANITIZED
 AM_TESTS_ENVIRONMENT += POSTERN_TIME_SCALE=4; export POSTERN_TIME_SCALE;
 endif
+
+# The daemon's module life cycle with fake modules.
+check_PROGRAMS += tests/unit/test_daemon
+tests_unit_test_daemon_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_daemon
