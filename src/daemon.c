@@ -499,6 +499,11 @@ on_sighup(uv_signal_t *s, int signum)
 			    log_quote(err, strlen(err), q, sizeof(q)));
 	old = d->cfg;
 	d->cfg = next;
+	if (!d->foreground && strcmp(old->syslog_facility, next->syslog_facility) != 0) {
+		log_close();
+		log_set_facility(next->syslog_facility);
+		log_open("posternd", LOG_TO_SYSLOG, LOG_LEVEL_INFO);
+	}
 	config_free(old);
 	apply_log_settings(d->cfg);
 	log_info("event=reloaded config=%s log_level=%s",

@@ -9,7 +9,7 @@ EXTRA_DIST += tests/tap.h
 EXTRA_DIST += contrib/postern.conf
 
 # Integration tests: Python scripts (TAP) using the shared harness.
-EXTRA_DIST += tests/integration/harness.py
+EXTRA_DIST += tests/integration/harness.py tests/integration/README
 INTEGRATION_TESTS = tests/integration/test_harness.py tests/integration/test_daemon.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS)
