@@ -2,20 +2,22 @@
 # policy/ module: sources appended to libpostern.a, see Makefile.am.
 libpostern_a_SOURCES += policy/policy.c
 noinst_HEADERS += include/policy.h include/queue.h
-libpostern_a_SOURCES += policy/dkim.c
-noinst_HEADERS += include/dkim.h
-libpostern_a_SOURCES += policy/spf.c
-noinst_HEADERS += include/spf.h
-# test drivers for the verifier-based integration tests
-check_PROGRAMS += tests/tools/dkim_signfile tests/tools/spf_check
-tests_tools_dkim_signfile_LDADD = $(POSTERN_LIBS)
-tests_tools_spf_check_LDADD = $(POSTERN_LIBS)
-TESTS += tests/integration/test_dkim.py
-EXTRA_DIST += tests/integration/test_dkim.py tests/integration/dkimtest.py
-TESTS += tests/integration/test_spf.py
-EXTRA_DIST += tests/integration/test_spf.py
+
+# DKIM signing + key store (the only libopendkim user) and the SPF check
+# (the only libspf2 user); posternctl's side is src/ctl_dkim.c.
+libpostern_a_SOURCES += policy/dkim.c policy/spf.c
+noinst_HEADERS += include/dkim.h include/spf.h
+dist_man_MANS += man/posternctl-dkim.8
+
 check_PROGRAMS += tests/unit/test_dkim tests/unit/test_spf
 tests_unit_test_dkim_LDADD = $(POSTERN_LIBS)
 tests_unit_test_spf_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_dkim tests/unit/test_spf
-dist_man_MANS += man/posternctl-dkim.8
+
+# Test drivers linking libpostern.a: sign a message on stdin with the EOM
+# stage; run SPF checks through spf_check_async() on a uv loop.
+check_PROGRAMS += tests/tools/dkim_signfile tests/tools/spf_check
+tests_tools_dkim_signfile_LDADD = $(POSTERN_LIBS)
+tests_tools_spf_check_LDADD = $(POSTERN_LIBS)
+TESTS += tests/integration/test_dkim.py tests/integration/test_spf.py
+EXTRA_DIST += tests/integration/test_dkim.py tests/integration/test_spf.py

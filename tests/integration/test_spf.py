@@ -15,9 +15,10 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dkimtest  # noqa: E402
+import harness  # noqa: E402
+from harness import BUILDDIR, Dns, diag, is_, tmpdir  # noqa: E402
 
-B = dkimtest.BUILDDIR
+B = BUILDDIR
 TOOL = os.path.join(B, "tests", "tools", "spf_check")
 EGRESS = "192.0.2.10"
 
@@ -37,26 +38,40 @@ RECORDS = [
     ("multi.test", "v=spf1 ip4:192.0.2.10 -all"),
     ("multi.test", "v=spf1 -all"),
 ]
-EXTRA = ["--address=/none.test/",                         # NXDOMAIN
-         "--host-record=host.amx.test,198.51.100.20",
-         "--mx-host=amx.test,mx.amx.test,10",
-         "--host-record=mx.amx.test,192.0.2.10",
-         "--mx-host=mxonly.test,mx.mxonly.test,10",
-         "--host-record=mx.mxonly.test,203.0.113.5"]
+NXDOMAIN = ["none.test"]
+A = [("host.amx.test", "198.51.100.20"), ("mx.amx.test", "192.0.2.10"),
+     ("mx.mxonly.test", "203.0.113.5")]
+MX = [("amx.test", "mx.amx.test"), ("mxonly.test", "mx.mxonly.test")]
 # temperror.test is not known to dnsmasq: it answers REFUSED
 
 LINE = re.compile(r"^(\S+) result=(\S+) action=(\S+) cached=(\d) skipped=(\d) code=(\d+) "
                   r"enhanced=(\S*) queries=(\d+) header=(.*) text=(.*)$")
 
-t = dkimtest.Tap()
-tmp = dkimtest.mkdtemp()
+tmp = tmpdir("postern-spf-")
 dns_srv = None
+
+
+def ok(cond, name, info=None):
+    """harness.ok() plus INFO as TAP comments on failure."""
+    r = harness.ok(cond, name)
+    if not r and info is not None:
+        diag(str(info)[-3000:])
+    return r
+
+
+def queries(name):
+    """How many queries for NAME the test dnsmasq logged."""
+    pat = re.compile(r"query\[[A-Z0-9]+\] %s from" % re.escape(name))
+    if not os.path.exists(dns_srv.log_path):
+        return 0
+    with open(dns_srv.log_path, errors="replace") as f:
+        return sum(1 for line in f if pat.search(line))
 
 
 def conf(name, extra):
     path = os.path.join(tmp, name)
     with open(path, "w") as f:
-        f.write("data_directory = %s\ndns_servers = 127.0.0.1:%d\n%s" % (tmp, dns_srv.port, extra))
+        f.write("data_directory = %s\ndns_servers = %s\n%s" % (tmp, dns_srv.server, extra))
     return path
 
 
@@ -75,7 +90,16 @@ def check(cfg, senders, record="-"):
 
 def main():
     global dns_srv
-    dns_srv = dkimtest.Dns(tmp, RECORDS, extra=EXTRA, log_queries=True)
+    dns_srv = Dns(ttl=300)
+    for n, v in RECORDS:
+        dns_srv.txt(n, v)
+    for n in NXDOMAIN:
+        dns_srv.nxdomain(n)
+    for n, a in A:
+        dns_srv.a(n, a)
+    for d, h in MX:
+        dns_srv.mx(d, h)
+    dns_srv.start()
     base = "spf_egress_ips = %s\n" % EGRESS
     want = {
         "pass.test": "pass", "fail.test": "fail", "softfail.test": "softfail",
@@ -89,94 +113,81 @@ def main():
     # --- reject ------------------------------------------------------------------
     rej = conf("reject.conf", base + "spf_action = reject\n")
     res, p = check(rej, senders)
-    t.is_(len(res), len(senders), "reject: one verdict per sender")
+    is_(len(res), len(senders), "reject: one verdict per sender")
     reply = {"pass": (250, "2.0.0"), "fail": (550, "5.7.23"), "softfail": (550, "5.7.23"),
              "neutral": (550, "5.7.23"), "none": (550, "5.7.23"), "permerror": (550, "5.7.24"),
              "temperror": (451, "4.7.24")}
     for r in res:
         d = r["sender"].split("@")[1]
-        t.is_(r["result"], want[d], "%s evaluates to %s" % (d, want[d]))
-        t.is_((r["code"], r["enhanced"]), reply[want[d]],
+        is_(r["result"], want[d], "%s evaluates to %s" % (d, want[d]))
+        is_((r["code"], r["enhanced"]), reply[want[d]],
               "reject: %s (%s) answers %d %s" % (d, want[d], reply[want[d]][0], reply[want[d]][1]))
         if want[d] in ("fail", "softfail", "neutral", "none", "permerror"):
-            t.ok("ip4:%s" % EGRESS in r["text"] and d in r["text"],
+            ok("ip4:%s" % EGRESS in r["text"] and d in r["text"],
                  "reject text for %s names the record and the mechanism to add" % d, r["text"])
-        t.is_(r["header"], "-", "reject: no header for %s" % d)
+        is_(r["header"], "-", "reject: no header for %s" % d)
 
     # --- warn ----------------------------------------------------------------------
     warn = conf("warn.conf", base + "spf_action = warn\n")
     res, p = check(warn, senders)
     for r in res:
         d = r["sender"].split("@")[1]
-        t.is_(r["code"], 250, "warn: %s accepted" % d)
+        is_(r["code"], 250, "warn: %s accepted" % d)
         if want[d] == "pass":
-            t.is_(r["header"], "-", "warn: no header on pass (%s)" % d)
+            is_(r["header"], "-", "warn: no header on pass (%s)" % d)
         else:
-            t.ok(r["header"].startswith("X-Postern-SPF: %s " % want[d]) and "ip4:%s" % EGRESS in r["header"],
+            ok(r["header"].startswith("X-Postern-SPF: %s " % want[d]) and "ip4:%s" % EGRESS in r["header"],
                  "warn: X-Postern-SPF header for %s" % d, r["header"])
-    t.ok("event=spf domain=fail.test" in p.stderr and "result=fail action=warn" in p.stderr,
+    ok("event=spf domain=fail.test" in p.stderr and "result=fail action=warn" in p.stderr,
          "warn: the verdict is logged", p.stderr[-500:])
 
     # --- ignore, and per-account override -------------------------------------------
     ign = conf("ignore.conf", base + "spf_action = ignore\n")
     res, p = check(ign, ["u@fail.test", "u@temperror.test"])
-    t.ok(all(r["code"] == 250 and r["skipped"] == 1 and r["header"] == "-" for r in res) and len(res) == 2,
+    ok(all(r["code"] == 250 and r["skipped"] == 1 and r["header"] == "-" for r in res) and len(res) == 2,
          "ignore: accepted, not checked")
-    t.is_(res[-1]["queries"] if res else -1, 0, "ignore: no DNS query at all")
+    is_(res[-1]["queries"] if res else -1, 0, "ignore: no DNS query at all")
     res, p = check(rej, ["u@fail.test"], record="domains=fail.test;spf_action=warn")
-    t.ok(len(res) == 1 and res[0]["code"] == 250 and res[0]["action"] == "warn" and res[0]["header"] != "-",
+    ok(len(res) == 1 and res[0]["code"] == 250 and res[0]["action"] == "warn" and res[0]["header"] != "-",
          "account spf_action=warn overrides global reject")
     res, p = check(warn, ["u@fail.test"], record="spf_action=reject")
-    t.ok(len(res) == 1 and res[0]["code"] == 550, "account spf_action=reject overrides global warn")
+    ok(len(res) == 1 and res[0]["code"] == 550, "account spf_action=reject overrides global warn")
     res, p = check(rej, ["u@fail.test"], record="spf_action=bogus")
-    t.ok(len(res) == 1 and res[0]["action"] == "reject", "invalid account spf_action falls back to global")
+    ok(len(res) == 1 and res[0]["action"] == "reject", "invalid account spf_action falls back to global")
     res, p = check(rej, ["<>", "nodomain"])
-    t.ok(len(res) == 2 and all(r["skipped"] == 1 and r["code"] == 250 for r in res),
+    ok(len(res) == 2 and all(r["skipped"] == 1 and r["code"] == 250 for r in res),
          "null or domainless sender is not checked")
     noip = conf("noip.conf", "spf_action = reject\n")
     res, p = check(noip, ["u@fail.test"])
-    t.ok(len(res) == 1 and res[0]["skipped"] == 1 and res[0]["code"] == 250 and res[0]["queries"] == 0,
+    ok(len(res) == 1 and res[0]["skipped"] == 1 and res[0]["code"] == 250 and res[0]["queries"] == 0,
          "no egress IPs configured: not checked")
 
     # --- several egress IPs, IPv6, bind address fallback --------------------------------
     two = conf("two.conf", "spf_egress_ips = 192.0.2.10, 192.0.2.11\nspf_action = reject\n")
     res, p = check(two, ["u@mixed.test", "u@pass.test"])
-    t.ok(len(res) == 2 and res[0]["result"] == "fail" and "192.0.2.11" in res[0]["text"]
+    ok(len(res) == 2 and res[0]["result"] == "fail" and "192.0.2.11" in res[0]["text"]
          and res[1]["result"] == "pass", "every egress IP must pass; the failing one is named",
          res)
     six = conf("six.conf", "spf_egress_ips = 2001:db8::25\nspf_action = reject\n")
     res, p = check(six, ["u@six.test", "u@pass.test"])
-    t.ok(len(res) == 2 and res[0]["result"] == "pass" and res[1]["result"] == "fail"
+    ok(len(res) == 2 and res[0]["result"] == "pass" and res[1]["result"] == "fail"
          and "ip6:2001:db8::25" in res[1]["text"], "IPv6 egress address", res)
     bind = conf("bind.conf", "smtp_bind_address = 198.51.100.1\nspf_action = reject\n")
     res, p = check(bind, ["u@fail.test"])
-    t.ok(len(res) == 1 and res[0]["result"] == "pass", "smtp_bind_address used when spf_egress_ips is empty",
+    ok(len(res) == 1 and res[0]["result"] == "pass", "smtp_bind_address used when spf_egress_ips is empty",
          res)
 
     # --- cache ---------------------------------------------------------------------------
-    before = dns_srv.queries("ttl.test")
+    before = queries("ttl.test")
     res, p = check(rej, ["a@ttl.test", "b@TTL.test", "c@ttl.test"])
-    t.ok(len(res) == 3 and res[0]["cached"] == 0 and res[1]["cached"] == 1 and res[2]["cached"] == 1,
+    ok(len(res) == 3 and res[0]["cached"] == 0 and res[1]["cached"] == 1 and res[2]["cached"] == 1,
          "second and third check of a domain are cache hits", res)
-    t.ok(len(res) == 3 and res[0]["queries"] >= 1 and res[2]["queries"] == res[0]["queries"],
+    ok(len(res) == 3 and res[0]["queries"] >= 1 and res[2]["queries"] == res[0]["queries"],
          "cache hits send no DNS query (our counter)")
-    t.is_(dns_srv.queries("ttl.test") - before, 1, "dnsmasq saw exactly one query for ttl.test")
+    is_(queries("ttl.test") - before, 1, "dnsmasq saw exactly one query for ttl.test")
     res, p = check(rej, ["a@temperror.test", "b@temperror.test"])
-    t.ok(len(res) == 2 and res[1]["cached"] == 1 and res[1]["code"] == 451,
+    ok(len(res) == 2 and res[1]["cached"] == 1 and res[1]["code"] == 451,
          "temperror is cached briefly too (no query storm)")
-    dns_srv.stop()
-    return t.done()
 
 
-try:
-    rc = main()
-except Exception as e:
-    import traceback
-    t.ok(False, "test script crashed: %s" % e, traceback.format_exc())
-    rc = t.done()
-finally:
-    if dns_srv:
-        dns_srv.stop()
-    import shutil
-    shutil.rmtree(tmp, ignore_errors=True)
-sys.exit(rc)
+harness.run(main)
