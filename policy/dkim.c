@@ -1300,17 +1300,30 @@ cache_acquire(const char *dir, char *err, size_t errlen)
 	return c;
 }
 
-/* Is DOMAIN in the account record's `domains=a.test,b.test` list? */
+/*
+ * May the account sign as DOMAIN?  Its record's `domains=` list (the same
+ * syntax the relay checks senders with): "a.test" exactly, "*.a.test"
+ * strictly below a.test.  A bare "*" (any sender) does NOT let an account
+ * use other customers' keys: such mail gets the fallback signature.
+ */
 static int
 account_allows(const char *record, const char *domain)
 {
 	char list[4096], *tok, *save = NULL;
+	size_t dl = strlen(domain);
 
 	if (record == NULL || kv_get(record, "domains", list, sizeof(list)) < 0)
 		return 0;
-	for (tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
-		if (strcasecmp(tok, domain) == 0)
+	for (tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		size_t n = strlen(tok);
+
+		if (tok[0] == '*' && tok[1] == '.') {
+			if (dl > n - 1 && strcasecmp(domain + dl - (n - 1), tok + 1) == 0)
+				return 1;
+		} else if (strcasecmp(tok, domain) == 0) {
 			return 1;
+		}
+	}
 	return 0;
 }
 

@@ -134,7 +134,7 @@ main(void)
 	const char *msg = "From: News <news@a.test>\r\nTo: r@x.test\r\nSubject: hi\r\n"
 	    "Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n";
 
-	plan(19 + 12 + 4 + 14 + 15);
+	plan(19 + 12 + 4 + 14 + 18);
 
 	/* From: domain, table-driven */
 	for (i = 0; i < ARRAY_SIZE(from_cases); i++) {
@@ -252,6 +252,15 @@ main(void)
 	buf_free(&b);
 	is_int(run_stage(cfg, "domains=other.test", msg, &b), 250, "From: domain not allowed: ok");
 	ok(b.len == strlen(msg) && memcmp(b.data, msg, b.len) == 0, "... and unchanged");
+	buf_free(&b);
+	run_stage(cfg, "domains=*", msg, &b);
+	ok(count(b.data, b.len, "DKIM-Signature:") == 0, "domains=* does not grant other domains' keys");
+	buf_free(&b);
+	run_stage(cfg, "name=x\ndomains=x.test, *.test\n", msg, &b);
+	ok(count(b.data, b.len, "DKIM-Signature:") == 2, "domains=*.test covers a.test");
+	buf_free(&b);
+	run_stage(cfg, "domains=*.a.test", msg, &b);
+	ok(count(b.data, b.len, "DKIM-Signature:") == 0, "domains=*.a.test is strictly below a.test");
 	buf_free(&b);
 
 	{
