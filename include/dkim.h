@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * dkim.h: DKIM signing (RFC 6376, RFC 8463) and key management.
- * policy/dkim.c is the only file that uses libopendkim.
+ * policy/dkim.c is the only file that uses libopendkim (RSA signatures;
+ * Ed25519 is signed there with OpenSSL, see the file's comment).
  *
  * Keys live in the key directory (dkim_key_directory, default
  * <data_directory>/dkim): one PEM file per key, mode 0600, named

@@ -12,13 +12,15 @@
  * if the account may send for it, else dkim_fallback_domain, else
  * none) and signs with each active key of that domain, relaxed/relaxed
  * (RFC 6376 §3.4), signed headers from dkim_sign_headers with From
- * oversigned (§8.15), optional x= (§3.5), never l= (§8.2).  Ed25519
- * signatures are produced by libopendkim 2.11 itself (RFC 8463).  Any
- * failure once a signature is due is a tempfail (451 4.7.0): we never
- * send unsigned what should have been signed.  Each signature uses
- * its own DKIM_LIB handle, so concurrent jobs share nothing but the
- * reference-counted key cache, which reloads when the metadata file
- * changes (rotation takes effect without a restart).
+ * oversigned (§8.15), optional x= (§3.5), never l= (§8.2).  RSA
+ * signatures come from libopendkim; Ed25519 ones (RFC 8463) are made
+ * here with OpenSSL over our own relaxed canonical form, because
+ * libopendkim 2.11.0~beta2 leaks the key on every Ed25519 signature.
+ * Any failure once a signature is due is a tempfail (451 4.7.0): we
+ * never send unsigned what should have been signed.  Each signature
+ * uses its own DKIM_LIB handle, so concurrent jobs share nothing but
+ * the reference-counted key cache, which reloads when the metadata
+ * file changes (rotation takes effect without a restart).
  */
 #include "autoconfig.h"
 
