@@ -162,4 +162,58 @@ int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
 int queue_kv_put(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, queue_done_cb cb, void *arg);
 
+/* ---- additions (issue 3): control plane, retention, audit ---- */
+
+/* Iterate every message (with all recipients) in id order; CB returns
+ * nonzero to stop.  Any thread. */
+typedef int (*queue_msg_cb)(void *arg, const struct queue_msg *m);
+int queue_foreach(struct queue *q, queue_msg_cb cb, void *arg);
+
+/* Operator actions on one message; the callback outcome is OK, or
+ * permfail 550 5.1.0-style "not found" (-ENOENT) / tempfail on I/O. */
+enum queue_action {
+	QUEUE_ACT_HOLD,		/* pending recipients -> held */
+	QUEUE_ACT_RELEASE,	/* held -> queued, due now */
+	QUEUE_ACT_DELETE,	/* body and data key shredded, recipients deleted */
+	QUEUE_ACT_REQUEUE,	/* pending recipients due now */
+};
+int queue_action(struct queue *q, const char *id, enum queue_action act,
+    queue_done_cb cb, void *arg);
+/* Make every deferred recipient due now. */
+int queue_flush(struct queue *q, queue_done_cb cb, void *arg);
+/* Run the retention purge now (also run every purge_interval). */
+int queue_purge(struct queue *q, queue_done_cb cb, void *arg);
+/* Crypto-shredding: delete an account's key; all its remaining
+ * ciphertext becomes unreadable (DESIGN.md §6). */
+int queue_account_shred(struct queue *q, const char *account,
+    queue_done_cb cb, void *arg);
+
+/* Iterate a generic table in key order, keys starting with PREFIX
+ * ("" for all); CB returns nonzero to stop. Any thread. */
+typedef int (*queue_kv_cb)(void *arg, const char *key, const char *val, size_t len);
+int queue_kv_foreach(struct queue *q, enum queue_table t, const char *prefix,
+    queue_kv_cb cb, void *arg);
+
+/* Append-only logs: state-change events and operator audit records,
+ * both JSON objects keyed by (time, sequence). */
+enum queue_log { QUEUE_LOG_EVENTS, QUEUE_LOG_AUDIT };
+int queue_audit(struct queue *q, const char *json, queue_done_cb cb, void *arg);
+typedef int (*queue_log_cb)(void *arg, uint64_t when, const char *json, size_t len);
+int queue_log_foreach(struct queue *q, enum queue_log l, uint64_t since,
+    queue_log_cb cb, void *arg);
+
+/* Counters for `queue stats` and metrics. */
+struct queue_stats {
+	uint64_t messages;
+	uint64_t by_state[QUEUE_DELETED + 1];	/* messages per derived state */
+	uint64_t rcpts_by_state[QUEUE_DELETED + 1];
+	uint64_t bytes;				/* sum of message sizes */
+	uint64_t scheduled;			/* schedule entries */
+	uint64_t map_size;
+	uint64_t batches, batched_ops;		/* group commit statistics */
+};
+int queue_stats(struct queue *q, struct queue_stats *st);
+/* Path of data.mdb (tests grep it). */
+const char *queue_db_path(struct queue *q);
+
 #endif

@@ -1,2 +1,17 @@
 # SPDX-License-Identifier: ISC
 # queue/ module: sources appended to libpostern.a, see Makefile.am.
+libpostern_a_SOURCES += \
+	queue/crypto.c \
+	queue/db.c \
+	queue/id.c \
+	queue/queue.c \
+	queue/sched.c \
+	queue/writer.c
+noinst_HEADERS += queue/queue_int.h
+
+check_PROGRAMS += tests/unit/test_queue tests/unit/test_queue_crypto tests/unit/test_json
+tests_unit_test_queue_LDADD = $(POSTERN_LIBS)
+tests_unit_test_queue_crypto_LDADD = $(POSTERN_LIBS)
+tests_unit_test_json_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_queue tests/unit/test_queue_crypto tests/unit/test_json
+tests_unit_test_queue_crypto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue

@@ -5,11 +5,13 @@ libpostern_a_SOURCES += \
 	src/config.c \
 	src/log.c \
 	src/outcome.c \
+	src/json.c \
 	src/util.c
 
 noinst_HEADERS = \
 	include/buf.h \
 	include/config.h \
+	include/json.h \
 	include/log.h \
 	include/outcome.h \
 	include/util.h
