@@ -15,3 +15,6 @@ tests_unit_test_queue_crypto_LDADD = $(POSTERN_LIBS)
 tests_unit_test_json_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue tests/unit/test_queue_crypto tests/unit/test_json
 tests_unit_test_queue_crypto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+check_PROGRAMS += tests/unit/test_control
+tests_unit_test_control_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_control

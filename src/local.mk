@@ -3,6 +3,9 @@
 libpostern_a_SOURCES += \
 	src/buf.c \
 	src/config.c \
+	src/control.c \
+	src/ctl.c \
+	src/ctl_queue.c \
 	src/log.c \
 	src/outcome.c \
 	src/json.c \
@@ -11,6 +14,8 @@ libpostern_a_SOURCES += \
 noinst_HEADERS = \
 	include/buf.h \
 	include/config.h \
+	include/control.h \
+	include/ctl.h \
 	include/json.h \
 	include/log.h \
 	include/outcome.h \
