@@ -104,6 +104,15 @@ struct control *control_start(uv_loop_t *loop, const struct config *cfg,
  * answered only if they finish before the loop ends. */
 void control_stop(struct control *c);
 
+/* Adopt a new config (role groups); the socket path is not changed. */
+void control_reload(struct control *c, const struct config *cfg);
+
+/* posternd module callbacks (src/queue_module.c, src/daemon.c table). */
+struct daemon;
+int control_module_start(struct daemon *d, char *err, size_t errlen);
+int control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void control_module_stop(struct daemon *d);
+
 /*
  * Run one request in-process (posternctl offline mode, tests): builds
  * the response line (without newline) into OUT.  Only for handlers that

@@ -84,6 +84,9 @@ typedef void (*queue_done_cb)(void *arg, const struct outcome *o);
  * the master key from cfg->master_key_file.  -1 with ERR on failure. */
 struct queue *queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
     char *err, size_t errlen);
+/* Adopt a new config (SIGHUP): retry schedule, lifetimes, retention,
+ * map growth, batch size.  The queue keeps no pointer into CFG. */
+void queue_reload(struct queue *q, const struct config *cfg);
 /* Finish pending commits (bounded by cfg->shutdown_timeout) and close. */
 void queue_close(struct queue *q);
 
@@ -213,6 +216,12 @@ struct queue_stats {
 	uint64_t batches, batched_ops;		/* group commit statistics */
 };
 int queue_stats(struct queue *q, struct queue_stats *st);
+/* posternd module callbacks (src/queue_module.c, src/daemon.c table). */
+struct daemon;
+int queue_module_start(struct daemon *d, char *err, size_t errlen);
+int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void queue_module_stop(struct daemon *d);
+
 /* Path of data.mdb (tests grep it). */
 const char *queue_db_path(struct queue *q);
 

@@ -644,7 +644,7 @@ queue_keycheck(struct queue *q, char *err, size_t errlen)
 			db_abort(txn);
 			snprintf(err, errlen, "queue: master key %s does not match the queue "
 			    "in %s (wrong master_key_file, or the key was replaced)",
-			    q->cfg->master_key_file, q->cfg->data_directory);
+			    q->master_key_file, q->data_directory);
 			return -1;
 		}
 		db_abort(txn);
@@ -692,28 +692,62 @@ queue_log_init(struct queue *q)
 	db_abort(txn);
 }
 
+/* Copy what the queue needs from CFG (which may be freed on reload). */
+static void
+settings_from(struct queue_settings *st, const struct config *cfg)
+{
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	st->map_grow = cfg->queue_map_grow;
+	st->map_max = cfg->queue_map_max;
+	st->commit_batch = cfg->queue_commit_batch > 0 ? cfg->queue_commit_batch : 256;
+	st->max_queue_lifetime = cfg->max_queue_lifetime;
+	st->body_retention = cfg->body_retention;
+	st->event_retention = cfg->event_retention;
+	st->purge_interval = cfg->purge_interval ? cfg->purge_interval : 600000;
+	for (i = 0; i < cfg->retry_schedule.n && st->nretry < QUEUE_MAX_RETRY; i++)
+		if (config_parse_duration(cfg->retry_schedule.items[i], &st->retry[st->nretry]) == 0)
+			st->nretry++;
+	if (st->nretry == 0)
+		st->retry[st->nretry++] = 300000;
+}
+
+void
+queue_settings(struct queue *q, struct queue_settings *out)
+{
+	pthread_mutex_lock(&q->set_lock);
+	*out = q->set;
+	pthread_mutex_unlock(&q->set_lock);
+}
+
+void
+queue_reload(struct queue *q, const struct config *cfg)
+{
+	struct queue_settings st;
+
+	settings_from(&st, cfg);
+	pthread_mutex_lock(&q->set_lock);
+	q->set = st;
+	pthread_mutex_unlock(&q->set_lock);
+	sched_reload(q);
+}
+
 struct queue *
 queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
     char *err, size_t errlen)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 	char kerr[512];
-	size_t i;
 
 	q->loop = loop;
-	q->cfg = cfg;
 	q->readonly = readonly;
 	q->chunk_size = cfg->queue_chunk_size ? cfg->queue_chunk_size : 65536;
+	q->master_key_file = xstrdup(cfg->master_key_file);
+	q->data_directory = xstrdup(cfg->data_directory);
 	pthread_mutex_init(&q->keys_lock, NULL);
-	q->nretry = cfg->retry_schedule.n;
-	q->retry = xcalloc(q->nretry + 1, sizeof(*q->retry));
-	for (i = 0; i < q->nretry; i++)
-		if (config_parse_duration(cfg->retry_schedule.items[i], &q->retry[i]) != 0)
-			q->retry[i] = 300000;
-	if (q->nretry == 0) {
-		q->retry[0] = 300000;
-		q->nretry = 1;
-	}
+	pthread_mutex_init(&q->set_lock, NULL);
+	settings_from(&q->set, cfg);
 	if (crypto_master_load(cfg->master_key_file, !readonly, q->master, kerr,
 	    sizeof(kerr)) == 0)
 		q->have_master = 1;
@@ -725,8 +759,6 @@ queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
 		goto fail;
 	if (q->have_master && queue_keycheck(q, err, errlen) != 0)
 		goto fail;
-	if (q->have_master && !readonly)
-		log_set_pseudonym_key(q->master, sizeof(q->master));
 	queue_log_init(q);
 	if (!readonly && loop != NULL) {
 		if (writer_start(q) != 0) {
@@ -740,8 +772,10 @@ fail:
 	if (q->db != NULL)
 		db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
+	pthread_mutex_destroy(&q->set_lock);
 	memset(q->master, 0, sizeof(q->master));
-	free(q->retry);
+	free(q->master_key_file);
+	free(q->data_directory);
 	free(q);
 	return NULL;
 }
@@ -757,7 +791,9 @@ queue_free(struct queue *q)
 		pthread_cond_destroy(&q->wcond);
 	}
 	memset(q->master, 0, sizeof(q->master));
-	free(q->retry);
+	pthread_mutex_destroy(&q->set_lock);
+	free(q->master_key_file);
+	free(q->data_directory);
 	free(q);
 }
 
@@ -1495,8 +1531,10 @@ purge_apply(struct queue *q, struct db_txn *txn)
 	size_t kl, vl, n = 0, i;
 	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
 	uint64_t now = now_wall_ms(), bodies = 0, msgs = 0, events = 0;
+	struct queue_settings st;
 	int rc;
 
+	queue_settings(q, &st);
 	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
 		return rc;
 	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
@@ -1518,14 +1556,14 @@ purge_apply(struct queue *q, struct db_txn *txn)
 		if (msg_load(txn, ids[i], &m, &r) != 0)
 			continue;
 		if (r.final_time != 0 && !(r.flags & MF_BODY_GONE) &&
-		    r.final_time + q->cfg->body_retention <= now) {
+		    r.final_time + st.body_retention <= now) {
 			rc = body_shred(txn, ids[i], r.nchunks);
 			r.flags |= MF_BODY_GONE;
 			if (rc == 0)
 				rc = msg_put(txn, m, &r);
 			bodies++;
 		}
-		if (rc == 0 && r.final_time != 0 && r.final_time + q->cfg->event_retention <= now) {
+		if (rc == 0 && r.final_time != 0 && r.final_time + st.event_retention <= now) {
 			unsigned char rk[RCPT_KEY_LEN];
 			for (j = 0; j < m->nrcpts && rc == 0; j++) {
 				rcpt_key(rk, ids[i], m->rcpts[j].no);
@@ -1541,7 +1579,7 @@ purge_apply(struct queue *q, struct db_txn *txn)
 	}
 	free(ids);
 	if (rc == 0 && db_cursor_open(txn, DB_EVENTS, &c) == 0) {
-		uint64_t cutoff = now > q->cfg->event_retention ? now - q->cfg->event_retention : 0;
+		uint64_t cutoff = now > st.event_retention ? now - st.event_retention : 0;
 		while ((rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL)) == 0 &&
 		    kl == 12 && get_be64(k) < cutoff) {
 			if ((rc = db_cursor_del(c)) != 0)
@@ -1575,13 +1613,13 @@ struct report_op {
 
 /* Next attempt time after ATTEMPTS failures, per retry_schedule. */
 static uint64_t
-retry_delay(struct queue *q, uint32_t attempts)
+retry_delay(const struct queue_settings *st, uint32_t attempts)
 {
 	size_t i = attempts == 0 ? 0 : attempts - 1;
 
-	if (i >= q->nretry)
-		i = q->nretry - 1;
-	return q->retry[i];
+	if (i >= st->nretry)
+		i = st->nretry - 1;
+	return st->retry[i];
 }
 
 static int
@@ -1595,9 +1633,11 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	struct queue_rcpt *rc_ = NULL;
 	struct mrec r;
 	uint64_t now = now_wall_ms(), deadline;
+	struct queue_settings st;
 	size_t i;
 	int rc;
 
+	queue_settings(q, &st);
 	if ((rc = msg_load(txn, ro->id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	for (i = 0; i < m->nrcpts; i++)
@@ -1617,7 +1657,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		free(rc_->relay);
 		rc_->relay = xstrdup(ro->relay);
 	}
-	deadline = m->created + q->cfg->max_queue_lifetime;
+	deadline = m->created + st.max_queue_lifetime;
 	if (rc_->state == QUEUE_DELETED || state_final(rc_->state)) {
 		/* deleted (or already final) while in flight: keep it */
 	} else if (ro->result == QUEUE_RESULT_DELIVERED)
@@ -1630,7 +1670,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		rc_->state = QUEUE_EXPIRED;
 	else {
 		rc_->state = QUEUE_DEFERRED;
-		rc_->next_try = now + retry_delay(q, rc_->attempts);
+		rc_->next_try = now + retry_delay(&st, rc_->attempts);
 		if (rc_->next_try > deadline)
 			rc_->next_try = deadline;
 		rc = sched_put(txn, rc_->next_try, ro->id, ro->no);

@@ -108,6 +108,7 @@ int writer_run_sync(struct queue *q, struct writer_op *op);
 
 void sched_init(struct queue *q);
 void sched_close(struct queue *q);
+void sched_reload(struct queue *q);
 /* Something changed: re-check soon (timer at 0). */
 void sched_kick(struct queue *q);
 void sched_inflight_del(struct queue *q, const char *id, uint32_t no);
@@ -125,6 +126,19 @@ uint32_t get_be32(const unsigned char *p);
 
 /* ---- queue.c: shared state ---- */
 
+#define QUEUE_MAX_RETRY 32
+struct queue_settings {
+	int map_grow;
+	uint64_t map_max;
+	int64_t commit_batch;
+	uint64_t max_queue_lifetime;
+	uint64_t body_retention;
+	uint64_t event_retention;
+	uint64_t purge_interval;
+	uint64_t retry[QUEUE_MAX_RETRY];
+	size_t nretry;
+};
+
 struct acct_key {
 	struct acct_key *next;
 	char *name;
@@ -141,14 +155,17 @@ struct inflight {
 
 struct queue {
 	uv_loop_t *loop;		/* borrowed; NULL for read-only tools */
-	const struct config *cfg;	/* borrowed */
 	struct db *db;
 	int readonly;
 	int have_master;
 	unsigned char master[CRYPTO_KEY_LEN];
 	uint64_t chunk_size;
-	uint64_t *retry;		/* retry_schedule in ms */
-	size_t nretry;
+	/* Settings copied from the config (which is freed on reload);
+	 * read with queue_settings() from any thread. */
+	pthread_mutex_t set_lock;
+	struct queue_settings set;
+	char *master_key_file;
+	char *data_directory;
 
 	pthread_mutex_t keys_lock;
 	struct acct_key *keys;		/* unwrapped account keys */
@@ -179,6 +196,8 @@ struct queue {
 	int closing;
 	int handles_open;
 };
+
+void queue_settings(struct queue *q, struct queue_settings *out);
 
 /* Account key lookup/creation (TXN may be a read txn when !create). */
 int queue_account_key(struct queue *q, struct db_txn *txn, const char *account,

@@ -176,8 +176,19 @@ sched_init(struct queue *q)
 	q->sched_timer.data = q;
 	q->purge_timer.data = q;
 	q->timers_init = 1;
-	uv_timer_start(&q->purge_timer, purge_timer_cb, q->cfg->purge_interval,
-	    q->cfg->purge_interval);
+	uv_timer_start(&q->purge_timer, purge_timer_cb, q->set.purge_interval,
+	    q->set.purge_interval);
+}
+
+void
+sched_reload(struct queue *q)
+{
+	struct queue_settings st;
+
+	if (!q->timers_init || q->closing)
+		return;
+	queue_settings(q, &st);
+	uv_timer_start(&q->purge_timer, purge_timer_cb, st.purge_interval, st.purge_interval);
 }
 
 void

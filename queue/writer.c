@@ -31,12 +31,14 @@ static int
 writer_grow(struct queue *q)
 {
 	uint64_t cur = db_mapsize(q->db), want;
+	struct queue_settings st;
 
-	if (!q->cfg->queue_map_grow || cur >= q->cfg->queue_map_max)
+	queue_settings(q, &st);
+	if (!st.map_grow || cur >= st.map_max)
 		return -1;
 	want = cur * 2;
-	if (want > q->cfg->queue_map_max)
-		want = q->cfg->queue_map_max;
+	if (want > st.map_max)
+		want = st.map_max;
 	if (db_grow(q->db, want) != 0)
 		return -1;
 	log_info("event=queue_map_grown size=%llu", (unsigned long long)db_mapsize(q->db));
@@ -101,10 +103,12 @@ writer_main(void *arg)
 {
 	struct queue *q = arg;
 	struct writer_op *batch, **tail, *op;
-	int64_t max = q->cfg->queue_commit_batch > 0 ? q->cfg->queue_commit_batch : 256;
-	int64_t n;
+	struct queue_settings st;
+	int64_t max, n;
 
 	for (;;) {
+		queue_settings(q, &st);
+		max = st.commit_batch;
 		pthread_mutex_lock(&q->wlock);
 		while (q->pending == NULL && !q->stopping)
 			pthread_cond_wait(&q->wcond, &q->wlock);

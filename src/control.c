@@ -600,6 +600,13 @@ control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
 	return srv;
 }
 
+void
+control_reload(struct control *srv, const struct config *cfg)
+{
+	if (srv != NULL)
+		srv->cfg = cfg;
+}
+
 static void
 control_server_closed(uv_handle_t *h)
 {

@@ -6,8 +6,10 @@ libpostern_a_SOURCES += \
 	src/control.c \
 	src/ctl.c \
 	src/ctl_queue.c \
+	src/daemon.c \
 	src/log.c \
 	src/outcome.c \
+	src/queue_module.c \
 	src/json.c \
 	src/util.c
 
@@ -16,6 +18,7 @@ noinst_HEADERS = \
 	include/config.h \
 	include/control.h \
 	include/ctl.h \
+	include/daemon.h \
 	include/json.h \
 	include/log.h \
 	include/outcome.h \
@@ -26,4 +29,4 @@ posternd_SOURCES = src/posternd.c
 posternd_LDADD = $(POSTERN_LIBS)
 posternctl_SOURCES = src/posternctl.c
 posternctl_LDADD = $(POSTERN_LIBS)
-dist_man_MANS += man/postern.conf.5
+dist_man_MANS += man/postern.conf.5 man/posternd.8

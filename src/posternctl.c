@@ -55,6 +55,7 @@ main(int argc, char **argv)
 	c.prog = "posternctl";
 	c.config_path = getenv("POSTERN_CONF") ? getenv("POSTERN_CONF") :
 	    SYSCONFDIR "/postern/postern.conf";
+	c.socket_path = getenv("POSTERN_CONTROL_SOCKET");
 	log_open("posternctl", LOG_TO_STDERR, LOG_LEVEL_WARN);
 	ctl_queue_register();
 	/* --json may appear anywhere; global options come first. */
