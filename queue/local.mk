@@ -18,3 +18,8 @@ tests_unit_test_queue_crypto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
 check_PROGRAMS += tests/unit/test_control
 tests_unit_test_control_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_control
+TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
+	tests/integration/test_queue_cli.py
+EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
+	tests/integration/test_queue_cli.py \
+	tests/integration/queuelib.py

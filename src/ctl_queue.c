@@ -615,9 +615,9 @@ parse_opts(struct ctl *c, int argc, char **argv, struct json_out *j, int *all,
 	uint64_t ms;
 	int ch;
 
-	optind = 1;
+	optind = 0;	/* GNU: full reinitialisation; options may follow ids */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			if (queue_parse_state(optarg, &st) != 0) {
