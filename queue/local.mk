@@ -23,3 +23,7 @@ TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 	tests/integration/test_queue_cli.py \
 	tests/integration/queuelib.py
+
+# Micro-benchmark, run by hand: ./contrib/bench/queue-commit [-t s] [-d dir]
+noinst_PROGRAMS += contrib/bench/queue-commit
+contrib_bench_queue_commit_LDADD = $(POSTERN_LIBS)

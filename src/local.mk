@@ -29,4 +29,4 @@ posternd_SOURCES = src/posternd.c
 posternd_LDADD = $(POSTERN_LIBS)
 posternctl_SOURCES = src/posternctl.c
 posternctl_LDADD = $(POSTERN_LIBS)
-dist_man_MANS += man/postern.conf.5 man/posternd.8
+dist_man_MANS += man/postern.conf.5 man/posternd.8 man/posternctl.8
