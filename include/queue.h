@@ -16,8 +16,11 @@
  *    transaction.
  *  - Message ids are QUEUE_ID_LEN printable characters, unique and
  *    sortable by creation time.
- *  - All callbacks run on the loop thread.  Read functions may be
- *    called on any thread (LMDB read transactions).
+ *  - All callbacks run on the loop thread.  queue_commit() and the
+ *    other write requests may be called from any thread (they hand a
+ *    request to the writer thread); read functions may be called on
+ *    any thread (LMDB read transactions).  The scheduler functions
+ *    (queue_set_due_callback, queue_take_due) belong to the loop.
  */
 #ifndef POSTERN_QUEUE_H
 #define POSTERN_QUEUE_H

@@ -162,10 +162,32 @@ test_queue_tamper(void)
 	free(text);
 }
 
+/* Ids made back to back (many per millisecond) strictly increase. */
+static void
+test_ids(void)
+{
+	char prev[QUEUE_ID_LEN + 1] = "", id[QUEUE_ID_LEN + 1];
+	int i, sorted = 1, valid = 1;
+
+	for (i = 0; i < 100000; i++) {
+		id_new(id);
+		if (!id_valid(id))
+			valid = 0;
+		if (strcmp(prev, id) >= 0)
+			sorted = 0;
+		memcpy(prev, id, sizeof(prev));
+	}
+	ok(sorted, "100000 ids made back to back strictly increase");
+	ok(valid, "and are valid");
+	ok(!id_valid("0000000000000000000") && !id_valid("0000000000000000000I") &&
+	    !id_valid("../../../../etc/pass"), "malformed ids rejected");
+}
+
 int
 main(void)
 {
-	plan(16);
+	plan(19);
+	test_ids();
 	test_primitive();
 	test_queue_tamper();
 	return done();
