@@ -135,6 +135,8 @@ struct control {
 	uv_pipe_t server;
 	char *path;
 	struct conn *conns;
+	int nconns;		/* accepted and not yet closed (incl. closing) */
+	int server_closed;
 	int stopping;
 };
 
@@ -452,7 +454,12 @@ static void
 conn_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
+	struct control *srv = c->srv;
 
+	if (--srv->nconns == 0 && srv->server_closed) {
+		free(srv->path);
+		free(srv);
+	}
 	buf_free(&c->in);
 	buf_free(&c->result);
 	json_free(c->json);
@@ -557,6 +564,7 @@ control_connection_cb(uv_stream_t *server, int status)
 		return;
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
+	srv->nconns++;
 	buf_init(&c->in, CONTROL_MAX_LINE);
 	buf_init(&c->result, 0);
 	uv_pipe_init(srv->loop, &c->pipe, 0);
@@ -612,8 +620,11 @@ control_server_closed(uv_handle_t *h)
 {
 	struct control *srv = h->data;
 
-	free(srv->path);
-	free(srv);
+	srv->server_closed = 1;
+	if (srv->nconns == 0) {		/* else the last connection frees it */
+		free(srv->path);
+		free(srv);
+	}
 }
 
 void
