@@ -391,6 +391,14 @@ msg_load(struct db_txn *txn, const char *id, struct queue_msg **out, struct mrec
 	return 0;
 }
 
+int
+queue_load_txn(struct db_txn *txn, const char *id, struct queue_msg **out)
+{
+	struct mrec r;
+
+	return msg_load(txn, id, out, &r);
+}
+
 static int
 msg_put(struct db_txn *txn, const struct queue_msg *m, const struct mrec *r)
 {

@@ -198,6 +198,8 @@ struct queue {
 };
 
 void queue_settings(struct queue *q, struct queue_settings *out);
+/* Load message ID with all its recipients inside an open transaction. */
+int queue_load_txn(struct db_txn *txn, const char *id, struct queue_msg **out);
 
 /* Account key lookup/creation (TXN may be a read txn when !create). */
 int queue_account_key(struct queue *q, struct db_txn *txn, const char *account,

@@ -268,7 +268,7 @@ queue_take_due(struct queue *q, struct queue_job **jobs, size_t max)
 		if (job == NULL) {
 			if (njobs == max)
 				continue;	/* later recipients of taken messages may follow */
-			if (queue_get(q, id, &m) != 0)
+			if (queue_load_txn(txn, id, &m) != 0)
 				continue;
 			job = xcalloc(1, sizeof(*job));
 			job->msg = m;

@@ -345,20 +345,39 @@ jp_number(struct json_parser *jp)
 	int isint = 1;
 	struct json_value *v;
 
+	/* RFC 8259 §6: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
 	if (jp->p < jp->end && *jp->p == '-')
 		jp->p++;
 	if (jp->p >= jp->end || *jp->p < '0' || *jp->p > '9') {
 		jp_fail(jp, "bad number");
 		return NULL;
 	}
-	while (jp->p < jp->end) {
-		char c = *jp->p;
-		if (c >= '0' && c <= '9') {
-		} else if (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')
-			isint = 0;
-		else
-			break;
+	if (*jp->p == '0')
 		jp->p++;
+	else
+		while (jp->p < jp->end && *jp->p >= '0' && *jp->p <= '9')
+			jp->p++;
+	if (jp->p < jp->end && *jp->p == '.') {
+		isint = 0;
+		jp->p++;
+		if (jp->p >= jp->end || *jp->p < '0' || *jp->p > '9') {
+			jp_fail(jp, "bad number");
+			return NULL;
+		}
+		while (jp->p < jp->end && *jp->p >= '0' && *jp->p <= '9')
+			jp->p++;
+	}
+	if (jp->p < jp->end && (*jp->p == 'e' || *jp->p == 'E')) {
+		isint = 0;
+		jp->p++;
+		if (jp->p < jp->end && (*jp->p == '+' || *jp->p == '-'))
+			jp->p++;
+		if (jp->p >= jp->end || *jp->p < '0' || *jp->p > '9') {
+			jp_fail(jp, "bad number");
+			return NULL;
+		}
+		while (jp->p < jp->end && *jp->p >= '0' && *jp->p <= '9')
+			jp->p++;
 	}
 	n = (size_t)(jp->p - s);
 	if (n >= sizeof(tmp)) {
@@ -385,7 +404,13 @@ jp_number(struct json_parser *jp)
 		}
 		v = jv_new(JSON_DOUBLE);
 		v->d = d;
-		v->i = (int64_t)d;
+		/* Clamp: converting an out-of-range double is undefined. */
+		if (d >= 9223372036854775807.0)
+			v->i = INT64_MAX;
+		else if (d <= -9223372036854775808.0)
+			v->i = INT64_MIN;
+		else
+			v->i = (int64_t)d;
 	}
 	return v;
 }

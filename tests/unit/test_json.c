@@ -31,6 +31,11 @@ static const struct bad_case bad[] = {
 	{ "1 2", "trailing" },
 	{ "-", "bad number" },
 	{ "{\"a\":1}x", "trailing" },
+	{ "01", "trailing" },
+	{ "2.", "bad number" },
+	{ "1e", "bad number" },
+	{ "-", "bad number" },
+	{ ".5", "bad number" },
 };
 
 int
@@ -42,7 +47,7 @@ main(void)
 	char err[128], deep[200];
 	size_t i;
 
-	plan(21 + (int)ARRAY_SIZE(bad));
+	plan(22 + (int)ARRAY_SIZE(bad));
 
 	buf_init(&b, 0);
 	json_out_init(&j, &b);
@@ -114,6 +119,9 @@ main(void)
 	json_free(v);
 	v = json_parse("{\"k\":\"v\",\"k2\":{\"x\":[1,{\"y\":null}]}}", 35, err, sizeof(err));
 	ok(v && json_get(json_get(v, "k2"), "x") != NULL, "nested lookup");
+	json_free(v);
+	v = json_parse("-1e99", 5, err, sizeof(err));
+	ok(v && v->type == JSON_DOUBLE && v->i == INT64_MIN, "huge double clamps its integer view");
 	json_free(v);
 	v = json_parse("nul", 3, err, sizeof(err));
 	ok(v == NULL, "truncated literal");
