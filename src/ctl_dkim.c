@@ -29,10 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_dkim.h"
+#include "ctl.h"
 #include "dkim.h"
 #include "spf.h"
 #include "util.h"
+
+static int ctl_dkim(int argc, char **argv, const struct config *cfg);
+static int ctl_domain(int argc, char **argv, const struct config *cfg);
 
 static void
 dkim_usage(void)
@@ -261,7 +264,7 @@ out:
 }
 
 static void
-json_str(FILE *out, const char *s)
+print_json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (; *s; s++) {
@@ -278,10 +281,9 @@ json_str(FILE *out, const char *s)
 }
 
 static int
-cmd_list(int argc, char **argv, const struct config *cfg)
+cmd_list(int argc, char **argv, const struct config *cfg, int json)
 {
 	struct dkim_keystore *ks;
-	int json = 0;
 	size_t i;
 
 	if (argc == 2 && strcmp(argv[1], "--json") == 0)
@@ -306,9 +308,9 @@ cmd_list(int argc, char **argv, const struct config *cfg)
 		strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		if (json) {
 			printf("%s{\"domain\":", i ? "," : "");
-			json_str(stdout, k->domain);
+			print_json_string(stdout, k->domain);
 			printf(",\"selector\":");
-			json_str(stdout, k->selector);
+			print_json_string(stdout, k->selector);
 			printf(",\"algorithm\":\"%s\",\"bits\":%d,\"active\":%s,\"created\":\"%s\"}",
 			    dkim_strealg(k->alg), k->bits, k->active ? "true" : "false", created);
 		} else {
@@ -382,6 +384,23 @@ cmd_remove(int argc, char **argv, const struct config *cfg)
 }
 
 int
+ctl_dkim_main(struct ctl *c, int argc, char **argv)
+{
+	const struct config *cfg;
+
+	if (argc < 2) {
+		dkim_usage();
+		return CTL_EXIT_USAGE;
+	}
+	if ((cfg = ctl_config(c)) == NULL)
+		return CTL_EXIT_FAIL;
+	if (strcmp(argv[1], "list") == 0)
+		return cmd_list(argc - 1, argv + 1, cfg, c->json);
+	return ctl_dkim(argc, argv, cfg);
+}
+
+/* ARGV[0] is "dkim"; works on the key directory of CFG. */
+static int
 ctl_dkim(int argc, char **argv, const struct config *cfg)
 {
 	if (argc < 2) {
@@ -393,7 +412,7 @@ ctl_dkim(int argc, char **argv, const struct config *cfg)
 	if (strcmp(argv[1], "rotate") == 0)
 		return cmd_generate(argc - 1, argv + 1, cfg, 1);
 	if (strcmp(argv[1], "list") == 0)
-		return cmd_list(argc - 1, argv + 1, cfg);
+		return cmd_list(argc - 1, argv + 1, cfg, 0);
 	if (strcmp(argv[1], "dns") == 0)
 		return cmd_dns(argc - 1, argv + 1, cfg);
 	if (strcmp(argv[1], "remove") == 0)
@@ -418,6 +437,21 @@ has_word(const char *txt, const char *m)
 }
 
 int
+ctl_domain_main(struct ctl *c, int argc, char **argv)
+{
+	const struct config *cfg;
+
+	if (argc != 3 || strcmp(argv[1], "check") != 0) {
+		fprintf(stderr, "usage: posternctl domain check DOMAIN\n");
+		return CTL_EXIT_USAGE;
+	}
+	if ((cfg = ctl_config(c)) == NULL)
+		return CTL_EXIT_FAIL;
+	return ctl_domain(argc, argv, cfg);
+}
+
+/* ARGV: "domain" "check" DOMAIN. */
+static int
 ctl_domain(int argc, char **argv, const struct config *cfg)
 {
 	char mech[1024], sender[300], *txt[16], name[512];

@@ -24,6 +24,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dkim
 tests_fuzz_fuzz_dkim_SOURCES = tests/fuzz/fuzz_dkim.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dkim_LDADD = $(FUZZ_LDADD)
 
+# json: the control protocol's JSON parser (src/json.c), round trip
+FUZZ_TARGETS += tests/fuzz/fuzz_json
+tests_fuzz_fuzz_json_SOURCES = tests/fuzz/fuzz_json.c tests/fuzz/replay.c
+tests_fuzz_fuzz_json_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING
