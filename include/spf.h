@@ -81,8 +81,9 @@ typedef void (*spf_done_cb)(void *arg, const struct spf_verdict *v);
 /*
  * Run spf_check() in the uv thread pool of LOOP; CB(ARG, verdict) runs on
  * the loop thread exactly once, also when the check could not be made
- * (then the verdict is a temperror).  CFG, ACCOUNT_RECORD and SENDER are
- * copied; S and CFG must outlive the job.  The verdict pointer is only
+ * (then the verdict is a temperror).  The settings of CFG it needs,
+ * ACCOUNT_RECORD and SENDER are copied (a reload may free CFG meanwhile);
+ * S must outlive the job.  The verdict pointer is only
  * valid during CB.  Returns 0 or a negative errno from uv_queue_work (CB
  * is then not called).  A session that closes meanwhile must keep ARG
  * alive until CB (or mark it dead and let CB free it).

@@ -738,10 +738,57 @@ spf_check(struct spf *s, const struct config *cfg, const char *account_record,
 
 /* ---- async wrapper ----------------------------------------------------- */
 
+/*
+ * The few settings a check reads, copied: a SIGHUP may free the config
+ * while the job runs in the pool.
+ */
+static void
+list_copy(struct config_list *dst, const struct config_list *src)
+{
+	size_t i;
+
+	dst->n = src->n;
+	dst->items = xcalloc(src->n ? src->n : 1, sizeof(*dst->items));
+	for (i = 0; i < src->n; i++)
+		dst->items[i] = xstrdup(src->items[i]);
+}
+
+static void
+list_free(struct config_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+}
+
+static struct config *
+cfg_snapshot(const struct config *cfg)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+
+	list_copy(&c->spf_egress_ips, &cfg->spf_egress_ips);
+	list_copy(&c->smtp_bind_address, &cfg->smtp_bind_address);
+	list_copy(&c->dns_servers, &cfg->dns_servers);
+	c->spf_action = xstrdup(cfg->spf_action ? cfg->spf_action : "warn");
+	return c;
+}
+
+static void
+cfg_snapshot_free(struct config *c)
+{
+	list_free(&c->spf_egress_ips);
+	list_free(&c->smtp_bind_address);
+	list_free(&c->dns_servers);
+	free(c->spf_action);
+	free(c);
+}
+
 struct spf_job {
 	uv_work_t req;
 	struct spf *s;
-	const struct config *cfg;	/* borrowed */
+	struct config *cfg;		/* owned snapshot */
 	char *record;
 	char *sender;
 	spf_done_cb cb;
@@ -770,6 +817,7 @@ job_after(uv_work_t *req, int status)
 		verdict_finish(&j->v);
 	}
 	j->cb(j->arg, &j->v);
+	cfg_snapshot_free(j->cfg);
 	free(j->record);
 	free(j->sender);
 	free(j);
@@ -784,12 +832,13 @@ spf_check_async(struct spf *s, uv_loop_t *loop, const struct config *cfg,
 
 	j->req.data = j;
 	j->s = s;
-	j->cfg = cfg;
+	j->cfg = cfg_snapshot(cfg);
 	j->record = account_record ? xstrdup(account_record) : NULL;
 	j->sender = xstrdup(sender ? sender : "");
 	j->cb = cb;
 	j->arg = arg;
 	if ((rc = uv_queue_work(loop, &j->req, job_work, job_after)) != 0) {
+		cfg_snapshot_free(j->cfg);
 		free(j->record);
 		free(j->sender);
 		free(j);

@@ -49,7 +49,7 @@ main(void)
 	int flag = 0;
 	uv_loop_t loop;
 
-	plan(25);
+	plan(27);
 
 	cfg = cfg_from("spf_action = warn\n");
 	is_int(spf_action_for(cfg, NULL), SPF_ACTION_WARN, "global action");
@@ -102,6 +102,20 @@ main(void)
 	is_int(async_calls, 1, "callback ran once");
 	ok(flag && async_v.result == SPF_R_TEMPERROR && async_v.out.code == 451, "async verdict");
 	is_str(async_v.domain, "b.test", "async domain");
+
+	/* a reload may free the config while the job is queued: it keeps a copy */
+	{
+		struct config *tmp = cfg_from("spf_egress_ips = 192.0.2.9\ndns_servers = 127.0.0.1:1\n"
+		    "spf_action = reject\n");
+
+		flag = 0;
+		ok(spf_check_async(s, &loop, tmp, "spf_action=warn", "z@c.test", async_done, &flag) == 0,
+		    "queued, then the config is freed");
+		config_free(tmp);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		ok(flag && async_v.action == SPF_ACTION_WARN && strcmp(async_v.ip, "192.0.2.9") == 0 &&
+		    async_v.out.code == 250, "the job used its own copy of the settings");
+	}
 	uv_loop_close(&loop);
 
 	spf_free(s);
