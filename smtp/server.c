@@ -1126,14 +1126,18 @@ process(struct smtp_session *s)
 				reply_fail(s, "?", 500, "5.5.2", "Syntax error: lines must end with CRLF");
 			continue;
 		}
-		if (s->state == SMTP_STATE_AUTH) {
-			auth_response(s, p, n);
-			explicit_bzero(p, n);
-		} else {
-			int was_auth = starts_auth(p, n);
-			dispatch(s, p, n);
-			if (was_auth)
-				explicit_bzero(p, n);
+		{
+			/* AUTH lines carry credentials: wipe them once used (by
+			 * offset: a misbehaving owner may have grown s->in). */
+			size_t off = (size_t)(p - s->in.data);
+			int wipe = s->state == SMTP_STATE_AUTH || starts_auth(p, n);
+
+			if (s->state == SMTP_STATE_AUTH)
+				auth_response(s, p, n);
+			else
+				dispatch(s, p, n);
+			if (wipe && off + n <= s->in.len)
+				explicit_bzero(s->in.data + off, n);
 		}
 		if (s->starttls_gen != gen)
 			pos = s->in.len;
