@@ -9,3 +9,6 @@ check_PROGRAMS += tests/unit/test_smtp_parse
 tests_unit_test_smtp_parse_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_smtp_parse
 tests_unit_test_smtp_parse_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/smtp
+check_PROGRAMS += tests/unit/test_smtp_api
+tests_unit_test_smtp_api_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_smtp_api
