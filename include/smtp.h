@@ -31,6 +31,23 @@
  * Replies always carry RFC 2034 enhanced status codes, except the
  * greeting and the EHLO/HELO response (RFC 2034 §3).  Decoded AUTH data
  * is handed to on_auth only and never logged.
+ *
+ * A typical owner: smtp_session_new() + smtp_session_start() on accept;
+ * in the read callback smtp_session_input(), then uv_read_stop() while
+ * !smtp_session_wants_input(); in each async completion
+ * smtp_session_resume() and uv_read_start() again if it now wants
+ * input; arm smtpd_data_timeout while smtp_session_in_data(), else
+ * smtpd_timeout, and on expiry smtp_session_shutdown() with
+ * 421 4.4.2; close after on_close (flush first); smtp_session_free() in
+ * the handle's close callback.  Never call smtp_session_input() or
+ * smtp_session_free() from inside a session callback.
+ *
+ * Choices where the RFCs leave room: the sender's address syntax error
+ * is 501 5.1.7, a recipient's 501 5.1.3; 5xx replies count towards
+ * smtpd_max_errors, 4xx (452 too many recipients) do not; a command
+ * line not ending in CRLF is refused like bare LF in DATA unless
+ * smtpd_bare_line_ending = normalize; a failed BDAT chunk ends the
+ * transaction (later chunks are read and answered 503).
  */
 #ifndef POSTERN_SMTP_H
 #define POSTERN_SMTP_H
