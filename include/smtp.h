@@ -214,6 +214,15 @@ void smtp_session_resume(struct smtp_session *s, const struct outcome *o);
  * O if not NULL and enter SMTP_STATE_CLOSED.  on_close is not called. */
 void smtp_session_shutdown(struct smtp_session *s, const struct outcome *o);
 
+/*
+ * Lower the limits for this session (per-account limits, typically from
+ * on_auth or on_mail): SIZE_LIMIT (message octets, enforced during DATA
+ * and BDAT with 552 5.3.4 and checked against MAIL SIZE=) and MAX_RCPTS
+ * (452 4.5.3 beyond).  0 keeps the current value; values above the
+ * config's are clamped to it.  Takes effect from the next command.
+ */
+void smtp_session_set_limits(struct smtp_session *s, uint64_t size_limit, size_t max_rcpts);
+
 /* ---- what the owner may read ---- */
 enum smtp_state smtp_session_state(const struct smtp_session *s);
 /* 1 while DATA text or a BDAT chunk is being read: use smtpd_data_timeout. */

@@ -1300,6 +1300,19 @@ smtp_session_shutdown(struct smtp_session *s, const struct outcome *o)
 	s->pending = P_NONE;
 }
 
+void
+smtp_session_set_limits(struct smtp_session *s, uint64_t size_limit, size_t max_rcpts)
+{
+	uint64_t cfg_size = s->cfg ? s->cfg->message_size_limit : s->size_limit;
+	size_t cfg_rcpts = s->cfg && s->cfg->smtpd_max_recipients > 0 ?
+	    (size_t)s->cfg->smtpd_max_recipients : s->max_rcpts;
+
+	if (size_limit)
+		s->size_limit = size_limit < cfg_size ? size_limit : cfg_size;
+	if (max_rcpts)
+		s->max_rcpts = max_rcpts < cfg_rcpts ? max_rcpts : cfg_rcpts;
+}
+
 enum smtp_state
 smtp_session_state(const struct smtp_session *s)
 {

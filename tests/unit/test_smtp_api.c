@@ -111,7 +111,7 @@ main(void)
 	struct outcome v;
 	char *big;
 
-	plan(27);
+	plan(32);
 	log_set_level(LOG_LEVEL_ERR);
 
 	start(&o, cfg, 1);
@@ -170,6 +170,37 @@ main(void)
 	outcome_ok(&v);
 	smtp_session_resume(o.s, &v);
 	ok(ends_with(&o.out, "pipelined input\r\n"), "resume after close does nothing");
+	free(big);
+	stop(&o);
+
+	/* per-session limits */
+	start(&o, cfg, 0);
+	smtp_session_set_limits(o.s, 10, 1);
+	IN(&o, "EHLO c.test\r\nMAIL FROM:<a@example.com> SIZE=11\r\nMAIL FROM:<a@example.com> SIZE=10\r\n"
+	    "RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n0123456789\r\n.\r\n");
+	ok(strstr(o.out.data, "250-SIZE 10\r\n") && strstr(o.out.data, "552 5.3.4 Message size exceeds fixed maximum message size\r\n250 2.1.0") &&
+	    ends_with(&o.out, "250 2.1.5 Ok\r\n452 4.5.3 Too many recipients\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "552 5.3.4 Message size exceeds fixed maximum message size\r\n"), "lowered size and recipient limits");
+	smtp_session_set_limits(o.s, (uint64_t)1 << 40, 1000000);
+	IN(&o, "EHLO c.test\r\n");
+	ok(strstr(o.out.data, "250-SIZE 26214400\r\n") != NULL, "limits never above the config's");
+	stop(&o);
+
+	/* a 10 MB text line is streamed, refused, and the session goes on */
+	start(&o, cfg, 0);
+	IN(&o, "EHLO c.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: ");
+	big = malloc(65536);
+	memset(big, 'h', 65536);
+	{
+		int k, rc = 0;
+		for (k = 0; k < 160; k++)
+			rc |= smtp_session_input(o.s, big, 65536);
+		ok(rc == 0 && smtp_session_in_data(o.s), "10 MB header line read in 64 KiB pieces");
+	}
+	IN(&o, "\r\n\r\nbody\r\n.\r\nNOOP\r\n");
+	ok(ends_with(&o.out, "500 5.5.6 Message line longer than 1000 octets (RFC 5321 4.5.3.1.6)\r\n250 2.0.0 Ok\r\n"),
+	    "refused at the end of DATA, session usable");
+	ok(o.taken == NULL, "nothing handed to on_message");
 	free(big);
 	stop(&o);
 
