@@ -124,7 +124,9 @@ smtp_strstate(enum smtp_state st)
 static void
 smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 {
-	if (s->state == st)
+	/* Nothing leaves CLOSED: a refusal may have closed the session
+	 * (too many errors) on the way to a state change. */
+	if (s->state == st || s->state == SMTP_STATE_CLOSED)
 		return;
 	log_debug("sid=%s event=state from=%s to=%s", s->id, smtp_strstate(s->state),
 	    smtp_strstate(st));

@@ -330,6 +330,11 @@ static const struct tcase cases[] = {
 	  BANNER EHLO_REPLY "500 5.5.2 Error: command not recognized\r\n"
 	  "500 5.5.2 Error: command not recognized\r\n500 5.5.2 Error: command not recognized\r\n"
 	  "421 4.7.0 mx.test Error: too many errors\r\n", NULL },
+	{ "the error that closes the session is the last reply", 0, "smtpd_max_errors = 2\n",
+	  "EHLO c.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\na\nb\r\n.\r\n"
+	  "RCPT TO:<b@example.org>\r\nNOOP\r\n", 0, NULL,
+	  BANNER EHLO_REPLY R_MAIL R_RCPT R_DATA R_BARE "503 5.5.1 Error: need MAIL command\r\n"
+	  "421 4.7.0 mx.test Error: too many errors\r\n", "" },
 	{ "policy refusals keep the session usable", 0, NULL,
 	  "EHLO c.test\r\nMAIL FROM:<blocked@example.com>\r\nMAIL FROM:<a@example.com>\r\n"
 	  "RCPT TO:<reject@example.org>\r\nRCPT TO:<temp@example.org>\r\nDATA\r\n"
