@@ -30,6 +30,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_smtp_session
 tests_fuzz_fuzz_smtp_session_SOURCES = tests/fuzz/fuzz_smtp_session.c tests/fuzz/replay.c
 tests_fuzz_fuzz_smtp_session_LDADD = $(FUZZ_LDADD)
 
+# json: the control protocol's JSON parser (src/json.c), round trip
+FUZZ_TARGETS += tests/fuzz/fuzz_json
+tests_fuzz_fuzz_json_SOURCES = tests/fuzz/fuzz_json.c tests/fuzz/replay.c
+tests_fuzz_fuzz_json_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING
