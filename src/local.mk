@@ -20,3 +20,10 @@ posternd_LDADD = $(POSTERN_LIBS)
 posternctl_SOURCES = src/posternctl.c
 posternctl_LDADD = $(POSTERN_LIBS)
 dist_man_MANS += man/postern.conf.5
+
+# smtpfront: TLS (OpenSSL), listeners, relay composition root, accounts.
+libpostern_a_SOURCES += src/tls.c
+noinst_HEADERS += include/tls.h
+check_PROGRAMS += tests/unit/test_tls
+tests_unit_test_tls_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_tls
