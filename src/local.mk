@@ -32,3 +32,5 @@ noinst_HEADERS += include/account.h
 check_PROGRAMS += tests/unit/test_account
 tests_unit_test_account_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_account
+libpostern_a_SOURCES += src/listener.c src/relay.c
+noinst_HEADERS += include/listener.h include/relay.h
