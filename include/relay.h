@@ -36,8 +36,15 @@ typedef void (*relay_resumed_cb)(void *owner);
 /* CFG and Q are borrowed and must outlive the relay.  Q may be NULL
  * (then every message is answered 451 4.3.0 and AUTH finds no account). */
 struct relay *relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q);
-/* Sessions still attached keep working until they are freed. */
+/* With work in flight the relay lives on until the last job ends. */
 void relay_free(struct relay *r);
+/* CB runs whenever no auth or EOM work is in flight (at once if none is);
+ * the drain path of the daemon module waits on it. */
+typedef void (*relay_idle_cb)(void *arg);
+void relay_set_idle_cb(struct relay *r, relay_idle_cb cb, void *arg);
+unsigned relay_busy(const struct relay *r);
+/* SIGHUP: settings for new decisions (CFG borrowed, must outlive the relay). */
+void relay_set_config(struct relay *r, const struct config *cfg);
 
 /* One per connection.  ID and CLIENT_ADDR are copied. */
 struct relay_session *relay_session_new(struct relay *r, enum relay_mode mode,

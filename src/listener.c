@@ -983,3 +983,4 @@ listener_get_stats(const struct listener *l, struct listener_stats *out)
 {
 	*out = l->stats;
 }
+

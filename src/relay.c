@@ -58,6 +58,10 @@ struct relay {
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
 	uint64_t relay_acct_at;		/* when it was loaded (0 = never) */
 	struct relay_stats stats;
+	unsigned jobs;			/* auth and EOM work in flight */
+	int dead;			/* relay_free() called while jobs were in flight */
+	relay_idle_cb idle;
+	void *idle_arg;
 };
 
 struct relay_session {
@@ -121,15 +125,59 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	return r;
 }
 
+static void
+relay_destroy(struct relay *r)
+{
+	account_lockout_free(r->lockout);
+	account_rate_free(r->rate);
+	account_free(r->relay_acct);
+	free(r);
+}
+
 void
 relay_free(struct relay *r)
 {
 	if (r == NULL)
 		return;
-	account_lockout_free(r->lockout);
-	account_rate_free(r->rate);
-	account_free(r->relay_acct);
-	free(r);
+	if (r->jobs > 0) {
+		r->dead = 1;	/* the last job frees it */
+		return;
+	}
+	relay_destroy(r);
+}
+
+void
+relay_set_idle_cb(struct relay *r, relay_idle_cb cb, void *arg)
+{
+	r->idle = cb;
+	r->idle_arg = arg;
+	if (cb != NULL && r->jobs == 0 && !r->dead)
+		cb(arg);
+}
+
+unsigned
+relay_busy(const struct relay *r)
+{
+	return r->jobs;
+}
+
+/* One piece of work finished: free a dead relay, or tell a waiter. */
+static void
+relay_job_ended(struct relay *r)
+{
+	if (--r->jobs > 0)
+		return;
+	if (r->dead)
+		relay_destroy(r);
+	else if (r->idle != NULL)
+		r->idle(r->idle_arg);
+}
+
+void
+relay_set_config(struct relay *r, const struct config *cfg)
+{
+	r->cfg = cfg;
+	r->relay_acct_at = 0;	/* smtpd_relay_account may have changed */
 }
 
 void
@@ -226,6 +274,7 @@ relay_session_free(struct relay_session *rs)
 		account_auth_cancel(rs->auth_req);
 		rs->auth_req = NULL;
 		relay_session_unref(rs);	/* the auth callback will not come */
+		relay_job_ended(rs->r);
 	}
 	uv_timer_stop(&rs->delay);
 	uv_close((uv_handle_t *)&rs->delay, relay_delay_closed);
@@ -289,10 +338,22 @@ relay_auth_failed(struct relay_session *rs, const char *name, const char *why)
 	uv_timer_start(&rs->delay, relay_delay_fired, r->cfg->smtpd_auth_failure_delay, 0);
 }
 
+static void relay_auth_result(struct relay_session *rs, int result, struct account *a);
+
+/* account_auth() callback: the relay's job count covers the whole answer. */
 static void
 relay_auth_done(void *arg, int result, struct account *a)
 {
 	struct relay_session *rs = arg;
+	struct relay *r = rs->r;
+
+	relay_auth_result(rs, result, a);
+	relay_job_ended(r);
+}
+
+static void
+relay_auth_result(struct relay_session *rs, int result, struct account *a)
+{
 	struct relay *r = rs->r;
 	struct outcome o;
 	char kip[96], kacct[96];
@@ -368,6 +429,7 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		return SMTP_DONE;
 	}
 	rs->refs++;
+	r->jobs++;
 	return SMTP_PENDING;
 }
 
@@ -458,6 +520,7 @@ relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
 static void
 relay_job_free(struct relay_job *j)
 {
+	struct relay *r;
 	size_t i;
 
 	for (i = 0; i < j->nrcpts; i++) {
@@ -476,7 +539,9 @@ relay_job_free(struct relay_job *j)
 	buf_free(&j->pm.verdicts);
 	if (j->rs != NULL)
 		relay_session_unref(j->rs);
+	r = j->r;
 	free(j);
+	relay_job_ended(r);
 }
 
 /* Give back the rate slot of a message that was not accepted. */
@@ -612,6 +677,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->r = r;
 	j->rs = rs;
 	rs->refs++;
+	r->jobs++;
 	if (a != NULL) {
 		if (account_rate_take(r->rate, a->name, now_wall_ms(), a->hourly_rate) != 0) {
 			relay_job_free(j);
