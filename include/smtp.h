@@ -21,9 +21,10 @@
  * Outcomes (include/outcome.h) become replies:
  *  - OUTCOME_OK / OUTCOME_HOLD: the session sends its own reply code and
  *    enhanced code for that command (220, 235 2.7.0, 250 2.1.0,
- *    250 2.1.5, 354, 250 2.0.0) with out->text when it is non-empty,
- *    else a default text.  So on_message answers OK with text
- *    "Ok: queued as <id>".
+ *    250 2.1.5, 354, 250 2.0.0), with out->text when it is non-empty
+ *    and out->code is that same code (or 0), else a default text.  So
+ *    on_message answers outcome_set(o, OUTCOME_OK, 250, "2.0.0",
+ *    "Ok: queued as %s", id), and a plain outcome_ok() is always fine.
  *  - OUTCOME_TEMPFAIL / OUTCOME_PERMFAIL: sent verbatim:
  *    "<code> <enhanced> <text>".  A 421 reply also closes the session.
  *

@@ -91,7 +91,7 @@ bare(struct smtp_data *d)
 size_t
 smtp_data_feed(struct smtp_data *d, const char *p, size_t n, int *end)
 {
-	size_t i = 0, j;
+	size_t i = 0, j, room;
 
 	*end = 0;
 	while (i < n) {
@@ -117,7 +117,11 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n, int *end)
 		case D_TEXT:
 			for (j = i; j < n && p[j] != '\r' && p[j] != '\n'; j++)
 				;
-			emit(d, p + i, j - i);
+			/* Store only what fits the line, so the first error is the
+			 * same however the text was split into reads. */
+			room = d->linelen < SMTP_TEXT_LINE_MAX - 2 ?
+			    SMTP_TEXT_LINE_MAX - 2 - d->linelen : 0;
+			emit(d, p + i, j - i < room ? j - i : room);
 			count(d, j - i);
 			i = j;
 			if (i < n) {

@@ -551,10 +551,11 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_args *out, struct 
 			if (seen_size++ || !prm.val || prm.vallen > 20)
 				return syntax(err, "SIZE parameter");
 			for (k = 0; k < prm.vallen; k++) {
+				uint64_t dg = (uint64_t)(prm.val[k] - '0');
 				if (!is_digit((unsigned char)prm.val[k]) ||
-				    v > (UINT64_MAX - 9) / 10)
+				    v > (UINT64_MAX - dg) / 10)
 					return syntax(err, "SIZE parameter");
-				v = v * 10 + (uint64_t)(prm.val[k] - '0');
+				v = v * 10 + dg;
 			}
 			out->size = v;
 		} else if (key_is(&prm, "BODY")) {
@@ -707,9 +708,10 @@ smtp_parse_bdat(const char *arg, size_t len, uint64_t *size, int *last)
 
 	*last = 0;
 	while (i < len && is_digit((unsigned char)arg[i])) {
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t dg = (uint64_t)(arg[i] - '0');
+		if (v > (UINT64_MAX - dg) / 10)
 			return -1;
-		v = v * 10 + (uint64_t)(arg[i] - '0');
+		v = v * 10 + dg;
 		i++;
 	}
 	if (i == 0)

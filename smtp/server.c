@@ -81,6 +81,7 @@ struct smtp_session {
 
 	/* BDAT */
 	uint64_t chunk_left;
+	uint64_t chunk_size;
 	int chunk_last;
 	int chunk_skip;			/* read and drop this chunk, then answer chunk_err */
 	struct outcome chunk_err;
@@ -250,7 +251,8 @@ reply_fail(struct smtp_session *s, const char *cmd, int code, const char *enh,
 	reply_error(s, cmd, &o);
 }
 
-/* An OK outcome: our code and enhanced code, the owner's text or DEF. */
+/* An OK outcome: our code and enhanced code; the owner's text when it
+ * was written for this reply code (or code 0), else DEF. */
 static void
 reply_ok(struct smtp_session *s, const struct outcome *in, int code, const char *enh,
     const char *def)
@@ -258,7 +260,7 @@ reply_ok(struct smtp_session *s, const struct outcome *in, int code, const char 
 	struct outcome o;
 
 	clean_outcome(in, &o);
-	reply(s, code, enh, "%s", o.text[0] ? o.text : def);
+	reply(s, code, enh, "%s", o.text[0] && (o.code == code || o.code == 0) ? o.text : def);
 }
 
 /* ---- callbacks ---- */
@@ -614,6 +616,7 @@ check_bdat(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 	}
 	/* From here on the chunk's octets must be read whatever the answer. */
 	s->chunk_left = size;
+	s->chunk_size = size;
 	s->chunk_last = last;
 	s->chunk_skip = 0;
 	s->chunk_prev = s->state;
@@ -681,7 +684,8 @@ chunk_done(struct smtp_session *s)
 	}
 	if (!s->chunk_last) {
 		smtp_enter_state(s, SMTP_STATE_CHUNKING);
-		reply(s, 250, "2.0.0", "Ok: %zu octets received", s->msg.len);
+		reply(s, 250, "2.0.0", "Ok: %llu octets received",
+		    (unsigned long long)s->chunk_size);
 		return;
 	}
 	smtp_data_finish(&s->data);
@@ -1101,7 +1105,7 @@ process(struct smtp_session *s)
 			if (avail < cap)
 				break;	/* wait for the rest of the line */
 			/* RFC 5321 §4.5.3.1.4: cap before the line completes. */
-			pos = s->in.len;
+			pos += cap;
 			s->discard_line = 1;
 			if (s->state == SMTP_STATE_AUTH) {
 				auth_fail(s, 500, "5.5.6", "Line too long");
