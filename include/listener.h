@@ -52,6 +52,21 @@ struct listener_stats {
 };
 void listener_get_stats(const struct listener *l, struct listener_stats *out);
 
+/*
+ * The daemon module "smtpd" (src/daemon.c's table): a relay on d->queue
+ * plus the listeners.  It keeps its own copies of the config (sessions
+ * borrow theirs for their whole life, while d->cfg is replaced on
+ * SIGHUP), reloads TLS and limits on SIGHUP, and drains by refusing new
+ * connections, ending sessions with 421 4.3.2 and waiting for commits
+ * in flight.
+ */
+struct daemon;
+int listener_module_start(struct daemon *d, char *err, size_t errlen);
+int listener_module_reload(struct daemon *d, const struct config *next, char *err,
+    size_t errlen);
+int listener_module_drain(struct daemon *d);
+void listener_module_stop(struct daemon *d);
+
 /* CIDR match, exposed for tests: is the textual address ADDR inside
  * "a.b.c.d/n" or "x::/n" CIDR?  1 yes, 0 no, -1 malformed CIDR. */
 int listener_cidr_match(const char *cidr, const char *addr);

@@ -38,6 +38,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "outcome.h"
@@ -984,3 +985,150 @@ listener_get_stats(const struct listener *l, struct listener_stats *out)
 	*out = l->stats;
 }
 
+/* ---- the daemon module ---- */
+
+struct smtpd_module {
+	struct daemon *d;		/* borrowed */
+	struct relay *relay;
+	struct listener *listener;
+	struct config **cfgs;		/* every config a session may still borrow */
+	size_t ncfgs;
+	int listener_stopped;
+	int draining;
+};
+
+static struct config *
+smtpd_module_config(struct smtpd_module *m, const char *path, char *err, size_t errlen)
+{
+	struct config *cfg = config_load(path, err, errlen);
+
+	if (cfg == NULL)
+		return NULL;
+	m->cfgs = xrealloc(m->cfgs, (m->ncfgs + 1) * sizeof(*m->cfgs));
+	m->cfgs[m->ncfgs++] = cfg;
+	return cfg;
+}
+
+static void
+smtpd_module_free(struct smtpd_module *m)
+{
+	size_t i;
+
+	listener_free(m->listener);
+	if (relay_busy(m->relay) > 0) {
+		/* forced stop with commits in flight: the relay and its configs
+		 * must outlive them, so they are left to the process exit */
+		log_warn("event=smtpd_stop_forced jobs=%u", relay_busy(m->relay));
+		relay_free(m->relay);
+		free(m);
+		return;
+	}
+	relay_free(m->relay);
+	for (i = 0; i < m->ncfgs; i++)
+		config_free(m->cfgs[i]);
+	free(m->cfgs);
+	free(m);
+}
+
+int
+listener_module_start(struct daemon *d, char *err, size_t errlen)
+{
+	struct smtpd_module *m = xcalloc(1, sizeof(*m));
+	struct config *cfg;
+
+	m->d = d;
+	cfg = smtpd_module_config(m, d->cfg->path ? d->cfg->path : d->config_path, err, errlen);
+	if (cfg == NULL) {
+		free(m->cfgs);
+		free(m);
+		return -1;
+	}
+	m->relay = relay_new(d->loop, cfg, d->queue);
+	m->listener = listener_start(d->loop, cfg, m->relay, err, errlen);
+	if (m->listener == NULL) {
+		relay_free(m->relay);
+		config_free(cfg);
+		free(m->cfgs);
+		free(m);
+		return -1;
+	}
+	d->listeners = m;
+	return 0;
+}
+
+int
+listener_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
+{
+	struct smtpd_module *m = d->listeners;
+	struct config *cfg;
+
+	if (m == NULL || m->draining)
+		return 0;
+	cfg = config_load(next->path ? next->path : d->config_path, err, errlen);
+	if (cfg == NULL)
+		return -1;
+	if (listener_reload(m->listener, cfg, err, errlen) != 0) {
+		config_free(cfg);
+		return -1;
+	}
+	m->cfgs = xrealloc(m->cfgs, (m->ncfgs + 1) * sizeof(*m->cfgs));
+	m->cfgs[m->ncfgs++] = cfg;
+	relay_set_config(m->relay, cfg);
+	return 0;
+}
+
+static void
+smtpd_module_relay_idle(void *arg)
+{
+	struct smtpd_module *m = arg;
+
+	relay_set_idle_cb(m->relay, NULL, NULL);
+	daemon_drained(m->d, "smtpd");
+}
+
+static void
+smtpd_module_listener_stopped(void *arg)
+{
+	struct smtpd_module *m = arg;
+
+	m->listener_stopped = 1;
+	if (m->draining)
+		relay_set_idle_cb(m->relay, smtpd_module_relay_idle, m);	/* may call at once */
+	else
+		smtpd_module_free(m);	/* listener_module_stop() came first */
+}
+
+int
+listener_module_drain(struct daemon *d)
+{
+	struct smtpd_module *m = d->listeners;
+
+	if (m == NULL)
+		return 0;
+	m->draining = 1;
+	listener_stop(m->listener, smtpd_module_listener_stopped, m);
+	return 1;
+}
+
+void
+listener_module_stop(struct daemon *d)
+{
+	struct smtpd_module *m = d->listeners;
+
+	if (m == NULL)
+		return;
+	d->listeners = NULL;
+	relay_set_idle_cb(m->relay, NULL, NULL);
+	if (m->listener_stopped) {
+		smtpd_module_free(m);
+		return;
+	}
+	/* stop without (finished) drain: close now, free once the handles are gone */
+	m->draining = 0;
+	if (!m->listener->stopping)
+		listener_stop(m->listener, smtpd_module_listener_stopped, m);
+	else {
+		m->listener->stopped = smtpd_module_listener_stopped;
+		m->listener->stopped_arg = m;
+	}
+}
