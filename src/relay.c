@@ -435,6 +435,38 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 
 /* ---- MAIL, RCPT ---- */
 
+/*
+ * Re-read the authenticated account at each MAIL, so a suspension, a
+ * deletion or new limits apply to sessions already open (an LMDB read
+ * is a lookup in a memory map).  A deleted account reads as suspended.
+ * -1 on a lookup error.
+ */
+static int
+relay_refresh_account(struct relay_session *rs)
+{
+	struct account *a;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (rs->r->q == NULL)
+		return 0;
+	rc = queue_kv_get(rs->r->q, QUEUE_T_ACCOUNTS, rs->acct->name, &text, &len);
+	if (rc == -ENOENT) {
+		rs->acct->suspended = 1;
+		return 0;
+	}
+	if (rc != 0)
+		return -1;
+	a = account_parse(text, len);
+	free(text);
+	if (a == NULL)
+		return -1;
+	account_free(rs->acct);
+	rs->acct = a;
+	return 0;
+}
+
 /* The account whose limits apply: the AUTH identity, or the relay account. */
 static struct account *
 relay_account(struct relay_session *rs)
@@ -458,6 +490,11 @@ relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct 
 		/* RFC 4954 §6: submission needs AUTH first. */
 		outcome_set(out, OUTCOME_PERMFAIL, 530, "5.7.0", "Authentication required");
 		r->stats.rejected++;
+		return SMTP_DONE;
+	}
+	if (rs->acct != NULL && relay_refresh_account(rs) != 0) {
+		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Account lookup failed, try again later");
+		r->stats.tempfailed++;
 		return SMTP_DONE;
 	}
 	if ((a = relay_account(rs)) == NULL) {

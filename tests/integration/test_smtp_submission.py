@@ -73,7 +73,7 @@ def s_client(p, *args):
 
 
 def main():
-    plan(58)
+    plan(62)
     p = Postern(name="submission", conf={
         "smtpd_auth_failure_delay": "100ms",
         "smtpd_auth_lockout_threshold": 50,
@@ -188,7 +188,12 @@ def main():
     s.quit()
 
     # ---- suspend, passwd, delete ----
+    s_open, code = starttls_login(p, "app1", pw1)
     is_(p.posternctl("account", "suspend", "app1").returncode, 0, "account suspend")
+    code, text = s_open.mail("sender@example.com")
+    is_(code, 550, "session opened before the suspension: MAIL 550")
+    like(text.decode(), r"^5\.7\.1", "enhanced 5.7.1")
+    s_open.close()
     s = smtplib.SMTP_SSL(p.host, p.ports["submissions"], local_hostname="client.test",
                          context=tls_ctx(), timeout=30)
     try:
@@ -254,6 +259,20 @@ def main():
     else:
         skip(1, "posternctl queue is not available in this build")
     is_(p.stop(), 0, "daemon stops cleanly")
+
+    # ---- smtpd_auth_in_clear = yes ----
+    pc = Postern(name="authclear", tls=False, conf={
+        "smtpd_auth_in_clear": True, "smtpd_submissions_listen": ""}).start()
+    r, pwc = add_account(pc, "clear", "--domain", "example.com")
+    s = smtplib.SMTP(pc.host, pc.ports["submission"], local_hostname="client.test", timeout=30)
+    code, text = s.ehlo()
+    like(text.decode(), r"AUTH PLAIN LOGIN", "auth_in_clear: AUTH offered without TLS")
+    s.login("clear", pwc)
+    code, qid = send(s, "c@example.com", ["d@example.net"], "clear")
+    ok(code == 250 and qid, "auth_in_clear: authenticated message accepted")
+    accepted.pop(qid, None)
+    s.quit()
+    pc.stop()
 
     # ---- brute force: the lockout engages ----
     pb = Postern(name="bruteforce", conf={
