@@ -663,6 +663,10 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 				printf("account %s %s\n", name, done_words[k][1]);
 		if (generated)
 			printf("password: %s\n(shown only once; store it now)\n", password);
+		if (strcmp(verb, "add") == 0 && ndomains == 0)
+			fprintf(stderr, "posternctl: note: no --domain given: %s may not send from "
+			    "any address over submission until `posternctl account set %s --domain D` "
+			    "(--domain '*' allows every sender)\n", name, name);
 	}
 	OPENSSL_cleanse(password, sizeof(password));
 	json_free(root);

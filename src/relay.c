@@ -7,7 +7,10 @@
  *         verification off the loop (account_auth) → 235, or 535 5.7.8
  *         after smtpd_auth_failure_delay; locked out → 454 4.7.0.
  *   MAIL  submission listeners require AUTH (530 5.7.0, RFC 4954 §6);
- *         account suspended or sender outside its domains → 550 5.7.1;
+ *         account suspended or sender outside its domains → 550 5.7.1
+ *         (an account with no domains may send from none, except as
+ *         smtpd_relay_account on the relay listener, where it restricts
+ *         nothing);
  *         SIZE above the account limit → 552 5.3.4 (RFC 1870 §6);
  *         hourly rate reached → 451 4.7.1.
  *   RCPT  per-account recipient limit → 452 4.5.3 (RFC 5321 §4.5.3.1.10).
@@ -508,7 +511,10 @@ relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct 
 		r->stats.rejected++;
 		return SMTP_DONE;
 	}
-	if (!account_sender_allowed(a, env->sender, strlen(env->sender))) {
+	/* Trusted networks book mail to smtpd_relay_account for its limits;
+	 * a relay account without domains restricts no sender. */
+	if (!(rs->mode == RELAY_MODE_RELAY && a->ndomains == 0) &&
+	    !account_sender_allowed(a, env->sender, strlen(env->sender))) {
 		log_info("sid=%s event=reject reason=sender_domain account=%s from=%s", rs->id,
 		    a->name, log_addr(env->sender, strlen(env->sender), addr, sizeof(addr)));
 		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1",
