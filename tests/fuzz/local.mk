@@ -19,6 +19,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_config
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/replay.c
 tests_fuzz_fuzz_config_LDADD = $(FUZZ_LDADD)
 
+# account: the stored account record (src/account.c)
+FUZZ_TARGETS += tests/fuzz/fuzz_account
+tests_fuzz_fuzz_account_SOURCES = tests/fuzz/fuzz_account.c tests/fuzz/replay.c
+tests_fuzz_fuzz_account_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING
