@@ -715,8 +715,14 @@ listener_accept(uv_stream_t *server, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	log_info("sid=%s event=connect listener=%s client=%s", c->id, relay_strmode(c->mode), c->ip);
 
-	if (c->mode == RELAY_MODE_SUBMISSIONS)
+	if (c->mode == RELAY_MODE_SUBMISSIONS) {
+		if (l->tls == NULL) {	/* certificate dropped by a reload */
+			log_warn("sid=%s event=refused reason=no_tls_certificate", c->id);
+			conn_close(c);
+			return;
+		}
 		c->tls = tls_conn_new(l->tls, 1, NULL, 0);
+	}
 	c->rs = relay_session_new(l->relay, c->mode, c->id, c->ip, conn_resumed, c);
 	memset(&opts, 0, sizeof(opts));
 	opts.id = c->id;
@@ -837,11 +843,10 @@ listener_load_tls(const struct config *cfg, struct tls_ctx **out, char *err, siz
 
 	*out = NULL;
 	if (cfg->smtpd_tls_cert_file[0] == '\0' && cfg->smtpd_tls_key_file[0] == '\0') {
-		if (need) {
-			snprintf(err, errlen, "smtpd_submissions_listen needs smtpd_tls_cert_file "
-			    "and smtpd_tls_key_file");
-			return -1;
-		}
+		/* A relay-only set-up needs no certificate: say what is off. */
+		if (need)
+			log_warn("event=config_warning reason=no_tls_certificate "
+			    "note=\"smtpd_submissions_listen is not started\"");
 		if (cfg->smtpd_submission_listen.n > 0)
 			log_warn("event=config_warning reason=no_tls_certificate "
 			    "note=\"submission listeners will not offer STARTTLS\"");
@@ -876,7 +881,7 @@ listener_start(uv_loop_t *loop, const struct config *cfg, struct relay *relay, c
 		if (listener_bind(l, cfg->smtpd_submission_listen.items[i],
 		    RELAY_MODE_SUBMISSION, err, errlen) != 0)
 			goto fail;
-	for (i = 0; i < cfg->smtpd_submissions_listen.n; i++)
+	for (i = 0; l->tls != NULL && i < cfg->smtpd_submissions_listen.n; i++)
 		if (listener_bind(l, cfg->smtpd_submissions_listen.items[i],
 		    RELAY_MODE_SUBMISSIONS, err, errlen) != 0)
 			goto fail;
