@@ -73,7 +73,7 @@ def s_client(p, *args):
 
 
 def main():
-    plan(62)
+    plan(63)
     p = Postern(name="submission", conf={
         "smtpd_auth_failure_delay": "100ms",
         "smtpd_auth_lockout_threshold": 50,
@@ -97,6 +97,12 @@ def main():
     is_((a.get("domains"), a.get("max_recipients"), a.get("hourly_rate"), a.get("status")),
         (["example.org"], 2, 2, "active"), "account show --json")
     is_(p.posternctl("account", "add", "bad name").returncode, 2, "invalid name: usage error")
+    r = p.posternctl("account", "set", "app2", "--set", "dlp_action_card=reject",
+                     "--set", "spf_action=reject")
+    r2 = p.posternctl("account", "set", "app2", "--set", "spf_action=")
+    a = json.loads(p.posternctl("account", "show", "app2", "--json").stdout)
+    is_((r.returncode, r2.returncode, a.get("overrides")), (0, 0, {"dlp_action_card": "reject"}),
+        "account set --set KEY=VALUE stores an override, KEY= removes it")
 
     # ---- before TLS ----
     c = Raw(p.host, p.ports["submission"])
