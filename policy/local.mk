@@ -2,3 +2,9 @@
 # policy/ module: sources appended to libpostern.a, see Makefile.am.
 libpostern_a_SOURCES += policy/policy.c
 noinst_HEADERS += include/policy.h include/queue.h
+libpostern_a_SOURCES += policy/mime.c policy/dlp.c
+noinst_HEADERS += include/mime.h include/dlp.h
+check_PROGRAMS += tests/unit/test_dlp tests/unit/test_mime
+tests_unit_test_dlp_LDADD = $(POSTERN_LIBS)
+tests_unit_test_mime_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_dlp tests/unit/test_mime
