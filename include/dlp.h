@@ -83,6 +83,15 @@ int dlp_card_is_test(const char *digits, size_t n);
 int dlp_iban_ok(const char *s, size_t len);
 
 /*
+ * Redaction (policy/redact.c): copy RAW to OUT with every value of the
+ * types in TYPE_MASK (bit 1 << enum dlp_type) masked to its last four,
+ * parts re-encoded with their own transfer encoding.  0 on success.
+ */
+struct mime_limits;
+int dlp_redact(const char *raw, size_t len, const struct mime_limits *lim,
+    unsigned type_mask, struct buf *out, size_t *nparts_rewritten);
+
+/*
  * The EOM stage (struct policy_stage in include/policy.h): parses the
  * message, scans every text part and the Subject, then applies the
  * per-type action of the account (m->account_record, keys

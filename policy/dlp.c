@@ -141,8 +141,8 @@ is_alnum(unsigned char c)
 static inline int
 is_joiner(unsigned char c)
 {
-	return c == '-' || c == '.' || c == '/' || c == '_' || c == ',' || c == '+'
-	    || c == '=' || c == '@' || c == ':' || c == '\\';
+	return c == '-' || c == '.' || c == '/' || c == '_' || c == '+' || c == '@'
+	    || c == '\\';
 }
 
 /* Next ASCII digit at or after P, or END. */

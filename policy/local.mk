@@ -8,3 +8,7 @@ check_PROGRAMS += tests/unit/test_dlp tests/unit/test_mime
 tests_unit_test_dlp_LDADD = $(POSTERN_LIBS)
 tests_unit_test_mime_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_dlp tests/unit/test_mime
+libpostern_a_SOURCES += policy/redact.c policy/dlp_stage.c
+check_PROGRAMS += tests/unit/test_dlp_stage
+tests_unit_test_dlp_stage_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_dlp_stage

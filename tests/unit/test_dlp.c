@@ -186,6 +186,7 @@ static const char *const negatives[] = {
 	"/files/4111111111111111/x",
 	"ip 192.168.100.200 port 4111",
 	"amount 1,234,567,890.12",
+	"card=4111-1111-1111-1112 x:4111111111111112",
 	"4111  1111  1111  1111",			/* double spaces */
 	"4111.1111.1111.1111",				/* dots are not card separators */
 	"4111 1111-1111 1111",				/* mixed separators */
@@ -237,7 +238,7 @@ main(void)
 			nbrand++;
 	plan(nbrand * 7 + (int)ARRAY_SIZE(wrong_len) + (int)ARRAY_SIZE(test_cards) * 2
 	    + (int)ARRAY_SIZE(negatives) + (int)ARRAY_SIZE(ssn_pos) + (int)ARRAY_SIZE(ibans)
-	    + 21);
+	    + 23);
 
 	/* Every brand and length: contiguous, spaces, dashes, edges, Luhn broken. */
 	for (i = 0; i < ARRAY_SIZE(brands); i++) {
@@ -321,9 +322,12 @@ main(void)
 	dlp_findings_free(&f);
 	is_int(count("4111 1111 1111 1111 12/25", DLP_CARD_TEST), 1, "card followed by expiry");
 	is_int(count("Qty 2 4111 1111 1111 1111", DLP_CARD_TEST), 1, "card after a quantity");
-	is_int(count("4111111111111111,4012888888881881", DLP_CARD_TEST), 0,
-	    "comma-glued numbers are one token");
+	is_int(count("name,4111111111111111,4012888888881881", DLP_CARD_TEST), 2,
+	    "CSV with ,");
 	is_int(count("4111111111111111;4012888888881881", DLP_CARD_TEST), 2, "CSV with ;");
+	is_int(count("card=4111111111111111 cc:4012888888881881", DLP_CARD_TEST), 2,
+	    "key=value and key:value");
+	is_int(count("SSN=536-22-1234", DLP_SSN), 1, "ssn after =");
 	is_int(count("\"4111111111111111\",\"4012888888881881\"", DLP_CARD_TEST), 2,
 	    "quoted CSV cells");
 
