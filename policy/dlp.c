@@ -299,7 +299,7 @@ static const struct {
 	{ "LI", 21 }, { "LT", 20 }, { "LU", 20 }, { "LV", 21 }, { "LY", 25 },
 	{ "MC", 27 }, { "MD", 24 }, { "ME", 22 }, { "MK", 19 }, { "MN", 20 },
 	{ "MR", 27 }, { "MT", 31 }, { "MU", 30 }, { "NI", 28 }, { "NL", 18 },
-	{ "NO", 15 }, { "OM", 23 }, { "PK", 24 }, { "PL", 28 }, { "PS", 29 },
+	{ "NO", 15 }, { "OM", 23 }, { "PK", 24 }, { "PL", 28 }, { "PS", 29 }, { "PT", 25 },
 	{ "QA", 29 }, { "RO", 24 }, { "RS", 22 }, { "RU", 33 }, { "SA", 24 },
 	{ "SC", 31 }, { "SD", 18 }, { "SE", 24 }, { "SI", 19 }, { "SK", 24 },
 	{ "SM", 27 }, { "SO", 23 }, { "ST", 25 }, { "SV", 28 }, { "TL", 23 },
@@ -356,12 +356,23 @@ static const char *const iban_keywords[] = {
 	"iban", "bank", "account", "konto", "transfer", "sepa", "bic", NULL,
 };
 
-/* 1 when one of WORDS occurs in the KEYWORD_WINDOW bytes before POS. */
+/* 1 when one of WORDS occurs in the KEYWORD_WINDOW bytes before POS
+ * (on the same line only when SAME_LINE). */
 static int
-keyword_near(const char *text, size_t pos, const char *const *words)
+keyword_near_in(const char *text, size_t pos, const char *const *words, int same_line)
 {
 	char win[KEYWORD_WINDOW + 1];
-	size_t start = pos > KEYWORD_WINDOW ? pos - KEYWORD_WINDOW : 0, n = pos - start, i;
+	size_t start = pos > KEYWORD_WINDOW ? pos - KEYWORD_WINDOW : 0, n, i;
+
+	if (same_line) {
+		for (i = pos; i > start; i--) {
+			if (text[i - 1] == '\n') {
+				start = i;
+				break;
+			}
+		}
+	}
+	n = pos - start;
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)text[start + i];
@@ -373,10 +384,19 @@ keyword_near(const char *text, size_t pos, const char *const *words)
 		const char *hit = memmem(win, n, words[i], strlen(words[i]));
 
 		/* Whole-word start, so "tin" does not fire inside "setting". */
-		if (hit != NULL && (hit == win || !is_alnum((unsigned char)hit[-1])))
+		if (hit == NULL)
+			continue;
+		if (hit > win ? !is_alnum((unsigned char)hit[-1])
+		    : start == 0 || !is_alnum((unsigned char)text[start - 1]))
 			return 1;
 	}
 	return 0;
+}
+
+static int
+keyword_near(const char *text, size_t pos, const char *const *words)
+{
+	return keyword_near_in(text, pos, words, 0);
 }
 
 /* ---- classification of one digit run ---- */
@@ -436,7 +456,8 @@ run_ssn(struct run *r)
 		r->added++;
 		return 1;
 	}
-	if (r->n == 1 && r->gl[0] == 9 && keyword_near(r->text, off, ssn_keywords)) {
+	/* Nine bare digits are an SSN only with a keyword on the same line. */
+	if (r->n == 1 && r->gl[0] == 9 && keyword_near_in(r->text, off, ssn_keywords, 1)) {
 		if (!ssn_ok(r->gs[0], r->gs[0] + 3, r->gs[0] + 5))
 			return 0;
 		findings_add(r->out, DLP_SSN, 85, r->part, off, 9, NULL);
@@ -500,12 +521,17 @@ run_cards(struct run *r)
 
 		if (i == 0 && !r->start_ok)
 			continue;
-		if (i > 0 && r->gl[i - 1] > 3)
+		if (i > 0 && (r->gl[i - 1] > 3 || !r->start_ok))
 			single_only = 1;	/* a contiguous number is its own token */
 		for (j = r->n; j-- > i;) {
 			if (single_only && j != i)
 				continue;
 			if (j == r->n - 1 && !r->end_ok)
+				continue;
+			/* A grouped number that goes on in the same style is
+			 * longer than this window: no 12-digit prefix of a
+			 * 4-4-4-4 order number. */
+			if (j > i && j + 1 < r->n && r->sep[j] == r->sep[i] && r->gl[j + 1] >= 3)
 				continue;
 			if (window_card(r, i, j)) {
 				i = j;

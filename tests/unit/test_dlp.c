@@ -200,6 +200,8 @@ static const char *const negatives[] = {
 	"536-22 1234",					/* mixed SSN separators */
 	"415-555-0132",
 	"SSN: 000221234",
+	"below your meeting business for contact for due anything code 827415864.",
+	"SSN\n536221234",
 	"DE88370400440532013000",			/* IBAN bad check */
 	"DE8937040044053201300",			/* IBAN too short */
 	"DE893704004405320130001",			/* too long */
