@@ -237,16 +237,19 @@ static const struct iin iin_table[] = {
 const char *
 dlp_card_brand(const char *d, size_t n)
 {
+	static const unsigned div[5] = { 0, 1000, 100, 10, 1 };
+	unsigned p4 = 0;
 	size_t i;
 
-	if (n < 12 || n > 19)
+	/* No card number starts with 0, 1, 7, 8 or 9. */
+	if (n < 12 || n > 19 || d[0] < '2' || d[0] > '6')
 		return NULL;
+	for (i = 0; i < 4; i++)
+		p4 = p4 * 10 + (unsigned)(d[i] - '0');
 	for (i = 0; i < ARRAY_SIZE(iin_table); i++) {
 		const struct iin *t = &iin_table[i];
-		unsigned v = 0, k;
+		unsigned v = p4 / div[t->ndig];
 
-		for (k = 0; k < t->ndig; k++)
-			v = v * 10 + (unsigned)(d[k] - '0');
 		if (v >= t->lo && v <= t->hi && (t->lengths & LEN(n)))
 			return t->brand;
 	}
@@ -586,6 +589,7 @@ dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
 	while ((p = next_digit(p, end)) < end) {
 		struct run r;
 		const char *q = p;
+		size_t digits, k;
 
 		/* IBAN: two capitals glued to the first digit, on a word start. */
 		if (p - text >= 2 && is_upper((unsigned char)p[-1]) && is_upper((unsigned char)p[-2])
@@ -599,11 +603,13 @@ dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
 			}
 		}
 
-		memset(&r, 0, sizeof(r));
+		/* Only the fields used are set: this runs for every digit run. */
 		r.text = text;
 		r.textlen = len;
 		r.part = part;
 		r.out = out;
+		r.n = 0;
+		r.added = 0;
 		r.start_ok = 1;
 		if (p > text) {
 			unsigned char b = (unsigned char)p[-1];
@@ -633,6 +639,16 @@ dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
 				continue;
 			}
 			break;
+		}
+		digits = 0;
+		for (k = 0; k < r.n; k++)
+			digits += r.gl[k];
+		if (digits < 9) {
+			/* Too short for any type: the common case in invoices. */
+			while (q < end && is_alnum((unsigned char)*q))
+				q++;
+			p = q;
+			continue;
 		}
 		r.end_ok = 1;
 		if (q < end) {

@@ -14,3 +14,5 @@ TESTS += tests/unit/test_dlp tests/unit/test_mime tests/unit/test_dlp_stage
 # Precision/recall of the scan over a generated corpus, fails below 0.98.
 TESTS += tests/integration/test_dlp_corpus.py
 EXTRA_DIST += tests/dlp_corpus.py tests/integration/test_dlp_corpus.py
+# The scanner benchmark (run by hand: contrib/bench/dlp-scan/run.sh).
+EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh

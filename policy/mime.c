@@ -313,27 +313,36 @@ b64_flush(struct b64_dec *d, struct buf *out)
 static int
 b64_feed(struct b64_dec *d, const char *in, size_t len, struct buf *out)
 {
+	unsigned char *o;
 	size_t i;
 
+	/* Room for every byte this input can produce, then direct writes. */
+	if (buf_reserve(out, len / 4 * 3 + 3) != 0)
+		return -1;
+	o = (unsigned char *)out->data + out->len;
 	for (i = 0; i < len; i++) {
 		int v = b64_val[(unsigned char)in[i]];
 
 		if (v == 0) {
 			/* '=' ends a quantum; anything else is skipped. */
-			if (in[i] == '=' && d->n > 0 && b64_flush(d, out) != 0)
-				return -1;
+			if (in[i] == '=' && d->n > 0) {
+				out->len = (size_t)((char *)o - out->data);
+				(void)b64_flush(d, out);
+				o = (unsigned char *)out->data + out->len;
+			}
 			continue;
 		}
 		d->acc = (d->acc << 6) | (unsigned)(v - 1);
 		if (++d->n == 4) {
-			char b[3] = { (char)(d->acc >> 16), (char)(d->acc >> 8), (char)d->acc };
-
-			if (buf_append(out, b, 3) != 0)
-				return -1;
+			*o++ = (unsigned char)(d->acc >> 16);
+			*o++ = (unsigned char)(d->acc >> 8);
+			*o++ = (unsigned char)d->acc;
 			d->acc = 0;
 			d->n = 0;
 		}
 	}
+	out->len = (size_t)((char *)o - out->data);
+	out->data[out->len] = '\0';
 	return 0;
 }
 
