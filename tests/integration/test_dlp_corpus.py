@@ -27,7 +27,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="dlp-corpus-", dir=builddir if os.access(builddir, os.W_OK)
                            else None)
     try:
-        print("1..%d" % (2 + 2 * len(TYPES)))
+        print("1..%d" % (3 + 2 * len(TYPES)))
         corpus = os.path.join(tmp, "corpus")
         subprocess.run([sys.executable, os.path.join(srcdir, "tests", "dlp_corpus.py"), corpus,
                         "--count", "600", "--seed", "7"], check=True)
@@ -46,7 +46,12 @@ def main():
         limits = [n for n in files if n in found and found[n]["limit"] != "none"]
         print("%s 2 - no MIME limit hit in the corpus%s" % ("not ok" if limits else "ok",
               (" (%s)" % ", ".join(limits[:5])) if limits else ""))
-        n = 3
+        leaked = [f["value"] for obj in found.values() for f in obj["findings"]
+                  if sum(c.isdigit() for c in f["value"]) > 4
+                  or "*" not in f["value"]]
+        print("%s 3 - every printed value is masked to its last four%s" % (
+            "not ok" if leaked else "ok", (" (%d not)" % len(leaked)) if leaked else ""))
+        n = 4
         for t in TYPES:
             tp = fp = fn = 0
             wrong = []
