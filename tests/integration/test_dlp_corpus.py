@@ -27,7 +27,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="dlp-corpus-", dir=builddir if os.access(builddir, os.W_OK)
                            else None)
     try:
-        print("1..%d" % (3 + 2 * len(TYPES)))
+        print("1..%d" % (4 + 2 * len(TYPES)))
         corpus = os.path.join(tmp, "corpus")
         subprocess.run([sys.executable, os.path.join(srcdir, "tests", "dlp_corpus.py"), corpus,
                         "--count", "600", "--seed", "7"], check=True)
@@ -51,7 +51,22 @@ def main():
                   or "*" not in f["value"]]
         print("%s 3 - every printed value is masked to its last four%s" % (
             "not ok" if leaked else "ok", (" (%d not)" % len(leaked)) if leaked else ""))
-        n = 4
+        # Text output of one message with one of each type in it.
+        one = os.path.join(tmp, "one.eml")
+        with open(one, "wb") as f:
+            f.write(b"Subject: card 4556 7375 8689 9855\r\n\r\n"
+                    b"SSN 536-22-1234, IBAN DE89 3704 0044 0532 0130 00\r\n")
+        res = subprocess.run([ctl, "scan", one], stdout=subprocess.PIPE, text=True)
+        want = ["%s: part=1 type=ssn confidence=95 offset=4 value=***-**-1234" % one,
+                "%s: part=1 type=iban brand=DE confidence=98 offset=22 "
+                "value=DE** **** **** **** **30 00" % one,
+                "%s: part=0 type=card brand=visa confidence=95 offset=5 "
+                "value=**** **** **** 9855" % one]
+        good = res.stdout.splitlines() == want and res.returncode == 1
+        print("%s 4 - text output masks values, exit 1 when found" % ("ok" if good else "not ok"))
+        if not good:
+            print("#   got %r" % res.stdout)
+        n = 5
         for t in TYPES:
             tp = fp = fn = 0
             wrong = []
