@@ -6,8 +6,11 @@
  *
  * Feed the raw message (CRLF or LF lines, any chunking: the result does
  * not depend on how input is split) with mime_feed(), then mime_finish().
- * For every text part (text/..., CSV, JSON, XML attachments) the text
- * callback receives the part's text: transfer-decoded (base64, QP,
+ * For every text part (text/..., CSV and .txt attachments, message/ or
+ * multipart/ parts that cannot be parsed as such, and parts of unknown
+ * type such as application/octet-stream whose content is not binary;
+ * never images, audio, video, PDF or archives) the text callback
+ * receives the part's text: transfer-decoded (base64, QP,
  * tolerant of garbage), converted to UTF-8 (UTF-8, ISO-8859-1,
  * Windows-1252) and, for HTML, with tags stripped and entities decoded.
  * Part 0 is the header text: the decoded Subject (RFC 2047) of the
@@ -37,6 +40,7 @@ struct mime_part {
 	enum mime_cte cte;
 	int html;			/* text/html: tags stripped for the scan */
 	int text;			/* decoded and handed to the text callback */
+	int sniff;			/* type unknown: text only if the content is not binary */
 	int multipart;
 	char filename[256];		/* decoded (RFC 2047/2231), UTF-8; "" if none */
 	size_t hdr_start;		/* raw offset of the entity's header */

@@ -978,27 +978,54 @@ parse_header_block(struct entity_hdr *h, const char *b, size_t len, int want_sub
 	}
 }
 
-/* Is a part of this type and name scanned as text? */
+/*
+ * Is a part of this type and name scanned as text?  1: yes; 2: decode
+ * it and scan it unless the content turns out to be binary (unknown
+ * types, application/octet-stream: an attachment must not escape the
+ * scan by its label); 0: never (media and compressed containers).
+ */
 static int
 is_text_type(const char *type, const char *filename)
 {
-	static const char *const types[] = {
-		"application/json", "application/xml", "application/csv", "application/x-csv",
-		"application/vnd.ms-excel.csv", "message/delivery-status", "application/rtf",
-		"application/x-yaml", "application/yaml", NULL,
+	static const char *const binary_prefixes[] = {
+		"image/", "audio/", "video/", "font/", "model/", "application/pdf",
+		"application/zip", "application/gzip", "application/x-gzip",
+		"application/x-zip", "application/x-7z", "application/x-rar",
+		"application/x-tar", "application/x-bzip", "application/x-xz", "application/zstd",
+		"application/vnd.openxmlformats", "application/vnd.oasis.opendocument",
+		"application/pkcs7", "application/x-pkcs7", "application/pgp",
+		"application/java-archive", "application/x-msdownload", NULL,
 	};
 	size_t i, fl = strlen(filename);
 
-	if (strncmp(type, "text/", 5) == 0)
-		return 1;
-	for (i = 0; types[i] != NULL; i++)
-		if (strcmp(type, types[i]) == 0)
-			return 1;
+	if (strncmp(type, "text/", 5) == 0 || strncmp(type, "message/", 8) == 0
+	    || strncmp(type, "multipart/", 10) == 0)
+		return 1;	/* message/ and multipart/ here: not parsable as such */
 	if (fl > 4 && (mem_casecmp(filename + fl - 4, ".csv", 4) == 0
 	    || mem_casecmp(filename + fl - 4, ".txt", 4) == 0
 	    || mem_casecmp(filename + fl - 4, ".tsv", 4) == 0))
 		return 1;
-	return 0;
+	for (i = 0; binary_prefixes[i] != NULL; i++)
+		if (strncmp(type, binary_prefixes[i], strlen(binary_prefixes[i])) == 0)
+			return 0;
+	return 2;
+}
+
+/* Binary content: NULs or many control characters in the first 4 KiB. */
+static int
+looks_binary(const char *d, size_t len)
+{
+	size_t i, ctl = 0, n = len > 4096 ? 4096 : len;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)d[i];
+
+		if (c == 0)
+			return 1;
+		if (c < 0x20 && c != '\t' && c != '\r' && c != '\n' && c != '\f')
+			ctl++;
+	}
+	return ctl * 10 > n;
 }
 
 /* ---- the parser ---- */
@@ -1117,13 +1144,17 @@ leaf_end(struct mime_parser *p, size_t end)
 	part = &p->parts[p->cur_ix];
 	part->body_end = end;
 	if (part->text) {
-		struct buf text;
-
 		if (part->cte == MIME_CTE_BASE64)
 			(void)b64_flush(&p->b64, &p->dec);
 		else if (part->cte == MIME_CTE_QP)
 			(void)qp_finish(&p->qp, &p->dec);
 		p->decoded_total += p->dec.len;
+		if (part->sniff && looks_binary(p->dec.data ? p->dec.data : "", p->dec.len))
+			part->text = 0;
+	}
+	if (part->text) {
+		struct buf text;
+
 		buf_init(&text, 0);
 		mime_to_text(p->dec.data ? p->dec.data : "", p->dec.len, part->charset,
 		    part->html, &text, NULL);
@@ -1223,7 +1254,8 @@ headers_done(struct mime_parser *p, size_t body_start)
 		return;
 	}
 	part->html = strcmp(h.type, "text/html") == 0;
-	part->text = is_text_type(h.type, h.filename);
+	part->text = is_text_type(h.type, h.filename) != 0;
+	part->sniff = is_text_type(h.type, h.filename) == 2;
 	p->cur_ix = p->nparts - 1;
 	p->in_leaf = 1;
 	memset(&p->qp, 0, sizeof(p->qp));

@@ -142,9 +142,21 @@ static const struct mcase cases[] = {
 	  "Content-Type: multipart/mixed; boundary=i\r\n\r\n--i\r\n\r\nin\r\n"
 	  "--o\r\n\r\nafter\r\n--o--\r\n",
 	  "3:in|4:after|0:\n|" },
-	{ "multipart without boundary is a leaf",
+	{ "multipart without boundary is scanned as text",
 	  "Content-Type: multipart/mixed\r\n\r\nbody\r\n",
-	  "0:\n|" },
+	  "1:body\r\n|0:\n|" },
+	{ "base64 message/rfc822 is scanned as text",
+	  "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "U3ViamVjdDogeAoKNDExMQ==\r\n",
+	  "1:Subject: x\n\n4111|0:\n|" },
+	{ "octet-stream with text content is scanned, binary is not",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "YSw0MTExCg==\r\n--b\r\n"
+	  "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "AAE0MTEx\r\n--b\r\n"
+	  "Content-Type: image/png\r\n\r\n4111\r\n--b--\r\n",
+	  "2:a,4111\n|0:\n|" },
 	{ "filename via RFC 2231",
 	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
 	  "Content-Type: application/octet-stream\r\n"
