@@ -20,7 +20,8 @@ check, bare nine digits without a keyword.  Containers: plain 7bit,
 quoted-printable with soft breaks placed at random (often inside a
 number), base64, HTML (numbers split by tags, digits as entities, &nbsp;
 separators), multipart/alternative, nested multipart/mixed, CSV
-attachments, numbers in the Subject (plain or RFC 2047), ISO-8859-1.
+attachments, forwarded message/rfc822 parts, numbers in the Subject (plain or
+RFC 2047), ISO-8859-1.
 Same seed, same bytes.
 """
 import base64
@@ -329,7 +330,7 @@ def message(g, idx, positive):
     rng = g.r
     counts = dict.fromkeys(TYPES, 0)
     kind = rng.choice(("plain", "qp", "base64", "html", "alternative", "nested", "csv",
-                       "latin1"))
+                       "latin1", "forward"))
     subject = g.words(4)
     if rng.random() < 0.25:
         subject, subj_counts = subject_with_counts(g, positive)
@@ -358,6 +359,16 @@ def message(g, idx, positive):
     elif kind == "latin1":
         body = leaf("text/plain", "caf\u00e9 \u00fcber\n" + "\n".join(text()), rng,
                     charset="iso-8859-1")
+    elif kind == "forward":
+        # message/rfc822: a forwarded message with its own Subject and body
+        inner_subject, sc = subject_with_counts(g, positive)
+        for t in TYPES:
+            counts[t] += sc[t]
+        inner = ("From: someone@example.test\r\nSubject: %s\r\n%s"
+                 % (inner_subject, leaf("text/plain", "\n".join(text()), rng)))
+        body = multipart("mixed", [leaf("text/plain", "\n".join(text()), rng),
+                                   "Content-Type: message/rfc822\r\n\r\n" + inner],
+                         "fwd-%d" % idx)
     elif kind == "html":
         body = leaf("text/html", html_of(text(), rng), rng)
     elif kind == "alternative":
