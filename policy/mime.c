@@ -418,6 +418,9 @@ qp_encode(const char *in, size_t len, struct buf *out)
 			col = 0;
 			continue;
 		}
+		/* A line never starts with a literal '-' (below): decoded text
+		 * must not turn into a boundary delimiter of the enclosing
+		 * multipart (RFC 2045 §6.7 allows encoding any character). */
 		if ((c >= 33 && c <= 126 && c != '=')
 		    || (is_ws((char)c) && i + 1 < len && in[i + 1] != '\r' && in[i + 1] != '\n')) {
 			e[0] = (char)c;
@@ -433,6 +436,11 @@ qp_encode(const char *in, size_t len, struct buf *out)
 		if (col + n > 75) {
 			(void)buf_append(out, "=\r\n", 3);
 			col = 0;
+		}
+		if (col == 0 && n == 1 && c == '-') {
+			/* Never '-' first on a line, soft break or not. */
+			memcpy(e, "=2D", 3);
+			n = 3;
 		}
 		(void)buf_append(out, e, n);
 		col += n;
