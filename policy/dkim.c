@@ -376,7 +376,21 @@ static int
 ensure_dir(const char *dir, char *err, size_t errlen)
 {
 	struct stat st;
+	char path[PATH_MAX];
+	size_t i;
 
+	/* like mkdir -p, 0700 all the way (the data directory may not exist yet) */
+	str_copy(path, dir, sizeof(path));
+	for (i = 1; path[i]; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		path[i] = '/';
+	}
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;

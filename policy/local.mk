@@ -19,8 +19,8 @@ TESTS += tests/unit/test_dkim tests/unit/test_spf
 check_PROGRAMS += tests/tools/dkim_signfile tests/tools/spf_check
 tests_tools_dkim_signfile_LDADD = $(POSTERN_LIBS)
 tests_tools_spf_check_LDADD = $(POSTERN_LIBS)
-TESTS += tests/integration/test_dkim.py tests/integration/test_spf.py
-EXTRA_DIST += tests/integration/test_dkim.py tests/integration/test_spf.py
+TESTS += tests/integration/test_dkim.py tests/integration/test_spf.py tests/integration/test_dkim_relay.py
+EXTRA_DIST += tests/integration/test_dkim.py tests/integration/test_spf.py tests/integration/test_dkim_relay.py
 
 libpostern_a_SOURCES += policy/headers.c
 check_PROGRAMS += tests/unit/test_policy_headers

@@ -55,6 +55,16 @@ lock_dir(const char *dir)
 	char path[PATH_MAX + 16];
 	int fd;
 
+	for (size_t i = 1; i < sizeof(path) && dir[i]; i++) {
+		/* mkdir -p, 0700: the data directory may not exist yet */
+		if (dir[i] != '/')
+			continue;
+		snprintf(path, sizeof(path), "%.*s", (int)i, dir);
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			fprintf(stderr, "posternctl: %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+	}
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		fprintf(stderr, "posternctl: %s: %s\n", dir, strerror(errno));
 		return -1;

@@ -35,17 +35,20 @@
 
 #include "account.h"
 #include "buf.h"
+#include "dkim.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
 #include "queue.h"
 #include "relay.h"
 #include "smtp.h"
+#include "spf.h"
 #include "util.h"
 
 /* The EOM stages, in order (DESIGN.md §7); DLP and DKIM join here later. */
 static const struct policy_stage relay_eom_stages[] = {
 	{ "headers", policy_headers },
+	{ "dkim", dkim_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
 };
 
 #define RELAY_ACCOUNT_CACHE_MS 5000
@@ -65,6 +68,7 @@ struct relay {
 	int dead;			/* relay_free() called while jobs were in flight */
 	relay_idle_cb idle;
 	void *idle_arg;
+	struct spf *spf;		/* issue 6: SPF verdict cache (policy/spf.c) */
 };
 
 struct relay_session {
@@ -80,6 +84,7 @@ struct relay_session {
 	uv_timer_t delay;		/* AUTH failure delay */
 	struct outcome delayed;		/* the reply the delay holds back */
 	int refs;			/* owner + jobs in flight + timer handle */
+	char spf_header[512];		/* issue 6: X-Postern-SPF: line for this MAIL, or "" */
 	int detached;
 };
 
@@ -125,6 +130,7 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	r->q = q;
 	r->lockout = account_lockout_new();
 	r->rate = account_rate_new();
+	r->spf = spf_new();
 	return r;
 }
 
@@ -134,6 +140,7 @@ relay_destroy(struct relay *r)
 	account_lockout_free(r->lockout);
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
+	spf_free(r->spf);
 	free(r);
 }
 
@@ -481,6 +488,61 @@ relay_account(struct relay_session *rs)
 	return NULL;
 }
 
+/* ---- issue 6: SPF at MAIL FROM (policy/spf.c) ---- */
+
+/* Loop thread: the SPF verdict answers the pending MAIL. */
+static void
+relay_spf_done(void *arg, const struct spf_verdict *v)
+{
+	struct relay_session *rs = arg;
+	struct relay *r = rs->r;
+
+	if (!rs->detached) {
+		str_copy(rs->spf_header, v->header, sizeof(rs->spf_header));
+		if (v->out.kind == OUTCOME_PERMFAIL)
+			r->stats.rejected++;
+		else if (v->out.kind == OUTCOME_TEMPFAIL)
+			r->stats.tempfailed++;
+		if (v->out.kind != OUTCOME_OK)
+			log_info("sid=%s event=%s reason=spf status=%s", rs->id,
+			    v->out.kind == OUTCOME_PERMFAIL ? "reject" : "tempfail", v->out.enhanced);
+		relay_resume(rs, &v->out);
+	}
+	relay_session_unref(rs);
+	relay_job_ended(r);
+}
+
+/*
+ * MAIL passed every other check: would the receiver see SPF pass for the
+ * sender's domain from our egress IPs?  Runs in the pool (libspf2 is
+ * synchronous); cached verdicts come back just as fast.
+ */
+static int
+relay_spf_start(struct relay_session *rs, const struct account *a,
+    const struct smtp_envelope *env, struct outcome *out)
+{
+	struct relay *r = rs->r;
+	char *rec = a != NULL ? account_format(a, NULL) : NULL;
+	int rc;
+
+	outcome_ok(out);
+	out->text[0] = '\0';
+	if (env->sender[0] == '\0' || spf_action_for(r->cfg, rec) == SPF_ACTION_IGNORE) {
+		free(rec);
+		return SMTP_DONE;
+	}
+	rs->refs++;
+	r->jobs++;
+	rc = spf_check_async(r->spf, r->loop, r->cfg, rec, env->sender, relay_spf_done, rs);
+	free(rec);
+	if (rc != 0) {
+		rs->refs--;
+		r->jobs--;
+		return SMTP_DONE;	/* no pool: accept rather than stall (the check is advisory) */
+	}
+	return SMTP_PENDING;
+}
+
 int
 relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct outcome *out)
 {
@@ -500,11 +562,9 @@ relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct 
 		r->stats.tempfailed++;
 		return SMTP_DONE;
 	}
-	if ((a = relay_account(rs)) == NULL) {
-		outcome_ok(out);
-		out->text[0] = '\0';
-		return SMTP_DONE;
-	}
+	rs->spf_header[0] = '\0';
+	if ((a = relay_account(rs)) == NULL)
+		return relay_spf_start(rs, NULL, env, out);	/* issue 6 */
 	if (a->suspended) {
 		log_warn("sid=%s event=reject reason=suspended account=%s", rs->id, a->name);
 		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1", "Account suspended");
@@ -537,9 +597,7 @@ relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct 
 		return SMTP_DONE;
 	}
 	account_rate_untake(r->rate, a->name, now);	/* counted at end of message */
-	outcome_ok(out);
-	out->text[0] = '\0';
-	return SMTP_DONE;
+	return relay_spf_start(rs, a, env, out);	/* issue 6 */
 }
 
 int
@@ -765,6 +823,16 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	buf_init(&j->pm.data, 0);
 	j->pm.data.data = buf_steal(msg, &j->pm.data.len);
 	j->pm.data.cap = j->pm.data.len + 1;
+	if (rs->spf_header[0] != '\0') {
+		/* issue 6: spf_action=warn: tell the customer what to fix */
+		struct buf b;
+
+		buf_init(&b, 0);
+		buf_append_str(&b, rs->spf_header);
+		buf_append(&b, j->pm.data.data, j->pm.data.len);
+		buf_free(&j->pm.data);
+		j->pm.data = b;
+	}
 	buf_init(&j->pm.verdicts, 0);
 	j->pm.client_helo = j->helo;
 	j->pm.client_addr = rs->client[0] ? rs->client : NULL;
