@@ -66,6 +66,8 @@ uint64_t spf_dns_queries(const struct spf *s);
 
 const char *spf_strresult(enum spf_result r);
 const char *spf_straction(enum spf_action a);
+/* 1 when CFG names egress IPs to check (spf_egress_ips or smtp_bind_address). */
+int spf_enabled(const struct config *cfg);
 /* The account's `spf_action=` if valid, else cfg->spf_action. */
 enum spf_action spf_action_for(const struct config *cfg, const char *account_record);
 

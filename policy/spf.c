@@ -252,6 +252,14 @@ egress_ips(const struct config *cfg, const char **ips, size_t max)
 	return n;
 }
 
+int
+spf_enabled(const struct config *cfg)
+{
+	const char *ips[1];
+
+	return egress_ips(cfg, ips, 1) > 0;
+}
+
 void
 spf_required_mechanisms(const struct config *cfg, char *out, size_t outlen)
 {

@@ -527,7 +527,8 @@ relay_spf_start(struct relay_session *rs, const struct account *a,
 
 	outcome_ok(out);
 	out->text[0] = '\0';
-	if (env->sender[0] == '\0' || spf_action_for(r->cfg, rec) == SPF_ACTION_IGNORE) {
+	if (env->sender[0] == '\0' || !spf_enabled(r->cfg) ||
+	    spf_action_for(r->cfg, rec) == SPF_ACTION_IGNORE) {
 		free(rec);
 		return SMTP_DONE;
 	}

@@ -49,7 +49,7 @@ main(void)
 	int flag = 0;
 	uv_loop_t loop;
 
-	plan(27);
+	plan(28);
 
 	cfg = cfg_from("spf_action = warn\n");
 	is_int(spf_action_for(cfg, NULL), SPF_ACTION_WARN, "global action");
@@ -60,6 +60,7 @@ main(void)
 	is_str(spf_straction(SPF_ACTION_IGNORE), "ignore", "action names");
 	spf_required_mechanisms(cfg, mech, sizeof(mech));
 	is_str(mech, "", "no egress IPs: nothing to publish");
+	ok(!spf_enabled(cfg), "no egress IPs: disabled");
 
 	s = spf_new();
 	spf_check(s, cfg, NULL, "u@a.test", &v);
