@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "control.h"
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "queue.h"
@@ -642,6 +643,31 @@ control_stop(struct control *srv)
 	if (srv->path != NULL)
 		unlink(srv->path);
 	uv_close((uv_handle_t *)&srv->server, control_server_closed);
+}
+
+/* ---- posternd module (src/daemon.c table): after the queue ---- */
+
+int
+control_module_start(struct daemon *d, char *err, size_t errlen)
+{
+	d->control = control_start(d->loop, d->cfg, d->queue, err, errlen);
+	return d->control != NULL ? 0 : -1;
+}
+
+int
+control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	control_reload(d->control, next);
+	return 0;
+}
+
+void
+control_module_stop(struct daemon *d)
+{
+	control_stop(d->control);
+	d->control = NULL;
 }
 
 /* ---- offline ---- */
