@@ -174,6 +174,7 @@ msg_field(void *ctx, int tag, const unsigned char *v, size_t n)
 	case M_SENDER: free(m->sender); m->sender = xstrndup((const char *)v, n); break;
 	case M_ENVID: free(m->envid); m->envid = xstrndup((const char *)v, n); break;
 	case M_VERDICTS: free(m->verdicts); m->verdicts = xstrndup((const char *)v, n); break;
+	case M_CLIENT: free(m->client); m->client = xstrndup((const char *)v, n); break;
 	case M_FLAGS: d->r->flags = tlv_num(v, n); break;
 	case M_CREATED: m->created = tlv_num(v, n); break;
 	case M_SIZE: m->size = tlv_num(v, n); break;
@@ -191,6 +192,7 @@ msg_encode(struct buf *b, const struct queue_msg *m, const struct mrec *r)
 	tlv_str(b, M_SENDER, m->sender);
 	tlv_str(b, M_ENVID, m->envid);
 	tlv_str(b, M_VERDICTS, m->verdicts);
+	tlv_str(b, M_CLIENT, m->client);
 	tlv_u64(b, M_FLAGS, r->flags);
 	tlv_u64(b, M_CREATED, m->created);
 	tlv_u64(b, M_SIZE, m->size);
@@ -347,6 +349,7 @@ queue_msg_free(struct queue_msg *m)
 	free(m->sender);
 	free(m->envid);
 	free(m->verdicts);
+	free(m->client);
 	for (i = 0; i < m->nrcpts; i++)
 		rcpt_clear(&m->rcpts[i]);
 	free(m->rcpts);
@@ -467,9 +470,19 @@ queue_append_log(struct queue *q, struct db_txn *txn, enum db_table t,
 }
 
 /* One state-change event: time, id, recipient pseudonym, what, reply. */
+static int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
+    const char *addr, const char *what, const char *reply, const char *client);
+
 static int
 event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reply)
+{
+	return event_add_client(q, txn, id, addr, what, reply, NULL);
+}
+
+static int
+event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client)
 {
 	char pseudo[64];
 	struct json_out j;
@@ -486,6 +499,8 @@ event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
 	json_kv_str(&j, "event", what);
 	if (reply != NULL)
 		json_kv_str(&j, "reply", reply);
+	if (client != NULL)
+		json_kv_str(&j, "client", client);
 	json_obj_end(&j);
 	rc = queue_append_log(q, txn, DB_EVENTS, b.data, b.len);
 	buf_free(&b);
@@ -891,6 +906,7 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	m.sender = (char *)in->sender;
 	m.envid = (char *)in->envid;
 	m.verdicts = (char *)in->verdicts;
+	m.client = (char *)in->client;
 	m.created = now;
 	m.size = in->len;
 	r.flags = (in->ret_full ? MF_RET_FULL : 0) | (in->smtputf8 ? MF_SMTPUTF8 : 0) |
@@ -911,8 +927,8 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 			goto out;
 		if (rc.state == QUEUE_QUEUED && (err = sched_put(txn, now, c->id, rc.no)) != 0)
 			goto out;
-		if ((err = event_add(q, txn, c->id, rc.addr,
-		    rc.state == QUEUE_HELD ? "held" : "queued", NULL)) != 0)
+		if ((err = event_add_client(q, txn, c->id, rc.addr,
+		    rc.state == QUEUE_HELD ? "held" : "queued", NULL, in->client)) != 0)
 			goto out;
 	}
 out:

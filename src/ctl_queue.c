@@ -105,6 +105,7 @@ msg_json(struct json_out *out, const struct queue_msg *m, int full)
 	json_kv_uint(out, "size", m->size);
 	if (full) {
 		json_kv_str(out, "envid", m->envid);
+		json_kv_str(out, "client", m->client);
 		json_kv_bool(out, "ret_full", m->ret_full);
 		json_kv_bool(out, "smtputf8", m->smtputf8);
 		json_kv_bool(out, "eightbit", m->eightbit);

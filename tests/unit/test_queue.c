@@ -100,6 +100,7 @@ commit_one(struct queue *q, const char *account, const char *data, size_t len,
 		.account = account, .sender = "sender@example.com",
 		.rcpts = rcpts, .nrcpts = nrcpt, .data = data, .len = len,
 		.state = st, .envid = "env1", .verdicts = "{\"dlp\":[]}",
+		.client = "client.test [h:0123456789abcdef]",
 	};
 	int rc;
 
@@ -173,6 +174,7 @@ test_roundtrip(void)
 		is_str(m->sender, "sender@example.com", "sender kept");
 		is_str(m->account, "acme", "account kept");
 		is_str(m->envid, "env1", "envid kept");
+		is_str(m->client, "client.test [h:0123456789abcdef]", "client description kept");
 		is_int(m->nrcpts, 2, "two recipients");
 		is_str(m->rcpts[1].orcpt, "rfc822;b@example.org", "orcpt kept");
 		is_int(m->rcpts[1].notify, QUEUE_NOTIFY_FAILURE, "notify kept");
@@ -683,7 +685,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(82);
+	plan(83);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
