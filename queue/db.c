@@ -100,6 +100,13 @@ db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 		goto fail;
 	mdb_env_info(db->env, &info);
 	db->mapsize = info.me_mapsize;
+	{
+		/* Reader slots of a process killed with -9 would pin old
+		 * pages for ever: clear them. */
+		int dead = 0;
+		if (mdb_reader_check(db->env, &dead) == 0 && dead > 0)
+			log_info("event=queue_stale_readers cleared=%d", dead);
+	}
 	if ((rc = mdb_txn_begin(db->env, NULL, readonly ? MDB_RDONLY : 0, &txn)) != 0)
 		goto fail;
 	for (i = 0; i < DB_NTABLES; i++) {
