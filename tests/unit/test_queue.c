@@ -362,7 +362,7 @@ test_scheduler(void)
 	struct done_res d;
 	struct queue_job *jobs[64];
 	struct queue_rcpt copy;
-	char err[512];
+	char err[512], sched_id[QUEUE_ID_LEN + 1];
 	size_t n, i, total;
 	uint64_t t0;
 
@@ -453,13 +453,41 @@ test_scheduler(void)
 	close_queue(q);
 	config_free(cfg);
 
+	/* The timer fires for a deferred recipient when its retry is due. */
+	str_copy(sched_id, res.id, sizeof(sched_id));
+	cfg = make_config(NULL);
+	free(cfg->data_directory);
+	cfg->data_directory = xasprintf("%s/timer", tmpdir);
+	free(cfg->retry_schedule.items[0]);
+	cfg->retry_schedule.items[0] = xstrdup("300ms");
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	queue_set_due_callback(q, due_cb, NULL);
+	commit_one(q, "acme", "x\r\n", 3, QUEUE_QUEUED, &res, 1);
+	while (queue_take_due(q, jobs, 64) == 0)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	queue_job_free(jobs[0]);
+	report_wait(q, res.id, 0, QUEUE_RESULT_TEMPFAIL, &rr);
+	is_int(queue_take_due(q, jobs, 64), 0, "deferred for 300ms: not due at once");
+	due_calls = 0;
+	t0 = now_wall_ms();
+	while (due_calls == 0 && now_wall_ms() - t0 < 10000)
+		uv_run(&loop, UV_RUN_ONCE);
+	ok(due_calls > 0, "due callback fires when the retry time comes");
+	n = queue_take_due(q, jobs, 64);
+	ok(n == 1 && jobs[0]->msg->rcpts[0].state == QUEUE_DEFERRED && jobs[0]->msg->rcpts[0].attempts == 1,
+	    "and the deferred recipient is handed out again");
+	for (i = 0; i < n; i++)
+		queue_job_free(jobs[i]);
+	close_queue(q);
+	config_free(cfg);
+
 	/* Expiry: a tempfail after max_queue_lifetime expires the recipient. */
 	cfg = make_config(NULL);
 	free(cfg->data_directory);
 	cfg->data_directory = xstrdup(dir);
 	cfg->max_queue_lifetime = 0;
 	q = queue_open(&loop, cfg, 0, err, sizeof(err));
-	report_wait(q, res.id, 3, QUEUE_RESULT_TEMPFAIL, &rr);
+	report_wait(q, sched_id, 3, QUEUE_RESULT_TEMPFAIL, &rr);
 	is_int(rr.st, QUEUE_EXPIRED, "tempfail past max_queue_lifetime -> expired");
 	close_queue(q);
 	config_free(cfg);
@@ -685,7 +713,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(83);
+	plan(86);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
