@@ -1545,8 +1545,32 @@ flush_apply(struct queue *q, struct db_txn *txn)
 	return rc;
 }
 
+/* Per-account overrides of the retention periods: `body_retention=`
+ * and `event_retention=` lines in the account record (DESIGN.md §6). */
+static void
+account_retention(struct db_txn *txn, const char *account, uint64_t *body, uint64_t *event)
+{
+	const void *v;
+	size_t vl;
+	char *text, val[64];
+	uint64_t ms;
+
+	if (*account == '\0' || db_get(txn, DB_ACCOUNTS, account, strlen(account), &v, &vl) != 0)
+		return;
+	text = xstrndup(v, vl);
+	if (kv_get(text, "body_retention", val, sizeof(val)) >= 0 &&
+	    config_parse_duration(val, &ms) == 0)
+		*body = ms;
+	if (kv_get(text, "event_retention", val, sizeof(val)) >= 0 &&
+	    config_parse_duration(val, &ms) == 0)
+		*event = ms;
+	free(text);
+}
+
 /* Retention (DESIGN.md §6): bodies body_retention after the final
- * state, metadata and events after event_retention. */
+ * state, metadata after event_retention (both per account when the
+ * account record overrides them), events after the global
+ * event_retention. */
 static int
 purge_apply(struct queue *q, struct db_txn *txn)
 {
@@ -1576,18 +1600,21 @@ purge_apply(struct queue *q, struct db_txn *txn)
 		struct queue_msg *m;
 		struct mrec r;
 		size_t j;
+		uint64_t body_ret = st.body_retention, event_ret = st.event_retention;
 
 		if (msg_load(txn, ids[i], &m, &r) != 0)
 			continue;
+		if (r.final_time != 0)
+			account_retention(txn, m->account, &body_ret, &event_ret);
 		if (r.final_time != 0 && !(r.flags & MF_BODY_GONE) &&
-		    r.final_time + st.body_retention <= now) {
+		    r.final_time + body_ret <= now) {
 			rc = body_shred(txn, ids[i], r.nchunks);
 			r.flags |= MF_BODY_GONE;
 			if (rc == 0)
 				rc = msg_put(txn, m, &r);
 			bodies++;
 		}
-		if (rc == 0 && r.final_time != 0 && r.final_time + st.event_retention <= now) {
+		if (rc == 0 && r.final_time != 0 && r.final_time + event_ret <= now) {
 			unsigned char rk[RCPT_KEY_LEN];
 			for (j = 0; j < m->nrcpts && rc == 0; j++) {
 				rcpt_key(rk, ids[i], m->rcpts[j].no);

@@ -592,7 +592,7 @@ test_privacy(void)
 {
 	struct config *cfg = make_config("body_retention = 0\n");
 	struct queue *q;
-	struct commit_res res, res2;
+	struct commit_res res, res2, res3;
 	struct report_res rr;
 	struct done_res d;
 	struct buf b;
@@ -607,6 +607,13 @@ test_privacy(void)
 	q = queue_open(&loop, cfg, 0, err, sizeof(err));
 	commit_one(q, "acme", body, strlen(body), QUEUE_QUEUED, &res, 1);
 	commit_one(q, "other", body, strlen(body), QUEUE_QUEUED, &res2, 1);
+	/* an account that keeps bodies for a day overrides body_retention = 0 */
+	memset(&d, 0, sizeof(d));
+	queue_kv_put(q, QUEUE_T_ACCOUNTS, "keeper", "status=active\nbody_retention=1d\n", 31, done_cb, &d);
+	while (d.calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	commit_one(q, "keeper", body, strlen(body), QUEUE_QUEUED, &res3, 1);
+	report_wait(q, res3.id, 0, QUEUE_RESULT_DELIVERED, &rr);
 	is_int(file_contains(path, marker), 0, "marker not in data.mdb while queued");
 	report_wait(q, res.id, 0, QUEUE_RESULT_DELIVERED, &rr);
 	memset(&d, 0, sizeof(d));
@@ -615,6 +622,8 @@ test_privacy(void)
 		uv_run(&loop, UV_RUN_ONCE);
 	buf_init(&b, 0);
 	is_int(queue_read_body(q, res.id, &b), -ENOENT, "body purged after body_retention");
+	buf_reset(&b);
+	is_int(queue_read_body(q, res3.id, &b), 0, "per-account body_retention=1d keeps the body");
 	is_int(file_contains(path, marker), 0, "marker not in data.mdb after delivery and purge");
 	{
 		struct queue_msg *m = NULL;
@@ -713,7 +722,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(86);
+	plan(87);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
