@@ -609,7 +609,7 @@ test_privacy(void)
 	commit_one(q, "other", body, strlen(body), QUEUE_QUEUED, &res2, 1);
 	/* an account that keeps bodies for a day overrides body_retention = 0 */
 	memset(&d, 0, sizeof(d));
-	queue_kv_put(q, QUEUE_T_ACCOUNTS, "keeper", "status=active\nbody_retention=1d\n", 31, done_cb, &d);
+	queue_kv_put(q, QUEUE_T_ACCOUNTS, "keeper", "status=active\nbody_retention=1d\n", 32, done_cb, &d);
 	while (d.calls == 0)
 		uv_run(&loop, UV_RUN_ONCE);
 	commit_one(q, "keeper", body, strlen(body), QUEUE_QUEUED, &res3, 1);
