@@ -860,6 +860,37 @@ usage:
 	return CTL_EXIT_USAGE;
 }
 
+static void
+print_audit(const struct json_value *res)
+{
+	static const char *const hdr[] = { "TIME (UTC)", "USER", "ROLE", "COMMAND", "STATUS", "TARGET" };
+	const struct json_value *a = json_get(res, "audit");
+	struct ctl_table *t = ctl_table_new(6, hdr);
+	size_t i;
+
+	for (i = 0; a != NULL && i < a->n; i++) {
+		const struct json_value *x = a->items[i];
+		char when[64], st[300];
+		const char *cells[6];
+		int64_t status = json_get_int(x, "status", 0);
+
+		ctl_fmt_time((uint64_t)json_get_int(x, "time", 0), when, sizeof(when));
+		if (status == 0)
+			snprintf(st, sizeof(st), "ok");
+		else
+			snprintf(st, sizeof(st), "%lld (%s)", (long long)status, jstr(x, "error"));
+		cells[0] = when;
+		cells[1] = jstr(x, "user");
+		cells[2] = jstr(x, "role");
+		cells[3] = jstr(x, "cmd");
+		cells[4] = st;
+		cells[5] = jstr(x, "target");
+		ctl_table_add(t, cells);
+	}
+	ctl_table_print(t, stdout);
+	ctl_table_free(t);
+}
+
 int
 ctl_audit_main(struct ctl *c, int argc, char **argv)
 {
@@ -876,7 +907,7 @@ ctl_audit_main(struct ctl *c, int argc, char **argv)
 		if (c->json)
 			ctl_print_json(res, stdout);
 		else
-			print_log(res, "audit");
+			print_audit(res);
 	}
 	json_free(root);
 	return rc;

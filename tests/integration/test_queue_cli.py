@@ -15,7 +15,7 @@ import re
 from harness import *
 from queuelib import control, inject
 
-plan(35)
+plan(36)
 
 is_root = os.geteuid() == 0
 conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group"}
@@ -82,6 +82,9 @@ with Postern(tls=False, conf=conf) as p:
     ok(any(x["cmd"] == "queue.delete" and x["status"] == 1 for x in audit),
        "audit: the partly failed delete with its status")
     ok(all("time" in x and "uid" in x and "role" in x for x in audit), "audit records when and role")
+    r = p.posternctl("audit", "list")
+    ok(r.returncode == 0 and re.match(r"^TIME \(UTC\)\s+USER\s+ROLE\s+COMMAND\s+STATUS\s+TARGET", r.stdout)
+       and "queue.hold" in r.stdout, "audit list table")
 
     # ---- roles ---------------------------------------------------------------
     if is_root:
