@@ -63,7 +63,7 @@ db_err(int rc)
 	case MDB_SUCCESS: return 0;
 	case MDB_NOTFOUND: return -ENOENT;
 	case MDB_MAP_FULL: return -EFBIG;
-	case MDB_TXN_FULL: return -EFBIG;
+	case MDB_TXN_FULL: return -E2BIG;	/* batch too big: split, do not grow */
 	case ENOSPC: return -ENOSPC;
 	case EDQUOT: return -ENOSPC;
 	case EACCES: return -EACCES;

@@ -941,7 +941,7 @@ out:
 static void
 outcome_for_error(struct outcome *o, int err)
 {
-	if (err == -EFBIG || err == -ENOSPC)
+	if (err == -EFBIG || err == -ENOSPC || err == -E2BIG)
 		outcome_set(o, OUTCOME_TEMPFAIL, 452, "4.3.1", "Insufficient system storage");
 	else if (err == -ENOENT)
 		outcome_set(o, OUTCOME_PERMFAIL, 550, "5.1.0", "No such message");
