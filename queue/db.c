@@ -13,7 +13,8 @@
  *  - Commits are durable (no MDB_NOSYNC): the writer thread batches
  *    many operations into one transaction, so one fsync covers a batch.
  *  - MDB_MAP_FULL is reported as -EFBIG (the caller may grow the map),
- *    a full disk as -ENOSPC, other failures as -EIO or the errno.
+ *    MDB_TXN_FULL as -E2BIG (the caller splits the batch), a full disk
+ *    as -ENOSPC, other failures as -EIO or the errno.
  */
 #include "autoconfig.h"
 
