@@ -583,6 +583,26 @@ control_connection_cb(uv_stream_t *server, int status)
 
 static void control_server_closed(uv_handle_t *h);
 
+/* Create the socket's parent directories (0755) when missing, e.g.
+ * /var/run/postern on a fresh install. */
+static void
+control_mkdirs(const char *path)
+{
+	char *dir = xstrdup(path), *p;
+
+	if ((p = strrchr(dir, '/')) != NULL && p != dir) {
+		*p = '\0';
+		for (p = dir + 1; *p != '\0'; p++)
+			if (*p == '/') {
+				*p = '\0';
+				mkdir(dir, 0755);
+				*p = '/';
+			}
+		mkdir(dir, 0755);
+	}
+	free(dir);
+}
+
 struct control *
 control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
     char *err, size_t errlen)
@@ -597,6 +617,7 @@ control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
 	srv->path = xstrdup(cfg->control_socket);
 	uv_pipe_init(loop, &srv->server, 0);
 	srv->server.data = srv;
+	control_mkdirs(srv->path);
 	unlink(srv->path);	/* a stale socket from a previous run */
 	if ((rc = uv_pipe_bind(&srv->server, srv->path)) != 0 ||
 	    (rc = uv_listen((uv_stream_t *)&srv->server, 64, control_connection_cb)) != 0) {

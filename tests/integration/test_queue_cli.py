@@ -15,11 +15,17 @@ import re
 from harness import *
 from queuelib import control, inject
 
-plan(36)
+plan(37)
 
 is_root = os.geteuid() == 0
 conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group"}
 with Postern(tls=False, conf=conf) as p:
+    p.stop()
+    sock = os.path.join(p.dir, "run", "postern", "control.sock")
+    p.write_conf({"control_socket": sock})
+    p.control_socket = sock
+    p.start()
+    ok(os.path.exists(sock), "control socket's missing parent directories are created")
     body = "From: a@example.test\r\nSubject: cli test\r\n\r\nhello body\r\n"
     a = inject(p, ["one@example.test", "two@example.test"], body, account="acme")
     b = inject(p, ["three@example.test"], body, account="beta")
