@@ -27,7 +27,7 @@ noinst_HEADERS = \
 sbin_PROGRAMS += posternd posternctl
 posternd_SOURCES = src/posternd.c
 posternd_LDADD = $(POSTERN_LIBS)
-posternctl_SOURCES = src/posternctl.c
+posternctl_SOURCES = src/posternctl.c src/ctl_scan.c src/ctl_scan.h
 posternctl_LDADD = $(POSTERN_LIBS)
 dist_man_MANS += man/postern.conf.5 man/posternd.8 man/posternctl.8
 
