@@ -52,6 +52,8 @@ filter_parse(struct control_req *req, struct filter *f)
 		f->has_state = 1;
 	}
 	f->account = json_get_str(req->args, "account", NULL);
+	if (json_get_int(req->args, "older_than", 0) < 0)
+		return control_error(req, CONTROL_USAGE, "older_than must not be negative");
 	f->older_than = (uint64_t)json_get_int(req->args, "older_than", 0);
 	return 0;
 }
@@ -63,7 +65,7 @@ filter_match(const struct filter *f, const struct queue_msg *m)
 		return 0;
 	if (f->account != NULL && strcmp(f->account, m->account) != 0)
 		return 0;
-	if (f->older_than && m->created + f->older_than > f->now)
+	if (f->older_than && (f->older_than > f->now || m->created > f->now - f->older_than))
 		return 0;
 	return 1;
 }
