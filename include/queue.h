@@ -122,6 +122,7 @@ struct queue_msg {
 	char *verdicts;
 	size_t nrcpts;
 	struct queue_rcpt *rcpts;
+	char *client;			/* pseudonymised client description or NULL */
 };
 
 void queue_msg_free(struct queue_msg *m);

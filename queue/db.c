@@ -13,7 +13,8 @@
  *  - Commits are durable (no MDB_NOSYNC): the writer thread batches
  *    many operations into one transaction, so one fsync covers a batch.
  *  - MDB_MAP_FULL is reported as -EFBIG (the caller may grow the map),
- *    a full disk as -ENOSPC, other failures as -EIO or the errno.
+ *    MDB_TXN_FULL as -E2BIG (the caller splits the batch), a full disk
+ *    as -ENOSPC, other failures as -EIO or the errno.
  */
 #include "autoconfig.h"
 
@@ -63,7 +64,7 @@ db_err(int rc)
 	case MDB_SUCCESS: return 0;
 	case MDB_NOTFOUND: return -ENOENT;
 	case MDB_MAP_FULL: return -EFBIG;
-	case MDB_TXN_FULL: return -EFBIG;
+	case MDB_TXN_FULL: return -E2BIG;	/* batch too big: split, do not grow */
 	case ENOSPC: return -ENOSPC;
 	case EDQUOT: return -ENOSPC;
 	case EACCES: return -EACCES;
@@ -100,6 +101,13 @@ db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 		goto fail;
 	mdb_env_info(db->env, &info);
 	db->mapsize = info.me_mapsize;
+	{
+		/* Reader slots of a process killed with -9 would pin old
+		 * pages for ever: clear them. */
+		int dead = 0;
+		if (mdb_reader_check(db->env, &dead) == 0 && dead > 0)
+			log_info("event=queue_stale_readers cleared=%d", dead);
+	}
 	if ((rc = mdb_txn_begin(db->env, NULL, readonly ? MDB_RDONLY : 0, &txn)) != 0)
 		goto fail;
 	for (i = 0; i < DB_NTABLES; i++) {

@@ -174,6 +174,7 @@ msg_field(void *ctx, int tag, const unsigned char *v, size_t n)
 	case M_SENDER: free(m->sender); m->sender = xstrndup((const char *)v, n); break;
 	case M_ENVID: free(m->envid); m->envid = xstrndup((const char *)v, n); break;
 	case M_VERDICTS: free(m->verdicts); m->verdicts = xstrndup((const char *)v, n); break;
+	case M_CLIENT: free(m->client); m->client = xstrndup((const char *)v, n); break;
 	case M_FLAGS: d->r->flags = tlv_num(v, n); break;
 	case M_CREATED: m->created = tlv_num(v, n); break;
 	case M_SIZE: m->size = tlv_num(v, n); break;
@@ -191,6 +192,7 @@ msg_encode(struct buf *b, const struct queue_msg *m, const struct mrec *r)
 	tlv_str(b, M_SENDER, m->sender);
 	tlv_str(b, M_ENVID, m->envid);
 	tlv_str(b, M_VERDICTS, m->verdicts);
+	tlv_str(b, M_CLIENT, m->client);
 	tlv_u64(b, M_FLAGS, r->flags);
 	tlv_u64(b, M_CREATED, m->created);
 	tlv_u64(b, M_SIZE, m->size);
@@ -347,6 +349,7 @@ queue_msg_free(struct queue_msg *m)
 	free(m->sender);
 	free(m->envid);
 	free(m->verdicts);
+	free(m->client);
 	for (i = 0; i < m->nrcpts; i++)
 		rcpt_clear(&m->rcpts[i]);
 	free(m->rcpts);
@@ -467,9 +470,19 @@ queue_append_log(struct queue *q, struct db_txn *txn, enum db_table t,
 }
 
 /* One state-change event: time, id, recipient pseudonym, what, reply. */
+static int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
+    const char *addr, const char *what, const char *reply, const char *client);
+
 static int
 event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reply)
+{
+	return event_add_client(q, txn, id, addr, what, reply, NULL);
+}
+
+static int
+event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client)
 {
 	char pseudo[64];
 	struct json_out j;
@@ -486,6 +499,8 @@ event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
 	json_kv_str(&j, "event", what);
 	if (reply != NULL)
 		json_kv_str(&j, "reply", reply);
+	if (client != NULL)
+		json_kv_str(&j, "client", client);
 	json_obj_end(&j);
 	rc = queue_append_log(q, txn, DB_EVENTS, b.data, b.len);
 	buf_free(&b);
@@ -891,6 +906,7 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	m.sender = (char *)in->sender;
 	m.envid = (char *)in->envid;
 	m.verdicts = (char *)in->verdicts;
+	m.client = (char *)in->client;
 	m.created = now;
 	m.size = in->len;
 	r.flags = (in->ret_full ? MF_RET_FULL : 0) | (in->smtputf8 ? MF_SMTPUTF8 : 0) |
@@ -911,8 +927,8 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 			goto out;
 		if (rc.state == QUEUE_QUEUED && (err = sched_put(txn, now, c->id, rc.no)) != 0)
 			goto out;
-		if ((err = event_add(q, txn, c->id, rc.addr,
-		    rc.state == QUEUE_HELD ? "held" : "queued", NULL)) != 0)
+		if ((err = event_add_client(q, txn, c->id, rc.addr,
+		    rc.state == QUEUE_HELD ? "held" : "queued", NULL, in->client)) != 0)
 			goto out;
 	}
 out:
@@ -925,7 +941,7 @@ out:
 static void
 outcome_for_error(struct outcome *o, int err)
 {
-	if (err == -EFBIG || err == -ENOSPC)
+	if (err == -EFBIG || err == -ENOSPC || err == -E2BIG)
 		outcome_set(o, OUTCOME_TEMPFAIL, 452, "4.3.1", "Insufficient system storage");
 	else if (err == -ENOENT)
 		outcome_set(o, OUTCOME_PERMFAIL, 550, "5.1.0", "No such message");
@@ -1529,8 +1545,32 @@ flush_apply(struct queue *q, struct db_txn *txn)
 	return rc;
 }
 
+/* Per-account overrides of the retention periods: `body_retention=`
+ * and `event_retention=` lines in the account record (DESIGN.md §6). */
+static void
+account_retention(struct db_txn *txn, const char *account, uint64_t *body, uint64_t *event)
+{
+	const void *v;
+	size_t vl;
+	char *text, val[64];
+	uint64_t ms;
+
+	if (*account == '\0' || db_get(txn, DB_ACCOUNTS, account, strlen(account), &v, &vl) != 0)
+		return;
+	text = xstrndup(v, vl);
+	if (kv_get(text, "body_retention", val, sizeof(val)) >= 0 &&
+	    config_parse_duration(val, &ms) == 0)
+		*body = ms;
+	if (kv_get(text, "event_retention", val, sizeof(val)) >= 0 &&
+	    config_parse_duration(val, &ms) == 0)
+		*event = ms;
+	free(text);
+}
+
 /* Retention (DESIGN.md §6): bodies body_retention after the final
- * state, metadata and events after event_retention. */
+ * state, metadata after event_retention (both per account when the
+ * account record overrides them), events after the global
+ * event_retention. */
 static int
 purge_apply(struct queue *q, struct db_txn *txn)
 {
@@ -1560,18 +1600,21 @@ purge_apply(struct queue *q, struct db_txn *txn)
 		struct queue_msg *m;
 		struct mrec r;
 		size_t j;
+		uint64_t body_ret = st.body_retention, event_ret = st.event_retention;
 
 		if (msg_load(txn, ids[i], &m, &r) != 0)
 			continue;
+		if (r.final_time != 0)
+			account_retention(txn, m->account, &body_ret, &event_ret);
 		if (r.final_time != 0 && !(r.flags & MF_BODY_GONE) &&
-		    r.final_time + st.body_retention <= now) {
+		    r.final_time + body_ret <= now) {
 			rc = body_shred(txn, ids[i], r.nchunks);
 			r.flags |= MF_BODY_GONE;
 			if (rc == 0)
 				rc = msg_put(txn, m, &r);
 			bodies++;
 		}
-		if (rc == 0 && r.final_time != 0 && r.final_time + st.event_retention <= now) {
+		if (rc == 0 && r.final_time != 0 && r.final_time + event_ret <= now) {
 			unsigned char rk[RCPT_KEY_LEN];
 			for (j = 0; j < m->nrcpts && rc == 0; j++) {
 				rcpt_key(rk, ids[i], m->rcpts[j].no);

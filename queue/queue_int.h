@@ -28,6 +28,7 @@ struct db_txn;
 struct db_cursor;
 
 /* Errors are negative errno: -ENOENT (not found), -EFBIG (map full),
+ * -E2BIG (transaction too big),
  * -ENOSPC (disk full), -EIO (anything else LMDB reports). */
 int db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
     char *err, size_t errlen);

@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "control.h"
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "queue.h"
@@ -582,6 +583,26 @@ control_connection_cb(uv_stream_t *server, int status)
 
 static void control_server_closed(uv_handle_t *h);
 
+/* Create the socket's parent directories (0755) when missing, e.g.
+ * /var/run/postern on a fresh install. */
+static void
+control_mkdirs(const char *path)
+{
+	char *dir = xstrdup(path), *p;
+
+	if ((p = strrchr(dir, '/')) != NULL && p != dir) {
+		*p = '\0';
+		for (p = dir + 1; *p != '\0'; p++)
+			if (*p == '/') {
+				*p = '\0';
+				mkdir(dir, 0755);
+				*p = '/';
+			}
+		mkdir(dir, 0755);
+	}
+	free(dir);
+}
+
 struct control *
 control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
     char *err, size_t errlen)
@@ -596,6 +617,7 @@ control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
 	srv->path = xstrdup(cfg->control_socket);
 	uv_pipe_init(loop, &srv->server, 0);
 	srv->server.data = srv;
+	control_mkdirs(srv->path);
 	unlink(srv->path);	/* a stale socket from a previous run */
 	if ((rc = uv_pipe_bind(&srv->server, srv->path)) != 0 ||
 	    (rc = uv_listen((uv_stream_t *)&srv->server, 64, control_connection_cb)) != 0) {
@@ -642,6 +664,31 @@ control_stop(struct control *srv)
 	if (srv->path != NULL)
 		unlink(srv->path);
 	uv_close((uv_handle_t *)&srv->server, control_server_closed);
+}
+
+/* ---- posternd module (src/daemon.c table): after the queue ---- */
+
+int
+control_module_start(struct daemon *d, char *err, size_t errlen)
+{
+	d->control = control_start(d->loop, d->cfg, d->queue, err, errlen);
+	return d->control != NULL ? 0 : -1;
+}
+
+int
+control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	control_reload(d->control, next);
+	return 0;
+}
+
+void
+control_module_stop(struct daemon *d)
+{
+	control_stop(d->control);
+	d->control = NULL;
 }
 
 /* ---- offline ---- */

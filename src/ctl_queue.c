@@ -52,6 +52,8 @@ filter_parse(struct control_req *req, struct filter *f)
 		f->has_state = 1;
 	}
 	f->account = json_get_str(req->args, "account", NULL);
+	if (json_get_int(req->args, "older_than", 0) < 0)
+		return control_error(req, CONTROL_USAGE, "older_than must not be negative");
 	f->older_than = (uint64_t)json_get_int(req->args, "older_than", 0);
 	return 0;
 }
@@ -63,7 +65,7 @@ filter_match(const struct filter *f, const struct queue_msg *m)
 		return 0;
 	if (f->account != NULL && strcmp(f->account, m->account) != 0)
 		return 0;
-	if (f->older_than && m->created + f->older_than > f->now)
+	if (f->older_than && (f->older_than > f->now || m->created > f->now - f->older_than))
 		return 0;
 	return 1;
 }
@@ -105,6 +107,7 @@ msg_json(struct json_out *out, const struct queue_msg *m, int full)
 	json_kv_uint(out, "size", m->size);
 	if (full) {
 		json_kv_str(out, "envid", m->envid);
+		json_kv_str(out, "client", m->client);
 		json_kv_bool(out, "ret_full", m->ret_full);
 		json_kv_bool(out, "smtputf8", m->smtputf8);
 		json_kv_bool(out, "eightbit", m->eightbit);
@@ -859,6 +862,37 @@ usage:
 	return CTL_EXIT_USAGE;
 }
 
+static void
+print_audit(const struct json_value *res)
+{
+	static const char *const hdr[] = { "TIME (UTC)", "USER", "ROLE", "COMMAND", "STATUS", "TARGET" };
+	const struct json_value *a = json_get(res, "audit");
+	struct ctl_table *t = ctl_table_new(6, hdr);
+	size_t i;
+
+	for (i = 0; a != NULL && i < a->n; i++) {
+		const struct json_value *x = a->items[i];
+		char when[64], st[300];
+		const char *cells[6];
+		int64_t status = json_get_int(x, "status", 0);
+
+		ctl_fmt_time((uint64_t)json_get_int(x, "time", 0), when, sizeof(when));
+		if (status == 0)
+			snprintf(st, sizeof(st), "ok");
+		else
+			snprintf(st, sizeof(st), "%lld (%s)", (long long)status, jstr(x, "error"));
+		cells[0] = when;
+		cells[1] = jstr(x, "user");
+		cells[2] = jstr(x, "role");
+		cells[3] = jstr(x, "cmd");
+		cells[4] = st;
+		cells[5] = jstr(x, "target");
+		ctl_table_add(t, cells);
+	}
+	ctl_table_print(t, stdout);
+	ctl_table_free(t);
+}
+
 int
 ctl_audit_main(struct ctl *c, int argc, char **argv)
 {
@@ -875,7 +909,7 @@ ctl_audit_main(struct ctl *c, int argc, char **argv)
 		if (c->json)
 			ctl_print_json(res, stdout);
 		else
-			print_log(res, "audit");
+			print_audit(res);
 	}
 	json_free(root);
 	return rc;

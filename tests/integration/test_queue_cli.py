@@ -15,11 +15,17 @@ import re
 from harness import *
 from queuelib import control, inject
 
-plan(35)
+plan(37)
 
 is_root = os.geteuid() == 0
 conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group"}
 with Postern(tls=False, conf=conf) as p:
+    p.stop()
+    sock = os.path.join(p.dir, "run", "postern", "control.sock")
+    p.write_conf({"control_socket": sock})
+    p.control_socket = sock
+    p.start()
+    ok(os.path.exists(sock), "control socket's missing parent directories are created")
     body = "From: a@example.test\r\nSubject: cli test\r\n\r\nhello body\r\n"
     a = inject(p, ["one@example.test", "two@example.test"], body, account="acme")
     b = inject(p, ["three@example.test"], body, account="beta")
@@ -82,6 +88,9 @@ with Postern(tls=False, conf=conf) as p:
     ok(any(x["cmd"] == "queue.delete" and x["status"] == 1 for x in audit),
        "audit: the partly failed delete with its status")
     ok(all("time" in x and "uid" in x and "role" in x for x in audit), "audit records when and role")
+    r = p.posternctl("audit", "list")
+    ok(r.returncode == 0 and re.match(r"^TIME \(UTC\)\s+USER\s+ROLE\s+COMMAND\s+STATUS\s+TARGET", r.stdout)
+       and "queue.hold" in r.stdout, "audit list table")
 
     # ---- roles ---------------------------------------------------------------
     if is_root:

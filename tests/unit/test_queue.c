@@ -100,6 +100,7 @@ commit_one(struct queue *q, const char *account, const char *data, size_t len,
 		.account = account, .sender = "sender@example.com",
 		.rcpts = rcpts, .nrcpts = nrcpt, .data = data, .len = len,
 		.state = st, .envid = "env1", .verdicts = "{\"dlp\":[]}",
+		.client = "client.test [h:0123456789abcdef]",
 	};
 	int rc;
 
@@ -173,6 +174,7 @@ test_roundtrip(void)
 		is_str(m->sender, "sender@example.com", "sender kept");
 		is_str(m->account, "acme", "account kept");
 		is_str(m->envid, "env1", "envid kept");
+		is_str(m->client, "client.test [h:0123456789abcdef]", "client description kept");
 		is_int(m->nrcpts, 2, "two recipients");
 		is_str(m->rcpts[1].orcpt, "rfc822;b@example.org", "orcpt kept");
 		is_int(m->rcpts[1].notify, QUEUE_NOTIFY_FAILURE, "notify kept");
@@ -360,7 +362,7 @@ test_scheduler(void)
 	struct done_res d;
 	struct queue_job *jobs[64];
 	struct queue_rcpt copy;
-	char err[512];
+	char err[512], sched_id[QUEUE_ID_LEN + 1];
 	size_t n, i, total;
 	uint64_t t0;
 
@@ -451,13 +453,41 @@ test_scheduler(void)
 	close_queue(q);
 	config_free(cfg);
 
+	/* The timer fires for a deferred recipient when its retry is due. */
+	str_copy(sched_id, res.id, sizeof(sched_id));
+	cfg = make_config(NULL);
+	free(cfg->data_directory);
+	cfg->data_directory = xasprintf("%s/timer", tmpdir);
+	free(cfg->retry_schedule.items[0]);
+	cfg->retry_schedule.items[0] = xstrdup("300ms");
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	queue_set_due_callback(q, due_cb, NULL);
+	commit_one(q, "acme", "x\r\n", 3, QUEUE_QUEUED, &res, 1);
+	while (queue_take_due(q, jobs, 64) == 0)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	queue_job_free(jobs[0]);
+	report_wait(q, res.id, 0, QUEUE_RESULT_TEMPFAIL, &rr);
+	is_int(queue_take_due(q, jobs, 64), 0, "deferred for 300ms: not due at once");
+	due_calls = 0;
+	t0 = now_wall_ms();
+	while (due_calls == 0 && now_wall_ms() - t0 < 10000)
+		uv_run(&loop, UV_RUN_ONCE);
+	ok(due_calls > 0, "due callback fires when the retry time comes");
+	n = queue_take_due(q, jobs, 64);
+	ok(n == 1 && jobs[0]->msg->rcpts[0].state == QUEUE_DEFERRED && jobs[0]->msg->rcpts[0].attempts == 1,
+	    "and the deferred recipient is handed out again");
+	for (i = 0; i < n; i++)
+		queue_job_free(jobs[i]);
+	close_queue(q);
+	config_free(cfg);
+
 	/* Expiry: a tempfail after max_queue_lifetime expires the recipient. */
 	cfg = make_config(NULL);
 	free(cfg->data_directory);
 	cfg->data_directory = xstrdup(dir);
 	cfg->max_queue_lifetime = 0;
 	q = queue_open(&loop, cfg, 0, err, sizeof(err));
-	report_wait(q, res.id, 3, QUEUE_RESULT_TEMPFAIL, &rr);
+	report_wait(q, sched_id, 3, QUEUE_RESULT_TEMPFAIL, &rr);
 	is_int(rr.st, QUEUE_EXPIRED, "tempfail past max_queue_lifetime -> expired");
 	close_queue(q);
 	config_free(cfg);
@@ -562,7 +592,7 @@ test_privacy(void)
 {
 	struct config *cfg = make_config("body_retention = 0\n");
 	struct queue *q;
-	struct commit_res res, res2;
+	struct commit_res res, res2, res3;
 	struct report_res rr;
 	struct done_res d;
 	struct buf b;
@@ -577,6 +607,13 @@ test_privacy(void)
 	q = queue_open(&loop, cfg, 0, err, sizeof(err));
 	commit_one(q, "acme", body, strlen(body), QUEUE_QUEUED, &res, 1);
 	commit_one(q, "other", body, strlen(body), QUEUE_QUEUED, &res2, 1);
+	/* an account that keeps bodies for a day overrides body_retention = 0 */
+	memset(&d, 0, sizeof(d));
+	queue_kv_put(q, QUEUE_T_ACCOUNTS, "keeper", "status=active\nbody_retention=1d\n", 32, done_cb, &d);
+	while (d.calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	commit_one(q, "keeper", body, strlen(body), QUEUE_QUEUED, &res3, 1);
+	report_wait(q, res3.id, 0, QUEUE_RESULT_DELIVERED, &rr);
 	is_int(file_contains(path, marker), 0, "marker not in data.mdb while queued");
 	report_wait(q, res.id, 0, QUEUE_RESULT_DELIVERED, &rr);
 	memset(&d, 0, sizeof(d));
@@ -585,6 +622,8 @@ test_privacy(void)
 		uv_run(&loop, UV_RUN_ONCE);
 	buf_init(&b, 0);
 	is_int(queue_read_body(q, res.id, &b), -ENOENT, "body purged after body_retention");
+	buf_reset(&b);
+	is_int(queue_read_body(q, res3.id, &b), 0, "per-account body_retention=1d keeps the body");
 	is_int(file_contains(path, marker), 0, "marker not in data.mdb after delivery and purge");
 	{
 		struct queue_msg *m = NULL;
@@ -683,7 +722,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(82);
+	plan(87);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
