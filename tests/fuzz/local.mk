@@ -34,6 +34,14 @@ tests_fuzz_fuzz_smtp_session_LDADD = $(FUZZ_LDADD)
 FUZZ_TARGETS += tests/fuzz/fuzz_json
 tests_fuzz_fuzz_json_SOURCES = tests/fuzz/fuzz_json.c tests/fuzz/replay.c
 tests_fuzz_fuzz_json_LDADD = $(FUZZ_LDADD)
+# account: the stored account record (src/account.c)
+FUZZ_TARGETS += tests/fuzz/fuzz_account
+tests_fuzz_fuzz_account_SOURCES = tests/fuzz/fuzz_account.c tests/fuzz/replay.c
+tests_fuzz_fuzz_account_LDADD = $(FUZZ_LDADD)
+# mime: the MIME parser, the sensitive-data scan and redaction (issue 7)
+FUZZ_TARGETS += tests/fuzz/fuzz_mime
+tests_fuzz_fuzz_mime_SOURCES = tests/fuzz/fuzz_mime.c tests/fuzz/replay.c
+tests_fuzz_fuzz_mime_LDADD = $(FUZZ_LDADD)
 
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
