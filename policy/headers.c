@@ -117,7 +117,8 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 	buf_append_str(&nb, "Received: from ");
 	trace_token(&nb, m->client_helo && m->client_helo[0] ? m->client_helo : "unknown");
 	if (m->client_addr && m->client_addr[0] && m->cfg && m->cfg->smtpd_received_client_ip) {
-		buf_append_str(&nb, " ([");
+		/* TCP-info is an address literal (RFC 5321 §4.1.3). */
+		buf_append_str(&nb, strchr(m->client_addr, ':') ? " ([IPv6:" : " ([");
 		trace_token(&nb, m->client_addr);
 		buf_append_str(&nb, "])");
 	}

@@ -8,7 +8,8 @@
  * of the reads; the rest is the client's byte stream.  Invariants: the
  * session only ever writes whole reply lines "NNN..." CRLF; every
  * message handed to on_message is within the size limit and, unless
- * normalising, is pure CRLF text; nothing crashes or leaks.
+ * normalising, is pure CRLF text; nothing crashes or leaks.  Flag
+ * 0x40 lowers the per-session limits.
  */
 #include "autoconfig.h"
 
@@ -39,6 +40,7 @@ struct fowner {
 #define O_ASYNC		0x08
 #define O_NORMALIZE	0x10
 #define O_REFUSE	0x20	/* refuse every other MAIL/RCPT/message */
+#define O_LIMITS	0x40	/* per-session limits lowered (smtp_session_set_limits) */
 
 static int
 answer(struct fowner *f, struct outcome *out, int refuse, int code, const char *enh)
@@ -164,6 +166,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.tls_active = !!(f.flags & O_TLS_ACTIVE);
 	opts.auth_in_clear = !!(f.flags & O_AUTH_CLEAR);
 	f.s = smtp_session_new(cfgs[f.normalize], &opts, &cb, &f);
+	if (f.flags & O_LIMITS) {
+		smtp_session_set_limits(f.s, 100, 2);
+		f.limit = 100;
+	}
 	smtp_session_start(f.s);
 	for (pos = 2; pos < size;) {
 		size_t n = size - pos < step ? size - pos : step;

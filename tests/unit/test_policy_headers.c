@@ -53,7 +53,7 @@ main(void)
 	struct outcome o;
 	char *s;
 
-	plan(22);
+	plan(23);
 	if (!cfg || !cfg_noip) {
 		diag("config: %s", err);
 		return 1;
@@ -66,6 +66,10 @@ main(void)
 	ok(has_header(s, "\r\nMessage-ID: <") && strstr(s, "@mx.test>\r\n"), "Message-ID: added");
 	ok(strstr(s, "\r\n\r\nbody\r\n") != NULL && strcmp(s + strlen(s) - 6, "body\r\n") == 0, "body kept");
 	ok(strstr(s, "for <") == NULL, "no recipient in Received:");
+	free(s);
+
+	s = run(cfg, "Subject: x\r\n\r\nbody\r\n", "2001:db8::7", &o);
+	ok(strncmp(s, "Received: from app1.example ([IPv6:2001:db8::7])\r\n", 50) == 0, "IPv6 address literal");
 	free(s);
 
 	s = run(cfg_noip, "Subject: x\r\n\r\nbody\r\n", "192.0.2.7", &o);
