@@ -47,6 +47,7 @@ static const struct ctl_group groups[] = {
 	{ "queue", ctl_queue_main, "list, show, hold, release, delete, requeue, flush, stats" },
 	{ "audit", ctl_audit_main, "list the audit log of operator and reviewer actions" },
 	{ "scan", ctl_scan_group, "[--json] FILE...: find sensitive data in .eml files (offline)" },
+	{ "account", ctl_account_main, "add, passwd, set, suspend, unsuspend, show, list, delete" },
 	/* one line per command group: account, dkim, domain, scan, review */
 };
 
@@ -77,6 +78,7 @@ main(int argc, char **argv)
 	c.socket_path = getenv("POSTERN_CONTROL_SOCKET");
 	log_open("posternctl", LOG_TO_STDERR, LOG_LEVEL_WARN);
 	ctl_queue_register();
+	ctl_account_register();
 	/* --json may appear anywhere; global options come first. */
 	args = xcalloc((size_t)argc + 1, sizeof(*args));
 	for (i = 1; i < argc; i++) {
