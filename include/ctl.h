@@ -76,5 +76,8 @@ int ctl_dkim_main(struct ctl *c, int argc, char **argv);
 int ctl_domain_main(struct ctl *c, int argc, char **argv);
 /* Register the daemon-side queue.* / audit.* control commands. */
 void ctl_queue_register(void);
+/* src/ctl_account.c: `posternctl account ...` and the account.* control commands. */
+int ctl_account_main(struct ctl *c, int argc, char **argv);
+void ctl_account_register(void);
 
 #endif

@@ -42,5 +42,11 @@ noinst_HEADERS += include/account.h
 check_PROGRAMS += tests/unit/test_account
 tests_unit_test_account_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_account
-libpostern_a_SOURCES += src/listener.c src/relay.c
+libpostern_a_SOURCES += src/listener.c src/relay.c src/ctl_account.c
 noinst_HEADERS += include/listener.h include/relay.h
+check_PROGRAMS += tests/unit/test_listener
+tests_unit_test_listener_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_listener
+TESTS += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py
+EXTRA_DIST += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py \
+	tests/integration/rawsmtp.py

@@ -49,6 +49,7 @@ static const struct ctl_group groups[] = {
 	{ "dkim", ctl_dkim_main, "generate, list, dns, rotate, remove DKIM keys (offline)" },
 	{ "domain", ctl_domain_main, "check: what a sending domain must publish (SPF, DKIM)" },
 	{ "scan", ctl_scan_group, "[--json] FILE...: find sensitive data in .eml files (offline)" },
+	{ "account", ctl_account_main, "add, passwd, set, suspend, unsuspend, show, list, delete" },
 	/* one line per command group: account, dkim, domain, scan, review */
 };
 
@@ -79,6 +80,7 @@ main(int argc, char **argv)
 	c.socket_path = getenv("POSTERN_CONTROL_SOCKET");
 	log_open("posternctl", LOG_TO_STDERR, LOG_LEVEL_WARN);
 	ctl_queue_register();
+	ctl_account_register();
 	/* --json may appear anywhere; global options come first. */
 	args = xcalloc((size_t)argc + 1, sizeof(*args));
 	for (i = 1; i < argc; i++) {

@@ -36,6 +36,7 @@
 #include "account.h"
 #include "buf.h"
 #include "dkim.h"
+#include "dlp.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -45,9 +46,11 @@
 #include "spf.h"
 #include "util.h"
 
-/* The EOM stages, in order (DESIGN.md §7); DLP and DKIM join here later. */
+/* The EOM stages, in order (include/policy.h, DESIGN.md §7): header
+ * fix-ups, then MIME + sensitive data; DKIM signing joins last. */
 static const struct policy_stage relay_eom_stages[] = {
 	{ "headers", policy_headers },
+	{ "dlp", dlp_policy_stage },
 	{ "dkim", dkim_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
 };
 

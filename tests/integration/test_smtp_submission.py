@@ -73,7 +73,7 @@ def s_client(p, *args):
 
 
 def main():
-    plan(63)
+    plan(66)
     p = Postern(name="submission", conf={
         "smtpd_auth_failure_delay": "100ms",
         "smtpd_auth_lockout_threshold": 50,
@@ -173,6 +173,19 @@ def main():
         ok(r.returncode == 0 and m, what)
         if m:
             accepted[queued_id(m[0])] = ("app1", "swaks@example.com")
+
+    # ---- the account's policy override reaches the EOM stages (DLP) ----
+    is_(p.posternctl("account", "set", "app1", "--set", "dlp_action_card=reject").returncode, 0,
+        "app1: dlp_action_card=reject")
+    s, code = starttls_login(p, "app1", pw1)
+    s.mail("cards@example.com")
+    s.rcpt("r@example.net")
+    code, text = s.data(message("order", body="Card: 4666 1760 3137 2159 exp 12/29\r\n"))
+    is_(code, 550, "message with a card number refused by the account's DLP action")
+    code, qid = send(s, "nocard@example.com", ["r@example.net"], "app1")
+    ok(code == 250 and qid, "the session stays usable: a clean message is accepted")
+    s.quit()
+    p.posternctl("account", "set", "app1", "--set", "dlp_action_card=")
 
     # ---- per-account limits ----
     s, code = starttls_login(p, "app2", "correct horse battery")
