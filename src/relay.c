@@ -35,6 +35,7 @@
 
 #include "account.h"
 #include "buf.h"
+#include "dlp.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -46,6 +47,7 @@
 /* The EOM stages, in order (DESIGN.md §7); DLP and DKIM join here later. */
 static const struct policy_stage relay_eom_stages[] = {
 	{ "headers", policy_headers },
+	{ "dlp", dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
 };
 
 #define RELAY_ACCOUNT_CACHE_MS 5000
