@@ -216,7 +216,9 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 		return 0;
 	}
 	type_list(&c.f, act, DLP_TAG, 0, list, sizeof(list));
-	log_info("event=dlp found=\"%s\" action=%s", list, dlp_straction(worst));
+	/* The stage has no queue id yet: the account identifies the sender. */
+	log_info("account=%s event=dlp found=\"%s\" action=%s",
+	    m->account && *m->account ? m->account : "-", list, dlp_straction(worst));
 	if (worst == DLP_REJECT) {
 		/* RFC 3463 5.7.1: delivery not authorised, message refused. */
 		type_list(&c.f, act, DLP_REJECT, 1, list, sizeof(list));

@@ -47,10 +47,10 @@
 #include "util.h"
 
 /* The EOM stages, in order (include/policy.h, DESIGN.md §7): header
- * fix-ups, then MIME + sensitive data; DKIM signing joins last. */
+ * fix-ups, then MIME + sensitive data, DKIM signing last. */
 static const struct policy_stage relay_eom_stages[] = {
 	{ "headers", policy_headers },
-	{ "dlp", dlp_policy_stage },
+	{ "dlp", dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
 	{ "dkim", dkim_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
 };
 
