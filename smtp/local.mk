@@ -1,2 +1,9 @@
 # SPDX-License-Identifier: ISC
 # smtp/ module: sources appended to libpostern.a, see Makefile.am.
+
+# client side (deliver helper): reply parser, client FSM
+libpostern_a_SOURCES += smtp/reply.c
+noinst_HEADERS += include/smtp_reply.h
+check_PROGRAMS += tests/unit/test_smtp_reply
+tests_unit_test_smtp_reply_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_smtp_reply
