@@ -20,3 +20,10 @@ posternd_LDADD = $(POSTERN_LIBS)
 posternctl_SOURCES = src/posternctl.c
 posternctl_LDADD = $(POSTERN_LIBS)
 dist_man_MANS += man/postern.conf.5
+
+# delivery (deliver helper): dns (the only c-ares user), routing, engine, bounces
+libpostern_a_SOURCES += src/dns.c
+noinst_HEADERS += include/dns.h tests/unit/testdns.h
+check_PROGRAMS += tests/unit/test_dns
+tests_unit_test_dns_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_dns
