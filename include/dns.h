@@ -77,6 +77,7 @@ struct dns_query *dns_lookup(struct dns *d, const char *name, int type,
 /* The callback of Q will not run. */
 void dns_cancel(struct dns_query *q);
 void dns_cache_flush(struct dns *d);
+uv_loop_t *dns_loop(const struct dns *d);
 size_t dns_cache_size(const struct dns *d);
 
 /* ---- pure parts, exposed for tests and fuzzing ---- */

@@ -500,6 +500,12 @@ dns_cache_flush(struct dns *d)
 	cache_purge(d, 1);
 }
 
+uv_loop_t *
+dns_loop(const struct dns *d)
+{
+	return d->loop;
+}
+
 size_t
 dns_cache_size(const struct dns *d)
 {

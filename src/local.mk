@@ -22,8 +22,9 @@ posternctl_LDADD = $(POSTERN_LIBS)
 dist_man_MANS += man/postern.conf.5
 
 # delivery (deliver helper): dns (the only c-ares user), routing, engine, bounces
-libpostern_a_SOURCES += src/dns.c
-noinst_HEADERS += include/dns.h tests/unit/testdns.h
-check_PROGRAMS += tests/unit/test_dns
+libpostern_a_SOURCES += src/dns.c src/route.c
+noinst_HEADERS += include/dns.h include/route.h tests/unit/testdns.h
+check_PROGRAMS += tests/unit/test_dns tests/unit/test_route
 tests_unit_test_dns_LDADD = $(POSTERN_LIBS)
-TESTS += tests/unit/test_dns
+tests_unit_test_route_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_dns tests/unit/test_route
