@@ -22,9 +22,10 @@ posternctl_LDADD = $(POSTERN_LIBS)
 dist_man_MANS += man/postern.conf.5
 
 # delivery (deliver helper): dns (the only c-ares user), routing, engine, bounces
-libpostern_a_SOURCES += src/dns.c src/route.c
-noinst_HEADERS += include/dns.h include/route.h tests/unit/testdns.h
-check_PROGRAMS += tests/unit/test_dns tests/unit/test_route
+libpostern_a_SOURCES += src/dns.c src/route.c src/bounce.c
+noinst_HEADERS += include/dns.h include/route.h include/bounce.h tests/unit/testdns.h
+check_PROGRAMS += tests/unit/test_dns tests/unit/test_route tests/unit/test_bounce
+tests_unit_test_bounce_LDADD = $(POSTERN_LIBS)
 tests_unit_test_dns_LDADD = $(POSTERN_LIBS)
 tests_unit_test_route_LDADD = $(POSTERN_LIBS)
-TESTS += tests/unit/test_dns tests/unit/test_route
+TESTS += tests/unit/test_dns tests/unit/test_route tests/unit/test_bounce
