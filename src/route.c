@@ -262,7 +262,7 @@ struct route_host {
 
 struct route_req {
 	struct dns *dns;		/* borrowed */
-	const struct config *cfg;	/* borrowed */
+	char addrpref[16];		/* smtp_address_preference (copied: reload-safe) */
 	char domain[ROUTE_HOST_MAX];
 	struct route_nexthop nh;
 	route_cb cb;
@@ -344,8 +344,8 @@ literal_family(const char *s, char *addr, size_t addrlen)
 static void
 hosts_done(struct route_req *req)
 {
-	const char *pref = req->cfg->smtp_address_preference;
-	int v6first = pref == NULL || strcmp(pref, "prefer-ipv6") == 0 ||
+	const char *pref = req->addrpref;
+	int v6first = strcmp(pref, "prefer-ipv6") == 0 ||
 	    strcmp(pref, "ipv6-only") == 0;
 	int tempfail = 0;
 	size_t i, j, k;
@@ -401,7 +401,7 @@ addr_cb(void *arg, const struct dns_result *r)
 static void
 add_host(struct route_req *req, const char *name, int pref)
 {
-	const char *ap = req->cfg->smtp_address_preference;
+	const char *ap = req->addrpref;
 	struct route_host *h;
 
 	if (req->nhosts >= ROUTE_MAX_HOSTS)
@@ -412,16 +412,16 @@ add_host(struct route_req *req, const char *name, int pref)
 	h->pref = pref;
 	h->req = req;
 	h->sa = h->saaaa = DNS_NODATA;
-	if (ap == NULL || strcmp(ap, "ipv6-only") != 0)
+	if (strcmp(ap, "ipv6-only") != 0)
 		req->pending++;
-	if (ap == NULL || strcmp(ap, "ipv4-only") != 0)
+	if (strcmp(ap, "ipv4-only") != 0)
 		req->pending++;
 }
 
 static void
 hosts_lookup(struct route_req *req)
 {
-	const char *ap = req->cfg->smtp_address_preference;
+	const char *ap = req->addrpref;
 	size_t i;
 
 	if (req->pending == 0) {
@@ -430,9 +430,9 @@ hosts_lookup(struct route_req *req)
 	}
 	for (i = 0; i < req->nhosts; i++) {
 		struct route_host *h = &req->hosts[i];
-		if (ap == NULL || strcmp(ap, "ipv6-only") != 0)
+		if (strcmp(ap, "ipv6-only") != 0)
 			h->qa = dns_lookup(req->dns, h->name, DNS_T_A, addr_cb, h);
-		if (ap == NULL || strcmp(ap, "ipv4-only") != 0)
+		if (strcmp(ap, "ipv4-only") != 0)
 			h->qaaaa = dns_lookup(req->dns, h->name, DNS_T_AAAA, addr_cb, h);
 	}
 }
@@ -497,7 +497,8 @@ route_resolve(struct dns *dns, const struct config *cfg, const char *domain,
 	int found, fam;
 
 	req->dns = dns;
-	req->cfg = cfg;
+	str_copy(req->addrpref, cfg->smtp_address_preference ? cfg->smtp_address_preference :
+	    "prefer-ipv6", sizeof(req->addrpref));
 	req->cb = cb;
 	req->arg = arg;
 	str_copy(req->domain, domain, sizeof(req->domain));
