@@ -1024,6 +1024,54 @@ conn_try_target(struct conn *c)
 	uv_timer_start(&c->timer, timer_cb, c->dl->cfg->smtp_connect_timeout, 0);
 }
 
+/*
+ * Each connection shuffles the hosts of equal preference again (RFC 5321
+ * §5.1), so parallel connections spread over them; a host's addresses
+ * stay together and in their order.
+ */
+static void
+targets_shuffle(struct route_target *t, size_t n)
+{
+	size_t start = 0, i, j;
+
+	while (start < n) {
+		size_t end = start;
+		while (end < n && t[end].pref == t[start].pref)
+			end++;
+		/* Fisher-Yates over runs of one host: pick a random host, move its block first */
+		for (i = start; i < end;) {
+			size_t hosts = 0, pick, k = i, blen;
+			struct route_target tmp;
+
+			for (j = i; j < end; j++)
+				if (j == i || strcmp(t[j].host, t[j - 1].host) != 0)
+					hosts++;
+			pick = (size_t)random() % hosts;
+			for (j = i, hosts = 0; j < end; j++)
+				if (j == i || strcmp(t[j].host, t[j - 1].host) != 0) {
+					if (hosts++ == pick) {
+						k = j;
+						break;
+					}
+				}
+			for (blen = 1; k + blen < end && strcmp(t[k + blen].host, t[k].host) == 0; blen++)
+				;
+			/* rotate [i, k + blen) so that block [k, k + blen) comes first */
+			while (k > i) {
+				size_t b;
+				for (b = 0; b < blen; b++) {
+					tmp = t[k + b - 1];
+					t[k + b - 1] = t[k + b];
+					t[k + b] = tmp;
+				}
+				k--;
+			}
+			i += blen;
+		}
+		start = end;
+	}
+}
+
 static void
 conn_open(struct dest *ds)
 {
@@ -1035,6 +1083,7 @@ conn_open(struct dest *ds)
 	c->targets = xcalloc(ds->ntargets, sizeof(*c->targets));
 	memcpy(c->targets, ds->targets, ds->ntargets * sizeof(*c->targets));
 	c->ntargets = ds->ntargets;
+	targets_shuffle(c->targets, c->ntargets);
 	uv_timer_init(dl->loop, &c->timer);
 	c->timer.data = c;
 	c->timer_inited = 1;
