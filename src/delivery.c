@@ -85,7 +85,7 @@ struct dl_item {
 	struct outcome *res;
 	enum queue_state *newstate;
 	size_t reports_pending;
-	char relay[320];
+	char relay[400];
 	char tls[64];			/* "TLSv1.3" or "" */
 	int server_dsn;			/* the server offered DSN */
 	struct smtp_client_msg cmsg;
@@ -137,7 +137,7 @@ struct conn {
 	int closing;
 	enum conn_after after;
 	struct conn *next;
-	char relay[320];
+	char relay[400];
 };
 
 struct delivery {
@@ -295,11 +295,27 @@ result_of(const struct outcome *o)
 	}
 }
 
+/* A DSN on its way into the queue: queue_commit() borrows all of this
+ * until its callback has run. */
+struct dsn_commit {
+	struct delivery *dl;
+	struct buf data;
+	char *addr;
+	char *account;
+	struct queue_rcpt_in rin;
+	struct queue_msg_in in;
+};
+
 static void
 dsn_committed(void *arg, const struct outcome *o, const char *msgid)
 {
-	struct delivery *dl = arg;
+	struct dsn_commit *dc = arg;
+	struct delivery *dl = dc->dl;
 
+	buf_free(&dc->data);
+	free(dc->addr);
+	free(dc->account);
+	free(dc);
 	dl->pending_commits--;
 	if (o->kind == OUTCOME_OK)
 		log_info("qid=%s event=dsn_queued", msgid ? msgid : "-");
@@ -385,9 +401,7 @@ item_finish(struct dl_item *it)
 		nb++;
 	}
 	if (nb > 0 && m->sender && m->sender[0]) {
-		struct buf dsn;
-		struct queue_rcpt_in rin;
-		struct queue_msg_in in;
+		struct dsn_commit *dc = xcalloc(1, sizeof(*dc));
 		char **diags = xcalloc(nb, sizeof(char *));
 		size_t k = 0;
 
@@ -402,7 +416,8 @@ item_finish(struct dl_item *it)
 			br[k].diagnostic = diags[k];
 			k++;
 		}
-		buf_init(&dsn, 0);
+		dc->dl = dl;
+		buf_init(&dc->data, 0);
 		if (it->j->body_state == 0) {
 			if (queue_read_body(dl->q, m->id, &it->j->body) == 0)
 				it->j->body_state = 1;
@@ -410,21 +425,21 @@ item_finish(struct dl_item *it)
 				it->j->body_state = -1;
 		}
 		bounce_build(m, br, nb, it->j->body_state == 1 ? it->j->body.data : NULL,
-		    it->j->body.len, dl->hostname, now_wall_ms(), &dsn);
-		memset(&rin, 0, sizeof(rin));
-		rin.addr = m->sender;
-		rin.notify = QUEUE_NOTIFY_NEVER;
-		memset(&in, 0, sizeof(in));
-		in.account = m->account ? m->account : "";
-		in.sender = "";
-		in.rcpts = &rin;
-		in.nrcpts = 1;
-		in.data = dsn.data;
-		in.len = dsn.len;
-		in.state = QUEUE_QUEUED;
-		in.smtputf8 = m->smtputf8;
-		in.client = "dsn";
-		if (queue_commit(dl->q, &in, dsn_committed, dl) == 0) {
+		    it->j->body.len, dl->hostname, now_wall_ms(), &dc->data);
+		dc->addr = xstrdup(m->sender);
+		dc->account = xstrdup(m->account ? m->account : "");
+		dc->rin.addr = dc->addr;
+		dc->rin.notify = QUEUE_NOTIFY_NEVER;	/* a DSN is never reported on */
+		dc->in.account = dc->account;
+		dc->in.sender = "";			/* from <>: never bounced */
+		dc->in.rcpts = &dc->rin;
+		dc->in.nrcpts = 1;
+		dc->in.data = dc->data.data;
+		dc->in.len = dc->data.len;
+		dc->in.state = QUEUE_QUEUED;
+		dc->in.smtputf8 = m->smtputf8;
+		dc->in.client = "dsn";
+		if (queue_commit(dl->q, &dc->in, dsn_committed, dc) == 0) {
 			dl->pending_commits++;
 			dl->st.dsns++;
 			log_info("qid=%s event=dsn recipients=%zu action=%s", m->id, nb,
@@ -432,8 +447,11 @@ item_finish(struct dl_item *it)
 			    br[0].action == BOUNCE_DELAYED ? "delayed" : "relayed");
 		} else {
 			log_warn("qid=%s event=dsn_failed reason=\"cannot queue\"", m->id);
+			buf_free(&dc->data);
+			free(dc->addr);
+			free(dc->account);
+			free(dc);
 		}
-		buf_free(&dsn);
 		for (k = 0; k < nb; k++)
 			free(diags[k]);
 		free(diags);
@@ -498,7 +516,7 @@ item_report(struct dl_item *it)
 		rc->i = i;
 		if (it->tls[0] && o.kind == OUTCOME_OK) {
 			/* record how it travelled in the event (the reply text is kept) */
-			char t[sizeof(o.text)];
+			char t[sizeof(o.text) + sizeof(it->tls) + 4];
 			snprintf(t, sizeof(t), "%s (%s)", o.text, it->tls);
 			str_copy(o.text, t, sizeof(o.text));
 		}
@@ -825,7 +843,7 @@ op_closed(void *arg, const struct outcome *o, int in_session)
 		c->cur = NULL;
 	}
 	if (!in_session && o->kind != OUTCOME_OK) {
-		char t[200];
+		char t[sizeof(c->relay) + sizeof(o->text) + 4];
 
 		snprintf(t, sizeof(t), "%s: %s", c->relay, o->text);
 		c->last_fail = *o;
