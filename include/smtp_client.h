@@ -87,6 +87,7 @@ struct smtp_client_ops {
 };
 
 struct smtp_client_params {
+	const char *id;			/* connection id for logs (copied), or NULL */
 	const char *helo_name;
 	enum smtp_client_tls tls;
 	uint64_t helo_timeout, command_timeout, data_timeout;	/* ms */

@@ -40,6 +40,7 @@ enum cmd_kind { CMD_RSET, CMD_MAIL, CMD_RCPT, CMD_DATA };
 struct smtp_client {
 	struct smtp_client_params p;
 	char *helo_name;
+	char id[32];
 	struct smtp_client_ops ops;
 	void *arg;
 	enum smtp_client_state state;
@@ -76,7 +77,7 @@ static void
 client_enter_state(struct smtp_client *c, enum smtp_client_state s)
 {
 	if (log_enabled(LOG_LEVEL_DEBUG))
-		log_debug("event=smtp_client_state from=%s to=%s",
+		log_debug("cid=%s event=smtp_client_state from=%s to=%s", c->id,
 		    smtp_client_strstate(c->state), smtp_client_strstate(s));
 	c->state = s;
 }
@@ -90,6 +91,8 @@ smtp_client_new(const struct smtp_client_params *p, const struct smtp_client_ops
 	c->p = *p;
 	c->helo_name = xstrdup(p->helo_name && *p->helo_name ? p->helo_name : "localhost");
 	c->p.helo_name = c->helo_name;
+	str_copy(c->id, p->id ? p->id : "-", sizeof(c->id));
+	c->p.id = c->id;
 	c->ops = *ops;
 	c->arg = arg;
 	c->state = SMTPC_GREETING;

@@ -87,6 +87,7 @@ struct dl_item {
 	size_t reports_pending;
 	char relay[400];
 	char tls[64];			/* "TLSv1.3" or "" */
+	char cid[24];			/* connection that carried it, or "" */
 	int server_dsn;			/* the server offered DSN */
 	struct smtp_client_msg cmsg;
 	struct dl_item *next;
@@ -138,6 +139,7 @@ struct conn {
 	enum conn_after after;
 	struct conn *next;
 	char relay[400];
+	char id[24];			/* "c" + counter: the log id of the connection */
 };
 
 struct delivery {
@@ -156,6 +158,7 @@ struct delivery {
 	int stopped;			/* delivery_free() ran; waiting for callbacks */
 	void (*drained)(void *);
 	void *drained_arg;
+	uint64_t conn_seq;
 	uv_timer_t kick;		/* retries rate-limited destinations */
 	struct delivery_stats st;
 };
@@ -320,7 +323,7 @@ dsn_committed(void *arg, const struct outcome *o, const char *msgid)
 	if (o->kind == OUTCOME_OK)
 		log_info("qid=%s event=dsn_queued", msgid ? msgid : "-");
 	else
-		log_warn("qid=- event=dsn_failed reason=\"%s\"", o->text);
+		log_warn("qid=- event=dsn_failed reason=\"%s\"", o->enhanced);
 	dl_maybe_free(dl);
 }
 
@@ -474,8 +477,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 
 	if (o->kind != OUTCOME_OK) {
 		/* not recorded: it stays due in the queue and is tried again */
-		log_warn("qid=%s event=report_failed rcpt=%s reason=\"%s\"", m->id,
-		    log_addr(r->addr, strlen(r->addr), who, sizeof(who)), o->text);
+		log_warn("qid=%s event=report_failed rcpt=%s dsn=%s", m->id,
+		    log_addr(r->addr, strlen(r->addr), who, sizeof(who)), o->enhanced);
 		newstate = QUEUE_DEFERRED;
 	}
 	it->newstate[rc->i] = newstate;
@@ -485,8 +488,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		dl->st.bounced++;
 	else
 		dl->st.deferred++;
-	log_info("qid=%s event=attempt rcpt=%s relay=%s delay=%.2f dsn=%s status=%s tls=%s reply=%s",
-	    m->id, log_addr(r->addr, strlen(r->addr), who, sizeof(who)),
+	log_info("qid=%s event=attempt cid=%s rcpt=%s relay=%s delay=%.2f dsn=%s status=%s tls=%s "
+	    "reply=%s", m->id, it->cid[0] ? it->cid : "-", log_addr(r->addr, strlen(r->addr), who, sizeof(who)),
 	    it->relay[0] ? it->relay : "none", delay, res->enhanced,
 	    queue_strstate(newstate), it->tls[0] ? it->tls : "none",
 	    log_quote(res->text, strlen(res->text), reply, sizeof(reply)));
@@ -722,7 +725,7 @@ timer_cb(uv_timer_t *t)
 		/* connect timeout */
 		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1",
 		    "connect to %s: timed out", c->relay);
-		log_info("event=connect_failed relay=%s reason=timeout", c->relay);
+		log_info("cid=%s event=connect_failed relay=%s reason=timeout", c->id, c->relay);
 		c->ti++;
 		if (c->ti < c->ntargets)
 			conn_close(c, AFTER_NEXT_TARGET);
@@ -805,6 +808,8 @@ op_ready(void *arg)
 
 	c->in_session = 1;
 	c->dl->st.sessions++;
+	log_info("cid=%s event=session relay=%s tls=%s", c->id, c->relay,
+	    c->tls_up ? tls_version(c->tls) : "none");
 	conn_next(c);
 }
 
@@ -848,8 +853,10 @@ op_closed(void *arg, const struct outcome *o, int in_session)
 		snprintf(t, sizeof(t), "%s: %s", c->relay, o->text);
 		c->last_fail = *o;
 		str_copy(c->last_fail.text, t, sizeof(c->last_fail.text));
-		log_info("event=session_failed relay=%s dsn=%s reason=\"%s\"", c->relay,
-		    o->enhanced, o->text);
+		char q[sizeof(o->text) * 4];
+
+		log_info("cid=%s event=session_failed relay=%s dsn=%s reason=%s", c->id, c->relay,
+		    o->enhanced, log_quote(o->text, strlen(o->text), q, sizeof(q)));
 		c->ti++;
 		if (c->ti < c->ntargets) {
 			conn_close(c, AFTER_NEXT_TARGET);
@@ -953,7 +960,8 @@ connect_cb(uv_connect_t *req, int status)
 	if (status < 0) {
 		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
 		    c->relay, uv_strerror(status));
-		log_info("event=connect_failed relay=%s reason=\"%s\"", c->relay, uv_strerror(status));
+		log_info("cid=%s event=connect_failed relay=%s reason=\"%s\"", c->id, c->relay,
+		    uv_strerror(status));
 		c->ti++;
 		if (c->ti < c->ntargets)
 			conn_close(c, AFTER_NEXT_TARGET);
@@ -963,6 +971,7 @@ connect_cb(uv_connect_t *req, int status)
 	}
 	dl->st.connections++;
 	memset(&p, 0, sizeof(p));
+	p.id = c->id;
 	p.helo_name = dl->cfg->smtp_helo_name && dl->cfg->smtp_helo_name[0] ?
 	    dl->cfg->smtp_helo_name : dl->hostname;
 	pol = route_tls_policy(dl->cfg, c->dest->domain);
@@ -1098,6 +1107,7 @@ conn_open(struct dest *ds)
 
 	c->dl = dl;
 	c->dest = ds;
+	snprintf(c->id, sizeof(c->id), "c%llu", (unsigned long long)++dl->conn_seq);
 	c->targets = xcalloc(ds->ntargets, sizeof(*c->targets));
 	memcpy(c->targets, ds->targets, ds->ntargets * sizeof(*c->targets));
 	c->ntargets = ds->ntargets;
@@ -1157,6 +1167,7 @@ conn_next(struct conn *c)
 		}
 		it = dest_pop(ds);
 		str_copy(it->relay, c->relay, sizeof(it->relay));
+		str_copy(it->cid, c->id, sizeof(it->cid));
 		it->tls[0] = '\0';
 		if (c->tls_up)
 			str_copy(it->tls, tls_version(c->tls), sizeof(it->tls));

@@ -204,7 +204,7 @@ pump(struct fake *f)
 static void
 fake_start(struct fake *f, const struct step *script, size_t n, enum smtp_client_tls tls)
 {
-	struct smtp_client_params p = { "client.test", tls, 1000, 2000, 3000 };
+	struct smtp_client_params p = { "t1", "client.test", tls, 1000, 2000, 3000 };
 
 	memset(f, 0, sizeof(*f));
 	f->script = script;
@@ -447,7 +447,7 @@ test_starttls(void)
 
 	memset(&f, 0, sizeof(f));
 	{
-		struct smtp_client_params p = { "client.test", SMTP_CLIENT_TLS_MAY, 1, 2, 3 };
+		struct smtp_client_params p = { "t2", "client.test", SMTP_CLIENT_TLS_MAY, 1, 2, 3 };
 		f.script = s;
 		f.nsteps = ARRAY_SIZE(s);
 		f.inject = "250 injected\r\n";
