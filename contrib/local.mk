@@ -1,3 +1,4 @@
 # SPDX-License-Identifier: ISC
 # contrib/: sample config, systemd unit, dev/CI scripts, benchmarks.
-EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh
+EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service
+EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load

@@ -20,6 +20,10 @@ enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
 
 void log_open(const char *ident, enum log_target target, enum log_level level);
 void log_set_level(enum log_level level);
+/* Syslog facility by name ("mail", "daemon", "local0".."local7"), used by
+ * the next log_open(LOG_TO_SYSLOG); -1 for an unknown name. */
+int log_set_facility(const char *name);
+enum log_target log_target(void);
 int log_parse_level(const char *s, enum log_level *out);
 void log_close(void);
 

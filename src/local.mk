@@ -3,6 +3,7 @@
 libpostern_a_SOURCES += \
 	src/buf.c \
 	src/config.c \
+	src/daemon.c \
 	src/log.c \
 	src/outcome.c \
 	src/util.c
@@ -10,6 +11,7 @@ libpostern_a_SOURCES += \
 noinst_HEADERS = \
 	include/buf.h \
 	include/config.h \
+	include/daemon.h \
 	include/log.h \
 	include/outcome.h \
 	include/util.h
@@ -19,7 +21,7 @@ posternd_SOURCES = src/posternd.c
 posternd_LDADD = $(POSTERN_LIBS)
 posternctl_SOURCES = src/posternctl.c
 posternctl_LDADD = $(POSTERN_LIBS)
-dist_man_MANS += man/postern.conf.5
+dist_man_MANS += man/postern.conf.5 man/posternd.8
 
 # delivery (deliver helper): dns (the only c-ares user), routing, engine, bounces
 libpostern_a_SOURCES += src/dns.c src/route.c src/bounce.c

@@ -26,10 +26,11 @@
 static struct {
 	enum log_target target;
 	enum log_level level;
+	int facility;
 	int pseudonymise;
 	unsigned char key[32];
 	size_t keylen;
-} logstate = { LOG_TO_STDERR, LOG_LEVEL_INFO, 1, { 0 }, 0 };
+} logstate = { LOG_TO_STDERR, LOG_LEVEL_INFO, LOG_MAIL, 1, { 0 }, 0 };
 
 static const char *level_names[] = { "debug", "info", "warn", "err" };
 
@@ -39,7 +40,33 @@ log_open(const char *ident, enum log_target target, enum log_level level)
 	logstate.target = target;
 	logstate.level = level;
 	if (target == LOG_TO_SYSLOG)
-		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+		openlog(ident, LOG_PID | LOG_NDELAY, logstate.facility);
+}
+
+int
+log_set_facility(const char *name)
+{
+	static const struct { const char *name; int facility; } facilities[] = {
+		{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON },
+		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+		{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+		{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcmp(name, facilities[i].name) == 0) {
+			logstate.facility = facilities[i].facility;
+			return 0;
+		}
+	return -1;
+}
+
+enum log_target
+log_target(void)
+{
+	return logstate.target;
 }
 
 void

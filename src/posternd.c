@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * posternd.c: the daemon's entry point.  Parses the command line, loads
- * postern.conf, and (unless -n) runs the libuv loop until SIGTERM.
- * The composition of modules (queue, listeners, delivery, control
- * socket) is done in src/daemon.c; this file only handles the process.
+ * posternd.c: the daemon's entry point.  Parses the command line and
+ * loads postern.conf; -n checks the configuration (syntax, values,
+ * secret file modes, the user) and exits 0 or 1; -V prints the
+ * version.  Everything else (detaching, signals, the module table, the
+ * libuv loop) is src/daemon.c.  Exit status: 0 after a clean stop,
+ * 1 on a configuration or start-up error, 2 on a usage error.
  */
 #include "autoconfig.h"
 
@@ -13,13 +15,18 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "util.h"
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: posternd [-fnV] [-c file]\n");
+	fprintf(stderr, "usage: posternd [-fnV] [-c file]\n"
+	    "  -c file  configuration (default %s/postern/postern.conf)\n"
+	    "  -f       stay in the foreground, log to stderr\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -V       print the version and exit\n", SYSCONFDIR);
 	exit(2);
 }
 
@@ -28,13 +35,13 @@ main(int argc, char **argv)
 {
 	const char *path = SYSCONFDIR "/postern/postern.conf";
 	struct config *cfg;
-	char err[4096];
-	int ch, check = 0;
+	char err[8192];
+	int ch, check = 0, foreground = 0;
 
 	while ((ch = getopt(argc, argv, "c:fnV")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
-		case 'f': break;
+		case 'f': foreground = 1; break;
 		case 'n': check = 1; break;
 		case 'V': printf("posternd %s\n", PACKAGE_VERSION); return 0;
 		default: usage();
@@ -48,10 +55,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		printf("%s: configuration ok\n", path);
+		int rc = daemon_check(cfg, err, sizeof(err));
+
+		if (rc == -1)
+			fprintf(stderr, "%s\n", err);
+		else
+			printf("%s: configuration ok\n", path);
 		config_free(cfg);
-		return 0;
+		return rc == -1 ? 1 : 0;
 	}
-	config_free(cfg);
-	return 0;
+	return daemon_run(cfg, path, foreground);
 }

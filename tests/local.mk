@@ -7,3 +7,18 @@ tests_unit_test_config_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_buf tests/unit/test_config
 EXTRA_DIST += tests/tap.h
 EXTRA_DIST += contrib/postern.conf
+
+# Integration tests: Python scripts (TAP) using the shared harness.
+EXTRA_DIST += tests/integration/harness.py tests/integration/README
+INTEGRATION_TESTS = tests/integration/test_harness.py tests/integration/test_daemon.py
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += $(INTEGRATION_TESTS)
+# Sanitizer builds run several times slower: the harness scales its waits.
+if SANITIZED
+AM_TESTS_ENVIRONMENT += POSTERN_TIME_SCALE=4; export POSTERN_TIME_SCALE;
+endif
+
+# The daemon's module life cycle with fake modules.
+check_PROGRAMS += tests/unit/test_daemon
+tests_unit_test_daemon_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_daemon

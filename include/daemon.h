@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * daemon.h: the composition root of posternd.  One libuv loop, one
+ * current config, and a table of modules (src/daemon.c) started in
+ * order and stopped in reverse order.  A module is four callbacks:
+ *
+ *   start   bind sockets, open files; runs as root, before the
+ *           privilege drop (`user =`).  0, or -1 with a reason in ERR.
+ *   reload  SIGHUP with a valid new config NEXT; adopt what can change
+ *           at run time.  -1 with ERR is logged as a warning (the new
+ *           config is still swapped in: d->cfg == NEXT afterwards, so
+ *           read settings through d->cfg, never keep pointers into it).
+ *   drain   SIGTERM/SIGINT: stop accepting new work.  Return 0 when
+ *           nothing is in flight, or 1 and call daemon_drained() once
+ *           the in-flight work (sessions, commits) has finished.
+ *   stop    release everything (close handles, free state).  Called
+ *           once, after every module drained or shutdown_timeout passed.
+ *
+ * Any callback may be NULL.  Modules keep their state in the fields of
+ * struct daemon below (add yours) or in their own file.
+ */
+#ifndef POSTERN_DAEMON_H
+#define POSTERN_DAEMON_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct queue;
+
+struct daemon {
+	uv_loop_t *loop;		/* the one event loop */
+	struct config *cfg;		/* current config; owned; swapped on SIGHUP */
+	char *config_path;		/* absolute path of postern.conf; owned */
+	int foreground;			/* -f: stay attached, log to stderr */
+	int stopping;			/* SIGTERM seen: no new work */
+	int running;			/* start-up done, loop running */
+
+	/* Module state: one field per module, set by its start(). */
+	struct queue *queue;		/* queue/: the LMDB store and scheduler */
+	void *control;			/* src/control.c: the control socket */
+	void *listeners;		/* smtp/: the SMTP listeners */
+	void *delivery;			/* src/deliver.c: the delivery engine */
+
+	/* Private to src/daemon.c. */
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t stop_timer;
+	uv_timer_t grace_timer;
+	int pending_drains;
+	int ready_fd;			/* detaching: pipe to the waiting parent, or -1 */
+	int pid_fd;			/* locked pid file, or -1 */
+	size_t started;			/* number of modules started */
+	int exit_status;
+};
+
+struct daemon_module {
+	const char *name;
+	int (*start)(struct daemon *d, char *err, size_t errlen);
+	int (*reload)(struct daemon *d, const struct config *next, char *err, size_t errlen);
+	int (*drain)(struct daemon *d);
+	void (*stop)(struct daemon *d);
+};
+
+/*
+ * Run posternd with CFG (ownership passes to the daemon) loaded from
+ * PATH: detach unless FOREGROUND, write the pid file, start the
+ * modules, drop privileges, log event=ready, run the loop until a
+ * graceful stop.  Returns the process exit status.
+ */
+int daemon_run(struct config *cfg, const char *path, int foreground);
+
+/* daemon_run() with another module table ({ NULL } terminated): tests. */
+int daemon_run_modules(struct config *cfg, const char *path, int foreground,
+    const struct daemon_module *table);
+
+/* A module whose drain() returned 1 calls this once it has finished. */
+void daemon_drained(struct daemon *d, const char *module);
+
+/* Begin a graceful stop, as SIGTERM does (e.g. on a fatal run-time error). */
+void daemon_stop(struct daemon *d, int exit_status);
+
+/*
+ * Start-up checks shared with `posternd -n`: every secret file the
+ * config names (master_key_file if it exists, smtpd_tls_key_file,
+ * each file in dkim_key_directory) must be mode 0600/0400, and `user`
+ * must exist.  0, or -1 with one reason per line in ERR.
+ */
+int daemon_check(const struct config *cfg, char *err, size_t errlen);
+
+#endif

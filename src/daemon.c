@@ -1,0 +1,647 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * daemon.c: posternd's process life cycle and its module table.
+ *
+ * Start-up, in this order: detach (unless -f; the parent waits on a
+ * pipe until the child is ready or failed, so `posternd` without -f
+ * still exits non-zero on a bad start), lock and write the pid file,
+ * create data_directory 0700, start every module in table order (they
+ * bind their sockets as root), drop privileges to `user`, log
+ * `event=ready`.  The loop then runs until SIGTERM or SIGINT: every
+ * module drains (stops accepting, finishes in-flight work) for at most
+ * shutdown_timeout, then stops in reverse order; the process exits 0
+ * after logging `event=stopped`.  SIGHUP re-reads the config file;
+ * a bad file is logged (`event=reload_failed`) and the old config
+ * stays, a good one is handed to each module's reload() and swapped in
+ * (`event=reloaded`).
+ *
+ * Invariants: only this file installs signal handlers and touches the
+ * process (fork, setuid, pid file); modules see a struct daemon and
+ * d->cfg, which is always a valid config.
+ */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+/*
+ * The module table: started top to bottom, drained and stopped bottom
+ * to top.  Add one line per module; declare its callbacks in its
+ * public header, e.g.
+ *   { "queue", queue_module_start, queue_module_reload,
+ *     queue_module_drain, queue_module_stop },
+ * Order matters: the queue before anything that commits to it, the
+ * listeners last so nothing is accepted before the rest is up.
+ */
+static const struct daemon_module builtin_modules[] = {
+	{ NULL, NULL, NULL, NULL, NULL }	/* end */
+};
+
+/* The table in use: builtin_modules, or a test's (daemon_run_modules). */
+static const struct daemon_module *modules = builtin_modules;
+
+
+static struct daemon the_daemon;
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	(void)h;	/* our handles live in struct daemon: nothing to free */
+}
+
+/* Log a start-up error and pass it to the parent waiting on the pipe. */
+static void
+startup_error(struct daemon *d, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+static void
+startup_error(struct daemon *d, const char *fmt, ...)
+{
+	char msg[4096], q[4096 + 64];
+	va_list ap;
+	ssize_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err("event=start_failed error=%s", log_quote(msg, strlen(msg), q, sizeof(q)));
+	if (d->ready_fd != -1) {
+		n = write(d->ready_fd, msg, strlen(msg));
+		(void)n;
+		close(d->ready_fd);
+		d->ready_fd = -1;
+	}
+}
+
+static int
+check_secret(const char *path, struct buf *errs)
+{
+	char err[1024];
+
+	if (file_check_secret(path, err, sizeof(err)) == 0)
+		return 0;
+	if (errs->len)
+		buf_append_str(errs, "\n");
+	buf_append_str(errs, err);
+	return -1;
+}
+
+int
+daemon_check(const struct config *cfg, char *err, size_t errlen)
+{
+	struct buf errs;
+	struct stat st;
+	int rc = 0;
+
+	buf_init(&errs, 1 << 16);
+	if (cfg->master_key_file[0] && stat(cfg->master_key_file, &st) == 0)
+		rc |= check_secret(cfg->master_key_file, &errs);
+	if (cfg->smtpd_tls_key_file[0])
+		rc |= check_secret(cfg->smtpd_tls_key_file, &errs);
+	if (cfg->dkim_key_directory[0]) {
+		DIR *dir = opendir(cfg->dkim_key_directory);
+		struct dirent *de;
+
+		if (dir == NULL) {
+			buf_printf(&errs, "%s%s: %s", errs.len ? "\n" : "",
+			    cfg->dkim_key_directory, strerror(errno));
+			rc = -1;
+		} else {
+			while ((de = readdir(dir)) != NULL) {
+				char *p;
+
+				if (de->d_name[0] == '.')
+					continue;
+				p = xasprintf("%s/%s", cfg->dkim_key_directory, de->d_name);
+				if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+					rc |= check_secret(p, &errs);
+				free(p);
+			}
+			closedir(dir);
+		}
+	}
+	if (cfg->user[0] && getpwnam(cfg->user) == NULL) {
+		buf_printf(&errs, "%suser = %s: no such user", errs.len ? "\n" : "", cfg->user);
+		rc = -1;
+	}
+	snprintf(err, errlen, "%s", errs.len ? errs.data : "");
+	buf_free(&errs);
+	return rc ? -1 : 0;
+}
+
+/*
+ * Fork; the parent waits until the child writes "ok" (ready) or an
+ * error text to the pipe, and exits 0 or 1 accordingly.  The child
+ * starts a new session and logs to syslog from now on.
+ */
+static void
+detach(struct daemon *d)
+{
+	int p[2], fd;
+	pid_t pid;
+
+	if (pipe(p) == -1)
+		fatal("pipe: %s", strerror(errno));
+	if ((pid = fork()) == -1)
+		fatal("fork: %s", strerror(errno));
+	if (pid > 0) {
+		char msg[4096];
+		size_t len = 0;
+		ssize_t n;
+
+		close(p[1]);
+		while (len < sizeof(msg) - 1 &&
+		    ((n = read(p[0], msg + len, sizeof(msg) - 1 - len)) > 0 ||
+		    (n == -1 && errno == EINTR)))
+			if (n > 0)
+				len += (size_t)n;
+		msg[len] = '\0';
+		if (strcmp(msg, "ok") == 0)
+			_exit(0);
+		fprintf(stderr, "posternd: %s\n", len ? msg : "exited during start-up");
+		_exit(1);
+	}
+	close(p[0]);
+	d->ready_fd = p[1];
+	if (setsid() == -1)
+		fatal("setsid: %s", strerror(errno));
+	if (chdir("/") == -1)
+		fatal("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	log_close();
+	log_set_facility(d->cfg->syslog_facility);
+	log_open("posternd", LOG_TO_SYSLOG, LOG_LEVEL_INFO);
+}
+
+/* Lock and write the pid file; a locked one means we are already running. */
+static int
+pidfile_open(struct daemon *d)
+{
+	const char *path = d->cfg->pid_file;
+	char buf[32];
+	int fd, len;
+
+	if (path[0] == '\0')
+		return 0;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+		startup_error(d, "pid_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		startup_error(d, "pid_file %s: posternd is already running (pid %s)", path, buf);
+		close(fd);
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)len, 0) != len) {
+		startup_error(d, "pid_file %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	d->pid_fd = fd;
+	return 0;
+}
+
+static void
+pidfile_close(struct daemon *d)
+{
+	if (d->pid_fd == -1)
+		return;
+	if (unlink(d->cfg->pid_file) == -1)
+		log_debug("event=pid_file_unlink_failed path=%s error=\"%s\"",
+		    d->cfg->pid_file, strerror(errno));
+	close(d->pid_fd);
+	d->pid_fd = -1;
+}
+
+/* mkdir -p PATH; the last component gets MODE. */
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	char *p;
+
+	if (str_copy(tmp, path, sizeof(tmp)) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int
+data_dir_create(struct daemon *d, const struct passwd *pw)
+{
+	const char *path = d->cfg->data_directory;
+	struct stat st;
+	int rc;
+
+	if ((rc = mkdir_p(path, 0700)) < 0) {
+		startup_error(d, "data_directory %s: %s", path, strerror(-rc));
+		return -1;
+	}
+	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		startup_error(d, "data_directory %s: not a directory", path);
+		return -1;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		log_warn("event=data_directory_open path=%s mode=%04o hint=\"chmod 700\"",
+		    path, (unsigned)(st.st_mode & 07777));
+	if (pw != NULL && st.st_uid != pw->pw_uid && geteuid() == 0 &&
+	    chown(path, pw->pw_uid, pw->pw_gid) == -1) {
+		startup_error(d, "data_directory %s: chown %s: %s", path, pw->pw_name,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Give up root for good once every module has bound its sockets. */
+static int
+drop_privileges(struct daemon *d, const struct passwd *pw)
+{
+	if (pw == NULL)
+		return 0;
+	if (geteuid() != 0) {
+		if (pw->pw_uid == geteuid())
+			return 0;
+		startup_error(d, "user = %s: changing user needs root", pw->pw_name);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		startup_error(d, "user = %s: %s", pw->pw_name, strerror(errno));
+		return -1;
+	}
+	if (pw->pw_uid != 0 && setuid(0) != -1)
+		fatal("privilege drop to %s could be undone", pw->pw_name);
+	log_info("event=privileges_dropped user=%s uid=%lu", pw->pw_name,
+	    (unsigned long)pw->pw_uid);
+	return 0;
+}
+
+/* Log level, pseudonymisation and its key: at start and on reload. */
+static void
+apply_log_settings(const struct config *cfg)
+{
+	enum log_level level;
+	char *key;
+	size_t len;
+
+	if (log_parse_level(cfg->log_level, &level) == 0)
+		log_set_level(level);
+	log_set_pseudonymise(cfg->log_pseudonymise);
+	/* The pseudonym key is derived from the master key, whatever its
+	 * format: stable across restarts, unknown to log readers. */
+	if (cfg->master_key_file[0] &&
+	    file_read_all(cfg->master_key_file, 1 << 16, &key, &len) == 0) {
+		log_set_pseudonym_key((const unsigned char *)key, len);
+		memset(key, 0, len);
+		free(key);
+	}
+}
+
+static void
+on_grace_timeout(uv_timer_t *t)
+{
+	log_warn("event=stop_stuck reason=\"handles still open after module stop\"");
+	uv_stop(t->loop);
+}
+
+/* Every module has drained, or the deadline passed: stop them all. */
+static void
+finish(struct daemon *d)
+{
+	size_t i;
+
+	if (uv_is_closing((uv_handle_t *)&d->stop_timer))
+		return;
+	for (i = d->started; i-- > 0;)
+		if (modules[i].stop != NULL) {
+			log_debug("event=module_stop module=%s", modules[i].name);
+			modules[i].stop(d);
+		}
+	d->started = 0;
+	uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
+	uv_close((uv_handle_t *)&d->sig_int, on_handle_closed);
+	uv_close((uv_handle_t *)&d->sig_hup, on_handle_closed);
+	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
+	/* A module that left a handle open would keep the loop alive for
+	 * ever: give close callbacks a moment, then stop regardless. */
+	uv_timer_start(&d->grace_timer, on_grace_timeout, 5000, 0);
+	uv_unref((uv_handle_t *)&d->grace_timer);
+}
+
+static void
+on_stop_timeout(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	log_warn("event=shutdown_timeout pending=%d timeout_ms=%llu", d->pending_drains,
+	    (unsigned long long)d->cfg->shutdown_timeout);
+	finish(d);
+}
+
+void
+daemon_drained(struct daemon *d, const char *module)
+{
+	log_debug("event=module_drained module=%s", module);
+	if (d->pending_drains > 0 && --d->pending_drains == 0)
+		finish(d);
+}
+
+/* Drain every started module, then finish() (now or at the deadline). */
+static void
+begin_stop(struct daemon *d)
+{
+	size_t i;
+
+	log_info("event=stopping timeout_ms=%llu",
+	    (unsigned long long)d->cfg->shutdown_timeout);
+	d->pending_drains = 1;	/* held until every drain() was called */
+	for (i = d->started; i-- > 0;)
+		if (modules[i].drain != NULL && modules[i].drain(d) == 1)
+			d->pending_drains++;
+	if (--d->pending_drains == 0) {
+		finish(d);
+		return;
+	}
+	uv_timer_start(&d->stop_timer, on_stop_timeout, d->cfg->shutdown_timeout, 0);
+}
+
+void
+daemon_stop(struct daemon *d, int exit_status)
+{
+	if (exit_status != 0)
+		d->exit_status = exit_status;
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	if (d->running)
+		begin_stop(d);
+	/* else: start-up completes first, then stops (daemon_run_modules). */
+}
+
+static void
+on_sigterm(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+
+	log_info("event=signal signal=%s", signum == SIGINT ? "INT" : "TERM");
+	if (d->stopping) {
+		log_warn("event=stop_forced pending=%d", d->pending_drains);
+		finish(d);
+		return;
+	}
+	daemon_stop(d, 0);
+}
+
+/* Settings that only take effect at start: tell the operator. */
+static void
+reload_restart_keys(const struct config *old, const struct config *next)
+{
+	static const struct { const char *key; size_t off; } keys[] = {
+		{ "data_directory", offsetof(struct config, data_directory) },
+		{ "pid_file", offsetof(struct config, pid_file) },
+		{ "user", offsetof(struct config, user) },
+		{ "master_key_file", offsetof(struct config, master_key_file) },
+		{ "control_socket", offsetof(struct config, control_socket) },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *a = *(char *const *)((const char *)old + keys[i].off);
+		const char *b = *(char *const *)((const char *)next + keys[i].off);
+		if (strcmp(a, b) != 0)
+			log_warn("event=reload_ignored key=%s reason=restart_required", keys[i].key);
+	}
+}
+
+static void
+log_error_lines(const char *errs)
+{
+	char q[2048];
+
+	while (*errs) {
+		size_t n = strcspn(errs, "\n");
+		log_err("event=config_error error=%s", log_quote(errs, n, q, sizeof(q)));
+		errs += n + (errs[n] == '\n');
+	}
+}
+
+static void
+on_sighup(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	struct config *next, *old;
+	char err[8192], q[1024];
+	int nerr = 0;
+	size_t i;
+
+	(void)signum;
+	log_info("event=signal signal=HUP");
+	if (d->stopping)
+		return;
+	log_debug("event=reload_begin config=%s",
+	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)));
+	if ((next = config_load(d->config_path, err, sizeof(err))) == NULL ||
+	    daemon_check(next, err, sizeof(err)) == -1) {
+		const char *p;
+
+		log_error_lines(err);
+		for (p = err, nerr = 1; (p = strchr(p, '\n')) != NULL; p++)
+			nerr++;
+		log_err("event=reload_failed config=%s errors=%d action=kept_old_config",
+		    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)), nerr);
+		config_free(next);
+		return;
+	}
+	reload_restart_keys(d->cfg, next);
+	for (i = 0; i < d->started; i++)
+		if (modules[i].reload != NULL &&
+		    modules[i].reload(d, next, err, sizeof(err)) == -1)
+			log_warn("event=reload_warning module=%s error=%s", modules[i].name,
+			    log_quote(err, strlen(err), q, sizeof(q)));
+	old = d->cfg;
+	d->cfg = next;
+	if (!d->foreground && strcmp(old->syslog_facility, next->syslog_facility) != 0) {
+		log_close();
+		log_set_facility(next->syslog_facility);
+		log_open("posternd", LOG_TO_SYSLOG, LOG_LEVEL_INFO);
+	}
+	config_free(old);
+	apply_log_settings(d->cfg);
+	log_info("event=reloaded config=%s log_level=%s",
+	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)), d->cfg->log_level);
+}
+
+static void
+on_walk_leak(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h)) {
+		log_warn("event=handle_leak type=%s", uv_handle_type_name(uv_handle_get_type(h)));
+		uv_close(h, NULL);
+	}
+}
+
+static int
+start_modules(struct daemon *d)
+{
+	char err[4096];
+	size_t i;
+
+	for (i = 0; modules[i].name != NULL; i++) {
+		err[0] = '\0';
+		if (modules[i].start != NULL && modules[i].start(d, err, sizeof(err)) == -1) {
+			startup_error(d, "module %s: %s", modules[i].name, err);
+			return -1;
+		}
+		d->started = i + 1;
+		log_debug("event=module_started module=%s", modules[i].name);
+	}
+	return 0;
+}
+
+int
+daemon_run(struct config *cfg, const char *path, int foreground)
+{
+	return daemon_run_modules(cfg, path, foreground, builtin_modules);
+}
+
+int
+daemon_run_modules(struct config *cfg, const char *path, int foreground,
+    const struct daemon_module *table)
+{
+	struct daemon *d = &the_daemon;
+	struct passwd *pw = NULL, pwcopy;
+	char err[8192], abspath[PATH_MAX];
+	int rc;
+
+	modules = table;
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->foreground = foreground;
+	d->ready_fd = -1;
+	d->pid_fd = -1;
+	/* The config is re-read on SIGHUP after detach's chdir("/"). */
+	d->config_path = xstrdup(realpath(path, abspath) ? abspath : path);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (daemon_check(cfg, err, sizeof(err)) == -1) {
+		log_error_lines(err);
+		goto out;
+	}
+	if (cfg->user[0]) {
+		pw = getpwnam(cfg->user);
+		if (pw == NULL) {
+			log_err("event=config_error error=\"user = %s: no such user\"", cfg->user);
+			goto out;
+		}
+		pwcopy = *pw;
+		pwcopy.pw_name = xstrdup(pw->pw_name);
+		pw = &pwcopy;
+	}
+	if (!foreground)
+		detach(d);
+	else {
+		log_set_facility(cfg->syslog_facility);
+	}
+	apply_log_settings(cfg);
+	log_info("event=starting version=%s config=%s pid=%ld", PACKAGE_VERSION,
+	    log_quote(d->config_path, strlen(d->config_path), err, sizeof(err)),
+	    (long)getpid());
+
+	d->loop = uv_default_loop();
+	uv_signal_init(d->loop, &d->sig_term);
+	uv_signal_init(d->loop, &d->sig_int);
+	uv_signal_init(d->loop, &d->sig_hup);
+	uv_timer_init(d->loop, &d->stop_timer);
+	uv_timer_init(d->loop, &d->grace_timer);
+	uv_unref((uv_handle_t *)&d->grace_timer);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d->stop_timer.data = d;
+	uv_signal_start(&d->sig_term, on_sigterm, SIGTERM);
+	uv_signal_start(&d->sig_int, on_sigterm, SIGINT);
+	uv_signal_start(&d->sig_hup, on_sighup, SIGHUP);
+
+	if (pidfile_open(d) == -1 || data_dir_create(d, pw) == -1 ||
+	    start_modules(d) == -1 || drop_privileges(d, pw) == -1) {
+		d->exit_status = 1;
+		finish(d);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		goto close_loop;
+	}
+	apply_log_settings(d->cfg);	/* a module may have created the master key */
+	d->running = 1;
+	if (d->stopping) {
+		/* A module called daemon_stop() while starting. */
+		startup_error(d, "stopped during start-up (status %d)", d->exit_status);
+		begin_stop(d);
+	} else {
+		log_info("event=ready pid=%ld modules=%zu user=%s", (long)getpid(),
+		    d->started, pw ? pw->pw_name : "-");
+		if (d->ready_fd != -1) {
+			rc = (int)write(d->ready_fd, "ok", 2);
+			(void)rc;
+			close(d->ready_fd);
+			d->ready_fd = -1;
+		}
+	}
+
+	uv_run(d->loop, UV_RUN_DEFAULT);
+close_loop:
+	uv_close((uv_handle_t *)&d->grace_timer, on_handle_closed);
+	uv_run(d->loop, UV_RUN_NOWAIT);
+	if (uv_loop_close(d->loop) == UV_EBUSY) {
+		uv_walk(d->loop, on_walk_leak, NULL);
+		uv_run(d->loop, UV_RUN_NOWAIT);
+		uv_loop_close(d->loop);
+	}
+	pidfile_close(d);
+	log_info("event=stopped status=%d", d->exit_status);
+	if (pw)
+		free(pw->pw_name);
+	config_free(d->cfg);
+	free(d->config_path);
+	log_close();
+	return d->exit_status;
+out:
+	config_free(cfg);
+	free(d->config_path);
+	return 1;
+}

@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: ISC
+#
+# tests/fuzz/: libFuzzer targets and their seed corpora (see README).
+# Each target tests/fuzz/fuzz_NAME is built from fuzz_NAME.c + replay.c:
+# in a normal build it is a TAP test replaying tests/fuzz/corpus/NAME/
+# in `make check`; with --enable-fuzzing (clang) replay.c is empty, the
+# binary is a libFuzzer fuzzer, and tests/fuzz/run-fuzzers.sh runs it.
+#
+# To add a target, append its three lines below (and nothing else):
+#   FUZZ_TARGETS += tests/fuzz/fuzz_NAME
+#   tests_fuzz_fuzz_NAME_SOURCES = tests/fuzz/fuzz_NAME.c tests/fuzz/replay.c
+#   tests_fuzz_fuzz_NAME_LDADD = $(FUZZ_LDADD)
+
+FUZZ_TARGETS =
+FUZZ_LDADD = $(POSTERN_LIBS) $(FUZZ_LINK)
+
+# config: config_parse() and the value helpers
+FUZZ_TARGETS += tests/fuzz/fuzz_config
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/replay.c
+tests_fuzz_fuzz_config_LDADD = $(FUZZ_LDADD)
+
+# ---- shared rules (no per-target edits below) ----
+check_PROGRAMS += $(FUZZ_TARGETS)
+if !FUZZING
+TESTS += $(FUZZ_TARGETS)
+endif
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/README tests/fuzz/run-fuzzers.sh
+
+# Used by run-fuzzers.sh: build the fuzzers, then list them.
+fuzz-targets: $(FUZZ_TARGETS)
+fuzz-list:
+	@for t in $(FUZZ_TARGETS); do echo $$t; done
+.PHONY: fuzz-targets fuzz-list
