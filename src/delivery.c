@@ -88,6 +88,7 @@ struct dl_item {
 	char relay[400];
 	char tls[64];			/* "TLSv1.3" or "" */
 	char cid[24];			/* connection that carried it, or "" */
+	char host[ROUTE_HOST_MAX];	/* MX host name (Remote-MTA), or "" */
 	int server_dsn;			/* the server offered DSN */
 	struct smtp_client_msg cmsg;
 	struct dl_item *next;
@@ -400,7 +401,7 @@ item_finish(struct dl_item *it)
 		else
 			str_copy(br[nb].status, o->enhanced[0] ? o->enhanced : "5.0.0",
 			    sizeof(br[nb].status));
-		br[nb].remote_mta = it->relay[0] ? it->relay : NULL;
+		br[nb].remote_mta = it->host[0] ? it->host : NULL;	/* RFC 3464 §2.3.5 */
 		nb++;
 	}
 	if (nb > 0 && m->sender && m->sender[0]) {
@@ -1168,6 +1169,7 @@ conn_next(struct conn *c)
 		it = dest_pop(ds);
 		str_copy(it->relay, c->relay, sizeof(it->relay));
 		str_copy(it->cid, c->id, sizeof(it->cid));
+		str_copy(it->host, c->targets[c->ti].host, sizeof(it->host));
 		it->tls[0] = '\0';
 		if (c->tls_up)
 			str_copy(it->tls, tls_version(c->tls), sizeof(it->tls));
