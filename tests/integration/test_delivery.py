@@ -123,8 +123,9 @@ def main():
     text = dsn.data.decode(errors="replace") if dsn else ""
     ok("multipart/report" in text and "report-type=delivery-status" in text,
        "multipart/report; report-type=delivery-status")
-    ok(re.search(r"Final-Recipient: rfc822; ?u@bounce\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\n", text)
-       is not None, "Final-Recipient, Action: failed, Status: 5.1.1")
+    ok(re.search(r"Final-Recipient: rfc822; ?u@bounce\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\n"
+                 r"Remote-MTA: dns; mx\.bounce\.test\r\n", text) is not None,
+       "Final-Recipient, Action: failed, Status: 5.1.1, Remote-MTA")
     like(text, r"Diagnostic-Code: smtp; 550 5\.1\.1 no such user here", "Diagnostic-Code has the reply")
     ok("text/rfc822-headers" in text and "Message-ID: <bounce.me@test>" in text and
        "Hello from the delivery test" not in text, "original headers returned, not the body")
