@@ -1258,8 +1258,8 @@ dest_run(struct dest *ds)
 			connecting++;
 		}
 	}
-	if (dl->draining)
-		return;
+	if (dl->draining || !dest_rate_ok(ds))
+		return;	/* rate-limited: the 1 s kick comes back; no idle connections meanwhile */
 	while (ds->head && ds->nconns < dl->cfg->smtp_destination_concurrency &&
 	    connecting < ds->nqueued) {
 		conn_open(ds);
