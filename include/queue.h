@@ -16,8 +16,11 @@
  *    transaction.
  *  - Message ids are QUEUE_ID_LEN printable characters, unique and
  *    sortable by creation time.
- *  - All callbacks run on the loop thread.  Read functions may be
- *    called on any thread (LMDB read transactions).
+ *  - All callbacks run on the loop thread.  queue_commit() and the
+ *    other write requests may be called from any thread (they hand a
+ *    request to the writer thread); read functions may be called on
+ *    any thread (LMDB read transactions).  The scheduler functions
+ *    (queue_set_due_callback, queue_take_due) belong to the loop.
  */
 #ifndef POSTERN_QUEUE_H
 #define POSTERN_QUEUE_H
@@ -84,6 +87,9 @@ typedef void (*queue_done_cb)(void *arg, const struct outcome *o);
  * the master key from cfg->master_key_file.  -1 with ERR on failure. */
 struct queue *queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
     char *err, size_t errlen);
+/* Adopt a new config (SIGHUP): retry schedule, lifetimes, retention,
+ * map growth, batch size.  The queue keeps no pointer into CFG. */
+void queue_reload(struct queue *q, const struct config *cfg);
 /* Finish pending commits (bounded by cfg->shutdown_timeout) and close. */
 void queue_close(struct queue *q);
 
@@ -161,5 +167,65 @@ int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
 /* Put or delete (val NULL); durable when the callback fires. */
 int queue_kv_put(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, queue_done_cb cb, void *arg);
+
+/* ---- additions (issue 3): control plane, retention, audit ---- */
+
+/* Iterate every message (with all recipients) in id order; CB returns
+ * nonzero to stop.  Any thread. */
+typedef int (*queue_msg_cb)(void *arg, const struct queue_msg *m);
+int queue_foreach(struct queue *q, queue_msg_cb cb, void *arg);
+
+/* Operator actions on one message; the callback outcome is OK, or
+ * permfail 550 5.1.0-style "not found" (-ENOENT) / tempfail on I/O. */
+enum queue_action {
+	QUEUE_ACT_HOLD,		/* pending recipients -> held */
+	QUEUE_ACT_RELEASE,	/* held -> queued, due now */
+	QUEUE_ACT_DELETE,	/* body and data key shredded, recipients deleted */
+	QUEUE_ACT_REQUEUE,	/* pending recipients due now */
+};
+int queue_action(struct queue *q, const char *id, enum queue_action act,
+    queue_done_cb cb, void *arg);
+/* Make every deferred recipient due now. */
+int queue_flush(struct queue *q, queue_done_cb cb, void *arg);
+/* Run the retention purge now (also run every purge_interval). */
+int queue_purge(struct queue *q, queue_done_cb cb, void *arg);
+/* Crypto-shredding: delete an account's key; all its remaining
+ * ciphertext becomes unreadable (DESIGN.md §6). */
+int queue_account_shred(struct queue *q, const char *account,
+    queue_done_cb cb, void *arg);
+
+/* Iterate a generic table in key order, keys starting with PREFIX
+ * ("" for all); CB returns nonzero to stop. Any thread. */
+typedef int (*queue_kv_cb)(void *arg, const char *key, const char *val, size_t len);
+int queue_kv_foreach(struct queue *q, enum queue_table t, const char *prefix,
+    queue_kv_cb cb, void *arg);
+
+/* Append-only logs: state-change events and operator audit records,
+ * both JSON objects keyed by (time, sequence). */
+enum queue_log { QUEUE_LOG_EVENTS, QUEUE_LOG_AUDIT };
+int queue_audit(struct queue *q, const char *json, queue_done_cb cb, void *arg);
+typedef int (*queue_log_cb)(void *arg, uint64_t when, const char *json, size_t len);
+int queue_log_foreach(struct queue *q, enum queue_log l, uint64_t since,
+    queue_log_cb cb, void *arg);
+
+/* Counters for `queue stats` and metrics. */
+struct queue_stats {
+	uint64_t messages;
+	uint64_t by_state[QUEUE_DELETED + 1];	/* messages per derived state */
+	uint64_t rcpts_by_state[QUEUE_DELETED + 1];
+	uint64_t bytes;				/* sum of message sizes */
+	uint64_t scheduled;			/* schedule entries */
+	uint64_t map_size;
+	uint64_t batches, batched_ops;		/* group commit statistics */
+};
+int queue_stats(struct queue *q, struct queue_stats *st);
+/* posternd module callbacks (src/queue_module.c, src/daemon.c table). */
+struct daemon;
+int queue_module_start(struct daemon *d, char *err, size_t errlen);
+int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void queue_module_stop(struct daemon *d);
+
+/* Path of data.mdb (tests grep it). */
+const char *queue_db_path(struct queue *q);
 
 #endif

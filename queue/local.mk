@@ -1,2 +1,29 @@
 # SPDX-License-Identifier: ISC
 # queue/ module: sources appended to libpostern.a, see Makefile.am.
+libpostern_a_SOURCES += \
+	queue/crypto.c \
+	queue/db.c \
+	queue/id.c \
+	queue/queue.c \
+	queue/sched.c \
+	queue/writer.c
+noinst_HEADERS += queue/queue_int.h
+
+check_PROGRAMS += tests/unit/test_queue tests/unit/test_queue_crypto tests/unit/test_json
+tests_unit_test_queue_LDADD = $(POSTERN_LIBS)
+tests_unit_test_queue_crypto_LDADD = $(POSTERN_LIBS)
+tests_unit_test_json_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_queue tests/unit/test_queue_crypto tests/unit/test_json
+tests_unit_test_queue_crypto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+check_PROGRAMS += tests/unit/test_control
+tests_unit_test_control_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_control
+TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
+	tests/integration/test_queue_cli.py
+EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
+	tests/integration/test_queue_cli.py \
+	tests/integration/queuelib.py
+
+# Micro-benchmark, run by hand: ./contrib/bench/queue-commit [-t s] [-d dir]
+noinst_PROGRAMS += contrib/bench/queue-commit
+contrib_bench_queue_commit_LDADD = $(POSTERN_LIBS)

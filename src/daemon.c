@@ -39,7 +39,9 @@
 
 #include "buf.h"
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
+#include "queue.h"
 #include "log.h"
 #include "util.h"
 
@@ -53,6 +55,8 @@
  * listeners last so nothing is accepted before the rest is up.
  */
 static const struct daemon_module builtin_modules[] = {
+	{ "queue", queue_module_start, queue_module_reload, NULL, queue_module_stop },
+	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },
 	{ NULL, NULL, NULL, NULL, NULL }	/* end */
 };
 

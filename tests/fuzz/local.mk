@@ -19,6 +19,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_config
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/replay.c
 tests_fuzz_fuzz_config_LDADD = $(FUZZ_LDADD)
 
+# json: the control protocol's JSON parser (src/json.c), round trip
+FUZZ_TARGETS += tests/fuzz/fuzz_json
+tests_fuzz_fuzz_json_SOURCES = tests/fuzz/fuzz_json.c tests/fuzz/replay.c
+tests_fuzz_fuzz_json_LDADD = $(FUZZ_LDADD)
+
 # smtp_reply: the client's SMTP reply parser and EHLO keyword reader
 FUZZ_TARGETS += tests/fuzz/fuzz_smtp_reply
 tests_fuzz_fuzz_smtp_reply_SOURCES = tests/fuzz/fuzz_smtp_reply.c tests/fuzz/replay.c

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * control.h: the control socket (DESIGN.md §9, posternctl(8)).
+ *
+ * posternd listens on the Unix socket `control_socket`.  Protocol: one
+ * JSON object per line each way.
+ *   request:  {"cmd":"queue.hold","args":{"ids":["0F3K..."]}}
+ *   response: {"ok":true,"status":0,"result":<any JSON value>}
+ *             {"ok":false,"status":1,"error":"no such message"}
+ * status is what posternctl exits with: 0 ok, 1 not found / refused /
+ * failed, 2 usage.  Requests on one connection are answered in order;
+ * the server stops reading while one is in progress.
+ *
+ * Roles come from SO_PEERCRED: uid 0, the daemon's own uid and members
+ * of operator_group are operators; members of reviewer_group are
+ * reviewers; anyone else is refused.  Every command whose table entry
+ * says `mutating` is appended to the audit table (who, role, what,
+ * target, when, result) before the response is sent.
+ *
+ * Modules add commands from their own files, without editing control.c:
+ *
+ *   static const struct control_cmd cmds[] = {
+ *       { "account.add", CONTROL_ROLE_OPERATOR, 1, account_cmd_add },
+ *   };
+ *   control_register(cmds, ARRAY_SIZE(cmds));   (at module start)
+ *
+ * A handler writes ONE JSON value (usually an object) to OUT and
+ * returns CONTROL_OK, or returns control_error(req, status, fmt, ...),
+ * or returns CONTROL_ASYNC and later calls control_finish(req, status)
+ * exactly once (on the loop thread), e.g. from a queue callback.
+ * Handlers set req->target (message id, account name...) for the audit
+ * record; never put secrets (passwords, keys) there or in the result.
+ */
+#ifndef POSTERN_CONTROL_H
+#define POSTERN_CONTROL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "config.h"
+#include "json.h"
+#include "util.h"
+
+struct queue;
+
+enum control_role {
+	CONTROL_ROLE_NONE = 0,
+	CONTROL_ROLE_REVIEWER = 1,
+	CONTROL_ROLE_OPERATOR = 2,
+};
+const char *control_strrole(enum control_role r);
+
+#define CONTROL_OK 0
+#define CONTROL_FAIL 1		/* not found, refused, failed: exit 1 */
+#define CONTROL_USAGE 2		/* bad arguments: exit 2 */
+#define CONTROL_ASYNC (-1)	/* handler will call control_finish() */
+
+struct control_req {
+	const char *cmd;
+	const struct json_value *args;	/* the "args" object; may be NULL */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char user[64];			/* peer's user name (or uid) */
+	enum control_role role;
+	char target[256];		/* for the audit record; set by the handler */
+	char error[512];
+	/* Context for handlers (borrowed). */
+	uv_loop_t *loop;		/* NULL when run offline by posternctl */
+	const struct config *cfg;
+	struct queue *queue;		/* may be read-only offline */
+	void *priv;			/* control.c's connection state */
+	struct json_out *out;		/* the result writer (control_out()) */
+	int local_done, local_status;	/* control_run_local() */
+};
+
+typedef int (*control_handler)(struct control_req *req, struct json_out *out);
+
+struct control_cmd {
+	const char *name;		/* "group.verb" */
+	enum control_role min_role;
+	int mutating;			/* audited */
+	control_handler handler;
+};
+
+/* Add commands (the table must outlive the server; later names win). */
+void control_register(const struct control_cmd *cmds, size_t n);
+const struct control_cmd *control_lookup(const char *name);
+
+/* Record an error message; returns STATUS for `return control_error(...)`. */
+int control_error(struct control_req *req, int status, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+/* Complete a CONTROL_ASYNC request; OUT of the handler is still valid. */
+void control_finish(struct control_req *req, int status);
+/* The result writer of an async request (same as the handler's OUT). */
+struct json_out *control_out(struct control_req *req);
+
+struct control;
+/* Bind the socket (unlinking a stale one) and start accepting. */
+struct control *control_start(uv_loop_t *loop, const struct config *cfg,
+    struct queue *q, char *err, size_t errlen);
+/* Stop accepting, close connections; pending async requests are
+ * answered only if they finish before the loop ends. */
+void control_stop(struct control *c);
+
+/* Adopt a new config (role groups); the socket path is not changed. */
+void control_reload(struct control *c, const struct config *cfg);
+
+/* posternd module callbacks (src/queue_module.c, src/daemon.c table). */
+struct daemon;
+int control_module_start(struct daemon *d, char *err, size_t errlen);
+int control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void control_module_stop(struct daemon *d);
+
+/*
+ * Run one request in-process (posternctl offline mode, tests): builds
+ * the response line (without newline) into OUT.  Only for handlers that
+ * do not return CONTROL_ASYNC; returns the status.
+ */
+int control_run_local(const char *line, size_t len, enum control_role role,
+    const struct config *cfg, struct queue *q, struct buf *out);
+
+#endif

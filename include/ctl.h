@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * ctl.h: posternctl's client side (posternctl(8)).  src/posternctl.c
+ * holds the table of command groups; each group lives in its own
+ * src/ctl_<group>.c and adds ONE line to that table plus its
+ * declaration below.  Helpers here talk to the daemon over the control
+ * socket (include/control.h), or, for read-only commands while the
+ * daemon is down, run the same handler in-process on a read-only
+ * queue, so the output is identical either way.
+ *
+ * Exit codes: CTL_EXIT_OK 0, CTL_EXIT_FAIL 1 (not found, refused,
+ * daemon error), CTL_EXIT_USAGE 2.
+ */
+#ifndef POSTERN_CTL_H
+#define POSTERN_CTL_H
+
+#include <stdio.h>
+
+#include "buf.h"
+#include "config.h"
+#include "json.h"
+
+#define CTL_EXIT_OK 0
+#define CTL_EXIT_FAIL 1
+#define CTL_EXIT_USAGE 2
+
+struct queue;
+
+struct ctl {
+	const char *config_path;	/* -c, or the default */
+	const char *socket_path;	/* -s, or control_socket from the config */
+	int json;			/* --json anywhere on the command line */
+	int offline_ok;			/* set by read-only commands */
+	struct config *cfg;		/* loaded on demand */
+	struct queue *queue;		/* read-only queue when offline */
+	int fd;				/* connection, -1 until connected */
+	const char *prog;
+};
+
+/* The loaded config (defaults when the file is absent and -s was given). */
+const struct config *ctl_config(struct ctl *c);
+
+/*
+ * Send CMD with ARGS (JSON object text, or NULL for {}) and wait for the
+ * response.  When the daemon is not reachable and OFFLINE is set, the
+ * command runs in-process on the queue opened read-only.  Returns the
+ * response status (0/1/2) and sets *RESULT to the parsed "result" (may
+ * be NULL; free with json_free via *ROOT).  Errors are printed to
+ * stderr as "posternctl: ...".
+ */
+int ctl_call(struct ctl *c, const char *cmd, const char *args, int offline,
+    struct json_value **root, const struct json_value **result);
+
+/* Print JSON value V on one line (for --json). */
+void ctl_print_json(const struct json_value *v, FILE *out);
+
+/* Aligned tables for human output. */
+struct ctl_table;
+struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
+void ctl_table_add(struct ctl_table *t, const char *const *cells);
+void ctl_table_print(struct ctl_table *t, FILE *out);
+void ctl_table_free(struct ctl_table *t);
+
+/* "2026-11-23 09:12:03" from wall-clock ms (UTC). */
+const char *ctl_fmt_time(uint64_t ms, char *out, size_t outlen);
+/* "42s", "3m", "5h", "2d" */
+const char *ctl_fmt_age(uint64_t ms, char *out, size_t outlen);
+
+void ctl_usage_error(struct ctl *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* ---- command groups: one entry each in posternctl.c ---- */
+int ctl_queue_main(struct ctl *c, int argc, char **argv);
+int ctl_audit_main(struct ctl *c, int argc, char **argv);
+/* Register the daemon-side queue.* / audit.* control commands. */
+void ctl_queue_register(void);
+
+#endif

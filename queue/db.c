@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * db.c: the one file that talks to LMDB (STYLE rule 7).  It opens the
+ * environment with the named databases of DESIGN.md §5 and exposes
+ * transactions, get/put/del and cursors with negative-errno results,
+ * so the rest of queue/ never sees an MDB_* code.
+ *
+ * Invariants:
+ *  - Read transactions may be opened on any thread (MDB_NOTLS); a
+ *    process-wide rwlock is held shared by every open transaction and
+ *    exclusively by db_grow(), because mdb_env_set_mapsize() must not
+ *    run while any transaction of this process is live.
+ *  - Commits are durable (no MDB_NOSYNC): the writer thread batches
+ *    many operations into one transaction, so one fsync covers a batch.
+ *  - MDB_MAP_FULL is reported as -EFBIG (the caller may grow the map),
+ *    a full disk as -ENOSPC, other failures as -EIO or the errno.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "queue_int.h"
+#include "util.h"
+
+static const char *const db_names[DB_NTABLES] = {
+	"messages", "bodies", "recipients", "schedule", "accounts",
+	"dkim", "suppressions", "keys", "events", "audit", "meta",
+};
+
+struct db {
+	MDB_env *env;
+	MDB_dbi dbi[DB_NTABLES];
+	int present[DB_NTABLES];
+	int readonly;
+	uint64_t mapsize;
+	pthread_rwlock_t lock;
+	char *path;
+};
+
+struct db_txn {
+	struct db *db;
+	MDB_txn *txn;
+};
+
+struct db_cursor {
+	struct db_txn *txn;
+	MDB_cursor *cur;
+	int absent;
+};
+
+/* Map an LMDB or errno result to a negative errno. */
+static int
+db_err(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS: return 0;
+	case MDB_NOTFOUND: return -ENOENT;
+	case MDB_MAP_FULL: return -EFBIG;
+	case MDB_TXN_FULL: return -EFBIG;
+	case ENOSPC: return -ENOSPC;
+	case EDQUOT: return -ENOSPC;
+	case EACCES: return -EACCES;
+	case ENOENT: return -ENOENT;
+	case ENOMEM: return -ENOMEM;
+	default: return rc > 0 && rc < 1000 ? -rc : -EIO;
+	}
+}
+
+int
+db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
+    char *err, size_t errlen)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+	MDB_txn *txn = NULL;
+	MDB_envinfo info;
+	unsigned flags = MDB_NOTLS;
+	int rc, i;
+
+	db->readonly = readonly;
+	db->path = xasprintf("%s/data.mdb", dir);
+	pthread_rwlock_init(&db->lock, NULL);
+	if ((rc = mdb_env_create(&db->env)) != 0)
+		goto fail;
+	mdb_env_set_maxdbs(db->env, 16);
+	mdb_env_set_maxreaders(db->env, 256);
+	if (!readonly && (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0)
+		goto fail;
+	if (readonly)
+		flags |= MDB_RDONLY;
+	else
+		mkdir(dir, 0700);
+	if ((rc = mdb_env_open(db->env, dir, flags, 0600)) != 0)
+		goto fail;
+	mdb_env_info(db->env, &info);
+	db->mapsize = info.me_mapsize;
+	if ((rc = mdb_txn_begin(db->env, NULL, readonly ? MDB_RDONLY : 0, &txn)) != 0)
+		goto fail;
+	for (i = 0; i < DB_NTABLES; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], readonly ? 0 : MDB_CREATE, &db->dbi[i]);
+		if (rc == MDB_NOTFOUND && readonly)
+			continue;
+		if (rc != 0)
+			goto fail;
+		db->present[i] = 1;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		txn = NULL;
+		goto fail;
+	}
+	*out = db;
+	return 0;
+fail:
+	snprintf(err, errlen, "queue: cannot open %s: %s", dir, mdb_strerror(rc));
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (db->env != NULL)
+		mdb_env_close(db->env);
+	pthread_rwlock_destroy(&db->lock);
+	free(db->path);
+	free(db);
+	return db_err(rc) ? db_err(rc) : -EIO;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	mdb_env_close(db->env);
+	pthread_rwlock_destroy(&db->lock);
+	free(db->path);
+	free(db);
+}
+
+const char *
+db_path(struct db *db)
+{
+	return db->path;
+}
+
+uint64_t
+db_mapsize(struct db *db)
+{
+	return db->mapsize;
+}
+
+int
+db_begin(struct db *db, int readonly, struct db_txn **out)
+{
+	struct db_txn *t;
+	int rc;
+
+	if (!readonly && db->readonly)
+		return -EROFS;
+	pthread_rwlock_rdlock(&db->lock);
+	t = xcalloc(1, sizeof(*t));
+	t->db = db;
+	rc = mdb_txn_begin(db->env, NULL, readonly ? MDB_RDONLY : 0, &t->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process grew the map: adopt its size and retry. */
+		mdb_env_set_mapsize(db->env, 0);
+		rc = mdb_txn_begin(db->env, NULL, readonly ? MDB_RDONLY : 0, &t->txn);
+	}
+	if (rc != 0) {
+		pthread_rwlock_unlock(&db->lock);
+		free(t);
+		return db_err(rc);
+	}
+	*out = t;
+	return 0;
+}
+
+int
+db_commit(struct db_txn *t)
+{
+	struct db *db = t->db;
+	int rc = mdb_txn_commit(t->txn);
+
+	pthread_rwlock_unlock(&db->lock);
+	free(t);
+	return db_err(rc);
+}
+
+void
+db_abort(struct db_txn *t)
+{
+	struct db *db;
+
+	if (t == NULL)
+		return;
+	db = t->db;
+	mdb_txn_abort(t->txn);
+	pthread_rwlock_unlock(&db->lock);
+	free(t);
+}
+
+int
+db_get(struct db_txn *t, enum db_table tb, const void *k, size_t kl,
+    const void **v, size_t *vl)
+{
+	MDB_val key = { kl, (void *)k }, val;
+	int rc;
+
+	if (!t->db->present[tb])
+		return -ENOENT;
+	if ((rc = mdb_get(t->txn, t->db->dbi[tb], &key, &val)) != 0)
+		return db_err(rc);
+	*v = val.mv_data;
+	*vl = val.mv_size;
+	return 0;
+}
+
+int
+db_put(struct db_txn *t, enum db_table tb, const void *k, size_t kl,
+    const void *v, size_t vl)
+{
+	MDB_val key = { kl, (void *)k }, val = { vl, (void *)v };
+
+	return db_err(mdb_put(t->txn, t->db->dbi[tb], &key, &val, 0));
+}
+
+int
+db_del(struct db_txn *t, enum db_table tb, const void *k, size_t kl)
+{
+	MDB_val key = { kl, (void *)k };
+
+	return db_err(mdb_del(t->txn, t->db->dbi[tb], &key, NULL));
+}
+
+int
+db_cursor_open(struct db_txn *t, enum db_table tb, struct db_cursor **out)
+{
+	struct db_cursor *c = xcalloc(1, sizeof(*c));
+	int rc;
+
+	c->txn = t;
+	if (!t->db->present[tb]) {
+		c->absent = 1;
+		*out = c;
+		return 0;
+	}
+	if ((rc = mdb_cursor_open(t->txn, t->db->dbi[tb], &c->cur)) != 0) {
+		free(c);
+		return db_err(rc);
+	}
+	*out = c;
+	return 0;
+}
+
+static int
+db_cursor_op(struct db_cursor *c, MDB_val *key, MDB_cursor_op op,
+    const void **ko, size_t *kol, const void **v, size_t *vl)
+{
+	MDB_val val;
+	int rc;
+
+	if (c->absent)
+		return -ENOENT;
+	if ((rc = mdb_cursor_get(c->cur, key, &val, op)) != 0)
+		return db_err(rc);
+	if (ko != NULL)
+		*ko = key->mv_data;
+	if (kol != NULL)
+		*kol = key->mv_size;
+	if (v != NULL)
+		*v = val.mv_data;
+	if (vl != NULL)
+		*vl = val.mv_size;
+	return 0;
+}
+
+int
+db_cursor_seek(struct db_cursor *c, const void *k, size_t kl,
+    const void **ko, size_t *kol, const void **v, size_t *vl)
+{
+	MDB_val key = { kl, (void *)k };
+
+	return db_cursor_op(c, &key, k == NULL ? MDB_FIRST : MDB_SET_RANGE, ko, kol, v, vl);
+}
+
+int
+db_cursor_next(struct db_cursor *c, const void **ko, size_t *kol,
+    const void **v, size_t *vl)
+{
+	MDB_val key = { 0, NULL };
+
+	return db_cursor_op(c, &key, MDB_NEXT, ko, kol, v, vl);
+}
+
+int
+db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
+    const void **v, size_t *vl)
+{
+	MDB_val key = { 0, NULL };
+
+	return db_cursor_op(c, &key, MDB_LAST, ko, kol, v, vl);
+}
+
+int
+db_cursor_del(struct db_cursor *c)
+{
+	if (c->absent)
+		return -ENOENT;
+	return db_err(mdb_cursor_del(c->cur, 0));
+}
+
+void
+db_cursor_close(struct db_cursor *c)
+{
+	if (c == NULL)
+		return;
+	if (c->cur != NULL)
+		mdb_cursor_close(c->cur);
+	free(c);
+}
+
+int
+db_grow(struct db *db, uint64_t newsize)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&db->lock);
+	rc = mdb_env_set_mapsize(db->env, newsize);
+	if (rc == 0) {
+		MDB_envinfo info;
+		mdb_env_info(db->env, &info);
+		db->mapsize = info.me_mapsize;
+	}
+	pthread_rwlock_unlock(&db->lock);
+	if (rc != 0)
+		log_err("event=queue_grow_failed size=%llu error=\"%s\"",
+		    (unsigned long long)newsize, mdb_strerror(rc));
+	return db_err(rc);
+}

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * writer.c: the one writer thread (DESIGN.md §3, §4).
+ *
+ * Every change to the queue is a struct writer_op submitted from the
+ * loop.  The thread takes up to queue_commit_batch pending ops, applies
+ * them all inside ONE LMDB write transaction and commits it, so one
+ * fsync covers the whole batch (group commit).  Results are handed
+ * back through a done list and a uv_async wake-up; done callbacks run
+ * on the loop thread, never on this one, so the loop never blocks on
+ * disk.
+ *
+ * When a batch fails (map full, disk full, I/O), nothing of it is
+ * visible.  On map full with queue_map_grow the map is grown (up to
+ * queue_map_max) and the batch retried; otherwise every op is retried
+ * alone, so one oversized message fails alone with a tempfail while
+ * its neighbours commit.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "queue_int.h"
+#include "util.h"
+
+/* Try to grow the map after -EFBIG; 0 when it grew. */
+static int
+writer_grow(struct queue *q)
+{
+	uint64_t cur = db_mapsize(q->db), want;
+	struct queue_settings st;
+
+	queue_settings(q, &st);
+	if (!st.map_grow || cur >= st.map_max)
+		return -1;
+	want = cur * 2;
+	if (want > st.map_max)
+		want = st.map_max;
+	if (db_grow(q->db, want) != 0)
+		return -1;
+	log_info("event=queue_map_grown size=%llu", (unsigned long long)db_mapsize(q->db));
+	return 0;
+}
+
+/* Apply OPS (a list of N) in one transaction; 0 or the batch error. */
+static int
+writer_batch(struct queue *q, struct writer_op *ops)
+{
+	struct db_txn *txn;
+	struct writer_op *op;
+	int rc;
+
+	if ((rc = db_begin(q->db, 0, &txn)) != 0)
+		return rc;
+	for (op = ops; op != NULL; op = op->next) {
+		rc = op->apply(q, txn, op);
+		if (rc < 0) {
+			db_abort(txn);
+			queue_keys_commit(q, 0);
+			return rc;
+		}
+		op->status = rc > 0 ? -rc : 0;
+	}
+	rc = db_commit(txn);
+	queue_keys_commit(q, rc == 0);
+	return rc;
+}
+
+/* Apply a batch with the fallbacks described at the top of the file. */
+static void
+writer_run(struct queue *q, struct writer_op *ops)
+{
+	struct writer_op *op, *next;
+	int rc;
+
+	for (;;) {
+		rc = writer_batch(q, ops);
+		if (rc == 0)
+			return;
+		if (rc == -EFBIG && writer_grow(q) == 0)
+			continue;
+		break;
+	}
+	if (ops->next == NULL) {
+		ops->status = rc;
+		log_err("event=queue_write_failed error=\"%s\"", strerror(-rc));
+		return;
+	}
+	/* Retry one by one so a single culprit fails alone. */
+	for (op = ops; op != NULL; op = next) {
+		next = op->next;
+		op->next = NULL;
+		writer_run(q, op);
+		op->next = next;
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct queue *q = arg;
+	struct writer_op *batch, **tail, *op;
+	struct queue_settings st;
+	int64_t max, n;
+
+	for (;;) {
+		queue_settings(q, &st);
+		max = st.commit_batch;
+		pthread_mutex_lock(&q->wlock);
+		while (q->pending == NULL && !q->stopping)
+			pthread_cond_wait(&q->wcond, &q->wlock);
+		if (q->pending == NULL && q->stopping) {
+			pthread_mutex_unlock(&q->wlock);
+			break;
+		}
+		batch = q->pending;
+		tail = &batch;
+		for (n = 0; *tail != NULL && n < max; n++)
+			tail = &(*tail)->next;
+		q->pending = *tail;
+		if (q->pending == NULL)
+			q->pending_tail = &q->pending;
+		*tail = NULL;
+		pthread_mutex_unlock(&q->wlock);
+
+		writer_run(q, batch);
+		q->batches++;
+		q->batched_ops += (uint64_t)n;
+
+		pthread_mutex_lock(&q->wlock);
+		for (op = batch; op != NULL; op = op->next)
+			if (op->next == NULL)
+				break;
+		*q->done_tail = batch;
+		q->done_tail = &op->next;
+		pthread_mutex_unlock(&q->wlock);
+		uv_async_send(&q->async);
+	}
+	return NULL;
+}
+
+/* On the loop: run done callbacks of finished ops. */
+static void
+writer_async_cb(uv_async_t *h)
+{
+	struct queue *q = h->data;
+	struct writer_op *list, *op, *next;
+
+	pthread_mutex_lock(&q->wlock);
+	list = q->done_list;
+	q->done_list = NULL;
+	q->done_tail = &q->done_list;
+	pthread_mutex_unlock(&q->wlock);
+	for (op = list; op != NULL; op = next) {
+		next = op->next;
+		op->done(q, op, op->status);
+	}
+}
+
+int
+writer_start(struct queue *q)
+{
+	pthread_mutex_init(&q->wlock, NULL);
+	pthread_cond_init(&q->wcond, NULL);
+	q->pending = NULL;
+	q->pending_tail = &q->pending;
+	q->done_list = NULL;
+	q->done_tail = &q->done_list;
+	if (uv_async_init(q->loop, &q->async, writer_async_cb) != 0)
+		return -1;
+	q->async.data = q;
+	q->async_init = 1;
+	if (pthread_create(&q->writer_thread, NULL, writer_main, q) != 0)
+		return -1;
+	q->writer_running = 1;
+	return 0;
+}
+
+void
+writer_submit(struct queue *q, struct writer_op *op)
+{
+	op->next = NULL;
+	op->status = 0;
+	pthread_mutex_lock(&q->wlock);
+	*q->pending_tail = op;
+	q->pending_tail = &op->next;
+	pthread_cond_signal(&q->wcond);
+	pthread_mutex_unlock(&q->wlock);
+}
+
+void
+writer_stop(struct queue *q)
+{
+	if (!q->writer_running)
+		return;
+	pthread_mutex_lock(&q->wlock);
+	q->stopping = 1;
+	pthread_cond_signal(&q->wcond);
+	pthread_mutex_unlock(&q->wlock);
+	pthread_join(q->writer_thread, NULL);
+	q->writer_running = 0;
+	writer_async_cb(&q->async);
+}
+
+int
+writer_run_sync(struct queue *q, struct writer_op *op)
+{
+	op->next = NULL;
+	writer_run(q, op);
+	return op->status;
+}

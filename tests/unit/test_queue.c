@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_queue: the durable queue end to end in one process, on a real
+ * LMDB environment in a mkdtemp() directory: id ordering, commit and
+ * body round trips at chunk boundaries (0, 1, 64 KiB - 1, 64 KiB,
+ * 64 KiB + 1, 10 MiB), many concurrent commits (each callback exactly
+ * once, all readable after reopening), map full -> 452 4.3.1 with the
+ * queue still usable, the scheduler (take_due, report: deferred with
+ * the retry schedule, bounced, expired), hold/release/delete/requeue/
+ * flush, generic records, events and audit, retention purge, account
+ * shredding, and a plaintext marker never present in data.mdb.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "json.h"
+#include "queue.h"
+#include "tap.h"
+#include "util.h"
+
+static char tmpdir[256];
+static uv_loop_t loop;
+
+struct commit_res {
+	int calls;
+	struct outcome o;
+	char id[QUEUE_ID_LEN + 1];
+};
+
+static void
+commit_cb(void *arg, const struct outcome *o, const char *id)
+{
+	struct commit_res *r = arg;
+
+	r->calls++;
+	r->o = *o;
+	if (id != NULL)
+		str_copy(r->id, id, sizeof(r->id));
+}
+
+struct done_res {
+	int calls;
+	struct outcome o;
+};
+
+static void
+done_cb(void *arg, const struct outcome *o)
+{
+	struct done_res *r = arg;
+
+	r->calls++;
+	r->o = *o;
+}
+
+static struct config *
+make_config(const char *extra)
+{
+	char err[1024], *text;
+	struct config *cfg;
+
+	text = xasprintf("data_directory = %s/q\nmaster_key_file = %s/master.key\n"
+	    "retry_schedule = 1m, 10m\nmax_queue_lifetime = 1h\n%s",
+	    tmpdir, tmpdir, extra ? extra : "");
+	cfg = config_parse("test.conf", text, strlen(text), err, sizeof(err));
+	if (cfg == NULL)
+		fatal("config: %s", err);
+	free(text);
+	return cfg;
+}
+
+static void
+close_queue(struct queue *q)
+{
+	queue_close(q);
+	uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+/* Commit one message and wait for its callback. */
+static int
+commit_one(struct queue *q, const char *account, const char *data, size_t len,
+    enum queue_state st, struct commit_res *res, size_t nrcpt)
+{
+	struct queue_rcpt_in rcpts[4] = {
+		{ "a@example.org", NULL, 0 },
+		{ "b@example.org", "rfc822;b@example.org", QUEUE_NOTIFY_FAILURE },
+		{ "c@example.net", NULL, 0 },
+		{ "d@example.net", NULL, 0 },
+	};
+	struct queue_msg_in m = {
+		.account = account, .sender = "sender@example.com",
+		.rcpts = rcpts, .nrcpts = nrcpt, .data = data, .len = len,
+		.state = st, .envid = "env1", .verdicts = "{\"dlp\":[]}",
+	};
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = queue_commit(q, &m, commit_cb, res)) != 0)
+		return rc;
+	while (res->calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	return 0;
+}
+
+static void
+test_ids(void)
+{
+	struct queue *q;
+	char prev[QUEUE_ID_LEN + 1] = "", id[QUEUE_ID_LEN + 1];
+	int i, sorted = 1, printable = 1;
+	struct commit_res res;
+	struct config *cfg = make_config(NULL);
+	char err[512];
+
+	/* ids are made inside queue_commit; drive many commits and compare. */
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	ok(q != NULL, "queue opens (%s)", q ? "ok" : err);
+	for (i = 0; i < 300; i++) {
+		commit_one(q, "acme", "x", 1, QUEUE_QUEUED, &res, 1);
+		str_copy(id, res.id, sizeof(id));
+		if (strlen(id) != QUEUE_ID_LEN)
+			printable = 0;
+		for (size_t j = 0; j < strlen(id); j++)
+			if (!((id[j] >= '0' && id[j] <= '9') || (id[j] >= 'A' && id[j] <= 'Z')))
+				printable = 0;
+		if (strcmp(prev, id) >= 0)
+			sorted = 0;
+		str_copy(prev, id, sizeof(prev));
+	}
+	ok(sorted, "ids strictly increase in creation order");
+	ok(printable, "ids are %d printable base32 characters", QUEUE_ID_LEN);
+	close_queue(q);
+	config_free(cfg);
+}
+
+static void
+test_roundtrip(void)
+{
+	static const size_t sizes[] = { 0, 1, 65535, 65536, 65537, 10 * 1024 * 1024 };
+	struct config *cfg = make_config(NULL);
+	struct queue *q;
+	struct commit_res res;
+	struct queue_msg *m;
+	struct buf body;
+	char err[512], *data;
+	size_t i, j;
+
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	data = xmalloc(10 * 1024 * 1024);
+	for (j = 0; j < 10 * 1024 * 1024; j++)
+		data[j] = (char)(j * 7 + j / 65536);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		commit_one(q, "acme", data, sizes[i], QUEUE_QUEUED, &res, 2);
+		ok(res.calls == 1 && res.o.kind == OUTCOME_OK && res.o.code == 250,
+		    "commit of %zu bytes: %d %s", sizes[i], res.o.code, res.o.text);
+		buf_init(&body, 0);
+		is_int(queue_read_body(q, res.id, &body), 0, "read body of %zu bytes", sizes[i]);
+		is_mem(body.data ? body.data : "", body.len, data, sizes[i],
+		    "body of %zu bytes round-trips", sizes[i]);
+		buf_free(&body);
+	}
+	is_int(queue_get(q, res.id, &m), 0, "queue_get finds the message");
+	if (m != NULL) {
+		is_str(m->sender, "sender@example.com", "sender kept");
+		is_str(m->account, "acme", "account kept");
+		is_str(m->envid, "env1", "envid kept");
+		is_int(m->nrcpts, 2, "two recipients");
+		is_str(m->rcpts[1].orcpt, "rfc822;b@example.org", "orcpt kept");
+		is_int(m->rcpts[1].notify, QUEUE_NOTIFY_FAILURE, "notify kept");
+		is_int(m->state, QUEUE_QUEUED, "state queued");
+		is_int(m->size, 10 * 1024 * 1024, "size recorded");
+		queue_msg_free(m);
+	}
+	m = NULL;
+	is_int(queue_get(q, "00000000000000000000", &m), -ENOENT, "unknown id: ENOENT");
+	is_int(queue_get(q, "../etc", &m), -ENOENT, "malformed id: ENOENT");
+	close_queue(q);
+	free(data);
+	config_free(cfg);
+}
+
+#define NCONC 500
+static struct commit_res conc[NCONC];
+
+static void
+test_concurrent(void)
+{
+	struct config *cfg = make_config("queue_commit_batch = 64\n");
+	struct queue_rcpt_in r = { "x@example.org", NULL, 0 };
+	struct queue *q;
+	char err[512], bodies[NCONC][32];
+	int i, once = 1, okall = 1, readable = 1, pending;
+	struct buf b;
+
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	for (i = 0; i < NCONC; i++) {
+		struct queue_msg_in m = { .account = i % 2 ? "acme" : "", .sender = "",
+		    .rcpts = &r, .nrcpts = 1, .state = QUEUE_QUEUED };
+		snprintf(bodies[i], sizeof(bodies[i]), "Subject: %d\r\n\r\nbody\r\n", i);
+		m.data = bodies[i];
+		m.len = strlen(bodies[i]);
+		memset(&conc[i], 0, sizeof(conc[i]));
+		if (queue_commit(q, &m, commit_cb, &conc[i]) != 0)
+			okall = 0;
+	}
+	do {
+		uv_run(&loop, UV_RUN_ONCE);
+		for (pending = 0, i = 0; i < NCONC; i++)
+			pending += conc[i].calls == 0;
+	} while (pending > 0);
+	for (i = 0; i < NCONC; i++) {
+		if (conc[i].calls != 1)
+			once = 0;
+		if (conc[i].o.kind != OUTCOME_OK)
+			okall = 0;
+	}
+	ok(once, "%d concurrent commits: every callback fired exactly once", NCONC);
+	ok(okall, "all concurrent commits succeeded");
+	close_queue(q);
+	/* Reopen: everything acknowledged is there. */
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	for (i = 0; i < NCONC; i++) {
+		buf_init(&b, 0);
+		if (queue_read_body(q, conc[i].id, &b) != 0 || b.len != strlen(bodies[i]) ||
+		    memcmp(b.data, bodies[i], b.len) != 0)
+			readable = 0;
+		buf_free(&b);
+	}
+	ok(readable, "all %d messages readable after reopening", NCONC);
+	close_queue(q);
+	config_free(cfg);
+}
+
+static void
+test_mapfull(void)
+{
+	char err[512], dir[300];
+	struct config *cfg;
+	struct queue *q;
+	struct commit_res res;
+	char *big = xcalloc(1, 3 * 1024 * 1024);
+
+	snprintf(dir, sizeof(dir), "%s/small", tmpdir);
+	{
+		char *extra = xasprintf("queue_map_size = 1m\nqueue_map_grow = no\n");
+		cfg = make_config(extra);
+		free(cfg->data_directory);
+		cfg->data_directory = xstrdup(dir);
+		free(extra);
+	}
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	ok(q != NULL, "small queue opens");
+	commit_one(q, "acme", big, 3 * 1024 * 1024, QUEUE_QUEUED, &res, 1);
+	ok(res.calls == 1 && res.o.kind == OUTCOME_TEMPFAIL && res.o.code == 452 &&
+	    strcmp(res.o.enhanced, "4.3.1") == 0, "map full: 452 4.3.1 (%d %s)",
+	    res.o.code, res.o.enhanced);
+	commit_one(q, "acme", "small\r\n", 7, QUEUE_QUEUED, &res, 1);
+	ok(res.o.kind == OUTCOME_OK, "a small message still commits after map full");
+	close_queue(q);
+	config_free(cfg);
+
+	/* With growth allowed the same message goes in. */
+	cfg = make_config("queue_map_size = 1m\nqueue_map_grow = yes\nqueue_map_max = 64m\n");
+	free(cfg->data_directory);
+	cfg->data_directory = xstrdup(dir);
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	commit_one(q, "acme", big, 3 * 1024 * 1024, QUEUE_QUEUED, &res, 1);
+	ok(res.o.kind == OUTCOME_OK, "map grows on demand when queue_map_grow = yes");
+	close_queue(q);
+	config_free(cfg);
+	free(big);
+}
+
+struct report_res {
+	int calls;
+	struct outcome o;
+	enum queue_state st;
+};
+
+static void
+report_cb(void *arg, const struct outcome *o, enum queue_state st)
+{
+	struct report_res *r = arg;
+
+	r->calls++;
+	r->o = *o;
+	r->st = st;
+}
+
+static int due_calls;
+static void
+due_cb(void *arg)
+{
+	(void)arg;
+	due_calls++;
+}
+
+static enum queue_state
+rcpt_state(struct queue *q, const char *id, uint32_t no, struct queue_rcpt *copy)
+{
+	struct queue_msg *m;
+	enum queue_state st = (enum queue_state)-1;
+	size_t i;
+
+	if (queue_get(q, id, &m) != 0)
+		return st;
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].no == no) {
+			st = m->rcpts[i].state;
+			if (copy != NULL) {
+				copy->attempts = m->rcpts[i].attempts;
+				copy->next_try = m->rcpts[i].next_try;
+			}
+		}
+	queue_msg_free(m);
+	return st;
+}
+
+static void
+report_wait(struct queue *q, const char *id, uint32_t no, enum queue_result r,
+    struct report_res *res)
+{
+	struct outcome o;
+
+	memset(res, 0, sizeof(*res));
+	outcome_set(&o, r == QUEUE_RESULT_DELIVERED ? OUTCOME_OK : r == QUEUE_RESULT_TEMPFAIL ?
+	    OUTCOME_TEMPFAIL : OUTCOME_PERMFAIL, r == QUEUE_RESULT_DELIVERED ? 250 :
+	    r == QUEUE_RESULT_TEMPFAIL ? 451 : 550, r == QUEUE_RESULT_DELIVERED ? "2.0.0" :
+	    r == QUEUE_RESULT_TEMPFAIL ? "4.4.1" : "5.1.1", "reply text");
+	queue_report(q, id, no, r, &o, "mx.example.org", report_cb, res);
+	while (res->calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+}
+
+static void
+action_wait(struct queue *q, const char *id, enum queue_action a, struct done_res *d)
+{
+	memset(d, 0, sizeof(*d));
+	queue_action(q, id, a, done_cb, d);
+	while (d->calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+}
+
+static void
+test_scheduler(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct queue *q;
+	struct commit_res res, held;
+	struct report_res rr;
+	struct done_res d;
+	struct queue_job *jobs[64];
+	struct queue_rcpt copy;
+	char err[512];
+	size_t n, i, total;
+	uint64_t t0;
+
+	char dir[300];
+	snprintf(dir, sizeof(dir), "%s/sched", tmpdir);
+	free(cfg->data_directory);
+	cfg->data_directory = xstrdup(dir);
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	due_calls = 0;
+	queue_set_due_callback(q, due_cb, NULL);
+	commit_one(q, "acme", "hello\r\n", 7, QUEUE_QUEUED, &res, 4);
+	commit_one(q, "acme", "held\r\n", 6, QUEUE_HELD, &held, 1);
+	t0 = now_wall_ms();
+	while (due_calls == 0 && now_wall_ms() - t0 < 5000)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	ok(due_calls > 0, "due callback fired after commit");
+	n = queue_take_due(q, jobs, 64);
+	is_int(n, 1, "one due job (the held message is not due)");
+	is_int(n ? jobs[0]->msg->nrcpts : 0, 4, "with its four recipients");
+	for (i = 0; i < n; i++)
+		queue_job_free(jobs[i]);
+	is_int(queue_take_due(q, jobs, 64), 0, "in-flight recipients are not handed out twice");
+
+	report_wait(q, res.id, 0, QUEUE_RESULT_DELIVERED, &rr);
+	is_int(rr.st, QUEUE_DELIVERED, "delivered reported");
+	report_wait(q, res.id, 1, QUEUE_RESULT_PERMFAIL, &rr);
+	is_int(rr.st, QUEUE_BOUNCED, "permfail -> bounced");
+	t0 = now_wall_ms();
+	report_wait(q, res.id, 2, QUEUE_RESULT_TEMPFAIL, &rr);
+	is_int(rr.st, QUEUE_DEFERRED, "tempfail -> deferred");
+	rcpt_state(q, res.id, 2, &copy);
+	ok(copy.attempts == 1 && copy.next_try >= t0 + 60000 && copy.next_try <= now_wall_ms() + 60000,
+	    "first retry after retry_schedule[0] = 1m");
+	is_int(queue_take_due(q, jobs, 64), 0, "deferred recipient not due yet");
+
+	/* flush makes it due now */
+	memset(&d, 0, sizeof(d));
+	queue_flush(q, done_cb, &d);
+	while (d.calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	n = queue_take_due(q, jobs, 64);
+	ok(n == 1 && jobs[0]->msg->nrcpts == 1 && jobs[0]->msg->rcpts[0].no == 2,
+	    "after flush the deferred recipient is due");
+	for (i = 0; i < n; i++)
+		queue_job_free(jobs[i]);
+	report_wait(q, res.id, 2, QUEUE_RESULT_TEMPFAIL, &rr);
+	rcpt_state(q, res.id, 2, &copy);
+	ok(copy.attempts == 2 && copy.next_try >= now_wall_ms() + 9 * 60000,
+	    "second retry after retry_schedule[1] = 10m");
+
+	/* hold / release / requeue on the remaining recipients */
+	action_wait(q, res.id, QUEUE_ACT_HOLD, &d);
+	is_int(d.o.kind, OUTCOME_OK, "hold ok");
+	is_int(rcpt_state(q, res.id, 2, NULL), QUEUE_HELD, "deferred recipient now held");
+	is_int(rcpt_state(q, res.id, 3, NULL), QUEUE_HELD, "in-flight recipient now held");
+	report_wait(q, res.id, 3, QUEUE_RESULT_TEMPFAIL, &rr);
+	is_int(rr.st, QUEUE_HELD, "tempfail of a held in-flight recipient keeps it held");
+	action_wait(q, res.id, QUEUE_ACT_RELEASE, &d);
+	is_int(rcpt_state(q, res.id, 2, NULL), QUEUE_QUEUED, "release -> queued");
+	n = queue_take_due(q, jobs, 64);
+	for (total = 0, i = 0; i < n; i++) {
+		total += jobs[i]->msg->nrcpts;
+		queue_job_free(jobs[i]);
+	}
+	is_int(total, 2, "released recipients are due at once");
+	report_wait(q, res.id, 2, QUEUE_RESULT_DELIVERED, &rr);
+
+	action_wait(q, held.id, QUEUE_ACT_DELETE, &d);
+	is_int(d.o.kind, OUTCOME_OK, "delete ok");
+	{
+		struct buf b;
+		buf_init(&b, 0);
+		is_int(queue_read_body(q, held.id, &b), -ENOENT, "deleted message body is gone");
+		buf_free(&b);
+	}
+	is_int(rcpt_state(q, held.id, 0, NULL), QUEUE_DELETED, "recipient state deleted");
+	action_wait(q, "0000000000000000ZZZZ", QUEUE_ACT_HOLD, &d);
+	ok(d.o.kind == OUTCOME_PERMFAIL, "hold of an unknown id fails: %s", d.o.text);
+	close_queue(q);
+
+	/* Restart: the pending recipient (no 3) is due again; nothing is lost. */
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	n = queue_take_due(q, jobs, 64);
+	ok(n == 1 && jobs[0]->msg->nrcpts == 1 && jobs[0]->msg->rcpts[0].no == 3,
+	    "after reopening the undelivered recipient is scheduled again");
+	for (i = 0; i < n; i++)
+		queue_job_free(jobs[i]);
+	close_queue(q);
+	config_free(cfg);
+
+	/* Expiry: a tempfail after max_queue_lifetime expires the recipient. */
+	cfg = make_config(NULL);
+	free(cfg->data_directory);
+	cfg->data_directory = xstrdup(dir);
+	cfg->max_queue_lifetime = 0;
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	report_wait(q, res.id, 3, QUEUE_RESULT_TEMPFAIL, &rr);
+	is_int(rr.st, QUEUE_EXPIRED, "tempfail past max_queue_lifetime -> expired");
+	close_queue(q);
+	config_free(cfg);
+}
+
+struct kv_seen { int n; char keys[512]; };
+
+static int
+kv_cb(void *arg, const char *key, const char *val, size_t len)
+{
+	struct kv_seen *s = arg;
+
+	(void)val;
+	(void)len;
+	s->n++;
+	strncat(s->keys, key, sizeof(s->keys) - strlen(s->keys) - 2);
+	strcat(s->keys, ",");
+	return 0;
+}
+
+static int
+log_cb(void *arg, uint64_t when, const char *json, size_t len)
+{
+	struct buf *b = arg;
+
+	(void)when;
+	buf_append(b, json, len);
+	buf_append(b, "\n", 1);
+	return 0;
+}
+
+static void
+test_kv_and_logs(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct queue *q;
+	struct done_res d;
+	struct kv_seen seen;
+	struct buf b;
+	char err[512], *val = NULL;
+	size_t len = 0;
+
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	memset(&d, 0, sizeof(d));
+	queue_kv_put(q, QUEUE_T_ACCOUNTS, "acme", "status=active\n", 14, done_cb, &d);
+	queue_kv_put(q, QUEUE_T_ACCOUNTS, "beta", "status=suspended\n", 17, done_cb, &d);
+	queue_kv_put(q, QUEUE_T_DKIM, "example.org", "selector=s1\n", 12, done_cb, &d);
+	while (d.calls < 3)
+		uv_run(&loop, UV_RUN_ONCE);
+	is_int(queue_kv_get(q, QUEUE_T_ACCOUNTS, "acme", &val, &len), 0, "kv get");
+	is_mem(val, len, "status=active\n", 14, "kv value");
+	free(val);
+	memset(&seen, 0, sizeof(seen));
+	queue_kv_foreach(q, QUEUE_T_ACCOUNTS, "", kv_cb, &seen);
+	is_str(seen.keys, "acme,beta,", "kv foreach in key order");
+	d.calls = 0;
+	queue_kv_put(q, QUEUE_T_ACCOUNTS, "beta", NULL, 0, done_cb, &d);
+	while (d.calls < 1)
+		uv_run(&loop, UV_RUN_ONCE);
+	is_int(queue_kv_get(q, QUEUE_T_ACCOUNTS, "beta", &val, &len), -ENOENT, "kv delete");
+	is_int(queue_kv_get(q, QUEUE_T_SUPPRESSIONS, "acme", &val, &len), -ENOENT,
+	    "tables are separate");
+
+	d.calls = 0;
+	queue_audit(q, "{\"who\":\"root\",\"cmd\":\"queue.hold\"}", done_cb, &d);
+	while (d.calls < 1)
+		uv_run(&loop, UV_RUN_ONCE);
+	buf_init(&b, 0);
+	queue_log_foreach(q, QUEUE_LOG_AUDIT, 0, log_cb, &b);
+	ok(b.data != NULL && strstr(b.data, "queue.hold") != NULL, "audit record stored");
+	buf_reset(&b);
+	queue_log_foreach(q, QUEUE_LOG_EVENTS, 0, log_cb, &b);
+	ok(b.data != NULL && strstr(b.data, "\"event\":\"queued\"") != NULL &&
+	    strstr(b.data, "\"rcpt\":\"h:") != NULL && strstr(b.data, "@example") == NULL,
+	    "events recorded with pseudonymised recipients");
+	buf_free(&b);
+	close_queue(q);
+	config_free(cfg);
+}
+
+/* Does the file at PATH contain NEEDLE anywhere? */
+static int
+file_contains(const char *path, const char *needle)
+{
+	char *data = NULL;
+	size_t len = 0, n = strlen(needle), i;
+	int found = 0;
+
+	if (file_read_all(path, (size_t)1 << 31, &data, &len) != 0)
+		return -1;
+	for (i = 0; i + n <= len; i++)
+		if (memcmp(data + i, needle, n) == 0) {
+			found = 1;
+			break;
+		}
+	free(data);
+	return found;
+}
+
+static void
+test_privacy(void)
+{
+	struct config *cfg = make_config("body_retention = 0\n");
+	struct queue *q;
+	struct commit_res res, res2;
+	struct report_res rr;
+	struct done_res d;
+	struct buf b;
+	char err[512], dir[300], path[400];
+	const char *marker = "MARKER-7f3c9e1d-never-in-clear";
+	char *body = xasprintf("Subject: %s\r\n\r\n%s\r\n", marker, marker);
+
+	snprintf(dir, sizeof(dir), "%s/priv", tmpdir);
+	free(cfg->data_directory);
+	cfg->data_directory = xstrdup(dir);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	commit_one(q, "acme", body, strlen(body), QUEUE_QUEUED, &res, 1);
+	commit_one(q, "other", body, strlen(body), QUEUE_QUEUED, &res2, 1);
+	is_int(file_contains(path, marker), 0, "marker not in data.mdb while queued");
+	report_wait(q, res.id, 0, QUEUE_RESULT_DELIVERED, &rr);
+	memset(&d, 0, sizeof(d));
+	queue_purge(q, done_cb, &d);
+	while (d.calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	buf_init(&b, 0);
+	is_int(queue_read_body(q, res.id, &b), -ENOENT, "body purged after body_retention");
+	is_int(file_contains(path, marker), 0, "marker not in data.mdb after delivery and purge");
+	{
+		struct queue_msg *m = NULL;
+		ok(queue_get(q, res.id, &m) == 0 && m->state == QUEUE_DELIVERED,
+		    "metadata kept until event_retention");
+		queue_msg_free(m);
+	}
+	/* crypto-shredding an account */
+	buf_reset(&b);
+	is_int(queue_read_body(q, res2.id, &b), 0, "other account's message readable");
+	memset(&d, 0, sizeof(d));
+	queue_account_shred(q, "other", done_cb, &d);
+	while (d.calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	buf_reset(&b);
+	ok(queue_read_body(q, res2.id, &b) != 0, "after shredding the account key the body is unreadable");
+	buf_free(&b);
+	close_queue(q);
+	config_free(cfg);
+	free(body);
+}
+
+static void
+test_master_key(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct queue *q;
+	char err[512], path[300];
+	FILE *f;
+
+	/* wrong key for an existing queue */
+	snprintf(path, sizeof(path), "%s/other.key", tmpdir);
+	f = fopen(path, "w");
+	fprintf(f, "%064d\n", 7);
+	fclose(f);
+	chmod(path, 0600);
+	free(cfg->master_key_file);
+	cfg->master_key_file = xstrdup(path);
+	err[0] = '\0';
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	ok(q == NULL && strstr(err, "does not match") != NULL,
+	    "wrong master key: clear error (%s)", err);
+	if (q)
+		close_queue(q);
+	chmod(path, 0644);
+	err[0] = '\0';
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	ok(q == NULL && strstr(err, "too open") != NULL, "master key mode 0644 refused (%s)", err);
+	if (q)
+		close_queue(q);
+	snprintf(path, sizeof(path), "%s/new.key", tmpdir);
+	free(cfg->master_key_file);
+	cfg->master_key_file = xstrdup(path);
+	free(cfg->data_directory);
+	cfg->data_directory = xasprintf("%s/fresh", tmpdir);
+	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	{
+		struct stat st;
+		ok(q != NULL && stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+		    "master key created 0600 on first start");
+	}
+	if (q)
+		close_queue(q);
+	config_free(cfg);
+}
+
+static void
+test_readonly(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct queue *q;
+	struct queue_stats st;
+	char err[512];
+
+	q = queue_open(NULL, cfg, 1, err, sizeof(err));
+	ok(q != NULL, "read-only open without a loop");
+	if (q != NULL) {
+		is_int(queue_stats(q, &st), 0, "stats read-only");
+		ok(st.messages >= NCONC, "read-only sees the committed messages (%llu)",
+		    (unsigned long long)st.messages);
+		struct commit_res res;
+		struct queue_rcpt_in r = { "x@example.org", NULL, 0 };
+		struct queue_msg_in m = { .account = "", .sender = "", .rcpts = &r, .nrcpts = 1 };
+		is_int(queue_commit(q, &m, commit_cb, &res), -EROFS, "read-only refuses commits");
+		queue_close(q);
+	}
+	config_free(cfg);
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_queue.XXXXXX", t ? t : "/tmp");
+	if (mkdtemp(tmpdir) == NULL)
+		fatal("mkdtemp");
+	uv_loop_init(&loop);
+	plan(82);
+	test_ids();
+	test_roundtrip();
+	test_concurrent();
+	test_mapfull();
+	test_scheduler();
+	test_kv_and_logs();
+	test_privacy();
+	test_master_key();
+	test_readonly();
+	uv_loop_close(&loop);
+	{
+		char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			diag("cleanup failed");
+		free(cmd);
+	}
+	return done();
+}
