@@ -26,6 +26,10 @@ struct policy_msg {
 	struct buf data;		/* the whole message; stages may rewrite it */
 	struct buf verdicts;		/* JSON array text of findings (never values) */
 	int hold;			/* a stage asks for state held */
+	/* For the Received: header (policy/headers.c); NULL when unknown. */
+	const char *client_helo;	/* borrowed; EHLO/HELO argument */
+	const char *client_addr;	/* borrowed; "192.0.2.1" / "2001:db8::1" */
+	const char *protocol;		/* borrowed; smtp_session_protocol() */
 };
 
 typedef int (*policy_stage_fn)(struct policy_msg *m, struct outcome *out);
@@ -38,5 +42,12 @@ struct policy_stage {
 /* Run STAGES in order; stops at the first non-OK outcome. 0 = all ok. */
 int policy_run(const struct policy_stage *stages, size_t n,
     struct policy_msg *m, struct outcome *out);
+
+/*
+ * Header fix-ups (policy/headers.c), the EOM stage named "headers":
+ * prepends Received: (client IP only when cfg->smtpd_received_client_ip),
+ * adds Message-ID: and Date: when missing, removes every Bcc: field.
+ */
+int policy_headers(struct policy_msg *m, struct outcome *out);
 
 #endif

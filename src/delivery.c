@@ -1349,7 +1349,7 @@ dl_pump(struct delivery *dl)
 	struct queue_job *jobs[DL_TAKE_BATCH];
 	size_t n, i;
 
-	if (dl->draining || dl->stopped)
+	if (dl->draining || dl->stopped || !dl->cfg->delivery_enabled)
 		return;
 	while (dl->items < DL_MAX_ITEMS) {
 		n = queue_take_due(dl->q, jobs, DL_TAKE_BATCH);
@@ -1436,6 +1436,7 @@ delivery_reload(struct delivery *dl, const struct config *cfg, char *err, size_t
 		tls_ctx_free(dl->tls_ctx);
 		dl->tls_ctx = ctx;
 	}
+	dl_pump(dl);	/* delivery_enabled may have been switched on */
 	return 0;
 }
 

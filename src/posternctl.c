@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_scan.h"
 #include "log.h"
 #include "queue.h"
 #include "util.h"
@@ -25,9 +26,27 @@ struct ctl_group {
 	const char *summary;
 };
 
+/* `posternctl scan` runs offline and parses its own --json. */
+static int
+ctl_scan_group(struct ctl *c, int argc, char **argv)
+{
+	char **av = xcalloc((size_t)argc + 2, sizeof(*av));
+	int i, n = 0, rc;
+
+	av[n++] = argv[0];
+	if (c->json)
+		av[n++] = "--json";
+	for (i = 1; i < argc; i++)
+		av[n++] = argv[i];
+	rc = ctl_scan_main(n, av);
+	free(av);
+	return rc;
+}
+
 static const struct ctl_group groups[] = {
 	{ "queue", ctl_queue_main, "list, show, hold, release, delete, requeue, flush, stats" },
 	{ "audit", ctl_audit_main, "list the audit log of operator and reviewer actions" },
+	{ "scan", ctl_scan_group, "[--json] FILE...: find sensitive data in .eml files (offline)" },
 	/* one line per command group: account, dkim, domain, scan, review */
 };
 

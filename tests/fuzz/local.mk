@@ -19,10 +19,29 @@ FUZZ_TARGETS += tests/fuzz/fuzz_config
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/replay.c
 tests_fuzz_fuzz_config_LDADD = $(FUZZ_LDADD)
 
+# smtp_cmd: the pure SMTP command parsers (smtp/parse.c; private header)
+FUZZ_TARGETS += tests/fuzz/fuzz_smtp_cmd
+tests_fuzz_fuzz_smtp_cmd_SOURCES = tests/fuzz/fuzz_smtp_cmd.c tests/fuzz/replay.c
+tests_fuzz_fuzz_smtp_cmd_LDADD = $(FUZZ_LDADD)
+tests_fuzz_fuzz_smtp_cmd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/smtp
+
+# smtp_session: a whole SMTP server session over an in-memory transport
+FUZZ_TARGETS += tests/fuzz/fuzz_smtp_session
+tests_fuzz_fuzz_smtp_session_SOURCES = tests/fuzz/fuzz_smtp_session.c tests/fuzz/replay.c
+tests_fuzz_fuzz_smtp_session_LDADD = $(FUZZ_LDADD)
+
 # json: the control protocol's JSON parser (src/json.c), round trip
 FUZZ_TARGETS += tests/fuzz/fuzz_json
 tests_fuzz_fuzz_json_SOURCES = tests/fuzz/fuzz_json.c tests/fuzz/replay.c
 tests_fuzz_fuzz_json_LDADD = $(FUZZ_LDADD)
+# account: the stored account record (src/account.c)
+FUZZ_TARGETS += tests/fuzz/fuzz_account
+tests_fuzz_fuzz_account_SOURCES = tests/fuzz/fuzz_account.c tests/fuzz/replay.c
+tests_fuzz_fuzz_account_LDADD = $(FUZZ_LDADD)
+# mime: the MIME parser, the sensitive-data scan and redaction (issue 7)
+FUZZ_TARGETS += tests/fuzz/fuzz_mime
+tests_fuzz_fuzz_mime_SOURCES = tests/fuzz/fuzz_mime.c tests/fuzz/replay.c
+tests_fuzz_fuzz_mime_LDADD = $(FUZZ_LDADD)
 
 # smtp_reply: the client's SMTP reply parser and EHLO keyword reader
 FUZZ_TARGETS += tests/fuzz/fuzz_smtp_reply

@@ -18,7 +18,8 @@ from queuelib import control, inject
 plan(35)
 
 is_root = os.geteuid() == 0
-conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group"}
+conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group",
+        "delivery_enabled": "no"}  # the queue alone: nothing is delivered
 with Postern(tls=False, conf=conf) as p:
     body = "From: a@example.test\r\nSubject: cli test\r\n\r\nhello body\r\n"
     a = inject(p, ["one@example.test", "two@example.test"], body, account="acme")

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * account.h: customer accounts (issue 4).  An account is stored as
+ * `key=value` text lines in the queue's accounts table
+ * (queue_kv_get/queue_kv_put(QUEUE_T_ACCOUNTS), key = account name):
+ *
+ *   name=app1
+ *   password=scrypt$16384$8$1$<salt base64>$<hash base64>
+ *   status=active                 (or suspended)
+ *   domains=example.com,*.example.org   ("*" = any sender; none = no sender)
+ *   max_message_size=0            (bytes; 0 = message_size_limit)
+ *   max_recipients=0              (0 = smtpd_max_recipients)
+ *   hourly_rate=0                 (messages per hour; 0 = unlimited)
+ *   created=<wall ms>
+ *   dlp_action_card=reject        (optional overrides other stages read
+ *   spf_action=reject              with kv_get() on the record text)
+ *
+ * Unknown keys are kept verbatim so other modules can add overrides
+ * without this file knowing them.  The pure functions (parse, format,
+ * hashing, sender check, lockout and rate counters) have no loop access
+ * and are unit-tested; account_auth() runs the lookup and the scrypt
+ * verification in the uv thread pool through a lookup callback, so this
+ * file does not depend on the queue.
+ */
+#ifndef POSTERN_ACCOUNT_H
+#define POSTERN_ACCOUNT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+
+#define ACCOUNT_NAME_MAX 64
+#define ACCOUNT_HASH_MAX 200
+#define ACCOUNT_PASSWORD_MAX 512
+/* scrypt cost used for new hashes (RFC 7914: N=2^14, r=8, p=1 = 16 MiB). */
+#define ACCOUNT_SCRYPT_N 16384
+#define ACCOUNT_SCRYPT_R 8
+#define ACCOUNT_SCRYPT_P 1
+
+struct account {
+	char name[ACCOUNT_NAME_MAX + 1];
+	char password[ACCOUNT_HASH_MAX + 1];	/* encoded scrypt hash, "" = none */
+	int suspended;
+	char **domains;				/* owned */
+	size_t ndomains;
+	uint64_t max_message_size;		/* 0 = global */
+	int64_t max_recipients;			/* 0 = global */
+	int64_t hourly_rate;			/* 0 = unlimited */
+	uint64_t created;
+	struct buf extra;			/* other key=value lines, verbatim */
+};
+
+/* Names: 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+int account_name_valid(const char *name);
+struct account *account_new(const char *name);
+/* Parse a stored record; NULL when it is malformed (no valid name). */
+struct account *account_parse(const char *text, size_t len);
+/* The record text (malloc'd, NUL-terminated). */
+char *account_format(const struct account *a, size_t *len);
+void account_free(struct account *a);
+
+/* Replace the domain list with a comma/space separated LIST; -1 on a bad domain. */
+int account_set_domains(struct account *a, const char *list);
+int account_add_domain(struct account *a, const char *domain);
+/* Set or (VALUE NULL) remove an extra key=value override; -1 on bad key/value. */
+int account_set_extra(struct account *a, const char *key, const char *value);
+
+/* May this account use ADDR (the MAIL FROM address, "" for <>) as sender? */
+int account_sender_allowed(const struct account *a, const char *addr, size_t len);
+
+/* Hash PW with a fresh random salt: "scrypt$N$r$p$salt$hash". 0 or -1. */
+int account_hash_password(const char *pw, size_t len, char *out, size_t outlen);
+int account_hash_password_params(const char *pw, size_t len, uint64_t n, uint32_t r,
+    uint32_t p, char *out, size_t outlen);
+/* 1 = matches, 0 = does not, -1 = malformed hash.  Constant time in PW. */
+int account_verify_password(const char *encoded, const char *pw, size_t len);
+/* A random password of 24 characters from [A-Za-z0-9_-] into OUT (>= 25). */
+void account_generate_password(char *out, size_t outlen);
+
+/*
+ * Lockout counters (AUTH brute force): failures are counted per key
+ * (e.g. "ip:192.0.2.1" or "acct:app1"); THRESHOLD failures lock the key
+ * for LOCK_MS.  Pure: the caller passes the time.
+ */
+struct account_lockout;
+struct account_lockout *account_lockout_new(void);
+void account_lockout_free(struct account_lockout *l);
+/* Record one failure; returns 1 when this failure locks KEY. */
+int account_lockout_fail(struct account_lockout *l, const char *key, uint64_t now,
+    int64_t threshold, uint64_t lock_ms);
+int account_lockout_locked(struct account_lockout *l, const char *key, uint64_t now);
+void account_lockout_clear(struct account_lockout *l, const char *key);
+/* Forget entries that no longer matter (call from a timer). */
+void account_lockout_expire(struct account_lockout *l, uint64_t now, uint64_t lock_ms);
+size_t account_lockout_count(const struct account_lockout *l);
+
+/*
+ * Hourly message rate: a one-hour sliding window approximated with two
+ * fixed buckets.  account_rate_take() returns 0 and counts one message
+ * when it is allowed, -1 when LIMIT per hour is reached.
+ */
+struct account_rate;
+struct account_rate *account_rate_new(void);
+void account_rate_free(struct account_rate *r);
+int account_rate_take(struct account_rate *r, const char *name, uint64_t now, int64_t limit);
+/* Give back a message that was counted but not accepted. */
+void account_rate_untake(struct account_rate *r, const char *name, uint64_t now);
+
+/*
+ * Off-loop lookup and verification.  The callback runs on the loop:
+ * RESULT 1 = verified (A is the account, caller frees), 0 = wrong name
+ * or password (A NULL; also for unknown names, so timing does not tell),
+ * -1 = lookup error (tempfail; A NULL).  A suspended account verifies
+ * (RESULT 1) and the caller decides.  PW is copied and wiped.
+ */
+typedef void (*account_auth_cb)(void *arg, int result, struct account *a);
+/* Fetch NAME's record text (malloc'd): 0, -ENOENT, or negative errno.
+ * Runs on a pool thread (the relay wraps queue_kv_get(QUEUE_T_ACCOUNTS)). */
+typedef int (*account_lookup_fn)(void *arg, const char *name, char **text, size_t *len);
+struct account_auth_req;
+struct account_auth_req *account_auth(uv_loop_t *loop, account_lookup_fn lookup,
+    void *lookup_arg, const char *name, const char *pw, size_t pwlen,
+    account_auth_cb cb, void *arg);
+/* The callback will not be called; the request frees itself when the work ends. */
+void account_auth_cancel(struct account_auth_req *req);
+
+#endif

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * relay.h: the composition root for receiving mail (DESIGN.md §2, §7).
+ * A relay_session sits between one SMTP session (smtp/) and the rest of
+ * the system: it answers the session's AUTH, MAIL, RCPT and end-of-
+ * message callbacks with account checks (src/account.c), the EOM policy
+ * stages (policy/) run in the uv thread pool, and queue_commit().  The
+ * connection owner (src/listener.c) does the I/O and forwards the
+ * session callbacks here; the relay never sees a socket.
+ */
+#ifndef POSTERN_RELAY_H
+#define POSTERN_RELAY_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "config.h"
+#include "outcome.h"
+#include "smtp.h"
+
+struct queue;
+struct relay;
+struct relay_session;
+
+enum relay_mode {
+	RELAY_MODE_SUBMISSION = 0,	/* STARTTLS, AUTH required (587) */
+	RELAY_MODE_SUBMISSIONS,		/* implicit TLS, AUTH required (465) */
+	RELAY_MODE_RELAY,		/* trusted networks, no AUTH */
+};
+const char *relay_strmode(enum relay_mode m);
+
+/* Called after the relay resumed the session (the owner flushes its
+ * writes, restarts reading, or closes when the session ended). */
+typedef void (*relay_resumed_cb)(void *owner);
+
+/* CFG and Q are borrowed and must outlive the relay.  Q may be NULL
+ * (then every message is answered 451 4.3.0 and AUTH finds no account). */
+struct relay *relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q);
+/* With work in flight the relay lives on until the last job ends. */
+void relay_free(struct relay *r);
+/* CB runs whenever no auth or EOM work is in flight (at once if none is);
+ * the drain path of the daemon module waits on it. */
+typedef void (*relay_idle_cb)(void *arg);
+void relay_set_idle_cb(struct relay *r, relay_idle_cb cb, void *arg);
+unsigned relay_busy(const struct relay *r);
+/* SIGHUP: settings for new decisions (CFG borrowed, must outlive the relay). */
+void relay_set_config(struct relay *r, const struct config *cfg);
+
+/* One per connection.  ID and CLIENT_ADDR are copied. */
+struct relay_session *relay_session_new(struct relay *r, enum relay_mode mode,
+    const char *id, const char *client_addr, relay_resumed_cb resumed, void *owner);
+/* The session the callbacks below answer; set once, right after smtp_session_new(). */
+void relay_session_attach(struct relay_session *rs, struct smtp_session *s);
+/* The connection is gone: pending work is cancelled or finishes without
+ * touching the session.  Call before smtp_session_free().  NULL is fine. */
+void relay_session_free(struct relay_session *rs);
+
+/* The smtp_callbacks the owner forwards (same arguments, minus arg). */
+int relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
+    const char *authcid, const char *password, struct outcome *out);
+int relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env,
+    struct outcome *out);
+int relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
+    const struct smtp_rcpt *rcpt, struct outcome *out);
+int relay_on_message(struct relay_session *rs, const struct smtp_envelope *env,
+    struct buf *msg, struct outcome *out);
+
+/* Counters for logs and tests. */
+struct relay_stats {
+	unsigned long accepted, rejected, tempfailed, auth_ok, auth_failed, auth_locked;
+};
+void relay_get_stats(const struct relay *r, struct relay_stats *out);
+
+#endif

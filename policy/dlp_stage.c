@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dlp_stage.c: the sensitive-data EOM policy stage (issue 7, DESIGN §7).
+ *
+ * Runs in the thread pool on one struct policy_msg, before DKIM
+ * signing: parses the message (policy/mime.c) within the configured
+ * limits, scans the Subject, filenames and every text part
+ * (policy/dlp.c), then applies, per type found, the action of the
+ * account (`dlp_action_card=...` lines of its record) or else the
+ * global postern.conf key of the same name.  The strongest action
+ * decides the outcome: reject (550 5.7.1 naming the types, so the
+ * message is never queued) > hold (m->hold) > redact (m->data
+ * rewritten, policy/redact.c) > tag (an X-Postern-DLP: header with the
+ * types and counts).  A client-supplied X-Postern-DLP field is removed
+ * first so the header cannot be forged.  Findings go to m->verdicts as
+ * JSON (type, part, offset, confidence, action) and logs carry types
+ * and counts: never a value.  A MIME limit hit holds or rejects per
+ * mime_limit_action.
+ */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "dlp.h"
+#include "log.h"
+#include "mime.h"
+#include "policy.h"
+#include "util.h"
+
+#define DLP_HEADER "X-Postern-DLP"
+#define MAX_VERDICTS 100
+
+static const char *const action_keys[DLP_NTYPES] = {
+	"dlp_action_card", "dlp_action_card_test", "dlp_action_ssn", "dlp_action_iban",
+};
+
+/* The action for TYPE: the account's record first, then postern.conf. */
+static enum dlp_action
+action_for(const struct policy_msg *m, enum dlp_type type)
+{
+	enum dlp_action a = DLP_TAG;
+	char v[32];
+	const char *global = NULL;
+
+	if (m->account_record != NULL
+	    && kv_get(m->account_record, action_keys[type], v, sizeof(v)) >= 0) {
+		if (dlp_parse_action(v, &a) == 0)
+			return a;
+		log_warn("event=dlp_bad_action account=%s key=%s", m->account, action_keys[type]);
+	}
+	if (m->cfg != NULL) {
+		switch (type) {
+		case DLP_CARD:
+			global = m->cfg->dlp_action_card;
+			break;
+		case DLP_CARD_TEST:
+			global = m->cfg->dlp_action_card_test;
+			break;
+		case DLP_SSN:
+			global = m->cfg->dlp_action_ssn;
+			break;
+		case DLP_IBAN:
+			global = m->cfg->dlp_action_iban;
+			break;
+		default:
+			break;
+		}
+	}
+	if (global != NULL && dlp_parse_action(global, &a) == 0)
+		return a;
+	return type == DLP_CARD_TEST ? DLP_IGNORE : DLP_TAG;
+}
+
+/* Append one JSON object to the verdicts array text in B. */
+static void
+verdict_append(struct buf *b, const char *obj)
+{
+	if (b->len >= 2 && b->data[b->len - 1] == ']') {
+		b->len--;
+		if (b->len > 1)
+			(void)buf_append(b, ",", 1);
+	} else {
+		buf_reset(b);
+		(void)buf_append(b, "[", 1);
+	}
+	(void)buf_append_str(b, obj);
+	(void)buf_append(b, "]", 1);
+	b->data[b->len] = '\0';
+}
+
+/* Remove every top-level header field named NAME from the message. */
+static void
+strip_header(struct buf *data, const char *name)
+{
+	size_t nl = strlen(name), i = 0;
+
+	while (i < data->len) {
+		const char *eol = memchr(data->data + i, '\n', data->len - i);
+		size_t next = eol ? (size_t)(eol - data->data) + 1 : data->len, e;
+
+		if (next - i <= 2 && (data->data[i] == '\r' || data->data[i] == '\n'))
+			return;	/* end of the header */
+		if (next - i > nl && data->data[i + nl] == ':'
+		    && mem_casecmp(data->data + i, name, nl) == 0) {
+			e = next;
+			while (e < data->len && (data->data[e] == ' ' || data->data[e] == '\t')) {
+				eol = memchr(data->data + e, '\n', data->len - e);
+				e = eol ? (size_t)(eol - data->data) + 1 : data->len;
+			}
+			memmove(data->data + i, data->data + e, data->len - e);
+			data->len -= e - i;
+			data->data[data->len] = '\0';
+			continue;
+		}
+		i = next;
+	}
+}
+
+struct scan_ctx {
+	struct dlp_findings f;
+};
+
+static void
+scan_part(void *arg, const struct mime_part *part, const char *text, size_t len)
+{
+	struct scan_ctx *c = arg;
+
+	dlp_scan(text, len, part->no, &c->f);
+}
+
+static void
+limits_of(const struct config *cfg, struct mime_limits *lim)
+{
+	lim->max_depth = cfg ? (unsigned)cfg->mime_max_depth : 10;
+	lim->max_parts = cfg ? (unsigned)cfg->mime_max_parts : 500;
+	lim->max_decoded = cfg ? cfg->mime_max_decoded_size : 100u << 20;
+}
+
+/* "card=2, ssn=1" for the types whose action satisfies WANT. */
+static void
+type_list(const struct dlp_findings *f, const enum dlp_action *act, int min_action,
+    int only, char *out, size_t outlen)
+{
+	size_t t, n = 0;
+
+	out[0] = '\0';
+	for (t = 0; t < DLP_NTYPES; t++) {
+		if (f->count[t] == 0 || (only ? (int)act[t] != min_action : (int)act[t] < min_action))
+			continue;
+		n += (size_t)snprintf(out + n, n < outlen ? outlen - n : 0, "%s%s=%zu",
+		    n ? ", " : "", dlp_strtype((enum dlp_type)t), f->count[t]);
+		if (n >= outlen) {
+			out[outlen - 1] = '\0';
+			return;
+		}
+	}
+}
+
+int
+dlp_policy_stage(struct policy_msg *m, struct outcome *out)
+{
+	struct scan_ctx c;
+	struct mime_limits lim;
+	struct mime_parser *p;
+	enum mime_limit limit;
+	enum dlp_action act[DLP_NTYPES], worst = DLP_IGNORE;
+	unsigned redact_mask = 0;
+	char list[256], obj[256];
+	size_t t, i;
+
+	outcome_ok(out);
+	limits_of(m->cfg, &lim);
+	strip_header(&m->data, DLP_HEADER);
+	dlp_findings_init(&c.f);
+	p = mime_new(&lim, scan_part, &c);
+	(void)mime_feed(p, m->data.data ? m->data.data : "", m->data.len);
+	(void)mime_finish(p);
+	limit = mime_limit_hit(p);
+	mime_free(p);
+
+	for (t = 0; t < DLP_NTYPES; t++) {
+		act[t] = action_for(m, (enum dlp_type)t);
+		if (c.f.count[t] > 0 && act[t] > worst)
+			worst = act[t];
+		if (c.f.count[t] > 0 && act[t] == DLP_REDACT)
+			redact_mask |= 1u << t;
+	}
+	for (i = 0; i < c.f.n && i < MAX_VERDICTS; i++) {
+		const struct dlp_finding *d = &c.f.v[i];
+
+		snprintf(obj, sizeof(obj), "{\"stage\":\"dlp\",\"type\":\"%s\",\"part\":%u,"
+		    "\"offset\":%zu,\"confidence\":%u,\"action\":\"%s\"}", dlp_strtype(d->type),
+		    d->part, d->offset, d->confidence, dlp_straction(act[d->type]));
+		verdict_append(&m->verdicts, obj);
+	}
+
+	if (limit != MIME_LIMIT_NONE) {
+		int hold = m->cfg != NULL && strcmp(m->cfg->mime_limit_action, "hold") == 0;
+
+		snprintf(obj, sizeof(obj), "{\"stage\":\"mime\",\"limit\":\"%s\",\"action\":\"%s\"}",
+		    mime_strlimit(limit), hold ? "hold" : "reject");
+		verdict_append(&m->verdicts, obj);
+		log_info("event=mime_limit limit=%s action=%s", mime_strlimit(limit),
+		    hold ? "hold" : "reject");
+		if (!hold) {
+			outcome_set(out, OUTCOME_PERMFAIL, 554, "5.6.0",
+			    "Message structure exceeds limits (%s)", mime_strlimit(limit));
+			dlp_findings_free(&c.f);
+			return 0;
+		}
+		m->hold = 1;
+	}
+
+	if (worst == DLP_IGNORE) {
+		dlp_findings_free(&c.f);
+		return 0;
+	}
+	type_list(&c.f, act, DLP_TAG, 0, list, sizeof(list));
+	log_info("event=dlp found=\"%s\" action=%s", list, dlp_straction(worst));
+	if (worst == DLP_REJECT) {
+		/* RFC 3463 5.7.1: delivery not authorised, message refused. */
+		type_list(&c.f, act, DLP_REJECT, 1, list, sizeof(list));
+		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1",
+		    "Message refused: sensitive data found (%s)", list);
+		dlp_findings_free(&c.f);
+		return 0;
+	}
+	if (worst == DLP_HOLD)
+		m->hold = 1;
+	if (redact_mask != 0) {
+		struct buf red;
+
+		buf_init(&red, m->data.max);
+		if (dlp_redact(m->data.data, m->data.len, &lim, redact_mask, &red, NULL) == 0) {
+			buf_free(&m->data);
+			m->data = red;
+		} else {
+			buf_free(&red);
+		}
+	}
+	type_list(&c.f, act, DLP_TAG, 1, list, sizeof(list));
+	if (list[0] != '\0') {
+		struct buf hdr;
+
+		buf_init(&hdr, 0);
+		(void)buf_printf(&hdr, "%s: %s\r\n", DLP_HEADER, list);
+		(void)buf_append(&hdr, m->data.data ? m->data.data : "", m->data.len);
+		hdr.max = m->data.max;
+		buf_free(&m->data);
+		m->data = hdr;
+	}
+	dlp_findings_free(&c.f);
+	return 0;
+}

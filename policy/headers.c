@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * headers.c: the "headers" EOM policy stage (issue 4, DESIGN.md §7):
+ * the header fix-ups every submission server owes the message
+ * (RFC 6409 §8, RFC 5321 §4.4):
+ *
+ *  - prepend a Received: trace field.  The client's IP address appears
+ *    only when smtpd_received_client_ip = yes (privacy: customers may not
+ *    want their app servers' addresses in every message); the HELO name,
+ *    our host name and the RFC 3848 protocol (ESMTPSA, ...) always do.
+ *    No "for <recipient>" clause: with Bcc recipients it would disclose
+ *    them to everyone who reads the trace.
+ *  - add Date: and Message-ID: when the message has none (RFC 6409 §8.2, §8.3);
+ *  - remove every Bcc: field, continuation lines included (RFC 5322 §3.6.3
+ *    leaves this to the submission agent; a relay must not leak them).
+ *
+ * The stage is a pure function over struct policy_msg (the relay fills
+ * client_helo, client_addr and protocol), run in the EOM thread-pool job
+ * before DKIM signing.  The header section is everything before the
+ * first empty line; the body is copied untouched.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "policy.h"
+#include "util.h"
+
+/* Field name of the header line at P (LEN octets), or 0 if not "Name:". */
+static size_t
+field_name(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == ':')
+			return i;
+		if (c <= ' ' || c >= 0x7f)
+			return 0;
+	}
+	return 0;
+}
+
+static int
+name_is(const char *p, size_t n, const char *name)
+{
+	return n == strlen(name) && mem_casecmp(p, name, n) == 0;
+}
+
+/* Copy S into OUT keeping only characters safe inside a Received: clause. */
+static void
+trace_token(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c > ' ' && c < 0x7f && c != '(' && c != ')' && c != ';' && c != '\\')
+			buf_append(out, s, 1);
+		else
+			buf_append(out, "_", 1);
+	}
+}
+
+/* RFC 5322 §3.3 date-time, always in UTC, independent of the locale. */
+static void
+rfc5322_date(char *out, size_t outlen, time_t t)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, outlen, "%s, %d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday],
+	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static const char *
+our_hostname(const struct policy_msg *m, char *tmp, size_t tmplen)
+{
+	if (m->cfg && m->cfg->hostname && m->cfg->hostname[0])
+		return m->cfg->hostname;
+	if (gethostname(tmp, tmplen) == 0) {
+		tmp[tmplen - 1] = '\0';
+		if (tmp[0])
+			return tmp;
+	}
+	return "localhost";
+}
+
+int
+policy_headers(struct policy_msg *m, struct outcome *out)
+{
+	const char *p = m->data.data ? m->data.data : "";
+	size_t len = m->data.len, pos = 0, hdr_end;
+	int have_date = 0, have_msgid = 0, in_bcc = 0;
+	char host[256], date[64];
+	struct buf nb;
+	time_t now = time(NULL);
+
+	/* Where the header section ends: at the first empty line, or the end. */
+	for (hdr_end = 0; hdr_end < len;) {
+		const char *lf = memchr(p + hdr_end, '\n', len - hdr_end);
+		size_t linelen = lf ? (size_t)(lf - (p + hdr_end)) + 1 : len - hdr_end;
+		if (linelen <= 2 && (p[hdr_end] == '\r' || p[hdr_end] == '\n'))
+			break;
+		hdr_end += linelen;
+	}
+
+	buf_init(&nb, 0);
+	rfc5322_date(date, sizeof(date), now);
+	buf_append_str(&nb, "Received: from ");
+	trace_token(&nb, m->client_helo && m->client_helo[0] ? m->client_helo : "unknown");
+	if (m->client_addr && m->client_addr[0] && m->cfg && m->cfg->smtpd_received_client_ip) {
+		buf_append_str(&nb, " ([");
+		trace_token(&nb, m->client_addr);
+		buf_append_str(&nb, "])");
+	}
+	buf_append_str(&nb, "\r\n\tby ");
+	trace_token(&nb, our_hostname(m, host, sizeof(host)));
+	buf_append_str(&nb, " (postern) with ");
+	trace_token(&nb, m->protocol && m->protocol[0] ? m->protocol : "ESMTP");
+	buf_printf(&nb, ";\r\n\t%s\r\n", date);
+
+	while (pos < hdr_end) {
+		const char *line = p + pos;
+		const char *lf = memchr(line, '\n', hdr_end - pos);
+		size_t linelen = lf ? (size_t)(lf - line) + 1 : hdr_end - pos;
+		size_t n;
+
+		if (line[0] == ' ' || line[0] == '\t') {
+			/* continuation of the previous field */
+		} else if ((n = field_name(line, linelen)) > 0) {
+			in_bcc = name_is(line, n, "Bcc");
+			have_date |= name_is(line, n, "Date");
+			have_msgid |= name_is(line, n, "Message-ID");
+		} else {
+			in_bcc = 0;
+		}
+		if (!in_bcc)
+			buf_append(&nb, line, linelen);
+		pos += linelen;
+	}
+	/* A last header line without CRLF (no body at all) gets one first. */
+	if (hdr_end > 0 && p[hdr_end - 1] != '\n' && (!have_date || !have_msgid))
+		buf_append_str(&nb, "\r\n");
+	if (!have_date)
+		buf_printf(&nb, "Date: %s\r\n", date);
+	if (!have_msgid) {
+		unsigned char r[16];
+		size_t i;
+
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+			buf_free(&nb);
+			outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Cannot make a Message-ID");
+			return -1;
+		}
+		buf_printf(&nb, "Message-ID: <%llu.", (unsigned long long)now);
+		for (i = 0; i < sizeof(r); i++)
+			buf_printf(&nb, "%02x", r[i]);
+		buf_append_str(&nb, "@");
+		trace_token(&nb, our_hostname(m, host, sizeof(host)));
+		buf_append_str(&nb, ">\r\n");
+	}
+	buf_append(&nb, p + hdr_end, len - hdr_end);
+	nb.max = m->data.max;
+	if (nb.max < nb.len)
+		nb.max = nb.len;
+	buf_free(&m->data);
+	m->data = nb;
+	outcome_ok(out);
+	return 0;
+}

@@ -1,0 +1,868 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * account.c: the account record and everything that decides with it
+ * alone: parsing and formatting the stored `key=value` text, password
+ * hashing with scrypt (RFC 7914) through OpenSSL's EVP_KDF "SCRYPT"
+ * with a per-account random salt and the cost parameters stored with
+ * the hash, the allowed-sender check, AUTH lockout counters and the
+ * hourly message rate.  account_auth() moves the record lookup and the
+ * deliberately slow hash to the uv thread pool so the loop never waits
+ * on it (DESIGN.md §3).
+ *
+ * Callers: src/relay.c (AUTH, MAIL checks) and src/ctl_account.c (the
+ * posternctl account commands).  Passwords are never logged, and the
+ * copies made here are wiped with OPENSSL_cleanse() before being freed.
+ * Unknown record keys are carried verbatim (struct account.extra) so
+ * per-account overrides read by other stages (dlp_action_card,
+ * spf_action, ...) survive a read-modify-write by this module.
+ */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "account.h"
+#include "buf.h"
+#include "util.h"
+
+#define ACCOUNT_SALT_LEN 16
+#define ACCOUNT_DK_LEN 32
+#define ACCOUNT_RECORD_MAX (64 * 1024)
+
+int
+account_name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > ACCOUNT_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+
+		if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
+			return 0;
+	}
+	return 1;
+}
+
+struct account *
+account_new(const char *name)
+{
+	struct account *a = xcalloc(1, sizeof(*a));
+
+	str_copy(a->name, name, sizeof(a->name));
+	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
+	return a;
+}
+
+void
+account_free(struct account *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->ndomains; i++)
+		free(a->domains[i]);
+	free(a->domains);
+	buf_free(&a->extra);
+	OPENSSL_cleanse(a->password, sizeof(a->password));
+	free(a);
+}
+
+/* A domain as it may appear in the allowed list: a host name, optionally "*." prefixed, or "*". */
+static int
+account_domain_valid(const char *d)
+{
+	size_t i, n = strlen(d);
+
+	if (strcmp(d, "*") == 0)
+		return 1;
+	if (n > 2 && d[0] == '*' && d[1] == '.') {
+		d += 2;
+		n -= 2;
+	}
+	if (n == 0 || n > 253 || d[0] == '.' || d[n - 1] == '.' || d[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)d[i];
+
+		if (!isalnum(ch) && ch != '.' && ch != '-')
+			return 0;
+		if (ch == '.' && d[i + 1] == '.')
+			return 0;
+	}
+	return 1;
+}
+
+int
+account_add_domain(struct account *a, const char *domain)
+{
+	char *d = xstrdup(domain);
+	size_t i;
+
+	for (i = 0; d[i]; i++)
+		d[i] = (char)tolower((unsigned char)d[i]);
+	if (!account_domain_valid(d)) {
+		free(d);
+		return -1;
+	}
+	for (i = 0; i < a->ndomains; i++) {
+		if (strcmp(a->domains[i], d) == 0) {
+			free(d);
+			return 0;
+		}
+	}
+	a->domains = xrealloc(a->domains, (a->ndomains + 1) * sizeof(*a->domains));
+	a->domains[a->ndomains++] = d;
+	return 0;
+}
+
+int
+account_set_domains(struct account *a, const char *list)
+{
+	struct account tmp;
+	char *copy = xstrdup(list), *p, *save = NULL;
+	size_t i;
+	int rc = 0;
+
+	memset(&tmp, 0, sizeof(tmp));
+	for (p = strtok_r(copy, ", \t", &save); p != NULL; p = strtok_r(NULL, ", \t", &save)) {
+		if (account_add_domain(&tmp, p) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	free(copy);
+	if (rc != 0) {
+		for (i = 0; i < tmp.ndomains; i++)
+			free(tmp.domains[i]);
+		free(tmp.domains);
+		return -1;
+	}
+	for (i = 0; i < a->ndomains; i++)
+		free(a->domains[i]);
+	free(a->domains);
+	a->domains = tmp.domains;
+	a->ndomains = tmp.ndomains;
+	return 0;
+}
+
+/* Keys this module owns; anything else in a record is an override kept in extra. */
+static const char *const account_own_keys[] = {
+	"name", "password", "status", "domains", "max_message_size",
+	"max_recipients", "hourly_rate", "created",
+};
+
+static int
+account_own_key(const char *key, size_t klen)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(account_own_keys); i++)
+		if (strlen(account_own_keys[i]) == klen && memcmp(account_own_keys[i], key, klen) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+account_key_valid(const char *key)
+{
+	size_t i, n = strlen(key);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!islower((unsigned char)key[i]) && !isdigit((unsigned char)key[i]) && key[i] != '_')
+			return 0;
+	return 1;
+}
+
+int
+account_set_extra(struct account *a, const char *key, const char *value)
+{
+	struct buf out;
+	const char *p, *end;
+	size_t klen = strlen(key);
+
+	if (!account_key_valid(key) || account_own_key(key, klen))
+		return -1;
+	if (value != NULL && (strchr(value, '\n') != NULL || strchr(value, '\r') != NULL ||
+	    *value == '\0'))
+		return -1;
+	buf_init(&out, ACCOUNT_RECORD_MAX);
+	p = a->extra.data;
+	end = p ? p + a->extra.len : NULL;
+	while (p != NULL && p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
+
+		if (!(len > klen && p[klen] == '=' && memcmp(p, key, klen) == 0)) {
+			(void)buf_append(&out, p, len);
+			(void)buf_append(&out, "\n", 1);
+		}
+		p = eol ? eol + 1 : end;
+	}
+	if (value != NULL && buf_printf(&out, "%s=%s\n", key, value) != 0) {
+		buf_free(&out);
+		return -1;
+	}
+	buf_free(&a->extra);
+	a->extra = out;
+	return 0;
+}
+
+static int
+account_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+struct account *
+account_parse(const char *text, size_t len)
+{
+	struct account *a = NULL;
+	const char *p = text, *end = text + len;
+	char line[1024];
+
+	if (len > ACCOUNT_RECORD_MAX)
+		return NULL;
+	/* The name comes first in practice, but do not rely on it. */
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+
+		if (n > 5 && memcmp(p, "name=", 5) == 0 && n - 5 < sizeof(line)) {
+			memcpy(line, p + 5, n - 5);
+			line[n - 5] = '\0';
+			if (!account_name_valid(line))
+				return NULL;
+			a = account_new(line);
+			break;
+		}
+		p = eol ? eol + 1 : end;
+	}
+	if (a == NULL)
+		return NULL;
+	for (p = text; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		const char *eq = memchr(p, '=', n);
+		uint64_t v;
+		size_t klen;
+
+		if (n == 0 || eq == NULL)
+			goto next;
+		klen = (size_t)(eq - p);
+		if (n - klen - 1 >= sizeof(line))
+			goto bad;
+		memcpy(line, eq + 1, n - klen - 1);
+		line[n - klen - 1] = '\0';
+		if (klen == 8 && memcmp(p, "password", 8) == 0) {
+			if (strlen(line) >= sizeof(a->password))
+				goto bad;
+			str_copy(a->password, line, sizeof(a->password));
+		} else if (klen == 6 && memcmp(p, "status", 6) == 0) {
+			if (strcmp(line, "suspended") == 0)
+				a->suspended = 1;
+			else if (strcmp(line, "active") != 0)
+				goto bad;
+		} else if (klen == 7 && memcmp(p, "domains", 7) == 0) {
+			if (account_set_domains(a, line) != 0)
+				goto bad;
+		} else if (klen == 16 && memcmp(p, "max_message_size", 16) == 0) {
+			if (account_parse_u64(line, &a->max_message_size) != 0)
+				goto bad;
+		} else if (klen == 14 && memcmp(p, "max_recipients", 14) == 0) {
+			if (account_parse_u64(line, &v) != 0 || v > INT64_MAX)
+				goto bad;
+			a->max_recipients = (int64_t)v;
+		} else if (klen == 11 && memcmp(p, "hourly_rate", 11) == 0) {
+			if (account_parse_u64(line, &v) != 0 || v > INT64_MAX)
+				goto bad;
+			a->hourly_rate = (int64_t)v;
+		} else if (klen == 7 && memcmp(p, "created", 7) == 0) {
+			if (account_parse_u64(line, &a->created) != 0)
+				goto bad;
+		} else if (!account_own_key(p, klen)) {
+			if (buf_append(&a->extra, p, n) != 0 || buf_append(&a->extra, "\n", 1) != 0)
+				goto bad;
+		}
+next:
+		p = eol ? eol + 1 : end;
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	return a;
+bad:
+	OPENSSL_cleanse(line, sizeof(line));
+	account_free(a);
+	return NULL;
+}
+
+char *
+account_format(const struct account *a, size_t *len)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 0);
+	buf_printf(&b, "name=%s\n", a->name);
+	if (a->password[0] != '\0')
+		buf_printf(&b, "password=%s\n", a->password);
+	buf_printf(&b, "status=%s\n", a->suspended ? "suspended" : "active");
+	if (a->ndomains > 0) {
+		buf_append_str(&b, "domains=");
+		for (i = 0; i < a->ndomains; i++)
+			buf_printf(&b, "%s%s", i ? "," : "", a->domains[i]);
+		buf_append_str(&b, "\n");
+	}
+	buf_printf(&b, "max_message_size=%" PRIu64 "\n", a->max_message_size);
+	buf_printf(&b, "max_recipients=%" PRId64 "\n", a->max_recipients);
+	buf_printf(&b, "hourly_rate=%" PRId64 "\n", a->hourly_rate);
+	buf_printf(&b, "created=%" PRIu64 "\n", a->created);
+	if (a->extra.len > 0)
+		buf_append(&b, a->extra.data, a->extra.len);
+	return buf_steal(&b, len);
+}
+
+/* RFC 5321 §4.1.2: the domain is what follows the last '@'. */
+int
+account_sender_allowed(const struct account *a, const char *addr, size_t len)
+{
+	const char *at = NULL, *dom;
+	size_t i, dlen;
+
+	for (i = 0; i < a->ndomains; i++)
+		if (strcmp(a->domains[i], "*") == 0)
+			return 1;
+	for (i = len; i > 0; i--) {
+		if (addr[i - 1] == '@') {
+			at = addr + i - 1;
+			break;
+		}
+	}
+	if (at == NULL)
+		return 0;	/* <> or a bare local part: not one of our domains */
+	dom = at + 1;
+	dlen = len - (size_t)(dom - addr);
+	if (dlen == 0)
+		return 0;
+	for (i = 0; i < a->ndomains; i++) {
+		const char *d = a->domains[i];
+		size_t n = strlen(d);
+
+		if (d[0] == '*' && d[1] == '.') {
+			/* "*.example.com": strictly below example.com */
+			if (dlen > n - 1 && mem_casecmp(dom + dlen - (n - 1), d + 1, n - 1) == 0)
+				return 1;
+		} else if (n == dlen && mem_casecmp(dom, d, n) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- scrypt ---- */
+
+static int
+account_scrypt(const char *pw, size_t len, const unsigned char *salt, size_t saltlen,
+    uint64_t n, uint32_t r, uint32_t p, unsigned char *out, size_t outlen)
+{
+	EVP_KDF *kdf;
+	EVP_KDF_CTX *kctx;
+	OSSL_PARAM params[7], *q = params;
+	uint64_t maxmem = (uint64_t)1 << 30;
+	int rc = -1;
+
+	if ((kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL)) == NULL)
+		return -1;
+	kctx = EVP_KDF_CTX_new(kdf);
+	EVP_KDF_free(kdf);
+	if (kctx == NULL)
+		return -1;
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
+	    (void *)(len ? pw : ""), len);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+	*q++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
+	*q++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r);
+	*q++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p);
+	*q++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
+	*q = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, outlen, params) == 1)
+		rc = 0;
+	EVP_KDF_CTX_free(kctx);
+	return rc;
+}
+
+/* Cost limits accepted from a stored hash, so a bad record cannot exhaust memory. */
+static int
+account_params_ok(uint64_t n, uint64_t r, uint64_t p)
+{
+	return n >= 2 && n <= ((uint64_t)1 << 20) && (n & (n - 1)) == 0 &&
+	    r >= 1 && r <= 32 && p >= 1 && p <= 16 && n * r * 128 * p <= ((uint64_t)1 << 29);
+}
+
+int
+account_hash_password_params(const char *pw, size_t len, uint64_t n, uint32_t r, uint32_t p,
+    char *out, size_t outlen)
+{
+	unsigned char salt[ACCOUNT_SALT_LEN], dk[ACCOUNT_DK_LEN];
+	char salt64[4 * ((ACCOUNT_SALT_LEN + 2) / 3) + 1];
+	char dk64[4 * ((ACCOUNT_DK_LEN + 2) / 3) + 1];
+	int w;
+
+	if (!account_params_ok(n, r, p) || len > ACCOUNT_PASSWORD_MAX)
+		return -1;
+	if (RAND_bytes(salt, sizeof(salt)) != 1)
+		return -1;
+	if (account_scrypt(pw, len, salt, sizeof(salt), n, r, p, dk, sizeof(dk)) != 0)
+		return -1;
+	EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof(salt));
+	EVP_EncodeBlock((unsigned char *)dk64, dk, sizeof(dk));
+	OPENSSL_cleanse(dk, sizeof(dk));
+	w = snprintf(out, outlen, "scrypt$%" PRIu64 "$%" PRIu32 "$%" PRIu32 "$%s$%s",
+	    n, r, p, salt64, dk64);
+	return w > 0 && (size_t)w < outlen ? 0 : -1;
+}
+
+int
+account_hash_password(const char *pw, size_t len, char *out, size_t outlen)
+{
+	return account_hash_password_params(pw, len, ACCOUNT_SCRYPT_N, ACCOUNT_SCRYPT_R,
+	    ACCOUNT_SCRYPT_P, out, outlen);
+}
+
+/* Decode standard padded base64 of exactly WANT bytes. */
+static int
+account_b64_decode(const char *in, size_t inlen, unsigned char *out, size_t want)
+{
+	unsigned char tmp[128];
+	int n, pad = 0;
+
+	if (inlen == 0 || inlen % 4 != 0 || inlen / 4 * 3 > sizeof(tmp))
+		return -1;
+	if (in[inlen - 1] == '=')
+		pad++;
+	if (inlen > 1 && in[inlen - 2] == '=')
+		pad++;
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)inlen);
+	if (n < 0 || (size_t)(n - pad) != want)
+		return -1;
+	memcpy(out, tmp, want);
+	return 0;
+}
+
+int
+account_verify_password(const char *encoded, const char *pw, size_t len)
+{
+	unsigned char salt[ACCOUNT_SALT_LEN], want[ACCOUNT_DK_LEN], got[ACCOUNT_DK_LEN];
+	const char *f[6];
+	size_t flen[6], i;
+	const char *p = encoded;
+	char num[24];
+	uint64_t n, r, par;
+	int rc;
+
+	/* scrypt $ N $ r $ p $ salt $ hash */
+	for (i = 0; i < 6; i++) {
+		const char *d = strchr(p, '$');
+
+		f[i] = p;
+		flen[i] = d ? (size_t)(d - p) : strlen(p);
+		if (i < 5 && d == NULL)
+			return -1;
+		p = d ? d + 1 : p + flen[i];
+	}
+	if (strchr(f[5], '$') != NULL || flen[0] != 6 || memcmp(f[0], "scrypt", 6) != 0)
+		return -1;
+	for (i = 1; i <= 3; i++) {
+		if (flen[i] == 0 || flen[i] >= sizeof(num))
+			return -1;
+		memcpy(num, f[i], flen[i]);
+		num[flen[i]] = '\0';
+		if (account_parse_u64(num, i == 1 ? &n : i == 2 ? &r : &par) != 0)
+			return -1;
+	}
+	if (!account_params_ok(n, r, par))
+		return -1;
+	if (account_b64_decode(f[4], flen[4], salt, sizeof(salt)) != 0 ||
+	    account_b64_decode(f[5], flen[5], want, sizeof(want)) != 0)
+		return -1;
+	if (len > ACCOUNT_PASSWORD_MAX)
+		return 0;
+	if (account_scrypt(pw, len, salt, sizeof(salt), n, (uint32_t)r, (uint32_t)par,
+	    got, sizeof(got)) != 0)
+		return -1;
+	rc = CRYPTO_memcmp(got, want, sizeof(got)) == 0;
+	OPENSSL_cleanse(got, sizeof(got));
+	return rc;
+}
+
+void
+account_generate_password(char *out, size_t outlen)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char rnd[24];
+	size_t i;
+
+	if (outlen < 25)
+		fatal("account_generate_password: buffer too small");
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		fatal("account_generate_password: no randomness");
+	for (i = 0; i < sizeof(rnd); i++)
+		out[i] = alphabet[rnd[i] & 63];	/* 64 symbols: no modulo bias */
+	out[sizeof(rnd)] = '\0';
+	OPENSSL_cleanse(rnd, sizeof(rnd));
+}
+
+/* ---- a small string-keyed table for the in-memory counters ---- */
+
+#define ACCOUNT_TABLE_BUCKETS 1024
+
+struct account_entry {
+	struct account_entry *next;
+	char *key;
+	uint64_t a, b, c;	/* meaning depends on the table */
+};
+
+struct account_table {
+	struct account_entry *bucket[ACCOUNT_TABLE_BUCKETS];
+	size_t count;
+};
+
+static size_t
+account_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return (size_t)(h % ACCOUNT_TABLE_BUCKETS);
+}
+
+static struct account_entry *
+account_table_get(struct account_table *t, const char *key, int create)
+{
+	size_t h = account_hash(key);
+	struct account_entry *e;
+
+	for (e = t->bucket[h]; e != NULL; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			return e;
+	if (!create)
+		return NULL;
+	e = xcalloc(1, sizeof(*e));
+	e->key = xstrdup(key);
+	e->next = t->bucket[h];
+	t->bucket[h] = e;
+	t->count++;
+	return e;
+}
+
+static void
+account_table_del(struct account_table *t, const char *key)
+{
+	struct account_entry **pp, *e;
+
+	for (pp = &t->bucket[account_hash(key)]; (e = *pp) != NULL; pp = &e->next) {
+		if (strcmp(e->key, key) == 0) {
+			*pp = e->next;
+			free(e->key);
+			free(e);
+			t->count--;
+			return;
+		}
+	}
+}
+
+static void
+account_table_free(struct account_table *t)
+{
+	struct account_entry *e, *next;
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < ACCOUNT_TABLE_BUCKETS; i++) {
+		for (e = t->bucket[i]; e != NULL; e = next) {
+			next = e->next;
+			free(e->key);
+			free(e);
+		}
+	}
+	free(t);
+}
+
+/* ---- lockout: a = failures, b = time of the last failure, c = locked until ---- */
+
+struct account_lockout {
+	struct account_table t;
+};
+
+struct account_lockout *
+account_lockout_new(void)
+{
+	return xcalloc(1, sizeof(struct account_lockout));
+}
+
+void
+account_lockout_free(struct account_lockout *l)
+{
+	account_table_free((struct account_table *)l);
+}
+
+int
+account_lockout_fail(struct account_lockout *l, const char *key, uint64_t now,
+    int64_t threshold, uint64_t lock_ms)
+{
+	struct account_entry *e = account_table_get(&l->t, key, 1);
+
+	/* Failures older than one lockout period are forgotten. */
+	if (e->b + lock_ms < now && e->c <= now)
+		e->a = 0;
+	e->a++;
+	e->b = now;
+	if (threshold > 0 && e->a >= (uint64_t)threshold && e->c <= now) {
+		e->c = now + lock_ms;
+		return 1;
+	}
+	return 0;
+}
+
+int
+account_lockout_locked(struct account_lockout *l, const char *key, uint64_t now)
+{
+	struct account_entry *e = account_table_get(&l->t, key, 0);
+
+	return e != NULL && e->c > now;
+}
+
+void
+account_lockout_clear(struct account_lockout *l, const char *key)
+{
+	account_table_del(&l->t, key);
+}
+
+void
+account_lockout_expire(struct account_lockout *l, uint64_t now, uint64_t lock_ms)
+{
+	struct account_entry **pp, *e;
+	size_t i;
+
+	for (i = 0; i < ACCOUNT_TABLE_BUCKETS; i++) {
+		pp = &l->t.bucket[i];
+		while ((e = *pp) != NULL) {
+			if (e->c <= now && e->b + lock_ms < now) {
+				*pp = e->next;
+				free(e->key);
+				free(e);
+				l->t.count--;
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+}
+
+size_t
+account_lockout_count(const struct account_lockout *l)
+{
+	return l->t.count;
+}
+
+/* ---- hourly rate: a = start of the current hour bucket, b = its count, c = previous bucket ---- */
+
+#define ACCOUNT_HOUR_MS (3600ULL * 1000)
+
+struct account_rate {
+	struct account_table t;
+};
+
+struct account_rate *
+account_rate_new(void)
+{
+	return xcalloc(1, sizeof(struct account_rate));
+}
+
+void
+account_rate_free(struct account_rate *r)
+{
+	account_table_free((struct account_table *)r);
+}
+
+static void
+account_rate_roll(struct account_entry *e, uint64_t now)
+{
+	uint64_t start = now - now % ACCOUNT_HOUR_MS;
+
+	if (e->a == start)
+		return;
+	e->c = e->a + ACCOUNT_HOUR_MS == start ? e->b : 0;
+	e->b = 0;
+	e->a = start;
+}
+
+int
+account_rate_take(struct account_rate *r, const char *name, uint64_t now, int64_t limit)
+{
+	struct account_entry *e;
+	uint64_t elapsed, estimate;
+
+	if (limit <= 0)
+		return 0;
+	e = account_table_get(&r->t, name, 1);
+	account_rate_roll(e, now);
+	elapsed = now - e->a;
+	/* previous bucket weighted by how much of it still lies in the last hour */
+	estimate = e->b + (e->c * (ACCOUNT_HOUR_MS - elapsed) + ACCOUNT_HOUR_MS - 1) / ACCOUNT_HOUR_MS;
+	if (estimate >= (uint64_t)limit)
+		return -1;
+	e->b++;
+	return 0;
+}
+
+void
+account_rate_untake(struct account_rate *r, const char *name, uint64_t now)
+{
+	struct account_entry *e = account_table_get(&r->t, name, 0);
+
+	if (e == NULL)
+		return;
+	account_rate_roll(e, now);
+	if (e->b > 0)
+		e->b--;
+}
+
+/* ---- off-loop authentication ---- */
+
+struct account_auth_req {
+	uv_work_t work;
+	account_lookup_fn lookup;
+	void *lookup_arg;
+	account_auth_cb cb;	/* NULL once cancelled */
+	void *arg;
+	char name[ACCOUNT_NAME_MAX + 1];
+	char *pw;		/* owned, wiped */
+	size_t pwlen;
+	int result;
+	struct account *acct;
+};
+
+/* Pool thread: fetch, parse, verify.  An unknown name still pays for one
+ * scrypt run so response time does not reveal which names exist. */
+static void
+account_auth_work(uv_work_t *w)
+{
+	struct account_auth_req *req = w->data;
+	static const char dummy[] =
+	    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	req->result = 0;
+	if (!account_name_valid(req->name)) {
+		(void)account_verify_password(dummy, req->pw, req->pwlen);
+		return;
+	}
+	rc = req->lookup(req->lookup_arg, req->name, &text, &len);
+	if (rc == -ENOENT) {
+		(void)account_verify_password(dummy, req->pw, req->pwlen);
+		return;
+	}
+	if (rc != 0) {
+		req->result = -1;
+		return;
+	}
+	req->acct = account_parse(text, len);
+	free(text);
+	if (req->acct == NULL || req->acct->password[0] == '\0') {
+		(void)account_verify_password(dummy, req->pw, req->pwlen);
+		account_free(req->acct);
+		req->acct = NULL;
+		return;
+	}
+	rc = account_verify_password(req->acct->password, req->pw, req->pwlen);
+	if (rc != 1) {
+		account_free(req->acct);
+		req->acct = NULL;
+		req->result = 0;
+		return;
+	}
+	req->result = 1;
+}
+
+static void
+account_auth_after(uv_work_t *w, int status)
+{
+	struct account_auth_req *req = w->data;
+
+	if (status != 0 && req->result == 1) {
+		account_free(req->acct);
+		req->acct = NULL;
+		req->result = -1;
+	}
+	if (req->cb != NULL)
+		req->cb(req->arg, req->result, req->acct);
+	else
+		account_free(req->acct);
+	OPENSSL_cleanse(req->pw, req->pwlen);
+	free(req->pw);
+	free(req);
+}
+
+struct account_auth_req *
+account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const char *name,
+    const char *pw, size_t pwlen, account_auth_cb cb, void *arg)
+{
+	struct account_auth_req *req = xcalloc(1, sizeof(*req));
+
+	req->work.data = req;
+	req->lookup = lookup;
+	req->lookup_arg = lookup_arg;
+	req->cb = cb;
+	req->arg = arg;
+	if (strlen(name) <= ACCOUNT_NAME_MAX)
+		str_copy(req->name, name, sizeof(req->name));
+	/* else: name stays "" and fails as invalid, after the same work */
+	req->pw = xmalloc(pwlen + 1);
+	memcpy(req->pw, pw, pwlen);
+	req->pw[pwlen] = '\0';
+	req->pwlen = pwlen;
+	if (uv_queue_work(loop, &req->work, account_auth_work, account_auth_after) != 0) {
+		OPENSSL_cleanse(req->pw, req->pwlen);
+		free(req->pw);
+		free(req);
+		return NULL;
+	}
+	return req;
+}
+
+void
+account_auth_cancel(struct account_auth_req *req)
+{
+	if (req != NULL)
+		req->cb = NULL;
+}

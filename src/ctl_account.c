@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * ctl_account.c: `posternctl account ...` (posternctl(8)) and the
+ * daemon-side account.* control commands behind it.
+ *
+ *   account add NAME [--domain D]... [--password-stdin] [limits]
+ *   account passwd NAME [--password-stdin]
+ *   account set NAME [--domain D]... [limits] [--set KEY=VALUE]...
+ *   account suspend|unsuspend NAME
+ *   account show NAME [--json]
+ *   account list [--json]
+ *   account delete NAME
+ *
+ * Limits: --max-message-size BYTES, --max-recipients N, --hourly-rate N
+ * (0 = the global default / unlimited).  --set KEY=VALUE stores a
+ * per-account override other stages read (dlp_action_card, spf_action);
+ * --set KEY= removes it.
+ *
+ * The password never reaches the daemon: posternctl generates it (or
+ * reads it from stdin), hashes it with scrypt here and sends only the
+ * hash; the generated password is printed once.  Records are stored
+ * as key=value text in the queue's accounts table (src/account.c).
+ * `account delete` removes the record and then shreds the account's
+ * data key (queue_account_shred), so its remaining mail is unreadable.
+ * show/list work offline on a read-only queue; changes need posternd.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "account.h"
+#include "buf.h"
+#include "control.h"
+#include "ctl.h"
+#include "json.h"
+#include "log.h"
+#include "queue.h"
+#include "util.h"
+
+/* ---- daemon side ---- */
+
+/* Write the public view of A (never the password hash). */
+static void
+account_json(struct json_out *j, const struct account *a)
+{
+	const char *p, *end;
+	size_t i;
+
+	json_obj_begin(j);
+	json_kv_str(j, "name", a->name);
+	json_kv_str(j, "status", a->suspended ? "suspended" : "active");
+	json_key(j, "domains");
+	json_arr_begin(j);
+	for (i = 0; i < a->ndomains; i++)
+		json_str(j, a->domains[i]);
+	json_arr_end(j);
+	json_kv_uint(j, "max_message_size", a->max_message_size);
+	json_kv_int(j, "max_recipients", a->max_recipients);
+	json_kv_int(j, "hourly_rate", a->hourly_rate);
+	json_kv_uint(j, "created", a->created);
+	json_kv_bool(j, "has_password", a->password[0] != '\0');
+	json_key(j, "overrides");
+	json_obj_begin(j);
+	p = a->extra.data;
+	end = p ? p + a->extra.len : NULL;
+	while (p != NULL && p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		const char *eq = memchr(p, '=', len);
+
+		if (eq != NULL) {
+			char *k = xstrndup(p, (size_t)(eq - p));
+
+			json_key(j, k);
+			json_strn(j, eq + 1, len - (size_t)(eq - p) - 1);
+			free(k);
+		}
+		p = eol ? eol + 1 : end;
+	}
+	json_obj_end(j);
+	json_obj_end(j);
+}
+
+static int
+account_cmd_load(struct control_req *req, const char *name, struct account **out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if (name == NULL || !account_name_valid(name))
+		return control_error(req, CONTROL_USAGE, "invalid account name");
+	str_copy(req->target, name, sizeof(req->target));
+	if (req->queue == NULL)
+		return control_error(req, CONTROL_FAIL, "the queue is not open");
+	rc = queue_kv_get(req->queue, QUEUE_T_ACCOUNTS, name, &text, &len);
+	if (rc == -ENOENT)
+		return control_error(req, CONTROL_FAIL, "no such account: %s", name);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "cannot read account %s: %s", name,
+		    strerror(-rc));
+	*out = account_parse(text, len);
+	free(text);
+	if (*out == NULL)
+		return control_error(req, CONTROL_FAIL, "account %s: malformed record", name);
+	return CONTROL_OK;
+}
+
+/* Apply the optional fields of ARGS (domains, limits, overrides) to A. */
+static int
+account_cmd_apply(struct control_req *req, struct account *a, const struct json_value *args)
+{
+	const struct json_value *v;
+	int64_t n;
+	size_t i;
+
+	if ((v = json_get(args, "domains")) != NULL) {
+		struct account tmp;
+
+		if (v->type != JSON_ARRAY)
+			return control_error(req, CONTROL_USAGE, "domains must be a list");
+		memset(&tmp, 0, sizeof(tmp));
+		for (i = 0; i < v->n; i++) {
+			if (v->items[i]->type != JSON_STRING ||
+			    account_add_domain(&tmp, v->items[i]->s) != 0) {
+				size_t k;
+
+				for (k = 0; k < tmp.ndomains; k++)
+					free(tmp.domains[k]);
+				free(tmp.domains);
+				return control_error(req, CONTROL_USAGE, "invalid domain: %s",
+				    v->items[i]->type == JSON_STRING ? v->items[i]->s : "?");
+			}
+		}
+		for (i = 0; i < a->ndomains; i++)
+			free(a->domains[i]);
+		free(a->domains);
+		a->domains = tmp.domains;
+		a->ndomains = tmp.ndomains;
+	}
+	if ((n = json_get_int(args, "max_message_size", -1)) >= 0)
+		a->max_message_size = (uint64_t)n;
+	if ((n = json_get_int(args, "max_recipients", -1)) >= 0)
+		a->max_recipients = n;
+	if ((n = json_get_int(args, "hourly_rate", -1)) >= 0)
+		a->hourly_rate = n;
+	if ((v = json_get(args, "overrides")) != NULL) {
+		if (v->type != JSON_OBJECT)
+			return control_error(req, CONTROL_USAGE, "overrides must be an object");
+		for (i = 0; i < v->n; i++) {
+			const char *val = v->items[i]->type == JSON_STRING ? v->items[i]->s : NULL;
+
+			if (account_set_extra(a, v->keys[i], val && *val ? val : NULL) != 0)
+				return control_error(req, CONTROL_USAGE, "invalid override %s",
+				    v->keys[i]);
+		}
+	}
+	return CONTROL_OK;
+}
+
+static void
+account_cmd_stored(void *arg, const struct outcome *o)
+{
+	struct control_req *req = arg;
+
+	if (o->kind != OUTCOME_OK) {
+		control_error(req, CONTROL_FAIL, "cannot store the account: %s", o->text);
+		control_finish(req, CONTROL_FAIL);
+		return;
+	}
+	control_finish(req, CONTROL_OK);
+}
+
+/* Store A and answer with its public view once it is durable. */
+static int
+account_cmd_store(struct control_req *req, struct json_out *out, struct account *a)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	text = account_format(a, &len);
+	account_json(out, a);
+	rc = queue_kv_put(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len, account_cmd_stored, req);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	account_free(a);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "cannot store the account: %s", strerror(-rc));
+	return CONTROL_ASYNC;
+}
+
+static int
+account_cmd_hash_ok(const char *hash)
+{
+	return hash != NULL && strlen(hash) <= ACCOUNT_HASH_MAX &&
+	    strncmp(hash, "scrypt$", 7) == 0 && strchr(hash, '\n') == NULL;
+}
+
+static int
+account_cmd_add(struct control_req *req, struct json_out *out)
+{
+	const char *name = json_get_str(req->args, "name", NULL);
+	const char *hash = json_get_str(req->args, "password_hash", NULL);
+	struct account *a;
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	if (name == NULL || !account_name_valid(name))
+		return control_error(req, CONTROL_USAGE, "invalid account name");
+	str_copy(req->target, name, sizeof(req->target));
+	if (!account_cmd_hash_ok(hash))
+		return control_error(req, CONTROL_USAGE, "password_hash missing or malformed");
+	if (req->queue == NULL || req->loop == NULL)
+		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
+	rc = queue_kv_get(req->queue, QUEUE_T_ACCOUNTS, name, &text, &len);
+	free(text);
+	if (rc == 0)
+		return control_error(req, CONTROL_FAIL, "account %s already exists", name);
+	if (rc != -ENOENT)
+		return control_error(req, CONTROL_FAIL, "cannot read accounts: %s", strerror(-rc));
+	a = account_new(name);
+	str_copy(a->password, hash, sizeof(a->password));
+	a->created = now_wall_ms();
+	if ((rc = account_cmd_apply(req, a, req->args)) != CONTROL_OK) {
+		account_free(a);
+		return rc;
+	}
+	log_info("event=account_added account=%s by=%s", name, req->user);
+	return account_cmd_store(req, out, a);
+}
+
+/* passwd, set, suspend, unsuspend: read, change, write back. */
+static int
+account_cmd_modify(struct control_req *req, struct json_out *out)
+{
+	const char *name = json_get_str(req->args, "name", NULL);
+	struct account *a;
+	int rc;
+
+	if ((rc = account_cmd_load(req, name, &a)) != CONTROL_OK)
+		return rc;
+	if (req->loop == NULL) {
+		account_free(a);
+		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
+	}
+	if (strcmp(req->cmd, "account.passwd") == 0) {
+		const char *hash = json_get_str(req->args, "password_hash", NULL);
+
+		if (!account_cmd_hash_ok(hash)) {
+			account_free(a);
+			return control_error(req, CONTROL_USAGE, "password_hash missing or malformed");
+		}
+		str_copy(a->password, hash, sizeof(a->password));
+	} else if (strcmp(req->cmd, "account.suspend") == 0) {
+		a->suspended = 1;
+	} else if (strcmp(req->cmd, "account.unsuspend") == 0) {
+		a->suspended = 0;
+	} else if ((rc = account_cmd_apply(req, a, req->args)) != CONTROL_OK) {
+		account_free(a);
+		return rc;
+	}
+	log_info("event=account_changed account=%s change=%s by=%s", a->name, req->cmd + 8,
+	    req->user);
+	return account_cmd_store(req, out, a);
+}
+
+static int
+account_cmd_show(struct control_req *req, struct json_out *out)
+{
+	struct account *a;
+	int rc;
+
+	if ((rc = account_cmd_load(req, json_get_str(req->args, "name", NULL), &a)) != CONTROL_OK)
+		return rc;
+	account_json(out, a);
+	account_free(a);
+	return CONTROL_OK;
+}
+
+static int
+account_cmd_list_one(void *arg, const char *key, const char *val, size_t len)
+{
+	struct json_out *out = arg;
+	struct account *a = account_parse(val, len);
+
+	(void)key;
+	if (a != NULL) {
+		account_json(out, a);
+		account_free(a);
+	}
+	return 0;
+}
+
+static int
+account_cmd_list(struct control_req *req, struct json_out *out)
+{
+	int rc;
+
+	if (req->queue == NULL)
+		return control_error(req, CONTROL_FAIL, "the queue is not open");
+	json_arr_begin(out);
+	rc = queue_kv_foreach(req->queue, QUEUE_T_ACCOUNTS, "", account_cmd_list_one, out);
+	json_arr_end(out);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "cannot list accounts: %s", strerror(-rc));
+	return CONTROL_OK;
+}
+
+static void
+account_cmd_shredded(void *arg, const struct outcome *o)
+{
+	struct control_req *req = arg;
+
+	if (o->kind != OUTCOME_OK) {
+		control_error(req, CONTROL_FAIL, "account deleted, but its key could not be "
+		    "shredded: %s", o->text);
+		control_finish(req, CONTROL_FAIL);
+		return;
+	}
+	control_finish(req, CONTROL_OK);
+}
+
+static void
+account_cmd_deleted(void *arg, const struct outcome *o)
+{
+	struct control_req *req = arg;
+	int rc;
+
+	if (o->kind != OUTCOME_OK) {
+		control_error(req, CONTROL_FAIL, "cannot delete the account: %s", o->text);
+		control_finish(req, CONTROL_FAIL);
+		return;
+	}
+	/* Crypto-shredding (DESIGN.md §6): the account key goes too. */
+	rc = queue_account_shred(req->queue, req->target, account_cmd_shredded, req);
+	if (rc != 0) {
+		control_error(req, CONTROL_FAIL, "account deleted, but its key could not be "
+		    "shredded: %s", strerror(-rc));
+		control_finish(req, CONTROL_FAIL);
+	}
+}
+
+static int
+account_cmd_delete(struct control_req *req, struct json_out *out)
+{
+	struct account *a;
+	int rc;
+
+	if ((rc = account_cmd_load(req, json_get_str(req->args, "name", NULL), &a)) != CONTROL_OK)
+		return rc;
+	if (req->loop == NULL) {
+		account_free(a);
+		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
+	}
+	json_obj_begin(out);
+	json_kv_str(out, "name", a->name);
+	json_kv_bool(out, "deleted", 1);
+	json_obj_end(out);
+	log_info("event=account_deleted account=%s by=%s", a->name, req->user);
+	rc = queue_kv_put(req->queue, QUEUE_T_ACCOUNTS, a->name, NULL, 0, account_cmd_deleted, req);
+	account_free(a);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "cannot delete the account: %s", strerror(-rc));
+	return CONTROL_ASYNC;
+}
+
+static const struct control_cmd account_cmds[] = {
+	{ "account.add", CONTROL_ROLE_OPERATOR, 1, account_cmd_add },
+	{ "account.passwd", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
+	{ "account.set", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
+	{ "account.suspend", CONTROL_ROLE_REVIEWER, 1, account_cmd_modify },
+	{ "account.unsuspend", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
+	{ "account.show", CONTROL_ROLE_OPERATOR, 0, account_cmd_show },
+	{ "account.list", CONTROL_ROLE_OPERATOR, 0, account_cmd_list },
+	{ "account.delete", CONTROL_ROLE_OPERATOR, 1, account_cmd_delete },
+};
+
+void
+ctl_account_register(void)
+{
+	control_register(account_cmds, ARRAY_SIZE(account_cmds));
+}
+
+/* ---- posternctl side ---- */
+
+static void
+ctl_account_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: posternctl account add NAME [--domain D]... [--password-stdin] [LIMITS]\n"
+	    "       posternctl account passwd NAME [--password-stdin]\n"
+	    "       posternctl account set NAME [--domain D]... [LIMITS] [--set KEY=VALUE]...\n"
+	    "       posternctl account suspend|unsuspend|show|delete NAME\n"
+	    "       posternctl account list [--json]\n"
+	    "LIMITS: --max-message-size BYTES --max-recipients N --hourly-rate N (0 = default)\n");
+}
+
+/* Read one password line from stdin (no echo games: it is meant for pipes). */
+static int
+ctl_account_read_password(char *out, size_t outlen)
+{
+	size_t n;
+
+	if (fgets(out, (int)outlen, stdin) == NULL)
+		return -1;
+	n = strlen(out);
+	if (n > 0 && out[n - 1] == '\n')
+		out[--n] = '\0';
+	if (n > 0 && out[n - 1] == '\r')
+		out[--n] = '\0';
+	if (n == 0 || n >= outlen - 1)
+		return -1;
+	return 0;
+}
+
+static int
+ctl_account_parse_num(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *s == '\0' || *end != '\0' || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void
+ctl_account_print(struct ctl *c, const struct json_value *v)
+{
+	const struct json_value *d, *o;
+	char when[32];
+	size_t i;
+
+	if (c->json) {
+		ctl_print_json(v, stdout);
+		return;
+	}
+	printf("name: %s\n", json_get_str(v, "name", "?"));
+	printf("status: %s\n", json_get_str(v, "status", "?"));
+	printf("domains:");
+	d = json_get(v, "domains");
+	for (i = 0; d != NULL && d->type == JSON_ARRAY && i < d->n; i++)
+		printf("%s%s", i ? ", " : " ", d->items[i]->s ? d->items[i]->s : "");
+	printf("\n");
+	printf("max_message_size: %lld\n", (long long)json_get_int(v, "max_message_size", 0));
+	printf("max_recipients: %lld\n", (long long)json_get_int(v, "max_recipients", 0));
+	printf("hourly_rate: %lld\n", (long long)json_get_int(v, "hourly_rate", 0));
+	printf("created: %s\n", ctl_fmt_time((uint64_t)json_get_int(v, "created", 0), when,
+	    sizeof(when)));
+	o = json_get(v, "overrides");
+	for (i = 0; o != NULL && o->type == JSON_OBJECT && i < o->n; i++)
+		printf("%s: %s\n", o->keys[i], o->items[i]->s ? o->items[i]->s : "");
+}
+
+int
+ctl_account_main(struct ctl *c, int argc, char **argv)
+{
+	struct json_value *root = NULL;
+	const struct json_value *res = NULL;
+	struct buf args;
+	struct json_out j;
+	const char *verb, *name = NULL;
+	char password[ACCOUNT_PASSWORD_MAX + 2], hash[ACCOUNT_HASH_MAX + 1], cmd[32];
+	int i, rc, from_stdin = 0, ndomains = 0, generated = 0, noverrides = 0;
+
+	if (argc > 0 && strcmp(argv[0], "account") == 0) {
+		argc--;
+		argv++;
+	}
+	if (argc < 1) {
+		ctl_account_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	verb = argv[0];
+	if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0) {
+		ctl_account_usage(stdout);
+		return CTL_EXIT_OK;
+	}
+	if (strcmp(verb, "add") && strcmp(verb, "passwd") && strcmp(verb, "set") &&
+	    strcmp(verb, "suspend") && strcmp(verb, "unsuspend") && strcmp(verb, "show") &&
+	    strcmp(verb, "list") && strcmp(verb, "delete")) {
+		ctl_usage_error(c, "account: unknown command '%s'", verb);
+		return CTL_EXIT_USAGE;
+	}
+	buf_init(&args, 0);
+	json_out_init(&j, &args);
+	json_obj_begin(&j);
+	/* first pass: name and simple options */
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int64_t n;
+
+		if (strcmp(a, "--json") == 0) {
+			c->json = 1;
+		} else if (strcmp(a, "--password-stdin") == 0 &&
+		    (strcmp(verb, "add") == 0 || strcmp(verb, "passwd") == 0)) {
+			from_stdin = 1;
+		} else if ((strcmp(a, "--max-message-size") == 0 || strcmp(a, "--max-recipients") == 0 ||
+		    strcmp(a, "--hourly-rate") == 0) &&
+		    (strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0)) {
+			if (i + 1 >= argc || ctl_account_parse_num(argv[i + 1], &n) != 0) {
+				ctl_usage_error(c, "account %s: %s needs a number", verb, a);
+				buf_free(&args);
+				return CTL_EXIT_USAGE;
+			}
+			json_kv_int(&j, strcmp(a, "--max-message-size") == 0 ? "max_message_size" :
+			    strcmp(a, "--max-recipients") == 0 ? "max_recipients" : "hourly_rate", n);
+			i++;
+		} else if (strcmp(a, "--domain") == 0 &&
+		    (strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0)) {
+			if (i + 1 >= argc) {
+				ctl_usage_error(c, "account %s: --domain needs a domain", verb);
+				buf_free(&args);
+				return CTL_EXIT_USAGE;
+			}
+			ndomains++;
+			i++;
+		} else if (strcmp(a, "--set") == 0 && strcmp(verb, "set") == 0) {
+			if (i + 1 >= argc || strchr(argv[i + 1], '=') == NULL) {
+				ctl_usage_error(c, "account set: --set needs KEY=VALUE");
+				buf_free(&args);
+				return CTL_EXIT_USAGE;
+			}
+			noverrides++;
+			i++;
+		} else if (a[0] == '-' || name != NULL || strcmp(verb, "list") == 0) {
+			ctl_usage_error(c, "account %s: unexpected argument '%s'", verb, a);
+			buf_free(&args);
+			return CTL_EXIT_USAGE;
+		} else {
+			name = a;
+		}
+	}
+	if (strcmp(verb, "list") != 0) {
+		if (name == NULL || !account_name_valid(name)) {
+			ctl_usage_error(c, "account %s: %s", verb, name ? "invalid account name "
+			    "(1-64 of A-Z a-z 0-9 . _ -)" : "missing account name");
+			buf_free(&args);
+			return CTL_EXIT_USAGE;
+		}
+		json_kv_str(&j, "name", name);
+	}
+	if (ndomains > 0) {
+		json_key(&j, "domains");
+		json_arr_begin(&j);
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc)
+				json_str(&j, argv[++i]);
+		json_arr_end(&j);
+	}
+	if (noverrides > 0) {
+		json_key(&j, "overrides");
+		json_obj_begin(&j);
+		for (i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
+				char *kv = xstrdup(argv[++i]), *eq = strchr(kv, '=');
+
+				*eq = '\0';
+				json_kv_str(&j, kv, eq + 1);
+				free(kv);
+			}
+		}
+		json_obj_end(&j);
+	}
+	if (strcmp(verb, "add") == 0 || strcmp(verb, "passwd") == 0) {
+		if (from_stdin) {
+			if (ctl_account_read_password(password, sizeof(password)) != 0) {
+				fprintf(stderr, "posternctl: no password (or longer than %d) on stdin\n",
+				    ACCOUNT_PASSWORD_MAX);
+				buf_free(&args);
+				return CTL_EXIT_USAGE;
+			}
+		} else {
+			account_generate_password(password, sizeof(password));
+			generated = 1;
+		}
+		if (account_hash_password(password, strlen(password), hash, sizeof(hash)) != 0) {
+			fprintf(stderr, "posternctl: cannot hash the password\n");
+			OPENSSL_cleanse(password, sizeof(password));
+			buf_free(&args);
+			return CTL_EXIT_FAIL;
+		}
+		json_kv_str(&j, "password_hash", hash);
+	}
+	json_obj_end(&j);
+	snprintf(cmd, sizeof(cmd), "account.%s", verb);
+	rc = ctl_call(c, cmd, args.data, strcmp(verb, "show") == 0 || strcmp(verb, "list") == 0,
+	    &root, &res);
+	buf_free(&args);
+	if (rc != 0) {
+		OPENSSL_cleanse(password, sizeof(password));
+		json_free(root);
+		return rc;
+	}
+	if (strcmp(verb, "list") == 0) {
+		if (c->json) {
+			ctl_print_json(res, stdout);
+		} else {
+			static const char *const hdr[] = { "NAME", "STATUS", "DOMAINS", "CREATED" };
+			struct ctl_table *t = ctl_table_new(4, hdr);
+			size_t k, m;
+
+			for (k = 0; res != NULL && res->type == JSON_ARRAY && k < res->n; k++) {
+				const struct json_value *v = res->items[k], *d = json_get(v, "domains");
+				struct buf doms;
+				char when[32];
+				const char *cells[4];
+
+				buf_init(&doms, 0);
+				for (m = 0; d != NULL && d->type == JSON_ARRAY && m < d->n; m++)
+					buf_printf(&doms, "%s%s", m ? "," : "", d->items[m]->s ? d->items[m]->s : "");
+				cells[0] = json_get_str(v, "name", "?");
+				cells[1] = json_get_str(v, "status", "?");
+				cells[2] = doms.len ? doms.data : "-";
+				cells[3] = ctl_fmt_time((uint64_t)json_get_int(v, "created", 0), when,
+				    sizeof(when));
+				ctl_table_add(t, cells);
+				buf_free(&doms);
+			}
+			ctl_table_print(t, stdout);
+			ctl_table_free(t);
+		}
+	} else if (strcmp(verb, "show") == 0) {
+		ctl_account_print(c, res);
+	} else if (c->json) {
+		/* add/passwd with a generated password: the only time it is shown */
+		struct buf out;
+		struct json_out jo;
+
+		buf_init(&out, 0);
+		json_out_init(&jo, &out);
+		json_obj_begin(&jo);
+		json_kv_str(&jo, "name", name);
+		json_kv_str(&jo, "result", verb);
+		if (generated)
+			json_kv_str(&jo, "password", password);
+		json_obj_end(&jo);
+		printf("%s\n", out.data);
+		OPENSSL_cleanse(out.data, out.len);
+		buf_free(&out);
+	} else {
+		static const char *const done_words[][2] = {
+			{ "add", "added" }, { "passwd", "password changed" }, { "set", "updated" },
+			{ "suspend", "suspended" }, { "unsuspend", "unsuspended" },
+			{ "delete", "deleted (its key shredded)" },
+		};
+		size_t k;
+
+		for (k = 0; k < ARRAY_SIZE(done_words); k++)
+			if (strcmp(verb, done_words[k][0]) == 0)
+				printf("account %s %s\n", name, done_words[k][1]);
+		if (generated)
+			printf("password: %s\n(shown only once; store it now)\n", password);
+		if (strcmp(verb, "add") == 0 && ndomains == 0)
+			fprintf(stderr, "posternctl: note: no --domain given: %s may not send from "
+			    "any address over submission until `posternctl account set %s --domain D` "
+			    "(--domain '*' allows every sender)\n", name, name);
+	}
+	OPENSSL_cleanse(password, sizeof(password));
+	json_free(root);
+	return CTL_EXIT_OK;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * ctl_scan.c: `posternctl scan [--json] FILE...`, the offline
+ * sensitive-data check for customers and reviewers (issue 7).  Each
+ * file is one message (.eml); it is parsed with the same MIME parser
+ * and limits and scanned by the same detectors as the EOM stage, and
+ * the findings are printed with the values masked (last four kept):
+ *
+ *   msg.eml: part=3 type=card brand=visa confidence=90 offset=120 value=**** **** **** 1111
+ *
+ * --json prints one object per file instead.  Needs no daemon and no
+ * database.  Exit status: 0 nothing found, 1 findings, 2 an error.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_scan.h"
+#include "dlp.h"
+#include "mime.h"
+#include "util.h"
+
+#define SCAN_MAX_FILE (512u << 20)
+
+struct scan_file {
+	struct dlp_findings f;
+	char (*masked)[64];	/* masked value of f.v[i] */
+	size_t nmasked;
+};
+
+static void
+scan_cb(void *arg, const struct mime_part *part, const char *text, size_t len)
+{
+	struct scan_file *s = arg;
+	size_t first = s->f.n, i;
+
+	dlp_scan(text, len, part->no, &s->f);
+	if (s->f.n == first)
+		return;
+	s->masked = xrealloc(s->masked, s->f.n * sizeof(*s->masked));
+	for (i = first; i < s->f.n; i++)
+		dlp_mask(text, len, &s->f.v[i], s->masked[i], sizeof(s->masked[i]));
+	s->nmasked = s->f.n;
+}
+
+/* JSON string (the file name is the only free text we print). */
+static void
+json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static int
+scan_one(const char *path, int json, const struct mime_limits *lim)
+{
+	struct scan_file s;
+	struct mime_parser *p;
+	enum mime_limit limit;
+	char *data = NULL;
+	size_t len = 0, i;
+	int rc;
+
+	if ((rc = file_read_all(path, SCAN_MAX_FILE, &data, &len)) != 0) {
+		fprintf(stderr, "posternctl scan: %s: %s\n", path,
+		    strerror(-rc));
+		return 2;
+	}
+	memset(&s, 0, sizeof(s));
+	dlp_findings_init(&s.f);
+	p = mime_new(lim, scan_cb, &s);
+	(void)mime_feed(p, data, len);
+	(void)mime_finish(p);
+	limit = mime_limit_hit(p);
+	mime_free(p);
+	free(data);
+
+	if (json) {
+		printf("{\"file\":");
+		json_str(stdout, path);
+		printf(",\"limit\":\"%s\",\"counts\":{", mime_strlimit(limit));
+		for (i = 0; i < DLP_NTYPES; i++)
+			printf("%s\"%s\":%zu", i ? "," : "", dlp_strtype((enum dlp_type)i),
+			    s.f.count[i]);
+		printf("},\"findings\":[");
+		for (i = 0; i < s.f.n; i++) {
+			const struct dlp_finding *d = &s.f.v[i];
+
+			printf("%s{\"type\":\"%s\",\"part\":%u,\"offset\":%zu,\"confidence\":%u,"
+			    "\"brand\":\"%s\",\"value\":", i ? "," : "", dlp_strtype(d->type), d->part,
+			    d->offset, d->confidence, d->brand);
+			json_str(stdout, s.masked[i]);
+			printf("}");
+		}
+		printf("]}\n");
+	} else {
+		if (limit != MIME_LIMIT_NONE)
+			printf("%s: limit=%s (scan incomplete)\n", path, mime_strlimit(limit));
+		for (i = 0; i < s.f.n; i++) {
+			const struct dlp_finding *d = &s.f.v[i];
+
+			printf("%s: part=%u type=%s%s%s confidence=%u offset=%zu value=%s\n", path,
+			    d->part, dlp_strtype(d->type), d->brand[0] ? " brand=" : "", d->brand,
+			    d->confidence, d->offset, s.masked[i]);
+		}
+		if (dlp_findings_total(&s.f) > s.f.n)
+			printf("%s: %zu more findings not listed\n", path,
+			    dlp_findings_total(&s.f) - s.f.n);
+		if (dlp_findings_total(&s.f) == 0 && limit == MIME_LIMIT_NONE)
+			printf("%s: no findings\n", path);
+	}
+	rc = dlp_findings_total(&s.f) > 0 ? 1 : 0;
+	free(s.masked);
+	dlp_findings_free(&s.f);
+	return rc;
+}
+
+int
+ctl_scan_main(int argc, char **argv)
+{
+	struct mime_limits lim = { 10, 500, 100u << 20 };
+	int json = 0, i, rc = 0, files = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			printf("usage: posternctl scan [--json] FILE...\n");
+			return 0;
+		} else {
+			int r = scan_one(argv[i], json, &lim);
+
+			files++;
+			if (r > rc)
+				rc = r;
+		}
+	}
+	if (files == 0) {
+		fprintf(stderr, "usage: posternctl scan [--json] FILE...\n");
+		return 2;
+	}
+	return rc;
+}

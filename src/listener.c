@@ -1,0 +1,1139 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * listener.c: SMTP connections on the libuv loop.  Owns the listening
+ * sockets and, per connection, a uv_tcp_t, a uv_timer_t, an optional
+ * TLS state (src/tls.c, memory BIOs), the smtp_session (smtp/) and its
+ * relay_session (src/relay.c).  The data path is: read → (TLS decrypt)
+ * → smtp_session_input(); session writes collect in an output buffer
+ * that is flushed (TLS-encrypted when active) after every call into the
+ * session.
+ *
+ * Invariants:
+ *  - Flow control (STYLE rule 5): while the session waits for a
+ *    callback, reading stops (uv_read_stop) and resumes from the
+ *    relay's "resumed" hook.  Time spent waiting on our own work is
+ *    never counted as a client timeout.
+ *  - Limits are checked when the session asks on_connect: total and
+ *    per-client-IP connection counts (421 4.7.0), and for the relay
+ *    listener the smtpd_relay_networks CIDRs (554 5.7.1).
+ *  - Timeouts: smtpd_timeout between commands, smtpd_data_timeout while
+ *    reading DATA/BDAT text; expiry answers 421 4.4.2 (RFC 5321
+ *    §4.5.3.2) and closes.  A peer that stops reading our replies is
+ *    closed after one more timeout period.
+ *  - STARTTLS (RFC 3207): the 220 goes out in clear, then every later
+ *    byte goes through TLS; the session itself drops input pipelined
+ *    after the command (CVE-2011-0411).
+ *  - Memory of a connection is freed only in the close callback of its
+ *    last handle (STYLE rule 12).
+ */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "config.h"
+#include "daemon.h"
+#include "listener.h"
+#include "log.h"
+#include "outcome.h"
+#include "relay.h"
+#include "smtp.h"
+#include "tls.h"
+#include "util.h"
+
+#define LISTENER_READ_BUF (64 * 1024)
+#define LISTENER_BACKLOG 511
+#define LISTENER_IP_BUCKETS 1024
+/* Replies a slow reader may leave unsent before we give up on it. */
+#define LISTENER_MAX_UNSENT (1024 * 1024)
+#define LISTENER_SHUTDOWN_GRACE_MS 2000
+
+struct cidr {
+	int family;
+	unsigned char addr[16];
+	int bits;
+};
+
+struct lsock {
+	uv_tcp_t tcp;
+	struct listener *l;	/* borrowed */
+	enum relay_mode mode;
+	char addr[80];
+};
+
+struct ip_count {
+	struct ip_count *next;
+	char ip[64];
+	size_t n;
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct listener *l;		/* borrowed */
+	struct conn *prev, *next;	/* l->conns */
+	enum relay_mode mode;
+	const struct config *cfg;	/* borrowed: the config this session started with */
+	char id[24];
+	char ip[64];
+	struct tls_conn *tls;		/* NULL in clear */
+	struct smtp_session *s;
+	struct relay_session *rs;
+	struct buf out;			/* session replies not yet sent (plaintext) */
+	struct buf plain;		/* decrypted input */
+	size_t unsent;			/* bytes in uv_write requests not yet done */
+	int handles;			/* open uv handles */
+	int reading;
+	int counted;			/* counted in l->active and per IP */
+	int finishing;			/* session over: close once output is flushed */
+	int closing;			/* uv_close called */
+	int tls_logged;
+};
+
+struct wreq {
+	uv_write_t req;
+	struct conn *c;
+	char *data;
+	size_t len;
+};
+
+struct listener {
+	uv_loop_t *loop;		/* borrowed */
+	const struct config *cfg;	/* borrowed; for new sessions */
+	struct relay *relay;		/* borrowed */
+	struct tls_ctx *tls;		/* for new connections; NULL without a cert */
+	struct lsock **socks;
+	size_t nsocks;
+	struct cidr *nets;
+	size_t nnets;
+	struct conn *conns;
+	struct ip_count *ips[LISTENER_IP_BUCKETS];
+	struct listener_stats stats;
+	unsigned long seq;
+	int handles;			/* open listening handles + connections */
+	int stopping;
+	listener_stopped_cb stopped;
+	void *stopped_arg;
+	char rbuf[LISTENER_READ_BUF];	/* shared read buffer: consumed in read_cb */
+};
+
+static void conn_flush(struct conn *c);
+static void conn_close(struct conn *c);
+static void conn_after_input(struct conn *c);
+static void conn_timer_fired(uv_timer_t *t);
+
+/* ---- CIDRs ---- */
+
+static int
+cidr_parse(const char *s, struct cidr *out)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+	char *end;
+	long bits;
+
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, host, out->addr) == 1) {
+		out->family = AF_INET;
+		out->bits = 32;
+	} else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+		out->family = AF_INET6;
+		out->bits = 128;
+	} else {
+		return -1;
+	}
+	if (slash != NULL) {
+		bits = strtol(slash + 1, &end, 10);
+		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > out->bits)
+			return -1;
+		out->bits = (int)bits;
+	}
+	return 0;
+}
+
+static int
+cidr_contains(const struct cidr *c, int family, const unsigned char *addr)
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (family != c->family)
+		return 0;
+	if (memcmp(c->addr, addr, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((c->addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0;
+}
+
+int
+listener_cidr_match(const char *cidr, const char *addr)
+{
+	struct cidr c;
+	unsigned char a[16];
+
+	if (cidr_parse(cidr, &c) != 0)
+		return -1;
+	if (inet_pton(AF_INET, addr, a) == 1)
+		return cidr_contains(&c, AF_INET, a);
+	if (inet_pton(AF_INET6, addr, a) == 1)
+		return cidr_contains(&c, AF_INET6, a);
+	return 0;
+}
+
+static int
+listener_trusted(const struct listener *l, const char *ip)
+{
+	unsigned char a[16];
+	int family;
+	size_t i;
+
+	if (inet_pton(AF_INET, ip, a) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, a) == 1)
+		family = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < l->nnets; i++)
+		if (cidr_contains(&l->nets[i], family, a))
+			return 1;
+	return 0;
+}
+
+/* ---- per-IP counts ---- */
+
+static struct ip_count **
+ip_slot(struct listener *l, const char *ip)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const char *p;
+	struct ip_count **pp;
+
+	for (p = ip; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	for (pp = &l->ips[h % LISTENER_IP_BUCKETS]; *pp != NULL; pp = &(*pp)->next)
+		if (strcmp((*pp)->ip, ip) == 0)
+			break;
+	return pp;
+}
+
+static size_t
+ip_incr(struct listener *l, const char *ip)
+{
+	struct ip_count **pp = ip_slot(l, ip);
+
+	if (*pp == NULL) {
+		*pp = xcalloc(1, sizeof(**pp));
+		str_copy((*pp)->ip, ip, sizeof((*pp)->ip));
+	}
+	return ++(*pp)->n;
+}
+
+static void
+ip_decr(struct listener *l, const char *ip)
+{
+	struct ip_count **pp = ip_slot(l, ip), *e = *pp;
+
+	if (e == NULL)
+		return;
+	if (--e->n == 0) {
+		*pp = e->next;
+		free(e);
+	}
+}
+
+/* ---- teardown ---- */
+
+static void
+listener_maybe_stopped(struct listener *l)
+{
+	if (l->stopping && l->handles == 0 && l->stopped != NULL) {
+		listener_stopped_cb cb = l->stopped;
+
+		l->stopped = NULL;
+		cb(l->stopped_arg);
+	}
+}
+
+static void
+conn_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct listener *l = c->l;
+
+	if (--c->handles > 0)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	relay_session_free(c->rs);
+	smtp_session_free(c->s);
+	tls_conn_free(c->tls);
+	buf_free(&c->out);
+	buf_free(&c->plain);
+	free(c);
+	l->handles--;
+	listener_maybe_stopped(l);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	if (c->counted) {
+		c->l->stats.active--;
+		ip_decr(c->l, c->ip);
+		c->counted = 0;
+	}
+	log_debug("sid=%s event=disconnect", c->id);
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+}
+
+/* Close now if the session is over and everything it said has left. */
+static void
+conn_maybe_finish(struct conn *c)
+{
+	if (c->closing || !c->finishing)
+		return;
+	/* An implicit-TLS refusal can only be sent once the handshake is done. */
+	if (c->tls != NULL && !tls_handshake_done(c->tls) && c->out.len > 0)
+		return;
+	if (c->out.len == 0 && c->unsent == 0)
+		conn_close(c);
+}
+
+/* ---- output ---- */
+
+static void
+conn_write_done(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct conn *c = w->c;
+
+	c->unsent -= w->len;
+	free(w->data);
+	free(w);
+	if (status != 0 && !c->closing) {
+		log_debug("sid=%s event=write_error error=%s", c->id, uv_strerror(status));
+		conn_close(c);
+		return;
+	}
+	conn_maybe_finish(c);
+}
+
+static void
+conn_send(struct conn *c, struct buf *b)
+{
+	struct wreq *w;
+	uv_buf_t ub;
+	int rc;
+
+	if (b->len == 0 || c->closing)
+		return;
+	w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->data = buf_steal(b, &w->len);
+	ub = uv_buf_init(w->data, (unsigned int)w->len);
+	c->unsent += w->len;
+	if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, conn_write_done)) != 0) {
+		c->unsent -= w->len;
+		free(w->data);
+		free(w);
+		log_debug("sid=%s event=write_error error=%s", c->id, uv_strerror(rc));
+		conn_close(c);
+	}
+}
+
+/* Send what the session wrote (through TLS when active) and TLS's own records. */
+static void
+conn_flush(struct conn *c)
+{
+	struct buf cipher;
+
+	if (c->closing)
+		return;
+	if (c->tls == NULL) {
+		conn_send(c, &c->out);
+	} else {
+		if (c->out.len > 0 && tls_handshake_done(c->tls)) {
+			if (tls_write(c->tls, c->out.data, c->out.len) == 0)
+				buf_reset(&c->out);
+			else
+				buf_reset(&c->out);	/* TLS is failing: nothing more to say */
+		}
+		buf_init(&cipher, 0);
+		(void)tls_take_output(c->tls, &cipher);
+		conn_send(c, &cipher);
+		buf_free(&cipher);
+	}
+	if (c->unsent > LISTENER_MAX_UNSENT && !c->closing) {
+		log_info("sid=%s event=disconnect reason=not_reading", c->id);
+		conn_close(c);
+		return;
+	}
+	conn_maybe_finish(c);
+}
+
+/* ---- timers ---- */
+
+static void
+conn_arm_timer(struct conn *c)
+{
+	uint64_t ms;
+
+	if (c->closing)
+		return;
+	ms = c->s != NULL && smtp_session_in_data(c->s) ? c->cfg->smtpd_data_timeout :
+	    c->cfg->smtpd_timeout;
+	uv_timer_start(&c->timer, conn_timer_fired, ms, 0);
+}
+
+static void
+conn_timer_fired(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	struct outcome o;
+
+	if (c->closing)
+		return;
+	if (c->finishing) {
+		/* The peer did not take our last words in a whole timeout period. */
+		conn_close(c);
+		return;
+	}
+	if (c->s != NULL && smtp_session_pending(c->s)) {
+		conn_arm_timer(c);	/* waiting on us, not on the client */
+		return;
+	}
+	c->l->stats.timeouts++;
+	log_info("sid=%s event=timeout state=%s", c->id,
+	    c->s ? smtp_strstate(smtp_session_state(c->s)) : "-");
+	outcome_set(&o, OUTCOME_TEMPFAIL, 421, "4.4.2", "Timeout exceeded, closing connection");
+	if (c->s != NULL)
+		smtp_session_shutdown(c->s, &o);
+	c->finishing = 1;
+	conn_arm_timer(c);
+	conn_flush(c);
+}
+
+/* ---- session callbacks ---- */
+
+static void
+conn_on_write(void *arg, const char *data, size_t len)
+{
+	struct conn *c = arg;
+
+	if (c->closing)
+		return;
+	(void)buf_append(&c->out, data, len);
+}
+
+static int
+conn_on_connect(void *arg, struct outcome *out)
+{
+	struct conn *c = arg;
+	struct listener *l = c->l;
+	size_t per_ip;
+
+	c->counted = 1;
+	l->stats.active++;
+	per_ip = ip_incr(l, c->ip);
+	if (c->mode == RELAY_MODE_RELAY && !listener_trusted(l, c->ip)) {
+		l->stats.refused++;
+		log_info("sid=%s event=refused reason=network client=%s", c->id, c->ip);
+		outcome_set(out, OUTCOME_PERMFAIL, 554, "5.7.1", "Access denied");
+		return SMTP_DONE;
+	}
+	if ((int64_t)l->stats.active > c->cfg->smtpd_max_connections) {
+		l->stats.refused++;
+		log_info("sid=%s event=refused reason=max_connections client=%s", c->id, c->ip);
+		outcome_set(out, OUTCOME_TEMPFAIL, 421, "4.7.0",
+		    "Too many connections, try again later");
+		return SMTP_DONE;
+	}
+	if ((int64_t)per_ip > c->cfg->smtpd_max_connections_per_ip) {
+		l->stats.refused++;
+		log_info("sid=%s event=refused reason=max_connections_per_ip client=%s", c->id, c->ip);
+		outcome_set(out, OUTCOME_TEMPFAIL, 421, "4.7.0",
+		    "Too many connections from your address, try again later");
+		return SMTP_DONE;
+	}
+	outcome_ok(out);
+	out->text[0] = '\0';
+	return SMTP_DONE;
+}
+
+static int
+conn_on_auth(void *arg, const char *mech, const char *authzid, const char *authcid,
+    const char *password, struct outcome *out)
+{
+	struct conn *c = arg;
+
+	return relay_on_auth(c->rs, mech, authzid, authcid, password, out);
+}
+
+static int
+conn_on_mail(void *arg, const struct smtp_envelope *env, struct outcome *out)
+{
+	struct conn *c = arg;
+
+	return relay_on_mail(c->rs, env, out);
+}
+
+static int
+conn_on_rcpt(void *arg, const struct smtp_envelope *env, const struct smtp_rcpt *rcpt,
+    struct outcome *out)
+{
+	struct conn *c = arg;
+
+	return relay_on_rcpt(c->rs, env, rcpt, out);
+}
+
+static int
+conn_on_message(void *arg, const struct smtp_envelope *env, struct buf *msg,
+    struct outcome *out)
+{
+	struct conn *c = arg;
+
+	return relay_on_message(c->rs, env, msg, out);
+}
+
+/* RFC 3207: the 220 has been written in clear; TLS starts with the next byte. */
+static void
+conn_on_starttls(void *arg)
+{
+	struct conn *c = arg;
+
+	conn_flush(c);
+	if (c->l->tls == NULL) {
+		conn_close(c);
+		return;
+	}
+	c->tls = tls_conn_new(c->l->tls, 1, NULL, 0);
+}
+
+static void
+conn_on_close(void *arg)
+{
+	struct conn *c = arg;
+
+	c->finishing = 1;
+}
+
+/* The relay answered a pending callback: send, and read again if wanted. */
+static void
+conn_resumed(void *owner)
+{
+	struct conn *c = owner;
+
+	conn_after_input(c);
+}
+
+/* ---- input ---- */
+
+static void
+conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->l->rbuf, sizeof(c->l->rbuf));
+}
+
+static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* After every call into the session: flush, then set reading and the timer. */
+static void
+conn_after_input(struct conn *c)
+{
+	if (c->closing)
+		return;
+	if (c->s != NULL && smtp_session_state(c->s) == SMTP_STATE_CLOSED)
+		c->finishing = 1;
+	conn_flush(c);
+	if (c->closing)
+		return;
+	if (c->finishing) {
+		/* Keep reading only to finish a TLS handshake that carries our refusal. */
+		int want = c->tls != NULL && !tls_handshake_done(c->tls);
+
+		if (!want && c->reading) {
+			uv_read_stop((uv_stream_t *)&c->tcp);
+			c->reading = 0;
+		}
+		conn_arm_timer(c);	/* bounds how long we wait for the peer */
+		return;
+	}
+	if (smtp_session_wants_input(c->s)) {
+		if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) == 0)
+			c->reading = 1;
+	} else if (c->reading) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->reading = 0;
+	}
+	conn_arm_timer(c);
+}
+
+static void
+conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = st->data;
+
+	if (c->closing)
+		return;
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			log_debug("sid=%s event=read_error error=%s", c->id, uv_strerror((int)nread));
+		conn_close(c);
+		return;
+	}
+	if (nread == 0)
+		return;
+	if (c->tls == NULL) {
+		if (!c->finishing)
+			(void)smtp_session_input(c->s, buf->base, (size_t)nread);
+		conn_after_input(c);
+		return;
+	}
+	if (tls_feed(c->tls, buf->base, (size_t)nread) != 0 || tls_read(c->tls, &c->plain) != 0) {
+		c->l->stats.tls_failed++;
+		log_info("sid=%s event=tls_failed client=%s error=\"%s\"", c->id, c->ip,
+		    tls_error(c->tls));
+		conn_flush(c);		/* the alert, if any */
+		c->finishing = 1;
+		buf_reset(&c->out);
+		conn_maybe_finish(c);
+		if (!c->closing && c->reading) {
+			uv_read_stop((uv_stream_t *)&c->tcp);
+			c->reading = 0;
+		}
+		return;
+	}
+	if (!c->tls_logged && tls_handshake_done(c->tls)) {
+		c->tls_logged = 1;
+		log_info("sid=%s event=tls version=%s cipher=%s", c->id, tls_version(c->tls),
+		    tls_cipher(c->tls));
+	}
+	if (c->plain.len > 0 && !c->finishing) {
+		/* The session may switch nothing here: STARTTLS is refused once TLS is on. */
+		(void)smtp_session_input(c->s, c->plain.data, c->plain.len);
+	}
+	buf_reset(&c->plain);
+	conn_after_input(c);
+}
+
+/* Client address as text; IPv4-mapped IPv6 addresses become plain IPv4. */
+static void
+conn_peer(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	str_copy(c->ip, "unknown", sizeof(c->ip));
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->ip, sizeof(c->ip));
+		else
+			uv_ip6_name(s6, c->ip, sizeof(c->ip));
+	}
+}
+
+static void
+listener_accept(uv_stream_t *server, int status)
+{
+	struct lsock *ls = server->data;
+	struct listener *l = ls->l;
+	struct smtp_session_opts opts;
+	struct smtp_callbacks cb;
+	struct conn *c;
+
+	if (status != 0) {
+		log_warn("event=accept_error listener=%s error=%s", ls->addr, uv_strerror(status));
+		return;
+	}
+	if (l->stopping)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	c->l = l;
+	c->mode = ls->mode;
+	c->cfg = l->cfg;
+	buf_init(&c->out, 0);
+	buf_init(&c->plain, 0);
+	uv_tcp_init(l->loop, &c->tcp);
+	c->tcp.data = c;
+	c->handles = 1;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		c->closing = 1;
+		c->handles = 1;
+		uv_timer_init(l->loop, &c->timer);	/* keep the close path uniform */
+		c->timer.data = c;
+		c->handles = 2;
+		c->next = l->conns;
+		if (l->conns)
+			l->conns->prev = c;
+		l->conns = c;
+		l->handles++;
+		uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+		uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+		return;
+	}
+	uv_timer_init(l->loop, &c->timer);
+	c->timer.data = c;
+	c->handles = 2;
+	c->next = l->conns;
+	if (l->conns)
+		l->conns->prev = c;
+	l->conns = c;
+	l->handles++;
+	l->stats.accepted++;
+	snprintf(c->id, sizeof(c->id), "%08lx%06lx", (unsigned long)(now_wall_ms() / 1000) & 0xffffffffUL,
+	    ++l->seq & 0xffffffUL);
+	conn_peer(c);
+	uv_tcp_nodelay(&c->tcp, 1);
+	log_info("sid=%s event=connect listener=%s client=%s", c->id, relay_strmode(c->mode), c->ip);
+
+	if (c->mode == RELAY_MODE_SUBMISSIONS) {
+		if (l->tls == NULL) {	/* certificate dropped by a reload */
+			log_warn("sid=%s event=refused reason=no_tls_certificate", c->id);
+			conn_close(c);
+			return;
+		}
+		c->tls = tls_conn_new(l->tls, 1, NULL, 0);
+	}
+	c->rs = relay_session_new(l->relay, c->mode, c->id, c->ip, conn_resumed, c);
+	memset(&opts, 0, sizeof(opts));
+	opts.id = c->id;
+	opts.hostname = NULL;
+	opts.tls_available = c->mode == RELAY_MODE_SUBMISSION && l->tls != NULL;
+	opts.tls_active = c->mode == RELAY_MODE_SUBMISSIONS;
+	opts.auth_in_clear = c->cfg->smtpd_auth_in_clear;
+	memset(&cb, 0, sizeof(cb));
+	cb.write = conn_on_write;
+	cb.on_connect = conn_on_connect;
+	if (c->mode != RELAY_MODE_RELAY)
+		cb.on_auth = conn_on_auth;
+	cb.on_mail = conn_on_mail;
+	cb.on_rcpt = conn_on_rcpt;
+	cb.on_message = conn_on_message;
+	if (opts.tls_available)
+		cb.on_starttls = conn_on_starttls;
+	cb.on_close = conn_on_close;
+	c->s = smtp_session_new(c->cfg, &opts, &cb, c);
+	relay_session_attach(c->rs, c->s);
+	smtp_session_start(c->s);
+	if (c->tls != NULL && !c->closing && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc,
+	    conn_read) == 0)
+		c->reading = 1;	/* the handshake needs input even if the session is done */
+	conn_after_input(c);
+}
+
+/* ---- set-up ---- */
+
+static int
+listener_bind(struct listener *l, const char *spec, enum relay_mode mode, char *err,
+    size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct lsock *ls;
+	char host[64];
+	int port, rc;
+	unsigned flags = 0;
+
+	if (config_parse_address(spec, host, sizeof(host), &port) != 0) {
+		snprintf(err, errlen, "%s: not an address", spec);
+		return -1;
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (strcmp(host, "*") == 0) {
+		rc = uv_ip6_addr("::", port, (struct sockaddr_in6 *)&ss);
+	} else if (strchr(host, ':') != NULL) {
+		rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+		flags = UV_TCP_IPV6ONLY;
+	} else {
+		rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: the host must be an IP address or *", spec);
+		return -1;
+	}
+	ls = xcalloc(1, sizeof(*ls));
+	ls->l = l;
+	ls->mode = mode;
+	str_copy(ls->addr, spec, sizeof(ls->addr));
+	uv_tcp_init(l->loop, &ls->tcp);
+	ls->tcp.data = ls;
+	l->socks = xrealloc(l->socks, (l->nsocks + 1) * sizeof(*l->socks));
+	l->socks[l->nsocks++] = ls;
+	l->handles++;
+	rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, flags);
+	if (rc == UV_EAFNOSUPPORT && strcmp(host, "*") == 0) {
+		/* no IPv6 on this host: "*" means every IPv4 address */
+		uv_ip4_addr("0.0.0.0", port, (struct sockaddr_in *)&ss);
+		rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, 0);
+	}
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&ls->tcp, LISTENER_BACKLOG, listener_accept);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s listener %s: %s", relay_strmode(mode), spec, uv_strerror(rc));
+		return -1;
+	}
+	log_info("event=listening listener=%s address=%s", relay_strmode(mode), spec);
+	return 0;
+}
+
+static void
+lsock_closed(uv_handle_t *h)
+{
+	struct lsock *ls = h->data;
+	struct listener *l = ls->l;
+
+	free(ls);
+	l->handles--;
+	listener_maybe_stopped(l);
+}
+
+static int
+listener_parse_nets(const struct config *cfg, struct cidr **out, size_t *n, char *err,
+    size_t errlen)
+{
+	struct cidr *nets = xcalloc(cfg->smtpd_relay_networks.n + 1, sizeof(*nets));
+	size_t i;
+
+	for (i = 0; i < cfg->smtpd_relay_networks.n; i++) {
+		if (cidr_parse(cfg->smtpd_relay_networks.items[i], &nets[i]) != 0) {
+			snprintf(err, errlen, "smtpd_relay_networks: '%s' is not a CIDR",
+			    cfg->smtpd_relay_networks.items[i]);
+			free(nets);
+			return -1;
+		}
+	}
+	*out = nets;
+	*n = cfg->smtpd_relay_networks.n;
+	return 0;
+}
+
+/* A TLS context when a TLS listener needs one (or a cert is configured anyway). */
+static int
+listener_load_tls(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)
+{
+	int need = cfg->smtpd_submissions_listen.n > 0;
+
+	*out = NULL;
+	if (cfg->smtpd_tls_cert_file[0] == '\0' && cfg->smtpd_tls_key_file[0] == '\0') {
+		/* A relay-only set-up needs no certificate: say what is off. */
+		if (need)
+			log_warn("event=config_warning reason=no_tls_certificate "
+			    "note=\"smtpd_submissions_listen is not started\"");
+		if (cfg->smtpd_submission_listen.n > 0)
+			log_warn("event=config_warning reason=no_tls_certificate "
+			    "note=\"submission listeners will not offer STARTTLS\"");
+		return 0;
+	}
+	if ((*out = tls_server_ctx_new(cfg->smtpd_tls_cert_file, cfg->smtpd_tls_key_file, err,
+	    errlen)) == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+listener_free_cb(void *arg)
+{
+	listener_free(arg);
+}
+
+struct listener *
+listener_start(uv_loop_t *loop, const struct config *cfg, struct relay *relay, char *err,
+    size_t errlen)
+{
+	struct listener *l = xcalloc(1, sizeof(*l));
+	size_t i;
+
+	l->loop = loop;
+	l->cfg = cfg;
+	l->relay = relay;
+	if (listener_parse_nets(cfg, &l->nets, &l->nnets, err, errlen) != 0 ||
+	    listener_load_tls(cfg, &l->tls, err, errlen) != 0)
+		goto fail;
+	for (i = 0; i < cfg->smtpd_submission_listen.n; i++)
+		if (listener_bind(l, cfg->smtpd_submission_listen.items[i],
+		    RELAY_MODE_SUBMISSION, err, errlen) != 0)
+			goto fail;
+	for (i = 0; l->tls != NULL && i < cfg->smtpd_submissions_listen.n; i++)
+		if (listener_bind(l, cfg->smtpd_submissions_listen.items[i],
+		    RELAY_MODE_SUBMISSIONS, err, errlen) != 0)
+			goto fail;
+	for (i = 0; i < cfg->smtpd_relay_listen.n; i++)
+		if (listener_bind(l, cfg->smtpd_relay_listen.items[i],
+		    RELAY_MODE_RELAY, err, errlen) != 0)
+			goto fail;
+	return l;
+fail:
+	/* Close what was bound; the handles are freed on the next loop turn. */
+	for (i = 0; i < l->nsocks; i++)
+		uv_close((uv_handle_t *)&l->socks[i]->tcp, lsock_closed);
+	l->nsocks = 0;
+	l->stopping = 1;
+	free(l->socks);
+	l->socks = NULL;
+	tls_ctx_free(l->tls);
+	l->tls = NULL;
+	free(l->nets);
+	l->nets = NULL;
+	if (l->handles == 0) {
+		listener_free(l);
+	} else {
+		/* freed once the listening handles are closed */
+		l->stopped = listener_free_cb;
+		l->stopped_arg = l;
+	}
+	return NULL;
+}
+
+int
+listener_reload(struct listener *l, const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls_ctx *tls;
+	struct cidr *nets;
+	size_t nnets;
+
+	if (listener_parse_nets(cfg, &nets, &nnets, err, errlen) != 0)
+		return -1;
+	if (listener_load_tls(cfg, &tls, err, errlen) != 0) {
+		free(nets);
+		return -1;
+	}
+	tls_ctx_free(l->tls);	/* live connections keep their own reference */
+	l->tls = tls;
+	free(l->nets);
+	l->nets = nets;
+	l->nnets = nnets;
+	l->cfg = cfg;
+	log_info("event=listener_reloaded tls=%s", tls ? "yes" : "no");
+	return 0;
+}
+
+void
+listener_stop(struct listener *l, listener_stopped_cb cb, void *arg)
+{
+	struct conn *c, *next;
+	struct outcome o;
+	size_t i;
+
+	l->stopping = 1;
+	l->stopped = cb;
+	l->stopped_arg = arg;
+	for (i = 0; i < l->nsocks; i++)
+		uv_close((uv_handle_t *)&l->socks[i]->tcp, lsock_closed);
+	l->nsocks = 0;
+	outcome_set(&o, OUTCOME_TEMPFAIL, 421, "4.3.2", "Service shutting down");
+	for (c = l->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->closing)
+			continue;
+		if (c->s != NULL && !c->finishing)
+			smtp_session_shutdown(c->s, &o);
+		c->finishing = 1;
+		conn_flush(c);
+		if (!c->closing)	/* give the 421 a moment, not a whole timeout */
+			uv_timer_start(&c->timer, conn_timer_fired, LISTENER_SHUTDOWN_GRACE_MS, 0);
+	}
+	listener_maybe_stopped(l);
+}
+
+void
+listener_free(struct listener *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < LISTENER_IP_BUCKETS; i++) {
+		while (l->ips[i] != NULL) {
+			struct ip_count *e = l->ips[i];
+
+			l->ips[i] = e->next;
+			free(e);
+		}
+	}
+	tls_ctx_free(l->tls);
+	free(l->socks);
+	free(l->nets);
+	free(l);
+}
+
+void
+listener_get_stats(const struct listener *l, struct listener_stats *out)
+{
+	*out = l->stats;
+}
+
+/* ---- the daemon module ---- */
+
+struct smtpd_module {
+	struct daemon *d;		/* borrowed */
+	struct relay *relay;
+	struct listener *listener;
+	struct config **cfgs;		/* every config a session may still borrow */
+	size_t ncfgs;
+	int listener_stopped;
+	int draining;
+};
+
+static struct config *
+smtpd_module_config(struct smtpd_module *m, const char *path, char *err, size_t errlen)
+{
+	struct config *cfg = config_load(path, err, errlen);
+
+	if (cfg == NULL)
+		return NULL;
+	m->cfgs = xrealloc(m->cfgs, (m->ncfgs + 1) * sizeof(*m->cfgs));
+	m->cfgs[m->ncfgs++] = cfg;
+	return cfg;
+}
+
+static void
+smtpd_module_free(struct smtpd_module *m)
+{
+	size_t i;
+
+	listener_free(m->listener);
+	if (relay_busy(m->relay) > 0) {
+		/* forced stop with commits in flight: the relay and its configs
+		 * must outlive them, so they are left to the process exit */
+		log_warn("event=smtpd_stop_forced jobs=%u", relay_busy(m->relay));
+		relay_free(m->relay);
+		free(m);
+		return;
+	}
+	relay_free(m->relay);
+	for (i = 0; i < m->ncfgs; i++)
+		config_free(m->cfgs[i]);
+	free(m->cfgs);
+	free(m);
+}
+
+int
+listener_module_start(struct daemon *d, char *err, size_t errlen)
+{
+	struct smtpd_module *m = xcalloc(1, sizeof(*m));
+	struct config *cfg;
+
+	m->d = d;
+	cfg = smtpd_module_config(m, d->cfg->path ? d->cfg->path : d->config_path, err, errlen);
+	if (cfg == NULL) {
+		free(m->cfgs);
+		free(m);
+		return -1;
+	}
+	m->relay = relay_new(d->loop, cfg, d->queue);
+	m->listener = listener_start(d->loop, cfg, m->relay, err, errlen);
+	if (m->listener == NULL) {
+		relay_free(m->relay);
+		config_free(cfg);
+		free(m->cfgs);
+		free(m);
+		return -1;
+	}
+	d->listeners = m;
+	return 0;
+}
+
+int
+listener_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
+{
+	struct smtpd_module *m = d->listeners;
+	struct config *cfg;
+
+	if (m == NULL || m->draining)
+		return 0;
+	cfg = config_load(next->path ? next->path : d->config_path, err, errlen);
+	if (cfg == NULL)
+		return -1;
+	if (listener_reload(m->listener, cfg, err, errlen) != 0) {
+		config_free(cfg);
+		return -1;
+	}
+	m->cfgs = xrealloc(m->cfgs, (m->ncfgs + 1) * sizeof(*m->cfgs));
+	m->cfgs[m->ncfgs++] = cfg;
+	relay_set_config(m->relay, cfg);
+	return 0;
+}
+
+static void
+smtpd_module_relay_idle(void *arg)
+{
+	struct smtpd_module *m = arg;
+
+	relay_set_idle_cb(m->relay, NULL, NULL);
+	daemon_drained(m->d, "smtpd");
+}
+
+static void
+smtpd_module_listener_stopped(void *arg)
+{
+	struct smtpd_module *m = arg;
+
+	m->listener_stopped = 1;
+	if (m->draining)
+		relay_set_idle_cb(m->relay, smtpd_module_relay_idle, m);	/* may call at once */
+	else
+		smtpd_module_free(m);	/* listener_module_stop() came first */
+}
+
+int
+listener_module_drain(struct daemon *d)
+{
+	struct smtpd_module *m = d->listeners;
+
+	if (m == NULL)
+		return 0;
+	m->draining = 1;
+	listener_stop(m->listener, smtpd_module_listener_stopped, m);
+	return 1;
+}
+
+void
+listener_module_stop(struct daemon *d)
+{
+	struct smtpd_module *m = d->listeners;
+
+	if (m == NULL)
+		return;
+	d->listeners = NULL;
+	relay_set_idle_cb(m->relay, NULL, NULL);
+	if (m->listener_stopped) {
+		smtpd_module_free(m);
+		return;
+	}
+	/* stop without (finished) drain: close now, free once the handles are gone */
+	m->draining = 0;
+	if (!m->listener->stopping)
+		listener_stop(m->listener, smtpd_module_listener_stopped, m);
+	else {
+		m->listener->stopped = smtpd_module_listener_stopped;
+		m->listener->stopped_arg = m;
+	}
+}

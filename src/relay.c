@@ -1,0 +1,779 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * relay.c: the receiving composition root.  One relay_session per SMTP
+ * connection answers the session's decisions:
+ *
+ *   AUTH  lockout check (per client IP and per account name) → scrypt
+ *         verification off the loop (account_auth) → 235, or 535 5.7.8
+ *         after smtpd_auth_failure_delay; locked out → 454 4.7.0.
+ *   MAIL  submission listeners require AUTH (530 5.7.0, RFC 4954 §6);
+ *         account suspended or sender outside its domains → 550 5.7.1
+ *         (an account with no domains may send from none, except as
+ *         smtpd_relay_account on the relay listener, where it restricts
+ *         nothing);
+ *         SIZE above the account limit → 552 5.3.4 (RFC 1870 §6);
+ *         hourly rate reached → 451 4.7.1.
+ *   RCPT  per-account recipient limit → 452 4.5.3 (RFC 5321 §4.5.3.1.10).
+ *   EOM   the policy stage list runs in uv_queue_work on a private copy
+ *         of the envelope and message, then queue_commit(); the session
+ *         gets "250 2.0.0 Ok: queued as <id>" only from the commit
+ *         callback (DESIGN.md §4).  Tempfails come back as 451/452 and
+ *         the session stays usable.
+ *
+ * Lifetime: the listener frees a relay_session when its connection
+ * closes; work still in flight (auth, policy, commit, failure-delay
+ * timer) holds a reference and finishes without touching the SMTP
+ * session.  Everything runs on the loop thread except the pool jobs,
+ * which see only their own copies.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "buf.h"
+#include "log.h"
+#include "outcome.h"
+#include "policy.h"
+#include "queue.h"
+#include "relay.h"
+#include "smtp.h"
+#include "util.h"
+
+/* The EOM stages, in order (DESIGN.md §7); DLP and DKIM join here later. */
+static const struct policy_stage relay_eom_stages[] = {
+	{ "headers", policy_headers },
+};
+
+#define RELAY_ACCOUNT_CACHE_MS 5000
+#define RELAY_LOCKOUT_GC_MS 60000
+
+struct relay {
+	uv_loop_t *loop;		/* borrowed */
+	const struct config *cfg;	/* borrowed */
+	struct queue *q;		/* borrowed; may be NULL */
+	struct account_lockout *lockout;
+	struct account_rate *rate;
+	uint64_t lockout_gc;		/* last expiry pass */
+	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
+	uint64_t relay_acct_at;		/* when it was loaded (0 = never) */
+	struct relay_stats stats;
+	unsigned jobs;			/* auth and EOM work in flight */
+	int dead;			/* relay_free() called while jobs were in flight */
+	relay_idle_cb idle;
+	void *idle_arg;
+};
+
+struct relay_session {
+	struct relay *r;		/* borrowed */
+	enum relay_mode mode;
+	char id[40];
+	char client[64];
+	struct smtp_session *s;		/* borrowed; NULL once detached */
+	relay_resumed_cb resumed;
+	void *owner;
+	struct account *acct;		/* authenticated account, owned */
+	struct account_auth_req *auth_req;	/* in flight or NULL */
+	uv_timer_t delay;		/* AUTH failure delay */
+	struct outcome delayed;		/* the reply the delay holds back */
+	int refs;			/* owner + jobs in flight + timer handle */
+	int detached;
+};
+
+struct relay_job {
+	uv_work_t work;
+	struct relay_session *rs;	/* holds a reference */
+	struct relay *r;
+	char *account;
+	char *sender;
+	struct queue_rcpt_in *rcpts;
+	const char **rcpt_addrs;
+	size_t nrcpts;
+	char *envid;
+	int ret_full, smtputf8, eightbit;
+	char *account_record;
+	char *helo;
+	char *protocol;
+	struct policy_msg pm;
+	struct outcome out;
+	int policy_rc;
+	int rate_taken;
+	char client_desc[64];
+};
+
+const char *
+relay_strmode(enum relay_mode m)
+{
+	switch (m) {
+	case RELAY_MODE_SUBMISSION: return "submission";
+	case RELAY_MODE_SUBMISSIONS: return "submissions";
+	case RELAY_MODE_RELAY: return "relay";
+	}
+	return "?";
+}
+
+struct relay *
+relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
+{
+	struct relay *r = xcalloc(1, sizeof(*r));
+
+	r->loop = loop;
+	r->cfg = cfg;
+	r->q = q;
+	r->lockout = account_lockout_new();
+	r->rate = account_rate_new();
+	return r;
+}
+
+static void
+relay_destroy(struct relay *r)
+{
+	account_lockout_free(r->lockout);
+	account_rate_free(r->rate);
+	account_free(r->relay_acct);
+	free(r);
+}
+
+void
+relay_free(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	if (r->jobs > 0) {
+		r->dead = 1;	/* the last job frees it */
+		return;
+	}
+	relay_destroy(r);
+}
+
+void
+relay_set_idle_cb(struct relay *r, relay_idle_cb cb, void *arg)
+{
+	r->idle = cb;
+	r->idle_arg = arg;
+	if (cb != NULL && r->jobs == 0 && !r->dead)
+		cb(arg);
+}
+
+unsigned
+relay_busy(const struct relay *r)
+{
+	return r->jobs;
+}
+
+/* One piece of work finished: free a dead relay, or tell a waiter. */
+static void
+relay_job_ended(struct relay *r)
+{
+	if (--r->jobs > 0)
+		return;
+	if (r->dead)
+		relay_destroy(r);
+	else if (r->idle != NULL)
+		r->idle(r->idle_arg);
+}
+
+void
+relay_set_config(struct relay *r, const struct config *cfg)
+{
+	r->cfg = cfg;
+	r->relay_acct_at = 0;	/* smtpd_relay_account may have changed */
+}
+
+void
+relay_get_stats(const struct relay *r, struct relay_stats *out)
+{
+	*out = r->stats;
+}
+
+/* Pool-thread lookup for account_auth(). */
+static int
+relay_lookup(void *arg, const char *name, char **text, size_t *len)
+{
+	struct queue *q = arg;
+
+	if (q == NULL)
+		return -ENOENT;
+	return queue_kv_get(q, QUEUE_T_ACCOUNTS, name, text, len);
+}
+
+/*
+ * The account the relay listener's mail is booked to, re-read at most
+ * every few seconds.  An LMDB read is a memory-mapped lookup, cheap
+ * enough for the loop; not having one means "no per-account limits".
+ */
+static struct account *
+relay_trusted_account(struct relay *r)
+{
+	uint64_t now = now_mono_ms();
+	char *text = NULL;
+	size_t len = 0;
+
+	if (r->relay_acct_at != 0 && now - r->relay_acct_at < RELAY_ACCOUNT_CACHE_MS)
+		return r->relay_acct;
+	account_free(r->relay_acct);
+	r->relay_acct = NULL;
+	r->relay_acct_at = now;
+	if (r->q == NULL || r->cfg->smtpd_relay_account == NULL ||
+	    *r->cfg->smtpd_relay_account == '\0')
+		return NULL;
+	if (queue_kv_get(r->q, QUEUE_T_ACCOUNTS, r->cfg->smtpd_relay_account, &text, &len) == 0) {
+		r->relay_acct = account_parse(text, len);
+		free(text);
+	}
+	return r->relay_acct;
+}
+
+static void
+relay_session_unref(struct relay_session *rs)
+{
+	if (--rs->refs > 0)
+		return;
+	account_free(rs->acct);
+	free(rs);
+}
+
+static void
+relay_delay_closed(uv_handle_t *h)
+{
+	relay_session_unref(h->data);
+}
+
+struct relay_session *
+relay_session_new(struct relay *r, enum relay_mode mode, const char *id,
+    const char *client_addr, relay_resumed_cb resumed, void *owner)
+{
+	struct relay_session *rs = xcalloc(1, sizeof(*rs));
+
+	rs->r = r;
+	rs->mode = mode;
+	str_copy(rs->id, id ? id : "-", sizeof(rs->id));
+	str_copy(rs->client, client_addr ? client_addr : "", sizeof(rs->client));
+	rs->resumed = resumed;
+	rs->owner = owner;
+	uv_timer_init(r->loop, &rs->delay);
+	rs->delay.data = rs;
+	rs->refs = 2;	/* the owner and the timer handle */
+	return rs;
+}
+
+void
+relay_session_attach(struct relay_session *rs, struct smtp_session *s)
+{
+	rs->s = s;
+}
+
+void
+relay_session_free(struct relay_session *rs)
+{
+	if (rs == NULL)
+		return;
+	rs->detached = 1;
+	rs->s = NULL;
+	if (rs->auth_req != NULL) {
+		account_auth_cancel(rs->auth_req);
+		rs->auth_req = NULL;
+		relay_session_unref(rs);	/* the auth callback will not come */
+		relay_job_ended(rs->r);
+	}
+	uv_timer_stop(&rs->delay);
+	uv_close((uv_handle_t *)&rs->delay, relay_delay_closed);
+	relay_session_unref(rs);
+}
+
+/* Answer the pending session callback, then let the owner catch up. */
+static void
+relay_resume(struct relay_session *rs, const struct outcome *o)
+{
+	if (rs->detached || rs->s == NULL)
+		return;
+	smtp_session_resume(rs->s, o);
+	if (rs->resumed != NULL)
+		rs->resumed(rs->owner);
+}
+
+/* ---- AUTH ---- */
+
+static void
+relay_lockout_keys(const struct relay_session *rs, const char *name, char *kip, size_t kiplen,
+    char *kacct, size_t kacctlen)
+{
+	snprintf(kip, kiplen, "ip:%s", rs->client);
+	snprintf(kacct, kacctlen, "acct:%s", name);
+}
+
+static void
+relay_delay_fired(uv_timer_t *t)
+{
+	struct relay_session *rs = t->data;
+
+	relay_resume(rs, &rs->delayed);
+}
+
+/* A failed AUTH: count it, then answer 535 after the configured delay. */
+static void
+relay_auth_failed(struct relay_session *rs, const char *name, const char *why)
+{
+	struct relay *r = rs->r;
+	char kip[96], kacct[96];
+	uint64_t now = now_mono_ms();
+	int locked;
+
+	r->stats.auth_failed++;
+	relay_lockout_keys(rs, name, kip, sizeof(kip), kacct, sizeof(kacct));
+	if (now - r->lockout_gc > RELAY_LOCKOUT_GC_MS) {
+		account_lockout_expire(r->lockout, now, r->cfg->smtpd_auth_lockout_time);
+		r->lockout_gc = now;
+	}
+	locked = account_lockout_fail(r->lockout, kip, now, r->cfg->smtpd_auth_lockout_threshold,
+	    r->cfg->smtpd_auth_lockout_time);
+	locked |= account_lockout_fail(r->lockout, kacct, now,
+	    r->cfg->smtpd_auth_lockout_threshold, r->cfg->smtpd_auth_lockout_time);
+	/* The attempted name is AUTH data: it is not logged. */
+	log_info("sid=%s event=auth result=fail reason=%s client=%s%s", rs->id, why, rs->client,
+	    locked ? " lockout=engaged" : "");
+	outcome_set(&rs->delayed, OUTCOME_PERMFAIL, 535, "5.7.8",
+	    "Authentication credentials invalid");
+	/* Always through the timer (0 = next loop turn): never re-entrant. */
+	uv_timer_start(&rs->delay, relay_delay_fired, r->cfg->smtpd_auth_failure_delay, 0);
+}
+
+static void relay_auth_result(struct relay_session *rs, int result, struct account *a);
+
+/* account_auth() callback: the relay's job count covers the whole answer. */
+static void
+relay_auth_done(void *arg, int result, struct account *a)
+{
+	struct relay_session *rs = arg;
+	struct relay *r = rs->r;
+
+	relay_auth_result(rs, result, a);
+	relay_job_ended(r);
+}
+
+static void
+relay_auth_result(struct relay_session *rs, int result, struct account *a)
+{
+	struct relay *r = rs->r;
+	struct outcome o;
+	char kip[96], kacct[96];
+
+	rs->auth_req = NULL;
+	if (rs->detached) {
+		account_free(a);
+		relay_session_unref(rs);
+		return;
+	}
+	rs->refs--;	/* still held by the owner */
+	if (result < 0) {
+		log_warn("sid=%s event=auth result=tempfail client=%s", rs->id, rs->client);
+		outcome_set(&o, OUTCOME_TEMPFAIL, 454, "4.7.0", "Temporary authentication failure");
+		relay_resume(rs, &o);
+		return;
+	}
+	if (result == 0) {
+		relay_auth_failed(rs, rs->delayed.text, "credentials");
+		return;
+	}
+	if (a->suspended) {
+		/* Logged with the name: the credentials were right. */
+		log_warn("sid=%s event=auth result=fail reason=suspended account=%s client=%s",
+		    rs->id, a->name, rs->client);
+		relay_auth_failed(rs, a->name, "suspended");
+		account_free(a);
+		return;
+	}
+	relay_lockout_keys(rs, a->name, kip, sizeof(kip), kacct, sizeof(kacct));
+	account_lockout_clear(r->lockout, kacct);
+	account_free(rs->acct);
+	rs->acct = a;
+	r->stats.auth_ok++;
+	log_info("sid=%s event=auth result=ok account=%s client=%s", rs->id, a->name, rs->client);
+	outcome_set(&o, OUTCOME_OK, 235, "2.7.0", "Authentication successful");
+	relay_resume(rs, &o);
+}
+
+int
+relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
+    const char *authcid, const char *password, struct outcome *out)
+{
+	struct relay *r = rs->r;
+	char kip[96], kacct[96];
+	uint64_t now = now_mono_ms();
+
+	(void)mech;
+	if (rs->mode == RELAY_MODE_RELAY || rs->acct != NULL) {
+		outcome_set(out, OUTCOME_PERMFAIL, 503, "5.5.1", "Already authenticated");
+		return SMTP_DONE;
+	}
+	relay_lockout_keys(rs, authcid, kip, sizeof(kip), kacct, sizeof(kacct));
+	if (account_lockout_locked(r->lockout, kip, now) ||
+	    account_lockout_locked(r->lockout, kacct, now)) {
+		r->stats.auth_locked++;
+		log_info("sid=%s event=auth result=locked client=%s", rs->id, rs->client);
+		outcome_set(out, OUTCOME_TEMPFAIL, 454, "4.7.0",
+		    "Too many authentication failures, try again later");
+		return SMTP_DONE;
+	}
+	/* Stash the attempted name for the failure path (never logged). */
+	str_copy(rs->delayed.text, authcid, sizeof(rs->delayed.text));
+	if (authzid != NULL && *authzid != '\0' && strcmp(authzid, authcid) != 0) {
+		/* No acting on behalf of another account. */
+		relay_auth_failed(rs, authcid, "authzid");
+		return SMTP_PENDING;
+	}
+	rs->auth_req = account_auth(r->loop, relay_lookup, r->q, authcid, password,
+	    strlen(password), relay_auth_done, rs);
+	if (rs->auth_req == NULL) {
+		outcome_set(out, OUTCOME_TEMPFAIL, 454, "4.7.0", "Temporary authentication failure");
+		return SMTP_DONE;
+	}
+	rs->refs++;
+	r->jobs++;
+	return SMTP_PENDING;
+}
+
+/* ---- MAIL, RCPT ---- */
+
+/*
+ * Re-read the authenticated account at each MAIL, so a suspension, a
+ * deletion or new limits apply to sessions already open (an LMDB read
+ * is a lookup in a memory map).  A deleted account reads as suspended.
+ * -1 on a lookup error.
+ */
+static int
+relay_refresh_account(struct relay_session *rs)
+{
+	struct account *a;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (rs->r->q == NULL)
+		return 0;
+	rc = queue_kv_get(rs->r->q, QUEUE_T_ACCOUNTS, rs->acct->name, &text, &len);
+	if (rc == -ENOENT) {
+		rs->acct->suspended = 1;
+		return 0;
+	}
+	if (rc != 0)
+		return -1;
+	a = account_parse(text, len);
+	free(text);
+	if (a == NULL)
+		return -1;
+	account_free(rs->acct);
+	rs->acct = a;
+	return 0;
+}
+
+/* The account whose limits apply: the AUTH identity, or the relay account. */
+static struct account *
+relay_account(struct relay_session *rs)
+{
+	if (rs->acct != NULL)
+		return rs->acct;
+	if (rs->mode == RELAY_MODE_RELAY)
+		return relay_trusted_account(rs->r);
+	return NULL;
+}
+
+int
+relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct outcome *out)
+{
+	struct relay *r = rs->r;
+	struct account *a;
+	char addr[LOG_ADDR_MAX];
+	uint64_t now;
+
+	if (rs->mode != RELAY_MODE_RELAY && rs->acct == NULL) {
+		/* RFC 4954 §6: submission needs AUTH first. */
+		outcome_set(out, OUTCOME_PERMFAIL, 530, "5.7.0", "Authentication required");
+		r->stats.rejected++;
+		return SMTP_DONE;
+	}
+	if (rs->acct != NULL && relay_refresh_account(rs) != 0) {
+		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Account lookup failed, try again later");
+		r->stats.tempfailed++;
+		return SMTP_DONE;
+	}
+	if ((a = relay_account(rs)) == NULL) {
+		outcome_ok(out);
+		out->text[0] = '\0';
+		return SMTP_DONE;
+	}
+	if (a->suspended) {
+		log_warn("sid=%s event=reject reason=suspended account=%s", rs->id, a->name);
+		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1", "Account suspended");
+		r->stats.rejected++;
+		return SMTP_DONE;
+	}
+	/* Trusted networks book mail to smtpd_relay_account for its limits;
+	 * a relay account without domains restricts no sender. */
+	if (!(rs->mode == RELAY_MODE_RELAY && a->ndomains == 0) &&
+	    !account_sender_allowed(a, env->sender, strlen(env->sender))) {
+		log_info("sid=%s event=reject reason=sender_domain account=%s from=%s", rs->id,
+		    a->name, log_addr(env->sender, strlen(env->sender), addr, sizeof(addr)));
+		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1",
+		    "Sender address not allowed for this account");
+		r->stats.rejected++;
+		return SMTP_DONE;
+	}
+	if (a->max_message_size > 0 && env->declared_size > a->max_message_size) {
+		outcome_set(out, OUTCOME_PERMFAIL, 552, "5.3.4",
+		    "Message size exceeds the limit for this account");
+		r->stats.rejected++;
+		return SMTP_DONE;
+	}
+	now = now_wall_ms();
+	if (account_rate_take(r->rate, a->name, now, a->hourly_rate) != 0) {
+		log_info("sid=%s event=tempfail reason=rate account=%s", rs->id, a->name);
+		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.7.1",
+		    "Hourly message limit reached, try again later");
+		r->stats.tempfailed++;
+		return SMTP_DONE;
+	}
+	account_rate_untake(r->rate, a->name, now);	/* counted at end of message */
+	outcome_ok(out);
+	out->text[0] = '\0';
+	return SMTP_DONE;
+}
+
+int
+relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
+    const struct smtp_rcpt *rcpt, struct outcome *out)
+{
+	struct account *a = relay_account(rs);
+
+	(void)rcpt;
+	if (a != NULL && a->max_recipients > 0 && (int64_t)env->nrcpts >= a->max_recipients) {
+		outcome_set(out, OUTCOME_TEMPFAIL, 452, "4.5.3", "Too many recipients");
+		return SMTP_DONE;
+	}
+	outcome_ok(out);
+	out->text[0] = '\0';
+	return SMTP_DONE;
+}
+
+/* ---- end of message ---- */
+
+static void
+relay_job_free(struct relay_job *j)
+{
+	struct relay *r;
+	size_t i;
+
+	for (i = 0; i < j->nrcpts; i++) {
+		free(j->rcpts[i].addr);
+		free(j->rcpts[i].orcpt);
+	}
+	free(j->rcpts);
+	free(j->rcpt_addrs);
+	free(j->account);
+	free(j->sender);
+	free(j->envid);
+	free(j->account_record);
+	free(j->helo);
+	free(j->protocol);
+	buf_free(&j->pm.data);
+	buf_free(&j->pm.verdicts);
+	if (j->rs != NULL)
+		relay_session_unref(j->rs);
+	r = j->r;
+	free(j);
+	relay_job_ended(r);
+}
+
+/* Give back the rate slot of a message that was not accepted. */
+static void
+relay_job_untake(struct relay_job *j)
+{
+	if (j->rate_taken)
+		account_rate_untake(j->r->rate, j->account, now_wall_ms());
+	j->rate_taken = 0;
+}
+
+/* Pool thread: the EOM stages on the job's own copy of the message. */
+static void
+relay_policy_work(uv_work_t *w)
+{
+	struct relay_job *j = w->data;
+
+	outcome_ok(&j->out);
+	j->policy_rc = policy_run(relay_eom_stages, ARRAY_SIZE(relay_eom_stages), &j->pm, &j->out);
+}
+
+static void
+relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
+{
+	struct relay_job *j = arg;
+	struct relay_session *rs = j->rs;
+	struct relay *r = j->r;
+	struct outcome reply;
+	char addr[LOG_ADDR_MAX];
+
+	if (o->kind == OUTCOME_OK) {
+		r->stats.accepted++;
+		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu%s",
+		    rs->id, msgid, *j->account ? j->account : "-",
+		    log_addr(j->sender, strlen(j->sender), addr, sizeof(addr)), j->nrcpts,
+		    j->pm.data.len, j->pm.hold ? " state=held" : "");
+		outcome_set(&reply, OUTCOME_OK, 250, "2.0.0", "Ok: queued as %s", msgid);
+	} else {
+		relay_job_untake(j);
+		r->stats.tempfailed++;
+		log_warn("sid=%s event=tempfail reason=queue status=%s", rs->id, o->enhanced);
+		reply = *o;
+		if (reply.kind == OUTCOME_OK || reply.code < 400) {
+			outcome_set(&reply, OUTCOME_TEMPFAIL, 451, "4.3.0", "Queue error, try again later");
+		}
+	}
+	relay_resume(rs, &reply);
+	relay_job_free(j);
+}
+
+static void
+relay_policy_done(uv_work_t *w, int status)
+{
+	struct relay_job *j = w->data;
+	struct relay_session *rs = j->rs;
+	struct relay *r = j->r;
+	struct queue_msg_in in;
+	struct outcome o;
+
+	if (rs->detached) {
+		relay_job_untake(j);
+		relay_job_free(j);
+		return;
+	}
+	if (status != 0) {
+		outcome_set(&j->out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Local error, try again later");
+		j->policy_rc = -1;
+	}
+	if (j->out.kind == OUTCOME_TEMPFAIL || j->out.kind == OUTCOME_PERMFAIL) {
+		relay_job_untake(j);
+		if (j->out.kind == OUTCOME_PERMFAIL)
+			r->stats.rejected++;
+		else
+			r->stats.tempfailed++;
+		log_info("sid=%s event=%s reason=policy status=%s", rs->id,
+		    j->out.kind == OUTCOME_PERMFAIL ? "reject" : "tempfail", j->out.enhanced);
+		relay_resume(rs, &j->out);
+		relay_job_free(j);
+		return;
+	}
+	if (r->q == NULL) {
+		relay_job_untake(j);
+		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "Queue unavailable, try again later");
+		relay_resume(rs, &o);
+		relay_job_free(j);
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	in.account = j->account;
+	in.sender = j->sender;
+	in.rcpts = j->rcpts;
+	in.nrcpts = j->nrcpts;
+	in.data = j->pm.data.data ? j->pm.data.data : "";
+	in.len = j->pm.data.len;
+	in.state = j->pm.hold || j->out.kind == OUTCOME_HOLD ? QUEUE_HELD : QUEUE_QUEUED;
+	in.envid = j->envid;
+	in.ret_full = j->ret_full;
+	in.smtputf8 = j->smtputf8;
+	in.eightbit = j->eightbit;
+	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
+	in.client = j->client_desc;
+	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
+		relay_job_untake(j);
+		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "Queue error, try again later");
+		relay_resume(rs, &o);
+		relay_job_free(j);
+	}
+}
+
+int
+relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, struct buf *msg,
+    struct outcome *out)
+{
+	struct relay *r = rs->r;
+	struct account *a = relay_account(rs);
+	struct relay_job *j;
+	const char *helo, *proto;
+	char pseud[LOG_ADDR_MAX];
+	size_t i;
+
+	if (rs->mode != RELAY_MODE_RELAY && rs->acct == NULL) {
+		outcome_set(out, OUTCOME_PERMFAIL, 530, "5.7.0", "Authentication required");
+		return SMTP_DONE;
+	}
+	if (a != NULL && a->max_message_size > 0 && msg->len > a->max_message_size) {
+		outcome_set(out, OUTCOME_PERMFAIL, 552, "5.3.4",
+		    "Message size exceeds the limit for this account");
+		r->stats.rejected++;
+		return SMTP_DONE;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->work.data = j;
+	j->r = r;
+	j->rs = rs;
+	rs->refs++;
+	r->jobs++;
+	if (a != NULL) {
+		if (account_rate_take(r->rate, a->name, now_wall_ms(), a->hourly_rate) != 0) {
+			relay_job_free(j);
+			outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.7.1",
+			    "Hourly message limit reached, try again later");
+			r->stats.tempfailed++;
+			return SMTP_DONE;
+		}
+		j->rate_taken = a->hourly_rate > 0;
+		j->account = xstrdup(a->name);
+		j->account_record = account_format(a, NULL);
+	} else {
+		j->account = xstrdup("");
+	}
+	j->sender = xstrdup(env->sender);
+	j->nrcpts = env->nrcpts;
+	j->rcpts = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpts));
+	j->rcpt_addrs = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpt_addrs));
+	for (i = 0; i < env->nrcpts; i++) {
+		j->rcpts[i].addr = xstrdup(env->rcpts[i].addr);
+		j->rcpts[i].orcpt = env->rcpts[i].orcpt ? xstrdup(env->rcpts[i].orcpt) : NULL;
+		j->rcpts[i].notify = env->rcpts[i].notify;
+		j->rcpt_addrs[i] = j->rcpts[i].addr;
+	}
+	j->envid = env->envid ? xstrdup(env->envid) : NULL;
+	j->ret_full = env->ret == SMTP_RET_FULL;
+	j->smtputf8 = env->smtputf8;
+	j->eightbit = env->body == SMTP_BODY_8BITMIME;
+	helo = smtp_session_helo(rs->s);
+	proto = smtp_session_protocol(rs->s);
+	j->helo = helo ? xstrdup(helo) : NULL;
+	j->protocol = proto ? xstrdup(proto) : NULL;
+	snprintf(j->client_desc, sizeof(j->client_desc), "%s %s", relay_strmode(rs->mode),
+	    log_pseudonym(rs->client, strlen(rs->client), pseud, sizeof(pseud)));
+
+	j->pm.cfg = r->cfg;
+	j->pm.account = j->account;
+	j->pm.account_record = j->account_record;
+	j->pm.sender = j->sender;
+	j->pm.rcpts = j->rcpt_addrs;
+	j->pm.nrcpts = j->nrcpts;
+	buf_init(&j->pm.data, 0);
+	j->pm.data.data = buf_steal(msg, &j->pm.data.len);
+	j->pm.data.cap = j->pm.data.len + 1;
+	buf_init(&j->pm.verdicts, 0);
+	j->pm.client_helo = j->helo;
+	j->pm.client_addr = rs->client[0] ? rs->client : NULL;
+	j->pm.protocol = j->protocol;
+	if (uv_queue_work(r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
+		relay_job_untake(j);
+		relay_job_free(j);
+		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Local error, try again later");
+		return SMTP_DONE;
+	}
+	return SMTP_PENDING;
+}
