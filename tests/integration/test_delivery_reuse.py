@@ -6,18 +6,20 @@
 must all arrive exactly once, over no more connections than
 smtp_destination_concurrency (3 here), counted at the sink; with
 smtp_connection_reuse_limit = 10 no connection carries more than 10.
+delivery_enabled = no (SIGHUP) holds delivery; yes resumes it.
 """
 
 import collections
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
 
 
 def main():
-    plan(5)
+    plan(8)
     sink = Sink(host="127.0.0.2", name="reuse").start()
     p = Postern(conf={
         "transport": "reuse.test=[127.0.0.2]:%d" % sink.port,
@@ -53,6 +55,20 @@ def main():
     per_conn = collections.Counter(m.conn for m in sink.messages()[before:])
     ok(max(per_conn.values()) <= 10 and len(per_conn) >= 3,
        "reuse limit 10: %d connections, at most %d messages each" % (len(per_conn), max(per_conn.values())))
+
+    # delivery_enabled = no holds everything; yes + SIGHUP resumes
+    n = len(sink.messages())
+    p.write_conf({"delivery_enabled": "no"})
+    ok(p.reload(), "reload with delivery_enabled = no")
+    s = p.smtp("relay")
+    s.sendmail("s@sender.test", ["held@reuse.test"], "Subject: held\r\n\r\nx\r\n")
+    s.quit()
+    time.sleep(2)
+    is_(len(sink.messages()), n, "delivery held: nothing sent")
+    p.write_conf({"delivery_enabled": "yes"})
+    p.reload()
+    msgs = sink.wait_messages(n + 1, timeout=20)
+    ok(msgs[-1].rcpt_tos == ["held@reuse.test"], "delivery resumed after reload")
     p.stop()
     done()
 
