@@ -176,7 +176,8 @@ route_done(void *arg, const struct route_result *r)
 	g->done++;
 	g->o = r->o;
 	g->n = r->n;
-	memcpy(g->t, r->t, r->n * sizeof(*r->t));
+	if (r->n)
+		memcpy(g->t, r->t, r->n * sizeof(*r->t));
 	g->implicit_mx = r->implicit_mx;
 }
 
