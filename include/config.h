@@ -89,6 +89,7 @@ struct config {
 	struct config_list smtp_bind_address;
 	char *smtp_address_preference;
 	char *smtp_helo_name;
+	int delivery_enabled;
 
 	/* DKIM, SPF */
 	char *dkim_key_directory;

@@ -12,3 +12,16 @@ tests_unit_test_smtp_parse_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/smtp
 check_PROGRAMS += tests/unit/test_smtp_api
 tests_unit_test_smtp_api_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_smtp_api
+
+
+# client side (deliver helper): reply parser, client FSM
+libpostern_a_SOURCES += smtp/reply.c
+noinst_HEADERS += include/smtp_reply.h
+check_PROGRAMS += tests/unit/test_smtp_reply
+tests_unit_test_smtp_reply_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_smtp_reply
+libpostern_a_SOURCES += smtp/client.c
+noinst_HEADERS += include/smtp_client.h
+check_PROGRAMS += tests/unit/test_smtp_client
+tests_unit_test_smtp_client_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_smtp_client

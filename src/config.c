@@ -127,6 +127,7 @@ static const struct conf_key conf_keys[] = {
 	{ "smtp_bind_address", CONF_LIST, "", 0, 0, F(smtp_bind_address), NULL, CONF_STRING },
 	{ "smtp_address_preference", CONF_ENUM, "prefer-ipv6", 0, 0, F(smtp_address_preference), "prefer-ipv6|prefer-ipv4|ipv6-only|ipv4-only", 0 },
 	{ "smtp_helo_name", CONF_STRING, "", 0, 0, F(smtp_helo_name), NULL, 0 },
+	{ "delivery_enabled", CONF_BOOL, "yes", 0, 0, F(delivery_enabled), NULL, 0 },
 
 	/* DKIM, SPF */
 	{ "dkim_key_directory", CONF_STRING, "", 0, 0, F(dkim_key_directory), NULL, 0 },

@@ -41,8 +41,9 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
-#include "queue.h"
+#include "delivery.h"
 #include "listener.h"
+#include "queue.h"
 #include "log.h"
 #include "util.h"
 
@@ -58,6 +59,8 @@
 static const struct daemon_module builtin_modules[] = {
 	{ "queue", queue_module_start, queue_module_reload, NULL, queue_module_stop },
 	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },
+	{ "delivery", delivery_module_start, delivery_module_reload, delivery_module_drain,
+	    delivery_module_stop },
 	{ "smtpd", listener_module_start, listener_module_reload, listener_module_drain,
 	    listener_module_stop },
 	{ NULL, NULL, NULL, NULL, NULL }	/* end */

@@ -50,3 +50,18 @@ TESTS += tests/unit/test_listener
 TESTS += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py
 EXTRA_DIST += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py \
 	tests/integration/rawsmtp.py
+
+# delivery (deliver helper): dns (the only c-ares user), routing, engine, bounces
+libpostern_a_SOURCES += src/dns.c src/route.c src/bounce.c src/delivery.c
+noinst_HEADERS += include/dns.h include/route.h include/bounce.h include/delivery.h tests/unit/testdns.h
+check_PROGRAMS += tests/unit/test_dns tests/unit/test_route tests/unit/test_bounce
+tests_unit_test_bounce_LDADD = $(POSTERN_LIBS)
+tests_unit_test_dns_LDADD = $(POSTERN_LIBS)
+tests_unit_test_route_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_dns tests/unit/test_route tests/unit/test_bounce
+TESTS += tests/integration/test_delivery.py tests/integration/test_delivery_tls.py \
+	tests/integration/test_delivery_retry.py tests/integration/test_delivery_reuse.py \
+	tests/integration/test_delivery_e2e.py
+EXTRA_DIST += tests/integration/test_delivery.py tests/integration/test_delivery_tls.py \
+	tests/integration/test_delivery_retry.py tests/integration/test_delivery_reuse.py \
+	tests/integration/test_delivery_e2e.py

@@ -48,6 +48,16 @@ FUZZ_TARGETS += tests/fuzz/fuzz_mime
 tests_fuzz_fuzz_mime_SOURCES = tests/fuzz/fuzz_mime.c tests/fuzz/replay.c
 tests_fuzz_fuzz_mime_LDADD = $(FUZZ_LDADD)
 
+# smtp_reply: the client's SMTP reply parser and EHLO keyword reader
+FUZZ_TARGETS += tests/fuzz/fuzz_smtp_reply
+tests_fuzz_fuzz_smtp_reply_SOURCES = tests/fuzz/fuzz_smtp_reply.c tests/fuzz/replay.c
+tests_fuzz_fuzz_smtp_reply_LDADD = $(FUZZ_LDADD)
+
+# dns_answer: the DNS answer parser behind the resolver (src/dns.c)
+FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
+tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
+tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING

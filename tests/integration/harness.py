@@ -391,7 +391,8 @@ class Postern:
     DIR; the three listeners on free 127.0.0.1 ports (p.ports["relay"],
     p.ports["submission"], p.ports["submissions"]); a self-signed
     certificate (p.cert, p.key, key 0600) unless tls=False; dns_servers
-    pointing at DNS (a Dns fixture) when given.
+    pointing at DNS (a Dns fixture) when given, else at a closed
+    loopback port so no test ever queries a real resolver.
     The master key file is not created: the daemon owns its format.
     Write one with p.write_file("master.key", data, 0o600) if needed.
     """
@@ -439,6 +440,10 @@ class Postern:
             self.conf["smtpd_tls_key_file"] = self.key
         if dns is not None:
             self.conf["dns_servers"] = dns.server
+        else:
+            # Tests never reach a real resolver: without a Dns fixture,
+            # lookups go to a closed loopback port and fail locally.
+            self.conf["dns_servers"] = "127.0.0.1:%d" % free_port(self.host)
         self.conf.update(conf or {})
         self.write_conf()
         _fixtures.append(self)

@@ -17,7 +17,7 @@ from queuelib import control, inject, queue_ids, file_contains
 plan(16)
 
 # ---- many concurrent commits, then a restart --------------------------------
-with Postern(tls=False) as p:
+with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
     results = {}
     lock = threading.Lock()
 
@@ -54,7 +54,7 @@ with Postern(tls=False) as p:
 
 # ---- privacy: the marker never in data.mdb ---------------------------------
 marker = "PRIVACY-MARKER-%s" % os.urandom(8).hex()
-with Postern(tls=False, conf={"body_retention": "0", "purge_interval": "1s"}) as p:
+with Postern(tls=False, conf={"body_retention": "0", "purge_interval": "1s", "delivery_enabled": "no"}) as p:
     body = "Subject: %s\r\n\r\nsecret %s\r\n" % (marker, marker)
     a = inject(p, ["a@example.test"], body)
     b = inject(p, ["b@example.test"], body)
@@ -70,7 +70,7 @@ with Postern(tls=False, conf={"body_retention": "0", "purge_interval": "1s"}) as
     ok(not file_contains(db, marker), "marker not in data.mdb after delivery and purge")
 
 # ---- map full: tempfail, and the daemon keeps serving -----------------------
-with Postern(tls=False, conf={"queue_map_size": "1m", "queue_map_grow": "no"}) as p:
+with Postern(tls=False, conf={"queue_map_size": "1m", "queue_map_grow": "no", "delivery_enabled": "no"}) as p:
     big = "Subject: big\r\n\r\n" + ("x" * 76 + "\r\n") * 30000
     r = control(p, "queue.inject", {"rcpts": ["a@example.test"], "data": big})
     ok(not r["ok"] and "452 4.3.1" in r.get("error", ""), "map full: 452 4.3.1 (%s)" % r.get("error"))

@@ -18,7 +18,8 @@ from queuelib import control, inject
 plan(37)
 
 is_root = os.geteuid() == 0
-conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group"}
+conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group",
+        "delivery_enabled": "no"}  # the queue alone: nothing is delivered
 with Postern(tls=False, conf=conf) as p:
     p.stop()
     sock = os.path.join(p.dir, "run", "postern", "control.sock")

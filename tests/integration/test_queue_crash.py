@@ -12,7 +12,7 @@ from harness import *
 from queuelib import crash_under_load, inject, queue_ids
 
 plan(7)
-with Postern(tls=False) as p:
+with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
     n = [0]
 
     def submit():
