@@ -339,9 +339,9 @@ def _posternctl(builddir, conf, *args, stdin=None):
                           input=stdin, capture_output=True, text=True, timeout=60)
 
 
-def submission_bench(procs, tmp, args, sink):
-    """postern alone: STARTTLS + AUTH PLAIN + DKIM (RSA, Ed25519) + DLP scanning."""
-    import compare  # noqa: F401  (module of the caller; avoids a cycle at import)
+def submission_bench(procs, tmp, args, sink, postern_cls):
+    """postern alone: STARTTLS + AUTH PLAIN + DKIM (RSA, Ed25519) + DLP scanning.
+    POSTERN_CLS is compare's Postern fixture (compare is a script, not a module)."""
     d = os.path.join(tmp, "submission")
     os.makedirs(d, exist_ok=True)
     key, cert = os.path.join(d, "tls.key"), os.path.join(d, "tls.crt")
@@ -350,7 +350,8 @@ def submission_bench(procs, tmp, args, sink):
                    check=True, capture_output=True)
     os.chmod(key, 0o600)
     port = free_port()
-    postern = compare.Postern(procs, d, sink.port, args.builddir, extra={
+    os.makedirs(os.path.join(d, "dkim"), mode=0o700, exist_ok=True)
+    postern = postern_cls(procs, d, sink.port, args.builddir, extra={
         "smtpd_submission_listen": "127.0.0.1:%d" % port,
         "smtpd_tls_cert_file": cert, "smtpd_tls_key_file": key,
         "dkim_key_directory": os.path.join(d, "dkim"),
@@ -386,15 +387,14 @@ def submission_bench(procs, tmp, args, sink):
     return rows
 
 
-def idle_bench(procs, tmp, args, sink):
-    """RSS of posternd with N idle sessions (after greeting and EHLO)."""
-    import compare
+def idle_bench(procs, tmp, args, sink, postern_cls):
+    """Memory of posternd with N idle sessions (after greeting and EHLO)."""
     d = os.path.join(tmp, "idle")
     os.makedirs(d, exist_ok=True)
     raise_nofile()
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    postern = compare.Postern(procs, d, sink.port, args.builddir,
-                              extra={"smtpd_timeout": "600s"})
+    postern = postern_cls(procs, d, sink.port, args.builddir,
+                          extra={"smtpd_timeout": "600s"})
     rows = []
     for n in ((200,) if args.quick else (1000, 10000)):
         if n + 100 > soft:
