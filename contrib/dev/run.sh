@@ -97,8 +97,8 @@ if [ ! -f "$run/.demo-account" ]; then
 			sleep 0.1
 			i=$((i + 1))
 		done
-		if out=$("$posternctl" -c "$conf" account add demo 2>&1); then
-			echo "run: demo account created; its credentials (shown only now):"
+		if out=$("$posternctl" -c "$conf" account add demo --domain demo.test 2>&1); then
+			echo "run: demo account created (it may send as anything@demo.test); its credentials (shown only now):"
 			echo "$out" | sed 's/^/    /'
 			touch "$run/.demo-account"
 		else

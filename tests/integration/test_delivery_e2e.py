@@ -3,7 +3,8 @@
 """test_delivery_e2e: SMTP in, queue, SMTP out, at volume and across a crash.
 
 1. 1,000 messages (small, large, dot-leading lines, several recipients)
-   are submitted to posternd over SMTP and must each arrive at the sink
+   are submitted to posternd's submission listener (STARTTLS + AUTH
+   PLAIN, as a customer app does) and must each arrive at the sink
    exactly once per recipient, byte-identical apart from the header
    fields posternd adds at the top.
 2. The kill -9 test through SMTP in and SMTP out: messages are submitted
@@ -25,6 +26,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
 
 N = int(os.environ.get("POSTERN_E2E_MESSAGES", "1000"))
+ACCOUNT, PASSWORD = "e2e", "e2e-password-0123456789"
+
+
+def open_session(p):
+    """A submission session: STARTTLS, then AUTH PLAIN as ACCOUNT."""
+    s = p.smtp("submission")
+    s.starttls(context=client_tls_context())
+    s.login(ACCOUNT, PASSWORD)
+    return s
 
 
 def make_message(i):
@@ -56,7 +66,7 @@ def submit(p, msgs, acked, stop=None):
             if s is None or n % 50 == 0:
                 if s is not None:
                     s.quit()
-                s = p.smtp("relay")
+                s = open_session(p)
             s.sendmail("sender@sender.test", rcpts, data)
             acked.append(i)
         except (smtplib.SMTPException, OSError):
@@ -80,6 +90,10 @@ def main():
         "smtp_destination_concurrency": "10",
     })
     p.start()
+    r = p.posternctl("account", "add", ACCOUNT, "--domain", "sender.test",
+                     "--password-stdin", input=PASSWORD + "\n")
+    if r.returncode != 0:
+        diag("account add: %s" % (r.stdout + r.stderr))
 
     # -- 1. N messages, exactly once, byte-identical -----------------------
     msgs = {}

@@ -6,8 +6,8 @@ with the keys served by dnsmasq), the SPF check at MAIL FROM adds
 X-Postern-SPF: under spf_action=warn and refuses with 550 5.7.23 under
 the account's spf_action=reject, and `posternctl dkim rotate` takes
 effect on the next message without a restart.  The message is read back
-with `posternctl queue show ID --body --json` (delivery to a sink is
-covered once the delivery engine is on main).
+with `posternctl queue show ID --body --json` and, for the first one,
+as delivered to a sink MX.
 """
 import json
 import os
@@ -15,7 +15,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Dns, Postern, diag, done, is_, like, ok, plan, queue_id, skip_all, wait_for  # noqa: E402
+from harness import Dns, Postern, Sink, free_port, diag, done, is_, like, ok, plan, queue_id, skip_all, wait_for  # noqa: E402
 import dkim  # noqa: E402
 
 dns_srv = None
@@ -39,6 +39,7 @@ def serve(recs):
         dns_srv.txt(n, v)
     dns_srv.txt("a.test", "v=spf1 ip4:192.0.2.10 -all")
     dns_srv.txt("fail.test", "v=spf1 ip4:198.51.100.1 -all")
+    dns_srv.mx("example.net", "mx.example.net").a("mx.example.net", "127.0.0.2")
     dns_srv.start()
 
 
@@ -87,7 +88,11 @@ def message(mail_from, subject):
 
 def main():
     serve([])
+    port = free_port("127.0.0.2")
+    sink = Sink(host="127.0.0.2", port=port, name="mx").start()
     p = Postern(name="dkim", tls=False, dns=dns_srv, conf={
+        "transport": "*=mx:%d" % port,
+        "smtp_address_preference": "ipv4-only",
         "smtpd_relay_account": "relayapp",
         "spf_egress_ips": "192.0.2.10",
         "spf_action": "warn",
@@ -99,7 +104,7 @@ def main():
     r = p.posternctl("account", "add", "relayapp", "--domain", "a.test", "--domain", "fail.test")
     if "listener=relay" not in p.log() or "unknown command" in r.stderr:
         skip_all("this build's posternd has no relay listener or account command yet")
-    plan(14)
+    plan(17)
     ok(r1.returncode == 0 and r2.returncode == 0, "keys generated before the start (mkdir -p)")
     ok(r.returncode == 0, "relay account with domains a.test, fail.test")
     recs = zone_records(p.posternctl("dkim", "dns", "a.test").stdout)
@@ -113,6 +118,14 @@ def main():
         "queued message carries the RSA and the Ed25519 signature")
     ok(verify_each(body), "both signatures verify (dkimpy, keys from dnsmasq)")
     ok(b"X-Postern-SPF" not in body, "no X-Postern-SPF on a pass")
+    msgs = sink.wait_messages(1, timeout=60)
+    wire = msgs[0].data if msgs else b""
+    if wire and b"\r\n" not in wire:
+        wire = wire.replace(b"\n", b"\r\n")
+    is_(len(sigs(wire)), 2, "delivered to the sink MX with both signatures")
+    ok(verify_each(wire), "the delivered message verifies (dkimpy)")
+    ok(wire and not verify_each(wire.replace(b"this is a test", b"this is a tesT", 1)),
+       "one changed byte in the delivered body fails verification")
 
     code, text = p.send("app@fail.test", ["r@example.net"], message("news@a.test", "two"))
     is_(code, 250, "SPF fail under warn: accepted")
