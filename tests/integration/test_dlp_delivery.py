@@ -88,7 +88,7 @@ def main():
         dns_srv.txt(n, v)
     dns_srv.start()
     p.start()
-    plan(25)
+    plan(26)
     ok(gen.returncode == 0 and len(recs) == 1,
        "DKIM key generated, one TXT record to publish (%s)" % gen.stderr.strip())
     ok(recs and dnsfunc(recs[0][0]) is not None, "Dns fixture serves the DKIM TXT")
@@ -165,6 +165,10 @@ def main():
        "redact: '%s' form present" % MASKED)
     ok(b"DKIM-Signature:" in data and dkim.verify(data, dnsfunc=dnsfunc),
        "redact: the DKIM signature verifies with dkimpy")
+    head = re.sub(rb"\r\n[ \t]+", b" ", data.split(b"\r\n\r\n", 1)[0])
+    ok(re.search(rb"(?m)^DKIM-Signature:.*\bd=acme\.test;", head) is not None
+       and not dkim.verify(data.replace(MASKED.encode(), CARD_SP.encode()), dnsfunc=dnsfunc),
+       "redact: d=acme.test, and the signature covers the redacted body (unmasking breaks it)")
 
     tag = to_rcpt(sink, "tag@example.test")
     data = tag[0].data if tag else b""

@@ -13,9 +13,9 @@ the Subject, each account with its own dlp_action_card override:
   tag     accepted, X-Postern-DLP: card=... header, body untouched.
 
 A message without sensitive data from the reject account is accepted,
-and a forged X-Postern-DLP header is removed.  Delivery and DKIM of
-the redacted message are covered once those are wired (see the lead's
-merge); this test checks what is stored in the queue.
+and a forged X-Postern-DLP header is removed.  This test checks what
+is stored in the queue; delivery to a real sink, hold/release and DKIM
+of the redacted message are in test_dlp_delivery.py.
 """
 
 import email
