@@ -42,5 +42,5 @@ EXTRA_DIST += tests/dlp_corpus.py tests/integration/test_dlp_corpus.py
 EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh
 # reject / hold / redact / tag through the real daemon (skips until the
 # SMTP listener and account commands are wired into posternd/posternctl).
-TESTS += tests/integration/test_dlp_e2e.py
-EXTRA_DIST += tests/integration/test_dlp_e2e.py
+TESTS += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py
+EXTRA_DIST += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py
