@@ -18,6 +18,7 @@
 #define POSTERN_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -41,6 +42,8 @@ void json_arr_end(struct json_out *j);
 void json_key(struct json_out *j, const char *key);
 void json_str(struct json_out *j, const char *s);	/* NULL writes null */
 void json_strn(struct json_out *j, const char *s, size_t n);
+/* Write S as one JSON string to OUT (CLI output built with printf). */
+void json_fput_str(FILE *out, const char *s);
 void json_int(struct json_out *j, int64_t v);
 void json_uint(struct json_out *j, uint64_t v);
 void json_bool(struct json_out *j, int v);

@@ -32,6 +32,7 @@
 #include "ctl.h"
 #include "dkim.h"
 #include "spf.h"
+#include "json.h"
 #include "util.h"
 
 static int ctl_dkim(int argc, char **argv, const struct config *cfg);
@@ -273,23 +274,6 @@ out:
 	return rc;
 }
 
-static void
-print_json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
 static int
 cmd_list(int argc, char **argv, const struct config *cfg, int json)
 {
@@ -318,9 +302,9 @@ cmd_list(int argc, char **argv, const struct config *cfg, int json)
 		strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		if (json) {
 			printf("%s{\"domain\":", i ? "," : "");
-			print_json_string(stdout, k->domain);
+			json_fput_str(stdout, k->domain);
 			printf(",\"selector\":");
-			print_json_string(stdout, k->selector);
+			json_fput_str(stdout, k->selector);
 			printf(",\"algorithm\":\"%s\",\"bits\":%d,\"active\":%s,\"created\":\"%s\"}",
 			    dkim_strealg(k->alg), k->bits, k->active ? "true" : "false", created);
 		} else {

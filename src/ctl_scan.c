@@ -20,6 +20,7 @@
 #include "ctl_scan.h"
 #include "dlp.h"
 #include "mime.h"
+#include "json.h"
 #include "util.h"
 
 #define SCAN_MAX_FILE (512u << 20)
@@ -43,24 +44,6 @@ scan_cb(void *arg, const struct mime_part *part, const char *text, size_t len)
 	for (i = first; i < s->f.n; i++)
 		dlp_mask(text, len, &s->f.v[i], s->masked[i], sizeof(s->masked[i]));
 	s->nmasked = s->f.n;
-}
-
-/* JSON string (the file name is the only free text we print). */
-static void
-json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
 }
 
 static int
@@ -89,7 +72,7 @@ scan_one(const char *path, int json, const struct mime_limits *lim)
 
 	if (json) {
 		printf("{\"file\":");
-		json_str(stdout, path);
+		json_fput_str(stdout, path);
 		printf(",\"limit\":\"%s\",\"counts\":{", mime_strlimit(limit));
 		for (i = 0; i < DLP_NTYPES; i++)
 			printf("%s\"%s\":%zu", i ? "," : "", dlp_strtype((enum dlp_type)i),
@@ -101,7 +84,7 @@ scan_one(const char *path, int json, const struct mime_limits *lim)
 			printf("%s{\"type\":\"%s\",\"part\":%u,\"offset\":%zu,\"confidence\":%u,"
 			    "\"brand\":\"%s\",\"value\":", i ? "," : "", dlp_strtype(d->type), d->part,
 			    d->offset, d->confidence, d->brand);
-			json_str(stdout, s.masked[i]);
+			json_fput_str(stdout, s.masked[i]);
 			printf("}");
 		}
 		printf("]}\n");

@@ -596,3 +596,16 @@ json_get_bool(const struct json_value *o, const char *key, int def)
 
 	return v != NULL && v->type == JSON_BOOL ? v->b : def;
 }
+
+void
+json_fput_str(FILE *out, const char *s)
+{
+	struct json_out j;
+	struct buf b;
+
+	buf_init(&b, 0);
+	json_out_init(&j, &b);
+	json_str(&j, s);
+	fwrite(b.data, 1, b.len, out);
+	buf_free(&b);
+}

@@ -266,7 +266,9 @@ class Report:
             "Durability: Postfix with its default queue-file fsync; postern answers 250 "
             "only after the LMDB commit is synced (group commit). Both on loopback, "
             "delivering to the same Postfix smtp-sink; load from Postfix's smtp-source "
-            "(one message per connection).",
+            "(one message per connection). Each system stays up for the whole matrix, so "
+            "peak PSS is the whole system's during each run (Postfix keeps idle daemons "
+            "from earlier runs; postern's LMDB map pages count once touched).",
             "",
         ]
 
