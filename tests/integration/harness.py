@@ -261,6 +261,22 @@ signal.signal(signal.SIGTERM, _on_signal)
 # --------------------------------------------------------------------------
 
 
+def free_ports(host, n):
+    """N distinct free TCP ports on HOST: every socket stays bound until
+    all N are chosen, so the kernel cannot hand out one port twice."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socks = []
+    try:
+        for _ in range(n):
+            t = socket.socket(family, socket.SOCK_STREAM)
+            t.bind((host, 0))
+            socks.append(t)
+        return [t.getsockname()[1] for t in socks]
+    finally:
+        for t in socks:
+            t.close()
+
+
 def free_port(host="127.0.0.1", udp=False):
     """A port on HOST that is free for TCP (and UDP too when UDP=True).
 
@@ -419,7 +435,7 @@ class Postern:
         self._logf = None
         self._dumped = 0
         self.host = "127.0.0.1"
-        self.ports = {k: free_port(self.host) for k in self.LISTENERS}
+        self.ports = dict(zip(self.LISTENERS, free_ports(self.host, len(self.LISTENERS))))
         self.cert = self.key = None
         if tls:
             self.cert, self.key = make_cert(self.dir, "postern.test")
