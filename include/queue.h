@@ -177,7 +177,9 @@ typedef int (*queue_msg_cb)(void *arg, const struct queue_msg *m);
 int queue_foreach(struct queue *q, queue_msg_cb cb, void *arg);
 
 /* Operator actions on one message; the callback outcome is OK, or
- * permfail 550 5.1.0-style "not found" (-ENOENT) / tempfail on I/O. */
+ * permfail 550 5.1.0 "No such message", permfail 550 5.0.0 when hold,
+ * release or requeue would change nothing (e.g. releasing a message
+ * that is not held), or tempfail on I/O. */
 enum queue_action {
 	QUEUE_ACT_HOLD,		/* pending recipients -> held */
 	QUEUE_ACT_RELEASE,	/* held -> queued, due now */

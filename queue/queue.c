@@ -1266,8 +1266,15 @@ simple_done(struct queue *q, struct writer_op *wop, int status)
 	struct simple_op *s = (struct simple_op *)wop;
 	struct outcome o;
 
+	static const char *const nothing[] = {
+		"Nothing to hold: no pending recipient", "Message is not held", "",
+		"Nothing to requeue: no pending recipient",
+	};
+
 	if (status == 0)
 		outcome_ok(&o);
+	else if (s->kind == OP_ACTION && status == -EALREADY)
+		outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.0.0", "%s", nothing[s->act]);
 	else
 		outcome_for_error(&o, status);
 	if (s->cb != NULL)
@@ -1426,7 +1433,7 @@ action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	struct queue_msg *m;
 	struct mrec r;
 	uint64_t now = now_wall_ms();
-	size_t i;
+	size_t i, nchanged = 0;
 	int rc = 0;
 
 	if ((rc = msg_load(txn, s->id, &m, &r)) != 0)
@@ -1475,10 +1482,17 @@ action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 			break;
 		}
 		if (rc == 0 && changed) {
+			nchanged++;
 			rc = rcpt_put(txn, s->id, rc_);
 			if (rc == 0)
 				rc = event_add(q, txn, s->id, rc_->addr, what[s->act], NULL);
 		}
+	}
+	/* Hold, release and requeue that change nothing are refused, so an
+	 * operator who releases a message that was never held hears so. */
+	if (rc == 0 && nchanged == 0 && s->act != QUEUE_ACT_DELETE) {
+		queue_msg_free(m);
+		return EALREADY;
 	}
 	if (rc == 0) {
 		if (s->act == QUEUE_ACT_HOLD)

@@ -217,6 +217,7 @@ cmd_show(struct control_req *req, struct json_out *out)
 struct act_ctx {
 	struct control_req *req;
 	size_t n, pending, notfound, failed;
+	int explicit;		/* ids named by the operator, not --all-matching */
 	char **ids;
 	int *status;
 	char lasterr[256];
@@ -271,9 +272,16 @@ act_done(void *arg, const struct outcome *o)
 
 	if (o->kind == OUTCOME_OK)
 		a->status[one->i] = 0;
-	else if (o->kind == OUTCOME_PERMFAIL) {
+	else if (o->kind == OUTCOME_PERMFAIL && strcmp(o->enhanced, "5.1.0") == 0) {
 		a->status[one->i] = -ENOENT;
 		a->notfound++;
+	} else if (o->kind == OUTCOME_PERMFAIL && !a->explicit) {
+		/* --all-matching: a message with nothing to change is skipped. */
+		a->status[one->i] = 0;
+	} else if (o->kind == OUTCOME_PERMFAIL) {
+		a->status[one->i] = -EALREADY;
+		a->failed++;
+		str_copy(a->lasterr, o->text, sizeof(a->lasterr));
 	} else {
 		a->status[one->i] = -EIO;
 		a->failed++;
@@ -318,6 +326,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 		return control_error(req, CONTROL_USAGE, "give message ids or all_matching");
 	a = xcalloc(1, sizeof(*a));
 	a->req = req;
+	a->explicit = !json_get_bool(req->args, "all_matching", 0);
 	a->ids = lc.ids;
 	a->n = lc.n;
 	a->status = xcalloc(lc.n + 1, sizeof(*a->status));

@@ -15,7 +15,7 @@ import re
 from harness import *
 from queuelib import control, inject
 
-plan(37)
+plan(39)
 
 is_root = os.geteuid() == 0
 conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group",
@@ -66,6 +66,13 @@ with Postern(tls=False, conf=conf) as p:
     ok(r.returncode == 0 and p.posternctl_json("queue", "show", a)["state"] == "held", "hold")
     r = p.posternctl("queue", "release", a)
     ok(r.returncode == 0 and p.posternctl_json("queue", "show", a)["state"] == "queued", "release")
+    r = p.posternctl("queue", "release", a)
+    ok(r.returncode == 1 and "not held" in r.stderr
+       and p.posternctl_json("queue", "show", a)["state"] == "queued",
+       "release of a message that is not held: exit 1, says so, state unchanged (%s)"
+       % r.stderr.strip())
+    r = p.posternctl("queue", "release", "--all-matching")
+    is_(r.returncode, 0, "release --all-matching skips messages that are not held")
     r = p.posternctl("queue", "hold", "--all-matching", "--account", "acme")
     ok(r.returncode == 0 and p.posternctl_json("queue", "show", a)["state"] == "held",
        "hold --all-matching --account acme")
