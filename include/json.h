@@ -76,6 +76,8 @@ struct json_value {
  * error with a message in ERR. */
 struct json_value *json_parse(const char *text, size_t len, char *err, size_t errlen);
 void json_free(struct json_value *v);
+/* Write a parsed tree back as JSON (NULL writes null). */
+void json_write_value(struct json_out *j, const struct json_value *v);
 
 /* Object member or NULL (also NULL when O is not an object). */
 const struct json_value *json_get(const struct json_value *o, const char *key);

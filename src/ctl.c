@@ -203,43 +203,6 @@ ctl_call(struct ctl *c, const char *cmd, const char *args, int offline,
 
 /* ---- output ---- */
 
-static void
-print_value(const struct json_value *v, struct json_out *j)
-{
-	size_t i;
-
-	if (v == NULL) {
-		json_null(j);
-		return;
-	}
-	switch (v->type) {
-	case JSON_NULL: json_null(j); break;
-	case JSON_BOOL: json_bool(j, v->b); break;
-	case JSON_INT: json_int(j, v->i); break;
-	case JSON_DOUBLE: {
-		char tmp[64];
-		snprintf(tmp, sizeof(tmp), "%.17g", v->d);
-		json_raw(j, tmp, strlen(tmp));
-		break;
-	}
-	case JSON_STRING: json_strn(j, v->s, v->slen); break;
-	case JSON_ARRAY:
-		json_arr_begin(j);
-		for (i = 0; i < v->n; i++)
-			print_value(v->items[i], j);
-		json_arr_end(j);
-		break;
-	case JSON_OBJECT:
-		json_obj_begin(j);
-		for (i = 0; i < v->n; i++) {
-			json_key(j, v->keys[i]);
-			print_value(v->items[i], j);
-		}
-		json_obj_end(j);
-		break;
-	}
-}
-
 void
 ctl_print_json(const struct json_value *v, FILE *out)
 {
@@ -248,7 +211,7 @@ ctl_print_json(const struct json_value *v, FILE *out)
 
 	buf_init(&b, 0);
 	json_out_init(&j, &b);
-	print_value(v, &j);
+	json_write_value(&j, v);
 	fwrite(b.data, 1, b.len, out);
 	fputc('\n', out);
 	buf_free(&b);

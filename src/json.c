@@ -609,3 +609,43 @@ json_fput_str(FILE *out, const char *s)
 	fwrite(b.data, 1, b.len, out);
 	buf_free(&b);
 }
+
+/* Write a parsed tree back as JSON; doubles keep a '.' or exponent so
+ * they read back as doubles (the fuzzer checks the round trip). */
+void
+json_write_value(struct json_out *j, const struct json_value *v)
+{
+	char tmp[64];
+	size_t i;
+
+	if (v == NULL) {
+		json_null(j);
+		return;
+	}
+	switch (v->type) {
+	case JSON_NULL: json_null(j); break;
+	case JSON_BOOL: json_bool(j, v->b); break;
+	case JSON_INT: json_int(j, v->i); break;
+	case JSON_DOUBLE:
+		snprintf(tmp, sizeof(tmp), "%.17g", v->d);
+		if (strpbrk(tmp, ".e") == NULL)
+			strcat(tmp, ".0");
+		json_raw(j, tmp, strlen(tmp));
+		break;
+	case JSON_STRING: json_strn(j, v->s, v->slen); break;
+	case JSON_ARRAY:
+		json_arr_begin(j);
+		for (i = 0; i < v->n; i++)
+			json_write_value(j, v->items[i]);
+		json_arr_end(j);
+		break;
+	case JSON_OBJECT:
+		json_obj_begin(j);
+		for (i = 0; i < v->n; i++) {
+			json_key(j, v->keys[i]);
+			json_write_value(j, v->items[i]);
+		}
+		json_obj_end(j);
+		break;
+	}
+}

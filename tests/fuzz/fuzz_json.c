@@ -19,40 +19,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void
-emit(const struct json_value *v, struct json_out *j)
-{
-	char tmp[64];
-	size_t i;
-
-	switch (v->type) {
-	case JSON_NULL: json_null(j); break;
-	case JSON_BOOL: json_bool(j, v->b); break;
-	case JSON_INT: json_int(j, v->i); break;
-	case JSON_DOUBLE:
-		snprintf(tmp, sizeof(tmp), "%.17g", v->d);
-		if (strpbrk(tmp, ".e") == NULL)
-			strcat(tmp, ".0");	/* stay a double when read back */
-		json_raw(j, tmp, strlen(tmp));
-		break;
-	case JSON_STRING: json_strn(j, v->s, v->slen); break;
-	case JSON_ARRAY:
-		json_arr_begin(j);
-		for (i = 0; i < v->n; i++)
-			emit(v->items[i], j);
-		json_arr_end(j);
-		break;
-	case JSON_OBJECT:
-		json_obj_begin(j);
-		for (i = 0; i < v->n; i++) {
-			json_key(j, v->keys[i]);
-			emit(v->items[i], j);
-		}
-		json_obj_end(j);
-		break;
-	}
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -65,13 +31,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	buf_init(&a, 0);
 	json_out_init(&j, &a);
-	emit(v, &j);
+	json_write_value(&j, v);
 	v2 = json_parse(a.data, a.len, err, sizeof(err));
 	if (v2 == NULL)
 		abort();	/* our own output must parse */
 	buf_init(&b, 0);
 	json_out_init(&j, &b);
-	emit(v2, &j);
+	json_write_value(&j, v2);
 	if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
 		abort();	/* and be stable */
 	(void)json_get_str(v, "cmd", NULL);
