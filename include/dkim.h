@@ -12,7 +12,7 @@
  * domain with an active RSA and an active Ed25519 key gets both
  * signatures.  Private keys are never printed.
  *
- * The EOM stage dkim_stage signs last (DESIGN.md §7): for the From:
+ * The EOM stage dkimsign_stage signs last (DESIGN.md §7): for the From:
  * domain when it is one of the account's `domains=`, else for
  * dkim_fallback_domain, else not at all.  A failure to sign a message
  * that should be signed is a tempfail 451 4.7.0.
@@ -28,18 +28,18 @@
 #include "outcome.h"
 #include "policy.h"
 
-enum dkim_alg {
-	DKIM_ALG_RSA = 0,	/* rsa-sha256 */
-	DKIM_ALG_ED25519,	/* ed25519-sha256, RFC 8463 */
+enum dkimsign_alg {
+	DKIMSIGN_ALG_RSA = 0,	/* rsa-sha256 */
+	DKIMSIGN_ALG_ED25519,	/* ed25519-sha256, RFC 8463 */
 };
 
 #define DKIM_DOMAIN_MAX 254
 #define DKIM_SELECTOR_MAX 64
 
-struct dkim_key {
+struct dkimsign_key {
 	char domain[DKIM_DOMAIN_MAX];	/* lowercase */
 	char selector[DKIM_SELECTOR_MAX];
-	enum dkim_alg alg;
+	enum dkimsign_alg alg;
 	int bits;		/* RSA modulus size; 256 for Ed25519 */
 	int active;
 	int64_t created;	/* unix seconds */
@@ -48,17 +48,17 @@ struct dkim_key {
 	void *evp;		/* owned EVP_PKEY of a loaded Ed25519 key (parsed once), or NULL */
 };
 
-struct dkim_keystore {
+struct dkimsign_keystore {
 	char *dir;		/* owned */
-	struct dkim_key *keys;	/* owned */
+	struct dkimsign_key *keys;	/* owned */
 	size_t n;
 };
 
-const char *dkim_strealg(enum dkim_alg alg);
-int dkim_parse_alg(const char *s, enum dkim_alg *alg);
+const char *dkimsign_strealg(enum dkimsign_alg alg);
+int dkimsign_parse_alg(const char *s, enum dkimsign_alg *alg);
 
 /* The key directory for CFG: dkim_key_directory or <data_directory>/dkim. */
-const char *dkim_key_directory(const struct config *cfg, char *out, size_t outlen);
+const char *dkimsign_key_directory(const struct config *cfg, char *out, size_t outlen);
 
 /*
  * Load the metadata of DIR (a missing directory or metadata file is an
@@ -66,18 +66,18 @@ const char *dkim_key_directory(const struct config *cfg, char *out, size_t outle
  * too; a key file that is group/world accessible is refused (its
  * load_error says why) and signing with it fails.  0 or -1 with ERR.
  */
-int dkim_keystore_load(const char *dir, int load_pems, struct dkim_keystore **out,
+int dkimsign_keystore_load(const char *dir, int load_pems, struct dkimsign_keystore **out,
     char *err, size_t errlen);
-void dkim_keystore_free(struct dkim_keystore *ks);
+void dkimsign_keystore_free(struct dkimsign_keystore *ks);
 /* Write the metadata atomically (temp file, fsync, rename). */
-int dkim_keystore_save(const struct dkim_keystore *ks, char *err, size_t errlen);
+int dkimsign_keystore_save(const struct dkimsign_keystore *ks, char *err, size_t errlen);
 /* Find a key; NULL if absent. */
-struct dkim_key *dkim_keystore_find(struct dkim_keystore *ks, const char *domain,
+struct dkimsign_key *dkimsign_keystore_find(struct dkimsign_keystore *ks, const char *domain,
     const char *selector);
 
 /* Domain names and selectors we accept (letters, digits, '-', '.'). */
-int dkim_valid_domain(const char *s);
-int dkim_valid_selector(const char *s);
+int dkimsign_valid_domain(const char *s);
+int dkimsign_valid_selector(const char *s);
 
 /*
  * Generate a key with OpenSSL (RSA of BITS, or Ed25519), write it 0600
@@ -86,11 +86,11 @@ int dkim_valid_selector(const char *s);
  * domain.  The caller saves KS.  Returns the new key (valid until KS
  * changes again) or NULL with ERR.
  */
-struct dkim_key *dkim_key_generate(struct dkim_keystore *ks, const char *domain,
-    const char *selector, enum dkim_alg alg, int bits, int active,
+struct dkimsign_key *dkimsign_key_generate(struct dkimsign_keystore *ks, const char *domain,
+    const char *selector, enum dkimsign_alg alg, int bits, int active,
     char *err, size_t errlen);
 /* Remove KEY's file and entry from KS.  The caller saves KS. */
-int dkim_key_remove(struct dkim_keystore *ks, const char *domain, const char *selector,
+int dkimsign_key_remove(struct dkimsign_keystore *ks, const char *domain, const char *selector,
     char *err, size_t errlen);
 
 /*
@@ -99,20 +99,20 @@ int dkim_key_remove(struct dkim_keystore *ks, const char *domain, const char *se
  * "v=DKIM1; k=ed25519; p=<base64 raw 32-byte key>" (RFC 8463 §4).
  * Reads the private key file.  0 or -1 with ERR.
  */
-int dkim_key_txt(const struct dkim_keystore *ks, const struct dkim_key *key,
+int dkimsign_key_txt(const struct dkimsign_keystore *ks, const struct dkimsign_key *key,
     struct buf *txt, char *err, size_t errlen);
 /*
  * Zone-file form: `NAME. IN TXT ( "..." "..." )` with the value split
  * into character-strings of at most 255 octets (RFC 1035 §3.3).
  */
-void dkim_txt_zone_line(const char *name, const char *txt, struct buf *out);
+void dkimsign_txt_zone_line(const char *name, const char *txt, struct buf *out);
 
 /*
  * Domain of the author in a message's header block (pure; for tests):
  * exactly one From: header whose mailboxes all share one domain.
  * Returns the domain length or -1.
  */
-int dkim_from_domain(const char *msg, size_t len, char *out, size_t outlen);
+int dkimsign_from_domain(const char *msg, size_t len, char *out, size_t outlen);
 
 /*
  * Sign MSG (a whole message, CRLF lines) with KEY: DKIM-Signature
@@ -120,7 +120,7 @@ int dkim_from_domain(const char *msg, size_t len, char *out, size_t outlen);
  * relaxed, headers from cfg->dkim_sign_headers with From oversigned,
  * x= from dkim_signature_expiry, never l=.  0 or -1 with ERR.
  */
-int dkim_sign_with_key(const struct config *cfg, const struct dkim_key *key,
+int dkimsign_sign_with_key(const struct config *cfg, const struct dkimsign_key *key,
     const char *msg, size_t len, struct buf *sighdr, char *err, size_t errlen);
 
 /*
@@ -130,7 +130,7 @@ int dkim_sign_with_key(const struct config *cfg, const struct dkim_key *key,
  * The keystore is cached and reloaded when its metadata file changes,
  * so `posternctl dkim rotate` takes effect on the next message.
  */
-int dkim_stage_run(struct policy_msg *m, struct outcome *out);
-extern const struct policy_stage dkim_stage;
+int dkimsign_stage_run(struct policy_msg *m, struct outcome *out);
+extern const struct policy_stage dkimsign_stage;
 
 #endif

@@ -53,25 +53,25 @@
 #define DKIM_PEM_MAX (64 * 1024)
 
 const char *
-dkim_strealg(enum dkim_alg alg)
+dkimsign_strealg(enum dkimsign_alg alg)
 {
-	return alg == DKIM_ALG_ED25519 ? "ed25519" : "rsa";
+	return alg == DKIMSIGN_ALG_ED25519 ? "ed25519" : "rsa";
 }
 
 int
-dkim_parse_alg(const char *s, enum dkim_alg *alg)
+dkimsign_parse_alg(const char *s, enum dkimsign_alg *alg)
 {
 	if (strcmp(s, "rsa") == 0 || strcmp(s, "rsa-sha256") == 0)
-		*alg = DKIM_ALG_RSA;
+		*alg = DKIMSIGN_ALG_RSA;
 	else if (strcmp(s, "ed25519") == 0 || strcmp(s, "ed25519-sha256") == 0)
-		*alg = DKIM_ALG_ED25519;
+		*alg = DKIMSIGN_ALG_ED25519;
 	else
 		return -1;
 	return 0;
 }
 
 const char *
-dkim_key_directory(const struct config *cfg, char *out, size_t outlen)
+dkimsign_key_directory(const struct config *cfg, char *out, size_t outlen)
 {
 	if (cfg->dkim_key_directory && cfg->dkim_key_directory[0] != '\0')
 		str_copy(out, cfg->dkim_key_directory, outlen);
@@ -106,13 +106,13 @@ valid_labels(const char *s, size_t max)
 }
 
 int
-dkim_valid_domain(const char *s)
+dkimsign_valid_domain(const char *s)
 {
 	return valid_labels(s, DKIM_DOMAIN_MAX);
 }
 
 int
-dkim_valid_selector(const char *s)
+dkimsign_valid_selector(const char *s)
 {
 	return valid_labels(s, DKIM_SELECTOR_MAX);
 }
@@ -127,13 +127,13 @@ lower(char *s)
 /* ---- key store -------------------------------------------------------- */
 
 static void
-key_path(const struct dkim_keystore *ks, const struct dkim_key *k, char *out, size_t outlen)
+key_path(const struct dkimsign_keystore *ks, const struct dkimsign_key *k, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s/%s.%s.pem", ks->dir, k->domain, k->selector);
 }
 
 static void
-key_clear(struct dkim_key *k)
+key_clear(struct dkimsign_key *k)
 {
 	free(k->pem);
 	free(k->load_error);
@@ -144,7 +144,7 @@ key_clear(struct dkim_key *k)
 }
 
 void
-dkim_keystore_free(struct dkim_keystore *ks)
+dkimsign_keystore_free(struct dkimsign_keystore *ks)
 {
 	size_t i;
 
@@ -159,7 +159,7 @@ dkim_keystore_free(struct dkim_keystore *ks)
 
 /* Parse one metadata line into K; 0 or -1. */
 static int
-parse_meta_line(char *line, struct dkim_key *k)
+parse_meta_line(char *line, struct dkimsign_key *k)
 {
 	char *tok, *save = NULL;
 	int have = 0;
@@ -174,18 +174,18 @@ parse_meta_line(char *line, struct dkim_key *k)
 		*eq = '\0';
 		v = eq + 1;
 		if (strcmp(tok, "domain") == 0) {
-			if (!dkim_valid_domain(v))
+			if (!dkimsign_valid_domain(v))
 				return -1;
 			str_copy(k->domain, v, sizeof(k->domain));
 			lower(k->domain);
 			have |= 1;
 		} else if (strcmp(tok, "selector") == 0) {
-			if (!dkim_valid_selector(v))
+			if (!dkimsign_valid_selector(v))
 				return -1;
 			str_copy(k->selector, v, sizeof(k->selector));
 			have |= 2;
 		} else if (strcmp(tok, "algorithm") == 0) {
-			if (dkim_parse_alg(v, &k->alg) == -1)
+			if (dkimsign_parse_alg(v, &k->alg) == -1)
 				return -1;
 			have |= 4;
 		} else if (strcmp(tok, "bits") == 0) {
@@ -201,7 +201,7 @@ parse_meta_line(char *line, struct dkim_key *k)
 }
 
 static void
-keystore_add(struct dkim_keystore *ks, const struct dkim_key *k)
+keystore_add(struct dkimsign_keystore *ks, const struct dkimsign_key *k)
 {
 	ks->keys = xrealloc(ks->keys, (ks->n + 1) * sizeof(*ks->keys));
 	ks->keys[ks->n++] = *k;
@@ -209,7 +209,7 @@ keystore_add(struct dkim_keystore *ks, const struct dkim_key *k)
 
 /* Read the private key of K into k->pem, or set k->load_error. */
 static void
-key_load_pem(const struct dkim_keystore *ks, struct dkim_key *k)
+key_load_pem(const struct dkimsign_keystore *ks, struct dkimsign_key *k)
 {
 	char path[PATH_MAX + 512], err[PATH_MAX + 128];
 	size_t len;
@@ -231,7 +231,7 @@ key_load_pem(const struct dkim_keystore *ks, struct dkim_key *k)
 		k->pem = NULL;
 		return;
 	}
-	if (k->alg == DKIM_ALG_ED25519) {
+	if (k->alg == DKIMSIGN_ALG_ED25519) {
 		/* parse once: OpenSSL 3's PEM decoding costs more than the signature */
 		BIO *bio = BIO_new_mem_buf(k->pem, -1);
 		EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
@@ -249,10 +249,10 @@ key_load_pem(const struct dkim_keystore *ks, struct dkim_key *k)
 }
 
 int
-dkim_keystore_load(const char *dir, int load_pems, struct dkim_keystore **out,
+dkimsign_keystore_load(const char *dir, int load_pems, struct dkimsign_keystore **out,
     char *err, size_t errlen)
 {
-	struct dkim_keystore *ks;
+	struct dkimsign_keystore *ks;
 	char path[PATH_MAX + 512], *text = NULL, *line, *save = NULL;
 	size_t len, lineno = 0;
 	int rc;
@@ -267,11 +267,11 @@ dkim_keystore_load(const char *dir, int load_pems, struct dkim_keystore **out,
 	}
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-		dkim_keystore_free(ks);
+		dkimsign_keystore_free(ks);
 		return -1;
 	}
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct dkim_key k;
+		struct dkimsign_key k;
 
 		lineno++;
 		while (*line == ' ' || *line == '\t')
@@ -281,7 +281,7 @@ dkim_keystore_load(const char *dir, int load_pems, struct dkim_keystore **out,
 		if (parse_meta_line(line, &k) == -1) {
 			snprintf(err, errlen, "%s:%zu: bad key entry", path, lineno);
 			free(text);
-			dkim_keystore_free(ks);
+			dkimsign_keystore_free(ks);
 			return -1;
 		}
 		if (load_pems && k.active)
@@ -294,7 +294,7 @@ dkim_keystore_load(const char *dir, int load_pems, struct dkim_keystore **out,
 }
 
 int
-dkim_keystore_save(const struct dkim_keystore *ks, char *err, size_t errlen)
+dkimsign_keystore_save(const struct dkimsign_keystore *ks, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 512], tmp[PATH_MAX];
 	FILE *f;
@@ -315,10 +315,10 @@ dkim_keystore_save(const struct dkim_keystore *ks, char *err, size_t errlen)
 	}
 	fprintf(f, "# postern DKIM keys; managed by posternctl dkim, do not edit while posternd runs\n");
 	for (i = 0; i < ks->n; i++) {
-		const struct dkim_key *k = &ks->keys[i];
+		const struct dkimsign_key *k = &ks->keys[i];
 
 		fprintf(f, "domain=%s selector=%s algorithm=%s bits=%d active=%d created=%lld\n",
-		    k->domain, k->selector, dkim_strealg(k->alg), k->bits, k->active,
+		    k->domain, k->selector, dkimsign_strealg(k->alg), k->bits, k->active,
 		    (long long)k->created);
 	}
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
@@ -336,8 +336,8 @@ dkim_keystore_save(const struct dkim_keystore *ks, char *err, size_t errlen)
 	return 0;
 }
 
-struct dkim_key *
-dkim_keystore_find(struct dkim_keystore *ks, const char *domain, const char *selector)
+struct dkimsign_key *
+dkimsign_keystore_find(struct dkimsign_keystore *ks, const char *domain, const char *selector)
 {
 	size_t i;
 
@@ -350,7 +350,7 @@ dkim_keystore_find(struct dkim_keystore *ks, const char *domain, const char *sel
 
 /* Pick an unused selector: r|e + YYYYMMDD + a, b, c, ... */
 static int
-pick_selector(struct dkim_keystore *ks, const char *domain, enum dkim_alg alg,
+pick_selector(struct dkimsign_keystore *ks, const char *domain, enum dkimsign_alg alg,
     char *out, size_t outlen)
 {
 	time_t t = time(NULL);
@@ -362,11 +362,11 @@ pick_selector(struct dkim_keystore *ks, const char *domain, enum dkim_alg alg,
 	strftime(day, sizeof(day), "%Y%m%d", &tm);
 	for (i = 0; i < 26 * 26; i++) {
 		if (i < 26)
-			snprintf(out, outlen, "%c%s%c", alg == DKIM_ALG_RSA ? 'r' : 'e', day, 'a' + i);
+			snprintf(out, outlen, "%c%s%c", alg == DKIMSIGN_ALG_RSA ? 'r' : 'e', day, 'a' + i);
 		else
-			snprintf(out, outlen, "%c%s%c%c", alg == DKIM_ALG_RSA ? 'r' : 'e', day,
+			snprintf(out, outlen, "%c%s%c%c", alg == DKIMSIGN_ALG_RSA ? 'r' : 'e', day,
 			    'a' + i / 26 - 1, 'a' + i % 26);
-		if (dkim_keystore_find(ks, domain, out) == NULL)
+		if (dkimsign_keystore_find(ks, domain, out) == NULL)
 			return 0;
 	}
 	return -1;
@@ -402,11 +402,11 @@ ensure_dir(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-struct dkim_key *
-dkim_key_generate(struct dkim_keystore *ks, const char *domain, const char *selector,
-    enum dkim_alg alg, int bits, int active, char *err, size_t errlen)
+struct dkimsign_key *
+dkimsign_key_generate(struct dkimsign_keystore *ks, const char *domain, const char *selector,
+    enum dkimsign_alg alg, int bits, int active, char *err, size_t errlen)
 {
-	struct dkim_key k;
+	struct dkimsign_key k;
 	char path[PATH_MAX + 512];
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
@@ -415,18 +415,18 @@ dkim_key_generate(struct dkim_keystore *ks, const char *domain, const char *sele
 	FILE *f = NULL;
 
 	memset(&k, 0, sizeof(k));
-	if (!dkim_valid_domain(domain)) {
+	if (!dkimsign_valid_domain(domain)) {
 		snprintf(err, errlen, "invalid domain name");
 		return NULL;
 	}
 	str_copy(k.domain, domain, sizeof(k.domain));
 	lower(k.domain);
 	if (selector && selector[0]) {
-		if (!dkim_valid_selector(selector)) {
+		if (!dkimsign_valid_selector(selector)) {
 			snprintf(err, errlen, "invalid selector");
 			return NULL;
 		}
-		if (dkim_keystore_find(ks, k.domain, selector)) {
+		if (dkimsign_keystore_find(ks, k.domain, selector)) {
 			snprintf(err, errlen, "selector %s already exists for %s", selector, k.domain);
 			return NULL;
 		}
@@ -435,18 +435,18 @@ dkim_key_generate(struct dkim_keystore *ks, const char *domain, const char *sele
 		snprintf(err, errlen, "no free selector name left for today");
 		return NULL;
 	}
-	if (alg == DKIM_ALG_RSA && (bits < 1024 || bits > 8192)) {
+	if (alg == DKIMSIGN_ALG_RSA && (bits < 1024 || bits > 8192)) {
 		snprintf(err, errlen, "RSA key size must be 1024..8192 bits");
 		return NULL;
 	}
 	k.alg = alg;
-	k.bits = alg == DKIM_ALG_RSA ? bits : 256;
+	k.bits = alg == DKIMSIGN_ALG_RSA ? bits : 256;
 	k.active = active;
 	k.created = (int64_t)time(NULL);
 	if (ensure_dir(ks->dir, err, errlen) == -1)
 		return NULL;
 
-	if (alg == DKIM_ALG_RSA)
+	if (alg == DKIMSIGN_ALG_RSA)
 		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
 	else
 		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
@@ -491,10 +491,10 @@ out:
 }
 
 int
-dkim_key_remove(struct dkim_keystore *ks, const char *domain, const char *selector,
+dkimsign_key_remove(struct dkimsign_keystore *ks, const char *domain, const char *selector,
     char *err, size_t errlen)
 {
-	struct dkim_key *k = dkim_keystore_find(ks, domain, selector);
+	struct dkimsign_key *k = dkimsign_keystore_find(ks, domain, selector);
 	char path[PATH_MAX + 512];
 	size_t i;
 
@@ -515,7 +515,7 @@ dkim_key_remove(struct dkim_keystore *ks, const char *domain, const char *select
 }
 
 int
-dkim_key_txt(const struct dkim_keystore *ks, const struct dkim_key *key, struct buf *txt,
+dkimsign_key_txt(const struct dkimsign_keystore *ks, const struct dkimsign_key *key, struct buf *txt,
     char *err, size_t errlen)
 {
 	char path[PATH_MAX + 512];
@@ -538,7 +538,7 @@ dkim_key_txt(const struct dkim_keystore *ks, const struct dkim_key *key, struct 
 		snprintf(err, errlen, "%s: cannot parse private key", path);
 		return -1;
 	}
-	if (key->alg == DKIM_ALG_ED25519) {
+	if (key->alg == DKIMSIGN_ALG_ED25519) {
 		/* RFC 8463 §4: p= is the raw 32-byte public key */
 		if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1) {
 			snprintf(err, errlen, "%s: not an Ed25519 key", path);
@@ -557,7 +557,7 @@ dkim_key_txt(const struct dkim_keystore *ks, const struct dkim_key *key, struct 
 		EVP_EncodeBlock(b64, der, n);
 	}
 	buf_reset(txt);
-	buf_printf(txt, "v=DKIM1; k=%s; p=%s", dkim_strealg(key->alg), (char *)b64);
+	buf_printf(txt, "v=DKIM1; k=%s; p=%s", dkimsign_strealg(key->alg), (char *)b64);
 	rc = 0;
 out:
 	OPENSSL_free(der);
@@ -567,7 +567,7 @@ out:
 }
 
 void
-dkim_txt_zone_line(const char *name, const char *txt, struct buf *out)
+dkimsign_txt_zone_line(const char *name, const char *txt, struct buf *out)
 {
 	size_t len = strlen(txt), off;
 
@@ -672,7 +672,7 @@ addr_domain(const char *a, size_t n, char *out, size_t outlen)
 	memcpy(out, a + at + 1, n - at - 1);
 	out[n - at - 1] = '\0';
 	lower(out);
-	return dkim_valid_domain(out) ? (int)(n - at - 1) : -1;
+	return dkimsign_valid_domain(out) ? (int)(n - at - 1) : -1;
 }
 
 /*
@@ -747,7 +747,7 @@ mailbox_list_domain(const char *v, size_t n, char *out, size_t outlen)
 }
 
 int
-dkim_from_domain(const char *msg, size_t len, char *out, size_t outlen)
+dkimsign_from_domain(const char *msg, size_t len, char *out, size_t outlen)
 {
 	struct from_scan s = { 0, NULL, 0 };
 	const char *colon;
@@ -817,7 +817,7 @@ free_list(char **v)
 
 /* rsa-sha256 through libopendkim. */
 static int
-sign_opendkim(const struct config *cfg, const struct dkim_key *key, const char *msg,
+sign_opendkim(const struct config *cfg, const struct dkimsign_key *key, const char *msg,
     size_t len, struct buf *sighdr, char *err, size_t errlen)
 {
 	static const char prefix[] = "DKIM-Signature: ";
@@ -1079,7 +1079,7 @@ fold_add(struct buf *h, size_t *col, const char *tag)
 }
 
 static int
-sign_ed25519(const struct config *cfg, const struct dkim_key *key, const char *msg,
+sign_ed25519(const struct config *cfg, const struct dkimsign_key *key, const char *msg,
     size_t len, struct buf *sighdr, char *err, size_t errlen)
 {
 	struct hcollect hc = { NULL, 0, 0 };
@@ -1233,10 +1233,10 @@ out:
 }
 
 int
-dkim_sign_with_key(const struct config *cfg, const struct dkim_key *key, const char *msg,
+dkimsign_sign_with_key(const struct config *cfg, const struct dkimsign_key *key, const char *msg,
     size_t len, struct buf *sighdr, char *err, size_t errlen)
 {
-	if (key->alg == DKIM_ALG_ED25519)
+	if (key->alg == DKIMSIGN_ALG_ED25519)
 		return sign_ed25519(cfg, key, msg, len, sighdr, err, errlen);
 	return sign_opendkim(cfg, key, msg, len, sighdr, err, errlen);
 }
@@ -1244,7 +1244,7 @@ dkim_sign_with_key(const struct config *cfg, const struct dkim_key *key, const c
 /* ---- the stage: key cache and signing-domain choice ------------------- */
 
 struct keycache {
-	struct dkim_keystore *ks;
+	struct dkimsign_keystore *ks;
 	int refs;
 	dev_t dev;
 	ino_t ino;
@@ -1267,7 +1267,7 @@ cache_release(struct keycache *c)
 	last = --c->refs == 0;
 	pthread_mutex_unlock(&cache_lock);
 	if (last) {
-		dkim_keystore_free(c->ks);
+		dkimsign_keystore_free(c->ks);
 		free(c);
 	}
 }
@@ -1295,7 +1295,7 @@ cache_acquire(const char *dir, char *err, size_t errlen)
 	pthread_mutex_unlock(&cache_lock);
 
 	c = xcalloc(1, sizeof(*c));
-	if (dkim_keystore_load(dir, 1, &c->ks, err, errlen) == -1) {
+	if (dkimsign_keystore_load(dir, 1, &c->ks, err, errlen) == -1) {
 		free(c);
 		return NULL;
 	}
@@ -1364,7 +1364,7 @@ sign_domain(struct policy_msg *m, struct outcome *out, const char *domain,
 	size_t i;
 
 	*nsig = 0;
-	dkim_key_directory(m->cfg, dir, sizeof(dir));
+	dkimsign_key_directory(m->cfg, dir, sizeof(dir));
 	if ((c = cache_acquire(dir, err, sizeof(err))) == NULL) {
 		log_err("event=dkim_error account=%s domain=%s error=\"%s\"", m->account, domain, err);
 		sign_tempfail(out);
@@ -1372,11 +1372,11 @@ sign_domain(struct policy_msg *m, struct outcome *out, const char *domain,
 	}
 	buf_init(&sigs, 0);
 	for (i = 0; i < c->ks->n; i++) {
-		const struct dkim_key *k = &c->ks->keys[i];
+		const struct dkimsign_key *k = &c->ks->keys[i];
 
 		if (!k->active || strcmp(k->domain, domain) != 0)
 			continue;
-		if (dkim_sign_with_key(m->cfg, k, m->data.data ? m->data.data : "", m->data.len,
+		if (dkimsign_sign_with_key(m->cfg, k, m->data.data ? m->data.data : "", m->data.len,
 		    &sigs, err, sizeof(err)) == -1) {
 			log_err("event=dkim_error account=%s domain=%s selector=%s error=\"%s\"",
 			    m->account, domain, k->selector, err);
@@ -1386,7 +1386,7 @@ sign_domain(struct policy_msg *m, struct outcome *out, const char *domain,
 			return -1;
 		}
 		log_debug("event=dkim_signed account=%s domain=%s selector=%s alg=%s via=%s",
-		    m->account, domain, k->selector, dkim_strealg(k->alg), why);
+		    m->account, domain, k->selector, dkimsign_strealg(k->alg), why);
 		(*nsig)++;
 	}
 	cache_release(c);
@@ -1407,14 +1407,14 @@ sign_domain(struct policy_msg *m, struct outcome *out, const char *domain,
 }
 
 int
-dkim_stage_run(struct policy_msg *m, struct outcome *out)
+dkimsign_stage_run(struct policy_msg *m, struct outcome *out)
 {
 	char from[DKIM_DOMAIN_MAX], fallback[DKIM_DOMAIN_MAX];
 	const char *fb = m->cfg->dkim_fallback_domain;
 	size_t nsig;
 
 	outcome_ok(out);
-	if (dkim_from_domain(m->data.data ? m->data.data : "", m->data.len, from, sizeof(from)) >= 0 &&
+	if (dkimsign_from_domain(m->data.data ? m->data.data : "", m->data.len, from, sizeof(from)) >= 0 &&
 	    account_allows(m->account_record, from)) {
 		if (sign_domain(m, out, from, "from", &nsig) == -1)
 			return -1;
@@ -1440,4 +1440,4 @@ dkim_stage_run(struct policy_msg *m, struct outcome *out)
 	return 0;
 }
 
-const struct policy_stage dkim_stage = { "dkim", dkim_stage_run };
+const struct policy_stage dkimsign_stage = { "dkim", dkimsign_stage_run };

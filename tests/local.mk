@@ -22,3 +22,7 @@ endif
 check_PROGRAMS += tests/unit/test_daemon
 tests_unit_test_daemon_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_daemon
+
+# The layering rule (README "Architecture"), checked on the built objects.
+TESTS += tests/check-deps.sh
+EXTRA_DIST += tests/check-deps.sh

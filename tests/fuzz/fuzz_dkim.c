@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * fuzz_dkim.c: libFuzzer target for the DKIM stage's message handling.
- * Feeds arbitrary bytes as a whole message to dkim_from_domain() (the
+ * Feeds arbitrary bytes as a whole message to dkimsign_from_domain() (the
  * From: parser: the domain it returns must be a valid domain name) and
  * to the Ed25519 signer, which walks the header block, canonicalises
  * headers and body (relaxed/relaxed) and signs with a key generated
@@ -21,7 +21,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct config *cfg;
-static struct dkim_key key;
+static struct dkimsign_key key;
 
 static void
 setup(void)
@@ -33,7 +33,7 @@ setup(void)
 		abort();
 	strcpy(key.domain, "fuzz.test");
 	strcpy(key.selector, "f1");
-	key.alg = DKIM_ALG_ED25519;
+	key.alg = DKIMSIGN_ALG_ED25519;
 	key.bits = 256;
 	key.active = 1;
 	key.pem = (char *)"in memory";
@@ -52,12 +52,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (cfg == NULL)
 		setup();
-	n = dkim_from_domain((const char *)data, size, dom, sizeof(dom));
-	if (n >= 0 && ((size_t)n != strlen(dom) || !dkim_valid_domain(dom)))
+	n = dkimsign_from_domain((const char *)data, size, dom, sizeof(dom));
+	if (n >= 0 && ((size_t)n != strlen(dom) || !dkimsign_valid_domain(dom)))
 		abort();
 
 	buf_init(&sig, 0);
-	if (dkim_sign_with_key(cfg, &key, (const char *)data, size, &sig, err, sizeof(err)) == 0) {
+	if (dkimsign_sign_with_key(cfg, &key, (const char *)data, size, &sig, err, sizeof(err)) == 0) {
 		if (sig.len < 4 || memcmp(sig.data, "DKIM-Signature: ", 16) != 0 ||
 		    memcmp(sig.data + sig.len - 2, "\r\n", 2) != 0)
 			abort();

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * dkim_signfile.c: test driver for the DKIM stage.  Reads a message on
- * stdin, runs dkim_stage on it with the config CONF and the account
+ * stdin, runs dkimsign_stage on it with the config CONF and the account
  * record RECORD (';' stands for a newline, e.g. "domains=a.test;x=y"),
  * and writes the result to stdout.  Exit 0 when the stage said OK
  * (signed or not), 75 on a tempfail (the outcome goes to stderr), 1 on
@@ -50,7 +50,7 @@ main(int argc, char **argv)
 	buf_init(&m.verdicts, 0);
 	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
 		buf_append(&m.data, chunk, n);
-	rc = dkim_stage.run(&m, &out);
+	rc = dkimsign_stage.run(&m, &out);
 	if (rc != 0 || out.kind != OUTCOME_OK) {
 		fprintf(stderr, "%d %s %s\n", out.code, out.enhanced, out.text);
 		rc = 75;

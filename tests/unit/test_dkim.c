@@ -88,7 +88,7 @@ run_stage(struct config *cfg, const char *record, const char *msg, struct buf *o
 	buf_init(&m.data, 0);
 	buf_init(&m.verdicts, 0);
 	buf_append_str(&m.data, msg);
-	dkim_stage.run(&m, &o);
+	dkimsign_stage.run(&m, &o);
 	*out = m.data;
 	buf_free(&m.verdicts);
 	return o.code;
@@ -123,8 +123,8 @@ main(void)
 {
 	char tmpl[] = "/tmp/test_dkim.XXXXXX", dir[600], path[700], err[1024], out[256];
 	char edsel[DKIM_SELECTOR_MAX];
-	struct dkim_keystore *ks, *ks2;
-	struct dkim_key *k1, *k2, *k3;
+	struct dkimsign_keystore *ks, *ks2;
+	struct dkimsign_key *k1, *k2, *k3;
 	struct config *cfg;
 	struct buf b;
 	struct stat st;
@@ -139,7 +139,7 @@ main(void)
 	/* From: domain, table-driven */
 	for (i = 0; i < ARRAY_SIZE(from_cases); i++) {
 		const struct from_case *c = &from_cases[i];
-		int n = dkim_from_domain(c->msg, strlen(c->msg), out, sizeof(out));
+		int n = dkimsign_from_domain(c->msg, strlen(c->msg), out, sizeof(out));
 
 		if (c->want)
 			ok(n > 0 && strcmp(out, c->want) == 0, "from case %zu -> %s (got %s)", i, c->want,
@@ -149,18 +149,18 @@ main(void)
 	}
 
 	/* names */
-	ok(dkim_valid_domain("a.test"), "a.test is a domain");
-	ok(dkim_valid_domain("xn--bcher-kva.example"), "IDN A-label");
-	ok(!dkim_valid_domain(""), "empty domain refused");
-	ok(!dkim_valid_domain("a..test"), "empty label refused");
-	ok(!dkim_valid_domain(".a.test"), "leading dot refused");
-	ok(!dkim_valid_domain("a/../../etc"), "path characters refused");
-	ok(!dkim_valid_domain("a test"), "space refused");
-	ok(dkim_valid_selector("r20261123a"), "selector ok");
-	ok(dkim_valid_selector("s1.sub"), "dotted selector ok");
-	ok(!dkim_valid_selector("s 1"), "selector with space refused");
-	ok(!dkim_valid_selector("../x"), "selector with slash refused");
-	ok(!dkim_valid_selector("0123456789012345678901234567890123456789012345678901234567890123456789"),
+	ok(dkimsign_valid_domain("a.test"), "a.test is a domain");
+	ok(dkimsign_valid_domain("xn--bcher-kva.example"), "IDN A-label");
+	ok(!dkimsign_valid_domain(""), "empty domain refused");
+	ok(!dkimsign_valid_domain("a..test"), "empty label refused");
+	ok(!dkimsign_valid_domain(".a.test"), "leading dot refused");
+	ok(!dkimsign_valid_domain("a/../../etc"), "path characters refused");
+	ok(!dkimsign_valid_domain("a test"), "space refused");
+	ok(dkimsign_valid_selector("r20261123a"), "selector ok");
+	ok(dkimsign_valid_selector("s1.sub"), "dotted selector ok");
+	ok(!dkimsign_valid_selector("s 1"), "selector with space refused");
+	ok(!dkimsign_valid_selector("../x"), "selector with slash refused");
+	ok(!dkimsign_valid_selector("0123456789012345678901234567890123456789012345678901234567890123456789"),
 	    "overlong selector refused");
 
 	/* zone line splitting */
@@ -173,7 +173,7 @@ main(void)
 		val[sizeof(val) - 1] = '\0';
 		memcpy(val, "v=DKIM1; k=rsa; p=", 18);
 		buf_init(&b, 0);
-		dkim_txt_zone_line(name, val, &b);
+		dkimsign_txt_zone_line(name, val, &b);
 		ok(strncmp(b.data, "s._domainkey.a.test. IN TXT ( \"", 31) == 0, "zone line starts with the name");
 		for (p = b.data; (p = strchr(p, '"')) != NULL;) {
 			const char *q = strchr(p + 1, '"');
@@ -202,40 +202,40 @@ main(void)
 		tmp = mkdtemp(tmpl);
 	}
 	snprintf(dir, sizeof(dir), "%s/dkim", tmp);
-	ok(dkim_keystore_load(dir, 0, &ks, err, sizeof(err)) == 0 && ks->n == 0,
+	ok(dkimsign_keystore_load(dir, 0, &ks, err, sizeof(err)) == 0 && ks->n == 0,
 	    "missing key directory is an empty store");
-	k1 = dkim_key_generate(ks, "A.test", "rsa1", DKIM_ALG_RSA, 1024, 1, err, sizeof(err));
+	k1 = dkimsign_key_generate(ks, "A.test", "rsa1", DKIMSIGN_ALG_RSA, 1024, 1, err, sizeof(err));
 	ok(k1 != NULL, "generate RSA key (%s)", k1 ? "ok" : err);
-	k2 = dkim_key_generate(ks, "a.test", NULL, DKIM_ALG_ED25519, 0, 1, err, sizeof(err));
+	k2 = dkimsign_key_generate(ks, "a.test", NULL, DKIMSIGN_ALG_ED25519, 0, 1, err, sizeof(err));
 	ok(k2 != NULL && k2->selector[0] == 'e' && k2->bits == 256, "generate Ed25519 key, selector picked");
 	/* key pointers move when the store grows: keep the name */
 	str_copy(edsel, k2 ? k2->selector : "", sizeof(edsel));
-	ok(dkim_key_generate(ks, "a.test", "rsa1", DKIM_ALG_RSA, 1024, 1, err, sizeof(err)) == NULL,
+	ok(dkimsign_key_generate(ks, "a.test", "rsa1", DKIMSIGN_ALG_RSA, 1024, 1, err, sizeof(err)) == NULL,
 	    "duplicate selector refused");
-	ok(dkim_key_generate(ks, "a.test", "x", DKIM_ALG_RSA, 512, 1, err, sizeof(err)) == NULL,
+	ok(dkimsign_key_generate(ks, "a.test", "x", DKIMSIGN_ALG_RSA, 512, 1, err, sizeof(err)) == NULL,
 	    "512-bit RSA refused");
 	snprintf(path, sizeof(path), "%s/a.test.rsa1.pem", dir);
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "key file is 0600");
 	ok(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "key directory is 0700");
-	ok(dkim_keystore_save(ks, err, sizeof(err)) == 0, "save metadata");
-	ok(dkim_keystore_load(dir, 1, &ks2, err, sizeof(err)) == 0 && ks2->n == 2, "load it back");
-	k3 = dkim_keystore_find(ks2, "a.test", "rsa1");
-	ok(k3 && k3->alg == DKIM_ALG_RSA && k3->bits == 1024 && k3->active && k3->pem &&
+	ok(dkimsign_keystore_save(ks, err, sizeof(err)) == 0, "save metadata");
+	ok(dkimsign_keystore_load(dir, 1, &ks2, err, sizeof(err)) == 0 && ks2->n == 2, "load it back");
+	k3 = dkimsign_keystore_find(ks2, "a.test", "rsa1");
+	ok(k3 && k3->alg == DKIMSIGN_ALG_RSA && k3->bits == 1024 && k3->active && k3->pem &&
 	    strncmp(k3->pem, "-----BEGIN PRIVATE KEY-----", 27) == 0, "RSA key metadata and PEM loaded");
 	buf_init(&b, 0);
-	ok(dkim_key_txt(ks2, k3, &b, err, sizeof(err)) == 0 &&
+	ok(dkimsign_key_txt(ks2, k3, &b, err, sizeof(err)) == 0 &&
 	    strncmp(b.data, "v=DKIM1; k=rsa; p=MIG", 21) == 0, "RSA TXT record");
-	k3 = dkim_keystore_find(ks2, "a.test", edsel);
-	ok(k3 && dkim_key_txt(ks2, k3, &b, err, sizeof(err)) == 0 &&
+	k3 = dkimsign_keystore_find(ks2, "a.test", edsel);
+	ok(k3 && dkimsign_key_txt(ks2, k3, &b, err, sizeof(err)) == 0 &&
 	    strncmp(b.data, "v=DKIM1; k=ed25519; p=", 22) == 0 && b.len == 22 + 44,
 	    "Ed25519 TXT record: 32-byte raw key");
 	buf_free(&b);
-	dkim_keystore_free(ks2);
+	dkimsign_keystore_free(ks2);
 	/* a second active RSA key deactivates the first */
-	k3 = dkim_key_generate(ks, "a.test", "rsa2", DKIM_ALG_RSA, 1024, 1, err, sizeof(err));
-	ok(k3 && !dkim_keystore_find(ks, "a.test", "rsa1")->active &&
-	    dkim_keystore_find(ks, "a.test", edsel)->active, "activation is per algorithm");
-	ok(dkim_keystore_save(ks, err, sizeof(err)) == 0, "save again");
+	k3 = dkimsign_key_generate(ks, "a.test", "rsa2", DKIMSIGN_ALG_RSA, 1024, 1, err, sizeof(err));
+	ok(k3 && !dkimsign_keystore_find(ks, "a.test", "rsa1")->active &&
+	    dkimsign_keystore_find(ks, "a.test", edsel)->active, "activation is per algorithm");
+	ok(dkimsign_keystore_save(ks, err, sizeof(err)) == 0, "save again");
 
 	/* the stage */
 	cfg = cfg_for(tmp, "dkim_signature_expiry = 1h\n");
@@ -275,7 +275,7 @@ main(void)
 			pthread_create(&th[t], NULL, worker_run, &w[t]);
 		}
 		for (t = 0; t < 10; t++)
-			dkim_keystore_save(ks, err, sizeof(err));	/* new inode each time */
+			dkimsign_keystore_save(ks, err, sizeof(err));	/* new inode each time */
 		for (t = 0; t < 4; t++) {
 			pthread_join(th[t], NULL);
 			total += w[t].signed_ok;
@@ -286,13 +286,13 @@ main(void)
 	/* refuse a group-readable key: tempfail, never unsigned */
 	snprintf(path, sizeof(path), "%s/a.test.rsa2.pem", dir);
 	chmod(path, 0640);
-	ok(dkim_keystore_load(dir, 1, &ks2, err, sizeof(err)) == 0 &&
-	    dkim_keystore_find(ks2, "a.test", "rsa2")->pem == NULL &&
-	    strstr(dkim_keystore_find(ks2, "a.test", "rsa2")->load_error, "too open") != NULL,
+	ok(dkimsign_keystore_load(dir, 1, &ks2, err, sizeof(err)) == 0 &&
+	    dkimsign_keystore_find(ks2, "a.test", "rsa2")->pem == NULL &&
+	    strstr(dkimsign_keystore_find(ks2, "a.test", "rsa2")->load_error, "too open") != NULL,
 	    "group-readable key refused at load");
-	dkim_keystore_free(ks2);
+	dkimsign_keystore_free(ks2);
 	/* the stage caches keys until the metadata changes: rewrite it */
-	ok(dkim_keystore_save(ks, err, sizeof(err)) == 0, "metadata rewritten");
+	ok(dkimsign_keystore_save(ks, err, sizeof(err)) == 0, "metadata rewritten");
 	is_int(run_stage(cfg, "domains=a.test", msg, &b), 451, "stage reloads and tempfails with the refused key");
 	buf_free(&b);
 	chmod(path, 0600);
@@ -303,11 +303,11 @@ main(void)
 	buf_free(&b);
 	config_free(cfg);
 
-	ok(dkim_key_remove(ks, "a.test", "rsa1", err, sizeof(err)) == 0 &&
-	    dkim_keystore_find(ks, "a.test", "rsa1") == NULL, "remove a key");
+	ok(dkimsign_key_remove(ks, "a.test", "rsa1", err, sizeof(err)) == 0 &&
+	    dkimsign_keystore_find(ks, "a.test", "rsa1") == NULL, "remove a key");
 	snprintf(path, sizeof(path), "%s/a.test.rsa1.pem", dir);
 	ok(access(path, F_OK) == -1, "its file is gone");
-	dkim_keystore_free(ks);
+	dkimsign_keystore_free(ks);
 
 	/* a corrupt metadata file is an error with file:line */
 	snprintf(path, sizeof(path), "%s/keys", dir);
@@ -317,7 +317,7 @@ main(void)
 		fputs("domain=x.test selector=\n", f);
 		fclose(f);
 	}
-	ok(dkim_keystore_load(dir, 0, &ks, err, sizeof(err)) == -1 && strstr(err, "keys:") != NULL,
+	ok(dkimsign_keystore_load(dir, 0, &ks, err, sizeof(err)) == -1 && strstr(err, "keys:") != NULL,
 	    "bad metadata line reported (%s)", err);
 
 	{

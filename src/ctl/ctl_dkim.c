@@ -80,14 +80,14 @@ lock_dir(const char *dir)
 	return fd;
 }
 
-static struct dkim_keystore *
+static struct dkimsign_keystore *
 open_store(const struct config *cfg)
 {
 	char dir[PATH_MAX], err[PATH_MAX + 128];
-	struct dkim_keystore *ks;
+	struct dkimsign_keystore *ks;
 
-	dkim_key_directory(cfg, dir, sizeof(dir));
-	if (dkim_keystore_load(dir, 0, &ks, err, sizeof(err)) == -1) {
+	dkimsign_key_directory(cfg, dir, sizeof(dir));
+	if (dkimsign_keystore_load(dir, 0, &ks, err, sizeof(err)) == -1) {
 		fprintf(stderr, "posternctl: %s\n", err);
 		return NULL;
 	}
@@ -100,7 +100,7 @@ open_store(const struct config *cfg)
  * the keys to that user (modes stay 0700/0600).
  */
 static void
-fix_owner(const struct config *cfg, const struct dkim_keystore *ks)
+fix_owner(const struct config *cfg, const struct dkimsign_keystore *ks)
 {
 	char path[PATH_MAX + 512];
 	struct passwd *pw;
@@ -129,11 +129,11 @@ fix_owner(const struct config *cfg, const struct dkim_keystore *ks)
 }
 
 static int
-save_store(const struct config *cfg, struct dkim_keystore *ks)
+save_store(const struct config *cfg, struct dkimsign_keystore *ks)
 {
 	char err[PATH_MAX + 128];
 
-	if (dkim_keystore_save(ks, err, sizeof(err)) == -1) {
+	if (dkimsign_keystore_save(ks, err, sizeof(err)) == -1) {
 		fprintf(stderr, "posternctl: %s\n", err);
 		return -1;
 	}
@@ -142,19 +142,19 @@ save_store(const struct config *cfg, struct dkim_keystore *ks)
 }
 
 static void
-print_dns(const struct dkim_keystore *ks, const struct dkim_key *k, FILE *out)
+print_dns(const struct dkimsign_keystore *ks, const struct dkimsign_key *k, FILE *out)
 {
 	struct buf txt, line;
 	char name[DKIM_SELECTOR_MAX + DKIM_DOMAIN_MAX + 16], err[PATH_MAX + 128];
 
 	buf_init(&txt, 0);
 	buf_init(&line, 0);
-	if (dkim_key_txt(ks, k, &txt, err, sizeof(err)) == -1) {
+	if (dkimsign_key_txt(ks, k, &txt, err, sizeof(err)) == -1) {
 		fprintf(stderr, "posternctl: %s\n", err);
 	} else {
 		snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector, k->domain);
-		dkim_txt_zone_line(name, txt.data, &line);
-		fprintf(out, "; %s %s %s\n", k->domain, dkim_strealg(k->alg),
+		dkimsign_txt_zone_line(name, txt.data, &line);
+		fprintf(out, "; %s %s %s\n", k->domain, dkimsign_strealg(k->alg),
 		    k->active ? "active" : "inactive");
 		fputs(line.data, out);
 	}
@@ -166,18 +166,18 @@ static int
 cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
 {
 	const char *domain = NULL, *selector = NULL;
-	enum dkim_alg alg = DKIM_ALG_RSA;
+	enum dkimsign_alg alg = DKIMSIGN_ALG_RSA;
 	int bits = 2048, i, fd, rc = 1, had_alg = 0;
 	char err[PATH_MAX + 128];
-	struct dkim_keystore *ks;
-	struct dkim_key *k;
+	struct dkimsign_keystore *ks;
+	struct dkimsign_key *k;
 	size_t j;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--selector") == 0 && i + 1 < argc && !rotate) {
 			selector = argv[++i];
 		} else if (strcmp(argv[i], "--algorithm") == 0 && i + 1 < argc) {
-			if (dkim_parse_alg(argv[++i], &alg) == -1) {
+			if (dkimsign_parse_alg(argv[++i], &alg) == -1) {
 				fprintf(stderr, "posternctl: algorithm must be rsa or ed25519\n");
 				return 2;
 			}
@@ -195,21 +195,21 @@ cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
 		dkim_usage();
 		return 2;
 	}
-	if (!dkim_valid_domain(domain)) {
+	if (!dkimsign_valid_domain(domain)) {
 		fprintf(stderr, "posternctl: invalid domain %s\n", domain);
 		return 2;
 	}
-	if (alg == DKIM_ALG_RSA && (bits < 1024 || bits > 8192)) {
+	if (alg == DKIMSIGN_ALG_RSA && (bits < 1024 || bits > 8192)) {
 		fprintf(stderr, "posternctl: --bits must be 1024..8192\n");
 		return 2;
 	}
 	if ((ks = open_store(cfg)) == NULL)
 		return 1;
 	if ((fd = lock_dir(ks->dir)) == -1) {
-		dkim_keystore_free(ks);
+		dkimsign_keystore_free(ks);
 		return 1;
 	}
-	dkim_keystore_free(ks);	/* reload under the lock */
+	dkimsign_keystore_free(ks);	/* reload under the lock */
 	if ((ks = open_store(cfg)) == NULL) {
 		close(fd);
 		return 1;
@@ -222,14 +222,14 @@ cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
 			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].alg == alg &&
 			    ks->keys[j].active)
 				active = 0;
-		if ((k = dkim_key_generate(ks, domain, selector, alg, bits, active, err, sizeof(err))) == NULL) {
+		if ((k = dkimsign_key_generate(ks, domain, selector, alg, bits, active, err, sizeof(err))) == NULL) {
 			fprintf(stderr, "posternctl: %s\n", err);
 			goto out;
 		}
 		if (save_store(cfg, ks) == -1)
 			goto out;
 		printf("generated %s key for %s, selector %s (%s); publish:\n",
-		    dkim_strealg(k->alg), k->domain, k->selector, k->active ? "active" : "inactive");
+		    dkimsign_strealg(k->alg), k->domain, k->selector, k->active ? "active" : "inactive");
 		print_dns(ks, k, stdout);
 		rc = 0;
 	} else {
@@ -239,7 +239,7 @@ cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
 		for (j = 0; j < ks->n; j++)
 			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].active) {
 				algs[ks->keys[j].alg] = 1;
-				if (ks->keys[j].alg == DKIM_ALG_RSA && !had_alg)
+				if (ks->keys[j].alg == DKIMSIGN_ALG_RSA && !had_alg)
 					bitsof[0] = ks->keys[j].bits;
 				any = 1;
 			}
@@ -247,12 +247,12 @@ cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
 			algs[0] = algs[1] = 0;
 			algs[alg] = 1;
 		} else if (!any) {
-			algs[DKIM_ALG_RSA] = 1;
+			algs[DKIMSIGN_ALG_RSA] = 1;
 		}
 		for (a = 0; a < 2; a++) {
 			if (!algs[a])
 				continue;
-			if (dkim_key_generate(ks, domain, NULL, (enum dkim_alg)a, bitsof[a], 1, err, sizeof(err)) == NULL) {
+			if (dkimsign_key_generate(ks, domain, NULL, (enum dkimsign_alg)a, bitsof[a], 1, err, sizeof(err)) == NULL) {
 				fprintf(stderr, "posternctl: %s\n", err);
 				goto out;
 			}
@@ -263,13 +263,13 @@ cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
 			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].active) {
 				printf("rotated %s: new active %s selector %s; the previous key stays listed until "
 				    "`posternctl dkim remove`; publish:\n", ks->keys[j].domain,
-				    dkim_strealg(ks->keys[j].alg), ks->keys[j].selector);
+				    dkimsign_strealg(ks->keys[j].alg), ks->keys[j].selector);
 				print_dns(ks, &ks->keys[j], stdout);
 			}
 		rc = 0;
 	}
 out:
-	dkim_keystore_free(ks);
+	dkimsign_keystore_free(ks);
 	close(fd);
 	return rc;
 }
@@ -277,7 +277,7 @@ out:
 static int
 cmd_list(int argc, char **argv, const struct config *cfg, int json)
 {
-	struct dkim_keystore *ks;
+	struct dkimsign_keystore *ks;
 	size_t i;
 
 	if (argc == 2 && strcmp(argv[1], "--json") == 0)
@@ -293,7 +293,7 @@ cmd_list(int argc, char **argv, const struct config *cfg, int json)
 	else
 		printf("%-30s %-16s %-8s %5s %-8s %s\n", "DOMAIN", "SELECTOR", "ALG", "BITS", "STATE", "CREATED");
 	for (i = 0; i < ks->n; i++) {
-		const struct dkim_key *k = &ks->keys[i];
+		const struct dkimsign_key *k = &ks->keys[i];
 		char created[32];
 		time_t t = (time_t)k->created;
 		struct tm tm;
@@ -306,22 +306,22 @@ cmd_list(int argc, char **argv, const struct config *cfg, int json)
 			printf(",\"selector\":");
 			json_fput_str(stdout, k->selector);
 			printf(",\"algorithm\":\"%s\",\"bits\":%d,\"active\":%s,\"created\":\"%s\"}",
-			    dkim_strealg(k->alg), k->bits, k->active ? "true" : "false", created);
+			    dkimsign_strealg(k->alg), k->bits, k->active ? "true" : "false", created);
 		} else {
 			printf("%-30s %-16s %-8s %5d %-8s %s\n", k->domain, k->selector,
-			    dkim_strealg(k->alg), k->bits, k->active ? "active" : "inactive", created);
+			    dkimsign_strealg(k->alg), k->bits, k->active ? "active" : "inactive", created);
 		}
 	}
 	if (json)
 		printf("]\n");
-	dkim_keystore_free(ks);
+	dkimsign_keystore_free(ks);
 	return 0;
 }
 
 static int
 cmd_dns(int argc, char **argv, const struct config *cfg)
 {
-	struct dkim_keystore *ks;
+	struct dkimsign_keystore *ks;
 	size_t i, n = 0;
 
 	if (argc != 2) {
@@ -335,7 +335,7 @@ cmd_dns(int argc, char **argv, const struct config *cfg)
 			print_dns(ks, &ks->keys[i], stdout);
 			n++;
 		}
-	dkim_keystore_free(ks);
+	dkimsign_keystore_free(ks);
 	if (n == 0) {
 		fprintf(stderr, "posternctl: no DKIM keys for %s (posternctl dkim generate %s)\n",
 		    argv[1], argv[1]);
@@ -347,7 +347,7 @@ cmd_dns(int argc, char **argv, const struct config *cfg)
 static int
 cmd_remove(int argc, char **argv, const struct config *cfg)
 {
-	struct dkim_keystore *ks;
+	struct dkimsign_keystore *ks;
 	char err[PATH_MAX + 128];
 	int fd, rc = 1;
 
@@ -358,21 +358,21 @@ cmd_remove(int argc, char **argv, const struct config *cfg)
 	if ((ks = open_store(cfg)) == NULL)
 		return 1;
 	if ((fd = lock_dir(ks->dir)) == -1) {
-		dkim_keystore_free(ks);
+		dkimsign_keystore_free(ks);
 		return 1;
 	}
-	dkim_keystore_free(ks);
+	dkimsign_keystore_free(ks);
 	if ((ks = open_store(cfg)) == NULL) {
 		close(fd);
 		return 1;
 	}
-	if (dkim_key_remove(ks, argv[1], argv[2], err, sizeof(err)) == -1)
+	if (dkimsign_key_remove(ks, argv[1], argv[2], err, sizeof(err)) == -1)
 		fprintf(stderr, "posternctl: %s\n", err);
 	else if (save_store(cfg, ks) == 0) {
 		printf("removed %s selector %s\n", argv[1], argv[2]);
 		rc = 0;
 	}
-	dkim_keystore_free(ks);
+	dkimsign_keystore_free(ks);
 	close(fd);
 	return rc;
 }
@@ -449,13 +449,13 @@ static int
 ctl_domain(int argc, char **argv, const struct config *cfg)
 {
 	char mech[1024], sender[300], *txt[16], name[512];
-	struct dkim_keystore *ks;
+	struct dkimsign_keystore *ks;
 	struct spf_verdict v;
 	struct spf *spf;
 	int n, i, missing = 0, spfrec = -1;
 	size_t j, nkeys = 0;
 
-	if (argc != 3 || strcmp(argv[1], "check") != 0 || !dkim_valid_domain(argv[2])) {
+	if (argc != 3 || strcmp(argv[1], "check") != 0 || !dkimsign_valid_domain(argv[2])) {
 		fprintf(stderr, "usage: posternctl domain check DOMAIN\n");
 		return 2;
 	}
@@ -507,7 +507,7 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 	if ((ks = open_store(cfg)) == NULL)
 		return 1;
 	for (j = 0; j < ks->n; j++) {
-		const struct dkim_key *k = &ks->keys[j];
+		const struct dkimsign_key *k = &ks->keys[j];
 		struct buf want;
 		char err[PATH_MAX + 128];
 		int found = 0;
@@ -517,7 +517,7 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 		nkeys++;
 		buf_init(&want, 0);
 		print_dns(ks, k, stdout);
-		if (dkim_key_txt(ks, k, &want, err, sizeof(err)) == -1) {
+		if (dkimsign_key_txt(ks, k, &want, err, sizeof(err)) == -1) {
 			buf_free(&want);
 			missing = 1;
 			continue;
@@ -547,7 +547,7 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 		printf("  no DKIM keys: posternctl dkim generate %s\n", domain);
 		missing = 1;
 	}
-	dkim_keystore_free(ks);
+	dkimsign_keystore_free(ks);
 	printf("%s\n", missing ? "result: action needed" : "result: ok");
 	return missing ? 1 : 0;
 }

@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: ISC
+# src/account/: the account record and its owner.
+libpostern_a_SOURCES += src/account/account.c
+noinst_HEADERS += include/account.h
+check_PROGRAMS += tests/unit/test_account
+tests_unit_test_account_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_account

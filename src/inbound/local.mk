@@ -1,0 +1,10 @@
+# SPDX-License-Identifier: ISC
+# src/inbound/: the receiving composition root: listeners and relay.
+libpostern_a_SOURCES += src/inbound/listener.c src/inbound/relay.c
+noinst_HEADERS += include/listener.h include/relay.h
+check_PROGRAMS += tests/unit/test_listener
+tests_unit_test_listener_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_listener
+TESTS += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py
+EXTRA_DIST += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py \
+	tests/integration/rawsmtp.py

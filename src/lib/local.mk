@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: ISC
+# src/lib/: the base layer.  The only src/ code smtp/, queue/ and policy/
+# may call (tests/check-deps.sh enforces it).
+libpostern_a_SOURCES += \
+	src/lib/buf.c \
+	src/lib/json.c \
+	src/lib/log.c \
+	src/lib/outcome.c \
+	src/lib/util.c
+noinst_HEADERS = \
+	include/buf.h \
+	include/json.h \
+	include/log.h \
+	include/outcome.h \
+	include/util.h
