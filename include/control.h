@@ -17,12 +17,16 @@
  * says `mutating` is appended to the audit table (who, role, what,
  * target, when, result) before the response is sent.
  *
- * Modules add commands from their own files, without editing control.c:
+ * Command handlers live in src/control/, one file per group
+ * (cmd_queue.c, cmd_account.c, cmd_dkim.c), each with its table:
  *
  *   static const struct control_cmd cmds[] = {
  *       { "account.add", CONTROL_ROLE_OPERATOR, 1, account_cmd_add },
  *   };
- *   control_register(cmds, ARRAY_SIZE(cmds));   (at module start)
+ *   control_register(cmds, ARRAY_SIZE(cmds));
+ *
+ * and control_commands_register() (control module start, posternctl's
+ * offline fallback) registers them all.
  *
  * A handler writes ONE JSON value (usually an object) to OUT and
  * returns CONTROL_OK, or returns control_error(req, status, fmt, ...),
@@ -84,6 +88,12 @@ struct control_cmd {
 	control_handler handler;
 };
 
+/* Register every daemon-side command table of src/control/ (queue.*,
+ * audit.*, account.*, dkim.*): called by the control module at start
+ * and by posternctl for the offline fallback.  No other module
+ * registers commands (tests/check-control.sh checks it). */
+void control_commands_register(void);
+
 /* Add commands (the table must outlive the server; later names win). */
 void control_register(const struct control_cmd *cmds, size_t n);
 const struct control_cmd *control_lookup(const char *name);
@@ -95,6 +105,16 @@ int control_error(struct control_req *req, int status, const char *fmt, ...)
 void control_finish(struct control_req *req, int status);
 /* The result writer of an async request (same as the handler's OUT). */
 struct json_out *control_out(struct control_req *req);
+
+/*
+ * Write-ahead audit for effects outside LMDB (the DKIM key files): commit
+ * an audit record of REQ with "phase":"intent" and call CB(ARG, 0) on the
+ * loop once it is durable (or a negative errno: then change nothing).
+ * The result record follows as usual when the request finishes.
+ * Returns 0, or a negative errno (offline: -EROFS) without calling CB.
+ */
+typedef void (*control_audit_cb)(void *arg, int status);
+int control_audit_intent(struct control_req *req, control_audit_cb cb, void *arg);
 
 struct control;
 /* Bind the socket (unlinking a stale one) and start accepting. */

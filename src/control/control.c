@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "control.h"
+#include "control_int.h"
 #include "daemon.h"
 #include "json.h"
 #include "log.h"
@@ -287,18 +288,14 @@ audit_done(void *arg, const struct outcome *o)
 	conn_respond(c);
 }
 
-/* Append the audit record of the finished (or refused) request. */
-static int
-control_audit(struct conn *c)
+/* The audit record of C's request into B: who, role, what, target, and
+ * the status (or PHASE, e.g. "intent", for a record written ahead). */
+static void
+control_audit_json(struct conn *c, struct buf *b, const char *phase)
 {
 	struct json_out j;
-	struct buf b;
-	int rc;
 
-	if (c->srv->queue == NULL)
-		return -1;
-	buf_init(&b, 0);
-	json_out_init(&j, &b);
+	json_out_init(&j, b);
 	json_obj_begin(&j);
 	json_kv_uint(&j, "time", now_wall_ms());
 	json_kv_uint(&j, "uid", c->uid);
@@ -306,11 +303,65 @@ control_audit(struct conn *c)
 	json_kv_str(&j, "role", control_strrole(c->role));
 	json_kv_str(&j, "cmd", c->req.cmd);
 	json_kv_str(&j, "target", c->req.target);
-	json_kv_int(&j, "status", c->status);
-	if (c->status != CONTROL_OK)
-		json_kv_str(&j, "error", c->req.error);
+	if (phase != NULL)
+		json_kv_str(&j, "phase", phase);
+	else {
+		json_kv_int(&j, "status", c->status);
+		if (c->status != CONTROL_OK)
+			json_kv_str(&j, "error", c->req.error);
+	}
 	json_obj_end(&j);
+}
+
+/* Append the audit record of the finished (or refused) request. */
+static int
+control_audit(struct conn *c)
+{
+	struct buf b;
+	int rc;
+
+	if (c->srv->queue == NULL)
+		return -1;
+	buf_init(&b, 0);
+	control_audit_json(c, &b, NULL);
 	rc = queue_audit(c->srv->queue, b.data, audit_done, c);
+	buf_free(&b);
+	return rc;
+}
+
+struct intent {
+	control_audit_cb cb;
+	void *arg;
+};
+
+static void
+intent_done(void *arg, const struct outcome *o)
+{
+	struct intent *in = arg;
+
+	if (o->kind != OUTCOME_OK)
+		log_err("event=audit_failed phase=intent");
+	in->cb(in->arg, o->kind == OUTCOME_OK ? 0 : -EIO);
+	free(in);
+}
+
+int
+control_audit_intent(struct control_req *req, control_audit_cb cb, void *arg)
+{
+	struct conn *c = req->priv;
+	struct intent *in;
+	struct buf b;
+	int rc;
+
+	if (c == NULL || c->srv->queue == NULL)
+		return -EROFS;
+	in = xcalloc(1, sizeof(*in));
+	in->cb = cb;
+	in->arg = arg;
+	buf_init(&b, 0);
+	control_audit_json(c, &b, "intent");
+	if ((rc = queue_audit(c->srv->queue, b.data, intent_done, in)) != 0)
+		free(in);
 	buf_free(&b);
 	return rc;
 }
@@ -668,9 +719,19 @@ control_stop(struct control *srv)
 
 /* ---- posternd module (src/daemon.c table): after the queue ---- */
 
+void
+control_commands_register(void)
+{
+	control_register(builtin_cmds, ARRAY_SIZE(builtin_cmds));
+	cmd_queue_register();
+	cmd_account_register();
+	cmd_dkim_register();
+}
+
 int
 control_module_start(struct daemon *d, char *err, size_t errlen)
 {
+	control_commands_register();
 	d->control = control_start(d->loop, d->cfg, d->queue, err, errlen);
 	return d->control != NULL ? 0 : -1;
 }

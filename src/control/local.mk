@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: ISC
-# src/control/: the control socket server, roles, audit.
-libpostern_a_SOURCES += src/control/control.c
+# src/control/: the control socket server, roles, audit, and the
+# daemon-side command handlers (one file per command group).
+libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
+	src/control/cmd_account.c src/control/cmd_dkim.c src/control/control_int.h
 noinst_HEADERS += include/control.h

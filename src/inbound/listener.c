@@ -38,7 +38,6 @@
 
 #include "buf.h"
 #include "config.h"
-#include "ctl.h"
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
@@ -1043,7 +1042,6 @@ listener_module_start(struct daemon *d, char *err, size_t errlen)
 	struct config *cfg;
 
 	m->d = d;
-	ctl_account_register();	/* account.* on the control socket */
 	cfg = smtpd_module_config(m, d->cfg->path ? d->cfg->path : d->config_path, err, errlen);
 	if (cfg == NULL) {
 		free(m->cfgs);
