@@ -14,8 +14,10 @@
  * Roles come from SO_PEERCRED: uid 0, the daemon's own uid and members
  * of operator_group are operators; members of reviewer_group are
  * reviewers; anyone else is refused.  Every command whose table entry
- * says `mutating` is appended to the audit table (who, role, what,
- * target, when, result) before the response is sent.
+ * says `mutating` has an audit record (who, role, what, target, when,
+ * result) durable before the response is sent: written by the queue in
+ * the transaction of the effect (control_audit_txn), or by control.c
+ * for requests refused or failed before that.
  *
  * Command handlers live in src/control/, one file per group
  * (cmd_queue.c, cmd_account.c, cmd_dkim.c), each with its table:
@@ -47,6 +49,7 @@
 #include "util.h"
 
 struct queue;
+struct queue_audit;
 
 enum control_role {
 	CONTROL_ROLE_NONE = 0,
@@ -105,6 +108,19 @@ int control_error(struct control_req *req, int status, const char *fmt, ...)
 void control_finish(struct control_req *req, int status);
 /* The result writer of an async request (same as the handler's OUT). */
 struct json_out *control_out(struct control_req *req);
+
+/*
+ * The audit record of REQ for a queue mutation that commits it in the
+ * same LMDB transaction as its effect (struct queue_audit, queue.h):
+ * who, role, command and REQ's target as set now; the queue adds the
+ * status and the ids it changed.  UNCHANGED_OK: messages with nothing to
+ * change are not an error (--all-matching).  Owned by REQ; NULL offline.
+ * When the queue answers OK or permfail the record was committed: call
+ * control_audit_committed(REQ) and control_finish() writes no other
+ * (after a tempfail it writes one with the failure).
+ */
+const struct queue_audit *control_audit_txn(struct control_req *req, int unchanged_ok);
+void control_audit_committed(struct control_req *req);
 
 /*
  * Write-ahead audit for effects outside LMDB (the DKIM key files): commit

@@ -7,10 +7,11 @@
  * Records are key=value text in the queue's accounts table, parsed and
  * formatted by src/account/account.c.  The password never reaches the
  * daemon: posternctl sends only the scrypt hash.  `account.delete`
- * removes the record and then shreds the account's data key
- * (queue_account_shred), so its remaining mail is unreadable.
- * show and list are read-only and also run offline in posternctl on a
- * read-only queue; every other command needs posternd and is audited.
+ * removes the record and shreds the account's data key in one
+ * transaction (queue_account_delete), so its remaining mail is
+ * unreadable.  show and list are read-only and also run offline in
+ * posternctl on a read-only queue; every other command needs posternd
+ * and commits its audit record with its change (control_audit_txn).
  */
 #include "autoconfig.h"
 
@@ -156,6 +157,8 @@ account_cmd_stored(void *arg, const struct outcome *o)
 {
 	struct control_req *req = arg;
 
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
 		control_error(req, CONTROL_FAIL, "cannot store the account: %s", o->text);
 		control_finish(req, CONTROL_FAIL);
@@ -174,7 +177,8 @@ account_cmd_store(struct control_req *req, struct json_out *out, struct account 
 
 	text = account_format(a, &len);
 	account_json(out, a);
-	rc = queue_kv_put(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len, account_cmd_stored, req);
+	rc = queue_kv_put_audited(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len,
+	    control_audit_txn(req, 0), account_cmd_stored, req);
 	OPENSSL_cleanse(text, len);
 	free(text);
 	account_free(a);
@@ -301,38 +305,20 @@ account_cmd_list(struct control_req *req, struct json_out *out)
 	return CONTROL_OK;
 }
 
-static void
-account_cmd_shredded(void *arg, const struct outcome *o)
-{
-	struct control_req *req = arg;
-
-	if (o->kind != OUTCOME_OK) {
-		control_error(req, CONTROL_FAIL, "account deleted, but its key could not be "
-		    "shredded: %s", o->text);
-		control_finish(req, CONTROL_FAIL);
-		return;
-	}
-	control_finish(req, CONTROL_OK);
-}
-
+/* The record and the account key are gone (one transaction). */
 static void
 account_cmd_deleted(void *arg, const struct outcome *o)
 {
 	struct control_req *req = arg;
-	int rc;
 
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
 		control_error(req, CONTROL_FAIL, "cannot delete the account: %s", o->text);
 		control_finish(req, CONTROL_FAIL);
 		return;
 	}
-	/* Crypto-shredding (DESIGN.md §6): the account key goes too. */
-	rc = queue_account_shred(req->queue, req->target, account_cmd_shredded, req);
-	if (rc != 0) {
-		control_error(req, CONTROL_FAIL, "account deleted, but its key could not be "
-		    "shredded: %s", strerror(-rc));
-		control_finish(req, CONTROL_FAIL);
-	}
+	control_finish(req, CONTROL_OK);
 }
 
 static int
@@ -352,7 +338,10 @@ account_cmd_delete(struct control_req *req, struct json_out *out)
 	json_kv_bool(out, "deleted", 1);
 	json_obj_end(out);
 	log_info("event=account_deleted account=%s by=%s", a->name, req->user);
-	rc = queue_kv_put(req->queue, QUEUE_T_ACCOUNTS, a->name, NULL, 0, account_cmd_deleted, req);
+	/* The record and, crypto-shredding (DESIGN.md §6), the account key
+	 * go in one transaction with the audit record. */
+	rc = queue_account_delete(req->queue, a->name, control_audit_txn(req, 0),
+	    account_cmd_deleted, req);
 	account_free(a);
 	if (rc != 0)
 		return control_error(req, CONTROL_FAIL, "cannot delete the account: %s", strerror(-rc));

@@ -8,7 +8,10 @@
  * Read-only commands (list, show, stats, events, audit.list) also run
  * in-process in posternctl on a read-only queue while the daemon is
  * down (control_run_local).  Mutating commands need the daemon (one
- * writer); control.c audits them.
+ * writer) and hand their audit record (control_audit_txn) to the queue
+ * mutation, which commits it in the transaction of the effect;
+ * hold/release/delete/requeue go in batches of CMD_QUEUE_BATCH ids, one
+ * record per batch naming the ids it changed.
  *
  * Hidden operator-only commands used by the integration tests:
  * queue.inject (commit a message given in JSON) and queue.report
@@ -209,11 +212,21 @@ cmd_show(struct control_req *req, struct json_out *out)
 	return CONTROL_OK;
 }
 
-/* A multi-message action in progress. */
+/*
+ * A multi-message action in progress.  The ids are handed to the queue
+ * in batches of CMD_QUEUE_BATCH (queue_actions): each batch is one
+ * writer op whose effects and audit record (the ids it changed) commit
+ * in one transaction, so an interrupted --all-matching leaves every
+ * committed change named by a committed record.
+ */
+#define CMD_QUEUE_BATCH 100
+
 struct act_ctx {
 	struct control_req *req;
 	size_t n, pending, notfound, failed;
 	int explicit;		/* ids named by the operator, not --all-matching */
+	int txn_failed;		/* a batch's transaction failed: nothing of it written */
+	enum queue_action act;
 	char **ids;
 	int *status;
 	char lasterr[256];
@@ -247,6 +260,8 @@ act_finish(struct act_ctx *a)
 		status = control_error(a->req, CONTROL_FAIL, "%s: %s", a->notfound ?
 		    "no such message" : a->lasterr, i < a->n ? a->ids[i] : "");
 	}
+	if (a->n > 0 && !a->txn_failed)
+		control_audit_committed(a->req);
 	control_finish(a->req, status);
 	for (i = 0; i < a->n; i++)
 		free(a->ids[i]);
@@ -255,35 +270,39 @@ act_finish(struct act_ctx *a)
 	free(a);
 }
 
-struct act_one {
+struct act_batch {
 	struct act_ctx *a;
-	size_t i;
+	size_t off, n;
 };
 
+/* One batch is committed (or its transaction failed). */
 static void
-act_done(void *arg, const struct outcome *o)
+act_batch_done(void *arg, const struct outcome *o)
 {
-	struct act_one *one = arg;
-	struct act_ctx *a = one->a;
+	struct act_batch *b = arg;
+	struct act_ctx *a = b->a;
+	size_t i;
 
-	if (o->kind == OUTCOME_OK)
-		a->status[one->i] = 0;
-	else if (o->kind == OUTCOME_PERMFAIL && strcmp(o->enhanced, "5.1.0") == 0) {
-		a->status[one->i] = -ENOENT;
-		a->notfound++;
-	} else if (o->kind == OUTCOME_PERMFAIL && !a->explicit) {
-		/* --all-matching: a message with nothing to change is skipped. */
-		a->status[one->i] = 0;
-	} else if (o->kind == OUTCOME_PERMFAIL) {
-		a->status[one->i] = -EALREADY;
-		a->failed++;
-		str_copy(a->lasterr, o->text, sizeof(a->lasterr));
-	} else {
-		a->status[one->i] = -EIO;
-		a->failed++;
-		str_copy(a->lasterr, o->text, sizeof(a->lasterr));
+	for (i = b->off; i < b->off + b->n; i++) {
+		if (o->kind == OUTCOME_TEMPFAIL) {
+			a->status[i] = -EIO;
+			a->failed++;
+			a->txn_failed = 1;
+			str_copy(a->lasterr, o->text, sizeof(a->lasterr));
+		} else if (a->status[i] == -ENOENT) {
+			a->notfound++;
+		} else if (a->status[i] == -EALREADY && !a->explicit) {
+			/* --all-matching: a message with nothing to change is skipped. */
+			a->status[i] = 0;
+		} else if (a->status[i] == -EALREADY) {
+			a->failed++;
+			str_copy(a->lasterr, queue_action_unchanged(a->act), sizeof(a->lasterr));
+		} else if (a->status[i] != 0) {
+			a->failed++;
+			str_copy(a->lasterr, strerror(-a->status[i]), sizeof(a->lasterr));
+		}
 	}
-	free(one);
+	free(b);
 	if (--a->pending == 0)
 		act_finish(a);
 }
@@ -292,9 +311,10 @@ static int
 cmd_action(struct control_req *req, enum queue_action act)
 {
 	const struct json_value *ids = json_get(req->args, "ids");
+	const struct queue_audit *audit;
 	struct act_ctx *a;
 	struct list_ctx lc;
-	size_t i;
+	size_t i, off;
 	int rc;
 
 	memset(&lc, 0, sizeof(lc));
@@ -308,14 +328,18 @@ cmd_action(struct control_req *req, enum queue_action act)
 		    lc.f.has_state ? queue_strstate(lc.f.state) : "any",
 		    lc.f.account ? lc.f.account : "any", (unsigned long long)lc.f.older_than, lc.n);
 	} else if (ids != NULL && ids->type == JSON_ARRAY && ids->n > 0) {
-		size_t off = 0;
+		size_t toff = 0;
 		for (i = 0; i < ids->n; i++) {
-			if (ids->items[i]->type != JSON_STRING)
+			if (ids->items[i]->type != JSON_STRING) {
+				for (off = 0; off < lc.n; off++)
+					free(lc.ids[off]);
+				free(lc.ids);
 				return control_error(req, CONTROL_USAGE, "ids must be strings");
+			}
 			lc.ids = xrealloc(lc.ids, (lc.n + 1) * sizeof(*lc.ids));
 			lc.ids[lc.n++] = xstrdup(ids->items[i]->s);
-			if (off < sizeof(req->target) - 1)
-				off += (size_t)snprintf(req->target + off, sizeof(req->target) - off,
+			if (toff < sizeof(req->target) - 1)
+				toff += (size_t)snprintf(req->target + toff, sizeof(req->target) - toff,
 				    "%s%s", i ? " " : "", ids->items[i]->s);
 		}
 	} else
@@ -323,6 +347,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 	a = xcalloc(1, sizeof(*a));
 	a->req = req;
 	a->explicit = !json_get_bool(req->args, "all_matching", 0);
+	a->act = act;
 	a->ids = lc.ids;
 	a->n = lc.n;
 	a->status = xcalloc(lc.n + 1, sizeof(*a->status));
@@ -330,18 +355,21 @@ cmd_action(struct control_req *req, enum queue_action act)
 		act_finish(a);
 		return CONTROL_ASYNC;
 	}
-	a->pending = lc.n;
-	for (i = 0; i < lc.n; i++) {
-		struct act_one *one = xcalloc(1, sizeof(*one));
-		one->a = a;
-		one->i = i;
-		if ((rc = queue_action(req->queue, a->ids[i], act, act_done, one)) != 0) {
+	audit = control_audit_txn(req, !a->explicit);
+	a->pending = (lc.n + CMD_QUEUE_BATCH - 1) / CMD_QUEUE_BATCH;
+	for (off = 0; off < lc.n; off += CMD_QUEUE_BATCH) {
+		struct act_batch *b = xcalloc(1, sizeof(*b));
+
+		b->a = a;
+		b->off = off;
+		b->n = lc.n - off < CMD_QUEUE_BATCH ? lc.n - off : CMD_QUEUE_BATCH;
+		rc = queue_actions(req->queue, (const char *const *)a->ids + off, b->n, act, audit,
+		    a->status + off, act_batch_done, b);
+		if (rc != 0) {
 			struct outcome o;
-			if (rc == -ENOENT)
-				outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.1.0", "No such message");
-			else
-				outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "%s", strerror(-rc));
-			act_done(one, &o);
+
+			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "%s", strerror(-rc));
+			act_batch_done(b, &o);
 		}
 	}
 	return CONTROL_ASYNC;
@@ -357,6 +385,8 @@ simple_done(void *arg, const struct outcome *o)
 {
 	struct control_req *req = arg;
 
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
 	if (o->kind == OUTCOME_OK) {
 		struct json_out *out = control_out(req);
 		json_obj_begin(out);
@@ -373,7 +403,8 @@ cmd_flush(struct control_req *req, struct json_out *out)
 
 	(void)out;
 	str_copy(req->target, "deferred", sizeof(req->target));
-	if ((rc = queue_flush(req->queue, simple_done, req)) != 0)
+	if ((rc = queue_flush_audited(req->queue, control_audit_txn(req, 0), simple_done,
+	    req)) != 0)
 		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
 	return CONTROL_ASYNC;
 }
@@ -384,7 +415,9 @@ cmd_purge(struct control_req *req, struct json_out *out)
 	int rc;
 
 	(void)out;
-	if ((rc = queue_purge(req->queue, simple_done, req)) != 0)
+	str_copy(req->target, "retention", sizeof(req->target));
+	if ((rc = queue_purge_audited(req->queue, control_audit_txn(req, 0), simple_done,
+	    req)) != 0)
 		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
 	return CONTROL_ASYNC;
 }
@@ -475,6 +508,8 @@ inject_done(void *arg, const struct outcome *o, const char *id)
 	json_kv_str(out, "enhanced", o->enhanced);
 	json_kv_str(out, "text", o->text);
 	json_obj_end(out);
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(ic->req);
 	if (id != NULL)
 		str_copy(ic->req->target, id, sizeof(ic->req->target));
 	else
@@ -517,6 +552,7 @@ cmd_inject(struct control_req *req, struct json_out *out)
 	m.data = data->s;
 	m.len = data->slen;
 	m.state = json_get_bool(req->args, "held", 0) ? QUEUE_HELD : QUEUE_QUEUED;
+	m.audit = control_audit_txn(req, 0);	/* the queue adds the new id */
 	if ((r = queue_commit(req->queue, &m, inject_done, ic)) != 0) {
 		free(ic->rcpts);
 		free(ic);
@@ -532,6 +568,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state st)
 	struct control_req *req = arg;
 	struct json_out *out = control_out(req);
 
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
 		control_finish(req, control_error(req, CONTROL_FAIL, "%s", o->text));
 		return;
@@ -566,8 +604,8 @@ cmd_report(struct control_req *req, struct json_out *out)
 	} else
 		return control_error(req, CONTROL_USAGE, "result: delivered|tempfail|permfail");
 	str_copy(req->target, id, sizeof(req->target));
-	rc = queue_report(req->queue, id, (uint32_t)json_get_int(req->args, "rcpt", 0), r, &o,
-	    "test", report_done, req);
+	rc = queue_report_audited(req->queue, id, (uint32_t)json_get_int(req->args, "rcpt", 0), r,
+	    &o, "test", control_audit_txn(req, 0), report_done, req);
 	if (rc != 0)
 		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
 	return CONTROL_ASYNC;

@@ -8,9 +8,18 @@
  * control_register(), checks the peer's role (SO_PEERCRED, computed
  * once per connection) and runs the handler.  While a request is in
  * progress the connection stops reading (STYLE rule 5), so responses
- * come back in request order.  Mutating commands, allowed or refused,
- * are appended to the audit table through the queue's writer thread,
- * and the response is written only after that record is durable.
+ * come back in request order.
+ *
+ * Audit (DESIGN.md §9).  A mutating command's handler passes the record
+ * (control_audit_txn: who, role, command, target) to the queue mutation,
+ * which commits it in the same LMDB transaction as the effect, so a
+ * crash never leaves a change without its record; batch commands write
+ * one record per batch (the ids changed, never addresses).  Commands
+ * refused before they reach the queue (role, usage, not found) or whose
+ * transaction failed get their record here, through the queue's writer,
+ * when they finish.  Effects outside LMDB (DKIM key files) are audited
+ * ahead (control_audit_intent).  The response is written only after the
+ * record is durable.
  *
  * The socket file is made 0666: access control is the role check on
  * the peer's credentials, not the file mode, so reviewers in another
@@ -153,6 +162,9 @@ struct conn {
 	struct control_req req;
 	const struct control_cmd *cmd;
 	int busy;
+	int audited;		/* the queue committed the record with the effect */
+	char *audit_head;	/* control_audit_txn(): the record's head */
+	struct queue_audit qa;
 	int in_process;		/* conn_process() is on the stack */
 	int eof;
 	int closing;
@@ -246,6 +258,9 @@ conn_next(struct conn *c)
 	json_free(c->json);
 	c->json = NULL;
 	buf_reset(&c->result);
+	free(c->audit_head);
+	c->audit_head = NULL;
+	c->audited = 0;
 	c->busy = 0;
 	c->cmd = NULL;
 	if (c->closing) {
@@ -289,7 +304,8 @@ audit_done(void *arg, const struct outcome *o)
 }
 
 /* The audit record of C's request into B: who, role, what, target, and
- * the status (or PHASE, e.g. "intent", for a record written ahead). */
+ * the status; or PHASE ("intent" for a record written ahead, "" for the
+ * head of a record the queue completes in its own transaction). */
 static void
 control_audit_json(struct conn *c, struct buf *b, const char *phase)
 {
@@ -303,9 +319,9 @@ control_audit_json(struct conn *c, struct buf *b, const char *phase)
 	json_kv_str(&j, "role", control_strrole(c->role));
 	json_kv_str(&j, "cmd", c->req.cmd);
 	json_kv_str(&j, "target", c->req.target);
-	if (phase != NULL)
+	if (phase != NULL && *phase != '\0')
 		json_kv_str(&j, "phase", phase);
-	else {
+	else if (phase == NULL) {
 		json_kv_int(&j, "status", c->status);
 		if (c->status != CONTROL_OK)
 			json_kv_str(&j, "error", c->req.error);
@@ -345,6 +361,32 @@ intent_done(void *arg, const struct outcome *o)
 	free(in);
 }
 
+const struct queue_audit *
+control_audit_txn(struct control_req *req, int unchanged_ok)
+{
+	struct conn *c = req->priv;
+	struct buf b;
+
+	if (c == NULL)
+		return NULL;
+	free(c->audit_head);
+	buf_init(&b, 0);
+	control_audit_json(c, &b, "");
+	c->audit_head = buf_steal(&b, NULL);
+	c->qa.json = c->audit_head;
+	c->qa.unchanged_ok = unchanged_ok;
+	return &c->qa;
+}
+
+void
+control_audit_committed(struct control_req *req)
+{
+	struct conn *c = req->priv;
+
+	if (c != NULL)
+		c->audited = 1;
+}
+
 int
 control_audit_intent(struct control_req *req, control_audit_cb cb, void *arg)
 {
@@ -379,7 +421,10 @@ control_finish(struct control_req *req, int status)
 	c->status = status;
 	log_info("event=control cmd=%s user=%s role=%s target=\"%s\" status=%d",
 	    req->cmd, c->user, control_strrole(c->role), req->target, status);
-	if (c->cmd != NULL && c->cmd->mutating && control_audit(c) == 0)
+	/* A mutation whose record the queue committed with it is done;
+	 * anything else that is mutating (refused before reaching the
+	 * queue, or failed there) gets its record now. */
+	if (c->cmd != NULL && c->cmd->mutating && !c->audited && control_audit(c) == 0)
 		return;
 	conn_respond(c);
 }
@@ -515,6 +560,7 @@ conn_closed(uv_handle_t *h)
 	buf_free(&c->in);
 	buf_free(&c->result);
 	json_free(c->json);
+	free(c->audit_head);
 	free(c);
 }
 

@@ -4,3 +4,5 @@
 libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
 	src/control/cmd_account.c src/control/cmd_dkim.c src/control/control_int.h
 noinst_HEADERS += include/control.h
+TESTS += tests/integration/test_control_plane.py
+EXTRA_DIST += tests/integration/test_control_plane.py

@@ -302,22 +302,32 @@ print_audit(const struct json_value *res)
 	size_t i;
 
 	for (i = 0; a != NULL && i < a->n; i++) {
-		const struct json_value *x = a->items[i];
-		char when[64], st[300];
+		const struct json_value *x = a->items[i], *ids = json_get(x, "ids");
+		char when[64], st[300], target[400];
 		const char *cells[6];
 		int64_t status = json_get_int(x, "status", 0);
 
 		ctl_fmt_time((uint64_t)json_get_int(x, "time", 0), when, sizeof(when));
-		if (status == 0)
+		if (json_get_str(x, "phase", NULL) != NULL)
+			snprintf(st, sizeof(st), "%s", jstr(x, "phase"));	/* written ahead */
+		else if (status == 0)
 			snprintf(st, sizeof(st), "ok");
 		else
 			snprintf(st, sizeof(st), "%lld (%s)", (long long)status, jstr(x, "error"));
+		/* a batch record names the messages its transaction changed */
+		if (ids == NULL || ids->type != JSON_ARRAY ||
+		    (ids->n == 1 && strcmp(ids->items[0]->s, jstr(x, "target")) == 0))
+			snprintf(target, sizeof(target), "%s", jstr(x, "target"));
+		else if (ids->n == 1 && *jstr(x, "target") == '\0')
+			snprintf(target, sizeof(target), "%s", ids->items[0]->s);
+		else
+			snprintf(target, sizeof(target), "%s [%zu changed]", jstr(x, "target"), ids->n);
 		cells[0] = when;
 		cells[1] = jstr(x, "user");
 		cells[2] = jstr(x, "role");
 		cells[3] = jstr(x, "cmd");
 		cells[4] = st;
-		cells[5] = jstr(x, "target");
+		cells[5] = target;
 		ctl_table_add(t, cells);
 	}
 	ctl_table_print(t, stdout);
