@@ -1,10 +1,15 @@
 # SPDX-License-Identifier: ISC
 # queue/ module: sources appended to libpostern.a, see Makefile.am.
 libpostern_a_SOURCES += \
+	queue/actions.c \
 	queue/crypto.c \
 	queue/db.c \
 	queue/id.c \
+	queue/keys.c \
+	queue/purge.c \
 	queue/queue.c \
+	queue/records.c \
+	queue/retry.c \
 	queue/sched.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h
