@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: ISC
 # src/outbound/: the delivering composition root: routing, engine, bounces.
-libpostern_a_SOURCES += src/outbound/route.c src/outbound/bounce.c src/outbound/delivery.c
-noinst_HEADERS += include/route.h include/bounce.h include/delivery.h
+libpostern_a_SOURCES += src/outbound/route.c src/outbound/bounce.c src/outbound/delivery.c \
+	src/outbound/connection.c
+noinst_HEADERS += include/route.h include/bounce.h include/delivery.h src/outbound/outbound_int.h
 check_PROGRAMS += tests/unit/test_route tests/unit/test_bounce
 tests_unit_test_bounce_LDADD = $(POSTERN_LIBS)
 tests_unit_test_route_LDADD = $(POSTERN_LIBS)
