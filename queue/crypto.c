@@ -13,7 +13,7 @@
  * The master key is a file of 64 hex digits.  It is created 0600 on
  * first start (O_EXCL, fsync'd) and refused when group or others may
  * read or write it.  Which key belongs to which queue is checked by
- * queue.c against a sealed check value in the meta table.
+ * keys.c against a sealed check value in the meta table.
  */
 #include "autoconfig.h"
 
