@@ -84,7 +84,8 @@ sched_key(unsigned char *k, uint64_t due, const char *id, uint32_t no)
 
 enum { M_ACCOUNT = 1, M_SENDER, M_ENVID, M_FLAGS, M_CREATED, M_SIZE, M_VERDICTS,
 	M_NRCPTS, M_NCHUNKS, M_CLIENT, M_FINAL };
-enum { R_ADDR = 1, R_ORCPT, R_NOTIFY, R_STATE, R_ATTEMPTS, R_NEXT, R_REPLY, R_RELAY };
+enum { R_ADDR = 1, R_ORCPT, R_NOTIFY, R_STATE, R_ATTEMPTS, R_NEXT, R_REPLY, R_RELAY,
+	R_FIRST, R_LAST };
 
 static void
 tlv_str(struct buf *b, int tag, const char *s)
@@ -212,6 +213,8 @@ rcpt_field(void *ctx, int tag, const unsigned char *v, size_t n)
 	case R_STATE: rc->state = (enum queue_state)tlv_num(v, n); break;
 	case R_ATTEMPTS: rc->attempts = (uint32_t)tlv_num(v, n); break;
 	case R_NEXT: rc->next_try = tlv_num(v, n); break;
+	case R_FIRST: rc->first_attempt = tlv_num(v, n); break;
+	case R_LAST: rc->last_attempt = tlv_num(v, n); break;
 	default: break;
 	}
 }
@@ -227,6 +230,10 @@ rcpt_encode(struct buf *b, const struct queue_rcpt *rc)
 	tlv_u64(b, R_STATE, (uint64_t)rc->state);
 	tlv_u64(b, R_ATTEMPTS, rc->attempts);
 	tlv_u64(b, R_NEXT, rc->next_try);
+	if (rc->first_attempt != 0)
+		tlv_u64(b, R_FIRST, rc->first_attempt);
+	if (rc->last_attempt != 0)
+		tlv_u64(b, R_LAST, rc->last_attempt);
 }
 
 int

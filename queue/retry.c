@@ -9,6 +9,11 @@
  * failure past max_queue_lifetime expires the recipient.  A recipient
  * deleted or held while its attempt was in flight keeps that state.
  * The done function drops the in-flight mark and kicks the scheduler.
+ *
+ * The backoff lives here and nowhere else (queue_next_retry): each
+ * report records the recipient's first and latest attempt times, so
+ * readers such as the delay warning never recompute an attempt time
+ * from next_try and a retry_schedule that a SIGHUP may have changed.
  */
 #include "autoconfig.h"
 
@@ -35,7 +40,8 @@ struct report_op {
 	void *arg;
 };
 
-/* Next attempt time after ATTEMPTS failures, per retry_schedule. */
+/* Delay after ATTEMPTS failures: retry_schedule[ATTEMPTS - 1], the
+ * last entry repeating. */
 static uint64_t
 retry_delay(const struct queue_settings *st, uint32_t attempts)
 {
@@ -44,6 +50,26 @@ retry_delay(const struct queue_settings *st, uint32_t attempts)
 	if (i >= st->nretry)
 		i = st->nretry - 1;
 	return st->retry[i];
+}
+
+static uint64_t
+next_retry(const struct queue_settings *st, const struct queue_msg *m,
+    uint32_t attempts, uint64_t now)
+{
+	uint64_t deadline = m->created + st->max_queue_lifetime;
+	uint64_t next = now + retry_delay(st, attempts);
+
+	return next > deadline ? deadline : next;
+}
+
+uint64_t
+queue_next_retry(struct queue *q, const struct queue_msg *m, uint32_t attempts,
+    uint64_t now)
+{
+	struct queue_settings st;
+
+	queue_settings(q, &st);
+	return next_retry(&st, m, attempts, now);
 }
 
 static int
@@ -75,6 +101,9 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		if ((rc = sched_del(txn, rc_->next_try, ro->id, ro->no)) != 0)
 			goto out;
 	rc_->attempts++;
+	if (rc_->first_attempt == 0)
+		rc_->first_attempt = now;
+	rc_->last_attempt = now;
 	free(rc_->last_reply);
 	rc_->last_reply = ro->reply[0] ? xstrdup(ro->reply) : NULL;
 	if (ro->relay != NULL) {
@@ -94,9 +123,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		rc_->state = QUEUE_EXPIRED;
 	else {
 		rc_->state = QUEUE_DEFERRED;
-		rc_->next_try = now + retry_delay(&st, rc_->attempts);
-		if (rc_->next_try > deadline)
-			rc_->next_try = deadline;
+		rc_->next_try = next_retry(&st, m, rc_->attempts, now);
 		rc = sched_put(txn, rc_->next_try, ro->id, ro->no);
 	}
 	ro->newstate = rc_->state;

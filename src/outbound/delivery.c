@@ -218,42 +218,25 @@ dsn_committed(void *arg, const struct outcome *o, const char *msgid)
 	dl_maybe_free(dl);
 }
 
-/* Delay after ATTEMPTS failures per retry_schedule (as the queue computes it). */
-static uint64_t
-retry_delay(const struct config *cfg, uint32_t attempts)
-{
-	const struct config_list *l = &cfg->retry_schedule;
-	size_t i = attempts == 0 ? 0 : attempts - 1;
-	uint64_t ms = 60000;
-
-	if (l->n == 0)
-		return ms;
-	if (i >= l->n)
-		i = l->n - 1;
-	config_parse_duration(l->items[i], &ms);
-	return ms;
-}
-
 /*
  * delay_warning_time: warn once, on the first deferral at or after the
- * threshold.  Stateless: the previous attempt was at next_try minus the
- * delay the schedule gave it; warn when that was before the threshold.
+ * threshold.  R is the recipient as taken from the queue before this
+ * attempt, so R->last_attempt is the previous attempt (recorded by the
+ * queue): warn when that was before the threshold.  The backoff is the
+ * queue's alone; nothing here recomputes it.
  */
 static int
 delay_warning_due(const struct config *cfg, const struct queue_msg *m,
     const struct queue_rcpt *r, uint64_t now)
 {
-	uint64_t threshold, prev;
+	uint64_t threshold;
 
 	if (cfg->delay_warning_time == 0)
 		return 0;
 	threshold = m->created + cfg->delay_warning_time;
 	if (now < threshold)
 		return 0;
-	if (r->attempts == 0)
-		return 1;
-	prev = r->next_try - retry_delay(cfg, r->attempts);
-	return prev < threshold;
+	return r->attempts == 0 || r->last_attempt < threshold;
 }
 
 /* All reports of IT are back: DSNs for those that want one. */
