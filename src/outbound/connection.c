@@ -200,8 +200,14 @@ conn_give_up(struct conn *c)
 		if (o.code == 0)
 			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "no mail server reachable");
 		/* RFC 5321 §4.5.4.1: a server we could not talk to is a reason to retry */
-		if (o.kind != OUTCOME_TEMPFAIL)
-			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "%s", o.text);
+		if (o.kind != OUTCOME_TEMPFAIL) {
+			/* not outcome_set(&o, ..., o.text): formatting a buffer
+			 * into itself left the reason empty */
+			char why[sizeof(o.text)];
+
+			str_copy(why, o.text, sizeof(why));
+			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "%s", why);
+		}
 		while ((it = dest_pop(ds)) != NULL) {
 			str_copy(it->relay, c->relay, sizeof(it->relay));
 			dl_item_fail_all(it, &o);
@@ -209,6 +215,25 @@ conn_give_up(struct conn *c)
 	}
 	dest_run(ds);
 	dest_gc(ds);
+}
+
+/*
+ * The MX fail-over step, the only one (RFC 5321 §5.1): the current
+ * target failed for WHY before a session was established (bad address,
+ * connect error or timeout, greeting other than 220, EHLO or TLS
+ * refused).  Remember WHY as the last reason, then try the next target
+ * once this socket is closed, or, when none is left, give up on the
+ * destination with that reason (conn_give_up).
+ */
+static void
+conn_fail_over(struct conn *c, const struct outcome *why)
+{
+	c->last_fail = *why;
+	c->ti++;
+	if (c->ti < c->ntargets)
+		conn_close(c, AFTER_NEXT_TARGET);
+	else
+		conn_give_up(c);
 }
 
 static void
@@ -220,14 +245,12 @@ timer_cb(uv_timer_t *t)
 		return;
 	if (c->client == NULL) {
 		/* connect timeout */
-		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1",
+		struct outcome why;
+
+		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1",
 		    "connect to %s: timed out", c->relay);
 		log_info("cid=%s event=connect_failed relay=%s reason=timeout", c->id, c->relay);
-		c->ti++;
-		if (c->ti < c->ntargets)
-			conn_close(c, AFTER_NEXT_TARGET);
-		else
-			conn_give_up(c);
+		conn_fail_over(c, &why);
 		return;
 	}
 	if (c->idle) {
@@ -347,19 +370,14 @@ op_closed(void *arg, const struct outcome *o, int in_session)
 	if (!in_session && o->kind != OUTCOME_OK) {
 		char t[sizeof(c->relay) + sizeof(o->text) + 4];
 
-		snprintf(t, sizeof(t), "%s: %s", c->relay, o->text);
-		c->last_fail = *o;
-		str_copy(c->last_fail.text, t, sizeof(c->last_fail.text));
 		char q[sizeof(o->text) * 4];
+		struct outcome why = *o;
 
+		snprintf(t, sizeof(t), "%s: %s", c->relay, o->text);
+		str_copy(why.text, t, sizeof(why.text));
 		log_info("cid=%s event=session_failed relay=%s dsn=%s reason=%s", c->id, c->relay,
 		    o->enhanced, log_quote(o->text, strlen(o->text), q, sizeof(q)));
-		c->ti++;
-		if (c->ti < c->ntargets) {
-			conn_close(c, AFTER_NEXT_TARGET);
-			return;
-		}
-		conn_give_up(c);
+		conn_fail_over(c, &why);
 		return;
 	}
 	{
@@ -455,15 +473,13 @@ connect_cb(uv_connect_t *req, int status)
 	if (c->closing)
 		return;
 	if (status < 0) {
-		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
+		struct outcome why;
+
+		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
 		    c->relay, uv_strerror(status));
 		log_info("cid=%s event=connect_failed relay=%s reason=\"%s\"", c->id, c->relay,
 		    uv_strerror(status));
-		c->ti++;
-		if (c->ti < c->ntargets)
-			conn_close(c, AFTER_NEXT_TARGET);
-		else
-			conn_give_up(c);
+		conn_fail_over(c, &why);
 		return;
 	}
 	dl->st.connections++;
@@ -511,6 +527,7 @@ conn_try_target(struct conn *c)
 {
 	struct route_target *t;
 	struct sockaddr_storage ss;
+	struct outcome why;
 	int rc;
 
 	if (c->ti >= c->ntargets) {
@@ -529,9 +546,8 @@ conn_try_target(struct conn *c)
 		rc = uv_ip4_addr(t->addr, t->port, (struct sockaddr_in *)&ss);
 	c->in_session = 0;
 	if (rc != 0 || uv_tcp_init(c->dl->loop, &c->tcp) != 0) {
-		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1", "bad address %s", t->addr);
-		c->ti++;
-		conn_try_target(c);
+		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "bad address %s", t->addr);
+		conn_fail_over(c, &why);
 		return;
 	}
 	c->tcp_inited = 1;
@@ -539,10 +555,9 @@ conn_try_target(struct conn *c)
 	conn_bind(c, t->family);
 	c->creq.data = c;
 	if ((rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, connect_cb)) != 0) {
-		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
+		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
 		    c->relay, uv_strerror(rc));
-		c->ti++;
-		conn_close(c, AFTER_NEXT_TARGET);
+		conn_fail_over(c, &why);
 		return;
 	}
 	uv_timer_start(&c->timer, timer_cb, c->dl->cfg->smtp_connect_timeout, 0);

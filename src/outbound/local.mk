@@ -9,7 +9,9 @@ tests_unit_test_route_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_route tests/unit/test_bounce
 TESTS += tests/integration/test_delivery.py tests/integration/test_delivery_tls.py \
 	tests/integration/test_delivery_retry.py tests/integration/test_delivery_reuse.py \
-	tests/integration/test_delivery_e2e.py tests/integration/test_delivery_backoff.py
+	tests/integration/test_delivery_e2e.py tests/integration/test_delivery_backoff.py \
+	tests/integration/test_delivery_failover.py
 EXTRA_DIST += tests/integration/test_delivery.py tests/integration/test_delivery_tls.py \
 	tests/integration/test_delivery_retry.py tests/integration/test_delivery_reuse.py \
-	tests/integration/test_delivery_e2e.py tests/integration/test_delivery_backoff.py
+	tests/integration/test_delivery_e2e.py tests/integration/test_delivery_backoff.py \
+	tests/integration/test_delivery_failover.py
