@@ -23,10 +23,10 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "policy.h"
 #include "util.h"
@@ -156,11 +156,7 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 		unsigned char r[16];
 		size_t i;
 
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-			buf_free(&nb);
-			outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Cannot make a Message-ID");
-			return -1;
-		}
+		crypto_random_bytes(r, sizeof(r));
 		buf_printf(&nb, "Message-ID: <%llu.", (unsigned long long)now);
 		for (i = 0; i < sizeof(r); i++)
 			buf_printf(&nb, "%02x", r[i]);

@@ -11,6 +11,12 @@
  * account key is what makes ciphertext left in LMDB's free pages
  * unreadable (crypto-shredding).  The keycheck record in the meta table
  * tells a queue opened with the wrong master key from a new queue.
+ *
+ * The master key is a file of 64 hex digits.  It is created 0600 on
+ * first start (O_EXCL, fsync'd) and refused when group or others may
+ * read or write it.  The primitives (AES-256-GCM seal/open, random
+ * keys, wiping) are src/lib/crypto.c's; this file holds only the
+ * hierarchy.
  */
 #include "autoconfig.h"
 
@@ -18,7 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "queue_int.h"
 #include "util.h"
@@ -56,7 +66,7 @@ queue_account_key(struct queue *q, struct db_txn *txn, const char *account,
 			return -EBADMSG;
 		}
 	} else if (rc == -ENOENT && create) {
-		crypto_random(key, CRYPTO_KEY_LEN);
+		crypto_random_bytes(key, CRYPTO_KEY_LEN);
 		crypto_seal(q->master, name, strlen(name), key, CRYPTO_KEY_LEN, wrapped);
 		if ((rc = db_put(txn, DB_KEYS, name, strlen(name), wrapped, sizeof(wrapped))) != 0) {
 			free(name);
@@ -92,7 +102,7 @@ queue_keys_commit(struct queue *q, int ok)
 			continue;
 		}
 		*pp = ak->next;
-		memset(ak->key, 0, sizeof(ak->key));
+		crypto_wipe(ak->key, sizeof(ak->key));
 		free(ak->name);
 		free(ak);
 	}
@@ -108,7 +118,7 @@ keys_forget(struct queue *q, const char *account)
 	for (pp = &q->keys; (ak = *pp) != NULL;) {
 		if (account == NULL || strcmp(ak->name, account) == 0) {
 			*pp = ak->next;
-			memset(ak->key, 0, sizeof(ak->key));
+			crypto_wipe(ak->key, sizeof(ak->key));
 			free(ak->name);
 			free(ak);
 		} else
@@ -135,7 +145,7 @@ data_key(struct queue *q, struct db_txn *txn, const struct queue_msg *m, unsigne
 	if (vl != CRYPTO_KEY_LEN + CRYPTO_OVERHEAD ||
 	    crypto_open(ak, name, strlen(name), v, vl, dk) != 0)
 		rc = -EBADMSG;
-	memset(ak, 0, sizeof(ak));
+	crypto_wipe(ak, sizeof(ak));
 	return rc;
 }
 
@@ -197,6 +207,88 @@ queue_keycheck(struct queue *q, char *err, size_t errlen)
 	    (rc = db_commit(txn)) != 0) {
 		if (rc != 0)
 			snprintf(err, errlen, "queue: cannot initialise: %s", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the master key file ---- */
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+/* Write a new master key file: O_EXCL so two starts never race. */
+static int
+keys_master_create(const char *path, unsigned char *key, char *err, size_t errlen)
+{
+	char hex[CRYPTO_KEY_LEN * 2 + 2];
+	size_t i;
+	int fd;
+
+	crypto_random_bytes(key, CRYPTO_KEY_LEN);
+	for (i = 0; i < CRYPTO_KEY_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	hex[CRYPTO_KEY_LEN * 2] = '\n';
+	hex[CRYPTO_KEY_LEN * 2 + 1] = '\0';
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		snprintf(err, errlen, "master key %s: cannot create: %s", path, strerror(errno));
+		return -1;
+	}
+	if (write(fd, hex, CRYPTO_KEY_LEN * 2 + 1) != CRYPTO_KEY_LEN * 2 + 1 || fsync(fd) != 0) {
+		snprintf(err, errlen, "master key %s: cannot write: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+keys_master_load(const char *path, int create, unsigned char *key,
+    char *err, size_t errlen)
+{
+	char *text = NULL, reason[256];
+	size_t len = 0, i, n = 0;
+	struct stat st;
+
+	if (stat(path, &st) != 0 && errno == ENOENT) {
+		if (!create) {
+			snprintf(err, errlen, "master key %s: does not exist", path);
+			return -1;
+		}
+		return keys_master_create(path, key, err, errlen);
+	}
+	if (file_check_secret(path, reason, sizeof(reason)) != 0) {
+		snprintf(err, errlen, "master key %s: refusing to use it: %s", path, reason);
+		return -1;
+	}
+	if (file_read_all(path, 4096, &text, &len) != 0) {
+		snprintf(err, errlen, "master key %s: cannot read: %s", path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < len && n < CRYPTO_KEY_LEN * 2; i++) {
+		int v = hexval(text[i]);
+		if (v < 0)
+			break;
+		if (n % 2 == 0)
+			key[n / 2] = (unsigned char)(v << 4);
+		else
+			key[n / 2] |= (unsigned char)v;
+		n++;
+	}
+	while (i < len && (text[i] == '\n' || text[i] == '\r' || text[i] == ' '))
+		i++;
+	free(text);
+	if (n != CRYPTO_KEY_LEN * 2 || i != len) {
+		snprintf(err, errlen, "master key %s: expected %d hex digits", path,
+		    CRYPTO_KEY_LEN * 2);
 		return -1;
 	}
 	return 0;

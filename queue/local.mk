@@ -2,7 +2,6 @@
 # queue/ module: sources appended to libpostern.a, see Makefile.am.
 libpostern_a_SOURCES += \
 	queue/actions.c \
-	queue/crypto.c \
 	queue/db.c \
 	queue/id.c \
 	queue/keys.c \

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "crypto.h"
 #include "queue_int.h"
 #include "util.h"
 
@@ -118,7 +119,7 @@ queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
 	pthread_mutex_init(&q->keys_lock, NULL);
 	pthread_mutex_init(&q->set_lock, NULL);
 	settings_from(&q->set, cfg);
-	if (crypto_master_load(cfg->master_key_file, !readonly, q->master, kerr,
+	if (keys_master_load(cfg->master_key_file, !readonly, q->master, kerr,
 	    sizeof(kerr)) == 0)
 		q->have_master = 1;
 	else if (!readonly) {
@@ -143,7 +144,7 @@ fail:
 		db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
 	pthread_mutex_destroy(&q->set_lock);
-	memset(q->master, 0, sizeof(q->master));
+	crypto_wipe(q->master, sizeof(q->master));
 	free(q->master_key_file);
 	free(q->data_directory);
 	free(q);
@@ -160,7 +161,7 @@ queue_free(struct queue *q)
 		pthread_mutex_destroy(&q->wlock);
 		pthread_cond_destroy(&q->wcond);
 	}
-	memset(q->master, 0, sizeof(q->master));
+	crypto_wipe(q->master, sizeof(q->master));
 	pthread_mutex_destroy(&q->set_lock);
 	free(q->master_key_file);
 	free(q->data_directory);
@@ -230,7 +231,7 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 
 	if ((err = queue_account_key(q, txn, in->account, 1, ak)) != 0)
 		return err == -EBADMSG ? EACCES : err;
-	crypto_random(dk, sizeof(dk));
+	crypto_random_bytes(dk, sizeof(dk));
 	snprintf(name, sizeof(name), "m:%s", c->id);
 	crypto_seal(ak, name, strlen(name), dk, sizeof(dk), wrapped);
 	if ((err = db_put(txn, DB_KEYS, name, strlen(name), wrapped, sizeof(wrapped))) != 0)
@@ -279,8 +280,8 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 			goto out;
 	}
 out:
-	memset(dk, 0, sizeof(dk));
-	memset(ak, 0, sizeof(ak));
+	crypto_wipe(dk, sizeof(dk));
+	crypto_wipe(ak, sizeof(ak));
 	return err;
 }
 
@@ -401,7 +402,7 @@ queue_read_body(struct queue *q, const char *id, struct buf *out)
 	}
 	if (rc == 0 && out->len - start != m->size)
 		rc = -EBADMSG;
-	memset(dk, 0, sizeof(dk));
+	crypto_wipe(dk, sizeof(dk));
 out:
 	if (rc != 0 && out->len > start) {
 		out->len = start;

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * queue_int.h: module-private API of queue/: the LMDB wrapper (db.c,
- * the only file that calls mdb_*), the crypto primitives (crypto.c),
- * message ids (id.c), the writer thread (writer.c), the scheduler
- * (sched.c), the record formats (records.c), the key hierarchy
- * (keys.c), the writer ops of actions.c, purge.c and retry.c, and the
- * struct queue they share (queue.c owns it).
+ * the only file that calls mdb_*), message ids (id.c), the writer
+ * thread (writer.c), the scheduler (sched.c), the record formats
+ * (records.c), the key hierarchy and master key file (keys.c; the
+ * primitives are src/lib/crypto.c's), the writer ops of actions.c,
+ * purge.c and retry.c, and the struct queue they share (queue.c owns
+ * it).
  */
 #ifndef POSTERN_QUEUE_INT_H
 #define POSTERN_QUEUE_INT_H
@@ -15,6 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "crypto.h"
 #include "queue.h"
 
 /* ---- db.c ---- */
@@ -59,21 +61,11 @@ int db_grow(struct db *db, uint64_t newsize);
 uint64_t db_mapsize(struct db *db);
 const char *db_path(struct db *db);
 
-/* ---- crypto.c ---- */
+/* ---- keys.c: the master key file (primitives: include/crypto.h) ---- */
 
-#define CRYPTO_KEY_LEN 32
-#define CRYPTO_OVERHEAD 28	/* 12 nonce + 16 tag */
-
-void crypto_random(void *p, size_t n);
-/* OUT gets nonce || ciphertext || tag: LEN + CRYPTO_OVERHEAD bytes. */
-int crypto_seal(const unsigned char *key, const void *aad, size_t aadlen,
-    const void *pt, size_t len, unsigned char *out);
-/* -EBADMSG when the tag does not verify. OUT gets LEN - CRYPTO_OVERHEAD. */
-int crypto_open(const unsigned char *key, const void *aad, size_t aadlen,
-    const void *in, size_t len, unsigned char *out);
 /* Load the master key; with CREATE, make a new 0600 file when absent.
  * Refuses files readable by group/others. -1 with ERR. */
-int crypto_master_load(const char *path, int create, unsigned char *key,
+int keys_master_load(const char *path, int create, unsigned char *key,
     char *err, size_t errlen);
 
 /* ---- id.c ---- */

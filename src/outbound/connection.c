@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "crypto.h"
 #include "log.h"
 #include "outbound_int.h"
 #include "outcome.h"
@@ -585,7 +586,7 @@ targets_shuffle(struct route_target *t, size_t n)
 			for (j = i; j < end; j++)
 				if (j == i || strcmp(t[j].host, t[j - 1].host) != 0)
 					hosts++;
-			pick = (size_t)random() % hosts;
+			pick = crypto_random_uniform((uint32_t)hosts);
 			for (j = i, hosts = 0; j < end; j++)
 				if (j == i || strcmp(t[j].host, t[j - 1].host) != 0) {
 					if (hosts++ == pick) {
