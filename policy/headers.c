@@ -66,20 +66,6 @@ trace_token(struct buf *out, const char *s)
 	}
 }
 
-/* RFC 5322 §3.3 date-time, always in UTC, independent of the locale. */
-static void
-rfc5322_date(char *out, size_t outlen, time_t t)
-{
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(out, outlen, "%s, %d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday],
-	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 static const char *
 our_hostname(const struct policy_msg *m, char *tmp, size_t tmplen)
 {

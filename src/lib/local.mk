@@ -18,3 +18,6 @@ noinst_HEADERS = \
 check_PROGRAMS += tests/unit/test_crypto
 tests_unit_test_crypto_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_crypto
+check_PROGRAMS += tests/unit/test_util
+tests_unit_test_util_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_util
