@@ -20,12 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "account.h"
 #include "buf.h"
 #include "control.h"
 #include "control_int.h"
+#include "crypto.h"
 #include "json.h"
 #include "log.h"
 #include "queue.h"
@@ -179,7 +178,7 @@ account_cmd_store(struct control_req *req, struct json_out *out, struct account 
 	account_json(out, a);
 	rc = queue_kv_put_audited(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len,
 	    control_audit_txn(req, 0), account_cmd_stored, req);
-	OPENSSL_cleanse(text, len);
+	crypto_wipe(text, len);
 	free(text);
 	account_free(a);
 	if (rc != 0)

@@ -30,10 +30,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "account.h"
 #include "buf.h"
+#include "crypto.h"
 #include "ctl.h"
 #include "json.h"
 #include "util.h"
@@ -236,7 +235,7 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 		}
 		if (account_hash_password(password, strlen(password), hash, sizeof(hash)) != 0) {
 			fprintf(stderr, "posternctl: cannot hash the password\n");
-			OPENSSL_cleanse(password, sizeof(password));
+			crypto_wipe(password, sizeof(password));
 			buf_free(&args);
 			return CTL_EXIT_FAIL;
 		}
@@ -248,7 +247,7 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 	    &root, &res);
 	buf_free(&args);
 	if (rc != 0) {
-		OPENSSL_cleanse(password, sizeof(password));
+		crypto_wipe(password, sizeof(password));
 		json_free(root);
 		return rc;
 	}
@@ -296,7 +295,7 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 			json_kv_str(&jo, "password", password);
 		json_obj_end(&jo);
 		printf("%s\n", out.data);
-		OPENSSL_cleanse(out.data, out.len);
+		crypto_wipe(out.data, out.len);
 		buf_free(&out);
 	} else {
 		static const char *const done_words[][2] = {
@@ -316,7 +315,7 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 			    "any address over submission until `posternctl account set %s --domain D` "
 			    "(--domain '*' allows every sender)\n", name, name);
 	}
-	OPENSSL_cleanse(password, sizeof(password));
+	crypto_wipe(password, sizeof(password));
 	json_free(root);
 	return CTL_EXIT_OK;
 }
