@@ -26,6 +26,16 @@ queue_purge(struct queue *q, queue_done_cb cb, void *arg)
 	return simple_submit(q, simple_new(OP_PURGE, cb, arg));
 }
 
+int
+queue_purge_audited(struct queue *q, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_PURGE, cb, arg);
+
+	writer_op_audit(&s->op, audit);
+	return simple_submit(q, s);
+}
+
 
 /* Per-account overrides of the retention periods: `body_retention=`
  * and `event_retention=` lines in the account record (DESIGN.md §6). */

@@ -6,3 +6,6 @@ libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
 noinst_HEADERS += include/control.h
 TESTS += tests/integration/test_control_plane.py
 EXTRA_DIST += tests/integration/test_control_plane.py
+check_PROGRAMS += tests/unit/test_queue_audit
+tests_unit_test_queue_audit_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_queue_audit
