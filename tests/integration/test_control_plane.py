@@ -41,7 +41,7 @@ p = Postern(name="ctlplane", tls=False, conf={
     "delivery_enabled": "no", "reviewer_group": "nogroup",
     "operator_group": "postern-no-such-group",
     # small writer batches: many transactions, so the kill below lands mid-way
-    "queue_commit_batch": "4"})
+    "queue_commit_batch": "1"})
 r = p.posternctl("dkim", "generate", "a.test", "--algorithm", "ed25519")
 ok(r.returncode != 0 and "needs a running posternd" in r.stderr,
    "dkim generate with the daemon down fails: %s" % r.stderr.strip())
