@@ -34,7 +34,7 @@ def audit(p):
     return p.posternctl_json("audit", "list")["audit"]
 
 
-plan(20)
+plan(21)
 
 # ---- dkim.* through the daemon ---------------------------------------------------
 p = Postern(name="ctlplane", tls=False, conf={
@@ -159,5 +159,5 @@ for x in audit(p):
         named.update(x.get("ids", []))
 ok(r.returncode == 0 and not left and named >= set(ids),
    "finishing the delete: every message deleted and audited: %s" % r.stderr.strip())
-p.stop()
+is_(p.stop(), 0, "posternd stops cleanly (no sanitizer report)")
 done()
