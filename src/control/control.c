@@ -429,6 +429,34 @@ control_finish(struct control_req *req, int status)
 	conn_respond(c);
 }
 
+/* For a request refused before its handler ran: what it was aimed at,
+ * from the usual arguments (domain and selector, account name, message
+ * ids), so the audit record of a refusal says what was attempted. */
+static void
+control_default_target(struct control_req *req)
+{
+	const struct json_value *ids = json_get(req->args, "ids");
+	const char *dom = json_get_str(req->args, "domain", NULL);
+	const char *sel = json_get_str(req->args, "selector", NULL);
+	const char *name = json_get_str(req->args, "name", NULL);
+	const char *id = json_get_str(req->args, "id", NULL);
+	size_t i, off = 0;
+
+	if (dom != NULL)
+		snprintf(req->target, sizeof(req->target), "%s%s%s", dom, sel ? " " : "",
+		    sel ? sel : "");
+	else if (name != NULL || id != NULL)
+		str_copy(req->target, name != NULL ? name : id, sizeof(req->target));
+	else if (json_get_bool(req->args, "all_matching", 0))
+		str_copy(req->target, "all-matching", sizeof(req->target));
+	else
+		for (i = 0; ids != NULL && ids->type == JSON_ARRAY && i < ids->n &&
+		    off < sizeof(req->target) - 1; i++)
+			if (ids->items[i]->type == JSON_STRING)
+				off += (size_t)snprintf(req->target + off, sizeof(req->target) - off,
+				    "%s%s", off ? " " : "", ids->items[i]->s);
+}
+
 static void
 conn_request(struct conn *c, const char *line, size_t len)
 {
@@ -468,6 +496,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 	if (c->role < cmd->min_role || c->role == CONTROL_ROLE_NONE) {
 		if (cmd->min_role == CONTROL_ROLE_NONE && c->role == CONTROL_ROLE_NONE)
 			goto run;
+		control_default_target(&c->req);
 		control_finish(&c->req, control_error(&c->req, CONTROL_FAIL,
 		    "permission denied: %s needs the %s role (you are %s)", cmd->name,
 		    control_strrole(cmd->min_role), control_strrole(c->role)));

@@ -87,7 +87,7 @@ if is_root:
     ok(r.returncode == 1 and "permission denied" in r.stderr,
        "reviewer refused dkim generate: %s" % r.stderr.strip())
     ok(any(x["cmd"] == "dkim.generate" and x["role"] == "reviewer" and x.get("status") == 1
-           for x in audit(p)), "the refusal is audited")
+           and x["target"] == "r.test" for x in audit(p)), "the refusal is audited, with its target")
     ok(not any(k["domain"] == "r.test"
                for k in json.loads(p.posternctl("dkim", "list", "--json").stdout)),
        "no key made for the reviewer")
