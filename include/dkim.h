@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * dkim.h: DKIM signing (RFC 6376, RFC 8463) and key management.
- * policy/dkim.c is the only file that uses libopendkim (RSA signatures;
- * Ed25519 is signed there with OpenSSL, see the file's comment).
+ * policy/dkim_stage.c is the EOM stage, policy/dkim_keys.c the key
+ * store, policy/dkim_ed25519.c signs Ed25519 with OpenSSL and
+ * policy/dkim_rsa.c signs RSA through libopendkim (its only user).
  *
  * Keys live in the key directory (dkim_key_directory, default
  * <data_directory>/dkim): one PEM file per key, mode 0600, named

@@ -3,10 +3,12 @@
 libpostern_a_SOURCES += policy/policy.c
 noinst_HEADERS += include/policy.h include/queue.h
 
-# DKIM signing + key store (the only libopendkim user) and the SPF check
-# (the only libspf2 user); posternctl's side is src/ctl_dkim.c.
-libpostern_a_SOURCES += policy/dkim.c policy/spf.c
-noinst_HEADERS += include/dkim.h include/spf.h
+# DKIM: the EOM stage, the key store, Ed25519 (OpenSSL) and RSA signing
+# (dkim_rsa.c, the only libopendkim user); the SPF check (the only
+# libspf2 user).  posternctl's side is src/ctl/ctl_dkim.c.
+libpostern_a_SOURCES += policy/dkim_stage.c policy/dkim_keys.c policy/dkim_ed25519.c \
+	policy/dkim_rsa.c policy/spf.c
+noinst_HEADERS += include/dkim.h include/spf.h policy/dkim_int.h
 dist_man_MANS += man/posternctl-dkim.8
 
 check_PROGRAMS += tests/unit/test_dkim tests/unit/test_spf

@@ -51,7 +51,7 @@
 static const struct policy_stage relay_eom_stages[] = {
 	{ "headers", policy_headers },
 	{ "dlp", dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
-	{ "dkim", dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
+	{ "dkim", dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim_stage.c) */
 };
 
 #define RELAY_ACCOUNT_CACHE_MS 5000

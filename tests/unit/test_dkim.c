@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * test_dkim.c: unit tests for policy/dkim.c: the From: domain parser
+ * test_dkim.c: unit tests for policy/dkim_*.c: the From: domain parser
  * (table-driven), name validation, TXT splitting, the key store
  * (generate, save, load, modes, activation, removal, refusal of
  * group/world-readable keys) and the EOM stage's signing-domain and
