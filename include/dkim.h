@@ -123,10 +123,17 @@ int dkimsign_from_domain(const char *msg, size_t len, char *out, size_t outlen);
  */
 int dkimsign_sign_with_key(const struct config *cfg, const struct dkimsign_key *key,
     const char *msg, size_t len, struct buf *sighdr, char *err, size_t errlen);
+/* The same over a header section HDR (its fields; the walk ends at an
+ * empty line or at HLEN) and a BODY kept apart: what the EOM stage
+ * signs without joining the added fields to the message. */
+int dkimsign_sign_parts(const struct config *cfg, const struct dkimsign_key *key,
+    const char *hdr, size_t hlen, const char *body, size_t blen, struct buf *sighdr,
+    char *err, size_t errlen);
 
 /*
- * Choose the signing domain for M and sign with every active key of it,
- * prepending the signatures to m->data.  Sets OUT (ok, or 451 4.7.0).
+ * Choose the signing domain for M and sign with every active key of it
+ * the final message (policy_msg_header_block() + the body of m->data),
+ * adding the signatures on top through m->hdrs.  Sets OUT (ok, or 451 4.7.0).
  * Returns 0 (signed or nothing to sign) or -1 (tempfail in OUT).
  * The keystore is cached and reloaded when its metadata file changes,
  * so `posternctl dkim rotate` takes effect on the next message.

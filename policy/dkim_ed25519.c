@@ -191,14 +191,14 @@ fold_add(struct buf *h, size_t *col, const char *tag)
 }
 
 int
-dkimsign_sign_ed25519(const struct config *cfg, const struct dkimsign_key *key, const char *msg,
-    size_t len, struct buf *sighdr, char *err, size_t errlen)
+dkimsign_sign_ed25519(const struct config *cfg, const struct dkimsign_key *key, const char *fields,
+    size_t flen, const char *body, size_t blen, struct buf *sighdr, char *err, size_t errlen)
 {
 	struct hcollect hc = { NULL, 0, 0 };
 	struct buf hdr, canon, hlist;
 	unsigned char bh[EVP_MAX_MD_SIZE], digest[EVP_MAX_MD_SIZE], sig[64];
 	unsigned int bhlen = 0, dlen = 0;
-	size_t body, i, j, col, siglen = sizeof(sig);
+	size_t i, j, col, siglen = sizeof(sig);
 	char **names = dkimsign_header_names(cfg), tag[512];
 	EVP_MD_CTX *md = EVP_MD_CTX_new(), *sctx = EVP_MD_CTX_new();
 	EVP_PKEY *pkey = NULL;
@@ -232,9 +232,9 @@ dkimsign_sign_ed25519(const struct config *cfg, const struct dkimsign_key *key, 
 	}
 
 	/* body hash */
-	body = dkimsign_header_walk(msg, len, collect_cb, &hc);
+	(void)dkimsign_header_walk(fields, flen, collect_cb, &hc);
 	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-	    hash_body_relaxed(md, msg + body, len - body) == -1 ||
+	    hash_body_relaxed(md, body, blen) == -1 ||
 	    EVP_DigestFinal_ex(md, bh, &bhlen) != 1) {
 		snprintf(err, errlen, "body hash failed");
 		goto out;

@@ -36,11 +36,14 @@ size_t dkimsign_header_walk(const char *msg, size_t len,
 char **dkimsign_header_names(const struct config *cfg);
 void dkimsign_names_free(char **v);
 
-/* One signature of MSG with KEY appended to SIGHDR (dkim_rsa.c,
- * dkim_ed25519.c); see dkimsign_sign_with_key() in include/dkim.h. */
+/* One signature with KEY over the header section HDR (fields only, no
+ * empty line) and BODY, appended to SIGHDR (dkim_rsa.c,
+ * dkim_ed25519.c); see dkimsign_sign_parts() in include/dkim.h. */
 int dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key,
-    const char *msg, size_t len, struct buf *sighdr, char *err, size_t errlen);
+    const char *hdr, size_t hlen, const char *body, size_t blen, struct buf *sighdr,
+    char *err, size_t errlen);
 int dkimsign_sign_ed25519(const struct config *cfg, const struct dkimsign_key *key,
-    const char *msg, size_t len, struct buf *sighdr, char *err, size_t errlen);
+    const char *hdr, size_t hlen, const char *body, size_t blen, struct buf *sighdr,
+    char *err, size_t errlen);
 
 #endif

@@ -41,8 +41,8 @@ feed_header(const char *field, size_t flen, void *arg)
 
 /* rsa-sha256 through libopendkim. */
 int
-dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key, const char *msg,
-    size_t len, struct buf *sighdr, char *err, size_t errlen)
+dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key, const char *hdr,
+    size_t hlen, const char *body, size_t blen, struct buf *sighdr, char *err, size_t errlen)
 {
 	static const char prefix[] = "DKIM-Signature: ";
 	const char *oversign[] = { "from", NULL };
@@ -53,7 +53,7 @@ dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key, cons
 	struct feed f;
 	u_int flags;
 	u_char *sig = NULL;
-	size_t body, siglen, i;
+	size_t siglen, i;
 	uint64_t ttl;
 	_Bool testkey;
 	int rc = -1;
@@ -89,7 +89,7 @@ dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key, cons
 	}
 	f.dkim = dkim;
 	f.st = DKIM_STAT_OK;
-	body = dkimsign_header_walk(msg, len, feed_header, &f);
+	(void)dkimsign_header_walk(hdr, hlen, feed_header, &f);
 	if (f.st != DKIM_STAT_OK) {
 		snprintf(err, errlen, "dkim_header: %s", dkim_getresultstr(f.st));
 		goto out;
@@ -98,10 +98,10 @@ dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key, cons
 		snprintf(err, errlen, "dkim_eoh: %s", dkim_getresultstr(st));
 		goto out;
 	}
-	for (i = body; i < len; i += 65536) {
-		size_t n = len - i < 65536 ? len - i : 65536;
+	for (i = 0; i < blen; i += 65536) {
+		size_t n = blen - i < 65536 ? blen - i : 65536;
 
-		if ((st = dkim_body(dkim, (u_char *)msg + i, n)) != DKIM_STAT_OK) {
+		if ((st = dkim_body(dkim, (u_char *)body + i, n)) != DKIM_STAT_OK) {
 			snprintf(err, errlen, "dkim_body: %s", dkim_getresultstr(st));
 			goto out;
 		}

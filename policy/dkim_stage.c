@@ -248,12 +248,22 @@ dkimsign_names_free(char **v)
 }
 
 int
+dkimsign_sign_parts(const struct config *cfg, const struct dkimsign_key *key, const char *hdr,
+    size_t hlen, const char *body, size_t blen, struct buf *sighdr, char *err, size_t errlen)
+{
+	if (key->alg == DKIMSIGN_ALG_ED25519)
+		return dkimsign_sign_ed25519(cfg, key, hdr, hlen, body, blen, sighdr, err, errlen);
+	return dkimsign_sign_rsa(cfg, key, hdr, hlen, body, blen, sighdr, err, errlen);
+}
+
+int
 dkimsign_sign_with_key(const struct config *cfg, const struct dkimsign_key *key, const char *msg,
     size_t len, struct buf *sighdr, char *err, size_t errlen)
 {
-	if (key->alg == DKIMSIGN_ALG_ED25519)
-		return dkimsign_sign_ed25519(cfg, key, msg, len, sighdr, err, errlen);
-	return dkimsign_sign_rsa(cfg, key, msg, len, sighdr, err, errlen);
+	size_t body = dkimsign_header_walk(msg, len, NULL, NULL);
+
+	/* the signers' walk ends at the empty line, so it may stay in HDR */
+	return dkimsign_sign_parts(cfg, key, msg, body, msg + body, len - body, sighdr, err, errlen);
 }
 
 /* ---- the stage: key cache and signing-domain choice ------------------- */
@@ -370,8 +380,8 @@ sign_tempfail(struct outcome *out)
  * key).  -1 with a tempfail in OUT when a key exists but signing failed.
  */
 static int
-sign_domain(struct policy_msg *m, struct outcome *out, const char *domain,
-    const char *why, size_t *nsig)
+sign_domain(struct policy_msg *m, const struct buf *hb, size_t body, struct outcome *out,
+    const char *domain, const char *why, size_t *nsig)
 {
 	char dir[PATH_MAX], err[512];
 	struct keycache *c;
@@ -391,7 +401,8 @@ sign_domain(struct policy_msg *m, struct outcome *out, const char *domain,
 
 		if (!k->active || strcmp(k->domain, domain) != 0)
 			continue;
-		if (dkimsign_sign_with_key(m->cfg, k, m->data.data ? m->data.data : "", m->data.len,
+		if (dkimsign_sign_parts(m->cfg, k, hb->data ? hb->data : "", hb->len,
+		    m->data.data ? m->data.data + body : "", m->data.len - body,
 		    &sigs, err, sizeof(err)) == -1) {
 			log_err("event=dkim_error account=%s domain=%s selector=%s error=\"%s\"",
 			    m->account, domain, k->selector, err);
@@ -409,15 +420,9 @@ sign_domain(struct policy_msg *m, struct outcome *out, const char *domain,
 		buf_free(&sigs);
 		return 0;
 	}
-	/* prepend: new header fields go on top (RFC 6376 §5.6) */
-	if (buf_append(&sigs, m->data.data, m->data.len) == -1) {
-		buf_free(&sigs);
-		sign_tempfail(out);
-		return -1;
-	}
-	sigs.max = m->data.max;
-	buf_free(&m->data);
-	m->data = sigs;
+	/* new header fields go on top (RFC 6376 §5.6); the message is not copied */
+	policy_msg_prepend(m, sigs.data, sigs.len);
+	buf_free(&sigs);
 	return 0;
 }
 
@@ -426,33 +431,46 @@ dkimsign_stage_run(struct policy_msg *m, struct outcome *out)
 {
 	char from[DKIM_DOMAIN_MAX], fallback[DKIM_DOMAIN_MAX];
 	const char *fb = m->cfg->dkim_fallback_domain;
-	size_t nsig;
+	struct buf hb;
+	size_t nsig, body;
+	int rc = 0;
 
 	outcome_ok(out);
-	if (dkimsign_from_domain(m->data.data ? m->data.data : "", m->data.len, from, sizeof(from)) >= 0 &&
+	/* exactly what will be stored and delivered: the final header
+	 * section (fields added by earlier stages included) and the body */
+	buf_init(&hb, 0);
+	policy_msg_header_block(m, &hb);
+	(void)policy_msg_header_end(m, &body);
+	if (dkimsign_from_domain(hb.data ? hb.data : "", hb.len, from, sizeof(from)) >= 0 &&
 	    account_allows(m->account_record, from)) {
-		if (sign_domain(m, out, from, "from", &nsig) == -1)
-			return -1;
+		if (sign_domain(m, &hb, body, out, from, "from", &nsig) == -1) {
+			rc = -1;
+			goto out;
+		}
 		if (nsig > 0)
-			return 0;
+			goto out;
 		/* the author domain has no key (yet): the fallback, if any, signs */
 	}
 	if (fb == NULL || fb[0] == '\0') {
 		log_debug("event=dkim_skip account=%s reason=no_signing_domain", m->account);
-		return 0;
+		goto out;
 	}
 	str_copy(fallback, fb, sizeof(fallback));
 	dkimsign_lower(fallback);
-	if (sign_domain(m, out, fallback, "fallback", &nsig) == -1)
-		return -1;
+	if (sign_domain(m, &hb, body, out, fallback, "fallback", &nsig) == -1) {
+		rc = -1;
+		goto out;
+	}
 	if (nsig == 0) {
 		/* configured to sign, cannot: never send it unsigned */
 		log_err("event=dkim_error account=%s domain=%s error=\"no active key for the fallback domain\"",
 		    m->account, fallback);
 		sign_tempfail(out);
-		return -1;
+		rc = -1;
 	}
-	return 0;
+out:
+	buf_free(&hb);
+	return rc;
 }
 
 const struct policy_stage dkimsign_stage = { "dkim", dkimsign_stage_run };

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: ISC
 # policy/ module: sources appended to libpostern.a, see Makefile.am.
-libpostern_a_SOURCES += policy/policy.c
+libpostern_a_SOURCES += policy/policy.c policy/message.c
 noinst_HEADERS += include/policy.h include/queue.h
 
 # DKIM: the EOM stage, the key store, Ed25519 (OpenSSL) and RSA signing

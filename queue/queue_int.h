@@ -60,10 +60,12 @@ const char *db_path(struct db *db);
 /* ---- crypto.c ---- */
 
 #define CRYPTO_KEY_LEN 32
+#define CRYPTO_NONCE_LEN 12
 #define CRYPTO_OVERHEAD 28	/* 12 nonce + 16 tag */
 
 void crypto_random(void *p, size_t n);
-/* OUT gets nonce || ciphertext || tag: LEN + CRYPTO_OVERHEAD bytes. */
+/* OUT gets nonce || ciphertext || tag: LEN + CRYPTO_OVERHEAD bytes.  PT may
+ * be OUT + CRYPTO_NONCE_LEN: the chunk is then sealed in place. */
 int crypto_seal(const unsigned char *key, const void *aad, size_t aadlen,
     const void *pt, size_t len, unsigned char *out);
 /* -EBADMSG when the tag does not verify. OUT gets LEN - CRYPTO_OVERHEAD. */

@@ -89,8 +89,9 @@ run_stage(struct config *cfg, const char *record, const char *msg, struct buf *o
 	buf_init(&m.verdicts, 0);
 	buf_append_str(&m.data, msg);
 	dkimsign_stage.run(&m, &o);
-	*out = m.data;
-	buf_free(&m.verdicts);
+	buf_init(out, 0);
+	policy_msg_render(&m, out);
+	policy_msg_free(&m);
 	return o.code;
 }
 
