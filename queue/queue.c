@@ -1087,8 +1087,9 @@ queue_read_body(struct queue *q, const char *id, struct buf *out)
 			rc = vl < CRYPTO_OVERHEAD ? -EBADMSG : -EFBIG;
 			break;
 		}
-		if ((rc = crypto_open(dk, k, sizeof(k), v, vl,
-		    (unsigned char *)out->data + out->len)) != 0)
+		rc = crypto_open(dk, k, sizeof(k), v, vl, (unsigned char *)out->data + out->len);
+		db_release(v, vl);	/* read once per attempt: keep it out of our RSS */
+		if (rc != 0)
 			break;
 		out->len += vl - CRYPTO_OVERHEAD;
 		out->data[out->len] = '\0';
