@@ -46,3 +46,11 @@ EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh
 # SMTP listener and account commands are wired into posternd/posternctl).
 TESTS += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py
 EXTRA_DIST += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py
+
+# One copy of the message through the EOM stages (issue 11 item 6): heap
+# counted by wrapping malloc & co. at link time; byte-exact final message.
+check_PROGRAMS += tests/unit/test_policy_message
+tests_unit_test_policy_message_LDADD = $(POSTERN_LIBS)
+tests_unit_test_policy_message_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free
+TESTS += tests/unit/test_policy_message
