@@ -1238,6 +1238,7 @@ int
 smtp_session_input(struct smtp_session *s, const void *data, size_t len)
 {
 	const char *p = data;
+	int fed = 0;
 
 	/*
 	 * Message text with nothing buffered before it goes straight from
@@ -1250,6 +1251,7 @@ smtp_session_input(struct smtp_session *s, const void *data, size_t len)
 	    (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)) {
 		size_t used;
 
+		fed = 1;
 		s->processing = 1;
 		used = text_feed(s, p, len);
 		s->processing = 0;
@@ -1258,8 +1260,21 @@ smtp_session_input(struct smtp_session *s, const void *data, size_t len)
 		p += used;
 		len -= used;
 	}
-	if (len == 0 && s->in.len > 0 && s->state != SMTP_STATE_CLOSED)
-		process(s);	/* input a callback gave back meanwhile */
+	if (fed && s->in.len > 0 && s->state != SMTP_STATE_CLOSED) {
+		/* A callback fed input meanwhile (re-entrantly): it came after
+		 * the rest of ours, so ours goes in front of it. */
+		if (len > 0) {
+			struct buf t;
+
+			buf_init(&t, 0);
+			buf_append(&t, p, len);
+			buf_append(&t, s->in.data, s->in.len);
+			buf_free(&s->in);
+			s->in = t;
+			len = 0;
+		}
+		process(s);
+	}
 	while (len > 0 && s->state != SMTP_STATE_CLOSED) {
 		size_t room = s->in.len < SMTP_INPUT_MAX ? SMTP_INPUT_MAX - s->in.len : 0;
 		size_t n = len < room ? len : room;

@@ -99,6 +99,7 @@ struct owner {
 	struct buf out;
 	char *taken;
 	size_t taken_len;
+	const char *reenter;	/* fed to the session from inside on_message */
 };
 
 static void
@@ -116,6 +117,12 @@ on_message(void *arg, const struct smtp_envelope *env, struct buf *msg, struct o
 	free(o->taken);
 	o->taken = buf_steal(msg, &o->taken_len);
 	outcome_set(out, OUTCOME_OK, 250, "2.0.0", "Ok: queued as X");
+	if (o->reenter != NULL) {
+		const char *r = o->reenter;
+
+		o->reenter = NULL;
+		smtp_session_input(o->s, r, strlen(r));
+	}
 	return SMTP_DONE;
 }
 
@@ -148,7 +155,7 @@ main(void)
 	size_t i;
 	char line[64];
 
-	plan(6);
+	plan(7);
 	log_set_level(LOG_LEVEL_ERR);
 	buf_init(&body, 0);
 	buf_append_str(&body, "Subject: big\r\n\r\n");
@@ -181,6 +188,18 @@ main(void)
 	    "BDAT: the owner gets the message intact (%zu octets)", o.taken_len);
 	ok(peak < (long long)body.len * 3 / 2,
 	    "BDAT in 64 KiB reads: heap peak %lld < 1.5 x %zu", peak, body.len);
+	/* input fed from inside on_message comes after the rest of ours */
+	o.reenter = "NOOP\r\n";
+	buf_reset(&o.out);
+	IN(&o, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n");
+	IN(&o, "Subject: s\r\n\r\nhi\r\n.\r\nVRFY x\r\n");
+	{
+		const char *q = o.out.data ? strstr(o.out.data, "queued as X") : NULL;
+		const char *v = q ? strstr(q, "\r\n252 ") : NULL;
+		const char *n = v ? strstr(v + 2, "\r\n250 ") : NULL;
+
+		ok(q && v && n, "re-entrant input is answered after the caller's own rest (250, 252, 250)");
+	}
 	IN(&o, "QUIT\r\n");
 	ok(o.out.data != NULL && strstr(o.out.data, "\r\n221 ") != NULL,
 	    "session answers to the end (221)");
