@@ -10,7 +10,7 @@
  * the socket; the result carries only selectors, metadata and the
  * public TXT record to publish.
  *
- * The key store is files (policy/ key-store API, include/dkim.h), not
+ * The key store is files (policy/dkim_keys.c, include/dkim.h), not
  * LMDB, so its changes cannot share a transaction with their audit
  * record.  They are written ahead instead: the handler first commits an
  * audit record with "phase":"intent" (who, what, target), and only once

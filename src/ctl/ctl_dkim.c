@@ -7,7 +7,7 @@
  * directory and audits the change; with the daemon down they fail.
  * list and dns read the key directory (dkim_key_directory, or
  * <data_directory>/dkim) directly through the key-store API of
- * include/dkim.h, so they also work offline.
+ * policy/dkim_keys.c (include/dkim.h), so they also work offline.
  *
  * Private keys are never printed nor received: only selectors,
  * metadata and the public TXT record.  `domain check` prints what the customer must
