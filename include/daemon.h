@@ -81,11 +81,27 @@ void daemon_drained(struct daemon *d, const char *module);
 void daemon_stop(struct daemon *d, int exit_status);
 
 /*
- * Start-up checks shared with `posternd -n`: every secret file the
- * config names (master_key_file if it exists, smtpd_tls_key_file,
- * each file in dkim_key_directory) must be mode 0600/0400, and `user`
- * must exist.  0, or -1 with one reason per line in ERR.
+ * The one complete check of a parsed config, used by `posternd -n`, at
+ * start and on SIGHUP before anything is swapped: every secret file the
+ * config names (master_key_file if it exists, also readable;
+ * smtpd_tls_key_file; each file in dkim_key_directory) must be mode
+ * 0600/0400; the SMTP server certificate and key must load and match;
+ * the transport table and smtp_tls_policy_map must parse; `user` must
+ * exist.  (Values, enums, addresses and CIDRs are checked by the
+ * parser.)  0, or -1 with one `file:line: key: reason` per line in ERR.
  */
 int daemon_check(const struct config *cfg, char *err, size_t errlen);
+
+/* ---- module glue (src/daemon/NAME_module.c): params from the config ---- */
+
+struct queue_params;
+/* Fill P from CFG; P points into CFG (retry_schedule, paths). */
+void queue_params_from_config(struct queue_params *p, const struct config *cfg);
+/* queue_open() with the params of CFG (posternctl, tests, benches). */
+struct queue *queue_open_config(uv_loop_t *loop, const struct config *cfg, int readonly,
+    char *err, size_t errlen);
+int queue_module_start(struct daemon *d, char *err, size_t errlen);
+int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void queue_module_stop(struct daemon *d);
 
 #endif

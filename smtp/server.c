@@ -1174,8 +1174,7 @@ smtp_session_new(const struct config *cfg, const struct smtp_session_opts *opts,
 	s->size_limit = cfg ? cfg->message_size_limit : 25u << 20;
 	s->max_rcpts = cfg && cfg->smtpd_max_recipients > 0 ? (size_t)cfg->smtpd_max_recipients : 100;
 	s->max_errors = cfg && cfg->smtpd_max_errors > 0 ? (int)cfg->smtpd_max_errors : 10;
-	s->normalize = cfg && cfg->smtpd_bare_line_ending &&
-	    strcmp(cfg->smtpd_bare_line_ending, "normalize") == 0;
+	s->normalize = cfg && cfg->smtpd_bare_line_ending == CONFIG_BARE_LF_NORMALIZE;
 	s->state = SMTP_STATE_CONNECT;
 	buf_init(&s->in, 0);
 	buf_init(&s->msg, s->size_limit);

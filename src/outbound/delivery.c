@@ -334,14 +334,12 @@ retry_delay(const struct config *cfg, uint32_t attempts)
 {
 	const struct config_list *l = &cfg->retry_schedule;
 	size_t i = attempts == 0 ? 0 : attempts - 1;
-	uint64_t ms = 60000;
 
 	if (l->n == 0)
-		return ms;
+		return 60000;
 	if (i >= l->n)
 		i = l->n - 1;
-	config_parse_duration(l->items[i], &ms);
-	return ms;
+	return l->ms[i];
 }
 
 /*

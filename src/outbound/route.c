@@ -192,9 +192,7 @@ route_tls_policy(const struct config *cfg, const char *domain)
 
 	if (v && route_tls_parse(v, &t) == 0)
 		return t;
-	if (cfg->smtp_tls_policy && route_tls_parse(cfg->smtp_tls_policy, &t) == 0)
-		return t;
-	return ROUTE_TLS_MAY;
+	return (enum route_tls)cfg->smtp_tls_policy;	/* same values */
 }
 
 int
@@ -497,8 +495,8 @@ route_resolve(struct dns *dns, const struct config *cfg, const char *domain,
 	int found, fam;
 
 	req->dns = dns;
-	str_copy(req->addrpref, cfg->smtp_address_preference ? cfg->smtp_address_preference :
-	    "prefer-ipv6", sizeof(req->addrpref));
+	str_copy(req->addrpref, config_enum_name("smtp_address_preference",
+	    (int)cfg->smtp_address_preference), sizeof(req->addrpref));
 	req->cb = cb;
 	req->arg = arg;
 	str_copy(req->domain, domain, sizeof(req->domain));

@@ -84,7 +84,8 @@ test_values(void)
 	is_str(c->smtpd_relay_listen.items[1], "[::1]:2525", "bracketed IPv6 address");
 	is_int(c->retry_schedule.n, 3, "continuation line extends a list");
 	is_str(c->retry_schedule.items[2], "3m", "continued item");
-	is_str(c->spf_action, "reject", "enum");
+	is_int(c->retry_schedule.ms[2], 180000, "duration list typed in ms");
+	is_int(c->spf_action, CONFIG_SPF_REJECT, "enum");
 	is_int(c->smtpd_max_connections, 1000, "untouched key keeps its default");
 	is_int(c->log_pseudonymise, 1, "pseudonymisation on by default");
 	config_free(c);
@@ -149,7 +150,7 @@ test_sample_names_every_key(void)
 int
 main(void)
 {
-	plan((int)ARRAY_SIZE(err_cases) + 14 + 6 + 1);
+	plan((int)ARRAY_SIZE(err_cases) + 15 + 6 + 1);
 	test_errors();
 	test_values();
 	test_helpers();

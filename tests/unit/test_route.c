@@ -55,7 +55,7 @@ static const struct tp_case tp_cases[] = {
 static void
 test_transport(void)
 {
-	struct config_list l = { tp_items, ARRAY_SIZE(tp_items) };
+	struct config_list l = { tp_items, ARRAY_SIZE(tp_items), NULL, NULL, NULL };
 	struct route_nexthop nh;
 	char why[256];
 	size_t i;
@@ -78,7 +78,8 @@ test_transport(void)
 		static char *bad2[] = { "example.test=[127.0.0.1" };
 		static char *bad3[] = { "example.test=host:99999" };
 		static char *bad4[] = { "example.test=[h]x" };
-		struct config_list b1 = { bad1, 1 }, b2 = { bad2, 1 }, b3 = { bad3, 1 }, b4 = { bad4, 1 };
+		struct config_list b1 = { bad1, 1, NULL, NULL, NULL }, b2 = { bad2, 1, NULL, NULL, NULL },
+		    b3 = { bad3, 1, NULL, NULL, NULL }, b4 = { bad4, 1, NULL, NULL, NULL };
 
 		ok(route_transport_check(&b1, why, sizeof(why)) == -1 &&
 		    strstr(why, "not domain=nexthop"), "entry without = refused");
@@ -100,7 +101,7 @@ test_tls_policy(void)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.smtp_tls_policy_map.items = map;
 	cfg.smtp_tls_policy_map.n = ARRAY_SIZE(map);
-	cfg.smtp_tls_policy = "may";
+	cfg.smtp_tls_policy = CONFIG_TLS_MAY;
 	is_int(route_tls_policy(&cfg, "secure.test"), ROUTE_TLS_VERIFY, "map: verify");
 	is_int(route_tls_policy(&cfg, "a.corp.test"), ROUTE_TLS_ENCRYPT, "map: .parent");
 	is_int(route_tls_policy(&cfg, "plain.test"), ROUTE_TLS_NONE, "map: none");
@@ -108,7 +109,7 @@ test_tls_policy(void)
 	ok(route_tls_map_check(&cfg.smtp_tls_policy_map, why, sizeof(why)) == 0, "map passes check");
 	{
 		static char *bad[] = { "x.test=always" };
-		struct config_list b = { bad, 1 };
+		struct config_list b = { bad, 1, NULL, NULL, NULL };
 		ok(route_tls_map_check(&b, why, sizeof(why)) == -1, "unknown policy refused");
 	}
 }
@@ -206,8 +207,7 @@ test_live(struct testdns *td)
 	servers.items = items;
 	servers.n = 1;
 	dns = dns_open(loop, &servers, err, sizeof(err));
-	free(cfg->smtp_address_preference);
-	cfg->smtp_address_preference = xstrdup("prefer-ipv4");
+	cfg->smtp_address_preference = CONFIG_PREFER_IPV4;
 
 	resolve(cfg, "example.test", &g);
 	ok(g.o.kind == OUTCOME_OK && g.n >= 2 && strcmp(g.t[0].addr, "127.0.0.2") == 0 &&
@@ -261,8 +261,7 @@ test_live(struct testdns *td)
 	cfg->transport.items = NULL;
 	cfg->transport.n = 0;
 
-	free(cfg->smtp_address_preference);
-	cfg->smtp_address_preference = xstrdup("ipv4-only");
+	cfg->smtp_address_preference = CONFIG_IPV4_ONLY;
 	resolve(cfg, "example.test", &g);
 	ok(g.o.kind == OUTCOME_OK && g.n == 2 && g.t[0].family == AF_INET &&
 	    g.t[1].family == AF_INET, "ipv4-only: no IPv6 targets");
