@@ -173,6 +173,9 @@ check_server_tls(const struct config *cfg, struct buf *errs)
 
 	if (cfg->smtpd_tls_cert_file[0] == '\0' && cfg->smtpd_tls_key_file[0] == '\0')
 		return 0;
+	if (cfg->smtpd_tls_key_file[0] != '\0' &&
+	    check_secret(cfg, "smtpd_tls_key_file", cfg->smtpd_tls_key_file, errs) == -1)
+		return -1;
 	if (cfg->smtpd_tls_cert_file[0] == '\0') {
 		check_error(errs, cfg, "smtpd_tls_key_file", "set without smtpd_tls_cert_file");
 		return -1;
@@ -181,8 +184,6 @@ check_server_tls(const struct config *cfg, struct buf *errs)
 		check_error(errs, cfg, "smtpd_tls_cert_file", "set without smtpd_tls_key_file");
 		return -1;
 	}
-	if (check_secret(cfg, "smtpd_tls_key_file", cfg->smtpd_tls_key_file, errs) == -1)
-		return -1;
 	if ((ctx = tls_server_ctx_new(cfg->smtpd_tls_cert_file, cfg->smtpd_tls_key_file, why,
 	    sizeof(why))) == NULL) {
 		check_error(errs, cfg, "smtpd_tls_cert_file", "%s", why);
