@@ -104,4 +104,22 @@ int queue_module_start(struct daemon *d, char *err, size_t errlen);
 int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
 void queue_module_stop(struct daemon *d);
 
+/* src/daemon/control_module.c: the control socket. */
+int control_module_start(struct daemon *d, char *err, size_t errlen);
+int control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void control_module_stop(struct daemon *d);
+
+/* src/daemon/delivery_module.c: the delivery engine. */
+int delivery_module_start(struct daemon *d, char *err, size_t errlen);
+int delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+int delivery_module_drain(struct daemon *d);
+void delivery_module_stop(struct daemon *d);
+
+/* src/daemon/smtpd_module.c: the relay and the SMTP listeners. */
+int listener_module_start(struct daemon *d, char *err, size_t errlen);
+int listener_module_reload(struct daemon *d, const struct config *next, char *err,
+    size_t errlen);
+int listener_module_drain(struct daemon *d);
+void listener_module_stop(struct daemon *d);
+
 #endif

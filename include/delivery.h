@@ -41,10 +41,6 @@ struct delivery_stats {
 };
 void delivery_get_stats(const struct delivery *dl, struct delivery_stats *st);
 
-/* posternd module table entries (src/daemon.c). */
-int delivery_module_start(struct daemon *d, char *err, size_t errlen);
-int delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
-int delivery_module_drain(struct daemon *d);
-void delivery_module_stop(struct daemon *d);
+/* The posternd module callbacks are in daemon.h (src/daemon/delivery_module.c). */
 
 #endif

@@ -38,7 +38,8 @@ struct listener *listener_start(uv_loop_t *loop, const struct config *cfg,
 int listener_reload(struct listener *l, const struct config *cfg, char *err, size_t errlen);
 
 /* Stop accepting, end every session with 421 4.3.2, close everything;
- * CB runs once the last handle is closed.  Then listener_free(). */
+ * CB runs once the last handle is closed.  Then listener_free().  A
+ * second call while stopping only replaces CB and ARG. */
 typedef void (*listener_stopped_cb)(void *arg);
 void listener_stop(struct listener *l, listener_stopped_cb cb, void *arg);
 void listener_free(struct listener *l);
@@ -52,20 +53,7 @@ struct listener_stats {
 };
 void listener_get_stats(const struct listener *l, struct listener_stats *out);
 
-/*
- * The daemon module "smtpd" (src/daemon.c's table): a relay on d->queue
- * plus the listeners.  It never reads the config file: the listener and
- * the relay hold references to d->cfg (sessions to theirs, for their
- * whole life), reloads TLS and limits on SIGHUP, and drains by refusing new
- * connections, ending sessions with 421 4.3.2 and waiting for commits
- * in flight.
- */
-struct daemon;
-int listener_module_start(struct daemon *d, char *err, size_t errlen);
-int listener_module_reload(struct daemon *d, const struct config *next, char *err,
-    size_t errlen);
-int listener_module_drain(struct daemon *d);
-void listener_module_stop(struct daemon *d);
+/* The daemon module "smtpd" (relay + listeners) is src/daemon/smtpd_module.c. */
 
 /* CIDR match, exposed for tests: is the textual address ADDR inside
  * "a.b.c.d/n" or "x::/n" CIDR?  1 yes, 0 no, -1 malformed CIDR. */

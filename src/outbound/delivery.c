@@ -46,7 +46,6 @@
 
 #include "bounce.h"
 #include "buf.h"
-#include "daemon.h"
 #include "delivery.h"
 #include "dns.h"
 #include "log.h"
@@ -146,7 +145,7 @@ struct conn {
 struct delivery {
 	uv_loop_t *loop;		/* borrowed */
 	struct queue *q;		/* borrowed */
-	const struct config *cfg;	/* borrowed; replaced on reload */
+	const struct config *cfg;	/* one reference (config_ref); swapped on reload */
 	struct dns *dns;
 	struct tls_ctx *tls_ctx;
 	char hostname[256];
@@ -1400,7 +1399,7 @@ delivery_new(uv_loop_t *loop, struct queue *q, const struct config *cfg,
 	dl = xcalloc(1, sizeof(*dl));
 	dl->loop = loop;
 	dl->q = q;
-	dl->cfg = cfg;
+	dl->cfg = config_ref(cfg);
 	hostname_of(cfg, dl->hostname, sizeof(dl->hostname));
 	dl->dns = dns_open(loop, &cfg->dns_servers, err, errlen);
 	if (dl->dns == NULL) {
@@ -1428,6 +1427,8 @@ delivery_reload(struct delivery *dl, const struct config *cfg, char *err, size_t
 		snprintf(err, errlen, "%s (delivery keeps the old tables until fixed)", why);
 		return -1;
 	}
+	config_ref(cfg);
+	config_unref(dl->cfg);
 	dl->cfg = cfg;
 	hostname_of(cfg, dl->hostname, sizeof(dl->hostname));
 	if ((ctx = client_ctx(cfg, why, sizeof(why))) != NULL) {
@@ -1482,6 +1483,7 @@ dl_maybe_free(struct delivery *dl)
 	if (!dl->stopped || dl->nconns || dl->pending_reports || dl->pending_commits ||
 	    dl->kick.data != NULL)
 		return;
+	config_unref(dl->cfg);
 	free(dl);
 }
 
@@ -1534,42 +1536,4 @@ void
 delivery_get_stats(const struct delivery *dl, struct delivery_stats *st)
 {
 	*st = dl->st;
-}
-
-/* ---- posternd module ---- */
-
-int
-delivery_module_start(struct daemon *d, char *err, size_t errlen)
-{
-	if (d->queue == NULL) {
-		snprintf(err, errlen, "delivery needs the queue");
-		return -1;
-	}
-	d->delivery = delivery_new(d->loop, d->queue, d->cfg, err, errlen);
-	return d->delivery ? 0 : -1;
-}
-
-int
-delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
-{
-	return d->delivery ? delivery_reload(d->delivery, next, err, errlen) : 0;
-}
-
-static void
-module_drained(void *arg)
-{
-	daemon_drained(arg, "delivery");
-}
-
-int
-delivery_module_drain(struct daemon *d)
-{
-	return d->delivery ? delivery_drain(d->delivery, module_drained, d) : 0;
-}
-
-void
-delivery_module_stop(struct daemon *d)
-{
-	delivery_free(d->delivery);
-	d->delivery = NULL;
 }
