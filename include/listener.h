@@ -18,6 +18,10 @@
 
 struct listener;
 struct relay;
+struct smtp_params;
+
+/* The SMTP session settings of CFG (strings point into CFG). */
+void listener_smtp_params(struct smtp_params *p, const struct config *cfg);
 
 /*
  * Bind every configured listener and start accepting.  The listener

@@ -614,12 +614,25 @@ conn_peer(struct conn *c)
 	}
 }
 
+void
+listener_smtp_params(struct smtp_params *p, const struct config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->hostname = cfg->hostname;
+	p->banner = cfg->smtpd_banner;
+	p->size_limit = cfg->message_size_limit;
+	p->max_rcpts = cfg->smtpd_max_recipients > 0 ? (size_t)cfg->smtpd_max_recipients : 0;
+	p->max_errors = cfg->smtpd_max_errors > 0 ? (int)cfg->smtpd_max_errors : 0;
+	p->normalize_bare_lf = cfg->smtpd_bare_line_ending == CONFIG_BARE_LF_NORMALIZE;
+}
+
 static void
 listener_accept(uv_stream_t *server, int status)
 {
 	struct lsock *ls = server->data;
 	struct listener *l = ls->l;
 	struct smtp_session_opts opts;
+	struct smtp_params params;
 	struct smtp_callbacks cb;
 	struct conn *c;
 
@@ -694,7 +707,8 @@ listener_accept(uv_stream_t *server, int status)
 	if (opts.tls_available)
 		cb.on_starttls = conn_on_starttls;
 	cb.on_close = conn_on_close;
-	c->s = smtp_session_new(c->cfg, &opts, &cb, c);
+	listener_smtp_params(&params, c->cfg);
+	c->s = smtp_session_new(&params, &opts, &cb, c);
 	relay_session_attach(c->rs, c->s);
 	smtp_session_start(c->s);
 	if (c->tls != NULL && !c->closing && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc,
