@@ -47,11 +47,7 @@
 
 #include "buf.h"
 #include "config.h"
-#include "control.h"
 #include "daemon.h"
-#include "delivery.h"
-#include "listener.h"
-#include "queue.h"
 #include "log.h"
 #include "route.h"
 #include "tls.h"
@@ -59,8 +55,9 @@
 
 /*
  * The module table: started top to bottom, drained and stopped bottom
- * to top.  Add one line per module; declare its callbacks in its
- * public header, e.g.
+ * to top.  Add one line per module; its glue lives in
+ * src/daemon/NAME_module.c (it builds the module's params from the
+ * config) and its callbacks are declared in daemon.h, e.g.
  *   { "queue", queue_module_start, queue_module_reload,
  *     queue_module_drain, queue_module_stop },
  * Order matters: the queue before anything that commits to it, the
