@@ -114,7 +114,11 @@ int control_module_start(struct daemon *d, char *err, size_t errlen);
 int control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
 void control_module_stop(struct daemon *d);
 
-/* src/daemon/delivery_module.c: the delivery engine. */
+/* src/daemon/delivery_module.c: the delivery engine.  Params from CFG,
+ * tables parsed; -1 with ERR naming a bad table entry. */
+struct delivery_params;
+int delivery_params_from_config(struct delivery_params *p, const struct config *cfg,
+    char *err, size_t errlen);
 int delivery_module_start(struct daemon *d, char *err, size_t errlen);
 int delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
 int delivery_module_drain(struct daemon *d);
