@@ -661,7 +661,8 @@ config_parse(const char *name, const char *text, size_t len, char *err, size_t e
 	buf_free(&logical);
 
 	if (errs.len == 0 && cfg->queue_map_max < cfg->queue_map_size)
-		add_error(&errs, name, seen[0] ? seen[0] : 0,
+		add_error(&errs, name, config_key_line(cfg, "queue_map_max") ?
+		    config_key_line(cfg, "queue_map_max") : config_key_line(cfg, "queue_map_size"),
 		    "queue_map_max is smaller than queue_map_size");
 	if (errs.len > 0) {
 		snprintf(err, errlen, "%s", errs.data);
