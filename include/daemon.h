@@ -91,8 +91,8 @@ void daemon_stop(struct daemon *d, int exit_status);
  * config names (master_key_file if it exists, also readable;
  * smtpd_tls_key_file; each file in dkim_key_directory) must be mode
  * 0600/0400; the SMTP server certificate and key must load and match;
- * the transport table and smtp_tls_policy_map must parse; `user` must
- * exist.  (Values, enums, addresses and CIDRs are checked by the
+ * the transport table and smtp_tls_policy_map must parse; listen
+ * addresses and dns_servers must be IP addresses; `user` must exist.  (Values, enums, addresses and CIDRs are checked by the
  * parser.)  0, or -1 with one `file:line: key: reason` per line in ERR.
  */
 int daemon_check(const struct config *cfg, char *err, size_t errlen);

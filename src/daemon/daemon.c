@@ -29,6 +29,7 @@
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -208,6 +210,29 @@ check_route_tables(const struct config *cfg, struct buf *errs)
 	return rc;
 }
 
+/* Listen addresses and DNS servers are IP addresses ("*" to listen on
+ * all): names are refused here, not when the listener binds. */
+static int
+check_ip_list(const struct config *cfg, const char *key, const struct config_list *l,
+    int any_ok, struct buf *errs)
+{
+	unsigned char a[16];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; l->addrs != NULL && i < l->n; i++) {
+		const char *h = l->addrs[i].host;
+
+		if ((any_ok && strcmp(h, "*") == 0) || inet_pton(AF_INET, h, a) == 1 ||
+		    inet_pton(AF_INET6, h, a) == 1)
+			continue;
+		check_error(errs, cfg, key, "'%s': the host must be an IP address%s", l->items[i],
+		    any_ok ? " or *" : "");
+		rc = -1;
+	}
+	return rc;
+}
+
 int
 daemon_check(const struct config *cfg, char *err, size_t errlen)
 {
@@ -219,6 +244,11 @@ daemon_check(const struct config *cfg, char *err, size_t errlen)
 	rc |= check_master_key(cfg, &errs);
 	rc |= check_server_tls(cfg, &errs);
 	rc |= check_route_tables(cfg, &errs);
+	rc |= check_ip_list(cfg, "smtpd_submission_listen", &cfg->smtpd_submission_listen, 1, &errs);
+	rc |= check_ip_list(cfg, "smtpd_submissions_listen", &cfg->smtpd_submissions_listen, 1,
+	    &errs);
+	rc |= check_ip_list(cfg, "smtpd_relay_listen", &cfg->smtpd_relay_listen, 1, &errs);
+	rc |= check_ip_list(cfg, "dns_servers", &cfg->dns_servers, 0, &errs);
 	if (cfg->dkim_key_directory[0]) {
 		DIR *dir = opendir(cfg->dkim_key_directory);
 		struct dirent *de;

@@ -36,6 +36,9 @@ CHECK_CASES = [
      "smtpd_relay_networks", 2, "'10.0.0.0/33' is not a network"),
     ("transport = example.test=[127.0.0.1\n", "transport", 1, "'[127.0.0.1' is not"),
     ("transport = example.test=smtp.example.test:99999\n", "transport", 1, "is not"),
+    ("hostname = x\nsmtpd_relay_listen = mail.example.test:2525\n", "smtpd_relay_listen", 2,
+     "the host must be an IP address or *"),
+    ("dns_servers = resolver.example.test:53\n", "dns_servers", 1, "must be an IP address"),
 ]
 
 ERROR_CASES = [
