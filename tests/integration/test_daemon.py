@@ -59,7 +59,7 @@ ERROR_CASES = [
     ("  continued\n", 1, "continuation line without a key"),
 ]
 
-plan(len(ERROR_CASES) * 2 + 57 + len(CHECK_CASES) * 2 + 9)
+plan(len(ERROR_CASES) * 2 + 57 + len(CHECK_CASES) * 2 + 12)
 work = tmpdir()
 
 
@@ -225,6 +225,22 @@ like(tls.log(start), r"event=reloaded .*restart_needed=dns_servers\b",
      "dns_servers change: reload says a restart is needed")
 like(tls.log(start), r"event=reload_ignored key=dns_servers reason=restart_required",
      "dns_servers change: the key is named in a warning")
+
+# ---- a session keeps the config it started with; new ones get the new --
+old = tls.smtp("relay")
+old.ehlo()
+old.mail("a@example.test")
+tls.write_conf({"smtpd_max_recipients": 2})
+is_(tls.reload(), True, "SIGHUP with smtpd_max_recipients = 2: reloaded")
+codes_old = [old.rcpt("o%d@example.test" % i)[0] for i in range(3)]
+new = tls.smtp("relay")
+new.ehlo()
+new.mail("a@example.test")
+codes_new = [new.rcpt("n%d@example.test" % i)[0] for i in range(3)]
+old.close()
+new.close()
+is_(codes_old, [250, 250, 250], "session from before the reload: old limit (100) in force")
+is_(codes_new[:2] + [codes_new[2] // 100], [250, 250, 4], "session after the reload: 3rd RCPT refused")
 is_(tls.stop(), 0, "tls daemon stops with exit 0")
 
 # ---- stop -----------------------------------------------------------------
