@@ -27,7 +27,7 @@
  *   };
  *   control_register(cmds, ARRAY_SIZE(cmds));
  *
- * and control_commands_register() (control module start, posternctl's
+ * and control_commands_register() (control_start(), posternctl's
  * offline fallback) registers them all.
  *
  * A handler writes ONE JSON value (usually an object) to OUT and
@@ -92,9 +92,9 @@ struct control_cmd {
 };
 
 /* Register every daemon-side command table of src/control/ (queue.*,
- * audit.*, account.*, dkim.*): called by the control module at start
- * and by posternctl for the offline fallback.  No other module
- * registers commands (tests/check-control.sh checks it). */
+ * audit.*, account.*, dkim.*): called by control_start() and by
+ * posternctl for the offline fallback.  No other module registers
+ * commands (tests/check-control.sh checks it). */
 void control_commands_register(void);
 
 /* Add commands (the table must outlive the server; later names win). */
@@ -143,11 +143,7 @@ void control_stop(struct control *c);
 /* Adopt a new config (role groups); the socket path is not changed. */
 void control_reload(struct control *c, const struct config *cfg);
 
-/* posternd module callbacks (src/queue_module.c, src/daemon.c table). */
-struct daemon;
-int control_module_start(struct daemon *d, char *err, size_t errlen);
-int control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
-void control_module_stop(struct daemon *d);
+/* The posternd module callbacks are in daemon.h (src/daemon/control_module.c). */
 
 /*
  * Run one request in-process (posternctl offline mode, tests): builds

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "control.h"
 #include "json.h"
 #include "queue.h"
@@ -151,7 +152,7 @@ main(void)
 	cfg = config_parse("t", text, strlen(text), err, sizeof(err));
 	free(text);
 	uv_loop_init(&loop);
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q != NULL, "queue opens");
 	control_commands_register();
 	ctl = control_start(&loop, cfg, q, err, sizeof(err));

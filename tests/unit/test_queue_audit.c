@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "json.h"
 #include "queue.h"
 #include "tap.h"
@@ -137,7 +138,7 @@ main(void)
 	cfg = config_parse("t", text, strlen(text), err, sizeof(err));
 	free(text);
 	uv_loop_init(&loop);
-	if ((q = queue_open(&loop, cfg, 0, err, sizeof(err))) == NULL)
+	if ((q = queue_open_config(&loop, cfg, 0, err, sizeof(err))) == NULL)
 		fatal("queue_open: %s", err);
 
 	/* commit with a record: the record names the new id */
