@@ -26,6 +26,8 @@ set -u
 B=${1:-${POSTERN_BUILDDIR:-.}}
 S=${2:-${POSTERN_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}}
 NM=${NM:-nm}
+B=$(cd "$B" && pwd)
+S=$(cd "$S" && pwd)
 
 # Project objects (the library and the two programs; not tests/contrib).
 # Only objects whose source still exists: a file removed or renamed
