@@ -17,13 +17,19 @@
 #     (queue_audit and the queue_audit_* helpers are the control
 #     server's; queue/ stores them).
 #
-# Usage: check-control.sh [BUILDDIR]; by default POSTERN_BUILDDIR.
+# Usage: check-control.sh [BUILDDIR [SRCDIR]]; by default the directories
+# `make check` exports (POSTERN_BUILDDIR, POSTERN_SRCDIR).
 
 set -u
 B=${1:-${POSTERN_BUILDDIR:-.}}
+S=${2:-${POSTERN_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}}
+B=$(cd "$B" && pwd)
+S=$(cd "$S" && pwd)
 NM=${NM:-nm}
 
-objs=$(cd "$B" && find src smtp queue policy -name '*.o' 2>/dev/null | sort)
+# Objects whose source still exists (an incremental build keeps stale ones).
+objs=$(cd "$B" && find src smtp queue policy -name '*.o' 2>/dev/null | sort |
+	while read -r o; do [ -f "$S/${o%.o}.c" ] && echo "$o"; done)
 if [ -z "$objs" ]; then
 	echo "1..0 # SKIP no objects under $B (build first)"
 	exit 0
