@@ -56,6 +56,10 @@ void relay_session_attach(struct relay_session *rs, struct smtp_session *s);
 void relay_session_free(struct relay_session *rs);
 
 /* The smtp_callbacks the owner forwards (same arguments, minus arg). */
+/* CONNECT: TRUSTED = client in smtpd_relay_networks; the listener's counts
+ * include this connection.  Never pends. */
+int relay_on_connect(struct relay_session *rs, int trusted, size_t connections,
+    size_t connections_ip, struct outcome *out);
 int relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
     const char *authcid, const char *password, struct outcome *out);
 int relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env,

@@ -51,4 +51,11 @@ int file_read_all(const char *path, size_t max, char **out, size_t *outlen);
  */
 int kv_get(const char *text, const char *key, char *out, size_t outlen);
 
+/*
+ * Does DOM (DLEN octets, no trailing dot) match the domain list LIST
+ * (N entries, lowercase): "a.test" exactly, "*.a.test" strictly below
+ * a.test, "*" anything when STAR_ANY?  Case-insensitive.  1 or 0.
+ */
+int domain_list_match(char *const *list, size_t n, const char *dom, size_t dlen, int star_any);
+
 #endif

@@ -1317,30 +1317,17 @@ cache_acquire(const char *dir, char *err, size_t errlen)
 }
 
 /*
- * May the account sign as DOMAIN?  Its record's `domains=` list (the same
+ * May the account sign as DOMAIN?  Its policy's domain list (the same
  * syntax the relay checks senders with): "a.test" exactly, "*.a.test"
  * strictly below a.test.  A bare "*" (any sender) does NOT let an account
  * use other customers' keys: such mail gets the fallback signature.
  */
 static int
-account_allows(const char *record, const char *domain)
+account_allows(const struct account_policy *pol, const char *domain)
 {
-	char list[4096], *tok, *save = NULL;
-	size_t dl = strlen(domain);
-
-	if (record == NULL || kv_get(record, "domains", list, sizeof(list)) < 0)
+	if (pol == NULL)
 		return 0;
-	for (tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		size_t n = strlen(tok);
-
-		if (tok[0] == '*' && tok[1] == '.') {
-			if (dl > n - 1 && strcasecmp(domain + dl - (n - 1), tok + 1) == 0)
-				return 1;
-		} else if (strcasecmp(tok, domain) == 0) {
-			return 1;
-		}
-	}
-	return 0;
+	return domain_list_match(pol->domains, pol->ndomains, domain, strlen(domain), 0);
 }
 
 static void
@@ -1415,7 +1402,7 @@ dkimsign_stage_run(struct policy_msg *m, struct outcome *out)
 
 	outcome_ok(out);
 	if (dkimsign_from_domain(m->data.data ? m->data.data : "", m->data.len, from, sizeof(from)) >= 0 &&
-	    account_allows(m->account_record, from)) {
+	    account_allows(m->acct, from)) {
 		if (sign_domain(m, out, from, "from", &nsig) == -1)
 			return -1;
 		if (nsig > 0)
@@ -1440,4 +1427,4 @@ dkimsign_stage_run(struct policy_msg *m, struct outcome *out)
 	return 0;
 }
 
-const struct policy_stage dkimsign_stage = { "dkim", dkimsign_stage_run };
+const struct policy_stage dkimsign_stage = { .name = "dkim", .run = dkimsign_stage_run };

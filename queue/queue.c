@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "account.h"
 #include "json.h"
 #include "log.h"
 #include "queue_int.h"
@@ -959,8 +960,9 @@ commit_done(struct queue *q, struct writer_op *wop, int status)
 	struct outcome o;
 
 	if (status == 0) {
+		/* event=queued is logged once, by the caller (the relay: session,
+		 * account, sender, size, recipients, state) */
 		outcome_set(&o, OUTCOME_OK, 250, "2.0.0", "Ok: queued as %s", c->id);
-		log_info("qid=%s event=queued size=%zu nrcpt=%zu", c->id, c->m.len, c->m.nrcpts);
 	} else {
 		outcome_for_error(&o, status);
 		log_err("qid=%s event=commit_failed error=\"%s\"", c->id, strerror(-status));
@@ -1559,26 +1561,32 @@ flush_apply(struct queue *q, struct db_txn *txn)
 	return rc;
 }
 
-/* Per-account overrides of the retention periods: `body_retention=`
- * and `event_retention=` lines in the account record (DESIGN.md §6). */
-static void
-account_retention(struct db_txn *txn, const char *account, uint64_t *body, uint64_t *event)
+void
+queue_set_account_policy_fn(struct queue *q, queue_account_policy_fn fn, void *arg)
 {
+	q->account_policy = fn;
+	q->account_policy_arg = arg;
+}
+
+/* Per-account retention periods (DESIGN.md §6) from the account's typed
+ * policy (body_retention, event_retention; ACCOUNT_UNSET = global). */
+static void
+account_retention(struct queue *q, struct db_txn *txn, const char *account, uint64_t *body,
+    uint64_t *event)
+{
+	struct account_policy pol;
 	const void *v;
 	size_t vl;
-	char *text, val[64];
-	uint64_t ms;
 
-	if (*account == '\0' || db_get(txn, DB_ACCOUNTS, account, strlen(account), &v, &vl) != 0)
+	if (*account == '\0' || q->account_policy == NULL ||
+	    db_get(txn, DB_ACCOUNTS, account, strlen(account), &v, &vl) != 0)
 		return;
-	text = xstrndup(v, vl);
-	if (kv_get(text, "body_retention", val, sizeof(val)) >= 0 &&
-	    config_parse_duration(val, &ms) == 0)
-		*body = ms;
-	if (kv_get(text, "event_retention", val, sizeof(val)) >= 0 &&
-	    config_parse_duration(val, &ms) == 0)
-		*event = ms;
-	free(text);
+	if (q->account_policy(q->account_policy_arg, v, vl, &pol) != 0)
+		return;
+	if (pol.body_retention != ACCOUNT_UNSET)
+		*body = (uint64_t)pol.body_retention;
+	if (pol.event_retention != ACCOUNT_UNSET)
+		*event = (uint64_t)pol.event_retention;
 }
 
 /* Retention (DESIGN.md §6): bodies body_retention after the final
@@ -1619,7 +1627,7 @@ purge_apply(struct queue *q, struct db_txn *txn)
 		if (msg_load(txn, ids[i], &m, &r) != 0)
 			continue;
 		if (r.final_time != 0)
-			account_retention(txn, m->account, &body_ret, &event_ret);
+			account_retention(q, txn, m->account, &body_ret, &event_ret);
 		if (r.final_time != 0 && !(r.flags & MF_BODY_GONE) &&
 		    r.final_time + body_ret <= now) {
 			rc = body_shred(txn, ids[i], r.nchunks);

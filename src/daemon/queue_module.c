@@ -3,14 +3,16 @@
  * queue_module.c: the queue module of posternd's module table
  * (src/daemon.c).  queue/ knows nothing of the daemon, so the glue
  * lives here in the composition root: start opens the queue (creating
- * the master key on first start) and registers the queue.* control
- * commands, reload hands it the new config, stop drains the writer
+ * the master key on first start), gives it the account record's parser
+ * (src/account/) for per-account retention, registers the queue.*
+ * control commands, reload hands it the new config, stop drains the writer
  * thread (every pending commit is answered) and closes it.
  */
 #include "autoconfig.h"
 
 #include <stdio.h>
 
+#include "account.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "log.h"
@@ -22,6 +24,8 @@ queue_module_start(struct daemon *d, char *err, size_t errlen)
 	d->queue = queue_open(d->loop, d->cfg, 0, err, errlen);
 	if (d->queue == NULL)
 		return -1;
+	/* the queue reads account settings through their one owner */
+	queue_set_account_policy_fn(d->queue, account_policy_read, NULL);
 	ctl_queue_register();
 	return 0;
 }

@@ -105,16 +105,16 @@ main(void)
 	/* ---- record round trip ---- */
 	a = account_new("app1");
 	ok(account_set_domains(a, "Example.COM, *.example.org example.net") == 0, "set domains");
-	is_int(a->ndomains, 3, "three domains");
-	is_str(a->domains[0], "example.com", "domains lowercased");
-	ok(account_set_domains(a, "ok.test bad..test") == -1 && a->ndomains == 3,
+	is_int(a->pol.ndomains, 3, "three domains");
+	is_str(a->pol.domains[0], "example.com", "domains lowercased");
+	ok(account_set_domains(a, "ok.test bad..test") == -1 && a->pol.ndomains == 3,
 	    "a bad domain leaves the list unchanged");
-	ok(account_add_domain(a, "example.com") == 0 && a->ndomains == 3, "duplicate ignored");
-	a->max_message_size = 1048576;
-	a->max_recipients = 10;
-	a->hourly_rate = 500;
+	ok(account_add_domain(a, "example.com") == 0 && a->pol.ndomains == 3, "duplicate ignored");
+	a->pol.max_message_size = 1048576;
+	a->pol.max_recipients = 10;
+	a->pol.hourly_rate = 500;
 	a->created = 42;
-	a->suspended = 1;
+	a->pol.suspended = 1;
 	ok(account_set_extra(a, "dlp_action_card", "reject") == 0, "set an override");
 	ok(account_set_extra(a, "spf_action", "warn") == 0, "set another override");
 	ok(account_set_extra(a, "dlp_action_card", "hold") == 0, "replace an override");
@@ -133,8 +133,8 @@ main(void)
 	ok(b != NULL, "record parses");
 	text2 = account_format(b, &len2);
 	is_mem(text2, len2, text, len, "format(parse(format(a))) == format(a)");
-	ok(b->suspended && b->max_message_size == 1048576 && b->max_recipients == 10 &&
-	    b->hourly_rate == 500 && b->created == 42 && b->ndomains == 3, "fields survive");
+	ok(b->pol.suspended && b->pol.max_message_size == 1048576 && b->pol.max_recipients == 10 &&
+	    b->pol.hourly_rate == 500 && b->created == 42 && b->pol.ndomains == 3, "fields survive");
 	ok(strcmp(b->password, hash) == 0, "hash survives");
 	free(text);
 	free(text2);
@@ -151,7 +151,7 @@ main(void)
 	bad += account_parse("name=x\ndomains=a..b\n", 20) != NULL;
 	is_int(bad, 0, "malformed records refused");
 	a = account_parse("name=x", 6);
-	ok(a != NULL && !a->suspended && a->ndomains == 0 && a->password[0] == '\0',
+	ok(a != NULL && !a->pol.suspended && a->pol.ndomains == 0 && a->password[0] == '\0',
 	    "minimal record: active, no domains, no password");
 	account_free(a);
 
@@ -189,7 +189,7 @@ main(void)
 		a = account_new("s");
 		if (*sender_cases[i].domains)
 			(void)account_set_domains(a, sender_cases[i].domains);
-		rc = account_sender_allowed(a, sender_cases[i].addr, strlen(sender_cases[i].addr));
+		rc = account_sender_allowed(&a->pol, sender_cases[i].addr, strlen(sender_cases[i].addr));
 		if (rc != sender_cases[i].want) {
 			bad++;
 			diag("domains '%s' addr '%s': got %d", sender_cases[i].domains,

@@ -124,7 +124,7 @@ main(void)
 		buf_free(&m.data);
 	}
 	{
-		struct policy_stage st[] = { { "headers", policy_headers } };
+		struct policy_stage st[] = { { .name = "headers", .run = policy_headers } };
 		struct policy_msg m;
 		memset(&m, 0, sizeof(m));
 		m.cfg = cfg;
