@@ -106,6 +106,8 @@ struct queue_rcpt {
 	enum queue_state state;
 	uint32_t attempts;
 	uint64_t next_try;	/* wall ms */
+	uint64_t first_attempt;	/* wall ms of the first attempt, 0 = none yet */
+	uint64_t last_attempt;	/* wall ms of the latest attempt, 0 = none yet */
 	char *last_reply;	/* "550 5.1.1 ..." or NULL */
 	char *relay;		/* last relay host or NULL */
 };
@@ -171,6 +173,14 @@ typedef void (*queue_report_cb)(void *arg, const struct outcome *o,
 int queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
     enum queue_result r, const struct outcome *reply, const char *relay,
     queue_report_cb cb, void *arg);
+/* The retry backoff, the only one (queue/retry.c): when a recipient of
+ * M whose ATTEMPTS-th attempt failed at NOW is tried next, per the
+ * current retry_schedule and capped at the message's expiry
+ * (created + max_queue_lifetime).  queue_report() schedules with it;
+ * every reader of attempt times uses the recorded first_attempt /
+ * last_attempt instead of working backwards from next_try. */
+uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
+    uint32_t attempts, uint64_t now);
 
 /* ---- generic records: accounts, dkim, suppressions ---- */
 

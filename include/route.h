@@ -55,7 +55,8 @@ enum route_tls route_tls_policy(const struct config *cfg, const char *domain);
 int route_tls_map_check(const struct config_list *list, char *why, size_t whylen);
 
 /* Sort MX records by preference, shuffling equal preferences (RFC 5321
- * §5.1); RAND returns a uniformly random value below N (NULL = random()). */
+ * §5.1); RAND returns a uniformly random value below N (NULL =
+ * crypto_random_uniform, src/lib/crypto.c). */
 void route_mx_sort(struct dns_rr *rr, size_t n, unsigned (*rand_below)(unsigned n));
 
 struct route_target {

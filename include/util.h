@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
@@ -27,6 +28,12 @@ void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2) NORETURN;
 /* Milliseconds from a monotonic clock; wall-clock milliseconds since the epoch. */
 uint64_t now_mono_ms(void);
 uint64_t now_wall_ms(void);
+
+/* RFC 5322 §3.3 date-time of T (seconds since the epoch) in UTC,
+ * independent of the locale: "Tue, 1 Dec 2026 11:42:05 +0000".  The one
+ * formatter for Date:, Received:, DSN Arrival-Date and the like. */
+#define RFC5322_DATE_MAX 40
+const char *rfc5322_date(char *out, size_t outlen, time_t t);
 
 /* strlcpy semantics: always terminates, returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t size);

@@ -23,10 +23,10 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "policy.h"
 #include "util.h"
@@ -64,20 +64,6 @@ trace_token(struct buf *out, const char *s)
 		else
 			buf_append(out, "_", 1);
 	}
-}
-
-/* RFC 5322 §3.3 date-time, always in UTC, independent of the locale. */
-static void
-rfc5322_date(char *out, size_t outlen, time_t t)
-{
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(out, outlen, "%s, %d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday],
-	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static const char *
@@ -156,11 +142,7 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 		unsigned char r[16];
 		size_t i;
 
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-			buf_free(&nb);
-			outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Cannot make a Message-ID");
-			return -1;
-		}
+		crypto_random_bytes(r, sizeof(r));
 		buf_printf(&nb, "Message-ID: <%llu.", (unsigned long long)now);
 		for (i = 0; i < sizeof(r); i++)
 			buf_printf(&nb, "%02x", r[i]);

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "queue_int.h"
 #include "util.h"
 
@@ -43,7 +44,7 @@ id_new(char out[QUEUE_ID_LEN + 1])
 	pthread_mutex_lock(&id_lock);
 	if (ms > id_last_ms) {
 		id_last_ms = ms;
-		crypto_random(&id_counter, sizeof(id_counter));
+		crypto_random_bytes(&id_counter, sizeof(id_counter));
 		id_counter &= MASK50 >> 1;	/* room to count up */
 	} else {
 		ms = id_last_ms;		/* clock went back: stay monotonic */

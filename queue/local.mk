@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: ISC
 # queue/ module: sources appended to libpostern.a, see Makefile.am.
 libpostern_a_SOURCES += \
-	queue/crypto.c \
+	queue/actions.c \
 	queue/db.c \
 	queue/id.c \
+	queue/keys.c \
+	queue/purge.c \
 	queue/queue.c \
+	queue/records.c \
+	queue/retry.c \
 	queue/sched.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h

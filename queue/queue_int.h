@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * queue_int.h: module-private API of queue/: the LMDB wrapper (db.c,
- * the only file that calls mdb_*), the crypto primitives (crypto.c),
- * message ids (id.c), the writer thread (writer.c), the scheduler
- * (sched.c), and the struct queue they share (queue.c owns it).
+ * the only file that calls mdb_*), message ids (id.c), the writer
+ * thread (writer.c), the scheduler (sched.c), the record formats
+ * (records.c), the key hierarchy and master key file (keys.c; the
+ * primitives are src/lib/crypto.c's), the writer ops of actions.c,
+ * purge.c and retry.c, and the struct queue they share (queue.c owns
+ * it).
  */
 #ifndef POSTERN_QUEUE_INT_H
 #define POSTERN_QUEUE_INT_H
@@ -13,6 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "crypto.h"
 #include "queue.h"
 
 /* ---- db.c ---- */
@@ -57,21 +61,11 @@ int db_grow(struct db *db, uint64_t newsize);
 uint64_t db_mapsize(struct db *db);
 const char *db_path(struct db *db);
 
-/* ---- crypto.c ---- */
+/* ---- keys.c: the master key file (primitives: include/crypto.h) ---- */
 
-#define CRYPTO_KEY_LEN 32
-#define CRYPTO_OVERHEAD 28	/* 12 nonce + 16 tag */
-
-void crypto_random(void *p, size_t n);
-/* OUT gets nonce || ciphertext || tag: LEN + CRYPTO_OVERHEAD bytes. */
-int crypto_seal(const unsigned char *key, const void *aad, size_t aadlen,
-    const void *pt, size_t len, unsigned char *out);
-/* -EBADMSG when the tag does not verify. OUT gets LEN - CRYPTO_OVERHEAD. */
-int crypto_open(const unsigned char *key, const void *aad, size_t aadlen,
-    const void *in, size_t len, unsigned char *out);
 /* Load the master key; with CREATE, make a new 0600 file when absent.
  * Refuses files readable by group/others. -1 with ERR. */
-int crypto_master_load(const char *path, int create, unsigned char *key,
+int keys_master_load(const char *path, int create, unsigned char *key,
     char *err, size_t errlen);
 
 /* ---- id.c ---- */
@@ -214,5 +208,92 @@ void queue_keys_commit(struct queue *q, int ok);
 /* Append an event / audit record (writer thread, inside TXN). */
 int queue_append_log(struct queue *q, struct db_txn *txn, enum db_table t,
     const char *text, size_t len);
+
+/* ---- records.c: record formats, loaded inside a caller's txn ---- */
+
+#define MF_RET_FULL	0x01
+#define MF_SMTPUTF8	0x02
+#define MF_EIGHTBIT	0x04
+#define MF_HELD		0x08
+#define MF_DELETED	0x10
+#define MF_BODY_GONE	0x20
+
+/* Message metadata beyond struct queue_msg. */
+struct mrec {
+	uint64_t flags;
+	uint64_t nchunks;
+	uint64_t final_time;
+	uint64_t nrcpts;
+};
+
+/* Key of recipient NO of ID, also of body chunk NO (RCPT_KEY_LEN). */
+void rcpt_key(unsigned char *k, const char *id, uint32_t no);
+int rcpt_decode(uint32_t no, const void *data, size_t len, struct queue_rcpt *rc);
+void rcpt_clear(struct queue_rcpt *rc);
+/* Delivered, bounced, expired or deleted. */
+int state_final(enum queue_state s);
+/* Load message ID with its recipients from TXN into a new queue_msg. */
+int msg_load(struct db_txn *txn, const char *id, struct queue_msg **out, struct mrec *r);
+int msg_put(struct db_txn *txn, const struct queue_msg *m, const struct mrec *r);
+int rcpt_put(struct db_txn *txn, const char *id, const struct queue_rcpt *rc);
+int sched_put(struct db_txn *txn, uint64_t due, const char *id, uint32_t no);
+/* Deleting an absent entry is not an error. */
+int sched_del(struct db_txn *txn, uint64_t due, const char *id, uint32_t no);
+/* Set final_time once every recipient is final (recipients changed). */
+void msg_finalise(struct queue_msg *m, struct mrec *r, uint64_t now);
+/* One state-change event: time, id, recipient pseudonym, what, reply
+ * (and the client address at commit time). */
+int event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply);
+int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
+    const char *addr, const char *what, const char *reply, const char *client);
+
+/* ---- keys.c: the key hierarchy ---- */
+
+/* Forget cached account keys (ACCOUNT NULL: all of them). */
+void keys_forget(struct queue *q, const char *account);
+/* Unwrap the data key of message M. */
+int data_key(struct queue *q, struct db_txn *txn, const struct queue_msg *m,
+    unsigned char *dk);
+/* Delete the body chunks and the data key of ID (crypto-shredding). */
+int body_shred(struct db_txn *txn, const char *id, uint64_t nchunks);
+/* Verify (or, in a new queue, record) which master key the queue uses. */
+int queue_keycheck(struct queue *q, char *err, size_t errlen);
+
+/* ---- queue.c ---- */
+
+/* enum queue_table -> db table. */
+#define QUEUE_NKV_TABLES 3
+extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
+/* Outcome for a failed write: storage exhaustion vs. anything else. */
+void queue_outcome_for_error(struct outcome *o, int err);
+
+/* ---- actions.c: simple ops ---- */
+
+/* Generic op for kv puts, audit records, shredding, actions, purge. */
+struct simple_op {
+	struct writer_op op;
+	int kind;
+	enum db_table table;
+	char *key;
+	char *val;
+	size_t len;
+	int del;
+	char id[QUEUE_ID_LEN + 1];
+	enum queue_action act;
+	queue_done_cb cb;
+	void *arg;
+};
+
+enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE };
+
+struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
+/* Hand S to the writer; frees it and answers -EROFS when read-only. */
+int simple_submit(struct queue *q, struct simple_op *s);
+
+/* ---- purge.c ---- */
+
+/* Retention purge inside the writer's TXN (OP_PURGE). */
+int queue_purge_apply(struct queue *q, struct db_txn *txn);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * client.c: the outbound SMTP client state machine, used by the
- * delivery engine (src/delivery.c) over TCP or TLS, and by the unit
+ * delivery engine (src/outbound/connection.c) over TCP or TLS, and by the unit
  * tests over scripted in-memory servers.  No sockets, no timers: bytes
  * in through smtp_client_feed(), bytes out through ops->send.
  *

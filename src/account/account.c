@@ -2,7 +2,7 @@
 /*
  * account.c: the account record and everything that decides with it
  * alone: parsing and formatting the stored `key=value` text, password
- * hashing with scrypt (RFC 7914) through OpenSSL's EVP_KDF "SCRYPT"
+ * hashing with scrypt (RFC 7914, crypto_scrypt() of src/lib/crypto.c)
  * with a per-account random salt and the cost parameters stored with
  * the hash, the allowed-sender check, AUTH lockout counters and the
  * hourly message rate.  account_auth() moves the record lookup and the
@@ -22,7 +22,7 @@
  * Callers: src/inbound/relay.c (AUTH, the MAIL-phase account lookups),
  * src/daemon/ (the queue's account-policy hook) and src/ctl/ (the
  * posternctl account commands).  Passwords are never logged, and the
- * copies made here are wiped with OPENSSL_cleanse() before being freed.
+ * copies made here are wiped with crypto_wipe() before being freed.
  */
 #include "autoconfig.h"
 
@@ -34,18 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
-#include <openssl/rand.h>
-
 #include <pthread.h>
 
 #include "account.h"
 #include "buf.h"
 #include "config.h"
+#include "crypto.h"
 #include "dlp.h"
 #include "log.h"
 #include "spf.h"
@@ -99,7 +93,7 @@ account_free(struct account *a)
 		free(a->pol.domains[i]);
 	free(a->pol.domains);
 	buf_free(&a->extra);
-	OPENSSL_cleanse(a->password, sizeof(a->password));
+	crypto_wipe(a->password, sizeof(a->password));
 	free(a);
 }
 
@@ -475,10 +469,10 @@ account_parse(const char *text, size_t len)
 next:
 		p = eol ? eol + 1 : end;
 	}
-	OPENSSL_cleanse(line, sizeof(line));
+	crypto_wipe(line, sizeof(line));
 	return a;
 bad:
-	OPENSSL_cleanse(line, sizeof(line));
+	crypto_wipe(line, sizeof(line));
 	account_free(a);
 	return NULL;
 }
@@ -547,37 +541,7 @@ account_sender_allowed(const struct account_policy *pol, const char *addr, size_
 	    len - (size_t)(at + 1 - addr), 0);
 }
 
-/* ---- scrypt ---- */
-
-static int
-account_scrypt(const char *pw, size_t len, const unsigned char *salt, size_t saltlen,
-    uint64_t n, uint32_t r, uint32_t p, unsigned char *out, size_t outlen)
-{
-	EVP_KDF *kdf;
-	EVP_KDF_CTX *kctx;
-	OSSL_PARAM params[7], *q = params;
-	uint64_t maxmem = (uint64_t)1 << 30;
-	int rc = -1;
-
-	if ((kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL)) == NULL)
-		return -1;
-	kctx = EVP_KDF_CTX_new(kdf);
-	EVP_KDF_free(kdf);
-	if (kctx == NULL)
-		return -1;
-	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
-	    (void *)(len ? pw : ""), len);
-	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
-	*q++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
-	*q++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r);
-	*q++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p);
-	*q++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
-	*q = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(kctx, out, outlen, params) == 1)
-		rc = 0;
-	EVP_KDF_CTX_free(kctx);
-	return rc;
-}
+/* ---- password hashes: scrypt$N$r$p$salt$hash ---- */
 
 /* Cost limits accepted from a stored hash, so a bad record cannot exhaust memory. */
 static int
@@ -598,13 +562,12 @@ account_hash_password_params(const char *pw, size_t len, uint64_t n, uint32_t r,
 
 	if (!account_params_ok(n, r, p) || len > ACCOUNT_PASSWORD_MAX)
 		return -1;
-	if (RAND_bytes(salt, sizeof(salt)) != 1)
+	crypto_random_bytes(salt, sizeof(salt));
+	if (crypto_scrypt(pw, len, salt, sizeof(salt), n, r, p, dk, sizeof(dk)) != 0)
 		return -1;
-	if (account_scrypt(pw, len, salt, sizeof(salt), n, r, p, dk, sizeof(dk)) != 0)
-		return -1;
-	EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof(salt));
-	EVP_EncodeBlock((unsigned char *)dk64, dk, sizeof(dk));
-	OPENSSL_cleanse(dk, sizeof(dk));
+	crypto_base64_encode(salt, sizeof(salt), salt64);
+	crypto_base64_encode(dk, sizeof(dk), dk64);
+	crypto_wipe(dk, sizeof(dk));
 	w = snprintf(out, outlen, "scrypt$%" PRIu64 "$%" PRIu32 "$%" PRIu32 "$%s$%s",
 	    n, r, p, salt64, dk64);
 	return w > 0 && (size_t)w < outlen ? 0 : -1;
@@ -615,26 +578,6 @@ account_hash_password(const char *pw, size_t len, char *out, size_t outlen)
 {
 	return account_hash_password_params(pw, len, ACCOUNT_SCRYPT_N, ACCOUNT_SCRYPT_R,
 	    ACCOUNT_SCRYPT_P, out, outlen);
-}
-
-/* Decode standard padded base64 of exactly WANT bytes. */
-static int
-account_b64_decode(const char *in, size_t inlen, unsigned char *out, size_t want)
-{
-	unsigned char tmp[128];
-	int n, pad = 0;
-
-	if (inlen == 0 || inlen % 4 != 0 || inlen / 4 * 3 > sizeof(tmp))
-		return -1;
-	if (in[inlen - 1] == '=')
-		pad++;
-	if (inlen > 1 && in[inlen - 2] == '=')
-		pad++;
-	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)inlen);
-	if (n < 0 || (size_t)(n - pad) != want)
-		return -1;
-	memcpy(out, tmp, want);
-	return 0;
 }
 
 int
@@ -670,16 +613,16 @@ account_verify_password(const char *encoded, const char *pw, size_t len)
 	}
 	if (!account_params_ok(n, r, par))
 		return -1;
-	if (account_b64_decode(f[4], flen[4], salt, sizeof(salt)) != 0 ||
-	    account_b64_decode(f[5], flen[5], want, sizeof(want)) != 0)
+	if (crypto_base64_decode(f[4], flen[4], salt, sizeof(salt)) != 0 ||
+	    crypto_base64_decode(f[5], flen[5], want, sizeof(want)) != 0)
 		return -1;
 	if (len > ACCOUNT_PASSWORD_MAX)
 		return 0;
-	if (account_scrypt(pw, len, salt, sizeof(salt), n, (uint32_t)r, (uint32_t)par,
+	if (crypto_scrypt(pw, len, salt, sizeof(salt), n, (uint32_t)r, (uint32_t)par,
 	    got, sizeof(got)) != 0)
 		return -1;
-	rc = CRYPTO_memcmp(got, want, sizeof(got)) == 0;
-	OPENSSL_cleanse(got, sizeof(got));
+	rc = crypto_equal(got, want, sizeof(got));
+	crypto_wipe(got, sizeof(got));
 	return rc;
 }
 
@@ -693,12 +636,11 @@ account_generate_password(char *out, size_t outlen)
 
 	if (outlen < 25)
 		fatal("account_generate_password: buffer too small");
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		fatal("account_generate_password: no randomness");
+	crypto_random_bytes(rnd, sizeof(rnd));
 	for (i = 0; i < sizeof(rnd); i++)
 		out[i] = alphabet[rnd[i] & 63];	/* 64 symbols: no modulo bias */
 	out[sizeof(rnd)] = '\0';
-	OPENSSL_cleanse(rnd, sizeof(rnd));
+	crypto_wipe(rnd, sizeof(rnd));
 }
 
 /* ---- a small string-keyed table for the in-memory counters ---- */
@@ -1023,7 +965,7 @@ account_auth_after(uv_work_t *w, int status)
 		req->cb(req->arg, req->result, req->acct);
 	else
 		account_free(req->acct);
-	OPENSSL_cleanse(req->pw, req->pwlen);
+	crypto_wipe(req->pw, req->pwlen);
 	free(req->pw);
 	free(req);
 }
@@ -1047,7 +989,7 @@ account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const 
 	req->pw[pwlen] = '\0';
 	req->pwlen = pwlen;
 	if (uv_queue_work(loop, &req->work, account_auth_work, account_auth_after) != 0) {
-		OPENSSL_cleanse(req->pw, req->pwlen);
+		crypto_wipe(req->pw, req->pwlen);
 		free(req->pw);
 		free(req);
 		return NULL;

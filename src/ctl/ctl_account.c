@@ -34,11 +34,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "account.h"
 #include "buf.h"
 #include "control.h"
+#include "crypto.h"
 #include "ctl.h"
 #include "json.h"
 #include "log.h"
@@ -195,7 +194,7 @@ account_cmd_store(struct control_req *req, struct json_out *out, struct account 
 	text = account_format(a, &len);
 	account_json(out, a);
 	rc = queue_kv_put(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len, account_cmd_stored, req);
-	OPENSSL_cleanse(text, len);
+	crypto_wipe(text, len);
 	free(text);
 	account_free(a);
 	if (rc != 0)
@@ -606,7 +605,7 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 		}
 		if (account_hash_password(password, strlen(password), hash, sizeof(hash)) != 0) {
 			fprintf(stderr, "posternctl: cannot hash the password\n");
-			OPENSSL_cleanse(password, sizeof(password));
+			crypto_wipe(password, sizeof(password));
 			buf_free(&args);
 			return CTL_EXIT_FAIL;
 		}
@@ -618,7 +617,7 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 	    &root, &res);
 	buf_free(&args);
 	if (rc != 0) {
-		OPENSSL_cleanse(password, sizeof(password));
+		crypto_wipe(password, sizeof(password));
 		json_free(root);
 		return rc;
 	}
@@ -666,7 +665,7 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 			json_kv_str(&jo, "password", password);
 		json_obj_end(&jo);
 		printf("%s\n", out.data);
-		OPENSSL_cleanse(out.data, out.len);
+		crypto_wipe(out.data, out.len);
 		buf_free(&out);
 	} else {
 		static const char *const done_words[][2] = {
@@ -686,7 +685,7 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 			    "any address over submission until `posternctl account set %s --domain D` "
 			    "(--domain '*' allows every sender)\n", name, name);
 	}
-	OPENSSL_cleanse(password, sizeof(password));
+	crypto_wipe(password, sizeof(password));
 	json_free(root);
 	return CTL_EXIT_OK;
 }

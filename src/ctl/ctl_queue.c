@@ -86,6 +86,8 @@ rcpts_json(struct json_out *out, const struct queue_msg *m, int full)
 		if (full) {
 			json_kv_uint(out, "attempts", r->attempts);
 			json_kv_uint(out, "next_try", r->next_try);
+			json_kv_uint(out, "first_attempt", r->first_attempt);
+			json_kv_uint(out, "last_attempt", r->last_attempt);
 			json_kv_str(out, "last_reply", r->last_reply);
 			json_kv_str(out, "relay", r->relay);
 			json_kv_str(out, "orcpt", r->orcpt);

@@ -3,13 +3,21 @@
 # may call (tests/check-deps.sh enforces it).
 libpostern_a_SOURCES += \
 	src/lib/buf.c \
+	src/lib/crypto.c \
 	src/lib/json.c \
 	src/lib/log.c \
 	src/lib/outcome.c \
 	src/lib/util.c
 noinst_HEADERS = \
 	include/buf.h \
+	include/crypto.h \
 	include/json.h \
 	include/log.h \
 	include/outcome.h \
 	include/util.h
+check_PROGRAMS += tests/unit/test_crypto
+tests_unit_test_crypto_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_crypto
+check_PROGRAMS += tests/unit/test_util
+tests_unit_test_util_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_util

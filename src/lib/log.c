@@ -10,8 +10,6 @@
  */
 #include "autoconfig.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "log.h"
 
 static struct {
@@ -132,12 +131,9 @@ log_msg(enum log_level level, const char *fmt, ...)
 void
 log_set_pseudonym_key(const unsigned char *key, size_t len)
 {
-	unsigned int outlen = 0;
-
 	/* Derive a dedicated key so the log key is not the master key. */
-	HMAC(EVP_sha256(), key, (int)len, (const unsigned char *)"postern log pseudonym v1",
-	    24, logstate.key, &outlen);
-	logstate.keylen = outlen;
+	crypto_hmac_sha256(key, len, "postern log pseudonym v1", 24, logstate.key);
+	logstate.keylen = CRYPTO_HMAC_LEN;
 }
 
 void
@@ -149,8 +145,7 @@ log_set_pseudonymise(int on)
 const char *
 log_pseudonym(const char *addr, size_t len, char *out, size_t outlen)
 {
-	unsigned char md[EVP_MAX_MD_SIZE], lower[LOG_ADDR_MAX];
-	unsigned int mdlen = 0;
+	unsigned char md[CRYPTO_HMAC_LEN], lower[LOG_ADDR_MAX];
 	size_t i;
 
 	if (len > sizeof(lower))
@@ -159,7 +154,7 @@ log_pseudonym(const char *addr, size_t len, char *out, size_t outlen)
 		unsigned char c = (unsigned char)addr[i];
 		lower[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
 	}
-	HMAC(EVP_sha256(), logstate.key, (int)logstate.keylen, lower, len, md, &mdlen);
+	crypto_hmac_sha256(logstate.key, logstate.keylen, lower, len, md);
 	snprintf(out, outlen, "h:%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1],
 	    md[2], md[3], md[4], md[5], md[6], md[7]);
 	return out;

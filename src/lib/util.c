@@ -120,6 +120,24 @@ now_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+const char *
+rfc5322_date(char *out, size_t outlen, time_t t)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+
+	/* strftime's %a and %b follow LC_TIME; RFC 5322 names are English. */
+	if (gmtime_r(&t, &tm) == NULL) {
+		str_copy(out, "Thu, 1 Jan 1970 00:00:00 +0000", outlen);
+		return out;
+	}
+	snprintf(out, outlen, "%s, %d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday],
+	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return out;
+}
+
 size_t
 str_copy(char *dst, const char *src, size_t size)
 {

@@ -54,17 +54,6 @@ action_name(enum bounce_action a)
 	return "failed";
 }
 
-/* RFC 5322 date-time in UTC. */
-static void
-rfc5322_date(uint64_t ms, char *out, size_t outlen)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, outlen, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
 /* Append S with CR, LF and other controls replaced: header-safe text. */
 static void
 append_clean(struct buf *out, const char *s)
@@ -102,8 +91,8 @@ bounce_build(const struct queue_msg *m, const struct bounce_rcpt *rcpts, size_t 
 		failed |= rcpts[i].action == BOUNCE_FAILED;
 		delayed |= rcpts[i].action == BOUNCE_DELAYED;
 	}
-	rfc5322_date(now, date, sizeof(date));
-	rfc5322_date(m->created, arrival, sizeof(arrival));
+	rfc5322_date(date, sizeof(date), (time_t)(now / 1000));
+	rfc5322_date(arrival, sizeof(arrival), (time_t)(m->created / 1000));
 	snprintf(boundary, sizeof(boundary), "%s/%llu/%s", m->id,
 	    (unsigned long long)now, hostname);
 

@@ -15,7 +15,11 @@
  * destination is deferred with the last reason.  An established
  * session takes items from its destination one after the other (RSET
  * between when needed) until the queue is empty, the reuse limit is
- * reached or it has been idle for DL_IDLE_MS; then it QUITs.
+ * reached or it has been idle for DL_IDLE_MS; then it QUITs.  The
+ * connection side (route target -> connect -> TLS -> SMTP client, MX
+ * fail-over) is connection.c; this file is the engine: taking work,
+ * grouping by destination, scheduling destinations, recording results
+ * and DSNs.  Shared state is in outbound_int.h.
  *
  * Results.  Each recipient's outcome goes to queue_report(): 2xx
  * delivered, 4xx and connection trouble deferred (the queue computes
@@ -34,14 +38,11 @@
  */
 #include "autoconfig.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bounce.h"
@@ -50,6 +51,7 @@
 #include "delivery.h"
 #include "dns.h"
 #include "log.h"
+#include "outbound_int.h"
 #include "outcome.h"
 #include "queue.h"
 #include "route.h"
@@ -57,119 +59,7 @@
 #include "tls.h"
 #include "util.h"
 
-#define DL_TAKE_BATCH 64
-#define DL_MAX_ITEMS 20000		/* items held in memory before we stop taking */
-#define DL_IDLE_MS 2000			/* keep an idle session this long for more mail */
-#define DL_ROUTE_TTL_MS 60000		/* re-resolve a busy destination after this */
-#define DL_READ_SIZE 65536
-
-struct dest;
-struct conn;
-
-/* One message taken from the queue, shared by its items. */
-struct dl_job {
-	struct queue_job *job;
-	int refs;
-	int body_state;			/* 0 not read, 1 read, -1 failed */
-	struct buf body;
-};
-
-/* The recipients of one message that go to one destination. */
-struct dl_item {
-	struct delivery *dl;
-	struct dl_job *j;
-	struct dest *dest;
-	size_t n;
-	size_t *idx;			/* into j->job->msg->rcpts */
-	struct smtp_client_rcpt *crcpts;
-	struct outcome *res;
-	enum queue_state *newstate;
-	size_t reports_pending;
-	char relay[400];
-	char tls[64];			/* "TLSv1.3" or "" */
-	char cid[24];			/* connection that carried it, or "" */
-	char host[ROUTE_HOST_MAX];	/* MX host name (Remote-MTA), or "" */
-	int server_dsn;			/* the server offered DSN */
-	struct smtp_client_msg cmsg;
-	struct dl_item *next;
-};
-
-struct report_ctx {
-	struct dl_item *item;
-	size_t i;
-};
-
-struct dest {
-	struct delivery *dl;
-	char domain[ROUTE_HOST_MAX];
-	struct dl_item *head, **tail;
-	size_t nqueued;
-	struct conn *conns;
-	int nconns;
-	struct route_req *rreq;
-	int have_route;
-	struct outcome route_o;
-	struct route_target *targets;
-	size_t ntargets;
-	uint64_t route_expires;
-	uint64_t rate_window;		/* start of the current minute (mono ms) */
-	int64_t rate_count;
-	struct dest *next;
-};
-
-enum conn_after { AFTER_NOTHING, AFTER_NEXT_TARGET, AFTER_FREE };
-
-struct conn {
-	struct delivery *dl;
-	struct dest *dest;
-	uv_tcp_t tcp;
-	uv_timer_t timer;
-	uv_connect_t creq;
-	int tcp_inited;
-	int timer_inited;
-	struct route_target *targets;	/* snapshot of the route */
-	size_t ntargets, ti;
-	struct smtp_client *client;
-	struct tls_conn *tls;
-	int tls_hs, tls_up;
-	struct dl_item *cur;
-	struct outcome last_fail;
-	int in_session;
-	int idle;
-	int closing;
-	enum conn_after after;
-	struct conn *next;
-	char relay[400];
-	char id[24];			/* "c" + counter: the log id of the connection */
-};
-
-struct delivery {
-	uv_loop_t *loop;		/* borrowed */
-	struct queue *q;		/* borrowed */
-	const struct config *cfg;	/* borrowed; replaced on reload */
-	struct dns *dns;
-	struct tls_ctx *tls_ctx;
-	char hostname[256];
-	struct dest *dests;
-	size_t items;			/* items alive */
-	size_t nconns;
-	size_t pending_reports;
-	size_t pending_commits;
-	int draining;
-	int stopped;			/* delivery_free() ran; waiting for callbacks */
-	void (*drained)(void *);
-	void *drained_arg;
-	uint64_t conn_seq;
-	uv_timer_t kick;		/* retries rate-limited destinations */
-	struct delivery_stats st;
-};
-
-static void dest_run(struct dest *ds);
-static void conn_next(struct conn *c);
-static void conn_try_target(struct conn *c);
 static void dl_pump(struct delivery *dl);
-static void dl_maybe_free(struct delivery *dl);
-static void dl_check_drained(struct delivery *dl);
 
 /* ---- jobs and items ---- */
 
@@ -183,8 +73,8 @@ job_unref(struct dl_job *j)
 	free(j);
 }
 
-static void
-item_free(struct dl_item *it)
+void
+dl_item_free(struct dl_item *it)
 {
 	struct delivery *dl = it->dl;
 
@@ -228,7 +118,7 @@ dest_get(struct delivery *dl, const char *domain)
 }
 
 /* Free a destination with nothing left to do. */
-static void
+void
 dest_gc(struct dest *ds)
 {
 	struct delivery *dl = ds->dl;
@@ -255,7 +145,7 @@ dest_push(struct dest *ds, struct dl_item *it)
 	ds->nqueued++;
 }
 
-static struct dl_item *
+struct dl_item *
 dest_pop(struct dest *ds)
 {
 	struct dl_item *it = ds->head;
@@ -271,7 +161,7 @@ dest_pop(struct dest *ds)
 }
 
 /* smtp_destination_rate: messages per minute per destination, 0 = no limit. */
-static int
+int
 dest_rate_ok(struct dest *ds)
 {
 	const struct config *cfg = ds->dl->cfg;
@@ -328,42 +218,25 @@ dsn_committed(void *arg, const struct outcome *o, const char *msgid)
 	dl_maybe_free(dl);
 }
 
-/* Delay after ATTEMPTS failures per retry_schedule (as the queue computes it). */
-static uint64_t
-retry_delay(const struct config *cfg, uint32_t attempts)
-{
-	const struct config_list *l = &cfg->retry_schedule;
-	size_t i = attempts == 0 ? 0 : attempts - 1;
-	uint64_t ms = 60000;
-
-	if (l->n == 0)
-		return ms;
-	if (i >= l->n)
-		i = l->n - 1;
-	config_parse_duration(l->items[i], &ms);
-	return ms;
-}
-
 /*
  * delay_warning_time: warn once, on the first deferral at or after the
- * threshold.  Stateless: the previous attempt was at next_try minus the
- * delay the schedule gave it; warn when that was before the threshold.
+ * threshold.  R is the recipient as taken from the queue before this
+ * attempt, so R->last_attempt is the previous attempt (recorded by the
+ * queue): warn when that was before the threshold.  The backoff is the
+ * queue's alone; nothing here recomputes it.
  */
 static int
 delay_warning_due(const struct config *cfg, const struct queue_msg *m,
     const struct queue_rcpt *r, uint64_t now)
 {
-	uint64_t threshold, prev;
+	uint64_t threshold;
 
 	if (cfg->delay_warning_time == 0)
 		return 0;
 	threshold = m->created + cfg->delay_warning_time;
 	if (now < threshold)
 		return 0;
-	if (r->attempts == 0)
-		return 1;
-	prev = r->next_try - retry_delay(cfg, r->attempts);
-	return prev < threshold;
+	return r->attempts == 0 || r->last_attempt < threshold;
 }
 
 /* All reports of IT are back: DSNs for those that want one. */
@@ -461,7 +334,7 @@ item_finish(struct dl_item *it)
 		free(diags);
 	}
 	free(br);
-	item_free(it);
+	dl_item_free(it);
 }
 
 static void
@@ -504,8 +377,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 }
 
 /* Send every recipient's result of IT to the queue. */
-static void
-item_report(struct dl_item *it)
+void
+dl_item_report(struct dl_item *it)
 {
 	struct delivery *dl = it->dl;
 	const struct queue_msg *m = it->j->job->msg;
@@ -535,670 +408,14 @@ item_report(struct dl_item *it)
 }
 
 /* Every recipient of IT gets O (no connection involved). */
-static void
-item_fail_all(struct dl_item *it, const struct outcome *o)
+void
+dl_item_fail_all(struct dl_item *it, const struct outcome *o)
 {
 	size_t i;
 
 	for (i = 0; i < it->n; i++)
 		it->res[i] = *o;
-	item_report(it);
-}
-
-/* ---- connections ---- */
-
-struct wreq {
-	uv_write_t req;
-	char data[];
-};
-
-static void
-write_done(uv_write_t *req, int status)
-{
-	free(req);
-}
-
-static void
-conn_write(struct conn *c, const char *data, size_t len)
-{
-	struct wreq *w;
-	uv_buf_t b;
-
-	if (c->closing || len == 0)
-		return;
-	w = xmalloc(sizeof(*w) + len);
-	memcpy(w->data, data, len);
-	b = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) != 0)
-		free(w);
-}
-
-static void
-conn_flush_tls(struct conn *c)
-{
-	struct buf out;
-
-	buf_init(&out, 0);
-	if (tls_take_output(c->tls, &out) == 0 && out.len)
-		conn_write(c, out.data, out.len);
-	buf_free(&out);
-}
-
-static void conn_arm_timer(struct conn *c);
-
-/* Free the session state; only from close callbacks (the client may be
- * on the stack when the connection is told to close). */
-static void
-conn_release_session(struct conn *c)
-{
-	if (c->tls) {
-		tls_conn_free(c->tls);
-		c->tls = NULL;
-	}
-	c->tls_hs = c->tls_up = 0;
-	if (c->client) {
-		smtp_client_free(c->client);
-		c->client = NULL;
-	}
-	c->idle = 0;
-}
-
-static void
-handle_closed(uv_handle_t *h)
-{
-	struct conn *c = h->data;
-	struct delivery *dl = c->dl;
-
-	if (h == (uv_handle_t *)&c->tcp) {
-		c->tcp_inited = 0;
-		conn_release_session(c);
-	} else {
-		c->timer_inited = 0;
-	}
-	if (c->after == AFTER_NEXT_TARGET) {
-		if (!c->tcp_inited) {
-			c->closing = 0;
-			c->after = AFTER_NOTHING;
-			conn_try_target(c);
-		}
-		return;
-	}
-	if (c->tcp_inited || c->timer_inited)
-		return;
-	conn_release_session(c);
-	if (c->cur) {
-		item_free(c->cur);	/* unreported: stays due in the queue */
-		c->cur = NULL;
-	}
-	free(c->targets);
-	free(c);
-	dl->nconns--;
-	dl_check_drained(dl);
-	dl_maybe_free(dl);
-}
-
-/* Tear the socket down; AFTER says what happens once it is closed. */
-static void
-conn_close(struct conn *c, enum conn_after after)
-{
-	if (c->closing)
-		return;
-	c->closing = 1;
-	c->after = after;
-	if (c->tcp_inited)
-		uv_close((uv_handle_t *)&c->tcp, handle_closed);
-	if (c->timer_inited) {
-		uv_timer_stop(&c->timer);
-		if (after == AFTER_FREE)
-			uv_close((uv_handle_t *)&c->timer, handle_closed);
-	}
-	if (!c->tcp_inited && !(after == AFTER_FREE && c->timer_inited)) {
-		/* nothing to wait for */
-		if (after == AFTER_NEXT_TARGET) {
-			c->closing = 0;
-			c->after = AFTER_NOTHING;
-			conn_try_target(c);
-		}
-	}
-}
-
-/* Unlink C from its destination (it is going away). */
-static void
-conn_detach(struct conn *c)
-{
-	struct dest *ds = c->dest;
-	struct conn **pp;
-
-	if (ds == NULL)
-		return;
-	for (pp = &ds->conns; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	ds->nconns--;
-	c->dest = NULL;
-}
-
-/* No target gave a session: defer the destination's waiting items, unless
- * another connection is still working for it. */
-static void
-conn_give_up(struct conn *c)
-{
-	struct dest *ds = c->dest;
-	struct outcome o = c->last_fail;
-	struct conn *other;
-	int alive = 0;
-
-	conn_detach(c);
-	conn_close(c, AFTER_FREE);
-	if (ds == NULL)
-		return;
-	for (other = ds->conns; other; other = other->next)
-		alive |= other->in_session;
-	/* Nobody is talking to this destination: it is down for now.  Defer
-	 * what waits (connections still trying will find nothing to do). */
-	if (!alive) {
-		struct dl_item *it;
-
-		if (o.code == 0)
-			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "no mail server reachable");
-		/* RFC 5321 §4.5.4.1: a server we could not talk to is a reason to retry */
-		if (o.kind != OUTCOME_TEMPFAIL)
-			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "%s", o.text);
-		while ((it = dest_pop(ds)) != NULL) {
-			str_copy(it->relay, c->relay, sizeof(it->relay));
-			item_fail_all(it, &o);
-		}
-	}
-	dest_run(ds);
-	dest_gc(ds);
-}
-
-static void
-timer_cb(uv_timer_t *t)
-{
-	struct conn *c = t->data;
-
-	if (c->closing)
-		return;
-	if (c->client == NULL) {
-		/* connect timeout */
-		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1",
-		    "connect to %s: timed out", c->relay);
-		log_info("cid=%s event=connect_failed relay=%s reason=timeout", c->id, c->relay);
-		c->ti++;
-		if (c->ti < c->ntargets)
-			conn_close(c, AFTER_NEXT_TARGET);
-		else
-			conn_give_up(c);
-		return;
-	}
-	if (c->idle) {
-		c->idle = 0;
-		smtp_client_quit(c->client);
-		conn_arm_timer(c);
-		return;
-	}
-	smtp_client_timeout(c->client);
-}
-
-static void
-conn_arm_timer(struct conn *c)
-{
-	uint64_t ms;
-
-	if (c->closing || !c->timer_inited || c->client == NULL)
-		return;
-	ms = smtp_client_timeout_ms(c->client);
-	if (ms == 0 && c->idle)
-		ms = DL_IDLE_MS;
-	if (ms == 0) {
-		uv_timer_stop(&c->timer);
-		return;
-	}
-	uv_timer_start(&c->timer, timer_cb, ms, 0);
-}
-
-/* ---- SMTP client callbacks ---- */
-
-static void
-op_send(void *arg, const char *data, size_t len)
-{
-	struct conn *c = arg;
-
-	if (c->tls && c->tls_up) {
-		tls_write(c->tls, data, len);
-		conn_flush_tls(c);
-	} else {
-		conn_write(c, data, len);
-	}
-}
-
-static void
-op_starttls(void *arg)
-{
-	struct conn *c = arg;
-	struct route_target *t = &c->targets[c->ti];
-	struct buf plain;
-
-	if (c->dl->tls_ctx == NULL) {
-		smtp_client_tls_done(c->client, 0, 0, "no TLS client context");
-		return;
-	}
-	c->tls = tls_conn_new(c->dl->tls_ctx, 0, t->host, 0);
-	if (c->tls == NULL) {
-		smtp_client_tls_done(c->client, 0, 0, "cannot start TLS");
-		return;
-	}
-	c->tls_hs = 1;
-	buf_init(&plain, 0);
-	if (tls_read(c->tls, &plain) == -1) {
-		conn_flush_tls(c);
-		smtp_client_tls_done(c->client, 0, 0, tls_error(c->tls));
-	} else {
-		conn_flush_tls(c);
-	}
-	buf_free(&plain);
-}
-
-static void
-op_ready(void *arg)
-{
-	struct conn *c = arg;
-
-	c->in_session = 1;
-	c->dl->st.sessions++;
-	log_info("cid=%s event=session relay=%s tls=%s", c->id, c->relay,
-	    c->tls_up ? tls_version(c->tls) : "none");
-	conn_next(c);
-}
-
-static void
-op_rcpt_done(void *arg, size_t i, const struct outcome *o)
-{
-	struct conn *c = arg;
-
-	if (c->cur && i < c->cur->n)
-		c->cur->res[i] = *o;
-}
-
-static void
-op_msg_done(void *arg)
-{
-	struct conn *c = arg;
-	struct dl_item *it = c->cur;
-
-	c->cur = NULL;
-	if (it) {
-		const struct smtp_ehlo *e = smtp_client_ehlo(c->client);
-		it->server_dsn = (e->ext & SMTP_EXT_DSN) != 0;
-		item_report(it);
-	}
-	if (smtp_client_state(c->client) == SMTPC_READY)
-		conn_next(c);
-}
-
-static void
-op_closed(void *arg, const struct outcome *o, int in_session)
-{
-	struct conn *c = arg;
-
-	if (c->cur) {
-		/* the client reported the message already; nothing left here */
-		c->cur = NULL;
-	}
-	if (!in_session && o->kind != OUTCOME_OK) {
-		char t[sizeof(c->relay) + sizeof(o->text) + 4];
-
-		snprintf(t, sizeof(t), "%s: %s", c->relay, o->text);
-		c->last_fail = *o;
-		str_copy(c->last_fail.text, t, sizeof(c->last_fail.text));
-		char q[sizeof(o->text) * 4];
-
-		log_info("cid=%s event=session_failed relay=%s dsn=%s reason=%s", c->id, c->relay,
-		    o->enhanced, log_quote(o->text, strlen(o->text), q, sizeof(q)));
-		c->ti++;
-		if (c->ti < c->ntargets) {
-			conn_close(c, AFTER_NEXT_TARGET);
-			return;
-		}
-		conn_give_up(c);
-		return;
-	}
-	{
-		struct dest *ds = c->dest;
-
-		conn_detach(c);
-		conn_close(c, AFTER_FREE);
-		if (ds) {
-			dest_run(ds);
-			dest_gc(ds);
-		}
-	}
-}
-
-static const struct smtp_client_ops client_ops = {
-	op_send, op_starttls, op_ready, op_rcpt_done, op_msg_done, op_closed,
-};
-
-/* ---- reading ---- */
-
-static void
-alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-	b->base = xmalloc(DL_READ_SIZE);
-	b->len = DL_READ_SIZE;
-}
-
-static void
-read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
-{
-	struct conn *c = s->data;
-
-	if (c->closing || c->client == NULL) {
-		free(b->base);
-		return;
-	}
-	if (nread < 0) {
-		free(b->base);
-		if (c->tls_hs)
-			smtp_client_tls_done(c->client, 0, 0, "connection closed during the handshake");
-		else
-			smtp_client_eof(c->client, nread == UV_EOF ? NULL : uv_strerror((int)nread));
-		return;
-	}
-	if (nread == 0) {
-		free(b->base);
-		return;
-	}
-	if (c->tls) {
-		struct buf plain;
-		int rc;
-
-		buf_init(&plain, 0);
-		tls_feed(c->tls, b->base, (size_t)nread);
-		free(b->base);
-		rc = tls_read(c->tls, &plain);
-		conn_flush_tls(c);
-		if (rc == -1) {
-			const char *why = tls_error(c->tls);
-			if (c->tls_hs) {
-				c->tls_hs = 0;
-				smtp_client_tls_done(c->client, 0, 0, why);
-			} else {
-				smtp_client_eof(c->client, why);
-			}
-			buf_free(&plain);
-			return;
-		}
-		if (c->tls_hs && tls_handshake_done(c->tls)) {
-			c->tls_hs = 0;
-			c->tls_up = 1;
-			smtp_client_tls_done(c->client, 1, tls_peer_verified(c->tls),
-			    tls_peer_verified(c->tls) ? NULL : tls_error(c->tls));
-		}
-		if (!c->closing && c->client && plain.len)
-			smtp_client_feed(c->client, plain.data, plain.len);
-		buf_free(&plain);
-	} else {
-		smtp_client_feed(c->client, b->base, (size_t)nread);
-		free(b->base);
-	}
-	conn_arm_timer(c);
-}
-
-static void
-connect_cb(uv_connect_t *req, int status)
-{
-	struct conn *c = req->data;
-	struct delivery *dl = c->dl;
-	struct smtp_client_params p;
-	enum route_tls pol;
-
-	if (c->closing)
-		return;
-	if (status < 0) {
-		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
-		    c->relay, uv_strerror(status));
-		log_info("cid=%s event=connect_failed relay=%s reason=\"%s\"", c->id, c->relay,
-		    uv_strerror(status));
-		c->ti++;
-		if (c->ti < c->ntargets)
-			conn_close(c, AFTER_NEXT_TARGET);
-		else
-			conn_give_up(c);
-		return;
-	}
-	dl->st.connections++;
-	memset(&p, 0, sizeof(p));
-	p.id = c->id;
-	p.helo_name = dl->cfg->smtp_helo_name && dl->cfg->smtp_helo_name[0] ?
-	    dl->cfg->smtp_helo_name : dl->hostname;
-	pol = route_tls_policy(dl->cfg, c->dest->domain);
-	p.tls = pol == ROUTE_TLS_NONE ? SMTP_CLIENT_TLS_NONE :
-	    pol == ROUTE_TLS_ENCRYPT ? SMTP_CLIENT_TLS_ENCRYPT :
-	    pol == ROUTE_TLS_VERIFY ? SMTP_CLIENT_TLS_VERIFY : SMTP_CLIENT_TLS_MAY;
-	p.helo_timeout = dl->cfg->smtp_helo_timeout;
-	p.command_timeout = dl->cfg->smtp_command_timeout;
-	p.data_timeout = dl->cfg->smtp_data_timeout;
-	c->client = smtp_client_new(&p, &client_ops, c);
-	uv_tcp_nodelay(&c->tcp, 1);
-	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-	conn_arm_timer(c);
-}
-
-/* Bind to smtp_bind_address of the right family, if configured. */
-static void
-conn_bind(struct conn *c, int family)
-{
-	const struct config_list *l = &c->dl->cfg->smtp_bind_address;
-	size_t i;
-
-	for (i = 0; i < l->n; i++) {
-		struct sockaddr_storage ss;
-
-		memset(&ss, 0, sizeof(ss));
-		if (family == AF_INET && uv_ip4_addr(l->items[i], 0, (struct sockaddr_in *)&ss) == 0) {
-			uv_tcp_bind(&c->tcp, (struct sockaddr *)&ss, 0);
-			return;
-		}
-		if (family == AF_INET6 && uv_ip6_addr(l->items[i], 0, (struct sockaddr_in6 *)&ss) == 0) {
-			uv_tcp_bind(&c->tcp, (struct sockaddr *)&ss, 0);
-			return;
-		}
-	}
-}
-
-static void
-conn_try_target(struct conn *c)
-{
-	struct route_target *t;
-	struct sockaddr_storage ss;
-	int rc;
-
-	if (c->ti >= c->ntargets) {
-		conn_give_up(c);
-		return;
-	}
-	t = &c->targets[c->ti];
-	if (t->family == AF_INET6)
-		snprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", t->host, t->addr, t->port);
-	else
-		snprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", t->host, t->addr, t->port);
-	memset(&ss, 0, sizeof(ss));
-	if (t->family == AF_INET6)
-		rc = uv_ip6_addr(t->addr, t->port, (struct sockaddr_in6 *)&ss);
-	else
-		rc = uv_ip4_addr(t->addr, t->port, (struct sockaddr_in *)&ss);
-	c->in_session = 0;
-	if (rc != 0 || uv_tcp_init(c->dl->loop, &c->tcp) != 0) {
-		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1", "bad address %s", t->addr);
-		c->ti++;
-		conn_try_target(c);
-		return;
-	}
-	c->tcp_inited = 1;
-	c->tcp.data = c;
-	conn_bind(c, t->family);
-	c->creq.data = c;
-	if ((rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, connect_cb)) != 0) {
-		outcome_set(&c->last_fail, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
-		    c->relay, uv_strerror(rc));
-		c->ti++;
-		conn_close(c, AFTER_NEXT_TARGET);
-		return;
-	}
-	uv_timer_start(&c->timer, timer_cb, c->dl->cfg->smtp_connect_timeout, 0);
-}
-
-/*
- * Each connection shuffles the hosts of equal preference again (RFC 5321
- * §5.1), so parallel connections spread over them; a host's addresses
- * stay together and in their order.
- */
-static void
-targets_shuffle(struct route_target *t, size_t n)
-{
-	size_t start = 0, i, j;
-
-	while (start < n) {
-		size_t end = start;
-		while (end < n && t[end].pref == t[start].pref)
-			end++;
-		/* Fisher-Yates over runs of one host: pick a random host, move its block first */
-		for (i = start; i < end;) {
-			size_t hosts = 0, pick, k = i, blen;
-			struct route_target tmp;
-
-			for (j = i; j < end; j++)
-				if (j == i || strcmp(t[j].host, t[j - 1].host) != 0)
-					hosts++;
-			pick = (size_t)random() % hosts;
-			for (j = i, hosts = 0; j < end; j++)
-				if (j == i || strcmp(t[j].host, t[j - 1].host) != 0) {
-					if (hosts++ == pick) {
-						k = j;
-						break;
-					}
-				}
-			for (blen = 1; k + blen < end && strcmp(t[k + blen].host, t[k].host) == 0; blen++)
-				;
-			/* rotate [i, k + blen) so that block [k, k + blen) comes first */
-			while (k > i) {
-				size_t b;
-				for (b = 0; b < blen; b++) {
-					tmp = t[k + b - 1];
-					t[k + b - 1] = t[k + b];
-					t[k + b] = tmp;
-				}
-				k--;
-			}
-			i += blen;
-		}
-		start = end;
-	}
-}
-
-static void
-conn_open(struct dest *ds)
-{
-	struct delivery *dl = ds->dl;
-	struct conn *c = xcalloc(1, sizeof(*c));
-
-	c->dl = dl;
-	c->dest = ds;
-	snprintf(c->id, sizeof(c->id), "c%llu", (unsigned long long)++dl->conn_seq);
-	c->targets = xcalloc(ds->ntargets, sizeof(*c->targets));
-	memcpy(c->targets, ds->targets, ds->ntargets * sizeof(*c->targets));
-	c->ntargets = ds->ntargets;
-	targets_shuffle(c->targets, c->ntargets);
-	uv_timer_init(dl->loop, &c->timer);
-	c->timer.data = c;
-	c->timer_inited = 1;
-	c->next = ds->conns;
-	ds->conns = c;
-	ds->nconns++;
-	dl->nconns++;
-	conn_try_target(c);
-}
-
-/* Load the body of IT's message once; -1 when it cannot be read. */
-static int
-job_body(struct delivery *dl, struct dl_job *j, struct outcome *fail)
-{
-	int rc;
-
-	if (j->body_state == 1)
-		return 0;
-	if (j->body_state == 0) {
-		rc = queue_read_body(dl->q, j->job->msg->id, &j->body);
-		j->body_state = rc == 0 ? 1 : -1;
-		if (rc != 0)
-			log_warn("qid=%s event=body_unreadable error=\"%s\"", j->job->msg->id,
-			    strerror(-rc));
-	}
-	if (j->body_state == 1)
-		return 0;
-	outcome_set(fail, OUTCOME_TEMPFAIL, 451, "4.3.0", "message body cannot be read");
-	return -1;
-}
-
-/* An established session takes the next item of its destination, or idles / quits. */
-static void
-conn_next(struct conn *c)
-{
-	struct delivery *dl = c->dl;
-	struct dest *ds = c->dest;
-
-	while (!c->closing && c->client && smtp_client_state(c->client) == SMTPC_READY) {
-		struct dl_item *it;
-		struct outcome fail;
-		const struct queue_msg *m;
-
-		c->idle = 0;
-		if (dl->draining || ds == NULL ||
-		    smtp_client_msgs(c->client) >= (unsigned)dl->cfg->smtp_connection_reuse_limit) {
-			smtp_client_quit(c->client);
-			break;
-		}
-		if (ds->head == NULL || !dest_rate_ok(ds)) {
-			c->idle = 1;
-			break;
-		}
-		it = dest_pop(ds);
-		str_copy(it->relay, c->relay, sizeof(it->relay));
-		str_copy(it->cid, c->id, sizeof(it->cid));
-		str_copy(it->host, c->targets[c->ti].host, sizeof(it->host));
-		it->tls[0] = '\0';
-		if (c->tls_up)
-			str_copy(it->tls, tls_version(c->tls), sizeof(it->tls));
-		if (job_body(dl, it->j, &fail) == -1) {
-			item_fail_all(it, &fail);
-			continue;
-		}
-		m = it->j->job->msg;
-		memset(&it->cmsg, 0, sizeof(it->cmsg));
-		it->cmsg.sender = m->sender ? m->sender : "";
-		it->cmsg.rcpts = it->crcpts;
-		it->cmsg.nrcpts = it->n;
-		it->cmsg.data = it->j->body.data ? it->j->body.data : "";
-		it->cmsg.len = it->j->body.len;
-		it->cmsg.smtputf8 = m->smtputf8;
-		it->cmsg.eightbit = m->eightbit;
-		it->cmsg.envid = m->envid;
-		it->cmsg.ret_full = m->ret_full;
-		c->cur = it;
-		ds->rate_count++;
-		dl->st.messages++;
-		if (smtp_client_send_msg(c->client, &it->cmsg, &fail) == -1) {
-			c->cur = NULL;
-			item_fail_all(it, &fail);
-			continue;
-		}
-		break;
-	}
-	conn_arm_timer(c);
+	dl_item_report(it);
 }
 
 /* ---- destination scheduling ---- */
@@ -1226,7 +443,7 @@ route_done(void *arg, const struct route_result *r)
 
 /* Match waiting items with connections: hand them to idle sessions, open
  * new connections up to the concurrency limit, or fail them per route. */
-static void
+void
 dest_run(struct dest *ds)
 {
 	struct delivery *dl = ds->dl;
@@ -1246,7 +463,7 @@ dest_run(struct dest *ds)
 		struct dl_item *it;
 
 		while ((it = dest_pop(ds)) != NULL)
-			item_fail_all(it, &ds->route_o);
+			dl_item_fail_all(it, &ds->route_o);
 		ds->have_route = 0;	/* ask again next time */
 		return;
 	}
@@ -1325,7 +542,7 @@ take_job(struct delivery *dl, struct queue_job *job)
 		if (dom[0] == '\0') {
 			struct outcome o;
 			outcome_set(&o, OUTCOME_PERMFAIL, 553, "5.1.3", "recipient address has no domain");
-			item_fail_all(it, &o);
+			dl_item_fail_all(it, &o);
 			continue;
 		}
 		ds = dest_get(dl, dom);
@@ -1440,7 +657,7 @@ delivery_reload(struct delivery *dl, const struct config *cfg, char *err, size_t
 	return 0;
 }
 
-static void
+void
 dl_check_drained(struct delivery *dl)
 {
 	if (dl->draining && dl->drained && dl->nconns == 0) {
@@ -1478,7 +695,7 @@ kick_closed(uv_handle_t *h)
 }
 
 /* Free DL once it is stopped and no callback can reach it any more. */
-static void
+void
 dl_maybe_free(struct delivery *dl)
 {
 	if (!dl->stopped || dl->nconns || dl->pending_reports || dl->pending_commits ||
@@ -1506,18 +723,11 @@ delivery_free(struct delivery *dl)
 		ds->rreq = NULL;
 		for (c = ds->conns; c; c = next) {
 			next = c->next;
-			c->dest = NULL;
-			if (c->closing) {
-				c->after = AFTER_FREE;
-				if (c->timer_inited && !uv_is_closing((uv_handle_t *)&c->timer))
-					uv_close((uv_handle_t *)&c->timer, handle_closed);
-			} else {
-				conn_close(c, AFTER_FREE);
-			}
+			conn_stop(c);
 		}
 		ds->conns = NULL;
 		while ((it = dest_pop(ds)) != NULL)
-			item_free(it);
+			dl_item_free(it);
 	}
 	while ((ds = dl->dests) != NULL) {
 		dl->dests = ds->next;

@@ -28,6 +28,7 @@
 
 #include "dns.h"
 #include "log.h"
+#include "crypto.h"
 #include "route.h"
 #include "util.h"
 
@@ -219,7 +220,7 @@ route_tls_map_check(const struct config_list *list, char *why, size_t whylen)
 static unsigned
 default_rand_below(unsigned n)
 {
-	return n ? (unsigned)random() % n : 0;
+	return crypto_random_uniform(n);
 }
 
 void

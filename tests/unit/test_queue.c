@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "config.h"
 #include "json.h"
+#include "account.h"
 #include "queue.h"
 #include "tap.h"
 #include "util.h"
@@ -63,19 +64,25 @@ done_cb(void *arg, const struct outcome *o)
 }
 
 static struct config *
-make_config(const char *extra)
+make_config_retry(const char *retry, const char *extra)
 {
 	char err[1024], *text;
 	struct config *cfg;
 
 	text = xasprintf("data_directory = %s/q\nmaster_key_file = %s/master.key\n"
-	    "retry_schedule = 1m, 10m\nmax_queue_lifetime = 1h\n%s",
-	    tmpdir, tmpdir, extra ? extra : "");
+	    "retry_schedule = %s\nmax_queue_lifetime = 1h\n%s",
+	    tmpdir, tmpdir, retry, extra ? extra : "");
 	cfg = config_parse("test.conf", text, strlen(text), err, sizeof(err));
 	if (cfg == NULL)
 		fatal("config: %s", err);
 	free(text);
 	return cfg;
+}
+
+static struct config *
+make_config(const char *extra)
+{
+	return make_config_retry("1m, 10m", extra);
 }
 
 static void
@@ -321,6 +328,8 @@ rcpt_state(struct queue *q, const char *id, uint32_t no, struct queue_rcpt *copy
 			if (copy != NULL) {
 				copy->attempts = m->rcpts[i].attempts;
 				copy->next_try = m->rcpts[i].next_try;
+				copy->first_attempt = m->rcpts[i].first_attempt;
+				copy->last_attempt = m->rcpts[i].last_attempt;
 			}
 		}
 	queue_msg_free(m);
@@ -412,6 +421,40 @@ test_scheduler(void)
 	rcpt_state(q, res.id, 2, &copy);
 	ok(copy.attempts == 2 && copy.next_try >= now_wall_ms() + 9 * 60000,
 	    "second retry after retry_schedule[1] = 10m");
+	{
+		/* SIGHUP changes retry_schedule: the next retry follows the new
+		 * schedule, counted from the recorded attempt time, and
+		 * queue_next_retry() (what delivery may ask) agrees with it. */
+		struct config *next = make_config_retry("2m, 20m, 30m", NULL);
+		struct queue_rcpt before = copy;
+		struct queue_msg *qm = NULL;
+
+		ok(before.first_attempt >= t0 && before.first_attempt <= before.last_attempt &&
+		    before.last_attempt <= now_wall_ms(),
+		    "first and latest attempt times recorded");
+		queue_reload(q, next);
+		memset(&d, 0, sizeof(d));
+		queue_flush(q, done_cb, &d);
+		while (d.calls == 0)
+			uv_run(&loop, UV_RUN_ONCE);
+		n = queue_take_due(q, jobs, 64);
+		for (i = 0; i < n; i++)
+			queue_job_free(jobs[i]);
+		report_wait(q, res.id, 2, QUEUE_RESULT_TEMPFAIL, &rr);
+		rcpt_state(q, res.id, 2, &copy);
+		ok(copy.attempts == 3 && copy.first_attempt == before.first_attempt &&
+		    copy.last_attempt >= before.last_attempt &&
+		    copy.next_try == copy.last_attempt + 30 * 60000,
+		    "after the reload: third retry at last attempt + retry_schedule[2] = 30m");
+		queue_get(q, res.id, &qm);
+		ok(qm != NULL && queue_next_retry(q, qm, copy.attempts, copy.last_attempt) ==
+		    copy.next_try, "queue_next_retry agrees with the scheduled retry");
+		ok(qm != NULL && queue_next_retry(q, qm, 9, qm->created + 59 * 60000) ==
+		    qm->created + 60 * 60000, "queue_next_retry stops at max_queue_lifetime");
+		queue_msg_free(qm);
+		queue_reload(q, cfg);
+		config_free(next);
+	}
 
 	/* hold / release / requeue on the remaining recipients */
 	action_wait(q, res.id, QUEUE_ACT_HOLD, &d);
@@ -609,7 +652,10 @@ test_privacy(void)
 	commit_one(q, "other", body, strlen(body), QUEUE_QUEUED, &res2, 1);
 	/* an account that keeps bodies for a day overrides body_retention = 0 */
 	memset(&d, 0, sizeof(d));
-	queue_kv_put(q, QUEUE_T_ACCOUNTS, "keeper", "status=active\nbody_retention=1d\n", 32, done_cb, &d);
+	/* the account record's owner parses it for the queue (as posternd sets up) */
+	queue_set_account_policy_fn(q, account_policy_read, NULL);
+	queue_kv_put(q, QUEUE_T_ACCOUNTS, "keeper", "name=keeper\nstatus=active\nbody_retention=1d\n",
+	    44, done_cb, &d);
 	while (d.calls == 0)
 		uv_run(&loop, UV_RUN_ONCE);
 	commit_one(q, "keeper", body, strlen(body), QUEUE_QUEUED, &res3, 1);
@@ -722,7 +768,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(87);
+	plan(91);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();

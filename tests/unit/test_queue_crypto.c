@@ -29,7 +29,7 @@ test_primitive(void)
 	size_t len = strlen(pt), i;
 	int all = 1;
 
-	crypto_random(key, sizeof(key));
+	crypto_random_bytes(key, sizeof(key));
 	is_int(crypto_seal(key, "aad", 3, pt, len, sealed), 0, "seal");
 	is_int(crypto_open(key, "aad", 3, sealed, len + CRYPTO_OVERHEAD, out), 0, "open");
 	is_mem(out, len, pt, len, "round trip");

@@ -12,7 +12,10 @@
 #include "autoconfig.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "dns.h"
@@ -153,6 +156,58 @@ test_mx_sort(void)
 	}
 	route_mx_sort(rr, 5, rand_last);
 	ok(rr[0].pref == 10 && rr[2].pref == 20 && rr[4].pref == 30, "deterministic rand: order kept");
+}
+
+/* The order of 8 equal-preference hosts over 8 sorts, drawn in a child
+ * process, as a string of names. */
+static void
+mx_order_in_child(char *out, size_t outlen)
+{
+	int fds[2];
+	pid_t pid;
+	ssize_t n;
+
+	memset(out, 0, outlen);
+	if (pipe(fds) != 0)
+		fatal("pipe");
+	if ((pid = fork()) == 0) {
+		static const char *names[] = { "a", "b", "c", "d", "e", "f", "g", "h" };
+		struct dns_rr rr[8];
+		char buf[65];
+		size_t round, i, len = 0;
+
+		close(fds[0]);
+		for (round = 0; round < 8; round++) {
+			for (i = 0; i < 8; i++) {
+				memset(&rr[i], 0, sizeof(rr[i]));
+				rr[i].pref = 10;
+				rr[i].name = (char *)names[i];
+			}
+			route_mx_sort(rr, 8, NULL);
+			for (i = 0; i < 8; i++)
+				buf[len++] = rr[i].name[0];
+		}
+		_exit(write(fds[1], buf, len) == (ssize_t)len ? 0 : 1);
+	}
+	close(fds[1]);
+	n = read(fds[0], out, outlen - 1);
+	(void)n;
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+}
+
+/* Each process shuffles differently: the default randomness is
+ * crypto_random_uniform (RAND_bytes), not an unseeded random() that
+ * gave every posternd the same sequence of MX choices. */
+static void
+test_mx_sort_processes(void)
+{
+	char a[65], b[65];
+
+	mx_order_in_child(a, sizeof(a));
+	mx_order_in_child(b, sizeof(b));
+	ok(strlen(a) == 64 && strcmp(a, b) != 0,
+	    "two processes shuffle equal preferences differently");
 }
 
 /* ---- live ---- */
@@ -310,10 +365,11 @@ main(void)
 	log_open("test_route", LOG_TO_STDERR, LOG_LEVEL_WARN);
 	loop = uv_default_loop();
 	live = testdns_start(&td, args) == 0;
-	plan((int)ARRAY_SIZE(tp_cases) + 7 + 6 + 4 + (live ? 14 : 0));
+	plan((int)ARRAY_SIZE(tp_cases) + 7 + 6 + 4 + 1 + (live ? 14 : 0));
 	test_transport();
 	test_tls_policy();
 	test_mx_sort();
+	test_mx_sort_processes();
 	if (live) {
 		test_live(&td);
 		testdns_stop(&td);

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * actions.c: the queue's operator mutations (include/queue.h):
+ * hold, release, delete and requeue of one message (queue_action),
+ * flush (every future schedule entry moved to now), generic record
+ * puts and deletes (accounts, DKIM, suppressions), audit records and
+ * account shredding.
+ *
+ * Each is a "simple op" (struct simple_op, queue_int.h): a writer op
+ * applied inside the writer's batch transaction (simple_apply) whose
+ * done function answers the caller with an outcome exactly once and
+ * kicks the scheduler when schedule entries moved.  Every recipient
+ * whose state an action changes gets an event record in the same
+ * transaction.  Hold, release and requeue that change nothing are
+ * refused (550 5.0.0) so an operator hears that nothing happened.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "queue_int.h"
+#include "util.h"
+
+static int action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
+static int flush_apply(struct queue *q, struct db_txn *txn);
+
+static int
+simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
+{
+	struct simple_op *s = (struct simple_op *)wop;
+	char *name;
+	int rc;
+
+	switch (s->kind) {
+	case OP_KV:
+		if (s->del) {
+			rc = db_del(txn, s->table, s->key, strlen(s->key));
+			return rc == -ENOENT ? 0 : rc;
+		}
+		return db_put(txn, s->table, s->key, strlen(s->key), s->val, s->len);
+	case OP_AUDIT:
+		return queue_append_log(q, txn, DB_AUDIT, s->val, s->len);
+	case OP_SHRED:
+		name = xasprintf("a:%s", s->key);
+		rc = db_del(txn, DB_KEYS, name, strlen(name));
+		free(name);
+		keys_forget(q, s->key);
+		return rc == -ENOENT ? ENOENT : rc;
+	case OP_ACTION:
+		return action_apply(q, txn, s);
+	case OP_FLUSH:
+		return flush_apply(q, txn);
+	case OP_PURGE:
+		return queue_purge_apply(q, txn);
+	}
+	return EINVAL;
+}
+
+static void
+simple_done(struct queue *q, struct writer_op *wop, int status)
+{
+	struct simple_op *s = (struct simple_op *)wop;
+	struct outcome o;
+
+	static const char *const nothing[] = {
+		"Nothing to hold: no pending recipient", "Message is not held", "",
+		"Nothing to requeue: no pending recipient",
+	};
+
+	if (status == 0)
+		outcome_ok(&o);
+	else if (s->kind == OP_ACTION && status == -EALREADY)
+		outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.0.0", "%s", nothing[s->act]);
+	else
+		queue_outcome_for_error(&o, status);
+	if (s->cb != NULL)
+		s->cb(s->arg, &o);
+	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_FLUSH))
+		sched_kick(q);
+	free(s->key);
+	free(s->val);
+	free(s);
+}
+
+struct simple_op *
+simple_new(int kind, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = xcalloc(1, sizeof(*s));
+
+	s->op.apply = simple_apply;
+	s->op.done = simple_done;
+	s->kind = kind;
+	s->cb = cb;
+	s->arg = arg;
+	return s;
+}
+
+int
+simple_submit(struct queue *q, struct simple_op *s)
+{
+	if (q->readonly || !q->writer_running || q->closing) {
+		free(s->key);
+		free(s->val);
+		free(s);
+		return -EROFS;
+	}
+	writer_submit(q, &s->op);
+	return 0;
+}
+
+int
+queue_kv_put(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0')
+		return -EINVAL;
+	s = simple_new(OP_KV, cb, arg);
+	s->table = queue_kv_tables[t];
+	s->key = xstrdup(key);
+	if (val == NULL)
+		s->del = 1;
+	else {
+		s->val = xmalloc(len + 1);
+		memcpy(s->val, val, len);
+		s->len = len;
+	}
+	return simple_submit(q, s);
+}
+
+int
+queue_audit(struct queue *q, const char *json, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_AUDIT, cb, arg);
+
+	s->val = xstrdup(json);
+	s->len = strlen(json);
+	return simple_submit(q, s);
+}
+
+int
+queue_account_shred(struct queue *q, const char *account, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_SHRED, cb, arg);
+
+	s->key = xstrdup(account);
+	return simple_submit(q, s);
+}
+
+int
+queue_action(struct queue *q, const char *id, enum queue_action act,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if (!id_valid(id))
+		return -ENOENT;
+	s = simple_new(OP_ACTION, cb, arg);
+	str_copy(s->id, id, sizeof(s->id));
+	s->act = act;
+	return simple_submit(q, s);
+}
+
+int
+queue_flush(struct queue *q, queue_done_cb cb, void *arg)
+{
+	return simple_submit(q, simple_new(OP_FLUSH, cb, arg));
+}
+
+
+static int
+action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
+{
+	static const char *const what[] = { "hold", "release", "delete", "requeue" };
+	struct queue_msg *m;
+	struct mrec r;
+	uint64_t now = now_wall_ms();
+	size_t i, nchanged = 0;
+	int rc = 0;
+
+	if ((rc = msg_load(txn, s->id, &m, &r)) != 0)
+		return rc == -ENOENT ? ENOENT : rc;
+	if (r.flags & MF_DELETED) {
+		queue_msg_free(m);
+		return s->act == QUEUE_ACT_DELETE ? 0 : ENOENT;
+	}
+	for (i = 0; i < m->nrcpts && rc == 0; i++) {
+		struct queue_rcpt *rc_ = &m->rcpts[i];
+		int pending = rc_->state == QUEUE_QUEUED || rc_->state == QUEUE_DEFERRED;
+		int changed = 0;
+
+		switch (s->act) {
+		case QUEUE_ACT_HOLD:
+			if (pending) {
+				rc = sched_del(txn, rc_->next_try, s->id, rc_->no);
+				rc_->state = QUEUE_HELD;
+				changed = 1;
+			}
+			break;
+		case QUEUE_ACT_RELEASE:
+			if (rc_->state == QUEUE_HELD) {
+				rc_->state = QUEUE_QUEUED;
+				rc_->next_try = now;
+				rc = sched_put(txn, now, s->id, rc_->no);
+				changed = 1;
+			}
+			break;
+		case QUEUE_ACT_REQUEUE:
+			if (pending) {
+				if ((rc = sched_del(txn, rc_->next_try, s->id, rc_->no)) == 0)
+					rc = sched_put(txn, now, s->id, rc_->no);
+				rc_->state = QUEUE_QUEUED;
+				rc_->next_try = now;
+				changed = 1;
+			}
+			break;
+		case QUEUE_ACT_DELETE:
+			if (pending)
+				rc = sched_del(txn, rc_->next_try, s->id, rc_->no);
+			if (!state_final(rc_->state)) {
+				rc_->state = QUEUE_DELETED;
+				changed = 1;
+			}
+			break;
+		}
+		if (rc == 0 && changed) {
+			nchanged++;
+			rc = rcpt_put(txn, s->id, rc_);
+			if (rc == 0)
+				rc = event_add(q, txn, s->id, rc_->addr, what[s->act], NULL);
+		}
+	}
+	/* Hold, release and requeue that change nothing are refused, so an
+	 * operator who releases a message that was never held hears so. */
+	if (rc == 0 && nchanged == 0 && s->act != QUEUE_ACT_DELETE) {
+		queue_msg_free(m);
+		return EALREADY;
+	}
+	if (rc == 0) {
+		if (s->act == QUEUE_ACT_HOLD)
+			r.flags |= MF_HELD;
+		else if (s->act == QUEUE_ACT_RELEASE)
+			r.flags &= ~(uint64_t)MF_HELD;
+		else if (s->act == QUEUE_ACT_DELETE) {
+			rc = body_shred(txn, s->id, r.nchunks);
+			r.flags |= MF_DELETED | MF_BODY_GONE;
+			r.flags &= ~(uint64_t)MF_HELD;
+		}
+		msg_finalise(m, &r, now);
+		if (rc == 0)
+			rc = msg_put(txn, m, &r);
+	}
+	queue_msg_free(m);
+	return rc;
+}
+
+/* Move every future schedule entry to now (`queue flush`). */
+static int
+flush_apply(struct queue *q, struct db_txn *txn)
+{
+	struct db_cursor *c;
+	const void *k;
+	size_t kl, n = 0, i;
+	unsigned char (*keys)[SCHED_KEY_LEN] = NULL;
+	uint64_t now = now_wall_ms();
+	int rc;
+
+	if ((rc = db_cursor_open(txn, DB_SCHEDULE, &c)) != 0)
+		return rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
+		if (kl != SCHED_KEY_LEN || get_be64(k) <= now)
+			continue;
+		keys = xrealloc(keys, (n + 1) * sizeof(*keys));
+		memcpy(keys[n++], k, SCHED_KEY_LEN);
+	}
+	db_cursor_close(c);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++) {
+		char id[QUEUE_ID_LEN + 1];
+		unsigned char rk[RCPT_KEY_LEN];
+		uint32_t no = get_be32(keys[i] + 8 + QUEUE_ID_LEN);
+		const void *v;
+		size_t vl;
+		struct queue_rcpt rcpt;
+
+		memcpy(id, keys[i] + 8, QUEUE_ID_LEN);
+		id[QUEUE_ID_LEN] = '\0';
+		if ((rc = db_del(txn, DB_SCHEDULE, keys[i], SCHED_KEY_LEN)) != 0)
+			break;
+		rcpt_key(rk, id, no);
+		if (db_get(txn, DB_RECIPIENTS, rk, sizeof(rk), &v, &vl) != 0)
+			continue;
+		rcpt_decode(no, v, vl, &rcpt);
+		rcpt.next_try = now;
+		if ((rc = rcpt_put(txn, id, &rcpt)) == 0)
+			rc = sched_put(txn, now, id, no);
+		rcpt_clear(&rcpt);
+	}
+	free(keys);
+	return rc;
+}

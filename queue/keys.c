@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * keys.c: the queue's key hierarchy (DESIGN.md §6).
+ *
+ * The master key (a 0600 file, loaded by crypto.c) wraps one key per
+ * account ("a:"+account in the keys table); each account key wraps the
+ * data key of each of its messages ("m:"+id), and the data key seals
+ * the message's body chunks.  Unwrapped account keys are cached in
+ * struct queue (keys_lock) and forgotten when the batch that created
+ * them aborts or the account is shredded.  Deleting a data key or an
+ * account key is what makes ciphertext left in LMDB's free pages
+ * unreadable (crypto-shredding).  The keycheck record in the meta table
+ * tells a queue opened with the wrong master key from a new queue.
+ *
+ * The master key is a file of 64 hex digits.  It is created 0600 on
+ * first start (O_EXCL, fsync'd) and refused when group or others may
+ * read or write it.  The primitives (AES-256-GCM seal/open, random
+ * keys, wiping) are src/lib/crypto.c's; this file holds only the
+ * hierarchy.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "log.h"
+#include "queue_int.h"
+#include "util.h"
+
+/* ---- account keys ---- */
+
+int
+queue_account_key(struct queue *q, struct db_txn *txn, const char *account,
+    int create, unsigned char *key)
+{
+	struct acct_key *ak;
+	unsigned char wrapped[CRYPTO_KEY_LEN + CRYPTO_OVERHEAD];
+	char *name;
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if (!q->have_master)
+		return -EACCES;
+	pthread_mutex_lock(&q->keys_lock);
+	for (ak = q->keys; ak != NULL; ak = ak->next)
+		if (strcmp(ak->name, account) == 0) {
+			memcpy(key, ak->key, CRYPTO_KEY_LEN);
+			pthread_mutex_unlock(&q->keys_lock);
+			return 0;
+		}
+	pthread_mutex_unlock(&q->keys_lock);
+	name = xasprintf("a:%s", account);
+	rc = db_get(txn, DB_KEYS, name, strlen(name), &v, &vl);
+	if (rc == 0) {
+		if (vl != sizeof(wrapped) ||
+		    crypto_open(q->master, name, strlen(name), v, vl, key) != 0) {
+			log_err("event=queue_key_unwrap_failed account=%s", account);
+			free(name);
+			return -EBADMSG;
+		}
+	} else if (rc == -ENOENT && create) {
+		crypto_random_bytes(key, CRYPTO_KEY_LEN);
+		crypto_seal(q->master, name, strlen(name), key, CRYPTO_KEY_LEN, wrapped);
+		if ((rc = db_put(txn, DB_KEYS, name, strlen(name), wrapped, sizeof(wrapped))) != 0) {
+			free(name);
+			return rc;
+		}
+	} else {
+		free(name);
+		return rc;
+	}
+	free(name);
+	ak = xcalloc(1, sizeof(*ak));
+	ak->name = xstrdup(account);
+	memcpy(ak->key, key, CRYPTO_KEY_LEN);
+	ak->committed = rc == 0;
+	pthread_mutex_lock(&q->keys_lock);
+	ak->next = q->keys;
+	q->keys = ak;
+	pthread_mutex_unlock(&q->keys_lock);
+	return 0;
+}
+
+/* After a batch: keep new account keys if it committed, else forget them. */
+void
+queue_keys_commit(struct queue *q, int ok)
+{
+	struct acct_key **pp, *ak;
+
+	pthread_mutex_lock(&q->keys_lock);
+	for (pp = &q->keys; (ak = *pp) != NULL;) {
+		if (ak->committed || ok) {
+			ak->committed = 1;
+			pp = &ak->next;
+			continue;
+		}
+		*pp = ak->next;
+		crypto_wipe(ak->key, sizeof(ak->key));
+		free(ak->name);
+		free(ak);
+	}
+	pthread_mutex_unlock(&q->keys_lock);
+}
+
+void
+keys_forget(struct queue *q, const char *account)
+{
+	struct acct_key **pp, *ak;
+
+	pthread_mutex_lock(&q->keys_lock);
+	for (pp = &q->keys; (ak = *pp) != NULL;) {
+		if (account == NULL || strcmp(ak->name, account) == 0) {
+			*pp = ak->next;
+			crypto_wipe(ak->key, sizeof(ak->key));
+			free(ak->name);
+			free(ak);
+		} else
+			pp = &ak->next;
+	}
+	pthread_mutex_unlock(&q->keys_lock);
+}
+
+/* Unwrap the data key of message M. */
+int
+data_key(struct queue *q, struct db_txn *txn, const struct queue_msg *m, unsigned char *dk)
+{
+	unsigned char ak[CRYPTO_KEY_LEN];
+	char name[3 + QUEUE_ID_LEN];
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if ((rc = queue_account_key(q, txn, m->account, 0, ak)) != 0)
+		return rc;
+	snprintf(name, sizeof(name), "m:%s", m->id);
+	if ((rc = db_get(txn, DB_KEYS, name, strlen(name), &v, &vl)) != 0)
+		return rc;
+	if (vl != CRYPTO_KEY_LEN + CRYPTO_OVERHEAD ||
+	    crypto_open(ak, name, strlen(name), v, vl, dk) != 0)
+		rc = -EBADMSG;
+	crypto_wipe(ak, sizeof(ak));
+	return rc;
+}
+
+/* Delete the body chunks and the data key of ID (crypto-shredding). */
+int
+body_shred(struct db_txn *txn, const char *id, uint64_t nchunks)
+{
+	unsigned char k[RCPT_KEY_LEN];
+	char name[3 + QUEUE_ID_LEN];
+	uint64_t i;
+	int rc;
+
+	for (i = 0; i < nchunks; i++) {
+		rcpt_key(k, id, (uint32_t)i);
+		if ((rc = db_del(txn, DB_BODIES, k, sizeof(k))) != 0 && rc != -ENOENT)
+			return rc;
+	}
+	snprintf(name, sizeof(name), "m:%s", id);
+	rc = db_del(txn, DB_KEYS, name, strlen(name));
+	return rc == -ENOENT ? 0 : rc;
+}
+
+
+static const char keycheck_aad[] = "postern keycheck v1";
+
+/* Verify (or, in a new queue, record) which master key the queue uses. */
+int
+queue_keycheck(struct queue *q, char *err, size_t errlen)
+{
+	unsigned char sealed[7 + CRYPTO_OVERHEAD], plain[7];
+	struct db_txn *txn;
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if ((rc = db_begin(q->db, q->readonly, &txn)) != 0) {
+		snprintf(err, errlen, "queue: %s", strerror(-rc));
+		return -1;
+	}
+	rc = db_get(txn, DB_META, "keycheck", 8, &v, &vl);
+	if (rc == 0) {
+		if (vl != sizeof(sealed) || crypto_open(q->master, keycheck_aad,
+		    sizeof(keycheck_aad) - 1, v, vl, plain) != 0) {
+			db_abort(txn);
+			snprintf(err, errlen, "queue: master key %s does not match the queue "
+			    "in %s (wrong master_key_file, or the key was replaced)",
+			    q->master_key_file, q->data_directory);
+			return -1;
+		}
+		db_abort(txn);
+		return 0;
+	}
+	if (q->readonly) {
+		db_abort(txn);
+		return 0;
+	}
+	crypto_seal(q->master, keycheck_aad, sizeof(keycheck_aad) - 1, "postern", 7, sealed);
+	if ((rc = db_put(txn, DB_META, "keycheck", 8, sealed, sizeof(sealed))) != 0 ||
+	    (rc = db_commit(txn)) != 0) {
+		if (rc != 0)
+			snprintf(err, errlen, "queue: cannot initialise: %s", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the master key file ---- */
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+/* Write a new master key file: O_EXCL so two starts never race. */
+static int
+keys_master_create(const char *path, unsigned char *key, char *err, size_t errlen)
+{
+	char hex[CRYPTO_KEY_LEN * 2 + 2];
+	size_t i;
+	int fd;
+
+	crypto_random_bytes(key, CRYPTO_KEY_LEN);
+	for (i = 0; i < CRYPTO_KEY_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	hex[CRYPTO_KEY_LEN * 2] = '\n';
+	hex[CRYPTO_KEY_LEN * 2 + 1] = '\0';
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		snprintf(err, errlen, "master key %s: cannot create: %s", path, strerror(errno));
+		return -1;
+	}
+	if (write(fd, hex, CRYPTO_KEY_LEN * 2 + 1) != CRYPTO_KEY_LEN * 2 + 1 || fsync(fd) != 0) {
+		snprintf(err, errlen, "master key %s: cannot write: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+keys_master_load(const char *path, int create, unsigned char *key,
+    char *err, size_t errlen)
+{
+	char *text = NULL, reason[256];
+	size_t len = 0, i, n = 0;
+	struct stat st;
+
+	if (stat(path, &st) != 0 && errno == ENOENT) {
+		if (!create) {
+			snprintf(err, errlen, "master key %s: does not exist", path);
+			return -1;
+		}
+		return keys_master_create(path, key, err, errlen);
+	}
+	if (file_check_secret(path, reason, sizeof(reason)) != 0) {
+		snprintf(err, errlen, "master key %s: refusing to use it: %s", path, reason);
+		return -1;
+	}
+	if (file_read_all(path, 4096, &text, &len) != 0) {
+		snprintf(err, errlen, "master key %s: cannot read: %s", path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < len && n < CRYPTO_KEY_LEN * 2; i++) {
+		int v = hexval(text[i]);
+		if (v < 0)
+			break;
+		if (n % 2 == 0)
+			key[n / 2] = (unsigned char)(v << 4);
+		else
+			key[n / 2] |= (unsigned char)v;
+		n++;
+	}
+	while (i < len && (text[i] == '\n' || text[i] == '\r' || text[i] == ' '))
+		i++;
+	free(text);
+	if (n != CRYPTO_KEY_LEN * 2 || i != len) {
+		snprintf(err, errlen, "master key %s: expected %d hex digits", path,
+		    CRYPTO_KEY_LEN * 2);
+		return -1;
+	}
+	return 0;
+}

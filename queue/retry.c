@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * retry.c: delivery results (queue_report) and the retry schedule.
+ *
+ * The delivery engine reports each recipient's attempt; this file
+ * applies it in the writer's transaction: delivered and permanent
+ * failures become final, temporary failures are deferred to the next
+ * retry time of retry_schedule (capped at the message's expiry), and a
+ * failure past max_queue_lifetime expires the recipient.  A recipient
+ * deleted or held while its attempt was in flight keeps that state.
+ * The done function drops the in-flight mark and kicks the scheduler.
+ *
+ * The backoff lives here and nowhere else (queue_next_retry): each
+ * report records the recipient's first and latest attempt times, so
+ * readers such as the delay warning never recompute an attempt time
+ * from next_try and a retry_schedule that a SIGHUP may have changed.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "queue_int.h"
+#include "util.h"
+
+/* ---- delivery results ---- */
+
+struct report_op {
+	struct writer_op op;
+	char id[QUEUE_ID_LEN + 1];
+	uint32_t no;
+	enum queue_result result;
+	char reply[300];
+	char *relay;
+	enum queue_state newstate;
+	queue_report_cb cb;
+	void *arg;
+};
+
+/* Delay after ATTEMPTS failures: retry_schedule[ATTEMPTS - 1], the
+ * last entry repeating. */
+static uint64_t
+retry_delay(const struct queue_settings *st, uint32_t attempts)
+{
+	size_t i = attempts == 0 ? 0 : attempts - 1;
+
+	if (i >= st->nretry)
+		i = st->nretry - 1;
+	return st->retry[i];
+}
+
+static uint64_t
+next_retry(const struct queue_settings *st, const struct queue_msg *m,
+    uint32_t attempts, uint64_t now)
+{
+	uint64_t deadline = m->created + st->max_queue_lifetime;
+	uint64_t next = now + retry_delay(st, attempts);
+
+	return next > deadline ? deadline : next;
+}
+
+uint64_t
+queue_next_retry(struct queue *q, const struct queue_msg *m, uint32_t attempts,
+    uint64_t now)
+{
+	struct queue_settings st;
+
+	queue_settings(q, &st);
+	return next_retry(&st, m, attempts, now);
+}
+
+static int
+report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
+{
+	static const char *const what[] = {
+		"queued", "held", "deferred", "delivered", "bounced", "expired", "deleted",
+	};
+	struct report_op *ro = (struct report_op *)wop;
+	struct queue_msg *m;
+	struct queue_rcpt *rc_ = NULL;
+	struct mrec r;
+	uint64_t now = now_wall_ms(), deadline;
+	struct queue_settings st;
+	size_t i;
+	int rc;
+
+	queue_settings(q, &st);
+	if ((rc = msg_load(txn, ro->id, &m, &r)) != 0)
+		return rc == -ENOENT ? ENOENT : rc;
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].no == ro->no)
+			rc_ = &m->rcpts[i];
+	if (rc_ == NULL) {
+		queue_msg_free(m);
+		return ENOENT;
+	}
+	if (rc_->state == QUEUE_QUEUED || rc_->state == QUEUE_DEFERRED)
+		if ((rc = sched_del(txn, rc_->next_try, ro->id, ro->no)) != 0)
+			goto out;
+	rc_->attempts++;
+	if (rc_->first_attempt == 0)
+		rc_->first_attempt = now;
+	rc_->last_attempt = now;
+	free(rc_->last_reply);
+	rc_->last_reply = ro->reply[0] ? xstrdup(ro->reply) : NULL;
+	if (ro->relay != NULL) {
+		free(rc_->relay);
+		rc_->relay = xstrdup(ro->relay);
+	}
+	deadline = m->created + st.max_queue_lifetime;
+	if (rc_->state == QUEUE_DELETED || state_final(rc_->state)) {
+		/* deleted (or already final) while in flight: keep it */
+	} else if (ro->result == QUEUE_RESULT_DELIVERED)
+		rc_->state = QUEUE_DELIVERED;
+	else if (ro->result == QUEUE_RESULT_PERMFAIL)
+		rc_->state = QUEUE_BOUNCED;
+	else if (rc_->state == QUEUE_HELD) {
+		/* held while in flight: stays held, no schedule entry */
+	} else if (now >= deadline)
+		rc_->state = QUEUE_EXPIRED;
+	else {
+		rc_->state = QUEUE_DEFERRED;
+		rc_->next_try = next_retry(&st, m, rc_->attempts, now);
+		rc = sched_put(txn, rc_->next_try, ro->id, ro->no);
+	}
+	ro->newstate = rc_->state;
+	if (rc == 0)
+		rc = rcpt_put(txn, ro->id, rc_);
+	if (rc == 0)
+		rc = event_add(q, txn, ro->id, rc_->addr, what[rc_->state],
+		    ro->reply[0] ? ro->reply : NULL);
+	if (rc == 0) {
+		uint64_t before = r.final_time;
+		msg_finalise(m, &r, now);
+		if (r.final_time != before)
+			rc = msg_put(txn, m, &r);
+	}
+out:
+	queue_msg_free(m);
+	return rc;
+}
+
+static void
+report_done(struct queue *q, struct writer_op *wop, int status)
+{
+	struct report_op *ro = (struct report_op *)wop;
+	struct outcome o;
+
+	sched_inflight_del(q, ro->id, ro->no);
+	if (status == 0) {
+		outcome_ok(&o);
+		log_info("qid=%s event=%s rcpt_no=%u", ro->id, queue_strstate(ro->newstate),
+		    (unsigned)ro->no);
+	} else
+		queue_outcome_for_error(&o, status);
+	if (ro->cb != NULL)
+		ro->cb(ro->arg, &o, ro->newstate);
+	free(ro->relay);
+	free(ro);
+	sched_kick(q);
+}
+
+int
+queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
+    enum queue_result res, const struct outcome *reply, const char *relay,
+    queue_report_cb cb, void *arg)
+{
+	struct report_op *ro;
+
+	if (!id_valid(id))
+		return -ENOENT;
+	if (q->readonly || !q->writer_running || q->closing)
+		return -EROFS;
+	ro = xcalloc(1, sizeof(*ro));
+	ro->op.apply = report_apply;
+	ro->op.done = report_done;
+	str_copy(ro->id, id, sizeof(ro->id));
+	ro->no = rcpt_no;
+	ro->result = res;
+	if (reply != NULL && reply->code != 0)
+		snprintf(ro->reply, sizeof(ro->reply), "%d %s %s", reply->code,
+		    reply->enhanced, reply->text);
+	ro->relay = relay != NULL ? xstrdup(relay) : NULL;
+	ro->newstate = QUEUE_DEFERRED;
+	ro->cb = cb;
+	ro->arg = arg;
+	writer_submit(q, &ro->op);
+	return 0;
+}

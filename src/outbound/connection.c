@@ -1,0 +1,728 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * connection.c: one outbound SMTP connection of the delivery engine
+ * (DESIGN.md §8): route target -> TCP connect (smtp_bind_address,
+ * smtp_connect_timeout) -> SMTP client FSM (smtp/client) -> STARTTLS
+ * through tls.c per the domain's TLS policy -> messages one after the
+ * other -> QUIT.
+ *
+ * MX fail-over (RFC 5321 §5.1): a connection has its own copy of the
+ * destination's targets, hosts of equal preference shuffled again so
+ * parallel connections spread over them.  A connect failure or timeout,
+ * a greeting other than 220, a refused EHLO or a TLS failure before the
+ * session is established moves to the next target; when none is left
+ * the destination's waiting items are deferred with the last reason
+ * (unless another connection of the destination is in session).
+ *
+ * Memory: a connection is freed only in its handles' close callbacks
+ * (handle_closed); the SMTP client may be on the stack when it is told
+ * to close.  An item taken but not reported when the connection goes
+ * away is freed unreported: it stays due in the queue.
+ */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "crypto.h"
+#include "log.h"
+#include "outbound_int.h"
+#include "outcome.h"
+#include "queue.h"
+#include "route.h"
+#include "smtp_client.h"
+#include "tls.h"
+#include "util.h"
+
+static void conn_try_target(struct conn *c);
+
+/* ---- connections ---- */
+
+struct wreq {
+	uv_write_t req;
+	char data[];
+};
+
+static void
+write_done(uv_write_t *req, int status)
+{
+	free(req);
+}
+
+static void
+conn_write(struct conn *c, const char *data, size_t len)
+{
+	struct wreq *w;
+	uv_buf_t b;
+
+	if (c->closing || len == 0)
+		return;
+	w = xmalloc(sizeof(*w) + len);
+	memcpy(w->data, data, len);
+	b = uv_buf_init(w->data, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) != 0)
+		free(w);
+}
+
+static void
+conn_flush_tls(struct conn *c)
+{
+	struct buf out;
+
+	buf_init(&out, 0);
+	if (tls_take_output(c->tls, &out) == 0 && out.len)
+		conn_write(c, out.data, out.len);
+	buf_free(&out);
+}
+
+static void conn_arm_timer(struct conn *c);
+
+/* Free the session state; only from close callbacks (the client may be
+ * on the stack when the connection is told to close). */
+static void
+conn_release_session(struct conn *c)
+{
+	if (c->tls) {
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+	}
+	c->tls_hs = c->tls_up = 0;
+	if (c->client) {
+		smtp_client_free(c->client);
+		c->client = NULL;
+	}
+	c->idle = 0;
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct delivery *dl = c->dl;
+
+	if (h == (uv_handle_t *)&c->tcp) {
+		c->tcp_inited = 0;
+		conn_release_session(c);
+	} else {
+		c->timer_inited = 0;
+	}
+	if (c->after == AFTER_NEXT_TARGET) {
+		if (!c->tcp_inited) {
+			c->closing = 0;
+			c->after = AFTER_NOTHING;
+			conn_try_target(c);
+		}
+		return;
+	}
+	if (c->tcp_inited || c->timer_inited)
+		return;
+	conn_release_session(c);
+	if (c->cur) {
+		dl_item_free(c->cur);	/* unreported: stays due in the queue */
+		c->cur = NULL;
+	}
+	free(c->targets);
+	free(c);
+	dl->nconns--;
+	dl_check_drained(dl);
+	dl_maybe_free(dl);
+}
+
+/* Tear the socket down; AFTER says what happens once it is closed. */
+static void
+conn_close(struct conn *c, enum conn_after after)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	c->after = after;
+	if (c->tcp_inited)
+		uv_close((uv_handle_t *)&c->tcp, handle_closed);
+	if (c->timer_inited) {
+		uv_timer_stop(&c->timer);
+		if (after == AFTER_FREE)
+			uv_close((uv_handle_t *)&c->timer, handle_closed);
+	}
+	if (!c->tcp_inited && !(after == AFTER_FREE && c->timer_inited)) {
+		/* nothing to wait for */
+		if (after == AFTER_NEXT_TARGET) {
+			c->closing = 0;
+			c->after = AFTER_NOTHING;
+			conn_try_target(c);
+		}
+	}
+}
+
+/* Unlink C from its destination (it is going away). */
+static void
+conn_detach(struct conn *c)
+{
+	struct dest *ds = c->dest;
+	struct conn **pp;
+
+	if (ds == NULL)
+		return;
+	for (pp = &ds->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	ds->nconns--;
+	c->dest = NULL;
+}
+
+/* No target gave a session: defer the destination's waiting items, unless
+ * another connection is still working for it. */
+static void
+conn_give_up(struct conn *c)
+{
+	struct dest *ds = c->dest;
+	struct outcome o = c->last_fail;
+	struct conn *other;
+	int alive = 0;
+
+	conn_detach(c);
+	conn_close(c, AFTER_FREE);
+	if (ds == NULL)
+		return;
+	for (other = ds->conns; other; other = other->next)
+		alive |= other->in_session;
+	/* Nobody is talking to this destination: it is down for now.  Defer
+	 * what waits (connections still trying will find nothing to do). */
+	if (!alive) {
+		struct dl_item *it;
+
+		if (o.code == 0)
+			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "no mail server reachable");
+		/* RFC 5321 §4.5.4.1: a server we could not talk to is a reason to retry */
+		if (o.kind != OUTCOME_TEMPFAIL) {
+			/* not outcome_set(&o, ..., o.text): formatting a buffer
+			 * into itself left the reason empty */
+			char why[sizeof(o.text)];
+
+			str_copy(why, o.text, sizeof(why));
+			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "%s", why);
+		}
+		while ((it = dest_pop(ds)) != NULL) {
+			str_copy(it->relay, c->relay, sizeof(it->relay));
+			dl_item_fail_all(it, &o);
+		}
+	}
+	dest_run(ds);
+	dest_gc(ds);
+}
+
+/*
+ * The MX fail-over step, the only one (RFC 5321 §5.1): the current
+ * target failed for WHY before a session was established (bad address,
+ * connect error or timeout, greeting other than 220, EHLO or TLS
+ * refused).  Remember WHY as the last reason, then try the next target
+ * once this socket is closed, or, when none is left, give up on the
+ * destination with that reason (conn_give_up).
+ */
+static void
+conn_fail_over(struct conn *c, const struct outcome *why)
+{
+	c->last_fail = *why;
+	c->ti++;
+	if (c->ti < c->ntargets)
+		conn_close(c, AFTER_NEXT_TARGET);
+	else
+		conn_give_up(c);
+}
+
+static void
+timer_cb(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->closing)
+		return;
+	if (c->client == NULL) {
+		/* connect timeout */
+		struct outcome why;
+
+		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1",
+		    "connect to %s: timed out", c->relay);
+		log_info("cid=%s event=connect_failed relay=%s reason=timeout", c->id, c->relay);
+		conn_fail_over(c, &why);
+		return;
+	}
+	if (c->idle) {
+		c->idle = 0;
+		smtp_client_quit(c->client);
+		conn_arm_timer(c);
+		return;
+	}
+	smtp_client_timeout(c->client);
+}
+
+static void
+conn_arm_timer(struct conn *c)
+{
+	uint64_t ms;
+
+	if (c->closing || !c->timer_inited || c->client == NULL)
+		return;
+	ms = smtp_client_timeout_ms(c->client);
+	if (ms == 0 && c->idle)
+		ms = DL_IDLE_MS;
+	if (ms == 0) {
+		uv_timer_stop(&c->timer);
+		return;
+	}
+	uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
+/* ---- SMTP client callbacks ---- */
+
+static void
+op_send(void *arg, const char *data, size_t len)
+{
+	struct conn *c = arg;
+
+	if (c->tls && c->tls_up) {
+		tls_write(c->tls, data, len);
+		conn_flush_tls(c);
+	} else {
+		conn_write(c, data, len);
+	}
+}
+
+static void
+op_starttls(void *arg)
+{
+	struct conn *c = arg;
+	struct route_target *t = &c->targets[c->ti];
+	struct buf plain;
+
+	if (c->dl->tls_ctx == NULL) {
+		smtp_client_tls_done(c->client, 0, 0, "no TLS client context");
+		return;
+	}
+	c->tls = tls_conn_new(c->dl->tls_ctx, 0, t->host, 0);
+	if (c->tls == NULL) {
+		smtp_client_tls_done(c->client, 0, 0, "cannot start TLS");
+		return;
+	}
+	c->tls_hs = 1;
+	buf_init(&plain, 0);
+	if (tls_read(c->tls, &plain) == -1) {
+		conn_flush_tls(c);
+		smtp_client_tls_done(c->client, 0, 0, tls_error(c->tls));
+	} else {
+		conn_flush_tls(c);
+	}
+	buf_free(&plain);
+}
+
+static void
+op_ready(void *arg)
+{
+	struct conn *c = arg;
+
+	c->in_session = 1;
+	c->dl->st.sessions++;
+	log_info("cid=%s event=session relay=%s tls=%s", c->id, c->relay,
+	    c->tls_up ? tls_version(c->tls) : "none");
+	conn_next(c);
+}
+
+static void
+op_rcpt_done(void *arg, size_t i, const struct outcome *o)
+{
+	struct conn *c = arg;
+
+	if (c->cur && i < c->cur->n)
+		c->cur->res[i] = *o;
+}
+
+static void
+op_msg_done(void *arg)
+{
+	struct conn *c = arg;
+	struct dl_item *it = c->cur;
+
+	c->cur = NULL;
+	if (it) {
+		const struct smtp_ehlo *e = smtp_client_ehlo(c->client);
+		it->server_dsn = (e->ext & SMTP_EXT_DSN) != 0;
+		dl_item_report(it);
+	}
+	if (smtp_client_state(c->client) == SMTPC_READY)
+		conn_next(c);
+}
+
+static void
+op_closed(void *arg, const struct outcome *o, int in_session)
+{
+	struct conn *c = arg;
+
+	if (c->cur) {
+		/* the client reported the message already; nothing left here */
+		c->cur = NULL;
+	}
+	if (!in_session && o->kind != OUTCOME_OK) {
+		char t[sizeof(c->relay) + sizeof(o->text) + 4];
+
+		char q[sizeof(o->text) * 4];
+		struct outcome why = *o;
+
+		snprintf(t, sizeof(t), "%s: %s", c->relay, o->text);
+		str_copy(why.text, t, sizeof(why.text));
+		log_info("cid=%s event=session_failed relay=%s dsn=%s reason=%s", c->id, c->relay,
+		    o->enhanced, log_quote(o->text, strlen(o->text), q, sizeof(q)));
+		conn_fail_over(c, &why);
+		return;
+	}
+	{
+		struct dest *ds = c->dest;
+
+		conn_detach(c);
+		conn_close(c, AFTER_FREE);
+		if (ds) {
+			dest_run(ds);
+			dest_gc(ds);
+		}
+	}
+}
+
+static const struct smtp_client_ops client_ops = {
+	op_send, op_starttls, op_ready, op_rcpt_done, op_msg_done, op_closed,
+};
+
+/* ---- reading ---- */
+
+static void
+alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	b->base = xmalloc(DL_READ_SIZE);
+	b->len = DL_READ_SIZE;
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct conn *c = s->data;
+
+	if (c->closing || c->client == NULL) {
+		free(b->base);
+		return;
+	}
+	if (nread < 0) {
+		free(b->base);
+		if (c->tls_hs)
+			smtp_client_tls_done(c->client, 0, 0, "connection closed during the handshake");
+		else
+			smtp_client_eof(c->client, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+		return;
+	}
+	if (nread == 0) {
+		free(b->base);
+		return;
+	}
+	if (c->tls) {
+		struct buf plain;
+		int rc;
+
+		buf_init(&plain, 0);
+		tls_feed(c->tls, b->base, (size_t)nread);
+		free(b->base);
+		rc = tls_read(c->tls, &plain);
+		conn_flush_tls(c);
+		if (rc == -1) {
+			const char *why = tls_error(c->tls);
+			if (c->tls_hs) {
+				c->tls_hs = 0;
+				smtp_client_tls_done(c->client, 0, 0, why);
+			} else {
+				smtp_client_eof(c->client, why);
+			}
+			buf_free(&plain);
+			return;
+		}
+		if (c->tls_hs && tls_handshake_done(c->tls)) {
+			c->tls_hs = 0;
+			c->tls_up = 1;
+			smtp_client_tls_done(c->client, 1, tls_peer_verified(c->tls),
+			    tls_peer_verified(c->tls) ? NULL : tls_error(c->tls));
+		}
+		if (!c->closing && c->client && plain.len)
+			smtp_client_feed(c->client, plain.data, plain.len);
+		buf_free(&plain);
+	} else {
+		smtp_client_feed(c->client, b->base, (size_t)nread);
+		free(b->base);
+	}
+	conn_arm_timer(c);
+}
+
+static void
+connect_cb(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+	struct delivery *dl = c->dl;
+	struct smtp_client_params p;
+	enum route_tls pol;
+
+	if (c->closing)
+		return;
+	if (status < 0) {
+		struct outcome why;
+
+		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
+		    c->relay, uv_strerror(status));
+		log_info("cid=%s event=connect_failed relay=%s reason=\"%s\"", c->id, c->relay,
+		    uv_strerror(status));
+		conn_fail_over(c, &why);
+		return;
+	}
+	dl->st.connections++;
+	memset(&p, 0, sizeof(p));
+	p.id = c->id;
+	p.helo_name = dl->cfg->smtp_helo_name && dl->cfg->smtp_helo_name[0] ?
+	    dl->cfg->smtp_helo_name : dl->hostname;
+	pol = route_tls_policy(dl->cfg, c->dest->domain);
+	p.tls = pol == ROUTE_TLS_NONE ? SMTP_CLIENT_TLS_NONE :
+	    pol == ROUTE_TLS_ENCRYPT ? SMTP_CLIENT_TLS_ENCRYPT :
+	    pol == ROUTE_TLS_VERIFY ? SMTP_CLIENT_TLS_VERIFY : SMTP_CLIENT_TLS_MAY;
+	p.helo_timeout = dl->cfg->smtp_helo_timeout;
+	p.command_timeout = dl->cfg->smtp_command_timeout;
+	p.data_timeout = dl->cfg->smtp_data_timeout;
+	c->client = smtp_client_new(&p, &client_ops, c);
+	uv_tcp_nodelay(&c->tcp, 1);
+	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+	conn_arm_timer(c);
+}
+
+/* Bind to smtp_bind_address of the right family, if configured. */
+static void
+conn_bind(struct conn *c, int family)
+{
+	const struct config_list *l = &c->dl->cfg->smtp_bind_address;
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		struct sockaddr_storage ss;
+
+		memset(&ss, 0, sizeof(ss));
+		if (family == AF_INET && uv_ip4_addr(l->items[i], 0, (struct sockaddr_in *)&ss) == 0) {
+			uv_tcp_bind(&c->tcp, (struct sockaddr *)&ss, 0);
+			return;
+		}
+		if (family == AF_INET6 && uv_ip6_addr(l->items[i], 0, (struct sockaddr_in6 *)&ss) == 0) {
+			uv_tcp_bind(&c->tcp, (struct sockaddr *)&ss, 0);
+			return;
+		}
+	}
+}
+
+static void
+conn_try_target(struct conn *c)
+{
+	struct route_target *t;
+	struct sockaddr_storage ss;
+	struct outcome why;
+	int rc;
+
+	if (c->ti >= c->ntargets) {
+		conn_give_up(c);
+		return;
+	}
+	t = &c->targets[c->ti];
+	if (t->family == AF_INET6)
+		snprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", t->host, t->addr, t->port);
+	else
+		snprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", t->host, t->addr, t->port);
+	memset(&ss, 0, sizeof(ss));
+	if (t->family == AF_INET6)
+		rc = uv_ip6_addr(t->addr, t->port, (struct sockaddr_in6 *)&ss);
+	else
+		rc = uv_ip4_addr(t->addr, t->port, (struct sockaddr_in *)&ss);
+	c->in_session = 0;
+	if (rc != 0 || uv_tcp_init(c->dl->loop, &c->tcp) != 0) {
+		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "bad address %s", t->addr);
+		conn_fail_over(c, &why);
+		return;
+	}
+	c->tcp_inited = 1;
+	c->tcp.data = c;
+	conn_bind(c, t->family);
+	c->creq.data = c;
+	if ((rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, connect_cb)) != 0) {
+		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
+		    c->relay, uv_strerror(rc));
+		conn_fail_over(c, &why);
+		return;
+	}
+	uv_timer_start(&c->timer, timer_cb, c->dl->cfg->smtp_connect_timeout, 0);
+}
+
+/*
+ * Each connection shuffles the hosts of equal preference again (RFC 5321
+ * §5.1), so parallel connections spread over them; a host's addresses
+ * stay together and in their order.
+ */
+static void
+targets_shuffle(struct route_target *t, size_t n)
+{
+	size_t start = 0, i, j;
+
+	while (start < n) {
+		size_t end = start;
+		while (end < n && t[end].pref == t[start].pref)
+			end++;
+		/* Fisher-Yates over runs of one host: pick a random host, move its block first */
+		for (i = start; i < end;) {
+			size_t hosts = 0, pick, k = i, blen;
+			struct route_target tmp;
+
+			for (j = i; j < end; j++)
+				if (j == i || strcmp(t[j].host, t[j - 1].host) != 0)
+					hosts++;
+			pick = crypto_random_uniform((uint32_t)hosts);
+			for (j = i, hosts = 0; j < end; j++)
+				if (j == i || strcmp(t[j].host, t[j - 1].host) != 0) {
+					if (hosts++ == pick) {
+						k = j;
+						break;
+					}
+				}
+			for (blen = 1; k + blen < end && strcmp(t[k + blen].host, t[k].host) == 0; blen++)
+				;
+			/* rotate [i, k + blen) so that block [k, k + blen) comes first */
+			while (k > i) {
+				size_t b;
+				for (b = 0; b < blen; b++) {
+					tmp = t[k + b - 1];
+					t[k + b - 1] = t[k + b];
+					t[k + b] = tmp;
+				}
+				k--;
+			}
+			i += blen;
+		}
+		start = end;
+	}
+}
+
+void
+conn_open(struct dest *ds)
+{
+	struct delivery *dl = ds->dl;
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->dl = dl;
+	c->dest = ds;
+	snprintf(c->id, sizeof(c->id), "c%llu", (unsigned long long)++dl->conn_seq);
+	c->targets = xcalloc(ds->ntargets, sizeof(*c->targets));
+	memcpy(c->targets, ds->targets, ds->ntargets * sizeof(*c->targets));
+	c->ntargets = ds->ntargets;
+	targets_shuffle(c->targets, c->ntargets);
+	uv_timer_init(dl->loop, &c->timer);
+	c->timer.data = c;
+	c->timer_inited = 1;
+	c->next = ds->conns;
+	ds->conns = c;
+	ds->nconns++;
+	dl->nconns++;
+	conn_try_target(c);
+}
+
+/* Load the body of IT's message once; -1 when it cannot be read. */
+static int
+job_body(struct delivery *dl, struct dl_job *j, struct outcome *fail)
+{
+	int rc;
+
+	if (j->body_state == 1)
+		return 0;
+	if (j->body_state == 0) {
+		rc = queue_read_body(dl->q, j->job->msg->id, &j->body);
+		j->body_state = rc == 0 ? 1 : -1;
+		if (rc != 0)
+			log_warn("qid=%s event=body_unreadable error=\"%s\"", j->job->msg->id,
+			    strerror(-rc));
+	}
+	if (j->body_state == 1)
+		return 0;
+	outcome_set(fail, OUTCOME_TEMPFAIL, 451, "4.3.0", "message body cannot be read");
+	return -1;
+}
+
+/* An established session takes the next item of its destination, or idles / quits. */
+void
+conn_next(struct conn *c)
+{
+	struct delivery *dl = c->dl;
+	struct dest *ds = c->dest;
+
+	while (!c->closing && c->client && smtp_client_state(c->client) == SMTPC_READY) {
+		struct dl_item *it;
+		struct outcome fail;
+		const struct queue_msg *m;
+
+		c->idle = 0;
+		if (dl->draining || ds == NULL ||
+		    smtp_client_msgs(c->client) >= (unsigned)dl->cfg->smtp_connection_reuse_limit) {
+			smtp_client_quit(c->client);
+			break;
+		}
+		if (ds->head == NULL || !dest_rate_ok(ds)) {
+			c->idle = 1;
+			break;
+		}
+		it = dest_pop(ds);
+		str_copy(it->relay, c->relay, sizeof(it->relay));
+		str_copy(it->cid, c->id, sizeof(it->cid));
+		str_copy(it->host, c->targets[c->ti].host, sizeof(it->host));
+		it->tls[0] = '\0';
+		if (c->tls_up)
+			str_copy(it->tls, tls_version(c->tls), sizeof(it->tls));
+		if (job_body(dl, it->j, &fail) == -1) {
+			dl_item_fail_all(it, &fail);
+			continue;
+		}
+		m = it->j->job->msg;
+		memset(&it->cmsg, 0, sizeof(it->cmsg));
+		it->cmsg.sender = m->sender ? m->sender : "";
+		it->cmsg.rcpts = it->crcpts;
+		it->cmsg.nrcpts = it->n;
+		it->cmsg.data = it->j->body.data ? it->j->body.data : "";
+		it->cmsg.len = it->j->body.len;
+		it->cmsg.smtputf8 = m->smtputf8;
+		it->cmsg.eightbit = m->eightbit;
+		it->cmsg.envid = m->envid;
+		it->cmsg.ret_full = m->ret_full;
+		c->cur = it;
+		ds->rate_count++;
+		dl->st.messages++;
+		if (smtp_client_send_msg(c->client, &it->cmsg, &fail) == -1) {
+			c->cur = NULL;
+			dl_item_fail_all(it, &fail);
+			continue;
+		}
+		break;
+	}
+	conn_arm_timer(c);
+}
+
+
+void
+conn_stop(struct conn *c)
+{
+	c->dest = NULL;
+	if (c->closing) {
+		c->after = AFTER_FREE;
+		if (c->timer_inited && !uv_is_closing((uv_handle_t *)&c->timer))
+			uv_close((uv_handle_t *)&c->timer, handle_closed);
+	} else {
+		conn_close(c, AFTER_FREE);
+	}
+}
