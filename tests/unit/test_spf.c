@@ -10,6 +10,7 @@
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +94,88 @@ cfg_from(const char *text)
 	return cfg;
 }
 
+
+/* ---- a DNS of the test's own: answers from a table when the test says so ---- */
+
+static const char *const zone[][3] = {	/* name, type ("TXT", "MX", "A"), data */
+	{ "chain.test", "TXT", "v=spf1 include:inc.chain.test -all" },
+	{ "inc.chain.test", "TXT", "v=spf1 mx -all" },
+	{ "inc.chain.test", "MX", "mx.chain.test" },
+	{ "mx.chain.test", "A", "192.0.2.1" },
+};
+
+struct zq {
+	char name[256];
+	int type;
+	dns_cb cb;
+	void *arg;
+};
+static struct zq zqs[16];
+static size_t nzq;
+static unsigned zlookups, zrounds;
+static int zone_refuse;	/* the lookup function fails to start */
+
+static int
+zone_lookup(void *arg, const char *name, int type, dns_cb cb, void *cbarg)
+{
+	(void)arg;
+	if (zone_refuse || nzq >= 16)
+		return -1;
+	snprintf(zqs[nzq].name, sizeof(zqs[nzq].name), "%s", name);
+	zqs[nzq].type = type;
+	zqs[nzq].cb = cb;
+	zqs[nzq].arg = cbarg;
+	nzq++;
+	zlookups++;
+	return 0;
+}
+
+/* Answer what is waiting (one "round trip"). */
+static void
+zone_answer(void)
+{
+	struct zq batch[16];
+	size_t n = nzq, i, k;
+
+	memcpy(batch, zqs, sizeof(batch));
+	nzq = 0;
+	zrounds++;
+	for (i = 0; i < n; i++) {
+		struct dns_result r;
+		struct dns_rr rr;
+		const char *tn = batch[i].type == DNS_T_TXT ? "TXT" : batch[i].type == DNS_T_MX ? "MX" :
+		    batch[i].type == DNS_T_A ? "A" : "?";
+
+		memset(&r, 0, sizeof(r));
+		memset(&rr, 0, sizeof(rr));
+		r.type = batch[i].type;
+		r.ttl = 600;
+		r.status = DNS_NXDOMAIN;
+		for (k = 0; k < sizeof(zone) / sizeof(zone[0]); k++) {
+			if (strcmp(zone[k][0], batch[i].name) != 0)
+				continue;
+			r.status = DNS_NODATA;
+			if (strcmp(zone[k][1], tn) != 0)
+				continue;
+			r.status = DNS_OK;
+			rr.type = batch[i].type;
+			rr.ttl = 600;
+			if (batch[i].type == DNS_T_TXT) {
+				rr.text = (char *)zone[k][2];
+				rr.len = strlen(zone[k][2]);
+			} else if (batch[i].type == DNS_T_MX) {
+				rr.name = (char *)zone[k][2];
+			} else {
+				inet_pton(AF_INET, zone[k][2], rr.addr);
+			}
+			r.n = 1;
+			r.rr = &rr;
+			break;
+		}
+		batch[i].cb(batch[i].arg, &r);
+	}
+}
+
 static struct spf_verdict async_v;
 static int async_calls;
 
@@ -115,7 +198,7 @@ main(void)
 	int flag = 0;
 	uv_loop_t loop;
 
-	plan(29);
+	plan(35);
 
 	cfg = cfg_from("spf_action = warn\n");
 	is_int(action_for(cfg, NULL), SPF_ACTION_WARN, "global action");
@@ -198,6 +281,28 @@ main(void)
 	}
 	uv_loop_close(&loop);
 
+	spf_free(s);
+	config_free(cfg);
+
+	/* rounds: TXT, then the include's TXT, then its MX, then the MX host's A */
+	cfg = cfg_from("spf_egress_ips = 192.0.2.1\nspf_action = reject\n");
+	s = spf_new();
+	flag = 0;
+	is_int(spf_check_start(s, cfg, NULL, "u@chain.test", zone_lookup, NULL, async_done, &flag, &v),
+	    SPF_PENDING, "include + mx: pending");
+	while (!flag && nzq > 0)
+		zone_answer();
+	ok(flag && async_v.result == SPF_R_PASS && async_v.out.code == 250,
+	    "include:, mx and A resolved round by round: pass (%s)", spf_strresult(async_v.result));
+	ok(zlookups == 4 && zrounds == 4, "one lookup per name the evaluation needed (%u lookups, %u rounds)",
+	    zlookups, zrounds);
+	is_int(spf_check_start(s, cfg, NULL, "w@chain.test", zone_lookup, NULL, async_done, &flag, &v),
+	    SPF_DONE, "the verdict is cached");
+	zone_refuse = 1;
+	is_int(spf_check_start(s, cfg, NULL, "u@other.test", zone_lookup, NULL, async_done, &flag, &v),
+	    SPF_DONE, "a lookup that cannot start: answered at once");
+	ok(v.result == SPF_R_TEMPERROR && v.out.code == 451, "... as a temperror (451 4.7.24)");
+	zone_refuse = 0;
 	spf_free(s);
 	config_free(cfg);
 
