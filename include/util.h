@@ -64,5 +64,8 @@ int kv_get(const char *text, const char *key, char *out, size_t outlen);
  * a.test, "*" anything when STAR_ANY?  Case-insensitive.  1 or 0.
  */
 int domain_list_match(char *const *list, size_t n, const char *dom, size_t dlen, int star_any);
+/* May ADDR (a MAIL FROM address of LEN octets, "" for <>) send under LIST?
+ * "*" allows any sender, <> included; else its domain must match. */
+int domain_list_allows_sender(char *const *list, size_t n, const char *addr, size_t len);
 
 #endif

@@ -115,21 +115,6 @@ policy_stage_account(struct policy_req *req, struct outcome *out)
 	}
 }
 
-/* The sender's domain: what follows the last '@' (RFC 5321 §4.1.2). */
-static int
-sender_allowed(const struct account_policy *pol, const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	size_t i;
-
-	for (i = 0; i < pol->ndomains; i++)
-		if (strcmp(pol->domains[i], "*") == 0)
-			return 1;
-	if (at == NULL)
-		return 0;	/* <> or a bare local part: not one of our domains */
-	return domain_list_match(pol->domains, pol->ndomains, at + 1, strlen(at + 1), 0);
-}
-
 void
 policy_stage_sender_domain(struct policy_req *req, struct outcome *out)
 {
@@ -142,7 +127,7 @@ policy_stage_sender_domain(struct policy_req *req, struct outcome *out)
 	 * a relay account without domains restricts no sender. */
 	if (req->relay_listener && pol->ndomains == 0)
 		return;
-	if (sender_allowed(pol, req->sender))
+	if (domain_list_allows_sender(pol->domains, pol->ndomains, req->sender, strlen(req->sender)))
 		return;
 	log_info("sid=%s event=reject reason=sender_domain account=%s from=%s", req->id,
 	    pol->name, log_addr(req->sender, strlen(req->sender), addr, sizeof(addr)));

@@ -523,22 +523,7 @@ account_format(const struct account *a, size_t *len)
 int
 account_sender_allowed(const struct account_policy *pol, const char *addr, size_t len)
 {
-	const char *at = NULL;
-	size_t i;
-
-	for (i = 0; i < pol->ndomains; i++)
-		if (strcmp(pol->domains[i], "*") == 0)
-			return 1;
-	for (i = len; i > 0; i--) {
-		if (addr[i - 1] == '@') {
-			at = addr + i - 1;
-			break;
-		}
-	}
-	if (at == NULL)
-		return 0;	/* <> or a bare local part: not one of our domains */
-	return domain_list_match(pol->domains, pol->ndomains, at + 1,
-	    len - (size_t)(at + 1 - addr), 0);
+	return domain_list_allows_sender(pol->domains, pol->ndomains, addr, len);
 }
 
 /* ---- password hashes: scrypt$N$r$p$salt$hash ---- */

@@ -78,6 +78,8 @@ struct relay_session {
 	relay_resumed_cb resumed;
 	void *owner;
 	struct account *acct;		/* authenticated account, owned */
+	struct account *tacct;		/* relay listener: this transaction's copy of
+					 * smtpd_relay_account's record, owned, or NULL */
 	struct account_auth_req *auth_req;	/* in flight or NULL */
 	uv_timer_t delay;		/* AUTH failure delay */
 	struct outcome delayed;		/* the reply the delay holds back */
@@ -249,6 +251,7 @@ relay_session_unref(struct relay_session *rs)
 	if (--rs->refs > 0)
 		return;
 	account_free(rs->acct);
+	account_free(rs->tacct);
 	free(rs);
 }
 
@@ -274,6 +277,21 @@ relay_env_account(void *arg, const char *name, const struct account_policy **pol
 	*pol = NULL;
 	if (rs->acct != NULL && relay_refresh_account(rs) != 0)
 		return -1;
+	if (rs->acct == NULL && rs->mode == RELAY_MODE_RELAY) {
+		/* the session's own copy: the shared cache may be re-read while a
+		 * stage of this transaction is pending */
+		struct account *t = relay_trusted_account(rs->r);
+		char *text;
+		size_t len;
+
+		account_free(rs->tacct);
+		rs->tacct = NULL;
+		if (t != NULL) {
+			text = account_format(t, &len);
+			rs->tacct = account_parse(text, len);
+			free(text);
+		}
+	}
 	if ((a = relay_account(rs)) != NULL)
 		*pol = &a->pol;
 	return 0;
@@ -652,7 +670,7 @@ relay_account(struct relay_session *rs)
 	if (rs->acct != NULL)
 		return rs->acct;
 	if (rs->mode == RELAY_MODE_RELAY)
-		return relay_trusted_account(rs->r);
+		return rs->tacct;	/* read at MAIL (relay_env_account) */
 	return NULL;
 }
 
@@ -662,6 +680,8 @@ relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct 
 	struct policy_req *q = relay_req(rs, POLICY_MAIL);
 
 	rs->spf_header[0] = '\0';
+	account_free(rs->tacct);	/* re-read by the account stage */
+	rs->tacct = NULL;
 	/* RFC 4954 §6: submission needs AUTH first. */
 	q->need_auth = rs->mode != RELAY_MODE_RELAY && rs->acct == NULL;
 	if (rs->acct != NULL)

@@ -285,3 +285,18 @@ domain_list_match(char *const *list, size_t n, const char *dom, size_t dlen, int
 	}
 	return 0;
 }
+
+/* RFC 5321 §4.1.2: the sender's domain is what follows the last '@'. */
+int
+domain_list_allows_sender(char *const *list, size_t n, const char *addr, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], "*") == 0)
+			return 1;
+	for (i = len; i > 0; i--)
+		if (addr[i - 1] == '@')
+			return domain_list_match(list, n, addr + i, len - i, 0);
+	return 0;	/* <> or a bare local part: not one of the domains */
+}
