@@ -24,7 +24,7 @@ from queuelib import control  # noqa: E402
 
 
 def main():
-    plan(22)
+    plan(23)
     p = Postern(name="acctpol", conf={"smtpd_relay_account": "relay1",
                                       "smtpd_auth_failure_delay": "10ms"}).start()
 
@@ -98,7 +98,7 @@ def main():
        "event=auth logged once for the successful AUTH")
     like(p.log(), r"event=auth result=ok account=app1 client=127\.0\.0\.1",
          "... with the account and the client")
-    p.stop()
+    is_(p.stop(), 0, "posternd exits cleanly (under ASan: no leak, no error)")
 
 
 run(main)
