@@ -68,4 +68,12 @@ int domain_list_match(char *const *list, size_t n, const char *dom, size_t dlen,
  * "*" allows any sender, <> included; else its domain must match. */
 int domain_list_allows_sender(char *const *list, size_t n, const char *addr, size_t len);
 
+/*
+ * A duration as postern.conf(5) writes it: digits with an ms, s, m, h,
+ * d or w suffix (bare digits = seconds), into milliseconds.  0, or -1
+ * on bad syntax or overflow.  Shared by the config parser and the
+ * per-account overrides in account records.
+ */
+int parse_duration_ms(const char *s, uint64_t *ms);
+
 #endif

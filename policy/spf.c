@@ -214,13 +214,9 @@ spf_parse_action(const char *s, enum spf_action *a)
 enum spf_action
 spf_action_for(const struct config *cfg, const struct account_policy *pol)
 {
-	enum spf_action a = SPF_ACTION_WARN;
-
 	if (pol != NULL && pol->spf_action != ACCOUNT_UNSET)
 		return (enum spf_action)pol->spf_action;
-	if (cfg->spf_action == NULL || spf_parse_action(cfg->spf_action, &a) == -1)
-		a = SPF_ACTION_WARN;
-	return a;
+	return (enum spf_action)cfg->spf_action;	/* same values */
 }
 
 /* A syntactically sane domain: LDH labels (and '_'), no empty label. */

@@ -264,7 +264,7 @@ account_setting_apply(const struct account_setting *st, const char *value,
 		*(int *)field = (int)sa;
 		return 0;
 	case AS_DURATION:
-		if (config_parse_duration(value, &ms) != 0 || ms > INT64_MAX)
+		if (parse_duration_ms(value, &ms) != 0 || ms > INT64_MAX)
 			return -1;
 		*(int64_t *)field = (int64_t)ms;
 		return 0;

@@ -56,7 +56,7 @@
 
 struct relay {
 	uv_loop_t *loop;		/* borrowed */
-	const struct config *cfg;	/* borrowed */
+	const struct config *cfg;	/* one reference (config_ref) */
 	struct queue *q;		/* borrowed; may be NULL */
 	struct account_lockout *lockout;
 	struct account_rate *rate;
@@ -134,7 +134,7 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	struct relay *r = xcalloc(1, sizeof(*r));
 
 	r->loop = loop;
-	r->cfg = cfg;
+	r->cfg = config_ref(cfg);
 	r->q = q;
 	r->lockout = account_lockout_new();
 	r->rate = account_rate_new();
@@ -156,6 +156,7 @@ relay_destroy(struct relay *r)
 	account_free(r->relay_acct);
 	spf_free(r->spf);
 	dns_close(r->dns);
+	config_unref(r->cfg);
 	free(r);
 }
 
@@ -201,6 +202,8 @@ relay_job_ended(struct relay *r)
 void
 relay_set_config(struct relay *r, const struct config *cfg)
 {
+	config_ref(cfg);	/* jobs in the pool hold their own reference */
+	config_unref(r->cfg);
 	r->cfg = cfg;
 	r->relay_acct_at = 0;	/* smtpd_relay_account may have changed */
 }
@@ -378,7 +381,7 @@ relay_req(struct relay_session *rs, enum policy_phase phase)
 
 	memset(q, 0, sizeof(*q));
 	q->phase = phase;
-	q->cfg = rs->r->cfg;
+	q->cfg = config_ref(rs->r->cfg);	/* a SIGHUP may swap r->cfg while a stage pends */
 	q->env = &rs->env;
 	q->id = rs->id;
 	q->client_ip = rs->client;
@@ -393,6 +396,8 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 	struct relay_session *rs = arg;
 	struct relay *r = rs->r;
 
+	config_unref(req->cfg);	/* the stages are done with it */
+	req->cfg = NULL;
 	if (req->phase == POLICY_MAIL) {
 		str_copy(rs->spf_header, req->spf_header, sizeof(rs->spf_header));
 		if (o->kind == OUTCOME_PERMFAIL)
@@ -732,6 +737,7 @@ relay_job_free(struct relay_job *j)
 	account_free(j->acct);
 	free(j->helo);
 	free(j->protocol);
+	config_unref(j->pm.cfg);
 	policy_msg_free(&j->pm);
 	free(j->iov);
 	if (j->rs != NULL)
@@ -914,7 +920,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	snprintf(j->client_desc, sizeof(j->client_desc), "%s %s", relay_strmode(rs->mode),
 	    log_pseudonym(rs->client, strlen(rs->client), pseud, sizeof(pseud)));
 
-	j->pm.cfg = r->cfg;
+	j->pm.cfg = config_ref(r->cfg);	/* read in the pool; SIGHUP may swap r->cfg */
 	j->pm.account = j->account;
 	j->pm.acct = j->acct != NULL ? &j->acct->pol : NULL;
 	j->pm.sender = j->sender;
