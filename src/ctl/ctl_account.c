@@ -14,8 +14,10 @@
  *
  * Limits: --max-message-size BYTES, --max-recipients N, --hourly-rate N
  * (0 = the global default / unlimited).  --set KEY=VALUE stores a
- * per-account override other stages read (dlp_action_card, spf_action);
- * --set KEY= removes it.
+ * per-account setting (dlp_action_*, spf_action, body_retention,
+ * event_retention: account_setting_check() in src/account/ refuses
+ * unknown keys and bad values, here and again in the daemon's handler,
+ * exit 1); --set KEY= removes it.
  *
  * The password never reaches the daemon: posternctl generates it (or
  * reads it from stdin), hashes it with scrypt here and sends only the
@@ -175,11 +177,23 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 			ndomains++;
 			i++;
 		} else if (strcmp(a, "--set") == 0 && strcmp(verb, "set") == 0) {
+			char *kv, *eq, why[256];
+
 			if (i + 1 >= argc || strchr(argv[i + 1], '=') == NULL) {
 				ctl_usage_error(c, "account set: --set needs KEY=VALUE");
 				buf_free(&args);
 				return CTL_EXIT_USAGE;
 			}
+			kv = xstrdup(argv[i + 1]);
+			eq = strchr(kv, '=');
+			*eq = '\0';
+			if (account_setting_check(kv, eq[1] ? eq + 1 : NULL, why, sizeof(why)) != 0) {
+				fprintf(stderr, "posternctl: account set: %s\n", why);
+				free(kv);
+				buf_free(&args);
+				return CTL_EXIT_FAIL;
+			}
+			free(kv);
 			noverrides++;
 			i++;
 		} else if (a[0] == '-' || name != NULL || strcmp(verb, "list") == 0) {
