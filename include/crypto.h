@@ -22,9 +22,11 @@ uint32_t crypto_random_uniform(uint32_t n);
 /* ---- AEAD: AES-256-GCM with a fresh random 96-bit nonce per seal ---- */
 
 #define CRYPTO_KEY_LEN 32
+#define CRYPTO_NONCE_LEN 12
 #define CRYPTO_OVERHEAD 28	/* 12 nonce + 16 tag */
 
-/* OUT gets nonce || ciphertext || tag: LEN + CRYPTO_OVERHEAD bytes. */
+/* OUT gets nonce || ciphertext || tag: LEN + CRYPTO_OVERHEAD bytes.  PT
+ * may be OUT + CRYPTO_NONCE_LEN: it is then sealed in place. */
 int crypto_seal(const unsigned char *key, const void *aad, size_t aadlen,
     const void *pt, size_t len, unsigned char *out);
 /* -EBADMSG when the tag does not verify. OUT gets LEN - CRYPTO_OVERHEAD. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * dkim.h: DKIM signing (RFC 6376, RFC 8463) and key management.
- * policy/dkim.c is the only file that uses libopendkim (RSA signatures;
- * Ed25519 is signed there with OpenSSL, see the file's comment).
+ * policy/dkim_stage.c is the EOM stage, policy/dkim_keys.c the key
+ * store, policy/dkim_ed25519.c signs Ed25519 with OpenSSL and
+ * policy/dkim_rsa.c signs RSA through libopendkim (its only user).
  *
  * Keys live in the key directory (dkim_key_directory, default
  * <data_directory>/dkim): one PEM file per key, mode 0600, named
@@ -122,10 +123,17 @@ int dkimsign_from_domain(const char *msg, size_t len, char *out, size_t outlen);
  */
 int dkimsign_sign_with_key(const struct config *cfg, const struct dkimsign_key *key,
     const char *msg, size_t len, struct buf *sighdr, char *err, size_t errlen);
+/* The same over a header section HDR (its fields; the walk ends at an
+ * empty line or at HLEN) and a BODY kept apart: what the EOM stage
+ * signs without joining the added fields to the message. */
+int dkimsign_sign_parts(const struct config *cfg, const struct dkimsign_key *key,
+    const char *hdr, size_t hlen, const char *body, size_t blen, struct buf *sighdr,
+    char *err, size_t errlen);
 
 /*
- * Choose the signing domain for M and sign with every active key of it,
- * prepending the signatures to m->data.  Sets OUT (ok, or 451 4.7.0).
+ * Choose the signing domain for M and sign with every active key of it
+ * the final message (policy_msg_header_block() + the body of m->data),
+ * adding the signatures on top through m->hdrs.  Sets OUT (ok, or 451 4.7.0).
  * Returns 0 (signed or nothing to sign) or -1 (tempfail in OUT).
  * The keystore is cached and reloaded when its metadata file changes,
  * so `posternctl dkim rotate` takes effect on the next message.

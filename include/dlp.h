@@ -90,13 +90,18 @@ int dlp_iban_ok(const char *s, size_t len);
 struct mime_limits;
 int dlp_redact(const char *raw, size_t len, const struct mime_limits *lim,
     unsigned type_mask, struct buf *out, size_t *nparts_rewritten);
+/* The same rewrite in MSG's own buffer (no copy of the message; it grows
+ * at most once when the result is longer).  0, or -1 (MSG unchanged). */
+int dlp_redact_in_place(struct buf *msg, const struct mime_limits *lim,
+    unsigned type_mask, size_t *nparts_rewritten);
 
 /*
  * The EOM stage (struct policy_stage in include/policy.h): parses the
  * message, scans every text part and the Subject, then applies the
  * per-type action of the account (m->account_record, keys
  * dlp_action_card, ...) or the global config: tag adds an
- * X-Postern-DLP: header, hold sets m->hold, redact rewrites m->data,
+ * X-Postern-DLP: header (m->hdrs), hold sets m->hold, redact rewrites
+ * m->data in place,
  * reject answers 550 5.7.1 naming the types.  Findings (never values)
  * are appended to m->verdicts as JSON.
  */

@@ -11,10 +11,31 @@
 #define POSTERN_POLICY_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 #include "config.h"
 #include "outcome.h"
+
+/*
+ * Header fields the EOM stages add (policy/message.c).  They are kept
+ * apart from the message and put in front of it only when it is
+ * written to the queue (queue_commit() streams the pieces), so no
+ * stage ever copies the message to add a line.  `top` fields go above
+ * the message's own header, the last one added first (RFC 5321 §4.4
+ * trace fields, RFC 6376 §5.6 signatures); `end` fields (Date:,
+ * Message-ID:) go at the end of its header section, in order.
+ */
+struct header_add {
+	char *text;		/* owned; whole field(s), CRLF line ends */
+	size_t len;
+};
+
+struct header_list {
+	struct header_add *top;	/* owned; in order of addition */
+	size_t ntop, captop;
+	struct buf end;		/* fields inserted before the empty line */
+};
 
 struct policy_msg {
 	const struct config *cfg;	/* borrowed */
@@ -23,7 +44,15 @@ struct policy_msg {
 	const char *sender;		/* borrowed; "" for <> */
 	const char *const *rcpts;	/* borrowed */
 	size_t nrcpts;
-	struct buf data;		/* the whole message; stages may rewrite it */
+	/*
+	 * The message as received (dot-unstuffed, CRLF): the one copy.
+	 * Stages change it only in place: header fields removed with a
+	 * memmove (Bcc:, a forged X-Postern-DLP:), parts redacted in place
+	 * (one growth when the result is longer).  Additions go to hdrs.
+	 * The final message is policy_msg_iov() / policy_msg_render().
+	 */
+	struct buf data;
+	struct header_list hdrs;	/* owned; fields added by the stages */
 	struct buf verdicts;		/* JSON array text of findings (never values) */
 	int hold;			/* a stage asks for state held */
 	/* For the Received: header (policy/headers.c); NULL when unknown. */
@@ -42,6 +71,37 @@ struct policy_stage {
 /* Run STAGES in order; stops at the first non-OK outcome. 0 = all ok. */
 int policy_run(const struct policy_stage *stages, size_t n,
     struct policy_msg *m, struct outcome *out);
+
+/* ---- the message of an EOM run (policy/message.c) ---- */
+
+/* Add a field (TEXT, LEN octets, whole lines ending in CRLF) on top of
+ * the header, above everything added before it. */
+void policy_msg_prepend(struct policy_msg *m, const char *text, size_t len);
+/* Add a field at the end of the header section, after those added before. */
+void policy_msg_append_header(struct policy_msg *m, const char *text, size_t len);
+/* Offset in m->data of the empty line ending the header section (or
+ * m->data.len when there is none); *BODY gets the offset after it. */
+size_t policy_msg_header_end(const struct policy_msg *m, size_t *body);
+/* Length of the final message: added fields + m->data. */
+size_t policy_msg_len(const struct policy_msg *m);
+/* Number of pieces policy_msg_iov() fills (m->hdrs.ntop + 3). */
+size_t policy_msg_niov(const struct policy_msg *m);
+/*
+ * The final message as pieces, borrowed from M (valid until M changes):
+ * top fields (last added first), m->data's header section, end fields,
+ * then m->data from the empty line on.  IOV has policy_msg_niov()
+ * entries; returns how many were used (empty pieces are left out).
+ */
+size_t policy_msg_iov(const struct policy_msg *m, struct iovec *iov);
+/* The final header section (no empty line) appended to OUT: what the
+ * DKIM stage signs and reads From: from; a copy of the header only. */
+void policy_msg_header_block(const struct policy_msg *m, struct buf *out);
+/* The whole final message appended to OUT (tests and tools; a copy). */
+void policy_msg_render(const struct policy_msg *m, struct buf *out);
+/* Free what M owns of the message: data, verdicts, hdrs. */
+void policy_msg_free(struct policy_msg *m);
+/* Drop the added fields only (m->hdrs). */
+void policy_msg_free_headers(struct policy_msg *m);
 
 /*
  * Header fix-ups (policy/headers.c), the EOM stage named "headers":

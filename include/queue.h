@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -71,6 +72,12 @@ struct queue_msg_in {
 	size_t nrcpts;
 	const char *data;		/* whole message, CRLF lines, dot-unstuffed */
 	size_t len;
+	/* Or, when iov is set, the message is iov[0..niov) one after the
+	 * other (data and len are then ignored): the relay hands its added
+	 * header fields and the received buffer without joining them; the
+	 * writer seals the pieces into chunks as they come. */
+	const struct iovec *iov;
+	size_t niov;
 	enum queue_state state;		/* QUEUE_QUEUED or QUEUE_HELD */
 	const char *envid;		/* DSN ENVID or NULL */
 	int ret_full;			/* DSN RET=FULL */

@@ -10,9 +10,10 @@
  * global postern.conf key of the same name.  The strongest action
  * decides the outcome: reject (550 5.7.1 naming the types, so the
  * message is never queued) > hold (m->hold) > redact (m->data
- * rewritten, policy/redact.c) > tag (an X-Postern-DLP: header with the
- * types and counts).  A client-supplied X-Postern-DLP field is removed
- * first so the header cannot be forged.  Findings go to m->verdicts as
+ * rewritten in place, policy/redact.c) > tag (an X-Postern-DLP: header
+ * with the types and counts, added to m->hdrs).  A client-supplied
+ * X-Postern-DLP field is removed first (in place) so the header cannot
+ * be forged.  The message is never copied here.  Findings go to m->verdicts as
  * JSON (type, part, offset, confidence, action) and logs carry types
  * and counts: never a value.  A MIME limit hit holds or rejects per
  * mime_limit_action.
@@ -229,27 +230,14 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 	}
 	if (worst == DLP_HOLD)
 		m->hold = 1;
-	if (redact_mask != 0) {
-		struct buf red;
-
-		buf_init(&red, m->data.max);
-		if (dlp_redact(m->data.data, m->data.len, &lim, redact_mask, &red, NULL) == 0) {
-			buf_free(&m->data);
-			m->data = red;
-		} else {
-			buf_free(&red);
-		}
-	}
+	if (redact_mask != 0)
+		(void)dlp_redact_in_place(&m->data, &lim, redact_mask, NULL);
 	type_list(&c.f, act, DLP_TAG, 1, list, sizeof(list));
 	if (list[0] != '\0') {
-		struct buf hdr;
+		char hdr[sizeof(list) + 32];
+		int n = snprintf(hdr, sizeof(hdr), "%s: %s\r\n", DLP_HEADER, list);
 
-		buf_init(&hdr, 0);
-		(void)buf_printf(&hdr, "%s: %s\r\n", DLP_HEADER, list);
-		(void)buf_append(&hdr, m->data.data ? m->data.data : "", m->data.len);
-		hdr.max = m->data.max;
-		buf_free(&m->data);
-		m->data = hdr;
+		policy_msg_prepend(m, hdr, (size_t)n < sizeof(hdr) ? (size_t)n : sizeof(hdr) - 1);
 	}
 	dlp_findings_free(&c.f);
 	return 0;

@@ -17,7 +17,9 @@
  * The stage is a pure function over struct policy_msg (the relay fills
  * client_helo, client_addr and protocol), run in the EOM thread-pool job
  * before DKIM signing.  The header section is everything before the
- * first empty line; the body is copied untouched.
+ * first empty line.  The message is not copied: Bcc: fields are cut out
+ * of m->data in place, Received: goes on top and Date:/Message-ID: at
+ * the end of the header section through m->hdrs (policy/message.c).
  */
 #include "autoconfig.h"
 
@@ -79,27 +81,62 @@ our_hostname(const struct policy_msg *m, char *tmp, size_t tmplen)
 	return "localhost";
 }
 
+/* Remove the field at P[S..E) from the message in place (no copy). */
+static void
+cut(struct buf *data, size_t s, size_t e)
+{
+	memmove(data->data + s, data->data + e, data->len - e);
+	data->len -= e - s;
+	data->data[data->len] = '\0';
+}
+
 int
 policy_headers(struct policy_msg *m, struct outcome *out)
 {
-	const char *p = m->data.data ? m->data.data : "";
-	size_t len = m->data.len, pos = 0, hdr_end;
+	size_t pos = 0, hdr_end, field_start = 0;
 	int have_date = 0, have_msgid = 0, in_bcc = 0;
 	char host[256], date[64];
 	struct buf nb;
 	time_t now = time(NULL);
 
-	/* Where the header section ends: at the first empty line, or the end. */
-	for (hdr_end = 0; hdr_end < len;) {
-		const char *lf = memchr(p + hdr_end, '\n', len - hdr_end);
-		size_t linelen = lf ? (size_t)(lf - (p + hdr_end)) + 1 : len - hdr_end;
-		if (linelen <= 2 && (p[hdr_end] == '\r' || p[hdr_end] == '\n'))
-			break;
-		hdr_end += linelen;
+	hdr_end = policy_msg_header_end(m, NULL);
+	rfc5322_date(date, sizeof(date), now);
+
+	/* Bcc: fields (with their continuation lines) are cut out of the
+	 * message in place; Date:/Message-ID: are looked for on the way. */
+	while (pos < hdr_end) {
+		const char *line = m->data.data + pos;
+		const char *lf = memchr(line, '\n', hdr_end - pos);
+		size_t linelen = lf ? (size_t)(lf - line) + 1 : hdr_end - pos;
+		size_t n;
+
+		if (line[0] == ' ' || line[0] == '\t') {
+			/* continuation of the previous field */
+		} else {
+			if (in_bcc) {
+				cut(&m->data, field_start, pos);
+				hdr_end -= pos - field_start;
+				pos = field_start;
+				in_bcc = 0;
+				continue;
+			}
+			if ((n = field_name(line, linelen)) > 0) {
+				in_bcc = name_is(line, n, "Bcc");
+				have_date |= name_is(line, n, "Date");
+				have_msgid |= name_is(line, n, "Message-ID");
+			} else {
+				in_bcc = 0;
+			}
+			field_start = pos;
+		}
+		pos += linelen;
+	}
+	if (in_bcc) {
+		cut(&m->data, field_start, hdr_end);
+		hdr_end = field_start;
 	}
 
 	buf_init(&nb, 0);
-	rfc5322_date(date, sizeof(date), now);
 	buf_append_str(&nb, "Received: from ");
 	trace_token(&nb, m->client_helo && m->client_helo[0] ? m->client_helo : "unknown");
 	if (m->client_addr && m->client_addr[0] && m->cfg && m->cfg->smtpd_received_client_ip) {
@@ -113,28 +150,11 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 	buf_append_str(&nb, " (postern) with ");
 	trace_token(&nb, m->protocol && m->protocol[0] ? m->protocol : "ESMTP");
 	buf_printf(&nb, ";\r\n\t%s\r\n", date);
+	policy_msg_prepend(m, nb.data, nb.len);
+	buf_reset(&nb);
 
-	while (pos < hdr_end) {
-		const char *line = p + pos;
-		const char *lf = memchr(line, '\n', hdr_end - pos);
-		size_t linelen = lf ? (size_t)(lf - line) + 1 : hdr_end - pos;
-		size_t n;
-
-		if (line[0] == ' ' || line[0] == '\t') {
-			/* continuation of the previous field */
-		} else if ((n = field_name(line, linelen)) > 0) {
-			in_bcc = name_is(line, n, "Bcc");
-			have_date |= name_is(line, n, "Date");
-			have_msgid |= name_is(line, n, "Message-ID");
-		} else {
-			in_bcc = 0;
-		}
-		if (!in_bcc)
-			buf_append(&nb, line, linelen);
-		pos += linelen;
-	}
 	/* A last header line without CRLF (no body at all) gets one first. */
-	if (hdr_end > 0 && p[hdr_end - 1] != '\n' && (!have_date || !have_msgid))
+	if (hdr_end > 0 && m->data.data[hdr_end - 1] != '\n' && (!have_date || !have_msgid))
 		buf_append_str(&nb, "\r\n");
 	if (!have_date)
 		buf_printf(&nb, "Date: %s\r\n", date);
@@ -150,12 +170,9 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 		trace_token(&nb, our_hostname(m, host, sizeof(host)));
 		buf_append_str(&nb, ">\r\n");
 	}
-	buf_append(&nb, p + hdr_end, len - hdr_end);
-	nb.max = m->data.max;
-	if (nb.max < nb.len)
-		nb.max = nb.len;
-	buf_free(&m->data);
-	m->data = nb;
+	if (nb.len > 0)
+		policy_msg_append_header(m, nb.data, nb.len);
+	buf_free(&nb);
 	outcome_ok(out);
 	return 0;
 }

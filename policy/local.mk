@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: ISC
 # policy/ module: sources appended to libpostern.a, see Makefile.am.
-libpostern_a_SOURCES += policy/policy.c
+libpostern_a_SOURCES += policy/policy.c policy/message.c
 noinst_HEADERS += include/policy.h include/queue.h
 
-# DKIM signing + key store (the only libopendkim user) and the SPF check
-# (the only libspf2 user); posternctl's side is src/ctl_dkim.c.
-libpostern_a_SOURCES += policy/dkim.c policy/spf.c
-noinst_HEADERS += include/dkim.h include/spf.h
+# DKIM: the EOM stage, the key store, Ed25519 (OpenSSL) and RSA signing
+# (dkim_rsa.c, the only libopendkim user); the SPF check (the only
+# libspf2 user).  posternctl's side is src/ctl/ctl_dkim.c.
+libpostern_a_SOURCES += policy/dkim_stage.c policy/dkim_keys.c policy/dkim_ed25519.c \
+	policy/dkim_rsa.c policy/spf.c
+noinst_HEADERS += include/dkim.h include/spf.h policy/dkim_int.h
 dist_man_MANS += man/posternctl-dkim.8
 
 check_PROGRAMS += tests/unit/test_dkim tests/unit/test_spf
@@ -44,3 +46,11 @@ EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh
 # SMTP listener and account commands are wired into posternd/posternctl).
 TESTS += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py
 EXTRA_DIST += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py
+
+# One copy of the message through the EOM stages (issue 11 item 6): heap
+# counted by wrapping malloc & co. at link time; byte-exact final message.
+check_PROGRAMS += tests/unit/test_policy_message
+tests_unit_test_policy_message_LDADD = $(POSTERN_LIBS)
+tests_unit_test_policy_message_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free
+TESTS += tests/unit/test_policy_message

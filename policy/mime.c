@@ -18,7 +18,8 @@
  * machines that never fail (RFC 2045 §6.7 QP, with garbage kept as is;
  * §6.8 base64, skipping characters outside the alphabet and accepting
  * missing padding), kept in a buffer bounded by the decoded-size limit,
- * and converted to UTF-8 text at the part's end.  Whoever parses owns
+ * and converted to UTF-8 text at the part's end (plain UTF-8 or ASCII
+ * text is handed out as decoded: the conversion would copy it as is).  Whoever parses owns
  * the parser; it keeps no global state.
  */
 #include "autoconfig.h"
@@ -1141,6 +1142,18 @@ leaf_feed(struct mime_parser *p, const char *s, size_t n)
 	}
 }
 
+/* 1 when S has no 8-bit octet. */
+static int
+ascii_only(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] & 0x80)
+			return 0;
+	return 1;
+}
+
 /* End the current leaf at raw offset END: decode the rest, hand out text. */
 static void
 leaf_end(struct mime_parser *p, size_t end)
@@ -1161,14 +1174,22 @@ leaf_end(struct mime_parser *p, size_t end)
 			part->text = 0;
 	}
 	if (part->text) {
-		struct buf text;
+		const char *d = p->dec.data ? p->dec.data : "";
 
-		buf_init(&text, 0);
-		mime_to_text(p->dec.data ? p->dec.data : "", p->dec.len, part->charset,
-		    part->html, &text, NULL);
-		if (p->cb != NULL)
-			p->cb(p->arg, part, text.data ? text.data : "", text.len);
-		buf_free(&text);
+		if (!part->html && (part->charset == MIME_CS_UTF8 || ascii_only(d, p->dec.len))) {
+			/* mime_to_text() would copy these bytes unchanged: hand
+			 * out the decoded part itself (no second copy of it) */
+			if (p->cb != NULL)
+				p->cb(p->arg, part, d, p->dec.len);
+		} else {
+			struct buf text;
+
+			buf_init(&text, 0);
+			mime_to_text(d, p->dec.len, part->charset, part->html, &text, NULL);
+			if (p->cb != NULL)
+				p->cb(p->arg, part, text.data ? text.data : "", text.len);
+			buf_free(&text);
+		}
 	}
 	buf_reset(&p->dec);
 	p->in_leaf = 0;

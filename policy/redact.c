@@ -12,7 +12,9 @@
  * under 76 octets; identity parts keep their length, so lines stay as
  * they were, <= 998).  Everything outside the rewritten bodies is
  * copied byte for byte, so boundaries and headers, hence the MIME
- * structure, are untouched.  The top-level Subject is rewritten too
+ * structure, are untouched.  dlp_redact_in_place() (the EOM stage's)
+ * rewrites the message's own buffer instead of making a copy: only the
+ * rewritten parts are built apart, and the buffer grows at most once.  The top-level Subject is rewritten too
  * (as an RFC 2047 encoded word when it is not ASCII).  Runs before DKIM
  * signing, so the signature covers the redacted message.
  */
@@ -188,15 +190,51 @@ find_subject(const char *raw, size_t hlen, size_t *s, size_t *e)
 	return -1;
 }
 
-int
-dlp_redact(const char *raw, size_t len, const struct mime_limits *lim, unsigned type_mask,
-    struct buf *out, size_t *nparts_rewritten)
+/* One rewritten range [s, e) of the message and what replaces it. */
+struct redact_repl {
+	size_t s, e;
+	struct buf text;
+};
+
+struct redact_plan {
+	struct redact_repl *v;	/* owned; ascending, not overlapping */
+	size_t n, cap;
+};
+
+static struct buf *
+plan_add(struct redact_plan *pl, size_t s, size_t e)
+{
+	if (pl->n == pl->cap) {
+		pl->cap = pl->cap ? pl->cap * 2 : 4;
+		pl->v = xrealloc(pl->v, pl->cap * sizeof(*pl->v));
+	}
+	pl->v[pl->n].s = s;
+	pl->v[pl->n].e = e;
+	buf_init(&pl->v[pl->n].text, 0);
+	return &pl->v[pl->n++].text;
+}
+
+static void
+plan_free(struct redact_plan *pl)
+{
+	size_t i;
+
+	for (i = 0; i < pl->n; i++)
+		buf_free(&pl->v[i].text);
+	free(pl->v);
+}
+
+/* What to rewrite in RAW: the Subject field and the affected text parts. */
+static void
+redact_plan(const char *raw, size_t len, const struct mime_limits *lim, unsigned type_mask,
+    struct redact_plan *pl)
 {
 	struct redact_ctx c;
 	struct mime_parser *p;
-	size_t i, pos = 0, rewritten = 0;
+	size_t i, pos = 0;
 
 	memset(&c, 0, sizeof(c));
+	memset(pl, 0, sizeof(*pl));
 	c.type_mask = type_mask;
 	buf_init(&c.subject, 0);
 	p = mime_new(lim, redact_collect, &c);
@@ -209,10 +247,8 @@ dlp_redact(const char *raw, size_t len, const struct mime_limits *lim, unsigned 
 		const struct mime_part *top = mime_part_at(p, 0);
 
 		if (find_subject(raw, top->body_start, &s, &e) == 0) {
-			(void)buf_append(out, raw, s);
-			write_subject(c.subject.data, c.subject.len, out);
+			write_subject(c.subject.data, c.subject.len, plan_add(pl, s, e));
 			pos = e;
-			rewritten++;
 		}
 	}
 	for (i = 0; i < mime_nparts(p); i++) {
@@ -221,16 +257,100 @@ dlp_redact(const char *raw, size_t len, const struct mime_limits *lim, unsigned 
 		if (!part->text || part->no >= c.nhit || !c.parts_hit[part->no]
 		    || part->body_start < pos || part->body_end > len)
 			continue;
-		(void)buf_append(out, raw + pos, part->body_start - pos);
-		redact_part(raw, part, type_mask, out);
+		redact_part(raw, part, type_mask, plan_add(pl, part->body_start, part->body_end));
 		pos = part->body_end;
-		rewritten++;
 	}
-	(void)buf_append(out, raw + pos, len - pos);
-	if (nparts_rewritten != NULL)
-		*nparts_rewritten = rewritten;
 	mime_free(p);
 	free(c.parts_hit);
 	buf_free(&c.subject);
+}
+
+int
+dlp_redact(const char *raw, size_t len, const struct mime_limits *lim, unsigned type_mask,
+    struct buf *out, size_t *nparts_rewritten)
+{
+	struct redact_plan pl;
+	size_t i, pos = 0;
+
+	redact_plan(raw, len, lim, type_mask, &pl);
+	for (i = 0; i < pl.n; i++) {
+		(void)buf_append(out, raw + pos, pl.v[i].s - pos);
+		(void)buf_append(out, pl.v[i].text.data, pl.v[i].text.len);
+		pos = pl.v[i].e;
+	}
+	(void)buf_append(out, raw + pos, len - pos);
+	if (nparts_rewritten != NULL)
+		*nparts_rewritten = pl.n;
+	plan_free(&pl);
+	return 0;
+}
+
+/*
+ * The same rewrite inside MSG itself.  Ranges may shrink or grow, so
+ * it goes in two passes: the unchanged stretches are first packed
+ * towards the start (left to right), then spread to their final
+ * places from the end (right to left) with each replacement written
+ * into the gap before its stretch.  Neither pass overwrites a byte it
+ * still needs; the buffer grows at most once, before anything moves.
+ */
+int
+dlp_redact_in_place(struct buf *msg, const struct mime_limits *lim, unsigned type_mask,
+    size_t *nparts_rewritten)
+{
+	struct redact_plan pl;
+	size_t *at, i, w, k, newlen, len = msg->len;
+	char *d;
+
+	if (nparts_rewritten != NULL)
+		*nparts_rewritten = 0;
+	if (len == 0)
+		return 0;
+	redact_plan(msg->data, len, lim, type_mask, &pl);
+	if ((k = pl.n) == 0) {
+		plan_free(&pl);
+		return 0;
+	}
+	newlen = len;
+	for (i = 0; i < k; i++)
+		newlen = newlen - (pl.v[i].e - pl.v[i].s) + pl.v[i].text.len;
+	if (newlen > len) {
+		/* the size limit is the client's; our re-encoding may pass it */
+		if (msg->max != 0 && msg->max < newlen)
+			msg->max = newlen;
+		if (buf_reserve(msg, newlen - len) != 0) {
+			plan_free(&pl);
+			return -1;
+		}
+	}
+	d = msg->data;
+	/* at[j]: where unchanged stretch j (after replacement j-1) sits after pass 1 */
+	at = xcalloc(k + 1, sizeof(*at));
+	w = pl.v[0].s;		/* stretch 0 never moves */
+	for (i = 1; i <= k; i++) {
+		size_t from = pl.v[i - 1].e, to = i < k ? pl.v[i].s : len;
+
+		memmove(d + w, d + from, to - from);
+		at[i] = w;
+		w += to - from;
+	}
+	/* pass 2: stretch j goes to at[j] + sum of the replacements before it */
+	{
+		size_t grown = newlen - w;	/* sum of all replacement lengths */
+
+		for (i = k; i >= 1; i--) {
+			size_t from = pl.v[i - 1].e, to = i < k ? pl.v[i].s : len;
+			size_t rl = pl.v[i - 1].text.len;
+
+			memmove(d + at[i] + grown, d + at[i], to - from);
+			grown -= rl;
+			memcpy(d + at[i] + grown, pl.v[i - 1].text.data, rl);
+		}
+	}
+	msg->len = newlen;
+	d[newlen] = '\0';
+	if (nparts_rewritten != NULL)
+		*nparts_rewritten = k;
+	free(at);
+	plan_free(&pl);
 	return 0;
 }

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "queue_int.h"
@@ -223,6 +225,37 @@ db_get(struct db_txn *t, enum db_table tb, const void *k, size_t kl,
 	*v = val.mv_data;
 	*vl = val.mv_size;
 	return 0;
+}
+
+/*
+ * The caller has read value V (from db_get(), still inside its
+ * transaction) and will not read it again soon: drop the pages that
+ * lie wholly inside it from this process's view of the map.  LMDB maps
+ * the file read-only and shared, so nothing is lost: the pages stay in
+ * the page cache (clean, reclaimable) and a later read faults them back
+ * in.  Without this every body ever delivered stays mapped, and
+ * posternd's resident size grows with the queue rather than with the
+ * work in flight.  Small values (inside shared leaf pages) are left.
+ */
+void
+db_release(const void *v, size_t vl)
+{
+	static size_t pagesz;
+	uintptr_t start, end;
+
+	if (pagesz == 0) {
+		long ps = sysconf(_SC_PAGESIZE);
+
+		pagesz = ps > 0 ? (size_t)ps : 4096;
+	}
+	if (vl < pagesz)
+		return;
+	/* a value of a page or more is an overflow run of its own (its
+	 * first page starts with the page header): all of it can go */
+	start = (uintptr_t)v & ~(uintptr_t)(pagesz - 1);
+	end = ((uintptr_t)v + vl + pagesz - 1) & ~(uintptr_t)(pagesz - 1);
+	if (end > start)
+		(void)madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
 int

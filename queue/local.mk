@@ -31,3 +31,8 @@ EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash
 # Micro-benchmark, run by hand: ./contrib/bench/queue-commit [-t s] [-d dir]
 noinst_PROGRAMS += contrib/bench/queue-commit
 contrib_bench_queue_commit_LDADD = $(POSTERN_LIBS)
+
+# queue_commit() of a message in pieces (issue 11 item 6), bodies not left mapped.
+check_PROGRAMS += tests/unit/test_queue_iov
+tests_unit_test_queue_iov_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_queue_iov

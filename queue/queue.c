@@ -217,6 +217,41 @@ struct commit_op {
 	void *arg;
 };
 
+/*
+ * The N message octets at OFF: a pointer into the one piece that holds
+ * them all, or else gathered into SEALED after its nonce, where
+ * crypto_seal() encrypts them in place (the same chunk buffer; the
+ * message is never joined into one copy).
+ */
+static const void *
+commit_piece(const struct queue_msg_in *in, uint64_t off, size_t n, unsigned char *sealed)
+{
+	unsigned char *dst = sealed + CRYPTO_NONCE_LEN;
+	size_t i, got = 0;
+	uint64_t at = 0;
+
+	if (in->iov == NULL)
+		return in->data + off;
+	for (i = 0; i < in->niov && got < n; i++) {
+		const struct iovec *v = &in->iov[i];
+		size_t skip, take;
+
+		if (at + v->iov_len <= off) {
+			at += v->iov_len;
+			continue;
+		}
+		skip = off > at ? (size_t)(off - at) : 0;
+		take = v->iov_len - skip < n - got ? v->iov_len - skip : n - got;
+		if (got == 0 && take == n)
+			return (const char *)v->iov_base + skip;
+		memcpy(dst + got, (const char *)v->iov_base + skip, take);
+		got += take;
+		off += take;
+		at += v->iov_len;
+	}
+	return dst;
+}
+
 static int
 commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 {
@@ -243,7 +278,7 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	for (off = 0, no = 0; off < in->len; off += n, no++) {
 		n = in->len - off < q->chunk_size ? in->len - off : q->chunk_size;
 		rcpt_key(k, c->id, (uint32_t)no);
-		crypto_seal(dk, k, sizeof(k), in->data + off, n, sealed);
+		crypto_seal(dk, k, sizeof(k), commit_piece(in, off, n, sealed), n, sealed);
 		if ((err = db_put(txn, DB_BODIES, k, sizeof(k), sealed, n + CRYPTO_OVERHEAD)) != 0)
 			break;
 	}
@@ -331,13 +366,19 @@ queue_commit(struct queue *q, const struct queue_msg_in *m,
 	if (q->readonly || !q->writer_running || q->closing)
 		return -EROFS;
 	if (m->nrcpts == 0 || m->nrcpts > UINT32_MAX || m->account == NULL ||
-	    m->sender == NULL || (m->len > 0 && m->data == NULL) ||
+	    m->sender == NULL || (m->iov == NULL && m->len > 0 && m->data == NULL) ||
 	    (m->state != QUEUE_QUEUED && m->state != QUEUE_HELD))
 		return -EINVAL;
 	c = xcalloc(1, sizeof(*c));
 	c->op.apply = commit_apply;
 	c->op.done = commit_done;
 	c->m = *m;
+	if (m->iov != NULL) {
+		size_t i;
+
+		for (c->m.len = 0, i = 0; i < m->niov; i++)
+			c->m.len += m->iov[i].iov_len;
+	}
 	c->cb = cb;
 	c->arg = arg;
 	id_new(c->id);
@@ -397,8 +438,9 @@ queue_read_body(struct queue *q, const char *id, struct buf *out)
 			rc = vl < CRYPTO_OVERHEAD ? -EBADMSG : -EFBIG;
 			break;
 		}
-		if ((rc = crypto_open(dk, k, sizeof(k), v, vl,
-		    (unsigned char *)out->data + out->len)) != 0)
+		rc = crypto_open(dk, k, sizeof(k), v, vl, (unsigned char *)out->data + out->len);
+		db_release(v, vl);	/* read once per attempt: keep it out of our RSS */
+		if (rc != 0)
 			break;
 		out->len += vl - CRYPTO_OVERHEAD;
 		out->data[out->len] = '\0';

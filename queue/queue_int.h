@@ -43,6 +43,9 @@ int db_commit(struct db_txn *txn);
 void db_abort(struct db_txn *txn);
 int db_get(struct db_txn *txn, enum db_table t, const void *k, size_t kl,
     const void **v, size_t *vl);
+/* Done with a large value read from the map: drop its whole pages from
+ * this process's mapping (they stay in the page cache). */
+void db_release(const void *v, size_t vl);
 int db_put(struct db_txn *txn, enum db_table t, const void *k, size_t kl,
     const void *v, size_t vl);
 int db_del(struct db_txn *txn, enum db_table t, const void *k, size_t kl);

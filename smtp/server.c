@@ -1058,6 +1058,31 @@ starts_auth(const char *p, size_t n)
 	return n >= 5 && mem_casecmp(p, "AUTH ", 5) == 0;
 }
 
+/*
+ * Message text (DATA, or the current BDAT chunk) at P: feed what
+ * belongs to it to the DATA machine; returns the octets used.
+ */
+static size_t
+text_feed(struct smtp_session *s, const char *p, size_t avail)
+{
+	size_t n;
+	int end;
+
+	if (s->state == SMTP_STATE_DATA) {
+		n = smtp_data_feed(&s->data, p, avail, &end);
+		if (end)
+			text_done(s);
+		return n;
+	}
+	n = avail < s->chunk_left ? avail : (size_t)s->chunk_left;
+	if (!s->chunk_skip)
+		smtp_data_feed(&s->data, p, n, &end);
+	s->chunk_left -= n;
+	if (s->chunk_left == 0)
+		chunk_done(s);
+	return n;
+}
+
 /* Consume as much buffered input as the state allows. */
 static void
 process(struct smtp_session *s)
@@ -1073,22 +1098,9 @@ process(struct smtp_session *s)
 		char *p = s->in.data + pos;
 		size_t avail = s->in.len - pos, cap, n;
 		char *lf;
-		int end;
 
-		if (s->state == SMTP_STATE_DATA) {
-			pos += smtp_data_feed(&s->data, p, avail, &end);
-			if (end)
-				text_done(s);
-			continue;
-		}
-		if (s->state == SMTP_STATE_BDAT) {
-			n = avail < s->chunk_left ? avail : (size_t)s->chunk_left;
-			if (!s->chunk_skip)
-				smtp_data_feed(&s->data, p, n, &end);
-			pos += n;
-			s->chunk_left -= n;
-			if (s->chunk_left == 0)
-				chunk_done(s);
+		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT) {
+			pos += text_feed(s, p, avail);
 			continue;
 		}
 		if (s->discard_line) {
@@ -1227,7 +1239,43 @@ int
 smtp_session_input(struct smtp_session *s, const void *data, size_t len)
 {
 	const char *p = data;
+	int fed = 0;
 
+	/*
+	 * Message text with nothing buffered before it goes straight from
+	 * the caller's buffer to the DATA machine: the message is copied
+	 * once, into s->msg, not first into s->in as well (issue 11 item 6;
+	 * with 64 KiB reads s->in would otherwise grow to 128 KiB per
+	 * session receiving mail).
+	 */
+	while (len > 0 && s->in.len == 0 && !s->processing && s->pending == P_NONE &&
+	    (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)) {
+		size_t used;
+
+		fed = 1;
+		s->processing = 1;
+		used = text_feed(s, p, len);
+		s->processing = 0;
+		if (used == 0)
+			break;
+		p += used;
+		len -= used;
+	}
+	if (fed && s->in.len > 0 && s->state != SMTP_STATE_CLOSED) {
+		/* A callback fed input meanwhile (re-entrantly): it came after
+		 * the rest of ours, so ours goes in front of it. */
+		if (len > 0) {
+			struct buf t;
+
+			buf_init(&t, 0);
+			buf_append(&t, p, len);
+			buf_append(&t, s->in.data, s->in.len);
+			buf_free(&s->in);
+			s->in = t;
+			len = 0;
+		}
+		process(s);
+	}
 	while (len > 0 && s->state != SMTP_STATE_CLOSED) {
 		size_t room = s->in.len < SMTP_INPUT_MAX ? SMTP_INPUT_MAX - s->in.len : 0;
 		size_t n = len < room ? len : room;

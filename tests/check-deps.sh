@@ -15,7 +15,7 @@
 #  3. Each external library's symbols appear in exactly one object:
 #     ares_ (c-ares) in src/net/dns.o, SSL_ (libssl) in src/net/tls.o,
 #     mdb_ (LMDB) in queue/db.o, dkim_ (libopendkim) in
-#     policy/dkim.o, SPF_ (libspf2) in policy/spf.o.  Our own code
+#     policy/dkim_rsa.o, SPF_ (libspf2) in policy/spf.o.  Our own code
 #     uses the prefix dkimsign_ so that dkim_ means libopendkim only.
 #
 # Usage: check-deps.sh [BUILDDIR [SRCDIR]]; by default the directories
@@ -102,7 +102,7 @@ for o in $objs; do
 		ares_*) own=src/net/dns.o ;;
 		SSL_*) own=src/net/tls.o ;;
 		mdb_*) own=queue/db.o ;;
-		dkim_*) own=policy/dkim.o ;;
+		dkim_*) own=policy/dkim_rsa.o ;;
 		SPF_*) own=policy/spf.o ;;
 		*) continue ;;
 		esac

@@ -3,7 +3,7 @@
  * ctl_dkim.c: `posternctl dkim generate|list|dns|rotate|remove` and
  * `posternctl domain check`.  The dkim commands work directly on the
  * key directory (dkim_key_directory, or <data_directory>/dkim) through
- * the key-store API of policy/dkim.c, so they work offline, as root or
+ * the key-store API of policy/dkim_keys.c, so they work offline, as root or
  * the operator; a lock file serialises concurrent writers, and the
  * metadata is replaced atomically so a running posternd never reads a
  * half-written file (it reloads on the next message).

@@ -15,7 +15,9 @@
  *         hourly rate reached → 451 4.7.1.
  *   RCPT  per-account recipient limit → 452 4.5.3 (RFC 5321 §4.5.3.1.10).
  *   EOM   the policy stage list runs in uv_queue_work on a private copy
- *         of the envelope and message, then queue_commit(); the session
+ *         of the envelope and on the message buffer itself (taken over
+ *         from the session, not copied; added header fields travel
+ *         beside it), then queue_commit() of its pieces; the session
  *         gets "250 2.0.0 Ok: queued as <id>" only from the commit
  *         callback (DESIGN.md §4).  Tempfails come back as 451/452 and
  *         the session stays usable.
@@ -51,7 +53,7 @@
 static const struct policy_stage relay_eom_stages[] = {
 	{ "headers", policy_headers },
 	{ "dlp", dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
-	{ "dkim", dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
+	{ "dkim", dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim_stage.c) */
 };
 
 #define RELAY_ACCOUNT_CACHE_MS 5000
@@ -105,7 +107,8 @@ struct relay_job {
 	char *account_record;
 	char *helo;
 	char *protocol;
-	struct policy_msg pm;
+	struct policy_msg pm;		/* pm.data: the session's DATA buffer, taken over */
+	struct iovec *iov;		/* the final message's pieces for queue_commit() */
 	struct outcome out;
 	int policy_rc;
 	int rate_taken;
@@ -640,8 +643,8 @@ relay_job_free(struct relay_job *j)
 	free(j->account_record);
 	free(j->helo);
 	free(j->protocol);
-	buf_free(&j->pm.data);
-	buf_free(&j->pm.verdicts);
+	policy_msg_free(&j->pm);
+	free(j->iov);
 	if (j->rs != NULL)
 		relay_session_unref(j->rs);
 	r = j->r;
@@ -682,7 +685,7 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu%s",
 		    rs->id, msgid, *j->account ? j->account : "-",
 		    log_addr(j->sender, strlen(j->sender), addr, sizeof(addr)), j->nrcpts,
-		    j->pm.data.len, j->pm.hold ? " state=held" : "");
+		    policy_msg_len(&j->pm), j->pm.hold ? " state=held" : "");
 		outcome_set(&reply, OUTCOME_OK, 250, "2.0.0", "Ok: queued as %s", msgid);
 	} else {
 		relay_job_untake(j);
@@ -739,8 +742,10 @@ relay_policy_done(uv_work_t *w, int status)
 	in.sender = j->sender;
 	in.rcpts = j->rcpts;
 	in.nrcpts = j->nrcpts;
-	in.data = j->pm.data.data ? j->pm.data.data : "";
-	in.len = j->pm.data.len;
+	/* added fields + the one copy, streamed into the sealed chunks */
+	j->iov = xcalloc(policy_msg_niov(&j->pm), sizeof(*j->iov));
+	in.iov = j->iov;
+	in.niov = policy_msg_iov(&j->pm, j->iov);
 	in.state = j->pm.hold || j->out.kind == OUTCOME_HOLD ? QUEUE_HELD : QUEUE_QUEUED;
 	in.envid = j->envid;
 	in.ret_full = j->ret_full;
@@ -824,18 +829,12 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->pm.sender = j->sender;
 	j->pm.rcpts = j->rcpt_addrs;
 	j->pm.nrcpts = j->nrcpts;
-	buf_init(&j->pm.data, 0);
-	j->pm.data.data = buf_steal(msg, &j->pm.data.len);
-	j->pm.data.cap = j->pm.data.len + 1;
+	/* the session's buffer becomes the job's: no copy of the message */
+	j->pm.data = *msg;
+	buf_init(msg, msg->max);
 	if (rs->spf_header[0] != '\0') {
 		/* issue 6: spf_action=warn: tell the customer what to fix */
-		struct buf b;
-
-		buf_init(&b, 0);
-		buf_append_str(&b, rs->spf_header);
-		buf_append(&b, j->pm.data.data, j->pm.data.len);
-		buf_free(&j->pm.data);
-		j->pm.data = b;
+		policy_msg_prepend(&j->pm, rs->spf_header, strlen(rs->spf_header));
 	}
 	buf_init(&j->pm.verdicts, 0);
 	j->pm.client_helo = j->helo;

@@ -4,8 +4,8 @@
  * sensitive-data scan (issue 7).  Parses the input as a message fed
  * whole and fed in chunks (sizes taken from the input itself) and
  * aborts if the two transcripts of the text callback differ; scans
- * every text part; runs redaction of all types and parses its output
- * again (it must parse, and find no card, SSN or IBAN left unless a
+ * every text part; runs redaction of all types (into a copy and in
+ * place, which must give the same bytes) and parses its output again (it must parse, and find no card, SSN or IBAN left unless a
  * limit stopped the parse); decodes the input as a header value.
  * Small limits so the depth, part and size limits are reached.
  */
@@ -85,6 +85,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    == MIME_LIMIT_NONE && c.f.count[DLP_CARD] > a.f.count[DLP_CARD] + a.f.count[DLP_SSN]
 		    + a.f.count[DLP_IBAN])
 			abort();
+	}
+
+	{
+		/* The EOM stage redacts in the message's own buffer: the same bytes. */
+		struct buf in;
+
+		buf_init(&in, 0);
+		buf_append(&in, data, size);
+		if (dlp_redact_in_place(&in, &lim, (1u << DLP_CARD) | (1u << DLP_SSN)
+		    | (1u << DLP_IBAN), NULL) != 0 || in.len != red.len
+		    || (in.len && memcmp(in.data, red.data, in.len) != 0))
+			abort();
+		buf_free(&in);
 	}
 
 	buf_init(&hdr, 0);

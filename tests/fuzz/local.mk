@@ -19,7 +19,7 @@ FUZZ_TARGETS += tests/fuzz/fuzz_config
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/replay.c
 tests_fuzz_fuzz_config_LDADD = $(FUZZ_LDADD)
 
-# dkim: From: parser, relaxed canonicalisation, Ed25519 signer (policy/dkim.c)
+# dkim: From: parser, relaxed canonicalisation, Ed25519 signer (policy/dkim_*.c)
 FUZZ_TARGETS += tests/fuzz/fuzz_dkim
 tests_fuzz_fuzz_dkim_SOURCES = tests/fuzz/fuzz_dkim.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dkim_LDADD = $(FUZZ_LDADD)

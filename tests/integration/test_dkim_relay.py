@@ -7,7 +7,11 @@ X-Postern-SPF: under spf_action=warn and refuses with 550 5.7.23 under
 the account's spf_action=reject, and `posternctl dkim rotate` takes
 effect on the next message without a restart.  The message is read back
 with `posternctl queue show ID --body --json` and, for the first one,
-as delivered to a sink MX.
+as delivered to a sink MX.  Byte for byte (issue 11 item 6: added fields
+are put in front at commit time): the stored message is the fields
+postern adds on top of the submitted message, unchanged below them; the
+delivered bytes are the stored ones; a Bcc: field is gone from both,
+and the message still verifies.
 """
 import json
 import os
@@ -80,6 +84,17 @@ def verify_each(msg):
     return True
 
 
+def added_fields(stored, sent):
+    """The names of the fields STORED has on top of SENT, top to bottom,
+    or None when STORED is not those fields followed by SENT unchanged."""
+    if not stored.endswith(sent):
+        return None
+    top = stored[:len(stored) - len(sent)]
+    fields = re.findall(rb"(?ms)^([A-Za-z-]+):.*?\r\n(?![ \t])", top)
+    rebuilt = re.findall(rb"(?ms)^[A-Za-z-]+:.*?\r\n(?![ \t])", top)
+    return [f.decode() for f in fields] if b"".join(rebuilt) == top else None
+
+
 def message(mail_from, subject):
     return ("From: News <%s>\r\nTo: r@example.net\r\nSubject: %s\r\n"
             "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%s@a.test>\r\n\r\n"
@@ -104,7 +119,7 @@ def main():
     r = p.posternctl("account", "add", "relayapp", "--domain", "a.test", "--domain", "fail.test")
     if "listener=relay" not in p.log() or "unknown command" in r.stderr:
         skip_all("this build's posternd has no relay listener or account command yet")
-    plan(17)
+    plan(21)
     ok(r1.returncode == 0 and r2.returncode == 0, "keys generated before the start (mkdir -p)")
     ok(r.returncode == 0, "relay account with domains a.test, fail.test")
     recs = zone_records(p.posternctl("dkim", "dns", "a.test").stdout)
@@ -126,12 +141,27 @@ def main():
     ok(verify_each(wire), "the delivered message verifies (dkimpy)")
     ok(wire and not verify_each(wire.replace(b"this is a test", b"this is a tesT", 1)),
        "one changed byte in the delivered body fails verification")
+    is_(added_fields(body, message("news@a.test", "one")),
+        ["DKIM-Signature", "DKIM-Signature", "Received"],
+        "stored = DKIM-Signature x2 + Received: on top of the submitted bytes, unchanged")
+    ok(wire == body or wire == body + b"\r\n" or wire.rstrip(b"\r\n") == body.rstrip(b"\r\n"),
+       "delivered bytes = stored bytes (%d, %d octets)" % (len(wire), len(body)))
 
     code, text = p.send("app@fail.test", ["r@example.net"], message("news@a.test", "two"))
     is_(code, 250, "SPF fail under warn: accepted")
     body = body_of(p, queue_id(text))
     like(body, r"(?m)^X-Postern-SPF: fail \(domain fail\.test .*ip4:192\.0\.2\.10", "X-Postern-SPF header added")
     ok(verify_each(body), "still signed and verifying")
+    is_(added_fields(body, message("news@a.test", "two")),
+        ["DKIM-Signature", "DKIM-Signature", "Received", "X-Postern-SPF"],
+        "stored = signatures, Received:, X-Postern-SPF: on top of the submitted bytes")
+    sent = message("news@a.test", "bcc").replace(
+        b"Subject: bcc\r\n", b"Subject: bcc\r\nBcc: hidden@c.test,\r\n also-hidden@c.test\r\n")
+    code, text = p.send("app@a.test", ["r@example.net", "hidden@c.test"], sent)
+    body = body_of(p, queue_id(text)) if code == 250 else b""
+    ok(code == 250 and b"hidden" not in body and b"Bcc" not in body and verify_each(body) and
+       body.endswith(sent.replace(b"Bcc: hidden@c.test,\r\n also-hidden@c.test\r\n", b"")),
+       "Bcc: removed with its continuation line, the rest byte for byte, signed and verifying")
 
     r = p.posternctl("account", "set", "relayapp", "--set", "spf_action=reject")
     last = []

@@ -55,11 +55,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "%d %s %s\n", out.code, out.enhanced, out.text);
 		rc = 75;
 	} else {
-		fwrite(m.data.data ? m.data.data : "", 1, m.data.len, stdout);
+		struct buf final;
+
+		/* the message as it would be queued: signatures on top */
+		buf_init(&final, 0);
+		policy_msg_render(&m, &final);
+		fwrite(final.data ? final.data : "", 1, final.len, stdout);
+		buf_free(&final);
 		rc = 0;
 	}
-	buf_free(&m.data);
-	buf_free(&m.verdicts);
+	policy_msg_free(&m);
 	free(record);
 	config_free(cfg);
 	return rc;

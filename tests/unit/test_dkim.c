@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * test_dkim.c: unit tests for policy/dkim.c: the From: domain parser
+ * test_dkim.c: unit tests for policy/dkim_*.c: the From: domain parser
  * (table-driven), name validation, TXT splitting, the key store
  * (generate, save, load, modes, activation, removal, refusal of
  * group/world-readable keys) and the EOM stage's signing-domain and
@@ -89,8 +89,9 @@ run_stage(struct config *cfg, const char *record, const char *msg, struct buf *o
 	buf_init(&m.verdicts, 0);
 	buf_append_str(&m.data, msg);
 	dkimsign_stage.run(&m, &o);
-	*out = m.data;
-	buf_free(&m.verdicts);
+	buf_init(out, 0);
+	policy_msg_render(&m, out);
+	policy_msg_free(&m);
 	return o.code;
 }
 
