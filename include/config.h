@@ -5,8 +5,17 @@
  * key, its default and its limits live there and only there.  Unknown
  * keys, bad values and out-of-range numbers are errors reported as
  * `file:line: message`.  Durations are kept in milliseconds, sizes in
- * bytes.  A loaded config is immutable; SIGHUP loads a new one and
- * swaps it in only when it is valid.
+ * bytes.
+ *
+ * A loaded config is immutable and reference-counted: config_load()
+ * returns it with one reference, config_ref() adds one (a module, a
+ * session, a pool job that reads it), config_unref() drops one and the
+ * last one frees it.  The counter is atomic, so a pool thread may drop
+ * its reference.  Values are typed once here so that no module parses
+ * strings again: choices are enums, duration lists are arrays of ms,
+ * address lists carry host and port, CIDR lists carry the parsed
+ * network.  SIGHUP loads a new config and the daemon swaps it in only
+ * when all of it is valid (src/daemon/daemon.c, daemon_check()).
  */
 #ifndef POSTERN_CONFIG_H
 #define POSTERN_CONFIG_H
@@ -15,20 +24,63 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct config_list {
-	char **items;	/* owned */
-	size_t n;
+/* A parsed host:port ("[v6]:port", "*:port"). */
+struct config_addr {
+	char host[256];		/* without brackets; "*" for any */
+	int port;
 };
+
+/* A parsed network, e.g. 10.0.0.0/8 or ::1/128. */
+struct config_cidr {
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int bits;
+};
+
+/*
+ * A list value.  items[] is always the text of each element (in the
+ * order written); for lists of a typed element, the parallel array of
+ * that type is filled as well (the others are NULL).
+ */
+struct config_list {
+	char **items;			/* owned */
+	size_t n;
+	uint64_t *ms;			/* duration lists: each element in ms */
+	struct config_addr *addrs;	/* address lists */
+	struct config_cidr *cidrs;	/* CIDR lists */
+};
+
+/* The enum-valued keys (postern.conf(5) lists the words). */
+enum config_log_level {	/* same values as log.h's enum log_level */
+	CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERR
+};
+enum config_bare_lf { CONFIG_BARE_LF_REJECT, CONFIG_BARE_LF_NORMALIZE };
+enum config_tls_policy {	/* same values as route.h's enum route_tls */
+	CONFIG_TLS_NONE, CONFIG_TLS_MAY, CONFIG_TLS_ENCRYPT, CONFIG_TLS_VERIFY
+};
+enum config_addr_pref {
+	CONFIG_PREFER_IPV6, CONFIG_PREFER_IPV4, CONFIG_IPV6_ONLY, CONFIG_IPV4_ONLY
+};
+enum config_spf_action {	/* same values as spf.h's enum spf_action */
+	CONFIG_SPF_IGNORE, CONFIG_SPF_WARN, CONFIG_SPF_REJECT
+};
+enum config_dlp_action {	/* same values as dlp.h's enum dlp_action */
+	CONFIG_DLP_IGNORE, CONFIG_DLP_TAG, CONFIG_DLP_REDACT, CONFIG_DLP_HOLD,
+	CONFIG_DLP_REJECT
+};
+enum config_mime_limit_action { CONFIG_MIME_LIMIT_REJECT, CONFIG_MIME_LIMIT_HOLD };
 
 struct config {
 	char *path;	/* file it was loaded from; owned */
+	int refs;	/* config_ref()/config_unref(); atomic */
+	int *lines;	/* per key: line it was set on, 0 = default; owned */
 
 	/* daemon */
 	char *hostname;
 	char *data_directory;
 	char *pid_file;
 	char *user;
-	char *log_level;
+	enum config_log_level log_level;
 	int log_pseudonymise;
 	char *syslog_facility;
 	char *master_key_file;
@@ -43,7 +95,7 @@ struct config {
 	uint64_t queue_map_max;
 	uint64_t queue_chunk_size;
 	int64_t queue_commit_batch;
-	struct config_list retry_schedule;	/* durations, validated */
+	struct config_list retry_schedule;	/* .ms[]: durations */
 	uint64_t max_queue_lifetime;
 	uint64_t delay_warning_time;
 	uint64_t body_retention;
@@ -51,10 +103,10 @@ struct config {
 	uint64_t purge_interval;
 
 	/* SMTP server */
-	struct config_list smtpd_submission_listen;
-	struct config_list smtpd_submissions_listen;
-	struct config_list smtpd_relay_listen;
-	struct config_list smtpd_relay_networks;
+	struct config_list smtpd_submission_listen;	/* .addrs[] */
+	struct config_list smtpd_submissions_listen;	/* .addrs[] */
+	struct config_list smtpd_relay_listen;		/* .addrs[] */
+	struct config_list smtpd_relay_networks;	/* .cidrs[] */
 	char *smtpd_relay_account;
 	char *smtpd_tls_cert_file;
 	char *smtpd_tls_key_file;
@@ -71,12 +123,12 @@ struct config {
 	int64_t smtpd_auth_lockout_threshold;
 	uint64_t smtpd_auth_lockout_time;
 	int smtpd_received_client_ip;
-	char *smtpd_bare_line_ending;
+	enum config_bare_lf smtpd_bare_line_ending;
 
 	/* delivery */
-	struct config_list dns_servers;
+	struct config_list dns_servers;		/* .addrs[] */
 	struct config_list transport;
-	char *smtp_tls_policy;
+	enum config_tls_policy smtp_tls_policy;
 	struct config_list smtp_tls_policy_map;
 	char *smtp_tls_ca_file;
 	uint64_t smtp_connect_timeout;
@@ -87,7 +139,7 @@ struct config {
 	int64_t smtp_destination_rate;
 	int64_t smtp_connection_reuse_limit;
 	struct config_list smtp_bind_address;
-	char *smtp_address_preference;
+	enum config_addr_pref smtp_address_preference;
 	char *smtp_helo_name;
 	int delivery_enabled;
 
@@ -97,37 +149,59 @@ struct config {
 	char *dkim_fallback_domain;
 	uint64_t dkim_signature_expiry;
 	struct config_list spf_egress_ips;
-	char *spf_action;
+	enum config_spf_action spf_action;
 
 	/* MIME, sensitive data */
-	char *dlp_action_card;
-	char *dlp_action_card_test;
-	char *dlp_action_ssn;
-	char *dlp_action_iban;
+	enum config_dlp_action dlp_action_card;
+	enum config_dlp_action dlp_action_card_test;
+	enum config_dlp_action dlp_action_ssn;
+	enum config_dlp_action dlp_action_iban;
 	int64_t mime_max_depth;
 	int64_t mime_max_parts;
 	uint64_t mime_max_decoded_size;
-	char *mime_limit_action;
+	enum config_mime_limit_action mime_limit_action;
 };
 
 /*
- * Load PATH into a new config.  On error returns NULL and writes one or
- * more "file:line: message" lines (newline-separated) into ERR.
- * PATH NULL gives the built-in defaults.
+ * Load PATH into a new config (one reference).  On error returns NULL
+ * and writes one or more "file:line: message" lines (newline-separated)
+ * into ERR.  PATH NULL gives the built-in defaults.
  */
 struct config *config_load(const char *path, char *err, size_t errlen);
 /* Parse from memory (tests, fuzzing); NAME is used in error messages. */
 struct config *config_parse(const char *name, const char *text, size_t len,
     char *err, size_t errlen);
+/* Take one more reference; returns CFG.  NULL is allowed. */
+const struct config *config_ref(const struct config *cfg);
+/* Drop one reference; the last one frees.  NULL is allowed. */
+void config_unref(const struct config *cfg);
+/* config_unref() of a config still being set up (tests); same thing. */
 void config_free(struct config *cfg);
+
+/* Line KEY was set on in cfg->path, 0 when it has its default. */
+int config_key_line(const struct config *cfg, const char *key);
+/* Whether a change of KEY takes effect only at the next start. */
+int config_key_needs_restart(const char *key);
+/*
+ * The keys that differ between OLD and NEXT and need a restart,
+ * comma-separated ("dns_servers,user"), into OUT; the number of them.
+ */
+size_t config_restart_changes(const struct config *old, const struct config *next,
+    char *out, size_t outlen);
+/* The word of an enum key's value, e.g. "warn" for spf_action. */
+const char *config_enum_name(const char *key, int value);
 
 /* Write every key with its current value, `key = value`, one per line. */
 void config_dump(const struct config *cfg, FILE *out);
 
-/* Helpers for values other modules parse further. */
+/* The value syntaxes, for tools and tests (durations: util.h). */
 int config_parse_duration(const char *s, uint64_t *ms);
 int config_parse_size(const char *s, uint64_t *bytes);
 /* "host:port", "[v6]:port", "*:port"; HOST and PORT out. */
 int config_parse_address(const char *s, char *host, size_t hostlen, int *port);
+/* "10.0.0.0/8", "::1/128", or a bare address (a host route). */
+int config_parse_cidr(const char *s, struct config_cidr *out);
+/* Whether ADDR (FAMILY, network byte order) is inside C. */
+int config_cidr_contains(const struct config_cidr *c, int family, const unsigned char *addr);
 
 #endif

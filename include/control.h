@@ -107,11 +107,7 @@ void control_stop(struct control *c);
 /* Adopt a new config (role groups); the socket path is not changed. */
 void control_reload(struct control *c, const struct config *cfg);
 
-/* posternd module callbacks (src/queue_module.c, src/daemon.c table). */
-struct daemon;
-int control_module_start(struct daemon *d, char *err, size_t errlen);
-int control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
-void control_module_stop(struct daemon *d);
+/* The posternd module callbacks are in daemon.h (src/daemon/control_module.c). */
 
 /*
  * Run one request in-process (posternctl offline mode, tests): builds

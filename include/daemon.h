@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * daemon.h: the composition root of posternd.  One libuv loop, one
- * current config, and a table of modules (src/daemon.c) started in
+ * current config, and a table of modules (src/daemon/daemon.c) started in
  * order and stopped in reverse order.  A module is four callbacks:
  *
  *   start   bind sockets, open files; runs as root, before the
  *           privilege drop (`user =`).  0, or -1 with a reason in ERR.
- *   reload  SIGHUP with a valid new config NEXT; adopt what can change
- *           at run time.  -1 with ERR is logged as a warning (the new
- *           config is still swapped in: d->cfg == NEXT afterwards, so
- *           read settings through d->cfg, never keep pointers into it).
+ *   reload  SIGHUP with a new config NEXT that passed daemon_check();
+ *           adopt what can change at run time (keys marked restart in
+ *           src/conf/config.c are not expected to change).  -1 with ERR
+ *           fails the whole reload: the modules reloaded before this
+ *           one are called again with the old config, d->cfg stays,
+ *           `event=reload_failed module=NAME` is logged.  So a module
+ *           must leave its old state intact when it returns -1.  On
+ *           success d->cfg == NEXT afterwards; a module that keeps the
+ *           config beyond the call takes a reference (config_ref).
  *   drain   SIGTERM/SIGINT: stop accepting new work.  Return 0 when
  *           nothing is in flight, or 1 and call daemon_drained() once
  *           the in-flight work (sessions, commits) has finished.
@@ -31,7 +36,7 @@ struct queue;
 
 struct daemon {
 	uv_loop_t *loop;		/* the one event loop */
-	struct config *cfg;		/* current config; owned; swapped on SIGHUP */
+	struct config *cfg;		/* current config; one reference; swapped on SIGHUP */
 	char *config_path;		/* absolute path of postern.conf; owned */
 	int foreground;			/* -f: stay attached, log to stderr */
 	int stopping;			/* SIGTERM seen: no new work */
@@ -39,11 +44,11 @@ struct daemon {
 
 	/* Module state: one field per module, set by its start(). */
 	struct queue *queue;		/* queue/: the LMDB store and scheduler */
-	void *control;			/* src/control.c: the control socket */
-	void *listeners;		/* smtp/: the SMTP listeners */
-	void *delivery;			/* src/deliver.c: the delivery engine */
+	void *control;			/* src/daemon/control_module.c: the control socket */
+	void *listeners;		/* src/daemon/smtpd_module.c: relay + SMTP listeners */
+	void *delivery;			/* src/daemon/delivery_module.c: the delivery engine */
 
-	/* Private to src/daemon.c. */
+	/* Private to src/daemon/daemon.c. */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t stop_timer;
 	uv_timer_t grace_timer;
@@ -81,11 +86,49 @@ void daemon_drained(struct daemon *d, const char *module);
 void daemon_stop(struct daemon *d, int exit_status);
 
 /*
- * Start-up checks shared with `posternd -n`: every secret file the
- * config names (master_key_file if it exists, smtpd_tls_key_file,
- * each file in dkim_key_directory) must be mode 0600/0400, and `user`
- * must exist.  0, or -1 with one reason per line in ERR.
+ * The one complete check of a parsed config, used by `posternd -n`, at
+ * start and on SIGHUP before anything is swapped: every secret file the
+ * config names (master_key_file if it exists, also readable;
+ * smtpd_tls_key_file; each file in dkim_key_directory) must be mode
+ * 0600/0400; the SMTP server certificate and key must load and match;
+ * the transport table and smtp_tls_policy_map must parse; listen
+ * addresses and dns_servers must be IP addresses; `user` must exist.  (Values, enums, addresses and CIDRs are checked by the
+ * parser.)  0, or -1 with one `file:line: key: reason` per line in ERR.
  */
 int daemon_check(const struct config *cfg, char *err, size_t errlen);
+
+/* ---- module glue (src/daemon/NAME_module.c): params from the config ---- */
+
+struct queue_params;
+/* Fill P from CFG; P points into CFG (retry_schedule, paths). */
+void queue_params_from_config(struct queue_params *p, const struct config *cfg);
+/* queue_open() with the params of CFG (posternctl, tests, benches). */
+struct queue *queue_open_config(uv_loop_t *loop, const struct config *cfg, int readonly,
+    char *err, size_t errlen);
+int queue_module_start(struct daemon *d, char *err, size_t errlen);
+int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void queue_module_stop(struct daemon *d);
+
+/* src/daemon/control_module.c: the control socket. */
+int control_module_start(struct daemon *d, char *err, size_t errlen);
+int control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void control_module_stop(struct daemon *d);
+
+/* src/daemon/delivery_module.c: the delivery engine.  Params from CFG,
+ * tables parsed; -1 with ERR naming a bad table entry. */
+struct delivery_params;
+int delivery_params_from_config(struct delivery_params *p, const struct config *cfg,
+    char *err, size_t errlen);
+int delivery_module_start(struct daemon *d, char *err, size_t errlen);
+int delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+int delivery_module_drain(struct daemon *d);
+void delivery_module_stop(struct daemon *d);
+
+/* src/daemon/smtpd_module.c: the relay and the SMTP listeners. */
+int listener_module_start(struct daemon *d, char *err, size_t errlen);
+int listener_module_reload(struct daemon *d, const struct config *next, char *err,
+    size_t errlen);
+int listener_module_drain(struct daemon *d);
+void listener_module_stop(struct daemon *d);
 
 #endif

@@ -12,16 +12,44 @@
 
 #include "config.h"
 #include "queue.h"
+#include "route.h"
 
 struct delivery;
-struct daemon;
 
-/* Start delivering what Q hands out as due.  CFG is borrowed until
- * delivery_reload() gives a new one.  NULL with ERR on failure. */
-struct delivery *delivery_new(uv_loop_t *loop, struct queue *q,
-    const struct config *cfg, char *err, size_t errlen);
-/* Adopt a new config (TLS client context, limits, transport table). */
-int delivery_reload(struct delivery *dl, const struct config *cfg, char *err, size_t errlen);
+/*
+ * The settings the engine takes from postern.conf, typed and parsed:
+ * built by the daemon glue (delivery_params_from_config() in
+ * src/daemon/delivery_module.c).  Every member is owned; the engine
+ * takes the whole struct over (delivery_new, delivery_reload) and
+ * frees it with delivery_params_free().
+ */
+struct delivery_params {
+	char *hostname;			/* our name; "" = the system host name */
+	char *helo_name;		/* smtp_helo_name; "" = hostname */
+	char *tls_ca_file;		/* smtp_tls_ca_file; "" = the system store */
+	enum route_tls tls_policy;	/* smtp_tls_policy */
+	struct route_table transport;	/* parsed `transport` */
+	struct route_table tls_map;	/* parsed smtp_tls_policy_map */
+	enum config_addr_pref addrpref;	/* smtp_address_preference */
+	char **bind_addresses;		/* smtp_bind_address */
+	size_t nbind;
+	char **dns_servers;		/* dns_servers (host:port); read at start only */
+	size_t ndns;
+	uint64_t connect_timeout, helo_timeout, command_timeout, data_timeout;	/* ms */
+	uint64_t delay_warning_time;	/* ms; 0 = off */
+	int64_t concurrency;		/* smtp_destination_concurrency */
+	int64_t rate;			/* smtp_destination_rate: per minute, 0 = no limit */
+	int64_t reuse_limit;		/* smtp_connection_reuse_limit */
+	int enabled;			/* delivery_enabled */
+};
+void delivery_params_free(struct delivery_params *p);
+
+/* Start delivering what Q hands out as due, with P (taken over, also on
+ * failure).  NULL with ERR on failure. */
+struct delivery *delivery_new(uv_loop_t *loop, struct queue *q, struct delivery_params *p,
+    char *err, size_t errlen);
+/* Adopt new params (TLS client context, limits, tables); P is taken over. */
+int delivery_reload(struct delivery *dl, struct delivery_params *p, char *err, size_t errlen);
 /*
  * Stop taking new work; connections finish their current message and
  * quit.  Returns 0 when already idle, else 1 and calls DONE(ARG) once
@@ -41,10 +69,6 @@ struct delivery_stats {
 };
 void delivery_get_stats(const struct delivery *dl, struct delivery_stats *st);
 
-/* posternd module table entries (src/daemon.c). */
-int delivery_module_start(struct daemon *d, char *err, size_t errlen);
-int delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
-int delivery_module_drain(struct daemon *d);
-void delivery_module_stop(struct daemon *d);
+/* The posternd module callbacks are in daemon.h (src/daemon/delivery_module.c). */
 
 #endif

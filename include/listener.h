@@ -18,27 +18,32 @@
 
 struct listener;
 struct relay;
+struct smtp_params;
+
+/* The SMTP session settings of CFG (strings point into CFG). */
+void listener_smtp_params(struct smtp_params *p, const struct config *cfg);
 
 /*
- * Bind every configured listener and start accepting.  CFG and RELAY
- * are borrowed: CFG must outlive every session started with it (see
- * listener_reload()).  NULL with ERR when an address cannot be bound,
- * a CIDR is malformed, or the TLS certificate/key cannot be loaded
- * while a TLS listener is configured.
+ * Bind every configured listener and start accepting.  The listener
+ * takes a reference to CFG (and each session one to the config it
+ * started with); RELAY is borrowed.  NULL with ERR when an address
+ * cannot be bound or the TLS certificate/key cannot be loaded while a
+ * TLS listener is configured.
  */
 struct listener *listener_start(uv_loop_t *loop, const struct config *cfg,
     struct relay *relay, char *err, size_t errlen);
 /*
  * SIGHUP: re-read the TLS certificate and key (from CFG's paths) for new
  * connections, and use CFG's limits and timeouts for new sessions.
- * Existing connections keep their TLS context and their old config, so
- * the caller keeps old configs alive until listener_free().  Listen
- * addresses are not rebound.  On error the old settings stay: -1 + ERR.
+ * Existing connections keep their TLS context and their own reference
+ * to their old config.  Listen addresses are not rebound (those keys
+ * need a restart).  On error the old settings stay: -1 + ERR.
  */
 int listener_reload(struct listener *l, const struct config *cfg, char *err, size_t errlen);
 
 /* Stop accepting, end every session with 421 4.3.2, close everything;
- * CB runs once the last handle is closed.  Then listener_free(). */
+ * CB runs once the last handle is closed.  Then listener_free().  A
+ * second call while stopping only replaces CB and ARG. */
 typedef void (*listener_stopped_cb)(void *arg);
 void listener_stop(struct listener *l, listener_stopped_cb cb, void *arg);
 void listener_free(struct listener *l);
@@ -52,20 +57,7 @@ struct listener_stats {
 };
 void listener_get_stats(const struct listener *l, struct listener_stats *out);
 
-/*
- * The daemon module "smtpd" (src/daemon.c's table): a relay on d->queue
- * plus the listeners.  It keeps its own copies of the config (sessions
- * borrow theirs for their whole life, while d->cfg is replaced on
- * SIGHUP), reloads TLS and limits on SIGHUP, and drains by refusing new
- * connections, ending sessions with 421 4.3.2 and waiting for commits
- * in flight.
- */
-struct daemon;
-int listener_module_start(struct daemon *d, char *err, size_t errlen);
-int listener_module_reload(struct daemon *d, const struct config *next, char *err,
-    size_t errlen);
-int listener_module_drain(struct daemon *d);
-void listener_module_stop(struct daemon *d);
+/* The daemon module "smtpd" (relay + listeners) is src/daemon/smtpd_module.c. */
 
 /* CIDR match, exposed for tests: is the textual address ADDR inside
  * "a.b.c.d/n" or "x::/n" CIDR?  1 yes, 0 no, -1 malformed CIDR. */

@@ -31,7 +31,6 @@
 #include <uv.h>
 
 #include "buf.h"
-#include "config.h"
 #include "outcome.h"
 
 #define QUEUE_ID_LEN 20
@@ -90,13 +89,34 @@ struct queue_msg_in {
 typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *msgid);
 typedef void (*queue_done_cb)(void *arg, const struct outcome *o);
 
-/* Open (creating if needed) the environment in cfg->data_directory with
- * the master key from cfg->master_key_file.  -1 with ERR on failure. */
-struct queue *queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
+/*
+ * The settings the queue takes from postern.conf, already typed.  The
+ * daemon glue builds them (queue_params_from_config() in
+ * src/daemon/queue_module.c); the queue keeps no pointer into them.
+ */
+struct queue_params {
+	const char *data_directory;
+	const char *master_key_file;
+	uint64_t map_size;		/* bytes; at open only */
+	int map_grow;
+	uint64_t map_max;
+	uint64_t chunk_size;		/* bytes; at open only */
+	int64_t commit_batch;
+	const uint64_t *retry;		/* retry_schedule in ms */
+	size_t nretry;
+	uint64_t max_queue_lifetime;	/* ms */
+	uint64_t body_retention;	/* ms */
+	uint64_t event_retention;	/* ms */
+	uint64_t purge_interval;	/* ms */
+};
+
+/* Open (creating if needed) the environment in p->data_directory with
+ * the master key from p->master_key_file.  -1 with ERR on failure. */
+struct queue *queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
     char *err, size_t errlen);
-/* Adopt a new config (SIGHUP): retry schedule, lifetimes, retention,
- * map growth, batch size.  The queue keeps no pointer into CFG. */
-void queue_reload(struct queue *q, const struct config *cfg);
+/* Adopt new settings (SIGHUP): retry schedule, lifetimes, retention,
+ * map growth, batch size.  The queue keeps no pointer into P. */
+void queue_reload(struct queue *q, const struct queue_params *p);
 /* Finish pending commits (bounded by cfg->shutdown_timeout) and close. */
 void queue_close(struct queue *q);
 
@@ -239,11 +259,7 @@ struct queue_stats {
 	uint64_t batches, batched_ops;		/* group commit statistics */
 };
 int queue_stats(struct queue *q, struct queue_stats *st);
-/* posternd module callbacks (src/queue_module.c, src/daemon.c table). */
-struct daemon;
-int queue_module_start(struct daemon *d, char *err, size_t errlen);
-int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
-void queue_module_stop(struct daemon *d);
+/* The posternd module callbacks are declared in daemon.h (src/daemon/queue_module.c). */
 
 /* Path of data.mdb (tests grep it). */
 const char *queue_db_path(struct queue *q);

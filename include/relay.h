@@ -33,7 +33,8 @@ const char *relay_strmode(enum relay_mode m);
  * writes, restarts reading, or closes when the session ended). */
 typedef void (*relay_resumed_cb)(void *owner);
 
-/* CFG and Q are borrowed and must outlive the relay.  Q may be NULL
+/* The relay takes a reference to CFG (config_ref); Q is borrowed and
+ * must outlive the relay.  Q may be NULL
  * (then every message is answered 451 4.3.0 and AUTH finds no account). */
 struct relay *relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q);
 /* With work in flight the relay lives on until the last job ends. */
@@ -43,7 +44,8 @@ void relay_free(struct relay *r);
 typedef void (*relay_idle_cb)(void *arg);
 void relay_set_idle_cb(struct relay *r, relay_idle_cb cb, void *arg);
 unsigned relay_busy(const struct relay *r);
-/* SIGHUP: settings for new decisions (CFG borrowed, must outlive the relay). */
+/* SIGHUP: settings for new decisions; swaps the relay's reference to CFG
+ * (jobs in flight keep their own). */
 void relay_set_config(struct relay *r, const struct config *cfg);
 
 /* One per connection.  ID and CLIENT_ADDR are copied. */

@@ -18,7 +18,9 @@
  *
  * An exact domain wins over a `.parent` entry, which wins over `*`.
  * The TLS policy map (smtp_tls_policy_map) uses the same keys with
- * none|may|encrypt|verify as the value.
+ * none|may|encrypt|verify as the value.  Both are parsed once per
+ * config into a struct route_table (route_table_parse(): daemon_check()
+ * to validate, the delivery engine to use); lookups never parse text.
  */
 #ifndef POSTERN_ROUTE_H
 #define POSTERN_ROUTE_H
@@ -40,18 +42,41 @@ struct route_nexthop {
 	int mx;				/* look up MX records for host */
 };
 
-/* Find DOMAIN's entry in LIST (transport syntax above).  1 found (OUT
- * set), 0 none, -1 a malformed entry (WHY says which). */
-int route_transport_find(const struct config_list *list, const char *domain,
-    struct route_nexthop *out, char *why, size_t whylen);
-/* Check every entry of the transport table; -1 with WHY on the first bad one. */
-int route_transport_check(const struct config_list *list, char *why, size_t whylen);
-
 enum route_tls { ROUTE_TLS_NONE, ROUTE_TLS_MAY, ROUTE_TLS_ENCRYPT, ROUTE_TLS_VERIFY };
 int route_tls_parse(const char *s, enum route_tls *out);
 const char *route_strtls(enum route_tls t);
-/* Policy for DOMAIN: smtp_tls_policy_map entry or smtp_tls_policy. */
-enum route_tls route_tls_policy(const struct config *cfg, const char *domain);
+
+/* One parsed `key=value` entry of the transport table or the TLS map. */
+struct route_entry {
+	char key[ROUTE_HOST_MAX];	/* "example.test", ".example.test" or "*" */
+	struct route_nexthop nh;	/* transport; host "" with mx: the domain itself */
+	enum route_tls tls;		/* TLS policy map */
+};
+
+struct route_table {
+	struct route_entry *e;		/* owned */
+	size_t n;
+};
+
+enum route_table_kind { ROUTE_TABLE_TRANSPORT, ROUTE_TABLE_TLS };
+/* Parse LIST into T (empty on error); -1 with WHY naming the first bad entry. */
+int route_table_parse(struct route_table *t, const struct config_list *list,
+    enum route_table_kind kind, char *why, size_t whylen);
+void route_table_free(struct route_table *t);
+/* DOMAIN's entry: exact key, then the nearest `.parent`, then `*`; or NULL. */
+const struct route_entry *route_table_find(const struct route_table *t, const char *domain);
+
+/* DOMAIN's next hop from a parsed transport table: 1 found (OUT set), 0 none. */
+int route_transport_lookup(const struct route_table *t, const char *domain,
+    struct route_nexthop *out);
+/* Policy for DOMAIN: its entry in MAP, else DEFAULT (smtp_tls_policy). */
+enum route_tls route_tls_policy(const struct route_table *map, enum route_tls dflt,
+    const char *domain);
+
+/* Text forms, for tests and checks: parse LIST and look up / validate it. */
+int route_transport_find(const struct config_list *list, const char *domain,
+    struct route_nexthop *out, char *why, size_t whylen);
+int route_transport_check(const struct config_list *list, char *why, size_t whylen);
 int route_tls_map_check(const struct config_list *list, char *why, size_t whylen);
 
 /* Sort MX records by preference, shuffling equal preferences (RFC 5321
@@ -78,9 +103,15 @@ struct route_result {
 struct route_req;
 typedef void (*route_cb)(void *arg, const struct route_result *r);
 
+/* What a resolution needs from the config, already parsed. */
+struct route_params {
+	const struct route_table *transport;	/* borrowed for the call */
+	enum config_addr_pref addrpref;		/* smtp_address_preference */
+};
+
 /* Resolve DOMAIN through the transport table and DNS.  CB runs once from
  * the loop unless route_cancel() was called first. */
-struct route_req *route_resolve(struct dns *dns, const struct config *cfg,
+struct route_req *route_resolve(struct dns *dns, const struct route_params *p,
     const char *domain, route_cb cb, void *arg);
 void route_cancel(struct route_req *req);
 

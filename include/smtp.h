@@ -56,7 +56,6 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "config.h"
 #include "outcome.h"
 
 /* RFC 5321 §4.5.3.1: 64-octet local part, 255-octet domain, 256-octet path. */
@@ -175,24 +174,38 @@ struct smtp_callbacks {
 	smtp_close_cb on_close;		/* NULL: nothing */
 };
 
-/* Per-listener settings; the limits come from the config. */
+/*
+ * The settings a session takes from postern.conf, already typed; the
+ * owner fills them (src/inbound/listener.c: listener_smtp_params()).
+ * Strings are copied; the session keeps no pointer into them.
+ */
+struct smtp_params {
+	const char *hostname;	/* our name in banner/EHLO; NULL or "": "localhost" */
+	const char *banner;	/* smtpd_banner; NULL: "ESMTP postern" */
+	uint64_t size_limit;	/* message_size_limit; 0: 25 MiB */
+	size_t max_rcpts;	/* smtpd_max_recipients; 0: 100 */
+	int max_errors;		/* smtpd_max_errors; 0: 10 */
+	int normalize_bare_lf;	/* smtpd_bare_line_ending = normalize */
+};
+
+/* Per-connection settings. */
 struct smtp_session_opts {
 	const char *id;		/* session id for logs (copied); NULL: none */
-	const char *hostname;	/* our name in banner/EHLO (copied); NULL: cfg->hostname or "localhost" */
+	const char *hostname;	/* our name in banner/EHLO (copied); NULL: params->hostname */
 	int tls_available;	/* STARTTLS may be offered (submission with a cert) */
 	int tls_active;		/* implicit TLS (submissions): already encrypted */
-	int auth_in_clear;	/* offer AUTH without TLS (cfg->smtpd_auth_in_clear) */
+	int auth_in_clear;	/* offer AUTH without TLS (smtpd_auth_in_clear) */
 };
 
 /*
- * New session.  CFG is borrowed and must outlive the session; it gives
- * smtpd_banner, smtpd_max_recipients, smtpd_max_errors,
- * message_size_limit and smtpd_bare_line_ending ("reject" refuses bare
- * CR/LF in DATA with 554 5.6.11; "normalize" turns them into CRLF; the
- * end of DATA is recognised only as CRLF "." CRLF either way).
- * Nothing is written until smtp_session_start().
+ * New session with PARAMS (NULL: the defaults above): the banner, the
+ * recipient, error and size limits, and the bare line ending rule
+ * (without normalize_bare_lf, bare CR/LF in DATA is refused with 554
+ * 5.6.11; with it they become CRLF; the end of DATA is recognised only
+ * as CRLF "." CRLF either way).  Nothing is written until
+ * smtp_session_start().
  */
-struct smtp_session *smtp_session_new(const struct config *cfg,
+struct smtp_session *smtp_session_new(const struct smtp_params *params,
     const struct smtp_session_opts *opts, const struct smtp_callbacks *cb, void *arg);
 /* Accepts NULL.  Never from inside one of the session's callbacks. */
 void smtp_session_free(struct smtp_session *s);
@@ -219,7 +232,7 @@ void smtp_session_shutdown(struct smtp_session *s, const struct outcome *o);
  * on_auth or on_mail): SIZE_LIMIT (message octets, enforced during DATA
  * and BDAT with 552 5.3.4 and checked against MAIL SIZE=) and MAX_RCPTS
  * (452 4.5.3 beyond).  0 keeps the current value; values above the
- * config's are clamped to it.  Takes effect from the next command.
+ * session's params are clamped to them.  Takes effect from the next command.
  */
 void smtp_session_set_limits(struct smtp_session *s, uint64_t size_limit, size_t max_rcpts);
 

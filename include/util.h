@@ -58,4 +58,12 @@ int file_read_all(const char *path, size_t max, char **out, size_t *outlen);
  */
 int kv_get(const char *text, const char *key, char *out, size_t outlen);
 
+/*
+ * A duration as postern.conf(5) writes it: digits with an ms, s, m, h,
+ * d or w suffix (bare digits = seconds), into milliseconds.  0, or -1
+ * on bad syntax or overflow.  Shared by the config parser and the
+ * per-account overrides in account records.
+ */
+int parse_duration_ms(const char *s, uint64_t *ms);
+
 #endif

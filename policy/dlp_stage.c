@@ -41,7 +41,7 @@ action_for(const struct policy_msg *m, enum dlp_type type)
 {
 	enum dlp_action a = DLP_TAG;
 	char v[32];
-	const char *global = NULL;
+	int global = -1;	/* enum config_dlp_action, same values as enum dlp_action */
 
 	if (m->account_record != NULL
 	    && kv_get(m->account_record, action_keys[type], v, sizeof(v)) >= 0) {
@@ -52,23 +52,23 @@ action_for(const struct policy_msg *m, enum dlp_type type)
 	if (m->cfg != NULL) {
 		switch (type) {
 		case DLP_CARD:
-			global = m->cfg->dlp_action_card;
+			global = (int)m->cfg->dlp_action_card;
 			break;
 		case DLP_CARD_TEST:
-			global = m->cfg->dlp_action_card_test;
+			global = (int)m->cfg->dlp_action_card_test;
 			break;
 		case DLP_SSN:
-			global = m->cfg->dlp_action_ssn;
+			global = (int)m->cfg->dlp_action_ssn;
 			break;
 		case DLP_IBAN:
-			global = m->cfg->dlp_action_iban;
+			global = (int)m->cfg->dlp_action_iban;
 			break;
 		default:
 			break;
 		}
 	}
-	if (global != NULL && dlp_parse_action(global, &a) == 0)
-		return a;
+	if (global >= 0)
+		return (enum dlp_action)global;
 	return type == DLP_CARD_TEST ? DLP_IGNORE : DLP_TAG;
 }
 
@@ -196,7 +196,7 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 	}
 
 	if (limit != MIME_LIMIT_NONE) {
-		int hold = m->cfg != NULL && strcmp(m->cfg->mime_limit_action, "hold") == 0;
+		int hold = m->cfg != NULL && m->cfg->mime_limit_action == CONFIG_MIME_LIMIT_HOLD;
 
 		snprintf(obj, sizeof(obj), "{\"stage\":\"mime\",\"limit\":\"%s\",\"action\":\"%s\"}",
 		    mime_strlimit(limit), hold ? "hold" : "reject");

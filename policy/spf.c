@@ -208,9 +208,7 @@ spf_action_for(const struct config *cfg, const char *account_record)
 	if (account_record && kv_get(account_record, "spf_action", v, sizeof(v)) > 0 &&
 	    parse_action(v, &a) == 0)
 		return a;
-	if (cfg->spf_action == NULL || parse_action(cfg->spf_action, &a) == -1)
-		a = SPF_ACTION_WARN;
-	return a;
+	return (enum spf_action)cfg->spf_action;	/* same values */
 }
 
 /* A syntactically sane domain: LDH labels (and '_'), no empty label. */
@@ -296,13 +294,11 @@ dns_init(struct dnsctx *c, const struct config *cfg)
 	c->res_ok = 1;
 	c->res.retrans = 2;
 	c->res.retry = 2;
-	for (i = 0; i < cfg->dns_servers.n && n < MAXNS; i++) {
-		char host[256];
-		int port;
+	for (i = 0; cfg->dns_servers.addrs != NULL && i < cfg->dns_servers.n && n < MAXNS; i++) {
+		const char *host = cfg->dns_servers.addrs[i].host;
+		int port = cfg->dns_servers.addrs[i].port;
 		struct sockaddr_in sin;
 
-		if (config_parse_address(cfg->dns_servers.items[i], host, sizeof(host), &port) == -1)
-			continue;
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
 		sin.sin_port = htons((uint16_t)(port > 0 ? port : 53));
@@ -759,6 +755,10 @@ list_copy(struct config_list *dst, const struct config_list *src)
 	dst->items = xcalloc(src->n ? src->n : 1, sizeof(*dst->items));
 	for (i = 0; i < src->n; i++)
 		dst->items[i] = xstrdup(src->items[i]);
+	if (src->addrs != NULL) {
+		dst->addrs = xcalloc(src->n ? src->n : 1, sizeof(*dst->addrs));
+		memcpy(dst->addrs, src->addrs, src->n * sizeof(*dst->addrs));
+	}
 }
 
 static void
@@ -769,6 +769,7 @@ list_free(struct config_list *l)
 	for (i = 0; i < l->n; i++)
 		free(l->items[i]);
 	free(l->items);
+	free(l->addrs);
 }
 
 static struct config *
@@ -779,7 +780,7 @@ cfg_snapshot(const struct config *cfg)
 	list_copy(&c->spf_egress_ips, &cfg->spf_egress_ips);
 	list_copy(&c->smtp_bind_address, &cfg->smtp_bind_address);
 	list_copy(&c->dns_servers, &cfg->dns_servers);
-	c->spf_action = xstrdup(cfg->spf_action ? cfg->spf_action : "warn");
+	c->spf_action = cfg->spf_action;
 	return c;
 }
 
@@ -789,7 +790,6 @@ cfg_snapshot_free(struct config *c)
 	list_free(&c->spf_egress_ips);
 	list_free(&c->smtp_bind_address);
 	list_free(&c->dns_servers);
-	free(c->spf_action);
 	free(c);
 }
 

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "log.h"
 #include "queue_int.h"
 #include "util.h"
@@ -41,10 +40,10 @@ account_retention(struct db_txn *txn, const char *account, uint64_t *body, uint6
 		return;
 	text = xstrndup(v, vl);
 	if (kv_get(text, "body_retention", val, sizeof(val)) >= 0 &&
-	    config_parse_duration(val, &ms) == 0)
+	    parse_duration_ms(val, &ms) == 0)
 		*body = ms;
 	if (kv_get(text, "event_retention", val, sizeof(val)) >= 0 &&
-	    config_parse_duration(val, &ms) == 0)
+	    parse_duration_ms(val, &ms) == 0)
 		*event = ms;
 	free(text);
 }

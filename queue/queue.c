@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * queue.c: the durable queue of include/queue.h (DESIGN.md §4-§6):
- * open and close, the settings copied from the config, committing a
+ * open and close, the settings copied from struct queue_params, committing a
  * new message, and the read-only lookups (messages, bodies, listings,
  * statistics, generic records, events and audit log).
  *
@@ -63,23 +63,22 @@ queue_log_init(struct queue *q)
 	db_abort(txn);
 }
 
-/* Copy what the queue needs from CFG (which may be freed on reload). */
+/* Copy what the queue needs from P (which may be freed on reload). */
 static void
-settings_from(struct queue_settings *st, const struct config *cfg)
+settings_from(struct queue_settings *st, const struct queue_params *p)
 {
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
-	st->map_grow = cfg->queue_map_grow;
-	st->map_max = cfg->queue_map_max;
-	st->commit_batch = cfg->queue_commit_batch > 0 ? cfg->queue_commit_batch : 256;
-	st->max_queue_lifetime = cfg->max_queue_lifetime;
-	st->body_retention = cfg->body_retention;
-	st->event_retention = cfg->event_retention;
-	st->purge_interval = cfg->purge_interval ? cfg->purge_interval : 600000;
-	for (i = 0; i < cfg->retry_schedule.n && st->nretry < QUEUE_MAX_RETRY; i++)
-		if (config_parse_duration(cfg->retry_schedule.items[i], &st->retry[st->nretry]) == 0)
-			st->nretry++;
+	st->map_grow = p->map_grow;
+	st->map_max = p->map_max;
+	st->commit_batch = p->commit_batch > 0 ? p->commit_batch : 256;
+	st->max_queue_lifetime = p->max_queue_lifetime;
+	st->body_retention = p->body_retention;
+	st->event_retention = p->event_retention;
+	st->purge_interval = p->purge_interval ? p->purge_interval : 600000;
+	for (i = 0; i < p->nretry && st->nretry < QUEUE_MAX_RETRY; i++)
+		st->retry[st->nretry++] = p->retry[i];
 	if (st->nretry == 0)
 		st->retry[st->nretry++] = 300000;
 }
@@ -93,11 +92,11 @@ queue_settings(struct queue *q, struct queue_settings *out)
 }
 
 void
-queue_reload(struct queue *q, const struct config *cfg)
+queue_reload(struct queue *q, const struct queue_params *p)
 {
 	struct queue_settings st;
 
-	settings_from(&st, cfg);
+	settings_from(&st, p);
 	pthread_mutex_lock(&q->set_lock);
 	q->set = st;
 	pthread_mutex_unlock(&q->set_lock);
@@ -105,7 +104,7 @@ queue_reload(struct queue *q, const struct config *cfg)
 }
 
 struct queue *
-queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
+queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
     char *err, size_t errlen)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
@@ -113,21 +112,21 @@ queue_open(uv_loop_t *loop, const struct config *cfg, int readonly,
 
 	q->loop = loop;
 	q->readonly = readonly;
-	q->chunk_size = cfg->queue_chunk_size ? cfg->queue_chunk_size : 65536;
-	q->master_key_file = xstrdup(cfg->master_key_file);
-	q->data_directory = xstrdup(cfg->data_directory);
+	q->chunk_size = p->chunk_size ? p->chunk_size : 65536;
+	q->master_key_file = xstrdup(p->master_key_file);
+	q->data_directory = xstrdup(p->data_directory);
 	pthread_mutex_init(&q->keys_lock, NULL);
 	pthread_mutex_init(&q->set_lock, NULL);
 	q->inflight = hash_new(NULL);
-	settings_from(&q->set, cfg);
-	if (keys_master_load(cfg->master_key_file, !readonly, q->master, kerr,
+	settings_from(&q->set, p);
+	if (keys_master_load(p->master_key_file, !readonly, q->master, kerr,
 	    sizeof(kerr)) == 0)
 		q->have_master = 1;
 	else if (!readonly) {
 		snprintf(err, errlen, "%s", kerr);
 		goto fail;
 	}
-	if (db_open(&q->db, cfg->data_directory, cfg->queue_map_size, readonly, err, errlen) != 0)
+	if (db_open(&q->db, p->data_directory, p->map_size, readonly, err, errlen) != 0)
 		goto fail;
 	if (q->have_master && queue_keycheck(q, err, errlen) != 0)
 		goto fail;

@@ -153,7 +153,7 @@ struct queue {
 	int have_master;
 	unsigned char master[CRYPTO_KEY_LEN];
 	uint64_t chunk_size;
-	/* Settings copied from the config (which is freed on reload);
+	/* Settings copied from struct queue_params (queue_open/reload);
 	 * read with queue_settings() from any thread. */
 	pthread_mutex_t set_lock;
 	struct queue_settings set;

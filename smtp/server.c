@@ -43,7 +43,7 @@ struct smtp_command;
 struct smtp_session {
 	char *id;			/* owned */
 	char *hostname;			/* owned */
-	const struct config *cfg;	/* borrowed */
+	char *banner;			/* owned: smtpd_banner */
 	struct smtp_callbacks cb;
 	void *arg;			/* borrowed; the owner's */
 	int tls_available, tls_active, auth_in_clear;
@@ -51,6 +51,8 @@ struct smtp_session {
 	uint64_t size_limit;
 	size_t max_rcpts;
 	int max_errors;
+	uint64_t params_size;		/* the params' limits: the caps of set_limits() */
+	size_t params_rcpts;
 
 	enum smtp_state state;
 	int esmtp;			/* EHLO rather than HELO */
@@ -330,8 +332,7 @@ connect_done(struct smtp_session *s, const struct outcome *o)
 		return;
 	}
 	/* The greeting carries no enhanced code (RFC 2034 §3). */
-	reply(s, 220, NULL, "%s %s", s->hostname,
-	    s->cfg && s->cfg->smtpd_banner ? s->cfg->smtpd_banner : "ESMTP postern");
+	reply(s, 220, NULL, "%s %s", s->hostname, s->banner);
 	smtp_enter_state(s, SMTP_STATE_GREETED);
 }
 
@@ -1166,17 +1167,17 @@ process(struct smtp_session *s)
 /* ---- public API ---- */
 
 struct smtp_session *
-smtp_session_new(const struct config *cfg, const struct smtp_session_opts *opts,
+smtp_session_new(const struct smtp_params *params, const struct smtp_session_opts *opts,
     const struct smtp_callbacks *cb, void *arg)
 {
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 	const char *host = opts && opts->hostname ? opts->hostname : NULL;
 
-	if (!host && cfg && cfg->hostname && cfg->hostname[0])
-		host = cfg->hostname;
+	if (!host && params && params->hostname && params->hostname[0])
+		host = params->hostname;
 	s->id = xstrdup(opts && opts->id ? opts->id : "-");
 	s->hostname = xstrdup(host ? host : "localhost");
-	s->cfg = cfg;
+	s->banner = xstrdup(params && params->banner ? params->banner : "ESMTP postern");
 	s->cb = *cb;
 	s->arg = arg;
 	if (opts) {
@@ -1184,11 +1185,12 @@ smtp_session_new(const struct config *cfg, const struct smtp_session_opts *opts,
 		s->tls_active = opts->tls_active;
 		s->auth_in_clear = opts->auth_in_clear;
 	}
-	s->size_limit = cfg ? cfg->message_size_limit : 25u << 20;
-	s->max_rcpts = cfg && cfg->smtpd_max_recipients > 0 ? (size_t)cfg->smtpd_max_recipients : 100;
-	s->max_errors = cfg && cfg->smtpd_max_errors > 0 ? (int)cfg->smtpd_max_errors : 10;
-	s->normalize = cfg && cfg->smtpd_bare_line_ending &&
-	    strcmp(cfg->smtpd_bare_line_ending, "normalize") == 0;
+	s->size_limit = params && params->size_limit ? params->size_limit : 25u << 20;
+	s->max_rcpts = params && params->max_rcpts > 0 ? params->max_rcpts : 100;
+	s->max_errors = params && params->max_errors > 0 ? params->max_errors : 10;
+	s->normalize = params && params->normalize_bare_lf;
+	s->params_size = s->size_limit;
+	s->params_rcpts = s->max_rcpts;
 	s->state = SMTP_STATE_CONNECT;
 	buf_init(&s->in, 0);
 	buf_init(&s->msg, s->size_limit);
@@ -1209,6 +1211,7 @@ smtp_session_free(struct smtp_session *s)
 	free(s->helo_arg);
 	free(s->auth_user);
 	free(s->hostname);
+	free(s->banner);
 	free(s->id);
 	free(s);
 }
@@ -1354,14 +1357,10 @@ smtp_session_shutdown(struct smtp_session *s, const struct outcome *o)
 void
 smtp_session_set_limits(struct smtp_session *s, uint64_t size_limit, size_t max_rcpts)
 {
-	uint64_t cfg_size = s->cfg ? s->cfg->message_size_limit : s->size_limit;
-	size_t cfg_rcpts = s->cfg && s->cfg->smtpd_max_recipients > 0 ?
-	    (size_t)s->cfg->smtpd_max_recipients : s->max_rcpts;
-
 	if (size_limit)
-		s->size_limit = size_limit < cfg_size ? size_limit : cfg_size;
+		s->size_limit = size_limit < s->params_size ? size_limit : s->params_size;
 	if (max_rcpts)
-		s->max_rcpts = max_rcpts < cfg_rcpts ? max_rcpts : cfg_rcpts;
+		s->max_rcpts = max_rcpts < s->params_rcpts ? max_rcpts : s->params_rcpts;
 }
 
 enum smtp_state

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "queue.h"
 #include "util.h"
 
@@ -81,7 +82,7 @@ run(const char *base, int committers, size_t size, unsigned seconds)
 	free(text);
 	uv_loop_init(&loop);
 	memset(&b, 0, sizeof(b));
-	if ((b.q = queue_open(&loop, cfg, 0, err, sizeof(err))) == NULL)
+	if ((b.q = queue_open_config(&loop, cfg, 0, err, sizeof(err))) == NULL)
 		fatal("%s", err);
 	body = xmalloc(size);
 	for (i = 0; (size_t)i < size; i++)

@@ -6,6 +6,14 @@
  * contrib/postern.conf document the same keys; tests/unit/test_config
  * checks that the sample file names every key in this table.
  *
+ * Each entry also says whether a change needs a restart (RESTART: the
+ * modules read it only at start; SIGHUP logs it in restart_needed=),
+ * and the parser keeps the line each key was set on so that checks
+ * made later (src/daemon/daemon.c) can still say `file:line`.  Values
+ * are typed here, once: enums, duration lists in ms, parsed addresses
+ * and CIDRs (struct config_list's parallel arrays).  A config is
+ * immutable after parse and reference-counted (config_ref/unref).
+ *
  * Syntax (Postfix-like): `key = value`; `#` starts a comment when it is
  * the first non-blank character of a line; a line that starts with
  * white space continues the previous value; lists are separated by
@@ -15,6 +23,7 @@
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -35,9 +44,17 @@ enum conf_type {
 	CONF_BOOL,
 	CONF_SIZE,
 	CONF_DURATION,
-	CONF_ENUM,	/* string, one of `choices` ("a|b|c") */
-	CONF_ADDRESS,	/* host:port */
-	CONF_LIST,	/* elements checked as `elem` */
+	CONF_ENUM,	/* one word of `choices`, stored as its int value */
+	CONF_WORD,	/* one word of `choices`, stored as the string */
+	CONF_ADDRESS,	/* host:port (list elements) */
+	CONF_CIDR,	/* network/bits (list elements) */
+	CONF_LIST,	/* elements checked and typed as `elem` */
+};
+
+/* One word of an enum key and the value it is stored as. */
+struct conf_choice {
+	const char *word;
+	int value;
 };
 
 struct conf_key {
@@ -46,9 +63,37 @@ struct conf_key {
 	const char *def;
 	int64_t min, max;	/* int, size, duration (ms); ignored when min == max == 0 */
 	size_t off;
-	const char *choices;	/* CONF_ENUM */
-	enum conf_type elem;	/* CONF_LIST element type: STRING, DURATION, ADDRESS, CIDR(STRING) */
+	const struct conf_choice *choices;	/* CONF_ENUM, { NULL } terminated */
+	enum conf_type elem;	/* CONF_LIST element: STRING, DURATION, ADDRESS, CIDR */
+	int restart;		/* RESTART: a change takes effect at the next start */
 };
+
+#define RESTART 1
+
+static const struct conf_choice log_levels[] = {
+	{ "debug", CONFIG_LOG_DEBUG }, { "info", CONFIG_LOG_INFO },
+	{ "warn", CONFIG_LOG_WARN }, { "err", CONFIG_LOG_ERR }, { NULL, 0 } };
+static const struct conf_choice syslog_facilities[] = {
+	{ "mail", 0 }, { "daemon", 0 }, { "local0", 0 }, { "local1", 0 }, { "local2", 0 },
+	{ "local3", 0 }, { "local4", 0 }, { "local5", 0 }, { "local6", 0 }, { "local7", 0 },
+	{ NULL, 0 } };
+static const struct conf_choice bare_lf[] = {
+	{ "reject", CONFIG_BARE_LF_REJECT }, { "normalize", CONFIG_BARE_LF_NORMALIZE },
+	{ NULL, 0 } };
+static const struct conf_choice tls_policies[] = {
+	{ "none", CONFIG_TLS_NONE }, { "may", CONFIG_TLS_MAY },
+	{ "encrypt", CONFIG_TLS_ENCRYPT }, { "verify", CONFIG_TLS_VERIFY }, { NULL, 0 } };
+static const struct conf_choice addr_prefs[] = {
+	{ "prefer-ipv6", CONFIG_PREFER_IPV6 }, { "prefer-ipv4", CONFIG_PREFER_IPV4 },
+	{ "ipv6-only", CONFIG_IPV6_ONLY }, { "ipv4-only", CONFIG_IPV4_ONLY }, { NULL, 0 } };
+static const struct conf_choice spf_actions[] = {
+	{ "ignore", CONFIG_SPF_IGNORE }, { "warn", CONFIG_SPF_WARN },
+	{ "reject", CONFIG_SPF_REJECT }, { NULL, 0 } };
+static const struct conf_choice dlp_actions[] = {
+	{ "ignore", CONFIG_DLP_IGNORE }, { "tag", CONFIG_DLP_TAG }, { "hold", CONFIG_DLP_HOLD },
+	{ "redact", CONFIG_DLP_REDACT }, { "reject", CONFIG_DLP_REJECT }, { NULL, 0 } };
+static const struct conf_choice mime_limit_actions[] = {
+	{ "hold", CONFIG_MIME_LIMIT_HOLD }, { "reject", CONFIG_MIME_LIMIT_REJECT }, { NULL, 0 } };
 
 #define F(field) offsetof(struct config, field)
 #define SEC 1000LL
@@ -58,124 +103,102 @@ struct conf_key {
 #define KB 1024LL
 #define MB (1024 * KB)
 #define GB (1024 * MB)
-#define DLP_ACTIONS "ignore|tag|hold|redact|reject"
 
 static const struct conf_key conf_keys[] = {
 	/* daemon */
-	{ "hostname", CONF_STRING, "", 0, 0, F(hostname), NULL, 0 },
-	{ "data_directory", CONF_STRING, LOCALSTATEDIR "/lib/postern", 0, 0, F(data_directory), NULL, 0 },
-	{ "pid_file", CONF_STRING, "", 0, 0, F(pid_file), NULL, 0 },
-	{ "user", CONF_STRING, "", 0, 0, F(user), NULL, 0 },
-	{ "log_level", CONF_ENUM, "info", 0, 0, F(log_level), "debug|info|warn|err", 0 },
-	{ "log_pseudonymise", CONF_BOOL, "yes", 0, 0, F(log_pseudonymise), NULL, 0 },
-	{ "syslog_facility", CONF_ENUM, "mail", 0, 0, F(syslog_facility), "mail|daemon|local0|local1|local2|local3|local4|local5|local6|local7", 0 },
-	{ "master_key_file", CONF_STRING, SYSCONFDIR "/postern/master.key", 0, 0, F(master_key_file), NULL, 0 },
-	{ "control_socket", CONF_STRING, LOCALSTATEDIR "/run/postern/control.sock", 0, 0, F(control_socket), NULL, 0 },
-	{ "operator_group", CONF_STRING, "postern", 0, 0, F(operator_group), NULL, 0 },
-	{ "reviewer_group", CONF_STRING, "postern-review", 0, 0, F(reviewer_group), NULL, 0 },
-	{ "shutdown_timeout", CONF_DURATION, "30s", 0, 1 * HOUR, F(shutdown_timeout), NULL, 0 },
+	{ "hostname", CONF_STRING, "", 0, 0, F(hostname), NULL, 0, 0 },
+	{ "data_directory", CONF_STRING, LOCALSTATEDIR "/lib/postern", 0, 0, F(data_directory), NULL, 0, RESTART },
+	{ "pid_file", CONF_STRING, "", 0, 0, F(pid_file), NULL, 0, RESTART },
+	{ "user", CONF_STRING, "", 0, 0, F(user), NULL, 0, RESTART },
+	{ "log_level", CONF_ENUM, "info", 0, 0, F(log_level), log_levels, 0, 0 },
+	{ "log_pseudonymise", CONF_BOOL, "yes", 0, 0, F(log_pseudonymise), NULL, 0, 0 },
+	{ "syslog_facility", CONF_WORD, "mail", 0, 0, F(syslog_facility), syslog_facilities, 0, 0 },
+	{ "master_key_file", CONF_STRING, SYSCONFDIR "/postern/master.key", 0, 0, F(master_key_file), NULL, 0, RESTART },
+	{ "control_socket", CONF_STRING, LOCALSTATEDIR "/run/postern/control.sock", 0, 0, F(control_socket), NULL, 0, RESTART },
+	{ "operator_group", CONF_STRING, "postern", 0, 0, F(operator_group), NULL, 0, 0 },
+	{ "reviewer_group", CONF_STRING, "postern-review", 0, 0, F(reviewer_group), NULL, 0, 0 },
+	{ "shutdown_timeout", CONF_DURATION, "30s", 0, 1 * HOUR, F(shutdown_timeout), NULL, 0, 0 },
 
 	/* queue */
-	{ "queue_map_size", CONF_SIZE, "1g", 1 * MB, 1024 * GB, F(queue_map_size), NULL, 0 },
-	{ "queue_map_grow", CONF_BOOL, "yes", 0, 0, F(queue_map_grow), NULL, 0 },
-	{ "queue_map_max", CONF_SIZE, "64g", 1 * MB, 1024 * GB, F(queue_map_max), NULL, 0 },
-	{ "queue_chunk_size", CONF_SIZE, "64k", 4 * KB, 1 * MB, F(queue_chunk_size), NULL, 0 },
-	{ "queue_commit_batch", CONF_INT, "256", 1, 65536, F(queue_commit_batch), NULL, 0 },
-	{ "retry_schedule", CONF_LIST, "1m 5m 15m 30m 1h 2h 4h", 0, 0, F(retry_schedule), NULL, CONF_DURATION },
-	{ "max_queue_lifetime", CONF_DURATION, "5d", 1 * SEC, 60 * DAY, F(max_queue_lifetime), NULL, 0 },
-	{ "delay_warning_time", CONF_DURATION, "0", 0, 60 * DAY, F(delay_warning_time), NULL, 0 },
-	{ "body_retention", CONF_DURATION, "1d", 0, 3650 * DAY, F(body_retention), NULL, 0 },
-	{ "event_retention", CONF_DURATION, "30d", 0, 3650 * DAY, F(event_retention), NULL, 0 },
-	{ "purge_interval", CONF_DURATION, "10m", 1 * SEC, 1 * DAY, F(purge_interval), NULL, 0 },
+	{ "queue_map_size", CONF_SIZE, "1g", 1 * MB, 1024 * GB, F(queue_map_size), NULL, 0, RESTART },
+	{ "queue_map_grow", CONF_BOOL, "yes", 0, 0, F(queue_map_grow), NULL, 0, 0 },
+	{ "queue_map_max", CONF_SIZE, "64g", 1 * MB, 1024 * GB, F(queue_map_max), NULL, 0, 0 },
+	{ "queue_chunk_size", CONF_SIZE, "64k", 4 * KB, 1 * MB, F(queue_chunk_size), NULL, 0, RESTART },
+	{ "queue_commit_batch", CONF_INT, "256", 1, 65536, F(queue_commit_batch), NULL, 0, 0 },
+	{ "retry_schedule", CONF_LIST, "1m 5m 15m 30m 1h 2h 4h", 0, 0, F(retry_schedule), NULL, CONF_DURATION, 0 },
+	{ "max_queue_lifetime", CONF_DURATION, "5d", 1 * SEC, 60 * DAY, F(max_queue_lifetime), NULL, 0, 0 },
+	{ "delay_warning_time", CONF_DURATION, "0", 0, 60 * DAY, F(delay_warning_time), NULL, 0, 0 },
+	{ "body_retention", CONF_DURATION, "1d", 0, 3650 * DAY, F(body_retention), NULL, 0, 0 },
+	{ "event_retention", CONF_DURATION, "30d", 0, 3650 * DAY, F(event_retention), NULL, 0, 0 },
+	{ "purge_interval", CONF_DURATION, "10m", 1 * SEC, 1 * DAY, F(purge_interval), NULL, 0, 0 },
 
 	/* SMTP server */
-	{ "smtpd_submission_listen", CONF_LIST, "0.0.0.0:587", 0, 0, F(smtpd_submission_listen), NULL, CONF_ADDRESS },
-	{ "smtpd_submissions_listen", CONF_LIST, "0.0.0.0:465", 0, 0, F(smtpd_submissions_listen), NULL, CONF_ADDRESS },
-	{ "smtpd_relay_listen", CONF_LIST, "", 0, 0, F(smtpd_relay_listen), NULL, CONF_ADDRESS },
-	{ "smtpd_relay_networks", CONF_LIST, "127.0.0.0/8 ::1/128", 0, 0, F(smtpd_relay_networks), NULL, CONF_STRING },
-	{ "smtpd_relay_account", CONF_STRING, "relay", 0, 0, F(smtpd_relay_account), NULL, 0 },
-	{ "smtpd_tls_cert_file", CONF_STRING, "", 0, 0, F(smtpd_tls_cert_file), NULL, 0 },
-	{ "smtpd_tls_key_file", CONF_STRING, "", 0, 0, F(smtpd_tls_key_file), NULL, 0 },
-	{ "smtpd_banner", CONF_STRING, "ESMTP postern", 0, 0, F(smtpd_banner), NULL, 0 },
-	{ "smtpd_max_connections", CONF_INT, "1000", 1, 1000000, F(smtpd_max_connections), NULL, 0 },
-	{ "smtpd_max_connections_per_ip", CONF_INT, "50", 1, 1000000, F(smtpd_max_connections_per_ip), NULL, 0 },
-	{ "smtpd_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtpd_timeout), NULL, 0 },
-	{ "smtpd_data_timeout", CONF_DURATION, "600s", 100, 1 * HOUR, F(smtpd_data_timeout), NULL, 0 },
-	{ "smtpd_max_errors", CONF_INT, "10", 1, 1000, F(smtpd_max_errors), NULL, 0 },
-	{ "smtpd_max_recipients", CONF_INT, "100", 1, 100000, F(smtpd_max_recipients), NULL, 0 },
-	{ "message_size_limit", CONF_SIZE, "25m", 1 * KB, 2 * GB, F(message_size_limit), NULL, 0 },
-	{ "smtpd_auth_in_clear", CONF_BOOL, "no", 0, 0, F(smtpd_auth_in_clear), NULL, 0 },
-	{ "smtpd_auth_failure_delay", CONF_DURATION, "1s", 0, 60 * SEC, F(smtpd_auth_failure_delay), NULL, 0 },
-	{ "smtpd_auth_lockout_threshold", CONF_INT, "5", 1, 1000, F(smtpd_auth_lockout_threshold), NULL, 0 },
-	{ "smtpd_auth_lockout_time", CONF_DURATION, "15m", 1 * SEC, 1 * DAY, F(smtpd_auth_lockout_time), NULL, 0 },
-	{ "smtpd_received_client_ip", CONF_BOOL, "yes", 0, 0, F(smtpd_received_client_ip), NULL, 0 },
-	{ "smtpd_bare_line_ending", CONF_ENUM, "reject", 0, 0, F(smtpd_bare_line_ending), "reject|normalize", 0 },
+	{ "smtpd_submission_listen", CONF_LIST, "0.0.0.0:587", 0, 0, F(smtpd_submission_listen), NULL, CONF_ADDRESS, RESTART },
+	{ "smtpd_submissions_listen", CONF_LIST, "0.0.0.0:465", 0, 0, F(smtpd_submissions_listen), NULL, CONF_ADDRESS, RESTART },
+	{ "smtpd_relay_listen", CONF_LIST, "", 0, 0, F(smtpd_relay_listen), NULL, CONF_ADDRESS, RESTART },
+	{ "smtpd_relay_networks", CONF_LIST, "127.0.0.0/8 ::1/128", 0, 0, F(smtpd_relay_networks), NULL, CONF_CIDR, 0 },
+	{ "smtpd_relay_account", CONF_STRING, "relay", 0, 0, F(smtpd_relay_account), NULL, 0, 0 },
+	{ "smtpd_tls_cert_file", CONF_STRING, "", 0, 0, F(smtpd_tls_cert_file), NULL, 0, 0 },
+	{ "smtpd_tls_key_file", CONF_STRING, "", 0, 0, F(smtpd_tls_key_file), NULL, 0, 0 },
+	{ "smtpd_banner", CONF_STRING, "ESMTP postern", 0, 0, F(smtpd_banner), NULL, 0, 0 },
+	{ "smtpd_max_connections", CONF_INT, "1000", 1, 1000000, F(smtpd_max_connections), NULL, 0, 0 },
+	{ "smtpd_max_connections_per_ip", CONF_INT, "50", 1, 1000000, F(smtpd_max_connections_per_ip), NULL, 0, 0 },
+	{ "smtpd_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtpd_timeout), NULL, 0, 0 },
+	{ "smtpd_data_timeout", CONF_DURATION, "600s", 100, 1 * HOUR, F(smtpd_data_timeout), NULL, 0, 0 },
+	{ "smtpd_max_errors", CONF_INT, "10", 1, 1000, F(smtpd_max_errors), NULL, 0, 0 },
+	{ "smtpd_max_recipients", CONF_INT, "100", 1, 100000, F(smtpd_max_recipients), NULL, 0, 0 },
+	{ "message_size_limit", CONF_SIZE, "25m", 1 * KB, 2 * GB, F(message_size_limit), NULL, 0, 0 },
+	{ "smtpd_auth_in_clear", CONF_BOOL, "no", 0, 0, F(smtpd_auth_in_clear), NULL, 0, 0 },
+	{ "smtpd_auth_failure_delay", CONF_DURATION, "1s", 0, 60 * SEC, F(smtpd_auth_failure_delay), NULL, 0, 0 },
+	{ "smtpd_auth_lockout_threshold", CONF_INT, "5", 1, 1000, F(smtpd_auth_lockout_threshold), NULL, 0, 0 },
+	{ "smtpd_auth_lockout_time", CONF_DURATION, "15m", 1 * SEC, 1 * DAY, F(smtpd_auth_lockout_time), NULL, 0, 0 },
+	{ "smtpd_received_client_ip", CONF_BOOL, "yes", 0, 0, F(smtpd_received_client_ip), NULL, 0, 0 },
+	{ "smtpd_bare_line_ending", CONF_ENUM, "reject", 0, 0, F(smtpd_bare_line_ending), bare_lf, 0, 0 },
 
 	/* delivery */
-	{ "dns_servers", CONF_LIST, "", 0, 0, F(dns_servers), NULL, CONF_ADDRESS },
-	{ "transport", CONF_LIST, "", 0, 0, F(transport), NULL, CONF_STRING },
-	{ "smtp_tls_policy", CONF_ENUM, "may", 0, 0, F(smtp_tls_policy), "none|may|encrypt|verify", 0 },
-	{ "smtp_tls_policy_map", CONF_LIST, "", 0, 0, F(smtp_tls_policy_map), NULL, CONF_STRING },
-	{ "smtp_tls_ca_file", CONF_STRING, "", 0, 0, F(smtp_tls_ca_file), NULL, 0 },
-	{ "smtp_connect_timeout", CONF_DURATION, "30s", 100, 10 * MIN, F(smtp_connect_timeout), NULL, 0 },
-	{ "smtp_helo_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtp_helo_timeout), NULL, 0 },
-	{ "smtp_command_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtp_command_timeout), NULL, 0 },
-	{ "smtp_data_timeout", CONF_DURATION, "600s", 100, 1 * HOUR, F(smtp_data_timeout), NULL, 0 },
-	{ "smtp_destination_concurrency", CONF_INT, "10", 1, 1000, F(smtp_destination_concurrency), NULL, 0 },
-	{ "smtp_destination_rate", CONF_INT, "0", 0, 1000000, F(smtp_destination_rate), NULL, 0 },
-	{ "smtp_connection_reuse_limit", CONF_INT, "100", 1, 100000, F(smtp_connection_reuse_limit), NULL, 0 },
-	{ "smtp_bind_address", CONF_LIST, "", 0, 0, F(smtp_bind_address), NULL, CONF_STRING },
-	{ "smtp_address_preference", CONF_ENUM, "prefer-ipv6", 0, 0, F(smtp_address_preference), "prefer-ipv6|prefer-ipv4|ipv6-only|ipv4-only", 0 },
-	{ "smtp_helo_name", CONF_STRING, "", 0, 0, F(smtp_helo_name), NULL, 0 },
-	{ "delivery_enabled", CONF_BOOL, "yes", 0, 0, F(delivery_enabled), NULL, 0 },
+	{ "dns_servers", CONF_LIST, "", 0, 0, F(dns_servers), NULL, CONF_ADDRESS, RESTART },
+	{ "transport", CONF_LIST, "", 0, 0, F(transport), NULL, CONF_STRING, 0 },
+	{ "smtp_tls_policy", CONF_ENUM, "may", 0, 0, F(smtp_tls_policy), tls_policies, 0, 0 },
+	{ "smtp_tls_policy_map", CONF_LIST, "", 0, 0, F(smtp_tls_policy_map), NULL, CONF_STRING, 0 },
+	{ "smtp_tls_ca_file", CONF_STRING, "", 0, 0, F(smtp_tls_ca_file), NULL, 0, 0 },
+	{ "smtp_connect_timeout", CONF_DURATION, "30s", 100, 10 * MIN, F(smtp_connect_timeout), NULL, 0, 0 },
+	{ "smtp_helo_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtp_helo_timeout), NULL, 0, 0 },
+	{ "smtp_command_timeout", CONF_DURATION, "300s", 100, 1 * HOUR, F(smtp_command_timeout), NULL, 0, 0 },
+	{ "smtp_data_timeout", CONF_DURATION, "600s", 100, 1 * HOUR, F(smtp_data_timeout), NULL, 0, 0 },
+	{ "smtp_destination_concurrency", CONF_INT, "10", 1, 1000, F(smtp_destination_concurrency), NULL, 0, 0 },
+	{ "smtp_destination_rate", CONF_INT, "0", 0, 1000000, F(smtp_destination_rate), NULL, 0, 0 },
+	{ "smtp_connection_reuse_limit", CONF_INT, "100", 1, 100000, F(smtp_connection_reuse_limit), NULL, 0, 0 },
+	{ "smtp_bind_address", CONF_LIST, "", 0, 0, F(smtp_bind_address), NULL, CONF_STRING, 0 },
+	{ "smtp_address_preference", CONF_ENUM, "prefer-ipv6", 0, 0, F(smtp_address_preference), addr_prefs, 0, 0 },
+	{ "smtp_helo_name", CONF_STRING, "", 0, 0, F(smtp_helo_name), NULL, 0, 0 },
+	{ "delivery_enabled", CONF_BOOL, "yes", 0, 0, F(delivery_enabled), NULL, 0, 0 },
 
 	/* DKIM, SPF */
-	{ "dkim_key_directory", CONF_STRING, "", 0, 0, F(dkim_key_directory), NULL, 0 },
+	{ "dkim_key_directory", CONF_STRING, "", 0, 0, F(dkim_key_directory), NULL, 0, 0 },
 	{ "dkim_sign_headers", CONF_LIST,
 	  "From To Cc Subject Date Message-ID Reply-To In-Reply-To References MIME-Version "
 	  "Content-Type Content-Transfer-Encoding List-Unsubscribe List-Unsubscribe-Post Feedback-ID",
-	  0, 0, F(dkim_sign_headers), NULL, CONF_STRING },
-	{ "dkim_fallback_domain", CONF_STRING, "", 0, 0, F(dkim_fallback_domain), NULL, 0 },
-	{ "dkim_signature_expiry", CONF_DURATION, "0", 0, 365 * DAY, F(dkim_signature_expiry), NULL, 0 },
-	{ "spf_egress_ips", CONF_LIST, "", 0, 0, F(spf_egress_ips), NULL, CONF_STRING },
-	{ "spf_action", CONF_ENUM, "warn", 0, 0, F(spf_action), "ignore|warn|reject", 0 },
+	  0, 0, F(dkim_sign_headers), NULL, CONF_STRING, 0 },
+	{ "dkim_fallback_domain", CONF_STRING, "", 0, 0, F(dkim_fallback_domain), NULL, 0, 0 },
+	{ "dkim_signature_expiry", CONF_DURATION, "0", 0, 365 * DAY, F(dkim_signature_expiry), NULL, 0, 0 },
+	{ "spf_egress_ips", CONF_LIST, "", 0, 0, F(spf_egress_ips), NULL, CONF_STRING, 0 },
+	{ "spf_action", CONF_ENUM, "warn", 0, 0, F(spf_action), spf_actions, 0, 0 },
 
 	/* MIME, sensitive data */
-	{ "dlp_action_card", CONF_ENUM, "tag", 0, 0, F(dlp_action_card), DLP_ACTIONS, 0 },
-	{ "dlp_action_card_test", CONF_ENUM, "ignore", 0, 0, F(dlp_action_card_test), DLP_ACTIONS, 0 },
-	{ "dlp_action_ssn", CONF_ENUM, "tag", 0, 0, F(dlp_action_ssn), DLP_ACTIONS, 0 },
-	{ "dlp_action_iban", CONF_ENUM, "tag", 0, 0, F(dlp_action_iban), DLP_ACTIONS, 0 },
-	{ "mime_max_depth", CONF_INT, "10", 1, 100, F(mime_max_depth), NULL, 0 },
-	{ "mime_max_parts", CONF_INT, "500", 1, 100000, F(mime_max_parts), NULL, 0 },
-	{ "mime_max_decoded_size", CONF_SIZE, "100m", 1 * KB, 4 * GB, F(mime_max_decoded_size), NULL, 0 },
-	{ "mime_limit_action", CONF_ENUM, "reject", 0, 0, F(mime_limit_action), "hold|reject", 0 },
+	{ "dlp_action_card", CONF_ENUM, "tag", 0, 0, F(dlp_action_card), dlp_actions, 0, 0 },
+	{ "dlp_action_card_test", CONF_ENUM, "ignore", 0, 0, F(dlp_action_card_test), dlp_actions, 0, 0 },
+	{ "dlp_action_ssn", CONF_ENUM, "tag", 0, 0, F(dlp_action_ssn), dlp_actions, 0, 0 },
+	{ "dlp_action_iban", CONF_ENUM, "tag", 0, 0, F(dlp_action_iban), dlp_actions, 0, 0 },
+	{ "mime_max_depth", CONF_INT, "10", 1, 100, F(mime_max_depth), NULL, 0, 0 },
+	{ "mime_max_parts", CONF_INT, "500", 1, 100000, F(mime_max_parts), NULL, 0, 0 },
+	{ "mime_max_decoded_size", CONF_SIZE, "100m", 1 * KB, 4 * GB, F(mime_max_decoded_size), NULL, 0, 0 },
+	{ "mime_limit_action", CONF_ENUM, "reject", 0, 0, F(mime_limit_action), mime_limit_actions, 0, 0 },
 };
 
 int
 config_parse_duration(const char *s, uint64_t *ms)
 {
-	static const struct { const char *u; uint64_t mul; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 }, { "w", 604800000 }, { "", 1000 },
-	};
-	unsigned long long v;
-	char *end;
-	size_t i;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	for (i = 0; i < ARRAY_SIZE(units); i++)
-		if (strcmp(end, units[i].u) == 0) {
-			if (v > UINT64_MAX / units[i].mul)
-				return -1;
-			*ms = v * units[i].mul;
-			return 0;
-		}
-	return -1;
+	return parse_duration_ms(s, ms);
 }
 
 int
@@ -239,6 +262,54 @@ config_parse_address(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
+int
+config_parse_cidr(const char *s, struct config_cidr *out)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+	char *end;
+	long bits;
+
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, host, out->addr) == 1) {
+		out->family = AF_INET;
+		out->bits = 32;
+	} else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+		out->family = AF_INET6;
+		out->bits = 128;
+	} else {
+		return -1;
+	}
+	if (slash != NULL) {
+		errno = 0;
+		bits = strtol(slash + 1, &end, 10);
+		if (errno || slash[1] == '\0' || !isdigit((unsigned char)slash[1]) ||
+		    *end != '\0' || bits < 0 || bits > out->bits)
+			return -1;
+		out->bits = (int)bits;
+	}
+	return 0;
+}
+
+int
+config_cidr_contains(const struct config_cidr *c, int family, const unsigned char *addr)
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (family != c->family)
+		return 0;
+	if (memcmp(c->addr, addr, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((c->addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0;
+}
+
 static int
 parse_bool(const char *s, int *out)
 {
@@ -259,20 +330,34 @@ parse_bool(const char *s, int *out)
 	return -1;
 }
 
-static int
-enum_allows(const char *choices, const char *v)
+/* The choice WORD of an enum key, or NULL. */
+static const struct conf_choice *
+choice_find(const struct conf_choice *c, const char *word)
 {
-	size_t n = strlen(v);
-	const char *p = choices;
+	for (; c->word != NULL; c++)
+		if (strcmp(c->word, word) == 0)
+			return c;
+	return NULL;
+}
 
-	while (*p) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-		if (len == n && strncmp(p, v, n) == 0)
-			return 1;
-		p += len + (bar != NULL);
-	}
-	return 0;
+static const char *
+choice_word(const struct conf_choice *c, int value)
+{
+	for (; c->word != NULL; c++)
+		if (c->value == value)
+			return c->word;
+	return "?";
+}
+
+/* "a|b|c" for error messages. */
+static void
+choice_list(const struct conf_choice *c, char *out, size_t outlen)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (; c->word != NULL && off < outlen; c++)
+		off += (size_t)snprintf(out + off, outlen - off, "%s%s", off ? "|" : "", c->word);
 }
 
 static void
@@ -283,16 +368,19 @@ list_free(struct config_list *l)
 	for (i = 0; i < l->n; i++)
 		free(l->items[i]);
 	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	free(l->ms);
+	free(l->addrs);
+	free(l->cidrs);
+	memset(l, 0, sizeof(*l));
 }
 
+/* Check one list element of type T and append its typed value to L. */
 static int
-check_elem(enum conf_type t, const char *v, char *why, size_t whylen)
+list_elem(struct config_list *l, enum conf_type t, const char *v, char *why, size_t whylen)
 {
 	uint64_t u;
-	char host[256];
-	int port;
+	struct config_addr a;
+	struct config_cidr c;
 
 	switch (t) {
 	case CONF_DURATION:
@@ -300,12 +388,25 @@ check_elem(enum conf_type t, const char *v, char *why, size_t whylen)
 			snprintf(why, whylen, "'%s' is not a duration (e.g. 30s, 5m, 2h, 1d)", v);
 			return -1;
 		}
+		l->ms = xrealloc(l->ms, (l->n + 1) * sizeof(*l->ms));
+		l->ms[l->n] = u;
 		return 0;
 	case CONF_ADDRESS:
-		if (config_parse_address(v, host, sizeof(host), &port) == -1) {
+		if (config_parse_address(v, a.host, sizeof(a.host), &a.port) == -1) {
 			snprintf(why, whylen, "'%s' is not an address (host:port or [ipv6]:port)", v);
 			return -1;
 		}
+		l->addrs = xrealloc(l->addrs, (l->n + 1) * sizeof(*l->addrs));
+		l->addrs[l->n] = a;
+		return 0;
+	case CONF_CIDR:
+		if (config_parse_cidr(v, &c) == -1) {
+			snprintf(why, whylen, "'%s' is not a network (address/bits, e.g. "
+			    "10.0.0.0/8 or ::1/128)", v);
+			return -1;
+		}
+		l->cidrs = xrealloc(l->cidrs, (l->n + 1) * sizeof(*l->cidrs));
+		l->cidrs[l->n] = c;
 		return 0;
 	default:
 		return 0;
@@ -327,19 +428,26 @@ conf_set(struct config *cfg, const struct conf_key *k, const char *v,
 		*(char **)base = xstrdup(v);
 		return 0;
 	case CONF_ENUM:
-		if (!enum_allows(k->choices, v)) {
-			snprintf(why, whylen, "'%s' is not one of %s", v, k->choices);
+	case CONF_WORD: {
+		const struct conf_choice *c = choice_find(k->choices, v);
+		char words[256];
+
+		if (c == NULL) {
+			choice_list(k->choices, words, sizeof(words));
+			snprintf(why, whylen, "'%s' is not one of %s", v, words);
 			return -1;
 		}
-		free(*(char **)base);
-		*(char **)base = xstrdup(v);
+		if (k->type == CONF_ENUM) {
+			*(int *)base = c->value;
+		} else {
+			free(*(char **)base);
+			*(char **)base = xstrdup(v);
+		}
 		return 0;
+	}
 	case CONF_ADDRESS:
-		if (check_elem(CONF_ADDRESS, v, why, whylen) == -1)
-			return -1;
-		free(*(char **)base);
-		*(char **)base = xstrdup(v);
-		return 0;
+	case CONF_CIDR:
+		return -1;	/* list elements only */
 	case CONF_BOOL:
 		if (parse_bool(v, &b) == -1) {
 			snprintf(why, whylen, "'%s' is not a boolean (yes or no)", v);
@@ -386,9 +494,10 @@ conf_set(struct config *cfg, const struct conf_key *k, const char *v,
 		*(uint64_t *)base = u;
 		return 0;
 	case CONF_LIST: {
-		struct config_list *l = (struct config_list *)base, nl = { NULL, 0 };
+		struct config_list *l = (struct config_list *)base, nl;
 		const char *p = v;
 
+		memset(&nl, 0, sizeof(nl));
 		while (*p) {
 			size_t len;
 			char *item;
@@ -399,7 +508,7 @@ conf_set(struct config *cfg, const struct conf_key *k, const char *v,
 				break;
 			len = strcspn(p, ", \t");
 			item = xstrndup(p, len);
-			if (check_elem(k->elem, item, why, whylen) == -1) {
+			if (list_elem(&nl, k->elem, item, why, whylen) == -1) {
 				free(item);
 				list_free(&nl);
 				return -1;
@@ -484,6 +593,7 @@ conf_line(struct config *cfg, const char *name, int line, char *text,
 		return;
 	}
 	seen[k - conf_keys] = line;
+	cfg->lines[k - conf_keys] = line;
 	if (conf_set(cfg, k, val, why, sizeof(why)) == -1)
 		add_error(errs, name, line, "%s: %s", key, why);
 }
@@ -495,6 +605,8 @@ config_defaults(void)
 	char why[512];
 	size_t i;
 
+	cfg->refs = 1;
+	cfg->lines = xcalloc(ARRAY_SIZE(conf_keys), sizeof(*cfg->lines));
 	for (i = 0; i < ARRAY_SIZE(conf_keys); i++)
 		if (conf_set(cfg, &conf_keys[i], conf_keys[i].def, why, sizeof(why)) == -1)
 			fatal("config: bad built-in default for %s: %s", conf_keys[i].name, why);
@@ -549,7 +661,8 @@ config_parse(const char *name, const char *text, size_t len, char *err, size_t e
 	buf_free(&logical);
 
 	if (errs.len == 0 && cfg->queue_map_max < cfg->queue_map_size)
-		add_error(&errs, name, seen[0] ? seen[0] : 0,
+		add_error(&errs, name, config_key_line(cfg, "queue_map_max") ?
+		    config_key_line(cfg, "queue_map_max") : config_key_line(cfg, "queue_map_size"),
 		    "queue_map_max is smaller than queue_map_size");
 	if (errs.len > 0) {
 		snprintf(err, errlen, "%s", errs.data);
@@ -581,17 +694,16 @@ config_load(const char *path, char *err, size_t errlen)
 	return cfg;
 }
 
-void
-config_free(struct config *cfg)
+/* Free every field of CFG (its last reference is gone). */
+static void
+config_destroy(struct config *cfg)
 {
 	size_t i;
 
-	if (cfg == NULL)
-		return;
 	for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
 		char *base = (char *)cfg + conf_keys[i].off;
 		switch (conf_keys[i].type) {
-		case CONF_STRING: case CONF_ENUM: case CONF_ADDRESS:
+		case CONF_STRING: case CONF_WORD:
 			free(*(char **)base);
 			break;
 		case CONF_LIST:
@@ -601,43 +713,146 @@ config_free(struct config *cfg)
 			break;
 		}
 	}
+	free(cfg->lines);
 	free(cfg->path);
 	free(cfg);
+}
+
+const struct config *
+config_ref(const struct config *cfg)
+{
+	/* Immutable means no field changes; the counter is not a setting. */
+	if (cfg != NULL)
+		__atomic_add_fetch(&((struct config *)cfg)->refs, 1, __ATOMIC_RELAXED);
+	return cfg;
+}
+
+void
+config_unref(const struct config *cfg)
+{
+	struct config *c = (struct config *)cfg;
+
+	if (c != NULL && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		config_destroy(c);
+}
+
+void
+config_free(struct config *cfg)
+{
+	config_unref(cfg);
+}
+
+int
+config_key_line(const struct config *cfg, const char *key)
+{
+	const struct conf_key *k = conf_find(key, strlen(key));
+
+	return k != NULL && cfg->lines != NULL ? cfg->lines[k - conf_keys] : 0;
+}
+
+int
+config_key_needs_restart(const char *key)
+{
+	const struct conf_key *k = conf_find(key, strlen(key));
+
+	return k != NULL && k->restart;
+}
+
+const char *
+config_enum_name(const char *key, int value)
+{
+	const struct conf_key *k = conf_find(key, strlen(key));
+
+	if (k == NULL || k->type != CONF_ENUM)
+		return "?";
+	return choice_word(k->choices, value);
+}
+
+/* Write key K's value of CFG, as config_dump() shows it. */
+static void
+value_print(const struct config *cfg, const struct conf_key *k, FILE *out)
+{
+	const char *base = (const char *)cfg + k->off;
+	size_t j;
+
+	switch (k->type) {
+	case CONF_STRING: case CONF_WORD:
+		fprintf(out, " %s", *(char *const *)base);
+		break;
+	case CONF_ENUM:
+		fprintf(out, " %s", choice_word(k->choices, *(const int *)base));
+		break;
+	case CONF_BOOL:
+		fprintf(out, " %s", *(const int *)base ? "yes" : "no");
+		break;
+	case CONF_INT:
+		fprintf(out, " %lld", (long long)*(const int64_t *)base);
+		break;
+	case CONF_SIZE:
+		fprintf(out, " %llu", (unsigned long long)*(const uint64_t *)base);
+		break;
+	case CONF_DURATION:
+		fprintf(out, " %llums", (unsigned long long)*(const uint64_t *)base);
+		break;
+	case CONF_LIST: {
+		const struct config_list *l = (const struct config_list *)base;
+		for (j = 0; j < l->n; j++)
+			fprintf(out, "%s%s", j ? ", " : " ", l->items[j]);
+		break;
+	}
+	case CONF_ADDRESS: case CONF_CIDR:
+		break;
+	}
+}
+
+/* Whether key K has the same value in A and B. */
+static int
+value_equal(const struct config *a, const struct config *b, const struct conf_key *k)
+{
+	char *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
+	int eq;
+
+	if (fa == NULL || fb == NULL)
+		fatal("open_memstream: %s", strerror(errno));
+	value_print(a, k, fa);
+	value_print(b, k, fb);
+	fclose(fa);
+	fclose(fb);
+	eq = la == lb && memcmp(ta, tb, la) == 0;
+	free(ta);
+	free(tb);
+	return eq;
+}
+
+size_t
+config_restart_changes(const struct config *old, const struct config *next,
+    char *out, size_t outlen)
+{
+	size_t i, n = 0, off = 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
+		if (!conf_keys[i].restart || value_equal(old, next, &conf_keys[i]))
+			continue;
+		if (off < outlen)
+			off += (size_t)snprintf(out + off, outlen - off, "%s%s", n ? "," : "",
+			    conf_keys[i].name);
+		n++;
+	}
+	return n;
 }
 
 void
 config_dump(const struct config *cfg, FILE *out)
 {
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
-		const struct conf_key *k = &conf_keys[i];
-		const char *base = (const char *)cfg + k->off;
-
-		fprintf(out, "%s =", k->name);
-		switch (k->type) {
-		case CONF_STRING: case CONF_ENUM: case CONF_ADDRESS:
-			fprintf(out, " %s", *(char *const *)base);
-			break;
-		case CONF_BOOL:
-			fprintf(out, " %s", *(const int *)base ? "yes" : "no");
-			break;
-		case CONF_INT:
-			fprintf(out, " %lld", (long long)*(const int64_t *)base);
-			break;
-		case CONF_SIZE:
-			fprintf(out, " %llu", (unsigned long long)*(const uint64_t *)base);
-			break;
-		case CONF_DURATION:
-			fprintf(out, " %llums", (unsigned long long)*(const uint64_t *)base);
-			break;
-		case CONF_LIST: {
-			const struct config_list *l = (const struct config_list *)base;
-			for (j = 0; j < l->n; j++)
-				fprintf(out, "%s%s", j ? ", " : " ", l->items[j]);
-			break;
-		}
-		}
+		fprintf(out, "%s =", conf_keys[i].name);
+		value_print(cfg, &conf_keys[i], out);
 		fputc('\n', out);
 	}
 }

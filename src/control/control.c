@@ -31,7 +31,6 @@
 
 #include "buf.h"
 #include "control.h"
-#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "queue.h"
@@ -131,7 +130,7 @@ static const struct control_cmd builtin_cmds[] = {
 
 struct control {
 	uv_loop_t *loop;
-	const struct config *cfg;
+	const struct config *cfg;	/* one reference (config_ref); swapped on reload */
 	struct queue *queue;
 	uv_pipe_t server;
 	char *path;
@@ -458,6 +457,7 @@ conn_closed(uv_handle_t *h)
 	struct control *srv = c->srv;
 
 	if (--srv->nconns == 0 && srv->server_closed) {
+		config_unref(srv->cfg);
 		free(srv->path);
 		free(srv);
 	}
@@ -612,7 +612,7 @@ control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
 
 	control_register(builtin_cmds, ARRAY_SIZE(builtin_cmds));
 	srv->loop = loop;
-	srv->cfg = cfg;
+	srv->cfg = config_ref(cfg);
 	srv->queue = q;
 	srv->path = xstrdup(cfg->control_socket);
 	uv_pipe_init(loop, &srv->server, 0);
@@ -633,8 +633,11 @@ control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
 void
 control_reload(struct control *srv, const struct config *cfg)
 {
-	if (srv != NULL)
+	if (srv != NULL) {
+		config_ref(cfg);
+		config_unref(srv->cfg);
 		srv->cfg = cfg;
+	}
 }
 
 static void
@@ -644,6 +647,7 @@ control_server_closed(uv_handle_t *h)
 
 	srv->server_closed = 1;
 	if (srv->nconns == 0) {		/* else the last connection frees it */
+		config_unref(srv->cfg);
 		free(srv->path);
 		free(srv);
 	}
@@ -664,31 +668,6 @@ control_stop(struct control *srv)
 	if (srv->path != NULL)
 		unlink(srv->path);
 	uv_close((uv_handle_t *)&srv->server, control_server_closed);
-}
-
-/* ---- posternd module (src/daemon.c table): after the queue ---- */
-
-int
-control_module_start(struct daemon *d, char *err, size_t errlen)
-{
-	d->control = control_start(d->loop, d->cfg, d->queue, err, errlen);
-	return d->control != NULL ? 0 : -1;
-}
-
-int
-control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
-{
-	(void)err;
-	(void)errlen;
-	control_reload(d->control, next);
-	return 0;
-}
-
-void
-control_module_stop(struct daemon *d)
-{
-	control_stop(d->control);
-	d->control = NULL;
 }
 
 /* ---- offline ---- */

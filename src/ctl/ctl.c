@@ -20,6 +20,7 @@
 
 #include "control.h"
 #include "ctl.h"
+#include "daemon.h"
 #include "json.h"
 #include "queue.h"
 #include "util.h"
@@ -128,7 +129,7 @@ ctl_open_offline(struct ctl *c)
 		return c->queue;
 	if (ctl_config(c) == NULL)
 		return NULL;
-	c->queue = queue_open(NULL, c->cfg, 1, err, sizeof(err));
+	c->queue = queue_open_config(NULL, c->cfg, 1, err, sizeof(err));
 	if (c->queue == NULL)
 		fprintf(stderr, "posternctl: the daemon is not running and the queue "
 		    "cannot be opened: %s\n", err);

@@ -10,17 +10,26 @@
  * `event=ready`.  The loop then runs until SIGTERM or SIGINT: every
  * module drains (stops accepting, finishes in-flight work) for at most
  * shutdown_timeout, then stops in reverse order; the process exits 0
- * after logging `event=stopped`.  SIGHUP re-reads the config file;
- * a bad file is logged (`event=reload_failed`) and the old config
- * stays, a good one is handed to each module's reload() and swapped in
- * (`event=reloaded`).
+ * after logging `event=stopped`.  SIGHUP re-reads the config file and
+ * runs daemon_check() on it, the same complete validation as start-up
+ * and `posternd -n` (values, certificates and keys load, key file
+ * modes, transport and TLS policy tables, the user); a config that
+ * fails is logged (`event=reload_failed`) and the old one stays.  A good
+ * one is handed to each module's reload(); if one of them still fails,
+ * the modules already reloaded get the old config back and the reload
+ * fails as a whole.  Only then is it swapped in (`event=reloaded`, with
+ * `restart_needed=key,...` when keys that are read only at start
+ * changed).
  *
  * Invariants: only this file installs signal handlers and touches the
  * process (fork, setuid, pid file); modules see a struct daemon and
- * d->cfg, which is always a valid config.
+ * d->cfg, which is always a valid config; the daemon holds one
+ * reference to it, and a module that keeps the config beyond a call
+ * takes its own (config_ref).
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,24 +42,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "config.h"
-#include "control.h"
 #include "daemon.h"
-#include "delivery.h"
-#include "listener.h"
-#include "queue.h"
 #include "log.h"
+#include "route.h"
+#include "tls.h"
 #include "util.h"
 
 /*
  * The module table: started top to bottom, drained and stopped bottom
- * to top.  Add one line per module; declare its callbacks in its
- * public header, e.g.
+ * to top.  Add one line per module; its glue lives in
+ * src/daemon/NAME_module.c (it builds the module's params from the
+ * config) and its callbacks are declared in daemon.h, e.g.
  *   { "queue", queue_module_start, queue_module_reload,
  *     queue_module_drain, queue_module_stop },
  * Order matters: the queue before anything that commits to it, the
@@ -101,17 +110,127 @@ startup_error(struct daemon *d, const char *fmt, ...)
 	}
 }
 
+/* One error line "file:line: key: why" (line of KEY in CFG's file). */
+static void
+check_error(struct buf *errs, const struct config *cfg, const char *key, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+
+static void
+check_error(struct buf *errs, const struct config *cfg, const char *key, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (errs->len)
+		buf_append_str(errs, "\n");
+	buf_printf(errs, "%s:%d: %s: %s", cfg->path ? cfg->path : "(config)",
+	    config_key_line(cfg, key), key, msg);
+}
+
 static int
-check_secret(const char *path, struct buf *errs)
+check_secret(const struct config *cfg, const char *key, const char *path, struct buf *errs)
 {
 	char err[1024];
 
 	if (file_check_secret(path, err, sizeof(err)) == 0)
 		return 0;
-	if (errs->len)
-		buf_append_str(errs, "\n");
-	buf_append_str(errs, err);
+	check_error(errs, cfg, key, "%s", err);
 	return -1;
+}
+
+/* The master key, when it exists (the queue creates it on first start):
+ * a secret file that can be read. */
+static int
+check_master_key(const struct config *cfg, struct buf *errs)
+{
+	struct stat st;
+	int fd;
+
+	if (cfg->master_key_file[0] == '\0' || stat(cfg->master_key_file, &st) == -1)
+		return 0;
+	if (check_secret(cfg, "master_key_file", cfg->master_key_file, errs) == -1)
+		return -1;
+	if ((fd = open(cfg->master_key_file, O_RDONLY | O_CLOEXEC)) == -1) {
+		check_error(errs, cfg, "master_key_file", "%s: %s", cfg->master_key_file,
+		    strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The SMTP server's certificate and key load and match, as the smtpd
+ * module will load them (listener_load_tls). */
+static int
+check_server_tls(const struct config *cfg, struct buf *errs)
+{
+	struct tls_ctx *ctx;
+	char why[1024];
+
+	if (cfg->smtpd_tls_cert_file[0] == '\0' && cfg->smtpd_tls_key_file[0] == '\0')
+		return 0;
+	if (cfg->smtpd_tls_key_file[0] != '\0' &&
+	    check_secret(cfg, "smtpd_tls_key_file", cfg->smtpd_tls_key_file, errs) == -1)
+		return -1;
+	if (cfg->smtpd_tls_cert_file[0] == '\0') {
+		check_error(errs, cfg, "smtpd_tls_key_file", "set without smtpd_tls_cert_file");
+		return -1;
+	}
+	if (cfg->smtpd_tls_key_file[0] == '\0') {
+		check_error(errs, cfg, "smtpd_tls_cert_file", "set without smtpd_tls_key_file");
+		return -1;
+	}
+	if ((ctx = tls_server_ctx_new(cfg->smtpd_tls_cert_file, cfg->smtpd_tls_key_file, why,
+	    sizeof(why))) == NULL) {
+		check_error(errs, cfg, "smtpd_tls_cert_file", "%s", why);
+		return -1;
+	}
+	tls_ctx_free(ctx);
+	return 0;
+}
+
+/* The delivery tables, with the parsers delivery uses (src/outbound/route.c). */
+static int
+check_route_tables(const struct config *cfg, struct buf *errs)
+{
+	char why[512];
+	int rc = 0;
+
+	if (route_transport_check(&cfg->transport, why, sizeof(why)) == -1) {
+		check_error(errs, cfg, "transport", "%s", why);
+		rc = -1;
+	}
+	if (route_tls_map_check(&cfg->smtp_tls_policy_map, why, sizeof(why)) == -1) {
+		check_error(errs, cfg, "smtp_tls_policy_map", "%s", why);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Listen addresses and DNS servers are IP addresses ("*" to listen on
+ * all): names are refused here, not when the listener binds. */
+static int
+check_ip_list(const struct config *cfg, const char *key, const struct config_list *l,
+    int any_ok, struct buf *errs)
+{
+	unsigned char a[16];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; l->addrs != NULL && i < l->n; i++) {
+		const char *h = l->addrs[i].host;
+
+		if ((any_ok && strcmp(h, "*") == 0) || inet_pton(AF_INET, h, a) == 1 ||
+		    inet_pton(AF_INET6, h, a) == 1)
+			continue;
+		check_error(errs, cfg, key, "'%s': the host must be an IP address%s", l->items[i],
+		    any_ok ? " or *" : "");
+		rc = -1;
+	}
+	return rc;
 }
 
 int
@@ -122,16 +241,20 @@ daemon_check(const struct config *cfg, char *err, size_t errlen)
 	int rc = 0;
 
 	buf_init(&errs, 1 << 16);
-	if (cfg->master_key_file[0] && stat(cfg->master_key_file, &st) == 0)
-		rc |= check_secret(cfg->master_key_file, &errs);
-	if (cfg->smtpd_tls_key_file[0])
-		rc |= check_secret(cfg->smtpd_tls_key_file, &errs);
+	rc |= check_master_key(cfg, &errs);
+	rc |= check_server_tls(cfg, &errs);
+	rc |= check_route_tables(cfg, &errs);
+	rc |= check_ip_list(cfg, "smtpd_submission_listen", &cfg->smtpd_submission_listen, 1, &errs);
+	rc |= check_ip_list(cfg, "smtpd_submissions_listen", &cfg->smtpd_submissions_listen, 1,
+	    &errs);
+	rc |= check_ip_list(cfg, "smtpd_relay_listen", &cfg->smtpd_relay_listen, 1, &errs);
+	rc |= check_ip_list(cfg, "dns_servers", &cfg->dns_servers, 0, &errs);
 	if (cfg->dkim_key_directory[0]) {
 		DIR *dir = opendir(cfg->dkim_key_directory);
 		struct dirent *de;
 
 		if (dir == NULL) {
-			buf_printf(&errs, "%s%s: %s", errs.len ? "\n" : "",
+			check_error(&errs, cfg, "dkim_key_directory", "%s: %s",
 			    cfg->dkim_key_directory, strerror(errno));
 			rc = -1;
 		} else {
@@ -142,14 +265,14 @@ daemon_check(const struct config *cfg, char *err, size_t errlen)
 					continue;
 				p = xasprintf("%s/%s", cfg->dkim_key_directory, de->d_name);
 				if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
-					rc |= check_secret(p, &errs);
+					rc |= check_secret(cfg, "dkim_key_directory", p, &errs);
 				free(p);
 			}
 			closedir(dir);
 		}
 	}
 	if (cfg->user[0] && getpwnam(cfg->user) == NULL) {
-		buf_printf(&errs, "%suser = %s: no such user", errs.len ? "\n" : "", cfg->user);
+		check_error(&errs, cfg, "user", "%s: no such user", cfg->user);
 		rc = -1;
 	}
 	snprintf(err, errlen, "%s", errs.len ? errs.data : "");
@@ -329,12 +452,10 @@ drop_privileges(struct daemon *d, const struct passwd *pw)
 static void
 apply_log_settings(const struct config *cfg)
 {
-	enum log_level level;
 	char *key;
 	size_t len;
 
-	if (log_parse_level(cfg->log_level, &level) == 0)
-		log_set_level(level);
+	log_set_level((enum log_level)cfg->log_level);	/* same values */
 	log_set_pseudonymise(cfg->log_pseudonymise);
 	/* The pseudonym key is derived from the master key, whatever its
 	 * format: stable across restarts, unknown to log readers. */
@@ -441,25 +562,17 @@ on_sigterm(uv_signal_t *s, int signum)
 	daemon_stop(d, 0);
 }
 
-/* Settings that only take effect at start: tell the operator. */
+/* Settings that only take effect at start (RESTART in src/conf/config.c's
+ * table): one warning per changed key, and the list for event=reloaded. */
 static void
 reload_restart_keys(const struct config *old, const struct config *next)
 {
-	static const struct { const char *key; size_t off; } keys[] = {
-		{ "data_directory", offsetof(struct config, data_directory) },
-		{ "pid_file", offsetof(struct config, pid_file) },
-		{ "user", offsetof(struct config, user) },
-		{ "master_key_file", offsetof(struct config, master_key_file) },
-		{ "control_socket", offsetof(struct config, control_socket) },
-	};
-	size_t i;
+	char keys[1024], *p, *save = NULL;
 
-	for (i = 0; i < ARRAY_SIZE(keys); i++) {
-		const char *a = *(char *const *)((const char *)old + keys[i].off);
-		const char *b = *(char *const *)((const char *)next + keys[i].off);
-		if (strcmp(a, b) != 0)
-			log_warn("event=reload_ignored key=%s reason=restart_required", keys[i].key);
-	}
+	if (config_restart_changes(old, next, keys, sizeof(keys)) == 0)
+		return;
+	for (p = strtok_r(keys, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save))
+		log_warn("event=reload_ignored key=%s reason=restart_required", p);
 }
 
 static void
@@ -474,14 +587,30 @@ log_error_lines(const char *errs)
 	}
 }
 
+/* A reload that changes nothing: count the error lines, log, keep OLD. */
+static void
+reload_failed(struct daemon *d, const char *module, const char *errs)
+{
+	char q[1024], qe[2048];
+	const char *p;
+	int nerr = 1;
+
+	log_error_lines(errs);
+	for (p = errs; (p = strchr(p, '\n')) != NULL; p++)
+		nerr++;
+	log_err("event=reload_failed config=%s%s%s reason=%s errors=%d action=kept_old_config",
+	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)),
+	    module ? " module=" : "", module ? module : "",
+	    log_quote(errs, strcspn(errs, "\n"), qe, sizeof(qe)), nerr);
+}
+
 static void
 on_sighup(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
 	struct config *next, *old;
-	char err[8192], q[1024];
-	int nerr = 0;
-	size_t i;
+	char err[8192], q[1024], restart[1024];
+	size_t i, j, nrestart;
 
 	(void)signum;
 	log_info("event=signal signal=HUP");
@@ -489,24 +618,33 @@ on_sighup(uv_signal_t *s, int signum)
 		return;
 	log_debug("event=reload_begin config=%s",
 	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)));
+	/* Validate all of it before anything changes. */
 	if ((next = config_load(d->config_path, err, sizeof(err))) == NULL ||
 	    daemon_check(next, err, sizeof(err)) == -1) {
-		const char *p;
+		reload_failed(d, NULL, err);
+		config_unref(next);
+		return;
+	}
+	for (i = 0; i < d->started; i++) {
+		err[0] = '\0';
+		if (modules[i].reload == NULL || modules[i].reload(d, next, err, sizeof(err)) == 0)
+			continue;
+		/* Give the modules already reloaded their old config back. */
+		for (j = i; j-- > 0;) {
+			char ignored[1024];
 
-		log_error_lines(err);
-		for (p = err, nerr = 1; (p = strchr(p, '\n')) != NULL; p++)
-			nerr++;
-		log_err("event=reload_failed config=%s errors=%d action=kept_old_config",
-		    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)), nerr);
-		config_free(next);
+			if (modules[j].reload != NULL &&
+			    modules[j].reload(d, d->cfg, ignored, sizeof(ignored)) == -1)
+				log_warn("event=reload_rollback_failed module=%s error=%s",
+				    modules[j].name, log_quote(ignored, strlen(ignored), q,
+				    sizeof(q)));
+		}
+		reload_failed(d, modules[i].name, err[0] ? err : "module reload failed");
+		config_unref(next);
 		return;
 	}
 	reload_restart_keys(d->cfg, next);
-	for (i = 0; i < d->started; i++)
-		if (modules[i].reload != NULL &&
-		    modules[i].reload(d, next, err, sizeof(err)) == -1)
-			log_warn("event=reload_warning module=%s error=%s", modules[i].name,
-			    log_quote(err, strlen(err), q, sizeof(q)));
+	nrestart = config_restart_changes(d->cfg, next, restart, sizeof(restart));
 	old = d->cfg;
 	d->cfg = next;
 	if (!d->foreground && strcmp(old->syslog_facility, next->syslog_facility) != 0) {
@@ -514,10 +652,12 @@ on_sighup(uv_signal_t *s, int signum)
 		log_set_facility(next->syslog_facility);
 		log_open("posternd", LOG_TO_SYSLOG, LOG_LEVEL_INFO);
 	}
-	config_free(old);
+	config_unref(old);
 	apply_log_settings(d->cfg);
-	log_info("event=reloaded config=%s log_level=%s",
-	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)), d->cfg->log_level);
+	log_info("event=reloaded config=%s log_level=%s%s%s",
+	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)),
+	    config_enum_name("log_level", (int)d->cfg->log_level),
+	    nrestart ? " restart_needed=" : "", nrestart ? restart : "");
 }
 
 static void
@@ -646,12 +786,12 @@ close_loop:
 	log_info("event=stopped status=%d", d->exit_status);
 	if (pw)
 		free(pw->pw_name);
-	config_free(d->cfg);
+	config_unref(d->cfg);
 	free(d->config_path);
 	log_close();
 	return d->exit_status;
 out:
-	config_free(cfg);
+	config_unref(cfg);
 	free(d->config_path);
 	return 1;
 }

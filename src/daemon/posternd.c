@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * posternd.c: the daemon's entry point.  Parses the command line and
- * loads postern.conf; -n checks the configuration (syntax, values,
- * secret file modes, the user) and exits 0 or 1; -V prints the
- * version.  Everything else (detaching, signals, the module table, the
- * libuv loop) is src/daemon.c.  Exit status: 0 after a clean stop,
+ * loads postern.conf; -n checks the configuration with daemon_check(),
+ * the same complete check start-up and SIGHUP run (syntax, values,
+ * certificate and key, secret file modes, transport and TLS policy
+ * tables, the user), and exits 0 or 1; -V prints the version.
+ * Everything else (detaching, signals, the module table, the libuv
+ * loop) is src/daemon/daemon.c.  Exit status: 0 after a clean stop,
  * 1 on a configuration or start-up error, 2 on a usage error.
  */
 #include "autoconfig.h"
@@ -61,7 +63,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 		else
 			printf("%s: configuration ok\n", path);
-		config_free(cfg);
+		config_unref(cfg);
 		return rc == -1 ? 1 : 0;
 	}
 	return daemon_run(cfg, path, foreground);

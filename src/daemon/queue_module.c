@@ -2,24 +2,60 @@
 /*
  * queue_module.c: the queue module of posternd's module table
  * (src/daemon.c).  queue/ knows nothing of the daemon, so the glue
- * lives here in the composition root: start opens the queue (creating
- * the master key on first start) and registers the queue.* control
- * commands, reload hands it the new config, stop drains the writer
- * thread (every pending commit is answered) and closes it.
+ * lives here in the composition root: queue_params_from_config() is
+ * the one place that turns postern.conf into the queue's settings;
+ * start opens the queue (creating the master key on first start) and
+ * registers the queue.* control commands, reload hands it the new
+ * params, stop drains the writer thread (every pending commit is
+ * answered) and closes it.
  */
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <string.h>
 
+#include "config.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "log.h"
 #include "queue.h"
 
+void
+queue_params_from_config(struct queue_params *p, const struct config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->data_directory = cfg->data_directory;
+	p->master_key_file = cfg->master_key_file;
+	p->map_size = cfg->queue_map_size;
+	p->map_grow = cfg->queue_map_grow;
+	p->map_max = cfg->queue_map_max;
+	p->chunk_size = cfg->queue_chunk_size;
+	p->commit_batch = cfg->queue_commit_batch;
+	p->retry = cfg->retry_schedule.ms;
+	p->nretry = cfg->retry_schedule.n;
+	p->max_queue_lifetime = cfg->max_queue_lifetime;
+	p->body_retention = cfg->body_retention;
+	p->event_retention = cfg->event_retention;
+	p->purge_interval = cfg->purge_interval;
+}
+
+struct queue *
+queue_open_config(uv_loop_t *loop, const struct config *cfg, int readonly,
+    char *err, size_t errlen)
+{
+	struct queue_params p;
+
+	queue_params_from_config(&p, cfg);
+	return queue_open(loop, &p, readonly, err, errlen);
+}
+
 int
 queue_module_start(struct daemon *d, char *err, size_t errlen)
 {
-	d->queue = queue_open(d->loop, d->cfg, 0, err, errlen);
+	struct queue_params p;
+
+	queue_params_from_config(&p, d->cfg);
+	d->queue = queue_open(d->loop, &p, 0, err, errlen);
 	if (d->queue == NULL)
 		return -1;
 	ctl_queue_register();
@@ -29,9 +65,12 @@ queue_module_start(struct daemon *d, char *err, size_t errlen)
 int
 queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
 {
+	struct queue_params p;
+
 	(void)err;
 	(void)errlen;
-	queue_reload(d->queue, next);
+	queue_params_from_config(&p, next);
+	queue_reload(d->queue, &p);
 	return 0;
 }
 

@@ -25,6 +25,12 @@
  *    after the command (CVE-2011-0411).
  *  - Memory of a connection is freed only in the close callback of its
  *    last handle (STYLE rule 12).
+ *  - Config: the listener holds a reference to the config new sessions
+ *    start with, each connection one to the config it started with
+ *    (config_ref/config_unref); SIGHUP swaps the listener's reference,
+ *    and an old config is freed when its last session ends.  Nothing
+ *    here reads the config file or parses a value: addresses and
+ *    networks arrive parsed (struct config_list's addrs[], cidrs[]).
  */
 #include "autoconfig.h"
 
@@ -38,8 +44,6 @@
 
 #include "buf.h"
 #include "config.h"
-#include "ctl.h"
-#include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "outcome.h"
@@ -54,12 +58,6 @@
 /* Replies a slow reader may leave unsent before we give up on it. */
 #define LISTENER_MAX_UNSENT (1024 * 1024)
 #define LISTENER_SHUTDOWN_GRACE_MS 2000
-
-struct cidr {
-	int family;
-	unsigned char addr[16];
-	int bits;
-};
 
 struct lsock {
 	uv_tcp_t tcp;
@@ -80,7 +78,7 @@ struct conn {
 	struct listener *l;		/* borrowed */
 	struct conn *prev, *next;	/* l->conns */
 	enum relay_mode mode;
-	const struct config *cfg;	/* borrowed: the config this session started with */
+	const struct config *cfg;	/* one reference: the config this session started with */
 	char id[24];
 	char ip[64];
 	struct tls_conn *tls;		/* NULL in clear */
@@ -106,13 +104,11 @@ struct wreq {
 
 struct listener {
 	uv_loop_t *loop;		/* borrowed */
-	const struct config *cfg;	/* borrowed; for new sessions */
+	const struct config *cfg;	/* one reference; for new sessions */
 	struct relay *relay;		/* borrowed */
 	struct tls_ctx *tls;		/* for new connections; NULL without a cert */
 	struct lsock **socks;
 	size_t nsocks;
-	struct cidr *nets;
-	size_t nnets;
 	struct conn *conns;
 	struct ip_count *ips[LISTENER_IP_BUCKETS];
 	struct listener_stats stats;
@@ -131,70 +127,25 @@ static void conn_timer_fired(uv_timer_t *t);
 
 /* ---- CIDRs ---- */
 
-static int
-cidr_parse(const char *s, struct cidr *out)
-{
-	char host[64];
-	const char *slash = strchr(s, '/');
-	size_t hl = slash ? (size_t)(slash - s) : strlen(s);
-	char *end;
-	long bits;
-
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, host, out->addr) == 1) {
-		out->family = AF_INET;
-		out->bits = 32;
-	} else if (inet_pton(AF_INET6, host, out->addr) == 1) {
-		out->family = AF_INET6;
-		out->bits = 128;
-	} else {
-		return -1;
-	}
-	if (slash != NULL) {
-		bits = strtol(slash + 1, &end, 10);
-		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > out->bits)
-			return -1;
-		out->bits = (int)bits;
-	}
-	return 0;
-}
-
-static int
-cidr_contains(const struct cidr *c, int family, const unsigned char *addr)
-{
-	int full = c->bits / 8, rest = c->bits % 8;
-
-	if (family != c->family)
-		return 0;
-	if (memcmp(c->addr, addr, (size_t)full) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	return ((c->addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0;
-}
-
 int
 listener_cidr_match(const char *cidr, const char *addr)
 {
-	struct cidr c;
+	struct config_cidr c;
 	unsigned char a[16];
 
-	if (cidr_parse(cidr, &c) != 0)
+	if (config_parse_cidr(cidr, &c) != 0)
 		return -1;
 	if (inet_pton(AF_INET, addr, a) == 1)
-		return cidr_contains(&c, AF_INET, a);
+		return config_cidr_contains(&c, AF_INET, a);
 	if (inet_pton(AF_INET6, addr, a) == 1)
-		return cidr_contains(&c, AF_INET6, a);
+		return config_cidr_contains(&c, AF_INET6, a);
 	return 0;
 }
 
 static int
 listener_trusted(const struct listener *l, const char *ip)
 {
+	const struct config_list *nets = &l->cfg->smtpd_relay_networks;
 	unsigned char a[16];
 	int family;
 	size_t i;
@@ -205,8 +156,8 @@ listener_trusted(const struct listener *l, const char *ip)
 		family = AF_INET6;
 	else
 		return 0;
-	for (i = 0; i < l->nnets; i++)
-		if (cidr_contains(&l->nets[i], family, a))
+	for (i = 0; nets->cidrs != NULL && i < nets->n; i++)
+		if (config_cidr_contains(&nets->cidrs[i], family, a))
 			return 1;
 	return 0;
 }
@@ -285,6 +236,7 @@ conn_handle_closed(uv_handle_t *h)
 	tls_conn_free(c->tls);
 	buf_free(&c->out);
 	buf_free(&c->plain);
+	config_unref(c->cfg);
 	free(c);
 	l->handles--;
 	listener_maybe_stopped(l);
@@ -662,12 +614,25 @@ conn_peer(struct conn *c)
 	}
 }
 
+void
+listener_smtp_params(struct smtp_params *p, const struct config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->hostname = cfg->hostname;
+	p->banner = cfg->smtpd_banner;
+	p->size_limit = cfg->message_size_limit;
+	p->max_rcpts = cfg->smtpd_max_recipients > 0 ? (size_t)cfg->smtpd_max_recipients : 0;
+	p->max_errors = cfg->smtpd_max_errors > 0 ? (int)cfg->smtpd_max_errors : 0;
+	p->normalize_bare_lf = cfg->smtpd_bare_line_ending == CONFIG_BARE_LF_NORMALIZE;
+}
+
 static void
 listener_accept(uv_stream_t *server, int status)
 {
 	struct lsock *ls = server->data;
 	struct listener *l = ls->l;
 	struct smtp_session_opts opts;
+	struct smtp_params params;
 	struct smtp_callbacks cb;
 	struct conn *c;
 
@@ -680,7 +645,7 @@ listener_accept(uv_stream_t *server, int status)
 	c = xcalloc(1, sizeof(*c));
 	c->l = l;
 	c->mode = ls->mode;
-	c->cfg = l->cfg;
+	c->cfg = config_ref(l->cfg);
 	buf_init(&c->out, 0);
 	buf_init(&c->plain, 0);
 	uv_tcp_init(l->loop, &c->tcp);
@@ -742,7 +707,8 @@ listener_accept(uv_stream_t *server, int status)
 	if (opts.tls_available)
 		cb.on_starttls = conn_on_starttls;
 	cb.on_close = conn_on_close;
-	c->s = smtp_session_new(c->cfg, &opts, &cb, c);
+	listener_smtp_params(&params, c->cfg);
+	c->s = smtp_session_new(&params, &opts, &cb, c);
 	relay_session_attach(c->rs, c->s);
 	smtp_session_start(c->s);
 	if (c->tls != NULL && !c->closing && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc,
@@ -753,20 +719,17 @@ listener_accept(uv_stream_t *server, int status)
 
 /* ---- set-up ---- */
 
+/* Listen on the parsed address A (SPEC is its text, for logs). */
 static int
-listener_bind(struct listener *l, const char *spec, enum relay_mode mode, char *err,
-    size_t errlen)
+listener_bind(struct listener *l, const char *spec, const struct config_addr *a,
+    enum relay_mode mode, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct lsock *ls;
-	char host[64];
-	int port, rc;
+	const char *host = a->host;
+	int port = a->port, rc;
 	unsigned flags = 0;
 
-	if (config_parse_address(spec, host, sizeof(host), &port) != 0) {
-		snprintf(err, errlen, "%s: not an address", spec);
-		return -1;
-	}
 	memset(&ss, 0, sizeof(ss));
 	if (strcmp(host, "*") == 0) {
 		rc = uv_ip6_addr("::", port, (struct sockaddr_in6 *)&ss);
@@ -816,26 +779,6 @@ lsock_closed(uv_handle_t *h)
 	listener_maybe_stopped(l);
 }
 
-static int
-listener_parse_nets(const struct config *cfg, struct cidr **out, size_t *n, char *err,
-    size_t errlen)
-{
-	struct cidr *nets = xcalloc(cfg->smtpd_relay_networks.n + 1, sizeof(*nets));
-	size_t i;
-
-	for (i = 0; i < cfg->smtpd_relay_networks.n; i++) {
-		if (cidr_parse(cfg->smtpd_relay_networks.items[i], &nets[i]) != 0) {
-			snprintf(err, errlen, "smtpd_relay_networks: '%s' is not a CIDR",
-			    cfg->smtpd_relay_networks.items[i]);
-			free(nets);
-			return -1;
-		}
-	}
-	*out = nets;
-	*n = cfg->smtpd_relay_networks.n;
-	return 0;
-}
-
 /* A TLS context when a TLS listener needs one (or a cert is configured anyway). */
 static int
 listener_load_tls(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)
@@ -873,22 +816,23 @@ listener_start(uv_loop_t *loop, const struct config *cfg, struct relay *relay, c
 	size_t i;
 
 	l->loop = loop;
-	l->cfg = cfg;
+	l->cfg = config_ref(cfg);
 	l->relay = relay;
-	if (listener_parse_nets(cfg, &l->nets, &l->nnets, err, errlen) != 0 ||
-	    listener_load_tls(cfg, &l->tls, err, errlen) != 0)
+	if (listener_load_tls(cfg, &l->tls, err, errlen) != 0)
 		goto fail;
 	for (i = 0; i < cfg->smtpd_submission_listen.n; i++)
 		if (listener_bind(l, cfg->smtpd_submission_listen.items[i],
-		    RELAY_MODE_SUBMISSION, err, errlen) != 0)
+		    &cfg->smtpd_submission_listen.addrs[i], RELAY_MODE_SUBMISSION, err,
+		    errlen) != 0)
 			goto fail;
 	for (i = 0; l->tls != NULL && i < cfg->smtpd_submissions_listen.n; i++)
 		if (listener_bind(l, cfg->smtpd_submissions_listen.items[i],
-		    RELAY_MODE_SUBMISSIONS, err, errlen) != 0)
+		    &cfg->smtpd_submissions_listen.addrs[i], RELAY_MODE_SUBMISSIONS, err,
+		    errlen) != 0)
 			goto fail;
 	for (i = 0; i < cfg->smtpd_relay_listen.n; i++)
 		if (listener_bind(l, cfg->smtpd_relay_listen.items[i],
-		    RELAY_MODE_RELAY, err, errlen) != 0)
+		    &cfg->smtpd_relay_listen.addrs[i], RELAY_MODE_RELAY, err, errlen) != 0)
 			goto fail;
 	return l;
 fail:
@@ -901,8 +845,6 @@ fail:
 	l->socks = NULL;
 	tls_ctx_free(l->tls);
 	l->tls = NULL;
-	free(l->nets);
-	l->nets = NULL;
 	if (l->handles == 0) {
 		listener_free(l);
 	} else {
@@ -917,21 +859,13 @@ int
 listener_reload(struct listener *l, const struct config *cfg, char *err, size_t errlen)
 {
 	struct tls_ctx *tls;
-	struct cidr *nets;
-	size_t nnets;
 
-	if (listener_parse_nets(cfg, &nets, &nnets, err, errlen) != 0)
+	if (listener_load_tls(cfg, &tls, err, errlen) != 0)
 		return -1;
-	if (listener_load_tls(cfg, &tls, err, errlen) != 0) {
-		free(nets);
-		return -1;
-	}
 	tls_ctx_free(l->tls);	/* live connections keep their own reference */
 	l->tls = tls;
-	free(l->nets);
-	l->nets = nets;
-	l->nnets = nnets;
-	l->cfg = cfg;
+	config_unref(l->cfg);	/* live connections keep their own reference */
+	l->cfg = config_ref(cfg);
 	log_info("event=listener_reloaded tls=%s", tls ? "yes" : "no");
 	return 0;
 }
@@ -943,6 +877,11 @@ listener_stop(struct listener *l, listener_stopped_cb cb, void *arg)
 	struct outcome o;
 	size_t i;
 
+	if (l->stopping) {	/* already stopping: only the callback changes */
+		l->stopped = cb;
+		l->stopped_arg = arg;
+		return;
+	}
 	l->stopping = 1;
 	l->stopped = cb;
 	l->stopped_arg = arg;
@@ -981,7 +920,7 @@ listener_free(struct listener *l)
 	}
 	tls_ctx_free(l->tls);
 	free(l->socks);
-	free(l->nets);
+	config_unref(l->cfg);
 	free(l);
 }
 
@@ -989,153 +928,4 @@ void
 listener_get_stats(const struct listener *l, struct listener_stats *out)
 {
 	*out = l->stats;
-}
-
-/* ---- the daemon module ---- */
-
-struct smtpd_module {
-	struct daemon *d;		/* borrowed */
-	struct relay *relay;
-	struct listener *listener;
-	struct config **cfgs;		/* every config a session may still borrow */
-	size_t ncfgs;
-	int listener_stopped;
-	int draining;
-};
-
-static struct config *
-smtpd_module_config(struct smtpd_module *m, const char *path, char *err, size_t errlen)
-{
-	struct config *cfg = config_load(path, err, errlen);
-
-	if (cfg == NULL)
-		return NULL;
-	m->cfgs = xrealloc(m->cfgs, (m->ncfgs + 1) * sizeof(*m->cfgs));
-	m->cfgs[m->ncfgs++] = cfg;
-	return cfg;
-}
-
-static void
-smtpd_module_free(struct smtpd_module *m)
-{
-	size_t i;
-
-	listener_free(m->listener);
-	if (relay_busy(m->relay) > 0) {
-		/* forced stop with commits in flight: the relay and its configs
-		 * must outlive them, so they are left to the process exit */
-		log_warn("event=smtpd_stop_forced jobs=%u", relay_busy(m->relay));
-		relay_free(m->relay);
-		free(m);
-		return;
-	}
-	relay_free(m->relay);
-	for (i = 0; i < m->ncfgs; i++)
-		config_free(m->cfgs[i]);
-	free(m->cfgs);
-	free(m);
-}
-
-int
-listener_module_start(struct daemon *d, char *err, size_t errlen)
-{
-	struct smtpd_module *m = xcalloc(1, sizeof(*m));
-	struct config *cfg;
-
-	m->d = d;
-	ctl_account_register();	/* account.* on the control socket */
-	cfg = smtpd_module_config(m, d->cfg->path ? d->cfg->path : d->config_path, err, errlen);
-	if (cfg == NULL) {
-		free(m->cfgs);
-		free(m);
-		return -1;
-	}
-	m->relay = relay_new(d->loop, cfg, d->queue);
-	m->listener = listener_start(d->loop, cfg, m->relay, err, errlen);
-	if (m->listener == NULL) {
-		relay_free(m->relay);
-		config_free(cfg);
-		free(m->cfgs);
-		free(m);
-		return -1;
-	}
-	d->listeners = m;
-	return 0;
-}
-
-int
-listener_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
-{
-	struct smtpd_module *m = d->listeners;
-	struct config *cfg;
-
-	if (m == NULL || m->draining)
-		return 0;
-	cfg = config_load(next->path ? next->path : d->config_path, err, errlen);
-	if (cfg == NULL)
-		return -1;
-	if (listener_reload(m->listener, cfg, err, errlen) != 0) {
-		config_free(cfg);
-		return -1;
-	}
-	m->cfgs = xrealloc(m->cfgs, (m->ncfgs + 1) * sizeof(*m->cfgs));
-	m->cfgs[m->ncfgs++] = cfg;
-	relay_set_config(m->relay, cfg);
-	return 0;
-}
-
-static void
-smtpd_module_relay_idle(void *arg)
-{
-	struct smtpd_module *m = arg;
-
-	relay_set_idle_cb(m->relay, NULL, NULL);
-	daemon_drained(m->d, "smtpd");
-}
-
-static void
-smtpd_module_listener_stopped(void *arg)
-{
-	struct smtpd_module *m = arg;
-
-	m->listener_stopped = 1;
-	if (m->draining)
-		relay_set_idle_cb(m->relay, smtpd_module_relay_idle, m);	/* may call at once */
-	else
-		smtpd_module_free(m);	/* listener_module_stop() came first */
-}
-
-int
-listener_module_drain(struct daemon *d)
-{
-	struct smtpd_module *m = d->listeners;
-
-	if (m == NULL)
-		return 0;
-	m->draining = 1;
-	listener_stop(m->listener, smtpd_module_listener_stopped, m);
-	return 1;
-}
-
-void
-listener_module_stop(struct daemon *d)
-{
-	struct smtpd_module *m = d->listeners;
-
-	if (m == NULL)
-		return;
-	d->listeners = NULL;
-	relay_set_idle_cb(m->relay, NULL, NULL);
-	if (m->listener_stopped) {
-		smtpd_module_free(m);
-		return;
-	}
-	/* stop without (finished) drain: close now, free once the handles are gone */
-	m->draining = 0;
-	if (!m->listener->stopping)
-		listener_stop(m->listener, smtpd_module_listener_stopped, m);
-	else {
-		m->listener->stopped = smtpd_module_listener_stopped;
-		m->listener->stopped_arg = m;
-	}
 }

@@ -61,7 +61,7 @@ static const struct policy_stage relay_eom_stages[] = {
 
 struct relay {
 	uv_loop_t *loop;		/* borrowed */
-	const struct config *cfg;	/* borrowed */
+	const struct config *cfg;	/* one reference (config_ref) */
 	struct queue *q;		/* borrowed; may be NULL */
 	struct account_lockout *lockout;
 	struct account_rate *rate;
@@ -132,7 +132,7 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	struct relay *r = xcalloc(1, sizeof(*r));
 
 	r->loop = loop;
-	r->cfg = cfg;
+	r->cfg = config_ref(cfg);
 	r->q = q;
 	r->lockout = account_lockout_new();
 	r->rate = account_rate_new();
@@ -147,6 +147,7 @@ relay_destroy(struct relay *r)
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
 	spf_free(r->spf);
+	config_unref(r->cfg);
 	free(r);
 }
 
@@ -192,6 +193,8 @@ relay_job_ended(struct relay *r)
 void
 relay_set_config(struct relay *r, const struct config *cfg)
 {
+	config_ref(cfg);	/* jobs in the pool hold their own reference */
+	config_unref(r->cfg);
 	r->cfg = cfg;
 	r->relay_acct_at = 0;	/* smtpd_relay_account may have changed */
 }
@@ -643,6 +646,7 @@ relay_job_free(struct relay_job *j)
 	free(j->account_record);
 	free(j->helo);
 	free(j->protocol);
+	config_unref(j->pm.cfg);
 	policy_msg_free(&j->pm);
 	free(j->iov);
 	if (j->rs != NULL)
@@ -823,7 +827,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	snprintf(j->client_desc, sizeof(j->client_desc), "%s %s", relay_strmode(rs->mode),
 	    log_pseudonym(rs->client, strlen(rs->client), pseud, sizeof(pseud)));
 
-	j->pm.cfg = r->cfg;
+	j->pm.cfg = config_ref(r->cfg);	/* read in the pool; SIGHUP may swap r->cfg */
 	j->pm.account = j->account;
 	j->pm.account_record = j->account_record;
 	j->pm.sender = j->sender;

@@ -7,6 +7,7 @@
  */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -254,5 +255,32 @@ kv_get(const char *text, const char *key, char *out, size_t outlen)
 		}
 		p = eol ? eol + 1 : NULL;
 	}
+	return -1;
+}
+
+int
+parse_duration_ms(const char *s, uint64_t *ms)
+{
+	static const struct { const char *u; uint64_t mul; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 }, { "w", 604800000 }, { "", 1000 },
+	};
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(units); i++)
+		if (strcmp(end, units[i].u) == 0) {
+			if (v > UINT64_MAX / units[i].mul)
+				return -1;
+			*ms = v * units[i].mul;
+			return 0;
+		}
 	return -1;
 }

@@ -486,15 +486,14 @@ connect_cb(uv_connect_t *req, int status)
 	dl->st.connections++;
 	memset(&p, 0, sizeof(p));
 	p.id = c->id;
-	p.helo_name = dl->cfg->smtp_helo_name && dl->cfg->smtp_helo_name[0] ?
-	    dl->cfg->smtp_helo_name : dl->hostname;
-	pol = route_tls_policy(dl->cfg, c->dest->domain);
+	p.helo_name = dl->p.helo_name[0] ? dl->p.helo_name : dl->hostname;
+	pol = route_tls_policy(&dl->p.tls_map, dl->p.tls_policy, c->dest->domain);
 	p.tls = pol == ROUTE_TLS_NONE ? SMTP_CLIENT_TLS_NONE :
 	    pol == ROUTE_TLS_ENCRYPT ? SMTP_CLIENT_TLS_ENCRYPT :
 	    pol == ROUTE_TLS_VERIFY ? SMTP_CLIENT_TLS_VERIFY : SMTP_CLIENT_TLS_MAY;
-	p.helo_timeout = dl->cfg->smtp_helo_timeout;
-	p.command_timeout = dl->cfg->smtp_command_timeout;
-	p.data_timeout = dl->cfg->smtp_data_timeout;
+	p.helo_timeout = dl->p.helo_timeout;
+	p.command_timeout = dl->p.command_timeout;
+	p.data_timeout = dl->p.data_timeout;
 	c->client = smtp_client_new(&p, &client_ops, c);
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
@@ -505,18 +504,20 @@ connect_cb(uv_connect_t *req, int status)
 static void
 conn_bind(struct conn *c, int family)
 {
-	const struct config_list *l = &c->dl->cfg->smtp_bind_address;
+	const struct delivery_params *p = &c->dl->p;
 	size_t i;
 
-	for (i = 0; i < l->n; i++) {
+	for (i = 0; i < p->nbind; i++) {
 		struct sockaddr_storage ss;
 
 		memset(&ss, 0, sizeof(ss));
-		if (family == AF_INET && uv_ip4_addr(l->items[i], 0, (struct sockaddr_in *)&ss) == 0) {
+		if (family == AF_INET &&
+		    uv_ip4_addr(p->bind_addresses[i], 0, (struct sockaddr_in *)&ss) == 0) {
 			uv_tcp_bind(&c->tcp, (struct sockaddr *)&ss, 0);
 			return;
 		}
-		if (family == AF_INET6 && uv_ip6_addr(l->items[i], 0, (struct sockaddr_in6 *)&ss) == 0) {
+		if (family == AF_INET6 &&
+		    uv_ip6_addr(p->bind_addresses[i], 0, (struct sockaddr_in6 *)&ss) == 0) {
 			uv_tcp_bind(&c->tcp, (struct sockaddr *)&ss, 0);
 			return;
 		}
@@ -561,7 +562,7 @@ conn_try_target(struct conn *c)
 		conn_fail_over(c, &why);
 		return;
 	}
-	uv_timer_start(&c->timer, timer_cb, c->dl->cfg->smtp_connect_timeout, 0);
+	uv_timer_start(&c->timer, timer_cb, c->dl->p.connect_timeout, 0);
 }
 
 /*
@@ -670,7 +671,7 @@ conn_next(struct conn *c)
 
 		c->idle = 0;
 		if (dl->draining || ds == NULL ||
-		    smtp_client_msgs(c->client) >= (unsigned)dl->cfg->smtp_connection_reuse_limit) {
+		    smtp_client_msgs(c->client) >= (unsigned)dl->p.reuse_limit) {
 			smtp_client_quit(c->client);
 			break;
 		}

@@ -47,7 +47,6 @@
 
 #include "bounce.h"
 #include "buf.h"
-#include "daemon.h"
 #include "delivery.h"
 #include "dns.h"
 #include "hash.h"
@@ -168,17 +167,17 @@ dest_pop(struct dest *ds)
 int
 dest_rate_ok(struct dest *ds)
 {
-	const struct config *cfg = ds->dl->cfg;
+	const struct delivery_params *p = &ds->dl->p;
 	uint64_t now = now_mono_ms();
 
-	if (cfg->smtp_destination_rate <= 0)
+	if (p->rate <= 0)
 		return 1;
 	if (now - ds->rate_window >= 60000) {
 		ds->rate_window = now;
 		ds->rate_count = 0;
 	}
 	/* over the limit: the engine's 1 s kick timer tries again */
-	return ds->rate_count < cfg->smtp_destination_rate;
+	return ds->rate_count < p->rate;
 }
 
 /* ---- reporting ---- */
@@ -230,14 +229,14 @@ dsn_committed(void *arg, const struct outcome *o, const char *msgid)
  * queue's alone; nothing here recomputes it.
  */
 static int
-delay_warning_due(const struct config *cfg, const struct queue_msg *m,
+delay_warning_due(const struct delivery_params *p, const struct queue_msg *m,
     const struct queue_rcpt *r, uint64_t now)
 {
 	uint64_t threshold;
 
-	if (cfg->delay_warning_time == 0)
+	if (p->delay_warning_time == 0)
 		return 0;
-	threshold = m->created + cfg->delay_warning_time;
+	threshold = m->created + p->delay_warning_time;
 	if (now < threshold)
 		return 0;
 	return r->attempts == 0 || r->last_attempt < threshold;
@@ -260,7 +259,7 @@ item_finish(struct dl_item *it)
 		if (it->newstate[i] == QUEUE_BOUNCED || it->newstate[i] == QUEUE_EXPIRED)
 			act = BOUNCE_FAILED;
 		else if (it->newstate[i] == QUEUE_DEFERRED &&
-		    delay_warning_due(dl->cfg, m, r, now_wall_ms()))
+		    delay_warning_due(&dl->p, m, r, now_wall_ms()))
 			act = BOUNCE_DELAYED;
 		else if (it->newstate[i] == QUEUE_DELIVERED && !it->server_dsn)
 			act = BOUNCE_RELAYED;	/* RFC 3461 §6.2.1: the next hop cannot report */
@@ -460,7 +459,9 @@ dest_run(struct dest *ds)
 		return;
 	if (!ds->have_route || (ds->route_expires < now_mono_ms() && ds->nconns == 0)) {
 		ds->have_route = 0;
-		ds->rreq = route_resolve(dl->dns, dl->cfg, ds->domain, route_done, ds);
+		struct route_params rp = { &dl->p.transport, dl->p.addrpref };
+
+		ds->rreq = route_resolve(dl->dns, &rp, ds->domain, route_done, ds);
 		return;
 	}
 	if (ds->route_o.kind != OUTCOME_OK) {
@@ -481,7 +482,7 @@ dest_run(struct dest *ds)
 	}
 	if (dl->draining || !dest_rate_ok(ds))
 		return;	/* rate-limited: the 1 s kick comes back; no idle connections meanwhile */
-	while (ds->head && ds->nconns < dl->cfg->smtp_destination_concurrency &&
+	while (ds->head && ds->nconns < dl->p.concurrency &&
 	    connecting < ds->nqueued) {
 		conn_open(ds);
 		connecting++;
@@ -570,7 +571,7 @@ dl_pump(struct delivery *dl)
 	struct queue_job *jobs[DL_TAKE_BATCH];
 	size_t n, i;
 
-	if (dl->draining || dl->stopped || !dl->cfg->delivery_enabled)
+	if (dl->draining || dl->stopped || !dl->p.enabled)
 		return;
 	while (dl->items < DL_MAX_ITEMS) {
 		n = queue_take_due(dl->q, jobs, DL_TAKE_BATCH);
@@ -589,11 +590,32 @@ due_cb(void *arg)
 
 /* ---- life cycle ---- */
 
-static void
-hostname_of(const struct config *cfg, char *out, size_t outlen)
+void
+delivery_params_free(struct delivery_params *p)
 {
-	if (cfg->hostname && cfg->hostname[0]) {
-		str_copy(out, cfg->hostname, outlen);
+	size_t i;
+
+	if (p == NULL)
+		return;
+	free(p->hostname);
+	free(p->helo_name);
+	free(p->tls_ca_file);
+	route_table_free(&p->transport);
+	route_table_free(&p->tls_map);
+	for (i = 0; i < p->nbind; i++)
+		free(p->bind_addresses[i]);
+	free(p->bind_addresses);
+	for (i = 0; i < p->ndns; i++)
+		free(p->dns_servers[i]);
+	free(p->dns_servers);
+	memset(p, 0, sizeof(*p));
+}
+
+static void
+hostname_of(const struct delivery_params *p, char *out, size_t outlen)
+{
+	if (p->hostname && p->hostname[0]) {
+		str_copy(out, p->hostname, outlen);
 		return;
 	}
 	if (gethostname(out, outlen) != 0 || out[0] == '\0')
@@ -602,37 +624,38 @@ hostname_of(const struct config *cfg, char *out, size_t outlen)
 }
 
 static struct tls_ctx *
-client_ctx(const struct config *cfg, char *err, size_t errlen)
+client_ctx(const struct delivery_params *p, char *err, size_t errlen)
 {
-	return tls_client_ctx_new(cfg->smtp_tls_ca_file && cfg->smtp_tls_ca_file[0] ?
-	    cfg->smtp_tls_ca_file : NULL, err, errlen);
+	return tls_client_ctx_new(p->tls_ca_file && p->tls_ca_file[0] ? p->tls_ca_file : NULL,
+	    err, errlen);
 }
 
 struct delivery *
-delivery_new(uv_loop_t *loop, struct queue *q, const struct config *cfg,
+delivery_new(uv_loop_t *loop, struct queue *q, struct delivery_params *p,
     char *err, size_t errlen)
 {
+	struct config_list servers;
 	struct delivery *dl;
 	char why[256];
 
-	if (route_transport_check(&cfg->transport, why, sizeof(why)) == -1 ||
-	    route_tls_map_check(&cfg->smtp_tls_policy_map, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s", why);
-		return NULL;
-	}
 	dl = xcalloc(1, sizeof(*dl));
 	dl->dest_index = hash_new(NULL);
 	dl->loop = loop;
 	dl->q = q;
-	dl->cfg = cfg;
-	hostname_of(cfg, dl->hostname, sizeof(dl->hostname));
-	dl->dns = dns_open(loop, &cfg->dns_servers, err, errlen);
+	dl->p = *p;
+	memset(p, 0, sizeof(*p));	/* taken over */
+	hostname_of(&dl->p, dl->hostname, sizeof(dl->hostname));
+	memset(&servers, 0, sizeof(servers));
+	servers.items = dl->p.dns_servers;
+	servers.n = dl->p.ndns;
+	dl->dns = dns_open(loop, &servers, err, errlen);
 	if (dl->dns == NULL) {
 		hash_free(dl->dest_index);
+		delivery_params_free(&dl->p);
 		free(dl);
 		return NULL;
 	}
-	dl->tls_ctx = client_ctx(cfg, why, sizeof(why));
+	dl->tls_ctx = client_ctx(&dl->p, why, sizeof(why));
 	if (dl->tls_ctx == NULL)
 		log_warn("event=tls_client_unavailable error=\"%s\"", why);
 	uv_timer_init(loop, &dl->kick);
@@ -643,19 +666,20 @@ delivery_new(uv_loop_t *loop, struct queue *q, const struct config *cfg,
 }
 
 int
-delivery_reload(struct delivery *dl, const struct config *cfg, char *err, size_t errlen)
+delivery_reload(struct delivery *dl, struct delivery_params *p, char *err, size_t errlen)
 {
 	struct tls_ctx *ctx;
 	char why[256];
 
-	if (route_transport_check(&cfg->transport, why, sizeof(why)) == -1 ||
-	    route_tls_map_check(&cfg->smtp_tls_policy_map, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s (delivery keeps the old tables until fixed)", why);
-		return -1;
-	}
-	dl->cfg = cfg;
-	hostname_of(cfg, dl->hostname, sizeof(dl->hostname));
-	if ((ctx = client_ctx(cfg, why, sizeof(why))) != NULL) {
+	(void)err;
+	(void)errlen;
+	/* The tables were parsed (and so checked) when P was built: nothing
+	 * here can fail, so the swap is all or nothing. */
+	delivery_params_free(&dl->p);
+	dl->p = *p;
+	memset(p, 0, sizeof(*p));	/* taken over */
+	hostname_of(&dl->p, dl->hostname, sizeof(dl->hostname));
+	if ((ctx = client_ctx(&dl->p, why, sizeof(why))) != NULL) {
 		tls_ctx_free(dl->tls_ctx);
 		dl->tls_ctx = ctx;
 	}
@@ -708,6 +732,7 @@ dl_maybe_free(struct delivery *dl)
 	    dl->kick.data != NULL)
 		return;
 	hash_free(dl->dest_index);
+	delivery_params_free(&dl->p);
 	free(dl);
 }
 
@@ -754,42 +779,4 @@ void
 delivery_get_stats(const struct delivery *dl, struct delivery_stats *st)
 {
 	*st = dl->st;
-}
-
-/* ---- posternd module ---- */
-
-int
-delivery_module_start(struct daemon *d, char *err, size_t errlen)
-{
-	if (d->queue == NULL) {
-		snprintf(err, errlen, "delivery needs the queue");
-		return -1;
-	}
-	d->delivery = delivery_new(d->loop, d->queue, d->cfg, err, errlen);
-	return d->delivery ? 0 : -1;
-}
-
-int
-delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
-{
-	return d->delivery ? delivery_reload(d->delivery, next, err, errlen) : 0;
-}
-
-static void
-module_drained(void *arg)
-{
-	daemon_drained(arg, "delivery");
-}
-
-int
-delivery_module_drain(struct daemon *d)
-{
-	return d->delivery ? delivery_drain(d->delivery, module_drained, d) : 0;
-}
-
-void
-delivery_module_stop(struct daemon *d)
-{
-	delivery_free(d->delivery);
-	d->delivery = NULL;
 }

@@ -113,7 +113,7 @@ struct conn {
 struct delivery {
 	uv_loop_t *loop;		/* borrowed */
 	struct queue *q;		/* borrowed */
-	const struct config *cfg;	/* borrowed; replaced on reload */
+	struct delivery_params p;	/* owned; swapped on reload */
 	struct dns *dns;
 	struct tls_ctx *tls_ctx;
 	char hostname[256];

@@ -13,6 +13,11 @@
  * trouble is a temporary 4.4.3.  Each host's A and AAAA records are
  * fetched in parallel and ordered per smtp_address_preference.
  *
+ * The transport table and the TLS policy map are parsed once per config
+ * (route_table_parse(), called by daemon_check() and by the delivery
+ * glue); route_resolve() and route_tls_policy() only search the parsed
+ * entries.
+ *
  * Invariant: the callback runs once, from the loop, never inside
  * route_resolve(); after route_cancel() it never runs.  The request
  * frees itself through its timer's close callback.
@@ -82,80 +87,119 @@ nexthop_parse(const char *v, const char *domain, struct route_nexthop *out)
 	return 0;
 }
 
-/*
- * Find the entry for DOMAIN in a `key=value` LIST: exact key, then
- * `.parent` keys from the nearest parent up, then `*`.  Returns the
- * value or NULL; *BAD is set to a malformed item (no '=').
- */
-static const char *
-map_find(const struct config_list *list, const char *domain, const char **bad)
+void
+route_table_free(struct route_table *t)
 {
-	const char *best = NULL;
+	free(t->e);
+	t->e = NULL;
+	t->n = 0;
+}
+
+int
+route_table_parse(struct route_table *t, const struct config_list *list,
+    enum route_table_kind kind, char *why, size_t whylen)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	if (list == NULL || list->n == 0)
+		return 0;
+	t->e = xcalloc(list->n, sizeof(*t->e));
+	for (i = 0; i < list->n; i++) {
+		const char *item = list->items[i], *eq = strchr(item, '=');
+		struct route_entry *e = &t->e[i];
+		size_t klen = eq ? (size_t)(eq - item) : 0;
+		int bad;
+
+		if (kind == ROUTE_TABLE_TLS) {
+			bad = eq == NULL || eq == item || klen >= sizeof(e->key) ||
+			    route_tls_parse(eq + 1, &e->tls) == -1;
+			if (bad) {
+				snprintf(why, whylen, "smtp_tls_policy_map entry '%s' is not "
+				    "domain=none|may|encrypt|verify", item);
+				goto fail;
+			}
+		} else if (eq == NULL || eq == item || klen >= sizeof(e->key)) {
+			snprintf(why, whylen, "transport entry '%s' is not domain=nexthop", item);
+			goto fail;
+		} else if (nexthop_parse(eq + 1, "", &e->nh) == -1) {
+			/* "" for the domain: "mx[:port]" keeps host empty (the domain itself) */
+			snprintf(why, whylen, "transport next hop '%s' is not [host]:port, "
+			    "host:port or mx:port", eq + 1);
+			goto fail;
+		}
+		memcpy(e->key, item, klen);
+		e->key[klen] = '\0';
+		t->n++;
+	}
+	return 0;
+fail:
+	route_table_free(t);
+	return -1;
+}
+
+const struct route_entry *
+route_table_find(const struct route_table *t, const char *domain)
+{
+	const struct route_entry *best = NULL;
 	size_t i, dlen = strlen(domain), bestlen = 0;
 	int best_exact = 0;
 
-	*bad = NULL;
-	for (i = 0; list && i < list->n; i++) {
-		const char *item = list->items[i], *eq = strchr(item, '=');
-		size_t klen;
+	for (i = 0; t != NULL && i < t->n; i++) {
+		const struct route_entry *e = &t->e[i];
+		size_t klen = strlen(e->key);
 
-		if (eq == NULL || eq == item) {
-			*bad = item;
-			return NULL;
-		}
-		klen = (size_t)(eq - item);
-		if (klen == dlen && strncasecmp(item, domain, dlen) == 0) {
-			best = eq + 1;
+		if (klen == dlen && strcasecmp(e->key, domain) == 0) {
+			best = e;
 			best_exact = 1;
 			bestlen = klen;
-		} else if (!best_exact && item[0] == '.' && klen < dlen &&
-		    strncasecmp(item, domain + dlen - klen, klen) == 0 && klen > bestlen) {
-			best = eq + 1;
+		} else if (!best_exact && e->key[0] == '.' && klen < dlen &&
+		    strcasecmp(e->key, domain + dlen - klen) == 0 && klen > bestlen) {
+			best = e;
 			bestlen = klen;
-		} else if (best == NULL && klen == 1 && item[0] == '*') {
-			best = eq + 1;
+		} else if (best == NULL && klen == 1 && e->key[0] == '*') {
+			best = e;
 		}
 	}
 	return best;
 }
 
 int
+route_transport_lookup(const struct route_table *t, const char *domain,
+    struct route_nexthop *out)
+{
+	const struct route_entry *e = route_table_find(t, domain);
+
+	if (e == NULL)
+		return 0;
+	*out = e->nh;
+	if (out->host[0] == '\0')	/* "mx[:port]": MX lookup of the domain itself */
+		str_copy(out->host, domain, sizeof(out->host));
+	return 1;
+}
+
+int
 route_transport_find(const struct config_list *list, const char *domain,
     struct route_nexthop *out, char *why, size_t whylen)
 {
-	const char *bad, *v = map_find(list, domain, &bad);
+	struct route_table t;
+	int found;
 
-	if (bad) {
-		snprintf(why, whylen, "transport entry '%s' is not domain=nexthop", bad);
+	if (route_table_parse(&t, list, ROUTE_TABLE_TRANSPORT, why, whylen) == -1)
 		return -1;
-	}
-	if (v == NULL)
-		return 0;
-	if (nexthop_parse(v, domain, out) == -1) {
-		snprintf(why, whylen, "transport next hop '%s' is not [host]:port, host:port or mx:port", v);
-		return -1;
-	}
-	return 1;
+	found = route_transport_lookup(&t, domain, out);
+	route_table_free(&t);
+	return found;
 }
 
 int
 route_transport_check(const struct config_list *list, char *why, size_t whylen)
 {
-	struct route_nexthop nh;
-	size_t i;
+	struct route_table t;
 
-	for (i = 0; list && i < list->n; i++) {
-		const char *eq = strchr(list->items[i], '=');
-		if (eq == NULL || eq == list->items[i]) {
-			snprintf(why, whylen, "transport entry '%s' is not domain=nexthop", list->items[i]);
-			return -1;
-		}
-		if (nexthop_parse(eq + 1, "example.test", &nh) == -1) {
-			snprintf(why, whylen, "transport next hop '%s' is not [host]:port, host:port or mx:port",
-			    eq + 1);
-			return -1;
-		}
-	}
+	if (route_table_parse(&t, list, ROUTE_TABLE_TRANSPORT, why, whylen) == -1)
+		return -1;
+	route_table_free(&t);
 	return 0;
 }
 
@@ -186,32 +230,21 @@ route_strtls(enum route_tls t)
 }
 
 enum route_tls
-route_tls_policy(const struct config *cfg, const char *domain)
+route_tls_policy(const struct route_table *map, enum route_tls dflt, const char *domain)
 {
-	enum route_tls t = ROUTE_TLS_MAY;
-	const char *bad, *v = map_find(&cfg->smtp_tls_policy_map, domain, &bad);
+	const struct route_entry *e = route_table_find(map, domain);
 
-	if (v && route_tls_parse(v, &t) == 0)
-		return t;
-	if (cfg->smtp_tls_policy && route_tls_parse(cfg->smtp_tls_policy, &t) == 0)
-		return t;
-	return ROUTE_TLS_MAY;
+	return e != NULL ? e->tls : dflt;
 }
 
 int
 route_tls_map_check(const struct config_list *list, char *why, size_t whylen)
 {
-	enum route_tls t;
-	size_t i;
+	struct route_table t;
 
-	for (i = 0; list && i < list->n; i++) {
-		const char *eq = strchr(list->items[i], '=');
-		if (eq == NULL || eq == list->items[i] || route_tls_parse(eq + 1, &t) == -1) {
-			snprintf(why, whylen, "smtp_tls_policy_map entry '%s' is not "
-			    "domain=none|may|encrypt|verify", list->items[i]);
-			return -1;
-		}
-	}
+	if (route_table_parse(&t, list, ROUTE_TABLE_TLS, why, whylen) == -1)
+		return -1;
+	route_table_free(&t);
 	return 0;
 }
 
@@ -263,7 +296,7 @@ struct route_host {
 
 struct route_req {
 	struct dns *dns;		/* borrowed */
-	char addrpref[16];		/* smtp_address_preference (copied: reload-safe) */
+	enum config_addr_pref addrpref;	/* smtp_address_preference */
 	char domain[ROUTE_HOST_MAX];
 	struct route_nexthop nh;
 	route_cb cb;
@@ -345,9 +378,7 @@ literal_family(const char *s, char *addr, size_t addrlen)
 static void
 hosts_done(struct route_req *req)
 {
-	const char *pref = req->addrpref;
-	int v6first = strcmp(pref, "prefer-ipv6") == 0 ||
-	    strcmp(pref, "ipv6-only") == 0;
+	int v6first = req->addrpref == CONFIG_PREFER_IPV6 || req->addrpref == CONFIG_IPV6_ONLY;
 	int tempfail = 0;
 	size_t i, j, k;
 
@@ -402,7 +433,6 @@ addr_cb(void *arg, const struct dns_result *r)
 static void
 add_host(struct route_req *req, const char *name, int pref)
 {
-	const char *ap = req->addrpref;
 	struct route_host *h;
 
 	if (req->nhosts >= ROUTE_MAX_HOSTS)
@@ -413,16 +443,15 @@ add_host(struct route_req *req, const char *name, int pref)
 	h->pref = pref;
 	h->req = req;
 	h->sa = h->saaaa = DNS_NODATA;
-	if (strcmp(ap, "ipv6-only") != 0)
+	if (req->addrpref != CONFIG_IPV6_ONLY)
 		req->pending++;
-	if (strcmp(ap, "ipv4-only") != 0)
+	if (req->addrpref != CONFIG_IPV4_ONLY)
 		req->pending++;
 }
 
 static void
 hosts_lookup(struct route_req *req)
 {
-	const char *ap = req->addrpref;
 	size_t i;
 
 	if (req->pending == 0) {
@@ -431,9 +460,9 @@ hosts_lookup(struct route_req *req)
 	}
 	for (i = 0; i < req->nhosts; i++) {
 		struct route_host *h = &req->hosts[i];
-		if (strcmp(ap, "ipv6-only") != 0)
+		if (req->addrpref != CONFIG_IPV6_ONLY)
 			h->qa = dns_lookup(req->dns, h->name, DNS_T_A, addr_cb, h);
-		if (strcmp(ap, "ipv4-only") != 0)
+		if (req->addrpref != CONFIG_IPV4_ONLY)
 			h->qaaaa = dns_lookup(req->dns, h->name, DNS_T_AAAA, addr_cb, h);
 	}
 }
@@ -490,28 +519,22 @@ mx_cb(void *arg, const struct dns_result *r)
 }
 
 struct route_req *
-route_resolve(struct dns *dns, const struct config *cfg, const char *domain,
+route_resolve(struct dns *dns, const struct route_params *p, const char *domain,
     route_cb cb, void *arg)
 {
 	struct route_req *req = xcalloc(1, sizeof(*req));
-	char why[256], addr[64];
+	char addr[64];
 	int found, fam;
 
 	req->dns = dns;
-	str_copy(req->addrpref, cfg->smtp_address_preference ? cfg->smtp_address_preference :
-	    "prefer-ipv6", sizeof(req->addrpref));
+	req->addrpref = p->addrpref;
 	req->cb = cb;
 	req->arg = arg;
 	str_copy(req->domain, domain, sizeof(req->domain));
 	uv_timer_init(dns_loop(dns), &req->timer);
 	req->timer.data = req;
 
-	found = route_transport_find(&cfg->transport, domain, &req->nh, why, sizeof(why));
-	if (found == -1) {
-		outcome_set(&req->res.o, OUTCOME_TEMPFAIL, 451, "4.3.5", "%s", why);
-		req_finish(req);
-		return req;
-	}
+	found = route_transport_lookup(p->transport, domain, &req->nh);
 	if (found == 0) {
 		str_copy(req->nh.host, domain, sizeof(req->nh.host));
 		req->nh.port = 25;

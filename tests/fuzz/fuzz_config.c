@@ -3,12 +3,13 @@
  * fuzz_config.c: libFuzzer target for the postern.conf parser.  Feeds
  * arbitrary bytes to config_parse() (which must either return a config
  * or an error text, never crash or leak), dumps an accepted config,
- * and runs the value helpers other modules call (durations, sizes,
- * addresses) on the first line of the input.
+ * takes and drops a second reference, and runs the value helpers
+ * (durations, sizes, addresses, CIDRs) on the first line of the input.
  */
 #include "autoconfig.h"
 
 #include <stdint.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[4096], host[256], line[512];
+	struct config_cidr cidr;
 	struct config *cfg;
 	uint64_t u;
 	size_t n;
@@ -34,7 +36,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			config_dump(cfg, devnull);
 			fclose(devnull);
 		}
-		config_free(cfg);
+		config_unref(config_ref(cfg));
+		config_unref(cfg);
 	} else if (memchr(err, '\0', sizeof(err)) == NULL) {
 		abort();	/* the error text must be terminated */
 	}
@@ -47,6 +50,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)config_parse_size(line, &u);
 	if (config_parse_address(line, host, sizeof(host), &port) == 0 &&
 	    (port < 0 || port > 65535 || strlen(host) >= sizeof(host)))
+		abort();
+	if (config_parse_cidr(line, &cidr) == 0 &&
+	    (cidr.bits < 0 || cidr.bits > (cidr.family == AF_INET ? 32 : 128)))
 		abort();
 	return 0;
 }

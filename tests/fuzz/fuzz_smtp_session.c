@@ -129,6 +129,22 @@ f_starttls(void *arg)
 	((struct fowner *)arg)->tls = 1;
 }
 
+/* The session settings of CFG, as the listener fills them. */
+static const struct smtp_params *
+params_of(const struct config *cfg, struct smtp_params *p)
+{
+	if (cfg == NULL)
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	p->hostname = cfg->hostname;
+	p->banner = cfg->smtpd_banner;
+	p->size_limit = cfg->message_size_limit;
+	p->max_rcpts = (size_t)cfg->smtpd_max_recipients;
+	p->max_errors = (int)cfg->smtpd_max_errors;
+	p->normalize_bare_lf = cfg->smtpd_bare_line_ending == CONFIG_BARE_LF_NORMALIZE;
+	return p;
+}
+
 static struct config *cfgs[2];
 
 int
@@ -143,6 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.write = f_write, .on_connect = f_connect, .on_auth = f_auth, .on_mail = f_mail,
 		.on_rcpt = f_rcpt, .on_message = f_message, .on_starttls = f_starttls,
 	};
+	struct smtp_params params;
 	struct smtp_session_opts opts = { .id = "F", .hostname = "fuzz.test" };
 	struct fowner f;
 	size_t pos, step;
@@ -165,7 +182,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.tls_available = !!(f.flags & O_TLS_AVAIL);
 	opts.tls_active = !!(f.flags & O_TLS_ACTIVE);
 	opts.auth_in_clear = !!(f.flags & O_AUTH_CLEAR);
-	f.s = smtp_session_new(cfgs[f.normalize], &opts, &cb, &f);
+	f.s = smtp_session_new(params_of(cfgs[f.normalize], &params), &opts, &cb, &f);
 	if (f.flags & O_LIMITS) {
 		smtp_session_set_limits(f.s, 100, 2);
 		f.limit = 100;

@@ -8,7 +8,13 @@ SIGTERM and SIGINT stop with exit 0 and event=stopped; SIGHUP with a bad
 file (error logged, old config kept, still running) and with a good one
 (new values in force); the key=value log format; refusing group/world
 readable secrets; data_directory 0700; the pid file and its lock;
-detaching without -f; the privilege drop to `user`."""
+detaching without -f; the privilege drop to `user`.
+
+Issue 11 (one config, one validation): -n runs the checks modules make
+at start (a missing certificate file, a CIDR with /33, a malformed
+transport next hop are refused with file:line); SIGHUP with a bad
+certificate logs reload_failed and the daemon keeps serving with the
+old config; SIGHUP with a changed dns_servers logs restart_needed."""
 
 import os
 import pwd
@@ -21,6 +27,19 @@ import time
 from harness import *
 
 POSTERND = os.path.join(BUILDDIR, "posternd")
+
+# What modules check at start, found by -n too: (config text, key, line, text)
+CHECK_CASES = [
+    ("hostname = x\nsmtpd_tls_cert_file = {dir}/missing-cert.pem\nsmtpd_tls_key_file = {key}\n",
+     "smtpd_tls_cert_file", 1, "missing-cert.pem"),
+    ("# relay networks\nsmtpd_relay_networks = 127.0.0.0/8, 10.0.0.0/33\n",
+     "smtpd_relay_networks", 2, "'10.0.0.0/33' is not a network"),
+    ("transport = example.test=[127.0.0.1\n", "transport", 1, "'[127.0.0.1' is not"),
+    ("transport = example.test=smtp.example.test:99999\n", "transport", 1, "is not"),
+    ("hostname = x\nsmtpd_relay_listen = mail.example.test:2525\n", "smtpd_relay_listen", 2,
+     "the host must be an IP address or *"),
+    ("dns_servers = resolver.example.test:53\n", "dns_servers", 1, "must be an IP address"),
+]
 
 ERROR_CASES = [
     # (config text, expected line number, expected text)
@@ -40,7 +59,7 @@ ERROR_CASES = [
     ("  continued\n", 1, "continuation line without a key"),
 ]
 
-plan(len(ERROR_CASES) * 2 + 57)
+plan(len(ERROR_CASES) * 2 + 57 + len(CHECK_CASES) * 2 + 12)
 work = tmpdir()
 
 
@@ -86,6 +105,19 @@ ok(r.returncode == 0 and "configuration ok" in r.stdout, "-n with a good file: e
 r = run_posternd("-n", "-c", os.path.join(SRCDIR, "contrib", "postern.conf"))
 is_(r.returncode, 0, "-n accepts contrib/postern.conf")
 
+# ---- -n runs the checks of start and reload (issue 11) ---------------------
+okkey = os.path.join(work, "ok.key")
+with open(okkey, "w") as f:
+    f.write("not really a key\n")
+os.chmod(okkey, 0o600)
+for i, (text, key, line, want) in enumerate(CHECK_CASES):
+    path = conf_file(text.format(dir=work, key=okkey), "check%d.conf" % i)
+    r = run_posternd("-n", "-c", path)
+    is_(r.returncode, 1, "-n check case %d (%s): exit 1" % (i, key))
+    line = line if key != "smtpd_tls_cert_file" else 2
+    like(r.stderr, re.escape("%s:%d: %s: " % (path, line, key)) + r".*" + re.escape(want),
+         "-n check case %d: %s:%d: %s: ...%s" % (i, os.path.basename(path), line, key, want))
+
 # ---- secrets must not be group/world readable -----------------------------
 key = os.path.join(work, "open.key")
 with open(key, "w") as f:
@@ -95,9 +127,15 @@ for mode in (0o644, 0o640, 0o604):
     r = run_posternd("-n", "-c", conf_file("smtpd_tls_key_file = %s\n" % key, "tlskey.conf"))
     ok(r.returncode == 1 and "mode %04o is too open" % mode in r.stderr,
        "-n refuses a TLS key with mode %04o" % mode)
-os.chmod(key, 0o600)
-r = run_posternd("-n", "-c", conf_file("smtpd_tls_key_file = %s\n" % key, "tlskey.conf"))
-is_(r.returncode, 0, "-n accepts a TLS key with mode 0600")
+certdir = os.path.join(work, "cert")
+os.mkdir(certdir)
+cert, realkey = make_cert(certdir, "n.test")
+os.chmod(realkey, 0o600)
+r = run_posternd("-n", "-c", conf_file("smtpd_tls_cert_file = %s\nsmtpd_tls_key_file = %s\n"
+                                       % (cert, realkey), "tlskey.conf"))
+is_(r.returncode, 0, "-n accepts a certificate with its key, mode 0600")
+if r.returncode != 0:
+    diag(r.stderr)
 dkimdir = os.path.join(work, "dkim")
 os.mkdir(dkimdir)
 with open(os.path.join(dkimdir, "example.test.s1.key"), "w") as f:
@@ -152,6 +190,58 @@ like(p.log(start), r"event=reload_ignored key=data_directory reason=restart_requ
      "reload: keys that need a restart are named")
 ok(not os.path.exists(os.path.join(p.dir, "elsewhere")), "reload: data_directory not switched at run time")
 p.write_conf({"data_directory": p.data_dir})
+
+# ---- SIGHUP with a bad certificate: reload_failed, old config serves -----
+tls = Postern(name="tlsreload")
+tls.start()
+ok(tls.smtp("submission").ehlo()[0] == 250, "tls daemon serves before the bad reload")
+bad_cert = tls.write_file("bad-cert.pem", "-----BEGIN CERTIFICATE-----\nnope\n"
+                          "-----END CERTIFICATE-----\n", 0o644)
+tls.write_conf({"smtpd_tls_cert_file": bad_cert, "smtpd_max_recipients": 3})
+start = tls.log_size()
+is_(tls.reload(), False, "SIGHUP with a bad certificate: event=reload_failed")
+like(tls.log(start), r"event=reload_failed .*reason=\".*postern\.conf:\d+: smtpd_tls_cert_file: ",
+     "bad certificate: the reason names file:line and the key")
+s = tls.smtp("submission")
+code, caps = s.ehlo()
+ok(code == 250 and b"STARTTLS" in caps, "bad certificate: still serving, STARTTLS still offered")
+s.close()
+s = tls.smtp("relay")
+s.ehlo()
+mail = s.mail("a@example.test")
+codes = [s.rcpt("r%d@example.test" % i)[0] for i in range(5)]
+s.close()
+ok(mail[0] == 250 and codes == [250] * 5,
+   "bad certificate: the old smtpd_max_recipients (100, not 3) still in force")
+if codes != [250] * 5:
+    diag("MAIL %r RCPT codes %r" % (mail, codes))
+
+# ---- SIGHUP with a changed dns_servers: restart_needed -------------------
+tls.write_conf({"smtpd_tls_cert_file": tls.cert, "smtpd_max_recipients": None,
+                "dns_servers": "127.0.0.1:%d" % free_port()})
+start = tls.log_size()
+is_(tls.reload(), True, "SIGHUP with a new dns_servers: event=reloaded")
+like(tls.log(start), r"event=reloaded .*restart_needed=dns_servers\b",
+     "dns_servers change: reload says a restart is needed")
+like(tls.log(start), r"event=reload_ignored key=dns_servers reason=restart_required",
+     "dns_servers change: the key is named in a warning")
+
+# ---- a session keeps the config it started with; new ones get the new --
+old = tls.smtp("relay")
+old.ehlo()
+old.mail("a@example.test")
+tls.write_conf({"smtpd_max_recipients": 2})
+is_(tls.reload(), True, "SIGHUP with smtpd_max_recipients = 2: reloaded")
+codes_old = [old.rcpt("o%d@example.test" % i)[0] for i in range(3)]
+new = tls.smtp("relay")
+new.ehlo()
+new.mail("a@example.test")
+codes_new = [new.rcpt("n%d@example.test" % i)[0] for i in range(3)]
+old.close()
+new.close()
+is_(codes_old, [250, 250, 250], "session from before the reload: old limit (100) in force")
+is_(codes_new[:2] + [codes_new[2] // 100], [250, 250, 4], "session after the reload: 3rd RCPT refused")
+is_(tls.stop(), 0, "tls daemon stops with exit 0")
 
 # ---- stop -----------------------------------------------------------------
 start = p.log_size()

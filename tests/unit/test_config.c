@@ -2,11 +2,16 @@
 /*
  * test_config: the postern.conf parser, table-driven: every value type,
  * every kind of error with its file:line, continuation lines, comments,
- * defaults, and the sample config naming every key.
+ * defaults, and the sample config naming every key.  Issue 11: typed
+ * values (enums, duration lists in ms, parsed addresses with IPv6,
+ * parsed CIDRs), reference counting, the line of each key, and the
+ * keys that need a restart.
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "tap.h"
@@ -28,6 +33,13 @@ static const struct err_case err_cases[] = {
 	{ "smtpd_timeout = 2d\n", "t.conf:1: smtpd_timeout: '2d' is out of range" },
 	{ "smtp_tls_policy = always\n", "t.conf:1: smtp_tls_policy: 'always' is not one of none|may|encrypt|verify" },
 	{ "smtpd_relay_listen = 127.0.0.1\n", "t.conf:1: smtpd_relay_listen: '127.0.0.1' is not an address" },
+	{ "smtpd_relay_networks = 10.0.0.0/33\n", "t.conf:1: smtpd_relay_networks: '10.0.0.0/33' is not a network" },
+	{ "smtpd_relay_networks = ::1/129\n", "t.conf:1: smtpd_relay_networks: '::1/129' is not a network" },
+	{ "smtpd_relay_networks = 10.0.0.0/\n", "t.conf:1: smtpd_relay_networks: '10.0.0.0/' is not a network" },
+	{ "smtpd_relay_networks = example.test/8\n", "t.conf:1: smtpd_relay_networks: 'example.test/8' is not a network" },
+	{ "dns_servers = ::1:53\n", "t.conf:1: dns_servers: '::1:53' is not an address" },
+	{ "spf_action = maybe\n", "t.conf:1: spf_action: 'maybe' is not one of ignore|warn|reject" },
+	{ "dlp_action_card = shred\n", "t.conf:1: dlp_action_card: 'shred' is not one of ignore|tag|hold|redact|reject" },
 	{ "retry_schedule = 1m, 5x\n", "t.conf:1: retry_schedule: '5x' is not a duration" },
 	{ "hostname\n", "t.conf:1: expected 'key = value'" },
 	{ "hostname = a\nhostname = b\n", "t.conf:2: 'hostname' already set at line 1" },
@@ -84,10 +96,109 @@ test_values(void)
 	is_str(c->smtpd_relay_listen.items[1], "[::1]:2525", "bracketed IPv6 address");
 	is_int(c->retry_schedule.n, 3, "continuation line extends a list");
 	is_str(c->retry_schedule.items[2], "3m", "continued item");
-	is_str(c->spf_action, "reject", "enum");
+	is_int(c->retry_schedule.ms[2], 180000, "duration list typed in ms");
+	is_int(c->spf_action, CONFIG_SPF_REJECT, "enum");
 	is_int(c->smtpd_max_connections, 1000, "untouched key keeps its default");
 	is_int(c->log_pseudonymise, 1, "pseudonymisation on by default");
 	config_free(c);
+}
+
+/* Typed values: what modules read instead of parsing strings. */
+static void
+test_typed(void)
+{
+	const char *text =
+	    "log_level = warn\n"
+	    "smtpd_bare_line_ending = normalize\n"
+	    "smtp_tls_policy = verify\n"
+	    "smtp_address_preference = ipv4-only\n"
+	    "dlp_action_card = redact\n"
+	    "dlp_action_iban = hold\n"
+	    "mime_limit_action = hold\n"
+	    "retry_schedule = 500ms 2m 1h\n"
+	    "dns_servers = 127.0.0.1:5353, [::1]:53\n"
+	    "smtpd_submission_listen = *:587\n"
+	    "smtpd_relay_networks = 10.1.0.0/16 2001:db8::/32 192.0.2.7\n";
+	char err[4096];
+	struct config *c = config_parse("t.conf", text, strlen(text), err, sizeof(err));
+	unsigned char a[16];
+
+	if (!ok(c != NULL, "typed config parses"))
+		diag("%s", err);
+	if (c == NULL)
+		return;
+	is_int(c->log_level, CONFIG_LOG_WARN, "log_level enum");
+	is_int(c->smtpd_bare_line_ending, CONFIG_BARE_LF_NORMALIZE, "bare line ending enum");
+	is_int(c->smtp_tls_policy, CONFIG_TLS_VERIFY, "tls policy enum");
+	is_int(c->smtp_address_preference, CONFIG_IPV4_ONLY, "address preference enum");
+	is_int(c->dlp_action_card, CONFIG_DLP_REDACT, "dlp action enum (redact)");
+	is_int(c->dlp_action_iban, CONFIG_DLP_HOLD, "dlp action enum (hold)");
+	is_int(c->dlp_action_ssn, CONFIG_DLP_TAG, "dlp action default (tag)");
+	is_int(c->mime_limit_action, CONFIG_MIME_LIMIT_HOLD, "mime limit action enum");
+	is_str(config_enum_name("smtp_tls_policy", c->smtp_tls_policy), "verify", "enum word back");
+	ok(c->retry_schedule.n == 3 && c->retry_schedule.ms[0] == 500 &&
+	    c->retry_schedule.ms[1] == 120000 && c->retry_schedule.ms[2] == 3600000,
+	    "retry_schedule as ms");
+	ok(c->dns_servers.n == 2 && strcmp(c->dns_servers.addrs[0].host, "127.0.0.1") == 0 &&
+	    c->dns_servers.addrs[0].port == 5353, "dns_servers[0] host and port");
+	ok(strcmp(c->dns_servers.addrs[1].host, "::1") == 0 && c->dns_servers.addrs[1].port == 53,
+	    "dns_servers[1]: IPv6 without brackets, port");
+	ok(c->smtpd_submission_listen.n == 1 &&
+	    strcmp(c->smtpd_submission_listen.addrs[0].host, "*") == 0 &&
+	    c->smtpd_submission_listen.addrs[0].port == 587, "listen *:587");
+	ok(c->smtpd_relay_networks.n == 3 && c->smtpd_relay_networks.cidrs[0].family == AF_INET &&
+	    c->smtpd_relay_networks.cidrs[0].bits == 16 &&
+	    c->smtpd_relay_networks.cidrs[1].family == AF_INET6 &&
+	    c->smtpd_relay_networks.cidrs[1].bits == 32 &&
+	    c->smtpd_relay_networks.cidrs[2].bits == 32, "relay networks parsed (v4, v6, host)");
+	inet_pton(AF_INET, "10.1.200.3", a);
+	ok(config_cidr_contains(&c->smtpd_relay_networks.cidrs[0], AF_INET, a), "10.1.200.3 in 10.1/16");
+	inet_pton(AF_INET, "10.2.0.1", a);
+	ok(!config_cidr_contains(&c->smtpd_relay_networks.cidrs[0], AF_INET, a), "10.2.0.1 not in 10.1/16");
+	inet_pton(AF_INET6, "2001:db8:ffff::1", a);
+	ok(config_cidr_contains(&c->smtpd_relay_networks.cidrs[1], AF_INET6, a), "v6 address in /32");
+	is_int(config_key_line(c, "dns_servers"), 9, "line of a key that was set");
+	is_int(config_key_line(c, "hostname"), 0, "line of a default: 0");
+	config_unref(c);
+}
+
+/* config_ref/config_unref: the last reference frees (ASan checks both ways). */
+static void
+test_refs(void)
+{
+	char err[256];
+	struct config *c = config_parse("t.conf", "hostname = a\n", 13, err, sizeof(err));
+	const struct config *r;
+
+	is_int(c->refs, 1, "a new config has one reference");
+	r = config_ref(c);
+	ok(r == c && c->refs == 2, "config_ref returns it with two");
+	config_unref(c);
+	is_int(r->refs, 1, "config_unref drops one; still usable");
+	is_str(r->hostname, "a", "values intact after an unref");
+	config_unref(r);	/* frees; a leak or a double free fails under ASan */
+	config_unref(NULL);
+	ok(config_ref(NULL) == NULL, "NULL is allowed");
+}
+
+/* Which changes need a restart (postern.conf(5) says the same). */
+static void
+test_restart_keys(void)
+{
+	const char *a = "dns_servers = 127.0.0.1:53\nsmtpd_max_recipients = 5\nuser = x\n";
+	const char *b = "dns_servers = 127.0.0.1:5353\nsmtpd_max_recipients = 9\nuser = x\n"
+	    "smtpd_relay_listen = 127.0.0.1:2525\n";
+	char err[256], out[256];
+	struct config *ca = config_parse("a", a, strlen(a), err, sizeof(err));
+	struct config *cb = config_parse("b", b, strlen(b), err, sizeof(err));
+
+	is_int(config_restart_changes(ca, cb, out, sizeof(out)), 2, "two restart keys changed");
+	is_str(out, "smtpd_relay_listen,dns_servers", "named in table order");
+	is_int(config_restart_changes(ca, ca, out, sizeof(out)), 0, "no change, nothing named");
+	ok(config_key_needs_restart("dns_servers") && !config_key_needs_restart("smtpd_max_recipients"),
+	    "dns_servers needs a restart, smtpd_max_recipients does not");
+	config_unref(ca);
+	config_unref(cb);
 }
 
 static void
@@ -140,6 +251,35 @@ test_sample_names_every_key(void)
 		}
 	}
 	ok(sample && man && missing == 0, "sample config and man page name every key");
+
+	/* Each key's entry (".B key" then its "(type; default ...)" line)
+	 * is marked restart exactly when a change needs a restart. */
+	free(dump);
+	dump = NULL;
+	mem = open_memstream(&dump, &dumplen);
+	config_dump(def, mem);
+	fclose(mem);
+	missing = 0;
+	for (line = strtok_r(dump, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[128], head[160];
+		const char *e, *nl;
+		int marked;
+
+		sscanf(line, "%127s", key);
+		snprintf(head, sizeof(head), "\n.B %s\n(", key);
+		if (man == NULL || (e = strstr(man, head)) == NULL) {
+			missing++;
+			continue;
+		}
+		e += strlen(head);
+		nl = strchr(e, '\n');
+		marked = nl != NULL && memmem(e, (size_t)(nl - e), "\\fIrestart\\fR", 13) != NULL;
+		if (marked != config_key_needs_restart(key)) {
+			diag("man/postern.conf.5: %s is %smarked restart", key, marked ? "" : "not ");
+			missing++;
+		}
+	}
+	ok(man && missing == 0, "man page marks exactly the keys that need a restart");
 	free(dump);
 	free(sample);
 	free(man);
@@ -149,9 +289,12 @@ test_sample_names_every_key(void)
 int
 main(void)
 {
-	plan((int)ARRAY_SIZE(err_cases) + 14 + 6 + 1);
+	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2);
 	test_errors();
 	test_values();
+	test_typed();
+	test_refs();
+	test_restart_keys();
 	test_helpers();
 	test_sample_names_every_key();
 	return done();

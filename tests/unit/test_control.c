@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "control.h"
 #include "ctl.h"
 #include "json.h"
@@ -152,7 +153,7 @@ main(void)
 	cfg = config_parse("t", text, strlen(text), err, sizeof(err));
 	free(text);
 	uv_loop_init(&loop);
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q != NULL, "queue opens");
 	ctl_queue_register();
 	ctl = control_start(&loop, cfg, q, err, sizeof(err));

@@ -2,7 +2,11 @@
 /*
  * test_daemon: the module life cycle of src/daemon.c with fake modules
  * (daemon_run_modules()): start order, reload hands every module the
- * new config, SIGTERM drains in reverse order and waits for a module
+ * new config, a module whose reload fails makes the whole reload fail
+ * (the modules before it get the old config back, d->cfg stays), a
+ * config that fails daemon_check() reaches no module, daemon_check()
+ * refuses what a module would refuse at start (certificate files,
+ * transport next hops), SIGTERM drains in reverse order and waits for a module
  * that finishes later, shutdown_timeout ends the wait for one that
  * never does, a failed start stops only what had started and exits 1,
  * daemon_stop() sets the exit status, and the pid file comes and goes.
@@ -28,6 +32,9 @@ static char dir[256], conf[300], pidfile[300];
 static uv_timer_t t_hup, t_term, t_late;
 static int saw_reload_level;	/* reload saw next->log_level "warn" */
 static int pid_seen;
+static const char *hup_extra = "";	/* more lines for the config SIGHUP reads */
+static int b_reload_fails;		/* b's reload() returns -1 */
+static uint64_t drain_timeout;		/* d->cfg->shutdown_timeout when a drains */
 
 static void
 note(const char *what, const char *name)
@@ -55,7 +62,7 @@ on_hup(uv_timer_t *t)
 
 	(void)t;
 	fprintf(f, "data_directory = %s/data\npid_file = %s\nmaster_key_file = %s/none\n"
-	    "log_level = warn\nshutdown_timeout = 300ms\n", dir, pidfile, dir);
+	    "log_level = warn\nshutdown_timeout = 300ms\n%s", dir, pidfile, dir, hup_extra);
 	fclose(f);
 	raise(SIGHUP);
 }
@@ -94,14 +101,14 @@ a_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
 {
 	(void)d; (void)err; (void)errlen;
 	note("reload", "a");
-	saw_reload_level = strcmp(next->log_level, "warn") == 0;
+	saw_reload_level = next->log_level == CONFIG_LOG_WARN;
 	return 0;
 }
 
 static int
 a_drain(struct daemon *d)
 {
-	(void)d;
+	drain_timeout = d->cfg->shutdown_timeout;
 	note("drain", "a");
 	return 0;
 }
@@ -130,8 +137,10 @@ b_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
 {
 	(void)d; (void)next;
 	note("reload", "b");
+	if (!b_reload_fails)
+		return 0;
 	snprintf(err, errlen, "b cannot change everything");
-	return -1;	/* logged as a warning; the reload still happens */
+	return -1;	/* the reload fails as a whole */
 }
 
 /* In-flight work that ends 50 ms after the drain began. */
@@ -230,7 +239,7 @@ main(void)
 		{ NULL, NULL, NULL, NULL, NULL },
 	};
 
-	plan(13);
+	plan(24);
 	log_open("test_daemon", LOG_TO_STDERR, LOG_LEVEL_DEBUG);
 	snprintf(dir, sizeof(dir), "%s/test_daemon.XXXXXX", tmp ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL)
@@ -251,6 +260,51 @@ main(void)
 		snprintf(p, sizeof(p), "%s/data", dir);
 		ok(stat(p, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
 		    "data_directory created 0700");
+	}
+
+	is_int(drain_timeout, 300, "the reloaded config is d->cfg");
+
+	/* A module's reload fails: a gets the old config back, nothing swapped. */
+	b_reload_fails = 1;
+	rc = run(drains_later, "shutdown_timeout = 10s\n");
+	b_reload_fails = 0;
+	is_int(rc, 0, "failed module reload: exit status 0");
+	is_str(trace, "start:a start:b reload:a reload:b reload:a drain:b drain:a drained:b "
+	    "stop:b stop:a", "failed module reload: a is reloaded again with the old config");
+	ok(!saw_reload_level, "the rollback hands a the old config");
+	is_int(drain_timeout, 10000, "failed module reload: the old config stays d->cfg");
+
+	/* The new file fails daemon_check(): no module sees it. */
+	hup_extra = "transport = example.test=[127.0.0.1\n";
+	rc = run(drains_later, "shutdown_timeout = 10s\n");
+	hup_extra = "";
+	is_int(rc, 0, "reload with a bad transport: exit status 0");
+	is_str(trace, "start:a start:b drain:b drain:a drained:b stop:b stop:a",
+	    "a config that fails daemon_check() reaches no module");
+	is_int(drain_timeout, 10000, "bad transport: the old config stays d->cfg");
+
+	/* daemon_check(): what modules refuse at start, with file:line. */
+	{
+		static const struct { const char *text, *want; } bad[] = {
+			{ "hostname = x\nsmtpd_tls_cert_file = /nonexistent/cert.pem\n"
+			  "smtpd_tls_key_file = /nonexistent/key.pem\n",
+			  "t.conf:3: smtpd_tls_key_file: " },
+			{ "transport = example.test=[127.0.0.1\n", "t.conf:1: transport: " },
+			{ "smtp_tls_policy_map = x.test=always\n", "t.conf:1: smtp_tls_policy_map: " },
+		};
+		char err[4096];
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(bad); i++) {
+			struct config *c = config_parse("t.conf", bad[i].text, strlen(bad[i].text),
+			    err, sizeof(err));
+
+			ok(c != NULL && daemon_check(c, err, sizeof(err)) == -1 &&
+			    strstr(err, bad[i].want) != NULL, "daemon_check refuses: %s", bad[i].want);
+			if (c != NULL)
+				diag("%s", err);
+			config_unref(c);
+		}
 	}
 
 	rc = run(never_drains, "shutdown_timeout = 300ms\n");

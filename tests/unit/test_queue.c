@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "daemon.h"
 #include "json.h"
 #include "queue.h"
 #include "tap.h"
@@ -129,7 +130,7 @@ test_ids(void)
 	char err[512];
 
 	/* ids are made inside queue_commit; drive many commits and compare. */
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q != NULL, "queue opens (%s)", q ? "ok" : err);
 	for (i = 0; i < 300; i++) {
 		commit_one(q, "acme", "x", 1, QUEUE_QUEUED, &res, 1);
@@ -161,7 +162,7 @@ test_roundtrip(void)
 	char err[512], *data;
 	size_t i, j;
 
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	data = xmalloc(10 * 1024 * 1024);
 	for (j = 0; j < 10 * 1024 * 1024; j++)
 		data[j] = (char)(j * 7 + j / 65536);
@@ -209,7 +210,7 @@ test_concurrent(void)
 	int i, once = 1, okall = 1, readable = 1, pending;
 	struct buf b;
 
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	for (i = 0; i < NCONC; i++) {
 		struct queue_msg_in m = { .account = i % 2 ? "acme" : "", .sender = "",
 		    .rcpts = &r, .nrcpts = 1, .state = QUEUE_QUEUED };
@@ -235,7 +236,7 @@ test_concurrent(void)
 	ok(okall, "all concurrent commits succeeded");
 	close_queue(q);
 	/* Reopen: everything acknowledged is there. */
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	for (i = 0; i < NCONC; i++) {
 		buf_init(&b, 0);
 		if (queue_read_body(q, conc[i].id, &b) != 0 || b.len != strlen(bodies[i]) ||
@@ -265,7 +266,7 @@ test_mapfull(void)
 		cfg->data_directory = xstrdup(dir);
 		free(extra);
 	}
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q != NULL, "small queue opens");
 	commit_one(q, "acme", big, 3 * 1024 * 1024, QUEUE_QUEUED, &res, 1);
 	ok(res.calls == 1 && res.o.kind == OUTCOME_TEMPFAIL && res.o.code == 452 &&
@@ -280,7 +281,7 @@ test_mapfull(void)
 	cfg = make_config("queue_map_size = 1m\nqueue_map_grow = yes\nqueue_map_max = 64m\n");
 	free(cfg->data_directory);
 	cfg->data_directory = xstrdup(dir);
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	commit_one(q, "acme", big, 3 * 1024 * 1024, QUEUE_QUEUED, &res, 1);
 	ok(res.o.kind == OUTCOME_OK, "map grows on demand when queue_map_grow = yes");
 	close_queue(q);
@@ -378,7 +379,7 @@ test_scheduler(void)
 	snprintf(dir, sizeof(dir), "%s/sched", tmpdir);
 	free(cfg->data_directory);
 	cfg->data_directory = xstrdup(dir);
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	due_calls = 0;
 	queue_set_due_callback(q, due_cb, NULL);
 	commit_one(q, "acme", "hello\r\n", 7, QUEUE_QUEUED, &res, 4);
@@ -431,7 +432,12 @@ test_scheduler(void)
 		ok(before.first_attempt >= t0 && before.first_attempt <= before.last_attempt &&
 		    before.last_attempt <= now_wall_ms(),
 		    "first and latest attempt times recorded");
-		queue_reload(q, next);
+		{
+			struct queue_params qp;
+
+			queue_params_from_config(&qp, next);
+			queue_reload(q, &qp);
+		}
 		memset(&d, 0, sizeof(d));
 		queue_flush(q, done_cb, &d);
 		while (d.calls == 0)
@@ -451,7 +457,12 @@ test_scheduler(void)
 		ok(qm != NULL && queue_next_retry(q, qm, 9, qm->created + 59 * 60000) ==
 		    qm->created + 60 * 60000, "queue_next_retry stops at max_queue_lifetime");
 		queue_msg_free(qm);
-		queue_reload(q, cfg);
+		{
+			struct queue_params qp;
+
+			queue_params_from_config(&qp, cfg);
+			queue_reload(q, &qp);
+		}
 		config_free(next);
 	}
 
@@ -486,7 +497,7 @@ test_scheduler(void)
 	close_queue(q);
 
 	/* Restart: the pending recipient (no 3) is due again; nothing is lost. */
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	n = queue_take_due(q, jobs, 64);
 	ok(n == 1 && jobs[0]->msg->nrcpts == 1 && jobs[0]->msg->rcpts[0].no == 3,
 	    "after reopening the undelivered recipient is scheduled again");
@@ -502,7 +513,8 @@ test_scheduler(void)
 	cfg->data_directory = xasprintf("%s/timer", tmpdir);
 	free(cfg->retry_schedule.items[0]);
 	cfg->retry_schedule.items[0] = xstrdup("300ms");
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	cfg->retry_schedule.ms[0] = 300;	/* the typed value the queue reads */
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	queue_set_due_callback(q, due_cb, NULL);
 	commit_one(q, "acme", "x\r\n", 3, QUEUE_QUEUED, &res, 1);
 	while (queue_take_due(q, jobs, 64) == 0)
@@ -528,7 +540,7 @@ test_scheduler(void)
 	free(cfg->data_directory);
 	cfg->data_directory = xstrdup(dir);
 	cfg->max_queue_lifetime = 0;
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	report_wait(q, sched_id, 3, QUEUE_RESULT_TEMPFAIL, &rr);
 	is_int(rr.st, QUEUE_EXPIRED, "tempfail past max_queue_lifetime -> expired");
 	close_queue(q);
@@ -572,7 +584,7 @@ test_kv_and_logs(void)
 	char err[512], *val = NULL;
 	size_t len = 0;
 
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	memset(&d, 0, sizeof(d));
 	queue_kv_put(q, QUEUE_T_ACCOUNTS, "acme", "status=active\n", 14, done_cb, &d);
 	queue_kv_put(q, QUEUE_T_ACCOUNTS, "beta", "status=suspended\n", 17, done_cb, &d);
@@ -646,7 +658,7 @@ test_privacy(void)
 	free(cfg->data_directory);
 	cfg->data_directory = xstrdup(dir);
 	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	commit_one(q, "acme", body, strlen(body), QUEUE_QUEUED, &res, 1);
 	commit_one(q, "other", body, strlen(body), QUEUE_QUEUED, &res2, 1);
 	/* an account that keeps bodies for a day overrides body_retention = 0 */
@@ -705,14 +717,14 @@ test_master_key(void)
 	free(cfg->master_key_file);
 	cfg->master_key_file = xstrdup(path);
 	err[0] = '\0';
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q == NULL && strstr(err, "does not match") != NULL,
 	    "wrong master key: clear error (%s)", err);
 	if (q)
 		close_queue(q);
 	chmod(path, 0644);
 	err[0] = '\0';
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q == NULL && strstr(err, "too open") != NULL, "master key mode 0644 refused (%s)", err);
 	if (q)
 		close_queue(q);
@@ -721,7 +733,7 @@ test_master_key(void)
 	cfg->master_key_file = xstrdup(path);
 	free(cfg->data_directory);
 	cfg->data_directory = xasprintf("%s/fresh", tmpdir);
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	{
 		struct stat st;
 		ok(q != NULL && stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
@@ -740,7 +752,7 @@ test_readonly(void)
 	struct queue_stats st;
 	char err[512];
 
-	q = queue_open(NULL, cfg, 1, err, sizeof(err));
+	q = queue_open_config(NULL, cfg, 1, err, sizeof(err));
 	ok(q != NULL, "read-only open without a loop");
 	if (q != NULL) {
 		is_int(queue_stats(q, &st), 0, "stats read-only");

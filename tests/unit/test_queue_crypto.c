@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "queue.h"
 #include "queue_int.h"
 #include "tap.h"
@@ -129,7 +130,7 @@ test_queue_tamper(void)
 		data[i] = (char)('a' + i % 26);
 	m.data = data;
 	m.len = 10000;
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q != NULL, "queue opens (%s)", q ? "" : err);
 	for (i = 0; i < 3; i++) {
 		calls = 0;
@@ -143,7 +144,7 @@ test_queue_tamper(void)
 
 	tamper(cfg->data_directory, ids[0], 1, 20);		/* ciphertext byte */
 	tamper(cfg->data_directory, ids[1], 0, -1);		/* swap chunks 0 and 1 */
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	buf_init(&b, 0);
 	is_int(queue_read_body(q, ids[0], &b), -EBADMSG, "flipped byte in a stored chunk: EBADMSG");
 	is_int(b.len, 0, "nothing returned from a tampered body");

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "daemon.h"
 #include "queue.h"
 #include "tap.h"
 #include "util.h"
@@ -107,7 +108,7 @@ main(void)
 	free(text);
 	if (cfg == NULL)
 		fatal("config: %s", err);
-	q = queue_open(&loop, cfg, 0, err, sizeof(err));
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q != NULL, "queue opens");
 	if (q == NULL)
 		return done();

@@ -58,7 +58,7 @@ static const struct tp_case tp_cases[] = {
 static void
 test_transport(void)
 {
-	struct config_list l = { tp_items, ARRAY_SIZE(tp_items) };
+	struct config_list l = { tp_items, ARRAY_SIZE(tp_items), NULL, NULL, NULL };
 	struct route_nexthop nh;
 	char why[256];
 	size_t i;
@@ -71,6 +71,19 @@ test_transport(void)
 		if (!ok(good, "transport %s -> %s:%d mx=%d", c->domain, c->host, c->port, c->mx))
 			diag("rc %d host %s port %d mx %d", rc, nh.host, nh.port, nh.mx);
 	}
+	{
+		/* Parsed once: "mx:2526" keeps the domain open until the lookup. */
+		struct route_table t;
+		const struct route_entry *e;
+
+		ok(route_table_parse(&t, &l, ROUTE_TABLE_TRANSPORT, why, sizeof(why)) == 0 &&
+		    t.n == l.n, "transport parses into a table");
+		e = route_table_find(&t, "mxport.test");
+		ok(e != NULL && e->nh.host[0] == '\0' && e->nh.mx && e->nh.port == 2526 &&
+		    route_transport_lookup(&t, "mxport.test", &nh) == 1 &&
+		    strcmp(nh.host, "mxport.test") == 0, "mx:port is the looked-up domain's MX");
+		route_table_free(&t);
+	}
 	l.n = 2;
 	is_int(route_transport_find(&l, "nomatch.test", &nh, why, sizeof(why)), 0,
 	    "no entry and no * gives 0");
@@ -81,7 +94,8 @@ test_transport(void)
 		static char *bad2[] = { "example.test=[127.0.0.1" };
 		static char *bad3[] = { "example.test=host:99999" };
 		static char *bad4[] = { "example.test=[h]x" };
-		struct config_list b1 = { bad1, 1 }, b2 = { bad2, 1 }, b3 = { bad3, 1 }, b4 = { bad4, 1 };
+		struct config_list b1 = { bad1, 1, NULL, NULL, NULL }, b2 = { bad2, 1, NULL, NULL, NULL },
+		    b3 = { bad3, 1, NULL, NULL, NULL }, b4 = { bad4, 1, NULL, NULL, NULL };
 
 		ok(route_transport_check(&b1, why, sizeof(why)) == -1 &&
 		    strstr(why, "not domain=nexthop"), "entry without = refused");
@@ -97,21 +111,21 @@ static void
 test_tls_policy(void)
 {
 	static char *map[] = { "secure.test=verify", ".corp.test=encrypt", "plain.test=none" };
-	struct config cfg;
+	struct config_list l = { map, ARRAY_SIZE(map), NULL, NULL, NULL };
+	struct route_table t;
 	char why[256];
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.smtp_tls_policy_map.items = map;
-	cfg.smtp_tls_policy_map.n = ARRAY_SIZE(map);
-	cfg.smtp_tls_policy = "may";
-	is_int(route_tls_policy(&cfg, "secure.test"), ROUTE_TLS_VERIFY, "map: verify");
-	is_int(route_tls_policy(&cfg, "a.corp.test"), ROUTE_TLS_ENCRYPT, "map: .parent");
-	is_int(route_tls_policy(&cfg, "plain.test"), ROUTE_TLS_NONE, "map: none");
-	is_int(route_tls_policy(&cfg, "other.test"), ROUTE_TLS_MAY, "default policy");
-	ok(route_tls_map_check(&cfg.smtp_tls_policy_map, why, sizeof(why)) == 0, "map passes check");
+	ok(route_table_parse(&t, &l, ROUTE_TABLE_TLS, why, sizeof(why)) == 0 && t.n == 3,
+	    "map parses into a table");
+	is_int(route_tls_policy(&t, ROUTE_TLS_MAY, "secure.test"), ROUTE_TLS_VERIFY, "map: verify");
+	is_int(route_tls_policy(&t, ROUTE_TLS_MAY, "a.corp.test"), ROUTE_TLS_ENCRYPT, "map: .parent");
+	is_int(route_tls_policy(&t, ROUTE_TLS_MAY, "plain.test"), ROUTE_TLS_NONE, "map: none");
+	is_int(route_tls_policy(&t, ROUTE_TLS_MAY, "other.test"), ROUTE_TLS_MAY, "default policy");
+	route_table_free(&t);
+	ok(route_tls_map_check(&l, why, sizeof(why)) == 0, "map passes check");
 	{
 		static char *bad[] = { "x.test=always" };
-		struct config_list b = { bad, 1 };
+		struct config_list b = { bad, 1, NULL, NULL, NULL };
 		ok(route_tls_map_check(&b, why, sizeof(why)) == -1, "unknown policy refused");
 	}
 }
@@ -239,8 +253,17 @@ route_done(void *arg, const struct route_result *r)
 static void
 resolve(struct config *cfg, const char *domain, struct got *g)
 {
+	struct route_table t;
+	struct route_params rp;
+	char why[256];
+
 	memset(g, 0, sizeof(*g));
-	route_resolve(dns, cfg, domain, route_done, g);
+	if (route_table_parse(&t, &cfg->transport, ROUTE_TABLE_TRANSPORT, why, sizeof(why)) == -1)
+		diag("transport: %s", why);
+	rp.transport = &t;
+	rp.addrpref = cfg->smtp_address_preference;
+	route_resolve(dns, &rp, domain, route_done, g);
+	route_table_free(&t);	/* only read during route_resolve() */
 	while (!g->done)
 		uv_run(loop, UV_RUN_ONCE);
 }
@@ -261,8 +284,7 @@ test_live(struct testdns *td)
 	servers.items = items;
 	servers.n = 1;
 	dns = dns_open(loop, &servers, err, sizeof(err));
-	free(cfg->smtp_address_preference);
-	cfg->smtp_address_preference = xstrdup("prefer-ipv4");
+	cfg->smtp_address_preference = CONFIG_PREFER_IPV4;
 
 	resolve(cfg, "example.test", &g);
 	ok(g.o.kind == OUTCOME_OK && g.n >= 2 && strcmp(g.t[0].addr, "127.0.0.2") == 0 &&
@@ -316,15 +338,18 @@ test_live(struct testdns *td)
 	cfg->transport.items = NULL;
 	cfg->transport.n = 0;
 
-	free(cfg->smtp_address_preference);
-	cfg->smtp_address_preference = xstrdup("ipv4-only");
+	cfg->smtp_address_preference = CONFIG_IPV4_ONLY;
 	resolve(cfg, "example.test", &g);
 	ok(g.o.kind == OUTCOME_OK && g.n == 2 && g.t[0].family == AF_INET &&
 	    g.t[1].family == AF_INET, "ipv4-only: no IPv6 targets");
 
 	/* cancel: no callback */
 	memset(&g, 0, sizeof(g));
-	req = route_resolve(dns, cfg, "mxport.test", route_done, &g);
+	{
+		struct route_params rp = { NULL, CONFIG_IPV4_ONLY };
+
+		req = route_resolve(dns, &rp, "mxport.test", route_done, &g);
+	}
 	route_cancel(req);
 	for (i = 0; i < 50; i++)
 		uv_run(loop, UV_RUN_NOWAIT);
@@ -365,7 +390,7 @@ main(void)
 	log_open("test_route", LOG_TO_STDERR, LOG_LEVEL_WARN);
 	loop = uv_default_loop();
 	live = testdns_start(&td, args) == 0;
-	plan((int)ARRAY_SIZE(tp_cases) + 7 + 6 + 4 + 1 + (live ? 14 : 0));
+	plan((int)ARRAY_SIZE(tp_cases) + 9 + 7 + 4 + 1 + (live ? 14 : 0));
 	test_transport();
 	test_tls_policy();
 	test_mx_sort();

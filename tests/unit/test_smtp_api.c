@@ -71,16 +71,33 @@ on_close(void *arg)
 	((struct owner *)arg)->closed++;
 }
 
+/* The session settings of CFG, as the listener fills them. */
+static const struct smtp_params *
+params_of(const struct config *cfg, struct smtp_params *p)
+{
+	if (cfg == NULL)
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	p->hostname = cfg->hostname;
+	p->banner = cfg->smtpd_banner;
+	p->size_limit = cfg->message_size_limit;
+	p->max_rcpts = (size_t)cfg->smtpd_max_recipients;
+	p->max_errors = (int)cfg->smtpd_max_errors;
+	p->normalize_bare_lf = cfg->smtpd_bare_line_ending == CONFIG_BARE_LF_NORMALIZE;
+	return p;
+}
+
 static void
 start(struct owner *o, const struct config *cfg, int tls)
 {
 	struct smtp_callbacks cb = { .write = w, .on_mail = on_mail, .on_auth = on_auth,
 		.on_message = on_message, .on_close = on_close };
+	struct smtp_params params;
 	struct smtp_session_opts opts = { .id = "A", .hostname = "mx.test", .tls_active = tls };
 
 	memset(o, 0, sizeof(*o));
 	buf_init(&o->out, 0);
-	o->s = smtp_session_new(cfg, &opts, &cb, o);
+	o->s = smtp_session_new(params_of(cfg, &params), &opts, &cb, o);
 	smtp_session_start(o->s);
 }
 

@@ -192,6 +192,22 @@ feed(struct owner *o, const char *p, size_t len, int bytewise)
 	}
 }
 
+/* The session settings of CFG, as the listener fills them. */
+static const struct smtp_params *
+params_of(const struct config *cfg, struct smtp_params *p)
+{
+	if (cfg == NULL)
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	p->hostname = cfg->hostname;
+	p->banner = cfg->smtpd_banner;
+	p->size_limit = cfg->message_size_limit;
+	p->max_rcpts = (size_t)cfg->smtpd_max_recipients;
+	p->max_errors = (int)cfg->smtpd_max_errors;
+	p->normalize_bare_lf = cfg->smtpd_bare_line_ending == CONFIG_BARE_LF_NORMALIZE;
+	return p;
+}
+
 static void
 run(const struct tcase *tc, const struct config *cfg, int bytewise, int async,
     struct buf *out, struct buf *msgs)
@@ -203,6 +219,7 @@ run(const struct tcase *tc, const struct config *cfg, int bytewise, int async,
 		.on_rcpt = t_rcpt, .on_message = t_message, .on_starttls = t_starttls,
 		.on_close = t_close,
 	};
+	struct smtp_params params;
 	struct smtp_session_opts opts = {
 		.id = "T1", .hostname = "mx.test",
 		.tls_available = !!(tc->flags & F_TLS_AVAIL),
@@ -214,7 +231,7 @@ run(const struct tcase *tc, const struct config *cfg, int bytewise, int async,
 	buf_init(&o.out, 0);
 	buf_init(&o.msgs, 0);
 	o.async = async;
-	o.s = smtp_session_new(cfg, &opts, &cb, &o);
+	o.s = smtp_session_new(params_of(cfg, &params), &opts, &cb, &o);
 	smtp_session_start(o.s);
 	settle(&o);
 	feed(&o, tc->client, tc->clientlen ? tc->clientlen : strlen(tc->client), bytewise);

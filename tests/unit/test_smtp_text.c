@@ -167,7 +167,13 @@ main(void)
 
 	memset(&o, 0, sizeof(o));
 	buf_init(&o.out, 0);
-	o.s = smtp_session_new(cfg, &opts, &cb, &o);
+	{
+		/* the session settings of the default config, as the listener fills them */
+		struct smtp_params sp = { cfg->hostname, cfg->smtpd_banner, cfg->message_size_limit,
+			(size_t)cfg->smtpd_max_recipients, (int)cfg->smtpd_max_errors, 0 };
+
+		o.s = smtp_session_new(&sp, &opts, &cb, &o);
+	}
 	smtp_session_start(o.s);
 	IN(&o, "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n");
 	peak = feed(&o, body.data, body.len);
