@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * listener.c: SMTP connections on the libuv loop.  Owns the listening
- * sockets and, per connection, a uv_tcp_t, a uv_timer_t, an optional
- * TLS state (src/tls.c, memory BIOs), the smtp_session (smtp/) and its
- * relay_session (src/relay.c).  The data path is: read → (TLS decrypt)
- * → smtp_session_input(); session writes collect in an output buffer
- * that is flushed (TLS-encrypted when active) after every call into the
- * session.
+ * sockets and, per connection, a stream (src/net/stream.c: the socket
+ * and its optional TLS), a uv_timer_t, the smtp_session (smtp/) and its
+ * relay_session (src/inbound/relay.c).  The data path is: stream read
+ * (TLS decrypted there) → smtp_session_input(); session writes collect
+ * in an output buffer that is handed to the stream (which encrypts when
+ * TLS is on) after every call into the session.
  *
  * Invariants:
  *  - Flow control (STYLE rule 5): while the session waits for a
@@ -51,10 +51,10 @@
 #include "outcome.h"
 #include "relay.h"
 #include "smtp.h"
+#include "stream.h"
 #include "tls.h"
 #include "util.h"
 
-#define LISTENER_READ_BUF (64 * 1024)
 #define LISTENER_BACKLOG 511
 /* Replies a slow reader may leave unsent before we give up on it. */
 #define LISTENER_MAX_UNSENT (1024 * 1024)
@@ -72,7 +72,7 @@ struct ip_count {
 };
 
 struct conn {
-	uv_tcp_t tcp;
+	struct stream st;		/* socket + TLS; st.tcp.data = this conn */
 	uv_timer_t timer;
 	struct listener *l;		/* borrowed */
 	struct conn *prev, *next;	/* l->conns */
@@ -80,25 +80,13 @@ struct conn {
 	const struct config *cfg;	/* one reference: the config this session started with */
 	char id[24];
 	char ip[64];
-	struct tls_conn *tls;		/* NULL in clear */
 	struct smtp_session *s;
 	struct relay_session *rs;
 	struct buf out;			/* session replies not yet sent (plaintext) */
-	struct buf plain;		/* decrypted input */
-	size_t unsent;			/* bytes in uv_write requests not yet done */
 	int handles;			/* open uv handles */
-	int reading;
 	int counted;			/* counted in l->active and per IP */
 	int finishing;			/* session over: close once output is flushed */
 	int closing;			/* uv_close called */
-	int tls_logged;
-};
-
-struct wreq {
-	uv_write_t req;
-	struct conn *c;
-	char *data;
-	size_t len;
 };
 
 struct listener {
@@ -116,7 +104,6 @@ struct listener {
 	int stopping;
 	listener_stopped_cb stopped;
 	void *stopped_arg;
-	char rbuf[LISTENER_READ_BUF];	/* shared read buffer: consumed in read_cb */
 };
 
 static void conn_flush(struct conn *c);
@@ -213,9 +200,8 @@ conn_handle_closed(uv_handle_t *h)
 		c->next->prev = c->prev;
 	relay_session_free(c->rs);
 	smtp_session_free(c->s);
-	tls_conn_free(c->tls);
+	stream_release(&c->st);
 	buf_free(&c->out);
-	buf_free(&c->plain);
 	config_unref(c->cfg);
 	free(c);
 	l->handles--;
@@ -236,7 +222,7 @@ conn_close(struct conn *c)
 	log_debug("sid=%s event=disconnect", c->id);
 	uv_timer_stop(&c->timer);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
-	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+	stream_close(&c->st, conn_handle_closed);
 }
 
 /* Close now if the session is over and everything it said has left. */
@@ -246,23 +232,20 @@ conn_maybe_finish(struct conn *c)
 	if (c->closing || !c->finishing)
 		return;
 	/* An implicit-TLS refusal can only be sent once the handshake is done. */
-	if (c->tls != NULL && !tls_handshake_done(c->tls) && c->out.len > 0)
+	if (stream_tls_on(&c->st) && !stream_tls_up(&c->st) && c->out.len > 0)
 		return;
-	if (c->out.len == 0 && c->unsent == 0)
+	if (c->out.len == 0 && stream_unsent(&c->st) == 0)
 		conn_close(c);
 }
 
 /* ---- output ---- */
 
+/* A uv_write of the stream finished. */
 static void
-conn_write_done(uv_write_t *req, int status)
+conn_written(void *arg, int status)
 {
-	struct wreq *w = (struct wreq *)req;
-	struct conn *c = w->c;
+	struct conn *c = arg;
 
-	c->unsent -= w->len;
-	free(w->data);
-	free(w);
 	if (status != 0 && !c->closing) {
 		log_debug("sid=%s event=write_error error=%s", c->id, uv_strerror(status));
 		conn_close(c);
@@ -271,52 +254,29 @@ conn_write_done(uv_write_t *req, int status)
 	conn_maybe_finish(c);
 }
 
-static void
-conn_send(struct conn *c, struct buf *b)
-{
-	struct wreq *w;
-	uv_buf_t ub;
-	int rc;
-
-	if (b->len == 0 || c->closing)
-		return;
-	w = xcalloc(1, sizeof(*w));
-	w->c = c;
-	w->data = buf_steal(b, &w->len);
-	ub = uv_buf_init(w->data, (unsigned int)w->len);
-	c->unsent += w->len;
-	if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, conn_write_done)) != 0) {
-		c->unsent -= w->len;
-		free(w->data);
-		free(w);
-		log_debug("sid=%s event=write_error error=%s", c->id, uv_strerror(rc));
-		conn_close(c);
-	}
-}
-
-/* Send what the session wrote (through TLS when active) and TLS's own records. */
+/*
+ * Send what the session wrote (the stream encrypts when TLS is on) and
+ * TLS's own records.  Replies wait in c->out until a handshake is done.
+ */
 static void
 conn_flush(struct conn *c)
 {
-	struct buf cipher;
+	int rc;
 
 	if (c->closing)
 		return;
-	if (c->tls == NULL) {
-		conn_send(c, &c->out);
+	if (c->out.len > 0 && (!stream_tls_on(&c->st) || stream_tls_up(&c->st))) {
+		rc = stream_write(&c->st, c->out.data, c->out.len);
+		buf_reset(&c->out);	/* sent, or TLS is failing: nothing more to say */
 	} else {
-		if (c->out.len > 0 && tls_handshake_done(c->tls)) {
-			if (tls_write(c->tls, c->out.data, c->out.len) == 0)
-				buf_reset(&c->out);
-			else
-				buf_reset(&c->out);	/* TLS is failing: nothing more to say */
-		}
-		buf_init(&cipher, 0);
-		(void)tls_take_output(c->tls, &cipher);
-		conn_send(c, &cipher);
-		buf_free(&cipher);
+		rc = stream_flush(&c->st);
 	}
-	if (c->unsent > LISTENER_MAX_UNSENT && !c->closing) {
+	if (rc != 0) {
+		log_debug("sid=%s event=write_error error=%s", c->id, uv_strerror(rc));
+		conn_close(c);
+		return;
+	}
+	if (stream_unsent(&c->st) > LISTENER_MAX_UNSENT && !c->closing) {
 		log_info("sid=%s event=disconnect reason=not_reading", c->id);
 		conn_close(c);
 		return;
@@ -442,7 +402,8 @@ conn_on_starttls(void *arg)
 		conn_close(c);
 		return;
 	}
-	c->tls = tls_conn_new(c->l->tls, 1, NULL, 0);
+	if (stream_start_tls(&c->st, c->l->tls, 1, NULL) != 0)
+		conn_close(c);
 }
 
 static void
@@ -464,17 +425,6 @@ conn_resumed(void *owner)
 
 /* ---- input ---- */
 
-static void
-conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct conn *c = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init(c->l->rbuf, sizeof(c->l->rbuf));
-}
-
-static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-
 /* After every call into the session: flush, then set reading and the timer. */
 static void
 conn_after_input(struct conn *c)
@@ -488,72 +438,72 @@ conn_after_input(struct conn *c)
 		return;
 	if (c->finishing) {
 		/* Keep reading only to finish a TLS handshake that carries our refusal. */
-		int want = c->tls != NULL && !tls_handshake_done(c->tls);
+		int want = stream_tls_on(&c->st) && !stream_tls_up(&c->st);
 
-		if (!want && c->reading) {
-			uv_read_stop((uv_stream_t *)&c->tcp);
-			c->reading = 0;
-		}
+		if (!want)
+			stream_read_stop(&c->st);
 		conn_arm_timer(c);	/* bounds how long we wait for the peer */
 		return;
 	}
-	if (smtp_session_wants_input(c->s)) {
-		if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) == 0)
-			c->reading = 1;
-	} else if (c->reading) {
-		uv_read_stop((uv_stream_t *)&c->tcp);
-		c->reading = 0;
-	}
+	if (smtp_session_wants_input(c->s))
+		(void)stream_read_start(&c->st);
+	else
+		stream_read_stop(&c->st);
 	conn_arm_timer(c);
 }
 
+/* Plaintext from the stream (decrypted when TLS is on; LEN may be 0). */
 static void
-conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+conn_on_read(void *arg, const char *data, size_t len)
 {
-	struct conn *c = st->data;
+	struct conn *c = arg;
 
 	if (c->closing)
 		return;
-	if (nread < 0) {
-		if (nread != UV_EOF)
-			log_debug("sid=%s event=read_error error=%s", c->id, uv_strerror((int)nread));
+	/* The session may switch nothing here: STARTTLS is refused once TLS is on. */
+	if (len > 0 && !c->finishing)
+		(void)smtp_session_input(c->s, data, len);
+	conn_after_input(c);
+}
+
+static void
+conn_on_handshake(void *arg)
+{
+	struct conn *c = arg;
+
+	log_info("sid=%s event=tls version=%s cipher=%s", c->id, stream_tls_version(&c->st),
+	    stream_tls_cipher(&c->st));
+}
+
+static void
+conn_on_stream_error(void *arg, enum stream_error e, int status, const char *why)
+{
+	struct conn *c = arg;
+
+	if (c->closing)
+		return;
+	if (e == STREAM_EOF) {
 		conn_close(c);
 		return;
 	}
-	if (nread == 0)
-		return;
-	if (c->tls == NULL) {
-		if (!c->finishing)
-			(void)smtp_session_input(c->s, buf->base, (size_t)nread);
-		conn_after_input(c);
+	if (e == STREAM_READ_ERROR) {
+		log_debug("sid=%s event=read_error error=%s", c->id, uv_strerror(status));
+		conn_close(c);
 		return;
 	}
-	if (tls_feed(c->tls, buf->base, (size_t)nread) != 0 || tls_read(c->tls, &c->plain) != 0) {
-		c->l->stats.tls_failed++;
-		log_info("sid=%s event=tls_failed client=%s error=\"%s\"", c->id, c->ip,
-		    tls_error(c->tls));
-		conn_flush(c);		/* the alert, if any */
-		c->finishing = 1;
-		buf_reset(&c->out);
-		conn_maybe_finish(c);
-		if (!c->closing && c->reading) {
-			uv_read_stop((uv_stream_t *)&c->tcp);
-			c->reading = 0;
-		}
-		return;
-	}
-	if (!c->tls_logged && tls_handshake_done(c->tls)) {
-		c->tls_logged = 1;
-		log_info("sid=%s event=tls version=%s cipher=%s", c->id, tls_version(c->tls),
-		    tls_cipher(c->tls));
-	}
-	if (c->plain.len > 0 && !c->finishing) {
-		/* The session may switch nothing here: STARTTLS is refused once TLS is on. */
-		(void)smtp_session_input(c->s, c->plain.data, c->plain.len);
-	}
-	buf_reset(&c->plain);
-	conn_after_input(c);
+	c->l->stats.tls_failed++;
+	log_info("sid=%s event=tls_failed client=%s error=\"%s\"", c->id, c->ip, why);
+	conn_flush(c);		/* the stream sent the alert, if any */
+	c->finishing = 1;
+	buf_reset(&c->out);
+	conn_maybe_finish(c);
+	if (!c->closing)
+		stream_read_stop(&c->st);
 }
+
+static const struct stream_ops conn_stream_ops = {
+	conn_on_read, conn_on_handshake, conn_on_stream_error, conn_written,
+};
 
 /* Client address as text; IPv4-mapped IPv6 addresses become plain IPv4. */
 static void
@@ -563,7 +513,7 @@ conn_peer(struct conn *c)
 	int len = sizeof(ss);
 
 	str_copy(c->ip, "unknown", sizeof(c->ip));
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+	if (uv_tcp_getpeername(&c->st.tcp, (struct sockaddr *)&ss, &len) != 0)
 		return;
 	if (ss.ss_family == AF_INET) {
 		uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
@@ -610,11 +560,9 @@ listener_accept(uv_stream_t *server, int status)
 	c->mode = ls->mode;
 	c->cfg = config_ref(l->cfg);
 	buf_init(&c->out, 0);
-	buf_init(&c->plain, 0);
-	uv_tcp_init(l->loop, &c->tcp);
-	c->tcp.data = c;
+	stream_init(&c->st, l->loop, &conn_stream_ops, c);
 	c->handles = 1;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+	if (uv_accept(server, (uv_stream_t *)&c->st.tcp) != 0) {
 		c->closing = 1;
 		c->handles = 1;
 		uv_timer_init(l->loop, &c->timer);	/* keep the close path uniform */
@@ -626,7 +574,7 @@ listener_accept(uv_stream_t *server, int status)
 		l->conns = c;
 		l->handles++;
 		uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
-		uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+		stream_close(&c->st, conn_handle_closed);
 		return;
 	}
 	uv_timer_init(l->loop, &c->timer);
@@ -641,7 +589,7 @@ listener_accept(uv_stream_t *server, int status)
 	snprintf(c->id, sizeof(c->id), "%08lx%06lx", (unsigned long)(now_wall_ms() / 1000) & 0xffffffffUL,
 	    ++l->seq & 0xffffffUL);
 	conn_peer(c);
-	uv_tcp_nodelay(&c->tcp, 1);
+	uv_tcp_nodelay(&c->st.tcp, 1);
 	log_info("sid=%s event=connect listener=%s client=%s", c->id, relay_strmode(c->mode), c->ip);
 
 	if (c->mode == RELAY_MODE_SUBMISSIONS) {
@@ -650,7 +598,10 @@ listener_accept(uv_stream_t *server, int status)
 			conn_close(c);
 			return;
 		}
-		c->tls = tls_conn_new(l->tls, 1, NULL, 0);
+		if (stream_start_tls(&c->st, l->tls, 1, NULL) != 0) {
+			conn_close(c);
+			return;
+		}
 	}
 	c->rs = relay_session_new(l->relay, c->mode, c->id, c->ip, conn_resumed, c);
 	memset(&opts, 0, sizeof(opts));
@@ -674,9 +625,8 @@ listener_accept(uv_stream_t *server, int status)
 	c->s = smtp_session_new(&params, &opts, &cb, c);
 	relay_session_attach(c->rs, c->s);
 	smtp_session_start(c->s);
-	if (c->tls != NULL && !c->closing && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc,
-	    conn_read) == 0)
-		c->reading = 1;	/* the handshake needs input even if the session is done */
+	if (stream_tls_on(&c->st) && !c->closing)	/* the handshake needs input */
+		(void)stream_read_start(&c->st);	/* even if the session is done */
 	conn_after_input(c);
 }
 
