@@ -21,3 +21,6 @@ TESTS += tests/unit/test_crypto
 check_PROGRAMS += tests/unit/test_util
 tests_unit_test_util_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_util
+check_PROGRAMS += tests/unit/test_outcome
+tests_unit_test_outcome_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_outcome
