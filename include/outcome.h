@@ -122,14 +122,14 @@ enum reply_id {
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */
 	R_DKIM_SIGN_FAILED,		/* 451 4.7.0 */
 	R_SPF_TEMPERROR,		/* 451 4.7.24 %s = domain */
-	R_SPF_PERMERROR,		/* 550 5.7.24 %s = detail */
-	R_SPF_NONE,			/* 550 5.7.23 %s = detail */
-	R_SPF_FAIL,			/* 550 5.7.23 %s = detail */
+	R_SPF_PERMERROR,		/* 550 5.7.24 %s = what to fix */
+	R_SPF_NONE,			/* 550 5.7.23 %s = what to publish */
+	R_SPF_FAIL,			/* 550 5.7.23 %s = result and what to add */
 
 	/* local errors */
 	R_LOCAL_ERROR,			/* 451 4.3.0 */
-	R_QUEUE_ERROR,			/* 451 4.3.0 */
-	R_QUEUE_KEY_UNAVAILABLE,	/* 451 4.3.0 */
+	R_QUEUE_ERROR,			/* 451 4.3.0 (key store errors too) */
+	R_QUEUE_FAILED,			/* 451 4.3.0 %s = reason (posternctl) */
 	R_STORAGE_FULL,			/* 452 4.3.1 */
 	R_NO_SUCH_MESSAGE,		/* 550 5.1.0 */
 	R_NOTHING_TO_HOLD,		/* 550 5.0.0 */
@@ -143,7 +143,9 @@ enum reply_id {
 	R_NO_MX_ADDRESS,		/* 550 5.4.4 %s = domain */
 	R_DNS_TEMPFAIL,			/* 451 4.4.3 %s = domain [: reason] */
 	R_NO_SERVER_REACHABLE,		/* 451 4.4.1 */
-	R_CONNECT_FAILED,		/* 451 4.4.1 %s = why */
+	R_CONNECT_FAILED,		/* 451 4.4.1 %s = "host: reason" */
+	R_BAD_TRANSPORT_ADDRESS,	/* 451 4.4.1 %s = the address */
+	R_SERVER_REFUSED,		/* 451 4.4.1 %s = the server's words, to retry */
 	R_CONNECTION_LOST,		/* 421 4.4.2 %s = " in state ..." or "" */
 	R_CONNECTION_TIMEOUT,		/* 421 4.4.2 %s = client state */
 	R_SESSION_ABANDONED,		/* 421 4.4.2 */
