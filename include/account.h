@@ -12,15 +12,27 @@
  *   max_recipients=0              (0 = smtpd_max_recipients)
  *   hourly_rate=0                 (messages per hour; 0 = unlimited)
  *   created=<wall ms>
- *   dlp_action_card=reject        (optional overrides other stages read
- *   spf_action=reject              with kv_get() on the record text)
+ *   dlp_action_card=reject        (optional per-account settings, see
+ *   spf_action=reject              account_settings below)
+ *   body_retention=1d
  *
- * Unknown keys are kept verbatim so other modules can add overrides
- * without this file knowing them.  The pure functions (parse, format,
- * hashing, sender check, lockout and rate counters) have no loop access
- * and are unit-tested; account_auth() runs the lookup and the scrypt
- * verification in the uv thread pool through a lookup callback, so this
- * file does not depend on the queue.
+ * src/account/ is the one owner of this text: account_parse() reads it
+ * once per lookup into struct account, whose `pol` member is the typed
+ * struct account_policy that every consumer receives (the relay's
+ * stages, the EOM stages through struct policy_msg, the queue's purge
+ * through queue_set_account_policy_fn()).  Nobody else parses the text.
+ *
+ * Settings are checked when they are stored (account_setting_check(),
+ * called by posternctl and by the daemon's account.* handler): an
+ * unknown key or a bad value is refused.  A record stored before that
+ * check may still carry an unknown key or a bad value: it loads, the
+ * line is kept verbatim (so a read-modify-write does not lose it), the
+ * setting counts as unset, and one warning per account and key is
+ * logged (event=account_bad_setting).  The pure functions (parse,
+ * format, hashing, sender check, lockout and rate counters) have no loop
+ * access and are unit-tested; account_auth() runs the lookup and the
+ * scrypt verification in the uv thread pool through a lookup callback,
+ * so this file does not depend on the queue.
  */
 #ifndef POSTERN_ACCOUNT_H
 #define POSTERN_ACCOUNT_H
@@ -39,17 +51,43 @@
 #define ACCOUNT_SCRYPT_R 8
 #define ACCOUNT_SCRYPT_P 1
 
+/* A setting the account does not set: the global (postern.conf) value applies. */
+#define ACCOUNT_UNSET (-1)
+/* One DLP action per sensitive-data type, in enum dlp_type order
+ * (card, card_test, ssn, iban; include/dlp.h). */
+#define ACCOUNT_DLP_NTYPES 4
+
+/*
+ * The typed per-account policy (DESIGN.md §7), parsed once per lookup.
+ * Stages and the queue read only this, never the record text.  The
+ * pointers are borrowed from the struct account that holds it.
+ */
+struct account_policy {
+	const char *name;			/* borrowed: the account's name */
+	int suspended;
+	char **domains;				/* allowed senders; owned by the account */
+	size_t ndomains;
+	uint64_t max_message_size;		/* 0 = message_size_limit */
+	int64_t max_recipients;			/* 0 = smtpd_max_recipients */
+	int64_t hourly_rate;			/* 0 = unlimited */
+	int dlp_action[ACCOUNT_DLP_NTYPES];	/* enum dlp_action, or ACCOUNT_UNSET */
+	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
+	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
+	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	/*
+	 * Room for the coming settings (suppression lists, spam scoring,
+	 * restriction): each gets one typed field here, one row in
+	 * account_settings[] (src/account/account.c) with its parser, and
+	 * a line in posternctl(8).  Stages read them from here.
+	 */
+};
+
 struct account {
 	char name[ACCOUNT_NAME_MAX + 1];
 	char password[ACCOUNT_HASH_MAX + 1];	/* encoded scrypt hash, "" = none */
-	int suspended;
-	char **domains;				/* owned */
-	size_t ndomains;
-	uint64_t max_message_size;		/* 0 = global */
-	int64_t max_recipients;			/* 0 = global */
-	int64_t hourly_rate;			/* 0 = unlimited */
 	uint64_t created;
-	struct buf extra;			/* other key=value lines, verbatim */
+	struct account_policy pol;		/* typed settings; pol.name = name */
+	struct buf extra;			/* setting lines (key=value), verbatim */
 };
 
 /* Names: 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -57,6 +95,12 @@ int account_name_valid(const char *name);
 struct account *account_new(const char *name);
 /* Parse a stored record; NULL when it is malformed (no valid name). */
 struct account *account_parse(const char *text, size_t len);
+/*
+ * The typed policy of a stored record, scalars only (OUT->domains NULL,
+ * OUT->name NULL): the queue's hook (queue_set_account_policy_fn).
+ * 0, or -1 when malformed.  ARG is unused.
+ */
+int account_policy_read(void *arg, const char *text, size_t len, struct account_policy *out);
 /* The record text (malloc'd, NUL-terminated). */
 char *account_format(const struct account *a, size_t *len);
 void account_free(struct account *a);
@@ -64,11 +108,25 @@ void account_free(struct account *a);
 /* Replace the domain list with a comma/space separated LIST; -1 on a bad domain. */
 int account_set_domains(struct account *a, const char *list);
 int account_add_domain(struct account *a, const char *domain);
-/* Set or (VALUE NULL) remove an extra key=value override; -1 on bad key/value. */
+/*
+ * Settings stored as `key=value` lines besides the fixed fields:
+ * dlp_action_card, dlp_action_card_test, dlp_action_ssn,
+ * dlp_action_iban (ignore|tag|redact|hold|reject), spf_action
+ * (ignore|warn|reject), body_retention, event_retention (durations as
+ * in postern.conf: 30s, 15m, 2h, 7d).  account_setting_check() says
+ * whether KEY=VALUE may be stored (VALUE NULL: may KEY be removed; any
+ * well-formed key may, so old garbage can be cleaned up); 0, or -1 with
+ * the reason in ERR.  Both posternctl and the daemon's account.*
+ * handler call it.
+ */
+int account_setting_check(const char *key, const char *value, char *err, size_t errlen);
+/* Set or (VALUE NULL) remove a setting, after account_setting_check(); -1 when refused. */
 int account_set_extra(struct account *a, const char *key, const char *value);
+/* The names of the settings, NULL-terminated (usage texts, docs). */
+const char *const *account_setting_names(void);
 
 /* May this account use ADDR (the MAIL FROM address, "" for <>) as sender? */
-int account_sender_allowed(const struct account *a, const char *addr, size_t len);
+int account_sender_allowed(const struct account_policy *pol, const char *addr, size_t len);
 
 /* Hash PW with a fresh random salt: "scrypt$N$r$p$salt$hash". 0 or -1. */
 int account_hash_password(const char *pw, size_t len, char *out, size_t outlen);

@@ -98,8 +98,8 @@ int dlp_redact_in_place(struct buf *msg, const struct mime_limits *lim,
 /*
  * The EOM stage (struct policy_stage in include/policy.h): parses the
  * message, scans every text part and the Subject, then applies the
- * per-type action of the account (m->account_record, keys
- * dlp_action_card, ...) or the global config: tag adds an
+ * per-type action of the account (m->acct->dlp_action[], its typed
+ * policy) or the global config (dlp_action_card, ...): tag adds an
  * X-Postern-DLP: header (m->hdrs), hold sets m->hold, redact rewrites
  * m->data in place,
  * reject answers 550 5.7.1 naming the types.  Findings (never values)

@@ -22,6 +22,7 @@ enum outcome_kind {
 	OUTCOME_TEMPFAIL,
 	OUTCOME_PERMFAIL,
 	OUTCOME_HOLD,
+	OUTCOME_PENDING,	/* a policy stage finishes later (include/policy.h) */
 };
 
 struct outcome {

@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * policy.h: end-of-message policy stages (DESIGN.md §7).  The relay in
- * src/ runs the EOM stages in order, in one uv thread-pool job, on a
- * struct policy_msg; the first non-OK outcome wins.  Stages are plain
- * synchronous functions with no loop access, so they are trivially
- * testable.  Order: header fix-ups, MIME + sensitive data (scan, then
- * tag/hold/redact/reject), spam, DKIM signing last.
+ * policy.h: the policy pipeline (DESIGN.md §7).  One stage runner for
+ * every SMTP phase: CONNECT, AUTH, MAIL, RCPT and EOM each have an
+ * ordered table of stages (policy_phase_stages(), policy/policy.c).  A
+ * stage answers with an outcome {ok, tempfail, permfail, hold, pending};
+ * the first outcome that is not ok (nor hold) ends the phase and is the
+ * answer.  A stage that returns OUTCOME_PENDING finishes later on the
+ * loop by calling policy_stage_done(); the runner then goes on with the
+ * next stage.  Stages read what they need from struct policy_req: the
+ * session facts, the typed struct account_policy, and the lookup seam
+ * struct policy_env through which LMDB-backed data and counters are
+ * reached without knowing the queue (the relay in src/inbound/ fills it).
+ *
+ * The EOM stages (header fix-ups, MIME + sensitive data, DKIM signing
+ * last) run through the same runner, in one uv thread-pool job on a
+ * struct policy_msg: they are synchronous (`run`) and never pend.
  */
 #ifndef POSTERN_POLICY_H
 #define POSTERN_POLICY_H
@@ -13,9 +22,11 @@
 #include <stddef.h>
 #include <sys/uio.h>
 
+#include "account.h"
 #include "buf.h"
 #include "config.h"
 #include "outcome.h"
+#include "spf.h"
 
 /*
  * Header fields the EOM stages add (policy/message.c).  They are kept
@@ -40,7 +51,7 @@ struct header_list {
 struct policy_msg {
 	const struct config *cfg;	/* borrowed */
 	const char *account;		/* borrowed; "" for none */
-	const char *account_record;	/* borrowed; the account's stored record text or NULL */
+	const struct account_policy *acct;	/* borrowed; the account's typed policy or NULL */
 	const char *sender;		/* borrowed; "" for <> */
 	const char *const *rcpts;	/* borrowed */
 	size_t nrcpts;
@@ -61,16 +72,124 @@ struct policy_msg {
 	const char *protocol;		/* borrowed; smtp_session_protocol() */
 };
 
+enum policy_phase {
+	POLICY_CONNECT = 0,	/* client admitted? (limits, networks) */
+	POLICY_AUTH,		/* AUTH attempt allowed? (lockout) */
+	POLICY_MAIL,		/* account status, sender domain, size, rate, SPF */
+	POLICY_RCPT,		/* recipient limits */
+	POLICY_EOM,		/* the message: headers, sensitive data, DKIM */
+	POLICY_NPHASES
+};
+const char *policy_strphase(enum policy_phase p);
+
+struct policy_req;
+
+/*
+ * The lookup seam: how stages reach LMDB-backed data and counters
+ * without knowing the queue (src/inbound/relay.c fills it).  Every
+ * pointer may be NULL: the stage that needs it then does nothing.
+ * Later: suppressions, restrictions, shared rate counters.
+ */
+struct policy_env {
+	void *arg;
+	/* The current policy of account NAME (re-read for each MAIL, so a
+	 * suspension applies to open sessions): 0 with *POL borrowed until
+	 * the next call, -ENOENT (deleted), or -1 (lookup error). */
+	int (*account)(void *arg, const char *name, const struct account_policy **pol);
+	/* AUTH lockout: 1 when CLIENT_IP or account NAME is locked out. */
+	int (*auth_locked)(void *arg, const char *client_ip, const char *name);
+	/* Hourly rate: 1 when ACCOUNT has sent LIMIT messages in the last hour. */
+	int (*rate_reached)(void *arg, const char *account, int64_t limit);
+	/* Per-session limits for the next DATA/BDAT (smtp_session_set_limits). */
+	void (*set_limits)(void *arg, uint64_t size_limit, size_t max_rcpts);
+	/* DNS for SPF (src/net/dns.c) and the verdict cache. */
+	spf_dns_fn dns;
+	void *dns_arg;
+	struct spf *spf;
+};
+
+/* Called when a phase has its answer (also when it finishes at once). */
+typedef void (*policy_done_cb)(void *arg, struct policy_req *req, const struct outcome *o);
+
+/*
+ * One run of one phase.  The caller fills the facts, then calls
+ * policy_phase_run(); the struct must stay put until DONE has run.
+ */
+struct policy_req {
+	enum policy_phase phase;
+	const struct config *cfg;		/* borrowed */
+	const struct policy_env *env;		/* borrowed */
+	const char *id;				/* session id for logs */
+	const char *client_ip;			/* "192.0.2.1", "" when unknown */
+	int relay_listener;			/* the smtpd_relay_listen listener */
+	int trusted;				/* CONNECT: client in smtpd_relay_networks */
+	size_t connections;			/* CONNECT: open connections, this one included */
+	size_t connections_ip;			/* CONNECT: ... from this client address */
+	int need_auth;				/* MAIL: submission without AUTH */
+	const char *account;			/* AUTH: attempted name; MAIL..: account or NULL */
+	const struct account_policy *acct;	/* MAIL..: typed policy (the account stage sets it) */
+	const char *sender;			/* MAIL..: "" for <> */
+	uint64_t declared_size;			/* MAIL: SIZE=, 0 when not given */
+	size_t nrcpts;				/* RCPT: recipients accepted so far */
+	struct policy_msg *msg;			/* EOM */
+	char spf_header[512];			/* MAIL: X-Postern-SPF: line for EOM, or "" */
+	/* runner state */
+	const struct policy_stage *stages;
+	size_t nstages, next;
+	int hold;				/* some stage answered hold */
+	policy_done_cb done;
+	void *done_arg;
+};
+
+/*
+ * A stage.  `check` (CONNECT..RCPT, loop thread) fills OUT; it may set
+ * OUTCOME_PENDING and call policy_stage_done() later.  `run` (EOM, pool
+ * thread) works on the message and returns 0, or -1 to fail the phase
+ * (tempfail when OUT is still ok).
+ */
+typedef void (*policy_check_fn)(struct policy_req *req, struct outcome *out);
 typedef int (*policy_stage_fn)(struct policy_msg *m, struct outcome *out);
 
 struct policy_stage {
 	const char *name;
-	policy_stage_fn run;
+	policy_stage_fn run;		/* EOM */
+	policy_check_fn check;		/* CONNECT..RCPT */
 };
 
-/* Run STAGES in order; stops at the first non-OK outcome. 0 = all ok. */
+/* The ordered stage table of PHASE. */
+const struct policy_stage *policy_phase_stages(enum policy_phase phase, size_t *n);
+
+/*
+ * Run REQ's phase from its first stage.  DONE(ARG, req, outcome) runs
+ * exactly once: before this returns when no stage pends, else from the
+ * pending stage's policy_stage_done().  Returns 0 when done already,
+ * 1 when pending.  A hold answer (OUTCOME_HOLD) does not stop the
+ * phase; the final outcome is then hold.
+ */
+int policy_phase_run(struct policy_req *req, policy_done_cb done, void *arg);
+/* Same, over a stage table of the caller's (tests). */
+int policy_run_stages(struct policy_req *req, const struct policy_stage *stages, size_t n,
+    policy_done_cb done, void *arg);
+/* A pending stage of REQ has its answer O: go on with the next stage. */
+void policy_stage_done(struct policy_req *req, const struct outcome *o);
+
+/* EOM, pool thread: the EOM table on M through the runner.  0 = all ok. */
 int policy_run(const struct policy_stage *stages, size_t n,
     struct policy_msg *m, struct outcome *out);
+/* The EOM table (policy_phase_stages(POLICY_EOM)) on M. */
+int policy_run_eom(struct policy_msg *m, struct outcome *out);
+
+/* ---- the CONNECT..RCPT stages (policy/limits.c) ---- */
+void policy_stage_networks(struct policy_req *req, struct outcome *out);
+void policy_stage_connections(struct policy_req *req, struct outcome *out);
+void policy_stage_lockout(struct policy_req *req, struct outcome *out);
+void policy_stage_auth_required(struct policy_req *req, struct outcome *out);
+void policy_stage_account(struct policy_req *req, struct outcome *out);
+void policy_stage_sender_domain(struct policy_req *req, struct outcome *out);
+void policy_stage_size(struct policy_req *req, struct outcome *out);
+void policy_stage_rate(struct policy_req *req, struct outcome *out);
+void policy_stage_spf(struct policy_req *req, struct outcome *out);
+void policy_stage_rcpt_limit(struct policy_req *req, struct outcome *out);
 
 /* ---- the message of an EOM run (policy/message.c) ---- */
 

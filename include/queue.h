@@ -166,6 +166,19 @@ int queue_read_body(struct queue *q, const char *id, struct buf *out);
 typedef void (*queue_due_cb)(void *arg);
 void queue_set_due_callback(struct queue *q, queue_due_cb cb, void *arg);
 
+/*
+ * The account record's one owner is src/account/: the queue does not
+ * parse it.  FN(ARG, TEXT, LEN, OUT) fills the typed policy of a stored
+ * record (scalars only; OUT->domains stays NULL) and returns 0, or -1
+ * when the record is malformed.  Called on the writer thread by the
+ * retention purge (per-account body_retention / event_retention).
+ * Without it (read-only tools), the global retention applies.
+ */
+struct account_policy;
+typedef int (*queue_account_policy_fn)(void *arg, const char *text, size_t len,
+    struct account_policy *out);
+void queue_set_account_policy_fn(struct queue *q, queue_account_policy_fn fn, void *arg);
+
 /* One message with its recipients that are due now.  Recipients handed
  * out are marked in flight (in memory) until reported. */
 struct queue_job {

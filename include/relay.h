@@ -2,11 +2,14 @@
 /*
  * relay.h: the composition root for receiving mail (DESIGN.md §2, §7).
  * A relay_session sits between one SMTP session (smtp/) and the rest of
- * the system: it answers the session's AUTH, MAIL, RCPT and end-of-
- * message callbacks with account checks (src/account.c), the EOM policy
- * stages (policy/) run in the uv thread pool, and queue_commit().  The
- * connection owner (src/listener.c) does the I/O and forwards the
- * session callbacks here; the relay never sees a socket.
+ * the system: it answers the session's CONNECT, AUTH, MAIL, RCPT and
+ * end-of-message callbacks by running that phase's policy stages
+ * (include/policy.h; it fills their struct policy_env with the accounts
+ * table, the lockout and rate counters, the session's limits and DNS),
+ * then account_auth() for AUTH and queue_commit() at the end.  The
+ * connection owner (src/inbound/listener.c) does the I/O, counts
+ * connections and forwards the session callbacks here; the relay never
+ * sees a socket.
  */
 #ifndef POSTERN_RELAY_H
 #define POSTERN_RELAY_H
@@ -58,6 +61,10 @@ void relay_session_attach(struct relay_session *rs, struct smtp_session *s);
 void relay_session_free(struct relay_session *rs);
 
 /* The smtp_callbacks the owner forwards (same arguments, minus arg). */
+/* CONNECT: TRUSTED = client in smtpd_relay_networks; the listener's counts
+ * include this connection.  Never pends. */
+int relay_on_connect(struct relay_session *rs, int trusted, size_t connections,
+    size_t connections_ip, struct outcome *out);
 int relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
     const char *authcid, const char *password, struct outcome *out);
 int relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env,

@@ -2,15 +2,18 @@
 /*
  * spf.h: "would the receiver see SPF pass?" (RFC 7208) for the envelope
  * sender's domain from our egress addresses (spf_egress_ips, else
- * smtp_bind_address).  policy/spf.c is the only file that uses libspf2.
+ * smtp_bind_address).  policy/spf.c is the only file that uses libspf2,
+ * and it has no resolver: the caller passes a DNS lookup function
+ * (spf_dns_fn; the relay's is src/net/dns.c through struct policy_env).
  *
- * The relay calls spf_check_async() at MAIL FROM (authenticated or relay
- * sessions, sender not <>): the check runs in the uv thread pool
- * (libspf2 resolves synchronously, through our own DNS layer that asks
- * dns_servers, else the system resolver) and the callback runs on the
- * loop with a verdict.  Verdicts are cached per domain for the smallest
- * TTL of the records the evaluation used (bounded to 5 s .. 1 h; errors
- * 60 s).  The action is the account's `spf_action=` or spf_action:
+ * The relay's MAIL-phase stage calls spf_check_start() on the loop
+ * (authenticated or relay sessions, sender not <>).  Skipped, malformed
+ * and cached checks answer at once (SPF_DONE, verdict in *NOW); others
+ * look up what libspf2 needs asynchronously and call CB on the loop
+ * (SPF_PENDING).  Verdicts are cached per domain for the smallest TTL
+ * of the records the evaluation used (bounded to 30 s .. 1 h; errors
+ * 30 s).  The action is the account's spf_action (struct
+ * account_policy) or spf_action:
  *   ignore  outcome ok, nothing else
  *   warn    outcome ok; log, and v->header is an `X-Postern-SPF:` field
  *           (with CRLF) the relay prepends to the message at EOM
@@ -27,7 +30,10 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dns.h"
 #include "outcome.h"
+
+struct account_policy;
 
 enum spf_result {
 	SPF_R_NONE = 0,
@@ -66,45 +72,43 @@ uint64_t spf_dns_queries(const struct spf *s);
 
 const char *spf_strresult(enum spf_result r);
 const char *spf_straction(enum spf_action a);
+/* "ignore", "warn", "reject" → A; 0 or -1. */
+int spf_parse_action(const char *s, enum spf_action *a);
 /* 1 when CFG names egress IPs to check (spf_egress_ips or smtp_bind_address). */
 int spf_enabled(const struct config *cfg);
-/* The account's `spf_action=` if valid, else cfg->spf_action. */
-enum spf_action spf_action_for(const struct config *cfg, const char *account_record);
+/* The account's spf_action when it sets one (POL may be NULL), else cfg->spf_action. */
+enum spf_action spf_action_for(const struct config *cfg, const struct account_policy *pol);
 
 /*
- * Blocking check (thread pool, CLI, tests).  SENDER is the envelope
- * sender address (local@domain).  Always fills V; returns 0.
+ * The DNS the check asks: start a lookup of NAME (enum dns_type TYPE:
+ * A, AAAA, MX, TXT); CB(CBARG, result) runs later on the loop thread,
+ * exactly once, never from inside the call.  0, or -1 when the lookup
+ * could not start (CB is then not called).  dns_lookup() of
+ * src/net/dns.c has this shape.
  */
-int spf_check(struct spf *s, const struct config *cfg, const char *account_record,
-    const char *sender, struct spf_verdict *v);
+typedef int (*spf_dns_fn)(void *arg, const char *name, int type, dns_cb cb, void *cbarg);
 
 typedef void (*spf_done_cb)(void *arg, const struct spf_verdict *v);
 
+#define SPF_DONE 0
+#define SPF_PENDING 1
+
 /*
- * Run spf_check() in the uv thread pool of LOOP; CB(ARG, verdict) runs on
- * the loop thread exactly once, also when the check could not be made
- * (then the verdict is a temperror).  The settings of CFG it needs,
- * ACCOUNT_RECORD and SENDER are copied (a reload may free CFG meanwhile);
- * S must outlive the job.  The verdict pointer is only
- * valid during CB.  Returns 0 or a negative errno from uv_queue_work (CB
- * is then not called).  A session that closes meanwhile must keep ARG
- * alive until CB (or mark it dead and let CB free it).
+ * Check SENDER (local@domain) on the loop thread.  SPF_DONE: *NOW is
+ * the verdict (skipped, malformed domain, or cached) and CB is not
+ * called.  SPF_PENDING: CB(ARG, verdict) runs later on the loop exactly
+ * once (the verdict pointer is valid only during CB); CFG and POL are
+ * read only during this call; S must outlive the check, and so must
+ * whatever DNS_ARG and ARG point to.
  */
-int spf_check_async(struct spf *s, uv_loop_t *loop, const struct config *cfg,
-    const char *account_record, const char *sender, spf_done_cb cb, void *arg);
+int spf_check_start(struct spf *s, const struct config *cfg, const struct account_policy *pol,
+    const char *sender, spf_dns_fn dns, void *dns_arg, spf_done_cb cb, void *arg,
+    struct spf_verdict *now);
 
 /*
  * What the customer must publish: the mechanisms authorising our egress
  * IPs ("ip4:192.0.2.1 ip6:2001:db8::1"), and a complete record suggestion.
  */
 void spf_required_mechanisms(const struct config *cfg, char *out, size_t outlen);
-
-/*
- * TXT lookup through the same DNS path (dns_servers or the system
- * resolver), for `posternctl domain check`: each record's strings are
- * concatenated; up to MAX records into TXT[] (malloc'd, caller frees).
- * Returns the number of records (0 = none/NXDOMAIN) or -1 on a DNS error.
- */
-int spf_dns_txt(const struct config *cfg, const char *name, char **txt, int max);
 
 #endif

@@ -59,6 +59,16 @@ int file_read_all(const char *path, size_t max, char **out, size_t *outlen);
 int kv_get(const char *text, const char *key, char *out, size_t outlen);
 
 /*
+ * Does DOM (DLEN octets, no trailing dot) match the domain list LIST
+ * (N entries, lowercase): "a.test" exactly, "*.a.test" strictly below
+ * a.test, "*" anything when STAR_ANY?  Case-insensitive.  1 or 0.
+ */
+int domain_list_match(char *const *list, size_t n, const char *dom, size_t dlen, int star_any);
+/* May ADDR (a MAIL FROM address of LEN octets, "" for <>) send under LIST?
+ * "*" allows any sender, <> included; else its domain must match. */
+int domain_list_allows_sender(char *const *list, size_t n, const char *addr, size_t len);
+
+/*
  * A duration as postern.conf(5) writes it: digits with an ms, s, m, h,
  * d or w suffix (bare digits = seconds), into milliseconds.  0, or -1
  * on bad syntax or overflow.  Shared by the config parser and the

@@ -342,30 +342,17 @@ cache_acquire(const char *dir, char *err, size_t errlen)
 }
 
 /*
- * May the account sign as DOMAIN?  Its record's `domains=` list (the same
+ * May the account sign as DOMAIN?  Its policy's domain list (the same
  * syntax the relay checks senders with): "a.test" exactly, "*.a.test"
  * strictly below a.test.  A bare "*" (any sender) does NOT let an account
  * use other customers' keys: such mail gets the fallback signature.
  */
 static int
-account_allows(const char *record, const char *domain)
+account_allows(const struct account_policy *pol, const char *domain)
 {
-	char list[4096], *tok, *save = NULL;
-	size_t dl = strlen(domain);
-
-	if (record == NULL || kv_get(record, "domains", list, sizeof(list)) < 0)
+	if (pol == NULL)
 		return 0;
-	for (tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		size_t n = strlen(tok);
-
-		if (tok[0] == '*' && tok[1] == '.') {
-			if (dl > n - 1 && strcasecmp(domain + dl - (n - 1), tok + 1) == 0)
-				return 1;
-		} else if (strcasecmp(tok, domain) == 0) {
-			return 1;
-		}
-	}
-	return 0;
+	return domain_list_match(pol->domains, pol->ndomains, domain, strlen(domain), 0);
 }
 
 static void
@@ -442,7 +429,7 @@ dkimsign_stage_run(struct policy_msg *m, struct outcome *out)
 	policy_msg_header_block(m, &hb);
 	(void)policy_msg_header_end(m, &body);
 	if (dkimsign_from_domain(hb.data ? hb.data : "", hb.len, from, sizeof(from)) >= 0 &&
-	    account_allows(m->account_record, from)) {
+	    account_allows(m->acct, from)) {
 		if (sign_domain(m, &hb, body, out, from, "from", &nsig) == -1) {
 			rc = -1;
 			goto out;
@@ -473,4 +460,4 @@ out:
 	return rc;
 }
 
-const struct policy_stage dkimsign_stage = { "dkim", dkimsign_stage_run };
+const struct policy_stage dkimsign_stage = { .name = "dkim", .run = dkimsign_stage_run };

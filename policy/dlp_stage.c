@@ -6,7 +6,7 @@
  * signing: parses the message (policy/mime.c) within the configured
  * limits, scans the Subject, filenames and every text part
  * (policy/dlp.c), then applies, per type found, the action of the
- * account (`dlp_action_card=...` lines of its record) or else the
+ * account (m->acct->dlp_action[], its typed policy) or else the
  * global postern.conf key of the same name.  The strongest action
  * decides the outcome: reject (550 5.7.1 naming the types, so the
  * message is never queued) > hold (m->hold) > redact (m->data
@@ -31,24 +31,15 @@
 #define DLP_HEADER "X-Postern-DLP"
 #define MAX_VERDICTS 100
 
-static const char *const action_keys[DLP_NTYPES] = {
-	"dlp_action_card", "dlp_action_card_test", "dlp_action_ssn", "dlp_action_iban",
-};
-
-/* The action for TYPE: the account's record first, then postern.conf. */
+/* The action for TYPE: the account's policy first, then postern.conf. */
 static enum dlp_action
 action_for(const struct policy_msg *m, enum dlp_type type)
 {
-	enum dlp_action a = DLP_TAG;
-	char v[32];
 	int global = -1;	/* enum config_dlp_action, same values as enum dlp_action */
 
-	if (m->account_record != NULL
-	    && kv_get(m->account_record, action_keys[type], v, sizeof(v)) >= 0) {
-		if (dlp_parse_action(v, &a) == 0)
-			return a;
-		log_warn("event=dlp_bad_action account=%s key=%s", m->account, action_keys[type]);
-	}
+	if (m->acct != NULL && (int)type < ACCOUNT_DLP_NTYPES &&
+	    m->acct->dlp_action[type] != ACCOUNT_UNSET)
+		return (enum dlp_action)m->acct->dlp_action[type];
 	if (m->cfg != NULL) {
 		switch (type) {
 		case DLP_CARD:

@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: ISC
 # policy/ module: sources appended to libpostern.a, see Makefile.am.
-libpostern_a_SOURCES += policy/policy.c policy/message.c
+# The stage runner, the stage table of every phase and the
+# CONNECT..RCPT stages (DESIGN.md §7); the EOM message (policy/message.c).
+libpostern_a_SOURCES += policy/policy.c policy/limits.c policy/message.c
 noinst_HEADERS += include/policy.h include/queue.h
+check_PROGRAMS += tests/unit/test_policy
+tests_unit_test_policy_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_policy
 
 # DKIM: the EOM stage, the key store, Ed25519 (OpenSSL) and RSA signing
 # (dkim_rsa.c, the only libopendkim user); the SPF check (the only
@@ -17,7 +22,7 @@ tests_unit_test_spf_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_dkim tests/unit/test_spf
 
 # Test drivers linking libpostern.a: sign a message on stdin with the EOM
-# stage; run SPF checks through spf_check_async() on a uv loop.
+# stage; run SPF checks through spf_check_start() and src/net/dns.c on a uv loop.
 check_PROGRAMS += tests/tools/dkim_signfile tests/tools/spf_check
 tests_tools_dkim_signfile_LDADD = $(POSTERN_LIBS)
 tests_tools_spf_check_LDADD = $(POSTERN_LIBS)

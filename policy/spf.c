@@ -2,23 +2,31 @@
 /*
  * spf.c: would a receiver see SPF pass (RFC 7208) for the envelope
  * sender's domain when we deliver from our egress addresses?  The only
- * file that uses libspf2.  Called by the relay at MAIL FROM through
- * spf_check_async(), which runs the check in the uv thread pool:
- * libspf2 resolves synchronously.
+ * file that uses libspf2.  The relay's MAIL-phase stage calls
+ * spf_check_start() on the loop thread.
  *
- * libspf2 gets a DNS layer of ours (SPF_dns_server_t with our lookup
- * function) that sends its queries with res_nsend() to dns_servers
- * (IPv4 host:port entries) or, when none are configured, to the system
- * resolver's servers; that gives us the TTLs (the verdict is cached per
- * domain for the smallest TTL seen, clamped to SPF_TTL_MIN..SPF_TTL_MAX)
- * and a query counter for tests.  Each check builds its own SPF_server
- * and resolver state, so threads share only the mutex-protected cache.
+ * This file has no resolver: every DNS answer comes from the caller's
+ * lookup function (the relay passes src/net/dns.c, c-ares with its TTL
+ * cache, through struct policy_env).  libspf2 is given a DNS layer of
+ * ours (SPF_dns_server_t) that answers only from the check's own answer
+ * set and records every name it was asked for and did not have.  A
+ * check therefore runs in rounds: evaluate with libspf2 (CPU only, a
+ * few microseconds; nothing blocks); if it missed names, look them all
+ * up asynchronously, add the answers, evaluate again; the first round
+ * with no misses gives the result.  libspf2's own limits (10 DNS
+ * mechanisms, 10 MX names) bound the rounds; SPF_MAX_ROUNDS and
+ * SPF_MAX_ANSWERS bound them again (exceeded: temperror).  PTR queries
+ * (the "ptr" mechanism, RFC 7208 §5.5: SHOULD NOT be used) and type-99
+ * SPF records are answered "no data" without asking DNS.
  *
+ * Verdicts are cached per domain and egress-IP set for the smallest TTL
+ * of the answers used, clamped to SPF_TTL_MIN..SPF_TTL_MAX.
  * Result -> action: pass is always fine; any other result follows the
- * account's `spf_action=` or spf_action: ignore (nothing), warn (log +
- * an X-Postern-SPF: header for the customer), reject (RFC 7372 codes:
- * 550 5.7.23 for fail/softfail/neutral/none, 550 5.7.24 for permerror,
- * 451 4.7.24 for temperror), with the mechanism the customer must add.
+ * account's spf_action (struct account_policy) or spf_action: ignore
+ * (nothing), warn (log + an X-Postern-SPF: header for the customer),
+ * reject (RFC 7372 codes: 550 5.7.23 for fail/softfail/neutral/none,
+ * 550 5.7.24 for permerror, 451 4.7.24 for temperror), with the
+ * mechanism the customer must add.
  */
 #include "autoconfig.h"
 
@@ -32,13 +40,15 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <spf2/spf.h>
 
+#include "account.h"
+#include "dns.h"
 #include "log.h"
 #include "spf.h"
 #include "util.h"
@@ -49,6 +59,8 @@
 #define SPF_CACHE_BUCKETS 1024
 #define SPF_CACHE_MAX 65536
 #define SPF_MAX_IPS 16
+#define SPF_MAX_ROUNDS 40	/* evaluations of one check */
+#define SPF_MAX_ANSWERS 256	/* distinct (name, type) answers of one check */
 
 struct cache_entry {
 	struct cache_entry *next;
@@ -185,8 +197,8 @@ spf_straction(enum spf_action a)
 	return a == SPF_ACTION_REJECT ? "reject" : a == SPF_ACTION_WARN ? "warn" : "ignore";
 }
 
-static int
-parse_action(const char *s, enum spf_action *a)
+int
+spf_parse_action(const char *s, enum spf_action *a)
 {
 	if (strcmp(s, "ignore") == 0)
 		*a = SPF_ACTION_IGNORE;
@@ -200,14 +212,10 @@ parse_action(const char *s, enum spf_action *a)
 }
 
 enum spf_action
-spf_action_for(const struct config *cfg, const char *account_record)
+spf_action_for(const struct config *cfg, const struct account_policy *pol)
 {
-	char v[32];
-	enum spf_action a = SPF_ACTION_WARN;
-
-	if (account_record && kv_get(account_record, "spf_action", v, sizeof(v)) > 0 &&
-	    parse_action(v, &a) == 0)
-		return a;
+	if (pol != NULL && pol->spf_action != ACCOUNT_UNSET)
+		return (enum spf_action)pol->spf_action;
 	return (enum spf_action)cfg->spf_action;	/* same values */
 }
 
@@ -270,258 +278,6 @@ spf_required_mechanisms(const struct config *cfg, char *out, size_t outlen)
 		    strchr(ips[i], ':') ? "ip6" : "ip4", ips[i]);
 }
 
-/* ---- DNS: our libspf2 layer ------------------------------------------- */
-
-struct dnsctx {
-	struct spf *s;
-	struct __res_state res;
-	int res_ok;
-	uint32_t min_ttl;
-	int have_ttl;
-	int dns_errors;		/* temporary DNS errors in the current evaluation */
-};
-
-/* Point RES at dns_servers (IPv4 host:port) when configured. */
-static int
-dns_init(struct dnsctx *c, const struct config *cfg)
-{
-	size_t i;
-	int n = 0;
-
-	memset(&c->res, 0, sizeof(c->res));
-	if (res_ninit(&c->res) != 0)
-		return -1;
-	c->res_ok = 1;
-	c->res.retrans = 2;
-	c->res.retry = 2;
-	for (i = 0; cfg->dns_servers.addrs != NULL && i < cfg->dns_servers.n && n < MAXNS; i++) {
-		const char *host = cfg->dns_servers.addrs[i].host;
-		int port = cfg->dns_servers.addrs[i].port;
-		struct sockaddr_in sin;
-
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)(port > 0 ? port : 53));
-		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-			continue;	/* IPv6 servers: not supported by this path */
-		c->res.nsaddr_list[n++] = sin;
-	}
-	if (n > 0)
-		c->res.nscount = n;
-	return 0;
-}
-
-static void
-dns_done(struct dnsctx *c)
-{
-	if (c->res_ok)
-		res_nclose(&c->res);
-	c->res_ok = 0;
-}
-
-static void
-note_ttl(struct dnsctx *c, uint32_t ttl)
-{
-	if (!c->have_ttl || ttl < c->min_ttl)
-		c->min_ttl = ttl;
-	c->have_ttl = 1;
-}
-
-static uint16_t
-get16(const unsigned char *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-/*
- * One query.  Returns the answer length, or -1 for no usable answer
- * (timeout, SERVFAIL, REFUSED, ...: a temporary error).  *RCODE is set.
- */
-static int
-dns_query(struct dnsctx *c, const char *name, int type, unsigned char *ans, int anslen, int *rcode)
-{
-	unsigned char q[NS_PACKETSZ];
-	int qlen, len;
-
-	*rcode = -1;
-	if (!c->res_ok)
-		return -1;
-	qlen = res_nmkquery(&c->res, QUERY, name, C_IN, type, NULL, 0, NULL, q, sizeof(q));
-	if (qlen < 0)
-		return -1;
-	__atomic_fetch_add(&c->s->queries, 1, __ATOMIC_RELAXED);
-	len = res_nsend(&c->res, q, qlen, ans, anslen);
-	if (len < NS_HFIXEDSZ)
-		return -1;
-	if (len > anslen)
-		len = anslen;
-	*rcode = ans[3] & 0x0f;
-	return len;
-}
-
-/*
- * Walk the answer section: FN(rdata, rdlen, ttl, arg) for each record of
- * TYPE.  Returns the count or -1 on a malformed message.
- */
-static int
-dns_answers(const unsigned char *msg, int len, int type,
-    int (*fn)(const unsigned char *msg, int len, const unsigned char *rd, int rdlen,
-    uint32_t ttl, void *arg), void *arg)
-{
-	const unsigned char *p = msg + NS_HFIXEDSZ, *end = msg + len;
-	int qd = get16(msg + 4), an = get16(msg + 6), i, n, count = 0;
-
-	for (i = 0; i < qd; i++) {
-		if ((n = dn_skipname(p, end)) < 0 || p + n + 4 > end)
-			return -1;
-		p += n + 4;
-	}
-	for (i = 0; i < an; i++) {
-		int rtype, rdlen;
-		uint32_t ttl;
-
-		if ((n = dn_skipname(p, end)) < 0 || p + n + 10 > end)
-			return -1;
-		p += n;
-		rtype = get16(p);
-		ttl = get32(p + 4);
-		rdlen = get16(p + 8);
-		p += 10;
-		if (p + rdlen > end)
-			return -1;
-		if (rtype == type) {
-			if (fn(msg, len, p, rdlen, ttl, arg) != 0)
-				return -1;
-			count++;
-		}
-		p += rdlen;
-	}
-	return count;
-}
-
-/* TXT rdata: the character-strings concatenated (RFC 7208 §3.3). */
-static char *
-txt_join(const unsigned char *rd, int rdlen)
-{
-	char *s = xmalloc((size_t)rdlen + 1);
-	int i = 0, o = 0;
-
-	while (i < rdlen) {
-		int l = rd[i++];
-
-		if (i + l > rdlen)
-			l = rdlen - i;
-		memcpy(s + o, rd + i, (size_t)l);
-		o += l;
-		i += l;
-	}
-	s[o] = '\0';
-	return s;
-}
-
-struct rr_fill {
-	SPF_dns_rr_t *rr;
-	struct dnsctx *c;
-	int type;
-};
-
-static int
-fill_cb(const unsigned char *msg, int len, const unsigned char *rd, int rdlen,
-    uint32_t ttl, void *arg)
-{
-	struct rr_fill *f = arg;
-	int idx = f->rr->num_rr;
-	char name[NS_MAXDNAME];
-	char *txt;
-
-	note_ttl(f->c, ttl);
-	switch (f->type) {
-	case ns_t_a:
-		if (rdlen != 4 || SPF_dns_rr_buf_realloc(f->rr, idx, sizeof(struct in_addr)) != SPF_E_SUCCESS)
-			return -1;
-		memcpy(&f->rr->rr[idx]->a, rd, 4);
-		break;
-	case ns_t_aaaa:
-		if (rdlen != 16 || SPF_dns_rr_buf_realloc(f->rr, idx, sizeof(struct in6_addr)) != SPF_E_SUCCESS)
-			return -1;
-		memcpy(&f->rr->rr[idx]->aaaa, rd, 16);
-		break;
-	case ns_t_mx:
-		if (rdlen < 3 || dn_expand(msg, msg + len, rd + 2, name, sizeof(name)) < 0 ||
-		    SPF_dns_rr_buf_realloc(f->rr, idx, strlen(name) + 1) != SPF_E_SUCCESS)
-			return -1;
-		strcpy(f->rr->rr[idx]->mx, name);
-		break;
-	case ns_t_ptr:
-		if (dn_expand(msg, msg + len, rd, name, sizeof(name)) < 0 ||
-		    SPF_dns_rr_buf_realloc(f->rr, idx, strlen(name) + 1) != SPF_E_SUCCESS)
-			return -1;
-		strcpy(f->rr->rr[idx]->ptr, name);
-		break;
-	case ns_t_txt:
-	case ns_t_spf:
-		txt = txt_join(rd, rdlen);
-		if (SPF_dns_rr_buf_realloc(f->rr, idx, strlen(txt) + 1) != SPF_E_SUCCESS) {
-			free(txt);
-			return -1;
-		}
-		strcpy(f->rr->rr[idx]->txt, txt);
-		free(txt);
-		break;
-	default:
-		return 0;	/* not a type libspf2 asks for */
-	}
-	f->rr->num_rr = idx + 1;
-	return 0;
-}
-
-/* SPF_dns_lookup_t: answer libspf2's query from the network. */
-static SPF_dns_rr_t *
-layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type, int should_cache)
-{
-	struct dnsctx *c = srv->hook;
-	unsigned char *ans = xmalloc(65536);
-	struct rr_fill f;
-	SPF_dns_rr_t *rr;
-	int len, rcode, n;
-
-	len = dns_query(c, domain, type, ans, 65536, &rcode);
-	if (len < 0 || (rcode != ns_r_noerror && rcode != ns_r_nxdomain)) {
-		free(ans);
-		c->dns_errors++;
-		return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
-	}
-	if (rcode == ns_r_nxdomain) {
-		free(ans);
-		return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
-	}
-	rr = SPF_dns_rr_new_init(srv, domain, type, 0, NETDB_SUCCESS);
-	if (rr == NULL) {
-		free(ans);
-		return NULL;
-	}
-	f.rr = rr;
-	f.c = c;
-	f.type = type;
-	n = dns_answers(ans, len, type, fill_cb, &f);
-	free(ans);
-	if (n < 0) {
-		SPF_dns_rr_free(rr);
-		c->dns_errors++;
-		return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
-	}
-	if (rr->num_rr == 0)
-		rr->herrno = NO_DATA;
-	rr->ttl = c->have_ttl ? c->min_ttl : 0;
-	return rr;
-}
-
 /* ---- the check ------------------------------------------------------- */
 
 static enum spf_result
@@ -574,83 +330,6 @@ compile_errors(SPF_response_t *resp)
 	return 0;
 }
 
-static enum spf_result
-evaluate(struct spf *s, const struct config *cfg, const char *sender, const char *domain,
-    const char **ips, size_t nips, char *worst_ip, size_t iplen, uint32_t *ttl)
-{
-	SPF_dns_server_t *layer;
-	SPF_server_t *server;
-	struct dnsctx c;
-	enum spf_result worst = SPF_R_PASS;
-	size_t i;
-
-	memset(&c, 0, sizeof(c));
-	c.s = s;
-	worst_ip[0] = '\0';
-	if (dns_init(&c, cfg) == -1) {
-		*ttl = SPF_TTL_ERROR;
-		str_copy(worst_ip, ips[0], iplen);
-		return SPF_R_TEMPERROR;
-	}
-	layer = xcalloc(1, sizeof(*layer));
-	layer->lookup = layer_lookup;
-	layer->name = "postern";
-	layer->hook = &c;
-	server = SPF_server_new_dns(layer, 0);
-	for (i = 0; i < nips; i++) {
-		SPF_request_t *req = SPF_request_new(server);
-		SPF_response_t *resp = NULL;
-		enum spf_result r;
-		SPF_errcode_t e;
-
-		c.dns_errors = 0;
-		if (strchr(ips[i], ':'))
-			e = SPF_request_set_ipv6_str(req, ips[i]);
-		else
-			e = SPF_request_set_ipv4_str(req, ips[i]);
-		if (e != SPF_E_SUCCESS || SPF_request_set_env_from(req, sender) != 0) {
-			r = SPF_R_PERMERROR;
-		} else {
-			e = SPF_request_query_mailfrom(req, &resp);
-			if (resp == NULL)
-				r = SPF_R_TEMPERROR;
-			else if (SPF_response_result(resp) != SPF_RESULT_INVALID)
-				r = map_result(SPF_response_result(resp));
-			else if (e == SPF_E_DNS_ERROR)
-				r = SPF_R_TEMPERROR;	/* libspf2 leaves the result unset then */
-			else if (e == SPF_E_NOT_SPF && !compile_errors(resp))
-				r = SPF_R_NONE;
-			else
-				r = SPF_R_PERMERROR;
-			/*
-			 * RFC 7208 §4.4, §5: a DNS error ends the evaluation
-			 * with temperror; libspf2 1.2.10 reports some of those
-			 * as permerror or none, so trust our own DNS layer.
-			 */
-			if (c.dns_errors > 0 && r != SPF_R_PASS)
-				r = SPF_R_TEMPERROR;
-		}
-		if (resp)
-			SPF_response_free(resp);
-		SPF_request_free(req);
-		if (worst_ip[0] == '\0' || severity(r) > severity(worst)) {
-			worst = r;
-			str_copy(worst_ip, ips[i], iplen);
-		}
-	}
-	SPF_server_free(server);
-	free(layer);
-	dns_done(&c);
-	if (worst == SPF_R_TEMPERROR)
-		*ttl = SPF_TTL_ERROR;
-	else if (!c.have_ttl || c.min_ttl < SPF_TTL_MIN)
-		*ttl = SPF_TTL_MIN;
-	else
-		*ttl = c.min_ttl > SPF_TTL_MAX ? SPF_TTL_MAX : c.min_ttl;
-	(void)domain;
-	return worst;
-}
-
 /* Fill v->out and v->header from v->result and v->action. */
 static void
 verdict_finish(struct spf_verdict *v)
@@ -691,218 +370,412 @@ verdict_finish(struct spf_verdict *v)
 	}
 }
 
-int
-spf_check(struct spf *s, const struct config *cfg, const char *account_record,
-    const char *sender, struct spf_verdict *v)
-{
-	const char *ips[SPF_MAX_IPS], *at;
+/* ---- one check: rounds of libspf2 over an answer set ---------------- */
+
+struct spf_answer {
+	char *name;		/* lowercase, no trailing dot */
+	int type;
+	enum dns_status status;
+	uint32_t ttl;
+	size_t n;
+	char **data;		/* A/AAAA: 4/16 raw bytes; MX: host name; TXT: joined strings */
+	size_t *len;
+};
+
+struct spf_check {
+	struct spf *s;
+	spf_dns_fn dns;
+	void *dns_arg;
+	spf_done_cb cb;
+	void *arg;
+	char *sender;
+	char ips[SPF_MAX_IPS][64];
+	size_t nips;
 	char key[1024];
-	size_t nips, i, off;
-	uint32_t ttl = 0;
+	struct spf_verdict v;
+	struct spf_answer *ans;
+	size_t nans;
+	size_t outstanding;	/* lookups in flight */
+	unsigned rounds;
+	size_t misses;		/* names missed in the current round */
+	int dns_errors;		/* temporary DNS errors met in the current evaluation */
+	uint32_t min_ttl;
+	int have_ttl;
+	int overflow;		/* SPF_MAX_ANSWERS reached */
+};
 
-	memset(v, 0, sizeof(*v));
-	v->action = spf_action_for(cfg, account_record);
-	v->result = SPF_R_NONE;
-	at = sender ? strrchr(sender, '@') : NULL;
-	nips = egress_ips(cfg, ips, SPF_MAX_IPS);
-	if (at == NULL || at[1] == '\0' || strlen(at + 1) >= sizeof(v->domain) ||
-	    nips == 0 || v->action == SPF_ACTION_IGNORE) {
-		v->skipped = 1;
-		if (at && at[1] && strlen(at + 1) < sizeof(v->domain))
-			str_copy(v->domain, at + 1, sizeof(v->domain));
-		verdict_finish(v);
-		return 0;
-	}
-	str_copy(v->domain, at + 1, sizeof(v->domain));
-	for (i = 0; v->domain[i]; i++)
-		v->domain[i] = (char)tolower((unsigned char)v->domain[i]);
-	if (!valid_domain(v->domain)) {
-		/* RFC 7208 §4.3: a malformed domain is "none"; never sent to DNS */
-		v->result = SPF_R_NONE;
-		str_copy(v->ip, ips[0], sizeof(v->ip));
-		verdict_finish(v);
-		return 0;
-	}
+static void
+name_norm(const char *in, char *out, size_t outlen)
+{
+	size_t i, n = strlen(in);
 
-	off = (size_t)snprintf(key, sizeof(key), "%s|", v->domain);
-	for (i = 0; i < nips && off < sizeof(key); i++)
-		off += (size_t)snprintf(key + off, sizeof(key) - off, "%s ", ips[i]);
-	if (cache_get(s, key, &v->result, v->ip, sizeof(v->ip))) {
-		v->cached = 1;
-	} else {
-		v->result = evaluate(s, cfg, sender, v->domain, ips, nips, v->ip, sizeof(v->ip), &ttl);
-		cache_put(s, key, v->result, v->ip, ttl);
-	}
-	verdict_finish(v);
-	if (v->result != SPF_R_PASS)
-		log_info("event=spf domain=%s ip=%s result=%s action=%s cached=%d",
-		    v->domain, v->ip, spf_strresult(v->result), spf_straction(v->action), v->cached);
-	return 0;
+	if (n > 0 && in[n - 1] == '.')
+		n--;
+	if (n >= outlen)
+		n = outlen - 1;
+	for (i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[n] = '\0';
 }
 
-/* ---- async wrapper ----------------------------------------------------- */
-
-/*
- * The few settings a check reads, copied: a SIGHUP may free the config
- * while the job runs in the pool.
- */
-static void
-list_copy(struct config_list *dst, const struct config_list *src)
+static struct spf_answer *
+answer_find(struct spf_check *c, const char *name, int type)
 {
 	size_t i;
 
-	dst->n = src->n;
-	dst->items = xcalloc(src->n ? src->n : 1, sizeof(*dst->items));
-	for (i = 0; i < src->n; i++)
-		dst->items[i] = xstrdup(src->items[i]);
-	if (src->addrs != NULL) {
-		dst->addrs = xcalloc(src->n ? src->n : 1, sizeof(*dst->addrs));
-		memcpy(dst->addrs, src->addrs, src->n * sizeof(*dst->addrs));
+	for (i = 0; i < c->nans; i++)
+		if (c->ans[i].type == type && strcmp(c->ans[i].name, name) == 0)
+			return &c->ans[i];
+	return NULL;
+}
+
+/* A slot for (NAME, TYPE), status TEMPFAIL until its answer arrives; NULL when full. */
+static struct spf_answer *
+answer_add(struct spf_check *c, const char *name, int type)
+{
+	struct spf_answer *a;
+
+	if (c->nans >= SPF_MAX_ANSWERS) {
+		c->overflow = 1;
+		return NULL;
 	}
+	c->ans = xrealloc(c->ans, (c->nans + 1) * sizeof(*c->ans));
+	a = &c->ans[c->nans++];
+	memset(a, 0, sizeof(*a));
+	a->name = xstrdup(name);
+	a->type = type;
+	a->status = DNS_TEMPFAIL;
+	return a;
 }
 
 static void
-list_free(struct config_list *l)
+answers_free(struct spf_check *c)
 {
+	size_t i, k;
+
+	for (i = 0; i < c->nans; i++) {
+		for (k = 0; k < c->ans[i].n; k++)
+			free(c->ans[i].data[k]);
+		free(c->ans[i].data);
+		free(c->ans[i].len);
+		free(c->ans[i].name);
+	}
+	free(c->ans);
+	c->ans = NULL;
+	c->nans = 0;
+}
+
+static void
+note_ttl(struct spf_check *c, uint32_t ttl)
+{
+	if (!c->have_ttl || ttl < c->min_ttl)
+		c->min_ttl = ttl;
+	c->have_ttl = 1;
+}
+
+/* SPF_dns_lookup_t: answer libspf2 from the check's answer set, note what is missing. */
+static SPF_dns_rr_t *
+layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type, int should_cache)
+{
+	struct spf_check *c = srv->hook;
+	struct spf_answer *a;
+	SPF_dns_rr_t *rr;
+	char name[256];
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		free(l->items[i]);
-	free(l->items);
-	free(l->addrs);
+	(void)should_cache;
+	if (type == ns_t_ptr || type == ns_t_spf)
+		return SPF_dns_rr_new_init(srv, domain, type, 0, NO_DATA);
+	if (type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx && type != ns_t_txt)
+		return SPF_dns_rr_new_init(srv, domain, type, 0, NO_DATA);
+	name_norm(domain, name, sizeof(name));
+	if ((a = answer_find(c, name, type)) == NULL) {
+		if (answer_add(c, name, type) != NULL)
+			c->misses++;
+		c->dns_errors++;
+		return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+	}
+	if (a->status == DNS_TEMPFAIL || a->status == DNS_BADNAME) {
+		c->dns_errors++;
+		return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+	}
+	note_ttl(c, a->ttl);
+	if (a->status == DNS_NXDOMAIN)
+		return SPF_dns_rr_new_init(srv, domain, type, a->ttl, HOST_NOT_FOUND);
+	if (a->status == DNS_NODATA || a->n == 0)
+		return SPF_dns_rr_new_init(srv, domain, type, a->ttl, NO_DATA);
+	if ((rr = SPF_dns_rr_new_init(srv, domain, type, a->ttl, NETDB_SUCCESS)) == NULL)
+		return NULL;
+	for (i = 0; i < a->n; i++) {
+		int idx = rr->num_rr;
+		size_t need = type == ns_t_a ? sizeof(struct in_addr) :
+		    type == ns_t_aaaa ? sizeof(struct in6_addr) : a->len[i] + 1;
+
+		if (SPF_dns_rr_buf_realloc(rr, idx, need) != SPF_E_SUCCESS) {
+			SPF_dns_rr_free(rr);
+			return NULL;
+		}
+		if (type == ns_t_a)
+			memcpy(&rr->rr[idx]->a, a->data[i], 4);
+		else if (type == ns_t_aaaa)
+			memcpy(&rr->rr[idx]->aaaa, a->data[i], 16);
+		else if (type == ns_t_mx)
+			memcpy(rr->rr[idx]->mx, a->data[i], a->len[i] + 1);
+		else
+			memcpy(rr->rr[idx]->txt, a->data[i], a->len[i] + 1);
+		rr->num_rr = idx + 1;
+	}
+	return rr;
 }
 
-static struct config *
-cfg_snapshot(const struct config *cfg)
+/* One evaluation over the answers we have.  Sets c->misses. */
+static enum spf_result
+evaluate(struct spf_check *c, char *worst_ip, size_t iplen)
 {
-	struct config *c = xcalloc(1, sizeof(*c));
+	SPF_dns_server_t *layer;
+	SPF_server_t *server;
+	enum spf_result worst = SPF_R_PASS;
+	size_t i;
 
-	list_copy(&c->spf_egress_ips, &cfg->spf_egress_ips);
-	list_copy(&c->smtp_bind_address, &cfg->smtp_bind_address);
-	list_copy(&c->dns_servers, &cfg->dns_servers);
-	c->spf_action = cfg->spf_action;
-	return c;
+	worst_ip[0] = '\0';
+	c->misses = 0;
+	c->have_ttl = 0;
+	layer = xcalloc(1, sizeof(*layer));
+	layer->lookup = layer_lookup;
+	layer->name = "postern";
+	layer->hook = c;
+	server = SPF_server_new_dns(layer, 0);
+	for (i = 0; i < c->nips; i++) {
+		SPF_request_t *req = SPF_request_new(server);
+		SPF_response_t *resp = NULL;
+		enum spf_result r;
+		SPF_errcode_t e;
+
+		c->dns_errors = 0;
+		if (strchr(c->ips[i], ':'))
+			e = SPF_request_set_ipv6_str(req, c->ips[i]);
+		else
+			e = SPF_request_set_ipv4_str(req, c->ips[i]);
+		if (e != SPF_E_SUCCESS || SPF_request_set_env_from(req, c->sender) != 0) {
+			r = SPF_R_PERMERROR;
+		} else {
+			e = SPF_request_query_mailfrom(req, &resp);
+			if (resp == NULL)
+				r = SPF_R_TEMPERROR;
+			else if (SPF_response_result(resp) != SPF_RESULT_INVALID)
+				r = map_result(SPF_response_result(resp));
+			else if (e == SPF_E_DNS_ERROR)
+				r = SPF_R_TEMPERROR;	/* libspf2 leaves the result unset then */
+			else if (e == SPF_E_NOT_SPF && !compile_errors(resp))
+				r = SPF_R_NONE;
+			else
+				r = SPF_R_PERMERROR;
+			/*
+			 * RFC 7208 §4.4, §5: a DNS error ends the evaluation
+			 * with temperror; libspf2 1.2.10 reports some of those
+			 * as permerror or none, so trust our own DNS layer.
+			 */
+			if (c->dns_errors > 0 && r != SPF_R_PASS)
+				r = SPF_R_TEMPERROR;
+		}
+		if (resp)
+			SPF_response_free(resp);
+		SPF_request_free(req);
+		if (worst_ip[0] == '\0' || severity(r) > severity(worst)) {
+			worst = r;
+			str_copy(worst_ip, c->ips[i], iplen);
+		}
+	}
+	SPF_server_free(server);
+	free(layer);
+	return worst;
 }
 
 static void
-cfg_snapshot_free(struct config *c)
+check_free(struct spf_check *c)
 {
-	list_free(&c->spf_egress_ips);
-	list_free(&c->smtp_bind_address);
-	list_free(&c->dns_servers);
+	answers_free(c);
+	free(c->sender);
 	free(c);
 }
 
-struct spf_job {
-	uv_work_t req;
-	struct spf *s;
-	struct config *cfg;		/* owned snapshot */
-	char *record;
-	char *sender;
-	spf_done_cb cb;
-	void *arg;
-	struct spf_verdict v;
-};
-
+/* The final round: cache, log, answer. */
 static void
-job_work(uv_work_t *req)
+check_finish(struct spf_check *c, enum spf_result r, const char *ip, int call)
 {
-	struct spf_job *j = req->data;
+	uint32_t ttl;
 
-	spf_check(j->s, j->cfg, j->record, j->sender, &j->v);
+	c->v.result = r;
+	str_copy(c->v.ip, ip, sizeof(c->v.ip));
+	if (r == SPF_R_TEMPERROR)
+		ttl = SPF_TTL_ERROR;
+	else if (!c->have_ttl || c->min_ttl < SPF_TTL_MIN)
+		ttl = SPF_TTL_MIN;
+	else
+		ttl = c->min_ttl > SPF_TTL_MAX ? SPF_TTL_MAX : c->min_ttl;
+	cache_put(c->s, c->key, r, ip, ttl);
+	verdict_finish(&c->v);
+	if (r != SPF_R_PASS)
+		log_info("event=spf domain=%s ip=%s result=%s action=%s cached=0 rounds=%u",
+		    c->v.domain, c->v.ip, spf_strresult(r), spf_straction(c->v.action), c->rounds);
+	if (call)
+		c->cb(c->arg, &c->v);
 }
 
-static void
-job_after(uv_work_t *req, int status)
-{
-	struct spf_job *j = req->data;
+static void check_round(struct spf_check *c, int call);
 
-	if (status != 0) {
-		/* cancelled: answer as a temporary error rather than not at all */
-		memset(&j->v, 0, sizeof(j->v));
-		j->v.result = SPF_R_TEMPERROR;
-		j->v.action = spf_action_for(j->cfg, j->record);
-		verdict_finish(&j->v);
+/* A lookup of a missed name came back (loop thread). */
+static void
+check_dns_done(void *arg, const struct dns_result *res)
+{
+	struct spf_answer *a = NULL;
+	struct spf_check *c;
+	size_t i;
+	void **pair = arg;
+
+	c = pair[0];
+	a = &c->ans[(size_t)(uintptr_t)pair[1]];
+	free(pair);
+	a->status = res->status;
+	a->ttl = res->ttl;
+	if (res->status == DNS_OK) {
+		a->data = xcalloc(res->n ? res->n : 1, sizeof(*a->data));
+		a->len = xcalloc(res->n ? res->n : 1, sizeof(*a->len));
+		for (i = 0; i < res->n; i++) {
+			const struct dns_rr *rr = &res->rr[i];
+
+			if (rr->type != a->type)
+				continue;
+			if (a->type == DNS_T_A || a->type == DNS_T_AAAA) {
+				a->len[a->n] = a->type == DNS_T_A ? 4 : 16;
+				a->data[a->n] = xmalloc(16);
+				memcpy(a->data[a->n], rr->addr, a->len[a->n]);
+			} else if (a->type == DNS_T_MX) {
+				a->data[a->n] = xstrdup(rr->name ? rr->name : "");
+				a->len[a->n] = strlen(a->data[a->n]);
+			} else {
+				a->data[a->n] = xmalloc(rr->len + 1);
+				if (rr->len > 0)
+					memcpy(a->data[a->n], rr->text, rr->len);
+				a->data[a->n][rr->len] = '\0';
+				a->len[a->n] = strlen(a->data[a->n]);	/* a NUL inside ends it */
+			}
+			a->n++;
+		}
+		if (a->n == 0)
+			a->status = DNS_NODATA;
 	}
-	j->cb(j->arg, &j->v);
-	cfg_snapshot_free(j->cfg);
-	free(j->record);
-	free(j->sender);
-	free(j);
+	if (--c->outstanding == 0)
+		check_round(c, 1);
+}
+
+/*
+ * Evaluate; when names were missing, ask DNS for all of them and come
+ * back when the last answer is in.  CALL: run the callback when done
+ * (0 only for the first round inside spf_check_start()).  Returns
+ * through c->cb, or leaves c->outstanding > 0.
+ */
+static void
+check_round(struct spf_check *c, int call)
+{
+	char ip[64];
+	enum spf_result r;
+	size_t i, first;
+
+	for (;;) {
+		c->rounds++;
+		first = c->nans;
+		r = evaluate(c, ip, sizeof(ip));
+		if (c->misses == 0 || c->overflow || c->rounds >= SPF_MAX_ROUNDS) {
+			if (c->misses > 0)
+				r = SPF_R_TEMPERROR;	/* limits reached with names still unknown */
+			check_finish(c, r, ip, call);
+			if (call)
+				check_free(c);
+			return;
+		}
+		c->outstanding = c->nans - first + 1;	/* +1: held until all are started */
+		for (i = first; i < c->nans; i++) {
+			void **pair = xcalloc(2, sizeof(*pair));
+
+			pair[0] = c;
+			pair[1] = (void *)(uintptr_t)i;
+			__atomic_fetch_add(&c->s->queries, 1, __ATOMIC_RELAXED);
+			if (c->dns(c->dns_arg, c->ans[i].name, c->ans[i].type, check_dns_done, pair) != 0) {
+				free(pair);
+				c->ans[i].status = DNS_TEMPFAIL;
+				c->outstanding--;
+			}
+		}
+		if (--c->outstanding > 0)
+			return;		/* check_dns_done() goes on */
+		/* every lookup failed to start: evaluate again (they are tempfails now) */
+	}
 }
 
 int
-spf_check_async(struct spf *s, uv_loop_t *loop, const struct config *cfg,
-    const char *account_record, const char *sender, spf_done_cb cb, void *arg)
+spf_check_start(struct spf *s, const struct config *cfg, const struct account_policy *pol,
+    const char *sender, spf_dns_fn dns, void *dns_arg, spf_done_cb cb, void *arg,
+    struct spf_verdict *now)
 {
-	struct spf_job *j = xcalloc(1, sizeof(*j));
-	int rc;
+	const char *ips[SPF_MAX_IPS], *at;
+	struct spf_check *c;
+	size_t nips, i, off;
 
-	j->req.data = j;
-	j->s = s;
-	j->cfg = cfg_snapshot(cfg);
-	j->record = account_record ? xstrdup(account_record) : NULL;
-	j->sender = xstrdup(sender ? sender : "");
-	j->cb = cb;
-	j->arg = arg;
-	if ((rc = uv_queue_work(loop, &j->req, job_work, job_after)) != 0) {
-		cfg_snapshot_free(j->cfg);
-		free(j->record);
-		free(j->sender);
-		free(j);
+	memset(now, 0, sizeof(*now));
+	now->action = spf_action_for(cfg, pol);
+	now->result = SPF_R_NONE;
+	at = sender ? strrchr(sender, '@') : NULL;
+	nips = egress_ips(cfg, ips, SPF_MAX_IPS);
+	if (at == NULL || at[1] == '\0' || strlen(at + 1) >= sizeof(now->domain) ||
+	    nips == 0 || now->action == SPF_ACTION_IGNORE) {
+		now->skipped = 1;
+		if (at && at[1] && strlen(at + 1) < sizeof(now->domain))
+			str_copy(now->domain, at + 1, sizeof(now->domain));
+		verdict_finish(now);
+		return SPF_DONE;
 	}
-	return rc;
-}
-
-/* ---- TXT lookup for posternctl domain check ---------------------------- */
-
-struct txt_collect {
-	char **out;
-	int max, n;
-};
-
-static int
-txt_cb(const unsigned char *msg, int len, const unsigned char *rd, int rdlen,
-    uint32_t ttl, void *arg)
-{
-	struct txt_collect *t = arg;
-
-	if (t->n < t->max)
-		t->out[t->n++] = txt_join(rd, rdlen);
-	return 0;
-}
-
-int
-spf_dns_txt(const struct config *cfg, const char *name, char **txt, int max)
-{
-	struct spf dummy;
-	struct dnsctx c;
-	struct txt_collect t = { txt, max, 0 };
-	unsigned char *ans;
-	int len, rcode, rc;
-
-	memset(&dummy, 0, sizeof(dummy));
-	memset(&c, 0, sizeof(c));
-	c.s = &dummy;
-	if (dns_init(&c, cfg) == -1)
-		return -1;
-	ans = xmalloc(65536);
-	len = dns_query(&c, name, ns_t_txt, ans, 65536, &rcode);
-	dns_done(&c);
-	if (len < 0 || (rcode != ns_r_noerror && rcode != ns_r_nxdomain)) {
-		free(ans);
-		return -1;
+	str_copy(now->domain, at + 1, sizeof(now->domain));
+	for (i = 0; now->domain[i]; i++)
+		now->domain[i] = (char)tolower((unsigned char)now->domain[i]);
+	if (!valid_domain(now->domain)) {
+		/* RFC 7208 §4.3: a malformed domain is "none"; never sent to DNS */
+		now->result = SPF_R_NONE;
+		str_copy(now->ip, ips[0], sizeof(now->ip));
+		verdict_finish(now);
+		return SPF_DONE;
 	}
-	if (rcode == ns_r_nxdomain) {
-		free(ans);
-		return 0;
+	c = xcalloc(1, sizeof(*c));
+	off = (size_t)snprintf(c->key, sizeof(c->key), "%s|", now->domain);
+	for (i = 0; i < nips && off < sizeof(c->key); i++)
+		off += (size_t)snprintf(c->key + off, sizeof(c->key) - off, "%s ", ips[i]);
+	if (cache_get(s, c->key, &now->result, now->ip, sizeof(now->ip))) {
+		free(c);
+		now->cached = 1;
+		verdict_finish(now);
+		if (now->result != SPF_R_PASS)
+			log_info("event=spf domain=%s ip=%s result=%s action=%s cached=1",
+			    now->domain, now->ip, spf_strresult(now->result),
+			    spf_straction(now->action));
+		return SPF_DONE;
 	}
-	rc = dns_answers(ans, len, ns_t_txt, txt_cb, &t);
-	free(ans);
-	if (rc < 0) {
-		while (t.n > 0)
-			free(txt[--t.n]);
-		return -1;
+	c->s = s;
+	c->dns = dns;
+	c->dns_arg = dns_arg;
+	c->cb = cb;
+	c->arg = arg;
+	c->sender = xstrdup(sender);
+	for (i = 0; i < nips; i++)
+		str_copy(c->ips[i], ips[i], sizeof(c->ips[i]));
+	c->nips = nips;
+	c->v = *now;
+	check_round(c, 0);
+	if (c->outstanding == 0) {
+		/* answered without DNS (a record set with no lookups cannot happen,
+		 * but a round that started nothing can): done now */
+		*now = c->v;
+		check_free(c);
+		return SPF_DONE;
 	}
-	return t.n;
+	return SPF_PENDING;
 }

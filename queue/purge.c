@@ -4,9 +4,10 @@
  * `posternctl queue purge` run queue_purge(): message bodies are
  * shredded (chunks and data key deleted) body_retention after the
  * message reached its final state, its metadata and recipients are
- * deleted after event_retention (both overridable per account in the
- * account record), and events older than the global event_retention
- * are deleted.  One writer op, one transaction.
+ * deleted after event_retention (both overridable per account: its
+ * typed policy, parsed by src/account/ through the hook the daemon sets
+ * with queue_set_account_policy_fn()), and events older than the
+ * global event_retention are deleted.  One writer op, one transaction.
  */
 #include "autoconfig.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "account.h"
 #include "log.h"
 #include "queue_int.h"
 #include "util.h"
@@ -26,26 +28,33 @@ queue_purge(struct queue *q, queue_done_cb cb, void *arg)
 }
 
 
-/* Per-account overrides of the retention periods: `body_retention=`
- * and `event_retention=` lines in the account record (DESIGN.md §6). */
-static void
-account_retention(struct db_txn *txn, const char *account, uint64_t *body, uint64_t *event)
+void
+queue_set_account_policy_fn(struct queue *q, queue_account_policy_fn fn, void *arg)
 {
+	q->account_policy = fn;
+	q->account_policy_arg = arg;
+}
+
+/* Per-account retention periods (DESIGN.md §6) from the account's typed
+ * policy (body_retention, event_retention; ACCOUNT_UNSET = global),
+ * parsed by the record's owner through the hook the daemon set. */
+static void
+account_retention(struct queue *q, struct db_txn *txn, const char *account, uint64_t *body,
+    uint64_t *event)
+{
+	struct account_policy pol;
 	const void *v;
 	size_t vl;
-	char *text, val[64];
-	uint64_t ms;
 
-	if (*account == '\0' || db_get(txn, DB_ACCOUNTS, account, strlen(account), &v, &vl) != 0)
+	if (*account == '\0' || q->account_policy == NULL ||
+	    db_get(txn, DB_ACCOUNTS, account, strlen(account), &v, &vl) != 0)
 		return;
-	text = xstrndup(v, vl);
-	if (kv_get(text, "body_retention", val, sizeof(val)) >= 0 &&
-	    parse_duration_ms(val, &ms) == 0)
-		*body = ms;
-	if (kv_get(text, "event_retention", val, sizeof(val)) >= 0 &&
-	    parse_duration_ms(val, &ms) == 0)
-		*event = ms;
-	free(text);
+	if (q->account_policy(q->account_policy_arg, v, vl, &pol) != 0)
+		return;
+	if (pol.body_retention != ACCOUNT_UNSET)
+		*body = (uint64_t)pol.body_retention;
+	if (pol.event_retention != ACCOUNT_UNSET)
+		*event = (uint64_t)pol.event_retention;
 }
 
 /* Retention (DESIGN.md §6): bodies body_retention after the final
@@ -86,7 +95,7 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 		if (msg_load(txn, ids[i], &m, &r) != 0)
 			continue;
 		if (r.final_time != 0)
-			account_retention(txn, m->account, &body_ret, &event_ret);
+			account_retention(q, txn, m->account, &body_ret, &event_ret);
 		if (r.final_time != 0 && !(r.flags & MF_BODY_GONE) &&
 		    r.final_time + body_ret <= now) {
 			rc = body_shred(txn, ids[i], r.nchunks);

@@ -341,8 +341,9 @@ commit_done(struct queue *q, struct writer_op *wop, int status)
 	struct outcome o;
 
 	if (status == 0) {
+		/* event=queued is logged once, by the caller (the relay: session,
+		 * account, sender, size, recipients, state) */
 		outcome_set(&o, OUTCOME_OK, 250, "2.0.0", "Ok: queued as %s", c->id);
-		log_info("qid=%s event=queued size=%zu nrcpt=%zu", c->id, c->m.len, c->m.nrcpts);
 	} else {
 		queue_outcome_for_error(&o, status);
 		log_err("qid=%s event=commit_failed error=\"%s\"", c->id, strerror(-status));

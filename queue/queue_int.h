@@ -164,6 +164,10 @@ struct queue {
 	struct queue_settings set;
 	char *master_key_file;
 	char *data_directory;
+	/* The account record's parser (src/account/, set by the daemon):
+	 * the purge reads per-account retention from its typed policy. */
+	queue_account_policy_fn account_policy;
+	void *account_policy_arg;
 
 	pthread_mutex_t keys_lock;
 	struct acct_key *keys;		/* unwrapped account keys */

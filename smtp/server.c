@@ -859,12 +859,11 @@ auth_done(struct smtp_session *s, const struct outcome *o)
 		s->auth_user = s->auth_authcid;
 		s->auth_authcid = NULL;
 		auth_clear(s);
-		log_info("sid=%s event=auth result=ok", s->id);
+		/* event=auth is logged once, by the owner (it knows the account) */
 		reply_ok(s, o, R_AUTH_OK);
 		return;
 	}
 	auth_clear(s);
-	log_info("sid=%s event=auth result=fail", s->id);
 	reply_error(s, "AUTH", o);
 }
 

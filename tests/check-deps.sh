@@ -26,9 +26,14 @@ set -u
 B=${1:-${POSTERN_BUILDDIR:-.}}
 S=${2:-${POSTERN_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}}
 NM=${NM:-nm}
+B=$(cd "$B" && pwd)
+S=$(cd "$S" && pwd)
 
 # Project objects (the library and the two programs; not tests/contrib).
-objs=$(cd "$B" && find src smtp queue policy -name '*.o' 2>/dev/null | sort)
+# Only objects whose source still exists: a file removed or renamed
+# leaves a stale .o behind in an incremental build.
+objs=$(cd "$B" && find src smtp queue policy -name '*.o' 2>/dev/null | sort |
+	while read -r o; do [ -f "$S/${o%.o}.c" ] && echo "$o"; done)
 if [ -z "$objs" ]; then
 	echo "1..0 # SKIP no objects under $B (build first)"
 	exit 0

@@ -9,25 +9,40 @@
  * deliberately slow hash to the uv thread pool so the loop never waits
  * on it (DESIGN.md §3).
  *
- * Callers: src/relay.c (AUTH, MAIL checks) and src/ctl_account.c (the
+ * This file is the one owner of the record text: account_parse() turns
+ * it, once per lookup, into struct account and its typed struct
+ * account_policy (include/account.h), which is all the relay's stages,
+ * the EOM stages and the queue's purge ever see.  The per-account
+ * settings are one table (account_settings[]: key, parser, field);
+ * account_setting_check() refuses unknown keys and bad values before
+ * they are stored.  Lines of an older record that the table does not
+ * know (or cannot parse) are kept verbatim in struct account.extra and
+ * warned about once per account and key.
+ *
+ * Callers: src/inbound/relay.c (AUTH, the MAIL-phase account lookups),
+ * src/daemon/ (the queue's account-policy hook) and src/ctl/ (the
  * posternctl account commands).  Passwords are never logged, and the
  * copies made here are wiped with crypto_wipe() before being freed.
- * Unknown record keys are carried verbatim (struct account.extra) so
- * per-account overrides read by other stages (dlp_action_card,
- * spf_action, ...) survive a read-modify-write by this module.
  */
 #include "autoconfig.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "account.h"
 #include "buf.h"
+#include "config.h"
 #include "crypto.h"
+#include "dlp.h"
+#include "log.h"
+#include "spf.h"
 #include "util.h"
 
 #define ACCOUNT_SALT_LEN 16
@@ -54,8 +69,15 @@ struct account *
 account_new(const char *name)
 {
 	struct account *a = xcalloc(1, sizeof(*a));
+	size_t i;
 
 	str_copy(a->name, name, sizeof(a->name));
+	a->pol.name = a->name;
+	for (i = 0; i < ACCOUNT_DLP_NTYPES; i++)
+		a->pol.dlp_action[i] = ACCOUNT_UNSET;
+	a->pol.spf_action = ACCOUNT_UNSET;
+	a->pol.body_retention = ACCOUNT_UNSET;
+	a->pol.event_retention = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
 	return a;
 }
@@ -67,9 +89,9 @@ account_free(struct account *a)
 
 	if (a == NULL)
 		return;
-	for (i = 0; i < a->ndomains; i++)
-		free(a->domains[i]);
-	free(a->domains);
+	for (i = 0; i < a->pol.ndomains; i++)
+		free(a->pol.domains[i]);
+	free(a->pol.domains);
 	buf_free(&a->extra);
 	crypto_wipe(a->password, sizeof(a->password));
 	free(a);
@@ -112,14 +134,14 @@ account_add_domain(struct account *a, const char *domain)
 		free(d);
 		return -1;
 	}
-	for (i = 0; i < a->ndomains; i++) {
-		if (strcmp(a->domains[i], d) == 0) {
+	for (i = 0; i < a->pol.ndomains; i++) {
+		if (strcmp(a->pol.domains[i], d) == 0) {
 			free(d);
 			return 0;
 		}
 	}
-	a->domains = xrealloc(a->domains, (a->ndomains + 1) * sizeof(*a->domains));
-	a->domains[a->ndomains++] = d;
+	a->pol.domains = xrealloc(a->pol.domains, (a->pol.ndomains + 1) * sizeof(*a->pol.domains));
+	a->pol.domains[a->pol.ndomains++] = d;
 	return 0;
 }
 
@@ -140,16 +162,16 @@ account_set_domains(struct account *a, const char *list)
 	}
 	free(copy);
 	if (rc != 0) {
-		for (i = 0; i < tmp.ndomains; i++)
-			free(tmp.domains[i]);
-		free(tmp.domains);
+		for (i = 0; i < tmp.pol.ndomains; i++)
+			free(tmp.pol.domains[i]);
+		free(tmp.pol.domains);
 		return -1;
 	}
-	for (i = 0; i < a->ndomains; i++)
-		free(a->domains[i]);
-	free(a->domains);
-	a->domains = tmp.domains;
-	a->ndomains = tmp.ndomains;
+	for (i = 0; i < a->pol.ndomains; i++)
+		free(a->pol.domains[i]);
+	free(a->pol.domains);
+	a->pol.domains = tmp.pol.domains;
+	a->pol.ndomains = tmp.pol.ndomains;
 	return 0;
 }
 
@@ -183,18 +205,147 @@ account_key_valid(const char *key)
 	return 1;
 }
 
+/* ---- the per-account settings: one row each {key, parser, field} ---- */
+
+enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION };
+
+struct account_setting {
+	const char *key;
+	enum account_setting_type type;
+	const char *expect;	/* for error messages */
+	size_t off;		/* int or int64_t field in struct account_policy */
+	int index;		/* dlp_action[] index */
+};
+
+#define POL_OFF(f) offsetof(struct account_policy, f)
+static const struct account_setting account_settings[] = {
+	{ "dlp_action_card", AS_DLP_ACTION, "ignore, tag, redact, hold or reject", POL_OFF(dlp_action), DLP_CARD },
+	{ "dlp_action_card_test", AS_DLP_ACTION, "ignore, tag, redact, hold or reject", POL_OFF(dlp_action), DLP_CARD_TEST },
+	{ "dlp_action_ssn", AS_DLP_ACTION, "ignore, tag, redact, hold or reject", POL_OFF(dlp_action), DLP_SSN },
+	{ "dlp_action_iban", AS_DLP_ACTION, "ignore, tag, redact, hold or reject", POL_OFF(dlp_action), DLP_IBAN },
+	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
+	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
+	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+};
+_Static_assert(ACCOUNT_DLP_NTYPES == DLP_NTYPES, "dlp_action[] follows enum dlp_type");
+
+static const struct account_setting *
+account_setting_find(const char *key, size_t klen)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(account_settings); i++)
+		if (strlen(account_settings[i].key) == klen &&
+		    memcmp(account_settings[i].key, key, klen) == 0)
+			return &account_settings[i];
+	return NULL;
+}
+
+/* Parse VALUE for ST into POL; -1 when it is not what ST expects. */
+static int
+account_setting_apply(const struct account_setting *st, const char *value,
+    struct account_policy *pol)
+{
+	char *field = (char *)pol + st->off;
+	enum dlp_action da;
+	enum spf_action sa;
+	uint64_t ms;
+
+	switch (st->type) {
+	case AS_DLP_ACTION:
+		if (dlp_parse_action(value, &da) != 0)
+			return -1;
+		if (pol != NULL)
+			((int *)field)[st->index] = (int)da;
+		return 0;
+	case AS_SPF_ACTION:
+		if (spf_parse_action(value, &sa) != 0)
+			return -1;
+		*(int *)field = (int)sa;
+		return 0;
+	case AS_DURATION:
+		if (parse_duration_ms(value, &ms) != 0 || ms > INT64_MAX)
+			return -1;
+		*(int64_t *)field = (int64_t)ms;
+		return 0;
+	}
+	return -1;
+}
+
+/* Back to "unset" (the global value applies). */
+static void
+account_setting_unset(const struct account_setting *st, struct account_policy *pol)
+{
+	char *field = (char *)pol + st->off;
+
+	if (st->type == AS_DLP_ACTION)
+		((int *)field)[st->index] = ACCOUNT_UNSET;
+	else if (st->type == AS_SPF_ACTION)
+		*(int *)field = ACCOUNT_UNSET;
+	else
+		*(int64_t *)field = ACCOUNT_UNSET;
+}
+
+const char *const *
+account_setting_names(void)
+{
+	static const char *names[ARRAY_SIZE(account_settings) + 1];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(account_settings); i++)
+		names[i] = account_settings[i].key;
+	names[i] = NULL;
+	return names;
+}
+
+int
+account_setting_check(const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct account_setting *st;
+	struct account_policy scratch;
+
+	if (!account_key_valid(key)) {
+		snprintf(err, errlen, "'%s' is not a setting name", key);
+		return -1;
+	}
+	if (account_own_key(key, strlen(key))) {
+		snprintf(err, errlen, "%s is not set with --set (use the account command's own option)",
+		    key);
+		return -1;
+	}
+	st = account_setting_find(key, strlen(key));
+	if (value == NULL)
+		return 0;	/* removing any well-formed key is fine: it cleans up */
+	if (st == NULL) {
+		snprintf(err, errlen, "unknown setting '%s' (known: dlp_action_card, "
+		    "dlp_action_card_test, dlp_action_ssn, dlp_action_iban, spf_action, "
+		    "body_retention, event_retention)", key);
+		return -1;
+	}
+	memset(&scratch, 0, sizeof(scratch));
+	if (strchr(value, '\n') != NULL || strchr(value, '\r') != NULL ||
+	    account_setting_apply(st, value, &scratch) != 0) {
+		snprintf(err, errlen, "%s: '%s' is not valid; expected %s", key, value, st->expect);
+		return -1;
+	}
+	return 0;
+}
+
+static void account_warn_setting(const char *name, const char *key, size_t klen,
+    const char *why);
+
 int
 account_set_extra(struct account *a, const char *key, const char *value)
 {
 	struct buf out;
+	const struct account_setting *st;
 	const char *p, *end;
 	size_t klen = strlen(key);
+	char err[256];
 
-	if (!account_key_valid(key) || account_own_key(key, klen))
+	if (account_setting_check(key, value, err, sizeof(err)) != 0)
 		return -1;
-	if (value != NULL && (strchr(value, '\n') != NULL || strchr(value, '\r') != NULL ||
-	    *value == '\0'))
-		return -1;
+	st = account_setting_find(key, klen);
 	buf_init(&out, ACCOUNT_RECORD_MAX);
 	p = a->extra.data;
 	end = p ? p + a->extra.len : NULL;
@@ -214,6 +365,12 @@ account_set_extra(struct account *a, const char *key, const char *value)
 	}
 	buf_free(&a->extra);
 	a->extra = out;
+	if (st != NULL) {
+		if (value != NULL)
+			(void)account_setting_apply(st, value, &a->pol);
+		else
+			account_setting_unset(st, &a->pol);
+	}
 	return 0;
 }
 
@@ -279,27 +436,33 @@ account_parse(const char *text, size_t len)
 			str_copy(a->password, line, sizeof(a->password));
 		} else if (klen == 6 && memcmp(p, "status", 6) == 0) {
 			if (strcmp(line, "suspended") == 0)
-				a->suspended = 1;
+				a->pol.suspended = 1;
 			else if (strcmp(line, "active") != 0)
 				goto bad;
 		} else if (klen == 7 && memcmp(p, "domains", 7) == 0) {
 			if (account_set_domains(a, line) != 0)
 				goto bad;
 		} else if (klen == 16 && memcmp(p, "max_message_size", 16) == 0) {
-			if (account_parse_u64(line, &a->max_message_size) != 0)
+			if (account_parse_u64(line, &a->pol.max_message_size) != 0)
 				goto bad;
 		} else if (klen == 14 && memcmp(p, "max_recipients", 14) == 0) {
 			if (account_parse_u64(line, &v) != 0 || v > INT64_MAX)
 				goto bad;
-			a->max_recipients = (int64_t)v;
+			a->pol.max_recipients = (int64_t)v;
 		} else if (klen == 11 && memcmp(p, "hourly_rate", 11) == 0) {
 			if (account_parse_u64(line, &v) != 0 || v > INT64_MAX)
 				goto bad;
-			a->hourly_rate = (int64_t)v;
+			a->pol.hourly_rate = (int64_t)v;
 		} else if (klen == 7 && memcmp(p, "created", 7) == 0) {
 			if (account_parse_u64(line, &a->created) != 0)
 				goto bad;
 		} else if (!account_own_key(p, klen)) {
+			const struct account_setting *st = account_setting_find(p, klen);
+
+			if (st == NULL)
+				account_warn_setting(a->name, p, klen, "unknown");
+			else if (account_setting_apply(st, line, &a->pol) != 0)
+				account_warn_setting(a->name, p, klen, "bad_value");
 			if (buf_append(&a->extra, p, n) != 0 || buf_append(&a->extra, "\n", 1) != 0)
 				goto bad;
 		}
@@ -314,6 +477,22 @@ bad:
 	return NULL;
 }
 
+int
+account_policy_read(void *arg, const char *text, size_t len, struct account_policy *out)
+{
+	struct account *a = account_parse(text, len);
+
+	(void)arg;
+	if (a == NULL)
+		return -1;
+	*out = a->pol;
+	out->name = NULL;
+	out->domains = NULL;
+	out->ndomains = 0;
+	account_free(a);
+	return 0;
+}
+
 char *
 account_format(const struct account *a, size_t *len)
 {
@@ -324,16 +503,16 @@ account_format(const struct account *a, size_t *len)
 	buf_printf(&b, "name=%s\n", a->name);
 	if (a->password[0] != '\0')
 		buf_printf(&b, "password=%s\n", a->password);
-	buf_printf(&b, "status=%s\n", a->suspended ? "suspended" : "active");
-	if (a->ndomains > 0) {
+	buf_printf(&b, "status=%s\n", a->pol.suspended ? "suspended" : "active");
+	if (a->pol.ndomains > 0) {
 		buf_append_str(&b, "domains=");
-		for (i = 0; i < a->ndomains; i++)
-			buf_printf(&b, "%s%s", i ? "," : "", a->domains[i]);
+		for (i = 0; i < a->pol.ndomains; i++)
+			buf_printf(&b, "%s%s", i ? "," : "", a->pol.domains[i]);
 		buf_append_str(&b, "\n");
 	}
-	buf_printf(&b, "max_message_size=%" PRIu64 "\n", a->max_message_size);
-	buf_printf(&b, "max_recipients=%" PRId64 "\n", a->max_recipients);
-	buf_printf(&b, "hourly_rate=%" PRId64 "\n", a->hourly_rate);
+	buf_printf(&b, "max_message_size=%" PRIu64 "\n", a->pol.max_message_size);
+	buf_printf(&b, "max_recipients=%" PRId64 "\n", a->pol.max_recipients);
+	buf_printf(&b, "hourly_rate=%" PRId64 "\n", a->pol.hourly_rate);
 	buf_printf(&b, "created=%" PRIu64 "\n", a->created);
 	if (a->extra.len > 0)
 		buf_append(&b, a->extra.data, a->extra.len);
@@ -342,39 +521,9 @@ account_format(const struct account *a, size_t *len)
 
 /* RFC 5321 §4.1.2: the domain is what follows the last '@'. */
 int
-account_sender_allowed(const struct account *a, const char *addr, size_t len)
+account_sender_allowed(const struct account_policy *pol, const char *addr, size_t len)
 {
-	const char *at = NULL, *dom;
-	size_t i, dlen;
-
-	for (i = 0; i < a->ndomains; i++)
-		if (strcmp(a->domains[i], "*") == 0)
-			return 1;
-	for (i = len; i > 0; i--) {
-		if (addr[i - 1] == '@') {
-			at = addr + i - 1;
-			break;
-		}
-	}
-	if (at == NULL)
-		return 0;	/* <> or a bare local part: not one of our domains */
-	dom = at + 1;
-	dlen = len - (size_t)(dom - addr);
-	if (dlen == 0)
-		return 0;
-	for (i = 0; i < a->ndomains; i++) {
-		const char *d = a->domains[i];
-		size_t n = strlen(d);
-
-		if (d[0] == '*' && d[1] == '.') {
-			/* "*.example.com": strictly below example.com */
-			if (dlen > n - 1 && mem_casecmp(dom + dlen - (n - 1), d + 1, n - 1) == 0)
-				return 1;
-		} else if (n == dlen && mem_casecmp(dom, d, n) == 0) {
-			return 1;
-		}
-	}
-	return 0;
+	return domain_list_allows_sender(pol->domains, pol->ndomains, addr, len);
 }
 
 /* ---- password hashes: scrypt$N$r$p$salt$hash ---- */
@@ -555,6 +704,37 @@ account_table_free(struct account_table *t)
 		}
 	}
 	free(t);
+}
+
+/*
+ * A stored line this table cannot use (an unknown key, a bad value):
+ * kept verbatim, counts as unset, and warned about once per account and
+ * key for the life of the process (records are parsed at every MAIL).
+ */
+static pthread_mutex_t account_warned_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct account_table *account_warned;
+
+static void
+account_warn_setting(const char *name, const char *key, size_t klen, const char *why)
+{
+	char k[ACCOUNT_NAME_MAX + 80];
+	int first = 0;
+
+	if (klen > 64)
+		klen = 64;
+	snprintf(k, sizeof(k), "%s|%.*s", name, (int)klen, key);
+	pthread_mutex_lock(&account_warned_lock);
+	if (account_warned == NULL)
+		account_warned = xcalloc(1, sizeof(struct account_table));
+	/* bounded: past 4096 distinct lines, stay quiet rather than grow */
+	if (account_table_get(account_warned, k, 0) == NULL && account_warned->count < 4096) {
+		first = 1;
+		(void)account_table_get(account_warned, k, 1);
+	}
+	pthread_mutex_unlock(&account_warned_lock);
+	if (first)
+		log_warn("event=account_bad_setting account=%s key=%.*s reason=%s "
+		    "note=\"kept in the record, not applied\"", name, (int)klen, key, why);
 }
 
 /* ---- lockout: a = failures, b = time of the last failure, c = locked until ---- */

@@ -13,8 +13,10 @@
  *
  * Limits: --max-message-size BYTES, --max-recipients N, --hourly-rate N
  * (0 = the global default / unlimited).  --set KEY=VALUE stores a
- * per-account override other stages read (dlp_action_card, spf_action);
- * --set KEY= removes it.
+ * per-account setting (dlp_action_*, spf_action, body_retention,
+ * event_retention: account_setting_check() in src/account/ refuses
+ * unknown keys and bad values, here and again in the daemon's handler,
+ * exit 1); --set KEY= removes it.
  *
  * The password never reaches the daemon: posternctl generates it (or
  * reads it from stdin), hashes it with scrypt here and sends only the
@@ -53,15 +55,15 @@ account_json(struct json_out *j, const struct account *a)
 
 	json_obj_begin(j);
 	json_kv_str(j, "name", a->name);
-	json_kv_str(j, "status", a->suspended ? "suspended" : "active");
+	json_kv_str(j, "status", a->pol.suspended ? "suspended" : "active");
 	json_key(j, "domains");
 	json_arr_begin(j);
-	for (i = 0; i < a->ndomains; i++)
-		json_str(j, a->domains[i]);
+	for (i = 0; i < a->pol.ndomains; i++)
+		json_str(j, a->pol.domains[i]);
 	json_arr_end(j);
-	json_kv_uint(j, "max_message_size", a->max_message_size);
-	json_kv_int(j, "max_recipients", a->max_recipients);
-	json_kv_int(j, "hourly_rate", a->hourly_rate);
+	json_kv_uint(j, "max_message_size", a->pol.max_message_size);
+	json_kv_int(j, "max_recipients", a->pol.max_recipients);
+	json_kv_int(j, "hourly_rate", a->pol.hourly_rate);
 	json_kv_uint(j, "created", a->created);
 	json_kv_bool(j, "has_password", a->password[0] != '\0');
 	json_key(j, "overrides");
@@ -131,34 +133,38 @@ account_cmd_apply(struct control_req *req, struct account *a, const struct json_
 			    account_add_domain(&tmp, v->items[i]->s) != 0) {
 				size_t k;
 
-				for (k = 0; k < tmp.ndomains; k++)
-					free(tmp.domains[k]);
-				free(tmp.domains);
+				for (k = 0; k < tmp.pol.ndomains; k++)
+					free(tmp.pol.domains[k]);
+				free(tmp.pol.domains);
 				return control_error(req, CONTROL_USAGE, "invalid domain: %s",
 				    v->items[i]->type == JSON_STRING ? v->items[i]->s : "?");
 			}
 		}
-		for (i = 0; i < a->ndomains; i++)
-			free(a->domains[i]);
-		free(a->domains);
-		a->domains = tmp.domains;
-		a->ndomains = tmp.ndomains;
+		for (i = 0; i < a->pol.ndomains; i++)
+			free(a->pol.domains[i]);
+		free(a->pol.domains);
+		a->pol.domains = tmp.pol.domains;
+		a->pol.ndomains = tmp.pol.ndomains;
 	}
 	if ((n = json_get_int(args, "max_message_size", -1)) >= 0)
-		a->max_message_size = (uint64_t)n;
+		a->pol.max_message_size = (uint64_t)n;
 	if ((n = json_get_int(args, "max_recipients", -1)) >= 0)
-		a->max_recipients = n;
+		a->pol.max_recipients = n;
 	if ((n = json_get_int(args, "hourly_rate", -1)) >= 0)
-		a->hourly_rate = n;
+		a->pol.hourly_rate = n;
 	if ((v = json_get(args, "overrides")) != NULL) {
 		if (v->type != JSON_OBJECT)
 			return control_error(req, CONTROL_USAGE, "overrides must be an object");
 		for (i = 0; i < v->n; i++) {
 			const char *val = v->items[i]->type == JSON_STRING ? v->items[i]->s : NULL;
 
-			if (account_set_extra(a, v->keys[i], val && *val ? val : NULL) != 0)
-				return control_error(req, CONTROL_USAGE, "invalid override %s",
-				    v->keys[i]);
+			char why[256];
+
+			/* the same check posternctl made: a raw request cannot store garbage */
+			if (account_setting_check(v->keys[i], val && *val ? val : NULL, why,
+			    sizeof(why)) != 0 ||
+			    account_set_extra(a, v->keys[i], val && *val ? val : NULL) != 0)
+				return control_error(req, CONTROL_USAGE, "invalid setting: %s", why);
 		}
 	}
 	return CONTROL_OK;
@@ -260,9 +266,9 @@ account_cmd_modify(struct control_req *req, struct json_out *out)
 		}
 		str_copy(a->password, hash, sizeof(a->password));
 	} else if (strcmp(req->cmd, "account.suspend") == 0) {
-		a->suspended = 1;
+		a->pol.suspended = 1;
 	} else if (strcmp(req->cmd, "account.unsuspend") == 0) {
-		a->suspended = 0;
+		a->pol.suspended = 0;
 	} else if ((rc = account_cmd_apply(req, a, req->args)) != CONTROL_OK) {
 		account_free(a);
 		return rc;
@@ -527,11 +533,23 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 			ndomains++;
 			i++;
 		} else if (strcmp(a, "--set") == 0 && strcmp(verb, "set") == 0) {
+			char *kv, *eq, why[256];
+
 			if (i + 1 >= argc || strchr(argv[i + 1], '=') == NULL) {
 				ctl_usage_error(c, "account set: --set needs KEY=VALUE");
 				buf_free(&args);
 				return CTL_EXIT_USAGE;
 			}
+			kv = xstrdup(argv[i + 1]);
+			eq = strchr(kv, '=');
+			*eq = '\0';
+			if (account_setting_check(kv, eq[1] ? eq + 1 : NULL, why, sizeof(why)) != 0) {
+				fprintf(stderr, "posternctl: account set: %s\n", why);
+				free(kv);
+				buf_free(&args);
+				return CTL_EXIT_FAIL;
+			}
+			free(kv);
 			noverrides++;
 			i++;
 		} else if (a[0] == '-' || name != NULL || strcmp(verb, "list") == 0) {

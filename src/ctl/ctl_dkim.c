@@ -29,8 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
+#include "account.h"
 #include "ctl.h"
 #include "dkim.h"
+#include "dns.h"
 #include "spf.h"
 #include "json.h"
 #include "util.h"
@@ -444,14 +448,80 @@ ctl_domain_main(struct ctl *c, int argc, char **argv)
 	return ctl_domain(argc, argv, cfg);
 }
 
+/* ---- DNS for `domain check`: src/net/dns.c on a private loop ---- */
+
+struct ctl_txt_wait {
+	int done, n, max;
+	char **txt;
+};
+
+static void
+ctl_txt_cb(void *arg, const struct dns_result *r)
+{
+	struct ctl_txt_wait *w = arg;
+	size_t i;
+
+	w->done = 1;
+	if (r->status == DNS_TEMPFAIL || r->status == DNS_BADNAME) {
+		w->n = -1;
+		return;
+	}
+	for (i = 0; r->status == DNS_OK && i < r->n && w->n < w->max; i++)
+		w->txt[w->n++] = xstrndup(r->rr[i].text ? r->rr[i].text : "", r->rr[i].len);
+}
+
+/* TXT records of NAME (each record's strings joined): count, 0 for none, -1 on a DNS error. */
+static int
+ctl_dns_txt(struct dns *d, const char *name, char **txt, int max)
+{
+	struct ctl_txt_wait w = { 0, 0, max, txt };
+
+	if (d == NULL || dns_lookup(d, name, DNS_T_TXT, ctl_txt_cb, &w) == NULL)
+		return -1;
+	while (!w.done)
+		uv_run(dns_loop(d), UV_RUN_ONCE);
+	return w.n;
+}
+
+static int
+ctl_spf_dns(void *arg, const char *name, int type, dns_cb cb, void *cbarg)
+{
+	return dns_lookup(arg, name, type, cb, cbarg) != NULL ? 0 : -1;
+}
+
+struct ctl_spf_wait {
+	int done;
+	struct spf_verdict v;
+};
+
+static void
+ctl_spf_cb(void *arg, const struct spf_verdict *v)
+{
+	struct ctl_spf_wait *w = arg;
+
+	w->v = *v;
+	w->done = 1;
+}
+
+static void
+ctl_dns_done(struct dns *dns, uv_loop_t *loop)
+{
+	dns_close(dns);
+	uv_run(loop, UV_RUN_DEFAULT);	/* the close callbacks */
+	uv_loop_close(loop);
+}
+
 /* ARGV: "domain" "check" DOMAIN. */
 static int
 ctl_domain(int argc, char **argv, const struct config *cfg)
 {
 	char mech[1024], sender[300], *txt[16], name[512];
 	struct dkimsign_keystore *ks;
-	struct spf_verdict v;
+	struct ctl_spf_wait sw;
 	struct spf *spf;
+	struct account *pol;
+	uv_loop_t loop;
+	struct dns *dns;
 	int n, i, missing = 0, spfrec = -1;
 	size_t j, nkeys = 0;
 
@@ -460,6 +530,9 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 		return 2;
 	}
 	const char *domain = argv[2];
+	uv_loop_init(&loop);
+	if ((dns = dns_open(&loop, &cfg->dns_servers, name, sizeof(name))) == NULL)
+		printf("dns: %s\n", name);
 
 	/* SPF (RFC 7208 §4.5: exactly one v=spf1 record) */
 	spf_required_mechanisms(cfg, mech, sizeof(mech));
@@ -468,7 +541,7 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 		printf("  required: nothing to check (set spf_egress_ips or smtp_bind_address)\n");
 	} else {
 		printf("  required: the TXT record at %s must authorise: %s\n", domain, mech);
-		n = spf_dns_txt(cfg, domain, txt, 16);
+		n = ctl_dns_txt(dns, domain, txt, 16);
 		if (n < 0) {
 			printf("  dns: lookup failed (temporary error)\n");
 			missing = 1;
@@ -494,18 +567,31 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 				free(txt[i]);
 		}
 		spf = spf_new();
+		pol = account_new("posternctl");
+		pol->pol.spf_action = SPF_ACTION_REJECT;	/* evaluate even if spf_action = ignore */
 		snprintf(sender, sizeof(sender), "postmaster@%s", domain);
-		spf_check(spf, cfg, "spf_action=reject", sender, &v);
-		printf("  evaluation: %s%s%s\n", spf_strresult(v.result), v.ip[0] ? " for " : "", v.ip);
-		if (v.result != SPF_R_PASS)
+		memset(&sw, 0, sizeof(sw));
+		if (dns == NULL) {
+			sw.v.result = SPF_R_TEMPERROR;
+		} else if (spf_check_start(spf, cfg, &pol->pol, sender, ctl_spf_dns, dns, ctl_spf_cb,
+		    &sw, &sw.v) == SPF_PENDING) {
+			while (!sw.done)
+				uv_run(&loop, UV_RUN_ONCE);
+		}
+		printf("  evaluation: %s%s%s\n", spf_strresult(sw.v.result), sw.v.ip[0] ? " for " : "",
+		    sw.v.ip);
+		if (sw.v.result != SPF_R_PASS)
 			missing = 1;
+		account_free(pol);
 		spf_free(spf);
 	}
 
 	/* DKIM */
 	printf("DKIM for %s\n", domain);
-	if ((ks = open_store(cfg)) == NULL)
+	if ((ks = open_store(cfg)) == NULL) {
+		ctl_dns_done(dns, &loop);
 		return 1;
+	}
 	for (j = 0; j < ks->n; j++) {
 		const struct dkimsign_key *k = &ks->keys[j];
 		struct buf want;
@@ -523,7 +609,7 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector, k->domain);
-		n = spf_dns_txt(cfg, name, txt, 16);
+		n = ctl_dns_txt(dns, name, txt, 16);
 		if (n < 0) {
 			printf("  dns: %s: lookup failed (temporary error)\n", name);
 		} else {
@@ -548,6 +634,7 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 		missing = 1;
 	}
 	dkimsign_keystore_free(ks);
+	ctl_dns_done(dns, &loop);
 	printf("%s\n", missing ? "result: action needed" : "result: ok");
 	return missing ? 1 : 0;
 }

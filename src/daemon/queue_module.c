@@ -4,16 +4,18 @@
  * (src/daemon.c).  queue/ knows nothing of the daemon, so the glue
  * lives here in the composition root: queue_params_from_config() is
  * the one place that turns postern.conf into the queue's settings;
- * start opens the queue (creating the master key on first start) and
- * registers the queue.* control commands, reload hands it the new
- * params, stop drains the writer thread (every pending commit is
- * answered) and closes it.
+ * start opens the queue (creating the master key on first start),
+ * gives it the account record's parser (src/account/) for per-account
+ * retention and registers the queue.* control commands, reload hands it
+ * the new params, stop drains the writer thread (every pending commit
+ * is answered) and closes it.
  */
 #include "autoconfig.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "account.h"
 #include "config.h"
 #include "ctl.h"
 #include "daemon.h"
@@ -58,6 +60,8 @@ queue_module_start(struct daemon *d, char *err, size_t errlen)
 	d->queue = queue_open(d->loop, &p, 0, err, errlen);
 	if (d->queue == NULL)
 		return -1;
+	/* the queue reads account settings through their one owner */
+	queue_set_account_policy_fn(d->queue, account_policy_read, NULL);
 	ctl_queue_register();
 	return 0;
 }

@@ -13,9 +13,10 @@
  *    callback, reading stops (uv_read_stop) and resumes from the
  *    relay's "resumed" hook.  Time spent waiting on our own work is
  *    never counted as a client timeout.
- *  - Limits are checked when the session asks on_connect: total and
- *    per-client-IP connection counts (421 4.7.0), and for the relay
- *    listener the smtpd_relay_networks CIDRs (554 5.7.1).
+ *  - Limits: the listener counts connections (total and per client
+ *    IP) and matches smtpd_relay_networks; on_connect hands the counts
+ *    to the relay's CONNECT stages (policy/limits.c), which decide
+ *    (421 4.7.0, 554 5.7.1).
  *  - Timeouts: smtpd_timeout between commands, smtpd_data_timeout while
  *    reading DATA/BDAT text; expiry answers 421 4.4.2 (RFC 5321
  *    §4.5.3.2) and closes.  A peer that stops reading our replies is
@@ -408,28 +409,11 @@ conn_on_connect(void *arg, struct outcome *out)
 	c->counted = 1;
 	l->stats.active++;
 	per_ip = ip_incr(l, c->ip);
-	if (c->mode == RELAY_MODE_RELAY && !listener_trusted(l, c->ip)) {
+	/* the decisions are the CONNECT stages (policy/limits.c) */
+	(void)relay_on_connect(c->rs, c->mode == RELAY_MODE_RELAY && listener_trusted(l, c->ip),
+	    l->stats.active, per_ip, out);
+	if (out->kind != OUTCOME_OK)
 		l->stats.refused++;
-		log_info("sid=%s event=refused reason=network client=%s", c->id, c->ip);
-		outcome_set(out, OUTCOME_PERMFAIL, 554, "5.7.1", "Access denied");
-		return SMTP_DONE;
-	}
-	if ((int64_t)l->stats.active > c->cfg->smtpd_max_connections) {
-		l->stats.refused++;
-		log_info("sid=%s event=refused reason=max_connections client=%s", c->id, c->ip);
-		outcome_set(out, OUTCOME_TEMPFAIL, 421, "4.7.0",
-		    "Too many connections, try again later");
-		return SMTP_DONE;
-	}
-	if ((int64_t)per_ip > c->cfg->smtpd_max_connections_per_ip) {
-		l->stats.refused++;
-		log_info("sid=%s event=refused reason=max_connections_per_ip client=%s", c->id, c->ip);
-		outcome_set(out, OUTCOME_TEMPFAIL, 421, "4.7.0",
-		    "Too many connections from your address, try again later");
-		return SMTP_DONE;
-	}
-	outcome_ok(out);
-	out->text[0] = '\0';
 	return SMTP_DONE;
 }
 

@@ -1,32 +1,36 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * relay.c: the receiving composition root.  One relay_session per SMTP
- * connection answers the session's decisions:
+ * connection answers the session's decisions by running the policy
+ * phase for it (include/policy.h: the stage tables live in policy/) and
+ * answering the session from the outcome:
  *
- *   AUTH  lockout check (per client IP and per account name) → scrypt
- *         verification off the loop (account_auth) → 235, or 535 5.7.8
- *         after smtpd_auth_failure_delay; locked out → 454 4.7.0.
- *   MAIL  submission listeners require AUTH (530 5.7.0, RFC 4954 §6);
- *         account suspended or sender outside its domains → 550 5.7.1
- *         (an account with no domains may send from none, except as
- *         smtpd_relay_account on the relay listener, where it restricts
- *         nothing);
- *         SIZE above the account limit → 552 5.3.4 (RFC 1870 §6);
- *         hourly rate reached → 451 4.7.1.
- *   RCPT  per-account recipient limit → 452 4.5.3 (RFC 5321 §4.5.3.1.10).
- *   EOM   the policy stage list runs in uv_queue_work on a private copy
- *         of the envelope and on the message buffer itself (taken over
- *         from the session, not copied; added header fields travel
- *         beside it), then queue_commit() of its pieces; the session
- *         gets "250 2.0.0 Ok: queued as <id>" only from the commit
- *         callback (DESIGN.md §4).  Tempfails come back as 451/452 and
- *         the session stays usable.
+ *   CONNECT  networks, connection limits (the listener counts).
+ *   AUTH     the lockout stage, then scrypt verification off the loop
+ *            (account_auth) → 235, or 535 5.7.8 after
+ *            smtpd_auth_failure_delay.
+ *   MAIL     auth required, account (re-read here), sender domain,
+ *            size (also sets the session's limit), hourly rate, SPF
+ *            (pending on DNS lookups through src/net/dns.c).
+ *   RCPT     recipient limit.
+ *   EOM      the EOM stages run in uv_queue_work on a private copy of
+ *            the envelope and account policy and on the message buffer
+ *            itself (taken over from the session, not copied; added
+ *            header fields travel beside it), then queue_commit() of its
+ *            pieces; the session gets "250 2.0.0 Ok: queued as <id>" only
+ *            from the commit callback (DESIGN.md §4).  Tempfails come
+ *            back as 451/452 and the session stays usable.
+ *
+ * This file fills struct policy_env with what the stages may not reach
+ * themselves: account records from the queue's accounts table, the
+ * lockout and rate counters, the session's limits, and DNS (c-ares)
+ * for SPF.  It logs event=queued and event=auth, once each.
  *
  * Lifetime: the listener frees a relay_session when its connection
- * closes; work still in flight (auth, policy, commit, failure-delay
- * timer) holds a reference and finishes without touching the SMTP
- * session.  Everything runs on the loop thread except the pool jobs,
- * which see only their own copies.
+ * closes; work still in flight (auth, a pending phase, policy, commit,
+ * failure-delay timer) holds a reference and finishes without touching
+ * the SMTP session.  Everything runs on the loop thread except the pool
+ * jobs, which see only their own copies.
  */
 #include "autoconfig.h"
 
@@ -37,8 +41,7 @@
 
 #include "account.h"
 #include "buf.h"
-#include "dkim.h"
-#include "dlp.h"
+#include "dns.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -47,14 +50,6 @@
 #include "smtp.h"
 #include "spf.h"
 #include "util.h"
-
-/* The EOM stages, in order (include/policy.h, DESIGN.md §7): header
- * fix-ups, then MIME + sensitive data, DKIM signing last. */
-static const struct policy_stage relay_eom_stages[] = {
-	{ "headers", policy_headers },
-	{ "dlp", dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
-	{ "dkim", dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim_stage.c) */
-};
 
 #define RELAY_ACCOUNT_CACHE_MS 5000
 #define RELAY_LOCKOUT_GC_MS 60000
@@ -74,6 +69,7 @@ struct relay {
 	relay_idle_cb idle;
 	void *idle_arg;
 	struct spf *spf;		/* issue 6: SPF verdict cache (policy/spf.c) */
+	struct dns *dns;		/* SPF's DNS (c-ares); NULL if it could not open */
 };
 
 struct relay_session {
@@ -85,12 +81,18 @@ struct relay_session {
 	relay_resumed_cb resumed;
 	void *owner;
 	struct account *acct;		/* authenticated account, owned */
+	struct account *tacct;		/* relay listener: this transaction's copy of
+					 * smtpd_relay_account's record, owned, or NULL */
 	struct account_auth_req *auth_req;	/* in flight or NULL */
 	uv_timer_t delay;		/* AUTH failure delay */
 	struct outcome delayed;		/* the reply the delay holds back */
 	int refs;			/* owner + jobs in flight + timer handle */
 	char spf_header[512];		/* issue 6: X-Postern-SPF: line for this MAIL, or "" */
 	int detached;
+	struct policy_env env;		/* the lookup seam for this session's stages */
+	struct policy_req req;		/* the phase being run (one at a time) */
+	int req_sync;			/* policy_phase_run() has not returned yet */
+	struct outcome req_out;		/* its answer when it finished at once */
 };
 
 struct relay_job {
@@ -104,7 +106,7 @@ struct relay_job {
 	size_t nrcpts;
 	char *envid;
 	int ret_full, smtputf8, eightbit;
-	char *account_record;
+	struct account *acct;		/* owned copy for the pool thread, or NULL */
 	char *helo;
 	char *protocol;
 	struct policy_msg pm;		/* pm.data: the session's DATA buffer, taken over */
@@ -137,6 +139,12 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	r->lockout = account_lockout_new();
 	r->rate = account_rate_new();
 	r->spf = spf_new();
+	{
+		char err[256];
+
+		if ((r->dns = dns_open(loop, &cfg->dns_servers, err, sizeof(err))) == NULL)
+			log_warn("event=spf_dns_unavailable error=\"%s\"", err);
+	}
 	return r;
 }
 
@@ -147,6 +155,7 @@ relay_destroy(struct relay *r)
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
 	spf_free(r->spf);
+	dns_close(r->dns);
 	config_unref(r->cfg);
 	free(r);
 }
@@ -249,6 +258,7 @@ relay_session_unref(struct relay_session *rs)
 	if (--rs->refs > 0)
 		return;
 	account_free(rs->acct);
+	account_free(rs->tacct);
 	free(rs);
 }
 
@@ -256,6 +266,184 @@ static void
 relay_delay_closed(uv_handle_t *h)
 {
 	relay_session_unref(h->data);
+}
+
+/* ---- the lookup seam and the phase runner ---- */
+
+static int relay_refresh_account(struct relay_session *rs);
+static struct account *relay_account(struct relay_session *rs);
+
+/* policy_env.account: the authenticated account, re-read; or the relay account. */
+static int
+relay_env_account(void *arg, const char *name, const struct account_policy **pol)
+{
+	struct relay_session *rs = arg;
+	struct account *a;
+
+	(void)name;
+	*pol = NULL;
+	if (rs->acct != NULL && relay_refresh_account(rs) != 0)
+		return -1;
+	if (rs->acct == NULL && rs->mode == RELAY_MODE_RELAY) {
+		/* the session's own copy: the shared cache may be re-read while a
+		 * stage of this transaction is pending */
+		struct account *t = relay_trusted_account(rs->r);
+		char *text;
+		size_t len;
+
+		account_free(rs->tacct);
+		rs->tacct = NULL;
+		if (t != NULL) {
+			text = account_format(t, &len);
+			rs->tacct = account_parse(text, len);
+			free(text);
+		}
+	}
+	if ((a = relay_account(rs)) != NULL)
+		*pol = &a->pol;
+	return 0;
+}
+
+static void relay_lockout_keys(const struct relay_session *rs, const char *name, char *kip,
+    size_t kiplen, char *kacct, size_t kacctlen);
+
+static int
+relay_env_auth_locked(void *arg, const char *client_ip, const char *name)
+{
+	struct relay_session *rs = arg;
+	struct relay *r = rs->r;
+	char kip[96], kacct[96];
+	uint64_t now = now_mono_ms();
+
+	(void)client_ip;	/* the session's own address, rs->client */
+	relay_lockout_keys(rs, name, kip, sizeof(kip), kacct, sizeof(kacct));
+	return account_lockout_locked(r->lockout, kip, now) ||
+	    account_lockout_locked(r->lockout, kacct, now);
+}
+
+/* Would one more message exceed LIMIT?  Counted for real at end of message. */
+static int
+relay_env_rate_reached(void *arg, const char *account, int64_t limit)
+{
+	struct relay_session *rs = arg;
+	uint64_t now = now_wall_ms();
+
+	if (account_rate_take(rs->r->rate, account, now, limit) != 0)
+		return 1;
+	account_rate_untake(rs->r->rate, account, now);
+	return 0;
+}
+
+static void
+relay_env_set_limits(void *arg, uint64_t size_limit, size_t max_rcpts)
+{
+	struct relay_session *rs = arg;
+
+	if (rs->s != NULL)
+		smtp_session_set_limits(rs->s, size_limit, max_rcpts);
+}
+
+/* spf_dns_fn over src/net/dns.c. */
+static int
+relay_dns(void *arg, const char *name, int type, dns_cb cb, void *cbarg)
+{
+	struct relay *r = arg;
+
+	if (r->dns == NULL)
+		return -1;
+	return dns_lookup(r->dns, name, type, cb, cbarg) != NULL ? 0 : -1;
+}
+
+static void
+relay_env_init(struct relay_session *rs)
+{
+	struct policy_env *e = &rs->env;
+
+	memset(e, 0, sizeof(*e));
+	e->arg = rs;
+	e->account = relay_env_account;
+	e->auth_locked = relay_env_auth_locked;
+	e->rate_reached = relay_env_rate_reached;
+	e->set_limits = relay_env_set_limits;
+	e->dns = relay_dns;
+	e->dns_arg = rs->r;
+	e->spf = rs->r->spf;
+}
+
+static void relay_resume(struct relay_session *rs, const struct outcome *o);
+static void relay_session_unref(struct relay_session *rs);
+
+/* Fill the facts every phase shares. */
+static struct policy_req *
+relay_req(struct relay_session *rs, enum policy_phase phase)
+{
+	struct policy_req *q = &rs->req;
+
+	memset(q, 0, sizeof(*q));
+	q->phase = phase;
+	q->cfg = config_ref(rs->r->cfg);	/* a SIGHUP may swap r->cfg while a stage pends */
+	q->env = &rs->env;
+	q->id = rs->id;
+	q->client_ip = rs->client;
+	q->relay_listener = rs->mode == RELAY_MODE_RELAY;
+	return q;
+}
+
+/* The phase is decided: keep what the relay needs, answer the session. */
+static void
+relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
+{
+	struct relay_session *rs = arg;
+	struct relay *r = rs->r;
+
+	config_unref(req->cfg);	/* the stages are done with it */
+	req->cfg = NULL;
+	if (req->phase == POLICY_MAIL) {
+		str_copy(rs->spf_header, req->spf_header, sizeof(rs->spf_header));
+		if (o->kind == OUTCOME_PERMFAIL)
+			r->stats.rejected++;
+		else if (o->kind == OUTCOME_TEMPFAIL)
+			r->stats.tempfailed++;
+	}
+	if (rs->req_sync) {
+		rs->req_out = *o;
+		return;
+	}
+	relay_resume(rs, o);
+	relay_session_unref(rs);
+	relay_job_ended(r);
+}
+
+/* Run the phase set up in rs->req: SMTP_DONE with OUT, or SMTP_PENDING. */
+static int
+relay_run_phase(struct relay_session *rs, struct outcome *out)
+{
+	struct relay *r = rs->r;
+
+	rs->refs++;	/* a pending stage keeps the session alive */
+	r->jobs++;
+	rs->req_sync = 1;
+	if (policy_phase_run(&rs->req, relay_phase_done, rs) == 0) {
+		rs->req_sync = 0;
+		rs->refs--;
+		r->jobs--;
+		*out = rs->req_out;
+		return SMTP_DONE;
+	}
+	rs->req_sync = 0;
+	return SMTP_PENDING;
+}
+
+int
+relay_on_connect(struct relay_session *rs, int trusted, size_t connections,
+    size_t connections_ip, struct outcome *out)
+{
+	struct policy_req *q = relay_req(rs, POLICY_CONNECT);
+
+	q->trusted = trusted;
+	q->connections = connections;
+	q->connections_ip = connections_ip;
+	return relay_run_phase(rs, out);
 }
 
 struct relay_session *
@@ -273,6 +461,7 @@ relay_session_new(struct relay *r, enum relay_mode mode, const char *id,
 	uv_timer_init(r->loop, &rs->delay);
 	rs->delay.data = rs;
 	rs->refs = 2;	/* the owner and the timer handle */
+	relay_env_init(rs);
 	return rs;
 }
 
@@ -329,9 +518,11 @@ relay_delay_fired(uv_timer_t *t)
 	relay_resume(rs, &rs->delayed);
 }
 
-/* A failed AUTH: count it, then answer 535 after the configured delay. */
+/* A failed AUTH: count it, log it (once; SHOWN is the account name when
+ * it may be logged, else NULL), then answer 535 after the configured delay. */
 static void
-relay_auth_failed(struct relay_session *rs, const char *name, const char *why)
+relay_auth_failed(struct relay_session *rs, const char *name, const char *why,
+    const char *shown)
 {
 	struct relay *r = rs->r;
 	char kip[96], kacct[96];
@@ -349,7 +540,8 @@ relay_auth_failed(struct relay_session *rs, const char *name, const char *why)
 	locked |= account_lockout_fail(r->lockout, kacct, now,
 	    r->cfg->smtpd_auth_lockout_threshold, r->cfg->smtpd_auth_lockout_time);
 	/* The attempted name is AUTH data: it is not logged. */
-	log_info("sid=%s event=auth result=fail reason=%s client=%s%s", rs->id, why, rs->client,
+	log_info("sid=%s event=auth result=fail reason=%s%s%s client=%s%s", rs->id, why,
+	    shown ? " account=" : "", shown ? shown : "", rs->client,
 	    locked ? " lockout=engaged" : "");
 	outcome_set(&rs->delayed, OUTCOME_PERMFAIL, 535, "5.7.8",
 	    "Authentication credentials invalid");
@@ -391,14 +583,12 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 		return;
 	}
 	if (result == 0) {
-		relay_auth_failed(rs, rs->delayed.text, "credentials");
+		relay_auth_failed(rs, rs->delayed.text, "credentials", NULL);
 		return;
 	}
-	if (a->suspended) {
+	if (a->pol.suspended) {
 		/* Logged with the name: the credentials were right. */
-		log_warn("sid=%s event=auth result=fail reason=suspended account=%s client=%s",
-		    rs->id, a->name, rs->client);
-		relay_auth_failed(rs, a->name, "suspended");
+		relay_auth_failed(rs, a->name, "suspended", a->name);
 		account_free(a);
 		return;
 	}
@@ -417,28 +607,24 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
     const char *authcid, const char *password, struct outcome *out)
 {
 	struct relay *r = rs->r;
-	char kip[96], kacct[96];
-	uint64_t now = now_mono_ms();
+	struct policy_req *q;
 
 	(void)mech;
 	if (rs->mode == RELAY_MODE_RELAY || rs->acct != NULL) {
 		outcome_set(out, OUTCOME_PERMFAIL, 503, "5.5.1", "Already authenticated");
 		return SMTP_DONE;
 	}
-	relay_lockout_keys(rs, authcid, kip, sizeof(kip), kacct, sizeof(kacct));
-	if (account_lockout_locked(r->lockout, kip, now) ||
-	    account_lockout_locked(r->lockout, kacct, now)) {
+	q = relay_req(rs, POLICY_AUTH);
+	q->account = authcid;
+	if (relay_run_phase(rs, out) != SMTP_DONE || out->kind != OUTCOME_OK) {
 		r->stats.auth_locked++;
-		log_info("sid=%s event=auth result=locked client=%s", rs->id, rs->client);
-		outcome_set(out, OUTCOME_TEMPFAIL, 454, "4.7.0",
-		    "Too many authentication failures, try again later");
-		return SMTP_DONE;
+		return SMTP_DONE;	/* the AUTH stages never pend */
 	}
 	/* Stash the attempted name for the failure path (never logged). */
 	str_copy(rs->delayed.text, authcid, sizeof(rs->delayed.text));
 	if (authzid != NULL && *authzid != '\0' && strcmp(authzid, authcid) != 0) {
 		/* No acting on behalf of another account. */
-		relay_auth_failed(rs, authcid, "authzid");
+		relay_auth_failed(rs, authcid, "authzid", NULL);
 		return SMTP_PENDING;
 	}
 	rs->auth_req = account_auth(r->loop, relay_lookup, r->q, authcid, password,
@@ -472,7 +658,7 @@ relay_refresh_account(struct relay_session *rs)
 		return 0;
 	rc = queue_kv_get(rs->r->q, QUEUE_T_ACCOUNTS, rs->acct->name, &text, &len);
 	if (rc == -ENOENT) {
-		rs->acct->suspended = 1;
+		rs->acct->pol.suspended = 1;
 		return 0;
 	}
 	if (rc != 0)
@@ -493,137 +679,42 @@ relay_account(struct relay_session *rs)
 	if (rs->acct != NULL)
 		return rs->acct;
 	if (rs->mode == RELAY_MODE_RELAY)
-		return relay_trusted_account(rs->r);
+		return rs->tacct;	/* read at MAIL (relay_env_account) */
 	return NULL;
-}
-
-/* ---- issue 6: SPF at MAIL FROM (policy/spf.c) ---- */
-
-/* Loop thread: the SPF verdict answers the pending MAIL. */
-static void
-relay_spf_done(void *arg, const struct spf_verdict *v)
-{
-	struct relay_session *rs = arg;
-	struct relay *r = rs->r;
-
-	if (!rs->detached) {
-		str_copy(rs->spf_header, v->header, sizeof(rs->spf_header));
-		if (v->out.kind == OUTCOME_PERMFAIL)
-			r->stats.rejected++;
-		else if (v->out.kind == OUTCOME_TEMPFAIL)
-			r->stats.tempfailed++;
-		if (v->out.kind != OUTCOME_OK)
-			log_info("sid=%s event=%s reason=spf status=%s", rs->id,
-			    v->out.kind == OUTCOME_PERMFAIL ? "reject" : "tempfail", v->out.enhanced);
-		relay_resume(rs, &v->out);
-	}
-	relay_session_unref(rs);
-	relay_job_ended(r);
-}
-
-/*
- * MAIL passed every other check: would the receiver see SPF pass for the
- * sender's domain from our egress IPs?  Runs in the pool (libspf2 is
- * synchronous); cached verdicts come back just as fast.
- */
-static int
-relay_spf_start(struct relay_session *rs, const struct account *a,
-    const struct smtp_envelope *env, struct outcome *out)
-{
-	struct relay *r = rs->r;
-	char *rec = a != NULL ? account_format(a, NULL) : NULL;
-	int rc;
-
-	outcome_ok(out);
-	out->text[0] = '\0';
-	if (env->sender[0] == '\0' || !spf_enabled(r->cfg) ||
-	    spf_action_for(r->cfg, rec) == SPF_ACTION_IGNORE) {
-		free(rec);
-		return SMTP_DONE;
-	}
-	rs->refs++;
-	r->jobs++;
-	rc = spf_check_async(r->spf, r->loop, r->cfg, rec, env->sender, relay_spf_done, rs);
-	free(rec);
-	if (rc != 0) {
-		rs->refs--;
-		r->jobs--;
-		return SMTP_DONE;	/* no pool: accept rather than stall (the check is advisory) */
-	}
-	return SMTP_PENDING;
 }
 
 int
 relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct outcome *out)
 {
-	struct relay *r = rs->r;
-	struct account *a;
-	char addr[LOG_ADDR_MAX];
-	uint64_t now;
+	struct policy_req *q = relay_req(rs, POLICY_MAIL);
 
-	if (rs->mode != RELAY_MODE_RELAY && rs->acct == NULL) {
-		/* RFC 4954 §6: submission needs AUTH first. */
-		outcome_set(out, OUTCOME_PERMFAIL, 530, "5.7.0", "Authentication required");
-		r->stats.rejected++;
-		return SMTP_DONE;
-	}
-	if (rs->acct != NULL && relay_refresh_account(rs) != 0) {
-		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Account lookup failed, try again later");
-		r->stats.tempfailed++;
-		return SMTP_DONE;
-	}
 	rs->spf_header[0] = '\0';
-	if ((a = relay_account(rs)) == NULL)
-		return relay_spf_start(rs, NULL, env, out);	/* issue 6 */
-	if (a->suspended) {
-		log_warn("sid=%s event=reject reason=suspended account=%s", rs->id, a->name);
-		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1", "Account suspended");
-		r->stats.rejected++;
-		return SMTP_DONE;
-	}
-	/* Trusted networks book mail to smtpd_relay_account for its limits;
-	 * a relay account without domains restricts no sender. */
-	if (!(rs->mode == RELAY_MODE_RELAY && a->ndomains == 0) &&
-	    !account_sender_allowed(a, env->sender, strlen(env->sender))) {
-		log_info("sid=%s event=reject reason=sender_domain account=%s from=%s", rs->id,
-		    a->name, log_addr(env->sender, strlen(env->sender), addr, sizeof(addr)));
-		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1",
-		    "Sender address not allowed for this account");
-		r->stats.rejected++;
-		return SMTP_DONE;
-	}
-	if (a->max_message_size > 0 && env->declared_size > a->max_message_size) {
-		outcome_set(out, OUTCOME_PERMFAIL, 552, "5.3.4",
-		    "Message size exceeds the limit for this account");
-		r->stats.rejected++;
-		return SMTP_DONE;
-	}
-	now = now_wall_ms();
-	if (account_rate_take(r->rate, a->name, now, a->hourly_rate) != 0) {
-		log_info("sid=%s event=tempfail reason=rate account=%s", rs->id, a->name);
-		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.7.1",
-		    "Hourly message limit reached, try again later");
-		r->stats.tempfailed++;
-		return SMTP_DONE;
-	}
-	account_rate_untake(r->rate, a->name, now);	/* counted at end of message */
-	return relay_spf_start(rs, a, env, out);	/* issue 6 */
+	account_free(rs->tacct);	/* re-read by the account stage */
+	rs->tacct = NULL;
+	/* RFC 4954 §6: submission needs AUTH first. */
+	q->need_auth = rs->mode != RELAY_MODE_RELAY && rs->acct == NULL;
+	if (rs->acct != NULL)
+		q->account = rs->acct->name;
+	else if (rs->mode == RELAY_MODE_RELAY && rs->r->cfg->smtpd_relay_account != NULL &&
+	    *rs->r->cfg->smtpd_relay_account != '\0')
+		q->account = rs->r->cfg->smtpd_relay_account;
+	q->sender = env->sender;
+	q->declared_size = env->declared_size;
+	return relay_run_phase(rs, out);
 }
 
 int
 relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
     const struct smtp_rcpt *rcpt, struct outcome *out)
 {
+	struct policy_req *q = relay_req(rs, POLICY_RCPT);
 	struct account *a = relay_account(rs);
 
 	(void)rcpt;
-	if (a != NULL && a->max_recipients > 0 && (int64_t)env->nrcpts >= a->max_recipients) {
-		outcome_set(out, OUTCOME_TEMPFAIL, 452, "4.5.3", "Too many recipients");
-		return SMTP_DONE;
-	}
-	outcome_ok(out);
-	out->text[0] = '\0';
-	return SMTP_DONE;
+	q->acct = a != NULL ? &a->pol : NULL;
+	q->sender = env->sender;
+	q->nrcpts = env->nrcpts;
+	return relay_run_phase(rs, out);
 }
 
 /* ---- end of message ---- */
@@ -643,7 +734,7 @@ relay_job_free(struct relay_job *j)
 	free(j->account);
 	free(j->sender);
 	free(j->envid);
-	free(j->account_record);
+	account_free(j->acct);
 	free(j->helo);
 	free(j->protocol);
 	config_unref(j->pm.cfg);
@@ -672,7 +763,7 @@ relay_policy_work(uv_work_t *w)
 	struct relay_job *j = w->data;
 
 	outcome_ok(&j->out);
-	j->policy_rc = policy_run(relay_eom_stages, ARRAY_SIZE(relay_eom_stages), &j->pm, &j->out);
+	j->policy_rc = policy_run_eom(&j->pm, &j->out);
 }
 
 static void
@@ -780,12 +871,8 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 		outcome_set(out, OUTCOME_PERMFAIL, 530, "5.7.0", "Authentication required");
 		return SMTP_DONE;
 	}
-	if (a != NULL && a->max_message_size > 0 && msg->len > a->max_message_size) {
-		outcome_set(out, OUTCOME_PERMFAIL, 552, "5.3.4",
-		    "Message size exceeds the limit for this account");
-		r->stats.rejected++;
-		return SMTP_DONE;
-	}
+	/* The account's size limit was set on the session by the MAIL stage
+	 * "size" (smtp_session_set_limits): DATA/BDAT already stopped at it. */
 	j = xcalloc(1, sizeof(*j));
 	j->work.data = j;
 	j->r = r;
@@ -793,16 +880,22 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	rs->refs++;
 	r->jobs++;
 	if (a != NULL) {
-		if (account_rate_take(r->rate, a->name, now_wall_ms(), a->hourly_rate) != 0) {
+		char *text;
+		size_t len;
+
+		if (account_rate_take(r->rate, a->name, now_wall_ms(), a->pol.hourly_rate) != 0) {
 			relay_job_free(j);
 			outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.7.1",
 			    "Hourly message limit reached, try again later");
 			r->stats.tempfailed++;
 			return SMTP_DONE;
 		}
-		j->rate_taken = a->hourly_rate > 0;
+		j->rate_taken = a->pol.hourly_rate > 0;
 		j->account = xstrdup(a->name);
-		j->account_record = account_format(a, NULL);
+		/* the pool thread gets its own copy: the relay account is re-read meanwhile */
+		text = account_format(a, &len);
+		j->acct = account_parse(text, len);
+		free(text);
 	} else {
 		j->account = xstrdup("");
 	}
@@ -829,7 +922,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 
 	j->pm.cfg = config_ref(r->cfg);	/* read in the pool; SIGHUP may swap r->cfg */
 	j->pm.account = j->account;
-	j->pm.account_record = j->account_record;
+	j->pm.acct = j->acct != NULL ? &j->acct->pol : NULL;
 	j->pm.sender = j->sender;
 	j->pm.rcpts = j->rcpt_addrs;
 	j->pm.nrcpts = j->nrcpts;

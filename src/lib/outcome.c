@@ -303,6 +303,7 @@ outcome_strkind(enum outcome_kind kind)
 	case OUTCOME_TEMPFAIL: return "tempfail";
 	case OUTCOME_PERMFAIL: return "permfail";
 	case OUTCOME_HOLD: return "hold";
+	case OUTCOME_PENDING: return "pending";
 	}
 	return "unknown";
 }

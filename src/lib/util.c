@@ -258,6 +258,50 @@ kv_get(const char *text, const char *key, char *out, size_t outlen)
 	return -1;
 }
 
+/*
+ * The allowed-domain list of an account ("a.test" exactly, "*.a.test"
+ * strictly below a.test, "*" any domain when STAR_ANY): the one matcher
+ * behind the sender-domain check and DKIM's choice of signing domain.
+ */
+int
+domain_list_match(char *const *list, size_t n, const char *dom, size_t dlen, int star_any)
+{
+	size_t i;
+
+	if (dlen == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		const char *d = list[i];
+		size_t l = strlen(d);
+
+		if (l == 1 && d[0] == '*') {
+			if (star_any)
+				return 1;
+		} else if (l > 2 && d[0] == '*' && d[1] == '.') {
+			if (dlen > l - 1 && mem_casecmp(dom + dlen - (l - 1), d + 1, l - 1) == 0)
+				return 1;
+		} else if (l == dlen && mem_casecmp(dom, d, l) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* RFC 5321 §4.1.2: the sender's domain is what follows the last '@'. */
+int
+domain_list_allows_sender(char *const *list, size_t n, const char *addr, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], "*") == 0)
+			return 1;
+	for (i = len; i > 0; i--)
+		if (addr[i - 1] == '@')
+			return domain_list_match(list, n, addr + i, len - i, 0);
+	return 0;	/* <> or a bare local part: not one of the domains */
+}
+
 int
 parse_duration_ms(const char *s, uint64_t *ms)
 {

@@ -40,7 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		t2 = account_format(b, &l2);
 		if (l1 != l2 || memcmp(t1, t2, l1) != 0)
 			abort();	/* and round-trip exactly */
-		(void)account_sender_allowed(b, line, n);
+		(void)account_sender_allowed(&b->pol, line, n);
+		(void)account_set_extra(b, "spf_action", line);
 		(void)account_set_extra(b, "fuzz_key", line);
 		(void)account_set_domains(b, line);
 		free(t1);

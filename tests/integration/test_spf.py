@@ -4,11 +4,15 @@
 
 dnsmasq serves pass / fail / softfail / neutral / none / permerror
 records (temperror: a name dnsmasq refuses); tests/tools/spf_check runs
-spf_check_async() on a real uv loop with dns_servers pointing at it, for
-each action (ignore, warn, reject; global and per-account override), and
-the replies, headers and the DNS query counts (ours and dnsmasq's log)
-are checked: a cache hit sends no query.
+spf_check_start() with src/net/dns.c on a real uv loop with dns_servers
+pointing at it, for each action (ignore, warn, reject; global and
+per-account override), and the replies, headers and the DNS query counts
+(ours and dnsmasq's log) are checked: a cache hit sends no query.
+Then the same answers through posternd's MAIL stage: reject codes at
+MAIL FROM on the relay listener, and an account's spf_action=warn
+adding X-Postern-SPF: to the queued message.
 """
+import json
 import os
 import re
 import subprocess
@@ -16,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import BUILDDIR, Dns, diag, is_, tmpdir  # noqa: E402
+from harness import BUILDDIR, Dns, Postern, diag, is_, make_message, queue_id, tmpdir  # noqa: E402
 
 B = BUILDDIR
 TOOL = os.path.join(B, "tests", "tools", "spf_check")
@@ -188,6 +192,34 @@ def main():
     res, p = check(rej, ["a@temperror.test", "b@temperror.test"])
     ok(len(res) == 2 and res[1]["cached"] == 1 and res[1]["code"] == 451,
          "temperror is cached briefly too (no query storm)")
+
+    # --- through posternd: the MAIL-phase stage, DNS by c-ares -------------------------
+    p = Postern(name="spfd", tls=False, dns=dns_srv,
+                conf={"spf_egress_ips": EGRESS, "spf_action": "reject",
+                      "smtpd_auth_in_clear": "yes"}).start()
+    for sender, want_code, want_enh in (("u@pass.test", 250, None), ("u@include.test", 250, None),
+                                        ("u@fail.test", 550, "5.7.23"),
+                                        ("u@permerror.test", 550, "5.7.24"),
+                                        ("u@temperror.test", 451, "4.7.24")):
+        code, text = p.send(sender, ["r@example.test"], make_message(mail_from=sender))
+        ok(code == want_code and (want_enh is None or text.startswith(want_enh)),
+           "posternd, spf_action=reject: MAIL FROM:<%s> answers %d %s" % (sender, want_code,
+                                                                        want_enh or "(queued)"),
+           "%d %s" % (code, text))
+    r = p.posternctl("account", "add", "app1", "--domain", "fail.test", "--password-stdin",
+                     input="app1-password\n")
+    r2 = p.posternctl("account", "set", "app1", "--set", "spf_action=warn")
+    ok(r.returncode == 0 and r2.returncode == 0, "an account with spf_action=warn", r.stderr + r2.stderr)
+    code, text = p.send("v@fail.test", ["r@example.test"], make_message(mail_from="v@fail.test"),
+                        listener="submission", starttls=False, auth=("app1", "app1-password"))
+    qid = queue_id(text)
+    ok(code == 250 and qid, "posternd, account spf_action=warn: fail.test accepted", text)
+    r = p.posternctl("queue", "show", qid or "-", "--json")
+    hdrs = (json.loads(r.stdout).get("headers") or "") if r.returncode == 0 else ""
+    ok(re.search(r"(^|\r\n)X-Postern-SPF: fail \(domain fail\.test does not authorise relay "
+                 r"address %s; add ip4:%s to its SPF record\)\r\n" % (re.escape(EGRESS), re.escape(EGRESS)),
+                 hdrs), "... and the queued message carries X-Postern-SPF:", r.stdout[:600])
+    is_(p.stop(), 0, "posternd exits cleanly")
 
 
 harness.run(main)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "dkim.h"
 #include "log.h"
 
@@ -24,6 +25,7 @@ main(int argc, char **argv)
 	struct policy_msg m;
 	struct outcome out;
 	struct config *cfg;
+	struct account *acct;
 	char err[1024], chunk[65536], *record, *p;
 	size_t n;
 	int rc;
@@ -41,10 +43,19 @@ main(int argc, char **argv)
 	for (p = record; *p; p++)
 		if (*p == ';')
 			*p = '\n';
+	{
+		/* the typed policy, as the relay hands it to the stage */
+		size_t tl = strlen(record) + 16;
+		char *text = xmalloc(tl);
+
+		snprintf(text, tl, "name=test\n%s", record);
+		acct = account_parse(text, strlen(text));
+		free(text);
+	}
 	memset(&m, 0, sizeof(m));
 	m.cfg = cfg;
 	m.account = "test";
-	m.account_record = record;
+	m.acct = acct ? &acct->pol : NULL;
 	m.sender = "";
 	buf_init(&m.data, 0);
 	buf_init(&m.verdicts, 0);
@@ -66,6 +77,7 @@ main(int argc, char **argv)
 	}
 	policy_msg_free(&m);
 	free(record);
+	account_free(acct);
 	config_free(cfg);
 	return rc;
 }

@@ -14,6 +14,8 @@
 #include <uv.h>
 
 #include "account.h"
+#include "dlp.h"
+#include "spf.h"
 #include "tap.h"
 
 struct sender_case {
@@ -94,7 +96,7 @@ main(void)
 	int bad, rc;
 	uint64_t t0 = 1000000000000ULL;
 
-	plan(62);
+	plan(77);
 
 	/* ---- names ---- */
 	ok(account_name_valid("app1") && account_name_valid("a.b_c-d"), "valid names");
@@ -105,16 +107,16 @@ main(void)
 	/* ---- record round trip ---- */
 	a = account_new("app1");
 	ok(account_set_domains(a, "Example.COM, *.example.org example.net") == 0, "set domains");
-	is_int(a->ndomains, 3, "three domains");
-	is_str(a->domains[0], "example.com", "domains lowercased");
-	ok(account_set_domains(a, "ok.test bad..test") == -1 && a->ndomains == 3,
+	is_int(a->pol.ndomains, 3, "three domains");
+	is_str(a->pol.domains[0], "example.com", "domains lowercased");
+	ok(account_set_domains(a, "ok.test bad..test") == -1 && a->pol.ndomains == 3,
 	    "a bad domain leaves the list unchanged");
-	ok(account_add_domain(a, "example.com") == 0 && a->ndomains == 3, "duplicate ignored");
-	a->max_message_size = 1048576;
-	a->max_recipients = 10;
-	a->hourly_rate = 500;
+	ok(account_add_domain(a, "example.com") == 0 && a->pol.ndomains == 3, "duplicate ignored");
+	a->pol.max_message_size = 1048576;
+	a->pol.max_recipients = 10;
+	a->pol.hourly_rate = 500;
 	a->created = 42;
-	a->suspended = 1;
+	a->pol.suspended = 1;
 	ok(account_set_extra(a, "dlp_action_card", "reject") == 0, "set an override");
 	ok(account_set_extra(a, "spf_action", "warn") == 0, "set another override");
 	ok(account_set_extra(a, "dlp_action_card", "hold") == 0, "replace an override");
@@ -133,8 +135,8 @@ main(void)
 	ok(b != NULL, "record parses");
 	text2 = account_format(b, &len2);
 	is_mem(text2, len2, text, len, "format(parse(format(a))) == format(a)");
-	ok(b->suspended && b->max_message_size == 1048576 && b->max_recipients == 10 &&
-	    b->hourly_rate == 500 && b->created == 42 && b->ndomains == 3, "fields survive");
+	ok(b->pol.suspended && b->pol.max_message_size == 1048576 && b->pol.max_recipients == 10 &&
+	    b->pol.hourly_rate == 500 && b->created == 42 && b->pol.ndomains == 3, "fields survive");
 	ok(strcmp(b->password, hash) == 0, "hash survives");
 	free(text);
 	free(text2);
@@ -151,7 +153,7 @@ main(void)
 	bad += account_parse("name=x\ndomains=a..b\n", 20) != NULL;
 	is_int(bad, 0, "malformed records refused");
 	a = account_parse("name=x", 6);
-	ok(a != NULL && !a->suspended && a->ndomains == 0 && a->password[0] == '\0',
+	ok(a != NULL && !a->pol.suspended && a->pol.ndomains == 0 && a->password[0] == '\0',
 	    "minimal record: active, no domains, no password");
 	account_free(a);
 
@@ -189,7 +191,7 @@ main(void)
 		a = account_new("s");
 		if (*sender_cases[i].domains)
 			(void)account_set_domains(a, sender_cases[i].domains);
-		rc = account_sender_allowed(a, sender_cases[i].addr, strlen(sender_cases[i].addr));
+		rc = account_sender_allowed(&a->pol, sender_cases[i].addr, strlen(sender_cases[i].addr));
 		if (rc != sender_cases[i].want) {
 			bad++;
 			diag("domains '%s' addr '%s': got %d", sender_cases[i].domains,
@@ -262,5 +264,55 @@ main(void)
 	}
 	free(text);
 	uv_loop_close(&loop);
+	/* ---- the typed policy: settings checked, parsed once, unknown lines kept ---- */
+	{
+		char err[256];
+		static const char rec[] = "name=p1\nstatus=active\ndlp_action_ssn=reject\n"
+		    "spf_action=warn\nbody_retention=1h\nfoo=bar\ndlp_action_card=bogus\n";
+		struct account_policy pol;
+		char *t;
+		size_t tl;
+
+		err[0] = '\0';
+		ok(account_setting_check("foo", "bar", err, sizeof(err)) == -1 &&
+		    strstr(err, "unknown setting 'foo'") != NULL, "unknown key refused: %s", err);
+		ok(account_setting_check("dlp_action_card", "bogus", err, sizeof(err)) == -1 &&
+		    strstr(err, "expected ignore, tag, redact, hold or reject") != NULL,
+		    "bad DLP action refused: %s", err);
+		ok(account_setting_check("spf_action", "sometimes", err, sizeof(err)) == -1 &&
+		    account_setting_check("event_retention", "soon", err, sizeof(err)) == -1,
+		    "bad SPF action and duration refused");
+		ok(account_setting_check("status", "suspended", err, sizeof(err)) == -1 &&
+		    account_setting_check("Bad Key", "x", err, sizeof(err)) == -1,
+		    "fixed fields and malformed names refused");
+		ok(account_setting_check("dlp_action_iban", "redact", err, sizeof(err)) == 0 &&
+		    account_setting_check("body_retention", "7d", err, sizeof(err)) == 0,
+		    "valid settings pass");
+		ok(account_setting_check("foo", NULL, err, sizeof(err)) == 0,
+		    "removing an unknown key is allowed (clean-up)");
+		ok(account_setting_check("spf_action", "a\nb", err, sizeof(err)) == -1,
+		    "a value with a newline is refused");
+
+		a = account_parse(rec, strlen(rec));
+		ok(a != NULL, "a record with an unknown key and a bad value still loads");
+		ok(a && a->pol.dlp_action[DLP_SSN] == DLP_REJECT &&
+		    a->pol.dlp_action[DLP_CARD] == ACCOUNT_UNSET &&
+		    a->pol.dlp_action[DLP_IBAN] == ACCOUNT_UNSET, "DLP actions typed; the bad one unset");
+		ok(a && a->pol.spf_action == SPF_ACTION_WARN && a->pol.body_retention == 3600000 &&
+		    a->pol.event_retention == ACCOUNT_UNSET, "SPF action and retention typed");
+		ok(a && strcmp(a->pol.name, "p1") == 0, "the policy names its account");
+		t = a ? account_format(a, &tl) : NULL;
+		ok(t && strstr(t, "\nfoo=bar\n") && strstr(t, "\ndlp_action_card=bogus\n"),
+		    "unknown and bad lines are kept verbatim");
+		free(t);
+		ok(a && account_set_extra(a, "spf_action", "reject") == 0 &&
+		    a->pol.spf_action == SPF_ACTION_REJECT && account_set_extra(a, "spf_action", NULL) == 0 &&
+		    a->pol.spf_action == ACCOUNT_UNSET, "set / remove update the typed field");
+		ok(a && account_set_extra(a, "foo", "baz") == -1, "account_set_extra refuses unknown keys");
+		account_free(a);
+		ok(account_policy_read(NULL, rec, strlen(rec), &pol) == 0 &&
+		    pol.body_retention == 3600000 && pol.domains == NULL && pol.name == NULL,
+		    "account_policy_read: scalars for the queue, no borrowed pointers");
+	}
 	return done();
 }

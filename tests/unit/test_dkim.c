@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "dkim.h"
 #include "tap.h"
 
@@ -79,11 +80,20 @@ run_stage(struct config *cfg, const char *record, const char *msg, struct buf *o
 {
 	struct policy_msg m;
 	struct outcome o;
+	struct account *a = NULL;
+	char *text;
 
+	if (record != NULL) {
+		/* the stage gets the typed policy the relay parses (src/account) */
+		text = xmalloc(strlen(record) + 16);
+		snprintf(text, strlen(record) + 16, "name=acct\n%s", record);
+		a = account_parse(text, strlen(text));
+		free(text);
+	}
 	memset(&m, 0, sizeof(m));
 	m.cfg = cfg;
 	m.account = "acct";
-	m.account_record = record;
+	m.acct = a ? &a->pol : NULL;
 	m.sender = "";
 	buf_init(&m.data, 0);
 	buf_init(&m.verdicts, 0);
@@ -92,6 +102,7 @@ run_stage(struct config *cfg, const char *record, const char *msg, struct buf *o
 	buf_init(out, 0);
 	policy_msg_render(&m, out);
 	policy_msg_free(&m);
+	account_free(a);
 	return o.code;
 }
 

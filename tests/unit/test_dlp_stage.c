@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "account.h"
 #include "dlp.h"
 #include "mime.h"
 #include "policy.h"
@@ -35,13 +36,25 @@ conf(const char *text)
 	return c;
 }
 
+static struct account *msg_acct;	/* the typed policy of the record under test */
+
 static void
 msg_init(struct policy_msg *m, const struct config *cfg, const char *record, const char *data)
 {
+	account_free(msg_acct);
+	msg_acct = NULL;
+	if (record != NULL) {
+		size_t tl = strlen(record) + 16;
+		char *text = xmalloc(tl);
+
+		snprintf(text, tl, "name=acme\n%s", record);
+		msg_acct = account_parse(text, strlen(text));
+		free(text);
+	}
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
 	m->account = "acme";
-	m->account_record = record;
+	m->acct = msg_acct ? &msg_acct->pol : NULL;
 	m->sender = "app@acme.test";
 	buf_init(&m->data, 0);
 	buf_append_str(&m->data, data);
@@ -52,6 +65,8 @@ static void
 msg_free(struct policy_msg *m)
 {
 	policy_msg_free(m);
+	account_free(msg_acct);
+	msg_acct = NULL;
 }
 
 /* Run the stage, then make m->data the final message (added fields
@@ -320,7 +335,7 @@ main(void)
 
 	/* through the stage runner */
 	{
-		const struct policy_stage stages[] = { { "dlp", dlp_policy_stage } };
+		const struct policy_stage stages[] = { { .name = "dlp", .run = dlp_policy_stage } };
 
 		msg_init(&m, rej, NULL, plain);
 		ok(policy_run(stages, 1, &m, &o) == -1 && o.code == 550, "policy_run stops on reject");

@@ -138,7 +138,7 @@ main(void)
 		policy_msg_free(&m);
 	}
 	{
-		struct policy_stage st[] = { { "headers", policy_headers } };
+		struct policy_stage st[] = { { .name = "headers", .run = policy_headers } };
 		struct policy_msg m;
 		memset(&m, 0, sizeof(m));
 		m.cfg = cfg;

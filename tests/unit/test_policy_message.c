@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "account.h"
 #include "buf.h"
 #include "config.h"
 #include "dkim.h"
@@ -133,13 +134,33 @@ conf(const char *extra)
 	return cfg;
 }
 
+/* The account's typed policy as the relay hands it over (domains=a.test),
+ * built without the heap so the counts below are the stages' own. */
+static char *acme_domains[] = { "a.test" };
+static struct account_policy acme_pol;
+
+static const struct account_policy *
+acme_policy(void)
+{
+	size_t i;
+
+	acme_pol.name = "acme";
+	acme_pol.domains = acme_domains;
+	acme_pol.ndomains = 1;
+	for (i = 0; i < ACCOUNT_DLP_NTYPES; i++)
+		acme_pol.dlp_action[i] = ACCOUNT_UNSET;
+	acme_pol.spf_action = ACCOUNT_UNSET;
+	acme_pol.body_retention = acme_pol.event_retention = ACCOUNT_UNSET;
+	return &acme_pol;
+}
+
 static void
 msg_init(struct policy_msg *m, const struct config *cfg, const char *data, size_t len)
 {
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
 	m->account = "acme";
-	m->account_record = "domains=a.test\n";
+	m->acct = acme_policy();
 	m->sender = "app@a.test";
 	m->client_helo = "app1.a.test";
 	m->client_addr = "192.0.2.7";
@@ -187,9 +208,9 @@ static void
 test_one_copy(void)
 {
 	static const struct policy_stage stages[] = {
-		{ "headers", policy_headers },
-		{ "dlp", dlp_policy_stage },
-		{ "dkim", dkimsign_stage_run },
+		{ .name = "headers", .run = policy_headers },
+		{ .name = "dlp", .run = dlp_policy_stage },
+		{ .name = "dkim", .run = dkimsign_stage_run },
 	};
 	static const char head[] =
 	    "From: App <app@a.test>\r\n"

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "json.h"
+#include "account.h"
 #include "queue.h"
 #include "tap.h"
 #include "util.h"
@@ -663,7 +664,10 @@ test_privacy(void)
 	commit_one(q, "other", body, strlen(body), QUEUE_QUEUED, &res2, 1);
 	/* an account that keeps bodies for a day overrides body_retention = 0 */
 	memset(&d, 0, sizeof(d));
-	queue_kv_put(q, QUEUE_T_ACCOUNTS, "keeper", "status=active\nbody_retention=1d\n", 32, done_cb, &d);
+	/* the account record's owner parses it for the queue (as posternd sets up) */
+	queue_set_account_policy_fn(q, account_policy_read, NULL);
+	queue_kv_put(q, QUEUE_T_ACCOUNTS, "keeper", "name=keeper\nstatus=active\nbody_retention=1d\n",
+	    44, done_cb, &d);
 	while (d.calls == 0)
 		uv_run(&loop, UV_RUN_ONCE);
 	commit_one(q, "keeper", body, strlen(body), QUEUE_QUEUED, &res3, 1);

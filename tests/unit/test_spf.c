@@ -4,17 +4,84 @@
  * action precedence (account over global), the mechanisms we ask the
  * customer to publish, the cases that are not checked at all (no egress
  * IPs, <> sender, action ignore: no DNS query), and the temperror path
- * against a closed DNS port, including the cache and the async wrapper
- * on a real uv loop.  Results from real records are covered by
+ * against a closed DNS port through src/net/dns.c (c-ares) on a real uv
+ * loop, including the cache.  Results from real records are covered by
  * tests/integration/test_spf.py.
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "account.h"
+#include "dns.h"
 #include "spf.h"
 #include "tap.h"
+
+/* The typed policy of a record text (tests write records as text). */
+static struct account *
+pol_of(const char *record)
+{
+	char text[512];
+
+	if (record == NULL)
+		return NULL;
+	snprintf(text, sizeof(text), "name=t\n%s", record);
+	return account_parse(text, strlen(text));
+}
+
+static enum spf_action
+action_for(const struct config *cfg, const char *record)
+{
+	struct account *a = pol_of(record);
+	enum spf_action act = spf_action_for(cfg, a ? &a->pol : NULL);
+
+	account_free(a);
+	return act;
+}
+
+static int
+lookup(void *arg, const char *name, int type, dns_cb cb, void *cbarg)
+{
+	return dns_lookup(arg, name, type, cb, cbarg) != NULL ? 0 : -1;
+}
+
+static struct spf_verdict sync_v;
+static int sync_done;
+
+static void
+sync_cb(void *arg, const struct spf_verdict *v)
+{
+	(void)arg;
+	sync_v = *v;
+	sync_done = 1;
+}
+
+/* One check to the end: DNS through c-ares on its own loop. */
+static void
+spf_check(struct spf *s, const struct config *cfg, const char *record, const char *sender,
+    struct spf_verdict *v)
+{
+	uv_loop_t loop;
+	struct dns *d;
+	struct account *a = pol_of(record);
+	char err[256];
+
+	uv_loop_init(&loop);
+	d = dns_open(&loop, &cfg->dns_servers, err, sizeof(err));
+	sync_done = 0;
+	if (spf_check_start(s, cfg, a ? &a->pol : NULL, sender, lookup, d, sync_cb, NULL, v) ==
+	    SPF_PENDING) {
+		while (!sync_done)
+			uv_run(&loop, UV_RUN_ONCE);
+		*v = sync_v;
+	}
+	dns_close(d);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	account_free(a);
+}
 
 static struct config *
 cfg_from(const char *text)
@@ -25,6 +92,88 @@ cfg_from(const char *text)
 	if (cfg == NULL)
 		printf("# config: %s\n", err);
 	return cfg;
+}
+
+
+/* ---- a DNS of the test's own: answers from a table when the test says so ---- */
+
+static const char *const zone[][3] = {	/* name, type ("TXT", "MX", "A"), data */
+	{ "chain.test", "TXT", "v=spf1 include:inc.chain.test -all" },
+	{ "inc.chain.test", "TXT", "v=spf1 mx -all" },
+	{ "inc.chain.test", "MX", "mx.chain.test" },
+	{ "mx.chain.test", "A", "192.0.2.1" },
+};
+
+struct zq {
+	char name[256];
+	int type;
+	dns_cb cb;
+	void *arg;
+};
+static struct zq zqs[16];
+static size_t nzq;
+static unsigned zlookups, zrounds;
+static int zone_refuse;	/* the lookup function fails to start */
+
+static int
+zone_lookup(void *arg, const char *name, int type, dns_cb cb, void *cbarg)
+{
+	(void)arg;
+	if (zone_refuse || nzq >= 16)
+		return -1;
+	snprintf(zqs[nzq].name, sizeof(zqs[nzq].name), "%s", name);
+	zqs[nzq].type = type;
+	zqs[nzq].cb = cb;
+	zqs[nzq].arg = cbarg;
+	nzq++;
+	zlookups++;
+	return 0;
+}
+
+/* Answer what is waiting (one "round trip"). */
+static void
+zone_answer(void)
+{
+	struct zq batch[16];
+	size_t n = nzq, i, k;
+
+	memcpy(batch, zqs, sizeof(batch));
+	nzq = 0;
+	zrounds++;
+	for (i = 0; i < n; i++) {
+		struct dns_result r;
+		struct dns_rr rr;
+		const char *tn = batch[i].type == DNS_T_TXT ? "TXT" : batch[i].type == DNS_T_MX ? "MX" :
+		    batch[i].type == DNS_T_A ? "A" : "?";
+
+		memset(&r, 0, sizeof(r));
+		memset(&rr, 0, sizeof(rr));
+		r.type = batch[i].type;
+		r.ttl = 600;
+		r.status = DNS_NXDOMAIN;
+		for (k = 0; k < sizeof(zone) / sizeof(zone[0]); k++) {
+			if (strcmp(zone[k][0], batch[i].name) != 0)
+				continue;
+			r.status = DNS_NODATA;
+			if (strcmp(zone[k][1], tn) != 0)
+				continue;
+			r.status = DNS_OK;
+			rr.type = batch[i].type;
+			rr.ttl = 600;
+			if (batch[i].type == DNS_T_TXT) {
+				rr.text = (char *)zone[k][2];
+				rr.len = strlen(zone[k][2]);
+			} else if (batch[i].type == DNS_T_MX) {
+				rr.name = (char *)zone[k][2];
+			} else {
+				inet_pton(AF_INET, zone[k][2], rr.addr);
+			}
+			r.n = 1;
+			r.rr = &rr;
+			break;
+		}
+		batch[i].cb(batch[i].arg, &r);
+	}
 }
 
 static struct spf_verdict async_v;
@@ -49,13 +198,13 @@ main(void)
 	int flag = 0;
 	uv_loop_t loop;
 
-	plan(28);
+	plan(35);
 
 	cfg = cfg_from("spf_action = warn\n");
-	is_int(spf_action_for(cfg, NULL), SPF_ACTION_WARN, "global action");
-	is_int(spf_action_for(cfg, "domains=a.test\nspf_action=reject\n"), SPF_ACTION_REJECT,
+	is_int(action_for(cfg, NULL), SPF_ACTION_WARN, "global action");
+	is_int(action_for(cfg, "domains=a.test\nspf_action=reject\n"), SPF_ACTION_REJECT,
 	    "account spf_action overrides");
-	is_int(spf_action_for(cfg, "spf_action=sometimes\n"), SPF_ACTION_WARN, "invalid override ignored");
+	is_int(action_for(cfg, "spf_action=sometimes\n"), SPF_ACTION_WARN, "invalid override ignored");
 	is_str(spf_strresult(SPF_R_SOFTFAIL), "softfail", "result names");
 	is_str(spf_straction(SPF_ACTION_IGNORE), "ignore", "action names");
 	spf_required_mechanisms(cfg, mech, sizeof(mech));
@@ -96,29 +245,64 @@ main(void)
 	ok(v.result == SPF_R_NONE && spf_dns_queries(s) == q && v.out.code == 550,
 	    "malformed domain: none without a DNS query (RFC 7208 4.3)");
 
-	/* the async wrapper on a real loop */
+	/* pending on a real loop: the callback runs once, later */
 	uv_loop_init(&loop);
-	ok(spf_check_async(s, &loop, cfg, NULL, "y@b.test", async_done, &flag) == 0, "queued");
-	uv_run(&loop, UV_RUN_DEFAULT);
-	is_int(async_calls, 1, "callback ran once");
-	ok(flag && async_v.result == SPF_R_TEMPERROR && async_v.out.code == 451, "async verdict");
-	is_str(async_v.domain, "b.test", "async domain");
-
-	/* a reload may free the config while the job is queued: it keeps a copy */
 	{
-		struct config *tmp = cfg_from("spf_egress_ips = 192.0.2.9\ndns_servers = 127.0.0.1:1\n"
-		    "spf_action = reject\n");
+		char err[256];
+		struct dns *d = dns_open(&loop, &cfg->dns_servers, err, sizeof(err));
 
-		flag = 0;
-		ok(spf_check_async(s, &loop, tmp, "spf_action=warn", "z@c.test", async_done, &flag) == 0,
-		    "queued, then the config is freed");
-		config_free(tmp);
+		is_int(spf_check_start(s, cfg, NULL, "y@b.test", lookup, d, async_done, &flag, &v),
+		    SPF_PENDING, "pending on DNS");
+		is_int(async_calls, 0, "callback not run from inside the call");
+		while (!flag)
+			uv_run(&loop, UV_RUN_ONCE);
+		is_int(async_calls, 1, "callback ran once");
+		ok(flag && async_v.result == SPF_R_TEMPERROR && async_v.out.code == 451, "async verdict");
+		is_str(async_v.domain, "b.test", "async domain");
+
+		/* a reload may free the config while the check is pending: it read it at the start */
+		{
+			struct config *tmp = cfg_from("spf_egress_ips = 192.0.2.9\ndns_servers = 127.0.0.1:1\n"
+			    "spf_action = reject\n");
+			struct account *a = pol_of("spf_action=warn\n");
+
+			flag = 0;
+			ok(spf_check_start(s, tmp, &a->pol, "z@c.test", lookup, d, async_done, &flag,
+			    &v) == SPF_PENDING, "pending, then the config and policy are freed");
+			config_free(tmp);
+			account_free(a);
+			while (!flag)
+				uv_run(&loop, UV_RUN_ONCE);
+			ok(flag && async_v.action == SPF_ACTION_WARN && strcmp(async_v.ip, "192.0.2.9") == 0 &&
+			    async_v.out.code == 250, "the check used its own copy of the settings");
+		}
+		dns_close(d);
 		uv_run(&loop, UV_RUN_DEFAULT);
-		ok(flag && async_v.action == SPF_ACTION_WARN && strcmp(async_v.ip, "192.0.2.9") == 0 &&
-		    async_v.out.code == 250, "the job used its own copy of the settings");
 	}
 	uv_loop_close(&loop);
 
+	spf_free(s);
+	config_free(cfg);
+
+	/* rounds: TXT, then the include's TXT, then its MX, then the MX host's A */
+	cfg = cfg_from("spf_egress_ips = 192.0.2.1\nspf_action = reject\n");
+	s = spf_new();
+	flag = 0;
+	is_int(spf_check_start(s, cfg, NULL, "u@chain.test", zone_lookup, NULL, async_done, &flag, &v),
+	    SPF_PENDING, "include + mx: pending");
+	while (!flag && nzq > 0)
+		zone_answer();
+	ok(flag && async_v.result == SPF_R_PASS && async_v.out.code == 250,
+	    "include:, mx and A resolved round by round: pass (%s)", spf_strresult(async_v.result));
+	ok(zlookups == 4 && zrounds == 4, "one lookup per name the evaluation needed (%u lookups, %u rounds)",
+	    zlookups, zrounds);
+	is_int(spf_check_start(s, cfg, NULL, "w@chain.test", zone_lookup, NULL, async_done, &flag, &v),
+	    SPF_DONE, "the verdict is cached");
+	zone_refuse = 1;
+	is_int(spf_check_start(s, cfg, NULL, "u@other.test", zone_lookup, NULL, async_done, &flag, &v),
+	    SPF_DONE, "a lookup that cannot start: answered at once");
+	ok(v.result == SPF_R_TEMPERROR && v.out.code == 451, "... as a temperror (451 4.7.24)");
+	zone_refuse = 0;
 	spf_free(s);
 	config_free(cfg);
 

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_policy.c: the stage runner (policy/policy.c) and the
+ * CONNECT..RCPT stages (policy/limits.c).  Runner: stages run in table
+ * order, the first non-ok outcome wins and later stages do not run,
+ * hold is remembered and the run goes on, a pending stage finishes
+ * through policy_stage_done() and the runner continues with the next
+ * stage, every phase has its table.  Stages: each decides from struct
+ * policy_req and a fake struct policy_env (no queue, no session), with
+ * the reply codes the relay answered before the stages existed; the
+ * SPF stage pends on a fake DNS function and resumes the runner.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "account.h"
+#include "policy.h"
+#include "tap.h"
+
+static char trace[256];
+static struct policy_req *pending_req;
+
+static void
+st_a(struct policy_req *r, struct outcome *o)
+{
+	(void)r;
+	(void)o;
+	strcat(trace, "a");
+}
+
+static void
+st_hold(struct policy_req *r, struct outcome *o)
+{
+	(void)r;
+	strcat(trace, "h");
+	outcome_set(o, OUTCOME_HOLD, 250, "2.0.0", "held");
+}
+
+static void
+st_fail(struct policy_req *r, struct outcome *o)
+{
+	(void)r;
+	strcat(trace, "f");
+	outcome_set(o, OUTCOME_PERMFAIL, 550, "5.7.1", "no");
+}
+
+static void
+st_temp(struct policy_req *r, struct outcome *o)
+{
+	(void)r;
+	strcat(trace, "t");
+	outcome_set(o, OUTCOME_TEMPFAIL, 451, "4.7.1", "later");
+}
+
+static void
+st_pend(struct policy_req *r, struct outcome *o)
+{
+	strcat(trace, "p");
+	pending_req = r;
+	o->kind = OUTCOME_PENDING;
+}
+
+static struct outcome got;
+static int ndone;
+
+static void
+phase_done(void *arg, struct policy_req *r, const struct outcome *o)
+{
+	(void)arg;
+	(void)r;
+	got = *o;
+	ndone++;
+}
+
+static int
+run(const struct policy_stage *st, size_t n, struct policy_req *r)
+{
+	trace[0] = '\0';
+	ndone = 0;
+	memset(&got, 0, sizeof(got));
+	return policy_run_stages(r, st, n, phase_done, NULL);
+}
+
+/* ---- a fake environment ---- */
+
+static struct account *env_acct;
+static int env_lookup_rc;
+static int env_locked;
+static int env_rate;
+static uint64_t env_size_limit;
+
+static int
+fake_account(void *arg, const char *name, const struct account_policy **pol)
+{
+	(void)arg;
+	(void)name;
+	*pol = env_acct ? &env_acct->pol : NULL;
+	return env_lookup_rc;
+}
+
+static int
+fake_locked(void *arg, const char *ip, const char *name)
+{
+	(void)arg;
+	(void)ip;
+	(void)name;
+	return env_locked;
+}
+
+static int
+fake_rate(void *arg, const char *account, int64_t limit)
+{
+	(void)arg;
+	(void)account;
+	(void)limit;
+	return env_rate;
+}
+
+static void
+fake_limits(void *arg, uint64_t size, size_t rcpts)
+{
+	(void)arg;
+	(void)rcpts;
+	env_size_limit = size;
+}
+
+/* DNS: lookups wait here until the test answers them. */
+struct fake_q {
+	char name[256];
+	int type;
+	dns_cb cb;
+	void *cbarg;
+};
+static struct fake_q fq[16];
+static size_t nfq;
+static unsigned nlookups;
+
+static int
+fake_dns(void *arg, const char *name, int type, dns_cb cb, void *cbarg)
+{
+	(void)arg;
+	if (nfq >= 16)
+		return -1;
+	snprintf(fq[nfq].name, sizeof(fq[nfq].name), "%s", name);
+	fq[nfq].type = type;
+	fq[nfq].cb = cb;
+	fq[nfq].cbarg = cbarg;
+	nfq++;
+	nlookups++;
+	return 0;
+}
+
+/* Answer every waiting lookup: TXT of spf.test is SPF_TXT, the rest NXDOMAIN. */
+static const char *spf_txt = "v=spf1 ip4:192.0.2.1 -all";
+
+static void
+fake_dns_answer_all(void)
+{
+	while (nfq > 0) {
+		struct fake_q q = fq[--nfq];
+		struct dns_result r;
+		struct dns_rr rr;
+
+		memset(&r, 0, sizeof(r));
+		memset(&rr, 0, sizeof(rr));
+		r.type = q.type;
+		r.ttl = 300;
+		if (q.type == DNS_T_TXT && strcmp(q.name, "spf.test") == 0) {
+			r.status = DNS_OK;
+			rr.type = DNS_T_TXT;
+			rr.ttl = 300;
+			rr.text = (char *)spf_txt;
+			rr.len = strlen(spf_txt);
+			r.n = 1;
+			r.rr = &rr;
+		} else {
+			r.status = DNS_NXDOMAIN;
+		}
+		q.cb(q.cbarg, &r);
+	}
+}
+
+static struct account *
+mkacct(const char *record)
+{
+	return account_parse(record, strlen(record));
+}
+
+static struct config *
+conf(const char *text)
+{
+	char err[256];
+	struct config *c = config_parse("t.conf", text, strlen(text), err, sizeof(err));
+
+	if (c == NULL)
+		printf("# %s\n", err);
+	return c;
+}
+
+int
+main(void)
+{
+	static const struct policy_stage order[] = {
+		{ .name = "a", .check = st_a }, { .name = "h", .check = st_hold },
+		{ .name = "a2", .check = st_a },
+	};
+	static const struct policy_stage first[] = {
+		{ .name = "a", .check = st_a }, { .name = "t", .check = st_temp },
+		{ .name = "f", .check = st_fail }, { .name = "a2", .check = st_a },
+	};
+	static const struct policy_stage pend[] = {
+		{ .name = "a", .check = st_a }, { .name = "p", .check = st_pend },
+		{ .name = "a2", .check = st_a }, { .name = "f", .check = st_fail },
+	};
+	struct policy_req r;
+	struct policy_env env;
+	struct outcome o;
+	struct config *cfg;
+	struct spf *spf;
+	enum policy_phase ph;
+	const struct policy_stage *st;
+	size_t n;
+
+	plan(43);
+
+	/* ---- the runner ---- */
+	memset(&r, 0, sizeof(r));
+	is_int(run(order, 3, &r), 0, "no stage pends: done at once");
+	is_str(trace, "aha", "stages run in table order; hold does not stop the run");
+	ok(ndone == 1 && got.kind == OUTCOME_HOLD, "... and the answer is hold");
+	is_int(run(first, 4, &r), 0, "done");
+	is_str(trace, "at", "the first non-ok outcome ends the run");
+	ok(got.kind == OUTCOME_TEMPFAIL && got.code == 451 && strcmp(got.enhanced, "4.7.1") == 0,
+	    "... and is the answer");
+	is_int(run(pend, 4, &r), 1, "a pending stage: the run pends");
+	ok(ndone == 0 && strcmp(trace, "ap") == 0, "nothing after it has run, no answer yet");
+	outcome_ok(&o);
+	policy_stage_done(pending_req, &o);
+	ok(ndone == 1 && strcmp(trace, "apaf") == 0, "completion goes on with the next stage");
+	ok(got.kind == OUTCOME_PERMFAIL && got.code == 550, "... and a later stage's refusal wins");
+	run(pend, 4, &r);
+	outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.7.24", "dns");
+	policy_stage_done(pending_req, &o);
+	ok(ndone == 1 && strcmp(trace, "ap") == 0 && got.code == 451,
+	    "a pending stage's own refusal ends the run");
+	for (ph = POLICY_CONNECT; ph < POLICY_NPHASES; ph++) {
+		st = policy_phase_stages(ph, &n);
+		ok(st != NULL && n > 0, "phase %s has a stage table (%zu stages)", policy_strphase(ph), n);
+	}
+	st = policy_phase_stages(POLICY_MAIL, &n);
+	ok(n == 6 && strcmp(st[0].name, "auth_required") == 0 && strcmp(st[n - 1].name, "spf") == 0,
+	    "MAIL: auth_required first, spf last");
+	st = policy_phase_stages(POLICY_EOM, &n);
+	ok(n == 3 && strcmp(st[n - 1].name, "dkim") == 0 && st[0].run != NULL, "EOM: DKIM signs last");
+
+	/* ---- the stages, each through its phase ---- */
+	cfg = conf("smtpd_max_connections = 3\nsmtpd_max_connections_per_ip = 2\n"
+	    "spf_egress_ips = 192.0.2.1\nspf_action = reject\n");
+	memset(&env, 0, sizeof(env));
+	env.account = fake_account;
+	env.auth_locked = fake_locked;
+	env.rate_reached = fake_rate;
+	env.set_limits = fake_limits;
+	env.dns = fake_dns;
+	spf = spf_new();
+	env.spf = spf;
+
+#define REQ(p) do { memset(&r, 0, sizeof(r)); r.phase = (p); r.cfg = cfg; r.env = &env; \
+	r.id = "t"; r.client_ip = "192.0.2.7"; } while (0)
+
+	REQ(POLICY_CONNECT);
+	r.relay_listener = 1;
+	r.connections = r.connections_ip = 1;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.kind == OUTCOME_PERMFAIL && got.code == 554, "CONNECT: relay listener, untrusted: 554");
+	r.trusted = 1;
+	policy_phase_run(&r, phase_done, NULL);
+	is_int(got.kind, OUTCOME_OK, "CONNECT: trusted network: ok");
+	r.connections = 4;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 421 && strcmp(got.enhanced, "4.7.0") == 0, "CONNECT: smtpd_max_connections: 421");
+	r.connections = 2;
+	r.connections_ip = 3;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 421 && strstr(got.text, "your address") != NULL, "CONNECT: per IP: 421");
+
+	REQ(POLICY_AUTH);
+	r.account = "app1";
+	env_locked = 1;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 454 && strcmp(got.enhanced, "4.7.0") == 0, "AUTH: locked out: 454 4.7.0");
+	env_locked = 0;
+	policy_phase_run(&r, phase_done, NULL);
+	is_int(got.kind, OUTCOME_OK, "AUTH: not locked: ok");
+
+	REQ(POLICY_MAIL);
+	r.need_auth = 1;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 530 && strcmp(got.enhanced, "5.7.0") == 0, "MAIL: submission without AUTH: 530");
+	REQ(POLICY_MAIL);
+	r.account = "app1";
+	r.sender = "";
+	env_lookup_rc = -1;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 451 && strcmp(got.enhanced, "4.3.0") == 0, "MAIL: lookup error: 451 4.3.0");
+	env_lookup_rc = -ENOENT;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 550 && strstr(got.text, "suspended"), "MAIL: deleted account: 550 suspended");
+	env_lookup_rc = 0;
+	env_acct = mkacct("name=app1\nstatus=suspended\ndomains=a.test\n");
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 550 && strcmp(got.enhanced, "5.7.1") == 0, "MAIL: suspended: 550 5.7.1");
+	account_free(env_acct);
+	env_acct = mkacct("name=app1\ndomains=a.test\nmax_message_size=1000\nhourly_rate=5\n"
+	    "spf_action=ignore\n");
+	r.sender = "x@b.test";
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 550 && strstr(got.text, "Sender address"), "MAIL: other domain: 550 5.7.1");
+	r.sender = "x@A.test";
+	r.declared_size = 2000;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 552 && strcmp(got.enhanced, "5.3.4") == 0, "MAIL: SIZE= above the account limit: 552");
+	is_int((int)env_size_limit, 1000, "MAIL: the session's size limit is the account's");
+	r.declared_size = 0;
+	env_rate = 1;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 451 && strcmp(got.enhanced, "4.7.1") == 0, "MAIL: hourly rate: 451 4.7.1");
+	env_rate = 0;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.kind == OUTCOME_OK && nlookups == 0, "MAIL: all fine, spf_action=ignore: no DNS");
+	r.relay_listener = 1;
+	account_free(env_acct);
+	env_acct = mkacct("name=relay\nspf_action=ignore\n");
+	r.sender = "x@anything.test";
+	policy_phase_run(&r, phase_done, NULL);
+	is_int(got.kind, OUTCOME_OK, "MAIL: relay account without domains restricts no sender");
+	is_int((int)env_size_limit, (int)cfg->message_size_limit,
+	    "MAIL: no account limit: the session's limit is back to message_size_limit");
+
+	/* SPF pends on DNS and the runner continues from its answer */
+	account_free(env_acct);
+	env_acct = mkacct("name=app1\ndomains=spf.test\n");
+	REQ(POLICY_MAIL);
+	r.account = "app1";
+	r.sender = "u@spf.test";
+	ndone = 0;
+	is_int(policy_phase_run(&r, phase_done, NULL), 1, "MAIL: SPF not cached: pending");
+	ok(nfq == 1 && fq[0].type == DNS_T_TXT && strcmp(fq[0].name, "spf.test") == 0,
+	    "SPF asked the caller's DNS for the TXT record");
+	fake_dns_answer_all();
+	ok(ndone == 1 && got.kind == OUTCOME_OK, "SPF pass (192.0.2.1 listed): MAIL ok");
+	REQ(POLICY_MAIL);
+	r.account = "app1";
+	r.sender = "v@spf.test";
+	ndone = 0;
+	is_int(policy_phase_run(&r, phase_done, NULL), 0, "second check: from the verdict cache, at once");
+	is_int(nlookups, 1, "... without DNS");
+	spf_txt = "v=spf1 include:inc.test -all";
+	account_free(env_acct);
+	env_acct = mkacct("name=app1\ndomains=*\n");
+	REQ(POLICY_MAIL);
+	r.account = "app1";
+	r.sender = "w@other.test";
+	ndone = 0;
+	policy_phase_run(&r, phase_done, NULL);
+	fake_dns_answer_all();
+	ok(ndone == 1 && got.code == 550 && strcmp(got.enhanced, "5.7.23") == 0,
+	    "no SPF record (NXDOMAIN), spf_action=reject: 550 5.7.23");
+
+	REQ(POLICY_RCPT);
+	account_free(env_acct);
+	env_acct = mkacct("name=app1\nmax_recipients=2\n");
+	r.acct = &env_acct->pol;
+	r.nrcpts = 2;
+	policy_phase_run(&r, phase_done, NULL);
+	ok(got.code == 452 && strcmp(got.enhanced, "4.5.3") == 0, "RCPT: recipient limit: 452 4.5.3");
+	r.nrcpts = 1;
+	policy_phase_run(&r, phase_done, NULL);
+	is_int(got.kind, OUTCOME_OK, "RCPT: below the limit: ok");
+
+	account_free(env_acct);
+	spf_free(spf);
+	config_free(cfg);
+	return done();
+}
