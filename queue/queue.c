@@ -379,6 +379,8 @@ queue_commit(struct queue *q, const struct queue_msg_in *m,
 	c->cb = cb;
 	c->arg = arg;
 	id_new(c->id);
+	writer_op_audit(&c->op, m->audit);	/* queue.inject: names the new id */
+	c->op.audit_id = c->id;
 	writer_submit(q, &c->op);
 	return 0;
 }

@@ -93,7 +93,14 @@ struct writer_op {
 	writer_apply_fn apply;
 	writer_done_fn done;
 	int status;
+	/* Audit in the same transaction (struct queue_audit, queue.h): when
+	 * set, writer_batch() appends the record right after apply(), with
+	 * the op's status and, if it succeeded, AUDIT_ID as "ids". */
+	char *audit;			/* owned; freed before done() runs */
+	const char *audit_id;		/* borrowed from the op, or NULL */
 };
+/* Copy AUDIT's JSON into OP (NULL: no record). */
+void writer_op_audit(struct writer_op *op, const struct queue_audit *audit);
 
 int writer_start(struct queue *q);
 void writer_submit(struct queue *q, struct writer_op *op);
@@ -211,6 +218,11 @@ void queue_keys_commit(struct queue *q, int ok);
 /* Append an event / audit record (writer thread, inside TXN). */
 int queue_append_log(struct queue *q, struct db_txn *txn, enum db_table t,
     const char *text, size_t len);
+/* Complete the audit record HEAD (a JSON object, struct queue_audit) with
+ * "status" (0; or 1 and "error" ERROR) and, when NIDS > 0, "ids", and
+ * append it inside TXN (writer thread). */
+int queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
+    int failed, const char *error, const char *const *ids, size_t nids);
 
 /* ---- records.c: record formats, loaded inside a caller's txn ---- */
 
@@ -286,9 +298,16 @@ struct simple_op {
 	enum queue_action act;
 	queue_done_cb cb;
 	void *arg;
+	/* OP_ACTIONS: a batch of messages with its own audit record */
+	char **ids;
+	size_t nids;
+	int *status_out;		/* borrowed: the caller's per-id results */
+	char *batch_audit;		/* owned: record head, written by the apply */
+	int unchanged_ok;
 };
 
-enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE };
+enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
+	OP_ACCOUNT_DELETE };
 
 struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */
