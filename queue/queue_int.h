@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "crypto.h"
+#include "hash.h"
 #include "queue.h"
 
 /* ---- db.c ---- */
@@ -151,12 +152,6 @@ struct acct_key {
 	int committed;
 };
 
-struct inflight {
-	struct inflight *next;
-	char id[QUEUE_ID_LEN + 1];
-	uint32_t no;
-};
-#define INFLIGHT_BUCKETS 4096
 
 struct queue {
 	uv_loop_t *loop;		/* borrowed; NULL for read-only tools */
@@ -199,8 +194,7 @@ struct queue {
 	int timers_init;
 	queue_due_cb due_cb;
 	void *due_arg;
-	struct inflight *inflight[INFLIGHT_BUCKETS];
-	size_t ninflight;
+	struct hash *inflight;		/* (id, rcpt no) -> q: recipients handed out */
 
 	int closing;
 	int handles_open;

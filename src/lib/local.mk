@@ -4,6 +4,7 @@
 libpostern_a_SOURCES += \
 	src/lib/buf.c \
 	src/lib/crypto.c \
+	src/lib/hash.c \
 	src/lib/json.c \
 	src/lib/log.c \
 	src/lib/outcome.c \
@@ -11,6 +12,7 @@ libpostern_a_SOURCES += \
 noinst_HEADERS = \
 	include/buf.h \
 	include/crypto.h \
+	include/hash.h \
 	include/json.h \
 	include/log.h \
 	include/outcome.h \
@@ -24,3 +26,6 @@ TESTS += tests/unit/test_util
 check_PROGRAMS += tests/unit/test_outcome
 tests_unit_test_outcome_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_outcome
+check_PROGRAMS += tests/unit/test_hash
+tests_unit_test_hash_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_hash
