@@ -3,7 +3,7 @@
  * connection.c: one outbound SMTP connection of the delivery engine
  * (DESIGN.md §8): route target -> TCP connect (smtp_bind_address,
  * smtp_connect_timeout) -> SMTP client FSM (smtp/client) -> STARTTLS
- * through tls.c per the domain's TLS policy -> messages one after the
+ * through the stream (src/net/stream.c) per the domain's TLS policy -> messages one after the
  * other -> QUIT.
  *
  * MX fail-over (RFC 5321 §5.1): a connection has its own copy of the
@@ -37,7 +37,7 @@
 #include "queue.h"
 #include "route.h"
 #include "smtp_client.h"
-#include "tls.h"
+#include "stream.h"
 #include "util.h"
 
 static void conn_try_target(struct conn *c);
@@ -54,43 +54,6 @@ connect_failed(struct outcome *o, const char *relay, const char *reason)
 
 /* ---- connections ---- */
 
-struct wreq {
-	uv_write_t req;
-	char data[];
-};
-
-static void
-write_done(uv_write_t *req, int status)
-{
-	free(req);
-}
-
-static void
-conn_write(struct conn *c, const char *data, size_t len)
-{
-	struct wreq *w;
-	uv_buf_t b;
-
-	if (c->closing || len == 0)
-		return;
-	w = xmalloc(sizeof(*w) + len);
-	memcpy(w->data, data, len);
-	b = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) != 0)
-		free(w);
-}
-
-static void
-conn_flush_tls(struct conn *c)
-{
-	struct buf out;
-
-	buf_init(&out, 0);
-	if (tls_take_output(c->tls, &out) == 0 && out.len)
-		conn_write(c, out.data, out.len);
-	buf_free(&out);
-}
-
 static void conn_arm_timer(struct conn *c);
 
 /* Free the session state; only from close callbacks (the client may be
@@ -98,11 +61,8 @@ static void conn_arm_timer(struct conn *c);
 static void
 conn_release_session(struct conn *c)
 {
-	if (c->tls) {
-		tls_conn_free(c->tls);
-		c->tls = NULL;
-	}
-	c->tls_hs = c->tls_up = 0;
+	stream_release(&c->st);
+	c->tls_hs = 0;
 	if (c->client) {
 		smtp_client_free(c->client);
 		c->client = NULL;
@@ -116,7 +76,7 @@ handle_closed(uv_handle_t *h)
 	struct conn *c = h->data;
 	struct delivery *dl = c->dl;
 
-	if (h == (uv_handle_t *)&c->tcp) {
+	if (h == (uv_handle_t *)&c->st.tcp) {
 		c->tcp_inited = 0;
 		conn_release_session(c);
 	} else {
@@ -153,7 +113,7 @@ conn_close(struct conn *c, enum conn_after after)
 	c->closing = 1;
 	c->after = after;
 	if (c->tcp_inited)
-		uv_close((uv_handle_t *)&c->tcp, handle_closed);
+		stream_close(&c->st, handle_closed);
 	if (c->timer_inited) {
 		uv_timer_stop(&c->timer);
 		if (after == AFTER_FREE)
@@ -296,12 +256,9 @@ op_send(void *arg, const char *data, size_t len)
 {
 	struct conn *c = arg;
 
-	if (c->tls && c->tls_up) {
-		tls_write(c->tls, data, len);
-		conn_flush_tls(c);
-	} else {
-		conn_write(c, data, len);
-	}
+	if (c->closing)
+		return;
+	(void)stream_write(&c->st, data, len);	/* a failed socket shows up as a read error */
 }
 
 static void
@@ -309,26 +266,17 @@ op_starttls(void *arg)
 {
 	struct conn *c = arg;
 	struct route_target *t = &c->targets[c->ti];
-	struct buf plain;
 
 	if (c->dl->tls_ctx == NULL) {
 		smtp_client_tls_done(c->client, 0, 0, "no TLS client context");
 		return;
 	}
-	c->tls = tls_conn_new(c->dl->tls_ctx, 0, t->host, 0);
-	if (c->tls == NULL) {
-		smtp_client_tls_done(c->client, 0, 0, "cannot start TLS");
-		return;
-	}
 	c->tls_hs = 1;
-	buf_init(&plain, 0);
-	if (tls_read(c->tls, &plain) == -1) {
-		conn_flush_tls(c);
-		smtp_client_tls_done(c->client, 0, 0, tls_error(c->tls));
-	} else {
-		conn_flush_tls(c);
+	if (stream_start_tls(&c->st, c->dl->tls_ctx, 0, t->host) != 0) {
+		c->tls_hs = 0;
+		smtp_client_tls_done(c->client, 0, 0, stream_tls_on(&c->st) ?
+		    stream_tls_error(&c->st) : "cannot start TLS");
 	}
-	buf_free(&plain);
 }
 
 static void
@@ -339,7 +287,7 @@ op_ready(void *arg)
 	c->in_session = 1;
 	c->dl->st.sessions++;
 	log_info("cid=%s event=session relay=%s tls=%s", c->id, c->relay,
-	    c->tls_up ? tls_version(c->tls) : "none");
+	    stream_tls_up(&c->st) ? stream_tls_version(&c->st) : "none");
 	conn_next(c);
 }
 
@@ -406,71 +354,53 @@ static const struct smtp_client_ops client_ops = {
 	op_send, op_starttls, op_ready, op_rcpt_done, op_msg_done, op_closed,
 };
 
-/* ---- reading ---- */
+/* ---- reading (the stream decrypts when TLS is on) ---- */
 
 static void
-alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+stream_on_read(void *arg, const char *data, size_t len)
 {
-	b->base = xmalloc(DL_READ_SIZE);
-	b->len = DL_READ_SIZE;
+	struct conn *c = arg;
+
+	if (c->closing || c->client == NULL)
+		return;
+	if (len > 0)
+		smtp_client_feed(c->client, data, len);
+	if (!c->closing)
+		conn_arm_timer(c);
 }
 
 static void
-read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+stream_on_handshake(void *arg)
 {
-	struct conn *c = s->data;
+	struct conn *c = arg;
+	int verified = stream_peer_verified(&c->st);
 
-	if (c->closing || c->client == NULL) {
-		free(b->base);
+	if (c->closing || c->client == NULL || !c->tls_hs)
 		return;
-	}
-	if (nread < 0) {
-		free(b->base);
-		if (c->tls_hs)
-			smtp_client_tls_done(c->client, 0, 0, "connection closed during the handshake");
-		else
-			smtp_client_eof(c->client, nread == UV_EOF ? NULL : uv_strerror((int)nread));
-		return;
-	}
-	if (nread == 0) {
-		free(b->base);
-		return;
-	}
-	if (c->tls) {
-		struct buf plain;
-		int rc;
+	c->tls_hs = 0;
+	smtp_client_tls_done(c->client, 1, verified, verified ? NULL : stream_tls_error(&c->st));
+}
 
-		buf_init(&plain, 0);
-		tls_feed(c->tls, b->base, (size_t)nread);
-		free(b->base);
-		rc = tls_read(c->tls, &plain);
-		conn_flush_tls(c);
-		if (rc == -1) {
-			const char *why = tls_error(c->tls);
-			if (c->tls_hs) {
-				c->tls_hs = 0;
-				smtp_client_tls_done(c->client, 0, 0, why);
-			} else {
-				smtp_client_eof(c->client, why);
-			}
-			buf_free(&plain);
-			return;
-		}
-		if (c->tls_hs && tls_handshake_done(c->tls)) {
-			c->tls_hs = 0;
-			c->tls_up = 1;
-			smtp_client_tls_done(c->client, 1, tls_peer_verified(c->tls),
-			    tls_peer_verified(c->tls) ? NULL : tls_error(c->tls));
-		}
-		if (!c->closing && c->client && plain.len)
-			smtp_client_feed(c->client, plain.data, plain.len);
-		buf_free(&plain);
+static void
+stream_on_error(void *arg, enum stream_error e, int status, const char *why)
+{
+	struct conn *c = arg;
+
+	(void)status;
+	if (c->closing || c->client == NULL)
+		return;
+	if (c->tls_hs) {
+		c->tls_hs = 0;
+		smtp_client_tls_done(c->client, 0, 0, e == STREAM_TLS_ERROR ? why :
+		    "connection closed during the handshake");
 	} else {
-		smtp_client_feed(c->client, b->base, (size_t)nread);
-		free(b->base);
+		smtp_client_eof(c->client, why);
 	}
-	conn_arm_timer(c);
 }
+
+static const struct stream_ops conn_stream_ops = {
+	stream_on_read, stream_on_handshake, stream_on_error, NULL,
+};
 
 static void
 connect_cb(uv_connect_t *req, int status)
@@ -503,8 +433,8 @@ connect_cb(uv_connect_t *req, int status)
 	p.command_timeout = dl->p.command_timeout;
 	p.data_timeout = dl->p.data_timeout;
 	c->client = smtp_client_new(&p, &client_ops, c);
-	uv_tcp_nodelay(&c->tcp, 1);
-	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+	uv_tcp_nodelay(&c->st.tcp, 1);
+	(void)stream_read_start(&c->st);
 	conn_arm_timer(c);
 }
 
@@ -521,12 +451,12 @@ conn_bind(struct conn *c, int family)
 		memset(&ss, 0, sizeof(ss));
 		if (family == AF_INET &&
 		    uv_ip4_addr(p->bind_addresses[i], 0, (struct sockaddr_in *)&ss) == 0) {
-			uv_tcp_bind(&c->tcp, (struct sockaddr *)&ss, 0);
+			uv_tcp_bind(&c->st.tcp, (struct sockaddr *)&ss, 0);
 			return;
 		}
 		if (family == AF_INET6 &&
 		    uv_ip6_addr(p->bind_addresses[i], 0, (struct sockaddr_in6 *)&ss) == 0) {
-			uv_tcp_bind(&c->tcp, (struct sockaddr *)&ss, 0);
+			uv_tcp_bind(&c->st.tcp, (struct sockaddr *)&ss, 0);
 			return;
 		}
 	}
@@ -555,16 +485,15 @@ conn_try_target(struct conn *c)
 	else
 		rc = uv_ip4_addr(t->addr, t->port, (struct sockaddr_in *)&ss);
 	c->in_session = 0;
-	if (rc != 0 || uv_tcp_init(c->dl->loop, &c->tcp) != 0) {
+	if (rc != 0 || stream_init(&c->st, c->dl->loop, &conn_stream_ops, c) != 0) {
 		outcome_reply(&why, R_BAD_TRANSPORT_ADDRESS, t->addr);
 		conn_fail_over(c, &why);
 		return;
 	}
 	c->tcp_inited = 1;
-	c->tcp.data = c;
 	conn_bind(c, t->family);
 	c->creq.data = c;
-	if ((rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, connect_cb)) != 0) {
+	if ((rc = uv_tcp_connect(&c->creq, &c->st.tcp, (struct sockaddr *)&ss, connect_cb)) != 0) {
 		connect_failed(&why, c->relay, uv_strerror(rc));
 		conn_fail_over(c, &why);
 		return;
@@ -691,8 +620,8 @@ conn_next(struct conn *c)
 		str_copy(it->cid, c->id, sizeof(it->cid));
 		str_copy(it->host, c->targets[c->ti].host, sizeof(it->host));
 		it->tls[0] = '\0';
-		if (c->tls_up)
-			str_copy(it->tls, tls_version(c->tls), sizeof(it->tls));
+		if (stream_tls_up(&c->st))
+			str_copy(it->tls, stream_tls_version(&c->st), sizeof(it->tls));
 		if (job_body(dl, it->j, &fail) == -1) {
 			dl_item_fail_all(it, &fail);
 			continue;

@@ -23,12 +23,12 @@
 #include "queue.h"
 #include "route.h"
 #include "smtp_client.h"
+#include "stream.h"
 
 #define DL_TAKE_BATCH 64
 #define DL_MAX_ITEMS 20000		/* items held in memory before we stop taking */
 #define DL_IDLE_MS 2000			/* keep an idle session this long for more mail */
 #define DL_ROUTE_TTL_MS 60000		/* re-resolve a busy destination after this */
-#define DL_READ_SIZE 65536
 
 struct dest;
 struct conn;
@@ -89,7 +89,7 @@ enum conn_after { AFTER_NOTHING, AFTER_NEXT_TARGET, AFTER_FREE };
 struct conn {
 	struct delivery *dl;
 	struct dest *dest;
-	uv_tcp_t tcp;
+	struct stream st;		/* the socket and its TLS; st.tcp.data = this conn */
 	uv_timer_t timer;
 	uv_connect_t creq;
 	int tcp_inited;
@@ -97,8 +97,7 @@ struct conn {
 	struct route_target *targets;	/* snapshot of the route */
 	size_t ntargets, ti;
 	struct smtp_client *client;
-	struct tls_conn *tls;
-	int tls_hs, tls_up;
+	int tls_hs;			/* STARTTLS handshake under way */
 	struct dl_item *cur;
 	struct outcome last_fail;
 	int in_session;
