@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * tls.h: TLS for SMTP server and client sessions, through memory BIOs.
- * There are no sockets in here: the owner of the connection feeds the
- * ciphertext it read with tls_feed(), drives the handshake and collects
- * plaintext with tls_read(), queues plaintext with tls_write() and
- * sends whatever tls_take_output() hands back.  src/tls.c is the only
- * file that includes OpenSSL's ssl.h (STYLE rule 7).
+ * There are no sockets in here: the owner of the connection (always
+ * src/net/stream.c, the byte path of inbound and outbound connections)
+ * feeds the ciphertext it read with tls_feed(), drives the handshake and
+ * collects plaintext with tls_read(), queues plaintext with tls_write()
+ * and sends whatever tls_take_output() hands back.  src/net/tls.c is the
+ * only file that includes OpenSSL's ssl.h (STYLE rule 7).
  *
  * Server contexts: TLS 1.2 minimum, forward-secret AEAD ciphers only,
  * server cipher preference, no renegotiation, no compression.  A

@@ -6,8 +6,9 @@
  * decrypted records into a struct buf, tls_write() encrypts (or, until
  * the handshake is done, holds) application data, and
  * tls_take_output() empties the write BIO for the caller to send.  The
- * owner of the socket (src/listener.c for the SMTP server, the delivery
- * engine for the client) never sees OpenSSL types.
+ * owner of the socket (src/net/stream.c, used by src/inbound/listener.c
+ * for the SMTP server and src/outbound/connection.c for the client)
+ * never sees OpenSSL types.
  *
  * Server policy (RFC 8996, RFC 9325): TLS 1.2 minimum, ECDHE/DHE with
  * AEAD ciphers only, server cipher preference, no renegotiation, no
