@@ -57,9 +57,10 @@ int stream_write(struct stream *st, const void *data, size_t len);
 int stream_flush(struct stream *st);
 /*
  * Start TLS from the next byte on: SERVER 1 waits for the ClientHello;
- * SERVER 0 sends one with HOST as SNI.  -1 when TLS cannot start
- * (stream_tls_error() may say why); the stream stays in clear then only
- * if st->tls is NULL.
+ * SERVER 0 sends one with HOST as SNI (no verification here: the
+ * owner reads stream_peer_verified()).  -1 when TLS cannot start: no
+ * context or no TLS state (stream_tls_on() 0), or the ClientHello failed
+ * (stream_tls_error() says why).
  */
 int stream_start_tls(struct stream *st, struct tls_ctx *ctx, int server, const char *host);
 int stream_read_start(struct stream *st);

@@ -12,7 +12,8 @@
  *
  * Invariants: the stream never frees its owner and never closes the
  * socket itself; reads land in one static buffer consumed inside the
- * read callback (the loop is single-threaded); the TLS state is freed
+ * read callback (every stream lives on the daemon's one loop thread:
+ * no locking); the TLS state is freed
  * only by stream_release(), from the owner's close callback.
  */
 #include "autoconfig.h"
