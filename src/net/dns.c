@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "config.h"
 #include "dns.h"
 #include "log.h"
 #include "util.h"

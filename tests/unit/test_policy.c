@@ -18,6 +18,7 @@
 
 #include "account.h"
 #include "policy.h"
+#include "relay.h"
 #include "tap.h"
 
 static char trace[256];
@@ -219,6 +220,7 @@ main(void)
 	struct policy_env env;
 	struct outcome o;
 	struct config *cfg;
+	struct policy_params pp;
 	struct spf *spf;
 	enum policy_phase ph;
 	const struct policy_stage *st;
@@ -259,6 +261,7 @@ main(void)
 	/* ---- the stages, each through its phase ---- */
 	cfg = conf("smtpd_max_connections = 3\nsmtpd_max_connections_per_ip = 2\n"
 	    "spf_egress_ips = 192.0.2.1\nspf_action = reject\n");
+	policy_params_from_config(&pp, cfg);
 	memset(&env, 0, sizeof(env));
 	env.account = fake_account;
 	env.auth_locked = fake_locked;
@@ -268,7 +271,7 @@ main(void)
 	spf = spf_new();
 	env.spf = spf;
 
-#define REQ(p) do { memset(&r, 0, sizeof(r)); r.phase = (p); r.cfg = cfg; r.env = &env; \
+#define REQ(p) do { memset(&r, 0, sizeof(r)); r.phase = (p); r.params = &pp; r.env = &env; \
 	r.id = "t"; r.client_ip = "192.0.2.7"; } while (0)
 
 	REQ(POLICY_CONNECT);
