@@ -35,7 +35,7 @@
 static enum dlp_action
 action_for(const struct policy_msg *m, enum dlp_type type)
 {
-	int global = -1;	/* enum config_dlp_action, same values as enum dlp_action */
+	int global = -1;	/* enum dlp_action; the config key when the account sets none */
 
 	if (m->acct != NULL && (int)type < ACCOUNT_DLP_NTYPES &&
 	    m->acct->dlp_action[type] != ACCOUNT_UNSET)
