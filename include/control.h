@@ -14,15 +14,21 @@
  * Roles come from SO_PEERCRED: uid 0, the daemon's own uid and members
  * of operator_group are operators; members of reviewer_group are
  * reviewers; anyone else is refused.  Every command whose table entry
- * says `mutating` is appended to the audit table (who, role, what,
- * target, when, result) before the response is sent.
+ * says `mutating` has an audit record (who, role, what, target, when,
+ * result) durable before the response is sent: written by the queue in
+ * the transaction of the effect (control_audit_txn), or by control.c
+ * for requests refused or failed before that.
  *
- * Modules add commands from their own files, without editing control.c:
+ * Command handlers live in src/control/, one file per group
+ * (cmd_queue.c, cmd_account.c, cmd_dkim.c), each with its table:
  *
  *   static const struct control_cmd cmds[] = {
  *       { "account.add", CONTROL_ROLE_OPERATOR, 1, account_cmd_add },
  *   };
- *   control_register(cmds, ARRAY_SIZE(cmds));   (at module start)
+ *   control_register(cmds, ARRAY_SIZE(cmds));
+ *
+ * and control_commands_register() (control_start(), posternctl's
+ * offline fallback) registers them all.
  *
  * A handler writes ONE JSON value (usually an object) to OUT and
  * returns CONTROL_OK, or returns control_error(req, status, fmt, ...),
@@ -43,6 +49,7 @@
 #include "util.h"
 
 struct queue;
+struct queue_audit;
 
 enum control_role {
 	CONTROL_ROLE_NONE = 0,
@@ -84,6 +91,12 @@ struct control_cmd {
 	control_handler handler;
 };
 
+/* Register every daemon-side command table of src/control/ (queue.*,
+ * audit.*, account.*, dkim.*): called by control_start() and by
+ * posternctl for the offline fallback.  No other module registers
+ * commands (tests/check-control.sh checks it). */
+void control_commands_register(void);
+
 /* Add commands (the table must outlive the server; later names win). */
 void control_register(const struct control_cmd *cmds, size_t n);
 const struct control_cmd *control_lookup(const char *name);
@@ -95,6 +108,29 @@ int control_error(struct control_req *req, int status, const char *fmt, ...)
 void control_finish(struct control_req *req, int status);
 /* The result writer of an async request (same as the handler's OUT). */
 struct json_out *control_out(struct control_req *req);
+
+/*
+ * The audit record of REQ for a queue mutation that commits it in the
+ * same LMDB transaction as its effect (struct queue_audit, queue.h):
+ * who, role, command and REQ's target as set now; the queue adds the
+ * status and the ids it changed.  UNCHANGED_OK: messages with nothing to
+ * change are not an error (--all-matching).  Owned by REQ; NULL offline.
+ * When the queue answers OK or permfail the record was committed: call
+ * control_audit_committed(REQ) and control_finish() writes no other
+ * (after a tempfail it writes one with the failure).
+ */
+const struct queue_audit *control_audit_txn(struct control_req *req, int unchanged_ok);
+void control_audit_committed(struct control_req *req);
+
+/*
+ * Write-ahead audit for effects outside LMDB (the DKIM key files): commit
+ * an audit record of REQ with "phase":"intent" and call CB(ARG, 0) on the
+ * loop once it is durable (or a negative errno: then change nothing).
+ * The result record follows as usual when the request finishes.
+ * Returns 0, or a negative errno (offline: -EROFS) without calling CB.
+ */
+typedef void (*control_audit_cb)(void *arg, int status);
+int control_audit_intent(struct control_req *req, control_audit_cb cb, void *arg);
 
 struct control;
 /* Bind the socket (unlinking a stale one) and start accepting. */

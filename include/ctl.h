@@ -74,10 +74,7 @@ int ctl_audit_main(struct ctl *c, int argc, char **argv);
 /* src/ctl_dkim.c: work on the key directory directly (no daemon needed). */
 int ctl_dkim_main(struct ctl *c, int argc, char **argv);
 int ctl_domain_main(struct ctl *c, int argc, char **argv);
-/* Register the daemon-side queue.* / audit.* control commands. */
-void ctl_queue_register(void);
-/* src/ctl_account.c: `posternctl account ...` and the account.* control commands. */
+/* src/ctl/ctl_account.c: `posternctl account ...`. */
 int ctl_account_main(struct ctl *c, int argc, char **argv);
-void ctl_account_register(void);
 
 #endif

@@ -62,6 +62,26 @@ struct queue_rcpt_in {
 	unsigned notify;	/* QUEUE_NOTIFY_* */
 };
 
+/*
+ * An audit record committed in the same LMDB transaction as the change it
+ * describes (DESIGN.md §9), so a committed change always has a committed
+ * record and a failed transaction leaves neither.  JSON is one object
+ * written by the caller (who, role, command, target: src/control/); the
+ * queue completes it with "status" (0, or 1 and "error") and, for changes
+ * to messages, "ids": the messages that transaction changed (ids only,
+ * never addresses or content).  An op refused as a whole (no such
+ * message, nothing to change) still commits its record, with status 1.
+ * The mutations below that take one copy JSON; NULL means no record.
+ * Their outcome then tells the caller: OK or permfail, the record is
+ * committed; tempfail, the transaction may have failed and nothing of
+ * it, the record included, may have been written.
+ */
+struct queue_audit {
+	const char *json;
+	int unchanged_ok;	/* queue_actions: a message with nothing to change
+				 * (--all-matching) does not make status 1 */
+};
+
 /* What a receiver hands to queue_commit().  All pointers are borrowed
  * until the callback fires. */
 struct queue_msg_in {
@@ -84,6 +104,8 @@ struct queue_msg_in {
 	int eightbit;			/* BODY=8BITMIME */
 	const char *verdicts;		/* policy findings, JSON text or NULL; never content */
 	const char *client;		/* pseudonymised client description for events, or NULL */
+	const struct queue_audit *audit;	/* control plane (queue.inject); the
+					 * record gets the new id; NULL from SMTP */
 };
 
 typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *msgid);
@@ -200,6 +222,10 @@ typedef void (*queue_report_cb)(void *arg, const struct outcome *o,
 int queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
     enum queue_result r, const struct outcome *reply, const char *relay,
     queue_report_cb cb, void *arg);
+/* The same, with AUDIT's record in the transaction (queue.report). */
+int queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
+    enum queue_result r, const struct outcome *reply, const char *relay,
+    const struct queue_audit *audit, queue_report_cb cb, void *arg);
 /* The retry backoff, the only one (queue/retry.c): when a recipient of
  * M whose ATTEMPTS-th attempt failed at NOW is tried next, per the
  * current retry_schedule and capped at the message's expiry
@@ -218,6 +244,10 @@ int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
 /* Put or delete (val NULL); durable when the callback fires. */
 int queue_kv_put(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, queue_done_cb cb, void *arg);
+/* The same, with AUDIT's record in the transaction. */
+int queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg);
 
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 
@@ -238,14 +268,34 @@ enum queue_action {
 };
 int queue_action(struct queue *q, const char *id, enum queue_action act,
     queue_done_cb cb, void *arg);
+/*
+ * ACT on the N messages IDS in ONE writer op: their effects and AUDIT's
+ * record (the ids changed) commit in one transaction.  STATUS[i] gets 0
+ * (changed; a delete of a deleted message too), -ENOENT (no such message)
+ * or -EALREADY (nothing to change, see queue_action_unchanged()) by the
+ * time CB runs with OK; a tempfail outcome means nothing was written.
+ * IDS are copied; STATUS must stay valid until CB.
+ */
+int queue_actions(struct queue *q, const char *const *ids, size_t n, enum queue_action act,
+    const struct queue_audit *audit, int *status, queue_done_cb cb, void *arg);
+/* Why ACT changed nothing: "Message is not held", ... */
+const char *queue_action_unchanged(enum queue_action act);
 /* Make every deferred recipient due now. */
 int queue_flush(struct queue *q, queue_done_cb cb, void *arg);
+int queue_flush_audited(struct queue *q, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg);
 /* Run the retention purge now (also run every purge_interval). */
 int queue_purge(struct queue *q, queue_done_cb cb, void *arg);
+int queue_purge_audited(struct queue *q, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg);
 /* Crypto-shredding: delete an account's key; all its remaining
  * ciphertext becomes unreadable (DESIGN.md §6). */
 int queue_account_shred(struct queue *q, const char *account,
     queue_done_cb cb, void *arg);
+/* Delete the account record and shred its key in one transaction, with
+ * AUDIT's record (an account without a key is fine). */
+int queue_account_delete(struct queue *q, const char *account,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
 
 /* Iterate a generic table in key order, keys starting with PREFIX
  * ("" for all); CB returns nonzero to stop. Any thread. */

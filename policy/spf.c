@@ -49,6 +49,7 @@
 
 #include "account.h"
 #include "dns.h"
+#include "hash.h"
 #include "log.h"
 #include "spf.h"
 #include "util.h"
@@ -56,15 +57,12 @@
 #define SPF_TTL_MIN 30		/* seconds; dnsmasq and friends serve TTL 0 */
 #define SPF_TTL_MAX 3600
 #define SPF_TTL_ERROR 30	/* temperror verdicts: retry soon */
-#define SPF_CACHE_BUCKETS 1024
 #define SPF_CACHE_MAX 65536
 #define SPF_MAX_IPS 16
 #define SPF_MAX_ROUNDS 40	/* evaluations of one check */
 #define SPF_MAX_ANSWERS 256	/* distinct (name, type) answers of one check */
 
 struct cache_entry {
-	struct cache_entry *next;
-	char *key;		/* "domain|ip ip ..." */
 	enum spf_result result;
 	char ip[64];
 	uint64_t expires;	/* now_mono_ms() */
@@ -72,8 +70,7 @@ struct cache_entry {
 
 struct spf {
 	pthread_mutex_t lock;
-	struct cache_entry *buckets[SPF_CACHE_BUCKETS];
-	size_t entries;
+	struct hash *cache;	/* "domain|ip ip ..." -> struct cache_entry (owned) */
 	uint64_t queries;	/* atomic */
 };
 
@@ -83,24 +80,8 @@ spf_new(void)
 	struct spf *s = xcalloc(1, sizeof(*s));
 
 	pthread_mutex_init(&s->lock, NULL);
+	s->cache = hash_new(free);
 	return s;
-}
-
-static void
-cache_clear(struct spf *s)
-{
-	size_t i;
-
-	for (i = 0; i < SPF_CACHE_BUCKETS; i++) {
-		while (s->buckets[i]) {
-			struct cache_entry *e = s->buckets[i];
-
-			s->buckets[i] = e->next;
-			free(e->key);
-			free(e);
-		}
-	}
-	s->entries = 0;
 }
 
 void
@@ -108,7 +89,7 @@ spf_free(struct spf *s)
 {
 	if (s == NULL)
 		return;
-	cache_clear(s);
+	hash_free(s->cache);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -119,39 +100,22 @@ spf_dns_queries(const struct spf *s)
 	return __atomic_load_n(&s->queries, __ATOMIC_RELAXED);
 }
 
-static size_t
-hash_key(const char *k)
-{
-	size_t h = 5381;
-
-	for (; *k; k++)
-		h = h * 33 + (unsigned char)*k;
-	return h % SPF_CACHE_BUCKETS;
-}
-
 static int
 cache_get(struct spf *s, const char *key, enum spf_result *r, char *ip, size_t iplen)
 {
-	struct cache_entry **pp, *e;
-	uint64_t now = now_mono_ms();
+	struct cache_entry *e;
 	int found = 0;
 
 	pthread_mutex_lock(&s->lock);
-	for (pp = &s->buckets[hash_key(key)]; (e = *pp) != NULL;) {
-		if (e->expires <= now) {
-			*pp = e->next;
-			free(e->key);
-			free(e);
-			s->entries--;
-			continue;
-		}
-		if (strcmp(e->key, key) == 0) {
-			*r = e->result;
-			str_copy(ip, e->ip, iplen);
-			found = 1;
-			break;
-		}
-		pp = &e->next;
+	e = hash_gets(s->cache, key);
+	if (e != NULL && e->expires <= now_mono_ms()) {
+		hash_dels(s->cache, key);
+		e = NULL;
+	}
+	if (e != NULL) {
+		*r = e->result;
+		str_copy(ip, e->ip, iplen);
+		found = 1;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return found;
@@ -161,18 +125,29 @@ static void
 cache_put(struct spf *s, const char *key, enum spf_result r, const char *ip, uint32_t ttl)
 {
 	struct cache_entry *e = xcalloc(1, sizeof(*e));
-	size_t h = hash_key(key);
 
-	e->key = xstrdup(key);
 	e->result = r;
 	str_copy(e->ip, ip, sizeof(e->ip));
 	e->expires = now_mono_ms() + (uint64_t)ttl * 1000;
 	pthread_mutex_lock(&s->lock);
-	if (s->entries >= SPF_CACHE_MAX)
-		cache_clear(s);	/* crude but bounded; entries are cheap to rebuild */
-	e->next = s->buckets[h];
-	s->buckets[h] = e;
-	s->entries++;
+	if (hash_count(s->cache) >= SPF_CACHE_MAX && hash_gets(s->cache, key) == NULL) {
+		/* Full: drop what has expired; if nothing has, start over
+		 * (bounded, and entries are cheap to rebuild). */
+		struct hash_iter it;
+		void *v;
+		const char *k;
+		uint64_t now = now_mono_ms();
+
+		hash_iter_init(&it, s->cache);
+		while (hash_next(&it, &k, NULL, &v))
+			if (((struct cache_entry *)v)->expires <= now)
+				hash_dels(s->cache, k);
+		if (hash_count(s->cache) >= SPF_CACHE_MAX) {
+			hash_free(s->cache);
+			s->cache = hash_new(free);
+		}
+	}
+	hash_puts(s->cache, key, e);
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * actions.c: the queue's operator mutations (include/queue.h):
- * hold, release, delete and requeue of one message (queue_action),
- * flush (every future schedule entry moved to now), generic record
- * puts and deletes (accounts, DKIM, suppressions), audit records and
- * account shredding.
+ * hold, release, delete and requeue of one message (queue_action) or of
+ * a batch in one op (queue_actions), flush (every future schedule entry
+ * moved to now), generic record puts and deletes (accounts, DKIM,
+ * suppressions), audit records, account shredding and account deletion
+ * (record and key in one transaction).
+ *
+ * The control plane's mutations carry their audit record (struct
+ * queue_audit) into the transaction of their effect: the writer appends
+ * it after the op (writer.c), and a batch writes its own naming the ids
+ * it changed (actions_apply).
  *
  * Each is a "simple op" (struct simple_op, queue_int.h): a writer op
  * applied inside the writer's batch transaction (simple_apply) whose
@@ -25,7 +31,9 @@
 #include "queue_int.h"
 #include "util.h"
 
-static int action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
+static int action_apply(struct queue *q, struct db_txn *txn, const char *id,
+    enum queue_action act);
+static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int flush_apply(struct queue *q, struct db_txn *txn);
 
 static int
@@ -51,7 +59,18 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		keys_forget(q, s->key);
 		return rc == -ENOENT ? ENOENT : rc;
 	case OP_ACTION:
-		return action_apply(q, txn, s);
+		return action_apply(q, txn, s->id, s->act);
+	case OP_ACTIONS:
+		return actions_apply(q, txn, s);
+	case OP_ACCOUNT_DELETE:
+		/* the record and (crypto-shredding) the account key together */
+		if ((rc = db_del(txn, DB_ACCOUNTS, s->key, strlen(s->key))) != 0 && rc != -ENOENT)
+			return rc;
+		name = xasprintf("a:%s", s->key);
+		rc = db_del(txn, DB_KEYS, name, strlen(name));
+		free(name);
+		keys_forget(q, s->key);
+		return rc == -ENOENT ? 0 : rc;
 	case OP_FLUSH:
 		return flush_apply(q, txn);
 	case OP_PURGE:
@@ -60,30 +79,49 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	return EINVAL;
 }
 
+const char *
+queue_action_unchanged(enum queue_action act)
+{
+	static const char *const nothing[] = {
+		"Nothing to hold: no pending recipient", "Message is not held", "",
+		"Nothing to requeue: no pending recipient",
+	};
+
+	return (unsigned)act < ARRAY_SIZE(nothing) ? nothing[act] : "";
+}
+
+static void
+simple_free(struct simple_op *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nids; i++)
+		free(s->ids[i]);
+	free(s->ids);
+	free(s->batch_audit);
+	free(s->op.audit);
+	free(s->key);
+	free(s->val);
+	free(s);
+}
+
 static void
 simple_done(struct queue *q, struct writer_op *wop, int status)
 {
 	struct simple_op *s = (struct simple_op *)wop;
 	struct outcome o;
 
-	static const char *const nothing[] = {
-		"Nothing to hold: no pending recipient", "Message is not held", "",
-		"Nothing to requeue: no pending recipient",
-	};
-
 	if (status == 0)
 		outcome_ok(&o);
 	else if (s->kind == OP_ACTION && status == -EALREADY)
-		outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.0.0", "%s", nothing[s->act]);
+		outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.0.0", "%s", queue_action_unchanged(s->act));
 	else
 		queue_outcome_for_error(&o, status);
 	if (s->cb != NULL)
 		s->cb(s->arg, &o);
-	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_FLUSH))
+	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH))
 		sched_kick(q);
-	free(s->key);
-	free(s->val);
-	free(s);
+	simple_free(s);
 }
 
 struct simple_op *
@@ -103,9 +141,7 @@ int
 simple_submit(struct queue *q, struct simple_op *s)
 {
 	if (q->readonly || !q->writer_running || q->closing) {
-		free(s->key);
-		free(s->val);
-		free(s);
+		simple_free(s);
 		return -EROFS;
 	}
 	writer_submit(q, &s->op);
@@ -129,6 +165,66 @@ queue_kv_put(struct queue *q, enum queue_table t, const char *key,
 		s->val = xmalloc(len + 1);
 		memcpy(s->val, val, len);
 		s->len = len;
+	}
+	return simple_submit(q, s);
+}
+
+int
+queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0')
+		return -EINVAL;
+	s = simple_new(OP_KV, cb, arg);
+	writer_op_audit(&s->op, audit);
+	s->table = queue_kv_tables[t];
+	s->key = xstrdup(key);
+	if (val == NULL)
+		s->del = 1;
+	else {
+		s->val = xmalloc(len + 1);
+		memcpy(s->val, val, len);
+		s->len = len;
+	}
+	return simple_submit(q, s);
+}
+
+int
+queue_account_delete(struct queue *q, const char *account,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if (account == NULL || *account == '\0')
+		return -EINVAL;
+	s = simple_new(OP_ACCOUNT_DELETE, cb, arg);
+	writer_op_audit(&s->op, audit);
+	s->key = xstrdup(account);
+	return simple_submit(q, s);
+}
+
+int
+queue_actions(struct queue *q, const char *const *ids, size_t n, enum queue_action act,
+    const struct queue_audit *audit, int *status, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+	size_t i;
+
+	if (n == 0)
+		return -EINVAL;
+	s = simple_new(OP_ACTIONS, cb, arg);
+	s->act = act;
+	s->ids = xcalloc(n, sizeof(*s->ids));
+	for (i = 0; i < n; i++)
+		s->ids[i] = xstrdup(ids[i]);
+	s->nids = n;
+	s->status_out = status;
+	if (audit != NULL && audit->json != NULL) {
+		s->batch_audit = xstrdup(audit->json);
+		s->unchanged_ok = audit->unchanged_ok;
 	}
 	return simple_submit(q, s);
 }
@@ -172,9 +268,58 @@ queue_flush(struct queue *q, queue_done_cb cb, void *arg)
 	return simple_submit(q, simple_new(OP_FLUSH, cb, arg));
 }
 
+int
+queue_flush_audited(struct queue *q, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_FLUSH, cb, arg);
 
+	writer_op_audit(&s->op, audit);
+	return simple_submit(q, s);
+}
+
+/*
+ * A batch of actions in one op: each message alone either changes or is
+ * left untouched (not found, nothing to change: action_apply writes
+ * nothing then), and one audit record names the ids that changed, in
+ * the same transaction.  A broken transaction (< 0) fails the whole op;
+ * the writer may apply it again, so every result is set afresh.
+ */
 static int
-action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
+actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
+{
+	const char **changed = xcalloc(s->nids, sizeof(*changed));
+	const char *error = NULL;
+	size_t i, nchanged = 0;
+	int rc = 0, failed = 0;
+
+	for (i = 0; i < s->nids; i++) {
+		rc = id_valid(s->ids[i]) ? action_apply(q, txn, s->ids[i], s->act) : ENOENT;
+		if (rc < 0)
+			break;
+		s->status_out[i] = -rc;
+		if (rc == 0)
+			changed[nchanged++] = s->ids[i];
+		else if (rc == ENOENT) {
+			failed = 1;
+			error = error ? error : "No such message";
+		} else if (!s->unchanged_ok) {
+			failed = 1;
+			error = error ? error : queue_action_unchanged(s->act);
+		}
+		rc = 0;
+	}
+	if (rc == 0 && s->batch_audit != NULL)
+		rc = queue_audit_append(q, txn, s->batch_audit, failed, error, changed, nchanged);
+	free(changed);
+	return rc;
+}
+
+
+/* ACT on message ID: 0 changed, ENOENT, EALREADY (nothing written then),
+ * or < 0 (the transaction is broken). */
+static int
+action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act)
 {
 	static const char *const what[] = { "hold", "release", "delete", "requeue" };
 	struct queue_msg *m;
@@ -183,21 +328,21 @@ action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	size_t i, nchanged = 0;
 	int rc = 0;
 
-	if ((rc = msg_load(txn, s->id, &m, &r)) != 0)
+	if ((rc = msg_load(txn, id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	if (r.flags & MF_DELETED) {
 		queue_msg_free(m);
-		return s->act == QUEUE_ACT_DELETE ? 0 : ENOENT;
+		return act == QUEUE_ACT_DELETE ? 0 : ENOENT;
 	}
 	for (i = 0; i < m->nrcpts && rc == 0; i++) {
 		struct queue_rcpt *rc_ = &m->rcpts[i];
 		int pending = rc_->state == QUEUE_QUEUED || rc_->state == QUEUE_DEFERRED;
 		int changed = 0;
 
-		switch (s->act) {
+		switch (act) {
 		case QUEUE_ACT_HOLD:
 			if (pending) {
-				rc = sched_del(txn, rc_->next_try, s->id, rc_->no);
+				rc = sched_del(txn, rc_->next_try, id, rc_->no);
 				rc_->state = QUEUE_HELD;
 				changed = 1;
 			}
@@ -206,14 +351,14 @@ action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 			if (rc_->state == QUEUE_HELD) {
 				rc_->state = QUEUE_QUEUED;
 				rc_->next_try = now;
-				rc = sched_put(txn, now, s->id, rc_->no);
+				rc = sched_put(txn, now, id, rc_->no);
 				changed = 1;
 			}
 			break;
 		case QUEUE_ACT_REQUEUE:
 			if (pending) {
-				if ((rc = sched_del(txn, rc_->next_try, s->id, rc_->no)) == 0)
-					rc = sched_put(txn, now, s->id, rc_->no);
+				if ((rc = sched_del(txn, rc_->next_try, id, rc_->no)) == 0)
+					rc = sched_put(txn, now, id, rc_->no);
 				rc_->state = QUEUE_QUEUED;
 				rc_->next_try = now;
 				changed = 1;
@@ -221,7 +366,7 @@ action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 			break;
 		case QUEUE_ACT_DELETE:
 			if (pending)
-				rc = sched_del(txn, rc_->next_try, s->id, rc_->no);
+				rc = sched_del(txn, rc_->next_try, id, rc_->no);
 			if (!state_final(rc_->state)) {
 				rc_->state = QUEUE_DELETED;
 				changed = 1;
@@ -230,24 +375,24 @@ action_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 		}
 		if (rc == 0 && changed) {
 			nchanged++;
-			rc = rcpt_put(txn, s->id, rc_);
+			rc = rcpt_put(txn, id, rc_);
 			if (rc == 0)
-				rc = event_add(q, txn, s->id, rc_->addr, what[s->act], NULL);
+				rc = event_add(q, txn, id, rc_->addr, what[act], NULL);
 		}
 	}
 	/* Hold, release and requeue that change nothing are refused, so an
 	 * operator who releases a message that was never held hears so. */
-	if (rc == 0 && nchanged == 0 && s->act != QUEUE_ACT_DELETE) {
+	if (rc == 0 && nchanged == 0 && act != QUEUE_ACT_DELETE) {
 		queue_msg_free(m);
 		return EALREADY;
 	}
 	if (rc == 0) {
-		if (s->act == QUEUE_ACT_HOLD)
+		if (act == QUEUE_ACT_HOLD)
 			r.flags |= MF_HELD;
-		else if (s->act == QUEUE_ACT_RELEASE)
+		else if (act == QUEUE_ACT_RELEASE)
 			r.flags &= ~(uint64_t)MF_HELD;
-		else if (s->act == QUEUE_ACT_DELETE) {
-			rc = body_shred(txn, s->id, r.nchunks);
+		else if (act == QUEUE_ACT_DELETE) {
+			rc = body_shred(txn, id, r.nchunks);
 			r.flags |= MF_DELETED | MF_BODY_GONE;
 			r.flags &= ~(uint64_t)MF_HELD;
 		}

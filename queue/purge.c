@@ -27,6 +27,16 @@ queue_purge(struct queue *q, queue_done_cb cb, void *arg)
 	return simple_submit(q, simple_new(OP_PURGE, cb, arg));
 }
 
+int
+queue_purge_audited(struct queue *q, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_PURGE, cb, arg);
+
+	writer_op_audit(&s->op, audit);
+	return simple_submit(q, s);
+}
+
 
 void
 queue_set_account_policy_fn(struct queue *q, queue_account_policy_fn fn, void *arg)

@@ -117,6 +117,7 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	q->data_directory = xstrdup(p->data_directory);
 	pthread_mutex_init(&q->keys_lock, NULL);
 	pthread_mutex_init(&q->set_lock, NULL);
+	q->inflight = hash_new(NULL);
 	settings_from(&q->set, p);
 	if (keys_master_load(p->master_key_file, !readonly, q->master, kerr,
 	    sizeof(kerr)) == 0)
@@ -144,6 +145,7 @@ fail:
 	pthread_mutex_destroy(&q->keys_lock);
 	pthread_mutex_destroy(&q->set_lock);
 	crypto_wipe(q->master, sizeof(q->master));
+	hash_free(q->inflight);
 	free(q->master_key_file);
 	free(q->data_directory);
 	free(q);
@@ -162,6 +164,7 @@ queue_free(struct queue *q)
 	}
 	crypto_wipe(q->master, sizeof(q->master));
 	pthread_mutex_destroy(&q->set_lock);
+	hash_free(q->inflight);
 	free(q->master_key_file);
 	free(q->data_directory);
 	free(q);
@@ -379,6 +382,8 @@ queue_commit(struct queue *q, const struct queue_msg_in *m,
 	c->cb = cb;
 	c->arg = arg;
 	id_new(c->id);
+	writer_op_audit(&c->op, m->audit);	/* queue.inject: names the new id */
+	c->op.audit_id = c->id;
 	writer_submit(q, &c->op);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "crypto.h"
+#include "hash.h"
 #include "queue.h"
 
 /* ---- db.c ---- */
@@ -93,7 +94,14 @@ struct writer_op {
 	writer_apply_fn apply;
 	writer_done_fn done;
 	int status;
+	/* Audit in the same transaction (struct queue_audit, queue.h): when
+	 * set, writer_batch() appends the record right after apply(), with
+	 * the op's status and, if it succeeded, AUDIT_ID as "ids". */
+	char *audit;			/* owned; freed before done() runs */
+	const char *audit_id;		/* borrowed from the op, or NULL */
 };
+/* Copy AUDIT's JSON into OP (NULL: no record). */
+void writer_op_audit(struct writer_op *op, const struct queue_audit *audit);
 
 int writer_start(struct queue *q);
 void writer_submit(struct queue *q, struct writer_op *op);
@@ -144,12 +152,6 @@ struct acct_key {
 	int committed;
 };
 
-struct inflight {
-	struct inflight *next;
-	char id[QUEUE_ID_LEN + 1];
-	uint32_t no;
-};
-#define INFLIGHT_BUCKETS 4096
 
 struct queue {
 	uv_loop_t *loop;		/* borrowed; NULL for read-only tools */
@@ -192,8 +194,7 @@ struct queue {
 	int timers_init;
 	queue_due_cb due_cb;
 	void *due_arg;
-	struct inflight *inflight[INFLIGHT_BUCKETS];
-	size_t ninflight;
+	struct hash *inflight;		/* (id, rcpt no) -> q: recipients handed out */
 
 	int closing;
 	int handles_open;
@@ -211,6 +212,11 @@ void queue_keys_commit(struct queue *q, int ok);
 /* Append an event / audit record (writer thread, inside TXN). */
 int queue_append_log(struct queue *q, struct db_txn *txn, enum db_table t,
     const char *text, size_t len);
+/* Complete the audit record HEAD (a JSON object, struct queue_audit) with
+ * "status" (0; or 1 and "error" ERROR) and, when NIDS > 0, "ids", and
+ * append it inside TXN (writer thread). */
+int queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
+    int failed, const char *error, const char *const *ids, size_t nids);
 
 /* ---- records.c: record formats, loaded inside a caller's txn ---- */
 
@@ -286,9 +292,16 @@ struct simple_op {
 	enum queue_action act;
 	queue_done_cb cb;
 	void *arg;
+	/* OP_ACTIONS: a batch of messages with its own audit record */
+	char **ids;
+	size_t nids;
+	int *status_out;		/* borrowed: the caller's per-id results */
+	char *batch_audit;		/* owned: record head, written by the apply */
+	int unchanged_ok;
 };
 
-enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE };
+enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
+	OP_ACCOUNT_DELETE };
 
 struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */

@@ -453,6 +453,49 @@ queue_append_log(struct queue *q, struct db_txn *txn, enum db_table t,
 	return db_put(txn, t, k, sizeof(k), text, len);
 }
 
+int
+queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
+    int failed, const char *error, const char *const *ids, size_t nids)
+{
+	const char *end = head + strlen(head);
+	struct json_out j;
+	struct buf tail, rec;
+	size_t i;
+	int rc;
+
+	/* HEAD is the caller's object; splice our fields in before its '}' */
+	while (end > head && end[-1] != '}')
+		end--;
+	if (end == head || *head != '{')
+		return -EINVAL;	/* a caller's bug: fail the change, never drop its record */
+	end--;
+	buf_init(&tail, 0);
+	json_out_init(&j, &tail);
+	json_obj_begin(&j);
+	json_kv_int(&j, "status", failed ? 1 : 0);
+	if (failed)
+		json_kv_str(&j, "error", error != NULL ? error : "failed");
+	if (nids > 0) {
+		json_key(&j, "ids");
+		json_arr_begin(&j);
+		for (i = 0; i < nids; i++)
+			json_str(&j, ids[i]);
+		json_arr_end(&j);
+	}
+	json_obj_end(&j);
+	buf_init(&rec, 0);
+	buf_append(&rec, head, (size_t)(end - head));
+	while (rec.len > 0 && (rec.data[rec.len - 1] == ' ' || rec.data[rec.len - 1] == '\n'))
+		rec.len--;
+	if (rec.len > 1)		/* not an empty object: a comma first */
+		buf_append(&rec, ",", 1);
+	buf_append(&rec, tail.data + 1, tail.len - 1);
+	rc = queue_append_log(q, txn, DB_AUDIT, rec.data, rec.len);
+	buf_free(&tail);
+	buf_free(&rec);
+	return rc;
+}
+
 /* One state-change event: time, id, recipient pseudonym, what, reply. */
 
 int

@@ -168,6 +168,14 @@ queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
     enum queue_result res, const struct outcome *reply, const char *relay,
     queue_report_cb cb, void *arg)
 {
+	return queue_report_audited(q, id, rcpt_no, res, reply, relay, NULL, cb, arg);
+}
+
+int
+queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
+    enum queue_result res, const struct outcome *reply, const char *relay,
+    const struct queue_audit *audit, queue_report_cb cb, void *arg)
+{
 	struct report_op *ro;
 
 	if (!id_valid(id))
@@ -187,6 +195,8 @@ queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
 	ro->newstate = QUEUE_DEFERRED;
 	ro->cb = cb;
 	ro->arg = arg;
+	writer_op_audit(&ro->op, audit);
+	ro->op.audit_id = ro->id;
 	writer_submit(q, &ro->op);
 	return 0;
 }

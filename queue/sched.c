@@ -24,54 +24,38 @@
 #include "queue_int.h"
 #include "util.h"
 
-static unsigned
-inflight_hash(const char *id, uint32_t no)
+/* In-flight recipients are keyed by (id, rcpt no) in q->inflight
+ * (src/lib/hash.c); the value is only a marker. */
+static size_t
+inflight_key(unsigned char *k, const char *id, uint32_t no)
 {
-	unsigned h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i < QUEUE_ID_LEN; i++)
-		h = (h ^ (unsigned char)id[i]) * 16777619u;
-	h = (h ^ no) * 16777619u;
-	return h % INFLIGHT_BUCKETS;
+	memcpy(k, id, QUEUE_ID_LEN);
+	put_be32(k + QUEUE_ID_LEN, no);
+	return RCPT_KEY_LEN;
 }
 
 int
 sched_inflight_has(struct queue *q, const char *id, uint32_t no)
 {
-	struct inflight *f;
+	unsigned char k[RCPT_KEY_LEN];
 
-	for (f = q->inflight[inflight_hash(id, no)]; f != NULL; f = f->next)
-		if (f->no == no && memcmp(f->id, id, QUEUE_ID_LEN) == 0)
-			return 1;
-	return 0;
+	return hash_get(q->inflight, k, inflight_key(k, id, no)) != NULL;
 }
 
 static void
 sched_inflight_add(struct queue *q, const char *id, uint32_t no)
 {
-	unsigned h = inflight_hash(id, no);
-	struct inflight *f = xcalloc(1, sizeof(*f));
+	unsigned char k[RCPT_KEY_LEN];
 
-	memcpy(f->id, id, QUEUE_ID_LEN);
-	f->no = no;
-	f->next = q->inflight[h];
-	q->inflight[h] = f;
-	q->ninflight++;
+	hash_put(q->inflight, k, inflight_key(k, id, no), q);
 }
 
 void
 sched_inflight_del(struct queue *q, const char *id, uint32_t no)
 {
-	struct inflight **pp, *f;
+	unsigned char k[RCPT_KEY_LEN];
 
-	for (pp = &q->inflight[inflight_hash(id, no)]; (f = *pp) != NULL; pp = &f->next)
-		if (f->no == no && memcmp(f->id, id, QUEUE_ID_LEN) == 0) {
-			*pp = f->next;
-			free(f);
-			q->ninflight--;
-			return;
-		}
+	hash_del(q->inflight, k, inflight_key(k, id, no));
 }
 
 /* Due time of the first entry not in flight and (if AFTER) later than
@@ -194,21 +178,13 @@ sched_reload(struct queue *q)
 void
 sched_close(struct queue *q)
 {
-	size_t i;
-	struct inflight *f, *next;
-
 	if (q->timers_init) {
 		uv_timer_stop(&q->sched_timer);
 		uv_timer_stop(&q->purge_timer);
 	}
-	for (i = 0; i < INFLIGHT_BUCKETS; i++) {
-		for (f = q->inflight[i]; f != NULL; f = next) {
-			next = f->next;
-			free(f);
-		}
-		q->inflight[i] = NULL;
-	}
-	q->ninflight = 0;
+	/* nothing is in flight any more */
+	hash_free(q->inflight);
+	q->inflight = hash_new(NULL);
 }
 
 void

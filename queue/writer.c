@@ -10,6 +10,10 @@
  * on the loop thread, never on this one, so the loop never blocks on
  * disk.
  *
+ * An op may carry an audit record (struct queue_audit): it is appended
+ * right after the op is applied, inside the same transaction, so the
+ * record and the effect commit or vanish together (DESIGN.md §9).
+ *
  * When a batch fails (map full, disk full, I/O), nothing of it is
  * visible.  On map full with queue_map_grow the map is grown (up to
  * queue_map_max) and the batch retried; otherwise every op is retried
@@ -57,12 +61,25 @@ writer_batch(struct queue *q, struct writer_op *ops)
 		return rc;
 	for (op = ops; op != NULL; op = op->next) {
 		rc = op->apply(q, txn, op);
+		op->status = rc > 0 ? -rc : 0;
+		/* the op's audit record joins its effect in this transaction */
+		if (rc >= 0 && op->audit != NULL) {
+			char err[128];
+			const char *id = op->audit_id;
+			struct outcome o;
+
+			if (op->status != 0) {
+				queue_outcome_for_error(&o, op->status);
+				str_copy(err, o.text, sizeof(err));
+			}
+			rc = queue_audit_append(q, txn, op->audit, op->status != 0,
+			    op->status != 0 ? err : NULL, &id, op->status == 0 && id != NULL);
+		}
 		if (rc < 0) {
 			db_abort(txn);
 			queue_keys_commit(q, 0);
 			return rc;
 		}
-		op->status = rc > 0 ? -rc : 0;
 	}
 	rc = db_commit(txn);
 	queue_keys_commit(q, rc == 0);
@@ -156,6 +173,8 @@ writer_async_cb(uv_async_t *h)
 	pthread_mutex_unlock(&q->wlock);
 	for (op = list; op != NULL; op = next) {
 		next = op->next;
+		free(op->audit);
+		op->audit = NULL;
 		op->done(q, op, op->status);
 	}
 }
@@ -210,5 +229,14 @@ writer_run_sync(struct queue *q, struct writer_op *op)
 {
 	op->next = NULL;
 	writer_run(q, op);
+	free(op->audit);
+	op->audit = NULL;
 	return op->status;
+}
+
+void
+writer_op_audit(struct writer_op *op, const struct queue_audit *audit)
+{
+	free(op->audit);
+	op->audit = audit != NULL && audit->json != NULL ? xstrdup(audit->json) : NULL;
 }

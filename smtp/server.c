@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "smtp_int.h"
 #include "util.h"
@@ -790,7 +791,7 @@ static void
 auth_clear(struct smtp_session *s)
 {
 	if (s->auth_login) {
-		explicit_bzero(s->auth_login, strlen(s->auth_login));
+		crypto_wipe(s->auth_login, strlen(s->auth_login));
 		free(s->auth_login);
 		s->auth_login = NULL;
 	}
@@ -907,7 +908,7 @@ auth_response(struct smtp_session *s, const char *p, size_t len)
 		if (z1)
 			z2 = memchr(z1 + 1, '\0', (size_t)n - (size_t)(z1 + 1 - dec));
 		if (!z1 || !z2 || z2 == z1 + 1 || memchr(z2 + 1, '\0', (size_t)n - (size_t)(z2 + 1 - dec))) {
-			explicit_bzero(dec, cap + 1);
+			crypto_wipe(dec, cap + 1);
 			free(dec);
 			auth_fail(s, 501, "5.5.2", "Invalid PLAIN response");
 			return;
@@ -915,7 +916,7 @@ auth_response(struct smtp_session *s, const char *p, size_t len)
 		auth_verify(s, (const char *)dec, (const char *)z1 + 1, (const char *)z2 + 1);
 	} else if (!s->auth_login) {
 		if (n == 0 || memchr(dec, '\0', (size_t)n)) {
-			explicit_bzero(dec, cap + 1);
+			crypto_wipe(dec, cap + 1);
 			free(dec);
 			auth_fail(s, 501, "5.5.2", "Invalid user name");
 			return;
@@ -925,14 +926,14 @@ auth_response(struct smtp_session *s, const char *p, size_t len)
 		reply(s, 334, NULL, "UGFzc3dvcmQ6");	/* "Password:" */
 	} else {
 		if (memchr(dec, '\0', (size_t)n)) {
-			explicit_bzero(dec, cap + 1);
+			crypto_wipe(dec, cap + 1);
 			free(dec);
 			auth_fail(s, 501, "5.5.2", "Invalid password");
 			return;
 		}
 		auth_verify(s, "", s->auth_login, (const char *)dec);
 	}
-	explicit_bzero(dec, cap + 1);
+	crypto_wipe(dec, cap + 1);
 	free(dec);
 }
 
@@ -1151,7 +1152,7 @@ process(struct smtp_session *s)
 			else
 				dispatch(s, p, n);
 			if (wipe && off + n <= s->in.len)
-				explicit_bzero(s->in.data + off, n);
+				crypto_wipe(s->in.data + off, n);
 		}
 		if (s->starttls_gen != gen)
 			pos = s->in.len;
@@ -1203,7 +1204,7 @@ smtp_session_free(struct smtp_session *s)
 	txn_reset(s);
 	auth_clear(s);
 	if (s->in.data)
-		explicit_bzero(s->in.data, s->in.cap);
+		crypto_wipe(s->in.data, s->in.cap);
 	buf_free(&s->in);
 	free(s->helo);
 	free(s->helo_arg);

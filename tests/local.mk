@@ -24,5 +24,5 @@ tests_unit_test_daemon_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_daemon
 
 # The layering rule (README "Architecture"), checked on the built objects.
-TESTS += tests/check-deps.sh
-EXTRA_DIST += tests/check-deps.sh
+TESTS += tests/check-deps.sh tests/check-control.sh
+EXTRA_DIST += tests/check-deps.sh tests/check-control.sh

@@ -41,6 +41,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "dlp.h"
+#include "hash.h"
 #include "log.h"
 #include "spf.h"
 #include "util.h"
@@ -628,81 +629,46 @@ account_generate_password(char *out, size_t outlen)
 	crypto_wipe(rnd, sizeof(rnd));
 }
 
-/* ---- a small string-keyed table for the in-memory counters ---- */
-
-#define ACCOUNT_TABLE_BUCKETS 1024
+/* ---- the in-memory counters: name -> {a, b, c} in a src/lib/hash.c table ---- */
 
 struct account_entry {
-	struct account_entry *next;
-	char *key;
 	uint64_t a, b, c;	/* meaning depends on the table */
 };
 
 struct account_table {
-	struct account_entry *bucket[ACCOUNT_TABLE_BUCKETS];
-	size_t count;
+	struct hash *h;		/* key -> struct account_entry (owned) */
 };
 
-static size_t
-account_hash(const char *s)
+static void
+account_table_init(struct account_table *t)
 {
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return (size_t)(h % ACCOUNT_TABLE_BUCKETS);
+	t->h = hash_new(free);
 }
 
 static struct account_entry *
 account_table_get(struct account_table *t, const char *key, int create)
 {
-	size_t h = account_hash(key);
-	struct account_entry *e;
+	struct account_entry *e = hash_gets(t->h, key);
 
-	for (e = t->bucket[h]; e != NULL; e = e->next)
-		if (strcmp(e->key, key) == 0)
-			return e;
-	if (!create)
-		return NULL;
-	e = xcalloc(1, sizeof(*e));
-	e->key = xstrdup(key);
-	e->next = t->bucket[h];
-	t->bucket[h] = e;
-	t->count++;
+	if (e == NULL && create) {
+		e = xcalloc(1, sizeof(*e));
+		hash_puts(t->h, key, e);
+	}
 	return e;
 }
 
 static void
 account_table_del(struct account_table *t, const char *key)
 {
-	struct account_entry **pp, *e;
-
-	for (pp = &t->bucket[account_hash(key)]; (e = *pp) != NULL; pp = &e->next) {
-		if (strcmp(e->key, key) == 0) {
-			*pp = e->next;
-			free(e->key);
-			free(e);
-			t->count--;
-			return;
-		}
-	}
+	hash_dels(t->h, key);
 }
 
 static void
 account_table_free(struct account_table *t)
 {
-	struct account_entry *e, *next;
-	size_t i;
-
 	if (t == NULL)
 		return;
-	for (i = 0; i < ACCOUNT_TABLE_BUCKETS; i++) {
-		for (e = t->bucket[i]; e != NULL; e = next) {
-			next = e->next;
-			free(e->key);
-			free(e);
-		}
-	}
+	hash_free(t->h);
 	free(t);
 }
 
@@ -724,10 +690,13 @@ account_warn_setting(const char *name, const char *key, size_t klen, const char 
 		klen = 64;
 	snprintf(k, sizeof(k), "%s|%.*s", name, (int)klen, key);
 	pthread_mutex_lock(&account_warned_lock);
-	if (account_warned == NULL)
+	if (account_warned == NULL) {
 		account_warned = xcalloc(1, sizeof(struct account_table));
+		account_table_init(account_warned);
+	}
 	/* bounded: past 4096 distinct lines, stay quiet rather than grow */
-	if (account_table_get(account_warned, k, 0) == NULL && account_warned->count < 4096) {
+	if (account_table_get(account_warned, k, 0) == NULL &&
+	    hash_count(account_warned->h) < 4096) {
 		first = 1;
 		(void)account_table_get(account_warned, k, 1);
 	}
@@ -746,7 +715,10 @@ struct account_lockout {
 struct account_lockout *
 account_lockout_new(void)
 {
-	return xcalloc(1, sizeof(struct account_lockout));
+	struct account_lockout *l = xcalloc(1, sizeof(*l));
+
+	account_table_init(&l->t);
+	return l;
 }
 
 void
@@ -790,28 +762,23 @@ account_lockout_clear(struct account_lockout *l, const char *key)
 void
 account_lockout_expire(struct account_lockout *l, uint64_t now, uint64_t lock_ms)
 {
-	struct account_entry **pp, *e;
-	size_t i;
+	struct hash_iter it;
+	const char *key;
+	size_t klen;
+	void *v;
 
-	for (i = 0; i < ACCOUNT_TABLE_BUCKETS; i++) {
-		pp = &l->t.bucket[i];
-		while ((e = *pp) != NULL) {
-			if (e->c <= now && e->b + lock_ms < now) {
-				*pp = e->next;
-				free(e->key);
-				free(e);
-				l->t.count--;
-			} else {
-				pp = &e->next;
-			}
-		}
+	hash_iter_init(&it, l->t.h);
+	while (hash_next(&it, &key, &klen, &v)) {
+		struct account_entry *e = v;
+		if (e->c <= now && e->b + lock_ms < now)
+			hash_del(l->t.h, key, klen);
 	}
 }
 
 size_t
 account_lockout_count(const struct account_lockout *l)
 {
-	return l->t.count;
+	return hash_count(l->t.h);
 }
 
 /* ---- hourly rate: a = start of the current hour bucket, b = its count, c = previous bucket ---- */
@@ -825,7 +792,10 @@ struct account_rate {
 struct account_rate *
 account_rate_new(void)
 {
-	return xcalloc(1, sizeof(struct account_rate));
+	struct account_rate *r = xcalloc(1, sizeof(*r));
+
+	account_table_init(&r->t);
+	return r;
 }
 
 void

@@ -8,9 +8,18 @@
  * control_register(), checks the peer's role (SO_PEERCRED, computed
  * once per connection) and runs the handler.  While a request is in
  * progress the connection stops reading (STYLE rule 5), so responses
- * come back in request order.  Mutating commands, allowed or refused,
- * are appended to the audit table through the queue's writer thread,
- * and the response is written only after that record is durable.
+ * come back in request order.
+ *
+ * Audit (DESIGN.md §9).  A mutating command's handler passes the record
+ * (control_audit_txn: who, role, command, target) to the queue mutation,
+ * which commits it in the same LMDB transaction as the effect, so a
+ * crash never leaves a change without its record; batch commands write
+ * one record per batch (the ids changed, never addresses).  Commands
+ * refused before they reach the queue (role, usage, not found) or whose
+ * transaction failed get their record here, through the queue's writer,
+ * when they finish.  Effects outside LMDB (DKIM key files) are audited
+ * ahead (control_audit_intent).  The response is written only after the
+ * record is durable.
  *
  * The socket file is made 0666: access control is the role check on
  * the peer's credentials, not the file mode, so reviewers in another
@@ -31,6 +40,7 @@
 
 #include "buf.h"
 #include "control.h"
+#include "control_int.h"
 #include "json.h"
 #include "log.h"
 #include "queue.h"
@@ -151,6 +161,9 @@ struct conn {
 	struct control_req req;
 	const struct control_cmd *cmd;
 	int busy;
+	int audited;		/* the queue committed the record with the effect */
+	char *audit_head;	/* control_audit_txn(): the record's head */
+	struct queue_audit qa;
 	int in_process;		/* conn_process() is on the stack */
 	int eof;
 	int closing;
@@ -244,6 +257,9 @@ conn_next(struct conn *c)
 	json_free(c->json);
 	c->json = NULL;
 	buf_reset(&c->result);
+	free(c->audit_head);
+	c->audit_head = NULL;
+	c->audited = 0;
 	c->busy = 0;
 	c->cmd = NULL;
 	if (c->closing) {
@@ -286,18 +302,15 @@ audit_done(void *arg, const struct outcome *o)
 	conn_respond(c);
 }
 
-/* Append the audit record of the finished (or refused) request. */
-static int
-control_audit(struct conn *c)
+/* The audit record of C's request into B: who, role, what, target, and
+ * the status; or PHASE ("intent" for a record written ahead, "" for the
+ * head of a record the queue completes in its own transaction). */
+static void
+control_audit_json(struct conn *c, struct buf *b, const char *phase)
 {
 	struct json_out j;
-	struct buf b;
-	int rc;
 
-	if (c->srv->queue == NULL)
-		return -1;
-	buf_init(&b, 0);
-	json_out_init(&j, &b);
+	json_out_init(&j, b);
 	json_obj_begin(&j);
 	json_kv_uint(&j, "time", now_wall_ms());
 	json_kv_uint(&j, "uid", c->uid);
@@ -305,11 +318,91 @@ control_audit(struct conn *c)
 	json_kv_str(&j, "role", control_strrole(c->role));
 	json_kv_str(&j, "cmd", c->req.cmd);
 	json_kv_str(&j, "target", c->req.target);
-	json_kv_int(&j, "status", c->status);
-	if (c->status != CONTROL_OK)
-		json_kv_str(&j, "error", c->req.error);
+	if (phase != NULL && *phase != '\0')
+		json_kv_str(&j, "phase", phase);
+	else if (phase == NULL) {
+		json_kv_int(&j, "status", c->status);
+		if (c->status != CONTROL_OK)
+			json_kv_str(&j, "error", c->req.error);
+	}
 	json_obj_end(&j);
+}
+
+/* Append the audit record of the finished (or refused) request. */
+static int
+control_audit(struct conn *c)
+{
+	struct buf b;
+	int rc;
+
+	if (c->srv->queue == NULL)
+		return -1;
+	buf_init(&b, 0);
+	control_audit_json(c, &b, NULL);
 	rc = queue_audit(c->srv->queue, b.data, audit_done, c);
+	buf_free(&b);
+	return rc;
+}
+
+struct intent {
+	control_audit_cb cb;
+	void *arg;
+};
+
+static void
+intent_done(void *arg, const struct outcome *o)
+{
+	struct intent *in = arg;
+
+	if (o->kind != OUTCOME_OK)
+		log_err("event=audit_failed phase=intent");
+	in->cb(in->arg, o->kind == OUTCOME_OK ? 0 : -EIO);
+	free(in);
+}
+
+const struct queue_audit *
+control_audit_txn(struct control_req *req, int unchanged_ok)
+{
+	struct conn *c = req->priv;
+	struct buf b;
+
+	if (c == NULL)
+		return NULL;
+	free(c->audit_head);
+	buf_init(&b, 0);
+	control_audit_json(c, &b, "");
+	c->audit_head = buf_steal(&b, NULL);
+	c->qa.json = c->audit_head;
+	c->qa.unchanged_ok = unchanged_ok;
+	return &c->qa;
+}
+
+void
+control_audit_committed(struct control_req *req)
+{
+	struct conn *c = req->priv;
+
+	if (c != NULL)
+		c->audited = 1;
+}
+
+int
+control_audit_intent(struct control_req *req, control_audit_cb cb, void *arg)
+{
+	struct conn *c = req->priv;
+	struct intent *in;
+	struct buf b;
+	int rc;
+
+	if (c == NULL || c->srv->queue == NULL)
+		return -EROFS;
+	in = xcalloc(1, sizeof(*in));
+	in->cb = cb;
+	in->arg = arg;
+	buf_init(&b, 0);
+	control_audit_json(c, &b, "intent");
+	if ((rc = queue_audit(c->srv->queue, b.data, intent_done, in)) != 0)
+		free(in);
 	buf_free(&b);
 	return rc;
 }
@@ -327,9 +420,40 @@ control_finish(struct control_req *req, int status)
 	c->status = status;
 	log_info("event=control cmd=%s user=%s role=%s target=\"%s\" status=%d",
 	    req->cmd, c->user, control_strrole(c->role), req->target, status);
-	if (c->cmd != NULL && c->cmd->mutating && control_audit(c) == 0)
+	/* A mutation whose record the queue committed with it is done;
+	 * anything else that is mutating (refused before reaching the
+	 * queue, or failed there) gets its record now. */
+	if (c->cmd != NULL && c->cmd->mutating && !c->audited && control_audit(c) == 0)
 		return;
 	conn_respond(c);
+}
+
+/* For a request refused before its handler ran: what it was aimed at,
+ * from the usual arguments (domain and selector, account name, message
+ * ids), so the audit record of a refusal says what was attempted. */
+static void
+control_default_target(struct control_req *req)
+{
+	const struct json_value *ids = json_get(req->args, "ids");
+	const char *dom = json_get_str(req->args, "domain", NULL);
+	const char *sel = json_get_str(req->args, "selector", NULL);
+	const char *name = json_get_str(req->args, "name", NULL);
+	const char *id = json_get_str(req->args, "id", NULL);
+	size_t i, off = 0;
+
+	if (dom != NULL)
+		snprintf(req->target, sizeof(req->target), "%s%s%s", dom, sel ? " " : "",
+		    sel ? sel : "");
+	else if (name != NULL || id != NULL)
+		str_copy(req->target, name != NULL ? name : id, sizeof(req->target));
+	else if (json_get_bool(req->args, "all_matching", 0))
+		str_copy(req->target, "all-matching", sizeof(req->target));
+	else
+		for (i = 0; ids != NULL && ids->type == JSON_ARRAY && i < ids->n &&
+		    off < sizeof(req->target) - 1; i++)
+			if (ids->items[i]->type == JSON_STRING)
+				off += (size_t)snprintf(req->target + off, sizeof(req->target) - off,
+				    "%s%s", off ? " " : "", ids->items[i]->s);
 }
 
 static void
@@ -371,6 +495,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 	if (c->role < cmd->min_role || c->role == CONTROL_ROLE_NONE) {
 		if (cmd->min_role == CONTROL_ROLE_NONE && c->role == CONTROL_ROLE_NONE)
 			goto run;
+		control_default_target(&c->req);
 		control_finish(&c->req, control_error(&c->req, CONTROL_FAIL,
 		    "permission denied: %s needs the %s role (you are %s)", cmd->name,
 		    control_strrole(cmd->min_role), control_strrole(c->role)));
@@ -464,6 +589,7 @@ conn_closed(uv_handle_t *h)
 	buf_free(&c->in);
 	buf_free(&c->result);
 	json_free(c->json);
+	free(c->audit_head);
 	free(c);
 }
 
@@ -610,7 +736,7 @@ control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
 	struct control *srv = xcalloc(1, sizeof(*srv));
 	int rc;
 
-	control_register(builtin_cmds, ARRAY_SIZE(builtin_cmds));
+	control_commands_register();	/* every table of src/control/ */
 	srv->loop = loop;
 	srv->cfg = config_ref(cfg);
 	srv->queue = q;
@@ -668,6 +794,17 @@ control_stop(struct control *srv)
 	if (srv->path != NULL)
 		unlink(srv->path);
 	uv_close((uv_handle_t *)&srv->server, control_server_closed);
+}
+
+/* ---- the command tables of src/control/ ---- */
+
+void
+control_commands_register(void)
+{
+	control_register(builtin_cmds, ARRAY_SIZE(builtin_cmds));
+	cmd_queue_register();
+	cmd_account_register();
+	cmd_dkim_register();
 }
 
 /* ---- offline ---- */

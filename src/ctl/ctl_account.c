@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * ctl_account.c: `posternctl account ...` (posternctl(8)) and the
- * daemon-side account.* control commands behind it.
+ * ctl_account.c: `posternctl account ...` (posternctl(8)): argv
+ * parsing and printing only; src/control/cmd_account.c runs the
+ * account.* commands in posternd.
  *
  *   account add NAME [--domain D]... [--password-stdin] [limits]
  *   account passwd NAME [--password-stdin]
@@ -20,11 +21,8 @@
  *
  * The password never reaches the daemon: posternctl generates it (or
  * reads it from stdin), hashes it with scrypt here and sends only the
- * hash; the generated password is printed once.  Records are stored
- * as key=value text in the queue's accounts table (src/account.c).
- * `account delete` removes the record and then shreds the account's
- * data key (queue_account_shred), so its remaining mail is unreadable.
- * show/list work offline on a read-only queue; changes need posternd.
+ * hash; the generated password is printed once.  show/list work
+ * offline on a read-only queue; changes need posternd.
  */
 #include "autoconfig.h"
 
@@ -36,364 +34,10 @@
 
 #include "account.h"
 #include "buf.h"
-#include "control.h"
 #include "crypto.h"
 #include "ctl.h"
 #include "json.h"
-#include "log.h"
-#include "queue.h"
 #include "util.h"
-
-/* ---- daemon side ---- */
-
-/* Write the public view of A (never the password hash). */
-static void
-account_json(struct json_out *j, const struct account *a)
-{
-	const char *p, *end;
-	size_t i;
-
-	json_obj_begin(j);
-	json_kv_str(j, "name", a->name);
-	json_kv_str(j, "status", a->pol.suspended ? "suspended" : "active");
-	json_key(j, "domains");
-	json_arr_begin(j);
-	for (i = 0; i < a->pol.ndomains; i++)
-		json_str(j, a->pol.domains[i]);
-	json_arr_end(j);
-	json_kv_uint(j, "max_message_size", a->pol.max_message_size);
-	json_kv_int(j, "max_recipients", a->pol.max_recipients);
-	json_kv_int(j, "hourly_rate", a->pol.hourly_rate);
-	json_kv_uint(j, "created", a->created);
-	json_kv_bool(j, "has_password", a->password[0] != '\0');
-	json_key(j, "overrides");
-	json_obj_begin(j);
-	p = a->extra.data;
-	end = p ? p + a->extra.len : NULL;
-	while (p != NULL && p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		const char *eq = memchr(p, '=', len);
-
-		if (eq != NULL) {
-			char *k = xstrndup(p, (size_t)(eq - p));
-
-			json_key(j, k);
-			json_strn(j, eq + 1, len - (size_t)(eq - p) - 1);
-			free(k);
-		}
-		p = eol ? eol + 1 : end;
-	}
-	json_obj_end(j);
-	json_obj_end(j);
-}
-
-static int
-account_cmd_load(struct control_req *req, const char *name, struct account **out)
-{
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
-
-	*out = NULL;
-	if (name == NULL || !account_name_valid(name))
-		return control_error(req, CONTROL_USAGE, "invalid account name");
-	str_copy(req->target, name, sizeof(req->target));
-	if (req->queue == NULL)
-		return control_error(req, CONTROL_FAIL, "the queue is not open");
-	rc = queue_kv_get(req->queue, QUEUE_T_ACCOUNTS, name, &text, &len);
-	if (rc == -ENOENT)
-		return control_error(req, CONTROL_FAIL, "no such account: %s", name);
-	if (rc != 0)
-		return control_error(req, CONTROL_FAIL, "cannot read account %s: %s", name,
-		    strerror(-rc));
-	*out = account_parse(text, len);
-	free(text);
-	if (*out == NULL)
-		return control_error(req, CONTROL_FAIL, "account %s: malformed record", name);
-	return CONTROL_OK;
-}
-
-/* Apply the optional fields of ARGS (domains, limits, overrides) to A. */
-static int
-account_cmd_apply(struct control_req *req, struct account *a, const struct json_value *args)
-{
-	const struct json_value *v;
-	int64_t n;
-	size_t i;
-
-	if ((v = json_get(args, "domains")) != NULL) {
-		struct account tmp;
-
-		if (v->type != JSON_ARRAY)
-			return control_error(req, CONTROL_USAGE, "domains must be a list");
-		memset(&tmp, 0, sizeof(tmp));
-		for (i = 0; i < v->n; i++) {
-			if (v->items[i]->type != JSON_STRING ||
-			    account_add_domain(&tmp, v->items[i]->s) != 0) {
-				size_t k;
-
-				for (k = 0; k < tmp.pol.ndomains; k++)
-					free(tmp.pol.domains[k]);
-				free(tmp.pol.domains);
-				return control_error(req, CONTROL_USAGE, "invalid domain: %s",
-				    v->items[i]->type == JSON_STRING ? v->items[i]->s : "?");
-			}
-		}
-		for (i = 0; i < a->pol.ndomains; i++)
-			free(a->pol.domains[i]);
-		free(a->pol.domains);
-		a->pol.domains = tmp.pol.domains;
-		a->pol.ndomains = tmp.pol.ndomains;
-	}
-	if ((n = json_get_int(args, "max_message_size", -1)) >= 0)
-		a->pol.max_message_size = (uint64_t)n;
-	if ((n = json_get_int(args, "max_recipients", -1)) >= 0)
-		a->pol.max_recipients = n;
-	if ((n = json_get_int(args, "hourly_rate", -1)) >= 0)
-		a->pol.hourly_rate = n;
-	if ((v = json_get(args, "overrides")) != NULL) {
-		if (v->type != JSON_OBJECT)
-			return control_error(req, CONTROL_USAGE, "overrides must be an object");
-		for (i = 0; i < v->n; i++) {
-			const char *val = v->items[i]->type == JSON_STRING ? v->items[i]->s : NULL;
-
-			char why[256];
-
-			/* the same check posternctl made: a raw request cannot store garbage */
-			if (account_setting_check(v->keys[i], val && *val ? val : NULL, why,
-			    sizeof(why)) != 0 ||
-			    account_set_extra(a, v->keys[i], val && *val ? val : NULL) != 0)
-				return control_error(req, CONTROL_USAGE, "invalid setting: %s", why);
-		}
-	}
-	return CONTROL_OK;
-}
-
-static void
-account_cmd_stored(void *arg, const struct outcome *o)
-{
-	struct control_req *req = arg;
-
-	if (o->kind != OUTCOME_OK) {
-		control_error(req, CONTROL_FAIL, "cannot store the account: %s", o->text);
-		control_finish(req, CONTROL_FAIL);
-		return;
-	}
-	control_finish(req, CONTROL_OK);
-}
-
-/* Store A and answer with its public view once it is durable. */
-static int
-account_cmd_store(struct control_req *req, struct json_out *out, struct account *a)
-{
-	char *text;
-	size_t len;
-	int rc;
-
-	text = account_format(a, &len);
-	account_json(out, a);
-	rc = queue_kv_put(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len, account_cmd_stored, req);
-	crypto_wipe(text, len);
-	free(text);
-	account_free(a);
-	if (rc != 0)
-		return control_error(req, CONTROL_FAIL, "cannot store the account: %s", strerror(-rc));
-	return CONTROL_ASYNC;
-}
-
-static int
-account_cmd_hash_ok(const char *hash)
-{
-	return hash != NULL && strlen(hash) <= ACCOUNT_HASH_MAX &&
-	    strncmp(hash, "scrypt$", 7) == 0 && strchr(hash, '\n') == NULL;
-}
-
-static int
-account_cmd_add(struct control_req *req, struct json_out *out)
-{
-	const char *name = json_get_str(req->args, "name", NULL);
-	const char *hash = json_get_str(req->args, "password_hash", NULL);
-	struct account *a;
-	char *text = NULL;
-	size_t len;
-	int rc;
-
-	if (name == NULL || !account_name_valid(name))
-		return control_error(req, CONTROL_USAGE, "invalid account name");
-	str_copy(req->target, name, sizeof(req->target));
-	if (!account_cmd_hash_ok(hash))
-		return control_error(req, CONTROL_USAGE, "password_hash missing or malformed");
-	if (req->queue == NULL || req->loop == NULL)
-		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
-	rc = queue_kv_get(req->queue, QUEUE_T_ACCOUNTS, name, &text, &len);
-	free(text);
-	if (rc == 0)
-		return control_error(req, CONTROL_FAIL, "account %s already exists", name);
-	if (rc != -ENOENT)
-		return control_error(req, CONTROL_FAIL, "cannot read accounts: %s", strerror(-rc));
-	a = account_new(name);
-	str_copy(a->password, hash, sizeof(a->password));
-	a->created = now_wall_ms();
-	if ((rc = account_cmd_apply(req, a, req->args)) != CONTROL_OK) {
-		account_free(a);
-		return rc;
-	}
-	log_info("event=account_added account=%s by=%s", name, req->user);
-	return account_cmd_store(req, out, a);
-}
-
-/* passwd, set, suspend, unsuspend: read, change, write back. */
-static int
-account_cmd_modify(struct control_req *req, struct json_out *out)
-{
-	const char *name = json_get_str(req->args, "name", NULL);
-	struct account *a;
-	int rc;
-
-	if ((rc = account_cmd_load(req, name, &a)) != CONTROL_OK)
-		return rc;
-	if (req->loop == NULL) {
-		account_free(a);
-		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
-	}
-	if (strcmp(req->cmd, "account.passwd") == 0) {
-		const char *hash = json_get_str(req->args, "password_hash", NULL);
-
-		if (!account_cmd_hash_ok(hash)) {
-			account_free(a);
-			return control_error(req, CONTROL_USAGE, "password_hash missing or malformed");
-		}
-		str_copy(a->password, hash, sizeof(a->password));
-	} else if (strcmp(req->cmd, "account.suspend") == 0) {
-		a->pol.suspended = 1;
-	} else if (strcmp(req->cmd, "account.unsuspend") == 0) {
-		a->pol.suspended = 0;
-	} else if ((rc = account_cmd_apply(req, a, req->args)) != CONTROL_OK) {
-		account_free(a);
-		return rc;
-	}
-	log_info("event=account_changed account=%s change=%s by=%s", a->name, req->cmd + 8,
-	    req->user);
-	return account_cmd_store(req, out, a);
-}
-
-static int
-account_cmd_show(struct control_req *req, struct json_out *out)
-{
-	struct account *a;
-	int rc;
-
-	if ((rc = account_cmd_load(req, json_get_str(req->args, "name", NULL), &a)) != CONTROL_OK)
-		return rc;
-	account_json(out, a);
-	account_free(a);
-	return CONTROL_OK;
-}
-
-static int
-account_cmd_list_one(void *arg, const char *key, const char *val, size_t len)
-{
-	struct json_out *out = arg;
-	struct account *a = account_parse(val, len);
-
-	(void)key;
-	if (a != NULL) {
-		account_json(out, a);
-		account_free(a);
-	}
-	return 0;
-}
-
-static int
-account_cmd_list(struct control_req *req, struct json_out *out)
-{
-	int rc;
-
-	if (req->queue == NULL)
-		return control_error(req, CONTROL_FAIL, "the queue is not open");
-	json_arr_begin(out);
-	rc = queue_kv_foreach(req->queue, QUEUE_T_ACCOUNTS, "", account_cmd_list_one, out);
-	json_arr_end(out);
-	if (rc != 0)
-		return control_error(req, CONTROL_FAIL, "cannot list accounts: %s", strerror(-rc));
-	return CONTROL_OK;
-}
-
-static void
-account_cmd_shredded(void *arg, const struct outcome *o)
-{
-	struct control_req *req = arg;
-
-	if (o->kind != OUTCOME_OK) {
-		control_error(req, CONTROL_FAIL, "account deleted, but its key could not be "
-		    "shredded: %s", o->text);
-		control_finish(req, CONTROL_FAIL);
-		return;
-	}
-	control_finish(req, CONTROL_OK);
-}
-
-static void
-account_cmd_deleted(void *arg, const struct outcome *o)
-{
-	struct control_req *req = arg;
-	int rc;
-
-	if (o->kind != OUTCOME_OK) {
-		control_error(req, CONTROL_FAIL, "cannot delete the account: %s", o->text);
-		control_finish(req, CONTROL_FAIL);
-		return;
-	}
-	/* Crypto-shredding (DESIGN.md §6): the account key goes too. */
-	rc = queue_account_shred(req->queue, req->target, account_cmd_shredded, req);
-	if (rc != 0) {
-		control_error(req, CONTROL_FAIL, "account deleted, but its key could not be "
-		    "shredded: %s", strerror(-rc));
-		control_finish(req, CONTROL_FAIL);
-	}
-}
-
-static int
-account_cmd_delete(struct control_req *req, struct json_out *out)
-{
-	struct account *a;
-	int rc;
-
-	if ((rc = account_cmd_load(req, json_get_str(req->args, "name", NULL), &a)) != CONTROL_OK)
-		return rc;
-	if (req->loop == NULL) {
-		account_free(a);
-		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
-	}
-	json_obj_begin(out);
-	json_kv_str(out, "name", a->name);
-	json_kv_bool(out, "deleted", 1);
-	json_obj_end(out);
-	log_info("event=account_deleted account=%s by=%s", a->name, req->user);
-	rc = queue_kv_put(req->queue, QUEUE_T_ACCOUNTS, a->name, NULL, 0, account_cmd_deleted, req);
-	account_free(a);
-	if (rc != 0)
-		return control_error(req, CONTROL_FAIL, "cannot delete the account: %s", strerror(-rc));
-	return CONTROL_ASYNC;
-}
-
-static const struct control_cmd account_cmds[] = {
-	{ "account.add", CONTROL_ROLE_OPERATOR, 1, account_cmd_add },
-	{ "account.passwd", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
-	{ "account.set", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
-	{ "account.suspend", CONTROL_ROLE_REVIEWER, 1, account_cmd_modify },
-	{ "account.unsuspend", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
-	{ "account.show", CONTROL_ROLE_OPERATOR, 0, account_cmd_show },
-	{ "account.list", CONTROL_ROLE_OPERATOR, 0, account_cmd_list },
-	{ "account.delete", CONTROL_ROLE_OPERATOR, 1, account_cmd_delete },
-};
-
-void
-ctl_account_register(void)
-{
-	control_register(account_cmds, ARRAY_SIZE(account_cmds));
-}
 
 /* ---- posternctl side ---- */
 
@@ -469,16 +113,266 @@ ctl_account_print(struct ctl *c, const struct json_value *v)
 		printf("%s: %s\n", o->keys[i], o->items[i]->s ? o->items[i]->s : "");
 }
 
+/*
+ * The command table: which options each verb takes, whether it only
+ * reads (and so may run offline), and what it prints when it worked.
+ * One row per verb; the parser and the printer below read only this.
+ */
+enum {
+	ACF_NAME = 1 << 0,	/* takes the account NAME */
+	ACF_PASSWORD = 1 << 1,	/* sets a password: --password-stdin or generated */
+	ACF_DOMAINS = 1 << 2,	/* --domain D ... */
+	ACF_LIMITS = 1 << 3,	/* --max-message-size, --max-recipients, --hourly-rate */
+	ACF_SETTINGS = 1 << 4,	/* --set KEY=VALUE ... */
+	ACF_READ = 1 << 5,	/* read-only: works with the daemon down */
+};
+
+struct ctl_account_cmd {
+	const char *verb;
+	unsigned flags;
+	const char *done;	/* "account NAME <done>" on success; NULL: prints a result */
+};
+
+static const struct ctl_account_cmd ctl_account_cmds[] = {
+	{ "add", ACF_NAME | ACF_PASSWORD | ACF_DOMAINS | ACF_LIMITS, "added" },
+	{ "passwd", ACF_NAME | ACF_PASSWORD, "password changed" },
+	{ "set", ACF_NAME | ACF_DOMAINS | ACF_LIMITS | ACF_SETTINGS, "updated" },
+	{ "suspend", ACF_NAME, "suspended" },
+	{ "unsuspend", ACF_NAME, "unsuspended" },
+	{ "show", ACF_NAME | ACF_READ, NULL },
+	{ "list", ACF_READ, NULL },
+	{ "delete", ACF_NAME, "deleted (its key shredded)" },
+};
+
+static const struct {
+	const char *option, *field;
+} ctl_account_limits[] = {
+	{ "--max-message-size", "max_message_size" },
+	{ "--max-recipients", "max_recipients" },
+	{ "--hourly-rate", "hourly_rate" },
+};
+
+/* What the command line asked for, parsed against the verb's row. */
+struct ctl_account_req {
+	const struct ctl_account_cmd *cmd;
+	const char *name;
+	int from_stdin;
+	int generated;			/* the password was generated here */
+	size_t ndomains;
+	char password[ACCOUNT_PASSWORD_MAX + 2];
+};
+
+static const struct ctl_account_cmd *
+ctl_account_find(const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ctl_account_cmds); i++)
+		if (strcmp(verb, ctl_account_cmds[i].verb) == 0)
+			return &ctl_account_cmds[i];
+	return NULL;
+}
+
+/* "--set KEY=VALUE": split a copy at '='; NULL value means "remove". */
+static char *
+ctl_account_split_setting(const char *arg, const char **value)
+{
+	char *kv = xstrdup(arg), *eq = strchr(kv, '=');
+
+	*eq = '\0';
+	*value = eq + 1;
+	return kv;
+}
+
+/*
+ * Parse ARGV (after the verb) into R and the request object J.  Returns
+ * CTL_EXIT_OK, or the exit code after printing why.
+ */
+static int
+ctl_account_parse(struct ctl *c, int argc, char **argv, struct ctl_account_req *r,
+    struct json_out *j)
+{
+	const struct ctl_account_cmd *cmd = r->cmd;
+	int i, have_domains = 0, have_settings = 0;
+	size_t k;
+
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		int64_t n;
+
+		for (k = 0; k < ARRAY_SIZE(ctl_account_limits); k++)
+			if (strcmp(a, ctl_account_limits[k].option) == 0)
+				break;
+		if (strcmp(a, "--json") == 0) {
+			c->json = 1;
+		} else if (strcmp(a, "--password-stdin") == 0 && (cmd->flags & ACF_PASSWORD)) {
+			r->from_stdin = 1;
+		} else if (k < ARRAY_SIZE(ctl_account_limits) && (cmd->flags & ACF_LIMITS)) {
+			if (i + 1 >= argc || ctl_account_parse_num(argv[i + 1], &n) != 0) {
+				ctl_usage_error(c, "account %s: %s needs a number", cmd->verb, a);
+				return CTL_EXIT_USAGE;
+			}
+			json_kv_int(j, ctl_account_limits[k].field, n);
+			i++;
+		} else if (strcmp(a, "--domain") == 0 && (cmd->flags & ACF_DOMAINS)) {
+			if (i + 1 >= argc) {
+				ctl_usage_error(c, "account %s: --domain needs a domain", cmd->verb);
+				return CTL_EXIT_USAGE;
+			}
+			have_domains = 1;
+			i++;
+		} else if (strcmp(a, "--set") == 0 && (cmd->flags & ACF_SETTINGS)) {
+			const char *value;
+			char *key, why[256];
+			int bad;
+
+			if (i + 1 >= argc || strchr(argv[i + 1], '=') == NULL) {
+				ctl_usage_error(c, "account %s: --set needs KEY=VALUE", cmd->verb);
+				return CTL_EXIT_USAGE;
+			}
+			key = ctl_account_split_setting(argv[i + 1], &value);
+			bad = account_setting_check(key, value[0] ? value : NULL, why, sizeof(why));
+			free(key);
+			if (bad) {
+				fprintf(stderr, "posternctl: account %s: %s\n", cmd->verb, why);
+				return CTL_EXIT_FAIL;
+			}
+			have_settings = 1;
+			i++;
+		} else if (a[0] == '-' || r->name != NULL || !(cmd->flags & ACF_NAME)) {
+			ctl_usage_error(c, "account %s: unexpected argument '%s'", cmd->verb, a);
+			return CTL_EXIT_USAGE;
+		} else {
+			r->name = a;
+		}
+	}
+	if (cmd->flags & ACF_NAME) {
+		if (r->name == NULL || !account_name_valid(r->name)) {
+			ctl_usage_error(c, "account %s: %s", cmd->verb, r->name ?
+			    "invalid account name (1-64 of A-Z a-z 0-9 . _ -)" : "missing account name");
+			return CTL_EXIT_USAGE;
+		}
+		json_kv_str(j, "name", r->name);
+	}
+	if (have_domains) {
+		json_key(j, "domains");
+		json_arr_begin(j);
+		for (i = 0; i + 1 < argc; i++)
+			if (strcmp(argv[i], "--domain") == 0) {
+				json_str(j, argv[++i]);
+				r->ndomains++;
+			}
+		json_arr_end(j);
+	}
+	if (have_settings) {
+		json_key(j, "overrides");
+		json_obj_begin(j);
+		for (i = 0; i + 1 < argc; i++) {
+			if (strcmp(argv[i], "--set") == 0) {
+				const char *value;
+				char *key = ctl_account_split_setting(argv[++i], &value);
+
+				json_kv_str(j, key, value);
+				free(key);
+			}
+		}
+		json_obj_end(j);
+	}
+	return CTL_EXIT_OK;
+}
+
+/* ACF_PASSWORD: read or generate the password and add only its hash to J. */
+static int
+ctl_account_password(struct ctl_account_req *r, struct json_out *j)
+{
+	char hash[ACCOUNT_HASH_MAX + 1];
+
+	if (r->from_stdin) {
+		if (ctl_account_read_password(r->password, sizeof(r->password)) != 0) {
+			fprintf(stderr, "posternctl: no password (or longer than %d) on stdin\n",
+			    ACCOUNT_PASSWORD_MAX);
+			return CTL_EXIT_USAGE;
+		}
+	} else {
+		account_generate_password(r->password, sizeof(r->password));
+		r->generated = 1;
+	}
+	if (account_hash_password(r->password, strlen(r->password), hash, sizeof(hash)) != 0) {
+		fprintf(stderr, "posternctl: cannot hash the password\n");
+		return CTL_EXIT_FAIL;
+	}
+	json_kv_str(j, "password_hash", hash);
+	return CTL_EXIT_OK;
+}
+
+/* `account list` as an aligned table. */
+static void
+ctl_account_print_list(const struct json_value *res)
+{
+	static const char *const hdr[] = { "NAME", "STATUS", "DOMAINS", "CREATED" };
+	struct ctl_table *t = ctl_table_new(4, hdr);
+	size_t k, m;
+
+	for (k = 0; res != NULL && res->type == JSON_ARRAY && k < res->n; k++) {
+		const struct json_value *v = res->items[k], *d = json_get(v, "domains");
+		struct buf doms;
+		char when[32];
+		const char *cells[4];
+
+		buf_init(&doms, 0);
+		for (m = 0; d != NULL && d->type == JSON_ARRAY && m < d->n; m++)
+			buf_printf(&doms, "%s%s", m ? "," : "", d->items[m]->s ? d->items[m]->s : "");
+		cells[0] = json_get_str(v, "name", "?");
+		cells[1] = json_get_str(v, "status", "?");
+		cells[2] = doms.len ? doms.data : "-";
+		cells[3] = ctl_fmt_time((uint64_t)json_get_int(v, "created", 0), when, sizeof(when));
+		ctl_table_add(t, cells);
+		buf_free(&doms);
+	}
+	ctl_table_print(t, stdout);
+	ctl_table_free(t);
+}
+
+/* A change that worked: one line (or JSON), and a generated password once. */
+static void
+ctl_account_print_done(struct ctl *c, const struct ctl_account_req *r)
+{
+	if (c->json) {
+		struct buf out;
+		struct json_out jo;
+
+		buf_init(&out, 0);
+		json_out_init(&jo, &out);
+		json_obj_begin(&jo);
+		json_kv_str(&jo, "name", r->name);
+		json_kv_str(&jo, "result", r->cmd->verb);
+		if (r->generated)
+			json_kv_str(&jo, "password", r->password);
+		json_obj_end(&jo);
+		printf("%s\n", out.data);
+		crypto_wipe(out.data, out.len);
+		buf_free(&out);
+		return;
+	}
+	printf("account %s %s\n", r->name, r->cmd->done);
+	if (r->generated)
+		printf("password: %s\n(shown only once; store it now)\n", r->password);
+	if (strcmp(r->cmd->verb, "add") == 0 && r->ndomains == 0)
+		fprintf(stderr, "posternctl: note: no --domain given: %s may not send from "
+		    "any address over submission until `posternctl account set %s --domain D` "
+		    "(--domain '*' allows every sender)\n", r->name, r->name);
+}
+
 int
 ctl_account_main(struct ctl *c, int argc, char **argv)
 {
 	struct json_value *root = NULL;
 	const struct json_value *res = NULL;
+	struct ctl_account_req r;
 	struct buf args;
 	struct json_out j;
-	const char *verb, *name = NULL;
-	char password[ACCOUNT_PASSWORD_MAX + 2], hash[ACCOUNT_HASH_MAX + 1], cmd[32];
-	int i, rc, from_stdin = 0, ndomains = 0, generated = 0, noverrides = 0;
+	char cmdname[32];
+	int rc;
 
 	if (argc > 0 && strcmp(argv[0], "account") == 0) {
 		argc--;
@@ -488,204 +382,36 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 		ctl_account_usage(stderr);
 		return CTL_EXIT_USAGE;
 	}
-	verb = argv[0];
-	if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0) {
+	if (strcmp(argv[0], "help") == 0 || strcmp(argv[0], "--help") == 0) {
 		ctl_account_usage(stdout);
 		return CTL_EXIT_OK;
 	}
-	if (strcmp(verb, "add") && strcmp(verb, "passwd") && strcmp(verb, "set") &&
-	    strcmp(verb, "suspend") && strcmp(verb, "unsuspend") && strcmp(verb, "show") &&
-	    strcmp(verb, "list") && strcmp(verb, "delete")) {
-		ctl_usage_error(c, "account: unknown command '%s'", verb);
+	memset(&r, 0, sizeof(r));
+	if ((r.cmd = ctl_account_find(argv[0])) == NULL) {
+		ctl_usage_error(c, "account: unknown command '%s'", argv[0]);
 		return CTL_EXIT_USAGE;
 	}
 	buf_init(&args, 0);
 	json_out_init(&j, &args);
 	json_obj_begin(&j);
-	/* first pass: name and simple options */
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int64_t n;
-
-		if (strcmp(a, "--json") == 0) {
-			c->json = 1;
-		} else if (strcmp(a, "--password-stdin") == 0 &&
-		    (strcmp(verb, "add") == 0 || strcmp(verb, "passwd") == 0)) {
-			from_stdin = 1;
-		} else if ((strcmp(a, "--max-message-size") == 0 || strcmp(a, "--max-recipients") == 0 ||
-		    strcmp(a, "--hourly-rate") == 0) &&
-		    (strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0)) {
-			if (i + 1 >= argc || ctl_account_parse_num(argv[i + 1], &n) != 0) {
-				ctl_usage_error(c, "account %s: %s needs a number", verb, a);
-				buf_free(&args);
-				return CTL_EXIT_USAGE;
-			}
-			json_kv_int(&j, strcmp(a, "--max-message-size") == 0 ? "max_message_size" :
-			    strcmp(a, "--max-recipients") == 0 ? "max_recipients" : "hourly_rate", n);
-			i++;
-		} else if (strcmp(a, "--domain") == 0 &&
-		    (strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0)) {
-			if (i + 1 >= argc) {
-				ctl_usage_error(c, "account %s: --domain needs a domain", verb);
-				buf_free(&args);
-				return CTL_EXIT_USAGE;
-			}
-			ndomains++;
-			i++;
-		} else if (strcmp(a, "--set") == 0 && strcmp(verb, "set") == 0) {
-			char *kv, *eq, why[256];
-
-			if (i + 1 >= argc || strchr(argv[i + 1], '=') == NULL) {
-				ctl_usage_error(c, "account set: --set needs KEY=VALUE");
-				buf_free(&args);
-				return CTL_EXIT_USAGE;
-			}
-			kv = xstrdup(argv[i + 1]);
-			eq = strchr(kv, '=');
-			*eq = '\0';
-			if (account_setting_check(kv, eq[1] ? eq + 1 : NULL, why, sizeof(why)) != 0) {
-				fprintf(stderr, "posternctl: account set: %s\n", why);
-				free(kv);
-				buf_free(&args);
-				return CTL_EXIT_FAIL;
-			}
-			free(kv);
-			noverrides++;
-			i++;
-		} else if (a[0] == '-' || name != NULL || strcmp(verb, "list") == 0) {
-			ctl_usage_error(c, "account %s: unexpected argument '%s'", verb, a);
-			buf_free(&args);
-			return CTL_EXIT_USAGE;
-		} else {
-			name = a;
-		}
-	}
-	if (strcmp(verb, "list") != 0) {
-		if (name == NULL || !account_name_valid(name)) {
-			ctl_usage_error(c, "account %s: %s", verb, name ? "invalid account name "
-			    "(1-64 of A-Z a-z 0-9 . _ -)" : "missing account name");
-			buf_free(&args);
-			return CTL_EXIT_USAGE;
-		}
-		json_kv_str(&j, "name", name);
-	}
-	if (ndomains > 0) {
-		json_key(&j, "domains");
-		json_arr_begin(&j);
-		for (i = 1; i < argc; i++)
-			if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc)
-				json_str(&j, argv[++i]);
-		json_arr_end(&j);
-	}
-	if (noverrides > 0) {
-		json_key(&j, "overrides");
-		json_obj_begin(&j);
-		for (i = 1; i < argc; i++) {
-			if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
-				char *kv = xstrdup(argv[++i]), *eq = strchr(kv, '=');
-
-				*eq = '\0';
-				json_kv_str(&j, kv, eq + 1);
-				free(kv);
-			}
-		}
-		json_obj_end(&j);
-	}
-	if (strcmp(verb, "add") == 0 || strcmp(verb, "passwd") == 0) {
-		if (from_stdin) {
-			if (ctl_account_read_password(password, sizeof(password)) != 0) {
-				fprintf(stderr, "posternctl: no password (or longer than %d) on stdin\n",
-				    ACCOUNT_PASSWORD_MAX);
-				buf_free(&args);
-				return CTL_EXIT_USAGE;
-			}
-		} else {
-			account_generate_password(password, sizeof(password));
-			generated = 1;
-		}
-		if (account_hash_password(password, strlen(password), hash, sizeof(hash)) != 0) {
-			fprintf(stderr, "posternctl: cannot hash the password\n");
-			crypto_wipe(password, sizeof(password));
-			buf_free(&args);
-			return CTL_EXIT_FAIL;
-		}
-		json_kv_str(&j, "password_hash", hash);
-	}
+	rc = ctl_account_parse(c, argc - 1, argv + 1, &r, &j);
+	if (rc == CTL_EXIT_OK && (r.cmd->flags & ACF_PASSWORD))
+		rc = ctl_account_password(&r, &j);
 	json_obj_end(&j);
-	snprintf(cmd, sizeof(cmd), "account.%s", verb);
-	rc = ctl_call(c, cmd, args.data, strcmp(verb, "show") == 0 || strcmp(verb, "list") == 0,
-	    &root, &res);
+	if (rc == CTL_EXIT_OK) {
+		snprintf(cmdname, sizeof(cmdname), "account.%s", r.cmd->verb);
+		rc = ctl_call(c, cmdname, args.data, (r.cmd->flags & ACF_READ) != 0, &root, &res);
+	}
 	buf_free(&args);
-	if (rc != 0) {
-		crypto_wipe(password, sizeof(password));
-		json_free(root);
-		return rc;
+	if (rc == CTL_EXIT_OK) {
+		if (strcmp(r.cmd->verb, "list") == 0 && !c->json)
+			ctl_account_print_list(res);
+		else if (r.cmd->done == NULL)
+			ctl_account_print(c, res);	/* show, and list --json */
+		else
+			ctl_account_print_done(c, &r);
 	}
-	if (strcmp(verb, "list") == 0) {
-		if (c->json) {
-			ctl_print_json(res, stdout);
-		} else {
-			static const char *const hdr[] = { "NAME", "STATUS", "DOMAINS", "CREATED" };
-			struct ctl_table *t = ctl_table_new(4, hdr);
-			size_t k, m;
-
-			for (k = 0; res != NULL && res->type == JSON_ARRAY && k < res->n; k++) {
-				const struct json_value *v = res->items[k], *d = json_get(v, "domains");
-				struct buf doms;
-				char when[32];
-				const char *cells[4];
-
-				buf_init(&doms, 0);
-				for (m = 0; d != NULL && d->type == JSON_ARRAY && m < d->n; m++)
-					buf_printf(&doms, "%s%s", m ? "," : "", d->items[m]->s ? d->items[m]->s : "");
-				cells[0] = json_get_str(v, "name", "?");
-				cells[1] = json_get_str(v, "status", "?");
-				cells[2] = doms.len ? doms.data : "-";
-				cells[3] = ctl_fmt_time((uint64_t)json_get_int(v, "created", 0), when,
-				    sizeof(when));
-				ctl_table_add(t, cells);
-				buf_free(&doms);
-			}
-			ctl_table_print(t, stdout);
-			ctl_table_free(t);
-		}
-	} else if (strcmp(verb, "show") == 0) {
-		ctl_account_print(c, res);
-	} else if (c->json) {
-		/* add/passwd with a generated password: the only time it is shown */
-		struct buf out;
-		struct json_out jo;
-
-		buf_init(&out, 0);
-		json_out_init(&jo, &out);
-		json_obj_begin(&jo);
-		json_kv_str(&jo, "name", name);
-		json_kv_str(&jo, "result", verb);
-		if (generated)
-			json_kv_str(&jo, "password", password);
-		json_obj_end(&jo);
-		printf("%s\n", out.data);
-		crypto_wipe(out.data, out.len);
-		buf_free(&out);
-	} else {
-		static const char *const done_words[][2] = {
-			{ "add", "added" }, { "passwd", "password changed" }, { "set", "updated" },
-			{ "suspend", "suspended" }, { "unsuspend", "unsuspended" },
-			{ "delete", "deleted (its key shredded)" },
-		};
-		size_t k;
-
-		for (k = 0; k < ARRAY_SIZE(done_words); k++)
-			if (strcmp(verb, done_words[k][0]) == 0)
-				printf("account %s %s\n", name, done_words[k][1]);
-		if (generated)
-			printf("password: %s\n(shown only once; store it now)\n", password);
-		if (strcmp(verb, "add") == 0 && ndomains == 0)
-			fprintf(stderr, "posternctl: note: no --domain given: %s may not send from "
-			    "any address over submission until `posternctl account set %s --domain D` "
-			    "(--domain '*' allows every sender)\n", name, name);
-	}
-	crypto_wipe(password, sizeof(password));
+	crypto_wipe(r.password, sizeof(r.password));
 	json_free(root);
-	return CTL_EXIT_OK;
+	return rc;
 }

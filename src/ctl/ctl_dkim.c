@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * ctl_dkim.c: `posternctl dkim generate|list|dns|rotate|remove` and
- * `posternctl domain check`.  The dkim commands work directly on the
- * key directory (dkim_key_directory, or <data_directory>/dkim) through
- * the key-store API of policy/dkim_keys.c, so they work offline, as root or
- * the operator; a lock file serialises concurrent writers, and the
- * metadata is replaced atomically so a running posternd never reads a
- * half-written file (it reloads on the next message).
+ * `posternctl domain check`: argv parsing and printing only.
+ * generate, rotate and remove are dkim.* requests to posternd
+ * (src/control/cmd_dkim.c), which makes the key, writes the key
+ * directory and audits the change; with the daemon down they fail.
+ * list and dns read the key directory (dkim_key_directory, or
+ * <data_directory>/dkim) directly through the key-store API of
+ * policy/dkim_keys.c (include/dkim.h), so they also work offline.
  *
- * Private keys are never printed: only selectors, metadata and the
- * public TXT record.  `domain check` prints what the customer must
+ * Private keys are never printed nor received: only selectors,
+ * metadata and the public TXT record.  `domain check` prints what the customer must
  * publish (SPF mechanisms for our egress IPs, the DKIM TXT records)
  * and whether DNS already has it, using policy/spf.c's DNS path and
  * libspf2 evaluation; exit status 0 only when everything is in place.
@@ -41,7 +42,6 @@
 #include "relay.h"
 #include "util.h"
 
-static int ctl_dkim(int argc, char **argv, const struct config *cfg);
 static int ctl_domain(int argc, char **argv, const struct config *cfg);
 
 static void
@@ -53,37 +53,6 @@ dkim_usage(void)
 	    "       posternctl dkim dns DOMAIN\n"
 	    "       posternctl dkim rotate DOMAIN\n"
 	    "       posternctl dkim remove DOMAIN SELECTOR\n");
-}
-
-/* Take the writers' lock on DIR (created 0700 if missing); the fd or -1. */
-static int
-lock_dir(const char *dir)
-{
-	char path[PATH_MAX + 16];
-	int fd;
-
-	for (size_t i = 1; i < sizeof(path) && dir[i]; i++) {
-		/* mkdir -p, 0700: the data directory may not exist yet */
-		if (dir[i] != '/')
-			continue;
-		snprintf(path, sizeof(path), "%.*s", (int)i, dir);
-		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-			fprintf(stderr, "posternctl: %s: %s\n", path, strerror(errno));
-			return -1;
-		}
-	}
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		fprintf(stderr, "posternctl: %s: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/.lock", dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 || flock(fd, LOCK_EX) == -1) {
-		fprintf(stderr, "posternctl: %s: %s\n", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 static struct dkimsign_keystore *
@@ -100,53 +69,6 @@ open_store(const struct config *cfg)
 		return NULL;
 	}
 	return ks;
-}
-
-/*
- * Run as root, the files we create belong to root; posternd drops to
- * `user` and must still read them: hand the directory, the metadata and
- * the keys to that user (modes stay 0700/0600).
- */
-static void
-fix_owner(const struct config *cfg, const struct dkimsign_keystore *ks)
-{
-	char path[PATH_MAX + 512];
-	struct passwd *pw;
-	size_t i;
-
-	if (geteuid() != 0 || cfg->user == NULL || cfg->user[0] == '\0')
-		return;
-	if ((pw = getpwnam(cfg->user)) == NULL) {
-		fprintf(stderr, "posternctl: warning: user %s unknown; key files stay owned by root\n",
-		    cfg->user);
-		return;
-	}
-	if (chown(ks->dir, pw->pw_uid, pw->pw_gid) == -1)
-		fprintf(stderr, "posternctl: warning: chown %s: %s\n", ks->dir, strerror(errno));
-	snprintf(path, sizeof(path), "%s/keys", ks->dir);
-	if (chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
-		fprintf(stderr, "posternctl: warning: chown %s: %s\n", path, strerror(errno));
-	snprintf(path, sizeof(path), "%s/.lock", ks->dir);
-	(void)chown(path, pw->pw_uid, pw->pw_gid);
-	for (i = 0; i < ks->n; i++) {
-		snprintf(path, sizeof(path), "%s/%s.%s.pem", ks->dir, ks->keys[i].domain,
-		    ks->keys[i].selector);
-		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT)
-			fprintf(stderr, "posternctl: warning: chown %s: %s\n", path, strerror(errno));
-	}
-}
-
-static int
-save_store(const struct config *cfg, struct dkimsign_keystore *ks)
-{
-	char err[PATH_MAX + 128];
-
-	if (dkimsign_keystore_save(ks, err, sizeof(err)) == -1) {
-		fprintf(stderr, "posternctl: %s\n", err);
-		return -1;
-	}
-	fix_owner(cfg, ks);
-	return 0;
 }
 
 static void
@@ -170,116 +92,103 @@ print_dns(const struct dkimsign_keystore *ks, const struct dkimsign_key *k, FILE
 	buf_free(&line);
 }
 
-static int
-cmd_generate(int argc, char **argv, const struct config *cfg, int rotate)
+/* Print one key of a dkim.* result as print_dns() does. */
+static void
+print_result_key(const struct json_value *k)
 {
-	const char *domain = NULL, *selector = NULL;
-	enum dkimsign_alg alg = DKIMSIGN_ALG_RSA;
-	int bits = 2048, i, fd, rc = 1, had_alg = 0;
-	char err[PATH_MAX + 128];
-	struct dkimsign_keystore *ks;
-	struct dkimsign_key *k;
-	size_t j;
+	const char *zone = json_get_str(k, "zone", NULL);
+
+	printf("; %s %s %s\n", json_get_str(k, "domain", "?"), json_get_str(k, "algorithm", "?"),
+	    json_get_bool(k, "active", 0) ? "active" : "inactive");
+	if (zone != NULL)
+		fputs(zone, stdout);
+	else
+		fprintf(stderr, "posternctl: %s\n", json_get_str(k, "txt_error", "no TXT record"));
+}
+
+/* generate and rotate: sent to posternd, which makes the key. */
+static int
+cmd_generate(struct ctl *c, int argc, char **argv, int rotate)
+{
+	struct json_value *root = NULL;
+	const struct json_value *res = NULL, *keys;
+	const char *domain = NULL, *selector = NULL, *alg = NULL;
+	enum dkimsign_alg a;
+	struct buf args;
+	struct json_out j;
+	long bits = 0;
+	int i, rc;
+	size_t k;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--selector") == 0 && i + 1 < argc && !rotate) {
 			selector = argv[++i];
 		} else if (strcmp(argv[i], "--algorithm") == 0 && i + 1 < argc) {
-			if (dkimsign_parse_alg(argv[++i], &alg) == -1) {
+			alg = argv[++i];
+			if (dkimsign_parse_alg(alg, &a) == -1) {
 				fprintf(stderr, "posternctl: algorithm must be rsa or ed25519\n");
-				return 2;
+				return CTL_EXIT_USAGE;
 			}
-			had_alg = 1;
 		} else if (strcmp(argv[i], "--bits") == 0 && i + 1 < argc) {
-			bits = atoi(argv[++i]);
+			bits = atol(argv[++i]);
+			if (bits < 1024 || bits > 8192) {
+				fprintf(stderr, "posternctl: --bits must be 1024..8192\n");
+				return CTL_EXIT_USAGE;
+			}
 		} else if (argv[i][0] != '-' && domain == NULL) {
 			domain = argv[i];
 		} else {
 			dkim_usage();
-			return 2;
+			return CTL_EXIT_USAGE;
 		}
 	}
 	if (domain == NULL) {
 		dkim_usage();
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
 	if (!dkimsign_valid_domain(domain)) {
 		fprintf(stderr, "posternctl: invalid domain %s\n", domain);
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
-	if (alg == DKIMSIGN_ALG_RSA && (bits < 1024 || bits > 8192)) {
-		fprintf(stderr, "posternctl: --bits must be 1024..8192\n");
-		return 2;
+	buf_init(&args, 0);
+	json_out_init(&j, &args);
+	json_obj_begin(&j);
+	json_kv_str(&j, "domain", domain);
+	if (selector != NULL)
+		json_kv_str(&j, "selector", selector);
+	if (alg != NULL)
+		json_kv_str(&j, "algorithm", alg);
+	if (bits != 0)
+		json_kv_int(&j, "bits", bits);
+	json_obj_end(&j);
+	rc = ctl_call(c, rotate ? "dkim.rotate" : "dkim.generate", args.data, 0, &root, &res);
+	buf_free(&args);
+	if (rc != 0) {
+		json_free(root);
+		return rc;
 	}
-	if ((ks = open_store(cfg)) == NULL)
-		return 1;
-	if ((fd = lock_dir(ks->dir)) == -1) {
-		dkimsign_keystore_free(ks);
-		return 1;
+	if (c->json) {
+		ctl_print_json(res, stdout);
+		json_free(root);
+		return CTL_EXIT_OK;
 	}
-	dkimsign_keystore_free(ks);	/* reload under the lock */
-	if ((ks = open_store(cfg)) == NULL) {
-		close(fd);
-		return 1;
-	}
-	if (!rotate) {
-		int active = 1;
+	keys = json_get(res, "keys");
+	for (k = 0; keys != NULL && keys->type == JSON_ARRAY && k < keys->n; k++) {
+		const struct json_value *x = keys->items[k];
 
-		/* a second key of the same algorithm waits for `dkim rotate` */
-		for (j = 0; j < ks->n; j++)
-			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].alg == alg &&
-			    ks->keys[j].active)
-				active = 0;
-		if ((k = dkimsign_key_generate(ks, domain, selector, alg, bits, active, err, sizeof(err))) == NULL) {
-			fprintf(stderr, "posternctl: %s\n", err);
-			goto out;
-		}
-		if (save_store(cfg, ks) == -1)
-			goto out;
-		printf("generated %s key for %s, selector %s (%s); publish:\n",
-		    dkimsign_strealg(k->alg), k->domain, k->selector, k->active ? "active" : "inactive");
-		print_dns(ks, k, stdout);
-		rc = 0;
-	} else {
-		/* one new key per algorithm in use (RSA for a domain without keys) */
-		int algs[2] = { 0, 0 }, bitsof[2] = { bits, 256 }, a, any = 0;
-
-		for (j = 0; j < ks->n; j++)
-			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].active) {
-				algs[ks->keys[j].alg] = 1;
-				if (ks->keys[j].alg == DKIMSIGN_ALG_RSA && !had_alg)
-					bitsof[0] = ks->keys[j].bits;
-				any = 1;
-			}
-		if (had_alg) {
-			algs[0] = algs[1] = 0;
-			algs[alg] = 1;
-		} else if (!any) {
-			algs[DKIMSIGN_ALG_RSA] = 1;
-		}
-		for (a = 0; a < 2; a++) {
-			if (!algs[a])
-				continue;
-			if (dkimsign_key_generate(ks, domain, NULL, (enum dkimsign_alg)a, bitsof[a], 1, err, sizeof(err)) == NULL) {
-				fprintf(stderr, "posternctl: %s\n", err);
-				goto out;
-			}
-		}
-		if (save_store(cfg, ks) == -1)
-			goto out;
-		for (j = 0; j < ks->n; j++)
-			if (strcasecmp(ks->keys[j].domain, domain) == 0 && ks->keys[j].active) {
-				printf("rotated %s: new active %s selector %s; the previous key stays listed until "
-				    "`posternctl dkim remove`; publish:\n", ks->keys[j].domain,
-				    dkimsign_strealg(ks->keys[j].alg), ks->keys[j].selector);
-				print_dns(ks, &ks->keys[j], stdout);
-			}
-		rc = 0;
+		if (rotate)
+			printf("rotated %s: new active %s selector %s; the previous key stays listed until "
+			    "`posternctl dkim remove`; publish:\n", json_get_str(x, "domain", "?"),
+			    json_get_str(x, "algorithm", "?"), json_get_str(x, "selector", "?"));
+		else
+			printf("generated %s key for %s, selector %s (%s); publish:\n",
+			    json_get_str(x, "algorithm", "?"), json_get_str(x, "domain", "?"),
+			    json_get_str(x, "selector", "?"),
+			    json_get_bool(x, "active", 0) ? "active" : "inactive");
+		print_result_key(x);
 	}
-out:
-	dkimsign_keystore_free(ks);
-	close(fd);
-	return rc;
+	json_free(root);
+	return CTL_EXIT_OK;
 }
 
 static int
@@ -352,39 +261,40 @@ cmd_dns(int argc, char **argv, const struct config *cfg)
 	return 0;
 }
 
+/* remove: sent to posternd. */
 static int
-cmd_remove(int argc, char **argv, const struct config *cfg)
+cmd_remove(struct ctl *c, int argc, char **argv)
 {
-	struct dkimsign_keystore *ks;
-	char err[PATH_MAX + 128];
-	int fd, rc = 1;
+	struct json_value *root = NULL;
+	const struct json_value *res = NULL;
+	struct buf args;
+	struct json_out j;
+	int rc;
 
 	if (argc != 3) {
 		dkim_usage();
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
-	if ((ks = open_store(cfg)) == NULL)
-		return 1;
-	if ((fd = lock_dir(ks->dir)) == -1) {
-		dkimsign_keystore_free(ks);
-		return 1;
+	buf_init(&args, 0);
+	json_out_init(&j, &args);
+	json_obj_begin(&j);
+	json_kv_str(&j, "domain", argv[1]);
+	json_kv_str(&j, "selector", argv[2]);
+	json_obj_end(&j);
+	rc = ctl_call(c, "dkim.remove", args.data, 0, &root, &res);
+	buf_free(&args);
+	if (rc == 0) {
+		if (c->json)
+			ctl_print_json(res, stdout);
+		else
+			printf("removed %s selector %s\n", argv[1], argv[2]);
 	}
-	dkimsign_keystore_free(ks);
-	if ((ks = open_store(cfg)) == NULL) {
-		close(fd);
-		return 1;
-	}
-	if (dkimsign_key_remove(ks, argv[1], argv[2], err, sizeof(err)) == -1)
-		fprintf(stderr, "posternctl: %s\n", err);
-	else if (save_store(cfg, ks) == 0) {
-		printf("removed %s selector %s\n", argv[1], argv[2]);
-		rc = 0;
-	}
-	dkimsign_keystore_free(ks);
-	close(fd);
+	json_free(root);
 	return rc;
 }
 
+/* generate, rotate, remove go to posternd; list and dns read the key
+ * directory directly (read-only, also with the daemon stopped). */
 int
 ctl_dkim_main(struct ctl *c, int argc, char **argv)
 {
@@ -394,33 +304,21 @@ ctl_dkim_main(struct ctl *c, int argc, char **argv)
 		dkim_usage();
 		return CTL_EXIT_USAGE;
 	}
+	if (strcmp(argv[1], "generate") == 0)
+		return cmd_generate(c, argc - 1, argv + 1, 0);
+	if (strcmp(argv[1], "rotate") == 0)
+		return cmd_generate(c, argc - 1, argv + 1, 1);
+	if (strcmp(argv[1], "remove") == 0)
+		return cmd_remove(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "dns") != 0) {
+		dkim_usage();
+		return CTL_EXIT_USAGE;
+	}
 	if ((cfg = ctl_config(c)) == NULL)
 		return CTL_EXIT_FAIL;
 	if (strcmp(argv[1], "list") == 0)
 		return cmd_list(argc - 1, argv + 1, cfg, c->json);
-	return ctl_dkim(argc, argv, cfg);
-}
-
-/* ARGV[0] is "dkim"; works on the key directory of CFG. */
-static int
-ctl_dkim(int argc, char **argv, const struct config *cfg)
-{
-	if (argc < 2) {
-		dkim_usage();
-		return 2;
-	}
-	if (strcmp(argv[1], "generate") == 0)
-		return cmd_generate(argc - 1, argv + 1, cfg, 0);
-	if (strcmp(argv[1], "rotate") == 0)
-		return cmd_generate(argc - 1, argv + 1, cfg, 1);
-	if (strcmp(argv[1], "list") == 0)
-		return cmd_list(argc - 1, argv + 1, cfg, 0);
-	if (strcmp(argv[1], "dns") == 0)
-		return cmd_dns(argc - 1, argv + 1, cfg);
-	if (strcmp(argv[1], "remove") == 0)
-		return cmd_remove(argc - 1, argv + 1, cfg);
-	dkim_usage();
-	return 2;
+	return cmd_dns(argc - 1, argv + 1, cfg);
 }
 
 /* Does the published SPF policy in TXT contain mechanism M (case-insensitive word)? */

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: ISC
-# src/ctl/: posternctl.
-libpostern_a_SOURCES += src/ctl/ctl.c src/ctl/ctl_queue.c src/ctl/ctl_account.c
+# src/ctl/: posternctl: argv parsing and printing only (the command
+# handlers it calls, also offline, live in src/control/).
 noinst_HEADERS += include/ctl.h
 sbin_PROGRAMS += posternctl
-posternctl_SOURCES = src/ctl/posternctl.c src/ctl/ctl_dkim.c src/ctl/ctl_scan.c src/ctl/ctl_scan.h
+posternctl_SOURCES = src/ctl/posternctl.c src/ctl/ctl.c src/ctl/ctl_queue.c \
+	src/ctl/ctl_account.c src/ctl/ctl_dkim.c src/ctl/ctl_scan.c src/ctl/ctl_scan.h
 posternctl_LDADD = $(POSTERN_LIBS)
 dist_man_MANS += man/posternctl.8

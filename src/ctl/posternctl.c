@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "ctl.h"
 #include "ctl_scan.h"
 #include "log.h"
@@ -79,8 +80,7 @@ main(int argc, char **argv)
 	    SYSCONFDIR "/postern/postern.conf";
 	c.socket_path = getenv("POSTERN_CONTROL_SOCKET");
 	log_open("posternctl", LOG_TO_STDERR, LOG_LEVEL_WARN);
-	ctl_queue_register();
-	ctl_account_register();
+	control_commands_register();	/* for the offline fallback */
 	/* --json may appear anywhere; global options come first. */
 	args = xcalloc((size_t)argc + 1, sizeof(*args));
 	for (i = 1; i < argc; i++) {

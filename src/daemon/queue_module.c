@@ -6,9 +6,9 @@
  * the one place that turns postern.conf into the queue's settings;
  * start opens the queue (creating the master key on first start),
  * gives it the account record's parser (src/account/) for per-account
- * retention and registers the queue.* control commands, reload hands it
- * the new params, stop drains the writer thread (every pending commit
- * is answered) and closes it.
+ * retention, reload hands it the new params, stop drains the writer
+ * thread (every pending commit is answered) and closes it.  Its control
+ * commands are registered by the control module (src/control/), not here.
  */
 #include "autoconfig.h"
 
@@ -17,7 +17,6 @@
 
 #include "account.h"
 #include "config.h"
-#include "ctl.h"
 #include "daemon.h"
 #include "log.h"
 #include "queue.h"
@@ -62,7 +61,6 @@ queue_module_start(struct daemon *d, char *err, size_t errlen)
 		return -1;
 	/* the queue reads account settings through their one owner */
 	queue_set_account_policy_fn(d->queue, account_policy_read, NULL);
-	ctl_queue_register();
 	return 0;
 }
 

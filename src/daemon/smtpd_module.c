@@ -17,7 +17,6 @@
 #include <stdlib.h>
 
 #include "config.h"
-#include "ctl.h"
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
@@ -51,7 +50,6 @@ listener_module_start(struct daemon *d, char *err, size_t errlen)
 	struct smtpd_module *m = xcalloc(1, sizeof(*m));
 
 	m->d = d;
-	ctl_account_register();	/* account.* on the control socket */
 	m->relay = relay_new(d->loop, d->cfg, d->queue);
 	m->listener = listener_start(d->loop, d->cfg, m->relay, err, errlen);
 	if (m->listener == NULL) {

@@ -45,6 +45,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "hash.h"
 #include "listener.h"
 #include "log.h"
 #include "outcome.h"
@@ -55,7 +56,6 @@
 
 #define LISTENER_READ_BUF (64 * 1024)
 #define LISTENER_BACKLOG 511
-#define LISTENER_IP_BUCKETS 1024
 /* Replies a slow reader may leave unsent before we give up on it. */
 #define LISTENER_MAX_UNSENT (1024 * 1024)
 #define LISTENER_SHUTDOWN_GRACE_MS 2000
@@ -68,8 +68,6 @@ struct lsock {
 };
 
 struct ip_count {
-	struct ip_count *next;
-	char ip[64];
 	size_t n;
 };
 
@@ -111,7 +109,7 @@ struct listener {
 	struct lsock **socks;
 	size_t nsocks;
 	struct conn *conns;
-	struct ip_count *ips[LISTENER_IP_BUCKETS];
+	struct hash *ips;		/* client address -> struct ip_count (owned) */
 	struct listener_stats stats;
 	unsigned long seq;
 	int handles;			/* open listening handles + connections */
@@ -165,44 +163,25 @@ listener_trusted(const struct listener *l, const char *ip)
 
 /* ---- per-IP counts ---- */
 
-static struct ip_count **
-ip_slot(struct listener *l, const char *ip)
-{
-	uint64_t h = 1469598103934665603ULL;
-	const char *p;
-	struct ip_count **pp;
-
-	for (p = ip; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	for (pp = &l->ips[h % LISTENER_IP_BUCKETS]; *pp != NULL; pp = &(*pp)->next)
-		if (strcmp((*pp)->ip, ip) == 0)
-			break;
-	return pp;
-}
-
 static size_t
 ip_incr(struct listener *l, const char *ip)
 {
-	struct ip_count **pp = ip_slot(l, ip);
+	struct ip_count *e = hash_gets(l->ips, ip);
 
-	if (*pp == NULL) {
-		*pp = xcalloc(1, sizeof(**pp));
-		str_copy((*pp)->ip, ip, sizeof((*pp)->ip));
+	if (e == NULL) {
+		e = xcalloc(1, sizeof(*e));
+		hash_puts(l->ips, ip, e);
 	}
-	return ++(*pp)->n;
+	return ++e->n;
 }
 
 static void
 ip_decr(struct listener *l, const char *ip)
 {
-	struct ip_count **pp = ip_slot(l, ip), *e = *pp;
+	struct ip_count *e = hash_gets(l->ips, ip);
 
-	if (e == NULL)
-		return;
-	if (--e->n == 0) {
-		*pp = e->next;
-		free(e);
-	}
+	if (e != NULL && --e->n == 0)
+		hash_dels(l->ips, ip);
 }
 
 /* ---- teardown ---- */
@@ -802,6 +781,7 @@ listener_start(uv_loop_t *loop, const struct config *cfg, struct relay *relay, c
 	l->loop = loop;
 	l->cfg = config_ref(cfg);
 	l->relay = relay;
+	l->ips = hash_new(free);
 	if (listener_load_tls(cfg, &l->tls, err, errlen) != 0)
 		goto fail;
 	for (i = 0; i < cfg->smtpd_submission_listen.n; i++)
@@ -890,18 +870,9 @@ listener_stop(struct listener *l, listener_stopped_cb cb, void *arg)
 void
 listener_free(struct listener *l)
 {
-	size_t i;
-
 	if (l == NULL)
 		return;
-	for (i = 0; i < LISTENER_IP_BUCKETS; i++) {
-		while (l->ips[i] != NULL) {
-			struct ip_count *e = l->ips[i];
-
-			l->ips[i] = e->next;
-			free(e);
-		}
-	}
+	hash_free(l->ips);
 	tls_ctx_free(l->tls);
 	free(l->socks);
 	config_unref(l->cfg);

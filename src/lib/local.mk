@@ -4,6 +4,7 @@
 libpostern_a_SOURCES += \
 	src/lib/buf.c \
 	src/lib/crypto.c \
+	src/lib/hash.c \
 	src/lib/json.c \
 	src/lib/log.c \
 	src/lib/outcome.c \
@@ -11,6 +12,7 @@ libpostern_a_SOURCES += \
 noinst_HEADERS = \
 	include/buf.h \
 	include/crypto.h \
+	include/hash.h \
 	include/json.h \
 	include/log.h \
 	include/outcome.h \
@@ -21,3 +23,6 @@ TESTS += tests/unit/test_crypto
 check_PROGRAMS += tests/unit/test_util
 tests_unit_test_util_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_util
+check_PROGRAMS += tests/unit/test_hash
+tests_unit_test_hash_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_hash

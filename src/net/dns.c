@@ -32,11 +32,11 @@
 #include "buf.h"
 #include "config.h"
 #include "dns.h"
+#include "hash.h"
 #include "log.h"
 #include "util.h"
 
 #define DNS_MAX_CNAME 8
-#define DNS_CACHE_BUCKETS 1024
 #define DNS_CACHE_MAX 20000
 #define DNS_MAX_TTL (7 * 86400)
 #define DNS_MAX_NEG_TTL (3 * 3600)	/* RFC 2308 §5: 1-3 hours is reasonable */
@@ -48,11 +48,10 @@ struct dns_poll {
 	struct dns_poll *next;
 };
 
+/* A cached answer; the cache (src/lib/hash.c) maps "type/name" to it. */
 struct dns_cache_entry {
-	char *key;
 	uint64_t expires;	/* monotonic ms */
 	struct dns_result res;
-	struct dns_cache_entry *next;
 };
 
 struct dns_query {
@@ -77,8 +76,7 @@ struct dns {
 	uv_timer_t ready_timer;
 	struct dns_poll *polls;
 	struct dns_query *ready, **ready_tail;
-	struct dns_cache_entry *cache[DNS_CACHE_BUCKETS];
-	size_t cache_n;
+	struct hash *cache;	/* "type/name" -> struct dns_cache_entry (owned) */
 	int open_handles;
 	int closing;
 };
@@ -447,16 +445,6 @@ done:
 
 /* ---- cache ---- */
 
-static unsigned
-cache_hash(const char *key)
-{
-	unsigned h = 5381;
-
-	while (*key)
-		h = h * 33 + (unsigned char)*key++;
-	return h % DNS_CACHE_BUCKETS;
-}
-
 static char *
 cache_key(const char *name, int type)
 {
@@ -467,9 +455,10 @@ cache_key(const char *name, int type)
 }
 
 static void
-cache_entry_free(struct dns_cache_entry *e)
+cache_entry_free(void *v)
 {
-	free(e->key);
+	struct dns_cache_entry *e = v;
+
 	dns_result_clear(&e->res);
 	free(e);
 }
@@ -478,21 +467,15 @@ static void
 cache_purge(struct dns *d, int all)
 {
 	uint64_t now = now_mono_ms();
-	size_t b;
+	struct hash_iter it;
+	const char *key;
+	size_t klen;
+	void *v;
 
-	for (b = 0; b < DNS_CACHE_BUCKETS; b++) {
-		struct dns_cache_entry **pp = &d->cache[b];
-		while (*pp) {
-			struct dns_cache_entry *e = *pp;
-			if (all || e->expires <= now) {
-				*pp = e->next;
-				cache_entry_free(e);
-				d->cache_n--;
-			} else {
-				pp = &e->next;
-			}
-		}
-	}
+	hash_iter_init(&it, d->cache);
+	while (hash_next(&it, &key, &klen, &v))
+		if (all || ((struct dns_cache_entry *)v)->expires <= now)
+			hash_del(d->cache, key, klen);
 }
 
 void
@@ -510,27 +493,17 @@ dns_loop(const struct dns *d)
 size_t
 dns_cache_size(const struct dns *d)
 {
-	return d->cache_n;
+	return hash_count(d->cache);
 }
 
 static struct dns_cache_entry *
 cache_find(struct dns *d, const char *key)
 {
-	struct dns_cache_entry **pp = &d->cache[cache_hash(key)];
-	uint64_t now = now_mono_ms();
+	struct dns_cache_entry *e = hash_gets(d->cache, key);
 
-	while (*pp) {
-		struct dns_cache_entry *e = *pp;
-		if (strcmp(e->key, key) == 0) {
-			if (e->expires > now)
-				return e;
-			*pp = e->next;
-			cache_entry_free(e);
-			d->cache_n--;
-			return NULL;
-		}
-		pp = &e->next;
-	}
+	if (e == NULL || e->expires > now_mono_ms())
+		return e;
+	hash_dels(d->cache, key);	/* expired */
 	return NULL;
 }
 
@@ -539,7 +512,6 @@ cache_put(struct dns *d, const char *qname, int type, const struct dns_result *r
 {
 	struct dns_cache_entry *e;
 	char *key;
-	unsigned h;
 
 	if (r->ttl == 0 || r->status == DNS_TEMPFAIL || r->status == DNS_BADNAME)
 		return;
@@ -548,20 +520,17 @@ cache_put(struct dns *d, const char *qname, int type, const struct dns_result *r
 		free(key);
 		return;
 	}
-	if (d->cache_n >= DNS_CACHE_MAX) {
+	if (hash_count(d->cache) >= DNS_CACHE_MAX) {
 		cache_purge(d, 0);
-		if (d->cache_n >= DNS_CACHE_MAX)
+		if (hash_count(d->cache) >= DNS_CACHE_MAX)
 			cache_purge(d, 1);
 	}
 	e = xcalloc(1, sizeof(*e));
-	e->key = key;
 	e->expires = now_mono_ms() + (uint64_t)r->ttl * 1000;
 	dns_result_copy(&e->res, r);
 	e->res.from_cache = 1;
-	h = cache_hash(key);
-	e->next = d->cache[h];
-	d->cache[h] = e;
-	d->cache_n++;
+	hash_puts(d->cache, key, e);
+	free(key);
 }
 
 /* ---- loop glue ---- */
@@ -573,8 +542,10 @@ handle_closed(uv_handle_t *h)
 
 	if (h->type == UV_POLL)
 		free((struct dns_poll *)h);	/* the handle is the first member */
-	if (--d->open_handles == 0 && d->closing)
+	if (--d->open_handles == 0 && d->closing) {
+		hash_free(d->cache);
 		free(d);
+	}
 }
 
 static void
@@ -806,6 +777,7 @@ dns_open(uv_loop_t *loop, const struct config_list *servers, char *err, size_t e
 	d = xcalloc(1, sizeof(*d));
 	d->loop = loop;
 	d->ready_tail = &d->ready;
+	d->cache = hash_new(cache_entry_free);
 	memset(&opts, 0, sizeof(opts));
 	opts.sock_state_cb = sock_state_cb;
 	opts.sock_state_cb_data = d;
@@ -815,6 +787,7 @@ dns_open(uv_loop_t *loop, const struct config_list *servers, char *err, size_t e
 	    ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
 	if (rc != ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
+		hash_free(d->cache);
 		free(d);
 		return NULL;
 	}
@@ -831,6 +804,7 @@ dns_open(uv_loop_t *loop, const struct config_list *servers, char *err, size_t e
 		if (rc != ARES_SUCCESS) {
 			snprintf(err, errlen, "dns_servers: %s", ares_strerror(rc));
 			ares_destroy(d->channel);
+			hash_free(d->cache);
 			free(d);
 			return NULL;
 		}

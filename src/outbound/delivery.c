@@ -49,6 +49,7 @@
 #include "buf.h"
 #include "delivery.h"
 #include "dns.h"
+#include "hash.h"
 #include "log.h"
 #include "outbound_int.h"
 #include "outcome.h"
@@ -99,20 +100,22 @@ rcpt_domain(const char *addr)
 static struct dest *
 dest_get(struct delivery *dl, const char *domain)
 {
+	char lower[ROUTE_HOST_MAX];
 	struct dest *ds;
 	size_t i;
 
-	for (ds = dl->dests; ds; ds = ds->next)
-		if (strcasecmp(ds->domain, domain) == 0)
-			return ds;
+	str_copy(lower, domain, sizeof(lower));
+	for (i = 0; lower[i]; i++)
+		lower[i] = (char)tolower((unsigned char)lower[i]);
+	if ((ds = hash_gets(dl->dest_index, lower)) != NULL)
+		return ds;
 	ds = xcalloc(1, sizeof(*ds));
 	ds->dl = dl;
-	str_copy(ds->domain, domain, sizeof(ds->domain));
-	for (i = 0; ds->domain[i]; i++)
-		ds->domain[i] = (char)tolower((unsigned char)ds->domain[i]);
+	str_copy(ds->domain, lower, sizeof(ds->domain));
 	ds->tail = &ds->head;
 	ds->next = dl->dests;
 	dl->dests = ds;
+	hash_puts(dl->dest_index, ds->domain, ds);
 	return ds;
 }
 
@@ -130,6 +133,7 @@ dest_gc(struct dest *ds)
 			*pp = ds->next;
 			break;
 		}
+	hash_dels(dl->dest_index, ds->domain);
 	free(ds->targets);
 	free(ds);
 }
@@ -635,6 +639,7 @@ delivery_new(uv_loop_t *loop, struct queue *q, struct delivery_params *p,
 	char why[256];
 
 	dl = xcalloc(1, sizeof(*dl));
+	dl->dest_index = hash_new(NULL);
 	dl->loop = loop;
 	dl->q = q;
 	dl->p = *p;
@@ -645,6 +650,7 @@ delivery_new(uv_loop_t *loop, struct queue *q, struct delivery_params *p,
 	servers.n = dl->p.ndns;
 	dl->dns = dns_open(loop, &servers, err, errlen);
 	if (dl->dns == NULL) {
+		hash_free(dl->dest_index);
 		delivery_params_free(&dl->p);
 		free(dl);
 		return NULL;
@@ -725,6 +731,7 @@ dl_maybe_free(struct delivery *dl)
 	if (!dl->stopped || dl->nconns || dl->pending_reports || dl->pending_commits ||
 	    dl->kick.data != NULL)
 		return;
+	hash_free(dl->dest_index);
 	delivery_params_free(&dl->p);
 	free(dl);
 }
@@ -756,6 +763,7 @@ delivery_free(struct delivery *dl)
 	}
 	while ((ds = dl->dests) != NULL) {
 		dl->dests = ds->next;
+		hash_dels(dl->dest_index, ds->domain);
 		free(ds->targets);
 		free(ds);
 	}

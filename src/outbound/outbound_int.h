@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "delivery.h"
+#include "hash.h"
 #include "outcome.h"
 #include "queue.h"
 #include "route.h"
@@ -116,7 +117,8 @@ struct delivery {
 	struct dns *dns;
 	struct tls_ctx *tls_ctx;
 	char hostname[256];
-	struct dest *dests;
+	struct dest *dests;		/* every destination, for iteration */
+	struct hash *dest_index;	/* lowercased domain -> struct dest (borrowed) */
 	size_t items;			/* items alive */
 	size_t nconns;
 	size_t pending_reports;

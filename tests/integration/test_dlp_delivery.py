@@ -82,12 +82,12 @@ def main():
         "transport": "*=[127.0.0.1]:%d" % sink.port,
         "retry_schedule": "1s",
     })
+    p.start()
     gen = p.posternctl("dkim", "generate", DOMAIN, "--selector", "d1", "--algorithm", "rsa")
     recs = zone_records(p.posternctl("dkim", "dns", DOMAIN).stdout)
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    p.start()
     plan(26)
     ok(gen.returncode == 0 and len(recs) == 1,
        "DKIM key generated, one TXT record to publish (%s)" % gen.stderr.strip())

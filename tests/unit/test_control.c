@@ -22,7 +22,6 @@
 #include "config.h"
 #include "daemon.h"
 #include "control.h"
-#include "ctl.h"
 #include "json.h"
 #include "queue.h"
 #include "tap.h"
@@ -155,7 +154,7 @@ main(void)
 	uv_loop_init(&loop);
 	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
 	ok(q != NULL, "queue opens");
-	ctl_queue_register();
+	control_commands_register();
 	ctl = control_start(&loop, cfg, q, err, sizeof(err));
 	ok(ctl != NULL, "control socket listens (%s)", ctl ? sockpath : err);
 	pthread_create(&th, NULL, client_main, NULL);

@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * cmd_queue.c: the daemon-side queue.* and audit.list control commands
+ * (include/control.h), registered by control_commands_register().
+ * posternctl's `queue` and `audit` groups (src/ctl/ctl_queue.c) call
+ * them over the socket and print the result.
+ *
+ * Read-only commands (list, show, stats, events, audit.list) also run
+ * in-process in posternctl on a read-only queue while the daemon is
+ * down (control_run_local).  Mutating commands need the daemon (one
+ * writer) and hand their audit record (control_audit_txn) to the queue
+ * mutation, which commits it in the transaction of the effect;
+ * hold/release/delete/requeue go in batches of CMD_QUEUE_BATCH ids, one
+ * record per batch naming the ids it changed.
+ *
+ * Hidden operator-only commands used by the integration tests:
+ * queue.inject (commit a message given in JSON) and queue.report
+ * (record a delivery result).
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "control_int.h"
+#include "json.h"
+#include "queue.h"
+#include "util.h"
+
+struct filter {
+	int has_state;
+	enum queue_state state;
+	const char *account;
+	uint64_t older_than;	/* ms; 0 = any */
+	uint64_t now;
+};
+
+static int
+filter_parse(struct control_req *req, struct filter *f)
+{
+	const char *s;
+
+	memset(f, 0, sizeof(*f));
+	f->now = now_wall_ms();
+	if ((s = json_get_str(req->args, "state", NULL)) != NULL) {
+		if (queue_parse_state(s, &f->state) != 0)
+			return control_error(req, CONTROL_USAGE, "unknown state '%s'", s);
+		f->has_state = 1;
+	}
+	f->account = json_get_str(req->args, "account", NULL);
+	if (json_get_int(req->args, "older_than", 0) < 0)
+		return control_error(req, CONTROL_USAGE, "older_than must not be negative");
+	f->older_than = (uint64_t)json_get_int(req->args, "older_than", 0);
+	return 0;
+}
+
+static int
+filter_match(const struct filter *f, const struct queue_msg *m)
+{
+	if (f->has_state && m->state != f->state)
+		return 0;
+	if (f->account != NULL && strcmp(f->account, m->account) != 0)
+		return 0;
+	if (f->older_than && (f->older_than > f->now || m->created > f->now - f->older_than))
+		return 0;
+	return 1;
+}
+
+static void
+rcpts_json(struct json_out *out, const struct queue_msg *m, int full)
+{
+	size_t i;
+
+	json_key(out, "recipients");
+	json_arr_begin(out);
+	for (i = 0; i < m->nrcpts; i++) {
+		const struct queue_rcpt *r = &m->rcpts[i];
+		json_obj_begin(out);
+		json_kv_uint(out, "no", r->no);
+		json_kv_str(out, "address", r->addr);
+		json_kv_str(out, "state", queue_strstate(r->state));
+		if (full) {
+			json_kv_uint(out, "attempts", r->attempts);
+			json_kv_uint(out, "next_try", r->next_try);
+			json_kv_uint(out, "first_attempt", r->first_attempt);
+			json_kv_uint(out, "last_attempt", r->last_attempt);
+			json_kv_str(out, "last_reply", r->last_reply);
+			json_kv_str(out, "relay", r->relay);
+			json_kv_str(out, "orcpt", r->orcpt);
+			json_kv_uint(out, "notify", r->notify);
+		}
+		json_obj_end(out);
+	}
+	json_arr_end(out);
+}
+
+static void
+msg_json(struct json_out *out, const struct queue_msg *m, int full)
+{
+	json_kv_str(out, "id", m->id);
+	json_kv_str(out, "state", queue_strstate(m->state));
+	json_kv_str(out, "account", m->account);
+	json_kv_str(out, "sender", m->sender);
+	json_kv_uint(out, "created", m->created);
+	json_kv_uint(out, "size", m->size);
+	if (full) {
+		json_kv_str(out, "envid", m->envid);
+		json_kv_str(out, "client", m->client);
+		json_kv_bool(out, "ret_full", m->ret_full);
+		json_kv_bool(out, "smtputf8", m->smtputf8);
+		json_kv_bool(out, "eightbit", m->eightbit);
+		json_key(out, "verdicts");
+		if (m->verdicts != NULL && *m->verdicts != '\0') {
+			struct json_value *v = json_parse(m->verdicts, strlen(m->verdicts), NULL, 0);
+			if (v != NULL)
+				json_raw(out, m->verdicts, strlen(m->verdicts));
+			else
+				json_str(out, m->verdicts);
+			json_free(v);
+		} else
+			json_null(out);
+	}
+	rcpts_json(out, m, full);
+}
+
+struct list_ctx {
+	struct filter f;
+	struct json_out *out;
+	size_t n;
+	char **ids;		/* when collecting ids */
+	int collect;
+};
+
+static int
+list_cb(void *arg, const struct queue_msg *m)
+{
+	struct list_ctx *lc = arg;
+
+	if (!filter_match(&lc->f, m))
+		return 0;
+	if (lc->collect) {
+		lc->ids = xrealloc(lc->ids, (lc->n + 1) * sizeof(*lc->ids));
+		lc->ids[lc->n++] = xstrdup(m->id);
+		return 0;
+	}
+	json_obj_begin(lc->out);
+	msg_json(lc->out, m, 0);
+	json_obj_end(lc->out);
+	lc->n++;
+	return 0;
+}
+
+static int
+cmd_list(struct control_req *req, struct json_out *out)
+{
+	struct list_ctx lc;
+	int rc;
+
+	memset(&lc, 0, sizeof(lc));
+	if ((rc = filter_parse(req, &lc.f)) != 0)
+		return rc;
+	lc.out = out;
+	json_obj_begin(out);
+	json_key(out, "messages");
+	json_arr_begin(out);
+	rc = queue_foreach(req->queue, list_cb, &lc);
+	json_arr_end(out);
+	json_obj_end(out);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	return CONTROL_OK;
+}
+
+static int
+cmd_show(struct control_req *req, struct json_out *out)
+{
+	const char *id = json_get_str(req->args, "id", NULL);
+	struct queue_msg *m;
+	struct buf body;
+	int rc, brc;
+
+	if (id == NULL)
+		return control_error(req, CONTROL_USAGE, "queue show: an id is required");
+	str_copy(req->target, id, sizeof(req->target));
+	if ((rc = queue_get(req->queue, id, &m)) != 0)
+		return control_error(req, CONTROL_FAIL, rc == -ENOENT ?
+		    "no such message: %s" : "queue: %s", rc == -ENOENT ? id : strerror(-rc));
+	json_obj_begin(out);
+	msg_json(out, m, 1);
+	buf_init(&body, 0);
+	brc = queue_read_body(req->queue, id, &body);
+	json_key(out, "headers");
+	if (brc == 0) {
+		char *end = body.len >= 4 ? memmem(body.data, body.len, "\r\n\r\n", 4) : NULL;
+		size_t hlen = end != NULL ? (size_t)(end - body.data) + 2 : body.len;
+		json_strn(out, body.data ? body.data : "", hlen);
+	} else
+		json_null(out);
+	json_kv_str(out, "body_status", brc == 0 ? "available" : brc == -ENOENT ? "purged" :
+	    brc == -EACCES ? "no key" : "unreadable");
+	if (json_get_bool(req->args, "body", 0) && req->role >= CONTROL_ROLE_OPERATOR) {
+		json_key(out, "body");
+		if (brc == 0)
+			json_strn(out, body.data ? body.data : "", body.len);
+		else
+			json_null(out);
+	}
+	json_obj_end(out);
+	buf_free(&body);
+	queue_msg_free(m);
+	return CONTROL_OK;
+}
+
+/*
+ * A multi-message action in progress.  The ids are handed to the queue
+ * in batches of CMD_QUEUE_BATCH (queue_actions): each batch is one
+ * writer op whose effects and audit record (the ids it changed) commit
+ * in one transaction, so an interrupted --all-matching leaves every
+ * committed change named by a committed record.
+ */
+#define CMD_QUEUE_BATCH 100
+
+struct act_ctx {
+	struct control_req *req;
+	size_t n, pending, notfound, failed;
+	int explicit;		/* ids named by the operator, not --all-matching */
+	int txn_failed;		/* a batch's transaction failed: nothing of it written */
+	enum queue_action act;
+	char **ids;
+	int *status;
+	char lasterr[256];
+};
+
+static void
+act_finish(struct act_ctx *a)
+{
+	struct json_out *out = control_out(a->req);
+	size_t i;
+	int status = CONTROL_OK;
+
+	json_obj_begin(out);
+	json_key(out, "done");
+	json_arr_begin(out);
+	for (i = 0; i < a->n; i++)
+		if (a->status[i] == 0)
+			json_str(out, a->ids[i]);
+	json_arr_end(out);
+	json_key(out, "not_found");
+	json_arr_begin(out);
+	for (i = 0; i < a->n; i++)
+		if (a->status[i] == -ENOENT)
+			json_str(out, a->ids[i]);
+	json_arr_end(out);
+	json_obj_end(out);
+	if (a->notfound > 0 || a->failed > 0) {
+		for (i = 0; i < a->n; i++)
+			if (a->status[i] != 0)
+				break;
+		status = control_error(a->req, CONTROL_FAIL, "%s: %s", a->notfound ?
+		    "no such message" : a->lasterr, i < a->n ? a->ids[i] : "");
+	}
+	if (a->n > 0 && !a->txn_failed)
+		control_audit_committed(a->req);
+	control_finish(a->req, status);
+	for (i = 0; i < a->n; i++)
+		free(a->ids[i]);
+	free(a->ids);
+	free(a->status);
+	free(a);
+}
+
+struct act_batch {
+	struct act_ctx *a;
+	size_t off, n;
+};
+
+/* One batch is committed (or its transaction failed). */
+static void
+act_batch_done(void *arg, const struct outcome *o)
+{
+	struct act_batch *b = arg;
+	struct act_ctx *a = b->a;
+	size_t i;
+
+	for (i = b->off; i < b->off + b->n; i++) {
+		if (o->kind == OUTCOME_TEMPFAIL) {
+			a->status[i] = -EIO;
+			a->failed++;
+			a->txn_failed = 1;
+			str_copy(a->lasterr, o->text, sizeof(a->lasterr));
+		} else if (a->status[i] == -ENOENT) {
+			a->notfound++;
+		} else if (a->status[i] == -EALREADY && !a->explicit) {
+			/* --all-matching: a message with nothing to change is skipped. */
+			a->status[i] = 0;
+		} else if (a->status[i] == -EALREADY) {
+			a->failed++;
+			str_copy(a->lasterr, queue_action_unchanged(a->act), sizeof(a->lasterr));
+		} else if (a->status[i] != 0) {
+			a->failed++;
+			str_copy(a->lasterr, strerror(-a->status[i]), sizeof(a->lasterr));
+		}
+	}
+	free(b);
+	if (--a->pending == 0)
+		act_finish(a);
+}
+
+static int
+cmd_action(struct control_req *req, enum queue_action act)
+{
+	const struct json_value *ids = json_get(req->args, "ids");
+	const struct queue_audit *audit;
+	struct act_ctx *a;
+	struct list_ctx lc;
+	size_t i, off;
+	int rc;
+
+	memset(&lc, 0, sizeof(lc));
+	if (json_get_bool(req->args, "all_matching", 0)) {
+		if ((rc = filter_parse(req, &lc.f)) != 0)
+			return rc;
+		lc.collect = 1;
+		queue_foreach(req->queue, list_cb, &lc);
+		snprintf(req->target, sizeof(req->target), "all-matching state=%s account=%s "
+		    "older_than=%llu (%zu messages)",
+		    lc.f.has_state ? queue_strstate(lc.f.state) : "any",
+		    lc.f.account ? lc.f.account : "any", (unsigned long long)lc.f.older_than, lc.n);
+	} else if (ids != NULL && ids->type == JSON_ARRAY && ids->n > 0) {
+		size_t toff = 0;
+		for (i = 0; i < ids->n; i++) {
+			if (ids->items[i]->type != JSON_STRING) {
+				for (off = 0; off < lc.n; off++)
+					free(lc.ids[off]);
+				free(lc.ids);
+				return control_error(req, CONTROL_USAGE, "ids must be strings");
+			}
+			lc.ids = xrealloc(lc.ids, (lc.n + 1) * sizeof(*lc.ids));
+			lc.ids[lc.n++] = xstrdup(ids->items[i]->s);
+			if (toff < sizeof(req->target) - 1)
+				toff += (size_t)snprintf(req->target + toff, sizeof(req->target) - toff,
+				    "%s%s", i ? " " : "", ids->items[i]->s);
+		}
+	} else
+		return control_error(req, CONTROL_USAGE, "give message ids or all_matching");
+	a = xcalloc(1, sizeof(*a));
+	a->req = req;
+	a->explicit = !json_get_bool(req->args, "all_matching", 0);
+	a->act = act;
+	a->ids = lc.ids;
+	a->n = lc.n;
+	a->status = xcalloc(lc.n + 1, sizeof(*a->status));
+	if (lc.n == 0) {
+		act_finish(a);
+		return CONTROL_ASYNC;
+	}
+	audit = control_audit_txn(req, !a->explicit);
+	a->pending = (lc.n + CMD_QUEUE_BATCH - 1) / CMD_QUEUE_BATCH;
+	for (off = 0; off < lc.n; off += CMD_QUEUE_BATCH) {
+		struct act_batch *b = xcalloc(1, sizeof(*b));
+
+		b->a = a;
+		b->off = off;
+		b->n = lc.n - off < CMD_QUEUE_BATCH ? lc.n - off : CMD_QUEUE_BATCH;
+		rc = queue_actions(req->queue, (const char *const *)a->ids + off, b->n, act, audit,
+		    a->status + off, act_batch_done, b);
+		if (rc != 0) {
+			struct outcome o;
+
+			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "%s", strerror(-rc));
+			act_batch_done(b, &o);
+		}
+	}
+	return CONTROL_ASYNC;
+}
+
+static int cmd_hold(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_HOLD); }
+static int cmd_release(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_RELEASE); }
+static int cmd_delete(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_DELETE); }
+static int cmd_requeue(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_REQUEUE); }
+
+static void
+simple_done(void *arg, const struct outcome *o)
+{
+	struct control_req *req = arg;
+
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
+	if (o->kind == OUTCOME_OK) {
+		struct json_out *out = control_out(req);
+		json_obj_begin(out);
+		json_obj_end(out);
+		control_finish(req, CONTROL_OK);
+	} else
+		control_finish(req, control_error(req, CONTROL_FAIL, "%s", o->text));
+}
+
+static int
+cmd_flush(struct control_req *req, struct json_out *out)
+{
+	int rc;
+
+	(void)out;
+	str_copy(req->target, "deferred", sizeof(req->target));
+	if ((rc = queue_flush_audited(req->queue, control_audit_txn(req, 0), simple_done,
+	    req)) != 0)
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	return CONTROL_ASYNC;
+}
+
+static int
+cmd_purge(struct control_req *req, struct json_out *out)
+{
+	int rc;
+
+	(void)out;
+	str_copy(req->target, "retention", sizeof(req->target));
+	if ((rc = queue_purge_audited(req->queue, control_audit_txn(req, 0), simple_done,
+	    req)) != 0)
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	return CONTROL_ASYNC;
+}
+
+static int
+cmd_stats(struct control_req *req, struct json_out *out)
+{
+	struct queue_stats st;
+	int rc, i;
+
+	if ((rc = queue_stats(req->queue, &st)) != 0)
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	json_obj_begin(out);
+	json_kv_uint(out, "messages", st.messages);
+	json_kv_uint(out, "bytes", st.bytes);
+	json_kv_uint(out, "scheduled", st.scheduled);
+	json_kv_uint(out, "map_size", st.map_size);
+	json_key(out, "messages_by_state");
+	json_obj_begin(out);
+	for (i = 0; i <= QUEUE_DELETED; i++)
+		json_kv_uint(out, queue_strstate((enum queue_state)i), st.by_state[i]);
+	json_obj_end(out);
+	json_key(out, "recipients_by_state");
+	json_obj_begin(out);
+	for (i = 0; i <= QUEUE_DELETED; i++)
+		json_kv_uint(out, queue_strstate((enum queue_state)i), st.rcpts_by_state[i]);
+	json_obj_end(out);
+	json_obj_end(out);
+	return CONTROL_OK;
+}
+
+struct log_ctx {
+	struct json_out *out;
+	const char *id;
+};
+
+static int
+log_cb(void *arg, uint64_t when, const char *text, size_t len)
+{
+	struct log_ctx *lc = arg;
+	struct json_value *v = json_parse(text, len, NULL, 0);
+
+	(void)when;
+	if (v != NULL && (lc->id == NULL || strcmp(json_get_str(v, "id", ""), lc->id) == 0))
+		json_raw(lc->out, text, len);
+	json_free(v);
+	return 0;
+}
+
+static int
+cmd_log(struct control_req *req, struct json_out *out, enum queue_log l, const char *key)
+{
+	struct log_ctx lc = { out, json_get_str(req->args, "id", NULL) };
+	int rc;
+
+	json_obj_begin(out);
+	json_key(out, key);
+	json_arr_begin(out);
+	rc = queue_log_foreach(req->queue, l, (uint64_t)json_get_int(req->args, "since", 0),
+	    log_cb, &lc);
+	json_arr_end(out);
+	json_obj_end(out);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	return CONTROL_OK;
+}
+
+static int cmd_events(struct control_req *r, struct json_out *o) { return cmd_log(r, o, QUEUE_LOG_EVENTS, "events"); }
+static int cmd_audit(struct control_req *r, struct json_out *o) { return cmd_log(r, o, QUEUE_LOG_AUDIT, "audit"); }
+
+/* Hidden: commit a message given in JSON (tests, until SMTP exists). */
+struct inject_ctx {
+	struct control_req *req;
+	struct queue_rcpt_in *rcpts;
+	size_t n;
+};
+
+static void
+inject_done(void *arg, const struct outcome *o, const char *id)
+{
+	struct inject_ctx *ic = arg;
+	struct json_out *out = control_out(ic->req);
+	int status = CONTROL_OK;
+
+	json_obj_begin(out);
+	json_kv_str(out, "id", id);
+	json_kv_int(out, "code", o->code);
+	json_kv_str(out, "enhanced", o->enhanced);
+	json_kv_str(out, "text", o->text);
+	json_obj_end(out);
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(ic->req);
+	if (id != NULL)
+		str_copy(ic->req->target, id, sizeof(ic->req->target));
+	else
+		status = control_error(ic->req, CONTROL_FAIL, "%d %s %s", o->code, o->enhanced, o->text);
+	control_finish(ic->req, status);
+	free(ic->rcpts);
+	free(ic);
+}
+
+static int
+cmd_inject(struct control_req *req, struct json_out *out)
+{
+	const struct json_value *rc = json_get(req->args, "rcpts");
+	const struct json_value *data = json_get(req->args, "data");
+	struct queue_msg_in m;
+	struct inject_ctx *ic;
+	size_t i;
+	int r;
+
+	(void)out;
+	if (rc == NULL || rc->type != JSON_ARRAY || rc->n == 0 || data == NULL ||
+	    data->type != JSON_STRING)
+		return control_error(req, CONTROL_USAGE, "queue.inject: rcpts and data required");
+	ic = xcalloc(1, sizeof(*ic));
+	ic->req = req;
+	ic->rcpts = xcalloc(rc->n, sizeof(*ic->rcpts));
+	for (i = 0; i < rc->n; i++) {
+		if (rc->items[i]->type != JSON_STRING) {
+			free(ic->rcpts);
+			free(ic);
+			return control_error(req, CONTROL_USAGE, "rcpts must be strings");
+		}
+		ic->rcpts[i].addr = rc->items[i]->s;
+	}
+	memset(&m, 0, sizeof(m));
+	m.account = json_get_str(req->args, "account", "");
+	m.sender = json_get_str(req->args, "sender", "");
+	m.rcpts = ic->rcpts;
+	m.nrcpts = rc->n;
+	m.data = data->s;
+	m.len = data->slen;
+	m.state = json_get_bool(req->args, "held", 0) ? QUEUE_HELD : QUEUE_QUEUED;
+	m.audit = control_audit_txn(req, 0);	/* the queue adds the new id */
+	if ((r = queue_commit(req->queue, &m, inject_done, ic)) != 0) {
+		free(ic->rcpts);
+		free(ic);
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-r));
+	}
+	return CONTROL_ASYNC;
+}
+
+/* Hidden: record a delivery result (tests, until delivery exists). */
+static void
+report_done(void *arg, const struct outcome *o, enum queue_state st)
+{
+	struct control_req *req = arg;
+	struct json_out *out = control_out(req);
+
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
+	if (o->kind != OUTCOME_OK) {
+		control_finish(req, control_error(req, CONTROL_FAIL, "%s", o->text));
+		return;
+	}
+	json_obj_begin(out);
+	json_kv_str(out, "state", queue_strstate(st));
+	json_obj_end(out);
+	control_finish(req, CONTROL_OK);
+}
+
+static int
+cmd_report(struct control_req *req, struct json_out *out)
+{
+	const char *id = json_get_str(req->args, "id", NULL);
+	const char *res = json_get_str(req->args, "result", "delivered");
+	enum queue_result r;
+	struct outcome o;
+	int rc;
+
+	(void)out;
+	if (id == NULL)
+		return control_error(req, CONTROL_USAGE, "queue.report: id required");
+	if (strcmp(res, "delivered") == 0) {
+		r = QUEUE_RESULT_DELIVERED;
+		outcome_set(&o, OUTCOME_OK, 250, "2.0.0", "Ok");
+	} else if (strcmp(res, "tempfail") == 0) {
+		r = QUEUE_RESULT_TEMPFAIL;
+		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "test tempfail");
+	} else if (strcmp(res, "permfail") == 0) {
+		r = QUEUE_RESULT_PERMFAIL;
+		outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.1.1", "test permfail");
+	} else
+		return control_error(req, CONTROL_USAGE, "result: delivered|tempfail|permfail");
+	str_copy(req->target, id, sizeof(req->target));
+	rc = queue_report_audited(req->queue, id, (uint32_t)json_get_int(req->args, "rcpt", 0), r,
+	    &o, "test", control_audit_txn(req, 0), report_done, req);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	return CONTROL_ASYNC;
+}
+
+static const struct control_cmd queue_cmds[] = {
+	{ "queue.list", CONTROL_ROLE_OPERATOR, 0, cmd_list },
+	{ "queue.show", CONTROL_ROLE_OPERATOR, 0, cmd_show },
+	{ "queue.stats", CONTROL_ROLE_OPERATOR, 0, cmd_stats },
+	{ "queue.events", CONTROL_ROLE_OPERATOR, 0, cmd_events },
+	{ "queue.hold", CONTROL_ROLE_OPERATOR, 1, cmd_hold },
+	{ "queue.release", CONTROL_ROLE_OPERATOR, 1, cmd_release },
+	{ "queue.delete", CONTROL_ROLE_OPERATOR, 1, cmd_delete },
+	{ "queue.requeue", CONTROL_ROLE_OPERATOR, 1, cmd_requeue },
+	{ "queue.flush", CONTROL_ROLE_OPERATOR, 1, cmd_flush },
+	{ "queue.purge", CONTROL_ROLE_OPERATOR, 1, cmd_purge },
+	{ "queue.inject", CONTROL_ROLE_OPERATOR, 1, cmd_inject },
+	{ "queue.report", CONTROL_ROLE_OPERATOR, 1, cmd_report },
+	{ "audit.list", CONTROL_ROLE_OPERATOR, 0, cmd_audit },
+};
+
+void
+cmd_queue_register(void)
+{
+	control_register(queue_cmds, ARRAY_SIZE(queue_cmds));
+}

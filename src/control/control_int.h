@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * control_int.h: module-private API of src/control/: the command
+ * tables of cmd_queue.c, cmd_account.c and cmd_dkim.c, registered
+ * together by control_commands_register() (control.c).
+ */
+#ifndef POSTERN_CONTROL_INT_H
+#define POSTERN_CONTROL_INT_H
+
+void cmd_queue_register(void);
+void cmd_account_register(void);
+void cmd_dkim_register(void);
+
+#endif
