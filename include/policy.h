@@ -11,6 +11,8 @@
  * session facts, the typed struct account_policy, and the lookup seam
  * struct policy_env through which LMDB-backed data and counters are
  * reached without knowing the queue (the relay in src/inbound/ fills it).
+ * Settings come as a struct policy_params (include/policy_params.h),
+ * never as the config: policy/ does not include config.h.
  *
  * The EOM stages (header fix-ups, MIME + sensitive data, DKIM signing
  * last) run through the same runner, in one uv thread-pool job on a

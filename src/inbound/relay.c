@@ -24,7 +24,12 @@
  * This file fills struct policy_env with what the stages may not reach
  * themselves: account records from the queue's accounts table, the
  * lockout and rate counters, the session's limits, and DNS (c-ares)
- * for SPF.  It logs event=queued and event=auth, once each.
+ * for SPF.  It logs event=queued and event=auth, once each.  The
+ * stages' settings are a struct policy_params built from the config
+ * (policy_params_from_config()) into each phase and EOM job, beside
+ * the config reference that phase or job holds until it is done: a
+ * SIGHUP swaps r->cfg for new sessions' phases without freeing what
+ * a running stage reads.
  *
  * Lifetime: the listener frees a relay_session when its connection
  * closes; work still in flight (auth, a pending phase, policy, commit,
