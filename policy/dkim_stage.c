@@ -358,7 +358,7 @@ account_allows(const struct account_policy *pol, const char *domain)
 static void
 sign_tempfail(struct outcome *out)
 {
-	outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.7.0", "DKIM signing failed, try again later");
+	outcome_reply(out, R_DKIM_SIGN_FAILED);
 }
 
 /*

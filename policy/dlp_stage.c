@@ -195,8 +195,7 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 		log_info("event=mime_limit limit=%s action=%s", mime_strlimit(limit),
 		    hold ? "hold" : "reject");
 		if (!hold) {
-			outcome_set(out, OUTCOME_PERMFAIL, 554, "5.6.0",
-			    "Message structure exceeds limits (%s)", mime_strlimit(limit));
+			outcome_reply(out, R_MIME_LIMITS, mime_strlimit(limit));
 			dlp_findings_free(&c.f);
 			return 0;
 		}
@@ -214,8 +213,7 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 	if (worst == DLP_REJECT) {
 		/* RFC 3463 5.7.1: delivery not authorised, message refused. */
 		type_list(&c.f, act, DLP_REJECT, 1, list, sizeof(list));
-		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1",
-		    "Message refused: sensitive data found (%s)", list);
+		outcome_reply(out, R_SENSITIVE_DATA, list);
 		dlp_findings_free(&c.f);
 		return 0;
 	}

@@ -43,7 +43,7 @@ policy_stage_networks(struct policy_req *req, struct outcome *out)
 	if (!req->relay_listener || req->trusted)
 		return;
 	log_info("sid=%s event=refused reason=network client=%s", req->id, req->client_ip);
-	outcome_set(out, OUTCOME_PERMFAIL, 554, "5.7.1", "Access denied");
+	outcome_reply(out, R_ACCESS_DENIED);
 }
 
 void
@@ -52,13 +52,11 @@ policy_stage_connections(struct policy_req *req, struct outcome *out)
 	if ((int64_t)req->connections > req->params->limits.max_connections) {
 		log_info("sid=%s event=refused reason=max_connections client=%s", req->id,
 		    req->client_ip);
-		outcome_set(out, OUTCOME_TEMPFAIL, 421, "4.7.0",
-		    "Too many connections, try again later");
+		outcome_reply(out, R_TOO_MANY_CONNECTIONS);
 	} else if ((int64_t)req->connections_ip > req->params->limits.max_connections_per_ip) {
 		log_info("sid=%s event=refused reason=max_connections_per_ip client=%s", req->id,
 		    req->client_ip);
-		outcome_set(out, OUTCOME_TEMPFAIL, 421, "4.7.0",
-		    "Too many connections from your address, try again later");
+		outcome_reply(out, R_TOO_MANY_CONNECTIONS_FROM_IP);
 	}
 }
 
@@ -73,8 +71,7 @@ policy_stage_lockout(struct policy_req *req, struct outcome *out)
 	    !env->auth_locked(env->arg, req->client_ip, req->account ? req->account : ""))
 		return;
 	log_info("sid=%s event=auth result=locked client=%s", req->id, req->client_ip);
-	outcome_set(out, OUTCOME_TEMPFAIL, 454, "4.7.0",
-	    "Too many authentication failures, try again later");
+	outcome_reply(out, R_AUTH_LOCKED);
 }
 
 /* ---- MAIL ---- */
@@ -83,7 +80,7 @@ void
 policy_stage_auth_required(struct policy_req *req, struct outcome *out)
 {
 	if (req->need_auth)
-		outcome_set(out, OUTCOME_PERMFAIL, 530, "5.7.0", "Authentication required");
+		outcome_reply(out, R_AUTH_REQUIRED);
 }
 
 void
@@ -100,18 +97,17 @@ policy_stage_account(struct policy_req *req, struct outcome *out)
 		/* deleted while the session was open: as good as suspended */
 		req->acct = NULL;
 		log_warn("sid=%s event=reject reason=suspended account=%s", req->id, req->account);
-		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1", "Account suspended");
+		outcome_reply(out, R_ACCOUNT_SUSPENDED);
 		return;
 	}
 	if (rc != 0) {
-		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0",
-		    "Account lookup failed, try again later");
+		outcome_reply(out, R_LOCAL_ERROR);
 		return;
 	}
 	req->acct = pol;
 	if (pol != NULL && pol->suspended) {
 		log_warn("sid=%s event=reject reason=suspended account=%s", req->id, pol->name);
-		outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1", "Account suspended");
+		outcome_reply(out, R_ACCOUNT_SUSPENDED);
 	}
 }
 
@@ -131,8 +127,7 @@ policy_stage_sender_domain(struct policy_req *req, struct outcome *out)
 		return;
 	log_info("sid=%s event=reject reason=sender_domain account=%s from=%s", req->id,
 	    pol->name, log_addr(req->sender, strlen(req->sender), addr, sizeof(addr)));
-	outcome_set(out, OUTCOME_PERMFAIL, 550, "5.7.1",
-	    "Sender address not allowed for this account");
+	outcome_reply(out, R_SENDER_NOT_ALLOWED);
 }
 
 void
@@ -149,8 +144,7 @@ policy_stage_size(struct policy_req *req, struct outcome *out)
 	if (env != NULL && env->set_limits != NULL)
 		env->set_limits(env->arg, limit, 0);
 	if (pol->max_message_size > 0 && req->declared_size > pol->max_message_size)
-		outcome_set(out, OUTCOME_PERMFAIL, 552, "5.3.4",
-		    "Message size exceeds the limit for this account");
+		outcome_reply(out, R_ACCOUNT_MESSAGE_TOO_BIG);
 }
 
 void
@@ -164,8 +158,7 @@ policy_stage_rate(struct policy_req *req, struct outcome *out)
 	if (!env->rate_reached(env->arg, pol->name, pol->hourly_rate))
 		return;
 	log_info("sid=%s event=tempfail reason=rate account=%s", req->id, pol->name);
-	outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.7.1",
-	    "Hourly message limit reached, try again later");
+	outcome_reply(out, R_RATE_LIMITED);
 }
 
 /* The SPF verdict (loop thread): keep the warn header, log a refusal, go on. */
@@ -221,5 +214,5 @@ policy_stage_rcpt_limit(struct policy_req *req, struct outcome *out)
 	const struct account_policy *pol = req->acct;
 
 	if (pol != NULL && pol->max_recipients > 0 && (int64_t)req->nrcpts >= pol->max_recipients)
-		outcome_set(out, OUTCOME_TEMPFAIL, 452, "4.5.3", "Too many recipients");
+		outcome_reply(out, R_TOO_MANY_RECIPIENTS);
 }

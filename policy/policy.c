@@ -90,9 +90,11 @@ policy_stage_call(struct policy_req *req, const struct policy_stage *st, struct 
 		return;
 	}
 	if (st->run != NULL && req->msg != NULL) {
-		if (st->run(req->msg, out) != 0 && out->kind == OUTCOME_OK)
-			outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Policy stage %s failed",
-			    st->name);
+		if (st->run(req->msg, out) != 0 && out->kind == OUTCOME_OK) {
+			/* the stage's name goes to the log, not to the client */
+			log_warn("event=policy stage=%s error=failed", st->name);
+			outcome_reply(out, R_LOCAL_ERROR);
+		}
 		if (out->kind == OUTCOME_OK && req->msg->hold)
 			req->hold = 1;
 	}
@@ -214,7 +216,8 @@ policy_run(const struct policy_stage *stages, size_t n, struct policy_msg *m,
 	outcome_ok(out);
 	if (policy_run_stages(&req, stages, n, policy_sync_done, &ps) != 0) {
 		/* an EOM stage must not pend: a broken table */
-		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Policy stage pended at EOM");
+		log_err("event=policy phase=eom error=stage_pended");
+		outcome_reply(out, R_LOCAL_ERROR);
 		return -1;
 	}
 	if (out->kind == OUTCOME_HOLD) {

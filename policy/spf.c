@@ -310,6 +310,7 @@ static void
 verdict_finish(struct spf_verdict *v)
 {
 	const char *mech = strchr(v->ip, ':') ? "ip6" : "ip4";
+	char detail[640];	/* the outcome keeps what fits */
 
 	outcome_ok(&v->out);
 	v->header[0] = '\0';
@@ -324,23 +325,22 @@ verdict_finish(struct spf_verdict *v)
 	}
 	switch (v->result) {
 	case SPF_R_TEMPERROR:
-		outcome_set(&v->out, OUTCOME_TEMPFAIL, 451, "4.7.24",
-		    "Temporary DNS error checking the SPF record of %s, try again later", v->domain);
+		outcome_reply(&v->out, R_SPF_TEMPERROR, v->domain);
 		break;
 	case SPF_R_PERMERROR:
-		outcome_set(&v->out, OUTCOME_PERMFAIL, 550, "5.7.24",
-		    "The SPF record of %s is invalid (permerror): fix it and authorise %s:%s",
+		snprintf(detail, sizeof(detail), "fix the SPF record of %s and authorise %s:%s",
 		    v->domain, mech, v->ip);
+		outcome_reply(&v->out, R_SPF_PERMERROR, detail);
 		break;
 	case SPF_R_NONE:
-		outcome_set(&v->out, OUTCOME_PERMFAIL, 550, "5.7.23",
-		    "%s has no SPF record: publish \"v=spf1 %s:%s ~all\" at %s",
-		    v->domain, mech, v->ip, v->domain);
+		snprintf(detail, sizeof(detail), "publish \"v=spf1 %s:%s ~all\" at %s",
+		    mech, v->ip, v->domain);
+		outcome_reply(&v->out, R_SPF_NONE, detail);
 		break;
 	default:
-		outcome_set(&v->out, OUTCOME_PERMFAIL, 550, "5.7.23",
-		    "SPF of %s gives %s for our relay %s: add %s:%s to the SPF TXT record of %s",
-		    v->domain, spf_strresult(v->result), v->ip, mech, v->ip, v->domain);
+		snprintf(detail, sizeof(detail), "%s gives %s for %s: add %s:%s to its SPF TXT record",
+		    v->domain, spf_strresult(v->result), v->ip, mech, v->ip);
+		outcome_reply(&v->out, R_SPF_FAIL, detail);
 		break;
 	}
 }

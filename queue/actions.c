@@ -79,15 +79,24 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	return EINVAL;
 }
 
+/* The catalogue's refusal for ACT changing nothing; R__COUNT for none. */
+static enum reply_id
+unchanged_reply(enum queue_action act)
+{
+	/* by action; the third (delete) never finds nothing to do */
+	static const enum reply_id nothing[] = {
+		R_NOTHING_TO_HOLD, R_NOT_HELD, R__COUNT, R_NOTHING_TO_REQUEUE,
+	};
+
+	return (unsigned)act < ARRAY_SIZE(nothing) ? nothing[act] : R__COUNT;
+}
+
 const char *
 queue_action_unchanged(enum queue_action act)
 {
-	static const char *const nothing[] = {
-		"Nothing to hold: no pending recipient", "Message is not held", "",
-		"Nothing to requeue: no pending recipient",
-	};
+	const struct reply_def *d = reply_def(unchanged_reply(act));
 
-	return (unsigned)act < ARRAY_SIZE(nothing) ? nothing[act] : "";
+	return d != NULL ? d->text : "";
 }
 
 static void
@@ -114,7 +123,7 @@ simple_done(struct queue *q, struct writer_op *wop, int status)
 	if (status == 0)
 		outcome_ok(&o);
 	else if (s->kind == OP_ACTION && status == -EALREADY)
-		outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.0.0", "%s", queue_action_unchanged(s->act));
+		outcome_reply(&o, unchanged_reply(s->act));
 	else
 		queue_outcome_for_error(&o, status);
 	if (s->cb != NULL)

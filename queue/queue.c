@@ -327,14 +327,13 @@ void
 queue_outcome_for_error(struct outcome *o, int err)
 {
 	if (err == -EFBIG || err == -ENOSPC || err == -E2BIG)
-		outcome_set(o, OUTCOME_TEMPFAIL, 452, "4.3.1", "Insufficient system storage");
+		outcome_reply(o, R_STORAGE_FULL);
 	else if (err == -ENOENT)
-		outcome_set(o, OUTCOME_PERMFAIL, 550, "5.1.0", "No such message");
+		outcome_reply(o, R_NO_SUCH_MESSAGE);
 	else if (err == -EACCES)
-		outcome_set(o, OUTCOME_TEMPFAIL, 451, "4.3.0", "Queue key unavailable");
+		outcome_reply(o, R_QUEUE_ERROR);
 	else
-		outcome_set(o, OUTCOME_TEMPFAIL, 451, "4.3.0",
-		    "Local error in processing, try again later");
+		outcome_reply(o, R_LOCAL_ERROR);
 }
 
 static void
@@ -346,7 +345,7 @@ commit_done(struct queue *q, struct writer_op *wop, int status)
 	if (status == 0) {
 		/* event=queued is logged once, by the caller (the relay: session,
 		 * account, sender, size, recipients, state) */
-		outcome_set(&o, OUTCOME_OK, 250, "2.0.0", "Ok: queued as %s", c->id);
+		outcome_reply(&o, R_QUEUED_AS, c->id);
 	} else {
 		queue_outcome_for_error(&o, status);
 		log_err("qid=%s event=commit_failed error=\"%s\"", c->id, strerror(-status));

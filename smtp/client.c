@@ -230,7 +230,7 @@ client_close(struct smtp_client *c, const struct outcome *o, int in_session)
 	if (c->msg) {
 		struct outcome t = *o;
 		if (t.kind == OUTCOME_OK)
-			outcome_set(&t, OUTCOME_TEMPFAIL, 451, "4.4.2", "connection lost");
+			outcome_reply(&t, R_CONNECTION_LOST, NULL);
 		c->msgs--;	/* not a completed message */
 		txn_finish(c, &t);
 	}
@@ -270,8 +270,7 @@ session_ready(struct smtp_client *c)
 	struct outcome o;
 
 	if (!c->tls_active && tls_required(c)) {
-		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.7.4",
-		    "TLS is required, but was not offered by the server");
+		outcome_reply(&o, R_TLS_NOT_OFFERED);
 		client_close(c, &o, 0);
 		return;
 	}
@@ -336,22 +335,23 @@ smtp_client_send_msg(struct smtp_client *c, const struct smtp_client_msg *m,
 	size_t i;
 
 	if (c->state != SMTPC_READY) {
-		outcome_set(fail, OUTCOME_TEMPFAIL, 451, "4.3.0", "connection not ready");
+		outcome_reply(fail, R_LOCAL_ERROR);	/* the owner's mistake */
 		return -1;
 	}
 	if ((c->ehlo.ext & SMTP_EXT_SIZE) && c->ehlo.size > 0 && m->len > c->ehlo.size) {
-		outcome_set(fail, OUTCOME_PERMFAIL, 552, "5.3.4",
-		    "message size %zu exceeds the server's limit of %llu", m->len,
+		char sizes[96];
+
+		snprintf(sizes, sizeof(sizes), "%zu exceeds the server's limit of %llu", m->len,
 		    (unsigned long long)c->ehlo.size);
+		outcome_reply(fail, R_SERVER_SIZE_LIMIT, sizes);
 		return -1;
 	}
 	if (m->smtputf8 && !(c->ehlo.ext & SMTP_EXT_SMTPUTF8)) {
-		outcome_set(fail, OUTCOME_PERMFAIL, 553, "5.6.7",
-		    "message needs SMTPUTF8, which the server does not support");
+		outcome_reply(fail, R_NEEDS_SMTPUTF8);
 		return -1;
 	}
 	if (m->nrcpts == 0) {
-		outcome_set(fail, OUTCOME_PERMFAIL, 554, "5.5.1", "no recipients");
+		outcome_reply(fail, R_NO_RECIPIENTS);
 		return -1;
 	}
 	txn_clear(c);
@@ -451,7 +451,7 @@ txn_reply(struct smtp_client *c)
 
 	if (c->next_reply >= c->next_send) {
 		struct outcome u;
-		outcome_set(&u, OUTCOME_TEMPFAIL, 451, "4.5.0", "unexpected reply from the server");
+		outcome_reply(&u, R_UNEXPECTED_REPLY);
 		client_close(c, &u, 1);
 		return;
 	}
@@ -579,8 +579,7 @@ client_reply(struct smtp_client *c, size_t rest)
 		if (c->reply.code == 220) {
 			if (rest > 0) {
 				/* RFC 3207 §5 / CVE-2011-0411: nothing may follow in the clear */
-				outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.7.0",
-				    "plaintext after the STARTTLS reply (injection attempt)");
+				outcome_reply(&o, R_STARTTLS_INJECTION);
 				client_close(c, &o, 0);
 				return;
 			}
@@ -627,8 +626,7 @@ smtp_client_feed(struct smtp_client *c, const char *data, size_t len)
 		pos += used;
 		if (st == SMTP_REPLY_ERROR) {
 			struct outcome o;
-			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.5.0",
-			    "bad reply from the server: %s", c->parser.why);
+			outcome_reply(&o, R_BAD_REPLY, c->parser.why);
 			client_close(c, &o, c->state >= SMTPC_READY);
 			return;
 		}
@@ -650,8 +648,13 @@ smtp_client_eof(struct smtp_client *c, const char *why)
 		client_close(c, &o, 1);
 		return;
 	}
-	outcome_set(&o, OUTCOME_TEMPFAIL, 421, "4.4.2", "connection lost in state %s%s%s",
-	    smtp_client_strstate(c->state), why ? ": " : "", why ? why : "");
+	{
+		char where[sizeof(o.text)];
+
+		snprintf(where, sizeof(where), " in state %s%s%s", smtp_client_strstate(c->state),
+		    why ? ": " : "", why ? why : "");
+		outcome_reply(&o, R_CONNECTION_LOST, where);
+	}
 	client_close(c, &o, c->state >= SMTPC_READY);
 }
 
@@ -667,8 +670,7 @@ smtp_client_timeout(struct smtp_client *c)
 		client_close(c, &o, 1);
 		return;
 	}
-	outcome_set(&o, OUTCOME_TEMPFAIL, 421, "4.4.2", "timeout in state %s",
-	    smtp_client_strstate(c->state));
+	outcome_reply(&o, R_CONNECTION_TIMEOUT, smtp_client_strstate(c->state));
 	client_close(c, &o, c->state >= SMTPC_READY);
 }
 
@@ -680,14 +682,15 @@ smtp_client_tls_done(struct smtp_client *c, int ok, int verified, const char *wh
 	if (c->state != SMTPC_TLS)
 		return;
 	if (!ok) {
-		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.7.5", "TLS handshake failed: %s",
-		    why ? why : "unknown error");
+		outcome_reply(&o, R_TLS_HANDSHAKE_FAILED, why ? why : "unknown error");
 		client_close(c, &o, 0);
 		return;
 	}
 	if (c->p.tls == SMTP_CLIENT_TLS_VERIFY && !verified) {
-		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.7.5",
-		    "server certificate not verified%s%s", why ? ": " : "", why ? why : "");
+		char reason[sizeof(o.text)];
+
+		snprintf(reason, sizeof(reason), "%s%s", why ? ": " : "", why ? why : "");
+		outcome_reply(&o, R_TLS_NOT_VERIFIED, reason);
 		client_close(c, &o, 0);
 		return;
 	}
@@ -706,7 +709,7 @@ smtp_client_quit(struct smtp_client *c)
 	if (c->state == SMTPC_CLOSED || c->state == SMTPC_QUIT)
 		return;
 	if (c->state != SMTPC_READY) {
-		outcome_set(&o, OUTCOME_TEMPFAIL, 421, "4.4.2", "session abandoned");
+		outcome_reply(&o, R_SESSION_ABANDONED);
 		client_close(c, &o, c->state >= SMTPC_READY);
 		return;
 	}

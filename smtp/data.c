@@ -198,19 +198,16 @@ smtp_data_outcome(const struct smtp_data *d, struct outcome *out)
 {
 	switch (d->error) {
 	case SMTP_DATA_BARE:
-		outcome_set(out, OUTCOME_PERMFAIL, 554, "5.6.11",
-		    "Bare CR or LF in message text: lines must end with CRLF");
+		outcome_reply(out, R_BARE_LINE_ENDING);
 		break;
 	case SMTP_DATA_LONG_LINE:
-		outcome_set(out, OUTCOME_PERMFAIL, 500, "5.5.6",
-		    "Message line longer than 1000 octets (RFC 5321 4.5.3.1.6)");
+		outcome_reply(out, R_TEXT_LINE_TOO_LONG);
 		break;
 	case SMTP_DATA_TOO_BIG:
-		outcome_set(out, OUTCOME_PERMFAIL, 552, "5.3.4",
-		    "Message size exceeds fixed maximum message size");
+		outcome_reply(out, R_MESSAGE_TOO_BIG);
 		break;
 	case SMTP_DATA_OK:
-		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Internal error");
+		outcome_reply(out, R_LOCAL_ERROR);	/* asked without an error */
 		break;
 	}
 }

@@ -507,7 +507,7 @@ val_is(const struct param *prm, const char *name)
 static int
 syntax(struct outcome *err, const char *what)
 {
-	outcome_set(err, OUTCOME_PERMFAIL, 501, "5.5.4", "Syntax error in %s", what);
+	outcome_reply(err, R_SYNTAX_ERROR_IN, what);
 	return -1;
 }
 
@@ -566,8 +566,7 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_args *out, struct 
 			else if (val_is(&prm, "8BITMIME"))
 				out->body = SMTP_BODY_8BITMIME;
 			else {
-				outcome_set(err, OUTCOME_PERMFAIL, 555, "5.5.4",
-				    "Unsupported BODY parameter value");
+				outcome_reply(err, R_UNSUPPORTED_BODY);
 				return -1;
 			}
 		} else if (key_is(&prm, "SMTPUTF8")) {
@@ -599,8 +598,7 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_args *out, struct 
 			    smtp_xtext_decode(prm.val, prm.vallen, tmp, sizeof(tmp)) < 0)
 				return syntax(err, "AUTH parameter");
 		} else {
-			outcome_set(err, OUTCOME_PERMFAIL, 555, "5.5.4",
-			    "Unsupported MAIL parameter");
+			outcome_reply(err, R_UNSUPPORTED_PARAM, "MAIL");
 			return -1;
 		}
 	}
@@ -608,7 +606,7 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_args *out, struct 
 		return syntax(err, "MAIL parameters");
 	end = parse_path(arg + pos, i - pos, 1, out->smtputf8, out->addr, sizeof(out->addr));
 	if (end < 0 || (size_t)end != i - pos) {
-		outcome_set(err, OUTCOME_PERMFAIL, 501, "5.1.7", "Bad sender address syntax");
+		outcome_reply(err, R_BAD_SENDER_SYNTAX);
 		return -1;
 	}
 	return 0;
@@ -637,7 +635,7 @@ smtp_parse_rcpt(const char *arg, size_t len, int utf8, struct smtp_rcpt_args *ou
 		end = parse_path(arg + pos, i - pos, 0, utf8, out->addr, sizeof(out->addr));
 	}
 	if (end < 0 || (size_t)end != i - pos) {
-		outcome_set(err, OUTCOME_PERMFAIL, 501, "5.1.3", "Bad recipient address syntax");
+		outcome_reply(err, R_BAD_RCPT_SYNTAX);
 		return -1;
 	}
 	pos = i;
@@ -690,8 +688,7 @@ smtp_parse_rcpt(const char *arg, size_t len, int utf8, struct smtp_rcpt_args *ou
 			memcpy(out->orcpt, prm.val, prm.vallen);
 			out->orcpt[prm.vallen] = '\0';
 		} else {
-			outcome_set(err, OUTCOME_PERMFAIL, 555, "5.5.4",
-			    "Unsupported RCPT parameter");
+			outcome_reply(err, R_UNSUPPORTED_PARAM, "RCPT");
 			return -1;
 		}
 	}

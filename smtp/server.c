@@ -25,7 +25,6 @@
  */
 #include "autoconfig.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,21 +144,22 @@ send_raw(struct smtp_session *s, const char *p, size_t n)
 		s->cb.write(s->arg, p, n);
 }
 
-/* One reply line "CODE[ ENH] TEXT" CRLF; ENH NULL for 220/250-EHLO/334/354. */
-static void PRINTF_LIKE(4, 5)
-reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
+/*
+ * One reply line "CODE[ ENH] TEXT" CRLF from an outcome; no enhanced
+ * code when the outcome has none (220 greeting, 250 HELO, 334, 354:
+ * RFC 2034 §3).  TEXT replaces the outcome's text when not NULL.
+ */
+static void
+reply_line(struct smtp_session *s, const struct outcome *o, const char *text)
 {
 	char line[600];
 	int n, m;
-	va_list ap;
 
 	if (s->state == SMTP_STATE_CLOSED)
 		return;	/* e.g. the owner shut the session down from a callback */
-	n = enh ? snprintf(line, sizeof(line), "%03d %s ", code, enh) :
-	    snprintf(line, sizeof(line), "%03d ", code);
-	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 2, fmt, ap);
-	va_end(ap);
+	n = o->enhanced[0] ? snprintf(line, sizeof(line), "%03d %s ", o->code, o->enhanced) :
+	    snprintf(line, sizeof(line), "%03d ", o->code);
+	m = snprintf(line + n, sizeof(line) - (size_t)n - 2, "%s", text ? text : o->text);
 	if (m < 0)
 		m = 0;
 	n += m;
@@ -168,6 +168,16 @@ reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
 	line[n++] = '\r';
 	line[n++] = '\n';
 	send_raw(s, line, (size_t)n);
+}
+
+/* A reply from the catalogue (include/outcome.h); DETAIL fills its %s. */
+static void
+reply(struct smtp_session *s, enum reply_id r, const char *detail)
+{
+	struct outcome o;
+
+	outcome_reply(&o, r, detail);
+	reply_line(s, &o, NULL);
 }
 
 static void
@@ -223,10 +233,9 @@ reply_error(struct smtp_session *s, const char *cmd, const struct outcome *in)
 	struct outcome o;
 
 	clean_outcome(in, &o);
-	if (o.kind == OUTCOME_OK || o.kind == OUTCOME_HOLD) {
-		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "Internal error");
-	}
-	reply(s, o.code, o.enhanced, "%s", o.text[0] ? o.text : "Error");
+	if (o.kind == OUTCOME_OK || o.kind == OUTCOME_HOLD)
+		outcome_reply(&o, R_LOCAL_ERROR);
+	reply_line(s, &o, o.text[0] ? NULL : "Error");
 	log_info("sid=%s event=reject cmd=%s code=%d status=%s", s->id, cmd, o.code,
 	    o.enhanced);
 	if (o.code == 421) {
@@ -235,37 +244,32 @@ reply_error(struct smtp_session *s, const char *cmd, const struct outcome *in)
 	}
 	if (o.code >= 500 && ++s->errors >= s->max_errors) {
 		log_info("sid=%s event=too-many-errors errors=%d", s->id, s->errors);
-		reply(s, 421, "4.7.0", "%s Error: too many errors", s->hostname);
+		reply(s, R_TOO_MANY_ERRORS, s->hostname);
 		close_session(s);
 	}
 }
 
-static void PRINTF_LIKE(5, 6)
-reply_fail(struct smtp_session *s, const char *cmd, int code, const char *enh,
-    const char *fmt, ...)
+/* A refusal of our own, from the catalogue. */
+static void
+reply_fail(struct smtp_session *s, const char *cmd, enum reply_id r, const char *detail)
 {
 	struct outcome o;
-	va_list ap;
 
-	o.kind = outcome_kind_of_code(code);
-	o.code = code;
-	str_copy(o.enhanced, enh, sizeof(o.enhanced));
-	va_start(ap, fmt);
-	vsnprintf(o.text, sizeof(o.text), fmt, ap);
-	va_end(ap);
+	outcome_reply(&o, r, detail);
 	reply_error(s, cmd, &o);
 }
 
-/* An OK outcome: our code and enhanced code; the owner's text when it
- * was written for this reply code (or code 0), else DEF. */
+/* An OK outcome: the code and enhanced code of catalogue entry R; the
+ * owner's text when it was written for this reply code (or code 0),
+ * else R's. */
 static void
-reply_ok(struct smtp_session *s, const struct outcome *in, int code, const char *enh,
-    const char *def)
+reply_ok(struct smtp_session *s, const struct outcome *in, enum reply_id r)
 {
-	struct outcome o;
+	struct outcome o, def;
 
 	clean_outcome(in, &o);
-	reply(s, code, enh, "%s", o.text[0] && (o.code == code || o.code == 0) ? o.text : def);
+	outcome_reply(&def, r, NULL);
+	reply_line(s, &def, o.text[0] && (o.code == def.code || o.code == 0) ? o.text : NULL);
 }
 
 /* ---- callbacks ---- */
@@ -325,14 +329,21 @@ connect_done(struct smtp_session *s, const struct outcome *o)
 	if (!outcome_is_ok(o)) {
 		struct outcome c;
 		clean_outcome(o, &c);
-		reply(s, c.code, c.enhanced, "%s", c.text[0] ? c.text : "Service unavailable");
+		reply_line(s, &c, c.text[0] ? NULL : "Service unavailable");
 		log_info("sid=%s event=reject cmd=CONNECT code=%d status=%s", s->id, c.code,
 		    c.enhanced);
 		close_session(s);
 		return;
 	}
 	/* The greeting carries no enhanced code (RFC 2034 §3). */
-	reply(s, 220, NULL, "%s %s", s->hostname, s->banner);
+	{
+		struct outcome g;
+		char text[512];	/* a long banner is not cut at sizeof(g.text) */
+
+		outcome_reply(&g, R_GREETING, NULL);
+		snprintf(text, sizeof(text), "%s %s", s->hostname, s->banner);
+		reply_line(s, &g, text);
+	}
 	smtp_enter_state(s, SMTP_STATE_GREETED);
 }
 
@@ -343,15 +354,17 @@ check_helo(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 {
 	size_t i;
 
+	char usage[32];
+
+	snprintf(usage, sizeof(usage), "%s hostname", c->name);
 	if (c->arglen == 0 || c->arglen > SMTP_DOMAIN_MAX) {
-		outcome_set(out, OUTCOME_PERMFAIL, 501, "5.5.4", "Syntax: %s hostname", c->name);
+		outcome_reply(out, R_SYNTAX_USAGE, usage);
 		return -1;
 	}
 	for (i = 0; i < c->arglen; i++) {
 		unsigned char ch = (unsigned char)c->arg[i];
 		if (ch <= ' ' || ch >= 0x7f) {
-			outcome_set(out, OUTCOME_PERMFAIL, 501, "5.5.4", "Syntax: %s hostname",
-			    c->name);
+			outcome_reply(out, R_SYNTAX_USAGE, usage);
 			return -1;
 		}
 	}
@@ -382,7 +395,7 @@ static void
 proceed_helo(struct smtp_session *s, const struct outcome *o)
 {
 	greet(s, 0);
-	reply(s, 250, NULL, "%s", s->hostname);
+	reply(s, R_HELO_OK, s->hostname);
 }
 
 static void
@@ -414,14 +427,12 @@ check_mail(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 	if (smtp_parse_mail(c->arg, c->arglen, &s->mail, out) != 0)
 		return -1;
 	if (!s->esmtp && s->mail.has_params) {
-		outcome_set(out, OUTCOME_PERMFAIL, 555, "5.5.4",
-		    "MAIL parameters need EHLO");
+		outcome_reply(out, R_PARAMS_NEED_EHLO, "MAIL");
 		return -1;
 	}
 	/* RFC 1870 §6.2: a declared size over the limit is refused at MAIL. */
 	if (s->mail.size > s->size_limit) {
-		outcome_set(out, OUTCOME_PERMFAIL, 552, "5.3.4",
-		    "Message size exceeds fixed maximum message size");
+		outcome_reply(out, R_MESSAGE_TOO_BIG);
 		return -1;
 	}
 	return 0;
@@ -457,7 +468,7 @@ proceed_mail(struct smtp_session *s, const struct outcome *o)
 		return;
 	}
 	smtp_enter_state(s, SMTP_STATE_MAIL);
-	reply_ok(s, o, 250, "2.1.0", "Ok");
+	reply_ok(s, o, R_MAIL_OK);
 }
 
 /* ---- RCPT (RFC 5321 §4.1.1.3) ---- */
@@ -468,12 +479,12 @@ check_rcpt(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 	if (smtp_parse_rcpt(c->arg, c->arglen, s->env.smtputf8, &s->rcpt, out) != 0)
 		return -1;
 	if (!s->esmtp && s->rcpt.has_params) {
-		outcome_set(out, OUTCOME_PERMFAIL, 555, "5.5.4", "RCPT parameters need EHLO");
+		outcome_reply(out, R_PARAMS_NEED_EHLO, "RCPT");
 		return -1;
 	}
 	/* RFC 5321 §4.5.3.1.10: too many recipients is a 452, not an error. */
 	if (s->env.nrcpts >= s->max_rcpts) {
-		outcome_set(out, OUTCOME_TEMPFAIL, 452, "4.5.3", "Too many recipients");
+		outcome_reply(out, R_TOO_MANY_RECIPIENTS);
 		return -1;
 	}
 	return 0;
@@ -511,7 +522,7 @@ proceed_rcpt(struct smtp_session *s, const struct outcome *o)
 	r->orcpt = s->cand.orcpt ? xstrdup(s->cand.orcpt) : NULL;
 	r->notify = s->cand.notify;
 	smtp_enter_state(s, SMTP_STATE_RCPT);
-	reply_ok(s, o, 250, "2.1.5", "Ok");
+	reply_ok(s, o, R_RCPT_OK);
 }
 
 /* ---- DATA (RFC 5321 §4.1.1.4) ---- */
@@ -520,7 +531,7 @@ static int
 check_noarg(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out)
 {
 	if (c->arglen != 0) {
-		outcome_set(out, OUTCOME_PERMFAIL, 501, "5.5.4", "Syntax: %s", c->name);
+		outcome_reply(out, R_SYNTAX_USAGE, c->name);
 		return -1;
 	}
 	return 0;
@@ -558,7 +569,7 @@ proceed_data(struct smtp_session *s, const struct outcome *o)
 	}
 	start_text(s, 1);
 	smtp_enter_state(s, SMTP_STATE_DATA);
-	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	reply(s, R_DATA_GO_AHEAD, NULL);
 }
 
 static void
@@ -567,7 +578,7 @@ message_done(struct smtp_session *s, const struct outcome *o)
 	if (outcome_is_ok(o)) {
 		log_info("sid=%s event=accepted rcpts=%zu size=%zu", s->id, s->env.nrcpts,
 		    s->msg_size);
-		reply_ok(s, o, 250, "2.0.0", "Ok");
+		reply_ok(s, o, R_SUCCESS);
 	} else {
 		reply_error(s, s->env.chunking ? "BDAT" : "DATA", o);
 	}
@@ -592,7 +603,7 @@ text_done(struct smtp_session *s)
 		return;
 	}
 	if (!s->cb.on_message) {
-		outcome_set(&out, OUTCOME_TEMPFAIL, 451, "4.3.0", "No message handler");
+		outcome_reply(&out, R_LOCAL_ERROR);	/* no on_message: a broken owner */
 		message_done(s, &out);
 		return;
 	}
@@ -615,7 +626,7 @@ check_bdat(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 	int last;
 
 	if (smtp_parse_bdat(c->arg, c->arglen, &size, &last) != 0) {
-		outcome_set(out, OUTCOME_PERMFAIL, 501, "5.5.4", "Syntax: BDAT size [LAST]");
+		outcome_reply(out, R_SYNTAX_USAGE, "BDAT size [LAST]");
 		return -1;
 	}
 	/* From here on the chunk's octets must be read whatever the answer. */
@@ -625,16 +636,14 @@ check_bdat(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 	s->chunk_skip = 0;
 	s->chunk_prev = s->state;
 	if (s->state == SMTP_STATE_GREETED)
-		outcome_set(&s->chunk_err, OUTCOME_PERMFAIL, 503, "5.5.1",
-		    "Error: send HELO/EHLO first");
+		outcome_reply(&s->chunk_err, R_BAD_SEQUENCE_NEED_HELO);
 	else if (s->state == SMTP_STATE_IDLE)
-		outcome_set(&s->chunk_err, OUTCOME_PERMFAIL, 503, "5.5.1", "Error: need MAIL command");
+		outcome_reply(&s->chunk_err, R_BAD_SEQUENCE_NEED_MAIL);
 	else if (s->state == SMTP_STATE_MAIL)
-		outcome_set(&s->chunk_err, OUTCOME_PERMFAIL, 554, "5.5.1", "Error: no valid recipients");
+		outcome_reply(&s->chunk_err, R_NO_VALID_RECIPIENTS);
 	else if (size > s->size_limit ||
 	    (s->state == SMTP_STATE_CHUNKING && s->msg.len > s->size_limit - size))
-		outcome_set(&s->chunk_err, OUTCOME_PERMFAIL, 552, "5.3.4",
-		    "Message size exceeds fixed maximum message size");
+		outcome_reply(&s->chunk_err, R_MESSAGE_TOO_BIG);
 	else
 		return 0;
 	s->chunk_skip = 1;
@@ -688,8 +697,10 @@ chunk_done(struct smtp_session *s)
 	}
 	if (!s->chunk_last) {
 		smtp_enter_state(s, SMTP_STATE_CHUNKING);
-		reply(s, 250, "2.0.0", "Ok: %llu octets received",
-		    (unsigned long long)s->chunk_size);
+		char n[24];
+
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)s->chunk_size);
+		reply(s, R_CHUNK_RECEIVED, n);
 		return;
 	}
 	smtp_data_finish(&s->data);
@@ -702,19 +713,19 @@ static void
 proceed_rset(struct smtp_session *s, const struct outcome *o)
 {
 	idle(s);
-	reply(s, 250, "2.0.0", "Ok");
+	reply(s, R_SUCCESS, NULL);
 }
 
 static void
 proceed_noop(struct smtp_session *s, const struct outcome *o)
 {
-	reply(s, 250, "2.0.0", "Ok");
+	reply(s, R_SUCCESS, NULL);
 }
 
 static void
 proceed_quit(struct smtp_session *s, const struct outcome *o)
 {
-	reply(s, 221, "2.0.0", "Bye");
+	reply(s, R_CLOSING, NULL);
 	txn_reset(s);
 	close_session(s);
 }
@@ -722,15 +733,14 @@ proceed_quit(struct smtp_session *s, const struct outcome *o)
 static void
 proceed_help(struct smtp_session *s, const struct outcome *o)
 {
-	reply(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT "
-	    "HELP VRFY STARTTLS AUTH");
+	reply(s, R_HELP, NULL);
 }
 
 static int
 check_vrfy(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out)
 {
 	if (c->arglen == 0) {
-		outcome_set(out, OUTCOME_PERMFAIL, 501, "5.5.4", "Syntax: VRFY address");
+		outcome_reply(out, R_SYNTAX_USAGE, "VRFY address");
 		return -1;
 	}
 	return 0;
@@ -740,13 +750,13 @@ check_vrfy(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 static void
 proceed_vrfy(struct smtp_session *s, const struct outcome *o)
 {
-	reply(s, 252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery");
+	reply(s, R_VRFY_CANNOT, NULL);
 }
 
 static void
 proceed_expn(struct smtp_session *s, const struct outcome *o)
 {
-	reply_fail(s, "EXPN", 502, "5.5.1", "EXPN not available");
+	reply_fail(s, "EXPN", R_EXPN_DISABLED, NULL);
 }
 
 /* ---- STARTTLS (RFC 3207) ---- */
@@ -757,11 +767,11 @@ check_starttls(struct smtp_session *s, const struct smtp_cmd *c, struct outcome 
 	if (check_noarg(s, c, out) != 0)
 		return -1;
 	if (s->tls_active) {
-		outcome_set(out, OUTCOME_PERMFAIL, 503, "5.5.1", "Error: TLS already active");
+		outcome_reply(out, R_TLS_ALREADY_ACTIVE);
 		return -1;
 	}
 	if (!s->tls_available || !s->cb.on_starttls) {
-		outcome_set(out, OUTCOME_PERMFAIL, 502, "5.5.1", "STARTTLS not available");
+		outcome_reply(out, R_STARTTLS_UNAVAILABLE);
 		return -1;
 	}
 	return 0;
@@ -770,7 +780,7 @@ check_starttls(struct smtp_session *s, const struct smtp_cmd *c, struct outcome 
 static void
 proceed_starttls(struct smtp_session *s, const struct outcome *o)
 {
-	reply(s, 220, "2.0.0", "Ready to start TLS");
+	reply(s, R_STARTTLS_READY, NULL);
 	/* RFC 3207 §4.2: forget everything learnt before TLS; §5: and drop
 	 * whatever was pipelined after the command (CVE-2011-0411). */
 	txn_reset(s);
@@ -806,27 +816,26 @@ check_auth(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 	size_t mlen;
 
 	if (!s->cb.on_auth) {
-		outcome_set(out, OUTCOME_PERMFAIL, 503, "5.5.1", "Error: authentication not enabled");
+		outcome_reply(out, R_AUTH_NOT_ENABLED);
 		return -1;
 	}
 	if (s->auth_user) {
-		outcome_set(out, OUTCOME_PERMFAIL, 503, "5.5.1", "Error: already authenticated");
+		outcome_reply(out, R_ALREADY_AUTHENTICATED);
 		return -1;
 	}
 	if (!s->tls_active && !s->auth_in_clear) {
-		outcome_set(out, OUTCOME_PERMFAIL, 538, "5.7.11",
-		    "Encryption required for requested authentication mechanism");
+		outcome_reply(out, R_ENCRYPTION_REQUIRED);
 		return -1;
 	}
 	for (mlen = 0; mlen < c->arglen && c->arg[mlen] != ' '; mlen++)
 		;
 	if (mlen == 0) {
-		outcome_set(out, OUTCOME_PERMFAIL, 501, "5.5.4", "Syntax: AUTH mechanism");
+		outcome_reply(out, R_SYNTAX_USAGE, "AUTH mechanism");
 		return -1;
 	}
 	if (!((mlen == 5 && mem_casecmp(c->arg, "PLAIN", 5) == 0) ||
 	    (mlen == 5 && mem_casecmp(c->arg, "LOGIN", 5) == 0))) {
-		outcome_set(out, OUTCOME_PERMFAIL, 504, "5.5.4", "Unrecognized authentication type");
+		outcome_reply(out, R_AUTH_MECH_UNKNOWN);
 		return -1;
 	}
 	/* AUTH has no policy step, so the line is still there in proceed. */
@@ -836,11 +845,11 @@ check_auth(struct smtp_session *s, const struct smtp_cmd *c, struct outcome *out
 }
 
 static void
-auth_fail(struct smtp_session *s, int code, const char *enh, const char *text)
+auth_fail(struct smtp_session *s, enum reply_id r)
 {
 	auth_clear(s);
 	smtp_enter_state(s, SMTP_STATE_IDLE);
-	reply_fail(s, "AUTH", code, enh, "%s", text);
+	reply_fail(s, "AUTH", r, NULL);
 }
 
 static void
@@ -852,7 +861,7 @@ auth_done(struct smtp_session *s, const struct outcome *o)
 		s->auth_authcid = NULL;
 		auth_clear(s);
 		/* event=auth is logged once, by the owner (it knows the account) */
-		reply_ok(s, o, 235, "2.7.0", "Authentication successful");
+		reply_ok(s, o, R_AUTH_OK);
 		return;
 	}
 	auth_clear(s);
@@ -888,7 +897,7 @@ auth_response(struct smtp_session *s, const char *p, size_t len)
 	int n;
 
 	if (len == 1 && p[0] == '*') {
-		auth_fail(s, 501, "5.7.0", "Authentication cancelled");
+		auth_fail(s, R_AUTH_CANCELLED);
 		return;
 	}
 	dec = xmalloc(cap + 1);
@@ -898,7 +907,7 @@ auth_response(struct smtp_session *s, const char *p, size_t len)
 		n = smtp_base64_decode(p, len, dec, cap);
 	if (n < 0) {
 		free(dec);
-		auth_fail(s, 501, "5.5.2", "Cannot decode response");
+		auth_fail(s, R_AUTH_BAD_BASE64);
 		return;
 	}
 	dec[n] = '\0';
@@ -910,7 +919,7 @@ auth_response(struct smtp_session *s, const char *p, size_t len)
 		if (!z1 || !z2 || z2 == z1 + 1 || memchr(z2 + 1, '\0', (size_t)n - (size_t)(z2 + 1 - dec))) {
 			crypto_wipe(dec, cap + 1);
 			free(dec);
-			auth_fail(s, 501, "5.5.2", "Invalid PLAIN response");
+			auth_fail(s, R_AUTH_BAD_PLAIN);
 			return;
 		}
 		auth_verify(s, (const char *)dec, (const char *)z1 + 1, (const char *)z2 + 1);
@@ -918,17 +927,17 @@ auth_response(struct smtp_session *s, const char *p, size_t len)
 		if (n == 0 || memchr(dec, '\0', (size_t)n)) {
 			crypto_wipe(dec, cap + 1);
 			free(dec);
-			auth_fail(s, 501, "5.5.2", "Invalid user name");
+			auth_fail(s, R_AUTH_BAD_USER);
 			return;
 		}
 		s->auth_login = xstrdup((const char *)dec);
 		smtp_enter_state(s, SMTP_STATE_AUTH);
-		reply(s, 334, NULL, "UGFzc3dvcmQ6");	/* "Password:" */
+		reply(s, R_AUTH_CHALLENGE, "UGFzc3dvcmQ6");	/* "Password:" */
 	} else {
 		if (memchr(dec, '\0', (size_t)n)) {
 			crypto_wipe(dec, cap + 1);
 			free(dec);
-			auth_fail(s, 501, "5.5.2", "Invalid password");
+			auth_fail(s, R_AUTH_BAD_PASSWORD);
 			return;
 		}
 		auth_verify(s, "", s->auth_login, (const char *)dec);
@@ -957,9 +966,9 @@ proceed_auth(struct smtp_session *s, const struct outcome *o)
 	}
 	smtp_enter_state(s, SMTP_STATE_AUTH);
 	if (s->auth_mech == AUTH_PLAIN)
-		reply(s, 334, NULL, "%s", "");
+		reply(s, R_AUTH_CHALLENGE, "");
 	else
-		reply(s, 334, NULL, "VXNlcm5hbWU6");	/* "Username:" */
+		reply(s, R_AUTH_CHALLENGE, "VXNlcm5hbWU6");	/* "Username:" */
 }
 
 /* ---- the command table ---- */
@@ -993,24 +1002,21 @@ static const struct smtp_command commands[] = {
 static void
 bad_sequence(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	const char *why = "Error: bad sequence of commands";
-	int code = 503;
+	enum reply_id why = R_BAD_SEQUENCE;
 
 	if (s->state == SMTP_STATE_CHUNKING)
-		why = "Error: only BDAT, RSET, NOOP and QUIT during BDAT transfer";
+		why = R_BAD_SEQUENCE_IN_BDAT;
 	else if (s->state == SMTP_STATE_GREETED)
-		why = "Error: send HELO/EHLO first";
+		why = R_BAD_SEQUENCE_NEED_HELO;
 	else if (c->verb == SMTP_V_MAIL)
-		why = "Error: nested MAIL command";
+		why = R_BAD_SEQUENCE_NESTED_MAIL;
 	else if (s->state == SMTP_STATE_IDLE && (c->verb == SMTP_V_RCPT || c->verb == SMTP_V_DATA))
-		why = "Error: need MAIL command";
-	else if (c->verb == SMTP_V_DATA && s->state == SMTP_STATE_MAIL) {
-		/* RFC 5321 §3.3: DATA with no valid recipient */
-		code = 554;
-		why = "Error: no valid recipients";
-	} else if (c->verb == SMTP_V_AUTH || c->verb == SMTP_V_STARTTLS)
-		why = "Error: not allowed during a mail transaction";
-	reply_fail(s, c->name, code, "5.5.1", "%s", why);
+		why = R_BAD_SEQUENCE_NEED_MAIL;
+	else if (c->verb == SMTP_V_DATA && s->state == SMTP_STATE_MAIL)
+		why = R_NO_VALID_RECIPIENTS;	/* RFC 5321 §3.3: 554, no valid recipient */
+	else if (c->verb == SMTP_V_AUTH || c->verb == SMTP_V_STARTTLS)
+		why = R_BAD_SEQUENCE_IN_TRANSACTION;
+	reply_fail(s, c->name, why, NULL);
 }
 
 static void
@@ -1023,14 +1029,14 @@ dispatch(struct smtp_session *s, const char *line, size_t len)
 	int r;
 
 	if (smtp_parse_command(line, len, &c) != 0) {
-		reply_fail(s, "?", 500, "5.5.2", "Syntax error: invalid character in command");
+		reply_fail(s, "?", R_BAD_CHARACTER, NULL);
 		return;
 	}
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].verb == c.verb)
 			e = &commands[i];
 	if (!e) {
-		reply_fail(s, "?", 500, "5.5.2", "Error: command not recognized");
+		reply_fail(s, "?", R_UNKNOWN_COMMAND, NULL);
 		return;
 	}
 	if (!(e->states & (1u << s->state))) {
@@ -1122,11 +1128,10 @@ process(struct smtp_session *s)
 			/* RFC 5321 §4.5.3.1.4: cap before the line completes. */
 			pos += cap;
 			s->discard_line = 1;
-			if (s->state == SMTP_STATE_AUTH) {
-				auth_fail(s, 500, "5.5.6", "Line too long");
-			} else {
-				reply_fail(s, "?", 500, "5.5.6", "Error: line too long");
-			}
+			if (s->state == SMTP_STATE_AUTH)
+				auth_fail(s, R_LINE_TOO_LONG);
+			else
+				reply_fail(s, "?", R_LINE_TOO_LONG, NULL);
 			continue;
 		}
 		n = (size_t)(lf - p);
@@ -1136,9 +1141,9 @@ process(struct smtp_session *s)
 		} else if (!s->normalize) {
 			/* Bare LF: refused like in DATA (smuggling, STYLE rule 9). */
 			if (s->state == SMTP_STATE_AUTH)
-				auth_fail(s, 500, "5.5.2", "Syntax error: lines must end with CRLF");
+				auth_fail(s, R_BARE_LF_COMMAND);
 			else
-				reply_fail(s, "?", 500, "5.5.2", "Syntax error: lines must end with CRLF");
+				reply_fail(s, "?", R_BARE_LF_COMMAND, NULL);
 			continue;
 		}
 		{
@@ -1286,7 +1291,7 @@ smtp_session_input(struct smtp_session *s, const void *data, size_t len)
 		if (n == 0) {
 			/* Only reachable while something is pending or re-entered. */
 			log_info("sid=%s event=input-overflow", s->id);
-			reply(s, 421, "4.7.0", "%s Error: too much pipelined input", s->hostname);
+			reply(s, R_INPUT_OVERFLOW, s->hostname);
 			close_session(s);
 			break;
 		}
@@ -1346,7 +1351,7 @@ smtp_session_shutdown(struct smtp_session *s, const struct outcome *o)
 		return;
 	if (o) {
 		clean_outcome(o, &c);
-		reply(s, c.code, c.enhanced[0] ? c.enhanced : NULL, "%s", c.text);
+		reply_line(s, &c, NULL);
 	}
 	s->close_called = 1;
 	smtp_enter_state(s, SMTP_STATE_CLOSED);

@@ -26,3 +26,7 @@ TESTS += tests/unit/test_daemon
 # The layering rule (README "Architecture"), checked on the built objects.
 TESTS += tests/check-deps.sh tests/check-control.sh
 EXTRA_DIST += tests/check-deps.sh tests/check-control.sh
+
+# Replies come from the one catalogue (src/lib/outcome.c), checked on the sources.
+TESTS += tests/check-replies.sh
+EXTRA_DIST += tests/check-replies.sh

@@ -370,7 +370,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 		if (rc != 0) {
 			struct outcome o;
 
-			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "%s", strerror(-rc));
+			outcome_reply(&o, R_QUEUE_FAILED, strerror(-rc));
 			act_batch_done(b, &o);
 		}
 	}
@@ -596,13 +596,13 @@ cmd_report(struct control_req *req, struct json_out *out)
 		return control_error(req, CONTROL_USAGE, "queue.report: id required");
 	if (strcmp(res, "delivered") == 0) {
 		r = QUEUE_RESULT_DELIVERED;
-		outcome_set(&o, OUTCOME_OK, 250, "2.0.0", "Ok");
+		outcome_reply(&o, R_SUCCESS);
 	} else if (strcmp(res, "tempfail") == 0) {
 		r = QUEUE_RESULT_TEMPFAIL;
-		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "test tempfail");
+		outcome_reply(&o, R_TEST_TEMPFAIL);
 	} else if (strcmp(res, "permfail") == 0) {
 		r = QUEUE_RESULT_PERMFAIL;
-		outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.1.1", "test permfail");
+		outcome_reply(&o, R_TEST_PERMFAIL);
 	} else
 		return control_error(req, CONTROL_USAGE, "result: delivered|tempfail|permfail");
 	str_copy(req->target, id, sizeof(req->target));

@@ -358,7 +358,7 @@ conn_timer_fired(uv_timer_t *t)
 	c->l->stats.timeouts++;
 	log_info("sid=%s event=timeout state=%s", c->id,
 	    c->s ? smtp_strstate(smtp_session_state(c->s)) : "-");
-	outcome_set(&o, OUTCOME_TEMPFAIL, 421, "4.4.2", "Timeout exceeded, closing connection");
+	outcome_reply(&o, R_TIMEOUT);
 	if (c->s != NULL)
 		smtp_session_shutdown(c->s, &o);
 	c->finishing = 1;
@@ -852,7 +852,7 @@ listener_stop(struct listener *l, listener_stopped_cb cb, void *arg)
 	for (i = 0; i < l->nsocks; i++)
 		uv_close((uv_handle_t *)&l->socks[i]->tcp, lsock_closed);
 	l->nsocks = 0;
-	outcome_set(&o, OUTCOME_TEMPFAIL, 421, "4.3.2", "Service shutting down");
+	outcome_reply(&o, R_SHUTTING_DOWN);
 	for (c = l->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->closing)

@@ -555,8 +555,7 @@ relay_auth_failed(struct relay_session *rs, const char *name, const char *why,
 	log_info("sid=%s event=auth result=fail reason=%s%s%s client=%s%s", rs->id, why,
 	    shown ? " account=" : "", shown ? shown : "", rs->client,
 	    locked ? " lockout=engaged" : "");
-	outcome_set(&rs->delayed, OUTCOME_PERMFAIL, 535, "5.7.8",
-	    "Authentication credentials invalid");
+	outcome_reply(&rs->delayed, R_AUTH_INVALID);
 	/* Always through the timer (0 = next loop turn): never re-entrant. */
 	uv_timer_start(&rs->delay, relay_delay_fired, r->cfg->smtpd_auth_failure_delay, 0);
 }
@@ -590,7 +589,7 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 	rs->refs--;	/* still held by the owner */
 	if (result < 0) {
 		log_warn("sid=%s event=auth result=tempfail client=%s", rs->id, rs->client);
-		outcome_set(&o, OUTCOME_TEMPFAIL, 454, "4.7.0", "Temporary authentication failure");
+		outcome_reply(&o, R_AUTH_TEMPFAIL);
 		relay_resume(rs, &o);
 		return;
 	}
@@ -610,7 +609,7 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 	rs->acct = a;
 	r->stats.auth_ok++;
 	log_info("sid=%s event=auth result=ok account=%s client=%s", rs->id, a->name, rs->client);
-	outcome_set(&o, OUTCOME_OK, 235, "2.7.0", "Authentication successful");
+	outcome_reply(&o, R_AUTH_OK);
 	relay_resume(rs, &o);
 }
 
@@ -623,7 +622,7 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 
 	(void)mech;
 	if (rs->mode == RELAY_MODE_RELAY || rs->acct != NULL) {
-		outcome_set(out, OUTCOME_PERMFAIL, 503, "5.5.1", "Already authenticated");
+		outcome_reply(out, R_ALREADY_AUTHENTICATED);
 		return SMTP_DONE;
 	}
 	q = relay_req(rs, POLICY_AUTH);
@@ -642,7 +641,7 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 	rs->auth_req = account_auth(r->loop, relay_lookup, r->q, authcid, password,
 	    strlen(password), relay_auth_done, rs);
 	if (rs->auth_req == NULL) {
-		outcome_set(out, OUTCOME_TEMPFAIL, 454, "4.7.0", "Temporary authentication failure");
+		outcome_reply(out, R_AUTH_TEMPFAIL);
 		return SMTP_DONE;
 	}
 	rs->refs++;
@@ -793,14 +792,14 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 		    rs->id, msgid, *j->account ? j->account : "-",
 		    log_addr(j->sender, strlen(j->sender), addr, sizeof(addr)), j->nrcpts,
 		    policy_msg_len(&j->pm), j->pm.hold ? " state=held" : "");
-		outcome_set(&reply, OUTCOME_OK, 250, "2.0.0", "Ok: queued as %s", msgid);
+		outcome_reply(&reply, R_QUEUED_AS, msgid);
 	} else {
 		relay_job_untake(j);
 		r->stats.tempfailed++;
 		log_warn("sid=%s event=tempfail reason=queue status=%s", rs->id, o->enhanced);
 		reply = *o;
 		if (reply.kind == OUTCOME_OK || reply.code < 400) {
-			outcome_set(&reply, OUTCOME_TEMPFAIL, 451, "4.3.0", "Queue error, try again later");
+			outcome_reply(&reply, R_QUEUE_ERROR);
 		}
 	}
 	relay_resume(rs, &reply);
@@ -822,7 +821,7 @@ relay_policy_done(uv_work_t *w, int status)
 		return;
 	}
 	if (status != 0) {
-		outcome_set(&j->out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Local error, try again later");
+		outcome_reply(&j->out, R_LOCAL_ERROR);
 		j->policy_rc = -1;
 	}
 	if (j->out.kind == OUTCOME_TEMPFAIL || j->out.kind == OUTCOME_PERMFAIL) {
@@ -839,7 +838,7 @@ relay_policy_done(uv_work_t *w, int status)
 	}
 	if (r->q == NULL) {
 		relay_job_untake(j);
-		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "Queue unavailable, try again later");
+		outcome_reply(&o, R_QUEUE_ERROR);
 		relay_resume(rs, &o);
 		relay_job_free(j);
 		return;
@@ -862,7 +861,7 @@ relay_policy_done(uv_work_t *w, int status)
 	in.client = j->client_desc;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
-		outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.3.0", "Queue error, try again later");
+		outcome_reply(&o, R_QUEUE_ERROR);
 		relay_resume(rs, &o);
 		relay_job_free(j);
 	}
@@ -880,7 +879,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	size_t i;
 
 	if (rs->mode != RELAY_MODE_RELAY && rs->acct == NULL) {
-		outcome_set(out, OUTCOME_PERMFAIL, 530, "5.7.0", "Authentication required");
+		outcome_reply(out, R_AUTH_REQUIRED);
 		return SMTP_DONE;
 	}
 	/* The account's size limit was set on the session by the MAIL stage
@@ -897,8 +896,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 
 		if (account_rate_take(r->rate, a->name, now_wall_ms(), a->pol.hourly_rate) != 0) {
 			relay_job_free(j);
-			outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.7.1",
-			    "Hourly message limit reached, try again later");
+			outcome_reply(out, R_RATE_LIMITED);
 			r->stats.tempfailed++;
 			return SMTP_DONE;
 		}
@@ -954,7 +952,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	if (uv_queue_work(r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
 		relay_job_untake(j);
 		relay_job_free(j);
-		outcome_set(out, OUTCOME_TEMPFAIL, 451, "4.3.0", "Local error, try again later");
+		outcome_reply(out, R_LOCAL_ERROR);
 		return SMTP_DONE;
 	}
 	return SMTP_PENDING;

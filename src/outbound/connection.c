@@ -42,6 +42,16 @@
 
 static void conn_try_target(struct conn *c);
 
+/* "connect to HOST: REASON" (R_CONNECT_FAILED): the relay could not be reached. */
+static void
+connect_failed(struct outcome *o, const char *relay, const char *reason)
+{
+	char d[512];
+
+	snprintf(d, sizeof(d), "%s: %s", relay, reason);
+	outcome_reply(o, R_CONNECT_FAILED, d);
+}
+
 /* ---- connections ---- */
 
 struct wreq {
@@ -199,15 +209,15 @@ conn_give_up(struct conn *c)
 		struct dl_item *it;
 
 		if (o.code == 0)
-			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "no mail server reachable");
+			outcome_reply(&o, R_NO_SERVER_REACHABLE);
 		/* RFC 5321 §4.5.4.1: a server we could not talk to is a reason to retry */
 		if (o.kind != OUTCOME_TEMPFAIL) {
-			/* not outcome_set(&o, ..., o.text): formatting a buffer
+			/* not outcome_reply(&o, ..., o.text): formatting a buffer
 			 * into itself left the reason empty */
 			char why[sizeof(o.text)];
 
 			str_copy(why, o.text, sizeof(why));
-			outcome_set(&o, OUTCOME_TEMPFAIL, 451, "4.4.1", "%s", why);
+			outcome_reply(&o, R_SERVER_REFUSED, why);
 		}
 		while ((it = dest_pop(ds)) != NULL) {
 			str_copy(it->relay, c->relay, sizeof(it->relay));
@@ -248,8 +258,7 @@ timer_cb(uv_timer_t *t)
 		/* connect timeout */
 		struct outcome why;
 
-		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1",
-		    "connect to %s: timed out", c->relay);
+		connect_failed(&why, c->relay, "timed out");
 		log_info("cid=%s event=connect_failed relay=%s reason=timeout", c->id, c->relay);
 		conn_fail_over(c, &why);
 		return;
@@ -476,8 +485,7 @@ connect_cb(uv_connect_t *req, int status)
 	if (status < 0) {
 		struct outcome why;
 
-		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
-		    c->relay, uv_strerror(status));
+		connect_failed(&why, c->relay, uv_strerror(status));
 		log_info("cid=%s event=connect_failed relay=%s reason=\"%s\"", c->id, c->relay,
 		    uv_strerror(status));
 		conn_fail_over(c, &why);
@@ -548,7 +556,7 @@ conn_try_target(struct conn *c)
 		rc = uv_ip4_addr(t->addr, t->port, (struct sockaddr_in *)&ss);
 	c->in_session = 0;
 	if (rc != 0 || uv_tcp_init(c->dl->loop, &c->tcp) != 0) {
-		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "bad address %s", t->addr);
+		outcome_reply(&why, R_BAD_TRANSPORT_ADDRESS, t->addr);
 		conn_fail_over(c, &why);
 		return;
 	}
@@ -557,8 +565,7 @@ conn_try_target(struct conn *c)
 	conn_bind(c, t->family);
 	c->creq.data = c;
 	if ((rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, connect_cb)) != 0) {
-		outcome_set(&why, OUTCOME_TEMPFAIL, 451, "4.4.1", "connect to %s: %s",
-		    c->relay, uv_strerror(rc));
+		connect_failed(&why, c->relay, uv_strerror(rc));
 		conn_fail_over(c, &why);
 		return;
 	}
@@ -653,7 +660,7 @@ job_body(struct delivery *dl, struct dl_job *j, struct outcome *fail)
 	}
 	if (j->body_state == 1)
 		return 0;
-	outcome_set(fail, OUTCOME_TEMPFAIL, 451, "4.3.0", "message body cannot be read");
+	outcome_reply(fail, R_BODY_UNREADABLE);
 	return -1;
 }
 

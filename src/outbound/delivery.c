@@ -404,7 +404,7 @@ dl_item_report(struct dl_item *it)
 		if (queue_report(dl->q, m->id, m->rcpts[it->idx[i]].no, result_of(&it->res[i]),
 		    &o, it->relay[0] ? it->relay : NULL, report_done, rc) != 0) {
 			struct outcome f;
-			outcome_set(&f, OUTCOME_TEMPFAIL, 451, "4.3.0", "queue refused the report");
+			outcome_reply(&f, R_QUEUE_ERROR);
 			report_done(rc, &f, QUEUE_DEFERRED);
 		}
 	}
@@ -546,7 +546,7 @@ take_job(struct delivery *dl, struct queue_job *job)
 		}
 		if (dom[0] == '\0') {
 			struct outcome o;
-			outcome_set(&o, OUTCOME_PERMFAIL, 553, "5.1.3", "recipient address has no domain");
+			outcome_reply(&o, R_RCPT_NO_DOMAIN);
 			dl_item_fail_all(it, &o);
 			continue;
 		}

@@ -400,14 +400,11 @@ hosts_done(struct route_req *req)
 	if (req->res.n > 0)
 		outcome_ok(&req->res.o);
 	else if (tempfail)
-		outcome_set(&req->res.o, OUTCOME_TEMPFAIL, 451, "4.4.3",
-		    "cannot resolve the mail servers of %s", req->domain);
+		outcome_reply(&req->res.o, R_DNS_TEMPFAIL, req->domain);
 	else if (req->res.implicit_mx && req->hosts[0].sa == DNS_NXDOMAIN)
-		outcome_set(&req->res.o, OUTCOME_PERMFAIL, 550, "5.1.2",
-		    "domain %s does not exist", req->domain);
+		outcome_reply(&req->res.o, R_DOMAIN_NOT_FOUND, req->domain);
 	else
-		outcome_set(&req->res.o, OUTCOME_PERMFAIL, 550, "5.4.4",
-		    "no address for the mail servers of %s", req->domain);
+		outcome_reply(&req->res.o, R_NO_MX_ADDRESS, req->domain);
 	req_finish(req);
 }
 
@@ -479,8 +476,7 @@ mx_cb(void *arg, const struct dns_result *r)
 	case DNS_OK:
 		/* RFC 7505 §3: a single MX "0 ." says the domain takes no mail */
 		if (r->n == 1 && r->rr[0].name[0] == '\0') {
-			outcome_set(&req->res.o, OUTCOME_PERMFAIL, 556, "5.1.10",
-			    "domain %s does not accept mail (null MX)", req->domain);
+			outcome_reply(&req->res.o, R_NULL_MX, req->domain);
 			req_finish(req);
 			return;
 		}
@@ -492,8 +488,7 @@ mx_cb(void *arg, const struct dns_result *r)
 				add_host(req, rr[i].name, rr[i].pref);
 		free(rr);
 		if (req->nhosts == 0) {
-			outcome_set(&req->res.o, OUTCOME_PERMFAIL, 556, "5.1.10",
-			    "domain %s does not accept mail (null MX)", req->domain);
+			outcome_reply(&req->res.o, R_NULL_MX, req->domain);
 			req_finish(req);
 			return;
 		}
@@ -507,12 +502,15 @@ mx_cb(void *arg, const struct dns_result *r)
 		return;
 	case DNS_NXDOMAIN:
 	case DNS_BADNAME:
-		outcome_set(&req->res.o, OUTCOME_PERMFAIL, 550, "5.1.2",
-		    "domain %s does not exist", req->nh.host);
+		outcome_reply(&req->res.o, R_DOMAIN_NOT_FOUND, req->nh.host);
 		break;
 	case DNS_TEMPFAIL:
-		outcome_set(&req->res.o, OUTCOME_TEMPFAIL, 451, "4.4.3",
-		    "cannot look up MX of %s: %s", req->nh.host, r->why);
+		{
+			char d[512];
+
+			snprintf(d, sizeof(d), "%s: %s", req->nh.host, r->why);
+			outcome_reply(&req->res.o, R_DNS_TEMPFAIL, d);
+		}
 		break;
 	}
 	req_finish(req);

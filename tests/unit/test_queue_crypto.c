@@ -4,7 +4,8 @@
  * trips; flipping any byte (nonce, ciphertext, tag) or changing the
  * AAD makes open fail; and through the whole queue: a body chunk
  * tampered with in data.mdb, or two chunks swapped, is detected on
- * read instead of returning wrong bytes.
+ * read instead of returning wrong bytes.  Also the queue's outcome for
+ * a failed write (queue_outcome_for_error), now from the reply catalogue.
  */
 #include "autoconfig.h"
 
@@ -184,10 +185,33 @@ test_ids(void)
 	    !id_valid("../../../../etc/pass"), "malformed ids rejected");
 }
 
+/* A failed write's outcome, from the reply catalogue. */
+static void
+test_outcome_for_error(void)
+{
+	struct outcome o;
+
+	queue_outcome_for_error(&o, -ENOSPC);
+	ok(o.code == 452 && strcmp(o.enhanced, "4.3.1") == 0 &&
+	    strcmp(o.text, "Insufficient system storage") == 0, "ENOSPC: 452 4.3.1");
+	queue_outcome_for_error(&o, -ENOENT);
+	ok(o.code == 550 && strcmp(o.enhanced, "5.1.0") == 0 &&
+	    strcmp(o.text, "No such message") == 0, "ENOENT: 550 5.1.0 No such message");
+	queue_outcome_for_error(&o, -EACCES);
+	ok(o.code == 451 && strcmp(o.enhanced, "4.3.0") == 0 &&
+	    strcmp(o.text, "Queue error, try again later") == 0,
+	    "EACCES (key store): the one queue error text (was 'Queue key unavailable')");
+	queue_outcome_for_error(&o, -EIO);
+	ok(o.kind == OUTCOME_TEMPFAIL && o.code == 451 &&
+	    strcmp(o.text, "Local error in processing, try again later") == 0,
+	    "EIO: 451 4.3.0 local error");
+}
+
 int
 main(void)
 {
-	plan(19);
+	plan(23);
+	test_outcome_for_error();
 	test_ids();
 	test_primitive();
 	test_queue_tamper();

@@ -128,7 +128,7 @@ main(void)
 	struct outcome v;
 	char *big;
 
-	plan(32);
+	plan(33);
 	log_set_level(LOG_LEVEL_ERR);
 
 	start(&o, cfg, 1);
@@ -220,6 +220,23 @@ main(void)
 	ok(o.taken == NULL, "nothing handed to on_message");
 	free(big);
 	stop(&o);
+
+	/* no message handler: the catalogue's one local error (was "No message handler") */
+	{
+		struct smtp_callbacks cb = { .write = w };
+		struct smtp_session_opts opts = { .id = "B", .hostname = "mx.test" };
+
+		memset(&o, 0, sizeof(o));
+		buf_init(&o.out, 0);
+		o.s = smtp_session_new(NULL, &opts, &cb, &o);
+		smtp_session_start(o.s);
+		IN(&o, "EHLO c.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n"
+		    "DATA\r\nx\r\n.\r\n");
+		ok(ends_with(&o.out, "354 End data with <CR><LF>.<CR><LF>\r\n"
+		    "451 4.3.0 Local error in processing, try again later\r\n"),
+		    "no on_message: 451 4.3.0 Local error in processing");
+		stop(&o);
+	}
 
 	/* QUIT calls on_close */
 	start(&o, cfg, 0);

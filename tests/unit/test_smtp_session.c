@@ -365,6 +365,9 @@ static const struct tcase cases[] = {
 	{ "command line over the cap: 500 5.5.6, session continues", 0, NULL,
 	  NULL /* filled in main */, 0, NULL,
 	  BANNER EHLO_REPLY "500 5.5.6 Error: line too long\r\n" R_OK, NULL },
+	{ "AUTH response over the cap: the one line-too-long reply", F_TLS_ACTIVE, NULL,
+	  NULL /* filled in main */, 0, NULL,
+	  BANNER EHLO_AUTH "334 VXNlcm5hbWU6\r\n500 5.5.6 Error: line too long\r\n" R_OK, NULL },
 	{ "bare LF in a command line", 0, NULL, "EHLO c.test\nNOOP\r\n", 0, NULL,
 	  BANNER "500 5.5.2 Syntax error: lines must end with CRLF\r\n" R_OK, NULL },
 	{ "NUL and controls in a command line", 0, NULL, "NOOP\0x\r\nNO\x01OP\r\nNOOP\r\n", 21, NULL,
@@ -485,13 +488,16 @@ main(void)
 	struct tcase *tc = malloc(sizeof(cases));
 	size_t i, ncases = ARRAY_SIZE(cases);
 	char err[512];
-	char *dyn[4];
+	char *dyn[5];
 	struct buf w;
 
 	log_set_level(LOG_LEVEL_ERR);
 	memcpy(tc, cases, sizeof(cases));
 	/* 100 KB command line, never buffered whole. */
 	dyn[0] = make_long("EHLO c.test\r\nNOOP ", 100 * 1024, 'x', "\r\nNOOP\r\n");
+	/* An AUTH response longer than SMTP_AUTH_LINE_MAX. */
+	dyn[4] = make_long("EHLO c.test\r\nAUTH LOGIN\r\n", SMTP_AUTH_LINE_MAX + 100, 'x',
+	    "\r\nNOOP\r\n");
 	/* 998 octets + CRLF is fine; 999 is not. */
 	{
 		char *a = make_long("", 998, 'a', "\r\n.\r\n");
@@ -518,6 +524,8 @@ main(void)
 	for (i = 0; i < ncases; i++) {
 		if (strncmp(tc[i].name, "command line over", 17) == 0)
 			tc[i].client = dyn[0];
+		else if (strncmp(tc[i].name, "AUTH response over", 18) == 0)
+			tc[i].client = dyn[4];
 		else if (strncmp(tc[i].name, "text line of 998", 16) == 0)
 			tc[i].client = dyn[1];
 		else if (strncmp(tc[i].name, "size limit enforced", 19) == 0)
