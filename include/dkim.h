@@ -25,9 +25,9 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "config.h"
 #include "outcome.h"
 #include "policy.h"
+#include "policy_params.h"
 
 enum dkimsign_alg {
 	DKIMSIGN_ALG_RSA = 0,	/* rsa-sha256 */
@@ -58,8 +58,8 @@ struct dkimsign_keystore {
 const char *dkimsign_strealg(enum dkimsign_alg alg);
 int dkimsign_parse_alg(const char *s, enum dkimsign_alg *alg);
 
-/* The key directory for CFG: dkim_key_directory or <data_directory>/dkim. */
-const char *dkimsign_key_directory(const struct config *cfg, char *out, size_t outlen);
+/* The key directory of P: dkim_key_directory or <data_directory>/dkim. */
+const char *dkimsign_key_directory(const struct policy_dkim_params *p, char *out, size_t outlen);
 
 /*
  * Load the metadata of DIR (a missing directory or metadata file is an
@@ -118,15 +118,15 @@ int dkimsign_from_domain(const char *msg, size_t len, char *out, size_t outlen);
 /*
  * Sign MSG (a whole message, CRLF lines) with KEY: DKIM-Signature
  * header line(s) ending in CRLF are appended to SIGHDR.  relaxed/
- * relaxed, headers from cfg->dkim_sign_headers with From oversigned,
- * x= from dkim_signature_expiry, never l=.  0 or -1 with ERR.
+ * relaxed, headers from P->sign_headers with From oversigned,
+ * x= from P->signature_expiry, never l=.  0 or -1 with ERR.
  */
-int dkimsign_sign_with_key(const struct config *cfg, const struct dkimsign_key *key,
+int dkimsign_sign_with_key(const struct policy_dkim_params *p, const struct dkimsign_key *key,
     const char *msg, size_t len, struct buf *sighdr, char *err, size_t errlen);
 /* The same over a header section HDR (its fields; the walk ends at an
  * empty line or at HLEN) and a BODY kept apart: what the EOM stage
  * signs without joining the added fields to the message. */
-int dkimsign_sign_parts(const struct config *cfg, const struct dkimsign_key *key,
+int dkimsign_sign_parts(const struct policy_dkim_params *p, const struct dkimsign_key *key,
     const char *hdr, size_t hlen, const char *body, size_t blen, struct buf *sighdr,
     char *err, size_t errlen);
 

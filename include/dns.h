@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "config.h"
+struct config_list;	/* include/config.h; only dns_open() reads one */
 
 enum dns_type {
 	DNS_T_A = 1,

@@ -11,6 +11,8 @@
  * session facts, the typed struct account_policy, and the lookup seam
  * struct policy_env through which LMDB-backed data and counters are
  * reached without knowing the queue (the relay in src/inbound/ fills it).
+ * Settings come as a struct policy_params (include/policy_params.h),
+ * never as the config: policy/ does not include config.h.
  *
  * The EOM stages (header fix-ups, MIME + sensitive data, DKIM signing
  * last) run through the same runner, in one uv thread-pool job on a
@@ -24,8 +26,8 @@
 
 #include "account.h"
 #include "buf.h"
-#include "config.h"
 #include "outcome.h"
+#include "policy_params.h"
 #include "spf.h"
 
 /*
@@ -49,7 +51,7 @@ struct header_list {
 };
 
 struct policy_msg {
-	const struct config *cfg;	/* borrowed */
+	const struct policy_params *params;	/* borrowed; NULL: built-in defaults */
 	const char *account;		/* borrowed; "" for none */
 	const struct account_policy *acct;	/* borrowed; the account's typed policy or NULL */
 	const char *sender;		/* borrowed; "" for <> */
@@ -117,7 +119,7 @@ typedef void (*policy_done_cb)(void *arg, struct policy_req *req, const struct o
  */
 struct policy_req {
 	enum policy_phase phase;
-	const struct config *cfg;		/* borrowed */
+	const struct policy_params *params;	/* borrowed */
 	const struct policy_env *env;		/* borrowed */
 	const char *id;				/* session id for logs */
 	const char *client_ip;			/* "192.0.2.1", "" when unknown */
@@ -224,7 +226,7 @@ void policy_msg_free_headers(struct policy_msg *m);
 
 /*
  * Header fix-ups (policy/headers.c), the EOM stage named "headers":
- * prepends Received: (client IP only when cfg->smtpd_received_client_ip),
+ * prepends Received: (client IP only when params->headers.received_client_ip),
  * adds Message-ID: and Date: when missing, removes every Bcc: field.
  */
 int policy_headers(struct policy_msg *m, struct outcome *out);

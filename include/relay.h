@@ -52,6 +52,14 @@ unsigned relay_busy(const struct relay *r);
 void relay_set_config(struct relay *r, const struct config *cfg);
 
 /* One per connection.  ID and CLIENT_ADDR are copied. */
+/*
+ * The settings of policy/'s stages from CFG (src/inbound/policy_params.c,
+ * the one place they are built; posternctl and the tests use it too).
+ * P points into CFG (strings, lists): CFG must outlive every use of P.
+ */
+struct policy_params;
+void policy_params_from_config(struct policy_params *p, const struct config *cfg);
+
 struct relay_session *relay_session_new(struct relay *r, enum relay_mode mode,
     const char *id, const char *client_addr, relay_resumed_cb resumed, void *owner);
 /* The session the callbacks below answer; set once, right after smtp_session_new(). */

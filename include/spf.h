@@ -29,9 +29,9 @@
 
 #include <uv.h>
 
-#include "config.h"
 #include "dns.h"
 #include "outcome.h"
+#include "policy_params.h"
 
 struct account_policy;
 
@@ -74,10 +74,10 @@ const char *spf_strresult(enum spf_result r);
 const char *spf_straction(enum spf_action a);
 /* "ignore", "warn", "reject" → A; 0 or -1. */
 int spf_parse_action(const char *s, enum spf_action *a);
-/* 1 when CFG names egress IPs to check (spf_egress_ips or smtp_bind_address). */
-int spf_enabled(const struct config *cfg);
-/* The account's spf_action when it sets one (POL may be NULL), else cfg->spf_action. */
-enum spf_action spf_action_for(const struct config *cfg, const struct account_policy *pol);
+/* 1 when P names egress IPs to check (spf_egress_ips or smtp_bind_address). */
+int spf_enabled(const struct policy_spf_params *p);
+/* The account's spf_action when it sets one (POL may be NULL), else P->action. */
+enum spf_action spf_action_for(const struct policy_spf_params *p, const struct account_policy *pol);
 
 /*
  * The DNS the check asks: start a lookup of NAME (enum dns_type TYPE:
@@ -97,11 +97,11 @@ typedef void (*spf_done_cb)(void *arg, const struct spf_verdict *v);
  * Check SENDER (local@domain) on the loop thread.  SPF_DONE: *NOW is
  * the verdict (skipped, malformed domain, or cached) and CB is not
  * called.  SPF_PENDING: CB(ARG, verdict) runs later on the loop exactly
- * once (the verdict pointer is valid only during CB); CFG and POL are
+ * once (the verdict pointer is valid only during CB); P and POL are
  * read only during this call; S must outlive the check, and so must
  * whatever DNS_ARG and ARG point to.
  */
-int spf_check_start(struct spf *s, const struct config *cfg, const struct account_policy *pol,
+int spf_check_start(struct spf *s, const struct policy_spf_params *p, const struct account_policy *pol,
     const char *sender, spf_dns_fn dns, void *dns_arg, spf_done_cb cb, void *arg,
     struct spf_verdict *now);
 
@@ -109,6 +109,6 @@ int spf_check_start(struct spf *s, const struct config *cfg, const struct accoun
  * What the customer must publish: the mechanisms authorising our egress
  * IPs ("ip4:192.0.2.1 ip6:2001:db8::1"), and a complete record suggestion.
  */
-void spf_required_mechanisms(const struct config *cfg, char *out, size_t outlen);
+void spf_required_mechanisms(const struct policy_spf_params *p, char *out, size_t outlen);
 
 #endif

@@ -191,7 +191,7 @@ fold_add(struct buf *h, size_t *col, const char *tag)
 }
 
 int
-dkimsign_sign_ed25519(const struct config *cfg, const struct dkimsign_key *key, const char *fields,
+dkimsign_sign_ed25519(const struct policy_dkim_params *p, const struct dkimsign_key *key, const char *fields,
     size_t flen, const char *body, size_t blen, struct buf *sighdr, char *err, size_t errlen)
 {
 	struct hcollect hc = { NULL, 0, 0 };
@@ -199,12 +199,12 @@ dkimsign_sign_ed25519(const struct config *cfg, const struct dkimsign_key *key, 
 	unsigned char bh[EVP_MAX_MD_SIZE], digest[EVP_MAX_MD_SIZE], sig[64];
 	unsigned int bhlen = 0, dlen = 0;
 	size_t i, j, col, siglen = sizeof(sig);
-	char **names = dkimsign_header_names(cfg), tag[512];
+	char **names = dkimsign_header_names(p), tag[512];
 	EVP_MD_CTX *md = EVP_MD_CTX_new(), *sctx = EVP_MD_CTX_new();
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
 	time_t now = time(NULL);
-	uint64_t ttl = cfg->dkim_signature_expiry / 1000;
+	uint64_t ttl = p->signature_expiry / 1000;
 	int rc = -1;
 
 	buf_init(&hdr, 0);

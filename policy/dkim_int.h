@@ -12,7 +12,6 @@
 #include <stddef.h>
 
 #include "buf.h"
-#include "config.h"
 #include "dkim.h"
 
 /* The metadata file in the key directory (one line per key). */
@@ -31,18 +30,18 @@ size_t dkimsign_header_walk(const char *msg, size_t len,
     int (*fn)(const char *field, size_t flen, void *arg), void *arg);
 
 /* NULL-terminated lowercase list of the header names to sign
- * (cfg->dkim_sign_headers); "from" is always in it.  Free with
+ * (P->sign_headers); "from" is always in it.  Free with
  * dkimsign_names_free(). */
-char **dkimsign_header_names(const struct config *cfg);
+char **dkimsign_header_names(const struct policy_dkim_params *p);
 void dkimsign_names_free(char **v);
 
 /* One signature with KEY over the header section HDR (fields only, no
  * empty line) and BODY, appended to SIGHDR (dkim_rsa.c,
  * dkim_ed25519.c); see dkimsign_sign_parts() in include/dkim.h. */
-int dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key,
+int dkimsign_sign_rsa(const struct policy_dkim_params *p, const struct dkimsign_key *key,
     const char *hdr, size_t hlen, const char *body, size_t blen, struct buf *sighdr,
     char *err, size_t errlen);
-int dkimsign_sign_ed25519(const struct config *cfg, const struct dkimsign_key *key,
+int dkimsign_sign_ed25519(const struct policy_dkim_params *p, const struct dkimsign_key *key,
     const char *hdr, size_t hlen, const char *body, size_t blen, struct buf *sighdr,
     char *err, size_t errlen);
 

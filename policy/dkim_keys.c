@@ -56,12 +56,12 @@ dkimsign_parse_alg(const char *s, enum dkimsign_alg *alg)
 }
 
 const char *
-dkimsign_key_directory(const struct config *cfg, char *out, size_t outlen)
+dkimsign_key_directory(const struct policy_dkim_params *p, char *out, size_t outlen)
 {
-	if (cfg->dkim_key_directory && cfg->dkim_key_directory[0] != '\0')
-		str_copy(out, cfg->dkim_key_directory, outlen);
+	if (p->key_directory && p->key_directory[0] != '\0')
+		str_copy(out, p->key_directory, outlen);
 	else
-		snprintf(out, outlen, "%s/dkim", cfg->data_directory);
+		snprintf(out, outlen, "%s/dkim", p->data_directory);
 	return out;
 }
 

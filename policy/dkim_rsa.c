@@ -41,7 +41,7 @@ feed_header(const char *field, size_t flen, void *arg)
 
 /* rsa-sha256 through libopendkim. */
 int
-dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key, const char *hdr,
+dkimsign_sign_rsa(const struct policy_dkim_params *p, const struct dkimsign_key *key, const char *hdr,
     size_t hlen, const char *body, size_t blen, struct buf *sighdr, char *err, size_t errlen)
 {
 	static const char prefix[] = "DKIM-Signature: ";
@@ -69,8 +69,8 @@ dkimsign_sign_rsa(const struct config *cfg, const struct dkimsign_key *key, cons
 	/* bare CR/LF are normally refused by the server; should one reach us,
 	 * sign what delivery will send (CRLF) */
 	flags = DKIM_LIBFLAGS_FIXCRLF;
-	signhdrs = dkimsign_header_names(cfg);
-	ttl = cfg->dkim_signature_expiry / 1000;
+	signhdrs = dkimsign_header_names(p);
+	ttl = p->signature_expiry / 1000;
 	if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) != DKIM_STAT_OK ||
 	    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, signhdrs, sizeof(char **)) != DKIM_STAT_OK ||
 	    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, oversign, sizeof(char **)) != DKIM_STAT_OK ||

@@ -209,9 +209,9 @@ dkimsign_from_domain(const char *msg, size_t len, char *out, size_t outlen)
 
 /* NULL-terminated lowercase header-name list; From is always included. */
 char **
-dkimsign_header_names(const struct config *cfg)
+dkimsign_header_names(const struct policy_dkim_params *p)
 {
-	const struct config_list *l = &cfg->dkim_sign_headers;
+	const struct policy_strlist *l = &p->sign_headers;
 	char **v = xcalloc(l->n + 2, sizeof(*v));
 	size_t i, n = 0;
 	int from = 0;
@@ -248,22 +248,22 @@ dkimsign_names_free(char **v)
 }
 
 int
-dkimsign_sign_parts(const struct config *cfg, const struct dkimsign_key *key, const char *hdr,
+dkimsign_sign_parts(const struct policy_dkim_params *p, const struct dkimsign_key *key, const char *hdr,
     size_t hlen, const char *body, size_t blen, struct buf *sighdr, char *err, size_t errlen)
 {
 	if (key->alg == DKIMSIGN_ALG_ED25519)
-		return dkimsign_sign_ed25519(cfg, key, hdr, hlen, body, blen, sighdr, err, errlen);
-	return dkimsign_sign_rsa(cfg, key, hdr, hlen, body, blen, sighdr, err, errlen);
+		return dkimsign_sign_ed25519(p, key, hdr, hlen, body, blen, sighdr, err, errlen);
+	return dkimsign_sign_rsa(p, key, hdr, hlen, body, blen, sighdr, err, errlen);
 }
 
 int
-dkimsign_sign_with_key(const struct config *cfg, const struct dkimsign_key *key, const char *msg,
+dkimsign_sign_with_key(const struct policy_dkim_params *p, const struct dkimsign_key *key, const char *msg,
     size_t len, struct buf *sighdr, char *err, size_t errlen)
 {
 	size_t body = dkimsign_header_walk(msg, len, NULL, NULL);
 
 	/* the signers' walk ends at the empty line, so it may stay in HDR */
-	return dkimsign_sign_parts(cfg, key, msg, body, msg + body, len - body, sighdr, err, errlen);
+	return dkimsign_sign_parts(p, key, msg, body, msg + body, len - body, sighdr, err, errlen);
 }
 
 /* ---- the stage: key cache and signing-domain choice ------------------- */
@@ -376,7 +376,7 @@ sign_domain(struct policy_msg *m, const struct buf *hb, size_t body, struct outc
 	size_t i;
 
 	*nsig = 0;
-	dkimsign_key_directory(m->cfg, dir, sizeof(dir));
+	dkimsign_key_directory(&m->params->dkim, dir, sizeof(dir));
 	if ((c = cache_acquire(dir, err, sizeof(err))) == NULL) {
 		log_err("event=dkim_error account=%s domain=%s error=\"%s\"", m->account, domain, err);
 		sign_tempfail(out);
@@ -388,7 +388,7 @@ sign_domain(struct policy_msg *m, const struct buf *hb, size_t body, struct outc
 
 		if (!k->active || strcmp(k->domain, domain) != 0)
 			continue;
-		if (dkimsign_sign_parts(m->cfg, k, hb->data ? hb->data : "", hb->len,
+		if (dkimsign_sign_parts(&m->params->dkim, k, hb->data ? hb->data : "", hb->len,
 		    m->data.data ? m->data.data + body : "", m->data.len - body,
 		    &sigs, err, sizeof(err)) == -1) {
 			log_err("event=dkim_error account=%s domain=%s selector=%s error=\"%s\"",
@@ -417,7 +417,7 @@ int
 dkimsign_stage_run(struct policy_msg *m, struct outcome *out)
 {
 	char from[DKIM_DOMAIN_MAX], fallback[DKIM_DOMAIN_MAX];
-	const char *fb = m->cfg->dkim_fallback_domain;
+	const char *fb = m->params->dkim.fallback_domain;
 	struct buf hb;
 	size_t nsig, body;
 	int rc = 0;

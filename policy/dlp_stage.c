@@ -35,24 +35,24 @@
 static enum dlp_action
 action_for(const struct policy_msg *m, enum dlp_type type)
 {
-	int global = -1;	/* enum config_dlp_action, same values as enum dlp_action */
+	int global = -1;	/* enum dlp_action; the config key when the account sets none */
 
 	if (m->acct != NULL && (int)type < ACCOUNT_DLP_NTYPES &&
 	    m->acct->dlp_action[type] != ACCOUNT_UNSET)
 		return (enum dlp_action)m->acct->dlp_action[type];
-	if (m->cfg != NULL) {
+	if (m->params != NULL) {
 		switch (type) {
 		case DLP_CARD:
-			global = (int)m->cfg->dlp_action_card;
+			global = m->params->dlp.action_card;
 			break;
 		case DLP_CARD_TEST:
-			global = (int)m->cfg->dlp_action_card_test;
+			global = m->params->dlp.action_card_test;
 			break;
 		case DLP_SSN:
-			global = (int)m->cfg->dlp_action_ssn;
+			global = m->params->dlp.action_ssn;
 			break;
 		case DLP_IBAN:
-			global = (int)m->cfg->dlp_action_iban;
+			global = m->params->dlp.action_iban;
 			break;
 		default:
 			break;
@@ -121,11 +121,11 @@ scan_part(void *arg, const struct mime_part *part, const char *text, size_t len)
 }
 
 static void
-limits_of(const struct config *cfg, struct mime_limits *lim)
+limits_of(const struct policy_params *p, struct mime_limits *lim)
 {
-	lim->max_depth = cfg ? (unsigned)cfg->mime_max_depth : 10;
-	lim->max_parts = cfg ? (unsigned)cfg->mime_max_parts : 500;
-	lim->max_decoded = cfg ? cfg->mime_max_decoded_size : 100u << 20;
+	lim->max_depth = p ? p->dlp.mime_max_depth : 10;
+	lim->max_parts = p ? p->dlp.mime_max_parts : 500;
+	lim->max_decoded = p ? p->dlp.mime_max_decoded_size : 100u << 20;
 }
 
 /* "card=2, ssn=1" for the types whose action satisfies WANT. */
@@ -161,7 +161,7 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 	size_t t, i;
 
 	outcome_ok(out);
-	limits_of(m->cfg, &lim);
+	limits_of(m->params, &lim);
 	strip_header(&m->data, DLP_HEADER);
 	dlp_findings_init(&c.f);
 	p = mime_new(&lim, scan_part, &c);
@@ -187,7 +187,7 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 	}
 
 	if (limit != MIME_LIMIT_NONE) {
-		int hold = m->cfg != NULL && m->cfg->mime_limit_action == CONFIG_MIME_LIMIT_HOLD;
+		int hold = m->params != NULL && m->params->dlp.mime_limit_hold;
 
 		snprintf(obj, sizeof(obj), "{\"stage\":\"mime\",\"limit\":\"%s\",\"action\":\"%s\"}",
 		    mime_strlimit(limit), hold ? "hold" : "reject");

@@ -71,8 +71,8 @@ trace_token(struct buf *out, const char *s)
 static const char *
 our_hostname(const struct policy_msg *m, char *tmp, size_t tmplen)
 {
-	if (m->cfg && m->cfg->hostname && m->cfg->hostname[0])
-		return m->cfg->hostname;
+	if (m->params && m->params->headers.hostname && m->params->headers.hostname[0])
+		return m->params->headers.hostname;
 	if (gethostname(tmp, tmplen) == 0) {
 		tmp[tmplen - 1] = '\0';
 		if (tmp[0])
@@ -139,7 +139,7 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 	buf_init(&nb, 0);
 	buf_append_str(&nb, "Received: from ");
 	trace_token(&nb, m->client_helo && m->client_helo[0] ? m->client_helo : "unknown");
-	if (m->client_addr && m->client_addr[0] && m->cfg && m->cfg->smtpd_received_client_ip) {
+	if (m->client_addr && m->client_addr[0] && m->params && m->params->headers.received_client_ip) {
 		/* TCP-info is an address literal (RFC 5321 §4.1.3). */
 		buf_append_str(&nb, strchr(m->client_addr, ':') ? " ([IPv6:" : " ([");
 		trace_token(&nb, m->client_addr);

@@ -49,11 +49,11 @@ policy_stage_networks(struct policy_req *req, struct outcome *out)
 void
 policy_stage_connections(struct policy_req *req, struct outcome *out)
 {
-	if ((int64_t)req->connections > req->cfg->smtpd_max_connections) {
+	if ((int64_t)req->connections > req->params->limits.max_connections) {
 		log_info("sid=%s event=refused reason=max_connections client=%s", req->id,
 		    req->client_ip);
 		outcome_reply(out, R_TOO_MANY_CONNECTIONS);
-	} else if ((int64_t)req->connections_ip > req->cfg->smtpd_max_connections_per_ip) {
+	} else if ((int64_t)req->connections_ip > req->params->limits.max_connections_per_ip) {
 		log_info("sid=%s event=refused reason=max_connections_per_ip client=%s", req->id,
 		    req->client_ip);
 		outcome_reply(out, R_TOO_MANY_CONNECTIONS_FROM_IP);
@@ -140,7 +140,7 @@ policy_stage_size(struct policy_req *req, struct outcome *out)
 	if (pol == NULL)
 		return;
 	/* 0 = the global limit; passing it explicitly undoes an older account limit */
-	limit = pol->max_message_size > 0 ? pol->max_message_size : req->cfg->message_size_limit;
+	limit = pol->max_message_size > 0 ? pol->max_message_size : req->params->limits.message_size_limit;
 	if (env != NULL && env->set_limits != NULL)
 		env->set_limits(env->arg, limit, 0);
 	if (pol->max_message_size > 0 && req->declared_size > pol->max_message_size)
@@ -195,10 +195,10 @@ policy_stage_spf(struct policy_req *req, struct outcome *out)
 
 	req->spf_header[0] = '\0';
 	if (req->sender == NULL || req->sender[0] == '\0' || env == NULL || env->spf == NULL ||
-	    env->dns == NULL || !spf_enabled(req->cfg) ||
-	    spf_action_for(req->cfg, req->acct) == SPF_ACTION_IGNORE)
+	    env->dns == NULL || !spf_enabled(&req->params->spf) ||
+	    spf_action_for(&req->params->spf, req->acct) == SPF_ACTION_IGNORE)
 		return;
-	if (spf_check_start(env->spf, req->cfg, req->acct, req->sender, env->dns, env->dns_arg,
+	if (spf_check_start(env->spf, &req->params->spf, req->acct, req->sender, env->dns, env->dns_arg,
 	    policy_spf_done, req, &v) == SPF_PENDING) {
 		out->kind = OUTCOME_PENDING;
 		return;

@@ -3,7 +3,7 @@
 # The stage runner, the stage table of every phase and the
 # CONNECT..RCPT stages (DESIGN.md §7); the EOM message (policy/message.c).
 libpostern_a_SOURCES += policy/policy.c policy/limits.c policy/message.c
-noinst_HEADERS += include/policy.h include/queue.h
+noinst_HEADERS += include/policy.h include/policy_params.h include/queue.h
 check_PROGRAMS += tests/unit/test_policy
 tests_unit_test_policy_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_policy

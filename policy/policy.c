@@ -211,7 +211,7 @@ policy_run(const struct policy_stage *stages, size_t n, struct policy_msg *m,
 
 	memset(&req, 0, sizeof(req));
 	req.phase = POLICY_EOM;
-	req.cfg = m->cfg;
+	req.params = m->params;
 	req.msg = m;
 	outcome_ok(out);
 	if (policy_run_stages(&req, stages, n, policy_sync_done, &ps) != 0) {

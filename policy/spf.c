@@ -187,11 +187,11 @@ spf_parse_action(const char *s, enum spf_action *a)
 }
 
 enum spf_action
-spf_action_for(const struct config *cfg, const struct account_policy *pol)
+spf_action_for(const struct policy_spf_params *p, const struct account_policy *pol)
 {
 	if (pol != NULL && pol->spf_action != ACCOUNT_UNSET)
 		return (enum spf_action)pol->spf_action;
-	return (enum spf_action)cfg->spf_action;	/* same values */
+	return (enum spf_action)p->action;
 }
 
 /* A syntactically sane domain: LDH labels (and '_'), no empty label. */
@@ -221,9 +221,9 @@ valid_domain(const char *d)
 
 /* Our egress IPs: spf_egress_ips, else smtp_bind_address; only literal IPs. */
 static size_t
-egress_ips(const struct config *cfg, const char **ips, size_t max)
+egress_ips(const struct policy_spf_params *p, const char **ips, size_t max)
 {
-	const struct config_list *l = cfg->spf_egress_ips.n ? &cfg->spf_egress_ips : &cfg->smtp_bind_address;
+	const struct policy_strlist *l = &p->egress_ips;
 	unsigned char a[16];
 	size_t i, n = 0;
 
@@ -234,18 +234,18 @@ egress_ips(const struct config *cfg, const char **ips, size_t max)
 }
 
 int
-spf_enabled(const struct config *cfg)
+spf_enabled(const struct policy_spf_params *p)
 {
 	const char *ips[1];
 
-	return egress_ips(cfg, ips, 1) > 0;
+	return egress_ips(p, ips, 1) > 0;
 }
 
 void
-spf_required_mechanisms(const struct config *cfg, char *out, size_t outlen)
+spf_required_mechanisms(const struct policy_spf_params *p, char *out, size_t outlen)
 {
 	const char *ips[SPF_MAX_IPS];
-	size_t i, n = egress_ips(cfg, ips, SPF_MAX_IPS), off = 0;
+	size_t i, n = egress_ips(p, ips, SPF_MAX_IPS), off = 0;
 
 	out[0] = '\0';
 	for (i = 0; i < n && off < outlen; i++)
@@ -689,7 +689,7 @@ check_round(struct spf_check *c, int call)
 }
 
 int
-spf_check_start(struct spf *s, const struct config *cfg, const struct account_policy *pol,
+spf_check_start(struct spf *s, const struct policy_spf_params *p, const struct account_policy *pol,
     const char *sender, spf_dns_fn dns, void *dns_arg, spf_done_cb cb, void *arg,
     struct spf_verdict *now)
 {
@@ -698,10 +698,10 @@ spf_check_start(struct spf *s, const struct config *cfg, const struct account_po
 	size_t nips, i, off;
 
 	memset(now, 0, sizeof(*now));
-	now->action = spf_action_for(cfg, pol);
+	now->action = spf_action_for(p, pol);
 	now->result = SPF_R_NONE;
 	at = sender ? strrchr(sender, '@') : NULL;
-	nips = egress_ips(cfg, ips, SPF_MAX_IPS);
+	nips = egress_ips(p, ips, SPF_MAX_IPS);
 	if (at == NULL || at[1] == '\0' || strlen(at + 1) >= sizeof(now->domain) ||
 	    nips == 0 || now->action == SPF_ACTION_IGNORE) {
 		now->skipped = 1;

@@ -17,6 +17,10 @@
 #     mdb_ (LMDB) in queue/db.o, dkim_ (libopendkim) in
 #     policy/dkim_rsa.o, SPF_ (libspf2) in policy/spf.o.  Our own code
 #     uses the prefix dkimsign_ so that dkim_ means libopendkim only.
+#  4. No file in smtp/, queue/ or policy/ includes config.h, directly or
+#     through a header of include/ that does: those modules take small
+#     params structs (struct smtp_params, queue_params, policy_params)
+#     that the composition root in src/ builds from the config.
 #
 # Usage: check-deps.sh [BUILDDIR [SRCDIR]]; by default the directories
 # `make check` exports (POSTERN_BUILDDIR, POSTERN_SRCDIR).  Prints one
@@ -39,7 +43,7 @@ if [ -z "$objs" ]; then
 	exit 0
 fi
 
-echo "1..3"
+echo "1..4"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
@@ -122,5 +126,36 @@ else
 	echo "ok 3 - each external library's symbols appear in its one file"
 fi
 
-[ -s "$tmp/r1" ] || [ -s "$tmp/r2" ] || [ -s "$tmp/r3" ] && exit 1
+# ---- rule 4: smtp/, queue/, policy/ never see the config
+# Headers of include/ that reach config.h: the closure of "includes".
+incs() { sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$1"; }
+echo config.h >"$tmp/cfgh"
+while :; do
+	for h in $(cd "$S/include" && ls *.h); do
+		grep -qx "$h" "$tmp/cfgh" && continue
+		incs "$S/include/$h" | grep -qx -F -f "$tmp/cfgh" && echo "$h"
+	done >"$tmp/cfgnew"
+	[ -s "$tmp/cfgnew" ] || break
+	cat "$tmp/cfgnew" >>"$tmp/cfgh"
+done
+: >"$tmp/r4"
+for dir in smtp queue policy; do
+	for f in $(cd "$S" && find "$dir" -name '*.[ch]' | sort); do
+		incs "$S/$f" | grep -x -F -f "$tmp/cfgh" | while read -r h; do
+			if [ "$h" = config.h ]; then
+				echo "$f includes config.h"
+			else
+				echo "$f includes $h, which includes config.h"
+			fi
+		done
+	done
+done >>"$tmp/r4"
+if [ -s "$tmp/r4" ]; then
+	echo "not ok 4 - smtp/, queue/, policy/ do not include config.h"
+	sed 's/^/# /' "$tmp/r4"
+else
+	echo "ok 4 - smtp/, queue/, policy/ do not include config.h"
+fi
+
+[ -s "$tmp/r1" ] || [ -s "$tmp/r2" ] || [ -s "$tmp/r3" ] || [ -s "$tmp/r4" ] && exit 1
 exit 0

@@ -44,6 +44,8 @@
 #include "dkim.h"
 #include "json.h"
 #include "log.h"
+#include "policy_params.h"
+#include "relay.h"
 #include "util.h"
 
 enum dkim_op { DKIM_OP_GENERATE, DKIM_OP_ROTATE, DKIM_OP_REMOVE };
@@ -294,6 +296,7 @@ dkim_cmd(struct control_req *req, enum dkim_op op)
 	const char *sel = json_get_str(req->args, "selector", NULL);
 	const char *alg = json_get_str(req->args, "algorithm", NULL);
 	struct dkim_job *jb;
+	struct policy_params pp;
 	int64_t bits = json_get_int(req->args, "bits", 2048);
 	int rc;
 
@@ -327,7 +330,8 @@ dkim_cmd(struct control_req *req, enum dkim_op op)
 		free(jb);
 		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
 	}
-	dkimsign_key_directory(req->cfg, jb->dir, sizeof(jb->dir));
+	policy_params_from_config(&pp, req->cfg);
+	dkimsign_key_directory(&pp.dkim, jb->dir, sizeof(jb->dir));
 	buf_init(&jb->result, 0);
 	if ((rc = control_audit_intent(req, dkim_intent_done, jb)) != 0) {
 		dkim_job_free(jb);

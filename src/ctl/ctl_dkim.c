@@ -38,6 +38,8 @@
 #include "dns.h"
 #include "spf.h"
 #include "json.h"
+#include "policy_params.h"
+#include "relay.h"
 #include "util.h"
 
 static int ctl_domain(int argc, char **argv, const struct config *cfg);
@@ -58,8 +60,10 @@ open_store(const struct config *cfg)
 {
 	char dir[PATH_MAX], err[PATH_MAX + 128];
 	struct dkimsign_keystore *ks;
+	struct policy_params pp;
 
-	dkimsign_key_directory(cfg, dir, sizeof(dir));
+	policy_params_from_config(&pp, cfg);
+	dkimsign_key_directory(&pp.dkim, dir, sizeof(dir));
 	if (dkimsign_keystore_load(dir, 0, &ks, err, sizeof(err)) == -1) {
 		fprintf(stderr, "posternctl: %s\n", err);
 		return NULL;
@@ -414,6 +418,7 @@ static int
 ctl_domain(int argc, char **argv, const struct config *cfg)
 {
 	char mech[1024], sender[300], *txt[16], name[512];
+	struct policy_params pp;
 	struct dkimsign_keystore *ks;
 	struct ctl_spf_wait sw;
 	struct spf *spf;
@@ -433,7 +438,8 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 		printf("dns: %s\n", name);
 
 	/* SPF (RFC 7208 §4.5: exactly one v=spf1 record) */
-	spf_required_mechanisms(cfg, mech, sizeof(mech));
+	policy_params_from_config(&pp, cfg);
+	spf_required_mechanisms(&pp.spf, mech, sizeof(mech));
 	printf("SPF for %s\n", domain);
 	if (mech[0] == '\0') {
 		printf("  required: nothing to check (set spf_egress_ips or smtp_bind_address)\n");
@@ -471,7 +477,7 @@ ctl_domain(int argc, char **argv, const struct config *cfg)
 		memset(&sw, 0, sizeof(sw));
 		if (dns == NULL) {
 			sw.v.result = SPF_R_TEMPERROR;
-		} else if (spf_check_start(spf, cfg, &pol->pol, sender, ctl_spf_dns, dns, ctl_spf_cb,
+		} else if (spf_check_start(spf, &pp.spf, &pol->pol, sender, ctl_spf_dns, dns, ctl_spf_cb,
 		    &sw, &sw.v) == SPF_PENDING) {
 			while (!sw.done)
 				uv_run(&loop, UV_RUN_ONCE);

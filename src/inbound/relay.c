@@ -24,7 +24,12 @@
  * This file fills struct policy_env with what the stages may not reach
  * themselves: account records from the queue's accounts table, the
  * lockout and rate counters, the session's limits, and DNS (c-ares)
- * for SPF.  It logs event=queued and event=auth, once each.
+ * for SPF.  It logs event=queued and event=auth, once each.  The
+ * stages' settings are a struct policy_params built from the config
+ * (policy_params_from_config()) into each phase and EOM job, beside
+ * the config reference that phase or job holds until it is done: a
+ * SIGHUP swaps r->cfg for new sessions' phases without freeing what
+ * a running stage reads.
  *
  * Lifetime: the listener frees a relay_session when its connection
  * closes; work still in flight (auth, a pending phase, policy, commit,
@@ -91,6 +96,8 @@ struct relay_session {
 	int detached;
 	struct policy_env env;		/* the lookup seam for this session's stages */
 	struct policy_req req;		/* the phase being run (one at a time) */
+	const struct config *req_cfg;	/* one reference while req runs; req_params point into it */
+	struct policy_params req_params;
 	int req_sync;			/* policy_phase_run() has not returned yet */
 	struct outcome req_out;		/* its answer when it finished at once */
 };
@@ -109,6 +116,8 @@ struct relay_job {
 	struct account *acct;		/* owned copy for the pool thread, or NULL */
 	char *helo;
 	char *protocol;
+	const struct config *cfg;	/* one reference; params point into it */
+	struct policy_params params;	/* what the EOM stages read (pm.params) */
 	struct policy_msg pm;		/* pm.data: the session's DATA buffer, taken over */
 	struct iovec *iov;		/* the final message's pieces for queue_commit() */
 	struct outcome out;
@@ -381,7 +390,9 @@ relay_req(struct relay_session *rs, enum policy_phase phase)
 
 	memset(q, 0, sizeof(*q));
 	q->phase = phase;
-	q->cfg = config_ref(rs->r->cfg);	/* a SIGHUP may swap r->cfg while a stage pends */
+	rs->req_cfg = config_ref(rs->r->cfg);	/* a SIGHUP may swap r->cfg while a stage pends */
+	policy_params_from_config(&rs->req_params, rs->req_cfg);
+	q->params = &rs->req_params;
 	q->env = &rs->env;
 	q->id = rs->id;
 	q->client_ip = rs->client;
@@ -396,8 +407,9 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 	struct relay_session *rs = arg;
 	struct relay *r = rs->r;
 
-	config_unref(req->cfg);	/* the stages are done with it */
-	req->cfg = NULL;
+	req->params = NULL;	/* the stages are done with them */
+	config_unref(rs->req_cfg);
+	rs->req_cfg = NULL;
 	if (req->phase == POLICY_MAIL) {
 		str_copy(rs->spf_header, req->spf_header, sizeof(rs->spf_header));
 		if (o->kind == OUTCOME_PERMFAIL)
@@ -736,7 +748,7 @@ relay_job_free(struct relay_job *j)
 	account_free(j->acct);
 	free(j->helo);
 	free(j->protocol);
-	config_unref(j->pm.cfg);
+	config_unref(j->cfg);
 	policy_msg_free(&j->pm);
 	free(j->iov);
 	if (j->rs != NULL)
@@ -918,7 +930,9 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	snprintf(j->client_desc, sizeof(j->client_desc), "%s %s", relay_strmode(rs->mode),
 	    log_pseudonym(rs->client, strlen(rs->client), pseud, sizeof(pseud)));
 
-	j->pm.cfg = config_ref(r->cfg);	/* read in the pool; SIGHUP may swap r->cfg */
+	j->cfg = config_ref(r->cfg);	/* read in the pool; SIGHUP may swap r->cfg */
+	policy_params_from_config(&j->params, j->cfg);
+	j->pm.params = &j->params;
 	j->pm.account = j->account;
 	j->pm.acct = j->acct != NULL ? &j->acct->pol : NULL;
 	j->pm.sender = j->sender;

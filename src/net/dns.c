@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "config.h"
 #include "dns.h"
 #include "hash.h"
 #include "log.h"

@@ -17,10 +17,12 @@
 #include <openssl/evp.h>
 
 #include "dkim.h"
+#include "relay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct config *cfg;
+static struct policy_params params;
 static struct dkimsign_key key;
 
 static void
@@ -31,6 +33,7 @@ setup(void)
 	cfg = config_load(NULL, err, sizeof(err));
 	if (cfg == NULL)
 		abort();
+	policy_params_from_config(&params, cfg);
 	strcpy(key.domain, "fuzz.test");
 	strcpy(key.selector, "f1");
 	key.alg = DKIMSIGN_ALG_ED25519;
@@ -57,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	buf_init(&sig, 0);
-	if (dkimsign_sign_with_key(cfg, &key, (const char *)data, size, &sig, err, sizeof(err)) == 0) {
+	if (dkimsign_sign_with_key(&params.dkim, &key, (const char *)data, size, &sig, err, sizeof(err)) == 0) {
 		if (sig.len < 4 || memcmp(sig.data, "DKIM-Signature: ", 16) != 0 ||
 		    memcmp(sig.data + sig.len - 2, "\r\n", 2) != 0)
 			abort();

@@ -17,12 +17,14 @@
 
 #include "account.h"
 #include "dkim.h"
+#include "relay.h"
 #include "log.h"
 
 int
 main(int argc, char **argv)
 {
 	struct policy_msg m;
+	struct policy_params pp;
 	struct outcome out;
 	struct config *cfg;
 	struct account *acct;
@@ -53,7 +55,8 @@ main(int argc, char **argv)
 		free(text);
 	}
 	memset(&m, 0, sizeof(m));
-	m.cfg = cfg;
+	policy_params_from_config(&pp, cfg);
+	m.params = &pp;
 	m.account = "test";
 	m.acct = acct ? &acct->pol : NULL;
 	m.sender = "";

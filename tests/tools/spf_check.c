@@ -21,11 +21,12 @@
 #include "dns.h"
 #include "log.h"
 #include "spf.h"
+#include "relay.h"
 
 struct run {
 	struct spf *spf;
 	uv_loop_t *loop;
-	const struct config *cfg;
+	struct policy_params params;	/* of the config loaded (kept until exit) */
 	struct account *acct;	/* the RECORD's typed policy, or NULL */
 	struct dns *dns;
 	char **senders;
@@ -83,7 +84,7 @@ next(struct run *r)
 	struct spf_verdict v;
 
 	while (r->i < r->n) {
-		if (spf_check_start(r->spf, r->cfg, r->acct ? &r->acct->pol : NULL, r->senders[r->i],
+		if (spf_check_start(r->spf, &r->params.spf, r->acct ? &r->acct->pol : NULL, r->senders[r->i],
 		    lookup, r->dns, done, r, &v) == SPF_PENDING)
 			return;
 		done_now(r, &v);
@@ -117,7 +118,7 @@ main(int argc, char **argv)
 	}
 	r.spf = spf_new();
 	r.loop = uv_default_loop();
-	r.cfg = cfg;
+	policy_params_from_config(&r.params, cfg);
 	if ((r.dns = dns_open(r.loop, &cfg->dns_servers, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

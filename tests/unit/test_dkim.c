@@ -20,6 +20,7 @@
 
 #include "account.h"
 #include "dkim.h"
+#include "relay.h"
 #include "tap.h"
 
 struct from_case {
@@ -79,6 +80,7 @@ static int
 run_stage(struct config *cfg, const char *record, const char *msg, struct buf *out)
 {
 	struct policy_msg m;
+	struct policy_params pp;
 	struct outcome o;
 	struct account *a = NULL;
 	char *text;
@@ -91,7 +93,8 @@ run_stage(struct config *cfg, const char *record, const char *msg, struct buf *o
 		free(text);
 	}
 	memset(&m, 0, sizeof(m));
-	m.cfg = cfg;
+	policy_params_from_config(&pp, cfg);
+	m.params = &pp;
 	m.account = "acct";
 	m.acct = a ? &a->pol : NULL;
 	m.sender = "";

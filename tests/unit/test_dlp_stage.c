@@ -19,6 +19,7 @@
 #include "dlp.h"
 #include "mime.h"
 #include "policy.h"
+#include "relay.h"
 #include "tap.h"
 
 #define CARD "4556737586899855"
@@ -37,6 +38,7 @@ conf(const char *text)
 }
 
 static struct account *msg_acct;	/* the typed policy of the record under test */
+static struct policy_params msg_params;	/* the params of the config under test */
 
 static void
 msg_init(struct policy_msg *m, const struct config *cfg, const char *record, const char *data)
@@ -52,7 +54,9 @@ msg_init(struct policy_msg *m, const struct config *cfg, const char *record, con
 		free(text);
 	}
 	memset(m, 0, sizeof(*m));
-	m->cfg = cfg;
+	if (cfg != NULL)
+		policy_params_from_config(&msg_params, cfg);
+	m->params = cfg != NULL ? &msg_params : NULL;
 	m->account = "acme";
 	m->acct = msg_acct ? &msg_acct->pol : NULL;
 	m->sender = "app@acme.test";

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "config.h"
 #include "dns.h"
 #include "log.h"
 #include "tap.h"

@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "account.h"
+#include "dlp.h"
 #include "policy.h"
+#include "relay.h"
 #include "tap.h"
 
 static char trace[256];
@@ -219,12 +221,13 @@ main(void)
 	struct policy_env env;
 	struct outcome o;
 	struct config *cfg;
+	struct policy_params pp;
 	struct spf *spf;
 	enum policy_phase ph;
 	const struct policy_stage *st;
 	size_t n;
 
-	plan(43);
+	plan(52);
 
 	/* ---- the runner ---- */
 	memset(&r, 0, sizeof(r));
@@ -259,6 +262,7 @@ main(void)
 	/* ---- the stages, each through its phase ---- */
 	cfg = conf("smtpd_max_connections = 3\nsmtpd_max_connections_per_ip = 2\n"
 	    "spf_egress_ips = 192.0.2.1\nspf_action = reject\n");
+	policy_params_from_config(&pp, cfg);
 	memset(&env, 0, sizeof(env));
 	env.account = fake_account;
 	env.auth_locked = fake_locked;
@@ -268,7 +272,7 @@ main(void)
 	spf = spf_new();
 	env.spf = spf;
 
-#define REQ(p) do { memset(&r, 0, sizeof(r)); r.phase = (p); r.cfg = cfg; r.env = &env; \
+#define REQ(p) do { memset(&r, 0, sizeof(r)); r.phase = (p); r.params = &pp; r.env = &env; \
 	r.id = "t"; r.client_ip = "192.0.2.7"; } while (0)
 
 	REQ(POLICY_CONNECT);
@@ -380,6 +384,42 @@ main(void)
 	r.nrcpts = 1;
 	policy_phase_run(&r, phase_done, NULL);
 	is_int(got.kind, OUTCOME_OK, "RCPT: below the limit: ok");
+
+	/* ---- the params the stages read: every value from the config ---- */
+	config_free(cfg);
+	cfg = conf("hostname = mx.example.test\nsmtpd_received_client_ip = no\n"
+	    "smtpd_max_connections = 7\nsmtpd_max_connections_per_ip = 5\nmessage_size_limit = 1000000\n"
+	    "dlp_action_card = hold\ndlp_action_card_test = tag\ndlp_action_ssn = redact\n"
+	    "dlp_action_iban = reject\nmime_max_depth = 4\nmime_max_parts = 9\n"
+	    "mime_max_decoded_size = 2000000\nmime_limit_action = hold\n"
+	    "dkim_key_directory = /k\ndkim_sign_headers = from, subject\n"
+	    "dkim_fallback_domain = fb.test\ndkim_signature_expiry = 2h\n"
+	    "spf_action = warn\nsmtp_bind_address = 192.0.2.5\n");
+	policy_params_from_config(&pp, cfg);
+	ok(pp.headers.hostname && strcmp(pp.headers.hostname, "mx.example.test") == 0 &&
+	    pp.headers.received_client_ip == 0, "params: hostname, smtpd_received_client_ip");
+	ok(pp.limits.max_connections == 7 && pp.limits.max_connections_per_ip == 5 &&
+	    pp.limits.message_size_limit == 1000000, "params: connection and size limits");
+	ok(pp.dlp.action_card == DLP_HOLD && pp.dlp.action_card_test == DLP_TAG &&
+	    pp.dlp.action_ssn == DLP_REDACT && pp.dlp.action_iban == DLP_REJECT,
+	    "params: dlp_action_* as enum dlp_action");
+	ok(pp.dlp.mime_max_depth == 4 && pp.dlp.mime_max_parts == 9 &&
+	    pp.dlp.mime_max_decoded_size == 2000000 && pp.dlp.mime_limit_hold, "params: MIME limits");
+	ok(pp.dkim.key_directory && strcmp(pp.dkim.key_directory, "/k") == 0 &&
+	    pp.dkim.fallback_domain && strcmp(pp.dkim.fallback_domain, "fb.test") == 0 &&
+	    pp.dkim.signature_expiry == 2 * 3600 * 1000, "params: DKIM key directory, fallback, expiry");
+	ok(pp.dkim.sign_headers.n == 2 && strcmp(pp.dkim.sign_headers.items[1], "subject") == 0,
+	    "params: dkim_sign_headers");
+	ok(pp.spf.action == SPF_ACTION_WARN && pp.spf.egress_ips.n == 1 &&
+	    strcmp(pp.spf.egress_ips.items[0], "192.0.2.5") == 0,
+	    "params: spf_action; egress IPs fall back to smtp_bind_address");
+	config_free(cfg);
+	cfg = conf("spf_egress_ips = 198.51.100.1\nsmtp_bind_address = 192.0.2.5\n");
+	policy_params_from_config(&pp, cfg);
+	ok(pp.spf.egress_ips.n == 1 && strcmp(pp.spf.egress_ips.items[0], "198.51.100.1") == 0,
+	    "params: spf_egress_ips wins over smtp_bind_address");
+	ok(!pp.dlp.mime_limit_hold && (pp.dkim.key_directory == NULL || pp.dkim.key_directory[0] == '\0'),
+	    "params: defaults");
 
 	account_free(env_acct);
 	spf_free(spf);

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "policy.h"
+#include "relay.h"
 #include "tap.h"
 
 /* The final message of M (added fields joined), malloc'd. */
@@ -29,10 +30,12 @@ static char *
 run(struct config *cfg, const char *msg, const char *addr, struct outcome *o)
 {
 	struct policy_msg m;
+	struct policy_params pp;
 	char *s;
 
 	memset(&m, 0, sizeof(m));
-	m.cfg = cfg;
+	policy_params_from_config(&pp, cfg);
+	m.params = &pp;
 	m.client_helo = "app1.example";
 	m.client_addr = addr;
 	m.protocol = "ESMTPSA";
@@ -123,8 +126,11 @@ main(void)
 
 	{
 		struct policy_msg m;
+		struct policy_params pp;
+
 		memset(&m, 0, sizeof(m));
-		m.cfg = cfg;
+		policy_params_from_config(&pp, cfg);
+		m.params = &pp;
 		m.client_helo = "evil(\r\nX-Injected: 1)";
 		m.protocol = "ESMTP";
 		buf_init(&m.data, 0);
@@ -140,8 +146,11 @@ main(void)
 	{
 		struct policy_stage st[] = { { .name = "headers", .run = policy_headers } };
 		struct policy_msg m;
+		struct policy_params pp;
+
 		memset(&m, 0, sizeof(m));
-		m.cfg = cfg;
+		policy_params_from_config(&pp, cfg);
+		m.params = &pp;
 		buf_init(&m.data, 0);
 		buf_append_str(&m.data, "Subject: s\r\n\r\nb\r\n");
 		is_int(policy_run(st, 1, &m, &o), 0, "runs as a policy stage");

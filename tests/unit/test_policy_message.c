@@ -36,6 +36,7 @@
 #include "dlp.h"
 #include "mime.h"
 #include "policy.h"
+#include "relay.h"
 #include "tap.h"
 #include "util.h"
 
@@ -154,11 +155,20 @@ acme_policy(void)
 	return &acme_pol;
 }
 
+static struct policy_params msg_params;	/* the params of the config under test */
+
+static void
+msg_init_params(struct policy_msg *m, const struct config *cfg)
+{
+	policy_params_from_config(&msg_params, cfg);
+	m->params = &msg_params;
+}
+
 static void
 msg_init(struct policy_msg *m, const struct config *cfg, const char *data, size_t len)
 {
 	memset(m, 0, sizeof(*m));
-	m->cfg = cfg;
+	msg_init_params(m, cfg);
 	m->account = "acme";
 	m->acct = acme_policy();
 	m->sender = "app@a.test";
@@ -325,7 +335,7 @@ test_one_copy(void)
 		snprintf(dir, sizeof(dir), "%s/dkim", tmpdir);
 		buf_init(&sig, 0);
 		ok(after != NULL && dkimsign_keystore_load(dir, 1, &k2, err, sizeof(err)) == 0 &&
-		    k2->n == 1 && dkimsign_sign_with_key(cfg, &k2->keys[0], after + 2,
+		    k2->n == 1 && dkimsign_sign_with_key(&msg_params.dkim, &k2->keys[0], after + 2,
 		    fin.len - (size_t)(after + 2 - fin.data), &sig, err, sizeof(err)) == 0,
 		    "re-sign the stored message");
 		tag_of(fin.data, fin.len, "bh", bh1, sizeof(bh1));

@@ -17,6 +17,7 @@
 #include "account.h"
 #include "dns.h"
 #include "spf.h"
+#include "relay.h"
 #include "tap.h"
 
 /* The typed policy of a record text (tests write records as text). */
@@ -31,11 +32,21 @@ pol_of(const char *record)
 	return account_parse(text, strlen(text));
 }
 
+/* The SPF params of CFG (read only during the call they are passed to). */
+static const struct policy_spf_params *
+sp(const struct config *cfg)
+{
+	static struct policy_params pp;
+
+	policy_params_from_config(&pp, cfg);
+	return &pp.spf;
+}
+
 static enum spf_action
 action_for(const struct config *cfg, const char *record)
 {
 	struct account *a = pol_of(record);
-	enum spf_action act = spf_action_for(cfg, a ? &a->pol : NULL);
+	enum spf_action act = spf_action_for(sp(cfg), a ? &a->pol : NULL);
 
 	account_free(a);
 	return act;
@@ -71,7 +82,7 @@ spf_check(struct spf *s, const struct config *cfg, const char *record, const cha
 	uv_loop_init(&loop);
 	d = dns_open(&loop, &cfg->dns_servers, err, sizeof(err));
 	sync_done = 0;
-	if (spf_check_start(s, cfg, a ? &a->pol : NULL, sender, lookup, d, sync_cb, NULL, v) ==
+	if (spf_check_start(s, sp(cfg), a ? &a->pol : NULL, sender, lookup, d, sync_cb, NULL, v) ==
 	    SPF_PENDING) {
 		while (!sync_done)
 			uv_run(&loop, UV_RUN_ONCE);
@@ -207,9 +218,9 @@ main(void)
 	is_int(action_for(cfg, "spf_action=sometimes\n"), SPF_ACTION_WARN, "invalid override ignored");
 	is_str(spf_strresult(SPF_R_SOFTFAIL), "softfail", "result names");
 	is_str(spf_straction(SPF_ACTION_IGNORE), "ignore", "action names");
-	spf_required_mechanisms(cfg, mech, sizeof(mech));
+	spf_required_mechanisms(sp(cfg), mech, sizeof(mech));
 	is_str(mech, "", "no egress IPs: nothing to publish");
-	ok(!spf_enabled(cfg), "no egress IPs: disabled");
+	ok(!spf_enabled(sp(cfg)), "no egress IPs: disabled");
 
 	s = spf_new();
 	spf_check(s, cfg, NULL, "u@a.test", &v);
@@ -218,7 +229,7 @@ main(void)
 
 	cfg = cfg_from("spf_egress_ips = 192.0.2.1, 2001:db8::1, not-an-ip\n"
 	    "dns_servers = 127.0.0.1:1\nspf_action = reject\n");
-	spf_required_mechanisms(cfg, mech, sizeof(mech));
+	spf_required_mechanisms(sp(cfg), mech, sizeof(mech));
 	is_str(mech, "ip4:192.0.2.1 ip6:2001:db8::1", "mechanisms for our egress IPs");
 	spf_check(s, cfg, NULL, "", &v);
 	ok(v.skipped && v.out.code == 250, "null sender: not checked");
@@ -251,7 +262,7 @@ main(void)
 		char err[256];
 		struct dns *d = dns_open(&loop, &cfg->dns_servers, err, sizeof(err));
 
-		is_int(spf_check_start(s, cfg, NULL, "y@b.test", lookup, d, async_done, &flag, &v),
+		is_int(spf_check_start(s, sp(cfg), NULL, "y@b.test", lookup, d, async_done, &flag, &v),
 		    SPF_PENDING, "pending on DNS");
 		is_int(async_calls, 0, "callback not run from inside the call");
 		while (!flag)
@@ -267,7 +278,7 @@ main(void)
 			struct account *a = pol_of("spf_action=warn\n");
 
 			flag = 0;
-			ok(spf_check_start(s, tmp, &a->pol, "z@c.test", lookup, d, async_done, &flag,
+			ok(spf_check_start(s, sp(tmp), &a->pol, "z@c.test", lookup, d, async_done, &flag,
 			    &v) == SPF_PENDING, "pending, then the config and policy are freed");
 			config_free(tmp);
 			account_free(a);
@@ -288,7 +299,7 @@ main(void)
 	cfg = cfg_from("spf_egress_ips = 192.0.2.1\nspf_action = reject\n");
 	s = spf_new();
 	flag = 0;
-	is_int(spf_check_start(s, cfg, NULL, "u@chain.test", zone_lookup, NULL, async_done, &flag, &v),
+	is_int(spf_check_start(s, sp(cfg), NULL, "u@chain.test", zone_lookup, NULL, async_done, &flag, &v),
 	    SPF_PENDING, "include + mx: pending");
 	while (!flag && nzq > 0)
 		zone_answer();
@@ -296,10 +307,10 @@ main(void)
 	    "include:, mx and A resolved round by round: pass (%s)", spf_strresult(async_v.result));
 	ok(zlookups == 4 && zrounds == 4, "one lookup per name the evaluation needed (%u lookups, %u rounds)",
 	    zlookups, zrounds);
-	is_int(spf_check_start(s, cfg, NULL, "w@chain.test", zone_lookup, NULL, async_done, &flag, &v),
+	is_int(spf_check_start(s, sp(cfg), NULL, "w@chain.test", zone_lookup, NULL, async_done, &flag, &v),
 	    SPF_DONE, "the verdict is cached");
 	zone_refuse = 1;
-	is_int(spf_check_start(s, cfg, NULL, "u@other.test", zone_lookup, NULL, async_done, &flag, &v),
+	is_int(spf_check_start(s, sp(cfg), NULL, "u@other.test", zone_lookup, NULL, async_done, &flag, &v),
 	    SPF_DONE, "a lookup that cannot start: answered at once");
 	ok(v.result == SPF_R_TEMPERROR && v.out.code == 451, "... as a temperror (451 4.7.24)");
 	zone_refuse = 0;
@@ -308,7 +319,7 @@ main(void)
 
 	/* smtp_bind_address stands in when spf_egress_ips is empty */
 	cfg = cfg_from("smtp_bind_address = 198.51.100.4\n");
-	spf_required_mechanisms(cfg, mech, sizeof(mech));
+	spf_required_mechanisms(sp(cfg), mech, sizeof(mech));
 	is_str(mech, "ip4:198.51.100.4", "smtp_bind_address used");
 	config_free(cfg);
 	ok(1, "done");

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * policy_params.c: the one place that turns postern.conf into the
+ * settings of policy/'s stages (struct policy_params, include/
+ * policy_params.h; declared in include/relay.h).  policy/ knows nothing of the config; the relay
+ * (src/inbound/relay.c) builds params for each phase and EOM job from
+ * the config reference that phase or job holds, posternctl
+ * (src/ctl/ctl_dkim.c, ctl_scan.c) and the tests from the config they
+ * loaded.  The params borrow the config's strings and lists, so they
+ * are valid while the config they came from is.
+ */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "config.h"
+#include "policy_params.h"
+#include "relay.h"
+
+void
+policy_params_from_config(struct policy_params *p, const struct config *cfg)
+{
+	const struct config_list *egress;
+
+	memset(p, 0, sizeof(*p));
+	p->limits.max_connections = cfg->smtpd_max_connections;
+	p->limits.max_connections_per_ip = cfg->smtpd_max_connections_per_ip;
+	p->limits.message_size_limit = cfg->message_size_limit;
+
+	p->headers.hostname = cfg->hostname;
+	p->headers.received_client_ip = cfg->smtpd_received_client_ip;
+
+	p->dlp.action_card = (int)cfg->dlp_action_card;
+	p->dlp.action_card_test = (int)cfg->dlp_action_card_test;
+	p->dlp.action_ssn = (int)cfg->dlp_action_ssn;
+	p->dlp.action_iban = (int)cfg->dlp_action_iban;
+	p->dlp.mime_max_depth = (unsigned)cfg->mime_max_depth;
+	p->dlp.mime_max_parts = (unsigned)cfg->mime_max_parts;
+	p->dlp.mime_max_decoded_size = cfg->mime_max_decoded_size;
+	p->dlp.mime_limit_hold = cfg->mime_limit_action == CONFIG_MIME_LIMIT_HOLD;
+
+	p->dkim.key_directory = cfg->dkim_key_directory;
+	p->dkim.data_directory = cfg->data_directory;
+	p->dkim.sign_headers.items = cfg->dkim_sign_headers.items;
+	p->dkim.sign_headers.n = cfg->dkim_sign_headers.n;
+	p->dkim.fallback_domain = cfg->dkim_fallback_domain;
+	p->dkim.signature_expiry = cfg->dkim_signature_expiry;
+
+	p->spf.action = (int)cfg->spf_action;	/* same values as enum spf_action */
+	egress = cfg->spf_egress_ips.n ? &cfg->spf_egress_ips : &cfg->smtp_bind_address;
+	p->spf.egress_ips.items = egress->items;
+	p->spf.egress_ips.n = egress->n;
+}
