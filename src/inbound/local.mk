@@ -6,6 +6,8 @@ noinst_HEADERS += include/listener.h include/relay.h
 check_PROGRAMS += tests/unit/test_listener
 tests_unit_test_listener_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_listener
-TESTS += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py
+TESTS += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py \
+	tests/integration/test_smtp_backpressure.py
 EXTRA_DIST += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py \
+	tests/integration/test_smtp_backpressure.py \
 	tests/integration/rawsmtp.py
