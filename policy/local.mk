@@ -55,6 +55,7 @@ EXTRA_DIST += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_deliv
 # One copy of the message through the EOM stages (issue 11 item 6): heap
 # counted by wrapping malloc & co. at link time; byte-exact final message.
 check_PROGRAMS += tests/unit/test_policy_message
+tests_unit_test_policy_message_SOURCES = tests/unit/test_policy_message.c tests/unit/heapcount.c tests/unit/heapcount.h
 tests_unit_test_policy_message_LDADD = $(POSTERN_LIBS)
 tests_unit_test_policy_message_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free

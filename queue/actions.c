@@ -158,27 +158,6 @@ simple_submit(struct queue *q, struct simple_op *s)
 }
 
 int
-queue_kv_put(struct queue *q, enum queue_table t, const char *key,
-    const void *val, size_t len, queue_done_cb cb, void *arg)
-{
-	struct simple_op *s;
-
-	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0')
-		return -EINVAL;
-	s = simple_new(OP_KV, cb, arg);
-	s->table = queue_kv_tables[t];
-	s->key = xstrdup(key);
-	if (val == NULL)
-		s->del = 1;
-	else {
-		s->val = xmalloc(len + 1);
-		memcpy(s->val, val, len);
-		s->len = len;
-	}
-	return simple_submit(q, s);
-}
-
-int
 queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const struct queue_audit *audit,
     queue_done_cb cb, void *arg)
@@ -199,6 +178,13 @@ queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
 		s->len = len;
 	}
 	return simple_submit(q, s);
+}
+
+int
+queue_kv_put(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, queue_done_cb cb, void *arg)
+{
+	return queue_kv_put_audited(q, t, key, val, len, NULL, cb, arg);
 }
 
 int

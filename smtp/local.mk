@@ -29,6 +29,7 @@ TESTS += tests/unit/test_smtp_client
 # Message text is not buffered twice on its way in (issue 11 item 6):
 # heap counted by wrapping malloc & co. at link time.
 check_PROGRAMS += tests/unit/test_smtp_text
+tests_unit_test_smtp_text_SOURCES = tests/unit/test_smtp_text.c tests/unit/heapcount.c tests/unit/heapcount.h
 tests_unit_test_smtp_text_LDADD = $(POSTERN_LIBS)
 tests_unit_test_smtp_text_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free
