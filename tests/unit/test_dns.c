@@ -218,6 +218,10 @@ main(void)
 	log_open("test_dns", LOG_TO_STDERR, LOG_LEVEL_WARN);
 	loop = uv_default_loop();
 	if (testdns_start(&t, args) == -1) {
+		if (testdns_dnsmasq() != NULL) {
+			printf("1..1\nnot ok 1 - dnsmasq is installed but did not start\n");
+			return 1;
+		}
 		printf("1..0 # SKIP dnsmasq not available\n");
 		return 0;
 	}

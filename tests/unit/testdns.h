@@ -57,7 +57,7 @@ testdns_dnsmasq(void)
 
 /* Start dnsmasq with ARGS (NULL-terminated extra options).  0 or -1. */
 static inline int
-testdns_start(struct testdns *t, const char *const *args)
+testdns_start_once(struct testdns *t, const char *const *args)
 {
 	const char *bin = testdns_dnsmasq(), *tmp = getenv("TMPDIR");
 	char portopt[32], pidopt[300];
@@ -114,6 +114,27 @@ testdns_start(struct testdns *t, const char *const *args)
 		usleep(20000);
 	}
 	return 0;
+}
+
+/*
+ * testdns_start_once() on a fresh free port, a few times: the port is
+ * picked free but another test may bind it before dnsmasq does, and a
+ * lost race must not turn the live tests into a silent skip.
+ */
+static inline int
+testdns_start(struct testdns *t, const char *const *args)
+{
+	int attempt;
+
+	for (attempt = 0; attempt < 5; attempt++) {
+		if (testdns_start_once(t, args) == 0)
+			return 0;
+		if (testdns_dnsmasq() == NULL)
+			return -1;
+		rmdir(t->dir);
+		usleep(50000);
+	}
+	return -1;
 }
 
 static inline void
