@@ -227,9 +227,6 @@ db_get(struct db_txn *t, enum db_table tb, const void *k, size_t kl,
 	return 0;
 }
 
-/* Values below this stay mapped (see db_release()). */
-#define DB_RELEASE_MIN (32 * 1024)
-
 /*
  * The caller has read value V (from db_get(), still inside its
  * transaction) and will not read it again soon: drop the pages that
@@ -251,13 +248,7 @@ db_release(const void *v, size_t vl)
 
 		pagesz = ps > 0 ? (size_t)ps : 4096;
 	}
-	/*
-	 * Each madvise(MADV_DONTNEED) of a shared mapping costs a TLB
-	 * shootdown across the cores; for small bodies that cost more than
-	 * the pages it gives back (measured: 10 KiB messages over one
-	 * session were ~10% slower), so only large values are released.
-	 */
-	if (vl < pagesz || vl < DB_RELEASE_MIN)
+	if (vl < pagesz)
 		return;
 	/* a value of a page or more is an overflow run of its own (its
 	 * first page starts with the page header): all of it can go */
