@@ -440,7 +440,7 @@ queue_read_body(struct queue *q, const char *id, struct buf *out)
 			break;
 		}
 		rc = crypto_open(dk, k, sizeof(k), v, vl, (unsigned char *)out->data + out->len);
-		db_release(v, vl);	/* read once per attempt: keep it out of our RSS */
+		db_release(q->db, v, vl);	/* read once per attempt: keep it out of our RSS */
 		if (rc != 0)
 			break;
 		out->len += vl - CRYPTO_OVERHEAD;

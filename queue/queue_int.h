@@ -45,7 +45,7 @@ int db_get(struct db_txn *txn, enum db_table t, const void *k, size_t kl,
     const void **v, size_t *vl);
 /* Done with a large value read from the map: drop its whole pages from
  * this process's mapping (they stay in the page cache). */
-void db_release(const void *v, size_t vl);
+void db_release(struct db *db, const void *v, size_t vl);
 int db_put(struct db_txn *txn, enum db_table t, const void *k, size_t kl,
     const void *v, size_t vl);
 int db_del(struct db_txn *txn, enum db_table t, const void *k, size_t kl);
