@@ -10,11 +10,13 @@ set -eu
 what=${1:-test}
 
 build_pkgs="build-essential autoconf automake libtool pkg-config openssl
-libuv1-dev libc-ares-dev liblmdb-dev libssl-dev libopendkim-dev libspf2-dev"
+libuv1-dev libc-ares-dev liblmdb-dev libssl-dev libopendkim-dev libspf2-dev
+libmicrohttpd-dev libcurl4-openssl-dev libpsl-dev libidn2-dev"
 test_pkgs="clang libclang-rt-14-dev lmdb-utils dnsmasq-base swaks iproute2
 python3 python3-aiosmtpd python3-dkim python3-dnslib python3-dnspython
 python3-spf opendkim-tools postfix libpcre2-dev libnet-ssleay-perl libio-socket-ssl-perl
-libauthen-sasl-perl"
+libauthen-sasl-perl
+rbldnsd bogofilter prometheus python3-stdnum curl"
 
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$build_pkgs $test_pkgs"

@@ -50,6 +50,7 @@
 #include "buf.h"
 #include "config.h"
 #include "daemon.h"
+#include "addr.h"
 #include "log.h"
 #include "route.h"
 #include "tls.h"
@@ -462,6 +463,7 @@ apply_log_settings(const struct config *cfg)
 	if (cfg->master_key_file[0] &&
 	    file_read_all(cfg->master_key_file, 1 << 16, &key, &len) == 0) {
 		log_set_pseudonym_key((const unsigned char *)key, len);
+		addr_index_set_key((const unsigned char *)key, len);
 		memset(key, 0, len);
 		free(key);
 	}

@@ -2,6 +2,7 @@
 # src/lib/: the base layer.  The only src/ code smtp/, queue/ and policy/
 # may call (tests/check-deps.sh enforces it).
 libpostern_a_SOURCES += \
+	src/lib/addr.c \
 	src/lib/buf.c \
 	src/lib/crypto.c \
 	src/lib/hash.c \
@@ -10,6 +11,7 @@ libpostern_a_SOURCES += \
 	src/lib/outcome.c \
 	src/lib/util.c
 noinst_HEADERS = \
+	include/addr.h \
 	include/buf.h \
 	include/crypto.h \
 	include/hash.h \
@@ -29,3 +31,6 @@ TESTS += tests/unit/test_outcome
 check_PROGRAMS += tests/unit/test_hash
 tests_unit_test_hash_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_hash
+check_PROGRAMS += tests/unit/test_addr
+tests_unit_test_addr_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_addr
