@@ -74,6 +74,11 @@ struct account_policy {
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	/* Spam thresholds (issue 15) in milli-points; 0 = that action off
+	 * for the account, ACCOUNT_UNSET = the global spam_*_score. */
+	int64_t spam_tag_score;
+	int64_t spam_hold_score;
+	int64_t spam_reject_score;
 	/*
 	 * Room for the coming settings (suppression lists, spam scoring,
 	 * restriction): each gets one typed field here, one row in
@@ -113,7 +118,8 @@ int account_add_domain(struct account *a, const char *domain);
  * dlp_action_card, dlp_action_card_test, dlp_action_ssn,
  * dlp_action_iban (ignore|tag|redact|hold|reject), spf_action
  * (ignore|warn|reject), body_retention, event_retention (durations as
- * in postern.conf: 30s, 15m, 2h, 7d).  account_setting_check() says
+ * in postern.conf: 30s, 15m, 2h, 7d), spam_tag_score, spam_hold_score,
+ * spam_reject_score (a score >= 0, or off).  account_setting_check() says
  * whether KEY=VALUE may be stored (VALUE NULL: may KEY be removed; any
  * well-formed key may, so old garbage can be cleaned up); 0, or -1 with
  * the reason in ERR.  Both posternctl and the daemon's account.*

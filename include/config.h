@@ -160,6 +160,15 @@ struct config {
 	int64_t mime_max_parts;
 	uint64_t mime_max_decoded_size;
 	enum config_mime_limit_action mime_limit_action;
+
+	/* spam scoring (issue 15) */
+	int spam_scoring;
+	char *spam_model_directory;		/* "" = DATA_DIRECTORY/spam */
+	int64_t spam_min_learned;
+	int64_t spam_tag_score;			/* points; 0 = off */
+	int64_t spam_hold_score;
+	int64_t spam_reject_score;
+	struct config_list spam_rules;		/* NAME:WEIGHT:TEXT */
 };
 
 /*

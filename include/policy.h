@@ -50,6 +50,8 @@ struct header_list {
 	struct buf end;		/* fields inserted before the empty line */
 };
 
+struct spam_store;
+
 struct policy_msg {
 	const struct policy_params *params;	/* borrowed; NULL: built-in defaults */
 	const char *account;		/* borrowed; "" for none */
@@ -72,6 +74,8 @@ struct policy_msg {
 	const char *client_helo;	/* borrowed; EHLO/HELO argument */
 	const char *client_addr;	/* borrowed; "192.0.2.1" / "2001:db8::1" */
 	const char *protocol;		/* borrowed; smtp_session_protocol() */
+	/* The spam model (include/spam.h) or NULL: rules only. */
+	const struct spam_store *spam;	/* borrowed */
 };
 
 enum policy_phase {

@@ -65,12 +65,23 @@ struct policy_spf_params {
 	struct policy_strlist egress_ips;	/* spf_egress_ips, else smtp_bind_address */
 };
 
+/* Spam scoring (policy/spam_stage.c, issue 15). */
+struct policy_spam_params {
+	int enabled;				/* spam_scoring */
+	double tag_score;			/* spam_tag_score; 0 = off */
+	double hold_score;			/* spam_hold_score; 0 = off */
+	double reject_score;			/* spam_reject_score; 0 = off */
+	uint32_t min_learned;			/* spam_min_learned */
+	struct policy_strlist rules;		/* spam_rules: NAME:WEIGHT:TEXT */
+};
+
 struct policy_params {
 	struct policy_limits_params limits;
 	struct policy_headers_params headers;
 	struct policy_dlp_params dlp;
 	struct policy_dkim_params dkim;
 	struct policy_spf_params spf;
+	struct policy_spam_params spam;
 };
 
 #endif

@@ -50,6 +50,10 @@ unsigned relay_busy(const struct relay *r);
 /* SIGHUP: settings for new decisions; swaps the relay's reference to CFG
  * (jobs in flight keep their own). */
 void relay_set_config(struct relay *r, const struct config *cfg);
+/* The spam model the EOM stage scores with (include/spam.h), or NULL:
+ * rules only.  STORE is borrowed and must outlive the relay. */
+struct spam_store;
+void relay_set_spam(struct relay *r, const struct spam_store *store);
 
 /* One per connection.  ID and CLIENT_ADDR are copied. */
 /*

@@ -60,3 +60,11 @@ tests_unit_test_policy_message_LDADD = $(POSTERN_LIBS)
 tests_unit_test_policy_message_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free
 TESTS += tests/unit/test_policy_message
+
+# Spam scoring (issue 15): tokenizer (the only libpsl user), classifier
+# and rules, the EOM stage; the model store is queue/spamdb.c.
+libpostern_a_SOURCES += policy/spam_tok.c policy/spam.c policy/spam_stage.c
+noinst_HEADERS += include/spam.h include/spamdb.h
+check_PROGRAMS += tests/unit/test_spam
+tests_unit_test_spam_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_spam

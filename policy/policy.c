@@ -23,6 +23,7 @@
 #include "dlp.h"
 #include "log.h"
 #include "policy.h"
+#include "spam.h"
 #include "util.h"
 
 /* The tables, one row per stage, in the order they run. */
@@ -47,6 +48,7 @@ static const struct policy_stage rcpt_stages[] = {
 static const struct policy_stage eom_stages[] = {
 	{ .name = "headers", .run = policy_headers },
 	{ .name = "dlp", .run = dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
+	{ .name = "spam", .run = spam_policy_stage },	/* issue 15: score, tag/hold/reject (policy/spam_stage.c) */
 	{ .name = "dkim", .run = dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
 };
 

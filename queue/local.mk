@@ -10,6 +10,7 @@ libpostern_a_SOURCES += \
 	queue/records.c \
 	queue/retry.c \
 	queue/sched.c \
+	queue/spamdb.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h
 

@@ -25,6 +25,7 @@
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
+	DB_SPAM,		/* the spam model (queue/spamdb.c, its own environment) */
 	DB_NTABLES
 };
 

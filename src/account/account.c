@@ -79,6 +79,9 @@ account_new(const char *name)
 	a->pol.spf_action = ACCOUNT_UNSET;
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
+	a->pol.spam_tag_score = ACCOUNT_UNSET;
+	a->pol.spam_hold_score = ACCOUNT_UNSET;
+	a->pol.spam_reject_score = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
 	return a;
 }
@@ -208,7 +211,7 @@ account_key_valid(const char *key)
 
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
-enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION };
+enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_SCORE };
 
 struct account_setting {
 	const char *key;
@@ -227,6 +230,9 @@ static const struct account_setting account_settings[] = {
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+	{ "spam_tag_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_tag_score), 0 },
+	{ "spam_hold_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_hold_score), 0 },
+	{ "spam_reject_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_reject_score), 0 },
 };
 _Static_assert(ACCOUNT_DLP_NTYPES == DLP_NTYPES, "dlp_action[] follows enum dlp_type");
 
@@ -269,6 +275,20 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int64_t *)field = (int64_t)ms;
 		return 0;
+	case AS_SCORE: {
+		char *end;
+		double v;
+
+		if (strcmp(value, "off") == 0) {
+			*(int64_t *)field = 0;
+			return 0;
+		}
+		v = strtod(value, &end);
+		if (end == value || *end != '\0' || !(v >= 0.0 && v <= 1e6))
+			return -1;
+		*(int64_t *)field = (int64_t)(v * 1000.0 + 0.5);
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -320,7 +340,8 @@ account_setting_check(const char *key, const char *value, char *err, size_t errl
 	if (st == NULL) {
 		snprintf(err, errlen, "unknown setting '%s' (known: dlp_action_card, "
 		    "dlp_action_card_test, dlp_action_ssn, dlp_action_iban, spf_action, "
-		    "body_retention, event_retention)", key);
+		    "body_retention, event_retention, spam_tag_score, spam_hold_score, "
+		    "spam_reject_score)", key);
 		return -1;
 	}
 	memset(&scratch, 0, sizeof(scratch));

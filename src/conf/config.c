@@ -193,6 +193,15 @@ static const struct conf_key conf_keys[] = {
 	{ "mime_max_parts", CONF_INT, "500", 1, 100000, F(mime_max_parts), NULL, 0, 0 },
 	{ "mime_max_decoded_size", CONF_SIZE, "100m", 1 * KB, 4 * GB, F(mime_max_decoded_size), NULL, 0, 0 },
 	{ "mime_limit_action", CONF_ENUM, "reject", 0, 0, F(mime_limit_action), mime_limit_actions, 0, 0 },
+
+	/* spam scoring (issue 15) */
+	{ "spam_scoring", CONF_BOOL, "yes", 0, 0, F(spam_scoring), NULL, 0, 0 },
+	{ "spam_model_directory", CONF_STRING, "", 0, 0, F(spam_model_directory), NULL, 0, RESTART },
+	{ "spam_min_learned", CONF_INT, "200", 1, 100000000, F(spam_min_learned), NULL, 0, 0 },
+	{ "spam_tag_score", CONF_INT, "4", 0, 1000000, F(spam_tag_score), NULL, 0, 0 },
+	{ "spam_hold_score", CONF_INT, "6", 0, 1000000, F(spam_hold_score), NULL, 0, 0 },
+	{ "spam_reject_score", CONF_INT, "0", 0, 1000000, F(spam_reject_score), NULL, 0, 0 },
+	{ "spam_rules", CONF_LIST, "", 0, 0, F(spam_rules), NULL, CONF_STRING, 0 },
 };
 
 int

@@ -50,4 +50,12 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 	egress = cfg->spf_egress_ips.n ? &cfg->spf_egress_ips : &cfg->smtp_bind_address;
 	p->spf.egress_ips.items = egress->items;
 	p->spf.egress_ips.n = egress->n;
+
+	p->spam.enabled = cfg->spam_scoring;
+	p->spam.tag_score = (double)cfg->spam_tag_score;
+	p->spam.hold_score = (double)cfg->spam_hold_score;
+	p->spam.reject_score = (double)cfg->spam_reject_score;
+	p->spam.min_learned = (uint32_t)cfg->spam_min_learned;
+	p->spam.rules.items = cfg->spam_rules.items;
+	p->spam.rules.n = cfg->spam_rules.n;
 }

@@ -75,6 +75,7 @@ struct relay {
 	void *idle_arg;
 	struct spf *spf;		/* issue 6: SPF verdict cache (policy/spf.c) */
 	struct dns *dns;		/* SPF's DNS (c-ares); NULL if it could not open */
+	const struct spam_store *spam;	/* issue 15: the spam model, borrowed, or NULL */
 };
 
 /*
@@ -133,6 +134,12 @@ struct relay_job {
 	int rate_taken;
 	char client_desc[64];
 };
+
+void
+relay_set_spam(struct relay *r, const struct spam_store *store)
+{
+	r->spam = store;
+}
 
 const char *
 relay_strmode(enum relay_mode m)
@@ -965,6 +972,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->pm.client_helo = j->helo;
 	j->pm.client_addr = rs->client[0] ? rs->client : NULL;
 	j->pm.protocol = j->protocol;
+	j->pm.spam = r->spam;
 	if (uv_queue_work(r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
 		relay_job_untake(j);
 		relay_job_free(j);

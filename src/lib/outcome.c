@@ -153,6 +153,8 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Message structure exceeds limits (%s)"),
 	E(R_SENSITIVE_DATA, PERMFAIL, 550, "5.7.1",
 	    "Message refused: sensitive data found (%s)"),
+	E(R_SPAM_REJECTED, PERMFAIL, 550, "5.7.1",
+	    "Message rejected as spam (ref %s)"),
 	E(R_DKIM_SIGN_FAILED, TEMPFAIL, 451, "4.7.0",
 	    "DKIM signing failed, try again later"),
 	E(R_SPF_TEMPERROR, TEMPFAIL, 451, "4.7.24",

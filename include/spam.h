@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * spam.h: outbound spam scoring (issue 15), implemented in policy/
+ * (spam_tok.c: the tokenizer; spam.c: the classifier, rules, scoring
+ * and actions; spam_stage.c: the EOM stage).
+ *
+ * The classifier is a Robinson-Fisher chi-square combiner over tokens
+ * hashed to 64 bits: unigrams and OSB pairs (window 5) of the decoded,
+ * HTML-stripped text parts, Subject and selected header words prefixed
+ * by field name, registrable domains of URLs (libpsl), attachment types
+ * and a few structural meta-tokens.  The learned counts live behind
+ * struct spam_store, a seam of three functions: policy/ never sees
+ * LMDB.  The LMDB model (an environment of its own) is
+ * include/spamdb.h (queue/spamdb.c); composition roots (the relay,
+ * posternctl, the control handlers) wire one to the other with
+ * spamdb_store().
+ *
+ * The learning API for reviewers (issue 16) is spam_learn(): release =
+ * SPAM_HAM, reject/flag = SPAM_SPAM, with SPAM_LEARN_BALANCED so that
+ * one side cannot swamp the other.  spam_score() scores a buffer into a
+ * probability, symbols with weights, a total and an action.
+ *
+ * Every function here is thread-safe as long as the store's are: the
+ * EOM stage runs in the uv thread pool.
+ */
+#ifndef POSTERN_SPAM_H
+#define POSTERN_SPAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "outcome.h"
+
+/* ---- the token store seam ---- */
+
+struct spam_counts {
+	uint32_t spam, ham;	/* learned messages of each class holding the token */
+};
+
+struct spam_store {
+	void *arg;
+	/*
+	 * Counts of the N tokens H (sorted, unique) into OUT[0..N) (0/0 for
+	 * unknown ones) and the number of learned messages of each class.
+	 * 0, or -1 (the store cannot be read: the classifier then abstains).
+	 */
+	int (*lookup)(void *arg, const uint64_t *h, size_t n, struct spam_counts *out,
+	    uint32_t *nspam, uint32_t *nham);
+	/*
+	 * Add DSPAM and DHAM (each -1, 0 or +1) to the N tokens H and to
+	 * the message totals in one durable transaction, setting last-seen
+	 * to NOW (wall ms).  Counts never go below 0.  0, or negative errno.
+	 */
+	int (*update)(void *arg, const uint64_t *h, size_t n, int dspam, int dham, uint64_t now);
+};
+
+/* ---- tokens (policy/spam_tok.c) ---- */
+
+struct spam_tokens {
+	uint64_t *h;		/* owned; sorted and unique after spam_tokenize() */
+	size_t n, cap;
+	/* Text of every token (tests and `spam score --tokens`); only
+	 * collected when keep_text is set before spam_tokenize(). */
+	int keep_text;
+	struct buf text;	/* "token\n" per token, in order of discovery */
+};
+
+/* 64-bit hash of a token's text (FNV-1a, then a 64-bit finaliser). */
+uint64_t spam_hash(const char *s, size_t len);
+void spam_tokens_init(struct spam_tokens *t);
+void spam_tokens_free(struct spam_tokens *t);
+/* Tokenize the message MSG (LEN octets, CRLF or LF): appends to T,
+ * then sorts and dedupes T->h.  Never fails; malformed MIME is tokens too. */
+void spam_tokenize(const char *msg, size_t len, struct spam_tokens *t);
+/* Registrable domain of HOST (libpsl) into OUT; "" when HOST is not a
+ * domain name. */
+void spam_registrable_domain(const char *host, size_t len, char *out, size_t outlen);
+
+/* ---- the classifier (policy/spam.c) ---- */
+
+/* Robinson's chi-square survival function Q(X2, V) for even V. */
+double spam_chi2q(double x2, unsigned v);
+/*
+ * Fisher-Robinson combining of N token probabilities P[i] (each in
+ * (0,1)): I = (1 + S - H) / 2 where S = 1 - Q(-2 sum ln(1-p), 2N) and
+ * H = 1 - Q(-2 sum ln p, 2N).  0.5 when N is 0.
+ */
+double spam_chi2_combine(const double *p, size_t n);
+/* Robinson's f(w) for a token seen in SPAM of NSPAM spam and HAM of
+ * NHAM ham messages: (s*x + n*p(w)) / (s + n). */
+double spam_token_prob(uint32_t spam, uint32_t ham, uint32_t nspam, uint32_t nham);
+
+enum spam_action { SPAM_ACT_NONE = 0, SPAM_ACT_TAG, SPAM_ACT_HOLD, SPAM_ACT_REJECT };
+const char *spam_straction(enum spam_action a);
+
+/* A substring rule over the raw message (e.g. GTUBE). */
+struct spam_rule {
+	char name[32];
+	double weight;
+	const char *text;	/* borrowed from the rule's source string */
+	size_t len;
+};
+
+/*
+ * What scoring reads: thresholds (0 = that action is off), the number
+ * of ham and spam messages the classifier needs before it speaks, and
+ * the rules.  Built from policy_params (spam_params_from_policy()) or
+ * by tools.
+ */
+struct spam_params {
+	double tag_score;		/* spam_tag_score; 0 = never tag */
+	double hold_score;		/* spam_hold_score; 0 = never hold */
+	double reject_score;		/* spam_reject_score; 0 = never reject (default) */
+	uint32_t min_learned;		/* spam_min_learned, of each class */
+	const struct spam_rule *rules;	/* borrowed */
+	size_t nrules;
+};
+
+#define SPAM_MAX_SYMBOLS 16
+struct spam_symbol {
+	char name[32];
+	double weight;
+};
+
+struct spam_result {
+	double probability;		/* classifier's, in [0,1]; -1 when inactive */
+	double score;			/* sum of the symbols' weights */
+	struct spam_symbol sym[SPAM_MAX_SYMBOLS];
+	size_t nsym;
+	enum spam_action action;
+	size_t ntokens;			/* distinct tokens of the message */
+	size_t nused;			/* tokens that took part in the combining */
+	uint32_t nspam, nham;		/* learned messages when scored */
+};
+
+/* Parse one rule "NAME:WEIGHT:TEXT" (NAME [A-Z0-9_], up to 31; TEXT
+ * borrowed from S).  0, or -1 with ERR. */
+int spam_rule_parse(const char *s, struct spam_rule *out, char *err, size_t errlen);
+
+/* The classifier's banded symbol for probability P (BAYES_00..BAYES_99)
+ * and its weight. */
+const char *spam_bayes_symbol(double p, double *weight);
+
+/*
+ * Score MSG: tokens, classifier (when STORE holds at least
+ * p->min_learned of each class; STORE may be NULL), rules, then the
+ * action from the thresholds.  0, or -1 when the store failed (the
+ * result then has the rules only).
+ */
+int spam_score(const struct spam_store *store, const struct spam_params *p,
+    const char *msg, size_t len, struct spam_result *out);
+/* Add symbol NAME with WEIGHT to R (ignored when full). */
+void spam_result_add(struct spam_result *r, const char *name, double weight);
+/* The action for SCORE under P. */
+enum spam_action spam_action_for(const struct spam_params *p, double score);
+
+enum spam_class { SPAM_HAM = 0, SPAM_SPAM = 1 };
+#define SPAM_LEARN_FORGET	0x01	/* undo an earlier learn of this class */
+#define SPAM_LEARN_BALANCED	0x02	/* refuse when this class would swamp the other */
+/* Balance guard: a class may hold at most this many times the other's
+ * messages plus SPAM_BALANCE_SLACK. */
+#define SPAM_BALANCE_RATIO	4
+#define SPAM_BALANCE_SLACK	50
+/*
+ * Learn (or with SPAM_LEARN_FORGET unlearn) MSG as CLASS into STORE.
+ * 0; 1 when the balance guard declined (nothing written); negative
+ * errno from the store.
+ */
+int spam_learn(const struct spam_store *store, const char *msg, size_t len,
+    enum spam_class cls, unsigned flags);
+
+/* The score line of R: "score=7.50 symbols=BAYES_99(5.00),GTUBE(1000.00)". */
+void spam_result_format(const struct spam_result *r, struct buf *out);
+
+/*
+ * The EOM stage (policy/spam_stage.c), between sensitive data and DKIM:
+ * removes a client-supplied X-Postern-Spam field, scores the message
+ * with m->spam (NULL: rules only), adds X-Postern-Spam: score=...
+ * symbols=... on tag or hold, sets m->hold on hold, answers 550 5.7.1
+ * "Message rejected as spam (ref TOKEN)" on reject, and appends the
+ * symbols to m->verdicts.
+ */
+struct policy_msg;
+int spam_policy_stage(struct policy_msg *m, struct outcome *out);
+
+#endif
