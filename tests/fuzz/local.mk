@@ -58,6 +58,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
 tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
 
+# spam: the spam tokenizer, rules and scorer (policy/spam*.c, issue 15)
+FUZZ_TARGETS += tests/fuzz/fuzz_spam
+tests_fuzz_fuzz_spam_SOURCES = tests/fuzz/fuzz_spam.c tests/fuzz/replay.c
+tests_fuzz_fuzz_spam_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING
