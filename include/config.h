@@ -169,6 +169,9 @@ struct config {
 	int64_t spam_hold_score;
 	int64_t spam_reject_score;
 	struct config_list spam_rules;		/* NAME:WEIGHT:TEXT */
+	struct config_list spam_dnsbl;		/* ZONE:SYMBOL:WEIGHT[:codes] */
+	struct config_list spam_uribl;
+	uint64_t spam_dnsbl_timeout;		/* ms */
 };
 
 /*

@@ -73,6 +73,9 @@ struct policy_spam_params {
 	double reject_score;			/* spam_reject_score; 0 = off */
 	uint32_t min_learned;			/* spam_min_learned */
 	struct policy_strlist rules;		/* spam_rules: NAME:WEIGHT:TEXT */
+	struct policy_strlist dnsbl;		/* spam_dnsbl: IP lists */
+	struct policy_strlist uribl;		/* spam_uribl: domain lists */
+	uint64_t dnsbl_timeout;			/* spam_dnsbl_timeout, ms */
 };
 
 struct policy_params {

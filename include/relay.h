@@ -55,6 +55,25 @@ void relay_set_config(struct relay *r, const struct config *cfg);
 struct spam_store;
 void relay_set_spam(struct relay *r, const struct spam_store *store);
 
+/*
+ * The spam stage's DNS blocklists, loop side (src/inbound/dnsbl.c): the
+ * state of each list of spam_dnsbl / spam_uribl (RFC 5782 canary checks
+ * at configure time; disabled when it answers them wrongly or refuses
+ * with 127.255.255.x) and one message's DNS round.
+ */
+struct dnsbl;
+struct dns;
+struct spam_dnsq;
+typedef void (*dnsbl_done_cb)(void *arg);
+struct dnsbl *dnsbl_new(struct dns *dns);
+void dnsbl_free(struct dnsbl *b);
+/* Adopt CFG's lists and start their canary checks (start, SIGHUP). */
+void dnsbl_configure(struct dnsbl *b, const struct config *cfg);
+/* Look up Q's names (lists not disabled) within TIMEOUT_MS, set
+ * Q->resumed and call CB(ARG) on the loop.  0, or -1 (no DNS: CB not called). */
+int dnsbl_run(struct dnsbl *b, uv_loop_t *loop, struct spam_dnsq *q, uint64_t timeout_ms,
+    dnsbl_done_cb cb, void *arg);
+
 /* One per connection.  ID and CLIENT_ADDR are copied. */
 /*
  * The settings of policy/'s stages from CFG (src/inbound/policy_params.c,

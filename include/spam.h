@@ -64,7 +64,13 @@ struct spam_tokens {
 	 * collected when keep_text is set before spam_tokenize(). */
 	int keep_text;
 	struct buf text;	/* "token\n" per token, in order of discovery */
+	/* Registrable domains of URLs and of From/Reply-To/Return-Path,
+	 * "domain\n" each, unique, at most SPAM_MAX_DOMAINS: for the domain
+	 * blocklists.  Always collected. */
+	struct buf domains;
+	size_t ndomains;
 };
+#define SPAM_MAX_DOMAINS 20
 
 /* 64-bit hash of a token's text (FNV-1a, then a 64-bit finaliser). */
 uint64_t spam_hash(const char *s, size_t len);
@@ -150,6 +156,10 @@ const char *spam_bayes_symbol(double p, double *weight);
  */
 int spam_score(const struct spam_store *store, const struct spam_params *p,
     const char *msg, size_t len, struct spam_result *out);
+/* The same, also handing back the message's tokens (T initialised by
+ * the caller, freed by the caller). */
+int spam_score_tokens(const struct spam_store *store, const struct spam_params *p,
+    const char *msg, size_t len, struct spam_result *out, struct spam_tokens *t);
 /* Add symbol NAME with WEIGHT to R (ignored when full). */
 void spam_result_add(struct spam_result *r, const char *name, double weight);
 /* The action for SCORE under P. */
@@ -172,6 +182,69 @@ int spam_learn(const struct spam_store *store, const char *msg, size_t len,
 
 /* The score line of R: "score=7.50 symbols=BAYES_99(5.00),GTUBE(1000.00)". */
 void spam_result_format(const struct spam_result *r, struct buf *out);
+
+/* ---- DNS blocklists (policy/spam_dnsbl.c): the pure parts ---- */
+
+/*
+ * A blocklist: "ZONE:SYMBOL:WEIGHT[:CODE=SYMBOL=WEIGHT[+...]]" where
+ * CODE is the last octet of a 127.0.0.x answer (return-code decoding:
+ * "zen.test:ZEN:3:2=ZEN_SBL=4+4=ZEN_XBL=3+10=ZEN_PBL=1").  Answers
+ * without a code of their own give SYMBOL/WEIGHT.  IP lists (spam_dnsbl)
+ * are asked for the client address, domain lists (spam_uribl) for URL,
+ * From, Reply-To and Return-Path registrable domains.
+ */
+#define SPAM_LIST_MAX_CODES 8
+struct spam_list {
+	char zone[128];
+	char symbol[32];
+	double weight;
+	int domains;			/* 1: a domain list (URI-BL), 0: an IP list */
+	size_t ncodes;
+	struct {
+		unsigned code;		/* last octet of 127.0.0.x */
+		char symbol[32];
+		double weight;
+	} codes[SPAM_LIST_MAX_CODES];
+};
+/* Parse one list spec (DOMAINS: a domain list).  0, or -1 with ERR. */
+int spam_list_parse(const char *s, int domains, struct spam_list *out, char *err, size_t errlen);
+/* The query name of IP (v4 dotted or v6) under ZONE (RFC 5782 §2.1,
+ * §2.4: reversed octets or nibbles).  0, or -1 when IP is not an address. */
+int spam_dnsbl_qname(const char *ip, const char *zone, char *out, size_t outlen);
+/*
+ * Decode one A answer ADDR of list L: 1 listed (*SYM, *W set), 0 not a
+ * listing (outside 127.0.0.0/8, RFC 5782 §2.3), -1 the list refused the
+ * query (127.255.255.x: the list must be disabled).
+ */
+int spam_dnsbl_decode(const struct spam_list *l, const unsigned char addr[4],
+    const char **sym, double *w);
+/* RFC 5782 §5 canary names of L: LISTED must answer 127.0.0.x,
+ * UNLISTED must not exist. */
+void spam_dnsbl_canaries(const struct spam_list *l, char *listed, char *unlisted, size_t len);
+
+/*
+ * The DNS round of one message (policy_msg.spam_q): the EOM stage asks
+ * for names, the relay looks them up on the loop (through src/net/dns.c)
+ * within spam_dnsbl_timeout and resumes the EOM stages, and the stage
+ * decodes the answers.  The score of the first pass is kept so the
+ * message is tokenized once.
+ */
+#define SPAM_DNSQ_MAX_ADDRS 8
+struct spam_dnsq_item {
+	char name[320];			/* the query name (type A) */
+	char zone[128];			/* the list's zone, for its on/off state */
+	size_t list;			/* index in the stage's lists */
+	int done;			/* answered (or timed out: naddr 0) */
+	size_t naddr;
+	unsigned char addr[SPAM_DNSQ_MAX_ADDRS][4];
+};
+struct spam_dnsq {
+	struct spam_dnsq_item *v;	/* owned */
+	size_t n;
+	struct spam_result res;		/* the first pass's result */
+	int resumed;			/* the relay has filled the answers */
+};
+void spam_dnsq_free(struct spam_dnsq *q);
 
 /*
  * The EOM stage (policy/spam_stage.c), between sensitive data and DKIM:

@@ -267,6 +267,18 @@ spam_score(const struct spam_store *store, const struct spam_params *p,
     const char *msg, size_t len, struct spam_result *out)
 {
 	struct spam_tokens t;
+	int rc;
+
+	spam_tokens_init(&t);
+	rc = spam_score_tokens(store, p, msg, len, out, &t);
+	spam_tokens_free(&t);
+	return rc;
+}
+
+int
+spam_score_tokens(const struct spam_store *store, const struct spam_params *p,
+    const char *msg, size_t len, struct spam_result *out, struct spam_tokens *t)
+{
 	double prob, w;
 	size_t i;
 	int rc = 0;
@@ -278,11 +290,9 @@ spam_score(const struct spam_store *store, const struct spam_params *p,
 			if (p->rules[i].len > 0 && p->rules[i].len <= len &&
 			    memmem(msg, len, p->rules[i].text, p->rules[i].len) != NULL)
 				spam_result_add(out, p->rules[i].name, p->rules[i].weight);
-	spam_tokens_init(&t);
-	spam_tokenize(msg, len, &t);
-	out->ntokens = t.n;
-	prob = classify(store, p != NULL ? p->min_learned : 0, &t, out);
-	spam_tokens_free(&t);
+	spam_tokenize(msg, len, t);
+	out->ntokens = t->n;
+	prob = classify(store, p != NULL ? p->min_learned : 0, t, out);
 	if (prob == -2.0)
 		rc = -1;
 	else if (prob >= 0.0) {

@@ -95,48 +95,144 @@ verdict_append(struct buf *b, const struct spam_result *r, enum spam_action act)
 	b->data[b->len] = '\0';
 }
 
-int
-spam_policy_stage(struct policy_msg *m, struct outcome *out)
+/* The thresholds and rules of M: the account's, else the global ones. */
+static void
+params_of(const struct policy_msg *m, struct spam_params *p, struct spam_rule *rules)
 {
-	const struct policy_spam_params *sp = m->params ? &m->params->spam : NULL;
-	struct spam_rule rules[SPAM_MAX_RULES];
-	struct spam_params p;
-	struct spam_result r;
-	struct buf line;
+	const struct policy_spam_params *sp = &m->params->spam;
 	char err[128];
 	size_t i;
 
-	outcome_ok(out);
-	if (m->params == NULL || !sp->enabled)
-		return 0;
-	strip_field(&m->data, SPAM_HEADER);
-	memset(&p, 0, sizeof(p));
-	p.tag_score = sp->tag_score;
-	p.hold_score = sp->hold_score;
-	p.reject_score = sp->reject_score;
-	p.min_learned = sp->min_learned;
+	memset(p, 0, sizeof(*p));
+	p->tag_score = sp->tag_score;
+	p->hold_score = sp->hold_score;
+	p->reject_score = sp->reject_score;
+	p->min_learned = sp->min_learned;
 	if (m->acct != NULL) {
-		p.tag_score = threshold(m->acct->spam_tag_score, p.tag_score);
-		p.hold_score = threshold(m->acct->spam_hold_score, p.hold_score);
-		p.reject_score = threshold(m->acct->spam_reject_score, p.reject_score);
+		p->tag_score = threshold(m->acct->spam_tag_score, p->tag_score);
+		p->hold_score = threshold(m->acct->spam_hold_score, p->hold_score);
+		p->reject_score = threshold(m->acct->spam_reject_score, p->reject_score);
 	}
-	for (i = 0; i < sp->rules.n && p.nrules < SPAM_MAX_RULES; i++)
-		if (spam_rule_parse(sp->rules.items[i], &rules[p.nrules], err, sizeof(err)) == 0)
-			p.nrules++;	/* daemon_check() refused bad ones already */
-	p.rules = rules;
-	if (spam_score(m->spam, &p, m->data.data ? m->data.data : "", m->data.len, &r) != 0)
-		log_warn("account=%s event=spam error=model_unreadable",
-		    m->account && *m->account ? m->account : "-");
-	verdict_append(&m->verdicts, &r, r.action);
+	for (i = 0; i < sp->rules.n && p->nrules < SPAM_MAX_RULES; i++)
+		if (spam_rule_parse(sp->rules.items[i], &rules[p->nrules], err, sizeof(err)) == 0)
+			p->nrules++;	/* daemon_check() refused bad ones already */
+	p->rules = rules;
+}
+
+/* List I of the stage: spam_dnsbl first, then spam_uribl.  0 or -1. */
+static int
+list_at(const struct policy_spam_params *sp, size_t i, struct spam_list *l)
+{
+	char err[128];
+	int dom = i >= sp->dnsbl.n;
+
+	return spam_list_parse(dom ? sp->uribl.items[i - sp->dnsbl.n] : sp->dnsbl.items[i], dom, l,
+	    err, sizeof(err));
+}
+
+static void
+dnsq_add(struct spam_dnsq *q, const char *name, const struct spam_list *l, size_t list)
+{
+	struct spam_dnsq_item *it;
+
+	if (strlen(name) >= sizeof(it->name))
+		return;
+	q->v = xrealloc(q->v, (q->n + 1) * sizeof(*q->v));
+	it = &q->v[q->n++];
+	memset(it, 0, sizeof(*it));
+	str_copy(it->name, name, sizeof(it->name));
+	str_copy(it->zone, l->zone, sizeof(it->zone));
+	it->list = list;
+}
+
+/* The queries of M: the client address against the IP lists, the
+ * message's domains against the domain lists.  NULL when none. */
+static struct spam_dnsq *
+dnsq_build(const struct policy_msg *m, const struct spam_tokens *t)
+{
+	const struct policy_spam_params *sp = &m->params->spam;
+	struct spam_dnsq *q = xcalloc(1, sizeof(*q));
+	struct spam_list l;
+	char name[320];
+	size_t i;
+
+	for (i = 0; i < sp->dnsbl.n + sp->uribl.n; i++) {
+		if (list_at(sp, i, &l) != 0)
+			continue;
+		if (!l.domains) {
+			if (m->client_addr != NULL &&
+			    spam_dnsbl_qname(m->client_addr, l.zone, name, sizeof(name)) == 0)
+				dnsq_add(q, name, &l, i);
+			continue;
+		}
+		{
+			const char *d = t->domains.data, *end = d ? d + t->domains.len : NULL;
+
+			while (d != NULL && d < end) {
+				const char *nl = memchr(d, '\n', (size_t)(end - d));
+				size_t n = nl ? (size_t)(nl - d) : (size_t)(end - d);
+
+				if ((size_t)snprintf(name, sizeof(name), "%.*s.%s", (int)n, d, l.zone) <
+				    sizeof(name))
+					dnsq_add(q, name, &l, i);
+				d += n + 1;
+			}
+		}
+	}
+	if (q->n == 0) {
+		spam_dnsq_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+/* The answers of the DNS round into symbols (once per symbol). */
+static void
+dnsq_decode(const struct policy_msg *m, struct spam_dnsq *q, struct spam_result *r)
+{
+	struct spam_list l;
+	size_t i, k, j;
+
+	for (i = 0; i < q->n; i++) {
+		const struct spam_dnsq_item *it = &q->v[i];
+
+		if (!it->done || it->naddr == 0 || list_at(&m->params->spam, it->list, &l) != 0)
+			continue;
+		for (k = 0; k < it->naddr; k++) {
+			const char *sym;
+			double w;
+			int dup = 0;
+
+			if (spam_dnsbl_decode(&l, it->addr[k], &sym, &w) != 1)
+				continue;	/* the relay disables a refusing list */
+			for (j = 0; j < r->nsym; j++)
+				if (strcmp(r->sym[j].name, sym) == 0)
+					dup = 1;
+			if (!dup)
+				spam_result_add(r, sym, w);
+		}
+	}
+}
+
+/* Act on R: verdicts, log, header, hold or reject. */
+static int
+apply(struct policy_msg *m, const struct spam_params *p, struct spam_result *r,
+    struct outcome *out)
+{
+	struct buf line;
+	size_t i;
+
+	r->action = spam_action_for(p, r->score);
+	verdict_append(&m->verdicts, r, r->action);
 	buf_init(&line, 0);
-	spam_result_format(&r, &line);
-	if (r.action == SPAM_ACT_NONE) {
+	spam_result_format(r, &line);
+	if (r->action == SPAM_ACT_NONE) {
 		log_debug("account=%s event=spam %s action=none",
 		    m->account && *m->account ? m->account : "-", line.data ? line.data : "");
 		buf_free(&line);
 		return 0;
 	}
-	if (r.action == SPAM_ACT_REJECT) {
+	if (r->action == SPAM_ACT_REJECT) {
 		static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 		unsigned char rnd[12];
 		char ref[sizeof(rnd) + 1];
@@ -153,7 +249,7 @@ spam_policy_stage(struct policy_msg *m, struct outcome *out)
 		return 0;
 	}
 	log_info("account=%s event=spam %s action=%s",
-	    m->account && *m->account ? m->account : "-", line.data, spam_straction(r.action));
+	    m->account && *m->account ? m->account : "-", line.data, spam_straction(r->action));
 	{
 		struct buf hdr;
 
@@ -162,8 +258,44 @@ spam_policy_stage(struct policy_msg *m, struct outcome *out)
 		policy_msg_prepend(m, hdr.data, hdr.len);
 		buf_free(&hdr);
 	}
-	if (r.action == SPAM_ACT_HOLD)
+	if (r->action == SPAM_ACT_HOLD)
 		m->hold = 1;
 	buf_free(&line);
 	return 0;
+}
+
+int
+spam_policy_stage(struct policy_msg *m, struct outcome *out)
+{
+	struct spam_rule rules[SPAM_MAX_RULES];
+	struct spam_params p;
+	struct spam_result r;
+	struct spam_tokens t;
+
+	outcome_ok(out);
+	if (m->params == NULL || !m->params->spam.enabled)
+		return 0;
+	params_of(m, &p, rules);
+	if (m->spam_q != NULL && m->spam_q->resumed) {
+		/* second pass: the DNS answers are in */
+		r = m->spam_q->res;
+		dnsq_decode(m, m->spam_q, &r);
+		return apply(m, &p, &r, out);
+	}
+	strip_field(&m->data, SPAM_HEADER);
+	spam_tokens_init(&t);
+	if (spam_score_tokens(m->spam, &p, m->data.data ? m->data.data : "", m->data.len, &r,
+	    &t) != 0)
+		log_warn("account=%s event=spam error=model_unreadable",
+		    m->account && *m->account ? m->account : "-");
+	if (m->params->spam.dnsbl.n + m->params->spam.uribl.n > 0 && m->spam_q == NULL &&
+	    (m->spam_q = dnsq_build(m, &t)) != NULL) {
+		/* first pass: the relay looks the names up and runs us again */
+		m->spam_q->res = r;
+		spam_tokens_free(&t);
+		out->kind = OUTCOME_PENDING;
+		return 0;
+	}
+	spam_tokens_free(&t);
+	return apply(m, &p, &r, out);
 }

@@ -72,6 +72,32 @@ spam_tokens_init(struct spam_tokens *t)
 {
 	memset(t, 0, sizeof(*t));
 	buf_init(&t->text, 0);
+	buf_init(&t->domains, 0);
+}
+
+/* Remember registrable domain D for the domain blocklists (unique). */
+static void
+tok_domain(struct spam_tokens *t, const char *d)
+{
+	size_t n = strlen(d);
+	char *needle;
+
+	if (t->ndomains >= SPAM_MAX_DOMAINS || n == 0)
+		return;
+	if (t->domains.len > 0) {
+		needle = xasprintf("\n%s\n", d);
+		/* the buffer starts with a domain, not "\n": check it apart */
+		if ((t->domains.len > n && memcmp(t->domains.data, d, n) == 0 &&
+		    t->domains.data[n] == '\n') ||
+		    memmem(t->domains.data, t->domains.len, needle, n + 2) != NULL) {
+			free(needle);
+			return;
+		}
+		free(needle);
+	}
+	(void)buf_append(&t->domains, d, n);
+	(void)buf_append(&t->domains, "\n", 1);
+	t->ndomains++;
 }
 
 void
@@ -81,6 +107,8 @@ spam_tokens_free(struct spam_tokens *t)
 		return;
 	free(t->h);
 	buf_free(&t->text);
+	buf_free(&t->domains);
+	t->ndomains = 0;
 	t->h = NULL;
 	t->n = t->cap = 0;
 }
@@ -281,6 +309,7 @@ url_domain(struct spam_tokens *t, const char *host, size_t n)
 	spam_registrable_domain(host, n, rd, sizeof(rd));
 	if (rd[0] != '\0') {
 		tok_add_str(t, "url:", rd);
+		tok_domain(t, rd);
 		return 1;
 	}
 	if (n > 0 && isdigit((unsigned char)host[0])) {
@@ -425,6 +454,7 @@ header_tokens(struct tok_ctx *c, const char *msg, size_t len)
 								snprintf(prefix, sizeof(prefix), "%s-domain:",
 								    name);
 								tok_add_str(c->t, prefix, rd);
+								tok_domain(c->t, rd);
 							}
 						}
 					}

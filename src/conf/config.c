@@ -202,6 +202,9 @@ static const struct conf_key conf_keys[] = {
 	{ "spam_hold_score", CONF_INT, "6", 0, 1000000, F(spam_hold_score), NULL, 0, 0 },
 	{ "spam_reject_score", CONF_INT, "0", 0, 1000000, F(spam_reject_score), NULL, 0, 0 },
 	{ "spam_rules", CONF_LIST, "", 0, 0, F(spam_rules), NULL, CONF_STRING, 0 },
+	{ "spam_dnsbl", CONF_LIST, "", 0, 0, F(spam_dnsbl), NULL, CONF_STRING, 0 },
+	{ "spam_uribl", CONF_LIST, "", 0, 0, F(spam_uribl), NULL, CONF_STRING, 0 },
+	{ "spam_dnsbl_timeout", CONF_DURATION, "2s", 100, 30 * SEC, F(spam_dnsbl_timeout), NULL, 0, 0 },
 };
 
 int

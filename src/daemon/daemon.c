@@ -250,6 +250,17 @@ check_spam_rules(const struct config *cfg, struct buf *errs)
 			check_error(errs, cfg, "spam_rules", "%s", why);
 			rc = -1;
 		}
+	for (i = 0; i < cfg->spam_dnsbl.n + cfg->spam_uribl.n; i++) {
+		struct spam_list l;
+		int dom = i >= cfg->spam_dnsbl.n;
+		const char *s = dom ? cfg->spam_uribl.items[i - cfg->spam_dnsbl.n] :
+		    cfg->spam_dnsbl.items[i];
+
+		if (spam_list_parse(s, dom, &l, why, sizeof(why)) != 0) {
+			check_error(errs, cfg, dom ? "spam_uribl" : "spam_dnsbl", "%s", why);
+			rc = -1;
+		}
+	}
 	if (cfg->spam_tag_score > 0 && cfg->spam_hold_score > 0 &&
 	    cfg->spam_hold_score < cfg->spam_tag_score) {
 		check_error(errs, cfg, "spam_hold_score", "%lld is below spam_tag_score (%lld)",

@@ -58,4 +58,9 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 	p->spam.min_learned = (uint32_t)cfg->spam_min_learned;
 	p->spam.rules.items = cfg->spam_rules.items;
 	p->spam.rules.n = cfg->spam_rules.n;
+	p->spam.dnsbl.items = cfg->spam_dnsbl.items;
+	p->spam.dnsbl.n = cfg->spam_dnsbl.n;
+	p->spam.uribl.items = cfg->spam_uribl.items;
+	p->spam.uribl.n = cfg->spam_uribl.n;
+	p->spam.dnsbl_timeout = cfg->spam_dnsbl_timeout;
 }

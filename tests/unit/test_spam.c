@@ -321,6 +321,97 @@ test_rules(void)
 	ok(res.action == SPAM_ACT_NONE, "all thresholds off: no action even at 1000");
 }
 
+static void
+test_dnsbl(void)
+{
+	struct spam_list l;
+	char err[256], name[320], a[300], b[300];
+	const char *sym;
+	double w;
+	unsigned char x2[4] = { 127, 0, 0, 2 }, x4[4] = { 127, 0, 0, 4 }, x9[4] = { 127, 0, 0, 9 };
+	unsigned char ref[4] = { 127, 255, 255, 254 }, pub[4] = { 10, 0, 0, 2 };
+	static struct policy_params pp;
+	static char *dnsbl[1], *uribl[1];
+	struct policy_msg m;
+	struct outcome o;
+	size_t i, found;
+
+	ok(spam_list_parse("Zen.Test:ZEN:3:2=ZEN_SBL=4+4=ZEN_XBL=3.5", 0, &l, err, sizeof(err)) == 0 &&
+	    strcmp(l.zone, "zen.test") == 0 && l.ncodes == 2 && l.codes[1].code == 4 &&
+	    l.codes[1].weight == 3.5 && strcmp(l.codes[0].symbol, "ZEN_SBL") == 0,
+	    "list spec with return codes parses");
+	ok(spam_list_parse("zen.test:zen:3", 0, &l, err, sizeof(err)) == -1 &&
+	    spam_list_parse("zen.test:ZEN", 0, &l, err, sizeof(err)) == -1 &&
+	    spam_list_parse("zen.test:ZEN:3:2=X", 0, &l, err, sizeof(err)) == -1 &&
+	    spam_list_parse("zen test:ZEN:3", 0, &l, err, sizeof(err)) == -1, "bad list specs refused");
+	(void)spam_list_parse("zen.test:ZEN:3:2=ZEN_SBL=4+4=ZEN_XBL=3.5", 0, &l, err, sizeof(err));
+	ok(spam_dnsbl_qname("192.0.2.99", "zen.test", name, sizeof(name)) == 0 &&
+	    strcmp(name, "99.2.0.192.zen.test") == 0, "IPv4 query name: reversed octets");
+	ok(spam_dnsbl_qname("2001:db8::1", "zen.test", name, sizeof(name)) == 0 &&
+	    strncmp(name, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.test",
+	    200) == 0, "IPv6 query name: nibbles (RFC 5782 2.4)");
+	ok(spam_dnsbl_qname("not-an-ip", "zen.test", name, sizeof(name)) == -1, "not an address");
+	ok(spam_dnsbl_decode(&l, x2, &sym, &w) == 1 && strcmp(sym, "ZEN_SBL") == 0 && w == 4,
+	    "127.0.0.2 decodes to its code's symbol");
+	ok(spam_dnsbl_decode(&l, x4, &sym, &w) == 1 && strcmp(sym, "ZEN_XBL") == 0 && w == 3.5,
+	    "127.0.0.4 decodes to ZEN_XBL");
+	ok(spam_dnsbl_decode(&l, x9, &sym, &w) == 1 && strcmp(sym, "ZEN") == 0 && w == 3,
+	    "an unnamed code gives the list's symbol");
+	is_int(spam_dnsbl_decode(&l, ref, &sym, &w), -1, "127.255.255.254: refused");
+	is_int(spam_dnsbl_decode(&l, pub, &sym, &w), 0, "outside 127/8: not a listing");
+	spam_dnsbl_canaries(&l, a, b, sizeof(a));
+	ok(strcmp(a, "2.0.0.127.zen.test") == 0 && strcmp(b, "1.0.0.127.zen.test") == 0,
+	    "IPv4 list canaries: 127.0.0.2 listed, 127.0.0.1 not");
+	(void)spam_list_parse("dbl.test:DBL:5", 1, &l, err, sizeof(err));
+	spam_dnsbl_canaries(&l, a, b, sizeof(a));
+	ok(strcmp(a, "test.dbl.test") == 0 && strcmp(b, "invalid.dbl.test") == 0,
+	    "domain list canaries: TEST listed, INVALID not");
+
+	/* the stage's DNS round: pend with the queries, then decode */
+	memset(&pp, 0, sizeof(pp));
+	pp.spam.enabled = 1;
+	pp.spam.tag_score = 4;
+	pp.spam.hold_score = 6;
+	pp.spam.min_learned = 200;
+	dnsbl[0] = "zen.test:ZEN:3";
+	uribl[0] = "dbl.test:DBL:5";
+	pp.spam.dnsbl.items = dnsbl;
+	pp.spam.dnsbl.n = 1;
+	pp.spam.uribl.items = uribl;
+	pp.spam.uribl.n = 1;
+	memset(&m, 0, sizeof(m));
+	m.params = &pp;
+	m.account = "acme";
+	m.client_addr = "192.0.2.7";
+	buf_init(&m.data, 0);
+	(void)buf_append_str(&m.data, "From: x@news.badsite.test\r\nSubject: hi\r\n\r\n"
+	    "see http://www.evil.example.com/a and http://evil.example.com/b\r\n");
+	buf_init(&m.verdicts, 0);
+	spam_policy_stage(&m, &o);
+	ok(o.kind == OUTCOME_PENDING && m.spam_q != NULL, "with lists: the stage pends for DNS");
+	for (i = found = 0; m.spam_q != NULL && i < m.spam_q->n; i++)
+		if (strcmp(m.spam_q->v[i].name, "7.2.0.192.zen.test") == 0 ||
+		    strcmp(m.spam_q->v[i].name, "example.com.dbl.test") == 0 ||
+		    strcmp(m.spam_q->v[i].name, "badsite.test.dbl.test") == 0)
+			found++;
+	ok(m.spam_q != NULL && m.spam_q->n == 3 && found == 3,
+	    "queries: client IP reversed, URL and From registrable domains once each");
+	for (i = 0; m.spam_q != NULL && i < m.spam_q->n; i++) {
+		m.spam_q->v[i].done = 1;
+		if (strcmp(m.spam_q->v[i].name, "example.com.dbl.test") == 0) {
+			memcpy(m.spam_q->v[i].addr[0], x2, 4);
+			m.spam_q->v[i].naddr = 1;
+		}
+	}
+	if (m.spam_q != NULL)
+		m.spam_q->resumed = 1;
+	spam_policy_stage(&m, &o);
+	ok(o.kind == OUTCOME_OK && m.hold == 0 && m.hdrs.ntop == 1 &&
+	    strstr(m.hdrs.top[0].text, "symbols=DBL:5.00") != NULL,
+	    "second pass: the DBL listing adds DBL (5): tagged");
+	policy_msg_free(&m);
+}
+
 static int
 run_stage(const char *text, const char *rules0, double tag, double hold, double reject,
     const struct account_policy *acct, struct policy_msg *m, struct outcome *o)
@@ -405,7 +496,7 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(67);
+	plan(82);
 	test_math();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)
@@ -413,6 +504,7 @@ main(void)
 	test_store(dir);
 	test_rules();
 	test_stage();
+	test_dnsbl();
 	{
 		char *cmd = xasprintf("rm -rf %s", dir);
 
