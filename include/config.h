@@ -172,6 +172,14 @@ struct config {
 	struct config_list spam_dnsbl;		/* ZONE:SYMBOL:WEIGHT[:codes] */
 	struct config_list spam_uribl;
 	uint64_t spam_dnsbl_timeout;		/* ms */
+	int spam_signals;
+	uint64_t spam_signal_window;		/* ms */
+	int64_t spam_signal_min_windows;
+	int64_t spam_signal_spike_factor;
+	int64_t spam_signal_spike_new_domains_weight;
+	int64_t spam_signal_max_domains;
+	int64_t spam_dup_threshold;		/* percent */
+	int64_t spam_dup_weight;
 };
 
 /*

@@ -76,6 +76,14 @@ struct policy_spam_params {
 	struct policy_strlist dnsbl;		/* spam_dnsbl: IP lists */
 	struct policy_strlist uribl;		/* spam_uribl: domain lists */
 	uint64_t dnsbl_timeout;			/* spam_dnsbl_timeout, ms */
+	int signals;				/* spam_signals */
+	uint64_t signal_window;			/* spam_signal_window, ms */
+	uint32_t signal_min_windows;		/* spam_signal_min_windows */
+	double signal_spike_factor;		/* spam_signal_spike_factor */
+	double signal_spike_new_domains_weight;	/* spam_signal_spike_new_domains_weight */
+	uint32_t signal_max_domains;		/* spam_signal_max_domains; 0 = off */
+	double dup_threshold;			/* spam_dup_threshold (percent / 100) */
+	double dup_weight;			/* spam_dup_weight */
 };
 
 struct policy_params {

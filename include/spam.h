@@ -34,6 +34,11 @@
 
 /* ---- the token store seam ---- */
 
+struct spam_acct_in;
+struct spam_acct_facts;
+struct spam_fp;
+struct spam_result;
+
 struct spam_counts {
 	uint32_t spam, ham;	/* learned messages of each class holding the token */
 };
@@ -53,7 +58,76 @@ struct spam_store {
 	 * to NOW (wall ms).  Counts never go below 0.  0, or negative errno.
 	 */
 	int (*update)(void *arg, const uint64_t *h, size_t n, int dspam, int dham, uint64_t now);
+	/*
+	 * Account signals (may be NULL): count message IN of its account
+	 * and describe the account's history before it in OUT, in one
+	 * read-modify-write.  0, or -1 (OUT then says nothing).
+	 */
+	int (*account)(void *arg, const struct spam_acct_in *in, struct spam_acct_facts *out);
+	/* Near-duplicates (may be NULL): remember FP as rejected; the best
+	 * similarity of FP to a remembered one (0 when none). */
+	int (*dup_add)(void *arg, const struct spam_fp *fp, uint64_t now);
+	int (*dup_best)(void *arg, const struct spam_fp *fp, double *similarity);
 };
+
+/* ---- account signals (policy/spam_signals.c; counters in the store) ---- */
+
+/* One message of an account, as the counters see it: keyed hashes
+ * only (addr_index_hash), never an address. */
+#define SPAM_SIG_MAX_DOMAINS 64
+struct spam_acct_in {
+	const char *account;
+	uint64_t now;				/* wall ms */
+	uint64_t window;			/* ms per counting window (spam_signal_window) */
+	double alpha;				/* EWMA weight of the newest window */
+	uint32_t nrcpts;
+	size_t ndomains;			/* distinct recipient domains */
+	unsigned char domain[SPAM_SIG_MAX_DOMAINS][16];	/* their keyed hashes (truncated) */
+	int have_client;
+	unsigned char client[16];		/* keyed hash of the client address */
+	uint64_t template_h;			/* spam_tokens.template_h */
+};
+
+struct spam_acct_facts {
+	uint32_t windows;		/* windows of history before the current one */
+	double baseline;		/* EWMA of recipients per window, before this window */
+	uint32_t window_rcpts;		/* recipients this window, this message included */
+	uint32_t window_domains;	/* distinct recipient domains this window */
+	uint32_t new_domains;		/* of this message's domains, never seen for the account */
+	uint32_t ndomains;
+	int new_client;			/* client address never seen for the account */
+	int new_template;		/* template fingerprint never seen for the account */
+};
+
+struct spam_signal_params {
+	uint64_t window;		/* spam_signal_window, ms */
+	uint32_t min_windows;		/* spam_signal_min_windows: history before a spike counts */
+	double spike_factor;		/* spam_signal_spike_factor (10) */
+	double spike_weight;		/* ACCT_VOLUME_SPIKE */
+	double spike_new_domains_weight;	/* ACCT_SPIKE_NEW_DOMAINS (spike + new domains) */
+	double new_client_weight;	/* ACCT_NEW_CLIENT */
+	double new_template_weight;	/* ACCT_NEW_TEMPLATE_SPIKE */
+	uint32_t max_domains;		/* ACCT_MANY_DOMAINS above this many per window; 0 off */
+};
+/* The symbols of FACTS under P into R. */
+void spam_signals_symbols(const struct spam_signal_params *p, const struct spam_acct_facts *f,
+    struct spam_result *r);
+
+/* ---- near-duplicates (policy/spam_fp.c) ---- */
+
+/* A MinHash sketch of the word 4-shingles of the decoded text. */
+#define SPAM_FP_N 32
+struct spam_fp {
+	uint32_t h[SPAM_FP_N];
+	uint32_t nshingles;		/* 0: too little text to compare */
+};
+void spam_fingerprint(const char *msg, size_t len, struct spam_fp *out);
+/* Estimated Jaccard similarity of the shingle sets (0..1). */
+double spam_fp_similarity(const struct spam_fp *a, const struct spam_fp *b);
+/* A reviewer rejected MSG: its fingerprint is remembered, later
+ * messages within spam_dup_threshold score NEAR_DUP_REJECTED (all
+ * accounts).  0, or negative errno. */
+int spam_reject_fingerprint(const struct spam_store *store, const char *msg, size_t len);
 
 /* ---- tokens (policy/spam_tok.c) ---- */
 
@@ -69,6 +143,9 @@ struct spam_tokens {
 	 * blocklists.  Always collected. */
 	struct buf domains;
 	size_t ndomains;
+	/* The text's structure (line shapes of the text parts), for the
+	 * "new template" account signal. */
+	uint64_t template_h;
 };
 #define SPAM_MAX_DOMAINS 20
 

@@ -42,6 +42,12 @@ int spamdb_stats(struct spamdb *db, struct spamdb_stats *out);
 int spamdb_forget_all(struct spamdb *db);
 /* Delete tokens last seen before BEFORE (wall ms); *REMOVED gets the count. */
 int spamdb_expire(struct spamdb *db, uint64_t before, uint64_t *removed);
+/*
+ * The EWMA baseline of the account signals after GAP more windows, the
+ * first of which had COUNT recipients and the rest none (ALPHA: weight
+ * of the newest window).
+ */
+double spamdb_ewma_roll(double ewma, uint32_t count, uint64_t gap, double alpha);
 /* The directory's data file (tests). */
 const char *spamdb_path(struct spamdb *db);
 

@@ -63,7 +63,8 @@ TESTS += tests/unit/test_policy_message
 
 # Spam scoring (issue 15): tokenizer (the only libpsl user), classifier
 # and rules, the EOM stage; the model store is queue/spamdb.c.
-libpostern_a_SOURCES += policy/spam_tok.c policy/spam.c policy/spam_stage.c policy/spam_dnsbl.c
+libpostern_a_SOURCES += policy/spam_tok.c policy/spam.c policy/spam_stage.c policy/spam_dnsbl.c \
+	policy/spam_signals.c policy/spam_fp.c
 noinst_HEADERS += include/spam.h include/spamdb.h
 check_PROGRAMS += tests/unit/test_spam
 tests_unit_test_spam_LDADD = $(POSTERN_LIBS)

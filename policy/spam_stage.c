@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "crypto.h"
 #include "log.h"
 #include "policy.h"
@@ -264,6 +265,101 @@ apply(struct policy_msg *m, const struct spam_params *p, struct spam_result *r,
 	return 0;
 }
 
+/* NEAR_DUP_REJECTED: close to a message a reviewer rejected. */
+static void
+near_duplicate(const struct policy_msg *m, struct spam_result *r)
+{
+	const struct policy_spam_params *sp = &m->params->spam;
+	struct spam_fp fp;
+	double sim = 0.0;
+
+	if (m->spam == NULL || m->spam->dup_best == NULL || sp->dup_weight == 0)
+		return;
+	spam_fingerprint(m->data.data ? m->data.data : "", m->data.len, &fp);
+	if (fp.nshingles == 0 || m->spam->dup_best(m->spam->arg, &fp, &sim) != 0)
+		return;
+	if (sim >= sp->dup_threshold)
+		spam_result_add(r, "NEAR_DUP_REJECTED", sp->dup_weight);
+}
+
+/* Truncated keyed hash of a pseudo-address (addr_index_hash), or the
+ * unkeyed token hash when no index key is set (tools). */
+static void
+keyed16(const char *s, unsigned char out[16])
+{
+	unsigned char h[ADDR_HASH_LEN];
+	uint64_t a;
+
+	if (addr_index_have_key() && addr_index_hash(s, strlen(s), h) == 0) {
+		memcpy(out, h, 16);
+		return;
+	}
+	a = spam_hash(s, strlen(s));
+	memcpy(out, &a, 8);
+	a = spam_hash((const char *)out, 8);
+	memcpy(out + 8, &a, 8);
+}
+
+/* The account signals of M (policy/spam_signals.c over the store's counters). */
+static void
+account_signals(const struct policy_msg *m, const struct spam_tokens *t, struct spam_result *r)
+{
+	const struct policy_spam_params *sp = &m->params->spam;
+	struct spam_signal_params sig;
+	struct spam_acct_in in;
+	struct spam_acct_facts f;
+	char tmp[600];
+	size_t i, k;
+
+	if (!sp->signals || m->spam == NULL || m->spam->account == NULL || m->account == NULL ||
+	    m->account[0] == '\0')
+		return;
+	memset(&in, 0, sizeof(in));
+	in.account = m->account;
+	in.now = now_wall_ms();
+	in.window = sp->signal_window;
+	in.alpha = 0.1;
+	in.nrcpts = (uint32_t)m->nrcpts;
+	for (i = 0; i < m->nrcpts && in.ndomains < SPAM_SIG_MAX_DOMAINS; i++) {
+		const char *at = strrchr(m->rcpts[i], '@');
+		unsigned char h[16];
+
+		if (at == NULL || strlen(at) > 300)
+			continue;
+		snprintf(tmp, sizeof(tmp), "domain%s", at);	/* "domain@example.com" */
+		keyed16(tmp, h);
+		for (k = 0; k < in.ndomains; k++)
+			if (memcmp(in.domain[k], h, 16) == 0)
+				break;
+		if (k == in.ndomains)
+			memcpy(in.domain[in.ndomains++], h, 16);
+	}
+	if (m->client_addr != NULL && m->client_addr[0] != '\0' && strlen(m->client_addr) < 64) {
+		/* "client@127-0-0-1.client.invalid": an address the index takes */
+		size_t n = (size_t)snprintf(tmp, sizeof(tmp), "client@%s", m->client_addr);
+
+		for (i = 7; i < n; i++)
+			if (tmp[i] == '.' || tmp[i] == ':')
+				tmp[i] = '-';
+		str_copy(tmp + n, ".client.invalid", sizeof(tmp) - n);
+		keyed16(tmp, in.client);
+		in.have_client = 1;
+	}
+	in.template_h = t->template_h;
+	if (m->spam->account(m->spam->arg, &in, &f) != 0)
+		return;
+	memset(&sig, 0, sizeof(sig));
+	sig.window = sp->signal_window;
+	sig.min_windows = sp->signal_min_windows;
+	sig.spike_factor = sp->signal_spike_factor;
+	sig.spike_weight = 2.0;
+	sig.spike_new_domains_weight = sp->signal_spike_new_domains_weight;
+	sig.new_client_weight = 1.0;
+	sig.new_template_weight = 2.0;
+	sig.max_domains = sp->signal_max_domains;
+	spam_signals_symbols(&sig, &f, r);
+}
+
 int
 spam_policy_stage(struct policy_msg *m, struct outcome *out)
 {
@@ -288,6 +384,8 @@ spam_policy_stage(struct policy_msg *m, struct outcome *out)
 	    &t) != 0)
 		log_warn("account=%s event=spam error=model_unreadable",
 		    m->account && *m->account ? m->account : "-");
+	near_duplicate(m, &r);
+	account_signals(m, &t, &r);
 	if (m->params->spam.dnsbl.n + m->params->spam.uribl.n > 0 && m->spam_q == NULL &&
 	    (m->spam_q = dnsq_build(m, &t)) != NULL) {
 		/* first pass: the relay looks the names up and runs us again */

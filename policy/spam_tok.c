@@ -365,9 +365,37 @@ struct tok_ctx {
 	struct spam_tokens *t;
 	const char *raw;
 	size_t rawlen;
-	size_t ntext, nhtml, nplain, nattach, nurls;
+	size_t ntext, nhtml, nplain, nattach, nurls, lines;
 	struct buf html;	/* decoded HTML of the current part (for hrefs) */
 };
+
+/* Fold the shapes of TEXT's lines (length class, digits, URL, leading
+ * capital) into T->template_h: two messages from one template share
+ * it whatever their words and numbers. */
+static void
+template_fold(struct spam_tokens *t, const char *text, size_t len, size_t *lines)
+{
+	size_t i = 0;
+
+	while (i < len && *lines < 64) {
+		const char *eol = memchr(text + i, '\n', len - i);
+		size_t e = eol ? (size_t)(eol - text) : len, n = e - i, k;
+		unsigned shape, digits = 0, url = 0;
+
+		while (n > 0 && (text[i + n - 1] == '\r' || text[i + n - 1] == ' '))
+			n--;
+		if (n > 0) {
+			for (k = 0; k < n; k++)
+				digits |= isdigit((unsigned char)text[i + k]) != 0;
+			url = n > 7 && (memmem(text + i, n, "http", 4) != NULL);
+			shape = (unsigned)(n < 240 ? n / 16 : 15) | digits << 4 | url << 5 |
+			    (unsigned)(isupper((unsigned char)text[i]) != 0) << 6;
+			t->template_h = (t->template_h ^ shape) * 0x100000001b3ULL;
+			(*lines)++;
+		}
+		i = e + 1;
+	}
+}
 
 static void
 part_text(void *arg, const struct mime_part *part, const char *text, size_t len)
@@ -391,6 +419,7 @@ part_text(void *arg, const struct mime_part *part, const char *text, size_t len)
 	}
 	c->nurls += urls(c->t, text, len);
 	words(c->t, text, len, NULL);
+	template_fold(c->t, text, len, &c->lines);
 }
 
 /* Header fields of the top-level header (unfolded, RFC 5322 §2.2.3). */
@@ -501,6 +530,7 @@ spam_tokenize(const char *msg, size_t len, struct spam_tokens *t)
 	c.t = t;
 	c.raw = msg;
 	c.rawlen = len;
+	t->template_h = 0xcbf29ce484222325ULL;
 	buf_init(&c.html, 8u << 20);
 	header_tokens(&c, msg, len);
 	p = mime_new(&lim, part_text, &c);

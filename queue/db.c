@@ -10,7 +10,9 @@
  *    process-wide rwlock is held shared by every open transaction and
  *    exclusively by db_grow(), because mdb_env_set_mapsize() must not
  *    run while any transaction of this process is live.
- *  - Commits are durable (no MDB_NOSYNC): the writer thread batches
+ *  - Commits are durable (no MDB_NOSYNC, except for an environment
+ *    opened with DB_OPEN_NOSYNC: spamdb.c's per-account counters, where
+ *    losing the last seconds on a crash costs nothing): the writer thread batches
  *    many operations into one transaction, so one fsync covers a batch.
  *  - MDB_MAP_FULL is reported as -EFBIG (the caller may grow the map),
  *    MDB_TXN_FULL as -E2BIG (the caller splits the batch), a full disk
@@ -35,7 +37,7 @@
 static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
-	"spam",
+	"spam", "spam_signals", "spam_dups",
 };
 
 #define RELEASE_RANGES	64
@@ -92,10 +94,17 @@ int
 db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
     char *err, size_t errlen)
 {
+	return db_open_flags(out, dir, mapsize, readonly, 0, err, errlen);
+}
+
+int
+db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
+    unsigned oflags, char *err, size_t errlen)
+{
 	struct db *db = xcalloc(1, sizeof(*db));
 	MDB_txn *txn = NULL;
 	MDB_envinfo info;
-	unsigned flags = MDB_NOTLS;
+	unsigned flags = MDB_NOTLS | (oflags & DB_OPEN_NOSYNC ? MDB_NOSYNC : 0);
 	int rc, i;
 
 	db->readonly = readonly;

@@ -26,6 +26,8 @@ enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
 	DB_SPAM,		/* the spam model (queue/spamdb.c, its own environment) */
+	DB_SPAM_SIGNALS,	/* per-account spam signals (queue/spamdb.c, its own environment) */
+	DB_SPAM_DUPS,		/* fingerprints of rejected messages (queue/spamdb.c) */
 	DB_NTABLES
 };
 
@@ -38,6 +40,11 @@ struct db_cursor;
  * -ENOSPC (disk full), -EIO (anything else LMDB reports). */
 int db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
     char *err, size_t errlen);
+/* The same with DB_OPEN_* flags: DB_OPEN_NOSYNC commits without fsync
+ * (counters that may lose their last seconds on a crash: spamdb.c). */
+#define DB_OPEN_NOSYNC 0x01
+int db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
+    unsigned flags, char *err, size_t errlen);
 void db_close(struct db *db);
 int db_begin(struct db *db, int readonly, struct db_txn **out);
 int db_commit(struct db_txn *txn);

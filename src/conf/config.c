@@ -205,6 +205,14 @@ static const struct conf_key conf_keys[] = {
 	{ "spam_dnsbl", CONF_LIST, "", 0, 0, F(spam_dnsbl), NULL, CONF_STRING, 0 },
 	{ "spam_uribl", CONF_LIST, "", 0, 0, F(spam_uribl), NULL, CONF_STRING, 0 },
 	{ "spam_dnsbl_timeout", CONF_DURATION, "2s", 100, 30 * SEC, F(spam_dnsbl_timeout), NULL, 0, 0 },
+	{ "spam_signals", CONF_BOOL, "yes", 0, 0, F(spam_signals), NULL, 0, 0 },
+	{ "spam_signal_window", CONF_DURATION, "1h", 1 * SEC, 1 * DAY, F(spam_signal_window), NULL, 0, 0 },
+	{ "spam_signal_min_windows", CONF_INT, "24", 1, 100000, F(spam_signal_min_windows), NULL, 0, 0 },
+	{ "spam_signal_spike_factor", CONF_INT, "10", 2, 100000, F(spam_signal_spike_factor), NULL, 0, 0 },
+	{ "spam_signal_spike_new_domains_weight", CONF_INT, "5", 0, 1000000, F(spam_signal_spike_new_domains_weight), NULL, 0, 0 },
+	{ "spam_signal_max_domains", CONF_INT, "0", 0, 1000000, F(spam_signal_max_domains), NULL, 0, 0 },
+	{ "spam_dup_threshold", CONF_INT, "80", 1, 100, F(spam_dup_threshold), NULL, 0, 0 },
+	{ "spam_dup_weight", CONF_INT, "10", 0, 1000000, F(spam_dup_weight), NULL, 0, 0 },
 };
 
 int

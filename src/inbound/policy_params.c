@@ -63,4 +63,12 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 	p->spam.uribl.items = cfg->spam_uribl.items;
 	p->spam.uribl.n = cfg->spam_uribl.n;
 	p->spam.dnsbl_timeout = cfg->spam_dnsbl_timeout;
+	p->spam.signals = cfg->spam_signals;
+	p->spam.signal_window = cfg->spam_signal_window;
+	p->spam.signal_min_windows = (uint32_t)cfg->spam_signal_min_windows;
+	p->spam.signal_spike_factor = (double)cfg->spam_signal_spike_factor;
+	p->spam.signal_spike_new_domains_weight = (double)cfg->spam_signal_spike_new_domains_weight;
+	p->spam.signal_max_domains = (uint32_t)cfg->spam_signal_max_domains;
+	p->spam.dup_threshold = (double)cfg->spam_dup_threshold / 100.0;
+	p->spam.dup_weight = (double)cfg->spam_dup_weight;
 }

@@ -412,6 +412,135 @@ test_dnsbl(void)
 	policy_msg_free(&m);
 }
 
+static const char *campaign = "Subject: Account notice\r\n\r\nDear customer, your account has been "
+	"suspended because of unusual activity. Please verify your identity within 24 hours by "
+	"following the secure link below, otherwise your access will be closed permanently. "
+	"Thank you for banking with us, the security team.\r\n";
+static const char *campaign2 = "Subject: Account notice\r\n\r\nDear member, your account has been "
+	"suspended because of unusual activity. Please verify your identity within 24 hours by "
+	"following the secure link below, otherwise your access will be closed permanently. "
+	"Thank you for banking with us, the security team.\r\n";
+
+static void
+test_signals_and_dups(const char *dir)
+{
+	struct spam_signal_params sp;
+	struct spam_acct_facts f;
+	struct spam_acct_in in;
+	struct spam_result r;
+	struct spam_fp a, b, c;
+	struct spamdb *db;
+	struct spam_store st;
+	char err[256];
+	double sim = -1;
+	uint64_t t0 = 1000000000000ULL;
+	int i, held = -1;
+
+	ok(fabs(spamdb_ewma_roll(0.0, 10, 1, 0.1) - 1.0) < 1e-12 &&
+	    fabs(spamdb_ewma_roll(1.0, 0, 3, 0.1) - 0.729) < 1e-12, "EWMA roll: 0.1 x 10; 0.9^3");
+	memset(&sp, 0, sizeof(sp));
+	sp.min_windows = 3;
+	sp.spike_factor = 10;
+	sp.spike_weight = 2;
+	sp.spike_new_domains_weight = 5;
+	sp.new_client_weight = 1;
+	sp.new_template_weight = 2;
+	memset(&f, 0, sizeof(f));
+	f.windows = 2;
+	f.window_rcpts = 100;
+	f.baseline = 1;
+	f.ndomains = f.new_domains = 1;
+	memset(&r, 0, sizeof(r));
+	spam_signals_symbols(&sp, &f, &r);
+	ok(r.nsym == 0, "too little history: no signal");
+	f.windows = 3;
+	spam_signals_symbols(&sp, &f, &r);
+	ok(r.nsym == 2 && r.score == 7 && strcmp(r.sym[1].name, "ACCT_SPIKE_NEW_DOMAINS") == 0,
+	    "100 > 10 x baseline 1 to a new domain: spike + new domains = 7");
+	memset(&r, 0, sizeof(r));
+	f.window_rcpts = 10;
+	spam_signals_symbols(&sp, &f, &r);
+	ok(r.nsym == 0, "10 = 10 x baseline: no spike");
+
+	db = spamdb_open(dir, 0, err, sizeof(err));
+	if (db == NULL)
+		return;
+	spamdb_store(db, &st);
+	ok(st.account != NULL && st.dup_add != NULL && st.dup_best != NULL, "store has signals and dups");
+	/* five windows of one recipient at a usual domain, from one client */
+	memset(&in, 0, sizeof(in));
+	in.account = "acme";
+	in.window = 1000;
+	in.alpha = 0.1;
+	in.nrcpts = 1;
+	in.ndomains = 1;
+	memset(in.domain[0], 'u', 16);
+	in.have_client = 1;
+	memset(in.client, 'c', 16);
+	in.template_h = 42;
+	for (i = 0; i < 5; i++) {
+		in.now = t0 + (uint64_t)i * 1000;
+		(void)st.account(st.arg, &in, &f);
+	}
+	ok(f.windows == 4 && !f.new_client && !f.new_template && f.new_domains == 0,
+	    "history: 4 windows before this one, known client, template, domain");
+	/* then a burst of 12 messages, each to a never-seen domain */
+	for (i = 0; i < 12; i++) {
+		in.now = t0 + 5000 + (uint64_t)i;
+		memset(in.domain[0], 'a' + i, 16);
+		(void)st.account(st.arg, &in, &f);
+		memset(&r, 0, sizeof(r));
+		spam_signals_symbols(&sp, &f, &r);
+		if (held < 0 && r.score >= 6)
+			held = i + 1;
+	}
+	ok(f.window_rcpts == 12 && f.window_domains == 12 && f.new_domains == 1 &&
+	    f.baseline < 1.0, "burst: 12 recipients, 12 domains this window, baseline %.3f", f.baseline);
+	is_int(held, 11, "the 11th message (> 10 x baseline 1) scores 7: hold");
+	in.now = t0 + 5100;
+	memset(in.client, 'n', 16);
+	(void)st.account(st.arg, &in, &f);
+	ok(f.new_client == 1, "a new client address is reported");
+
+	spam_fingerprint(campaign, strlen(campaign), &a);
+	spam_fingerprint(campaign2, strlen(campaign2), &b);
+	spam_fingerprint(ham_new, strlen(ham_new), &c);
+	ok(a.nshingles > 30 && spam_fp_similarity(&a, &b) >= 0.7,
+	    "one word changed: similarity %.2f", spam_fp_similarity(&a, &b));
+	ok(spam_fp_similarity(&a, &c) < 0.2, "unrelated: similarity %.2f", spam_fp_similarity(&a, &c));
+	ok(st.dup_best(st.arg, &b, &sim) == 0 && sim == 0.0, "no rejected message yet: 0");
+	ok(spam_reject_fingerprint(&st, campaign, strlen(campaign)) == 0, "reviewer rejects one");
+	i = st.dup_best(st.arg, &b, &sim);
+	ok(i == 0 && sim >= 0.7, "its variant matches: %.2f", sim);
+	i = st.dup_best(st.arg, &c, &sim);
+	ok(i == 0 && sim < 0.2, "a ham does not: %.2f", sim);
+	{
+		static struct policy_params pp;
+		struct policy_msg m;
+		struct outcome o;
+
+		memset(&pp, 0, sizeof(pp));
+		pp.spam.enabled = 1;
+		pp.spam.tag_score = 4;
+		pp.spam.hold_score = 6;
+		pp.spam.min_learned = 200;
+		pp.spam.dup_threshold = 0.7;
+		pp.spam.dup_weight = 10;
+		memset(&m, 0, sizeof(m));
+		m.params = &pp;
+		m.account = "other";
+		m.spam = &st;
+		buf_init(&m.data, 0);
+		(void)buf_append_str(&m.data, campaign2);
+		buf_init(&m.verdicts, 0);
+		spam_policy_stage(&m, &o);
+		ok(o.kind == OUTCOME_OK && m.hold == 1 && strstr(m.verdicts.data, "NEAR_DUP_REJECTED"),
+		    "stage: a variant from another account is held as NEAR_DUP_REJECTED");
+		policy_msg_free(&m);
+	}
+	spamdb_close(db);
+}
+
 static int
 run_stage(const char *text, const char *rules0, double tag, double hold, double reject,
     const struct account_policy *acct, struct policy_msg *m, struct outcome *o)
@@ -496,12 +625,13 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(82);
+	plan(98);
 	test_math();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	test_store(dir);
+	test_signals_and_dups(dir);
 	test_rules();
 	test_stage();
 	test_dnsbl();
