@@ -70,5 +70,7 @@ check_PROGRAMS += tests/unit/test_spam
 tests_unit_test_spam_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_spam
 # tag / hold / reject, GTUBE, learning from the CLI through the real daemon.
-TESTS += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py
-EXTRA_DIST += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py
+TESTS += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py \
+	tests/integration/test_spam_signals.py
+EXTRA_DIST += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py \
+	tests/integration/test_spam_signals.py
