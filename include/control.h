@@ -50,6 +50,8 @@
 
 struct queue;
 struct queue_audit;
+struct spam_store;
+struct spamdb;
 
 enum control_role {
 	CONTROL_ROLE_NONE = 0,
@@ -77,6 +79,8 @@ struct control_req {
 	uv_loop_t *loop;		/* NULL when run offline by posternctl */
 	const struct config *cfg;
 	struct queue *queue;		/* may be read-only offline */
+	const struct spam_store *spam;	/* the daemon's spam model (include/spam.h), or NULL */
+	struct spamdb *spamdb;		/* the same as a store (include/spamdb.h), or NULL */
 	void *priv;			/* control.c's connection state */
 	struct json_out *out;		/* the result writer (control_out()) */
 	int local_done, local_status;	/* control_run_local() */
@@ -142,6 +146,9 @@ void control_stop(struct control *c);
 
 /* Adopt a new config (role groups); the socket path is not changed. */
 void control_reload(struct control *c, const struct config *cfg);
+/* The spam model handlers (src/control/cmd_spam.c) learn into; both
+ * borrowed, NULL when posternd has none. */
+void control_set_spam(struct control *c, const struct spam_store *store, struct spamdb *db);
 
 /* The posternd module callbacks are in daemon.h (src/daemon/control_module.c). */
 

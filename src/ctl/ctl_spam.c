@@ -9,7 +9,12 @@
  *   spam forget --all [--model DIR]
  *   spam forget --spam|--ham [--model DIR] FILE...   (unlearn those)
  *   spam expire --older-than DURATION [--model DIR]
+ *   spam learn --spam|--ham [--forget] [--balanced] [--rejected] --id QID...
+ *   spam score [--json] --id QID...
  *
+ * With --id the daemon learns or scores messages of its queue by id
+ * (src/control/cmd_spam.c: audited, reviewers may use it); the rest
+ * works on the model directory itself.
  * Without --model the daemon's model is used: the LMDB environment in
  * spam_model_directory (default DATA_DIRECTORY/spam).  LMDB shares it
  * between processes, so learning works while posternd runs and its
@@ -45,7 +50,9 @@ spam_usage(void)
 {
 	fprintf(stderr,
 	    "usage: posternctl spam learn --spam|--ham [--forget] [--model DIR] FILE...\n"
+	    "       posternctl spam learn --spam|--ham [--forget] [--balanced] [--rejected] --id QID...\n"
 	    "       posternctl spam score [--json] [--model DIR] FILE...\n"
+	    "       posternctl spam score [--json] --id QID...\n"
 	    "       posternctl spam stats [--model DIR]\n"
 	    "       posternctl spam forget --all | --spam|--ham FILE... [--model DIR]\n"
 	    "       posternctl spam expire --older-than DURATION [--model DIR]\n");
@@ -55,6 +62,8 @@ struct spam_opts {
 	const char *model;
 	int cls;		/* -1 none, SPAM_HAM, SPAM_SPAM */
 	int forget, all;
+	int ids;		/* --id: the arguments are queue ids (daemon side) */
+	int balanced, rejected;
 	const char *older;
 	char **files;
 	int nfiles;
@@ -78,6 +87,12 @@ spam_parse(int argc, char **argv, struct spam_opts *o)
 			o->forget = 1;
 		else if (strcmp(argv[i], "--all") == 0)
 			o->all = 1;
+		else if (strcmp(argv[i], "--id") == 0)
+			o->ids = 1;
+		else if (strcmp(argv[i], "--balanced") == 0)
+			o->balanced = 1;
+		else if (strcmp(argv[i], "--rejected") == 0)
+			o->rejected = 1;
 		else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)
 			o->model = argv[++i];
 		else if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc)
@@ -243,6 +258,56 @@ spam_stats_print(struct ctl *c, struct spamdb *db)
 	return 0;
 }
 
+/* learn / score by queue id: the daemon's handlers (src/control/cmd_spam.c). */
+static int
+spam_by_id(struct ctl *c, const struct spam_opts *o, int learn)
+{
+	struct json_value *root = NULL;
+	const struct json_value *res = NULL;
+	struct buf args;
+	struct json_out j;
+	int i, rc;
+	size_t k;
+
+	buf_init(&args, 0);
+	json_out_init(&j, &args);
+	json_obj_begin(&j);
+	if (learn) {
+		json_kv_str(&j, "class", o->cls == SPAM_SPAM ? "spam" : "ham");
+		json_kv_bool(&j, "forget", o->forget);
+		json_kv_bool(&j, "balanced", o->balanced);
+		json_kv_bool(&j, "rejected", o->rejected);
+	}
+	json_key(&j, "ids");
+	json_arr_begin(&j);
+	for (i = 0; i < o->nfiles; i++)
+		json_str(&j, o->files[i]);
+	json_arr_end(&j);
+	json_obj_end(&j);
+	rc = ctl_call(c, learn ? "spam.learn" : "spam.score", args.data, 0, &root, &res);
+	buf_free(&args);
+	if (rc != 0 || res == NULL) {
+		json_free(root);
+		return rc ? rc : CTL_EXIT_FAIL;
+	}
+	if (learn) {
+		if (c->json)
+			ctl_print_json(res, stdout);
+		else
+			printf("learned %lld as %s, declined %lld (balance guard), not found %lld\n",
+			    (long long)json_get_int(res, "learned", 0), o->cls == SPAM_SPAM ? "spam" : "ham",
+			    (long long)json_get_int(res, "declined", 0),
+			    (long long)json_get_int(res, "missing", 0));
+		rc = json_get_int(res, "missing", 0) > 0 ? CTL_EXIT_FAIL : 0;
+	} else {
+		for (k = 0; res->type == JSON_ARRAY && k < res->n; k++)
+			ctl_print_json(res->items[k], stdout);
+		rc = res->type == JSON_ARRAY && res->n == (size_t)o->nfiles ? 0 : CTL_EXIT_FAIL;
+	}
+	json_free(root);
+	return rc;
+}
+
 int
 ctl_spam_main(struct ctl *c, int argc, char **argv)
 {
@@ -256,6 +321,13 @@ ctl_spam_main(struct ctl *c, int argc, char **argv)
 		if (argc >= 2)
 			free(o.files);
 		return CTL_EXIT_USAGE;
+	}
+	if (o.ids && (strcmp(verb, "learn") == 0 || strcmp(verb, "score") == 0)) {
+		if (o.nfiles == 0 || o.model != NULL || (verb[0] == 'l' && o.cls < 0))
+			goto usage;
+		rc = spam_by_id(c, &o, verb[0] == 'l');
+		free(o.files);
+		return rc;
 	}
 	if (strcmp(verb, "learn") == 0) {
 		if (o.cls < 0 || o.nfiles == 0)

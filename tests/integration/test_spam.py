@@ -101,7 +101,7 @@ def main():
         "spam_reject_score": "0",
         "spam_rules": "GTUBE:1000:" + GTUBE,
     }).start()
-    plan(34)
+    plan(39)
     ok(add_account(p, "plain").returncode == 0, "account plain (global thresholds)")
     ok(add_account(p, "strict", "spam_reject_score=100").returncode == 0,
        "account strict: spam_reject_score=100")
@@ -208,6 +208,24 @@ def main():
     v = json.dumps(m.get("verdicts"))
     ok('"name": "BAYES_0' in v, "ham verdicts carry a low BAYES_ symbol (%s)" % v[:200])
 
+    # -- by queue id, through the daemon (reviewers, audited) -------------
+    code, text = send("plain", probe_spam.encode())
+    qid = queue_id(text)
+    r = p.posternctl("spam", "score", "--json", "--id", qid)
+    j = json.loads(r.stdout.splitlines()[0]) if r.returncode == 0 and r.stdout else {}
+    ok(j.get("id") == qid and (j.get("probability") or 0) > 0.99 and j.get("action") == "hold",
+       "score --id: the daemon scores the queued message (%s)" % r.stdout.strip())
+    r = p.posternctl("spam", "learn", "--ham", "--id", qid)
+    ok(r.returncode == 0 and "learned 1 as ham" in r.stdout, "learn --ham --id: learned 1 (%s%s)"
+       % (r.stdout.strip(), r.stderr.strip()))
+    s = json.loads(p.posternctl("spam", "stats", "--json").stdout)
+    is_(s.get("ham"), 26, "the daemon's model has 26 ham now")
+    r = p.posternctl("spam", "learn", "--spam", "--id", "0" * 20)
+    ok(r.returncode == 1 and "not found 1" in r.stdout, "learn --id of an unknown message: not found")
+    r = p.posternctl("audit", "list", "--json")
+    ok(r.returncode == 0 and "spam.learn" in r.stdout and qid in r.stdout,
+       "spam.learn is in the audit log with the message id")
+
     # -- a standalone model ----------------------------------------------
     model = os.path.join(p.dir, "model")
     r = p.posternctl("spam", "learn", "--model", model, "--spam", *files["spam"][:3])
@@ -223,7 +241,7 @@ def main():
     ok(r.returncode == 0 and s.get("spam") == 0 and s.get("tokens") == 0,
        "forget --all empties the standalone model")
     s = json.loads(p.posternctl("spam", "stats", "--json").stdout)
-    is_(s.get("spam"), 25, "the daemon's model is untouched")
+    ok(s.get("spam") == 25 and s.get("ham") == 26, "the daemon's model is untouched")
     r = p.posternctl("spam", "learn", "--spam")
     is_(r.returncode, 2, "learn without files: usage error")
     done()
