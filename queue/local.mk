@@ -3,6 +3,7 @@
 libpostern_a_SOURCES += \
 	queue/actions.c \
 	queue/db.c \
+	queue/dbfile.c \
 	queue/id.c \
 	queue/keys.c \
 	queue/purge.c \

@@ -65,6 +65,29 @@ int db_grow(struct db *db, uint64_t newsize);
 uint64_t db_mapsize(struct db *db);
 const char *db_path(struct db *db);
 
+/* ---- dbfile.c: data.mdb checked as a file, before LMDB maps it ---- */
+
+/* Read N octets at OFF into BUF: 0, or -1 (short read or error). */
+typedef int (*dbfile_read_fn)(void *arg, uint64_t off, void *buf, size_t n);
+struct dbfile_meta {
+	uint32_t psize;
+	uint64_t mapsize, last_pg, txnid;
+	uint64_t free_root, main_root;
+	unsigned free_depth, main_depth;
+};
+/* Both meta pages sane and the file (FSIZE octets) long enough for the
+ * newest one's last page; OUT gets the newest.  -1 with ERR ("is
+ * truncated: ..." / "is corrupt: ..."). */
+int dbfile_check_meta(dbfile_read_fn rd, void *arg, uint64_t fsize,
+    struct dbfile_meta *out, char *err, size_t errlen);
+/* Walk every B-tree page of M's snapshot; PAGES gets how many were
+ * checked.  -1 with ERR ("is corrupt: ..."). */
+int dbfile_walk(dbfile_read_fn rd, void *arg, const struct dbfile_meta *m,
+    uint64_t *pages, char *err, size_t errlen);
+/* Both checks on the file PATH (WALK: the walk too); 0, -ENOENT (no
+ * file), or -EBADMSG with ERR naming the file. */
+int db_file_check(const char *path, int walk, uint64_t *pages, char *err, size_t errlen);
+
 /* ---- keys.c: the master key file (primitives: include/crypto.h) ---- */
 
 /* Load the master key; with CREATE, make a new 0600 file when absent.

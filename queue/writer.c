@@ -30,21 +30,23 @@
 #include "queue_int.h"
 #include "util.h"
 
-/* Try to grow the map after -EFBIG; 0 when it grew. */
+/* Try to grow the map after -EFBIG; 0 when it grew, -EFBIG when it may
+ * not grow, -ENOSPC when the disk has no room for it. */
 static int
 writer_grow(struct queue *q)
 {
 	uint64_t cur = db_mapsize(q->db), want;
 	struct queue_settings st;
+	int rc;
 
 	queue_settings(q, &st);
 	if (!st.map_grow || cur >= st.map_max)
-		return -1;
+		return -EFBIG;
 	want = cur * 2;
 	if (want > st.map_max)
 		want = st.map_max;
-	if (db_grow(q->db, want) != 0)
-		return -1;
+	if ((rc = db_grow(q->db, want)) != 0)
+		return rc == -ENOSPC ? rc : -EFBIG;
 	log_info("event=queue_map_grown size=%llu", (unsigned long long)db_mapsize(q->db));
 	return 0;
 }
@@ -97,7 +99,7 @@ writer_run(struct queue *q, struct writer_op *ops)
 		rc = writer_batch(q, ops);
 		if (rc == 0)
 			return;
-		if (rc == -EFBIG && writer_grow(q) == 0)
+		if (rc == -EFBIG && (rc = writer_grow(q)) == 0)
 			continue;
 		break;
 	}
