@@ -24,7 +24,7 @@ check_PROGRAMS += tests/unit/test_control
 tests_unit_test_control_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_control
 TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
-	tests/integration/test_queue_cli.py
+	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py
 EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 	tests/integration/test_queue_cli.py \
 	tests/integration/queuelib.py

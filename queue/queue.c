@@ -185,6 +185,7 @@ queue_close(struct queue *q)
 	if (q == NULL)
 		return;
 	q->closing = 1;
+	writer_release_held(q);	/* a last try for results that could not be written */
 	writer_stop(q);
 	sched_close(q);
 	if (q->async_init) {
@@ -192,9 +193,10 @@ queue_close(struct queue *q)
 		uv_close((uv_handle_t *)&q->async, queue_handle_closed);
 	}
 	if (q->timers_init) {
-		q->handles_open += 2;
+		q->handles_open += 3;
 		uv_close((uv_handle_t *)&q->sched_timer, queue_handle_closed);
 		uv_close((uv_handle_t *)&q->purge_timer, queue_handle_closed);
+		uv_close((uv_handle_t *)&q->wretry_timer, queue_handle_closed);
 	}
 	if (q->handles_open == 0)
 		queue_free(q);

@@ -132,6 +132,15 @@ void writer_submit(struct queue *q, struct writer_op *op);
 void writer_stop(struct queue *q);
 /* Run OP synchronously on the calling thread (no writer; tools/tests). */
 int writer_run_sync(struct queue *q, struct writer_op *op);
+/* STATUS (an op's final status) means the queue could not write:
+ * disk or map full, I/O error. */
+int writer_failure(int status);
+/* On the loop, from a done function whose op failed with a write
+ * failure: keep OP and submit it again when writes work (or at the
+ * next retry round); its done function runs again then. */
+void writer_hold(struct queue *q, struct writer_op *op);
+/* queue_close(): hand every held op to the writer for a last try. */
+void writer_release_held(struct queue *q);
 
 /* ---- sched.c ---- */
 
@@ -218,6 +227,16 @@ struct queue {
 	queue_due_cb due_cb;
 	void *due_arg;
 	struct hash *inflight;		/* (id, rcpt no) -> q: recipients handed out */
+
+	/* Write failures (issue 12 item 1), loop thread only: while queue
+	 * writes fail, delivery pauses (queue_take_due hands out nothing)
+	 * and delivery results that could not be committed wait in HELD,
+	 * still in flight, for the retry timer (exponential, capped); the
+	 * first write that commits resumes both (writer.c). */
+	int writes_failing;
+	unsigned wfail_rounds;
+	struct writer_op *held, **held_tail;
+	uv_timer_t wretry_timer;
 
 	int closing;
 	int handles_open;

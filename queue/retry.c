@@ -9,6 +9,10 @@
  * failure past max_queue_lifetime expires the recipient.  A recipient
  * deleted or held while its attempt was in flight keeps that state.
  * The done function drops the in-flight mark and kicks the scheduler.
+ * A result that cannot be committed (disk or map full, I/O) is held in
+ * memory with its recipient still in flight and committed once writes
+ * work again (writer_hold, writer.c), so the recipient is not
+ * delivered again meanwhile.
  *
  * The backoff lives here and nowhere else (queue_next_retry): each
  * report records the recipient's first and latest attempt times, so
@@ -36,6 +40,8 @@ struct report_op {
 	char reply[300];
 	char *relay;
 	enum queue_state newstate;
+	int audited;			/* a control-plane report: answered, never held */
+	unsigned held;			/* times it could not be committed */
 	queue_report_cb cb;
 	void *arg;
 };
@@ -149,6 +155,19 @@ report_done(struct queue *q, struct writer_op *wop, int status)
 	struct report_op *ro = (struct report_op *)wop;
 	struct outcome o;
 
+	if (writer_failure(status) && !q->closing && !ro->audited) {
+		/* The result is known but cannot be recorded: the recipient
+		 * stays in flight (not due again) and the result waits in
+		 * memory for writes to work (writer.c), instead of a
+		 * redelivery at once (issue 12 item 1). */
+		if (ro->held++ == 0)
+			log_warn("qid=%s event=report_held rcpt_no=%u result=%s error=\"%s\"",
+			    ro->id, (unsigned)ro->no, ro->result == QUEUE_RESULT_DELIVERED ?
+			    "delivered" : ro->result == QUEUE_RESULT_PERMFAIL ? "bounced" :
+			    "deferred", strerror(-status));
+		writer_hold(q, wop);
+		return;
+	}
 	sched_inflight_del(q, ro->id, ro->no);
 	if (status == 0) {
 		outcome_ok(&o);
@@ -196,6 +215,7 @@ queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
 	ro->cb = cb;
 	ro->arg = arg;
 	writer_op_audit(&ro->op, audit);
+	ro->audited = ro->op.audit != NULL;
 	ro->op.audit_id = ro->id;
 	writer_submit(q, &ro->op);
 	return 0;
