@@ -55,6 +55,7 @@ struct daemon {
 	int pending_drains;
 	int ready_fd;			/* detaching: pipe to the waiting parent, or -1 */
 	int pid_fd;			/* locked pid file, or -1 */
+	int data_lock_fd;		/* locked DATA_DIRECTORY/posternd.lock, or -1 */
 	size_t started;			/* number of modules started */
 	int exit_status;
 };

@@ -17,7 +17,7 @@
  *    and values inside their page, overflow runs inside the file, no
  *    page reached twice, depth bounded.  Reads every branch and leaf
  *    page once (not the contents of overflow runs, the bodies); run by
- *    read-only opens (offline posternctl) and `queue check`.
+ *    every open (db.c) and by `queue check`.
  *
  * The layout constants below are LMDB 0.9's on-disk format (lmdb.h
  * does not export them): page header 16 octets {pgno, pad, flags,

@@ -613,10 +613,50 @@ cmd_report(struct control_req *req, struct json_out *out)
 	return CONTROL_ASYNC;
 }
 
+/* `queue check`: every page, table and record.  Problems are the result
+ * ("ok": false and the list), so the client shows them all and exits
+ * non-zero; only a check that cannot run is an error. */
+static void
+check_problem(void *arg, const char *text)
+{
+	struct json_out *out = arg;
+
+	json_str(out, text);
+}
+
+static int
+cmd_check(struct control_req *req, struct json_out *out)
+{
+	struct queue_check_stats st;
+	int rc;
+
+	if (req->queue == NULL)
+		return control_error(req, CONTROL_FAIL, "the queue is not open");
+	json_obj_begin(out);
+	json_key(out, "problems");
+	json_arr_begin(out);
+	rc = queue_check(req->queue, check_problem, out, &st);
+	json_arr_end(out);
+	json_kv_bool(out, "ok", rc == 0 && st.problems == 0);
+	json_kv_uint(out, "pages", st.pages);
+	json_kv_uint(out, "messages", st.messages);
+	json_kv_uint(out, "recipients", st.recipients);
+	json_kv_uint(out, "chunks", st.chunks);
+	json_kv_uint(out, "scheduled", st.scheduled);
+	json_kv_uint(out, "keys", st.keys);
+	json_kv_uint(out, "log_records", st.log_records);
+	json_kv_uint(out, "accounts", st.accounts);
+	json_obj_end(out);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "queue check: %s", strerror(-rc));
+	return CONTROL_OK;
+}
+
 static const struct control_cmd queue_cmds[] = {
 	{ "queue.list", CONTROL_ROLE_OPERATOR, 0, cmd_list },
 	{ "queue.show", CONTROL_ROLE_OPERATOR, 0, cmd_show },
 	{ "queue.stats", CONTROL_ROLE_OPERATOR, 0, cmd_stats },
+	{ "queue.check", CONTROL_ROLE_OPERATOR, 0, cmd_check },
 	{ "queue.events", CONTROL_ROLE_OPERATOR, 0, cmd_events },
 	{ "queue.hold", CONTROL_ROLE_OPERATOR, 1, cmd_hold },
 	{ "queue.release", CONTROL_ROLE_OPERATOR, 1, cmd_release },

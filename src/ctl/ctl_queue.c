@@ -5,7 +5,7 @@
  * request (src/control/cmd_queue.c runs it in posternd); the result is
  * printed as an aligned table or, with --json, unchanged.
  *
- * Read-only verbs (list, show, stats, events, audit list) also work
+ * Read-only verbs (list, show, stats, check, events, audit list) also work
  * with the daemon stopped: ctl_call() then runs the same handler
  * in-process on the queue opened read-only.
  */
@@ -29,7 +29,8 @@ static const char queue_usage[] =
     "       posternctl queue hold|release|delete|requeue ID...\n"
     "       posternctl queue hold|release|delete|requeue --all-matching [--state S]\n"
     "                  [--account A] [--older-than D]\n"
-    "       posternctl queue flush | stats [--json] | events [ID] [--json] | purge\n";
+    "       posternctl queue flush | stats [--json] | events [ID] [--json] | purge\n"
+    "       posternctl queue check [--json]\n";
 
 /* Parse --state/--account/--older-than (and --all-matching, --body)
  * into a JSON args object in B; non-option arguments are returned. */
@@ -186,6 +187,26 @@ print_show(const struct json_value *m)
 }
 
 static void
+print_check(const struct json_value *s)
+{
+	const struct json_value *p = json_get(s, "problems");
+	size_t i;
+
+	for (i = 0; p != NULL && i < p->n; i++)
+		printf("problem: %s\n", p->items[i]->s);
+	printf("checked: %lld pages, %lld messages, %lld recipients, %lld chunks, "
+	    "%lld schedule entries, %lld keys, %lld log records, %lld accounts\n",
+	    (long long)json_get_int(s, "pages", 0), (long long)json_get_int(s, "messages", 0),
+	    (long long)json_get_int(s, "recipients", 0), (long long)json_get_int(s, "chunks", 0),
+	    (long long)json_get_int(s, "scheduled", 0), (long long)json_get_int(s, "keys", 0),
+	    (long long)json_get_int(s, "log_records", 0), (long long)json_get_int(s, "accounts", 0));
+	if (p != NULL && p->n > 0)
+		printf("%zu problem%s found\n", p->n, p->n == 1 ? "" : "s");
+	else
+		printf("ok\n");
+}
+
+static void
 print_stats(const struct json_value *s)
 {
 	const struct json_value *by = json_get(s, "messages_by_state");
@@ -238,7 +259,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	}
 	snprintf(cmd, sizeof(cmd), "queue.%s", verb);
 	if (strcmp(verb, "list") == 0 || strcmp(verb, "stats") == 0 ||
-	    strcmp(verb, "flush") == 0 || strcmp(verb, "purge") == 0) {
+	    strcmp(verb, "flush") == 0 || strcmp(verb, "purge") == 0 ||
+	    strcmp(verb, "check") == 0) {
 		if (nrest != 0)
 			goto usage;
 	} else if (strcmp(verb, "show") == 0) {
@@ -264,7 +286,7 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	json_obj_end(&j);
 	rc = ctl_call(c, cmd, args.data, strcmp(verb, "list") == 0 ||
 	    strcmp(verb, "show") == 0 || strcmp(verb, "stats") == 0 ||
-	    strcmp(verb, "events") == 0, &root, &res);
+	    strcmp(verb, "events") == 0 || strcmp(verb, "check") == 0, &root, &res);
 	buf_free(&args);
 	if (res != NULL || rc == 0) {
 		if (c->json)
@@ -277,6 +299,10 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 			print_stats(res);
 		else if (strcmp(verb, "events") == 0)
 			print_log(res, "events");
+		else if (strcmp(verb, "check") == 0)
+			print_check(res);
+		if (rc == 0 && strcmp(verb, "check") == 0 && !json_get_bool(res, "ok", 0))
+			rc = CTL_EXIT_FAIL;	/* problems found */
 		else if (rc == 0) {
 			const struct json_value *d = json_get(res, "done");
 			for (i = 0; d != NULL && (size_t)i < d->n; i++)
