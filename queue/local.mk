@@ -26,10 +26,10 @@ tests_unit_test_control_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_control
 TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
-	tests/integration/test_queue_integrity.py
+	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py
 EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
-	tests/integration/test_queue_integrity.py \
+	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py \
 	tests/integration/queuelib.py
 
 # Micro-benchmark, run by hand: ./contrib/bench/queue-commit [-t s] [-d dir]

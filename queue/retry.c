@@ -7,7 +7,9 @@
  * failures become final, temporary failures are deferred to the next
  * retry time of retry_schedule (capped at the message's expiry), and a
  * failure past max_queue_lifetime expires the recipient.  A recipient
- * deleted or held while its attempt was in flight keeps that state.
+ * deleted while its attempt was in flight stays deleted; one held while
+ * in flight ends final if the attempt delivered or bounced it, held
+ * otherwise, and the message's hold ends once no recipient is held.
  * The done function drops the in-flight mark and kicks the scheduler.
  * A result that cannot be committed (disk or map full, I/O) is held in
  * memory with its recipient still in flight and committed once writes
@@ -139,9 +141,21 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		rc = event_add(q, txn, ro->id, rc_->addr, what[rc_->state],
 		    ro->reply[0] ? ro->reply : NULL);
 	if (rc == 0) {
-		uint64_t before = r.final_time;
+		uint64_t before = r.final_time, flags = r.flags;
+
+		/* Held while this attempt was in flight (issue 12 item 7): the
+		 * hold applies when the attempt ends.  A recipient it delivered
+		 * or bounced is final; once no recipient is held any more, the
+		 * message is not held either, so `queue show` and `release`
+		 * agree with what happened. */
+		if (r.flags & MF_HELD) {
+			for (i = 0; i < m->nrcpts && m->rcpts[i].state != QUEUE_HELD; i++)
+				;
+			if (i == m->nrcpts)
+				r.flags &= ~(uint64_t)MF_HELD;
+		}
 		msg_finalise(m, &r, now);
-		if (r.final_time != before)
+		if (r.final_time != before || r.flags != flags)
 			rc = msg_put(txn, m, &r);
 	}
 out:

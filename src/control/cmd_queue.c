@@ -132,7 +132,22 @@ struct list_ctx {
 	size_t n;
 	char **ids;		/* when collecting ids */
 	int collect;
+	enum queue_action act;	/* when collecting: the action they are for */
 };
+
+/* --all-matching selects only messages ACT can change: never deleted
+ * ones (kept for event_retention), and for hold, release and requeue
+ * no final ones either (issue 12 item 6). */
+static int
+act_selects(enum queue_action act, const struct queue_msg *m)
+{
+	if (m->state == QUEUE_DELETED)
+		return 0;
+	if (act == QUEUE_ACT_DELETE)
+		return 1;
+	return m->state != QUEUE_DELIVERED && m->state != QUEUE_BOUNCED &&
+	    m->state != QUEUE_EXPIRED;
+}
 
 static int
 list_cb(void *arg, const struct queue_msg *m)
@@ -142,6 +157,8 @@ list_cb(void *arg, const struct queue_msg *m)
 	if (!filter_match(&lc->f, m))
 		return 0;
 	if (lc->collect) {
+		if (!act_selects(lc->act, m))
+			return 0;
 		lc->ids = xrealloc(lc->ids, (lc->n + 1) * sizeof(*lc->ids));
 		lc->ids[lc->n++] = xstrdup(m->id);
 		return 0;
@@ -291,6 +308,9 @@ act_batch_done(void *arg, const struct outcome *o)
 			a->failed++;
 			a->txn_failed = 1;
 			str_copy(a->lasterr, o->text, sizeof(a->lasterr));
+		} else if (a->status[i] == -ENOENT && !a->explicit) {
+			/* --all-matching: deleted since it was selected: skipped */
+			a->status[i] = -EALREADY;
 		} else if (a->status[i] == -ENOENT) {
 			a->notfound++;
 		} else if (a->status[i] == -EALREADY && !a->explicit) {
@@ -324,6 +344,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 		if ((rc = filter_parse(req, &lc.f)) != 0)
 			return rc;
 		lc.collect = 1;
+		lc.act = act;
 		queue_foreach(req->queue, list_cb, &lc);
 		snprintf(req->target, sizeof(req->target), "all-matching state=%s account=%s "
 		    "older_than=%llu (%zu messages)",

@@ -301,8 +301,6 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 			print_log(res, "events");
 		else if (strcmp(verb, "check") == 0)
 			print_check(res);
-		if (rc == 0 && strcmp(verb, "check") == 0 && !json_get_bool(res, "ok", 0))
-			rc = CTL_EXIT_FAIL;	/* problems found */
 		else if (rc == 0) {
 			const struct json_value *d = json_get(res, "done");
 			for (i = 0; d != NULL && (size_t)i < d->n; i++)
@@ -310,6 +308,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 			if (d == NULL)
 				printf("%s: ok\n", verb);
 		}
+		if (rc == 0 && strcmp(verb, "check") == 0 && !json_get_bool(res, "ok", 0))
+			rc = CTL_EXIT_FAIL;	/* problems found */
 	}
 	json_free(root);
 	return rc;
