@@ -244,7 +244,29 @@ walk_overflow(struct walk *w, uint64_t pgno, uint64_t vlen, unsigned char *pg)
 
 static int walk_tree(struct walk *w, uint64_t root, unsigned depth, int is_main);
 
-/* Page PGNO at tree level LEVEL (0 = root) of a tree DEPTH deep. */
+/* A free-list record: a count, then that many page numbers, each a page
+ * of the file (a bad one would be handed out to the next write). */
+static int
+walk_freelist(struct walk *w, const unsigned char *v, uint64_t len, uint64_t pgno,
+    unsigned node)
+{
+	uint64_t n, i, pg;
+
+	if (len < 8 || (n = le64(v)) > (len - 8) / 8)
+		return walk_fail(w, "free list page %llu node %u has a bad length",
+		    (unsigned long long)pgno, node);
+	for (i = 0; i < n; i++) {
+		pg = le64(v + 8 + 8 * i);
+		if (pg < 2 || pg > w->m->last_pg)
+			return walk_fail(w, "free list names page %llu outside the file's pages",
+			    (unsigned long long)pg);
+	}
+	return 0;
+}
+
+/* Page PGNO at tree level LEVEL (0 = root) of a tree DEPTH deep; IS_MAIN
+ * 1 for the main tree (its records name the tables), 2 for the free
+ * list, 0 for a table. */
 static int
 walk_page(struct walk *w, uint64_t pgno, unsigned level, unsigned depth, int is_main)
 {
@@ -307,6 +329,8 @@ walk_page(struct walk *w, uint64_t pgno, unsigned level, unsigned depth, int is_
 		if (off + NODEHDR + ksize + dsize > psize)
 			return walk_fail(w, "page %llu node %u value runs past the page",
 			    (unsigned long long)pgno, i);
+		if (is_main == 2 && walk_freelist(w, n + NODEHDR + ksize, dsize, pgno, i) != 0)
+			return -1;
 		if ((nflags & F_SUBDATA) && !(nflags & F_DUPDATA)) {
 			/* a named table in the main tree: walk it too */
 			struct dbrec d;
@@ -360,7 +384,7 @@ dbfile_walk(dbfile_read_fn rd, void *arg, const struct dbfile_meta *m,
 	w.seen = xcalloc((size_t)(w.npages / 8 + 1), 1);
 	w.pg[MAX_DEPTH] = xmalloc(m->psize);
 	if (m->free_root != P_INVALID)
-		rc = walk_tree(&w, m->free_root, m->free_depth, 0);
+		rc = walk_tree(&w, m->free_root, m->free_depth, 2);
 	if (rc == 0 && m->main_root != P_INVALID)
 		rc = walk_tree(&w, m->main_root, m->main_depth, 1);
 	free(w.pg[MAX_DEPTH]);
