@@ -109,6 +109,7 @@ enum reply_id {
 	R_AUTH_INVALID,			/* 535 5.7.8 */
 	R_AUTH_TEMPFAIL,		/* 454 4.7.0 */
 	R_AUTH_LOCKED,			/* 454 4.7.0 */
+	R_AUTH_BUSY,			/* 454 4.7.0 attempts in flight per address */
 
 	/* limits and policy */
 	R_MESSAGE_TOO_BIG,		/* 552 5.3.4 (RFC 1870) */

@@ -11,7 +11,9 @@
  *   CONNECT  networks     relay listener, client outside
  *                         smtpd_relay_networks: 554 5.7.1
  *            connections  smtpd_max_connections[_per_ip]: 421 4.7.0
- *   AUTH     lockout      client IP or name locked out: 454 4.7.0
+ *   AUTH     lockout      (account, client IP) pair or client IP locked
+ *                         out, or too many attempts in flight from the
+ *                         IP: 454 4.7.0 (rule: include/auth_guard.h)
  *   MAIL     auth_required  submission without AUTH: 530 5.7.0 (RFC 4954 §6)
  *            account      re-read; lookup error 451 4.3.0; deleted or
  *                         suspended 550 5.7.1
@@ -66,12 +68,16 @@ void
 policy_stage_lockout(struct policy_req *req, struct outcome *out)
 {
 	const struct policy_env *env = req->env;
+	int v;
 
-	if (env == NULL || env->auth_locked == NULL ||
-	    !env->auth_locked(env->arg, req->client_ip, req->account ? req->account : ""))
+	if (env == NULL || env->auth_locked == NULL)
 		return;
-	log_info("sid=%s event=auth result=locked client=%s", req->id, req->client_ip);
-	outcome_reply(out, R_AUTH_LOCKED);
+	v = env->auth_locked(env->arg, req->client_ip, req->account ? req->account : "");
+	if (v == POLICY_AUTH_ALLOWED)
+		return;
+	log_info("sid=%s event=auth result=%s client=%s", req->id,
+	    v == POLICY_AUTH_BUSY ? "busy" : "locked", req->client_ip);
+	outcome_reply(out, v == POLICY_AUTH_BUSY ? R_AUTH_BUSY : R_AUTH_LOCKED);
 }
 
 /* ---- MAIL ---- */

@@ -142,6 +142,7 @@ struct control {
 	uv_loop_t *loop;
 	const struct config *cfg;	/* one reference (config_ref); swapped on reload */
 	struct queue *queue;
+	struct auth_guard *auth_guard;	/* borrowed; NULL without one */
 	uv_pipe_t server;
 	char *path;
 	struct conn *conns;
@@ -474,6 +475,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 	c->req.loop = c->srv->loop;
 	c->req.cfg = c->srv->cfg;
 	c->req.queue = c->srv->queue;
+	c->req.auth_guard = c->srv->auth_guard;
 	c->req.cmd = "";
 	buf_reset(&c->result);
 	json_out_init(&c->out, &c->result);
@@ -805,6 +807,13 @@ control_commands_register(void)
 	cmd_queue_register();
 	cmd_account_register();
 	cmd_dkim_register();
+	cmd_auth_register();
+}
+
+void
+control_set_auth_guard(struct control *c, struct auth_guard *g)
+{
+	c->auth_guard = g;
 }
 
 /* ---- offline ---- */

@@ -133,6 +133,8 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Temporary authentication failure"),
 	E(R_AUTH_LOCKED, TEMPFAIL, 454, "4.7.0",
 	    "Too many authentication failures, try again later"),
+	E(R_AUTH_BUSY, TEMPFAIL, 454, "4.7.0",
+	    "Too many authentications in progress from your address, try again later"),
 	E(R_MESSAGE_TOO_BIG, PERMFAIL, 552, "5.3.4",
 	    "Message size exceeds fixed maximum message size"),
 	E(R_ACCOUNT_MESSAGE_TOO_BIG, PERMFAIL, 552, "5.3.4",
