@@ -17,7 +17,8 @@
  *     verified and given back only when it succeeds, so attempts in
  *     flight count against the thresholds; at most
  *     smtpd_auth_max_concurrent_per_ip attempts per address are in
- *     flight at once.
+ *     flight at once; an attempt over that cap is refused unverified
+ *     and counted as a failure of the pair and the address.
  *
  * Pure bookkeeping on the loop thread: no I/O, the caller passes the
  * time.  The relay (src/inbound/relay.c) asks and reports; the control
@@ -66,7 +67,8 @@ void auth_guard_free(struct auth_guard *g);
 enum auth_guard_verdict auth_guard_admit(struct auth_guard *g, const struct auth_guard_params *p,
     const char *client, const char *name, uint64_t now, uint64_t *delay_ms);
 
-/* The same question without reserving anything (the AUTH policy stage). */
+/* Is CLIENT or the pair locked?  Reserves nothing (the AUTH policy
+ * stage); the cap on attempts in flight is left to auth_guard_admit(). */
 enum auth_guard_verdict auth_guard_check(struct auth_guard *g, const struct auth_guard_params *p,
     const char *client, const char *name, uint64_t now);
 

@@ -172,18 +172,31 @@ guard_verdict(const struct guard_entry *pair, const struct guard_entry *ip,
 	return AUTH_GUARD_OK;
 }
 
+/* One failure of E not reserved before: count it, lock at THRESHOLD. */
+static void
+guard_fail(struct guard_entry *e, int64_t threshold, uint64_t lock_ms, uint64_t now)
+{
+	e->failures++;
+	e->last = now;
+	if (threshold > 0 && e->failures >= threshold && e->locked_until <= now)
+		e->locked_until = now + lock_ms;
+}
+
 enum auth_guard_verdict
 auth_guard_check(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
     const char *name, uint64_t now)
 {
 	struct guard_entry *pair = guard_get(g, GUARD_PAIR, client, name, 0);
 	struct guard_entry *ip = guard_get(g, GUARD_IP, client, name, 0);
+	enum auth_guard_verdict v;
 
 	if (pair != NULL)
 		guard_age(pair, p, now);
 	if (ip != NULL)
 		guard_age(ip, p, now);
-	return guard_verdict(pair, ip, p, now);
+	v = guard_verdict(pair, ip, p, now);
+	/* the cap on attempts in flight is admission's (it counts the refusal) */
+	return v == AUTH_GUARD_BUSY ? AUTH_GUARD_OK : v;
 }
 
 enum auth_guard_verdict
@@ -200,7 +213,15 @@ auth_guard_admit(struct auth_guard *g, const struct auth_guard_params *p, const 
 	guard_age(pair, p, now);
 	guard_age(ip, p, now);
 	guard_age(acct, p, now);
-	if ((v = guard_verdict(pair, ip, p, now)) != AUTH_GUARD_OK)
+	if ((v = guard_verdict(pair, ip, p, now)) == AUTH_GUARD_BUSY) {
+		/* Over the cap of attempts in flight: refused unverified, and
+		 * counted as a failure of the pair and the address, so a burst
+		 * of guesses reaches the lockout instead of waiting its turn. */
+		guard_fail(pair, p->threshold, p->lock_ms, now);
+		guard_fail(ip, p->ip_threshold, p->lock_ms, now);
+		return v;
+	}
+	if (v != AUTH_GUARD_OK)
 		return v;
 	if (pair->trusted_until <= now)
 		*delay_ms = guard_slowdown(acct, p);

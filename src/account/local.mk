@@ -12,3 +12,5 @@ EXTRA_DIST += tests/integration/test_account_policy.py
 check_PROGRAMS += tests/unit/test_auth_guard
 tests_unit_test_auth_guard_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_auth_guard
+TESTS += tests/integration/test_auth_abuse.py
+EXTRA_DIST += tests/integration/test_auth_abuse.py

@@ -139,8 +139,8 @@ test_guard(void)
 	is_int(admitted, 2, "forty simultaneous attempts: the concurrency cap admits two");
 	for (i = 0; i < 2; i++)
 		(void)auth_guard_done(g, &P, "192.0.2.40", "app9", AUTH_GUARD_FAILURE, t);
-	is_int(attempt(g, "192.0.2.40", "app9", AUTH_GUARD_FAILURE, t, NULL), AUTH_GUARD_OK,
-	    "third attempt admitted");
+	is_int(auth_guard_check(g, &P, "192.0.2.40", "app9", t), AUTH_GUARD_LOCKED_PAIR,
+	    "the refused rest of the burst counted: the pair is locked");
 	is_int(auth_guard_admit(g, &P, "192.0.2.40", "app9", t, &d), AUTH_GUARD_LOCKED_PAIR,
 	    "a right guess after the threshold is refused before verification");
 	{
