@@ -120,6 +120,7 @@ enum reply_id {
 	R_ACCOUNT_SUSPENDED,		/* 550 5.7.1 */
 	R_SENDER_NOT_ALLOWED,		/* 550 5.7.1 */
 	R_RATE_LIMITED,			/* 451 4.7.1 */
+	R_NUL_IN_MESSAGE,		/* 554 5.6.0 smtpd_reject_nul */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */
 	R_DKIM_SIGN_FAILED,		/* 451 4.7.0 */

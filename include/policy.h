@@ -237,4 +237,12 @@ void policy_msg_free_headers(struct policy_msg *m);
  */
 int policy_headers(struct policy_msg *m, struct outcome *out);
 
+/*
+ * The EOM stage "nul" (policy/limits.c), first of all: with
+ * params->limits.reject_nul (smtpd_reject_nul), a message holding a NUL
+ * byte anywhere is refused 554 5.6.0 (RFC 5321 §2.4 and RFC 5322 §2.3:
+ * mail text has no NUL; BINARYMIME is not offered).
+ */
+int policy_stage_nul(struct policy_msg *m, struct outcome *out);
+
 #endif

@@ -26,6 +26,8 @@
  *            rate         hourly_rate reached: 451 4.7.1
  *            spf          policy/spf.c; may pend on DNS
  *   RCPT     rcpt_limit   max_recipients: 452 4.5.3 (RFC 5321 §4.5.3.1.10)
+ *   EOM      nul          a NUL byte in the message with smtpd_reject_nul:
+ *                         554 5.6.0 (the first EOM stage, in the pool)
  */
 #include "autoconfig.h"
 
@@ -221,4 +223,23 @@ policy_stage_rcpt_limit(struct policy_req *req, struct outcome *out)
 
 	if (pol != NULL && pol->max_recipients > 0 && (int64_t)req->nrcpts >= pol->max_recipients)
 		outcome_reply(out, R_TOO_MANY_RECIPIENTS);
+}
+
+/* ---- EOM ---- */
+
+/*
+ * RFC 5321 §2.4 / RFC 5322 §2.3: text has no NUL, and we offer no
+ * BINARYMIME.  A NUL reaches nothing downstream that treats mail as C
+ * strings when it is refused here, before the message is stored.
+ */
+int
+policy_stage_nul(struct policy_msg *m, struct outcome *out)
+{
+	int reject = m->params != NULL ? m->params->limits.reject_nul : 1;	/* the default */
+
+	if (!reject || m->data.len == 0 ||
+	    memchr(m->data.data, '\0', m->data.len) == NULL)
+		return 0;
+	outcome_reply(out, R_NUL_IN_MESSAGE);
+	return 0;
 }

@@ -481,9 +481,11 @@ conn_request(struct conn *c, const char *line, size_t len)
 	json_out_init(&c->out, &c->result);
 	c->req.out = &c->out;
 	if ((c->json = json_parse(line, len, err, sizeof(err))) == NULL ||
-	    c->json->type != JSON_OBJECT) {
+	    c->json->type != JSON_OBJECT || json_has_nul(c->json)) {
+		/* requests are names and ids: NUL in one is never meant (C strings) */
 		control_finish(&c->req, control_error(&c->req, CONTROL_USAGE,
-		    "bad request: %s", c->json ? "not an object" : err));
+		    "bad request: %s", c->json == NULL ? err : c->json->type != JSON_OBJECT ?
+		    "not an object" : "NUL in a string"));
 		return;
 	}
 	c->req.cmd = json_get_str(c->json, "cmd", "");
@@ -841,6 +843,8 @@ control_run_local(const char *line, size_t len, enum control_role role,
 	req.out = &j;
 	if ((v = json_parse(line, len, err, sizeof(err))) == NULL)
 		rc = control_error(&req, CONTROL_USAGE, "bad request: %s", err);
+	else if (json_has_nul(v))
+		rc = control_error(&req, CONTROL_USAGE, "bad request: NUL in a string");
 	else {
 		req.cmd = json_get_str(v, "cmd", "");
 		req.args = json_get(v, "args");
