@@ -10,3 +10,6 @@ EXTRA_DIST += tests/integration/test_control_plane.py
 check_PROGRAMS += tests/unit/test_queue_audit
 tests_unit_test_queue_audit_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_audit
+# issue 12 item 13: NUL refused by default; stored ones readable by queue show
+TESTS += tests/integration/test_nul_bytes.py
+EXTRA_DIST += tests/integration/test_nul_bytes.py
