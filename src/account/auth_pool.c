@@ -8,7 +8,7 @@
  * key and puts that key back at the end of the ring if it has more:
  * round-robin over addresses, FIFO within one.  Finished and cancelled
  * jobs go to a done list that one uv_async drains on the loop, where
- * DONE runs.  The threads lower their own CPU priority (nice +10 per
+ * DONE runs.  The threads lower their own CPU priority (nice +19 per
  * thread, Linux setpriority on the thread id) so under a password flood
  * the loop and the uv pool (EOM policy, DKIM) get the CPU first.
  *
@@ -31,7 +31,7 @@
 #include "log.h"
 #include "util.h"
 
-#define AUTH_POOL_NICE 10
+#define AUTH_POOL_NICE 19
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
