@@ -83,7 +83,7 @@ need() {	# need PACKAGE WHAT COMMAND...: COMMAND must succeed
 	why=$2
 	shift 2
 	if ! "$@" >/dev/null 2>&1; then
-		echo "deps: MISSING: $why (package $pkg; check: $*)" >&2
+		echo "deps: MISSING: $why (install: $pkg)" >&2
 		bad=1
 	fi
 }
@@ -111,6 +111,8 @@ if [ "$what" != build ]; then
 	    sh -c 'printf "%s\n" "$1" | grep -q "^=== TLS supported"' - "$sup"
 	need "swaks libauthen-sasl-perl" "swaks with AUTH" \
 	    sh -c 'printf "%s\n" "$1" | grep -q "^=== Basic AUTH supported"' - "$sup"
+	printf '%s\n' "$sup" | grep -E '^\*\*\* (TLS|Basic AUTH) not available' |
+	    sed 's/^/deps:   swaks --support says: /' >&2 || true
 fi
 
 if [ "$what" = test ]; then

@@ -147,11 +147,11 @@ pool_thread(void *arg)
 #endif
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		struct auth_pool_job *j;
+		struct auth_pool_job *j = NULL;
 
 		while (!p->stopping && (j = pool_take(p)) == NULL)
 			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->stopping)
+		if (p->stopping || j == NULL)
 			break;
 		j->state = JOB_RUNNING;
 		p->running++;
