@@ -446,19 +446,39 @@ keyword_near(const char *text, size_t pos, const char *const *words)
 	return keyword_in(text, pos > KEYWORD_WINDOW ? pos - KEYWORD_WINDOW : 0, pos, words);
 }
 
-/* A keyword before POS on its line or on the line before (a label line,
- * or an HTML table cell: mime_to_text() ends cells with a line break). */
+/* A keyword before POS on its line, or on the line before when that is
+ * a label (no digit, at most 2 * KEYWORD_WINDOW bytes: "Social Security
+ * Number:", or an HTML table cell: mime_to_text() ends cells with a line
+ * break).  A keyword in running text two lines up is not context. */
 static int
 keyword_line_before(const char *text, size_t pos, const char *const *words)
 {
-	size_t start = pos, lines = 0, floor = pos > 2 * KEYWORD_WINDOW ? pos - 2 * KEYWORD_WINDOW : 0;
+	size_t ls = pos, ps, i;
 
-	while (start > floor) {
-		if (text[start - 1] == '\n' && ++lines == 2)
+	while (ls > 0 && pos - ls < KEYWORD_WINDOW && text[ls - 1] != '\n')
+		ls--;
+	if (keyword_in(text, ls, pos, words))
+		return 1;
+	if (ls == 0 || text[ls - 1] != '\n')
+		return 0;
+	/* Blank lines between (cells: "</td><td>" is two line breaks). */
+	for (i = 0; i < 4 && ls > 1; i++) {
+		size_t k = ls - 1;
+
+		while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t' || text[k - 1] == '\r'))
+			k--;
+		if (k == 0 || text[k - 1] != '\n')
 			break;
-		start--;
+		ls = k;
 	}
-	return keyword_in(text, start, pos, words);
+	/* the line before: [ps, ls - 1) */
+	for (ps = ls - 1; ps > 0 && text[ps - 1] != '\n'; ps--)
+		if (ls - 1 - ps >= 2 * KEYWORD_WINDOW)
+			return 0;
+	for (i = ps; i < ls - 1; i++)
+		if (is_digit((unsigned char)text[i]))
+			return 0;
+	return keyword_in(text, ps, ls - 1, words);
 }
 
 /* ---- CSV columns: "name,ssn\nAnna Smith,219456788" ---- */
@@ -567,6 +587,7 @@ struct run {
 	unsigned gl[MAX_GROUPS];	/* group lengths */
 	char sep[MAX_GROUPS];		/* separator after group i: ' ' (blanks), '-', '.' */
 	int start_ok, end_ok;
+	const char *after;		/* the byte after the run (may be the text's end) */
 	size_t added;
 };
 
@@ -614,19 +635,16 @@ run_ssn(struct run *r)
 		return 0;
 	if (r->n == 3 && r->gl[0] == 3 && r->gl[1] == 2 && r->gl[2] == 4
 	    && r->sep[0] == r->sep[1]) {
-		int kw;
-
 		if (!ssn_ok(r->gs[0], r->gs[1], r->gs[2]))
 			return 0;
-		kw = keyword_near(r->text, off, ssn_keywords);
 		if (r->sep[0] == '-') {
-			conf = kw ? 95 : 70;
+			conf = keyword_near(r->text, off, ssn_keywords) ? 95 : 70;
 		} else {
 			/* "120 12 1440", "030 12 3456": phone numbers, part
 			 * numbers.  Blanks or dots only with context. */
-			if (!kw && !ssn_context(r, off))
+			if (!ssn_context(r, off))
 				return 0;
-			conf = kw ? 95 : 85;
+			conf = 95;
 		}
 		findings_add(r->sc->out, DLP_SSN, conf, r->sc->part, off,
 		    (size_t)(r->gs[2] + 4 - r->gs[0]), NULL);
@@ -710,6 +728,15 @@ printed_grouping(const struct run *r, size_t i, size_t j)
 	return g == 4 || r->gl[j] == 3;
 }
 
+static int
+all_fours(const struct run *r, size_t i, size_t j)
+{
+	for (; i <= j; i++)
+		if (r->gl[i] != 4)
+			return 0;
+	return 1;
+}
+
 /* Groups after J look like an expiry and/or a CVV: MMYY or 20YY, then
  * 3-4 digits ("... 9855 0927 123", "... 9855 2027"). */
 static int
@@ -760,12 +787,59 @@ run_cards(struct run *r)
 			    && !(r->sep[i] != '.' && printed_grouping(r, i, j) && expiry_tail(r, j)
 			    && r->end_ok))
 				continue;
+			/* In fours, a short group after the window is the end
+			 * of a longer number ("6263 2488 9813 7132 61"), not
+			 * something after a card, unless it starts an expiry
+			 * ("... 1111 12/25"). */
+			if (j > i && j + 1 < r->n && r->sep[j] == r->sep[i] && r->gl[j + 1] <= 2
+			    && all_fours(r, i, j) && !(j + 2 == r->n && *r->after == '/'))
+				continue;
 			if (window_card(r, i, j)) {
 				i = j;
 				break;
 			}
 		}
 	}
+}
+
+static inline int
+is_letter(unsigned char c)
+{
+	return (unsigned)((c | 0x20) - 'a') < 26;
+}
+
+/* End of an IBAN-shaped token at S (two letters, two digits, then
+ * groups of four alphanumerics, 15-34 in all), or NULL. */
+static const char *
+iban_shape_end(const char *s, const char *end)
+{
+	const char *q = s + 2;
+	size_t n = 2, g = 2;
+	char sep = 0;
+
+	while (q < end && is_digit((unsigned char)*q) && n < 4) {
+		q++;
+		n++;
+		g++;
+	}
+	if (n != 4)
+		return NULL;
+	while (q < end && n < 34) {
+		if (is_alnum((unsigned char)*q)) {
+			q++;
+			n++;
+			g++;
+		} else if (g == 4 && (*q == ' ' || *q == '-') && (sep == 0 || sep == *q)
+		    && q + 1 < end && is_alnum((unsigned char)q[1])) {
+			sep = *q++;
+			g = 0;
+		} else {
+			break;
+		}
+		if (g > 4 && sep != 0)
+			return NULL;
+	}
+	return n >= 15 && !(q < end && is_alnum((unsigned char)*q)) ? q : NULL;
 }
 
 /* Try an IBAN whose country code starts at S.  Returns its end or NULL.
@@ -805,11 +879,6 @@ try_iban(struct scan *sc, const char *s, const char *end)
 	return q;
 }
 
-static inline int
-is_letter(unsigned char c)
-{
-	return (unsigned)((c | 0x20) - 'a') < 26;
-}
 
 static inline int
 is_blank_sep(unsigned char c)
@@ -871,6 +940,12 @@ scan_ascii(struct scan *sc)
 
 			if (e != NULL) {
 				added++;
+				p = e;
+				continue;
+			}
+			/* An IBAN with a wrong check (or of a length its country
+			 * does not have) is no card either: skip the token. */
+			if ((e = iban_shape_end(p - 2, end)) != NULL) {
 				p = e;
 				continue;
 			}
@@ -943,6 +1018,7 @@ scan_ascii(struct scan *sc)
 			continue;
 		}
 		r.end_ok = 1;
+		r.after = q < end ? q : "";
 		if (q < end) {
 			unsigned char c = (unsigned char)*q;
 

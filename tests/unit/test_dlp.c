@@ -215,6 +215,8 @@ static const char *const negatives[] = {
 	/* issue 18 #5: four-digit groups after a card that are no expiry */
 	"1234 4556 7375 8689 9855 4321",
 	"4556 7375 8689 9855 4444 5555",
+	"Invoice 4556 7375 8689 9855 61",		/* an 18-digit number in fours */
+	"IBAN ie44 ouzo 3699 2714 1919 84",		/* an IBAN with a wrong check */
 	"",
 	"7",
 	"4111",
