@@ -1315,25 +1315,50 @@ dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
 
 /* ---- masking ---- */
 
+/* What the character at SPAN[K] is once folded: 'd' digit, 'a' letter,
+ * 0 anything else; *CL gets its length in bytes. */
+static int
+mask_class(const char *span, size_t len, size_t k, size_t *cl)
+{
+	uint32_t cp = utf8_dec((const unsigned char *)span + k, len - k, cl);
+	int c = cp < 0x80 ? (int)cp : cp <= 0x10ffff ? fold_cp(cp) : -1;
+
+	if (c > 0 && is_digit((unsigned char)c))
+		return 'd';
+	if (c > 0 && is_alnum((unsigned char)c))
+		return 'a';
+	return 0;
+}
+
+/* Digits (and full-width or other Unicode digits) are masked but for the
+ * last four; IBANs keep their country code too.  Every byte of a masked
+ * multi-byte digit is masked. */
 int
 dlp_mask_byte(const char *span, size_t len, enum dlp_type type, size_t i)
 {
-	size_t k, after = 0, before = 0;
-	unsigned char c = (unsigned char)span[i];
+	size_t k, cl, after = 0, before = 0, start = 0;
+	int cls = 0;
 
+	/* the character holding byte I */
+	for (k = 0; k < len && k <= i; k += cl) {
+		cls = mask_class(span, len, k, &cl);
+		start = k;
+		if (k + cl > i)
+			break;
+	}
 	if (type == DLP_IBAN) {
-		if (!is_alnum(c))
+		if (cls == 0)
 			return 0;
-		for (k = 0; k < i; k++)
-			before += is_alnum((unsigned char)span[k]);
-		for (k = i + 1; k < len; k++)
-			after += is_alnum((unsigned char)span[k]);
+		for (k = 0; k < start; k += cl)
+			before += mask_class(span, len, k, &cl) != 0;
+		for (k = start, (void)mask_class(span, len, k, &cl), k += cl; k < len; k += cl)
+			after += mask_class(span, len, k, &cl) != 0;
 		return before >= 2 && after >= 4;
 	}
-	if (!is_digit(c))
+	if (cls != 'd')
 		return 0;
-	for (k = i + 1; k < len; k++)
-		after += is_digit((unsigned char)span[k]);
+	for (k = start, (void)mask_class(span, len, k, &cl), k += cl; k < len; k += cl)
+		after += mask_class(span, len, k, &cl) == 'd';
 	return after >= 4;
 }
 
@@ -1341,7 +1366,7 @@ void
 dlp_mask(const char *text, size_t textlen, const struct dlp_finding *f, char *out,
     size_t outlen)
 {
-	size_t i, n = 0;
+	size_t i, n = 0, cl;
 	const char *span = text + f->offset;
 	size_t len = f->len;
 
@@ -1351,9 +1376,11 @@ dlp_mask(const char *text, size_t textlen, const struct dlp_finding *f, char *ou
 		len = 0;
 	else if (len > textlen - f->offset)
 		len = textlen - f->offset;
-	for (i = 0; i < len && n + 1 < outlen; i++) {
+	/* One output character per character of the span. */
+	for (i = 0; i < len && n + 1 < outlen; i += cl) {
 		unsigned char c = (unsigned char)span[i];
 
+		(void)utf8_dec((const unsigned char *)span + i, len - i, &cl);
 		out[n++] = dlp_mask_byte(span, len, f->type, i) ? '*'
 		    : (c < 0x20 || c >= 0x7f ? ' ' : (char)c);
 	}
