@@ -171,6 +171,37 @@ next_digit(const char *p, const char *end)
 	return p;
 }
 
+/* The same, also stopping at a NUL or a non-ASCII byte (the text then
+ * needs folding: dlp_scan()). */
+static const char *
+next_digit_or_special(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+	const __m128i lo = _mm_set1_epi8('0' - 1);
+	const __m128i hi = _mm_set1_epi8('9' + 1);
+	const __m128i zero = _mm_setzero_si128();
+
+	while (end - p >= 32) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+		/* digit, or high bit set (the movemask reads it), or zero */
+		__m128i da = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi)),
+		    _mm_or_si128(a, _mm_cmpeq_epi8(a, zero)));
+		__m128i db = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi)),
+		    _mm_or_si128(b, _mm_cmpeq_epi8(b, zero)));
+		unsigned m = (unsigned)_mm_movemask_epi8(da)
+		    | ((unsigned)_mm_movemask_epi8(db) << 16);
+
+		if (m != 0)
+			return p + __builtin_ctz(m);
+		p += 32;
+	}
+#endif
+	while (p < end && !is_digit((unsigned char)*p) && *p != 0 && (unsigned char)*p < 0x80)
+		p++;
+	return p;
+}
+
 /* ---- checks ---- */
 
 int
@@ -319,7 +350,8 @@ dlp_card_is_test(const char *d, size_t n)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(test_cards); i++)
-		if (strlen(test_cards[i]) == n && memcmp(test_cards[i], d, n) == 0)
+		if (test_cards[i][0] == d[0] && strncmp(test_cards[i], d, n) == 0
+		    && test_cards[i][n] == '\0')
 			return 1;
 	return 0;
 }
@@ -400,12 +432,18 @@ static const char *const iban_keywords[] = {
 /* Words that may be glued to a number's left by one joiner: "No.4556...",
  * "PAN/4556...", "Visa-4556...", "card_4556...".  Any other word glued
  * that way (a path, a SKU, a tracking id) keeps the number out. */
-static const char *const glue_labels[] = {
-	"card", "visa", "mastercard", "mc", "amex", "discover", "diners", "jcb", "maestro",
-	"unionpay", "mir", "credit", "debit", "cc", "ccn", "ccnum", "pan", "no", "nr", "num",
-	"number", "nummer", "numero", "ssn", "iban", "acct", "account", "konto", "kreditkarte",
-	"carte", "tarjeta", NULL,
+#define W(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *w;
+	size_t n;
+} glue_labels[] = {
+	W("card"), W("visa"), W("mastercard"), W("mc"), W("amex"), W("discover"), W("diners"),
+	W("jcb"), W("maestro"), W("unionpay"), W("mir"), W("credit"), W("debit"), W("cc"),
+	W("ccn"), W("ccnum"), W("pan"), W("no"), W("nr"), W("num"), W("number"), W("nummer"),
+	W("numero"), W("ssn"), W("iban"), W("acct"), W("account"), W("konto"),
+	W("kreditkarte"), W("carte"), W("tarjeta"),
 };
+#undef W
 
 /* 1 when one of WORDS starts a word in TEXT[START..POS) (ASCII case-folded). */
 static int
@@ -577,6 +615,8 @@ struct scan {
 	unsigned part;
 	struct dlp_findings *out;
 	struct csv_cache csv;
+	int special_stop;	/* give up at the first NUL or non-ASCII byte */
+	int special;		/* and this says it did */
 };
 
 struct run {
@@ -883,7 +923,7 @@ try_iban(struct scan *sc, const char *s, const char *end)
 static inline int
 is_blank_sep(unsigned char c)
 {
-	return c == ' ' || c == '\t' || c == '\0';
+	return c == ' ' || c == '\t';
 }
 
 /* The letters ending at TEXT[END-1] are a whole word in glue_labels. */
@@ -896,8 +936,8 @@ label_before(const char *text, size_t end)
 		s--;
 	if (s == end || (s > 0 && is_alnum((unsigned char)text[s - 1])))
 		return 0;
-	for (k = 0; glue_labels[k] != NULL; k++)
-		if (strlen(glue_labels[k]) == end - s && mem_casecmp(text + s, glue_labels[k], end - s) == 0)
+	for (k = 0; k < ARRAY_SIZE(glue_labels); k++)
+		if (glue_labels[k].n == end - s && mem_casecmp(text + s, glue_labels[k].w, end - s) == 0)
 			return 1;
 	return 0;
 }
@@ -928,10 +968,16 @@ scan_ascii(struct scan *sc)
 	const char *text = sc->text, *p = text, *end = text + sc->len;
 	size_t added = 0;
 
-	while ((p = next_digit(p, end)) < end) {
+	while ((p = sc->special_stop ? next_digit_or_special(p, end) : next_digit(p, end)) < end) {
 		struct run r;
 		const char *q = p;
 		size_t digits, k;
+
+		if (!is_digit((unsigned char)*p)) {
+			/* A NUL or non-ASCII byte: dlp_scan() folds and rescans. */
+			sc->special = 1;
+			return added;
+		}
 
 		/* IBAN: two letters glued to the first digit, on a word start. */
 		if (p - text >= 2 && is_letter((unsigned char)p[-1]) && is_letter((unsigned char)p[-2])
@@ -956,16 +1002,6 @@ scan_ascii(struct scan *sc)
 		r.text = text;
 		r.n = 0;
 		r.added = 0;
-		r.start_ok = 1;
-		if (p > text) {
-			unsigned char b = (unsigned char)p[-1];
-
-			if (is_alnum(b) || b == '+')
-				r.start_ok = 0;
-			else if (is_joiner(b) && p - text >= 2 && is_alnum((unsigned char)p[-2]))
-				r.start_ok = (b == '.' || b == '/' || b == '-' || b == '_')
-				    && label_before(text, (size_t)(p - 1 - text));
-		}
 		/* Read the run: digit groups joined by 1-4 blanks (space,
 		 * tab, NUL), one dash, or one dot (a dotted run stays dotted
 		 * and starts with a group of 3 or 4: "4556.7375...", "219.45.6788"). */
@@ -1016,6 +1052,16 @@ scan_ascii(struct scan *sc)
 				q++;
 			p = q;
 			continue;
+		}
+		r.start_ok = 1;
+		if (p > text) {
+			unsigned char b = (unsigned char)p[-1];
+
+			if (is_alnum(b) || b == '+')
+				r.start_ok = 0;
+			else if (is_joiner(b) && p - text >= 2 && is_alnum((unsigned char)p[-2]))
+				r.start_ok = (b == '.' || b == '/' || b == '-' || b == '_')
+				    && label_before(text, (size_t)(p - 1 - text));
 		}
 		r.end_ok = 1;
 		r.after = q < end ? q : "";
@@ -1129,6 +1175,8 @@ fold_cp(uint32_t cp)
 	default:
 		break;
 	}
+	if (cp > 0xb9 && cp < 0x660)
+		return -1;	/* Latin, Greek, Cyrillic ... letters: the common case */
 	if (cp >= 0x2000 && cp <= 0x200a)
 		return ' ';
 	if (cp >= 0xff01 && cp <= 0xff5e)
@@ -1148,27 +1196,28 @@ fold_cp(uint32_t cp)
 	return -1;
 }
 
-/* 1 when TEXT has a NUL or a non-ASCII byte (then it is folded first). */
-static int
-needs_fold(const char *p, size_t n)
+/* The next NUL or non-ASCII byte at or after P, or END. */
+static const char *
+next_special(const char *p, const char *end)
 {
-	const char *end = p + n;
 #if defined(__SSE2__)
 	const __m128i zero = _mm_setzero_si128();
 
 	while (end - p >= 16) {
 		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(a, _mm_cmpeq_epi8(a, zero)));
 
-		if (_mm_movemask_epi8(_mm_or_si128(a, _mm_cmpeq_epi8(a, zero))) != 0)
-			return 1;
+		if (m != 0)
+			return p + __builtin_ctz(m);
 		p += 16;
 	}
 #endif
-	for (; p < end; p++)
-		if (*p == 0 || (unsigned char)*p >= 0x80)
-			return 1;
-	return 0;
+	while (p < end && *p != 0 && (unsigned char)*p < 0x80)
+		p++;
+	return p;
 }
+
+
 
 /* Where the offset of the folded text moves against the original: from
  * out offset AT on, original = out + DELTA. */
@@ -1205,10 +1254,12 @@ static void
 fold_text(const char *text, size_t len, struct fold *f)
 {
 	const unsigned char *s = (const unsigned char *)text;
-	size_t i = 0, delta = 0;
+	size_t i = 0, delta = 0, o = 0;
+	char *d;
 
 	buf_init(&f->text, 0);
-	(void)buf_reserve(&f->text, len + 1);
+	(void)buf_reserve(&f->text, len + 1);	/* folding never grows the text */
+	d = f->text.data;
 	f->a = NULL;
 	f->n = f->cap = 0;
 	while (i < len) {
@@ -1217,10 +1268,10 @@ fold_text(const char *text, size_t len, struct fold *f)
 		int c;
 
 		/* ASCII run: copied as is. */
-		for (j = i; j < len && s[j] < 0x80 && s[j] != 0; j++)
-			;
+		j = (size_t)(next_special(text + i, text + len) - text);
 		if (j > i) {
-			(void)buf_append(&f->text, text + i, j - i);
+			memcpy(d + o, text + i, j - i);
+			o += j - i;
 			i = j;
 			continue;
 		}
@@ -1229,13 +1280,12 @@ fold_text(const char *text, size_t len, struct fold *f)
 
 			while (k < len && s[k] == 0)
 				k++;
-			if (f->text.len > 0 && is_digit((unsigned char)f->text.data[f->text.len - 1])
-			    && k < len && is_digit(s[k])) {
+			if (o > 0 && is_digit((unsigned char)d[o - 1]) && k < len && is_digit(s[k])) {
 				delta += k - i;
-				fold_mark(f, f->text.len, delta);
+				fold_mark(f, o, delta);
 			} else {
-				for (j = i; j < k; j++)
-					(void)buf_append(&f->text, " ", 1);
+				memset(d + o, ' ', k - i);
+				o += k - i;
 			}
 			i = k;
 			continue;
@@ -1243,21 +1293,22 @@ fold_text(const char *text, size_t len, struct fold *f)
 		cp = utf8_dec(s + i, len - i, &cl);
 		c = cp <= 0x10ffff ? fold_cp(cp) : -1;
 		if (c < 0) {
-			(void)buf_append(&f->text, text + i, cl);
+			memcpy(d + o, text + i, cl);
+			o += cl;
 		} else if (c == 0) {
 			delta += cl;
-			fold_mark(f, f->text.len, delta);
+			fold_mark(f, o, delta);
 		} else {
-			char ch = (char)c;
-
-			(void)buf_append(&f->text, &ch, 1);
+			d[o++] = (char)c;
 			if (cl > 1) {
 				delta += cl - 1;
-				fold_mark(f, f->text.len, delta);
+				fold_mark(f, o, delta);
 			}
 		}
 		i += cl;
 	}
+	f->text.len = o;
+	d[o] = '\0';
 }
 
 /* Original offset of folded offset AT. */
@@ -1282,16 +1333,26 @@ dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
 {
 	struct scan sc;
 	struct fold f;
-	size_t first = out->n, added, i;
+	size_t first = out->n, added, i, saved[DLP_NTYPES];
 
 	memset(&sc, 0, sizeof(sc));
 	sc.part = part;
 	sc.out = out;
-	if (!needs_fold(text, len)) {
-		sc.text = text;
-		sc.len = len;
-		return scan_ascii(&sc);
-	}
+	sc.text = text;
+	sc.len = len;
+	/* ASCII text is scanned as it is, in one pass; at the first NUL or
+	 * non-ASCII byte that pass gives up, its findings are dropped and
+	 * the folded text is scanned instead. */
+	sc.special_stop = 1;
+	memcpy(saved, out->count, sizeof(saved));
+	added = scan_ascii(&sc);
+	if (!sc.special)
+		return added;
+	memcpy(out->count, saved, sizeof(saved));
+	out->n = first;
+	memset(&sc, 0, sizeof(sc));
+	sc.part = part;
+	sc.out = out;
 	fold_text(text, len, &f);
 	sc.text = f.text.data ? f.text.data : "";
 	sc.len = f.text.len;
