@@ -140,7 +140,7 @@ static void
 print_show(const struct json_value *m)
 {
 	static const char *const hdr[] = { "NO", "STATE", "ATTEMPTS", "NEXT TRY", "ADDRESS", "LAST REPLY" };
-	const struct json_value *r = json_get(m, "recipients");
+	const struct json_value *r = json_get(m, "recipients"), *hv;
 	struct ctl_table *t;
 	char tbuf[64];
 	size_t i;
@@ -177,12 +177,19 @@ print_show(const struct json_value *m)
 	}
 	ctl_table_print(t, stdout);
 	ctl_table_free(t);
-	if (json_get_str(m, "headers", NULL) != NULL)
-		printf("\n%s", jstr(m, "headers"));
-	if (json_get_str(m, "body", NULL) != NULL) {
-		const struct json_value *b = json_get(m, "body");
+	/* binary-safe (issue 12 item 13): a stored message may hold NUL */
+	if ((hv = json_get(m, "headers")) != NULL && hv->type == JSON_STRING) {
 		printf("\n");
-		fwrite(b->s, 1, b->slen, stdout);
+		for (i = 0; i < hv->slen; i++) {
+			if (hv->s[i] == '\0')
+				fputs("^@", stdout);	/* visible, as cat -v shows it */
+			else
+				putchar(hv->s[i]);
+		}
+	}
+	if ((hv = json_get(m, "body")) != NULL && hv->type == JSON_STRING) {
+		printf("\n");
+		fwrite(hv->s, 1, hv->slen, stdout);	/* the stored bytes, for a pipe */
 	}
 }
 

@@ -68,6 +68,7 @@
  */
 static const struct daemon_module builtin_modules[] = {
 	{ "queue", queue_module_start, queue_module_reload, NULL, queue_module_stop },
+	{ "auth", auth_module_start, NULL, NULL, auth_module_stop },	/* AUTH lockouts */
 	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },
 	{ "delivery", delivery_module_start, delivery_module_reload, delivery_module_drain,
 	    delivery_module_stop },
