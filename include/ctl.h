@@ -78,5 +78,7 @@ int ctl_domain_main(struct ctl *c, int argc, char **argv);
 int ctl_account_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_spam.c: `posternctl spam ...` on the model directory (issue 15). */
 int ctl_spam_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_auth.c */
+int ctl_auth_main(struct ctl *c, int argc, char **argv);
 
 #endif

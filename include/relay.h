@@ -73,6 +73,10 @@ void dnsbl_configure(struct dnsbl *b, const struct config *cfg);
  * Q->resumed and call CB(ARG) on the loop.  0, or -1 (no DNS: CB not called). */
 int dnsbl_run(struct dnsbl *b, uv_loop_t *loop, struct spam_dnsq *q, uint64_t timeout_ms,
     dnsbl_done_cb cb, void *arg);
+/* Use the daemon's AUTH guard (shared with the control commands) instead
+ * of the relay's own; G must outlive the relay. */
+struct auth_guard;
+void relay_set_auth_guard(struct relay *r, struct auth_guard *g);
 
 /* One per connection.  ID and CLIENT_ADDR are copied. */
 /*
