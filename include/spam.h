@@ -5,7 +5,7 @@
  * and actions; spam_stage.c: the EOM stage).
  *
  * The classifier is a Robinson-Fisher chi-square combiner over tokens
- * hashed to 64 bits: unigrams and OSB pairs (window 5) of the decoded,
+ * hashed to 64 bits: unigrams and bigrams of the decoded,
  * HTML-stripped text parts, Subject and selected header words prefixed
  * by field name, registrable domains of URLs (libpsl), attachment types
  * and a few structural meta-tokens.  The learned counts live behind
@@ -149,7 +149,7 @@ struct spam_tokens {
 };
 #define SPAM_MAX_DOMAINS 20
 
-/* 64-bit hash of a token's text (FNV-1a, then a 64-bit finaliser). */
+/* 64-bit hash of a token's text (FNV-1a, then a 64-bit finaliser); never 0. */
 uint64_t spam_hash(const char *s, size_t len);
 void spam_tokens_init(struct spam_tokens *t);
 void spam_tokens_free(struct spam_tokens *t);

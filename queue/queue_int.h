@@ -25,7 +25,8 @@
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
-	DB_SPAM,		/* the spam model (queue/spamdb.c, its own environment) */
+	DB_SPAM,		/* the spam model (queue/spamdb.c, its own environment);
+				 * MDB_INTEGERKEY: keys are native uint64_t */
 	DB_SPAM_SIGNALS,	/* per-account spam signals (queue/spamdb.c, its own environment) */
 	DB_SPAM_DUPS,		/* fingerprints of rejected messages (queue/spamdb.c) */
 	DB_NTABLES
@@ -66,6 +67,12 @@ int db_cursor_next(struct db_cursor *c, const void **ko, size_t *kol,
     const void **v, size_t *vl);
 int db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
     const void **v, size_t *vl);
+/* Exact lookup of K through the cursor: 0 with the value, 1 when K is
+ * absent (the cursor sits on the next larger key), -ENOENT when no key
+ * >= K exists.  For
+ * keys asked in ascending order it is much cheaper than db_get():
+ * LMDB searches the cursor's current leaf page first (spamdb.c). */
+int db_cursor_find(struct db_cursor *c, const void *k, size_t kl, const void **v, size_t *vl);
 int db_cursor_del(struct db_cursor *c);
 void db_cursor_close(struct db_cursor *c);
 /* Grow the map; only while no transaction of this process is open. */

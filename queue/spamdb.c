@@ -4,11 +4,12 @@
  * environment of its own, opened through queue/db.c, with one table
  * "spam":
  *
- *   8-byte big-endian token hash -> be32 spam count, be32 ham count,
+ *   token hash (native uint64_t) -> be32 spam count, be32 ham count,
  *                                   be32 last seen (unix seconds)
- *   "#totals"                    -> be32 learned spam, be32 learned ham
+ *   0                            -> be32 learned spam, be32 learned ham
  *
- * Token keys are 8 bytes and the totals key 7, so they never collide.
+ * The table is MDB_INTEGERKEY (integer compares: lookups are most of
+ * the cost of scoring); spam_hash() never returns 0, the totals key.
  * A learn is one write transaction (durable: LMDB syncs at commit), so
  * a crash leaves a message either learned or not; a full map is grown
  * (doubling, up to SPAMDB_MAP_MAX) and the transaction retried.  Reads
@@ -31,8 +32,9 @@
 
 #define SPAMDB_MAP_INITIAL (64ULL << 20)
 #define SPAMDB_MAP_MAX (16ULL << 30)
-#define TOTALS_KEY "#totals"
-#define TOTALS_KEYLEN 7
+static const uint64_t totals_key = 0;
+#define TOTALS_KEY (&totals_key)
+#define TOTALS_KEYLEN sizeof(uint64_t)
 #define TOKEN_VALLEN 12
 
 #define SIG_MAP (64ULL << 20)
@@ -111,21 +113,36 @@ spamdb_lookup(void *arg, const uint64_t *h, size_t n, struct spam_counts *out,
 	unsigned char k[8];
 	size_t i;
 
+	struct db_cursor *c = NULL;
+	int end = 0;
+
 	if (db_begin(s->db, 1, &txn) != 0)
 		return -1;
 	totals_read(txn, nspam, nham);
+	if (n > 0 && db_cursor_open(txn, DB_SPAM, &c) != 0)
+		c = NULL;
+	/* H is sorted: one cursor walks the tree left to right */
 	for (i = 0; i < n; i++) {
 		const void *v;
 		size_t vl;
+		int rc = -ENOENT;
 
-		put_be64(k, h[i]);
-		if (db_get(txn, DB_SPAM, k, sizeof(k), &v, &vl) == 0 && vl >= 8) {
+		memcpy(k, &h[i], sizeof(k));
+		if (c != NULL && !end) {
+			rc = db_cursor_find(c, k, sizeof(k), &v, &vl);
+			if (rc == -ENOENT)
+				end = 1;	/* past the last key: every later one misses too */
+		} else if (c == NULL) {
+			rc = db_get(txn, DB_SPAM, k, sizeof(k), &v, &vl);
+		}
+		if (rc == 0 && vl >= 8) {
 			out[i].spam = get_be32(v);
 			out[i].ham = get_be32((const unsigned char *)v + 4);
 		} else {
 			out[i].spam = out[i].ham = 0;
 		}
 	}
+	db_cursor_close(c);
 	db_abort(txn);
 	return 0;
 }
@@ -154,7 +171,7 @@ update_txn(struct db_txn *txn, const uint64_t *h, size_t n, int dspam, int dham,
 		size_t vl;
 		uint32_t cs = 0, ch = 0;
 
-		put_be64(k, h[i]);
+		memcpy(k, &h[i], sizeof(k));
 		if (db_get(txn, DB_SPAM, k, sizeof(k), &v, &vl) == 0 && vl >= 8) {
 			cs = get_be32(v);
 			ch = get_be32((const unsigned char *)v + 4);
@@ -475,7 +492,7 @@ spamdb_stats(struct spamdb *s, struct spamdb_stats *st)
 		    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
 			uint32_t seen;
 
-			if (kl != 8 || vl < TOKEN_VALLEN)
+			if (kl != 8 || vl < TOKEN_VALLEN || memcmp(k, &totals_key, 8) == 0)
 				continue;
 			st->tokens++;
 			seen = get_be32((const unsigned char *)v + 8);
@@ -511,13 +528,14 @@ sweep(struct spamdb *s, int all, uint32_t before, uint64_t *removed)
 		return rc;
 	}
 	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;) {
-		int del = all || (kl == 8 && vl >= TOKEN_VALLEN &&
+		int tot = memcmp(k, &totals_key, 8) == 0;
+		int del = all || (!tot && vl >= TOKEN_VALLEN &&
 		    get_be32((const unsigned char *)v + 8) < before);
 
 		if (del) {
 			if ((rc = db_cursor_del(c)) != 0)
 				break;
-			if (kl == 8)
+			if (!tot)
 				n++;
 		}
 		/* after a delete LMDB's MDB_NEXT returns the entry that moved

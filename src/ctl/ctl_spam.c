@@ -204,7 +204,7 @@ spam_score_files(struct ctl *c, struct spamdb *db, const struct spam_opts *o)
 			printf("{\"file\":");
 			json_fput_str(stdout, o->files[i]);
 			if (r.probability >= 0)
-				printf(",\"probability\":%.6f", r.probability);
+				printf(",\"probability\":%.17g", r.probability);
 			else
 				printf(",\"probability\":null");
 			printf(",\"score\":%.2f,\"symbols\":[", r.score);
