@@ -189,6 +189,7 @@ struct config {
 	int64_t spam_signal_max_domains;
 	int64_t spam_dup_threshold;		/* percent */
 	int64_t spam_dup_weight;
+	uint64_t spam_token_expiry;		/* ms; 0 = never */
 };
 
 /*

@@ -222,6 +222,7 @@ static const struct conf_key conf_keys[] = {
 	{ "spam_signal_max_domains", CONF_INT, "0", 0, 1000000, F(spam_signal_max_domains), NULL, 0, 0 },
 	{ "spam_dup_threshold", CONF_INT, "80", 1, 100, F(spam_dup_threshold), NULL, 0, 0 },
 	{ "spam_dup_weight", CONF_INT, "10", 0, 1000000, F(spam_dup_weight), NULL, 0, 0 },
+	{ "spam_token_expiry", CONF_DURATION, "180d", 0, 3650 * DAY, F(spam_token_expiry), NULL, 0, 0 },
 };
 
 int

@@ -101,7 +101,7 @@ def main():
         "spam_reject_score": "0",
         "spam_rules": "GTUBE:1000:" + GTUBE,
     }).start()
-    plan(39)
+    plan(42)
     ok(add_account(p, "plain").returncode == 0, "account plain (global thresholds)")
     ok(add_account(p, "strict", "spam_reject_score=100").returncode == 0,
        "account strict: spam_reject_score=100")
@@ -244,6 +244,17 @@ def main():
     ok(s.get("spam") == 25 and s.get("ham") == 26, "the daemon's model is untouched")
     r = p.posternctl("spam", "learn", "--spam")
     is_(r.returncode, 2, "learn without files: usage error")
+
+    # -- stale tokens expire in the daemon (spam_token_expiry) ------------
+    q = Postern(name="spamexp", conf={"delivery_enabled": "no", "spam_token_expiry": "2s"}).start()
+    r = q.posternctl("spam", "learn", "--spam", *files["spam"][:3])
+    s = json.loads(q.posternctl("spam", "stats", "--json").stdout)
+    ok(r.returncode == 0 and s.get("tokens", 0) > 0, "expiry: 3 spam learned (%s tokens)"
+       % s.get("tokens"))
+    ok(q.wait_log(r"event=spam_expired tokens=\d+", timeout=30),
+       "expiry: the daemon deletes the tokens not learned for 2s")
+    s = json.loads(q.posternctl("spam", "stats", "--json").stdout)
+    ok(s.get("tokens") == 0 and s.get("spam") == 3, "expiry: no token left, the counts stay")
     done()
 
 
