@@ -88,10 +88,10 @@ test_math(void)
 	}
 	ok(fabs(spam_chi2_combine(p3, 2) - 0.003053383494030837) < 1e-9,
 	    "combine {0.01,0.05} = 0.003053383494 (hand)");
-	/* f(w) = (0.45 * 0.5 + n p) / (0.45 + n), p = (3/10) / (3/10 + 1/20) */
-	ok(near(spam_token_prob(3, 1, 10, 20), (0.225 + 4 * (0.3 / 0.35)) / 4.45),
+	/* f(w) = (s x + n p) / (s + n), s = 0.1, x = 0.5, p = (3/10) / (3/10 + 1/20) */
+	ok(near(spam_token_prob(3, 1, 10, 20), (0.05 + 4 * (0.3 / 0.35)) / 4.1),
 	    "Robinson f(w) for 3 spam / 1 ham of 10 / 20");
-	ok(near(spam_token_prob(0, 5, 10, 10), 0.225 / 5.45), "f(w) of a ham-only token");
+	ok(near(spam_token_prob(0, 5, 10, 10), 0.05 / 5.1), "f(w) of a ham-only token");
 	ok(spam_token_prob(0, 0, 10, 10) == 0.5, "unknown token: 0.5");
 }
 
