@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dlp.h"
+#include "mime.h"
 #include "tap.h"
 
 /* Scan a malloc'd copy of exactly LEN bytes. */
@@ -291,7 +292,7 @@ main(void)
 			nbrand++;
 	plan(nbrand * 7 + (int)ARRAY_SIZE(wrong_len) + (int)ARRAY_SIZE(test_cards) * 2
 	    + (int)ARRAY_SIZE(negatives) + (int)ARRAY_SIZE(ssn_pos) + (int)ARRAY_SIZE(ibans)
-	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 6);
+	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 7);
 
 	/* Every brand and length: contiguous, spaces, dashes, edges, Luhn broken. */
 	for (i = 0; i < ARRAY_SIZE(brands); i++) {
@@ -392,6 +393,30 @@ main(void)
 			k += !dlp_luhn_ok(tl[i], strlen(tl[i]));
 	}
 	is_int(k, 0, "every published test number passes Luhn");
+
+	/* Redaction of folded forms: nothing is found again, the last four stay. */
+	{
+		static const char msg[] = "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+		    "A \xef\xbc\x94\xef\xbc\x95\xef\xbc\x95\xef\xbc\x96 7375 8689 9855\r\n"
+		    "B 4556\xc2\xa0" "7375\xc2\xa0" "8689\xc2\xa0" "9855\r\nC PAN/4556737586899855/0927\r\n";
+		static const struct mime_limits lim = { 10, 100, 1 << 20 };
+		struct buf out;
+		const char *body;
+
+		buf_init(&out, 0);
+		dlp_redact(msg, sizeof(msg) - 1, &lim, 1u << DLP_CARD, &out, NULL);
+		body = memmem(out.data, out.len, "\r\n\r\n", 4);
+		dlp_findings_init(&f);
+		if (body != NULL)
+			dlp_scan(body, out.len - (size_t)(body - out.data), 1, &f);
+		ok(body != NULL && f.count[DLP_CARD] == 0
+		    && memmem(out.data, out.len, "*** 9855", 8) != NULL
+		    && memmem(out.data, out.len, "\xc2\xa0" "9855", 6) != NULL
+		    && memmem(out.data, out.len, "PAN/************9855/0927", 25) != NULL,
+		    "redaction masks full-width, U+00A0 and glued numbers");
+		dlp_findings_free(&f);
+		buf_free(&out);
+	}
 
 	/* Offsets, lengths, part, brand, confidence. */
 	scan("xx 4111 1111 1111 1111 yy", &f);
