@@ -840,12 +840,14 @@ utf16_to_utf8(const char *in, size_t len, enum mime_charset cs, struct buf *out,
 			    : (unsigned)(unsigned char)in[i + 2] << 8 | (unsigned char)in[i + 3];
 
 			if (v >= 0xdc00 && v < 0xe000) {
-				tw_cp(&w, 0x10000 + ((u - 0xd800) << 10) + (v - 0xdc00), i);
+				tw_cp(&w, 0x10000 + ((u - 0xd800) << 10) + (v - 0xdc00), le ? i : i + 1);
 				i += 2;
 				continue;
 			}
 		}
-		tw_cp(&w, u >= 0xd800 && u < 0xe000 ? 0xfffd : u, i);
+		/* Mapped to the low-order octet: redaction replaces that one
+		 * with '*', which keeps the text UTF-16 ('4' 00 34 -> 00 2A). */
+		tw_cp(&w, u >= 0xd800 && u < 0xe000 ? 0xfffd : u, le ? i : i + 1);
 	}
 }
 

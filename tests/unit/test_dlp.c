@@ -292,7 +292,7 @@ main(void)
 			nbrand++;
 	plan(nbrand * 7 + (int)ARRAY_SIZE(wrong_len) + (int)ARRAY_SIZE(test_cards) * 2
 	    + (int)ARRAY_SIZE(negatives) + (int)ARRAY_SIZE(ssn_pos) + (int)ARRAY_SIZE(ibans)
-	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 7);
+	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 8);
 
 	/* Every brand and length: contiguous, spaces, dashes, edges, Luhn broken. */
 	for (i = 0; i < ARRAY_SIZE(brands); i++) {
@@ -416,6 +416,30 @@ main(void)
 		    "redaction masks full-width, U+00A0 and glued numbers");
 		dlp_findings_free(&f);
 		buf_free(&out);
+	}
+
+	/* Redaction of a UTF-16BE part stays UTF-16 and masks the digits. */
+	{
+		/* "Card 4556 7375 8689 9855" in UTF-16BE, base64 */
+		static const char msg[] = "Content-Type: text/plain; charset=utf-16be\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\n"
+		    "AEMAYQByAGQAIAA0ADUANQA2ACAANwAzADcANQAgADgANgA4ADkAIAA5ADgANQA1\r\n";
+		static const char want[] = "\0C\0a\0r\0d\0 \0*\0*\0*\0*\0 \0*\0*\0*\0*\0 "
+		    "\0*\0*\0*\0*\0 \0" "9\0" "8\0" "5\0" "5";
+		static const struct mime_limits lim = { 10, 100, 1 << 20 };
+		struct buf out, dec;
+		const char *body;
+
+		buf_init(&out, 0);
+		buf_init(&dec, 0);
+		dlp_redact(msg, sizeof(msg) - 1, &lim, 1u << DLP_CARD, &out, NULL);
+		body = memmem(out.data, out.len, "\r\n\r\n", 4);
+		if (body != NULL)
+			mime_decode(MIME_CTE_BASE64, body + 4, out.len - (size_t)(body + 4 - out.data), &dec);
+		ok(dec.len == sizeof(want) - 1 && memcmp(dec.data, want, dec.len) == 0,
+		    "UTF-16BE redaction: '**** **** **** 9855' in UTF-16BE");
+		buf_free(&out);
+		buf_free(&dec);
 	}
 
 	/* Offsets, lengths, part, brand, confidence. */
