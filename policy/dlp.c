@@ -171,24 +171,22 @@ next_digit(const char *p, const char *end)
 	return p;
 }
 
-/* The same, also stopping at a NUL or a non-ASCII byte (the text then
- * needs folding: dlp_scan()). */
+/* The same, also stopping at a non-ASCII byte (the text then needs
+ * folding: dlp_scan()).  A NUL matters only next to a digit, and
+ * scan_ascii() looks for it there. */
 static const char *
 next_digit_or_special(const char *p, const char *end)
 {
 #if defined(__SSE2__)
 	const __m128i lo = _mm_set1_epi8('0' - 1);
 	const __m128i hi = _mm_set1_epi8('9' + 1);
-	const __m128i zero = _mm_setzero_si128();
 
 	while (end - p >= 32) {
 		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
 		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-		/* digit, or high bit set (the movemask reads it), or zero */
-		__m128i da = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi)),
-		    _mm_or_si128(a, _mm_cmpeq_epi8(a, zero)));
-		__m128i db = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi)),
-		    _mm_or_si128(b, _mm_cmpeq_epi8(b, zero)));
+		/* digit, or high bit set (the movemask reads it) */
+		__m128i da = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi)), a);
+		__m128i db = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi)), b);
 		unsigned m = (unsigned)_mm_movemask_epi8(da)
 		    | ((unsigned)_mm_movemask_epi8(db) << 16);
 
@@ -197,7 +195,7 @@ next_digit_or_special(const char *p, const char *end)
 		p += 32;
 	}
 #endif
-	while (p < end && !is_digit((unsigned char)*p) && *p != 0 && (unsigned char)*p < 0x80)
+	while (p < end && !is_digit((unsigned char)*p) && (unsigned char)*p < 0x80)
 		p++;
 	return p;
 }
@@ -973,8 +971,9 @@ scan_ascii(struct scan *sc)
 		const char *q = p;
 		size_t digits, k;
 
-		if (!is_digit((unsigned char)*p)) {
-			/* A NUL or non-ASCII byte: dlp_scan() folds and rescans. */
+		if (!is_digit((unsigned char)*p) || (sc->special_stop && p > text && p[-1] == 0)) {
+			/* A non-ASCII byte, or a NUL before a digit: dlp_scan()
+			 * folds and rescans. */
 			sc->special = 1;
 			return added;
 		}
@@ -1018,6 +1017,10 @@ scan_ascii(struct scan *sc)
 				r.gl[r.n] = 64;
 			}
 			r.n++;
+			if (q < end && *q == 0 && sc->special_stop) {
+				sc->special = 1;	/* a NUL after a digit: fold */
+				return added;
+			}
 			if (r.n >= MAX_GROUPS || q >= end)
 				break;
 			s = q;
