@@ -959,6 +959,9 @@ expiry_glued(const char *q, const char *end)
 	    && is_alnum((unsigned char)q[1]));
 }
 
+static uint32_t utf8_dec(const unsigned char *s, size_t n, size_t *len);
+static int fold_cp(uint32_t cp);
+
 /* The scanner proper, over text whose separators and digits are ASCII. */
 static size_t
 scan_ascii(struct scan *sc)
@@ -971,10 +974,23 @@ scan_ascii(struct scan *sc)
 		const char *q = p;
 		size_t digits, k;
 
-		if (!is_digit((unsigned char)*p) || (sc->special_stop && p > text && p[-1] == 0)) {
-			/* A non-ASCII byte, or a NUL before a digit: dlp_scan()
-			 * folds and rescans. */
+		if (!is_digit((unsigned char)*p)) {
+			/* A non-ASCII character: one that folding leaves as it
+			 * is (é, €, “) reads the same here; one that folds (a
+			 * digit, a space, an invisible) sends dlp_scan() to
+			 * fold the text and scan it again. */
+			size_t cl;
+			uint32_t cp = utf8_dec((const unsigned char *)p, (size_t)(end - p), &cl);
+
+			if (cp > 0x10ffff || fold_cp(cp) < 0) {
+				p += cl;
+				continue;
+			}
 			sc->special = 1;
+			return added;
+		}
+		if (sc->special_stop && p > text && p[-1] == 0) {
+			sc->special = 1;	/* a NUL before a digit: fold */
 			return added;
 		}
 
