@@ -1,19 +1,31 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * dlp.c: the sensitive-data detectors (issue 7).  Pure functions over
- * decoded UTF-8 text; no I/O, no globals that change.
+ * dlp.c: the sensitive-data detectors (issues 7 and 18).  Pure functions
+ * over decoded UTF-8 text; no I/O, no globals that change.
  *
  * The scanner is a digit-run state machine: it skips to the next ASCII
- * digit sixteen bytes at a time (SSE2 where available), then reads the
- * whole run of digit groups joined by single spaces or dashes once, and
- * classifies it: SSN (3-2-4 with one separator style, or nine bare
- * digits next to a keyword), payment card (a window of 12-19 digits,
- * contiguous or grouped 4-then-3..6, whose prefix and length match the
- * IIN table below and whose Luhn check passes), or IBAN (two capital
- * letters right before the digits, the country's length, mod 97 == 1).
- * A run glued to letters or to other tokens by '-', '.', '/', '+' ...
- * (UUIDs, tracking numbers, decimals, phone numbers) is not a candidate,
- * and a contiguous run longer than 19 digits never contains a card.
+ * digit 32 bytes at a time (SSE2 where available), then reads the whole
+ * run of digit groups joined by 1-4 blanks, one dash or one dot once,
+ * and classifies it: SSN (3-2-4 with dashes or dots; with blanks, or
+ * nine bare digits, only with context: a keyword on its line or on a
+ * label line before, or its CSV column's header), payment card (a
+ * window of 12-19 digits, contiguous or grouped 4-then-3..6 or in fours
+ * with a short last group, possibly followed by an expiry or CVV, whose
+ * prefix and length match the IIN table below and whose Luhn check
+ * passes), or IBAN (two letters of either case right before the digits,
+ * the country's length, mod 97 == 1).  A run glued to letters or to
+ * other tokens by '-', '.', '/', '+' ... (UUIDs, tracking numbers,
+ * decimals, phone numbers) is not a candidate, unless the word glued on
+ * its left is a label ("No.", "PAN/") or what is glued on its right an
+ * expiry ("/0927"); a contiguous run longer than 19 digits never
+ * contains a card.
+ *
+ * Text is read as it is while it is ASCII (one pass: the common case).
+ * At a NUL next to a digit or a non-ASCII character that reads as
+ * something else (a Unicode digit, space, dash or invisible character)
+ * that pass gives up and the text is folded first (fold_text(): digits
+ * to ASCII, spaces to blanks, invisibles and NULs inside a number
+ * dropped) and scanned again; findings carry offsets into the original.
  * Each input byte is looked at a bounded number of times, so the cost
  * is linear in the text whatever it contains.
  *
@@ -675,11 +687,11 @@ run_ssn(struct run *r)
 	    && r->sep[0] == r->sep[1]) {
 		if (!ssn_ok(r->gs[0], r->gs[1], r->gs[2]))
 			return 0;
-		if (r->sep[0] == '-') {
+		if (r->sep[0] == '-' || r->sep[0] == '.') {
 			conf = keyword_near(r->text, off, ssn_keywords) ? 95 : 70;
 		} else {
 			/* "120 12 1440", "030 12 3456": phone numbers, part
-			 * numbers.  Blanks or dots only with context. */
+			 * numbers.  Blanks only with context. */
 			if (!ssn_context(r, off))
 				return 0;
 			conf = 95;
@@ -1018,7 +1030,7 @@ scan_ascii(struct scan *sc)
 		r.n = 0;
 		r.added = 0;
 		/* Read the run: digit groups joined by 1-4 blanks (space,
-		 * tab, NUL), one dash, or one dot (a dotted run stays dotted
+		 * tab; NULs and Unicode spaces were folded), one dash, or one dot (a dotted run stays dotted
 		 * and starts with a group of 3 or 4: "4556.7375...", "219.45.6788"). */
 		for (;;) {
 			const char *g = q, *s;

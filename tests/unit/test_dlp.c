@@ -206,7 +206,7 @@ static const char *const negatives[] = {
 	"XX89370400440532013000",			/* unknown country */
 	"XDE89370400440532013000",			/* glued */
 	/* issue 18 #16: spaced or dotted 3-2-4 without context is no SSN */
-	"Widget A 120 12 1440", "Tel. 030 12 3456", "536 22 1234", "219.45.6788",
+	"Widget A 120 12 1440", "Tel. 030 12 3456", "536 22 1234", "219.45 6788",
 	"name,phone\nAnna Smith,219456788",		/* CSV column is not an SSN */
 	"SSN\n\nlater\n219456788",			/* keyword two lines up */
 	/* issue 18 #13: only label words may be glued on the left */
@@ -227,7 +227,7 @@ static const char *const ssn_pos[] = {
 	"536-22-1234", "SSN 536 22 1234", "SSN: 536-22-1234.", "ssn 536221234",
 	/* issue 18 #12, #17 */
 	"SSN\n219456788", "Social Security Number:\n219456788", "name,ssn\nAnna Smith,219456788",
-	"Name;SSN;City\nA;219456788;B\nC;x;D", "SSN: 219.45.6788", "SSN\t219  45  6788",
+	"Name;SSN;City\nA;219456788;B\nC;x;D", "SSN: 219.45.6788", "219.45.6788", "SSN\t219  45  6788",
 	"Social Security Number: 536221234", "his SS# 772-01-0042", "001-01-0001",
 	"665-99-9999", "899-01-0001",
 };
