@@ -12,14 +12,20 @@
  * innermost first, so a missing close delimiter ends the inner parts
  * (RFC 2046 §5.1.1; the CRLF before a delimiter belongs to it, so a
  * body's last line ending is held back until the next line is known).
- * message/rfc822 parts (RFC 2046 §5.2.1) open a nested entity.
+ * message/rfc822 parts (RFC 2046 §5.2.1) open a nested entity; one
+ * with a transfer encoding (which §5.2.1 forbids and mail has) is
+ * decoded and parsed by a nested parser with what is left of the
+ * limits.  Header blocks keep only the fields parsed (Content-*,
+ * Subject), so padding cannot push Content-Type out of the 64 KiB cap.
  *
  * Text parts are transfer-decoded on the fly by byte-wise state
  * machines that never fail (RFC 2045 §6.7 QP, with garbage kept as is;
  * §6.8 base64, skipping characters outside the alphabet and accepting
  * missing padding), kept in a buffer bounded by the decoded-size limit,
  * and converted to UTF-8 text at the part's end (plain UTF-8 or ASCII
- * text is handed out as decoded: the conversion would copy it as is).  Whoever parses owns
+ * text is handed out as decoded: the conversion would copy it as is;
+ * UTF-16 is decoded by hand, other single-byte charsets through a
+ * table of their 128 high octets built with iconv(3)).  Whoever parses owns
  * the parser; it keeps no global state.
  */
 #include "autoconfig.h"
