@@ -821,7 +821,9 @@ run_cards(struct run *r)
 
 		if (i == 0 && !r->start_ok)
 			continue;
-		if (i > 0 && (r->gl[i - 1] > 3 || !r->start_ok))
+		/* A run glued on its left ("zz99 4556 ...") still has clean
+		 * windows after a blank: only the first group is glued. */
+		if (i > 0 && (r->gl[i - 1] > 3 || (!r->start_ok && r->sep[i - 1] != ' ')))
 			single_only = 1;	/* a contiguous number is its own token */
 		for (j = r->n; j-- > i;) {
 			if (single_only && j != i)
@@ -858,14 +860,21 @@ is_letter(unsigned char c)
 	return (unsigned)((c | 0x20) - 'a') < 26;
 }
 
-/* End of an IBAN-shaped token at S (two letters, two digits, then
- * groups of four alphanumerics, 15-34 in all), or NULL. */
+/* End of an IBAN-shaped token at S (a country's two letters, two
+ * digits, then groups of four alphanumerics, as many characters as that
+ * country's IBANs have), or NULL.  Only the exact shape is skipped, so
+ * "XX00 " in front of a card number does not hide it. */
 static const char *
 iban_shape_end(const char *s, const char *end)
 {
 	const char *q = s + 2;
 	size_t n = 2, g = 2;
 	char sep = 0;
+	char cc[3] = { (char)(s[0] & ~0x20), (char)(s[1] & ~0x20), '\0' };
+	unsigned want = iban_length(cc);
+
+	if (want == 0)
+		return NULL;
 
 	while (q < end && is_digit((unsigned char)*q) && n < 4) {
 		q++;
@@ -889,7 +898,7 @@ iban_shape_end(const char *s, const char *end)
 		if (g > 4 && sep != 0)
 			return NULL;
 	}
-	return n >= 15 && !(q < end && is_alnum((unsigned char)*q)) ? q : NULL;
+	return n == want && !(q < end && is_alnum((unsigned char)*q)) ? q : NULL;
 }
 
 /* Try an IBAN whose country code starts at S.  Returns its end or NULL.
