@@ -190,15 +190,17 @@ static const char *
 next_digit_or_special(const char *p, const char *end)
 {
 #if defined(__SSE2__)
-	const __m128i lo = _mm_set1_epi8('0' - 1);
-	const __m128i hi = _mm_set1_epi8('9' + 1);
+	const __m128i zero_char = _mm_set1_epi8('0');
+	const __m128i ten = _mm_set1_epi8(10);
 
 	while (end - p >= 32) {
 		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
 		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-		/* digit, or high bit set (the movemask reads it) */
-		__m128i da = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi)), a);
-		__m128i db = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi)), b);
+		/* c ^ '0' is 0..9 for a digit, negative (as a signed byte) for
+		 * c >= 0x80, and 10..127 for any other byte: one compare
+		 * finds both. */
+		__m128i da = _mm_cmpgt_epi8(ten, _mm_xor_si128(a, zero_char));
+		__m128i db = _mm_cmpgt_epi8(ten, _mm_xor_si128(b, zero_char));
 		unsigned m = (unsigned)_mm_movemask_epi8(da)
 		    | ((unsigned)_mm_movemask_epi8(db) << 16);
 
