@@ -6,7 +6,7 @@
  *
  *   name=app1
  *   password=scrypt$16384$8$1$<salt base64>$<hash base64>
- *   status=active                 (or suspended)
+ *   status=active                 (under_review, paused, suspended)
  *   domains=example.com,*.example.org   ("*" = any sender; none = no sender)
  *   max_message_size=0            (bytes; 0 = message_size_limit)
  *   max_recipients=0              (0 = smtpd_max_recipients)
@@ -62,9 +62,22 @@
  * Stages and the queue read only this, never the record text.  The
  * pointers are borrowed from the struct account that holds it.
  */
+/* Account status (issue 16): under_review is informational (listed by
+ * `review list --accounts`), paused answers 451 4.7.1 at MAIL, suspended
+ * fails AUTH with 535 5.7.8 and holds its queued mail. */
+enum account_status {
+	ACCOUNT_ACTIVE = 0,
+	ACCOUNT_UNDER_REVIEW,
+	ACCOUNT_PAUSED,
+	ACCOUNT_SUSPENDED,
+};
+const char *account_strstatus(enum account_status s);
+int account_parse_status(const char *s, enum account_status *out);
+
 struct account_policy {
 	const char *name;			/* borrowed: the account's name */
-	int suspended;
+	int suspended;				/* status == ACCOUNT_SUSPENDED */
+	enum account_status status;
 	char **domains;				/* allowed senders; owned by the account */
 	size_t ndomains;
 	uint64_t max_message_size;		/* 0 = message_size_limit */

@@ -109,6 +109,7 @@ enum reply_id {
 	R_AUTH_INVALID,			/* 535 5.7.8 */
 	R_AUTH_TEMPFAIL,		/* 454 4.7.0 */
 	R_AUTH_LOCKED,			/* 454 4.7.0 */
+	R_AUTH_SUSPENDED,		/* 535 5.7.8 Account suspended (issue 16) */
 
 	/* limits and policy */
 	R_MESSAGE_TOO_BIG,		/* 552 5.3.4 (RFC 1870) */
@@ -117,6 +118,7 @@ enum reply_id {
 	R_BARE_LINE_ENDING,		/* 554 5.6.11 (RFC 3463 as updated, smuggling) */
 	R_TEXT_LINE_TOO_LONG,		/* 500 5.5.6 */
 	R_ACCOUNT_SUSPENDED,		/* 550 5.7.1 */
+	R_ACCOUNT_PAUSED,		/* 451 4.7.1 Account paused for review (issue 16) */
 	R_SENDER_NOT_ALLOWED,		/* 550 5.7.1 */
 	R_RATE_LIMITED,			/* 451 4.7.1 */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */

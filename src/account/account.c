@@ -50,6 +50,27 @@
 #define ACCOUNT_DK_LEN 32
 #define ACCOUNT_RECORD_MAX (64 * 1024)
 
+const char *
+account_strstatus(enum account_status s)
+{
+	static const char *const names[] = { "active", "under_review", "paused", "suspended" };
+
+	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "active";
+}
+
+int
+account_parse_status(const char *s, enum account_status *out)
+{
+	unsigned i;
+
+	for (i = ACCOUNT_ACTIVE; i <= ACCOUNT_SUSPENDED; i++)
+		if (strcmp(s, account_strstatus((enum account_status)i)) == 0) {
+			*out = (enum account_status)i;
+			return 0;
+		}
+	return -1;
+}
+
 int
 account_name_valid(const char *name)
 {
@@ -436,10 +457,9 @@ account_parse(const char *text, size_t len)
 				goto bad;
 			str_copy(a->password, line, sizeof(a->password));
 		} else if (klen == 6 && memcmp(p, "status", 6) == 0) {
-			if (strcmp(line, "suspended") == 0)
-				a->pol.suspended = 1;
-			else if (strcmp(line, "active") != 0)
+			if (account_parse_status(line, &a->pol.status) != 0)
 				goto bad;
+			a->pol.suspended = a->pol.status == ACCOUNT_SUSPENDED;
 		} else if (klen == 7 && memcmp(p, "domains", 7) == 0) {
 			if (account_set_domains(a, line) != 0)
 				goto bad;
@@ -504,7 +524,9 @@ account_format(const struct account *a, size_t *len)
 	buf_printf(&b, "name=%s\n", a->name);
 	if (a->password[0] != '\0')
 		buf_printf(&b, "password=%s\n", a->password);
-	buf_printf(&b, "status=%s\n", a->pol.suspended ? "suspended" : "active");
+	/* suspended is the older flag: it wins over a status set beside it */
+	buf_printf(&b, "status=%s\n", account_strstatus(a->pol.suspended ? ACCOUNT_SUSPENDED :
+	    a->pol.status == ACCOUNT_SUSPENDED ? ACCOUNT_ACTIVE : a->pol.status));
 	if (a->pol.ndomains > 0) {
 		buf_append_str(&b, "domains=");
 		for (i = 0; i < a->pol.ndomains; i++)

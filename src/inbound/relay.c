@@ -615,6 +615,7 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 	if (a->pol.suspended) {
 		/* Logged with the name: the credentials were right. */
 		relay_auth_failed(rs, a->name, "suspended", a->name);
+		outcome_reply(&rs->delayed, R_AUTH_SUSPENDED);	/* sent when the delay fires */
 		account_free(a);
 		return;
 	}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * review.c: the queue side of the abuse review workflow (issue 16,
+ * include/queue.h "abuse review"): one writer op that holds, releases,
+ * rejects, expires or flags a batch of messages and keeps each one's
+ * review record (QUEUE_T_REVIEW: why it was held, since when, how it
+ * left review) in the same transaction as the change, its per-recipient
+ * events and the control plane's audit record.
+ *
+ * Reject and expire are the queue's delete (queue_action_apply with
+ * QUEUE_ACT_DELETE): the body chunks and the message's data key go at
+ * once (crypto-shredding, DESIGN.md §6), so a rejected body is
+ * unreadable in the raw file as soon as the command returns.  The
+ * record holds classes and times only, never content or addresses; the
+ * events name the reason class, never the reviewer (they are what the
+ * customer sees).  Called by src/control/cmd_review.c and the control
+ * server's hold-expiry timer.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "queue_int.h"
+#include "util.h"
+
+const char *
+queue_strreview(enum queue_review_op op)
+{
+	static const char *const names[] = {
+		"held", "released", "rejected", "expired", "flagged",
+	};
+
+	return (unsigned)op < ARRAY_SIZE(names) ? names[op] : "?";
+}
+
+/* Write ID's review record: the old one (if any) updated for OP. */
+static int
+review_record_put(struct db_txn *txn, const struct queue_msg *m, enum queue_review_op op,
+    const char *reason, uint64_t now)
+{
+	const struct json_value *old = NULL;
+	struct json_value *tree = NULL;
+	const char *r, *decision;
+	const void *v;
+	size_t vl;
+	struct json_out j;
+	struct buf b;
+	int rc;
+
+	if (db_get(txn, DB_REVIEW, m->id, QUEUE_ID_LEN, &v, &vl) == 0 &&
+	    (tree = json_parse(v, vl, NULL, 0)) != NULL && tree->type == JSON_OBJECT)
+		old = tree;
+	r = reason != NULL ? reason : json_get_str(old, "reason", NULL);
+	buf_init(&b, 0);
+	json_out_init(&j, &b);
+	json_obj_begin(&j);
+	if (r != NULL)
+		json_kv_str(&j, "reason", r);
+	json_kv_str(&j, "account", m->account ? m->account : "");
+	if (op == QUEUE_REVIEW_HOLD)
+		json_kv_uint(&j, "held", now);
+	else if (json_get_int(old, "held", 0) > 0)
+		json_kv_uint(&j, "held", (uint64_t)json_get_int(old, "held", 0));
+	decision = op == QUEUE_REVIEW_HOLD ? NULL : op == QUEUE_REVIEW_FLAG ?
+	    json_get_str(old, "decision", NULL) : queue_strreview(op);
+	if (decision != NULL) {
+		json_kv_str(&j, "decision", decision);
+		json_kv_uint(&j, "decided", op == QUEUE_REVIEW_FLAG ?
+		    (uint64_t)json_get_int(old, "decided", 0) : now);
+	}
+	if (op == QUEUE_REVIEW_FLAG || json_get_bool(old, "flagged", 0))
+		json_kv_bool(&j, "flagged", 1);
+	json_obj_end(&j);
+	rc = db_put(txn, DB_REVIEW, m->id, QUEUE_ID_LEN, b.data, b.len);
+	buf_free(&b);
+	json_free(tree);
+	return rc;
+}
+
+/* OP on one message: 0 changed, ENOENT, EALREADY, or < 0 (broken txn). */
+static int
+review_one(struct queue *q, struct db_txn *txn, const char *id, enum queue_review_op op,
+    const char *reason)
+{
+	static const enum queue_action act[] = {
+		QUEUE_ACT_HOLD, QUEUE_ACT_RELEASE, QUEUE_ACT_DELETE, QUEUE_ACT_DELETE,
+	};
+	struct queue_msg *m;
+	struct mrec r;
+	uint64_t now = now_wall_ms();
+	size_t i;
+	int rc, pending = 0;
+
+	if (!id_valid(id))
+		return ENOENT;
+	if ((rc = msg_load(txn, id, &m, &r)) != 0)
+		return rc == -ENOENT ? ENOENT : rc;
+	if (r.flags & MF_DELETED) {
+		queue_msg_free(m);
+		return op == QUEUE_REVIEW_FLAG ? 0 : ENOENT;
+	}
+	for (i = 0; i < m->nrcpts; i++)
+		if (!state_final(m->rcpts[i].state))
+			pending = 1;
+	if (op == QUEUE_REVIEW_FLAG) {
+		rc = 0;
+		for (i = 0; i < m->nrcpts && rc == 0; i++)
+			rc = event_add_reason(q, txn, id, m->rcpts[i].addr, "flagged", reason);
+	} else if ((op == QUEUE_REVIEW_REJECT || op == QUEUE_REVIEW_EXPIRE) && !pending)
+		rc = EALREADY;		/* delivered or gone already: nothing to reject */
+	else
+		rc = queue_action_apply(q, txn, id, act[op], queue_strreview(op), reason);
+	if (rc == 0)
+		rc = review_record_put(txn, m, op, reason, now);
+	queue_msg_free(m);
+	return rc;
+}
+
+int
+queue_review_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
+{
+	const char **changed = xcalloc(s->nids, sizeof(*changed));
+	const char *error = NULL;
+	size_t i, nchanged = 0;
+	int rc = 0, failed = 0;
+
+	for (i = 0; i < s->nids; i++) {
+		rc = review_one(q, txn, s->ids[i], (enum queue_review_op)s->review_op, s->reason);
+		if (rc < 0)
+			break;
+		s->status_out[i] = -rc;
+		if (rc == 0)
+			changed[nchanged++] = s->ids[i];
+		else if (!s->unchanged_ok) {
+			failed = 1;
+			if (error == NULL)
+				error = rc == ENOENT ? "No such message" : "Nothing to change";
+		}
+		rc = 0;
+	}
+	if (rc == 0 && s->batch_audit != NULL)
+		rc = queue_audit_append(q, txn, s->batch_audit, failed, error, changed, nchanged);
+	free(changed);
+	return rc;
+}
+
+int
+queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_review_op op,
+    const char *reason, const struct queue_audit *audit, int *status,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+	size_t i;
+
+	if (n == 0 || (unsigned)op > QUEUE_REVIEW_FLAG)
+		return -EINVAL;
+	s = simple_new(OP_REVIEW, cb, arg);
+	s->review_op = (int)op;
+	s->reason = reason != NULL ? xstrdup(reason) : NULL;
+	s->ids = xcalloc(n, sizeof(*s->ids));
+	for (i = 0; i < n; i++)
+		s->ids[i] = xstrdup(ids[i]);
+	s->nids = n;
+	s->status_out = status;
+	if (audit != NULL && audit->json != NULL) {
+		s->batch_audit = xstrdup(audit->json);
+		s->unchanged_ok = audit->unchanged_ok;
+	}
+	return simple_submit(q, s);
+}
