@@ -58,6 +58,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
 tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
 
+# review_view: the reviewer's masked view and the fingerprint (policy/review_view.c, issue 16)
+FUZZ_TARGETS += tests/fuzz/fuzz_review_view
+tests_fuzz_fuzz_review_view_SOURCES = tests/fuzz/fuzz_review_view.c tests/fuzz/replay.c
+tests_fuzz_fuzz_review_view_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING

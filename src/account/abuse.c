@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * abuse.c: the automatic review triggers' arithmetic (include/review.h,
+ * issue 16): per account, a sliding window of its last N outcomes
+ * (delivered, hard bounce, complaint) and the status the thresholds
+ * call for, SES-style: at least min_messages outcomes in the window,
+ * then a hard-bounce rate >= bounce_review or a complaint rate >=
+ * complaint_review per mille -> under_review; >= the *_pause rates ->
+ * paused.  The window is a ring of outcome codes per account in the
+ * one hash table (src/lib/hash.c), so a burst of old good mail cannot
+ * hide a new run of bounces for longer than N messages.  Pure: no
+ * clock, no I/O; the delivery engine (src/outbound/delivery.c) feeds
+ * it and turns a transition into an account record change and an event.
+ */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "hash.h"
+#include "review.h"
+#include "util.h"
+
+struct window {
+	unsigned char *ring;	/* enum abuse_kind per outcome */
+	size_t cap, n, head;
+	uint64_t bounces, complaints;
+};
+
+struct abuse {
+	struct hash *accounts;	/* name -> struct window */
+};
+
+static void
+window_free(void *p)
+{
+	struct window *w = p;
+
+	if (w != NULL) {
+		free(w->ring);
+		free(w);
+	}
+}
+
+struct abuse *
+abuse_new(void)
+{
+	struct abuse *a = xcalloc(1, sizeof(*a));
+
+	a->accounts = hash_new(window_free);
+	return a;
+}
+
+void
+abuse_free(struct abuse *a)
+{
+	if (a == NULL)
+		return;
+	hash_free(a->accounts);
+	free(a);
+}
+
+static void
+window_rates(const struct window *w, struct abuse_rates *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (w == NULL)
+		return;
+	out->messages = w->n;
+	out->bounces = w->bounces;
+	out->complaints = w->complaints;
+	if (w->n > 0) {
+		out->bounce_pm = (unsigned)(w->bounces * 1000 / w->n);
+		out->complaint_pm = (unsigned)(w->complaints * 1000 / w->n);
+	}
+}
+
+int
+abuse_record(struct abuse *a, const char *account, enum abuse_kind k,
+    const struct abuse_thresholds *t)
+{
+	struct window *w = hash_get(a->accounts, account, strlen(account));
+	size_t cap = t->window > 0 ? (size_t)t->window : 1;
+	struct abuse_rates r;
+
+	if (w == NULL || w->cap != cap) {	/* new, or the window size was reloaded */
+		w = xcalloc(1, sizeof(*w));
+		w->cap = cap;
+		w->ring = xcalloc(cap, 1);
+		hash_put(a->accounts, account, strlen(account), w);
+	}
+	if (w->n == w->cap) {		/* the oldest outcome leaves the window */
+		unsigned char old = w->ring[w->head];
+
+		w->bounces -= old == ABUSE_BOUNCE;
+		w->complaints -= old == ABUSE_COMPLAINT;
+	} else
+		w->n++;
+	w->ring[w->head] = (unsigned char)k;
+	w->head = (w->head + 1) % w->cap;
+	w->bounces += k == ABUSE_BOUNCE;
+	w->complaints += k == ABUSE_COMPLAINT;
+	window_rates(w, &r);
+	if ((int64_t)r.messages < t->min_messages)
+		return ACCOUNT_ACTIVE;
+	if (r.bounce_pm >= t->bounce_pause || r.complaint_pm >= t->complaint_pause)
+		return ACCOUNT_PAUSED;
+	if (r.bounce_pm >= t->bounce_review || r.complaint_pm >= t->complaint_review)
+		return ACCOUNT_UNDER_REVIEW;
+	return ACCOUNT_ACTIVE;
+}
+
+void
+abuse_rates(const struct abuse *a, const char *account, struct abuse_rates *out)
+{
+	window_rates(hash_get(a->accounts, account, strlen(account)), out);
+}
