@@ -107,5 +107,11 @@ void abuse_free(struct abuse *a);
 int abuse_record(struct abuse *a, const char *account, enum abuse_kind k,
     const struct abuse_thresholds *t);
 void abuse_rates(const struct abuse *a, const char *account, struct abuse_rates *out);
+/* The account_status event (JSON, malloc'd) for the events log: what
+ * the customer and `review account` see of a transition.  STATUS is an
+ * enum account_status; WHY a class ("review", "resumed", "bounce_rate",
+ * "complaint_rate"), never a reviewer's words or name. */
+char *account_status_event(const char *account, int status, const char *why,
+    const struct abuse_rates *rates);
 
 #endif

@@ -8,9 +8,10 @@
  * complaint_review per mille -> under_review; >= the *_pause rates ->
  * paused.  The window is a ring of outcome codes per account in the
  * one hash table (src/lib/hash.c), so a burst of old good mail cannot
- * hide a new run of bounces for longer than N messages.  Pure: no
- * clock, no I/O; the delivery engine (src/outbound/delivery.c) feeds
- * it and turns a transition into an account record change and an event.
+ * hide a new run of bounces for longer than N messages.  The windows
+ * are pure (no clock, no I/O); the delivery engine
+ * (src/outbound/delivery.c) feeds them and turns a transition into an
+ * account record change plus the account_status event built here.
  */
 #include "autoconfig.h"
 
@@ -19,6 +20,7 @@
 
 #include "account.h"
 #include "hash.h"
+#include "json.h"
 #include "review.h"
 #include "util.h"
 
@@ -115,4 +117,28 @@ void
 abuse_rates(const struct abuse *a, const char *account, struct abuse_rates *out)
 {
 	window_rates(hash_get(a->accounts, account, strlen(account)), out);
+}
+
+char *
+account_status_event(const char *account, int status, const char *why,
+    const struct abuse_rates *rates)
+{
+	struct json_out j;
+	struct buf b;
+
+	buf_init(&b, 0);
+	json_out_init(&j, &b);
+	json_obj_begin(&j);
+	json_kv_uint(&j, "time", now_wall_ms());
+	json_kv_str(&j, "event", "account_status");
+	json_kv_str(&j, "account", account);
+	json_kv_str(&j, "status", account_strstatus((enum account_status)status));
+	json_kv_str(&j, "reason", why);
+	if (rates != NULL) {
+		json_kv_uint(&j, "window", rates->messages);
+		json_kv_uint(&j, "bounce_permille", rates->bounce_pm);
+		json_kv_uint(&j, "complaint_permille", rates->complaint_pm);
+	}
+	json_obj_end(&j);
+	return buf_steal(&b, NULL);
 }
