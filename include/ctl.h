@@ -76,5 +76,7 @@ int ctl_dkim_main(struct ctl *c, int argc, char **argv);
 int ctl_domain_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_account.c: `posternctl account ...`. */
 int ctl_account_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_review.c: `posternctl review ...` (issue 16). */
+int ctl_review_main(struct ctl *c, int argc, char **argv);
 
 #endif
