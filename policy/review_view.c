@@ -420,7 +420,8 @@ fp_text(void *arg, const struct mime_part *part, const char *text, size_t len)
 	struct fp_ctx *c = arg;
 	size_t i;
 
-	(void)part;
+	if (part->no == 0)
+		return;		/* Subject and filenames vary per copy; the text does not */
 	for (i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)text[i];
 

@@ -80,6 +80,38 @@ review_record_put(struct db_txn *txn, const struct queue_msg *m, enum queue_revi
 	return rc;
 }
 
+/* The reason class of M when the caller gives none: its review record's,
+ * else what the stage that held it wrote into the verdicts (the SMTP
+ * side holds without a record), else "manual" (queue hold). */
+static const char *
+review_reason_of(struct db_txn *txn, const struct queue_msg *m, char *out, size_t outlen)
+{
+	struct json_value *rec;
+	const void *v;
+	size_t vl;
+	const char *ver = m->verdicts ? m->verdicts : "";
+
+	if (db_get(txn, DB_REVIEW, m->id, QUEUE_ID_LEN, &v, &vl) == 0 &&
+	    (rec = json_parse(v, vl, NULL, 0)) != NULL) {
+		const char *r = json_get_str(rec, "reason", NULL);
+
+		if (r != NULL)
+			str_copy(out, r, outlen);
+		json_free(rec);
+		if (r != NULL)
+			return out;
+	}
+	if (strstr(ver, "\"stage\":\"restriction\"") != NULL)
+		return "restricted";
+	if (strstr(ver, "\"stage\":\"dlp\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
+		return "dlp";
+	if (strstr(ver, "\"stage\":\"spam\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
+		return "spam";
+	if (strstr(ver, "\"stage\":\"mime\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
+		return "limit";
+	return "manual";
+}
+
 /* OP on one message: 0 changed, ENOENT, EALREADY, or < 0 (broken txn). */
 static int
 review_one(struct queue *q, struct db_txn *txn, const char *id, enum queue_review_op op,
@@ -91,6 +123,7 @@ review_one(struct queue *q, struct db_txn *txn, const char *id, enum queue_revie
 	struct queue_msg *m;
 	struct mrec r;
 	uint64_t now = now_wall_ms();
+	char why[64];
 	size_t i;
 	int rc, pending = 0;
 
@@ -98,6 +131,8 @@ review_one(struct queue *q, struct db_txn *txn, const char *id, enum queue_revie
 		return ENOENT;
 	if ((rc = msg_load(txn, id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
+	if (reason == NULL && op != QUEUE_REVIEW_FLAG)
+		reason = review_reason_of(txn, m, why, sizeof(why));
 	if (r.flags & MF_DELETED) {
 		queue_msg_free(m);
 		return op == QUEUE_REVIEW_FLAG ? 0 : ENOENT;

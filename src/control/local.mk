@@ -10,3 +10,7 @@ EXTRA_DIST += tests/integration/test_control_plane.py
 check_PROGRAMS += tests/unit/test_queue_audit
 tests_unit_test_queue_audit_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_audit
+# The abuse review workflow end to end (issue 16): reviewer role as a real
+# user, masked views, decisions, suspension, triggers, expiry.
+TESTS += tests/integration/test_review.py
+EXTRA_DIST += tests/integration/test_review.py
