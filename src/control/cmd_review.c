@@ -641,6 +641,8 @@ decide_result(struct decide *d)
 	(void)changed;
 }
 
+static void complaint_check(struct control_req *req, const char *id);
+
 static void
 decide_done(void *arg, const struct outcome *o)
 {
@@ -672,6 +674,8 @@ decide_done(void *arg, const struct outcome *o)
 	}
 	for (i = 0; i < d->n; i++)
 		bad += d->status[i] != 0;
+	if (d->op == QUEUE_REVIEW_FLAG && bad == 0)
+		complaint_check(req, d->ids[0]);
 	decide_result(d);
 	if (bad > 0)
 		control_error(req, CONTROL_FAIL, "%zu of %zu messages: %s", bad, d->n,
@@ -680,6 +684,77 @@ decide_done(void *arg, const struct outcome *o)
 	    queue_strreview(d->op), d->n, d->n - bad, d->nsimilar, control_strrole(req->role));
 	control_finish(req, bad > 0 ? CONTROL_FAIL : CONTROL_OK);
 	decide_free(d);
+}
+
+static void
+complaint_stored(void *arg, const struct outcome *o)
+{
+	char *name = arg;
+
+	if (o->kind != OUTCOME_OK)
+		log_warn("account=%s event=account_status_failed reason=\"%s\"", name, o->text);
+	free(name);
+}
+
+/*
+ * A flag is a complaint (issue 16): with at least review_trigger_min_messages
+ * messages of the account in the summary window, a flagged share at
+ * review_complaint_review per mille puts it under review, at
+ * review_complaint_pause pauses it; never lower, never over a suspension.
+ * The status change and its account_status event commit together.
+ */
+static void
+complaint_check(struct control_req *req, const char *id)
+{
+	struct summary s;
+	struct queue_msg *m = NULL;
+	struct account *a;
+	struct abuse_rates rates;
+	const struct config *cfg = req->cfg;
+	enum account_status want = ACCOUNT_ACTIVE;
+	char *text, *ev;
+	uint64_t now = now_wall_ms();
+	size_t len;
+
+	if (cfg == NULL || queue_get(req->queue, id, &m) != 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.account = m->account ? m->account : "";
+	s.q = req->queue;
+	s.since = now > SUMMARY_WINDOW ? now - SUMMARY_WINDOW : 0;
+	(void)queue_foreach(req->queue, summary_one, &s);
+	memset(&rates, 0, sizeof(rates));
+	rates.messages = s.messages;
+	rates.complaints = s.flagged;
+	rates.complaint_pm = s.messages ? (unsigned)(s.flagged * 1000 / s.messages) : 0;
+	if ((int64_t)s.messages >= cfg->review_trigger_min_messages) {
+		if ((int64_t)rates.complaint_pm >= cfg->review_complaint_pause)
+			want = ACCOUNT_PAUSED;
+		else if ((int64_t)rates.complaint_pm >= cfg->review_complaint_review)
+			want = ACCOUNT_UNDER_REVIEW;
+	}
+	if (want == ACCOUNT_ACTIVE || (a = account_load(req->queue, m->account)) == NULL) {
+		queue_msg_free(m);
+		return;
+	}
+	queue_msg_free(m);
+	if (account_status_of(a) >= want) {
+		account_free(a);
+		return;
+	}
+	a->pol.status = want;
+	text = account_format(a, &len);
+	ev = account_status_event(a->name, want, "complaint_rate", &rates);
+	log_warn("account=%s event=account_status status=%s reason=complaint_rate messages=%llu "
+	    "complaint_permille=%u", a->name, account_strstatus(want),
+	    (unsigned long long)rates.messages, rates.complaint_pm);
+	if (queue_kv_put_event(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len, ev, NULL,
+	    complaint_stored, xstrdup(a->name)) != 0)
+		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
+	crypto_wipe(text, len);
+	free(text);
+	free(ev);
+	account_free(a);
 }
 
 /* --similar: pending mail of any account whose fingerprint is near one of FPS. */

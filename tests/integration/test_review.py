@@ -181,7 +181,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(49)
+    plan(52)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -356,6 +356,23 @@ def run_tests(rev):
        "review list --accounts lists it")
     like(p.log(), r"account=bouncy event=account_status status=paused reason=bounce_rate",
          "a log line for the transition")
+
+    # ---- flag (a complaint) on delivered mail -> complaint-rate trigger ------------
+    add_account(p, "flagme")
+    fids = [queue_id(send(p, "flagme", RCPT, message("f%d" % i, "hello %d" % i))[1])
+            for i in range(4)]
+    wait_for(lambda: all(state(p, f) == "delivered" for f in fids), timeout=30,
+             what="flagme delivered")
+    r = rev.ctl(p, "review", "flag", fids[0], "--reason", "recipient complaint", "--json")
+    ok(r.returncode == 0 and json.loads(r.stdout)["messages"][0]["result"] == "ok",
+       "a delivered message can be flagged")
+    ok(any(x["id"] == fids[0] and x["flagged"] for x in p.posternctl_json("review", "list")),
+       "... and is listed as flagged")
+    ra = p.posternctl_json("review", "account", "flagme")
+    ok(ra["status"] == "paused" and ra["summary"]["flagged"] == 1 and
+       any(t["reason"] == "complaint_rate" for t in ra["transitions"]),
+       "1 complaint in 4 messages (>= 0.5%%): paused by the complaint trigger: %s" %
+       ra.get("transitions"))
 
     # ---- expiry --------------------------------------------------------------------
     q = Postern(name="review-exp", conf={
