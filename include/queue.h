@@ -282,6 +282,16 @@ const char *queue_strreview(enum queue_review_op op);	/* "held", "released", ...
 int queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_review_op op,
     const char *reason, const struct queue_audit *audit, int *status,
     queue_done_cb cb, void *arg);
+/*
+ * QUEUE_REVIEW_RELEASE with new message text for some of the ids
+ * (BODIES[i].iov_base NULL: keep the stored one): a released message
+ * re-signed because the hold outlived its DKIM signature's x=.  The old
+ * chunks and data key are deleted and the new text sealed under a fresh
+ * data key in the same transaction as the release (BODIES are copied).
+ */
+int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t n,
+    const struct iovec *bodies, const struct queue_audit *audit, int *status,
+    queue_done_cb cb, void *arg);
 
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 

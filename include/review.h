@@ -56,6 +56,15 @@ void review_mask_text(const char *text, size_t len, int pseudonym, struct buf *o
  * bullets, @domain; or its pseudonym. */
 void review_mask_address(const char *addr, size_t len, int pseudonym, struct buf *out);
 
+/*
+ * Release after a long hold (policy/review_view.c): remove the
+ * DKIM-Signature fields at the very top of MSG (where the EOM stage puts
+ * ours) whose x= is at or before NOW (unix seconds); a customer's own
+ * signatures further down are left.  Returns how many were removed: the
+ * caller signs the message again.
+ */
+size_t review_strip_expired_dkim(struct buf *msg, uint64_t now);
+
 /* ---- fingerprints for --similar (policy/review_view.c) ---- */
 
 /* A 64-bit SimHash of the message's decoded text (word shingles), so

@@ -22,6 +22,7 @@
  */
 #include "autoconfig.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -369,6 +370,69 @@ review_masked_view(const char *raw, size_t len, const struct review_view_opts *o
 			json_kv_uint(j, dlp_strtype((enum dlp_type)i), c.count[i]);
 	json_obj_end(j);
 	buf_free(&c.header_text);
+}
+
+/* ---- DKIM signatures that a hold outlived ---- */
+
+/* The x= tag of the signature field F (LEN octets, folded): -1 if none. */
+static int64_t
+dkim_x_tag(const char *f, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && f[i] != ':')
+		i++;
+	for (i++; i < len; i++) {
+		size_t t = i;
+		int64_t v = 0;
+
+		while (t < len && (f[t] == ' ' || f[t] == '\t' || f[t] == '\r' || f[t] == '\n'))
+			t++;
+		if (t + 1 < len && f[t] == 'x' && (f[t + 1] == '=' || f[t + 1] == ' ')) {
+			t++;
+			while (t < len && f[t] == ' ')
+				t++;
+			if (t < len && f[t] == '=') {
+				for (t++; t < len && (f[t] == ' ' || f[t] == '\t'); t++)
+					;
+				if (t >= len || !is_digit((unsigned char)f[t]))
+					return -1;
+				for (; t < len && is_digit((unsigned char)f[t]) && v < (INT64_MAX / 10 - 9); t++)
+					v = v * 10 + (f[t] - '0');
+				return v;
+			}
+		}
+		while (i < len && f[i] != ';')	/* to the next tag */
+			i++;
+	}
+	return -1;
+}
+
+size_t
+review_strip_expired_dkim(struct buf *msg, uint64_t now)
+{
+	static const char name[] = "DKIM-Signature:";
+	size_t removed = 0;
+
+	while (msg->len > sizeof(name) - 1 &&
+	    mem_casecmp(msg->data, name, sizeof(name) - 1) == 0) {
+		const char *eol;
+		size_t e = 0;
+		int64_t x;
+
+		do {	/* the field with its continuation lines */
+			eol = memchr(msg->data + e, '\n', msg->len - e);
+			e = eol ? (size_t)(eol - msg->data) + 1 : msg->len;
+		} while (e < msg->len && (msg->data[e] == ' ' || msg->data[e] == '\t'));
+		x = dkim_x_tag(msg->data, e);
+		if (x < 0 || (uint64_t)x > now)
+			break;		/* no expiry, or still valid: ours stays */
+		memmove(msg->data, msg->data + e, msg->len - e);
+		msg->len -= e;
+		msg->data[msg->len] = '\0';
+		removed++;
+	}
+	return removed;
 }
 
 /* ---- fingerprints ---- */

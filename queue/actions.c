@@ -113,6 +113,14 @@ simple_free(struct simple_op *s)
 	free(s->batch_audit);
 	free(s->event);
 	free(s->reason);
+	if (s->bodies != NULL) {
+		for (i = 0; i < s->nids; i++) {
+			if (s->bodies[i].data != NULL)
+				crypto_wipe(s->bodies[i].data, s->bodies[i].len);
+			buf_free(&s->bodies[i]);
+		}
+		free(s->bodies);
+	}
 	free(s->op.audit);
 	free(s->key);
 	free(s->val);

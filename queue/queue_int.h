@@ -307,6 +307,7 @@ struct simple_op {
 	/* OP_REVIEW (review.c) */
 	int review_op;			/* enum queue_review_op */
 	char *reason;
+	struct buf *bodies;		/* OP_REVIEW release: replacement texts or NULL */
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,

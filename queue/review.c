@@ -19,6 +19,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,10 +113,54 @@ review_reason_of(struct db_txn *txn, const struct queue_msg *m, char *out, size_
 	return "manual";
 }
 
+/* Replace M's text with BODY (whole message): the old chunks and data key
+ * go, the new text is sealed under a fresh data key (as commit does). */
+static int
+review_replace_body(struct queue *q, struct db_txn *txn, struct queue_msg *m, struct mrec *r,
+    const struct buf *body)
+{
+	unsigned char ak[CRYPTO_KEY_LEN], dk[CRYPTO_KEY_LEN];
+	unsigned char wrapped[CRYPTO_KEY_LEN + CRYPTO_OVERHEAD], k[RCPT_KEY_LEN], *sealed;
+	char name[3 + QUEUE_ID_LEN];
+	uint64_t off, no;
+	size_t n;
+	int err;
+
+	if ((err = body_shred(txn, m->id, r->nchunks)) != 0)
+		return err;
+	if ((err = queue_account_key(q, txn, m->account ? m->account : "", 1, ak)) != 0)
+		return err == -EBADMSG ? EACCES : err;
+	crypto_random_bytes(dk, sizeof(dk));
+	snprintf(name, sizeof(name), "m:%s", m->id);
+	crypto_seal(ak, name, strlen(name), dk, sizeof(dk), wrapped);
+	if ((err = db_put(txn, DB_KEYS, name, strlen(name), wrapped, sizeof(wrapped))) != 0)
+		goto out;
+	sealed = xmalloc(q->chunk_size + CRYPTO_OVERHEAD);
+	for (off = 0, no = 0; off < body->len; off += n, no++) {
+		n = body->len - off < q->chunk_size ? body->len - off : q->chunk_size;
+		rcpt_key(k, m->id, (uint32_t)no);
+		memcpy(sealed + CRYPTO_NONCE_LEN, body->data + off, n);
+		crypto_seal(dk, k, sizeof(k), sealed + CRYPTO_NONCE_LEN, n, sealed);
+		if ((err = db_put(txn, DB_BODIES, k, sizeof(k), sealed, n + CRYPTO_OVERHEAD)) != 0)
+			break;
+	}
+	crypto_wipe(sealed, q->chunk_size + CRYPTO_OVERHEAD);
+	free(sealed);
+	if (err == 0) {
+		r->nchunks = no;
+		m->size = body->len;
+		err = msg_put(txn, m, r);
+	}
+out:
+	crypto_wipe(dk, sizeof(dk));
+	crypto_wipe(ak, sizeof(ak));
+	return err;
+}
+
 /* OP on one message: 0 changed, ENOENT, EALREADY, or < 0 (broken txn). */
 static int
 review_one(struct queue *q, struct db_txn *txn, const char *id, enum queue_review_op op,
-    const char *reason)
+    const char *reason, const struct buf *body)
 {
 	static const enum queue_action act[] = {
 		QUEUE_ACT_HOLD, QUEUE_ACT_RELEASE, QUEUE_ACT_DELETE, QUEUE_ACT_DELETE,
@@ -146,8 +191,17 @@ review_one(struct queue *q, struct db_txn *txn, const char *id, enum queue_revie
 			rc = event_add_reason(q, txn, id, m->rcpts[i].addr, "flagged", reason);
 	} else if ((op == QUEUE_REVIEW_REJECT || op == QUEUE_REVIEW_EXPIRE) && !pending)
 		rc = EALREADY;		/* delivered or gone already: nothing to reject */
-	else
-		rc = queue_action_apply(q, txn, id, act[op], queue_strreview(op), reason);
+	else if (op == QUEUE_REVIEW_RELEASE && body != NULL && body->data != NULL &&
+	    m->state != QUEUE_HELD)
+		rc = EALREADY;		/* not held: its text is not touched either */
+	else {
+		rc = 0;
+		if (op == QUEUE_REVIEW_RELEASE && body != NULL && body->data != NULL)
+			rc = review_replace_body(q, txn, m, &r, body);
+		/* the action reloads the record the replacement wrote */
+		if (rc == 0)
+			rc = queue_action_apply(q, txn, id, act[op], queue_strreview(op), reason);
+	}
 	if (rc == 0)
 		rc = review_record_put(txn, m, op, reason, now);
 	queue_msg_free(m);
@@ -163,7 +217,8 @@ queue_review_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	int rc = 0, failed = 0;
 
 	for (i = 0; i < s->nids; i++) {
-		rc = review_one(q, txn, s->ids[i], (enum queue_review_op)s->review_op, s->reason);
+		rc = review_one(q, txn, s->ids[i], (enum queue_review_op)s->review_op, s->reason,
+		    s->bodies != NULL ? &s->bodies[i] : NULL);
 		if (rc < 0)
 			break;
 		s->status_out[i] = -rc;
@@ -182,10 +237,31 @@ queue_review_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	return rc;
 }
 
+static int queue_review_op(struct queue *q, const char *const *ids, size_t n,
+    enum queue_review_op op, const char *reason, const struct iovec *bodies,
+    const struct queue_audit *audit, int *status, queue_done_cb cb, void *arg);
+
 int
 queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_review_op op,
     const char *reason, const struct queue_audit *audit, int *status,
     queue_done_cb cb, void *arg)
+{
+	return queue_review_op(q, ids, n, op, reason, NULL, audit, status, cb, arg);
+}
+
+int
+queue_review_release_bodies(struct queue *q, const char *const *ids, size_t n,
+    const struct iovec *bodies, const struct queue_audit *audit, int *status,
+    queue_done_cb cb, void *arg)
+{
+	return queue_review_op(q, ids, n, QUEUE_REVIEW_RELEASE, NULL, bodies, audit, status,
+	    cb, arg);
+}
+
+static int
+queue_review_op(struct queue *q, const char *const *ids, size_t n, enum queue_review_op op,
+    const char *reason, const struct iovec *bodies, const struct queue_audit *audit,
+    int *status, queue_done_cb cb, void *arg)
 {
 	struct simple_op *s;
 	size_t i;
@@ -193,6 +269,14 @@ queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_revie
 	if (n == 0 || (unsigned)op > QUEUE_REVIEW_FLAG)
 		return -EINVAL;
 	s = simple_new(OP_REVIEW, cb, arg);
+	if (bodies != NULL) {
+		s->bodies = xcalloc(n, sizeof(*s->bodies));
+		for (i = 0; i < n; i++) {
+			buf_init(&s->bodies[i], 0);
+			if (bodies[i].iov_base != NULL)
+				buf_append(&s->bodies[i], bodies[i].iov_base, bodies[i].iov_len);
+		}
+	}
 	s->review_op = (int)op;
 	s->reason = reason != NULL ? xstrdup(reason) : NULL;
 	s->ids = xcalloc(n, sizeof(*s->ids));

@@ -43,11 +43,15 @@
 #include "config.h"
 #include "control.h"
 #include "crypto.h"
+#include "dkim.h"
 #include "control_int.h"
 #include "json.h"
 #include "log.h"
 #include "mime.h"
+#include "policy.h"
+#include "policy_params.h"
 #include "queue.h"
+#include "relay.h"
 #include "review.h"
 #include "util.h"
 
@@ -577,6 +581,8 @@ struct decide {
 	size_t nsimilar;
 	int *similar_status;
 	int stage;			/* 0: the decision, 1: the --similar holds */
+	struct iovec *bodies;		/* release: re-signed texts (owned) or NULL */
+	size_t nresigned;
 };
 
 static void
@@ -589,8 +595,74 @@ decide_free(struct decide *d)
 	free(d->similar_ids);
 	free(d->similar_status);
 	free(d->status);
+	for (i = 0; d->bodies != NULL && i < d->n; i++)
+		if (d->bodies[i].iov_base != NULL) {
+			crypto_wipe(d->bodies[i].iov_base, d->bodies[i].iov_len);
+			free(d->bodies[i].iov_base);
+		}
+	free(d->bodies);
 	free(d->ids);
 	free(d);
+}
+
+/*
+ * Release after a long hold: when the hold outlived the x= of the DKIM
+ * signature the EOM stage made, that signature is removed and the
+ * message signed again with the domain's active keys (the same stage,
+ * policy/dkim_stage.c), so it is not delivered with a signature that
+ * has expired.  The new text goes into the release's transaction.
+ * Signing runs here on the loop: a few milliseconds per released message.
+ */
+static int
+release_resign(struct control_req *req, struct decide *d, size_t i)
+{
+	struct queue_msg *m = NULL;
+	struct policy_params pp;
+	struct policy_msg pm;
+	struct account *a;
+	struct outcome o;
+	struct buf out;
+	int rc = -1;
+
+	if (req->cfg == NULL || req->cfg->dkim_signature_expiry == 0 ||
+	    queue_get(req->queue, d->ids[i], &m) != 0)
+		return 0;
+	if (m->state != QUEUE_HELD) {
+		queue_msg_free(m);
+		return 0;
+	}
+	memset(&pm, 0, sizeof(pm));
+	buf_init(&pm.data, 0);
+	if (queue_read_body(req->queue, d->ids[i], &pm.data) != 0 ||
+	    review_strip_expired_dkim(&pm.data, now_wall_ms() / 1000) == 0) {
+		body_wipe(&pm.data);
+		queue_msg_free(m);
+		return 0;
+	}
+	a = account_load(req->queue, m->account);
+	policy_params_from_config(&pp, req->cfg);
+	pm.params = &pp;
+	pm.account = m->account ? m->account : "";
+	pm.acct = a != NULL ? &a->pol : NULL;
+	pm.sender = m->sender ? m->sender : "";
+	buf_init(&pm.verdicts, 0);
+	buf_init(&out, 0);
+	if (dkimsign_stage_run(&pm, &o) == 0) {
+		policy_msg_render(&pm, &out);
+		if (d->bodies == NULL)
+			d->bodies = xcalloc(d->n, sizeof(*d->bodies));
+		d->bodies[i].iov_base = buf_steal(&out, &d->bodies[i].iov_len);
+		d->nresigned++;
+		rc = 0;
+	} else
+		log_warn("qid=%s event=review_resign_failed reason=\"%s\"", m->id, o.text);
+	body_wipe(&out);
+	if (pm.data.data != NULL)
+		crypto_wipe(pm.data.data, pm.data.len);
+	policy_msg_free(&pm);
+	account_free(a);
+	queue_msg_free(m);
+	return rc;
 }
 
 static const char *
@@ -637,6 +709,8 @@ decide_result(struct decide *d)
 	}
 	if (d->notify)
 		json_kv_str(out, "notify_note", "sender notices are not built yet");
+	if (d->op == QUEUE_REVIEW_RELEASE)
+		json_kv_uint(out, "dkim_resigned", d->nresigned);
 	json_obj_end(out);
 	(void)changed;
 }
@@ -855,8 +929,19 @@ cmd_review_decide(struct control_req *req, enum queue_review_op op)
 		(void)queue_foreach(req->queue, similar_one, &sc);
 	}
 	free(fps);
-	rc = queue_review(req->queue, d->ids, d->n, op, NULL, control_audit_txn(req, 0),
-	    d->status, decide_done, d);
+	for (i = 0; op == QUEUE_REVIEW_RELEASE && i < d->n; i++)
+		if (release_resign(req, d, i) != 0) {
+			/* never deliver with a signature known to have expired */
+			decide_free(d);
+			return control_error(req, CONTROL_FAIL, "cannot re-sign %s (DKIM): not "
+			    "released", req->target);
+		}
+	if (d->bodies != NULL)
+		rc = queue_review_release_bodies(req->queue, d->ids, d->n, d->bodies,
+		    control_audit_txn(req, 0), d->status, decide_done, d);
+	else
+		rc = queue_review(req->queue, d->ids, d->n, op, NULL, control_audit_txn(req, 0),
+		    d->status, decide_done, d);
 	if (rc != 0) {
 		decide_free(d);
 		return control_error(req, CONTROL_FAIL, "cannot %s: %s",

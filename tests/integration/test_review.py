@@ -173,6 +173,7 @@ def run_tests(rev):
         "review_trigger_min_messages": 4,
         "review_bounce_review": 300,
         "review_bounce_pause": 500,
+        "dkim_signature_expiry": "2s",
     })
     p.start()
     os.chmod(p.dir, 0o755)
@@ -181,7 +182,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(52)
+    plan(53)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -238,6 +239,9 @@ def run_tests(rev):
     r = p.posternctl("review", "show", id1, "--unmasked", "--reason", "legal hold 42", "--json")
     ok(r.returncode == 0 and CARD_SP in r.stdout and RCPT in r.stdout,
        "the operator's --unmasked shows the content")
+    held_text = json.loads(r.stdout)["message"] if r.returncode == 0 else ""
+    m = re.search(r"\bx=(\d+)", held_text)
+    held_x = int(m.group(1)) if m else 0
     a = audit(p)
     ok(any(x["cmd"] == "review.show" and x["role"] == "operator" and
            x.get("reason") == "legal hold 42" and x["target"] == id1 and x.get("status") == 0
@@ -262,14 +266,21 @@ def run_tests(rev):
     ok(r.returncode == 0 and json.loads(r.stdout)["name"] == "shop",
        "the reviewer may read the account summary")
 
-    # ---- release -> delivered, DKIM verifies ----------------------------------
+    # ---- release -> delivered, DKIM re-signed and verifies -----------------------
+    import time
+    wait_for(lambda: time.time() > held_x + 1, timeout=30, what="the held signature's x= passed")
     r = rev.ctl(p, "review", "release", id1, "--json")
-    ok(r.returncode == 0 and json.loads(r.stdout)["messages"][0]["result"] == "ok",
-       "reviewer releases it")
+    res = json.loads(r.stdout) if r.returncode == 0 else {}
+    ok(held_x > 0 and res.get("messages", [{}])[0].get("result") == "ok" and
+       res.get("dkim_resigned") == 1,
+       "reviewer releases it; the hold outlived x=%d: re-signed (%s)" % (held_x, res or r.stderr))
     wait_for(lambda: at_sink(sink, "review-held1"), timeout=30, what="released message at the sink")
     got = at_sink(sink, "review-held1")
     ok(len(got) == 1 and CARD_SP.encode() in got[0].data, "delivered to the sink, unmodified")
     ok(got and dkim.verify(got[0].data, dnsfunc=dnsfunc), "its DKIM signature verifies (dkimpy)")
+    xs = [int(x) for x in re.findall(rb"\bx=(\d+)", got[0].data)] if got else []
+    ok(len(xs) == 1 and xs[0] > held_x and got[0].data.count(b"DKIM-Signature:") == 1,
+       "one signature, the new one: x=%s > %d" % (xs, held_x))
 
     # ---- reject -> never delivered, shredded ------------------------------------
     r = rev.ctl(p, "review", "reject", id2, "--json")

@@ -129,6 +129,26 @@ test_view(void)
 }
 
 static void
+test_strip_dkim(void)
+{
+	struct buf m;
+
+	buf_init(&m, 0);
+	buf_append_str(&m, "DKIM-Signature: v=1; a=rsa-sha256; d=a.test; s=r1;\r\n"
+	    "\tt=100; x=200; h=from; bh=x=1; b=abc\r\n"
+	    "DKIM-Signature: v=1; a=ed25519-sha256; x=150; b=def\r\n"
+	    "From: a@a.test\r\nDKIM-Signature: v=1; x=1; b=customer\r\n\r\nbody\r\n");
+	is_int(review_strip_expired_dkim(&m, 199), 0, "a signature still valid stays (x=200 > 199)");
+	is_int(review_strip_expired_dkim(&m, 200), 2, "both of ours removed once x= passed");
+	ok(strncmp(m.data, "From: a@a.test\r\nDKIM-Signature: v=1; x=1; b=customer", 52) == 0,
+	    "a signature below From: (the customer's) is left");
+	buf_reset(&m);
+	buf_append_str(&m, "DKIM-Signature: v=1; b=noexpiry\r\nFrom: a@a.test\r\n\r\nx\r\n");
+	is_int(review_strip_expired_dkim(&m, 1u << 31), 0, "no x=: never expires");
+	buf_free(&m);
+}
+
+static void
 test_fingerprint(void)
 {
 	const char *a = "Subject: hi\r\n\r\nDear customer, your parcel is waiting at the depot, "
@@ -371,8 +391,9 @@ test_queue(void)
 int
 main(void)
 {
-	plan(45);
+	plan(49);
 	test_view();
+	test_strip_dkim();
 	test_fingerprint();
 	test_abuse();
 	test_queue();
