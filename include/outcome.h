@@ -123,6 +123,7 @@ enum reply_id {
 	R_RATE_LIMITED,			/* 451 4.7.1 */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */
+	R_REVIEW_REJECTED,		/* 550 5.7.1 in the notice of review reject --notify-sender */
 	R_DKIM_SIGN_FAILED,		/* 451 4.7.0 */
 	R_SPF_TEMPERROR,		/* 451 4.7.24 %s = domain */
 	R_SPF_PERMERROR,		/* 550 5.7.24 %s = what to fix */

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "bounce.h"
 #include "buf.h"
 #include "config.h"
 #include "control.h"
@@ -583,7 +584,100 @@ struct decide {
 	int stage;			/* 0: the decision, 1: the --similar holds */
 	struct iovec *bodies;		/* release: re-signed texts (owned) or NULL */
 	size_t nresigned;
+	struct notice **notices;	/* reject --notify-sender: per id, or NULL */
+	size_t nnotified;
 };
+
+/* A notice to the envelope sender of a rejected message (--notify-sender):
+ * a DSN (RFC 3464, src/outbound/bounce.c) from <> without any content. */
+struct notice {
+	struct buf data;
+	char *addr, *account;
+	struct queue_rcpt_in rin;
+	struct queue_msg_in in;
+};
+
+static void
+notice_free(struct notice *n)
+{
+	if (n == NULL)
+		return;
+	buf_free(&n->data);
+	free(n->addr);
+	free(n->account);
+	free(n);
+}
+
+static void
+notice_committed(void *arg, const struct outcome *o, const char *id)
+{
+	struct notice *n = arg;
+
+	if (o->kind == OUTCOME_OK)
+		log_info("qid=%s event=review_notice account=%s", id, n->account);
+	else
+		log_warn("event=review_notice_failed account=%s reason=\"%s\"", n->account, o->text);
+	notice_free(n);
+}
+
+/* The notice for message ID, built before the reject shreds it (NULL when
+ * it has no sender to notify: <>, or not pending). */
+static struct notice *
+notice_build(struct control_req *req, const char *id)
+{
+	struct bounce_rcpt *br;
+	struct queue_msg *m = NULL;
+	struct notice *n;
+	struct outcome o;
+	char diag[600];
+	size_t i, k = 0;
+
+	if (queue_get(req->queue, id, &m) != 0)
+		return NULL;
+	if (m->sender == NULL || m->sender[0] == '\0') {
+		queue_msg_free(m);
+		return NULL;
+	}
+	outcome_reply(&o, R_REVIEW_REJECTED);
+	snprintf(diag, sizeof(diag), "%d %s %s", o.code, o.enhanced, o.text);
+	br = xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof(*br));
+	for (i = 0; i < m->nrcpts; i++) {
+		if (m->rcpts[i].state != QUEUE_HELD && m->rcpts[i].state != QUEUE_QUEUED &&
+		    m->rcpts[i].state != QUEUE_DEFERRED)
+			continue;
+		br[k].addr = m->rcpts[i].addr;
+		br[k].orcpt = m->rcpts[i].orcpt;
+		br[k].action = BOUNCE_FAILED;
+		str_copy(br[k].status, o.enhanced, sizeof(br[k].status));
+		br[k].diagnostic = diag;
+		k++;
+	}
+	if (k == 0) {
+		free(br);
+		queue_msg_free(m);
+		return NULL;
+	}
+	n = xcalloc(1, sizeof(*n));
+	buf_init(&n->data, 0);
+	/* BODY NULL: the notice says the content is not available, and carries none */
+	bounce_build(m, br, k, NULL, 0, req->cfg && req->cfg->hostname && *req->cfg->hostname ?
+	    req->cfg->hostname : "localhost", now_wall_ms(), &n->data);
+	n->addr = xstrdup(m->sender);
+	n->account = xstrdup(m->account ? m->account : "");
+	n->rin.addr = n->addr;
+	n->rin.notify = QUEUE_NOTIFY_NEVER;	/* a notice is never reported on */
+	n->in.account = n->account;
+	n->in.sender = "";
+	n->in.rcpts = &n->rin;
+	n->in.nrcpts = 1;
+	n->in.data = n->data.data;
+	n->in.len = n->data.len;
+	n->in.state = QUEUE_QUEUED;
+	n->in.client = "review";
+	free(br);
+	queue_msg_free(m);
+	return n;
+}
 
 static void
 decide_free(struct decide *d)
@@ -595,6 +689,9 @@ decide_free(struct decide *d)
 	free(d->similar_ids);
 	free(d->similar_status);
 	free(d->status);
+	for (i = 0; d->notices != NULL && i < d->n; i++)
+		notice_free(d->notices[i]);
+	free(d->notices);
 	for (i = 0; d->bodies != NULL && i < d->n; i++)
 		if (d->bodies[i].iov_base != NULL) {
 			crypto_wipe(d->bodies[i].iov_base, d->bodies[i].iov_len);
@@ -708,7 +805,7 @@ decide_result(struct decide *d)
 		json_arr_end(out);
 	}
 	if (d->notify)
-		json_kv_str(out, "notify_note", "sender notices are not built yet");
+		json_kv_uint(out, "senders_notified", d->nnotified);
 	if (d->op == QUEUE_REVIEW_RELEASE)
 		json_kv_uint(out, "dkim_resigned", d->nresigned);
 	json_obj_end(out);
@@ -750,6 +847,16 @@ decide_done(void *arg, const struct outcome *o)
 		bad += d->status[i] != 0;
 	if (d->op == QUEUE_REVIEW_FLAG && bad == 0)
 		complaint_check(req, d->ids[0]);
+	for (i = 0; d->notices != NULL && i < d->n; i++)
+		if (d->notices[i] != NULL && d->status[i] == 0) {
+			/* the notice frees itself once committed */
+			if (queue_commit(req->queue, &d->notices[i]->in, notice_committed,
+			    d->notices[i]) == 0)
+				d->nnotified++;
+			else
+				notice_free(d->notices[i]);
+			d->notices[i] = NULL;
+		}
 	decide_result(d);
 	if (bad > 0)
 		control_error(req, CONTROL_FAIL, "%zu of %zu messages: %s", bad, d->n,
@@ -929,6 +1036,11 @@ cmd_review_decide(struct control_req *req, enum queue_review_op op)
 		(void)queue_foreach(req->queue, similar_one, &sc);
 	}
 	free(fps);
+	if (d->notify) {
+		d->notices = xcalloc(d->n, sizeof(*d->notices));
+		for (i = 0; i < d->n; i++)
+			d->notices[i] = notice_build(req, d->ids[i]);
+	}
 	for (i = 0; op == QUEUE_REVIEW_RELEASE && i < d->n; i++)
 		if (release_resign(req, d, i) != 0) {
 			/* never deliver with a signature known to have expired */

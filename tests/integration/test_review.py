@@ -182,7 +182,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(53)
+    plan(54)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -283,9 +283,10 @@ def run_tests(rev):
        "one signature, the new one: x=%s > %d" % (xs, held_x))
 
     # ---- reject -> never delivered, shredded ------------------------------------
-    r = rev.ctl(p, "review", "reject", id2, "--json")
-    ok(r.returncode == 0 and json.loads(r.stdout)["messages"][0]["result"] == "ok",
-       "reviewer rejects the other")
+    r = rev.ctl(p, "review", "reject", id2, "--notify-sender", "--json")
+    res = json.loads(r.stdout) if r.returncode == 0 else {}
+    ok(res.get("messages", [{}])[0].get("result") == "ok" and res.get("senders_notified") == 1,
+       "reviewer rejects the other, notifying its sender: %s" % (res or r.stderr))
     ok(state(p, id2) == "deleted", "its state is deleted")
     r = p.posternctl("queue", "show", id2, "--body")
     ok(r.returncode != 0 or "second" not in r.stdout, "its body cannot be read any more")
@@ -298,6 +299,16 @@ def run_tests(rev):
        "customer event: rejected, reason dlp, no reviewer identity")
     ok(any(e["event"] == "released" for e in events(p) if e.get("id") == id1),
        "and released for the other")
+    wait_for(lambda: [m for m in sink.messages() if id2.encode() in m.data], timeout=30,
+             what="the notice at the sink")
+    notice = [m for m in sink.messages() if id2.encode() in m.data]
+    ok(len(notice) == 1 and notice[0].mail_from in ("", "<>") and
+       notice[0].rcpt_tos == ["billing@%s" % DOMAIN] and b"5.7.1" in notice[0].data and
+       b"second" not in notice[0].data and CARD_SP.encode() not in notice[0].data and
+       b"Dear Alice" not in notice[0].data,
+       "the sender gets a DSN-style notice from <> with no content of the message")
+    if notice and failed():
+        diag("%r %r %r" % (notice[0].mail_from, notice[0].rcpt_tos, notice[0].data[:3000]))
 
     # ---- --similar across accounts ---------------------------------------------
     code, text = send(p, "camp-a", RCPT, message("camp-a", CAMPAIGN % CARD_SP))
