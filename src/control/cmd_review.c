@@ -999,7 +999,8 @@ cmd_review_decide(struct control_req *req, enum queue_review_op op)
 		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
 	}
 	d->status = xcalloc(d->n, sizeof(int));
-	d->learn = json_get_bool(req->args, "learn", 0);
+	/* a flag always trains spam; release and reject when asked */
+	d->learn = json_get_bool(req->args, "learn", 0) || op == QUEUE_REVIEW_FLAG;
 	d->similar = op == QUEUE_REVIEW_REJECT && json_get_bool(req->args, "similar", 0);
 	d->notify = op == QUEUE_REVIEW_REJECT && json_get_bool(req->args, "notify_sender", 0);
 	lim.max_depth = req->cfg ? (unsigned)req->cfg->mime_max_depth : 10;
