@@ -312,8 +312,10 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 			goto out;
 		if (rc.state == QUEUE_QUEUED && (err = sched_put(txn, now, c->id, rc.no)) != 0)
 			goto out;
-		if ((err = event_add_client(q, txn, c->id, rc.addr,
-		    rc.state == QUEUE_HELD ? "held" : "queued", NULL, in->client)) != 0)
+		/* a held message's event names the class of the hold (issue 16) */
+		if ((err = event_add_full(q, txn, c->id, rc.addr,
+		    rc.state == QUEUE_HELD ? "held" : "queued", NULL, in->client,
+		    rc.state == QUEUE_HELD ? queue_hold_reason(in->verdicts) : NULL)) != 0)
 			goto out;
 	}
 out:

@@ -257,6 +257,12 @@ int event_add(struct queue *q, struct db_txn *txn, const char *id, const char *a
     const char *what, const char *reply);
 int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
     const char *addr, const char *what, const char *reply, const char *client);
+/* All of it: REPLY, CLIENT and REASON may each be NULL. */
+int event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client, const char *reason);
+/* The reason class a stage held a message for, from its VERDICTS JSON:
+ * restricted, dlp, spam, limit, or NULL (review.c). */
+const char *queue_hold_reason(const char *verdicts);
 /* The same with a "reason" class (review decisions; REASON may be NULL). */
 int event_add_reason(struct queue *q, struct db_txn *txn, const char *id,
     const char *addr, const char *what, const char *reason);

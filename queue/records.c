@@ -505,10 +505,6 @@ event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
 	return event_add_client(q, txn, id, addr, what, reply, NULL);
 }
 
-static int event_add_full(struct queue *q, struct db_txn *txn, const char *id,
-    const char *addr, const char *what, const char *reply, const char *client,
-    const char *reason);
-
 int
 event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reply, const char *client)
@@ -523,7 +519,7 @@ event_add_reason(struct queue *q, struct db_txn *txn, const char *id, const char
 	return event_add_full(q, txn, id, addr, what, NULL, NULL, reason);
 }
 
-static int
+int
 event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reply, const char *client, const char *reason)
 {

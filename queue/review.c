@@ -81,6 +81,22 @@ review_record_put(struct db_txn *txn, const struct queue_msg *m, enum queue_revi
 	return rc;
 }
 
+const char *
+queue_hold_reason(const char *ver)
+{
+	if (ver == NULL)
+		return NULL;
+	if (strstr(ver, "\"stage\":\"restriction\"") != NULL)
+		return "restricted";
+	if (strstr(ver, "\"stage\":\"dlp\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
+		return "dlp";
+	if (strstr(ver, "\"stage\":\"spam\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
+		return "spam";
+	if (strstr(ver, "\"stage\":\"mime\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
+		return "limit";
+	return NULL;
+}
+
 /* The reason class of M when the caller gives none: its review record's,
  * else what the stage that held it wrote into the verdicts (the SMTP
  * side holds without a record), else "manual" (queue hold). */
@@ -90,26 +106,19 @@ review_reason_of(struct db_txn *txn, const struct queue_msg *m, char *out, size_
 	struct json_value *rec;
 	const void *v;
 	size_t vl;
-	const char *ver = m->verdicts ? m->verdicts : "";
+	const char *ver = m->verdicts ? m->verdicts : "", *r;
 
 	if (db_get(txn, DB_REVIEW, m->id, QUEUE_ID_LEN, &v, &vl) == 0 &&
 	    (rec = json_parse(v, vl, NULL, 0)) != NULL) {
-		const char *r = json_get_str(rec, "reason", NULL);
-
+		r = json_get_str(rec, "reason", NULL);
 		if (r != NULL)
 			str_copy(out, r, outlen);
 		json_free(rec);
 		if (r != NULL)
 			return out;
 	}
-	if (strstr(ver, "\"stage\":\"restriction\"") != NULL)
-		return "restricted";
-	if (strstr(ver, "\"stage\":\"dlp\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
-		return "dlp";
-	if (strstr(ver, "\"stage\":\"spam\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
-		return "spam";
-	if (strstr(ver, "\"stage\":\"mime\"") != NULL && strstr(ver, "\"action\":\"hold\"") != NULL)
-		return "limit";
+	if ((r = queue_hold_reason(ver)) != NULL)
+		return r;
 	return "manual";
 }
 

@@ -182,7 +182,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(54)
+    plan(55)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -208,6 +208,8 @@ def run_tests(rev):
        mine[0]["findings"].get("card") == 1 and mine[0]["findings"].get("ssn") == 1 and
        mine[0]["account"] == "shop", "review list (reviewer): reason dlp, card=1 ssn=1: %s" %
        (mine or r.stderr))
+    ok(any(e["event"] == "held" and e.get("reason") == "dlp" for e in events(p)
+           if e.get("id") == id1), "the customer's event: held, reason dlp")
     r = rev.ctl(p, "review", "list", "--reason", "spam", "--json")
     ok(r.returncode == 0 and not any(x["id"] == id1 for x in json.loads(r.stdout)),
        "--reason spam does not list it")
