@@ -87,6 +87,10 @@ struct account_policy {
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	/* abuse review triggers (issue 16): per mille, or ACCOUNT_UNSET
+	 * (the review_* key of postern.conf applies) */
+	int64_t review_bounce_review, review_bounce_pause;
+	int64_t review_complaint_review, review_complaint_pause;
 	/*
 	 * Room for the coming settings (suppression lists, spam scoring,
 	 * restriction): each gets one typed field here, one row in
@@ -126,7 +130,9 @@ int account_add_domain(struct account *a, const char *domain);
  * dlp_action_card, dlp_action_card_test, dlp_action_ssn,
  * dlp_action_iban (ignore|tag|redact|hold|reject), spf_action
  * (ignore|warn|reject), body_retention, event_retention (durations as
- * in postern.conf: 30s, 15m, 2h, 7d).  account_setting_check() says
+ * in postern.conf: 30s, 15m, 2h, 7d), review_bounce_review,
+ * review_bounce_pause, review_complaint_review, review_complaint_pause
+ * (per mille, 1 to 1000: this account's trigger thresholds).  account_setting_check() says
  * whether KEY=VALUE may be stored (VALUE NULL: may KEY be removed; any
  * well-formed key may, so old garbage can be cleaned up); 0, or -1 with
  * the reason in ERR.  Both posternctl and the daemon's account.*

@@ -116,6 +116,12 @@ void abuse_free(struct abuse *a);
 int abuse_record(struct abuse *a, const char *account, enum abuse_kind k,
     const struct abuse_thresholds *t);
 void abuse_rates(const struct abuse *a, const char *account, struct abuse_rates *out);
+/* The status RATES call for under T (enum account_status). */
+int abuse_status_for(const struct abuse_rates *r, const struct abuse_thresholds *t);
+/* T with the thresholds POL sets itself (review_* account settings). */
+struct account_policy;
+void abuse_thresholds_for(const struct abuse_thresholds *global,
+    const struct account_policy *pol, struct abuse_thresholds *out);
 /* The account_status event (JSON, malloc'd) for the events log: what
  * the customer and `review account` see of a transition.  STATUS is an
  * enum account_status; WHY a class ("review", "resumed", "bounce_rate",

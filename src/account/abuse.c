@@ -30,6 +30,7 @@ struct window {
 	uint64_t bounces, complaints;
 };
 
+
 struct abuse {
 	struct hash *accounts;	/* name -> struct window */
 };
@@ -104,13 +105,36 @@ abuse_record(struct abuse *a, const char *account, enum abuse_kind k,
 	w->bounces += k == ABUSE_BOUNCE;
 	w->complaints += k == ABUSE_COMPLAINT;
 	window_rates(w, &r);
-	if ((int64_t)r.messages < t->min_messages)
+	return abuse_status_for(&r, t);
+}
+
+int
+abuse_status_for(const struct abuse_rates *r, const struct abuse_thresholds *t)
+{
+	if ((int64_t)r->messages < t->min_messages)
 		return ACCOUNT_ACTIVE;
-	if (r.bounce_pm >= t->bounce_pause || r.complaint_pm >= t->complaint_pause)
+	if (r->bounce_pm >= t->bounce_pause || r->complaint_pm >= t->complaint_pause)
 		return ACCOUNT_PAUSED;
-	if (r.bounce_pm >= t->bounce_review || r.complaint_pm >= t->complaint_review)
+	if (r->bounce_pm >= t->bounce_review || r->complaint_pm >= t->complaint_review)
 		return ACCOUNT_UNDER_REVIEW;
 	return ACCOUNT_ACTIVE;
+}
+
+void
+abuse_thresholds_for(const struct abuse_thresholds *global, const struct account_policy *pol,
+    struct abuse_thresholds *out)
+{
+	*out = *global;
+	if (pol == NULL)
+		return;
+	if (pol->review_bounce_review != ACCOUNT_UNSET)
+		out->bounce_review = pol->review_bounce_review;
+	if (pol->review_bounce_pause != ACCOUNT_UNSET)
+		out->bounce_pause = pol->review_bounce_pause;
+	if (pol->review_complaint_review != ACCOUNT_UNSET)
+		out->complaint_review = pol->review_complaint_review;
+	if (pol->review_complaint_pause != ACCOUNT_UNSET)
+		out->complaint_pause = pol->review_complaint_pause;
 }
 
 void

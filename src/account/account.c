@@ -100,6 +100,8 @@ account_new(const char *name)
 	a->pol.spf_action = ACCOUNT_UNSET;
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
+	a->pol.review_bounce_review = a->pol.review_bounce_pause = ACCOUNT_UNSET;
+	a->pol.review_complaint_review = a->pol.review_complaint_pause = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
 	return a;
 }
@@ -229,7 +231,7 @@ account_key_valid(const char *key)
 
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
-enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION };
+enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_PERMILLE };
 
 struct account_setting {
 	const char *key;
@@ -248,6 +250,10 @@ static const struct account_setting account_settings[] = {
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+	{ "review_bounce_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_review), 0 },
+	{ "review_bounce_pause", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_pause), 0 },
+	{ "review_complaint_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_complaint_review), 0 },
+	{ "review_complaint_pause", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_complaint_pause), 0 },
 };
 _Static_assert(ACCOUNT_DLP_NTYPES == DLP_NTYPES, "dlp_action[] follows enum dlp_type");
 
@@ -290,6 +296,15 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int64_t *)field = (int64_t)ms;
 		return 0;
+	case AS_PERMILLE: {
+		char *end;
+		long v = strtol(value, &end, 10);
+
+		if (!isdigit((unsigned char)*value) || *end != '\0' || v < 1 || v > 1000)
+			return -1;
+		*(int64_t *)field = v;
+		return 0;
+	}
 	}
 	return -1;
 }

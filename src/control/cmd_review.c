@@ -891,6 +891,7 @@ complaint_check(struct control_req *req, const char *id)
 	struct queue_msg *m = NULL;
 	struct account *a;
 	struct abuse_rates rates;
+	struct abuse_thresholds g, t;
 	const struct config *cfg = req->cfg;
 	enum account_status want = ACCOUNT_ACTIVE;
 	char *text, *ev;
@@ -908,13 +909,21 @@ complaint_check(struct control_req *req, const char *id)
 	rates.messages = s.messages;
 	rates.complaints = s.flagged;
 	rates.complaint_pm = s.messages ? (unsigned)(s.flagged * 1000 / s.messages) : 0;
-	if ((int64_t)s.messages >= cfg->review_trigger_min_messages) {
-		if ((int64_t)rates.complaint_pm >= cfg->review_complaint_pause)
-			want = ACCOUNT_PAUSED;
-		else if ((int64_t)rates.complaint_pm >= cfg->review_complaint_review)
-			want = ACCOUNT_UNDER_REVIEW;
+	if ((a = account_load(req->queue, m->account)) == NULL) {
+		queue_msg_free(m);
+		return;
 	}
-	if (want == ACCOUNT_ACTIVE || (a = account_load(req->queue, m->account)) == NULL) {
+	g.window = cfg->review_trigger_window;
+	g.min_messages = cfg->review_trigger_min_messages;
+	g.bounce_review = cfg->review_bounce_review;
+	g.bounce_pause = cfg->review_bounce_pause;
+	g.complaint_review = cfg->review_complaint_review;
+	g.complaint_pause = cfg->review_complaint_pause;
+	abuse_thresholds_for(&g, &a->pol, &t);
+	/* bounces are the delivery engine's trigger (rates.bounce_pm stays 0) */
+	want = (enum account_status)abuse_status_for(&rates, &t);
+	if (want == ACCOUNT_ACTIVE) {
+		account_free(a);
 		queue_msg_free(m);
 		return;
 	}

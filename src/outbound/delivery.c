@@ -364,6 +364,7 @@ trigger_stored(void *arg, const struct outcome *o)
 static void
 dl_trigger(struct delivery *dl, const struct queue_msg *m, enum queue_state st)
 {
+	struct abuse_thresholds t;
 	struct abuse_rates rates;
 	struct account *a;
 	char *text = NULL, *ev;
@@ -375,9 +376,11 @@ dl_trigger(struct delivery *dl, const struct queue_msg *m, enum queue_state st)
 		return;
 	if (dl->abuse == NULL)
 		dl->abuse = abuse_new();
-	want = abuse_record(dl->abuse, m->account, st == QUEUE_BOUNCED ? ABUSE_BOUNCE :
+	(void)abuse_record(dl->abuse, m->account, st == QUEUE_BOUNCED ? ABUSE_BOUNCE :
 	    ABUSE_DELIVERED, &dl->p.abuse);
-	if (want == ACCOUNT_ACTIVE)
+	/* only a bounce can raise the rate: only then is the account read,
+	 * for its own thresholds (review_* account settings) and status */
+	if (st != QUEUE_BOUNCED)
 		return;
 	if (queue_kv_get(dl->q, QUEUE_T_ACCOUNTS, m->account, &text, &len) != 0)
 		return;
@@ -386,12 +389,14 @@ dl_trigger(struct delivery *dl, const struct queue_msg *m, enum queue_state st)
 	free(text);
 	if (a == NULL)
 		return;
+	abuse_rates(dl->abuse, m->account, &rates);
+	abuse_thresholds_for(&dl->p.abuse, &a->pol, &t);
+	want = abuse_status_for(&rates, &t);
 	cur = a->pol.suspended ? ACCOUNT_SUSPENDED : (int)a->pol.status;
-	if (cur >= want) {
+	if (want == ACCOUNT_ACTIVE || cur >= want) {
 		account_free(a);
 		return;
 	}
-	abuse_rates(dl->abuse, m->account, &rates);
 	a->pol.status = (enum account_status)want;
 	text = account_format(a, &len);
 	ev = account_status_event(a->name, want, "bounce_rate", &rates);

@@ -182,7 +182,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(57)
+    plan(58)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -380,6 +380,19 @@ def run_tests(rev):
        "review list --accounts lists it")
     like(p.log(), r"account=bouncy event=account_status status=paused reason=bounce_rate",
          "a log line for the transition")
+
+    # the account's own thresholds win over postern.conf's
+    add_account(p, "strict", "review_bounce_review=100", "review_bounce_pause=200")
+    good = [queue_id(send(p, "strict", RCPT, message("s%d" % i, "fine %d" % i))[1])
+            for i in range(3)]
+    wait_for(lambda: all(state(p, g) == "delivered" for g in good), timeout=30,
+             what="strict delivered")
+    send(p, "strict", "bad@bounce.test", message("s3", "x", to="bad@bounce.test"))
+    wait_for(lambda: p.posternctl_json("account", "show", "strict")["status"] != "active",
+             timeout=30, what="strict moved")
+    is_(p.posternctl_json("account", "show", "strict")["status"], "paused",
+        "1 bounce in 4 (250 per mille): paused by the account's review_bounce_pause=200 "
+        "(postern.conf says 500)")
 
     # ---- flag (a complaint) on delivered mail -> complaint-rate trigger ------------
     add_account(p, "flagme")
