@@ -1007,6 +1007,30 @@ cmd_review_decide(struct control_req *req, enum queue_review_op op)
 		decide_free(d);
 		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
 	}
+	/* Mail held by a data-subject restriction (Art. 18) is not the
+	 * reviewers' to release: the restriction is lifted by an operator. */
+	for (i = 0; op == QUEUE_REVIEW_RELEASE && req->role < CONTROL_ROLE_OPERATOR && i < d->n;
+	    i++) {
+		struct queue_msg *m = NULL;
+		struct json_value *rec;
+		struct verdict_sum vs;
+		int restricted;
+
+		if (queue_get(req->queue, d->ids[i], &m) != 0)
+			continue;
+		rec = review_record(req->queue, d->ids[i]);
+		verdicts_sum(m->verdicts, &vs);
+		restricted = strcmp(review_reason(rec, &vs), "restricted") == 0;
+		verdicts_free(&vs);
+		json_free(rec);
+		queue_msg_free(m);
+		if (restricted) {
+			rc = control_error(req, CONTROL_FAIL, "%s is held by a data-subject "
+			    "restriction: only an operator may release it", d->ids[i]);
+			decide_free(d);
+			return rc;
+		}
+	}
 	d->status = xcalloc(d->n, sizeof(int));
 	/* a flag always trains spam; release and reject when asked */
 	d->learn = json_get_bool(req->args, "learn", 0) || op == QUEUE_REVIEW_FLAG;

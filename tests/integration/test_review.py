@@ -39,7 +39,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
 from harness import TIME_SCALE  # noqa: E402
-from queuelib import file_contains  # noqa: E402
+from queuelib import control, file_contains  # noqa: E402
 import dkim  # noqa: E402
 
 CARD = "4556737586899855"
@@ -182,7 +182,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(58)
+    plan(60)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -283,6 +283,17 @@ def run_tests(rev):
     xs = [int(x) for x in re.findall(rb"\bx=(\d+)", got[0].data)] if got else []
     ok(len(xs) == 1 and xs[0] > held_x and got[0].data.count(b"DKIM-Signature:") == 1,
        "one signature, the new one: x=%s > %d" % (xs, held_x))
+
+    # mail held by a data-subject restriction is an operator's to release
+    r = control(p, "queue.inject", {"rcpts": [RCPT], "account": "shop", "held": True,
+                                    "sender": "billing@%s" % DOMAIN,
+                                    "data": "Subject: r\r\n\r\nrestricted\r\n",
+                                    "verdicts": '[{"stage":"restriction","action":"hold"}]'})
+    idr = r.get("result", {}).get("id")
+    r = rev.ctl(p, "review", "release", idr)
+    ok(idr and r.returncode == 1 and "restriction" in r.stderr and state(p, idr) == "held",
+       "a reviewer may not release mail held by a restriction: %s" % r.stderr.strip())
+    ok(p.posternctl("review", "release", idr).returncode == 0, "an operator may")
 
     # ---- reject -> never delivered, shredded ------------------------------------
     r = rev.ctl(p, "review", "reject", id2, "--notify-sender", "--json")
