@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * control_int.h: module-private API of src/control/: the command
- * tables of cmd_queue.c, cmd_account.c and cmd_dkim.c, registered
+ * tables of cmd_queue.c, cmd_account.c, cmd_dkim.c and cmd_auth.c, registered
  * together by control_commands_register() (control.c).
  */
 #ifndef POSTERN_CONTROL_INT_H
@@ -24,5 +24,6 @@ struct review_expiry;
 struct review_expiry *review_expiry_start(uv_loop_t *loop, const struct config *const *cfg,
     struct queue *q);
 void review_expiry_stop(struct review_expiry *e);
+void cmd_auth_register(void);
 
 #endif

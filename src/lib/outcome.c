@@ -137,6 +137,8 @@ static const struct reply_def replies[R__COUNT] = {
 	 * nothing beyond the word (issue 16). */
 	E(R_AUTH_SUSPENDED, PERMFAIL, 535, "5.7.8",
 	    "Account suspended"),
+	E(R_AUTH_BUSY, TEMPFAIL, 454, "4.7.0",
+	    "Too many authentications in progress from your address, try again later"),
 	E(R_MESSAGE_TOO_BIG, PERMFAIL, 552, "5.3.4",
 	    "Message size exceeds fixed maximum message size"),
 	E(R_ACCOUNT_MESSAGE_TOO_BIG, PERMFAIL, 552, "5.3.4",
@@ -155,6 +157,8 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Sender address not allowed for this account"),
 	E(R_RATE_LIMITED, TEMPFAIL, 451, "4.7.1",
 	    "Hourly message limit reached, try again later"),
+	E(R_NUL_IN_MESSAGE, PERMFAIL, 554, "5.6.0",
+	    "Message contains a NUL character, which mail text may not (RFC 5322 section 2.3)"),
 	E(R_MIME_LIMITS, PERMFAIL, 554, "5.6.0",
 	    "Message structure exceeds limits (%s)"),
 	E(R_SENSITIVE_DATA, PERMFAIL, 550, "5.7.1",
