@@ -292,6 +292,18 @@ int queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_r
 int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t n,
     const struct iovec *bodies, const struct queue_audit *audit, int *status,
     queue_done_cb cb, void *arg);
+/*
+ * Suspend or resume ACCOUNT in ONE transaction: store its record TEXT
+ * (the new status, formatted by src/account/) with EVENT (JSON, or NULL)
+ * and AUDIT's record naming the messages changed, and with HOLD every
+ * queued or deferred message of the account is held (reason
+ * "suspended"); without, every message the suspension held and nobody
+ * decided on since is released.  *COUNT (may be NULL) gets how many
+ * messages changed by the time CB runs with OK.
+ */
+int queue_review_account(struct queue *q, const char *account, const char *text, size_t len,
+    int hold, const char *event, const struct queue_audit *audit, size_t *count,
+    queue_done_cb cb, void *arg);
 
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 

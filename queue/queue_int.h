@@ -356,6 +356,7 @@ struct simple_op {
 	int review_op;			/* enum queue_review_op */
 	char *reason;
 	struct buf *bodies;		/* OP_REVIEW release: replacement texts or NULL */
+	size_t *count_out;		/* OP_REVIEW for an account: messages changed */
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,

@@ -7,6 +7,10 @@
  * left review) in the same transaction as the change, its per-recipient
  * events and the control plane's audit record.
  *
+ * Suspending and resuming an account is one transaction too: the account
+ * record, its account_status event, every message the change holds or
+ * releases and one audit record (queue_review_account).
+ *
  * Reject and expire are the queue's delete (queue_action_apply with
  * QUEUE_ACT_DELETE): the body chunks and the message's data key go at
  * once (crypto-shredding, DESIGN.md §6), so a rejected body is
@@ -217,14 +221,117 @@ review_one(struct queue *q, struct db_txn *txn, const char *id, enum queue_revie
 	return rc;
 }
 
+/* Is message ID, of ACCOUNT, one that suspending (HOLD) or resuming changes? */
+static int
+account_candidate(struct db_txn *txn, const char *id, const char *account, int hold)
+{
+	struct queue_msg *m;
+	struct json_value *rec = NULL;
+	struct mrec r;
+	const void *v;
+	size_t vl;
+	int take = 0;
+
+	if (msg_load(txn, id, &m, &r) != 0)
+		return 0;
+	if (strcmp(m->account ? m->account : "", account) != 0 || (r.flags & MF_DELETED)) {
+		queue_msg_free(m);
+		return 0;
+	}
+	if (hold)
+		take = m->state == QUEUE_QUEUED || m->state == QUEUE_DEFERRED;
+	else if (m->state == QUEUE_HELD && db_get(txn, DB_REVIEW, id, QUEUE_ID_LEN, &v, &vl) == 0 &&
+	    (rec = json_parse(v, vl, NULL, 0)) != NULL)
+		/* held by the suspension, and no reviewer decided since */
+		take = strcmp(json_get_str(rec, "reason", ""), "suspended") == 0 &&
+		    json_get_str(rec, "decision", NULL) == NULL;
+	json_free(rec);
+	queue_msg_free(m);
+	return take;
+}
+
+/* OP_REVIEW for an account: the record, its event, its messages, one audit. */
+static int
+review_account_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
+{
+	struct db_cursor *c;
+	const void *k;
+	size_t kl, n = 0, i, nchanged = 0;
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
+	const char **changed;
+	int rc, hold = s->review_op == QUEUE_REVIEW_HOLD;
+
+	if ((rc = db_put(txn, DB_ACCOUNTS, s->key, strlen(s->key), s->val, s->len)) != 0)
+		return rc;
+	if (s->event != NULL &&
+	    (rc = queue_append_log(q, txn, DB_EVENTS, s->event, strlen(s->event))) != 0)
+		return rc;
+	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+		return rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
+		if (kl != QUEUE_ID_LEN)
+			continue;
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		memcpy(ids[n], k, QUEUE_ID_LEN);
+		ids[n][QUEUE_ID_LEN] = '\0';
+		n++;
+	}
+	db_cursor_close(c);
+	changed = xcalloc(n ? n : 1, sizeof(*changed));
+	rc = 0;
+	for (i = 0; i < n && rc >= 0; i++) {
+		if (!account_candidate(txn, ids[i], s->key, hold))
+			continue;
+		rc = review_one(q, txn, ids[i], hold ? QUEUE_REVIEW_HOLD : QUEUE_REVIEW_RELEASE,
+		    "suspended", NULL);
+		if (rc == 0)
+			changed[nchanged++] = ids[i];
+	}
+	if (rc > 0)
+		rc = 0;
+	if (s->count_out != NULL)
+		*s->count_out = nchanged;
+	if (rc == 0 && s->batch_audit != NULL)
+		rc = queue_audit_append(q, txn, s->batch_audit, 0, NULL, changed, nchanged);
+	free(changed);
+	free(ids);
+	return rc;
+}
+
+int
+queue_review_account(struct queue *q, const char *account, const char *text, size_t len,
+    int hold, const char *event, const struct queue_audit *audit, size_t *count,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if (account == NULL || *account == '\0' || text == NULL)
+		return -EINVAL;
+	s = simple_new(OP_REVIEW, cb, arg);
+	s->review_op = hold ? QUEUE_REVIEW_HOLD : QUEUE_REVIEW_RELEASE;
+	s->key = xstrdup(account);
+	s->val = xmalloc(len + 1);
+	memcpy(s->val, text, len);
+	s->len = len;
+	s->event = event != NULL ? xstrdup(event) : NULL;
+	s->count_out = count;
+	if (audit != NULL && audit->json != NULL)
+		s->batch_audit = xstrdup(audit->json);
+	return simple_submit(q, s);
+}
+
 int
 queue_review_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 {
-	const char **changed = xcalloc(s->nids, sizeof(*changed));
+	const char **changed;
 	const char *error = NULL;
 	size_t i, nchanged = 0;
 	int rc = 0, failed = 0;
 
+	if (s->key != NULL)
+		return review_account_apply(q, txn, s);
+	changed = xcalloc(s->nids, sizeof(*changed));
 	for (i = 0; i < s->nids; i++) {
 		rc = review_one(q, txn, s->ids[i], (enum queue_review_op)s->review_op, s->reason,
 		    s->bodies != NULL ? &s->bodies[i] : NULL);

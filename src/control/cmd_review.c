@@ -12,11 +12,11 @@
  * and --similar, resume's releases) go through queue_review(), which
  * commits the change, the customer's events (reason class, never the
  * reviewer) and the audit record in one transaction; account status
- * changes go through queue_kv_put_event() the same way; reads (list,
- * show, account) and refusals are audited by control.c when they
- * finish.  A command with two effects (suspend: the account, then its
- * queued mail; reject --similar: the rejection, then the holds) writes
- * one record with each.
+ * changes go through queue_review_account() (suspend, resume: the
+ * record, its event and the account's mail in one transaction); reads
+ * (list, show, account) and refusals are audited by control.c when they
+ * finish.  reject --similar has two effects (the rejection, then the
+ * holds) and writes one record with each.
  *
  * A reviewer never gets content unmasked: show builds the masked view
  * (policy/review_view.c) from the stored message; addresses in every
@@ -1220,108 +1220,33 @@ struct acct_op {
 	struct control_req *req;
 	char name[ACCOUNT_NAME_MAX + 1];
 	int suspend;
-	char **ids;
-	size_t n;
-	int *status;
-	int stage;
+	size_t changed;		/* messages held or released (queue_review_account) */
 };
-
-static void
-acct_op_free(struct acct_op *op)
-{
-	size_t i;
-
-	for (i = 0; i < op->n; i++)
-		free(op->ids[i]);
-	free(op->ids);
-	free(op->status);
-	free(op);
-}
-
-struct collect_ctx {
-	struct acct_op *op;
-	struct queue *q;
-};
-
-/* suspend: the account's pending mail; resume: what its suspension held. */
-static int
-collect_one(void *arg, const struct queue_msg *m)
-{
-	struct collect_ctx *c = arg;
-	struct acct_op *op = c->op;
-	struct json_value *rec;
-	int take = 0;
-
-	if (strcmp(m->account ? m->account : "", op->name) != 0 || op->n >= 100000)
-		return 0;
-	if (op->suspend)
-		take = m->state == QUEUE_QUEUED || m->state == QUEUE_DEFERRED;
-	else if (m->state == QUEUE_HELD && (rec = review_record(c->q, m->id)) != NULL) {
-		/* held by the suspension, and no reviewer decided since */
-		take = strcmp(json_get_str(rec, "reason", ""), "suspended") == 0 &&
-		    json_get_str(rec, "decision", NULL) == NULL;
-		json_free(rec);
-	}
-	if (take) {
-		op->ids = xrealloc(op->ids, (op->n + 1) * sizeof(char *));
-		op->ids[op->n++] = xstrdup(m->id);
-	}
-	return 0;
-}
-
-static void
-acct_op_finish(struct acct_op *op, int status)
-{
-	struct control_req *req = op->req;
-	struct json_out *out = control_out(req);
-	size_t i, changed = 0;
-
-	for (i = 0; op->status != NULL && i < op->n; i++)
-		changed += op->status[i] == 0;
-	json_obj_begin(out);
-	json_kv_str(out, "name", op->name);
-	json_kv_str(out, "status", op->suspend ? "suspended" : "active");
-	json_kv_uint(out, op->suspend ? "held" : "released", changed);
-	json_obj_end(out);
-	log_info("event=review account=%s change=%s messages=%zu role=%s", op->name,
-	    op->suspend ? "suspend" : "resume", changed, control_strrole(req->role));
-	control_finish(req, status);
-	acct_op_free(op);
-}
 
 static void
 acct_op_done(void *arg, const struct outcome *o)
 {
 	struct acct_op *op = arg;
 	struct control_req *req = op->req;
-	struct collect_ctx cc = { op, req->queue };
+	struct json_out *out = control_out(req);
 
 	if (o->kind != OUTCOME_TEMPFAIL)
 		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
-		control_error(req, CONTROL_FAIL, "cannot %s the account: %s",
-		    op->suspend ? "suspend" : "resume", o->text);
-		acct_op_finish(op, CONTROL_FAIL);
+		control_finish(req, control_error(req, CONTROL_FAIL, "cannot %s the account: %s",
+		    op->suspend ? "suspend" : "resume", o->text));
+		free(op);
 		return;
 	}
-	if (op->stage++ > 0) {
-		acct_op_finish(op, CONTROL_OK);
-		return;
-	}
-	(void)queue_foreach(req->queue, collect_one, &cc);
-	if (op->n == 0) {
-		acct_op_finish(op, CONTROL_OK);
-		return;
-	}
-	op->status = xcalloc(op->n, sizeof(int));
-	snprintf(req->target, sizeof(req->target), "%s: %zu messages %s", op->name, op->n,
-	    op->suspend ? "held" : "released");
-	if (queue_review(req->queue, (const char *const *)op->ids, op->n,
-	    op->suspend ? QUEUE_REVIEW_HOLD : QUEUE_REVIEW_RELEASE, "suspended",
-	    control_audit_txn(req, 1), op->status, acct_op_done, op) != 0) {
-		control_error(req, CONTROL_FAIL, "the account changed, its mail did not");
-		acct_op_finish(op, CONTROL_FAIL);
-	}
+	json_obj_begin(out);
+	json_kv_str(out, "name", op->name);
+	json_kv_str(out, "status", op->suspend ? "suspended" : "active");
+	json_kv_uint(out, op->suspend ? "held" : "released", op->changed);
+	json_obj_end(out);
+	log_info("event=review account=%s change=%s messages=%zu role=%s", op->name,
+	    op->suspend ? "suspend" : "resume", op->changed, control_strrole(req->role));
+	control_finish(req, CONTROL_OK);
+	free(op);
 }
 
 static int
@@ -1359,14 +1284,15 @@ cmd_review_account_status(struct control_req *req, int suspend)
 	str_copy(op->name, name, sizeof(op->name));
 	log_info("event=account_status account=%s status=%s by=review", name,
 	    account_strstatus(a->pol.status));
-	rc = queue_kv_put_event(req->queue, QUEUE_T_ACCOUNTS, name, text, len, ev,
-	    control_audit_txn(req, 0), acct_op_done, op);
+	/* the status, its event, the account's mail and the record: one transaction */
+	rc = queue_review_account(req->queue, name, text, len, suspend, ev,
+	    control_audit_txn(req, 0), &op->changed, acct_op_done, op);
 	crypto_wipe(text, len);
 	free(text);
 	free(ev);
 	account_free(a);
 	if (rc != 0) {
-		acct_op_free(op);
+		free(op);
 		return control_error(req, CONTROL_FAIL, "cannot store the account: %s", strerror(-rc));
 	}
 	return CONTROL_ASYNC;

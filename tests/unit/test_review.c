@@ -362,6 +362,42 @@ test_queue(void)
 	free(rec);
 	is_int(review(q, c.id, QUEUE_REVIEW_EXPIRE, "dlp", NULL), 0, "expire");
 
+	{
+		/* suspend and resume an account: one transaction each */
+		struct res d, e, f;
+		struct queue_audit qa = { "{\"user\":\"rev\",\"cmd\":\"review.suspend\"}", 0 };
+		size_t count = 99;
+		char *val = NULL;
+		size_t vlen;
+
+		commit(q, QUEUE_QUEUED, &d);
+		commit(q, QUEUE_HELD, &e);	/* held by a stage: not the suspension's */
+		memset(&f, 0, sizeof(f));
+		ok(queue_review_account(q, "acme", "name=acme\nstatus=suspended\n", 27, 1,
+		    "{\"event\":\"account_status\",\"status\":\"suspended\"}", &qa, &count,
+		    done_cb, &f) == 0, "queue_review_account (suspend)");
+		wait_res(&f);
+		queue_get(q, d.id, &m);
+		ok(f.o.kind == OUTCOME_OK && count == 2 && m != NULL && m->state == QUEUE_HELD,
+		    "suspend: the account's two pending messages held (%zu)", count);
+		queue_msg_free(m);
+		ok(queue_kv_get(q, QUEUE_T_ACCOUNTS, "acme", &val, &vlen) == 0 &&
+		    strstr(val, "status=suspended") != NULL, "... with the account record");
+		free(val);
+		memset(&f, 0, sizeof(f));
+		count = 99;
+		queue_review_account(q, "acme", "name=acme\nstatus=active\n", 24, 0, NULL, NULL,
+		    &count, done_cb, &f);
+		wait_res(&f);
+		queue_get(q, d.id, &m);
+		ok(count == 2 && m != NULL && m->state == QUEUE_QUEUED,
+		    "resume: what the suspension held is released (%zu)", count);
+		queue_msg_free(m);
+		queue_get(q, e.id, &m);
+		ok(m != NULL && m->state == QUEUE_HELD, "... the stage's hold stays");
+		queue_msg_free(m);
+	}
+
 	queue_log_foreach(q, QUEUE_LOG_EVENTS, 0, log_cb, &ev);
 	ok(strstr(ev.all.data, "\"event\":\"held\",\"reason\":\"suspended\"") != NULL &&
 	    strstr(ev.all.data, "\"event\":\"released\"") != NULL &&
@@ -372,7 +408,8 @@ test_queue(void)
 	ok(strstr(ev.all.data, "rev") == NULL && strstr(ev.all.data, "reviewer") == NULL,
 	    "events never name the reviewer");
 	queue_log_foreach(q, QUEUE_LOG_AUDIT, 0, log_cb, &au);
-	ok(au.n == 2 && strstr(au.all.data, "\"cmd\":\"review.release\"") &&
+	ok(au.n == 3 && strstr(au.all.data, "\"cmd\":\"review.suspend\"") &&
+	    strstr(au.all.data, "\"cmd\":\"review.release\"") &&
 	    strstr(au.all.data, a.id) && strstr(au.all.data, "\"cmd\":\"review.reject\"") &&
 	    strstr(au.all.data, b.id), "one audit record per audited op, naming the ids");
 	buf_free(&ev.all);
@@ -391,7 +428,7 @@ test_queue(void)
 int
 main(void)
 {
-	plan(49);
+	plan(54);
 	test_view();
 	test_strip_dkim();
 	test_fingerprint();
