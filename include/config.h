@@ -181,6 +181,9 @@ struct config {
 	int64_t review_bounce_pause;		/* per mille -> paused */
 	int64_t review_complaint_review;	/* per mille of complaints (flags) -> under_review */
 	int64_t review_complaint_pause;		/* per mille -> paused */
+	int64_t review_compromise_score;	/* spam score of the compromise pattern; 0 = off */
+	int64_t review_compromise_spike;	/* this hour >= N x the average hour */
+	int64_t review_compromise_min_volume;	/* and at least this many this hour */
 };
 
 /*

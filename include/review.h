@@ -122,6 +122,24 @@ int abuse_status_for(const struct abuse_rates *r, const struct abuse_thresholds 
 struct account_policy;
 void abuse_thresholds_for(const struct abuse_thresholds *global,
     const struct account_policy *pol, struct abuse_thresholds *out);
+/*
+ * The credential-compromise pattern (issue 16, from the spam issue's
+ * signals): one accepted message of ACCOUNT from client address CLIENT
+ * at NOW (wall ms) with its spam SCORE (HAVE_SCORE 0: no score).
+ * Returns 1 when all three show at once: CLIENT is new for the account
+ * (first seen within the last day, while the account was already known
+ * from other addresses), the account's volume this hour is a spike
+ * (>= min_volume and >= spike x its average hour so far), and SCORE >=
+ * score.  Pure; the relay suspends the account when it says 1.
+ */
+struct compromise_params {
+	int64_t score;			/* review_compromise_score; 0 = off */
+	int64_t spike;			/* review_compromise_spike (factor) */
+	int64_t min_volume;		/* review_compromise_min_volume */
+};
+int abuse_compromise(struct abuse *a, const char *account, const char *client,
+    int have_score, double score, uint64_t now, const struct compromise_params *p);
+
 /* The account_status event (JSON, malloc'd) for the events log: what
  * the customer and `review account` see of a transition.  STATUS is an
  * enum account_status; WHY a class ("review", "resumed", "bounce_rate",

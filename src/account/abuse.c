@@ -31,9 +31,32 @@ struct window {
 };
 
 
+struct usage {
+	struct hash *clients;	/* client address -> first seen (wall ms, boxed) */
+	uint64_t hour_start;	/* the current hour's start (wall ms) */
+	uint64_t cur;		/* messages this hour */
+	uint64_t past, hours;	/* messages and hours before it */
+};
+
 struct abuse {
 	struct hash *accounts;	/* name -> struct window */
+	struct hash *usage;	/* name -> struct usage (compromise pattern) */
 };
+
+#define HOUR_MS (3600ull * 1000)
+#define CLIENT_NEW_MS (24 * HOUR_MS)
+#define MAX_CLIENTS 1000	/* per account; more are not tracked */
+
+static void
+usage_free(void *p)
+{
+	struct usage *u = p;
+
+	if (u != NULL) {
+		hash_free(u->clients);
+		free(u);
+	}
+}
 
 static void
 window_free(void *p)
@@ -52,6 +75,7 @@ abuse_new(void)
 	struct abuse *a = xcalloc(1, sizeof(*a));
 
 	a->accounts = hash_new(window_free);
+	a->usage = hash_new(usage_free);
 	return a;
 }
 
@@ -61,6 +85,7 @@ abuse_free(struct abuse *a)
 	if (a == NULL)
 		return;
 	hash_free(a->accounts);
+	hash_free(a->usage);
 	free(a);
 }
 
@@ -135,6 +160,48 @@ abuse_thresholds_for(const struct abuse_thresholds *global, const struct account
 		out->complaint_review = pol->review_complaint_review;
 	if (pol->review_complaint_pause != ACCOUNT_UNSET)
 		out->complaint_pause = pol->review_complaint_pause;
+}
+
+int
+abuse_compromise(struct abuse *a, const char *account, const char *client,
+    int have_score, double score, uint64_t now, const struct compromise_params *p)
+{
+	struct usage *u = hash_get(a->usage, account, strlen(account));
+	uint64_t *first;
+	int is_new = 0, spike = 0;
+
+	if (u == NULL) {
+		u = xcalloc(1, sizeof(*u));
+		u->clients = hash_new(free);
+		u->hour_start = now - now % HOUR_MS;
+		hash_put(a->usage, account, strlen(account), u);
+	}
+	if (now >= u->hour_start + HOUR_MS) {	/* a new hour: idle hours count as 0 */
+		uint64_t start = now - now % HOUR_MS;
+
+		u->past += u->cur;
+		u->hours += (start - u->hour_start) / HOUR_MS;
+		u->cur = 0;
+		u->hour_start = start;
+	}
+	u->cur++;
+	if (client != NULL && *client != '\0') {
+		if ((first = hash_get(u->clients, client, strlen(client))) == NULL) {
+			/* the very first address of an account is not "new" */
+			is_new = hash_count(u->clients) > 0;
+			if (hash_count(u->clients) < MAX_CLIENTS) {
+				first = xmalloc(sizeof(*first));
+				*first = is_new ? now : 0;
+				hash_put(u->clients, client, strlen(client), first);
+			}
+		} else
+			is_new = *first != 0 && now - *first < CLIENT_NEW_MS;
+	}
+	/* a spike needs a history: an account's first hour cannot spike */
+	if (u->hours > 0 && (int64_t)u->cur >= p->min_volume &&
+	    u->cur * u->hours >= (uint64_t)p->spike * (u->past > 0 ? u->past : 1))
+		spike = 1;
+	return p->score > 0 && have_score && score >= (double)p->score && is_new && spike;
 }
 
 void

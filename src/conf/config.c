@@ -215,6 +215,9 @@ static const struct conf_key conf_keys[] = {
 	{ "review_bounce_pause", CONF_INT, "100", 1, 1000, F(review_bounce_pause), NULL, 0, 0 },
 	{ "review_complaint_review", CONF_INT, "1", 1, 1000, F(review_complaint_review), NULL, 0, 0 },
 	{ "review_complaint_pause", CONF_INT, "5", 1, 1000, F(review_complaint_pause), NULL, 0, 0 },
+	{ "review_compromise_score", CONF_INT, "6", 0, 1000000, F(review_compromise_score), NULL, 0, 0 },
+	{ "review_compromise_spike", CONF_INT, "5", 2, 1000, F(review_compromise_spike), NULL, 0, 0 },
+	{ "review_compromise_min_volume", CONF_INT, "50", 1, 1000000, F(review_compromise_min_volume), NULL, 0, 0 },
 };
 
 int

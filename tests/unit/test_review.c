@@ -197,6 +197,39 @@ test_abuse(void)
 	abuse_free(a);
 }
 
+/* Hours 0-4: 5 messages an hour from 192.0.2.1; then hour 5 from FROM
+ * with SCORE: the message number at which the pattern fires (0: never). */
+static int
+compromise_run(struct abuse *a, const char *acct, const char *from, double score)
+{
+	static const struct compromise_params p = { 6, 5, 10 };
+	const uint64_t h = 3600ull * 1000, t0 = 1000 * h;
+	int i, k;
+
+	for (i = 0; i < 5; i++)
+		for (k = 0; k < 5; k++)
+			if (abuse_compromise(a, acct, "192.0.2.1", 1, 9.0, t0 + (uint64_t)i * h +
+			    (uint64_t)k, &p))
+				return -1;
+	for (k = 1; k <= 40; k++)
+		if (abuse_compromise(a, acct, from, 1, score, t0 + 5 * h + (uint64_t)k, &p))
+			return k;
+	return 0;
+}
+
+static void
+test_compromise(void)
+{
+	struct abuse *a = abuse_new();
+
+	is_int(compromise_run(a, "c1", "198.51.100.7", 8.0), 25,
+	    "new address + 5x the average hour (25 of 5/h) + score 8 >= 6: fires at the 25th");
+	is_int(compromise_run(a, "c2", "198.51.100.7", 2.0), 0, "a low spam score: never");
+	is_int(compromise_run(a, "c3", "192.0.2.1", 8.0), 0, "the account's known address: never");
+	is_int(compromise_run(a, "c4", "198.51.100.7", 5.99), 0, "just below the score: never");
+	abuse_free(a);
+}
+
 /* ---- queue_review on a real queue ---- */
 
 static uv_loop_t loop;
@@ -428,11 +461,12 @@ test_queue(void)
 int
 main(void)
 {
-	plan(54);
+	plan(58);
 	test_view();
 	test_strip_dkim();
 	test_fingerprint();
 	test_abuse();
+	test_compromise();
 	test_queue();
 	return done();
 }
