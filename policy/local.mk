@@ -47,7 +47,8 @@ TESTS += tests/integration/test_dlp_corpus.py
 EXTRA_DIST += tests/dlp_corpus.py tests/integration/test_dlp_corpus.py
 # The scanner benchmark (run by hand: contrib/bench/dlp-scan/run.sh).
 EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh \
-	contrib/bench/dlp-scan/spamassassin.sh
+	contrib/bench/dlp-scan/spamassassin.sh contrib/dev/gen-unicode-digits.py \
+	contrib/bench/results/dlp-scan-2026-12-01.md
 # reject / hold / redact / tag through the real daemon (skips until the
 # SMTP listener and account commands are wired into posternd/posternctl).
 TESTS += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py \

@@ -48,6 +48,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_mime
 tests_fuzz_fuzz_mime_SOURCES = tests/fuzz/fuzz_mime.c tests/fuzz/replay.c
 tests_fuzz_fuzz_mime_LDADD = $(FUZZ_LDADD)
 
+# dlp: the detectors, their folding, and mime_to_text() with every charset (issue 18)
+FUZZ_TARGETS += tests/fuzz/fuzz_dlp
+tests_fuzz_fuzz_dlp_SOURCES = tests/fuzz/fuzz_dlp.c tests/fuzz/replay.c
+tests_fuzz_fuzz_dlp_LDADD = $(FUZZ_LDADD)
+
 # smtp_reply: the client's SMTP reply parser and EHLO keyword reader
 FUZZ_TARGETS += tests/fuzz/fuzz_smtp_reply
 tests_fuzz_fuzz_smtp_reply_SOURCES = tests/fuzz/fuzz_smtp_reply.c tests/fuzz/replay.c
