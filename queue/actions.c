@@ -36,11 +36,29 @@ static int action_apply(struct queue *q, struct db_txn *txn, const char *id,
 static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int flush_apply(struct queue *q, struct db_txn *txn);
 
+/* Drop ACCOUNT's key reference; its slot is zeroed once the batch
+ * commits, and every message key it wrapped is unreadable from then on.
+ * No key: ENOENT when MISSING_FAILS, else 0. */
+static int
+account_key_shred(struct queue *q, struct db_txn *txn, const char *account, int missing_fails)
+{
+	uint64_t slot = account_slot(txn, account);
+	char *name = xasprintf("a:%s", account);
+	int rc = db_del(txn, DB_KEYS, name, strlen(name));
+
+	free(name);
+	keys_forget(q, account);
+	if (rc == -ENOENT)
+		return missing_fails ? ENOENT : 0;
+	if (rc == 0)
+		ks_forget(q->ks, slot);
+	return rc;
+}
+
 static int
 simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 {
 	struct simple_op *s = (struct simple_op *)wop;
-	char *name;
 	int rc;
 
 	switch (s->kind) {
@@ -53,11 +71,7 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	case OP_AUDIT:
 		return queue_append_log(q, txn, DB_AUDIT, s->val, s->len);
 	case OP_SHRED:
-		name = xasprintf("a:%s", s->key);
-		rc = db_del(txn, DB_KEYS, name, strlen(name));
-		free(name);
-		keys_forget(q, s->key);
-		return rc == -ENOENT ? ENOENT : rc;
+		return account_key_shred(q, txn, s->key, 1);
 	case OP_ACTION:
 		return action_apply(q, txn, s->id, s->act);
 	case OP_ACTIONS:
@@ -66,11 +80,7 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		/* the record and (crypto-shredding) the account key together */
 		if ((rc = db_del(txn, DB_ACCOUNTS, s->key, strlen(s->key))) != 0 && rc != -ENOENT)
 			return rc;
-		name = xasprintf("a:%s", s->key);
-		rc = db_del(txn, DB_KEYS, name, strlen(name));
-		free(name);
-		keys_forget(q, s->key);
-		return rc == -ENOENT ? 0 : rc;
+		return account_key_shred(q, txn, s->key, 0);
 	case OP_FLUSH:
 		return flush_apply(q, txn);
 	case OP_PURGE:
@@ -323,7 +333,7 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 	size_t i, nchanged = 0;
 	int rc = 0;
 
-	if ((rc = msg_load(txn, id, &m, &r)) != 0)
+	if ((rc = msg_load(q, txn, id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	if (r.flags & MF_DELETED) {
 		queue_msg_free(m);
@@ -387,7 +397,7 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 		else if (act == QUEUE_ACT_RELEASE)
 			r.flags &= ~(uint64_t)MF_HELD;
 		else if (act == QUEUE_ACT_DELETE) {
-			rc = body_shred(txn, id, r.nchunks);
+			rc = body_shred(q, txn, id, &r);
 			r.flags |= MF_DELETED | MF_BODY_GONE;
 			r.flags &= ~(uint64_t)MF_HELD;
 		}

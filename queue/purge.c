@@ -102,13 +102,13 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 		size_t j;
 		uint64_t body_ret = st.body_retention, event_ret = st.event_retention;
 
-		if (msg_load(txn, ids[i], &m, &r) != 0)
+		if (msg_load(q, txn, ids[i], &m, &r) != 0)
 			continue;
 		if (r.final_time != 0)
 			account_retention(q, txn, m->account, &body_ret, &event_ret);
 		if (r.final_time != 0 && !(r.flags & MF_BODY_GONE) &&
 		    r.final_time + body_ret <= now) {
-			rc = body_shred(txn, ids[i], r.nchunks);
+			rc = body_shred(q, txn, ids[i], &r);
 			r.flags |= MF_BODY_GONE;
 			if (rc == 0)
 				rc = msg_put(txn, m, &r);
@@ -121,7 +121,7 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 				rc = db_del(txn, DB_RECIPIENTS, rk, sizeof(rk));
 			}
 			if (rc == 0)
-				rc = body_shred(txn, ids[i], r.nchunks);
+				rc = body_shred(q, txn, ids[i], &r);
 			if (rc == 0)
 				rc = db_del(txn, DB_MESSAGES, ids[i], QUEUE_ID_LEN);
 			msgs++;

@@ -88,7 +88,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	int rc;
 
 	queue_settings(q, &st);
-	if ((rc = msg_load(txn, ro->id, &m, &r)) != 0)
+	if ((rc = msg_load(q, txn, ro->id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	for (i = 0; i < m->nrcpts; i++)
 		if (m->rcpts[i].no == ro->no)
