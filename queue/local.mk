@@ -37,3 +37,9 @@ contrib_bench_queue_commit_LDADD = $(POSTERN_LIBS)
 check_PROGRAMS += tests/unit/test_queue_iov
 tests_unit_test_queue_iov_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_iov
+
+# The key store that can forget (issue 13): slots, ordering, reconcile, raw files.
+check_PROGRAMS += tests/unit/test_keystore
+tests_unit_test_keystore_LDADD = $(POSTERN_LIBS)
+tests_unit_test_keystore_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+TESTS += tests/unit/test_keystore
