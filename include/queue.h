@@ -342,6 +342,19 @@ struct queue_stats {
 int queue_stats(struct queue *q, struct queue_stats *st);
 /* The posternd module callbacks are declared in daemon.h (src/daemon/queue_module.c). */
 
+/*
+ * Backups that erasure reaches (queue/journal.c).  queue_backup() (any
+ * queue, read-only included, daemon running or not) writes DIR/data.mdb
+ * (compacted: no free pages), DIR/keys and DIR/backup.info (the erasure
+ * journal's id and position).  queue_restore() (daemon stopped) puts
+ * them into P's data directory, zeroing first every key erased after
+ * the backup and then erasing what those erasures named; *REPLAYED gets
+ * how many journal lines it applied.  0, or -1 with ERR.
+ */
+int queue_backup(struct queue *q, const char *dir, char *err, size_t errlen);
+int queue_restore(const struct queue_params *p, const char *dir, size_t *replayed,
+    char *err, size_t errlen);
+
 /* Path of data.mdb (tests grep it). */
 const char *queue_db_path(struct queue *q);
 

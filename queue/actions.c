@@ -51,7 +51,7 @@ account_key_shred(struct queue *q, struct db_txn *txn, const char *account, int 
 	if (rc == -ENOENT)
 		return missing_fails ? ENOENT : 0;
 	if (rc == 0)
-		ks_forget(q->ks, slot);
+		ks_forget(q->ks, slot, KS_ACCOUNT, account);
 	return rc;
 }
 
@@ -209,6 +209,25 @@ queue_account_delete(struct queue *q, const char *account,
 	writer_op_audit(&s->op, audit);
 	s->key = xstrdup(account);
 	return simple_submit(q, s);
+}
+
+/* Restore (journal.c): erase message ID (delete) or account NAME now, on
+ * the calling thread (no writer). */
+int
+queue_erase_sync(struct queue *q, int account, const char *owner)
+{
+	struct simple_op *s = simple_new(account ? OP_ACCOUNT_DELETE : OP_ACTION, NULL, NULL);
+	int rc;
+
+	if (account)
+		s->key = xstrdup(owner);
+	else {
+		str_copy(s->id, owner, sizeof(s->id));
+		s->act = QUEUE_ACT_DELETE;
+	}
+	rc = writer_run_sync(q, &s->op);
+	simple_free(s);
+	return rc;
 }
 
 int

@@ -175,7 +175,7 @@ body_shred(struct queue *q, struct db_txn *txn, const char *id, struct mrec *r)
 		if ((rc = db_del(txn, DB_BODIES, k, sizeof(k))) != 0 && rc != -ENOENT)
 			return rc;
 	}
-	ks_forget(q->ks, r->slot);
+	ks_forget(q->ks, r->slot, KS_MESSAGE, id);
 	r->slot = 0;
 	return 0;
 }

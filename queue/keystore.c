@@ -46,6 +46,7 @@ static const char slot_aad_prefix[] = "postern slot v1";
 
 struct slot_list {
 	uint64_t *v;
+	char **owner;		/* forget list: "msg ID" / "account NAME" for the journal */
 	size_t n, cap;
 };
 
@@ -58,16 +59,42 @@ struct keystore {
 	struct slot_list added;		/* written in the open batch */
 	struct slot_list forget;	/* to zero once the open batch commits */
 	int dirty;			/* added since the last sync */
+	struct journal *journal;	/* borrowed: erasures are journalled (journal.c) */
 };
 
 static void
-list_push(struct slot_list *l, uint64_t s)
+list_push_owner(struct slot_list *l, uint64_t s, char *owner)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 64;
 		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+		l->owner = xrealloc(l->owner, l->cap * sizeof(*l->owner));
 	}
+	l->owner[l->n] = owner;
 	l->v[l->n++] = s;
+}
+
+static void
+list_push(struct slot_list *l, uint64_t s)
+{
+	list_push_owner(l, s, NULL);
+}
+
+static void
+list_clear(struct slot_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->owner[i]);
+	l->n = 0;
+}
+
+void
+ks_set_journal(struct keystore *ks, struct journal *j)
+{
+	if (ks != NULL)
+		ks->journal = j;
 }
 
 const char *
@@ -128,9 +155,15 @@ ks_close(struct keystore *ks)
 	if (ks == NULL)
 		return;
 	close(ks->fd);
+	list_clear(&ks->free);
+	list_clear(&ks->added);
+	list_clear(&ks->forget);
 	free(ks->free.v);
+	free(ks->free.owner);
 	free(ks->added.v);
+	free(ks->added.owner);
 	free(ks->forget.v);
+	free(ks->forget.owner);
 	free(ks->path);
 	free(ks);
 }
@@ -214,10 +247,11 @@ ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind, const 
 }
 
 void
-ks_forget(struct keystore *ks, uint64_t s)
+ks_forget(struct keystore *ks, uint64_t s, enum ks_kind kind, const char *owner)
 {
 	if (ks != NULL && s != 0)
-		list_push(&ks->forget, s);
+		list_push_owner(&ks->forget, s, xasprintf("%s %s",
+		    kind == KS_ACCOUNT ? "account" : "msg", owner));
 }
 
 int
@@ -242,6 +276,19 @@ ks_batch_end(struct keystore *ks, int committed)
 		return;
 	/* committed: the dropped keys go; aborted: the new keys do */
 	l = committed ? &ks->forget : &ks->added;
+	if (committed && l->n > 0 && ks->journal != NULL) {
+		/* journalled (and synced) before the slots are zeroed, so that
+		 * a backup taken earlier is erased on restore too */
+		for (i = 0; i < l->n; i++) {
+			char kind[16], owner[300];
+
+			if (sscanf(l->owner[i], "%15s %299s", kind, owner) != 2)
+				snprintf(owner, sizeof(owner), "-");
+			journal_add(ks->journal, kind, owner, l->v[i]);
+		}
+		if (journal_flush(ks->journal) != 0)
+			log_err("event=journal_write_failed error=\"%s\"", strerror(errno));
+	}
 	for (i = 0; i < l->n; i++) {
 		if (slot_zero(ks, l->v[i]) != 0)
 			failed = 1;
@@ -252,8 +299,8 @@ ks_batch_end(struct keystore *ks, int committed)
 		/* the slots stay unreferenced; the next start zeroes them */
 		log_err("event=keystore_zero_failed path=%s error=\"%s\"", ks->path,
 		    strerror(errno));
-	ks->added.n = 0;
-	ks->forget.n = 0;
+	list_clear(&ks->added);
+	list_clear(&ks->forget);
 	ks->dirty = 0;
 }
 
@@ -284,7 +331,9 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 		if (referenced && n == KS_SLOT_LEN && memcmp(slot, slot_magic, 4) == 0)
 			continue;
 		if (n != KS_SLOT_LEN || memcmp(slot, zero, sizeof(zero)) != 0) {
-			if (slot_zero(ks, s) != 0)
+			/* journalled first, as any erasure (the owner is unknown) */
+			journal_add(ks->journal, "slot", "-", s);
+			if (journal_flush(ks->journal) != 0 || slot_zero(ks, s) != 0)
 				return -EIO;
 			nz++;
 		}

@@ -4,6 +4,7 @@ libpostern_a_SOURCES += \
 	queue/actions.c \
 	queue/db.c \
 	queue/id.c \
+	queue/journal.c \
 	queue/keys.c \
 	queue/keystore.c \
 	queue/purge.c \

@@ -157,6 +157,11 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 		goto fail;
 	if (ks_open(&q->ks, p->data_directory, readonly, err, errlen) != 0 && !readonly)
 		goto fail;
+	if (!readonly) {
+		if (journal_open(&q->journal, p->master_key_file, err, errlen) != 0)
+			goto fail;
+		ks_set_journal(q->ks, q->journal);
+	}
 	if (!readonly && keystore_reconcile(q, err, errlen) != 0)
 		goto fail;
 	queue_log_init(q);
@@ -170,6 +175,7 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	return q;
 fail:
 	ks_close(q->ks);
+	journal_close(q->journal);
 	if (q->db != NULL)
 		db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
@@ -187,6 +193,7 @@ queue_free(struct queue *q)
 {
 	keys_forget(q, NULL);
 	ks_close(q->ks);
+	journal_close(q->journal);
 	db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
 	if (q->async_init) {

@@ -60,6 +60,9 @@ int db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
     const void **v, size_t *vl);
 int db_cursor_del(struct db_cursor *c);
 void db_cursor_close(struct db_cursor *c);
+/* A consistent, compacted copy (no free pages) of the environment into
+ * DIR/data.mdb (backups). */
+int db_copy(struct db *db, const char *dir);
 /* Grow the map; only while no transaction of this process is open. */
 int db_grow(struct db *db, uint64_t newsize);
 uint64_t db_mapsize(struct db *db);
@@ -81,8 +84,12 @@ int ks_put(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind,
 /* Any thread: open slot S; -ENOENT when zeroed, -EBADMSG when not OWNER's. */
 int ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind,
     const char *owner, uint64_t s, unsigned char *key);
-/* Writer thread: zero S once the open batch commits. */
-void ks_forget(struct keystore *ks, uint64_t s);
+/* Writer thread: zero S (the key of KIND OWNER) once the open batch
+ * commits, journalling it first. */
+void ks_forget(struct keystore *ks, uint64_t s, enum ks_kind kind, const char *owner);
+struct journal;
+/* Journal every erasure to J (borrowed; NULL: none). */
+void ks_set_journal(struct keystore *ks, struct journal *j);
 /* Before the batch's LMDB commit: sync the slots it wrote. */
 int ks_presync(struct keystore *ks);
 /* After the batch: committed, zero the forgotten slots (and sync);
@@ -90,6 +97,17 @@ int ks_presync(struct keystore *ks);
 void ks_batch_end(struct keystore *ks, int committed);
 /* At start: zero every slot not in REFS (sorted in place). */
 int ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed);
+
+/* ---- journal.c: the erasure journal beside the master key ---- */
+
+/* Open (creating) erasure.journal in the master key file's directory. */
+int journal_open(struct journal **out, const char *master_key_file, char *err, size_t errlen);
+void journal_close(struct journal *j);
+/* Queue one line "TIME KIND OWNER SLOT"; journal_flush writes and syncs. */
+void journal_add(struct journal *j, const char *kind, const char *owner, uint64_t slot);
+int journal_flush(struct journal *j);
+/* actions.c: erase message OWNER (delete) or account OWNER, synchronously. */
+int queue_erase_sync(struct queue *q, int account, const char *owner);
 
 /* ---- keys.c: the master key file (primitives: include/crypto.h) ---- */
 
@@ -183,6 +201,7 @@ struct queue {
 	uv_loop_t *loop;		/* borrowed; NULL for read-only tools */
 	struct db *db;
 	struct keystore *ks;		/* account and data keys (keystore.c) */
+	struct journal *journal;	/* erasure journal (journal.c); NULL read-only */
 	int readonly;
 	int have_master;
 	unsigned char master[CRYPTO_KEY_LEN];

@@ -21,7 +21,7 @@ from harness import *
 from queuelib import control, inject
 from rawscan import Scan, index_hash, mdb_dump_all
 
-plan(57)
+plan(50)
 
 
 def message(tag):

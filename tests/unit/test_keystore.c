@@ -87,11 +87,11 @@ test_store(void)
 	is_int(ks_get(ks, wrap, KS_ACCOUNT, "msg1", s1, out), -EBADMSG, "another kind: EBADMSG");
 	is_int(ks_get(ks, k2, KS_MESSAGE, "msg1", s1, out), -EBADMSG, "another wrapping key: EBADMSG");
 
-	ks_forget(ks, s1);
+	ks_forget(ks, s1, KS_MESSAGE, "msg1");
 	is_int(slot_is_zero(path, s1), 0, "forgotten slot kept until the batch commits");
 	ks_batch_end(ks, 0);
 	is_int(slot_is_zero(path, s1), 0, "an aborted batch does not zero what it forgot");
-	ks_forget(ks, s1);
+	ks_forget(ks, s1, KS_MESSAGE, "msg1");
 	ks_batch_end(ks, 1);
 	is_int(slot_is_zero(path, s1), 1, "after the commit the slot is zeros on disk");
 	is_int(ks_get(ks, wrap, KS_MESSAGE, "msg1", s1, out), -ENOENT, "and reads as shredded");
