@@ -25,10 +25,12 @@ check_PROGRAMS += tests/unit/test_control
 tests_unit_test_control_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_control
 TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
-	tests/integration/test_queue_cli.py tests/integration/test_privacy_at_rest.py
+	tests/integration/test_queue_cli.py tests/integration/test_privacy_at_rest.py \
+	tests/integration/test_privacy_crash.py
 EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 	tests/integration/test_queue_cli.py \
 	tests/integration/test_privacy_at_rest.py tests/integration/rawscan.py \
+	tests/integration/test_privacy_crash.py \
 	tests/integration/queuelib.py
 
 # Micro-benchmark, run by hand: ./contrib/bench/queue-commit [-t s] [-d dir]
