@@ -2,9 +2,11 @@
 /*
  * purge.c: retention (DESIGN.md §6).  The purge timer (sched.c) and
  * `posternctl queue purge` run queue_purge(): message bodies are
- * shredded (chunks and data key deleted) body_retention after the
- * message reached its final state, its metadata and recipients are
- * deleted after event_retention (both overridable per account: its
+ * shredded (chunks deleted, the data key's key store slot zeroed once
+ * the transaction commits, which also leaves the sealed envelope
+ * unreadable) body_retention after the message reached its final
+ * state; its record and recipients, with their keyed address hashes,
+ * are deleted after event_retention (both overridable per account: its
  * typed policy, parsed by src/account/ through the hook the daemon sets
  * with queue_set_account_policy_fn()), and events older than the
  * global event_retention are deleted.  One writer op, one transaction.
