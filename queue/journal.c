@@ -60,7 +60,7 @@ journal_path(const char *master_key_file)
 }
 
 /* Read the journal's id from its header line into ID; 0 or -1. */
-static int
+int
 journal_read_id(const char *text, size_t len, char *id, size_t idlen)
 {
 	size_t ml = sizeof(JOURNAL_MAGIC) - 1;
@@ -252,20 +252,16 @@ out:
 
 /* ---- restore ---- */
 
-struct erasure {
-	char kind[16];
-	char owner[300];
-	uint64_t slot;
-};
-
 /* Parse the journal lines of TEXT after OFFSET; malloc'd array. */
-static struct erasure *
+struct erasure *
 journal_after(const char *text, size_t len, size_t offset, size_t *n)
 {
 	struct erasure *e = NULL;
 	const char *p = text + offset, *end = text + len;
 
 	*n = 0;
+	if (offset > len)
+		return NULL;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		char line[400];

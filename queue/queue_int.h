@@ -106,6 +106,15 @@ void journal_close(struct journal *j);
 /* Queue one line "TIME KIND OWNER SLOT"; journal_flush writes and syncs. */
 void journal_add(struct journal *j, const char *kind, const char *owner, uint64_t slot);
 int journal_flush(struct journal *j);
+/* Parsers of the journal file (restore; fuzzed): the header's id, and
+ * the complete lines after byte OFFSET (a torn last line is ignored). */
+struct erasure {
+	char kind[16];
+	char owner[300];
+	uint64_t slot;
+};
+int journal_read_id(const char *text, size_t len, char *id, size_t idlen);
+struct erasure *journal_after(const char *text, size_t len, size_t offset, size_t *n);
 /* actions.c: erase message OWNER (delete) or account OWNER, synchronously. */
 int queue_erase_sync(struct queue *q, int account, const char *owner);
 

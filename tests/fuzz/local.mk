@@ -40,6 +40,12 @@ FUZZ_TARGETS += tests/fuzz/fuzz_log_scrub
 tests_fuzz_fuzz_log_scrub_SOURCES = tests/fuzz/fuzz_log_scrub.c tests/fuzz/replay.c
 tests_fuzz_fuzz_log_scrub_LDADD = $(FUZZ_LDADD)
 
+# journal: the erasure journal's parsers (queue/journal.c; private header)
+FUZZ_TARGETS += tests/fuzz/fuzz_journal
+tests_fuzz_fuzz_journal_SOURCES = tests/fuzz/fuzz_journal.c tests/fuzz/replay.c
+tests_fuzz_fuzz_journal_LDADD = $(FUZZ_LDADD)
+tests_fuzz_fuzz_journal_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+
 # queue_record: stored message / recipient records (queue/records.c; private header)
 FUZZ_TARGETS += tests/fuzz/fuzz_queue_record
 tests_fuzz_fuzz_queue_record_SOURCES = tests/fuzz/fuzz_queue_record.c tests/fuzz/replay.c

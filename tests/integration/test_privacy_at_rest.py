@@ -14,6 +14,7 @@ scanner works; nothing of the erased message may open.  Remote replies
 that quote an address are stored and logged pseudonymised."""
 
 import base64
+import json
 import os
 import shutil
 
@@ -21,7 +22,7 @@ from harness import *
 from queuelib import control, inject
 from rawscan import Scan, index_hash, mdb_dump_all
 
-plan(50)
+plan(52)
 
 
 def message(tag):
@@ -102,6 +103,14 @@ with Postern(tls=False, conf=conf) as p:
     live = mdb_dump_all(p.data_dir)
     ok(index_hash(s.text, Q["rcpts"][1]) in live and index_hash(s.text, Q["sender"]) in live,
        "queued: the keyed hashes of its addresses are stored beside them")
+    j = p.posternctl_json("queue", "show", qid, "--body", "--reason", "ticket 4711")
+    ok(Q["body"] in j.get("body", "") and j["sender"] == Q["sender"],
+       "queued: queue show --body decrypts in memory")
+    recs = [r for r in p.posternctl_json("audit", "list")["audit"]
+            if r.get("cmd") == "queue.show" and r.get("target") == qid]
+    ok(recs and recs[-1].get("reason") == "ticket 4711" and recs[-1].get("read") is True
+       and recs[-1].get("user") and Q["sender"] not in json.dumps(recs),
+       "queued: the read is audited: who, which message, why; no address in the record")
     p.stop()
     ok("keys" in files(p) and "m:" + qid not in files(p)["data.mdb"].decode("latin-1"),
        "queued: the data key lives in the key store, not in data.mdb")
