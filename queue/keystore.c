@@ -322,11 +322,13 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 
 	if (ks == NULL || ks->readonly)
 		return 0;
-	qsort(refs, nrefs, sizeof(*refs), u64_cmp);
+	if (nrefs > 0)
+		qsort(refs, nrefs, sizeof(*refs), u64_cmp);
 	ks->free.n = 0;
 	for (s = ks->nslots; s >= 1; s--) {
 		ssize_t n = pread(ks->fd, slot, sizeof(slot), (off_t)(s * KS_SLOT_LEN));
-		int referenced = bsearch(&s, refs, nrefs, sizeof(*refs), u64_cmp) != NULL;
+		int referenced = nrefs > 0 &&
+		    bsearch(&s, refs, nrefs, sizeof(*refs), u64_cmp) != NULL;
 
 		if (referenced && n == KS_SLOT_LEN && memcmp(slot, slot_magic, 4) == 0)
 			continue;
