@@ -273,6 +273,9 @@ int queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
  * nonzero to stop.  Any thread. */
 typedef int (*queue_msg_cb)(void *arg, const struct queue_msg *m);
 int queue_foreach(struct queue *q, queue_msg_cb cb, void *arg);
+/* The same without opening the sealed envelopes: addresses read as "",
+ * the keyed hashes are set (listings, filters by address, counts). */
+int queue_foreach_sealed(struct queue *q, queue_msg_cb cb, void *arg);
 
 /* Operator actions on one message; the callback outcome is OK, or
  * permfail 550 5.1.0 "No such message", permfail 550 5.0.0 when hold,

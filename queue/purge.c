@@ -104,7 +104,7 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 		size_t j;
 		uint64_t body_ret = st.body_retention, event_ret = st.event_retention;
 
-		if (msg_load(q, txn, ids[i], &m, &r) != 0)
+		if (msg_load(NULL, txn, ids[i], &m, &r)	/* the envelope stays sealed */ != 0)
 			continue;
 		if (r.final_time != 0)
 			account_retention(q, txn, m->account, &body_ret, &event_ret);

@@ -514,8 +514,22 @@ out:
 	return rc;
 }
 
+static int foreach_impl(struct queue *q, int open_envelopes, queue_msg_cb cb, void *arg);
+
 int
 queue_foreach(struct queue *q, queue_msg_cb cb, void *arg)
+{
+	return foreach_impl(q, 1, cb, arg);
+}
+
+int
+queue_foreach_sealed(struct queue *q, queue_msg_cb cb, void *arg)
+{
+	return foreach_impl(q, 0, cb, arg);
+}
+
+static int
+foreach_impl(struct queue *q, int open_envelopes, queue_msg_cb cb, void *arg)
 {
 	struct db_txn *txn;
 	struct db_cursor *c;
@@ -538,7 +552,7 @@ queue_foreach(struct queue *q, queue_msg_cb cb, void *arg)
 			continue;
 		memcpy(id, k, QUEUE_ID_LEN);
 		id[QUEUE_ID_LEN] = '\0';
-		if (msg_load(q, txn, id, &m, &r) != 0)
+		if (msg_load(open_envelopes ? q : NULL, txn, id, &m, &r) != 0)
 			continue;
 		stop = cb(arg, m);
 		queue_msg_free(m);
@@ -574,7 +588,7 @@ queue_stats(struct queue *q, struct queue_stats *st)
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if ((rc = queue_foreach(q, stats_cb, st)) != 0)
+	if ((rc = queue_foreach_sealed(q, stats_cb, st)) != 0)
 		return rc;
 	if ((rc = db_begin(q->db, 1, &txn)) != 0)
 		return rc;

@@ -300,7 +300,8 @@ void rcpt_clear(struct queue_rcpt *rc);
 int state_final(enum queue_state s);
 /* Load message ID with its recipients from TXN into a new queue_msg,
  * opening the sealed envelope in memory when its data key still exists
- * (else addresses are "" and m->envelope_gone is set). */
+ * (else addresses are "" and m->envelope_gone is set).  Q NULL: leave
+ * the envelope sealed (addresses "", hashes set; purge, stats). */
 int msg_load(struct queue *q, struct db_txn *txn, const char *id, struct queue_msg **out,
     struct mrec *r);
 /* The data key slot named in a stored message record, or 0. */

@@ -513,6 +513,10 @@ envelope_open(struct queue *q, struct db_txn *txn, struct queue_msg *m, const st
 
 	if (m->env_sealed == NULL)
 		return;		/* stored in clear (no key when written) */
+	if (q == NULL) {	/* not asked for; a record naming no key is shredded */
+		m->envelope_gone = r->slot == 0;
+		return;
+	}
 	have = q != NULL && data_key(q, txn, m->account, m->id, r->slot, dk) == 0;
 	if (have) {
 		memset(f, 0, sizeof(f));

@@ -226,7 +226,9 @@ cmd_list(struct control_req *req, struct json_out *out)
 	json_obj_begin(out);
 	json_key(out, "messages");
 	json_arr_begin(out);
-	rc = queue_foreach(req->queue, list_cb, &lc);
+	/* envelopes are opened only for an audited --addresses listing */
+	rc = lc.plain ? queue_foreach(req->queue, list_cb, &lc) :
+	    queue_foreach_sealed(req->queue, list_cb, &lc);
 	json_arr_end(out);
 	json_obj_end(out);
 	if (rc != 0)
@@ -405,7 +407,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 		if ((rc = filter_parse(req, &lc.f)) != 0)
 			return rc;
 		lc.collect = 1;
-		queue_foreach(req->queue, list_cb, &lc);
+		queue_foreach_sealed(req->queue, list_cb, &lc);
 		snprintf(req->target, sizeof(req->target), "all-matching state=%s account=%s "
 		    "older_than=%llu (%zu messages)",
 		    lc.f.has_state ? queue_strstate(lc.f.state) : "any",
