@@ -82,5 +82,7 @@ int ctl_account_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_backup.c: `posternctl backup DIR`, `posternctl restore DIR`. */
 int ctl_backup_main(struct ctl *c, int argc, char **argv);
 int ctl_restore_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_auth.c */
+int ctl_auth_main(struct ctl *c, int argc, char **argv);
 
 #endif

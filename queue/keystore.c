@@ -219,6 +219,12 @@ ks_put(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind, const 
 	rc = slot_write(ks, s, slot);
 	crypto_wipe(slot, sizeof(slot));
 	list_push(&ks->added, s);	/* zeroed again if the batch aborts */
+	if (rc == -ENOSPC || rc == -EDQUOT) {
+		log_err("event=queue_disk_full file=%s slot=%llu error=\"%s\" "
+		    "detail=\"the key store cannot grow\"", ks->path, (unsigned long long)s,
+		    strerror(-rc));
+		return -ENOSPC;
+	}
 	if (rc != 0)
 		return rc;
 	ks->dirty = 1;
@@ -244,6 +250,17 @@ ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind, const 
 	rc = crypto_open(wrap, aad, al, slot + 4, KS_SLOT_LEN - 4, key) == 0 ? 0 : -EBADMSG;
 	crypto_wipe(slot, sizeof(slot));
 	return rc;
+}
+
+int
+ks_slot_used(struct keystore *ks, uint64_t s)
+{
+	unsigned char slot[4];
+
+	if (ks == NULL || s == 0 || s > ks->nslots)
+		return 0;
+	return pread(ks->fd, slot, sizeof(slot), (off_t)(s * KS_SLOT_LEN)) == (ssize_t)sizeof(slot) &&
+	    memcmp(slot, slot_magic, 4) == 0;
 }
 
 void

@@ -2,7 +2,9 @@
 # queue/ module: sources appended to libpostern.a, see Makefile.am.
 libpostern_a_SOURCES += \
 	queue/actions.c \
+	queue/check.c \
 	queue/db.c \
+	queue/dbfile.c \
 	queue/id.c \
 	queue/journal.c \
 	queue/keys.c \
@@ -25,10 +27,12 @@ check_PROGRAMS += tests/unit/test_control
 tests_unit_test_control_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_control
 TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
-	tests/integration/test_queue_cli.py tests/integration/test_privacy_at_rest.py \
-	tests/integration/test_privacy_crash.py
+	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
+	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py \
+	tests/integration/test_privacy_at_rest.py tests/integration/test_privacy_crash.py
 EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
-	tests/integration/test_queue_cli.py \
+	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
+	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py \
 	tests/integration/test_privacy_at_rest.py tests/integration/rawscan.py \
 	tests/integration/test_privacy_crash.py \
 	tests/integration/queuelib.py

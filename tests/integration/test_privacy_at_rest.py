@@ -85,7 +85,8 @@ def check_erased(name, p, d, did, live, lid, accounts, extra=None):
     return s
 
 
-conf = {"delivery_enabled": "no", "purge_interval": "1h"}
+# a small map: data.mdb is allocated to the map size and scanned whole
+conf = {"delivery_enabled": "no", "purge_interval": "1h", "queue_map_size": "16m"}
 
 # ---- queued: sealed at rest -------------------------------------------------
 with Postern(tls=False, conf=conf) as p:
@@ -117,7 +118,7 @@ with Postern(tls=False, conf=conf) as p:
 
 # ---- delivered, with a remote reply that quotes the address ----------------
 sink = Sink(host="127.0.0.1").start()
-with Postern(tls=False, conf={"transport": "*=[127.0.0.1]:%d" % sink.port,
+with Postern(tls=False, conf={"transport": "*=[127.0.0.1]:%d" % sink.port, "queue_map_size": "16m",
                               "purge_interval": "1h", "retry_schedule": "1s"}) as p:
     D = message("delivered")
     sink.on_rcpt(D["rcpts"][1], "550 5.1.1 <%s>: Recipient address rejected" % D["rcpts"][1])

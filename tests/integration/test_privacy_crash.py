@@ -28,7 +28,8 @@ def readable(p, mid):
     return r.get("ok") and r["result"].get("body_status") == "available"
 
 
-with Postern(tls=False, conf={"delivery_enabled": "no", "queue_commit_batch": "64"}) as p:
+with Postern(tls=False, conf={"delivery_enabled": "no", "queue_commit_batch": "64",
+                             "queue_map_size": "64m"}) as p:
     n = [0]
 
     def submit():
@@ -44,7 +45,7 @@ with Postern(tls=False, conf={"delivery_enabled": "no", "queue_commit_batch": "6
     is_(live_slots(p), len(ids) + 1,
         "commits: key slots in use = messages + 1 account key (unreferenced ones zeroed at start)")
 
-with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
+with Postern(tls=False, conf={"delivery_enabled": "no", "queue_map_size": "16m"}) as p:
     ids = [inject(p, ["d%d@example.test" % i], "Subject: d %d\r\n\r\nDELMARK %d\r\n" % (i, i))
            for i in range(240)]
     ok(all(ids), "deletes: 240 messages committed")

@@ -182,7 +182,7 @@ test_queue_files(void)
 	struct buf b;
 
 	text = xasprintf("data_directory = %s/q\nmaster_key_file = %s/k\n"
-	    "delivery_enabled = no\n", tmp, tmp);
+	    "delivery_enabled = no\nqueue_map_size = 16m\n", tmp, tmp);
 	cfg = config_parse("t", text, strlen(text), err, sizeof(err));
 	free(text);
 	uv_loop_init(&loop);
@@ -262,6 +262,10 @@ test_queue_files(void)
 	queue_msg_free(m);
 
 	/* a crash after a key was written and synced but before its commit */
+	in.account = "beta";
+	queue_commit(q, &in, commit_cb, NULL);
+	wait_calls(&loop);
+	s2 = slot_of(q, lastid);
 	{
 		unsigned char w[32];
 		uint64_t s;
