@@ -282,8 +282,34 @@ test_queue_files(void)
 		is_int(slot_is_zero(path_ks, s), 1, "start-up reconcile zeroed it");
 		is_int(slot_is_zero(path_ks, s2), 0, "a referenced slot is never zeroed");
 	}
+	/* queue check finds a referenced slot that was zeroed behind its back */
+	{
+		struct queue_check_stats st;
+		static const unsigned char zero[KS_SLOT_LEN];
+		FILE *f;
+
+		memset(&st, 0, sizeof(st));
+		is_int(queue_check(q, NULL, NULL, &st), 0, "queue check runs");
+		is_int(st.problems, 0, "a healthy queue has no problems");
+		f = fopen(path_ks, "r+b");
+		fseek(f, (long)(s2 * KS_SLOT_LEN), SEEK_SET);
+		fwrite(zero, 1, sizeof(zero), f);
+		fclose(f);
+		memset(&st, 0, sizeof(st));
+		queue_check(q, NULL, NULL, &st);
+		ok(st.problems >= 1, "queue check reports the data key missing from the key store");
+	}
 	queue_close(q);
 	uv_run(&loop, UV_RUN_DEFAULT);
+
+	/* the key store of a queue in use is never silently recreated */
+	unlink(path_ks);
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	ok(q == NULL && strstr(err, "is missing") != NULL, "missing key store refused (%s)", err);
+	if (q != NULL) {
+		queue_close(q);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
 	uv_loop_close(&loop);
 	config_free(cfg);
 }
@@ -297,7 +323,7 @@ main(void)
 	snprintf(tmp, sizeof(tmp), "%s/test_keystore.XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(tmp) == NULL)
 		fatal("mkdtemp");
-	plan(50);
+	plan(54);
 	test_store();
 	test_queue_files();
 	cmd = xasprintf("rm -rf '%s'", tmp);
