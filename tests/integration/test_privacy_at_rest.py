@@ -22,7 +22,7 @@ from harness import *
 from queuelib import control, inject
 from rawscan import Scan, index_hash, mdb_dump_all
 
-plan(52)
+plan(55)
 
 
 def message(tag):
@@ -172,18 +172,25 @@ with Postern(tls=False, conf=dict(conf, body_retention="0s")) as p:
     p.stop()
     check_erased("body purge", p, D, did, L, lid, [""])
 
-# ---- metadata purge ---------------------------------------------------------
-with Postern(tls=False, conf=dict(conf, body_retention="0s", event_retention="0s")) as p:
+# ---- metadata purge (the account's shorter event_retention) ----------------
+with Postern(tls=False, conf=dict(conf, body_retention="0s")) as p:
+    is_(p.posternctl("account", "add", "short", "--domain", "sender.test").returncode, 0,
+        "metadata purge: account added")
+    is_(p.posternctl("account", "set", "short", "--set", "event_retention=0s").returncode, 0,
+        "metadata purge: its event_retention is 0 (the global one stays 30d)")
     L, D = message("live"), message("metapurge")
     lid = inject(p, L["rcpts"], L["data"], sender=L["sender"])
-    did = inject(p, D["rcpts"], D["data"], sender=D["sender"])
+    did = inject(p, D["rcpts"], D["data"], sender=D["sender"], account="short")
     for no in (0, 1):
         control(p, "queue.report", {"id": did, "rcpt": no, "result": "delivered"})
     is_(p.posternctl("queue", "purge").returncode, 0, "metadata purge: queue purge")
     r = p.posternctl("queue", "show", did)
     is_(r.returncode, 1, "metadata purge: the message has no record any more")
+    ok(p.posternctl_json("queue", "events", did)["events"] == [] and
+       p.posternctl_json("queue", "events", lid)["events"] != [],
+       "metadata purge: its events went with it, the live message's stay")
     p.stop()
-    s = check_erased("metadata purge", p, D, did, L, lid, [""])
+    s = check_erased("metadata purge", p, D, did, L, lid, ["", "short"])
     live = mdb_dump_all(p.data_dir)
     left = [a for a in [D["sender"]] + D["rcpts"] if index_hash(s.text, a) in live]
     tables = mdb_dump_all(p.data_dir, ["messages", "recipients", "bodies", "schedule", "events"])
