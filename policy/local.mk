@@ -64,3 +64,12 @@ tests_unit_test_policy_message_LDADD = $(POSTERN_LIBS)
 tests_unit_test_policy_message_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free
 TESTS += tests/unit/test_policy_message
+
+# Abuse review (issue 16): the masked view of a held message and the
+# content fingerprint for --similar; the per-account trigger windows are
+# src/account/abuse.c.
+libpostern_a_SOURCES += policy/review_view.c
+noinst_HEADERS += include/review.h
+check_PROGRAMS += tests/unit/test_review
+tests_unit_test_review_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_review
