@@ -29,7 +29,7 @@
  * line is kept verbatim (so a read-modify-write does not lose it), the
  * setting counts as unset, and one warning per account and key is
  * logged (event=account_bad_setting).  The pure functions (parse,
- * format, hashing, sender check, lockout and rate counters) have no loop
+ * format, hashing, sender check, rate counters) have no loop
  * access and are unit-tested; account_auth() runs the lookup and the
  * scrypt verification in the uv thread pool through a lookup callback,
  * so this file does not depend on the queue.
@@ -136,23 +136,6 @@ int account_hash_password_params(const char *pw, size_t len, uint64_t n, uint32_
 int account_verify_password(const char *encoded, const char *pw, size_t len);
 /* A random password of 24 characters from [A-Za-z0-9_-] into OUT (>= 25). */
 void account_generate_password(char *out, size_t outlen);
-
-/*
- * Lockout counters (AUTH brute force): failures are counted per key
- * (e.g. "ip:192.0.2.1" or "acct:app1"); THRESHOLD failures lock the key
- * for LOCK_MS.  Pure: the caller passes the time.
- */
-struct account_lockout;
-struct account_lockout *account_lockout_new(void);
-void account_lockout_free(struct account_lockout *l);
-/* Record one failure; returns 1 when this failure locks KEY. */
-int account_lockout_fail(struct account_lockout *l, const char *key, uint64_t now,
-    int64_t threshold, uint64_t lock_ms);
-int account_lockout_locked(struct account_lockout *l, const char *key, uint64_t now);
-void account_lockout_clear(struct account_lockout *l, const char *key);
-/* Forget entries that no longer matter (call from a timer). */
-void account_lockout_expire(struct account_lockout *l, uint64_t now, uint64_t lock_ms);
-size_t account_lockout_count(const struct account_lockout *l);
 
 /*
  * Hourly message rate: a one-hour sliding window approximated with two
