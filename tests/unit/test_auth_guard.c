@@ -172,6 +172,30 @@ test_guard(void)
 	is_int(auth_guard_check(g, &P, "192.0.2.40", "app9", t), AUTH_GUARD_OK, "pair free again");
 	is_int(auth_guard_unlock(g, "nobody-here"), 0, "unlock of an unknown target clears nothing");
 
+	/* ---- IPv6: counted per /64 ---- */
+	{
+		char a[AUTH_GUARD_CLIENT_MAX], b[AUTH_GUARD_CLIENT_MAX], c4[AUTH_GUARD_CLIENT_MAX];
+
+		auth_guard_client("2001:db8:1:2::17", a, sizeof(a));
+		auth_guard_client("2001:db8:1:2:aaaa:bbbb:cccc:dddd", b, sizeof(b));
+		auth_guard_client("192.0.2.7", c4, sizeof(c4));
+		is_str(a, "2001:db8:1:2::/64", "an IPv6 client counts as its /64");
+		is_str(b, a, "any address of the /64 is the same client");
+		is_str(c4, "192.0.2.7", "IPv4 as it is");
+		for (i = 0; i < 3; i++) {
+			char addr[64], k[AUTH_GUARD_CLIENT_MAX];
+
+			snprintf(addr, sizeof(addr), "2001:db8:1:2::%x", 100 + i);
+			auth_guard_client(addr, k, sizeof(k));
+			(void)attempt(g, k, "v6acct", AUTH_GUARD_FAILURE, t, NULL);
+		}
+		is_int(auth_guard_check(g, &P, a, "v6acct", t), AUTH_GUARD_LOCKED_PAIR,
+		    "three guesses from three addresses of one /64 lock the pair");
+		auth_guard_client("2001:db8:1:3::1", b, sizeof(b));
+		is_int(auth_guard_check(g, &P, b, "v6acct", t), AUTH_GUARD_OK, "the next /64 is another client");
+		ok(auth_guard_unlock(g, a) >= 1, "unlock by the /64");
+	}
+
 	/* ---- expiry ---- */
 	auth_guard_expire(g, &P, t + 25ULL * 3600 * 1000);
 	is_int(auth_guard_count(g), 0, "expiry forgets everything once nothing is held");
@@ -256,7 +280,7 @@ test_pool(void)
 int
 main(void)
 {
-	plan(41);
+	plan(47);
 	test_guard();
 	test_pool();
 	return done();
