@@ -70,7 +70,7 @@ PARTIAL_HELLO = b"\x16\x03\x01\x02\x00" + b"\x01\x00\x01\xfc\x03\x03" + b"\x00" 
 
 
 def main():
-    plan(14)
+    plan(16)
     p = Postern(name="deadlines", conf={
         "smtpd_timeout": "30s",
         "smtpd_tls_handshake_timeout": "1s",
@@ -133,7 +133,7 @@ def main():
     ok(got421, "NOOP every %.1f s, each answered: ended with 421 by smtpd_session_timeout" % STEP)
     like(p.log(start), r"event=timeout reason=session", "logged reason=session")
     c.close()
-    p.stop()
+    is_(p.stop(), 0, "posternd stops cleanly (exit 0: no sanitizer report)")
 
     # ---- the session deadline passes while the client waits on us ----
     q = Postern(name="deadlines-pending", tls=False, conf={
@@ -160,7 +160,7 @@ def main():
     r = c.cmd("NOOP")
     ok(r is None or r[0] == 421, "then the passed session deadline ends the session (%r)" % (r,))
     c.close()
-    q.stop()
+    is_(q.stop(), 0, "posternd stops cleanly (exit 0: no sanitizer report)")
 
 
 def cpu_seconds(pid):
