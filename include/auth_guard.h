@@ -83,6 +83,10 @@ enum auth_guard_verdict auth_guard_admit(struct auth_guard *g, const struct auth
 enum auth_guard_verdict auth_guard_check(struct auth_guard *g, const struct auth_guard_params *p,
     const char *client, const char *name, uint64_t now);
 
+/* 1 when CLIENT authenticated as NAME within AUTH_GUARD_TRUST_MS (its
+ * password check goes first in the pool, and it skips the slow-down). */
+int auth_guard_trusted(struct auth_guard *g, const char *client, const char *name, uint64_t now);
+
 /* How a reserved attempt ended. */
 enum auth_guard_result {
 	AUTH_GUARD_FAILURE = 0,	/* wrong password, or unknown (client gone): stays a failure */

@@ -876,11 +876,11 @@ struct account_auth_req *
 account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const char *name,
     const char *pw, size_t pwlen, account_auth_cb cb, void *arg)
 {
-	return account_auth_pooled(loop, NULL, NULL, lookup, lookup_arg, name, pw, pwlen, cb, arg);
+	return account_auth_pooled(loop, NULL, NULL, 0, lookup, lookup_arg, name, pw, pwlen, cb, arg);
 }
 
 struct account_auth_req *
-account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key,
+account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key, int urgent,
     account_lookup_fn lookup, void *lookup_arg, const char *name, const char *pw,
     size_t pwlen, account_auth_cb cb, void *arg)
 {
@@ -900,7 +900,7 @@ account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key,
 	req->pwlen = pwlen;
 	if (pool != NULL) {
 		req->pool = pool;
-		req->job = auth_pool_submit(pool, key != NULL ? key : "", account_auth_pool_work,
+		req->job = auth_pool_submit(pool, key != NULL ? key : "", urgent, account_auth_pool_work,
 		    account_auth_pool_done, req);
 		if (req->job != NULL)
 			return req;

@@ -308,6 +308,14 @@ auth_guard_done(struct auth_guard *g, const struct auth_guard_params *p, const c
 	return locked;
 }
 
+int
+auth_guard_trusted(struct auth_guard *g, const char *client, const char *name, uint64_t now)
+{
+	struct guard_entry *pair = guard_get(g, GUARD_PAIR, client, name, 0);
+
+	return pair != NULL && pair->trusted_until > now;
+}
+
 void
 auth_guard_expire(struct auth_guard *g, const struct auth_guard_params *p, uint64_t now)
 {

@@ -767,7 +767,9 @@ relay_auth_start(struct relay_session *rs, const char *name, const char *pw, siz
 
 	if (r->pool == NULL)
 		r->pool = auth_pool_new(r->loop, (unsigned)r->cfg->smtpd_auth_threads);
+	/* a pair that logged in before goes first: customers do not queue behind a flood */
 	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->guard_client,
+	    auth_guard_trusted(r->guard, rs->guard_client, name, now_mono_ms()),
 	    relay_lookup, r->q, name, pw, pwlen, relay_auth_done, rs);
 	if (rs->auth_req == NULL) {
 		relay_guard_done(rs, AUTH_GUARD_VOID);
