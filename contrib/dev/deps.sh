@@ -28,6 +28,7 @@
 #   python3-dkim         dkim module and dkimverify (test_dkim*, test_dlp_delivery)
 #   python3-dnspython    dns.resolver (harness dns.py, test_harness)
 #   python3-aiosmtpd     the harness sink (harness/sink.py)
+#   python3-cryptography AES-GCM in tests/integration/rawscan.py (privacy at rest)
 #   postfix              smtp-sink (harness), smtp-source/smtp-sink (contrib/bench)
 #   lmdb-utils           mdb_stat/mdb_dump when inspecting a queue by hand
 #   clang, libclang-rt-14-dev  libFuzzer targets (test.sh step 3)
@@ -47,14 +48,15 @@ libmicrohttpd-dev libcurl4-openssl-dev libpsl-dev libidn2-dev"
 run_pkgs="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl"
 test_pkgs="clang libclang-rt-14-dev lmdb-utils dnsmasq-base iproute2
 python3 python3-aiosmtpd python3-dkim python3-dnslib python3-dnspython
-python3-spf opendkim-tools postfix libpcre2-dev
+python3-spf python3-cryptography opendkim-tools postfix libpcre2-dev
 rbldnsd bogofilter prometheus python3-stdnum curl"
 
 # The Python modules the tests import that are not in the standard
 # library, MODULE:PACKAGE (tests/check-devdeps.sh checks this list against
 # the tests' imports, so a new import cannot be forgotten here).
 py_modules="dkim:python3-dkim dns:python3-dnspython aiosmtpd:python3-aiosmtpd
-dnslib:python3-dnslib spf:python3-spf stdnum:python3-stdnum"
+dnslib:python3-dnslib spf:python3-spf stdnum:python3-stdnum
+cryptography:python3-cryptography"
 
 pkgs=$build_pkgs
 [ "$what" != build ] && pkgs="$pkgs $run_pkgs"
