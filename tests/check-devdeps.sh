@@ -73,7 +73,9 @@ mods=$(sed -n '/^py_modules="/,/"$/p' "$deps" | tr -d '"' | sed 's/^py_modules=/
 own=$(for f in "$S"/tests/*.py "$S"/tests/integration/*.py; do basename "$f" .py; done;
 	echo harness)
 imports=$(cat "$S"/tests/*.py "$S"/tests/integration/*.py "$S"/tests/integration/harness/*.py \
-	2>/dev/null | sed -n 's/^[[:space:]]*\(import\|from\)[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\).*/\2/p' |
+	2>/dev/null | sed -n \
+	    -e 's/^[[:space:]]*import[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' \
+	    -e 's/^[[:space:]]*from[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\)[A-Za-z0-9_.]*[[:space:]]\{1,\}import[[:space:]].*/\1/p' |
 	sort -u)
 missing=$(/usr/bin/python3 - "$mods" "$(echo $own)" $imports <<'PY'
 import sys
