@@ -4,10 +4,12 @@
  * alone: parsing and formatting the stored `key=value` text, password
  * hashing with scrypt (RFC 7914, crypto_scrypt() of src/lib/crypto.c)
  * with a per-account random salt and the cost parameters stored with
- * the hash, the allowed-sender check, AUTH lockout counters and the
+ * the hash, the allowed-sender check and the
  * hourly message rate.  account_auth() moves the record lookup and the
- * deliberately slow hash to the uv thread pool so the loop never waits
- * on it (DESIGN.md §3).
+ * deliberately slow hash off the loop so the loop never waits on it
+ * (DESIGN.md §3): account_auth_pooled() into the password-check pool
+ * (src/account/auth_pool.c; the relay), account_auth() into the uv
+ * pool (tests).  AUTH lockouts are src/account/auth_guard.c's.
  *
  * This file is the one owner of the record text: account_parse() turns
  * it, once per lookup, into struct account and its typed struct
@@ -696,12 +698,6 @@ account_table_get(struct account_table *t, const char *key, int create)
 }
 
 static void
-account_table_del(struct account_table *t, const char *key)
-{
-	hash_dels(t->h, key);
-}
-
-static void
 account_table_free(struct account_table *t)
 {
 	if (t == NULL)
@@ -742,81 +738,6 @@ account_warn_setting(const char *name, const char *key, size_t klen, const char 
 	if (first)
 		log_warn("event=account_bad_setting account=%s key=%.*s reason=%s "
 		    "note=\"kept in the record, not applied\"", name, (int)klen, key, why);
-}
-
-/* ---- lockout: a = failures, b = time of the last failure, c = locked until ---- */
-
-struct account_lockout {
-	struct account_table t;
-};
-
-struct account_lockout *
-account_lockout_new(void)
-{
-	struct account_lockout *l = xcalloc(1, sizeof(*l));
-
-	account_table_init(&l->t);
-	return l;
-}
-
-void
-account_lockout_free(struct account_lockout *l)
-{
-	account_table_free((struct account_table *)l);
-}
-
-int
-account_lockout_fail(struct account_lockout *l, const char *key, uint64_t now,
-    int64_t threshold, uint64_t lock_ms)
-{
-	struct account_entry *e = account_table_get(&l->t, key, 1);
-
-	/* Failures older than one lockout period are forgotten. */
-	if (e->b + lock_ms < now && e->c <= now)
-		e->a = 0;
-	e->a++;
-	e->b = now;
-	if (threshold > 0 && e->a >= (uint64_t)threshold && e->c <= now) {
-		e->c = now + lock_ms;
-		return 1;
-	}
-	return 0;
-}
-
-int
-account_lockout_locked(struct account_lockout *l, const char *key, uint64_t now)
-{
-	struct account_entry *e = account_table_get(&l->t, key, 0);
-
-	return e != NULL && e->c > now;
-}
-
-void
-account_lockout_clear(struct account_lockout *l, const char *key)
-{
-	account_table_del(&l->t, key);
-}
-
-void
-account_lockout_expire(struct account_lockout *l, uint64_t now, uint64_t lock_ms)
-{
-	struct hash_iter it;
-	const char *key;
-	size_t klen;
-	void *v;
-
-	hash_iter_init(&it, l->t.h);
-	while (hash_next(&it, &key, &klen, &v)) {
-		struct account_entry *e = v;
-		if (e->c <= now && e->b + lock_ms < now)
-			hash_del(l->t.h, key, klen);
-	}
-}
-
-size_t
-account_lockout_count(const struct account_lockout *l)
-{
-	return hash_count(l->t.h);
 }
 
 /* ---- hourly rate: a = start of the current hour bucket, b = its count, c = previous bucket ---- */
@@ -992,11 +913,11 @@ struct account_auth_req *
 account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const char *name,
     const char *pw, size_t pwlen, account_auth_cb cb, void *arg)
 {
-	return account_auth_pooled(loop, NULL, NULL, lookup, lookup_arg, name, pw, pwlen, cb, arg);
+	return account_auth_pooled(loop, NULL, NULL, 0, lookup, lookup_arg, name, pw, pwlen, cb, arg);
 }
 
 struct account_auth_req *
-account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key,
+account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key, int urgent,
     account_lookup_fn lookup, void *lookup_arg, const char *name, const char *pw,
     size_t pwlen, account_auth_cb cb, void *arg)
 {
@@ -1016,7 +937,7 @@ account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key,
 	req->pwlen = pwlen;
 	if (pool != NULL) {
 		req->pool = pool;
-		req->job = auth_pool_submit(pool, key != NULL ? key : "", account_auth_pool_work,
+		req->job = auth_pool_submit(pool, key != NULL ? key : "", urgent, account_auth_pool_work,
 		    account_auth_pool_done, req);
 		if (req->job != NULL)
 			return req;

@@ -157,7 +157,7 @@ static const struct conf_key conf_keys[] = {
 	{ "smtpd_auth_lockout_time", CONF_DURATION, "15m", 1 * SEC, 1 * DAY, F(smtpd_auth_lockout_time), NULL, 0, 0 },
 	{ "smtpd_auth_lockout_ip_threshold", CONF_INT, "20", 1, 100000, F(smtpd_auth_lockout_ip_threshold), NULL, 0, 0 },
 	{ "smtpd_auth_slowdown_threshold", CONF_INT, "10", 0, 100000, F(smtpd_auth_slowdown_threshold), NULL, 0, 0 },
-	{ "smtpd_auth_slowdown_max", CONF_DURATION, "30s", 1 * SEC, 10 * MIN, F(smtpd_auth_slowdown_max), NULL, 0, 0 },
+	{ "smtpd_auth_slowdown_max", CONF_DURATION, "15s", 1 * SEC, 10 * MIN, F(smtpd_auth_slowdown_max), NULL, 0, 0 },
 	{ "smtpd_auth_max_concurrent_per_ip", CONF_INT, "2", 1, 1000, F(smtpd_auth_max_concurrent_per_ip), NULL, 0, 0 },
 	{ "smtpd_auth_threads", CONF_INT, "1", 1, 64, F(smtpd_auth_threads), NULL, 0, RESTART },
 	{ "smtpd_tls_handshake_timeout", CONF_DURATION, "10s", 100, 10 * MIN, F(smtpd_tls_handshake_timeout), NULL, 0, 0 },

@@ -330,8 +330,9 @@ conn_arm_timer(struct conn *c)
 		return;
 	ms = c->s != NULL && smtp_session_in_data(c->s) ? c->cfg->smtpd_data_timeout :
 	    c->cfg->smtpd_timeout;
-	if (!c->finishing) {
-		/* the deadlines bytes do not move */
+	if (!c->finishing && (c->s == NULL || !smtp_session_pending(c->s))) {
+		/* the deadlines bytes do not move (not while the client waits on
+		 * us: a passed deadline would re-fire at once until we answer) */
 		(void)conn_deadline(c, &at);
 		now = uv_now(c->l->loop);	/* the timer's own clock */
 		if (at <= now)

@@ -105,6 +105,7 @@ struct relay_session {
 	enum relay_mode mode;
 	char id[40];
 	char client[64];
+	char guard_client[AUTH_GUARD_CLIENT_MAX];	/* client as the AUTH guard counts it (IPv6: its /64) */
 	struct smtp_session *s;		/* borrowed; NULL once detached */
 	relay_resumed_cb resumed;
 	void *owner;
@@ -383,7 +384,7 @@ relay_env_auth_locked(void *arg, const char *client_ip, const char *name)
 
 	(void)client_ip;	/* the session's own address, rs->client */
 	relay_guard_params(r, &p);
-	return relay_guard_code(auth_guard_check(r->guard, &p, rs->client, name, now_mono_ms()));
+	return relay_guard_code(auth_guard_check(r->guard, &p, rs->guard_client, name, now_mono_ms()));
 }
 
 /* Would one more message exceed LIMIT?  Counted for real at end of message. */
@@ -530,6 +531,7 @@ relay_session_new(struct relay *r, enum relay_mode mode, const char *id,
 	rs->mode = mode;
 	str_copy(rs->id, id ? id : "-", sizeof(rs->id));
 	str_copy(rs->client, client_addr ? client_addr : "", sizeof(rs->client));
+	auth_guard_client(rs->client, rs->guard_client, sizeof(rs->guard_client));
 	rs->resumed = resumed;
 	rs->owner = owner;
 	uv_timer_init(r->loop, &rs->delay);
@@ -596,7 +598,7 @@ relay_guard_done(struct relay_session *rs, enum auth_guard_result result)
 	if (rs->guard_name == NULL)
 		return 0;
 	relay_guard_params(r, &p);
-	locked = auth_guard_done(r->guard, &p, rs->client, rs->guard_name, result, now_mono_ms());
+	locked = auth_guard_done(r->guard, &p, rs->guard_client, rs->guard_name, result, now_mono_ms());
 	free(rs->guard_name);
 	rs->guard_name = NULL;
 	return locked;
@@ -730,7 +732,7 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		auth_guard_expire(r->guard, &p, now);
 		r->lockout_gc = now;
 	}
-	v = auth_guard_admit(r->guard, &p, rs->client, authcid, now, &delay);
+	v = auth_guard_admit(r->guard, &p, rs->guard_client, authcid, now, &delay);
 	if (v != AUTH_GUARD_OK) {
 		r->stats.auth_locked++;
 		log_info("sid=%s event=auth result=%s client=%s", rs->id,
@@ -771,7 +773,9 @@ relay_auth_start(struct relay_session *rs, const char *name, const char *pw, siz
 
 	if (r->pool == NULL)
 		r->pool = auth_pool_new(r->loop, (unsigned)r->cfg->smtpd_auth_threads);
-	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->client,
+	/* a pair that logged in before goes first: customers do not queue behind a flood */
+	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->guard_client,
+	    auth_guard_trusted(r->guard, rs->guard_client, name, now_mono_ms()),
 	    relay_lookup, r->q, name, pw, pwlen, relay_auth_done, rs);
 	if (rs->auth_req == NULL) {
 		relay_guard_done(rs, AUTH_GUARD_VOID);
