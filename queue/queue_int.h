@@ -297,11 +297,16 @@ struct simple_op {
 	size_t nids;
 	int *status_out;		/* borrowed: the caller's per-id results */
 	char *batch_audit;		/* owned: record head, written by the apply */
+	char *event;			/* owned: OP_KV's event record, or NULL */
+	/* OP_KV_MANY: ids[] are the keys, with these values and events */
+	char **vals;
+	size_t *lens;
+	char **events;
 	int unchanged_ok;
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE };
+	OP_ACCOUNT_DELETE, OP_EVENT, OP_KV_MANY };
 
 struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */

@@ -10,5 +10,6 @@
 void cmd_queue_register(void);
 void cmd_account_register(void);
 void cmd_dkim_register(void);
+void cmd_suppress_register(void);
 
 #endif

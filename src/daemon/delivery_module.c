@@ -59,6 +59,8 @@ delivery_params_from_config(struct delivery_params *p, const struct config *cfg,
 	p->rate = cfg->smtp_destination_rate;
 	p->reuse_limit = cfg->smtp_connection_reuse_limit;
 	p->enabled = cfg->delivery_enabled;
+	p->bounce_codes = strings_copy(&cfg->suppression_bounce_codes, &p->nbounce_codes);
+	p->hard_bounce_expiry = cfg->suppression_hard_bounce_expiry;
 	return 0;
 }
 

@@ -56,6 +56,7 @@
 #include "queue.h"
 #include "route.h"
 #include "smtp_client.h"
+#include "suppress.h"
 #include "tls.h"
 #include "util.h"
 
@@ -340,6 +341,32 @@ item_finish(struct dl_item *it)
 	dl_item_free(it);
 }
 
+/*
+ * A hard bounce (issue 14): a permanent failure whose enhanced code is
+ * in suppression_bounce_codes (5.1.1 no such user, 5.1.2 no such
+ * domain, 5.1.10 null MX by default) puts the recipient on the
+ * message's account's suppression list (the global one for mail
+ * without an account).  Policy blocks (5.7.x) and 4xx never do: the
+ * address exists.  An address already listed adds nothing.
+ */
+static void
+dl_hard_bounce(struct delivery *dl, const struct queue_msg *m, const struct queue_rcpt *r,
+    const struct outcome *res)
+{
+	size_t i;
+
+	if (res->kind != OUTCOME_PERMFAIL || res->enhanced[0] != '5')
+		return;
+	for (i = 0; i < dl->p.nbounce_codes; i++)
+		if (strcmp(dl->p.bounce_codes[i], res->enhanced) == 0)
+			break;
+	if (i == dl->p.nbounce_codes)
+		return;
+	(void)suppress_add_auto(dl->q, m->account && suppress_scope_valid(m->account) ?
+	    m->account : SUPPRESS_GLOBAL, r->addr, strlen(r->addr), SUPPRESS_HARD_BOUNCE,
+	    res->enhanced, dl->p.hard_bounce_expiry, NULL, NULL);
+}
+
 static void
 report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 {
@@ -359,6 +386,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		newstate = QUEUE_DEFERRED;
 	}
 	it->newstate[rc->i] = newstate;
+	if (newstate == QUEUE_BOUNCED)
+		dl_hard_bounce(dl, m, r, res);
 	if (newstate == QUEUE_DELIVERED)
 		dl->st.delivered++;
 	else if (newstate == QUEUE_BOUNCED || newstate == QUEUE_EXPIRED)
@@ -608,6 +637,9 @@ delivery_params_free(struct delivery_params *p)
 	for (i = 0; i < p->ndns; i++)
 		free(p->dns_servers[i]);
 	free(p->dns_servers);
+	for (i = 0; i < p->nbounce_codes; i++)
+		free(p->bounce_codes[i]);
+	free(p->bounce_codes);
 	memset(p, 0, sizeof(*p));
 }
 
