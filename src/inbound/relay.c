@@ -50,6 +50,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "dns.h"
+#include "feedback.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -149,6 +150,7 @@ relay_strmode(enum relay_mode m)
 	case RELAY_MODE_SUBMISSION: return "submission";
 	case RELAY_MODE_SUBMISSIONS: return "submissions";
 	case RELAY_MODE_RELAY: return "relay";
+	case RELAY_MODE_FEEDBACK: return "feedback";
 	}
 	return "?";
 }
@@ -754,7 +756,17 @@ relay_account(struct relay_session *rs)
 int
 relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct outcome *out)
 {
-	struct policy_req *q = relay_req(rs, POLICY_MAIL);
+	struct policy_req *q;
+
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		/* the feedback listener (src/inbound/feedback.c): anyone may
+		 * send, within small bounds; RCPT decides */
+		if (rs->s != NULL)
+			smtp_session_set_limits(rs->s, FEEDBACK_MAX_SIZE, FEEDBACK_MAX_RCPTS);
+		outcome_reply(out, R_MAIL_OK);
+		return SMTP_DONE;
+	}
+	q = relay_req(rs, POLICY_MAIL);
 
 	free(rs->spf_header);
 	rs->spf_header = NULL;
@@ -777,8 +789,15 @@ int
 relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
     const struct smtp_rcpt *rcpt, struct outcome *out)
 {
-	struct policy_req *q = relay_req(rs, POLICY_RCPT);
+	struct policy_req *q;
 	struct account *a = relay_account(rs);
+
+	(void)env;
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		outcome_reply(out, feedback_rcpt(rs->r->cfg, rcpt->addr));
+		return SMTP_DONE;
+	}
+	q = relay_req(rs, POLICY_RCPT);
 
 	q->acct = a != NULL ? &a->pol : NULL;
 	q->account = a != NULL ? a->name : NULL;
@@ -928,6 +947,23 @@ relay_policy_done(uv_work_t *w, int status)
 	}
 }
 
+/* The feedback listener's additions are durable (or failed). */
+static void
+relay_feedback_done(void *arg, const struct outcome *o)
+{
+	struct relay_session *rs = arg;
+	struct relay *r = rs->r;
+	struct outcome reply;
+
+	if (o->kind == OUTCOME_OK)
+		outcome_reply(&reply, R_FEEDBACK_ACCEPTED);
+	else
+		reply = *o;	/* 451/452 from the queue: the sender retries */
+	relay_resume(rs, &reply);
+	relay_session_unref(rs);
+	relay_job_ended(r);
+}
+
 int
 relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, struct buf *msg,
     struct outcome *out)
@@ -939,6 +975,26 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	char pseud[LOG_ADDR_MAX];
 	size_t i;
 
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		/* bounded (FEEDBACK_MAX_SIZE) and parsed at once; never queued;
+		 * 250 once what it adds is durable */
+		const char **addrs = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*addrs));
+		int pending;
+
+		for (i = 0; i < env->nrcpts; i++)
+			addrs[i] = env->rcpts[i].addr;
+		rs->refs++;
+		r->jobs++;
+		pending = feedback_message(r->q, r->cfg, addrs, env->nrcpts, msg->data, msg->len,
+		    relay_feedback_done, rs);
+		free(addrs);
+		if (pending)
+			return SMTP_PENDING;
+		rs->refs--;
+		r->jobs--;
+		outcome_reply(out, R_FEEDBACK_ACCEPTED);
+		return SMTP_DONE;
+	}
 	if (rs->mode != RELAY_MODE_RELAY && rs->acct == NULL) {
 		outcome_reply(out, R_AUTH_REQUIRED);
 		return SMTP_DONE;

@@ -45,6 +45,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "bounce.h"
 #include "buf.h"
 #include "delivery.h"
@@ -57,6 +58,7 @@
 #include "route.h"
 #include "smtp_client.h"
 #include "suppress.h"
+#include "token.h"
 #include "tls.h"
 #include "util.h"
 
@@ -532,6 +534,27 @@ kick_cb(uv_timer_t *t)
 
 /* ---- taking work from the queue ---- */
 
+/* The account's return_path_domain (VERP) into OUT, or "" (also for the
+ * null sender: DSNs are never VERPed). */
+static void
+dl_verp_domain(struct delivery *dl, const struct queue_msg *m, char *out, size_t outlen)
+{
+	struct account *a;
+	char *text = NULL;
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (m->sender == NULL || m->sender[0] == '\0' || m->account == NULL ||
+	    m->account[0] == '\0' || !token_have_key() ||
+	    queue_kv_get(dl->q, QUEUE_T_ACCOUNTS, m->account, &text, &len) != 0)
+		return;
+	if ((a = account_parse(text, len)) != NULL) {
+		str_copy(out, a->pol.return_path_domain, outlen);
+		account_free(a);
+	}
+	free(text);
+}
+
 static void
 take_job(struct delivery *dl, struct queue_job *job)
 {
@@ -540,6 +563,9 @@ take_job(struct delivery *dl, struct queue_job *job)
 	struct dest *touched[64];
 	size_t i, k, ntouched = 0;
 	char *done = xcalloc(m->nrcpts ? m->nrcpts : 1, 1);
+	char verp[256];
+
+	dl_verp_domain(dl, m, verp, sizeof(verp));
 
 	j->job = job;
 	j->refs = 1;
@@ -560,9 +586,17 @@ take_job(struct delivery *dl, struct queue_job *job)
 		for (k = i; k < m->nrcpts; k++) {
 			if (done[k] || strcasecmp(rcpt_domain(m->rcpts[k].addr), dom) != 0)
 				continue;
+			if (verp[0] && k != i)
+				continue;	/* VERP: one recipient per transaction */
 			done[k] = 1;
 			it->idx = xrealloc(it->idx, (it->n + 1) * sizeof(*it->idx));
 			it->idx[it->n++] = k;
+		}
+		if (verp[0]) {
+			char tok[TOKEN_LEN + 1];
+
+			if (token_make(TOKEN_BOUNCE, m->id, m->rcpts[i].no, tok) == 0)
+				snprintf(it->verp, sizeof(it->verp), "b+%s@%s", tok, verp);
 		}
 		it->crcpts = xcalloc(it->n, sizeof(*it->crcpts));
 		it->res = xcalloc(it->n, sizeof(*it->res));

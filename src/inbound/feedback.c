@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * feedback.c: the feedback composition root (include/feedback.h):
+ * tokens -> queue (which message, which recipient) -> suppression store.
+ * The relay calls feedback_rcpt() and feedback_message() for sessions
+ * of the feedback listener; the daemon's "feedback" module starts the
+ * one-click HTTP endpoint (src/net/http.c) here.  Everything runs on
+ * the loop thread; a token is checked (one HMAC) before anything is
+ * read, so forged tokens cost nothing but the check.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+#include "feedback.h"
+#include "http.h"
+#include "log.h"
+#include "report.h"
+#include "util.h"
+
+/* LOCAL (the local part) as "b+TOKEN" / "u+TOKEN": the kind, or 0. */
+static int
+local_token(const char *local, size_t n, const char **tok)
+{
+	if (n == 2 + TOKEN_LEN && local[1] == '+' && (local[0] == 'b' || local[0] == 'B' ||
+	    local[0] == 'u' || local[0] == 'U')) {
+		*tok = local + 2;
+		return local[0] == 'b' || local[0] == 'B' ? TOKEN_BOUNCE : TOKEN_UNSUBSCRIBE;
+	}
+	return 0;
+}
+
+/* Split RCPT at its last '@': the local part's length, or -1. */
+static int
+rcpt_split(const char *rcpt, const char **domain)
+{
+	const char *at = strrchr(rcpt, '@');
+
+	if (at == NULL || at == rcpt)
+		return -1;
+	*domain = at + 1;
+	return (int)(at - rcpt);
+}
+
+enum reply_id
+feedback_rcpt(const struct config *cfg, const char *rcpt)
+{
+	const char *domain, *tok;
+	char msgid[21];
+	uint32_t no;
+	int n, kind;
+
+	if (cfg->feedback_domain[0] == '\0' || (n = rcpt_split(rcpt, &domain)) < 0 ||
+	    strcasecmp(domain, cfg->feedback_domain) != 0)
+		return R_FEEDBACK_NOT_LOCAL;
+	if (n > 2 && rcpt[1] == '+' && strchr("bBuU", rcpt[0]) != NULL) {
+		/* looks like a token address: it must be one */
+		kind = local_token(rcpt, (size_t)n, &tok);
+		if (kind == 0 || token_check((enum token_kind)kind, tok, TOKEN_LEN, msgid, &no) != 0)
+			return R_FEEDBACK_BAD_TOKEN;
+	}
+	return R_RCPT_OK;
+}
+
+int
+feedback_token(struct queue *q, enum token_kind kind, const char *tok, size_t len,
+    enum suppress_reason reason, const char *source, uint64_t expiry, queue_done_cb cb,
+    void *arg)
+{
+	struct queue_msg *m = NULL;
+	char msgid[21];
+	uint32_t no;
+	size_t i;
+	int rc = -1;
+
+	if (q == NULL || token_check(kind, tok, len, msgid, &no) != 0)
+		return -1;
+	if (queue_get(q, msgid, &m) != 0)
+		return -1;	/* valid, but the message is no longer held */
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].no == no)
+			break;
+	if (i < m->nrcpts)
+		rc = suppress_add_auto(q, m->account && suppress_scope_valid(m->account) ?
+		    m->account : SUPPRESS_GLOBAL, m->rcpts[i].addr, strlen(m->rcpts[i].addr), reason,
+		    source, expiry, cb, arg);
+	queue_msg_free(m);
+	return rc;
+}
+
+static int
+is_bounce_code(const struct config *cfg, const char *status)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->suppression_bounce_codes.n; i++)
+		if (strcmp(cfg->suppression_bounce_codes.items[i], status) == 0)
+			return 1;
+	return 0;
+}
+
+/* The writes of one feedback message still in flight. */
+struct fb_job {
+	int pending;
+	struct outcome o;		/* the first failure, or ok */
+	queue_done_cb done;
+	void *arg;
+};
+
+static void
+fb_written(void *arg, const struct outcome *o)
+{
+	struct fb_job *j = arg;
+
+	if (o->kind != OUTCOME_OK && j->o.kind == OUTCOME_OK)
+		j->o = *o;
+	if (--j->pending > 0)
+		return;
+	j->done(j->arg, &j->o);
+	free(j);
+}
+
+int
+feedback_message(struct queue *q, const struct config *cfg, const char *const *rcpts,
+    size_t nrcpts, const char *msg, size_t len, queue_done_cb done, void *arg)
+{
+	struct fb_job *j = xcalloc(1, sizeof(*j));
+	struct report rep;
+	size_t i;
+	int added = 0, rc;
+
+	outcome_ok(&j->o);
+	j->done = done;
+	j->arg = arg;
+	j->pending = 1;		/* held until every write is submitted */
+	report_parse(msg, len, &rep);
+	for (i = 0; i < nrcpts; i++) {
+		const char *domain, *tok;
+		int n = rcpt_split(rcpts[i], &domain), kind;
+
+		if (n < 0)
+			continue;
+		kind = local_token(rcpts[i], (size_t)n, &tok);
+		rc = 0;
+		j->pending++;	/* for the write this recipient may start */
+		if (kind == TOKEN_UNSUBSCRIBE) {
+			/* RFC 2369 mailto: any message to the address unsubscribes */
+			rc = feedback_token(q, TOKEN_UNSUBSCRIBE, tok, TOKEN_LEN, SUPPRESS_UNSUBSCRIBE,
+			    "mailto", 0, fb_written, j);
+		} else if (kind == TOKEN_BOUNCE) {
+			/* a DSN to the VERP return path: only a hard bounce counts */
+			if (rep.type == REPORT_DSN && rep.failed && is_bounce_code(cfg, rep.status))
+				rc = feedback_token(q, TOKEN_BOUNCE, tok, TOKEN_LEN,
+				    SUPPRESS_HARD_BOUNCE, rep.status,
+				    cfg->suppression_hard_bounce_expiry, fb_written, j);
+			else if (rep.type == REPORT_ARF)
+				rc = feedback_token(q, TOKEN_BOUNCE, tok, TOKEN_LEN, SUPPRESS_COMPLAINT,
+				    rep.feedback_type[0] ? rep.feedback_type : "abuse", 0, fb_written, j);
+		} else if (rep.type == REPORT_ARF) {
+			/* a feedback loop's report: the original's tokens say who */
+			const char *src = rep.feedback_type[0] ? rep.feedback_type : "abuse";
+
+			if (rep.btoken[0])
+				rc = feedback_token(q, TOKEN_BOUNCE, rep.btoken, TOKEN_LEN,
+				    SUPPRESS_COMPLAINT, src, 0, fb_written, j);
+			if (rc <= 0 && rep.utoken[0])
+				rc = feedback_token(q, TOKEN_UNSUBSCRIBE, rep.utoken, TOKEN_LEN,
+				    SUPPRESS_COMPLAINT, src, 0, fb_written, j);
+		}
+		if (rc > 0)
+			added++;
+		else
+			j->pending--;	/* nothing was submitted */
+	}
+	log_info("event=feedback type=%s status=%s feedback_type=%s added=%d",
+	    rep.type == REPORT_DSN ? "dsn" : rep.type == REPORT_ARF ? "arf" : "mail",
+	    rep.status[0] ? rep.status : "-", rep.feedback_type[0] ? rep.feedback_type : "-", added);
+	if (--j->pending == 0) {
+		free(j);
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- the one-click endpoint (RFC 8058) ---- */
+
+struct feedback_http {
+	struct queue *q;		/* borrowed */
+	struct http_server **srv;
+	size_t nsrv;
+	struct http_route routes[2];	/* borrowed by the servers until they stop */
+};
+
+/* The token of a /u/TOKEN path, or NULL. */
+static const char *
+path_token(const char *path)
+{
+	const char *t = path + 3;	/* after "/u/" */
+
+	return strlen(t) == TOKEN_LEN ? t : NULL;
+}
+
+static void
+http_unsub_post(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct feedback_http *f = arg;
+	const char *tok = path_token(req->path);
+	int rc;
+
+	/* RFC 8058 §3.1: the POST body is List-Unsubscribe=One-Click */
+	if (req->body == NULL || strstr(req->body, "List-Unsubscribe=One-Click") == NULL) {
+		http_response_text(resp, 400, NULL, "Expected List-Unsubscribe=One-Click\n");
+		return;
+	}
+	if (tok == NULL || (rc = feedback_token(f->q, TOKEN_UNSUBSCRIBE, tok, TOKEN_LEN,
+	    SUPPRESS_UNSUBSCRIBE, "one-click", 0, NULL, NULL)) < 0) {
+		log_info("event=unsubscribe result=unknown_token client=%s", req->peer);
+		http_response_text(resp, 404, NULL, "Unknown unsubscribe link\n");
+		return;
+	}
+	log_info("event=unsubscribe result=%s client=%s", rc > 0 ? "added" : "already", req->peer);
+	http_response_text(resp, 200, "text/plain; charset=utf-8",
+	    "You are unsubscribed: no more mail from this sender will reach this address.\n");
+}
+
+static void
+http_unsub_get(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	const char *tok = path_token(req->path);
+	char msgid[21];
+	uint32_t no;
+
+	(void)arg;
+	if (tok == NULL || token_check(TOKEN_UNSUBSCRIBE, tok, TOKEN_LEN, msgid, &no) != 0) {
+		http_response_text(resp, 404, NULL, "Unknown unsubscribe link\n");
+		return;
+	}
+	/* A confirmation page: GET never unsubscribes (scanners follow links). */
+	http_response_text(resp, 200, "text/html; charset=utf-8",
+	    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Unsubscribe</title>"
+	    "</head>\n<body><h1>Unsubscribe</h1>\n<p>Stop all mail from this sender to your "
+	    "address?</p>\n<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+	    "value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>\n"
+	    "</body></html>\n");
+	http_response_header(resp, "Content-Security-Policy", "default-src 'none'; form-action 'self'");
+}
+
+struct feedback_http *
+feedback_http_start(uv_loop_t *loop, const struct config *cfg, struct queue *q, char *err,
+    size_t errlen)
+{
+	struct feedback_http *f = xcalloc(1, sizeof(*f));
+	size_t i;
+
+	f->q = q;
+	f->routes[0] = (struct http_route){ "POST", "/u/", 1, http_unsub_post, f };
+	f->routes[1] = (struct http_route){ "GET", "/u/", 1, http_unsub_get, f };
+	if (cfg->http_listen.n == 0)
+		return f;
+	f->srv = xcalloc(cfg->http_listen.n, sizeof(*f->srv));
+	for (i = 0; i < cfg->http_listen.n; i++) {
+		if (http_server_start(loop, cfg->http_listen.items[i], f->routes, 2, NULL, &f->srv[i],
+		    err, errlen) != 0) {
+			feedback_http_stop(f);
+			return NULL;
+		}
+		f->nsrv++;
+	}
+	return f;
+}
+
+void
+feedback_http_stop(struct feedback_http *f)
+{
+	size_t i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; i < f->nsrv; i++)
+		http_server_stop(f->srv[i]);
+	free(f->srv);
+	free(f);
+}
