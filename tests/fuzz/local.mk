@@ -58,6 +58,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
 tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
 
+# report: the feedback listener's DSN/ARF parser and the tokens (issue 14)
+FUZZ_TARGETS += tests/fuzz/fuzz_report
+tests_fuzz_fuzz_report_SOURCES = tests/fuzz/fuzz_report.c tests/fuzz/replay.c
+tests_fuzz_fuzz_report_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING

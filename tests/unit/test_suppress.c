@@ -18,6 +18,7 @@
 #include "account.h"
 #include "buf.h"
 #include "policy.h"
+#include "report.h"
 #include "suppress.h"
 #include "tap.h"
 #include "token.h"
@@ -230,13 +231,44 @@ test_list_unsubscribe(void)
 	free(out);
 }
 
+static void
+test_report(void)
+{
+	const char *dsn =
+	    "From: MAILER-DAEMON@mx.test\r\nContent-Type: multipart/report;\r\n"
+	    " report-type=delivery-status; boundary=\"BB\"\r\n\r\n"
+	    "--BB\r\nContent-Type: text/plain\r\n\r\nAction: failed\r\nStatus: 5.7.1\r\n"
+	    "--BB\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+	    "Final-Recipient: rfc822; a@b\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n"
+	    "Final-Recipient: rfc822; c@d\r\nAction: FAILED\r\nStatus: 5.1.1 (no such user)\r\n\r\n"
+	    "--BB--\r\n";
+	const char *arf =
+	    "Content-Type: multipart/report; report-type=\"feedback-report\"; boundary=AA\r\n\r\n"
+	    "--AA\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: Abuse\r\n\r\n"
+	    "--AA\r\nContent-Type: message/rfc822\r\n\r\n"
+	    "Return-Path: <B+01M8S05Z866B09F63XR8000ABCDEFGHJKMNPQRS@fb.test>\r\n"
+	    "List-Unsubscribe: <https://u/u/01m8s05z866b09f63xr8000abcdefghjkmnpqrsx>\r\n\r\n--AA--\r\n";
+	struct report r;
+
+	is_int(report_parse(dsn, strlen(dsn), &r), REPORT_DSN, "DSN: folded Content-Type read");
+	ok(r.failed && strcmp(r.status, "5.1.1") == 0,
+	    "DSN: the failed block's status, not the delayed one nor the text part's (%s)", r.status);
+	is_int(report_parse(arf, strlen(arf), &r), REPORT_ARF, "ARF: quoted report-type");
+	is_str(r.feedback_type, "abuse", "ARF: Feedback-Type, lower case");
+	is_str(r.btoken, "01m8s05z866b09f63xr8000abcdefghjkmnpqrs", "ARF: b+ token of the original, lower case");
+	is_str(r.utoken, "", "a 40-character run is no token");
+	is_int(report_parse("Subject: x\r\n\r\nremove\r\n", 24, &r), REPORT_NONE, "plain mail: no report");
+	is_int(report_parse("", 0, &r), REPORT_NONE, "empty input");
+}
+
 int
 main(void)
 {
-	plan(35);
+	plan(43);
 	test_records();
 	test_tokens();
 	test_stage();
 	test_list_unsubscribe();
+	test_report();
 	return done();
 }
