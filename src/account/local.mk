@@ -17,3 +17,8 @@ EXTRA_DIST += tests/integration/test_account_policy.py
 # Suppression lists end to end: hard bounces, RCPT, drop, posternctl suppress.
 TESTS += tests/integration/test_suppress.py
 EXTRA_DIST += tests/integration/test_suppress.py
+# Benchmark, run by hand: ./contrib/bench/suppress/suppress-lookup [-n entries] [-l lookups]
+# and sh contrib/bench/suppress/accept.sh (accept ratio, 1M entries vs empty).
+noinst_PROGRAMS += contrib/bench/suppress/suppress-lookup
+contrib_bench_suppress_suppress_lookup_LDADD = $(POSTERN_LIBS)
+EXTRA_DIST += contrib/bench/suppress/accept.sh
