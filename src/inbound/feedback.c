@@ -204,11 +204,31 @@ path_token(const char *path)
 	return strlen(t) == TOKEN_LEN ? t : NULL;
 }
 
+#define UNSUB_DONE_TEXT \
+	"You are unsubscribed: no more mail from this sender will reach this address.\n"
+
+/* The unsubscribe is durable (or failed): answer the suspended request. */
+static void
+http_unsub_written(void *arg, const struct outcome *o)
+{
+	struct http_deferred *d = arg;
+	struct http_response *resp = http_deferred_response(d);
+
+	if (o->kind == OUTCOME_OK)
+		http_response_text(resp, 200, "text/plain; charset=utf-8", UNSUB_DONE_TEXT);
+	else {
+		http_response_text(resp, 503, NULL, "Temporary failure, try again later\n");
+		http_response_header(resp, "Retry-After", "60");
+	}
+	http_deferred_finish(d);
+}
+
 static void
 http_unsub_post(const struct http_request *req, struct http_response *resp, void *arg)
 {
 	struct feedback_http *f = arg;
 	const char *tok = path_token(req->path);
+	struct http_deferred *d;
 	int rc;
 
 	/* RFC 8058 §3.1: the POST body is List-Unsubscribe=One-Click */
@@ -216,15 +236,24 @@ http_unsub_post(const struct http_request *req, struct http_response *resp, void
 		http_response_text(resp, 400, NULL, "Expected List-Unsubscribe=One-Click\n");
 		return;
 	}
-	if (tok == NULL || (rc = feedback_token(f->q, TOKEN_UNSUBSCRIBE, tok, TOKEN_LEN,
-	    SUPPRESS_UNSUBSCRIBE, "one-click", 0, NULL, NULL)) < 0) {
-		log_info("event=unsubscribe result=unknown_token client=%s", req->peer);
+	if (tok == NULL) {
 		http_response_text(resp, 404, NULL, "Unknown unsubscribe link\n");
 		return;
 	}
-	log_info("event=unsubscribe result=%s client=%s", rc > 0 ? "added" : "already", req->peer);
-	http_response_text(resp, 200, "text/plain; charset=utf-8",
-	    "You are unsubscribed: no more mail from this sender will reach this address.\n");
+	/* 200 only once the unsubscribe is durable: the request waits */
+	d = http_response_defer(resp);
+	rc = feedback_token(f->q, TOKEN_UNSUBSCRIBE, tok, TOKEN_LEN, SUPPRESS_UNSUBSCRIBE,
+	    "one-click", 0, http_unsub_written, d);
+	log_info("event=unsubscribe result=%s client=%s",
+	    rc > 0 ? "added" : rc == 0 ? "already" : "unknown_token", req->peer);
+	if (rc > 0)
+		return;
+	if (rc == 0)
+		http_response_text(http_deferred_response(d), 200, "text/plain; charset=utf-8",
+		    UNSUB_DONE_TEXT);
+	else
+		http_response_text(http_deferred_response(d), 404, NULL, "Unknown unsubscribe link\n");
+	http_deferred_finish(d);
 }
 
 static void
