@@ -37,7 +37,7 @@ def suppressed(p, addr, *scope):
 
 
 def main():
-    plan(33)
+    plan(35)
     port = free_port("127.0.0.2")
     dns = Dns()
     dns.mx("dest.test", "mx.dest.test", 10).a("mx.dest.test", "127.0.0.2")
@@ -76,6 +76,9 @@ def main():
         is_(code, 250, "... another recipient is accepted")
         s.rset()
         s.quit()
+        # hit events are written behind the reply: wait for them
+        wait_for(lambda: p.posternctl_json("account", "show", "relay")
+                 .get("suppressions", {}).get("hits", 0) >= 2, timeout=30, what="hit events")
         a = p.posternctl_json("account", "show", "relay")
         sup = a.get("suppressions", {})
         ok(sup.get("hard_bounce") == 1 and sup.get("hits", 0) >= 2 and sup.get("added") == 1,
@@ -159,6 +162,13 @@ def main():
         ok(not file_contains(db, b"Mixed.Case") and not file_contains(db, b"mixed.case")
            and not file_contains(db, b"everyone-hates-me"),
            "data.mdb never holds a suppressed-only address")
+
+        # ---- 7. read-only commands work with the daemon down ----
+        p.stop()
+        yes, info = suppressed(p, "gone@dest.test")
+        ok(yes and info.get("reason") == "hard_bounce", "check works offline")
+        r = p.posternctl("suppress", "add", "new@dest.test", "--account", "relay")
+        ok(r.returncode == 1 and "running posternd" in r.stderr, "add needs the daemon")
     done()
 
 
