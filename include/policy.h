@@ -95,13 +95,19 @@ struct policy_req;
  * pointer may be NULL: the stage that needs it then does nothing.
  * Later: suppressions, restrictions, shared rate counters.
  */
+#define POLICY_AUTH_ALLOWED 0
+#define POLICY_AUTH_LOCKED 1
+#define POLICY_AUTH_BUSY 2
+
 struct policy_env {
 	void *arg;
 	/* The current policy of account NAME (re-read for each MAIL, so a
 	 * suspension applies to open sessions): 0 with *POL borrowed until
 	 * the next call, -ENOENT (deleted), or -1 (lookup error). */
 	int (*account)(void *arg, const char *name, const struct account_policy **pol);
-	/* AUTH lockout: 1 when CLIENT_IP or account NAME is locked out. */
+	/* AUTH lockout: POLICY_AUTH_ALLOWED, POLICY_AUTH_LOCKED (the pair
+	 * CLIENT_IP + NAME or the address is locked out) or POLICY_AUTH_BUSY
+	 * (too many attempts in flight from CLIENT_IP). */
 	int (*auth_locked)(void *arg, const char *client_ip, const char *name);
 	/* Hourly rate: 1 when ACCOUNT has sent LIMIT messages in the last hour. */
 	int (*rate_reached)(void *arg, const char *account, int64_t limit);
@@ -252,5 +258,13 @@ void policy_msg_free_headers(struct policy_msg *m);
  * adds Message-ID: and Date: when missing, removes every Bcc: field.
  */
 int policy_headers(struct policy_msg *m, struct outcome *out);
+
+/*
+ * The EOM stage "nul" (policy/limits.c), first of all: with
+ * params->limits.reject_nul (smtpd_reject_nul), a message holding a NUL
+ * byte anywhere is refused 554 5.6.0 (RFC 5321 §2.4 and RFC 5322 §2.3:
+ * mail text has no NUL; BINARYMIME is not offered).
+ */
+int policy_stage_nul(struct policy_msg *m, struct outcome *out);
 
 #endif

@@ -46,6 +46,7 @@ static const struct policy_stage rcpt_stages[] = {
 	{ .name = "suppression", .check = policy_stage_suppression },	/* issue 14: never send again */
 };
 static const struct policy_stage eom_stages[] = {
+	{ .name = "nul", .run = policy_stage_nul },	/* smtpd_reject_nul: 554 5.6.0 */
 	{ .name = "headers", .run = policy_headers },
 	{ .name = "dlp", .run = dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
 	{ .name = "list_unsubscribe", .run = policy_list_unsubscribe },	/* issue 14: before DKIM */

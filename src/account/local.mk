@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: ISC
 # src/account/: the account record and its owner.
-libpostern_a_SOURCES += src/account/account.c
-noinst_HEADERS += include/account.h
 # Suppression lists: the record and the store (issue 14).
 libpostern_a_SOURCES += src/account/suppress.c
 noinst_HEADERS += include/suppress.h
 check_PROGRAMS += tests/unit/test_suppress
 tests_unit_test_suppress_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_suppress
+libpostern_a_SOURCES += src/account/account.c src/account/auth_guard.c src/account/auth_pool.c
+noinst_HEADERS += include/account.h include/auth_guard.h include/auth_pool.h
 check_PROGRAMS += tests/unit/test_account
 tests_unit_test_account_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_account
@@ -22,3 +22,9 @@ EXTRA_DIST += tests/integration/test_suppress.py
 noinst_PROGRAMS += contrib/bench/suppress/suppress-lookup
 contrib_bench_suppress_suppress_lookup_LDADD = $(POSTERN_LIBS)
 EXTRA_DIST += contrib/bench/suppress/accept.sh
+# the AUTH guard's rule and the password-check pool (issue 12 items 9-11)
+check_PROGRAMS += tests/unit/test_auth_guard
+tests_unit_test_auth_guard_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_auth_guard
+TESTS += tests/integration/test_auth_abuse.py
+EXTRA_DIST += tests/integration/test_auth_abuse.py
