@@ -9,7 +9,8 @@
  *    of suppression_bounce_codes is a hard bounce), u+TOKEN@ any mail
  *    (RFC 2369 mailto: unsubscribe), any other address of the domain
  *    ARF reports (RFC 5965: a complaint, matched by the b+ or u+ token
- *    found in the returned original message);
+ *    found in the returned original message, else by the queue id of
+ *    our Received: field and Original-Rcpt-To or the only recipient);
  *  - the one-click endpoint (http_listen, RFC 8058): POST /u/TOKEN with
  *    List-Unsubscribe=One-Click records an unsubscribe, GET /u/TOKEN
  *    shows a page with a button that POSTs (a GET never unsubscribes:

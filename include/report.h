@@ -31,6 +31,11 @@ struct report {
 	 * "" when none.  Not checked here. */
 	char btoken[TOKEN_LEN + 1];
 	char utoken[TOKEN_LEN + 1];
+	/* ARF without tokens: the queue id of our Received: field
+	 * ("(postern) with ESMTP id QID") in the quoted original, and the
+	 * report's Original-Rcpt-To (RFC 5965 §3.2), when present. */
+	char qid[21];
+	char orig_rcpt[320];
 };
 
 /* Parse MSG (LEN bytes, a whole message).  Always fills OUT; returns

@@ -173,12 +173,52 @@ parse_arf(const char *msg, size_t len, size_t from, struct report *r)
 
 		if (n >= 2 && line[0] == '-' && line[1] == '-')
 			break;
+		if (n == 0 && r->feedback_type[0])
+			return;		/* end of the report's fields */
 		if ((v = field_value(line, n, "Feedback-Type", &vl)) != NULL) {
 			size_t k;
 
 			for (k = 0; k < vl && (isalnum((unsigned char)v[k]) || v[k] == '-'); k++)
 				;
 			copy_lower(r->feedback_type, sizeof(r->feedback_type), v, k);
+		} else if ((v = field_value(line, n, "Original-Rcpt-To", &vl)) != NULL &&
+		    vl < sizeof(r->orig_rcpt)) {
+			size_t k;
+
+			for (k = 0; k < vl && (unsigned char)v[k] > ' ' && (unsigned char)v[k] < 0x7f; k++)
+				;
+			memcpy(r->orig_rcpt, v, k);
+			r->orig_rcpt[k] = '\0';
+		}
+	}
+}
+
+/* "(postern) with PROTO id QID" anywhere: our Received: field's queue id. */
+static void
+find_qid(const char *msg, size_t len, struct report *r)
+{
+	static const char mark[] = "(postern) with ";
+	size_t ml = sizeof(mark) - 1, i, k;
+
+	for (i = 0; i + ml < len; i++) {
+		if (memcmp(msg + i, mark, ml) != 0)
+			continue;
+		for (k = i + ml; k < len && k < i + ml + 32 && msg[k] != ' ' && msg[k] != ';'; k++)
+			;
+		if (k + 4 + 20 > len || memcmp(msg + k, " id ", 4) != 0)
+			continue;
+		k += 4;
+		if (k + 20 < len && isalnum((unsigned char)msg[k + 20]))
+			continue;
+		{
+			size_t j;
+
+			for (j = 0; j < 20 && isalnum((unsigned char)msg[k + j]); j++)
+				;
+			if (j != 20)
+				continue;
+			memcpy(r->qid, msg + k, 20);
+			r->qid[20] = '\0';
 			return;
 		}
 	}
@@ -236,6 +276,7 @@ report_parse(const char *msg, size_t len, struct report *out)
 		} else if (contains_ci(ct, "feedback-report")) {
 			out->type = REPORT_ARF;
 			parse_arf(msg, len, body, out);
+			find_qid(msg, len, out);
 		}
 	}
 	find_tokens(msg, len, out);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "crypto.h"
 #include "feedback.h"
 #include "http.h"
 #include "log.h"
@@ -88,6 +89,38 @@ feedback_token(struct queue *q, enum token_kind kind, const char *tok, size_t le
 		rc = suppress_add_auto(q, m->account && suppress_scope_valid(m->account) ?
 		    m->account : SUPPRESS_GLOBAL, m->rcpts[i].addr, strlen(m->rcpts[i].addr), reason,
 		    source, expiry, cb, arg);
+	queue_msg_free(m);
+	return rc;
+}
+
+/*
+ * An ARF report without tokens: the queue id our Received: field
+ * carries, and the recipient named by Original-Rcpt-To, else the
+ * message's only recipient.  1 submitted, 0 already there, -1 none.
+ */
+static int
+feedback_qid(struct queue *q, const struct report *rep, queue_done_cb cb, void *arg)
+{
+	struct queue_msg *m = NULL;
+	unsigned char want[ADDR_HASH_LEN], have[ADDR_HASH_LEN];
+	const char *src = rep->feedback_type[0] ? rep->feedback_type : "abuse";
+	size_t i, hit = (size_t)-1;
+	int rc = -1;
+
+	if (q == NULL || queue_get(q, rep->qid, &m) != 0)
+		return -1;
+	if (rep->orig_rcpt[0] != '\0') {
+		if (addr_index_hash(rep->orig_rcpt, strlen(rep->orig_rcpt), want) == 0)
+			for (i = 0; i < m->nrcpts && hit == (size_t)-1; i++)
+				if (addr_index_hash(m->rcpts[i].addr, strlen(m->rcpts[i].addr), have) == 0 &&
+				    crypto_equal(want, have, sizeof(want)))
+					hit = i;
+	} else if (m->nrcpts == 1)
+		hit = 0;
+	if (hit != (size_t)-1)
+		rc = suppress_add_auto(q, m->account && suppress_scope_valid(m->account) ?
+		    m->account : SUPPRESS_GLOBAL, m->rcpts[hit].addr, strlen(m->rcpts[hit].addr),
+		    SUPPRESS_COMPLAINT, src, 0, cb, arg);
 	queue_msg_free(m);
 	return rc;
 }
@@ -170,6 +203,8 @@ feedback_message(struct queue *q, const struct config *cfg, const char *const *r
 			if (rc <= 0 && rep.utoken[0])
 				rc = feedback_token(q, TOKEN_UNSUBSCRIBE, rep.utoken, TOKEN_LEN,
 				    SUPPRESS_COMPLAINT, src, 0, fb_written, j);
+			if (rc <= 0 && !rep.btoken[0] && !rep.utoken[0] && rep.qid[0])
+				rc = feedback_qid(q, &rep, fb_written, j);
 		}
 		if (rc > 0)
 			added++;

@@ -98,15 +98,15 @@ def dsn(orig_rcpt, status, action="failed"):
             "--BB--\r\n" % (orig_rcpt, action, status, status)).encode()
 
 
-def arf(original_headers):
+def arf(original_headers, extra=""):
     return ("From: fbl@provider.test\r\nTo: <fbl@fb.test>\r\nSubject: complaint\r\n"
             "MIME-Version: 1.0\r\n"
             "Content-Type: multipart/report; report-type=feedback-report; boundary=\"AA\"\r\n\r\n"
             "--AA\r\nContent-Type: text/plain\r\n\r\nThis is an abuse report.\r\n"
             "--AA\r\nContent-Type: message/feedback-report\r\n\r\n"
-            "Feedback-Type: abuse\r\nUser-Agent: test/1.0\r\nVersion: 1\r\n\r\n"
+            "Feedback-Type: abuse\r\nUser-Agent: test/1.0\r\nVersion: 1\r\n%s\r\n"
             "--AA\r\nContent-Type: text/rfc822-headers\r\n\r\n%s\r\n--AA--\r\n"
-            % original_headers).encode()
+            % (extra, original_headers)).encode()
 
 
 def main():
@@ -129,7 +129,7 @@ def main():
     })
     p.fb_port = fb_port
     p.start()
-    plan(37)
+    plan(39)
     r1 = p.posternctl("dkim", "generate", "a.test", "--selector", "e1", "--algorithm", "ed25519")
     r2 = p.posternctl("account", "add", "relayapp", "--domain", "a.test")
     r3 = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=fb.test")
@@ -228,6 +228,18 @@ def main():
     info = suppressed(p, "carol@dest.test")
     ok(info.get("reason") == "complaint" and info.get("source") == "abuse",
        "carol suppressed: complaint, abuse (%s)" % info)
+
+    # an ARF report quoting only our Received: field: matched by queue id + Original-Rcpt-To
+    code, qid, frank_from = deliver("frank@dest.test", "six")
+    received = re.search(rb"(?s)^Received: .*?\r\n(?![ \t])", body_of(p, qid), re.M)
+    rec = received.group(0).decode() if received else ""
+    ok(("(postern) with ESMTP id %s;" % qid) in rec.replace("\r\n\t", " "),
+       "Received: names the queue id (%s)" % rec.strip())
+    code, text = fb_send(p, "fbl@fb.test", arf(rec.rstrip("\r\n"),
+                                               "Original-Rcpt-To: <frank@dest.test>\r\n"))
+    info = suppressed(p, "frank@dest.test")
+    ok(code == 250 and info.get("reason") == "complaint",
+       "ARF without tokens: matched by queue id and Original-Rcpt-To (%s)" % info)
 
     code, qid, dave_from = deliver("dave@dest.test", "five")
     dave_tok = re.search(rb"mailto:u\+([0-9a-z]{39})@", body_of(p, qid)).group(1).decode()

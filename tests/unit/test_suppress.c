@@ -257,6 +257,19 @@ test_report(void)
 	is_str(r.feedback_type, "abuse", "ARF: Feedback-Type, lower case");
 	is_str(r.btoken, "01m8s05z866b09f63xr8000abcdefghjkmnpqrs", "ARF: b+ token of the original, lower case");
 	is_str(r.utoken, "", "a 40-character run is no token");
+	{
+		const char *a2 =
+		    "Content-Type: multipart/report; report-type=feedback-report; boundary=AA\r\n\r\n"
+		    "--AA\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: fraud\r\n"
+		    "Original-Rcpt-To: <x@y.test>\r\n\r\n--AA\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+		    "Received: from a (b) by mx.test (postern) with ESMTPSA id 01M8S05Z866B09F63XR8;\r\n"
+		    "\tTue, 1 Dec 2026\r\n\r\n--AA--\r\n";
+
+		report_parse(a2, strlen(a2), &r);
+		ok(strcmp(r.qid, "01M8S05Z866B09F63XR8") == 0 && strcmp(r.orig_rcpt, "<x@y.test>") == 0 &&
+		    strcmp(r.feedback_type, "fraud") == 0,
+		    "ARF: queue id of our Received: and Original-Rcpt-To (%s, %s)", r.qid, r.orig_rcpt);
+	}
 	is_int(report_parse("Subject: x\r\n\r\nremove\r\n", 24, &r), REPORT_NONE, "plain mail: no report");
 	is_int(report_parse("", 0, &r), REPORT_NONE, "empty input");
 }
@@ -264,7 +277,7 @@ test_report(void)
 int
 main(void)
 {
-	plan(43);
+	plan(44);
 	test_records();
 	test_tokens();
 	test_stage();
