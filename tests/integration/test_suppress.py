@@ -37,7 +37,7 @@ def suppressed(p, addr, *scope):
 
 
 def main():
-    plan(35)
+    plan(38)
     port = free_port("127.0.0.2")
     dns = Dns()
     dns.mx("dest.test", "mx.dest.test", 10).a("mx.dest.test", "127.0.0.2")
@@ -157,10 +157,21 @@ def main():
         is_(sorted((x["hash"], x["reason"]) for x in got),
             sorted((x["hash"], x["reason"]) for x in rows), "import: same hashes and reasons")
 
+        # ---- expiry: a hard bounce of long ago no longer suppresses ----
+        p.write_file("old.csv", "address,reason,created\nold@dest.test,hard_bounce,1000\n"
+                     "old2@dest.test,complaint,1000\n")
+        r = p.posternctl("suppress", "import", os.path.join(p.dir, "old.csv"), "--account", "app2")
+        is_(r.returncode, 0, "import of entries created long ago")
+        ok(not p.posternctl("suppress", "check", "old@dest.test", "--account", "app2").returncode == 0
+           and p.posternctl("suppress", "check", "old2@dest.test", "--account", "app2").returncode == 0,
+           "an old hard bounce has expired, an old complaint has not")
+        sup = p.posternctl_json("account", "show", "app2")["suppressions"]
+        is_(sup.get("expired"), 1, "account show counts the expired entry")
+
         # ---- 6. no plaintext address in the raw database ----
         db = os.path.join(p.data_dir, "data.mdb")
         ok(not file_contains(db, b"Mixed.Case") and not file_contains(db, b"mixed.case")
-           and not file_contains(db, b"everyone-hates-me"),
+           and not file_contains(db, b"everyone-hates-me") and not file_contains(db, b"old2@"),
            "data.mdb never holds a suppressed-only address")
 
         # ---- 7. read-only commands work with the daemon down ----
