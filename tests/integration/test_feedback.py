@@ -129,7 +129,7 @@ def main():
     })
     p.fb_port = fb_port
     p.start()
-    plan(40)
+    plan(41)
     r1 = p.posternctl("dkim", "generate", "a.test", "--selector", "e1", "--algorithm", "ed25519")
     r2 = p.posternctl("account", "add", "relayapp", "--domain", "a.test")
     r3 = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=fb.test")
@@ -272,6 +272,18 @@ def main():
     is_(p.posternctl_json("account", "show", "relayapp")["suppressions"]["added"], before,
         "refused, malformed and replayed feedback added nothing")
     p.stop()
+
+    # ---- posternd -n checks the keys ----
+    bad = p.write_file("bad.conf", open(p.conf_path).read().replace(
+        "feedback_domain = fb.test", "feedback_domain =").replace(
+        "list_unsubscribe_url = https://unsub.test/u/", "list_unsubscribe_url = http://x/u") +
+        "suppression_bounce_codes = 5.1.1 4.2.2\n", 0o644)
+    r = subprocess.run([p.posternd, "-n", "-c", bad], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=30)
+    ok(r.returncode != 0 and "feedback_listen: set without feedback_domain" in r.stdout
+       and "'4.2.2' is not a permanent" in r.stdout and "list_unsubscribe_url" in r.stdout,
+       "posternd -n refuses a feedback listener without domain, a 4.x.y bounce code, "
+       "a non-https URL")
     done()
 
 
