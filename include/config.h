@@ -175,6 +175,7 @@ struct config {
 	enum config_mime_limit_action mime_limit_action;
 
 	/* suppression lists, feedback, unsubscribe (issue 14) */
+	int address_fold_local_part;	/* the address index folds the local part's case */
 	enum config_suppression_action suppression_action;
 	uint64_t suppression_hard_bounce_expiry;	/* ms; 0 = never */
 	struct config_list suppression_bounce_codes;	/* enhanced codes "5.1.1" */

@@ -209,6 +209,7 @@ static const struct conf_key conf_keys[] = {
 	{ "mime_limit_action", CONF_ENUM, "reject", 0, 0, F(mime_limit_action), mime_limit_actions, 0, 0 },
 
 	/* suppression lists, feedback, unsubscribe (issue 14) */
+	{ "address_fold_local_part", CONF_BOOL, "yes", 0, 0, F(address_fold_local_part), NULL, 0, RESTART },
 	{ "suppression_action", CONF_ENUM, "reject", 0, 0, F(suppression_action), suppression_actions, 0, 0 },
 	{ "suppression_hard_bounce_expiry", CONF_DURATION, "90d", 0, 3650 * DAY, F(suppression_hard_bounce_expiry), NULL, 0, 0 },
 	{ "suppression_bounce_codes", CONF_LIST, "5.1.1 5.1.2 5.1.10", 0, 0, F(suppression_bounce_codes), NULL, CONF_STRING, 0 },

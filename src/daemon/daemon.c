@@ -822,6 +822,9 @@ daemon_run_modules(struct config *cfg, const char *path, int foreground,
 		log_set_facility(cfg->syslog_facility);
 	}
 	apply_log_settings(cfg);
+	/* The address index's normal form: at start only (a change re-keys
+	 * every suppression, so it needs a restart). */
+	addr_set_fold_local(cfg->address_fold_local_part);
 	log_info("event=starting version=%s config=%s pid=%ld", PACKAGE_VERSION,
 	    log_quote(d->config_path, strlen(d->config_path), err, sizeof(err)),
 	    (long)getpid());

@@ -37,7 +37,7 @@ def suppressed(p, addr, *scope):
 
 
 def main():
-    plan(38)
+    plan(40)
     port = free_port("127.0.0.2")
     dns = Dns()
     dns.mx("dest.test", "mx.dest.test", 10).a("mx.dest.test", "127.0.0.2")
@@ -180,6 +180,13 @@ def main():
         ok(yes and info.get("reason") == "hard_bounce", "check works offline")
         r = p.posternctl("suppress", "add", "new@dest.test", "--account", "relay")
         ok(r.returncode == 1 and "running posternd" in r.stderr, "add needs the daemon")
+    # ---- address_fold_local_part = no: the local part is compared exactly ----
+    with Postern(name="exact", conf={"address_fold_local_part": False}) as q:
+        r = q.posternctl("suppress", "add", "Case@x.test", "--global")
+        is_(r.returncode, 0, "address_fold_local_part=no: add Case@x.test")
+        ok(q.posternctl("suppress", "check", "Case@X.TEST", "--global").returncode == 0
+           and q.posternctl("suppress", "check", "case@x.test", "--global").returncode == 1,
+           "... Case@X.TEST matches (domain folded), case@x.test does not")
     done()
 
 
