@@ -54,7 +54,8 @@ int feedback_token(struct queue *q, enum token_kind kind, const char *tok, size_
     enum suppress_reason reason, const char *source, uint64_t expiry, queue_done_cb cb,
     void *arg);
 
-/* The one-click HTTP endpoint(s) on cfg->http_listen. */
+/* The one-click HTTP endpoint(s) on cfg->http_listen, and the sweep of
+ * expired suppressions every purge_interval. */
 struct feedback_http;
 struct feedback_http *feedback_http_start(uv_loop_t *loop, const struct config *cfg,
     struct queue *q, char *err, size_t errlen);

@@ -17,8 +17,8 @@
  * subject's opt-out still holds and the table reveals nothing without
  * the master key.  Hard-bounce entries expire (suppression_hard_bounce_
  * expiry); complaints, unsubscribes and manual entries never do.  An
- * expired entry counts as absent; it stays listed (as expired) until it
- * is removed or replaced.
+ * expired entry counts as absent at once and is removed by the next
+ * sweep (every purge_interval, suppress_sweep()).
  *
  * Every add, hit (a blocked RCPT) and remove is an event in the events
  * log: {"event":"suppression_added|suppression_hit|suppression_removed",
@@ -107,6 +107,11 @@ int suppress_add_auto(struct queue *q, const char *scope, const char *addr, size
 /* The event of a blocked recipient (ACTION "reject" or "drop"). */
 int suppress_event_hit(struct queue *q, const char *scope, const char *hex,
     const char *pseudo, enum suppress_reason reason, const char *action);
+
+/* Remove up to MAX entries (any scope) that have expired at NOW, each
+ * with its suppression_removed event (source "expired").  How many
+ * removals were submitted. */
+size_t suppress_sweep(struct queue *q, uint64_t now, size_t max);
 
 struct suppress_counts {
 	uint64_t entries[SUPPRESS_NREASONS];	/* active entries by reason */

@@ -335,6 +335,51 @@ suppress_event_hit(struct queue *q, const char *scope, const char *hex, const ch
 	return rc;
 }
 
+struct sweep_ctx {
+	uint64_t now;
+	char **keys;
+	size_t n, max;
+};
+
+static int
+sweep_one(void *arg, const char *key, const char *val, size_t len)
+{
+	struct sweep_ctx *x = arg;
+	struct suppress_rec r;
+
+	if (suppress_parse(val, len, &r) == 0 && !suppress_active(&r, x->now))
+		x->keys[x->n++] = xstrdup(key);
+	return x->n >= x->max;
+}
+
+size_t
+suppress_sweep(struct queue *q, uint64_t now, size_t max)
+{
+	struct sweep_ctx x;
+	size_t i, done = 0;
+
+	x.now = now;
+	x.n = 0;
+	x.max = max;
+	x.keys = xcalloc(max ? max : 1, sizeof(*x.keys));
+	if (max > 0)
+		(void)queue_kv_foreach(q, QUEUE_T_SUPPRESSIONS, "", sweep_one, &x);
+	for (i = 0; i < x.n; i++) {
+		char *slash = strrchr(x.keys[i], '/');
+
+		if (slash != NULL) {
+			*slash = '\0';
+			if (suppress_del(q, x.keys[i], slash + 1, "expired", NULL, NULL, NULL) == 0)
+				done++;
+		}
+		free(x.keys[i]);
+	}
+	free(x.keys);
+	if (done > 0)
+		log_info("event=suppression_expired removed=%zu", done);
+	return done;
+}
+
 struct count_ctx {
 	struct suppress_counts *c;
 	const char *scope;

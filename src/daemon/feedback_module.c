@@ -2,7 +2,8 @@
 /*
  * feedback_module.c: the "feedback" module of posternd's module table:
  * the one-click unsubscribe endpoint on http_listen (src/inbound/
- * feedback.c over src/net/http.c).  The feedback SMTP listener itself
+ * feedback.c over src/net/http.c) and the sweep of expired
+ * suppressions.  The feedback SMTP listener itself
  * is one of the smtpd module's listeners (RELAY_MODE_FEEDBACK).
  * http_listen needs a restart to change; nothing else is kept.
  */

@@ -224,6 +224,7 @@ feedback_message(struct queue *q, const struct config *cfg, const char *const *r
 /* ---- the one-click endpoint (RFC 8058) ---- */
 
 struct feedback_http {
+	uv_timer_t sweep;		/* expired entries out, every purge_interval */
 	struct queue *q;		/* borrowed */
 	struct http_server **srv;
 	size_t nsrv;
@@ -313,6 +314,23 @@ http_unsub_get(const struct http_request *req, struct http_response *resp, void 
 	http_response_header(resp, "Content-Security-Policy", "default-src 'none'; form-action 'self'");
 }
 
+#define SWEEP_MAX 10000
+
+/* Hard-bounce entries past their expiry leave the table. */
+static void
+feedback_sweep(uv_timer_t *t)
+{
+	struct feedback_http *f = t->data;
+
+	(void)suppress_sweep(f->q, now_wall_ms(), SWEEP_MAX);
+}
+
+static void
+feedback_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 struct feedback_http *
 feedback_http_start(uv_loop_t *loop, const struct config *cfg, struct queue *q, char *err,
     size_t errlen)
@@ -321,6 +339,10 @@ feedback_http_start(uv_loop_t *loop, const struct config *cfg, struct queue *q, 
 	size_t i;
 
 	f->q = q;
+	uv_timer_init(loop, &f->sweep);
+	f->sweep.data = f;
+	if (q != NULL)
+		uv_timer_start(&f->sweep, feedback_sweep, cfg->purge_interval, cfg->purge_interval);
 	f->routes[0] = (struct http_route){ "POST", "/u/", 1, http_unsub_post, f };
 	f->routes[1] = (struct http_route){ "GET", "/u/", 1, http_unsub_get, f };
 	if (cfg->http_listen.n == 0)
@@ -347,5 +369,7 @@ feedback_http_stop(struct feedback_http *f)
 	for (i = 0; i < f->nsrv; i++)
 		http_server_stop(f->srv[i]);
 	free(f->srv);
-	free(f);
+	f->srv = NULL;
+	f->nsrv = 0;
+	uv_close((uv_handle_t *)&f->sweep, feedback_closed);	/* frees F */
 }

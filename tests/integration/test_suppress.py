@@ -37,7 +37,7 @@ def suppressed(p, addr, *scope):
 
 
 def main():
-    plan(40)
+    plan(42)
     port = free_port("127.0.0.2")
     dns = Dns()
     dns.mx("dest.test", "mx.dest.test", 10).a("mx.dest.test", "127.0.0.2")
@@ -180,6 +180,22 @@ def main():
         ok(yes and info.get("reason") == "hard_bounce", "check works offline")
         r = p.posternctl("suppress", "add", "new@dest.test", "--account", "relay")
         ok(r.returncode == 1 and "running posternd" in r.stderr, "add needs the daemon")
+    # ---- expired hard bounces are swept out of the table ----
+    with Postern(name="sweep", conf={"suppression_hard_bounce_expiry": "1s",
+                                     "purge_interval": "1s"}) as q:
+        q.posternctl("account", "add", "app", "--domain", "*")
+        r = q.posternctl("suppress", "add", "brief@x.test", "--account", "app",
+                         "--reason", "hard_bounce")
+        r2 = q.posternctl("suppress", "add", "stays@x.test", "--account", "app",
+                          "--reason", "complaint")
+        is_(r.returncode + r2.returncode, 0, "a hard bounce expiring in 1s and a complaint")
+        wait_for(lambda: len(q.posternctl_json("suppress", "list", "--account", "app")) == 1,
+                 timeout=60, what="the expired entry swept")
+        left = q.posternctl_json("suppress", "list", "--account", "app")
+        sup = q.posternctl_json("account", "show", "app")["suppressions"]
+        ok(left[0]["reason"] == "complaint" and sup.get("removed") == 1 and sup.get("expired") == 0,
+           "the sweep removed the expired entry only, with an event (%s)" % sup)
+
     # ---- address_fold_local_part = no: the local part is compared exactly ----
     with Postern(name="exact", conf={"address_fold_local_part": False}) as q:
         r = q.posternctl("suppress", "add", "Case@x.test", "--global")
