@@ -22,9 +22,10 @@
  *
  * Every add, hit (a blocked RCPT) and remove is an event in the events
  * log: {"event":"suppression_added|suppression_hit|suppression_removed",
- * "account":SCOPE,"hash":first 16 hex digits,"reason":...}, written in
- * the transaction of the change; counts per account come from the
- * table and from those events (within event_retention).
+ * "account":SCOPE,"hash":first 16 hex digits,"reason":...}: adds and
+ * removes in the transaction of the change, hits in their own write
+ * behind the RCPT reply; counts per account come from the table and
+ * from those events (within event_retention).
  */
 #ifndef POSTERN_SUPPRESS_H
 #define POSTERN_SUPPRESS_H
