@@ -78,6 +78,8 @@ int ctl_domain_main(struct ctl *c, int argc, char **argv);
 int ctl_account_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_suppress.c: `posternctl suppress ...`. */
 int ctl_suppress_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_review.c: `posternctl review ...` (issue 16). */
+int ctl_review_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_auth.c */
 int ctl_auth_main(struct ctl *c, int argc, char **argv);
 

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "queue.h"
+#include "review.h"
 #include "route.h"
 
 struct delivery;
@@ -44,6 +45,7 @@ struct delivery_params {
 	char **bounce_codes;		/* suppression_bounce_codes: "5.1.1", ... */
 	size_t nbounce_codes;
 	uint64_t hard_bounce_expiry;	/* suppression_hard_bounce_expiry, ms; 0 = never */
+	struct abuse_thresholds abuse;	/* review_trigger_*, review_bounce_* (issue 16) */
 };
 void delivery_params_free(struct delivery_params *p);
 

@@ -32,8 +32,6 @@
 #include "queue_int.h"
 #include "util.h"
 
-static int action_apply(struct queue *q, struct db_txn *txn, const char *id,
-    enum queue_action act);
 static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int flush_apply(struct queue *q, struct db_txn *txn);
 static int account_mail_delete(struct queue *q, struct db_txn *txn, const char *account);
@@ -79,9 +77,11 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		keys_forget(q, s->key);
 		return rc == -ENOENT ? ENOENT : rc;
 	case OP_ACTION:
-		return action_apply(q, txn, s->id, s->act);
+		return queue_action_apply(q, txn, s->id, s->act, NULL, NULL);
 	case OP_ACTIONS:
 		return actions_apply(q, txn, s);
+	case OP_REVIEW:
+		return queue_review_apply(q, txn, s);
 	case OP_ACCOUNT_DELETE:
 		/* its queued mail, the record and (crypto-shredding) the
 		 * account key together */
@@ -140,6 +140,15 @@ simple_free(struct simple_op *s)
 	free(s->events);
 	free(s->batch_audit);
 	free(s->event);
+	free(s->reason);
+	if (s->bodies != NULL) {
+		for (i = 0; i < s->nids; i++) {
+			if (s->bodies[i].data != NULL)
+				crypto_wipe(s->bodies[i].data, s->bodies[i].len);
+			buf_free(&s->bodies[i]);
+		}
+		free(s->bodies);
+	}
 	free(s->op.audit);
 	free(s->key);
 	free(s->val);
@@ -160,7 +169,8 @@ simple_done(struct queue *q, struct writer_op *wop, int status)
 		queue_outcome_for_error(&o, status);
 	if (s->cb != NULL)
 		s->cb(s->arg, &o);
-	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH))
+	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH ||
+	    s->kind == OP_REVIEW))
 		sched_kick(q);
 	simple_free(s);
 }
@@ -386,7 +396,8 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	int rc = 0, failed = 0;
 
 	for (i = 0; i < s->nids; i++) {
-		rc = id_valid(s->ids[i]) ? action_apply(q, txn, s->ids[i], s->act) : ENOENT;
+		rc = id_valid(s->ids[i]) ? queue_action_apply(q, txn, s->ids[i], s->act, NULL, NULL) :
+		    ENOENT;
 		if (rc < 0)
 			break;
 		s->status_out[i] = -rc;
@@ -412,8 +423,9 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 
 /* ACT on message ID: 0 changed, ENOENT, EALREADY (nothing written then),
  * or < 0 (the transaction is broken). */
-static int
-action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act)
+int
+queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act,
+    const char *event, const char *reason)
 {
 	static const char *const what[] = { "hold", "release", "delete", "requeue" };
 	struct queue_msg *m;
@@ -471,7 +483,8 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 			nchanged++;
 			rc = rcpt_put(txn, id, rc_);
 			if (rc == 0)
-				rc = event_add(q, txn, id, rc_->addr, what[act], NULL);
+				rc = event_add_reason(q, txn, id, rc_->addr,
+				    event != NULL ? event : what[act], reason);
 		}
 	}
 	/* Hold, release and requeue that change nothing are refused, so an
@@ -537,7 +550,7 @@ account_mail_delete(struct queue *q, struct db_txn *txn, const char *account)
 			continue;
 		mine = strcmp(m->account, account) == 0 && !(r.flags & MF_DELETED);
 		queue_msg_free(m);
-		if (mine && (rc = action_apply(q, txn, ids[i], QUEUE_ACT_DELETE)) > 0)
+		if (mine && (rc = queue_action_apply(q, txn, ids[i], QUEUE_ACT_DELETE, NULL, NULL)) > 0)
 			rc = 0;
 	}
 	free(ids);

@@ -53,6 +53,27 @@
 #define ACCOUNT_DK_LEN 32
 #define ACCOUNT_RECORD_MAX (64 * 1024)
 
+const char *
+account_strstatus(enum account_status s)
+{
+	static const char *const names[] = { "active", "under_review", "paused", "suspended" };
+
+	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "active";
+}
+
+int
+account_parse_status(const char *s, enum account_status *out)
+{
+	unsigned i;
+
+	for (i = ACCOUNT_ACTIVE; i <= ACCOUNT_SUSPENDED; i++)
+		if (strcmp(s, account_strstatus((enum account_status)i)) == 0) {
+			*out = (enum account_status)i;
+			return 0;
+		}
+	return -1;
+}
+
 int
 account_name_valid(const char *name)
 {
@@ -84,6 +105,8 @@ account_new(const char *name)
 	a->pol.event_retention = ACCOUNT_UNSET;
 	a->pol.suppression_action = ACCOUNT_UNSET;
 	a->pol.list_unsubscribe = ACCOUNT_UNSET;
+	a->pol.review_bounce_review = a->pol.review_bounce_pause = ACCOUNT_UNSET;
+	a->pol.review_complaint_review = a->pol.review_complaint_pause = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
 	return a;
 }
@@ -214,7 +237,7 @@ account_key_valid(const char *key)
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
 enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_SUPPRESSION_ACTION,
-	AS_LIST_UNSUBSCRIBE, AS_DOMAIN };
+	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE };
 
 struct account_setting {
 	const char *key;
@@ -236,6 +259,10 @@ static const struct account_setting account_settings[] = {
 	{ "suppression_action", AS_SUPPRESSION_ACTION, "reject or drop", POL_OFF(suppression_action), 0 },
 	{ "list_unsubscribe", AS_LIST_UNSUBSCRIBE, "off, mailto or one-click", POL_OFF(list_unsubscribe), 0 },
 	{ "return_path_domain", AS_DOMAIN, "a domain name (VERP return path b+TOKEN@DOMAIN)", POL_OFF(return_path_domain), 0 },
+	{ "review_bounce_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_review), 0 },
+	{ "review_bounce_pause", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_pause), 0 },
+	{ "review_complaint_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_complaint_review), 0 },
+	{ "review_complaint_pause", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_complaint_pause), 0 },
 };
 _Static_assert(ACCOUNT_DLP_NTYPES == DLP_NTYPES, "dlp_action[] follows enum dlp_type");
 
@@ -304,6 +331,15 @@ account_setting_apply(const struct account_setting *st, const char *value,
 		str_copy(field, norm + 2, 256);
 		return 0;
 	}
+	case AS_PERMILLE: {
+		char *end;
+		long v = strtol(value, &end, 10);
+
+		if (!isdigit((unsigned char)*value) || *end != '\0' || v < 1 || v > 1000)
+			return -1;
+		*(int64_t *)field = v;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -356,10 +392,15 @@ account_setting_check(const char *key, const char *value, char *err, size_t errl
 	if (value == NULL)
 		return 0;	/* removing any well-formed key is fine: it cleans up */
 	if (st == NULL) {
-		snprintf(err, errlen, "unknown setting '%s' (known: dlp_action_card, "
-		    "dlp_action_card_test, dlp_action_ssn, dlp_action_iban, spf_action, "
-		    "body_retention, event_retention, suppression_action, list_unsubscribe, "
-		    "return_path_domain)", key);
+		/* the known names, from the one table */
+		size_t i, o;
+
+		o = (size_t)snprintf(err, errlen, "unknown setting '%s' (known: ", key);
+		for (i = 0; i < ARRAY_SIZE(account_settings) && o < errlen; i++)
+			o += (size_t)snprintf(err + o, errlen - o, "%s%s", i ? ", " : "",
+			    account_settings[i].key);
+		if (o < errlen)
+			snprintf(err + o, errlen - o, ")");
 		return -1;
 	}
 	memset(&scratch, 0, sizeof(scratch));
@@ -475,10 +516,9 @@ account_parse(const char *text, size_t len)
 				goto bad;
 			str_copy(a->password, line, sizeof(a->password));
 		} else if (klen == 6 && memcmp(p, "status", 6) == 0) {
-			if (strcmp(line, "suspended") == 0)
-				a->pol.suspended = 1;
-			else if (strcmp(line, "active") != 0)
+			if (account_parse_status(line, &a->pol.status) != 0)
 				goto bad;
+			a->pol.suspended = a->pol.status == ACCOUNT_SUSPENDED;
 		} else if (klen == 7 && memcmp(p, "domains", 7) == 0) {
 			if (account_set_domains(a, line) != 0)
 				goto bad;
@@ -543,7 +583,9 @@ account_format(const struct account *a, size_t *len)
 	buf_printf(&b, "name=%s\n", a->name);
 	if (a->password[0] != '\0')
 		buf_printf(&b, "password=%s\n", a->password);
-	buf_printf(&b, "status=%s\n", a->pol.suspended ? "suspended" : "active");
+	/* suspended is the older flag: it wins over a status set beside it */
+	buf_printf(&b, "status=%s\n", account_strstatus(a->pol.suspended ? ACCOUNT_SUSPENDED :
+	    a->pol.status == ACCOUNT_SUSPENDED ? ACCOUNT_ACTIVE : a->pol.status));
 	if (a->pol.ndomains > 0) {
 		buf_append_str(&b, "domains=");
 		for (i = 0; i < a->pol.ndomains; i++)
