@@ -84,6 +84,7 @@ struct control_req {
 	void *priv;			/* control.c's connection state */
 	struct json_out *out;		/* the result writer (control_out()) */
 	int local_done, local_status;	/* control_run_local() */
+	int audit_read;			/* control_audit_read() accepted this read */
 };
 
 typedef int (*control_handler)(struct control_req *req, struct json_out *out);
@@ -125,6 +126,17 @@ struct json_out *control_out(struct control_req *req);
  */
 const struct queue_audit *control_audit_txn(struct control_req *req, int unchanged_ok);
 void control_audit_committed(struct control_req *req);
+
+/*
+ * A read that returns decrypted content or plaintext addresses (issue
+ * 13): its response is sent only once its audit record (who, role,
+ * command, target, "reason" from the request's args) is committed, and
+ * not at all if the record cannot be written.  1: go ahead, the read
+ * is audited; 0: it cannot be audited (posternctl offline, no daemon):
+ * return nothing decrypted; -1: refused (a reviewer gave no reason;
+ * REQ's error is set, return it).
+ */
+int control_audit_read(struct control_req *req);
 
 /*
  * Write-ahead audit for effects outside LMDB (the DKIM key files): commit

@@ -12,8 +12,10 @@
  *    (map or disk full) or 451 4.3.0 (I/O).
  *  - Bodies are stored in chunks, each sealed with AES-256-GCM under a
  *    per-message data key (wrapped by the account key, wrapped by the
- *    master key).  Deleting a message deletes its data key in the same
- *    transaction.
+ *    master key); envelope addresses are sealed under the same key, with
+ *    keyed hashes beside them for lookups.  The keys live in the key
+ *    store (queue/keystore.c), not in LMDB: deleting a message zeroes
+ *    its data key's slot once the transaction commits.
  *  - Message ids are QUEUE_ID_LEN printable characters, unique and
  *    sortable by creation time.
  *  - All callbacks run on the loop thread.  queue_commit() and the
@@ -163,8 +165,13 @@ struct queue_rcpt {
 	uint64_t next_try;	/* wall ms */
 	uint64_t first_attempt;	/* wall ms of the first attempt, 0 = none yet */
 	uint64_t last_attempt;	/* wall ms of the latest attempt, 0 = none yet */
-	char *last_reply;	/* "550 5.1.1 ..." or NULL */
+	char *last_reply;	/* "550 5.1.1 ..." or NULL; addresses in it pseudonymised */
 	char *relay;		/* last relay host or NULL */
+	unsigned char addr_hash[32];	/* keyed index of addr (addr.h); valid if has_hash */
+	int has_hash;
+	/* queue/ only: the sealed (addr, orcpt) as stored, kept opaque */
+	unsigned char *sealed;
+	size_t sealed_len;
 };
 
 struct queue_msg {
@@ -180,9 +187,20 @@ struct queue_msg {
 	size_t nrcpts;
 	struct queue_rcpt *rcpts;
 	char *client;			/* pseudonymised client description or NULL */
+	unsigned char sender_hash[32];	/* keyed index of sender; valid if has_sender_hash */
+	int has_sender_hash;
+	/* The envelope (sender, envid, client, recipient addresses) is sealed
+	 * under the data key; once that key is shredded (delete, body
+	 * retention, account delete) only the keyed hashes remain and this
+	 * is set (addresses read as ""). */
+	int envelope_gone;
+	unsigned char *env_sealed;	/* queue/ only: as stored, opaque */
+	size_t env_sealed_len;
 };
 
 void queue_msg_free(struct queue_msg *m);
+/* Path of the key store file (tests scan it). */
+const char *queue_keystore_path(struct queue *q);
 /* 0, -ENOENT, or other negative errno. */
 int queue_get(struct queue *q, const char *id, struct queue_msg **out);
 /* Decrypt the whole body into OUT (appended). */
@@ -328,6 +346,9 @@ int queue_review_account(struct queue *q, const char *account, const char *text,
  * nonzero to stop.  Any thread. */
 typedef int (*queue_msg_cb)(void *arg, const struct queue_msg *m);
 int queue_foreach(struct queue *q, queue_msg_cb cb, void *arg);
+/* The same without opening the sealed envelopes: addresses read as "",
+ * the keyed hashes are set (listings, filters by address, counts). */
+int queue_foreach_sealed(struct queue *q, queue_msg_cb cb, void *arg);
 
 /* Operator actions on one message; the callback outcome is OK, or
  * permfail 550 5.1.0 "No such message", permfail 550 5.0.0 when hold,
@@ -396,6 +417,19 @@ struct queue_stats {
 };
 int queue_stats(struct queue *q, struct queue_stats *st);
 /* The posternd module callbacks are declared in daemon.h (src/daemon/queue_module.c). */
+
+/*
+ * Backups that erasure reaches (queue/journal.c).  queue_backup() (any
+ * queue, read-only included, daemon running or not) writes DIR/data.mdb
+ * (compacted: no free pages), DIR/keys and DIR/backup.info (the erasure
+ * journal's id and position).  queue_restore() (daemon stopped) puts
+ * them into P's data directory, zeroing first every key erased after
+ * the backup and then erasing what those erasures named; *REPLAYED gets
+ * how many journal lines it applied.  0, or -1 with ERR.
+ */
+int queue_backup(struct queue *q, const char *dir, char *err, size_t errlen);
+int queue_restore(const struct queue_params *p, const char *dir, size_t *replayed,
+    char *err, size_t errlen);
 
 /*
  * `queue check` (issue 12 item 3): walk every page of the file and read

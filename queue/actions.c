@@ -36,11 +36,29 @@ static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *
 static int flush_apply(struct queue *q, struct db_txn *txn);
 static int account_mail_delete(struct queue *q, struct db_txn *txn, const char *account);
 
+/* Drop ACCOUNT's key reference; its slot is zeroed once the batch
+ * commits, and every message key it wrapped is unreadable from then on.
+ * No key: ENOENT when MISSING_FAILS, else 0. */
+static int
+account_key_shred(struct queue *q, struct db_txn *txn, const char *account, int missing_fails)
+{
+	uint64_t slot = account_slot(txn, account);
+	char *name = xasprintf("a:%s", account);
+	int rc = db_del(txn, DB_KEYS, name, strlen(name));
+
+	free(name);
+	keys_forget(q, account);
+	if (rc == -ENOENT)
+		return missing_fails ? ENOENT : 0;
+	if (rc == 0)
+		ks_forget(q->ks, slot, KS_ACCOUNT, account);
+	return rc;
+}
+
 static int
 simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 {
 	struct simple_op *s = (struct simple_op *)wop;
-	char *name;
 	int rc;
 
 	switch (s->kind) {
@@ -71,11 +89,7 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		return rc;
 	}
 	case OP_SHRED:
-		name = xasprintf("a:%s", s->key);
-		rc = db_del(txn, DB_KEYS, name, strlen(name));
-		free(name);
-		keys_forget(q, s->key);
-		return rc == -ENOENT ? ENOENT : rc;
+		return account_key_shred(q, txn, s->key, 1);
 	case OP_ACTION:
 		return queue_action_apply(q, txn, s->id, s->act, NULL, NULL);
 	case OP_ACTIONS:
@@ -89,11 +103,7 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 			return rc;
 		if ((rc = db_del(txn, DB_ACCOUNTS, s->key, strlen(s->key))) != 0 && rc != -ENOENT)
 			return rc;
-		name = xasprintf("a:%s", s->key);
-		rc = db_del(txn, DB_KEYS, name, strlen(name));
-		free(name);
-		keys_forget(q, s->key);
-		return rc == -ENOENT ? 0 : rc;
+		return account_key_shred(q, txn, s->key, 0);
 	case OP_FLUSH:
 		return flush_apply(q, txn);
 	case OP_PURGE:
@@ -308,6 +318,25 @@ queue_account_delete(struct queue *q, const char *account,
 	return simple_submit(q, s);
 }
 
+/* Restore (journal.c): erase message ID (delete) or account NAME now, on
+ * the calling thread (no writer). */
+int
+queue_erase_sync(struct queue *q, int account, const char *owner)
+{
+	struct simple_op *s = simple_new(account ? OP_ACCOUNT_DELETE : OP_ACTION, NULL, NULL);
+	int rc;
+
+	if (account)
+		s->key = xstrdup(owner);
+	else {
+		str_copy(s->id, owner, sizeof(s->id));
+		s->act = QUEUE_ACT_DELETE;
+	}
+	rc = writer_run_sync(q, &s->op);
+	simple_free(s);
+	return rc;
+}
+
 int
 queue_actions(struct queue *q, const char *const *ids, size_t n, enum queue_action act,
     const struct queue_audit *audit, int *status, queue_done_cb cb, void *arg)
@@ -434,7 +463,7 @@ queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum que
 	size_t i, nchanged = 0;
 	int rc = 0;
 
-	if ((rc = msg_load(txn, id, &m, &r)) != 0)
+	if ((rc = msg_load(q, txn, id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	if (r.flags & MF_DELETED) {
 		queue_msg_free(m);
@@ -499,7 +528,7 @@ queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum que
 		else if (act == QUEUE_ACT_RELEASE)
 			r.flags &= ~(uint64_t)MF_HELD;
 		else if (act == QUEUE_ACT_DELETE) {
-			rc = body_shred(txn, id, r.nchunks);
+			rc = body_shred(q, txn, id, &r);
 			r.flags |= MF_DELETED | MF_BODY_GONE;
 			r.flags &= ~(uint64_t)MF_HELD;
 		}
@@ -546,7 +575,7 @@ account_mail_delete(struct queue *q, struct db_txn *txn, const char *account)
 	for (i = 0; i < n && rc == 0; i++) {
 		int mine;
 
-		if (msg_load(txn, ids[i], &m, &r) != 0)
+		if (msg_load(NULL, txn, ids[i], &m, &r) != 0)	/* sealed: account, flags */
 			continue;
 		mine = strcmp(m->account, account) == 0 && !(r.flags & MF_DELETED);
 		queue_msg_free(m);

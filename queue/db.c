@@ -642,6 +642,12 @@ db_cursor_close(struct db_cursor *c)
 }
 
 int
+db_copy(struct db *db, const char *dir)
+{
+	return db_err(mdb_env_copy2(db->env, dir, MDB_CP_COMPACT));
+}
+
+int
 db_grow(struct db *db, uint64_t newsize)
 {
 	int rc;

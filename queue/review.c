@@ -126,28 +126,27 @@ review_reason_of(struct db_txn *txn, const struct queue_msg *m, char *out, size_
 	return "manual";
 }
 
-/* Replace M's text with BODY (whole message): the old chunks and data key
- * go, the new text is sealed under a fresh data key (as commit does). */
+/* Replace M's text with BODY (whole message, re-signed): the old chunks
+ * go and the new text is sealed under the message's data key (its slot
+ * in the key store, and the envelope sealed under it, stay as they are:
+ * the old text differs only in its signature). */
 static int
 review_replace_body(struct queue *q, struct db_txn *txn, struct queue_msg *m, struct mrec *r,
     const struct buf *body)
 {
-	unsigned char ak[CRYPTO_KEY_LEN], dk[CRYPTO_KEY_LEN];
-	unsigned char wrapped[CRYPTO_KEY_LEN + CRYPTO_OVERHEAD], k[RCPT_KEY_LEN], *sealed;
-	char name[3 + QUEUE_ID_LEN];
+	unsigned char dk[CRYPTO_KEY_LEN], k[RCPT_KEY_LEN], *sealed;
 	uint64_t off, no;
 	size_t n;
 	int err;
 
-	if ((err = body_shred(txn, m->id, r->nchunks)) != 0)
+	if ((err = data_key(q, txn, m->account ? m->account : "", m->id, r->slot, dk)) != 0)
 		return err;
-	if ((err = queue_account_key(q, txn, m->account ? m->account : "", 1, ak)) != 0)
-		return err == -EBADMSG ? EACCES : err;
-	crypto_random_bytes(dk, sizeof(dk));
-	snprintf(name, sizeof(name), "m:%s", m->id);
-	crypto_seal(ak, name, strlen(name), dk, sizeof(dk), wrapped);
-	if ((err = db_put(txn, DB_KEYS, name, strlen(name), wrapped, sizeof(wrapped))) != 0)
-		goto out;
+	for (no = 0; no < r->nchunks; no++) {
+		rcpt_key(k, m->id, (uint32_t)no);
+		if ((err = db_del(txn, DB_BODIES, k, sizeof(k))) != 0 && err != -ENOENT)
+			goto out;
+	}
+	err = 0;
 	sealed = xmalloc(q->chunk_size + CRYPTO_OVERHEAD);
 	for (off = 0, no = 0; off < body->len; off += n, no++) {
 		n = body->len - off < q->chunk_size ? body->len - off : q->chunk_size;
@@ -166,7 +165,6 @@ review_replace_body(struct queue *q, struct db_txn *txn, struct queue_msg *m, st
 	}
 out:
 	crypto_wipe(dk, sizeof(dk));
-	crypto_wipe(ak, sizeof(ak));
 	return err;
 }
 
@@ -187,7 +185,7 @@ review_one(struct queue *q, struct db_txn *txn, const char *id, enum queue_revie
 
 	if (!id_valid(id))
 		return ENOENT;
-	if ((rc = msg_load(txn, id, &m, &r)) != 0)
+	if ((rc = msg_load(q, txn, id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	if (reason == NULL && op != QUEUE_REVIEW_FLAG)
 		reason = review_reason_of(txn, m, why, sizeof(why));
@@ -232,7 +230,7 @@ account_candidate(struct db_txn *txn, const char *id, const char *account, int h
 	size_t vl;
 	int take = 0;
 
-	if (msg_load(txn, id, &m, &r) != 0)
+	if (msg_load(NULL, txn, id, &m, &r) != 0)	/* account and state only */
 		return 0;
 	if (strcmp(m->account ? m->account : "", account) != 0 || (r.flags & MF_DELETED)) {
 		queue_msg_free(m);

@@ -324,6 +324,10 @@ control_audit_json(struct conn *c, struct buf *b, const char *phase)
 	json_kv_str(&j, "target", c->req.target);
 	if (c->req.reason[0] != '\0')
 		json_kv_str(&j, "reason", c->req.reason);
+	else if (json_get_str(c->req.args, "reason", NULL) != NULL)
+		json_kv_str(&j, "reason", json_get_str(c->req.args, "reason", NULL));
+	if (c->req.audit_read)
+		json_kv_bool(&j, "read", 1);
 	if (phase != NULL && *phase != '\0')
 		json_kv_str(&j, "phase", phase);
 	else if (phase == NULL) {
@@ -383,6 +387,23 @@ control_audit_txn(struct control_req *req, int unchanged_ok)
 	return &c->qa;
 }
 
+int
+control_audit_read(struct control_req *req)
+{
+	struct conn *c = req->priv;
+	const char *reason = json_get_str(req->args, "reason", NULL);
+
+	if (c == NULL || c->srv->queue == NULL)
+		return 0;
+	if (req->role < CONTROL_ROLE_OPERATOR && (reason == NULL || *reason == '\0')) {
+		control_error(req, CONTROL_USAGE, "%s: a reason is required (--reason TEXT)",
+		    req->cmd);
+		return -1;
+	}
+	req->audit_read = 1;
+	return 1;
+}
+
 void
 control_audit_committed(struct control_req *req)
 {
@@ -429,9 +450,15 @@ control_finish(struct control_req *req, int status)
 	/* A mutation whose record the queue committed with it is done;
 	 * anything else that is mutating (refused before reaching the
 	 * queue, or failed there) gets its record now. */
-	if (c->cmd != NULL && (c->cmd->mutating || c->refused) && !c->audited &&
+	if (c->cmd != NULL && (c->cmd->mutating || c->refused || req->audit_read) && !c->audited &&
 	    control_audit(c) == 0)
 		return;
+	if (req->audit_read && !c->audited) {
+		/* an audited read whose record cannot be written returns nothing */
+		c->status = CONTROL_FAIL;
+		snprintf(c->req.error, sizeof(c->req.error),
+		    "the audit record of this read could not be written");
+	}
 	conn_respond(c);
 }
 

@@ -85,6 +85,12 @@ ctl_connect(struct ctl *c)
 	return 0;
 }
 
+int
+ctl_daemon_running(struct ctl *c)
+{
+	return ctl_connect(c) == 0;
+}
+
 /* Read one line from the daemon into B. */
 static int
 ctl_read_line(int fd, struct buf *b)

@@ -54,6 +54,8 @@ static const struct ctl_group groups[] = {
 	{ "suppress", ctl_suppress_main, "list, check, add, remove, import, export suppression lists" },
 	{ "review", ctl_review_main, "list, show, release, reject, flag, account, suspend, resume" },
 	{ "auth", ctl_auth_main, "lockouts, unlock: AUTH lockouts and slow-downs (needs posternd)" },
+	{ "backup", ctl_backup_main, "DIR: a copy that erasure reaches (data, key store, journal position)" },
+	{ "restore", ctl_restore_main, "DIR: restore a backup (daemon stopped), replaying later erasures" },
 	/* one line per command group: account, dkim, domain, scan, review */
 };
 

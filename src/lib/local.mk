@@ -36,3 +36,8 @@ TESTS += tests/unit/test_hash
 check_PROGRAMS += tests/unit/test_addr
 tests_unit_test_addr_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_addr
+
+# log_scrub: addresses in remote replies pseudonymised (issue 13).
+check_PROGRAMS += tests/unit/test_log_scrub
+tests_unit_test_log_scrub_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_log_scrub

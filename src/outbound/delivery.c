@@ -449,7 +449,7 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 	const struct queue_msg *m = it->j->job->msg;
 	const struct queue_rcpt *r = &m->rcpts[it->idx[rc->i]];
 	const struct outcome *res = &it->res[rc->i];
-	char who[LOG_ADDR_MAX], reply[600];
+	char who[LOG_ADDR_MAX], reply[600], scrubbed[600];
 	double delay = (double)(now_wall_ms() - m->created) / 1000.0;
 
 	if (o->kind != OUTCOME_OK) {
@@ -473,7 +473,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 	    "reply=%s", m->id, it->cid[0] ? it->cid : "-", log_addr(r->addr, strlen(r->addr), who, sizeof(who)),
 	    it->relay[0] ? it->relay : "none", delay, res->enhanced,
 	    queue_strstate(newstate), it->tls[0] ? it->tls : "none",
-	    log_quote(res->text, strlen(res->text), reply, sizeof(reply)));
+	    log_quote(log_scrub(res->text, strlen(res->text), scrubbed, sizeof(scrubbed)),
+	    strlen(scrubbed), reply, sizeof(reply)));
 	free(rc);
 	dl->pending_reports--;
 	if (--it->reports_pending == 0)

@@ -35,6 +35,23 @@ FUZZ_TARGETS += tests/fuzz/fuzz_smtp_session
 tests_fuzz_fuzz_smtp_session_SOURCES = tests/fuzz/fuzz_smtp_session.c tests/fuzz/replay.c
 tests_fuzz_fuzz_smtp_session_LDADD = $(FUZZ_LDADD)
 
+# log_scrub: addresses in remote replies replaced by pseudonyms (src/lib/log.c)
+FUZZ_TARGETS += tests/fuzz/fuzz_log_scrub
+tests_fuzz_fuzz_log_scrub_SOURCES = tests/fuzz/fuzz_log_scrub.c tests/fuzz/replay.c
+tests_fuzz_fuzz_log_scrub_LDADD = $(FUZZ_LDADD)
+
+# journal: the erasure journal's parsers (queue/journal.c; private header)
+FUZZ_TARGETS += tests/fuzz/fuzz_journal
+tests_fuzz_fuzz_journal_SOURCES = tests/fuzz/fuzz_journal.c tests/fuzz/replay.c
+tests_fuzz_fuzz_journal_LDADD = $(FUZZ_LDADD)
+tests_fuzz_fuzz_journal_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+
+# queue_record: stored message / recipient records (queue/records.c; private header)
+FUZZ_TARGETS += tests/fuzz/fuzz_queue_record
+tests_fuzz_fuzz_queue_record_SOURCES = tests/fuzz/fuzz_queue_record.c tests/fuzz/replay.c
+tests_fuzz_fuzz_queue_record_LDADD = $(FUZZ_LDADD)
+tests_fuzz_fuzz_queue_record_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+
 # json: the control protocol's JSON parser (src/json.c), round trip
 FUZZ_TARGETS += tests/fuzz/fuzz_json
 tests_fuzz_fuzz_json_SOURCES = tests/fuzz/fuzz_json.c tests/fuzz/replay.c
@@ -89,3 +106,4 @@ fuzz-targets: $(FUZZ_TARGETS)
 fuzz-list:
 	@for t in $(FUZZ_TARGETS); do echo $$t; done
 .PHONY: fuzz-targets fuzz-list
+

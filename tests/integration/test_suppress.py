@@ -37,7 +37,7 @@ def suppressed(p, addr, *scope):
 
 
 def main():
-    plan(42)
+    plan(43)
     port = free_port("127.0.0.2")
     dns = Dns()
     dns.mx("dest.test", "mx.dest.test", 10).a("mx.dest.test", "127.0.0.2")
@@ -173,6 +173,8 @@ def main():
         ok(not file_contains(db, b"Mixed.Case") and not file_contains(db, b"mixed.case")
            and not file_contains(db, b"everyone-hates-me") and not file_contains(db, b"old2@"),
            "data.mdb never holds a suppressed-only address")
+        ok(not file_contains(db, b"gone@dest.test") and not file_contains(db, b"blocked@dest"),
+           "... nor a hard-bounced one (envelopes are sealed, entries are hashes)")
 
         # ---- 7. read-only commands work with the daemon down ----
         p.stop()
