@@ -86,6 +86,14 @@ struct policy_spam_params {
 	double dup_threshold;			/* spam_dup_threshold (percent / 100) */
 	double dup_weight;			/* spam_dup_weight */
 };
+/* Suppression lists (RCPT) and List-Unsubscribe (EOM): policy/suppress_stage.c. */
+struct policy_suppress_params {
+	int drop;				/* suppression_action = drop */
+	int list_unsubscribe;			/* enum policy_list_unsubscribe: list_unsubscribe */
+	const char *unsubscribe_url;		/* borrowed; list_unsubscribe_url ("https://host/u/") */
+	const char *feedback_domain;		/* borrowed; feedback_domain (mailto:) or "" */
+};
+enum policy_list_unsubscribe { POLICY_LU_OFF, POLICY_LU_MAILTO, POLICY_LU_ONE_CLICK };
 
 struct policy_params {
 	struct policy_limits_params limits;
@@ -94,6 +102,7 @@ struct policy_params {
 	struct policy_dkim_params dkim;
 	struct policy_spf_params spf;
 	struct policy_spam_params spam;
+	struct policy_suppress_params suppress;
 };
 
 #endif

@@ -59,6 +59,7 @@ static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
 	"spam", "spam_signals", "spam_dups",
+	"review",
 };
 
 #define RELEASE_RANGES	64
@@ -666,6 +667,12 @@ db_cursor_close(struct db_cursor *c)
 	if (c->cur != NULL)
 		mdb_cursor_close(c->cur);
 	free(c);
+}
+
+int
+db_copy(struct db *db, const char *dir)
+{
+	return db_err(mdb_env_copy2(db->env, dir, MDB_CP_COMPACT));
 }
 
 int

@@ -52,7 +52,11 @@ static const struct ctl_group groups[] = {
 	{ "scan", ctl_scan_group, "[--json] FILE...: find sensitive data in .eml files (offline)" },
 	{ "account", ctl_account_main, "add, passwd, set, suspend, unsuspend, show, list, delete" },
 	{ "spam", ctl_spam_main, "learn, score, stats, forget, expire: the spam model" },
+	{ "suppress", ctl_suppress_main, "list, check, add, remove, import, export suppression lists" },
+	{ "review", ctl_review_main, "list, show, release, reject, flag, account, suspend, resume" },
 	{ "auth", ctl_auth_main, "lockouts, unlock: AUTH lockouts and slow-downs (needs posternd)" },
+	{ "backup", ctl_backup_main, "DIR: a copy that erasure reaches (data, key store, journal position)" },
+	{ "restore", ctl_restore_main, "DIR: restore a backup (daemon stopped), replaying later erasures" },
 	/* one line per command group: account, dkim, domain, scan, review */
 };
 

@@ -72,4 +72,8 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 	p->spam.signal_max_domains = (uint32_t)cfg->spam_signal_max_domains;
 	p->spam.dup_threshold = (double)cfg->spam_dup_threshold / 100.0;
 	p->spam.dup_weight = (double)cfg->spam_dup_weight;
+	p->suppress.drop = cfg->suppression_action == CONFIG_SUPPRESSION_DROP;
+	p->suppress.list_unsubscribe = (int)cfg->list_unsubscribe;	/* same values */
+	p->suppress.unsubscribe_url = cfg->list_unsubscribe_url;
+	p->suppress.feedback_domain = cfg->feedback_domain;
 }
