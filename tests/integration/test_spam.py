@@ -101,7 +101,7 @@ def main():
         "spam_reject_score": "0",
         "spam_rules": "GTUBE:1000:" + GTUBE,
     }).start()
-    plan(42)
+    plan(44)
     ok(add_account(p, "plain").returncode == 0, "account plain (global thresholds)")
     ok(add_account(p, "strict", "spam_reject_score=100").returncode == 0,
        "account strict: spam_reject_score=100")
@@ -226,6 +226,21 @@ def main():
     ok(r.returncode == 0 and "spam.learn" in r.stdout and qid in r.stdout,
        "spam.learn is in the audit log with the message id")
 
+    # -- reviewer decisions train the model (issue 16's review commands) --
+    before = json.loads(p.posternctl("spam", "stats", "--json").stdout)
+    code, text = send("plain", gtube_message())
+    rid = queue_id(text)
+    r = p.posternctl("review", "reject", rid, "--learn", "--json")
+    j = json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else {}
+    after = json.loads(p.posternctl("spam", "stats", "--json").stdout)
+    ok(r.returncode == 0 and '"learned": true' in json.dumps(j) and
+       after.get("spam") == before.get("spam", 0) + 1,
+       "review reject --learn: learned as spam (%s)" % r.stdout.strip()[:200])
+    code, text = send("plain", gtube_message())
+    m = show(p, queue_id(text))
+    v = json.dumps(m.get("verdicts"))
+    ok("NEAR_DUP_REJECTED" in v, "the next copy of the rejected message scores NEAR_DUP_REJECTED")
+
     # -- a standalone model ----------------------------------------------
     model = os.path.join(p.dir, "model")
     r = p.posternctl("spam", "learn", "--model", model, "--spam", *files["spam"][:3])
@@ -241,7 +256,7 @@ def main():
     ok(r.returncode == 0 and s.get("spam") == 0 and s.get("tokens") == 0,
        "forget --all empties the standalone model")
     s = json.loads(p.posternctl("spam", "stats", "--json").stdout)
-    ok(s.get("spam") == 25 and s.get("ham") == 26, "the daemon's model is untouched")
+    ok(s.get("spam") == 26 and s.get("ham") == 26, "the daemon's model is untouched (25 + the reviewer's spam)")
     r = p.posternctl("spam", "learn", "--spam")
     is_(r.returncode, 2, "learn without files: usage error")
 
