@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "config.h"
+#include "daemon.h"
 #include "policy.h"
 #include "spam.h"
 #include "spamdb.h"
@@ -620,12 +622,46 @@ test_stage(void)
 	policy_msg_free(&m);
 }
 
+static void
+test_config_check(void)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "spam_tag_score = 8\nspam_hold_score = 5\n", "spam_hold_score: 5 is below spam_tag_score" },
+		{ "spam_rules = gtube:1000:XJS\n", "spam_rules:" },
+		{ "spam_dnsbl = zen.test:ZEN\n", "spam_dnsbl:" },
+		{ "spam_uribl = dbl.test:DBL:x\n", "spam_uribl:" },
+	};
+	char err[2048];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct config *c = config_parse("t.conf", bad[i].text, strlen(bad[i].text), err,
+		    sizeof(err));
+		int rc = c != NULL ? daemon_check(c, err, sizeof(err)) : 0;
+
+		ok(c != NULL && rc == -1 && strstr(err, bad[i].want) != NULL,
+		    "daemon_check refuses %s", bad[i].want);
+		config_free(c);
+	}
+	{
+		const char *good = "spam_rules = GTUBE:1000:XJS*C4JDBQADN1\n"
+		    "spam_dnsbl = zen.test:ZEN:3:2=ZEN_SBL=4+4=ZEN_XBL=3\nspam_uribl = dbl.test:DBL:5\n";
+		struct config *c = config_parse("t.conf", good, strlen(good), err, sizeof(err));
+
+		ok(c != NULL && daemon_check(c, err, sizeof(err)) == 0, "valid spam keys pass (%s)",
+		    c ? err : "parse");
+		config_free(c);
+	}
+}
+
 int
 main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(98);
+	plan(103);
 	test_math();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)
@@ -635,6 +671,7 @@ main(void)
 	test_rules();
 	test_stage();
 	test_dnsbl();
+	test_config_check();
 	{
 		char *cmd = xasprintf("rm -rf %s", dir);
 
