@@ -6,7 +6,7 @@
  *
  *   name=app1
  *   password=scrypt$16384$8$1$<salt base64>$<hash base64>
- *   status=active                 (or suspended)
+ *   status=active                 (under_review, paused, suspended)
  *   domains=example.com,*.example.org   ("*" = any sender; none = no sender)
  *   max_message_size=0            (bytes; 0 = message_size_limit)
  *   max_recipients=0              (0 = smtpd_max_recipients)
@@ -62,9 +62,22 @@
  * Stages and the queue read only this, never the record text.  The
  * pointers are borrowed from the struct account that holds it.
  */
+/* Account status (issue 16): under_review is informational (listed by
+ * `review list --accounts`), paused answers 451 4.7.1 at MAIL, suspended
+ * fails AUTH with 535 5.7.8 and holds its queued mail. */
+enum account_status {
+	ACCOUNT_ACTIVE = 0,
+	ACCOUNT_UNDER_REVIEW,
+	ACCOUNT_PAUSED,
+	ACCOUNT_SUSPENDED,
+};
+const char *account_strstatus(enum account_status s);
+int account_parse_status(const char *s, enum account_status *out);
+
 struct account_policy {
 	const char *name;			/* borrowed: the account's name */
-	int suspended;
+	int suspended;				/* status == ACCOUNT_SUSPENDED */
+	enum account_status status;
 	char **domains;				/* allowed senders; owned by the account */
 	size_t ndomains;
 	uint64_t max_message_size;		/* 0 = message_size_limit */
@@ -74,6 +87,10 @@ struct account_policy {
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	/* abuse review triggers (issue 16): per mille, or ACCOUNT_UNSET
+	 * (the review_* key of postern.conf applies) */
+	int64_t review_bounce_review, review_bounce_pause;
+	int64_t review_complaint_review, review_complaint_pause;
 	/*
 	 * Room for the coming settings (suppression lists, spam scoring,
 	 * restriction): each gets one typed field here, one row in
@@ -113,7 +130,9 @@ int account_add_domain(struct account *a, const char *domain);
  * dlp_action_card, dlp_action_card_test, dlp_action_ssn,
  * dlp_action_iban (ignore|tag|redact|hold|reject), spf_action
  * (ignore|warn|reject), body_retention, event_retention (durations as
- * in postern.conf: 30s, 15m, 2h, 7d).  account_setting_check() says
+ * in postern.conf: 30s, 15m, 2h, 7d), review_bounce_review,
+ * review_bounce_pause, review_complaint_review, review_complaint_pause
+ * (per mille, 1 to 1000: this account's trigger thresholds).  account_setting_check() says
  * whether KEY=VALUE may be stored (VALUE NULL: may KEY be removed; any
  * well-formed key may, so old garbage can be cleaned up); 0, or -1 with
  * the reason in ERR.  Both posternctl and the daemon's account.*

@@ -69,6 +69,8 @@ enum config_dlp_action {	/* same values as dlp.h's enum dlp_action */
 	CONFIG_DLP_REJECT
 };
 enum config_mime_limit_action { CONFIG_MIME_LIMIT_REJECT, CONFIG_MIME_LIMIT_HOLD };
+/* How `review show` writes addresses: j\u2022\u2022\u2022@example.com or a pseudonym. */
+enum config_review_address_mask { CONFIG_REVIEW_MASK_PARTIAL, CONFIG_REVIEW_MASK_PSEUDONYM };
 
 struct config {
 	char *path;	/* file it was loaded from; owned */
@@ -169,6 +171,19 @@ struct config {
 	int64_t mime_max_parts;
 	uint64_t mime_max_decoded_size;
 	enum config_mime_limit_action mime_limit_action;
+
+	/* abuse review (issue 16) */
+	uint64_t review_hold_expiry;		/* ms; undecided held mail is rejected after it */
+	enum config_review_address_mask review_address_mask;
+	int64_t review_trigger_window;		/* delivery outcomes per account considered */
+	int64_t review_trigger_min_messages;	/* no automatic transition below this many */
+	int64_t review_bounce_review;		/* per mille of hard bounces -> under_review */
+	int64_t review_bounce_pause;		/* per mille -> paused */
+	int64_t review_complaint_review;	/* per mille of complaints (flags) -> under_review */
+	int64_t review_complaint_pause;		/* per mille -> paused */
+	int64_t review_compromise_score;	/* spam score of the compromise pattern; 0 = off */
+	int64_t review_compromise_spike;	/* this hour >= N x the average hour */
+	int64_t review_compromise_min_volume;	/* and at least this many this hour */
 };
 
 /*

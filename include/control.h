@@ -13,7 +13,8 @@
  *
  * Roles come from SO_PEERCRED: uid 0, the daemon's own uid and members
  * of operator_group are operators; members of reviewer_group are
- * reviewers; anyone else is refused.  Every command whose table entry
+ * reviewers (review.*, read-only account summaries); anyone else is
+ * refused.  Every refusal for the role is audited, mutating or not.  Every command whose table entry
  * says `mutating` has an audit record (who, role, what, target, when,
  * result) durable before the response is sent: written by the queue in
  * the transaction of the effect (control_audit_txn), or by control.c
@@ -73,6 +74,7 @@ struct control_req {
 	char user[64];			/* peer's user name (or uid) */
 	enum control_role role;
 	char target[256];		/* for the audit record; set by the handler */
+	char reason[256];		/* the reason text given (review.*), audited */
 	char error[512];
 	/* Context for handlers (borrowed). */
 	uv_loop_t *loop;		/* NULL when run offline by posternctl */

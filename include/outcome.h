@@ -109,6 +109,7 @@ enum reply_id {
 	R_AUTH_INVALID,			/* 535 5.7.8 */
 	R_AUTH_TEMPFAIL,		/* 454 4.7.0 */
 	R_AUTH_LOCKED,			/* 454 4.7.0 */
+	R_AUTH_SUSPENDED,		/* 535 5.7.8 Account suspended (issue 16) */
 	R_AUTH_BUSY,			/* 454 4.7.0 attempts in flight per address */
 
 	/* limits and policy */
@@ -118,11 +119,13 @@ enum reply_id {
 	R_BARE_LINE_ENDING,		/* 554 5.6.11 (RFC 3463 as updated, smuggling) */
 	R_TEXT_LINE_TOO_LONG,		/* 500 5.5.6 */
 	R_ACCOUNT_SUSPENDED,		/* 550 5.7.1 */
+	R_ACCOUNT_PAUSED,		/* 451 4.7.1 Account paused for review (issue 16) */
 	R_SENDER_NOT_ALLOWED,		/* 550 5.7.1 */
 	R_RATE_LIMITED,			/* 451 4.7.1 */
 	R_NUL_IN_MESSAGE,		/* 554 5.6.0 smtpd_reject_nul */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */
+	R_REVIEW_REJECTED,		/* 550 5.7.1 in the notice of review reject --notify-sender */
 	R_DKIM_SIGN_FAILED,		/* 451 4.7.0 */
 	R_SPF_TEMPERROR,		/* 451 4.7.24 %s = domain */
 	R_SPF_PERMERROR,		/* 550 5.7.24 %s = what to fix */

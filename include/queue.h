@@ -255,7 +255,10 @@ uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
 
 /* ---- generic records: accounts, dkim, suppressions ---- */
 
-enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS };
+/* QUEUE_T_REVIEW: message id -> the abuse review record (JSON, written
+ * only by queue_review(): why it is held, since when, by whose class of
+ * decision it left review, whether it was flagged; never content). */
+enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW };
 /* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
 int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
     char **val, size_t *len);
@@ -265,6 +268,59 @@ int queue_kv_put(struct queue *q, enum queue_table t, const char *key,
 /* The same, with AUDIT's record in the transaction. */
 int queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg);
+
+/* The put of queue_kv_put_audited() plus EVENT (a JSON object, or NULL)
+ * appended to the events log in the same transaction: account status
+ * changes by review commands and automatic triggers (issue 16). */
+int queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const char *event, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg);
+
+/* ---- abuse review (issue 16, queue/review.c) ---- */
+
+enum queue_review_op {
+	QUEUE_REVIEW_HOLD,	/* pending recipients -> held, with REASON (suspended, similar) */
+	QUEUE_REVIEW_RELEASE,	/* held -> queued, due now */
+	QUEUE_REVIEW_REJECT,	/* never delivered: recipients deleted, body and data key shredded */
+	QUEUE_REVIEW_EXPIRE,	/* the same, by review_hold_expiry */
+	QUEUE_REVIEW_FLAG,	/* marked abusive (also once delivered); no state change */
+};
+const char *queue_strreview(enum queue_review_op op);	/* "held", "released", ... */
+/*
+ * OP on the N messages IDS in ONE transaction with AUDIT's record (the
+ * ids changed), like queue_actions(): each recipient changed gets an
+ * event named by queue_strreview(OP) with REASON as its "reason" class
+ * (no reviewer identity: events are the customer's), and the message's
+ * review record (QUEUE_T_REVIEW) is created or updated: {"reason",
+ * "account", "held" (wall ms), "decision", "decided", "flagged"}.
+ * STATUS[i]: 0, -ENOENT, or -EALREADY (nothing to change: not held, not
+ * pending, already final).  REASON may be NULL (the record's own is kept).
+ */
+int queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_review_op op,
+    const char *reason, const struct queue_audit *audit, int *status,
+    queue_done_cb cb, void *arg);
+/*
+ * QUEUE_REVIEW_RELEASE with new message text for some of the ids
+ * (BODIES[i].iov_base NULL: keep the stored one): a released message
+ * re-signed because the hold outlived its DKIM signature's x=.  The old
+ * chunks and data key are deleted and the new text sealed under a fresh
+ * data key in the same transaction as the release (BODIES are copied).
+ */
+int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t n,
+    const struct iovec *bodies, const struct queue_audit *audit, int *status,
+    queue_done_cb cb, void *arg);
+/*
+ * Suspend or resume ACCOUNT in ONE transaction: store its record TEXT
+ * (the new status, formatted by src/account/) with EVENT (JSON, or NULL)
+ * and AUDIT's record naming the messages changed, and with HOLD every
+ * queued or deferred message of the account is held (reason
+ * "suspended"); without, every message the suspension held and nobody
+ * decided on since is released.  *COUNT (may be NULL) gets how many
+ * messages changed by the time CB runs with OK.
+ */
+int queue_review_account(struct queue *q, const char *account, const char *text, size_t len,
+    int hold, const char *event, const struct queue_audit *audit, size_t *count,
     queue_done_cb cb, void *arg);
 
 /* ---- additions (issue 3): control plane, retention, audit ---- */

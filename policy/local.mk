@@ -47,7 +47,8 @@ TESTS += tests/integration/test_dlp_corpus.py
 EXTRA_DIST += tests/dlp_corpus.py tests/integration/test_dlp_corpus.py
 # The scanner benchmark (run by hand: contrib/bench/dlp-scan/run.sh).
 EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh \
-	contrib/bench/dlp-scan/spamassassin.sh
+	contrib/bench/dlp-scan/spamassassin.sh contrib/dev/gen-unicode-digits.py \
+	contrib/bench/results/dlp-scan-2026-12-01.md
 # reject / hold / redact / tag through the real daemon (skips until the
 # SMTP listener and account commands are wired into posternd/posternctl).
 TESTS += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py \
@@ -63,3 +64,12 @@ tests_unit_test_policy_message_LDADD = $(POSTERN_LIBS)
 tests_unit_test_policy_message_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free
 TESTS += tests/unit/test_policy_message
+
+# Abuse review (issue 16): the masked view of a held message and the
+# content fingerprint for --similar; the per-account trigger windows are
+# src/account/abuse.c.
+libpostern_a_SOURCES += policy/review_view.c
+noinst_HEADERS += include/review.h
+check_PROGRAMS += tests/unit/test_review
+tests_unit_test_review_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_review

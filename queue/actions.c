@@ -31,8 +31,6 @@
 #include "queue_int.h"
 #include "util.h"
 
-static int action_apply(struct queue *q, struct db_txn *txn, const char *id,
-    enum queue_action act);
 static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int flush_apply(struct queue *q, struct db_txn *txn);
 static int account_mail_delete(struct queue *q, struct db_txn *txn, const char *account);
@@ -68,15 +66,20 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 			rc = db_del(txn, s->table, s->key, strlen(s->key));
 			return rc == -ENOENT ? 0 : rc;
 		}
-		return db_put(txn, s->table, s->key, strlen(s->key), s->val, s->len);
+		if ((rc = db_put(txn, s->table, s->key, strlen(s->key), s->val, s->len)) == 0 &&
+		    s->event != NULL)
+			rc = queue_append_log(q, txn, DB_EVENTS, s->event, strlen(s->event));
+		return rc;
 	case OP_AUDIT:
 		return queue_append_log(q, txn, DB_AUDIT, s->val, s->len);
 	case OP_SHRED:
 		return account_key_shred(q, txn, s->key, 1);
 	case OP_ACTION:
-		return action_apply(q, txn, s->id, s->act);
+		return queue_action_apply(q, txn, s->id, s->act, NULL, NULL);
 	case OP_ACTIONS:
 		return actions_apply(q, txn, s);
+	case OP_REVIEW:
+		return queue_review_apply(q, txn, s);
 	case OP_ACCOUNT_DELETE:
 		/* its queued mail, the record and (crypto-shredding) the
 		 * account key together */
@@ -122,6 +125,16 @@ simple_free(struct simple_op *s)
 		free(s->ids[i]);
 	free(s->ids);
 	free(s->batch_audit);
+	free(s->event);
+	free(s->reason);
+	if (s->bodies != NULL) {
+		for (i = 0; i < s->nids; i++) {
+			if (s->bodies[i].data != NULL)
+				crypto_wipe(s->bodies[i].data, s->bodies[i].len);
+			buf_free(&s->bodies[i]);
+		}
+		free(s->bodies);
+	}
 	free(s->op.audit);
 	free(s->key);
 	free(s->val);
@@ -142,7 +155,8 @@ simple_done(struct queue *q, struct writer_op *wop, int status)
 		queue_outcome_for_error(&o, status);
 	if (s->cb != NULL)
 		s->cb(s->arg, &o);
-	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH))
+	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH ||
+	    s->kind == OP_REVIEW))
 		sched_kick(q);
 	simple_free(s);
 }
@@ -199,6 +213,26 @@ queue_kv_put(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, queue_done_cb cb, void *arg)
 {
 	return queue_kv_put_audited(q, t, key, val, len, NULL, cb, arg);
+}
+
+int
+queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const char *event, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0' || val == NULL)
+		return -EINVAL;
+	s = simple_new(OP_KV, cb, arg);
+	writer_op_audit(&s->op, audit);
+	s->table = queue_kv_tables[t];
+	s->key = xstrdup(key);
+	s->val = xmalloc(len + 1);
+	memcpy(s->val, val, len);
+	s->len = len;
+	s->event = event != NULL ? xstrdup(event) : NULL;
+	return simple_submit(q, s);
 }
 
 int
@@ -322,7 +356,8 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	int rc = 0, failed = 0;
 
 	for (i = 0; i < s->nids; i++) {
-		rc = id_valid(s->ids[i]) ? action_apply(q, txn, s->ids[i], s->act) : ENOENT;
+		rc = id_valid(s->ids[i]) ? queue_action_apply(q, txn, s->ids[i], s->act, NULL, NULL) :
+		    ENOENT;
 		if (rc < 0)
 			break;
 		s->status_out[i] = -rc;
@@ -348,8 +383,9 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 
 /* ACT on message ID: 0 changed, ENOENT, EALREADY (nothing written then),
  * or < 0 (the transaction is broken). */
-static int
-action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act)
+int
+queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act,
+    const char *event, const char *reason)
 {
 	static const char *const what[] = { "hold", "release", "delete", "requeue" };
 	struct queue_msg *m;
@@ -407,7 +443,8 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 			nchanged++;
 			rc = rcpt_put(txn, id, rc_);
 			if (rc == 0)
-				rc = event_add(q, txn, id, rc_->addr, what[act], NULL);
+				rc = event_add_reason(q, txn, id, rc_->addr,
+				    event != NULL ? event : what[act], reason);
 		}
 	}
 	/* Hold, release and requeue that change nothing are refused, so an
@@ -473,7 +510,7 @@ account_mail_delete(struct queue *q, struct db_txn *txn, const char *account)
 			continue;
 		mine = strcmp(m->account, account) == 0 && !(r.flags & MF_DELETED);
 		queue_msg_free(m);
-		if (mine && (rc = action_apply(q, txn, ids[i], QUEUE_ACT_DELETE)) > 0)
+		if (mine && (rc = queue_action_apply(q, txn, ids[i], QUEUE_ACT_DELETE, NULL, NULL)) > 0)
 			rc = 0;
 	}
 	free(ids);

@@ -13,6 +13,7 @@ libpostern_a_SOURCES += \
 	queue/queue.c \
 	queue/records.c \
 	queue/retry.c \
+	queue/review.c \
 	queue/sched.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h

@@ -411,8 +411,10 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 			goto free_env;
 		if (rc->state == QUEUE_QUEUED && (err = sched_put(txn, now, c->id, rc->no)) != 0)
 			goto free_env;
-		if ((err = event_add_client(q, txn, c->id, rc->addr,
-		    rc->state == QUEUE_HELD ? "held" : "queued", NULL, in->client)) != 0)
+		/* a held message's event names the class of the hold (issue 16) */
+		if ((err = event_add_full(q, txn, c->id, rc->addr,
+		    rc->state == QUEUE_HELD ? "held" : "queued", NULL, in->client,
+		    rc->state == QUEUE_HELD ? queue_hold_reason(in->verdicts) : NULL)) != 0)
 			goto free_env;
 	}
 free_env:
@@ -659,7 +661,7 @@ queue_stats(struct queue *q, struct queue_stats *st)
 /* ---- generic records ---- */
 
 const enum db_table queue_kv_tables[QUEUE_NKV_TABLES] = {
-	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS,
+	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW,
 };
 
 int

@@ -25,6 +25,7 @@
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
+	DB_REVIEW,
 	DB_NTABLES
 };
 
@@ -366,6 +367,15 @@ int event_add(struct queue *q, struct db_txn *txn, const char *id, const char *a
     const char *what, const char *reply);
 int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
     const char *addr, const char *what, const char *reply, const char *client);
+/* All of it: REPLY, CLIENT and REASON may each be NULL. */
+int event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client, const char *reason);
+/* The reason class a stage held a message for, from its VERDICTS JSON:
+ * restricted, dlp, spam, limit, or NULL (review.c). */
+const char *queue_hold_reason(const char *verdicts);
+/* The same with a "reason" class (review decisions; REASON may be NULL). */
+int event_add_reason(struct queue *q, struct db_txn *txn, const char *id,
+    const char *addr, const char *what, const char *reason);
 
 /* ---- keys.c: the key hierarchy ---- */
 
@@ -387,7 +397,7 @@ int queue_keycheck(struct queue *q, char *err, size_t errlen);
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 3
+#define QUEUE_NKV_TABLES 4
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);
@@ -413,10 +423,25 @@ struct simple_op {
 	int *status_out;		/* borrowed: the caller's per-id results */
 	char *batch_audit;		/* owned: record head, written by the apply */
 	int unchanged_ok;
+	/* OP_KV: an event appended with the put (account status changes) */
+	char *event;
+	/* OP_REVIEW (review.c) */
+	int review_op;			/* enum queue_review_op */
+	char *reason;
+	struct buf *bodies;		/* OP_REVIEW release: replacement texts or NULL */
+	size_t *count_out;		/* OP_REVIEW for an account: messages changed */
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE };
+	OP_ACCOUNT_DELETE, OP_REVIEW };
+
+/* ACT on message ID inside TXN: 0 changed, ENOENT, EALREADY (nothing
+ * written), or < 0 (the transaction is broken).  Each recipient changed
+ * gets an event EVENT (NULL: the action's own name) with REASON. */
+int queue_action_apply(struct queue *q, struct db_txn *txn, const char *id,
+    enum queue_action act, const char *event, const char *reason);
+/* OP_REVIEW inside TXN (review.c). */
+int queue_review_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 
 struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */

@@ -724,6 +724,20 @@ int
 event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reply, const char *client)
 {
+	return event_add_full(q, txn, id, addr, what, reply, client, NULL);
+}
+
+int
+event_add_reason(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reason)
+{
+	return event_add_full(q, txn, id, addr, what, NULL, NULL, reason);
+}
+
+int
+event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client, const char *reason)
+{
 	char pseudo[64];
 	struct json_out j;
 	struct buf b;
@@ -741,6 +755,8 @@ event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char
 		json_kv_str(&j, "reply", reply);
 	if (client != NULL)
 		json_kv_str(&j, "client", client);
+	if (reason != NULL)
+		json_kv_str(&j, "reason", reason);
 	json_obj_end(&j);
 	rc = queue_append_log(q, txn, DB_EVENTS, b.data, b.len);
 	buf_free(&b);

@@ -51,6 +51,27 @@
 #define ACCOUNT_DK_LEN 32
 #define ACCOUNT_RECORD_MAX (64 * 1024)
 
+const char *
+account_strstatus(enum account_status s)
+{
+	static const char *const names[] = { "active", "under_review", "paused", "suspended" };
+
+	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "active";
+}
+
+int
+account_parse_status(const char *s, enum account_status *out)
+{
+	unsigned i;
+
+	for (i = ACCOUNT_ACTIVE; i <= ACCOUNT_SUSPENDED; i++)
+		if (strcmp(s, account_strstatus((enum account_status)i)) == 0) {
+			*out = (enum account_status)i;
+			return 0;
+		}
+	return -1;
+}
+
 int
 account_name_valid(const char *name)
 {
@@ -80,6 +101,8 @@ account_new(const char *name)
 	a->pol.spf_action = ACCOUNT_UNSET;
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
+	a->pol.review_bounce_review = a->pol.review_bounce_pause = ACCOUNT_UNSET;
+	a->pol.review_complaint_review = a->pol.review_complaint_pause = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
 	return a;
 }
@@ -209,7 +232,7 @@ account_key_valid(const char *key)
 
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
-enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION };
+enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_PERMILLE };
 
 struct account_setting {
 	const char *key;
@@ -228,6 +251,10 @@ static const struct account_setting account_settings[] = {
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+	{ "review_bounce_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_review), 0 },
+	{ "review_bounce_pause", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_pause), 0 },
+	{ "review_complaint_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_complaint_review), 0 },
+	{ "review_complaint_pause", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_complaint_pause), 0 },
 };
 _Static_assert(ACCOUNT_DLP_NTYPES == DLP_NTYPES, "dlp_action[] follows enum dlp_type");
 
@@ -270,6 +297,15 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int64_t *)field = (int64_t)ms;
 		return 0;
+	case AS_PERMILLE: {
+		char *end;
+		long v = strtol(value, &end, 10);
+
+		if (!isdigit((unsigned char)*value) || *end != '\0' || v < 1 || v > 1000)
+			return -1;
+		*(int64_t *)field = v;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -437,10 +473,9 @@ account_parse(const char *text, size_t len)
 				goto bad;
 			str_copy(a->password, line, sizeof(a->password));
 		} else if (klen == 6 && memcmp(p, "status", 6) == 0) {
-			if (strcmp(line, "suspended") == 0)
-				a->pol.suspended = 1;
-			else if (strcmp(line, "active") != 0)
+			if (account_parse_status(line, &a->pol.status) != 0)
 				goto bad;
+			a->pol.suspended = a->pol.status == ACCOUNT_SUSPENDED;
 		} else if (klen == 7 && memcmp(p, "domains", 7) == 0) {
 			if (account_set_domains(a, line) != 0)
 				goto bad;
@@ -505,7 +540,9 @@ account_format(const struct account *a, size_t *len)
 	buf_printf(&b, "name=%s\n", a->name);
 	if (a->password[0] != '\0')
 		buf_printf(&b, "password=%s\n", a->password);
-	buf_printf(&b, "status=%s\n", a->pol.suspended ? "suspended" : "active");
+	/* suspended is the older flag: it wins over a status set beside it */
+	buf_printf(&b, "status=%s\n", account_strstatus(a->pol.suspended ? ACCOUNT_SUSPENDED :
+	    a->pol.status == ACCOUNT_SUSPENDED ? ACCOUNT_ACTIVE : a->pol.status));
 	if (a->pol.ndomains > 0) {
 		buf_append_str(&b, "domains=");
 		for (i = 0; i < a->pol.ndomains; i++)

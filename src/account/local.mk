@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: ISC
 # src/account/: the account record and its owner.
-libpostern_a_SOURCES += src/account/account.c src/account/auth_guard.c src/account/auth_pool.c
+libpostern_a_SOURCES += src/account/account.c src/account/abuse.c src/account/auth_guard.c src/account/auth_pool.c
 noinst_HEADERS += include/account.h include/auth_guard.h include/auth_pool.h
 check_PROGRAMS += tests/unit/test_account
 tests_unit_test_account_LDADD = $(POSTERN_LIBS)

@@ -92,6 +92,9 @@ static const struct conf_choice spf_actions[] = {
 static const struct conf_choice dlp_actions[] = {
 	{ "ignore", CONFIG_DLP_IGNORE }, { "tag", CONFIG_DLP_TAG }, { "hold", CONFIG_DLP_HOLD },
 	{ "redact", CONFIG_DLP_REDACT }, { "reject", CONFIG_DLP_REJECT }, { NULL, 0 } };
+static const struct conf_choice review_address_masks[] = {
+	{ "partial", CONFIG_REVIEW_MASK_PARTIAL }, { "pseudonym", CONFIG_REVIEW_MASK_PSEUDONYM },
+	{ NULL, 0 } };
 static const struct conf_choice mime_limit_actions[] = {
 	{ "hold", CONFIG_MIME_LIMIT_HOLD }, { "reject", CONFIG_MIME_LIMIT_REJECT }, { NULL, 0 } };
 
@@ -202,6 +205,19 @@ static const struct conf_key conf_keys[] = {
 	{ "mime_max_parts", CONF_INT, "500", 1, 100000, F(mime_max_parts), NULL, 0, 0 },
 	{ "mime_max_decoded_size", CONF_SIZE, "100m", 1 * KB, 4 * GB, F(mime_max_decoded_size), NULL, 0, 0 },
 	{ "mime_limit_action", CONF_ENUM, "reject", 0, 0, F(mime_limit_action), mime_limit_actions, 0, 0 },
+
+	/* abuse review (issue 16) */
+	{ "review_hold_expiry", CONF_DURATION, "72h", 1 * SEC, 365 * DAY, F(review_hold_expiry), NULL, 0, 0 },
+	{ "review_address_mask", CONF_ENUM, "partial", 0, 0, F(review_address_mask), review_address_masks, 0, 0 },
+	{ "review_trigger_window", CONF_INT, "1000", 1, 1000000, F(review_trigger_window), NULL, 0, 0 },
+	{ "review_trigger_min_messages", CONF_INT, "100", 1, 1000000, F(review_trigger_min_messages), NULL, 0, 0 },
+	{ "review_bounce_review", CONF_INT, "50", 1, 1000, F(review_bounce_review), NULL, 0, 0 },
+	{ "review_bounce_pause", CONF_INT, "100", 1, 1000, F(review_bounce_pause), NULL, 0, 0 },
+	{ "review_complaint_review", CONF_INT, "1", 1, 1000, F(review_complaint_review), NULL, 0, 0 },
+	{ "review_complaint_pause", CONF_INT, "5", 1, 1000, F(review_complaint_pause), NULL, 0, 0 },
+	{ "review_compromise_score", CONF_INT, "6", 0, 1000000, F(review_compromise_score), NULL, 0, 0 },
+	{ "review_compromise_spike", CONF_INT, "5", 2, 1000, F(review_compromise_spike), NULL, 0, 0 },
+	{ "review_compromise_min_volume", CONF_INT, "50", 1, 1000000, F(review_compromise_min_volume), NULL, 0, 0 },
 };
 
 int
@@ -673,6 +689,11 @@ config_parse(const char *name, const char *text, size_t len, char *err, size_t e
 		add_error(&errs, name, config_key_line(cfg, "queue_map_max") ?
 		    config_key_line(cfg, "queue_map_max") : config_key_line(cfg, "queue_map_size"),
 		    "queue_map_max is smaller than queue_map_size");
+	if (errs.len == 0 && (cfg->review_bounce_pause < cfg->review_bounce_review ||
+	    cfg->review_complaint_pause < cfg->review_complaint_review))
+		add_error(&errs, name, config_key_line(cfg, cfg->review_bounce_pause <
+		    cfg->review_bounce_review ? "review_bounce_pause" : "review_complaint_pause"),
+		    "a pause threshold is below its review threshold (review_*_pause >= review_*_review)");
 	if (errs.len > 0) {
 		snprintf(err, errlen, "%s", errs.data);
 		buf_free(&errs);

@@ -40,7 +40,8 @@ account_json(struct json_out *j, const struct account *a)
 
 	json_obj_begin(j);
 	json_kv_str(j, "name", a->name);
-	json_kv_str(j, "status", a->pol.suspended ? "suspended" : "active");
+	json_kv_str(j, "status", account_strstatus(a->pol.suspended ? ACCOUNT_SUSPENDED :
+	    a->pol.status));
 	json_key(j, "domains");
 	json_arr_begin(j);
 	for (i = 0; i < a->pol.ndomains; i++)
@@ -355,10 +356,11 @@ static const struct control_cmd account_cmds[] = {
 	{ "account.add", CONTROL_ROLE_OPERATOR, 1, account_cmd_add },
 	{ "account.passwd", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
 	{ "account.set", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
-	{ "account.suspend", CONTROL_ROLE_REVIEWER, 1, account_cmd_modify },
+	{ "account.suspend", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },	/* reviewers: review.suspend */
 	{ "account.unsuspend", CONTROL_ROLE_OPERATOR, 1, account_cmd_modify },
-	{ "account.show", CONTROL_ROLE_OPERATOR, 0, account_cmd_show },
-	{ "account.list", CONTROL_ROLE_OPERATOR, 0, account_cmd_list },
+	/* read-only account summaries: reviewers too (issue 16) */
+	{ "account.show", CONTROL_ROLE_REVIEWER, 0, account_cmd_show },
+	{ "account.list", CONTROL_ROLE_REVIEWER, 0, account_cmd_list },
 	{ "account.delete", CONTROL_ROLE_OPERATOR, 1, account_cmd_delete },
 };
 

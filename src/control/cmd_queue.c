@@ -658,6 +658,7 @@ cmd_inject(struct control_req *req, struct json_out *out)
 	m.data = data->s;
 	m.len = data->slen;
 	m.state = json_get_bool(req->args, "held", 0) ? QUEUE_HELD : QUEUE_QUEUED;
+	m.verdicts = json_get_str(req->args, "verdicts", NULL);	/* tests: a stage's findings */
 	m.audit = control_audit_txn(req, 0);	/* the queue adds the new id */
 	if ((r = queue_commit(req->queue, &m, inject_done, ic)) != 0) {
 		free(ic->rcpts);

@@ -7,9 +7,23 @@
 #ifndef POSTERN_CONTROL_INT_H
 #define POSTERN_CONTROL_INT_H
 
+#include <uv.h>
+
+struct config;
+struct queue;
+
 void cmd_queue_register(void);
 void cmd_account_register(void);
 void cmd_dkim_register(void);
+void cmd_review_register(void);
+
+/* The hold expiry (review_hold_expiry, cmd_review.c): a timer on LOOP
+ * that rejects undecided held mail with an audit record by "system".
+ * *CFG is read at every run (the control server swaps it on reload). */
+struct review_expiry;
+struct review_expiry *review_expiry_start(uv_loop_t *loop, const struct config *const *cfg,
+    struct queue *q);
+void review_expiry_stop(struct review_expiry *e);
 void cmd_auth_register(void);
 
 #endif

@@ -58,6 +58,12 @@ delivery_params_from_config(struct delivery_params *p, const struct config *cfg,
 	p->concurrency = cfg->smtp_destination_concurrency;
 	p->rate = cfg->smtp_destination_rate;
 	p->reuse_limit = cfg->smtp_connection_reuse_limit;
+	p->abuse.window = cfg->review_trigger_window;
+	p->abuse.min_messages = cfg->review_trigger_min_messages;
+	p->abuse.bounce_review = cfg->review_bounce_review;
+	p->abuse.bounce_pause = cfg->review_bounce_pause;
+	p->abuse.complaint_review = cfg->review_complaint_review;
+	p->abuse.complaint_pause = cfg->review_complaint_pause;
 	p->enabled = cfg->delivery_enabled;
 	return 0;
 }

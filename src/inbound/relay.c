@@ -53,6 +53,7 @@
 #include "auth_guard.h"
 #include "auth_pool.h"
 #include "crypto.h"
+#include "json.h"
 #include "buf.h"
 #include "dns.h"
 #include "log.h"
@@ -60,6 +61,7 @@
 #include "policy.h"
 #include "queue.h"
 #include "relay.h"
+#include "review.h"
 #include "smtp.h"
 #include "spf.h"
 #include "util.h"
@@ -84,6 +86,7 @@ struct relay {
 	relay_idle_cb idle;
 	void *idle_arg;
 	struct spf *spf;		/* issue 6: SPF verdict cache (policy/spf.c) */
+	struct abuse *abuse;		/* issue 16: per-account clients and volume */
 	struct dns *dns;		/* SPF's DNS (c-ares); NULL if it could not open */
 };
 
@@ -171,6 +174,7 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	r->own_guard = 1;
 	r->rate = account_rate_new();
 	r->spf = spf_new();
+	r->abuse = abuse_new();
 	{
 		char err[256];
 
@@ -189,6 +193,7 @@ relay_destroy(struct relay *r)
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
 	spf_free(r->spf);
+	abuse_free(r->abuse);
 	dns_close(r->dns);
 	config_unref(r->cfg);
 	free(r);
@@ -684,6 +689,7 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 	if (a->pol.suspended) {
 		/* Logged with the name: the credentials were right. */
 		relay_auth_failed(rs, a->name, "suspended", a->name);
+		outcome_reply(&rs->delayed, R_AUTH_SUSPENDED);	/* sent when the delay fires */
 		account_free(a);
 		return;
 	}
@@ -910,6 +916,8 @@ relay_policy_work(uv_work_t *w)
 	j->policy_rc = policy_run_eom(&j->pm, &j->out);
 }
 
+static void relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs);
+
 static void
 relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 {
@@ -926,6 +934,7 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 		    log_addr(j->sender, strlen(j->sender), addr, sizeof(addr)), j->nrcpts,
 		    policy_msg_len(&j->pm), j->pm.hold ? " state=held" : "");
 		outcome_reply(&reply, R_QUEUED_AS, msgid);
+		relay_compromise(r, j, rs);
 	} else {
 		relay_job_untake(j);
 		r->stats.tempfailed++;
@@ -937,6 +946,77 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 	}
 	relay_resume(rs, &reply);
 	relay_job_free(j);
+}
+
+static void
+relay_compromise_stored(void *arg, const struct outcome *o)
+{
+	char *name = arg;
+
+	if (o->kind != OUTCOME_OK)
+		log_warn("account=%s event=account_status_failed reason=\"%s\"", name, o->text);
+	free(name);
+}
+
+/*
+ * Issue 16: a stolen credential's pattern (a new client address, a
+ * volume spike and a high spam score at once, src/account/abuse.c)
+ * suspends the account at once: the record, an account_status event
+ * (reason compromise) and the hold of its queued mail in one
+ * transaction (queue_review_account).  The score is the spam stage's
+ * verdict; without one the pattern cannot show.
+ */
+static void
+relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs)
+{
+	const struct compromise_params p = { r->cfg->review_compromise_score,
+		r->cfg->review_compromise_spike, r->cfg->review_compromise_min_volume };
+	struct json_value *v = NULL;
+	struct account *a;
+	char *text = NULL, *ev;
+	double score = 0;
+	int have = 0;
+	size_t i, len = 0;
+
+	if (r->q == NULL || j->account == NULL || *j->account == '\0' || p.score == 0)
+		return;
+	if (j->pm.verdicts.len > 0 &&
+	    (v = json_parse(j->pm.verdicts.data, j->pm.verdicts.len, NULL, 0)) != NULL &&
+	    v->type == JSON_ARRAY)
+		for (i = 0; i < v->n; i++) {
+			const struct json_value *sc = json_get(v->items[i], "score");
+
+			if (strcmp(json_get_str(v->items[i], "stage", ""), "spam") == 0 && sc != NULL &&
+			    (sc->type == JSON_DOUBLE || sc->type == JSON_INT)) {
+				score = sc->type == JSON_DOUBLE ? sc->d : (double)sc->i;
+				have = 1;
+			}
+		}
+	json_free(v);
+	if (!abuse_compromise(r->abuse, j->account, rs->client, have, score, now_wall_ms(), &p))
+		return;
+	if (queue_kv_get(r->q, QUEUE_T_ACCOUNTS, j->account, &text, &len) != 0)
+		return;
+	a = account_parse(text, len);
+	crypto_wipe(text, len);
+	free(text);
+	if (a == NULL || a->pol.suspended) {
+		account_free(a);
+		return;
+	}
+	a->pol.suspended = 1;
+	a->pol.status = ACCOUNT_SUSPENDED;
+	text = account_format(a, &len);
+	ev = account_status_event(a->name, ACCOUNT_SUSPENDED, "compromise", NULL);
+	log_warn("sid=%s account=%s event=account_status status=suspended reason=compromise "
+	    "score=%.2f", rs->id, a->name, score);
+	if (queue_review_account(r->q, a->name, text, len, 1, ev, NULL, NULL,
+	    relay_compromise_stored, xstrdup(a->name)) != 0)
+		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
+	crypto_wipe(text, len);
+	free(text);
+	free(ev);
+	account_free(a);
 }
 
 static void

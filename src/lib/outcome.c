@@ -133,6 +133,10 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Temporary authentication failure"),
 	E(R_AUTH_LOCKED, TEMPFAIL, 454, "4.7.0",
 	    "Too many authentication failures, try again later"),
+	/* RFC 4954 §6: the credentials were right, the account may not send;
+	 * nothing beyond the word (issue 16). */
+	E(R_AUTH_SUSPENDED, PERMFAIL, 535, "5.7.8",
+	    "Account suspended"),
 	E(R_AUTH_BUSY, TEMPFAIL, 454, "4.7.0",
 	    "Too many authentications in progress from your address, try again later"),
 	E(R_MESSAGE_TOO_BIG, PERMFAIL, 552, "5.3.4",
@@ -147,6 +151,8 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Message line longer than 1000 octets (RFC 5321 4.5.3.1.6)"),
 	E(R_ACCOUNT_SUSPENDED, PERMFAIL, 550, "5.7.1",
 	    "Account suspended"),
+	E(R_ACCOUNT_PAUSED, TEMPFAIL, 451, "4.7.1",
+	    "Account paused for review"),
 	E(R_SENDER_NOT_ALLOWED, PERMFAIL, 550, "5.7.1",
 	    "Sender address not allowed for this account"),
 	E(R_RATE_LIMITED, TEMPFAIL, 451, "4.7.1",
@@ -157,6 +163,8 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Message structure exceeds limits (%s)"),
 	E(R_SENSITIVE_DATA, PERMFAIL, 550, "5.7.1",
 	    "Message refused: sensitive data found (%s)"),
+	E(R_REVIEW_REJECTED, PERMFAIL, 550, "5.7.1",
+	    "Message rejected after review"),
 	E(R_DKIM_SIGN_FAILED, TEMPFAIL, 451, "4.7.0",
 	    "DKIM signing failed, try again later"),
 	E(R_SPF_TEMPERROR, TEMPFAIL, 451, "4.7.24",

@@ -30,6 +30,14 @@
  * one RFC 3464 DSN from <> to the sender (never to <>), committed to
  * the queue and delivered like any message.
  *
+ * Triggers (issue 16).  Every delivered or hard-bounced recipient of a
+ * customer's message (not of our DSNs) is counted in that account's
+ * sliding window (src/account/abuse.c); when the bounce rate calls for
+ * under_review or paused and the account is not there yet (nor
+ * suspended), the account record gets the new status together with an
+ * account_status event in one transaction, and a log line.  A trigger
+ * never lowers a status: only a reviewer's resume does.
+ *
  * Invariants: nothing here blocks (DNS via dns.c, sockets via libuv;
  * queue_read_body is an LMDB read); an in-flight recipient is always
  * reported once unless the engine stops first, in which case it stays
@@ -45,8 +53,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "bounce.h"
 #include "buf.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "dns.h"
 #include "hash.h"
@@ -341,6 +351,68 @@ item_finish(struct dl_item *it)
 }
 
 static void
+trigger_stored(void *arg, const struct outcome *o)
+{
+	char *name = arg;
+
+	if (o->kind != OUTCOME_OK)
+		log_warn("account=%s event=account_status_failed reason=\"%s\"", name, o->text);
+	free(name);
+}
+
+/* Count one outcome of M's account; move the account on when the window says so. */
+static void
+dl_trigger(struct delivery *dl, const struct queue_msg *m, enum queue_state st)
+{
+	struct abuse_thresholds t;
+	struct abuse_rates rates;
+	struct account *a;
+	char *text = NULL, *ev;
+	size_t len = 0;
+	int want, cur;
+
+	if (m->account == NULL || m->account[0] == '\0' || m->sender == NULL ||
+	    m->sender[0] == '\0' || (st != QUEUE_DELIVERED && st != QUEUE_BOUNCED))
+		return;
+	if (dl->abuse == NULL)
+		dl->abuse = abuse_new();
+	(void)abuse_record(dl->abuse, m->account, st == QUEUE_BOUNCED ? ABUSE_BOUNCE :
+	    ABUSE_DELIVERED, &dl->p.abuse);
+	/* only a bounce can raise the rate: only then is the account read,
+	 * for its own thresholds (review_* account settings) and status */
+	if (st != QUEUE_BOUNCED)
+		return;
+	if (queue_kv_get(dl->q, QUEUE_T_ACCOUNTS, m->account, &text, &len) != 0)
+		return;
+	a = account_parse(text, len);
+	crypto_wipe(text, len);
+	free(text);
+	if (a == NULL)
+		return;
+	abuse_rates(dl->abuse, m->account, &rates);
+	abuse_thresholds_for(&dl->p.abuse, &a->pol, &t);
+	want = abuse_status_for(&rates, &t);
+	cur = a->pol.suspended ? ACCOUNT_SUSPENDED : (int)a->pol.status;
+	if (want == ACCOUNT_ACTIVE || cur >= want) {
+		account_free(a);
+		return;
+	}
+	a->pol.status = (enum account_status)want;
+	text = account_format(a, &len);
+	ev = account_status_event(a->name, want, "bounce_rate", &rates);
+	log_warn("account=%s event=account_status status=%s reason=bounce_rate window=%llu "
+	    "bounce_permille=%u", a->name, account_strstatus((enum account_status)want),
+	    (unsigned long long)rates.messages, rates.bounce_pm);
+	if (queue_kv_put_event(dl->q, QUEUE_T_ACCOUNTS, a->name, text, len, ev, NULL,
+	    trigger_stored, xstrdup(a->name)) != 0)
+		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
+	crypto_wipe(text, len);
+	free(text);
+	free(ev);
+	account_free(a);
+}
+
+static void
 report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 {
 	struct report_ctx *rc = arg;
@@ -359,6 +431,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		newstate = QUEUE_DEFERRED;
 	}
 	it->newstate[rc->i] = newstate;
+	if (!dl->stopped)
+		dl_trigger(dl, m, newstate);
 	if (newstate == QUEUE_DELIVERED)
 		dl->st.delivered++;
 	else if (newstate == QUEUE_BOUNCED || newstate == QUEUE_EXPIRED)
@@ -733,6 +807,7 @@ dl_maybe_free(struct delivery *dl)
 	    dl->kick.data != NULL)
 		return;
 	hash_free(dl->dest_index);
+	abuse_free(dl->abuse);
 	delivery_params_free(&dl->p);
 	free(dl);
 }

@@ -129,6 +129,7 @@ struct delivery {
 	uint64_t conn_seq;
 	uv_timer_t kick;		/* retries rate-limited destinations */
 	struct delivery_stats st;
+	struct abuse *abuse;		/* per-account outcome windows (review triggers) */
 };
 
 /* ---- delivery.c: the engine ---- */

@@ -65,6 +65,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_mime
 tests_fuzz_fuzz_mime_SOURCES = tests/fuzz/fuzz_mime.c tests/fuzz/replay.c
 tests_fuzz_fuzz_mime_LDADD = $(FUZZ_LDADD)
 
+# dlp: the detectors, their folding, and mime_to_text() with every charset (issue 18)
+FUZZ_TARGETS += tests/fuzz/fuzz_dlp
+tests_fuzz_fuzz_dlp_SOURCES = tests/fuzz/fuzz_dlp.c tests/fuzz/replay.c
+tests_fuzz_fuzz_dlp_LDADD = $(FUZZ_LDADD)
+
 # smtp_reply: the client's SMTP reply parser and EHLO keyword reader
 FUZZ_TARGETS += tests/fuzz/fuzz_smtp_reply
 tests_fuzz_fuzz_smtp_reply_SOURCES = tests/fuzz/fuzz_smtp_reply.c tests/fuzz/replay.c
@@ -75,6 +80,10 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
 tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
 
+# review_view: the reviewer's masked view and the fingerprint (policy/review_view.c, issue 16)
+FUZZ_TARGETS += tests/fuzz/fuzz_review_view
+tests_fuzz_fuzz_review_view_SOURCES = tests/fuzz/fuzz_review_view.c tests/fuzz/replay.c
+tests_fuzz_fuzz_review_view_LDADD = $(FUZZ_LDADD)
 # dbfile: data.mdb's meta pages and tree pages, checked before LMDB maps it (queue/dbfile.c)
 FUZZ_TARGETS += tests/fuzz/fuzz_dbfile
 tests_fuzz_fuzz_dbfile_SOURCES = tests/fuzz/fuzz_dbfile.c tests/fuzz/replay.c
