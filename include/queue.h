@@ -304,8 +304,10 @@ int queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_r
  * QUEUE_REVIEW_RELEASE with new message text for some of the ids
  * (BODIES[i].iov_base NULL: keep the stored one): a released message
  * re-signed because the hold outlived its DKIM signature's x=.  The old
- * chunks and data key are deleted and the new text sealed under a fresh
- * data key in the same transaction as the release (BODIES are copied).
+ * chunks go and the old data key is shredded (its slot zeroed after the
+ * commit); the new text and the envelope are sealed under a fresh data
+ * key in a new slot, in the same transaction as the release (BODIES are
+ * copied).
  */
 int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t n,
     const struct iovec *bodies, const struct queue_audit *audit, int *status,
@@ -365,8 +367,9 @@ int queue_flush_audited(struct queue *q, const struct queue_audit *audit,
 int queue_purge(struct queue *q, queue_done_cb cb, void *arg);
 int queue_purge_audited(struct queue *q, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
-/* Crypto-shredding: delete an account's key; all its remaining
- * ciphertext becomes unreadable (DESIGN.md §6). */
+/* Crypto-shredding: drop an account's key (its key store slot is zeroed
+ * once the transaction commits); all its remaining ciphertext becomes
+ * unreadable (DESIGN.md §6). */
 int queue_account_shred(struct queue *q, const char *account,
     queue_done_cb cb, void *arg);
 /* Delete the account record and shred its key in one transaction, with
