@@ -29,7 +29,9 @@
 #   python3-dnspython    dns.resolver (harness dns.py, test_harness)
 #   python3-aiosmtpd     the harness sink (harness/sink.py)
 #   postfix              smtp-sink (harness), smtp-source/smtp-sink (contrib/bench)
-#   lmdb-utils           mdb_stat/mdb_dump when inspecting a queue by hand
+#   lmdb-utils           mdb_stat/mdb_dump (by hand, and test_privacy_at_rest)
+#   python3-cryptography AES-GCM for the raw-file scanner (rawscan.py,
+#                        test_privacy_at_rest, test_privacy_crash)
 #   clang, libclang-rt-14-dev  libFuzzer targets (test.sh step 3)
 #   python3-dnslib, python3-spf, libpcre2-dev, rbldnsd, bogofilter,
 #   prometheus (promtool), python3-stdnum, curl
@@ -46,7 +48,7 @@ libuv1-dev libc-ares-dev liblmdb-dev libssl-dev libopendkim-dev libspf2-dev
 libmicrohttpd-dev libcurl4-openssl-dev libpsl-dev libidn2-dev"
 run_pkgs="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl"
 test_pkgs="clang libclang-rt-14-dev lmdb-utils dnsmasq-base iproute2
-python3 python3-aiosmtpd python3-dkim python3-dnslib python3-dnspython
+python3 python3-aiosmtpd python3-cryptography python3-dkim python3-dnslib python3-dnspython
 python3-spf opendkim-tools postfix libpcre2-dev
 rbldnsd bogofilter prometheus python3-stdnum curl"
 
@@ -126,6 +128,9 @@ if [ "$what" = test ]; then
 	need python3-dnslib "python dnslib" $py -c 'import dnslib'
 	need python3-spf "python spf" $py -c 'import spf'
 	need python3-stdnum "python stdnum" $py -c 'import stdnum.luhn'
+	need python3-cryptography "python cryptography (AES-GCM)" $py -c \
+	    'from cryptography.hazmat.primitives.ciphers.aead import AESGCM'
+	need lmdb-utils "mdb_dump" have mdb_dump
 	need dnsmasq-base "dnsmasq" have dnsmasq
 	need iproute2 "ip (network namespaces)" have ip
 	need opendkim-tools "opendkim-testmsg" have opendkim-testmsg
