@@ -59,6 +59,23 @@ journal_path(const char *master_key_file)
 	return xasprintf("%.*s/erasure.journal", (int)(slash - master_key_file), master_key_file);
 }
 
+/* Make a new file's directory entry durable. */
+static int
+fsync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash != NULL ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) :
+	    xstrdup(".");
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
+
+	if (fd >= 0) {
+		rc = fsync(fd);
+		close(fd);
+	}
+	free(dir);
+	return rc;
+}
+
 /* Read the journal's id from its header line into ID; 0 or -1. */
 int
 journal_read_id(const char *text, size_t len, char *id, size_t idlen)
@@ -95,7 +112,8 @@ journal_open(struct journal **out, const char *master_key_file, char *err, size_
 		for (i = 0; i < sizeof(r); i++)
 			snprintf(j->id + 2 * i, 3, "%02x", r[i]);
 		snprintf(hdr, sizeof(hdr), "%s%s\n", JOURNAL_MAGIC, j->id);
-		if (write(j->fd, hdr, strlen(hdr)) != (ssize_t)strlen(hdr) || fsync(j->fd) != 0)
+		if (write(j->fd, hdr, strlen(hdr)) != (ssize_t)strlen(hdr) || fsync(j->fd) != 0 ||
+		    fsync_parent(j->path) != 0)
 			goto fail;
 	} else if (file_read_all(j->path, (size_t)1 << 40, &text, &len) != 0) {
 		goto fail;
