@@ -126,27 +126,27 @@ review_reason_of(struct db_txn *txn, const struct queue_msg *m, char *out, size_
 	return "manual";
 }
 
-/* Replace M's text with BODY (whole message): the old chunks go and the
- * old data key is shredded (its key store slot zeroed once the
- * transaction commits, so the unredacted text left in free pages opens
- * with nothing); the new text is sealed under a fresh data key in a new
- * slot (as commit does), and the envelope is sealed again under it. */
+/* Replace M's text with BODY (whole message, re-signed): the old chunks
+ * go and the new text is sealed under the message's data key (its slot
+ * in the key store, and the envelope sealed under it, stay as they are:
+ * the old text differs only in its signature). */
 static int
 review_replace_body(struct queue *q, struct db_txn *txn, struct queue_msg *m, struct mrec *r,
     const struct buf *body)
 {
-	unsigned char ak[CRYPTO_KEY_LEN], dk[CRYPTO_KEY_LEN], k[RCPT_KEY_LEN], *sealed;
-	uint64_t off, no, slot = 0;
-	size_t n, i;
+	unsigned char dk[CRYPTO_KEY_LEN], k[RCPT_KEY_LEN], *sealed;
+	uint64_t off, no;
+	size_t n;
 	int err;
 
-	if ((err = body_shred(q, txn, m->id, r)) != 0)
+	if ((err = data_key(q, txn, m->account ? m->account : "", m->id, r->slot, dk)) != 0)
 		return err;
-	if ((err = queue_account_key(q, txn, m->account ? m->account : "", 1, ak)) != 0)
-		return err == -EBADMSG ? EACCES : err;
-	crypto_random_bytes(dk, sizeof(dk));
-	if ((err = ks_put(q->ks, ak, KS_MESSAGE, m->id, dk, &slot)) != 0)
-		goto out;
+	for (no = 0; no < r->nchunks; no++) {
+		rcpt_key(k, m->id, (uint32_t)no);
+		if ((err = db_del(txn, DB_BODIES, k, sizeof(k))) != 0 && err != -ENOENT)
+			goto out;
+	}
+	err = 0;
 	sealed = xmalloc(q->chunk_size + CRYPTO_OVERHEAD);
 	for (off = 0, no = 0; off < body->len; off += n, no++) {
 		n = body->len - off < q->chunk_size ? body->len - off : q->chunk_size;
@@ -160,26 +160,11 @@ review_replace_body(struct queue *q, struct db_txn *txn, struct queue_msg *m, st
 	free(sealed);
 	if (err == 0) {
 		r->nchunks = no;
-		r->slot = slot;
 		m->size = body->len;
-		if (!m->envelope_gone) {
-			/* the envelope follows the key: sealed again under the new one */
-			free(m->env_sealed);
-			m->env_sealed = NULL;
-			for (i = 0; i < m->nrcpts; i++) {
-				free(m->rcpts[i].sealed);
-				m->rcpts[i].sealed = NULL;
-			}
-			envelope_seal(dk, m);
-			for (i = 0; i < m->nrcpts && err == 0; i++)
-				err = rcpt_put(txn, m->id, &m->rcpts[i]);
-		}
-		if (err == 0)
-			err = msg_put(txn, m, r);
+		err = msg_put(txn, m, r);
 	}
 out:
 	crypto_wipe(dk, sizeof(dk));
-	crypto_wipe(ak, sizeof(ak));
 	return err;
 }
 
@@ -245,7 +230,7 @@ account_candidate(struct db_txn *txn, const char *id, const char *account, int h
 	size_t vl;
 	int take = 0;
 
-	if (msg_load(NULL, txn, id, &m, &r) != 0)	/* sealed: account and state */
+	if (msg_load(NULL, txn, id, &m, &r) != 0)	/* account and state only */
 		return 0;
 	if (strcmp(m->account ? m->account : "", account) != 0 || (r.flags & MF_DELETED)) {
 		queue_msg_free(m);

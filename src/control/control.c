@@ -322,13 +322,10 @@ control_audit_json(struct conn *c, struct buf *b, const char *phase)
 	json_kv_str(&j, "role", control_strrole(c->role));
 	json_kv_str(&j, "cmd", c->req.cmd);
 	json_kv_str(&j, "target", c->req.target);
-	/* a reason given in the arguments (audited reads: --reason) is kept
-	 * like the one a review command sets */
-	if (c->req.reason[0] == '\0' && json_get_str(c->req.args, "reason", NULL) != NULL)
-		str_copy(c->req.reason, json_get_str(c->req.args, "reason", NULL),
-		    sizeof(c->req.reason));
 	if (c->req.reason[0] != '\0')
 		json_kv_str(&j, "reason", c->req.reason);
+	else if (json_get_str(c->req.args, "reason", NULL) != NULL)
+		json_kv_str(&j, "reason", json_get_str(c->req.args, "reason", NULL));
 	if (c->req.audit_read)
 		json_kv_bool(&j, "read", 1);
 	if (phase != NULL && *phase != '\0')
