@@ -87,6 +87,9 @@ struct account_policy {
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	int suppression_action;			/* 0 reject, 1 drop, or ACCOUNT_UNSET */
+	int list_unsubscribe;			/* enum policy_list_unsubscribe, or ACCOUNT_UNSET */
+	char return_path_domain[256];		/* VERP b+TOKEN@ domain, "" = none */
 	/* abuse review triggers (issue 16): per mille, or ACCOUNT_UNSET
 	 * (the review_* key of postern.conf applies) */
 	int64_t review_bounce_review, review_bounce_pause;

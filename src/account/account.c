@@ -39,6 +39,7 @@
 #include <pthread.h>
 
 #include "account.h"
+#include "addr.h"
 #include "auth_pool.h"
 #include "buf.h"
 #include "config.h"
@@ -47,6 +48,7 @@
 #include "hash.h"
 #include "log.h"
 #include "spf.h"
+#include "policy_params.h"
 #include "util.h"
 
 #define ACCOUNT_SALT_LEN 16
@@ -103,6 +105,8 @@ account_new(const char *name)
 	a->pol.spf_action = ACCOUNT_UNSET;
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
+	a->pol.suppression_action = ACCOUNT_UNSET;
+	a->pol.list_unsubscribe = ACCOUNT_UNSET;
 	a->pol.review_bounce_review = a->pol.review_bounce_pause = ACCOUNT_UNSET;
 	a->pol.review_complaint_review = a->pol.review_complaint_pause = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
@@ -234,7 +238,8 @@ account_key_valid(const char *key)
 
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
-enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_PERMILLE };
+enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_SUPPRESSION_ACTION,
+	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE };
 
 struct account_setting {
 	const char *key;
@@ -253,6 +258,9 @@ static const struct account_setting account_settings[] = {
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+	{ "suppression_action", AS_SUPPRESSION_ACTION, "reject or drop", POL_OFF(suppression_action), 0 },
+	{ "list_unsubscribe", AS_LIST_UNSUBSCRIBE, "off, mailto or one-click", POL_OFF(list_unsubscribe), 0 },
+	{ "return_path_domain", AS_DOMAIN, "a domain name (VERP return path b+TOKEN@DOMAIN)", POL_OFF(return_path_domain), 0 },
 	{ "review_bounce_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_review), 0 },
 	{ "review_bounce_pause", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_pause), 0 },
 	{ "review_complaint_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_complaint_review), 0 },
@@ -299,6 +307,32 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int64_t *)field = (int64_t)ms;
 		return 0;
+	case AS_SUPPRESSION_ACTION:
+		if (strcmp(value, "reject") != 0 && strcmp(value, "drop") != 0)
+			return -1;
+		*(int *)field = strcmp(value, "drop") == 0;
+		return 0;
+	case AS_LIST_UNSUBSCRIBE:
+		if (strcmp(value, "off") == 0)
+			*(int *)field = POLICY_LU_OFF;
+		else if (strcmp(value, "mailto") == 0)
+			*(int *)field = POLICY_LU_MAILTO;
+		else if (strcmp(value, "one-click") == 0)
+			*(int *)field = POLICY_LU_ONE_CLICK;
+		else
+			return -1;
+		return 0;
+	case AS_DOMAIN: {
+		char norm[ADDR_MAX], probe[ADDR_MAX + 4];
+
+		/* a domain that normalises as the domain of an address */
+		snprintf(probe, sizeof(probe), "x@%s", value);
+		if (strlen(value) > 253 || strchr(value, '@') != NULL || strchr(value, '.') == NULL ||
+		    addr_normalise(probe, strlen(probe), norm, sizeof(norm)) < 0)
+			return -1;
+		str_copy(field, norm + 2, 256);
+		return 0;
+	}
 	case AS_PERMILLE: {
 		char *end;
 		long v = strtol(value, &end, 10);
@@ -320,7 +354,10 @@ account_setting_unset(const struct account_setting *st, struct account_policy *p
 
 	if (st->type == AS_DLP_ACTION)
 		((int *)field)[st->index] = ACCOUNT_UNSET;
-	else if (st->type == AS_SPF_ACTION)
+	else if (st->type == AS_DOMAIN)
+		field[0] = '\0';
+	else if (st->type == AS_SPF_ACTION || st->type == AS_SUPPRESSION_ACTION ||
+	    st->type == AS_LIST_UNSUBSCRIBE)
 		*(int *)field = ACCOUNT_UNSET;
 	else
 		*(int64_t *)field = ACCOUNT_UNSET;
@@ -357,9 +394,15 @@ account_setting_check(const char *key, const char *value, char *err, size_t errl
 	if (value == NULL)
 		return 0;	/* removing any well-formed key is fine: it cleans up */
 	if (st == NULL) {
-		snprintf(err, errlen, "unknown setting '%s' (known: dlp_action_card, "
-		    "dlp_action_card_test, dlp_action_ssn, dlp_action_iban, spf_action, "
-		    "body_retention, event_retention)", key);
+		/* the known names, from the one table */
+		size_t i, o;
+
+		o = (size_t)snprintf(err, errlen, "unknown setting '%s' (known: ", key);
+		for (i = 0; i < ARRAY_SIZE(account_settings) && o < errlen; i++)
+			o += (size_t)snprintf(err + o, errlen - o, "%s%s", i ? ", " : "",
+			    account_settings[i].key);
+		if (o < errlen)
+			snprintf(err + o, errlen - o, ")");
 		return -1;
 	}
 	memset(&scratch, 0, sizeof(scratch));
