@@ -12,7 +12,13 @@ before the commit that names it, so a referenced slot past the file's
 end is never a crash's doing: posternd refuses to start with "key store
 FILE is truncated: ..." and leaves the file as it found it; offline
 `posternctl queue check` names every missing key and exits 1; the
-restored file starts again with every message readable."""
+restored file starts again with every message readable.
+
+The erasure journal beside the master key, cut inside a line (a crash or
+a full disk during an append): the next erasure used to be glued to the
+cut line, restore skipped both, and a message deleted after a backup
+came back readable from it.  Now a journal that does not end in a
+newline gets one before the next line."""
 
 import os
 import re
@@ -22,7 +28,7 @@ import subprocess
 from harness import *
 from queuelib import inject
 
-plan(14)
+plan(19)
 
 BODY = "Subject: m %d\r\n\r\nhello %d\r\n"
 
@@ -74,4 +80,32 @@ with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
        "the restored key store starts, and the last message reads")
     if r.returncode != 0 or "Subject: m 5" not in r.stdout:
         diag(r.stdout + r.stderr)
+
+# ---- the erasure journal cut inside a line --------------------------------
+with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
+    lid = inject(p, ["live@example.test"], "Subject: live\r\n\r\nlive\r\n")
+    did = inject(p, ["gone@example.test"], "Subject: gone\r\n\r\ngone\r\n")
+    bdir = os.path.join(p.dir, "backup")
+    r = p.posternctl("backup", bdir)
+    is_(r.returncode, 0, "journal: a backup with both messages (%s)" % r.stderr.strip())
+    p.stop()
+    j = os.path.join(os.path.dirname(p.master_key_file), "erasure.journal")
+    with open(j, "ab") as f:
+        f.write(b"1700000000000 msg 01M0000000")	# an append cut by a crash
+    p.start()
+    r = p.posternctl("queue", "delete", did)
+    is_(r.returncode, 0, "journal: the message deleted after the backup")
+    p.stop()
+    lines = open(j, "rb").read().split(b"\n")
+    ok(any(l.split()[1:3] == [b"msg", did.encode()] for l in lines if len(l.split()) == 4),
+       "journal: its erasure is a line of its own, not glued to the cut one")
+    r = p.posternctl("restore", bdir)
+    is_(r.returncode, 0, "journal: restore of the backup (%s)" % (r.stdout + r.stderr).strip())
+    p.start()
+    j1 = p.posternctl_json("queue", "show", did, "--reason", "t")
+    j2 = p.posternctl_json("queue", "show", lid, "--reason", "t")
+    ok(j1["body_status"] != "available" and j1["envelope"] == "shredded" and
+       j2["body_status"] == "available",
+       "journal: after restore the deleted message stays deleted, the other reads (%s, %s)" %
+       (j1["body_status"], j2["body_status"]))
 done()
