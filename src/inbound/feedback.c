@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "account.h"
 #include "addr.h"
 #include "crypto.h"
 #include "feedback.h"
@@ -50,17 +51,56 @@ rcpt_split(const char *rcpt, const char **domain)
 	return (int)(at - rcpt);
 }
 
+/*
+ * Is DOMAIN the return_path_domain of the account that sent message
+ * MSGID?  VERP return paths (and the mailto: of List-Unsubscribe) use
+ * the account's return_path_domain when it has one, whose MX points at
+ * this listener: such a token address is ours at that domain, and only
+ * for that account's messages.
+ */
+static int
+account_return_path(struct queue *q, const char *msgid, const char *domain)
+{
+	struct queue_msg *m = NULL;
+	struct account *a = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int yes = 0;
+
+	if (q == NULL || queue_get(q, msgid, &m) != 0)
+		return 0;
+	if (m->account != NULL && m->account[0] != '\0' &&
+	    queue_kv_get(q, QUEUE_T_ACCOUNTS, m->account, &text, &len) == 0 &&
+	    (a = account_parse(text, len)) != NULL)
+		yes = a->pol.return_path_domain[0] != '\0' &&
+		    strcasecmp(a->pol.return_path_domain, domain) == 0;
+	account_free(a);
+	if (text != NULL)
+		crypto_wipe(text, len);
+	free(text);
+	queue_msg_free(m);
+	return yes;
+}
+
 enum reply_id
-feedback_rcpt(const struct config *cfg, const char *rcpt)
+feedback_rcpt(struct queue *q, const struct config *cfg, const char *rcpt)
 {
 	const char *domain, *tok;
 	char msgid[21];
 	uint32_t no;
 	int n, kind;
 
-	if (cfg->feedback_domain[0] == '\0' || (n = rcpt_split(rcpt, &domain)) < 0 ||
-	    strcasecmp(domain, cfg->feedback_domain) != 0)
+	if (cfg->feedback_domain[0] == '\0' || (n = rcpt_split(rcpt, &domain)) < 0)
 		return R_FEEDBACK_NOT_LOCAL;
+	if (strcasecmp(domain, cfg->feedback_domain) != 0) {
+		/* another domain: only a valid token of a message whose
+		 * account's return_path_domain it is */
+		kind = local_token(rcpt, (size_t)n, &tok);
+		if (kind == 0 || token_check((enum token_kind)kind, tok, TOKEN_LEN, msgid, &no) != 0 ||
+		    !account_return_path(q, msgid, domain))
+			return R_FEEDBACK_NOT_LOCAL;
+		return R_RCPT_OK;
+	}
 	if (n > 2 && rcpt[1] == '+' && strchr("bBuU", rcpt[0]) != NULL) {
 		/* looks like a token address: it must be one */
 		kind = local_token(rcpt, (size_t)n, &tok);

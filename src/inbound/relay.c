@@ -921,7 +921,7 @@ relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
 
 	(void)env;
 	if (rs->mode == RELAY_MODE_FEEDBACK) {
-		outcome_reply(out, feedback_rcpt(rs->r->cfg, rcpt->addr));
+		outcome_reply(out, feedback_rcpt(rs->r->q, rs->r->cfg, rcpt->addr));
 		return SMTP_DONE;
 	}
 	q = relay_req(rs, POLICY_RCPT);
