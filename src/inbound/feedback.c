@@ -13,6 +13,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,6 +437,24 @@ http_unsub_written(void *arg, const struct outcome *o)
 	http_deferred_finish(d);
 }
 
+/* Does REQ's body say List-Unsubscribe=One-Click (RFC 8058 §3.1)? */
+static int
+one_click_body(const struct http_request *req)
+{
+	char v[32];
+	size_t n;
+	int rc = http_form_value(req, "List-Unsubscribe", v, sizeof(v));
+
+	if (rc == 0)
+		return strcmp(v, "One-Click") == 0;
+	if (rc == -ENOENT || req->body == NULL)
+		return 0;
+	/* not a form (no Content-Type, text/plain): the pair itself */
+	for (n = req->body_len; n > 0 && (req->body[n - 1] == '\r' || req->body[n - 1] == '\n');)
+		n--;
+	return n == 26 && memcmp(req->body, "List-Unsubscribe=One-Click", 26) == 0;
+}
+
 static void
 http_unsub_post(const struct http_request *req, struct http_response *resp, void *arg)
 {
@@ -444,8 +463,10 @@ http_unsub_post(const struct http_request *req, struct http_response *resp, void
 	struct http_deferred *d;
 	int rc;
 
-	/* RFC 8058 §3.1: the POST body is List-Unsubscribe=One-Click */
-	if (req->body == NULL || strstr(req->body, "List-Unsubscribe=One-Click") == NULL) {
+	/* RFC 8058 §3.1: the POST body is the key/value pair
+	 * List-Unsubscribe=One-Click, as a form (urlencoded, or
+	 * multipart/form-data as in the example of §8), or bare */
+	if (!one_click_body(req)) {
 		http_response_text(resp, 400, NULL, "Expected List-Unsubscribe=One-Click\n");
 		return;
 	}
