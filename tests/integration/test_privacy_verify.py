@@ -32,7 +32,7 @@ from harness import *
 from queuelib import control
 import attacker as A
 
-plan(40)
+plan(56)
 
 OUT = {}        # captured posternctl output: label -> bytes
 
@@ -241,4 +241,100 @@ with Postern(tls=False, conf=dict(conf, delivery_enabled="no")) as p:
     fs = {k: v for k, v in fs.items() if not (k.startswith("ctl") and (" check " in k or " add " in k))}
     is_(leaked(fs, S, content=False), {},
         "suppressions: no address in data.mdb (free pages too), log, audit, list or export output")
+
+# ---- body-retention purge and metadata purge -------------------------------
+with Postern(tls=False, conf=dict(conf, delivery_enabled="no", body_retention="0s")) as p:
+    ok(ctl(p, "account", "add", "short", "--domain", "sender.test").returncode == 0 and
+       ctl(p, "account", "set", "short", "--set", "event_retention=0s").returncode == 0,
+       "account short with event_retention 0s")
+    B, M, L = message("b"), message("m"), message("l")
+    bid = submit(p, B)
+    mid = control(p, "queue.inject", {"account": "short", "sender": M["sender"],
+                                      "rcpts": [M["rcpt"], M["idn"]], "data": M["data"].decode()})["result"]["id"]
+    lid = submit(p, L)
+    p.stop()
+    before = A.files(p)
+    p.start()
+    for x in (bid, mid):
+        for no in (0, 1):
+            control(p, "queue.report", {"id": x, "rcpt": no, "result": "delivered"})
+    ok(ctl(p, "queue", "purge").returncode == 0, "queue purge")
+    ok(ctl(p, "queue", "show", mid).returncode == 1, "metadata purge: no record of it left")
+    p.stop()
+    after = A.files(p, OUT)
+    is_(leaked(after, B), {}, "body purge: no marker in plaintext anywhere")
+    is_(leaked(after, M), {}, "metadata purge: no marker or address in plaintext anywhere")
+    nothing_opens(p, before, bid, after, ["", "relay", "short"], "body purge")
+    nothing_opens(p, before, mid, after, ["", "relay", "short"], "metadata purge")
+    k = A.unwrap(A.master_key(p.master_key_file), after, ["", "relay"], [lid]).get(("msg", lid), set())
+    ok(k and A.opens(k, A.sealed_of(after["data/data.mdb"], lid)), "purge: (control) the live message opens")
+
+
+# ---- a message held by DLP, shown to a reviewer, rejected ------------------
+class Reviewer:
+    def __init__(self):
+        self.group, self.user = "ptvg%d" % os.getpid(), "ptvu%d" % os.getpid()
+        subprocess.run(["groupadd", self.group], check=True)
+        subprocess.run(["useradd", "-M", "-N", "-g", "nogroup", "-G", self.group,
+                        "-s", "/usr/sbin/nologin", self.user], check=True)
+
+    def close(self):
+        subprocess.run(["userdel", self.user], stderr=subprocess.DEVNULL)
+        subprocess.run(["groupdel", self.group], stderr=subprocess.DEVNULL)
+
+    def ctl(self, p, *args):
+        r = subprocess.run(["runuser", "-u", self.user, "--", p.posternctl_path,
+                            "-c", os.path.join(p.dir, "none.conf"), "-s", p.control_socket, *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
+                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        OUT["reviewer %d %s" % (len(OUT), " ".join(args))] = (r.stdout + r.stderr).encode()
+        return r
+
+
+if os.geteuid() != 0:
+    skip(7, "needs root: the reviewer is a real user")
+else:
+    rev = Reviewer()
+    try:
+        with Postern(tls=True, conf=dict(conf, delivery_enabled="no", reviewer_group=rev.group)) as p:
+            OUT.clear()
+            os.chmod(p.dir, 0o755)
+            ctl(p, "account", "add", "shop", "--domain", "sender.test", "--password-stdin",
+                input="Shop-Pw-Secret-91\n")
+            ctl(p, "account", "set", "shop", "--set", "dlp_action_card=hold")
+            R = message("r")
+            data = R["data"].replace(b"BODYMARK", b"card 4556 7375 8689 9855 BODYMARK")
+            data = data.replace(b"\r\n\r\n--b1\r\n", b"\r\n\r\n--b1\r\n", 1)
+            body_addr = ("Dear %s (%s, %s)" % (R["rcpt"], R["rcpt"].upper(), R["idn"])).encode()
+            data = data.replace(b"card 4556", body_addr + b" card 4556")
+            code, text = p.send(R["sender"], [R["rcpt"], R["idn"]], data, listener="submission",
+                                auth=("shop", "Shop-Pw-Secret-91"), mail_options=("SMTPUTF8",))
+            rid = queue_id(text)
+            ok(code == 250 and rid, "DLP: the message with a card number is accepted and held (%s)" % text)
+            r = rev.ctl(p, "review", "show", rid, "--json")
+            ok(r.returncode == 0 and rid in r.stdout, "reviewer: review show (%s)" % r.stderr.strip())
+            is_(A.plaintext({"review show": r.stdout.encode()},
+                            [R["slocal"], R["rlocal"], R["ilocal"]]), {},
+                "reviewer: the review view has no address (envelope, headers, body, any case, IDN)")
+            r = ctl(p, "review", "show", rid, "--unmasked", "--reason", "legal 7", "--json")
+            ok(r.returncode == 0 and R["body"] in r.stdout, "operator: review show --unmasked")
+            a = audit(p)
+            ok(any(x["cmd"] == "review.show" and x.get("target") == rid and x.get("reason") == "legal 7"
+                   for x in a), "review show --unmasked is audited with its reason")
+            p.stop()
+            before = A.files(p)
+            p.start()
+            r = rev.ctl(p, "review", "reject", rid)
+            ok(r.returncode == 0, "reviewer: review reject (%s)" % r.stderr.strip())
+            OUT["audit"] = json.dumps(audit(p)).encode()
+            p.stop()
+            after = A.files(p, {k: v for k, v in OUT.items()
+                                if not (" show " in k)})
+            is_(leaked(after, R), {}, "review reject: nothing of it in plaintext anywhere (log, audit too)")
+            ok(b"Shop-Pw-Secret-91" not in b"".join(after.values()) and
+               base64.b64encode(b"\0shop\0Shop-Pw-Secret-91") not in b"".join(after.values()),
+               "no AUTH data or password in any file, log or audit record")
+            nothing_opens(p, before, rid, after, ["", "relay", "shop"], "review reject")
+    finally:
+        rev.close()
 done()
