@@ -32,7 +32,7 @@ from harness import *
 from queuelib import control
 import attacker as A
 
-plan(56)
+plan(58)
 
 OUT = {}        # captured posternctl output: label -> bytes
 
@@ -335,6 +335,15 @@ else:
                base64.b64encode(b"\0shop\0Shop-Pw-Secret-91") not in b"".join(after.values()),
                "no AUTH data or password in any file, log or audit record")
             nothing_opens(p, before, rid, after, ["", "relay", "shop"], "review reject")
+            p.start()
+            ok(ctl(p, "account", "set", "shop", "--set", "event_retention=0s").returncode == 0 and
+               ctl(p, "queue", "purge").returncode == 0, "review reject, then metadata purge")
+            p.stop()
+            tables = {t: subprocess.run(["mdb_dump", "-s", t, p.data_dir], capture_output=True,
+                                        text=True).stdout for t in ("messages", "recipients", "review")}
+            hexid = rid.encode().hex()
+            is_([t for t, d in tables.items() if hexid in d], [],
+                "metadata purge: no message, recipient or review record of the rejected message is left")
     finally:
         rev.close()
 done()
