@@ -32,7 +32,7 @@ from harness import *
 from queuelib import control
 import attacker as A
 
-plan(58)
+plan(59)
 
 OUT = {}        # captured posternctl output: label -> bytes
 
@@ -316,6 +316,11 @@ else:
             is_(A.plaintext({"review show": r.stdout.encode()},
                             [R["slocal"], R["rlocal"], R["ilocal"]]), {},
                 "reviewer: the review view has no address (envelope, headers, body, any case, IDN)")
+            views = b"".join((rev.ctl(p, *a).stdout.encode()) for a in
+                             (("review", "list", "--json"), ("review", "account", "shop", "--json"),
+                              ("review", "list", "--accounts", "--json")))
+            is_(A.plaintext({"review list": views}, [R["slocal"], R["rlocal"], R["ilocal"]]), {},
+                "reviewer: review list and review account have no address")
             r = ctl(p, "review", "show", rid, "--unmasked", "--reason", "legal 7", "--json")
             ok(r.returncode == 0 and R["body"] in r.stdout, "operator: review show --unmasked")
             a = audit(p)
