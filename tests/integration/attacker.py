@@ -23,6 +23,9 @@ copy of every file would:
   unwrap(master, files)   every key the key store images still yield:
                           account keys (opened with the master key) and
                           the data keys those open, per owner
+  slot_targets(files, accounts, ids)
+                          the key store slots as sealed values, to try
+                          raw keys against
   windows(files)          every 32-byte window of every file that could
                           be a raw key (high entropy), plus every hex or
                           base64 key printed in a text file
@@ -213,6 +216,19 @@ def unwrap(master, fs, accounts, ids):
                 if k:
                     got.setdefault(("msg", mid), set()).add(k)
     return got
+
+
+def slot_targets(fs, accounts, ids):
+    """(blob, aad) of every key store slot in FS as sealed for the given
+    owners: a raw account key lying anywhere would open a data-key
+    slot, the master key would open an account slot."""
+    out = set()
+    for label, n, blob in _slots(fs):
+        for a in accounts:
+            out.add((blob, b"postern slot v1\x01" + struct.pack(">Q", n) + a.encode()))
+        for mid in ids:
+            out.add((blob, b"postern slot v1\x02" + struct.pack(">Q", n) + mid.encode()))
+    return out
 
 
 _HEX = re.compile(rb"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")

@@ -32,7 +32,7 @@ from harness import *
 from queuelib import control
 import attacker as A
 
-plan(59)
+plan(65)
 
 OUT = {}        # captured posternctl output: label -> bytes
 
@@ -114,8 +114,11 @@ def nothing_opens(p, before, did, after, accounts, label):
     is_(len(k1), 0, "%s: no key store image left yields its data key" % label)
     small = min(sealed, key=lambda s: len(s[0]))
     ws = A.windows(after)
-    hit = A.opens(ws, [small])
-    is_(len(hit), 0, "%s: none of %d candidate 32-byte keys in any file opens it" % (label, len(ws)))
+    slots = A.slot_targets(before, accounts, [did])
+    ok(A.opens([mk], slots), "%s: (control) the master key opens account slots of the copy" % label)
+    hit = A.opens(ws, [small] + [t for t in slots if not A.opens([mk], [t])])
+    is_(len(hit), 0, "%s: none of %d candidate 32-byte keys in any file opens it or its wrapped key"
+        % (label, len(ws)))
 
 
 def audit(p):
