@@ -32,7 +32,7 @@ from harness import *
 from queuelib import control
 import attacker as A
 
-plan(65)
+plan(66)
 
 OUT = {}        # captured posternctl output: label -> bytes
 
@@ -209,6 +209,11 @@ with Postern(tls=False, conf=dict(conf, delivery_enabled="no")) as p:
     is_(len(A.unwrap(mk, {k: v for k, v in after.items() if not k.startswith("backup-before")},
                      ["gone"], []).get(("account", "gone"), ())), 0,
         "account delete: its account key is in no live file")
+    old_ak = A.unwrap(mk, before, ["gone"], []).get(("account", "gone"), set())
+    live = {k: v for k, v in after.items() if not k.startswith("backup-before")}
+    ok(old_ak and not A.opens(old_ak, A.slot_targets(live, [], [gid])),
+       "account delete: even with its account key from an older copy, no data key of its "
+       "messages opens from the live key store (their slots are zeroed too)")
     # ---- restore of the backup taken before the delete -------------------
     r = ctl(p, "restore", bdir)
     ok(r.returncode == 0, "restore of the backup taken before the account delete: %s" % r.stdout.strip())
