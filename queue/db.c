@@ -59,7 +59,7 @@ static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
 	"spam", "spam_signals", "spam_dups",
-	"review",
+	"review", "msgids",
 };
 
 #define RELEASE_RANGES	64
