@@ -68,6 +68,9 @@ struct spam_store {
 	 * similarity of FP to a remembered one (0 when none). */
 	int (*dup_add)(void *arg, const struct spam_fp *fp, uint64_t now);
 	int (*dup_best)(void *arg, const struct spam_fp *fp, double *similarity);
+	/* 1 when any fingerprint is remembered (may be NULL: assume yes):
+	 * the stage fingerprints a message only then. */
+	int (*dup_any)(void *arg);
 };
 
 /* ---- account signals (policy/spam_signals.c; counters in the store) ---- */

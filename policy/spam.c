@@ -237,6 +237,13 @@ classify(const struct spam_store *store, uint32_t min_learned, const struct spam
 
 	if (store == NULL || store->lookup == NULL)
 		return -1.0;
+	/* the totals first: an untrained model costs no token lookups */
+	if (store->lookup(store->arg, NULL, 0, NULL, &nspam, &nham) != 0)
+		return -2.0;
+	r->nspam = nspam;
+	r->nham = nham;
+	if (nspam < min_learned || nham < min_learned || nspam == 0 || nham == 0)
+		return -1.0;
 	cnt = xcalloc(t->n ? t->n : 1, sizeof(*cnt));
 	if (store->lookup(store->arg, t->h, t->n, cnt, &nspam, &nham) != 0) {
 		free(cnt);

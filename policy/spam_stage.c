@@ -273,7 +273,8 @@ near_duplicate(const struct policy_msg *m, struct spam_result *r)
 	struct spam_fp fp;
 	double sim = 0.0;
 
-	if (m->spam == NULL || m->spam->dup_best == NULL || sp->dup_weight == 0)
+	if (m->spam == NULL || m->spam->dup_best == NULL || sp->dup_weight == 0 ||
+	    (m->spam->dup_any != NULL && !m->spam->dup_any(m->spam->arg)))
 		return;
 	spam_fingerprint(m->data.data ? m->data.data : "", m->data.len, &fp);
 	if (fp.nshingles == 0 || m->spam->dup_best(m->spam->arg, &fp, &sim) != 0)

@@ -460,6 +460,25 @@ spamdb_dup_best(void *arg, const struct spam_fp *fp, double *similarity)
 	return 0;
 }
 
+/* spam_store.dup_any: a read transaction and one cursor step */
+static int
+spamdb_dup_any(void *arg)
+{
+	struct spamdb *s = arg;
+	struct db_txn *txn;
+	struct db_cursor *c;
+	int any = 1;
+
+	if (db_begin(s->db, 1, &txn) != 0)
+		return 1;
+	if (db_cursor_open(txn, DB_SPAM_DUPS, &c) == 0) {
+		any = db_cursor_seek(c, NULL, 0, NULL, NULL, NULL, NULL) == 0;
+		db_cursor_close(c);
+	}
+	db_abort(txn);
+	return any;
+}
+
 void
 spamdb_store(struct spamdb *s, struct spam_store *out)
 {
@@ -470,6 +489,7 @@ spamdb_store(struct spamdb *s, struct spam_store *out)
 	out->account = s->sig != NULL ? spamdb_account : NULL;
 	out->dup_add = spamdb_dup_add;
 	out->dup_best = spamdb_dup_best;
+	out->dup_any = spamdb_dup_any;
 }
 
 int
