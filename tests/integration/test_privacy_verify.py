@@ -32,7 +32,7 @@ from harness import *
 from queuelib import control
 import attacker as A
 
-plan(66)
+plan(67)
 
 OUT = {}        # captured posternctl output: label -> bytes
 
@@ -198,7 +198,13 @@ with Postern(tls=False, conf=dict(conf, delivery_enabled="no")) as p:
     before = A.files(p)
     p.start()
     bdir = os.path.join(p.dir, "backup-before")
+    os.mkdir(bdir, 0o755)       # made by the operator, under umask 022
+    old_umask = os.umask(0o022)
     ok(ctl(p, "backup", bdir).returncode == 0, "backup taken before the account delete")
+    os.umask(old_umask)
+    modes = {n: oct(os.stat(os.path.join(bdir, n)).st_mode & 0o777) for n in os.listdir(bdir)}
+    ok(modes and all(m == "0o600" for m in modes.values()),
+       "backup: every file of it is 0600, as the live ones: %s" % modes)
     ok(ctl(p, "account", "delete", "gone").returncode == 0, "account delete")
     p.stop()
     after = A.files(p, OUT)
