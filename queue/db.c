@@ -669,10 +669,23 @@ db_cursor_close(struct db_cursor *c)
 	free(c);
 }
 
+/* A compacting copy into DIR/data.mdb, created 0600 like the live file
+ * (mdb_env_copy2 would create it 0666 less the umask: a backup readable
+ * by every local user), and synced before it counts as written. */
 int
 db_copy(struct db *db, const char *dir)
 {
-	return db_err(mdb_env_copy2(db->env, dir, MDB_CP_COMPACT));
+	char *p = xasprintf("%s/data.mdb", dir);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), rc;
+
+	free(p);
+	if (fd < 0)
+		return -errno;
+	rc = db_err(mdb_env_copyfd2(db->env, fd, MDB_CP_COMPACT));
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
 int

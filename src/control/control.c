@@ -447,8 +447,17 @@ control_finish(struct control_req *req, int status)
 		return;
 	}
 	c->status = status;
-	log_info("event=control cmd=%s user=%s role=%s target=\"%s\" status=%d",
-	    req->cmd, c->user, control_strrole(c->role), req->target, status);
+	{
+		/* the target comes from the request: quoted, control
+		 * characters and quotes escaped, so a client cannot write
+		 * lines of its own into the log */
+		char q[sizeof(req->target) * 4 + 3];
+
+		log_quote(req->target, strlen(req->target), q, sizeof(q));
+		log_info("event=control cmd=%s user=%s role=%s target=%s%s%s status=%d",
+		    req->cmd, c->user, control_strrole(c->role), q[0] == '"' ? "" : "\"", q,
+		    q[0] == '"' ? "" : "\"", status);
+	}
 	/* A mutation whose record the queue committed with it is done;
 	 * anything else that is mutating (refused before reaching the
 	 * queue, or failed there) gets its record now. */
