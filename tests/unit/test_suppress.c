@@ -223,6 +223,11 @@ test_list_unsubscribe(void)
 	ok(strstr(out, "u+") == NULL && strstr(out, "List-Unsubscribe-Post") == NULL,
 	    "the message's own List-Unsubscribe is kept alone");
 	free(out);
+	out = run_lu("From: a@x\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nb\r\n",
+	    POLICY_LU_ONE_CLICK, "https://u.example/u/", "fb.example", 1, NULL);
+	ok(strstr(out, "u+") == NULL && strstr(out, "List-Unsubscribe:") == NULL,
+	    "a message with its own List-Unsubscribe-Post gets no second one");
+	free(out);
 	out = run_lu(msg, POLICY_LU_ONE_CLICK, "https://u.example/u/", "fb.example", 2, NULL);
 	ok(strstr(out, "List-Unsubscribe") == NULL, "several recipients: no header (a token names one)");
 	free(out);
@@ -352,7 +357,7 @@ test_message_id(void)
 int
 main(void)
 {
-	plan(53);
+	plan(54);
 	test_records();
 	test_tokens();
 	test_stage();
