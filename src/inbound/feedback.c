@@ -308,6 +308,25 @@ is_bounce_code(const struct config *cfg, const char *status)
 	return 0;
 }
 
+/*
+ * Is this ARF report a complaint?  RFC 5965 §7.3's types abuse, fraud,
+ * virus and other are; not-spam (the recipient says it is wanted) and
+ * auth-failure (RFC 6591: a DMARC/DKIM/SPF failure report about the
+ * message, not the recipient's wish) are not, nor are types we do not
+ * know.  A report without Feedback-Type counts as abuse.
+ */
+static int
+arf_is_complaint(const struct report *rep)
+{
+	static const char *const yes[] = { "", "abuse", "fraud", "virus", "other" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcmp(rep->feedback_type, yes[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* The writes of one feedback message still in flight. */
 struct fb_job {
 	int pending;
@@ -362,10 +381,10 @@ feedback_message(struct queue *q, const struct config *cfg, const char *const *r
 				rc = feedback_token(q, TOKEN_BOUNCE, tok, TOKEN_LEN,
 				    SUPPRESS_HARD_BOUNCE, rep.status,
 				    cfg->suppression_hard_bounce_expiry, fb_written, j);
-			else if (rep.type == REPORT_ARF)
+			else if (rep.type == REPORT_ARF && arf_is_complaint(&rep))
 				rc = feedback_token(q, TOKEN_BOUNCE, tok, TOKEN_LEN, SUPPRESS_COMPLAINT,
 				    rep.feedback_type[0] ? rep.feedback_type : "abuse", 0, fb_written, j);
-		} else if (rep.type == REPORT_ARF) {
+		} else if (rep.type == REPORT_ARF && arf_is_complaint(&rep)) {
 			/* a feedback loop's report: the original's tokens say who */
 			const char *src = rep.feedback_type[0] ? rep.feedback_type : "abuse";
 
