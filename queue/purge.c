@@ -6,7 +6,7 @@
  * the transaction commits, which also leaves the sealed envelope
  * unreadable) body_retention after the message reached its final
  * state; its record and recipients, with their keyed address hashes,
- * are deleted after event_retention, and with an account's shorter
+ * are deleted after event_retention (its review record too), and with an account's shorter
  * event_retention its events too (both overridable per account: its
  * typed policy, parsed by src/account/ through the hook the daemon sets
  * with queue_set_account_policy_fn()), and events older than the
@@ -197,6 +197,10 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 				rc = body_shred(q, txn, ids[i], &r);
 			if (rc == 0)
 				rc = db_del(txn, DB_MESSAGES, ids[i], QUEUE_ID_LEN);
+			/* its review record (issue 16) goes too: after
+			 * event_retention a message leaves no record */
+			if (rc == 0 && (rc = db_del(txn, DB_REVIEW, ids[i], QUEUE_ID_LEN)) == -ENOENT)
+				rc = 0;
 			msgs++;
 			/* an account's shorter event_retention: its events go now
 			 * too, not at the global cutoff below */

@@ -87,6 +87,8 @@ int ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind,
     const char *owner, uint64_t s, unsigned char *key);
 /* Any thread: 1 when slot S holds a key (queue check). */
 int ks_slot_used(struct keystore *ks, uint64_t s);
+/* The slots the file holds whole (a torn last one not counted). */
+uint64_t ks_whole_slots(struct keystore *ks);
 /* Writer thread: zero S (the key of KIND OWNER) once the open batch
  * commits, journalling it first. */
 void ks_forget(struct keystore *ks, uint64_t s, enum ks_kind kind, const char *owner);
