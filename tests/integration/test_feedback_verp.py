@@ -72,6 +72,8 @@ def main():
     dns_srv.start()
     sink = Sink(host="127.0.0.2", port=port, name="mx").start()
     sink.on_rcpt("gone@dest.test", "550 5.1.1 <gone@dest.test>: no such user")
+    sink.on_rcpt("busy@dest.test", "450 4.1.1 try again later")
+    sink.on_rcpt("full@dest.test", "452 4.2.2 mailbox full")
     back = Sink(host="127.0.0.3", port=port, name="sender").start()
     fb_port = free_port()
     p = Postern(name="fbverp", tls=False, dns=dns_srv, conf={
@@ -83,7 +85,7 @@ def main():
     })
     p.fb_port = fb_port
     p.start()
-    plan(14)
+    plan(15)
     r1 = p.posternctl("account", "add", "relayapp", "--domain", "a.test")
     r2 = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=rp.a.test")
     ok(r1.returncode == 0 and r2.returncode == 0, "account relayapp, return_path_domain=rp.a.test")
@@ -139,6 +141,15 @@ def main():
              what="gone@dest.test suppressed")
     ok(suppressed(p, "gone@dest.test").get("reason") == "hard_bounce",
        "... and the recipient is suppressed (hard_bounce)")
+
+    # 4xx replies at delivery never suppress, whatever their enhanced code
+    for a in ("busy@dest.test", "full@dest.test"):
+        p.send("news@a.test", [a], message(a))
+    wait_for(lambda: {e.get("arg") for e in sink.events() if e.get("ev") == "rcpt"}
+             >= {"busy@dest.test", "full@dest.test"}, timeout=60, what="4xx answers given")
+    ok(not suppressed(p, "busy@dest.test").get("suppressed")
+       and not suppressed(p, "full@dest.test").get("suppressed"),
+       "450 4.1.1 and 452 4.2.2 at delivery: not suppressed")
 
     # ---- 3. no return_path_domain: no VERP ----
     r = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=")
