@@ -18,17 +18,26 @@ The erasure journal beside the master key, cut inside a line (a crash or
 a full disk during an append): the next erasure used to be glued to the
 cut line, restore skipped both, and a message deleted after a backup
 came back readable from it.  Now a journal that does not end in a
-newline gets one before the next line."""
+newline gets one before the next line.
+
+The erasure journal's file system full (root only: a small tmpfs holds
+the master key and the journal): a deleted message's key used to be
+zeroed although its erasure could not be journalled, so restoring a
+backup taken before brought the message back.  Now the key waits,
+unreferenced, until the journal can be written (event=
+journal_write_failed says so), and goes with the next write once space
+returns; the restored backup then keeps the message deleted."""
 
 import os
 import re
 import shutil
 import subprocess
+import time
 
 from harness import *
 from queuelib import inject
 
-plan(19)
+plan(25)
 
 BODY = "Subject: m %d\r\n\r\nhello %d\r\n"
 
@@ -108,4 +117,67 @@ with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
        j2["body_status"] == "available",
        "journal: after restore the deleted message stays deleted, the other reads (%s, %s)" %
        (j1["body_status"], j2["body_status"]))
+
+
+# ---- the erasure journal's file system full --------------------------------
+def fill(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\1" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+if os.geteuid() != 0:
+    skip(6, "needs root to mount a small tmpfs")
+else:
+    top = tmpdir("postern-jfull-")
+    mnt = os.path.join(top, "keys")
+    os.mkdir(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", mnt], check=True)
+    try:
+        mk = os.path.join(mnt, "master.key")
+        with Postern(tls=False, name="jfull", conf={"delivery_enabled": "no",
+                                                      "master_key_file": mk}) as p:
+            lid = inject(p, ["live@example.test"], "Subject: live\r\n\r\nlive\r\n")
+            did = inject(p, ["gone@example.test"], "Subject: gone\r\n\r\ngone\r\n")
+            bdir = os.path.join(p.dir, "backup")
+            is_(p.posternctl("backup", bdir).returncode, 0, "journal full: a backup of both")
+            # the journal's last page full too, or its next line fits in it
+            p.stop()
+            jp = os.path.join(mnt, "erasure.journal")
+            with open(jp, "ab") as f:
+                f.write(b"\n" * (-os.path.getsize(jp) % 4096))
+            p.start()
+            filler = os.path.join(mnt, "filler")
+            fill(filler)
+            start = p.log_size()
+            r = p.posternctl("queue", "delete", did)
+            is_(r.returncode, 0, "journal full: queue delete of a message")
+            try:
+                p.wait_log(r"event=journal_write_failed ", timeout=30, start=start)
+            except HarnessError:
+                pass
+            like(p.log(start), r"event=journal_write_failed .*keys_waiting=1",
+                 "journal full: the log says the erasure waits for the journal")
+            os.unlink(filler)
+            inject(p, ["later@example.test"], "Subject: later\r\n\r\nlater\r\n")
+            r = p.posternctl("queue", "delete", inject(p, ["x@example.test"], "Subject: x\r\n\r\nx\r\n"))
+            p.stop()
+            j = open(os.path.join(mnt, "erasure.journal"), "rb").read()
+            ok((" msg %s " % did).encode() in j,
+               "journal full: once space returned, the erasure is in the journal")
+            r = p.posternctl("restore", bdir)
+            is_(r.returncode, 0, "journal full: restore of the backup (%s)" % (r.stdout + r.stderr).strip())
+            p.start()
+            j1 = p.posternctl_json("queue", "show", did, "--reason", "t")
+            ok(j1["body_status"] != "available" and j1["envelope"] == "shredded",
+               "journal full: after restore the deleted message stays deleted (%s)" % j1["body_status"])
+    finally:
+        subprocess.run(["umount", "-l", mnt], check=False)
 done()
