@@ -428,6 +428,13 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	r.nchunks = no;
 	if ((err = msg_put(txn, &m, &r)) != 0)
 		goto free_env;
+	if (in->message_id_hash != NULL && strlen(in->message_id_hash) == 64) {
+		char mk[QUEUE_MSGID_KEY_MAX];
+		int kl = snprintf(mk, sizeof(mk), "%s/%s", in->message_id_hash, c->id);
+
+		if ((err = db_put(txn, DB_MSGIDS, mk, (size_t)kl, "", 0)) != 0)
+			goto free_env;
+	}
 	for (i = 0; i < in->nrcpts; i++) {
 		struct queue_rcpt *rc = &m.rcpts[i];
 
@@ -694,7 +701,7 @@ queue_stats(struct queue *q, struct queue_stats *st)
 /* ---- generic records ---- */
 
 const enum db_table queue_kv_tables[QUEUE_NKV_TABLES] = {
-	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW,
+	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_MSGIDS,
 };
 
 int

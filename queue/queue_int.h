@@ -25,7 +25,7 @@
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
-	DB_REVIEW,
+	DB_REVIEW, DB_MSGIDS,
 	DB_NTABLES
 };
 
@@ -400,7 +400,7 @@ int queue_keycheck(struct queue *q, char *err, size_t errlen);
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 4
+#define QUEUE_NKV_TABLES 5
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);
