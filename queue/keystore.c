@@ -381,7 +381,7 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 	unsigned char slot[KS_SLOT_LEN];
 	static const unsigned char zero[KS_SLOT_LEN];
 	uint64_t s;
-	size_t r = 0, nz = 0;
+	size_t r = 0, nz = 0, damaged = 0;
 
 	if (ks == NULL || ks->readonly)
 		return 0;
@@ -395,6 +395,14 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 
 		if (referenced && n == KS_SLOT_LEN && memcmp(slot, slot_magic, 4) == 0)
 			continue;
+		if (referenced && n == KS_SLOT_LEN && memcmp(slot, zero, sizeof(zero)) != 0) {
+			/* Damaged (bit rot, a bad write), not erased: zeroing and
+			 * journalling it would carry the damage into every backup
+			 * (restore zeroes journalled slots), where the key is whole.
+			 * Left as it is, out of use; it reads as unreadable. */
+			damaged++;
+			continue;
+		}
 		if (n != KS_SLOT_LEN || memcmp(slot, zero, sizeof(zero)) != 0) {
 			/* journalled first, as any erasure (the owner is unknown) */
 			journal_add(ks->journal, "slot", "-", s);
@@ -413,6 +421,10 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 		return -EIO;
 	if (r > 0)
 		log_err("event=keystore_missing_keys records=%zu", r);
+	if (damaged > 0)
+		log_err("event=keystore_damaged path=%s slots=%zu note=\"keys the queue references "
+		    "are damaged and cannot be read; left untouched (posternctl queue check lists "
+		    "them; a backup's key store still holds them)\"", ks->path, damaged);
 	crypto_wipe(slot, sizeof(slot));
 	*zeroed = nz;
 	return 0;

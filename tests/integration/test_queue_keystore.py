@@ -14,6 +14,12 @@ FILE is truncated: ..." and leaves the file as it found it; offline
 `posternctl queue check` names every missing key and exits 1; the
 restored file starts again with every message readable.
 
+A referenced slot damaged in place (bit rot): the start-up reconcile
+used to zero it and journal it as an erasure, so restoring a good
+backup zeroed the key there too and the message was lost for good.
+Now it is left untouched (event=keystore_damaged), not journalled, and
+the backup brings the message back.
+
 The erasure journal beside the master key, cut inside a line (a crash or
 a full disk during an append): the next erasure used to be glued to the
 cut line, restore skipped both, and a message deleted after a backup
@@ -36,7 +42,7 @@ import subprocess
 from harness import *
 from queuelib import inject
 
-plan(25)
+plan(31)
 
 BODY = "Subject: m %d\r\n\r\nhello %d\r\n"
 
@@ -88,6 +94,34 @@ with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
        "the restored key store starts, and the last message reads")
     if r.returncode != 0 or "Subject: m 5" not in r.stdout:
         diag(r.stdout + r.stderr)
+
+# ---- a referenced slot damaged in place -----------------------------------
+with Postern(tls=False, name="rot", conf={"delivery_enabled": "no"}) as p:
+    ids = [inject(p, ["r%d@example.test" % i], BODY % (i, i)) for i in range(3)]
+    bdir = os.path.join(p.dir, "backup")
+    is_(p.posternctl("backup", bdir).returncode, 0, "bit rot: a backup of three messages")
+    p.stop()
+    ks = os.path.join(p.data_dir, "keys")
+    slots = open(ks, "rb").read()
+    # the slot of the middle message: the one whose 'PKS1' slot is 2nd of 3 data keys
+    used = [n for n in range(1, len(slots) // 64) if slots[n * 64:n * 64 + 4] == b"PKS1"]
+    victim = used[-2]
+    with open(ks, "r+b") as f:
+        f.seek(victim * 64)
+        f.write(b"\xff" * 8)
+    start = p.log_size()
+    p.start()
+    like(p.log(start), r"event=keystore_damaged .*slots=1", "bit rot: the start says a key is damaged")
+    ok(open(ks, "rb").read()[victim * 64:victim * 64 + 8] == b"\xff" * 8,
+       "bit rot: the damaged slot is left as it was (not zeroed)")
+    j = open(os.path.join(p.dir, "erasure.journal"), "rb").read()
+    ok(b" %d\n" % victim not in j.split(b"\n", 1)[1],
+       "bit rot: and not journalled as an erasure")
+    p.stop()
+    is_(p.posternctl("restore", bdir).returncode, 0, "bit rot: restore of the backup")
+    p.start()
+    st = [p.posternctl_json("queue", "show", i, "--reason", "t")["body_status"] for i in ids]
+    is_(st, ["available"] * 3, "bit rot: after restore every message reads again")
 
 # ---- the erasure journal cut inside a line --------------------------------
 with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
