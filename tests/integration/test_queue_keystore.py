@@ -18,7 +18,9 @@ A referenced slot damaged in place (bit rot): the start-up reconcile
 used to zero it and journal it as an erasure, so restoring a good
 backup zeroed the key there too and the message was lost for good.
 Now it is left untouched (event=keystore_damaged), not journalled, and
-the backup brings the message back.
+the backup brings the message back.  A slot damaged past its magic used to pass
+`queue check` ("ok") although its message could not be read: check now
+unwraps each data key when it has the master key.
 
 The erasure journal beside the master key, cut inside a line (a crash or
 a full disk during an append): the next erasure used to be glued to the
@@ -42,7 +44,7 @@ import subprocess
 from harness import *
 from queuelib import inject
 
-plan(31)
+plan(33)
 
 BODY = "Subject: m %d\r\n\r\nhello %d\r\n"
 
@@ -122,6 +124,21 @@ with Postern(tls=False, name="rot", conf={"delivery_enabled": "no"}) as p:
     p.start()
     st = [p.posternctl_json("queue", "show", i, "--reason", "t")["body_status"] for i in ids]
     is_(st, ["available"] * 3, "bit rot: after restore every message reads again")
+
+# ---- a slot damaged past its magic: queue check must see it -------------
+with Postern(tls=False, name="rot2", conf={"delivery_enabled": "no"}) as p:
+    ids = [inject(p, ["r%d@example.test" % i], BODY % (i, i)) for i in range(3)]
+    p.stop()
+    ks = os.path.join(p.data_dir, "keys")
+    slots = open(ks, "rb").read()
+    used = [n for n in range(1, len(slots) // 64) if slots[n * 64:n * 64 + 4] == b"PKS1"]
+    with open(ks, "r+b") as f:
+        f.seek(used[-1] * 64 + 20)
+        f.write(b"\xff" * 8)
+    r = p.posternctl("queue", "check")
+    is_(r.returncode, 1, "damaged key: offline queue check exits 1")
+    like(r.stdout, r"problem: keys %s: the body's data key \(key store slot %d\) is damaged" %
+         (ids[-1], used[-1]), "damaged key: and names the message and the slot")
 
 # ---- the erasure journal cut inside a line --------------------------------
 with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
