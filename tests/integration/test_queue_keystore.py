@@ -22,6 +22,11 @@ the backup brings the message back.  A slot damaged past its magic used to pass
 `queue check` ("ok") although its message could not be read: check now
 unwraps each data key when it has the master key.
 
+`posternctl restore` with the daemon running but its control socket
+elsewhere (-s, another config) used to replace the queue under the
+running daemon; it now takes the daemon's data directory lock and
+refuses: "data_directory ...: in use by posternd pid N".
+
 The erasure journal beside the master key, cut inside a line (a crash or
 a full disk during an append): the next erasure used to be glued to the
 cut line, restore skipped both, and a message deleted after a backup
@@ -44,7 +49,7 @@ import subprocess
 from harness import *
 from queuelib import inject
 
-plan(33)
+plan(36)
 
 BODY = "Subject: m %d\r\n\r\nhello %d\r\n"
 
@@ -139,6 +144,19 @@ with Postern(tls=False, name="rot2", conf={"delivery_enabled": "no"}) as p:
     is_(r.returncode, 1, "damaged key: offline queue check exits 1")
     like(r.stdout, r"problem: keys %s: the body's data key \(key store slot %d\) is damaged" %
          (ids[-1], used[-1]), "damaged key: and names the message and the slot")
+
+# ---- restore under a running daemon whose socket is elsewhere ------------
+with Postern(tls=False, name="live", conf={"delivery_enabled": "no"}) as p:
+    before = inject(p, ["old@example.test"], BODY % (1, 1))
+    bdir = os.path.join(p.dir, "backup")
+    p.posternctl("backup", bdir)
+    after = inject(p, ["new@example.test"], BODY % (2, 2))
+    r = p.posternctl("-s", os.path.join(p.dir, "elsewhere.sock"), "restore", bdir)
+    is_(r.returncode, 1, "restore while posternd runs (socket elsewhere): refused, exit 1")
+    like(r.stderr, r"data_directory %s: in use by posternd pid %d" % (re.escape(p.data_dir), p.pid),
+         "restore: names the running daemon")
+    ok(p.posternctl_json("queue", "show", after, "--reason", "t")["body_status"] == "available",
+       "restore: the running daemon's queue is untouched (the newer message is there)")
 
 # ---- the erasure journal cut inside a line --------------------------------
 with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
