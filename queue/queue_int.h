@@ -123,6 +123,7 @@ int ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zero
 /* Open (creating) erasure.journal in the master key file's directory. */
 int journal_open(struct journal **out, const char *master_key_file, char *err, size_t errlen);
 void journal_close(struct journal *j);
+const char *journal_file(const struct journal *j);
 /* Queue one line "TIME KIND OWNER SLOT"; journal_flush writes and syncs. */
 void journal_add(struct journal *j, const char *kind, const char *owner, uint64_t slot);
 int journal_flush(struct journal *j);
