@@ -142,6 +142,8 @@ struct control {
 	uv_loop_t *loop;
 	const struct config *cfg;	/* one reference (config_ref); swapped on reload */
 	struct queue *queue;
+	const struct spam_store *spam;	/* borrowed, or NULL */
+	struct spamdb *spamdb;		/* borrowed, or NULL */
 	struct auth_guard *auth_guard;	/* borrowed; NULL without one */
 	uv_pipe_t server;
 	char *path;
@@ -508,6 +510,8 @@ conn_request(struct conn *c, const char *line, size_t len)
 	c->req.loop = c->srv->loop;
 	c->req.cfg = c->srv->cfg;
 	c->req.queue = c->srv->queue;
+	c->req.spam = c->srv->spam;
+	c->req.spamdb = c->srv->spamdb;
 	c->req.auth_guard = c->srv->auth_guard;
 	c->req.cmd = "";
 	buf_reset(&c->result);
@@ -847,9 +851,17 @@ control_commands_register(void)
 	cmd_queue_register();
 	cmd_account_register();
 	cmd_dkim_register();
+	cmd_spam_register();
 	cmd_suppress_register();
 	cmd_review_register();
 	cmd_auth_register();
+}
+
+void
+control_set_spam(struct control *c, const struct spam_store *store, struct spamdb *db)
+{
+	c->spam = store;
+	c->spamdb = db;
 }
 
 void
