@@ -185,7 +185,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(71)
+    plan(72)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -292,6 +292,10 @@ def run_tests(rev):
     ok(len(sc) == 1 and sc[0].get("status") == 1 and sc[0]["user"] == rev.user and
        RCPT not in json.dumps(sc),
        "... audited with the reviewer's role, without the address: %s" % sc)
+    # the spam model is trained by review decisions only, not directly
+    r = rev.ctl(p, "spam", "learn", "--spam", "--id", id1)
+    ok(r.returncode != 0 and "permission denied" in r.stderr,
+       "reviewer: spam learn --id refused (%s)" % r.stderr.strip())
     r = p.posternctl("suppress", "check", RCPT, "--global")
     ok(r.returncode in (0, 1) and "permission denied" not in r.stderr,
        "the operator's suppress check still runs (%s)" % r.stderr.strip())
