@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "util.h"
 
 struct queue;
 
@@ -96,6 +97,16 @@ void daemon_stop(struct daemon *d, int exit_status);
  * parser.)  0, or -1 with one `file:line: key: reason` per line in ERR.
  */
 int daemon_check(const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * src/daemon/sdnotify.c: one notification to the service manager
+ * (sd_notify(3)'s socket protocol, no libsystemd): FMT formats the
+ * newline-separated assignments, e.g. "READY=1".  0 (also when
+ * NOTIFY_SOCKET is unset) or negative errno.
+ */
+int daemon_notify(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* CLOCK_MONOTONIC in microseconds (RELOADING=1's MONOTONIC_USEC). */
+unsigned long long daemon_monotonic_usec(void);
 
 /* ---- module glue (src/daemon/NAME_module.c): params from the config ---- */
 

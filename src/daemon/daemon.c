@@ -19,7 +19,10 @@
  * the modules already reloaded get the old config back and the reload
  * fails as a whole.  Only then is it swapped in (`event=reloaded`, with
  * `restart_needed=key,...` when keys that are read only at start
- * changed).
+ * changed).  Under systemd (Type=notify) the service manager hears
+ * READY=1, RELOADING=1 ... READY=1 and STOPPING=1 (sdnotify.c), and
+ * when stderr is the journal (JOURNAL_STREAM) -f logs with `<N>`
+ * priority prefixes and no timestamp of its own (src/lib/log.c).
  *
  * Invariants: only this file installs signal handlers and touches the
  * process (fork, setuid, pid file); modules see a struct daemon and
@@ -526,6 +529,7 @@ begin_stop(struct daemon *d)
 
 	log_info("event=stopping timeout_ms=%llu",
 	    (unsigned long long)d->cfg->shutdown_timeout);
+	daemon_notify("STOPPING=1\nSTATUS=stopping");
 	d->pending_drains = 1;	/* held until every drain() was called */
 	for (i = d->started; i-- > 0;)
 		if (modules[i].drain != NULL && modules[i].drain(d) == 1)
@@ -618,6 +622,8 @@ on_sighup(uv_signal_t *s, int signum)
 	log_info("event=signal signal=HUP");
 	if (d->stopping)
 		return;
+	daemon_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+	    daemon_monotonic_usec());
 	log_debug("event=reload_begin config=%s",
 	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)));
 	/* Validate all of it before anything changes. */
@@ -625,6 +631,7 @@ on_sighup(uv_signal_t *s, int signum)
 	    daemon_check(next, err, sizeof(err)) == -1) {
 		reload_failed(d, NULL, err);
 		config_unref(next);
+		daemon_notify("READY=1\nSTATUS=running (reload failed, old config kept)");
 		return;
 	}
 	for (i = 0; i < d->started; i++) {
@@ -643,6 +650,7 @@ on_sighup(uv_signal_t *s, int signum)
 		}
 		reload_failed(d, modules[i].name, err[0] ? err : "module reload failed");
 		config_unref(next);
+		daemon_notify("READY=1\nSTATUS=running (reload failed, old config kept)");
 		return;
 	}
 	reload_restart_keys(d->cfg, next);
@@ -660,6 +668,10 @@ on_sighup(uv_signal_t *s, int signum)
 	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)),
 	    config_enum_name("log_level", (int)d->cfg->log_level),
 	    nrestart ? " restart_needed=" : "", nrestart ? restart : "");
+	if (nrestart)
+		daemon_notify("READY=1\nSTATUS=running (restart needed for %s)", restart);
+	else
+		daemon_notify("READY=1\nSTATUS=running");
 }
 
 static void
@@ -767,6 +779,7 @@ daemon_run_modules(struct config *cfg, const char *path, int foreground,
 	} else {
 		log_info("event=ready pid=%ld modules=%zu user=%s", (long)getpid(),
 		    d->started, pw ? pw->pw_name : "-");
+		daemon_notify("READY=1\nMAINPID=%ld\nSTATUS=running", (long)getpid());
 		if (d->ready_fd != -1) {
 			rc = (int)write(d->ready_fd, "ok", 2);
 			(void)rc;

@@ -7,6 +7,15 @@
  * over the lowercased address under a key derived from the master key,
  * truncated to 64 bits: stable across restarts (so an operator can
  * follow one recipient through the log) and useless without the key.
+ *
+ * Under systemd, stderr is often a stream to journald, which stamps
+ * every line itself and reads a leading `<N>` as the syslog priority
+ * (sd-daemon(3)).  log_open() recognises that case the documented way:
+ * JOURNAL_STREAM holds "device:inode" of the journal stream, and when
+ * it names our fd 2 the lines are written as `<N>line`, without our
+ * own timestamp or level word.  journald ignores a facility in such a
+ * prefix, so under journald the facility is the unit's SyslogFacility=
+ * (contrib/postern.service), while syslog_facility applies to syslog.
  */
 #include "autoconfig.h"
 
@@ -14,6 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
@@ -27,17 +38,41 @@ static struct {
 	enum log_level level;
 	int facility;
 	int pseudonymise;
+	int journal;		/* stderr is a journald stream: `<N>` prefixes */
 	unsigned char key[32];
 	size_t keylen;
-} logstate = { LOG_TO_STDERR, LOG_LEVEL_INFO, LOG_MAIL, 1, { 0 }, 0 };
+} logstate = { LOG_TO_STDERR, LOG_LEVEL_INFO, LOG_MAIL, 1, 0, { 0 }, 0 };
 
 static const char *level_names[] = { "debug", "info", "warn", "err" };
+
+/* Whether JOURNAL_STREAM ("dev:ino", set by systemd) names our stderr. */
+static int
+stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int
+log_journal(void)
+{
+	return logstate.target == LOG_TO_STDERR && logstate.journal;
+}
 
 void
 log_open(const char *ident, enum log_target target, enum log_level level)
 {
 	logstate.target = target;
 	logstate.level = level;
+	logstate.journal = target == LOG_TO_STDERR && stderr_is_journal();
 	if (target == LOG_TO_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, logstate.facility);
 }
@@ -115,6 +150,8 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	if (logstate.target == LOG_TO_SYSLOG) {
 		syslog(prio[level], "%s", line);
+	} else if (logstate.journal) {
+		fprintf(stderr, "<%d>%s\n", prio[level], line);
 	} else {
 		struct timeval tv;
 		struct tm tm;
