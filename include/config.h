@@ -194,6 +194,17 @@ const char *config_enum_name(const char *key, int value);
 /* Write every key with its current value, `key = value`, one per line. */
 void config_dump(const struct config *cfg, FILE *out);
 
+/*
+ * `posternctl config` (postconf -n / postconf): call CB for every key in
+ * table order whose value differs from the default, or for every key
+ * when ALL, with the value as the file would write it (durations in
+ * their largest exact unit), whether it is the default, and the line it
+ * was set on (0: not in the file).  Stops at CB's first nonzero return.
+ */
+typedef int (*config_key_cb)(void *arg, const char *key, const char *value,
+    int is_default, int line);
+int config_foreach(const struct config *cfg, int all, config_key_cb cb, void *arg);
+
 /* The value syntaxes, for tools and tests (durations: util.h). */
 int config_parse_duration(const char *s, uint64_t *ms);
 int config_parse_size(const char *s, uint64_t *bytes);

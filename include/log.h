@@ -13,6 +13,7 @@
 #define POSTERN_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "util.h"
 
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERR };
@@ -37,6 +38,16 @@ void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_err(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
 int log_enabled(enum log_level level);
+
+/* The last LOG_RECENT_MAX warn/err lines (already pseudonymised like
+ * every line), newest first, for `posternctl status`. */
+#define LOG_RECENT_MAX 8
+struct log_recent {
+	uint64_t when;		/* wall ms */
+	enum log_level level;
+	char line[512];
+};
+size_t log_recent(struct log_recent *out, size_t max);
 
 /*
  * Pseudonymisation.  log_set_pseudonym_key() installs the key (derived

@@ -237,7 +237,7 @@ uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
 
 /* ---- generic records: accounts, dkim, suppressions ---- */
 
-enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS };
+enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_SETTINGS };
 /* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
 int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
     char **val, size_t *len);
@@ -248,6 +248,17 @@ int queue_kv_put(struct queue *q, enum queue_table t, const char *key,
 int queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
+
+/*
+ * Delivery pause (queue/pause.c, issue 19): pause or resume delivery to
+ * DOMAIN, or of everything when DOMAIN is NULL; persisted (settings
+ * table), with AUDIT's record in the same transaction.  Paused
+ * recipients stay due but are not handed out by queue_take_due().
+ * queue_delivery_paused_list: "*" (all) and the paused domains, malloc'd.
+ */
+int queue_delivery_pause(struct queue *q, const char *domain, int pause,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
+int queue_delivery_paused_list(struct queue *q, char ***domains, size_t *n);
 
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 

@@ -35,6 +35,7 @@
 static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
+	"settings",
 };
 
 #define RELEASE_RANGES	64
@@ -103,7 +104,7 @@ db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 	pthread_mutex_init(&db->rel.lock, NULL);
 	if ((rc = mdb_env_create(&db->env)) != 0)
 		goto fail;
-	mdb_env_set_maxdbs(db->env, 16);
+	mdb_env_set_maxdbs(db->env, 32);	/* room for the tables of later issues */
 	mdb_env_set_maxreaders(db->env, 256);
 	if (!readonly && (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0)
 		goto fail;

@@ -131,6 +131,7 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	if (q->have_master && queue_keycheck(q, err, errlen) != 0)
 		goto fail;
 	queue_log_init(q);
+	pause_init(q);
 	if (!readonly && loop != NULL) {
 		if (writer_start(q) != 0) {
 			snprintf(err, errlen, "queue: cannot start the writer thread");
@@ -140,6 +141,7 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	}
 	return q;
 fail:
+	pause_free(q);
 	if (q->db != NULL)
 		db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
@@ -165,6 +167,7 @@ queue_free(struct queue *q)
 	crypto_wipe(q->master, sizeof(q->master));
 	pthread_mutex_destroy(&q->set_lock);
 	hash_free(q->inflight);
+	pause_free(q);
 	free(q->master_key_file);
 	free(q->data_directory);
 	free(q);
@@ -539,7 +542,7 @@ queue_stats(struct queue *q, struct queue_stats *st)
 /* ---- generic records ---- */
 
 const enum db_table queue_kv_tables[QUEUE_NKV_TABLES] = {
-	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS,
+	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_SETTINGS,
 };
 
 int

@@ -20,11 +20,18 @@
 #include "hash.h"
 #include "queue.h"
 
+/* ---- pause.c: delivery pause by destination ---- */
+void pause_init(struct queue *q);
+void pause_free(struct queue *q);
+/* Whether a recipient at ADDR must wait (everything or its domain paused). */
+int pause_blocks(const struct queue *q, const char *addr);
+
 /* ---- db.c ---- */
 
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
+	DB_SETTINGS,
 	DB_NTABLES
 };
 
@@ -195,6 +202,9 @@ struct queue {
 	queue_due_cb due_cb;
 	void *due_arg;
 	struct hash *inflight;		/* (id, rcpt no) -> q: recipients handed out */
+	/* delivery pause (pause.c): a copy of the settings table's records */
+	int pause_all;
+	struct hash *paused;		/* destination domain -> q */
 
 	int closing;
 	int handles_open;
@@ -272,7 +282,7 @@ int queue_keycheck(struct queue *q, char *err, size_t errlen);
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 3
+#define QUEUE_NKV_TABLES 4
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);

@@ -845,6 +845,62 @@ config_restart_changes(const struct config *old, const struct config *next,
 	return n;
 }
 
+/* A duration in the largest unit that divides it exactly: 30s, 5d, 250ms. */
+static void
+duration_print(uint64_t ms, FILE *out)
+{
+	static const struct { uint64_t ms; const char *unit; } units[] = {
+		{ 7 * DAY, "w" }, { DAY, "d" }, { HOUR, "h" }, { MIN, "m" }, { SEC, "s" },
+	};
+	size_t i;
+
+	for (i = 0; ms != 0 && i < ARRAY_SIZE(units); i++)
+		if (ms % units[i].ms == 0) {
+			fprintf(out, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	fprintf(out, ms ? "%llums" : "%llu", (unsigned long long)ms);
+}
+
+int
+config_foreach(const struct config *cfg, int all, config_key_cb cb, void *arg)
+{
+	struct config *def = config_defaults();
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < ARRAY_SIZE(conf_keys) && rc == 0; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		int is_default = value_equal(cfg, def, k);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f;
+
+		if (!all && is_default)
+			continue;
+		if ((f = open_memstream(&text, &len)) == NULL)
+			fatal("open_memstream: %s", strerror(errno));
+		if (k->type == CONF_DURATION)
+			duration_print(*(const uint64_t *)((const char *)cfg + k->off), f);
+		else if (k->type == CONF_LIST && k->elem == CONF_DURATION) {
+			const struct config_list *l = (const struct config_list *)((const char *)cfg + k->off);
+			size_t j;
+
+			for (j = 0; j < l->n; j++)
+				fprintf(f, "%s%s", j ? " " : "", l->items[j]);
+		} else {
+			value_print(cfg, k, f);
+		}
+		fclose(f);
+		/* value_print() starts with the separating space */
+		rc = cb(arg, k->name, text[0] == ' ' ? text + 1 : text, is_default,
+		    cfg->lines != NULL ? cfg->lines[i] : 0);
+		free(text);
+	}
+	config_unref(def);
+	return rc;
+}
+
 void
 config_dump(const struct config *cfg, FILE *out)
 {

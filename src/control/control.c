@@ -805,6 +805,7 @@ control_commands_register(void)
 	cmd_queue_register();
 	cmd_account_register();
 	cmd_dkim_register();
+	cmd_status_register();
 }
 
 /* ---- offline ---- */

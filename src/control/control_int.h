@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * control_int.h: module-private API of src/control/: the command
- * tables of cmd_queue.c, cmd_account.c and cmd_dkim.c, registered
+ * tables of cmd_queue.c, cmd_account.c, cmd_dkim.c and cmd_status.c, registered
  * together by control_commands_register() (control.c).
  */
 #ifndef POSTERN_CONTROL_INT_H
@@ -10,5 +10,6 @@
 void cmd_queue_register(void);
 void cmd_account_register(void);
 void cmd_dkim_register(void);
+void cmd_status_register(void);
 
 #endif

@@ -23,7 +23,7 @@
 #include "util.h"
 
 
-static const char queue_usage[] =
+const char ctl_queue_usage[] =
     "usage: posternctl queue list [--state S] [--account A] [--older-than D] [--json]\n"
     "       posternctl queue show ID [--body] [--json]\n"
     "       posternctl queue hold|release|delete|requeue ID...\n"
@@ -224,7 +224,7 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	const char *verb;
 
 	if (argc < 2) {
-		fputs(queue_usage, stderr);
+		fputs(ctl_queue_usage, stderr);
 		return CTL_EXIT_USAGE;
 	}
 	verb = argv[1];
@@ -233,7 +233,7 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	json_obj_begin(&j);
 	if (parse_opts(c, argc - 1, argv + 1, &j, &all, &body, &rest, &nrest) != 0) {
 		buf_free(&args);
-		fputs(queue_usage, stderr);
+		fputs(ctl_queue_usage, stderr);
 		return CTL_EXIT_USAGE;
 	}
 	snprintf(cmd, sizeof(cmd), "queue.%s", verb);
@@ -289,7 +289,7 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	return rc;
 usage:
 	buf_free(&args);
-	fputs(queue_usage, stderr);
+	fputs(ctl_queue_usage, stderr);
 	return CTL_EXIT_USAGE;
 }
 

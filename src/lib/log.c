@@ -19,6 +19,7 @@
  */
 #include "autoconfig.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,42 @@ static struct {
 } logstate = { LOG_TO_STDERR, LOG_LEVEL_INFO, LOG_MAIL, 1, 0, { 0 }, 0 };
 
 static const char *level_names[] = { "debug", "info", "warn", "err" };
+
+/* The last warnings and errors, for `posternctl status` (log_recent). */
+static struct {
+	pthread_mutex_t lock;
+	struct log_recent r[LOG_RECENT_MAX];
+	size_t next, n;
+} recent = { PTHREAD_MUTEX_INITIALIZER, { { 0, 0, "" } }, 0, 0 };
+
+static void
+recent_add(enum log_level level, const char *line)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	pthread_mutex_lock(&recent.lock);
+	recent.r[recent.next].when = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	recent.r[recent.next].level = level;
+	str_copy(recent.r[recent.next].line, line, sizeof(recent.r[0].line));
+	recent.next = (recent.next + 1) % LOG_RECENT_MAX;
+	if (recent.n < LOG_RECENT_MAX)
+		recent.n++;
+	pthread_mutex_unlock(&recent.lock);
+}
+
+size_t
+log_recent(struct log_recent *out, size_t max)
+{
+	size_t i, n;
+
+	pthread_mutex_lock(&recent.lock);
+	n = recent.n < max ? recent.n : max;
+	for (i = 0; i < n; i++)		/* newest first */
+		out[i] = recent.r[(recent.next + LOG_RECENT_MAX - 1 - i) % LOG_RECENT_MAX];
+	pthread_mutex_unlock(&recent.lock);
+	return n;
+}
 
 /* Whether JOURNAL_STREAM ("dev:ino", set by systemd) names our stderr. */
 static int
@@ -148,6 +185,8 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (level >= LOG_LEVEL_WARN)
+		recent_add(level, line);
 	if (logstate.target == LOG_TO_SYSLOG) {
 		syslog(prio[level], "%s", line);
 	} else if (logstate.journal) {
