@@ -19,13 +19,17 @@
  */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "addr.h"
 #include "control.h"
 #include "control_int.h"
+#include "hash.h"
 #include "json.h"
 #include "queue.h"
 #include "util.h"
@@ -33,10 +37,36 @@
 struct filter {
 	int has_state;
 	enum queue_state state;
+	int pending;		/* only queued, held, deferred (queue list without --all) */
 	const char *account;
+	const char *domain;	/* a recipient in this domain (any case) */
+	int has_rcpt, has_sender;
+	unsigned char rcpt[ADDR_HASH_LEN], sender[ADDR_HASH_LEN];	/* keyed address index */
 	uint64_t older_than;	/* ms; 0 = any */
 	uint64_t now;
 };
+
+/* Whether M's state is still pending (not final). */
+static int
+state_pending(enum queue_state st)
+{
+	return st == QUEUE_QUEUED || st == QUEUE_HELD || st == QUEUE_DEFERRED;
+}
+
+/* The keyed index of address S (addr_index_hash: normalised, HMAC'd), so
+ * --rcpt and --sender match the way every lookup by address does. */
+static int
+filter_addr(struct control_req *req, const char *key, unsigned char *out, int *has)
+{
+	const char *s = json_get_str(req->args, key, NULL);
+
+	if (s == NULL)
+		return 0;
+	if (addr_index_hash(s, strlen(s), out) != 0)
+		return control_error(req, CONTROL_USAGE, "--%s: '%s' is not an address", key, s);
+	*has = 1;
+	return 0;
+}
 
 static int
 filter_parse(struct control_req *req, struct filter *f)
@@ -51,21 +81,63 @@ filter_parse(struct control_req *req, struct filter *f)
 		f->has_state = 1;
 	}
 	f->account = json_get_str(req->args, "account", NULL);
+	f->domain = json_get_str(req->args, "domain", NULL);
+	f->pending = json_get_bool(req->args, "pending", 0) && !f->has_state;
+	if (filter_addr(req, "rcpt", f->rcpt, &f->has_rcpt) != 0 ||
+	    filter_addr(req, "sender", f->sender, &f->has_sender) != 0)
+		return CONTROL_USAGE;
 	if (json_get_int(req->args, "older_than", 0) < 0)
 		return control_error(req, CONTROL_USAGE, "older_than must not be negative");
 	f->older_than = (uint64_t)json_get_int(req->args, "older_than", 0);
 	return 0;
 }
 
+/* Whether ADDR's keyed index is H. */
+static int
+addr_is(const char *addr, const unsigned char *h)
+{
+	unsigned char x[ADDR_HASH_LEN];
+
+	return addr != NULL && addr_index_hash(addr, strlen(addr), x) == 0 &&
+	    memcmp(x, h, ADDR_HASH_LEN) == 0;
+}
+
+static int
+rcpt_in_domain(const char *addr, const char *domain)
+{
+	const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
+
+	return at != NULL && strcasecmp(at + 1, domain) == 0;
+}
+
 static int
 filter_match(const struct filter *f, const struct queue_msg *m)
 {
+	size_t i;
+	int hit;
+
 	if (f->has_state && m->state != f->state)
+		return 0;
+	if (f->pending && !state_pending(m->state))
 		return 0;
 	if (f->account != NULL && strcmp(f->account, m->account) != 0)
 		return 0;
 	if (f->older_than && (f->older_than > f->now || m->created > f->now - f->older_than))
 		return 0;
+	if (f->has_sender && !addr_is(m->sender, f->sender))
+		return 0;
+	if (f->has_rcpt) {
+		for (i = 0, hit = 0; i < m->nrcpts && !hit; i++)
+			hit = addr_is(m->rcpts[i].addr, f->rcpt);
+		if (!hit)
+			return 0;
+	}
+	if (f->domain != NULL) {
+		for (i = 0, hit = 0; i < m->nrcpts && !hit; i++)
+			hit = rcpt_in_domain(m->rcpts[i].addr, f->domain);
+		if (!hit)
+			return 0;
+	}
 	return 1;
 }
 
@@ -613,7 +685,139 @@ cmd_report(struct control_req *req, struct json_out *out)
 	return CONTROL_ASYNC;
 }
 
+/*
+ * queue.summary: like Postfix's qshape, pending recipients (queued,
+ * deferred, held) by destination domain and age bucket (minutes since
+ * the message was queued: <=5, <=10, <=20, ... <=1280, more), busiest
+ * domains first, with a total row.
+ */
+#define SUMMARY_NB 10
+static const unsigned summary_minutes[SUMMARY_NB - 1] = { 5, 10, 20, 40, 80, 160, 320, 640, 1280 };
+
+struct summary_row {
+	char domain[256];
+	uint64_t total, n[SUMMARY_NB];
+};
+
+struct summary_ctx {
+	struct summary_row *rows;
+	size_t nrows;
+	struct hash *byname;	/* domain -> index + 1 */
+	uint64_t now;
+	const struct filter *f;
+};
+
+static int
+summary_cb(void *arg, const struct queue_msg *m)
+{
+	struct summary_ctx *sc = arg;
+	uint64_t age = sc->now > m->created ? (sc->now - m->created) / 60000 : 0;
+	size_t i, b;
+
+	if (sc->f != NULL && !filter_match(sc->f, m))
+		return 0;
+	for (b = 0; b < SUMMARY_NB - 1 && age > summary_minutes[b]; b++)
+		;
+	for (i = 0; i < m->nrcpts; i++) {
+		const struct queue_rcpt *r = &m->rcpts[i];
+		const char *at = r->addr != NULL ? strrchr(r->addr, '@') : NULL;
+		char d[256];
+		uintptr_t idx;
+		size_t k;
+
+		if (!state_pending(r->state))
+			continue;
+		str_copy(d, at != NULL ? at + 1 : "", sizeof(d));
+		for (k = 0; d[k]; k++)
+			d[k] = (char)tolower((unsigned char)d[k]);
+		idx = (uintptr_t)hash_gets(sc->byname, d);
+		if (idx == 0) {
+			sc->rows = xrealloc(sc->rows, (sc->nrows + 1) * sizeof(*sc->rows));
+			memset(&sc->rows[sc->nrows], 0, sizeof(*sc->rows));
+			str_copy(sc->rows[sc->nrows].domain, d, sizeof(sc->rows[0].domain));
+			idx = ++sc->nrows;
+			hash_puts(sc->byname, sc->rows[idx - 1].domain, (void *)idx);
+		}
+		sc->rows[idx - 1].total++;
+		sc->rows[idx - 1].n[b]++;
+	}
+	return 0;
+}
+
+static int
+summary_order(const void *a, const void *b)
+{
+	const struct summary_row *x = a, *y = b;
+
+	if (x->total != y->total)
+		return x->total > y->total ? -1 : 1;
+	return strcmp(x->domain, y->domain);
+}
+
+static void
+summary_row_json(struct json_out *out, const char *domain, const struct summary_row *r)
+{
+	size_t b;
+
+	json_obj_begin(out);
+	json_kv_str(out, "domain", domain);
+	json_kv_uint(out, "total", r->total);
+	json_key(out, "counts");
+	json_arr_begin(out);
+	for (b = 0; b < SUMMARY_NB; b++)
+		json_uint(out, r->n[b]);
+	json_arr_end(out);
+	json_obj_end(out);
+}
+
+static int
+cmd_summary(struct control_req *req, struct json_out *out)
+{
+	struct summary_ctx sc;
+	struct summary_row total;
+	struct filter f;
+	size_t i, b;
+	int rc;
+
+	if ((rc = filter_parse(req, &f)) != 0)
+		return rc;
+	memset(&sc, 0, sizeof(sc));
+	memset(&total, 0, sizeof(total));
+	sc.byname = hash_new(NULL);
+	sc.now = now_wall_ms();
+	sc.f = &f;
+	rc = queue_foreach(req->queue, summary_cb, &sc);
+	hash_free(sc.byname);
+	if (rc != 0) {
+		free(sc.rows);
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	}
+	qsort(sc.rows, sc.nrows, sizeof(*sc.rows), summary_order);
+	for (i = 0; i < sc.nrows; i++) {
+		total.total += sc.rows[i].total;
+		for (b = 0; b < SUMMARY_NB; b++)
+			total.n[b] += sc.rows[i].n[b];
+	}
+	json_obj_begin(out);
+	json_key(out, "buckets");
+	json_arr_begin(out);
+	for (b = 0; b < SUMMARY_NB - 1; b++)
+		json_uint(out, summary_minutes[b]);
+	json_arr_end(out);
+	json_key(out, "total");
+	summary_row_json(out, "TOTAL", &total);
+	json_key(out, "domains");
+	json_arr_begin(out);
+	for (i = 0; i < sc.nrows; i++)
+		summary_row_json(out, sc.rows[i].domain, &sc.rows[i]);
+	json_arr_end(out);
+	json_obj_end(out);
+	free(sc.rows);
+	return CONTROL_OK;
+}
+
 static const struct control_cmd queue_cmds[] = {
+	{ "queue.summary", CONTROL_ROLE_OPERATOR, 0, cmd_summary },
 	{ "queue.list", CONTROL_ROLE_OPERATOR, 0, cmd_list },
 	{ "queue.show", CONTROL_ROLE_OPERATOR, 0, cmd_show },
 	{ "queue.stats", CONTROL_ROLE_OPERATOR, 0, cmd_stats },

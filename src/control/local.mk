@@ -9,3 +9,6 @@ EXTRA_DIST += tests/integration/test_control_plane.py
 check_PROGRAMS += tests/unit/test_queue_audit
 tests_unit_test_queue_audit_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_audit
+# Queue control by destination: list defaults and filters, summary.
+TESTS += tests/integration/test_queue_ops.py
+EXTRA_DIST += tests/integration/test_queue_ops.py

@@ -150,8 +150,8 @@ def queue_cli(p):
 
 
 def queue_list(p):
-    """Every message in the queue as a list of dicts (posternctl queue list --json)."""
-    r = p.posternctl("queue", "list", "--json")
+    """Every message in the queue as a list of dicts (posternctl queue list --all --json)."""
+    r = p.posternctl("queue", "list", "--all", "--json")
     if r.returncode != 0:
         raise SmtpError("posternctl queue list: %d %s" % (r.returncode, r.stderr))
     out = r.stdout.strip()
