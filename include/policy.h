@@ -72,6 +72,10 @@ struct policy_msg {
 	const char *client_helo;	/* borrowed; EHLO/HELO argument */
 	const char *client_addr;	/* borrowed; "192.0.2.1" / "2001:db8::1" */
 	const char *protocol;		/* borrowed; smtp_session_protocol() */
+	const char *queue_id;		/* borrowed; the id the queue will give the
+					 * message (Received: ... id QID), or NULL */
+	char message_id[256];		/* set by the headers stage: the message's
+					 * Message-ID (found or added), for the log */
 };
 
 enum policy_phase {

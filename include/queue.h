@@ -104,11 +104,16 @@ struct queue_msg_in {
 	int eightbit;			/* BODY=8BITMIME */
 	const char *verdicts;		/* policy findings, JSON text or NULL; never content */
 	const char *client;		/* pseudonymised client description for events, or NULL */
+	const char *id;			/* an id from queue_new_id() the message was
+					 * told about (Received: ... id QID), or NULL */
 	const struct queue_audit *audit;	/* control plane (queue.inject); the
 					 * record gets the new id; NULL from SMTP */
 };
 
 typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *msgid);
+/* A fresh message id (unique, sortable), for a commit that names its id
+ * inside the message before it is committed (queue_msg_in.id). */
+void queue_new_id(char out[QUEUE_ID_LEN + 1]);
 typedef void (*queue_done_cb)(void *arg, const struct outcome *o);
 
 /*

@@ -132,6 +132,7 @@ struct relay_job {
 	int policy_rc;
 	int rate_taken;
 	char client_desc[64];
+	char qid[QUEUE_ID_LEN + 1];	/* given to the queue and to Received: */
 };
 
 const char *
@@ -800,14 +801,18 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 	struct relay_session *rs = j->rs;
 	struct relay *r = j->r;
 	struct outcome reply;
-	char addr[LOG_ADDR_MAX];
+	char addr[LOG_ADDR_MAX], mid[sizeof(j->pm.message_id) * 4 + 3];
 
 	if (o->kind == OUTCOME_OK) {
 		r->stats.accepted++;
-		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu%s",
-		    rs->id, msgid, *j->account ? j->account : "-",
+		/* The customer's Message-ID beside our id: their support can
+		 * find the message in our log by the id their app recorded. */
+		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu "
+		    "message_id=%s%s", rs->id, msgid, *j->account ? j->account : "-",
 		    log_addr(j->sender, strlen(j->sender), addr, sizeof(addr)), j->nrcpts,
-		    policy_msg_len(&j->pm), j->pm.hold ? " state=held" : "");
+		    policy_msg_len(&j->pm), j->pm.message_id[0] ? log_quote(j->pm.message_id,
+		    strlen(j->pm.message_id), mid, sizeof(mid)) : "-",
+		    j->pm.hold ? " state=held" : "");
 		outcome_reply(&reply, R_QUEUED_AS, msgid);
 	} else {
 		relay_job_untake(j);
@@ -875,6 +880,7 @@ relay_policy_done(uv_work_t *w, int status)
 	in.eightbit = j->eightbit;
 	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
 	in.client = j->client_desc;
+	in.id = j->qid;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
 		outcome_reply(&o, R_QUEUE_ERROR);
@@ -965,6 +971,8 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->pm.client_helo = j->helo;
 	j->pm.client_addr = rs->client[0] ? rs->client : NULL;
 	j->pm.protocol = j->protocol;
+	queue_new_id(j->qid);
+	j->pm.queue_id = j->qid;
 	if (uv_queue_work(r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
 		relay_job_untake(j);
 		relay_job_free(j);

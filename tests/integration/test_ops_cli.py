@@ -16,6 +16,8 @@
   too, --json errors as {"status":N,"error":...}, `complete` lists groups
   and verbs, a missing config explains -c / POSTERN_CONF, an offline
   read says so on stderr.
+- the customer's Message-ID is logged beside the queue id, and the
+  delivered copy's Received: says `id QID`.
 - setup --dry-run lists the user, groups, directories and master key."""
 
 import json
@@ -48,7 +50,7 @@ def send(p, rcpt, subject):
 
 
 def main():
-    plan(48)
+    plan(50)
     sink = Sink(name="sink").start()
     p = Postern(conf={
         "transport": "paused.test=[127.0.0.1]:%d, open.test=[127.0.0.1]:%d" % (sink.port, sink.port),
@@ -78,6 +80,11 @@ def main():
     time.sleep(2 * TIME_SCALE)   # retries every 1s: a paused one would have gone by now
     got = [m.header("Subject") for m in sink.messages()]
     is_(got, ["not-paused"], "a paused destination gets nothing, another one does")
+    m = re.search(r"event=queued qid=(\w+) .*message_id=<not-paused@example\.test>", p.log())
+    ok(m, "the customer's Message-ID is logged with the queue id")
+    rec = sink.messages()[0].data.decode("utf-8", "replace")
+    ok(m and re.search(r"^Received: from .*\r\n\tby .* id %s;" % m.group(1), rec, re.M),
+       "the delivered copy's Received: carries id <qid>")
     s = p.posternctl_json("status")
     is_(s["delivery"]["paused_domains"], ["paused.test"], "status shows the paused domain")
     q = p.posternctl_json("queue", "list")
