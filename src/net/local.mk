@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: ISC
 # src/net/: network adapters: dns (the only c-ares user), tls (OpenSSL),
-# stream (one socket + TLS byte path for inbound and outbound connections).
-libpostern_a_SOURCES += src/net/dns.c src/net/tls.c src/net/stream.c
-noinst_HEADERS += include/dns.h include/tls.h include/stream.h tests/unit/testdns.h
-check_PROGRAMS += tests/unit/test_tls tests/unit/test_stream tests/unit/test_dns
+# stream (one socket + TLS byte path for inbound and outbound connections),
+# http (the only libmicrohttpd user: a bounded HTTP server on the loop).
+libpostern_a_SOURCES += src/net/dns.c src/net/tls.c src/net/stream.c src/net/http.c
+noinst_HEADERS += include/dns.h include/tls.h include/stream.h include/http.h tests/unit/testdns.h
+check_PROGRAMS += tests/unit/test_tls tests/unit/test_stream tests/unit/test_dns tests/unit/test_http
 tests_unit_test_tls_LDADD = $(POSTERN_LIBS)
 tests_unit_test_dns_LDADD = $(POSTERN_LIBS)
 tests_unit_test_stream_LDADD = $(POSTERN_LIBS)
-TESTS += tests/unit/test_tls tests/unit/test_stream tests/unit/test_dns
+tests_unit_test_http_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_tls tests/unit/test_stream tests/unit/test_dns tests/unit/test_http
