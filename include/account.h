@@ -62,6 +62,10 @@
  * Stages and the queue read only this, never the record text.  The
  * pointers are borrowed from the struct account that holds it.
  */
+/* from_domain_action: a From: header outside the account's domains. */
+#define ACCOUNT_FROM_REJECT 0
+#define ACCOUNT_FROM_LOG 1
+
 struct account_policy {
 	const char *name;			/* borrowed: the account's name */
 	int suspended;
@@ -72,6 +76,7 @@ struct account_policy {
 	int64_t hourly_rate;			/* 0 = unlimited */
 	int dlp_action[ACCOUNT_DLP_NTYPES];	/* enum dlp_action, or ACCOUNT_UNSET */
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
+	int from_domain_action;			/* ACCOUNT_FROM_*, or ACCOUNT_UNSET */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
 	/*

@@ -69,6 +69,7 @@ enum config_dlp_action {	/* same values as dlp.h's enum dlp_action */
 	CONFIG_DLP_REJECT
 };
 enum config_mime_limit_action { CONFIG_MIME_LIMIT_REJECT, CONFIG_MIME_LIMIT_HOLD };
+enum config_from_domain_action { CONFIG_FROM_DOMAIN_REJECT, CONFIG_FROM_DOMAIN_LOG };
 
 struct config {
 	char *path;	/* file it was loaded from; owned */
@@ -150,6 +151,7 @@ struct config {
 	uint64_t dkim_signature_expiry;
 	struct config_list spf_egress_ips;
 	enum config_spf_action spf_action;
+	enum config_from_domain_action from_domain_action;
 
 	/* MIME, sensitive data */
 	enum config_dlp_action dlp_action_card;

@@ -118,6 +118,7 @@ enum reply_id {
 	R_TEXT_LINE_TOO_LONG,		/* 500 5.5.6 */
 	R_ACCOUNT_SUSPENDED,		/* 550 5.7.1 */
 	R_SENDER_NOT_ALLOWED,		/* 550 5.7.1 */
+	R_FROM_NOT_ALLOWED,		/* 550 5.7.1 From: header domain */
 	R_RATE_LIMITED,			/* 451 4.7.1 */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */

@@ -234,5 +234,8 @@ void policy_msg_free_headers(struct policy_msg *m);
  * adds Message-ID: and Date: when missing, removes every Bcc: field.
  */
 int policy_headers(struct policy_msg *m, struct outcome *out);
+/* EOM (policy/sender_id.c): the From: header domain must be one of the
+ * account's domains: 550 5.7.1, or logged only (from_domain_action). */
+int policy_from_domain(struct policy_msg *m, struct outcome *out);
 
 #endif

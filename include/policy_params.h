@@ -65,9 +65,15 @@ struct policy_spf_params {
 	struct policy_strlist egress_ips;	/* spf_egress_ips, else smtp_bind_address */
 };
 
+/* The sender's identity: the From: header domain (policy/sender_id.c). */
+struct policy_from_params {
+	int log_only;				/* from_domain_action = log */
+};
+
 struct policy_params {
 	struct policy_limits_params limits;
 	struct policy_headers_params headers;
+	struct policy_from_params from;
 	struct policy_dlp_params dlp;
 	struct policy_dkim_params dkim;
 	struct policy_spf_params spf;

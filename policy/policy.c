@@ -46,6 +46,7 @@ static const struct policy_stage rcpt_stages[] = {
 };
 static const struct policy_stage eom_stages[] = {
 	{ .name = "headers", .run = policy_headers },
+	{ .name = "from_domain", .run = policy_from_domain },	/* issue 19: sender identity */
 	{ .name = "dlp", .run = dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
 	{ .name = "dkim", .run = dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
 };

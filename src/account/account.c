@@ -77,6 +77,7 @@ account_new(const char *name)
 	for (i = 0; i < ACCOUNT_DLP_NTYPES; i++)
 		a->pol.dlp_action[i] = ACCOUNT_UNSET;
 	a->pol.spf_action = ACCOUNT_UNSET;
+	a->pol.from_domain_action = ACCOUNT_UNSET;
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
@@ -208,7 +209,7 @@ account_key_valid(const char *key)
 
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
-enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION };
+enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_FROM_ACTION };
 
 struct account_setting {
 	const char *key;
@@ -225,6 +226,7 @@ static const struct account_setting account_settings[] = {
 	{ "dlp_action_ssn", AS_DLP_ACTION, "ignore, tag, redact, hold or reject", POL_OFF(dlp_action), DLP_SSN },
 	{ "dlp_action_iban", AS_DLP_ACTION, "ignore, tag, redact, hold or reject", POL_OFF(dlp_action), DLP_IBAN },
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
+	{ "from_domain_action", AS_FROM_ACTION, "reject or log", POL_OFF(from_domain_action), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
 };
@@ -264,6 +266,14 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int *)field = (int)sa;
 		return 0;
+	case AS_FROM_ACTION:
+		if (strcmp(value, "reject") == 0)
+			*(int *)field = ACCOUNT_FROM_REJECT;
+		else if (strcmp(value, "log") == 0)
+			*(int *)field = ACCOUNT_FROM_LOG;
+		else
+			return -1;
+		return 0;
 	case AS_DURATION:
 		if (parse_duration_ms(value, &ms) != 0 || ms > INT64_MAX)
 			return -1;
@@ -281,7 +291,7 @@ account_setting_unset(const struct account_setting *st, struct account_policy *p
 
 	if (st->type == AS_DLP_ACTION)
 		((int *)field)[st->index] = ACCOUNT_UNSET;
-	else if (st->type == AS_SPF_ACTION)
+	else if (st->type == AS_SPF_ACTION || st->type == AS_FROM_ACTION)
 		*(int *)field = ACCOUNT_UNSET;
 	else
 		*(int64_t *)field = ACCOUNT_UNSET;
@@ -320,7 +330,7 @@ account_setting_check(const char *key, const char *value, char *err, size_t errl
 	if (st == NULL) {
 		snprintf(err, errlen, "unknown setting '%s' (known: dlp_action_card, "
 		    "dlp_action_card_test, dlp_action_ssn, dlp_action_iban, spf_action, "
-		    "body_retention, event_retention)", key);
+		    "from_domain_action, body_retention, event_retention)", key);
 		return -1;
 	}
 	memset(&scratch, 0, sizeof(scratch));

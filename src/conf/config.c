@@ -92,6 +92,8 @@ static const struct conf_choice spf_actions[] = {
 static const struct conf_choice dlp_actions[] = {
 	{ "ignore", CONFIG_DLP_IGNORE }, { "tag", CONFIG_DLP_TAG }, { "hold", CONFIG_DLP_HOLD },
 	{ "redact", CONFIG_DLP_REDACT }, { "reject", CONFIG_DLP_REJECT }, { NULL, 0 } };
+static const struct conf_choice from_domain_actions[] = {
+	{ "reject", CONFIG_FROM_DOMAIN_REJECT }, { "log", CONFIG_FROM_DOMAIN_LOG }, { NULL, 0 } };
 static const struct conf_choice mime_limit_actions[] = {
 	{ "hold", CONFIG_MIME_LIMIT_HOLD }, { "reject", CONFIG_MIME_LIMIT_REJECT }, { NULL, 0 } };
 
@@ -183,6 +185,7 @@ static const struct conf_key conf_keys[] = {
 	{ "dkim_signature_expiry", CONF_DURATION, "0", 0, 365 * DAY, F(dkim_signature_expiry), NULL, 0, 0 },
 	{ "spf_egress_ips", CONF_LIST, "", 0, 0, F(spf_egress_ips), NULL, CONF_STRING, 0 },
 	{ "spf_action", CONF_ENUM, "warn", 0, 0, F(spf_action), spf_actions, 0, 0 },
+	{ "from_domain_action", CONF_ENUM, "reject", 0, 0, F(from_domain_action), from_domain_actions, 0, 0 },
 
 	/* MIME, sensitive data */
 	{ "dlp_action_card", CONF_ENUM, "tag", 0, 0, F(dlp_action_card), dlp_actions, 0, 0 },

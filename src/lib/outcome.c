@@ -147,6 +147,8 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Account suspended"),
 	E(R_SENDER_NOT_ALLOWED, PERMFAIL, 550, "5.7.1",
 	    "Sender address not allowed for this account"),
+	E(R_FROM_NOT_ALLOWED, PERMFAIL, 550, "5.7.1",
+	    "From: header domain not allowed for this account"),
 	E(R_RATE_LIMITED, TEMPFAIL, 451, "4.7.1",
 	    "Hourly message limit reached, try again later"),
 	E(R_MIME_LIMITS, PERMFAIL, 554, "5.6.0",

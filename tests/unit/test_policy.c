@@ -257,7 +257,7 @@ main(void)
 	ok(n == 6 && strcmp(st[0].name, "auth_required") == 0 && strcmp(st[n - 1].name, "spf") == 0,
 	    "MAIL: auth_required first, spf last");
 	st = policy_phase_stages(POLICY_EOM, &n);
-	ok(n == 3 && strcmp(st[n - 1].name, "dkim") == 0 && st[0].run != NULL, "EOM: DKIM signs last");
+	ok(n == 4 && strcmp(st[n - 1].name, "dkim") == 0 && st[0].run != NULL, "EOM: DKIM signs last");
 
 	/* ---- the stages, each through its phase ---- */
 	cfg = conf("smtpd_max_connections = 3\nsmtpd_max_connections_per_ip = 2\n"
