@@ -296,6 +296,13 @@ int queue_actions(struct queue *q, const char *const *ids, size_t n, enum queue_
     const struct queue_audit *audit, int *status, queue_done_cb cb, void *arg);
 /* Why ACT changed nothing: "Message is not held", ... */
 const char *queue_action_unchanged(enum queue_action act);
+/* `queue suspend|unsuspend --domain D`: ACT (HOLD or RELEASE) on the
+ * recipients in DOMAIN of every message, one transaction with AUDIT's
+ * record; *NCHANGED (when the callback runs OK) is the number of
+ * messages changed. */
+int queue_domain_action(struct queue *q, const char *domain, enum queue_action act,
+    const struct queue_audit *audit, int *nchanged, queue_done_cb cb, void *arg);
+
 /* Make every deferred recipient due now. */
 int queue_flush(struct queue *q, queue_done_cb cb, void *arg);
 int queue_flush_audited(struct queue *q, const struct queue_audit *audit,

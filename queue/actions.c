@@ -26,13 +26,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "queue_int.h"
 #include "util.h"
 
 static int action_apply(struct queue *q, struct db_txn *txn, const char *id,
-    enum queue_action act);
+    enum queue_action act, const char *domain);
+static int domain_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int flush_apply(struct queue *q, struct db_txn *txn);
 
@@ -59,7 +61,9 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		keys_forget(q, s->key);
 		return rc == -ENOENT ? ENOENT : rc;
 	case OP_ACTION:
-		return action_apply(q, txn, s->id, s->act);
+		return action_apply(q, txn, s->id, s->act, NULL);
+	case OP_DOMAIN:
+		return domain_apply(q, txn, s);
 	case OP_ACTIONS:
 		return actions_apply(q, txn, s);
 	case OP_ACCOUNT_DELETE:
@@ -128,7 +132,8 @@ simple_done(struct queue *q, struct writer_op *wop, int status)
 		queue_outcome_for_error(&o, status);
 	if (s->cb != NULL)
 		s->cb(s->arg, &o);
-	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH))
+	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH ||
+	    s->kind == OP_DOMAIN))
 		sched_kick(q);
 	simple_free(s);
 }
@@ -289,7 +294,7 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	int rc = 0, failed = 0;
 
 	for (i = 0; i < s->nids; i++) {
-		rc = id_valid(s->ids[i]) ? action_apply(q, txn, s->ids[i], s->act) : ENOENT;
+		rc = id_valid(s->ids[i]) ? action_apply(q, txn, s->ids[i], s->act, NULL) : ENOENT;
 		if (rc < 0)
 			break;
 		s->status_out[i] = -rc;
@@ -311,10 +316,84 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 }
 
 
-/* ACT on message ID: 0 changed, ENOENT, EALREADY (nothing written then),
- * or < 0 (the transaction is broken). */
+/* Whether ADDR's domain is DOMAIN (any case). */
 static int
-action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act)
+addr_in_domain(const char *addr, const char *domain)
+{
+	const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
+
+	return at != NULL && strcasecmp(at + 1, domain) == 0;
+}
+
+/*
+ * `queue suspend|unsuspend --domain D`: hold (release) the pending
+ * (held) recipients in domain D of every message, one transaction, one
+ * audit record naming the messages changed.  Only those recipients
+ * change: the other recipients of a message go on being delivered.
+ */
+static int
+domain_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
+{
+	struct db_cursor *c;
+	const void *k;
+	size_t kl, n = 0, i, nchanged = 0;
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
+	const char **changed;
+	int rc;
+
+	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+		return rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
+		if (kl != QUEUE_ID_LEN)
+			continue;
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		memcpy(ids[n], k, QUEUE_ID_LEN);
+		ids[n++][QUEUE_ID_LEN] = '\0';
+	}
+	db_cursor_close(c);
+	changed = xcalloc(n + 1, sizeof(*changed));
+	for (rc = 0, i = 0; i < n; i++) {
+		rc = action_apply(q, txn, ids[i], s->act, s->key);
+		if (rc < 0)
+			break;
+		if (rc == 0)
+			changed[nchanged++] = ids[i];
+		rc = 0;
+	}
+	if (rc == 0 && s->batch_audit != NULL)
+		rc = queue_audit_append(q, txn, s->batch_audit, 0, NULL, changed, nchanged);
+	if (s->status_out != NULL)
+		*s->status_out = (int)nchanged;
+	free(changed);
+	free(ids);
+	return rc;
+}
+
+int
+queue_domain_action(struct queue *q, const char *domain, enum queue_action act,
+    const struct queue_audit *audit, int *nchanged, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if (domain == NULL || *domain == '\0' || strchr(domain, '@') != NULL ||
+	    (act != QUEUE_ACT_HOLD && act != QUEUE_ACT_RELEASE))
+		return -EINVAL;
+	s = simple_new(OP_DOMAIN, cb, arg);
+	s->act = act;
+	s->key = xstrdup(domain);
+	s->status_out = nchanged;
+	if (audit != NULL && audit->json != NULL)
+		s->batch_audit = xstrdup(audit->json);
+	return simple_submit(q, s);
+}
+
+/* ACT on message ID (only its recipients in DOMAIN unless NULL): 0
+ * changed, ENOENT, EALREADY (nothing written then), or < 0 (the
+ * transaction is broken). */
+static int
+action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act,
+    const char *domain)
 {
 	static const char *const what[] = { "hold", "release", "delete", "requeue" };
 	struct queue_msg *m;
@@ -334,6 +413,8 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 		int pending = rc_->state == QUEUE_QUEUED || rc_->state == QUEUE_DEFERRED;
 		int changed = 0;
 
+		if (domain != NULL && !addr_in_domain(rc_->addr, domain))
+			continue;
 		switch (act) {
 		case QUEUE_ACT_HOLD:
 			if (pending) {
@@ -382,9 +463,10 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 		return EALREADY;
 	}
 	if (rc == 0) {
-		if (act == QUEUE_ACT_HOLD)
+		/* a domain suspension holds recipients, not the message */
+		if (act == QUEUE_ACT_HOLD && domain == NULL)
 			r.flags |= MF_HELD;
-		else if (act == QUEUE_ACT_RELEASE)
+		else if (act == QUEUE_ACT_RELEASE && domain == NULL)
 			r.flags &= ~(uint64_t)MF_HELD;
 		else if (act == QUEUE_ACT_DELETE) {
 			rc = body_shred(txn, id, r.nchunks);

@@ -311,7 +311,7 @@ struct simple_op {
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE };
+	OP_ACCOUNT_DELETE, OP_DOMAIN };
 
 struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */

@@ -816,7 +816,66 @@ cmd_summary(struct control_req *req, struct json_out *out)
 	return CONTROL_OK;
 }
 
+/* queue.suspend / queue.unsuspend {domain}: hold (release) every
+ * recipient in the domain, one audited transaction. */
+struct domain_req {
+	struct control_req *req;
+	int nchanged;
+};
+
+static void
+domain_done(void *arg, const struct outcome *o)
+{
+	struct domain_req *dr = arg;
+	struct control_req *req = dr->req;
+
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
+	if (o->kind == OUTCOME_OK) {
+		struct json_out *out = control_out(req);
+
+		json_obj_begin(out);
+		json_kv_str(out, "domain", req->target);
+		json_kv_int(out, "messages", dr->nchanged);
+		json_obj_end(out);
+		control_finish(req, CONTROL_OK);
+	} else
+		control_finish(req, control_error(req, CONTROL_FAIL, "%s", o->text));
+	free(dr);
+}
+
+static int
+cmd_domain_action(struct control_req *req, enum queue_action act)
+{
+	const char *domain = json_get_str(req->args, "domain", NULL);
+	struct domain_req *dr;
+	size_t i;
+	int rc;
+
+	if (domain == NULL || *domain == '\0' || strchr(domain, '@') != NULL)
+		return control_error(req, CONTROL_USAGE, "a --domain is required (a domain, not an address)");
+	str_copy(req->target, domain, sizeof(req->target));
+	for (i = 0; req->target[i]; i++)
+		req->target[i] = (char)tolower((unsigned char)req->target[i]);
+	if (req->loop == NULL)
+		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
+	dr = xcalloc(1, sizeof(*dr));
+	dr->req = req;
+	rc = queue_domain_action(req->queue, req->target, act, control_audit_txn(req, 1),
+	    &dr->nchanged, domain_done, dr);
+	if (rc != 0) {
+		free(dr);
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	}
+	return CONTROL_ASYNC;
+}
+
+static int cmd_suspend(struct control_req *r, struct json_out *o) { (void)o; return cmd_domain_action(r, QUEUE_ACT_HOLD); }
+static int cmd_unsuspend(struct control_req *r, struct json_out *o) { (void)o; return cmd_domain_action(r, QUEUE_ACT_RELEASE); }
+
 static const struct control_cmd queue_cmds[] = {
+	{ "queue.suspend", CONTROL_ROLE_OPERATOR, 1, cmd_suspend },
+	{ "queue.unsuspend", CONTROL_ROLE_OPERATOR, 1, cmd_unsuspend },
 	{ "queue.summary", CONTROL_ROLE_OPERATOR, 0, cmd_summary },
 	{ "queue.list", CONTROL_ROLE_OPERATOR, 0, cmd_list },
 	{ "queue.show", CONTROL_ROLE_OPERATOR, 0, cmd_show },

@@ -30,6 +30,7 @@ const char ctl_queue_usage[] =
     "       posternctl queue hold|release|delete|requeue ID...\n"
     "       posternctl queue hold|release|delete|requeue --all-matching [--state S]\n"
     "                  [--account A] [--older-than D]\n"
+    "       posternctl queue suspend|unsuspend --domain D\n"
     "       posternctl queue flush | stats [--json] | events [ID] [--json] | purge\n"
     "FILTERS: --state S --account A --older-than D --rcpt ADDR --sender ADDR --domain D\n"
     "list shows pending mail (queued, held, deferred) unless --all or --state.\n";
@@ -309,6 +310,9 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 		/* pending mail only, unless --all (history) or a --state */
 		if (strcmp(verb, "list") == 0 && !history && !has_state)
 			json_kv_bool(&j, "pending", 1);
+	} else if (strcmp(verb, "suspend") == 0 || strcmp(verb, "unsuspend") == 0) {
+		if (nrest != 0 || all)
+			goto usage;
 	} else if (strcmp(verb, "show") == 0) {
 		if (nrest != 1)
 			goto usage;
@@ -345,6 +349,10 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 			print_stats(res);
 		else if (strcmp(verb, "summary") == 0)
 			print_summary(res);
+		else if (strcmp(verb, "suspend") == 0 || strcmp(verb, "unsuspend") == 0)
+			printf("%s: %sed, %lld message%s changed\n", jstr(res, "domain"), verb,
+			    (long long)json_get_int(res, "messages", 0),
+			    json_get_int(res, "messages", 0) == 1 ? "" : "s");
 		else if (strcmp(verb, "events") == 0)
 			print_log(res, "events");
 		else if (rc == 0) {

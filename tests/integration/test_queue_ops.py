@@ -10,7 +10,9 @@
   by recipient domain; also offline.
 - queue summary: pending recipients by destination domain and age
   bucket (qshape), busiest first, with a total row; delivered ones are
-  not counted."""
+  not counted.
+- queue suspend|unsuspend --domain D: holds (releases) only the
+  recipients in D, of every message, audited with the ids changed."""
 
 import os
 import re
@@ -28,7 +30,7 @@ def ids(p, *args):
 
 
 def main():
-    plan(17)
+    plan(24)
     p = Postern(conf={"delivery_enabled": "no"})
     p.start()
     a = inject(p, ["one@big.test", "two@big.test"], BODY, sender="alice@example.test")
@@ -59,6 +61,24 @@ def main():
     r = p.posternctl("queue", "summary")
     ok(re.search(r"(?m)^DOMAIN\s+TOTAL\s+5m\s+10m.*1280m\+$", r.stdout) and
        re.search(r"(?m)^big\.test\s+3\s+3\s", r.stdout), "summary: a qshape-like table")
+
+    # queue suspend --domain: hold only that destination's recipients
+    e = inject(p, ["y@big.test", "z@other.test"], BODY)
+    r = p.posternctl("queue", "suspend", "--domain", "Big.Test")
+    ok(r.returncode == 0 and "3 messages changed" in r.stdout, "queue suspend --domain: 3 messages")
+    m = p.posternctl_json("queue", "show", e)
+    is_(sorted((x["address"], x["state"]) for x in m["recipients"]),
+        [("y@big.test", "held"), ("z@other.test", "queued")], "only the domain's recipients are held")
+    is_(ids(p, "--state", "held"), sorted([a, b, c, e]), "their messages show as held")
+    r = p.posternctl("queue", "unsuspend", "--domain", "big.test")
+    ok(r.returncode == 0 and "3 messages changed" in r.stdout, "queue unsuspend --domain")
+    is_(ids(p, "--state", "held"), [c], "released again; the message held by itself stays held")
+    r = p.posternctl("queue", "suspend")
+    is_(r.returncode, 2, "queue suspend without --domain: usage error")
+    audit = p.posternctl_json("audit", "list")["audit"]
+    sus = [x for x in audit if x["cmd"] == "queue.suspend"]
+    ok(sus and sus[0]["target"] == "big.test" and sorted(sus[0].get("ids", [])) == sorted([a, b, e]),
+       "suspend audited with the messages it changed")
 
     p.stop()
     is_(ids(p, "--rcpt", "one@big.test"), [a], "--rcpt offline (the daemon stopped)")
