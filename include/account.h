@@ -77,6 +77,8 @@ struct account_policy {
 	int dlp_action[ACCOUNT_DLP_NTYPES];	/* enum dlp_action, or ACCOUNT_UNSET */
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
 	int from_domain_action;			/* ACCOUNT_FROM_*, or ACCOUNT_UNSET */
+	int webhook;				/* webhook_url is set (events to the outbox) */
+	int webhook_plain_rcpt;			/* webhook_plain_recipients=yes */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
 	/*
@@ -106,6 +108,9 @@ struct account *account_parse(const char *text, size_t len);
  * 0, or -1 when malformed.  ARG is unused.
  */
 int account_policy_read(void *arg, const char *text, size_t len, struct account_policy *out);
+/* The stored value of setting KEY (e.g. webhook_url) in OUT; 0, or -1
+ * when the account has no such line. */
+int account_setting_value(const struct account *a, const char *key, char *out, size_t outlen);
 /* The record text (malloc'd, NUL-terminated). */
 char *account_format(const struct account *a, size_t *len);
 void account_free(struct account *a);

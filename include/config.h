@@ -153,6 +153,10 @@ struct config {
 	enum config_spf_action spf_action;
 	enum config_from_domain_action from_domain_action;
 
+	/* webhooks */
+	uint64_t webhook_lifetime;
+	uint64_t webhook_timeout;
+
 	/* MIME, sensitive data */
 	enum config_dlp_action dlp_action_card;
 	enum config_dlp_action dlp_action_card_test;

@@ -48,6 +48,7 @@ struct daemon {
 	void *control;			/* src/daemon/control_module.c: the control socket */
 	void *listeners;		/* src/daemon/smtpd_module.c: relay + SMTP listeners */
 	void *delivery;			/* src/daemon/delivery_module.c: the delivery engine */
+	void *webhook;			/* src/daemon/webhook_module.c: the webhook dispatcher */
 
 	/* Private to src/daemon/daemon.c. */
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -134,6 +135,11 @@ int delivery_module_start(struct daemon *d, char *err, size_t errlen);
 int delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
 int delivery_module_drain(struct daemon *d);
 void delivery_module_stop(struct daemon *d);
+
+/* src/daemon/webhook_module.c: signed event webhooks. */
+int webhook_module_start(struct daemon *d, char *err, size_t errlen);
+int webhook_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void webhook_module_stop(struct daemon *d);
 
 /* src/daemon/smtpd_module.c: the relay and the SMTP listeners. */
 int listener_module_start(struct daemon *d, char *err, size_t errlen);

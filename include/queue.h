@@ -104,6 +104,10 @@ struct queue_msg_in {
 	int eightbit;			/* BODY=8BITMIME */
 	const char *verdicts;		/* policy findings, JSON text or NULL; never content */
 	const char *client;		/* pseudonymised client description for events, or NULL */
+	const char *message_id;		/* the message's Message-ID (webhooks, queue
+					 * show), or NULL */
+	int webhook;			/* its account has a webhook: every event of
+					 * the message also goes to the outbox */
 	const char *id;			/* an id from queue_new_id() the message was
 					 * told about (Received: ... id QID), or NULL */
 	const struct queue_audit *audit;	/* control plane (queue.inject); the
@@ -179,6 +183,7 @@ struct queue_msg {
 	size_t nrcpts;
 	struct queue_rcpt *rcpts;
 	char *client;			/* pseudonymised client description or NULL */
+	char *message_id;		/* the customer's Message-ID or NULL */
 };
 
 void queue_msg_free(struct queue_msg *m);
@@ -264,6 +269,22 @@ int queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
 int queue_delivery_pause(struct queue *q, const char *domain, int pause,
     const struct queue_audit *audit, queue_done_cb cb, void *arg);
 int queue_delivery_paused_list(struct queue *q, char ***domains, size_t *n);
+
+/*
+ * The webhook outbox (queue/outbox.c): the events of messages committed
+ * with queue_msg_in.webhook, oldest first.  Read any thread; delete
+ * through the writer (durable when CB runs).
+ */
+#define QUEUE_OUTBOX_KEY_LEN 12
+struct queue_outbox_rec {
+	unsigned char key[QUEUE_OUTBOX_KEY_LEN];
+	uint64_t time;			/* wall ms of the event */
+	char *json;			/* the event record, as in queue events */
+	size_t len;
+};
+int queue_outbox_read(struct queue *q, size_t max, struct queue_outbox_rec **recs, size_t *n);
+void queue_outbox_recs_free(struct queue_outbox_rec *recs, size_t n);
+int queue_outbox_delete(struct queue *q, const unsigned char *key, queue_done_cb cb, void *arg);
 
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 

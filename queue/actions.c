@@ -64,6 +64,8 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		return action_apply(q, txn, s->id, s->act, NULL);
 	case OP_DOMAIN:
 		return domain_apply(q, txn, s);
+	case OP_OUTBOX_DEL:
+		return outbox_del_apply(txn, s);
 	case OP_ACTIONS:
 		return actions_apply(q, txn, s);
 	case OP_ACCOUNT_DELETE:
@@ -453,7 +455,8 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 			nchanged++;
 			rc = rcpt_put(txn, id, rc_);
 			if (rc == 0)
-				rc = event_add(q, txn, id, rc_->addr, what[act], NULL);
+				rc = event_add(q, txn, id, rc_->addr, what[act], NULL,
+				    (r.flags & MF_WEBHOOK) != 0);
 		}
 	}
 	/* Hold, release and requeue that change nothing are refused, so an

@@ -35,7 +35,7 @@
 static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
-	"settings",
+	"settings", "outbox",
 };
 
 #define RELEASE_RANGES	64

@@ -5,6 +5,7 @@ libpostern_a_SOURCES += \
 	queue/db.c \
 	queue/id.c \
 	queue/keys.c \
+	queue/outbox.c \
 	queue/pause.c \
 	queue/purge.c \
 	queue/queue.c \

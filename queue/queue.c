@@ -295,10 +295,12 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	m.envid = (char *)in->envid;
 	m.verdicts = (char *)in->verdicts;
 	m.client = (char *)in->client;
+	m.message_id = (char *)in->message_id;
 	m.created = now;
 	m.size = in->len;
 	r.flags = (in->ret_full ? MF_RET_FULL : 0) | (in->smtputf8 ? MF_SMTPUTF8 : 0) |
-	    (in->eightbit ? MF_EIGHTBIT : 0) | (in->state == QUEUE_HELD ? MF_HELD : 0);
+	    (in->eightbit ? MF_EIGHTBIT : 0) | (in->state == QUEUE_HELD ? MF_HELD : 0) |
+	    (in->webhook ? MF_WEBHOOK : 0);
 	r.nrcpts = in->nrcpts;
 	r.nchunks = no;
 	if ((err = msg_put(txn, &m, &r)) != 0)
@@ -316,7 +318,8 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		if (rc.state == QUEUE_QUEUED && (err = sched_put(txn, now, c->id, rc.no)) != 0)
 			goto out;
 		if ((err = event_add_client(q, txn, c->id, rc.addr,
-		    rc.state == QUEUE_HELD ? "held" : "queued", NULL, in->client)) != 0)
+		    rc.state == QUEUE_HELD ? "held" : "queued", NULL, in->client,
+		    in->webhook)) != 0)
 			goto out;
 	}
 out:

@@ -31,7 +31,7 @@ int pause_blocks(const struct queue *q, const char *addr);
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
-	DB_SETTINGS,
+	DB_SETTINGS, DB_OUTBOX,
 	DB_NTABLES
 };
 
@@ -236,6 +236,7 @@ int queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
 #define MF_HELD		0x08
 #define MF_DELETED	0x10
 #define MF_BODY_GONE	0x20
+#define MF_WEBHOOK	0x40	/* its account has a webhook: events go to the outbox too */
 
 /* Message metadata beyond struct queue_msg. */
 struct mrec {
@@ -263,9 +264,11 @@ void msg_finalise(struct queue_msg *m, struct mrec *r, uint64_t now);
 /* One state-change event: time, id, recipient pseudonym, what, reply
  * (and the client address at commit time). */
 int event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
-    const char *what, const char *reply);
+    const char *what, const char *reply, int outbox);
 int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
-    const char *addr, const char *what, const char *reply, const char *client);
+    const char *addr, const char *what, const char *reply, const char *client, int outbox);
+/* OUTBOX: the same record goes to the webhook outbox (queue/outbox.c),
+ * for messages with MF_WEBHOOK. */
 
 /* ---- keys.c: the key hierarchy ---- */
 
@@ -311,7 +314,9 @@ struct simple_op {
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE, OP_DOMAIN };
+	OP_ACCOUNT_DELETE, OP_DOMAIN, OP_OUTBOX_DEL };
+/* outbox.c: delete one outbox record (key in s->val). */
+int outbox_del_apply(struct db_txn *txn, const struct simple_op *s);
 
 struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */

@@ -83,7 +83,7 @@ sched_key(unsigned char *k, uint64_t due, const char *id, uint32_t no)
 }
 
 enum { M_ACCOUNT = 1, M_SENDER, M_ENVID, M_FLAGS, M_CREATED, M_SIZE, M_VERDICTS,
-	M_NRCPTS, M_NCHUNKS, M_CLIENT, M_FINAL };
+	M_NRCPTS, M_NCHUNKS, M_CLIENT, M_FINAL, M_MSGID };
 enum { R_ADDR = 1, R_ORCPT, R_NOTIFY, R_STATE, R_ATTEMPTS, R_NEXT, R_REPLY, R_RELAY,
 	R_FIRST, R_LAST };
 
@@ -153,6 +153,7 @@ msg_field(void *ctx, int tag, const unsigned char *v, size_t n)
 	case M_ENVID: free(m->envid); m->envid = xstrndup((const char *)v, n); break;
 	case M_VERDICTS: free(m->verdicts); m->verdicts = xstrndup((const char *)v, n); break;
 	case M_CLIENT: free(m->client); m->client = xstrndup((const char *)v, n); break;
+	case M_MSGID: free(m->message_id); m->message_id = xstrndup((const char *)v, n); break;
 	case M_FLAGS: d->r->flags = tlv_num(v, n); break;
 	case M_CREATED: m->created = tlv_num(v, n); break;
 	case M_SIZE: m->size = tlv_num(v, n); break;
@@ -171,6 +172,7 @@ msg_encode(struct buf *b, const struct queue_msg *m, const struct mrec *r)
 	tlv_str(b, M_ENVID, m->envid);
 	tlv_str(b, M_VERDICTS, m->verdicts);
 	tlv_str(b, M_CLIENT, m->client);
+	tlv_str(b, M_MSGID, m->message_id);
 	tlv_u64(b, M_FLAGS, r->flags);
 	tlv_u64(b, M_CREATED, m->created);
 	tlv_u64(b, M_SIZE, m->size);
@@ -334,6 +336,7 @@ queue_msg_free(struct queue_msg *m)
 	free(m->envid);
 	free(m->verdicts);
 	free(m->client);
+	free(m->message_id);
 	for (i = 0; i < m->nrcpts; i++)
 		rcpt_clear(&m->rcpts[i]);
 	free(m->rcpts);
@@ -500,14 +503,14 @@ queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
 
 int
 event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
-    const char *what, const char *reply)
+    const char *what, const char *reply, int outbox)
 {
-	return event_add_client(q, txn, id, addr, what, reply, NULL);
+	return event_add_client(q, txn, id, addr, what, reply, NULL, outbox);
 }
 
 int
 event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
-    const char *what, const char *reply, const char *client)
+    const char *what, const char *reply, const char *client, int outbox)
 {
 	char pseudo[64];
 	struct json_out j;
@@ -528,6 +531,10 @@ event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char
 		json_kv_str(&j, "client", client);
 	json_obj_end(&j);
 	rc = queue_append_log(q, txn, DB_EVENTS, b.data, b.len);
+	/* the webhook's copy, in the same transaction: at-least-once, and in
+	 * the order the events happened (outbox.c) */
+	if (rc == 0 && outbox)
+		rc = queue_append_log(q, txn, DB_OUTBOX, b.data, b.len);
 	buf_free(&b);
 	return rc;
 }

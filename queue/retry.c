@@ -131,7 +131,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		rc = rcpt_put(txn, ro->id, rc_);
 	if (rc == 0)
 		rc = event_add(q, txn, ro->id, rc_->addr, what[rc_->state],
-		    ro->reply[0] ? ro->reply : NULL);
+		    ro->reply[0] ? ro->reply : NULL, (r.flags & MF_WEBHOOK) != 0);
 	if (rc == 0) {
 		uint64_t before = r.final_time;
 		msg_finalise(m, &r, now);

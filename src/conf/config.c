@@ -187,6 +187,10 @@ static const struct conf_key conf_keys[] = {
 	{ "spf_action", CONF_ENUM, "warn", 0, 0, F(spf_action), spf_actions, 0, 0 },
 	{ "from_domain_action", CONF_ENUM, "reject", 0, 0, F(from_domain_action), from_domain_actions, 0, 0 },
 
+	/* webhooks (issue 19) */
+	{ "webhook_lifetime", CONF_DURATION, "1d", 1 * SEC, 30 * DAY, F(webhook_lifetime), NULL, 0, 0 },
+	{ "webhook_timeout", CONF_DURATION, "10s", 100, 5 * MIN, F(webhook_timeout), NULL, 0, 0 },
+
 	/* MIME, sensitive data */
 	{ "dlp_action_card", CONF_ENUM, "tag", 0, 0, F(dlp_action_card), dlp_actions, 0, 0 },
 	{ "dlp_action_card_test", CONF_ENUM, "ignore", 0, 0, F(dlp_action_card_test), dlp_actions, 0, 0 },

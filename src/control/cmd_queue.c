@@ -181,6 +181,7 @@ msg_json(struct json_out *out, const struct queue_msg *m, int full)
 	if (full) {
 		json_kv_str(out, "envid", m->envid);
 		json_kv_str(out, "client", m->client);
+		json_kv_str(out, "message_id", m->message_id);
 		json_kv_bool(out, "ret_full", m->ret_full);
 		json_kv_bool(out, "smtputf8", m->smtputf8);
 		json_kv_bool(out, "eightbit", m->eightbit);

@@ -74,6 +74,7 @@ static const struct daemon_module builtin_modules[] = {
 	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },
 	{ "delivery", delivery_module_start, delivery_module_reload, delivery_module_drain,
 	    delivery_module_stop },
+	{ "webhook", webhook_module_start, webhook_module_reload, NULL, webhook_module_stop },
 	{ "smtpd", listener_module_start, listener_module_reload, listener_module_drain,
 	    listener_module_stop },
 	{ NULL, NULL, NULL, NULL, NULL }	/* end */

@@ -881,6 +881,8 @@ relay_policy_done(uv_work_t *w, int status)
 	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
 	in.client = j->client_desc;
 	in.id = j->qid;
+	in.message_id = j->pm.message_id[0] ? j->pm.message_id : NULL;
+	in.webhook = j->acct != NULL && j->acct->pol.webhook;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
 		outcome_reply(&o, R_QUEUE_ERROR);
