@@ -191,7 +191,14 @@ struct account_auth_req;
 struct account_auth_req *account_auth(uv_loop_t *loop, account_lookup_fn lookup,
     void *lookup_arg, const char *name, const char *pw, size_t pwlen,
     account_auth_cb cb, void *arg);
-/* The callback will not be called; the request frees itself when the work ends. */
+/* The same in the password-check pool POOL (include/auth_pool.h), queued
+ * under KEY (the client address) for per-address fairness. */
+struct auth_pool;
+struct account_auth_req *account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool,
+    const char *key, account_lookup_fn lookup, void *lookup_arg, const char *name,
+    const char *pw, size_t pwlen, account_auth_cb cb, void *arg);
+/* The callback will not be called; the request frees itself when the work
+ * ends (in the pool: a check that has not started is dropped unrun). */
 void account_auth_cancel(struct account_auth_req *req);
 
 #endif

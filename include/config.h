@@ -123,6 +123,15 @@ struct config {
 	uint64_t smtpd_auth_failure_delay;
 	int64_t smtpd_auth_lockout_threshold;
 	uint64_t smtpd_auth_lockout_time;
+	int64_t smtpd_auth_lockout_ip_threshold;
+	int64_t smtpd_auth_slowdown_threshold;
+	uint64_t smtpd_auth_slowdown_max;
+	int64_t smtpd_auth_max_concurrent_per_ip;
+	int64_t smtpd_auth_threads;
+	uint64_t smtpd_tls_handshake_timeout;
+	uint64_t smtpd_command_timeout;
+	uint64_t smtpd_session_timeout;
+	int smtpd_reject_nul;
 	int smtpd_received_client_ip;
 	enum config_bare_lf smtpd_bare_line_ending;
 

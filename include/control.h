@@ -20,7 +20,7 @@
  * for requests refused or failed before that.
  *
  * Command handlers live in src/control/, one file per group
- * (cmd_queue.c, cmd_account.c, cmd_dkim.c), each with its table:
+ * (cmd_queue.c, cmd_account.c, cmd_dkim.c, cmd_auth.c), each with its table:
  *
  *   static const struct control_cmd cmds[] = {
  *       { "account.add", CONTROL_ROLE_OPERATOR, 1, account_cmd_add },
@@ -50,6 +50,7 @@
 
 struct queue;
 struct queue_audit;
+struct auth_guard;
 
 enum control_role {
 	CONTROL_ROLE_NONE = 0,
@@ -77,6 +78,7 @@ struct control_req {
 	uv_loop_t *loop;		/* NULL when run offline by posternctl */
 	const struct config *cfg;
 	struct queue *queue;		/* may be read-only offline */
+	struct auth_guard *auth_guard;	/* AUTH lockouts; NULL offline */
 	void *priv;			/* control.c's connection state */
 	struct json_out *out;		/* the result writer (control_out()) */
 	int local_done, local_status;	/* control_run_local() */
@@ -147,6 +149,9 @@ struct control *control_start(uv_loop_t *loop, const struct config *cfg,
 /* Stop accepting, close connections; pending async requests are
  * answered only if they finish before the loop ends. */
 void control_stop(struct control *c);
+
+/* The AUTH guard the auth.* commands read and clear (posternd's). */
+void control_set_auth_guard(struct control *c, struct auth_guard *g);
 
 /* Adopt a new config (role groups); the socket path is not changed. */
 void control_reload(struct control *c, const struct config *cfg);

@@ -115,5 +115,7 @@ int ctl_dkim_main(struct ctl *c, int argc, char **argv);
 int ctl_domain_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_account.c: `posternctl account ...`. */
 int ctl_account_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_auth.c */
+int ctl_auth_main(struct ctl *c, int argc, char **argv);
 
 #endif

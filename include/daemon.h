@@ -45,6 +45,7 @@ struct daemon {
 
 	/* Module state: one field per module, set by its start(). */
 	struct queue *queue;		/* queue/: the LMDB store and scheduler */
+	struct auth_guard *auth_guard;	/* src/daemon/auth_module.c: AUTH lockouts */
 	void *control;			/* src/daemon/control_module.c: the control socket */
 	void *listeners;		/* src/daemon/smtpd_module.c: relay + SMTP listeners */
 	void *delivery;			/* src/daemon/delivery_module.c: the delivery engine */
@@ -57,6 +58,7 @@ struct daemon {
 	int pending_drains;
 	int ready_fd;			/* detaching: pipe to the waiting parent, or -1 */
 	int pid_fd;			/* locked pid file, or -1 */
+	int data_lock_fd;		/* locked DATA_DIRECTORY/posternd.lock, or -1 */
 	size_t started;			/* number of modules started */
 	int exit_status;
 };
@@ -117,6 +119,9 @@ void queue_params_from_config(struct queue_params *p, const struct config *cfg);
 /* queue_open() with the params of CFG (posternctl, tests, benches). */
 struct queue *queue_open_config(uv_loop_t *loop, const struct config *cfg, int readonly,
     char *err, size_t errlen);
+struct auth_guard;
+int auth_module_start(struct daemon *d, char *err, size_t errlen);
+void auth_module_stop(struct daemon *d);
 int queue_module_start(struct daemon *d, char *err, size_t errlen);
 int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
 void queue_module_stop(struct daemon *d);

@@ -79,6 +79,8 @@ int dlp_luhn_ok(const char *digits, size_t n);
 /* Brand name when DIGITS has a known IIN and a valid length for it, else NULL. */
 const char *dlp_card_brand(const char *digits, size_t n);
 int dlp_card_is_test(const char *digits, size_t n);
+/* The published test numbers dlp_card_is_test() knows (*N of them). */
+const char *const *dlp_card_test_list(size_t *n);
 /* 1 when S (LEN alphanumerics, no spaces) is a valid IBAN. */
 int dlp_iban_ok(const char *s, size_t len);
 

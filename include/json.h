@@ -81,8 +81,14 @@ void json_write_value(struct json_out *j, const struct json_value *v);
 
 /* Object member or NULL (also NULL when O is not an object). */
 const struct json_value *json_get(const struct json_value *o, const char *key);
-/* Typed lookups with a default when absent or of another type. */
+/* Typed lookups with a default when absent or of another type.  Strings
+ * are binary-safe (s, slen): the writer escapes NUL as \u0000 and the
+ * parser takes it back (issue 12 item 13: `queue show` of a message with
+ * NUL failed because only one side allowed it); keys never hold NUL, and
+ * json_get_str() treats a string holding NUL as absent (it is no C string). */
 const char *json_get_str(const struct json_value *o, const char *key, const char *def);
+/* 1 when a string anywhere in V holds NUL (control requests refuse them). */
+int json_has_nul(const struct json_value *v);
 int64_t json_get_int(const struct json_value *o, const char *key, int64_t def);
 int json_get_bool(const struct json_value *o, const char *key, int def);
 

@@ -29,8 +29,23 @@
 #include "buf.h"
 
 enum mime_cte { MIME_CTE_IDENTITY = 0, MIME_CTE_QP, MIME_CTE_BASE64 };
-enum mime_charset { MIME_CS_UTF8 = 0, MIME_CS_LATIN1, MIME_CS_CP1252 };
-enum mime_limit { MIME_LIMIT_NONE = 0, MIME_LIMIT_DEPTH, MIME_LIMIT_PARTS, MIME_LIMIT_SIZE };
+/* Charsets decoded before the scan.  UTF-16 without a BOM is told
+ * apart by where its zero octets are; MIME_CS_SBCS + k are the other
+ * single-byte charsets (ISO-8859-x, Windows-125x, KOI8), converted
+ * through a table built with iconv(3) for the part. */
+enum mime_charset {
+	MIME_CS_UTF8 = 0, MIME_CS_LATIN1, MIME_CS_CP1252,
+	MIME_CS_UTF16, MIME_CS_UTF16LE, MIME_CS_UTF16BE,
+	MIME_CS_SBCS = 16
+};
+/* Where the parser gave up: the rest of the message is not scanned, so
+ * the caller applies its limit action.  BOUNDARY: a multipart boundary
+ * longer than a delimiter line can carry; HEADER: the Content-* and
+ * Subject fields of one entity over 64 KiB. */
+enum mime_limit {
+	MIME_LIMIT_NONE = 0, MIME_LIMIT_DEPTH, MIME_LIMIT_PARTS, MIME_LIMIT_SIZE,
+	MIME_LIMIT_BOUNDARY, MIME_LIMIT_HEADER
+};
 
 struct mime_part {
 	unsigned no;			/* 1-based, document order (every entity) */
@@ -42,6 +57,11 @@ struct mime_part {
 	int text;			/* decoded and handed to the text callback */
 	int sniff;			/* type unknown: text only if the content is not binary */
 	int multipart;
+	int flowed, delsp;		/* text/plain; format=flowed (RFC 3676), delsp=yes */
+	int encap;			/* message/rfc822 with a transfer encoding: decoded
+					 * and parsed as a message of its own */
+	unsigned container;		/* 0, or the number of the encoded message part this
+					 * part is in: body offsets are then in its decoded body */
 	char filename[256];		/* decoded (RFC 2047/2231), UTF-8; "" if none */
 	size_t hdr_start;		/* raw offset of the entity's header */
 	size_t body_start, body_end;	/* raw offsets of its body */
@@ -78,13 +98,23 @@ int mime_decode(enum mime_cte cte, const char *in, size_t len, struct buf *out);
 /* Transfer-encode IN (base64 and QP with lines <= 76; identity copies). */
 void mime_encode(enum mime_cte cte, const char *in, size_t len, struct buf *out);
 /*
- * Decoded part body to UTF-8 text; HTML tags stripped and entities
- * decoded when HTML.  When MAP is not NULL, *MAP receives a malloc'd
- * array giving for every output byte the offset of the input byte it
- * came from.
+ * Decoded part body to UTF-8 text.  FLAGS: MIME_TEXT_HTML (tags
+ * stripped, entities decoded, white space collapsed as a browser does,
+ * values of data-carrying attributes such as href and value kept on
+ * lines of their own), MIME_TEXT_FLOWED (RFC 3676 soft line breaks
+ * joined), MIME_TEXT_DELSP (and their space deleted).  When MAP is not
+ * NULL, *MAP receives a malloc'd array giving for every output byte the
+ * offset of the input byte it came from.
  */
-void mime_to_text(const char *in, size_t len, enum mime_charset cs, int html,
+#define MIME_TEXT_HTML 1u
+#define MIME_TEXT_FLOWED 2u
+#define MIME_TEXT_DELSP 4u
+void mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
     struct buf *out, size_t **map);
+/* The MIME_TEXT_ flags for PART. */
+unsigned mime_text_flags(const struct mime_part *part);
+/* 1 when ASCII octets stand for themselves in CS (not UTF-16). */
+int mime_charset_ascii_compatible(enum mime_charset cs);
 /* Decode RFC 2047 encoded words of a header value into UTF-8. */
 void mime_decode_header(const char *in, size_t len, struct buf *out);
 enum mime_charset mime_parse_charset(const char *name, size_t len);

@@ -109,6 +109,7 @@ enum reply_id {
 	R_AUTH_INVALID,			/* 535 5.7.8 */
 	R_AUTH_TEMPFAIL,		/* 454 4.7.0 */
 	R_AUTH_LOCKED,			/* 454 4.7.0 */
+	R_AUTH_BUSY,			/* 454 4.7.0 attempts in flight per address */
 
 	/* limits and policy */
 	R_MESSAGE_TOO_BIG,		/* 552 5.3.4 (RFC 1870) */
@@ -120,6 +121,7 @@ enum reply_id {
 	R_SENDER_NOT_ALLOWED,		/* 550 5.7.1 */
 	R_FROM_NOT_ALLOWED,		/* 550 5.7.1 From: header domain */
 	R_RATE_LIMITED,			/* 451 4.7.1 */
+	R_NUL_IN_MESSAGE,		/* 554 5.6.0 smtpd_reject_nul */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */
 	R_DKIM_SIGN_FAILED,		/* 451 4.7.0 */

@@ -96,13 +96,19 @@ struct policy_req;
  * pointer may be NULL: the stage that needs it then does nothing.
  * Later: suppressions, restrictions, shared rate counters.
  */
+#define POLICY_AUTH_ALLOWED 0
+#define POLICY_AUTH_LOCKED 1
+#define POLICY_AUTH_BUSY 2
+
 struct policy_env {
 	void *arg;
 	/* The current policy of account NAME (re-read for each MAIL, so a
 	 * suspension applies to open sessions): 0 with *POL borrowed until
 	 * the next call, -ENOENT (deleted), or -1 (lookup error). */
 	int (*account)(void *arg, const char *name, const struct account_policy **pol);
-	/* AUTH lockout: 1 when CLIENT_IP or account NAME is locked out. */
+	/* AUTH lockout: POLICY_AUTH_ALLOWED, POLICY_AUTH_LOCKED (the pair
+	 * CLIENT_IP + NAME or the address is locked out) or POLICY_AUTH_BUSY
+	 * (too many attempts in flight from CLIENT_IP). */
 	int (*auth_locked)(void *arg, const char *client_ip, const char *name);
 	/* Hourly rate: 1 when ACCOUNT has sent LIMIT messages in the last hour. */
 	int (*rate_reached)(void *arg, const char *account, int64_t limit);
@@ -237,5 +243,13 @@ int policy_headers(struct policy_msg *m, struct outcome *out);
 /* EOM (policy/sender_id.c): the From: header domain must be one of the
  * account's domains: 550 5.7.1, or logged only (from_domain_action). */
 int policy_from_domain(struct policy_msg *m, struct outcome *out);
+
+/*
+ * The EOM stage "nul" (policy/limits.c), first of all: with
+ * params->limits.reject_nul (smtpd_reject_nul), a message holding a NUL
+ * byte anywhere is refused 554 5.6.0 (RFC 5321 §2.4 and RFC 5322 §2.3:
+ * mail text has no NUL; BINARYMIME is not offered).
+ */
+int policy_stage_nul(struct policy_msg *m, struct outcome *out);
 
 #endif

@@ -30,6 +30,7 @@ struct policy_limits_params {
 	int64_t max_connections;		/* smtpd_max_connections */
 	int64_t max_connections_per_ip;		/* smtpd_max_connections_per_ip */
 	uint64_t message_size_limit;		/* message_size_limit (0: none) */
+	int reject_nul;				/* smtpd_reject_nul: EOM stage "nul" */
 };
 
 /* Received: and other header fix-ups (policy/headers.c). */

@@ -368,6 +368,21 @@ struct queue_stats {
 int queue_stats(struct queue *q, struct queue_stats *st);
 /* The posternd module callbacks are declared in daemon.h (src/daemon/queue_module.c). */
 
+/*
+ * `queue check` (issue 12 item 3): walk every page of the file and read
+ * every table and record (ids, recipient and chunk counts, schedule <->
+ * recipient invariants, keys present, log records), changing nothing.
+ * Each problem found goes to CB as one line; ST counts what was read.
+ * 0 (problems or not: see ST->problems) or a negative errno when the
+ * check could not run.  Any thread.
+ */
+struct queue_check_stats {
+	uint64_t pages, messages, recipients, chunks, scheduled, keys;
+	uint64_t log_records, accounts, problems;
+};
+typedef void (*queue_problem_cb)(void *arg, const char *text);
+int queue_check(struct queue *q, queue_problem_cb cb, void *arg, struct queue_check_stats *st);
+
 /* Path of data.mdb (tests grep it). */
 const char *queue_db_path(struct queue *q);
 

@@ -50,6 +50,10 @@ unsigned relay_busy(const struct relay *r);
 /* SIGHUP: settings for new decisions; swaps the relay's reference to CFG
  * (jobs in flight keep their own). */
 void relay_set_config(struct relay *r, const struct config *cfg);
+/* Use the daemon's AUTH guard (shared with the control commands) instead
+ * of the relay's own; G must outlive the relay. */
+struct auth_guard;
+void relay_set_auth_guard(struct relay *r, struct auth_guard *g);
 
 /* One per connection.  ID and CLIENT_ADDR are copied. */
 /*

@@ -171,6 +171,37 @@ next_digit(const char *p, const char *end)
 	return p;
 }
 
+/* The same, also stopping at a NUL or a non-ASCII byte (the text then
+ * needs folding: dlp_scan()). */
+static const char *
+next_digit_or_special(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+	const __m128i lo = _mm_set1_epi8('0' - 1);
+	const __m128i hi = _mm_set1_epi8('9' + 1);
+	const __m128i zero = _mm_setzero_si128();
+
+	while (end - p >= 32) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+		/* digit, or high bit set (the movemask reads it), or zero */
+		__m128i da = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi)),
+		    _mm_or_si128(a, _mm_cmpeq_epi8(a, zero)));
+		__m128i db = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi)),
+		    _mm_or_si128(b, _mm_cmpeq_epi8(b, zero)));
+		unsigned m = (unsigned)_mm_movemask_epi8(da)
+		    | ((unsigned)_mm_movemask_epi8(db) << 16);
+
+		if (m != 0)
+			return p + __builtin_ctz(m);
+		p += 32;
+	}
+#endif
+	while (p < end && !is_digit((unsigned char)*p) && *p != 0 && (unsigned char)*p < 0x80)
+		p++;
+	return p;
+}
+
 /* ---- checks ---- */
 
 int
@@ -209,6 +240,15 @@ struct iin {
 	uint32_t lengths;	/* bit n set: length n allowed */
 };
 
+/*
+ * Checked against the published ranges (ISO/IEC 7812 register as shown
+ * by the schemes and the Wikipedia "Payment card number" table, 2024):
+ * Diners Club International 300-305, 3095, 36, 38-39 (14-19 digits);
+ * Mir 2200-2204 (16-19); UnionPay 62 and 81 (16-19).  6771 is Laser
+ * (withdrawn 2014), not Maestro, and stays out, as do other withdrawn
+ * ranges: a range in the table is a way for any Luhn-valid number to
+ * be reported.
+ */
 static const struct iin iin_table[] = {
 	{ "amex", 2, 34, 34, LEN(15) },
 	{ "amex", 2, 37, 37, LEN(15) },
@@ -217,6 +257,7 @@ static const struct iin iin_table[] = {
 	{ "mastercard", 2, 51, 55, LEN(16) },
 	{ "visa", 1, 4, 4, LEN(13) | LEN(16) | LEN(19) },
 	{ "diners", 3, 300, 305, LEN(14) | LEN_16_19 },
+	{ "diners", 4, 3095, 3095, LEN(14) | LEN_16_19 },
 	{ "diners", 2, 36, 36, LEN(14) | LEN_16_19 },
 	{ "diners", 2, 38, 39, LEN(14) | LEN_16_19 },
 	{ "jcb", 4, 3528, 3589, LEN_16_19 },
@@ -224,6 +265,7 @@ static const struct iin iin_table[] = {
 	{ "discover", 3, 644, 649, LEN_16_19 },
 	{ "discover", 2, 65, 65, LEN_16_19 },
 	{ "unionpay", 2, 62, 62, LEN_16_19 },
+	{ "unionpay", 2, 81, 81, LEN_16_19 },
 	/* Maestro: only its dedicated ranges, 12-19 digits. */
 	{ "maestro", 4, 5018, 5018, 0xff000u },
 	{ "maestro", 4, 5020, 5020, 0xff000u },
@@ -241,8 +283,8 @@ dlp_card_brand(const char *d, size_t n)
 	unsigned p4 = 0;
 	size_t i;
 
-	/* No card number starts with 0, 1, 7, 8 or 9. */
-	if (n < 12 || n > 19 || d[0] < '2' || d[0] > '6')
+	/* No card number in the table starts with 0, 1, 7 or 9. */
+	if (n < 12 || n > 19 || d[0] < '2' || d[0] > '8' || d[0] == '7')
 		return NULL;
 	for (i = 0; i < 4; i++)
 		p4 = p4 * 10 + (unsigned)(d[i] - '0');
@@ -256,23 +298,51 @@ dlp_card_brand(const char *d, size_t n)
 	return NULL;
 }
 
-/* Published test numbers of the big processors and card schemes. */
+/*
+ * Published test numbers, reported as card_test (their action defaults
+ * to ignore).  Sources: Stripe "Testing" (docs.stripe.com/testing),
+ * Adyen "Test card numbers" (docs.adyen.com/development-resources/
+ * test-cards), Braintree "Testing and going live" (developer.paypal.com/
+ * braintree/docs/guides/credit-cards/testing-go-live), PayPal sandbox
+ * test cards, Worldpay/Opayo (Sage Pay) and Checkout.com test cards,
+ * and the schemes' own examples (Visa 4111..., Mastercard 5555...,
+ * Discover 6011..., JCB 3530/3566..., Diners 3056/3852/3622...).  Each
+ * passes Luhn (tests/unit/test_dlp.c checks it).
+ */
 static const char *const test_cards[] = {
 	"4111111111111111", "4012888888881881", "4222222222222", "4242424242424242",
 	"4000056655665556", "4000000000000002", "4000000000000077", "4000000000000010",
 	"4000000000003220", "4000002500003155", "4000000000009995", "4111111111111111110",
-	"4917610000000000", "4462030000000000", "4484070000000000",
-	"5555555555554444", "5105105105105100", "5200828282828210", "5454545454545454",
-	"2223003122003222", "2223000048400011", "5431111111111111",
-	"378282246310005", "371449635398431", "378734493671000", "340000000000009",
-	"6011111111111117", "6011000990139424", "6011000000000012", "6011601160116611",
-	"6445644564456445",
-	"30569309025904", "38520000023237", "36227206271667", "36259600000004",
-	"3530111333300000", "3566002020360505", "3566111111111113",
-	"6200000000000005", "6205500000000000004", "6250941006528599",
-	"6759649826438453", "6799990100000000019", "5018000000000009",
-	"2200000000000004",
+	"4917610000000000", "4462030000000000", "4484070000000000", "5555555555554444",
+	"5105105105105100", "5200828282828210", "5454545454545454", "2223003122003222",
+	"2223000048400011", "5431111111111111", "378282246310005", "371449635398431",
+	"378734493671000", "340000000000009", "6011111111111117", "6011000990139424",
+	"6011000000000012", "6011601160116611", "6445644564456445", "30569309025904",
+	"38520000023237", "36227206271667", "36259600000004", "3530111333300000",
+	"3566002020360505", "3566111111111113", "6200000000000005", "6205500000000000004",
+	"6250941006528599", "6759649826438453", "6799990100000000019", "5018000000000009",
+	"2200000000000004", "6011981111111113", "3056930009020004", "4111111145551142",
+	"6304000000000000", "6555900000604105", "6200000000000047", "4000002500001001",
+	"6011000400000000", "4988438843884305", "4166676667666746", "4646464646464644",
+	"5555341244441115", "5577000055770004", "5136333333333335", "2222400070000005",
+	"370000000000002", "3569990010095841", "6243030000000001", "6703444444444449",
+	"5000550000000029", "4035501000000008", "6731012345678906", "4400000000000008",
+	"4484600000000004", "4607000000000009", "4977949494949497", "4005519200000004",
+	"4009348888881881", "4012000033330026", "4012000077777777", "4217651111111119",
+	"4500600000000061", "4543474002249996", "5436031030606378", "345678901234564",
+	"4012001037141112", "5500000000000004", "4000000000000069", "4000000000000127",
+	"2223000010246699", "5200000000001096", "4000000000001091", "4000000000001000",
+	"2200000000000053", "6250946000000016", "4005562231212149", "36006666333344",
+	"30000000000004", "38555565010005", "3055155515160018", "4761120010000492",
+	"5413330089020011", "6703000000000000003",
 };
+
+const char *const *
+dlp_card_test_list(size_t *n)
+{
+	*n = ARRAY_SIZE(test_cards);
+	return test_cards;
+}
 
 int
 dlp_card_is_test(const char *d, size_t n)
@@ -280,7 +350,8 @@ dlp_card_is_test(const char *d, size_t n)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(test_cards); i++)
-		if (strlen(test_cards[i]) == n && memcmp(test_cards[i], d, n) == 0)
+		if (test_cards[i][0] == d[0] && strncmp(test_cards[i], d, n) == 0
+		    && test_cards[i][n] == '\0')
 			return 1;
 	return 0;
 }
@@ -358,25 +429,33 @@ static const char *const ssn_keywords[] = {
 static const char *const iban_keywords[] = {
 	"iban", "bank", "account", "konto", "transfer", "sepa", "bic", NULL,
 };
+/* Words that may be glued to a number's left by one joiner: "No.4556...",
+ * "PAN/4556...", "Visa-4556...", "card_4556...".  Any other word glued
+ * that way (a path, a SKU, a tracking id) keeps the number out. */
+#define W(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *w;
+	size_t n;
+} glue_labels[] = {
+	W("card"), W("visa"), W("mastercard"), W("mc"), W("amex"), W("discover"), W("diners"),
+	W("jcb"), W("maestro"), W("unionpay"), W("mir"), W("credit"), W("debit"), W("cc"),
+	W("ccn"), W("ccnum"), W("pan"), W("no"), W("nr"), W("num"), W("number"), W("nummer"),
+	W("numero"), W("ssn"), W("iban"), W("acct"), W("account"), W("konto"),
+	W("kreditkarte"), W("carte"), W("tarjeta"),
+};
+#undef W
 
-/* 1 when one of WORDS occurs in the KEYWORD_WINDOW bytes before POS
- * (on the same line only when SAME_LINE). */
+/* 1 when one of WORDS starts a word in TEXT[START..POS) (ASCII case-folded). */
 static int
-keyword_near_in(const char *text, size_t pos, const char *const *words, int same_line)
+keyword_in(const char *text, size_t start, size_t pos, const char *const *words)
 {
-	char win[KEYWORD_WINDOW + 1];
-	size_t start = pos > KEYWORD_WINDOW ? pos - KEYWORD_WINDOW : 0, n, i;
+	char win[KEYWORD_WINDOW * 2 + 1];
+	size_t n = pos - start, i;
 
-	if (same_line) {
-		for (i = pos; i > start; i--) {
-			if (text[i - 1] == '\n') {
-				start = i;
-				break;
-			}
-		}
+	if (n > sizeof(win) - 1) {
+		start = pos - (sizeof(win) - 1);
+		n = sizeof(win) - 1;
 	}
-	n = pos - start;
-
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)text[start + i];
 
@@ -384,36 +463,171 @@ keyword_near_in(const char *text, size_t pos, const char *const *words, int same
 	}
 	win[n] = '\0';
 	for (i = 0; words[i] != NULL; i++) {
-		const char *hit = memmem(win, n, words[i], strlen(words[i]));
+		const char *hit = win, *end = win + n;
+		size_t wl = strlen(words[i]);
 
 		/* Whole-word start, so "tin" does not fire inside "setting". */
-		if (hit == NULL)
-			continue;
-		if (hit > win ? !is_alnum((unsigned char)hit[-1])
-		    : start == 0 || !is_alnum((unsigned char)text[start - 1]))
-			return 1;
+		while ((hit = memmem(hit, (size_t)(end - hit), words[i], wl)) != NULL) {
+			if (hit > win ? !is_alnum((unsigned char)hit[-1])
+			    : start == 0 || !is_alnum((unsigned char)text[start - 1]))
+				return 1;
+			hit++;
+		}
 	}
 	return 0;
 }
 
+/* A keyword in the KEYWORD_WINDOW bytes before POS, across lines. */
 static int
 keyword_near(const char *text, size_t pos, const char *const *words)
 {
-	return keyword_near_in(text, pos, words, 0);
+	return keyword_in(text, pos > KEYWORD_WINDOW ? pos - KEYWORD_WINDOW : 0, pos, words);
+}
+
+/* A keyword before POS on its line, or on the line before when that is
+ * a label (no digit, at most 2 * KEYWORD_WINDOW bytes: "Social Security
+ * Number:", or an HTML table cell: mime_to_text() ends cells with a line
+ * break).  A keyword in running text two lines up is not context. */
+static int
+keyword_line_before(const char *text, size_t pos, const char *const *words)
+{
+	size_t ls = pos, ps, i;
+
+	while (ls > 0 && pos - ls < KEYWORD_WINDOW && text[ls - 1] != '\n')
+		ls--;
+	if (keyword_in(text, ls, pos, words))
+		return 1;
+	if (ls == 0 || text[ls - 1] != '\n')
+		return 0;
+	/* Blank lines between (cells: "</td><td>" is two line breaks). */
+	for (i = 0; i < 4 && ls > 1; i++) {
+		size_t k = ls - 1;
+
+		while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t' || text[k - 1] == '\r'))
+			k--;
+		if (k == 0 || text[k - 1] != '\n')
+			break;
+		ls = k;
+	}
+	/* the line before: [ps, ls - 1) */
+	for (ps = ls - 1; ps > 0 && text[ps - 1] != '\n'; ps--)
+		if (ls - 1 - ps >= 2 * KEYWORD_WINDOW)
+			return 0;
+	for (i = ps; i < ls - 1; i++)
+		if (is_digit((unsigned char)text[i]))
+			return 0;
+	return keyword_in(text, ps, ls - 1, words);
+}
+
+/* ---- CSV columns: "name,ssn\nAnna Smith,219456788" ---- */
+
+struct csv_cache {
+	int valid;
+	char delim;
+	size_t ncols;		/* delimiters on the header line */
+	size_t hs, he;		/* the header line */
+};
+
+static size_t
+line_start(const char *text, size_t pos, size_t floor)
+{
+	while (pos > floor && text[pos - 1] != '\n')
+		pos--;
+	return pos;
+}
+
+static size_t
+count_delims(const char *s, size_t n, char d)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += s[i] == d;
+	return k;
+}
+
+/* The header of the CSV column holding POS names an SSN: the nearest line
+ * above with as many delimiters and no digit (within 64 lines, or the
+ * header found for an earlier row of the same table). */
+static int
+csv_header_ssn(const char *text, size_t len, size_t pos, struct csv_cache *cc)
+{
+	static const char delims[] = { ',', ';', '\t', '|' };
+	size_t ls = line_start(text, pos, 0), le, col, k, lines, s, e, hs = 0, he = 0;
+	const char *nl = memchr(text + pos, '\n', len - pos);
+	char d = 0;
+	int found = 0;
+
+	le = nl ? (size_t)(nl - text) : len;
+	for (k = 0; k < sizeof(delims) && d == 0; k++)
+		if (memchr(text + ls, delims[k], le - ls) != NULL)
+			d = delims[k];
+	if (d == 0 || ls == 0)
+		return 0;
+	col = count_delims(text + ls, pos - ls, d);
+	k = count_delims(text + ls, le - ls, d);
+	/* Walk up the table. */
+	e = ls - 1;
+	for (lines = 0; lines < 64 && e > 0; lines++) {
+		size_t i;
+		int digit = 0;
+
+		s = line_start(text, e, 0);
+		if (cc->valid && cc->delim == d && cc->hs == s)
+			break;
+		for (i = s; i < e && !digit; i++)
+			digit = is_digit((unsigned char)text[i]);
+		if (!digit && count_delims(text + s, e - s, d) == k) {
+			hs = s;
+			he = e;
+			found = 1;
+			cc->valid = 1;
+			cc->delim = d;
+			cc->ncols = k;
+			cc->hs = s;
+			cc->he = e;
+			break;
+		}
+		if (s == 0)
+			break;
+		e = s - 1;
+	}
+	if (!found) {
+		if (!cc->valid || cc->delim != d || cc->ncols != k || cc->he >= ls)
+			return 0;
+		hs = cc->hs;
+		he = cc->he;
+	}
+	/* Column COL of the header line. */
+	for (s = hs, k = 0; s < he && k < col; s++)
+		if (text[s] == d)
+			k++;
+	for (e = s; e < he && text[e] != d; e++)
+		;
+	return keyword_in(text, s, e, ssn_keywords);
 }
 
 /* ---- classification of one digit run ---- */
 
-struct run {
-	const char *text;
-	size_t textlen;
+struct scan {
+	const char *text;	/* ASCII-folded text being scanned */
+	size_t len;
 	unsigned part;
 	struct dlp_findings *out;
+	struct csv_cache csv;
+	int special_stop;	/* give up at the first NUL or non-ASCII byte */
+	int special;		/* and this says it did */
+};
+
+struct run {
+	struct scan *sc;
+	const char *text;
 	size_t n;			/* groups */
 	const char *gs[MAX_GROUPS];	/* group starts */
 	unsigned gl[MAX_GROUPS];	/* group lengths */
-	char sep[MAX_GROUPS];		/* separator after group i */
+	char sep[MAX_GROUPS];		/* separator after group i: ' ' (blanks), '-', '.' */
 	int start_ok, end_ok;
+	const char *after;		/* the byte after the run (may be the text's end) */
 	size_t added;
 };
 
@@ -442,10 +656,20 @@ ssn_ok(const char *a, const char *g, const char *s)
 	return 1;
 }
 
+/* Context that makes a bare or blank-separated nine-digit run an SSN:
+ * a keyword on its line or the line before, or its CSV column's header. */
+static int
+ssn_context(struct run *r, size_t off)
+{
+	return keyword_line_before(r->text, off, ssn_keywords)
+	    || csv_header_ssn(r->text, r->sc->len, off, &r->sc->csv);
+}
+
 static int
 run_ssn(struct run *r)
 {
 	size_t off = (size_t)(r->gs[0] - r->text);
+	unsigned conf;
 
 	if (!r->start_ok || !r->end_ok)
 		return 0;
@@ -453,17 +677,24 @@ run_ssn(struct run *r)
 	    && r->sep[0] == r->sep[1]) {
 		if (!ssn_ok(r->gs[0], r->gs[1], r->gs[2]))
 			return 0;
-		findings_add(r->out, DLP_SSN,
-		    keyword_near(r->text, off, ssn_keywords) ? 95 : 70, r->part, off,
+		if (r->sep[0] == '-') {
+			conf = keyword_near(r->text, off, ssn_keywords) ? 95 : 70;
+		} else {
+			/* "120 12 1440", "030 12 3456": phone numbers, part
+			 * numbers.  Blanks or dots only with context. */
+			if (!ssn_context(r, off))
+				return 0;
+			conf = 95;
+		}
+		findings_add(r->sc->out, DLP_SSN, conf, r->sc->part, off,
 		    (size_t)(r->gs[2] + 4 - r->gs[0]), NULL);
 		r->added++;
 		return 1;
 	}
-	/* Nine bare digits are an SSN only with a keyword on the same line. */
-	if (r->n == 1 && r->gl[0] == 9 && keyword_near_in(r->text, off, ssn_keywords, 1)) {
-		if (!ssn_ok(r->gs[0], r->gs[0] + 3, r->gs[0] + 5))
-			return 0;
-		findings_add(r->out, DLP_SSN, 85, r->part, off, 9, NULL);
+	/* Nine bare digits are an SSN only with context. */
+	if (r->n == 1 && r->gl[0] == 9 && ssn_ok(r->gs[0], r->gs[0] + 3, r->gs[0] + 5)
+	    && ssn_context(r, off)) {
+		findings_add(r->sc->out, DLP_SSN, 85, r->sc->part, off, 9, NULL);
 		r->added++;
 		return 1;
 	}
@@ -483,12 +714,22 @@ window_card(struct run *r, size_t i, size_t j)
 		if (r->gl[i] < 12 || r->gl[i] > 19)
 			return 0;
 	} else {
+		int fours = 1;
+
 		if (r->gl[i] != 4)
 			return 0;
-		for (k = i + 1; k <= j; k++) {
-			if (r->gl[k] < 3 || r->gl[k] > 6 || r->sep[k - 1] != r->sep[i])
+		for (k = i + 1; k <= j; k++)
+			if (r->sep[k - 1] != r->sep[i])
 				return 0;
+		for (k = i + 1; k < j; k++) {
+			if (r->gl[k] < 3 || r->gl[k] > 6)
+				return 0;
+			fours &= r->gl[k] == 4;
 		}
+		/* Grouped in fours, the last group has what is left: 1-3
+		 * digits for 13, 14, 17, 18 and 19-digit numbers. */
+		if (r->gl[j] > 6 || r->gl[j] < (fours ? 1u : 3u))
+			return 0;
 	}
 	for (k = i; k <= j; k++) {
 		if (n + r->gl[k] > 19)
@@ -504,10 +745,56 @@ window_card(struct run *r, size_t i, size_t j)
 		conf += 30;
 	if (i != j)
 		conf += 5;
-	findings_add(r->out, dlp_card_is_test(d, n) ? DLP_CARD_TEST : DLP_CARD, conf, r->part,
-	    off, (size_t)(r->gs[j] + r->gl[j] - r->gs[i]), brand);
+	findings_add(r->sc->out, dlp_card_is_test(d, n) ? DLP_CARD_TEST : DLP_CARD, conf,
+	    r->sc->part, off, (size_t)(r->gs[j] + r->gl[j] - r->gs[i]), brand);
 	r->added++;
 	return 1;
+}
+
+/* Groups I..J are a whole card number as printed: 4-4-4-4, 4-6-5, 4-6-4,
+ * 4-4-4-4-3. */
+static int
+printed_grouping(const struct run *r, size_t i, size_t j)
+{
+	size_t g = j - i + 1, k;
+
+	if (g == 3 && r->gl[i] == 4 && r->gl[i + 1] == 6 && (r->gl[j] == 5 || r->gl[j] == 4))
+		return 1;
+	if (g != 4 && g != 5)
+		return 0;
+	for (k = i; k < i + 4; k++)
+		if (r->gl[k] != 4)
+			return 0;
+	return g == 4 || r->gl[j] == 3;
+}
+
+static int
+all_fours(const struct run *r, size_t i, size_t j)
+{
+	for (; i <= j; i++)
+		if (r->gl[i] != 4)
+			return 0;
+	return 1;
+}
+
+/* Groups after J look like an expiry and/or a CVV: MMYY or 20YY, then
+ * 3-4 digits ("... 9855 0927 123", "... 9855 2027"). */
+static int
+expiry_tail(const struct run *r, size_t j)
+{
+	size_t t = r->n - j - 1, k = j + 1;
+
+	if (t == 0 || t > 2)
+		return 0;
+	if (r->gl[k] == 4) {
+		unsigned mm = (unsigned)((r->gs[k][0] - '0') * 10 + (r->gs[k][1] - '0'));
+
+		if (!(mm >= 1 && mm <= 12) && memcmp(r->gs[k], "20", 2) != 0)
+			return 0;
+	} else if (r->gl[k] != 3 || t != 1) {
+		return 0;
+	}
+	return t == 1 || r->gl[k + 1] == 3 || r->gl[k + 1] == 4;
 }
 
 static void
@@ -532,9 +819,20 @@ run_cards(struct run *r)
 			if (j == r->n - 1 && !r->end_ok)
 				continue;
 			/* A grouped number that goes on in the same style is
-			 * longer than this window: no 12-digit prefix of a
-			 * 4-4-4-4 order number. */
-			if (j > i && j + 1 < r->n && r->sep[j] == r->sep[i] && r->gl[j + 1] >= 3)
+			 * longer than this window (no 12-digit prefix of a
+			 * 4-4-4-4 order number), unless the window is a whole
+			 * printed card number and what follows is its expiry
+			 * or CVV. */
+			if (j > i && j + 1 < r->n && r->sep[j] == r->sep[i] && r->gl[j + 1] >= 3
+			    && !(r->sep[i] != '.' && printed_grouping(r, i, j) && expiry_tail(r, j)
+			    && r->end_ok))
+				continue;
+			/* In fours, a short group after the window is the end
+			 * of a longer number ("6263 2488 9813 7132 61"), not
+			 * something after a card, unless it starts an expiry
+			 * ("... 1111 12/25"). */
+			if (j > i && j + 1 < r->n && r->sep[j] == r->sep[i] && r->gl[j + 1] <= 2
+			    && all_fours(r, i, j) && !(j + 2 == r->n && *r->after == '/'))
 				continue;
 			if (window_card(r, i, j)) {
 				i = j;
@@ -544,13 +842,54 @@ run_cards(struct run *r)
 	}
 }
 
-/* Try an IBAN whose country code starts at S.  Returns its end or NULL. */
+static inline int
+is_letter(unsigned char c)
+{
+	return (unsigned)((c | 0x20) - 'a') < 26;
+}
+
+/* End of an IBAN-shaped token at S (two letters, two digits, then
+ * groups of four alphanumerics, 15-34 in all), or NULL. */
 static const char *
-try_iban(const char *text, const char *s, const char *end, unsigned part,
-    struct dlp_findings *out)
+iban_shape_end(const char *s, const char *end)
+{
+	const char *q = s + 2;
+	size_t n = 2, g = 2;
+	char sep = 0;
+
+	while (q < end && is_digit((unsigned char)*q) && n < 4) {
+		q++;
+		n++;
+		g++;
+	}
+	if (n != 4)
+		return NULL;
+	while (q < end && n < 34) {
+		if (is_alnum((unsigned char)*q)) {
+			q++;
+			n++;
+			g++;
+		} else if (g == 4 && (*q == ' ' || *q == '-') && (sep == 0 || sep == *q)
+		    && q + 1 < end && is_alnum((unsigned char)q[1])) {
+			sep = *q++;
+			g = 0;
+		} else {
+			break;
+		}
+		if (g > 4 && sep != 0)
+			return NULL;
+	}
+	return n >= 15 && !(q < end && is_alnum((unsigned char)*q)) ? q : NULL;
+}
+
+/* Try an IBAN whose country code starts at S.  Returns its end or NULL.
+ * Letters may be in either case ("de89 3704 ..."). */
+static const char *
+try_iban(struct scan *sc, const char *s, const char *end)
 {
 	char v[34];
-	unsigned want = iban_length(s), n = 0;
+	char cc[3] = { (char)(s[0] & ~0x20), (char)(s[1] & ~0x20), '\0' };
+	unsigned want = iban_length(cc), n = 0;
 	const char *q = s;
 	int spaced = 0;
 
@@ -559,8 +898,8 @@ try_iban(const char *text, const char *s, const char *end, unsigned part,
 	while (n < want && q < end) {
 		unsigned char c = (unsigned char)*q;
 
-		if (is_digit(c) || is_upper(c)) {
-			v[n++] = (char)c;
+		if (is_alnum(c)) {
+			v[n++] = (char)(is_digit(c) ? c : c & ~0x20);
 			q++;
 		} else if ((c == ' ' || c == '-') && n % 4 == 0 && n > 0 && q + 1 < end
 		    && is_alnum((unsigned char)q[1]) && (n == 4 || spaced)) {
@@ -574,54 +913,101 @@ try_iban(const char *text, const char *s, const char *end, unsigned part,
 		return NULL;
 	if (!dlp_iban_ok(v, n))
 		return NULL;
-	findings_add(out, DLP_IBAN,
-	    keyword_near(text, (size_t)(s - text), iban_keywords) ? 98 : 85, part,
-	    (size_t)(s - text), (size_t)(q - s), (char[3]){ s[0], s[1], '\0' });
+	findings_add(sc->out, DLP_IBAN,
+	    keyword_near(sc->text, (size_t)(s - sc->text), iban_keywords) ? 98 : 85, sc->part,
+	    (size_t)(s - sc->text), (size_t)(q - s), cc);
 	return q;
 }
 
-size_t
-dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
+
+static inline int
+is_blank_sep(unsigned char c)
 {
-	const char *p = text, *end = text + len;
+	return c == ' ' || c == '\t';
+}
+
+/* The letters ending at TEXT[END-1] are a whole word in glue_labels. */
+static int
+label_before(const char *text, size_t end)
+{
+	size_t s = end, k;
+
+	while (s > 0 && end - s < 16 && is_letter((unsigned char)text[s - 1]))
+		s--;
+	if (s == end || (s > 0 && is_alnum((unsigned char)text[s - 1])))
+		return 0;
+	for (k = 0; k < ARRAY_SIZE(glue_labels); k++)
+		if (glue_labels[k].n == end - s && mem_casecmp(text + s, glue_labels[k].w, end - s) == 0)
+			return 1;
+	return 0;
+}
+
+/* After a run at Q: "/MMYY", "/MM/YY" (an expiry glued on the right). */
+static int
+expiry_glued(const char *q, const char *end)
+{
+	int parts;
+
+	for (parts = 0; parts < 2 && q < end && *q == '/'; parts++) {
+		const char *g = ++q;
+
+		while (q < end && is_digit((unsigned char)*q) && q - g <= 4)
+			q++;
+		if (q - g < 2 || q - g > 4)
+			return 0;
+	}
+	return parts > 0 && !(q < end && is_alnum((unsigned char)*q))
+	    && !(q < end && is_joiner((unsigned char)*q) && q + 1 < end
+	    && is_alnum((unsigned char)q[1]));
+}
+
+/* The scanner proper, over text whose separators and digits are ASCII. */
+static size_t
+scan_ascii(struct scan *sc)
+{
+	const char *text = sc->text, *p = text, *end = text + sc->len;
 	size_t added = 0;
 
-	while ((p = next_digit(p, end)) < end) {
+	while ((p = sc->special_stop ? next_digit_or_special(p, end) : next_digit(p, end)) < end) {
 		struct run r;
 		const char *q = p;
 		size_t digits, k;
 
-		/* IBAN: two capitals glued to the first digit, on a word start. */
-		if (p - text >= 2 && is_upper((unsigned char)p[-1]) && is_upper((unsigned char)p[-2])
+		if (!is_digit((unsigned char)*p)) {
+			/* A NUL or non-ASCII byte: dlp_scan() folds and rescans. */
+			sc->special = 1;
+			return added;
+		}
+
+		/* IBAN: two letters glued to the first digit, on a word start. */
+		if (p - text >= 2 && is_letter((unsigned char)p[-1]) && is_letter((unsigned char)p[-2])
 		    && (p - text == 2 || !is_alnum((unsigned char)p[-3]))) {
-			const char *e = try_iban(text, p - 2, end, part, out);
+			const char *e = try_iban(sc, p - 2, end);
 
 			if (e != NULL) {
 				added++;
 				p = e;
 				continue;
 			}
+			/* An IBAN with a wrong check (or of a length its country
+			 * does not have) is no card either: skip the token. */
+			if ((e = iban_shape_end(p - 2, end)) != NULL) {
+				p = e;
+				continue;
+			}
 		}
 
 		/* Only the fields used are set: this runs for every digit run. */
+		r.sc = sc;
 		r.text = text;
-		r.textlen = len;
-		r.part = part;
-		r.out = out;
 		r.n = 0;
 		r.added = 0;
-		r.start_ok = 1;
-		if (p > text) {
-			unsigned char b = (unsigned char)p[-1];
-
-			if (is_alnum(b) || b == '+')
-				r.start_ok = 0;
-			else if (is_joiner(b) && p - text >= 2 && is_alnum((unsigned char)p[-2]))
-				r.start_ok = 0;
-		}
-		/* Read the run: digit groups joined by one space or dash. */
+		/* Read the run: digit groups joined by 1-4 blanks (space,
+		 * tab, NUL), one dash, or one dot (a dotted run stays dotted
+		 * and starts with a group of 3 or 4: "4556.7375...", "219.45.6788"). */
 		for (;;) {
-			const char *g = q;
+			const char *g = q, *s;
+			char cls = 0;
 
 			while (q < end && is_digit((unsigned char)*q))
 				q++;
@@ -632,12 +1018,29 @@ dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
 				r.gl[r.n] = 64;
 			}
 			r.n++;
-			if (r.n < MAX_GROUPS && q + 1 < end && (*q == ' ' || *q == '-')
-			    && is_digit((unsigned char)q[1])) {
-				r.sep[r.n - 1] = *q;
+			if (r.n >= MAX_GROUPS || q >= end)
+				break;
+			s = q;
+			if (is_blank_sep((unsigned char)*q)) {
+				while (q < end && is_blank_sep((unsigned char)*q) && q - s < 5)
+					q++;
+				cls = q - s <= 4 ? ' ' : 0;
+			} else if (*q == '-') {
 				q++;
+				cls = '-';
+			} else if (*q == '.') {
+				q++;
+				cls = '.';
+				if (r.n == 1 ? (r.gl[0] != 3 && r.gl[0] != 4) : r.sep[0] != '.')
+					cls = 0;
+			}
+			if (cls != 0 && r.n > 1 && (cls == '.') != (r.sep[0] == '.'))
+				cls = 0;
+			if (cls != 0 && q < end && is_digit((unsigned char)*q)) {
+				r.sep[r.n - 1] = cls;
 				continue;
 			}
+			q = s;
 			break;
 		}
 		digits = 0;
@@ -650,14 +1053,25 @@ dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
 			p = q;
 			continue;
 		}
+		r.start_ok = 1;
+		if (p > text) {
+			unsigned char b = (unsigned char)p[-1];
+
+			if (is_alnum(b) || b == '+')
+				r.start_ok = 0;
+			else if (is_joiner(b) && p - text >= 2 && is_alnum((unsigned char)p[-2]))
+				r.start_ok = (b == '.' || b == '/' || b == '-' || b == '_')
+				    && label_before(text, (size_t)(p - 1 - text));
+		}
 		r.end_ok = 1;
+		r.after = q < end ? q : "";
 		if (q < end) {
 			unsigned char c = (unsigned char)*q;
 
 			if (is_alnum(c))
 				r.end_ok = 0;
 			else if (is_joiner(c) && q + 1 < end && is_alnum((unsigned char)q[1]))
-				r.end_ok = 0;
+				r.end_ok = expiry_glued(q, end);
 		}
 		if (!run_ssn(&r))
 			run_cards(&r);
@@ -670,27 +1084,342 @@ dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
 	return added;
 }
 
+/* ---- folding of non-ASCII text to what the scanner reads ---- */
+
+/* Non-ASCII digits: {first, last, value of first}, values +1 mod 10
+ * along a row.  Generated by contrib/dev/gen-unicode-digits.py. */
+static const struct {
+	uint32_t lo, hi;
+	unsigned char v;
+} unicode_digits[] = {
+	/* Unicode 14.0.0: 68 rows, 680 code points */
+	{ 0xb2, 0xb3, 2 }, { 0xb9, 0xb9, 1 }, { 0x660, 0x669, 0 }, { 0x6f0, 0x6f9, 0 },
+	{ 0x7c0, 0x7c9, 0 }, { 0x966, 0x96f, 0 }, { 0x9e6, 0x9ef, 0 }, { 0xa66, 0xa6f, 0 },
+	{ 0xae6, 0xaef, 0 }, { 0xb66, 0xb6f, 0 }, { 0xbe6, 0xbef, 0 }, { 0xc66, 0xc6f, 0 },
+	{ 0xce6, 0xcef, 0 }, { 0xd66, 0xd6f, 0 }, { 0xde6, 0xdef, 0 }, { 0xe50, 0xe59, 0 },
+	{ 0xed0, 0xed9, 0 }, { 0xf20, 0xf29, 0 }, { 0x1040, 0x1049, 0 },
+	{ 0x1090, 0x1099, 0 }, { 0x17e0, 0x17e9, 0 }, { 0x1810, 0x1819, 0 },
+	{ 0x1946, 0x194f, 0 }, { 0x19d0, 0x19d9, 0 }, { 0x1a80, 0x1a89, 0 },
+	{ 0x1a90, 0x1a99, 0 }, { 0x1b50, 0x1b59, 0 }, { 0x1bb0, 0x1bb9, 0 },
+	{ 0x1c40, 0x1c49, 0 }, { 0x1c50, 0x1c59, 0 }, { 0x2070, 0x2070, 0 },
+	{ 0x2074, 0x2079, 4 }, { 0x2080, 0x2089, 0 }, { 0x2460, 0x2468, 1 },
+	{ 0x24ea, 0x24ea, 0 }, { 0xa620, 0xa629, 0 }, { 0xa8d0, 0xa8d9, 0 },
+	{ 0xa900, 0xa909, 0 }, { 0xa9d0, 0xa9d9, 0 }, { 0xa9f0, 0xa9f9, 0 },
+	{ 0xaa50, 0xaa59, 0 }, { 0xabf0, 0xabf9, 0 }, { 0xff10, 0xff19, 0 },
+	{ 0x104a0, 0x104a9, 0 }, { 0x10d30, 0x10d39, 0 }, { 0x11066, 0x1106f, 0 },
+	{ 0x110f0, 0x110f9, 0 }, { 0x11136, 0x1113f, 0 }, { 0x111d0, 0x111d9, 0 },
+	{ 0x112f0, 0x112f9, 0 }, { 0x11450, 0x11459, 0 }, { 0x114d0, 0x114d9, 0 },
+	{ 0x11650, 0x11659, 0 }, { 0x116c0, 0x116c9, 0 }, { 0x11730, 0x11739, 0 },
+	{ 0x118e0, 0x118e9, 0 }, { 0x11950, 0x11959, 0 }, { 0x11c50, 0x11c59, 0 },
+	{ 0x11d50, 0x11d59, 0 }, { 0x11da0, 0x11da9, 0 }, { 0x16a60, 0x16a69, 0 },
+	{ 0x16ac0, 0x16ac9, 0 }, { 0x16b50, 0x16b59, 0 }, { 0x1d7ce, 0x1d7ff, 0 },
+	{ 0x1e140, 0x1e149, 0 }, { 0x1e2f0, 0x1e2f9, 0 }, { 0x1e950, 0x1e959, 0 },
+	{ 0x1fbf0, 0x1fbf9, 0 },
+};
+
+/* Decode one UTF-8 character at S (N > 0 bytes); *LEN gets its length.
+ * Invalid sequences decode as the single byte (code point > 0x10ffff). */
+static uint32_t
+utf8_dec(const unsigned char *s, size_t n, size_t *len)
+{
+	uint32_t cp;
+	size_t k, want;
+
+	if (s[0] < 0x80) {
+		*len = 1;
+		return s[0];
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		want = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		want = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		want = 4;
+		cp = s[0] & 0x07;
+	} else {
+		*len = 1;
+		return 0x110000;
+	}
+	if (want > n) {
+		*len = 1;
+		return 0x110000;
+	}
+	for (k = 1; k < want; k++) {
+		if ((s[k] & 0xc0) != 0x80) {
+			*len = 1;
+			return 0x110000;
+		}
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	*len = want;
+	return cp;
+}
+
+/* What CP reads as: an ASCII character, 0 (dropped: invisible), or -1
+ * (itself). */
+static int
+fold_cp(uint32_t cp)
+{
+	size_t lo = 0, hi = ARRAY_SIZE(unicode_digits);
+
+	switch (cp) {
+	case 0xa0: case 0x1680: case 0x202f: case 0x205f: case 0x3000:
+		return ' ';
+	case 0xad: case 0x180e: case 0x200b: case 0x200c: case 0x200d: case 0x2060:
+	case 0xfeff:
+		return 0;
+	case 0x2010: case 0x2011: case 0x2012: case 0x2013: case 0x2212: case 0xfe63:
+		return '-';
+	default:
+		break;
+	}
+	if (cp > 0xb9 && cp < 0x660)
+		return -1;	/* Latin, Greek, Cyrillic ... letters: the common case */
+	if (cp >= 0x2000 && cp <= 0x200a)
+		return ' ';
+	if (cp >= 0xff01 && cp <= 0xff5e)
+		return (int)(cp - 0xfee0);	/* full-width ASCII (NFKC) */
+	if (cp < unicode_digits[0].lo)
+		return -1;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cp < unicode_digits[mid].lo)
+			hi = mid;
+		else if (cp > unicode_digits[mid].hi)
+			lo = mid + 1;
+		else
+			return '0' + (int)((unicode_digits[mid].v + cp - unicode_digits[mid].lo) % 10);
+	}
+	return -1;
+}
+
+/* The next NUL or non-ASCII byte at or after P, or END. */
+static const char *
+next_special(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+	const __m128i zero = _mm_setzero_si128();
+
+	while (end - p >= 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(a, _mm_cmpeq_epi8(a, zero)));
+
+		if (m != 0)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#endif
+	while (p < end && *p != 0 && (unsigned char)*p < 0x80)
+		p++;
+	return p;
+}
+
+
+
+/* Where the offset of the folded text moves against the original: from
+ * out offset AT on, original = out + DELTA. */
+struct fold_anchor {
+	size_t at, delta;
+};
+
+struct fold {
+	struct buf text;
+	struct fold_anchor *a;
+	size_t n, cap;
+};
+
+static void
+fold_mark(struct fold *f, size_t at, size_t delta)
+{
+	if (f->n > 0 && f->a[f->n - 1].at == at) {
+		f->a[f->n - 1].delta = delta;
+		return;
+	}
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 16;
+		f->a = xrealloc(f->a, f->cap * sizeof(*f->a));
+	}
+	f->a[f->n].at = at;
+	f->a[f->n].delta = delta;
+	f->n++;
+}
+
+/* Fold TEXT: Unicode digits to ASCII, space-like characters to spaces,
+ * invisible ones (and NULs inside a digit run) dropped, NUL elsewhere a
+ * blank.  Every other byte is copied, so the text never grows. */
+static void
+fold_text(const char *text, size_t len, struct fold *f)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0, delta = 0, o = 0;
+	char *d;
+
+	buf_init(&f->text, 0);
+	(void)buf_reserve(&f->text, len + 1);	/* folding never grows the text */
+	d = f->text.data;
+	f->a = NULL;
+	f->n = f->cap = 0;
+	while (i < len) {
+		size_t cl, j;
+		uint32_t cp;
+		int c;
+
+		/* ASCII run: copied as is. */
+		j = (size_t)(next_special(text + i, text + len) - text);
+		if (j > i) {
+			memcpy(d + o, text + i, j - i);
+			o += j - i;
+			i = j;
+			continue;
+		}
+		if (s[i] == 0) {
+			size_t k = i;
+
+			while (k < len && s[k] == 0)
+				k++;
+			if (o > 0 && is_digit((unsigned char)d[o - 1]) && k < len && is_digit(s[k])) {
+				delta += k - i;
+				fold_mark(f, o, delta);
+			} else {
+				memset(d + o, ' ', k - i);
+				o += k - i;
+			}
+			i = k;
+			continue;
+		}
+		cp = utf8_dec(s + i, len - i, &cl);
+		c = cp <= 0x10ffff ? fold_cp(cp) : -1;
+		if (c < 0) {
+			memcpy(d + o, text + i, cl);
+			o += cl;
+		} else if (c == 0) {
+			delta += cl;
+			fold_mark(f, o, delta);
+		} else {
+			d[o++] = (char)c;
+			if (cl > 1) {
+				delta += cl - 1;
+				fold_mark(f, o, delta);
+			}
+		}
+		i += cl;
+	}
+	f->text.len = o;
+	d[o] = '\0';
+}
+
+/* Original offset of folded offset AT. */
+static size_t
+fold_orig(const struct fold *f, size_t at)
+{
+	size_t lo = 0, hi = f->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (f->a[mid].at <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return at + (lo > 0 ? f->a[lo - 1].delta : 0);
+}
+
+size_t
+dlp_scan(const char *text, size_t len, unsigned part, struct dlp_findings *out)
+{
+	struct scan sc;
+	struct fold f;
+	size_t first = out->n, added, i, saved[DLP_NTYPES];
+
+	memset(&sc, 0, sizeof(sc));
+	sc.part = part;
+	sc.out = out;
+	sc.text = text;
+	sc.len = len;
+	/* ASCII text is scanned as it is, in one pass; at the first NUL or
+	 * non-ASCII byte that pass gives up, its findings are dropped and
+	 * the folded text is scanned instead. */
+	sc.special_stop = 1;
+	memcpy(saved, out->count, sizeof(saved));
+	added = scan_ascii(&sc);
+	if (!sc.special)
+		return added;
+	memcpy(out->count, saved, sizeof(saved));
+	out->n = first;
+	memset(&sc, 0, sizeof(sc));
+	sc.part = part;
+	sc.out = out;
+	fold_text(text, len, &f);
+	sc.text = f.text.data ? f.text.data : "";
+	sc.len = f.text.len;
+	added = scan_ascii(&sc);
+	/* Findings back to the original text's offsets. */
+	for (i = first; i < out->n; i++) {
+		struct dlp_finding *d = &out->v[i];
+		size_t s = fold_orig(&f, d->offset), e = fold_orig(&f, d->offset + d->len - 1), cl;
+
+		if (e < len)
+			(void)utf8_dec((const unsigned char *)text + e, len - e, &cl);
+		else
+			cl = 0;
+		d->offset = s;
+		d->len = e + cl - s;
+	}
+	buf_free(&f.text);
+	free(f.a);
+	return added;
+}
+
 /* ---- masking ---- */
 
+/* What the character at SPAN[K] is once folded: 'd' digit, 'a' letter,
+ * 0 anything else; *CL gets its length in bytes. */
+static int
+mask_class(const char *span, size_t len, size_t k, size_t *cl)
+{
+	uint32_t cp = utf8_dec((const unsigned char *)span + k, len - k, cl);
+	int c = cp < 0x80 ? (int)cp : cp <= 0x10ffff ? fold_cp(cp) : -1;
+
+	if (c > 0 && is_digit((unsigned char)c))
+		return 'd';
+	if (c > 0 && is_alnum((unsigned char)c))
+		return 'a';
+	return 0;
+}
+
+/* Digits (and full-width or other Unicode digits) are masked but for the
+ * last four; IBANs keep their country code too.  Every byte of a masked
+ * multi-byte digit is masked. */
 int
 dlp_mask_byte(const char *span, size_t len, enum dlp_type type, size_t i)
 {
-	size_t k, after = 0, before = 0;
-	unsigned char c = (unsigned char)span[i];
+	size_t k, cl, after = 0, before = 0, start = 0;
+	int cls = 0;
 
+	/* the character holding byte I */
+	for (k = 0; k < len && k <= i; k += cl) {
+		cls = mask_class(span, len, k, &cl);
+		start = k;
+		if (k + cl > i)
+			break;
+	}
 	if (type == DLP_IBAN) {
-		if (!is_alnum(c))
+		if (cls == 0)
 			return 0;
-		for (k = 0; k < i; k++)
-			before += is_alnum((unsigned char)span[k]);
-		for (k = i + 1; k < len; k++)
-			after += is_alnum((unsigned char)span[k]);
+		for (k = 0; k < start; k += cl)
+			before += mask_class(span, len, k, &cl) != 0;
+		for (k = start, (void)mask_class(span, len, k, &cl), k += cl; k < len; k += cl)
+			after += mask_class(span, len, k, &cl) != 0;
 		return before >= 2 && after >= 4;
 	}
-	if (!is_digit(c))
+	if (cls != 'd')
 		return 0;
-	for (k = i + 1; k < len; k++)
-		after += is_digit((unsigned char)span[k]);
+	for (k = start, (void)mask_class(span, len, k, &cl), k += cl; k < len; k += cl)
+		after += mask_class(span, len, k, &cl) == 'd';
 	return after >= 4;
 }
 
@@ -698,7 +1427,7 @@ void
 dlp_mask(const char *text, size_t textlen, const struct dlp_finding *f, char *out,
     size_t outlen)
 {
-	size_t i, n = 0;
+	size_t i, n = 0, cl;
 	const char *span = text + f->offset;
 	size_t len = f->len;
 
@@ -708,9 +1437,11 @@ dlp_mask(const char *text, size_t textlen, const struct dlp_finding *f, char *ou
 		len = 0;
 	else if (len > textlen - f->offset)
 		len = textlen - f->offset;
-	for (i = 0; i < len && n + 1 < outlen; i++) {
+	/* One output character per character of the span. */
+	for (i = 0; i < len && n + 1 < outlen; i += cl) {
 		unsigned char c = (unsigned char)span[i];
 
+		(void)utf8_dec((const unsigned char *)span + i, len - i, &cl);
 		out[n++] = dlp_mask_byte(span, len, f->type, i) ? '*'
 		    : (c < 0x20 || c >= 0x7f ? ' ' : (char)c);
 	}

@@ -11,7 +11,9 @@
  *   CONNECT  networks     relay listener, client outside
  *                         smtpd_relay_networks: 554 5.7.1
  *            connections  smtpd_max_connections[_per_ip]: 421 4.7.0
- *   AUTH     lockout      client IP or name locked out: 454 4.7.0
+ *   AUTH     lockout      (account, client IP) pair or client IP locked
+ *                         out, or too many attempts in flight from the
+ *                         IP: 454 4.7.0 (rule: include/auth_guard.h)
  *   MAIL     auth_required  submission without AUTH: 530 5.7.0 (RFC 4954 §6)
  *            account      re-read; lookup error 451 4.3.0; deleted or
  *                         suspended 550 5.7.1
@@ -24,6 +26,8 @@
  *            rate         hourly_rate reached: 451 4.7.1
  *            spf          policy/spf.c; may pend on DNS
  *   RCPT     rcpt_limit   max_recipients: 452 4.5.3 (RFC 5321 §4.5.3.1.10)
+ *   EOM      nul          a NUL byte in the message with smtpd_reject_nul:
+ *                         554 5.6.0 (the first EOM stage, in the pool)
  */
 #include "autoconfig.h"
 
@@ -66,12 +70,16 @@ void
 policy_stage_lockout(struct policy_req *req, struct outcome *out)
 {
 	const struct policy_env *env = req->env;
+	int v;
 
-	if (env == NULL || env->auth_locked == NULL ||
-	    !env->auth_locked(env->arg, req->client_ip, req->account ? req->account : ""))
+	if (env == NULL || env->auth_locked == NULL)
 		return;
-	log_info("sid=%s event=auth result=locked client=%s", req->id, req->client_ip);
-	outcome_reply(out, R_AUTH_LOCKED);
+	v = env->auth_locked(env->arg, req->client_ip, req->account ? req->account : "");
+	if (v == POLICY_AUTH_ALLOWED)
+		return;
+	log_info("sid=%s event=auth result=%s client=%s", req->id,
+	    v == POLICY_AUTH_BUSY ? "busy" : "locked", req->client_ip);
+	outcome_reply(out, v == POLICY_AUTH_BUSY ? R_AUTH_BUSY : R_AUTH_LOCKED);
 }
 
 /* ---- MAIL ---- */
@@ -215,4 +223,23 @@ policy_stage_rcpt_limit(struct policy_req *req, struct outcome *out)
 
 	if (pol != NULL && pol->max_recipients > 0 && (int64_t)req->nrcpts >= pol->max_recipients)
 		outcome_reply(out, R_TOO_MANY_RECIPIENTS);
+}
+
+/* ---- EOM ---- */
+
+/*
+ * RFC 5321 §2.4 / RFC 5322 §2.3: text has no NUL, and we offer no
+ * BINARYMIME.  A NUL reaches nothing downstream that treats mail as C
+ * strings when it is refused here, before the message is stored.
+ */
+int
+policy_stage_nul(struct policy_msg *m, struct outcome *out)
+{
+	int reject = m->params != NULL ? m->params->limits.reject_nul : 1;	/* the default */
+
+	if (!reject || m->data.len == 0 ||
+	    memchr(m->data.data, '\0', m->data.len) == NULL)
+		return 0;
+	outcome_reply(out, R_NUL_IN_MESSAGE);
+	return 0;
 }

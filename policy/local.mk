@@ -46,11 +46,14 @@ TESTS += tests/unit/test_dlp tests/unit/test_mime tests/unit/test_dlp_stage
 TESTS += tests/integration/test_dlp_corpus.py
 EXTRA_DIST += tests/dlp_corpus.py tests/integration/test_dlp_corpus.py
 # The scanner benchmark (run by hand: contrib/bench/dlp-scan/run.sh).
-EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh
+EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh \
+	contrib/bench/dlp-scan/spamassassin.sh
 # reject / hold / redact / tag through the real daemon (skips until the
 # SMTP listener and account commands are wired into posternd/posternctl).
-TESTS += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py
-EXTRA_DIST += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py
+TESTS += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py \
+	tests/integration/test_dlp_bypass.py
+EXTRA_DIST += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py \
+	tests/integration/test_dlp_bypass.py
 
 # One copy of the message through the EOM stages (issue 11 item 6): heap
 # counted by wrapping malloc & co. at link time; byte-exact final message.

@@ -24,6 +24,7 @@
  */
 #include "autoconfig.h"
 
+#include <iconv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,13 @@
 #include "util.h"
 
 #define LINE_CAP 8192
-#define HEADER_CAP 65536
+#define HEADER_CAP 65536	/* of the fields kept (Content-*, Subject) */
 #define MAX_OPEN 128		/* open multiparts tracked, on top of max_depth */
-#define BOUNDARY_MAX 70		/* RFC 2046 §5.1.1 */
+/* RFC 2046 §5.1.1 caps boundaries at 70 characters, but mail and
+ * attackers do not care: anything that fits a delimiter line of 998
+ * octets (RFC 5322 §2.1.1) is honoured; longer is a limit, never a
+ * silent skip. */
+#define BOUNDARY_MAX 996
 
 enum state { ST_HEADERS, ST_BODY, ST_PREAMBLE, ST_EPILOGUE, ST_STOPPED };
 
@@ -58,7 +63,8 @@ struct mime_parser {
 
 	enum state st;
 	enum mime_limit limit;
-	struct buf hdr;		/* header block being collected */
+	struct buf hdr;		/* header fields being collected (only the kept ones) */
+	int hdr_keep;		/* the field being read is one we parse */
 	size_t hdr_start;
 	unsigned ent_depth;	/* depth of the entity whose header we read */
 	int ent_message;	/* that entity is a message (top or rfc822) */
@@ -71,6 +77,10 @@ struct mime_parser {
 	struct mime_part *cur;	/* leaf being read, index in parts via cur_ix */
 	size_t cur_ix;
 	int in_leaf;
+	int in_encap;		/* the leaf is an encoded message/rfc822: decode, parse at its end */
+	unsigned part_base;	/* a nested parser's: number of the parts before its first */
+	unsigned depth_base;	/* and the depth of its top entity in the outer message */
+	unsigned container;	/* and the encoded message/rfc822 part it parses */
 
 	struct buf dec;		/* decoded bytes of the current text part */
 	struct qp_dec qp;
@@ -121,10 +131,10 @@ lower_copy(char *dst, size_t dstlen, const char *s, size_t n)
 	dst[n] = '\0';
 }
 
-static void
-put_utf8(struct buf *out, unsigned cp)
+/* CP as UTF-8 in B; returns the length (1-4). */
+static size_t
+utf8_enc(unsigned cp, char *b)
 {
-	char b[4];
 	size_t n;
 
 	if (cp < 0x80) {
@@ -148,8 +158,9 @@ put_utf8(struct buf *out, unsigned cp)
 		b[3] = (char)(0x80 | (cp & 0x3f));
 		n = 4;
 	}
-	(void)buf_append(out, b, n);
+	return n;
 }
+
 
 /* ---- charsets ---- */
 
@@ -161,11 +172,46 @@ static const unsigned short cp1252_high[32] = {
 	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
 };
 
+/* Single-byte charsets converted through iconv(3): MIME_CS_SBCS + index.
+ * Each row: the iconv name, then the labels mail uses for it. */
+static const char *const sbcs_names[][4] = {
+	{ "ISO-8859-2", "iso-8859-2", "iso8859-2", "latin2" },
+	{ "ISO-8859-3", "iso-8859-3", "iso8859-3", "latin3" },
+	{ "ISO-8859-4", "iso-8859-4", "iso8859-4", "latin4" },
+	{ "ISO-8859-5", "iso-8859-5", "iso8859-5", "cyrillic" },
+	{ "ISO-8859-6", "iso-8859-6", "iso8859-6", "arabic" },
+	{ "ISO-8859-7", "iso-8859-7", "iso8859-7", "greek" },
+	{ "ISO-8859-8", "iso-8859-8", "iso8859-8", "iso-8859-8-i" },
+	{ "ISO-8859-9", "iso-8859-9", "iso8859-9", "latin5" },
+	{ "ISO-8859-10", "iso-8859-10", "iso8859-10", "latin6" },
+	{ "ISO-8859-11", "iso-8859-11", "iso8859-11", "tis-620" },
+	{ "ISO-8859-13", "iso-8859-13", "iso8859-13", "latin7" },
+	{ "ISO-8859-14", "iso-8859-14", "iso8859-14", "latin8" },
+	{ "ISO-8859-15", "iso-8859-15", "iso8859-15", "latin9" },
+	{ "ISO-8859-16", "iso-8859-16", "iso8859-16", "latin10" },
+	{ "WINDOWS-1250", "windows-1250", "cp1250", "x-cp1250" },
+	{ "WINDOWS-1251", "windows-1251", "cp1251", "x-cp1251" },
+	{ "WINDOWS-1253", "windows-1253", "cp1253", "x-cp1253" },
+	{ "WINDOWS-1254", "windows-1254", "cp1254", "x-cp1254" },
+	{ "WINDOWS-1255", "windows-1255", "cp1255", "x-cp1255" },
+	{ "WINDOWS-1256", "windows-1256", "cp1256", "x-cp1256" },
+	{ "WINDOWS-1257", "windows-1257", "cp1257", "x-cp1257" },
+	{ "WINDOWS-1258", "windows-1258", "cp1258", "x-cp1258" },
+	{ "KOI8-R", "koi8-r", "koi8r", "cskoi8r" },
+	{ "KOI8-U", "koi8-u", "koi8u", "koi8-ru" },
+	{ "CP866", "ibm866", "cp866", "866" },
+	{ "CP850", "ibm850", "cp850", "850" },
+	{ "CP437", "ibm437", "cp437", "437" },
+};
+
 enum mime_charset
 mime_parse_charset(const char *name, size_t len)
 {
 	char n[32];
+	size_t k, j;
 
+	while (len > 0 && is_ws(name[len - 1]))
+		len--;
 	lower_copy(n, sizeof(n), name, len);
 	if (strcmp(n, "iso-8859-1") == 0 || strcmp(n, "iso8859-1") == 0
 	    || strcmp(n, "latin1") == 0 || strcmp(n, "iso_8859-1") == 0
@@ -174,17 +220,60 @@ mime_parse_charset(const char *name, size_t len)
 	/* Mail labelled Latin-1 is very often really Windows-1252 (the
 	 * WHATWG encoding standard maps them together); only 0x80-0x9f differ. */
 	if (strcmp(n, "windows-1252") == 0 || strcmp(n, "cp1252") == 0
-	    || strcmp(n, "x-cp1252") == 0 || strcmp(n, "iso-8859-15") == 0)
+	    || strcmp(n, "x-cp1252") == 0)
 		return MIME_CS_CP1252;
+	/* RFC 2781: UTF-16 (BOM, or guessed), UTF-16BE and -LE (no BOM). */
+	if (strcmp(n, "utf-16") == 0 || strcmp(n, "utf16") == 0 || strcmp(n, "ucs-2") == 0)
+		return MIME_CS_UTF16;
+	if (strcmp(n, "utf-16le") == 0 || strcmp(n, "utf16le") == 0)
+		return MIME_CS_UTF16LE;
+	if (strcmp(n, "utf-16be") == 0 || strcmp(n, "utf16be") == 0)
+		return MIME_CS_UTF16BE;
+	for (k = 0; k < ARRAY_SIZE(sbcs_names); k++)
+		for (j = 1; j < 4; j++)
+			if (strcmp(n, sbcs_names[k][j]) == 0)
+				return (enum mime_charset)(MIME_CS_SBCS + (int)k);
 	return MIME_CS_UTF8;
 }
 
-static unsigned
-charset_cp(enum mime_charset cs, unsigned char b)
+int
+mime_charset_ascii_compatible(enum mime_charset cs)
 {
-	if (cs == MIME_CS_CP1252 && b >= 0x80 && b < 0xa0)
-		return cp1252_high[b - 0x80] ? cp1252_high[b - 0x80] : 0xfffd;
-	return b;
+	return cs != MIME_CS_UTF16 && cs != MIME_CS_UTF16LE && cs != MIME_CS_UTF16BE;
+}
+
+/* Code points of the octets 0x80..0xff in the single-byte charset CS
+ * (U+FFFD where it has none). */
+static void
+charset_table(enum mime_charset cs, unsigned *high)
+{
+	size_t b;
+
+	for (b = 0; b < 128; b++)
+		high[b] = (unsigned)b + 0x80;
+	if (cs == MIME_CS_CP1252) {
+		for (b = 0; b < 32; b++)
+			high[b] = cp1252_high[b] ? cp1252_high[b] : 0xfffd;
+	} else if ((int)cs >= MIME_CS_SBCS && (size_t)(cs - MIME_CS_SBCS) < ARRAY_SIZE(sbcs_names)) {
+		iconv_t cd = iconv_open("UTF-32LE", sbcs_names[cs - MIME_CS_SBCS][0]);
+
+		for (b = 0; b < 128; b++) {
+			char in = (char)(b + 0x80), outb[8];
+			char *ip = &in, *op = outb;
+			size_t il = 1, ol = sizeof(outb);
+
+			high[b] = 0xfffd;
+			if (cd == (iconv_t)-1)
+				continue;
+			if (iconv(cd, &ip, &il, &op, &ol) != (size_t)-1 && ol == sizeof(outb) - 4)
+				high[b] = (unsigned)(unsigned char)outb[0]
+				    | (unsigned)(unsigned char)outb[1] << 8
+				    | (unsigned)(unsigned char)outb[2] << 16;
+			(void)iconv(cd, NULL, NULL, NULL, NULL);
+		}
+		if (cd != (iconv_t)-1)
+			iconv_close(cd);
+	}
 }
 
 /* ---- transfer decoding: byte-wise state machines ---- */
@@ -465,6 +554,8 @@ struct textw {
 	struct buf *out;
 	size_t **map;
 	size_t mapcap;
+	const unsigned *high;	/* code points of 0x80..0xff; NULL: UTF-8 */
+	unsigned flags;		/* MIME_TEXT_ */
 };
 
 /* Append N bytes; map them to SRC (RUN: SRC, SRC+1, ...; else all SRC). */
@@ -488,31 +579,40 @@ tw_put(struct textw *w, const char *s, size_t n, size_t src, int run)
 static void
 tw_cp(struct textw *w, unsigned cp, size_t src)
 {
-	struct buf t;
+	char b[4];
 
-	buf_init(&t, 8);
-	put_utf8(&t, cp);
-	tw_put(w, t.data, t.len, src, 0);
-	buf_free(&t);
+	tw_put(w, b, utf8_enc(cp, b), src, 0);
+}
+
+static int
+is_html_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f';
 }
 
 /* Text at IN[*I]: a run copied as is (ASCII, or anything in UTF-8) or
- * one 8-bit character converted to UTF-8; advances *I. */
+ * one 8-bit character converted to UTF-8; advances *I.  The run stops
+ * where mime_to_text() has something to do (markup, white space in
+ * HTML, line ends in flowed text). */
 static void
-text_char(struct textw *w, const char *in, size_t len, size_t *i, enum mime_charset cs,
-    int html)
+text_char(struct textw *w, const char *in, size_t len, size_t *i)
 {
 	size_t j = *i;
+	int html = (w->flags & MIME_TEXT_HTML) != 0, flowed = (w->flags & MIME_TEXT_FLOWED) != 0;
 
-	while (j < len && ((unsigned char)in[j] < 0x80 || cs == MIME_CS_UTF8)
-	    && !(html && (in[j] == '<' || in[j] == '&')))
+	while (j < len && ((unsigned char)in[j] < 0x80 || w->high == NULL)
+	    && !(html && (in[j] == '<' || in[j] == '&' || is_html_ws(in[j])))
+	    && !(flowed && (in[j] == '\n' || in[j] == '\r')))
 		j++;
 	if (j > *i) {
 		tw_put(w, in + *i, j - *i, *i, 1);
 		*i = j;
 		return;
 	}
-	tw_cp(w, charset_cp(cs, (unsigned char)in[*i]), *i);
+	if ((unsigned char)in[*i] >= 0x80 && w->high != NULL)
+		tw_cp(w, w->high[(unsigned char)in[*i] - 0x80], *i);
+	else
+		tw_put(w, in + *i, 1, *i, 0);
 	(*i)++;
 }
 
@@ -591,6 +691,25 @@ tag_is(const char *name, const char *const *list)
 	return 0;
 }
 
+/* Attributes whose values are data a reader or a link carries (a
+ * number in a link's query, a form's value), not presentation. */
+static int
+attr_carries_data(const char *name, size_t n)
+{
+	static const char *const names[] = {
+		"href", "src", "value", "title", "alt", "content", "action", "placeholder",
+		"label", "cite", NULL,
+	};
+	size_t k;
+
+	if (n > 5 && mem_casecmp(name, "data-", 5) == 0)
+		return 1;
+	for (k = 0; names[k] != NULL; k++)
+		if (strlen(names[k]) == n && mem_casecmp(name, names[k], n) == 0)
+			return 1;
+	return 0;
+}
+
 /* Skip a tag at IN[i] ('<'); returns the index after it.  Block-level
  * tags end a line so cells and paragraphs do not run together. */
 static size_t
@@ -618,17 +737,57 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 		j++;
 	}
 	name[n] = '\0';
-	for (; j < len; j++) {
-		if (quote) {
-			if (in[j] == quote)
-				quote = 0;
-		} else if (in[j] == '"' || in[j] == '\'') {
-			quote = in[j];
-		} else if (in[j] == '>') {
+	/* Attributes: NAME, NAME=VALUE, NAME="VALUE" (HTML §13.1.2.3).
+	 * Values of the ones that carry data are text too. */
+	while (j < len && in[j] != '>') {
+		size_t ns, ne, vs, ve;
+
+		if (is_html_ws(in[j]) || in[j] == '/') {
 			j++;
-			break;
+			continue;
+		}
+		if (in[j] == '"' || in[j] == '\'') {
+			/* A stray quote: skip to its match, as before. */
+			quote = in[j];
+			for (j++; j < len && in[j] != quote; j++)
+				;
+			if (j < len)
+				j++;
+			continue;
+		}
+		ns = j;
+		while (j < len && !is_html_ws(in[j]) && in[j] != '=' && in[j] != '>' && in[j] != '/')
+			j++;
+		ne = j;
+		while (j < len && is_html_ws(in[j]))
+			j++;
+		if (j >= len || in[j] != '=')
+			continue;
+		j++;
+		while (j < len && is_html_ws(in[j]))
+			j++;
+		if (j < len && (in[j] == '"' || in[j] == '\'')) {
+			quote = in[j++];
+			vs = j;
+			while (j < len && in[j] != quote)
+				j++;
+			ve = j;
+			if (j < len)
+				j++;
+		} else {
+			vs = j;
+			while (j < len && !is_html_ws(in[j]) && in[j] != '>')
+				j++;
+			ve = j;
+		}
+		if (ve > vs && attr_carries_data(in + ns, ne - ns)) {
+			tw_put(w, "\n", 1, vs, 0);
+			tw_put(w, in + vs, ve - vs, vs, 1);
+			tw_put(w, "\n", 1, ve - 1, 0);
 		}
 	}
+	if (j < len)
+		j++;	/* '>' */
 	if (in[i + 1] != '/' && (strcmp(name, "script") == 0 || strcmp(name, "style") == 0)) {
 		/* Skip the element's content up to its end tag. */
 		char endtag[16];
@@ -644,15 +803,91 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 	return j;
 }
 
+/* UTF-16 (RFC 2781) to UTF-8, with the map of every output byte to
+ * the offset of its code unit.  Byte order from the BOM, else from the
+ * charset label, else from where the zero octets are (text is mostly
+ * ASCII); unpaired surrogates become U+FFFD. */
+static void
+utf16_to_utf8(const char *in, size_t len, enum mime_charset cs, struct buf *out,
+    size_t **map)
+{
+	struct textw w = { out, map, 0, NULL, 0 };
+	size_t i = 0;
+	int le = cs == MIME_CS_UTF16LE;
+
+	if (len >= 2 && (unsigned char)in[0] == 0xff && (unsigned char)in[1] == 0xfe) {
+		le = 1;
+		i = 2;
+	} else if (len >= 2 && (unsigned char)in[0] == 0xfe && (unsigned char)in[1] == 0xff) {
+		le = 0;
+		i = 2;
+	} else if (cs == MIME_CS_UTF16) {
+		size_t k, even = 0, odd = 0;
+
+		for (k = 0; k + 1 < len && k < 4096; k += 2) {
+			even += in[k] == 0;
+			odd += in[k + 1] == 0;
+		}
+		le = odd > even;
+	}
+	for (; i + 1 < len; i += 2) {
+		unsigned u = le ? (unsigned char)in[i] | (unsigned)(unsigned char)in[i + 1] << 8
+		    : (unsigned)(unsigned char)in[i] << 8 | (unsigned char)in[i + 1];
+
+		if (u >= 0xd800 && u < 0xdc00 && i + 3 < len) {
+			unsigned v = le ? (unsigned char)in[i + 2]
+			    | (unsigned)(unsigned char)in[i + 3] << 8
+			    : (unsigned)(unsigned char)in[i + 2] << 8 | (unsigned char)in[i + 3];
+
+			if (v >= 0xdc00 && v < 0xe000) {
+				tw_cp(&w, 0x10000 + ((u - 0xd800) << 10) + (v - 0xdc00), i);
+				i += 2;
+				continue;
+			}
+		}
+		tw_cp(&w, u >= 0xd800 && u < 0xe000 ? 0xfffd : u, i);
+	}
+}
+
+unsigned
+mime_text_flags(const struct mime_part *part)
+{
+	return (part->html ? MIME_TEXT_HTML : 0) | (part->flowed ? MIME_TEXT_FLOWED : 0)
+	    | (part->delsp ? MIME_TEXT_DELSP : 0);
+}
+
 void
-mime_to_text(const char *in, size_t len, enum mime_charset cs, int html,
+mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
     struct buf *out, size_t **map)
 {
-	struct textw w = { out, map, 0 };
+	unsigned high[128];
+	struct textw w = { out, map, 0, NULL, flags };
+	int html = (flags & MIME_TEXT_HTML) != 0;
 	size_t i = 0;
 
 	if (map != NULL)
 		*map = NULL;
+	if (!mime_charset_ascii_compatible(cs)) {
+		/* Two steps: UTF-16 to UTF-8, then the text of that. */
+		struct buf u;
+		size_t *m1 = NULL, *m2 = NULL, k;
+
+		buf_init(&u, out->max);
+		utf16_to_utf8(in, len, cs, &u, map ? &m1 : NULL);
+		mime_to_text(u.data ? u.data : "", u.len, MIME_CS_UTF8, flags, out, map ? &m2 : NULL);
+		if (map != NULL) {
+			for (k = 0; k < out->len; k++)
+				m2[k] = m1 != NULL && m2[k] < u.len ? m1[m2[k]] : 0;
+			*map = m2;
+			free(m1);
+		}
+		buf_free(&u);
+		return;
+	}
+	if (cs != MIME_CS_UTF8) {
+		charset_table(cs, high);
+		w.high = high;
+	}
 	while (i < len && out->len < (out->max ? out->max : (size_t)-1 / 2)) {
 		unsigned char c = (unsigned char)in[i];
 
@@ -678,7 +913,40 @@ mime_to_text(const char *in, size_t len, enum mime_charset cs, int html,
 			i++;
 			continue;
 		}
-		text_char(&w, in, len, &i, cs, html);
+		if (html && is_html_ws((char)c)) {
+			/* White space collapses to one space (HTML §3.2.5.1.5
+			 * "inter-element whitespace"; CSS white-space: normal):
+			 * a number broken over source lines reads as one. */
+			size_t s0 = i;
+
+			while (i < len && is_html_ws(in[i]))
+				i++;
+			if (out->len > 0 && out->data[out->len - 1] != ' '
+			    && out->data[out->len - 1] != '\n')
+				tw_put(&w, " ", 1, s0, 0);
+			continue;
+		}
+		if ((flags & MIME_TEXT_FLOWED) && (c == '\n' || (c == '\r' && i + 1 < len
+		    && in[i + 1] == '\n'))) {
+			size_t nl = c == '\r' ? 2 : 1;
+
+			if (out->len > 0 && out->data[out->len - 1] == ' ' && !(out->len == 3
+			    ? memcmp(out->data, "-- ", 3) == 0 : out->len > 3
+			    && memcmp(out->data + out->len - 4, "\n-- ", 4) == 0)) {
+				/* RFC 3676 §4.2: a soft line break; DelSp=yes also
+				 * deletes the space before it (§4.5). */
+				if (flags & MIME_TEXT_DELSP)
+					out->data[--out->len] = '\0';
+			} else {
+				tw_put(&w, in + i, nl, i, 1);
+			}
+			i += nl;
+			/* §4.4: a space-stuffed line loses its first space. */
+			if (i < len && in[i] == ' ')
+				i++;
+			continue;
+		}
+		text_char(&w, in, len, &i);
 	}
 	if (map != NULL && *map == NULL)
 		*map = xmalloc(sizeof(size_t));
@@ -798,6 +1066,8 @@ struct entity_hdr {
 	enum mime_cte cte;
 	char filename[256];
 	int has_type;
+	int boundary_too_long;
+	int flowed, delsp;	/* RFC 3676 format=flowed; delsp=yes */
 	struct buf subject;
 };
 
@@ -908,13 +1178,25 @@ parse_field(struct entity_hdr *h, const char *name, size_t nlen, const char *v, 
 		h->has_type = memchr(h->type, '/', strlen(h->type)) != NULL;
 		buf_init(&t, 4096);
 		if (header_param(v, vlen, "boundary", &t) == 0 && t.len > 0) {
-			h->blen = t.len > BOUNDARY_MAX ? BOUNDARY_MAX : t.len;
-			memcpy(h->boundary, t.data, h->blen);
-			h->boundary[h->blen] = '\0';
+			if (t.len > BOUNDARY_MAX) {
+				h->boundary_too_long = 1;
+			} else {
+				h->blen = t.len;
+				memcpy(h->boundary, t.data, h->blen);
+				h->boundary[h->blen] = '\0';
+			}
 		}
 		buf_reset(&t);
 		if (header_param(v, vlen, "charset", &t) == 0)
 			h->charset = mime_parse_charset(t.data ? t.data : "", t.len);
+		buf_reset(&t);
+		if (header_param(v, vlen, "format", &t) == 0 && t.len == 6
+		    && mem_casecmp(t.data, "flowed", 6) == 0)
+			h->flowed = 1;
+		buf_reset(&t);
+		if (header_param(v, vlen, "delsp", &t) == 0 && t.len == 3
+		    && mem_casecmp(t.data, "yes", 3) == 0)
+			h->delsp = 1;
 		buf_reset(&t);
 		if (h->filename[0] == '\0' && header_param(v, vlen, "name", &t) == 0) {
 			struct buf d;
@@ -1020,6 +1302,13 @@ is_text_type(const char *type, const char *filename)
 	return 2;
 }
 
+/* message/rfc822 and message/global (RFC 6532 §3.5): a whole message. */
+static int
+is_message_type(const char *type)
+{
+	return strcmp(type, "message/rfc822") == 0 || strcmp(type, "message/global") == 0;
+}
+
 /* Binary content: NULs or many control characters in the first 4 KiB. */
 static int
 looks_binary(const char *d, size_t len)
@@ -1091,6 +1380,10 @@ mime_strlimit(enum mime_limit l)
 		return "parts";
 	case MIME_LIMIT_SIZE:
 		return "decoded_size";
+	case MIME_LIMIT_BOUNDARY:
+		return "boundary";
+	case MIME_LIMIT_HEADER:
+		return "header_size";
 	default:
 		return "none";
 	}
@@ -1129,7 +1422,7 @@ leaf_feed(struct mime_parser *p, const char *s, size_t n)
 	struct mime_part *part = &p->parts[p->cur_ix];
 	int rc;
 
-	if (!p->in_leaf || !part->text || n == 0)
+	if (!p->in_leaf || (!part->text && !p->in_encap) || n == 0)
 		return;
 	if (part->cte == MIME_CTE_BASE64)
 		rc = b64_feed(&p->b64, s, n, &p->dec);
@@ -1154,6 +1447,59 @@ ascii_only(const char *s, size_t n)
 	return 1;
 }
 
+static struct mime_part *new_part(struct mime_parser *p);
+
+/* Text of a nested parser: part 0 (its Subject and filenames) joins
+ * the outer part 0, the rest goes to the outer callback. */
+static void
+encap_text(void *arg, const struct mime_part *part, const char *text, size_t len)
+{
+	struct mime_parser *outer = arg;
+
+	if (part->no == 0) {
+		(void)buf_append(&outer->head_text, text, len);
+		return;
+	}
+	if (outer->cb != NULL)
+		outer->cb(outer->arg, part, text, len);
+}
+
+/* The decoded body of the encoded message part IX (in P->dec) is a
+ * message: parse it with what is left of the limits.  Its parts are
+ * numbered after IX and carry container = IX's number; their offsets
+ * are in the decoded body. */
+static void
+encap_parse(struct mime_parser *p, size_t ix)
+{
+	struct mime_limits lim = p->lim;
+	struct mime_parser *in;
+	unsigned depth = p->parts[ix].depth + 1, no = p->parts[ix].no;
+	size_t i;
+
+	lim.max_depth = p->lim.max_depth > depth ? p->lim.max_depth - depth : 0;
+	lim.max_parts = (unsigned)(p->lim.max_parts - p->nparts);
+	lim.max_decoded = p->lim.max_decoded - p->decoded_total;
+	if (lim.max_depth == 0 || lim.max_parts == 0) {
+		stop(p, lim.max_depth == 0 ? MIME_LIMIT_DEPTH : MIME_LIMIT_PARTS);
+		return;
+	}
+	in = mime_new(&lim, encap_text, p);
+	in->part_base = (unsigned)p->nparts;
+	in->depth_base = depth;
+	in->container = no;
+	(void)mime_feed(in, p->dec.data ? p->dec.data : "", p->dec.len);
+	(void)mime_finish(in);
+	for (i = 0; i < in->nparts; i++) {
+		struct mime_part *q = new_part(p);
+
+		*q = in->parts[i];
+	}
+	p->decoded_total += in->decoded_total;
+	if (in->limit != MIME_LIMIT_NONE)
+		stop(p, in->limit);
+	mime_free(in);
+}
+
 /* End the current leaf at raw offset END: decode the rest, hand out text. */
 static void
 leaf_end(struct mime_parser *p, size_t end)
@@ -1164,6 +1510,19 @@ leaf_end(struct mime_parser *p, size_t end)
 		return;
 	part = &p->parts[p->cur_ix];
 	part->body_end = end;
+	if (p->in_encap) {
+		if (part->cte == MIME_CTE_BASE64)
+			(void)b64_flush(&p->b64, &p->dec);
+		else if (part->cte == MIME_CTE_QP)
+			(void)qp_finish(&p->qp, &p->dec);
+		p->decoded_total += p->dec.len;
+		p->in_encap = 0;
+		p->in_leaf = 0;
+		p->eol_len = 0;
+		encap_parse(p, p->cur_ix);
+		buf_reset(&p->dec);
+		return;
+	}
 	if (part->text) {
 		if (part->cte == MIME_CTE_BASE64)
 			(void)b64_flush(&p->b64, &p->dec);
@@ -1176,7 +1535,8 @@ leaf_end(struct mime_parser *p, size_t end)
 	if (part->text) {
 		const char *d = p->dec.data ? p->dec.data : "";
 
-		if (!part->html && (part->charset == MIME_CS_UTF8 || ascii_only(d, p->dec.len))) {
+		if (!part->html && !part->flowed && (part->charset == MIME_CS_UTF8
+		    || (mime_charset_ascii_compatible(part->charset) && ascii_only(d, p->dec.len)))) {
 			/* mime_to_text() would copy these bytes unchanged: hand
 			 * out the decoded part itself (no second copy of it) */
 			if (p->cb != NULL)
@@ -1185,7 +1545,7 @@ leaf_end(struct mime_parser *p, size_t end)
 			struct buf text;
 
 			buf_init(&text, 0);
-			mime_to_text(d, p->dec.len, part->charset, part->html, &text, NULL);
+			mime_to_text(d, p->dec.len, part->charset, mime_text_flags(part), &text, NULL);
 			if (p->cb != NULL)
 				p->cb(p->arg, part, text.data ? text.data : "", text.len);
 			buf_free(&text);
@@ -1204,7 +1564,7 @@ new_part(struct mime_parser *p)
 		p->parts = xrealloc(p->parts, p->cap * sizeof(*p->parts));
 	}
 	memset(&p->parts[p->nparts], 0, sizeof(p->parts[0]));
-	p->parts[p->nparts].no = (unsigned)p->nparts + 1;
+	p->parts[p->nparts].no = p->part_base + (unsigned)p->nparts + 1;
 	return &p->parts[p->nparts++];
 }
 
@@ -1219,6 +1579,7 @@ headers_done(struct mime_parser *p, size_t body_start)
 	buf_init(&h.subject, 4096);
 	parse_header_block(&h, p->hdr.data ? p->hdr.data : "", p->hdr.len, p->ent_message);
 	buf_reset(&p->hdr);
+	p->hdr_keep = 0;
 	if (!h.has_type) {
 		/* RFC 2045 §5.2 default; inside multipart/digest it would be
 		 * message/rfc822, which we treat as text as well. */
@@ -1245,7 +1606,10 @@ headers_done(struct mime_parser *p, size_t body_start)
 		return;
 	}
 	part = new_part(p);
-	part->depth = p->ent_depth;
+	part->depth = p->depth_base + p->ent_depth;
+	part->container = p->container;
+	part->flowed = h.flowed;
+	part->delsp = h.delsp;
 	str_copy(part->type, h.type, sizeof(part->type));
 	part->charset = h.charset;
 	part->cte = h.cte;
@@ -1254,6 +1618,12 @@ headers_done(struct mime_parser *p, size_t body_start)
 	part->body_start = body_start;
 	part->body_end = body_start;
 
+	if (strncmp(h.type, "multipart/", 10) == 0 && h.boundary_too_long) {
+		/* We cannot find its parts: say so rather than scan nothing. */
+		part->multipart = 1;
+		stop(p, MIME_LIMIT_BOUNDARY);
+		return;
+	}
 	if (strncmp(h.type, "multipart/", 10) == 0 && h.blen > 0) {
 		struct frame *f;
 
@@ -1270,7 +1640,7 @@ headers_done(struct mime_parser *p, size_t body_start)
 		p->st = ST_PREAMBLE;
 		return;
 	}
-	if (strcmp(h.type, "message/rfc822") == 0 && h.cte == MIME_CTE_IDENTITY) {
+	if (is_message_type(h.type) && h.cte == MIME_CTE_IDENTITY) {
 		/* RFC 2046 §5.2.1: the body is a whole message. */
 		if (p->ent_depth + 1 > p->lim.max_depth) {
 			stop(p, MIME_LIMIT_DEPTH);
@@ -1282,9 +1652,21 @@ headers_done(struct mime_parser *p, size_t body_start)
 		p->st = ST_HEADERS;
 		return;
 	}
-	part->html = strcmp(h.type, "text/html") == 0;
-	part->text = is_text_type(h.type, h.filename) != 0;
-	part->sniff = is_text_type(h.type, h.filename) == 2;
+	p->in_encap = 0;
+	if (is_message_type(h.type)) {
+		/* An encoded message (RFC 2046 §5.2.1 forbids it, mail has it):
+		 * decode the body and parse it as a message at its end. */
+		if (p->ent_depth + 1 > p->lim.max_depth) {
+			stop(p, MIME_LIMIT_DEPTH);
+			return;
+		}
+		p->in_encap = 1;
+		part->encap = 1;
+	} else {
+		part->html = strcmp(h.type, "text/html") == 0;
+		part->text = is_text_type(h.type, h.filename) != 0;
+		part->sniff = is_text_type(h.type, h.filename) == 2;
+	}
 	p->cur_ix = p->nparts - 1;
 	p->in_leaf = 1;
 	memset(&p->qp, 0, sizeof(p->qp));
@@ -1320,6 +1702,27 @@ match_boundary(struct mime_parser *p, const char *s, size_t n, int *close)
 		}
 	}
 	return -1;
+}
+
+/* Is the header line S..S+N the start of a field parse_field() reads? */
+static int
+field_is_kept(const char *s, size_t n)
+{
+	static const char *const kept[] = {
+		"content-type", "content-transfer-encoding", "content-disposition", "subject", NULL,
+	};
+	const char *colon = memchr(s, ':', n);
+	size_t k, nl;
+
+	if (colon == NULL)
+		return 0;
+	nl = (size_t)(colon - s);
+	while (nl > 0 && is_ws(s[nl - 1]))
+		nl--;
+	for (k = 0; kept[k] != NULL; k++)
+		if (strlen(kept[k]) == nl && mem_casecmp(s, kept[k], nl) == 0)
+			return 1;
+	return 0;
 }
 
 /* One line (or a LINE_CAP piece of one): S..S+N includes its ending. */
@@ -1360,8 +1763,18 @@ handle_line(struct mime_parser *p, const char *s, size_t n, int cont)
 			headers_done(p, p->pos + n);
 			return;
 		}
-		if (p->hdr.len + n <= HEADER_CAP)
-			(void)buf_append(&p->hdr, s, n);
+		/* Only the fields parse_field() reads are kept, so a header
+		 * block padded with other fields cannot push Content-Type
+		 * out; kept fields over HEADER_CAP are a limit. */
+		if (!cont && !is_ws(s[0]))
+			p->hdr_keep = field_is_kept(s, content);
+		if (!p->hdr_keep)
+			return;
+		if (p->hdr.len + n > HEADER_CAP) {
+			stop(p, MIME_LIMIT_HEADER);
+			return;
+		}
+		(void)buf_append(&p->hdr, s, n);
 		return;
 	case ST_BODY:
 		if (p->eol_len > 0) {

@@ -12,7 +12,8 @@
  * under 76 octets; identity parts keep their length, so lines stay as
  * they were, <= 998).  Everything outside the rewritten bodies is
  * copied byte for byte, so boundaries and headers, hence the MIME
- * structure, are untouched.  dlp_redact_in_place() (the EOM stage's)
+ * structure, are untouched (an encoded message/rfc822 part is decoded,
+ * redacted as a message and encoded again).  dlp_redact_in_place() (the EOM stage's)
  * rewrites the message's own buffer instead of making a copy: only the
  * rewritten parts are built apart, and the buffer grows at most once.  The top-level Subject is rewritten too
  * (as an RFC 2047 encoded word when it is not ASCII).  Runs before DKIM
@@ -50,6 +51,7 @@ redact_collect(void *arg, const struct mime_part *part, const char *text, size_t
 	struct redact_ctx *c = arg;
 	struct dlp_findings f;
 	size_t i, k;
+	unsigned pno;
 
 	dlp_findings_init(&f);
 	dlp_scan(text, len, part->no, &f);
@@ -71,14 +73,16 @@ redact_collect(void *arg, const struct mime_part *part, const char *text, size_t
 			}
 			continue;
 		}
-		if (part->no >= c->nhit) {
-			size_t n = part->no * 2 + 8;
+		/* A part inside an encoded message: that whole part is rewritten. */
+		pno = part->container != 0 ? part->container : part->no;
+		if (pno >= c->nhit) {
+			size_t n = pno * 2 + 8;
 
 			c->parts_hit = xrealloc(c->parts_hit, n);
 			memset(c->parts_hit + c->nhit, 0, n - c->nhit);
 			c->nhit = n;
 		}
-		c->parts_hit[part->no] = 1;
+		c->parts_hit[pno] = 1;
 	}
 	dlp_findings_free(&f);
 }
@@ -96,7 +100,7 @@ redact_part(const char *raw, const struct mime_part *part, unsigned mask, struct
 	buf_init(&text, 0);
 	buf_init(&clean, 0);
 	(void)mime_decode(part->cte, raw + part->body_start, rawlen, &dec);
-	mime_to_text(dec.data ? dec.data : "", dec.len, part->charset, part->html, &text, &map);
+	mime_to_text(dec.data ? dec.data : "", dec.len, part->charset, mime_text_flags(part), &text, &map);
 	mark = xcalloc(dec.len + 1, 1);
 	dlp_findings_init(&f);
 	dlp_scan(text.data ? text.data : "", text.len, part->no, &f);
@@ -131,6 +135,27 @@ redact_part(const char *raw, const struct mime_part *part, unsigned mask, struct
 	buf_free(&dec);
 	buf_free(&text);
 	buf_free(&clean);
+}
+
+/* The rewritten body of an encoded message/rfc822 part: decoded, the
+ * message inside redacted as a message of its own, encoded again. */
+static void
+redact_encap(const char *raw, const struct mime_part *part, const struct mime_limits *lim,
+    unsigned mask, struct buf *out)
+{
+	struct buf dec, red;
+	size_t rawlen = part->body_end - part->body_start;
+
+	buf_init(&dec, 0);
+	buf_init(&red, 0);
+	(void)mime_decode(part->cte, raw + part->body_start, rawlen, &dec);
+	(void)dlp_redact(dec.data ? dec.data : "", dec.len, lim, mask, &red, NULL);
+	mime_encode(part->cte, red.data ? red.data : "", red.len, out);
+	if (rawlen > 0 && raw[part->body_end - 1] == '\n'
+	    && (out->len < 2 || out->data[out->len - 1] != '\n'))
+		(void)buf_append(out, "\r\n", 2);
+	buf_free(&dec);
+	buf_free(&red);
 }
 
 /* Append a Subject field carrying TEXT (UTF-8), folded, RFC 2047 if needed. */
@@ -254,10 +279,15 @@ redact_plan(const char *raw, size_t len, const struct mime_limits *lim, unsigned
 	for (i = 0; i < mime_nparts(p); i++) {
 		const struct mime_part *part = mime_part_at(p, i);
 
-		if (!part->text || part->no >= c.nhit || !c.parts_hit[part->no]
-		    || part->body_start < pos || part->body_end > len)
+		if ((!part->text && !part->encap) || part->container != 0 || part->no >= c.nhit
+		    || !c.parts_hit[part->no] || part->body_start < pos || part->body_end > len)
 			continue;
-		redact_part(raw, part, type_mask, plan_add(pl, part->body_start, part->body_end));
+		if (part->encap)
+			redact_encap(raw, part, lim, type_mask,
+			    plan_add(pl, part->body_start, part->body_end));
+		else
+			redact_part(raw, part, type_mask,
+			    plan_add(pl, part->body_start, part->body_end));
 		pos = part->body_end;
 	}
 	mime_free(p);

@@ -37,6 +37,7 @@ static int action_apply(struct queue *q, struct db_txn *txn, const char *id,
 static int domain_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int flush_apply(struct queue *q, struct db_txn *txn);
+static int account_mail_delete(struct queue *q, struct db_txn *txn, const char *account);
 
 static int
 simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
@@ -69,7 +70,10 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	case OP_ACTIONS:
 		return actions_apply(q, txn, s);
 	case OP_ACCOUNT_DELETE:
-		/* the record and (crypto-shredding) the account key together */
+		/* its queued mail, the record and (crypto-shredding) the
+		 * account key together */
+		if ((rc = account_mail_delete(q, txn, s->key)) != 0)
+			return rc;
 		if ((rc = db_del(txn, DB_ACCOUNTS, s->key, strlen(s->key))) != 0 && rc != -ENOENT)
 			return rc;
 		name = xasprintf("a:%s", s->key);
@@ -302,9 +306,11 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 		s->status_out[i] = -rc;
 		if (rc == 0)
 			changed[nchanged++] = s->ids[i];
-		else if (rc == ENOENT) {
+		else if (rc == ENOENT && !s->unchanged_ok) {
 			failed = 1;
 			error = error ? error : "No such message";
+		} else if (rc == ENOENT) {
+			/* --all-matching: gone since it was selected */
 		} else if (!s->unchanged_ok) {
 			failed = 1;
 			error = error ? error : queue_action_unchanged(s->act);
@@ -481,6 +487,52 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 			rc = msg_put(txn, m, &r);
 	}
 	queue_msg_free(m);
+	return rc;
+}
+
+/*
+ * Deleting an account finalises its mail (issue 12 item 8): with the
+ * account key shredded its bodies cannot be read, so every message of
+ * ACCOUNT not yet deleted is deleted here, in the account deletion's
+ * transaction (recipients deleted with their events, schedule entries
+ * and body gone), instead of being retried for max_queue_lifetime.
+ * The ids are collected first, then changed.
+ */
+static int
+account_mail_delete(struct queue *q, struct db_txn *txn, const char *account)
+{
+	struct db_cursor *c;
+	struct queue_msg *m;
+	struct mrec r;
+	const void *k;
+	size_t kl, n = 0, i;
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
+	int rc;
+
+	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+		return rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
+		if (kl != QUEUE_ID_LEN)
+			continue;
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		memcpy(ids[n], k, QUEUE_ID_LEN);
+		ids[n][QUEUE_ID_LEN] = '\0';
+		n++;
+	}
+	db_cursor_close(c);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++) {
+		int mine;
+
+		if (msg_load(txn, ids[i], &m, &r) != 0)
+			continue;
+		mine = strcmp(m->account, account) == 0 && !(r.flags & MF_DELETED);
+		queue_msg_free(m);
+		if (mine && (rc = action_apply(q, txn, ids[i], QUEUE_ACT_DELETE)) > 0)
+			rc = 0;
+	}
+	free(ids);
 	return rc;
 }
 

@@ -15,6 +15,21 @@
  *  - MDB_MAP_FULL is reported as -EFBIG (the caller may grow the map),
  *    MDB_TXN_FULL as -E2BIG (the caller splits the batch), a full disk
  *    as -ENOSPC, other failures as -EIO or the errno.
+ *  - A full disk is a storage-full condition, not an I/O error (issue
+ *    12 item 2): the map's disk space is reserved up front
+ *    (posix_fallocate of data.mdb to the map size at open and at each
+ *    growth), so writes inside the map never meet a full file system
+ *    and a disk that fills up surfaces as a map that cannot grow
+ *    (-ENOSPC).  Where the reservation could not be made, LMDB's EIO
+ *    from a short write is reported as -ENOSPC when the file system has
+ *    no room left.
+ *  - The file is checked before LMDB maps it (dbfile.c): a truncated or
+ *    damaged file is refused with "FILE is truncated/corrupt: ...".
+ *    Every open (posternd and offline posternctl) also walks every tree
+ *    page of the newest snapshot (it reads the branch and leaf pages
+ *    once, not the bodies' overflow runs), so neither follows a damaged
+ *    page into a crash.  An LMDB assertion that still fires is logged
+ *    (event=queue_corrupt) before LMDB aborts.
  */
 #include "autoconfig.h"
 
@@ -25,7 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -88,6 +105,95 @@ db_err(int rc)
 	}
 }
 
+static int
+file_read(void *arg, uint64_t off, void *buf, size_t n)
+{
+	int fd = *(int *)arg;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int
+db_file_check(const char *path, int walk, uint64_t *pages, char *err, size_t errlen)
+{
+	struct dbfile_meta m;
+	struct stat st;
+	char why[256];
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	rc = dbfile_check_meta(file_read, &fd, (uint64_t)st.st_size, &m, why, sizeof(why));
+	if (rc == 0 && walk)
+		rc = dbfile_walk(file_read, &fd, &m, pages, why, sizeof(why));
+	close(fd);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s %s", path, why);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* LMDB found a broken invariant (a damaged page): say so before it aborts. */
+static void
+db_assert(MDB_env *env, const char *msg)
+{
+	const char *path = NULL;
+
+	mdb_env_get_path(env, &path);
+	log_err("event=queue_corrupt file=%s/data.mdb error=\"%s\" "
+	    "hint=\"run posternctl queue check\"", path ? path : "?", msg);
+}
+
+/* Reserve the disk space of the first SIZE octets of data.mdb. */
+static int
+db_reserve(struct db *db, uint64_t size)
+{
+	mdb_filehandle_t fd;
+	int rc;
+
+	if (mdb_env_get_fd(db->env, &fd) != 0)
+		return -EIO;
+	rc = posix_fallocate(fd, 0, (off_t)size);
+	if (rc == EINTR)
+		rc = posix_fallocate(fd, 0, (off_t)size);
+	if (rc == EOPNOTSUPP || rc == EINVAL)
+		return 0;	/* a file system without it: the EIO mapping below remains */
+	return rc == 0 ? 0 : rc == ENOSPC || rc == EDQUOT ? -ENOSPC : -rc;
+}
+
+/* A write failed with EIO: a full file system says so (LMDB turns a
+ * short writev into EIO). */
+static int
+db_classify(struct db *db, int rc)
+{
+	struct statvfs sv;
+
+	if (rc != -EIO || statvfs(db->path, &sv) != 0)
+		return rc;
+	if ((uint64_t)sv.f_bavail * sv.f_frsize < 2 * 65536)
+		return -ENOSPC;
+	return rc;
+}
+
 int
 db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
     char *err, size_t errlen)
@@ -100,10 +206,17 @@ db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 
 	db->readonly = readonly;
 	db->path = xasprintf("%s/data.mdb", dir);
+	/* before anything maps it: a short file would be a SIGBUS later */
+	if ((rc = db_file_check(db->path, 1, NULL, err, errlen)) != 0 && rc != -ENOENT) {
+		free(db->path);
+		free(db);
+		return rc;
+	}
 	pthread_rwlock_init(&db->lock, NULL);
 	pthread_mutex_init(&db->rel.lock, NULL);
 	if ((rc = mdb_env_create(&db->env)) != 0)
 		goto fail;
+	mdb_env_set_assert(db->env, db_assert);
 	mdb_env_set_maxdbs(db->env, 32);	/* room for the tables of later issues */
 	mdb_env_set_maxreaders(db->env, 256);
 	if (!readonly && (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0)
@@ -116,6 +229,11 @@ db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 		goto fail;
 	mdb_env_info(db->env, &info);
 	db->mapsize = info.me_mapsize;
+	if (!readonly && (rc = db_reserve(db, db->mapsize)) != 0)
+		log_err("event=queue_disk_full file=%s reserve=%llu error=\"%s\" "
+		    "detail=\"cannot reserve the map's disk space\"", db->path,
+		    (unsigned long long)db->mapsize, strerror(-rc));
+	rc = 0;
 	{
 		/* Reader slots of a process killed with -9 would pin old
 		 * pages for ever: clear them. */
@@ -208,11 +326,11 @@ int
 db_commit(struct db_txn *t)
 {
 	struct db *db = t->db;
-	int rc = mdb_txn_commit(t->txn);
+	int rc = db_err(mdb_txn_commit(t->txn));
 
 	pthread_rwlock_unlock(&db->lock);
 	free(t);
-	return db_err(rc);
+	return db_classify(db, rc);
 }
 
 void
@@ -364,7 +482,7 @@ db_put(struct db_txn *t, enum db_table tb, const void *k, size_t kl,
 {
 	MDB_val key = { kl, (void *)k }, val = { vl, (void *)v };
 
-	return db_err(mdb_put(t->txn, t->db->dbi[tb], &key, &val, 0));
+	return db_classify(t->db, db_err(mdb_put(t->txn, t->db->dbi[tb], &key, &val, 0)));
 }
 
 int
@@ -467,6 +585,13 @@ db_grow(struct db *db, uint64_t newsize)
 {
 	int rc;
 
+	/* the disk space first: a full disk refuses the growth, not a write */
+	if ((rc = db_reserve(db, newsize)) != 0) {
+		log_err("event=queue_disk_full file=%s size=%llu error=\"%s\" "
+		    "detail=\"the map cannot grow: no space on the file system\"", db->path,
+		    (unsigned long long)newsize, strerror(-rc));
+		return rc;
+	}
 	pthread_rwlock_wrlock(&db->lock);
 	release_forget(db);
 	rc = mdb_env_set_mapsize(db->env, newsize);

@@ -2,7 +2,9 @@
 # queue/ module: sources appended to libpostern.a, see Makefile.am.
 libpostern_a_SOURCES += \
 	queue/actions.c \
+	queue/check.c \
 	queue/db.c \
+	queue/dbfile.c \
 	queue/id.c \
 	queue/keys.c \
 	queue/outbox.c \
@@ -25,9 +27,11 @@ check_PROGRAMS += tests/unit/test_control
 tests_unit_test_control_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_control
 TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
-	tests/integration/test_queue_cli.py
+	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
+	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py
 EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
-	tests/integration/test_queue_cli.py \
+	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
+	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py \
 	tests/integration/queuelib.py
 
 # Micro-benchmark, run by hand: ./contrib/bench/queue-commit [-t s] [-d dir]

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "crypto.h"
@@ -103,6 +104,30 @@ queue_reload(struct queue *q, const struct queue_params *p)
 	sched_reload(q);
 }
 
+/* No keycheck record, no key and no message: a queue never used. */
+static int
+queue_is_empty(struct queue *q)
+{
+	static const enum db_table t[] = { DB_META, DB_KEYS, DB_MESSAGES };
+	struct db_txn *txn;
+	struct db_cursor *c;
+	size_t i;
+	int used = 0;
+
+	if (db_begin(q->db, 1, &txn) != 0)
+		return 0;
+	for (i = 0; i < ARRAY_SIZE(t) && !used; i++) {
+		if (db_cursor_open(txn, t[i], &c) != 0) {
+			used = 1;
+			break;
+		}
+		used = db_cursor_seek(c, NULL, 0, NULL, NULL, NULL, NULL) != -ENOENT;
+		db_cursor_close(c);
+	}
+	db_abort(txn);
+	return !used;
+}
+
 struct queue *
 queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
     char *err, size_t errlen)
@@ -119,6 +144,18 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	pthread_mutex_init(&q->set_lock, NULL);
 	q->inflight = hash_new(NULL);
 	settings_from(&q->set, p);
+	if (db_open(&q->db, p->data_directory, p->map_size, readonly, err, errlen) != 0)
+		goto fail;
+	/* A master key is made only for a new, empty queue: an existing
+	 * queue without its key cannot be read, and a fresh key would only
+	 * fail the keycheck below (issue 12 item 5). */
+	if (!readonly && access(p->master_key_file, F_OK) != 0 && errno == ENOENT &&
+	    !queue_is_empty(q)) {
+		snprintf(err, errlen, "master key %s is missing; the queue in %s cannot be "
+		    "read without it (restore the key file, or move the queue away to "
+		    "start a new one)", p->master_key_file, p->data_directory);
+		goto fail;
+	}
 	if (keys_master_load(p->master_key_file, !readonly, q->master, kerr,
 	    sizeof(kerr)) == 0)
 		q->have_master = 1;
@@ -126,8 +163,6 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 		snprintf(err, errlen, "%s", kerr);
 		goto fail;
 	}
-	if (db_open(&q->db, p->data_directory, p->map_size, readonly, err, errlen) != 0)
-		goto fail;
 	if (q->have_master && queue_keycheck(q, err, errlen) != 0)
 		goto fail;
 	queue_log_init(q);
@@ -188,6 +223,7 @@ queue_close(struct queue *q)
 	if (q == NULL)
 		return;
 	q->closing = 1;
+	writer_release_held(q);	/* a last try for results that could not be written */
 	writer_stop(q);
 	sched_close(q);
 	if (q->async_init) {
@@ -195,9 +231,10 @@ queue_close(struct queue *q)
 		uv_close((uv_handle_t *)&q->async, queue_handle_closed);
 	}
 	if (q->timers_init) {
-		q->handles_open += 2;
+		q->handles_open += 3;
 		uv_close((uv_handle_t *)&q->sched_timer, queue_handle_closed);
 		uv_close((uv_handle_t *)&q->purge_timer, queue_handle_closed);
+		uv_close((uv_handle_t *)&q->wretry_timer, queue_handle_closed);
 	}
 	if (q->handles_open == 0)
 		queue_free(q);

@@ -72,6 +72,29 @@ int db_grow(struct db *db, uint64_t newsize);
 uint64_t db_mapsize(struct db *db);
 const char *db_path(struct db *db);
 
+/* ---- dbfile.c: data.mdb checked as a file, before LMDB maps it ---- */
+
+/* Read N octets at OFF into BUF: 0, or -1 (short read or error). */
+typedef int (*dbfile_read_fn)(void *arg, uint64_t off, void *buf, size_t n);
+struct dbfile_meta {
+	uint32_t psize;
+	uint64_t mapsize, last_pg, txnid;
+	uint64_t free_root, main_root;
+	unsigned free_depth, main_depth;
+};
+/* Both meta pages sane and the file (FSIZE octets) long enough for the
+ * newest one's last page; OUT gets the newest.  -1 with ERR ("is
+ * truncated: ..." / "is corrupt: ..."). */
+int dbfile_check_meta(dbfile_read_fn rd, void *arg, uint64_t fsize,
+    struct dbfile_meta *out, char *err, size_t errlen);
+/* Walk every B-tree page of M's snapshot; PAGES gets how many were
+ * checked.  -1 with ERR ("is corrupt: ..."). */
+int dbfile_walk(dbfile_read_fn rd, void *arg, const struct dbfile_meta *m,
+    uint64_t *pages, char *err, size_t errlen);
+/* Both checks on the file PATH (WALK: the walk too); 0, -ENOENT (no
+ * file), or -EBADMSG with ERR naming the file. */
+int db_file_check(const char *path, int walk, uint64_t *pages, char *err, size_t errlen);
+
 /* ---- keys.c: the master key file (primitives: include/crypto.h) ---- */
 
 /* Load the master key; with CREATE, make a new 0600 file when absent.
@@ -116,6 +139,15 @@ void writer_submit(struct queue *q, struct writer_op *op);
 void writer_stop(struct queue *q);
 /* Run OP synchronously on the calling thread (no writer; tools/tests). */
 int writer_run_sync(struct queue *q, struct writer_op *op);
+/* STATUS (an op's final status) means the queue could not write:
+ * disk or map full, I/O error. */
+int writer_failure(int status);
+/* On the loop, from a done function whose op failed with a write
+ * failure: keep OP and submit it again when writes work (or at the
+ * next retry round); its done function runs again then. */
+void writer_hold(struct queue *q, struct writer_op *op);
+/* queue_close(): hand every held op to the writer for a last try. */
+void writer_release_held(struct queue *q);
 
 /* ---- sched.c ---- */
 
@@ -205,6 +237,16 @@ struct queue {
 	/* delivery pause (pause.c): a copy of the settings table's records */
 	int pause_all;
 	struct hash *paused;		/* destination domain -> q */
+
+	/* Write failures (issue 12 item 1), loop thread only: while queue
+	 * writes fail, delivery pauses (queue_take_due hands out nothing)
+	 * and delivery results that could not be committed wait in HELD,
+	 * still in flight, for the retry timer (exponential, capped); the
+	 * first write that commits resumes both (writer.c). */
+	int writes_failing;
+	unsigned wfail_rounds;
+	struct writer_op *held, **held_tail;
+	uv_timer_t wretry_timer;
 
 	int closing;
 	int handles_open;

@@ -7,8 +7,14 @@
  * failures become final, temporary failures are deferred to the next
  * retry time of retry_schedule (capped at the message's expiry), and a
  * failure past max_queue_lifetime expires the recipient.  A recipient
- * deleted or held while its attempt was in flight keeps that state.
+ * deleted while its attempt was in flight stays deleted; one held while
+ * in flight ends final if the attempt delivered or bounced it, held
+ * otherwise, and the message's hold ends once no recipient is held.
  * The done function drops the in-flight mark and kicks the scheduler.
+ * A result that cannot be committed (disk or map full, I/O) is held in
+ * memory with its recipient still in flight and committed once writes
+ * work again (writer_hold, writer.c), so the recipient is not
+ * delivered again meanwhile.
  *
  * The backoff lives here and nowhere else (queue_next_retry): each
  * report records the recipient's first and latest attempt times, so
@@ -36,6 +42,8 @@ struct report_op {
 	char reply[300];
 	char *relay;
 	enum queue_state newstate;
+	int audited;			/* a control-plane report: answered, never held */
+	unsigned held;			/* times it could not be committed */
 	queue_report_cb cb;
 	void *arg;
 };
@@ -133,9 +141,21 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		rc = event_add(q, txn, ro->id, rc_->addr, what[rc_->state],
 		    ro->reply[0] ? ro->reply : NULL, (r.flags & MF_WEBHOOK) != 0);
 	if (rc == 0) {
-		uint64_t before = r.final_time;
+		uint64_t before = r.final_time, flags = r.flags;
+
+		/* Held while this attempt was in flight (issue 12 item 7): the
+		 * hold applies when the attempt ends.  A recipient it delivered
+		 * or bounced is final; once no recipient is held any more, the
+		 * message is not held either, so `queue show` and `release`
+		 * agree with what happened. */
+		if (r.flags & MF_HELD) {
+			for (i = 0; i < m->nrcpts && m->rcpts[i].state != QUEUE_HELD; i++)
+				;
+			if (i == m->nrcpts)
+				r.flags &= ~(uint64_t)MF_HELD;
+		}
 		msg_finalise(m, &r, now);
-		if (r.final_time != before)
+		if (r.final_time != before || r.flags != flags)
 			rc = msg_put(txn, m, &r);
 	}
 out:
@@ -149,6 +169,19 @@ report_done(struct queue *q, struct writer_op *wop, int status)
 	struct report_op *ro = (struct report_op *)wop;
 	struct outcome o;
 
+	if (writer_failure(status) && !q->closing && !ro->audited) {
+		/* The result is known but cannot be recorded: the recipient
+		 * stays in flight (not due again) and the result waits in
+		 * memory for writes to work (writer.c), instead of a
+		 * redelivery at once (issue 12 item 1). */
+		if (ro->held++ == 0)
+			log_warn("qid=%s event=report_held rcpt_no=%u result=%s error=\"%s\"",
+			    ro->id, (unsigned)ro->no, ro->result == QUEUE_RESULT_DELIVERED ?
+			    "delivered" : ro->result == QUEUE_RESULT_PERMFAIL ? "bounced" :
+			    "deferred", strerror(-status));
+		writer_hold(q, wop);
+		return;
+	}
 	sched_inflight_del(q, ro->id, ro->no);
 	if (status == 0) {
 		outcome_ok(&o);
@@ -196,6 +229,7 @@ queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
 	ro->cb = cb;
 	ro->arg = arg;
 	writer_op_audit(&ro->op, audit);
+	ro->audited = ro->op.audit != NULL;
 	ro->op.audit_id = ro->id;
 	writer_submit(q, &ro->op);
 	return 0;

@@ -157,8 +157,10 @@ sched_init(struct queue *q)
 {
 	uv_timer_init(q->loop, &q->sched_timer);
 	uv_timer_init(q->loop, &q->purge_timer);
+	uv_timer_init(q->loop, &q->wretry_timer);
 	q->sched_timer.data = q;
 	q->purge_timer.data = q;
+	q->wretry_timer.data = q;
 	q->timers_init = 1;
 	uv_timer_start(&q->purge_timer, purge_timer_cb, q->set.purge_interval,
 	    q->set.purge_interval);
@@ -181,6 +183,7 @@ sched_close(struct queue *q)
 	if (q->timers_init) {
 		uv_timer_stop(&q->sched_timer);
 		uv_timer_stop(&q->purge_timer);
+		uv_timer_stop(&q->wretry_timer);
 	}
 	/* nothing is in flight any more */
 	hash_free(q->inflight);
@@ -215,7 +218,9 @@ queue_take_due(struct queue *q, struct queue_job **jobs, size_t max)
 	uint64_t now = now_wall_ms();
 	int rc;
 
-	if (max == 0 || db_begin(q->db, 1, &txn) != 0)
+	/* while queue writes fail, results could not be recorded: deliver
+	 * nothing (issue 12 item 1; writer.c resumes and kicks) */
+	if (max == 0 || q->writes_failing || db_begin(q->db, 1, &txn) != 0)
 		return 0;
 	if (db_cursor_open(txn, DB_SCHEDULE, &c) != 0) {
 		db_abort(txn);

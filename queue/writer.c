@@ -14,6 +14,18 @@
  * right after the op is applied, inside the same transaction, so the
  * record and the effect commit or vanish together (DESIGN.md §9).
  *
+ * When queue writes fail (disk or map full, I/O), the queue says so once
+ * (event=queue_writes_failing) and pauses delivery: queue_take_due()
+ * hands out nothing, so the engine does not deliver mail whose results
+ * it could not record.  Delivery results that failed to commit are held
+ * here, their recipients still in flight, and submitted again by a
+ * retry timer whose delay doubles each round (WRETRY_MIN_MS ..
+ * WRETRY_MAX_MS); with nothing held the timer submits a small probe
+ * write instead.  The first op that commits ends it
+ * (event=queue_writes_resumed): held results go at once and the
+ * scheduler is kicked.  Issue 12 item 1: a disk-full queue used to
+ * redeliver the same message many times a second.
+ *
  * When a batch fails (map full, disk full, I/O), nothing of it is
  * visible.  On map full with queue_map_grow the map is grown (up to
  * queue_map_max) and the batch retried; otherwise every op is retried
@@ -30,21 +42,23 @@
 #include "queue_int.h"
 #include "util.h"
 
-/* Try to grow the map after -EFBIG; 0 when it grew. */
+/* Try to grow the map after -EFBIG; 0 when it grew, -EFBIG when it may
+ * not grow, -ENOSPC when the disk has no room for it. */
 static int
 writer_grow(struct queue *q)
 {
 	uint64_t cur = db_mapsize(q->db), want;
 	struct queue_settings st;
+	int rc;
 
 	queue_settings(q, &st);
 	if (!st.map_grow || cur >= st.map_max)
-		return -1;
+		return -EFBIG;
 	want = cur * 2;
 	if (want > st.map_max)
 		want = st.map_max;
-	if (db_grow(q->db, want) != 0)
-		return -1;
+	if ((rc = db_grow(q->db, want)) != 0)
+		return rc == -ENOSPC ? rc : -EFBIG;
 	log_info("event=queue_map_grown size=%llu", (unsigned long long)db_mapsize(q->db));
 	return 0;
 }
@@ -97,7 +111,7 @@ writer_run(struct queue *q, struct writer_op *ops)
 		rc = writer_batch(q, ops);
 		if (rc == 0)
 			return;
-		if (rc == -EFBIG && writer_grow(q) == 0)
+		if (rc == -EFBIG && (rc = writer_grow(q)) == 0)
 			continue;
 		break;
 	}
@@ -159,6 +173,138 @@ writer_main(void *arg)
 	return NULL;
 }
 
+#define WRETRY_MIN_MS	500
+#define WRETRY_MAX_MS	30000
+
+int
+writer_failure(int status)
+{
+	return status == -ENOSPC || status == -EFBIG || status == -EIO ||
+	    status == -ENOMEM || status == -EDQUOT;
+}
+
+/* The probe write of a retry round with nothing held. */
+static int
+probe_apply(struct queue *q, struct db_txn *txn, struct writer_op *op)
+{
+	unsigned char v[8];
+
+	(void)q;
+	(void)op;
+	put_be64(v, now_wall_ms());
+	return db_put(txn, DB_META, "writeprobe", 10, v, sizeof(v));
+}
+
+static void
+probe_done(struct queue *q, struct writer_op *op, int status)
+{
+	(void)q;
+	(void)status;
+	free(op);
+}
+
+static void
+wretry_cb(uv_timer_t *t)
+{
+	struct queue *q = t->data;
+	struct writer_op *list = q->held, *op, *next;
+
+	if (q->closing || !q->writes_failing)
+		return;
+	if (q->wfail_rounds < 16)
+		q->wfail_rounds++;
+	q->held = NULL;
+	q->held_tail = &q->held;
+	if (list == NULL) {
+		op = xcalloc(1, sizeof(*op));
+		op->apply = probe_apply;
+		op->done = probe_done;
+		writer_submit(q, op);
+		return;
+	}
+	for (op = list; op != NULL; op = next) {
+		next = op->next;
+		writer_submit(q, op);
+	}
+}
+
+/* Arm the retry timer for the current round, unless it is armed. */
+static void
+wretry_arm(struct queue *q)
+{
+	uint64_t delay = (uint64_t)WRETRY_MIN_MS << (q->wfail_rounds < 16 ? q->wfail_rounds : 16);
+
+	if (!q->timers_init || q->closing || uv_is_active((uv_handle_t *)&q->wretry_timer))
+		return;
+	if (delay > WRETRY_MAX_MS)
+		delay = WRETRY_MAX_MS;
+	uv_timer_start(&q->wretry_timer, wretry_cb, delay, 0);
+}
+
+/* An op failed to write (STATUS): pause delivery until writes work. */
+static void
+writer_failed(struct queue *q, int status)
+{
+	if (!q->writes_failing) {
+		q->writes_failing = 1;
+		q->wfail_rounds = 0;
+		log_err("event=queue_writes_failing error=\"%s\"%s detail=\"delivery paused "
+		    "until queue writes succeed\"", strerror(-status),
+		    status == -ENOSPC ? " reason=disk_full" : status == -EFBIG ?
+		    " reason=map_full" : "");
+	}
+	wretry_arm(q);
+}
+
+/* An op committed: writes work (again). */
+static void
+writer_ok(struct queue *q)
+{
+	struct writer_op *list, *op, *next;
+
+	if (!q->writes_failing)
+		return;
+	q->writes_failing = 0;
+	q->wfail_rounds = 0;
+	log_info("event=queue_writes_resumed");
+	if (q->timers_init)
+		uv_timer_stop(&q->wretry_timer);
+	list = q->held;
+	q->held = NULL;
+	q->held_tail = &q->held;
+	for (op = list; op != NULL; op = next) {
+		next = op->next;
+		writer_submit(q, op);
+	}
+	sched_kick(q);
+}
+
+void
+writer_hold(struct queue *q, struct writer_op *op)
+{
+	op->next = NULL;
+	*q->held_tail = op;
+	q->held_tail = &op->next;
+	if (!q->writes_failing)
+		writer_failed(q, op->status);
+	wretry_arm(q);
+}
+
+void
+writer_release_held(struct queue *q)
+{
+	struct writer_op *list = q->held, *op, *next;
+
+	q->held = NULL;
+	q->held_tail = &q->held;
+	if (q->timers_init)
+		uv_timer_stop(&q->wretry_timer);
+	for (op = list; op != NULL; op = next) {
+		next = op->next;
+		writer_submit(q, op);
+	}
+}
+
 /* On the loop: run done callbacks of finished ops. */
 static void
 writer_async_cb(uv_async_t *h)
@@ -175,6 +321,10 @@ writer_async_cb(uv_async_t *h)
 		next = op->next;
 		free(op->audit);
 		op->audit = NULL;
+		if (writer_failure(op->status))
+			writer_failed(q, op->status);
+		else
+			writer_ok(q);
 		op->done(q, op, op->status);
 	}
 }
@@ -188,6 +338,8 @@ writer_start(struct queue *q)
 	q->pending_tail = &q->pending;
 	q->done_list = NULL;
 	q->done_tail = &q->done_list;
+	q->held = NULL;
+	q->held_tail = &q->held;
 	if (uv_async_init(q->loop, &q->async, writer_async_cb) != 0)
 		return -1;
 	q->async.data = q;

@@ -31,5 +31,5 @@ TESTS += tests/check-deps.sh tests/check-control.sh
 EXTRA_DIST += tests/check-deps.sh tests/check-control.sh
 
 # Replies come from the one catalogue (src/lib/outcome.c), checked on the sources.
-TESTS += tests/check-replies.sh
-EXTRA_DIST += tests/check-replies.sh
+TESTS += tests/check-replies.sh tests/check-devdeps.sh
+EXTRA_DIST += tests/check-replies.sh tests/check-devdeps.sh

@@ -23,7 +23,7 @@ cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 [ "$jobs" -gt 2 ] && jobs=2
 
-sh contrib/dev/deps.sh build
+sh contrib/dev/deps.sh run
 
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ] \
     || [ -n "$(find . -name local.mk -newer Makefile.in 2>/dev/null)" ]; then

@@ -37,6 +37,7 @@
 #include <pthread.h>
 
 #include "account.h"
+#include "auth_pool.h"
 #include "buf.h"
 #include "config.h"
 #include "crypto.h"
@@ -915,6 +916,8 @@ account_rate_untake(struct account_rate *r, const char *name, uint64_t now)
 
 struct account_auth_req {
 	uv_work_t work;
+	struct auth_pool *pool;		/* or NULL: libuv's pool */
+	struct auth_pool_job *job;	/* in POOL */
 	account_lookup_fn lookup;
 	void *lookup_arg;
 	account_auth_cb cb;	/* NULL once cancelled */
@@ -971,10 +974,8 @@ account_auth_work(uv_work_t *w)
 }
 
 static void
-account_auth_after(uv_work_t *w, int status)
+account_auth_finish(struct account_auth_req *req, int status)
 {
-	struct account_auth_req *req = w->data;
-
 	if (status != 0 && req->result == 1) {
 		account_free(req->acct);
 		req->acct = NULL;
@@ -989,9 +990,42 @@ account_auth_after(uv_work_t *w, int status)
 	free(req);
 }
 
+static void
+account_auth_after(uv_work_t *w, int status)
+{
+	account_auth_finish(w->data, status);
+}
+
+/* The same, through the password-check pool (include/auth_pool.h). */
+static void
+account_auth_pool_work(void *arg)
+{
+	struct account_auth_req *req = arg;
+
+	account_auth_work(&req->work);
+}
+
+static void
+account_auth_pool_done(void *arg, int status)
+{
+	struct account_auth_req *req = arg;
+
+	if (status != 0)
+		req->result = -1;	/* cancelled before it ran */
+	account_auth_finish(req, status);
+}
+
 struct account_auth_req *
 account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const char *name,
     const char *pw, size_t pwlen, account_auth_cb cb, void *arg)
+{
+	return account_auth_pooled(loop, NULL, NULL, lookup, lookup_arg, name, pw, pwlen, cb, arg);
+}
+
+struct account_auth_req *
+account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key,
+    account_lookup_fn lookup, void *lookup_arg, const char *name, const char *pw,
+    size_t pwlen, account_auth_cb cb, void *arg)
 {
 	struct account_auth_req *req = xcalloc(1, sizeof(*req));
 
@@ -1007,6 +1041,17 @@ account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const 
 	memcpy(req->pw, pw, pwlen);
 	req->pw[pwlen] = '\0';
 	req->pwlen = pwlen;
+	if (pool != NULL) {
+		req->pool = pool;
+		req->job = auth_pool_submit(pool, key != NULL ? key : "", account_auth_pool_work,
+		    account_auth_pool_done, req);
+		if (req->job != NULL)
+			return req;
+		crypto_wipe(req->pw, req->pwlen);
+		free(req->pw);
+		free(req);
+		return NULL;
+	}
 	if (uv_queue_work(loop, &req->work, account_auth_work, account_auth_after) != 0) {
 		crypto_wipe(req->pw, req->pwlen);
 		free(req->pw);
@@ -1019,6 +1064,9 @@ account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const 
 void
 account_auth_cancel(struct account_auth_req *req)
 {
-	if (req != NULL)
-		req->cb = NULL;
+	if (req == NULL)
+		return;
+	req->cb = NULL;
+	if (req->pool != NULL && req->job != NULL)
+		(void)auth_pool_cancel(req->pool, req->job);	/* not started: never runs */
 }

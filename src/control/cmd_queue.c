@@ -205,7 +205,22 @@ struct list_ctx {
 	size_t n;
 	char **ids;		/* when collecting ids */
 	int collect;
+	enum queue_action act;	/* when collecting: the action they are for */
 };
+
+/* --all-matching selects only messages ACT can change: never deleted
+ * ones (kept for event_retention), and for hold, release and requeue
+ * no final ones either (issue 12 item 6). */
+static int
+act_selects(enum queue_action act, const struct queue_msg *m)
+{
+	if (m->state == QUEUE_DELETED)
+		return 0;
+	if (act == QUEUE_ACT_DELETE)
+		return 1;
+	return m->state != QUEUE_DELIVERED && m->state != QUEUE_BOUNCED &&
+	    m->state != QUEUE_EXPIRED;
+}
 
 static int
 list_cb(void *arg, const struct queue_msg *m)
@@ -215,6 +230,8 @@ list_cb(void *arg, const struct queue_msg *m)
 	if (!filter_match(&lc->f, m))
 		return 0;
 	if (lc->collect) {
+		if (!act_selects(lc->act, m))
+			return 0;
 		lc->ids = xrealloc(lc->ids, (lc->n + 1) * sizeof(*lc->ids));
 		lc->ids[lc->n++] = xstrdup(m->id);
 		return 0;
@@ -364,6 +381,9 @@ act_batch_done(void *arg, const struct outcome *o)
 			a->failed++;
 			a->txn_failed = 1;
 			str_copy(a->lasterr, o->text, sizeof(a->lasterr));
+		} else if (a->status[i] == -ENOENT && !a->explicit) {
+			/* --all-matching: deleted since it was selected: skipped */
+			a->status[i] = -EALREADY;
 		} else if (a->status[i] == -ENOENT) {
 			a->notfound++;
 		} else if (a->status[i] == -EALREADY && !a->explicit) {
@@ -397,6 +417,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 		if ((rc = filter_parse(req, &lc.f)) != 0)
 			return rc;
 		lc.collect = 1;
+		lc.act = act;
 		queue_foreach(req->queue, list_cb, &lc);
 		snprintf(req->target, sizeof(req->target), "all-matching state=%s account=%s "
 		    "older_than=%llu (%zu messages)",
@@ -874,6 +895,46 @@ cmd_domain_action(struct control_req *req, enum queue_action act)
 static int cmd_suspend(struct control_req *r, struct json_out *o) { (void)o; return cmd_domain_action(r, QUEUE_ACT_HOLD); }
 static int cmd_unsuspend(struct control_req *r, struct json_out *o) { (void)o; return cmd_domain_action(r, QUEUE_ACT_RELEASE); }
 
+
+/* `queue check`: every page, table and record.  Problems are the result
+ * ("ok": false and the list), so the client shows them all and exits
+ * non-zero; only a check that cannot run is an error. */
+static void
+check_problem(void *arg, const char *text)
+{
+	struct json_out *out = arg;
+
+	json_str(out, text);
+}
+
+static int
+cmd_check(struct control_req *req, struct json_out *out)
+{
+	struct queue_check_stats st;
+	int rc;
+
+	if (req->queue == NULL)
+		return control_error(req, CONTROL_FAIL, "the queue is not open");
+	json_obj_begin(out);
+	json_key(out, "problems");
+	json_arr_begin(out);
+	rc = queue_check(req->queue, check_problem, out, &st);
+	json_arr_end(out);
+	json_kv_bool(out, "ok", rc == 0 && st.problems == 0);
+	json_kv_uint(out, "pages", st.pages);
+	json_kv_uint(out, "messages", st.messages);
+	json_kv_uint(out, "recipients", st.recipients);
+	json_kv_uint(out, "chunks", st.chunks);
+	json_kv_uint(out, "scheduled", st.scheduled);
+	json_kv_uint(out, "keys", st.keys);
+	json_kv_uint(out, "log_records", st.log_records);
+	json_kv_uint(out, "accounts", st.accounts);
+	json_obj_end(out);
+	if (rc != 0)
+		return control_error(req, CONTROL_FAIL, "queue check: %s", strerror(-rc));
+	return CONTROL_OK;
+}
+
 static const struct control_cmd queue_cmds[] = {
 	{ "queue.suspend", CONTROL_ROLE_OPERATOR, 1, cmd_suspend },
 	{ "queue.unsuspend", CONTROL_ROLE_OPERATOR, 1, cmd_unsuspend },
@@ -881,6 +942,7 @@ static const struct control_cmd queue_cmds[] = {
 	{ "queue.list", CONTROL_ROLE_OPERATOR, 0, cmd_list },
 	{ "queue.show", CONTROL_ROLE_OPERATOR, 0, cmd_show },
 	{ "queue.stats", CONTROL_ROLE_OPERATOR, 0, cmd_stats },
+	{ "queue.check", CONTROL_ROLE_OPERATOR, 0, cmd_check },
 	{ "queue.events", CONTROL_ROLE_OPERATOR, 0, cmd_events },
 	{ "queue.hold", CONTROL_ROLE_OPERATOR, 1, cmd_hold },
 	{ "queue.release", CONTROL_ROLE_OPERATOR, 1, cmd_release },

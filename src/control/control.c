@@ -142,6 +142,7 @@ struct control {
 	uv_loop_t *loop;
 	const struct config *cfg;	/* one reference (config_ref); swapped on reload */
 	struct queue *queue;
+	struct auth_guard *auth_guard;	/* borrowed; NULL without one */
 	uv_pipe_t server;
 	char *path;
 	struct conn *conns;
@@ -474,14 +475,17 @@ conn_request(struct conn *c, const char *line, size_t len)
 	c->req.loop = c->srv->loop;
 	c->req.cfg = c->srv->cfg;
 	c->req.queue = c->srv->queue;
+	c->req.auth_guard = c->srv->auth_guard;
 	c->req.cmd = "";
 	buf_reset(&c->result);
 	json_out_init(&c->out, &c->result);
 	c->req.out = &c->out;
 	if ((c->json = json_parse(line, len, err, sizeof(err))) == NULL ||
-	    c->json->type != JSON_OBJECT) {
+	    c->json->type != JSON_OBJECT || json_has_nul(c->json)) {
+		/* requests are names and ids: NUL in one is never meant (C strings) */
 		control_finish(&c->req, control_error(&c->req, CONTROL_USAGE,
-		    "bad request: %s", c->json ? "not an object" : err));
+		    "bad request: %s", c->json == NULL ? err : c->json->type != JSON_OBJECT ?
+		    "not an object" : "NUL in a string"));
 		return;
 	}
 	c->req.cmd = json_get_str(c->json, "cmd", "");
@@ -806,6 +810,13 @@ control_commands_register(void)
 	cmd_account_register();
 	cmd_dkim_register();
 	cmd_status_register();
+	cmd_auth_register();
+}
+
+void
+control_set_auth_guard(struct control *c, struct auth_guard *g)
+{
+	c->auth_guard = g;
 }
 
 /* ---- offline ---- */
@@ -833,6 +844,8 @@ control_run_local(const char *line, size_t len, enum control_role role,
 	req.out = &j;
 	if ((v = json_parse(line, len, err, sizeof(err))) == NULL)
 		rc = control_error(&req, CONTROL_USAGE, "bad request: %s", err);
+	else if (json_has_nul(v))
+		rc = control_error(&req, CONTROL_USAGE, "bad request: NUL in a string");
 	else {
 		req.cmd = json_get_str(v, "cmd", "");
 		req.args = json_get(v, "args");

@@ -2,13 +2,17 @@
 # src/control/: the control socket server, roles, audit, and the
 # daemon-side command handlers (one file per command group).
 libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
-	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_status.c src/control/control_int.h
+	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_auth.c \
+	src/control/cmd_status.c src/control/control_int.h
 noinst_HEADERS += include/control.h
 TESTS += tests/integration/test_control_plane.py
 EXTRA_DIST += tests/integration/test_control_plane.py
 check_PROGRAMS += tests/unit/test_queue_audit
 tests_unit_test_queue_audit_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_audit
-# Queue control by destination: list defaults and filters, summary.
-TESTS += tests/integration/test_queue_ops.py
-EXTRA_DIST += tests/integration/test_queue_ops.py
+# issue 12 item 13: NUL refused by default; stored ones readable by queue show
+TESTS += tests/integration/test_nul_bytes.py
+EXTRA_DIST += tests/integration/test_nul_bytes.py
+# Queue control by destination: list defaults and filters, summary, suspend.
+TESTS += tests/integration/test_queue_control.py
+EXTRA_DIST += tests/integration/test_queue_control.py

@@ -5,7 +5,7 @@
  * request (src/control/cmd_queue.c runs it in posternd); the result is
  * printed as an aligned table or, with --json, unchanged.
  *
- * Read-only verbs (list, show, stats, events, audit list) also work
+ * Read-only verbs (list, show, stats, check, events, audit list) also work
  * with the daemon stopped: ctl_call() then runs the same handler
  * in-process on the queue opened read-only.
  */
@@ -32,6 +32,7 @@ const char ctl_queue_usage[] =
     "                  [--account A] [--older-than D]\n"
     "       posternctl queue suspend|unsuspend --domain D\n"
     "       posternctl queue flush | stats [--json] | events [ID] [--json] | purge\n"
+    "       posternctl queue check [--json]\n"
     "FILTERS: --state S --account A --older-than D --rcpt ADDR --sender ADDR --domain D\n"
     "list shows pending mail (queued, held, deferred) unless --all or --state.\n";
 
@@ -161,7 +162,7 @@ static void
 print_show(const struct json_value *m)
 {
 	static const char *const hdr[] = { "NO", "STATE", "ATTEMPTS", "NEXT TRY", "ADDRESS", "LAST REPLY" };
-	const struct json_value *r = json_get(m, "recipients");
+	const struct json_value *r = json_get(m, "recipients"), *hv;
 	struct ctl_table *t;
 	char tbuf[64];
 	size_t i;
@@ -198,13 +199,40 @@ print_show(const struct json_value *m)
 	}
 	ctl_table_print(t, stdout);
 	ctl_table_free(t);
-	if (json_get_str(m, "headers", NULL) != NULL)
-		printf("\n%s", jstr(m, "headers"));
-	if (json_get_str(m, "body", NULL) != NULL) {
-		const struct json_value *b = json_get(m, "body");
+	/* binary-safe (issue 12 item 13): a stored message may hold NUL */
+	if ((hv = json_get(m, "headers")) != NULL && hv->type == JSON_STRING) {
 		printf("\n");
-		fwrite(b->s, 1, b->slen, stdout);
+		for (i = 0; i < hv->slen; i++) {
+			if (hv->s[i] == '\0')
+				fputs("^@", stdout);	/* visible, as cat -v shows it */
+			else
+				putchar(hv->s[i]);
+		}
 	}
+	if ((hv = json_get(m, "body")) != NULL && hv->type == JSON_STRING) {
+		printf("\n");
+		fwrite(hv->s, 1, hv->slen, stdout);	/* the stored bytes, for a pipe */
+	}
+}
+
+static void
+print_check(const struct json_value *s)
+{
+	const struct json_value *p = json_get(s, "problems");
+	size_t i;
+
+	for (i = 0; p != NULL && i < p->n; i++)
+		printf("problem: %s\n", p->items[i]->s);
+	printf("checked: %lld pages, %lld messages, %lld recipients, %lld chunks, "
+	    "%lld schedule entries, %lld keys, %lld log records, %lld accounts\n",
+	    (long long)json_get_int(s, "pages", 0), (long long)json_get_int(s, "messages", 0),
+	    (long long)json_get_int(s, "recipients", 0), (long long)json_get_int(s, "chunks", 0),
+	    (long long)json_get_int(s, "scheduled", 0), (long long)json_get_int(s, "keys", 0),
+	    (long long)json_get_int(s, "log_records", 0), (long long)json_get_int(s, "accounts", 0));
+	if (p != NULL && p->n > 0)
+		printf("%zu problem%s found\n", p->n, p->n == 1 ? "" : "s");
+	else
+		printf("ok\n");
 }
 
 static void
@@ -304,7 +332,7 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	snprintf(cmd, sizeof(cmd), "queue.%s", verb);
 	if (strcmp(verb, "list") == 0 || strcmp(verb, "stats") == 0 ||
 	    strcmp(verb, "flush") == 0 || strcmp(verb, "purge") == 0 ||
-	    strcmp(verb, "summary") == 0) {
+	    strcmp(verb, "summary") == 0 || strcmp(verb, "check") == 0) {
 		if (nrest != 0)
 			goto usage;
 		/* pending mail only, unless --all (history) or a --state */
@@ -336,7 +364,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	json_obj_end(&j);
 	rc = ctl_call(c, cmd, args.data, strcmp(verb, "list") == 0 ||
 	    strcmp(verb, "show") == 0 || strcmp(verb, "stats") == 0 ||
-	    strcmp(verb, "events") == 0 || strcmp(verb, "summary") == 0, &root, &res);
+	    strcmp(verb, "events") == 0 || strcmp(verb, "summary") == 0 ||
+	    strcmp(verb, "check") == 0, &root, &res);
 	buf_free(&args);
 	if (res != NULL || rc == 0) {
 		if (c->json)
@@ -355,6 +384,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 			    json_get_int(res, "messages", 0) == 1 ? "" : "s");
 		else if (strcmp(verb, "events") == 0)
 			print_log(res, "events");
+		else if (strcmp(verb, "check") == 0)
+			print_check(res);
 		else if (rc == 0) {
 			const struct json_value *d = json_get(res, "done");
 			for (i = 0; d != NULL && (size_t)i < d->n; i++)
@@ -362,6 +393,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 			if (d == NULL)
 				printf("%s: ok\n", verb);
 		}
+		if (rc == 0 && strcmp(verb, "check") == 0 && !json_get_bool(res, "ok", 0))
+			rc = CTL_EXIT_FAIL;	/* problems found */
 	}
 	json_free(root);
 	return rc;

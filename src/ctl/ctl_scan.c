@@ -8,8 +8,14 @@
  *
  *   msg.eml: part=3 type=card brand=visa confidence=90 offset=120 value=**** **** **** 1111
  *
- * --json prints one object per file instead.  Needs no daemon and no
- * database.  Exit status: 0 nothing found, 1 findings, 2 an error.
+ * --json prints one object per file instead (counts of every type,
+ * zeros included; "limit" names where the parser gave up, "none" when
+ * it read everything).  Needs no daemon and no database.  The exit
+ * status is the same with and without --json and, over several files,
+ * the most serious of theirs: 2 a file could not be read (or usage),
+ * 1 sensitive data found, 3 nothing found but a MIME limit stopped the
+ * scan (the rest of the message was not read), 0 read completely and
+ * nothing found (posternctl(8), "scan").
  */
 #include "autoconfig.h"
 
@@ -24,6 +30,19 @@
 #include "util.h"
 
 #define SCAN_MAX_FILE (512u << 20)
+
+/* Exit statuses (posternctl(8)). */
+enum { SCAN_CLEAN = 0, SCAN_FOUND = 1, SCAN_ERROR = 2, SCAN_INCOMPLETE = 3 };
+
+/* Which of two statuses wins over several files: error, then found,
+ * then incomplete, then clean. */
+static int
+scan_worse(int a, int b)
+{
+	static const int rank[] = { 0, 2, 3, 1 };	/* by status */
+
+	return rank[b] > rank[a] ? b : a;
+}
 
 struct scan_file {
 	struct dlp_findings f;
@@ -59,7 +78,7 @@ scan_one(const char *path, int json, const struct mime_limits *lim)
 	if ((rc = file_read_all(path, SCAN_MAX_FILE, &data, &len)) != 0) {
 		fprintf(stderr, "posternctl scan: %s: %s\n", path,
 		    strerror(-rc));
-		return 2;
+		return SCAN_ERROR;
 	}
 	memset(&s, 0, sizeof(s));
 	dlp_findings_init(&s.f);
@@ -104,7 +123,8 @@ scan_one(const char *path, int json, const struct mime_limits *lim)
 		if (dlp_findings_total(&s.f) == 0 && limit == MIME_LIMIT_NONE)
 			printf("%s: no findings\n", path);
 	}
-	rc = dlp_findings_total(&s.f) > 0 ? 1 : 0;
+	rc = dlp_findings_total(&s.f) > 0 ? SCAN_FOUND
+	    : limit != MIME_LIMIT_NONE ? SCAN_INCOMPLETE : SCAN_CLEAN;
 	free(s.masked);
 	dlp_findings_free(&s.f);
 	return rc;
@@ -126,13 +146,12 @@ ctl_scan_main(int argc, char **argv)
 			int r = scan_one(argv[i], json, &lim);
 
 			files++;
-			if (r > rc)
-				rc = r;
+			rc = scan_worse(rc, r);
 		}
 	}
 	if (files == 0) {
 		fprintf(stderr, "usage: posternctl scan [--json] FILE...\n");
-		return 2;
+		return SCAN_ERROR;
 	}
 	return rc;
 }

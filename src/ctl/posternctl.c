@@ -54,8 +54,8 @@ ctl_scan_group(struct ctl *c, int argc, char **argv)
 static const struct ctl_group groups[] = {
 	{ "status", ctl_status_main, "is posternd up: version, uptime, listeners, queue, delivery",
 	  NULL, "usage: posternctl status [--json]\n" },
-	{ "queue", ctl_queue_main, "list, show, summary, hold, release, delete, requeue, suspend, flush, stats",
-	  "list show summary hold release delete requeue suspend unsuspend flush stats events purge",
+	{ "queue", ctl_queue_main, "list, show, summary, hold, release, delete, requeue, suspend, flush, stats, check",
+	  "list show summary hold release delete requeue suspend unsuspend flush stats events purge check",
 	  ctl_queue_usage },
 	{ "delivery", ctl_delivery_main, "pause, resume delivery (all or one --domain); persisted",
 	  "pause resume status",
@@ -75,6 +75,9 @@ static const struct ctl_group groups[] = {
 	  NULL, "usage: posternctl scan [--json] FILE...\n" },
 	{ "account", ctl_account_main, "add, passwd, set, suspend, unsuspend, show, list, delete",
 	  "add passwd set suspend unsuspend show list delete", ctl_account_usage },
+	{ "auth", ctl_auth_main, "lockouts, unlock: AUTH lockouts and slow-downs (needs posternd)",
+	  "lockouts unlock", "usage: posternctl auth lockouts [--all] [--json]\n"
+	  "       posternctl auth unlock ADDRESS|ACCOUNT\n" },
 	/* one row per command group: name, main, summary, verbs, usage */
 };
 

@@ -71,6 +71,7 @@
  */
 static const struct daemon_module builtin_modules[] = {
 	{ "queue", queue_module_start, queue_module_reload, NULL, queue_module_stop },
+	{ "auth", auth_module_start, NULL, NULL, auth_module_stop },	/* AUTH lockouts */
 	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },
 	{ "delivery", delivery_module_start, delivery_module_reload, delivery_module_drain,
 	    delivery_module_stop },
@@ -429,6 +430,51 @@ data_dir_create(struct daemon *d, const struct passwd *pw)
 	return 0;
 }
 
+/*
+ * One posternd per queue (issue 12 item 4): an exclusive flock on
+ * DATA_DIRECTORY/posternd.lock, holding our pid, for as long as we run.
+ * Unlike the pid file it cannot be configured away, so a second daemon
+ * with another (or no) pid_file still finds the queue in use.  The lock
+ * goes with the process (also after kill -9); the file stays, so a new
+ * daemon never races one that is unlinking it.  Offline posternctl
+ * opens the queue read-only and takes no lock.
+ */
+static int
+data_dir_lock(struct daemon *d)
+{
+	const char *dir = d->cfg->data_directory;
+	char *path = xasprintf("%s/posternd.lock", dir), buf[32];
+	int fd, len;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		startup_error(d, "data_directory %s: %s: %s", dir, path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	free(path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		ssize_t n = errno == EWOULDBLOCK ? pread(fd, buf, sizeof(buf) - 1, 0) : -1;
+
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		if (n >= 0)
+			startup_error(d, "data_directory %s: in use by posternd pid %s", dir,
+			    buf[0] ? buf : "?");
+		else
+			startup_error(d, "data_directory %s: cannot lock: %s", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)len, 0) != len) {
+		startup_error(d, "data_directory %s: posternd.lock: %s", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	d->data_lock_fd = fd;
+	return 0;
+}
+
 /* Give up root for good once every module has bound its sockets. */
 static int
 drop_privileges(struct daemon *d, const struct passwd *pw)
@@ -724,6 +770,7 @@ daemon_run_modules(struct config *cfg, const char *path, int foreground,
 	d->foreground = foreground;
 	d->ready_fd = -1;
 	d->pid_fd = -1;
+	d->data_lock_fd = -1;
 	/* The config is re-read on SIGHUP after detach's chdir("/"). */
 	d->config_path = xstrdup(realpath(path, abspath) ? abspath : path);
 	signal(SIGPIPE, SIG_IGN);
@@ -765,7 +812,7 @@ daemon_run_modules(struct config *cfg, const char *path, int foreground,
 	uv_signal_start(&d->sig_hup, on_sighup, SIGHUP);
 
 	if (pidfile_open(d) == -1 || data_dir_create(d, pw) == -1 ||
-	    start_modules(d) == -1 || drop_privileges(d, pw) == -1) {
+	    data_dir_lock(d) == -1 || start_modules(d) == -1 || drop_privileges(d, pw) == -1) {
 		d->exit_status = 1;
 		finish(d);
 		uv_run(d->loop, UV_RUN_DEFAULT);
@@ -799,6 +846,8 @@ close_loop:
 		uv_loop_close(d->loop);
 	}
 	pidfile_close(d);
+	if (d->data_lock_fd != -1)
+		close(d->data_lock_fd);	/* the queue is closed: another may start */
 	log_info("event=stopped status=%d", d->exit_status);
 	if (pw)
 		free(pw->pw_name);

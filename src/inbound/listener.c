@@ -20,7 +20,17 @@
  *  - Timeouts: smtpd_timeout between commands, smtpd_data_timeout while
  *    reading DATA/BDAT text; expiry answers 421 4.4.2 (RFC 5321
  *    §4.5.3.2) and closes.  A peer that stops reading our replies is
- *    closed after one more timeout period.
+ *    closed after one more timeout period.  Those idle timers restart on
+ *    every byte, so a client trickling one byte at a time would never
+ *    meet them (issue 12 item 12): three deadlines that bytes do not
+ *    move bound it.  smtpd_tls_handshake_timeout from the start of a TLS
+ *    handshake (implicit or STARTTLS) to its end: the connection is
+ *    closed (no reply can be sent before TLS is up);
+ *    smtpd_command_timeout from the first byte of a command line to its
+ *    reply (not applied to DATA/BDAT text, which smtpd_data_timeout and
+ *    the session deadline bound); smtpd_session_timeout for the whole
+ *    connection.  The last two answer 421 4.4.2 and close.  One timer
+ *    serves all: it is armed for whichever comes first.
  *  - STARTTLS (RFC 3207): the 220 goes out in clear, then every later
  *    byte goes through TLS; the session itself drops input pipelined
  *    after the command (CVE-2011-0411).
@@ -86,6 +96,9 @@ struct conn {
 	int handles;			/* open uv handles */
 	int counted;			/* counted in l->active and per IP */
 	int finishing;			/* session over: close once output is flushed */
+	uint64_t started_ms;		/* accepted (uv_now): smtpd_session_timeout */
+	uint64_t tls_started_ms;	/* TLS handshake under way since, or 0 */
+	uint64_t cmd_started_ms;	/* first byte of the command being read, or 0 */
 	int closing;			/* uv_close called */
 };
 
@@ -286,16 +299,59 @@ conn_flush(struct conn *c)
 
 /* ---- timers ---- */
 
+enum conn_deadline { DEADLINE_NONE, DEADLINE_TLS, DEADLINE_COMMAND, DEADLINE_SESSION };
+
+/* The earliest deadline of C (monotonic ms) and which one it is. */
+static enum conn_deadline
+conn_deadline(const struct conn *c, uint64_t *at)
+{
+	enum conn_deadline kind = DEADLINE_SESSION;
+	uint64_t d = c->started_ms + c->cfg->smtpd_session_timeout;
+
+	if (c->tls_started_ms != 0 && stream_tls_on(&c->st) && !stream_tls_up(&c->st) &&
+	    c->tls_started_ms + c->cfg->smtpd_tls_handshake_timeout < d) {
+		d = c->tls_started_ms + c->cfg->smtpd_tls_handshake_timeout;
+		kind = DEADLINE_TLS;
+	}
+	if (c->cmd_started_ms != 0 && c->cmd_started_ms + c->cfg->smtpd_command_timeout < d) {
+		d = c->cmd_started_ms + c->cfg->smtpd_command_timeout;
+		kind = DEADLINE_COMMAND;
+	}
+	*at = d;
+	return kind;
+}
+
 static void
 conn_arm_timer(struct conn *c)
 {
-	uint64_t ms;
+	uint64_t ms, at, now;
 
 	if (c->closing)
 		return;
 	ms = c->s != NULL && smtp_session_in_data(c->s) ? c->cfg->smtpd_data_timeout :
 	    c->cfg->smtpd_timeout;
+	if (!c->finishing) {
+		/* the deadlines bytes do not move */
+		(void)conn_deadline(c, &at);
+		now = uv_now(c->l->loop);	/* the timer's own clock */
+		if (at <= now)
+			ms = 0;
+		else if (at - now < ms)
+			ms = at - now;
+	}
 	uv_timer_start(&c->timer, conn_timer_fired, ms, 0);
+}
+
+static const char *
+conn_strdeadline(enum conn_deadline k)
+{
+	switch (k) {
+	case DEADLINE_TLS: return "tls_handshake";
+	case DEADLINE_COMMAND: return "command";
+	case DEADLINE_SESSION: return "session";
+	case DEADLINE_NONE: break;
+	}
+	return "idle";
 }
 
 static void
@@ -303,6 +359,8 @@ conn_timer_fired(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	struct outcome o;
+	enum conn_deadline kind;
+	uint64_t at;
 
 	if (c->closing)
 		return;
@@ -315,9 +373,18 @@ conn_timer_fired(uv_timer_t *t)
 		conn_arm_timer(c);	/* waiting on us, not on the client */
 		return;
 	}
+	kind = conn_deadline(c, &at);
+	if (at > uv_now(c->l->loop))
+		kind = DEADLINE_NONE;	/* the idle timer */
 	c->l->stats.timeouts++;
-	log_info("sid=%s event=timeout state=%s", c->id,
-	    c->s ? smtp_strstate(smtp_session_state(c->s)) : "-");
+	log_info("sid=%s event=timeout reason=%s state=%s client=%s", c->id, conn_strdeadline(kind),
+	    c->s ? smtp_strstate(smtp_session_state(c->s)) : "-", c->ip);
+	if (kind == DEADLINE_TLS) {
+		/* nothing can be said before TLS is up */
+		buf_reset(&c->out);
+		conn_close(c);
+		return;
+	}
 	outcome_reply(&o, R_TIMEOUT);
 	if (c->s != NULL)
 		smtp_session_shutdown(c->s, &o);
@@ -335,6 +402,7 @@ conn_on_write(void *arg, const char *data, size_t len)
 
 	if (c->closing)
 		return;
+	c->cmd_started_ms = 0;	/* a reply: the command it answers is over */
 	(void)buf_append(&c->out, data, len);
 }
 
@@ -404,6 +472,7 @@ conn_on_starttls(void *arg)
 	}
 	if (stream_start_tls(&c->st, c->l->tls, 1, NULL) != 0)
 		conn_close(c);
+	c->tls_started_ms = uv_now(c->l->loop);
 }
 
 static void
@@ -461,6 +530,8 @@ conn_on_read(void *arg, const char *data, size_t len)
 	if (c->closing)
 		return;
 	/* The session may switch nothing here: STARTTLS is refused once TLS is on. */
+	if (len > 0 && c->cmd_started_ms == 0 && c->s != NULL && !smtp_session_in_data(c->s))
+		c->cmd_started_ms = uv_now(c->l->loop);	/* smtpd_command_timeout runs */
 	if (len > 0 && !c->finishing)
 		(void)smtp_session_input(c->s, data, len);
 	conn_after_input(c);
@@ -471,6 +542,7 @@ conn_on_handshake(void *arg)
 {
 	struct conn *c = arg;
 
+	c->tls_started_ms = 0;
 	log_info("sid=%s event=tls version=%s cipher=%s", c->id, stream_tls_version(&c->st),
 	    stream_tls_cipher(&c->st));
 }
@@ -586,6 +658,7 @@ listener_accept(uv_stream_t *server, int status)
 	l->conns = c;
 	l->handles++;
 	l->stats.accepted++;
+	c->started_ms = uv_now(l->loop);	/* deadlines use the loop's clock, as its timers do */
 	snprintf(c->id, sizeof(c->id), "%08lx%06lx", (unsigned long)(now_wall_ms() / 1000) & 0xffffffffUL,
 	    ++l->seq & 0xffffffUL);
 	conn_peer(c);
@@ -602,6 +675,7 @@ listener_accept(uv_stream_t *server, int status)
 			conn_close(c);
 			return;
 		}
+		c->tls_started_ms = c->started_ms;
 	}
 	c->rs = relay_session_new(l->relay, c->mode, c->id, c->ip, conn_resumed, c);
 	memset(&opts, 0, sizeof(opts));

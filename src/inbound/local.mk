@@ -11,3 +11,6 @@ TESTS += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submis
 EXTRA_DIST += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py \
 	tests/integration/test_smtp_backpressure.py \
 	tests/integration/rawsmtp.py
+# issue 12 item 12: TLS handshake, command and session deadlines
+TESTS += tests/integration/test_smtp_deadlines.py
+EXTRA_DIST += tests/integration/test_smtp_deadlines.py

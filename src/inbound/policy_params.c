@@ -26,6 +26,7 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 	p->limits.max_connections = cfg->smtpd_max_connections;
 	p->limits.max_connections_per_ip = cfg->smtpd_max_connections_per_ip;
 	p->limits.message_size_limit = cfg->message_size_limit;
+	p->limits.reject_nul = cfg->smtpd_reject_nul;
 
 	p->headers.hostname = cfg->hostname;
 	p->headers.received_client_ip = cfg->smtpd_received_client_ip;

@@ -6,9 +6,13 @@
  * answering the session from the outcome:
  *
  *   CONNECT  networks, connection limits (the listener counts).
- *   AUTH     the lockout stage, then scrypt verification off the loop
- *            (account_auth) → 235, or 535 5.7.8 after
- *            smtpd_auth_failure_delay.
+ *   AUTH     the lockout stage, then the attempt is reserved in the
+ *            AUTH guard (src/account/auth_guard.c: per pair and per
+ *            address lockout, per-account slow-down, attempts in
+ *            flight per address), waits out a slow-down, and scrypt
+ *            runs in the password-check pool (src/account/auth_pool.c,
+ *            not libuv's pool, so EOM work never waits behind it)
+ *            → 235, or 535 5.7.8 after smtpd_auth_failure_delay.
  *   MAIL     auth required, account (re-read here), sender domain,
  *            size (also sets the session's limit), hourly rate, SPF
  *            (pending on DNS lookups through src/net/dns.c).
@@ -40,11 +44,15 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "account.h"
+#include "auth_guard.h"
+#include "auth_pool.h"
+#include "crypto.h"
 #include "buf.h"
 #include "dns.h"
 #include "log.h"
@@ -63,7 +71,9 @@ struct relay {
 	uv_loop_t *loop;		/* borrowed */
 	const struct config *cfg;	/* one reference (config_ref) */
 	struct queue *q;		/* borrowed; may be NULL */
-	struct account_lockout *lockout;
+	struct auth_guard *guard;	/* owned when own_guard, else the daemon's */
+	int own_guard;
+	struct auth_pool *pool;		/* password checks; started at the first AUTH */
 	struct account_rate *rate;
 	uint64_t lockout_gc;		/* last expiry pass */
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
@@ -99,7 +109,11 @@ struct relay_session {
 	struct account *tacct;		/* relay listener: this transaction's copy of
 					 * smtpd_relay_account's record, owned, or NULL */
 	struct account_auth_req *auth_req;	/* in flight or NULL */
-	uv_timer_t delay;		/* AUTH failure delay */
+	char *guard_name;		/* attempted name of the reserved attempt, or NULL; owned */
+	char *slow_pw;			/* password waiting out a slow-down, or NULL; owned, wiped */
+	size_t slow_pwlen;
+	int slowing;			/* the delay timer runs a slow-down, not a failure delay */
+	uv_timer_t delay;		/* AUTH failure delay, or slow-down */
 	struct outcome delayed;		/* the reply the delay holds back */
 	int refs;			/* owner + jobs in flight + timer handle */
 	char *spf_header;		/* X-Postern-SPF: line for this MAIL, or NULL; owned */
@@ -154,7 +168,8 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	r->loop = loop;
 	r->cfg = config_ref(cfg);
 	r->q = q;
-	r->lockout = account_lockout_new();
+	r->guard = auth_guard_new();
+	r->own_guard = 1;
 	r->rate = account_rate_new();
 	r->spf = spf_new();
 	{
@@ -169,7 +184,9 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 static void
 relay_destroy(struct relay *r)
 {
-	account_lockout_free(r->lockout);
+	if (r->own_guard)
+		auth_guard_free(r->guard);
+	auth_pool_free(r->pool);
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
 	spf_free(r->spf);
@@ -215,6 +232,15 @@ relay_job_ended(struct relay *r)
 		relay_destroy(r);
 	else if (r->idle != NULL)
 		r->idle(r->idle_arg);
+}
+
+void
+relay_set_auth_guard(struct relay *r, struct auth_guard *g)
+{
+	if (r->own_guard)
+		auth_guard_free(r->guard);
+	r->guard = g;
+	r->own_guard = 0;
 }
 
 void
@@ -324,21 +350,36 @@ relay_env_account(void *arg, const char *name, const struct account_policy **pol
 	return 0;
 }
 
-static void relay_lockout_keys(const struct relay_session *rs, const char *name, char *kip,
-    size_t kiplen, char *kacct, size_t kacctlen);
+/* The guard's rule from the config in force (include/auth_guard.h). */
+static void
+relay_guard_params(const struct relay *r, struct auth_guard_params *p)
+{
+	auth_guard_params_from_config(p, r->cfg);
+}
 
+static int
+relay_guard_code(enum auth_guard_verdict v)
+{
+	switch (v) {
+	case AUTH_GUARD_OK: return POLICY_AUTH_ALLOWED;
+	case AUTH_GUARD_BUSY: return POLICY_AUTH_BUSY;
+	case AUTH_GUARD_LOCKED_PAIR:
+	case AUTH_GUARD_LOCKED_IP: break;
+	}
+	return POLICY_AUTH_LOCKED;
+}
+
+/* policy_env.auth_locked: may this session's address try NAME now? */
 static int
 relay_env_auth_locked(void *arg, const char *client_ip, const char *name)
 {
 	struct relay_session *rs = arg;
 	struct relay *r = rs->r;
-	char kip[96], kacct[96];
-	uint64_t now = now_mono_ms();
+	struct auth_guard_params p;
 
 	(void)client_ip;	/* the session's own address, rs->client */
-	relay_lockout_keys(rs, name, kip, sizeof(kip), kacct, sizeof(kacct));
-	return account_lockout_locked(r->lockout, kip, now) ||
-	    account_lockout_locked(r->lockout, kacct, now);
+	relay_guard_params(r, &p);
+	return relay_guard_code(auth_guard_check(r->guard, &p, rs->client, name, now_mono_ms()));
 }
 
 /* Would one more message exceed LIMIT?  Counted for real at end of message. */
@@ -392,6 +433,7 @@ relay_env_init(struct relay_session *rs)
 
 static void relay_resume(struct relay_session *rs, const struct outcome *o);
 static void relay_session_unref(struct relay_session *rs);
+static int relay_guard_done(struct relay_session *rs, enum auth_guard_result result);
 
 /* Fill the facts every phase shares. */
 static struct policy_req *
@@ -512,6 +554,15 @@ relay_session_free(struct relay_session *rs)
 		relay_session_unref(rs);	/* the auth callback will not come */
 		relay_job_ended(rs->r);
 	}
+	if (rs->slow_pw != NULL) {
+		/* gone while waiting out a slow-down: the timer's job ends here */
+		crypto_wipe(rs->slow_pw, rs->slow_pwlen);
+		free(rs->slow_pw);
+		rs->slow_pw = NULL;
+		relay_job_ended(rs->r);
+	}
+	/* an attempt whose answer the client will never see still counts */
+	relay_guard_done(rs, AUTH_GUARD_FAILURE);
 	uv_timer_stop(&rs->delay);
 	uv_close((uv_handle_t *)&rs->delay, relay_delay_closed);
 	relay_session_unref(rs);
@@ -530,20 +581,47 @@ relay_resume(struct relay_session *rs, const struct outcome *o)
 
 /* ---- AUTH ---- */
 
-static void
-relay_lockout_keys(const struct relay_session *rs, const char *name, char *kip, size_t kiplen,
-    char *kacct, size_t kacctlen)
+/* The reserved attempt of RS ended with RESULT: 1 when a lock engaged. */
+static int
+relay_guard_done(struct relay_session *rs, enum auth_guard_result result)
 {
-	snprintf(kip, kiplen, "ip:%s", rs->client);
-	snprintf(kacct, kacctlen, "acct:%s", name);
+	struct relay *r = rs->r;
+	struct auth_guard_params p;
+	int locked;
+
+	if (rs->guard_name == NULL)
+		return 0;
+	relay_guard_params(r, &p);
+	locked = auth_guard_done(r->guard, &p, rs->client, rs->guard_name, result, now_mono_ms());
+	free(rs->guard_name);
+	rs->guard_name = NULL;
+	return locked;
 }
+
+static void relay_auth_start(struct relay_session *rs, const char *name, const char *pw,
+    size_t pwlen);
 
 static void
 relay_delay_fired(uv_timer_t *t)
 {
 	struct relay_session *rs = t->data;
+	struct relay *r = rs->r;
+	char *pw;
+	size_t pwlen;
 
-	relay_resume(rs, &rs->delayed);
+	if (!rs->slowing) {
+		relay_resume(rs, &rs->delayed);
+		return;
+	}
+	/* the slow-down is over: verify now */
+	rs->slowing = 0;
+	pw = rs->slow_pw;
+	pwlen = rs->slow_pwlen;
+	rs->slow_pw = NULL;
+	relay_auth_start(rs, rs->delayed.text, pw, pwlen);
+	crypto_wipe(pw, pwlen);
+	free(pw);
+	relay_job_ended(r);
 }
 
 /* A failed AUTH: count it, log it (once; SHOWN is the account name when
@@ -553,20 +631,11 @@ relay_auth_failed(struct relay_session *rs, const char *name, const char *why,
     const char *shown)
 {
 	struct relay *r = rs->r;
-	char kip[96], kacct[96];
-	uint64_t now = now_mono_ms();
 	int locked;
 
+	(void)name;
 	r->stats.auth_failed++;
-	relay_lockout_keys(rs, name, kip, sizeof(kip), kacct, sizeof(kacct));
-	if (now - r->lockout_gc > RELAY_LOCKOUT_GC_MS) {
-		account_lockout_expire(r->lockout, now, r->cfg->smtpd_auth_lockout_time);
-		r->lockout_gc = now;
-	}
-	locked = account_lockout_fail(r->lockout, kip, now, r->cfg->smtpd_auth_lockout_threshold,
-	    r->cfg->smtpd_auth_lockout_time);
-	locked |= account_lockout_fail(r->lockout, kacct, now,
-	    r->cfg->smtpd_auth_lockout_threshold, r->cfg->smtpd_auth_lockout_time);
+	locked = relay_guard_done(rs, AUTH_GUARD_FAILURE);
 	/* The attempted name is AUTH data: it is not logged. */
 	log_info("sid=%s event=auth result=fail reason=%s%s%s client=%s%s", rs->id, why,
 	    shown ? " account=" : "", shown ? shown : "", rs->client,
@@ -594,7 +663,6 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 {
 	struct relay *r = rs->r;
 	struct outcome o;
-	char kip[96], kacct[96];
 
 	rs->auth_req = NULL;
 	if (rs->detached) {
@@ -604,6 +672,7 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 	}
 	rs->refs--;	/* still held by the owner */
 	if (result < 0) {
+		relay_guard_done(rs, AUTH_GUARD_VOID);
 		log_warn("sid=%s event=auth result=tempfail client=%s", rs->id, rs->client);
 		outcome_reply(&o, R_AUTH_TEMPFAIL);
 		relay_resume(rs, &o);
@@ -619,8 +688,7 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 		account_free(a);
 		return;
 	}
-	relay_lockout_keys(rs, a->name, kip, sizeof(kip), kacct, sizeof(kacct));
-	account_lockout_clear(r->lockout, kacct);
+	relay_guard_done(rs, AUTH_GUARD_SUCCESS);
 	account_free(rs->acct);
 	rs->acct = a;
 	r->stats.auth_ok++;
@@ -635,6 +703,9 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 {
 	struct relay *r = rs->r;
 	struct policy_req *q;
+	struct auth_guard_params p;
+	enum auth_guard_verdict v;
+	uint64_t now, delay = 0;
 
 	(void)mech;
 	if (rs->mode == RELAY_MODE_RELAY || rs->acct != NULL) {
@@ -647,6 +718,22 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		r->stats.auth_locked++;
 		return SMTP_DONE;	/* the AUTH stages never pend */
 	}
+	/* Reserve the attempt before anything is verified (issue 12 item 10). */
+	relay_guard_params(r, &p);
+	now = now_mono_ms();
+	if (now - r->lockout_gc > RELAY_LOCKOUT_GC_MS) {
+		auth_guard_expire(r->guard, &p, now);
+		r->lockout_gc = now;
+	}
+	v = auth_guard_admit(r->guard, &p, rs->client, authcid, now, &delay);
+	if (v != AUTH_GUARD_OK) {
+		r->stats.auth_locked++;
+		log_info("sid=%s event=auth result=%s client=%s", rs->id,
+		    v == AUTH_GUARD_BUSY ? "busy" : "locked", rs->client);
+		outcome_reply(out, v == AUTH_GUARD_BUSY ? R_AUTH_BUSY : R_AUTH_LOCKED);
+		return SMTP_DONE;
+	}
+	rs->guard_name = xstrdup(authcid);
 	/* Stash the attempted name for the failure path (never logged). */
 	str_copy(rs->delayed.text, authcid, sizeof(rs->delayed.text));
 	if (authzid != NULL && *authzid != '\0' && strcmp(authzid, authcid) != 0) {
@@ -654,15 +741,45 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		relay_auth_failed(rs, authcid, "authzid", NULL);
 		return SMTP_PENDING;
 	}
-	rs->auth_req = account_auth(r->loop, relay_lookup, r->q, authcid, password,
-	    strlen(password), relay_auth_done, rs);
+	if (delay > 0) {
+		/* many addresses are guessing this name: slow down, do not lock out */
+		log_info("sid=%s event=auth_slowdown client=%s delay=%" PRIu64 "ms", rs->id,
+		    rs->client, delay);
+		rs->slow_pwlen = strlen(password);
+		rs->slow_pw = xmalloc(rs->slow_pwlen + 1);
+		memcpy(rs->slow_pw, password, rs->slow_pwlen + 1);
+		rs->slowing = 1;
+		r->jobs++;	/* ended by the timer or by relay_session_free() */
+		uv_timer_start(&rs->delay, relay_delay_fired, delay, 0);
+		return SMTP_PENDING;
+	}
+	relay_auth_start(rs, authcid, password, strlen(password));
+	return SMTP_PENDING;
+}
+
+/* Queue the password check in the pool; answers the session itself on failure. */
+static void
+relay_auth_start(struct relay_session *rs, const char *name, const char *pw, size_t pwlen)
+{
+	struct relay *r = rs->r;
+	struct outcome o;
+
+	if (r->pool == NULL)
+		r->pool = auth_pool_new(r->loop, (unsigned)r->cfg->smtpd_auth_threads);
+	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->client,
+	    relay_lookup, r->q, name, pw, pwlen, relay_auth_done, rs);
 	if (rs->auth_req == NULL) {
-		outcome_reply(out, R_AUTH_TEMPFAIL);
-		return SMTP_DONE;
+		relay_guard_done(rs, AUTH_GUARD_VOID);
+		log_warn("sid=%s event=auth result=tempfail reason=pool_full client=%s", rs->id,
+		    rs->client);
+		outcome_reply(&o, R_AUTH_TEMPFAIL);
+		/* through the timer, like every other AUTH answer: never re-entrant */
+		rs->delayed = o;
+		uv_timer_start(&rs->delay, relay_delay_fired, 0, 0);
+		return;
 	}
 	rs->refs++;
 	r->jobs++;
-	return SMTP_PENDING;
 }
 
 /* ---- MAIL, RCPT ---- */

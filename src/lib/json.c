@@ -281,10 +281,8 @@ jp_string(struct json_parser *jp, size_t *lenp)
 				jp_fail(jp, "lone low surrogate");
 				goto fail;
 			}
-			if (cp == 0) {
-				jp_fail(jp, "\\u0000 not allowed");
-				goto fail;
-			}
+			/* NUL is kept (binary-safe: slen); keys refuse it, and
+			 * json_get_str() does not hand it out as a C string */
 			utf8_put(&b, cp);
 			break;
 		default:
@@ -448,6 +446,11 @@ jp_value(struct json_parser *jp, int depth)
 			}
 			if ((key = jp_string(jp, &klen)) == NULL)
 				goto fail;
+			if (memchr(key, '\0', klen) != NULL) {
+				free(key);
+				jp_fail(jp, "\\u0000 not allowed in a key");
+				goto fail;
+			}
 			jp_ws(jp);
 			if (jp->p >= jp->end || *jp->p != ':') {
 				free(key);
@@ -578,7 +581,23 @@ json_get_str(const struct json_value *o, const char *key, const char *def)
 {
 	const struct json_value *v = json_get(o, key);
 
-	return v != NULL && v->type == JSON_STRING ? v->s : def;
+	/* a string holding NUL is no C string: DEF, as if absent (use ->s, ->slen) */
+	return v != NULL && v->type == JSON_STRING && strlen(v->s) == v->slen ? v->s : def;
+}
+
+int
+json_has_nul(const struct json_value *v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return 0;
+	if (v->type == JSON_STRING)
+		return strlen(v->s) != v->slen;
+	for (i = 0; (v->type == JSON_ARRAY || v->type == JSON_OBJECT) && i < v->n; i++)
+		if (json_has_nul(v->items[i]))
+			return 1;
+	return 0;
 }
 
 int64_t

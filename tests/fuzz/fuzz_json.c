@@ -41,6 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
 		abort();	/* and be stable */
 	(void)json_get_str(v, "cmd", NULL);
+	(void)json_has_nul(v);	/* strings may hold NUL (\u0000), keys never */
 	(void)json_get(v, "args");
 	buf_free(&a);
 	buf_free(&b);

@@ -58,6 +58,12 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
 tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
 
+# dbfile: data.mdb's meta pages and tree pages, checked before LMDB maps it (queue/dbfile.c)
+FUZZ_TARGETS += tests/fuzz/fuzz_dbfile
+tests_fuzz_fuzz_dbfile_SOURCES = tests/fuzz/fuzz_dbfile.c tests/fuzz/replay.c
+tests_fuzz_fuzz_dbfile_LDADD = $(FUZZ_LDADD)
+tests_fuzz_fuzz_dbfile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING

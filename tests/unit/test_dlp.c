@@ -187,8 +187,6 @@ static const char *const negatives[] = {
 	"ip 192.168.100.200 port 4111",
 	"amount 1,234,567,890.12",
 	"card=4111-1111-1111-1112 x:4111111111111112",
-	"4111  1111  1111  1111",			/* double spaces */
-	"4111.1111.1111.1111",				/* dots are not card separators */
 	"4111 1111-1111 1111",				/* mixed separators */
 	"0000 0000 0000 0000",				/* Luhn ok, no IIN */
 	"Qty 12 Price 4111",
@@ -201,20 +199,34 @@ static const char *const negatives[] = {
 	"415-555-0132",
 	"SSN: 000221234",
 	"below your meeting business for contact for due anything code 827415864.",
-	"SSN\n536221234",
 	"DE88370400440532013000",			/* IBAN bad check */
 	"DE8937040044053201300",			/* IBAN too short */
 	"DE893704004405320130001",			/* too long */
 	"XX89370400440532013000",			/* unknown country */
-	"de89370400440532013000",			/* lowercase */
 	"XDE89370400440532013000",			/* glued */
+	/* issue 18 #16: spaced or dotted 3-2-4 without context is no SSN */
+	"Widget A 120 12 1440", "Tel. 030 12 3456", "536 22 1234", "219.45.6788",
+	"name,phone\nAnna Smith,219456788",		/* CSV column is not an SSN */
+	"SSN\n\nlater\n219456788",			/* keyword two lines up */
+	/* issue 18 #13: only label words may be glued on the left */
+	"SKU-4556737586899855", "ref_4556737586899855", "x/4556737586899855",
+	"A1.4556737586899855", "4556737586899855/0927/x1", "4556.7375.8689.9855.1234",
+	"4556737586899855.00", "1.4556737586899855",
+	/* issue 18 #5: four-digit groups after a card that are no expiry */
+	"1234 4556 7375 8689 9855 4321",
+	"4556 7375 8689 9855 4444 5555",
+	"Invoice 4556 7375 8689 9855 61",		/* an 18-digit number in fours */
+	"IBAN ie44 ouzo 3699 2714 1919 84",		/* an IBAN with a wrong check */
 	"",
 	"7",
 	"4111",
 };
 
 static const char *const ssn_pos[] = {
-	"536-22-1234", "536 22 1234", "SSN: 536-22-1234.", "ssn 536221234",
+	"536-22-1234", "SSN 536 22 1234", "SSN: 536-22-1234.", "ssn 536221234",
+	/* issue 18 #12, #17 */
+	"SSN\n219456788", "Social Security Number:\n219456788", "name,ssn\nAnna Smith,219456788",
+	"Name;SSN;City\nA;219456788;B\nC;x;D", "SSN: 219.45.6788", "SSN\t219  45  6788",
 	"Social Security Number: 536221234", "his SS# 772-01-0042", "001-01-0001",
 	"665-99-9999", "899-01-0001",
 };
@@ -225,6 +237,45 @@ static const char *const ibans[] = {
 	"BE68539007547034", "CH9300762011623852957", "NO9386011117947",
 	"IT60X0542811101000000123456", "ES9121000418450200051332", "AT611904300234573201",
 	"PL61109010140000071219812874", "DE89-3704-0044-0532-0130-00",
+	"de89 3704 0044 0532 0130 00", "De89370400440532013000", "gb82 west 1234 5698 7654 32",
+};
+
+/* Issue 18 #4-9, #13, #15, #17: each has exactly one card (or card_test). */
+static const struct {
+	const char *text;
+	enum dlp_type type;
+} issue18_cards[] = {
+	{ "Card 3012 3456 7890 19", DLP_CARD },			/* #4: 14 digits in fours */
+	{ "Card 4556 7375 8689 8", DLP_CARD },			/* 13 */
+	{ "Card 6212 3456 7890 1234 7", DLP_CARD },		/* 17 */
+	{ "Card 4556 7375 8689 9855 0927 123", DLP_CARD },	/* #5: expiry + CVV */
+	{ "Card 4556 7375 8689 9855 2027", DLP_CARD },
+	{ "Card 4556 7375 8689 9855 123", DLP_CARD },
+	{ "Diners 3095 123456 7897", DLP_CARD },		/* #6 */
+	{ "Card 4556  7375  8689  9855", DLP_CARD },		/* #7 */
+	{ "Card 4556\t7375\t8689\t9855", DLP_CARD },
+	{ "Card 4556 \xc2\xa0" "7375\xc2\xa0" "8689 9855", DLP_CARD },	/* #8 U+00A0 */
+	{ "Card 4556\xe2\x80\x87" "7375\xe2\x80\x87" "8689\xe2\x80\x87" "9855", DLP_CARD },
+	{ "Card 4556\xe2\x80\xaf" "7375\xe2\x80\xaf" "8689\xe2\x80\xaf" "9855", DLP_CARD },
+	{ "Card 4556\xe2\x80\x8b" "7375\xc2\xad" "8689\xe2\x80\x8b" "9855", DLP_CARD },
+	{ "Card \xef\xbc\x94\xef\xbc\x95\xef\xbc\x95\xef\xbc\x96\xef\xbc\x97\xef\xbc\x93"
+	  "\xef\xbc\x97\xef\xbc\x95\xef\xbc\x98\xef\xbc\x96\xef\xbc\x98\xef\xbc\x99"
+	  "\xef\xbc\x99\xef\xbc\x98\xef\xbc\x95\xef\xbc\x95", DLP_CARD },	/* #9 */
+	{ "\xd9\xa4\xd9\xa5\xd9\xa5\xd9\xa6 7375 8689 9855", DLP_CARD },	/* Arabic-Indic */
+	{ "Card No.4556737586899855", DLP_CARD },		/* #13 */
+	{ "Nr.4556737586899855", DLP_CARD },
+	{ "PAN/4556737586899855", DLP_CARD },
+	{ "Visa-4556737586899855", DLP_CARD },
+	{ "card_4556737586899855", DLP_CARD },
+	{ "4556737586899855/0927", DLP_CARD },
+	{ "4556737586899855/09/27.", DLP_CARD },
+	{ "6011 9811 1111 1113", DLP_CARD_TEST },		/* #15 */
+	{ "3056 9300 0902 0004", DLP_CARD_TEST },
+	{ "4111 1111 4555 1142", DLP_CARD_TEST },
+	{ "6304 0000 0000 0000", DLP_CARD_TEST },
+	{ "https://pay.test/?pan=4556737586899855&x=1", DLP_CARD },	/* #17 */
+	{ "Card 4556.7375.8689.9855", DLP_CARD },
+	{ "card 8100 1234 5678 9017", DLP_CARD },		/* UnionPay 81 */
 };
 
 int
@@ -240,7 +291,7 @@ main(void)
 			nbrand++;
 	plan(nbrand * 7 + (int)ARRAY_SIZE(wrong_len) + (int)ARRAY_SIZE(test_cards) * 2
 	    + (int)ARRAY_SIZE(negatives) + (int)ARRAY_SIZE(ssn_pos) + (int)ARRAY_SIZE(ibans)
-	    + 23);
+	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 6);
 
 	/* Every brand and length: contiguous, spaces, dashes, edges, Luhn broken. */
 	for (i = 0; i < ARRAY_SIZE(brands); i++) {
@@ -296,6 +347,51 @@ main(void)
 		snprintf(t, sizeof(t), "pay to %s now", ibans[i]);
 		is_int(count(t, DLP_IBAN), 1, "iban: '%s'", ibans[i]);
 	}
+
+	for (i = 0; i < ARRAY_SIZE(issue18_cards); i++) {
+		const char *x = issue18_cards[i].text;
+
+		is_int(count(x, issue18_cards[i].type), 1, "%s: '%s'",
+		    dlp_strtype(issue18_cards[i].type), x);
+		is_int(total(x), 1, "  and nothing else");
+	}
+	/* Issue 12 #13: NUL is a separator; inside a digit run it is dropped. */
+	{
+		static const char nul1[] = "Card 4556\0" "7375\0" "8689\0" "9855 ok";
+		static const char nul2[] = "Card 4\0" "5\0" "5\0" "6\0" "7\0" "3\0" "7\0" "5\0"
+		    "8\0" "6\0" "8\0" "9\0" "9\0" "8\0" "5\0" "5\0";
+		static const char nul3[] = "SSN\0" "536-22-1234\0";
+
+		dlp_findings_init(&f);
+		dlp_scan(nul1, sizeof(nul1) - 1, 1, &f);
+		ok(f.count[DLP_CARD] == 1 && f.n == 1 && f.v[0].offset == 5 && f.v[0].len == 19,
+		    "card split by NULs: found at 5, 19 bytes");
+		dlp_findings_free(&f);
+		dlp_findings_init(&f);
+		dlp_scan(nul2, sizeof(nul2) - 1, 1, &f);
+		ok(f.count[DLP_CARD] == 1, "card with a NUL after every digit");
+		dlp_findings_free(&f);
+		dlp_findings_init(&f);
+		dlp_scan(nul3, sizeof(nul3) - 1, 1, &f);
+		ok(f.count[DLP_SSN] == 1 && f.v[0].confidence == 95, "NUL between keyword and SSN");
+		dlp_findings_free(&f);
+	}
+	/* Offsets of folded text point into the original. */
+	scan("\xef\xbc\x94\xef\xbc\x95\xef\xbc\x95\xef\xbc\x96 7375 8689 9855!", &f);
+	ok(f.n == 1 && f.v[0].offset == 0 && f.v[0].len == 27, "full-width: offset 0 length 27 (%zu)",
+	    f.n ? f.v[0].len : 0);
+	dlp_findings_free(&f);
+	scan("\xc3\xa9 4556\xc2\xa0" "7375 8689 9855", &f);
+	ok(f.n == 1 && f.v[0].offset == 3 && f.v[0].len == 20, "U+00A0: offset 3 length 20");
+	dlp_findings_free(&f);
+	{
+		size_t nt;
+		const char *const *tl = dlp_card_test_list(&nt);
+
+		for (i = k = 0; i < nt; i++)
+			k += !dlp_luhn_ok(tl[i], strlen(tl[i]));
+	}
+	is_int(k, 0, "every published test number passes Luhn");
 
 	/* Offsets, lengths, part, brand, confidence. */
 	scan("xx 4111 1111 1111 1111 yy", &f);

@@ -155,7 +155,7 @@ part_text(const struct buf *data, unsigned no, struct buf *out)
 	if (part != NULL) {
 		mime_decode(part->cte, data->data + part->body_start,
 		    part->body_end - part->body_start, &dec);
-		mime_to_text(dec.data ? dec.data : "", dec.len, part->charset, part->html, out, NULL);
+		mime_to_text(dec.data ? dec.data : "", dec.len, part->charset, mime_text_flags(part), out, NULL);
 	}
 	buf_free(&dec);
 	mime_free(p);

@@ -3,7 +3,9 @@
  * test_json: the JSON writer (commas, escaping, nesting) and the parser,
  * table-driven over valid and invalid documents, including depth limits,
  * escapes, surrogate pairs and trailing garbage; and a writer -> parser
- * round trip.
+ * round trip, also of strings holding NUL (issue 12 item 13: the writer
+ * wrote \u0000 and the parser refused it, so `queue show` of a message
+ * with NUL failed).
  */
 #include "autoconfig.h"
 
@@ -24,7 +26,7 @@ static const struct bad_case bad[] = {
 	{ "[1,2", "expected ','" },
 	{ "\"abc", "unterminated" },
 	{ "\"a\\u00\"", "bad \\u" },
-	{ "\"\\u0000\"", "not allowed" },
+	{ "{\"a\\u0000b\":1}", "not allowed in a key" },
 	{ "\"\\ud800\"", "surrogate" },
 	{ "\"a\nb\"", "control character" },
 	{ "tru", "unexpected character" },
@@ -47,7 +49,7 @@ main(void)
 	char err[128], deep[200];
 	size_t i;
 
-	plan(22 + (int)ARRAY_SIZE(bad));
+	plan(29 + (int)ARRAY_SIZE(bad));
 
 	buf_init(&b, 0);
 	json_out_init(&j, &b);
@@ -125,5 +127,36 @@ main(void)
 	json_free(v);
 	v = json_parse("nul", 3, err, sizeof(err));
 	ok(v == NULL, "truncated literal");
+
+	/* NUL: the writer and the parser agree */
+	buf_init(&b, 0);
+	json_out_init(&j, &b);
+	json_obj_begin(&j);
+	json_key(&j, "headers");
+	json_strn(&j, "Subject: a\0b\r\n", 14);
+	json_obj_end(&j);
+	is_str(b.data, "{\"headers\":\"Subject: a\\u0000b\\r\\n\"}", "writer escapes NUL as \\u0000");
+	v = json_parse(b.data, b.len, err, sizeof(err));
+	ok(v != NULL, "... and the parser takes it back (%s)", v ? "" : err);
+	ok(v && json_get(v, "headers") && json_get(v, "headers")->slen == 14 &&
+	    memcmp(json_get(v, "headers")->s, "Subject: a\0b\r\n", 14) == 0,
+	    "binary-safe: all 14 bytes, NUL included");
+	ok(json_get_str(v, "headers", NULL) == NULL, "json_get_str() does not hand out a string holding NUL");
+	ok(json_has_nul(v), "json_has_nul() sees it");
+	{
+		struct buf b2;
+		struct json_out j2;
+
+		buf_init(&b2, 0);
+		json_out_init(&j2, &b2);
+		json_write_value(&j2, v);
+		is_str(b2.data, b.data, "parse -> write round trip is exact");
+		buf_free(&b2);
+	}
+	json_free(v);
+	buf_free(&b);
+	v = json_parse("{\"a\":[\"x\"]}", 11, err, sizeof(err));
+	ok(v && !json_has_nul(v), "json_has_nul() is 0 without NUL");
+	json_free(v);
 	return done();
 }

@@ -119,7 +119,7 @@ static const struct mcase cases[] = {
 	  "Content-Type: text/html\r\n\r\n<html><head><style>p{x:4111}</style></head>"
 	  "<body><!-- 4111 --><p class=\"a>b\">Card: 4111 <b>1111</b>&nbsp;1111&#32;1&#49;11"
 	  "</p><script>var x = '4111';</script>a &amp; b &lt; &unknown; &</body></html>\r\n",
-	  "1:\nCard: 4111 1111 1111 1111\na & b < &unknown; &\r\n|0:\n|" },
+	  "1:\nCard: 4111 1111 1111 1111\na & b < &unknown; & |0:\n|" },
 	{ "multipart/mixed with alternative, CSV attachment, image",
 	  ALT_MSG,
 	  "3:Card 4111 1111 1111 1111 caf\xc3\xa9|"
@@ -145,10 +145,50 @@ static const struct mcase cases[] = {
 	{ "multipart without boundary is scanned as text",
 	  "Content-Type: multipart/mixed\r\n\r\nbody\r\n",
 	  "1:body\r\n|0:\n|" },
-	{ "base64 message/rfc822 is scanned as text",
+	{ "base64 message/rfc822 is parsed as a message",
 	  "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
 	  "U3ViamVjdDogeAoKNDExMQ==\r\n",
-	  "1:Subject: x\n\n4111|0:\n|" },
+	  "2:4111|0:\nx\n|" },
+	{ "issue 18 #3: base64 message/rfc822 whose text part is base64 too",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "U3ViamVjdDogaW5uZXINCk1JTUUtVmVyc2lvbjogMS4wDQpDb250ZW50LVR5cGU6IHRleHQvcGxh\r\naW47IGNoYXJzZXQ9dXRmLTgNCkNvbnRlbnQtVHJhbnNmZXItRW5jb2Rpbmc6IGJhc2U2NA0KDQpR\r\nMkZ5WkNBME5UVTJJRGN6TnpVZ09EWTRPU0E1T0RVMURRbz0NCg==\r\n--b\r\nContent-Type: text/plain\r\n\r\nafter\r\n--b--\r\n",
+	  "3:Card 4556 7375 8689 9855\r\n|4:after|0:\ninner\n|" },
+	{ "issue 18 #1: a boundary of 71 characters",
+	  "Content-Type: multipart/mixed; boundary=\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\r\n\r\n"
+	  "--xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "Q2FyZCA0NTU2IDczNzUgODY4OSA5ODU1\r\n--xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx--\r\n",
+	  "2:Card 4556 7375 8689 9855|0:\n|" },
+	{ "format=flowed soft breaks are joined, space-stuffing removed",
+	  "Content-Type: text/plain; charset=utf-8; format=flowed\r\n\r\n"
+	  "Card: 4556 7375 \r\n8689 9855\r\n  stuffed\r\n-- \r\nsig\r\n",
+	  "1:Card: 4556 7375 8689 9855\r\n stuffed\r\n-- \r\nsig\r\n|0:\n|" },
+	{ "format=flowed; delsp=yes deletes the space",
+	  "Content-Type: text/plain; format=flowed; delsp=yes\r\n\r\n4556737 \r\n586899855\r\n",
+	  "1:4556737586899855\r\n|0:\n|" },
+	{ "UTF-16 with BOM (LE)",
+	  "Content-Type: text/plain; charset=utf-16\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "//5DAGEAcgBkACAANAA1ADUANgAgAOkA\r\n",
+	  "1:Card 4556 \xc3\xa9|0:\n|" },
+	{ "UTF-16 without BOM (LE guessed), UTF-16BE",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: text/plain; charset=UTF-16\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "NAA1ADUANgAgADcAMwA3ADUA\r\n--b\r\n"
+	  "Content-Type: text/plain; charset=utf-16be\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "ADgANgA4ADkAIAA5ADgANQA1\r\n--b--\r\n",
+	  "2:4556 7375|3:8689 9855|0:\n|" },
+	{ "ISO-8859-2, Windows-1251, ISO-8859-15, Latin-1 no-break space",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: text/plain; charset=iso-8859-2\r\n\r\n\xb1\r\n--b\r\n"
+	  "Content-Type: text/plain; charset=windows-1251\r\n\r\n\xc0\r\n--b\r\n"
+	  "Content-Type: text/plain; charset=iso-8859-15\r\n\r\n\xa4\r\n--b\r\n"
+	  "Content-Type: text/plain; charset=iso-8859-1\r\n\r\n4556\xa0" "7375\r\n--b--\r\n",
+	  "2:\xc4\x85|3:\xd0\x90|4:\xe2\x82\xac|5:4556\xc2\xa0" "7375|0:\n|" },
+	{ "HTML: white space collapses, data attributes are text",
+	  "Content-Type: text/html\r\n\r\n<p>Card: 4556 7375\r\n   8689\t9855</p>"
+	  "<a class=\"c\" href=\"https://x.test/?pan=4556737586899855\">pay</a>"
+	  "<input value='536-22-1234'>\r\n",
+	  "1:\nCard: 4556 7375 8689 9855\n\nhttps://x.test/?pan=4556737586899855\npay\n536-22-1234\n|0:\n|" },
 	{ "octet-stream with text content is scanned, binary is not",
 	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
 	  "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
@@ -247,6 +287,39 @@ limits_case(void)
 	lim.max_decoded = 30;
 	is_int(run(ALT_MSG, strlen(ALT_MSG), 0, &lim, &out), MIME_LIMIT_SIZE, "decoded-size limit");
 	ok(memmem(out.data, out.len, "3:Card", 6) != NULL, "text before the limit is still scanned");
+
+	/* Issue 18 #1: a boundary no delimiter line can carry is a limit. */
+	buf_reset(&deep);
+	buf_reset(&out);
+	buf_append_str(&deep, "Content-Type: multipart/mixed; boundary=\"");
+	for (i = 0; i < 1000; i++)
+		buf_append(&deep, "x", 1);
+	buf_append_str(&deep, "\"\r\n\r\n--x\r\n\r\n4556 7375 8689 9855\r\n");
+	lim = deflim;
+	is_int(run(deep.data, deep.len, 0, &lim, &out), MIME_LIMIT_BOUNDARY,
+	    "boundary of 1000 characters: limit=boundary");
+	is_str(mime_strlimit(MIME_LIMIT_BOUNDARY), "boundary", "limit name");
+
+	/* Issue 18 #2: 900 padding fields before Content-Type (over 64 KiB). */
+	buf_reset(&deep);
+	buf_reset(&out);
+	for (i = 0; i < 900; i++)
+		buf_printf(&deep, "X-Pad-%d: %0*d\r\n", i, 70, i);
+	buf_append_str(&deep, "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	    "Q2FyZCA0NTU2IDczNzUgODY4OSA5ODU1\r\n");
+	is_int(run(deep.data, deep.len, 1, &lim, &out), MIME_LIMIT_NONE,
+	    "header block of %zu bytes: no limit", deep.len);
+	ok(memmem(out.data, out.len, "1:Card 4556 7375 8689 9855|", 27) != NULL,
+	    "Content-Type after 64 KiB of padding is honoured (base64 decoded)");
+	/* ... but 64 KiB of the fields we read is a limit. */
+	buf_reset(&deep);
+	buf_reset(&out);
+	buf_append_str(&deep, "Subject: x");
+	for (i = 0; i < 1000; i++)
+		buf_printf(&deep, "\r\n %0*d", 70, i);
+	buf_append_str(&deep, "\r\nContent-Type: text/plain\r\n\r\nbody\r\n");
+	is_int(run(deep.data, deep.len, 0, &lim, &out), MIME_LIMIT_HEADER,
+	    "Subject of 72 KB: limit=header_size");
 	buf_free(&out);
 	buf_free(&deep);
 }
@@ -315,7 +388,7 @@ main(void)
 	size_t i, step;
 	static const size_t steps[] = { 0, 1, 7 };
 
-	plan((int)ARRAY_SIZE(cases) * 3 + 1 + 5 + 6 + 4);
+	plan((int)ARRAY_SIZE(cases) * 3 + 1 + 5 + 6 + 5 + 4);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		for (step = 0; step < ARRAY_SIZE(steps); step++) {
 			struct buf out;

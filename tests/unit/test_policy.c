@@ -227,7 +227,7 @@ main(void)
 	const struct policy_stage *st;
 	size_t n;
 
-	plan(52);
+	plan(55);
 
 	/* ---- the runner ---- */
 	memset(&r, 0, sizeof(r));
@@ -257,7 +257,28 @@ main(void)
 	ok(n == 6 && strcmp(st[0].name, "auth_required") == 0 && strcmp(st[n - 1].name, "spf") == 0,
 	    "MAIL: auth_required first, spf last");
 	st = policy_phase_stages(POLICY_EOM, &n);
-	ok(n == 4 && strcmp(st[n - 1].name, "dkim") == 0 && st[0].run != NULL, "EOM: DKIM signs last");
+	ok(n == 5 && strcmp(st[n - 1].name, "dkim") == 0 && st[0].run != NULL, "EOM: DKIM signs last");
+	ok(strcmp(st[0].name, "nul") == 0, "EOM: the NUL check runs first (issue 12 item 13)");
+	{
+		struct policy_params np;
+		struct policy_msg m;
+		struct outcome no;
+
+		memset(&np, 0, sizeof(pp));
+		memset(&m, 0, sizeof(m));
+		m.params = &np;
+		buf_init(&m.data, 0);
+		buf_append(&m.data, "Subject: x\r\n\r\nA\0B\r\n", 20);
+		np.limits.reject_nul = 1;
+		outcome_ok(&no);
+		policy_stage_nul(&m, &no);
+		ok(no.code == 554 && strcmp(no.enhanced, "5.6.0") == 0, "EOM nul: NUL in the body: 554 5.6.0");
+		np.limits.reject_nul = 0;
+		outcome_ok(&no);
+		policy_stage_nul(&m, &no);
+		ok(no.kind == OUTCOME_OK, "EOM nul: smtpd_reject_nul = no lets it through");
+		buf_free(&m.data);
+	}
 
 	/* ---- the stages, each through its phase ---- */
 	cfg = conf("smtpd_max_connections = 3\nsmtpd_max_connections_per_ip = 2\n"

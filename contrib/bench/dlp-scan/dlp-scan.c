@@ -4,6 +4,7 @@
  * of one core (thread CPU time), on three generated inputs:
  *
  *   text     ordinary prose with a few numbers (dates, amounts, phones)
+ *   utf8     the same with an accented UTF-8 word in ten (folded first)
  *   invoice  digit-heavy invoice lines (SKUs, quantities, prices, order
  *            numbers, dates, a card / IBAN / SSN now and then)
  *   mime     the invoice text as a base64 multipart message, through the
@@ -71,7 +72,34 @@ gen_text(struct buf *b, size_t size)
 		else if (k < 4)
 			buf_printf(b, "EUR %u.%02u ", rnd(10000), rnd(100));
 		buf_append_str(b, words[rnd(sizeof(words) / sizeof(words[0]))]);
-		buf_append(b, rnd(12) == 0 ? ".\r\n" : " ", rnd(12) == 0 ? 3 : 1);
+		buf_append_str(b, rnd(12) == 0 ? ".\r\n" : " ");
+	}
+}
+
+/* Ordinary text with accented words now and then (UTF-8): the scanner
+ * folds such text before reading it. */
+static void
+gen_utf8(struct buf *b, size_t size)
+{
+	static const char *const intl[] = {
+		"caf\xc3\xa9", "gr\xc3\xb6\xc3\x9f" "e", "d\xc3\xa9j\xc3\xa0", "\xe2\x82\xac",
+		"na\xc3\xafve", "\xe2\x80\x9cok\xe2\x80\x9d",
+	};
+
+	while (b->len < size) {
+		unsigned k = rnd(100);
+
+		if (k < 2)
+			buf_printf(b, "on 2026-%02u-%02u ", rnd(12) + 1, rnd(28) + 1);
+		else if (k < 3)
+			buf_printf(b, "call +1 415 555 %04u ", rnd(10000));
+		else if (k < 4)
+			buf_printf(b, "EUR %u.%02u ", rnd(10000), rnd(100));
+		if (rnd(10) == 0)
+			buf_append_str(b, intl[rnd(sizeof(intl) / sizeof(intl[0]))]);
+		else
+			buf_append_str(b, words[rnd(sizeof(words) / sizeof(words[0]))]);
+		buf_append_str(b, rnd(12) == 0 ? ".\r\n" : " ");
 	}
 }
 
@@ -222,20 +250,24 @@ main(int argc, char **argv)
 {
 	size_t size = (argc > 1 ? (size_t)atoi(argv[1]) : 64) << 20;
 	int reps = argc > 2 ? atoi(argv[2]) : 5;
-	struct buf text, inv, msg;
+	struct buf text, utf8, inv, msg;
 
 	buf_init(&text, 0);
+	buf_init(&utf8, 0);
 	buf_init(&inv, 0);
 	buf_init(&msg, 0);
 	gen_text(&text, size);
+	gen_utf8(&utf8, size);
 	gen_invoice(&inv, size);
 	gen_mime(&inv, &msg);
 	pcre_init();
 	printf("# MB/s = MiB per second of one core's CPU time, mean of %d runs\n", reps);
 	bench("text", &text, 0, reps);
+	bench("utf8", &utf8, 0, reps);
 	bench("invoice", &inv, 0, reps);
 	bench("mime", &msg, 1, reps > 2 ? 2 : reps);
 	buf_free(&text);
+	buf_free(&utf8);
 	buf_free(&inv);
 	buf_free(&msg);
 	pcre2_match_data_free(md);

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * auth_pool.h: the password-check pool (issue 12 item 11).  scrypt
+ * (16 MiB, tens of ms per check) used to share libuv's 4-thread pool
+ * with the end-of-message policy work, so 100 connections guessing
+ * passwords made every submission wait behind them.  Password checks now
+ * run here: smtpd_auth_threads threads of their own, at a lower CPU
+ * priority than the rest of posternd, taking jobs round-robin across
+ * client addresses (one queue per address), so one address flooding
+ * AUTH delays other addresses' checks by at most one job each, and EOM
+ * work in the uv pool never waits behind any of them.  At most
+ * AUTH_POOL_MAX_QUEUED jobs wait; beyond that submit fails (the relay
+ * answers 454 4.7.0).
+ *
+ * Submit and cancel on the loop thread; WORK runs on a pool thread; DONE
+ * runs on the loop with status 0, or UV_ECANCELED when the job was
+ * cancelled before it started (WORK then never ran).
+ */
+#ifndef POSTERN_AUTH_POOL_H
+#define POSTERN_AUTH_POOL_H
+
+#include <uv.h>
+
+#define AUTH_POOL_MAX_QUEUED 1024
+
+struct auth_pool;
+struct auth_pool_job;
+typedef void (*auth_pool_work_fn)(void *arg);
+typedef void (*auth_pool_done_fn)(void *arg, int status);
+
+/* NTHREADS >= 1; NULL when the threads cannot be started. */
+struct auth_pool *auth_pool_new(uv_loop_t *loop, unsigned nthreads);
+/* Cancel what waits (DONE with UV_ECANCELED), join the threads after
+ * the running jobs end, and free the pool once their DONE ran. */
+void auth_pool_free(struct auth_pool *p);
+
+/* Queue a job under KEY (the client address). NULL when full. */
+struct auth_pool_job *auth_pool_submit(struct auth_pool *p, const char *key,
+    auth_pool_work_fn work, auth_pool_done_fn done, void *arg);
+/* Take a job that has not started out of the queue: 0 (DONE will come
+ * with UV_ECANCELED), or -1 when it is running or finished. */
+int auth_pool_cancel(struct auth_pool *p, struct auth_pool_job *j);
+
+/* Jobs queued and running now. */
+unsigned auth_pool_pending(const struct auth_pool *p);
+
+#endif

@@ -1,0 +1,65 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+#
+# check-devdeps.sh: contrib/dev/deps.sh checks capabilities, not only
+# packages (issue 12 item 14: swaks installed without Net::SSLeay has no
+# TLS, and the README's swaks example and the swaks TLS tests failed on a
+# fresh machine while deps.sh said nothing).  TAP, run by `make check`;
+# installs nothing (DEPS_CHECK_ONLY=1):
+#
+#  1. On this machine, which just built postern, `deps.sh build` passes.
+#  2. With a swaks on PATH that reports no TLS, `deps.sh run` exits 1 and
+#     names the capability and the package.
+#  3. With one whose AUTH is missing, it names AUTH.
+#
+# Usage: check-devdeps.sh [SRCDIR]; by default POSTERN_SRCDIR.
+
+set -u
+S=${1:-${POSTERN_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}}
+deps="$S/contrib/dev/deps.sh"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/check-devdeps.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+echo "1..3"
+
+if out=$(DEPS_CHECK_ONLY=1 sh "$deps" build 2>&1); then
+	echo "ok 1 - deps.sh build: every build capability present"
+else
+	echo "not ok 1 - deps.sh build: every build capability present"
+	printf '%s\n' "$out" | sed 's/^/# /'
+fi
+
+# fake_swaks DIR TLS AUTH: a swaks that reports what `swaks --support` would
+fake_swaks() {
+	mkdir -p "$1"
+	{
+		echo '#!/bin/sh'
+		echo 'echo "=== Date Manipulation supported"'
+		[ "$2" = yes ] && echo 'echo "=== TLS supported"' ||
+			echo 'echo "*** TLS not available: requires Net::SSLeay" >&2'
+		[ "$3" = yes ] && echo 'echo "=== Basic AUTH supported"' ||
+			echo 'echo "*** Basic AUTH not available: requires MIME::Base64" >&2'
+		echo 'exit 0'
+	} >"$1/swaks"
+	chmod +x "$1/swaks"
+}
+
+fake_swaks "$tmp/notls" no yes
+out=$(PATH="$tmp/notls:$PATH" DEPS_CHECK_ONLY=1 sh "$deps" run 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -q "MISSING: swaks with TLS.*install: libnet-ssleay-perl"; then
+	echo "ok 2 - swaks without TLS: deps.sh run fails and names libnet-ssleay-perl"
+else
+	echo "not ok 2 - swaks without TLS: deps.sh run fails and names libnet-ssleay-perl (exit $rc)"
+	printf '%s\n' "$out" | sed 's/^/# /'
+fi
+
+fake_swaks "$tmp/noauth" yes no
+out=$(PATH="$tmp/noauth:$PATH" DEPS_CHECK_ONLY=1 sh "$deps" run 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -q "MISSING: swaks with AUTH" &&
+    ! printf '%s\n' "$out" | grep -q "swaks with TLS"; then
+	echo "ok 3 - swaks without AUTH: named, and TLS is not blamed"
+else
+	echo "not ok 3 - swaks without AUTH: named, and TLS is not blamed (exit $rc)"
+	printf '%s\n' "$out" | sed 's/^/# /'
+fi

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_auth_guard: the AUTH guard's one rule (include/auth_guard.h;
+ * issue 12 items 9 and 10) and the password-check pool
+ * (include/auth_pool.h; item 11).
+ *
+ * Guard: a pair locks at its threshold and other addresses of the same
+ * account stay free; an address locks across names; many addresses
+ * guessing one account slow it down (doubling, capped) instead of
+ * locking, and an address that authenticated before is exempt; attempts
+ * reserved in flight count against the threshold (forty at once: only
+ * the threshold's worth are admitted, and a right guess after them is
+ * refused); the concurrency cap; a success gives its reservation back;
+ * VOID; aging; listing; unlock by address and by account; expiry.
+ *
+ * Pool: jobs run off the loop and DONE runs on it; round-robin across
+ * keys (a key with many jobs does not starve one with a single job);
+ * cancel of a queued job never runs it; free with nothing left.
+ */
+#include "autoconfig.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "auth_guard.h"
+#include "auth_pool.h"
+#include "tap.h"
+
+static const struct auth_guard_params P = {
+	.threshold = 3,
+	.ip_threshold = 6,
+	.lock_ms = 60000,
+	.slowdown_threshold = 4,
+	.slowdown_max_ms = 8000,
+	.max_concurrent = 2,
+};
+
+/* One whole attempt: admit, then report RESULT. Returns the verdict. */
+static enum auth_guard_verdict
+attempt(struct auth_guard *g, const char *ip, const char *name, int result, uint64_t now,
+    uint64_t *delay)
+{
+	uint64_t d = 0;
+	enum auth_guard_verdict v = auth_guard_admit(g, &P, ip, name, now, &d);
+
+	if (delay != NULL)
+		*delay = d;
+	if (v == AUTH_GUARD_OK)
+		(void)auth_guard_done(g, &P, ip, name, result, now);
+	return v;
+}
+
+struct listed {
+	int pairs, addresses, accounts;
+	uint64_t delay;
+};
+
+static void
+count_cb(void *arg, const struct auth_guard_entry *e)
+{
+	struct listed *l = arg;
+
+	if (strcmp(e->kind, "pair") == 0)
+		l->pairs++;
+	else if (strcmp(e->kind, "address") == 0)
+		l->addresses++;
+	else {
+		l->accounts++;
+		l->delay = e->delay_ms;
+	}
+}
+
+static void
+test_guard(void)
+{
+	struct auth_guard *g = auth_guard_new();
+	uint64_t t = 1000000, d;
+	struct listed l;
+	char ip[32];
+	int i, admitted, v;
+
+	/* ---- pair lockout, other addresses unaffected (item 9) ---- */
+	is_int(attempt(g, "192.0.2.1", "app1", AUTH_GUARD_FAILURE, t, NULL), AUTH_GUARD_OK, "1st failure");
+	is_int(attempt(g, "192.0.2.1", "app1", AUTH_GUARD_FAILURE, t, NULL), AUTH_GUARD_OK, "2nd failure");
+	is_int(attempt(g, "192.0.2.1", "app1", AUTH_GUARD_FAILURE, t, NULL), AUTH_GUARD_OK, "3rd failure");
+	is_int(auth_guard_check(g, &P, "192.0.2.1", "app1", t), AUTH_GUARD_LOCKED_PAIR,
+	    "the pair is locked at the threshold");
+	is_int(auth_guard_check(g, &P, "192.0.2.2", "app1", t), AUTH_GUARD_OK,
+	    "the same account from another address is not locked (the owner can still log in)");
+	is_int(auth_guard_check(g, &P, "192.0.2.1", "app2", t), AUTH_GUARD_OK,
+	    "the same address may still try another name (below the address threshold)");
+	is_int(auth_guard_check(g, &P, "192.0.2.1", "app1", t + 60001), AUTH_GUARD_OK,
+	    "the pair lock ends after lock_ms");
+
+	/* ---- address lockout across names ---- */
+	for (i = 0; i < 6; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "n%d", i);
+		(void)attempt(g, "192.0.2.9", name, AUTH_GUARD_FAILURE, t, NULL);
+	}
+	is_int(auth_guard_check(g, &P, "192.0.2.9", "app1", t), AUTH_GUARD_LOCKED_IP,
+	    "six names from one address lock the address for every name");
+
+	/* ---- many addresses, one account: slow down, never lock ---- */
+	for (i = 0; i < 4; i++) {
+		snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+		(void)attempt(g, ip, "victim", AUTH_GUARD_FAILURE, t, &d);
+		is_int(d, 0, "failure %d of the account: no slow-down yet", i + 1);
+	}
+	(void)attempt(g, "198.51.100.10", "victim", AUTH_GUARD_FAILURE, t, &d);
+	is_int(d, 1000, "at the slow-down threshold: 1 s");
+	(void)attempt(g, "198.51.100.11", "victim", AUTH_GUARD_FAILURE, t, &d);
+	is_int(d, 2000, "then doubling: 2 s");
+	for (i = 0; i < 5; i++)
+		(void)attempt(g, "198.51.100.12", "victim", AUTH_GUARD_FAILURE, t, NULL);
+	v = (int)auth_guard_admit(g, &P, "203.0.113.5", "victim", t, &d);
+	is_int(v, AUTH_GUARD_OK, "a new address is still admitted for the account (not locked)");
+	is_int(d, 8000, "slow-down capped at slowdown_max");
+	(void)auth_guard_done(g, &P, "203.0.113.5", "victim", AUTH_GUARD_SUCCESS, t);
+	memset(&l, 0, sizeof(l));
+	(void)auth_guard_list(g, &P, t, 0, count_cb, &l);
+	ok(l.accounts == 1 && l.delay == 8000, "lockouts lists the account under slow-down (%llu ms)",
+	    (unsigned long long)l.delay);
+	(void)auth_guard_admit(g, &P, "203.0.113.5", "victim", t + 1, &d);
+	is_int(d, 0, "an address that authenticated as the account is exempt from its slow-down");
+	(void)auth_guard_done(g, &P, "203.0.113.5", "victim", AUTH_GUARD_SUCCESS, t + 1);
+
+	/* ---- reservation: forty at once (item 10) ---- */
+	admitted = 0;
+	for (i = 0; i < 40; i++) {
+		v = (int)auth_guard_admit(g, &P, "192.0.2.40", "app9", t, &d);
+		if (v == AUTH_GUARD_OK)
+			admitted++;
+	}
+	is_int(admitted, 2, "forty simultaneous attempts: the concurrency cap admits two");
+	for (i = 0; i < 2; i++)
+		(void)auth_guard_done(g, &P, "192.0.2.40", "app9", AUTH_GUARD_FAILURE, t);
+	is_int(auth_guard_check(g, &P, "192.0.2.40", "app9", t), AUTH_GUARD_LOCKED_PAIR,
+	    "the refused rest of the burst counted: the pair is locked");
+	is_int(auth_guard_admit(g, &P, "192.0.2.40", "app9", t, &d), AUTH_GUARD_LOCKED_PAIR,
+	    "a right guess after the threshold is refused before verification");
+	{
+		struct auth_guard_params q = P;
+
+		q.max_concurrent = 0;	/* no cap: the reservation alone bounds it */
+		admitted = 0;
+		for (i = 0; i < 40; i++)
+			if (auth_guard_admit(g, &q, "192.0.2.41", "app9", t, &d) == AUTH_GUARD_OK)
+				admitted++;
+		is_int(admitted, 3, "without a cap, reservations in flight stop at the threshold");
+		(void)auth_guard_done(g, &q, "192.0.2.41", "app9", AUTH_GUARD_SUCCESS, t);
+		(void)auth_guard_done(g, &q, "192.0.2.41", "app9", AUTH_GUARD_FAILURE, t);
+		(void)auth_guard_done(g, &q, "192.0.2.41", "app9", AUTH_GUARD_FAILURE, t);
+		is_int(auth_guard_check(g, &q, "192.0.2.41", "app9", t), AUTH_GUARD_OK,
+		    "a success clears the pair's failures");
+	}
+	is_int(attempt(g, "192.0.2.42", "app9", AUTH_GUARD_VOID, t, NULL), AUTH_GUARD_OK, "void");
+	is_int(attempt(g, "192.0.2.42", "app9", AUTH_GUARD_VOID, t, NULL), AUTH_GUARD_OK, "void");
+	is_int(attempt(g, "192.0.2.42", "app9", AUTH_GUARD_VOID, t, NULL), AUTH_GUARD_OK, "void");
+	is_int(auth_guard_check(g, &P, "192.0.2.42", "app9", t), AUTH_GUARD_OK,
+	    "attempts we could not verify (tempfail) give their reservation back");
+
+	/* ---- unlock ---- */
+	is_int(auth_guard_check(g, &P, "192.0.2.9", "x", t), AUTH_GUARD_LOCKED_IP, "still locked");
+	ok(auth_guard_unlock(g, "192.0.2.9") >= 7, "unlock ADDRESS clears the address and its pairs");
+	is_int(auth_guard_check(g, &P, "192.0.2.9", "n0", t), AUTH_GUARD_OK, "address free again");
+	ok(auth_guard_unlock(g, "app9") >= 2, "unlock ACCOUNT clears its pairs");
+	is_int(auth_guard_check(g, &P, "192.0.2.40", "app9", t), AUTH_GUARD_OK, "pair free again");
+	is_int(auth_guard_unlock(g, "nobody-here"), 0, "unlock of an unknown target clears nothing");
+
+	/* ---- expiry ---- */
+	auth_guard_expire(g, &P, t + 25ULL * 3600 * 1000);
+	is_int(auth_guard_count(g), 0, "expiry forgets everything once nothing is held");
+	auth_guard_free(g);
+}
+
+/* ---- pool ---- */
+
+struct job {
+	const char *key;
+	int ran, done, status;
+};
+
+static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+static char order[64];
+static size_t norder;
+static int ndone;
+
+static void
+job_work(void *arg)
+{
+	struct job *j = arg;
+
+	usleep(20000);
+	pthread_mutex_lock(&order_mu);
+	if (norder < sizeof(order) - 1)
+		order[norder++] = j->key[0];
+	pthread_mutex_unlock(&order_mu);
+	j->ran = 1;
+}
+
+static void
+job_done(void *arg, int status)
+{
+	struct job *j = arg;
+
+	j->done = 1;
+	j->status = status;
+	ndone++;
+}
+
+static void
+test_pool(void)
+{
+	uv_loop_t loop;
+	struct auth_pool *p;
+	struct job jobs[9];
+	struct auth_pool_job *h[9];
+	int i;
+
+	uv_loop_init(&loop);
+	p = auth_pool_new(&loop, 1);
+	ok(p != NULL, "pool starts");
+	memset(jobs, 0, sizeof(jobs));
+	/* one thread: the first job runs at once, the rest queue */
+	for (i = 0; i < 6; i++) {
+		jobs[i].key = "a";
+		h[i] = auth_pool_submit(p, "a", job_work, job_done, &jobs[i]);
+	}
+	jobs[6].key = "b";
+	h[6] = auth_pool_submit(p, "b", job_work, job_done, &jobs[6]);
+	jobs[7].key = "c";
+	h[7] = auth_pool_submit(p, "c", job_work, job_done, &jobs[7]);
+	jobs[8].key = "a";
+	h[8] = auth_pool_submit(p, "a", job_work, job_done, &jobs[8]);
+	ok(h[8] != NULL, "submit");
+	is_int(auth_pool_cancel(p, h[8]), 0, "a queued job can be cancelled");
+	while (ndone < 9)
+		uv_run(&loop, UV_RUN_ONCE);
+	ok(!jobs[8].ran && jobs[8].status == UV_ECANCELED, "a cancelled job never runs (UV_ECANCELED)");
+	order[norder] = '\0';
+	diag("order: %s", order);
+	ok(strchr(order, 'b') != NULL && strchr(order, 'b') - order <= 2 &&
+	    strchr(order, 'c') - order <= 3,
+	    "round-robin: b and c run among the first jobs, not after a's six (%s)", order);
+	is_int(auth_pool_pending(p), 0, "nothing pending");
+	auth_pool_free(p);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	is_int(uv_loop_close(&loop), 0, "the pool closes its handles");
+}
+
+int
+main(void)
+{
+	plan(41);
+	test_guard();
+	test_pool();
+	return done();
+}
