@@ -162,6 +162,8 @@ struct config {
 	enum config_spf_action spf_action;
 	enum config_from_domain_action from_domain_action;
 
+	char *metrics_listen;
+
 	/* webhooks */
 	uint64_t webhook_lifetime;
 	uint64_t webhook_timeout;

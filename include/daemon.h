@@ -146,7 +146,15 @@ int webhook_module_start(struct daemon *d, char *err, size_t errlen);
 int webhook_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
 void webhook_module_stop(struct daemon *d);
 
+/* src/daemon/metrics_module.c: GET /metrics on metrics_listen (off when empty). */
+int metrics_module_start(struct daemon *d, char *err, size_t errlen);
+void metrics_module_stop(struct daemon *d);
+
 /* src/daemon/smtpd_module.c: the relay and the SMTP listeners. */
+struct listener_stats;
+struct relay_stats;
+/* The listener's and the relay's counters (zeros before start). */
+void smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_stats *rs);
 int listener_module_start(struct daemon *d, char *err, size_t errlen);
 int listener_module_reload(struct daemon *d, const struct config *next, char *err,
     size_t errlen);

@@ -529,7 +529,7 @@ account_mail_delete(struct queue *q, struct db_txn *txn, const char *account)
 			continue;
 		mine = strcmp(m->account, account) == 0 && !(r.flags & MF_DELETED);
 		queue_msg_free(m);
-		if (mine && (rc = action_apply(q, txn, ids[i], QUEUE_ACT_DELETE)) > 0)
+		if (mine && (rc = action_apply(q, txn, ids[i], QUEUE_ACT_DELETE, NULL)) > 0)
 			rc = 0;
 	}
 	free(ids);

@@ -196,6 +196,9 @@ static const struct conf_key conf_keys[] = {
 	{ "spf_action", CONF_ENUM, "warn", 0, 0, F(spf_action), spf_actions, 0, 0 },
 	{ "from_domain_action", CONF_ENUM, "reject", 0, 0, F(from_domain_action), from_domain_actions, 0, 0 },
 
+	/* metrics (issue 19): GET /metrics, Prometheus text; "" = off */
+	{ "metrics_listen", CONF_STRING, "", 0, 0, F(metrics_listen), NULL, 0, RESTART },
+
 	/* webhooks (issue 19) */
 	{ "webhook_lifetime", CONF_DURATION, "1d", 1 * SEC, 30 * DAY, F(webhook_lifetime), NULL, 0, 0 },
 	{ "webhook_timeout", CONF_DURATION, "10s", 100, 5 * MIN, F(webhook_timeout), NULL, 0, 0 },

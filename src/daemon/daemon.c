@@ -78,6 +78,7 @@ static const struct daemon_module builtin_modules[] = {
 	{ "webhook", webhook_module_start, webhook_module_reload, NULL, webhook_module_stop },
 	{ "smtpd", listener_module_start, listener_module_reload, listener_module_drain,
 	    listener_module_stop },
+	{ "metrics", metrics_module_start, NULL, NULL, metrics_module_stop },
 	{ NULL, NULL, NULL, NULL, NULL }	/* end */
 };
 
@@ -255,6 +256,19 @@ daemon_check(const struct config *cfg, char *err, size_t errlen)
 	    &errs);
 	rc |= check_ip_list(cfg, "smtpd_relay_listen", &cfg->smtpd_relay_listen, 1, &errs);
 	rc |= check_ip_list(cfg, "dns_servers", &cfg->dns_servers, 0, &errs);
+	if (cfg->metrics_listen[0]) {
+		char host[256];
+		int port;
+		unsigned char a[16];
+
+		if (config_parse_address(cfg->metrics_listen, host, sizeof(host), &port) != 0 ||
+		    (strcmp(host, "*") != 0 && inet_pton(AF_INET, host, a) != 1 &&
+		    inet_pton(AF_INET6, host, a) != 1)) {
+			check_error(&errs, cfg, "metrics_listen", "'%s' is not an IP address:port "
+			    "(or *:port)", cfg->metrics_listen);
+			rc = -1;
+		}
+	}
 	if (cfg->dkim_key_directory[0]) {
 		DIR *dir = opendir(cfg->dkim_key_directory);
 		struct dirent *de;
