@@ -139,6 +139,8 @@ enum reply_id {
 	R_NOTHING_TO_HOLD,		/* 550 5.0.0 */
 	R_NOT_HELD,			/* 550 5.0.0 */
 	R_NOTHING_TO_REQUEUE,		/* 550 5.0.0 */
+	R_NOTHING_TO_BOUNCE,		/* 550 5.0.0 */
+	R_OPERATOR_BOUNCE,		/* 550 5.0.0 queue bounce: the reply recorded */
 
 	/* delivery: what postern concludes, not what a remote server said */
 	R_RCPT_NO_DOMAIN,		/* 553 5.1.3 */

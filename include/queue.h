@@ -302,6 +302,8 @@ enum queue_action {
 	QUEUE_ACT_RELEASE,	/* held -> queued, due now */
 	QUEUE_ACT_DELETE,	/* body and data key shredded, recipients deleted */
 	QUEUE_ACT_REQUEUE,	/* pending recipients due now */
+	QUEUE_ACT_BOUNCE,	/* pending and held recipients -> bounced now, by the
+				 * operator (relay "operator"; the caller sends the DSN) */
 };
 int queue_action(struct queue *q, const char *id, enum queue_action act,
     queue_done_cb cb, void *arg);

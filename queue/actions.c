@@ -95,7 +95,7 @@ unchanged_reply(enum queue_action act)
 {
 	/* by action; the third (delete) never finds nothing to do */
 	static const enum reply_id nothing[] = {
-		R_NOTHING_TO_HOLD, R_NOT_HELD, R__COUNT, R_NOTHING_TO_REQUEUE,
+		R_NOTHING_TO_HOLD, R_NOT_HELD, R__COUNT, R_NOTHING_TO_REQUEUE, R_NOTHING_TO_BOUNCE,
 	};
 
 	return (unsigned)act < ARRAY_SIZE(nothing) ? nothing[act] : R__COUNT;
@@ -385,7 +385,7 @@ queue_domain_action(struct queue *q, const char *domain, enum queue_action act,
 	struct simple_op *s;
 
 	if (domain == NULL || *domain == '\0' || strchr(domain, '@') != NULL ||
-	    (act != QUEUE_ACT_HOLD && act != QUEUE_ACT_RELEASE))
+	    (act != QUEUE_ACT_HOLD && act != QUEUE_ACT_RELEASE && act != QUEUE_ACT_BOUNCE))
 		return -EINVAL;
 	s = simple_new(OP_DOMAIN, cb, arg);
 	s->act = act;
@@ -403,10 +403,11 @@ static int
 action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act,
     const char *domain)
 {
-	static const char *const what[] = { "hold", "release", "delete", "requeue" };
+	static const char *const what[] = { "hold", "release", "delete", "requeue", "bounced" };
 	struct queue_msg *m;
 	struct mrec r;
 	uint64_t now = now_wall_ms();
+	char bounce_reply[256];
 	size_t i, nchanged = 0;
 	int rc = 0;
 
@@ -448,6 +449,23 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 				changed = 1;
 			}
 			break;
+		case QUEUE_ACT_BOUNCE:
+			if (pending || rc_->state == QUEUE_HELD) {
+				const struct reply_def *d = reply_def(R_OPERATOR_BOUNCE);
+
+				if (pending)
+					rc = sched_del(txn, rc_->next_try, id, rc_->no);
+				rc_->state = QUEUE_BOUNCED;
+				rc_->last_attempt = now;	/* the DSN goes for these */
+				snprintf(bounce_reply, sizeof(bounce_reply), "%d %s %s", d->code,
+				    d->enhanced, d->text);
+				free(rc_->last_reply);
+				rc_->last_reply = xstrdup(bounce_reply);
+				free(rc_->relay);
+				rc_->relay = xstrdup("operator");
+				changed = 1;
+			}
+			break;
 		case QUEUE_ACT_DELETE:
 			if (pending)
 				rc = sched_del(txn, rc_->next_try, id, rc_->no);
@@ -461,7 +479,8 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 			nchanged++;
 			rc = rcpt_put(txn, id, rc_);
 			if (rc == 0)
-				rc = event_add(q, txn, id, rc_->addr, what[act], NULL,
+				rc = event_add(q, txn, id, rc_->addr, what[act],
+				    act == QUEUE_ACT_BOUNCE ? rc_->last_reply : NULL,
 				    (r.flags & MF_WEBHOOK) != 0);
 		}
 	}
@@ -477,6 +496,14 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 			r.flags |= MF_HELD;
 		else if (act == QUEUE_ACT_RELEASE && domain == NULL)
 			r.flags &= ~(uint64_t)MF_HELD;
+		else if (act == QUEUE_ACT_BOUNCE && (r.flags & MF_HELD)) {
+			int held = 0;
+
+			for (i = 0; i < m->nrcpts; i++)
+				held |= m->rcpts[i].state == QUEUE_HELD;
+			if (!held)
+				r.flags &= ~(uint64_t)MF_HELD;
+		}
 		else if (act == QUEUE_ACT_DELETE) {
 			rc = body_shred(txn, id, r.nchunks);
 			r.flags |= MF_DELETED | MF_BODY_GONE;

@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "bounce.h"
 #include "control.h"
 #include "control_int.h"
 #include "hash.h"
@@ -322,7 +323,46 @@ struct act_ctx {
 	char **ids;
 	int *status;
 	char lasterr[256];
+	uint64_t since;		/* queue bounce: when the request started */
 };
+
+/* queue bounce: the request is answered once its DSNs are committed. */
+struct dsn_wait {
+	struct control_req *req;
+	int status;
+	size_t pending;		/* DSN commits not yet done, +1 while queuing */
+};
+
+static void
+dsn_wait_done(void *arg, const struct outcome *o)
+{
+	struct dsn_wait *w = arg;
+
+	(void)o;	/* a DSN that could not be queued is logged by bounce.c */
+	if (--w->pending == 0) {
+		control_finish(w->req, w->status);
+		free(w);
+	}
+}
+
+static struct dsn_wait *
+dsn_wait_new(struct control_req *req, int status)
+{
+	struct dsn_wait *w = xcalloc(1, sizeof(*w));
+
+	w->req = req;
+	w->status = status;
+	w->pending = 1;
+	return w;
+}
+
+/* A DSN for message ID if the operator returned recipients of it since SINCE. */
+static void
+dsn_wait_add(struct dsn_wait *w, const char *id, uint64_t since)
+{
+	if (bounce_operator(w->req->queue, id, since, w->req->cfg->hostname, dsn_wait_done, w) > 0)
+		w->pending++;
+}
 
 static void
 act_finish(struct act_ctx *a)
@@ -354,7 +394,17 @@ act_finish(struct act_ctx *a)
 	}
 	if (a->n > 0 && !a->txn_failed)
 		control_audit_committed(a->req);
-	control_finish(a->req, status);
+	if (a->act == QUEUE_ACT_BOUNCE) {
+		struct dsn_wait *w = dsn_wait_new(a->req, status);
+		struct outcome ok_;
+
+		for (i = 0; i < a->n; i++)
+			if (a->status[i] == 0)
+				dsn_wait_add(w, a->ids[i], a->since);
+		outcome_ok(&ok_);
+		dsn_wait_done(w, &ok_);		/* drops the +1: finishes now or later */
+	} else
+		control_finish(a->req, status);
 	for (i = 0; i < a->n; i++)
 		free(a->ids[i]);
 	free(a->ids);
@@ -444,6 +494,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 	a->req = req;
 	a->explicit = !json_get_bool(req->args, "all_matching", 0);
 	a->act = act;
+	a->since = now_wall_ms();
 	a->ids = lc.ids;
 	a->n = lc.n;
 	a->status = xcalloc(lc.n + 1, sizeof(*a->status));
@@ -475,6 +526,18 @@ static int cmd_hold(struct control_req *r, struct json_out *o) { (void)o; return
 static int cmd_release(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_RELEASE); }
 static int cmd_delete(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_DELETE); }
 static int cmd_requeue(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_REQUEUE); }
+static int cmd_domain_action(struct control_req *req, enum queue_action act);
+/* queue.bounce {ids | all_matching + filters | domain}: return pending mail
+ * to its senders now, with a DSN (RFC 3464) each. */
+static int
+cmd_bounce(struct control_req *r, struct json_out *o)
+{
+	(void)o;
+	if (json_get_str(r->args, "domain", NULL) != NULL &&
+	    json_get(r->args, "ids") == NULL && !json_get_bool(r->args, "all_matching", 0))
+		return cmd_domain_action(r, QUEUE_ACT_BOUNCE);
+	return cmd_action(r, QUEUE_ACT_BOUNCE);
+}
 
 static void
 simple_done(void *arg, const struct outcome *o)
@@ -843,7 +906,28 @@ cmd_summary(struct control_req *req, struct json_out *out)
 struct domain_req {
 	struct control_req *req;
 	int nchanged;
+	enum queue_action act;
+	uint64_t since;
+	struct dsn_wait *w;
 };
+
+/* queue bounce --domain: the DSNs, for every message with a recipient
+ * the operator returned since DR->since. */
+static int
+domain_dsn_cb(void *arg, const struct queue_msg *m)
+{
+	struct domain_req *dr = arg;
+	size_t i;
+
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].state == QUEUE_BOUNCED && m->rcpts[i].relay != NULL &&
+		    strcmp(m->rcpts[i].relay, "operator") == 0 &&
+		    m->rcpts[i].last_attempt >= dr->since) {
+			dsn_wait_add(dr->w, m->id, dr->since);
+			break;
+		}
+	return 0;
+}
 
 static void
 domain_done(void *arg, const struct outcome *o)
@@ -860,7 +944,15 @@ domain_done(void *arg, const struct outcome *o)
 		json_kv_str(out, "domain", req->target);
 		json_kv_int(out, "messages", dr->nchanged);
 		json_obj_end(out);
-		control_finish(req, CONTROL_OK);
+		if (dr->act == QUEUE_ACT_BOUNCE && dr->nchanged > 0) {
+			struct outcome ok_;
+
+			dr->w = dsn_wait_new(req, CONTROL_OK);
+			(void)queue_foreach(req->queue, domain_dsn_cb, dr);
+			outcome_ok(&ok_);
+			dsn_wait_done(dr->w, &ok_);
+		} else
+			control_finish(req, CONTROL_OK);
 	} else
 		control_finish(req, control_error(req, CONTROL_FAIL, "%s", o->text));
 	free(dr);
@@ -883,6 +975,8 @@ cmd_domain_action(struct control_req *req, enum queue_action act)
 		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
 	dr = xcalloc(1, sizeof(*dr));
 	dr->req = req;
+	dr->act = act;
+	dr->since = now_wall_ms();
 	rc = queue_domain_action(req->queue, req->target, act, control_audit_txn(req, 1),
 	    &dr->nchanged, domain_done, dr);
 	if (rc != 0) {
@@ -936,6 +1030,7 @@ cmd_check(struct control_req *req, struct json_out *out)
 }
 
 static const struct control_cmd queue_cmds[] = {
+	{ "queue.bounce", CONTROL_ROLE_OPERATOR, 1, cmd_bounce },
 	{ "queue.suspend", CONTROL_ROLE_OPERATOR, 1, cmd_suspend },
 	{ "queue.unsuspend", CONTROL_ROLE_OPERATOR, 1, cmd_unsuspend },
 	{ "queue.summary", CONTROL_ROLE_OPERATOR, 0, cmd_summary },

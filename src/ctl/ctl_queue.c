@@ -30,6 +30,7 @@ const char ctl_queue_usage[] =
     "       posternctl queue hold|release|delete|requeue ID...\n"
     "       posternctl queue hold|release|delete|requeue --all-matching [--state S]\n"
     "                  [--account A] [--older-than D]\n"
+    "       posternctl queue bounce ID...|--domain D|--all-matching [FILTERS]\n"
     "       posternctl queue suspend|unsuspend --domain D\n"
     "       posternctl queue flush | stats [--json] | events [ID] [--json] | purge\n"
     "       posternctl queue check [--json]\n"
@@ -341,6 +342,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	} else if (strcmp(verb, "suspend") == 0 || strcmp(verb, "unsuspend") == 0) {
 		if (nrest != 0 || all)
 			goto usage;
+	} else if (strcmp(verb, "bounce") == 0 && nrest == 0 && !all) {
+		/* --domain D (checked by the daemon: required here) */
 	} else if (strcmp(verb, "show") == 0) {
 		if (nrest != 1)
 			goto usage;
@@ -351,7 +354,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 		if (nrest == 1)
 			json_kv_str(&j, "id", rest[0]);
 	} else if (strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0 ||
-	    strcmp(verb, "delete") == 0 || strcmp(verb, "requeue") == 0) {
+	    strcmp(verb, "delete") == 0 || strcmp(verb, "requeue") == 0 ||
+	    strcmp(verb, "bounce") == 0) {
 		if ((nrest == 0) == (all == 0))
 			goto usage;
 		json_key(&j, "ids");
@@ -378,8 +382,10 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 			print_stats(res);
 		else if (strcmp(verb, "summary") == 0)
 			print_summary(res);
-		else if (strcmp(verb, "suspend") == 0 || strcmp(verb, "unsuspend") == 0)
-			printf("%s: %sed, %lld message%s changed\n", jstr(res, "domain"), verb,
+		else if (strcmp(verb, "suspend") == 0 || strcmp(verb, "unsuspend") == 0 ||
+		    (strcmp(verb, "bounce") == 0 && json_get_str(res, "domain", NULL) != NULL))
+			printf("%s: %s%s, %lld message%s changed\n", jstr(res, "domain"), verb,
+			    strcmp(verb, "bounce") == 0 ? "d" : "ed",
 			    (long long)json_get_int(res, "messages", 0),
 			    json_get_int(res, "messages", 0) == 1 ? "" : "s");
 		else if (strcmp(verb, "events") == 0)

@@ -54,8 +54,8 @@ ctl_scan_group(struct ctl *c, int argc, char **argv)
 static const struct ctl_group groups[] = {
 	{ "status", ctl_status_main, "is posternd up: version, uptime, listeners, queue, delivery",
 	  NULL, "usage: posternctl status [--json]\n" },
-	{ "queue", ctl_queue_main, "list, show, summary, hold, release, delete, requeue, suspend, flush, stats, check",
-	  "list show summary hold release delete requeue suspend unsuspend flush stats events purge check",
+	{ "queue", ctl_queue_main, "list, show, summary, hold, release, delete, requeue, bounce, suspend, flush, stats, check",
+	  "list show summary hold release delete requeue bounce suspend unsuspend flush stats events purge check",
 	  ctl_queue_usage },
 	{ "delivery", ctl_delivery_main, "pause, resume delivery (all or one --domain); persisted",
 	  "pause resume status",

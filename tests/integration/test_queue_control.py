@@ -12,7 +12,9 @@
   bucket (qshape), busiest first, with a total row; delivered ones are
   not counted.
 - queue suspend|unsuspend --domain D: holds (releases) only the
-  recipients in D, of every message, audited with the ids changed."""
+  recipients in D, of every message, audited with the ids changed.
+- queue bounce ID...|--domain D: pending recipients bounced now by the
+  operator, one DSN per message to its sender (never to <>)."""
 
 import os
 import re
@@ -30,7 +32,7 @@ def ids(p, *args):
 
 
 def main():
-    plan(24)
+    plan(35)
     p = Postern(conf={"delivery_enabled": "no"})
     p.start()
     a = inject(p, ["one@big.test", "two@big.test"], BODY, sender="alice@example.test")
@@ -79,6 +81,39 @@ def main():
     sus = [x for x in audit if x["cmd"] == "queue.suspend"]
     ok(sus and sus[0]["target"] == "big.test" and sorted(sus[0].get("ids", [])) == sorted([a, b, e]),
        "suspend audited with the messages it changed")
+
+    # queue bounce: return pending mail now, with a DSN to the sender
+    def dsns_to(sender):
+        out = []
+        for m in p.posternctl_json("queue", "list", "--all")["messages"]:
+            if m["sender"] == "" and m["recipients"][0]["address"] == sender:
+                out.append(m["id"])
+        return out
+    f = inject(p, ["r1@gone.test", "r2@keep.test"], BODY, sender="dave@example.test")
+    r = p.posternctl("queue", "bounce", "--domain", "gone.test")
+    ok(r.returncode == 0 and "1 message changed" in r.stdout, "queue bounce --domain: exit 0")
+    m = p.posternctl_json("queue", "show", f)
+    is_(sorted((x["address"], x["state"]) for x in m["recipients"]),
+        [("r1@gone.test", "bounced"), ("r2@keep.test", "queued")], "only the domain's recipient bounced")
+    ok(m["recipients"][0]["last_reply"].startswith("550 5.0.0 Returned to the sender by the operator"),
+       "with the operator's reply")
+    d = dsns_to("dave@example.test")
+    is_(len(d), 1, "one DSN from <> to the sender")
+    body = p.posternctl_json("queue", "show", d[0] if d else "-", "--body").get("body", "")
+    ok("Final-Recipient: rfc822; r1@gone.test" in body and "Action: failed" in body and
+       "r2@keep.test" not in body.split("Content-Type: text/rfc822-headers")[0],
+       "the DSN reports the bounced recipient only")
+    r = p.posternctl("queue", "bounce", f)
+    ok(r.returncode == 0 and f in r.stdout, "queue bounce ID")
+    is_(p.posternctl_json("queue", "show", f)["state"], "bounced", "the whole message is bounced")
+    is_(len(dsns_to("dave@example.test")), 2, "a second DSN, for the second recipient")
+    r = p.posternctl("queue", "bounce", f)
+    is_(r.returncode, 1, "bouncing it again: nothing to bounce, exit 1")
+    g = inject(p, ["r3@gone.test"], BODY, sender="")
+    p.posternctl("queue", "bounce", g)
+    is_(p.posternctl_json("queue", "show", g)["state"], "bounced", "a message from <> bounces too")
+    ok(not [m for m in p.posternctl_json("queue", "list", "--all")["messages"]
+            if m["sender"] == "" and m["recipients"][0]["address"] == ""], "but no DSN goes to <>")
 
     p.stop()
     is_(ids(p, "--rcpt", "one@big.test"), [a], "--rcpt offline (the daemon stopped)")

@@ -108,11 +108,13 @@ main(void)
 		policy_msg_free(&m);
 	}
 	{
-		size_t n;
+		size_t n, k;
 		const struct policy_stage *st = policy_phase_stages(POLICY_EOM, &n);
 
-		ok(n >= 3 && strcmp(st[0].name, "headers") == 0 &&
-		    strcmp(st[1].name, "from_domain") == 0, "EOM: from_domain right after headers");
+		for (k = 0; k + 1 < n && strcmp(st[k].name, "headers") != 0; k++)
+			;
+		ok(k + 1 < n && strcmp(st[k + 1].name, "from_domain") == 0,
+		    "EOM: from_domain right after headers");
 	}
 	return done();
 }
