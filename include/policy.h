@@ -244,6 +244,11 @@ int policy_headers(struct policy_msg *m, struct outcome *out);
  * account's domains: 550 5.7.1, or logged only (from_domain_action). */
 int policy_from_domain(struct policy_msg *m, struct outcome *out);
 
+/* Duration histograms of the EOM stages (table order): fills NAMES and
+ * OUT (at most MAX); returns how many (metrics). */
+struct histo;
+size_t policy_eom_histograms(const char **names, struct histo *out, size_t max);
+
 /*
  * The EOM stage "nul" (policy/limits.c), first of all: with
  * params->limits.reject_nul (smtpd_reject_nul), a message holding a NUL

@@ -118,6 +118,10 @@ typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *
 /* A fresh message id (unique, sortable), for a commit that names its id
  * inside the message before it is committed (queue_msg_in.id). */
 void queue_new_id(char out[QUEUE_ID_LEN + 1]);
+/* Group-commit histograms (include/histo.h): time per batch (apply,
+ * commit and fsync, in microseconds) and operations per batch. */
+struct histo;
+void queue_commit_histograms(struct queue *q, struct histo *latency, struct histo *batch);
 typedef void (*queue_done_cb)(void *arg, const struct outcome *o);
 
 /*

@@ -143,6 +143,8 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	pthread_mutex_init(&q->keys_lock, NULL);
 	pthread_mutex_init(&q->set_lock, NULL);
 	q->inflight = hash_new(NULL);
+	q->commit_us.kind = HISTO_DURATION;
+	q->batch_ops.kind = HISTO_COUNT;
 	settings_from(&q->set, p);
 	if (db_open(&q->db, p->data_directory, p->map_size, readonly, err, errlen) != 0)
 		goto fail;
@@ -431,6 +433,13 @@ queue_commit(struct queue *q, const struct queue_msg_in *m,
 	c->op.audit_id = c->id;
 	writer_submit(q, &c->op);
 	return 0;
+}
+
+void
+queue_commit_histograms(struct queue *q, struct histo *latency, struct histo *batch)
+{
+	histo_snapshot(&q->commit_us, latency);
+	histo_snapshot(&q->batch_ops, batch);
 }
 
 void

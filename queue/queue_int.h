@@ -18,6 +18,7 @@
 
 #include "crypto.h"
 #include "hash.h"
+#include "histo.h"
 #include "queue.h"
 
 /* ---- pause.c: delivery pause by destination ---- */
@@ -226,6 +227,8 @@ struct queue {
 	uint64_t ev_last;		/* last events/audit key time (writer thread) */
 	uint32_t ev_seq;
 	uint64_t batches, batched_ops;	/* statistics */
+	struct histo commit_us;		/* per group commit: apply + commit + fsync */
+	struct histo batch_ops;		/* ops per group commit */
 
 	/* scheduler */
 	uv_timer_t sched_timer;

@@ -7,6 +7,9 @@
  * (src/net/http.c, libmicrohttpd on the loop), so a scrape runs on the
  * loop thread and reads every module's counters without locks.
  *
+ * Histograms: group-commit duration and batch size (queue/writer.c),
+ * and the time of each end-of-data policy stage (policy/policy.c; the
+ * spam stage joins when it exists).
  * Exposed: process (info, start time), SMTP connections (accepted,
  * refused, timeouts, TLS failures, active), AUTH results, messages
  * accepted / rejected / tempfailed, the queue (messages and recipients
@@ -33,9 +36,11 @@
 #include "config.h"
 #include "daemon.h"
 #include "delivery.h"
+#include "histo.h"
 #include "http.h"
 #include "listener.h"
 #include "log.h"
+#include "policy.h"
 #include "queue.h"
 #include "relay.h"
 #include "util.h"
@@ -57,6 +62,37 @@ static void
 family(struct buf *b, const char *name, const char *type, const char *help)
 {
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One histogram H as NAME_bucket{LABELS,le=...}, NAME_sum, NAME_count;
+ * durations go out in seconds (Prometheus base units). */
+static void
+histogram(struct buf *b, const char *name, const char *labels, const struct histo *h)
+{
+	size_t n, i;
+	const uint64_t *bounds = histo_bounds(h->kind, &n);
+	unsigned long long cum = 0;
+	const char *sep = labels != NULL && labels[0] ? "," : "";
+
+	for (i = 0; i < n; i++) {
+		cum += h->counts[i];
+		if (h->kind == HISTO_DURATION)
+			buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels ? labels : "",
+			    sep, (double)bounds[i] / 1e6, cum);
+		else
+			buf_printf(b, "%s_bucket{%s%sle=\"%llu\"} %llu\n", name, labels ? labels : "",
+			    sep, (unsigned long long)bounds[i], cum);
+	}
+	cum += h->counts[n];
+	buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels ? labels : "", sep, cum);
+	if (h->kind == HISTO_DURATION)
+		buf_printf(b, "%s_sum%s%s%s %.6f\n", name, labels && labels[0] ? "{" : "",
+		    labels ? labels : "", labels && labels[0] ? "}" : "", (double)h->sum / 1e6);
+	else
+		buf_printf(b, "%s_sum%s%s%s %llu\n", name, labels && labels[0] ? "{" : "",
+		    labels ? labels : "", labels && labels[0] ? "}" : "", (unsigned long long)h->sum);
+	buf_printf(b, "%s_count%s%s%s %llu\n", name, labels && labels[0] ? "{" : "",
+	    labels ? labels : "", labels && labels[0] ? "}" : "", (unsigned long long)h->count);
 }
 
 static void
@@ -154,6 +190,17 @@ render(struct metrics *mx, struct buf *b)
 		family(b, "postern_queue_commit_operations_total", "counter",
 		    "Writes carried by the group commits (divide by batches for the batch size).");
 		sample(b, "postern_queue_commit_operations_total", NULL, qs.batched_ops);
+		{
+			struct histo lat, ops;
+
+			queue_commit_histograms(d->queue, &lat, &ops);
+			family(b, "postern_queue_commit_duration_seconds", "histogram",
+			    "Time per group commit: applying the batch, commit and fsync.");
+			histogram(b, "postern_queue_commit_duration_seconds", NULL, &lat);
+			family(b, "postern_queue_commit_batch_size", "histogram",
+			    "Writes per group commit.");
+			histogram(b, "postern_queue_commit_batch_size", NULL, &ops);
+		}
 		memset(&ac, 0, sizeof(ac));
 		ac.now = now_wall_ms();
 		(void)queue_foreach(d->queue, age_cb, &ac);
@@ -165,6 +212,20 @@ render(struct metrics *mx, struct buf *b)
 			else
 				snprintf(l, sizeof(l), "age=\"older\"");
 			sample(b, "postern_queue_pending_messages", l, ac.n[i]);
+		}
+	}
+
+	{
+		const char *names[16];
+		struct histo hs[16];
+		size_t n = policy_eom_histograms(names, hs, 16), k;
+
+		family(b, "postern_policy_stage_duration_seconds", "histogram",
+		    "Time per message in each end-of-data policy stage (MIME + sensitive data "
+		    "in dlp, signing in dkim).");
+		for (k = 0; k < n; k++) {
+			snprintf(l, sizeof(l), "stage=\"%s\"", names[k]);
+			histogram(b, "postern_policy_stage_duration_seconds", l, &hs[k]);
 		}
 	}
 

@@ -7,7 +7,8 @@
   Prometheus text: `promtool check metrics` accepts it;
 - the numbers follow what happened: a message accepted, one refused,
   the queue's messages by state and pending messages by age, deliveries
-  by result; a bad metrics_listen is refused by posternd -n."""
+  by result, histograms of the group commit and of the EOM stages;
+  a bad metrics_listen is refused by posternd -n."""
 
 import os
 import re
@@ -33,7 +34,7 @@ def value(body, name, labels=""):
 
 
 def main():
-    plan(15)
+    plan(17)
     if shutil.which("curl") is None or shutil.which("promtool") is None:
         skip_all("curl and promtool (Debian prometheus) are needed")
         return
@@ -78,6 +79,12 @@ def main():
     ok(value(body, "postern_queue_messages", 'state="delivered"') == 1, "queue gauge by state")
     ok(value(body, "postern_queue_pending_messages", 'age="5m"') == 0, "pending by age bucket")
     ok(value(body, "postern_queue_commit_batches_total") >= 1, "commit batches")
+    ok((value(body, "postern_queue_commit_duration_seconds_count") or 0) >= 1 and
+       re.search(r'(?m)^postern_queue_commit_duration_seconds_bucket\{le="\+Inf"\} \d+$', body),
+       "group-commit duration histogram")
+    ok(value(body, "postern_policy_stage_duration_seconds_count", 'stage="dkim"') == 1 and
+       value(body, "postern_policy_stage_duration_seconds_count", 'stage="dlp"') == 1,
+       "EOM stage histograms: dlp and dkim ran once (the NUL message stopped before)")
     like(body, r'(?m)^postern_build_info\{version="[^"]+"\} 1$', "build info")
     unlike(body, r"@", "no address anywhere in the metrics")
     p.stop()

@@ -142,7 +142,9 @@ def install_case():
                             "-f", "Makefile", "-f", "-", "print-var"],
                            input="print-var:\n\t@echo $(%s)\n" % name, stdout=subprocess.PIPE,
                            text=True, env=env)
-        return r.stdout.strip()
+        # the last line: a make that first regenerates its Makefile prints more
+        lines = r.stdout.strip().splitlines()
+        return lines[-1] if lines else ""
 
     r = make_install()
     if not ok(r.returncode == 0, "make install DESTDIR=... succeeds"):
