@@ -163,6 +163,7 @@ struct config {
 	enum config_from_domain_action from_domain_action;
 
 	char *metrics_listen;
+	int metrics_account_labels;
 
 	/* webhooks */
 	uint64_t webhook_lifetime;

@@ -155,6 +155,8 @@ struct listener_stats;
 struct relay_stats;
 /* The listener's and the relay's counters (zeros before start). */
 void smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_stats *rs);
+struct relay_account_stat;
+size_t smtpd_module_account_stats(struct daemon *d, struct relay_account_stat *out, size_t max);
 int listener_module_start(struct daemon *d, char *err, size_t errlen);
 int listener_module_reload(struct daemon *d, const struct config *next, char *err,
     size_t errlen);

@@ -19,8 +19,9 @@
  * flight) and the metrics endpoint's own requests.  Counters come from
  * the modules' stats getters; the queue gauges walk the queue once per
  * scrape (queue_stats, queue_foreach), which is fine for a scrape
- * interval of seconds.  No label carries an account, address or domain,
- * so the cardinality is fixed.
+ * interval of seconds.  No label carries an address or domain; an
+ * account label appears only with metrics_account_labels = yes, on one
+ * family, for at most 100 accounts (the rest as "_other").
  *
  * The listener is a restart key (metrics_listen); the endpoint has no
  * TLS or authentication: bind it to loopback or a management network.
@@ -168,6 +169,27 @@ render(struct metrics *mx, struct buf *b)
 	sample(b, "postern_messages_total", "result=\"accepted\"", rs.accepted);
 	sample(b, "postern_messages_total", "result=\"rejected\"", rs.rejected);
 	sample(b, "postern_messages_total", "result=\"tempfailed\"", rs.tempfailed);
+
+	if (d->cfg->metrics_account_labels) {
+		struct relay_account_stat as[101];
+		size_t n = smtpd_module_account_stats(d, as, ARRAY_SIZE(as));
+
+		family(b, "postern_account_messages_total", "counter",
+		    "Messages by account and outcome (metrics_account_labels; at most 100 "
+		    "accounts, the rest as _other).");
+		for (i = 0; i < n; i++) {
+			static const char *const res[] = { "accepted", "rejected", "tempfailed" };
+			unsigned long v[3];
+			size_t k;
+
+			v[0] = as[i].accepted;
+			v[1] = as[i].rejected;
+			v[2] = as[i].tempfailed;
+			for (k = 0; k < 3; k++)
+				buf_printf(b, "postern_account_messages_total{account=\"%.64s\","
+				    "result=\"%s\"} %lu\n", as[i].account, res[k], v[k]);
+		}
+	}
 
 	if (d->queue != NULL && queue_stats(d->queue, &qs) == 0) {
 		family(b, "postern_queue_messages", "gauge", "Messages in the queue by state.");

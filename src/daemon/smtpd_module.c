@@ -57,6 +57,14 @@ smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_sta
 	relay_get_stats(m->relay, rs);
 }
 
+size_t
+smtpd_module_account_stats(struct daemon *d, struct relay_account_stat *out, size_t max)
+{
+	struct smtpd_module *m = d->listeners;
+
+	return m != NULL ? relay_account_stats(m->relay, out, max) : 0;
+}
+
 /* The listener and the relay take their own references to d->cfg. */
 int
 listener_module_start(struct daemon *d, char *err, size_t errlen)

@@ -55,6 +55,7 @@
 #include "crypto.h"
 #include "buf.h"
 #include "dns.h"
+#include "hash.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -79,6 +80,7 @@ struct relay {
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
 	uint64_t relay_acct_at;		/* when it was loaded (0 = never) */
 	struct relay_stats stats;
+	struct hash *acct_stats;	/* metrics_account_labels: name -> relay_account_stat */
 	unsigned jobs;			/* auth and EOM work in flight */
 	int dead;			/* relay_free() called while jobs were in flight */
 	relay_idle_cb idle;
@@ -189,6 +191,7 @@ relay_destroy(struct relay *r)
 	auth_pool_free(r->pool);
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
+	hash_free(r->acct_stats);
 	spf_free(r->spf);
 	dns_close(r->dns);
 	config_unref(r->cfg);
@@ -256,6 +259,57 @@ void
 relay_get_stats(const struct relay *r, struct relay_stats *out)
 {
 	*out = r->stats;
+}
+
+/*
+ * Per-account message counters for the metrics, only when the operator
+ * opted in (metrics_account_labels): at most RELAY_ACCOUNT_STATS
+ * accounts get their own series, later ones count under "_other", so
+ * the number of series stays bounded whatever the number of accounts.
+ */
+#define RELAY_ACCOUNT_STATS 100
+enum { ACCT_ACCEPTED, ACCT_REJECTED, ACCT_TEMPFAILED };
+
+static void
+relay_count_account(struct relay *r, const char *name, int what)
+{
+	struct relay_account_stat *st;
+
+	if (!r->cfg->metrics_account_labels || name == NULL || name[0] == '\0')
+		return;
+	if (r->acct_stats == NULL)
+		r->acct_stats = hash_new(free);
+	if ((st = hash_gets(r->acct_stats, name)) == NULL) {
+		if (hash_count(r->acct_stats) >= RELAY_ACCOUNT_STATS)
+			name = "_other";
+		if ((st = hash_gets(r->acct_stats, name)) == NULL) {
+			st = xcalloc(1, sizeof(*st));
+			str_copy(st->account, name, sizeof(st->account));
+			hash_puts(r->acct_stats, st->account, st);
+		}
+	}
+	if (what == ACCT_ACCEPTED)
+		st->accepted++;
+	else if (what == ACCT_REJECTED)
+		st->rejected++;
+	else
+		st->tempfailed++;
+}
+
+size_t
+relay_account_stats(const struct relay *r, struct relay_account_stat *out, size_t max)
+{
+	struct hash_iter it;
+	const char *k;
+	size_t kl, n = 0;
+	void *v;
+
+	if (r == NULL || r->acct_stats == NULL)
+		return 0;
+	hash_iter_init(&it, r->acct_stats);
+	while (n < max && hash_next(&it, &k, &kl, &v))
+		out[n++] = *(const struct relay_account_stat *)v;
+	return n;
 }
 
 /* Pool-thread lookup for account_auth(). */
@@ -470,6 +524,9 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 			r->stats.rejected++;
 		else if (o->kind == OUTCOME_TEMPFAIL)
 			r->stats.tempfailed++;
+		if (o->kind == OUTCOME_PERMFAIL || o->kind == OUTCOME_TEMPFAIL)
+			relay_count_account(r, rs->acct != NULL ? rs->acct->name : NULL,
+			    o->kind == OUTCOME_PERMFAIL ? ACCT_REJECTED : ACCT_TEMPFAILED);
 	}
 	/* The runner touches REQ no more once it has called us. */
 	config_unref(rs->ph->cfg);
@@ -922,6 +979,7 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 
 	if (o->kind == OUTCOME_OK) {
 		r->stats.accepted++;
+		relay_count_account(r, j->account, ACCT_ACCEPTED);
 		/* The customer's Message-ID beside our id: their support can
 		 * find the message in our log by the id their app recorded. */
 		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu "
@@ -968,6 +1026,8 @@ relay_policy_done(uv_work_t *w, int status)
 			r->stats.rejected++;
 		else
 			r->stats.tempfailed++;
+		relay_count_account(r, j->account, j->out.kind == OUTCOME_PERMFAIL ?
+		    ACCT_REJECTED : ACCT_TEMPFAILED);
 		log_info("sid=%s event=%s reason=policy status=%s", rs->id,
 		    j->out.kind == OUTCOME_PERMFAIL ? "reject" : "tempfail", j->out.enhanced);
 		relay_resume(rs, &j->out);

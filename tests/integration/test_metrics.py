@@ -34,7 +34,7 @@ def value(body, name, labels=""):
 
 
 def main():
-    plan(17)
+    plan(20)
     if shutil.which("curl") is None or shutil.which("promtool") is None:
         skip_all("curl and promtool (Debian prometheus) are needed")
         return
@@ -87,6 +87,22 @@ def main():
        "EOM stage histograms: dlp and dkim ran once (the NUL message stopped before)")
     like(body, r'(?m)^postern_build_info\{version="[^"]+"\} 1$', "build info")
     unlike(body, r"@", "no address anywhere in the metrics")
+    unlike(body, r"postern_account_", "no account label unless metrics_account_labels")
+
+    # opt-in per-account counters
+    p.stop()
+    p.write_conf({"metrics_account_labels": True, "smtpd_relay_account": "shop"})
+    p.start()
+    p.posternctl("account", "add", "shop", "--domain", "example.test")
+    sm = p.smtp("relay")
+    sm.sendmail("a@example.test", ["z@dest.test"], "From: <a@example.test>\r\nSubject: m\r\n\r\nhi\r\n")
+    sm.quit()
+    rc, head, body = scrape(port)
+    is_(value(body, "postern_account_messages_total", 'account="shop",result="accepted"'), 1,
+        "metrics_account_labels = yes: messages per account")
+    r = subprocess.run(["promtool", "check", "metrics"], input=body, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    is_(r.returncode, 0, "promtool accepts the account series too")
     p.stop()
     p.write_conf({"metrics_listen": "localhost:%d" % port})
     r = subprocess.run([p.posternd, "-n", "-c", p.conf_path], stdout=subprocess.PIPE,
