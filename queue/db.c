@@ -16,13 +16,17 @@
  *    MDB_TXN_FULL as -E2BIG (the caller splits the batch), a full disk
  *    as -ENOSPC, other failures as -EIO or the errno.
  *  - A full disk is a storage-full condition, not an I/O error (issue
- *    12 item 2): the map's disk space is reserved up front
- *    (posix_fallocate of data.mdb to the map size at open and at each
- *    growth), so writes inside the map never meet a full file system
- *    and a disk that fills up surfaces as a map that cannot grow
- *    (-ENOSPC).  Where the reservation could not be made, LMDB's EIO
- *    from a short write is reported as -ENOSPC when the file system has
- *    no room left.
+ *    12 item 2): disk space is reserved ahead of use (posix_fallocate
+ *    of data.mdb up to RESERVE_STEP past the last used page, never past
+ *    the map; renewed before a write transaction when less than
+ *    RESERVE_MARGIN is left, and at each growth of the map), so writes
+ *    land in space already ours and a disk that fills up surfaces as a
+ *    reservation or a growth that fails (-ENOSPC).  Reserving ahead
+ *    rather than the whole map keeps a new queue small on disk (the
+ *    default map is 1 GiB) and cheap where fallocate is emulated.
+ *    Where a write still meets a full file system, LMDB's EIO from the
+ *    short write is reported as -ENOSPC when the file system has no
+ *    room left.
  *  - The file is checked before LMDB maps it (dbfile.c): a truncated or
  *    damaged file is refused with "FILE is truncated/corrupt: ...".
  *    Every open (posternd and offline posternctl) also walks every tree
@@ -69,6 +73,8 @@ struct db {
 	int present[DB_NTABLES];
 	int readonly;
 	uint64_t mapsize;
+	uint64_t reserved;	/* octets of data.mdb whose disk space is ours */
+	int reserve_failed;	/* the last reservation failed (logged once) */
 	pthread_rwlock_t lock;
 	char *path;
 	struct db_release rel;	/* body pages waiting to be released */
@@ -170,14 +176,69 @@ db_reserve(struct db *db, uint64_t size)
 	mdb_filehandle_t fd;
 	int rc;
 
+	if (size <= db->reserved)
+		return 0;
 	if (mdb_env_get_fd(db->env, &fd) != 0)
 		return -EIO;
 	rc = posix_fallocate(fd, 0, (off_t)size);
 	if (rc == EINTR)
 		rc = posix_fallocate(fd, 0, (off_t)size);
-	if (rc == EOPNOTSUPP || rc == EINVAL)
-		return 0;	/* a file system without it: the EIO mapping below remains */
+	if (rc == EOPNOTSUPP || rc == EINVAL) {
+		db->reserved = size;	/* a file system without it: the EIO mapping below remains */
+		return 0;
+	}
+	if (rc == 0)
+		db->reserved = size;
 	return rc == 0 ? 0 : rc == ENOSPC || rc == EDQUOT ? -ENOSPC : -rc;
+}
+
+#define RESERVE_STEP	(64ull * 1024 * 1024)
+#define RESERVE_MARGIN	(16ull * 1024 * 1024)
+
+/* Octets of data.mdb in use: up to its last page. */
+static uint64_t
+db_used(struct db *db)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(db->env, &info) != 0 || mdb_env_stat(db->env, &st) != 0)
+		return db->reserved;
+	return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
+/*
+ * Keep RESERVE_STEP of reserved space ahead of the last used page
+ * (bounded by the map), renewing it when less than RESERVE_MARGIN is
+ * left.  Called when a write transaction has begun (LMDB's write lock
+ * is held), so db->reserved needs no lock of its own.  A failure is logged once per episode
+ * and otherwise left to the write itself: pages freed inside the map
+ * may still serve it, and a write that does meet the full disk comes
+ * back as -ENOSPC (db_classify).
+ */
+static void
+db_reserve_ahead(struct db *db)
+{
+	uint64_t used, want;
+	int rc;
+
+	if (db->readonly || db->reserved >= db->mapsize)
+		return;
+	used = db_used(db);
+	if (used + RESERVE_MARGIN <= db->reserved)
+		return;
+	want = used + RESERVE_STEP;
+	if (want > db->mapsize)
+		want = db->mapsize;
+	if ((rc = db_reserve(db, want)) != 0) {
+		if (!db->reserve_failed)
+			log_err("event=queue_disk_full file=%s reserve=%llu error=\"%s\" "
+			    "detail=\"cannot reserve disk space ahead of the queue\"", db->path,
+			    (unsigned long long)want, strerror(-rc));
+		db->reserve_failed = 1;
+	} else {
+		db->reserve_failed = 0;
+	}
 }
 
 /* A write failed with EIO: a full file system says so (LMDB turns a
@@ -229,10 +290,8 @@ db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 		goto fail;
 	mdb_env_info(db->env, &info);
 	db->mapsize = info.me_mapsize;
-	if (!readonly && (rc = db_reserve(db, db->mapsize)) != 0)
-		log_err("event=queue_disk_full file=%s reserve=%llu error=\"%s\" "
-		    "detail=\"cannot reserve the map's disk space\"", db->path,
-		    (unsigned long long)db->mapsize, strerror(-rc));
+	if (!readonly)
+		db_reserve_ahead(db);
 	rc = 0;
 	{
 		/* Reader slots of a process killed with -9 would pin old
@@ -313,6 +372,8 @@ db_begin(struct db *db, int readonly, struct db_txn **out)
 		mdb_env_set_mapsize(db->env, 0);
 		rc = mdb_txn_begin(db->env, NULL, readonly ? MDB_RDONLY : 0, &t->txn);
 	}
+	if (rc == 0 && !readonly)	/* LMDB's write lock held: one at a time */
+		db_reserve_ahead(db);
 	if (rc != 0) {
 		pthread_rwlock_unlock(&db->lock);
 		free(t);
@@ -585,8 +646,12 @@ db_grow(struct db *db, uint64_t newsize)
 {
 	int rc;
 
+	uint64_t want = db_used(db) + RESERVE_STEP;
+
 	/* the disk space first: a full disk refuses the growth, not a write */
-	if ((rc = db_reserve(db, newsize)) != 0) {
+	if (want > newsize)
+		want = newsize;
+	if ((rc = db_reserve(db, want)) != 0) {
 		log_err("event=queue_disk_full file=%s size=%llu error=\"%s\" "
 		    "detail=\"the map cannot grow: no space on the file system\"", db->path,
 		    (unsigned long long)newsize, strerror(-rc));

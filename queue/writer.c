@@ -14,10 +14,12 @@
  * right after the op is applied, inside the same transaction, so the
  * record and the effect commit or vanish together (DESIGN.md §9).
  *
- * When queue writes fail (disk or map full, I/O), the queue says so once
- * (event=queue_writes_failing) and pauses delivery: queue_take_due()
- * hands out nothing, so the engine does not deliver mail whose results
- * it could not record.  Delivery results that failed to commit are held
+ * When delivery results cannot be written (disk or map full, I/O), the
+ * queue says so once (event=queue_writes_failing) and pauses delivery:
+ * queue_take_due() hands out nothing, so the engine does not deliver
+ * mail whose results it could not record.  (A failed commit of new
+ * mail alone does not pause it: with a full map, deliveries are what
+ * frees it.)  Delivery results that failed to commit are held
  * here, their recipients still in flight, and submitted again by a
  * retry timer whose delay doubles each round (WRETRY_MIN_MS ..
  * WRETRY_MAX_MS); with nothing held the timer submits a small probe
@@ -201,12 +203,14 @@ probe_apply(struct queue *q, struct db_txn *txn, struct writer_op *op)
 	return db_put(txn, DB_META, "writeprobe", 10, v, sizeof(v));
 }
 
+static void wretry_arm(struct queue *q);
+
 static void
 probe_done(struct queue *q, struct writer_op *op, int status)
 {
-	(void)q;
-	(void)status;
 	free(op);
+	if (writer_failure(status) && q->writes_failing)
+		wretry_arm(q);	/* still failing: the next round */
 }
 
 static void
@@ -247,7 +251,8 @@ wretry_arm(struct queue *q)
 	uv_timer_start(&q->wretry_timer, wretry_cb, delay, 0);
 }
 
-/* An op failed to write (STATUS): pause delivery until writes work. */
+/* A delivery result failed to write (STATUS): pause delivery until
+ * writes work. */
 static void
 writer_failed(struct queue *q, int status)
 {
@@ -327,9 +332,10 @@ writer_async_cb(uv_async_t *h)
 		next = op->next;
 		free(op->audit);
 		op->audit = NULL;
-		if (writer_failure(op->status))
-			writer_failed(q, op->status);
-		else
+		/* any write that commits ends a pause; only delivery results
+		 * and probes start one (writer_hold): a commit refused while
+		 * the map is full must not stop the deliveries that free it */
+		if (!writer_failure(op->status))
 			writer_ok(q);
 		op->done(q, op, op->status);
 	}

@@ -71,6 +71,9 @@ struct req_ctx {
 
 static void http_reschedule(struct http_server *srv);
 
+static void http_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 http_log(void *cls, const char *fmt, va_list ap)
 {

@@ -103,6 +103,32 @@ tamper(const char *dir, const char *id, uint32_t no, long off)
 	db_close(db);
 }
 
+/* Delete key K of table TB in the queue at DIR (offline). */
+static void
+db_delete(const char *dir, enum db_table tb, const void *k, size_t kl)
+{
+	struct db *db;
+	struct db_txn *t;
+	char err[256];
+
+	if (db_open(&db, dir, 1 << 26, 0, err, sizeof(err)) != 0)
+		fatal("%s", err);
+	db_begin(db, 0, &t);
+	if (db_del(t, tb, k, kl) != 0)
+		fatal("nothing to delete");
+	db_commit(t);
+	db_close(db);
+}
+
+static void
+problem_cb(void *arg, const char *text)
+{
+	struct buf *b = arg;
+
+	buf_append(b, text, strlen(text));
+	buf_append(b, "\n", 1);
+}
+
 static void
 test_queue_tamper(void)
 {
@@ -153,6 +179,46 @@ test_queue_tamper(void)
 	is_int(queue_read_body(q, ids[2], &b), 0, "untouched message still reads");
 	is_mem(b.data, b.len, data, 10000, "and is intact");
 	buf_free(&b);
+	{
+		struct queue_check_stats st;
+		struct queue_msg *qm = NULL;
+		unsigned char k[SCHED_KEY_LEN];
+		char name[3 + QUEUE_ID_LEN + 1];
+		uint64_t next_try = 0;
+		int rc;
+
+		buf_init(&b, 0);
+		rc = queue_check(q, problem_cb, &b, &st);
+		ok(rc == 0 && st.problems == 0 &&
+		    st.messages == 3 && st.chunks == 9 && st.scheduled == 3,
+		    "queue check: a sound queue has no problems (%llu messages, %llu chunks)",
+		    (unsigned long long)st.messages, (unsigned long long)st.chunks);
+		if (queue_get(q, ids[0], &qm) == 0 && qm->nrcpts == 1)
+			next_try = qm->rcpts[0].next_try;
+		queue_msg_free(qm);
+		queue_close(q);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		/* damage the records, not the file: a chunk, a data key, a schedule entry */
+		memcpy(k, ids[2], QUEUE_ID_LEN);
+		put_be32(k + QUEUE_ID_LEN, 2);
+		db_delete(cfg->data_directory, DB_BODIES, k, RCPT_KEY_LEN);
+		snprintf(name, sizeof(name), "m:%s", ids[1]);
+		db_delete(cfg->data_directory, DB_KEYS, name, strlen(name));
+		put_be64(k, next_try);
+		memcpy(k + 8, ids[0], QUEUE_ID_LEN);
+		put_be32(k + 8 + QUEUE_ID_LEN, 0);
+		db_delete(cfg->data_directory, DB_SCHEDULE, k, SCHED_KEY_LEN);
+		q = queue_open_config(NULL, cfg, 1, err, sizeof(err));
+		b.len = 0;
+		queue_check(q, problem_cb, &b, &st);
+		buf_append(&b, "", 1);
+		is_int(st.problems, 3, "queue check finds the three damaged records");
+		ok(strstr(b.data, "chunk 2 of 3 is missing") != NULL, "a missing body chunk");
+		ok(strstr(b.data, "the body's data key is missing") != NULL, "a missing data key");
+		ok(strstr(b.data, "queued but not scheduled") != NULL,
+		    "a queued recipient without its schedule entry");
+		buf_free(&b);
+	}
 	queue_close(q);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
@@ -210,7 +276,7 @@ test_outcome_for_error(void)
 int
 main(void)
 {
-	plan(23);
+	plan(28);
 	test_outcome_for_error();
 	test_ids();
 	test_primitive();

@@ -12,6 +12,7 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -101,7 +102,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(9);
+	plan(10);
 	text = xasprintf("data_directory = %s/q\nmaster_key_file = %s/master.key\n"
 	    "queue_chunk_size = 4096\n", tmpdir, tmpdir);
 	cfg = config_parse("test.conf", text, strlen(text), err, sizeof(err));
@@ -112,6 +113,19 @@ main(void)
 	ok(q != NULL, "queue opens");
 	if (q == NULL)
 		return done();
+	{
+		/* Disk space is reserved ahead of use, not for the whole
+		 * (default 1 GiB) map: a new queue stays small on disk. */
+		struct stat st;
+		char *path = xasprintf("%s/q/data.mdb", tmpdir);
+
+		int src = stat(path, &st);
+
+		ok(src == 0 && (uint64_t)st.st_blocks * 512 <= 96ull * 1024 * 1024,
+		    "a new queue with a 1 GiB map reserves %llu KiB of disk, not the map",
+		    (unsigned long long)st.st_blocks / 2);
+		free(path);
+	}
 
 	/* A message of 10000 octets: header pieces + the "received" buffer. */
 	big = xmalloc(10000);
