@@ -289,6 +289,9 @@ struct queue_outbox_rec {
 int queue_outbox_read(struct queue *q, size_t max, struct queue_outbox_rec **recs, size_t *n);
 void queue_outbox_recs_free(struct queue_outbox_rec *recs, size_t n);
 int queue_outbox_delete(struct queue *q, const unsigned char *key, queue_done_cb cb, void *arg);
+/* An event of no queued message (e.g. "rejected" at the end of DATA):
+ * JSON with "id", "account", "event", "reply", "message_id", "time". */
+int queue_outbox_add(struct queue *q, const char *json, queue_done_cb cb, void *arg);
 
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 

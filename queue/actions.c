@@ -67,6 +67,8 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		return domain_apply(q, txn, s);
 	case OP_OUTBOX_DEL:
 		return outbox_del_apply(txn, s);
+	case OP_OUTBOX_ADD:
+		return queue_append_log(q, txn, DB_OUTBOX, s->val, s->len);
 	case OP_ACTIONS:
 		return actions_apply(q, txn, s);
 	case OP_ACCOUNT_DELETE:

@@ -12,6 +12,9 @@
  * lifetime ran out (at-least-once: a crash between the POST and the
  * delete sends it again).  Records hold what the events log holds (id,
  * pseudonymised recipient, event, reply, time), never an address.
+ * An event without a message (a message refused at the end of DATA,
+ * "rejected") is added on its own (queue_outbox_add) and names its
+ * account and Message-ID itself.
  */
 #include "autoconfig.h"
 
@@ -75,6 +78,16 @@ queue_outbox_delete(struct queue *q, const unsigned char *key, queue_done_cb cb,
 	s->val = xmalloc(QUEUE_OUTBOX_KEY_LEN);
 	memcpy(s->val, key, QUEUE_OUTBOX_KEY_LEN);
 	s->len = QUEUE_OUTBOX_KEY_LEN;
+	return simple_submit(q, s);
+}
+
+int
+queue_outbox_add(struct queue *q, const char *json, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_OUTBOX_ADD, cb, arg);
+
+	s->val = xstrdup(json);
+	s->len = strlen(json);
 	return simple_submit(q, s);
 }
 

@@ -359,7 +359,7 @@ struct simple_op {
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE, OP_DOMAIN, OP_OUTBOX_DEL };
+	OP_ACCOUNT_DELETE, OP_DOMAIN, OP_OUTBOX_DEL, OP_OUTBOX_ADD };
 /* outbox.c: delete one outbox record (key in s->val). */
 int outbox_del_apply(struct db_txn *txn, const struct simple_op *s);
 

@@ -56,6 +56,7 @@
 #include "buf.h"
 #include "dns.h"
 #include "hash.h"
+#include "json.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -511,6 +512,34 @@ relay_req(struct relay_session *rs, enum policy_phase phase)
 }
 
 /* The phase is decided: keep what the relay needs, answer the session. */
+/* The customer's app hears of a message refused at the end of DATA
+ * too: a "rejected" event in the webhook outbox (never an address). */
+static void
+relay_webhook_rejected(struct relay *r, struct relay_job *j)
+{
+	struct buf b;
+	struct json_out jo;
+	char reply[600];
+
+	if (r->q == NULL)
+		return;
+	snprintf(reply, sizeof(reply), "%d %s %s", j->out.code, j->out.enhanced, j->out.text);
+	buf_init(&b, 0);
+	json_out_init(&jo, &b);
+	json_obj_begin(&jo);
+	json_kv_uint(&jo, "time", now_wall_ms());
+	json_kv_str(&jo, "id", j->qid);
+	json_kv_str(&jo, "account", j->account);
+	json_kv_str(&jo, "event", "rejected");
+	json_kv_str(&jo, "reply", reply);
+	if (j->pm.message_id[0])
+		json_kv_str(&jo, "message_id", j->pm.message_id);
+	json_obj_end(&jo);
+	if (queue_outbox_add(r->q, b.data, NULL, NULL) != 0)
+		log_warn("sid=%s event=webhook_error error=\"cannot record the rejection\"", j->rs->id);
+	buf_free(&b);
+}
+
 static void
 relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 {
@@ -1028,6 +1057,8 @@ relay_policy_done(uv_work_t *w, int status)
 			r->stats.tempfailed++;
 		relay_count_account(r, j->account, j->out.kind == OUTCOME_PERMFAIL ?
 		    ACCT_REJECTED : ACCT_TEMPFAILED);
+		if (j->out.kind == OUTCOME_PERMFAIL && j->acct != NULL && j->acct->pol.webhook)
+			relay_webhook_rejected(r, j);
 		log_info("sid=%s event=%s reason=policy status=%s", rs->id,
 		    j->out.kind == OUTCOME_PERMFAIL ? "reject" : "tempfail", j->out.enhanced);
 		relay_resume(rs, &j->out);

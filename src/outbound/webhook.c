@@ -25,7 +25,9 @@
  * (webhook_plain_recipients=yes): the recipient is the events log's
  * pseudonym, and addresses inside the remote reply are replaced by
  * "[address]".  An account without webhook_url (any more) or a message
- * already purged makes its record go without a POST.
+ * already purged makes its record go without a POST.  A message refused
+ * at the end of DATA (event "rejected") was never queued: its record
+ * (src/inbound/relay.c) carries the account and Message-ID itself.
  */
 #include "autoconfig.h"
 
@@ -232,14 +234,20 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 	unsigned char mac[CRYPTO_HMAC_LEN];
 	struct queue_msg *m = NULL;
 	struct account *a = NULL;
+	const char *account;
 	struct buf body, sb, scrubbed;
 	struct json_out j;
 	char *text = NULL;
 	size_t len = 0, i;
 	int rc = -1;
 
-	if (queue_get(wh->q, wp->id, &m) != 0 || m->account == NULL || m->account[0] == '\0' ||
-	    queue_kv_get(wh->q, QUEUE_T_ACCOUNTS, m->account, &text, &len) != 0 ||
+	/* the message's account, or the record's own for events of no
+	 * queued message ("rejected") */
+	if (queue_get(wh->q, wp->id, &m) != 0)
+		m = NULL;
+	account = m != NULL ? m->account : json_get_str(ev, "account", NULL);
+	if (account == NULL || account[0] == '\0' ||
+	    queue_kv_get(wh->q, QUEUE_T_ACCOUNTS, account, &text, &len) != 0 ||
 	    (a = account_parse(text, len)) == NULL ||
 	    account_setting_value(a, "webhook_url", url, sizeof(url)) != 0) {
 		rc = 0;		/* no message, account or URL any more: nothing to send */
@@ -248,7 +256,7 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 	if (account_setting_value(a, "webhook_secret_file", secret_path, sizeof(secret_path)) != 0 ||
 	    file_read_all(secret_path, 4096, &secret, &len) != 0 || len == 0) {
 		log_warn("qid=%s event=webhook_error account=%s error=\"no readable "
-		    "webhook_secret_file\"", wp->id, m->account);
+		    "webhook_secret_file\"", wp->id, account);
 		goto out;
 	}
 	while (len > 0 && (secret[len - 1] == '\n' || secret[len - 1] == '\r'))
@@ -263,8 +271,8 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 	json_kv_str(&j, "event", wp->event);
 	json_kv_str(&j, "event_id", wp->keyhex);
 	json_kv_str(&j, "queue_id", wp->id);
-	json_kv_str(&j, "message_id", m->message_id);
-	json_kv_str(&j, "account", m->account);
+	json_kv_str(&j, "message_id", m != NULL ? m->message_id : json_get_str(ev, "message_id", NULL));
+	json_kv_str(&j, "account", account);
 	json_kv_str(&j, "recipient", recipient_of(m, json_get_str(ev, "rcpt", NULL),
 	    a->pol.webhook_plain_rcpt));
 	json_kv_str(&j, "status", status);
@@ -292,7 +300,7 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 		rc = 1;
 	} else
 		log_warn("qid=%s event=webhook_error account=%s error=\"cannot post\"", wp->id,
-		    m->account);
+		    account);
 	crypto_wipe(sb.data, sb.len);
 	buf_free(&sb);
 	buf_free(&body);

@@ -50,7 +50,7 @@ def send(p, rcpt, subject):
 
 
 def main():
-    plan(50)
+    plan(53)
     sink = Sink(name="sink").start()
     p = Postern(conf={
         "transport": "paused.test=[127.0.0.1]:%d, open.test=[127.0.0.1]:%d" % (sink.port, sink.port),
@@ -164,6 +164,31 @@ def main():
     ok(r.returncode == 0 and "useradd --system" in r.stdout and "master key" in r.stdout and
        re.search(r"directory %s mode 0700" % re.escape(p.data_dir), r.stdout),
        "setup --dry-run: user, data directory, master key")
+
+    # setup for real (as root), with a user and groups that exist, so the
+    # system's user database is not touched
+    if os.geteuid() == 0:
+        d = tmpdir("postern-setup-")
+        conf = os.path.join(d, "postern.conf")
+        with open(conf, "w") as f:
+            f.write("data_directory = %s/lib/postern\ncontrol_socket = %s/run/postern/control.sock\n"
+                    "master_key_file = %s/etc/postern/master.key\noperator_group = root\n"
+                    "reviewer_group = nogroup\n" % (d, d, d))
+        r = ctl_raw("-c", conf, "setup", "--user", "nobody")
+        import pwd
+        nob = pwd.getpwnam("nobody")
+        st = os.stat(os.path.join(d, "lib/postern"))
+        mk = os.stat(os.path.join(d, "etc/postern/master.key"))
+        key = open(os.path.join(d, "etc/postern/master.key")).read().strip()
+        ok(r.returncode == 0 and (st.st_mode & 0o777) == 0o700 and st.st_uid == nob.pw_uid and
+           (mk.st_mode & 0o777) == 0o600 and mk.st_uid == nob.pw_uid and re.match(r"^[0-9a-f]{64}$", key),
+           "setup: data directory 0700 and a 0600 master key of 64 hex digits, owned by the user")
+        r2 = ctl_raw("-c", conf, "setup", "--user", "nobody")
+        ok(r2.returncode == 0 and open(os.path.join(d, "etc/postern/master.key")).read().strip() == key,
+           "setup again: the master key is kept")
+        ok((os.stat(conf).st_mode & 0o777) == 0o640, "setup: the config made 0640")
+    else:
+        skip(3, "setup needs root")
 
     # ---- daemon down ----
     p.stop()

@@ -15,6 +15,7 @@ Python HTTP receiver on 127.0.0.1.
   the acknowledged message still arrives (the outbox is in LMDB).
 - a bounce's reply reaches the app with the address scrubbed; with
   webhook_plain_recipients=yes the recipient is the address.
+- a message refused at the end of DATA is POSTed as "rejected";
 - an account without webhook_url gets nothing; past webhook_lifetime an
   event is dropped with event=webhook_expired."""
 
@@ -24,6 +25,7 @@ import http.server
 import json
 import os
 import re
+import smtplib
 import sys
 import threading
 import time
@@ -106,7 +108,7 @@ def send(p, rcpt, mid):
 
 
 def main():
-    plan(24)
+    plan(26)
     rx = Receiver()
     sink = Sink(name="mx").start()
     sink.on_rcpt("bad@bounce.test", "550 5.1.1 <bad@bounce.test>: no such user")
@@ -177,6 +179,23 @@ def main():
     ok(b["status"] == "5.1.1" and "[address]" in b["reply"] and "bad@bounce.test" not in b["reply"],
        "bounce: status 5.1.1, the address in the reply scrubbed (%s)" % b["reply"])
     is_(b["recipient"], "bad@bounce.test", "webhook_plain_recipients=yes: the address")
+
+    # ---- refused at the end of DATA: "rejected", never queued ----
+    s = p.smtp("relay")
+    s.ehlo("client.test")
+    s.mail("app@example.test")
+    s.rcpt("five@dest.test")
+    try:
+        code, _ = s.data("From: <ceo@bank.example>\r\nSubject: x\r\nMessage-ID: <m6@example.test>\r\n\r\nhi\r\n")
+    except smtplib.SMTPDataError as e:
+        code = e.smtp_code
+    s.quit()
+    ok(code == 550 and rx.wait(lambda: any(e["event"] == "rejected" and e["message_id"] == "<m6@example.test>"
+                                            for e in rx.ok_events())),
+       "a message refused at DATA (From: domain) is POSTed as rejected")
+    rj = [e for e in rx.ok_events() if e["event"] == "rejected"][0]
+    ok(rj["status"] == "5.7.1" and rj["account"] == "hooks" and rj["recipient"] is None,
+       "rejected: status 5.7.1, the account, no recipient")
 
     # ---- no webhook: nothing; lifetime ----
     p.posternctl("account", "set", "hooks", "--set", "webhook_url=")
