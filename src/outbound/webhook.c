@@ -259,6 +259,16 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 		    "webhook_secret_file\"", wp->id, account);
 		goto out;
 	}
+	{
+		char why[256], q[300];
+
+		/* like every secret file: 0600 or 0400, or it is not used */
+		if (file_check_secret(secret_path, why, sizeof(why)) != 0) {
+			log_warn("qid=%s event=webhook_error account=%s error=%s", wp->id, account,
+			    log_quote(why, strlen(why), q, sizeof(q)));
+			goto out;
+		}
+	}
 	while (len > 0 && (secret[len - 1] == '\n' || secret[len - 1] == '\r'))
 		len--;
 	buf_init(&body, 0);
