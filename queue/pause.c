@@ -8,9 +8,11 @@
  * it survives a restart; the scheduler keeps a copy in memory (loaded
  * at open, updated when the record's commit is durable) and
  * queue_take_due() leaves a paused recipient due but untaken: it is not
- * attempted, its attempt count and backoff do not move, and it still
- * expires at max_queue_lifetime (the purge and expiry do not look at
- * pauses).  Resuming kicks the scheduler so the mail goes out at once.
+ * attempted and its attempt count and backoff do not move.  Expiry is
+ * decided when an attempt fails (queue/retry.c), so a paused recipient
+ * does not expire while paused; after the resume, a failed attempt past
+ * max_queue_lifetime expires it as usual.  Resuming kicks the scheduler
+ * so the mail goes out at once.
  * Loop thread only, except queue_delivery_paused_list (any thread).
  */
 #include "autoconfig.h"
