@@ -6,7 +6,7 @@
  *
  *   name=app1
  *   password=scrypt$16384$8$1$<salt base64>$<hash base64>
- *   status=active                 (or suspended)
+ *   status=active                 (under_review, paused, suspended)
  *   domains=example.com,*.example.org   ("*" = any sender; none = no sender)
  *   max_message_size=0            (bytes; 0 = message_size_limit)
  *   max_recipients=0              (0 = smtpd_max_recipients)
@@ -29,7 +29,7 @@
  * line is kept verbatim (so a read-modify-write does not lose it), the
  * setting counts as unset, and one warning per account and key is
  * logged (event=account_bad_setting).  The pure functions (parse,
- * format, hashing, sender check, lockout and rate counters) have no loop
+ * format, hashing, sender check, rate counters) have no loop
  * access and are unit-tested; account_auth() runs the lookup and the
  * scrypt verification in the uv thread pool through a lookup callback,
  * so this file does not depend on the queue.
@@ -66,9 +66,22 @@
 #define ACCOUNT_FROM_REJECT 0
 #define ACCOUNT_FROM_LOG 1
 
+/* Account status (issue 16): under_review is informational (listed by
+ * `review list --accounts`), paused answers 451 4.7.1 at MAIL, suspended
+ * fails AUTH with 535 5.7.8 and holds its queued mail. */
+enum account_status {
+	ACCOUNT_ACTIVE = 0,
+	ACCOUNT_UNDER_REVIEW,
+	ACCOUNT_PAUSED,
+	ACCOUNT_SUSPENDED,
+};
+const char *account_strstatus(enum account_status s);
+int account_parse_status(const char *s, enum account_status *out);
+
 struct account_policy {
 	const char *name;			/* borrowed: the account's name */
-	int suspended;
+	int suspended;				/* status == ACCOUNT_SUSPENDED */
+	enum account_status status;
 	char **domains;				/* allowed senders; owned by the account */
 	size_t ndomains;
 	uint64_t max_message_size;		/* 0 = message_size_limit */
@@ -81,6 +94,13 @@ struct account_policy {
 	int webhook_plain_rcpt;			/* webhook_plain_recipients=yes */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	int suppression_action;			/* 0 reject, 1 drop, or ACCOUNT_UNSET */
+	int list_unsubscribe;			/* enum policy_list_unsubscribe, or ACCOUNT_UNSET */
+	char return_path_domain[256];		/* VERP b+TOKEN@ domain, "" = none */
+	/* abuse review triggers (issue 16): per mille, or ACCOUNT_UNSET
+	 * (the review_* key of postern.conf applies) */
+	int64_t review_bounce_review, review_bounce_pause;
+	int64_t review_complaint_review, review_complaint_pause;
 	/*
 	 * Room for the coming settings (suppression lists, spam scoring,
 	 * restriction): each gets one typed field here, one row in
@@ -123,7 +143,9 @@ int account_add_domain(struct account *a, const char *domain);
  * dlp_action_card, dlp_action_card_test, dlp_action_ssn,
  * dlp_action_iban (ignore|tag|redact|hold|reject), spf_action
  * (ignore|warn|reject), body_retention, event_retention (durations as
- * in postern.conf: 30s, 15m, 2h, 7d).  account_setting_check() says
+ * in postern.conf: 30s, 15m, 2h, 7d), review_bounce_review,
+ * review_bounce_pause, review_complaint_review, review_complaint_pause
+ * (per mille, 1 to 1000: this account's trigger thresholds).  account_setting_check() says
  * whether KEY=VALUE may be stored (VALUE NULL: may KEY be removed; any
  * well-formed key may, so old garbage can be cleaned up); 0, or -1 with
  * the reason in ERR.  Both posternctl and the daemon's account.*
@@ -146,23 +168,6 @@ int account_hash_password_params(const char *pw, size_t len, uint64_t n, uint32_
 int account_verify_password(const char *encoded, const char *pw, size_t len);
 /* A random password of 24 characters from [A-Za-z0-9_-] into OUT (>= 25). */
 void account_generate_password(char *out, size_t outlen);
-
-/*
- * Lockout counters (AUTH brute force): failures are counted per key
- * (e.g. "ip:192.0.2.1" or "acct:app1"); THRESHOLD failures lock the key
- * for LOCK_MS.  Pure: the caller passes the time.
- */
-struct account_lockout;
-struct account_lockout *account_lockout_new(void);
-void account_lockout_free(struct account_lockout *l);
-/* Record one failure; returns 1 when this failure locks KEY. */
-int account_lockout_fail(struct account_lockout *l, const char *key, uint64_t now,
-    int64_t threshold, uint64_t lock_ms);
-int account_lockout_locked(struct account_lockout *l, const char *key, uint64_t now);
-void account_lockout_clear(struct account_lockout *l, const char *key);
-/* Forget entries that no longer matter (call from a timer). */
-void account_lockout_expire(struct account_lockout *l, uint64_t now, uint64_t lock_ms);
-size_t account_lockout_count(const struct account_lockout *l);
 
 /*
  * Hourly message rate: a one-hour sliding window approximated with two
@@ -192,10 +197,11 @@ struct account_auth_req *account_auth(uv_loop_t *loop, account_lookup_fn lookup,
     void *lookup_arg, const char *name, const char *pw, size_t pwlen,
     account_auth_cb cb, void *arg);
 /* The same in the password-check pool POOL (include/auth_pool.h), queued
- * under KEY (the client address) for per-address fairness. */
+ * under KEY (the client address) for per-address fairness, or first when
+ * URGENT (auth_pool_submit()). */
 struct auth_pool;
 struct account_auth_req *account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool,
-    const char *key, account_lookup_fn lookup, void *lookup_arg, const char *name,
+    const char *key, int urgent, account_lookup_fn lookup, void *lookup_arg, const char *name,
     const char *pw, size_t pwlen, account_auth_cb cb, void *arg);
 /* The callback will not be called; the request frees itself when the work
  * ends (in the pool: a check that has not started is dropped unrun). */

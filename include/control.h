@@ -13,7 +13,8 @@
  *
  * Roles come from SO_PEERCRED: uid 0, the daemon's own uid and members
  * of operator_group are operators; members of reviewer_group are
- * reviewers; anyone else is refused.  Every command whose table entry
+ * reviewers (review.*, read-only account summaries); anyone else is
+ * refused.  Every refusal for the role is audited, mutating or not.  Every command whose table entry
  * says `mutating` has an audit record (who, role, what, target, when,
  * result) durable before the response is sent: written by the queue in
  * the transaction of the effect (control_audit_txn), or by control.c
@@ -73,6 +74,7 @@ struct control_req {
 	char user[64];			/* peer's user name (or uid) */
 	enum control_role role;
 	char target[256];		/* for the audit record; set by the handler */
+	char reason[256];		/* the reason text given (review.*), audited */
 	char error[512];
 	/* Context for handlers (borrowed). */
 	uv_loop_t *loop;		/* NULL when run offline by posternctl */
@@ -82,6 +84,7 @@ struct control_req {
 	void *priv;			/* control.c's connection state */
 	struct json_out *out;		/* the result writer (control_out()) */
 	int local_done, local_status;	/* control_run_local() */
+	int audit_read;			/* control_audit_read() accepted this read */
 };
 
 typedef int (*control_handler)(struct control_req *req, struct json_out *out);
@@ -123,6 +126,17 @@ struct json_out *control_out(struct control_req *req);
  */
 const struct queue_audit *control_audit_txn(struct control_req *req, int unchanged_ok);
 void control_audit_committed(struct control_req *req);
+
+/*
+ * A read that returns decrypted content or plaintext addresses (issue
+ * 13): its response is sent only once its audit record (who, role,
+ * command, target, "reason" from the request's args) is committed, and
+ * not at all if the record cannot be written.  1: go ahead, the read
+ * is audited; 0: it cannot be audited (posternctl offline, no daemon):
+ * return nothing decrypted; -1: refused (a reviewer gave no reason;
+ * REQ's error is set, return it).
+ */
+int control_audit_read(struct control_req *req);
 
 /*
  * Write-ahead audit for effects outside LMDB (the DKIM key files): commit

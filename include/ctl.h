@@ -82,6 +82,9 @@ const struct config *ctl_config(struct ctl *c);
 int ctl_call(struct ctl *c, const char *cmd, const char *args, int offline,
     struct json_value **root, const struct json_value **result);
 
+/* 1 when posternd answers on the control socket. */
+int ctl_daemon_running(struct ctl *c);
+
 /* Print JSON value V on one line (for --json). */
 void ctl_print_json(const struct json_value *v, FILE *out);
 
@@ -115,6 +118,13 @@ int ctl_dkim_main(struct ctl *c, int argc, char **argv);
 int ctl_domain_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_account.c: `posternctl account ...`. */
 int ctl_account_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_suppress.c: `posternctl suppress ...`. */
+int ctl_suppress_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_review.c: `posternctl review ...` (issue 16). */
+int ctl_review_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_backup.c: `posternctl backup DIR`, `posternctl restore DIR`. */
+int ctl_backup_main(struct ctl *c, int argc, char **argv);
+int ctl_restore_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_auth.c */
 int ctl_auth_main(struct ctl *c, int argc, char **argv);
 

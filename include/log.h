@@ -62,6 +62,14 @@ void log_set_pseudonymise(int on);
 const char *log_addr(const char *addr, size_t len, char *out, size_t outlen);
 /* Pseudonym regardless of the log setting (events db, metrics). */
 const char *log_pseudonym(const char *addr, size_t len, char *out, size_t outlen);
+/*
+ * Scrub free text (a remote server's reply, a DSN diagnostic): every
+ * address in TEXT (LEN bytes) is replaced by its pseudonym "h:…" (kept
+ * inside its <>), unless pseudonymisation is off, when TEXT is copied
+ * unchanged.  Writes a NUL-terminated string to OUT, truncated to
+ * OUTLEN - 1 bytes, and returns OUT.
+ */
+const char *log_scrub(const char *text, size_t len, char *out, size_t outlen);
 /* Quote a value for key=value output: printable ASCII kept, others \xNN. */
 const char *log_quote(const char *s, size_t len, char *out, size_t outlen);
 

@@ -11,14 +11,18 @@
  * type such as application/octet-stream whose content is not binary;
  * never images, audio, video, PDF or archives) the text callback
  * receives the part's text: transfer-decoded (base64, QP,
- * tolerant of garbage), converted to UTF-8 (UTF-8, ISO-8859-1,
- * Windows-1252) and, for HTML, with tags stripped and entities decoded.
+ * tolerant of garbage), converted to UTF-8 (UTF-8, UTF-16, ISO-8859-x,
+ * Windows-125x, KOI8), format=flowed soft breaks joined and, for HTML,
+ * with tags stripped, entities decoded, white space collapsed and the
+ * values of data attributes (href, value, ...) kept.  A message/rfc822
+ * part with a transfer encoding is decoded and parsed as a message.
  * Part 0 is the header text: the decoded Subject (RFC 2047) of the
  * message, then a line per attachment filename.
  *
- * Limits (nesting depth, number of parts, total decoded size) stop the
- * parse; mime_limit_hit() says which one so the caller can hold or
- * reject.  Malformed input never crashes and never reads out of bounds.
+ * Limits (nesting depth, number of parts, total decoded size, a
+ * boundary longer than 996 characters, 64 KiB of Content-* and Subject
+ * fields) stop the parse; mime_limit_hit() says which one so the caller
+ * can hold or reject: the parser never skips content silently.  Malformed input never crashes and never reads out of bounds.
  */
 #ifndef POSTERN_MIME_H
 #define POSTERN_MIME_H

@@ -109,6 +109,7 @@ enum reply_id {
 	R_AUTH_INVALID,			/* 535 5.7.8 */
 	R_AUTH_TEMPFAIL,		/* 454 4.7.0 */
 	R_AUTH_LOCKED,			/* 454 4.7.0 */
+	R_AUTH_SUSPENDED,		/* 535 5.7.8 Account suspended (issue 16) */
 	R_AUTH_BUSY,			/* 454 4.7.0 attempts in flight per address */
 
 	/* limits and policy */
@@ -118,17 +119,24 @@ enum reply_id {
 	R_BARE_LINE_ENDING,		/* 554 5.6.11 (RFC 3463 as updated, smuggling) */
 	R_TEXT_LINE_TOO_LONG,		/* 500 5.5.6 */
 	R_ACCOUNT_SUSPENDED,		/* 550 5.7.1 */
+	R_ACCOUNT_PAUSED,		/* 451 4.7.1 Account paused for review (issue 16) */
 	R_SENDER_NOT_ALLOWED,		/* 550 5.7.1 */
 	R_FROM_NOT_ALLOWED,		/* 550 5.7.1 From: header domain */
 	R_RATE_LIMITED,			/* 451 4.7.1 */
 	R_NUL_IN_MESSAGE,		/* 554 5.6.0 smtpd_reject_nul */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */
+	R_REVIEW_REJECTED,		/* 550 5.7.1 in the notice of review reject --notify-sender */
 	R_DKIM_SIGN_FAILED,		/* 451 4.7.0 */
 	R_SPF_TEMPERROR,		/* 451 4.7.24 %s = domain */
 	R_SPF_PERMERROR,		/* 550 5.7.24 %s = what to fix */
 	R_SPF_NONE,			/* 550 5.7.23 %s = what to publish */
 	R_SPF_FAIL,			/* 550 5.7.23 %s = result and what to add */
+	R_RCPT_SUPPRESSED,		/* 550 5.7.1 %s = reason (suppression list) */
+	R_FEEDBACK_NOT_LOCAL,		/* 550 5.1.1 feedback listener: not ours */
+	R_FEEDBACK_BAD_TOKEN,		/* 550 5.1.1 feedback listener: forged token */
+	R_FEEDBACK_NO_SENDER,		/* 503 5.5.1 feedback listener: no MAIL */
+	R_FEEDBACK_ACCEPTED,		/* 250 2.0.0 feedback processed */
 
 	/* local errors */
 	R_LOCAL_ERROR,			/* 451 4.3.0 */

@@ -12,8 +12,10 @@
  *    (map or disk full) or 451 4.3.0 (I/O).
  *  - Bodies are stored in chunks, each sealed with AES-256-GCM under a
  *    per-message data key (wrapped by the account key, wrapped by the
- *    master key).  Deleting a message deletes its data key in the same
- *    transaction.
+ *    master key); envelope addresses are sealed under the same key, with
+ *    keyed hashes beside them for lookups.  The keys live in the key
+ *    store (queue/keystore.c), not in LMDB: deleting a message zeroes
+ *    its data key's slot once the transaction commits.
  *  - Message ids are QUEUE_ID_LEN printable characters, unique and
  *    sortable by creation time.
  *  - All callbacks run on the loop thread.  queue_commit() and the
@@ -108,16 +110,18 @@ struct queue_msg_in {
 					 * show), or NULL */
 	int webhook;			/* its account has a webhook: every event of
 					 * the message also goes to the outbox */
-	const char *id;			/* an id from queue_new_id() the message was
-					 * told about (Received: ... id QID), or NULL */
 	const struct queue_audit *audit;	/* control plane (queue.inject); the
 					 * record gets the new id; NULL from SMTP */
+	const char *id;			/* the id to use, made by queue_new_id() before
+					 * (the EOM stages put it in List-Unsubscribe
+					 * tokens and Received: ... id QID), or NULL:
+					 * a fresh one */
 };
 
-typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *msgid);
-/* A fresh message id (unique, sortable), for a commit that names its id
- * inside the message before it is committed (queue_msg_in.id). */
+/* A new message id (unique, sortable) for queue_msg_in.id. */
 void queue_new_id(char out[QUEUE_ID_LEN + 1]);
+
+typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *msgid);
 /* Group-commit histograms (include/histo.h): time per batch (apply,
  * commit and fsync, in microseconds) and operations per batch. */
 struct histo;
@@ -170,8 +174,13 @@ struct queue_rcpt {
 	uint64_t next_try;	/* wall ms */
 	uint64_t first_attempt;	/* wall ms of the first attempt, 0 = none yet */
 	uint64_t last_attempt;	/* wall ms of the latest attempt, 0 = none yet */
-	char *last_reply;	/* "550 5.1.1 ..." or NULL */
+	char *last_reply;	/* "550 5.1.1 ..." or NULL; addresses in it pseudonymised */
 	char *relay;		/* last relay host or NULL */
+	unsigned char addr_hash[32];	/* keyed index of addr (addr.h); valid if has_hash */
+	int has_hash;
+	/* queue/ only: the sealed (addr, orcpt) as stored, kept opaque */
+	unsigned char *sealed;
+	size_t sealed_len;
 };
 
 struct queue_msg {
@@ -188,9 +197,20 @@ struct queue_msg {
 	struct queue_rcpt *rcpts;
 	char *client;			/* pseudonymised client description or NULL */
 	char *message_id;		/* the customer's Message-ID or NULL */
+	unsigned char sender_hash[32];	/* keyed index of sender; valid if has_sender_hash */
+	int has_sender_hash;
+	/* The envelope (sender, envid, client, recipient addresses) is sealed
+	 * under the data key; once that key is shredded (delete, body
+	 * retention, account delete) only the keyed hashes remain and this
+	 * is set (addresses read as ""). */
+	int envelope_gone;
+	unsigned char *env_sealed;	/* queue/ only: as stored, opaque */
+	size_t env_sealed_len;
 };
 
 void queue_msg_free(struct queue_msg *m);
+/* Path of the key store file (tests scan it). */
+const char *queue_keystore_path(struct queue *q);
 /* 0, -ENOENT, or other negative errno. */
 int queue_get(struct queue *q, const char *id, struct queue_msg **out);
 /* Decrypt the whole body into OUT (appended). */
@@ -251,7 +271,12 @@ uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
 
 /* ---- generic records: accounts, dkim, suppressions ---- */
 
-enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_SETTINGS };
+/* QUEUE_T_REVIEW: message id -> the abuse review record (JSON, written
+ * only by queue_review(): why it is held, since when, by whose class of
+ * decision it left review, whether it was flagged; never content). */
+enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW,
+	QUEUE_T_SETTINGS };
+/* QUEUE_T_SETTINGS: node settings kept in the queue (delivery pauses, issue 19). */
 /* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
 int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
     char **val, size_t *len);
@@ -293,12 +318,79 @@ int queue_outbox_delete(struct queue *q, const unsigned char *key, queue_done_cb
  * JSON with "id", "account", "event", "reply", "message_id", "time". */
 int queue_outbox_add(struct queue *q, const char *json, queue_done_cb cb, void *arg);
 
+/* The put (or, VAL NULL, delete) of queue_kv_put_audited() plus EVENT
+ * (a JSON object, or NULL) appended to the events log in the same
+ * transaction: account status changes by review commands and automatic
+ * triggers (issue 16), suppression list changes (issue 14). */
+int queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const char *event, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg);
+
+/* N puts (KEYS[i] -> VALS[i], LENS[i]) with their EVENTS (NULL, or
+ * per put NULL or a JSON object) and AUDIT's one record in ONE
+ * transaction: all or nothing (suppress import). */
+int queue_kv_put_many(struct queue *q, enum queue_table t, const char *const *keys,
+    const char *const *vals, const size_t *lens, const char *const *events, size_t n,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
+/* Append one event (a JSON object, no personal data in clear) to the
+ * events log; CB may be NULL. */
+int queue_event(struct queue *q, const char *json, queue_done_cb cb, void *arg);
+
+/* ---- abuse review (issue 16, queue/review.c) ---- */
+
+enum queue_review_op {
+	QUEUE_REVIEW_HOLD,	/* pending recipients -> held, with REASON (suspended, similar) */
+	QUEUE_REVIEW_RELEASE,	/* held -> queued, due now */
+	QUEUE_REVIEW_REJECT,	/* never delivered: recipients deleted, body and data key shredded */
+	QUEUE_REVIEW_EXPIRE,	/* the same, by review_hold_expiry */
+	QUEUE_REVIEW_FLAG,	/* marked abusive (also once delivered); no state change */
+};
+const char *queue_strreview(enum queue_review_op op);	/* "held", "released", ... */
+/*
+ * OP on the N messages IDS in ONE transaction with AUDIT's record (the
+ * ids changed), like queue_actions(): each recipient changed gets an
+ * event named by queue_strreview(OP) with REASON as its "reason" class
+ * (no reviewer identity: events are the customer's), and the message's
+ * review record (QUEUE_T_REVIEW) is created or updated: {"reason",
+ * "account", "held" (wall ms), "decision", "decided", "flagged"}.
+ * STATUS[i]: 0, -ENOENT, or -EALREADY (nothing to change: not held, not
+ * pending, already final).  REASON may be NULL (the record's own is kept).
+ */
+int queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_review_op op,
+    const char *reason, const struct queue_audit *audit, int *status,
+    queue_done_cb cb, void *arg);
+/*
+ * QUEUE_REVIEW_RELEASE with new message text for some of the ids
+ * (BODIES[i].iov_base NULL: keep the stored one): a released message
+ * re-signed because the hold outlived its DKIM signature's x=.  The old
+ * chunks and data key are deleted and the new text sealed under a fresh
+ * data key in the same transaction as the release (BODIES are copied).
+ */
+int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t n,
+    const struct iovec *bodies, const struct queue_audit *audit, int *status,
+    queue_done_cb cb, void *arg);
+/*
+ * Suspend or resume ACCOUNT in ONE transaction: store its record TEXT
+ * (the new status, formatted by src/account/) with EVENT (JSON, or NULL)
+ * and AUDIT's record naming the messages changed, and with HOLD every
+ * queued or deferred message of the account is held (reason
+ * "suspended"); without, every message the suspension held and nobody
+ * decided on since is released.  *COUNT (may be NULL) gets how many
+ * messages changed by the time CB runs with OK.
+ */
+int queue_review_account(struct queue *q, const char *account, const char *text, size_t len,
+    int hold, const char *event, const struct queue_audit *audit, size_t *count,
+    queue_done_cb cb, void *arg);
+
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 
 /* Iterate every message (with all recipients) in id order; CB returns
  * nonzero to stop.  Any thread. */
 typedef int (*queue_msg_cb)(void *arg, const struct queue_msg *m);
 int queue_foreach(struct queue *q, queue_msg_cb cb, void *arg);
+/* The same without opening the sealed envelopes: addresses read as "",
+ * the keyed hashes are set (listings, filters by address, counts). */
+int queue_foreach_sealed(struct queue *q, queue_msg_cb cb, void *arg);
 
 /* Operator actions on one message; the callback outcome is OK, or
  * permfail 550 5.1.0 "No such message", permfail 550 5.0.0 when hold,
@@ -376,6 +468,19 @@ struct queue_stats {
 };
 int queue_stats(struct queue *q, struct queue_stats *st);
 /* The posternd module callbacks are declared in daemon.h (src/daemon/queue_module.c). */
+
+/*
+ * Backups that erasure reaches (queue/journal.c).  queue_backup() (any
+ * queue, read-only included, daemon running or not) writes DIR/data.mdb
+ * (compacted: no free pages), DIR/keys and DIR/backup.info (the erasure
+ * journal's id and position).  queue_restore() (daemon stopped) puts
+ * them into P's data directory, zeroing first every key erased after
+ * the backup and then erasing what those erasures named; *REPLAYED gets
+ * how many journal lines it applied.  0, or -1 with ERR.
+ */
+int queue_backup(struct queue *q, const char *dir, char *err, size_t errlen);
+int queue_restore(const struct queue_params *p, const char *dir, size_t *replayed,
+    char *err, size_t errlen);
 
 /*
  * `queue check` (issue 12 item 3): walk every page of the file and read

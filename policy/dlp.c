@@ -1,19 +1,31 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * dlp.c: the sensitive-data detectors (issue 7).  Pure functions over
- * decoded UTF-8 text; no I/O, no globals that change.
+ * dlp.c: the sensitive-data detectors (issues 7 and 18).  Pure functions
+ * over decoded UTF-8 text; no I/O, no globals that change.
  *
  * The scanner is a digit-run state machine: it skips to the next ASCII
- * digit sixteen bytes at a time (SSE2 where available), then reads the
- * whole run of digit groups joined by single spaces or dashes once, and
- * classifies it: SSN (3-2-4 with one separator style, or nine bare
- * digits next to a keyword), payment card (a window of 12-19 digits,
- * contiguous or grouped 4-then-3..6, whose prefix and length match the
- * IIN table below and whose Luhn check passes), or IBAN (two capital
- * letters right before the digits, the country's length, mod 97 == 1).
- * A run glued to letters or to other tokens by '-', '.', '/', '+' ...
- * (UUIDs, tracking numbers, decimals, phone numbers) is not a candidate,
- * and a contiguous run longer than 19 digits never contains a card.
+ * digit 32 bytes at a time (SSE2 where available), then reads the whole
+ * run of digit groups joined by 1-4 blanks, one dash or one dot once,
+ * and classifies it: SSN (3-2-4 with dashes or dots; with blanks, or
+ * nine bare digits, only with context: a keyword on its line or on a
+ * label line before, or its CSV column's header), payment card (a
+ * window of 12-19 digits, contiguous or grouped 4-then-3..6 or in fours
+ * with a short last group, possibly followed by an expiry or CVV, whose
+ * prefix and length match the IIN table below and whose Luhn check
+ * passes), or IBAN (two letters of either case right before the digits,
+ * the country's length, mod 97 == 1).  A run glued to letters or to
+ * other tokens by '-', '.', '/', '+' ... (UUIDs, tracking numbers,
+ * decimals, phone numbers) is not a candidate, unless the word glued on
+ * its left is a label ("No.", "PAN/") or what is glued on its right an
+ * expiry ("/0927"); a contiguous run longer than 19 digits never
+ * contains a card.
+ *
+ * Text is read as it is while it is ASCII (one pass: the common case).
+ * At a NUL next to a digit or a non-ASCII character that reads as
+ * something else (a Unicode digit, space, dash or invisible character)
+ * that pass gives up and the text is folded first (fold_text(): digits
+ * to ASCII, spaces to blanks, invisibles and NULs inside a number
+ * dropped) and scanned again; findings carry offsets into the original.
  * Each input byte is looked at a bounded number of times, so the cost
  * is linear in the text whatever it contains.
  *
@@ -171,24 +183,24 @@ next_digit(const char *p, const char *end)
 	return p;
 }
 
-/* The same, also stopping at a NUL or a non-ASCII byte (the text then
- * needs folding: dlp_scan()). */
+/* The same, also stopping at a non-ASCII byte (the text then needs
+ * folding: dlp_scan()).  A NUL matters only next to a digit, and
+ * scan_ascii() looks for it there. */
 static const char *
 next_digit_or_special(const char *p, const char *end)
 {
 #if defined(__SSE2__)
-	const __m128i lo = _mm_set1_epi8('0' - 1);
-	const __m128i hi = _mm_set1_epi8('9' + 1);
-	const __m128i zero = _mm_setzero_si128();
+	const __m128i zero_char = _mm_set1_epi8('0');
+	const __m128i ten = _mm_set1_epi8(10);
 
 	while (end - p >= 32) {
 		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
 		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-		/* digit, or high bit set (the movemask reads it), or zero */
-		__m128i da = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi)),
-		    _mm_or_si128(a, _mm_cmpeq_epi8(a, zero)));
-		__m128i db = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi)),
-		    _mm_or_si128(b, _mm_cmpeq_epi8(b, zero)));
+		/* c ^ '0' is 0..9 for a digit, negative (as a signed byte) for
+		 * c >= 0x80, and 10..127 for any other byte: one compare
+		 * finds both. */
+		__m128i da = _mm_cmpgt_epi8(ten, _mm_xor_si128(a, zero_char));
+		__m128i db = _mm_cmpgt_epi8(ten, _mm_xor_si128(b, zero_char));
 		unsigned m = (unsigned)_mm_movemask_epi8(da)
 		    | ((unsigned)_mm_movemask_epi8(db) << 16);
 
@@ -197,7 +209,7 @@ next_digit_or_special(const char *p, const char *end)
 		p += 32;
 	}
 #endif
-	while (p < end && !is_digit((unsigned char)*p) && *p != 0 && (unsigned char)*p < 0x80)
+	while (p < end && !is_digit((unsigned char)*p) && (unsigned char)*p < 0x80)
 		p++;
 	return p;
 }
@@ -677,11 +689,11 @@ run_ssn(struct run *r)
 	    && r->sep[0] == r->sep[1]) {
 		if (!ssn_ok(r->gs[0], r->gs[1], r->gs[2]))
 			return 0;
-		if (r->sep[0] == '-') {
+		if (r->sep[0] == '-' || r->sep[0] == '.') {
 			conf = keyword_near(r->text, off, ssn_keywords) ? 95 : 70;
 		} else {
 			/* "120 12 1440", "030 12 3456": phone numbers, part
-			 * numbers.  Blanks or dots only with context. */
+			 * numbers.  Blanks only with context. */
 			if (!ssn_context(r, off))
 				return 0;
 			conf = 95;
@@ -811,7 +823,9 @@ run_cards(struct run *r)
 
 		if (i == 0 && !r->start_ok)
 			continue;
-		if (i > 0 && (r->gl[i - 1] > 3 || !r->start_ok))
+		/* A run glued on its left ("zz99 4556 ...") still has clean
+		 * windows after a blank: only the first group is glued. */
+		if (i > 0 && (r->gl[i - 1] > 3 || (!r->start_ok && r->sep[i - 1] != ' ')))
 			single_only = 1;	/* a contiguous number is its own token */
 		for (j = r->n; j-- > i;) {
 			if (single_only && j != i)
@@ -848,14 +862,21 @@ is_letter(unsigned char c)
 	return (unsigned)((c | 0x20) - 'a') < 26;
 }
 
-/* End of an IBAN-shaped token at S (two letters, two digits, then
- * groups of four alphanumerics, 15-34 in all), or NULL. */
+/* End of an IBAN-shaped token at S (a country's two letters, two
+ * digits, then groups of four alphanumerics, as many characters as that
+ * country's IBANs have), or NULL.  Only the exact shape is skipped, so
+ * "XX00 " in front of a card number does not hide it. */
 static const char *
 iban_shape_end(const char *s, const char *end)
 {
 	const char *q = s + 2;
 	size_t n = 2, g = 2;
 	char sep = 0;
+	char cc[3] = { (char)(s[0] & ~0x20), (char)(s[1] & ~0x20), '\0' };
+	unsigned want = iban_length(cc);
+
+	if (want == 0)
+		return NULL;
 
 	while (q < end && is_digit((unsigned char)*q) && n < 4) {
 		q++;
@@ -879,7 +900,7 @@ iban_shape_end(const char *s, const char *end)
 		if (g > 4 && sep != 0)
 			return NULL;
 	}
-	return n >= 15 && !(q < end && is_alnum((unsigned char)*q)) ? q : NULL;
+	return n == want && !(q < end && is_alnum((unsigned char)*q)) ? q : NULL;
 }
 
 /* Try an IBAN whose country code starts at S.  Returns its end or NULL.
@@ -961,6 +982,9 @@ expiry_glued(const char *q, const char *end)
 	    && is_alnum((unsigned char)q[1]));
 }
 
+static uint32_t utf8_dec(const unsigned char *s, size_t n, size_t *len);
+static int fold_cp(uint32_t cp);
+
 /* The scanner proper, over text whose separators and digits are ASCII. */
 static size_t
 scan_ascii(struct scan *sc)
@@ -974,8 +998,22 @@ scan_ascii(struct scan *sc)
 		size_t digits, k;
 
 		if (!is_digit((unsigned char)*p)) {
-			/* A NUL or non-ASCII byte: dlp_scan() folds and rescans. */
+			/* A non-ASCII character: one that folding leaves as it
+			 * is (é, €, “) reads the same here; one that folds (a
+			 * digit, a space, an invisible) sends dlp_scan() to
+			 * fold the text and scan it again. */
+			size_t cl;
+			uint32_t cp = utf8_dec((const unsigned char *)p, (size_t)(end - p), &cl);
+
+			if (cp > 0x10ffff || fold_cp(cp) < 0) {
+				p += cl;
+				continue;
+			}
 			sc->special = 1;
+			return added;
+		}
+		if (sc->special_stop && p > text && p[-1] == 0) {
+			sc->special = 1;	/* a NUL before a digit: fold */
 			return added;
 		}
 
@@ -1003,7 +1041,7 @@ scan_ascii(struct scan *sc)
 		r.n = 0;
 		r.added = 0;
 		/* Read the run: digit groups joined by 1-4 blanks (space,
-		 * tab, NUL), one dash, or one dot (a dotted run stays dotted
+		 * tab; NULs and Unicode spaces were folded), one dash, or one dot (a dotted run stays dotted
 		 * and starts with a group of 3 or 4: "4556.7375...", "219.45.6788"). */
 		for (;;) {
 			const char *g = q, *s;
@@ -1018,6 +1056,10 @@ scan_ascii(struct scan *sc)
 				r.gl[r.n] = 64;
 			}
 			r.n++;
+			if (q < end && *q == 0 && sc->special_stop) {
+				sc->special = 1;	/* a NUL after a digit: fold */
+				return added;
+			}
 			if (r.n >= MAX_GROUPS || q >= end)
 				break;
 			s = q;

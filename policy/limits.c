@@ -16,7 +16,7 @@
  *                         IP: 454 4.7.0 (rule: include/auth_guard.h)
  *   MAIL     auth_required  submission without AUTH: 530 5.7.0 (RFC 4954 §6)
  *            account      re-read; lookup error 451 4.3.0; deleted or
- *                         suspended 550 5.7.1
+ *                         suspended 550 5.7.1, paused 451 4.7.1
  *            sender_domain  sender outside the account's domains: 550 5.7.1
  *                         (a relay-listener account without domains
  *                         restricts nothing)
@@ -116,6 +116,10 @@ policy_stage_account(struct policy_req *req, struct outcome *out)
 	if (pol != NULL && pol->suspended) {
 		log_warn("sid=%s event=reject reason=suspended account=%s", req->id, pol->name);
 		outcome_reply(out, R_ACCOUNT_SUSPENDED);
+	} else if (pol != NULL && pol->status == ACCOUNT_PAUSED) {
+		/* paused for review (issue 16): AUTH works, new mail waits with the client */
+		log_warn("sid=%s event=tempfail reason=paused account=%s", req->id, pol->name);
+		outcome_reply(out, R_ACCOUNT_PAUSED);
 	}
 }
 

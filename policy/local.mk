@@ -3,6 +3,11 @@
 # The stage runner, the stage table of every phase and the
 # CONNECT..RCPT stages (DESIGN.md §7); the EOM message (policy/message.c).
 libpostern_a_SOURCES += policy/policy.c policy/limits.c policy/message.c
+# Suppression lists: the RCPT stage and the EOM List-Unsubscribe stage (issue 14).
+libpostern_a_SOURCES += policy/suppress_stage.c
+# The DSN/ARF parser of the feedback listener (fuzzed: tests/fuzz/fuzz_report.c).
+libpostern_a_SOURCES += policy/report.c
+noinst_HEADERS += include/report.h
 noinst_HEADERS += include/policy.h include/policy_params.h include/queue.h
 check_PROGRAMS += tests/unit/test_policy
 tests_unit_test_policy_LDADD = $(POSTERN_LIBS)
@@ -47,7 +52,8 @@ TESTS += tests/integration/test_dlp_corpus.py
 EXTRA_DIST += tests/dlp_corpus.py tests/integration/test_dlp_corpus.py
 # The scanner benchmark (run by hand: contrib/bench/dlp-scan/run.sh).
 EXTRA_DIST += contrib/bench/dlp-scan/dlp-scan.c contrib/bench/dlp-scan/run.sh \
-	contrib/bench/dlp-scan/spamassassin.sh
+	contrib/bench/dlp-scan/spamassassin.sh contrib/dev/gen-unicode-digits.py \
+	contrib/bench/results/dlp-scan-2026-12-01.md
 # reject / hold / redact / tag through the real daemon (skips until the
 # SMTP listener and account commands are wired into posternd/posternctl).
 TESTS += tests/integration/test_dlp_e2e.py tests/integration/test_dlp_delivery.py \
@@ -67,3 +73,12 @@ TESTS += tests/unit/test_policy_message
 check_PROGRAMS += tests/unit/test_sender_id
 tests_unit_test_sender_id_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_sender_id
+
+# Abuse review (issue 16): the masked view of a held message and the
+# content fingerprint for --similar; the per-account trigger windows are
+# src/account/abuse.c.
+libpostern_a_SOURCES += policy/review_view.c
+noinst_HEADERS += include/review.h
+check_PROGRAMS += tests/unit/test_review
+tests_unit_test_review_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_review

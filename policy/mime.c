@@ -12,14 +12,20 @@
  * innermost first, so a missing close delimiter ends the inner parts
  * (RFC 2046 §5.1.1; the CRLF before a delimiter belongs to it, so a
  * body's last line ending is held back until the next line is known).
- * message/rfc822 parts (RFC 2046 §5.2.1) open a nested entity.
+ * message/rfc822 parts (RFC 2046 §5.2.1) open a nested entity; one
+ * with a transfer encoding (which §5.2.1 forbids and mail has) is
+ * decoded and parsed by a nested parser with what is left of the
+ * limits.  Header blocks keep only the fields parsed (Content-*,
+ * Subject), so padding cannot push Content-Type out of the 64 KiB cap.
  *
  * Text parts are transfer-decoded on the fly by byte-wise state
  * machines that never fail (RFC 2045 §6.7 QP, with garbage kept as is;
  * §6.8 base64, skipping characters outside the alphabet and accepting
  * missing padding), kept in a buffer bounded by the decoded-size limit,
  * and converted to UTF-8 text at the part's end (plain UTF-8 or ASCII
- * text is handed out as decoded: the conversion would copy it as is).  Whoever parses owns
+ * text is handed out as decoded: the conversion would copy it as is;
+ * UTF-16 is decoded by hand, other single-byte charsets through a
+ * table of their 128 high octets built with iconv(3)).  Whoever parses owns
  * the parser; it keeps no global state.
  */
 #include "autoconfig.h"
@@ -840,12 +846,14 @@ utf16_to_utf8(const char *in, size_t len, enum mime_charset cs, struct buf *out,
 			    : (unsigned)(unsigned char)in[i + 2] << 8 | (unsigned char)in[i + 3];
 
 			if (v >= 0xdc00 && v < 0xe000) {
-				tw_cp(&w, 0x10000 + ((u - 0xd800) << 10) + (v - 0xdc00), i);
+				tw_cp(&w, 0x10000 + ((u - 0xd800) << 10) + (v - 0xdc00), le ? i : i + 1);
 				i += 2;
 				continue;
 			}
 		}
-		tw_cp(&w, u >= 0xd800 && u < 0xe000 ? 0xfffd : u, i);
+		/* Mapped to the low-order octet: redaction replaces that one
+		 * with '*', which keeps the text UTF-16 ('4' 00 34 -> 00 2A). */
+		tw_cp(&w, u >= 0xd800 && u < 0xe000 ? 0xfffd : u, le ? i : i + 1);
 	}
 }
 

@@ -4,7 +4,8 @@
  * hold, release, delete and requeue of one message (queue_action) or of
  * a batch in one op (queue_actions), flush (every future schedule entry
  * moved to now), generic record puts and deletes (accounts, DKIM,
- * suppressions), audit records, account shredding and account deletion
+ * suppressions; optionally with an event record in the same
+ * transaction), events and audit records, account shredding and account deletion
  * (record and key in one transaction).
  *
  * The control plane's mutations carry their audit record (struct
@@ -33,36 +34,68 @@
 #include "util.h"
 
 static int action_apply(struct queue *q, struct db_txn *txn, const char *id,
-    enum queue_action act, const char *domain);
+    enum queue_action act, const char *event, const char *reason, const char *domain);
 static int domain_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int flush_apply(struct queue *q, struct db_txn *txn);
 static int account_mail_delete(struct queue *q, struct db_txn *txn, const char *account);
 
+/* Drop ACCOUNT's key reference; its slot is zeroed once the batch
+ * commits, and every message key it wrapped is unreadable from then on.
+ * No key: ENOENT when MISSING_FAILS, else 0. */
+static int
+account_key_shred(struct queue *q, struct db_txn *txn, const char *account, int missing_fails)
+{
+	uint64_t slot = account_slot(txn, account);
+	char *name = xasprintf("a:%s", account);
+	int rc = db_del(txn, DB_KEYS, name, strlen(name));
+
+	free(name);
+	keys_forget(q, account);
+	if (rc == -ENOENT)
+		return missing_fails ? ENOENT : 0;
+	if (rc == 0)
+		ks_forget(q->ks, slot, KS_ACCOUNT, account);
+	return rc;
+}
+
 static int
 simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 {
 	struct simple_op *s = (struct simple_op *)wop;
-	char *name;
 	int rc;
 
 	switch (s->kind) {
 	case OP_KV:
 		if (s->del) {
 			rc = db_del(txn, s->table, s->key, strlen(s->key));
-			return rc == -ENOENT ? 0 : rc;
-		}
-		return db_put(txn, s->table, s->key, strlen(s->key), s->val, s->len);
+			if (rc == -ENOENT)
+				rc = 0;
+		} else
+			rc = db_put(txn, s->table, s->key, strlen(s->key), s->val, s->len);
+		/* the change and its event in one transaction */
+		if (rc == 0 && s->event != NULL)
+			rc = queue_append_log(q, txn, DB_EVENTS, s->event, strlen(s->event));
+		return rc;
 	case OP_AUDIT:
 		return queue_append_log(q, txn, DB_AUDIT, s->val, s->len);
+	case OP_EVENT:
+		return queue_append_log(q, txn, DB_EVENTS, s->val, s->len);
+	case OP_KV_MANY: {
+		size_t i;
+
+		for (i = 0, rc = 0; i < s->nids && rc == 0; i++) {
+			rc = db_put(txn, s->table, s->ids[i], strlen(s->ids[i]), s->vals[i], s->lens[i]);
+			if (rc == 0 && s->events[i] != NULL)
+				rc = queue_append_log(q, txn, DB_EVENTS, s->events[i],
+				    strlen(s->events[i]));
+		}
+		return rc;
+	}
 	case OP_SHRED:
-		name = xasprintf("a:%s", s->key);
-		rc = db_del(txn, DB_KEYS, name, strlen(name));
-		free(name);
-		keys_forget(q, s->key);
-		return rc == -ENOENT ? ENOENT : rc;
+		return account_key_shred(q, txn, s->key, 1);
 	case OP_ACTION:
-		return action_apply(q, txn, s->id, s->act, NULL);
+		return queue_action_apply(q, txn, s->id, s->act, NULL, NULL);
 	case OP_DOMAIN:
 		return domain_apply(q, txn, s);
 	case OP_OUTBOX_DEL:
@@ -71,6 +104,8 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		return queue_append_log(q, txn, DB_OUTBOX, s->val, s->len);
 	case OP_ACTIONS:
 		return actions_apply(q, txn, s);
+	case OP_REVIEW:
+		return queue_review_apply(q, txn, s);
 	case OP_ACCOUNT_DELETE:
 		/* its queued mail, the record and (crypto-shredding) the
 		 * account key together */
@@ -78,11 +113,7 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 			return rc;
 		if ((rc = db_del(txn, DB_ACCOUNTS, s->key, strlen(s->key))) != 0 && rc != -ENOENT)
 			return rc;
-		name = xasprintf("a:%s", s->key);
-		rc = db_del(txn, DB_KEYS, name, strlen(name));
-		free(name);
-		keys_forget(q, s->key);
-		return rc == -ENOENT ? 0 : rc;
+		return account_key_shred(q, txn, s->key, 0);
 	case OP_FLUSH:
 		return flush_apply(q, txn);
 	case OP_PURGE:
@@ -116,10 +147,28 @@ simple_free(struct simple_op *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->nids; i++)
+	for (i = 0; i < s->nids; i++) {
 		free(s->ids[i]);
+		if (s->vals != NULL)
+			free(s->vals[i]);
+		if (s->events != NULL)
+			free(s->events[i]);
+	}
 	free(s->ids);
+	free(s->vals);
+	free(s->lens);
+	free(s->events);
 	free(s->batch_audit);
+	free(s->event);
+	free(s->reason);
+	if (s->bodies != NULL) {
+		for (i = 0; i < s->nids; i++) {
+			if (s->bodies[i].data != NULL)
+				crypto_wipe(s->bodies[i].data, s->bodies[i].len);
+			buf_free(&s->bodies[i]);
+		}
+		free(s->bodies);
+	}
 	free(s->op.audit);
 	free(s->key);
 	free(s->val);
@@ -141,7 +190,7 @@ simple_done(struct queue *q, struct writer_op *wop, int status)
 	if (s->cb != NULL)
 		s->cb(s->arg, &o);
 	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH ||
-	    s->kind == OP_DOMAIN))
+	    s->kind == OP_DOMAIN || s->kind == OP_REVIEW))
 		sched_kick(q);
 	simple_free(s);
 }
@@ -201,6 +250,71 @@ queue_kv_put(struct queue *q, enum queue_table t, const char *key,
 }
 
 int
+queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const char *event, const struct queue_audit *audit,
+    queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0')
+		return -EINVAL;
+	s = simple_new(OP_KV, cb, arg);
+	writer_op_audit(&s->op, audit);
+	s->table = queue_kv_tables[t];
+	s->key = xstrdup(key);
+	s->event = event != NULL ? xstrdup(event) : NULL;
+	if (val == NULL)
+		s->del = 1;
+	else {
+		s->val = xmalloc(len + 1);
+		memcpy(s->val, val, len);
+		s->len = len;
+	}
+	return simple_submit(q, s);
+}
+
+int
+queue_kv_put_many(struct queue *q, enum queue_table t, const char *const *keys,
+    const char *const *vals, const size_t *lens, const char *const *events, size_t n,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+	size_t i;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || n == 0)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (keys[i] == NULL || *keys[i] == '\0' || vals[i] == NULL)
+			return -EINVAL;
+	s = simple_new(OP_KV_MANY, cb, arg);
+	writer_op_audit(&s->op, audit);
+	s->table = queue_kv_tables[t];
+	s->ids = xcalloc(n, sizeof(*s->ids));
+	s->vals = xcalloc(n, sizeof(*s->vals));
+	s->lens = xcalloc(n, sizeof(*s->lens));
+	s->events = xcalloc(n, sizeof(*s->events));
+	for (i = 0; i < n; i++) {
+		s->ids[i] = xstrdup(keys[i]);
+		s->vals[i] = xmalloc(lens[i] + 1);
+		memcpy(s->vals[i], vals[i], lens[i]);
+		s->lens[i] = lens[i];
+		s->events[i] = events != NULL && events[i] != NULL ? xstrdup(events[i]) : NULL;
+	}
+	s->nids = n;
+	return simple_submit(q, s);
+}
+
+int
+queue_event(struct queue *q, const char *json, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_EVENT, cb, arg);
+
+	s->val = xstrdup(json);
+	s->len = strlen(json);
+	return simple_submit(q, s);
+}
+
+int
 queue_account_delete(struct queue *q, const char *account,
     const struct queue_audit *audit, queue_done_cb cb, void *arg)
 {
@@ -212,6 +326,25 @@ queue_account_delete(struct queue *q, const char *account,
 	writer_op_audit(&s->op, audit);
 	s->key = xstrdup(account);
 	return simple_submit(q, s);
+}
+
+/* Restore (journal.c): erase message ID (delete) or account NAME now, on
+ * the calling thread (no writer). */
+int
+queue_erase_sync(struct queue *q, int account, const char *owner)
+{
+	struct simple_op *s = simple_new(account ? OP_ACCOUNT_DELETE : OP_ACTION, NULL, NULL);
+	int rc;
+
+	if (account)
+		s->key = xstrdup(owner);
+	else {
+		str_copy(s->id, owner, sizeof(s->id));
+		s->act = QUEUE_ACT_DELETE;
+	}
+	rc = writer_run_sync(q, &s->op);
+	simple_free(s);
+	return rc;
 }
 
 int
@@ -302,7 +435,8 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	int rc = 0, failed = 0;
 
 	for (i = 0; i < s->nids; i++) {
-		rc = id_valid(s->ids[i]) ? action_apply(q, txn, s->ids[i], s->act, NULL) : ENOENT;
+		rc = id_valid(s->ids[i]) ? queue_action_apply(q, txn, s->ids[i], s->act, NULL, NULL) :
+		    ENOENT;
 		if (rc < 0)
 			break;
 		s->status_out[i] = -rc;
@@ -325,6 +459,15 @@ actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	return rc;
 }
 
+
+/* ACT on message ID: 0 changed, ENOENT, EALREADY (nothing written then),
+ * or < 0 (the transaction is broken). */
+int
+queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act,
+    const char *event, const char *reason)
+{
+	return action_apply(q, txn, id, act, event, reason, NULL);
+}
 
 /* Whether ADDR's domain is DOMAIN (any case). */
 static int
@@ -364,7 +507,7 @@ domain_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	db_cursor_close(c);
 	changed = xcalloc(n + 1, sizeof(*changed));
 	for (rc = 0, i = 0; i < n; i++) {
-		rc = action_apply(q, txn, ids[i], s->act, s->key);
+		rc = action_apply(q, txn, ids[i], s->act, NULL, NULL, s->key);
 		if (rc < 0)
 			break;
 		if (rc == 0)
@@ -398,12 +541,13 @@ queue_domain_action(struct queue *q, const char *domain, enum queue_action act,
 	return simple_submit(q, s);
 }
 
-/* ACT on message ID (only its recipients in DOMAIN unless NULL): 0
- * changed, ENOENT, EALREADY (nothing written then), or < 0 (the
- * transaction is broken). */
+/* ACT on message ID (only its recipients in DOMAIN unless NULL), their
+ * events named EVENT (NULL: the action's) with REASON: 0 changed,
+ * ENOENT, EALREADY (nothing written then), or < 0 (the transaction is
+ * broken). */
 static int
 action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act,
-    const char *domain)
+    const char *event, const char *reason, const char *domain)
 {
 	static const char *const what[] = { "hold", "release", "delete", "requeue", "bounced" };
 	struct queue_msg *m;
@@ -413,7 +557,7 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 	size_t i, nchanged = 0;
 	int rc = 0;
 
-	if ((rc = msg_load(txn, id, &m, &r)) != 0)
+	if ((rc = msg_load(q, txn, id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	if (r.flags & MF_DELETED) {
 		queue_msg_free(m);
@@ -481,9 +625,9 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 			nchanged++;
 			rc = rcpt_put(txn, id, rc_);
 			if (rc == 0)
-				rc = event_add(q, txn, id, rc_->addr, what[act],
-				    act == QUEUE_ACT_BOUNCE ? rc_->last_reply : NULL,
-				    (r.flags & MF_WEBHOOK) != 0);
+				rc = event_add_full(q, txn, id, rc_->addr,
+				    event != NULL ? event : what[act],
+				    act == QUEUE_ACT_BOUNCE ? rc_->last_reply : NULL, NULL, reason);
 		}
 	}
 	/* Hold, release and requeue that change nothing are refused, so an
@@ -507,7 +651,7 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 				r.flags &= ~(uint64_t)MF_HELD;
 		}
 		else if (act == QUEUE_ACT_DELETE) {
-			rc = body_shred(txn, id, r.nchunks);
+			rc = body_shred(q, txn, id, &r);
 			r.flags |= MF_DELETED | MF_BODY_GONE;
 			r.flags &= ~(uint64_t)MF_HELD;
 		}
@@ -554,11 +698,11 @@ account_mail_delete(struct queue *q, struct db_txn *txn, const char *account)
 	for (i = 0; i < n && rc == 0; i++) {
 		int mine;
 
-		if (msg_load(txn, ids[i], &m, &r) != 0)
+		if (msg_load(NULL, txn, ids[i], &m, &r) != 0)	/* sealed: account, flags */
 			continue;
 		mine = strcmp(m->account, account) == 0 && !(r.flags & MF_DELETED);
 		queue_msg_free(m);
-		if (mine && (rc = action_apply(q, txn, ids[i], QUEUE_ACT_DELETE, NULL)) > 0)
+		if (mine && (rc = queue_action_apply(q, txn, ids[i], QUEUE_ACT_DELETE, NULL, NULL)) > 0)
 			rc = 0;
 	}
 	free(ids);

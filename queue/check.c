@@ -9,10 +9,12 @@
  * reuse a page under the walk.  Then the records, one table at a time:
  * message ids valid and records decodable; each message's recipient
  * count and body chunk count as recorded, its body's data key and its
- * account key present while the body is kept; each recipient's state
+ * account key present in the key store (keystore.c) while the body is
+ * kept; each recipient's state
  * known, and queued/deferred recipients with exactly one schedule entry
  * at their next try (queue.c's invariant), others with none; every
- * schedule entry, body chunk and data key belonging to a message;
+ * schedule entry and body chunk belonging to a message, the keys table
+ * holding only account key references to used slots;
  * events and audit records keyed (time, seq) and JSON objects.
  *
  * Each rule is one small function over one record, so another record
@@ -94,13 +96,12 @@ check_message(struct check *c, const char *id)
 	struct queue_msg *m;
 	struct mrec r;
 	unsigned char k[RCPT_KEY_LEN];
-	char name[3 + QUEUE_ID_LEN + 1], *aname;
 	const void *v;
 	size_t vl, i;
 	uint64_t no, bytes = 0;
 	int rc;
 
-	if ((rc = msg_load(c->txn, id, &m, &r)) != 0) {
+	if ((rc = msg_load(NULL, c->txn, id, &m, &r)) != 0) {	/* envelope stays sealed */
 		problem(c, "messages %s: record cannot be read (%s)", id, strerror(-rc));
 		return;
 	}
@@ -147,13 +148,12 @@ check_message(struct check *c, const char *id)
 		if (no == r.nchunks && bytes != m->size)
 			problem(c, "bodies %s: %llu octets in chunks, the message has %llu", id,
 			    (unsigned long long)bytes, (unsigned long long)m->size);
-		snprintf(name, sizeof(name), "m:%s", id);
-		if (db_get(c->txn, DB_KEYS, name, strlen(name), &v, &vl) != 0)
-			problem(c, "keys %s: the body's data key is missing", id);
-		aname = xasprintf("a:%s", m->account);
-		if (db_get(c->txn, DB_KEYS, aname, strlen(aname), &v, &vl) != 0)
+		/* keys live in the key store; the records name their slots */
+		if (!ks_slot_used(c->q->ks, r.slot))
+			problem(c, "keys %s: the body's data key (key store slot %llu) is missing",
+			    id, (unsigned long long)r.slot);
+		if (!ks_slot_used(c->q->ks, account_slot(c->txn, m->account)))
 			problem(c, "keys %s: the key of account '%s' is missing", id, m->account);
-		free(aname);
 	}
 	queue_msg_free(m);
 }
@@ -249,16 +249,19 @@ check_orphans(struct check *c)
 		}
 		db_cursor_close(cur);
 	}
-	/* data keys "m:ID" of messages that are gone */
+	/* the keys table holds only account key references ("a:" name ->
+	 * key store slot); a key itself in LMDB could never be shredded */
 	if (db_cursor_open(c->txn, DB_KEYS, &cur) != 0)
 		return;
 	for (rc = db_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); rc == 0;
 	    rc = db_cursor_next(cur, &k, &kl, &v, &vl)) {
 		c->st->keys++;
-		if (vl != CRYPTO_KEY_LEN + CRYPTO_OVERHEAD)
-			problem(c, "keys %s: not a wrapped key", key_text(k, kl, kt, sizeof(kt)));
-		if (kl > 2 && memcmp(k, "m:", 2) == 0 && !owner_exists(c, k, kl, 2))
-			problem(c, "keys %s: no such message", key_text(k, kl, kt, sizeof(kt)));
+		if (kl < 2 || memcmp(k, "a:", 2) != 0 || vl != 8)
+			problem(c, "keys %s: not an account key reference (a key kept in LMDB "
+			    "cannot be shredded)", key_text(k, kl, kt, sizeof(kt)));
+		else if (!ks_slot_used(c->q->ks, get_be64(v)))
+			problem(c, "keys %s: its key store slot %llu is empty",
+			    key_text(k, kl, kt, sizeof(kt)), (unsigned long long)get_be64(v));
 	}
 	db_cursor_close(cur);
 }

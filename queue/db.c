@@ -56,7 +56,7 @@
 static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
-	"settings", "outbox",
+	"review", "settings", "outbox",
 };
 
 #define RELEASE_RANGES	64
@@ -639,6 +639,12 @@ db_cursor_close(struct db_cursor *c)
 	if (c->cur != NULL)
 		mdb_cursor_close(c->cur);
 	free(c);
+}
+
+int
+db_copy(struct db *db, const char *dir)
+{
+	return db_err(mdb_env_copy2(db->env, dir, MDB_CP_COMPACT));
 }
 
 int

@@ -2,13 +2,15 @@
 /*
  * keys.c: the queue's key hierarchy (DESIGN.md §6).
  *
- * The master key (a 0600 file, loaded by crypto.c) wraps one key per
- * account ("a:"+account in the keys table); each account key wraps the
- * data key of each of its messages ("m:"+id), and the data key seals
- * the message's body chunks.  Unwrapped account keys are cached in
+ * The master key (a 0600 file, loaded here) wraps one key per account;
+ * each account key wraps the data key of each of its messages, and the
+ * data key seals the message's body chunks and envelope.  The wrapped
+ * keys live in the key store (keystore.c), never in LMDB: the keys
+ * table maps "a:"+account to the account key's slot, the message record
+ * holds its data key's slot.  Unwrapped account keys are cached in
  * struct queue (keys_lock) and forgotten when the batch that created
- * them aborts or the account is shredded.  Deleting a data key or an
- * account key is what makes ciphertext left in LMDB's free pages
+ * them aborts or the account is shredded.  Zeroing a slot is what makes
+ * ciphertext left in LMDB's free pages (or any copy of data.mdb)
  * unreadable (crypto-shredding).  The keycheck record in the meta table
  * tells a queue opened with the wrong master key from a new queue.
  *
@@ -35,15 +37,29 @@
 
 /* ---- account keys ---- */
 
+/* The key store slot of ACCOUNT's key ("a:"+account -> be64 slot), or 0. */
+uint64_t
+account_slot(struct db_txn *txn, const char *account)
+{
+	char *name = xasprintf("a:%s", account);
+	const void *v;
+	size_t vl;
+	uint64_t s = 0;
+
+	if (db_get(txn, DB_KEYS, name, strlen(name), &v, &vl) == 0 && vl == 8)
+		s = get_be64(v);
+	free(name);
+	return s;
+}
+
 int
 queue_account_key(struct queue *q, struct db_txn *txn, const char *account,
     int create, unsigned char *key)
 {
 	struct acct_key *ak;
-	unsigned char wrapped[CRYPTO_KEY_LEN + CRYPTO_OVERHEAD];
+	unsigned char ref[8];
+	uint64_t slot;
 	char *name;
-	const void *v;
-	size_t vl;
 	int rc;
 
 	if (!q->have_master)
@@ -56,27 +72,29 @@ queue_account_key(struct queue *q, struct db_txn *txn, const char *account,
 			return 0;
 		}
 	pthread_mutex_unlock(&q->keys_lock);
-	name = xasprintf("a:%s", account);
-	rc = db_get(txn, DB_KEYS, name, strlen(name), &v, &vl);
-	if (rc == 0) {
-		if (vl != sizeof(wrapped) ||
-		    crypto_open(q->master, name, strlen(name), v, vl, key) != 0) {
-			log_err("event=queue_key_unwrap_failed account=%s", account);
-			free(name);
-			return -EBADMSG;
+	slot = account_slot(txn, account);
+	if (slot != 0) {
+		if ((rc = ks_get(q->ks, q->master, KS_ACCOUNT, account, slot, key)) != 0) {
+			if (rc == -EBADMSG)
+				log_err("event=queue_key_unwrap_failed account=%s", account);
+			return rc == -ENOENT ? -EACCES : rc;
 		}
-	} else if (rc == -ENOENT && create) {
+		rc = 0;
+	} else if (create) {
+		/* written (and synced before the commit) in the key store; the
+		 * record names only the slot */
 		crypto_random_bytes(key, CRYPTO_KEY_LEN);
-		crypto_seal(q->master, name, strlen(name), key, CRYPTO_KEY_LEN, wrapped);
-		if ((rc = db_put(txn, DB_KEYS, name, strlen(name), wrapped, sizeof(wrapped))) != 0) {
-			free(name);
+		if ((rc = ks_put(q->ks, q->master, KS_ACCOUNT, account, key, &slot)) != 0)
 			return rc;
-		}
-	} else {
+		name = xasprintf("a:%s", account);
+		put_be64(ref, slot);
+		rc = db_put(txn, DB_KEYS, name, strlen(name), ref, sizeof(ref));
 		free(name);
-		return rc;
-	}
-	free(name);
+		if (rc != 0)
+			return rc;
+		rc = 1;
+	} else
+		return -ENOENT;
 	ak = xcalloc(1, sizeof(*ak));
 	ak->name = xstrdup(account);
 	memcpy(ak->key, key, CRYPTO_KEY_LEN);
@@ -127,45 +145,84 @@ keys_forget(struct queue *q, const char *account)
 	pthread_mutex_unlock(&q->keys_lock);
 }
 
-/* Unwrap the data key of message M. */
+/* Unwrap the data key of message ID of ACCOUNT from slot SLOT. */
 int
-data_key(struct queue *q, struct db_txn *txn, const struct queue_msg *m, unsigned char *dk)
+data_key(struct queue *q, struct db_txn *txn, const char *account, const char *id,
+    uint64_t slot, unsigned char *dk)
 {
 	unsigned char ak[CRYPTO_KEY_LEN];
-	char name[3 + QUEUE_ID_LEN];
-	const void *v;
-	size_t vl;
 	int rc;
 
-	if ((rc = queue_account_key(q, txn, m->account, 0, ak)) != 0)
+	if (slot == 0)
+		return -ENOENT;
+	if ((rc = queue_account_key(q, txn, account, 0, ak)) != 0)
 		return rc;
-	snprintf(name, sizeof(name), "m:%s", m->id);
-	if ((rc = db_get(txn, DB_KEYS, name, strlen(name), &v, &vl)) != 0)
-		return rc;
-	if (vl != CRYPTO_KEY_LEN + CRYPTO_OVERHEAD ||
-	    crypto_open(ak, name, strlen(name), v, vl, dk) != 0)
-		rc = -EBADMSG;
+	rc = ks_get(q->ks, ak, KS_MESSAGE, id, slot, dk);
 	crypto_wipe(ak, sizeof(ak));
 	return rc;
 }
 
-/* Delete the body chunks and the data key of ID (crypto-shredding). */
+/* Delete the body chunks of ID and forget its data key (crypto-shredding). */
 int
-body_shred(struct db_txn *txn, const char *id, uint64_t nchunks)
+body_shred(struct queue *q, struct db_txn *txn, const char *id, struct mrec *r)
 {
 	unsigned char k[RCPT_KEY_LEN];
-	char name[3 + QUEUE_ID_LEN];
 	uint64_t i;
 	int rc;
 
-	for (i = 0; i < nchunks; i++) {
+	for (i = 0; i < r->nchunks; i++) {
 		rcpt_key(k, id, (uint32_t)i);
 		if ((rc = db_del(txn, DB_BODIES, k, sizeof(k))) != 0 && rc != -ENOENT)
 			return rc;
 	}
-	snprintf(name, sizeof(name), "m:%s", id);
-	rc = db_del(txn, DB_KEYS, name, strlen(name));
-	return rc == -ENOENT ? 0 : rc;
+	ks_forget(q->ks, r->slot, KS_MESSAGE, id);
+	r->slot = 0;
+	return 0;
+}
+
+/* Every slot a record references: messages' data keys, account keys. */
+int
+keys_referenced(struct queue *q, uint64_t **out, size_t *n)
+{
+	struct db_txn *txn;
+	struct db_cursor *c;
+	const void *k, *v;
+	size_t kl, vl, cap = 0;
+	uint64_t *refs = NULL;
+	int rc;
+
+	*n = 0;
+	if ((rc = db_begin(q->db, 1, &txn)) != 0)
+		return rc;
+	if ((rc = db_cursor_open(txn, DB_KEYS, &c)) == 0) {
+		for (rc = db_cursor_seek(c, "a:", 2, &k, &kl, &v, &vl); rc == 0;
+		    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
+			if (kl < 2 || memcmp(k, "a:", 2) != 0)
+				break;
+			if (vl != 8)
+				continue;
+			if (*n == cap)
+				refs = xrealloc(refs, (cap = cap ? 2 * cap : 256) * sizeof(*refs));
+			refs[(*n)++] = get_be64(v);
+		}
+		db_cursor_close(c);
+	}
+	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) == 0) {
+		for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
+		    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
+			uint64_t s = msg_record_slot(v, vl);
+
+			if (kl != QUEUE_ID_LEN || s == 0)
+				continue;
+			if (*n == cap)
+				refs = xrealloc(refs, (cap = cap ? 2 * cap : 256) * sizeof(*refs));
+			refs[(*n)++] = s;
+		}
+		db_cursor_close(c);
+	}
+	db_abort(txn);
+	*out = refs;
+	return rc == -ENOENT || rc == 0 ? 0 : rc;
 }
 
 

@@ -6,13 +6,16 @@ libpostern_a_SOURCES += \
 	queue/db.c \
 	queue/dbfile.c \
 	queue/id.c \
+	queue/journal.c \
 	queue/keys.c \
+	queue/keystore.c \
 	queue/outbox.c \
 	queue/pause.c \
 	queue/purge.c \
 	queue/queue.c \
 	queue/records.c \
 	queue/retry.c \
+	queue/review.c \
 	queue/sched.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h
@@ -28,10 +31,13 @@ tests_unit_test_control_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_control
 TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
-	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py
+	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py \
+	tests/integration/test_privacy_at_rest.py tests/integration/test_privacy_crash.py
 EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
 	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py \
+	tests/integration/test_privacy_at_rest.py tests/integration/rawscan.py \
+	tests/integration/test_privacy_crash.py \
 	tests/integration/queuelib.py
 
 # Micro-benchmark, run by hand: ./contrib/bench/queue-commit [-t s] [-d dir]
@@ -42,3 +48,9 @@ contrib_bench_queue_commit_LDADD = $(POSTERN_LIBS)
 check_PROGRAMS += tests/unit/test_queue_iov
 tests_unit_test_queue_iov_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_iov
+
+# The key store that can forget (issue 13): slots, ordering, reconcile, raw files.
+check_PROGRAMS += tests/unit/test_keystore
+tests_unit_test_keystore_LDADD = $(POSTERN_LIBS)
+tests_unit_test_keystore_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+TESTS += tests/unit/test_keystore

@@ -2,9 +2,12 @@
 /*
  * purge.c: retention (DESIGN.md §6).  The purge timer (sched.c) and
  * `posternctl queue purge` run queue_purge(): message bodies are
- * shredded (chunks and data key deleted) body_retention after the
- * message reached its final state, its metadata and recipients are
- * deleted after event_retention (both overridable per account: its
+ * shredded (chunks deleted, the data key's key store slot zeroed once
+ * the transaction commits, which also leaves the sealed envelope
+ * unreadable) body_retention after the message reached its final
+ * state; its record and recipients, with their keyed address hashes,
+ * are deleted after event_retention, and with an account's shorter
+ * event_retention its events too (both overridable per account: its
  * typed policy, parsed by src/account/ through the hook the daemon sets
  * with queue_set_account_policy_fn()), and events older than the
  * global event_retention are deleted.  One writer op, one transaction.
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "hash.h"
 #include "log.h"
 #include "queue_int.h"
 #include "util.h"
@@ -67,6 +71,38 @@ account_retention(struct queue *q, struct db_txn *txn, const char *account, uint
 		*event = (uint64_t)pol.event_retention;
 }
 
+/* Delete the events that name a message in IDS (their "id" field). */
+static int
+purge_events_of(struct db_txn *txn, struct hash *ids, uint64_t *count)
+{
+	static const char tag[] = "\"id\":\"";
+	struct db_cursor *c;
+	const void *k, *v;
+	size_t kl, vl, n = 0, i;
+	unsigned char (*keys)[12] = NULL;
+	int rc;
+
+	if ((rc = db_cursor_open(txn, DB_EVENTS, &c)) != 0)
+		return rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
+		const char *p = kl == 12 ? memmem(v, vl, tag, sizeof(tag) - 1) : NULL;
+
+		if (p == NULL || (size_t)((const char *)v + vl - p) < sizeof(tag) - 1 + QUEUE_ID_LEN ||
+		    hash_get(ids, p + sizeof(tag) - 1, QUEUE_ID_LEN) == NULL)
+			continue;
+		keys = xrealloc(keys, (n + 1) * sizeof(*keys));
+		memcpy(keys[n++], k, 12);
+	}
+	db_cursor_close(c);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++)
+		if ((rc = db_del(txn, DB_EVENTS, keys[i], 12)) == 0)
+			(*count)++;
+	free(keys);
+	return rc;
+}
+
 /* Retention (DESIGN.md §6): bodies body_retention after the final
  * state, metadata after event_retention (both per account when the
  * account record overrides them), events after the global
@@ -80,6 +116,7 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
 	uint64_t now = now_wall_ms(), bodies = 0, msgs = 0, events = 0;
 	struct queue_settings st;
+	struct hash *early = NULL;	/* ids whose events go before the global cutoff */
 	int rc;
 
 	queue_settings(q, &st);
@@ -102,13 +139,13 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 		size_t j;
 		uint64_t body_ret = st.body_retention, event_ret = st.event_retention;
 
-		if (msg_load(txn, ids[i], &m, &r) != 0)
+		if (msg_load(NULL, txn, ids[i], &m, &r)	/* the envelope stays sealed */ != 0)
 			continue;
 		if (r.final_time != 0)
 			account_retention(q, txn, m->account, &body_ret, &event_ret);
 		if (r.final_time != 0 && !(r.flags & MF_BODY_GONE) &&
 		    r.final_time + body_ret <= now) {
-			rc = body_shred(txn, ids[i], r.nchunks);
+			rc = body_shred(q, txn, ids[i], &r);
 			r.flags |= MF_BODY_GONE;
 			if (rc == 0)
 				rc = msg_put(txn, m, &r);
@@ -121,10 +158,17 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 				rc = db_del(txn, DB_RECIPIENTS, rk, sizeof(rk));
 			}
 			if (rc == 0)
-				rc = body_shred(txn, ids[i], r.nchunks);
+				rc = body_shred(q, txn, ids[i], &r);
 			if (rc == 0)
 				rc = db_del(txn, DB_MESSAGES, ids[i], QUEUE_ID_LEN);
 			msgs++;
+			/* an account's shorter event_retention: its events go now
+			 * too, not at the global cutoff below */
+			if (event_ret < st.event_retention) {
+				if (early == NULL)
+					early = hash_new(NULL);
+				hash_put(early, ids[i], QUEUE_ID_LEN, early);
+			}
 		}
 		queue_msg_free(m);
 	}
@@ -141,6 +185,9 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 			rc = 0;
 		db_cursor_close(c);
 	}
+	if (rc == 0 && early != NULL)
+		rc = purge_events_of(txn, early, &events);
+	hash_free(early);
 	if (bodies || msgs || events)
 		log_info("event=queue_purged bodies=%llu messages=%llu events=%llu",
 		    (unsigned long long)bodies, (unsigned long long)msgs,

@@ -13,8 +13,11 @@
  * once.  Reads open their own read transaction and may run anywhere.
  * Record formats are in records.c, the key hierarchy in keys.c.
  *
- * Encryption: a commit makes a random data key, wraps it under the
- * account key (keys.c) and seals every body chunk with it.
+ * Encryption: a commit makes a random data key, writes it wrapped under
+ * the account key to a key store slot (keystore.c: synced before the
+ * batch's LMDB commit), seals every body chunk and the envelope
+ * (sender, envid, client, each recipient's address and ORCPT) with it,
+ * and stores the keyed hashes of the addresses beside them (addr.h).
  *
  * Invariants: a recipient in state queued or deferred has exactly one
  * schedule entry, at its next_try; no other state has one.  A message's
@@ -104,6 +107,28 @@ queue_reload(struct queue *q, const struct queue_params *p)
 	sched_reload(q);
 }
 
+/* At start: zero every key store slot no record references (a crash
+ * between writing a key and the commit naming it, or between a commit
+ * that dropped a key and zeroing it). */
+static int
+keystore_reconcile(struct queue *q, char *err, size_t errlen)
+{
+	uint64_t *refs = NULL;
+	size_t n = 0, zeroed = 0;
+	int rc;
+
+	if ((rc = keys_referenced(q, &refs, &n)) == 0)
+		rc = ks_reconcile(q->ks, refs, n, &zeroed);
+	free(refs);
+	if (rc != 0) {
+		snprintf(err, errlen, "queue: key store %s: %s", ks_path(q->ks), strerror(-rc));
+		return -1;
+	}
+	if (zeroed > 0)
+		log_info("event=keystore_reconciled zeroed=%zu", zeroed);
+	return 0;
+}
+
 /* No keycheck record, no key and no message: a queue never used. */
 static int
 queue_is_empty(struct queue *q)
@@ -148,6 +173,20 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	settings_from(&q->set, p);
 	if (db_open(&q->db, p->data_directory, p->map_size, readonly, err, errlen) != 0)
 		goto fail;
+	/* The keys of a queue in use live in its key store: a missing one is
+	 * refused, not replaced by an empty one that would lose them all. */
+	{
+		char *ksp = xasprintf("%s/keys", p->data_directory);
+		int missing = access(ksp, F_OK) != 0 && errno == ENOENT;
+
+		free(ksp);
+		if (!readonly && missing && !queue_is_empty(q)) {
+			snprintf(err, errlen, "key store %s/keys is missing; the queue in %s "
+			    "cannot be read without it (restore it with the data, or move the "
+			    "queue away to start a new one)", p->data_directory, p->data_directory);
+			goto fail;
+		}
+	}
 	/* A master key is made only for a new, empty queue: an existing
 	 * queue without its key cannot be read, and a fresh key would only
 	 * fail the keycheck below (issue 12 item 5). */
@@ -167,6 +206,15 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	}
 	if (q->have_master && queue_keycheck(q, err, errlen) != 0)
 		goto fail;
+	if (ks_open(&q->ks, p->data_directory, readonly, err, errlen) != 0 && !readonly)
+		goto fail;
+	if (!readonly) {
+		if (journal_open(&q->journal, p->master_key_file, err, errlen) != 0)
+			goto fail;
+		ks_set_journal(q->ks, q->journal);
+	}
+	if (!readonly && keystore_reconcile(q, err, errlen) != 0)
+		goto fail;
 	queue_log_init(q);
 	pause_init(q);
 	if (!readonly && loop != NULL) {
@@ -178,6 +226,8 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	}
 	return q;
 fail:
+	ks_close(q->ks);
+	journal_close(q->journal);
 	pause_free(q);
 	if (q->db != NULL)
 		db_close(q->db);
@@ -195,6 +245,8 @@ static void
 queue_free(struct queue *q)
 {
 	keys_forget(q, NULL);
+	ks_close(q->ks);
+	journal_close(q->journal);
 	db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
 	if (q->async_init) {
@@ -248,6 +300,12 @@ queue_db_path(struct queue *q)
 	return db_path(q->db);
 }
 
+const char *
+queue_keystore_path(struct queue *q)
+{
+	return ks_path(q->ks);
+}
+
 /* ---- commit ---- */
 
 struct commit_op {
@@ -299,21 +357,18 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	struct commit_op *c = (struct commit_op *)wop;
 	const struct queue_msg_in *in = &c->m;
 	unsigned char ak[CRYPTO_KEY_LEN], dk[CRYPTO_KEY_LEN];
-	unsigned char wrapped[CRYPTO_KEY_LEN + CRYPTO_OVERHEAD], k[RCPT_KEY_LEN], *sealed;
-	char name[3 + QUEUE_ID_LEN];
+	unsigned char k[RCPT_KEY_LEN], *sealed;
 	struct queue_msg m;
-	struct queue_rcpt rc;
 	struct mrec r;
-	uint64_t now = now_wall_ms(), off, no;
+	uint64_t now = now_wall_ms(), off, no, slot = 0;
 	size_t i, n;
 	int err;
 
 	if ((err = queue_account_key(q, txn, in->account, 1, ak)) != 0)
 		return err == -EBADMSG ? EACCES : err;
 	crypto_random_bytes(dk, sizeof(dk));
-	snprintf(name, sizeof(name), "m:%s", c->id);
-	crypto_seal(ak, name, strlen(name), dk, sizeof(dk), wrapped);
-	if ((err = db_put(txn, DB_KEYS, name, strlen(name), wrapped, sizeof(wrapped))) != 0)
+	/* the data key goes to the key store, synced before this commit */
+	if ((err = ks_put(q->ks, ak, KS_MESSAGE, c->id, dk, &slot)) != 0)
 		goto out;
 	sealed = xmalloc(q->chunk_size + CRYPTO_OVERHEAD);
 	for (off = 0, no = 0; off < in->len; off += n, no++) {
@@ -337,30 +392,43 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	m.message_id = (char *)in->message_id;
 	m.created = now;
 	m.size = in->len;
+	m.nrcpts = in->nrcpts;
+	m.rcpts = xcalloc(in->nrcpts, sizeof(*m.rcpts));
+	for (i = 0; i < in->nrcpts; i++) {
+		m.rcpts[i].no = (uint32_t)i;
+		m.rcpts[i].addr = in->rcpts[i].addr;
+		m.rcpts[i].orcpt = in->rcpts[i].orcpt;
+		m.rcpts[i].notify = in->rcpts[i].notify;
+		m.rcpts[i].state = in->state == QUEUE_HELD ? QUEUE_HELD : QUEUE_QUEUED;
+		m.rcpts[i].next_try = now;
+	}
+	envelope_seal(dk, &m);
+	r.slot = slot;
 	r.flags = (in->ret_full ? MF_RET_FULL : 0) | (in->smtputf8 ? MF_SMTPUTF8 : 0) |
 	    (in->eightbit ? MF_EIGHTBIT : 0) | (in->state == QUEUE_HELD ? MF_HELD : 0) |
 	    (in->webhook ? MF_WEBHOOK : 0);
 	r.nrcpts = in->nrcpts;
 	r.nchunks = no;
 	if ((err = msg_put(txn, &m, &r)) != 0)
-		goto out;
+		goto free_env;
 	for (i = 0; i < in->nrcpts; i++) {
-		memset(&rc, 0, sizeof(rc));
-		rc.no = (uint32_t)i;
-		rc.addr = in->rcpts[i].addr;
-		rc.orcpt = in->rcpts[i].orcpt;
-		rc.notify = in->rcpts[i].notify;
-		rc.state = in->state == QUEUE_HELD ? QUEUE_HELD : QUEUE_QUEUED;
-		rc.next_try = now;
-		if ((err = rcpt_put(txn, c->id, &rc)) != 0)
-			goto out;
-		if (rc.state == QUEUE_QUEUED && (err = sched_put(txn, now, c->id, rc.no)) != 0)
-			goto out;
-		if ((err = event_add_client(q, txn, c->id, rc.addr,
-		    rc.state == QUEUE_HELD ? "held" : "queued", NULL, in->client,
-		    in->webhook)) != 0)
-			goto out;
+		struct queue_rcpt *rc = &m.rcpts[i];
+
+		if ((err = rcpt_put(txn, c->id, rc)) != 0)
+			goto free_env;
+		if (rc->state == QUEUE_QUEUED && (err = sched_put(txn, now, c->id, rc->no)) != 0)
+			goto free_env;
+		/* a held message's event names the class of the hold (issue 16) */
+		if ((err = event_add_full(q, txn, c->id, rc->addr,
+		    rc->state == QUEUE_HELD ? "held" : "queued", NULL, in->client,
+		    rc->state == QUEUE_HELD ? queue_hold_reason(in->verdicts) : NULL)) != 0)
+			goto free_env;
 	}
+free_env:
+	free(m.env_sealed);
+	for (i = 0; i < in->nrcpts; i++)
+		free(m.rcpts[i].sealed);
+	free(m.rcpts);
 out:
 	crypto_wipe(dk, sizeof(dk));
 	crypto_wipe(ak, sizeof(ak));
@@ -426,7 +494,7 @@ queue_commit(struct queue *q, const struct queue_msg_in *m,
 	c->cb = cb;
 	c->arg = arg;
 	if (m->id != NULL && id_valid(m->id))
-		str_copy(c->id, m->id, sizeof(c->id));
+		memcpy(c->id, m->id, QUEUE_ID_LEN + 1);	/* made by queue_new_id() */
 	else
 		id_new(c->id);
 	writer_op_audit(&c->op, m->audit);	/* queue.inject: names the new id */
@@ -461,7 +529,7 @@ queue_get(struct queue *q, const char *id, struct queue_msg **out)
 		return -ENOENT;
 	if ((rc = db_begin(q->db, 1, &txn)) != 0)
 		return rc;
-	rc = msg_load(txn, id, out, &r);
+	rc = msg_load(q, txn, id, out, &r);
 	db_abort(txn);
 	return rc;
 }
@@ -482,14 +550,16 @@ queue_read_body(struct queue *q, const char *id, struct buf *out)
 		return -ENOENT;
 	if ((rc = db_begin(q->db, 1, &txn)) != 0)
 		return rc;
-	if ((rc = msg_load(txn, id, &m, &r)) != 0)
+	if ((rc = msg_load(q, txn, id, &m, &r)) != 0)
 		goto out;
 	if (r.flags & (MF_BODY_GONE | MF_DELETED)) {
 		rc = -ENOENT;
 		goto out;
 	}
-	if ((rc = data_key(q, txn, m, dk)) != 0)
+	if ((rc = data_key(q, txn, m->account, m->id, r.slot, dk)) != 0) {
+		rc = rc == -ENOENT ? -EACCES : rc;	/* its key was shredded */
 		goto out;
+	}
 	for (i = 0; i < r.nchunks; i++) {
 		rcpt_key(k, id, (uint32_t)i);
 		if ((rc = db_get(txn, DB_BODIES, k, sizeof(k), &v, &vl)) != 0) {
@@ -520,8 +590,22 @@ out:
 	return rc;
 }
 
+static int foreach_impl(struct queue *q, int open_envelopes, queue_msg_cb cb, void *arg);
+
 int
 queue_foreach(struct queue *q, queue_msg_cb cb, void *arg)
+{
+	return foreach_impl(q, 1, cb, arg);
+}
+
+int
+queue_foreach_sealed(struct queue *q, queue_msg_cb cb, void *arg)
+{
+	return foreach_impl(q, 0, cb, arg);
+}
+
+static int
+foreach_impl(struct queue *q, int open_envelopes, queue_msg_cb cb, void *arg)
 {
 	struct db_txn *txn;
 	struct db_cursor *c;
@@ -544,7 +628,7 @@ queue_foreach(struct queue *q, queue_msg_cb cb, void *arg)
 			continue;
 		memcpy(id, k, QUEUE_ID_LEN);
 		id[QUEUE_ID_LEN] = '\0';
-		if (msg_load(txn, id, &m, &r) != 0)
+		if (msg_load(open_envelopes ? q : NULL, txn, id, &m, &r) != 0)
 			continue;
 		stop = cb(arg, m);
 		queue_msg_free(m);
@@ -580,7 +664,7 @@ queue_stats(struct queue *q, struct queue_stats *st)
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if ((rc = queue_foreach(q, stats_cb, st)) != 0)
+	if ((rc = queue_foreach_sealed(q, stats_cb, st)) != 0)
 		return rc;
 	if ((rc = db_begin(q->db, 1, &txn)) != 0)
 		return rc;
@@ -600,7 +684,7 @@ queue_stats(struct queue *q, struct queue_stats *st)
 /* ---- generic records ---- */
 
 const enum db_table queue_kv_tables[QUEUE_NKV_TABLES] = {
-	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_SETTINGS,
+	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_SETTINGS,
 };
 
 int

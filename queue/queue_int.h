@@ -32,7 +32,7 @@ int pause_blocks(const struct queue *q, const char *addr);
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
-	DB_SETTINGS, DB_OUTBOX,
+	DB_REVIEW, DB_SETTINGS, DB_OUTBOX,
 	DB_NTABLES
 };
 
@@ -68,10 +68,65 @@ int db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
     const void **v, size_t *vl);
 int db_cursor_del(struct db_cursor *c);
 void db_cursor_close(struct db_cursor *c);
+/* A consistent, compacted copy (no free pages) of the environment into
+ * DIR/data.mdb (backups). */
+int db_copy(struct db *db, const char *dir);
 /* Grow the map; only while no transaction of this process is open. */
 int db_grow(struct db *db, uint64_t newsize);
 uint64_t db_mapsize(struct db *db);
 const char *db_path(struct db *db);
+
+/* ---- keystore.c: the key store that can forget ---- */
+
+#define KS_SLOT_LEN 64		/* "PKS1" + nonce + sealed key + tag */
+enum ks_kind { KS_ACCOUNT = 1, KS_MESSAGE = 2 };
+struct keystore;
+/* Open (creating unless READONLY) DIR/keys.  0 or negative errno with ERR. */
+int ks_open(struct keystore **out, const char *dir, int readonly, char *err, size_t errlen);
+void ks_close(struct keystore *ks);
+const char *ks_path(struct keystore *ks);
+/* Writer thread: seal KEY under WRAP (AAD: slot, KIND, OWNER) into a free
+ * slot, written but not yet synced; *SLOT gets its number (>= 1). */
+int ks_put(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind,
+    const char *owner, const unsigned char *key, uint64_t *slot);
+/* Any thread: open slot S; -ENOENT when zeroed, -EBADMSG when not OWNER's. */
+int ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind,
+    const char *owner, uint64_t s, unsigned char *key);
+/* Any thread: 1 when slot S holds a key (queue check). */
+int ks_slot_used(struct keystore *ks, uint64_t s);
+/* Writer thread: zero S (the key of KIND OWNER) once the open batch
+ * commits, journalling it first. */
+void ks_forget(struct keystore *ks, uint64_t s, enum ks_kind kind, const char *owner);
+struct journal;
+/* Journal every erasure to J (borrowed; NULL: none). */
+void ks_set_journal(struct keystore *ks, struct journal *j);
+/* Before the batch's LMDB commit: sync the slots it wrote. */
+int ks_presync(struct keystore *ks);
+/* After the batch: committed, zero the forgotten slots (and sync);
+ * aborted, zero the slots it wrote. */
+void ks_batch_end(struct keystore *ks, int committed);
+/* At start: zero every slot not in REFS (sorted in place). */
+int ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed);
+
+/* ---- journal.c: the erasure journal beside the master key ---- */
+
+/* Open (creating) erasure.journal in the master key file's directory. */
+int journal_open(struct journal **out, const char *master_key_file, char *err, size_t errlen);
+void journal_close(struct journal *j);
+/* Queue one line "TIME KIND OWNER SLOT"; journal_flush writes and syncs. */
+void journal_add(struct journal *j, const char *kind, const char *owner, uint64_t slot);
+int journal_flush(struct journal *j);
+/* Parsers of the journal file (restore; fuzzed): the header's id, and
+ * the complete lines after byte OFFSET (a torn last line is ignored). */
+struct erasure {
+	char kind[16];
+	char owner[300];
+	uint64_t slot;
+};
+int journal_read_id(const char *text, size_t len, char *id, size_t idlen);
+struct erasure *journal_after(const char *text, size_t len, size_t offset, size_t *n);
+/* actions.c: erase message OWNER (delete) or account OWNER, synchronously. */
+int queue_erase_sync(struct queue *q, int account, const char *owner);
 
 /* ---- dbfile.c: data.mdb checked as a file, before LMDB maps it ---- */
 
@@ -196,6 +251,8 @@ struct acct_key {
 struct queue {
 	uv_loop_t *loop;		/* borrowed; NULL for read-only tools */
 	struct db *db;
+	struct keystore *ks;		/* account and data keys (keystore.c) */
+	struct journal *journal;	/* erasure journal (journal.c); NULL read-only */
 	int readonly;
 	int have_master;
 	unsigned char master[CRYPTO_KEY_LEN];
@@ -257,7 +314,8 @@ struct queue {
 
 void queue_settings(struct queue *q, struct queue_settings *out);
 /* Load message ID with all its recipients inside an open transaction. */
-int queue_load_txn(struct db_txn *txn, const char *id, struct queue_msg **out);
+int queue_load_txn(struct queue *q, struct db_txn *txn, const char *id,
+    struct queue_msg **out);
 
 /* Account key lookup/creation (TXN may be a read txn when !create). */
 int queue_account_key(struct queue *q, struct db_txn *txn, const char *account,
@@ -285,6 +343,7 @@ int queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
 
 /* Message metadata beyond struct queue_msg. */
 struct mrec {
+	uint64_t slot;			/* key store slot of the data key; 0 = shredded */
 	uint64_t flags;
 	uint64_t nchunks;
 	uint64_t final_time;
@@ -297,8 +356,17 @@ int rcpt_decode(uint32_t no, const void *data, size_t len, struct queue_rcpt *rc
 void rcpt_clear(struct queue_rcpt *rc);
 /* Delivered, bounced, expired or deleted. */
 int state_final(enum queue_state s);
-/* Load message ID with its recipients from TXN into a new queue_msg. */
-int msg_load(struct db_txn *txn, const char *id, struct queue_msg **out, struct mrec *r);
+/* Load message ID with its recipients from TXN into a new queue_msg,
+ * opening the sealed envelope in memory when its data key still exists
+ * (else addresses are "" and m->envelope_gone is set).  Q NULL: leave
+ * the envelope sealed (addresses "", hashes set; purge, stats). */
+int msg_load(struct queue *q, struct db_txn *txn, const char *id, struct queue_msg **out,
+    struct mrec *r);
+/* The data key slot named in a stored message record, or 0. */
+uint64_t msg_record_slot(const void *data, size_t len);
+/* Seal M's envelope (sender, envid, client) and each recipient's (addr,
+ * orcpt) under DK, with their keyed hashes (commit). */
+void envelope_seal(const unsigned char *dk, struct queue_msg *m);
 int msg_put(struct db_txn *txn, const struct queue_msg *m, const struct mrec *r);
 int rcpt_put(struct db_txn *txn, const char *id, const struct queue_rcpt *rc);
 int sched_put(struct db_txn *txn, uint64_t due, const char *id, uint32_t no);
@@ -311,26 +379,40 @@ void msg_finalise(struct queue_msg *m, struct mrec *r, uint64_t now);
 int event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reply, int outbox);
 int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
-    const char *addr, const char *what, const char *reply, const char *client, int outbox);
-/* OUTBOX: the same record goes to the webhook outbox (queue/outbox.c),
- * for messages with MF_WEBHOOK. */
+    const char *addr, const char *what, const char *reply, const char *client);
+/* All of it: REPLY, CLIENT and REASON may each be NULL. */
+int event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client, const char *reason);
+/* The reason class a stage held a message for, from its VERDICTS JSON:
+ * restricted, dlp, spam, limit, or NULL (review.c). */
+const char *queue_hold_reason(const char *verdicts);
+/* The same with a "reason" class (review decisions; REASON may be NULL). */
+int event_add_reason(struct queue *q, struct db_txn *txn, const char *id,
+    const char *addr, const char *what, const char *reason);
+/* Every event of a message with MF_WEBHOOK is also written to the webhook
+ * outbox (queue/outbox.c), in the same transaction. */
 
 /* ---- keys.c: the key hierarchy ---- */
 
 /* Forget cached account keys (ACCOUNT NULL: all of them). */
 void keys_forget(struct queue *q, const char *account);
-/* Unwrap the data key of message M. */
-int data_key(struct queue *q, struct db_txn *txn, const struct queue_msg *m,
-    unsigned char *dk);
-/* Delete the body chunks and the data key of ID (crypto-shredding). */
-int body_shred(struct db_txn *txn, const char *id, uint64_t nchunks);
+/* Unwrap the data key of message ID of ACCOUNT from key store slot SLOT. */
+int data_key(struct queue *q, struct db_txn *txn, const char *account, const char *id,
+    uint64_t slot, unsigned char *dk);
+/* Delete the body chunks of ID and forget its data key (crypto-shredding:
+ * the slot is zeroed once the batch commits); R->slot becomes 0. */
+int body_shred(struct queue *q, struct db_txn *txn, const char *id, struct mrec *r);
+/* The key store slot of ACCOUNT's key, or 0. */
+uint64_t account_slot(struct db_txn *txn, const char *account);
+/* Every slot a record references (start-up reconcile); malloc'd. */
+int keys_referenced(struct queue *q, uint64_t **out, size_t *n);
 /* Verify (or, in a new queue, record) which master key the queue uses. */
 int queue_keycheck(struct queue *q, char *err, size_t errlen);
 
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 4
+#define QUEUE_NKV_TABLES 5
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);
@@ -355,13 +437,34 @@ struct simple_op {
 	size_t nids;
 	int *status_out;		/* borrowed: the caller's per-id results */
 	char *batch_audit;		/* owned: record head, written by the apply */
+	/* OP_KV_MANY: ids[] are the keys, with these values and events */
+	char **vals;
+	size_t *lens;
+	char **events;
 	int unchanged_ok;
+	/* OP_KV: an event appended with the put or delete (account status
+	 * changes, suppression lists) */
+	char *event;
+	/* OP_REVIEW (review.c) */
+	int review_op;			/* enum queue_review_op */
+	char *reason;
+	struct buf *bodies;		/* OP_REVIEW release: replacement texts or NULL */
+	size_t *count_out;		/* OP_REVIEW for an account: messages changed */
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE, OP_DOMAIN, OP_OUTBOX_DEL, OP_OUTBOX_ADD };
+	OP_ACCOUNT_DELETE, OP_EVENT, OP_KV_MANY, OP_REVIEW, OP_DOMAIN, OP_OUTBOX_DEL,
+	OP_OUTBOX_ADD };
 /* outbox.c: delete one outbox record (key in s->val). */
 int outbox_del_apply(struct db_txn *txn, const struct simple_op *s);
+
+/* ACT on message ID inside TXN: 0 changed, ENOENT, EALREADY (nothing
+ * written), or < 0 (the transaction is broken).  Each recipient changed
+ * gets an event EVENT (NULL: the action's own name) with REASON. */
+int queue_action_apply(struct queue *q, struct db_txn *txn, const char *id,
+    enum queue_action act, const char *event, const char *reason);
+/* OP_REVIEW inside TXN (review.c). */
+int queue_review_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 
 struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
+#include "crypto.h"
 #include "json.h"
 #include "log.h"
 #include "queue_int.h"
@@ -82,10 +84,15 @@ sched_key(unsigned char *k, uint64_t due, const char *id, uint32_t no)
 	put_be32(k + 8 + QUEUE_ID_LEN, no);
 }
 
+/* M_SENDER, M_ENVID, M_CLIENT, R_ADDR, R_ORCPT are read but no longer
+ * written: the envelope is M_SEALED / R_SEALED (under the data key) and
+ * the keyed hashes M_SENDER_H / R_ADDR_H. */
 enum { M_ACCOUNT = 1, M_SENDER, M_ENVID, M_FLAGS, M_CREATED, M_SIZE, M_VERDICTS,
-	M_NRCPTS, M_NCHUNKS, M_CLIENT, M_FINAL, M_MSGID };
+	M_NRCPTS, M_NCHUNKS, M_CLIENT, M_FINAL, M_SLOT, M_SEALED, M_SENDER_H, M_MSGID };
 enum { R_ADDR = 1, R_ORCPT, R_NOTIFY, R_STATE, R_ATTEMPTS, R_NEXT, R_REPLY, R_RELAY,
-	R_FIRST, R_LAST };
+	R_FIRST, R_LAST, R_SEALED, R_ADDR_H };
+/* Inside a sealed envelope. */
+enum { E_SENDER = 1, E_ENVID, E_CLIENT, E_ADDR, E_ORCPT };
 
 static void
 tlv_str(struct buf *b, int tag, const char *s)
@@ -100,6 +107,17 @@ tlv_str(struct buf *b, int tag, const char *s)
 	put_be32(h + 1, (uint32_t)n);
 	buf_append(b, h, 5);
 	buf_append(b, s, n);
+}
+
+static void
+tlv_bytes(struct buf *b, int tag, const void *p, size_t n)
+{
+	unsigned char h[5];
+
+	h[0] = (unsigned char)tag;
+	put_be32(h + 1, (uint32_t)n);
+	buf_append(b, h, 5);
+	buf_append(b, p, n);
 }
 
 static void
@@ -160,6 +178,19 @@ msg_field(void *ctx, int tag, const unsigned char *v, size_t n)
 	case M_NRCPTS: d->r->nrcpts = tlv_num(v, n); break;
 	case M_NCHUNKS: d->r->nchunks = tlv_num(v, n); break;
 	case M_FINAL: d->r->final_time = tlv_num(v, n); break;
+	case M_SLOT: d->r->slot = tlv_num(v, n); break;
+	case M_SEALED:
+		free(m->env_sealed);
+		m->env_sealed = xmalloc(n + 1);
+		memcpy(m->env_sealed, v, n);
+		m->env_sealed_len = n;
+		break;
+	case M_SENDER_H:
+		if (n == sizeof(m->sender_hash)) {
+			memcpy(m->sender_hash, v, n);
+			m->has_sender_hash = 1;
+		}
+		break;
 	default: break;
 	}
 }
@@ -168,11 +199,19 @@ static void
 msg_encode(struct buf *b, const struct queue_msg *m, const struct mrec *r)
 {
 	tlv_str(b, M_ACCOUNT, m->account);
-	tlv_str(b, M_SENDER, m->sender);
-	tlv_str(b, M_ENVID, m->envid);
+	if (m->env_sealed != NULL)
+		tlv_bytes(b, M_SEALED, m->env_sealed, m->env_sealed_len);
+	else if (!m->envelope_gone) {	/* no key (tests of the record format) */
+		tlv_str(b, M_SENDER, m->sender);
+		tlv_str(b, M_ENVID, m->envid);
+		tlv_str(b, M_CLIENT, m->client);
+	}
+	if (m->has_sender_hash)
+		tlv_bytes(b, M_SENDER_H, m->sender_hash, sizeof(m->sender_hash));
+	if (r->slot != 0)
+		tlv_u64(b, M_SLOT, r->slot);
 	tlv_str(b, M_VERDICTS, m->verdicts);
-	tlv_str(b, M_CLIENT, m->client);
-	tlv_str(b, M_MSGID, m->message_id);
+	tlv_str(b, M_MSGID, m->message_id);	/* the customer's id, not personal data */
 	tlv_u64(b, M_FLAGS, r->flags);
 	tlv_u64(b, M_CREATED, m->created);
 	tlv_u64(b, M_SIZE, m->size);
@@ -217,6 +256,18 @@ rcpt_field(void *ctx, int tag, const unsigned char *v, size_t n)
 	case R_NEXT: rc->next_try = tlv_num(v, n); break;
 	case R_FIRST: rc->first_attempt = tlv_num(v, n); break;
 	case R_LAST: rc->last_attempt = tlv_num(v, n); break;
+	case R_SEALED:
+		free(rc->sealed);
+		rc->sealed = xmalloc(n + 1);
+		memcpy(rc->sealed, v, n);
+		rc->sealed_len = n;
+		break;
+	case R_ADDR_H:
+		if (n == sizeof(rc->addr_hash)) {
+			memcpy(rc->addr_hash, v, n);
+			rc->has_hash = 1;
+		}
+		break;
 	default: break;
 	}
 }
@@ -224,8 +275,14 @@ rcpt_field(void *ctx, int tag, const unsigned char *v, size_t n)
 static void
 rcpt_encode(struct buf *b, const struct queue_rcpt *rc)
 {
-	tlv_str(b, R_ADDR, rc->addr);
-	tlv_str(b, R_ORCPT, rc->orcpt);
+	if (rc->sealed != NULL)
+		tlv_bytes(b, R_SEALED, rc->sealed, rc->sealed_len);
+	else {
+		tlv_str(b, R_ADDR, rc->addr);
+		tlv_str(b, R_ORCPT, rc->orcpt);
+	}
+	if (rc->has_hash)
+		tlv_bytes(b, R_ADDR_H, rc->addr_hash, sizeof(rc->addr_hash));
 	tlv_str(b, R_REPLY, rc->last_reply);
 	tlv_str(b, R_RELAY, rc->relay);
 	tlv_u64(b, R_NOTIFY, rc->notify);
@@ -257,6 +314,7 @@ rcpt_clear(struct queue_rcpt *rc)
 	free(rc->orcpt);
 	free(rc->last_reply);
 	free(rc->relay);
+	free(rc->sealed);
 	memset(rc, 0, sizeof(*rc));
 }
 
@@ -337,15 +395,171 @@ queue_msg_free(struct queue_msg *m)
 	free(m->verdicts);
 	free(m->client);
 	free(m->message_id);
+	free(m->env_sealed);
 	for (i = 0; i < m->nrcpts; i++)
 		rcpt_clear(&m->rcpts[i]);
 	free(m->rcpts);
 	free(m);
 }
 
+uint64_t
+msg_record_slot(const void *data, size_t len)
+{
+	struct queue_msg m;
+	struct mrec r;
+	uint64_t s;
+
+	if (msg_decode("00000000000000000000", data, len, &m, &r) != 0)
+		s = 0;
+	else
+		s = r.slot;
+	free(m.account);
+	free(m.sender);
+	free(m.envid);
+	free(m.verdicts);
+	free(m.client);
+	free(m.env_sealed);
+	return s;
+}
+
+/* ---- sealed envelopes ---- */
+
+static void
+env_field(void *ctx, int tag, const unsigned char *v, size_t n)
+{
+	char **f = ctx;	/* sender, envid, client, addr, orcpt */
+
+	if (tag >= E_SENDER && tag <= E_ORCPT) {
+		free(f[tag - 1]);
+		f[tag - 1] = xstrndup((const char *)v, n);
+	}
+}
+
+/* AAD of message ID's envelope ("e" + id) or recipient NO's ("r" + id + no). */
+static size_t
+env_aad(unsigned char *aad, const char *id, int rcpt, uint32_t no)
+{
+	aad[0] = rcpt ? 'r' : 'e';
+	memcpy(aad + 1, id, QUEUE_ID_LEN);
+	if (!rcpt)
+		return 1 + QUEUE_ID_LEN;
+	put_be32(aad + 1 + QUEUE_ID_LEN, no);
+	return 1 + QUEUE_ID_LEN + 4;
+}
+
+static unsigned char *
+env_seal_buf(const unsigned char *dk, const unsigned char *aad, size_t al,
+    const struct buf *pt, size_t *outlen)
+{
+	unsigned char *out = xmalloc(pt->len + CRYPTO_OVERHEAD);
+
+	crypto_seal(dk, aad, al, pt->data, pt->len, out);
+	*outlen = pt->len + CRYPTO_OVERHEAD;
+	return out;
+}
+
+void
+envelope_seal(const unsigned char *dk, struct queue_msg *m)
+{
+	unsigned char aad[1 + QUEUE_ID_LEN + 4];
+	struct buf b;
+	size_t i, al;
+
+	buf_init(&b, 0);
+	tlv_str(&b, E_SENDER, m->sender);
+	tlv_str(&b, E_ENVID, m->envid);
+	tlv_str(&b, E_CLIENT, m->client);
+	al = env_aad(aad, m->id, 0, 0);
+	m->env_sealed = env_seal_buf(dk, aad, al, &b, &m->env_sealed_len);
+	m->has_sender_hash = *m->sender != '\0' &&
+	    addr_index_hash(m->sender, strlen(m->sender), m->sender_hash) == 0;
+	for (i = 0; i < m->nrcpts; i++) {
+		struct queue_rcpt *rc = &m->rcpts[i];
+
+		b.len = 0;
+		tlv_str(&b, E_ADDR, rc->addr);
+		tlv_str(&b, E_ORCPT, rc->orcpt);
+		al = env_aad(aad, m->id, 1, rc->no);
+		rc->sealed = env_seal_buf(dk, aad, al, &b, &rc->sealed_len);
+		rc->has_hash = addr_index_hash(rc->addr, strlen(rc->addr), rc->addr_hash) == 0;
+	}
+	crypto_wipe(b.data, b.cap);
+	buf_free(&b);
+}
+
+/* Open one sealed envelope into F (5 strings); 0 or -1. */
+static int
+env_open(const unsigned char *dk, const unsigned char *aad, size_t al,
+    const unsigned char *sealed, size_t len, char **f)
+{
+	unsigned char *pt;
+	int rc = -1;
+
+	if (len < CRYPTO_OVERHEAD)
+		return -1;
+	pt = xmalloc(len);
+	if (crypto_open(dk, aad, al, sealed, len, pt) == 0)
+		rc = tlv_walk(pt, len - CRYPTO_OVERHEAD, env_field, f);
+	crypto_wipe(pt, len);
+	free(pt);
+	return rc;
+}
+
+/* Decrypt M's sealed envelope in memory (TXN for the account key). */
+static void
+envelope_open(struct queue *q, struct db_txn *txn, struct queue_msg *m, const struct mrec *r)
+{
+	unsigned char dk[CRYPTO_KEY_LEN], aad[1 + QUEUE_ID_LEN + 4];
+	char *f[5];
+	size_t i, al;
+	int have;
+
+	if (m->env_sealed == NULL)
+		return;		/* stored in clear (no key when written) */
+	if (q == NULL) {	/* not asked for; a record naming no key is shredded */
+		m->envelope_gone = r->slot == 0;
+		return;
+	}
+	have = q != NULL && data_key(q, txn, m->account, m->id, r->slot, dk) == 0;
+	if (have) {
+		memset(f, 0, sizeof(f));
+		al = env_aad(aad, m->id, 0, 0);
+		if (env_open(dk, aad, al, m->env_sealed, m->env_sealed_len, f) == 0) {
+			free(m->sender);
+			m->sender = f[0] != NULL ? f[0] : xstrdup("");
+			m->envid = f[1];
+			m->client = f[2];
+			f[0] = f[1] = f[2] = NULL;
+		} else
+			have = 0;
+		for (i = 0; i < 5; i++)
+			free(f[i]);
+	}
+	if (!have)
+		m->envelope_gone = 1;
+	for (i = 0; i < m->nrcpts && have; i++) {
+		struct queue_rcpt *rc = &m->rcpts[i];
+
+		if (rc->sealed == NULL)
+			continue;
+		memset(f, 0, sizeof(f));
+		al = env_aad(aad, m->id, 1, rc->no);
+		if (env_open(dk, aad, al, rc->sealed, rc->sealed_len, f) == 0) {
+			free(rc->addr);
+			rc->addr = f[3] != NULL ? f[3] : xstrdup("");
+			rc->orcpt = f[4];
+			f[3] = f[4] = NULL;
+		}
+		free(f[0]); free(f[1]); free(f[2]); free(f[3]); free(f[4]);
+	}
+	if (have)
+		crypto_wipe(dk, sizeof(dk));
+}
+
 /* Load message ID with its recipients from TXN into a new queue_msg. */
 int
-msg_load(struct db_txn *txn, const char *id, struct queue_msg **out, struct mrec *r)
+msg_load(struct queue *q, struct db_txn *txn, const char *id, struct queue_msg **out,
+    struct mrec *r)
 {
 	struct queue_msg *m;
 	struct db_cursor *c;
@@ -376,17 +590,18 @@ msg_load(struct db_txn *txn, const char *id, struct queue_msg **out, struct mrec
 		m->nrcpts++;
 	}
 	db_cursor_close(c);
+	envelope_open(q, txn, m, r);
 	m->state = msg_state(m, r);
 	*out = m;
 	return 0;
 }
 
 int
-queue_load_txn(struct db_txn *txn, const char *id, struct queue_msg **out)
+queue_load_txn(struct queue *q, struct db_txn *txn, const char *id, struct queue_msg **out)
 {
 	struct mrec r;
 
-	return msg_load(txn, id, out, &r);
+	return msg_load(q, txn, id, out, &r);
 }
 
 int
@@ -503,14 +718,50 @@ queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
 
 int
 event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
-    const char *what, const char *reply, int outbox)
+    const char *what, const char *reply)
 {
-	return event_add_client(q, txn, id, addr, what, reply, NULL, outbox);
+	return event_add_client(q, txn, id, addr, what, reply, NULL);
 }
 
 int
 event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
-    const char *what, const char *reply, const char *client, int outbox)
+    const char *what, const char *reply, const char *client)
+{
+	return event_add_full(q, txn, id, addr, what, reply, client, NULL);
+}
+
+static void
+flags_field(void *ctx, int tag, const unsigned char *v, size_t n)
+{
+	if (tag == M_FLAGS)
+		*(uint64_t *)ctx = tlv_num(v, n);
+}
+
+/* Whether message ID (as written in TXN) goes to the webhook outbox. */
+static int
+msg_wants_outbox(struct db_txn *txn, const char *id)
+{
+	const void *v;
+	size_t vl;
+	uint64_t flags = 0;
+
+	if (id == NULL || strlen(id) != QUEUE_ID_LEN ||
+	    db_get(txn, DB_MESSAGES, id, QUEUE_ID_LEN, &v, &vl) != 0 ||
+	    tlv_walk(v, vl, flags_field, &flags) != 0)
+		return 0;
+	return (flags & MF_WEBHOOK) != 0;
+}
+
+int
+event_add_reason(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reason)
+{
+	return event_add_full(q, txn, id, addr, what, NULL, NULL, reason);
+}
+
+int
+event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client, const char *reason)
 {
 	char pseudo[64];
 	struct json_out j;
@@ -529,11 +780,14 @@ event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char
 		json_kv_str(&j, "reply", reply);
 	if (client != NULL)
 		json_kv_str(&j, "client", client);
+	if (reason != NULL)
+		json_kv_str(&j, "reason", reason);
 	json_obj_end(&j);
 	rc = queue_append_log(q, txn, DB_EVENTS, b.data, b.len);
 	/* the webhook's copy, in the same transaction: at-least-once, and in
-	 * the order the events happened (outbox.c) */
-	if (rc == 0 && outbox)
+	 * the order the events happened (outbox.c); every event of a message
+	 * of an account with a webhook, whoever records it */
+	if (rc == 0 && msg_wants_outbox(txn, id))
 		rc = queue_append_log(q, txn, DB_OUTBOX, b.data, b.len);
 	buf_free(&b);
 	return rc;

@@ -16,6 +16,9 @@
  * work again (writer_hold, writer.c), so the recipient is not
  * delivered again meanwhile.
  *
+ * Reply texts are stored scrubbed (log_scrub: addresses replaced by
+ * their pseudonyms unless log_pseudonymise is off).
+ *
  * The backoff lives here and nowhere else (queue_next_retry): each
  * report records the recipient's first and latest attempt times, so
  * readers such as the delay warning never recompute an attempt time
@@ -96,7 +99,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	int rc;
 
 	queue_settings(q, &st);
-	if ((rc = msg_load(txn, ro->id, &m, &r)) != 0)
+	if ((rc = msg_load(q, txn, ro->id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	for (i = 0; i < m->nrcpts; i++)
 		if (m->rcpts[i].no == ro->no)
@@ -139,7 +142,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		rc = rcpt_put(txn, ro->id, rc_);
 	if (rc == 0)
 		rc = event_add(q, txn, ro->id, rc_->addr, what[rc_->state],
-		    ro->reply[0] ? ro->reply : NULL, (r.flags & MF_WEBHOOK) != 0);
+		    ro->reply[0] ? ro->reply : NULL);
 	if (rc == 0) {
 		uint64_t before = r.final_time, flags = r.flags;
 
@@ -221,9 +224,16 @@ queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
 	str_copy(ro->id, id, sizeof(ro->id));
 	ro->no = rcpt_no;
 	ro->result = res;
-	if (reply != NULL && reply->code != 0)
-		snprintf(ro->reply, sizeof(ro->reply), "%d %s %s", reply->code,
-		    reply->enhanced, reply->text);
+	if (reply != NULL && reply->code != 0) {
+		/* a remote reply may quote the address: stored (last_reply,
+		 * events) with it pseudonymised, as the log has it */
+		char raw[sizeof(ro->reply)];
+		int n = snprintf(raw, sizeof(raw), "%d %s %s", reply->code, reply->enhanced,
+		    reply->text);
+
+		log_scrub(raw, n < 0 ? 0 : (size_t)n >= sizeof(raw) ? sizeof(raw) - 1 : (size_t)n,
+		    ro->reply, sizeof(ro->reply));
+	}
 	ro->relay = relay != NULL ? xstrdup(relay) : NULL;
 	ro->newstate = QUEUE_DEFERRED;
 	ro->cb = cb;

@@ -249,7 +249,7 @@ queue_take_due(struct queue *q, struct queue_job **jobs, size_t max)
 		if (job == NULL) {
 			if (njobs == max)
 				continue;	/* later recipients of taken messages may follow */
-			if (queue_load_txn(txn, id, &m) != 0)
+			if (queue_load_txn(q, txn, id, &m) != 0)
 				continue;
 			job = xcalloc(1, sizeof(*job));
 			job->msg = m;
@@ -276,10 +276,7 @@ queue_take_due(struct queue *q, struct queue_job **jobs, size_t max)
 		size_t a, b;
 		for (a = 0, b = 0; a < m->nrcpts; a++) {
 			if (m->rcpts[a].no & 0x80000000u) {
-				free(m->rcpts[a].addr);
-				free(m->rcpts[a].orcpt);
-				free(m->rcpts[a].last_reply);
-				free(m->rcpts[a].relay);
+				rcpt_clear(&m->rcpts[a]);
 				continue;
 			}
 			m->rcpts[b++] = m->rcpts[a];

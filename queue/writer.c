@@ -10,6 +10,10 @@
  * on the loop thread, never on this one, so the loop never blocks on
  * disk.
  *
+ * Keys (queue/keystore.c): slots an op writes are synced before the
+ * commit; slots an op forgets are zeroed and synced after it; a batch
+ * that fails zeroes the slots it wrote.
+ *
  * An op may carry an audit record (struct queue_audit): it is appended
  * right after the op is applied, inside the same transaction, so the
  * record and the effect commit or vanish together (DESIGN.md §9).
@@ -73,8 +77,10 @@ writer_batch(struct queue *q, struct writer_op *ops)
 	struct writer_op *op;
 	int rc;
 
-	if ((rc = db_begin(q->db, 0, &txn)) != 0)
+	if ((rc = db_begin(q->db, 0, &txn)) != 0) {
+		ks_batch_end(q->ks, 0);
 		return rc;
+	}
 	for (op = ops; op != NULL; op = op->next) {
 		rc = op->apply(q, txn, op);
 		op->status = rc > 0 ? -rc : 0;
@@ -94,11 +100,21 @@ writer_batch(struct queue *q, struct writer_op *ops)
 		if (rc < 0) {
 			db_abort(txn);
 			queue_keys_commit(q, 0);
+			ks_batch_end(q->ks, 0);
 			return rc;
 		}
 	}
+	/* new keys are on disk before the commit that names them */
+	if ((rc = ks_presync(q->ks)) != 0) {
+		db_abort(txn);
+		queue_keys_commit(q, 0);
+		ks_batch_end(q->ks, 0);
+		return rc;
+	}
 	rc = db_commit(txn);
 	queue_keys_commit(q, rc == 0);
+	/* keys whose last reference this commit dropped are zeroed now */
+	ks_batch_end(q->ks, rc == 0);
 	return rc;
 }
 

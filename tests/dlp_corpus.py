@@ -18,8 +18,8 @@ stdnum.us.ssn, every ISBN near-miss with stdnum.isbn.  A generated value
 is labelled positive only when the validator says it is valid *and* it
 is written the way the detection policy (postern.conf(5), "Sensitive
 data") counts: a card is an IIN/length of the table below plus Luhn; an
-SSN written 3-2-4 with dashes, or with blanks, dots or no separator only
-next to its keyword (same line, a label line before, an HTML cell or a
+SSN written 3-2-4 with dashes or dots, or with blanks or no separator
+only next to its keyword (same line, a label line before, an HTML cell or a
 CSV column header); a look-alike that a validator accepts but the policy
 excludes (a Luhn-valid number glued to a SKU, a spaced 3-2-4 phone
 number) is labelled 0 and named in the kind.
@@ -200,8 +200,8 @@ class Gen:
     def fmt_ssn(self, s):
         """Returns (text, context-needed-lines-before) — text may span lines."""
         r = self.r
-        style = r.choice(("dash", "dash", "kwdash", "kwspace", "kwdot", "kwbare", "labelline",
-                          "labelbare"))
+        style = r.choice(("dash", "dash", "kwdash", "kwspace", "kwdot", "dot", "kwbare",
+                          "labelline", "labelbare"))
         a, g, n = s[:3], s[3:5], s[5:]
         if style == "dash":
             return "%s-%s-%s" % (a, g, n)
@@ -211,6 +211,8 @@ class Gen:
             return r.choice(("SSN ", "ssn: ", "SSN\t")) + "%s %s %s" % (a, g, n)
         if style == "kwdot":
             return "SSN %s.%s.%s" % (a, g, n)
+        if style == "dot":
+            return "%s.%s.%s" % (a, g, n)
         if style == "kwbare":
             return r.choice(("SSN: ", "social security number ", "SSN ")) + s
         if style == "labelline":
@@ -325,7 +327,7 @@ class Gen:
         if k == 17:
             # spaced 3-2-4 without SSN context (issue 18 #16)
             return r.choice(("Widget A %03d %02d %04d", "Tel. %03d %02d %04d",
-                             "part %03d.%02d.%04d")) % (r.randint(1, 899), r.randint(1, 99),
+                             "part %03d %02d.%04d")) % (r.randint(1, 899), r.randint(1, 99),
                                                         r.randint(1, 9999))
         if k == 18:
             # a Luhn-valid number whose prefix is no card's (order numbers)

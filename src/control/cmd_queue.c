@@ -30,6 +30,7 @@
 #include "bounce.h"
 #include "control.h"
 #include "control_int.h"
+#include "crypto.h"
 #include "hash.h"
 #include "json.h"
 #include "queue.h"
@@ -40,9 +41,11 @@ struct filter {
 	enum queue_state state;
 	int pending;		/* only queued, held, deferred (queue list without --all) */
 	const char *account;
+	int has_addr;			/* --address: sender or any recipient, by keyed hash */
+	unsigned char addr_hash[ADDR_HASH_LEN];
 	const char *domain;	/* a recipient in this domain (any case) */
-	int has_rcpt, has_sender;
-	unsigned char rcpt[ADDR_HASH_LEN], sender[ADDR_HASH_LEN];	/* keyed address index */
+	int has_rcpt, has_sender;	/* --rcpt, --sender: by keyed hash too */
+	unsigned char rcpt[ADDR_HASH_LEN], sender[ADDR_HASH_LEN];
 	uint64_t older_than;	/* ms; 0 = any */
 	uint64_t now;
 };
@@ -54,8 +57,9 @@ state_pending(enum queue_state st)
 	return st == QUEUE_QUEUED || st == QUEUE_HELD || st == QUEUE_DEFERRED;
 }
 
-/* The keyed index of address S (addr_index_hash: normalised, HMAC'd), so
- * --rcpt and --sender match the way every lookup by address does. */
+/* The keyed index of address S (addr_index_hash: normalised, HMAC'd):
+ * --rcpt and --sender match the keyed hashes the store keeps beside the
+ * sealed envelope, the way every lookup by address does. */
 static int
 filter_addr(struct control_req *req, const char *key, unsigned char *out, int *has)
 {
@@ -82,6 +86,13 @@ filter_parse(struct control_req *req, struct filter *f)
 		f->has_state = 1;
 	}
 	f->account = json_get_str(req->args, "account", NULL);
+	if ((s = json_get_str(req->args, "address", NULL)) != NULL) {
+		/* the store holds keyed hashes, never the plaintext, to match on */
+		if (addr_index_hash(s, strlen(s), f->addr_hash) != 0)
+			return control_error(req, CONTROL_USAGE, addr_index_have_key() ?
+			    "'%s' is not an address" : "no address index key (master key)", s);
+		f->has_addr = 1;
+	}
 	f->domain = json_get_str(req->args, "domain", NULL);
 	f->pending = json_get_bool(req->args, "pending", 0) && !f->has_state;
 	if (filter_addr(req, "rcpt", f->rcpt, &f->has_rcpt) != 0 ||
@@ -91,16 +102,6 @@ filter_parse(struct control_req *req, struct filter *f)
 		return control_error(req, CONTROL_USAGE, "older_than must not be negative");
 	f->older_than = (uint64_t)json_get_int(req->args, "older_than", 0);
 	return 0;
-}
-
-/* Whether ADDR's keyed index is H. */
-static int
-addr_is(const char *addr, const unsigned char *h)
-{
-	unsigned char x[ADDR_HASH_LEN];
-
-	return addr != NULL && addr_index_hash(addr, strlen(addr), x) == 0 &&
-	    memcmp(x, h, ADDR_HASH_LEN) == 0;
 }
 
 static int
@@ -125,15 +126,28 @@ filter_match(const struct filter *f, const struct queue_msg *m)
 		return 0;
 	if (f->older_than && (f->older_than > f->now || m->created > f->now - f->older_than))
 		return 0;
-	if (f->has_sender && !addr_is(m->sender, f->sender))
+	if (f->has_addr) {
+		hit = m->has_sender_hash && crypto_equal(m->sender_hash, f->addr_hash,
+		    ADDR_HASH_LEN);
+
+		for (i = 0; i < m->nrcpts && !hit; i++)
+			hit = m->rcpts[i].has_hash && crypto_equal(m->rcpts[i].addr_hash,
+			    f->addr_hash, ADDR_HASH_LEN);
+		if (!hit)
+			return 0;
+	}
+	if (f->has_sender && !(m->has_sender_hash &&
+	    crypto_equal(m->sender_hash, f->sender, ADDR_HASH_LEN)))
 		return 0;
 	if (f->has_rcpt) {
 		for (i = 0, hit = 0; i < m->nrcpts && !hit; i++)
-			hit = addr_is(m->rcpts[i].addr, f->rcpt);
+			hit = m->rcpts[i].has_hash && crypto_equal(m->rcpts[i].addr_hash, f->rcpt,
+			    ADDR_HASH_LEN);
 		if (!hit)
 			return 0;
 	}
 	if (f->domain != NULL) {
+		/* by the plaintext domain: a shredded envelope no longer matches */
 		for (i = 0, hit = 0; i < m->nrcpts && !hit; i++)
 			hit = rcpt_in_domain(m->rcpts[i].addr, f->domain);
 		if (!hit)
@@ -142,8 +156,31 @@ filter_match(const struct filter *f, const struct queue_msg *m)
 	return 1;
 }
 
+/* An address for output: the plaintext when this read is audited
+ * (SHOW_PLAIN) and the envelope still decrypts, else null, with its
+ * keyed hash beside it either way. */
 static void
-rcpts_json(struct json_out *out, const struct queue_msg *m, int full)
+addr_json(struct json_out *out, const char *key, const char *addr, const unsigned char *hash,
+    int has_hash, int show_plain)
+{
+	char hex[ADDR_HASH_HEX], hkey[64];
+	size_t i;
+
+	json_key(out, key);
+	if (show_plain && addr != NULL)
+		json_str(out, addr);
+	else
+		json_null(out);
+	if (has_hash) {
+		for (i = 0; i < ADDR_HASH_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+		snprintf(hkey, sizeof(hkey), "%s_hash", key);
+		json_kv_str(out, hkey, hex);
+	}
+}
+
+static void
+rcpts_json(struct json_out *out, const struct queue_msg *m, int full, int plain)
 {
 	size_t i;
 
@@ -153,7 +190,8 @@ rcpts_json(struct json_out *out, const struct queue_msg *m, int full)
 		const struct queue_rcpt *r = &m->rcpts[i];
 		json_obj_begin(out);
 		json_kv_uint(out, "no", r->no);
-		json_kv_str(out, "address", r->addr);
+		addr_json(out, "address", r->addr, r->addr_hash, r->has_hash,
+		    plain && !m->envelope_gone);
 		json_kv_str(out, "state", queue_strstate(r->state));
 		if (full) {
 			json_kv_uint(out, "attempts", r->attempts);
@@ -162,7 +200,8 @@ rcpts_json(struct json_out *out, const struct queue_msg *m, int full)
 			json_kv_uint(out, "last_attempt", r->last_attempt);
 			json_kv_str(out, "last_reply", r->last_reply);
 			json_kv_str(out, "relay", r->relay);
-			json_kv_str(out, "orcpt", r->orcpt);
+			if (plain)
+				json_kv_str(out, "orcpt", r->orcpt);
 			json_kv_uint(out, "notify", r->notify);
 		}
 		json_obj_end(out);
@@ -170,18 +209,21 @@ rcpts_json(struct json_out *out, const struct queue_msg *m, int full)
 	json_arr_end(out);
 }
 
+/* PLAIN: this read is audited and may show decrypted addresses. */
 static void
-msg_json(struct json_out *out, const struct queue_msg *m, int full)
+msg_json(struct json_out *out, const struct queue_msg *m, int full, int plain)
 {
 	json_kv_str(out, "id", m->id);
 	json_kv_str(out, "state", queue_strstate(m->state));
 	json_kv_str(out, "account", m->account);
-	json_kv_str(out, "sender", m->sender);
+	addr_json(out, "sender", m->sender, m->sender_hash, m->has_sender_hash,
+	    plain && !m->envelope_gone);
+	json_kv_str(out, "envelope", m->envelope_gone ? "shredded" : plain ? "shown" : "sealed");
 	json_kv_uint(out, "created", m->created);
 	json_kv_uint(out, "size", m->size);
 	if (full) {
-		json_kv_str(out, "envid", m->envid);
-		json_kv_str(out, "client", m->client);
+		json_kv_str(out, "envid", plain ? m->envid : NULL);
+		json_kv_str(out, "client", plain ? m->client : NULL);
 		json_kv_str(out, "message_id", m->message_id);
 		json_kv_bool(out, "ret_full", m->ret_full);
 		json_kv_bool(out, "smtputf8", m->smtputf8);
@@ -197,7 +239,7 @@ msg_json(struct json_out *out, const struct queue_msg *m, int full)
 		} else
 			json_null(out);
 	}
-	rcpts_json(out, m, full);
+	rcpts_json(out, m, full, plain);
 }
 
 struct list_ctx {
@@ -206,6 +248,7 @@ struct list_ctx {
 	size_t n;
 	char **ids;		/* when collecting ids */
 	int collect;
+	int plain;		/* audited read: addresses shown */
 	enum queue_action act;	/* when collecting: the action they are for */
 };
 
@@ -238,7 +281,7 @@ list_cb(void *arg, const struct queue_msg *m)
 		return 0;
 	}
 	json_obj_begin(lc->out);
-	msg_json(lc->out, m, 0);
+	msg_json(lc->out, m, 0, lc->plain);
 	json_obj_end(lc->out);
 	lc->n++;
 	return 0;
@@ -253,11 +296,22 @@ cmd_list(struct control_req *req, struct json_out *out)
 	memset(&lc, 0, sizeof(lc));
 	if ((rc = filter_parse(req, &lc.f)) != 0)
 		return rc;
+	str_copy(req->target, "list", sizeof(req->target));
+	/* plaintext addresses only in an audited read, on request */
+	if (json_get_bool(req->args, "addresses", 0)) {
+		if ((lc.plain = control_audit_read(req)) < 0)
+			return CONTROL_USAGE;
+		if (lc.plain == 0)
+			return control_error(req, CONTROL_FAIL, "--addresses is an audited read "
+			    "and needs a running posternd");
+	}
 	lc.out = out;
 	json_obj_begin(out);
 	json_key(out, "messages");
 	json_arr_begin(out);
-	rc = queue_foreach(req->queue, list_cb, &lc);
+	/* envelopes are opened only for an audited --addresses listing */
+	rc = lc.plain ? queue_foreach(req->queue, list_cb, &lc) :
+	    queue_foreach_sealed(req->queue, list_cb, &lc);
 	json_arr_end(out);
 	json_obj_end(out);
 	if (rc != 0)
@@ -265,13 +319,21 @@ cmd_list(struct control_req *req, struct json_out *out)
 	return CONTROL_OK;
 }
 
+/*
+ * queue show: the envelope decrypted and the header section (and with
+ * --body the whole message) are an audited read (control_audit_read):
+ * the response leaves only once its record, with --reason, is
+ * committed.  Offline (no daemon to write the record) the message is
+ * shown sealed: states, times, sizes and keyed hashes, nothing
+ * decrypted.
+ */
 static int
 cmd_show(struct control_req *req, struct json_out *out)
 {
 	const char *id = json_get_str(req->args, "id", NULL);
 	struct queue_msg *m;
 	struct buf body;
-	int rc, brc;
+	int rc, brc = -EACCES, plain;
 
 	if (id == NULL)
 		return control_error(req, CONTROL_USAGE, "queue show: an id is required");
@@ -279,10 +341,20 @@ cmd_show(struct control_req *req, struct json_out *out)
 	if ((rc = queue_get(req->queue, id, &m)) != 0)
 		return control_error(req, CONTROL_FAIL, rc == -ENOENT ?
 		    "no such message: %s" : "queue: %s", rc == -ENOENT ? id : strerror(-rc));
+	if ((plain = control_audit_read(req)) < 0) {
+		queue_msg_free(m);
+		return CONTROL_USAGE;
+	}
+	if (plain == 0 && json_get_bool(req->args, "body", 0)) {
+		queue_msg_free(m);
+		return control_error(req, CONTROL_FAIL, "queue show --body is an audited read "
+		    "and needs a running posternd");
+	}
 	json_obj_begin(out);
-	msg_json(out, m, 1);
+	msg_json(out, m, 1, plain);
 	buf_init(&body, 0);
-	brc = queue_read_body(req->queue, id, &body);
+	if (plain)
+		brc = queue_read_body(req->queue, id, &body);
 	json_key(out, "headers");
 	if (brc == 0) {
 		char *end = body.len >= 4 ? memmem(body.data, body.len, "\r\n\r\n", 4) : NULL;
@@ -290,8 +362,9 @@ cmd_show(struct control_req *req, struct json_out *out)
 		json_strn(out, body.data ? body.data : "", hlen);
 	} else
 		json_null(out);
-	json_kv_str(out, "body_status", brc == 0 ? "available" : brc == -ENOENT ? "purged" :
-	    brc == -EACCES ? "no key" : "unreadable");
+	json_kv_str(out, "body_status", !plain ? "sealed (audited read needs posternd)" :
+	    brc == 0 ? "available" : brc == -ENOENT ? "purged" :
+	    brc == -EACCES ? "shredded" : "unreadable");
 	if (json_get_bool(req->args, "body", 0) && req->role >= CONTROL_ROLE_OPERATOR) {
 		json_key(out, "body");
 		if (brc == 0)
@@ -300,6 +373,8 @@ cmd_show(struct control_req *req, struct json_out *out)
 			json_null(out);
 	}
 	json_obj_end(out);
+	if (body.data != NULL)
+		crypto_wipe(body.data, body.cap);
 	buf_free(&body);
 	queue_msg_free(m);
 	return CONTROL_OK;
@@ -468,7 +543,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 			return rc;
 		lc.collect = 1;
 		lc.act = act;
-		queue_foreach(req->queue, list_cb, &lc);
+		queue_foreach_sealed(req->queue, list_cb, &lc);
 		snprintf(req->target, sizeof(req->target), "all-matching state=%s account=%s "
 		    "older_than=%llu (%zu messages)",
 		    lc.f.has_state ? queue_strstate(lc.f.state) : "any",
@@ -711,6 +786,7 @@ cmd_inject(struct control_req *req, struct json_out *out)
 	m.data = data->s;
 	m.len = data->slen;
 	m.state = json_get_bool(req->args, "held", 0) ? QUEUE_HELD : QUEUE_QUEUED;
+	m.verdicts = json_get_str(req->args, "verdicts", NULL);	/* tests: a stage's findings */
 	m.audit = control_audit_txn(req, 0);	/* the queue adds the new id */
 	if ((r = queue_commit(req->queue, &m, inject_done, ic)) != 0) {
 		free(ic->rcpts);

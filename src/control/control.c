@@ -146,6 +146,7 @@ struct control {
 	uv_pipe_t server;
 	char *path;
 	struct conn *conns;
+	struct review_expiry *expiry;	/* review_hold_expiry timer (cmd_review.c) */
 	int nconns;		/* accepted and not yet closed (incl. closing) */
 	int server_closed;
 	int stopping;
@@ -162,6 +163,7 @@ struct conn {
 	struct control_req req;
 	const struct control_cmd *cmd;
 	int busy;
+	int refused;		/* refused for the role: audited even if not mutating */
 	int audited;		/* the queue committed the record with the effect */
 	char *audit_head;	/* control_audit_txn(): the record's head */
 	struct queue_audit qa;
@@ -261,6 +263,7 @@ conn_next(struct conn *c)
 	free(c->audit_head);
 	c->audit_head = NULL;
 	c->audited = 0;
+	c->refused = 0;
 	c->busy = 0;
 	c->cmd = NULL;
 	if (c->closing) {
@@ -319,6 +322,12 @@ control_audit_json(struct conn *c, struct buf *b, const char *phase)
 	json_kv_str(&j, "role", control_strrole(c->role));
 	json_kv_str(&j, "cmd", c->req.cmd);
 	json_kv_str(&j, "target", c->req.target);
+	if (c->req.reason[0] != '\0')
+		json_kv_str(&j, "reason", c->req.reason);
+	else if (json_get_str(c->req.args, "reason", NULL) != NULL)
+		json_kv_str(&j, "reason", json_get_str(c->req.args, "reason", NULL));
+	if (c->req.audit_read)
+		json_kv_bool(&j, "read", 1);
 	if (phase != NULL && *phase != '\0')
 		json_kv_str(&j, "phase", phase);
 	else if (phase == NULL) {
@@ -378,6 +387,23 @@ control_audit_txn(struct control_req *req, int unchanged_ok)
 	return &c->qa;
 }
 
+int
+control_audit_read(struct control_req *req)
+{
+	struct conn *c = req->priv;
+	const char *reason = json_get_str(req->args, "reason", NULL);
+
+	if (c == NULL || c->srv->queue == NULL)
+		return 0;
+	if (req->role < CONTROL_ROLE_OPERATOR && (reason == NULL || *reason == '\0')) {
+		control_error(req, CONTROL_USAGE, "%s: a reason is required (--reason TEXT)",
+		    req->cmd);
+		return -1;
+	}
+	req->audit_read = 1;
+	return 1;
+}
+
 void
 control_audit_committed(struct control_req *req)
 {
@@ -424,8 +450,15 @@ control_finish(struct control_req *req, int status)
 	/* A mutation whose record the queue committed with it is done;
 	 * anything else that is mutating (refused before reaching the
 	 * queue, or failed there) gets its record now. */
-	if (c->cmd != NULL && c->cmd->mutating && !c->audited && control_audit(c) == 0)
+	if (c->cmd != NULL && (c->cmd->mutating || c->refused || req->audit_read) && !c->audited &&
+	    control_audit(c) == 0)
 		return;
+	if (req->audit_read && !c->audited) {
+		/* an audited read whose record cannot be written returns nothing */
+		c->status = CONTROL_FAIL;
+		snprintf(c->req.error, sizeof(c->req.error),
+		    "the audit record of this read could not be written");
+	}
 	conn_respond(c);
 }
 
@@ -500,6 +533,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 		if (cmd->min_role == CONTROL_ROLE_NONE && c->role == CONTROL_ROLE_NONE)
 			goto run;
 		control_default_target(&c->req);
+		c->refused = 1;
 		control_finish(&c->req, control_error(&c->req, CONTROL_FAIL,
 		    "permission denied: %s needs the %s role (you are %s)", cmd->name,
 		    control_strrole(cmd->min_role), control_strrole(c->role)));
@@ -756,6 +790,8 @@ control_start(uv_loop_t *loop, const struct config *cfg, struct queue *q,
 		return NULL;
 	}
 	chmod(srv->path, 0666);
+	if (q != NULL)
+		srv->expiry = review_expiry_start(loop, &srv->cfg, q);
 	log_info("event=control_listening path=%s", srv->path);
 	return srv;
 }
@@ -791,6 +827,8 @@ control_stop(struct control *srv)
 	if (srv == NULL)
 		return;
 	srv->stopping = 1;
+	review_expiry_stop(srv->expiry);
+	srv->expiry = NULL;
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next;
 		conn_close(c);
@@ -809,6 +847,8 @@ control_commands_register(void)
 	cmd_queue_register();
 	cmd_account_register();
 	cmd_dkim_register();
+	cmd_suppress_register();
+	cmd_review_register();
 	cmd_status_register();
 	cmd_auth_register();
 }

@@ -2,14 +2,19 @@
 # src/control/: the control socket server, roles, audit, and the
 # daemon-side command handlers (one file per command group).
 libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
-	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_auth.c \
-	src/control/cmd_status.c src/control/control_int.h
+	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_review.c src/control/cmd_auth.c \
+	src/control/cmd_suppress.c src/control/cmd_status.c \
+	src/control/control_int.h
 noinst_HEADERS += include/control.h
 TESTS += tests/integration/test_control_plane.py
 EXTRA_DIST += tests/integration/test_control_plane.py
 check_PROGRAMS += tests/unit/test_queue_audit
 tests_unit_test_queue_audit_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_audit
+# The abuse review workflow end to end (issue 16): reviewer role as a real
+# user, masked views, decisions, suspension, triggers, expiry.
+TESTS += tests/integration/test_review.py
+EXTRA_DIST += tests/integration/test_review.py
 # issue 12 item 13: NUL refused by default; stored ones readable by queue show
 TESTS += tests/integration/test_nul_bytes.py
 EXTRA_DIST += tests/integration/test_nul_bytes.py

@@ -190,6 +190,12 @@ ctl_connect(struct ctl *c)
 	return 0;
 }
 
+int
+ctl_daemon_running(struct ctl *c)
+{
+	return ctl_connect(c) == 0;
+}
+
 /* Read one line from the daemon into B. */
 static int
 ctl_read_line(int fd, struct buf *b)
@@ -236,8 +242,10 @@ ctl_open_offline(struct ctl *c)
 	if (ctl_config(c) == NULL)
 		return NULL;
 	c->queue = queue_open_config(NULL, c->cfg, 1, err, sizeof(err));
-	if (c->queue != NULL)	/* lookups by address, as the daemon does */
+	if (c->queue != NULL) {	/* lookups by address, as the daemon does */
 		(void)addr_index_load_key(c->cfg->master_key_file);
+		addr_set_fold_local(c->cfg->address_fold_local_part);
+	}
 	if (c->queue == NULL)
 		ctl_error(c, CTL_EXIT_FAIL, "the daemon is not running and the queue "
 		    "cannot be opened: %s", err);

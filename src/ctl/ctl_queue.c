@@ -24,22 +24,23 @@
 
 
 const char ctl_queue_usage[] =
-    "usage: posternctl queue list [--all] [FILTERS] [--json]\n"
+    "usage: posternctl queue list [--all] [FILTERS] [--addresses --reason TEXT] [--json]\n"
     "       posternctl queue summary [FILTERS] [--json]\n"
-    "       posternctl queue show ID [--body] [--json]\n"
+    "       posternctl queue show ID [--body] [--reason TEXT] [--json]\n"
     "       posternctl queue hold|release|delete|requeue ID...\n"
-    "       posternctl queue hold|release|delete|requeue --all-matching [--state S]\n"
-    "                  [--account A] [--older-than D]\n"
+    "       posternctl queue hold|release|delete|requeue --all-matching [FILTERS]\n"
     "       posternctl queue bounce ID...|--domain D|--all-matching [FILTERS]\n"
     "       posternctl queue suspend|unsuspend --domain D\n"
     "       posternctl queue flush | stats [--json] | events [ID] [--json] | purge\n"
     "       posternctl queue check [--json]\n"
-    "FILTERS: --state S --account A --older-than D --rcpt ADDR --sender ADDR --domain D\n"
+    "FILTERS: --state S --account A --older-than D --address ADDR (sender or recipient)\n"
+    "         --rcpt ADDR --sender ADDR --domain D\n"
     "list shows pending mail (queued, held, deferred) unless --all or --state.\n";
 
-/* Parse the filters (--state/--account/--older-than/--rcpt/--sender/
- * --domain), --all-matching, --all and --body into a JSON args object
- * in B; non-option arguments are returned. */
+/* Parse the filters (--state/--account/--address/--older-than/--rcpt/
+ * --sender/--domain), --all-matching, --all, --body, --addresses and
+ * --reason into a JSON args object in B; non-option arguments are
+ * returned. */
 static int
 parse_opts(struct ctl *c, int argc, char **argv, struct json_out *j, int *all,
     int *body, int *history, int *has_state, char ***rest, int *nrest)
@@ -51,9 +52,12 @@ parse_opts(struct ctl *c, int argc, char **argv, struct json_out *j, int *all,
 		{ "all-matching", no_argument, NULL, 'A' },
 		{ "body", no_argument, NULL, 'b' },
 		{ "all", no_argument, NULL, 'H' },
-		{ "rcpt", required_argument, NULL, 'r' },
+		{ "rcpt", required_argument, NULL, 'R' },
 		{ "sender", required_argument, NULL, 'f' },
 		{ "domain", required_argument, NULL, 'd' },
+		{ "address", required_argument, NULL, 'e' },
+		{ "addresses", no_argument, NULL, 'P' },
+		{ "reason", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum queue_state st;
@@ -76,7 +80,7 @@ parse_opts(struct ctl *c, int argc, char **argv, struct json_out *j, int *all,
 		case 'H':
 			*history = 1;
 			break;
-		case 'r':
+		case 'R':
 			json_kv_str(j, "rcpt", optarg);
 			break;
 		case 'f':
@@ -103,6 +107,15 @@ parse_opts(struct ctl *c, int argc, char **argv, struct json_out *j, int *all,
 			*body = 1;
 			json_kv_bool(j, "body", 1);
 			break;
+		case 'e':
+			json_kv_str(j, "address", optarg);
+			break;
+		case 'P':
+			json_kv_bool(j, "addresses", 1);
+			break;
+		case 'r':
+			json_kv_str(j, "reason", optarg);
+			break;
 		default:
 			ctl_usage_error(c, "unknown option '%s'", argv[optind - 1]);
 			return -1;
@@ -121,6 +134,25 @@ jstr(const struct json_value *o, const char *k)
 	return s != NULL ? s : "";
 }
 
+/* An address cell: the address when the read showed it, else "#" and
+ * the start of its keyed hash (sealed or shredded envelopes). */
+static const char *
+addr_cell(const struct json_value *o, const char *key, char *buf, size_t n)
+{
+	char hk[32];
+	const char *a = json_get_str(o, key, NULL), *h;
+
+	snprintf(hk, sizeof(hk), "%s_hash", key);
+	h = json_get_str(o, hk, NULL);
+	if (a != NULL)
+		return a;
+	if (h != NULL) {
+		snprintf(buf, n, "#%.16s", h);
+		return buf;
+	}
+	return "";
+}
+
 static void
 print_list(const struct json_value *res)
 {
@@ -132,17 +164,18 @@ print_list(const struct json_value *res)
 
 	for (i = 0; msgs != NULL && i < msgs->n; i++) {
 		const struct json_value *m = msgs->items[i], *r = json_get(m, "recipients");
-		char size[32], age[32], rc[400], sender[330];
+		char size[32], age[32], rc[400], sender[330], ab[40];
 		const char *cells[7];
 		uint64_t created = (uint64_t)json_get_int(m, "created", 0);
 
 		snprintf(size, sizeof(size), "%lld", (long long)json_get_int(m, "size", 0));
 		ctl_fmt_age(now > created ? now - created : 0, age, sizeof(age));
-		snprintf(sender, sizeof(sender), "<%s>", jstr(m, "sender"));
+		snprintf(sender, sizeof(sender), "<%s>", addr_cell(m, "sender", ab, sizeof(ab)));
 		if (r != NULL && r->n > 1)
-			snprintf(rc, sizeof(rc), "%s (+%zu)", jstr(r->items[0], "address"), r->n - 1);
+			snprintf(rc, sizeof(rc), "%s (+%zu)", addr_cell(r->items[0], "address", ab,
+			    sizeof(ab)), r->n - 1);
 		else if (r != NULL && r->n == 1)
-			snprintf(rc, sizeof(rc), "%s", jstr(r->items[0], "address"));
+			snprintf(rc, sizeof(rc), "%s", addr_cell(r->items[0], "address", ab, sizeof(ab)));
 		else
 			rc[0] = '\0';
 		cells[0] = jstr(m, "id");
@@ -165,13 +198,14 @@ print_show(const struct json_value *m)
 	static const char *const hdr[] = { "NO", "STATE", "ATTEMPTS", "NEXT TRY", "ADDRESS", "LAST REPLY" };
 	const struct json_value *r = json_get(m, "recipients"), *hv;
 	struct ctl_table *t;
-	char tbuf[64];
+	char tbuf[64], ab[40];
 	size_t i;
 
 	printf("id:       %s\n", jstr(m, "id"));
 	printf("state:    %s\n", jstr(m, "state"));
 	printf("account:  %s\n", *jstr(m, "account") ? jstr(m, "account") : "-");
-	printf("sender:   <%s>\n", jstr(m, "sender"));
+	printf("sender:   <%s>\n", addr_cell(m, "sender", ab, sizeof(ab)));
+	printf("envelope: %s\n", jstr(m, "envelope"));
 	printf("created:  %s UTC\n", ctl_fmt_time((uint64_t)json_get_int(m, "created", 0), tbuf, sizeof(tbuf)));
 	printf("size:     %lld\n", (long long)json_get_int(m, "size", 0));
 	if (json_get_str(m, "envid", NULL))
@@ -181,7 +215,7 @@ print_show(const struct json_value *m)
 	t = ctl_table_new(6, hdr);
 	for (i = 0; r != NULL && i < r->n; i++) {
 		const struct json_value *x = r->items[i];
-		char no[16], att[16], next[64];
+		char no[16], att[16], next[64], ab2[40];
 		const char *cells[6];
 		const char *st = jstr(x, "state");
 		snprintf(no, sizeof(no), "%lld", (long long)json_get_int(x, "no", 0));
@@ -194,7 +228,7 @@ print_show(const struct json_value *m)
 		cells[1] = st;
 		cells[2] = att;
 		cells[3] = next;
-		cells[4] = jstr(x, "address");
+		cells[4] = addr_cell(x, "address", ab2, sizeof(ab2));
 		cells[5] = jstr(x, "last_reply");
 		ctl_table_add(t, cells);
 	}

@@ -78,6 +78,29 @@ static const struct ctl_group groups[] = {
 	{ "auth", ctl_auth_main, "lockouts, unlock: AUTH lockouts and slow-downs (needs posternd)",
 	  "lockouts unlock", "usage: posternctl auth lockouts [--all] [--json]\n"
 	  "       posternctl auth unlock ADDRESS|ACCOUNT\n" },
+	{ "suppress", ctl_suppress_main, "list, check, add, remove, import, export suppression lists",
+	  "list check add remove import export",
+	  "usage: posternctl suppress list [--account A | --global] [--json]\n"
+	  "       posternctl suppress check ADDRESS [--account A | --global] [--json]\n"
+	  "       posternctl suppress add ADDRESS|HASH [--account A | --global] [--reason R] [--source S]\n"
+	  "       posternctl suppress remove ADDRESS|HASH [--account A | --global] --reason TEXT\n"
+	  "       posternctl suppress import FILE|- [--account A | --global]\n"
+	  "       posternctl suppress export [--account A | --global]\n"
+	  "R: hard_bounce, complaint, unsubscribe or manual (default)\n" },
+	{ "review", ctl_review_main, "list, show, release, reject, flag, account, suspend, resume",
+	  "list show release reject flag account suspend resume",
+	  "usage: posternctl review list [--reason dlp|spam|limit|manual|restricted|suspended|similar]\n"
+	  "                  [--account A] [--older-than D] [--accounts] [--json]\n"
+	  "       posternctl review show ID [--unmasked --reason TEXT] [--json]\n"
+	  "       posternctl review release ID... [--learn] [--json]\n"
+	  "       posternctl review reject ID... [--learn] [--similar] [--notify-sender] [--json]\n"
+	  "       posternctl review flag ID [--reason TEXT] [--json]\n"
+	  "       posternctl review account NAME [--json]\n"
+	  "       posternctl review suspend NAME --reason TEXT | resume NAME [--json]\n" },
+	{ "backup", ctl_backup_main, "DIR: a copy that erasure reaches (data, key store, journal position)",
+	  NULL, "usage: posternctl backup DIR\n" },
+	{ "restore", ctl_restore_main, "DIR: restore a backup (daemon stopped), replaying later erasures",
+	  NULL, "usage: posternctl restore DIR\n" },
 	/* one row per command group: name, main, summary, verbs, usage */
 };
 

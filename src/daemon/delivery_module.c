@@ -58,7 +58,15 @@ delivery_params_from_config(struct delivery_params *p, const struct config *cfg,
 	p->concurrency = cfg->smtp_destination_concurrency;
 	p->rate = cfg->smtp_destination_rate;
 	p->reuse_limit = cfg->smtp_connection_reuse_limit;
+	p->abuse.window = cfg->review_trigger_window;
+	p->abuse.min_messages = cfg->review_trigger_min_messages;
+	p->abuse.bounce_review = cfg->review_bounce_review;
+	p->abuse.bounce_pause = cfg->review_bounce_pause;
+	p->abuse.complaint_review = cfg->review_complaint_review;
+	p->abuse.complaint_pause = cfg->review_complaint_pause;
 	p->enabled = cfg->delivery_enabled;
+	p->bounce_codes = strings_copy(&cfg->suppression_bounce_codes, &p->nbounce_codes);
+	p->hard_bounce_expiry = cfg->suppression_hard_bounce_expiry;
 	return 0;
 }
 

@@ -16,7 +16,9 @@
  *   MAIL     auth required, account (re-read here), sender domain,
  *            size (also sets the session's limit), hourly rate, SPF
  *            (pending on DNS lookups through src/net/dns.c).
- *   RCPT     recipient limit.
+ *   RCPT     recipient limit, suppression lists (reject 550 5.7.1, or
+ *            accept and drop: the recipient is left out at end of
+ *            message and never reaches the queue).
  *   EOM      the EOM stages run in uv_queue_work on a private copy of
  *            the envelope and account policy and on the message buffer
  *            itself (taken over from the session, not copied; added
@@ -50,11 +52,14 @@
 #include <string.h>
 
 #include "account.h"
+#include "addr.h"
 #include "auth_guard.h"
 #include "auth_pool.h"
 #include "crypto.h"
+#include "json.h"
 #include "buf.h"
 #include "dns.h"
+#include "feedback.h"
 #include "hash.h"
 #include "json.h"
 #include "log.h"
@@ -62,8 +67,10 @@
 #include "policy.h"
 #include "queue.h"
 #include "relay.h"
+#include "review.h"
 #include "smtp.h"
 #include "spf.h"
+#include "suppress.h"
 #include "util.h"
 
 #define RELAY_ACCOUNT_CACHE_MS 5000
@@ -87,6 +94,7 @@ struct relay {
 	relay_idle_cb idle;
 	void *idle_arg;
 	struct spf *spf;		/* issue 6: SPF verdict cache (policy/spf.c) */
+	struct abuse *abuse;		/* issue 16: per-account clients and volume */
 	struct dns *dns;		/* SPF's DNS (c-ares); NULL if it could not open */
 };
 
@@ -105,6 +113,7 @@ struct relay_session {
 	enum relay_mode mode;
 	char id[40];
 	char client[64];
+	char guard_client[AUTH_GUARD_CLIENT_MAX];	/* client as the AUTH guard counts it (IPv6: its /64) */
 	struct smtp_session *s;		/* borrowed; NULL once detached */
 	relay_resumed_cb resumed;
 	void *owner;
@@ -125,6 +134,10 @@ struct relay_session {
 	struct relay_phase *ph;		/* the phase being run (one at a time), or NULL; owned */
 	int req_sync;			/* policy_phase_run() has not returned yet */
 	struct outcome req_out;		/* its answer when it finished at once */
+	size_t *drops;			/* this transaction's recipients accepted but
+					 * dropped (suppression_action = drop): indices
+					 * into the envelope's rcpts; owned */
+	size_t ndrops;
 };
 
 struct relay_job {
@@ -149,7 +162,6 @@ struct relay_job {
 	int policy_rc;
 	int rate_taken;
 	char client_desc[64];
-	char qid[QUEUE_ID_LEN + 1];	/* given to the queue and to Received: */
 };
 
 const char *
@@ -159,6 +171,7 @@ relay_strmode(enum relay_mode m)
 	case RELAY_MODE_SUBMISSION: return "submission";
 	case RELAY_MODE_SUBMISSIONS: return "submissions";
 	case RELAY_MODE_RELAY: return "relay";
+	case RELAY_MODE_FEEDBACK: return "feedback";
 	}
 	return "?";
 }
@@ -175,6 +188,7 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	r->own_guard = 1;
 	r->rate = account_rate_new();
 	r->spf = spf_new();
+	r->abuse = abuse_new();
 	{
 		char err[256];
 
@@ -194,6 +208,7 @@ relay_destroy(struct relay *r)
 	account_free(r->relay_acct);
 	hash_free(r->acct_stats);
 	spf_free(r->spf);
+	abuse_free(r->abuse);
 	dns_close(r->dns);
 	config_unref(r->cfg);
 	free(r);
@@ -359,6 +374,7 @@ relay_session_unref(struct relay_session *rs)
 	account_free(rs->acct);
 	account_free(rs->tacct);
 	free(rs->spf_header);
+	free(rs->drops);
 	free(rs->ph);	/* NULL: a running phase holds a reference */
 	free(rs);
 }
@@ -434,7 +450,7 @@ relay_env_auth_locked(void *arg, const char *client_ip, const char *name)
 
 	(void)client_ip;	/* the session's own address, rs->client */
 	relay_guard_params(r, &p);
-	return relay_guard_code(auth_guard_check(r->guard, &p, rs->client, name, now_mono_ms()));
+	return relay_guard_code(auth_guard_check(r->guard, &p, rs->guard_client, name, now_mono_ms()));
 }
 
 /* Would one more message exceed LIMIT?  Counted for real at end of message. */
@@ -470,6 +486,33 @@ relay_dns(void *arg, const char *name, int type, dns_cb cb, void *cbarg)
 	return dns_lookup(r->dns, name, type, cb, cbarg) != NULL ? 0 : -1;
 }
 
+/* policy_env.suppressed over the suppression store (src/account/suppress.c). */
+static int
+relay_env_suppressed(void *arg, const char *account, const char *rcpt, const char *action,
+    char *reason, size_t reasonlen)
+{
+	struct relay_session *rs = arg;
+	struct suppress_rec rec;
+	char hex[ADDR_HASH_HEX], pseud[LOG_ADDR_MAX];
+	int global, rc;
+
+	if (rs->r->q == NULL)
+		return 0;
+	rc = suppress_check(rs->r->q, account, rcpt, strlen(rcpt), &rec, &global, hex);
+	if (rc == -1) {
+		/* an address that does not normalise is no suppressed one; no
+		 * index key means the store cannot be read */
+		return addr_index_have_key() ? 0 : -1;
+	}
+	if (rc == 0)
+		return 0;
+	snprintf(reason, reasonlen, "%s%s", suppress_strreason(rec.reason),
+	    global ? ", global list" : "");
+	(void)suppress_event_hit(rs->r->q, global ? SUPPRESS_GLOBAL : account, hex,
+	    log_pseudonym(rcpt, strlen(rcpt), pseud, sizeof(pseud)), rec.reason, action);
+	return 1;
+}
+
 static void
 relay_env_init(struct relay_session *rs)
 {
@@ -481,6 +524,7 @@ relay_env_init(struct relay_session *rs)
 	e->auth_locked = relay_env_auth_locked;
 	e->rate_reached = relay_env_rate_reached;
 	e->set_limits = relay_env_set_limits;
+	e->suppressed = relay_env_suppressed;
 	e->dns = relay_dns;
 	e->dns_arg = rs->r;
 	e->spf = rs->r->spf;
@@ -528,7 +572,7 @@ relay_webhook_rejected(struct relay *r, struct relay_job *j)
 	json_out_init(&jo, &b);
 	json_obj_begin(&jo);
 	json_kv_uint(&jo, "time", now_wall_ms());
-	json_kv_str(&jo, "id", j->qid);
+	json_kv_str(&jo, "id", j->pm.msgid);
 	json_kv_str(&jo, "account", j->account);
 	json_kv_str(&jo, "event", "rejected");
 	json_kv_str(&jo, "reply", reply);
@@ -556,6 +600,11 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 		if (o->kind == OUTCOME_PERMFAIL || o->kind == OUTCOME_TEMPFAIL)
 			relay_count_account(r, rs->acct != NULL ? rs->acct->name : NULL,
 			    o->kind == OUTCOME_PERMFAIL ? ACCT_REJECTED : ACCT_TEMPFAILED);
+	}
+	if (req->phase == POLICY_RCPT && req->rcpt_drop && o->kind == OUTCOME_OK) {
+		/* accepted, and left out at end of message: it takes index nrcpts */
+		rs->drops = xrealloc(rs->drops, (rs->ndrops + 1) * sizeof(*rs->drops));
+		rs->drops[rs->ndrops++] = req->nrcpts;
 	}
 	/* The runner touches REQ no more once it has called us. */
 	config_unref(rs->ph->cfg);
@@ -612,6 +661,7 @@ relay_session_new(struct relay *r, enum relay_mode mode, const char *id,
 	rs->mode = mode;
 	str_copy(rs->id, id ? id : "-", sizeof(rs->id));
 	str_copy(rs->client, client_addr ? client_addr : "", sizeof(rs->client));
+	auth_guard_client(rs->client, rs->guard_client, sizeof(rs->guard_client));
 	rs->resumed = resumed;
 	rs->owner = owner;
 	uv_timer_init(r->loop, &rs->delay);
@@ -678,7 +728,7 @@ relay_guard_done(struct relay_session *rs, enum auth_guard_result result)
 	if (rs->guard_name == NULL)
 		return 0;
 	relay_guard_params(r, &p);
-	locked = auth_guard_done(r->guard, &p, rs->client, rs->guard_name, result, now_mono_ms());
+	locked = auth_guard_done(r->guard, &p, rs->guard_client, rs->guard_name, result, now_mono_ms());
 	free(rs->guard_name);
 	rs->guard_name = NULL;
 	return locked;
@@ -771,6 +821,7 @@ relay_auth_result(struct relay_session *rs, int result, struct account *a)
 	if (a->pol.suspended) {
 		/* Logged with the name: the credentials were right. */
 		relay_auth_failed(rs, a->name, "suspended", a->name);
+		outcome_reply(&rs->delayed, R_AUTH_SUSPENDED);	/* sent when the delay fires */
 		account_free(a);
 		return;
 	}
@@ -811,7 +862,7 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		auth_guard_expire(r->guard, &p, now);
 		r->lockout_gc = now;
 	}
-	v = auth_guard_admit(r->guard, &p, rs->client, authcid, now, &delay);
+	v = auth_guard_admit(r->guard, &p, rs->guard_client, authcid, now, &delay);
 	if (v != AUTH_GUARD_OK) {
 		r->stats.auth_locked++;
 		log_info("sid=%s event=auth result=%s client=%s", rs->id,
@@ -852,7 +903,9 @@ relay_auth_start(struct relay_session *rs, const char *name, const char *pw, siz
 
 	if (r->pool == NULL)
 		r->pool = auth_pool_new(r->loop, (unsigned)r->cfg->smtpd_auth_threads);
-	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->client,
+	/* a pair that logged in before goes first: customers do not queue behind a flood */
+	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->guard_client,
+	    auth_guard_trusted(r->guard, rs->guard_client, name, now_mono_ms()),
 	    relay_lookup, r->q, name, pw, pwlen, relay_auth_done, rs);
 	if (rs->auth_req == NULL) {
 		relay_guard_done(rs, AUTH_GUARD_VOID);
@@ -916,10 +969,21 @@ relay_account(struct relay_session *rs)
 int
 relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct outcome *out)
 {
-	struct policy_req *q = relay_req(rs, POLICY_MAIL);
+	struct policy_req *q;
+
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		/* the feedback listener (src/inbound/feedback.c): anyone may
+		 * send, within small bounds; RCPT decides */
+		if (rs->s != NULL)
+			smtp_session_set_limits(rs->s, FEEDBACK_MAX_SIZE, FEEDBACK_MAX_RCPTS);
+		outcome_reply(out, R_MAIL_OK);
+		return SMTP_DONE;
+	}
+	q = relay_req(rs, POLICY_MAIL);
 
 	free(rs->spf_header);
 	rs->spf_header = NULL;
+	rs->ndrops = 0;			/* a new transaction */
 	account_free(rs->tacct);	/* re-read by the account stage */
 	rs->tacct = NULL;
 	/* RFC 4954 §6: submission needs AUTH first. */
@@ -938,13 +1002,21 @@ int
 relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
     const struct smtp_rcpt *rcpt, struct outcome *out)
 {
-	struct policy_req *q = relay_req(rs, POLICY_RCPT);
+	struct policy_req *q;
 	struct account *a = relay_account(rs);
 
-	(void)rcpt;
+	(void)env;
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		outcome_reply(out, feedback_rcpt(rs->r->cfg, rcpt->addr));
+		return SMTP_DONE;
+	}
+	q = relay_req(rs, POLICY_RCPT);
+
 	q->acct = a != NULL ? &a->pol : NULL;
+	q->account = a != NULL ? a->name : NULL;
 	q->sender = env->sender;
 	q->nrcpts = env->nrcpts;
+	q->rcpt = rcpt->addr;
 	return relay_run_phase(rs, out);
 }
 
@@ -997,6 +1069,8 @@ relay_policy_work(uv_work_t *w)
 	j->policy_rc = policy_run_eom(&j->pm, &j->out);
 }
 
+static void relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs);
+
 static void
 relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 {
@@ -1018,6 +1092,7 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 		    strlen(j->pm.message_id), mid, sizeof(mid)) : "-",
 		    j->pm.hold ? " state=held" : "");
 		outcome_reply(&reply, R_QUEUED_AS, msgid);
+		relay_compromise(r, j, rs);
 	} else {
 		relay_job_untake(j);
 		r->stats.tempfailed++;
@@ -1029,6 +1104,77 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 	}
 	relay_resume(rs, &reply);
 	relay_job_free(j);
+}
+
+static void
+relay_compromise_stored(void *arg, const struct outcome *o)
+{
+	char *name = arg;
+
+	if (o->kind != OUTCOME_OK)
+		log_warn("account=%s event=account_status_failed reason=\"%s\"", name, o->text);
+	free(name);
+}
+
+/*
+ * Issue 16: a stolen credential's pattern (a new client address, a
+ * volume spike and a high spam score at once, src/account/abuse.c)
+ * suspends the account at once: the record, an account_status event
+ * (reason compromise) and the hold of its queued mail in one
+ * transaction (queue_review_account).  The score is the spam stage's
+ * verdict; without one the pattern cannot show.
+ */
+static void
+relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs)
+{
+	const struct compromise_params p = { r->cfg->review_compromise_score,
+		r->cfg->review_compromise_spike, r->cfg->review_compromise_min_volume };
+	struct json_value *v = NULL;
+	struct account *a;
+	char *text = NULL, *ev;
+	double score = 0;
+	int have = 0;
+	size_t i, len = 0;
+
+	if (r->q == NULL || j->account == NULL || *j->account == '\0' || p.score == 0)
+		return;
+	if (j->pm.verdicts.len > 0 &&
+	    (v = json_parse(j->pm.verdicts.data, j->pm.verdicts.len, NULL, 0)) != NULL &&
+	    v->type == JSON_ARRAY)
+		for (i = 0; i < v->n; i++) {
+			const struct json_value *sc = json_get(v->items[i], "score");
+
+			if (strcmp(json_get_str(v->items[i], "stage", ""), "spam") == 0 && sc != NULL &&
+			    (sc->type == JSON_DOUBLE || sc->type == JSON_INT)) {
+				score = sc->type == JSON_DOUBLE ? sc->d : (double)sc->i;
+				have = 1;
+			}
+		}
+	json_free(v);
+	if (!abuse_compromise(r->abuse, j->account, rs->client, have, score, now_wall_ms(), &p))
+		return;
+	if (queue_kv_get(r->q, QUEUE_T_ACCOUNTS, j->account, &text, &len) != 0)
+		return;
+	a = account_parse(text, len);
+	crypto_wipe(text, len);
+	free(text);
+	if (a == NULL || a->pol.suspended) {
+		account_free(a);
+		return;
+	}
+	a->pol.suspended = 1;
+	a->pol.status = ACCOUNT_SUSPENDED;
+	text = account_format(a, &len);
+	ev = account_status_event(a->name, ACCOUNT_SUSPENDED, "compromise", NULL);
+	log_warn("sid=%s account=%s event=account_status status=suspended reason=compromise "
+	    "score=%.2f", rs->id, a->name, score);
+	if (queue_review_account(r->q, a->name, text, len, 1, ev, NULL, NULL,
+	    relay_compromise_stored, xstrdup(a->name)) != 0)
+		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
+	crypto_wipe(text, len);
+	free(text);
+	free(ev);
+	account_free(a);
 }
 
 static void
@@ -1088,7 +1234,7 @@ relay_policy_done(uv_work_t *w, int status)
 	in.eightbit = j->eightbit;
 	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
 	in.client = j->client_desc;
-	in.id = j->qid;
+	in.id = j->pm.msgid;
 	in.message_id = j->pm.message_id[0] ? j->pm.message_id : NULL;
 	in.webhook = j->acct != NULL && j->acct->pol.webhook;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
@@ -1097,6 +1243,23 @@ relay_policy_done(uv_work_t *w, int status)
 		relay_resume(rs, &o);
 		relay_job_free(j);
 	}
+}
+
+/* The feedback listener's additions are durable (or failed). */
+static void
+relay_feedback_done(void *arg, const struct outcome *o)
+{
+	struct relay_session *rs = arg;
+	struct relay *r = rs->r;
+	struct outcome reply;
+
+	if (o->kind == OUTCOME_OK)
+		outcome_reply(&reply, R_FEEDBACK_ACCEPTED);
+	else
+		reply = *o;	/* 451/452 from the queue: the sender retries */
+	relay_resume(rs, &reply);
+	relay_session_unref(rs);
+	relay_job_ended(r);
 }
 
 int
@@ -1110,6 +1273,26 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	char pseud[LOG_ADDR_MAX];
 	size_t i;
 
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		/* bounded (FEEDBACK_MAX_SIZE) and parsed at once; never queued;
+		 * 250 once what it adds is durable */
+		const char **addrs = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*addrs));
+		int pending;
+
+		for (i = 0; i < env->nrcpts; i++)
+			addrs[i] = env->rcpts[i].addr;
+		rs->refs++;
+		r->jobs++;
+		pending = feedback_message(r->q, r->cfg, addrs, env->nrcpts, msg->data, msg->len,
+		    relay_feedback_done, rs);
+		free(addrs);
+		if (pending)
+			return SMTP_PENDING;
+		rs->refs--;
+		r->jobs--;
+		outcome_reply(out, R_FEEDBACK_ACCEPTED);
+		return SMTP_DONE;
+	}
 	if (rs->mode != RELAY_MODE_RELAY && rs->acct == NULL) {
 		outcome_reply(out, R_AUTH_REQUIRED);
 		return SMTP_DONE;
@@ -1142,15 +1325,30 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 		j->account = xstrdup("");
 	}
 	j->sender = xstrdup(env->sender);
-	j->nrcpts = env->nrcpts;
 	j->rcpts = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpts));
 	j->rcpt_addrs = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpt_addrs));
 	for (i = 0; i < env->nrcpts; i++) {
-		j->rcpts[i].addr = xstrdup(env->rcpts[i].addr);
-		j->rcpts[i].orcpt = env->rcpts[i].orcpt ? xstrdup(env->rcpts[i].orcpt) : NULL;
-		j->rcpts[i].notify = env->rcpts[i].notify;
-		j->rcpt_addrs[i] = j->rcpts[i].addr;
+		size_t k, n = j->nrcpts;
+
+		for (k = 0; k < rs->ndrops && rs->drops[k] != i; k++)
+			;
+		if (k < rs->ndrops)
+			continue;	/* suppressed, accepted and dropped: never queued */
+		j->rcpts[n].addr = xstrdup(env->rcpts[i].addr);
+		j->rcpts[n].orcpt = env->rcpts[i].orcpt ? xstrdup(env->rcpts[i].orcpt) : NULL;
+		j->rcpts[n].notify = env->rcpts[i].notify;
+		j->rcpt_addrs[n] = j->rcpts[n].addr;
+		j->nrcpts++;
 	}
+	if (j->nrcpts == 0) {
+		/* every recipient was dropped: the client hears ok, nothing is kept */
+		log_info("sid=%s event=dropped reason=suppressed nrcpt=%zu", rs->id, env->nrcpts);
+		relay_job_untake(j);
+		relay_job_free(j);
+		outcome_reply(out, R_SUCCESS);
+		return SMTP_DONE;
+	}
+	queue_new_id(j->pm.msgid);	/* List-Unsubscribe tokens name it */
 	j->envid = env->envid ? xstrdup(env->envid) : NULL;
 	j->ret_full = env->ret == SMTP_RET_FULL;
 	j->smtputf8 = env->smtputf8;
@@ -1181,8 +1379,6 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->pm.client_helo = j->helo;
 	j->pm.client_addr = rs->client[0] ? rs->client : NULL;
 	j->pm.protocol = j->protocol;
-	queue_new_id(j->qid);
-	j->pm.queue_id = j->qid;
 	if (uv_queue_work(r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
 		relay_job_untake(j);
 		relay_job_free(j);

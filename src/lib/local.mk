@@ -10,6 +10,7 @@ libpostern_a_SOURCES += \
 	src/lib/json.c \
 	src/lib/log.c \
 	src/lib/outcome.c \
+	src/lib/token.c \
 	src/lib/util.c
 noinst_HEADERS = include/histo.h \
 	include/addr.h \
@@ -19,6 +20,7 @@ noinst_HEADERS = include/histo.h \
 	include/json.h \
 	include/log.h \
 	include/outcome.h \
+	include/token.h \
 	include/util.h
 check_PROGRAMS += tests/unit/test_crypto
 tests_unit_test_crypto_LDADD = $(POSTERN_LIBS)
@@ -35,3 +37,8 @@ TESTS += tests/unit/test_hash
 check_PROGRAMS += tests/unit/test_addr
 tests_unit_test_addr_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_addr
+
+# log_scrub: addresses in remote replies pseudonymised (issue 13).
+check_PROGRAMS += tests/unit/test_log_scrub
+tests_unit_test_log_scrub_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_log_scrub

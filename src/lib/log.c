@@ -7,6 +7,8 @@
  * over the lowercased address under a key derived from the master key,
  * truncated to 64 bits: stable across restarts (so an operator can
  * follow one recipient through the log) and useless without the key.
+ * log_scrub() applies them to free text (remote replies) that may
+ * quote an address.
  *
  * Under systemd, stderr is often a stream to journald, which stamps
  * every line itself and reads a leading `<N>` as the syslog priority
@@ -242,6 +244,61 @@ log_addr(const char *addr, size_t len, char *out, size_t outlen)
 	if (logstate.pseudonymise)
 		return log_pseudonym(addr, len, out, outlen);
 	return log_quote(addr, len, out, outlen);
+}
+
+/* Characters of an address's local part / domain as they occur in
+ * replies (RFC 5322 atext and dot; domains: letters, digits, '-', '.',
+ * and UTF-8 for internationalised names). */
+static int
+local_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    c >= 0x80 || (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
+}
+
+static int
+domain_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    c >= 0x80 || c == '-' || c == '.' || c == '_';
+}
+
+const char *
+log_scrub(const char *text, size_t len, char *out, size_t outlen)
+{
+	size_t i = 0, o = 0, copied = 0;
+
+	if (outlen == 0)
+		return out;
+#define PUT(p, n) do { size_t n_ = (n); if (n_ > outlen - 1 - o) n_ = outlen - 1 - o; \
+	memcpy(out + o, (p), n_); o += n_; } while (0)
+	while (logstate.pseudonymise && i < len) {
+		const char *at = memchr(text + i, '@', len - i);
+		size_t a, s, e;
+		char ps[64];
+
+		if (at == NULL)
+			break;
+		a = (size_t)(at - text);
+		for (s = a; s > copied && local_char((unsigned char)text[s - 1]); s--)
+			;
+		for (e = a + 1; e < len && domain_char((unsigned char)text[e]); e++)
+			;
+		while (e > a + 1 && text[e - 1] == '.')	/* a sentence's full stop */
+			e--;
+		if (s == a || e == a + 1) {
+			i = a + 1;
+			continue;
+		}
+		PUT(text + copied, s - copied);
+		log_pseudonym(text + s, e - s, ps, sizeof(ps));
+		PUT(ps, strlen(ps));
+		copied = i = e;
+	}
+	PUT(text + copied, len - copied);
+#undef PUT
+	out[o] = '\0';
+	return out;
 }
 
 const char *

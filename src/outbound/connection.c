@@ -328,13 +328,14 @@ op_closed(void *arg, const struct outcome *o, int in_session)
 	if (!in_session && o->kind != OUTCOME_OK) {
 		char t[sizeof(c->relay) + sizeof(o->text) + 4];
 
-		char q[sizeof(o->text) * 4];
+		char q[sizeof(o->text) * 4], sc[sizeof(o->text)];
 		struct outcome why = *o;
 
 		snprintf(t, sizeof(t), "%s: %s", c->relay, o->text);
 		str_copy(why.text, t, sizeof(why.text));
+		log_scrub(o->text, strlen(o->text), sc, sizeof(sc));
 		log_info("cid=%s event=session_failed relay=%s dsn=%s reason=%s", c->id, c->relay,
-		    o->enhanced, log_quote(o->text, strlen(o->text), q, sizeof(q)));
+		    o->enhanced, log_quote(sc, strlen(sc), q, sizeof(q)));
 		conn_fail_over(c, &why);
 		return;
 	}
@@ -628,7 +629,10 @@ conn_next(struct conn *c)
 		}
 		m = it->j->job->msg;
 		memset(&it->cmsg, 0, sizeof(it->cmsg));
-		it->cmsg.sender = m->sender ? m->sender : "";
+		/* VERP (issue 14): the remote's DSN comes back to the feedback
+		 * listener with the token; bounces postern makes itself still
+		 * go to m->sender (bounce.c) */
+		it->cmsg.sender = it->verp[0] ? it->verp : m->sender ? m->sender : "";
 		it->cmsg.rcpts = it->crcpts;
 		it->cmsg.nrcpts = it->n;
 		it->cmsg.data = it->j->body.data ? it->j->body.data : "";

@@ -30,6 +30,14 @@
  * one RFC 3464 DSN from <> to the sender (never to <>), committed to
  * the queue and delivered like any message.
  *
+ * Triggers (issue 16).  Every delivered or hard-bounced recipient of a
+ * customer's message (not of our DSNs) is counted in that account's
+ * sliding window (src/account/abuse.c); when the bounce rate calls for
+ * under_review or paused and the account is not there yet (nor
+ * suspended), the account record gets the new status together with an
+ * account_status event in one transaction, and a log line.  A trigger
+ * never lowers a status: only a reviewer's resume does.
+ *
  * Invariants: nothing here blocks (DNS via dns.c, sockets via libuv;
  * queue_read_body is an LMDB read); an in-flight recipient is always
  * reported once unless the engine stops first, in which case it stays
@@ -45,8 +53,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "bounce.h"
 #include "buf.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "dns.h"
 #include "hash.h"
@@ -56,6 +66,8 @@
 #include "queue.h"
 #include "route.h"
 #include "smtp_client.h"
+#include "suppress.h"
+#include "token.h"
 #include "tls.h"
 #include "util.h"
 
@@ -340,6 +352,94 @@ item_finish(struct dl_item *it)
 	dl_item_free(it);
 }
 
+/*
+ * A hard bounce (issue 14): a permanent failure whose enhanced code is
+ * in suppression_bounce_codes (5.1.1 no such user, 5.1.2 no such
+ * domain, 5.1.10 null MX by default) puts the recipient on the
+ * message's account's suppression list (the global one for mail
+ * without an account).  Policy blocks (5.7.x) and 4xx never do: the
+ * address exists.  An address already listed adds nothing.
+ */
+static void
+dl_hard_bounce(struct delivery *dl, const struct queue_msg *m, const struct queue_rcpt *r,
+    const struct outcome *res)
+{
+	size_t i;
+
+	if (res->kind != OUTCOME_PERMFAIL || res->enhanced[0] != '5')
+		return;
+	for (i = 0; i < dl->p.nbounce_codes; i++)
+		if (strcmp(dl->p.bounce_codes[i], res->enhanced) == 0)
+			break;
+	if (i == dl->p.nbounce_codes)
+		return;
+	(void)suppress_add_auto(dl->q, m->account && suppress_scope_valid(m->account) ?
+	    m->account : SUPPRESS_GLOBAL, r->addr, strlen(r->addr), SUPPRESS_HARD_BOUNCE,
+	    res->enhanced, dl->p.hard_bounce_expiry, NULL, NULL);
+}
+
+static void
+trigger_stored(void *arg, const struct outcome *o)
+{
+	char *name = arg;
+
+	if (o->kind != OUTCOME_OK)
+		log_warn("account=%s event=account_status_failed reason=\"%s\"", name, o->text);
+	free(name);
+}
+
+/* Count one outcome of M's account; move the account on when the window says so. */
+static void
+dl_trigger(struct delivery *dl, const struct queue_msg *m, enum queue_state st)
+{
+	struct abuse_thresholds t;
+	struct abuse_rates rates;
+	struct account *a;
+	char *text = NULL, *ev;
+	size_t len = 0;
+	int want, cur;
+
+	if (m->account == NULL || m->account[0] == '\0' || m->sender == NULL ||
+	    m->sender[0] == '\0' || (st != QUEUE_DELIVERED && st != QUEUE_BOUNCED))
+		return;
+	if (dl->abuse == NULL)
+		dl->abuse = abuse_new();
+	(void)abuse_record(dl->abuse, m->account, st == QUEUE_BOUNCED ? ABUSE_BOUNCE :
+	    ABUSE_DELIVERED, &dl->p.abuse);
+	/* only a bounce can raise the rate: only then is the account read,
+	 * for its own thresholds (review_* account settings) and status */
+	if (st != QUEUE_BOUNCED)
+		return;
+	if (queue_kv_get(dl->q, QUEUE_T_ACCOUNTS, m->account, &text, &len) != 0)
+		return;
+	a = account_parse(text, len);
+	crypto_wipe(text, len);
+	free(text);
+	if (a == NULL)
+		return;
+	abuse_rates(dl->abuse, m->account, &rates);
+	abuse_thresholds_for(&dl->p.abuse, &a->pol, &t);
+	want = abuse_status_for(&rates, &t);
+	cur = a->pol.suspended ? ACCOUNT_SUSPENDED : (int)a->pol.status;
+	if (want == ACCOUNT_ACTIVE || cur >= want) {
+		account_free(a);
+		return;
+	}
+	a->pol.status = (enum account_status)want;
+	text = account_format(a, &len);
+	ev = account_status_event(a->name, want, "bounce_rate", &rates);
+	log_warn("account=%s event=account_status status=%s reason=bounce_rate window=%llu "
+	    "bounce_permille=%u", a->name, account_strstatus((enum account_status)want),
+	    (unsigned long long)rates.messages, rates.bounce_pm);
+	if (queue_kv_put_event(dl->q, QUEUE_T_ACCOUNTS, a->name, text, len, ev, NULL,
+	    trigger_stored, xstrdup(a->name)) != 0)
+		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
+	crypto_wipe(text, len);
+	free(text);
+	free(ev);
+	account_free(a);
+}
+
 static void
 report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 {
@@ -349,7 +449,7 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 	const struct queue_msg *m = it->j->job->msg;
 	const struct queue_rcpt *r = &m->rcpts[it->idx[rc->i]];
 	const struct outcome *res = &it->res[rc->i];
-	char who[LOG_ADDR_MAX], reply[600];
+	char who[LOG_ADDR_MAX], reply[600], scrubbed[600];
 	double delay = (double)(now_wall_ms() - m->created) / 1000.0;
 
 	if (o->kind != OUTCOME_OK) {
@@ -359,6 +459,10 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		newstate = QUEUE_DEFERRED;
 	}
 	it->newstate[rc->i] = newstate;
+	if (newstate == QUEUE_BOUNCED)
+		dl_hard_bounce(dl, m, r, res);
+	if (!dl->stopped)
+		dl_trigger(dl, m, newstate);
 	if (newstate == QUEUE_DELIVERED)
 		dl->st.delivered++;
 	else if (newstate == QUEUE_BOUNCED || newstate == QUEUE_EXPIRED)
@@ -369,7 +473,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 	    "reply=%s", m->id, it->cid[0] ? it->cid : "-", log_addr(r->addr, strlen(r->addr), who, sizeof(who)),
 	    it->relay[0] ? it->relay : "none", delay, res->enhanced,
 	    queue_strstate(newstate), it->tls[0] ? it->tls : "none",
-	    log_quote(res->text, strlen(res->text), reply, sizeof(reply)));
+	    log_quote(log_scrub(res->text, strlen(res->text), scrubbed, sizeof(scrubbed)),
+	    strlen(scrubbed), reply, sizeof(reply)));
 	free(rc);
 	dl->pending_reports--;
 	if (--it->reports_pending == 0)
@@ -503,6 +608,27 @@ kick_cb(uv_timer_t *t)
 
 /* ---- taking work from the queue ---- */
 
+/* The account's return_path_domain (VERP) into OUT, or "" (also for the
+ * null sender: DSNs are never VERPed). */
+static void
+dl_verp_domain(struct delivery *dl, const struct queue_msg *m, char *out, size_t outlen)
+{
+	struct account *a;
+	char *text = NULL;
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (m->sender == NULL || m->sender[0] == '\0' || m->account == NULL ||
+	    m->account[0] == '\0' || !token_have_key() ||
+	    queue_kv_get(dl->q, QUEUE_T_ACCOUNTS, m->account, &text, &len) != 0)
+		return;
+	if ((a = account_parse(text, len)) != NULL) {
+		str_copy(out, a->pol.return_path_domain, outlen);
+		account_free(a);
+	}
+	free(text);
+}
+
 static void
 take_job(struct delivery *dl, struct queue_job *job)
 {
@@ -511,6 +637,9 @@ take_job(struct delivery *dl, struct queue_job *job)
 	struct dest *touched[64];
 	size_t i, k, ntouched = 0;
 	char *done = xcalloc(m->nrcpts ? m->nrcpts : 1, 1);
+	char verp[256];
+
+	dl_verp_domain(dl, m, verp, sizeof(verp));
 
 	j->job = job;
 	j->refs = 1;
@@ -531,9 +660,17 @@ take_job(struct delivery *dl, struct queue_job *job)
 		for (k = i; k < m->nrcpts; k++) {
 			if (done[k] || strcasecmp(rcpt_domain(m->rcpts[k].addr), dom) != 0)
 				continue;
+			if (verp[0] && k != i)
+				continue;	/* VERP: one recipient per transaction */
 			done[k] = 1;
 			it->idx = xrealloc(it->idx, (it->n + 1) * sizeof(*it->idx));
 			it->idx[it->n++] = k;
+		}
+		if (verp[0]) {
+			char tok[TOKEN_LEN + 1];
+
+			if (token_make(TOKEN_BOUNCE, m->id, m->rcpts[i].no, tok) == 0)
+				snprintf(it->verp, sizeof(it->verp), "b+%s@%s", tok, verp);
 		}
 		it->crcpts = xcalloc(it->n, sizeof(*it->crcpts));
 		it->res = xcalloc(it->n, sizeof(*it->res));
@@ -608,6 +745,9 @@ delivery_params_free(struct delivery_params *p)
 	for (i = 0; i < p->ndns; i++)
 		free(p->dns_servers[i]);
 	free(p->dns_servers);
+	for (i = 0; i < p->nbounce_codes; i++)
+		free(p->bounce_codes[i]);
+	free(p->bounce_codes);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -732,6 +872,7 @@ dl_maybe_free(struct delivery *dl)
 	    dl->kick.data != NULL)
 		return;
 	hash_free(dl->dest_index);
+	abuse_free(dl->abuse);
 	delivery_params_free(&dl->p);
 	free(dl);
 }

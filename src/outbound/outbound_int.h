@@ -57,6 +57,7 @@ struct dl_item {
 	char cid[24];			/* connection that carried it, or "" */
 	char host[ROUTE_HOST_MAX];	/* MX host name (Remote-MTA), or "" */
 	int server_dsn;			/* the server offered DSN */
+	char verp[320];			/* VERP envelope sender b+TOKEN@return_path_domain, or "" */
 	struct smtp_client_msg cmsg;
 	struct dl_item *next;
 };
@@ -129,6 +130,7 @@ struct delivery {
 	uint64_t conn_seq;
 	uv_timer_t kick;		/* retries rate-limited destinations */
 	struct delivery_stats st;
+	struct abuse *abuse;		/* per-account outcome windows (review triggers) */
 };
 
 /* ---- delivery.c: the engine ---- */

@@ -35,6 +35,23 @@ FUZZ_TARGETS += tests/fuzz/fuzz_smtp_session
 tests_fuzz_fuzz_smtp_session_SOURCES = tests/fuzz/fuzz_smtp_session.c tests/fuzz/replay.c
 tests_fuzz_fuzz_smtp_session_LDADD = $(FUZZ_LDADD)
 
+# log_scrub: addresses in remote replies replaced by pseudonyms (src/lib/log.c)
+FUZZ_TARGETS += tests/fuzz/fuzz_log_scrub
+tests_fuzz_fuzz_log_scrub_SOURCES = tests/fuzz/fuzz_log_scrub.c tests/fuzz/replay.c
+tests_fuzz_fuzz_log_scrub_LDADD = $(FUZZ_LDADD)
+
+# journal: the erasure journal's parsers (queue/journal.c; private header)
+FUZZ_TARGETS += tests/fuzz/fuzz_journal
+tests_fuzz_fuzz_journal_SOURCES = tests/fuzz/fuzz_journal.c tests/fuzz/replay.c
+tests_fuzz_fuzz_journal_LDADD = $(FUZZ_LDADD)
+tests_fuzz_fuzz_journal_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+
+# queue_record: stored message / recipient records (queue/records.c; private header)
+FUZZ_TARGETS += tests/fuzz/fuzz_queue_record
+tests_fuzz_fuzz_queue_record_SOURCES = tests/fuzz/fuzz_queue_record.c tests/fuzz/replay.c
+tests_fuzz_fuzz_queue_record_LDADD = $(FUZZ_LDADD)
+tests_fuzz_fuzz_queue_record_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+
 # json: the control protocol's JSON parser (src/json.c), round trip
 FUZZ_TARGETS += tests/fuzz/fuzz_json
 tests_fuzz_fuzz_json_SOURCES = tests/fuzz/fuzz_json.c tests/fuzz/replay.c
@@ -48,6 +65,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_mime
 tests_fuzz_fuzz_mime_SOURCES = tests/fuzz/fuzz_mime.c tests/fuzz/replay.c
 tests_fuzz_fuzz_mime_LDADD = $(FUZZ_LDADD)
 
+# dlp: the detectors, their folding, and mime_to_text() with every charset (issue 18)
+FUZZ_TARGETS += tests/fuzz/fuzz_dlp
+tests_fuzz_fuzz_dlp_SOURCES = tests/fuzz/fuzz_dlp.c tests/fuzz/replay.c
+tests_fuzz_fuzz_dlp_LDADD = $(FUZZ_LDADD)
+
 # smtp_reply: the client's SMTP reply parser and EHLO keyword reader
 FUZZ_TARGETS += tests/fuzz/fuzz_smtp_reply
 tests_fuzz_fuzz_smtp_reply_SOURCES = tests/fuzz/fuzz_smtp_reply.c tests/fuzz/replay.c
@@ -58,6 +80,14 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
 tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
 
+# report: the feedback listener's DSN/ARF parser and the tokens (issue 14)
+FUZZ_TARGETS += tests/fuzz/fuzz_report
+tests_fuzz_fuzz_report_SOURCES = tests/fuzz/fuzz_report.c tests/fuzz/replay.c
+tests_fuzz_fuzz_report_LDADD = $(FUZZ_LDADD)
+# review_view: the reviewer's masked view and the fingerprint (policy/review_view.c, issue 16)
+FUZZ_TARGETS += tests/fuzz/fuzz_review_view
+tests_fuzz_fuzz_review_view_SOURCES = tests/fuzz/fuzz_review_view.c tests/fuzz/replay.c
+tests_fuzz_fuzz_review_view_LDADD = $(FUZZ_LDADD)
 # dbfile: data.mdb's meta pages and tree pages, checked before LMDB maps it (queue/dbfile.c)
 FUZZ_TARGETS += tests/fuzz/fuzz_dbfile
 tests_fuzz_fuzz_dbfile_SOURCES = tests/fuzz/fuzz_dbfile.c tests/fuzz/replay.c
@@ -76,3 +106,4 @@ fuzz-targets: $(FUZZ_TARGETS)
 fuzz-list:
 	@for t in $(FUZZ_TARGETS); do echo $$t; done
 .PHONY: fuzz-targets fuzz-list
+

@@ -150,8 +150,9 @@ def queue_cli(p):
 
 
 def queue_list(p):
-    """Every message in the queue as a list of dicts (posternctl queue list --all --json)."""
-    r = p.posternctl("queue", "list", "--all", "--json")
+    """Every message in the queue as a list of dicts, with the addresses
+    (posternctl queue list --all --addresses --json: an audited read)."""
+    r = p.posternctl("queue", "list", "--all", "--addresses", "--reason", "integration test", "--json")
     if r.returncode != 0:
         raise SmtpError("posternctl queue list: %d %s" % (r.returncode, r.stderr))
     out = r.stdout.strip()

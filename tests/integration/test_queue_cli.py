@@ -15,7 +15,7 @@ import re
 from harness import *
 from queuelib import control, inject
 
-plan(39)
+plan(41)
 
 is_root = os.geteuid() == 0
 conf = {"reviewer_group": "nogroup", "operator_group": "postern-no-such-group",
@@ -41,7 +41,11 @@ with Postern(tls=False, conf=conf) as p:
        "table header")
     col = lines[0].index("STATE")
     ok(all(l[col - 2:col] == "  " for l in lines[1:4]), "columns aligned")
-    ok(a in r.stdout and "one@example.test (+1)" in r.stdout, "list shows id and recipients")
+    ok(a in r.stdout and "(+1)" in r.stdout and "@" not in r.stdout,
+       "list shows id and recipients, addresses as keyed hashes (not an audited read)")
+    r = p.posternctl("queue", "list", "--addresses", "--reason", "cli test")
+    ok(r.returncode == 0 and "one@example.test (+1)" in r.stdout,
+       "list --addresses --reason: the addresses (an audited read)")
     j = p.posternctl_json("queue", "list", "--state", "held")
     is_([m["id"] for m in j["messages"]], [c], "--state held --json")
     j = p.posternctl_json("queue", "list", "--account", "acme")
@@ -135,8 +139,13 @@ with Postern(tls=False, conf=conf) as p:
     is_(p.stop(), 0, "daemon stopped")
     r = p.posternctl("queue", "list")
     ok(r.returncode == 0 and a in r.stdout and c in r.stdout, "queue list with the daemon stopped")
-    j = p.posternctl_json("queue", "show", a, "--body")
-    ok("hello body" in j.get("body", ""), "show --body offline (read-only LMDB)")
+    r = p.posternctl("queue", "show", a, "--body")
+    ok(r.returncode == 1 and "audited read" in r.stderr,
+       "show --body offline refused: no daemon to write the audit record")
+    j = p.posternctl_json("queue", "show", a)
+    ok(j["envelope"] == "sealed" and j["recipients"][0]["address"] is None and
+       len(j["recipients"][0]["address_hash"]) == 64 and j["headers"] is None,
+       "show offline (read-only LMDB): sealed, keyed hashes only")
     r = p.posternctl("queue", "hold", a)
     ok(r.returncode == 1 and "posternd" in r.stderr, "mutating command offline: exit 1, says why")
     j = p.posternctl_json("audit", "list")

