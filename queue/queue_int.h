@@ -377,7 +377,7 @@ void msg_finalise(struct queue_msg *m, struct mrec *r, uint64_t now);
 /* One state-change event: time, id, recipient pseudonym, what, reply
  * (and the client address at commit time). */
 int event_add(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
-    const char *what, const char *reply, int outbox);
+    const char *what, const char *reply);
 int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
     const char *addr, const char *what, const char *reply, const char *client);
 /* All of it: REPLY, CLIENT and REASON may each be NULL. */

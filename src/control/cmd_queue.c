@@ -309,8 +309,9 @@ cmd_list(struct control_req *req, struct json_out *out)
 	json_obj_begin(out);
 	json_key(out, "messages");
 	json_arr_begin(out);
-	/* envelopes are opened only for an audited --addresses listing */
-	rc = lc.plain ? queue_foreach(req->queue, list_cb, &lc) :
+	/* envelopes are opened only for an audited --addresses listing, or
+	 * to match --domain (the output then stays sealed: plain is 0) */
+	rc = lc.plain || lc.f.domain != NULL ? queue_foreach(req->queue, list_cb, &lc) :
 	    queue_foreach_sealed(req->queue, list_cb, &lc);
 	json_arr_end(out);
 	json_obj_end(out);
@@ -543,7 +544,10 @@ cmd_action(struct control_req *req, enum queue_action act)
 			return rc;
 		lc.collect = 1;
 		lc.act = act;
-		queue_foreach_sealed(req->queue, list_cb, &lc);
+		if (lc.f.domain != NULL)	/* matched on the decrypted recipients */
+			queue_foreach(req->queue, list_cb, &lc);
+		else
+			queue_foreach_sealed(req->queue, list_cb, &lc);
 		snprintf(req->target, sizeof(req->target), "all-matching state=%s account=%s "
 		    "older_than=%llu (%zu messages)",
 		    lc.f.has_state ? queue_strstate(lc.f.state) : "any",

@@ -68,7 +68,7 @@ def main():
     e = inject(p, ["y@big.test", "z@other.test"], BODY)
     r = p.posternctl("queue", "suspend", "--domain", "Big.Test")
     ok(r.returncode == 0 and "3 messages changed" in r.stdout, "queue suspend --domain: 3 messages")
-    m = p.posternctl_json("queue", "show", e)
+    m = p.posternctl_json("queue", "show", e, "--reason", "test")
     is_(sorted((x["address"], x["state"]) for x in m["recipients"]),
         [("y@big.test", "held"), ("z@other.test", "queued")], "only the domain's recipients are held")
     is_(ids(p, "--state", "held"), sorted([a, b, c, e]), "their messages show as held")
@@ -85,21 +85,21 @@ def main():
     # queue bounce: return pending mail now, with a DSN to the sender
     def dsns_to(sender):
         out = []
-        for m in p.posternctl_json("queue", "list", "--all")["messages"]:
+        for m in p.posternctl_json("queue", "list", "--all", "--addresses", "--reason", "test")["messages"]:
             if m["sender"] == "" and m["recipients"][0]["address"] == sender:
                 out.append(m["id"])
         return out
     f = inject(p, ["r1@gone.test", "r2@keep.test"], BODY, sender="dave@example.test")
     r = p.posternctl("queue", "bounce", "--domain", "gone.test")
     ok(r.returncode == 0 and "1 message changed" in r.stdout, "queue bounce --domain: exit 0")
-    m = p.posternctl_json("queue", "show", f)
+    m = p.posternctl_json("queue", "show", f, "--reason", "test")
     is_(sorted((x["address"], x["state"]) for x in m["recipients"]),
         [("r1@gone.test", "bounced"), ("r2@keep.test", "queued")], "only the domain's recipient bounced")
     ok(m["recipients"][0]["last_reply"].startswith("550 5.0.0 Returned to the sender by the operator"),
        "with the operator's reply")
     d = dsns_to("dave@example.test")
     is_(len(d), 1, "one DSN from <> to the sender")
-    body = p.posternctl_json("queue", "show", d[0] if d else "-", "--body").get("body", "")
+    body = p.posternctl_json("queue", "show", d[0] if d else "-", "--body", "--reason", "test").get("body", "")
     ok("Final-Recipient: rfc822; r1@gone.test" in body and "Action: failed" in body and
        "r2@keep.test" not in body.split("Content-Type: text/rfc822-headers")[0],
        "the DSN reports the bounced recipient only")
@@ -112,7 +112,7 @@ def main():
     g = inject(p, ["r3@gone.test"], BODY, sender="")
     p.posternctl("queue", "bounce", g)
     is_(p.posternctl_json("queue", "show", g)["state"], "bounced", "a message from <> bounces too")
-    ok(not [m for m in p.posternctl_json("queue", "list", "--all")["messages"]
+    ok(not [m for m in p.posternctl_json("queue", "list", "--all", "--addresses", "--reason", "test")["messages"]
             if m["sender"] == "" and m["recipients"][0]["address"] == ""], "but no DSN goes to <>")
 
     p.stop()
