@@ -77,6 +77,11 @@ struct policy_msg {
 	char msgid[24];
 	char message_id[256];		/* set by the headers stage: the message's
 					 * Message-ID (found or added), for the log */
+	/* Set by policy_headers(): the keyed hash (token_msgid_hash_hex())
+	 * of the message's Message-ID (its own, or the one added), "" when
+	 * it has none that hashes.  The relay hands it to queue_commit()
+	 * for the Message-ID index (ARF reports are matched by it). */
+	char message_id_hash[65];
 };
 
 enum policy_phase {

@@ -34,6 +34,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "policy.h"
+#include "token.h"
 #include "util.h"
 
 /* Field name of the header line at P (LEN octets), or 0 if not "Name:". */
@@ -143,8 +144,9 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 			if ((n = field_name(line, linelen)) > 0) {
 				in_bcc = name_is(line, n, "Bcc");
 				have_date |= name_is(line, n, "Date");
-				if (name_is(line, n, "Message-ID")) {
-					size_t end = pos + linelen;	/* with its folded lines */
+				if (name_is(line, n, "Message-ID") && !have_msgid) {
+					/* the value with its continuation lines */
+					size_t end = pos + linelen;
 
 					while (end < hdr_end && (m->data.data[end] == ' ' ||
 					    m->data.data[end] == '\t')) {
@@ -154,6 +156,9 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 					}
 					have_msgid = 1;
 					keep_msgid(m, line + n + 1, end - pos - n - 1);
+					if (token_msgid_hash_hex(line + n + 1, end - pos - n - 1,
+					    m->message_id_hash) != 0)
+						m->message_id_hash[0] = '\0';
 				}
 			} else {
 				in_bcc = 0;
@@ -205,6 +210,9 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 		trace_token(&nb, our_hostname(m, host, sizeof(host)));
 		buf_append_str(&nb, ">\r\n");
 		keep_msgid(m, nb.data + start, nb.len - start);
+		if (token_msgid_hash_hex(nb.data + start, nb.len - start,
+		    m->message_id_hash) != 0)
+			m->message_id_hash[0] = '\0';
 	}
 	if (nb.len > 0)
 		policy_msg_append_header(m, nb.data, nb.len);

@@ -1007,7 +1007,7 @@ relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
 
 	(void)env;
 	if (rs->mode == RELAY_MODE_FEEDBACK) {
-		outcome_reply(out, feedback_rcpt(rs->r->cfg, rcpt->addr));
+		outcome_reply(out, feedback_rcpt(rs->r->q, rs->r->cfg, rcpt->addr));
 		return SMTP_DONE;
 	}
 	q = relay_req(rs, POLICY_RCPT);
@@ -1237,6 +1237,7 @@ relay_policy_done(uv_work_t *w, int status)
 	in.id = j->pm.msgid;
 	in.message_id = j->pm.message_id[0] ? j->pm.message_id : NULL;
 	in.webhook = j->acct != NULL && j->acct->pol.webhook;
+	in.message_id_hash = j->pm.message_id_hash;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
 		outcome_reply(&o, R_QUEUE_ERROR);
