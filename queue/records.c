@@ -92,7 +92,7 @@ enum { M_ACCOUNT = 1, M_SENDER, M_ENVID, M_FLAGS, M_CREATED, M_SIZE, M_VERDICTS,
 enum { R_ADDR = 1, R_ORCPT, R_NOTIFY, R_STATE, R_ATTEMPTS, R_NEXT, R_REPLY, R_RELAY,
 	R_FIRST, R_LAST, R_SEALED, R_ADDR_H };
 /* Inside a sealed envelope. */
-enum { E_SENDER = 1, E_ENVID, E_CLIENT, E_ADDR, E_ORCPT };
+enum { E_SENDER = 1, E_ENVID, E_CLIENT, E_ADDR, E_ORCPT, E_MSGID };
 
 static void
 tlv_str(struct buf *b, int tag, const char *s)
@@ -205,13 +205,13 @@ msg_encode(struct buf *b, const struct queue_msg *m, const struct mrec *r)
 		tlv_str(b, M_SENDER, m->sender);
 		tlv_str(b, M_ENVID, m->envid);
 		tlv_str(b, M_CLIENT, m->client);
+		tlv_str(b, M_MSGID, m->message_id);
 	}
 	if (m->has_sender_hash)
 		tlv_bytes(b, M_SENDER_H, m->sender_hash, sizeof(m->sender_hash));
 	if (r->slot != 0)
 		tlv_u64(b, M_SLOT, r->slot);
 	tlv_str(b, M_VERDICTS, m->verdicts);
-	tlv_str(b, M_MSGID, m->message_id);	/* the customer's id, not personal data */
 	tlv_u64(b, M_FLAGS, r->flags);
 	tlv_u64(b, M_CREATED, m->created);
 	tlv_u64(b, M_SIZE, m->size);
@@ -427,9 +427,9 @@ msg_record_slot(const void *data, size_t len)
 static void
 env_field(void *ctx, int tag, const unsigned char *v, size_t n)
 {
-	char **f = ctx;	/* sender, envid, client, addr, orcpt */
+	char **f = ctx;	/* sender, envid, client, addr, orcpt, message-id */
 
-	if (tag >= E_SENDER && tag <= E_ORCPT) {
+	if (tag >= E_SENDER && tag <= E_MSGID) {
 		free(f[tag - 1]);
 		f[tag - 1] = xstrndup((const char *)v, n);
 	}
@@ -469,6 +469,7 @@ envelope_seal(const unsigned char *dk, struct queue_msg *m)
 	tlv_str(&b, E_SENDER, m->sender);
 	tlv_str(&b, E_ENVID, m->envid);
 	tlv_str(&b, E_CLIENT, m->client);
+	tlv_str(&b, E_MSGID, m->message_id);	/* the customer's, sealed like the rest */
 	al = env_aad(aad, m->id, 0, 0);
 	m->env_sealed = env_seal_buf(dk, aad, al, &b, &m->env_sealed_len);
 	m->has_sender_hash = *m->sender != '\0' &&
@@ -510,7 +511,7 @@ static void
 envelope_open(struct queue *q, struct db_txn *txn, struct queue_msg *m, const struct mrec *r)
 {
 	unsigned char dk[CRYPTO_KEY_LEN], aad[1 + QUEUE_ID_LEN + 4];
-	char *f[5];
+	char *f[6];
 	size_t i, al;
 	int have;
 
@@ -529,10 +530,12 @@ envelope_open(struct queue *q, struct db_txn *txn, struct queue_msg *m, const st
 			m->sender = f[0] != NULL ? f[0] : xstrdup("");
 			m->envid = f[1];
 			m->client = f[2];
-			f[0] = f[1] = f[2] = NULL;
+			free(m->message_id);
+			m->message_id = f[5];
+			f[0] = f[1] = f[2] = f[5] = NULL;
 		} else
 			have = 0;
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < 6; i++)
 			free(f[i]);
 	}
 	if (!have)
@@ -550,7 +553,7 @@ envelope_open(struct queue *q, struct db_txn *txn, struct queue_msg *m, const st
 			rc->orcpt = f[4];
 			f[3] = f[4] = NULL;
 		}
-		free(f[0]); free(f[1]); free(f[2]); free(f[3]); free(f[4]);
+		free(f[0]); free(f[1]); free(f[2]); free(f[3]); free(f[4]); free(f[5]);
 	}
 	if (have)
 		crypto_wipe(dk, sizeof(dk));

@@ -224,7 +224,7 @@ msg_json(struct json_out *out, const struct queue_msg *m, int full, int plain)
 	if (full) {
 		json_kv_str(out, "envid", plain ? m->envid : NULL);
 		json_kv_str(out, "client", plain ? m->client : NULL);
-		json_kv_str(out, "message_id", m->message_id);
+		json_kv_str(out, "message_id", plain ? m->message_id : NULL);
 		json_kv_bool(out, "ret_full", m->ret_full);
 		json_kv_bool(out, "smtputf8", m->smtputf8);
 		json_kv_bool(out, "eightbit", m->eightbit);
