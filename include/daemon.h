@@ -50,6 +50,8 @@ struct daemon {
 	void *listeners;		/* src/daemon/smtpd_module.c: relay + SMTP listeners */
 	void *delivery;			/* src/daemon/delivery_module.c: the delivery engine */
 	void *webhook;			/* src/daemon/webhook_module.c: the webhook dispatcher */
+	struct spamdb *spam;		/* src/daemon/spam_module.c: the spam model, or NULL */
+	const struct spam_store *spam_store;	/* its classifier view (include/spam.h) */
 	void *feedback;			/* src/daemon/feedback_module.c: one-click unsubscribe */
 
 	/* Private to src/daemon/daemon.c. */
@@ -153,6 +155,13 @@ void webhook_module_stop(struct daemon *d);
 /* src/daemon/metrics_module.c: GET /metrics on metrics_listen (off when empty). */
 int metrics_module_start(struct daemon *d, char *err, size_t errlen);
 void metrics_module_stop(struct daemon *d);
+/* src/daemon/spam_module.c: the spam model (include/spamdb.h). */
+struct spamdb;
+struct spam_store;
+/* spam_model_directory, or DATA_DIRECTORY/spam (malloc'd). */
+char *spam_model_dir(const struct config *cfg);
+int spam_module_start(struct daemon *d, char *err, size_t errlen);
+void spam_module_stop(struct daemon *d);
 
 /* src/daemon/smtpd_module.c: the relay and the SMTP listeners. */
 struct listener_stats;

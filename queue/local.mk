@@ -17,6 +17,7 @@ libpostern_a_SOURCES += \
 	queue/retry.c \
 	queue/review.c \
 	queue/sched.c \
+	queue/spamdb.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h
 

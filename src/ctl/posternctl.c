@@ -78,6 +78,15 @@ static const struct ctl_group groups[] = {
 	{ "auth", ctl_auth_main, "lockouts, unlock: AUTH lockouts and slow-downs (needs posternd)",
 	  "lockouts unlock", "usage: posternctl auth lockouts [--all] [--json]\n"
 	  "       posternctl auth unlock ADDRESS|ACCOUNT\n" },
+	{ "spam", ctl_spam_main, "learn, score, stats, forget, expire: the spam model",
+	  "learn score stats forget expire",
+	  "usage: posternctl spam learn --spam|--ham [--forget] [--model DIR] FILE...\n"
+	  "       posternctl spam learn --spam|--ham [--forget] [--balanced] [--rejected] --id QID...\n"
+	  "       posternctl spam score [--json] [--model DIR] FILE...\n"
+	  "       posternctl spam score [--json] --id QID...\n"
+	  "       posternctl spam stats [--model DIR]\n"
+	  "       posternctl spam forget --all | --spam|--ham FILE... [--model DIR]\n"
+	  "       posternctl spam expire --older-than DURATION [--model DIR]\n" },
 	{ "suppress", ctl_suppress_main, "list, check, add, remove, import, export suppression lists",
 	  "list check add remove import export",
 	  "usage: posternctl suppress list [--account A | --global] [--json]\n"

@@ -24,8 +24,10 @@ control_module_start(struct daemon *d, char *err, size_t errlen)
 	info.started = now_wall_ms();
 	control_set_daemon_info(&info);
 	d->control = control_start(d->loop, d->cfg, d->queue, err, errlen);
-	if (d->control != NULL)
+	if (d->control != NULL) {
 		control_set_auth_guard(d->control, d->auth_guard);
+		control_set_spam(d->control, d->spam_store, d->spam);	/* issue 15 */
+	}
 	return d->control != NULL ? 0 : -1;
 }
 
