@@ -60,6 +60,7 @@ static const char *const db_names[DB_NTABLES] = {
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
 	"spam", "spam_signals", "spam_dups",
 	"review", "msgids",
+	"settings", "outbox",
 };
 
 #define RELEASE_RANGES	64
@@ -288,7 +289,7 @@ db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 	if ((rc = mdb_env_create(&db->env)) != 0)
 		goto fail;
 	mdb_env_set_assert(db->env, db_assert);
-	mdb_env_set_maxdbs(db->env, 32);
+	mdb_env_set_maxdbs(db->env, 32);	/* room for the tables of later issues */
 	mdb_env_set_maxreaders(db->env, 256);
 	if (!readonly && (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0)
 		goto fail;

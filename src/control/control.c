@@ -863,6 +863,7 @@ control_commands_register(void)
 	cmd_spam_register();
 	cmd_suppress_register();
 	cmd_review_register();
+	cmd_status_register();
 	cmd_auth_register();
 }
 
