@@ -324,9 +324,10 @@ class Report:
                 else:
                     rat = " | 1 | 1 | 1" if name == "postern" else " | | |"
                 self.lines.append("| %d KiB | %d | %d | %s | %.0f | %.0f%s | %.2f | %d%s |" % (
-                    size // 1024, sessions, count,
+                    size // 1024, sessions, r.get("messages", count),
                     name if durable(name) else name + " (non-durable)", r["accepted_per_s"],
-                    r["delivered_per_s"], "" if r["complete"] else " (%d delivered)" % r["delivered"],
+                    r["delivered_per_s"], "" if r["complete"] else " (%d delivered%s)" % (
+                        r["delivered"], ", run stopped at the time limit" if r.get("timed_out") else ""),
                     r["cpu_per_1000"], r["peak_rss_kib"], rat))
         if skipped:
             self.lines += [""] + ["Skipped: %s: %s." % (n, why) for n, why in skipped]
