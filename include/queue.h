@@ -111,6 +111,9 @@ struct queue_msg_in {
 	const char *id;			/* the id to use, made by queue_new_id() before
 					 * (the EOM stages put it in List-Unsubscribe
 					 * tokens), or NULL: a fresh one */
+	const char *message_id_hash;	/* 64 hex digits (token_msgid_hash_hex())
+					 * of the Message-ID for QUEUE_T_MSGIDS,
+					 * or NULL / "": not indexed */
 };
 
 /* A new message id (unique, sortable) for queue_msg_in.id. */
@@ -264,7 +267,14 @@ uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
 /* QUEUE_T_REVIEW: message id -> the abuse review record (JSON, written
  * only by queue_review(): why it is held, since when, by whose class of
  * decision it left review, whether it was flagged; never content). */
-enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW };
+/* QUEUE_T_MSGIDS: the Message-ID index, HEX "/" QUEUE_ID -> "" (HEX =
+ * token_msgid_hash_hex() of the message's Message-ID, never the
+ * plaintext), written by queue_commit() in the message's transaction and
+ * deleted with the message's record by the purge; read by the feedback
+ * listener to match ARF reports that quote only the original. */
+enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW,
+	QUEUE_T_MSGIDS };
+#define QUEUE_MSGID_KEY_MAX (64 + 1 + QUEUE_ID_LEN + 1)
 /* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
 int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
     char **val, size_t *len);

@@ -259,6 +259,16 @@ ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind, const 
 	return rc;
 }
 
+uint64_t
+ks_whole_slots(struct keystore *ks)
+{
+	struct stat st;
+
+	if (ks == NULL || fstat(ks->fd, &st) != 0 || st.st_size < KS_SLOT_LEN)
+		return 0;
+	return (uint64_t)st.st_size / KS_SLOT_LEN - 1;
+}
+
 int
 ks_slot_used(struct keystore *ks, uint64_t s)
 {

@@ -921,7 +921,7 @@ relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
 
 	(void)env;
 	if (rs->mode == RELAY_MODE_FEEDBACK) {
-		outcome_reply(out, feedback_rcpt(rs->r->cfg, rcpt->addr));
+		outcome_reply(out, feedback_rcpt(rs->r->q, rs->r->cfg, rcpt->addr));
 		return SMTP_DONE;
 	}
 	q = relay_req(rs, POLICY_RCPT);
@@ -1140,6 +1140,7 @@ relay_policy_done(uv_work_t *w, int status)
 	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
 	in.client = j->client_desc;
 	in.id = j->pm.msgid;
+	in.message_id_hash = j->pm.message_id_hash;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
 		outcome_reply(&o, R_QUEUE_ERROR);
