@@ -6,4 +6,5 @@ EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood
 EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
 EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/compare-2026-12-01.md \
 	contrib/bench/results/auth-flood-2026-12-01.md \
-	contrib/bench/results/suppress-2026-12-01.md
+	contrib/bench/results/suppress-2026-12-01.md \
+	contrib/bench/results/compare-peers-2026-12-01.md
