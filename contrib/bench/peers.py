@@ -256,6 +256,17 @@ SYNC_CALLS = "fsync,fdatasync,sync_file_range,msync,sync,syncfs"
 SEEN_CALLS = "rename,renameat,renameat2,pwrite64,pwritev,write,writev,sendto,sendmsg"
 
 
+def parse_strace_summary(text):
+    """{syscall: calls} from the table `strace -c` prints on exit
+    (% time, seconds, usecs/call, calls, [errors,] syscall)."""
+    calls = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", line)
+        if m and m.group(2) != "total":
+            calls[m.group(2)] = int(m.group(1))
+    return calls
+
+
 def fsync_probe(system, messages=50):
     """Sync system calls per message: strace -f -c attached to every
     process of SYSTEM (children forked later are followed), while
@@ -283,11 +294,7 @@ def fsync_probe(system, messages=50):
         except subprocess.TimeoutExpired:
             st.kill()
             err = st.communicate()[1]
-    calls = {}
-    for line in err.splitlines():
-        m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", line)
-        if m and m.group(2) != "total":
-            calls[m.group(2)] = int(m.group(1))
+    calls = parse_strace_summary(err)
     if not calls:
         return None, "strace saw none of %s, %s" % (SYNC_CALLS, SEEN_CALLS)
     syncs = sum(v for k, v in calls.items() if k in SYNC_CALLS.split(","))
