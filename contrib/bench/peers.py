@@ -267,6 +267,43 @@ def parse_strace_summary(text):
     return calls
 
 
+_EVENT = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(?:<\.\.\. )?(\w+)(?:\(| resumed>)(.*)$")
+
+
+def syncs_before_250(trace_text):
+    """From `strace -f -ttt -e trace=<syncs>,write,writev,sendto,sendmsg`
+    output of one system taking messages over ONE session: for each
+    message, the sync calls (any process or thread) between the server's
+    354 reply and its next 250 reply (the one to the end of DATA).
+    Returns (messages seen, sync calls in those windows)."""
+    syncs = set(SYNC_CALLS.split(","))
+    events = []
+    for line in trace_text.splitlines():
+        m = _EVENT.match(line)
+        if not m:
+            continue
+        pid, ts, call, rest = m.groups()
+        if call in syncs:
+            events.append((float(ts), "sync", pid))
+        elif call in ("write", "writev", "sendto", "sendmsg"):
+            q = re.search(r'"(\d{3})[ -]', rest)
+            if q and q.group(1) in ("354", "250"):
+                events.append((float(ts), q.group(1), pid))
+    events.sort()
+    windows, inside, count, in_window = 0, None, 0, 0
+    for ts, kind, pid in events:
+        if kind == "354":
+            inside = pid
+            in_window = 0
+        elif kind == "sync" and inside is not None:
+            in_window += 1
+        elif kind == "250" and inside == pid:
+            windows += 1
+            count += in_window
+            inside = None
+    return windows, count
+
+
 def fsync_probe(system, messages=50):
     """Sync system calls per message: strace -f -c attached to every
     process of SYSTEM (children forked later are followed), while
@@ -298,4 +335,31 @@ def fsync_probe(system, messages=50):
     if not calls:
         return None, "strace saw none of %s, %s" % (SYNC_CALLS, SEEN_CALLS)
     syncs = sum(v for k, v in calls.items() if k in SYNC_CALLS.split(","))
+    # Second pass, in order: which of those syncs come before the 250.
+    out = "%s/strace-order.%d" % (os.environ.get("TMPDIR", "/tmp"), os.getpid())
+    argv = ["strace", "-f", "-ttt", "-qq", "-s", "8", "-o", out,
+            "-e", "trace=%s,write,writev,sendto,sendmsg" % SYNC_CALLS]
+    for p in system.pids():
+        argv += ["-p", str(p)]
+    st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    time.sleep(1.0)
+    try:
+        subprocess.run(["smtp-source", "-s", "1", "-m", "20", "-l", "1024",
+                        "-f", "sender@bench.test", "-t", "rcpt@dest.test",
+                        "-M", "client.bench.test", "127.0.0.1:%d" % system.port],
+                       capture_output=True, timeout=300)
+    finally:
+        st.send_signal(signal.SIGINT)
+        try:
+            st.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            st.kill()
+            st.wait()
+    try:
+        windows, before = syncs_before_250(open(out, errors="replace").read())
+        os.unlink(out)
+    except OSError:
+        windows, before = 0, 0
+    calls["_before_250"] = (before / windows) if windows else None
     return syncs / messages, calls
