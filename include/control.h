@@ -51,6 +51,8 @@
 
 struct queue;
 struct queue_audit;
+struct spam_store;
+struct spamdb;
 struct auth_guard;
 
 enum control_role {
@@ -80,6 +82,8 @@ struct control_req {
 	uv_loop_t *loop;		/* NULL when run offline by posternctl */
 	const struct config *cfg;
 	struct queue *queue;		/* may be read-only offline */
+	const struct spam_store *spam;	/* the daemon's spam model (include/spam.h), or NULL */
+	struct spamdb *spamdb;		/* the same as a store (include/spamdb.h), or NULL */
 	struct auth_guard *auth_guard;	/* AUTH lockouts; NULL offline */
 	void *priv;			/* control.c's connection state */
 	struct json_out *out;		/* the result writer (control_out()) */
@@ -148,6 +152,14 @@ int control_audit_read(struct control_req *req);
 typedef void (*control_audit_cb)(void *arg, int status);
 int control_audit_intent(struct control_req *req, control_audit_cb cb, void *arg);
 
+/* What only the daemon knows, for the `status` command (src/control/
+ * cmd_status.c); set once by src/daemon/control_module.c, borrowed. */
+struct control_daemon_info {
+	const char *config_path;	/* absolute path of postern.conf */
+	uint64_t started;		/* wall ms when posternd started */
+};
+void control_set_daemon_info(const struct control_daemon_info *info);
+
 struct control;
 /* Bind the socket (unlinking a stale one) and start accepting. */
 struct control *control_start(uv_loop_t *loop, const struct config *cfg,
@@ -161,6 +173,9 @@ void control_set_auth_guard(struct control *c, struct auth_guard *g);
 
 /* Adopt a new config (role groups); the socket path is not changed. */
 void control_reload(struct control *c, const struct config *cfg);
+/* The spam model handlers (src/control/cmd_spam.c) learn into; both
+ * borrowed, NULL when posternd has none. */
+void control_set_spam(struct control *c, const struct spam_store *store, struct spamdb *db);
 
 /* The posternd module callbacks are in daemon.h (src/daemon/control_module.c). */
 

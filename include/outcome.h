@@ -121,10 +121,12 @@ enum reply_id {
 	R_ACCOUNT_SUSPENDED,		/* 550 5.7.1 */
 	R_ACCOUNT_PAUSED,		/* 451 4.7.1 Account paused for review (issue 16) */
 	R_SENDER_NOT_ALLOWED,		/* 550 5.7.1 */
+	R_FROM_NOT_ALLOWED,		/* 550 5.7.1 From: header domain */
 	R_RATE_LIMITED,			/* 451 4.7.1 */
 	R_NUL_IN_MESSAGE,		/* 554 5.6.0 smtpd_reject_nul */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */
+	R_SPAM_REJECTED,		/* 550 5.7.1 %s = the reference token */
 	R_REVIEW_REJECTED,		/* 550 5.7.1 in the notice of review reject --notify-sender */
 	R_DKIM_SIGN_FAILED,		/* 451 4.7.0 */
 	R_SPF_TEMPERROR,		/* 451 4.7.24 %s = domain */
@@ -146,6 +148,8 @@ enum reply_id {
 	R_NOTHING_TO_HOLD,		/* 550 5.0.0 */
 	R_NOT_HELD,			/* 550 5.0.0 */
 	R_NOTHING_TO_REQUEUE,		/* 550 5.0.0 */
+	R_NOTHING_TO_BOUNCE,		/* 550 5.0.0 */
+	R_OPERATOR_BOUNCE,		/* 550 5.0.0 queue bounce: the reply recorded */
 
 	/* delivery: what postern concludes, not what a remote server said */
 	R_RCPT_NO_DOMAIN,		/* 553 5.1.3 */

@@ -21,8 +21,10 @@
 
 #include "dkim.h"
 #include "dlp.h"
+#include "histo.h"
 #include "log.h"
 #include "policy.h"
+#include "spam.h"
 #include "util.h"
 
 /* The tables, one row per stage, in the order they run. */
@@ -48,10 +50,27 @@ static const struct policy_stage rcpt_stages[] = {
 static const struct policy_stage eom_stages[] = {
 	{ .name = "nul", .run = policy_stage_nul },	/* smtpd_reject_nul: 554 5.6.0 */
 	{ .name = "headers", .run = policy_headers },
+	{ .name = "from_domain", .run = policy_from_domain },	/* issue 19: sender identity */
 	{ .name = "dlp", .run = dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
+	{ .name = "spam", .run = spam_policy_stage },	/* issue 15: score, tag/hold/reject (policy/spam_stage.c) */
 	{ .name = "list_unsubscribe", .run = policy_list_unsubscribe },	/* issue 14: before DKIM */
 	{ .name = "dkim", .run = dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
 };
+
+/* Time spent in each EOM stage (zeros: HISTO_DURATION), for metrics. */
+static struct histo eom_histo[ARRAY_SIZE(eom_stages)];
+
+size_t
+policy_eom_histograms(const char **names, struct histo *out, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(eom_stages) && i < max; i++) {
+		names[i] = eom_stages[i].name;
+		histo_snapshot(&eom_histo[i], &out[i]);
+	}
+	return i;
+}
 
 const char *
 policy_strphase(enum policy_phase p)
@@ -93,7 +112,13 @@ policy_stage_call(struct policy_req *req, const struct policy_stage *st, struct 
 		return;
 	}
 	if (st->run != NULL && req->msg != NULL) {
-		if (st->run(req->msg, out) != 0 && out->kind == OUTCOME_OK) {
+		uint64_t t0 = histo_now_us();
+		int rc = st->run(req->msg, out);
+
+		/* the EOM table's stages are timed for the metrics */
+		if (st >= eom_stages && st < eom_stages + ARRAY_SIZE(eom_stages))
+			histo_observe(&eom_histo[st - eom_stages], histo_now_us() - t0);
+		if (rc != 0 && out->kind == OUTCOME_OK) {
 			/* the stage's name goes to the log, not to the client */
 			log_warn("event=policy stage=%s error=failed", st->name);
 			outcome_reply(out, R_LOCAL_ERROR);
@@ -216,12 +241,18 @@ policy_run(const struct policy_stage *stages, size_t n, struct policy_msg *m,
 	req.phase = POLICY_EOM;
 	req.params = m->params;
 	req.msg = m;
+	req.stages = stages;
+	req.nstages = n;
+	req.next = m->eom_next < n ? m->eom_next : n;	/* resume after a DNS round */
+	req.hold = m->hold;
+	req.done = policy_sync_done;
+	req.done_arg = &ps;
 	outcome_ok(out);
-	if (policy_run_stages(&req, stages, n, policy_sync_done, &ps) != 0) {
-		/* an EOM stage must not pend: a broken table */
-		log_err("event=policy phase=eom error=stage_pended");
-		outcome_reply(out, R_LOCAL_ERROR);
-		return -1;
+	if (policy_advance(&req) != 0) {
+		/* a stage pends (the spam stage's DNS round): run it again
+		 * once the caller has its answers */
+		m->eom_next = req.next - 1;
+		return 1;
 	}
 	if (out->kind == OUTCOME_HOLD) {
 		/* the hold travels in m->hold; the answer stays a plain ok */

@@ -9,12 +9,15 @@ libpostern_a_SOURCES += \
 	queue/journal.c \
 	queue/keys.c \
 	queue/keystore.c \
+	queue/outbox.c \
+	queue/pause.c \
 	queue/purge.c \
 	queue/queue.c \
 	queue/records.c \
 	queue/retry.c \
 	queue/review.c \
 	queue/sched.c \
+	queue/spamdb.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h
 

@@ -18,14 +18,25 @@
 
 #include "crypto.h"
 #include "hash.h"
+#include "histo.h"
 #include "queue.h"
+
+/* ---- pause.c: delivery pause by destination ---- */
+void pause_init(struct queue *q);
+void pause_free(struct queue *q);
+/* Whether a recipient at ADDR must wait (everything or its domain paused). */
+int pause_blocks(const struct queue *q, const char *addr);
 
 /* ---- db.c ---- */
 
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
-	DB_REVIEW, DB_MSGIDS,
+	DB_SPAM,		/* the spam model (queue/spamdb.c, its own environment);
+				 * MDB_INTEGERKEY: keys are native uint64_t */
+	DB_SPAM_SIGNALS,	/* per-account spam signals (queue/spamdb.c, its own environment) */
+	DB_SPAM_DUPS,		/* fingerprints of rejected messages (queue/spamdb.c) */
+	DB_REVIEW, DB_MSGIDS, DB_SETTINGS, DB_OUTBOX,
 	DB_NTABLES
 };
 
@@ -38,6 +49,11 @@ struct db_cursor;
  * -ENOSPC (disk full), -EIO (anything else LMDB reports). */
 int db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
     char *err, size_t errlen);
+/* The same with DB_OPEN_* flags: DB_OPEN_NOSYNC commits without fsync
+ * (counters that may lose their last seconds on a crash: spamdb.c). */
+#define DB_OPEN_NOSYNC 0x01
+int db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
+    unsigned flags, char *err, size_t errlen);
 void db_close(struct db *db);
 int db_begin(struct db *db, int readonly, struct db_txn **out);
 int db_commit(struct db_txn *txn);
@@ -59,6 +75,12 @@ int db_cursor_next(struct db_cursor *c, const void **ko, size_t *kol,
     const void **v, size_t *vl);
 int db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
     const void **v, size_t *vl);
+/* Exact lookup of K through the cursor: 0 with the value, 1 when K is
+ * absent (the cursor sits on the next larger key), -ENOENT when no key
+ * >= K exists.  For
+ * keys asked in ascending order it is much cheaper than db_get():
+ * LMDB searches the cursor's current leaf page first (spamdb.c). */
+int db_cursor_find(struct db_cursor *c, const void *k, size_t kl, const void **v, size_t *vl);
 int db_cursor_del(struct db_cursor *c);
 void db_cursor_close(struct db_cursor *c);
 /* A consistent, compacted copy (no free pages) of the environment into
@@ -108,6 +130,7 @@ int ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zero
 /* Open (creating) erasure.journal in the master key file's directory. */
 int journal_open(struct journal **out, const char *master_key_file, char *err, size_t errlen);
 void journal_close(struct journal *j);
+const char *journal_file(const struct journal *j);
 /* Queue one line "TIME KIND OWNER SLOT"; journal_flush writes and syncs. */
 void journal_add(struct journal *j, const char *kind, const char *owner, uint64_t slot);
 int journal_flush(struct journal *j);
@@ -279,6 +302,8 @@ struct queue {
 	uint64_t ev_last;		/* last events/audit key time (writer thread) */
 	uint32_t ev_seq;
 	uint64_t batches, batched_ops;	/* statistics */
+	struct histo commit_us;		/* per group commit: apply + commit + fsync */
+	struct histo batch_ops;		/* ops per group commit */
 
 	/* scheduler */
 	uv_timer_t sched_timer;
@@ -287,6 +312,9 @@ struct queue {
 	queue_due_cb due_cb;
 	void *due_arg;
 	struct hash *inflight;		/* (id, rcpt no) -> q: recipients handed out */
+	/* delivery pause (pause.c): a copy of the settings table's records */
+	int pause_all;
+	struct hash *paused;		/* destination domain -> q */
 
 	/* Write failures (issue 12 item 1), loop thread only: while queue
 	 * writes fail, delivery pauses (queue_take_due hands out nothing)
@@ -329,6 +357,7 @@ int queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
 #define MF_HELD		0x08
 #define MF_DELETED	0x10
 #define MF_BODY_GONE	0x20
+#define MF_WEBHOOK	0x40	/* its account has a webhook: events go to the outbox too */
 
 /* Message metadata beyond struct queue_msg. */
 struct mrec {
@@ -378,6 +407,8 @@ const char *queue_hold_reason(const char *verdicts);
 /* The same with a "reason" class (review decisions; REASON may be NULL). */
 int event_add_reason(struct queue *q, struct db_txn *txn, const char *id,
     const char *addr, const char *what, const char *reason);
+/* Every event of a message with MF_WEBHOOK is also written to the webhook
+ * outbox (queue/outbox.c), in the same transaction. */
 
 /* ---- keys.c: the key hierarchy ---- */
 
@@ -399,7 +430,7 @@ int queue_keycheck(struct queue *q, char *err, size_t errlen);
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 5
+#define QUEUE_NKV_TABLES 6
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);
@@ -440,7 +471,10 @@ struct simple_op {
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE, OP_EVENT, OP_KV_MANY, OP_REVIEW };
+	OP_ACCOUNT_DELETE, OP_EVENT, OP_KV_MANY, OP_REVIEW, OP_DOMAIN, OP_OUTBOX_DEL,
+	OP_OUTBOX_ADD };
+/* outbox.c: delete one outbox record (key in s->val). */
+int outbox_del_apply(struct db_txn *txn, const struct simple_op *s);
 
 /* ACT on message ID inside TXN: 0 changed, ENOENT, EALREADY (nothing
  * written), or < 0 (the transaction is broken).  Each recipient changed

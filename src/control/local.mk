@@ -3,7 +3,7 @@
 # daemon-side command handlers (one file per command group).
 libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
 	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_review.c src/control/cmd_auth.c \
-	src/control/cmd_suppress.c \
+	src/control/cmd_suppress.c src/control/cmd_spam.c src/control/cmd_status.c \
 	src/control/control_int.h
 noinst_HEADERS += include/control.h
 TESTS += tests/integration/test_control_plane.py
@@ -18,3 +18,6 @@ EXTRA_DIST += tests/integration/test_review.py tests/integration/test_review_mas
 # issue 12 item 13: NUL refused by default; stored ones readable by queue show
 TESTS += tests/integration/test_nul_bytes.py
 EXTRA_DIST += tests/integration/test_nul_bytes.py
+# Queue control by destination: list defaults and filters, summary, suspend.
+TESTS += tests/integration/test_queue_control.py
+EXTRA_DIST += tests/integration/test_queue_control.py

@@ -19,7 +19,10 @@
  * the modules already reloaded get the old config back and the reload
  * fails as a whole.  Only then is it swapped in (`event=reloaded`, with
  * `restart_needed=key,...` when keys that are read only at start
- * changed).
+ * changed).  Under systemd (Type=notify) the service manager hears
+ * READY=1, RELOADING=1 ... READY=1 and STOPPING=1 (sdnotify.c), and
+ * when stderr is the journal (JOURNAL_STREAM) -f logs with `<N>`
+ * priority prefixes and no timestamp of its own (src/lib/log.c).
  *
  * Invariants: only this file installs signal handlers and touches the
  * process (fork, setuid, pid file); modules see a struct daemon and
@@ -53,6 +56,7 @@
 #include "addr.h"
 #include "log.h"
 #include "route.h"
+#include "spam.h"
 #include "tls.h"
 #include "token.h"
 #include "util.h"
@@ -69,13 +73,16 @@
  */
 static const struct daemon_module builtin_modules[] = {
 	{ "queue", queue_module_start, queue_module_reload, NULL, queue_module_stop },
+	{ "spam", spam_module_start, NULL, NULL, spam_module_stop },
 	{ "auth", auth_module_start, NULL, NULL, auth_module_stop },	/* AUTH lockouts */
 	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },
 	{ "delivery", delivery_module_start, delivery_module_reload, delivery_module_drain,
 	    delivery_module_stop },
 	{ "feedback", feedback_module_start, NULL, NULL, feedback_module_stop },
+	{ "webhook", webhook_module_start, webhook_module_reload, NULL, webhook_module_stop },
 	{ "smtpd", listener_module_start, listener_module_reload, listener_module_drain,
 	    listener_module_stop },
+	{ "metrics", metrics_module_start, NULL, NULL, metrics_module_stop },
 	{ NULL, NULL, NULL, NULL, NULL }	/* end */
 };
 
@@ -237,6 +244,40 @@ check_ip_list(const struct config *cfg, const char *key, const struct config_lis
 	return rc;
 }
 
+/* spam_rules: each NAME:WEIGHT:TEXT parses as the EOM stage reads it. */
+static int
+check_spam_rules(const struct config *cfg, struct buf *errs)
+{
+	struct spam_rule r;
+	char why[256];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < cfg->spam_rules.n; i++)
+		if (spam_rule_parse(cfg->spam_rules.items[i], &r, why, sizeof(why)) != 0) {
+			check_error(errs, cfg, "spam_rules", "%s", why);
+			rc = -1;
+		}
+	for (i = 0; i < cfg->spam_dnsbl.n + cfg->spam_uribl.n; i++) {
+		struct spam_list l;
+		int dom = i >= cfg->spam_dnsbl.n;
+		const char *s = dom ? cfg->spam_uribl.items[i - cfg->spam_dnsbl.n] :
+		    cfg->spam_dnsbl.items[i];
+
+		if (spam_list_parse(s, dom, &l, why, sizeof(why)) != 0) {
+			check_error(errs, cfg, dom ? "spam_uribl" : "spam_dnsbl", "%s", why);
+			rc = -1;
+		}
+	}
+	if (cfg->spam_tag_score > 0 && cfg->spam_hold_score > 0 &&
+	    cfg->spam_hold_score < cfg->spam_tag_score) {
+		check_error(errs, cfg, "spam_hold_score", "%lld is below spam_tag_score (%lld)",
+		    (long long)cfg->spam_hold_score, (long long)cfg->spam_tag_score);
+		rc = -1;
+	}
+	return rc;
+}
+
 /* Suppression and feedback keys (issue 14): enhanced codes that are
  * permanent (5.x.y), an https:// unsubscribe URL ending in '/', a
  * feedback domain when the feedback listener is on. */
@@ -290,12 +331,26 @@ daemon_check(const struct config *cfg, char *err, size_t errlen)
 	rc |= check_master_key(cfg, &errs);
 	rc |= check_server_tls(cfg, &errs);
 	rc |= check_route_tables(cfg, &errs);
+	rc |= check_spam_rules(cfg, &errs);
 	rc |= check_ip_list(cfg, "smtpd_submission_listen", &cfg->smtpd_submission_listen, 1, &errs);
 	rc |= check_ip_list(cfg, "smtpd_submissions_listen", &cfg->smtpd_submissions_listen, 1,
 	    &errs);
 	rc |= check_ip_list(cfg, "smtpd_relay_listen", &cfg->smtpd_relay_listen, 1, &errs);
 	rc |= check_ip_list(cfg, "dns_servers", &cfg->dns_servers, 0, &errs);
 	rc |= check_suppression(cfg, &errs);
+	if (cfg->metrics_listen[0]) {
+		char host[256];
+		int port;
+		unsigned char a[16];
+
+		if (config_parse_address(cfg->metrics_listen, host, sizeof(host), &port) != 0 ||
+		    (strcmp(host, "*") != 0 && inet_pton(AF_INET, host, a) != 1 &&
+		    inet_pton(AF_INET6, host, a) != 1)) {
+			check_error(&errs, cfg, "metrics_listen", "'%s' is not an IP address:port "
+			    "(or *:port)", cfg->metrics_listen);
+			rc = -1;
+		}
+	}
 	if (cfg->dkim_key_directory[0]) {
 		DIR *dir = opendir(cfg->dkim_key_directory);
 		struct dirent *de;
@@ -618,6 +673,7 @@ begin_stop(struct daemon *d)
 
 	log_info("event=stopping timeout_ms=%llu",
 	    (unsigned long long)d->cfg->shutdown_timeout);
+	daemon_notify("STOPPING=1\nSTATUS=stopping");
 	d->pending_drains = 1;	/* held until every drain() was called */
 	for (i = d->started; i-- > 0;)
 		if (modules[i].drain != NULL && modules[i].drain(d) == 1)
@@ -710,6 +766,8 @@ on_sighup(uv_signal_t *s, int signum)
 	log_info("event=signal signal=HUP");
 	if (d->stopping)
 		return;
+	daemon_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+	    daemon_monotonic_usec());
 	log_debug("event=reload_begin config=%s",
 	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)));
 	/* Validate all of it before anything changes. */
@@ -717,6 +775,7 @@ on_sighup(uv_signal_t *s, int signum)
 	    daemon_check(next, err, sizeof(err)) == -1) {
 		reload_failed(d, NULL, err);
 		config_unref(next);
+		daemon_notify("READY=1\nSTATUS=running (reload failed, old config kept)");
 		return;
 	}
 	for (i = 0; i < d->started; i++) {
@@ -735,6 +794,7 @@ on_sighup(uv_signal_t *s, int signum)
 		}
 		reload_failed(d, modules[i].name, err[0] ? err : "module reload failed");
 		config_unref(next);
+		daemon_notify("READY=1\nSTATUS=running (reload failed, old config kept)");
 		return;
 	}
 	reload_restart_keys(d->cfg, next);
@@ -752,6 +812,10 @@ on_sighup(uv_signal_t *s, int signum)
 	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)),
 	    config_enum_name("log_level", (int)d->cfg->log_level),
 	    nrestart ? " restart_needed=" : "", nrestart ? restart : "");
+	if (nrestart)
+		daemon_notify("READY=1\nSTATUS=running (restart needed for %s)", restart);
+	else
+		daemon_notify("READY=1\nSTATUS=running");
 }
 
 static void
@@ -863,6 +927,7 @@ daemon_run_modules(struct config *cfg, const char *path, int foreground,
 	} else {
 		log_info("event=ready pid=%ld modules=%zu user=%s", (long)getpid(),
 		    d->started, pw ? pw->pw_name : "-");
+		daemon_notify("READY=1\nMAINPID=%ld\nSTATUS=running", (long)getpid());
 		if (d->ready_fd != -1) {
 			rc = (int)write(d->ready_fd, "ok", 2);
 			(void)rc;

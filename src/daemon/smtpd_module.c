@@ -15,6 +15,7 @@
 #include "autoconfig.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -43,6 +44,27 @@ smtpd_module_free(struct smtpd_module *m)
 	free(m);
 }
 
+void
+smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_stats *rs)
+{
+	struct smtpd_module *m = d->listeners;
+
+	memset(ls, 0, sizeof(*ls));
+	memset(rs, 0, sizeof(*rs));
+	if (m == NULL)
+		return;
+	listener_get_stats(m->listener, ls);
+	relay_get_stats(m->relay, rs);
+}
+
+size_t
+smtpd_module_account_stats(struct daemon *d, struct relay_account_stat *out, size_t max)
+{
+	struct smtpd_module *m = d->listeners;
+
+	return m != NULL ? relay_account_stats(m->relay, out, max) : 0;
+}
+
 /* The listener and the relay take their own references to d->cfg. */
 int
 listener_module_start(struct daemon *d, char *err, size_t errlen)
@@ -51,6 +73,7 @@ listener_module_start(struct daemon *d, char *err, size_t errlen)
 
 	m->d = d;
 	m->relay = relay_new(d->loop, d->cfg, d->queue);
+	relay_set_spam(m->relay, d->spam_store);
 	if (d->auth_guard != NULL)
 		relay_set_auth_guard(m->relay, d->auth_guard);
 	m->listener = listener_start(d->loop, d->cfg, m->relay, err, errlen);

@@ -60,6 +60,8 @@
 #include "buf.h"
 #include "dns.h"
 #include "feedback.h"
+#include "hash.h"
+#include "json.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -67,6 +69,7 @@
 #include "relay.h"
 #include "review.h"
 #include "smtp.h"
+#include "spam.h"
 #include "spf.h"
 #include "suppress.h"
 #include "util.h"
@@ -86,6 +89,7 @@ struct relay {
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
 	uint64_t relay_acct_at;		/* when it was loaded (0 = never) */
 	struct relay_stats stats;
+	struct hash *acct_stats;	/* metrics_account_labels: name -> relay_account_stat */
 	unsigned jobs;			/* auth and EOM work in flight */
 	int dead;			/* relay_free() called while jobs were in flight */
 	relay_idle_cb idle;
@@ -93,6 +97,8 @@ struct relay {
 	struct spf *spf;		/* issue 6: SPF verdict cache (policy/spf.c) */
 	struct abuse *abuse;		/* issue 16: per-account clients and volume */
 	struct dns *dns;		/* SPF's DNS (c-ares); NULL if it could not open */
+	const struct spam_store *spam;	/* issue 15: the spam model, borrowed, or NULL */
+	struct dnsbl *dnsbl;		/* issue 15: blocklist state (src/inbound/dnsbl.c) */
 };
 
 /*
@@ -161,6 +167,12 @@ struct relay_job {
 	char client_desc[64];
 };
 
+void
+relay_set_spam(struct relay *r, const struct spam_store *store)
+{
+	r->spam = store;
+}
+
 const char *
 relay_strmode(enum relay_mode m)
 {
@@ -192,6 +204,8 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 		if ((r->dns = dns_open(loop, &cfg->dns_servers, err, sizeof(err))) == NULL)
 			log_warn("event=spf_dns_unavailable error=\"%s\"", err);
 	}
+	r->dnsbl = dnsbl_new(r->dns);
+	dnsbl_configure(r->dnsbl, cfg);
 	return r;
 }
 
@@ -203,7 +217,9 @@ relay_destroy(struct relay *r)
 	auth_pool_free(r->pool);
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
+	hash_free(r->acct_stats);
 	spf_free(r->spf);
+	dnsbl_free(r->dnsbl);
 	abuse_free(r->abuse);
 	dns_close(r->dns);
 	config_unref(r->cfg);
@@ -265,12 +281,64 @@ relay_set_config(struct relay *r, const struct config *cfg)
 	config_unref(r->cfg);
 	r->cfg = cfg;
 	r->relay_acct_at = 0;	/* smtpd_relay_account may have changed */
+	dnsbl_configure(r->dnsbl, cfg);	/* lists may have changed: canaries again */
 }
 
 void
 relay_get_stats(const struct relay *r, struct relay_stats *out)
 {
 	*out = r->stats;
+}
+
+/*
+ * Per-account message counters for the metrics, only when the operator
+ * opted in (metrics_account_labels): at most RELAY_ACCOUNT_STATS
+ * accounts get their own series, later ones count under "_other", so
+ * the number of series stays bounded whatever the number of accounts.
+ */
+#define RELAY_ACCOUNT_STATS 100
+enum { ACCT_ACCEPTED, ACCT_REJECTED, ACCT_TEMPFAILED };
+
+static void
+relay_count_account(struct relay *r, const char *name, int what)
+{
+	struct relay_account_stat *st;
+
+	if (!r->cfg->metrics_account_labels || name == NULL || name[0] == '\0')
+		return;
+	if (r->acct_stats == NULL)
+		r->acct_stats = hash_new(free);
+	if ((st = hash_gets(r->acct_stats, name)) == NULL) {
+		if (hash_count(r->acct_stats) >= RELAY_ACCOUNT_STATS)
+			name = "_other";
+		if ((st = hash_gets(r->acct_stats, name)) == NULL) {
+			st = xcalloc(1, sizeof(*st));
+			str_copy(st->account, name, sizeof(st->account));
+			hash_puts(r->acct_stats, st->account, st);
+		}
+	}
+	if (what == ACCT_ACCEPTED)
+		st->accepted++;
+	else if (what == ACCT_REJECTED)
+		st->rejected++;
+	else
+		st->tempfailed++;
+}
+
+size_t
+relay_account_stats(const struct relay *r, struct relay_account_stat *out, size_t max)
+{
+	struct hash_iter it;
+	const char *k;
+	size_t kl, n = 0;
+	void *v;
+
+	if (r == NULL || r->acct_stats == NULL)
+		return 0;
+	hash_iter_init(&it, r->acct_stats);
+	while (n < max && hash_next(&it, &k, &kl, &v))
+		out[n++] = *(const struct relay_account_stat *)v;
+	return n;
 }
 
 /* Pool-thread lookup for account_auth(). */
@@ -501,6 +569,34 @@ relay_req(struct relay_session *rs, enum policy_phase phase)
 }
 
 /* The phase is decided: keep what the relay needs, answer the session. */
+/* The customer's app hears of a message refused at the end of DATA
+ * too: a "rejected" event in the webhook outbox (never an address). */
+static void
+relay_webhook_rejected(struct relay *r, struct relay_job *j)
+{
+	struct buf b;
+	struct json_out jo;
+	char reply[600];
+
+	if (r->q == NULL)
+		return;
+	snprintf(reply, sizeof(reply), "%d %s %s", j->out.code, j->out.enhanced, j->out.text);
+	buf_init(&b, 0);
+	json_out_init(&jo, &b);
+	json_obj_begin(&jo);
+	json_kv_uint(&jo, "time", now_wall_ms());
+	json_kv_str(&jo, "id", j->pm.msgid);
+	json_kv_str(&jo, "account", j->account);
+	json_kv_str(&jo, "event", "rejected");
+	json_kv_str(&jo, "reply", reply);
+	if (j->pm.message_id[0])
+		json_kv_str(&jo, "message_id", j->pm.message_id);
+	json_obj_end(&jo);
+	if (queue_outbox_add(r->q, b.data, NULL, NULL) != 0)
+		log_warn("sid=%s event=webhook_error error=\"cannot record the rejection\"", j->rs->id);
+	buf_free(&b);
+}
+
 static void
 relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 {
@@ -514,6 +610,9 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 			r->stats.rejected++;
 		else if (o->kind == OUTCOME_TEMPFAIL)
 			r->stats.tempfailed++;
+		if (o->kind == OUTCOME_PERMFAIL || o->kind == OUTCOME_TEMPFAIL)
+			relay_count_account(r, rs->acct != NULL ? rs->acct->name : NULL,
+			    o->kind == OUTCOME_PERMFAIL ? ACCT_REJECTED : ACCT_TEMPFAILED);
 	}
 	if (req->phase == POLICY_RCPT && req->rcpt_drop && o->kind == OUTCOME_OK) {
 		/* accepted, and left out at end of message: it takes index nrcpts */
@@ -992,14 +1091,19 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 	struct relay_session *rs = j->rs;
 	struct relay *r = j->r;
 	struct outcome reply;
-	char addr[LOG_ADDR_MAX];
+	char addr[LOG_ADDR_MAX], mid[sizeof(j->pm.message_id) * 4 + 3];
 
 	if (o->kind == OUTCOME_OK) {
 		r->stats.accepted++;
-		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu%s",
-		    rs->id, msgid, *j->account ? j->account : "-",
+		relay_count_account(r, j->account, ACCT_ACCEPTED);
+		/* The customer's Message-ID beside our id: their support can
+		 * find the message in our log by the id their app recorded. */
+		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu "
+		    "message_id=%s%s", rs->id, msgid, *j->account ? j->account : "-",
 		    log_addr(j->sender, strlen(j->sender), addr, sizeof(addr)), j->nrcpts,
-		    policy_msg_len(&j->pm), j->pm.hold ? " state=held" : "");
+		    policy_msg_len(&j->pm), j->pm.message_id[0] ? log_quote(j->pm.message_id,
+		    strlen(j->pm.message_id), mid, sizeof(mid)) : "-",
+		    j->pm.hold ? " state=held" : "");
 		outcome_reply(&reply, R_QUEUED_AS, msgid);
 		relay_compromise(r, j, rs);
 	} else {
@@ -1013,6 +1117,29 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 	}
 	relay_resume(rs, &reply);
 	relay_job_free(j);
+}
+
+static void relay_policy_done(uv_work_t *w, int status);
+
+/* The spam stage's DNS round is over: run the EOM stages on from it. */
+static void
+relay_dnsbl_done(void *arg)
+{
+	struct relay_job *j = arg;
+	struct relay_session *rs = j->rs;
+	struct outcome o;
+
+	if (rs->detached) {
+		relay_job_untake(j);
+		relay_job_free(j);
+		return;
+	}
+	if (uv_queue_work(j->r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
+		relay_job_untake(j);
+		outcome_reply(&o, R_LOCAL_ERROR);
+		relay_resume(rs, &o);
+		relay_job_free(j);
+	}
 }
 
 static void
@@ -1104,12 +1231,29 @@ relay_policy_done(uv_work_t *w, int status)
 		outcome_reply(&j->out, R_LOCAL_ERROR);
 		j->policy_rc = -1;
 	}
+	if (j->policy_rc == 1) {
+		/* issue 15: the spam stage wants DNS blocklist answers */
+		if (j->pm.spam_q == NULL ||
+		    dnsbl_run(r->dnsbl, r->loop, j->pm.spam_q, j->params.spam.dnsbl_timeout,
+		    relay_dnsbl_done, j) != 0) {
+			if (j->pm.spam_q != NULL)
+				j->pm.spam_q->resumed = 1;	/* no DNS: go on without */
+			else
+				j->pm.eom_next++;	/* a stage pended without a reason: skip it */
+			relay_dnsbl_done(j);
+		}
+		return;
+	}
 	if (j->out.kind == OUTCOME_TEMPFAIL || j->out.kind == OUTCOME_PERMFAIL) {
 		relay_job_untake(j);
 		if (j->out.kind == OUTCOME_PERMFAIL)
 			r->stats.rejected++;
 		else
 			r->stats.tempfailed++;
+		relay_count_account(r, j->account, j->out.kind == OUTCOME_PERMFAIL ?
+		    ACCT_REJECTED : ACCT_TEMPFAILED);
+		if (j->out.kind == OUTCOME_PERMFAIL && j->acct != NULL && j->acct->pol.webhook)
+			relay_webhook_rejected(r, j);
 		log_info("sid=%s event=%s reason=policy status=%s", rs->id,
 		    j->out.kind == OUTCOME_PERMFAIL ? "reject" : "tempfail", j->out.enhanced);
 		relay_resume(rs, &j->out);
@@ -1140,6 +1284,8 @@ relay_policy_done(uv_work_t *w, int status)
 	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
 	in.client = j->client_desc;
 	in.id = j->pm.msgid;
+	in.message_id = j->pm.message_id[0] ? j->pm.message_id : NULL;
+	in.webhook = j->acct != NULL && j->acct->pol.webhook;
 	in.message_id_hash = j->pm.message_id_hash;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
@@ -1283,6 +1429,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->pm.client_helo = j->helo;
 	j->pm.client_addr = rs->client[0] ? rs->client : NULL;
 	j->pm.protocol = j->protocol;
+	j->pm.spam = r->spam;
 	if (uv_queue_work(r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
 		relay_job_untake(j);
 		relay_job_free(j);
