@@ -18,8 +18,10 @@
  *     verified and given back only when it succeeds, so attempts in
  *     flight count against the thresholds; at most
  *     smtpd_auth_max_concurrent_per_ip attempts per address are in
- *     flight at once; an attempt over that cap is refused unverified
- *     and counted as a failure of the pair and the address.
+ *     flight at once; an attempt over that cap gets AUTH_GUARD_BUSY,
+ *     uncounted, and the relay lets it wait for a slot (a customer's
+ *     burst of connections is not refused; a burst of guesses meets
+ *     the lock once the admitted ones have failed).
  *
  * Pure bookkeeping on the loop thread: no I/O, the caller passes the
  * time; CLIENT is always auth_guard_client()'s form of the address.
@@ -63,7 +65,7 @@ enum auth_guard_verdict {
 	AUTH_GUARD_OK = 0,		/* reserved: verify, then auth_guard_done() */
 	AUTH_GUARD_LOCKED_PAIR,		/* 454 4.7.0 */
 	AUTH_GUARD_LOCKED_IP,		/* 454 4.7.0 */
-	AUTH_GUARD_BUSY,		/* too many in flight from the address: 454 4.7.0 */
+	AUTH_GUARD_BUSY,		/* too many in flight from the address: wait, then 454 4.7.0 */
 };
 
 struct auth_guard;

@@ -190,16 +190,6 @@ guard_verdict(const struct guard_entry *pair, const struct guard_entry *ip,
 	return AUTH_GUARD_OK;
 }
 
-/* One failure of E not reserved before: count it, lock at THRESHOLD. */
-static void
-guard_fail(struct guard_entry *e, int64_t threshold, uint64_t lock_ms, uint64_t now)
-{
-	e->failures++;
-	e->last = now;
-	if (threshold > 0 && e->failures >= threshold && e->locked_until <= now)
-		e->locked_until = now + lock_ms;
-}
-
 enum auth_guard_verdict
 auth_guard_check(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
     const char *name, uint64_t now)
@@ -232,11 +222,10 @@ auth_guard_admit(struct auth_guard *g, const struct auth_guard_params *p, const 
 	guard_age(ip, p, now);
 	guard_age(acct, p, now);
 	if ((v = guard_verdict(pair, ip, p, now)) == AUTH_GUARD_BUSY) {
-		/* Over the cap of attempts in flight: refused unverified, and
-		 * counted as a failure of the pair and the address, so a burst
-		 * of guesses reaches the lockout instead of waiting its turn. */
-		guard_fail(pair, p->threshold, p->lock_ms, now);
-		guard_fail(ip, p->ip_threshold, p->lock_ms, now);
+		/* Over the cap of attempts in flight: not admitted and not
+		 * counted; the relay lets the attempt wait for a slot (a burst
+		 * of guesses still meets the lock: each admitted one is a
+		 * failure until proven, and the lock refuses the rest). */
 		return v;
 	}
 	if (v != AUTH_GUARD_OK)

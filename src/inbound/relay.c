@@ -76,6 +76,12 @@
 
 #define RELAY_ACCOUNT_CACHE_MS 5000
 #define RELAY_LOCKOUT_GC_MS 60000
+/* An attempt over the per-address cap of verifications in flight waits
+ * for a slot (retried 20 ms, doubling to 500 ms) for at most this long,
+ * then answers 454 4.7.0. */
+#define RELAY_AUTH_BUSY_WAIT_MS 15000
+#define RELAY_AUTH_BUSY_FIRST_MS 20
+#define RELAY_AUTH_BUSY_MAX_STEP_MS 500
 
 struct relay {
 	uv_loop_t *loop;		/* borrowed */
@@ -127,7 +133,10 @@ struct relay_session {
 	char *guard_name;		/* attempted name of the reserved attempt, or NULL; owned */
 	char *slow_pw;			/* password waiting out a slow-down, or NULL; owned, wiped */
 	size_t slow_pwlen;
-	int slowing;			/* the delay timer runs a slow-down, not a failure delay */
+	int slowing;			/* the delay timer runs a slow-down (1) or waits for a
+					 * verification slot of the address (2), not a failure delay */
+	uint64_t busy_since;		/* monotonic ms the attempt began waiting for a slot */
+	uint64_t busy_step;		/* its next retry interval */
 	uv_timer_t delay;		/* AUTH failure delay, or slow-down */
 	struct outcome delayed;		/* the reply the delay holds back */
 	int refs;			/* owner + jobs in flight + timer handle */
@@ -750,6 +759,9 @@ relay_guard_done(struct relay_session *rs, enum auth_guard_result result)
 static void relay_auth_start(struct relay_session *rs, const char *name, const char *pw,
     size_t pwlen);
 
+static int relay_auth_admit(struct relay_session *rs, const char *authcid, const char *password,
+    size_t pwlen, struct outcome *out);
+
 static void
 relay_delay_fired(uv_timer_t *t)
 {
@@ -762,12 +774,21 @@ relay_delay_fired(uv_timer_t *t)
 		relay_resume(rs, &rs->delayed);
 		return;
 	}
-	/* the slow-down is over: verify now */
-	rs->slowing = 0;
 	pw = rs->slow_pw;
 	pwlen = rs->slow_pwlen;
 	rs->slow_pw = NULL;
-	relay_auth_start(rs, rs->delayed.text, pw, pwlen);
+	if (rs->slowing == 2) {
+		/* waited for a verification slot: try admission again */
+		struct outcome o;
+
+		rs->slowing = 0;
+		if (relay_auth_admit(rs, rs->delayed.text, pw, pwlen, &o) == SMTP_DONE)
+			relay_resume(rs, &o);
+	} else {
+		/* the slow-down is over: verify now */
+		rs->slowing = 0;
+		relay_auth_start(rs, rs->delayed.text, pw, pwlen);
+	}
 	crypto_wipe(pw, pwlen);
 	free(pw);
 	relay_job_ended(r);
@@ -795,6 +816,7 @@ relay_auth_failed(struct relay_session *rs, const char *name, const char *why,
 }
 
 static void relay_auth_result(struct relay_session *rs, int result, struct account *a);
+
 
 /* account_auth() callback: the relay's job count covers the whole answer. */
 static void
@@ -853,9 +875,6 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 {
 	struct relay *r = rs->r;
 	struct policy_req *q;
-	struct auth_guard_params p;
-	enum auth_guard_verdict v;
-	uint64_t now, delay = 0;
 
 	(void)mech;
 	if (rs->mode == RELAY_MODE_RELAY || rs->acct != NULL) {
@@ -868,7 +887,36 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		r->stats.auth_locked++;
 		return SMTP_DONE;	/* the AUTH stages never pend */
 	}
-	/* Reserve the attempt before anything is verified (issue 12 item 10). */
+	rs->busy_since = now_mono_ms();
+	rs->busy_step = RELAY_AUTH_BUSY_FIRST_MS;
+	if (authzid != NULL && *authzid != '\0' && strcmp(authzid, authcid) != 0) {
+		/* No acting on behalf of another account (counted as a failure). */
+		return relay_auth_admit(rs, authcid, NULL, 0, out);
+	}
+	return relay_auth_admit(rs, authcid, password, strlen(password), out);
+}
+
+/*
+ * Reserve the attempt before anything is verified (issue 12 item 10),
+ * then verify it (after a slow-down if the name is being guessed from
+ * many addresses).  PASSWORD NULL: the authzid named another account,
+ * a failure once admitted.  An attempt over the address's cap of
+ * verifications in flight waits for a slot instead of failing: a
+ * customer application that opens twenty connections at once is not
+ * locked out by its own burst, and a burst of guesses still gets at
+ * most the threshold's worth verified (the others meet the lock).
+ * SMTP_DONE with OUT set, or SMTP_PENDING (the session is answered
+ * later).
+ */
+static int
+relay_auth_admit(struct relay_session *rs, const char *authcid, const char *password,
+    size_t pwlen, struct outcome *out)
+{
+	struct relay *r = rs->r;
+	struct auth_guard_params p;
+	enum auth_guard_verdict v;
+	uint64_t now, delay = 0;
+
 	relay_guard_params(r, &p);
 	now = now_mono_ms();
 	if (now - r->lockout_gc > RELAY_LOCKOUT_GC_MS) {
@@ -876,6 +924,20 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		r->lockout_gc = now;
 	}
 	v = auth_guard_admit(r->guard, &p, rs->guard_client, authcid, now, &delay);
+	if (v == AUTH_GUARD_BUSY && password != NULL &&
+	    now - rs->busy_since < RELAY_AUTH_BUSY_WAIT_MS) {
+		str_copy(rs->delayed.text, authcid, sizeof(rs->delayed.text));
+		rs->slow_pwlen = pwlen;
+		rs->slow_pw = xmalloc(pwlen + 1);
+		memcpy(rs->slow_pw, password, pwlen);
+		rs->slow_pw[pwlen] = '\0';
+		rs->slowing = 2;
+		r->jobs++;	/* ended by the timer or by relay_session_free() */
+		uv_timer_start(&rs->delay, relay_delay_fired, rs->busy_step, 0);
+		rs->busy_step = rs->busy_step * 2 > RELAY_AUTH_BUSY_MAX_STEP_MS ?
+		    RELAY_AUTH_BUSY_MAX_STEP_MS : rs->busy_step * 2;
+		return SMTP_PENDING;
+	}
 	if (v != AUTH_GUARD_OK) {
 		r->stats.auth_locked++;
 		log_info("sid=%s event=auth result=%s client=%s", rs->id,
@@ -886,8 +948,7 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 	rs->guard_name = xstrdup(authcid);
 	/* Stash the attempted name for the failure path (never logged). */
 	str_copy(rs->delayed.text, authcid, sizeof(rs->delayed.text));
-	if (authzid != NULL && *authzid != '\0' && strcmp(authzid, authcid) != 0) {
-		/* No acting on behalf of another account. */
+	if (password == NULL) {
 		relay_auth_failed(rs, authcid, "authzid", NULL);
 		return SMTP_PENDING;
 	}
@@ -895,15 +956,16 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		/* many addresses are guessing this name: slow down, do not lock out */
 		log_info("sid=%s event=auth_slowdown client=%s delay=%" PRIu64 "ms", rs->id,
 		    rs->client, delay);
-		rs->slow_pwlen = strlen(password);
-		rs->slow_pw = xmalloc(rs->slow_pwlen + 1);
-		memcpy(rs->slow_pw, password, rs->slow_pwlen + 1);
+		rs->slow_pwlen = pwlen;
+		rs->slow_pw = xmalloc(pwlen + 1);
+		memcpy(rs->slow_pw, password, pwlen);
+		rs->slow_pw[pwlen] = '\0';
 		rs->slowing = 1;
 		r->jobs++;	/* ended by the timer or by relay_session_free() */
 		uv_timer_start(&rs->delay, relay_delay_fired, delay, 0);
 		return SMTP_PENDING;
 	}
-	relay_auth_start(rs, authcid, password, strlen(password));
+	relay_auth_start(rs, authcid, password, pwlen);
 	return SMTP_PENDING;
 }
 

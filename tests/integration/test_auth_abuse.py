@@ -61,7 +61,7 @@ def lockouts(p, *extra):
 
 
 def main():
-    plan(29)
+    plan(31)
     p = Postern(name="authabuse", tls=False, conf={
         "smtpd_auth_in_clear": True,
         "smtpd_submissions_listen": "",
@@ -76,6 +76,7 @@ def main():
     victim = add_account(p, "victim")
     owner = add_account(p, "owner")
     par = add_account(p, "par")
+    burst = add_account(p, "burst")
     ok(victim and owner and par, "accounts made")
 
     # ---- item 9: the pair is locked, not the account ----
@@ -148,6 +149,20 @@ def main():
     ok(checks <= THRESHOLD, "at most the threshold's worth of password checks ran (%d)" % checks)
     r = try_auth(p, "127.0.0.50", "par", par)
     ok(r[0] == 454, "a right guess after the burst is refused (%r)" % (r,))
+    # a customer application opening twenty connections at once from one
+    # address, each with the right password: over the cap of checks in
+    # flight they wait their turn; none is refused, nothing is locked
+    conns = [client(p, "127.0.0.51") for _ in range(20)]
+    tok = base64.b64encode(b"\0burst\0" + burst.encode()).decode()
+    for c in conns:
+        c.send("AUTH PLAIN %s\r\n" % tok)
+    replies = [c.reply() for c in conns]
+    for c in conns:
+        c.close()
+    codes = sorted(r[0] if r else 0 for r in replies)
+    is_(codes, [235] * 20, "twenty simultaneous right AUTHs from one address: all 235")
+    r = try_auth(p, "127.0.0.51", "burst", burst)
+    is_(r[0], 235, "and the address is not locked afterwards")
     is_(p.stop(), 0, "posternd stops cleanly (exit 0: no sanitizer report)")
     r = p.posternctl("auth", "lockouts")
     is_(r.returncode, 1, "auth lockouts with posternd stopped: exit 1 (%s)" % r.stderr.strip())

@@ -81,7 +81,7 @@ test_guard(void)
 	uint64_t t = 1000000, d;
 	struct listed l;
 	char ip[32];
-	int i, admitted, v;
+	int i, admitted, busy, verified, v;
 
 	/* ---- pair lockout, other addresses unaffected (item 9) ---- */
 	is_int(attempt(g, "192.0.2.1", "app1", AUTH_GUARD_FAILURE, t, NULL), AUTH_GUARD_OK, "1st failure");
@@ -136,18 +136,47 @@ test_guard(void)
 
 	/* ---- reservation: forty at once (item 10) ---- */
 	admitted = 0;
+	busy = 0;
 	for (i = 0; i < 40; i++) {
 		v = (int)auth_guard_admit(g, &P, "192.0.2.40", "app9", t, &d);
 		if (v == AUTH_GUARD_OK)
 			admitted++;
+		else if (v == AUTH_GUARD_BUSY)
+			busy++;
 	}
 	is_int(admitted, 2, "forty simultaneous attempts: the concurrency cap admits two");
+	is_int(busy, 38, "the other 38 are told to wait for a slot (busy), not counted");
+	/* the relay retries the waiting ones as slots free up: each admitted
+	 * one is a failure until proven, so the pair locks at the threshold
+	 * and no more than the threshold's worth is ever verified */
+	verified = admitted;
 	for (i = 0; i < 2; i++)
 		(void)auth_guard_done(g, &P, "192.0.2.40", "app9", AUTH_GUARD_FAILURE, t);
+	for (i = 0; i < 38; i++) {
+		v = (int)auth_guard_admit(g, &P, "192.0.2.40", "app9", t, &d);
+		if (v != AUTH_GUARD_OK)
+			continue;
+		verified++;
+		(void)auth_guard_done(g, &P, "192.0.2.40", "app9", AUTH_GUARD_FAILURE, t);
+	}
+	ok(verified <= (int)P.threshold, "of the forty, %d were verified (threshold %d)", verified,
+	    (int)P.threshold);
 	is_int(auth_guard_check(g, &P, "192.0.2.40", "app9", t), AUTH_GUARD_LOCKED_PAIR,
-	    "the refused rest of the burst counted: the pair is locked");
+	    "the burst reaches the lock: the pair is locked");
 	is_int(auth_guard_admit(g, &P, "192.0.2.40", "app9", t, &d), AUTH_GUARD_LOCKED_PAIR,
 	    "a right guess after the threshold is refused before verification");
+	/* a customer's own burst: twenty right passwords at once all get in */
+	admitted = 0;
+	for (i = 0; i < 20; i++) {
+		v = (int)auth_guard_admit(g, &P, "192.0.2.41", "app10", t, &d);
+		if (v == AUTH_GUARD_OK) {
+			admitted++;
+			(void)auth_guard_done(g, &P, "192.0.2.41", "app10", AUTH_GUARD_SUCCESS, t);
+		}
+	}
+	is_int(admitted, 20, "twenty right passwords one after another from one address: all admitted");
+	is_int(auth_guard_check(g, &P, "192.0.2.41", "app10", t), AUTH_GUARD_OK,
+	    "and nothing is locked");
 	{
 		struct auth_guard_params q = P;
 
@@ -289,7 +318,7 @@ test_pool(void)
 int
 main(void)
 {
-	plan(49);
+	plan(53);
 	test_guard();
 	test_pool();
 	return done();
