@@ -178,15 +178,26 @@ static int
 db_reserve(struct db *db, uint64_t size)
 {
 	mdb_filehandle_t fd;
+	struct stat before, after;
 	int rc;
 
 	if (size <= db->reserved)
 		return 0;
-	if (mdb_env_get_fd(db->env, &fd) != 0)
+	if (mdb_env_get_fd(db->env, &fd) != 0 || fstat(fd, &before) != 0)
 		return -EIO;
 	rc = posix_fallocate(fd, 0, (off_t)size);
 	if (rc == EINTR)
 		rc = posix_fallocate(fd, 0, (off_t)size);
+	if ((rc == ENOSPC || rc == EDQUOT) && fstat(fd, &after) == 0 &&
+	    after.st_size > before.st_size) {
+		/* ext4 keeps what a failed fallocate got (every free block,
+		 * the file extended over it): give it back, or the file would
+		 * hold all the space freed later and the key store, the other
+		 * LMDB files and the next reservation would find none */
+		if (ftruncate(fd, before.st_size) != 0)
+			log_warn("event=queue_reserve_giveback_failed file=%s error=\"%s\"",
+			    db->path, strerror(errno));
+	}
 	if (rc == EOPNOTSUPP || rc == EINVAL) {
 		db->reserved = size;	/* a file system without it: the EIO mapping below remains */
 		return 0;
