@@ -6,9 +6,14 @@
 EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service.in
 EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load
 EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood
+EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
 EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/compare-2026-12-01.md \
 	contrib/bench/results/auth-flood-2026-12-01.md \
-	contrib/bench/results/suppress-2026-12-01.md
+	contrib/bench/results/suppress-2026-12-01.md \
+	contrib/bench/results/compare-peers-2026-12-01.md
+# compare's report logic (durability marking, ratios, skipped peers).
+TESTS += tests/integration/test_bench_report.py
+EXTRA_DIST += tests/integration/test_bench_report.py
 EXTRA_DIST += contrib/posternctl.bash-completion
 
 # Literal default paths in man pages and the sample config become the

@@ -12,7 +12,7 @@
 #     names the capability and the package.
 #  3. With one whose AUTH is missing, it names AUTH.
 #  4. Every Python module the tests import is in the standard library,
-#     one of the tests' own, or in deps.sh's py_modules (with its
+#     one of the tests' own (or contrib/bench's), or in deps.sh's py_modules (with its
 #     package): a test cannot bring in a module a fresh machine lacks.
 #
 # Usage: check-devdeps.sh [SRCDIR]; by default POSTERN_SRCDIR.
@@ -74,7 +74,8 @@ fi
 # 4: the tests' imports against deps.sh's py_modules
 mods=$(sed -n '/^py_modules="/,/"$/p' "$deps" | tr -d '"' | sed 's/^py_modules=//' |
 	tr ' ' '\n' | sed -n 's/:.*//p' | tr '\n' ' ')
-own=$(for f in "$S"/tests/*.py "$S"/tests/integration/*.py; do basename "$f" .py; done;
+# (contrib/bench/*.py are the project's own too: test_bench_report imports them)
+own=$(for f in "$S"/tests/*.py "$S"/tests/integration/*.py "$S"/contrib/bench/*.py; do basename "$f" .py; done;
 	echo harness)
 imports=$(cat "$S"/tests/*.py "$S"/tests/integration/*.py "$S"/tests/integration/harness/*.py \
 	2>/dev/null | sed -n \

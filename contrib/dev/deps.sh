@@ -39,6 +39,8 @@
 #                        peers for features being built (blocklists, spam,
 #                        metrics, DLP corpus, HTTP); kept so every branch
 #                        finds them
+#   strace, libidn12     contrib/bench/compare's durability probe and the
+#                        Exim it runs from the peers cache (peers-setup.sh)
 
 set -eu
 what=${1:-test}
@@ -51,7 +53,8 @@ run_pkgs="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl"
 test_pkgs="clang libclang-rt-14-dev lmdb-utils dnsmasq-base iproute2
 python3 python3-aiosmtpd python3-dkim python3-dnslib python3-dnspython
 python3-spf python3-cryptography opendkim-tools postfix libpcre2-dev
-rbldnsd bogofilter prometheus python3-stdnum curl passwd mount e2fsprogs"
+rbldnsd bogofilter prometheus python3-stdnum curl passwd mount e2fsprogs
+strace libidn12"
 
 # The Python modules the tests import that are not in the standard
 # library, MODULE:PACKAGE (tests/check-devdeps.sh checks this list against

@@ -77,6 +77,13 @@ smtpd_relay_account = demo
 smtpd_tls_cert_file = $run/tls/cert.pem
 smtpd_tls_key_file = $run/tls/key.pem
 shutdown_timeout = 10s
+# A trial sends nothing into the world: every message goes to a local
+# sink on 127.0.0.1:2526 (start one to see the mail, or leave it absent
+# and the mail waits in the queue).  Delete this line to deliver to the
+# recipients' MX hosts; mail to a domain that takes none (example.org
+# has a null MX) then bounces, and the bounce puts the address on the
+# account's suppression list (posternctl suppress list --account demo).
+transport = *=[127.0.0.1]:2526
 CONF
 	chmod 600 "$conf"
 	echo "run: wrote run/postern.conf"
