@@ -106,6 +106,10 @@ void ctl_usage_error(struct ctl *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
 extern const char ctl_queue_usage[];
 extern const char ctl_dkim_usage[];
 extern const char ctl_account_usage[];
+extern const char ctl_review_usage[];
+extern const char ctl_suppress_usage_text[];
+extern const char ctl_spam_usage[];
+extern const char ctl_auth_usage_text[];
 /* src/ctl/ctl_status.c: status, config, setup, delivery. */
 int ctl_status_main(struct ctl *c, int argc, char **argv);
 int ctl_config_main(struct ctl *c, int argc, char **argv);

@@ -19,12 +19,14 @@
 #include "json.h"
 #include "util.h"
 
+const char ctl_auth_usage_text[] =
+	    "usage: posternctl auth lockouts [--all] [--json]\n"
+	    "       posternctl auth unlock ADDRESS|ACCOUNT\n";
+
 static void
 ctl_auth_usage(FILE *f)
 {
-	fprintf(f,
-	    "usage: posternctl auth lockouts [--all] [--json]\n"
-	    "       posternctl auth unlock ADDRESS|ACCOUNT\n");
+	fputs(ctl_auth_usage_text, f);
 }
 
 /* `auth lockouts` as an aligned table. */

@@ -18,7 +18,7 @@
 #include "json.h"
 #include "util.h"
 
-static const char review_usage[] =
+const char ctl_review_usage[] =
     "usage: posternctl review list [--reason dlp|spam|limit|manual|restricted|suspended|similar]\n"
     "                  [--account A] [--older-than D] [--accounts] [--json]\n"
     "       posternctl review show ID [--reason TEXT] [--unmasked] [--json]\n"
@@ -328,7 +328,7 @@ ctl_review_main(struct ctl *c, int argc, char **argv)
 		for (v = 0; ((given & ~allowed) & (1u << v)) == 0; v++)
 			;
 		ctl_usage_error(c, "review %s does not take --%s", verb, opts[v].name);
-		fputs(review_usage, stderr);
+		fputs(ctl_review_usage, stderr);
 		buf_free(&args);
 		return CTL_EXIT_USAGE;
 	}
@@ -380,6 +380,6 @@ ctl_review_main(struct ctl *c, int argc, char **argv)
 	json_free(root);
 	return rc;
 usage:
-	fputs(review_usage, stderr);
+	fputs(ctl_review_usage, stderr);
 	return CTL_EXIT_USAGE;
 }

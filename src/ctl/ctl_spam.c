@@ -45,17 +45,19 @@
 #define SPAM_MAX_FILE (64u << 20)
 #define SPAM_MAX_RULES 64
 
-static void
-spam_usage(void)
-{
-	fprintf(stderr,
+const char ctl_spam_usage[] =
 	    "usage: posternctl spam learn --spam|--ham [--forget] [--model DIR] FILE...\n"
 	    "       posternctl spam learn --spam|--ham [--forget] [--balanced] [--rejected] --id QID...\n"
 	    "       posternctl spam score [--json] [--model DIR] FILE...\n"
 	    "       posternctl spam score [--json] --id QID...\n"
 	    "       posternctl spam stats [--model DIR]\n"
 	    "       posternctl spam forget --all | --spam|--ham FILE... [--model DIR]\n"
-	    "       posternctl spam expire --older-than DURATION [--model DIR]\n");
+	    "       posternctl spam expire --older-than DURATION [--model DIR]\n";
+
+static void
+spam_usage(void)
+{
+	fputs(ctl_spam_usage, stderr);
 }
 
 struct spam_opts {

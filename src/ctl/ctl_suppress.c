@@ -33,17 +33,19 @@
 
 #define IMPORT_BATCH 10000
 
-static void
-ctl_suppress_usage(FILE *f)
-{
-	fprintf(f,
+const char ctl_suppress_usage_text[] =
 	    "usage: posternctl suppress list [--account A | --global] [--json]\n"
 	    "       posternctl suppress check ADDRESS [--account A | --global] [--json]\n"
 	    "       posternctl suppress add ADDRESS|HASH [--account A | --global] [--reason R] [--source S]\n"
 	    "       posternctl suppress remove ADDRESS|HASH [--account A | --global] --reason TEXT\n"
 	    "       posternctl suppress import FILE|- [--account A | --global]\n"
 	    "       posternctl suppress export [--account A | --global]\n"
-	    "R: hard_bounce, complaint, unsubscribe or manual (default)\n");
+	    "R: hard_bounce, complaint, unsubscribe or manual (default)\n";
+
+static void
+ctl_suppress_usage(FILE *f)
+{
+	fputs(ctl_suppress_usage_text, f);
 }
 
 static int

@@ -76,36 +76,16 @@ static const struct ctl_group groups[] = {
 	{ "account", ctl_account_main, "add, passwd, set, suspend, unsuspend, show, list, delete",
 	  "add passwd set suspend unsuspend show list delete", ctl_account_usage },
 	{ "auth", ctl_auth_main, "lockouts, unlock: AUTH lockouts and slow-downs (needs posternd)",
-	  "lockouts unlock", "usage: posternctl auth lockouts [--all] [--json]\n"
-	  "       posternctl auth unlock ADDRESS|ACCOUNT\n" },
+	  "lockouts unlock", ctl_auth_usage_text },
 	{ "spam", ctl_spam_main, "learn, score, stats, forget, expire: the spam model",
 	  "learn score stats forget expire",
-	  "usage: posternctl spam learn --spam|--ham [--forget] [--model DIR] FILE...\n"
-	  "       posternctl spam learn --spam|--ham [--forget] [--balanced] [--rejected] --id QID...\n"
-	  "       posternctl spam score [--json] [--model DIR] FILE...\n"
-	  "       posternctl spam score [--json] --id QID...\n"
-	  "       posternctl spam stats [--model DIR]\n"
-	  "       posternctl spam forget --all | --spam|--ham FILE... [--model DIR]\n"
-	  "       posternctl spam expire --older-than DURATION [--model DIR]\n" },
+	  ctl_spam_usage },
 	{ "suppress", ctl_suppress_main, "list, check, add, remove, import, export suppression lists",
 	  "list check add remove import export",
-	  "usage: posternctl suppress list [--account A | --global] [--json]\n"
-	  "       posternctl suppress check ADDRESS [--account A | --global] [--json]\n"
-	  "       posternctl suppress add ADDRESS|HASH [--account A | --global] [--reason R] [--source S]\n"
-	  "       posternctl suppress remove ADDRESS|HASH [--account A | --global] --reason TEXT\n"
-	  "       posternctl suppress import FILE|- [--account A | --global]\n"
-	  "       posternctl suppress export [--account A | --global]\n"
-	  "R: hard_bounce, complaint, unsubscribe or manual (default)\n" },
+	  ctl_suppress_usage_text },
 	{ "review", ctl_review_main, "list, show, release, reject, flag, account, suspend, resume",
 	  "list show release reject flag account suspend resume",
-	  "usage: posternctl review list [--reason dlp|spam|limit|manual|restricted|suspended|similar]\n"
-	  "                  [--account A] [--older-than D] [--accounts] [--json]\n"
-	  "       posternctl review show ID [--unmasked --reason TEXT] [--json]\n"
-	  "       posternctl review release ID... [--learn] [--json]\n"
-	  "       posternctl review reject ID... [--learn] [--similar] [--notify-sender] [--json]\n"
-	  "       posternctl review flag ID [--reason TEXT] [--json]\n"
-	  "       posternctl review account NAME [--json]\n"
-	  "       posternctl review suspend NAME --reason TEXT | resume NAME [--json]\n" },
+	  ctl_review_usage },
 	{ "backup", ctl_backup_main, "DIR: a copy that erasure reaches (data, key store, journal position)",
 	  NULL, "usage: posternctl backup DIR\n" },
 	{ "restore", ctl_restore_main, "DIR: restore a backup (daemon stopped), replaying later erasures",

@@ -8,8 +8,8 @@
  * loop thread and reads every module's counters without locks.
  *
  * Histograms: group-commit duration and batch size (queue/writer.c),
- * and the time of each end-of-data policy stage (policy/policy.c; the
- * spam stage joins when it exists).
+ * and the time of each end-of-data policy stage (policy/policy.c: the
+ * table's stages, spam scoring included).
  * Exposed: process (info, start time), SMTP connections (accepted,
  * refused, timeouts, TLS failures, active), AUTH results, messages
  * accepted / rejected / tempfailed, the queue (messages and recipients
