@@ -258,7 +258,12 @@ uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
 /* QUEUE_T_REVIEW: message id -> the abuse review record (JSON, written
  * only by queue_review(): why it is held, since when, by whose class of
  * decision it left review, whether it was flagged; never content). */
-enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW };
+/* QUEUE_T_SUBJECTS: "ACCOUNT/HEXHASH" -> JSON array of the data-subject
+ * requests about that keyed address hash (request id, kind, time,
+ * counts; never the address).  QUEUE_T_RESTRICTIONS: "ACCOUNT/HEXHASH"
+ * -> {"reason","time"} (GDPR Art. 18, issue 17). */
+enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW,
+	QUEUE_T_SUBJECTS, QUEUE_T_RESTRICTIONS };
 /* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
 int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
     char **val, size_t *len);
@@ -321,6 +326,39 @@ int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t 
  */
 int queue_review_account(struct queue *q, const char *account, const char *text, size_t len,
     int hold, const char *event, const struct queue_audit *audit, size_t *count,
+    queue_done_cb cb, void *arg);
+
+/* ---- data-subject requests (issue 17, queue/subject.c) ---- */
+
+/* What one erasure is about and what it writes beside the deletions. */
+struct queue_subject_erase {
+	const char *account;		/* the account; NULL or ALL_ACCOUNTS: every account */
+	int all_accounts;
+	unsigned char hash[32];		/* addr_index_hash() of the address */
+	const char *pseudonym;		/* log_pseudonym() of it: the events' "rcpt" */
+	const char *address;		/* normalised address: audit records naming it
+					 * are scrubbed; not stored */
+	const char *suppression_key;	/* written to QUEUE_T_SUPPRESSIONS if absent, or NULL */
+	const char *suppression_val;
+	const char *record_key;		/* QUEUE_T_SUBJECTS key the request is appended to */
+	const char *record_entry;	/* JSON object */
+};
+struct queue_subject_counts {
+	uint64_t messages;		/* erased whole (data key shredded) */
+	uint64_t partial;		/* kept for other recipients, the subject's rows gone */
+	uint64_t recipients;		/* recipient rows of the subject deleted */
+	uint64_t events;		/* events deleted */
+	uint64_t audit;			/* audit records scrubbed */
+	int suppression_added;
+};
+/*
+ * Erase the subject E from the queue in ONE transaction with AUDIT's
+ * record (see queue/subject.c for exactly what goes); *COUNTS is filled
+ * before CB runs with OK, which is after the commit and the key store's
+ * zeroing were synced.  E is copied.
+ */
+int queue_subject_erase(struct queue *q, const struct queue_subject_erase *e,
+    const struct queue_audit *audit, struct queue_subject_counts *counts,
     queue_done_cb cb, void *arg);
 
 /* ---- additions (issue 3): control plane, retention, audit ---- */

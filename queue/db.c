@@ -56,7 +56,7 @@
 static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
-	"review",
+	"review", "subjects", "restrictions",
 };
 
 #define RELEASE_RANGES	64

@@ -661,7 +661,7 @@ queue_stats(struct queue *q, struct queue_stats *st)
 /* ---- generic records ---- */
 
 const enum db_table queue_kv_tables[QUEUE_NKV_TABLES] = {
-	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW,
+	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_SUBJECTS, DB_RESTRICTIONS,
 };
 
 int

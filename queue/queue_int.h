@@ -25,7 +25,7 @@
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
-	DB_REVIEW,
+	DB_REVIEW, DB_SUBJECTS, DB_RESTRICTIONS,
 	DB_NTABLES
 };
 
@@ -397,7 +397,7 @@ int queue_keycheck(struct queue *q, char *err, size_t errlen);
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 4
+#define QUEUE_NKV_TABLES 6
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);
@@ -446,6 +446,13 @@ int queue_review_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */
 int simple_submit(struct queue *q, struct simple_op *s);
+
+/* ---- subject.c ---- */
+
+/* Append the JSON object ENTRY to the JSON array at KEY of DB_SUBJECTS. */
+int queue_subject_record_append(struct db_txn *txn, const char *key, const char *entry);
+/* Restore: replay a journal "subject" line (OWNER "ACCOUNT/HEXHASH"). */
+int queue_subject_erase_sync(struct queue *q, const char *owner);
 
 /* ---- purge.c ---- */
 

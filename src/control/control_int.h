@@ -16,6 +16,7 @@ void cmd_queue_register(void);
 void cmd_account_register(void);
 void cmd_dkim_register(void);
 void cmd_review_register(void);
+void cmd_subject_register(void);
 
 /* The hold expiry (review_hold_expiry, cmd_review.c): a timer on LOOP
  * that rejects undecided held mail with an audit record by "system".

@@ -2,7 +2,7 @@
 # src/control/: the control socket server, roles, audit, and the
 # daemon-side command handlers (one file per command group).
 libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
-	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_review.c src/control/cmd_auth.c \
+	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_review.c src/control/cmd_auth.c src/control/cmd_subject.c \
 	src/control/control_int.h
 noinst_HEADERS += include/control.h
 TESTS += tests/integration/test_control_plane.py
@@ -17,3 +17,6 @@ EXTRA_DIST += tests/integration/test_review.py
 # issue 12 item 13: NUL refused by default; stored ones readable by queue show
 TESTS += tests/integration/test_nul_bytes.py
 EXTRA_DIST += tests/integration/test_nul_bytes.py
+# issue 17: data-subject export, erase (raw-file scan), receipts, bad requests
+TESTS += tests/integration/test_subject.py
+EXTRA_DIST += tests/integration/test_subject.py

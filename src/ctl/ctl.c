@@ -205,6 +205,7 @@ ctl_call(struct ctl *c, const char *cmd, const char *args, int offline,
 	if (status != 0) {
 		e = json_get_str(*root, "error", "failed");
 		fprintf(stderr, "posternctl: %s\n", e);
+		*result = json_get(*root, "result");	/* refusals with a receipt */
 		return status == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_FAIL;
 	}
 	*result = json_get(*root, "result");

@@ -55,6 +55,8 @@ static const struct ctl_group groups[] = {
 	{ "auth", ctl_auth_main, "lockouts, unlock: AUTH lockouts and slow-downs (needs posternd)" },
 	{ "backup", ctl_backup_main, "DIR: a copy that erasure reaches (data, key store, journal position)" },
 	{ "restore", ctl_restore_main, "DIR: restore a backup (daemon stopped), replaying later erasures" },
+	{ "subject", ctl_subject_main, "erase, export, status: data-subject requests (with receipts)" },
+	{ "receipt", ctl_receipt_main, "verify FILE, pubkey: check data-subject request receipts" },
 	/* one line per command group: account, dkim, domain, scan, review */
 };
 
