@@ -90,7 +90,7 @@ struct policy_req;
  * The lookup seam: how stages reach LMDB-backed data and counters
  * without knowing the queue (src/inbound/relay.c fills it).  Every
  * pointer may be NULL: the stage that needs it then does nothing.
- * Later: suppressions, restrictions, shared rate counters.
+ * Later: suppressions, shared rate counters.
  */
 #define POLICY_AUTH_ALLOWED 0
 #define POLICY_AUTH_LOCKED 1
@@ -110,6 +110,9 @@ struct policy_env {
 	int (*rate_reached)(void *arg, const char *account, int64_t limit);
 	/* Per-session limits for the next DATA/BDAT (smtp_session_set_limits). */
 	void (*set_limits)(void *arg, uint64_t size_limit, size_t max_rcpts);
+	/* Art. 18 restriction (issue 17): 1 when ADDR is restricted for
+	 * ACCOUNT (its keyed hash in the restrictions table), else 0. */
+	int (*restricted)(void *arg, const char *account, const char *addr);
 	/* DNS for SPF (src/net/dns.c) and the verdict cache. */
 	spf_dns_fn dns;
 	void *dns_arg;
@@ -139,6 +142,7 @@ struct policy_req {
 	const char *sender;			/* MAIL..: "" for <> */
 	uint64_t declared_size;			/* MAIL: SIZE=, 0 when not given */
 	size_t nrcpts;				/* RCPT: recipients accepted so far */
+	const char *rcpt;			/* RCPT: the recipient asked for */
 	struct policy_msg *msg;			/* EOM */
 	char spf_header[512];			/* MAIL: X-Postern-SPF: line for EOM, or "" */
 	/* runner state */
@@ -198,6 +202,7 @@ void policy_stage_size(struct policy_req *req, struct outcome *out);
 void policy_stage_rate(struct policy_req *req, struct outcome *out);
 void policy_stage_spf(struct policy_req *req, struct outcome *out);
 void policy_stage_rcpt_limit(struct policy_req *req, struct outcome *out);
+void policy_stage_restriction(struct policy_req *req, struct outcome *out);
 
 /* ---- the message of an EOM run (policy/message.c) ---- */
 

@@ -361,6 +361,21 @@ int queue_subject_erase(struct queue *q, const struct queue_subject_erase *e,
     const struct queue_audit *audit, struct queue_subject_counts *counts,
     queue_done_cb cb, void *arg);
 
+/*
+ * Restrict (RECORD, the JSON value stored at KEY in QUEUE_T_RESTRICTIONS)
+ * or, RECORD NULL, unrestrict the subject E (account, hash, address for
+ * the events' pseudonyms; the suppression fields are ignored; the
+ * request entry is appended as for erase): in ONE transaction with
+ * AUDIT's record, the subject's queued and deferred recipients (all of
+ * a message it sent) are held with a "held" event of reason
+ * "restricted", or those held so are released (due now).  COUNTS gets
+ * the messages and recipients changed.  Unrestricting a subject that is
+ * not restricted fails with 550 5.1.0 (nothing written but the record).
+ */
+int queue_subject_restrict(struct queue *q, const struct queue_subject_erase *e, const char *key,
+    const char *record, const struct queue_audit *audit, struct queue_subject_counts *counts,
+    queue_done_cb cb, void *arg);
+
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 
 /* Iterate every message (with all recipients) in id order; CB returns

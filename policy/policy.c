@@ -40,9 +40,11 @@ static const struct policy_stage mail_stages[] = {
 	{ .name = "size", .check = policy_stage_size },		/* RFC 1870; sets the session limit */
 	{ .name = "rate", .check = policy_stage_rate },		/* hourly_rate */
 	{ .name = "spf", .check = policy_stage_spf },		/* issue 6: may pend on DNS */
+	{ .name = "restriction", .check = policy_stage_restriction },	/* issue 17: restricted sender */
 };
 static const struct policy_stage rcpt_stages[] = {
 	{ .name = "rcpt_limit", .check = policy_stage_rcpt_limit },	/* max_recipients */
+	{ .name = "restriction", .check = policy_stage_restriction },	/* issue 17: restricted recipient */
 };
 static const struct policy_stage eom_stages[] = {
 	{ .name = "nul", .run = policy_stage_nul },	/* smtpd_reject_nul: 554 5.6.0 */

@@ -25,6 +25,13 @@
  * rows again (queue_subject_erase_sync, journal.c).  The callback runs
  * after the commit and the key store's zeroing are synced: a receipt
  * written from it tells the truth.
+ *
+ * Restriction (GDPR Art. 18) is the same walk: queue_subject_restrict()
+ * stores the restriction record (QUEUE_T_RESTRICTIONS, keyed hash) and
+ * holds the subject's pending recipients (every recipient of mail the
+ * subject sent), each with a "held" event of reason "restricted";
+ * unrestricting deletes the record and releases the recipients held so,
+ * leaving alone mail a reviewer or a content stage holds.
  */
 #include "autoconfig.h"
 
@@ -52,6 +59,8 @@ struct subject_op {
 	struct queue_subject_counts *counts;	/* borrowed */
 	struct queue_subject_counts c;
 	int replay;			/* restore: no journal line of its own */
+	int restrict_op;		/* 1 restrict, -1 unrestrict, 0 erase */
+	char *rkey, *rval;		/* restriction record (rval NULL: delete) */
 	queue_done_cb cb;
 	void *arg;
 };
@@ -271,6 +280,115 @@ erase_message(struct queue *q, struct db_txn *txn, struct subject_op *s, const c
 	return rc;
 }
 
+/* Does recipient RC (or, SENDER, every recipient) belong to the subject? */
+static int
+rcpt_is_subject(const struct subject_op *s, const struct queue_rcpt *rc, int sender)
+{
+	return sender || (rc->has_hash && memcmp(rc->addr_hash, s->hash, ADDR_HASH_LEN) == 0);
+}
+
+/* Restrict (hold the subject's pending recipients) or unrestrict
+ * (release those a restriction held) in message ID. */
+static int
+restrict_message(struct queue *q, struct db_txn *txn, struct subject_op *s, const char *id)
+{
+	struct queue_msg *m;
+	struct mrec r;
+	const void *v;
+	size_t vl, i, changed = 0, held = 0;
+	uint64_t now = now_wall_ms();
+	const char *why;
+	int sender, rc = 0;
+
+	if (msg_load(NULL, txn, id, &m, &r) != 0)
+		return 0;
+	if ((!s->all_accounts && strcmp(m->account, s->account) != 0) || (r.flags & MF_DELETED)) {
+		queue_msg_free(m);
+		return 0;
+	}
+	sender = m->has_sender_hash && memcmp(m->sender_hash, s->hash, ADDR_HASH_LEN) == 0;
+	/* unrestrict releases only what a restriction held: not mail a
+	 * reviewer holds (a review record) or a content stage held */
+	why = queue_hold_reason(m->verdicts);
+	if (s->restrict_op < 0 && ((why != NULL && strcmp(why, "restricted") != 0) ||
+	    db_get(txn, DB_REVIEW, id, QUEUE_ID_LEN, &v, &vl) == 0)) {
+		queue_msg_free(m);
+		return 0;
+	}
+	for (i = 0; i < m->nrcpts && rc == 0; i++) {
+		struct queue_rcpt *rc_ = &m->rcpts[i];
+		int mine = rcpt_is_subject(s, rc_, sender);
+		const char *addr = rc_->has_hash && memcmp(rc_->addr_hash, s->hash, ADDR_HASH_LEN) == 0 ?
+		    s->address : NULL;
+
+		if (mine && s->restrict_op > 0 &&
+		    (rc_->state == QUEUE_QUEUED || rc_->state == QUEUE_DEFERRED)) {
+			rc = sched_del(txn, rc_->next_try, id, rc_->no);
+			rc_->state = QUEUE_HELD;
+		} else if (mine && s->restrict_op < 0 && rc_->state == QUEUE_HELD) {
+			rc_->state = QUEUE_QUEUED;
+			rc_->next_try = now;
+			rc = sched_put(txn, now, id, rc_->no);
+		} else {
+			held += rc_->state == QUEUE_HELD;
+			continue;
+		}
+		held += rc_->state == QUEUE_HELD;
+		changed++;
+		if (rc == 0)
+			rc = rcpt_put(txn, id, rc_);
+		if (rc == 0)
+			rc = event_add_reason(q, txn, id, addr, s->restrict_op > 0 ? "held" : "released",
+			    "restricted");
+	}
+	if (rc == 0 && (changed || (s->restrict_op < 0 && (r.flags & MF_HELD)))) {
+		if (s->restrict_op < 0 && held == 0)
+			r.flags &= ~(uint64_t)MF_HELD;
+		if ((rc = msg_put(txn, m, &r)) == 0)
+			s->c.messages++;
+		s->c.recipients += changed;
+	}
+	queue_msg_free(m);
+	return rc;
+}
+
+static int
+restrict_apply(struct queue *q, struct db_txn *txn, struct subject_op *s)
+{
+	struct db_cursor *c;
+	const void *k;
+	size_t kl, n = 0, i;
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
+	int rc;
+
+	memset(&s->c, 0, sizeof(s->c));
+	if (s->rval != NULL)
+		rc = db_put(txn, DB_RESTRICTIONS, s->rkey, strlen(s->rkey), s->rval, strlen(s->rval));
+	else if ((rc = db_del(txn, DB_RESTRICTIONS, s->rkey, strlen(s->rkey))) == -ENOENT)
+		return ENOENT;		/* nothing to unrestrict: refused, nothing written */
+	if (rc != 0)
+		return rc;
+	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+		return rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
+		if (kl != QUEUE_ID_LEN)
+			continue;
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		memcpy(ids[n], k, QUEUE_ID_LEN);
+		ids[n][QUEUE_ID_LEN] = '\0';
+		n++;
+	}
+	db_cursor_close(c);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = restrict_message(q, txn, s, ids[i]);
+	free(ids);
+	if (rc == 0 && s->req_key != NULL)
+		rc = queue_subject_record_append(txn, s->req_key, s->req_val);
+	return rc;
+}
+
 static int
 subject_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 {
@@ -284,6 +402,8 @@ subject_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	struct hash *gone, *foreign;
 	int rc;
 
+	if (s->restrict_op != 0)
+		return restrict_apply(q, txn, s);
 	memset(&s->c, 0, sizeof(s->c));	/* the writer may apply an op twice */
 	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
 		return rc;
@@ -346,6 +466,8 @@ subject_free(struct subject_op *s)
 	free(s->supp_val);
 	free(s->req_key);
 	free(s->req_val);
+	free(s->rkey);
+	free(s->rval);
 	free(s);
 }
 
@@ -425,6 +547,27 @@ queue_subject_erase(struct queue *q, const struct queue_subject_erase *e,
 	if (q->readonly || !q->writer_running || q->closing)
 		return -EROFS;
 	s = subject_new(e);
+	writer_op_audit(&s->op, audit);
+	s->counts = counts;
+	s->cb = cb;
+	s->arg = arg;
+	writer_submit(q, &s->op);
+	return 0;
+}
+
+int
+queue_subject_restrict(struct queue *q, const struct queue_subject_erase *e, const char *key,
+    const char *record, const struct queue_audit *audit, struct queue_subject_counts *counts,
+    queue_done_cb cb, void *arg)
+{
+	struct subject_op *s;
+
+	if (q->readonly || !q->writer_running || q->closing)
+		return -EROFS;
+	s = subject_new(e);
+	s->restrict_op = record != NULL ? 1 : -1;
+	s->rkey = xstrdup(key);
+	s->rval = record != NULL ? xstrdup(record) : NULL;
 	writer_op_audit(&s->op, audit);
 	s->counts = counts;
 	s->cb = cb;

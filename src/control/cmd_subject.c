@@ -2,7 +2,8 @@
 /*
  * cmd_subject.c: the data-subject request commands (issue 17,
  * posternctl(8) "subject", "receipt"): subject.erase, subject.export,
- * subject.status and receipt.pubkey, registered by
+ * subject.restrict, subject.unrestrict, subject.status and
+ * receipt.pubkey, registered by
  * control_commands_register(); posternctl's src/ctl/ctl_subject.c sends
  * them.  Operator role only; erase is a mutation whose audit record
  * commits with it, export an audited read (it returns plaintext
@@ -729,6 +730,121 @@ subject_cmd_erase(struct control_req *req, struct json_out *out)
 	return CONTROL_ASYNC;
 }
 
+/* ---- subject.restrict / subject.unrestrict ---- */
+
+struct restrict_ctx {
+	struct control_req *req;
+	struct subject s;
+	struct queue_subject_counts counts;
+	int on;
+};
+
+static void
+subject_restricted(void *arg, const struct outcome *o)
+{
+	struct restrict_ctx *e = arg;
+	struct control_req *req = e->req;
+	struct json_out *out = control_out(req);
+	const char *kind = e->on ? "restrict" : "unrestrict";
+	struct buf body;
+	struct json_out j;
+
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
+	if (o->kind == OUTCOME_PERMFAIL && !e->on) {
+		subject_refuse(req, out, &e->s, kind, CONTROL_FAIL, "%s", "the address is not restricted");
+		control_finish(req, CONTROL_FAIL);
+		free(e);
+		return;
+	}
+	if (o->kind != OUTCOME_OK) {
+		control_error(req, CONTROL_FAIL, "cannot %s: %s", kind, o->text);
+		control_finish(req, CONTROL_FAIL);
+		free(e);
+		return;
+	}
+	buf_init(&body, 0);
+	json_out_init(&j, &body);
+	receipt_begin(&j, req, &e->s, kind);
+	json_kv_bool(&j, "found", 1);
+	json_kv_bool(&j, "restricted", e->on);
+	json_kv_uint(&j, e->on ? "messages_held" : "messages_released", e->counts.messages);
+	json_kv_uint(&j, e->on ? "recipients_held" : "recipients_released", e->counts.recipients);
+	json_obj_end(&j);
+	json_obj_begin(out);
+	json_kv_str(out, "request", e->s.request);
+	json_kv_bool(out, "restricted", e->on);
+	json_kv_uint(out, e->on ? "messages_held" : "messages_released", e->counts.messages);
+	json_kv_uint(out, e->on ? "recipients_held" : "recipients_released", e->counts.recipients);
+	receipt_emit(req, out, &body);
+	json_obj_end(out);
+	buf_free(&body);
+	crypto_wipe(e->s.address, sizeof(e->s.address));
+	free(e);
+	control_finish(req, CONTROL_OK);
+}
+
+static int
+subject_cmd_restrict(struct control_req *req, struct json_out *out)
+{
+	struct restrict_ctx *e = xcalloc(1, sizeof(*e));
+	struct queue_subject_erase qe;
+	const char *reason = json_get_str(req->args, "reason", NULL);
+	const char *kind;
+	char entry[256];
+	struct buf rec;
+	struct json_out j;
+	int rc;
+
+	e->req = req;
+	e->on = strcmp(req->cmd, "subject.restrict") == 0;
+	kind = e->on ? "restrict" : "unrestrict";
+	if ((rc = subject_parse(req, out, &e->s, kind)) != CONTROL_OK) {
+		free(e);
+		return rc;
+	}
+	if (e->on && (reason == NULL || *reason == '\0')) {
+		rc = subject_refuse(req, out, &e->s, kind, CONTROL_USAGE, "%s",
+		    "subject restrict needs --reason");
+		free(e);
+		return rc;
+	}
+	if (req->loop == NULL) {
+		rc = subject_refuse(req, out, &e->s, kind, CONTROL_FAIL, "subject %s needs a running "
+		    "posternd", kind);
+		free(e);
+		return rc;
+	}
+	memset(&qe, 0, sizeof(qe));
+	qe.account = e->s.account;
+	memcpy(qe.hash, e->s.hash, sizeof(qe.hash));
+	qe.address = e->s.address;
+	snprintf(entry, sizeof(entry), "{\"request\":\"%s\",\"kind\":\"%s\",\"time\":%llu}",
+	    e->s.request, kind, (unsigned long long)now_wall_ms());
+	qe.record_key = e->s.key;
+	qe.record_entry = entry;
+	buf_init(&rec, 0);
+	if (e->on) {
+		json_out_init(&j, &rec);
+		json_obj_begin(&j);
+		json_kv_str(&j, "reason", reason);
+		json_kv_str(&j, "request", e->s.request);
+		json_kv_uint(&j, "time", now_wall_ms());
+		json_obj_end(&j);
+		buf_append(&rec, "", 1);
+	}
+	rc = queue_subject_restrict(req->queue, &qe, e->s.key, e->on ? rec.data : NULL,
+	    control_audit_txn(req, 0), &e->counts, subject_restricted, e);
+	buf_free(&rec);
+	if (rc != 0) {
+		rc = subject_refuse(req, out, &e->s, kind, CONTROL_FAIL, "cannot %s: %s", kind,
+		    strerror(-rc));
+		free(e);
+		return rc;
+	}
+	return CONTROL_ASYNC;
+}
+
 /* ---- receipt.pubkey ---- */
 
 static int
@@ -751,6 +867,8 @@ receipt_cmd_pubkey(struct control_req *req, struct json_out *out)
 
 static const struct control_cmd subject_cmds[] = {
 	{ "subject.erase", CONTROL_ROLE_OPERATOR, 1, subject_cmd_erase },
+	{ "subject.restrict", CONTROL_ROLE_OPERATOR, 1, subject_cmd_restrict },
+	{ "subject.unrestrict", CONTROL_ROLE_OPERATOR, 1, subject_cmd_restrict },
 	{ "subject.export", CONTROL_ROLE_OPERATOR, 0, subject_cmd_export },
 	{ "subject.status", CONTROL_ROLE_OPERATOR, 0, subject_cmd_status },
 	{ "receipt.pubkey", CONTROL_ROLE_OPERATOR, 0, receipt_cmd_pubkey },

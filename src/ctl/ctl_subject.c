@@ -7,11 +7,13 @@
  *
  *   subject erase --account A ADDRESS [--all-accounts] [--no-suppress] [--receipt FILE]
  *   subject export --account A ADDRESS [--content] [--reason TEXT] [--receipt FILE]
+ *   subject restrict --account A ADDRESS --reason TEXT [--receipt FILE]
+ *   subject unrestrict --account A ADDRESS [--receipt FILE]
  *   subject status --account A ADDRESS
  *   receipt verify FILE [--key BASE64]
  *   receipt pubkey
  *
- * Every erase and export prints (or writes to --receipt FILE) the
+ * Every erase, export, restrict and unrestrict prints (or writes to --receipt FILE) the
  * signed receipt, also when the request is refused (exit 1, or 2 for a
  * malformed address).  receipt verify checks a receipt against the
  * node's key (asked of posternd, or read offline) or the --key given,
@@ -39,6 +41,8 @@ ctl_subject_usage(FILE *f)
 	    " [--receipt FILE]\n"
 	    "       posternctl subject export --account A ADDRESS [--content] [--reason TEXT]"
 	    " [--receipt FILE]\n"
+	    "       posternctl subject restrict --account A ADDRESS --reason TEXT [--receipt FILE]\n"
+	    "       posternctl subject unrestrict --account A ADDRESS [--receipt FILE]\n"
 	    "       posternctl subject status --account A ADDRESS\n");
 }
 
@@ -81,7 +85,8 @@ ctl_subject_main(struct ctl *c, int argc, char **argv)
 		return argc < 2 ? CTL_EXIT_USAGE : CTL_EXIT_OK;
 	}
 	cmd = argv[1];
-	if (strcmp(cmd, "erase") != 0 && strcmp(cmd, "export") != 0 && strcmp(cmd, "status") != 0) {
+	if (strcmp(cmd, "erase") != 0 && strcmp(cmd, "export") != 0 && strcmp(cmd, "status") != 0 &&
+	    strcmp(cmd, "restrict") != 0 && strcmp(cmd, "unrestrict") != 0) {
 		ctl_usage_error(c, "subject: unknown command '%s'", cmd);
 		return CTL_EXIT_USAGE;
 	}
@@ -127,6 +132,10 @@ ctl_subject_main(struct ctl *c, int argc, char **argv)
 		rc = ctl_call(c, "subject.erase", args.data, 0, &root, &res);
 	else if (strcmp(cmd, "export") == 0)
 		rc = ctl_call(c, "subject.export", args.data, 0, &root, &res);
+	else if (strcmp(cmd, "restrict") == 0)
+		rc = ctl_call(c, "subject.restrict", args.data, 0, &root, &res);
+	else if (strcmp(cmd, "unrestrict") == 0)
+		rc = ctl_call(c, "subject.unrestrict", args.data, 0, &root, &res);
 	else
 		rc = ctl_call(c, "subject.status", args.data, 1, &root, &res);
 	buf_free(&args);
@@ -142,7 +151,14 @@ ctl_subject_main(struct ctl *c, int argc, char **argv)
 			    (long long)json_get_int(res, "recipient_rows_erased", 0),
 			    (long long)json_get_int(res, "events_erased", 0),
 			    (long long)json_get_int(res, "audit_records_scrubbed", 0));
-		else if (strcmp(cmd, "erase") == 0)
+		else if (strcmp(cmd, "restrict") == 0 && rc == CTL_EXIT_OK)
+			printf("request %s: restricted; %lld messages held\n",
+			    json_get_str(res, "request", "?"), (long long)json_get_int(res, "messages_held", 0));
+		else if (strcmp(cmd, "unrestrict") == 0 && rc == CTL_EXIT_OK)
+			printf("request %s: unrestricted; %lld messages released\n",
+			    json_get_str(res, "request", "?"),
+			    (long long)json_get_int(res, "messages_released", 0));
+		else if (strcmp(cmd, "status") != 0)
 			printf("request %s: nothing done\n", json_get_str(res, "request", "?"));
 		else
 			printf("subject %s: %lld messages, %lld events, %s, %s\n",
