@@ -29,7 +29,7 @@
  * line is kept verbatim (so a read-modify-write does not lose it), the
  * setting counts as unset, and one warning per account and key is
  * logged (event=account_bad_setting).  The pure functions (parse,
- * format, hashing, sender check, lockout and rate counters) have no loop
+ * format, hashing, sender check, rate counters) have no loop
  * access and are unit-tested; account_auth() runs the lookup and the
  * scrypt verification in the uv thread pool through a lookup callback,
  * so this file does not depend on the queue.
@@ -87,6 +87,9 @@ struct account_policy {
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	int suppression_action;			/* 0 reject, 1 drop, or ACCOUNT_UNSET */
+	int list_unsubscribe;			/* enum policy_list_unsubscribe, or ACCOUNT_UNSET */
+	char return_path_domain[256];		/* VERP b+TOKEN@ domain, "" = none */
 	/* abuse review triggers (issue 16): per mille, or ACCOUNT_UNSET
 	 * (the review_* key of postern.conf applies) */
 	int64_t review_bounce_review, review_bounce_pause;
@@ -157,23 +160,6 @@ int account_verify_password(const char *encoded, const char *pw, size_t len);
 void account_generate_password(char *out, size_t outlen);
 
 /*
- * Lockout counters (AUTH brute force): failures are counted per key
- * (e.g. "ip:192.0.2.1" or "acct:app1"); THRESHOLD failures lock the key
- * for LOCK_MS.  Pure: the caller passes the time.
- */
-struct account_lockout;
-struct account_lockout *account_lockout_new(void);
-void account_lockout_free(struct account_lockout *l);
-/* Record one failure; returns 1 when this failure locks KEY. */
-int account_lockout_fail(struct account_lockout *l, const char *key, uint64_t now,
-    int64_t threshold, uint64_t lock_ms);
-int account_lockout_locked(struct account_lockout *l, const char *key, uint64_t now);
-void account_lockout_clear(struct account_lockout *l, const char *key);
-/* Forget entries that no longer matter (call from a timer). */
-void account_lockout_expire(struct account_lockout *l, uint64_t now, uint64_t lock_ms);
-size_t account_lockout_count(const struct account_lockout *l);
-
-/*
  * Hourly message rate: a one-hour sliding window approximated with two
  * fixed buckets.  account_rate_take() returns 0 and counts one message
  * when it is allowed, -1 when LIMIT per hour is reached.
@@ -201,10 +187,11 @@ struct account_auth_req *account_auth(uv_loop_t *loop, account_lookup_fn lookup,
     void *lookup_arg, const char *name, const char *pw, size_t pwlen,
     account_auth_cb cb, void *arg);
 /* The same in the password-check pool POOL (include/auth_pool.h), queued
- * under KEY (the client address) for per-address fairness. */
+ * under KEY (the client address) for per-address fairness, or first when
+ * URGENT (auth_pool_submit()). */
 struct auth_pool;
 struct account_auth_req *account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool,
-    const char *key, account_lookup_fn lookup, void *lookup_arg, const char *name,
+    const char *key, int urgent, account_lookup_fn lookup, void *lookup_arg, const char *name,
     const char *pw, size_t pwlen, account_auth_cb cb, void *arg);
 /* The callback will not be called; the request frees itself when the work
  * ends (in the pool: a check that has not started is dropped unrun). */

@@ -3,6 +3,7 @@
  * auth_guard.h: who may try a password, and how fast (issue 12, items
  * 9 and 10; postern.conf(5) "AUTH lockout").  One rule:
  *
+ *   ("client address": IPv4 as it is, IPv6 its /64, auth_guard_client())
  *   - (account, client address): smtpd_auth_lockout_threshold failures
  *     lock that pair for smtpd_auth_lockout_time; the same account
  *     from other addresses is not affected.
@@ -21,7 +22,8 @@
  *     and counted as a failure of the pair and the address.
  *
  * Pure bookkeeping on the loop thread: no I/O, the caller passes the
- * time.  The relay (src/inbound/relay.c) asks and reports; the control
+ * time; CLIENT is always auth_guard_client()'s form of the address.
+ * The relay (src/inbound/relay.c) asks and reports; the control
  * commands auth.lockouts / auth.unlock (src/control/cmd_auth.c) list
  * and clear.  Owned by posternd's "auth" module (src/daemon/auth_module.c).
  */
@@ -39,6 +41,15 @@ struct auth_guard_params {
 	uint64_t slowdown_max_ms;
 	int64_t max_concurrent;		/* attempts in flight per address; 0 = no cap */
 };
+
+/*
+ * The "client address" the rule counts: an IPv4 address as it is, an
+ * IPv6 address as its /64 ("2001:db8:1:2::/64"), since one IPv6 host
+ * usually holds a whole /64 and could otherwise change address per
+ * guess.  Anything else is copied.  OUT holds AUTH_GUARD_CLIENT_MAX.
+ */
+#define AUTH_GUARD_CLIENT_MAX 64
+void auth_guard_client(const char *addr, char *out, size_t outlen);
 
 struct config;
 /* The smtpd_auth_* keys of CFG. */
@@ -71,6 +82,10 @@ enum auth_guard_verdict auth_guard_admit(struct auth_guard *g, const struct auth
  * stage); the cap on attempts in flight is left to auth_guard_admit(). */
 enum auth_guard_verdict auth_guard_check(struct auth_guard *g, const struct auth_guard_params *p,
     const char *client, const char *name, uint64_t now);
+
+/* 1 when CLIENT authenticated as NAME within AUTH_GUARD_TRUST_MS (its
+ * password check goes first in the pool, and it skips the slow-down). */
+int auth_guard_trusted(struct auth_guard *g, const char *client, const char *name, uint64_t now);
 
 /* How a reserved attempt ended. */
 enum auth_guard_result {

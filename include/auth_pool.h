@@ -34,8 +34,12 @@ struct auth_pool *auth_pool_new(uv_loop_t *loop, unsigned nthreads);
  * the running jobs end, and free the pool once their DONE ran. */
 void auth_pool_free(struct auth_pool *p);
 
-/* Queue a job under KEY (the client address). NULL when full. */
-struct auth_pool_job *auth_pool_submit(struct auth_pool *p, const char *key,
+/* Queue a job under KEY (the client address). NULL when full.  URGENT
+ * jobs (a client that logged in as that account before: the guard's
+ * trusted pairs) wait in one FIFO taken before any key's, so customers'
+ * own logins do not queue behind a flood from addresses never seen to
+ * succeed. */
+struct auth_pool_job *auth_pool_submit(struct auth_pool *p, const char *key, int urgent,
     auth_pool_work_fn work, auth_pool_done_fn done, void *arg);
 /* Take a job that has not started out of the queue: 0 (DONE will come
  * with UV_ECANCELED), or -1 when it is running or finished. */

@@ -69,6 +69,10 @@ enum config_dlp_action {	/* same values as dlp.h's enum dlp_action */
 	CONFIG_DLP_REJECT
 };
 enum config_mime_limit_action { CONFIG_MIME_LIMIT_REJECT, CONFIG_MIME_LIMIT_HOLD };
+enum config_suppression_action { CONFIG_SUPPRESSION_REJECT, CONFIG_SUPPRESSION_DROP };
+enum config_list_unsubscribe {	/* same values as enum policy_list_unsubscribe */
+	CONFIG_LU_OFF, CONFIG_LU_MAILTO, CONFIG_LU_ONE_CLICK
+};
 /* How `review show` writes addresses: j\u2022\u2022\u2022@example.com or a pseudonym. */
 enum config_review_address_mask { CONFIG_REVIEW_MASK_PARTIAL, CONFIG_REVIEW_MASK_PSEUDONYM };
 
@@ -172,6 +176,16 @@ struct config {
 	uint64_t mime_max_decoded_size;
 	enum config_mime_limit_action mime_limit_action;
 
+	/* suppression lists, feedback, unsubscribe (issue 14) */
+	int address_fold_local_part;	/* the address index folds the local part's case */
+	enum config_suppression_action suppression_action;
+	uint64_t suppression_hard_bounce_expiry;	/* ms; 0 = never */
+	struct config_list suppression_bounce_codes;	/* enhanced codes "5.1.1" */
+	enum config_list_unsubscribe list_unsubscribe;
+	char *list_unsubscribe_url;	/* "https://host/u/" (token appended) */
+	struct config_list http_listen;		/* .addrs[] */
+	struct config_list feedback_listen;	/* .addrs[] */
+	char *feedback_domain;
 	/* abuse review (issue 16) */
 	uint64_t review_hold_expiry;		/* ms; undecided held mail is rejected after it */
 	enum config_review_address_mask review_address_mask;

@@ -48,6 +48,7 @@ struct daemon {
 	void *control;			/* src/daemon/control_module.c: the control socket */
 	void *listeners;		/* src/daemon/smtpd_module.c: relay + SMTP listeners */
 	void *delivery;			/* src/daemon/delivery_module.c: the delivery engine */
+	void *feedback;			/* src/daemon/feedback_module.c: one-click unsubscribe */
 
 	/* Private to src/daemon/daemon.c. */
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -114,6 +115,9 @@ int queue_module_start(struct daemon *d, char *err, size_t errlen);
 int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
 void queue_module_stop(struct daemon *d);
 
+/* src/daemon/feedback_module.c: the one-click unsubscribe endpoint. */
+int feedback_module_start(struct daemon *d, char *err, size_t errlen);
+void feedback_module_stop(struct daemon *d);
 /* src/daemon/control_module.c: the control socket. */
 int control_module_start(struct daemon *d, char *err, size_t errlen);
 int control_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);

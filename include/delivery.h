@@ -42,6 +42,9 @@ struct delivery_params {
 	int64_t rate;			/* smtp_destination_rate: per minute, 0 = no limit */
 	int64_t reuse_limit;		/* smtp_connection_reuse_limit */
 	int enabled;			/* delivery_enabled */
+	char **bounce_codes;		/* suppression_bounce_codes: "5.1.1", ... */
+	size_t nbounce_codes;
+	uint64_t hard_bounce_expiry;	/* suppression_hard_bounce_expiry, ms; 0 = never */
 	struct abuse_thresholds abuse;	/* review_trigger_*, review_bounce_* (issue 16) */
 };
 void delivery_params_free(struct delivery_params *p);

@@ -48,6 +48,7 @@ struct http_response {
 	const char *hname[HTTP_MAX_HEADERS];	/* static names */
 	char *hvalue[HTTP_MAX_HEADERS];		/* owned copies */
 	size_t nheaders;
+	struct http_deferred *deferred;	/* set by http_response_defer() */
 };
 
 typedef void (*http_handler)(const struct http_request *req,
@@ -97,6 +98,20 @@ void http_response_text(struct http_response *resp, int status,
     const char *content_type, const char *text);
 /* Add a header field (NAME static, VALUE copied); 0, or -1 when full. */
 int http_response_header(struct http_response *resp, const char *name, const char *value);
+
+/*
+ * A handler whose answer needs work on the loop first (a durable write)
+ * calls http_response_defer(RESP) and returns; the connection is
+ * suspended.  Later, on the loop thread, it fills
+ * http_deferred_response(D) and calls http_deferred_finish(D) exactly
+ * once; the response is then sent.  D stays valid until that call even
+ * when the client went away or the server stopped (the answer is then
+ * dropped).
+ */
+struct http_deferred;
+struct http_deferred *http_response_defer(struct http_response *resp);
+struct http_response *http_deferred_response(struct http_deferred *d);
+void http_deferred_finish(struct http_deferred *d);
 
 /* Counters since start (tests, metrics). */
 struct http_stats {

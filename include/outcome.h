@@ -131,6 +131,11 @@ enum reply_id {
 	R_SPF_PERMERROR,		/* 550 5.7.24 %s = what to fix */
 	R_SPF_NONE,			/* 550 5.7.23 %s = what to publish */
 	R_SPF_FAIL,			/* 550 5.7.23 %s = result and what to add */
+	R_RCPT_SUPPRESSED,		/* 550 5.7.1 %s = reason (suppression list) */
+	R_FEEDBACK_NOT_LOCAL,		/* 550 5.1.1 feedback listener: not ours */
+	R_FEEDBACK_BAD_TOKEN,		/* 550 5.1.1 feedback listener: forged token */
+	R_FEEDBACK_NO_SENDER,		/* 503 5.5.1 feedback listener: no MAIL */
+	R_FEEDBACK_ACCEPTED,		/* 250 2.0.0 feedback processed */
 
 	/* local errors */
 	R_LOCAL_ERROR,			/* 451 4.3.0 */

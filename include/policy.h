@@ -72,6 +72,9 @@ struct policy_msg {
 	const char *client_helo;	/* borrowed; EHLO/HELO argument */
 	const char *client_addr;	/* borrowed; "192.0.2.1" / "2001:db8::1" */
 	const char *protocol;		/* borrowed; smtp_session_protocol() */
+	/* For List-Unsubscribe: the queue id the message will get (made
+	 * before the EOM stages run), or "" when unknown. */
+	char msgid[24];
 };
 
 enum policy_phase {
@@ -113,6 +116,14 @@ struct policy_env {
 	/* Art. 18 restriction (issue 17): 1 when ADDR is restricted for
 	 * ACCOUNT (its keyed hash in the restrictions table), else 0. */
 	int (*restricted)(void *arg, const char *account, const char *addr);
+	/*
+	 * Suppression lists: 1 when RCPT is on ACCOUNT's list or the global
+	 * one (REASON gets "hard_bounce", "complaint", ...; the hit is
+	 * recorded as an event with ACTION "reject" or "drop"), 0 when not,
+	 * -1 on a lookup error.
+	 */
+	int (*suppressed)(void *arg, const char *account, const char *rcpt, const char *action,
+	    char *reason, size_t reasonlen);
 	/* DNS for SPF (src/net/dns.c) and the verdict cache. */
 	spf_dns_fn dns;
 	void *dns_arg;
@@ -142,7 +153,8 @@ struct policy_req {
 	const char *sender;			/* MAIL..: "" for <> */
 	uint64_t declared_size;			/* MAIL: SIZE=, 0 when not given */
 	size_t nrcpts;				/* RCPT: recipients accepted so far */
-	const char *rcpt;			/* RCPT: the recipient asked for */
+	const char *rcpt;			/* RCPT: the recipient address */
+	int rcpt_drop;				/* RCPT: answer ok but do not queue it (set by a stage) */
 	struct policy_msg *msg;			/* EOM */
 	char spf_header[512];			/* MAIL: X-Postern-SPF: line for EOM, or "" */
 	/* runner state */
@@ -203,6 +215,15 @@ void policy_stage_rate(struct policy_req *req, struct outcome *out);
 void policy_stage_spf(struct policy_req *req, struct outcome *out);
 void policy_stage_rcpt_limit(struct policy_req *req, struct outcome *out);
 void policy_stage_restriction(struct policy_req *req, struct outcome *out);
+/* Suppression lists (policy/suppress_stage.c): 550 5.7.1, or ok + rcpt_drop. */
+void policy_stage_suppression(struct policy_req *req, struct outcome *out);
+/*
+ * The EOM stage "list_unsubscribe" (policy/suppress_stage.c): adds
+ * List-Unsubscribe (RFC 2369) and, for one-click, List-Unsubscribe-Post
+ * (RFC 8058) per recipient token, unless the message has its own.  Runs
+ * before DKIM, which signs both (dkim_sign_headers).
+ */
+int policy_list_unsubscribe(struct policy_msg *m, struct outcome *out);
 
 /* ---- the message of an EOM run (policy/message.c) ---- */
 

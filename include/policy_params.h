@@ -66,12 +66,22 @@ struct policy_spf_params {
 	struct policy_strlist egress_ips;	/* spf_egress_ips, else smtp_bind_address */
 };
 
+/* Suppression lists (RCPT) and List-Unsubscribe (EOM): policy/suppress_stage.c. */
+struct policy_suppress_params {
+	int drop;				/* suppression_action = drop */
+	int list_unsubscribe;			/* enum policy_list_unsubscribe: list_unsubscribe */
+	const char *unsubscribe_url;		/* borrowed; list_unsubscribe_url ("https://host/u/") */
+	const char *feedback_domain;		/* borrowed; feedback_domain (mailto:) or "" */
+};
+enum policy_list_unsubscribe { POLICY_LU_OFF, POLICY_LU_MAILTO, POLICY_LU_ONE_CLICK };
+
 struct policy_params {
 	struct policy_limits_params limits;
 	struct policy_headers_params headers;
 	struct policy_dlp_params dlp;
 	struct policy_dkim_params dkim;
 	struct policy_spf_params spf;
+	struct policy_suppress_params suppress;
 };
 
 #endif

@@ -108,7 +108,13 @@ struct queue_msg_in {
 	const char *client;		/* pseudonymised client description for events, or NULL */
 	const struct queue_audit *audit;	/* control plane (queue.inject); the
 					 * record gets the new id; NULL from SMTP */
+	const char *id;			/* the id to use, made by queue_new_id() before
+					 * (the EOM stages put it in List-Unsubscribe
+					 * tokens), or NULL: a fresh one */
 };
+
+/* A new message id (unique, sortable) for queue_msg_in.id. */
+void queue_new_id(char out[QUEUE_ID_LEN + 1]);
 
 typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *msgid);
 typedef void (*queue_done_cb)(void *arg, const struct outcome *o);
@@ -275,12 +281,23 @@ int queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
 
-/* The put of queue_kv_put_audited() plus EVENT (a JSON object, or NULL)
- * appended to the events log in the same transaction: account status
- * changes by review commands and automatic triggers (issue 16). */
+/* The put (or, VAL NULL, delete) of queue_kv_put_audited() plus EVENT
+ * (a JSON object, or NULL) appended to the events log in the same
+ * transaction: account status changes by review commands and automatic
+ * triggers (issue 16), suppression list changes (issue 14). */
 int queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const char *event, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
+
+/* N puts (KEYS[i] -> VALS[i], LENS[i]) with their EVENTS (NULL, or
+ * per put NULL or a JSON object) and AUDIT's one record in ONE
+ * transaction: all or nothing (suppress import). */
+int queue_kv_put_many(struct queue *q, enum queue_table t, const char *const *keys,
+    const char *const *vals, const size_t *lens, const char *const *events, size_t n,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
+/* Append one event (a JSON object, no personal data in clear) to the
+ * events log; CB may be NULL. */
+int queue_event(struct queue *q, const char *json, queue_done_cb cb, void *arg);
 
 /* ---- abuse review (issue 16, queue/review.c) ---- */
 

@@ -29,6 +29,7 @@ enum relay_mode {
 	RELAY_MODE_SUBMISSION = 0,	/* STARTTLS, AUTH required (587) */
 	RELAY_MODE_SUBMISSIONS,		/* implicit TLS, AUTH required (465) */
 	RELAY_MODE_RELAY,		/* trusted networks, no AUTH */
+	RELAY_MODE_FEEDBACK,		/* feedback_listen: DSNs, ARF, unsubscribes; no AUTH */
 };
 const char *relay_strmode(enum relay_mode m);
 

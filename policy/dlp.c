@@ -190,15 +190,17 @@ static const char *
 next_digit_or_special(const char *p, const char *end)
 {
 #if defined(__SSE2__)
-	const __m128i lo = _mm_set1_epi8('0' - 1);
-	const __m128i hi = _mm_set1_epi8('9' + 1);
+	const __m128i zero_char = _mm_set1_epi8('0');
+	const __m128i ten = _mm_set1_epi8(10);
 
 	while (end - p >= 32) {
 		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
 		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-		/* digit, or high bit set (the movemask reads it) */
-		__m128i da = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi)), a);
-		__m128i db = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi)), b);
+		/* c ^ '0' is 0..9 for a digit, negative (as a signed byte) for
+		 * c >= 0x80, and 10..127 for any other byte: one compare
+		 * finds both. */
+		__m128i da = _mm_cmpgt_epi8(ten, _mm_xor_si128(a, zero_char));
+		__m128i db = _mm_cmpgt_epi8(ten, _mm_xor_si128(b, zero_char));
 		unsigned m = (unsigned)_mm_movemask_epi8(da)
 		    | ((unsigned)_mm_movemask_epi8(db) << 16);
 
@@ -821,7 +823,9 @@ run_cards(struct run *r)
 
 		if (i == 0 && !r->start_ok)
 			continue;
-		if (i > 0 && (r->gl[i - 1] > 3 || !r->start_ok))
+		/* A run glued on its left ("zz99 4556 ...") still has clean
+		 * windows after a blank: only the first group is glued. */
+		if (i > 0 && (r->gl[i - 1] > 3 || (!r->start_ok && r->sep[i - 1] != ' ')))
 			single_only = 1;	/* a contiguous number is its own token */
 		for (j = r->n; j-- > i;) {
 			if (single_only && j != i)
@@ -858,14 +862,21 @@ is_letter(unsigned char c)
 	return (unsigned)((c | 0x20) - 'a') < 26;
 }
 
-/* End of an IBAN-shaped token at S (two letters, two digits, then
- * groups of four alphanumerics, 15-34 in all), or NULL. */
+/* End of an IBAN-shaped token at S (a country's two letters, two
+ * digits, then groups of four alphanumerics, as many characters as that
+ * country's IBANs have), or NULL.  Only the exact shape is skipped, so
+ * "XX00 " in front of a card number does not hide it. */
 static const char *
 iban_shape_end(const char *s, const char *end)
 {
 	const char *q = s + 2;
 	size_t n = 2, g = 2;
 	char sep = 0;
+	char cc[3] = { (char)(s[0] & ~0x20), (char)(s[1] & ~0x20), '\0' };
+	unsigned want = iban_length(cc);
+
+	if (want == 0)
+		return NULL;
 
 	while (q < end && is_digit((unsigned char)*q) && n < 4) {
 		q++;
@@ -889,7 +900,7 @@ iban_shape_end(const char *s, const char *end)
 		if (g > 4 && sep != 0)
 			return NULL;
 	}
-	return n >= 15 && !(q < end && is_alnum((unsigned char)*q)) ? q : NULL;
+	return n == want && !(q < end && is_alnum((unsigned char)*q)) ? q : NULL;
 }
 
 /* Try an IBAN whose country code starts at S.  Returns its end or NULL.

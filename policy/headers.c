@@ -149,6 +149,8 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 	trace_token(&nb, our_hostname(m, host, sizeof(host)));
 	buf_append_str(&nb, " (postern) with ");
 	trace_token(&nb, m->protocol && m->protocol[0] ? m->protocol : "ESMTP");
+	if (m->msgid[0])	/* RFC 5321 §4.4 "id": the queue id (ARF reports quote it) */
+		buf_printf(&nb, " id %s", m->msgid);
 	buf_printf(&nb, ";\r\n\t%s\r\n", date);
 	policy_msg_prepend(m, nb.data, nb.len);
 	buf_reset(&nb);

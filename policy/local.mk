@@ -3,6 +3,11 @@
 # The stage runner, the stage table of every phase and the
 # CONNECT..RCPT stages (DESIGN.md §7); the EOM message (policy/message.c).
 libpostern_a_SOURCES += policy/policy.c policy/limits.c policy/message.c
+# Suppression lists: the RCPT stage and the EOM List-Unsubscribe stage (issue 14).
+libpostern_a_SOURCES += policy/suppress_stage.c
+# The DSN/ARF parser of the feedback listener (fuzzed: tests/fuzz/fuzz_report.c).
+libpostern_a_SOURCES += policy/report.c
+noinst_HEADERS += include/report.h
 noinst_HEADERS += include/policy.h include/policy_params.h include/queue.h
 check_PROGRAMS += tests/unit/test_policy
 tests_unit_test_policy_LDADD = $(POSTERN_LIBS)

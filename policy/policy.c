@@ -44,12 +44,14 @@ static const struct policy_stage mail_stages[] = {
 };
 static const struct policy_stage rcpt_stages[] = {
 	{ .name = "rcpt_limit", .check = policy_stage_rcpt_limit },	/* max_recipients */
+	{ .name = "suppression", .check = policy_stage_suppression },	/* issue 14: never send again */
 	{ .name = "restriction", .check = policy_stage_restriction },	/* issue 17: restricted recipient */
 };
 static const struct policy_stage eom_stages[] = {
 	{ .name = "nul", .run = policy_stage_nul },	/* smtpd_reject_nul: 554 5.6.0 */
 	{ .name = "headers", .run = policy_headers },
 	{ .name = "dlp", .run = dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
+	{ .name = "list_unsubscribe", .run = policy_list_unsubscribe },	/* issue 14: before DKIM */
 	{ .name = "dkim", .run = dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
 };
 

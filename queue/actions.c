@@ -4,7 +4,8 @@
  * hold, release, delete and requeue of one message (queue_action) or of
  * a batch in one op (queue_actions), flush (every future schedule entry
  * moved to now), generic record puts and deletes (accounts, DKIM,
- * suppressions), audit records, account shredding and account deletion
+ * suppressions; optionally with an event record in the same
+ * transaction), events and audit records, account shredding and account deletion
  * (record and key in one transaction).
  *
  * The control plane's mutations carry their audit record (struct
@@ -64,14 +65,29 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	case OP_KV:
 		if (s->del) {
 			rc = db_del(txn, s->table, s->key, strlen(s->key));
-			return rc == -ENOENT ? 0 : rc;
-		}
-		if ((rc = db_put(txn, s->table, s->key, strlen(s->key), s->val, s->len)) == 0 &&
-		    s->event != NULL)
+			if (rc == -ENOENT)
+				rc = 0;
+		} else
+			rc = db_put(txn, s->table, s->key, strlen(s->key), s->val, s->len);
+		/* the change and its event in one transaction */
+		if (rc == 0 && s->event != NULL)
 			rc = queue_append_log(q, txn, DB_EVENTS, s->event, strlen(s->event));
 		return rc;
 	case OP_AUDIT:
 		return queue_append_log(q, txn, DB_AUDIT, s->val, s->len);
+	case OP_EVENT:
+		return queue_append_log(q, txn, DB_EVENTS, s->val, s->len);
+	case OP_KV_MANY: {
+		size_t i;
+
+		for (i = 0, rc = 0; i < s->nids && rc == 0; i++) {
+			rc = db_put(txn, s->table, s->ids[i], strlen(s->ids[i]), s->vals[i], s->lens[i]);
+			if (rc == 0 && s->events[i] != NULL)
+				rc = queue_append_log(q, txn, DB_EVENTS, s->events[i],
+				    strlen(s->events[i]));
+		}
+		return rc;
+	}
 	case OP_SHRED:
 		return account_key_shred(q, txn, s->key, 1);
 	case OP_ACTION:
@@ -121,9 +137,17 @@ simple_free(struct simple_op *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->nids; i++)
+	for (i = 0; i < s->nids; i++) {
 		free(s->ids[i]);
+		if (s->vals != NULL)
+			free(s->vals[i]);
+		if (s->events != NULL)
+			free(s->events[i]);
+	}
 	free(s->ids);
+	free(s->vals);
+	free(s->lens);
+	free(s->events);
 	free(s->batch_audit);
 	free(s->event);
 	free(s->reason);
@@ -222,16 +246,61 @@ queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
 {
 	struct simple_op *s;
 
-	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0' || val == NULL)
+	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0')
 		return -EINVAL;
 	s = simple_new(OP_KV, cb, arg);
 	writer_op_audit(&s->op, audit);
 	s->table = queue_kv_tables[t];
 	s->key = xstrdup(key);
-	s->val = xmalloc(len + 1);
-	memcpy(s->val, val, len);
-	s->len = len;
 	s->event = event != NULL ? xstrdup(event) : NULL;
+	if (val == NULL)
+		s->del = 1;
+	else {
+		s->val = xmalloc(len + 1);
+		memcpy(s->val, val, len);
+		s->len = len;
+	}
+	return simple_submit(q, s);
+}
+
+int
+queue_kv_put_many(struct queue *q, enum queue_table t, const char *const *keys,
+    const char *const *vals, const size_t *lens, const char *const *events, size_t n,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+	size_t i;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || n == 0)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (keys[i] == NULL || *keys[i] == '\0' || vals[i] == NULL)
+			return -EINVAL;
+	s = simple_new(OP_KV_MANY, cb, arg);
+	writer_op_audit(&s->op, audit);
+	s->table = queue_kv_tables[t];
+	s->ids = xcalloc(n, sizeof(*s->ids));
+	s->vals = xcalloc(n, sizeof(*s->vals));
+	s->lens = xcalloc(n, sizeof(*s->lens));
+	s->events = xcalloc(n, sizeof(*s->events));
+	for (i = 0; i < n; i++) {
+		s->ids[i] = xstrdup(keys[i]);
+		s->vals[i] = xmalloc(lens[i] + 1);
+		memcpy(s->vals[i], vals[i], lens[i]);
+		s->lens[i] = lens[i];
+		s->events[i] = events != NULL && events[i] != NULL ? xstrdup(events[i]) : NULL;
+	}
+	s->nids = n;
+	return simple_submit(q, s);
+}
+
+int
+queue_event(struct queue *q, const char *json, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_EVENT, cb, arg);
+
+	s->val = xstrdup(json);
+	s->len = strlen(json);
 	return simple_submit(q, s);
 }
 

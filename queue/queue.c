@@ -486,11 +486,20 @@ queue_commit(struct queue *q, const struct queue_msg_in *m,
 	}
 	c->cb = cb;
 	c->arg = arg;
-	id_new(c->id);
+	if (m->id != NULL && id_valid(m->id))
+		memcpy(c->id, m->id, QUEUE_ID_LEN + 1);	/* made by queue_new_id() */
+	else
+		id_new(c->id);
 	writer_op_audit(&c->op, m->audit);	/* queue.inject: names the new id */
 	c->op.audit_id = c->id;
 	writer_submit(q, &c->op);
 	return 0;
+}
+
+void
+queue_new_id(char out[QUEUE_ID_LEN + 1])
+{
+	id_new(out);
 }
 
 /* ---- reading ---- */

@@ -422,8 +422,13 @@ struct simple_op {
 	size_t nids;
 	int *status_out;		/* borrowed: the caller's per-id results */
 	char *batch_audit;		/* owned: record head, written by the apply */
+	/* OP_KV_MANY: ids[] are the keys, with these values and events */
+	char **vals;
+	size_t *lens;
+	char **events;
 	int unchanged_ok;
-	/* OP_KV: an event appended with the put (account status changes) */
+	/* OP_KV: an event appended with the put or delete (account status
+	 * changes, suppression lists) */
 	char *event;
 	/* OP_REVIEW (review.c) */
 	int review_op;			/* enum queue_review_op */
@@ -433,7 +438,7 @@ struct simple_op {
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE, OP_REVIEW };
+	OP_ACCOUNT_DELETE, OP_EVENT, OP_KV_MANY, OP_REVIEW };
 
 /* ACT on message ID inside TXN: 0 changed, ENOENT, EALREADY (nothing
  * written), or < 0 (the transaction is broken).  Each recipient changed

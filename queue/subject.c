@@ -14,7 +14,8 @@
  *    rows (and their schedule entries);
  *  - every event naming a message erased whole, or the subject (its
  *    pseudonym, log_pseudonym()) about a message that is not another
- *    account's, is deleted;
+ *    account's, or its suppression history (the hash prefix the
+ *    suppression events carry) is deleted;
  *  - every audit record naming the subject (its address, pseudonym or
  *    keyed hash) is rewritten with "[erased]" in their place: the audit
  *    log keeps that something was done, not to whom;
@@ -127,16 +128,28 @@ scrub_text(const char *text, size_t len, const char *const *needles, size_t nn)
 /* Does event V name a message in GONE, or the subject's pseudonym about
  * a message that is not another account's (FOREIGN)? */
 static int
-event_names(const char *v, size_t vl, const char *pseudo, struct hash *gone, struct hash *foreign)
+event_names(const struct subject_op *s, const char *v, size_t vl, const char *pseudo,
+    struct hash *gone, struct hash *foreign)
 {
 	static const char tag[] = "\"id\":\"";
-	char want[96];
+	char want[320];
 	const char *p = memmem(v, vl, tag, sizeof(tag) - 1), *id = NULL;
+	size_t i;
 
 	if (p != NULL && (size_t)(v + vl - p) >= sizeof(tag) - 1 + QUEUE_ID_LEN)
 		id = p + sizeof(tag) - 1;
 	if (id != NULL && hash_get(gone, id, QUEUE_ID_LEN) != NULL)
 		return 1;
+	/* suppression events name the address by a prefix of its hash */
+	memcpy(want, "\"hash\":\"", 8);
+	for (i = 0; i < 8; i++)
+		snprintf(want + 8 + 2 * i, 3, "%02x", s->hash[i]);
+	if (memmem(v, vl, want, strlen(want)) != NULL) {
+		if (s->all_accounts)
+			return 1;
+		snprintf(want, sizeof(want), "\"account\":\"%s\"", s->account);
+		return memmem(v, vl, want, strlen(want)) != NULL;
+	}
 	if (*pseudo == '\0' || (id != NULL && hash_get(foreign, id, QUEUE_ID_LEN) != NULL))
 		return 0;
 	snprintf(want, sizeof(want), "\"rcpt\":\"%s\"", pseudo);
@@ -145,8 +158,8 @@ event_names(const char *v, size_t vl, const char *pseudo, struct hash *gone, str
 
 /* Delete the events naming the subject or an erased message. */
 static int
-erase_events(struct db_txn *txn, const char *pseudo, struct hash *gone, struct hash *foreign,
-    uint64_t *count)
+erase_events(const struct subject_op *s, struct db_txn *txn, const char *pseudo,
+    struct hash *gone, struct hash *foreign, uint64_t *count)
 {
 	struct db_cursor *c;
 	const void *k, *v;
@@ -158,7 +171,7 @@ erase_events(struct db_txn *txn, const char *pseudo, struct hash *gone, struct h
 		return rc;
 	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
 	    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
-		if (kl != 12 || !event_names(v, vl, pseudo, gone, foreign))
+		if (kl != 12 || !event_names(s, v, vl, pseudo, gone, foreign))
 			continue;
 		keys = xrealloc(keys, (n + 1) * sizeof(*keys));
 		memcpy(keys[n++], k, 12);
@@ -425,7 +438,7 @@ subject_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	free(ids);
 	/* the events name no account: another account's messages keep theirs */
 	if (rc == 0)
-		rc = erase_events(txn, s->pseudo, gone, foreign, &s->c.events);
+		rc = erase_events(s, txn, s->pseudo, gone, foreign, &s->c.events);
 	hash_free(gone);
 	hash_free(foreign);
 	for (i = 0; i < ADDR_HASH_LEN; i++)

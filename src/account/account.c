@@ -4,10 +4,12 @@
  * alone: parsing and formatting the stored `key=value` text, password
  * hashing with scrypt (RFC 7914, crypto_scrypt() of src/lib/crypto.c)
  * with a per-account random salt and the cost parameters stored with
- * the hash, the allowed-sender check, AUTH lockout counters and the
+ * the hash, the allowed-sender check and the
  * hourly message rate.  account_auth() moves the record lookup and the
- * deliberately slow hash to the uv thread pool so the loop never waits
- * on it (DESIGN.md §3).
+ * deliberately slow hash off the loop so the loop never waits on it
+ * (DESIGN.md §3): account_auth_pooled() into the password-check pool
+ * (src/account/auth_pool.c; the relay), account_auth() into the uv
+ * pool (tests).  AUTH lockouts are src/account/auth_guard.c's.
  *
  * This file is the one owner of the record text: account_parse() turns
  * it, once per lookup, into struct account and its typed struct
@@ -37,6 +39,7 @@
 #include <pthread.h>
 
 #include "account.h"
+#include "addr.h"
 #include "auth_pool.h"
 #include "buf.h"
 #include "config.h"
@@ -45,6 +48,7 @@
 #include "hash.h"
 #include "log.h"
 #include "spf.h"
+#include "policy_params.h"
 #include "util.h"
 
 #define ACCOUNT_SALT_LEN 16
@@ -101,6 +105,8 @@ account_new(const char *name)
 	a->pol.spf_action = ACCOUNT_UNSET;
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
+	a->pol.suppression_action = ACCOUNT_UNSET;
+	a->pol.list_unsubscribe = ACCOUNT_UNSET;
 	a->pol.review_bounce_review = a->pol.review_bounce_pause = ACCOUNT_UNSET;
 	a->pol.review_complaint_review = a->pol.review_complaint_pause = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
@@ -232,7 +238,8 @@ account_key_valid(const char *key)
 
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
-enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_PERMILLE };
+enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_SUPPRESSION_ACTION,
+	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE };
 
 struct account_setting {
 	const char *key;
@@ -251,6 +258,9 @@ static const struct account_setting account_settings[] = {
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+	{ "suppression_action", AS_SUPPRESSION_ACTION, "reject or drop", POL_OFF(suppression_action), 0 },
+	{ "list_unsubscribe", AS_LIST_UNSUBSCRIBE, "off, mailto or one-click", POL_OFF(list_unsubscribe), 0 },
+	{ "return_path_domain", AS_DOMAIN, "a domain name (VERP return path b+TOKEN@DOMAIN)", POL_OFF(return_path_domain), 0 },
 	{ "review_bounce_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_review), 0 },
 	{ "review_bounce_pause", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_bounce_pause), 0 },
 	{ "review_complaint_review", AS_PERMILLE, "per mille, 1 to 1000", POL_OFF(review_complaint_review), 0 },
@@ -297,6 +307,32 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int64_t *)field = (int64_t)ms;
 		return 0;
+	case AS_SUPPRESSION_ACTION:
+		if (strcmp(value, "reject") != 0 && strcmp(value, "drop") != 0)
+			return -1;
+		*(int *)field = strcmp(value, "drop") == 0;
+		return 0;
+	case AS_LIST_UNSUBSCRIBE:
+		if (strcmp(value, "off") == 0)
+			*(int *)field = POLICY_LU_OFF;
+		else if (strcmp(value, "mailto") == 0)
+			*(int *)field = POLICY_LU_MAILTO;
+		else if (strcmp(value, "one-click") == 0)
+			*(int *)field = POLICY_LU_ONE_CLICK;
+		else
+			return -1;
+		return 0;
+	case AS_DOMAIN: {
+		char norm[ADDR_MAX], probe[ADDR_MAX + 4];
+
+		/* a domain that normalises as the domain of an address */
+		snprintf(probe, sizeof(probe), "x@%s", value);
+		if (strlen(value) > 253 || strchr(value, '@') != NULL || strchr(value, '.') == NULL ||
+		    addr_normalise(probe, strlen(probe), norm, sizeof(norm)) < 0)
+			return -1;
+		str_copy(field, norm + 2, 256);
+		return 0;
+	}
 	case AS_PERMILLE: {
 		char *end;
 		long v = strtol(value, &end, 10);
@@ -318,7 +354,10 @@ account_setting_unset(const struct account_setting *st, struct account_policy *p
 
 	if (st->type == AS_DLP_ACTION)
 		((int *)field)[st->index] = ACCOUNT_UNSET;
-	else if (st->type == AS_SPF_ACTION)
+	else if (st->type == AS_DOMAIN)
+		field[0] = '\0';
+	else if (st->type == AS_SPF_ACTION || st->type == AS_SUPPRESSION_ACTION ||
+	    st->type == AS_LIST_UNSUBSCRIBE)
 		*(int *)field = ACCOUNT_UNSET;
 	else
 		*(int64_t *)field = ACCOUNT_UNSET;
@@ -355,9 +394,15 @@ account_setting_check(const char *key, const char *value, char *err, size_t errl
 	if (value == NULL)
 		return 0;	/* removing any well-formed key is fine: it cleans up */
 	if (st == NULL) {
-		snprintf(err, errlen, "unknown setting '%s' (known: dlp_action_card, "
-		    "dlp_action_card_test, dlp_action_ssn, dlp_action_iban, spf_action, "
-		    "body_retention, event_retention)", key);
+		/* the known names, from the one table */
+		size_t i, o;
+
+		o = (size_t)snprintf(err, errlen, "unknown setting '%s' (known: ", key);
+		for (i = 0; i < ARRAY_SIZE(account_settings) && o < errlen; i++)
+			o += (size_t)snprintf(err + o, errlen - o, "%s%s", i ? ", " : "",
+			    account_settings[i].key);
+		if (o < errlen)
+			snprintf(err + o, errlen - o, ")");
 		return -1;
 	}
 	memset(&scratch, 0, sizeof(scratch));
@@ -696,12 +741,6 @@ account_table_get(struct account_table *t, const char *key, int create)
 }
 
 static void
-account_table_del(struct account_table *t, const char *key)
-{
-	hash_dels(t->h, key);
-}
-
-static void
 account_table_free(struct account_table *t)
 {
 	if (t == NULL)
@@ -742,81 +781,6 @@ account_warn_setting(const char *name, const char *key, size_t klen, const char 
 	if (first)
 		log_warn("event=account_bad_setting account=%s key=%.*s reason=%s "
 		    "note=\"kept in the record, not applied\"", name, (int)klen, key, why);
-}
-
-/* ---- lockout: a = failures, b = time of the last failure, c = locked until ---- */
-
-struct account_lockout {
-	struct account_table t;
-};
-
-struct account_lockout *
-account_lockout_new(void)
-{
-	struct account_lockout *l = xcalloc(1, sizeof(*l));
-
-	account_table_init(&l->t);
-	return l;
-}
-
-void
-account_lockout_free(struct account_lockout *l)
-{
-	account_table_free((struct account_table *)l);
-}
-
-int
-account_lockout_fail(struct account_lockout *l, const char *key, uint64_t now,
-    int64_t threshold, uint64_t lock_ms)
-{
-	struct account_entry *e = account_table_get(&l->t, key, 1);
-
-	/* Failures older than one lockout period are forgotten. */
-	if (e->b + lock_ms < now && e->c <= now)
-		e->a = 0;
-	e->a++;
-	e->b = now;
-	if (threshold > 0 && e->a >= (uint64_t)threshold && e->c <= now) {
-		e->c = now + lock_ms;
-		return 1;
-	}
-	return 0;
-}
-
-int
-account_lockout_locked(struct account_lockout *l, const char *key, uint64_t now)
-{
-	struct account_entry *e = account_table_get(&l->t, key, 0);
-
-	return e != NULL && e->c > now;
-}
-
-void
-account_lockout_clear(struct account_lockout *l, const char *key)
-{
-	account_table_del(&l->t, key);
-}
-
-void
-account_lockout_expire(struct account_lockout *l, uint64_t now, uint64_t lock_ms)
-{
-	struct hash_iter it;
-	const char *key;
-	size_t klen;
-	void *v;
-
-	hash_iter_init(&it, l->t.h);
-	while (hash_next(&it, &key, &klen, &v)) {
-		struct account_entry *e = v;
-		if (e->c <= now && e->b + lock_ms < now)
-			hash_del(l->t.h, key, klen);
-	}
-}
-
-size_t
-account_lockout_count(const struct account_lockout *l)
-{
-	return hash_count(l->t.h);
 }
 
 /* ---- hourly rate: a = start of the current hour bucket, b = its count, c = previous bucket ---- */
@@ -992,11 +956,11 @@ struct account_auth_req *
 account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const char *name,
     const char *pw, size_t pwlen, account_auth_cb cb, void *arg)
 {
-	return account_auth_pooled(loop, NULL, NULL, lookup, lookup_arg, name, pw, pwlen, cb, arg);
+	return account_auth_pooled(loop, NULL, NULL, 0, lookup, lookup_arg, name, pw, pwlen, cb, arg);
 }
 
 struct account_auth_req *
-account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key,
+account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key, int urgent,
     account_lookup_fn lookup, void *lookup_arg, const char *name, const char *pw,
     size_t pwlen, account_auth_cb cb, void *arg)
 {
@@ -1016,7 +980,7 @@ account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key,
 	req->pwlen = pwlen;
 	if (pool != NULL) {
 		req->pool = pool;
-		req->job = auth_pool_submit(pool, key != NULL ? key : "", account_auth_pool_work,
+		req->job = auth_pool_submit(pool, key != NULL ? key : "", urgent, account_auth_pool_work,
 		    account_auth_pool_done, req);
 		if (req->job != NULL)
 			return req;

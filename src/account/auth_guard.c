@@ -23,6 +23,8 @@
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,22 @@ struct guard_entry {
 struct auth_guard {
 	struct hash *h;			/* key -> struct guard_entry (owned) */
 };
+
+void
+auth_guard_client(const char *addr, char *out, size_t outlen)
+{
+	struct in6_addr a6;
+	char txt[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, txt, sizeof(txt)) != NULL) {
+			snprintf(out, outlen, "%s/64", txt);
+			return;
+		}
+	}
+	str_copy(out, addr, outlen);
+}
 
 void
 auth_guard_params_from_config(struct auth_guard_params *p, const struct config *c)
@@ -288,6 +306,14 @@ auth_guard_done(struct auth_guard *g, const struct auth_guard_params *p, const c
 	if (acct != NULL)
 		acct->last = now;
 	return locked;
+}
+
+int
+auth_guard_trusted(struct auth_guard *g, const char *client, const char *name, uint64_t now)
+{
+	struct guard_entry *pair = guard_get(g, GUARD_PAIR, client, name, 0);
+
+	return pair != NULL && pair->trusted_until > now;
 }
 
 void

@@ -6,7 +6,9 @@
  * Jobs wait in one FIFO per key (client address); keys that have jobs
  * wait in a ring, and a free thread takes the first job of the first
  * key and puts that key back at the end of the ring if it has more:
- * round-robin over addresses, FIFO within one.  Finished and cancelled
+ * round-robin over addresses, FIFO within one.  Urgent jobs (pairs that
+ * authenticated before) wait in their own FIFO, the urgent "key", which
+ * is always taken first.  Finished and cancelled
  * jobs go to a done list that one uv_async drains on the loop, where
  * DONE runs.  The threads lower their own CPU priority (nice +19 per
  * thread, Linux setpriority on the thread id) so under a password flood
@@ -60,6 +62,7 @@ struct auth_pool {
 	unsigned nthreads;
 	struct hash *keys;			/* key -> struct keyq (borrowed: freed by hand) */
 	struct keyq *ring_head, *ring_tail;
+	struct keyq urgent;			/* taken before the ring; not in keys */
 	struct auth_pool_job *done_head, *done_tail;
 	unsigned queued, running;
 	int stopping;
@@ -103,6 +106,12 @@ pool_unlink(struct auth_pool *p, struct auth_pool_job *j)
 static struct auth_pool_job *
 pool_take(struct auth_pool *p)
 {
+	if (p->urgent.head != NULL) {
+		struct auth_pool_job *j = p->urgent.head;
+
+		pool_unlink(p, j);
+		return j;
+	}
 	while (p->ring_head != NULL) {
 		struct keyq *q = p->ring_head;
 		struct auth_pool_job *j = q->head;
@@ -254,7 +263,7 @@ auth_pool_free(struct auth_pool *p)
 }
 
 struct auth_pool_job *
-auth_pool_submit(struct auth_pool *p, const char *key, auth_pool_work_fn work,
+auth_pool_submit(struct auth_pool *p, const char *key, int urgent, auth_pool_work_fn work,
     auth_pool_done_fn done, void *arg)
 {
 	struct auth_pool_job *j;
@@ -270,12 +279,14 @@ auth_pool_submit(struct auth_pool *p, const char *key, auth_pool_work_fn work,
 	j->done = done;
 	j->arg = arg;
 	j->state = JOB_QUEUED;
-	if ((q = hash_gets(p->keys, key)) == NULL) {
+	if (urgent) {
+		q = &p->urgent;
+	} else if ((q = hash_gets(p->keys, key)) == NULL) {
 		q = xcalloc(1, sizeof(*q));
 		q->key = xstrdup(key);
 		hash_puts(p->keys, key, q);
 	}
-	if (q->head == NULL && q->ring_next == NULL && p->ring_tail != q) {
+	if (!urgent && q->head == NULL && q->ring_next == NULL && p->ring_tail != q) {
 		/* not in the ring yet */
 		if (p->ring_tail != NULL)
 			p->ring_tail->ring_next = q;

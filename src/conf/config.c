@@ -92,6 +92,11 @@ static const struct conf_choice spf_actions[] = {
 static const struct conf_choice dlp_actions[] = {
 	{ "ignore", CONFIG_DLP_IGNORE }, { "tag", CONFIG_DLP_TAG }, { "hold", CONFIG_DLP_HOLD },
 	{ "redact", CONFIG_DLP_REDACT }, { "reject", CONFIG_DLP_REJECT }, { NULL, 0 } };
+static const struct conf_choice suppression_actions[] = {
+	{ "reject", CONFIG_SUPPRESSION_REJECT }, { "drop", CONFIG_SUPPRESSION_DROP }, { NULL, 0 } };
+static const struct conf_choice list_unsubscribes[] = {
+	{ "off", CONFIG_LU_OFF }, { "mailto", CONFIG_LU_MAILTO }, { "one-click", CONFIG_LU_ONE_CLICK },
+	{ NULL, 0 } };
 static const struct conf_choice review_address_masks[] = {
 	{ "partial", CONFIG_REVIEW_MASK_PARTIAL }, { "pseudonym", CONFIG_REVIEW_MASK_PSEUDONYM },
 	{ NULL, 0 } };
@@ -157,7 +162,7 @@ static const struct conf_key conf_keys[] = {
 	{ "smtpd_auth_lockout_time", CONF_DURATION, "15m", 1 * SEC, 1 * DAY, F(smtpd_auth_lockout_time), NULL, 0, 0 },
 	{ "smtpd_auth_lockout_ip_threshold", CONF_INT, "20", 1, 100000, F(smtpd_auth_lockout_ip_threshold), NULL, 0, 0 },
 	{ "smtpd_auth_slowdown_threshold", CONF_INT, "10", 0, 100000, F(smtpd_auth_slowdown_threshold), NULL, 0, 0 },
-	{ "smtpd_auth_slowdown_max", CONF_DURATION, "30s", 1 * SEC, 10 * MIN, F(smtpd_auth_slowdown_max), NULL, 0, 0 },
+	{ "smtpd_auth_slowdown_max", CONF_DURATION, "15s", 1 * SEC, 10 * MIN, F(smtpd_auth_slowdown_max), NULL, 0, 0 },
 	{ "smtpd_auth_max_concurrent_per_ip", CONF_INT, "2", 1, 1000, F(smtpd_auth_max_concurrent_per_ip), NULL, 0, 0 },
 	{ "smtpd_auth_threads", CONF_INT, "1", 1, 64, F(smtpd_auth_threads), NULL, 0, RESTART },
 	{ "smtpd_tls_handshake_timeout", CONF_DURATION, "10s", 100, 10 * MIN, F(smtpd_tls_handshake_timeout), NULL, 0, 0 },
@@ -206,6 +211,16 @@ static const struct conf_key conf_keys[] = {
 	{ "mime_max_decoded_size", CONF_SIZE, "100m", 1 * KB, 4 * GB, F(mime_max_decoded_size), NULL, 0, 0 },
 	{ "mime_limit_action", CONF_ENUM, "reject", 0, 0, F(mime_limit_action), mime_limit_actions, 0, 0 },
 
+	/* suppression lists, feedback, unsubscribe (issue 14) */
+	{ "address_fold_local_part", CONF_BOOL, "yes", 0, 0, F(address_fold_local_part), NULL, 0, RESTART },
+	{ "suppression_action", CONF_ENUM, "reject", 0, 0, F(suppression_action), suppression_actions, 0, 0 },
+	{ "suppression_hard_bounce_expiry", CONF_DURATION, "90d", 0, 3650 * DAY, F(suppression_hard_bounce_expiry), NULL, 0, 0 },
+	{ "suppression_bounce_codes", CONF_LIST, "5.1.1 5.1.2 5.1.10", 0, 0, F(suppression_bounce_codes), NULL, CONF_STRING, 0 },
+	{ "list_unsubscribe", CONF_ENUM, "off", 0, 0, F(list_unsubscribe), list_unsubscribes, 0, 0 },
+	{ "list_unsubscribe_url", CONF_STRING, "", 0, 0, F(list_unsubscribe_url), NULL, 0, 0 },
+	{ "http_listen", CONF_LIST, "", 0, 0, F(http_listen), NULL, CONF_ADDRESS, RESTART },
+	{ "feedback_listen", CONF_LIST, "", 0, 0, F(feedback_listen), NULL, CONF_ADDRESS, RESTART },
+	{ "feedback_domain", CONF_STRING, "", 0, 0, F(feedback_domain), NULL, 0, 0 },
 	/* abuse review (issue 16) */
 	{ "review_hold_expiry", CONF_DURATION, "72h", 1 * SEC, 365 * DAY, F(review_hold_expiry), NULL, 0, 0 },
 	{ "review_address_mask", CONF_ENUM, "partial", 0, 0, F(review_address_mask), review_address_masks, 0, 0 },

@@ -28,12 +28,14 @@
 #include "json.h"
 #include "log.h"
 #include "queue.h"
+#include "suppress.h"
 #include "util.h"
 
 
-/* Write the public view of A (never the password hash). */
+/* Write the public view of A (never the password hash), with SC's
+ * suppression counts when not NULL (account show). */
 static void
-account_json(struct json_out *j, const struct account *a)
+account_json(struct json_out *j, const struct account *a, const struct suppress_counts *sc)
 {
 	const char *p, *end;
 	size_t i;
@@ -71,6 +73,17 @@ account_json(struct json_out *j, const struct account *a)
 		p = eol ? eol + 1 : end;
 	}
 	json_obj_end(j);
+	if (sc != NULL) {
+		json_key(j, "suppressions");
+		json_obj_begin(j);
+		for (i = 0; i < SUPPRESS_NREASONS; i++)
+			json_kv_uint(j, suppress_strreason((enum suppress_reason)i), sc->entries[i]);
+		json_kv_uint(j, "expired", sc->expired);
+		json_kv_uint(j, "added", sc->added);
+		json_kv_uint(j, "hits", sc->hits);
+		json_kv_uint(j, "removed", sc->removed);
+		json_obj_end(j);
+	}
 	json_obj_end(j);
 }
 
@@ -180,7 +193,7 @@ account_cmd_store(struct control_req *req, struct json_out *out, struct account 
 	int rc;
 
 	text = account_format(a, &len);
-	account_json(out, a);
+	account_json(out, a, NULL);
 	rc = queue_kv_put_audited(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len,
 	    control_audit_txn(req, 0), account_cmd_stored, req);
 	crypto_wipe(text, len);
@@ -273,9 +286,12 @@ account_cmd_show(struct control_req *req, struct json_out *out)
 	struct account *a;
 	int rc;
 
+	struct suppress_counts sc;
+
 	if ((rc = account_cmd_load(req, json_get_str(req->args, "name", NULL), &a)) != CONTROL_OK)
 		return rc;
-	account_json(out, a);
+	/* with the suppression counts (issue 14) */
+	account_json(out, a, suppress_counts(req->queue, a->name, &sc) == 0 ? &sc : NULL);
 	account_free(a);
 	return CONTROL_OK;
 }
@@ -288,7 +304,7 @@ account_cmd_list_one(void *arg, const char *key, const char *val, size_t len)
 
 	(void)key;
 	if (a != NULL) {
-		account_json(out, a);
+		account_json(out, a, NULL);
 		account_free(a);
 	}
 	return 0;

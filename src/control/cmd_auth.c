@@ -9,7 +9,8 @@
  *                  locked addresses, accounts under slow-down; with
  *                  "all", every entry it remembers.
  *   auth.unlock    clear every lock, failure count and slow-down of one
- *                  client address or one account name (audited).
+ *                  client address (IPv6: its /64, as the guard counts)
+ *                  or one account name (audited).
  *
  * The guard lives in posternd's memory only, so both need the daemon
  * (offline they fail with a clear error).  An attempted account name is
@@ -102,19 +103,30 @@ static int
 auth_cmd_unlock(struct control_req *req, struct json_out *out)
 {
 	const char *t = json_get_str(req->args, "target", NULL);
+	char addr[AUTH_GUARD_CLIENT_MAX], key[256];
 	unsigned char a[16];
-	size_t n;
+	size_t n, len;
 
-	if (t == NULL || t[0] == '\0' ||
-	    (inet_pton(AF_INET, t, a) != 1 && inet_pton(AF_INET6, t, a) != 1 &&
-	    !account_name_valid(t)))
+	if (t == NULL || t[0] == '\0')
+		return control_error(req, CONTROL_USAGE,
+		    "auth unlock needs a client address or an account name");
+	/* an IPv6 address stands for its /64, as the guard counts it */
+	str_copy(addr, t, sizeof(addr));
+	len = strlen(addr);
+	if (len > 3 && strcmp(addr + len - 3, "/64") == 0)
+		addr[len - 3] = '\0';
+	if (inet_pton(AF_INET, addr, a) == 1 || inet_pton(AF_INET6, addr, a) == 1)
+		auth_guard_client(addr, key, sizeof(key));
+	else if (account_name_valid(t))
+		str_copy(key, t, sizeof(key));
+	else
 		return control_error(req, CONTROL_USAGE,
 		    "auth unlock needs a client address or an account name");
 	str_copy(req->target, t, sizeof(req->target));
 	if (req->auth_guard == NULL)
 		return control_error(req, CONTROL_FAIL,
 		    "posternd is not running: AUTH lockouts live in its memory");
-	n = auth_guard_unlock(req->auth_guard, t);
+	n = auth_guard_unlock(req->auth_guard, key);
 	if (n == 0)
 		return control_error(req, CONTROL_FAIL, "nothing is locked or counted for %s", t);
 	json_obj_begin(out);

@@ -45,6 +45,7 @@
 #include "json.h"
 #include "log.h"
 #include "queue.h"
+#include "suppress.h"
 #include "util.h"
 
 #define RECEIPT_KEY_NAME "receipt.key"
@@ -449,6 +450,32 @@ kv_json(struct control_req *req, struct json_out *out, enum queue_table t, const
 	return 1;
 }
 
+/* The subject's suppression entry (account list, then global) or null;
+ * 1 when suppressed. */
+static int
+suppression_json(struct control_req *req, struct json_out *out, const struct subject *s)
+{
+	struct suppress_rec r;
+	const char *scope = s->account;
+
+	if (suppress_get(req->queue, scope, s->hex, &r) != 0 || !suppress_active(&r, now_wall_ms())) {
+		scope = SUPPRESS_GLOBAL;
+		if (suppress_get(req->queue, scope, s->hex, &r) != 0 ||
+		    !suppress_active(&r, now_wall_ms())) {
+			json_null(out);
+			return 0;
+		}
+	}
+	json_obj_begin(out);
+	json_kv_str(out, "scope", scope);
+	json_kv_str(out, "reason", suppress_strreason(r.reason));
+	json_kv_str(out, "source", r.source);
+	json_kv_uint(out, "created", r.created);
+	json_kv_uint(out, "expires", r.expires);
+	json_obj_end(out);
+	return 1;
+}
+
 /* ---- subject.export ---- */
 
 /* One message of the export: the subject's address in the clear, every
@@ -560,7 +587,7 @@ subject_cmd_export(struct control_req *req, struct json_out *out)
 	(void)queue_log_foreach(req->queue, QUEUE_LOG_EVENTS, 0, subject_event_cb, &ev);
 	json_arr_end(out);
 	json_key(out, "suppression");
-	(void)kv_json(req, out, QUEUE_T_SUPPRESSIONS, s.key);
+	(void)suppression_json(req, out, &s);
 	json_key(out, "restriction");
 	(void)kv_json(req, out, QUEUE_T_RESTRICTIONS, s.key);
 	json_key(out, "requests");
@@ -611,7 +638,7 @@ subject_cmd_status(struct control_req *req, struct json_out *out)
 	json_kv_uint(out, "messages", f.n);
 	json_kv_uint(out, "events", ev.n);
 	json_key(out, "suppression");
-	json_kv_bool(out, "suppressed", kv_json(req, out, QUEUE_T_SUPPRESSIONS, s.key));
+	json_kv_bool(out, "suppressed", suppression_json(req, out, &s));
 	json_key(out, "restriction");
 	json_kv_bool(out, "restricted", kv_json(req, out, QUEUE_T_RESTRICTIONS, s.key));
 	json_key(out, "requests");
@@ -688,7 +715,9 @@ subject_cmd_erase(struct control_req *req, struct json_out *out)
 {
 	struct erase_ctx *e = xcalloc(1, sizeof(*e));
 	struct queue_subject_erase qe;
-	char supp[160], entry[256];
+	struct suppress_rec sr;
+	char *supp, entry[256];
+	size_t slen;
 	int rc;
 
 	e->req = req;
@@ -709,8 +738,13 @@ subject_cmd_erase(struct control_req *req, struct json_out *out)
 	memcpy(qe.hash, e->s.hash, sizeof(qe.hash));
 	qe.pseudonym = e->s.pseudo;
 	qe.address = e->s.address;
-	snprintf(supp, sizeof(supp), "{\"reason\":\"erased\",\"source\":\"subject.erase\","
-	    "\"time\":%llu}", (unsigned long long)now_wall_ms());
+	/* the opt-out that outlives the erasure: the suppression table's own
+	 * record (src/account/suppress.c), reason erased, never expiring */
+	memset(&sr, 0, sizeof(sr));
+	sr.reason = SUPPRESS_ERASED;
+	suppress_set_source(&sr, "subject.erase");
+	sr.created = now_wall_ms();
+	supp = suppress_format(&sr, &slen);
 	if (e->suppress) {
 		qe.suppression_key = e->s.key;
 		qe.suppression_val = supp;
@@ -721,6 +755,7 @@ subject_cmd_erase(struct control_req *req, struct json_out *out)
 	qe.record_entry = entry;
 	rc = queue_subject_erase(req->queue, &qe, control_audit_txn(req, 0), &e->counts,
 	    subject_erased, e);
+	free(supp);
 	if (rc != 0) {
 		rc = subject_refuse(req, out, &e->s, "erase", CONTROL_FAIL, "cannot erase: %s",
 		    strerror(-rc));

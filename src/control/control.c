@@ -854,6 +854,7 @@ control_commands_register(void)
 	cmd_queue_register();
 	cmd_account_register();
 	cmd_dkim_register();
+	cmd_suppress_register();
 	cmd_review_register();
 	cmd_subject_register();
 	cmd_auth_register();

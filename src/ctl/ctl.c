@@ -137,8 +137,10 @@ ctl_open_offline(struct ctl *c)
 	if (ctl_config(c) == NULL)
 		return NULL;
 	c->queue = queue_open_config(NULL, c->cfg, 1, err, sizeof(err));
-	if (c->queue != NULL)	/* lookups by address, as the daemon does */
+	if (c->queue != NULL) {	/* lookups by address, as the daemon does */
 		(void)addr_index_load_key(c->cfg->master_key_file);
+		addr_set_fold_local(c->cfg->address_fold_local_part);
+	}
 	if (c->queue == NULL)
 		fprintf(stderr, "posternctl: the daemon is not running and the queue "
 		    "cannot be opened: %s\n", err);

@@ -111,6 +111,13 @@ ctl_account_print(struct ctl *c, const struct json_value *v)
 	o = json_get(v, "overrides");
 	for (i = 0; o != NULL && o->type == JSON_OBJECT && i < o->n; i++)
 		printf("%s: %s\n", o->keys[i], o->items[i]->s ? o->items[i]->s : "");
+	o = json_get(v, "suppressions");
+	if (o != NULL && o->type == JSON_OBJECT) {
+		printf("suppressions:");
+		for (i = 0; i < o->n; i++)
+			printf("%s%s=%lld", i ? " " : " ", o->keys[i], (long long)o->items[i]->i);
+		printf("\n");
+	}
 }
 
 /*

@@ -54,6 +54,7 @@
 #include "log.h"
 #include "route.h"
 #include "tls.h"
+#include "token.h"
 #include "util.h"
 
 /*
@@ -72,6 +73,7 @@ static const struct daemon_module builtin_modules[] = {
 	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },
 	{ "delivery", delivery_module_start, delivery_module_reload, delivery_module_drain,
 	    delivery_module_stop },
+	{ "feedback", feedback_module_start, NULL, NULL, feedback_module_stop },
 	{ "smtpd", listener_module_start, listener_module_reload, listener_module_drain,
 	    listener_module_stop },
 	{ NULL, NULL, NULL, NULL, NULL }	/* end */
@@ -235,6 +237,42 @@ check_ip_list(const struct config *cfg, const char *key, const struct config_lis
 	return rc;
 }
 
+/* Suppression and feedback keys (issue 14): enhanced codes that are
+ * permanent (5.x.y), an https:// unsubscribe URL ending in '/', a
+ * feedback domain when the feedback listener is on. */
+static int
+check_suppression(const struct config *cfg, struct buf *errs)
+{
+	const char *u = cfg->list_unsubscribe_url;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < cfg->suppression_bounce_codes.n; i++) {
+		const char *c = cfg->suppression_bounce_codes.items[i];
+		unsigned a, b, d;
+		char tail;
+
+		if (sscanf(c, "%u.%u.%u%c", &a, &b, &d, &tail) != 3 || a != 5 || b > 999 || d > 999) {
+			check_error(errs, cfg, "suppression_bounce_codes",
+			    "'%s' is not a permanent enhanced status code (5.x.y)", c);
+			rc = -1;
+		}
+	}
+	if (u[0] && (strncmp(u, "https://", 8) != 0 || u[strlen(u) - 1] != '/' ||
+	    strpbrk(u, " <>\"\r\n") != NULL)) {
+		check_error(errs, cfg, "list_unsubscribe_url",
+		    "'%s': expected an https:// URL ending in '/' (the token is appended)", u);
+		rc = -1;
+	}
+	if (cfg->feedback_listen.n > 0 && cfg->feedback_domain[0] == '\0') {
+		check_error(errs, cfg, "feedback_listen", "set without feedback_domain");
+		rc = -1;
+	}
+	rc |= check_ip_list(cfg, "http_listen", &cfg->http_listen, 1, errs);
+	rc |= check_ip_list(cfg, "feedback_listen", &cfg->feedback_listen, 1, errs);
+	return rc;
+}
+
 int
 daemon_check(const struct config *cfg, char *err, size_t errlen)
 {
@@ -251,6 +289,7 @@ daemon_check(const struct config *cfg, char *err, size_t errlen)
 	    &errs);
 	rc |= check_ip_list(cfg, "smtpd_relay_listen", &cfg->smtpd_relay_listen, 1, &errs);
 	rc |= check_ip_list(cfg, "dns_servers", &cfg->dns_servers, 0, &errs);
+	rc |= check_suppression(cfg, &errs);
 	if (cfg->dkim_key_directory[0]) {
 		DIR *dir = opendir(cfg->dkim_key_directory);
 		struct dirent *de;
@@ -510,6 +549,7 @@ apply_log_settings(const struct config *cfg)
 	    file_read_all(cfg->master_key_file, 1 << 16, &key, &len) == 0) {
 		log_set_pseudonym_key((const unsigned char *)key, len);
 		addr_index_set_key((const unsigned char *)key, len);
+		token_set_key((const unsigned char *)key, len);
 		memset(key, 0, len);
 		free(key);
 	}
@@ -782,6 +822,9 @@ daemon_run_modules(struct config *cfg, const char *path, int foreground,
 		log_set_facility(cfg->syslog_facility);
 	}
 	apply_log_settings(cfg);
+	/* The address index's normal form: at start only (a change re-keys
+	 * every suppression, so it needs a restart). */
+	addr_set_fold_local(cfg->address_fold_local_part);
 	log_info("event=starting version=%s config=%s pid=%ld", PACKAGE_VERSION,
 	    log_quote(d->config_path, strlen(d->config_path), err, sizeof(err)),
 	    (long)getpid());

@@ -65,6 +65,8 @@ delivery_params_from_config(struct delivery_params *p, const struct config *cfg,
 	p->abuse.complaint_review = cfg->review_complaint_review;
 	p->abuse.complaint_pause = cfg->review_complaint_pause;
 	p->enabled = cfg->delivery_enabled;
+	p->bounce_codes = strings_copy(&cfg->suppression_bounce_codes, &p->nbounce_codes);
+	p->hard_bounce_expiry = cfg->suppression_hard_bounce_expiry;
 	return 0;
 }
 

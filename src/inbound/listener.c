@@ -330,8 +330,9 @@ conn_arm_timer(struct conn *c)
 		return;
 	ms = c->s != NULL && smtp_session_in_data(c->s) ? c->cfg->smtpd_data_timeout :
 	    c->cfg->smtpd_timeout;
-	if (!c->finishing) {
-		/* the deadlines bytes do not move */
+	if (!c->finishing && (c->s == NULL || !smtp_session_pending(c->s))) {
+		/* the deadlines bytes do not move (not while the client waits on
+		 * us: a passed deadline would re-fire at once until we answer) */
 		(void)conn_deadline(c, &at);
 		now = uv_now(c->l->loop);	/* the timer's own clock */
 		if (at <= now)
@@ -681,13 +682,14 @@ listener_accept(uv_stream_t *server, int status)
 	memset(&opts, 0, sizeof(opts));
 	opts.id = c->id;
 	opts.hostname = NULL;
-	opts.tls_available = c->mode == RELAY_MODE_SUBMISSION && l->tls != NULL;
+	opts.tls_available = (c->mode == RELAY_MODE_SUBMISSION || c->mode == RELAY_MODE_FEEDBACK) &&
+	    l->tls != NULL;
 	opts.tls_active = c->mode == RELAY_MODE_SUBMISSIONS;
 	opts.auth_in_clear = c->cfg->smtpd_auth_in_clear;
 	memset(&cb, 0, sizeof(cb));
 	cb.write = conn_on_write;
 	cb.on_connect = conn_on_connect;
-	if (c->mode != RELAY_MODE_RELAY)
+	if (c->mode != RELAY_MODE_RELAY && c->mode != RELAY_MODE_FEEDBACK)
 		cb.on_auth = conn_on_auth;
 	cb.on_mail = conn_on_mail;
 	cb.on_rcpt = conn_on_rcpt;
@@ -821,6 +823,10 @@ listener_start(uv_loop_t *loop, const struct config *cfg, struct relay *relay, c
 	for (i = 0; i < cfg->smtpd_relay_listen.n; i++)
 		if (listener_bind(l, cfg->smtpd_relay_listen.items[i],
 		    &cfg->smtpd_relay_listen.addrs[i], RELAY_MODE_RELAY, err, errlen) != 0)
+			goto fail;
+	for (i = 0; i < cfg->feedback_listen.n; i++)
+		if (listener_bind(l, cfg->feedback_listen.items[i],
+		    &cfg->feedback_listen.addrs[i], RELAY_MODE_FEEDBACK, err, errlen) != 0)
 			goto fail;
 	return l;
 fail:

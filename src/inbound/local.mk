@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: ISC
 # src/inbound/: the receiving composition root: listeners and relay.
 libpostern_a_SOURCES += src/inbound/listener.c src/inbound/relay.c \
-	src/inbound/policy_params.c
-noinst_HEADERS += include/listener.h include/relay.h
+	src/inbound/policy_params.c src/inbound/feedback.c
+noinst_HEADERS += include/listener.h include/relay.h include/feedback.h
 check_PROGRAMS += tests/unit/test_listener
 tests_unit_test_listener_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_listener
@@ -11,6 +11,9 @@ TESTS += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submis
 EXTRA_DIST += tests/integration/test_smtp_relay.py tests/integration/test_smtp_submission.py \
 	tests/integration/test_smtp_backpressure.py \
 	tests/integration/rawsmtp.py
+# The feedback listener and the one-click endpoint (issue 14).
+TESTS += tests/integration/test_feedback.py
+EXTRA_DIST += tests/integration/test_feedback.py
 # issue 12 item 12: TLS handshake, command and session deadlines
 TESTS += tests/integration/test_smtp_deadlines.py
 EXTRA_DIST += tests/integration/test_smtp_deadlines.py

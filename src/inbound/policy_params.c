@@ -51,4 +51,9 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 	egress = cfg->spf_egress_ips.n ? &cfg->spf_egress_ips : &cfg->smtp_bind_address;
 	p->spf.egress_ips.items = egress->items;
 	p->spf.egress_ips.n = egress->n;
+
+	p->suppress.drop = cfg->suppression_action == CONFIG_SUPPRESSION_DROP;
+	p->suppress.list_unsubscribe = (int)cfg->list_unsubscribe;	/* same values */
+	p->suppress.unsubscribe_url = cfg->list_unsubscribe_url;
+	p->suppress.feedback_domain = cfg->feedback_domain;
 }

@@ -16,7 +16,9 @@
  *   MAIL     auth required, account (re-read here), sender domain,
  *            size (also sets the session's limit), hourly rate, SPF
  *            (pending on DNS lookups through src/net/dns.c).
- *   RCPT     recipient limit.
+ *   RCPT     recipient limit, suppression lists (reject 550 5.7.1, or
+ *            accept and drop: the recipient is left out at end of
+ *            message and never reaches the queue).
  *   EOM      the EOM stages run in uv_queue_work on a private copy of
  *            the envelope and account policy and on the message buffer
  *            itself (taken over from the session, not copied; added
@@ -57,6 +59,7 @@
 #include "json.h"
 #include "buf.h"
 #include "dns.h"
+#include "feedback.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -65,6 +68,7 @@
 #include "review.h"
 #include "smtp.h"
 #include "spf.h"
+#include "suppress.h"
 #include "util.h"
 
 #define RELAY_ACCOUNT_CACHE_MS 5000
@@ -106,6 +110,7 @@ struct relay_session {
 	enum relay_mode mode;
 	char id[40];
 	char client[64];
+	char guard_client[AUTH_GUARD_CLIENT_MAX];	/* client as the AUTH guard counts it (IPv6: its /64) */
 	struct smtp_session *s;		/* borrowed; NULL once detached */
 	relay_resumed_cb resumed;
 	void *owner;
@@ -127,6 +132,10 @@ struct relay_session {
 	int req_sync;			/* policy_phase_run() has not returned yet */
 	struct outcome req_out;		/* its answer when it finished at once */
 	int restricted;			/* this transaction names a restricted address */
+	size_t *drops;			/* this transaction's recipients accepted but
+					 * dropped (suppression_action = drop): indices
+					 * into the envelope's rcpts; owned */
+	size_t ndrops;
 };
 
 struct relay_job {
@@ -161,6 +170,7 @@ relay_strmode(enum relay_mode m)
 	case RELAY_MODE_SUBMISSION: return "submission";
 	case RELAY_MODE_SUBMISSIONS: return "submissions";
 	case RELAY_MODE_RELAY: return "relay";
+	case RELAY_MODE_FEEDBACK: return "feedback";
 	}
 	return "?";
 }
@@ -311,6 +321,7 @@ relay_session_unref(struct relay_session *rs)
 	account_free(rs->acct);
 	account_free(rs->tacct);
 	free(rs->spf_header);
+	free(rs->drops);
 	free(rs->ph);	/* NULL: a running phase holds a reference */
 	free(rs);
 }
@@ -386,7 +397,7 @@ relay_env_auth_locked(void *arg, const char *client_ip, const char *name)
 
 	(void)client_ip;	/* the session's own address, rs->client */
 	relay_guard_params(r, &p);
-	return relay_guard_code(auth_guard_check(r->guard, &p, rs->client, name, now_mono_ms()));
+	return relay_guard_code(auth_guard_check(r->guard, &p, rs->guard_client, name, now_mono_ms()));
 }
 
 /* Would one more message exceed LIMIT?  Counted for real at end of message. */
@@ -442,6 +453,33 @@ relay_dns(void *arg, const char *name, int type, dns_cb cb, void *cbarg)
 	return dns_lookup(r->dns, name, type, cb, cbarg) != NULL ? 0 : -1;
 }
 
+/* policy_env.suppressed over the suppression store (src/account/suppress.c). */
+static int
+relay_env_suppressed(void *arg, const char *account, const char *rcpt, const char *action,
+    char *reason, size_t reasonlen)
+{
+	struct relay_session *rs = arg;
+	struct suppress_rec rec;
+	char hex[ADDR_HASH_HEX], pseud[LOG_ADDR_MAX];
+	int global, rc;
+
+	if (rs->r->q == NULL)
+		return 0;
+	rc = suppress_check(rs->r->q, account, rcpt, strlen(rcpt), &rec, &global, hex);
+	if (rc == -1) {
+		/* an address that does not normalise is no suppressed one; no
+		 * index key means the store cannot be read */
+		return addr_index_have_key() ? 0 : -1;
+	}
+	if (rc == 0)
+		return 0;
+	snprintf(reason, reasonlen, "%s%s", suppress_strreason(rec.reason),
+	    global ? ", global list" : "");
+	(void)suppress_event_hit(rs->r->q, global ? SUPPRESS_GLOBAL : account, hex,
+	    log_pseudonym(rcpt, strlen(rcpt), pseud, sizeof(pseud)), rec.reason, action);
+	return 1;
+}
+
 static void
 relay_env_init(struct relay_session *rs)
 {
@@ -454,6 +492,7 @@ relay_env_init(struct relay_session *rs)
 	e->rate_reached = relay_env_rate_reached;
 	e->set_limits = relay_env_set_limits;
 	e->restricted = relay_env_restricted;
+	e->suppressed = relay_env_suppressed;
 	e->dns = relay_dns;
 	e->dns_arg = rs->r;
 	e->spf = rs->r->spf;
@@ -500,6 +539,11 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 			r->stats.rejected++;
 		else if (o->kind == OUTCOME_TEMPFAIL)
 			r->stats.tempfailed++;
+	}
+	if (req->phase == POLICY_RCPT && req->rcpt_drop && o->kind == OUTCOME_OK) {
+		/* accepted, and left out at end of message: it takes index nrcpts */
+		rs->drops = xrealloc(rs->drops, (rs->ndrops + 1) * sizeof(*rs->drops));
+		rs->drops[rs->ndrops++] = req->nrcpts;
 	}
 	/* The runner touches REQ no more once it has called us. */
 	config_unref(rs->ph->cfg);
@@ -556,6 +600,7 @@ relay_session_new(struct relay *r, enum relay_mode mode, const char *id,
 	rs->mode = mode;
 	str_copy(rs->id, id ? id : "-", sizeof(rs->id));
 	str_copy(rs->client, client_addr ? client_addr : "", sizeof(rs->client));
+	auth_guard_client(rs->client, rs->guard_client, sizeof(rs->guard_client));
 	rs->resumed = resumed;
 	rs->owner = owner;
 	uv_timer_init(r->loop, &rs->delay);
@@ -622,7 +667,7 @@ relay_guard_done(struct relay_session *rs, enum auth_guard_result result)
 	if (rs->guard_name == NULL)
 		return 0;
 	relay_guard_params(r, &p);
-	locked = auth_guard_done(r->guard, &p, rs->client, rs->guard_name, result, now_mono_ms());
+	locked = auth_guard_done(r->guard, &p, rs->guard_client, rs->guard_name, result, now_mono_ms());
 	free(rs->guard_name);
 	rs->guard_name = NULL;
 	return locked;
@@ -756,7 +801,7 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		auth_guard_expire(r->guard, &p, now);
 		r->lockout_gc = now;
 	}
-	v = auth_guard_admit(r->guard, &p, rs->client, authcid, now, &delay);
+	v = auth_guard_admit(r->guard, &p, rs->guard_client, authcid, now, &delay);
 	if (v != AUTH_GUARD_OK) {
 		r->stats.auth_locked++;
 		log_info("sid=%s event=auth result=%s client=%s", rs->id,
@@ -797,7 +842,9 @@ relay_auth_start(struct relay_session *rs, const char *name, const char *pw, siz
 
 	if (r->pool == NULL)
 		r->pool = auth_pool_new(r->loop, (unsigned)r->cfg->smtpd_auth_threads);
-	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->client,
+	/* a pair that logged in before goes first: customers do not queue behind a flood */
+	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->guard_client,
+	    auth_guard_trusted(r->guard, rs->guard_client, name, now_mono_ms()),
 	    relay_lookup, r->q, name, pw, pwlen, relay_auth_done, rs);
 	if (rs->auth_req == NULL) {
 		relay_guard_done(rs, AUTH_GUARD_VOID);
@@ -861,11 +908,22 @@ relay_account(struct relay_session *rs)
 int
 relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct outcome *out)
 {
-	struct policy_req *q = relay_req(rs, POLICY_MAIL);
+	struct policy_req *q;
+
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		/* the feedback listener (src/inbound/feedback.c): anyone may
+		 * send, within small bounds; RCPT decides */
+		if (rs->s != NULL)
+			smtp_session_set_limits(rs->s, FEEDBACK_MAX_SIZE, FEEDBACK_MAX_RCPTS);
+		outcome_reply(out, R_MAIL_OK);
+		return SMTP_DONE;
+	}
+	q = relay_req(rs, POLICY_MAIL);
 
 	rs->restricted = 0;	/* a new transaction */
 	free(rs->spf_header);
 	rs->spf_header = NULL;
+	rs->ndrops = 0;			/* a new transaction */
 	account_free(rs->tacct);	/* re-read by the account stage */
 	rs->tacct = NULL;
 	/* RFC 4954 §6: submission needs AUTH first. */
@@ -884,14 +942,21 @@ int
 relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
     const struct smtp_rcpt *rcpt, struct outcome *out)
 {
-	struct policy_req *q = relay_req(rs, POLICY_RCPT);
+	struct policy_req *q;
 	struct account *a = relay_account(rs);
+
+	(void)env;
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		outcome_reply(out, feedback_rcpt(rs->r->cfg, rcpt->addr));
+		return SMTP_DONE;
+	}
+	q = relay_req(rs, POLICY_RCPT);
 
 	q->acct = a != NULL ? &a->pol : NULL;
 	q->account = a != NULL ? a->name : NULL;
-	q->rcpt = rcpt->addr;
 	q->sender = env->sender;
 	q->nrcpts = env->nrcpts;
+	q->rcpt = rcpt->addr;
 	return relay_run_phase(rs, out);
 }
 
@@ -1117,12 +1182,30 @@ relay_policy_done(uv_work_t *w, int status)
 	in.eightbit = j->eightbit;
 	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
 	in.client = j->client_desc;
+	in.id = j->pm.msgid;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
 		outcome_reply(&o, R_QUEUE_ERROR);
 		relay_resume(rs, &o);
 		relay_job_free(j);
 	}
+}
+
+/* The feedback listener's additions are durable (or failed). */
+static void
+relay_feedback_done(void *arg, const struct outcome *o)
+{
+	struct relay_session *rs = arg;
+	struct relay *r = rs->r;
+	struct outcome reply;
+
+	if (o->kind == OUTCOME_OK)
+		outcome_reply(&reply, R_FEEDBACK_ACCEPTED);
+	else
+		reply = *o;	/* 451/452 from the queue: the sender retries */
+	relay_resume(rs, &reply);
+	relay_session_unref(rs);
+	relay_job_ended(r);
 }
 
 int
@@ -1136,6 +1219,26 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	char pseud[LOG_ADDR_MAX];
 	size_t i;
 
+	if (rs->mode == RELAY_MODE_FEEDBACK) {
+		/* bounded (FEEDBACK_MAX_SIZE) and parsed at once; never queued;
+		 * 250 once what it adds is durable */
+		const char **addrs = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*addrs));
+		int pending;
+
+		for (i = 0; i < env->nrcpts; i++)
+			addrs[i] = env->rcpts[i].addr;
+		rs->refs++;
+		r->jobs++;
+		pending = feedback_message(r->q, r->cfg, addrs, env->nrcpts, msg->data, msg->len,
+		    relay_feedback_done, rs);
+		free(addrs);
+		if (pending)
+			return SMTP_PENDING;
+		rs->refs--;
+		r->jobs--;
+		outcome_reply(out, R_FEEDBACK_ACCEPTED);
+		return SMTP_DONE;
+	}
 	if (rs->mode != RELAY_MODE_RELAY && rs->acct == NULL) {
 		outcome_reply(out, R_AUTH_REQUIRED);
 		return SMTP_DONE;
@@ -1169,15 +1272,30 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	}
 	j->sender = xstrdup(env->sender);
 	j->restricted = rs->restricted;
-	j->nrcpts = env->nrcpts;
 	j->rcpts = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpts));
 	j->rcpt_addrs = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpt_addrs));
 	for (i = 0; i < env->nrcpts; i++) {
-		j->rcpts[i].addr = xstrdup(env->rcpts[i].addr);
-		j->rcpts[i].orcpt = env->rcpts[i].orcpt ? xstrdup(env->rcpts[i].orcpt) : NULL;
-		j->rcpts[i].notify = env->rcpts[i].notify;
-		j->rcpt_addrs[i] = j->rcpts[i].addr;
+		size_t k, n = j->nrcpts;
+
+		for (k = 0; k < rs->ndrops && rs->drops[k] != i; k++)
+			;
+		if (k < rs->ndrops)
+			continue;	/* suppressed, accepted and dropped: never queued */
+		j->rcpts[n].addr = xstrdup(env->rcpts[i].addr);
+		j->rcpts[n].orcpt = env->rcpts[i].orcpt ? xstrdup(env->rcpts[i].orcpt) : NULL;
+		j->rcpts[n].notify = env->rcpts[i].notify;
+		j->rcpt_addrs[n] = j->rcpts[n].addr;
+		j->nrcpts++;
 	}
+	if (j->nrcpts == 0) {
+		/* every recipient was dropped: the client hears ok, nothing is kept */
+		log_info("sid=%s event=dropped reason=suppressed nrcpt=%zu", rs->id, env->nrcpts);
+		relay_job_untake(j);
+		relay_job_free(j);
+		outcome_reply(out, R_SUCCESS);
+		return SMTP_DONE;
+	}
+	queue_new_id(j->pm.msgid);	/* List-Unsubscribe tokens name it */
 	j->envid = env->envid ? xstrdup(env->envid) : NULL;
 	j->ret_full = env->ret == SMTP_RET_FULL;
 	j->smtputf8 = env->smtputf8;

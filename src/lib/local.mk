@@ -9,6 +9,7 @@ libpostern_a_SOURCES += \
 	src/lib/json.c \
 	src/lib/log.c \
 	src/lib/outcome.c \
+	src/lib/token.c \
 	src/lib/util.c
 noinst_HEADERS = \
 	include/addr.h \
@@ -18,6 +19,7 @@ noinst_HEADERS = \
 	include/json.h \
 	include/log.h \
 	include/outcome.h \
+	include/token.h \
 	include/util.h
 check_PROGRAMS += tests/unit/test_crypto
 tests_unit_test_crypto_LDADD = $(POSTERN_LIBS)

@@ -42,6 +42,16 @@
 #define RATE_TABLE_MAX 65536
 #define DISCARD_FACTOR 16
 
+struct http_deferred {
+	struct http_server *srv;	/* NULL once the server stopped */
+	struct MHD_Connection *conn;	/* NULL once the connection is gone */
+	struct http_response resp;	/* what the handler fills later */
+	int head;			/* a HEAD request: no body */
+	int finished;			/* http_deferred_finish() was called */
+	int attached;			/* the connection is suspended for it */
+	struct http_deferred *next;	/* the server's suspended list */
+};
+
 struct http_server {
 	uv_loop_t *loop;			/* borrowed */
 	struct MHD_Daemon *mhd;
@@ -54,6 +64,7 @@ struct http_server {
 	struct http_limits lim;
 	struct hash *rate;			/* raw IP -> struct bucket */
 	struct http_stats stats;
+	struct http_deferred *suspended;	/* connections waiting for a handler */
 };
 
 struct bucket {
@@ -67,9 +78,11 @@ struct req_ctx {
 	int too_large;		/* past max_body: being discarded */
 	uint64_t discarded;
 	int answered;		/* a response was queued early */
+	struct http_deferred *def;	/* a deferred answer (suspended), or NULL */
 };
 
 static void http_reschedule(struct http_server *srv);
+static void http_on_timer_kick(uv_timer_t *t);
 
 static void http_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -134,11 +147,26 @@ http_parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t 
 	return -1;
 }
 
+static void http_response_release(struct http_response *r);
+
+static void
+deferred_free(struct http_deferred *d)
+{
+	http_response_release(&d->resp);
+	free(d);
+}
+
 static void
 req_ctx_free(struct req_ctx *c)
 {
 	if (!c)
 		return;
+	if (c->def != NULL) {
+		/* the connection ends before the handler finished: it frees D */
+		c->def->conn = NULL;
+		if (c->def->finished)
+			deferred_free(c->def);
+	}
 	buf_free(&c->body);
 	free(c);
 }
@@ -356,6 +384,16 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 		*upload_data_size = 0;	/* discard whatever follows */
 		return MHD_YES;
 	}
+	if (c->def != NULL) {
+		/* resumed: the deferred answer is ready */
+		struct http_deferred *d = c->def;
+
+		c->def = NULL;
+		c->answered = 1;
+		ret = http_send(conn, &d->resp, d->head);
+		deferred_free(d);
+		return ret;
+	}
 	if (*upload_data_size) {
 		/* A body without a declared length that passes the cap is
 		 * read and dropped (so the client can read the 413), up to
@@ -402,9 +440,74 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 	srv->stats.requests++;
 	rt->handler(&req, &resp, rt->arg);
 	head = strcmp(method, "HEAD") == 0;
+	if (resp.deferred != NULL) {
+		struct http_deferred *d = resp.deferred;
+
+		http_response_release(&resp);
+		if (d->finished) {
+			/* finished inside the handler: answer now */
+			ret = http_send(conn, &d->resp, head);
+			deferred_free(d);
+			return ret;
+		}
+		d->attached = 1;
+		d->srv = srv;
+		d->conn = conn;
+		d->head = head;
+		c->def = d;
+		d->next = srv->suspended;
+		srv->suspended = d;
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
 	ret = http_send(conn, &resp, head);
 	http_response_release(&resp);
 	return ret;
+}
+
+struct http_deferred *
+http_response_defer(struct http_response *resp)
+{
+	struct http_deferred *d = xcalloc(1, sizeof(*d));
+
+	http_response_init(&d->resp);
+	resp->deferred = d;
+	return d;
+}
+
+struct http_response *
+http_deferred_response(struct http_deferred *d)
+{
+	return &d->resp;
+}
+
+static void
+http_unlink_suspended(struct http_server *srv, struct http_deferred *d)
+{
+	struct http_deferred **pp;
+
+	for (pp = &srv->suspended; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+}
+
+void
+http_deferred_finish(struct http_deferred *d)
+{
+	d->finished = 1;
+	if (!d->attached)
+		return;		/* still in its handler: http_access() answers */
+	if (d->srv == NULL || d->conn == NULL) {
+		/* the server stopped or the connection is gone: nobody to answer */
+		if (d->conn == NULL)
+			deferred_free(d);
+		return;
+	}
+	http_unlink_suspended(d->srv, d);
+	MHD_resume_connection(d->conn);	/* the access handler sends d->resp */
+	uv_timer_start(&d->srv->timer, http_on_timer_kick, 0, 0);
 }
 
 const char *
@@ -459,6 +562,13 @@ http_on_poll(uv_poll_t *h, int status, int events)
 
 static void
 http_on_timer(uv_timer_t *t)
+{
+	http_run(t->data);
+}
+
+/* A resumed connection: let MHD run on the next loop turn. */
+static void
+http_on_timer_kick(uv_timer_t *t)
 {
 	http_run(t->data);
 }
@@ -525,7 +635,8 @@ http_server_start(uv_loop_t *loop, const char *listen_addr,
 	srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 	    : ((struct sockaddr_in *)&ss)->sin_port);
 
-	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
+	    0, NULL, NULL,
 	    http_access, srv,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_CONNECTION_LIMIT, srv->lim.max_connections,
@@ -577,6 +688,16 @@ http_server_stop(struct http_server *srv)
 {
 	if (!srv || !srv->mhd)
 		return;
+	/* Suspended connections must be resumed before MHD stops; their
+	 * handlers' answers are dropped when they finish. */
+	while (srv->suspended != NULL) {
+		struct http_deferred *d = srv->suspended;
+
+		srv->suspended = d->next;
+		d->srv = NULL;
+		if (d->conn != NULL)
+			MHD_resume_connection(d->conn);
+	}
 	/* Stop watching MHD's epoll descriptor before MHD closes it. */
 	uv_poll_stop(&srv->poll);
 	uv_close((uv_handle_t *)&srv->poll, http_on_close);

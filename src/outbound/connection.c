@@ -629,7 +629,10 @@ conn_next(struct conn *c)
 		}
 		m = it->j->job->msg;
 		memset(&it->cmsg, 0, sizeof(it->cmsg));
-		it->cmsg.sender = m->sender ? m->sender : "";
+		/* VERP (issue 14): the remote's DSN comes back to the feedback
+		 * listener with the token; bounces postern makes itself still
+		 * go to m->sender (bounce.c) */
+		it->cmsg.sender = it->verp[0] ? it->verp : m->sender ? m->sender : "";
 		it->cmsg.rcpts = it->crcpts;
 		it->cmsg.nrcpts = it->n;
 		it->cmsg.data = it->j->body.data ? it->j->body.data : "";

@@ -66,6 +66,8 @@
 #include "queue.h"
 #include "route.h"
 #include "smtp_client.h"
+#include "suppress.h"
+#include "token.h"
 #include "tls.h"
 #include "util.h"
 
@@ -350,6 +352,32 @@ item_finish(struct dl_item *it)
 	dl_item_free(it);
 }
 
+/*
+ * A hard bounce (issue 14): a permanent failure whose enhanced code is
+ * in suppression_bounce_codes (5.1.1 no such user, 5.1.2 no such
+ * domain, 5.1.10 null MX by default) puts the recipient on the
+ * message's account's suppression list (the global one for mail
+ * without an account).  Policy blocks (5.7.x) and 4xx never do: the
+ * address exists.  An address already listed adds nothing.
+ */
+static void
+dl_hard_bounce(struct delivery *dl, const struct queue_msg *m, const struct queue_rcpt *r,
+    const struct outcome *res)
+{
+	size_t i;
+
+	if (res->kind != OUTCOME_PERMFAIL || res->enhanced[0] != '5')
+		return;
+	for (i = 0; i < dl->p.nbounce_codes; i++)
+		if (strcmp(dl->p.bounce_codes[i], res->enhanced) == 0)
+			break;
+	if (i == dl->p.nbounce_codes)
+		return;
+	(void)suppress_add_auto(dl->q, m->account && suppress_scope_valid(m->account) ?
+	    m->account : SUPPRESS_GLOBAL, r->addr, strlen(r->addr), SUPPRESS_HARD_BOUNCE,
+	    res->enhanced, dl->p.hard_bounce_expiry, NULL, NULL);
+}
+
 static void
 trigger_stored(void *arg, const struct outcome *o)
 {
@@ -431,6 +459,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		newstate = QUEUE_DEFERRED;
 	}
 	it->newstate[rc->i] = newstate;
+	if (newstate == QUEUE_BOUNCED)
+		dl_hard_bounce(dl, m, r, res);
 	if (!dl->stopped)
 		dl_trigger(dl, m, newstate);
 	if (newstate == QUEUE_DELIVERED)
@@ -578,6 +608,27 @@ kick_cb(uv_timer_t *t)
 
 /* ---- taking work from the queue ---- */
 
+/* The account's return_path_domain (VERP) into OUT, or "" (also for the
+ * null sender: DSNs are never VERPed). */
+static void
+dl_verp_domain(struct delivery *dl, const struct queue_msg *m, char *out, size_t outlen)
+{
+	struct account *a;
+	char *text = NULL;
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (m->sender == NULL || m->sender[0] == '\0' || m->account == NULL ||
+	    m->account[0] == '\0' || !token_have_key() ||
+	    queue_kv_get(dl->q, QUEUE_T_ACCOUNTS, m->account, &text, &len) != 0)
+		return;
+	if ((a = account_parse(text, len)) != NULL) {
+		str_copy(out, a->pol.return_path_domain, outlen);
+		account_free(a);
+	}
+	free(text);
+}
+
 static void
 take_job(struct delivery *dl, struct queue_job *job)
 {
@@ -586,6 +637,9 @@ take_job(struct delivery *dl, struct queue_job *job)
 	struct dest *touched[64];
 	size_t i, k, ntouched = 0;
 	char *done = xcalloc(m->nrcpts ? m->nrcpts : 1, 1);
+	char verp[256];
+
+	dl_verp_domain(dl, m, verp, sizeof(verp));
 
 	j->job = job;
 	j->refs = 1;
@@ -606,9 +660,17 @@ take_job(struct delivery *dl, struct queue_job *job)
 		for (k = i; k < m->nrcpts; k++) {
 			if (done[k] || strcasecmp(rcpt_domain(m->rcpts[k].addr), dom) != 0)
 				continue;
+			if (verp[0] && k != i)
+				continue;	/* VERP: one recipient per transaction */
 			done[k] = 1;
 			it->idx = xrealloc(it->idx, (it->n + 1) * sizeof(*it->idx));
 			it->idx[it->n++] = k;
+		}
+		if (verp[0]) {
+			char tok[TOKEN_LEN + 1];
+
+			if (token_make(TOKEN_BOUNCE, m->id, m->rcpts[i].no, tok) == 0)
+				snprintf(it->verp, sizeof(it->verp), "b+%s@%s", tok, verp);
 		}
 		it->crcpts = xcalloc(it->n, sizeof(*it->crcpts));
 		it->res = xcalloc(it->n, sizeof(*it->res));
@@ -683,6 +745,9 @@ delivery_params_free(struct delivery_params *p)
 	for (i = 0; i < p->ndns; i++)
 		free(p->dns_servers[i]);
 	free(p->dns_servers);
+	for (i = 0; i < p->nbounce_codes; i++)
+		free(p->bounce_codes[i]);
+	free(p->bounce_codes);
 	memset(p, 0, sizeof(*p));
 }
 

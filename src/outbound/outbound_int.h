@@ -57,6 +57,7 @@ struct dl_item {
 	char cid[24];			/* connection that carried it, or "" */
 	char host[ROUTE_HOST_MAX];	/* MX host name (Remote-MTA), or "" */
 	int server_dsn;			/* the server offered DSN */
+	char verp[320];			/* VERP envelope sender b+TOKEN@return_path_domain, or "" */
 	struct smtp_client_msg cmsg;
 	struct dl_item *next;
 };

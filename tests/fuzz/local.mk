@@ -80,6 +80,10 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
 tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
 
+# report: the feedback listener's DSN/ARF parser and the tokens (issue 14)
+FUZZ_TARGETS += tests/fuzz/fuzz_report
+tests_fuzz_fuzz_report_SOURCES = tests/fuzz/fuzz_report.c tests/fuzz/replay.c
+tests_fuzz_fuzz_report_LDADD = $(FUZZ_LDADD)
 # review_view: the reviewer's masked view and the fingerprint (policy/review_view.c, issue 16)
 FUZZ_TARGETS += tests/fuzz/fuzz_review_view
 tests_fuzz_fuzz_review_view_SOURCES = tests/fuzz/fuzz_review_view.c tests/fuzz/replay.c

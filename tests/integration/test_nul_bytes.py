@@ -38,7 +38,7 @@ def send_data(p, msg):
 
 
 def main():
-    plan(12)
+    plan(13)
     p = Postern(name="nul", conf={"delivery_enabled": False}).start()
 
     c, r = send_data(p, MSG)
@@ -95,7 +95,7 @@ def main():
     resp = json.loads(resp) if resp else {}
     ok(resp.get("status") == 2 and "NUL" in resp.get("error", ""),
        "a control request with NUL in a string is refused (%r)" % (resp,))
-    p.stop()
+    is_(p.stop(), 0, "posternd stops cleanly (exit 0: no sanitizer report)")
 
 
 def subprocess_bytes(p, *args):

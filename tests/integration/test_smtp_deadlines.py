@@ -13,7 +13,10 @@ command line trickled byte by byte gets 421 4.4.2 (smtpd_command_timeout,
 reason=command); a client sending NOOP after NOOP, each answered, is
 ended by smtpd_session_timeout (421, reason=session); and a pause
 between commands longer than smtpd_command_timeout is not a timeout
-(the command clock starts at a command's first byte).  Each trickle is
+(the command clock starts at a command's first byte).  A deadline that
+passes while the client waits on posternd (here an AUTH slow-down) is
+applied once the answer is out, and the timer does not spin meanwhile
+(posternd's CPU time over the wait stays well below the wait).  Each trickle is
 far longer than the deadline it tests, so nothing here is a timing
 assertion: what is checked is that the server ends it at all.
 """
@@ -67,7 +70,7 @@ PARTIAL_HELLO = b"\x16\x03\x01\x02\x00" + b"\x01\x00\x01\xfc\x03\x03" + b"\x00" 
 
 
 def main():
-    plan(11)
+    plan(16)
     p = Postern(name="deadlines", conf={
         "smtpd_timeout": "30s",
         "smtpd_tls_handshake_timeout": "1s",
@@ -130,7 +133,41 @@ def main():
     ok(got421, "NOOP every %.1f s, each answered: ended with 421 by smtpd_session_timeout" % STEP)
     like(p.log(start), r"event=timeout reason=session", "logged reason=session")
     c.close()
-    p.stop()
+    is_(p.stop(), 0, "posternd stops cleanly (exit 0: no sanitizer report)")
+
+    # ---- the session deadline passes while the client waits on us ----
+    q = Postern(name="deadlines-pending", tls=False, conf={
+        "smtpd_auth_in_clear": True, "smtpd_submissions_listen": "",
+        "smtpd_session_timeout": "1s", "smtpd_auth_failure_delay": "0",
+        "smtpd_auth_slowdown_threshold": 1, "smtpd_auth_slowdown_max": "10s",
+    }).start()
+    for src in ("127.0.0.5", "127.0.0.6"):	# two failures: the next attempt waits 2 s
+        c = Raw(q.host, q.ports["submission"], source=src)
+        c.reply()
+        c.cmd("EHLO client.test")
+        c.auth_plain("someone", "wrong")
+        c.close()
+    c = Raw(q.host, q.ports["submission"], source="127.0.0.7", timeout=30)
+    c.reply()
+    c.cmd("EHLO client.test")
+    cpu0 = cpu_seconds(q.pid)
+    t0 = time.monotonic()
+    r = c.auth_plain("someone", "wrong")
+    waited = time.monotonic() - t0
+    cpu = cpu_seconds(q.pid) - cpu0
+    ok(r is not None and r[0] == 535, "the slowed AUTH is answered after the deadline passed (%r)" % (r,))
+    ok(cpu < waited / 2, "no timer spin while waiting on us: %.2f s CPU over %.2f s" % (cpu, waited))
+    r = c.cmd("NOOP")
+    ok(r is None or r[0] == 421, "then the passed session deadline ends the session (%r)" % (r,))
+    c.close()
+    is_(q.stop(), 0, "posternd stops cleanly (exit 0: no sanitizer report)")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of PID, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 run(main)

@@ -6,7 +6,8 @@ address (sender or recipient) of one account, other addresses
 pseudonymised, content only with --content; `subject erase` shreds every
 message to or from it (a message with another recipient keeps only that
 recipient's row), removes the events naming it and scrubs the audit
-records naming it, keeps a keyed-hash suppression entry (reason erased),
+records naming it, keeps a keyed-hash suppression entry (reason erased)
+that refuses new mail to the address at RCPT,
 journals the erasure; afterwards no byte of data.mdb (free pages
 included), the key store, the erasure journal or the log holds the
 address or the erased mail's content, and no key for the erased mail can
@@ -24,7 +25,7 @@ from harness import *
 from queuelib import control, inject
 from rawscan import Scan
 
-plan(39)
+plan(40)
 
 H = os.urandom(5).hex()
 S = "subj.%s@example.test" % H          # the data subject
@@ -54,7 +55,8 @@ def receipt_of(r):
         return None
 
 
-conf = {"delivery_enabled": "no", "purge_interval": "1h", "queue_map_size": "16m"}
+conf = {"delivery_enabled": "no", "purge_interval": "1h", "queue_map_size": "16m",
+        "smtpd_relay_account": "app1"}
 with Postern(tls=False, conf=conf) as p:
     d = p.dir
     for a in ("app1", "app2"):
@@ -142,6 +144,8 @@ with Postern(tls=False, conf=conf) as p:
     st = p.posternctl_json("subject", "status", "--account", "app1", S)
     ok(st["suppressed"] and st["suppression"]["reason"] == "erased" and st["messages"] == 0,
        "status: the keyed-hash suppression entry (reason erased) stays, no messages")
+    code, text = p.send(X, [S], make_message(mail_from=X, to=S, subject="again"))
+    ok(code == 550, "the kept suppression refuses a new submission to the address at RCPT (%d %s)" % (code, text))
     ok([q for q in st["requests"] if q["request"] == e["request"] and q["kind"] == "erase"],
        "status lists the past request by id")
     st2 = p.posternctl_json("subject", "status", "--account", "app2", S)

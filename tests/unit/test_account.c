@@ -3,7 +3,7 @@
  * test_account: the account record (parse/format round trip, overrides
  * kept verbatim, malformed records refused), scrypt hashing (format,
  * random salt, verification, malformed and hostile hashes), the sender
- * domain check, lockout counters, the hourly rate, and account_auth()
+ * domain check, the hourly rate, and account_auth()
  * off the loop with an in-memory lookup.
  */
 #include "autoconfig.h"
@@ -87,7 +87,6 @@ int
 main(void)
 {
 	struct account *a, *b;
-	struct account_lockout *lo;
 	struct account_rate *rt;
 	char hash[ACCOUNT_HASH_MAX + 1], hash2[ACCOUNT_HASH_MAX + 1], pw[32], pw2[32];
 	char *text, *text2, val[64];
@@ -96,7 +95,7 @@ main(void)
 	int bad, rc;
 	uint64_t t0 = 1000000000000ULL;
 
-	plan(77);
+	plan(66);
 
 	/* ---- names ---- */
 	ok(account_name_valid("app1") && account_name_valid("a.b_c-d"), "valid names");
@@ -201,25 +200,6 @@ main(void)
 	}
 	is_int(bad, 0, "%zu sender cases", ARRAY_SIZE(sender_cases));
 
-	/* ---- lockout ---- */
-	lo = account_lockout_new();
-	ok(account_lockout_fail(lo, "ip:1", t0, 3, 60000) == 0, "1st failure");
-	ok(account_lockout_fail(lo, "ip:1", t0 + 1, 3, 60000) == 0, "2nd failure");
-	ok(!account_lockout_locked(lo, "ip:1", t0 + 2), "not locked yet");
-	ok(account_lockout_fail(lo, "ip:1", t0 + 2, 3, 60000) == 1, "3rd failure locks");
-	ok(account_lockout_locked(lo, "ip:1", t0 + 3), "locked");
-	ok(!account_lockout_locked(lo, "ip:2", t0 + 3), "other key not locked");
-	ok(account_lockout_locked(lo, "ip:1", t0 + 60001), "still locked just before the end");
-	ok(!account_lockout_locked(lo, "ip:1", t0 + 60002), "unlocked after lock time");
-	ok(account_lockout_fail(lo, "ip:3", t0, 3, 60000) == 0 &&
-	    account_lockout_fail(lo, "ip:3", t0 + 1, 3, 60000) == 0 &&
-	    account_lockout_fail(lo, "ip:3", t0 + 200000, 3, 60000) == 0,
-	    "old failures are forgotten");
-	account_lockout_clear(lo, "ip:3");
-	is_int(account_lockout_count(lo), 1, "clear removes the entry");
-	account_lockout_expire(lo, t0 + 500000, 60000);
-	is_int(account_lockout_count(lo), 0, "expire drops stale entries");
-	account_lockout_free(lo);
 
 	/* ---- hourly rate ---- */
 	rt = account_rate_new();

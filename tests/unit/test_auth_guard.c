@@ -15,6 +15,7 @@
  *
  * Pool: jobs run off the loop and DONE runs on it; round-robin across
  * keys (a key with many jobs does not starve one with a single job);
+ * urgent jobs (trusted pairs) first;
  * cancel of a queued job never runs it; free with nothing left.
  */
 #include "autoconfig.h"
@@ -125,6 +126,10 @@ test_guard(void)
 	(void)auth_guard_list(g, &P, t, 0, count_cb, &l);
 	ok(l.accounts == 1 && l.delay == 8000, "lockouts lists the account under slow-down (%llu ms)",
 	    (unsigned long long)l.delay);
+	ok(auth_guard_trusted(g, "203.0.113.5", "victim", t + 1) &&
+	    !auth_guard_trusted(g, "203.0.113.6", "victim", t + 1) &&
+	    !auth_guard_trusted(g, "203.0.113.5", "victim", t + AUTH_GUARD_TRUST_MS + 1),
+	    "trusted: that pair only, for AUTH_GUARD_TRUST_MS");
 	(void)auth_guard_admit(g, &P, "203.0.113.5", "victim", t + 1, &d);
 	is_int(d, 0, "an address that authenticated as the account is exempt from its slow-down");
 	(void)auth_guard_done(g, &P, "203.0.113.5", "victim", AUTH_GUARD_SUCCESS, t + 1);
@@ -172,6 +177,30 @@ test_guard(void)
 	is_int(auth_guard_check(g, &P, "192.0.2.40", "app9", t), AUTH_GUARD_OK, "pair free again");
 	is_int(auth_guard_unlock(g, "nobody-here"), 0, "unlock of an unknown target clears nothing");
 
+	/* ---- IPv6: counted per /64 ---- */
+	{
+		char a[AUTH_GUARD_CLIENT_MAX], b[AUTH_GUARD_CLIENT_MAX], c4[AUTH_GUARD_CLIENT_MAX];
+
+		auth_guard_client("2001:db8:1:2::17", a, sizeof(a));
+		auth_guard_client("2001:db8:1:2:aaaa:bbbb:cccc:dddd", b, sizeof(b));
+		auth_guard_client("192.0.2.7", c4, sizeof(c4));
+		is_str(a, "2001:db8:1:2::/64", "an IPv6 client counts as its /64");
+		is_str(b, a, "any address of the /64 is the same client");
+		is_str(c4, "192.0.2.7", "IPv4 as it is");
+		for (i = 0; i < 3; i++) {
+			char addr[64], k[AUTH_GUARD_CLIENT_MAX];
+
+			snprintf(addr, sizeof(addr), "2001:db8:1:2::%x", 100 + i);
+			auth_guard_client(addr, k, sizeof(k));
+			(void)attempt(g, k, "v6acct", AUTH_GUARD_FAILURE, t, NULL);
+		}
+		is_int(auth_guard_check(g, &P, a, "v6acct", t), AUTH_GUARD_LOCKED_PAIR,
+		    "three guesses from three addresses of one /64 lock the pair");
+		auth_guard_client("2001:db8:1:3::1", b, sizeof(b));
+		is_int(auth_guard_check(g, &P, b, "v6acct", t), AUTH_GUARD_OK, "the next /64 is another client");
+		ok(auth_guard_unlock(g, a) >= 1, "unlock by the /64");
+	}
+
 	/* ---- expiry ---- */
 	auth_guard_expire(g, &P, t + 25ULL * 3600 * 1000);
 	is_int(auth_guard_count(g), 0, "expiry forgets everything once nothing is held");
@@ -218,8 +247,8 @@ test_pool(void)
 {
 	uv_loop_t loop;
 	struct auth_pool *p;
-	struct job jobs[9];
-	struct auth_pool_job *h[9];
+	struct job jobs[10];
+	struct auth_pool_job *h[10];
 	int i;
 
 	uv_loop_init(&loop);
@@ -229,17 +258,19 @@ test_pool(void)
 	/* one thread: the first job runs at once, the rest queue */
 	for (i = 0; i < 6; i++) {
 		jobs[i].key = "a";
-		h[i] = auth_pool_submit(p, "a", job_work, job_done, &jobs[i]);
+		h[i] = auth_pool_submit(p, "a", 0, job_work, job_done, &jobs[i]);
 	}
 	jobs[6].key = "b";
-	h[6] = auth_pool_submit(p, "b", job_work, job_done, &jobs[6]);
+	h[6] = auth_pool_submit(p, "b", 0, job_work, job_done, &jobs[6]);
 	jobs[7].key = "c";
-	h[7] = auth_pool_submit(p, "c", job_work, job_done, &jobs[7]);
+	h[7] = auth_pool_submit(p, "c", 0, job_work, job_done, &jobs[7]);
 	jobs[8].key = "a";
-	h[8] = auth_pool_submit(p, "a", job_work, job_done, &jobs[8]);
+	h[8] = auth_pool_submit(p, "a", 0, job_work, job_done, &jobs[8]);
 	ok(h[8] != NULL, "submit");
 	is_int(auth_pool_cancel(p, h[8]), 0, "a queued job can be cancelled");
-	while (ndone < 9)
+	jobs[9].key = "u";
+	h[9] = auth_pool_submit(p, "u", 1, job_work, job_done, &jobs[9]);
+	while (ndone < 10)
 		uv_run(&loop, UV_RUN_ONCE);
 	ok(!jobs[8].ran && jobs[8].status == UV_ECANCELED, "a cancelled job never runs (UV_ECANCELED)");
 	order[norder] = '\0';
@@ -247,6 +278,8 @@ test_pool(void)
 	ok(strchr(order, 'b') != NULL && strchr(order, 'b') - order <= 2 &&
 	    strchr(order, 'c') - order <= 3,
 	    "round-robin: b and c run among the first jobs, not after a's six (%s)", order);
+	ok(strchr(order, 'u') != NULL && strchr(order, 'u') - order <= 2,
+	    "an urgent job (a pair that logged in before) goes before the queued ones (%s)", order);
 	is_int(auth_pool_pending(p), 0, "nothing pending");
 	auth_pool_free(p);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -256,7 +289,7 @@ test_pool(void)
 int
 main(void)
 {
-	plan(41);
+	plan(49);
 	test_guard();
 	test_pool();
 	return done();

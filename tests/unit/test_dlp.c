@@ -277,6 +277,8 @@ static const struct {
 	{ "https://pay.test/?pan=4556737586899855&x=1", DLP_CARD },	/* #17 */
 	{ "Card 4556.7375.8689.9855", DLP_CARD },
 	{ "card 8100 1234 5678 9017", DLP_CARD },		/* UnionPay 81 */
+	{ "Card zz99 4556 7375 8689 9855", DLP_CARD },		/* no IBAN shape hides it */
+	{ "Card DE00 4556 7375 8689 9855", DLP_CARD },
 };
 
 int

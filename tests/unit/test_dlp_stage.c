@@ -203,7 +203,7 @@ main(void)
 	size_t nparts = 0, before = 0;
 	const char *plain = "Subject: hi\r\n\r\nPlease charge " CARD " today.\r\n";
 
-	plan(37);
+	plan(39);
 	ok(tag && rej && hold && red && lim_hold && lim_rej, "configs parse");
 
 	/* tag (the default) */
@@ -335,6 +335,33 @@ main(void)
 		ok(o.kind == OUTCOME_PERMFAIL && o.code == 554, "depth limit: rejected (%d %s)",
 		    o.code, o.text);
 		msg_free(&m);
+	}
+	/* Issue 18: where the parser gives up is a limit, named in the reply. */
+	{
+		struct buf big;
+		int i;
+
+		buf_init(&big, 0);
+		buf_append_str(&big, "Content-Type: multipart/mixed; boundary=\"");
+		for (i = 0; i < 1000; i++)
+			buf_append(&big, "b", 1);
+		buf_append_str(&big, "\"\r\n\r\n--b\r\n\r\n" CARD "\r\n");
+		msg_init(&m, lim_rej, NULL, big.data);
+		stage(&m, &o);
+		ok(o.kind == OUTCOME_PERMFAIL && o.code == 554 && strstr(o.text, "(boundary)") != NULL,
+		    "boundary over 996 characters: rejected naming the limit (%d %s)", o.code, o.text);
+		msg_free(&m);
+		buf_reset(&big);
+		buf_append_str(&big, "Subject: x");
+		for (i = 0; i < 1000; i++)
+			buf_printf(&big, "\r\n %070d", i);
+		buf_append_str(&big, "\r\n\r\n" CARD "\r\n");
+		msg_init(&m, lim_hold, NULL, big.data);
+		stage(&m, &o);
+		ok(o.kind == OUTCOME_OK && m.hold == 1 && has(&m.verdicts, "\"limit\":\"header_size\""),
+		    "64 KiB of Subject: held, verdict names header_size");
+		msg_free(&m);
+		buf_free(&big);
 	}
 
 	/* through the stage runner */

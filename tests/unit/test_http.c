@@ -61,10 +61,46 @@ h_prefix(const struct http_request *req, struct http_response *resp, void *arg)
 	http_response_text(resp, 200, NULL, req->path);
 }
 
+static uv_timer_t later_timer;
+static struct http_deferred *later_d;
+
+static void
+later_fire(uv_timer_t *t)
+{
+	(void)t;
+	http_response_text(http_deferred_response(later_d), 202, NULL, "later");
+	http_deferred_finish(later_d);
+	later_d = NULL;
+}
+
+/* Answers from a timer on the loop, after the handler returned. */
+static void
+h_defer(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	(void)req;
+	(void)arg;
+	later_d = http_response_defer(resp);
+	uv_timer_start(&later_timer, later_fire, 20, 0);
+}
+
+/* Defers and finishes inside the handler. */
+static void
+h_defer_now(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct http_deferred *d = http_response_defer(resp);
+
+	(void)req;
+	(void)arg;
+	http_response_text(http_deferred_response(d), 200, NULL, "now");
+	http_deferred_finish(d);
+}
+
 static const struct http_route routes[] = {
 	{ "GET", "/hello", 0, h_hello, "hello" },
 	{ "POST", "/echo", 0, h_echo, NULL },
 	{ "GET", "/u/", 1, h_prefix, NULL },
+	{ "GET", "/defer", 0, h_defer, NULL },
+	{ "GET", "/now", 0, h_defer_now, NULL },
 };
 
 static const struct http_route rate_routes[] = {
@@ -165,6 +201,14 @@ client(void *arg)
 	is_str(r.body.data, "/u/abc/def", "prefix route sees the decoded path");
 	reply_free(&r);
 
+	request(port, "GET", "/defer", NULL, 0, &r);
+	ok(r.status == 202 && strcmp(r.body.data, "later") == 0,
+	    "deferred answer, finished later on the loop (%ld)", r.status);
+	reply_free(&r);
+	request(port, "GET", "/now", NULL, 0, &r);
+	ok(r.status == 200 && strcmp(r.body.data, "now") == 0, "deferred and finished at once");
+	reply_free(&r);
+
 	request(port, "HEAD", "/hello", NULL, 0, &r);
 	is_int(r.status, 200, "HEAD served by the GET route");
 	is_int(r.body.len, 1, "HEAD: no body");
@@ -225,6 +269,7 @@ on_done(uv_async_t *a)
 	http_server_stop(srv);
 	http_server_stop(srv_rate);
 	uv_close((uv_handle_t *)a, NULL);
+	uv_close((uv_handle_t *)&later_timer, NULL);
 }
 
 int
@@ -236,11 +281,12 @@ main(void)
 	char err[256];
 	pthread_t th;
 
-	plan(28);
+	plan(30);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	uv_loop_init(&loop);
 	loop_thread = pthread_self();
-	ok(http_server_start(&loop, "127.0.0.1:0", routes, 3, &lim, &srv, err, sizeof(err)) == 0,
+	uv_timer_init(&loop, &later_timer);
+	ok(http_server_start(&loop, "127.0.0.1:0", routes, 5, &lim, &srv, err, sizeof(err)) == 0,
 	    "start on 127.0.0.1:0");
 	ok(http_server_port(srv) > 0, "bound a port");
 	ok(http_server_start(&loop, "127.0.0.1:0", rate_routes, 1, &rlim, &srv_rate, err,
