@@ -89,6 +89,8 @@ struct account_policy {
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
 	int suppression_action;			/* 0 reject, 1 drop, or ACCOUNT_UNSET */
 	int list_unsubscribe;			/* enum policy_list_unsubscribe, or ACCOUNT_UNSET */
+	int retention_header;			/* X-Postern-Retention: 1 allow, 0 forbid, or
+						 * ACCOUNT_UNSET (allow) */
 	char return_path_domain[256];		/* VERP b+TOKEN@ domain, "" = none */
 	/* abuse review triggers (issue 16): per mille, or ACCOUNT_UNSET
 	 * (the review_* key of postern.conf applies) */

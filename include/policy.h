@@ -68,6 +68,7 @@ struct policy_msg {
 	struct header_list hdrs;	/* owned; fields added by the stages */
 	struct buf verdicts;		/* JSON array text of findings (never values) */
 	int hold;			/* a stage asks for state held */
+	int zero_retention;		/* X-Postern-Retention: 0 asked and allowed (issue 17) */
 	/* For the Received: header (policy/headers.c); NULL when unknown. */
 	const char *client_helo;	/* borrowed; EHLO/HELO argument */
 	const char *client_addr;	/* borrowed; "192.0.2.1" / "2001:db8::1" */

@@ -106,6 +106,8 @@ struct queue_msg_in {
 	int eightbit;			/* BODY=8BITMIME */
 	const char *verdicts;		/* policy findings, JSON text or NULL; never content */
 	const char *client;		/* pseudonymised client description for events, or NULL */
+	int zero_retention;		/* X-Postern-Retention: 0 (issue 17): the body is
+					 * shredded when the last recipient is final */
 	const struct queue_audit *audit;	/* control plane (queue.inject); the
 					 * record gets the new id; NULL from SMTP */
 	const char *id;			/* the id to use, made by queue_new_id() before

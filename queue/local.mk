@@ -53,3 +53,6 @@ check_PROGRAMS += tests/unit/test_keystore
 tests_unit_test_keystore_LDADD = $(POSTERN_LIBS)
 tests_unit_test_keystore_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
 TESTS += tests/unit/test_keystore
+# issue 17: zero body retention, X-Postern-Retention
+TESTS += tests/integration/test_retention_zero.py
+EXTRA_DIST += tests/integration/test_retention_zero.py

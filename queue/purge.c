@@ -52,8 +52,8 @@ queue_set_account_policy_fn(struct queue *q, queue_account_policy_fn fn, void *a
 /* Per-account retention periods (DESIGN.md §6) from the account's typed
  * policy (body_retention, event_retention; ACCOUNT_UNSET = global),
  * parsed by the record's owner through the hook the daemon set. */
-static void
-account_retention(struct queue *q, struct db_txn *txn, const char *account, uint64_t *body,
+void
+queue_account_retention(struct queue *q, struct db_txn *txn, const char *account, uint64_t *body,
     uint64_t *event)
 {
 	struct account_policy pol;
@@ -69,6 +69,35 @@ account_retention(struct queue *q, struct db_txn *txn, const char *account, uint
 		*body = (uint64_t)pol.body_retention;
 	if (pol.event_retention != ACCOUNT_UNSET)
 		*event = (uint64_t)pol.event_retention;
+}
+
+/*
+ * Zero retention (issue 17): "0 = shred at the moment the last
+ * recipient is final", in the transaction that makes it final, not at
+ * the next purge.  The record, recipients and keyed hashes stay for
+ * metadata retention; the body chunks go and the data key's slot is
+ * zeroed once the transaction commits.
+ */
+int
+queue_zero_retention(struct queue *q, struct db_txn *txn, struct queue_msg *m, struct mrec *r,
+    int *rc)
+{
+	struct queue_settings st;
+	uint64_t body, event;
+
+	if (r->final_time == 0 || (r->flags & MF_BODY_GONE))
+		return 0;
+	queue_settings(q, &st);
+	body = st.body_retention;
+	event = st.event_retention;
+	if (!(r->flags & MF_ZERO_RET)) {
+		queue_account_retention(q, txn, m->account, &body, &event);
+		if (body != 0)
+			return 0;
+	}
+	*rc = body_shred(q, txn, m->id, r);
+	r->flags |= MF_BODY_GONE;
+	return 1;
 }
 
 /* Delete the events that name a message in IDS (their "id" field). */
@@ -142,7 +171,7 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 		if (msg_load(NULL, txn, ids[i], &m, &r)	/* the envelope stays sealed */ != 0)
 			continue;
 		if (r.final_time != 0)
-			account_retention(q, txn, m->account, &body_ret, &event_ret);
+			queue_account_retention(q, txn, m->account, &body_ret, &event_ret);
 		if (r.final_time != 0 && !(r.flags & MF_BODY_GONE) &&
 		    r.final_time + body_ret <= now) {
 			rc = body_shred(q, txn, ids[i], &r);

@@ -399,7 +399,8 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	envelope_seal(dk, &m);
 	r.slot = slot;
 	r.flags = (in->ret_full ? MF_RET_FULL : 0) | (in->smtputf8 ? MF_SMTPUTF8 : 0) |
-	    (in->eightbit ? MF_EIGHTBIT : 0) | (in->state == QUEUE_HELD ? MF_HELD : 0);
+	    (in->eightbit ? MF_EIGHTBIT : 0) | (in->state == QUEUE_HELD ? MF_HELD : 0) |
+	    (in->zero_retention ? MF_ZERO_RET : 0);
 	r.nrcpts = in->nrcpts;
 	r.nchunks = no;
 	if ((err = msg_put(txn, &m, &r)) != 0)

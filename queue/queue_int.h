@@ -327,6 +327,7 @@ int queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
 #define MF_HELD		0x08
 #define MF_DELETED	0x10
 #define MF_BODY_GONE	0x20
+#define MF_ZERO_RET	0x40	/* body shredded at final (X-Postern-Retention: 0) */
 
 /* Message metadata beyond struct queue_msg. */
 struct mrec {
@@ -461,6 +462,15 @@ int queue_subject_erase_sync(struct queue *q, const char *owner);
 
 /* ---- purge.c ---- */
 
+/* ACCOUNT's body and event retention (ms) over the global values in
+ * *BODY and *EVENT, from its typed policy (the daemon's hook). */
+void queue_account_retention(struct queue *q, struct db_txn *txn, const char *account,
+    uint64_t *body, uint64_t *event);
+/* The last recipient of M just became final: with zero body retention
+ * (the account's or global body_retention 0, or the message's
+ * X-Postern-Retention: 0) shred the body now.  1 when it did. */
+int queue_zero_retention(struct queue *q, struct db_txn *txn, struct queue_msg *m,
+    struct mrec *r, int *rc);
 /* Retention purge inside the writer's TXN (OP_PURGE). */
 int queue_purge_apply(struct queue *q, struct db_txn *txn);
 

@@ -107,6 +107,7 @@ account_new(const char *name)
 	a->pol.event_retention = ACCOUNT_UNSET;
 	a->pol.suppression_action = ACCOUNT_UNSET;
 	a->pol.list_unsubscribe = ACCOUNT_UNSET;
+	a->pol.retention_header = ACCOUNT_UNSET;
 	a->pol.review_bounce_review = a->pol.review_bounce_pause = ACCOUNT_UNSET;
 	a->pol.review_complaint_review = a->pol.review_complaint_pause = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
@@ -239,7 +240,7 @@ account_key_valid(const char *key)
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
 enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_SUPPRESSION_ACTION,
-	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE };
+	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE, AS_ALLOW_FORBID };
 
 struct account_setting {
 	const char *key;
@@ -258,6 +259,7 @@ static const struct account_setting account_settings[] = {
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+	{ "retention_header", AS_ALLOW_FORBID, "allow or forbid", POL_OFF(retention_header), 0 },
 	{ "suppression_action", AS_SUPPRESSION_ACTION, "reject or drop", POL_OFF(suppression_action), 0 },
 	{ "list_unsubscribe", AS_LIST_UNSUBSCRIBE, "off, mailto or one-click", POL_OFF(list_unsubscribe), 0 },
 	{ "return_path_domain", AS_DOMAIN, "a domain name (VERP return path b+TOKEN@DOMAIN)", POL_OFF(return_path_domain), 0 },
@@ -312,6 +314,11 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int *)field = strcmp(value, "drop") == 0;
 		return 0;
+	case AS_ALLOW_FORBID:
+		if (strcmp(value, "allow") != 0 && strcmp(value, "forbid") != 0)
+			return -1;
+		*(int *)field = strcmp(value, "allow") == 0;
+		return 0;
 	case AS_LIST_UNSUBSCRIBE:
 		if (strcmp(value, "off") == 0)
 			*(int *)field = POLICY_LU_OFF;
@@ -357,7 +364,7 @@ account_setting_unset(const struct account_setting *st, struct account_policy *p
 	else if (st->type == AS_DOMAIN)
 		field[0] = '\0';
 	else if (st->type == AS_SPF_ACTION || st->type == AS_SUPPRESSION_ACTION ||
-	    st->type == AS_LIST_UNSUBSCRIBE)
+	    st->type == AS_LIST_UNSUBSCRIBE || st->type == AS_ALLOW_FORBID)
 		*(int *)field = ACCOUNT_UNSET;
 	else
 		*(int64_t *)field = ACCOUNT_UNSET;

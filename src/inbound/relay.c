@@ -1182,6 +1182,7 @@ relay_policy_done(uv_work_t *w, int status)
 	in.eightbit = j->eightbit;
 	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
 	in.client = j->client_desc;
+	in.zero_retention = j->pm.zero_retention;	/* X-Postern-Retention: 0 (issue 17) */
 	in.id = j->pm.msgid;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
