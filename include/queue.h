@@ -437,6 +437,17 @@ int queue_flush_audited(struct queue *q, const struct queue_audit *audit,
 int queue_purge(struct queue *q, queue_done_cb cb, void *arg);
 int queue_purge_audited(struct queue *q, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
+/* What the next purge would remove (`retention show`, issue 17):
+ * counted now in a read transaction, ACCOUNT NULL for every account
+ * (events_due only then: events name no account). */
+struct queue_purge_preview {
+	uint64_t messages;		/* messages held (records) */
+	uint64_t bodies_held;		/* of which the body is still stored */
+	uint64_t bodies_due;		/* bodies past body_retention */
+	uint64_t messages_due;		/* records past metadata (event) retention */
+	uint64_t events_due;		/* events past the global event_retention */
+};
+int queue_purge_preview(struct queue *q, const char *account, struct queue_purge_preview *out);
 /* Crypto-shredding: delete an account's key; all its remaining
  * ciphertext becomes unreadable (DESIGN.md §6). */
 int queue_account_shred(struct queue *q, const char *account,

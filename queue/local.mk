@@ -54,5 +54,5 @@ tests_unit_test_keystore_LDADD = $(POSTERN_LIBS)
 tests_unit_test_keystore_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
 TESTS += tests/unit/test_keystore
 # issue 17: zero body retention, X-Postern-Retention
-TESTS += tests/integration/test_retention_zero.py
-EXTRA_DIST += tests/integration/test_retention_zero.py
+TESTS += tests/integration/test_retention_zero.py tests/integration/test_purge_batches.py
+EXTRA_DIST += tests/integration/test_retention_zero.py tests/integration/test_purge_batches.py

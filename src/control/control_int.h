@@ -18,6 +18,7 @@ void cmd_dkim_register(void);
 void cmd_suppress_register(void);
 void cmd_review_register(void);
 void cmd_subject_register(void);
+void cmd_retention_register(void);
 
 /* The hold expiry (review_hold_expiry, cmd_review.c): a timer on LOOP
  * that rejects undecided held mail with an audit record by "system".

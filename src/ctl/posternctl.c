@@ -57,6 +57,7 @@ static const struct ctl_group groups[] = {
 	{ "backup", ctl_backup_main, "DIR: a copy that erasure reaches (data, key store, journal position)" },
 	{ "restore", ctl_restore_main, "DIR: restore a backup (daemon stopped), replaying later erasures" },
 	{ "subject", ctl_subject_main, "erase, export, status: data-subject requests (with receipts)" },
+	{ "retention", ctl_retention_main, "show [--account A]: retention periods and what the next purge removes" },
 	{ "receipt", ctl_receipt_main, "verify FILE, pubkey: check data-subject request receipts" },
 	/* one line per command group: account, dkim, domain, scan, review */
 };
