@@ -300,6 +300,50 @@ rcpt_is_subject(const struct subject_op *s, const struct queue_rcpt *rc, int sen
 	return sender || (rc->has_hash && memcmp(rc->addr_hash, s->hash, ADDR_HASH_LEN) == 0);
 }
 
+#define RESTRICTION_VERDICT "{\"stage\":\"restriction\",\"action\":\"hold\"}"
+
+/* Add (ON) or remove the restriction verdict in M's verdicts (a JSON
+ * array): what makes review, queue_hold_reason() and unrestrict see why
+ * it is held. */
+static void
+restriction_mark(struct queue_msg *m, int on)
+{
+	const char *v = m->verdicts != NULL ? m->verdicts : "";
+	size_t vl = strlen(v), ml = strlen(RESTRICTION_VERDICT);
+	const char *p = strstr(v, RESTRICTION_VERDICT);
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (on && p == NULL) {
+		if (vl >= 2 && v[0] == '[' && v[vl - 1] == ']') {
+			buf_append(&b, v, vl - 1);
+			if (vl > 2)
+				buf_append_str(&b, ",");
+		} else
+			buf_append_str(&b, "[");
+		buf_append_str(&b, RESTRICTION_VERDICT "]");
+	} else if (!on && p != NULL) {
+		size_t at = (size_t)(p - v), end = at + ml;
+
+		if (end < vl && v[end] == ',')
+			end++;		/* "X," */
+		else if (at > 0 && v[at - 1] == ',')
+			at--;		/* ",X" */
+		buf_append(&b, v, at);
+		buf_append(&b, v + end, vl - end);
+		if (b.len == 2 && memcmp(b.data, "[]", 2) == 0)
+			b.len = 0;
+	} else {
+		buf_free(&b);
+		return;
+	}
+	buf_append(&b, "", 1);
+	free(m->verdicts);
+	m->verdicts = b.len > 1 ? b.data : NULL;
+	if (m->verdicts == NULL)
+		buf_free(&b);
+}
+
 /* Restrict (hold the subject's pending recipients) or unrestrict
  * (release those a restriction held) in message ID. */
 static int
@@ -322,7 +366,16 @@ restrict_message(struct queue *q, struct db_txn *txn, struct subject_op *s, cons
 	sender = m->has_sender_hash && memcmp(m->sender_hash, s->hash, ADDR_HASH_LEN) == 0;
 	/* unrestrict releases only what a restriction held: not mail a
 	 * reviewer holds (a review record) or a content stage held */
-	why = queue_hold_reason(m->verdicts);
+	if (s->restrict_op < 0) {
+		/* the reason it would be held for without the restriction */
+		char *keep = m->verdicts != NULL ? xstrdup(m->verdicts) : NULL;
+
+		restriction_mark(m, 0);
+		why = queue_hold_reason(m->verdicts);
+		free(m->verdicts);
+		m->verdicts = keep;
+	} else
+		why = NULL;
 	if (s->restrict_op < 0 && ((why != NULL && strcmp(why, "restricted") != 0) ||
 	    db_get(txn, DB_REVIEW, id, QUEUE_ID_LEN, &v, &vl) == 0)) {
 		queue_msg_free(m);
@@ -357,6 +410,8 @@ restrict_message(struct queue *q, struct db_txn *txn, struct subject_op *s, cons
 	if (rc == 0 && (changed || (s->restrict_op < 0 && (r.flags & MF_HELD)))) {
 		if (s->restrict_op < 0 && held == 0)
 			r.flags &= ~(uint64_t)MF_HELD;
+		if (s->restrict_op > 0 || held == 0)
+			restriction_mark(m, s->restrict_op > 0);
 		if ((rc = msg_put(txn, m, &r)) == 0)
 			s->c.messages++;
 		s->c.recipients += changed;

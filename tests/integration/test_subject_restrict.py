@@ -16,7 +16,7 @@ import os
 from harness import *
 from queuelib import inject
 
-plan(16)
+plan(18)
 
 H = os.urandom(5).hex()
 S = "subj.%s@example.test" % H
@@ -52,6 +52,9 @@ with Postern(tls=False, conf=conf) as p:
     ok(True, "mail to another address of the account is delivered")
     states = {i: p.posternctl_json("queue", "show", i, "--reason", "t")["state"] for i in (q1, q2, q3)}
     is_(states, {q1: "held", q2: "held", q3: "held"}, "queued and new mail to/from the subject: held")
+    vq = p.posternctl_json("queue", "show", q1, "--reason", "t").get("verdicts") or []
+    ok([v for v in vq if v.get("stage") == "restriction"],
+       "the queued message held by restrict carries the restriction verdict (review sees why)")
     ev = p.posternctl_json("queue", "events", q2)["events"]
     ok([e for e in ev if e.get("event") == "held" and e.get("reason") == "restricted"],
        "the new message's event says held, reason restricted")
@@ -66,6 +69,8 @@ with Postern(tls=False, conf=conf) as p:
     wait_for(lambda: all(p.posternctl_json("queue", "show", i, "--reason", "t")["state"] == "delivered"
                          for i in (q1, q2, q3)), 60, what="delivery after unrestrict")
     ok(True, "after unrestrict they are delivered")
+    vq = p.posternctl_json("queue", "show", q1, "--reason", "t").get("verdicts") or []
+    ok(not [v for v in vq if v.get("stage") == "restriction"], "unrestrict removed the verdict again")
     r = p.posternctl("subject", "unrestrict", "--account", "app1", S, "--json")
     ok(r.returncode == 1 and "not restricted" in r.stderr and json.loads(r.stdout).get("receipt"),
        "unrestrict of an address not restricted: exit 1, message, receipt")
