@@ -139,6 +139,7 @@ struct queue_params {
 	uint64_t max_queue_lifetime;	/* ms */
 	uint64_t body_retention;	/* ms */
 	uint64_t event_retention;	/* ms */
+	uint64_t audit_retention;	/* ms; 0 = for ever */
 	uint64_t purge_interval;	/* ms */
 };
 
@@ -446,6 +447,7 @@ struct queue_purge_preview {
 	uint64_t bodies_due;		/* bodies past body_retention */
 	uint64_t messages_due;		/* records past metadata (event) retention */
 	uint64_t events_due;		/* events past the global event_retention */
+	uint64_t audit_due;		/* audit records past audit_retention */
 };
 int queue_purge_preview(struct queue *q, const char *account, struct queue_purge_preview *out);
 /* Crypto-shredding: delete an account's key; all its remaining

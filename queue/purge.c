@@ -117,7 +117,7 @@ purge_events_of(struct db_txn *txn, struct hash *ids, uint64_t *count)
 
 /* What one purge pass removed (summed over its batches). */
 struct purge_counts {
-	uint64_t bodies, messages, events;
+	uint64_t bodies, messages, events, audit;
 };
 
 /*
@@ -255,16 +255,37 @@ purge_batch(struct queue *q, struct db_txn *txn, struct purge_op *po)
 	if (rc == 0 && early != NULL)
 		rc = purge_events_of(txn, early, &po->batch.events);
 	hash_free(early);
+	/* audit_retention (0: for ever); it is at least the other periods */
+	if (rc == 0 && st.audit_retention != 0 && now > st.audit_retention &&
+	    db_cursor_open(txn, DB_AUDIT, &c) == 0) {
+		uint64_t cutoff = now - st.audit_retention, na = 0;
+
+		while ((rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL)) == 0 &&
+		    kl == 12 && get_be64(k) < cutoff) {
+			if (na == PURGE_BATCH) {
+				po->more = 1;
+				break;
+			}
+			if ((rc = db_cursor_del(c)) != 0)
+				break;
+			na++;
+		}
+		po->batch.audit += na;
+		if (rc == -ENOENT)
+			rc = 0;
+		db_cursor_close(c);
+	}
 	if (rc == 0 && !po->more) {
 		/* the last batch: one summary event for the whole purge */
 		char ev[256];
 
 		snprintf(ev, sizeof(ev), "{\"time\":%llu,\"event\":\"purge\",\"bodies\":%llu,"
-		    "\"messages\":%llu,\"events\":%llu,\"batches\":%llu}",
+		    "\"messages\":%llu,\"events\":%llu,\"audit\":%llu,\"batches\":%llu}",
 		    (unsigned long long)now,
 		    (unsigned long long)(po->total.bodies + po->batch.bodies),
 		    (unsigned long long)(po->total.messages + po->batch.messages),
 		    (unsigned long long)(po->total.events + po->batch.events),
+		    (unsigned long long)(po->total.audit + po->batch.audit),
 		    (unsigned long long)(po->batches + 1));
 		rc = queue_append_log(q, txn, DB_EVENTS, ev, strlen(ev));
 	}
@@ -287,6 +308,7 @@ purge_done(struct queue *q, struct writer_op *wop, int status)
 		po->total.bodies += po->batch.bodies;
 		po->total.messages += po->batch.messages;
 		po->total.events += po->batch.events;
+		po->total.audit += po->batch.audit;
 		po->batches++;
 		str_copy(po->after, po->next_after, sizeof(po->after));
 		if (po->more && !q->closing && !q->stopping) {
@@ -364,6 +386,7 @@ queue_purge_apply(struct queue *q, struct db_txn *txn)
 		po.total.bodies += po.batch.bodies;
 		po.total.messages += po.batch.messages;
 		po.total.events += po.batch.events;
+		po.total.audit += po.batch.audit;
 		po.batches++;
 		str_copy(po.after, po.next_after, sizeof(po.after));
 	} while (po.more);
@@ -428,6 +451,15 @@ queue_purge_preview(struct queue *q, const char *account, struct queue_purge_pre
 		for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0 && kl == 12 &&
 		    get_be64(k) < cutoff; rc = db_cursor_next(c, &k, &kl, NULL, NULL))
 			out->events_due++;
+		db_cursor_close(c);
+	}
+	if (account == NULL && st.audit_retention != 0 && now > st.audit_retention &&
+	    db_cursor_open(txn, DB_AUDIT, &c) == 0) {
+		uint64_t cutoff = now - st.audit_retention;
+
+		for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0 && kl == 12 &&
+		    get_be64(k) < cutoff; rc = db_cursor_next(c, &k, &kl, NULL, NULL))
+			out->audit_due++;
 		db_cursor_close(c);
 	}
 	db_abort(txn);

@@ -228,6 +228,7 @@ struct queue_settings {
 	uint64_t max_queue_lifetime;
 	uint64_t body_retention;
 	uint64_t event_retention;
+	uint64_t audit_retention;
 	uint64_t purge_interval;
 	uint64_t retry[QUEUE_MAX_RETRY];
 	size_t nretry;

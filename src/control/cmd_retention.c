@@ -8,7 +8,8 @@
  * It prints the retention periods in force (postern.conf's, and with
  * --account the account's overrides over them: body_retention,
  * event_retention, which also bounds the message records, and
- * retention_header) and what the next purge would remove if it ran now,
+ * retention_header; audit_retention, global only) and what the next
+ * purge would remove if it ran now,
  * counted by queue_purge_preview() in one read transaction.  Held mail
  * leaves through review_hold_expiry (cmd_review.c), shown as
  * held_retention.
@@ -77,6 +78,7 @@ retention_cmd_show(struct control_req *req, struct json_out *out)
 	    a != NULL ? a->pol.event_retention : ACCOUNT_UNSET);
 	period(out, "event_retention", req->cfg->event_retention,
 	    a != NULL ? a->pol.event_retention : ACCOUNT_UNSET);
+	period(out, "audit_retention", req->cfg->audit_retention, ACCOUNT_UNSET);
 	period(out, "held_retention", req->cfg->review_hold_expiry, ACCOUNT_UNSET);
 	json_kv_str(out, "retention_header", a != NULL && a->pol.retention_header == 0 ?
 	    "forbid" : "allow");
@@ -91,8 +93,10 @@ retention_cmd_show(struct control_req *req, struct json_out *out)
 	json_obj_begin(out);
 	json_kv_uint(out, "bodies", pv.bodies_due);
 	json_kv_uint(out, "messages", pv.messages_due);
-	if (name == NULL)
+	if (name == NULL) {
 		json_kv_uint(out, "events", pv.events_due);
+		json_kv_uint(out, "audit", pv.audit_due);
+	}
 	json_obj_end(out);
 	json_obj_end(out);
 	account_free(a);

@@ -19,7 +19,8 @@ int
 ctl_retention_main(struct ctl *c, int argc, char **argv)
 {
 	static const char *const keys[] = {
-		"body_retention", "metadata_retention", "event_retention", "held_retention",
+		"body_retention", "metadata_retention", "event_retention", "audit_retention",
+		"held_retention",
 	};
 	const char *account = NULL;
 	struct json_value *root = NULL;
@@ -64,7 +65,9 @@ ctl_retention_main(struct ctl *c, int argc, char **argv)
 		printf("next purge: %lld bodies, %lld messages", (long long)json_get_int(nx, "bodies", 0),
 		    (long long)json_get_int(nx, "messages", 0));
 		if (account == NULL)
-			printf(", %lld events", (long long)json_get_int(nx, "events", 0));
+			printf(", %lld events, %lld audit records",
+			    (long long)json_get_int(nx, "events", 0),
+			    (long long)json_get_int(nx, "audit", 0));
 		printf("\n");
 	}
 	json_free(root);
