@@ -37,8 +37,11 @@
 #define FEEDBACK_MAX_SIZE (2u << 20)
 #define FEEDBACK_MAX_RCPTS 10
 
-/* The reply to RCPT RCPT on the feedback listener (R_RCPT_OK or a refusal). */
-enum reply_id feedback_rcpt(const struct config *cfg, const char *rcpt);
+/* The reply to RCPT RCPT on the feedback listener (R_RCPT_OK or a
+ * refusal): any address of feedback_domain (token-shaped ones must
+ * check), or a valid b+/u+ token at the return_path_domain of the
+ * account whose message it names (Q is read for that). */
+enum reply_id feedback_rcpt(struct queue *q, const struct config *cfg, const char *rcpt);
 /*
  * A message received for RCPTS: the suppressions it adds.  0 when
  * nothing is to be written (DONE is not called), or 1: DONE(ARG, O)

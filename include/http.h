@@ -51,6 +51,15 @@ struct http_response {
 	struct http_deferred *deferred;	/* set by http_response_defer() */
 };
 
+/*
+ * The value of form field KEY in REQ's body, decoded by libmicrohttpd's
+ * form parser (application/x-www-form-urlencoded or multipart/form-data,
+ * by the request's Content-Type), into OUT (cut at OUTLEN - 1).  Only
+ * while the handler runs.  0, -ENOENT (no such field), or -ENOTSUP (the
+ * body is not a form: no or another Content-Type, or it does not parse).
+ */
+int http_form_value(const struct http_request *req, const char *key, char *out, size_t outlen);
+
 typedef void (*http_handler)(const struct http_request *req,
     struct http_response *resp, void *arg);
 

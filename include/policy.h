@@ -76,6 +76,11 @@ struct policy_msg {
 	/* For List-Unsubscribe: the queue id the message will get (made
 	 * before the EOM stages run), or "" when unknown. */
 	char msgid[24];
+	/* Set by policy_headers(): the keyed hash (token_msgid_hash_hex())
+	 * of the message's Message-ID (its own, or the one added), "" when
+	 * it has none that hashes.  The relay hands it to queue_commit()
+	 * for the Message-ID index (ARF reports are matched by it). */
+	char message_id_hash[65];
 };
 
 enum policy_phase {

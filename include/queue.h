@@ -113,6 +113,9 @@ struct queue_msg_in {
 	const char *id;			/* the id to use, made by queue_new_id() before
 					 * (the EOM stages put it in List-Unsubscribe
 					 * tokens), or NULL: a fresh one */
+	const char *message_id_hash;	/* 64 hex digits (token_msgid_hash_hex())
+					 * of the Message-ID for QUEUE_T_MSGIDS,
+					 * or NULL / "": not indexed */
 };
 
 /* A new message id (unique, sortable) for queue_msg_in.id. */
@@ -267,12 +270,18 @@ uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
 /* QUEUE_T_REVIEW: message id -> the abuse review record (JSON, written
  * only by queue_review(): why it is held, since when, by whose class of
  * decision it left review, whether it was flagged; never content). */
+/* QUEUE_T_MSGIDS: the Message-ID index, HEX "/" QUEUE_ID -> "" (HEX =
+ * token_msgid_hash_hex() of the message's Message-ID, never the
+ * plaintext), written by queue_commit() in the message's transaction and
+ * deleted with the message's record by the purge; read by the feedback
+ * listener to match ARF reports that quote only the original. */
 /* QUEUE_T_SUBJECTS: "ACCOUNT/HEXHASH" -> JSON array of the data-subject
  * requests about that keyed address hash (request id, kind, time,
  * counts; never the address).  QUEUE_T_RESTRICTIONS: "ACCOUNT/HEXHASH"
  * -> {"reason","time"} (GDPR Art. 18, issue 17). */
 enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW,
-	QUEUE_T_SUBJECTS, QUEUE_T_RESTRICTIONS };
+	QUEUE_T_MSGIDS, QUEUE_T_SUBJECTS, QUEUE_T_RESTRICTIONS };
+#define QUEUE_MSGID_KEY_MAX (64 + 1 + QUEUE_ID_LEN + 1)
 /* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
 int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
     char **val, size_t *len);
@@ -329,8 +338,10 @@ int queue_review(struct queue *q, const char *const *ids, size_t n, enum queue_r
  * QUEUE_REVIEW_RELEASE with new message text for some of the ids
  * (BODIES[i].iov_base NULL: keep the stored one): a released message
  * re-signed because the hold outlived its DKIM signature's x=.  The old
- * chunks and data key are deleted and the new text sealed under a fresh
- * data key in the same transaction as the release (BODIES are copied).
+ * chunks go and the old data key is shredded (its slot zeroed after the
+ * commit); the new text and the envelope are sealed under a fresh data
+ * key in a new slot, in the same transaction as the release (BODIES are
+ * copied).
  */
 int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t n,
     const struct iovec *bodies, const struct queue_audit *audit, int *status,
@@ -450,8 +461,9 @@ struct queue_purge_preview {
 	uint64_t audit_due;		/* audit records past audit_retention */
 };
 int queue_purge_preview(struct queue *q, const char *account, struct queue_purge_preview *out);
-/* Crypto-shredding: delete an account's key; all its remaining
- * ciphertext becomes unreadable (DESIGN.md §6). */
+/* Crypto-shredding: drop an account's key (its key store slot is zeroed
+ * once the transaction commits); all its remaining ciphertext becomes
+ * unreadable (DESIGN.md §6). */
 int queue_account_shred(struct queue *q, const char *account,
     queue_done_cb cb, void *arg);
 /* Delete the account record and shred its key in one transaction, with

@@ -36,6 +36,10 @@ struct report {
 	 * report's Original-Rcpt-To (RFC 5965 §3.2), when present. */
 	char qid[21];
 	char orig_rcpt[320];
+	/* ARF: the Message-ID: field value of the original message (the
+	 * message/rfc822 or text/rfc822-headers part, RFC 5965 §2 (d)),
+	 * unfolded; "" when there is none (or it is longer than fits). */
+	char orig_message_id[1000];
 };
 
 /* Parse MSG (LEN bytes, a whole message).  Always fills OUT; returns

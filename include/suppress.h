@@ -106,6 +106,12 @@ int suppress_del(struct queue *q, const char *scope, const char *hex, const char
 int suppress_add_auto(struct queue *q, const char *scope, const char *addr, size_t len,
     enum suppress_reason reason, const char *source, uint64_t expiry_ms,
     queue_done_cb cb, void *arg);
+/* The same for the address whose hash is HEX (addr_index_hash_hex()):
+ * a message whose envelope is gone (body_retention, erasure) still has
+ * its recipients' hashes.  PSEUDO may be NULL. */
+int suppress_add_auto_hash(struct queue *q, const char *scope, const char *hex,
+    const char *pseudo, enum suppress_reason reason, const char *source, uint64_t expiry_ms,
+    queue_done_cb cb, void *arg);
 /* The event of a blocked recipient (ACTION "reject" or "drop"). */
 int suppress_event_hit(struct queue *q, const char *scope, const char *hex,
     const char *pseudo, enum suppress_reason reason, const char *action);

@@ -39,4 +39,17 @@ int token_make(enum token_kind kind, const char *msgid, uint32_t rcpt_no,
 int token_check(enum token_kind kind, const char *tok, size_t len, char msgid[21],
     uint32_t *rcpt_no);
 
+/*
+ * The keyed hash of a Message-ID (the field's value, V, N bytes: the
+ * msg-id of RFC 5322 §3.6.4 with or without CFWS around it) as 64 hex
+ * digits into OUT (65 bytes): what the queue's Message-ID index keeps
+ * instead of the plaintext (an ARF report quoting the original is
+ * matched by it).  The msg-id between the angle brackets is taken
+ * (else the trimmed value) and its part after the last '@' is
+ * lower-cased (domains compare case-insensitively; the left part is
+ * compared exactly).  0, or -1 (no key, empty, or over 998 octets).
+ */
+#define TOKEN_MSGID_HEX 65
+int token_msgid_hash_hex(const char *v, size_t n, char out[TOKEN_MSGID_HEX]);
+
 #endif

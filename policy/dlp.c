@@ -985,6 +985,29 @@ expiry_glued(const char *q, const char *end)
 static uint32_t utf8_dec(const unsigned char *s, size_t n, size_t *len);
 static int fold_cp(uint32_t cp);
 
+/* After a run at Q: ".pdf", ".tar.gz" (a file name's extension: "card
+ * 4556 7375 8689 9855.pdf" in an attachment's name).  One or two
+ * extensions of one to five letters and digits, each starting with a
+ * letter, and then the end of the token: "4556....example.com" is a
+ * host name, not this. */
+static int
+extension_glued(const char *q, const char *end)
+{
+	int parts;
+
+	for (parts = 0; parts < 2 && q + 1 < end && *q == '.'
+	    && is_letter((unsigned char)q[1]); parts++) {
+		const char *g = ++q;
+
+		while (q < end && is_alnum((unsigned char)*q) && q - g <= 5)
+			q++;
+		if (q - g > 5)
+			return 0;
+	}
+	return parts > 0 && !(q < end && is_joiner((unsigned char)*q) && q + 1 < end
+	    && is_alnum((unsigned char)q[1]));
+}
+
 /* The scanner proper, over text whose separators and digits are ASCII. */
 static size_t
 scan_ascii(struct scan *sc)
@@ -1113,7 +1136,7 @@ scan_ascii(struct scan *sc)
 			if (is_alnum(c))
 				r.end_ok = 0;
 			else if (is_joiner(c) && q + 1 < end && is_alnum((unsigned char)q[1]))
-				r.end_ok = expiry_glued(q, end);
+				r.end_ok = expiry_glued(q, end) || extension_glued(q, end);
 		}
 		if (!run_ssn(&r))
 			run_cards(&r);

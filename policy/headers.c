@@ -36,6 +36,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "policy.h"
+#include "token.h"
 #include "util.h"
 
 /* Field name of the header line at P (LEN octets), or 0 if not "Name:". */
@@ -151,7 +152,21 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 					m->zero_retention = 1;
 				in_bcc = ret || name_is(line, n, "Bcc");
 				have_date |= name_is(line, n, "Date");
-				have_msgid |= name_is(line, n, "Message-ID");
+				if (name_is(line, n, "Message-ID") && !have_msgid) {
+					/* the value with its continuation lines */
+					size_t end = pos + linelen;
+
+					while (end < hdr_end && (m->data.data[end] == ' ' ||
+					    m->data.data[end] == '\t')) {
+						const char *nl = memchr(m->data.data + end, '\n',
+						    hdr_end - end);
+						end = nl ? (size_t)(nl - m->data.data) + 1 : hdr_end;
+					}
+					have_msgid = 1;
+					if (token_msgid_hash_hex(line + n + 1, end - pos - n - 1,
+					    m->message_id_hash) != 0)
+						m->message_id_hash[0] = '\0';
+				}
 			} else {
 				in_bcc = 0;
 			}
@@ -190,7 +205,7 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 		buf_printf(&nb, "Date: %s\r\n", date);
 	if (!have_msgid) {
 		unsigned char r[16];
-		size_t i;
+		size_t i, start = nb.len + strlen("Message-ID:");
 
 		crypto_random_bytes(r, sizeof(r));
 		buf_printf(&nb, "Message-ID: <%llu.", (unsigned long long)now);
@@ -199,6 +214,9 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 		buf_append_str(&nb, "@");
 		trace_token(&nb, our_hostname(m, host, sizeof(host)));
 		buf_append_str(&nb, ">\r\n");
+		if (token_msgid_hash_hex(nb.data + start, nb.len - start,
+		    m->message_id_hash) != 0)
+			m->message_id_hash[0] = '\0';
 	}
 	if (nb.len > 0)
 		policy_msg_append_header(m, nb.data, nb.len);

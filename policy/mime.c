@@ -556,12 +556,20 @@ mime_encode(enum mime_cte cte, const char *in, size_t len, struct buf *out)
 
 /* ---- text extraction: charset to UTF-8, HTML to text ---- */
 
+#define TEXT_MAX_ASIDE 64
+
 struct textw {
 	struct buf *out;
 	size_t **map;
 	size_t mapcap;
 	const unsigned *high;	/* code points of 0x80..0xff; NULL: UTF-8 */
 	unsigned flags;		/* MIME_TEXT_ */
+	/* HTML content a reader does not see where it stands (CSS-hidden
+	 * elements, script, style): converted after the rest, each on
+	 * lines of its own, so it neither splits nor joins the visible
+	 * text around it and is still scanned. */
+	size_t aside_s[TEXT_MAX_ASIDE], aside_e[TEXT_MAX_ASIDE];
+	size_t naside;
 };
 
 /* Append N bytes; map them to SRC (RUN: SRC, SRC+1, ...; else all SRC). */
@@ -716,6 +724,67 @@ attr_carries_data(const char *name, size_t n)
 	return 0;
 }
 
+/* A style attribute's value that hides the element (CSS 2.1 §9.2.4
+ * display:none, §11.2 visibility:hidden; font-size:0 and opacity:0
+ * as mail tricks use them).  White space and case do not matter. */
+static int
+style_hides(const char *v, size_t n)
+{
+	static const char *const hide[] = {
+		"display:none", "visibility:hidden", "font-size:0", "opacity:0",
+		"max-height:0", "line-height:0", NULL,
+	};
+	char c[256];
+	size_t i, m = 0, k;
+
+	for (i = 0; i < n && m + 1 < sizeof(c); i++)
+		if (!is_html_ws(v[i]))
+			c[m++] = (char)(v[i] | (v[i] >= 'A' && v[i] <= 'Z' ? 0x20 : 0));
+	c[m] = '\0';
+	for (k = 0; hide[k] != NULL; k++) {
+		size_t hl = strlen(hide[k]);
+		const char *p = c;
+
+		while ((p = strstr(p, hide[k])) != NULL) {
+			char a = p[hl];
+
+			/* "font-size:0" but not "font-size:0.9em" or "10px" */
+			if ((p == c || p[-1] == ';' || p[-1] == '{' || p[-1] == '"')
+			    && !(a == '.' || (a >= '0' && a <= '9')))
+				return 1;
+			p += hl;
+		}
+	}
+	return 0;
+}
+
+/* Where the element NAME whose start tag ends before IN[j] ends: the
+ * index of its matching end tag (same-name elements nest), or LEN. */
+static size_t
+element_end(const char *in, size_t len, size_t j, const char *name)
+{
+	size_t nl = strlen(name), k, depth = 1;
+
+	for (k = j; k + nl + 1 < len; k++) {
+		int close;
+		size_t t;
+
+		if (in[k] != '<')
+			continue;
+		close = in[k + 1] == '/';
+		t = k + 1 + (size_t)close;
+		if (t + nl > len || mem_casecmp(in + t, name, nl) != 0
+		    || (t + nl < len && !is_html_ws(in[t + nl]) && in[t + nl] != '>'
+		    && in[t + nl] != '/'))
+			continue;
+		if (close && --depth == 0)
+			return k;
+		if (!close)
+			depth++;
+	}
+	return len;
+}
+
 /* Skip a tag at IN[i] ('<'); returns the index after it.  Block-level
  * tags end a line so cells and paragraphs do not run together. */
 static size_t
@@ -726,14 +795,25 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 		"h3", "h4", "h5", "h6", "hr", "title", "tbody", "thead", "blockquote",
 		"pre", "section", "article", "header", "footer", NULL,
 	};
+	static const char *const empty[] = {
+		"br", "hr", "img", "input", "meta", "link", "wbr", "area", "base", "col",
+		"embed", "source", "track", "param", NULL,
+	};
 	char name[16];
 	size_t j = i + 1, n = 0;
 	char quote = 0;
+	int hidden = 0;
 
 	if (j + 2 < len && in[j] == '!' && in[j + 1] == '-' && in[j + 2] == '-') {
 		const char *e = memmem(in + j + 3, len - j - 3, "-->", 3);
+		size_t ce = e ? (size_t)(e - in) : len;
 
-		return e ? (size_t)(e - in) + 3 : len;
+		/* A comment is not shown, but it is sent: scanned aside. */
+		if (ce > j + 3 && w->naside < TEXT_MAX_ASIDE) {
+			w->aside_s[w->naside] = j + 3;
+			w->aside_e[w->naside++] = ce;
+		}
+		return e ? ce + 3 : len;
 	}
 	if (j < len && in[j] == '/')
 		j++;
@@ -786,6 +866,9 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 				j++;
 			ve = j;
 		}
+		if ((ne - ns == 5 && mem_casecmp(in + ns, "style", 5) == 0
+		    && style_hides(in + vs, ve - vs)))
+			hidden = 1;
 		if (ve > vs && attr_carries_data(in + ns, ne - ns)) {
 			tw_put(w, "\n", 1, vs, 0);
 			tw_put(w, in + vs, ve - vs, vs, 1);
@@ -795,14 +878,33 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 	if (j < len)
 		j++;	/* '>' */
 	if (in[i + 1] != '/' && (strcmp(name, "script") == 0 || strcmp(name, "style") == 0)) {
-		/* Skip the element's content up to its end tag. */
+		/* The element's content (code, CSS: a "content:" string is
+		 * shown) up to its end tag goes aside. */
 		char endtag[16];
 		size_t k, el = (size_t)snprintf(endtag, sizeof(endtag), "</%s", name);
 
 		for (k = j; k + el <= len; k++)
 			if (in[k] == '<' && mem_casecmp(in + k, endtag, el) == 0)
-				return k;
-		return len;
+				break;
+		if (k + el > len)
+			k = len;
+		if (w->naside < TEXT_MAX_ASIDE) {
+			w->aside_s[w->naside] = j;
+			w->aside_e[w->naside++] = k;
+		}
+		return k;
+	}
+	if (hidden && in[i + 1] != '/' && n > 0 && !tag_is(name, empty)
+	    && !(j >= 2 && in[j - 2] == '/') && w->naside < TEXT_MAX_ASIDE) {
+		/* CSS-hidden: "4556<span style=display:none>1</span> 7375"
+		 * reads as 4556 7375; what is hidden is scanned aside. */
+		size_t k = element_end(in, len, j, name);
+
+		w->aside_s[w->naside] = j;
+		w->aside_e[w->naside++] = k;
+		if (tag_is(name, block))
+			tw_put(w, "\n", 1, i, 0);
+		return k;
 	}
 	if (tag_is(name, block))
 		tw_put(w, "\n", 1, i, 0);
@@ -817,9 +919,13 @@ static void
 utf16_to_utf8(const char *in, size_t len, enum mime_charset cs, struct buf *out,
     size_t **map)
 {
-	struct textw w = { out, map, 0, NULL, 0 };
+	struct textw w;
 	size_t i = 0;
 	int le = cs == MIME_CS_UTF16LE;
+
+	memset(&w, 0, sizeof(w));
+	w.out = out;
+	w.map = map;
 
 	if (len >= 2 && (unsigned char)in[0] == 0xff && (unsigned char)in[1] == 0xfe) {
 		le = 1;
@@ -864,14 +970,20 @@ mime_text_flags(const struct mime_part *part)
 	    | (part->delsp ? MIME_TEXT_DELSP : 0);
 }
 
+static void text_run(struct textw *w, const char *in, size_t i, size_t len);
+
 void
 mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
     struct buf *out, size_t **map)
 {
 	unsigned high[128];
-	struct textw w = { out, map, 0, NULL, flags };
-	int html = (flags & MIME_TEXT_HTML) != 0;
-	size_t i = 0;
+	struct textw w;
+	size_t i = 0, a;
+
+	memset(&w, 0, sizeof(w));
+	w.out = out;
+	w.map = map;
+	w.flags = flags;
 
 	if (map != NULL)
 		*map = NULL;
@@ -896,28 +1008,48 @@ mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
 		charset_table(cs, high);
 		w.high = high;
 	}
+	text_run(&w, in, i, len);
+	/* What went aside, after the rest (an aside may add more asides:
+	 * nested hidden elements; the table bounds them). */
+	for (a = 0; a < w.naside; a++) {
+		tw_put(&w, "\n", 1, w.aside_s[a], 0);
+		text_run(&w, in, w.aside_s[a], w.aside_e[a]);
+		tw_put(&w, "\n", 1, w.aside_e[a] > 0 ? w.aside_e[a] - 1 : 0, 0);
+	}
+	if (map != NULL && *map == NULL)
+		*map = xmalloc(sizeof(size_t));
+}
+
+/* The text of IN[i..len) into W. */
+static void
+text_run(struct textw *wp, const char *in, size_t i, size_t len)
+{
+	struct buf *out = wp->out;
+	unsigned flags = wp->flags;
+	int html = (flags & MIME_TEXT_HTML) != 0;
+
 	while (i < len && out->len < (out->max ? out->max : (size_t)-1 / 2)) {
 		unsigned char c = (unsigned char)in[i];
 
 		if (html && c == '<' && i + 1 < len
 		    && (((in[i + 1] | 0x20) >= 'a' && (in[i + 1] | 0x20) <= 'z')
 		    || in[i + 1] == '/' || in[i + 1] == '!' || in[i + 1] == '?')) {
-			i = html_tag(&w, in, len, i);
+			i = html_tag(wp, in, len, i);
 			continue;
 		}
 		if (html && c == '&') {
-			size_t used = html_entity(&w, in, len, i);
+			size_t used = html_entity(wp, in, len, i);
 
 			if (used > 0) {
 				i += used;
 				continue;
 			}
-			tw_put(&w, "&", 1, i, 0);
+			tw_put(wp, "&", 1, i, 0);
 			i++;
 			continue;
 		}
 		if (html && c == '<') {
-			tw_put(&w, "<", 1, i, 0);
+			tw_put(wp, "<", 1, i, 0);
 			i++;
 			continue;
 		}
@@ -931,7 +1063,7 @@ mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
 				i++;
 			if (out->len > 0 && out->data[out->len - 1] != ' '
 			    && out->data[out->len - 1] != '\n')
-				tw_put(&w, " ", 1, s0, 0);
+				tw_put(wp, " ", 1, s0, 0);
 			continue;
 		}
 		if ((flags & MIME_TEXT_FLOWED) && (c == '\n' || (c == '\r' && i + 1 < len
@@ -946,7 +1078,7 @@ mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
 				if (flags & MIME_TEXT_DELSP)
 					out->data[--out->len] = '\0';
 			} else {
-				tw_put(&w, in + i, nl, i, 1);
+				tw_put(wp, in + i, nl, i, 1);
 			}
 			i += nl;
 			/* §4.4: a space-stuffed line loses its first space. */
@@ -954,10 +1086,8 @@ mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
 				i++;
 			continue;
 		}
-		text_char(&w, in, len, &i);
+		text_char(wp, in, len, &i);
 	}
-	if (map != NULL && *map == NULL)
-		*map = xmalloc(sizeof(size_t));
 }
 
 /* ---- RFC 2047 encoded words ---- */

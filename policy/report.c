@@ -224,6 +224,50 @@ find_qid(const char *msg, size_t len, struct report *r)
 	}
 }
 
+/*
+ * RFC 5965 §2 (d): the third part is the original message
+ * (message/rfc822) or its header (text/rfc822-headers).  Its
+ * Message-ID: field, unfolded, into R->orig_message_id; the report's
+ * own Message-ID (in the top header) is never taken.
+ */
+static void
+find_orig_msgid(const char *msg, size_t len, size_t from, struct report *r)
+{
+	size_t pos = part_body(msg, len, from, "message/rfc822"), o = 0;
+	int in_field = 0;
+
+	if (pos >= len)
+		pos = part_body(msg, len, from, "text/rfc822-headers");
+	while (pos < len) {
+		const char *line, *v;
+		size_t n = next_line(msg, len, &pos, &line), vl;
+
+		if (n == 0 || (n >= 2 && line[0] == '-' && line[1] == '-'))
+			break;		/* end of the original's header, or of the part */
+		if (line[0] == ' ' || line[0] == '\t') {
+			if (in_field) {
+				if (o + n >= sizeof(r->orig_message_id)) {
+					o = 0;		/* too long: none */
+					in_field = 0;
+					continue;
+				}
+				memcpy(r->orig_message_id + o, line, n);
+				o += n;
+			}
+			continue;
+		}
+		if (in_field)
+			break;		/* the field is complete */
+		if (o == 0 && (v = field_value(line, n, "Message-ID", &vl)) != NULL &&
+		    vl < sizeof(r->orig_message_id)) {
+			memcpy(r->orig_message_id, v, vl);
+			o = vl;
+			in_field = 1;
+		}
+	}
+	r->orig_message_id[o] = '\0';
+}
+
 static int
 tok_char(char c)
 {
@@ -277,6 +321,7 @@ report_parse(const char *msg, size_t len, struct report *out)
 			out->type = REPORT_ARF;
 			parse_arf(msg, len, body, out);
 			find_qid(msg, len, out);
+			find_orig_msgid(msg, len, body, out);
 		}
 	}
 	find_tokens(msg, len, out);

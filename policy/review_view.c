@@ -7,7 +7,8 @@
  * A reviewer sees only what the decision needs.  The view is built from
  * the stored message alone: the top-level header fields of a short
  * list (From, Sender, Reply-To, To, Cc, Date, Message-ID, Content-Type,
- * List-Unsubscribe), the decoded Subject and the decoded text of every
+ * List-Unsubscribe; their RFC 2047 words decoded), the decoded Subject
+ * and the decoded text of every
  * text part (policy/mime.c, the parser the sensitive-data stage uses),
  * and the attachments by name, type and size, never their content.
  * Every piece of text goes through review_mask_text(): the detectors of
@@ -189,9 +190,10 @@ static void
 view_headers(const char *raw, size_t len, int pseudonym, struct json_out *j, size_t *count)
 {
 	size_t i = 0, f;
-	struct buf val, masked;
+	struct buf val, dec, masked;
 
 	buf_init(&val, 0);
+	buf_init(&dec, 0);
 	buf_init(&masked, 0);
 	json_key(j, "headers");
 	json_arr_begin(j);
@@ -222,8 +224,14 @@ view_headers(const char *raw, size_t len, int pseudonym, struct json_out *j, siz
 			k = 0;
 			while (k < val.len && (val.data[k] == ' ' || val.data[k] == '\t'))
 				k++;
+			/* Encoded words (RFC 2047 §5: display names, comments)
+			 * are decoded first: "=?utf-8?Q?eve=40example.test?="
+			 * is an address, and a base64 word could carry a card
+			 * number past the detectors. */
+			buf_reset(&dec);
+			mime_decode_header(val.data ? val.data + k : "", val.len - k, &dec);
 			buf_reset(&masked);
-			review_mask_text(val.data ? val.data + k : "", val.len - k, pseudonym,
+			review_mask_text(dec.data ? dec.data : "", dec.len, pseudonym,
 			    &masked, count);
 			json_obj_begin(j);
 			json_kv_str(j, "name", shown_fields[f]);
@@ -237,6 +245,7 @@ view_headers(const char *raw, size_t len, int pseudonym, struct json_out *j, siz
 	}
 	json_arr_end(j);
 	buf_free(&val);
+	buf_free(&dec);
 	buf_free(&masked);
 }
 

@@ -56,7 +56,7 @@
 static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
-	"review", "subjects", "restrictions",
+	"review", "msgids", "subjects", "restrictions",
 };
 
 #define RELEASE_RANGES	64

@@ -46,6 +46,7 @@ struct journal {
 	char *path;
 	char id[40];
 	struct buf pending;
+	int torn;		/* the file may end inside a line: start with a newline */
 };
 
 /* DIR of the master key file + "/erasure.journal" (malloc'd). */
@@ -57,6 +58,23 @@ journal_path(const char *master_key_file)
 	if (slash == NULL)
 		return xstrdup("erasure.journal");
 	return xasprintf("%.*s/erasure.journal", (int)(slash - master_key_file), master_key_file);
+}
+
+/* Make a new file's directory entry durable. */
+static int
+fsync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash != NULL ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) :
+	    xstrdup(".");
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
+
+	if (fd >= 0) {
+		rc = fsync(fd);
+		close(fd);
+	}
+	free(dir);
+	return rc;
 }
 
 /* Read the journal's id from its header line into ID; 0 or -1. */
@@ -95,7 +113,8 @@ journal_open(struct journal **out, const char *master_key_file, char *err, size_
 		for (i = 0; i < sizeof(r); i++)
 			snprintf(j->id + 2 * i, 3, "%02x", r[i]);
 		snprintf(hdr, sizeof(hdr), "%s%s\n", JOURNAL_MAGIC, j->id);
-		if (write(j->fd, hdr, strlen(hdr)) != (ssize_t)strlen(hdr) || fsync(j->fd) != 0)
+		if (write(j->fd, hdr, strlen(hdr)) != (ssize_t)strlen(hdr) || fsync(j->fd) != 0 ||
+		    fsync_parent(j->path) != 0)
 			goto fail;
 	} else if (file_read_all(j->path, (size_t)1 << 40, &text, &len) != 0) {
 		goto fail;
@@ -104,6 +123,10 @@ journal_open(struct journal **out, const char *master_key_file, char *err, size_
 		snprintf(err, errlen, "erasure journal %s: not a postern erasure journal", j->path);
 		goto fail_quiet;
 	}
+	/* A line cut by a crash or a full disk: the next line must not be
+	 * glued to it (restore would skip both, and miss an erasure). */
+	if (text != NULL && len > 0 && text[len - 1] != '\n')
+		j->torn = 1;
 	free(text);
 	*out = j;
 	return 0;
@@ -151,19 +174,38 @@ journal_flush(struct journal *j)
 
 	if (j == NULL || j->pending.len == 0)
 		return 0;
+	if (j->torn) {
+		/* an empty line is skipped by journal_after() */
+		ssize_t w;
+
+		do
+			w = write(j->fd, "\n", 1);
+		while (w < 0 && errno == EINTR);
+		if (w != 1) {
+			j->pending.len = 0;
+			return -EIO;
+		}
+		j->torn = 0;
+	}
 	while (off < j->pending.len) {
 		ssize_t w = write(j->fd, j->pending.data + off, j->pending.len - off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			/* part of a line may be in the file (ENOSPC after a short write) */
 			j->pending.len = 0;
+			j->torn = 1;
 			return -EIO;
 		}
 		off += (size_t)w;
 	}
 	j->pending.len = 0;
-	return fdatasync(j->fd) == 0 ? 0 : -EIO;
+	if (fdatasync(j->fd) != 0) {
+		j->torn = 1;	/* what reached the disk is unknown */
+		return -EIO;
+	}
+	return 0;
 }
 
 /* ---- backup ---- */

@@ -124,9 +124,16 @@ ks_open(struct keystore **out, const char *dir, int readonly, char *err, size_t 
 	if (fstat(ks->fd, &st) != 0)
 		goto bad;
 	if (st.st_size == 0 && !readonly) {
+		int dfd;
+
 		if (pwrite(ks->fd, ks_magic, sizeof(ks_magic), 0) != (ssize_t)sizeof(ks_magic) ||
 		    fdatasync(ks->fd) != 0)
 			goto bad;
+		/* the new file's directory entry too */
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
 		st.st_size = KS_SLOT_LEN;
 	}
 	if (pread(ks->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
@@ -250,6 +257,16 @@ ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind, const 
 	rc = crypto_open(wrap, aad, al, slot + 4, KS_SLOT_LEN - 4, key) == 0 ? 0 : -EBADMSG;
 	crypto_wipe(slot, sizeof(slot));
 	return rc;
+}
+
+uint64_t
+ks_whole_slots(struct keystore *ks)
+{
+	struct stat st;
+
+	if (ks == NULL || fstat(ks->fd, &st) != 0 || st.st_size < KS_SLOT_LEN)
+		return 0;
+	return (uint64_t)st.st_size / KS_SLOT_LEN - 1;
 }
 
 int

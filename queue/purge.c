@@ -6,7 +6,7 @@
  * the transaction commits, which also leaves the sealed envelope
  * unreadable) body_retention after the message reached its final
  * state; its record and recipients, with their keyed address hashes,
- * are deleted after event_retention, and with an account's shorter
+ * are deleted after event_retention (its review record too), and with an account's shorter
  * event_retention its events too (both overridable per account: its
  * typed policy, parsed by src/account/ through the hook the daemon sets
  * with queue_set_account_policy_fn()), and events older than the
@@ -110,6 +110,42 @@ purge_events_of(struct db_txn *txn, struct hash *ids, uint64_t *count)
 	rc = 0;
 	for (i = 0; i < n && rc == 0; i++)
 		if ((rc = db_del(txn, DB_EVENTS, keys[i], 12)) == 0)
+			(*count)++;
+	free(keys);
+	return rc;
+}
+
+/* The Message-ID index (DB_MSGIDS, HEX "/" ID) loses the entries of
+ * messages whose record is gone (purged now, or deleted before). */
+int
+queue_purge_msgids(struct db_txn *txn, uint64_t *count)
+{
+	struct db_cursor *c;
+	const void *k, *v;
+	size_t kl, vl, n = 0, i;
+	char (*keys)[QUEUE_MSGID_KEY_MAX] = NULL;
+	int rc;
+
+	if ((rc = db_cursor_open(txn, DB_MSGIDS, &c)) != 0)
+		return rc == -ENOENT ? 0 : rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
+		const void *mv;
+		size_t ml;
+
+		if (kl >= QUEUE_MSGID_KEY_MAX || (kl > QUEUE_ID_LEN &&
+		    db_get(txn, DB_MESSAGES, (const char *)k + kl - QUEUE_ID_LEN, QUEUE_ID_LEN,
+		    &mv, &ml) == 0))
+			continue;
+		keys = xrealloc(keys, (n + 1) * sizeof(*keys));
+		memcpy(keys[n], k, kl);
+		keys[n][kl] = '\0';
+		n++;
+	}
+	db_cursor_close(c);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++)
+		if ((rc = db_del(txn, DB_MSGIDS, keys[i], strlen(keys[i]))) == 0)
 			(*count)++;
 	free(keys);
 	return rc;
@@ -222,6 +258,10 @@ purge_batch(struct queue *q, struct db_txn *txn, struct purge_op *po)
 				rc = body_shred(q, txn, ids[i], &r);
 			if (rc == 0)
 				rc = db_del(txn, DB_MESSAGES, ids[i], QUEUE_ID_LEN);
+			/* its review record (issue 16) goes too: after
+			 * event_retention a message leaves no record */
+			if (rc == 0 && (rc = db_del(txn, DB_REVIEW, ids[i], QUEUE_ID_LEN)) == -ENOENT)
+				rc = 0;
 			po->batch.messages++;
 			/* an account's shorter event_retention: its events go now
 			 * too, not at the global cutoff below */
@@ -255,6 +295,12 @@ purge_batch(struct queue *q, struct db_txn *txn, struct purge_op *po)
 	if (rc == 0 && early != NULL)
 		rc = purge_events_of(txn, early, &po->batch.events);
 	hash_free(early);
+	/* the Message-ID index loses the entries of purged messages */
+	if (rc == 0 && po->batch.messages > 0) {
+		uint64_t msgids = 0;
+
+		rc = queue_purge_msgids(txn, &msgids);
+	}
 	/* audit_retention (0: for ever); it is at least the other periods */
 	if (rc == 0 && st.audit_retention != 0 && now > st.audit_retention &&
 	    db_cursor_open(txn, DB_AUDIT, &c) == 0) {

@@ -118,8 +118,32 @@ keystore_reconcile(struct queue *q, char *err, size_t errlen)
 	size_t n = 0, zeroed = 0;
 	int rc;
 
-	if ((rc = keys_referenced(q, &refs, &n)) == 0)
+	if ((rc = keys_referenced(q, &refs, &n)) == 0) {
+		/* A referenced slot past the file's end was never lost by a
+		 * crash (a key is synced before the commit naming it): the file
+		 * was cut (emptied, truncated, an old copy restored).  Refused,
+		 * like a missing one, before reconcile would zero anything. */
+		uint64_t whole = ks_whole_slots(q->ks), last = 0;
+		size_t i, beyond = 0;
+
+		for (i = 0; i < n; i++) {
+			if (refs[i] > whole) {
+				beyond++;
+				if (refs[i] > last)
+					last = refs[i];
+			}
+		}
+		if (beyond > 0) {
+			free(refs);
+			snprintf(err, errlen, "key store %s is truncated: it holds %llu whole "
+			    "slots, the queue references %zu key%s beyond them (up to slot %llu); "
+			    "restore it with the data, or move the queue away to start a new one",
+			    ks_path(q->ks), (unsigned long long)whole, beyond, beyond == 1 ? "" : "s",
+			    (unsigned long long)last);
+			return -1;
+		}
 		rc = ks_reconcile(q->ks, refs, n, &zeroed);
+	}
 	free(refs);
 	if (rc != 0) {
 		snprintf(err, errlen, "queue: key store %s: %s", ks_path(q->ks), strerror(-rc));
@@ -406,6 +430,13 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	r.nchunks = no;
 	if ((err = msg_put(txn, &m, &r)) != 0)
 		goto free_env;
+	if (in->message_id_hash != NULL && strlen(in->message_id_hash) == 64) {
+		char mk[QUEUE_MSGID_KEY_MAX];
+		int kl = snprintf(mk, sizeof(mk), "%s/%s", in->message_id_hash, c->id);
+
+		if ((err = db_put(txn, DB_MSGIDS, mk, (size_t)kl, "", 0)) != 0)
+			goto free_env;
+	}
 	for (i = 0; i < in->nrcpts; i++) {
 		struct queue_rcpt *rc = &m.rcpts[i];
 
@@ -672,7 +703,7 @@ queue_stats(struct queue *q, struct queue_stats *st)
 /* ---- generic records ---- */
 
 const enum db_table queue_kv_tables[QUEUE_NKV_TABLES] = {
-	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_SUBJECTS, DB_RESTRICTIONS,
+	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_MSGIDS, DB_SUBJECTS, DB_RESTRICTIONS,
 };
 
 int

@@ -25,7 +25,7 @@
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
-	DB_REVIEW, DB_SUBJECTS, DB_RESTRICTIONS,
+	DB_REVIEW, DB_MSGIDS, DB_SUBJECTS, DB_RESTRICTIONS,
 	DB_NTABLES
 };
 
@@ -87,6 +87,8 @@ int ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind,
     const char *owner, uint64_t s, unsigned char *key);
 /* Any thread: 1 when slot S holds a key (queue check). */
 int ks_slot_used(struct keystore *ks, uint64_t s);
+/* The slots the file holds whole (a torn last one not counted). */
+uint64_t ks_whole_slots(struct keystore *ks);
 /* Writer thread: zero S (the key of KIND OWNER) once the open batch
  * commits, journalling it first. */
 void ks_forget(struct keystore *ks, uint64_t s, enum ks_kind kind, const char *owner);
@@ -399,7 +401,7 @@ int queue_keycheck(struct queue *q, char *err, size_t errlen);
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 6
+#define QUEUE_NKV_TABLES 7
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);
@@ -472,6 +474,8 @@ void queue_account_retention(struct queue *q, struct db_txn *txn, const char *ac
  * X-Postern-Retention: 0) shred the body now.  1 when it did. */
 int queue_zero_retention(struct queue *q, struct db_txn *txn, struct queue_msg *m,
     struct mrec *r, int *rc);
+/* Drop the Message-ID index entries whose message record is gone. */
+int queue_purge_msgids(struct db_txn *txn, uint64_t *count);
 /* Retention purge inside the writer's TXN (OP_PURGE). */
 int queue_purge_apply(struct queue *q, struct db_txn *txn);
 

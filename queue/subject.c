@@ -491,6 +491,12 @@ subject_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	for (i = 0; i < n && rc == 0; i++)
 		rc = erase_message(q, txn, s, ids[i], gone, foreign);
 	free(ids);
+	/* the Message-ID index loses the entries of the messages erased whole */
+	if (rc == 0 && s->c.messages > 0) {
+		uint64_t nmsgids = 0;
+
+		rc = queue_purge_msgids(txn, &nmsgids);
+	}
 	/* the events name no account: another account's messages keep theirs */
 	if (rc == 0)
 		rc = erase_events(s, txn, s->pseudo, gone, foreign, &s->c.events);

@@ -24,7 +24,11 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/check-devdeps.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 echo "1..4"
 
-if out=$(DEPS_CHECK_ONLY=1 sh "$deps" build 2>&1); then
+if ! command -v autoreconf >/dev/null 2>&1; then
+	# a build from a release tarball needs no autotools; deps.sh (for git
+	# checkouts) would rightly report them missing
+	echo "ok 1 # SKIP no autoreconf: not a development machine"
+elif out=$(DEPS_CHECK_ONLY=1 sh "$deps" build 2>&1); then
 	echo "ok 1 - deps.sh build: every build capability present"
 else
 	echo "not ok 1 - deps.sh build: every build capability present"

@@ -300,11 +300,23 @@ suppress_add_auto(struct queue *q, const char *scope, const char *addr, size_t l
     queue_done_cb cb, void *arg)
 {
 	char hex[ADDR_HASH_HEX], pseudo[LOG_ADDR_MAX];
+
+	if (!suppress_scope_valid(scope) || addr_index_hash_hex(addr, len, hex) != 0)
+		return -1;
+	log_pseudonym(addr, len, pseudo, sizeof(pseudo));
+	return suppress_add_auto_hash(q, scope, hex, pseudo, reason, source, expiry_ms, cb, arg);
+}
+
+int
+suppress_add_auto_hash(struct queue *q, const char *scope, const char *hex, const char *pseudo,
+    enum suppress_reason reason, const char *source, uint64_t expiry_ms,
+    queue_done_cb cb, void *arg)
+{
 	struct suppress_rec r;
 	uint64_t now = now_wall_ms();
 	int rc;
 
-	if (!suppress_scope_valid(scope) || addr_index_hash_hex(addr, len, hex) != 0)
+	if (!suppress_scope_valid(scope) || !suppress_hash_valid(hex))
 		return -1;
 	rc = suppress_get(q, scope, hex, &r);
 	if (rc == 0 && suppress_active(&r, now) &&
@@ -315,11 +327,10 @@ suppress_add_auto(struct queue *q, const char *scope, const char *addr, size_t l
 	suppress_set_source(&r, source);
 	r.created = now;
 	r.expires = reason == SUPPRESS_HARD_BOUNCE && expiry_ms > 0 ? now + expiry_ms : 0;
-	log_pseudonym(addr, len, pseudo, sizeof(pseudo));
 	if (suppress_put(q, scope, hex, &r, pseudo, NULL, cb, arg) != 0)
 		return -1;
-	log_info("event=suppression_added account=%s rcpt=%s reason=%s source=%s", scope, pseudo,
-	    suppress_strreason(reason), r.source);
+	log_info("event=suppression_added account=%s rcpt=%s reason=%s source=%s", scope,
+	    pseudo ? pseudo : "-", suppress_strreason(reason), r.source);
 	return 1;
 }
 

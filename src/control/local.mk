@@ -13,8 +13,8 @@ tests_unit_test_queue_audit_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_audit
 # The abuse review workflow end to end (issue 16): reviewer role as a real
 # user, masked views, decisions, suspension, triggers, expiry.
-TESTS += tests/integration/test_review.py
-EXTRA_DIST += tests/integration/test_review.py
+TESTS += tests/integration/test_review.py tests/integration/test_review_masking.py
+EXTRA_DIST += tests/integration/test_review.py tests/integration/test_review_masking.py
 # issue 12 item 13: NUL refused by default; stored ones readable by queue show
 TESTS += tests/integration/test_nul_bytes.py
 EXTRA_DIST += tests/integration/test_nul_bytes.py

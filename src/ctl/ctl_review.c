@@ -82,6 +82,31 @@ print_list(const struct json_value *res, int accounts)
 	ctl_table_free(t);
 }
 
+/* Text from a message, for a terminal: the whole string (a NUL does
+ * not end it) with C0 and C1 controls other than tab and line feed,
+ * and DEL, written as \xNN / \u00NN, so mail cannot move the cursor,
+ * retitle the terminal or hide what follows from the reviewer. */
+static void
+put_msg_text(const struct json_value *o, const char *k)
+{
+	const struct json_value *v = json_get(o, k);
+	size_t i;
+
+	if (v == NULL || v->type != JSON_STRING)
+		return;
+	for (i = 0; i < v->slen; i++) {
+		unsigned char c = (unsigned char)v->s[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+			printf("\\x%02x", c);
+		else if (c == 0xc2 && i + 1 < v->slen && (unsigned char)v->s[i + 1] >= 0x80
+		    && (unsigned char)v->s[i + 1] <= 0x9f)
+			printf("\\u%04x", (unsigned char)v->s[++i]);
+		else
+			putchar(c);
+	}
+}
+
 static void
 print_show(const struct json_value *res)
 {
@@ -104,19 +129,30 @@ print_show(const struct json_value *res)
 		return;
 	}
 	a = json_get(v, "headers");
-	for (i = 0; a != NULL && i < a->n; i++)
-		printf("%s: %s\n", jstr(a->items[i], "name"), jstr(a->items[i], "value"));
-	printf("Subject: %s\n", jstr(v, "subject"));
+	for (i = 0; a != NULL && i < a->n; i++) {
+		printf("%s: ", jstr(a->items[i], "name"));
+		put_msg_text(a->items[i], "value");
+		putchar('\n');
+	}
+	printf("Subject: ");
+	put_msg_text(v, "subject");
+	putchar('\n');
 	a = json_get(v, "attachments");
-	for (i = 0; a != NULL && i < a->n; i++)
-		printf("attachment: %s (%s, %lld bytes)\n", jstr(a->items[i], "name"),
-		    jstr(a->items[i], "type"), (long long)json_get_int(a->items[i], "size", 0));
+	for (i = 0; a != NULL && i < a->n; i++) {
+		printf("attachment: ");
+		put_msg_text(a->items[i], "name");
+		printf(" (");
+		put_msg_text(a->items[i], "type");
+		printf(", %lld bytes)\n", (long long)json_get_int(a->items[i], "size", 0));
+	}
 	a = json_get(v, "parts");
-	for (i = 0; a != NULL && i < a->n; i++)
-		printf("\n--- part %lld (%s)%s\n%s\n", (long long)json_get_int(a->items[i], "part", 0),
-		    jstr(a->items[i], "type"),
-		    json_get_bool(a->items[i], "truncated", 0) ? " [truncated]" : "",
-		    jstr(a->items[i], "text"));
+	for (i = 0; a != NULL && i < a->n; i++) {
+		printf("\n--- part %lld (", (long long)json_get_int(a->items[i], "part", 0));
+		put_msg_text(a->items[i], "type");
+		printf(")%s\n", json_get_bool(a->items[i], "truncated", 0) ? " [truncated]" : "");
+		put_msg_text(a->items[i], "text");
+		putchar('\n');
+	}
 	if (sum != NULL)
 		printf("\naccount, last %s: %lld messages, %lld bounced, %lld flagged "
 		    "(bounce %lld, complaint %lld per mille)\n", jstr(sum, "window"),

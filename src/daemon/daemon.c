@@ -256,6 +256,12 @@ check_suppression(const struct config *cfg, struct buf *errs)
 			check_error(errs, cfg, "suppression_bounce_codes",
 			    "'%s' is not a permanent enhanced status code (5.x.y)", c);
 			rc = -1;
+		} else if (b == 7) {
+			/* issue 14: 5.7.x policy blocks never suppress (the
+			 * mailbox exists; the receiver refused this sender) */
+			check_error(errs, cfg, "suppression_bounce_codes",
+			    "'%s' is a policy block (5.7.x), never a hard bounce", c);
+			rc = -1;
 		}
 	}
 	if (u[0] && (strncmp(u, "https://", 8) != 0 || u[strlen(u) - 1] != '/' ||

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * feedback.c: the feedback composition root (include/feedback.h):
- * tokens -> queue (which message, which recipient) -> suppression store.
+ * tokens -> queue (which message, which recipient) -> suppression store;
+ * for ARF reports without tokens, our queue id in the quoted Received:
+ * or the original's Message-ID through the queue's keyed Message-ID
+ * index (QUEUE_T_MSGIDS).
  * The relay calls feedback_rcpt() and feedback_message() for sessions
  * of the feedback listener; the daemon's "feedback" module starts the
  * one-click HTTP endpoint (src/net/http.c) here.  Everything runs on
@@ -10,11 +13,13 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "account.h"
 #include "addr.h"
 #include "crypto.h"
 #include "feedback.h"
@@ -47,17 +52,56 @@ rcpt_split(const char *rcpt, const char **domain)
 	return (int)(at - rcpt);
 }
 
+/*
+ * Is DOMAIN the return_path_domain of the account that sent message
+ * MSGID?  VERP return paths (and the mailto: of List-Unsubscribe) use
+ * the account's return_path_domain when it has one, whose MX points at
+ * this listener: such a token address is ours at that domain, and only
+ * for that account's messages.
+ */
+static int
+account_return_path(struct queue *q, const char *msgid, const char *domain)
+{
+	struct queue_msg *m = NULL;
+	struct account *a = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int yes = 0;
+
+	if (q == NULL || queue_get(q, msgid, &m) != 0)
+		return 0;
+	if (m->account != NULL && m->account[0] != '\0' &&
+	    queue_kv_get(q, QUEUE_T_ACCOUNTS, m->account, &text, &len) == 0 &&
+	    (a = account_parse(text, len)) != NULL)
+		yes = a->pol.return_path_domain[0] != '\0' &&
+		    strcasecmp(a->pol.return_path_domain, domain) == 0;
+	account_free(a);
+	if (text != NULL)
+		crypto_wipe(text, len);
+	free(text);
+	queue_msg_free(m);
+	return yes;
+}
+
 enum reply_id
-feedback_rcpt(const struct config *cfg, const char *rcpt)
+feedback_rcpt(struct queue *q, const struct config *cfg, const char *rcpt)
 {
 	const char *domain, *tok;
 	char msgid[21];
 	uint32_t no;
 	int n, kind;
 
-	if (cfg->feedback_domain[0] == '\0' || (n = rcpt_split(rcpt, &domain)) < 0 ||
-	    strcasecmp(domain, cfg->feedback_domain) != 0)
+	if (cfg->feedback_domain[0] == '\0' || (n = rcpt_split(rcpt, &domain)) < 0)
 		return R_FEEDBACK_NOT_LOCAL;
+	if (strcasecmp(domain, cfg->feedback_domain) != 0) {
+		/* another domain: only a valid token of a message whose
+		 * account's return_path_domain it is */
+		kind = local_token(rcpt, (size_t)n, &tok);
+		if (kind == 0 || token_check((enum token_kind)kind, tok, TOKEN_LEN, msgid, &no) != 0 ||
+		    !account_return_path(q, msgid, domain))
+			return R_FEEDBACK_NOT_LOCAL;
+		return R_RCPT_OK;
+	}
 	if (n > 2 && rcpt[1] == '+' && strchr("bBuU", rcpt[0]) != NULL) {
 		/* looks like a token address: it must be one */
 		kind = local_token(rcpt, (size_t)n, &tok);
@@ -65,6 +109,41 @@ feedback_rcpt(const struct config *cfg, const char *rcpt)
 			return R_FEEDBACK_BAD_TOKEN;
 	}
 	return R_RCPT_OK;
+}
+
+/* The scope a message's suppressions go to: its account, else global. */
+static const char *
+msg_scope(const struct queue_msg *m)
+{
+	return m->account && suppress_scope_valid(m->account) ? m->account : SUPPRESS_GLOBAL;
+}
+
+/*
+ * Suppress recipient I of M: by its address, or, once the envelope is
+ * gone (body_retention, erasure), by the keyed hash the queue keeps:
+ * a complaint that arrives after the body was shredded still counts.
+ */
+static int
+suppress_rcpt(struct queue *q, const struct queue_msg *m, size_t i,
+    enum suppress_reason reason, const char *source, uint64_t expiry, queue_done_cb cb,
+    void *arg)
+{
+	const struct queue_rcpt *rc = &m->rcpts[i];
+	static const char hexd[] = "0123456789abcdef";
+	char hex[ADDR_HASH_HEX];
+	size_t k;
+
+	if (rc->addr != NULL && rc->addr[0] != '\0')
+		return suppress_add_auto(q, msg_scope(m), rc->addr, strlen(rc->addr), reason,
+		    source, expiry, cb, arg);
+	if (!rc->has_hash)
+		return -1;
+	for (k = 0; k < sizeof(rc->addr_hash); k++) {
+		hex[2 * k] = hexd[rc->addr_hash[k] >> 4];
+		hex[2 * k + 1] = hexd[rc->addr_hash[k] & 15];
+	}
+	hex[2 * k] = '\0';
+	return suppress_add_auto_hash(q, msg_scope(m), hex, NULL, reason, source, expiry, cb, arg);
 }
 
 int
@@ -86,9 +165,7 @@ feedback_token(struct queue *q, enum token_kind kind, const char *tok, size_t le
 		if (m->rcpts[i].no == no)
 			break;
 	if (i < m->nrcpts)
-		rc = suppress_add_auto(q, m->account && suppress_scope_valid(m->account) ?
-		    m->account : SUPPRESS_GLOBAL, m->rcpts[i].addr, strlen(m->rcpts[i].addr), reason,
-		    source, expiry, cb, arg);
+		rc = suppress_rcpt(q, m, i, reason, source, expiry, cb, arg);
 	queue_msg_free(m);
 	return rc;
 }
@@ -98,30 +175,125 @@ feedback_token(struct queue *q, enum token_kind kind, const char *tok, size_t le
  * carries, and the recipient named by Original-Rcpt-To, else the
  * message's only recipient.  1 submitted, 0 already there, -1 none.
  */
+/* The recipient of M a report names: Original-Rcpt-To (compared by
+ * keyed hash, so also once the envelope is gone), else the message's
+ * only recipient.  Its index, or -1. */
+static long
+report_rcpt(const struct queue_msg *m, const struct report *rep)
+{
+	unsigned char want[ADDR_HASH_LEN];
+	size_t i;
+
+	if (rep->orig_rcpt[0] == '\0')
+		return m->nrcpts == 1 ? 0 : -1;
+	if (addr_index_hash(rep->orig_rcpt, strlen(rep->orig_rcpt), want) != 0)
+		return -1;
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].has_hash && crypto_equal(want, m->rcpts[i].addr_hash, sizeof(want)))
+			return (long)i;
+	return -1;
+}
+
 static int
 feedback_qid(struct queue *q, const struct report *rep, queue_done_cb cb, void *arg)
 {
 	struct queue_msg *m = NULL;
-	unsigned char want[ADDR_HASH_LEN], have[ADDR_HASH_LEN];
 	const char *src = rep->feedback_type[0] ? rep->feedback_type : "abuse";
-	size_t i, hit = (size_t)-1;
+	long hit;
 	int rc = -1;
 
 	if (q == NULL || queue_get(q, rep->qid, &m) != 0)
 		return -1;
-	if (rep->orig_rcpt[0] != '\0') {
-		if (addr_index_hash(rep->orig_rcpt, strlen(rep->orig_rcpt), want) == 0)
-			for (i = 0; i < m->nrcpts && hit == (size_t)-1; i++)
-				if (addr_index_hash(m->rcpts[i].addr, strlen(m->rcpts[i].addr), have) == 0 &&
-				    crypto_equal(want, have, sizeof(want)))
-					hit = i;
-	} else if (m->nrcpts == 1)
-		hit = 0;
-	if (hit != (size_t)-1)
-		rc = suppress_add_auto(q, m->account && suppress_scope_valid(m->account) ?
-		    m->account : SUPPRESS_GLOBAL, m->rcpts[hit].addr, strlen(m->rcpts[hit].addr),
-		    SUPPRESS_COMPLAINT, src, 0, cb, arg);
+	if ((hit = report_rcpt(m, rep)) >= 0)
+		rc = suppress_rcpt(q, m, (size_t)hit, SUPPRESS_COMPLAINT, src, 0, cb, arg);
 	queue_msg_free(m);
+	return rc;
+}
+
+/* The messages the Message-ID index names for one hash (bounded: a
+ * client that resubmits one message makes a few). */
+#define MSGID_MATCH_MAX 16
+
+struct msgid_scan {
+	char ids[MSGID_MATCH_MAX][QUEUE_ID_LEN + 1];
+	size_t n;
+	int more;
+};
+
+static int
+msgid_one(void *arg, const char *key, const char *val, size_t len)
+{
+	struct msgid_scan *s = arg;
+	size_t kl = strlen(key);
+
+	(void)val;
+	(void)len;
+	if (s->n == MSGID_MATCH_MAX) {
+		s->more = 1;
+		return 1;
+	}
+	if (kl != 64 + 1 + QUEUE_ID_LEN)
+		return 0;
+	memcpy(s->ids[s->n], key + 65, QUEUE_ID_LEN);
+	s->ids[s->n++][QUEUE_ID_LEN] = '\0';
+	return 0;
+}
+
+/*
+ * An ARF report that quotes the original (or its header) without tokens
+ * or our queue id: the original's Message-ID, hashed as at commit
+ * (token_msgid_hash_hex()), names the messages postern sent with it
+ * (QUEUE_T_MSGIDS); the recipient is picked in each as for the queue id.
+ * Every match must name the same account and recipient (a resubmitted
+ * message), else the report is ambiguous and adds nothing: a Message-ID
+ * is the sender's choice, and one account's must not suppress for
+ * another.  1 submitted, 0 already there, -1 none or ambiguous.
+ */
+static int
+feedback_msgid(struct queue *q, const struct report *rep, queue_done_cb cb, void *arg)
+{
+	const char *src = rep->feedback_type[0] ? rep->feedback_type : "abuse";
+	struct msgid_scan *s;
+	struct queue_msg *first = NULL;
+	char hex[TOKEN_MSGID_HEX], prefix[TOKEN_MSGID_HEX + 1];
+	long hit = -1;
+	size_t i;
+	int rc = -1, ambiguous = 0;
+
+	if (q == NULL || token_msgid_hash_hex(rep->orig_message_id, strlen(rep->orig_message_id),
+	    hex) != 0)
+		return -1;
+	snprintf(prefix, sizeof(prefix), "%s/", hex);
+	s = xcalloc(1, sizeof(*s));
+	if (queue_kv_foreach(q, QUEUE_T_MSGIDS, prefix, msgid_one, s) != 0 || s->more)
+		ambiguous = s->more;
+	for (i = 0; i < s->n && !ambiguous; i++) {
+		struct queue_msg *m = NULL;
+		long h;
+
+		if (queue_get(q, s->ids[i], &m) != 0)
+			continue;
+		if ((h = report_rcpt(m, rep)) < 0 || !m->rcpts[h].has_hash) {
+			queue_msg_free(m);
+			continue;
+		}
+		if (first == NULL) {
+			first = m;
+			hit = h;
+			continue;
+		}
+		if (strcmp(msg_scope(first), msg_scope(m)) != 0 ||
+		    !crypto_equal(first->rcpts[hit].addr_hash, m->rcpts[h].addr_hash,
+		    sizeof(m->rcpts[h].addr_hash)))
+			ambiguous = 1;
+		queue_msg_free(m);
+	}
+	if (first != NULL && !ambiguous)
+		rc = suppress_rcpt(q, first, (size_t)hit, SUPPRESS_COMPLAINT, src, 0, cb, arg);
+	else if (ambiguous)
+		log_info("event=feedback_ambiguous match=message-id messages=%zu", s->n);
+	queue_msg_free(first);
+	free(s);
 	return rc;
 }
 
@@ -203,8 +375,14 @@ feedback_message(struct queue *q, const struct config *cfg, const char *const *r
 			if (rc <= 0 && rep.utoken[0])
 				rc = feedback_token(q, TOKEN_UNSUBSCRIBE, rep.utoken, TOKEN_LEN,
 				    SUPPRESS_COMPLAINT, src, 0, fb_written, j);
-			if (rc <= 0 && !rep.btoken[0] && !rep.utoken[0] && rep.qid[0])
-				rc = feedback_qid(q, &rep, fb_written, j);
+			if (!rep.btoken[0] && !rep.utoken[0]) {
+				rc = rep.qid[0] ? feedback_qid(q, &rep, fb_written, j) : -1;
+				/* no token, no queue id of ours that names a
+				 * recipient: the original's Message-ID (RFC 5965
+				 * §2 (d)) */
+				if (rc < 0 && rep.orig_message_id[0])
+					rc = feedback_msgid(q, &rep, fb_written, j);
+			}
 		}
 		if (rc > 0)
 			added++;
@@ -259,6 +437,24 @@ http_unsub_written(void *arg, const struct outcome *o)
 	http_deferred_finish(d);
 }
 
+/* Does REQ's body say List-Unsubscribe=One-Click (RFC 8058 §3.1)? */
+static int
+one_click_body(const struct http_request *req)
+{
+	char v[32];
+	size_t n;
+	int rc = http_form_value(req, "List-Unsubscribe", v, sizeof(v));
+
+	if (rc == 0)
+		return strcmp(v, "One-Click") == 0;
+	if (rc == -ENOENT || req->body == NULL)
+		return 0;
+	/* not a form (no Content-Type, text/plain): the pair itself */
+	for (n = req->body_len; n > 0 && (req->body[n - 1] == '\r' || req->body[n - 1] == '\n');)
+		n--;
+	return n == 26 && memcmp(req->body, "List-Unsubscribe=One-Click", 26) == 0;
+}
+
 static void
 http_unsub_post(const struct http_request *req, struct http_response *resp, void *arg)
 {
@@ -267,8 +463,10 @@ http_unsub_post(const struct http_request *req, struct http_response *resp, void
 	struct http_deferred *d;
 	int rc;
 
-	/* RFC 8058 §3.1: the POST body is List-Unsubscribe=One-Click */
-	if (req->body == NULL || strstr(req->body, "List-Unsubscribe=One-Click") == NULL) {
+	/* RFC 8058 §3.1: the POST body is the key/value pair
+	 * List-Unsubscribe=One-Click, as a form (urlencoded, or
+	 * multipart/form-data as in the example of §8), or bare */
+	if (!one_click_body(req)) {
 		http_response_text(resp, 400, NULL, "Expected List-Unsubscribe=One-Click\n");
 		return;
 	}

@@ -12,8 +12,10 @@ EXTRA_DIST += tests/integration/test_smtp_relay.py tests/integration/test_smtp_s
 	tests/integration/test_smtp_backpressure.py \
 	tests/integration/rawsmtp.py
 # The feedback listener and the one-click endpoint (issue 14).
-TESTS += tests/integration/test_feedback.py
-EXTRA_DIST += tests/integration/test_feedback.py
+TESTS += tests/integration/test_feedback.py tests/integration/test_feedback_msgid.py \
+	tests/integration/test_feedback_verp.py
+EXTRA_DIST += tests/integration/test_feedback.py tests/integration/test_feedback_msgid.py \
+	tests/integration/test_feedback_verp.py
 # issue 12 item 12: TLS handshake, command and session deadlines
 TESTS += tests/integration/test_smtp_deadlines.py
 EXTRA_DIST += tests/integration/test_smtp_deadlines.py

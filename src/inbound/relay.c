@@ -947,7 +947,7 @@ relay_on_rcpt(struct relay_session *rs, const struct smtp_envelope *env,
 
 	(void)env;
 	if (rs->mode == RELAY_MODE_FEEDBACK) {
-		outcome_reply(out, feedback_rcpt(rs->r->cfg, rcpt->addr));
+		outcome_reply(out, feedback_rcpt(rs->r->q, rs->r->cfg, rcpt->addr));
 		return SMTP_DONE;
 	}
 	q = relay_req(rs, POLICY_RCPT);
@@ -1184,6 +1184,7 @@ relay_policy_done(uv_work_t *w, int status)
 	in.client = j->client_desc;
 	in.zero_retention = j->pm.zero_retention;	/* X-Postern-Retention: 0 (issue 17) */
 	in.id = j->pm.msgid;
+	in.message_id_hash = j->pm.message_id_hash;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
 		outcome_reply(&o, R_QUEUE_ERROR);

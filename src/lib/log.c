@@ -206,10 +206,28 @@ log_scrub(const char *text, size_t len, char *out, size_t outlen)
 		a = (size_t)(at - text);
 		for (s = a; s > copied && local_char((unsigned char)text[s - 1]); s--)
 			;
-		for (e = a + 1; e < len && domain_char((unsigned char)text[e]); e++)
-			;
-		while (e > a + 1 && text[e - 1] == '.')	/* a sentence's full stop */
-			e--;
+		/* a quoted local part ("bob smith"@example.org): back to the
+		 * opening quote, escapes skipped */
+		if (s == a && a >= copied + 2 && text[a - 1] == '"') {
+			size_t q = a - 1;
+
+			while (q > copied && !(text[q - 1] == '"' &&
+			    (q < 2 || q - 2 < copied || text[q - 2] != '\\')))
+				q--;
+			if (q > copied)
+				s = q - 1;
+		}
+		if (a + 1 < len && text[a + 1] == '[') {
+			/* an address literal: bob@[192.0.2.1] */
+			const char *close = memchr(text + a + 1, ']', len - a - 1);
+
+			e = close != NULL ? (size_t)(close - text) + 1 : a + 1;
+		} else {
+			for (e = a + 1; e < len && domain_char((unsigned char)text[e]); e++)
+				;
+			while (e > a + 1 && text[e - 1] == '.')	/* a sentence's full stop */
+				e--;
+		}
 		if (s == a || e == a + 1) {
 			i = a + 1;
 			continue;

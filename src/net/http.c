@@ -522,6 +522,58 @@ http_request_arg(const struct http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* What http_form_value() looks for, and what it found. */
+struct form_find {
+	const char *key;
+	char *out;
+	size_t outlen, len;
+	int found;
+};
+
+static enum MHD_Result
+form_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+    const char *content_type, const char *transfer_encoding, const char *data, uint64_t off,
+    size_t size)
+{
+	struct form_find *f = cls;
+
+	(void)kind;
+	(void)filename;
+	(void)content_type;
+	(void)transfer_encoding;
+	if (key == NULL || strcmp(key, f->key) != 0 || (f->found && off == 0))
+		return MHD_YES;		/* another field, or a second one of this name */
+	f->found = 1;
+	/* a value may come in pieces (OFF); keep what fits */
+	if (off == f->len && f->len + 1 < f->outlen) {
+		size_t n = size < f->outlen - 1 - f->len ? size : f->outlen - 1 - f->len;
+
+		memcpy(f->out + f->len, data, n);
+		f->len += n;
+		f->out[f->len] = '\0';
+	}
+	return MHD_YES;
+}
+
+int
+http_form_value(const struct http_request *req, const char *key, char *out, size_t outlen)
+{
+	struct form_find f = { key, out, outlen, 0, 0 };
+	struct MHD_PostProcessor *pp;
+	enum MHD_Result r;
+
+	if (outlen == 0 || req->conn == NULL)
+		return -ENOTSUP;
+	out[0] = '\0';
+	/* NULL for a body that is not urlencoded or multipart/form-data */
+	if ((pp = MHD_create_post_processor(req->conn, 1024, form_field, &f)) == NULL)
+		return -ENOTSUP;
+	r = req->body_len > 0 ? MHD_post_process(pp, req->body, req->body_len) : MHD_YES;
+	if (MHD_destroy_post_processor(pp) != MHD_YES || r != MHD_YES)
+		return f.found ? 0 : -ENOTSUP;
+	return f.found ? 0 : -ENOENT;
+}
+
 void
 http_response_text(struct http_response *resp, int status, const char *content_type,
     const char *text)

@@ -469,12 +469,16 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		dl->st.bounced++;
 	else
 		dl->st.deferred++;
+	/* scrubbed first, in its own statement: the order in which a call's
+	 * arguments are evaluated is unspecified, and strlen(scrubbed) taken
+	 * before log_scrub() filled it read stale stack (another message's
+	 * text) into the log */
+	log_scrub(res->text, strlen(res->text), scrubbed, sizeof(scrubbed));
 	log_info("qid=%s event=attempt cid=%s rcpt=%s relay=%s delay=%.2f dsn=%s status=%s tls=%s "
 	    "reply=%s", m->id, it->cid[0] ? it->cid : "-", log_addr(r->addr, strlen(r->addr), who, sizeof(who)),
 	    it->relay[0] ? it->relay : "none", delay, res->enhanced,
 	    queue_strstate(newstate), it->tls[0] ? it->tls : "none",
-	    log_quote(log_scrub(res->text, strlen(res->text), scrubbed, sizeof(scrubbed)),
-	    strlen(scrubbed), reply, sizeof(reply)));
+	    log_quote(scrubbed, strlen(scrubbed), reply, sizeof(reply)));
 	free(rc);
 	dl->pending_reports--;
 	if (--it->reports_pending == 0)

@@ -61,7 +61,7 @@ def lockouts(p, *extra):
 
 
 def main():
-    plan(28)
+    plan(29)
     p = Postern(name="authabuse", tls=False, conf={
         "smtpd_auth_in_clear": True,
         "smtpd_submissions_listen": "",
@@ -149,6 +149,8 @@ def main():
     r = try_auth(p, "127.0.0.50", "par", par)
     ok(r[0] == 454, "a right guess after the burst is refused (%r)" % (r,))
     is_(p.stop(), 0, "posternd stops cleanly (exit 0: no sanitizer report)")
+    r = p.posternctl("auth", "lockouts")
+    is_(r.returncode, 1, "auth lockouts with posternd stopped: exit 1 (%s)" % r.stderr.strip())
     eom_not_behind_auth()
 
 

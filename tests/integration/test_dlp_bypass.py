@@ -13,7 +13,9 @@ old parser never looked:
   3  message/rfc822 with Content-Transfer-Encoding: base64 whose inner
      text part is base64 too;
   4  the number written with full-width digits, U+00A0 separators, NULs
-     (in a base64 part) and glued to "PAN/".
+     (in a base64 part) and glued to "PAN/";
+  5  the number split by a CSS-hidden digit (<span style="display:none">);
+  6  the number in an attachment's file name ("card 4556 ... 9855.pdf").
 
 Each must be refused with 550 5.7.1 naming the card.  A second account
 (redact) sends #3: the message is accepted and, once both encodings are
@@ -71,9 +73,26 @@ def folded_formats():
             "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n" % b64(text))
 
 
+def css_hidden():
+    # r1618: a CSS-hidden digit splits the number the recipient reads
+    return (HDR + "Content-Type: text/html; charset=utf-8\r\n\r\n"
+            "<p>Card 4556<span style=\"display:none\">1</span> 7375 8689 9855</p>\r\n")
+
+
+def attachment_name():
+    # r1618: the number in an attachment's file name, extension glued on
+    return (HDR + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n--b\r\n"
+            "Content-Type: application/pdf\r\nContent-Disposition: attachment; "
+            "filename=\"card 4556 7375 8689 9855.pdf\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n")
+
+
 CASES = [("boundary of 71 characters", long_boundary), ("64 KiB of header padding",
          padded_header), ("base64 message/rfc822", encoded_rfc822),
-         ("full-width, U+00A0, NUL, PAN/", folded_formats)]
+         ("full-width, U+00A0, NUL, PAN/", folded_formats),
+         ("CSS-hidden digit inside the number", css_hidden),
+         ("number in an attachment's name", attachment_name)]
 
 
 def add_account(p, name, action):

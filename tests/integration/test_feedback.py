@@ -129,7 +129,7 @@ def main():
     })
     p.fb_port = fb_port
     p.start()
-    plan(41)
+    plan(46)
     r1 = p.posternctl("dkim", "generate", "a.test", "--selector", "e1", "--algorithm", "ed25519")
     r2 = p.posternctl("account", "add", "relayapp", "--domain", "a.test")
     r3 = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=fb.test")
@@ -191,6 +191,23 @@ def main():
     is_(code, 404, "garbage token: 404")
     code, _ = curl("-X", "POST", "-d", "", url)
     is_(code, 400, "POST without List-Unsubscribe=One-Click: 400")
+    # RFC 8058 §8.1's own example: the pair as multipart/form-data
+    rfc_body = ("-----FormBoundaryjWmhtjORrn\r\n"
+                "Content-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
+                "One-Click\r\n-----FormBoundaryjWmhtjORrn--\r\n")
+    code, _ = curl("-X", "POST", "-H",
+                   "Content-Type: multipart/form-data; boundary=---FormBoundaryjWmhtjORrn",
+                   "--data-binary", rfc_body, url)
+    is_(code, 200, "POST as multipart/form-data (RFC 8058 §8.1 example): 200")
+    code, _ = curl("-F", "List-Unsubscribe=One-Click", url)
+    is_(code, 200, "curl -F List-Unsubscribe=One-Click: 200")
+    code, _ = curl("-X", "POST", "-H", "Content-Type: text/plain", "--data-binary",
+                   "List-Unsubscribe=One-Click", url)
+    is_(code, 200, "the bare pair as text/plain: 200")
+    code, _ = curl("-X", "POST", "-d", "List-Unsubscribe=One-Clickx", url)
+    is_(code, 400, "List-Unsubscribe=One-Clickx: 400 (the value compares exactly)")
+    code, _ = curl("-X", "POST", "-d", "x=List-Unsubscribe%3DOne-Click", url)
+    is_(code, 400, "the pair inside another field's value: 400")
     code, _ = curl("-X", "POST", "-d", "x" * 100000, url)
     is_(code, 413, "huge body: 413")
     is_(p.posternctl_json("account", "show", "relayapp")["suppressions"]["added"], 1,

@@ -22,7 +22,7 @@ from harness import *
 from queuelib import control, inject
 from rawscan import Scan, index_hash, mdb_dump_all
 
-plan(55)
+plan(56)
 
 
 def message(tag):
@@ -104,6 +104,10 @@ with Postern(tls=False, conf=conf) as p:
     live = mdb_dump_all(p.data_dir)
     ok(index_hash(s.text, Q["rcpts"][1]) in live and index_hash(s.text, Q["sender"]) in live,
        "queued: the keyed hashes of its addresses are stored beside them")
+    upper = Q["rcpts"][1].upper()
+    j = p.posternctl_json("queue", "list", "--address", upper)
+    is_([m["id"] for m in j["messages"]], [qid],
+        "queued: queue list --address finds it by keyed hash of the normalised address")
     j = p.posternctl_json("queue", "show", qid, "--body", "--reason", "ticket 4711")
     ok(Q["body"] in j.get("body", "") and j["sender"] == Q["sender"],
        "queued: queue show --body decrypts in memory")

@@ -213,6 +213,7 @@ static const char *const negatives[] = {
 	"SKU-4556737586899855", "ref_4556737586899855", "x/4556737586899855",
 	"A1.4556737586899855", "4556737586899855/0927/x1", "4556.7375.8689.9855.1234",
 	"4556737586899855.00", "1.4556737586899855",
+	"4556737586899855.example.com", "4556737586899855.a.b.c", "4556737586899855.toolong",
 	/* issue 18 #5: four-digit groups after a card that are no expiry */
 	"1234 4556 7375 8689 9855 4321",
 	"4556 7375 8689 9855 4444 5555",
@@ -279,6 +280,11 @@ static const struct {
 	{ "card 8100 1234 5678 9017", DLP_CARD },		/* UnionPay 81 */
 	{ "Card zz99 4556 7375 8689 9855", DLP_CARD },		/* no IBAN shape hides it */
 	{ "Card DE00 4556 7375 8689 9855", DLP_CARD },
+	/* attachment names: the extension glued on the right (r1618) */
+	{ "card 4556 7375 8689 9855.pdf", DLP_CARD },
+	{ "4556737586899855.pdf", DLP_CARD },
+	{ "scan 4556-7375-8689-9855.tar.gz\n", DLP_CARD },
+	{ "\"4556737586899855.jpeg\"", DLP_CARD },
 };
 
 int

@@ -282,6 +282,40 @@ test_queue_files(void)
 		is_int(slot_is_zero(path_ks, s), 1, "start-up reconcile zeroed it");
 		is_int(slot_is_zero(path_ks, s2), 0, "a referenced slot is never zeroed");
 	}
+	/* a held message released with re-signed text (review): the new text
+	 * is sealed under the message's key, the envelope stays readable */
+	{
+		struct queue_msg_in h = in;
+		struct iovec nb = { "Subject: redacted\r\n\r\nnew text\r\n", 32 };
+		const char *ids[1];
+		char hid[QUEUE_ID_LEN + 1];
+		uint64_t old, now_slot;
+		int st[1];
+		struct buf b2;
+
+		h.state = QUEUE_HELD;
+		h.account = "beta";
+		queue_commit(q, &h, commit_cb, NULL);
+		wait_calls(&loop);
+		str_copy(hid, lastid, sizeof(hid));
+		old = slot_of(q, hid);
+		ids[0] = hid;
+		queue_review_release_bodies(q, ids, 1, &nb, NULL, st, done_cb, NULL);
+		wait_calls(&loop);
+		now_slot = slot_of(q, hid);
+		ok(st[0] == 0 && now_slot != 0 && now_slot == old && slot_is_zero(path_ks, old) == 0,
+		    "review release with re-signed text: the message keeps its key slot");
+		buf_init(&b2, 0);
+		is_int(queue_read_body(q, hid, &b2), 0, "the new text reads");
+		is_mem(b2.data, b2.len, nb.iov_base, nb.iov_len, "and is the new text");
+		buf_free(&b2);
+		is_int(queue_get(q, hid, &m), 0, "the record reads");
+		ok(!m->envelope_gone && strcmp(m->sender, "alice.jones@example.com") == 0 &&
+		    strcmp(m->rcpts[0].addr, "Bob.Smith@Example.ORG") == 0,
+		    "its envelope still reads");
+		queue_msg_free(m);
+	}
+
 	/* queue check finds a referenced slot that was zeroed behind its back */
 	{
 		struct queue_check_stats st;
@@ -323,7 +357,7 @@ main(void)
 	snprintf(tmp, sizeof(tmp), "%s/test_keystore.XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(tmp) == NULL)
 		fatal("mkdtemp");
-	plan(54);
+	plan(59);
 	test_store();
 	test_queue_files();
 	cmd = xasprintf("rm -rf '%s'", tmp);

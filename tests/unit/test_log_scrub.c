@@ -29,7 +29,7 @@ main(void)
 	static const unsigned char key[32] = { 1, 2, 3 };
 	char out[600], want[600], p1[64], p2[64], small[12];
 
-	plan(10);
+	plan(13);
 	log_set_pseudonym_key(key, sizeof(key));
 	log_set_pseudonymise(1);
 
@@ -54,6 +54,15 @@ main(void)
 	is_int(strlen(small), sizeof(small) - 1, "truncated to the buffer, terminated");
 	is_str(log_scrub("", 0, out, sizeof(out)), "", "empty text");
 
+	snprintf(want, sizeof(want), "550 <%s> unknown", ps("\"Bob Smith\"@example.org", p1));
+	is_str(log_scrub("550 <\"Bob Smith\"@example.org> unknown", 37, out, sizeof(out)), want,
+	    "a quoted local part is scrubbed whole");
+	snprintf(want, sizeof(want), "550 %s: no", ps("\"a\\\"b c\"@example.org", p1));
+	is_str(log_scrub("550 \"a\\\"b c\"@example.org: no", 28, out, sizeof(out)), want,
+	    "a quoted local part with an escaped quote");
+	snprintf(want, sizeof(want), "550 <%s> no", ps("bob.smith@[192.0.2.1]", p1));
+	is_str(log_scrub("550 <bob.smith@[192.0.2.1]> no", 30, out, sizeof(out)), want,
+	    "an address literal domain");
 	log_set_pseudonymise(0);
 	is_str(log_scrub("550 <bob@example.org> no", 24, out, sizeof(out)),
 	    "550 <bob@example.org> no", "pseudonymisation off: kept as it came");

@@ -119,7 +119,9 @@ static const struct mcase cases[] = {
 	  "Content-Type: text/html\r\n\r\n<html><head><style>p{x:4111}</style></head>"
 	  "<body><!-- 4111 --><p class=\"a>b\">Card: 4111 <b>1111</b>&nbsp;1111&#32;1&#49;11"
 	  "</p><script>var x = '4111';</script>a &amp; b &lt; &unknown; &</body></html>\r\n",
-	  "1:\nCard: 4111 1111 1111 1111\na & b < &unknown; & |0:\n|" },
+	  /* style, comment and script content: aside, after the rest (r1618) */
+	  "1:\nCard: 4111 1111 1111 1111\na & b < &unknown; & \np{x:4111}\n\n4111 \n"
+	  "\nvar x = '4111';\n|0:\n|" },
 	{ "multipart/mixed with alternative, CSV attachment, image",
 	  ALT_MSG,
 	  "3:Card 4111 1111 1111 1111 caf\xc3\xa9|"
@@ -380,6 +382,27 @@ codec_case(void)
 	    && map[2] == 9 && map[3] == 14 && map[4] == 14, "text map points at the source");
 	free(map);
 	buf_free(&c);
+
+	/* r1618: CSS-hidden content goes aside, so it neither splits the
+	 * visible number nor escapes the scan */
+	{
+		static const char h[] = "<p>Card 4556<span style=\"Display: None\">1<i>x</i>"
+		    "</span> 7375<font style='font-size:0px'>0</font> 8689 9855</p>"
+		    "<script>var p=\"4111\";</script><p style=\"font-size:0.9em\">shown</p>";
+
+		buf_init(&c, 0);
+		mime_to_text(h, sizeof(h) - 1, MIME_CS_UTF8, MIME_TEXT_HTML, &c, &map);
+		ok(c.data != NULL && strstr(c.data, "Card 4556 7375 8689 9855") != NULL,
+		    "hidden elements do not split the visible text: '%s'", c.data ? c.data : "");
+		ok(c.data != NULL && strstr(c.data, "\n1x\n") != NULL
+		    && strstr(c.data, "\n0\n") != NULL && strstr(c.data, "\nvar p=\"4111\";\n")
+		    != NULL && strstr(c.data, "shown") != NULL,
+		    "hidden, script content scanned aside; font-size:0.9em is not hidden");
+		ok(map != NULL && c.data != NULL && strchr(c.data, '1') != NULL
+		    && h[map[strchr(c.data, '1') - c.data]] == '1', "aside text maps to its source");
+		free(map);
+		buf_free(&c);
+	}
 }
 
 int
@@ -388,7 +411,7 @@ main(void)
 	size_t i, step;
 	static const size_t steps[] = { 0, 1, 7 };
 
-	plan((int)ARRAY_SIZE(cases) * 3 + 1 + 5 + 6 + 5 + 4);
+	plan((int)ARRAY_SIZE(cases) * 3 + 1 + 5 + 6 + 5 + 4 + 3);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		for (step = 0; step < ARRAY_SIZE(steps); step++) {
 			struct buf out;

@@ -121,6 +121,26 @@ test_view(void)
 	    "pseudonym mode: no domain either, h:... pseudonyms");
 	free(v);
 
+	/* r1618: encoded words in shown fields are decoded before masking */
+	v = view_of("From: =?utf-8?Q?eve.hidden=40example.test?= <eve.hidden@example.test>\r\n"
+	    "Reply-To: =?utf-8?B?Q2FyZCA0NTU2IDczNzUgODY4OSA5ODU1?= <r@example.test>\r\n"
+	    "Cc: =?iso-8859-1?Q?J=F6rg_?= <joerg.k@example.test>\r\n"
+	    "Subject: x\r\n\r\nhello\r\n", 0);
+	ok(strstr(v, "eve.hidden") == NULL && strstr(v, "eve.hidden=40") == NULL,
+	    "an address in a Q-encoded display name is masked");
+	ok(strstr(v, "Q2FyZCA0NTU2") == NULL && strstr(v, "8689") == NULL &&
+	    strstr(v, "9855") != NULL, "a card in a B-encoded display name is masked");
+	ok(strstr(v, "J\xc3\xb6rg") != NULL && strstr(v, "joerg.k") == NULL,
+	    "a Latin-1 display name is shown decoded");
+	free(v);
+	v = view_of("Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	    "Content-Type: text/plain\r\n\r\nsee\r\n--b\r\nContent-Type: application/pdf\r\n"
+	    "Content-Disposition: attachment; filename=\"card 4556 7375 8689 9855.pdf\"\r\n"
+	    "\r\nJVBERi0=\r\n--b--\r\n", 0);
+	ok(strstr(v, "8689") == NULL && strstr(v, "9855.pdf") != NULL,
+	    "a card number in an attachment's name is masked");
+	free(v);
+
 	buf_init(&m, 0);
 	review_mask_text("mail a@b.c and x@y", 18, 0, &m, NULL);
 	is_str(m.data, "mail a\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2@b.c and x@y",
@@ -461,7 +481,7 @@ test_queue(void)
 int
 main(void)
 {
-	plan(58);
+	plan(62);
 	test_view();
 	test_strip_dkim();
 	test_fingerprint();

@@ -274,14 +274,90 @@ test_report(void)
 	is_int(report_parse("", 0, &r), REPORT_NONE, "empty input");
 }
 
+/* The Message-ID index's hash (token_msgid_hash_hex()), the ARF
+ * parser's original Message-ID, and policy_headers() handing it on. */
+static void
+test_message_id(void)
+{
+	char a[TOKEN_MSGID_HEX], b[TOKEN_MSGID_HEX], c[TOKEN_MSGID_HEX];
+	char big[1200];
+	struct report r;
+	struct policy_msg m;
+	struct policy_params pp;
+	struct outcome o;
+	const char *arf =
+	    "Message-ID: <report.1@provider.test>\r\n"
+	    "Content-Type: multipart/report; report-type=feedback-report; boundary=AA\r\n\r\n"
+	    "--AA\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n\r\n"
+	    "--AA\r\nContent-Type: text/rfc822-headers\r\n\r\nSubject: x\r\n"
+	    "message-id:\r\n\t<Orig.7@A.Test> (comment)\r\nTo: y\r\n\r\n--AA--\r\n";
+	const char *arf_none =
+	    "Message-ID: <report.1@provider.test>\r\n"
+	    "Content-Type: multipart/report; report-type=feedback-report; boundary=AA\r\n\r\n"
+	    "--AA\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n\r\n"
+	    "--AA--\r\n";
+
+	token_set_key((const unsigned char *)"master key bytes", 16);
+	ok(token_msgid_hash_hex("<x.1@a.test>", 12, a) == 0 && strlen(a) == 64, "Message-ID hash: 64 hex");
+	ok(token_msgid_hash_hex(" x.1@A.TEST ", 12, b) == 0 && strcmp(a, b) == 0,
+	    "without brackets, padded, domain in upper case: the same hash");
+	ok(token_msgid_hash_hex("<X.1@a.test>", 12, c) == 0 && strcmp(a, c) != 0,
+	    "the left part compares exactly");
+	memset(big, 'x', sizeof(big));
+	ok(token_msgid_hash_hex("<>", 2, c) == -1 && token_msgid_hash_hex(big, sizeof(big), c) == -1,
+	    "empty or over 998 octets: no hash");
+	token_set_key((const unsigned char *)"another master", 14);
+	ok(token_msgid_hash_hex("<x.1@a.test>", 12, c) == 0 && strcmp(a, c) != 0,
+	    "keyed: another master key, another hash");
+	token_set_key((const unsigned char *)"master key bytes", 16);
+
+	report_parse(arf, strlen(arf), &r);
+	ok(token_msgid_hash_hex(r.orig_message_id, strlen(r.orig_message_id), b) == 0 &&
+	    token_msgid_hash_hex("<Orig.7@a.test>", 15, c) == 0 && strcmp(b, c) == 0,
+	    "ARF: the quoted original's folded Message-ID (%s)", r.orig_message_id);
+	report_parse(arf_none, strlen(arf_none), &r);
+	is_str(r.orig_message_id, "", "ARF without the original: not the report's own Message-ID");
+
+	memset(&m, 0, sizeof(m));
+	memset(&pp, 0, sizeof(pp));
+	m.params = &pp;
+	buf_init(&m.data, 0);
+	buf_append_str(&m.data, "From: a@b\r\nMessage-ID:\r\n <x.1@A.test>\r\n\r\nbody\r\n");
+	outcome_ok(&o);
+	policy_headers(&m, &o);
+	is_str(m.message_id_hash, a, "policy_headers: the message's own (folded) Message-ID hashed");
+	policy_msg_free(&m);
+	memset(&m, 0, sizeof(m));
+	m.params = &pp;
+	buf_init(&m.data, 0);
+	buf_append_str(&m.data, "From: a@b\r\n\r\nbody\r\n");
+	outcome_ok(&o);
+	policy_headers(&m, &o);
+	{
+		struct buf out;
+		const char *p;
+
+		buf_init(&out, 0);
+		policy_msg_render(&m, &out);
+		p = memmem(out.data, out.len, "Message-ID: ", 12);
+		ok(p != NULL && m.message_id_hash[0] != '\0' &&
+		    token_msgid_hash_hex(p + 11, (size_t)((const char *)memchr(p, '\n',
+		    out.len - (size_t)(p - out.data)) - (p + 11)), c) == 0 &&
+		    strcmp(c, m.message_id_hash) == 0, "policy_headers: the Message-ID it adds hashed");
+		buf_free(&out);
+	}
+	policy_msg_free(&m);
+}
+
 int
 main(void)
 {
-	plan(44);
+	plan(53);
 	test_records();
 	test_tokens();
 	test_stage();
 	test_list_unsubscribe();
 	test_report();
+	test_message_id();
 	return done();
 }
