@@ -11,8 +11,8 @@
  * retention_header; audit_retention, global only) and what the next
  * purge would remove if it ran now,
  * counted by queue_purge_preview() in one read transaction.  Held mail
- * leaves through review_hold_expiry (cmd_review.c), shown as
- * held_retention.
+ * leaves through the hold expiry (cmd_review.c): the account's
+ * held_retention, else review_hold_expiry.
  */
 #include "autoconfig.h"
 
@@ -79,7 +79,8 @@ retention_cmd_show(struct control_req *req, struct json_out *out)
 	period(out, "event_retention", req->cfg->event_retention,
 	    a != NULL ? a->pol.event_retention : ACCOUNT_UNSET);
 	period(out, "audit_retention", req->cfg->audit_retention, ACCOUNT_UNSET);
-	period(out, "held_retention", req->cfg->review_hold_expiry, ACCOUNT_UNSET);
+	period(out, "held_retention", req->cfg->review_hold_expiry,
+	    a != NULL ? a->pol.held_retention : ACCOUNT_UNSET);
 	json_kv_str(out, "retention_header", a != NULL && a->pol.retention_header == 0 ?
 	    "forbid" : "allow");
 	json_kv_uint(out, "purge_interval", req->cfg->purge_interval);

@@ -19,5 +19,7 @@ EXTRA_DIST += tests/integration/test_review.py tests/integration/test_review_mas
 TESTS += tests/integration/test_nul_bytes.py
 EXTRA_DIST += tests/integration/test_nul_bytes.py
 # issue 17: data-subject export, erase (raw-file scan), receipts, bad requests
-TESTS += tests/integration/test_subject.py tests/integration/test_subject_restrict.py
-EXTRA_DIST += tests/integration/test_subject.py tests/integration/test_subject_restrict.py
+TESTS += tests/integration/test_subject.py tests/integration/test_subject_restrict.py \
+	tests/integration/test_held_retention.py
+EXTRA_DIST += tests/integration/test_subject.py tests/integration/test_subject_restrict.py \
+	tests/integration/test_held_retention.py
