@@ -87,6 +87,8 @@ struct account_policy {
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	int64_t metadata_retention;		/* ms the message records stay after the final
+						 * state, or ACCOUNT_UNSET (event_retention) */
 	int64_t held_retention;			/* ms held mail is kept, or ACCOUNT_UNSET
 						 * (review_hold_expiry) */
 	int suppression_action;			/* 0 reject, 1 drop, or ACCOUNT_UNSET */

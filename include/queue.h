@@ -142,6 +142,7 @@ struct queue_params {
 	uint64_t max_queue_lifetime;	/* ms */
 	uint64_t body_retention;	/* ms */
 	uint64_t event_retention;	/* ms */
+	uint64_t metadata_retention;	/* ms; 0 = event_retention */
 	uint64_t audit_retention;	/* ms; 0 = for ever */
 	uint64_t purge_interval;	/* ms */
 };

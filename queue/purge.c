@@ -36,22 +36,35 @@ queue_set_account_policy_fn(struct queue *q, queue_account_policy_fn fn, void *a
  * policy (body_retention, event_retention; ACCOUNT_UNSET = global),
  * parsed by the record's owner through the hook the daemon set. */
 void
+queue_account_retention3(struct queue *q, struct db_txn *txn, const char *account, uint64_t *body,
+    uint64_t *event, uint64_t *meta)
+{
+	struct account_policy pol;
+	struct queue_settings st;
+	const void *v;
+	size_t vl;
+	int64_t m = ACCOUNT_UNSET;
+
+	queue_settings(q, &st);
+	if (*account != '\0' && q->account_policy != NULL &&
+	    db_get(txn, DB_ACCOUNTS, account, strlen(account), &v, &vl) == 0 &&
+	    q->account_policy(q->account_policy_arg, v, vl, &pol) == 0) {
+		if (pol.body_retention != ACCOUNT_UNSET)
+			*body = (uint64_t)pol.body_retention;
+		if (pol.event_retention != ACCOUNT_UNSET)
+			*event = (uint64_t)pol.event_retention;
+		m = pol.metadata_retention;
+	}
+	if (meta != NULL)
+		*meta = m != ACCOUNT_UNSET ? (uint64_t)m :
+		    st.metadata_retention != 0 ? st.metadata_retention : *event;
+}
+
+void
 queue_account_retention(struct queue *q, struct db_txn *txn, const char *account, uint64_t *body,
     uint64_t *event)
 {
-	struct account_policy pol;
-	const void *v;
-	size_t vl;
-
-	if (*account == '\0' || q->account_policy == NULL ||
-	    db_get(txn, DB_ACCOUNTS, account, strlen(account), &v, &vl) != 0)
-		return;
-	if (q->account_policy(q->account_policy_arg, v, vl, &pol) != 0)
-		return;
-	if (pol.body_retention != ACCOUNT_UNSET)
-		*body = (uint64_t)pol.body_retention;
-	if (pol.event_retention != ACCOUNT_UNSET)
-		*event = (uint64_t)pol.event_retention;
+	queue_account_retention3(q, txn, account, body, event, NULL);
 }
 
 /*
@@ -184,15 +197,15 @@ static void
 purge_due(struct queue *q, struct db_txn *txn, const struct queue_msg *m, const struct mrec *r,
     const struct queue_settings *st, uint64_t now, int *body, int *meta, uint64_t *event_ret)
 {
-	uint64_t body_ret = st->body_retention;
+	uint64_t body_ret = st->body_retention, meta_ret;
 
 	*event_ret = st->event_retention;
 	*body = *meta = 0;
 	if (r->final_time == 0)
 		return;
-	queue_account_retention(q, txn, m->account, &body_ret, event_ret);
+	queue_account_retention3(q, txn, m->account, &body_ret, event_ret, &meta_ret);
 	*body = !(r->flags & MF_BODY_GONE) && r->final_time + body_ret <= now;
-	*meta = r->final_time + *event_ret <= now;
+	*meta = r->final_time + meta_ret <= now;
 }
 
 /* One batch of the purge inside TXN. */

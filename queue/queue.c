@@ -81,6 +81,7 @@ settings_from(struct queue_settings *st, const struct queue_params *p)
 	st->body_retention = p->body_retention;
 	st->event_retention = p->event_retention;
 	st->audit_retention = p->audit_retention;
+	st->metadata_retention = p->metadata_retention;
 	st->purge_interval = p->purge_interval ? p->purge_interval : 600000;
 	for (i = 0; i < p->nretry && st->nretry < QUEUE_MAX_RETRY; i++)
 		st->retry[st->nretry++] = p->retry[i];

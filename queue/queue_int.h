@@ -230,6 +230,7 @@ struct queue_settings {
 	uint64_t max_queue_lifetime;
 	uint64_t body_retention;
 	uint64_t event_retention;
+	uint64_t metadata_retention;
 	uint64_t audit_retention;
 	uint64_t purge_interval;
 	uint64_t retry[QUEUE_MAX_RETRY];
@@ -469,6 +470,10 @@ int queue_subject_erase_sync(struct queue *q, const char *owner);
  * *BODY and *EVENT, from its typed policy (the daemon's hook). */
 void queue_account_retention(struct queue *q, struct db_txn *txn, const char *account,
     uint64_t *body, uint64_t *event);
+/* The same with *META, the message records' retention: the account's
+ * metadata_retention, else the global one, else the event retention. */
+void queue_account_retention3(struct queue *q, struct db_txn *txn, const char *account,
+    uint64_t *body, uint64_t *event, uint64_t *meta);
 /* The last recipient of M just became final: with zero body retention
  * (the account's or global body_retention 0, or the message's
  * X-Postern-Retention: 0) shred the body now.  1 when it did. */

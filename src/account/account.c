@@ -106,6 +106,7 @@ account_new(const char *name)
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
 	a->pol.held_retention = ACCOUNT_UNSET;
+	a->pol.metadata_retention = ACCOUNT_UNSET;
 	a->pol.suppression_action = ACCOUNT_UNSET;
 	a->pol.list_unsubscribe = ACCOUNT_UNSET;
 	a->pol.retention_header = ACCOUNT_UNSET;
@@ -260,6 +261,7 @@ static const struct account_setting account_settings[] = {
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+	{ "metadata_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(metadata_retention), 0 },
 	{ "held_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(held_retention), 0 },
 	{ "retention_header", AS_ALLOW_FORBID, "allow or forbid", POL_OFF(retention_header), 0 },
 	{ "suppression_action", AS_SUPPRESSION_ACTION, "reject or drop", POL_OFF(suppression_action), 0 },

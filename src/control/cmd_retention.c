@@ -7,8 +7,8 @@
  *
  * It prints the retention periods in force (postern.conf's, and with
  * --account the account's overrides over them: body_retention,
- * event_retention, which also bounds the message records, and
- * retention_header; audit_retention, global only) and what the next
+ * metadata_retention (0: event_retention), event_retention,
+ * held_retention and retention_header; audit_retention, global only) and what the next
  * purge would remove if it ran now,
  * counted by queue_purge_preview() in one read transaction.  Held mail
  * leaves through the hold expiry (cmd_review.c): the account's
@@ -74,8 +74,12 @@ retention_cmd_show(struct control_req *req, struct json_out *out)
 	json_obj_begin(out);
 	period(out, "body_retention", req->cfg->body_retention,
 	    a != NULL ? a->pol.body_retention : ACCOUNT_UNSET);
-	period(out, "metadata_retention", req->cfg->event_retention,
-	    a != NULL ? a->pol.event_retention : ACCOUNT_UNSET);
+	/* records: the account's metadata_retention, else the global one,
+	 * else the event retention in force */
+	period(out, "metadata_retention", req->cfg->metadata_retention != 0 ?
+	    req->cfg->metadata_retention : req->cfg->event_retention,
+	    a != NULL && a->pol.metadata_retention != ACCOUNT_UNSET ? a->pol.metadata_retention :
+	    req->cfg->metadata_retention == 0 && a != NULL ? a->pol.event_retention : ACCOUNT_UNSET);
 	period(out, "event_retention", req->cfg->event_retention,
 	    a != NULL ? a->pol.event_retention : ACCOUNT_UNSET);
 	period(out, "audit_retention", req->cfg->audit_retention, ACCOUNT_UNSET);

@@ -4,12 +4,17 @@
 on is rejected (body and data key shredded) after the account's
 held_retention instead of the global review_hold_expiry, while another
 account's held mail stays for review_hold_expiry; `retention show
---account` reports the period in force for each."""
+--account` reports the period in force for each.  metadata_retention:
+an account's finished message records go after its metadata_retention
+while their events stay for event_retention, and another account's
+records stay."""
+
+import time
 
 from harness import *
-from queuelib import inject
+from queuelib import control, inject
 
-plan(6)
+plan(11)
 
 conf = {"delivery_enabled": "no", "review_hold_expiry": "30s", "purge_interval": "1h",
         "queue_map_size": "16m"}
@@ -32,4 +37,19 @@ with Postern(tls=False, conf=conf) as p:
         ("purged", "shredded"), True, "... its body is gone")
     is_(p.posternctl_json("queue", "show", long_, "--reason", "t")["state"], "held",
         "app2's held message is still held (review_hold_expiry 30s)")
+
+    # ---- metadata_retention ----
+    is_(p.posternctl("account", "set", "app1", "--set", "metadata_retention=1s").returncode, 0,
+        "account set app1 metadata_retention=1s")
+    m1 = inject(p, ["c@example.test"], "Subject: m\r\n\r\nx\r\n", account="app1")
+    m2 = inject(p, ["d@example.test"], "Subject: m\r\n\r\nx\r\n", account="app2")
+    ok(control(p, "queue.delete", {"ids": [m1, m2]}).get("ok"), "two finished (deleted) messages")
+    rs = p.posternctl_json("retention", "show", "--account", "app1")["periods"]["metadata_retention"]
+    is_(rs, {"ms": 1000, "from": "account"}, "retention show: the account's metadata_retention")
+    time.sleep(1.5)
+    p.posternctl("queue", "purge")
+    ids = [m["id"] for m in p.posternctl_json("queue", "list")["messages"]]
+    ok(m1 not in ids and m2 in ids, "app1's record is purged after 1s, app2's stays")
+    ok([e for e in p.posternctl_json("queue", "events", m1)["events"] if e.get("event") == "delete"],
+       "app1's events stay for event_retention")
 done()
