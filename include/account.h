@@ -91,6 +91,11 @@ struct account_policy {
 						 * state, or ACCOUNT_UNSET (event_retention) */
 	int64_t held_retention;			/* ms held mail is kept, or ACCOUNT_UNSET
 						 * (review_hold_expiry) */
+	/* Spam thresholds (issue 15) in milli-points; 0 = that action off
+	 * for the account, ACCOUNT_UNSET = the global spam_*_score. */
+	int64_t spam_tag_score;
+	int64_t spam_hold_score;
+	int64_t spam_reject_score;
 	int suppression_action;			/* 0 reject, 1 drop, or ACCOUNT_UNSET */
 	int list_unsubscribe;			/* enum policy_list_unsubscribe, or ACCOUNT_UNSET */
 	int retention_header;			/* X-Postern-Retention: 1 allow, 0 forbid, or
@@ -139,7 +144,8 @@ int account_add_domain(struct account *a, const char *domain);
  * dlp_action_card, dlp_action_card_test, dlp_action_ssn,
  * dlp_action_iban (ignore|tag|redact|hold|reject), spf_action
  * (ignore|warn|reject), body_retention, event_retention (durations as
- * in postern.conf: 30s, 15m, 2h, 7d), review_bounce_review,
+ * in postern.conf: 30s, 15m, 2h, 7d), spam_tag_score, spam_hold_score,
+ * spam_reject_score (a score >= 0, or off), review_bounce_review,
  * review_bounce_pause, review_complaint_review, review_complaint_pause
  * (per mille, 1 to 1000: this account's trigger thresholds).  account_setting_check() says
  * whether KEY=VALUE may be stored (VALUE NULL: may KEY be removed; any

@@ -178,6 +178,26 @@ struct config {
 	uint64_t mime_max_decoded_size;
 	enum config_mime_limit_action mime_limit_action;
 
+	/* spam scoring (issue 15) */
+	int spam_scoring;
+	char *spam_model_directory;		/* "" = DATA_DIRECTORY/spam */
+	int64_t spam_min_learned;
+	int64_t spam_tag_score;			/* points; 0 = off */
+	int64_t spam_hold_score;
+	int64_t spam_reject_score;
+	struct config_list spam_rules;		/* NAME:WEIGHT:TEXT */
+	struct config_list spam_dnsbl;		/* ZONE:SYMBOL:WEIGHT[:codes] */
+	struct config_list spam_uribl;
+	uint64_t spam_dnsbl_timeout;		/* ms */
+	int spam_signals;
+	uint64_t spam_signal_window;		/* ms */
+	int64_t spam_signal_min_windows;
+	int64_t spam_signal_spike_factor;
+	int64_t spam_signal_spike_new_domains_weight;
+	int64_t spam_signal_max_domains;
+	int64_t spam_dup_threshold;		/* percent */
+	int64_t spam_dup_weight;
+	uint64_t spam_token_expiry;		/* ms; 0 = never */
 	/* suppression lists, feedback, unsubscribe (issue 14) */
 	int address_fold_local_part;	/* the address index folds the local part's case */
 	enum config_suppression_action suppression_action;

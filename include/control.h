@@ -51,6 +51,8 @@
 
 struct queue;
 struct queue_audit;
+struct spam_store;
+struct spamdb;
 struct auth_guard;
 
 enum control_role {
@@ -80,6 +82,8 @@ struct control_req {
 	uv_loop_t *loop;		/* NULL when run offline by posternctl */
 	const struct config *cfg;
 	struct queue *queue;		/* may be read-only offline */
+	const struct spam_store *spam;	/* the daemon's spam model (include/spam.h), or NULL */
+	struct spamdb *spamdb;		/* the same as a store (include/spamdb.h), or NULL */
 	struct auth_guard *auth_guard;	/* AUTH lockouts; NULL offline */
 	void *priv;			/* control.c's connection state */
 	struct json_out *out;		/* the result writer (control_out()) */
@@ -171,6 +175,9 @@ void control_set_auth_guard(struct control *c, struct auth_guard *g);
 
 /* Adopt a new config (role groups); the socket path is not changed. */
 void control_reload(struct control *c, const struct config *cfg);
+/* The spam model handlers (src/control/cmd_spam.c) learn into; both
+ * borrowed, NULL when posternd has none. */
+void control_set_spam(struct control *c, const struct spam_store *store, struct spamdb *db);
 
 /* The posternd module callbacks are in daemon.h (src/daemon/control_module.c). */
 

@@ -79,6 +79,8 @@ int ctl_dkim_main(struct ctl *c, int argc, char **argv);
 int ctl_domain_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_account.c: `posternctl account ...`. */
 int ctl_account_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_spam.c: `posternctl spam ...` on the model directory (issue 15). */
+int ctl_spam_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_suppress.c: `posternctl suppress ...`. */
 int ctl_suppress_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_review.c: `posternctl review ...` (issue 16). */

@@ -48,6 +48,8 @@ struct daemon {
 	void *control;			/* src/daemon/control_module.c: the control socket */
 	void *listeners;		/* src/daemon/smtpd_module.c: relay + SMTP listeners */
 	void *delivery;			/* src/daemon/delivery_module.c: the delivery engine */
+	struct spamdb *spam;		/* src/daemon/spam_module.c: the spam model, or NULL */
+	const struct spam_store *spam_store;	/* its classifier view (include/spam.h) */
 	void *feedback;			/* src/daemon/feedback_module.c: one-click unsubscribe */
 
 	/* Private to src/daemon/daemon.c. */
@@ -132,6 +134,14 @@ int delivery_module_start(struct daemon *d, char *err, size_t errlen);
 int delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
 int delivery_module_drain(struct daemon *d);
 void delivery_module_stop(struct daemon *d);
+
+/* src/daemon/spam_module.c: the spam model (include/spamdb.h). */
+struct spamdb;
+struct spam_store;
+/* spam_model_directory, or DATA_DIRECTORY/spam (malloc'd). */
+char *spam_model_dir(const struct config *cfg);
+int spam_module_start(struct daemon *d, char *err, size_t errlen);
+void spam_module_stop(struct daemon *d);
 
 /* src/daemon/smtpd_module.c: the relay and the SMTP listeners. */
 int listener_module_start(struct daemon *d, char *err, size_t errlen);

@@ -125,6 +125,7 @@ enum reply_id {
 	R_NUL_IN_MESSAGE,		/* 554 5.6.0 smtpd_reject_nul */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
 	R_SENSITIVE_DATA,		/* 550 5.7.1 %s = the data types */
+	R_SPAM_REJECTED,		/* 550 5.7.1 %s = the reference token */
 	R_REVIEW_REJECTED,		/* 550 5.7.1 in the notice of review reject --notify-sender */
 	R_DKIM_SIGN_FAILED,		/* 451 4.7.0 */
 	R_SPF_TEMPERROR,		/* 451 4.7.24 %s = domain */

@@ -50,6 +50,9 @@ struct header_list {
 	struct buf end;		/* fields inserted before the empty line */
 };
 
+struct spam_store;
+struct spam_dnsq;
+
 struct policy_msg {
 	const struct policy_params *params;	/* borrowed; NULL: built-in defaults */
 	const char *account;		/* borrowed; "" for none */
@@ -73,6 +76,16 @@ struct policy_msg {
 	const char *client_helo;	/* borrowed; EHLO/HELO argument */
 	const char *client_addr;	/* borrowed; "192.0.2.1" / "2001:db8::1" */
 	const char *protocol;		/* borrowed; smtp_session_protocol() */
+	/* The spam model (include/spam.h) or NULL: rules only. */
+	const struct spam_store *spam;	/* borrowed */
+	/*
+	 * An EOM stage may pend once (OUTCOME_PENDING from run): the spam
+	 * stage's DNS round.  policy_run_eom() then returns 1 with
+	 * eom_next = that stage; the relay does the lookups in spam_q and
+	 * runs policy_run_eom() again, which resumes there.
+	 */
+	size_t eom_next;
+	struct spam_dnsq *spam_q;	/* owned; NULL when no DNS round */
 	/* For List-Unsubscribe: the queue id the message will get (made
 	 * before the EOM stages run), or "" when unknown. */
 	char msgid[24];
@@ -203,7 +216,9 @@ int policy_run_stages(struct policy_req *req, const struct policy_stage *stages,
 /* A pending stage of REQ has its answer O: go on with the next stage. */
 void policy_stage_done(struct policy_req *req, const struct outcome *o);
 
-/* EOM, pool thread: the EOM table on M through the runner.  0 = all ok. */
+/* EOM, pool thread: the EOM table on M through the runner, from stage
+ * m->eom_next.  0 = all ok, -1 refused (OUT), 1 a stage pends (the
+ * caller does m->spam_q's lookups and calls it again). */
 int policy_run(const struct policy_stage *stages, size_t n,
     struct policy_msg *m, struct outcome *out);
 /* The EOM table (policy_phase_stages(POLICY_EOM)) on M. */

@@ -66,6 +66,26 @@ struct policy_spf_params {
 	struct policy_strlist egress_ips;	/* spf_egress_ips, else smtp_bind_address */
 };
 
+/* Spam scoring (policy/spam_stage.c, issue 15). */
+struct policy_spam_params {
+	int enabled;				/* spam_scoring */
+	double tag_score;			/* spam_tag_score; 0 = off */
+	double hold_score;			/* spam_hold_score; 0 = off */
+	double reject_score;			/* spam_reject_score; 0 = off */
+	uint32_t min_learned;			/* spam_min_learned */
+	struct policy_strlist rules;		/* spam_rules: NAME:WEIGHT:TEXT */
+	struct policy_strlist dnsbl;		/* spam_dnsbl: IP lists */
+	struct policy_strlist uribl;		/* spam_uribl: domain lists */
+	uint64_t dnsbl_timeout;			/* spam_dnsbl_timeout, ms */
+	int signals;				/* spam_signals */
+	uint64_t signal_window;			/* spam_signal_window, ms */
+	uint32_t signal_min_windows;		/* spam_signal_min_windows */
+	double signal_spike_factor;		/* spam_signal_spike_factor */
+	double signal_spike_new_domains_weight;	/* spam_signal_spike_new_domains_weight */
+	uint32_t signal_max_domains;		/* spam_signal_max_domains; 0 = off */
+	double dup_threshold;			/* spam_dup_threshold (percent / 100) */
+	double dup_weight;			/* spam_dup_weight */
+};
 /* Suppression lists (RCPT) and List-Unsubscribe (EOM): policy/suppress_stage.c. */
 struct policy_suppress_params {
 	int drop;				/* suppression_action = drop */
@@ -81,6 +101,7 @@ struct policy_params {
 	struct policy_dlp_params dlp;
 	struct policy_dkim_params dkim;
 	struct policy_spf_params spf;
+	struct policy_spam_params spam;
 	struct policy_suppress_params suppress;
 };
 

@@ -51,6 +51,29 @@ unsigned relay_busy(const struct relay *r);
 /* SIGHUP: settings for new decisions; swaps the relay's reference to CFG
  * (jobs in flight keep their own). */
 void relay_set_config(struct relay *r, const struct config *cfg);
+/* The spam model the EOM stage scores with (include/spam.h), or NULL:
+ * rules only.  STORE is borrowed and must outlive the relay. */
+struct spam_store;
+void relay_set_spam(struct relay *r, const struct spam_store *store);
+
+/*
+ * The spam stage's DNS blocklists, loop side (src/inbound/dnsbl.c): the
+ * state of each list of spam_dnsbl / spam_uribl (RFC 5782 canary checks
+ * at configure time; disabled when it answers them wrongly or refuses
+ * with 127.255.255.x) and one message's DNS round.
+ */
+struct dnsbl;
+struct dns;
+struct spam_dnsq;
+typedef void (*dnsbl_done_cb)(void *arg);
+struct dnsbl *dnsbl_new(struct dns *dns);
+void dnsbl_free(struct dnsbl *b);
+/* Adopt CFG's lists and start their canary checks (start, SIGHUP). */
+void dnsbl_configure(struct dnsbl *b, const struct config *cfg);
+/* Look up Q's names (lists not disabled) within TIMEOUT_MS, set
+ * Q->resumed and call CB(ARG) on the loop.  0, or -1 (no DNS: CB not called). */
+int dnsbl_run(struct dnsbl *b, uv_loop_t *loop, struct spam_dnsq *q, uint64_t timeout_ms,
+    dnsbl_done_cb cb, void *arg);
 /* Use the daemon's AUTH guard (shared with the control commands) instead
  * of the relay's own; G must outlive the relay. */
 struct auth_guard;

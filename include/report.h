@@ -18,12 +18,25 @@
 
 enum report_type { REPORT_NONE, REPORT_DSN, REPORT_ARF };
 
+#define REPORT_MAX_FAILED 8
+
 struct report {
 	enum report_type type;
 	/* DSN: a per-recipient block of the message/delivery-status part
 	 * says Action: failed; STATUS is its Status: ("5.1.1"). */
 	int failed;
 	char status[16];
+	/* DSN: every failed per-recipient block (up to REPORT_MAX_FAILED),
+	 * with its Final-Recipient and Original-Recipient addresses (RFC
+	 * 3464 §2.3.1-2, the address after "rfc822;", "" when absent): a
+	 * DSN may name several recipients, and the feedback listener takes
+	 * the block of the recipient its token names. */
+	struct report_failed {
+		char status[16];
+		char final_rcpt[320];
+		char orig_rcpt[320];
+	} fail[REPORT_MAX_FAILED];
+	size_t nfail;
 	/* ARF: Feedback-Type: of the message/feedback-report part ("abuse"). */
 	char feedback_type[32];
 	/* Tokens found anywhere in the report (the original message's

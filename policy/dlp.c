@@ -1025,9 +1025,24 @@ scan_ascii(struct scan *sc)
 			 * is (é, €, “) reads the same here; one that folds (a
 			 * digit, a space, an invisible) sends dlp_scan() to
 			 * fold the text and scan it again. */
+			const unsigned char *u = (const unsigned char *)p;
 			size_t cl;
-			uint32_t cp = utf8_dec((const unsigned char *)p, (size_t)(end - p), &cl);
+			uint32_t cp;
 
+			/* The common ones without decoding: U+00C0..U+05FF
+			 * (Latin-1 letters to Hebrew: none folds) and the
+			 * quotes, bullet, ellipsis and euro sign. */
+			if (u[0] >= 0xc3 && u[0] <= 0xd7 && end - p >= 2 && (u[1] & 0xc0) == 0x80) {
+				p += 2;
+				continue;
+			}
+			if (u[0] == 0xe2 && end - p >= 3 && ((u[1] == 0x80 && (u[2] == 0x98
+			    || u[2] == 0x99 || u[2] == 0x9c || u[2] == 0x9d || u[2] == 0xa2
+			    || u[2] == 0xa6)) || (u[1] == 0x82 && u[2] == 0xac))) {
+				p += 3;
+				continue;
+			}
+			cp = utf8_dec(u, (size_t)(end - p), &cl);
 			if (cp > 0x10ffff || fold_cp(cp) < 0) {
 				p += cl;
 				continue;

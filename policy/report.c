@@ -126,12 +126,35 @@ part_body(const char *msg, size_t len, size_t from, const char *type)
 	return len;
 }
 
+/* "rfc822; ADDR" (RFC 3464 §2.3.1): ADDR without <>, into OUT, or "". */
+static void
+dsn_address(const char *v, size_t vl, char *out, size_t outlen)
+{
+	const char *semi = memchr(v, ';', vl);
+	size_t k = 0;
+
+	out[0] = '\0';
+	if (semi == NULL || (size_t)(semi - v) != 6 || mem_casecmp(v, "rfc822", 6) != 0)
+		return;
+	vl -= 7;
+	v = semi + 1;
+	while (vl > 0 && (*v == ' ' || *v == '\t' || *v == '<'))
+		v++, vl--;
+	while (k < vl && k + 1 < outlen && v[k] != '>' && (unsigned char)v[k] > ' ' &&
+	    (unsigned char)v[k] < 0x7f)
+		k++;
+	if (k == vl || v[k] == '>' || v[k] == ' ') {
+		memcpy(out, v, k);
+		out[k] = '\0';
+	}
+}
+
 /* RFC 3464 §2.3: per-recipient blocks, separated by empty lines. */
 static void
 parse_dsn(const char *msg, size_t len, size_t from, struct report *r)
 {
 	size_t pos = part_body(msg, len, from, "message/delivery-status");
-	char status[16] = "";
+	char status[16] = "", final_rcpt[320] = "", orig_rcpt[320] = "";
 	int failed = 0;
 
 	while (pos < len) {
@@ -147,14 +170,24 @@ parse_dsn(const char *msg, size_t len, size_t from, struct report *r)
 			for (k = 0; k < vl && (isdigit((unsigned char)v[k]) || v[k] == '.'); k++)
 				;
 			copy_lower(status, sizeof(status), v, k);
-		}
+		} else if ((v = field_value(line, n, "Final-Recipient", &vl)) != NULL)
+			dsn_address(v, vl, final_rcpt, sizeof(final_rcpt));
+		else if ((v = field_value(line, n, "Original-Recipient", &vl)) != NULL)
+			dsn_address(v, vl, orig_rcpt, sizeof(orig_rcpt));
 		if (n == 0 || end) {
 			if (failed && status[0] && !r->failed) {
 				r->failed = 1;
 				str_copy(r->status, status, sizeof(r->status));
 			}
+			if (failed && status[0] && r->nfail < REPORT_MAX_FAILED) {
+				struct report_failed *f = &r->fail[r->nfail++];
+
+				str_copy(f->status, status, sizeof(f->status));
+				str_copy(f->final_rcpt, final_rcpt, sizeof(f->final_rcpt));
+				str_copy(f->orig_rcpt, orig_rcpt, sizeof(f->orig_rcpt));
+			}
 			failed = 0;
-			status[0] = '\0';
+			status[0] = final_rcpt[0] = orig_rcpt[0] = '\0';
 		}
 		if (end && n >= 2 && line[0] == '-')
 			break;

@@ -16,8 +16,9 @@
  * (dlp_mask_byte) says which characters go, so the last four stay, as
  * in a redacted message; as a second net, any run of nine or more
  * digits the detectors did not claim is masked the same way; every
- * address (anything shaped local@domain.tld) keeps its first character
- * and its domain, or becomes a pseudonym.  Masked characters are shown
+ * address (anything shaped local@domain.tld, also with a quoted local
+ * part, an address literal [192.0.2.1] or "%40" as in a mailto: URL)
+ * keeps its first character and its domain, or becomes a pseudonym.  Masked characters are shown
  * as U+2022.  Pure functions over (pointer, length), no I/O: fuzzed by
  * tests/fuzz/fuzz_review_view.c, tested by tests/unit/test_review.c.
  */
@@ -63,7 +64,8 @@ is_digit(unsigned char c)
 void
 review_mask_address(const char *addr, size_t len, int pseudonym, struct buf *out)
 {
-	const char *at = memchr(addr, '@', len);
+	/* the last '@': a quoted local part may hold one ("a@b"@c.test) */
+	const char *at = memrchr(addr, '@', len);
 	char p[64];
 
 	if (pseudonym || at == NULL || at == addr) {
@@ -141,28 +143,55 @@ review_mask_text(const char *text, size_t len, int pseudonym, struct buf *out, s
 
 	while (i < len) {
 		unsigned char c = (unsigned char)text[i];
+		/* '@', or "%40" as a URL writes it (mailto:a%40b.test) */
+		size_t sl = c == '@' ? 1 : c == '%' && i + 2 < len && text[i + 1] == '4'
+		    && text[i + 2] == '0' ? 3 : 0;
 
-		if (c == '@' && i > 0 && is_local_char((unsigned char)text[i - 1])) {
+		if (sl > 0 && i > 0 && (is_local_char((unsigned char)text[i - 1])
+		    || text[i - 1] == '"')) {
 			/* an address: back up over the local part already written */
-			size_t ls = i, de = i + 1, dot = 0, k;
+			size_t ls = i, ds = i + sl, de = ds, dot = 0, k;
 
-			while (ls > 0 && is_local_char((unsigned char)text[ls - 1]))
-				ls--;
-			while (de < len && is_domain_char((unsigned char)text[de]))
-				de++;
-			while (de > i + 1 && text[de - 1] == '.')
-				de--;	/* the sentence's full stop is not the domain's */
-			for (k = i + 2; k + 1 < de; k++)
-				if (text[k] == '.')
-					dot = k;
-			if (dot != 0) {
+			if (text[i - 1] == '"') {
+				/* a quoted local part (RFC 5321 §4.1.2): "john smith"@ */
+				for (ls = i - 1; ls > 0 && i - ls < 66 && text[ls - 1] != '"'
+				    && text[ls - 1] != '\n'; ls--)
+					;
+				ls = ls > 0 && text[ls - 1] == '"' ? ls - 1 : i;
+			} else {
+				while (ls > 0 && is_local_char((unsigned char)text[ls - 1]))
+					ls--;
+			}
+			if (ds < len && text[ds] == '[') {
+				/* an address literal (§4.1.3): john@[192.0.2.1] */
+				for (de = ds + 1; de < len && de - ds < 64 && text[de] != ']'
+				    && text[de] != '\n'; de++)
+					;
+				if (de < len && text[de] == ']')
+					dot = ++de;
+			} else {
+				while (de < len && is_domain_char((unsigned char)text[de]))
+					de++;
+				while (de > ds && text[de - 1] == '.')
+					de--;	/* the sentence's full stop is not the domain's */
+				for (k = ds + 1; k + 1 < de; k++)
+					if (text[k] == '.')
+						dot = k;
+			}
+			if (dot != 0 && ls < i) {
 				/* drop what was copied of the local part, write the mask */
 				size_t written = 0;
+				struct buf a;
 
 				for (k = ls; k < i; k++)
 					written += m[k] ? 3 : 1;
 				out->len -= written <= out->len ? written : out->len;
-				review_mask_address(text + ls, de - ls, pseudonym, out);
+				buf_init(&a, 0);
+				buf_append(&a, text + ls, i - ls);
+				buf_append(&a, "@", 1);
+				buf_append(&a, text + ds, de - ds);
+				review_mask_address(a.data, a.len, pseudonym, out);
+				buf_free(&a);
 				i = de;
 				continue;
 			}

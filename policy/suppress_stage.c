@@ -97,8 +97,9 @@ policy_list_unsubscribe(struct policy_msg *m, struct outcome *out)
 		mode = m->acct->list_unsubscribe;
 	if (mode == POLICY_LU_OFF || m->nrcpts != 1 || m->msgid[0] == '\0')
 		return 0;
-	if (has_field(m, "List-Unsubscribe"))
-		return 0;	/* the customer's own wins */
+	if (has_field(m, "List-Unsubscribe") || has_field(m, "List-Unsubscribe-Post"))
+		return 0;	/* the customer's own wins (a second Post field would be
+			 * ambiguous, RFC 8058 §3.1) */
 	if (token_make(TOKEN_UNSUBSCRIBE, m->msgid, 0, tok) != 0)
 		return 0;
 	if (m->acct != NULL && m->acct->return_path_domain[0])

@@ -10,7 +10,7 @@
  * message ids valid and records decodable; each message's recipient
  * count and body chunk count as recorded, its body's data key and its
  * account key present in the key store (keystore.c) while the body is
- * kept; each recipient's state
+ * kept, and the data key unwrapping when the master key is at hand; each recipient's state
  * known, and queued/deferred recipients with exactly one schedule entry
  * at their next try (queue.c's invariant), others with none; every
  * schedule entry and body chunk belonging to a message, the keys table
@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "json.h"
 #include "queue_int.h"
 #include "util.h"
@@ -149,9 +150,19 @@ check_message(struct check *c, const char *id)
 			problem(c, "bodies %s: %llu octets in chunks, the message has %llu", id,
 			    (unsigned long long)bytes, (unsigned long long)m->size);
 		/* keys live in the key store; the records name their slots */
-		if (!ks_slot_used(c->q->ks, r.slot))
+		if (!ks_slot_used(c->q->ks, r.slot)) {
 			problem(c, "keys %s: the body's data key (key store slot %llu) is missing",
 			    id, (unsigned long long)r.slot);
+		} else if (c->q->have_master) {
+			/* present is not enough: a damaged slot keeps its magic */
+			unsigned char dk[CRYPTO_KEY_LEN];
+			int krc = data_key(c->q, c->txn, m->account, id, r.slot, dk);
+
+			crypto_wipe(dk, sizeof(dk));
+			if (krc == -EBADMSG)
+				problem(c, "keys %s: the body's data key (key store slot %llu) "
+				    "is damaged: it does not unwrap", id, (unsigned long long)r.slot);
+		}
 		if (!ks_slot_used(c->q->ks, account_slot(c->txn, m->account)))
 			problem(c, "keys %s: the key of account '%s' is missing", id, m->account);
 	}

@@ -10,7 +10,9 @@
  *    process-wide rwlock is held shared by every open transaction and
  *    exclusively by db_grow(), because mdb_env_set_mapsize() must not
  *    run while any transaction of this process is live.
- *  - Commits are durable (no MDB_NOSYNC): the writer thread batches
+ *  - Commits are durable (no MDB_NOSYNC, except for an environment
+ *    opened with DB_OPEN_NOSYNC: spamdb.c's per-account counters, where
+ *    losing the last seconds on a crash costs nothing): the writer thread batches
  *    many operations into one transaction, so one fsync covers a batch.
  *  - MDB_MAP_FULL is reported as -EFBIG (the caller may grow the map),
  *    MDB_TXN_FULL as -E2BIG (the caller splits the batch), a full disk
@@ -56,6 +58,7 @@
 static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
+	"spam", "spam_signals", "spam_dups",
 	"review", "msgids", "subjects", "restrictions",
 };
 
@@ -259,10 +262,17 @@ int
 db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
     char *err, size_t errlen)
 {
+	return db_open_flags(out, dir, mapsize, readonly, 0, err, errlen);
+}
+
+int
+db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
+    unsigned oflags, char *err, size_t errlen)
+{
 	struct db *db = xcalloc(1, sizeof(*db));
 	MDB_txn *txn = NULL;
 	MDB_envinfo info;
-	unsigned flags = MDB_NOTLS;
+	unsigned flags = MDB_NOTLS | (oflags & DB_OPEN_NOSYNC ? MDB_NOSYNC : 0);
 	int rc, i;
 
 	db->readonly = readonly;
@@ -278,7 +288,7 @@ db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 	if ((rc = mdb_env_create(&db->env)) != 0)
 		goto fail;
 	mdb_env_set_assert(db->env, db_assert);
-	mdb_env_set_maxdbs(db->env, 16);
+	mdb_env_set_maxdbs(db->env, 32);
 	mdb_env_set_maxreaders(db->env, 256);
 	if (!readonly && (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0)
 		goto fail;
@@ -303,7 +313,10 @@ db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 	if ((rc = mdb_txn_begin(db->env, NULL, readonly ? MDB_RDONLY : 0, &txn)) != 0)
 		goto fail;
 	for (i = 0; i < DB_NTABLES; i++) {
-		rc = mdb_dbi_open(txn, db_names[i], readonly ? 0 : MDB_CREATE, &db->dbi[i]);
+		/* the spam model's keys are native 64-bit integers: LMDB then
+		 * compares them as integers, not bytes (spamdb.c) */
+		rc = mdb_dbi_open(txn, db_names[i], (readonly ? 0 : MDB_CREATE) |
+		    (i == DB_SPAM ? MDB_INTEGERKEY : 0), &db->dbi[i]);
 		if (rc == MDB_NOTFOUND && readonly)
 			continue;
 		if (rc != 0)
@@ -624,6 +637,21 @@ db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
 }
 
 int
+db_cursor_find(struct db_cursor *c, const void *k, size_t kl, const void **v, size_t *vl)
+{
+	MDB_val key = { kl, (void *)k };
+	const void *ko = NULL;
+	size_t kol = 0;
+	int rc;
+
+	/* MDB_SET_RANGE, not MDB_SET: a miss leaves the cursor positioned,
+	 * so the next (larger) key still takes the same-page fast path */
+	if ((rc = db_cursor_op(c, &key, MDB_SET_RANGE, &ko, &kol, v, vl)) != 0)
+		return rc;
+	return kol == kl && memcmp(ko, k, kl) == 0 ? 0 : 1;
+}
+
+int
 db_cursor_del(struct db_cursor *c)
 {
 	if (c->absent)
@@ -641,10 +669,23 @@ db_cursor_close(struct db_cursor *c)
 	free(c);
 }
 
+/* A compacting copy into DIR/data.mdb, created 0600 like the live file
+ * (mdb_env_copy2 would create it 0666 less the umask: a backup readable
+ * by every local user), and synced before it counts as written. */
 int
 db_copy(struct db *db, const char *dir)
 {
-	return db_err(mdb_env_copy2(db->env, dir, MDB_CP_COMPACT));
+	char *p = xasprintf("%s/data.mdb", dir);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), rc;
+
+	free(p);
+	if (fd < 0)
+		return -errno;
+	rc = db_err(mdb_env_copyfd2(db->env, fd, MDB_CP_COMPACT));
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
 int

@@ -141,6 +141,12 @@ fail_quiet:
 	return -1;
 }
 
+const char *
+journal_file(const struct journal *j)
+{
+	return j != NULL ? j->path : "";
+}
+
 void
 journal_close(struct journal *j)
 {

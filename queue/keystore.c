@@ -58,6 +58,7 @@ struct keystore {
 	struct slot_list free;		/* zeroed, reusable (writer) */
 	struct slot_list added;		/* written in the open batch */
 	struct slot_list forget;	/* to zero once the open batch commits */
+	struct slot_list unjournalled;	/* dropped by a commit, kept until journalled */
 	int dirty;			/* added since the last sync */
 	struct journal *journal;	/* borrowed: erasures are journalled (journal.c) */
 };
@@ -165,6 +166,9 @@ ks_close(struct keystore *ks)
 	list_clear(&ks->free);
 	list_clear(&ks->added);
 	list_clear(&ks->forget);
+	list_clear(&ks->unjournalled);
+	free(ks->unjournalled.v);
+	free(ks->unjournalled.owner);
 	free(ks->free.v);
 	free(ks->free.owner);
 	free(ks->added.v);
@@ -309,19 +313,43 @@ ks_batch_end(struct keystore *ks, int committed)
 	if (ks == NULL)
 		return;
 	/* committed: the dropped keys go; aborted: the new keys do */
-	l = committed ? &ks->forget : &ks->added;
-	if (committed && l->n > 0 && ks->journal != NULL) {
-		/* journalled (and synced) before the slots are zeroed, so that
-		 * a backup taken earlier is erased on restore too */
-		for (i = 0; i < l->n; i++) {
-			char kind[16], owner[300];
-
-			if (sscanf(l->owner[i], "%15s %299s", kind, owner) != 2)
-				snprintf(owner, sizeof(owner), "-");
-			journal_add(ks->journal, kind, owner, l->v[i]);
+	if (committed && ks->journal != NULL) {
+		/* Journalled (and synced) before the slots are zeroed, so that a
+		 * backup taken earlier is erased on restore too.  While the
+		 * journal cannot be written (its file system full), the dropped
+		 * slots wait here, unreferenced and out of use, and go with the
+		 * next batch whose journal write succeeds (or the next start's
+		 * reconcile): zeroing them unjournalled would let a restore
+		 * bring their messages back. */
+		for (i = 0; i < ks->forget.n; i++) {
+			list_push_owner(&ks->unjournalled, ks->forget.v[i], ks->forget.owner[i]);
+			ks->forget.owner[i] = NULL;
 		}
-		if (journal_flush(ks->journal) != 0)
-			log_err("event=journal_write_failed error=\"%s\"", strerror(errno));
+		ks->forget.n = 0;
+		l = &ks->unjournalled;
+		if (l->n > 0) {
+			for (i = 0; i < l->n; i++) {
+				char kind[16], owner[300];
+
+				if (l->owner[i] == NULL ||
+				    sscanf(l->owner[i], "%15s %299s", kind, owner) != 2) {
+					snprintf(kind, sizeof(kind), "slot");
+					snprintf(owner, sizeof(owner), "-");
+				}
+				journal_add(ks->journal, kind, owner, l->v[i]);
+			}
+			if (journal_flush(ks->journal) != 0) {
+				log_err("event=journal_write_failed path=%s keys_waiting=%zu "
+				    "error=\"%s\" note=\"erased keys are zeroed once the erasure "
+				    "journal can be written\"", journal_file(ks->journal), l->n,
+				    strerror(errno));
+				list_clear(&ks->added);
+				ks->dirty = 0;
+				return;
+			}
+		}
+	} else {
+		l = committed ? &ks->forget : &ks->added;
 	}
 	for (i = 0; i < l->n; i++) {
 		if (slot_zero(ks, l->v[i]) != 0)
@@ -333,6 +361,7 @@ ks_batch_end(struct keystore *ks, int committed)
 		/* the slots stay unreferenced; the next start zeroes them */
 		log_err("event=keystore_zero_failed path=%s error=\"%s\"", ks->path,
 		    strerror(errno));
+	list_clear(l);
 	list_clear(&ks->added);
 	list_clear(&ks->forget);
 	ks->dirty = 0;
@@ -352,7 +381,7 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 	unsigned char slot[KS_SLOT_LEN];
 	static const unsigned char zero[KS_SLOT_LEN];
 	uint64_t s;
-	size_t r = 0, nz = 0;
+	size_t r = 0, nz = 0, damaged = 0;
 
 	if (ks == NULL || ks->readonly)
 		return 0;
@@ -366,6 +395,14 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 
 		if (referenced && n == KS_SLOT_LEN && memcmp(slot, slot_magic, 4) == 0)
 			continue;
+		if (referenced && n == KS_SLOT_LEN && memcmp(slot, zero, sizeof(zero)) != 0) {
+			/* Damaged (bit rot, a bad write), not erased: zeroing and
+			 * journalling it would carry the damage into every backup
+			 * (restore zeroes journalled slots), where the key is whole.
+			 * Left as it is, out of use; it reads as unreadable. */
+			damaged++;
+			continue;
+		}
 		if (n != KS_SLOT_LEN || memcmp(slot, zero, sizeof(zero)) != 0) {
 			/* journalled first, as any erasure (the owner is unknown) */
 			journal_add(ks->journal, "slot", "-", s);
@@ -384,6 +421,10 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 		return -EIO;
 	if (r > 0)
 		log_err("event=keystore_missing_keys records=%zu", r);
+	if (damaged > 0)
+		log_err("event=keystore_damaged path=%s slots=%zu note=\"keys the queue references "
+		    "are damaged and cannot be read; left untouched (posternctl queue check lists "
+		    "them; a backup's key store still holds them)\"", ks->path, damaged);
 	crypto_wipe(slot, sizeof(slot));
 	*zeroed = nz;
 	return 0;

@@ -15,6 +15,7 @@ libpostern_a_SOURCES += \
 	queue/retry.c \
 	queue/review.c \
 	queue/sched.c \
+	queue/spamdb.c \
 	queue/subject.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h

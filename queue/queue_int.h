@@ -25,6 +25,10 @@
 enum db_table {
 	DB_MESSAGES, DB_BODIES, DB_RECIPIENTS, DB_SCHEDULE, DB_ACCOUNTS,
 	DB_DKIM, DB_SUPPRESSIONS, DB_KEYS, DB_EVENTS, DB_AUDIT, DB_META,
+	DB_SPAM,		/* the spam model (queue/spamdb.c, its own environment);
+				 * MDB_INTEGERKEY: keys are native uint64_t */
+	DB_SPAM_SIGNALS,	/* per-account spam signals (queue/spamdb.c, its own environment) */
+	DB_SPAM_DUPS,		/* fingerprints of rejected messages (queue/spamdb.c) */
 	DB_REVIEW, DB_MSGIDS, DB_SUBJECTS, DB_RESTRICTIONS,
 	DB_NTABLES
 };
@@ -38,6 +42,11 @@ struct db_cursor;
  * -ENOSPC (disk full), -EIO (anything else LMDB reports). */
 int db_open(struct db **out, const char *dir, uint64_t mapsize, int readonly,
     char *err, size_t errlen);
+/* The same with DB_OPEN_* flags: DB_OPEN_NOSYNC commits without fsync
+ * (counters that may lose their last seconds on a crash: spamdb.c). */
+#define DB_OPEN_NOSYNC 0x01
+int db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
+    unsigned flags, char *err, size_t errlen);
 void db_close(struct db *db);
 int db_begin(struct db *db, int readonly, struct db_txn **out);
 int db_commit(struct db_txn *txn);
@@ -59,6 +68,12 @@ int db_cursor_next(struct db_cursor *c, const void **ko, size_t *kol,
     const void **v, size_t *vl);
 int db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
     const void **v, size_t *vl);
+/* Exact lookup of K through the cursor: 0 with the value, 1 when K is
+ * absent (the cursor sits on the next larger key), -ENOENT when no key
+ * >= K exists.  For
+ * keys asked in ascending order it is much cheaper than db_get():
+ * LMDB searches the cursor's current leaf page first (spamdb.c). */
+int db_cursor_find(struct db_cursor *c, const void *k, size_t kl, const void **v, size_t *vl);
 int db_cursor_del(struct db_cursor *c);
 void db_cursor_close(struct db_cursor *c);
 /* A consistent, compacted copy (no free pages) of the environment into
@@ -108,6 +123,7 @@ int ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zero
 /* Open (creating) erasure.journal in the master key file's directory. */
 int journal_open(struct journal **out, const char *master_key_file, char *err, size_t errlen);
 void journal_close(struct journal *j);
+const char *journal_file(const struct journal *j);
 /* Queue one line "TIME KIND OWNER SLOT"; journal_flush writes and syncs. */
 void journal_add(struct journal *j, const char *kind, const char *owner, uint64_t slot);
 int journal_flush(struct journal *j);

@@ -107,6 +107,9 @@ account_new(const char *name)
 	a->pol.event_retention = ACCOUNT_UNSET;
 	a->pol.held_retention = ACCOUNT_UNSET;
 	a->pol.metadata_retention = ACCOUNT_UNSET;
+	a->pol.spam_tag_score = ACCOUNT_UNSET;
+	a->pol.spam_hold_score = ACCOUNT_UNSET;
+	a->pol.spam_reject_score = ACCOUNT_UNSET;
 	a->pol.suppression_action = ACCOUNT_UNSET;
 	a->pol.list_unsubscribe = ACCOUNT_UNSET;
 	a->pol.retention_header = ACCOUNT_UNSET;
@@ -242,7 +245,7 @@ account_key_valid(const char *key)
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
 enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_SUPPRESSION_ACTION,
-	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE, AS_ALLOW_FORBID };
+	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE, AS_SCORE, AS_ALLOW_FORBID };
 
 struct account_setting {
 	const char *key;
@@ -264,6 +267,9 @@ static const struct account_setting account_settings[] = {
 	{ "metadata_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(metadata_retention), 0 },
 	{ "held_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(held_retention), 0 },
 	{ "retention_header", AS_ALLOW_FORBID, "allow or forbid", POL_OFF(retention_header), 0 },
+	{ "spam_tag_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_tag_score), 0 },
+	{ "spam_hold_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_hold_score), 0 },
+	{ "spam_reject_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_reject_score), 0 },
 	{ "suppression_action", AS_SUPPRESSION_ACTION, "reject or drop", POL_OFF(suppression_action), 0 },
 	{ "list_unsubscribe", AS_LIST_UNSUBSCRIBE, "off, mailto or one-click", POL_OFF(list_unsubscribe), 0 },
 	{ "return_path_domain", AS_DOMAIN, "a domain name (VERP return path b+TOKEN@DOMAIN)", POL_OFF(return_path_domain), 0 },
@@ -313,6 +319,20 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int64_t *)field = (int64_t)ms;
 		return 0;
+	case AS_SCORE: {
+		char *end;
+		double v;
+
+		if (strcmp(value, "off") == 0) {
+			*(int64_t *)field = 0;
+			return 0;
+		}
+		v = strtod(value, &end);
+		if (end == value || *end != '\0' || !(v >= 0.0 && v <= 1e6))
+			return -1;
+		*(int64_t *)field = (int64_t)(v * 1000.0 + 0.5);
+		return 0;
+	}
 	case AS_SUPPRESSION_ACTION:
 		if (strcmp(value, "reject") != 0 && strcmp(value, "drop") != 0)
 			return -1;

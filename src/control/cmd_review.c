@@ -21,9 +21,10 @@
  * A reviewer never gets content unmasked: show builds the masked view
  * (policy/review_view.c) from the stored message; addresses in every
  * result are masked the same way (review_address_mask).  The learning
- * hooks go through struct review_classifier (include/review.h): until
- * the spam classifier (include/spam.h) is linked, `--learn` answers
- * "learned": false with the reason, and `--similar` uses the built-in
+ * hooks go through struct review_classifier (include/review.h), wired to
+ * the daemon's spam model (include/spam.h: spam_learn() with the balance
+ * guard, and the rejected spam's near-duplicate fingerprint); without a
+ * model `--learn` answers "learned": false with the reason.  `--similar` uses the built-in
  * fingerprint (review_fingerprint) over the pending mail of every
  * account.
  *
@@ -54,15 +55,30 @@
 #include "queue.h"
 #include "relay.h"
 #include "review.h"
+#include "spam.h"
 #include "util.h"
 
 #define REVIEW_MAX_IDS 1000		/* ids per command */
 #define REVIEW_RECENT 20		/* decisions shown by review.account */
 #define SUMMARY_WINDOW (7ull * 24 * 3600 * 1000)	/* account summary: last 7 days */
 
-/* The classifier behind --learn (include/review.h).  No learner is
- * linked yet: the spam classifier of include/spam.h plugs in here. */
-static const struct review_classifier classifier = { "fingerprint", NULL, NULL };
+/*
+ * review_classifier.learn over the daemon's spam model (issue 15):
+ * release = ham, reject/flag = spam, with the balance guard (a class
+ * that would swamp the other is not learned; that is not a failure); a
+ * learned spam's near-duplicate fingerprint is remembered too, so later
+ * copies score NEAR_DUP_REJECTED for every account.
+ */
+static int
+review_spam_learn(void *arg, const char *raw, size_t len, int spam)
+{
+	const struct spam_store *st = arg;
+	int rc = spam_learn(st, raw, len, spam ? SPAM_SPAM : SPAM_HAM, SPAM_LEARN_BALANCED);
+
+	if (rc == 0 && spam)
+		(void)spam_reject_fingerprint(st, raw, len);
+	return rc < 0 ? -1 : 0;
+}
 
 /* ---- small helpers ---- */
 
@@ -1041,9 +1057,16 @@ cmd_review_decide(struct control_req *req, enum queue_review_op op)
 	lim.max_decoded = req->cfg ? req->cfg->mime_max_decoded_size : 100u << 20;
 	/* Content is needed before a reject shreds it: learning, fingerprints. */
 	if (d->learn || d->similar) {
+		struct review_classifier classifier = { "fingerprint", NULL, NULL };
+
+		if (req->spam != NULL) {
+			classifier.name = "spam";
+			classifier.learn = review_spam_learn;
+			classifier.arg = (void *)req->spam;
+		}
 		fps = xcalloc(d->n, sizeof(*fps));
 		d->learn_why = classifier.learn == NULL ?
-		    "no classifier linked (the spam classifier is a separate module)" : NULL;
+		    "posternd has no spam model (spam_scoring = no, or it could not open)" : NULL;
 		d->learned = classifier.learn != NULL;
 		for (i = 0; i < d->n; i++) {
 			struct buf body;

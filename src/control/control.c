@@ -142,6 +142,8 @@ struct control {
 	uv_loop_t *loop;
 	const struct config *cfg;	/* one reference (config_ref); swapped on reload */
 	struct queue *queue;
+	const struct spam_store *spam;	/* borrowed, or NULL */
+	struct spamdb *spamdb;		/* borrowed, or NULL */
 	struct auth_guard *auth_guard;	/* borrowed; NULL without one */
 	uv_pipe_t server;
 	char *path;
@@ -452,8 +454,17 @@ control_finish(struct control_req *req, int status)
 		return;
 	}
 	c->status = status;
-	log_info("event=control cmd=%s user=%s role=%s target=\"%s\" status=%d",
-	    req->cmd, c->user, control_strrole(c->role), req->target, status);
+	{
+		/* the target comes from the request: quoted, control
+		 * characters and quotes escaped, so a client cannot write
+		 * lines of its own into the log */
+		char q[sizeof(req->target) * 4 + 3];
+
+		log_quote(req->target, strlen(req->target), q, sizeof(q));
+		log_info("event=control cmd=%s user=%s role=%s target=%s%s%s status=%d",
+		    req->cmd, c->user, control_strrole(c->role), q[0] == '"' ? "" : "\"", q,
+		    q[0] == '"' ? "" : "\"", status);
+	}
 	/* A mutation whose record the queue committed with it is done;
 	 * anything else that is mutating (refused before reaching the
 	 * queue, or failed there) gets its record now. */
@@ -515,6 +526,8 @@ conn_request(struct conn *c, const char *line, size_t len)
 	c->req.loop = c->srv->loop;
 	c->req.cfg = c->srv->cfg;
 	c->req.queue = c->srv->queue;
+	c->req.spam = c->srv->spam;
+	c->req.spamdb = c->srv->spamdb;
 	c->req.auth_guard = c->srv->auth_guard;
 	c->req.cmd = "";
 	buf_reset(&c->result);
@@ -854,11 +867,19 @@ control_commands_register(void)
 	cmd_queue_register();
 	cmd_account_register();
 	cmd_dkim_register();
+	cmd_spam_register();
 	cmd_suppress_register();
 	cmd_review_register();
 	cmd_subject_register();
 	cmd_retention_register();
 	cmd_auth_register();
+}
+
+void
+control_set_spam(struct control *c, const struct spam_store *store, struct spamdb *db)
+{
+	c->spam = store;
+	c->spamdb = db;
 }
 
 void

@@ -15,6 +15,7 @@ struct queue;
 void cmd_queue_register(void);
 void cmd_account_register(void);
 void cmd_dkim_register(void);
+void cmd_spam_register(void);
 void cmd_suppress_register(void);
 void cmd_review_register(void);
 void cmd_subject_register(void);

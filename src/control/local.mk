@@ -3,7 +3,8 @@
 # daemon-side command handlers (one file per command group).
 libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
 	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_review.c src/control/cmd_auth.c \
-	src/control/cmd_suppress.c src/control/cmd_subject.c src/control/cmd_retention.c \
+	src/control/cmd_suppress.c src/control/cmd_spam.c src/control/cmd_subject.c \
+	src/control/cmd_retention.c \
 	src/control/control_int.h
 noinst_HEADERS += include/control.h
 TESTS += tests/integration/test_control_plane.py

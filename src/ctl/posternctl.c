@@ -51,6 +51,7 @@ static const struct ctl_group groups[] = {
 	{ "domain", ctl_domain_main, "check: what a sending domain must publish (SPF, DKIM)" },
 	{ "scan", ctl_scan_group, "[--json] FILE...: find sensitive data in .eml files (offline)" },
 	{ "account", ctl_account_main, "add, passwd, set, suspend, unsuspend, show, list, delete" },
+	{ "spam", ctl_spam_main, "learn, score, stats, forget, expire: the spam model" },
 	{ "suppress", ctl_suppress_main, "list, check, add, remove, import, export suppression lists" },
 	{ "review", ctl_review_main, "list, show, release, reject, flag, account, suspend, resume" },
 	{ "auth", ctl_auth_main, "lockouts, unlock: AUTH lockouts and slow-downs (needs posternd)" },

@@ -17,8 +17,10 @@ int
 control_module_start(struct daemon *d, char *err, size_t errlen)
 {
 	d->control = control_start(d->loop, d->cfg, d->queue, err, errlen);
-	if (d->control != NULL)
+	if (d->control != NULL) {
 		control_set_auth_guard(d->control, d->auth_guard);
+		control_set_spam(d->control, d->spam_store, d->spam);	/* issue 15 */
+	}
 	return d->control != NULL ? 0 : -1;
 }
 

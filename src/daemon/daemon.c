@@ -53,6 +53,7 @@
 #include "addr.h"
 #include "log.h"
 #include "route.h"
+#include "spam.h"
 #include "tls.h"
 #include "token.h"
 #include "util.h"
@@ -69,6 +70,7 @@
  */
 static const struct daemon_module builtin_modules[] = {
 	{ "queue", queue_module_start, queue_module_reload, NULL, queue_module_stop },
+	{ "spam", spam_module_start, NULL, NULL, spam_module_stop },
 	{ "auth", auth_module_start, NULL, NULL, auth_module_stop },	/* AUTH lockouts */
 	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },
 	{ "delivery", delivery_module_start, delivery_module_reload, delivery_module_drain,
@@ -237,6 +239,40 @@ check_ip_list(const struct config *cfg, const char *key, const struct config_lis
 	return rc;
 }
 
+/* spam_rules: each NAME:WEIGHT:TEXT parses as the EOM stage reads it. */
+static int
+check_spam_rules(const struct config *cfg, struct buf *errs)
+{
+	struct spam_rule r;
+	char why[256];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < cfg->spam_rules.n; i++)
+		if (spam_rule_parse(cfg->spam_rules.items[i], &r, why, sizeof(why)) != 0) {
+			check_error(errs, cfg, "spam_rules", "%s", why);
+			rc = -1;
+		}
+	for (i = 0; i < cfg->spam_dnsbl.n + cfg->spam_uribl.n; i++) {
+		struct spam_list l;
+		int dom = i >= cfg->spam_dnsbl.n;
+		const char *s = dom ? cfg->spam_uribl.items[i - cfg->spam_dnsbl.n] :
+		    cfg->spam_dnsbl.items[i];
+
+		if (spam_list_parse(s, dom, &l, why, sizeof(why)) != 0) {
+			check_error(errs, cfg, dom ? "spam_uribl" : "spam_dnsbl", "%s", why);
+			rc = -1;
+		}
+	}
+	if (cfg->spam_tag_score > 0 && cfg->spam_hold_score > 0 &&
+	    cfg->spam_hold_score < cfg->spam_tag_score) {
+		check_error(errs, cfg, "spam_hold_score", "%lld is below spam_tag_score (%lld)",
+		    (long long)cfg->spam_hold_score, (long long)cfg->spam_tag_score);
+		rc = -1;
+	}
+	return rc;
+}
+
 /* Suppression and feedback keys (issue 14): enhanced codes that are
  * permanent (5.x.y), an https:// unsubscribe URL ending in '/', a
  * feedback domain when the feedback listener is on. */
@@ -290,6 +326,7 @@ daemon_check(const struct config *cfg, char *err, size_t errlen)
 	rc |= check_master_key(cfg, &errs);
 	rc |= check_server_tls(cfg, &errs);
 	rc |= check_route_tables(cfg, &errs);
+	rc |= check_spam_rules(cfg, &errs);
 	rc |= check_ip_list(cfg, "smtpd_submission_listen", &cfg->smtpd_submission_listen, 1, &errs);
 	rc |= check_ip_list(cfg, "smtpd_submissions_listen", &cfg->smtpd_submissions_listen, 1,
 	    &errs);

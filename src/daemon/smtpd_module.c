@@ -51,6 +51,7 @@ listener_module_start(struct daemon *d, char *err, size_t errlen)
 
 	m->d = d;
 	m->relay = relay_new(d->loop, d->cfg, d->queue);
+	relay_set_spam(m->relay, d->spam_store);
 	if (d->auth_guard != NULL)
 		relay_set_auth_guard(m->relay, d->auth_guard);
 	m->listener = listener_start(d->loop, d->cfg, m->relay, err, errlen);

@@ -308,6 +308,78 @@ is_bounce_code(const struct config *cfg, const char *status)
 	return 0;
 }
 
+/*
+ * Is this ARF report a complaint?  RFC 5965 §7.3's types abuse, fraud,
+ * virus and other are; not-spam (the recipient says it is wanted) and
+ * auth-failure (RFC 6591: a DMARC/DKIM/SPF failure report about the
+ * message, not the recipient's wish) are not, nor are types we do not
+ * know.  A report without Feedback-Type counts as abuse.
+ */
+static int
+arf_is_complaint(const struct report *rep)
+{
+	static const char *const yes[] = { "", "abuse", "fraud", "virus", "other" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcmp(rep->feedback_type, yes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Does block F of a DSN name recipient RC (by keyed hash)? */
+static int
+block_names(const struct report_failed *f, const struct queue_rcpt *rc)
+{
+	unsigned char h[ADDR_HASH_LEN];
+
+	return rc->has_hash &&
+	    ((f->final_rcpt[0] && addr_index_hash(f->final_rcpt, strlen(f->final_rcpt), h) == 0 &&
+	    crypto_equal(h, rc->addr_hash, sizeof(h))) ||
+	    (f->orig_rcpt[0] && addr_index_hash(f->orig_rcpt, strlen(f->orig_rcpt), h) == 0 &&
+	    crypto_equal(h, rc->addr_hash, sizeof(h))));
+}
+
+/*
+ * A DSN to the VERP address b+TOKEN@: the token names the message and
+ * recipient; of the DSN's failed per-recipient blocks (RFC 3464 §2.3)
+ * the one whose Final-Recipient or Original-Recipient is that recipient
+ * decides, else the only failed block (a receiver that rewrote the
+ * address).  Several failed blocks, none of them ours (an expanded
+ * alias), say nothing about our recipient.  Only a code in
+ * suppression_bounce_codes adds it.  1 submitted, 0 already there, -1
+ * nothing.
+ */
+static int
+feedback_dsn(struct queue *q, const struct config *cfg, const char *tok,
+    const struct report *rep, queue_done_cb cb, void *arg)
+{
+	struct queue_msg *m = NULL;
+	const struct report_failed *f = NULL;
+	char msgid[21];
+	uint32_t no;
+	size_t i, k;
+	int rc = -1;
+
+	if (q == NULL || rep->nfail == 0 || token_check(TOKEN_BOUNCE, tok, TOKEN_LEN, msgid, &no) != 0 ||
+	    queue_get(q, msgid, &m) != 0)
+		return -1;
+	for (i = 0; i < m->nrcpts && m->rcpts[i].no != no; i++)
+		;
+	if (i < m->nrcpts) {
+		for (k = 0; k < rep->nfail && f == NULL; k++)
+			if (block_names(&rep->fail[k], &m->rcpts[i]))
+				f = &rep->fail[k];
+		if (f == NULL && rep->nfail == 1)
+			f = &rep->fail[0];
+		if (f != NULL && is_bounce_code(cfg, f->status))
+			rc = suppress_rcpt(q, m, i, SUPPRESS_HARD_BOUNCE, f->status,
+			    cfg->suppression_hard_bounce_expiry, cb, arg);
+	}
+	queue_msg_free(m);
+	return rc;
+}
+
 /* The writes of one feedback message still in flight. */
 struct fb_job {
 	int pending;
@@ -358,14 +430,12 @@ feedback_message(struct queue *q, const struct config *cfg, const char *const *r
 			    "mailto", 0, fb_written, j);
 		} else if (kind == TOKEN_BOUNCE) {
 			/* a DSN to the VERP return path: only a hard bounce counts */
-			if (rep.type == REPORT_DSN && rep.failed && is_bounce_code(cfg, rep.status))
-				rc = feedback_token(q, TOKEN_BOUNCE, tok, TOKEN_LEN,
-				    SUPPRESS_HARD_BOUNCE, rep.status,
-				    cfg->suppression_hard_bounce_expiry, fb_written, j);
-			else if (rep.type == REPORT_ARF)
+			if (rep.type == REPORT_DSN && rep.failed)
+				rc = feedback_dsn(q, cfg, tok, &rep, fb_written, j);
+			else if (rep.type == REPORT_ARF && arf_is_complaint(&rep))
 				rc = feedback_token(q, TOKEN_BOUNCE, tok, TOKEN_LEN, SUPPRESS_COMPLAINT,
 				    rep.feedback_type[0] ? rep.feedback_type : "abuse", 0, fb_written, j);
-		} else if (rep.type == REPORT_ARF) {
+		} else if (rep.type == REPORT_ARF && arf_is_complaint(&rep)) {
 			/* a feedback loop's report: the original's tokens say who */
 			const char *src = rep.feedback_type[0] ? rep.feedback_type : "abuse";
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: ISC
 # src/inbound/: the receiving composition root: listeners and relay.
 libpostern_a_SOURCES += src/inbound/listener.c src/inbound/relay.c \
-	src/inbound/policy_params.c src/inbound/feedback.c
+	src/inbound/policy_params.c src/inbound/feedback.c src/inbound/dnsbl.c
 noinst_HEADERS += include/listener.h include/relay.h include/feedback.h
 check_PROGRAMS += tests/unit/test_listener
 tests_unit_test_listener_LDADD = $(POSTERN_LIBS)

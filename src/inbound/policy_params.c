@@ -52,6 +52,26 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 	p->spf.egress_ips.items = egress->items;
 	p->spf.egress_ips.n = egress->n;
 
+	p->spam.enabled = cfg->spam_scoring;
+	p->spam.tag_score = (double)cfg->spam_tag_score;
+	p->spam.hold_score = (double)cfg->spam_hold_score;
+	p->spam.reject_score = (double)cfg->spam_reject_score;
+	p->spam.min_learned = (uint32_t)cfg->spam_min_learned;
+	p->spam.rules.items = cfg->spam_rules.items;
+	p->spam.rules.n = cfg->spam_rules.n;
+	p->spam.dnsbl.items = cfg->spam_dnsbl.items;
+	p->spam.dnsbl.n = cfg->spam_dnsbl.n;
+	p->spam.uribl.items = cfg->spam_uribl.items;
+	p->spam.uribl.n = cfg->spam_uribl.n;
+	p->spam.dnsbl_timeout = cfg->spam_dnsbl_timeout;
+	p->spam.signals = cfg->spam_signals;
+	p->spam.signal_window = cfg->spam_signal_window;
+	p->spam.signal_min_windows = (uint32_t)cfg->spam_signal_min_windows;
+	p->spam.signal_spike_factor = (double)cfg->spam_signal_spike_factor;
+	p->spam.signal_spike_new_domains_weight = (double)cfg->spam_signal_spike_new_domains_weight;
+	p->spam.signal_max_domains = (uint32_t)cfg->spam_signal_max_domains;
+	p->spam.dup_threshold = (double)cfg->spam_dup_threshold / 100.0;
+	p->spam.dup_weight = (double)cfg->spam_dup_weight;
 	p->suppress.drop = cfg->suppression_action == CONFIG_SUPPRESSION_DROP;
 	p->suppress.list_unsubscribe = (int)cfg->list_unsubscribe;	/* same values */
 	p->suppress.unsubscribe_url = cfg->list_unsubscribe_url;

@@ -67,6 +67,7 @@
 #include "relay.h"
 #include "review.h"
 #include "smtp.h"
+#include "spam.h"
 #include "spf.h"
 #include "suppress.h"
 #include "util.h"
@@ -93,6 +94,8 @@ struct relay {
 	struct spf *spf;		/* issue 6: SPF verdict cache (policy/spf.c) */
 	struct abuse *abuse;		/* issue 16: per-account clients and volume */
 	struct dns *dns;		/* SPF's DNS (c-ares); NULL if it could not open */
+	const struct spam_store *spam;	/* issue 15: the spam model, borrowed, or NULL */
+	struct dnsbl *dnsbl;		/* issue 15: blocklist state (src/inbound/dnsbl.c) */
 };
 
 /*
@@ -163,6 +166,12 @@ struct relay_job {
 	char client_desc[64];
 };
 
+void
+relay_set_spam(struct relay *r, const struct spam_store *store)
+{
+	r->spam = store;
+}
+
 const char *
 relay_strmode(enum relay_mode m)
 {
@@ -194,6 +203,8 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 		if ((r->dns = dns_open(loop, &cfg->dns_servers, err, sizeof(err))) == NULL)
 			log_warn("event=spf_dns_unavailable error=\"%s\"", err);
 	}
+	r->dnsbl = dnsbl_new(r->dns);
+	dnsbl_configure(r->dnsbl, cfg);
 	return r;
 }
 
@@ -206,6 +217,7 @@ relay_destroy(struct relay *r)
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
 	spf_free(r->spf);
+	dnsbl_free(r->dnsbl);
 	abuse_free(r->abuse);
 	dns_close(r->dns);
 	config_unref(r->cfg);
@@ -267,6 +279,7 @@ relay_set_config(struct relay *r, const struct config *cfg)
 	config_unref(r->cfg);
 	r->cfg = cfg;
 	r->relay_acct_at = 0;	/* smtpd_relay_account may have changed */
+	dnsbl_configure(r->dnsbl, cfg);	/* lists may have changed: canaries again */
 }
 
 void
@@ -1041,6 +1054,29 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 	relay_job_free(j);
 }
 
+static void relay_policy_done(uv_work_t *w, int status);
+
+/* The spam stage's DNS round is over: run the EOM stages on from it. */
+static void
+relay_dnsbl_done(void *arg)
+{
+	struct relay_job *j = arg;
+	struct relay_session *rs = j->rs;
+	struct outcome o;
+
+	if (rs->detached) {
+		relay_job_untake(j);
+		relay_job_free(j);
+		return;
+	}
+	if (uv_queue_work(j->r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
+		relay_job_untake(j);
+		outcome_reply(&o, R_LOCAL_ERROR);
+		relay_resume(rs, &o);
+		relay_job_free(j);
+	}
+}
+
 static void
 relay_compromise_stored(void *arg, const struct outcome *o)
 {
@@ -1129,6 +1165,19 @@ relay_policy_done(uv_work_t *w, int status)
 	if (status != 0) {
 		outcome_reply(&j->out, R_LOCAL_ERROR);
 		j->policy_rc = -1;
+	}
+	if (j->policy_rc == 1) {
+		/* issue 15: the spam stage wants DNS blocklist answers */
+		if (j->pm.spam_q == NULL ||
+		    dnsbl_run(r->dnsbl, r->loop, j->pm.spam_q, j->params.spam.dnsbl_timeout,
+		    relay_dnsbl_done, j) != 0) {
+			if (j->pm.spam_q != NULL)
+				j->pm.spam_q->resumed = 1;	/* no DNS: go on without */
+			else
+				j->pm.eom_next++;	/* a stage pended without a reason: skip it */
+			relay_dnsbl_done(j);
+		}
+		return;
 	}
 	if (j->out.kind == OUTCOME_TEMPFAIL || j->out.kind == OUTCOME_PERMFAIL) {
 		relay_job_untake(j);
@@ -1328,6 +1377,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->pm.client_helo = j->helo;
 	j->pm.client_addr = rs->client[0] ? rs->client : NULL;
 	j->pm.protocol = j->protocol;
+	j->pm.spam = r->spam;
 	if (uv_queue_work(r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
 		relay_job_untake(j);
 		relay_job_free(j);

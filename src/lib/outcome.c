@@ -163,6 +163,8 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Message structure exceeds limits (%s)"),
 	E(R_SENSITIVE_DATA, PERMFAIL, 550, "5.7.1",
 	    "Message refused: sensitive data found (%s)"),
+	E(R_SPAM_REJECTED, PERMFAIL, 550, "5.7.1",
+	    "Message rejected as spam (ref %s)"),
 	E(R_REVIEW_REJECTED, PERMFAIL, 550, "5.7.1",
 	    "Message rejected after review"),
 	E(R_DKIM_SIGN_FAILED, TEMPFAIL, 451, "4.7.0",

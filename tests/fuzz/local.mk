@@ -80,6 +80,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_dns_answer
 tests_fuzz_fuzz_dns_answer_SOURCES = tests/fuzz/fuzz_dns_answer.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dns_answer_LDADD = $(FUZZ_LDADD)
 
+# spam: the spam tokenizer, rules and scorer (policy/spam*.c, issue 15)
+FUZZ_TARGETS += tests/fuzz/fuzz_spam
+tests_fuzz_fuzz_spam_SOURCES = tests/fuzz/fuzz_spam.c tests/fuzz/replay.c
+tests_fuzz_fuzz_spam_LDADD = $(FUZZ_LDADD)
+
 # report: the feedback listener's DSN/ARF parser and the tokens (issue 14)
 FUZZ_TARGETS += tests/fuzz/fuzz_report
 tests_fuzz_fuzz_report_SOURCES = tests/fuzz/fuzz_report.c tests/fuzz/replay.c

@@ -110,7 +110,7 @@ def setup(name, extra):
 
 def main():
     p, sink, good = setup("fbmsgid", {})
-    plan(16)
+    plan(17)
     ok(good, "account relayapp")
 
     def deliver(to, msgid):
@@ -167,7 +167,13 @@ def main():
     ok(code == 250 and not suppressed(p, "liam@dest.test").get("suppressed")
        and not suppressed(p, "mona@dest.test").get("suppressed"),
        "one Message-ID, two recipients, no Original-Rcpt-To: ambiguous, nothing added")
-    is_(added(p), before, "... unknown, report's own and ambiguous added nothing")
+    code, qid = deliver("pete@dest.test", "<pete.1@a.test>")
+    for ft in ("not-spam", "auth-failure", "made-up"):
+        code, text = fb_send(p, "fbl@fb.test", arf("text/rfc822-headers", "Message-ID: <pete.1@a.test>")
+                             .replace(b"Feedback-Type: abuse", b"Feedback-Type: " + ft.encode()))
+    ok(code == 250 and not suppressed(p, "pete@dest.test").get("suppressed"),
+       "Feedback-Type not-spam, auth-failure (RFC 6591), unknown: not a complaint")
+    is_(added(p), before, "... unknown, report's own, ambiguous, not-spam added nothing")
     code, text = fb_send(p, "fbl@fb.test", arf("text/rfc822-headers", "Message-ID: <same.1@a.test>",
                                                "Original-Rcpt-To: <mona@dest.test>\r\n"))
     ok(suppressed(p, "mona@dest.test").get("reason") == "complaint"

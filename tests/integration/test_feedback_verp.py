@@ -72,6 +72,8 @@ def main():
     dns_srv.start()
     sink = Sink(host="127.0.0.2", port=port, name="mx").start()
     sink.on_rcpt("gone@dest.test", "550 5.1.1 <gone@dest.test>: no such user")
+    sink.on_rcpt("busy@dest.test", "450 4.1.1 try again later")
+    sink.on_rcpt("full@dest.test", "452 4.2.2 mailbox full")
     back = Sink(host="127.0.0.3", port=port, name="sender").start()
     fb_port = free_port()
     p = Postern(name="fbverp", tls=False, dns=dns_srv, conf={
@@ -83,7 +85,7 @@ def main():
     })
     p.fb_port = fb_port
     p.start()
-    plan(11)
+    plan(15)
     r1 = p.posternctl("account", "add", "relayapp", "--domain", "a.test")
     r2 = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=rp.a.test")
     ok(r1.returncode == 0 and r2.returncode == 0, "account relayapp, return_path_domain=rp.a.test")
@@ -104,6 +106,27 @@ def main():
        "a forged token at rp.a.test: refused (%d %s)" % (code, text))
     code, text = fb_send(p, "someone@rp.a.test", dsn("alice@dest.test", "5.1.1"))
     is_(code, 550, "a non-token address at rp.a.test: refused")
+    # RFC 3464: several per-recipient blocks; the token's recipient's decides
+    multi = dsn("other@dest.test", "5.2.2").replace(
+        b"\r\n--BB--", b"\r\nFinal-Recipient: rfc822; <alice@dest.test>\r\nAction: failed\r\n"
+        b"Status: 4.2.2\r\n\r\n--BB--")
+    code, text = fb_send(p, verp, multi)
+    ok(code == 250 and not suppressed(p, "alice@dest.test").get("suppressed"),
+       "DSN: another recipient's 5.2.2 and alice's own 4.2.2: alice not suppressed")
+    code, text = fb_send(p, verp, dsn("x1@dest.test", "5.1.1").replace(
+        b"\r\n--BB--", b"\r\nFinal-Recipient: rfc822; x2@dest.test\r\nAction: failed\r\n"
+        b"Status: 5.1.1\r\n\r\n--BB--"))
+    ok(code == 250 and not suppressed(p, "alice@dest.test").get("suppressed"),
+       "DSN: two failed blocks, neither alice (an expanded alias): not suppressed")
+    code, text = fb_send(p, verp, dsn("other@dest.test", "5.2.2").replace(
+        b"\r\n--BB--", b"\r\nFinal-Recipient: rfc822; x@mx.dest.test\r\n"
+        b"Original-Recipient: rfc822;alice@DEST.test\r\nAction: failed\r\n"
+        b"Status: 5.1.1\r\n\r\n--BB--"))
+    info = suppressed(p, "alice@dest.test")
+    ok(code == 250 and info.get("reason") == "hard_bounce" and info.get("source") == "5.1.1",
+       "DSN: alice's block (by Original-Recipient) after another's 5.2.2: 5.1.1 counts (%s)" % info)
+    r = p.posternctl("suppress", "remove", "alice@dest.test", "--account", "relayapp",
+                     "--reason", "test")
     code, text = fb_send(p, verp, dsn("alice@dest.test", "5.1.1"))
     info = suppressed(p, "alice@dest.test")
     ok(code == 250 and info.get("reason") == "hard_bounce" and info.get("source") == "5.1.1",
@@ -118,6 +141,15 @@ def main():
              what="gone@dest.test suppressed")
     ok(suppressed(p, "gone@dest.test").get("reason") == "hard_bounce",
        "... and the recipient is suppressed (hard_bounce)")
+
+    # 4xx replies at delivery never suppress, whatever their enhanced code
+    for a in ("busy@dest.test", "full@dest.test"):
+        p.send("news@a.test", [a], message(a))
+    wait_for(lambda: {e.get("arg") for e in sink.events() if e.get("ev") == "rcpt"}
+             >= {"busy@dest.test", "full@dest.test"}, timeout=60, what="4xx answers given")
+    ok(not suppressed(p, "busy@dest.test").get("suppressed")
+       and not suppressed(p, "full@dest.test").get("suppressed"),
+       "450 4.1.1 and 452 4.2.2 at delivery: not suppressed")
 
     # ---- 3. no return_path_domain: no VERP ----
     r = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=")

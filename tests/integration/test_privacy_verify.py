@@ -32,7 +32,7 @@ from harness import *
 from queuelib import control
 import attacker as A
 
-plan(66)
+plan(68)
 
 OUT = {}        # captured posternctl output: label -> bytes
 
@@ -188,6 +188,10 @@ with Postern(tls=False, conf=dict(conf, delivery_enabled="no")) as p:
     aud = json.dumps(audit(p)).encode()
     ok(b"Pw-gone-Secret-77" not in aud and b"Pw-gone-Secret-77" not in open(p.log_path, "rb").read(),
        "no password in audit records or the log")
+    ctl(p, "queue", "show", 'X"\nFORGED event=delivered qid=X')
+    wait_for(lambda: "cmd=queue.show" in p.log(), 10, what="the control log line")
+    ok(not [l for l in p.log().splitlines() if l.startswith("FORGED")],
+       "a request's target is logged escaped: no line of the client's own in the log")
     # ---- account delete: its message (injected for it) is shredded ------
     G, L = message("g"), message("l")
     gid = control(p, "queue.inject", {"account": "gone", "sender": G["sender"], "rcpts": [G["rcpt"]],
@@ -198,7 +202,13 @@ with Postern(tls=False, conf=dict(conf, delivery_enabled="no")) as p:
     before = A.files(p)
     p.start()
     bdir = os.path.join(p.dir, "backup-before")
+    os.mkdir(bdir, 0o755)       # made by the operator, under umask 022
+    old_umask = os.umask(0o022)
     ok(ctl(p, "backup", bdir).returncode == 0, "backup taken before the account delete")
+    os.umask(old_umask)
+    modes = {n: oct(os.stat(os.path.join(bdir, n)).st_mode & 0o777) for n in os.listdir(bdir)}
+    ok(modes and all(m == "0o600" for m in modes.values()),
+       "backup: every file of it is 0600, as the live ones: %s" % modes)
     ok(ctl(p, "account", "delete", "gone").returncode == 0, "account delete")
     p.stop()
     after = A.files(p, OUT)

@@ -149,7 +149,7 @@ main(void)
 	const char *msg = "From: News <news@a.test>\r\nTo: r@x.test\r\nSubject: hi\r\n"
 	    "Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n";
 
-	plan(19 + 12 + 4 + 14 + 18);
+	plan(19 + 12 + 4 + 14 + 20);
 
 	/* From: domain, table-driven */
 	for (i = 0; i < ARRAY_SIZE(from_cases); i++) {
@@ -268,6 +268,21 @@ main(void)
 	is_int(run_stage(cfg, "domains=other.test", msg, &b), 250, "From: domain not allowed: ok");
 	ok(b.len == strlen(msg) && memcmp(b.data, msg, b.len) == 0, "... and unchanged");
 	buf_free(&b);
+	/* RFC 8058 §4: List-Unsubscribe and List-Unsubscribe-Post are
+	 * signed even when dkim_sign_headers leaves them out */
+	{
+	struct config *cfg2 = cfg_for(tmp, "dkim_sign_headers = From To\n");
+	is_int(run_stage(cfg2, "domains=a.test", "From: a@a.test\r\nTo: b@b.test\r\n"
+	    "List-Unsubscribe: <https://u.test/u/x>\r\n"
+	    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nHi\r\n", &b), 250,
+	    "dkim_sign_headers = From To, a message with List-Unsubscribe: signed");
+	ok(count(b.data, b.len, "h=from:to:list-unsubscribe:list-unsubscribe-post:from;") == 1 &&
+	    count(b.data, b.len, "h=From:To:List-Unsubscribe:List-Unsubscribe-Post:from;") == 1,
+	    "... both List-Unsubscribe fields in h= of both signatures");
+	buf_free(&b);
+	config_free(cfg2);
+	}
+
 	run_stage(cfg, "domains=*", msg, &b);
 	ok(count(b.data, b.len, "DKIM-Signature:") == 0, "domains=* does not grant other domains' keys");
 	buf_free(&b);

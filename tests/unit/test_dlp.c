@@ -285,6 +285,11 @@ static const struct {
 	{ "4556737586899855.pdf", DLP_CARD },
 	{ "scan 4556-7375-8689-9855.tar.gz\n", DLP_CARD },
 	{ "\"4556737586899855.jpeg\"", DLP_CARD },
+	/* letters and quotes the ASCII pass steps over without decoding,
+	 * then characters that fold (U+2007, Arabic-Indic digits) */
+	{ "caf\xc3\xa9 \xe2\x80\x9cok\xe2\x80\x9d \xe2\x82\xac \xd7\xa9 Card 4556\xe2\x80\x87"
+	  "7375\xe2\x80\x87" "8689\xe2\x80\x87" "9855", DLP_CARD },
+	{ "\xc3\xa9\xd9\xa4\xd9\xa5\xd9\xa5\xd9\xa6 7375 8689 9855", DLP_CARD },
 };
 
 int

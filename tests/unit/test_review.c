@@ -141,6 +141,22 @@ test_view(void)
 	    "a card number in an attachment's name is masked");
 	free(v);
 
+	/* r1618: quoted local parts, address literals, %40 in URLs */
+	{
+		static const char addrs[] = "To: \"john smith\"@example.com, \"a@b\"@example.org, "
+		    "<jane.roe@[192.0.2.1]>, <mailto:joe.bloggs%40example.net?subject=x>, 100%40 off";
+
+		buf_init(&m, 0);
+		review_mask_text(addrs, sizeof(addrs) - 1, 0, &m, NULL);
+		ok(m.data != NULL && strstr(m.data, "john") == NULL && strstr(m.data, "a@b") == NULL
+		    && strstr(m.data, "jane.roe") == NULL && strstr(m.data, "joe.bloggs") == NULL,
+		    "quoted, literal and %%40 addresses are masked: %s", m.data ? m.data : "");
+		ok(m.data != NULL && strstr(m.data, "j\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2@[192.0.2.1]")
+		    != NULL && strstr(m.data, "100%40 off") != NULL,
+		    "... keeping the domain; a bare %%40 is left alone");
+		buf_free(&m);
+	}
+
 	buf_init(&m, 0);
 	review_mask_text("mail a@b.c and x@y", 18, 0, &m, NULL);
 	is_str(m.data, "mail a\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2@b.c and x@y",
@@ -481,7 +497,7 @@ test_queue(void)
 int
 main(void)
 {
-	plan(62);
+	plan(64);
 	test_view();
 	test_strip_dkim();
 	test_fingerprint();

@@ -223,6 +223,11 @@ test_list_unsubscribe(void)
 	ok(strstr(out, "u+") == NULL && strstr(out, "List-Unsubscribe-Post") == NULL,
 	    "the message's own List-Unsubscribe is kept alone");
 	free(out);
+	out = run_lu("From: a@x\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nb\r\n",
+	    POLICY_LU_ONE_CLICK, "https://u.example/u/", "fb.example", 1, NULL);
+	ok(strstr(out, "u+") == NULL && strstr(out, "List-Unsubscribe:") == NULL,
+	    "a message with its own List-Unsubscribe-Post gets no second one");
+	free(out);
 	out = run_lu(msg, POLICY_LU_ONE_CLICK, "https://u.example/u/", "fb.example", 2, NULL);
 	ok(strstr(out, "List-Unsubscribe") == NULL, "several recipients: no header (a token names one)");
 	free(out);
@@ -253,6 +258,23 @@ test_report(void)
 	is_int(report_parse(dsn, strlen(dsn), &r), REPORT_DSN, "DSN: folded Content-Type read");
 	ok(r.failed && strcmp(r.status, "5.1.1") == 0,
 	    "DSN: the failed block's status, not the delayed one nor the text part's (%s)", r.status);
+	ok(r.nfail == 1 && strcmp(r.fail[0].final_rcpt, "c@d") == 0 &&
+	    strcmp(r.fail[0].status, "5.1.1") == 0, "DSN: the failed block with its Final-Recipient");
+	{
+		const char *d2 =
+		    "Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n"
+		    "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+		    "Final-Recipient: rfc822; a@b\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n"
+		    "Original-Recipient: RFC822;<X@Y.test>\r\nFinal-Recipient: rfc822;x@z\r\n"
+		    "Action: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n";
+
+		report_parse(d2, strlen(d2), &r);
+		ok(r.nfail == 2 && strcmp(r.fail[0].status, "5.2.2") == 0 &&
+		    strcmp(r.fail[1].status, "5.1.1") == 0 && strcmp(r.fail[1].orig_rcpt, "X@Y.test") == 0 &&
+		    strcmp(r.fail[1].final_rcpt, "x@z") == 0 && r.fail[0].orig_rcpt[0] == '\0',
+		    "DSN: two failed blocks, each with its recipients (%s, %s)", r.fail[1].orig_rcpt,
+		    r.fail[1].final_rcpt);
+	}
 	is_int(report_parse(arf, strlen(arf), &r), REPORT_ARF, "ARF: quoted report-type");
 	is_str(r.feedback_type, "abuse", "ARF: Feedback-Type, lower case");
 	is_str(r.btoken, "01m8s05z866b09f63xr8000abcdefghjkmnpqrs", "ARF: b+ token of the original, lower case");
@@ -352,7 +374,7 @@ test_message_id(void)
 int
 main(void)
 {
-	plan(53);
+	plan(56);
 	test_records();
 	test_tokens();
 	test_stage();

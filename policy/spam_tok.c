@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * spam_tok.c: the spam classifier's tokenizer (issue 15) and the only
+ * libpsl user.  A message becomes a set of 64-bit token hashes:
+ *
+ *  - words of the decoded, HTML-stripped text parts (policy/mime.c does
+ *    the transfer decoding, charsets and HTML), each as a unigram and as
+ *    a bigram with the word before it, lower-cased; very long words
+ *    become "skip:" length classes, long numbers "num:".  (The pair code
+ *    is OSB's: OSB_WINDOW 5 gives orthogonal sparse bigrams.  Measured
+ *    with contrib/bench/spam-eval, window 5 made 2.5x the tokens, a 4x
+ *    larger model and scoring ~3x slower for no better ranking, so the
+ *    window is 2: unigrams + bigrams.);
+ *  - words of the Subject and of selected header fields, prefixed by the
+ *    field name ("subject:free"), unigrams only;
+ *  - the registrable domain (libpsl) of every URL host, in the text and
+ *    in the HTML before it was stripped ("url:example.co.uk"), and of
+ *    the From/Reply-To/Return-Path addresses;
+ *  - attachment types and extensions, and structural meta-tokens
+ *    (HTML-only, part counts, size class, URL count).
+ *
+ * Everything is a pure function of the bytes: the same message always
+ * gives the same set, however malformed.  Token text is hashed with
+ * FNV-1a and a 64-bit finaliser; collisions at 64 bits are negligible
+ * for models of millions of tokens.  Callers: policy/spam.c (score,
+ * learn), tests/unit/test_spam.c, tests/fuzz/fuzz_spam.c.
+ */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <libpsl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "mime.h"
+#include "spam.h"
+#include "util.h"
+
+#define OSB_WINDOW 2		/* a word and the one before it: unigrams + bigrams */
+#define WORD_MAX 24		/* longer words become skip: tokens */
+#define TOKEN_TEXT_MAX 128
+
+/* The header fields whose words are tokens, lower case. */
+static const char *const token_headers[] = {
+	"from", "reply-to", "to", "cc", "x-mailer", "user-agent", "content-type",
+	"message-id", "list-unsubscribe", "return-path", "received", "organization",
+	"x-priority", "importance", "precedence", NULL,
+};
+/* Fields whose address domains become url:-style domain tokens. */
+static const char *const domain_headers[] = { "from", "reply-to", "return-path", "sender", NULL };
+
+uint64_t
+spam_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	/* splitmix64's finaliser: FNV's low bits are weak on short keys */
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h != 0 ? h : 1;	/* 0 is the model's totals key (queue/spamdb.c) */
+}
+
+void
+spam_tokens_init(struct spam_tokens *t)
+{
+	memset(t, 0, sizeof(*t));
+	buf_init(&t->text, 0);
+	buf_init(&t->domains, 0);
+}
+
+/* Remember registrable domain D for the domain blocklists (unique). */
+static void
+tok_domain(struct spam_tokens *t, const char *d)
+{
+	size_t n = strlen(d);
+	char *needle;
+
+	if (t->ndomains >= SPAM_MAX_DOMAINS || n == 0)
+		return;
+	if (t->domains.len > 0) {
+		needle = xasprintf("\n%s\n", d);
+		/* the buffer starts with a domain, not "\n": check it apart */
+		if ((t->domains.len > n && memcmp(t->domains.data, d, n) == 0 &&
+		    t->domains.data[n] == '\n') ||
+		    memmem(t->domains.data, t->domains.len, needle, n + 2) != NULL) {
+			free(needle);
+			return;
+		}
+		free(needle);
+	}
+	(void)buf_append(&t->domains, d, n);
+	(void)buf_append(&t->domains, "\n", 1);
+	t->ndomains++;
+}
+
+void
+spam_tokens_free(struct spam_tokens *t)
+{
+	if (t == NULL)
+		return;
+	free(t->h);
+	buf_free(&t->text);
+	buf_free(&t->domains);
+	t->ndomains = 0;
+	t->h = NULL;
+	t->n = t->cap = 0;
+}
+
+static void
+tok_add_hash(struct spam_tokens *t, uint64_t h)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 256;
+		t->h = xrealloc(t->h, t->cap * sizeof(*t->h));
+	}
+	t->h[t->n++] = h != 0 ? h : 1;	/* 0 is the model's totals key */
+}
+
+/* Token PREFIX + S (LEN octets). */
+static void
+tok_add(struct spam_tokens *t, const char *prefix, const char *s, size_t len)
+{
+	char tmp[TOKEN_TEXT_MAX];
+	size_t pl = strlen(prefix);
+
+	if (pl + len > sizeof(tmp))
+		len = sizeof(tmp) - pl;
+	memcpy(tmp, prefix, pl);
+	memcpy(tmp + pl, s, len);
+	tok_add_hash(t, spam_hash(tmp, pl + len));
+	if (t->keep_text) {
+		(void)buf_append(&t->text, tmp, pl + len);
+		(void)buf_append(&t->text, "\n", 1);
+	}
+}
+
+static void
+tok_add_str(struct spam_tokens *t, const char *prefix, const char *s)
+{
+	tok_add(t, prefix, s, strlen(s));
+}
+
+/* ---- registrable domains (libpsl) ---- */
+
+static pthread_once_t psl_once = PTHREAD_ONCE_INIT;
+static const psl_ctx_t *psl_ctx;
+
+static void
+psl_init(void)
+{
+	/* the system's list when installed (Debian publicsuffix), else the
+	 * copy built into libpsl */
+	psl_ctx = psl_latest(NULL);
+	if (psl_ctx == NULL)
+		psl_ctx = psl_builtin();
+}
+
+void
+spam_registrable_domain(const char *host, size_t len, char *out, size_t outlen)
+{
+	char name[256];
+	const char *rd;
+	size_t i, n = 0;
+	int dots = 0, alpha = 0;
+
+	out[0] = '\0';
+	while (len > 0 && host[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= sizeof(name) || outlen == 0)
+		return;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)tolower((unsigned char)host[i]);
+
+		if (!(isalnum(c) || c == '-' || c == '.'))
+			return;
+		if (c == '.')
+			dots++;
+		else if (isalpha(c))
+			alpha = 1;
+		name[n++] = (char)c;
+	}
+	name[n] = '\0';
+	if (dots == 0 || !alpha)
+		return;	/* a bare label or an IPv4 literal */
+	pthread_once(&psl_once, psl_init);
+	rd = psl_ctx != NULL ? psl_registrable_domain(psl_ctx, name) : NULL;
+	str_copy(out, rd != NULL ? rd : name, outlen);
+}
+
+/* ---- words ---- */
+
+static int
+word_char(unsigned char c)
+{
+	return isalnum(c) || c >= 0x80 || c == '\'' || c == '$' || c == '-' || c == '_'
+	    || c == '.' || c == '@' || c == '!' || c == '%';
+}
+
+/* The word stream of one part: OSB pairs need the last four words. */
+struct osb {
+	uint64_t prev[OSB_WINDOW - 1];	/* hashes of the previous words, [0] newest */
+	size_t nprev;
+};
+
+/* Emit word W (already normalised) as unigram and OSB pairs. */
+static void
+osb_word(struct spam_tokens *t, struct osb *o, const char *w, size_t n)
+{
+	uint64_t h = spam_hash(w, n);
+	size_t d;
+
+	tok_add_hash(t, h);
+	if (t->keep_text) {
+		(void)buf_append(&t->text, w, n);
+		(void)buf_append(&t->text, "\n", 1);
+	}
+	for (d = 0; d < o->nprev; d++) {
+		/* pair (earlier word, distance, this word): order-sensitive */
+		uint64_t p = o->prev[d] * 0x9e3779b97f4a7c15ULL + (uint64_t)(d + 1) * 0x632be59bd9b4e019ULL;
+
+		tok_add_hash(t, spam_hash((const char *)&p, sizeof(p)) ^ h);
+	}
+	memmove(o->prev + 1, o->prev, (OSB_WINDOW - 2) * sizeof(o->prev[0]));
+	o->prev[0] = h;
+	if (o->nprev < OSB_WINDOW - 1)
+		o->nprev++;
+}
+
+/*
+ * Normalise one raw word W into OUT; returns its length, 0 to drop it.
+ * Trailing and leading punctuation goes, ASCII is lower-cased; long
+ * words and numbers become length classes.
+ */
+static size_t
+word_norm(const char *w, size_t n, char *out, size_t outlen)
+{
+	size_t i, digits = 0;
+
+	while (n > 0 && strchr(".'-_!%@", w[0]) != NULL) {
+		w++;
+		n--;
+	}
+	while (n > 0 && strchr(".'-_@", w[n - 1]) != NULL)
+		n--;
+	if (n < 2)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (isdigit((unsigned char)w[i]))
+			digits++;
+	if (n > WORD_MAX)
+		return (size_t)snprintf(out, outlen, "skip:%c:%zu", tolower((unsigned char)w[0]),
+		    n / 10 * 10);
+	if (digits == n && n > 4)
+		return (size_t)snprintf(out, outlen, "num:%zu", n);
+	for (i = 0; i < n && i < outlen; i++)
+		out[i] = (char)tolower((unsigned char)w[i]);
+	return i;
+}
+
+/* Words of TEXT into T; with PREFIX as prefixed unigrams, else OSB. */
+static void
+words(struct spam_tokens *t, const char *text, size_t len, const char *prefix)
+{
+	struct osb o;
+	char norm[64];
+	size_t i = 0;
+
+	memset(&o, 0, sizeof(o));
+	while (i < len) {
+		size_t s, n;
+
+		while (i < len && !word_char((unsigned char)text[i]))
+			i++;
+		s = i;
+		while (i < len && word_char((unsigned char)text[i]))
+			i++;
+		if (i == s)
+			break;
+		n = word_norm(text + s, i - s, norm, sizeof(norm));
+		if (n == 0)
+			continue;
+		if (prefix != NULL)
+			tok_add(t, prefix, norm, n);
+		else
+			osb_word(t, &o, norm, n);
+	}
+}
+
+/* ---- URLs ---- */
+
+static int
+host_char(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c >= 0x80;
+}
+
+static size_t
+url_domain(struct spam_tokens *t, const char *host, size_t n)
+{
+	char rd[256];
+
+	spam_registrable_domain(host, n, rd, sizeof(rd));
+	if (rd[0] != '\0') {
+		tok_add_str(t, "url:", rd);
+		tok_domain(t, rd);
+		return 1;
+	}
+	if (n > 0 && isdigit((unsigned char)host[0])) {
+		tok_add_str(t, "url:", "*ip-literal*");
+		return 1;
+	}
+	return 0;
+}
+
+/* Every http(s):// and www. host of TEXT; returns how many. */
+static size_t
+urls(struct spam_tokens *t, const char *text, size_t len)
+{
+	size_t i = 0, count = 0;
+
+	while (i + 4 < len) {
+		const char *p = text + i;
+		size_t h = 0, e;
+
+		if ((p[0] == 'h' || p[0] == 'H') && len - i > 7 && mem_casecmp(p, "http", 4) == 0) {
+			size_t k = 4;
+
+			if (k < len - i && (p[k] == 's' || p[k] == 'S'))
+				k++;
+			if (len - i >= k + 3 && memcmp(p + k, "://", 3) == 0)
+				h = i + k + 3;
+		} else if ((p[0] == 'w' || p[0] == 'W') && mem_casecmp(p, "www.", 4) == 0 &&
+		    (i == 0 || !host_char((unsigned char)text[i - 1]))) {
+			h = i;
+		}
+		if (h == 0) {
+			i++;
+			continue;
+		}
+		/* skip user:pass@ */
+		e = h;
+		while (e < len && host_char((unsigned char)text[e]))
+			e++;
+		if (e < len && text[e] == '@') {
+			h = e + 1;
+			for (e = h; e < len && host_char((unsigned char)text[e]); e++)
+				;
+		}
+		count += url_domain(t, text + h, e - h);
+		i = e > i ? e : i + 1;
+	}
+	return count;
+}
+
+/* ---- the message ---- */
+
+struct tok_ctx {
+	struct spam_tokens *t;
+	const char *raw;
+	size_t rawlen;
+	size_t ntext, nhtml, nplain, nattach, nurls, lines;
+	struct buf html;	/* decoded HTML of the current part (for hrefs) */
+};
+
+/* Fold the shapes of TEXT's lines (length class, digits, URL, leading
+ * capital) into T->template_h: two messages from one template share
+ * it whatever their words and numbers. */
+static void
+template_fold(struct spam_tokens *t, const char *text, size_t len, size_t *lines)
+{
+	size_t i = 0;
+
+	while (i < len && *lines < 64) {
+		const char *eol = memchr(text + i, '\n', len - i);
+		size_t e = eol ? (size_t)(eol - text) : len, n = e - i, k;
+		unsigned shape, digits = 0, url = 0;
+
+		while (n > 0 && (text[i + n - 1] == '\r' || text[i + n - 1] == ' '))
+			n--;
+		if (n > 0) {
+			for (k = 0; k < n; k++)
+				digits |= isdigit((unsigned char)text[i + k]) != 0;
+			url = n > 7 && (memmem(text + i, n, "http", 4) != NULL);
+			shape = (unsigned)(n < 240 ? n / 16 : 15) | digits << 4 | url << 5 |
+			    (unsigned)(isupper((unsigned char)text[i]) != 0) << 6;
+			t->template_h = (t->template_h ^ shape) * 0x100000001b3ULL;
+			(*lines)++;
+		}
+		i = e + 1;
+	}
+}
+
+static void
+part_text(void *arg, const struct mime_part *part, const char *text, size_t len)
+{
+	struct tok_ctx *c = arg;
+
+	if (part->no == 0)
+		return;	/* part 0 (Subject, filenames) is read from the parser at the end */
+	c->ntext++;
+	if (part->html) {
+		c->nhtml++;
+		/* the hrefs are gone from TEXT: look at the decoded HTML */
+		if (part->body_end > part->body_start && part->body_end <= c->rawlen) {
+			buf_reset(&c->html);
+			(void)mime_decode(part->cte, c->raw + part->body_start,
+			    part->body_end - part->body_start, &c->html);
+			c->nurls += urls(c->t, c->html.data ? c->html.data : "", c->html.len);
+		}
+	} else if (strcmp(part->type, "text/plain") == 0) {
+		c->nplain++;
+	}
+	c->nurls += urls(c->t, text, len);
+	words(c->t, text, len, NULL);
+	template_fold(c->t, text, len, &c->lines);
+}
+
+/* Header fields of the top-level header (unfolded, RFC 5322 §2.2.3). */
+static void
+header_tokens(struct tok_ctx *c, const char *msg, size_t len)
+{
+	struct buf field, val;
+	size_t i = 0;
+
+	buf_init(&field, 64 * 1024);
+	buf_init(&val, 0);
+	while (i < len) {
+		const char *eol = memchr(msg + i, '\n', len - i);
+		size_t next = eol ? (size_t)(eol - msg) + 1 : len, e = next;
+		const char *colon;
+		char name[40];
+		size_t nl, k;
+
+		if (msg[i] == '\r' || msg[i] == '\n')
+			break;	/* the empty line */
+		while (e < len && (msg[e] == ' ' || msg[e] == '\t')) {
+			eol = memchr(msg + e, '\n', len - e);
+			e = eol ? (size_t)(eol - msg) + 1 : len;
+		}
+		colon = memchr(msg + i, ':', next - i);
+		if (colon == NULL || (size_t)(colon - (msg + i)) >= sizeof(name)) {
+			i = e;
+			continue;
+		}
+		nl = (size_t)(colon - (msg + i));
+		for (k = 0; k < nl; k++)
+			name[k] = (char)tolower((unsigned char)msg[i + k]);
+		name[nl] = '\0';
+		for (k = 0; token_headers[k] != NULL; k++)
+			if (strcmp(name, token_headers[k]) == 0)
+				break;
+		if (token_headers[k] != NULL) {
+			char prefix[48];
+			const char *v = colon + 1;
+			size_t vl = (size_t)((msg + e) - v);
+
+			buf_reset(&val);
+			mime_decode_header(v, vl, &val);
+			snprintf(prefix, sizeof(prefix), "%s:", name);
+			words(c->t, val.data ? val.data : "", val.len, prefix);
+			for (k = 0; domain_headers[k] != NULL; k++)
+				if (strcmp(name, domain_headers[k]) == 0) {
+					const char *at = val.data ? memchr(val.data, '@', val.len) : NULL;
+
+					if (at != NULL) {
+						size_t s = (size_t)(at - val.data) + 1, q = s;
+
+						while (q < val.len && host_char((unsigned char)val.data[q]))
+							q++;
+						if (q > s) {
+							char rd[256];
+
+							spam_registrable_domain(val.data + s, q - s, rd,
+							    sizeof(rd));
+							if (rd[0] != '\0') {
+								snprintf(prefix, sizeof(prefix), "%s-domain:",
+								    name);
+								tok_add_str(c->t, prefix, rd);
+								tok_domain(c->t, rd);
+							}
+						}
+					}
+					break;
+				}
+		}
+		i = e;
+	}
+	buf_free(&field);
+	buf_free(&val);
+}
+
+static const char *
+size_class(size_t n)
+{
+	static const char *const cls[] = { "1k", "4k", "16k", "64k", "256k", "1m", "big" };
+	size_t i, lim = 1024;
+
+	for (i = 0; i < ARRAY_SIZE(cls) - 1; i++, lim *= 4)
+		if (n < lim)
+			return cls[i];
+	return cls[ARRAY_SIZE(cls) - 1];
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void
+spam_tokenize(const char *msg, size_t len, struct spam_tokens *t)
+{
+	/* the stage's own limits: enough for real mail, bounded for bombs */
+	struct mime_limits lim = { 10, 200, 8u << 20 };
+	struct tok_ctx c;
+	struct mime_parser *p;
+	size_t i, n;
+	char num[32];
+
+	/* an mbox separator line ("From addr date", files saved by mail
+	 * clients and corpora) is not part of the message (RFC 4155) */
+	if (len > 5 && memcmp(msg, "From ", 5) == 0) {
+		const char *eol = memchr(msg, '\n', len);
+
+		if (eol != NULL) {
+			len -= (size_t)(eol + 1 - msg);
+			msg = eol + 1;
+		}
+	}
+	memset(&c, 0, sizeof(c));
+	c.t = t;
+	c.raw = msg;
+	c.rawlen = len;
+	t->template_h = 0xcbf29ce484222325ULL;
+	buf_init(&c.html, 8u << 20);
+	header_tokens(&c, msg, len);
+	p = mime_new(&lim, part_text, &c);
+	(void)mime_feed(p, msg, len);
+	(void)mime_finish(p);
+
+	/* every leaf part: its type, attachment extension and filename words */
+	for (i = 0; i < mime_nparts(p); i++) {
+		const struct mime_part *mp = mime_part_at(p, i);
+
+		if (mp->multipart)
+			continue;
+		tok_add_str(t, "ct:", mp->type);
+		if (mp->filename[0] != '\0') {
+			const char *dot = strrchr(mp->filename, '.');
+
+			c.nattach++;
+			if (dot != NULL && strlen(dot + 1) < 12) {
+				char ext[16];
+				size_t k;
+
+				for (k = 0; dot[1 + k] != '\0' && k < sizeof(ext) - 1; k++)
+					ext[k] = (char)tolower((unsigned char)dot[1 + k]);
+				ext[k] = '\0';
+				tok_add_str(t, "attach:", ext);
+			}
+			words(t, mp->filename, strlen(mp->filename), "filename:");
+		}
+		if (mp->cte == MIME_CTE_BASE64 && mp->text)
+			tok_add_str(t, "meta:", "base64-text");
+	}
+	{
+		/* the Subject: what the parser decoded (RFC 2047) */
+		struct buf s;
+		size_t off;
+
+		buf_init(&s, 0);
+		for (off = 0; off < len;) {
+			const char *eol = memchr(msg + off, '\n', len - off);
+			size_t next = eol ? (size_t)(eol - msg) + 1 : len, e = next;
+
+			if (msg[off] == '\r' || msg[off] == '\n')
+				break;
+			while (e < len && (msg[e] == ' ' || msg[e] == '\t')) {
+				eol = memchr(msg + e, '\n', len - e);
+				e = eol ? (size_t)(eol - msg) + 1 : len;
+			}
+			if (next - off > 8 && mem_casecmp(msg + off, "subject:", 8) == 0) {
+				mime_decode_header(msg + off + 8, e - off - 8, &s);
+				break;
+			}
+			off = e;
+		}
+		if (s.len == 0)
+			tok_add_str(t, "meta:", "no-subject");
+		words(t, s.data ? s.data : "", s.len, "subject:");
+		c.nurls += urls(t, s.data ? s.data : "", s.len);
+		buf_free(&s);
+	}
+	if (mime_limit_hit(p) != MIME_LIMIT_NONE)
+		tok_add_str(t, "meta:limit:", mime_strlimit(mime_limit_hit(p)));
+	n = mime_nparts(p);
+	mime_free(p);
+	buf_free(&c.html);
+
+	/* structure */
+	if (c.nhtml > 0 && c.nplain == 0)
+		tok_add_str(t, "meta:", "html-only");
+	if (c.ntext == 0)
+		tok_add_str(t, "meta:", "no-text");
+	snprintf(num, sizeof(num), "%zu", n < 10 ? n : 10);
+	tok_add_str(t, "meta:parts:", num);
+	snprintf(num, sizeof(num), "%zu", c.nattach < 5 ? c.nattach : 5);
+	tok_add_str(t, "meta:attachments:", num);
+	snprintf(num, sizeof(num), "%zu", c.nurls < 10 ? c.nurls : 10);
+	tok_add_str(t, "meta:urls:", num);
+	tok_add_str(t, "meta:size:", size_class(len));
+
+	/* a set: sorted, unique */
+	qsort(t->h, t->n, sizeof(*t->h), cmp_u64);
+	for (i = n = 0; i < t->n; i++)
+		if (n == 0 || t->h[n - 1] != t->h[i])
+			t->h[n++] = t->h[i];
+	t->n = n;
+}
