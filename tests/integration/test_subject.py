@@ -25,7 +25,7 @@ from harness import *
 from queuelib import control, inject
 from rawscan import Scan
 
-plan(40)
+plan(45)
 
 H = os.urandom(5).hex()
 S = "subj.%s@example.test" % H          # the data subject
@@ -182,4 +182,23 @@ with Postern(tls=False, conf=conf) as p:
        "(control) the account's other message still opens from the raw file")
     ok(b" subject app1/" in f["journal"] and S.encode() not in f["journal"],
        "the erasure journal has the request (account and keyed hash only)")
+
+# ---- a backup taken before the erasure: the restore replays it -----------
+with Postern(tls=False, conf=conf) as p:
+    p.posternctl("account", "add", "app1")
+    ia = inject(p, [S], msg("ba", [S])[1], sender=X, account="app1")
+    ib = inject(p, [S, O], msg("bb", [S, O])[1], sender=X, account="app1")
+    ic = inject(p, [O], msg("bc", [O])[1], sender=X, account="app1")
+    bdir = os.path.join(p.dir, "backup")
+    is_(p.posternctl("backup", bdir).returncode, 0, "backup before the erasure")
+    is_(p.posternctl("subject", "erase", "--account", "app1", S).returncode, 0, "subject erase after it")
+    p.stop()
+    r = p.posternctl("restore", bdir)
+    ok(r.returncode == 0 and "replayed" in r.stdout, "restore replays the journal (%s)" % r.stdout.strip())
+    p.start()
+    ids = [m["id"] for m in p.posternctl_json("queue", "list")["messages"]]
+    ok(ia not in ids and ib in ids and ic in ids,
+       "restored: the subject's own message is erased again, the others are back")
+    rc = [x["address_hash"] for x in p.posternctl_json("queue", "show", ib, "--reason", "t")["recipients"]]
+    is_(len(rc), 1, "restored: the shared message lost the subject's recipient row again")
 done()
