@@ -1,8 +1,73 @@
 # SPDX-License-Identifier: ISC
-# contrib/: sample config, systemd unit, dev/CI scripts, benchmarks.
-EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service
+# contrib/: sample config, systemd unit, dev/CI scripts, benchmarks,
+# and what `make install` adds beyond programs and man pages: the
+# config (never overwriting one that exists), the systemd unit, bash
+# completion, and the configured paths in the installed man pages.
+EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service.in
 EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load
 EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood
 EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/compare-2026-12-01.md \
 	contrib/bench/results/auth-flood-2026-12-01.md \
 	contrib/bench/results/suppress-2026-12-01.md
+EXTRA_DIST += contrib/posternctl.bash-completion
+
+# Literal default paths in man pages and the sample config become the
+# configured ones (the sources are written for the default prefix).
+POSTERN_PATH_SED = -e 's|/usr/local/etc|$(sysconfdir)|g' \
+	-e 's|/usr/local/var|$(localstatedir)|g' \
+	-e 's|/usr/local/sbin|$(sbindir)|g' \
+	-e 's|\\fIsysconfdir\\fR|$(sysconfdir)|g' \
+	-e 's|\\fIlocalstatedir\\fR|$(localstatedir)|g' \
+	-e 's|\([^%a-z_]\)sysconfdir/|\1$(sysconfdir)/|g' \
+	-e 's|\([^%a-z_]\)localstatedir/|\1$(localstatedir)/|g'
+
+# The unit: systemd's own directories when the paths are its defaults
+# (/var/lib/postern, /run/postern, /etc/postern), else ReadWritePaths for
+# the configured ones (posternctl setup creates them).
+noinst_DATA = contrib/postern.service
+CLEANFILES += contrib/postern.service
+contrib/postern.service: $(top_srcdir)/contrib/postern.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) contrib; \
+	if test "$(localstatedir)" = /var; then \
+	  dirs="StateDirectory=postern;StateDirectoryMode=0700;RuntimeDirectory=postern;RuntimeDirectoryMode=0755"; \
+	else \
+	  dirs="ReadWritePaths=$(localstatedir)/lib/postern $(localstatedir)/run/postern"; \
+	fi; \
+	if test "$(sysconfdir)" = /etc; then \
+	  dirs="$$dirs;ConfigurationDirectory=postern;ConfigurationDirectoryMode=0750"; \
+	fi; \
+	sed -e 's|%sbindir%|$(sbindir)|g' -e 's|%sysconfdir%|$(sysconfdir)|g' \
+	  $(top_srcdir)/contrib/postern.service.in | \
+	  awk -v d="$$dirs" '$$0 == "%UNIT_DIRECTORIES%" { n = split(d, a, ";"); \
+	    for (i = 1; i <= n; i++) print a[i]; next } { print }' > $@.tmp && mv $@.tmp $@
+
+install-data-hook: install-postern-data
+install-postern-data: contrib/postern.service
+	$(MKDIR_P) '$(DESTDIR)$(sysconfdir)/postern'
+	if test -e '$(DESTDIR)$(sysconfdir)/postern/postern.conf'; then \
+	  echo "keeping $(DESTDIR)$(sysconfdir)/postern/postern.conf"; \
+	  sed $(POSTERN_PATH_SED) $(top_srcdir)/contrib/postern.conf > \
+	    '$(DESTDIR)$(sysconfdir)/postern/postern.conf.sample'; \
+	else \
+	  sed $(POSTERN_PATH_SED) $(top_srcdir)/contrib/postern.conf > \
+	    '$(DESTDIR)$(sysconfdir)/postern/postern.conf' && \
+	  chmod 0640 '$(DESTDIR)$(sysconfdir)/postern/postern.conf'; \
+	fi
+	for m in $(dist_man_MANS); do \
+	  b=`basename $$m`; s=`echo $$b | sed 's/.*\.//'`; \
+	  f='$(DESTDIR)$(mandir)'/man$$s/$$b; \
+	  if test -f "$$f"; then sed $(POSTERN_PATH_SED) "$$f" > "$$f.tmp" && mv "$$f.tmp" "$$f"; fi; \
+	done
+if INSTALL_UNIT
+	$(MKDIR_P) '$(DESTDIR)$(systemdsystemunitdir)'
+	$(INSTALL_DATA) contrib/postern.service '$(DESTDIR)$(systemdsystemunitdir)/postern.service'
+endif
+	$(MKDIR_P) '$(DESTDIR)$(bashcompletiondir)'
+	$(INSTALL_DATA) $(top_srcdir)/contrib/posternctl.bash-completion \
+	  '$(DESTDIR)$(bashcompletiondir)/posternctl'
+
+uninstall-hook:
+	rm -f '$(DESTDIR)$(systemdsystemunitdir)/postern.service' \
+	  '$(DESTDIR)$(bashcompletiondir)/posternctl' \
+	  '$(DESTDIR)$(sysconfdir)/postern/postern.conf.sample'
+.PHONY: install-postern-data

@@ -62,6 +62,10 @@
  * Stages and the queue read only this, never the record text.  The
  * pointers are borrowed from the struct account that holds it.
  */
+/* from_domain_action: a From: header outside the account's domains. */
+#define ACCOUNT_FROM_REJECT 0
+#define ACCOUNT_FROM_LOG 1
+
 /* Account status (issue 16): under_review is informational (listed by
  * `review list --accounts`), paused answers 451 4.7.1 at MAIL, suspended
  * fails AUTH with 535 5.7.8 and holds its queued mail. */
@@ -85,6 +89,9 @@ struct account_policy {
 	int64_t hourly_rate;			/* 0 = unlimited */
 	int dlp_action[ACCOUNT_DLP_NTYPES];	/* enum dlp_action, or ACCOUNT_UNSET */
 	int spf_action;				/* enum spf_action, or ACCOUNT_UNSET */
+	int from_domain_action;			/* ACCOUNT_FROM_*, or ACCOUNT_UNSET */
+	int webhook;				/* webhook_url is set (events to the outbox) */
+	int webhook_plain_rcpt;			/* webhook_plain_recipients=yes */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
 	int64_t metadata_retention;		/* ms the message records stay after the final
@@ -132,6 +139,9 @@ struct account *account_parse(const char *text, size_t len);
  * 0, or -1 when malformed.  ARG is unused.
  */
 int account_policy_read(void *arg, const char *text, size_t len, struct account_policy *out);
+/* The stored value of setting KEY (e.g. webhook_url) in OUT; 0, or -1
+ * when the account has no such line. */
+int account_setting_value(const struct account *a, const char *key, char *out, size_t outlen);
 /* The record text (malloc'd, NUL-terminated). */
 char *account_format(const struct account *a, size_t *len);
 void account_free(struct account *a);

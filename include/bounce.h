@@ -50,4 +50,16 @@ void bounce_build(const struct queue_msg *m, const struct bounce_rcpt *rcpts, si
     const char *body, size_t bodylen, const char *hostname, uint64_t now,
     struct buf *out);
 
+/*
+ * `queue bounce` (issue 19): the DSN for the recipients of message ID
+ * that the operator bounced at or after SINCE (wall ms; relay
+ * "operator"), to its sender, committed to Q like any message (from <>,
+ * never to <>).  Returns how many recipients it reports (0: none
+ * wanted one, or the sender is <>; CB is then not called), or a
+ * negative errno; when > 0, CB (may be NULL) runs once the DSN is
+ * committed.
+ */
+int bounce_operator(struct queue *q, const char *id, uint64_t since, const char *hostname,
+    queue_done_cb cb, void *arg);
+
 #endif

@@ -69,6 +69,7 @@ enum config_dlp_action {	/* same values as dlp.h's enum dlp_action */
 	CONFIG_DLP_REJECT
 };
 enum config_mime_limit_action { CONFIG_MIME_LIMIT_REJECT, CONFIG_MIME_LIMIT_HOLD };
+enum config_from_domain_action { CONFIG_FROM_DOMAIN_REJECT, CONFIG_FROM_DOMAIN_LOG };
 enum config_suppression_action { CONFIG_SUPPRESSION_REJECT, CONFIG_SUPPRESSION_DROP };
 enum config_list_unsubscribe {	/* same values as enum policy_list_unsubscribe */
 	CONFIG_LU_OFF, CONFIG_LU_MAILTO, CONFIG_LU_ONE_CLICK
@@ -167,6 +168,14 @@ struct config {
 	uint64_t dkim_signature_expiry;
 	struct config_list spf_egress_ips;
 	enum config_spf_action spf_action;
+	enum config_from_domain_action from_domain_action;
+
+	char *metrics_listen;
+	int metrics_account_labels;
+
+	/* webhooks */
+	uint64_t webhook_lifetime;
+	uint64_t webhook_timeout;
 
 	/* MIME, sensitive data */
 	enum config_dlp_action dlp_action_card;
@@ -253,6 +262,17 @@ const char *config_enum_name(const char *key, int value);
 
 /* Write every key with its current value, `key = value`, one per line. */
 void config_dump(const struct config *cfg, FILE *out);
+
+/*
+ * `posternctl config` (postconf -n / postconf): call CB for every key in
+ * table order whose value differs from the default, or for every key
+ * when ALL, with the value as the file would write it (durations in
+ * their largest exact unit), whether it is the default, and the line it
+ * was set on (0: not in the file).  Stops at CB's first nonzero return.
+ */
+typedef int (*config_key_cb)(void *arg, const char *key, const char *value,
+    int is_default, int line);
+int config_foreach(const struct config *cfg, int all, config_key_cb cb, void *arg);
 
 /* The value syntaxes, for tools and tests (durations: util.h). */
 int config_parse_duration(const char *s, uint64_t *ms);

@@ -161,6 +161,13 @@ int control_audit_intent(struct control_req *req, control_audit_cb cb, void *arg
  */
 int control_receipt_verify(const char *text, size_t len, const unsigned char *pub,
     char *err, size_t errlen);
+/* What only the daemon knows, for the `status` command (src/control/
+ * cmd_status.c); set once by src/daemon/control_module.c, borrowed. */
+struct control_daemon_info {
+	const char *config_path;	/* absolute path of postern.conf */
+	uint64_t started;		/* wall ms when posternd started */
+};
+void control_set_daemon_info(const struct control_daemon_info *info);
 
 struct control;
 /* Bind the socket (unlinking a stale one) and start accepting. */

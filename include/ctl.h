@@ -35,7 +35,38 @@ struct ctl {
 	struct queue *queue;		/* read-only queue when offline */
 	int fd;				/* connection, -1 until connected */
 	const char *prog;
+	int config_given;		/* -c or $POSTERN_CONF (not the default) */
+	int offline;			/* the last ctl_call ran offline (daemon down) */
 };
+
+/*
+ * One row of posternctl's command table (src/ctl/posternctl.c).  VERBS
+ * (space-separated, NULL for a group without verbs) drive the shared
+ * behaviour: usage errors and "did you mean" for unknown verbs, --help,
+ * completion; USAGE is printed by --help (stdout, exit 0) and on usage
+ * errors (stderr, exit 2).
+ */
+struct ctl_group {
+	const char *name;
+	int (*main)(struct ctl *c, int argc, char **argv);
+	const char *summary;
+	const char *verbs;
+	const char *usage;
+};
+const struct ctl_group *ctl_group_find(const char *name);
+/* Print group NAME's usage text to F. */
+void ctl_group_usage(const char *name, FILE *f);
+
+/*
+ * Report an error and return STATUS (CTL_EXIT_FAIL, CTL_EXIT_USAGE):
+ * "posternctl: MESSAGE" on stderr, and with --json also
+ * {"status":STATUS,"error":"MESSAGE"} on stdout.
+ */
+int ctl_error(struct ctl *c, int status, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* The closest of the space-separated WORDS to WORD (edit distance at
+ * most 2, or a unique prefix) in OUT; 1 if found. */
+int ctl_did_you_mean(const char *words, const char *word, char *out, size_t outlen);
 
 /* The loaded config (defaults when the file is absent and -s was given). */
 const struct config *ctl_config(struct ctl *c);
@@ -72,6 +103,14 @@ const char *ctl_fmt_age(uint64_t ms, char *out, size_t outlen);
 void ctl_usage_error(struct ctl *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 /* ---- command groups: one entry each in posternctl.c ---- */
+extern const char ctl_queue_usage[];
+extern const char ctl_dkim_usage[];
+extern const char ctl_account_usage[];
+/* src/ctl/ctl_status.c: status, config, setup, delivery. */
+int ctl_status_main(struct ctl *c, int argc, char **argv);
+int ctl_config_main(struct ctl *c, int argc, char **argv);
+int ctl_setup_main(struct ctl *c, int argc, char **argv);
+int ctl_delivery_main(struct ctl *c, int argc, char **argv);
 int ctl_queue_main(struct ctl *c, int argc, char **argv);
 int ctl_audit_main(struct ctl *c, int argc, char **argv);
 /* src/ctl_dkim.c: work on the key directory directly (no daemon needed). */

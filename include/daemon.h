@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "util.h"
 
 struct queue;
 
@@ -48,6 +49,7 @@ struct daemon {
 	void *control;			/* src/daemon/control_module.c: the control socket */
 	void *listeners;		/* src/daemon/smtpd_module.c: relay + SMTP listeners */
 	void *delivery;			/* src/daemon/delivery_module.c: the delivery engine */
+	void *webhook;			/* src/daemon/webhook_module.c: the webhook dispatcher */
 	struct spamdb *spam;		/* src/daemon/spam_module.c: the spam model, or NULL */
 	const struct spam_store *spam_store;	/* its classifier view (include/spam.h) */
 	void *feedback;			/* src/daemon/feedback_module.c: one-click unsubscribe */
@@ -102,6 +104,16 @@ void daemon_stop(struct daemon *d, int exit_status);
  */
 int daemon_check(const struct config *cfg, char *err, size_t errlen);
 
+/*
+ * src/daemon/sdnotify.c: one notification to the service manager
+ * (sd_notify(3)'s socket protocol, no libsystemd): FMT formats the
+ * newline-separated assignments, e.g. "READY=1".  0 (also when
+ * NOTIFY_SOCKET is unset) or negative errno.
+ */
+int daemon_notify(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* CLOCK_MONOTONIC in microseconds (RELOADING=1's MONOTONIC_USEC). */
+unsigned long long daemon_monotonic_usec(void);
+
 /* ---- module glue (src/daemon/NAME_module.c): params from the config ---- */
 
 struct queue_params;
@@ -135,6 +147,14 @@ int delivery_module_reload(struct daemon *d, const struct config *next, char *er
 int delivery_module_drain(struct daemon *d);
 void delivery_module_stop(struct daemon *d);
 
+/* src/daemon/webhook_module.c: signed event webhooks. */
+int webhook_module_start(struct daemon *d, char *err, size_t errlen);
+int webhook_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+void webhook_module_stop(struct daemon *d);
+
+/* src/daemon/metrics_module.c: GET /metrics on metrics_listen (off when empty). */
+int metrics_module_start(struct daemon *d, char *err, size_t errlen);
+void metrics_module_stop(struct daemon *d);
 /* src/daemon/spam_module.c: the spam model (include/spamdb.h). */
 struct spamdb;
 struct spam_store;
@@ -144,6 +164,12 @@ int spam_module_start(struct daemon *d, char *err, size_t errlen);
 void spam_module_stop(struct daemon *d);
 
 /* src/daemon/smtpd_module.c: the relay and the SMTP listeners. */
+struct listener_stats;
+struct relay_stats;
+/* The listener's and the relay's counters (zeros before start). */
+void smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_stats *rs);
+struct relay_account_stat;
+size_t smtpd_module_account_stats(struct daemon *d, struct relay_account_stat *out, size_t max);
 int listener_module_start(struct daemon *d, char *err, size_t errlen);
 int listener_module_reload(struct daemon *d, const struct config *next, char *err,
     size_t errlen);

@@ -2,7 +2,8 @@
 /*
  * log.h: one line per event, key=value, the session or queue id first
  * (STYLE rule 14): `qid=0F3K... event=delivered rcpt=h:3f9a0c12 ...`.
- * Lines go to stderr (foreground) or syslog.  Never log AUTH data or
+ * Lines go to stderr (foreground; `<N>`-prefixed without a timestamp
+ * when stderr is the journal) or syslog.  Never log AUTH data or
  * message content; addresses go through log_addr(), which pseudonymises
  * them with a keyed hash unless the operator turned that off.
  * Values that may contain spaces or come from the wire are quoted and
@@ -12,6 +13,7 @@
 #define POSTERN_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "util.h"
 
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERR };
@@ -24,6 +26,9 @@ void log_set_level(enum log_level level);
  * the next log_open(LOG_TO_SYSLOG); -1 for an unknown name. */
 int log_set_facility(const char *name);
 enum log_target log_target(void);
+/* 1 when lines go to stderr as a journald stream (JOURNAL_STREAM names
+ * fd 2, checked by log_open): `<N>` priority prefix, no timestamp. */
+int log_journal(void);
 int log_parse_level(const char *s, enum log_level *out);
 void log_close(void);
 
@@ -33,6 +38,16 @@ void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_err(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
 int log_enabled(enum log_level level);
+
+/* The last LOG_RECENT_MAX warn/err lines (already pseudonymised like
+ * every line), newest first, for `posternctl status`. */
+#define LOG_RECENT_MAX 8
+struct log_recent {
+	uint64_t when;		/* wall ms */
+	enum log_level level;
+	char line[512];
+};
+size_t log_recent(struct log_recent *out, size_t max);
 
 /*
  * Pseudonymisation.  log_set_pseudonym_key() installs the key (derived

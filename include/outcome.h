@@ -121,6 +121,7 @@ enum reply_id {
 	R_ACCOUNT_SUSPENDED,		/* 550 5.7.1 */
 	R_ACCOUNT_PAUSED,		/* 451 4.7.1 Account paused for review (issue 16) */
 	R_SENDER_NOT_ALLOWED,		/* 550 5.7.1 */
+	R_FROM_NOT_ALLOWED,		/* 550 5.7.1 From: header domain */
 	R_RATE_LIMITED,			/* 451 4.7.1 */
 	R_NUL_IN_MESSAGE,		/* 554 5.6.0 smtpd_reject_nul */
 	R_MIME_LIMITS,			/* 554 5.6.0 %s = the limit */
@@ -147,6 +148,8 @@ enum reply_id {
 	R_NOTHING_TO_HOLD,		/* 550 5.0.0 */
 	R_NOT_HELD,			/* 550 5.0.0 */
 	R_NOTHING_TO_REQUEUE,		/* 550 5.0.0 */
+	R_NOTHING_TO_BOUNCE,		/* 550 5.0.0 */
+	R_OPERATOR_BOUNCE,		/* 550 5.0.0 queue bounce: the reply recorded */
 
 	/* delivery: what postern concludes, not what a remote server said */
 	R_RCPT_NO_DOMAIN,		/* 553 5.1.3 */

@@ -89,6 +89,8 @@ struct policy_msg {
 	/* For List-Unsubscribe: the queue id the message will get (made
 	 * before the EOM stages run), or "" when unknown. */
 	char msgid[24];
+	char message_id[256];		/* set by the headers stage: the message's
+					 * Message-ID (found or added), for the log */
 	/* Set by policy_headers(): the keyed hash (token_msgid_hash_hex())
 	 * of the message's Message-ID (its own, or the one added), "" when
 	 * it has none that hashes.  The relay hands it to queue_commit()
@@ -283,6 +285,14 @@ void policy_msg_free_headers(struct policy_msg *m);
  * adds Message-ID: and Date: when missing, removes every Bcc: field.
  */
 int policy_headers(struct policy_msg *m, struct outcome *out);
+/* EOM (policy/sender_id.c): the From: header domain must be one of the
+ * account's domains: 550 5.7.1, or logged only (from_domain_action). */
+int policy_from_domain(struct policy_msg *m, struct outcome *out);
+
+/* Duration histograms of the EOM stages (table order): fills NAMES and
+ * OUT (at most MAX); returns how many (metrics). */
+struct histo;
+size_t policy_eom_histograms(const char **names, struct histo *out, size_t max);
 
 /*
  * The EOM stage "nul" (policy/limits.c), first of all: with

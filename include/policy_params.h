@@ -66,6 +66,11 @@ struct policy_spf_params {
 	struct policy_strlist egress_ips;	/* spf_egress_ips, else smtp_bind_address */
 };
 
+/* The sender's identity: the From: header domain (policy/sender_id.c). */
+struct policy_from_params {
+	int log_only;				/* from_domain_action = log */
+};
+
 /* Spam scoring (policy/spam_stage.c, issue 15). */
 struct policy_spam_params {
 	int enabled;				/* spam_scoring */
@@ -98,6 +103,7 @@ enum policy_list_unsubscribe { POLICY_LU_OFF, POLICY_LU_MAILTO, POLICY_LU_ONE_CL
 struct policy_params {
 	struct policy_limits_params limits;
 	struct policy_headers_params headers;
+	struct policy_from_params from;
 	struct policy_dlp_params dlp;
 	struct policy_dkim_params dkim;
 	struct policy_spf_params spf;

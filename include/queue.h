@@ -108,11 +108,16 @@ struct queue_msg_in {
 	const char *client;		/* pseudonymised client description for events, or NULL */
 	int zero_retention;		/* X-Postern-Retention: 0 (issue 17): the body is
 					 * shredded when the last recipient is final */
+	const char *message_id;		/* the message's Message-ID (webhooks, queue
+					 * show), or NULL */
+	int webhook;			/* its account has a webhook: every event of
+					 * the message also goes to the outbox */
 	const struct queue_audit *audit;	/* control plane (queue.inject); the
 					 * record gets the new id; NULL from SMTP */
 	const char *id;			/* the id to use, made by queue_new_id() before
 					 * (the EOM stages put it in List-Unsubscribe
-					 * tokens), or NULL: a fresh one */
+					 * tokens and Received: ... id QID), or NULL:
+					 * a fresh one */
 	const char *message_id_hash;	/* 64 hex digits (token_msgid_hash_hex())
 					 * of the Message-ID for QUEUE_T_MSGIDS,
 					 * or NULL / "": not indexed */
@@ -122,6 +127,10 @@ struct queue_msg_in {
 void queue_new_id(char out[QUEUE_ID_LEN + 1]);
 
 typedef void (*queue_commit_cb)(void *arg, const struct outcome *o, const char *msgid);
+/* Group-commit histograms (include/histo.h): time per batch (apply,
+ * commit and fsync, in microseconds) and operations per batch. */
+struct histo;
+void queue_commit_histograms(struct queue *q, struct histo *latency, struct histo *batch);
 typedef void (*queue_done_cb)(void *arg, const struct outcome *o);
 
 /*
@@ -194,6 +203,7 @@ struct queue_msg {
 	size_t nrcpts;
 	struct queue_rcpt *rcpts;
 	char *client;			/* pseudonymised client description or NULL */
+	char *message_id;		/* the customer's Message-ID or NULL */
 	unsigned char sender_hash[32];	/* keyed index of sender; valid if has_sender_hash */
 	int has_sender_hash;
 	/* The envelope (sender, envid, client, recipient addresses) is sealed
@@ -281,7 +291,8 @@ uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
  * counts; never the address).  QUEUE_T_RESTRICTIONS: "ACCOUNT/HEXHASH"
  * -> {"reason","time"} (GDPR Art. 18, issue 17). */
 enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW,
-	QUEUE_T_MSGIDS, QUEUE_T_SUBJECTS, QUEUE_T_RESTRICTIONS };
+	QUEUE_T_MSGIDS, QUEUE_T_SETTINGS, QUEUE_T_SUBJECTS, QUEUE_T_RESTRICTIONS };
+/* QUEUE_T_SETTINGS: node settings kept in the queue (delivery pauses, issue 19). */
 #define QUEUE_MSGID_KEY_MAX (64 + 1 + QUEUE_ID_LEN + 1)
 /* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
 int queue_kv_get(struct queue *q, enum queue_table t, const char *key,
@@ -293,6 +304,36 @@ int queue_kv_put(struct queue *q, enum queue_table t, const char *key,
 int queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
+
+/*
+ * Delivery pause (queue/pause.c, issue 19): pause or resume delivery to
+ * DOMAIN, or of everything when DOMAIN is NULL; persisted (settings
+ * table), with AUDIT's record in the same transaction.  Paused
+ * recipients stay due but are not handed out by queue_take_due().
+ * queue_delivery_paused_list: "*" (all) and the paused domains, malloc'd.
+ */
+int queue_delivery_pause(struct queue *q, const char *domain, int pause,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
+int queue_delivery_paused_list(struct queue *q, char ***domains, size_t *n);
+
+/*
+ * The webhook outbox (queue/outbox.c): the events of messages committed
+ * with queue_msg_in.webhook, oldest first.  Read any thread; delete
+ * through the writer (durable when CB runs).
+ */
+#define QUEUE_OUTBOX_KEY_LEN 12
+struct queue_outbox_rec {
+	unsigned char key[QUEUE_OUTBOX_KEY_LEN];
+	uint64_t time;			/* wall ms of the event */
+	char *json;			/* the event record, as in queue events */
+	size_t len;
+};
+int queue_outbox_read(struct queue *q, size_t max, struct queue_outbox_rec **recs, size_t *n);
+void queue_outbox_recs_free(struct queue_outbox_rec *recs, size_t n);
+int queue_outbox_delete(struct queue *q, const unsigned char *key, queue_done_cb cb, void *arg);
+/* An event of no queued message (e.g. "rejected" at the end of DATA):
+ * JSON with "id", "account", "event", "reply", "message_id", "time". */
+int queue_outbox_add(struct queue *q, const char *json, queue_done_cb cb, void *arg);
 
 /* The put (or, VAL NULL, delete) of queue_kv_put_audited() plus EVENT
  * (a JSON object, or NULL) appended to the events log in the same
@@ -427,6 +468,8 @@ enum queue_action {
 	QUEUE_ACT_RELEASE,	/* held -> queued, due now */
 	QUEUE_ACT_DELETE,	/* body and data key shredded, recipients deleted */
 	QUEUE_ACT_REQUEUE,	/* pending recipients due now */
+	QUEUE_ACT_BOUNCE,	/* pending and held recipients -> bounced now, by the
+				 * operator (relay "operator"; the caller sends the DSN) */
 };
 int queue_action(struct queue *q, const char *id, enum queue_action act,
     queue_done_cb cb, void *arg);
@@ -442,6 +485,13 @@ int queue_actions(struct queue *q, const char *const *ids, size_t n, enum queue_
     const struct queue_audit *audit, int *status, queue_done_cb cb, void *arg);
 /* Why ACT changed nothing: "Message is not held", ... */
 const char *queue_action_unchanged(enum queue_action act);
+/* `queue suspend|unsuspend --domain D`: ACT (HOLD or RELEASE) on the
+ * recipients in DOMAIN of every message, one transaction with AUDIT's
+ * record; *NCHANGED (when the callback runs OK) is the number of
+ * messages changed. */
+int queue_domain_action(struct queue *q, const char *domain, enum queue_action act,
+    const struct queue_audit *audit, int *nchanged, queue_done_cb cb, void *arg);
+
 /* Make every deferred recipient due now. */
 int queue_flush(struct queue *q, queue_done_cb cb, void *arg);
 int queue_flush_audited(struct queue *q, const struct queue_audit *audit,

@@ -115,5 +115,12 @@ struct relay_stats {
 	unsigned long accepted, rejected, tempfailed, auth_ok, auth_failed, auth_locked;
 };
 void relay_get_stats(const struct relay *r, struct relay_stats *out);
+/* Per-account message counts (metrics_account_labels = yes; at most 100
+ * accounts, then "_other"); copies up to MAX into OUT, returns how many. */
+struct relay_account_stat {
+	char account[65];
+	unsigned long accepted, rejected, tempfailed;
+};
+size_t relay_account_stats(const struct relay *r, struct relay_account_stat *out, size_t max);
 
 #endif

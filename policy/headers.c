@@ -10,7 +10,10 @@
  *    our host name and the RFC 3848 protocol (ESMTPSA, ...) always do.
  *    No "for <recipient>" clause: with Bcc recipients it would disclose
  *    them to everyone who reads the trace.
+ *    The queue id goes in the "id" clause (RFC 5321 §4.4), so a delivered
+ *    copy can be tied to our log lines (qid=...).
  *  - add Date: and Message-ID: when the message has none (RFC 6409 §8.2, §8.3);
+ *    the Message-ID (found or added) is kept in m->message_id for the log.
  *  - remove every Bcc: field, continuation lines included (RFC 5322 §3.6.3
  *    leaves this to the submission agent; a relay must not leak them);
  *  - remove every X-Postern-Retention: field (issue 17): the
@@ -105,6 +108,23 @@ our_hostname(const struct policy_msg *m, char *tmp, size_t tmplen)
 	return "localhost";
 }
 
+/* The Message-ID field body V (LEN octets, may continue on folded
+ * lines) without white space, for the log; the first one counts. */
+static void
+keep_msgid(struct policy_msg *m, const char *v, size_t len)
+{
+	size_t i, o = 0;
+
+	if (m->message_id[0] != '\0')
+		return;
+	for (i = 0; i < len && o + 1 < sizeof(m->message_id); i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c > ' ' && c < 0x7f)
+			m->message_id[o++] = (char)c;
+	}
+	m->message_id[o] = '\0';
+}
+
 /* Remove the field at P[S..E) from the message in place (no copy). */
 static void
 cut(struct buf *data, size_t s, size_t e)
@@ -163,6 +183,7 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 						end = nl ? (size_t)(nl - m->data.data) + 1 : hdr_end;
 					}
 					have_msgid = 1;
+					keep_msgid(m, line + n + 1, end - pos - n - 1);
 					if (token_msgid_hash_hex(line + n + 1, end - pos - n - 1,
 					    m->message_id_hash) != 0)
 						m->message_id_hash[0] = '\0';
@@ -205,15 +226,18 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 		buf_printf(&nb, "Date: %s\r\n", date);
 	if (!have_msgid) {
 		unsigned char r[16];
-		size_t i, start = nb.len + strlen("Message-ID:");
+		size_t i, start;
 
 		crypto_random_bytes(r, sizeof(r));
-		buf_printf(&nb, "Message-ID: <%llu.", (unsigned long long)now);
+		buf_printf(&nb, "Message-ID: ");
+		start = nb.len;
+		buf_printf(&nb, "<%llu.", (unsigned long long)now);
 		for (i = 0; i < sizeof(r); i++)
 			buf_printf(&nb, "%02x", r[i]);
 		buf_append_str(&nb, "@");
 		trace_token(&nb, our_hostname(m, host, sizeof(host)));
 		buf_append_str(&nb, ">\r\n");
+		keep_msgid(m, nb.data + start, nb.len - start);
 		if (token_msgid_hash_hex(nb.data + start, nb.len - start,
 		    m->message_id_hash) != 0)
 			m->message_id_hash[0] = '\0';

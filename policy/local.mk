@@ -34,7 +34,7 @@ tests_tools_spf_check_LDADD = $(POSTERN_LIBS)
 TESTS += tests/integration/test_dkim.py tests/integration/test_spf.py tests/integration/test_dkim_relay.py
 EXTRA_DIST += tests/integration/test_dkim.py tests/integration/test_spf.py tests/integration/test_dkim_relay.py
 
-libpostern_a_SOURCES += policy/headers.c
+libpostern_a_SOURCES += policy/headers.c policy/sender_id.c
 check_PROGRAMS += tests/unit/test_policy_headers
 tests_unit_test_policy_headers_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_policy_headers
@@ -69,6 +69,10 @@ tests_unit_test_policy_message_LDADD = $(POSTERN_LIBS)
 tests_unit_test_policy_message_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free
 TESTS += tests/unit/test_policy_message
+# issue 19: the From: header domain (sender identity)
+check_PROGRAMS += tests/unit/test_sender_id
+tests_unit_test_sender_id_LDADD = $(POSTERN_LIBS)
+TESTS += tests/unit/test_sender_id
 
 # Spam scoring (issue 15): tokenizer (the only libpsl user), classifier
 # and rules, the EOM stage; the model store is queue/spamdb.c.

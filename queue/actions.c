@@ -27,11 +27,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "queue_int.h"
 #include "util.h"
 
+static int action_apply(struct queue *q, struct db_txn *txn, const char *id,
+    enum queue_action act, const char *event, const char *reason, const char *domain);
+static int domain_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int actions_apply(struct queue *q, struct db_txn *txn, struct simple_op *s);
 static int flush_apply(struct queue *q, struct db_txn *txn);
 static int account_mail_delete(struct queue *q, struct db_txn *txn, const char *account);
@@ -92,6 +96,12 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		return account_key_shred(q, txn, s->key, 1);
 	case OP_ACTION:
 		return queue_action_apply(q, txn, s->id, s->act, NULL, NULL);
+	case OP_DOMAIN:
+		return domain_apply(q, txn, s);
+	case OP_OUTBOX_DEL:
+		return outbox_del_apply(txn, s);
+	case OP_OUTBOX_ADD:
+		return queue_append_log(q, txn, DB_OUTBOX, s->val, s->len);
 	case OP_ACTIONS:
 		return actions_apply(q, txn, s);
 	case OP_REVIEW:
@@ -118,7 +128,7 @@ unchanged_reply(enum queue_action act)
 {
 	/* by action; the third (delete) never finds nothing to do */
 	static const enum reply_id nothing[] = {
-		R_NOTHING_TO_HOLD, R_NOT_HELD, R__COUNT, R_NOTHING_TO_REQUEUE,
+		R_NOTHING_TO_HOLD, R_NOT_HELD, R__COUNT, R_NOTHING_TO_REQUEUE, R_NOTHING_TO_BOUNCE,
 	};
 
 	return (unsigned)act < ARRAY_SIZE(nothing) ? nothing[act] : R__COUNT;
@@ -180,7 +190,7 @@ simple_done(struct queue *q, struct writer_op *wop, int status)
 	if (s->cb != NULL)
 		s->cb(s->arg, &o);
 	if (status == 0 && (s->kind == OP_ACTION || s->kind == OP_ACTIONS || s->kind == OP_FLUSH ||
-	    s->kind == OP_REVIEW))
+	    s->kind == OP_DOMAIN || s->kind == OP_REVIEW))
 		sched_kick(q);
 	simple_free(s);
 }
@@ -456,10 +466,94 @@ int
 queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act,
     const char *event, const char *reason)
 {
-	static const char *const what[] = { "hold", "release", "delete", "requeue" };
+	return action_apply(q, txn, id, act, event, reason, NULL);
+}
+
+/* Whether ADDR's domain is DOMAIN (any case). */
+static int
+addr_in_domain(const char *addr, const char *domain)
+{
+	const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
+
+	return at != NULL && strcasecmp(at + 1, domain) == 0;
+}
+
+/*
+ * `queue suspend|unsuspend --domain D`: hold (release) the pending
+ * (held) recipients in domain D of every message, one transaction, one
+ * audit record naming the messages changed.  Only those recipients
+ * change: the other recipients of a message go on being delivered.
+ */
+static int
+domain_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
+{
+	struct db_cursor *c;
+	const void *k;
+	size_t kl, n = 0, i, nchanged = 0;
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
+	const char **changed;
+	int rc;
+
+	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+		return rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
+		if (kl != QUEUE_ID_LEN)
+			continue;
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		memcpy(ids[n], k, QUEUE_ID_LEN);
+		ids[n++][QUEUE_ID_LEN] = '\0';
+	}
+	db_cursor_close(c);
+	changed = xcalloc(n + 1, sizeof(*changed));
+	for (rc = 0, i = 0; i < n; i++) {
+		rc = action_apply(q, txn, ids[i], s->act, NULL, NULL, s->key);
+		if (rc < 0)
+			break;
+		if (rc == 0)
+			changed[nchanged++] = ids[i];
+		rc = 0;
+	}
+	if (rc == 0 && s->batch_audit != NULL)
+		rc = queue_audit_append(q, txn, s->batch_audit, 0, NULL, changed, nchanged);
+	if (s->status_out != NULL)
+		*s->status_out = (int)nchanged;
+	free(changed);
+	free(ids);
+	return rc;
+}
+
+int
+queue_domain_action(struct queue *q, const char *domain, enum queue_action act,
+    const struct queue_audit *audit, int *nchanged, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if (domain == NULL || *domain == '\0' || strchr(domain, '@') != NULL ||
+	    (act != QUEUE_ACT_HOLD && act != QUEUE_ACT_RELEASE && act != QUEUE_ACT_BOUNCE))
+		return -EINVAL;
+	s = simple_new(OP_DOMAIN, cb, arg);
+	s->act = act;
+	s->key = xstrdup(domain);
+	s->status_out = nchanged;
+	if (audit != NULL && audit->json != NULL)
+		s->batch_audit = xstrdup(audit->json);
+	return simple_submit(q, s);
+}
+
+/* ACT on message ID (only its recipients in DOMAIN unless NULL), their
+ * events named EVENT (NULL: the action's) with REASON: 0 changed,
+ * ENOENT, EALREADY (nothing written then), or < 0 (the transaction is
+ * broken). */
+static int
+action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_action act,
+    const char *event, const char *reason, const char *domain)
+{
+	static const char *const what[] = { "hold", "release", "delete", "requeue", "bounced" };
 	struct queue_msg *m;
 	struct mrec r;
 	uint64_t now = now_wall_ms();
+	char bounce_reply[256];
 	size_t i, nchanged = 0;
 	int rc = 0;
 
@@ -474,6 +568,8 @@ queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum que
 		int pending = rc_->state == QUEUE_QUEUED || rc_->state == QUEUE_DEFERRED;
 		int changed = 0;
 
+		if (domain != NULL && !addr_in_domain(rc_->addr, domain))
+			continue;
 		switch (act) {
 		case QUEUE_ACT_HOLD:
 			if (pending) {
@@ -499,6 +595,23 @@ queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum que
 				changed = 1;
 			}
 			break;
+		case QUEUE_ACT_BOUNCE:
+			if (pending || rc_->state == QUEUE_HELD) {
+				const struct reply_def *d = reply_def(R_OPERATOR_BOUNCE);
+
+				if (pending)
+					rc = sched_del(txn, rc_->next_try, id, rc_->no);
+				rc_->state = QUEUE_BOUNCED;
+				rc_->last_attempt = now;	/* the DSN goes for these */
+				snprintf(bounce_reply, sizeof(bounce_reply), "%d %s %s", d->code,
+				    d->enhanced, d->text);
+				free(rc_->last_reply);
+				rc_->last_reply = xstrdup(bounce_reply);
+				free(rc_->relay);
+				rc_->relay = xstrdup("operator");
+				changed = 1;
+			}
+			break;
 		case QUEUE_ACT_DELETE:
 			if (pending)
 				rc = sched_del(txn, rc_->next_try, id, rc_->no);
@@ -512,8 +625,9 @@ queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum que
 			nchanged++;
 			rc = rcpt_put(txn, id, rc_);
 			if (rc == 0)
-				rc = event_add_reason(q, txn, id, rc_->addr,
-				    event != NULL ? event : what[act], reason);
+				rc = event_add_full(q, txn, id, rc_->addr,
+				    event != NULL ? event : what[act],
+				    act == QUEUE_ACT_BOUNCE ? rc_->last_reply : NULL, NULL, reason);
 		}
 	}
 	/* Hold, release and requeue that change nothing are refused, so an
@@ -523,10 +637,19 @@ queue_action_apply(struct queue *q, struct db_txn *txn, const char *id, enum que
 		return EALREADY;
 	}
 	if (rc == 0) {
-		if (act == QUEUE_ACT_HOLD)
+		/* a domain suspension holds recipients, not the message */
+		if (act == QUEUE_ACT_HOLD && domain == NULL)
 			r.flags |= MF_HELD;
-		else if (act == QUEUE_ACT_RELEASE)
+		else if (act == QUEUE_ACT_RELEASE && domain == NULL)
 			r.flags &= ~(uint64_t)MF_HELD;
+		else if (act == QUEUE_ACT_BOUNCE && (r.flags & MF_HELD)) {
+			int held = 0;
+
+			for (i = 0; i < m->nrcpts; i++)
+				held |= m->rcpts[i].state == QUEUE_HELD;
+			if (!held)
+				r.flags &= ~(uint64_t)MF_HELD;
+		}
 		else if (act == QUEUE_ACT_DELETE) {
 			rc = body_shred(q, txn, id, &r);
 			r.flags |= MF_DELETED | MF_BODY_GONE;

@@ -59,7 +59,8 @@ static const char *const db_names[DB_NTABLES] = {
 	"messages", "bodies", "recipients", "schedule", "accounts",
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
 	"spam", "spam_signals", "spam_dups",
-	"review", "msgids", "subjects", "restrictions",
+	"review", "msgids",
+	"settings", "outbox", "subjects", "restrictions",
 };
 
 #define RELEASE_RANGES	64
@@ -177,15 +178,26 @@ static int
 db_reserve(struct db *db, uint64_t size)
 {
 	mdb_filehandle_t fd;
+	struct stat before, after;
 	int rc;
 
 	if (size <= db->reserved)
 		return 0;
-	if (mdb_env_get_fd(db->env, &fd) != 0)
+	if (mdb_env_get_fd(db->env, &fd) != 0 || fstat(fd, &before) != 0)
 		return -EIO;
 	rc = posix_fallocate(fd, 0, (off_t)size);
 	if (rc == EINTR)
 		rc = posix_fallocate(fd, 0, (off_t)size);
+	if ((rc == ENOSPC || rc == EDQUOT) && fstat(fd, &after) == 0 &&
+	    after.st_size > before.st_size) {
+		/* ext4 keeps what a failed fallocate got (every free block,
+		 * the file extended over it): give it back, or the file would
+		 * hold all the space freed later and the key store, the other
+		 * LMDB files and the next reservation would find none */
+		if (ftruncate(fd, before.st_size) != 0)
+			log_warn("event=queue_reserve_giveback_failed file=%s error=\"%s\"",
+			    db->path, strerror(errno));
+	}
 	if (rc == EOPNOTSUPP || rc == EINVAL) {
 		db->reserved = size;	/* a file system without it: the EIO mapping below remains */
 		return 0;
@@ -288,7 +300,7 @@ db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 	if ((rc = mdb_env_create(&db->env)) != 0)
 		goto fail;
 	mdb_env_set_assert(db->env, db_assert);
-	mdb_env_set_maxdbs(db->env, 32);
+	mdb_env_set_maxdbs(db->env, 32);	/* room for the tables of later issues */
 	mdb_env_set_maxreaders(db->env, 256);
 	if (!readonly && (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0)
 		goto fail;

@@ -9,6 +9,8 @@ libpostern_a_SOURCES += \
 	queue/journal.c \
 	queue/keys.c \
 	queue/keystore.c \
+	queue/outbox.c \
+	queue/pause.c \
 	queue/purge.c \
 	queue/queue.c \
 	queue/records.c \

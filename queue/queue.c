@@ -194,6 +194,8 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	pthread_mutex_init(&q->keys_lock, NULL);
 	pthread_mutex_init(&q->set_lock, NULL);
 	q->inflight = hash_new(NULL);
+	q->commit_us.kind = HISTO_DURATION;
+	q->batch_ops.kind = HISTO_COUNT;
 	settings_from(&q->set, p);
 	if (db_open(&q->db, p->data_directory, p->map_size, readonly, err, errlen) != 0)
 		goto fail;
@@ -240,6 +242,7 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 	if (!readonly && keystore_reconcile(q, err, errlen) != 0)
 		goto fail;
 	queue_log_init(q);
+	pause_init(q);
 	if (!readonly && loop != NULL) {
 		if (writer_start(q) != 0) {
 			snprintf(err, errlen, "queue: cannot start the writer thread");
@@ -251,6 +254,7 @@ queue_open(uv_loop_t *loop, const struct queue_params *p, int readonly,
 fail:
 	ks_close(q->ks);
 	journal_close(q->journal);
+	pause_free(q);
 	if (q->db != NULL)
 		db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
@@ -278,6 +282,7 @@ queue_free(struct queue *q)
 	crypto_wipe(q->master, sizeof(q->master));
 	pthread_mutex_destroy(&q->set_lock);
 	hash_free(q->inflight);
+	pause_free(q);
 	free(q->master_key_file);
 	free(q->data_directory);
 	free(q);
@@ -410,6 +415,7 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	m.envid = (char *)in->envid;
 	m.verdicts = (char *)in->verdicts;
 	m.client = (char *)in->client;
+	m.message_id = (char *)in->message_id;
 	m.created = now;
 	m.size = in->len;
 	m.nrcpts = in->nrcpts;
@@ -426,7 +432,7 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	r.slot = slot;
 	r.flags = (in->ret_full ? MF_RET_FULL : 0) | (in->smtputf8 ? MF_SMTPUTF8 : 0) |
 	    (in->eightbit ? MF_EIGHTBIT : 0) | (in->state == QUEUE_HELD ? MF_HELD : 0) |
-	    (in->zero_retention ? MF_ZERO_RET : 0);
+	    (in->webhook ? MF_WEBHOOK : 0) | (in->zero_retention ? MF_ZERO_RET : 0);
 	r.nrcpts = in->nrcpts;
 	r.nchunks = no;
 	if ((err = msg_put(txn, &m, &r)) != 0)
@@ -528,6 +534,13 @@ queue_commit(struct queue *q, const struct queue_msg_in *m,
 	c->op.audit_id = c->id;
 	writer_submit(q, &c->op);
 	return 0;
+}
+
+void
+queue_commit_histograms(struct queue *q, struct histo *latency, struct histo *batch)
+{
+	histo_snapshot(&q->commit_us, latency);
+	histo_snapshot(&q->batch_ops, batch);
 }
 
 void
@@ -704,7 +717,8 @@ queue_stats(struct queue *q, struct queue_stats *st)
 /* ---- generic records ---- */
 
 const enum db_table queue_kv_tables[QUEUE_NKV_TABLES] = {
-	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_MSGIDS, DB_SUBJECTS, DB_RESTRICTIONS,
+	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_MSGIDS, DB_SETTINGS, DB_SUBJECTS,
+	DB_RESTRICTIONS,
 };
 
 int

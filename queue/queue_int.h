@@ -18,7 +18,14 @@
 
 #include "crypto.h"
 #include "hash.h"
+#include "histo.h"
 #include "queue.h"
+
+/* ---- pause.c: delivery pause by destination ---- */
+void pause_init(struct queue *q);
+void pause_free(struct queue *q);
+/* Whether a recipient at ADDR must wait (everything or its domain paused). */
+int pause_blocks(const struct queue *q, const char *addr);
 
 /* ---- db.c ---- */
 
@@ -29,7 +36,7 @@ enum db_table {
 				 * MDB_INTEGERKEY: keys are native uint64_t */
 	DB_SPAM_SIGNALS,	/* per-account spam signals (queue/spamdb.c, its own environment) */
 	DB_SPAM_DUPS,		/* fingerprints of rejected messages (queue/spamdb.c) */
-	DB_REVIEW, DB_MSGIDS, DB_SUBJECTS, DB_RESTRICTIONS,
+	DB_REVIEW, DB_MSGIDS, DB_SETTINGS, DB_OUTBOX, DB_SUBJECTS, DB_RESTRICTIONS,
 	DB_NTABLES
 };
 
@@ -297,6 +304,8 @@ struct queue {
 	uint64_t ev_last;		/* last events/audit key time (writer thread) */
 	uint32_t ev_seq;
 	uint64_t batches, batched_ops;	/* statistics */
+	struct histo commit_us;		/* per group commit: apply + commit + fsync */
+	struct histo batch_ops;		/* ops per group commit */
 
 	/* scheduler */
 	uv_timer_t sched_timer;
@@ -305,6 +314,9 @@ struct queue {
 	queue_due_cb due_cb;
 	void *due_arg;
 	struct hash *inflight;		/* (id, rcpt no) -> q: recipients handed out */
+	/* delivery pause (pause.c): a copy of the settings table's records */
+	int pause_all;
+	struct hash *paused;		/* destination domain -> q */
 
 	/* Write failures (issue 12 item 1), loop thread only: while queue
 	 * writes fail, delivery pauses (queue_take_due hands out nothing)
@@ -347,7 +359,8 @@ int queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
 #define MF_HELD		0x08
 #define MF_DELETED	0x10
 #define MF_BODY_GONE	0x20
-#define MF_ZERO_RET	0x40	/* body shredded at final (X-Postern-Retention: 0) */
+#define MF_WEBHOOK	0x40	/* its account has a webhook: events go to the outbox too */
+#define MF_ZERO_RET	0x80	/* body shredded at final (X-Postern-Retention: 0) */
 
 /* Message metadata beyond struct queue_msg. */
 struct mrec {
@@ -397,6 +410,8 @@ const char *queue_hold_reason(const char *verdicts);
 /* The same with a "reason" class (review decisions; REASON may be NULL). */
 int event_add_reason(struct queue *q, struct db_txn *txn, const char *id,
     const char *addr, const char *what, const char *reason);
+/* Every event of a message with MF_WEBHOOK is also written to the webhook
+ * outbox (queue/outbox.c), in the same transaction. */
 
 /* ---- keys.c: the key hierarchy ---- */
 
@@ -418,7 +433,7 @@ int queue_keycheck(struct queue *q, char *err, size_t errlen);
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 7
+#define QUEUE_NKV_TABLES 8
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);
@@ -459,7 +474,10 @@ struct simple_op {
 };
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
-	OP_ACCOUNT_DELETE, OP_EVENT, OP_KV_MANY, OP_REVIEW };
+	OP_ACCOUNT_DELETE, OP_EVENT, OP_KV_MANY, OP_REVIEW, OP_DOMAIN, OP_OUTBOX_DEL,
+	OP_OUTBOX_ADD };
+/* outbox.c: delete one outbox record (key in s->val). */
+int outbox_del_apply(struct db_txn *txn, const struct simple_op *s);
 
 /* ACT on message ID inside TXN: 0 changed, ENOENT, EALREADY (nothing
  * written), or < 0 (the transaction is broken).  Each recipient changed

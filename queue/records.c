@@ -88,11 +88,11 @@ sched_key(unsigned char *k, uint64_t due, const char *id, uint32_t no)
  * written: the envelope is M_SEALED / R_SEALED (under the data key) and
  * the keyed hashes M_SENDER_H / R_ADDR_H. */
 enum { M_ACCOUNT = 1, M_SENDER, M_ENVID, M_FLAGS, M_CREATED, M_SIZE, M_VERDICTS,
-	M_NRCPTS, M_NCHUNKS, M_CLIENT, M_FINAL, M_SLOT, M_SEALED, M_SENDER_H };
+	M_NRCPTS, M_NCHUNKS, M_CLIENT, M_FINAL, M_SLOT, M_SEALED, M_SENDER_H, M_MSGID };
 enum { R_ADDR = 1, R_ORCPT, R_NOTIFY, R_STATE, R_ATTEMPTS, R_NEXT, R_REPLY, R_RELAY,
 	R_FIRST, R_LAST, R_SEALED, R_ADDR_H };
 /* Inside a sealed envelope. */
-enum { E_SENDER = 1, E_ENVID, E_CLIENT, E_ADDR, E_ORCPT };
+enum { E_SENDER = 1, E_ENVID, E_CLIENT, E_ADDR, E_ORCPT, E_MSGID };
 
 static void
 tlv_str(struct buf *b, int tag, const char *s)
@@ -171,6 +171,7 @@ msg_field(void *ctx, int tag, const unsigned char *v, size_t n)
 	case M_ENVID: free(m->envid); m->envid = xstrndup((const char *)v, n); break;
 	case M_VERDICTS: free(m->verdicts); m->verdicts = xstrndup((const char *)v, n); break;
 	case M_CLIENT: free(m->client); m->client = xstrndup((const char *)v, n); break;
+	case M_MSGID: free(m->message_id); m->message_id = xstrndup((const char *)v, n); break;
 	case M_FLAGS: d->r->flags = tlv_num(v, n); break;
 	case M_CREATED: m->created = tlv_num(v, n); break;
 	case M_SIZE: m->size = tlv_num(v, n); break;
@@ -204,6 +205,7 @@ msg_encode(struct buf *b, const struct queue_msg *m, const struct mrec *r)
 		tlv_str(b, M_SENDER, m->sender);
 		tlv_str(b, M_ENVID, m->envid);
 		tlv_str(b, M_CLIENT, m->client);
+		tlv_str(b, M_MSGID, m->message_id);
 	}
 	if (m->has_sender_hash)
 		tlv_bytes(b, M_SENDER_H, m->sender_hash, sizeof(m->sender_hash));
@@ -392,6 +394,7 @@ queue_msg_free(struct queue_msg *m)
 	free(m->envid);
 	free(m->verdicts);
 	free(m->client);
+	free(m->message_id);
 	free(m->env_sealed);
 	for (i = 0; i < m->nrcpts; i++)
 		rcpt_clear(&m->rcpts[i]);
@@ -424,9 +427,9 @@ msg_record_slot(const void *data, size_t len)
 static void
 env_field(void *ctx, int tag, const unsigned char *v, size_t n)
 {
-	char **f = ctx;	/* sender, envid, client, addr, orcpt */
+	char **f = ctx;	/* sender, envid, client, addr, orcpt, message-id */
 
-	if (tag >= E_SENDER && tag <= E_ORCPT) {
+	if (tag >= E_SENDER && tag <= E_MSGID) {
 		free(f[tag - 1]);
 		f[tag - 1] = xstrndup((const char *)v, n);
 	}
@@ -466,6 +469,7 @@ envelope_seal(const unsigned char *dk, struct queue_msg *m)
 	tlv_str(&b, E_SENDER, m->sender);
 	tlv_str(&b, E_ENVID, m->envid);
 	tlv_str(&b, E_CLIENT, m->client);
+	tlv_str(&b, E_MSGID, m->message_id);	/* the customer's, sealed like the rest */
 	al = env_aad(aad, m->id, 0, 0);
 	m->env_sealed = env_seal_buf(dk, aad, al, &b, &m->env_sealed_len);
 	m->has_sender_hash = *m->sender != '\0' &&
@@ -507,7 +511,7 @@ static void
 envelope_open(struct queue *q, struct db_txn *txn, struct queue_msg *m, const struct mrec *r)
 {
 	unsigned char dk[CRYPTO_KEY_LEN], aad[1 + QUEUE_ID_LEN + 4];
-	char *f[5];
+	char *f[6];
 	size_t i, al;
 	int have;
 
@@ -526,10 +530,12 @@ envelope_open(struct queue *q, struct db_txn *txn, struct queue_msg *m, const st
 			m->sender = f[0] != NULL ? f[0] : xstrdup("");
 			m->envid = f[1];
 			m->client = f[2];
-			f[0] = f[1] = f[2] = NULL;
+			free(m->message_id);
+			m->message_id = f[5];
+			f[0] = f[1] = f[2] = f[5] = NULL;
 		} else
 			have = 0;
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < 6; i++)
 			free(f[i]);
 	}
 	if (!have)
@@ -547,7 +553,7 @@ envelope_open(struct queue *q, struct db_txn *txn, struct queue_msg *m, const st
 			rc->orcpt = f[4];
 			f[3] = f[4] = NULL;
 		}
-		free(f[0]); free(f[1]); free(f[2]); free(f[3]); free(f[4]);
+		free(f[0]); free(f[1]); free(f[2]); free(f[3]); free(f[4]); free(f[5]);
 	}
 	if (have)
 		crypto_wipe(dk, sizeof(dk));
@@ -727,6 +733,28 @@ event_add_client(struct queue *q, struct db_txn *txn, const char *id, const char
 	return event_add_full(q, txn, id, addr, what, reply, client, NULL);
 }
 
+static void
+flags_field(void *ctx, int tag, const unsigned char *v, size_t n)
+{
+	if (tag == M_FLAGS)
+		*(uint64_t *)ctx = tlv_num(v, n);
+}
+
+/* Whether message ID (as written in TXN) goes to the webhook outbox. */
+static int
+msg_wants_outbox(struct db_txn *txn, const char *id)
+{
+	const void *v;
+	size_t vl;
+	uint64_t flags = 0;
+
+	if (id == NULL || strlen(id) != QUEUE_ID_LEN ||
+	    db_get(txn, DB_MESSAGES, id, QUEUE_ID_LEN, &v, &vl) != 0 ||
+	    tlv_walk(v, vl, flags_field, &flags) != 0)
+		return 0;
+	return (flags & MF_WEBHOOK) != 0;
+}
+
 int
 event_add_reason(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reason)
@@ -759,6 +787,11 @@ event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *
 		json_kv_str(&j, "reason", reason);
 	json_obj_end(&j);
 	rc = queue_append_log(q, txn, DB_EVENTS, b.data, b.len);
+	/* the webhook's copy, in the same transaction: at-least-once, and in
+	 * the order the events happened (outbox.c); every event of a message
+	 * of an account with a webhook, whoever records it */
+	if (rc == 0 && msg_wants_outbox(txn, id))
+		rc = queue_append_log(q, txn, DB_OUTBOX, b.data, b.len);
 	buf_free(&b);
 	return rc;
 }

@@ -261,7 +261,8 @@ queue_take_due(struct queue *q, struct queue_job **jobs, size_t max)
 		for (j = 0; j < job->msg->nrcpts; j++) {
 			struct queue_rcpt *r = &job->msg->rcpts[j];
 			if ((r->no & 0x7fffffffu) == no && (r->no & 0x80000000u) &&
-			    (r->state == QUEUE_QUEUED || r->state == QUEUE_DEFERRED)) {
+			    (r->state == QUEUE_QUEUED || r->state == QUEUE_DEFERRED) &&
+			    !pause_blocks(q, r->addr)) {
 				r->no = no;
 				sched_inflight_add(q, id, no);
 			}

@@ -175,7 +175,13 @@ writer_main(void *arg)
 		*tail = NULL;
 		pthread_mutex_unlock(&q->wlock);
 
-		writer_run(q, batch);
+		{
+			uint64_t t0 = histo_now_us();
+
+			writer_run(q, batch);
+			histo_observe(&q->commit_us, histo_now_us() - t0);
+			histo_observe(&q->batch_ops, (uint64_t)n);
+		}
 		q->batches++;
 		q->batched_ops += (uint64_t)n;
 

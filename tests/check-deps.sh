@@ -16,7 +16,8 @@
 #     ares_ (c-ares) in src/net/dns.o, SSL_ (libssl) in src/net/tls.o,
 #     mdb_ (LMDB) in queue/db.o, dkim_ (libopendkim) in
 #     policy/dkim_rsa.o, SPF_ (libspf2) in policy/spf.o, MHD_
-#     (libmicrohttpd) in src/net/http.o.  Our own code
+#     (libmicrohttpd) in src/net/http.o, curl_ (libcurl) in
+#     src/net/httpc.o.  Our own code
 #     uses the prefix dkimsign_ so that dkim_ means libopendkim only.
 #  4. No file in smtp/, queue/ or policy/ includes config.h, directly or
 #     through a header of include/ that does: those modules take small
@@ -113,13 +114,14 @@ for o in $objs; do
 		dkim_*) own=policy/dkim_rsa.o ;;
 		SPF_*) own=policy/spf.o ;;
 		MHD_*) own=src/net/http.o ;;
+		curl_*) own=src/net/httpc.o ;;
 		*) continue ;;
 		esac
 		[ "$o" = "$own" ] || echo "$o uses $sym (only $own may)"
 	done
 done >>"$tmp/r3"
 # and no project object defines a symbol with a library's prefix
-awk '$1 ~ /^(ares_|SSL_|mdb_|dkim_|SPF_|MHD_)/ { print $2 " defines " $1 " (a library prefix)" }' \
+awk '$1 ~ /^(ares_|SSL_|mdb_|dkim_|SPF_|MHD_|curl_)/ { print $2 " defines " $1 " (a library prefix)" }' \
 	"$tmp/defs" >>"$tmp/r3"
 if [ -s "$tmp/r3" ]; then
 	echo "not ok 3 - each external library's symbols appear in its one file"

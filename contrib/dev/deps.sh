@@ -33,6 +33,8 @@
 #   lmdb-utils           mdb_stat/mdb_dump when inspecting a queue by hand
 #   clang, libclang-rt-14-dev  libFuzzer targets (test.sh step 3)
 #   python3-dnslib, python3-spf, libpcre2-dev, rbldnsd, bogofilter,
+#   passwd (useradd)     reviewer-role tests (test_review*, test_ops_cli, test_privacy_verify)
+#   mount, e2fsprogs     test_queue_diskfull (tmpfs, loop-mounted ext4)
 #   prometheus (promtool), python3-stdnum, curl
 #                        peers for features being built (blocklists, spam,
 #                        metrics, DLP corpus, HTTP); kept so every branch
@@ -49,7 +51,7 @@ run_pkgs="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl"
 test_pkgs="clang libclang-rt-14-dev lmdb-utils dnsmasq-base iproute2
 python3 python3-aiosmtpd python3-dkim python3-dnslib python3-dnspython
 python3-spf python3-cryptography opendkim-tools postfix libpcre2-dev
-rbldnsd bogofilter prometheus python3-stdnum curl"
+rbldnsd bogofilter prometheus python3-stdnum curl passwd mount e2fsprogs"
 
 # The Python modules the tests import that are not in the standard
 # library, MODULE:PACKAGE (tests/check-devdeps.sh checks this list against
@@ -143,6 +145,12 @@ if [ "$what" = test ]; then
 	need bogofilter "bogofilter" have bogofilter
 	need prometheus "promtool" have promtool
 	need curl "curl" have curl
+	# reviewer-role tests make a real user and group; disk-full tests
+	# mount a tmpfs and a loop-mounted ext4 (both are in a normal Debian
+	# install, not in the smallest bootstrap variants)
+	need passwd "useradd and groupadd" sh -c 'command -v useradd && command -v groupadd'
+	need mount "mount and losetup" sh -c 'command -v mount && command -v losetup'
+	need e2fsprogs "mkfs.ext4" have mkfs.ext4
 	need "swaks libnet-ssleay-perl" "openssl s_client for STARTTLS tests" \
 	    sh -c 'openssl s_client -help 2>&1 | grep -q starttls'
 	# libFuzzer: clang must link -fsanitize=fuzzer (libclang-rt-*-dev)

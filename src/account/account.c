@@ -103,6 +103,7 @@ account_new(const char *name)
 	for (i = 0; i < ACCOUNT_DLP_NTYPES; i++)
 		a->pol.dlp_action[i] = ACCOUNT_UNSET;
 	a->pol.spf_action = ACCOUNT_UNSET;
+	a->pol.from_domain_action = ACCOUNT_UNSET;
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
 	a->pol.held_retention = ACCOUNT_UNSET;
@@ -245,7 +246,8 @@ account_key_valid(const char *key)
 /* ---- the per-account settings: one row each {key, parser, field} ---- */
 
 enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_SUPPRESSION_ACTION,
-	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE, AS_SCORE, AS_ALLOW_FORBID };
+	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE, AS_SCORE, AS_FROM_ACTION, AS_URL, AS_PATH,
+	AS_BOOL, AS_ALLOW_FORBID };
 
 struct account_setting {
 	const char *key;
@@ -262,6 +264,11 @@ static const struct account_setting account_settings[] = {
 	{ "dlp_action_ssn", AS_DLP_ACTION, "ignore, tag, redact, hold or reject", POL_OFF(dlp_action), DLP_SSN },
 	{ "dlp_action_iban", AS_DLP_ACTION, "ignore, tag, redact, hold or reject", POL_OFF(dlp_action), DLP_IBAN },
 	{ "spf_action", AS_SPF_ACTION, "ignore, warn or reject", POL_OFF(spf_action), 0 },
+	{ "from_domain_action", AS_FROM_ACTION, "reject or log", POL_OFF(from_domain_action), 0 },
+	/* issue 19: signed event webhooks (src/outbound/webhook.c) */
+	{ "webhook_url", AS_URL, "an http:// or https:// URL", POL_OFF(webhook), 0 },
+	{ "webhook_secret_file", AS_PATH, "an absolute path", POL_OFF(webhook), 0 },
+	{ "webhook_plain_recipients", AS_BOOL, "yes or no", POL_OFF(webhook_plain_rcpt), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
 	{ "metadata_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(metadata_retention), 0 },
@@ -313,6 +320,33 @@ account_setting_apply(const struct account_setting *st, const char *value,
 		if (spf_parse_action(value, &sa) != 0)
 			return -1;
 		*(int *)field = (int)sa;
+		return 0;
+	case AS_URL:
+		if ((strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) ||
+		    strlen(value) > 2048 || strpbrk(value, " \t\"<>") != NULL ||
+		    value[strcspn(value, ":") + 3] == '\0')
+			return -1;
+		*(int *)field = 1;
+		return 0;
+	case AS_PATH:
+		if (value[0] != '/' || strlen(value) > 4096)
+			return -1;
+		return 0;	/* read by the dispatcher from the record */
+	case AS_BOOL:
+		if (strcmp(value, "yes") == 0)
+			*(int *)field = 1;
+		else if (strcmp(value, "no") == 0)
+			*(int *)field = 0;
+		else
+			return -1;
+		return 0;
+	case AS_FROM_ACTION:
+		if (strcmp(value, "reject") == 0)
+			*(int *)field = ACCOUNT_FROM_REJECT;
+		else if (strcmp(value, "log") == 0)
+			*(int *)field = ACCOUNT_FROM_LOG;
+		else
+			return -1;
 		return 0;
 	case AS_DURATION:
 		if (parse_duration_ms(value, &ms) != 0 || ms > INT64_MAX)
@@ -388,8 +422,13 @@ account_setting_unset(const struct account_setting *st, struct account_policy *p
 	else if (st->type == AS_DOMAIN)
 		field[0] = '\0';
 	else if (st->type == AS_SPF_ACTION || st->type == AS_SUPPRESSION_ACTION ||
-	    st->type == AS_LIST_UNSUBSCRIBE || st->type == AS_ALLOW_FORBID)
+	    st->type == AS_LIST_UNSUBSCRIBE || st->type == AS_FROM_ACTION ||
+	    st->type == AS_ALLOW_FORBID)
 		*(int *)field = ACCOUNT_UNSET;
+	else if (st->type == AS_URL || st->type == AS_BOOL)
+		*(int *)field = 0;
+	else if (st->type == AS_PATH)
+		return;
 	else
 		*(int64_t *)field = ACCOUNT_UNSET;
 }
@@ -604,6 +643,31 @@ account_policy_read(void *arg, const char *text, size_t len, struct account_poli
 	out->ndomains = 0;
 	account_free(a);
 	return 0;
+}
+
+int
+account_setting_value(const struct account *a, const char *key, char *out, size_t outlen)
+{
+	size_t klen = strlen(key), pos = 0, found = 0;
+	const char *d = a->extra.data;
+
+	/* the last line wins, as when the record is parsed */
+	while (d != NULL && pos < a->extra.len) {
+		const char *nl = memchr(d + pos, '\n', a->extra.len - pos);
+		size_t l = nl ? (size_t)(nl - (d + pos)) : a->extra.len - pos;
+
+		if (l > klen && memcmp(d + pos, key, klen) == 0 && d[pos + klen] == '=') {
+			size_t vl = l - klen - 1;
+
+			if (vl >= outlen)
+				vl = outlen - 1;
+			memcpy(out, d + pos + klen + 1, vl);
+			out[vl] = '\0';
+			found = 1;
+		}
+		pos += l + 1;
+	}
+	return found ? 0 : -1;
 }
 
 char *

@@ -92,6 +92,8 @@ static const struct conf_choice spf_actions[] = {
 static const struct conf_choice dlp_actions[] = {
 	{ "ignore", CONFIG_DLP_IGNORE }, { "tag", CONFIG_DLP_TAG }, { "hold", CONFIG_DLP_HOLD },
 	{ "redact", CONFIG_DLP_REDACT }, { "reject", CONFIG_DLP_REJECT }, { NULL, 0 } };
+static const struct conf_choice from_domain_actions[] = {
+	{ "reject", CONFIG_FROM_DOMAIN_REJECT }, { "log", CONFIG_FROM_DOMAIN_LOG }, { NULL, 0 } };
 static const struct conf_choice suppression_actions[] = {
 	{ "reject", CONFIG_SUPPRESSION_REJECT }, { "drop", CONFIG_SUPPRESSION_DROP }, { NULL, 0 } };
 static const struct conf_choice list_unsubscribes[] = {
@@ -202,6 +204,15 @@ static const struct conf_key conf_keys[] = {
 	{ "dkim_signature_expiry", CONF_DURATION, "0", 0, 365 * DAY, F(dkim_signature_expiry), NULL, 0, 0 },
 	{ "spf_egress_ips", CONF_LIST, "", 0, 0, F(spf_egress_ips), NULL, CONF_STRING, 0 },
 	{ "spf_action", CONF_ENUM, "warn", 0, 0, F(spf_action), spf_actions, 0, 0 },
+	{ "from_domain_action", CONF_ENUM, "reject", 0, 0, F(from_domain_action), from_domain_actions, 0, 0 },
+
+	/* metrics (issue 19): GET /metrics, Prometheus text; "" = off */
+	{ "metrics_listen", CONF_STRING, "", 0, 0, F(metrics_listen), NULL, 0, RESTART },
+	{ "metrics_account_labels", CONF_BOOL, "no", 0, 0, F(metrics_account_labels), NULL, 0, 0 },
+
+	/* webhooks (issue 19) */
+	{ "webhook_lifetime", CONF_DURATION, "1d", 1 * SEC, 30 * DAY, F(webhook_lifetime), NULL, 0, 0 },
+	{ "webhook_timeout", CONF_DURATION, "10s", 100, 5 * MIN, F(webhook_timeout), NULL, 0, 0 },
 
 	/* MIME, sensitive data */
 	{ "dlp_action_card", CONF_ENUM, "tag", 0, 0, F(dlp_action_card), dlp_actions, 0, 0 },
@@ -917,6 +928,62 @@ config_restart_changes(const struct config *old, const struct config *next,
 		n++;
 	}
 	return n;
+}
+
+/* A duration in the largest unit that divides it exactly: 30s, 5d, 250ms. */
+static void
+duration_print(uint64_t ms, FILE *out)
+{
+	static const struct { uint64_t ms; const char *unit; } units[] = {
+		{ 7 * DAY, "w" }, { DAY, "d" }, { HOUR, "h" }, { MIN, "m" }, { SEC, "s" },
+	};
+	size_t i;
+
+	for (i = 0; ms != 0 && i < ARRAY_SIZE(units); i++)
+		if (ms % units[i].ms == 0) {
+			fprintf(out, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	fprintf(out, ms ? "%llums" : "%llu", (unsigned long long)ms);
+}
+
+int
+config_foreach(const struct config *cfg, int all, config_key_cb cb, void *arg)
+{
+	struct config *def = config_defaults();
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < ARRAY_SIZE(conf_keys) && rc == 0; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		int is_default = value_equal(cfg, def, k);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f;
+
+		if (!all && is_default)
+			continue;
+		if ((f = open_memstream(&text, &len)) == NULL)
+			fatal("open_memstream: %s", strerror(errno));
+		if (k->type == CONF_DURATION)
+			duration_print(*(const uint64_t *)((const char *)cfg + k->off), f);
+		else if (k->type == CONF_LIST && k->elem == CONF_DURATION) {
+			const struct config_list *l = (const struct config_list *)((const char *)cfg + k->off);
+			size_t j;
+
+			for (j = 0; j < l->n; j++)
+				fprintf(f, "%s%s", j ? " " : "", l->items[j]);
+		} else {
+			value_print(cfg, k, f);
+		}
+		fclose(f);
+		/* value_print() starts with the separating space */
+		rc = cb(arg, k->name, text[0] == ' ' ? text + 1 : text, is_default,
+		    cfg->lines != NULL ? cfg->lines[i] : 0);
+		free(text);
+	}
+	config_unref(def);
+	return rc;
 }
 
 void

@@ -19,15 +19,19 @@
  */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
+#include "bounce.h"
 #include "control.h"
 #include "control_int.h"
 #include "crypto.h"
+#include "hash.h"
 #include "json.h"
 #include "queue.h"
 #include "util.h"
@@ -35,12 +39,39 @@
 struct filter {
 	int has_state;
 	enum queue_state state;
+	int pending;		/* only queued, held, deferred (queue list without --all) */
 	const char *account;
 	int has_addr;			/* --address: sender or any recipient, by keyed hash */
 	unsigned char addr_hash[ADDR_HASH_LEN];
+	const char *domain;	/* a recipient in this domain (any case) */
+	int has_rcpt, has_sender;	/* --rcpt, --sender: by keyed hash too */
+	unsigned char rcpt[ADDR_HASH_LEN], sender[ADDR_HASH_LEN];
 	uint64_t older_than;	/* ms; 0 = any */
 	uint64_t now;
 };
+
+/* Whether M's state is still pending (not final). */
+static int
+state_pending(enum queue_state st)
+{
+	return st == QUEUE_QUEUED || st == QUEUE_HELD || st == QUEUE_DEFERRED;
+}
+
+/* The keyed index of address S (addr_index_hash: normalised, HMAC'd):
+ * --rcpt and --sender match the keyed hashes the store keeps beside the
+ * sealed envelope, the way every lookup by address does. */
+static int
+filter_addr(struct control_req *req, const char *key, unsigned char *out, int *has)
+{
+	const char *s = json_get_str(req->args, key, NULL);
+
+	if (s == NULL)
+		return 0;
+	if (addr_index_hash(s, strlen(s), out) != 0)
+		return control_error(req, CONTROL_USAGE, "--%s: '%s' is not an address", key, s);
+	*has = 1;
+	return 0;
+}
 
 static int
 filter_parse(struct control_req *req, struct filter *f)
@@ -62,6 +93,11 @@ filter_parse(struct control_req *req, struct filter *f)
 			    "'%s' is not an address" : "no address index key (master key)", s);
 		f->has_addr = 1;
 	}
+	f->domain = json_get_str(req->args, "domain", NULL);
+	f->pending = json_get_bool(req->args, "pending", 0) && !f->has_state;
+	if (filter_addr(req, "rcpt", f->rcpt, &f->has_rcpt) != 0 ||
+	    filter_addr(req, "sender", f->sender, &f->has_sender) != 0)
+		return CONTROL_USAGE;
 	if (json_get_int(req->args, "older_than", 0) < 0)
 		return control_error(req, CONTROL_USAGE, "older_than must not be negative");
 	f->older_than = (uint64_t)json_get_int(req->args, "older_than", 0);
@@ -69,22 +105,51 @@ filter_parse(struct control_req *req, struct filter *f)
 }
 
 static int
+rcpt_in_domain(const char *addr, const char *domain)
+{
+	const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
+
+	return at != NULL && strcasecmp(at + 1, domain) == 0;
+}
+
+static int
 filter_match(const struct filter *f, const struct queue_msg *m)
 {
+	size_t i;
+	int hit;
+
 	if (f->has_state && m->state != f->state)
+		return 0;
+	if (f->pending && !state_pending(m->state))
 		return 0;
 	if (f->account != NULL && strcmp(f->account, m->account) != 0)
 		return 0;
 	if (f->older_than && (f->older_than > f->now || m->created > f->now - f->older_than))
 		return 0;
 	if (f->has_addr) {
-		size_t i;
-		int hit = m->has_sender_hash && crypto_equal(m->sender_hash, f->addr_hash,
+		hit = m->has_sender_hash && crypto_equal(m->sender_hash, f->addr_hash,
 		    ADDR_HASH_LEN);
 
 		for (i = 0; i < m->nrcpts && !hit; i++)
 			hit = m->rcpts[i].has_hash && crypto_equal(m->rcpts[i].addr_hash,
 			    f->addr_hash, ADDR_HASH_LEN);
+		if (!hit)
+			return 0;
+	}
+	if (f->has_sender && !(m->has_sender_hash &&
+	    crypto_equal(m->sender_hash, f->sender, ADDR_HASH_LEN)))
+		return 0;
+	if (f->has_rcpt) {
+		for (i = 0, hit = 0; i < m->nrcpts && !hit; i++)
+			hit = m->rcpts[i].has_hash && crypto_equal(m->rcpts[i].addr_hash, f->rcpt,
+			    ADDR_HASH_LEN);
+		if (!hit)
+			return 0;
+	}
+	if (f->domain != NULL) {
+		/* by the plaintext domain: a shredded envelope no longer matches */
+		for (i = 0, hit = 0; i < m->nrcpts && !hit; i++)
+			hit = rcpt_in_domain(m->rcpts[i].addr, f->domain);
 		if (!hit)
 			return 0;
 	}
@@ -159,6 +224,7 @@ msg_json(struct json_out *out, const struct queue_msg *m, int full, int plain)
 	if (full) {
 		json_kv_str(out, "envid", plain ? m->envid : NULL);
 		json_kv_str(out, "client", plain ? m->client : NULL);
+		json_kv_str(out, "message_id", plain ? m->message_id : NULL);
 		json_kv_bool(out, "ret_full", m->ret_full);
 		json_kv_bool(out, "smtputf8", m->smtputf8);
 		json_kv_bool(out, "eightbit", m->eightbit);
@@ -243,8 +309,9 @@ cmd_list(struct control_req *req, struct json_out *out)
 	json_obj_begin(out);
 	json_key(out, "messages");
 	json_arr_begin(out);
-	/* envelopes are opened only for an audited --addresses listing */
-	rc = lc.plain ? queue_foreach(req->queue, list_cb, &lc) :
+	/* envelopes are opened only for an audited --addresses listing, or
+	 * to match --domain (the output then stays sealed: plain is 0) */
+	rc = lc.plain || lc.f.domain != NULL ? queue_foreach(req->queue, list_cb, &lc) :
 	    queue_foreach_sealed(req->queue, list_cb, &lc);
 	json_arr_end(out);
 	json_obj_end(out);
@@ -332,7 +399,46 @@ struct act_ctx {
 	char **ids;
 	int *status;
 	char lasterr[256];
+	uint64_t since;		/* queue bounce: when the request started */
 };
+
+/* queue bounce: the request is answered once its DSNs are committed. */
+struct dsn_wait {
+	struct control_req *req;
+	int status;
+	size_t pending;		/* DSN commits not yet done, +1 while queuing */
+};
+
+static void
+dsn_wait_done(void *arg, const struct outcome *o)
+{
+	struct dsn_wait *w = arg;
+
+	(void)o;	/* a DSN that could not be queued is logged by bounce.c */
+	if (--w->pending == 0) {
+		control_finish(w->req, w->status);
+		free(w);
+	}
+}
+
+static struct dsn_wait *
+dsn_wait_new(struct control_req *req, int status)
+{
+	struct dsn_wait *w = xcalloc(1, sizeof(*w));
+
+	w->req = req;
+	w->status = status;
+	w->pending = 1;
+	return w;
+}
+
+/* A DSN for message ID if the operator returned recipients of it since SINCE. */
+static void
+dsn_wait_add(struct dsn_wait *w, const char *id, uint64_t since)
+{
+	if (bounce_operator(w->req->queue, id, since, w->req->cfg->hostname, dsn_wait_done, w) > 0)
+		w->pending++;
+}
 
 static void
 act_finish(struct act_ctx *a)
@@ -364,7 +470,17 @@ act_finish(struct act_ctx *a)
 	}
 	if (a->n > 0 && !a->txn_failed)
 		control_audit_committed(a->req);
-	control_finish(a->req, status);
+	if (a->act == QUEUE_ACT_BOUNCE) {
+		struct dsn_wait *w = dsn_wait_new(a->req, status);
+		struct outcome ok_;
+
+		for (i = 0; i < a->n; i++)
+			if (a->status[i] == 0)
+				dsn_wait_add(w, a->ids[i], a->since);
+		outcome_ok(&ok_);
+		dsn_wait_done(w, &ok_);		/* drops the +1: finishes now or later */
+	} else
+		control_finish(a->req, status);
 	for (i = 0; i < a->n; i++)
 		free(a->ids[i]);
 	free(a->ids);
@@ -428,7 +544,10 @@ cmd_action(struct control_req *req, enum queue_action act)
 			return rc;
 		lc.collect = 1;
 		lc.act = act;
-		queue_foreach_sealed(req->queue, list_cb, &lc);
+		if (lc.f.domain != NULL)	/* matched on the decrypted recipients */
+			queue_foreach(req->queue, list_cb, &lc);
+		else
+			queue_foreach_sealed(req->queue, list_cb, &lc);
 		snprintf(req->target, sizeof(req->target), "all-matching state=%s account=%s "
 		    "older_than=%llu (%zu messages)",
 		    lc.f.has_state ? queue_strstate(lc.f.state) : "any",
@@ -454,6 +573,7 @@ cmd_action(struct control_req *req, enum queue_action act)
 	a->req = req;
 	a->explicit = !json_get_bool(req->args, "all_matching", 0);
 	a->act = act;
+	a->since = now_wall_ms();
 	a->ids = lc.ids;
 	a->n = lc.n;
 	a->status = xcalloc(lc.n + 1, sizeof(*a->status));
@@ -485,6 +605,18 @@ static int cmd_hold(struct control_req *r, struct json_out *o) { (void)o; return
 static int cmd_release(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_RELEASE); }
 static int cmd_delete(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_DELETE); }
 static int cmd_requeue(struct control_req *r, struct json_out *o) { (void)o; return cmd_action(r, QUEUE_ACT_REQUEUE); }
+static int cmd_domain_action(struct control_req *req, enum queue_action act);
+/* queue.bounce {ids | all_matching + filters | domain}: return pending mail
+ * to its senders now, with a DSN (RFC 3464) each. */
+static int
+cmd_bounce(struct control_req *r, struct json_out *o)
+{
+	(void)o;
+	if (json_get_str(r->args, "domain", NULL) != NULL &&
+	    json_get(r->args, "ids") == NULL && !json_get_bool(r->args, "all_matching", 0))
+		return cmd_domain_action(r, QUEUE_ACT_BOUNCE);
+	return cmd_action(r, QUEUE_ACT_BOUNCE);
+}
 
 static void
 simple_done(void *arg, const struct outcome *o)
@@ -718,6 +850,226 @@ cmd_report(struct control_req *req, struct json_out *out)
 	return CONTROL_ASYNC;
 }
 
+/*
+ * queue.summary: like Postfix's qshape, pending recipients (queued,
+ * deferred, held) by destination domain and age bucket (minutes since
+ * the message was queued: <=5, <=10, <=20, ... <=1280, more), busiest
+ * domains first, with a total row.
+ */
+#define SUMMARY_NB 10
+static const unsigned summary_minutes[SUMMARY_NB - 1] = { 5, 10, 20, 40, 80, 160, 320, 640, 1280 };
+
+struct summary_row {
+	char domain[256];
+	uint64_t total, n[SUMMARY_NB];
+};
+
+struct summary_ctx {
+	struct summary_row *rows;
+	size_t nrows;
+	struct hash *byname;	/* domain -> index + 1 */
+	uint64_t now;
+	const struct filter *f;
+};
+
+static int
+summary_cb(void *arg, const struct queue_msg *m)
+{
+	struct summary_ctx *sc = arg;
+	uint64_t age = sc->now > m->created ? (sc->now - m->created) / 60000 : 0;
+	size_t i, b;
+
+	if (sc->f != NULL && !filter_match(sc->f, m))
+		return 0;
+	for (b = 0; b < SUMMARY_NB - 1 && age > summary_minutes[b]; b++)
+		;
+	for (i = 0; i < m->nrcpts; i++) {
+		const struct queue_rcpt *r = &m->rcpts[i];
+		const char *at = r->addr != NULL ? strrchr(r->addr, '@') : NULL;
+		char d[256];
+		uintptr_t idx;
+		size_t k;
+
+		if (!state_pending(r->state))
+			continue;
+		str_copy(d, at != NULL ? at + 1 : "", sizeof(d));
+		for (k = 0; d[k]; k++)
+			d[k] = (char)tolower((unsigned char)d[k]);
+		idx = (uintptr_t)hash_gets(sc->byname, d);
+		if (idx == 0) {
+			sc->rows = xrealloc(sc->rows, (sc->nrows + 1) * sizeof(*sc->rows));
+			memset(&sc->rows[sc->nrows], 0, sizeof(*sc->rows));
+			str_copy(sc->rows[sc->nrows].domain, d, sizeof(sc->rows[0].domain));
+			idx = ++sc->nrows;
+			hash_puts(sc->byname, sc->rows[idx - 1].domain, (void *)idx);
+		}
+		sc->rows[idx - 1].total++;
+		sc->rows[idx - 1].n[b]++;
+	}
+	return 0;
+}
+
+static int
+summary_order(const void *a, const void *b)
+{
+	const struct summary_row *x = a, *y = b;
+
+	if (x->total != y->total)
+		return x->total > y->total ? -1 : 1;
+	return strcmp(x->domain, y->domain);
+}
+
+static void
+summary_row_json(struct json_out *out, const char *domain, const struct summary_row *r)
+{
+	size_t b;
+
+	json_obj_begin(out);
+	json_kv_str(out, "domain", domain);
+	json_kv_uint(out, "total", r->total);
+	json_key(out, "counts");
+	json_arr_begin(out);
+	for (b = 0; b < SUMMARY_NB; b++)
+		json_uint(out, r->n[b]);
+	json_arr_end(out);
+	json_obj_end(out);
+}
+
+static int
+cmd_summary(struct control_req *req, struct json_out *out)
+{
+	struct summary_ctx sc;
+	struct summary_row total;
+	struct filter f;
+	size_t i, b;
+	int rc;
+
+	if ((rc = filter_parse(req, &f)) != 0)
+		return rc;
+	memset(&sc, 0, sizeof(sc));
+	memset(&total, 0, sizeof(total));
+	sc.byname = hash_new(NULL);
+	sc.now = now_wall_ms();
+	sc.f = &f;
+	rc = queue_foreach(req->queue, summary_cb, &sc);
+	hash_free(sc.byname);
+	if (rc != 0) {
+		free(sc.rows);
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	}
+	qsort(sc.rows, sc.nrows, sizeof(*sc.rows), summary_order);
+	for (i = 0; i < sc.nrows; i++) {
+		total.total += sc.rows[i].total;
+		for (b = 0; b < SUMMARY_NB; b++)
+			total.n[b] += sc.rows[i].n[b];
+	}
+	json_obj_begin(out);
+	json_key(out, "buckets");
+	json_arr_begin(out);
+	for (b = 0; b < SUMMARY_NB - 1; b++)
+		json_uint(out, summary_minutes[b]);
+	json_arr_end(out);
+	json_key(out, "total");
+	summary_row_json(out, "TOTAL", &total);
+	json_key(out, "domains");
+	json_arr_begin(out);
+	for (i = 0; i < sc.nrows; i++)
+		summary_row_json(out, sc.rows[i].domain, &sc.rows[i]);
+	json_arr_end(out);
+	json_obj_end(out);
+	free(sc.rows);
+	return CONTROL_OK;
+}
+
+/* queue.suspend / queue.unsuspend {domain}: hold (release) every
+ * recipient in the domain, one audited transaction. */
+struct domain_req {
+	struct control_req *req;
+	int nchanged;
+	enum queue_action act;
+	uint64_t since;
+	struct dsn_wait *w;
+};
+
+/* queue bounce --domain: the DSNs, for every message with a recipient
+ * the operator returned since DR->since. */
+static int
+domain_dsn_cb(void *arg, const struct queue_msg *m)
+{
+	struct domain_req *dr = arg;
+	size_t i;
+
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].state == QUEUE_BOUNCED && m->rcpts[i].relay != NULL &&
+		    strcmp(m->rcpts[i].relay, "operator") == 0 &&
+		    m->rcpts[i].last_attempt >= dr->since) {
+			dsn_wait_add(dr->w, m->id, dr->since);
+			break;
+		}
+	return 0;
+}
+
+static void
+domain_done(void *arg, const struct outcome *o)
+{
+	struct domain_req *dr = arg;
+	struct control_req *req = dr->req;
+
+	if (o->kind != OUTCOME_TEMPFAIL)
+		control_audit_committed(req);
+	if (o->kind == OUTCOME_OK) {
+		struct json_out *out = control_out(req);
+
+		json_obj_begin(out);
+		json_kv_str(out, "domain", req->target);
+		json_kv_int(out, "messages", dr->nchanged);
+		json_obj_end(out);
+		if (dr->act == QUEUE_ACT_BOUNCE && dr->nchanged > 0) {
+			struct outcome ok_;
+
+			dr->w = dsn_wait_new(req, CONTROL_OK);
+			(void)queue_foreach(req->queue, domain_dsn_cb, dr);
+			outcome_ok(&ok_);
+			dsn_wait_done(dr->w, &ok_);
+		} else
+			control_finish(req, CONTROL_OK);
+	} else
+		control_finish(req, control_error(req, CONTROL_FAIL, "%s", o->text));
+	free(dr);
+}
+
+static int
+cmd_domain_action(struct control_req *req, enum queue_action act)
+{
+	const char *domain = json_get_str(req->args, "domain", NULL);
+	struct domain_req *dr;
+	size_t i;
+	int rc;
+
+	if (domain == NULL || *domain == '\0' || strchr(domain, '@') != NULL)
+		return control_error(req, CONTROL_USAGE, "a --domain is required (a domain, not an address)");
+	str_copy(req->target, domain, sizeof(req->target));
+	for (i = 0; req->target[i]; i++)
+		req->target[i] = (char)tolower((unsigned char)req->target[i]);
+	if (req->loop == NULL)
+		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
+	dr = xcalloc(1, sizeof(*dr));
+	dr->req = req;
+	dr->act = act;
+	dr->since = now_wall_ms();
+	rc = queue_domain_action(req->queue, req->target, act, control_audit_txn(req, 1),
+	    &dr->nchanged, domain_done, dr);
+	if (rc != 0) {
+		free(dr);
+		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
+	}
+	return CONTROL_ASYNC;
+}
+
+static int cmd_suspend(struct control_req *r, struct json_out *o) { (void)o; return cmd_domain_action(r, QUEUE_ACT_HOLD); }
+static int cmd_unsuspend(struct control_req *r, struct json_out *o) { (void)o; return cmd_domain_action(r, QUEUE_ACT_RELEASE); }
+
+
 /* `queue check`: every page, table and record.  Problems are the result
  * ("ok": false and the list), so the client shows them all and exits
  * non-zero; only a check that cannot run is an error. */
@@ -758,6 +1110,10 @@ cmd_check(struct control_req *req, struct json_out *out)
 }
 
 static const struct control_cmd queue_cmds[] = {
+	{ "queue.bounce", CONTROL_ROLE_OPERATOR, 1, cmd_bounce },
+	{ "queue.suspend", CONTROL_ROLE_OPERATOR, 1, cmd_suspend },
+	{ "queue.unsuspend", CONTROL_ROLE_OPERATOR, 1, cmd_unsuspend },
+	{ "queue.summary", CONTROL_ROLE_OPERATOR, 0, cmd_summary },
 	{ "queue.list", CONTROL_ROLE_OPERATOR, 0, cmd_list },
 	{ "queue.show", CONTROL_ROLE_OPERATOR, 0, cmd_show },
 	{ "queue.stats", CONTROL_ROLE_OPERATOR, 0, cmd_stats },

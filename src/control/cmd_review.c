@@ -18,6 +18,11 @@
  * finish.  reject --similar has two effects (the rejection, then the
  * holds) and writes one record with each.
  *
+ * show is an audited read (control_audit_read): a reviewer must give
+ * --reason, which lands in the record; an operator may omit it for the
+ * masked view, never for --unmasked.  list and account return metadata
+ * only (masked sender, counts, states), no decrypted content.
+ *
  * A reviewer never gets content unmasked: show builds the masked view
  * (policy/review_view.c) from the stored message; addresses in every
  * result are masked the same way (review_address_mask).  The learning
@@ -505,6 +510,14 @@ cmd_review_show(struct control_req *req, struct json_out *out)
 		    control_strrole(req->role));
 	if (unmasked && req->reason[0] == '\0')
 		return control_error(req, CONTROL_USAGE, "--unmasked needs --reason TEXT");
+	/* Even masked, the view is decrypted content (Subject, text parts):
+	 * an audited read, and a reviewer says why (issue 13 item 5);
+	 * refused without --reason, the refusal audited like the read. */
+	if ((rc = control_audit_read(req)) < 0)
+		return CONTROL_USAGE;
+	if (rc == 0)
+		return control_error(req, CONTROL_FAIL,
+		    "review show needs a running posternd (its reads are audited)");
 	if (req->queue == NULL)
 		return control_error(req, CONTROL_FAIL, "the queue is not open");
 	if ((rc = queue_get(req->queue, id, &m)) != 0)

@@ -300,9 +300,9 @@ spam_cmd_stats(struct control_req *req, struct json_out *out)
 }
 
 static const struct control_cmd spam_cmds[] = {
-	{ "spam.learn", CONTROL_ROLE_REVIEWER, 1, spam_cmd_learn },
-	{ "spam.score", CONTROL_ROLE_REVIEWER, 0, spam_cmd_score },
-	{ "spam.stats", CONTROL_ROLE_REVIEWER, 0, spam_cmd_stats },
+	{ "spam.learn", CONTROL_ROLE_OPERATOR, 1, spam_cmd_learn },
+	{ "spam.score", CONTROL_ROLE_OPERATOR, 0, spam_cmd_score },
+	{ "spam.stats", CONTROL_ROLE_OPERATOR, 0, spam_cmd_stats },
 };
 
 void

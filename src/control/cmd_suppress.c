@@ -16,7 +16,10 @@
  * audit target names the scope and the hash prefix, never an address).
  * list and check are read-only and also run offline in posternctl;
  * add, remove and import commit their audit record in the transaction
- * of their change (control_audit_txn).
+ * of their change (control_audit_txn).  All of them need the operator
+ * role, check too: it answers whether an address is suppressed, which is
+ * beyond what reviewers may run (review and read-only account summaries,
+ * issue 16 "Roles"); a reviewer's attempt is refused and audited.
  */
 #include "autoconfig.h"
 
@@ -303,7 +306,7 @@ out:
 
 static const struct control_cmd suppress_cmds[] = {
 	{ "suppress.list", CONTROL_ROLE_OPERATOR, 0, sup_cmd_list },
-	{ "suppress.check", CONTROL_ROLE_REVIEWER, 0, sup_cmd_check },
+	{ "suppress.check", CONTROL_ROLE_OPERATOR, 0, sup_cmd_check },
 	{ "suppress.add", CONTROL_ROLE_OPERATOR, 1, sup_cmd_add },
 	{ "suppress.remove", CONTROL_ROLE_OPERATOR, 1, sup_cmd_remove },
 	{ "suppress.import", CONTROL_ROLE_OPERATOR, 1, sup_cmd_import },

@@ -870,6 +870,7 @@ control_commands_register(void)
 	cmd_spam_register();
 	cmd_suppress_register();
 	cmd_review_register();
+	cmd_status_register();
 	cmd_subject_register();
 	cmd_retention_register();
 	cmd_auth_register();

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * control_int.h: module-private API of src/control/: the command
- * tables of cmd_queue.c, cmd_account.c, cmd_dkim.c and cmd_auth.c, registered
- * together by control_commands_register() (control.c).
+ * tables of cmd_queue.c, cmd_account.c, cmd_dkim.c, cmd_auth.c, cmd_suppress.c,
+ * cmd_review.c and cmd_status.c,
+ * registered together by control_commands_register() (control.c).
  */
 #ifndef POSTERN_CONTROL_INT_H
 #define POSTERN_CONTROL_INT_H
@@ -16,6 +17,7 @@ void cmd_queue_register(void);
 void cmd_account_register(void);
 void cmd_dkim_register(void);
 void cmd_spam_register(void);
+void cmd_status_register(void);
 void cmd_suppress_register(void);
 void cmd_review_register(void);
 void cmd_subject_register(void);

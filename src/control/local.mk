@@ -3,8 +3,8 @@
 # daemon-side command handlers (one file per command group).
 libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
 	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_review.c src/control/cmd_auth.c \
-	src/control/cmd_suppress.c src/control/cmd_spam.c src/control/cmd_subject.c \
-	src/control/cmd_retention.c \
+	src/control/cmd_suppress.c src/control/cmd_spam.c src/control/cmd_status.c \
+	src/control/cmd_subject.c src/control/cmd_retention.c \
 	src/control/control_int.h
 noinst_HEADERS += include/control.h
 TESTS += tests/integration/test_control_plane.py
@@ -24,3 +24,6 @@ TESTS += tests/integration/test_subject.py tests/integration/test_subject_restri
 	tests/integration/test_held_retention.py
 EXTRA_DIST += tests/integration/test_subject.py tests/integration/test_subject_restrict.py \
 	tests/integration/test_held_retention.py
+# Queue control by destination: list defaults and filters, summary, suspend.
+TESTS += tests/integration/test_queue_control.py
+EXTRA_DIST += tests/integration/test_queue_control.py

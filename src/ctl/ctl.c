@@ -26,16 +26,117 @@
 #include "queue.h"
 #include "util.h"
 
+static int
+ctl_verror(struct ctl *c, int status, const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "%s: %s\n", c->prog ? c->prog : "posternctl", msg);
+	if (c->json) {
+		struct buf b;
+		struct json_out j;
+
+		buf_init(&b, 0);
+		json_out_init(&j, &b);
+		json_obj_begin(&j);
+		json_kv_int(&j, "status", status);
+		json_kv_str(&j, "error", msg);
+		json_obj_end(&j);
+		fwrite(b.data, 1, b.len, stdout);
+		fputc('\n', stdout);
+		buf_free(&b);
+	}
+	return status;
+}
+
+int
+ctl_error(struct ctl *c, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_verror(c, status, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
 void
 ctl_usage_error(struct ctl *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", c->prog ? c->prog : "posternctl");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_verror(c, CTL_EXIT_USAGE, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
+}
+
+void
+ctl_group_usage(const char *name, FILE *f)
+{
+	const struct ctl_group *g = ctl_group_find(name);
+
+	if (g != NULL && g->usage != NULL)
+		fputs(g->usage, f);
+}
+
+/* Levenshtein distance of A and B (short words only). */
+static size_t
+edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t row[65], i, j, prev, tmp;
+
+	if (la > 64 || lb > 64)
+		return 99;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			tmp = row[j];
+			row[j] = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+			if (prev + cost < row[j])
+				row[j] = prev + cost;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+int
+ctl_did_you_mean(const char *words, const char *word, char *out, size_t outlen)
+{
+	size_t wl = strlen(word), best = 3, nprefix = 0;
+	const char *p = words, *bestp = NULL, *prefix = NULL;
+	size_t bestl = 0, prefixl = 0;
+
+	while (p != NULL && *p) {
+		size_t l = strcspn(p, " "), d = edit_distance(p, l, word, wl);
+
+		if (d < best) {
+			best = d;
+			bestp = p;
+			bestl = l;
+		}
+		if (wl > 0 && wl < l && strncmp(p, word, wl) == 0) {
+			nprefix++;
+			prefix = p;
+			prefixl = l;
+		}
+		p += l;
+		p += strspn(p, " ");
+	}
+	if (bestp == NULL && nprefix == 1) {
+		bestp = prefix;
+		bestl = prefixl;
+	}
+	if (bestp == NULL || bestl >= outlen)
+		return 0;
+	memcpy(out, bestp, bestl);
+	out[bestl] = '\0';
+	return 1;
 }
 
 const struct config *
@@ -49,8 +150,12 @@ ctl_config(struct ctl *c)
 	if (c->cfg == NULL) {
 		if (access(c->config_path, F_OK) != 0 && c->socket_path != NULL)
 			c->cfg = config_load(NULL, err, sizeof(err));
+		else if (access(c->config_path, F_OK) != 0)
+			ctl_error(c, CTL_EXIT_FAIL, "no configuration file %s%s: give one with "
+			    "-c FILE or POSTERN_CONF=FILE (or the control socket with -s SOCKET)",
+			    c->config_path, c->config_given ? "" : " (the default)");
 		else
-			fprintf(stderr, "posternctl: %s\n", err);
+			ctl_error(c, CTL_EXIT_FAIL, "%s", err);
 	}
 	return c->cfg;
 }
@@ -66,7 +171,7 @@ ctl_connect(struct ctl *c)
 		return 0;
 	if (path == NULL) {
 		if (ctl_config(c) == NULL)
-			return -EINVAL;
+			return -ENOEXEC;	/* reported by ctl_config() */
 		path = c->cfg->control_socket;
 	}
 	memset(&sun, 0, sizeof(sun));
@@ -142,8 +247,8 @@ ctl_open_offline(struct ctl *c)
 		addr_set_fold_local(c->cfg->address_fold_local_part);
 	}
 	if (c->queue == NULL)
-		fprintf(stderr, "posternctl: the daemon is not running and the queue "
-		    "cannot be opened: %s\n", err);
+		ctl_error(c, CTL_EXIT_FAIL, "the daemon is not running and the queue "
+		    "cannot be opened: %s", err);
 	return c->queue;
 }
 
@@ -176,39 +281,45 @@ ctl_call(struct ctl *c, const char *cmd, const char *args, int offline,
 	if (rc == 0) {
 		buf_append(&req, "\n", 1);
 		if (write_all(c->fd, req.data, req.len) != 0 || ctl_read_line(c->fd, &resp) != 0) {
-			fprintf(stderr, "posternctl: lost the connection to the daemon\n");
 			buf_free(&req);
 			buf_free(&resp);
-			return CTL_EXIT_FAIL;
+			return ctl_error(c, CTL_EXIT_FAIL, "lost the connection to the daemon");
 		}
+	} else if (rc == -ENOEXEC) {
+		buf_free(&req);		/* no config: ctl_config() said why */
+		return CTL_EXIT_FAIL;
 	} else if (offline && (rc == -ENOENT || rc == -ECONNREFUSED)) {
 		if (ctl_open_offline(c) == NULL) {
 			buf_free(&req);
 			return CTL_EXIT_FAIL;
 		}
+		/* Say so once: the answer comes from the files, not the daemon. */
+		if (!c->offline)
+			fprintf(stderr, "posternctl: warning: posternd is not running (%s); "
+			    "reading the queue directly, read-only\n",
+			    c->socket_path ? c->socket_path : c->cfg->control_socket);
+		c->offline = 1;
 		control_run_local(req.data, req.len, CONTROL_ROLE_OPERATOR, c->cfg, c->queue, &resp);
 	} else {
-		fprintf(stderr, "posternctl: cannot reach the daemon at %s: %s%s\n",
+		rc = ctl_error(c, CTL_EXIT_FAIL, "cannot reach the daemon at %s: %s%s",
 		    c->socket_path ? c->socket_path : c->cfg ? c->cfg->control_socket : "?",
 		    strerror(-rc), offline ? "" : " (this command needs a running posternd)");
 		buf_free(&req);
-		return CTL_EXIT_FAIL;
+		return rc;
 	}
 	buf_free(&req);
 	if (resp.len > 0 && resp.data[resp.len - 1] == '\n')
 		resp.len--;
 	*root = json_parse(resp.data, resp.len, err, sizeof(err));
 	buf_free(&resp);
-	if (*root == NULL) {
-		fprintf(stderr, "posternctl: bad response from the daemon: %s\n", err);
-		return CTL_EXIT_FAIL;
-	}
+	if (*root == NULL)
+		return ctl_error(c, CTL_EXIT_FAIL, "bad response from the daemon: %s", err);
 	status = (int)json_get_int(*root, "status", CTL_EXIT_FAIL);
 	if (status != 0) {
 		e = json_get_str(*root, "error", "failed");
-		fprintf(stderr, "posternctl: %s\n", e);
 		*result = json_get(*root, "result");	/* refusals with a receipt */
-		return status == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_FAIL;
+		return ctl_error(c, status == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_FAIL,
+		    "%s", e);
 	}
 	*result = json_get(*root, "result");
 	return 0;

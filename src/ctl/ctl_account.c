@@ -42,17 +42,13 @@
 
 /* ---- posternctl side ---- */
 
-static void
-ctl_account_usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: posternctl account add NAME [--domain D]... [--password-stdin] [LIMITS]\n"
-	    "       posternctl account passwd NAME [--password-stdin]\n"
-	    "       posternctl account set NAME [--domain D]... [LIMITS] [--set KEY=VALUE]...\n"
-	    "       posternctl account suspend|unsuspend|show|delete NAME\n"
-	    "       posternctl account list [--json]\n"
-	    "LIMITS: --max-message-size BYTES --max-recipients N --hourly-rate N (0 = default)\n");
-}
+const char ctl_account_usage[] =
+    "usage: posternctl account add NAME [--domain D]... [--password-stdin] [LIMITS]\n"
+    "       posternctl account passwd NAME [--password-stdin]\n"
+    "       posternctl account set NAME [--domain D]... [LIMITS] [--set KEY=VALUE]...\n"
+    "       posternctl account suspend|unsuspend|show|delete NAME\n"
+    "       posternctl account list [--json]\n"
+    "LIMITS: --max-message-size BYTES --max-recipients N --hourly-rate N (0 = default)\n";
 
 /* Read one password line from stdin (no echo games: it is meant for pipes). */
 static int
@@ -387,11 +383,11 @@ ctl_account_main(struct ctl *c, int argc, char **argv)
 		argv++;
 	}
 	if (argc < 1) {
-		ctl_account_usage(stderr);
+		fputs(ctl_account_usage, stderr);
 		return CTL_EXIT_USAGE;
 	}
 	if (strcmp(argv[0], "help") == 0 || strcmp(argv[0], "--help") == 0) {
-		ctl_account_usage(stdout);
+		fputs(ctl_account_usage, stdout);
 		return CTL_EXIT_OK;
 	}
 	memset(&r, 0, sizeof(r));

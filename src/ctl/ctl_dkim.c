@@ -44,15 +44,17 @@
 
 static int ctl_domain(int argc, char **argv, const struct config *cfg);
 
+const char ctl_dkim_usage[] =
+    "usage: posternctl dkim generate DOMAIN [--selector S] [--algorithm rsa|ed25519] [--bits N]\n"
+    "       posternctl dkim list [--json]\n"
+    "       posternctl dkim dns DOMAIN\n"
+    "       posternctl dkim rotate DOMAIN\n"
+    "       posternctl dkim remove DOMAIN SELECTOR\n";
+
 static void
 dkim_usage(void)
 {
-	fprintf(stderr,
-	    "usage: posternctl dkim generate DOMAIN [--selector S] [--algorithm rsa|ed25519] [--bits N]\n"
-	    "       posternctl dkim list [--json]\n"
-	    "       posternctl dkim dns DOMAIN\n"
-	    "       posternctl dkim rotate DOMAIN\n"
-	    "       posternctl dkim remove DOMAIN SELECTOR\n");
+	fputs(ctl_dkim_usage, stderr);
 }
 
 static struct dkimsign_keystore *

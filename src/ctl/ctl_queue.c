@@ -23,22 +23,27 @@
 #include "util.h"
 
 
-static const char queue_usage[] =
-    "usage: posternctl queue list [--state S] [--account A] [--address ADDR]\n"
-    "                  [--older-than D] [--addresses --reason TEXT] [--json]\n"
+const char ctl_queue_usage[] =
+    "usage: posternctl queue list [--all] [FILTERS] [--addresses --reason TEXT] [--json]\n"
+    "       posternctl queue summary [FILTERS] [--json]\n"
     "       posternctl queue show ID [--body] [--reason TEXT] [--json]\n"
     "       posternctl queue hold|release|delete|requeue ID...\n"
-    "       posternctl queue hold|release|delete|requeue --all-matching [--state S]\n"
-    "                  [--account A] [--address ADDR] [--older-than D]\n"
+    "       posternctl queue hold|release|delete|requeue --all-matching [FILTERS]\n"
+    "       posternctl queue bounce ID...|--domain D|--all-matching [FILTERS]\n"
+    "       posternctl queue suspend|unsuspend --domain D\n"
     "       posternctl queue flush | stats [--json] | events [ID] [--json] | purge\n"
-    "       posternctl queue check [--json]\n";
+    "       posternctl queue check [--json]\n"
+    "FILTERS: --state S --account A --older-than D --address ADDR (sender or recipient)\n"
+    "         --rcpt ADDR --sender ADDR --domain D\n"
+    "list shows pending mail (queued, held, deferred) unless --all or --state.\n";
 
-/* Parse --state/--account/--address/--older-than (and --all-matching,
- * --body, --addresses, --reason)
- * into a JSON args object in B; non-option arguments are returned. */
+/* Parse the filters (--state/--account/--address/--older-than/--rcpt/
+ * --sender/--domain), --all-matching, --all, --body, --addresses and
+ * --reason into a JSON args object in B; non-option arguments are
+ * returned. */
 static int
 parse_opts(struct ctl *c, int argc, char **argv, struct json_out *j, int *all,
-    int *body, char ***rest, int *nrest)
+    int *body, int *history, int *has_state, char ***rest, int *nrest)
 {
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' },
@@ -46,6 +51,10 @@ parse_opts(struct ctl *c, int argc, char **argv, struct json_out *j, int *all,
 		{ "older-than", required_argument, NULL, 'o' },
 		{ "all-matching", no_argument, NULL, 'A' },
 		{ "body", no_argument, NULL, 'b' },
+		{ "all", no_argument, NULL, 'H' },
+		{ "rcpt", required_argument, NULL, 'R' },
+		{ "sender", required_argument, NULL, 'f' },
+		{ "domain", required_argument, NULL, 'd' },
 		{ "address", required_argument, NULL, 'e' },
 		{ "addresses", no_argument, NULL, 'P' },
 		{ "reason", required_argument, NULL, 'r' },
@@ -66,6 +75,19 @@ parse_opts(struct ctl *c, int argc, char **argv, struct json_out *j, int *all,
 				return -1;
 			}
 			json_kv_str(j, "state", optarg);
+			*has_state = 1;
+			break;
+		case 'H':
+			*history = 1;
+			break;
+		case 'R':
+			json_kv_str(j, "rcpt", optarg);
+			break;
+		case 'f':
+			json_kv_str(j, "sender", optarg);
+			break;
+		case 'd':
+			json_kv_str(j, "domain", optarg);
 			break;
 		case 'a':
 			json_kv_str(j, "account", optarg);
@@ -265,6 +287,48 @@ print_stats(const struct json_value *s)
 		    (long long)json_get_int(rby, by->keys[i], 0));
 }
 
+/* qshape's layout: one row per domain, one column per age bucket. */
+static void
+print_summary(const struct json_value *res)
+{
+	const struct json_value *b = json_get(res, "buckets"), *d = json_get(res, "domains");
+	size_t i, k, nb = b != NULL ? b->n : 0;
+	const char **hdr = xcalloc(nb + 3, sizeof(*hdr)), **cells = xcalloc(nb + 3, sizeof(*cells));
+	char (*txt)[24] = xcalloc(nb + 3, sizeof(*txt));
+	struct ctl_table *t;
+
+	hdr[0] = "DOMAIN";
+	hdr[1] = "TOTAL";
+	for (k = 0; k < nb; k++) {
+		snprintf(txt[k], sizeof(txt[k]), "%lldm", (long long)b->items[k]->i);
+		hdr[k + 2] = txt[k];
+	}
+	snprintf(txt[nb], sizeof(txt[nb]), "%lldm+", nb ? (long long)b->items[nb - 1]->i : 0LL);
+	hdr[nb + 2] = txt[nb];
+	t = ctl_table_new(nb + 3, hdr);
+	for (i = 0; i <= (d != NULL ? d->n : 0); i++) {
+		const struct json_value *r = i == 0 ? json_get(res, "total") : d->items[i - 1];
+		const struct json_value *n = json_get(r, "counts");
+		char (*num)[24] = xcalloc(nb + 2, sizeof(*num));
+
+		cells[0] = jstr(r, "domain");
+		snprintf(num[0], sizeof(num[0]), "%lld", (long long)json_get_int(r, "total", 0));
+		cells[1] = num[0];
+		for (k = 0; k <= nb; k++) {
+			snprintf(num[k + 1], sizeof(num[0]), "%lld",
+			    n != NULL && k < n->n ? (long long)n->items[k]->i : 0LL);
+			cells[k + 2] = num[k + 1];
+		}
+		ctl_table_add(t, cells);
+		free(num);
+	}
+	ctl_table_print(t, stdout);
+	ctl_table_free(t);
+	free(hdr);
+	free(cells);
+	free(txt);
+}
+
 static void
 print_log(const struct json_value *res, const char *key)
 {
@@ -283,28 +347,37 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	struct buf args;
 	struct json_out j;
 	char **rest, cmd[64];
-	int nrest, all = 0, body = 0, rc, i;
+	int nrest, all = 0, body = 0, history = 0, has_state = 0, rc, i;
 	const char *verb;
 
 	if (argc < 2) {
-		fputs(queue_usage, stderr);
+		fputs(ctl_queue_usage, stderr);
 		return CTL_EXIT_USAGE;
 	}
 	verb = argv[1];
 	buf_init(&args, 0);
 	json_out_init(&j, &args);
 	json_obj_begin(&j);
-	if (parse_opts(c, argc - 1, argv + 1, &j, &all, &body, &rest, &nrest) != 0) {
+	if (parse_opts(c, argc - 1, argv + 1, &j, &all, &body, &history, &has_state, &rest,
+	    &nrest) != 0) {
 		buf_free(&args);
-		fputs(queue_usage, stderr);
+		fputs(ctl_queue_usage, stderr);
 		return CTL_EXIT_USAGE;
 	}
 	snprintf(cmd, sizeof(cmd), "queue.%s", verb);
 	if (strcmp(verb, "list") == 0 || strcmp(verb, "stats") == 0 ||
 	    strcmp(verb, "flush") == 0 || strcmp(verb, "purge") == 0 ||
-	    strcmp(verb, "check") == 0) {
+	    strcmp(verb, "summary") == 0 || strcmp(verb, "check") == 0) {
 		if (nrest != 0)
 			goto usage;
+		/* pending mail only, unless --all (history) or a --state */
+		if (strcmp(verb, "list") == 0 && !history && !has_state)
+			json_kv_bool(&j, "pending", 1);
+	} else if (strcmp(verb, "suspend") == 0 || strcmp(verb, "unsuspend") == 0) {
+		if (nrest != 0 || all)
+			goto usage;
+	} else if (strcmp(verb, "bounce") == 0 && nrest == 0 && !all) {
+		/* --domain D (checked by the daemon: required here) */
 	} else if (strcmp(verb, "show") == 0) {
 		if (nrest != 1)
 			goto usage;
@@ -315,7 +388,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 		if (nrest == 1)
 			json_kv_str(&j, "id", rest[0]);
 	} else if (strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0 ||
-	    strcmp(verb, "delete") == 0 || strcmp(verb, "requeue") == 0) {
+	    strcmp(verb, "delete") == 0 || strcmp(verb, "requeue") == 0 ||
+	    strcmp(verb, "bounce") == 0) {
 		if ((nrest == 0) == (all == 0))
 			goto usage;
 		json_key(&j, "ids");
@@ -328,7 +402,8 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	json_obj_end(&j);
 	rc = ctl_call(c, cmd, args.data, strcmp(verb, "list") == 0 ||
 	    strcmp(verb, "show") == 0 || strcmp(verb, "stats") == 0 ||
-	    strcmp(verb, "events") == 0 || strcmp(verb, "check") == 0, &root, &res);
+	    strcmp(verb, "events") == 0 || strcmp(verb, "summary") == 0 ||
+	    strcmp(verb, "check") == 0, &root, &res);
 	buf_free(&args);
 	if (res != NULL || rc == 0) {
 		if (c->json)
@@ -339,6 +414,14 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 			print_show(res);
 		else if (strcmp(verb, "stats") == 0)
 			print_stats(res);
+		else if (strcmp(verb, "summary") == 0)
+			print_summary(res);
+		else if (strcmp(verb, "suspend") == 0 || strcmp(verb, "unsuspend") == 0 ||
+		    (strcmp(verb, "bounce") == 0 && json_get_str(res, "domain", NULL) != NULL))
+			printf("%s: %s%s, %lld message%s changed\n", jstr(res, "domain"), verb,
+			    strcmp(verb, "bounce") == 0 ? "d" : "ed",
+			    (long long)json_get_int(res, "messages", 0),
+			    json_get_int(res, "messages", 0) == 1 ? "" : "s");
 		else if (strcmp(verb, "events") == 0)
 			print_log(res, "events");
 		else if (strcmp(verb, "check") == 0)
@@ -357,7 +440,7 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 	return rc;
 usage:
 	buf_free(&args);
-	fputs(queue_usage, stderr);
+	fputs(ctl_queue_usage, stderr);
 	return CTL_EXIT_USAGE;
 }
 

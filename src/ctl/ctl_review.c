@@ -21,12 +21,40 @@
 static const char review_usage[] =
     "usage: posternctl review list [--reason dlp|spam|limit|manual|restricted|suspended|similar]\n"
     "                  [--account A] [--older-than D] [--accounts] [--json]\n"
-    "       posternctl review show ID [--unmasked --reason TEXT] [--json]\n"
-    "       posternctl review release ID... [--learn] [--json]\n"
-    "       posternctl review reject ID... [--learn] [--similar] [--notify-sender] [--json]\n"
+    "       posternctl review show ID [--reason TEXT] [--unmasked] [--json]\n"
+    "                  (--reason required for reviewers and with --unmasked)\n"
+    "       posternctl review release ID... [--learn] [--reason TEXT] [--json]\n"
+    "       posternctl review reject ID... [--learn] [--similar] [--notify-sender]\n"
+    "                  [--reason TEXT] [--json]\n"
     "       posternctl review flag ID [--reason TEXT] [--json]\n"
     "       posternctl review account NAME [--json]\n"
-    "       posternctl review suspend NAME --reason TEXT | resume NAME [--json]\n";
+    "       posternctl review suspend NAME --reason TEXT [--json]\n"
+    "       posternctl review resume NAME [--reason TEXT] [--json]\n";
+
+/* The options each verb takes (bit N is opts[N] of ctl_review_main()): any
+ * other is a usage error, so the usage text above is what is accepted. */
+#define O_REASON	(1u << 0)
+#define O_ACCOUNT	(1u << 1)
+#define O_OLDER		(1u << 2)
+#define O_ACCOUNTS	(1u << 3)
+#define O_UNMASKED	(1u << 4)
+#define O_LEARN		(1u << 5)
+#define O_SIMILAR	(1u << 6)
+#define O_NOTIFY	(1u << 7)
+
+static const struct {
+	const char *verb;
+	unsigned opts;
+} review_verbs[] = {
+	{ "list", O_REASON | O_ACCOUNT | O_OLDER | O_ACCOUNTS },
+	{ "show", O_REASON | O_UNMASKED },
+	{ "release", O_REASON | O_LEARN },
+	{ "reject", O_REASON | O_LEARN | O_SIMILAR | O_NOTIFY },
+	{ "flag", O_REASON },
+	{ "account", 0 },
+	{ "suspend", O_REASON },
+	{ "resume", O_REASON },
+};
 
 static const char *
 jstr(const struct json_value *v, const char *k)
@@ -233,12 +261,19 @@ ctl_review_main(struct ctl *c, int argc, char **argv)
 	struct buf args;
 	char cmdname[32];
 	int ch, rc, accounts = 0, nrest, i;
+	unsigned given = 0, allowed = 0;
+	size_t v;
 	uint64_t ms;
 	char **rest;
 
 	if (argc < 2)
 		goto usage;
 	verb = argv[1];
+	for (v = 0; v < ARRAY_SIZE(review_verbs) && strcmp(review_verbs[v].verb, verb) != 0; v++)
+		;
+	if (v == ARRAY_SIZE(review_verbs))
+		goto usage;
+	allowed = review_verbs[v].opts;
 	buf_init(&args, 0);
 	json_out_init(&j, &args);
 	json_obj_begin(&j);
@@ -247,12 +282,15 @@ ctl_review_main(struct ctl *c, int argc, char **argv)
 	while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
+			given |= O_REASON;
 			json_kv_str(&j, "reason", optarg);
 			break;
 		case 'a':
+			given |= O_ACCOUNT;
 			json_kv_str(&j, "account", optarg);
 			break;
 		case 'o':
+			given |= O_OLDER;
 			if (config_parse_duration(optarg, &ms) != 0) {
 				ctl_usage_error(c, "bad duration '%s' (e.g. 30m, 2h, 1d)", optarg);
 				buf_free(&args);
@@ -261,25 +299,38 @@ ctl_review_main(struct ctl *c, int argc, char **argv)
 			json_kv_uint(&j, "older_than", ms);
 			break;
 		case 'A':
+			given |= O_ACCOUNTS;
 			accounts = 1;
 			json_kv_bool(&j, "accounts", 1);
 			break;
 		case 'u':
+			given |= O_UNMASKED;
 			json_kv_bool(&j, "unmasked", 1);
 			break;
 		case 'l':
+			given |= O_LEARN;
 			json_kv_bool(&j, "learn", 1);
 			break;
 		case 's':
+			given |= O_SIMILAR;
 			json_kv_bool(&j, "similar", 1);
 			break;
 		case 'n':
+			given |= O_NOTIFY;
 			json_kv_bool(&j, "notify_sender", 1);
 			break;
 		default:
 			buf_free(&args);
 			goto usage;
 		}
+	}
+	if ((given & ~allowed) != 0) {
+		for (v = 0; ((given & ~allowed) & (1u << v)) == 0; v++)
+			;
+		ctl_usage_error(c, "review %s does not take --%s", verb, opts[v].name);
+		fputs(review_usage, stderr);
+		buf_free(&args);
+		return CTL_EXIT_USAGE;
 	}
 	rest = argv + 1 + optind;
 	nrest = argc - 1 - optind;

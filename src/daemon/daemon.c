@@ -19,7 +19,10 @@
  * the modules already reloaded get the old config back and the reload
  * fails as a whole.  Only then is it swapped in (`event=reloaded`, with
  * `restart_needed=key,...` when keys that are read only at start
- * changed).
+ * changed).  Under systemd (Type=notify) the service manager hears
+ * READY=1, RELOADING=1 ... READY=1 and STOPPING=1 (sdnotify.c), and
+ * when stderr is the journal (JOURNAL_STREAM) -f logs with `<N>`
+ * priority prefixes and no timestamp of its own (src/lib/log.c).
  *
  * Invariants: only this file installs signal handlers and touches the
  * process (fork, setuid, pid file); modules see a struct daemon and
@@ -76,8 +79,10 @@ static const struct daemon_module builtin_modules[] = {
 	{ "delivery", delivery_module_start, delivery_module_reload, delivery_module_drain,
 	    delivery_module_stop },
 	{ "feedback", feedback_module_start, NULL, NULL, feedback_module_stop },
+	{ "webhook", webhook_module_start, webhook_module_reload, NULL, webhook_module_stop },
 	{ "smtpd", listener_module_start, listener_module_reload, listener_module_drain,
 	    listener_module_stop },
+	{ "metrics", metrics_module_start, NULL, NULL, metrics_module_stop },
 	{ NULL, NULL, NULL, NULL, NULL }	/* end */
 };
 
@@ -333,6 +338,19 @@ daemon_check(const struct config *cfg, char *err, size_t errlen)
 	rc |= check_ip_list(cfg, "smtpd_relay_listen", &cfg->smtpd_relay_listen, 1, &errs);
 	rc |= check_ip_list(cfg, "dns_servers", &cfg->dns_servers, 0, &errs);
 	rc |= check_suppression(cfg, &errs);
+	if (cfg->metrics_listen[0]) {
+		char host[256];
+		int port;
+		unsigned char a[16];
+
+		if (config_parse_address(cfg->metrics_listen, host, sizeof(host), &port) != 0 ||
+		    (strcmp(host, "*") != 0 && inet_pton(AF_INET, host, a) != 1 &&
+		    inet_pton(AF_INET6, host, a) != 1)) {
+			check_error(&errs, cfg, "metrics_listen", "'%s' is not an IP address:port "
+			    "(or *:port)", cfg->metrics_listen);
+			rc = -1;
+		}
+	}
 	if (cfg->dkim_key_directory[0]) {
 		DIR *dir = opendir(cfg->dkim_key_directory);
 		struct dirent *de;
@@ -655,6 +673,7 @@ begin_stop(struct daemon *d)
 
 	log_info("event=stopping timeout_ms=%llu",
 	    (unsigned long long)d->cfg->shutdown_timeout);
+	daemon_notify("STOPPING=1\nSTATUS=stopping");
 	d->pending_drains = 1;	/* held until every drain() was called */
 	for (i = d->started; i-- > 0;)
 		if (modules[i].drain != NULL && modules[i].drain(d) == 1)
@@ -747,6 +766,8 @@ on_sighup(uv_signal_t *s, int signum)
 	log_info("event=signal signal=HUP");
 	if (d->stopping)
 		return;
+	daemon_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+	    daemon_monotonic_usec());
 	log_debug("event=reload_begin config=%s",
 	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)));
 	/* Validate all of it before anything changes. */
@@ -754,6 +775,7 @@ on_sighup(uv_signal_t *s, int signum)
 	    daemon_check(next, err, sizeof(err)) == -1) {
 		reload_failed(d, NULL, err);
 		config_unref(next);
+		daemon_notify("READY=1\nSTATUS=running (reload failed, old config kept)");
 		return;
 	}
 	for (i = 0; i < d->started; i++) {
@@ -772,6 +794,7 @@ on_sighup(uv_signal_t *s, int signum)
 		}
 		reload_failed(d, modules[i].name, err[0] ? err : "module reload failed");
 		config_unref(next);
+		daemon_notify("READY=1\nSTATUS=running (reload failed, old config kept)");
 		return;
 	}
 	reload_restart_keys(d->cfg, next);
@@ -789,6 +812,10 @@ on_sighup(uv_signal_t *s, int signum)
 	    log_quote(d->config_path, strlen(d->config_path), q, sizeof(q)),
 	    config_enum_name("log_level", (int)d->cfg->log_level),
 	    nrestart ? " restart_needed=" : "", nrestart ? restart : "");
+	if (nrestart)
+		daemon_notify("READY=1\nSTATUS=running (restart needed for %s)", restart);
+	else
+		daemon_notify("READY=1\nSTATUS=running");
 }
 
 static void
@@ -900,6 +927,7 @@ daemon_run_modules(struct config *cfg, const char *path, int foreground,
 	} else {
 		log_info("event=ready pid=%ld modules=%zu user=%s", (long)getpid(),
 		    d->started, pw ? pw->pw_name : "-");
+		daemon_notify("READY=1\nMAINPID=%ld\nSTATUS=running", (long)getpid());
 		if (d->ready_fd != -1) {
 			rc = (int)write(d->ready_fd, "ok", 2);
 			(void)rc;

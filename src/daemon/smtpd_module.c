@@ -15,6 +15,7 @@
 #include "autoconfig.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -41,6 +42,27 @@ smtpd_module_free(struct smtpd_module *m)
 		log_warn("event=smtpd_stop_forced jobs=%u", relay_busy(m->relay));
 	relay_free(m->relay);
 	free(m);
+}
+
+void
+smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_stats *rs)
+{
+	struct smtpd_module *m = d->listeners;
+
+	memset(ls, 0, sizeof(*ls));
+	memset(rs, 0, sizeof(*rs));
+	if (m == NULL)
+		return;
+	listener_get_stats(m->listener, ls);
+	relay_get_stats(m->relay, rs);
+}
+
+size_t
+smtpd_module_account_stats(struct daemon *d, struct relay_account_stat *out, size_t max)
+{
+	struct smtpd_module *m = d->listeners;
+
+	return m != NULL ? relay_account_stats(m->relay, out, max) : 0;
 }
 
 /* The listener and the relay take their own references to d->cfg. */

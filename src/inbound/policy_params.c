@@ -30,6 +30,7 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 
 	p->headers.hostname = cfg->hostname;
 	p->headers.received_client_ip = cfg->smtpd_received_client_ip;
+	p->from.log_only = cfg->from_domain_action == CONFIG_FROM_DOMAIN_LOG;
 
 	p->dlp.action_card = (int)cfg->dlp_action_card;
 	p->dlp.action_card_test = (int)cfg->dlp_action_card_test;

@@ -60,6 +60,8 @@
 #include "buf.h"
 #include "dns.h"
 #include "feedback.h"
+#include "hash.h"
+#include "json.h"
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
@@ -87,6 +89,7 @@ struct relay {
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
 	uint64_t relay_acct_at;		/* when it was loaded (0 = never) */
 	struct relay_stats stats;
+	struct hash *acct_stats;	/* metrics_account_labels: name -> relay_account_stat */
 	unsigned jobs;			/* auth and EOM work in flight */
 	int dead;			/* relay_free() called while jobs were in flight */
 	relay_idle_cb idle;
@@ -216,6 +219,7 @@ relay_destroy(struct relay *r)
 	auth_pool_free(r->pool);
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
+	hash_free(r->acct_stats);
 	spf_free(r->spf);
 	dnsbl_free(r->dnsbl);
 	abuse_free(r->abuse);
@@ -286,6 +290,57 @@ void
 relay_get_stats(const struct relay *r, struct relay_stats *out)
 {
 	*out = r->stats;
+}
+
+/*
+ * Per-account message counters for the metrics, only when the operator
+ * opted in (metrics_account_labels): at most RELAY_ACCOUNT_STATS
+ * accounts get their own series, later ones count under "_other", so
+ * the number of series stays bounded whatever the number of accounts.
+ */
+#define RELAY_ACCOUNT_STATS 100
+enum { ACCT_ACCEPTED, ACCT_REJECTED, ACCT_TEMPFAILED };
+
+static void
+relay_count_account(struct relay *r, const char *name, int what)
+{
+	struct relay_account_stat *st;
+
+	if (!r->cfg->metrics_account_labels || name == NULL || name[0] == '\0')
+		return;
+	if (r->acct_stats == NULL)
+		r->acct_stats = hash_new(free);
+	if ((st = hash_gets(r->acct_stats, name)) == NULL) {
+		if (hash_count(r->acct_stats) >= RELAY_ACCOUNT_STATS)
+			name = "_other";
+		if ((st = hash_gets(r->acct_stats, name)) == NULL) {
+			st = xcalloc(1, sizeof(*st));
+			str_copy(st->account, name, sizeof(st->account));
+			hash_puts(r->acct_stats, st->account, st);
+		}
+	}
+	if (what == ACCT_ACCEPTED)
+		st->accepted++;
+	else if (what == ACCT_REJECTED)
+		st->rejected++;
+	else
+		st->tempfailed++;
+}
+
+size_t
+relay_account_stats(const struct relay *r, struct relay_account_stat *out, size_t max)
+{
+	struct hash_iter it;
+	const char *k;
+	size_t kl, n = 0;
+	void *v;
+
+	if (r == NULL || r->acct_stats == NULL)
+		return 0;
+	hash_iter_init(&it, r->acct_stats);
+	while (n < max && hash_next(&it, &k, &kl, &v))
+		out[n++] = *(const struct relay_account_stat *)v;
+	return n;
 }
 
 /* Pool-thread lookup for account_auth(). */
@@ -537,6 +592,34 @@ relay_req(struct relay_session *rs, enum policy_phase phase)
 }
 
 /* The phase is decided: keep what the relay needs, answer the session. */
+/* The customer's app hears of a message refused at the end of DATA
+ * too: a "rejected" event in the webhook outbox (never an address). */
+static void
+relay_webhook_rejected(struct relay *r, struct relay_job *j)
+{
+	struct buf b;
+	struct json_out jo;
+	char reply[600];
+
+	if (r->q == NULL)
+		return;
+	snprintf(reply, sizeof(reply), "%d %s %s", j->out.code, j->out.enhanced, j->out.text);
+	buf_init(&b, 0);
+	json_out_init(&jo, &b);
+	json_obj_begin(&jo);
+	json_kv_uint(&jo, "time", now_wall_ms());
+	json_kv_str(&jo, "id", j->pm.msgid);
+	json_kv_str(&jo, "account", j->account);
+	json_kv_str(&jo, "event", "rejected");
+	json_kv_str(&jo, "reply", reply);
+	if (j->pm.message_id[0])
+		json_kv_str(&jo, "message_id", j->pm.message_id);
+	json_obj_end(&jo);
+	if (queue_outbox_add(r->q, b.data, NULL, NULL) != 0)
+		log_warn("sid=%s event=webhook_error error=\"cannot record the rejection\"", j->rs->id);
+	buf_free(&b);
+}
+
 static void
 relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 {
@@ -552,6 +635,9 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 			r->stats.rejected++;
 		else if (o->kind == OUTCOME_TEMPFAIL)
 			r->stats.tempfailed++;
+		if (o->kind == OUTCOME_PERMFAIL || o->kind == OUTCOME_TEMPFAIL)
+			relay_count_account(r, rs->acct != NULL ? rs->acct->name : NULL,
+			    o->kind == OUTCOME_PERMFAIL ? ACCT_REJECTED : ACCT_TEMPFAILED);
 	}
 	if (req->phase == POLICY_RCPT && req->rcpt_drop && o->kind == OUTCOME_OK) {
 		/* accepted, and left out at end of message: it takes index nrcpts */
@@ -1031,14 +1117,19 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 	struct relay_session *rs = j->rs;
 	struct relay *r = j->r;
 	struct outcome reply;
-	char addr[LOG_ADDR_MAX];
+	char addr[LOG_ADDR_MAX], mid[sizeof(j->pm.message_id) * 4 + 3];
 
 	if (o->kind == OUTCOME_OK) {
 		r->stats.accepted++;
-		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu%s",
-		    rs->id, msgid, *j->account ? j->account : "-",
+		relay_count_account(r, j->account, ACCT_ACCEPTED);
+		/* The customer's Message-ID beside our id: their support can
+		 * find the message in our log by the id their app recorded. */
+		log_info("sid=%s event=queued qid=%s account=%s from=%s nrcpt=%zu size=%zu "
+		    "message_id=%s%s", rs->id, msgid, *j->account ? j->account : "-",
 		    log_addr(j->sender, strlen(j->sender), addr, sizeof(addr)), j->nrcpts,
-		    policy_msg_len(&j->pm), j->pm.hold ? " state=held" : "");
+		    policy_msg_len(&j->pm), j->pm.message_id[0] ? log_quote(j->pm.message_id,
+		    strlen(j->pm.message_id), mid, sizeof(mid)) : "-",
+		    j->pm.hold ? " state=held" : "");
 		outcome_reply(&reply, R_QUEUED_AS, msgid);
 		relay_compromise(r, j, rs);
 	} else {
@@ -1185,6 +1276,10 @@ relay_policy_done(uv_work_t *w, int status)
 			r->stats.rejected++;
 		else
 			r->stats.tempfailed++;
+		relay_count_account(r, j->account, j->out.kind == OUTCOME_PERMFAIL ?
+		    ACCT_REJECTED : ACCT_TEMPFAILED);
+		if (j->out.kind == OUTCOME_PERMFAIL && j->acct != NULL && j->acct->pol.webhook)
+			relay_webhook_rejected(r, j);
 		log_info("sid=%s event=%s reason=policy status=%s", rs->id,
 		    j->out.kind == OUTCOME_PERMFAIL ? "reject" : "tempfail", j->out.enhanced);
 		relay_resume(rs, &j->out);
@@ -1233,6 +1328,8 @@ relay_policy_done(uv_work_t *w, int status)
 	in.client = j->client_desc;
 	in.zero_retention = j->pm.zero_retention;	/* X-Postern-Retention: 0 (issue 17) */
 	in.id = j->pm.msgid;
+	in.message_id = j->pm.message_id[0] ? j->pm.message_id : NULL;
+	in.webhook = j->acct != NULL && j->acct->pol.webhook;
 	in.message_id_hash = j->pm.message_id_hash;
 	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);

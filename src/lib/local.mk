@@ -6,12 +6,13 @@ libpostern_a_SOURCES += \
 	src/lib/buf.c \
 	src/lib/crypto.c \
 	src/lib/hash.c \
+	src/lib/histo.c \
 	src/lib/json.c \
 	src/lib/log.c \
 	src/lib/outcome.c \
 	src/lib/token.c \
 	src/lib/util.c
-noinst_HEADERS = \
+noinst_HEADERS = include/histo.h \
 	include/addr.h \
 	include/buf.h \
 	include/crypto.h \

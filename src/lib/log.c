@@ -9,13 +9,25 @@
  * follow one recipient through the log) and useless without the key.
  * log_scrub() applies them to free text (remote replies) that may
  * quote an address.
+ *
+ * Under systemd, stderr is often a stream to journald, which stamps
+ * every line itself and reads a leading `<N>` as the syslog priority
+ * (sd-daemon(3)).  log_open() recognises that case the documented way:
+ * JOURNAL_STREAM holds "device:inode" of the journal stream, and when
+ * it names our fd 2 the lines are written as `<N>line`, without our
+ * own timestamp or level word.  journald ignores a facility in such a
+ * prefix, so under journald the facility is the unit's SyslogFacility=
+ * (contrib/postern.service), while syslog_facility applies to syslog.
  */
 #include "autoconfig.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
@@ -29,17 +41,77 @@ static struct {
 	enum log_level level;
 	int facility;
 	int pseudonymise;
+	int journal;		/* stderr is a journald stream: `<N>` prefixes */
 	unsigned char key[32];
 	size_t keylen;
-} logstate = { LOG_TO_STDERR, LOG_LEVEL_INFO, LOG_MAIL, 1, { 0 }, 0 };
+} logstate = { LOG_TO_STDERR, LOG_LEVEL_INFO, LOG_MAIL, 1, 0, { 0 }, 0 };
 
 static const char *level_names[] = { "debug", "info", "warn", "err" };
+
+/* The last warnings and errors, for `posternctl status` (log_recent). */
+static struct {
+	pthread_mutex_t lock;
+	struct log_recent r[LOG_RECENT_MAX];
+	size_t next, n;
+} recent = { PTHREAD_MUTEX_INITIALIZER, { { 0, 0, "" } }, 0, 0 };
+
+static void
+recent_add(enum log_level level, const char *line)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	pthread_mutex_lock(&recent.lock);
+	recent.r[recent.next].when = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	recent.r[recent.next].level = level;
+	str_copy(recent.r[recent.next].line, line, sizeof(recent.r[0].line));
+	recent.next = (recent.next + 1) % LOG_RECENT_MAX;
+	if (recent.n < LOG_RECENT_MAX)
+		recent.n++;
+	pthread_mutex_unlock(&recent.lock);
+}
+
+size_t
+log_recent(struct log_recent *out, size_t max)
+{
+	size_t i, n;
+
+	pthread_mutex_lock(&recent.lock);
+	n = recent.n < max ? recent.n : max;
+	for (i = 0; i < n; i++)		/* newest first */
+		out[i] = recent.r[(recent.next + LOG_RECENT_MAX - 1 - i) % LOG_RECENT_MAX];
+	pthread_mutex_unlock(&recent.lock);
+	return n;
+}
+
+/* Whether JOURNAL_STREAM ("dev:ino", set by systemd) names our stderr. */
+static int
+stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int
+log_journal(void)
+{
+	return logstate.target == LOG_TO_STDERR && logstate.journal;
+}
 
 void
 log_open(const char *ident, enum log_target target, enum log_level level)
 {
 	logstate.target = target;
 	logstate.level = level;
+	logstate.journal = target == LOG_TO_STDERR && stderr_is_journal();
 	if (target == LOG_TO_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, logstate.facility);
 }
@@ -115,8 +187,12 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (level >= LOG_LEVEL_WARN)
+		recent_add(level, line);
 	if (logstate.target == LOG_TO_SYSLOG) {
 		syslog(prio[level], "%s", line);
+	} else if (logstate.journal) {
+		fprintf(stderr, "<%d>%s\n", prio[level], line);
 	} else {
 		struct timeval tv;
 		struct tm tm;

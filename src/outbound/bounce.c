@@ -14,6 +14,8 @@
  * (RFC 3834) so that nothing answers it automatically; it is committed
  * to the queue like any message and delivered by the same engine.
  * Nothing is ever sent to <> (RFC 5321 §4.5.5, RFC 3464 §2).
+ * bounce_operator() builds and commits the DSN for recipients returned
+ * by `posternctl queue bounce` (the control plane calls it).
  */
 #include "autoconfig.h"
 
@@ -203,4 +205,105 @@ bounce_build(const struct queue_msg *m, const struct bounce_rcpt *rcpts, size_t 
 		buf_append_str(out, "\r\n");
 	}
 	buf_printf(out, "--%s--\r\n", boundary);
+}
+
+/* ---- queue bounce: the DSN for what the operator returned ---- */
+
+struct op_commit {
+	struct buf data;
+	char *addr, *account;
+	struct queue_rcpt_in rin;
+	struct queue_msg_in in;
+	queue_done_cb cb;
+	void *arg;
+};
+
+static void
+op_committed(void *arg, const struct outcome *o, const char *msgid)
+{
+	struct op_commit *oc = arg;
+
+	if (o->kind == OUTCOME_OK)
+		log_info("qid=%s event=dsn_queued reason=operator", msgid ? msgid : "-");
+	else
+		log_warn("qid=- event=dsn_failed reason=\"%s\"", o->enhanced);
+	if (oc->cb != NULL)
+		oc->cb(oc->arg, o);
+	buf_free(&oc->data);
+	free(oc->addr);
+	free(oc->account);
+	free(oc);
+}
+
+int
+bounce_operator(struct queue *q, const char *id, uint64_t since, const char *hostname,
+    queue_done_cb cb, void *arg)
+{
+	struct queue_msg *m = NULL;
+	struct bounce_rcpt *br;
+	struct op_commit *oc;
+	struct buf body;
+	size_t i, nb = 0;
+	int rc, have_body;
+
+	if ((rc = queue_get(q, id, &m)) != 0)
+		return rc;
+	if (m->sender == NULL || m->sender[0] == '\0') {
+		queue_msg_free(m);
+		return 0;
+	}
+	br = xcalloc(m->nrcpts + 1, sizeof(*br));
+	for (i = 0; i < m->nrcpts; i++) {
+		const struct queue_rcpt *r = &m->rcpts[i];
+
+		if (r->state != QUEUE_BOUNCED || r->relay == NULL ||
+		    strcmp(r->relay, "operator") != 0 || r->last_attempt < since ||
+		    !bounce_wanted(r->notify, BOUNCE_FAILED))
+			continue;
+		br[nb].addr = r->addr;
+		br[nb].orcpt = r->orcpt;
+		br[nb].action = BOUNCE_FAILED;
+		str_copy(br[nb].status, "5.0.0", sizeof(br[nb].status));
+		br[nb].diagnostic = r->last_reply;
+		nb++;
+	}
+	if (nb == 0) {
+		free(br);
+		queue_msg_free(m);
+		return 0;
+	}
+	buf_init(&body, 0);
+	have_body = queue_read_body(q, id, &body) == 0;
+	oc = xcalloc(1, sizeof(*oc));
+	buf_init(&oc->data, 0);
+	bounce_build(m, br, nb, have_body ? body.data : NULL, have_body ? body.len : 0,
+	    hostname, now_wall_ms(), &oc->data);
+	buf_free(&body);
+	oc->addr = xstrdup(m->sender);
+	oc->account = xstrdup(m->account ? m->account : "");
+	oc->rin.addr = oc->addr;
+	oc->rin.notify = QUEUE_NOTIFY_NEVER;
+	oc->in.account = oc->account;
+	oc->in.sender = "";
+	oc->in.rcpts = &oc->rin;
+	oc->in.nrcpts = 1;
+	oc->in.data = oc->data.data;
+	oc->in.len = oc->data.len;
+	oc->in.state = QUEUE_QUEUED;
+	oc->in.smtputf8 = m->smtputf8;
+	oc->in.client = "dsn";
+	oc->cb = cb;
+	oc->arg = arg;
+	rc = queue_commit(q, &oc->in, op_committed, oc);
+	free(br);
+	queue_msg_free(m);
+	if (rc != 0) {
+		buf_free(&oc->data);
+		free(oc->addr);
+		free(oc->account);
+		free(oc);
+		return rc;
+	}
+	log_info("qid=%s event=dsn recipients=%zu action=failed reason=operator", id, nb);
+	return (int)nb;
 }

@@ -64,7 +64,7 @@ def inject(p, rcpts, data, sender="sender@example.test", account="", held=False)
 
 
 def queue_ids(p):
-    return [m["id"] for m in p.posternctl_json("queue", "list")["messages"]]
+    return [m["id"] for m in p.posternctl_json("queue", "list", "--all")["messages"]]
 
 
 def file_contains(path, needle):

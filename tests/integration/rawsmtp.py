@@ -151,8 +151,8 @@ def queue_cli(p):
 
 def queue_list(p):
     """Every message in the queue as a list of dicts, with the addresses
-    (posternctl queue list --addresses --json: an audited read)."""
-    r = p.posternctl("queue", "list", "--addresses", "--reason", "integration test", "--json")
+    (posternctl queue list --all --addresses --json: an audited read)."""
+    r = p.posternctl("queue", "list", "--all", "--addresses", "--reason", "integration test", "--json")
     if r.returncode != 0:
         raise SmtpError("posternctl queue list: %d %s" % (r.returncode, r.stderr))
     out = r.stdout.strip()

@@ -134,7 +134,7 @@ while time.monotonic() < deadline and proc.poll() is None:
 p.kill9()
 proc.wait(30)
 p.start()
-msgs = p.posternctl_json("queue", "list")["messages"]
+msgs = p.posternctl_json("queue", "list", "--all")["messages"]
 gone = set(m["id"] for m in msgs if m["state"] == "deleted")
 diag("deleted before the kill: %d seen, %d after restart, of %d" % (seen, len(gone), NMSG))
 ok(0 < len(gone) < NMSG, "the kill interrupted the delete (%d of %d deleted)" % (len(gone), NMSG))
@@ -152,7 +152,7 @@ ok(all("@" not in json.dumps(x) for x in recs), "no address in the batch records
 
 # the rest of the delete after the restart is audited the same way
 r = p.posternctl("queue", "delete", "--all-matching", "--account", "bulk")
-left = [m for m in p.posternctl_json("queue", "list")["messages"] if m["state"] != "deleted"]
+left = [m for m in p.posternctl_json("queue", "list", "--all")["messages"] if m["state"] != "deleted"]
 named = set()
 for x in audit(p):
     if x["cmd"] == "queue.delete":

@@ -329,7 +329,7 @@ else:
                                 auth=("shop", "Shop-Pw-Secret-91"), mail_options=("SMTPUTF8",))
             rid = queue_id(text)
             ok(code == 250 and rid, "DLP: the message with a card number is accepted and held (%s)" % text)
-            r = rev.ctl(p, "review", "show", rid, "--json")
+            r = rev.ctl(p, "review", "show", rid, "--reason", "dlp triage", "--json")
             ok(r.returncode == 0 and rid in r.stdout, "reviewer: review show (%s)" % r.stderr.strip())
             is_(A.plaintext({"review show": r.stdout.encode()},
                             [R["slocal"], R["rlocal"], R["ilocal"]]), {},

@@ -33,7 +33,7 @@ with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
     # After a crash the socket file is stale (connection refused): the
     # read-only commands fall back to opening LMDB directly.
     p.kill9()
-    r = p.posternctl("queue", "list", "--json")
+    r = p.posternctl("queue", "list", "--all", "--json")
     ok(r.returncode == 0 and set(acked) <= set(m["id"] for m in json.loads(r.stdout)["messages"]),
        "queue list after kill -9 (stale socket, daemon down) shows every acknowledged message")
 done()

@@ -31,7 +31,7 @@ with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
     r = p.posternctl("queue", "hold", "--all-matching")
     is_(r.returncode, 0, "hold --all-matching with a deleted message in the queue: exit 0 (%s)" %
         (r.stdout + r.stderr).strip())
-    states = {m["id"]: m["state"] for m in p.posternctl_json("queue", "list")["messages"]}
+    states = {m["id"]: m["state"] for m in p.posternctl_json("queue", "list", "--all")["messages"]}
     ok(states[a] == "held" and states[b] == "held", "the pending messages are held")
     ok(states[gone] == "deleted" and states[done_] == "delivered",
        "deleted and delivered ones are left alone")
@@ -50,7 +50,7 @@ with Postern(tls=False, conf={"delivery_enabled": "no"}) as p:
     before = p.posternctl_json("queue", "stats")["scheduled"]
     r = p.posternctl("account", "delete", "leaving")
     is_(r.returncode, 0, "account delete with queued mail: exit 0 (%s)" % (r.stdout + r.stderr).strip())
-    states = {m["id"]: m["state"] for m in p.posternctl_json("queue", "list")["messages"]}
+    states = {m["id"]: m["state"] for m in p.posternctl_json("queue", "list", "--all")["messages"]}
     ok(states.get(m1) == "deleted" and states.get(m2) == "deleted",
        "its queued messages are deleted (%s, %s)" % (states.get(m1), states.get(m2)))
     is_(p.posternctl_json("queue", "stats")["scheduled"], before - 3,

@@ -12,8 +12,11 @@ SO_PEERCRED exactly as in production.
   - `review show` as the reviewer has no card number, SSN or plaintext
     address in its bytes; the operator's `--unmasked --reason` has them
     and is audited with the reason; the reviewer's --unmasked is refused;
-  - the reviewer cannot run queue show --body, account delete or queue
-    list (refused, each refusal audited);
+  - the reviewer's `review show` needs --reason (refused with exit 2 and
+    audited without it; audited with the reason with it);
+  - the reviewer cannot run queue show --body, account delete, queue
+    list or suppress check (refused, each refusal audited);
+  - each review subcommand refuses options its usage does not name;
   - release -> delivered to the sink, DKIM verifies (dkimpy);
   - reject -> never at the sink, the body is unreadable (no body, no
     plaintext in the raw data.mdb), a customer event without reviewer;
@@ -182,7 +185,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(60)
+    plan(72)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -217,7 +220,17 @@ def run_tests(rev):
     ok(r.returncode == 0 and id1 in r.stdout and "dlp" in r.stdout, "the table names it too")
 
     # ---- masked show ---------------------------------------------------------
+    # A reviewer's show is an audited read of decrypted content (issue 13
+    # item 5): without --reason it is refused (usage, exit 2) and the
+    # refusal audited; with it, the record carries the reason.
     r = rev.ctl(p, "review", "show", id1, "--json")
+    ok(r.returncode == 2 and "reason is required" in r.stderr and "9855" not in r.stdout and
+       "receipt held1" not in r.stdout, "reviewer's show without --reason: refused, exit 2 (%s)"
+       % r.stderr.strip())
+    ok(any(x["cmd"] == "review.show" and x["role"] == "reviewer" and x["user"] == rev.user and
+           x["target"] == id1 and x.get("status") == 2 and "reason" not in x for x in audit(p)),
+       "... and the refusal is audited (who, which message, status 2)")
+    r = rev.ctl(p, "review", "show", id1, "--reason", "ticket 7781", "--json")
     raw = r.stdout.encode()
     ok(r.returncode == 0 and b"8689" not in raw and CARD.encode() not in raw and
        CARD_SP.encode() not in raw, "reviewer's show: no card number (nor its middle digits)")
@@ -249,7 +262,12 @@ def run_tests(rev):
            x.get("reason") == "legal hold 42" and x["target"] == id1 and x.get("status") == 0
            for x in a), "... audited: who, which message, the reason")
     ok(any(x["cmd"] == "review.show" and x["role"] == "reviewer" and x["user"] == rev.user
-           and x["target"] == id1 for x in a), "the reviewer's masked show is audited too")
+           and x["target"] == id1 and x.get("reason") == "ticket 7781" and x.get("read") is True
+           and x.get("status") == 0 for x in a),
+       "the reviewer's masked show is audited too, with its reason")
+    r = p.posternctl("review", "show", id1, "--json")
+    ok(r.returncode == 0 and json.loads(r.stdout).get("masked") is True,
+       "the operator's masked show needs no reason")
 
     # ---- reviewer refusals -------------------------------------------------
     r1 = rev.ctl(p, "queue", "show", id1, "--body")
@@ -264,6 +282,34 @@ def run_tests(rev):
     refused = {x["cmd"] for x in a if x["role"] == "reviewer" and x.get("status") == 1}
     ok({"queue.show", "account.delete", "queue.list"} <= refused,
        "each refusal audited with the reviewer's role: %s" % sorted(refused))
+    # whether an address is suppressed is beyond review and account
+    # summaries (issue 16 "Roles"): refused, audited, no address recorded
+    r = rev.ctl(p, "suppress", "check", RCPT, "--global")
+    ok(r.returncode == 1 and "permission denied" in r.stderr and
+       "suppress.check needs the operator role" in r.stderr,
+       "reviewer: suppress check refused (%s)" % r.stderr.strip())
+    sc = [x for x in audit(p) if x["cmd"] == "suppress.check" and x["role"] == "reviewer"]
+    ok(len(sc) == 1 and sc[0].get("status") == 1 and sc[0]["user"] == rev.user and
+       RCPT not in json.dumps(sc),
+       "... audited with the reviewer's role, without the address: %s" % sc)
+    # the spam model is trained by review decisions only, not directly
+    r = rev.ctl(p, "spam", "learn", "--spam", "--id", id1)
+    ok(r.returncode != 0 and "permission denied" in r.stderr,
+       "reviewer: spam learn --id refused (%s)" % r.stderr.strip())
+    r = p.posternctl("suppress", "check", RCPT, "--global")
+    ok(r.returncode in (0, 1) and "permission denied" not in r.stderr,
+       "the operator's suppress check still runs (%s)" % r.stderr.strip())
+    # each subcommand takes only the options its usage names
+    for args in (("show", id1, "--learn"), ("release", id1, "--similar"),
+                 ("account", "shop", "--reason", "x"), ("list", "--unmasked")):
+        r = rev.ctl(p, "review", *args)
+        ok(r.returncode == 2 and "does not take --" in r.stderr,
+           "review %s: an option it does not take is a usage error" % " ".join(args))
+    r = rev.ctl(p, "review", "nonsense")
+    u = " ".join(r.stderr.split())
+    ok(r.returncode == 2 and "review reject ID... [--learn] [--similar] [--notify-sender] "
+       "[--reason TEXT]" in u and "review release ID... [--learn] [--reason TEXT]" in u,
+       "the usage text names --reason for release and reject")
     r = rev.ctl(p, "account", "show", "shop", "--json")
     ok(r.returncode == 0 and json.loads(r.stdout)["name"] == "shop",
        "the reviewer may read the account summary")

@@ -196,7 +196,7 @@ def main():
     code, text = s.rcpt("r3@example.net")
     is_(code, 452, "third recipient over the account's limit of 2: 452")
     like(text.decode(), r"^4\.5\.3", "enhanced 4.5.3")
-    code, text = s.data(message("limits"))
+    code, text = s.data(message("limits", frm="x@example.org"))
     is_(code, 250, "message to the first two accepted")
     accepted[queued_id(text.decode())] = ("app2", "x@example.org")
     code, qid = send(s, "y@example.org", ["r@example.net"], "app2")

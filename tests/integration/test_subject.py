@@ -48,9 +48,16 @@ def files(p):
     return f
 
 
+def last_json(text):
+    """The last JSON line of posternctl's stdout (with --json a refusal
+    prints its error object first, then the result with the receipt)."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    return json.loads(lines[-1]) if lines else {}
+
+
 def receipt_of(r):
     try:
-        return json.loads(r.stdout).get("receipt")
+        return last_json(r.stdout).get("receipt")
     except ValueError:
         return None
 

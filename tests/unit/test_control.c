@@ -105,8 +105,11 @@ client_main(void *arg)
 	    "{\"cmd\":\"audit.list\"}\n", injected_id, injected_id);
 	exchange(fd, req, 7, 3);
 	exchange(fd, "{\"cmd\":\"queue.stats\"}\n", 10, 1);
+	/* done first, then the close: its EOF wakes the loop, which must
+	 * see client_done (the other order can leave uv_run asleep until
+	 * the purge timer, 10 minutes later) */
+	__atomic_store_n(&client_done, 1, __ATOMIC_SEQ_CST);
 	close(fd);
-	client_done = 1;
 	return NULL;
 }
 

@@ -300,7 +300,7 @@ main(void)
 		ok(ro.kind == OUTCOME_OK, "restriction: no account, nothing to look up: ok");
 	}
 	st = policy_phase_stages(POLICY_EOM, &n);
-	ok(n == 6 && strcmp(st[n - 1].name, "dkim") == 0 && strcmp(st[n - 2].name, "list_unsubscribe") == 0 &&
+	ok(n == 7 && strcmp(st[n - 1].name, "dkim") == 0 && strcmp(st[n - 2].name, "list_unsubscribe") == 0 &&
 	    strcmp(st[n - 3].name, "spam") == 0 && st[0].run != NULL,
 	    "EOM: spam scoring, then List-Unsubscribe, before DKIM, which signs last");
 	ok(strcmp(st[0].name, "nul") == 0, "EOM: the NUL check runs first (issue 12 item 13)");

@@ -26,8 +26,11 @@ render(struct policy_msg *m)
 	return buf_steal(&b, NULL);
 }
 
+static char last_msgid[256];
+
 static char *
-run(struct config *cfg, const char *msg, const char *addr, struct outcome *o)
+run_id(struct config *cfg, const char *msg, const char *addr, const char *qid,
+    struct outcome *o)
 {
 	struct policy_msg m;
 	struct policy_params pp;
@@ -39,12 +42,21 @@ run(struct config *cfg, const char *msg, const char *addr, struct outcome *o)
 	m.client_helo = "app1.example";
 	m.client_addr = addr;
 	m.protocol = "ESMTPSA";
+	if (qid != NULL)
+		str_copy(m.msgid, qid, sizeof(m.msgid));
 	buf_init(&m.data, 0);
 	buf_append_str(&m.data, msg);
 	policy_headers(&m, o);
 	s = render(&m);
+	memcpy(last_msgid, m.message_id, sizeof(last_msgid));
 	policy_msg_free(&m);
 	return s;
+}
+
+static char *
+run(struct config *cfg, const char *msg, const char *addr, struct outcome *o)
+{
+	return run_id(cfg, msg, addr, NULL, o);
 }
 
 /* The header section of S (through the empty line). */
@@ -68,7 +80,7 @@ main(void)
 	struct outcome o;
 	char *s;
 
-	plan(23);
+	plan(27);
 	if (!cfg || !cfg_noip) {
 		diag("config: %s", err);
 		return 1;
@@ -122,6 +134,21 @@ main(void)
 
 	s = run(cfg, "", NULL, &o);
 	ok(strncmp(s, "Received: ", 10) == 0 && strstr(s, "Message-ID: ") != NULL, "empty message");
+	free(s);
+
+	/* issue 19: the queue id in Received:, the Message-ID for the log */
+	s = run_id(cfg, "Message-ID:\r\n <app.42@customer.example>\r\nSubject: s\r\n\r\nb\r\n",
+	    "192.0.2.7", "01M8S01GTX5Q3Z2NGD1J", &o);
+	ok(strncmp(s, "Received: from app1.example ([192.0.2.7])\r\n\tby mx.test (postern) with "
+	    "ESMTPSA id 01M8S01GTX5Q3Z2NGD1J;\r\n\t", 104) == 0, "Received: carries id QID");
+	is_str(last_msgid, "<app.42@customer.example>", "the customer's (folded) Message-ID kept for the log");
+	free(s);
+	s = run_id(cfg, "Subject: s\r\n\r\nb\r\n", NULL, "01M8S01GTX5Q3Z2NGD1K", &o);
+	ok(last_msgid[0] == '<' && strstr(s, last_msgid) != NULL && strstr(last_msgid, "@mx.test>") != NULL,
+	    "an added Message-ID is the one kept for the log");
+	free(s);
+	s = run(cfg, "Subject: s\r\n\r\nb\r\n", NULL, &o);
+	ok(strstr(s, " id ") == NULL, "no queue id given: no id clause");
 	free(s);
 
 	{
