@@ -15,7 +15,8 @@
  *  - every event naming a message erased whole, or the subject (its
  *    pseudonym, log_pseudonym()) about a message that is not another
  *    account's, or its suppression history (the hash prefix the
- *    suppression events carry) is deleted;
+ *    suppression events carry) is deleted, and so are their copies in
+ *    the webhook outbox not yet sent;
  *  - every audit record naming the subject (its address, pseudonym or
  *    keyed hash) is rewritten with "[erased]" in their place: the audit
  *    log keeps that something was done, not to whom;
@@ -158,7 +159,7 @@ event_names(const struct subject_op *s, const char *v, size_t vl, const char *ps
 
 /* Delete the events naming the subject or an erased message. */
 static int
-erase_events(const struct subject_op *s, struct db_txn *txn, const char *pseudo,
+erase_events(const struct subject_op *s, struct db_txn *txn, enum db_table t, const char *pseudo,
     struct hash *gone, struct hash *foreign, uint64_t *count)
 {
 	struct db_cursor *c;
@@ -167,8 +168,8 @@ erase_events(const struct subject_op *s, struct db_txn *txn, const char *pseudo,
 	unsigned char (*keys)[12] = NULL;
 	int rc;
 
-	if ((rc = db_cursor_open(txn, DB_EVENTS, &c)) != 0)
-		return rc;
+	if ((rc = db_cursor_open(txn, t, &c)) != 0)
+		return rc == -ENOENT ? 0 : rc;
 	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
 	    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
 		if (kl != 12 || !event_names(s, v, vl, pseudo, gone, foreign))
@@ -179,7 +180,7 @@ erase_events(const struct subject_op *s, struct db_txn *txn, const char *pseudo,
 	db_cursor_close(c);
 	rc = 0;
 	for (i = 0; i < n && rc == 0; i++)
-		if ((rc = db_del(txn, DB_EVENTS, keys[i], 12)) == 0)
+		if ((rc = db_del(txn, t, keys[i], 12)) == 0)
 			(*count)++;
 	free(keys);
 	return rc;
@@ -499,7 +500,14 @@ subject_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	}
 	/* the events name no account: another account's messages keep theirs */
 	if (rc == 0)
-		rc = erase_events(s, txn, s->pseudo, gone, foreign, &s->c.events);
+		rc = erase_events(s, txn, DB_EVENTS, s->pseudo, gone, foreign, &s->c.events);
+	/* the webhook outbox holds copies of those events not yet sent:
+	 * they go too (the customer's request is the erasure) */
+	if (rc == 0) {
+		uint64_t nout = 0;
+
+		rc = erase_events(s, txn, DB_OUTBOX, s->pseudo, gone, foreign, &nout);
+	}
 	hash_free(gone);
 	hash_free(foreign);
 	for (i = 0; i < ADDR_HASH_LEN; i++)

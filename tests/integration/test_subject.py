@@ -23,9 +23,9 @@ import stat
 
 from harness import *
 from queuelib import control, inject
-from rawscan import Scan
+from rawscan import Scan, mdb_dump_all
 
-plan(45)
+plan(48)
 
 H = os.urandom(5).hex()
 S = "subj.%s@example.test" % H          # the data subject
@@ -208,4 +208,28 @@ with Postern(tls=False, conf=conf) as p:
        "restored: the subject's own message is erased again, the others are back")
     rc = [x["address_hash"] for x in p.posternctl_json("queue", "show", ib, "--reason", "t")["recipients"]]
     is_(len(rc), 1, "restored: the shared message lost the subject's recipient row again")
+
+# ---- the webhook outbox: unsent copies of the subject's events go too ----
+hconf = dict(conf, smtpd_relay_account="hooks", webhook_lifetime="1d")
+p = Postern(tls=False, conf=hconf)
+secret = p.write_file("hook.secret", b"0123456789abcdef0123456789abcdef\n", 0o600)
+with p:
+    p.posternctl("account", "add", "hooks")
+    p.posternctl("account", "set", "hooks", "--set",
+                 "webhook_url=http://127.0.0.1:%d/hook" % free_port(), "--set",
+                 "webhook_secret_file=%s" % secret)
+    c1, t1 = p.send(X, [S], make_message(mail_from=X, to=S, subject="hook-s"))
+    c2, t2 = p.send(X, [O], make_message(mail_from=X, to=O, subject="hook-o"))
+    ps = [e["rcpt"] for e in p.posternctl_json("queue", "events", queue_id(t1))["events"] if "rcpt" in e]
+    po = [e["rcpt"] for e in p.posternctl_json("queue", "events", queue_id(t2))["events"] if "rcpt" in e]
+    p.stop()
+    before = mdb_dump_all(p.data_dir, ["outbox"])
+    p.start()
+    ok(c1 == 250 and c2 == 250 and ps and po and ps[0].encode() in before and po[0].encode() in before,
+       "webhook outbox: unsent events of both addresses (the endpoint is down)")
+    is_(p.posternctl("subject", "erase", "--account", "hooks", S).returncode, 0, "erase with a webhook")
+    p.stop()
+    after = mdb_dump_all(p.data_dir, ["outbox"])
+    ok(ps[0].encode() not in after and po[0].encode() in after,
+       "the subject's unsent webhook events are gone from the outbox, the other address's stay")
 done()
