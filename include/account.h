@@ -94,6 +94,10 @@ struct account_policy {
 	int webhook_plain_rcpt;			/* webhook_plain_recipients=yes */
 	int64_t body_retention;			/* ms, or ACCOUNT_UNSET */
 	int64_t event_retention;		/* ms, or ACCOUNT_UNSET */
+	int64_t metadata_retention;		/* ms the message records stay after the final
+						 * state, or ACCOUNT_UNSET (event_retention) */
+	int64_t held_retention;			/* ms held mail is kept, or ACCOUNT_UNSET
+						 * (review_hold_expiry) */
 	/* Spam thresholds (issue 15) in milli-points; 0 = that action off
 	 * for the account, ACCOUNT_UNSET = the global spam_*_score. */
 	int64_t spam_tag_score;
@@ -101,6 +105,8 @@ struct account_policy {
 	int64_t spam_reject_score;
 	int suppression_action;			/* 0 reject, 1 drop, or ACCOUNT_UNSET */
 	int list_unsubscribe;			/* enum policy_list_unsubscribe, or ACCOUNT_UNSET */
+	int retention_header;			/* X-Postern-Retention: 1 allow, 0 forbid, or
+						 * ACCOUNT_UNSET (allow) */
 	char return_path_domain[256];		/* VERP b+TOKEN@ domain, "" = none */
 	/* abuse review triggers (issue 16): per mille, or ACCOUNT_UNSET
 	 * (the review_* key of postern.conf applies) */

@@ -107,6 +107,8 @@ struct config {
 	uint64_t delay_warning_time;
 	uint64_t body_retention;
 	uint64_t event_retention;
+	uint64_t metadata_retention;		/* ms; 0 = event_retention */
+	uint64_t audit_retention;		/* ms; 0 = audit records are kept for ever */
 	uint64_t purge_interval;
 
 	/* SMTP server */

@@ -89,6 +89,7 @@ struct control_req {
 	struct json_out *out;		/* the result writer (control_out()) */
 	int local_done, local_status;	/* control_run_local() */
 	int audit_read;			/* control_audit_read() accepted this read */
+	int result_on_error;		/* send the result with an error too (receipts) */
 };
 
 typedef int (*control_handler)(struct control_req *req, struct json_out *out);
@@ -152,6 +153,14 @@ int control_audit_read(struct control_req *req);
 typedef void (*control_audit_cb)(void *arg, int status);
 int control_audit_intent(struct control_req *req, control_audit_cb cb, void *arg);
 
+/*
+ * Check a data-subject request receipt (cmd_subject.c): TEXT (LEN
+ * octets, one JSON line) must carry PUB as its key and an Ed25519
+ * signature by PUB over every octet before its `,"sig":"`.  0, or -1
+ * with ERR saying what is wrong.
+ */
+int control_receipt_verify(const char *text, size_t len, const unsigned char *pub,
+    char *err, size_t errlen);
 /* What only the daemon knows, for the `status` command (src/control/
  * cmd_status.c); set once by src/daemon/control_module.c, borrowed. */
 struct control_daemon_info {

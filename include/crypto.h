@@ -60,6 +60,21 @@ int crypto_base64_decode(const char *in, size_t inlen, unsigned char *out, size_
 
 /* Constant-time comparison: 1 when equal. */
 int crypto_equal(const void *a, const void *b, size_t n);
+
+/* Ed25519 (RFC 8032), raw 32-octet keys, 64-octet signatures: the
+ * node's receipt key (issue 17, src/control/cmd_subject.c). */
+#define CRYPTO_ED25519_KEY_LEN 32
+#define CRYPTO_ED25519_SIG_LEN 64
+/* A new key pair: PRIV (the seed) and its PUB. */
+void crypto_ed25519_keygen(unsigned char *priv, unsigned char *pub);
+/* PUB of PRIV; 0 or -1. */
+int crypto_ed25519_public(const unsigned char *priv, unsigned char *pub);
+/* Sign LEN octets of MSG with PRIV into SIG; 0 or -1. */
+int crypto_ed25519_sign(const unsigned char *priv, const void *msg, size_t len,
+    unsigned char *sig);
+/* 0 when SIG is PUB's signature of MSG, else -1. */
+int crypto_ed25519_verify(const unsigned char *pub, const void *msg, size_t len,
+    const unsigned char *sig);
 /* Overwrite N bytes at P so the compiler cannot drop it. */
 void crypto_wipe(void *p, size_t n);
 

@@ -131,6 +131,11 @@ int ctl_review_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_backup.c: `posternctl backup DIR`, `posternctl restore DIR`. */
 int ctl_backup_main(struct ctl *c, int argc, char **argv);
 int ctl_restore_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_subject.c: `posternctl subject ...`, `posternctl receipt ...` (issue 17). */
+int ctl_subject_main(struct ctl *c, int argc, char **argv);
+int ctl_receipt_main(struct ctl *c, int argc, char **argv);
+/* src/ctl/ctl_retention.c: `posternctl retention show` (issue 17). */
+int ctl_retention_main(struct ctl *c, int argc, char **argv);
 /* src/ctl/ctl_auth.c */
 int ctl_auth_main(struct ctl *c, int argc, char **argv);
 

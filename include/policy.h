@@ -71,6 +71,7 @@ struct policy_msg {
 	struct header_list hdrs;	/* owned; fields added by the stages */
 	struct buf verdicts;		/* JSON array text of findings (never values) */
 	int hold;			/* a stage asks for state held */
+	int zero_retention;		/* X-Postern-Retention: 0 asked and allowed (issue 17) */
 	/* For the Received: header (policy/headers.c); NULL when unknown. */
 	const char *client_helo;	/* borrowed; EHLO/HELO argument */
 	const char *client_addr;	/* borrowed; "192.0.2.1" / "2001:db8::1" */
@@ -113,7 +114,7 @@ struct policy_req;
  * The lookup seam: how stages reach LMDB-backed data and counters
  * without knowing the queue (src/inbound/relay.c fills it).  Every
  * pointer may be NULL: the stage that needs it then does nothing.
- * Later: suppressions, restrictions, shared rate counters.
+ * Later: suppressions, shared rate counters.
  */
 #define POLICY_AUTH_ALLOWED 0
 #define POLICY_AUTH_LOCKED 1
@@ -133,6 +134,9 @@ struct policy_env {
 	int (*rate_reached)(void *arg, const char *account, int64_t limit);
 	/* Per-session limits for the next DATA/BDAT (smtp_session_set_limits). */
 	void (*set_limits)(void *arg, uint64_t size_limit, size_t max_rcpts);
+	/* Art. 18 restriction (issue 17): 1 when ADDR is restricted for
+	 * ACCOUNT (its keyed hash in the restrictions table), else 0. */
+	int (*restricted)(void *arg, const char *account, const char *addr);
 	/*
 	 * Suppression lists: 1 when RCPT is on ACCOUNT's list or the global
 	 * one (REASON gets "hard_bounce", "complaint", ...; the hit is
@@ -233,6 +237,7 @@ void policy_stage_size(struct policy_req *req, struct outcome *out);
 void policy_stage_rate(struct policy_req *req, struct outcome *out);
 void policy_stage_spf(struct policy_req *req, struct outcome *out);
 void policy_stage_rcpt_limit(struct policy_req *req, struct outcome *out);
+void policy_stage_restriction(struct policy_req *req, struct outcome *out);
 /* Suppression lists (policy/suppress_stage.c): 550 5.7.1, or ok + rcpt_drop. */
 void policy_stage_suppression(struct policy_req *req, struct outcome *out);
 /*

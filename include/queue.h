@@ -106,6 +106,8 @@ struct queue_msg_in {
 	int eightbit;			/* BODY=8BITMIME */
 	const char *verdicts;		/* policy findings, JSON text or NULL; never content */
 	const char *client;		/* pseudonymised client description for events, or NULL */
+	int zero_retention;		/* X-Postern-Retention: 0 (issue 17): the body is
+					 * shredded when the last recipient is final */
 	const char *message_id;		/* the message's Message-ID (webhooks, queue
 					 * show), or NULL */
 	int webhook;			/* its account has a webhook: every event of
@@ -149,6 +151,8 @@ struct queue_params {
 	uint64_t max_queue_lifetime;	/* ms */
 	uint64_t body_retention;	/* ms */
 	uint64_t event_retention;	/* ms */
+	uint64_t metadata_retention;	/* ms; 0 = event_retention */
+	uint64_t audit_retention;	/* ms; 0 = for ever */
 	uint64_t purge_interval;	/* ms */
 };
 
@@ -282,8 +286,12 @@ uint64_t queue_next_retry(struct queue *q, const struct queue_msg *m,
  * plaintext), written by queue_commit() in the message's transaction and
  * deleted with the message's record by the purge; read by the feedback
  * listener to match ARF reports that quote only the original. */
+/* QUEUE_T_SUBJECTS: "ACCOUNT/HEXHASH" -> JSON array of the data-subject
+ * requests about that keyed address hash (request id, kind, time,
+ * counts; never the address).  QUEUE_T_RESTRICTIONS: "ACCOUNT/HEXHASH"
+ * -> {"reason","time"} (GDPR Art. 18, issue 17). */
 enum queue_table { QUEUE_T_ACCOUNTS, QUEUE_T_DKIM, QUEUE_T_SUPPRESSIONS, QUEUE_T_REVIEW,
-	QUEUE_T_MSGIDS, QUEUE_T_SETTINGS };
+	QUEUE_T_MSGIDS, QUEUE_T_SETTINGS, QUEUE_T_SUBJECTS, QUEUE_T_RESTRICTIONS };
 /* QUEUE_T_SETTINGS: node settings kept in the queue (delivery pauses, issue 19). */
 #define QUEUE_MSGID_KEY_MAX (64 + 1 + QUEUE_ID_LEN + 1)
 /* Get a copy of the value (malloc'd) or -ENOENT. Any thread. */
@@ -393,6 +401,54 @@ int queue_review_account(struct queue *q, const char *account, const char *text,
     int hold, const char *event, const struct queue_audit *audit, size_t *count,
     queue_done_cb cb, void *arg);
 
+/* ---- data-subject requests (issue 17, queue/subject.c) ---- */
+
+/* What one erasure is about and what it writes beside the deletions. */
+struct queue_subject_erase {
+	const char *account;		/* the account; NULL or ALL_ACCOUNTS: every account */
+	int all_accounts;
+	unsigned char hash[32];		/* addr_index_hash() of the address */
+	const char *pseudonym;		/* log_pseudonym() of it: the events' "rcpt" */
+	const char *address;		/* normalised address: audit records naming it
+					 * are scrubbed; not stored */
+	const char *suppression_key;	/* written to QUEUE_T_SUPPRESSIONS if absent, or NULL */
+	const char *suppression_val;
+	const char *record_key;		/* QUEUE_T_SUBJECTS key the request is appended to */
+	const char *record_entry;	/* JSON object */
+};
+struct queue_subject_counts {
+	uint64_t messages;		/* erased whole (data key shredded) */
+	uint64_t partial;		/* kept for other recipients, the subject's rows gone */
+	uint64_t recipients;		/* recipient rows of the subject deleted */
+	uint64_t events;		/* events deleted */
+	uint64_t audit;			/* audit records scrubbed */
+	int suppression_added;
+};
+/*
+ * Erase the subject E from the queue in ONE transaction with AUDIT's
+ * record (see queue/subject.c for exactly what goes); *COUNTS is filled
+ * before CB runs with OK, which is after the commit and the key store's
+ * zeroing were synced.  E is copied.
+ */
+int queue_subject_erase(struct queue *q, const struct queue_subject_erase *e,
+    const struct queue_audit *audit, struct queue_subject_counts *counts,
+    queue_done_cb cb, void *arg);
+
+/*
+ * Restrict (RECORD, the JSON value stored at KEY in QUEUE_T_RESTRICTIONS)
+ * or, RECORD NULL, unrestrict the subject E (account, hash, address for
+ * the events' pseudonyms; the suppression fields are ignored; the
+ * request entry is appended as for erase): in ONE transaction with
+ * AUDIT's record, the subject's queued and deferred recipients (all of
+ * a message it sent) are held with a "held" event of reason
+ * "restricted", or those held so are released (due now).  COUNTS gets
+ * the messages and recipients changed.  Unrestricting a subject that is
+ * not restricted fails with 550 5.1.0 (nothing written but the record).
+ */
+int queue_subject_restrict(struct queue *q, const struct queue_subject_erase *e, const char *key,
+    const char *record, const struct queue_audit *audit, struct queue_subject_counts *counts,
+    queue_done_cb cb, void *arg);
+
 /* ---- additions (issue 3): control plane, retention, audit ---- */
 
 /* Iterate every message (with all recipients) in id order; CB returns
@@ -444,6 +500,18 @@ int queue_flush_audited(struct queue *q, const struct queue_audit *audit,
 int queue_purge(struct queue *q, queue_done_cb cb, void *arg);
 int queue_purge_audited(struct queue *q, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
+/* What the next purge would remove (`retention show`, issue 17):
+ * counted now in a read transaction, ACCOUNT NULL for every account
+ * (events_due only then: events name no account). */
+struct queue_purge_preview {
+	uint64_t messages;		/* messages held (records) */
+	uint64_t bodies_held;		/* of which the body is still stored */
+	uint64_t bodies_due;		/* bodies past body_retention */
+	uint64_t messages_due;		/* records past metadata (event) retention */
+	uint64_t events_due;		/* events past the global event_retention */
+	uint64_t audit_due;		/* audit records past audit_retention */
+};
+int queue_purge_preview(struct queue *q, const char *account, struct queue_purge_preview *out);
 /* Crypto-shredding: drop an account's key (its key store slot is zeroed
  * once the transaction commits); all its remaining ciphertext becomes
  * unreadable (DESIGN.md §6). */

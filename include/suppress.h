@@ -8,7 +8,7 @@
  *   key    SCOPE "/" HASH     SCOPE = account name, or "*" (global);
  *                             HASH = 64 hex digits of addr_index_hash()
  *                             of the normalised address (include/addr.h)
- *   value  reason=hard_bounce|complaint|unsubscribe|manual
+ *   value  reason=hard_bounce|complaint|unsubscribe|manual|erased
  *          source=5.1.1 | abuse | one-click | <operator text>
  *          created=<wall ms>
  *          expires=<wall ms, 0 = never>
@@ -42,6 +42,7 @@
 
 enum suppress_reason {
 	SUPPRESS_HARD_BOUNCE, SUPPRESS_COMPLAINT, SUPPRESS_UNSUBSCRIBE, SUPPRESS_MANUAL,
+	SUPPRESS_ERASED,	/* kept by a data-subject erasure (issue 17) */
 	SUPPRESS_NREASONS
 };
 

@@ -15,7 +15,12 @@
  *  - add Date: and Message-ID: when the message has none (RFC 6409 §8.2, §8.3);
  *    the Message-ID (found or added) is kept in m->message_id for the log.
  *  - remove every Bcc: field, continuation lines included (RFC 5322 §3.6.3
- *    leaves this to the submission agent; a relay must not leak them).
+ *    leaves this to the submission agent; a relay must not leak them);
+ *  - remove every X-Postern-Retention: field (issue 17): the
+ *    application's request for this message only, never delivered.  A
+ *    value of 0 sets m->zero_retention (the body is shredded as its last
+ *    recipient is final) unless the account says retention_header =
+ *    forbid.
  *
  * The stage is a pure function over struct policy_msg (the relay fills
  * client_helo, client_addr and protocol), run in the EOM thread-pool job
@@ -51,6 +56,24 @@ field_name(const char *p, size_t len)
 			return 0;
 	}
 	return 0;
+}
+
+/* Is the field value V (LEN octets, up to the line end) "0", blanks aside? */
+static int
+retention_zero(const char *v, size_t len)
+{
+	size_t i = 0;
+	int zero = 0;
+
+	while (i < len && (v[i] == ' ' || v[i] == '\t'))
+		i++;
+	if (i < len && v[i] == '0') {
+		zero = 1;
+		i++;
+	}
+	while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n'))
+		i++;
+	return zero && i == len;
 }
 
 static int
@@ -115,7 +138,7 @@ int
 policy_headers(struct policy_msg *m, struct outcome *out)
 {
 	size_t pos = 0, hdr_end, field_start = 0;
-	int have_date = 0, have_msgid = 0, in_bcc = 0;
+	int have_date = 0, have_msgid = 0, in_bcc = 0, ret;
 	char host[256], date[64];
 	struct buf nb;
 	time_t now = time(NULL);
@@ -142,7 +165,12 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 				continue;
 			}
 			if ((n = field_name(line, linelen)) > 0) {
-				in_bcc = name_is(line, n, "Bcc");
+				/* X-Postern-Retention: is ours, never delivered */
+				ret = name_is(line, n, "X-Postern-Retention");
+				if (ret && retention_zero(line + n + 1, linelen - n - 1) &&
+				    (m->acct == NULL || m->acct->retention_header != 0))
+					m->zero_retention = 1;
+				in_bcc = ret || name_is(line, n, "Bcc");
 				have_date |= name_is(line, n, "Date");
 				if (name_is(line, n, "Message-ID") && !have_msgid) {
 					/* the value with its continuation lines */

@@ -26,6 +26,10 @@
  *            rate         hourly_rate reached: 451 4.7.1
  *            spf          policy/spf.c; may pend on DNS
  *   RCPT     rcpt_limit   max_recipients: 452 4.5.3 (RFC 5321 §4.5.3.1.10)
+ *   MAIL, RCPT restriction  the sender / recipient is restricted (GDPR
+ *                         Art. 18, issue 17): accepted, but the message is
+ *                         held (state held, reason restricted) and never
+ *                         delivered until `subject unrestrict`
  *   EOM      nul          a NUL byte in the message with smtpd_reject_nul:
  *                         554 5.6.0 (the first EOM stage, in the pool)
  */
@@ -227,6 +231,23 @@ policy_stage_rcpt_limit(struct policy_req *req, struct outcome *out)
 
 	if (pol != NULL && pol->max_recipients > 0 && (int64_t)req->nrcpts >= pol->max_recipients)
 		outcome_reply(out, R_TOO_MANY_RECIPIENTS);
+}
+
+/* The sender (MAIL) or recipient (RCPT) is restricted for the account:
+ * the transaction goes on, its message will be held (issue 17). */
+void
+policy_stage_restriction(struct policy_req *req, struct outcome *out)
+{
+	const char *addr = req->phase == POLICY_RCPT ? req->rcpt : req->sender;
+
+	if (req->env == NULL || req->env->restricted == NULL || req->account == NULL ||
+	    addr == NULL || *addr == '\0')
+		return;
+	if (req->env->restricted(req->env->arg, req->account, addr) == 1) {
+		log_info("sid=%s event=restricted phase=%s", req->id ? req->id : "-",
+		    policy_strphase(req->phase));
+		out->kind = OUTCOME_HOLD;
+	}
 }
 
 /* ---- EOM ---- */

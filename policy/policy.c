@@ -38,6 +38,7 @@ static const struct policy_stage auth_stages[] = {
 static const struct policy_stage mail_stages[] = {
 	{ .name = "auth_required", .check = policy_stage_auth_required },	/* RFC 4954 §6 */
 	{ .name = "account", .check = policy_stage_account },	/* re-read; suspended or deleted */
+	{ .name = "restriction", .check = policy_stage_restriction },	/* issue 17: restricted sender */
 	{ .name = "sender_domain", .check = policy_stage_sender_domain },
 	{ .name = "size", .check = policy_stage_size },		/* RFC 1870; sets the session limit */
 	{ .name = "rate", .check = policy_stage_rate },		/* hourly_rate */
@@ -46,6 +47,7 @@ static const struct policy_stage mail_stages[] = {
 static const struct policy_stage rcpt_stages[] = {
 	{ .name = "rcpt_limit", .check = policy_stage_rcpt_limit },	/* max_recipients */
 	{ .name = "suppression", .check = policy_stage_suppression },	/* issue 14: never send again */
+	{ .name = "restriction", .check = policy_stage_restriction },	/* issue 17: restricted recipient */
 };
 static const struct policy_stage eom_stages[] = {
 	{ .name = "nul", .run = policy_stage_nul },	/* smtpd_reject_nul: 554 5.6.0 */

@@ -60,7 +60,7 @@ static const char *const db_names[DB_NTABLES] = {
 	"dkim", "suppressions", "keys", "events", "audit", "meta",
 	"spam", "spam_signals", "spam_dups",
 	"review", "msgids",
-	"settings", "outbox",
+	"settings", "outbox", "subjects", "restrictions",
 };
 
 #define RELEASE_RANGES	64

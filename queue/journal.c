@@ -426,6 +426,8 @@ queue_restore(const struct queue_params *qp, const char *dir, size_t *replayed,
 			(void)queue_erase_sync(q, 0, e[i].owner);
 		else if (strcmp(e[i].kind, "account") == 0 && strcmp(e[i].owner, "-") != 0)
 			(void)queue_erase_sync(q, 1, e[i].owner);
+		else if (strcmp(e[i].kind, "subject") == 0)
+			(void)queue_subject_erase_sync(q, e[i].owner);
 	}
 	*replayed = n;
 	rc = 0;

@@ -18,6 +18,7 @@ libpostern_a_SOURCES += \
 	queue/review.c \
 	queue/sched.c \
 	queue/spamdb.c \
+	queue/subject.c \
 	queue/writer.c
 noinst_HEADERS += queue/queue_int.h
 
@@ -59,3 +60,6 @@ check_PROGRAMS += tests/unit/test_keystore
 tests_unit_test_keystore_LDADD = $(POSTERN_LIBS)
 tests_unit_test_keystore_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
 TESTS += tests/unit/test_keystore
+# issue 17: zero body retention, X-Postern-Retention
+TESTS += tests/integration/test_retention_zero.py tests/integration/test_purge_batches.py
+EXTRA_DIST += tests/integration/test_retention_zero.py tests/integration/test_purge_batches.py

@@ -80,6 +80,8 @@ settings_from(struct queue_settings *st, const struct queue_params *p)
 	st->max_queue_lifetime = p->max_queue_lifetime;
 	st->body_retention = p->body_retention;
 	st->event_retention = p->event_retention;
+	st->audit_retention = p->audit_retention;
+	st->metadata_retention = p->metadata_retention;
 	st->purge_interval = p->purge_interval ? p->purge_interval : 600000;
 	for (i = 0; i < p->nretry && st->nretry < QUEUE_MAX_RETRY; i++)
 		st->retry[st->nretry++] = p->retry[i];
@@ -430,7 +432,7 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	r.slot = slot;
 	r.flags = (in->ret_full ? MF_RET_FULL : 0) | (in->smtputf8 ? MF_SMTPUTF8 : 0) |
 	    (in->eightbit ? MF_EIGHTBIT : 0) | (in->state == QUEUE_HELD ? MF_HELD : 0) |
-	    (in->webhook ? MF_WEBHOOK : 0);
+	    (in->webhook ? MF_WEBHOOK : 0) | (in->zero_retention ? MF_ZERO_RET : 0);
 	r.nrcpts = in->nrcpts;
 	r.nchunks = no;
 	if ((err = msg_put(txn, &m, &r)) != 0)
@@ -715,7 +717,8 @@ queue_stats(struct queue *q, struct queue_stats *st)
 /* ---- generic records ---- */
 
 const enum db_table queue_kv_tables[QUEUE_NKV_TABLES] = {
-	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_MSGIDS, DB_SETTINGS,
+	DB_ACCOUNTS, DB_DKIM, DB_SUPPRESSIONS, DB_REVIEW, DB_MSGIDS, DB_SETTINGS, DB_SUBJECTS,
+	DB_RESTRICTIONS,
 };
 
 int

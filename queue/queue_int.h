@@ -36,7 +36,7 @@ enum db_table {
 				 * MDB_INTEGERKEY: keys are native uint64_t */
 	DB_SPAM_SIGNALS,	/* per-account spam signals (queue/spamdb.c, its own environment) */
 	DB_SPAM_DUPS,		/* fingerprints of rejected messages (queue/spamdb.c) */
-	DB_REVIEW, DB_MSGIDS, DB_SETTINGS, DB_OUTBOX,
+	DB_REVIEW, DB_MSGIDS, DB_SETTINGS, DB_OUTBOX, DB_SUBJECTS, DB_RESTRICTIONS,
 	DB_NTABLES
 };
 
@@ -253,6 +253,8 @@ struct queue_settings {
 	uint64_t max_queue_lifetime;
 	uint64_t body_retention;
 	uint64_t event_retention;
+	uint64_t metadata_retention;
+	uint64_t audit_retention;
 	uint64_t purge_interval;
 	uint64_t retry[QUEUE_MAX_RETRY];
 	size_t nretry;
@@ -358,6 +360,7 @@ int queue_audit_append(struct queue *q, struct db_txn *txn, const char *head,
 #define MF_DELETED	0x10
 #define MF_BODY_GONE	0x20
 #define MF_WEBHOOK	0x40	/* its account has a webhook: events go to the outbox too */
+#define MF_ZERO_RET	0x80	/* body shredded at final (X-Postern-Retention: 0) */
 
 /* Message metadata beyond struct queue_msg. */
 struct mrec {
@@ -430,7 +433,7 @@ int queue_keycheck(struct queue *q, char *err, size_t errlen);
 /* ---- queue.c ---- */
 
 /* enum queue_table -> db table. */
-#define QUEUE_NKV_TABLES 6
+#define QUEUE_NKV_TABLES 8
 extern const enum db_table queue_kv_tables[QUEUE_NKV_TABLES];
 /* Outcome for a failed write: storage exhaustion vs. anything else. */
 void queue_outcome_for_error(struct outcome *o, int err);
@@ -488,8 +491,30 @@ struct simple_op *simple_new(int kind, queue_done_cb cb, void *arg);
 /* Hand S to the writer; frees it and answers -EROFS when read-only. */
 int simple_submit(struct queue *q, struct simple_op *s);
 
+/* ---- subject.c ---- */
+
+/* Append the JSON object ENTRY to the JSON array at KEY of DB_SUBJECTS. */
+int queue_subject_record_append(struct db_txn *txn, const char *key, const char *entry);
+/* Restore: replay a journal "subject" line (OWNER "ACCOUNT/HEXHASH"). */
+int queue_subject_erase_sync(struct queue *q, const char *owner);
+
 /* ---- purge.c ---- */
 
+/* ACCOUNT's body and event retention (ms) over the global values in
+ * *BODY and *EVENT, from its typed policy (the daemon's hook). */
+void queue_account_retention(struct queue *q, struct db_txn *txn, const char *account,
+    uint64_t *body, uint64_t *event);
+/* The same with *META, the message records' retention: the account's
+ * metadata_retention, else the global one, else the event retention. */
+void queue_account_retention3(struct queue *q, struct db_txn *txn, const char *account,
+    uint64_t *body, uint64_t *event, uint64_t *meta);
+/* The last recipient of M just became final: with zero body retention
+ * (the account's or global body_retention 0, or the message's
+ * X-Postern-Retention: 0) shred the body now.  1 when it did. */
+int queue_zero_retention(struct queue *q, struct db_txn *txn, struct queue_msg *m,
+    struct mrec *r, int *rc);
+/* Drop the Message-ID index entries whose message record is gone. */
+int queue_purge_msgids(struct db_txn *txn, uint64_t *count);
 /* Retention purge inside the writer's TXN (OP_PURGE). */
 int queue_purge_apply(struct queue *q, struct db_txn *txn);
 

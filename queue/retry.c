@@ -158,7 +158,10 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 				r.flags &= ~(uint64_t)MF_HELD;
 		}
 		msg_finalise(m, &r, now);
-		if (r.final_time != before || r.flags != flags)
+		/* zero retention: the body goes as the last recipient is final */
+		if (before == 0 && r.final_time != 0)
+			(void)queue_zero_retention(q, txn, m, &r, &rc);
+		if (rc == 0 && (r.final_time != before || r.flags != flags))
 			rc = msg_put(txn, m, &r);
 	}
 out:

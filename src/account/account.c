@@ -106,11 +106,14 @@ account_new(const char *name)
 	a->pol.from_domain_action = ACCOUNT_UNSET;
 	a->pol.body_retention = ACCOUNT_UNSET;
 	a->pol.event_retention = ACCOUNT_UNSET;
+	a->pol.held_retention = ACCOUNT_UNSET;
+	a->pol.metadata_retention = ACCOUNT_UNSET;
 	a->pol.spam_tag_score = ACCOUNT_UNSET;
 	a->pol.spam_hold_score = ACCOUNT_UNSET;
 	a->pol.spam_reject_score = ACCOUNT_UNSET;
 	a->pol.suppression_action = ACCOUNT_UNSET;
 	a->pol.list_unsubscribe = ACCOUNT_UNSET;
+	a->pol.retention_header = ACCOUNT_UNSET;
 	a->pol.review_bounce_review = a->pol.review_bounce_pause = ACCOUNT_UNSET;
 	a->pol.review_complaint_review = a->pol.review_complaint_pause = ACCOUNT_UNSET;
 	buf_init(&a->extra, ACCOUNT_RECORD_MAX);
@@ -244,7 +247,7 @@ account_key_valid(const char *key)
 
 enum account_setting_type { AS_DLP_ACTION, AS_SPF_ACTION, AS_DURATION, AS_SUPPRESSION_ACTION,
 	AS_LIST_UNSUBSCRIBE, AS_DOMAIN, AS_PERMILLE, AS_SCORE, AS_FROM_ACTION, AS_URL, AS_PATH,
-	AS_BOOL };
+	AS_BOOL, AS_ALLOW_FORBID };
 
 struct account_setting {
 	const char *key;
@@ -268,6 +271,9 @@ static const struct account_setting account_settings[] = {
 	{ "webhook_plain_recipients", AS_BOOL, "yes or no", POL_OFF(webhook_plain_rcpt), 0 },
 	{ "body_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(body_retention), 0 },
 	{ "event_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(event_retention), 0 },
+	{ "metadata_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(metadata_retention), 0 },
+	{ "held_retention", AS_DURATION, "a duration (30s, 15m, 2h, 7d)", POL_OFF(held_retention), 0 },
+	{ "retention_header", AS_ALLOW_FORBID, "allow or forbid", POL_OFF(retention_header), 0 },
 	{ "spam_tag_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_tag_score), 0 },
 	{ "spam_hold_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_hold_score), 0 },
 	{ "spam_reject_score", AS_SCORE, "a score >= 0 (0 or off: never)", POL_OFF(spam_reject_score), 0 },
@@ -366,6 +372,11 @@ account_setting_apply(const struct account_setting *st, const char *value,
 			return -1;
 		*(int *)field = strcmp(value, "drop") == 0;
 		return 0;
+	case AS_ALLOW_FORBID:
+		if (strcmp(value, "allow") != 0 && strcmp(value, "forbid") != 0)
+			return -1;
+		*(int *)field = strcmp(value, "allow") == 0;
+		return 0;
 	case AS_LIST_UNSUBSCRIBE:
 		if (strcmp(value, "off") == 0)
 			*(int *)field = POLICY_LU_OFF;
@@ -411,7 +422,8 @@ account_setting_unset(const struct account_setting *st, struct account_policy *p
 	else if (st->type == AS_DOMAIN)
 		field[0] = '\0';
 	else if (st->type == AS_SPF_ACTION || st->type == AS_SUPPRESSION_ACTION ||
-	    st->type == AS_LIST_UNSUBSCRIBE || st->type == AS_FROM_ACTION)
+	    st->type == AS_LIST_UNSUBSCRIBE || st->type == AS_FROM_ACTION ||
+	    st->type == AS_ALLOW_FORBID)
 		*(int *)field = ACCOUNT_UNSET;
 	else if (st->type == AS_URL || st->type == AS_BOOL)
 		*(int *)field = 0;

@@ -29,7 +29,7 @@
 #include "util.h"
 
 static const char *const reasons[SUPPRESS_NREASONS] = {
-	"hard_bounce", "complaint", "unsubscribe", "manual",
+	"hard_bounce", "complaint", "unsubscribe", "manual", "erased",
 };
 
 const char *

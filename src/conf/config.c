@@ -140,6 +140,8 @@ static const struct conf_key conf_keys[] = {
 	{ "delay_warning_time", CONF_DURATION, "0", 0, 60 * DAY, F(delay_warning_time), NULL, 0, 0 },
 	{ "body_retention", CONF_DURATION, "1d", 0, 3650 * DAY, F(body_retention), NULL, 0, 0 },
 	{ "event_retention", CONF_DURATION, "30d", 0, 3650 * DAY, F(event_retention), NULL, 0, 0 },
+	{ "metadata_retention", CONF_DURATION, "0", 0, 3650 * DAY, F(metadata_retention), NULL, 0, 0 },
+	{ "audit_retention", CONF_DURATION, "0", 0, 36500 * DAY, F(audit_retention), NULL, 0, 0 },
 	{ "purge_interval", CONF_DURATION, "10m", 1 * SEC, 1 * DAY, F(purge_interval), NULL, 0, 0 },
 
 	/* SMTP server */
@@ -740,6 +742,13 @@ config_parse(const char *name, const char *text, size_t len, char *err, size_t e
 		add_error(&errs, name, config_key_line(cfg, cfg->review_bounce_pause <
 		    cfg->review_bounce_review ? "review_bounce_pause" : "review_complaint_pause"),
 		    "a pause threshold is below its review threshold (review_*_pause >= review_*_review)");
+	/* the audit log outlives what it talks about (issue 17) */
+	if (errs.len == 0 && cfg->audit_retention != 0 &&
+	    (cfg->audit_retention < cfg->event_retention || cfg->audit_retention < cfg->body_retention ||
+	    cfg->audit_retention < cfg->metadata_retention))
+		add_error(&errs, name, config_key_line(cfg, "audit_retention"),
+		    "audit_retention is shorter than event_retention, metadata_retention or "
+		    "body_retention (0 keeps it for ever)");
 	if (errs.len > 0) {
 		snprintf(err, errlen, "%s", errs.data);
 		buf_free(&errs);

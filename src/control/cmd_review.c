@@ -1364,7 +1364,32 @@ struct review_expiry {
 struct expiry_scan {
 	struct review_expiry *e;
 	uint64_t now, expiry;
+	char account[ACCOUNT_NAME_MAX + 1];	/* the last account looked up */
+	uint64_t acct_expiry;			/* its held_retention, or expiry */
 };
+
+/* The hold expiry of ACCOUNT's mail: its held_retention (issue 17) or
+ * review_hold_expiry; one lookup per run of messages of one account. */
+static uint64_t
+expiry_of(struct expiry_scan *s, const char *account)
+{
+	struct account *a;
+	char *text = NULL;
+	size_t len = 0;
+
+	if (strcmp(account, s->account) == 0)
+		return s->acct_expiry;
+	str_copy(s->account, account, sizeof(s->account));
+	s->acct_expiry = s->expiry;
+	if (*account != '\0' && queue_kv_get(s->e->q, QUEUE_T_ACCOUNTS, account, &text, &len) == 0 &&
+	    (a = account_parse(text, len)) != NULL) {
+		if (a->pol.held_retention != ACCOUNT_UNSET)
+			s->acct_expiry = (uint64_t)a->pol.held_retention;
+		account_free(a);
+	}
+	free(text);
+	return s->acct_expiry;
+}
 
 static int
 expiry_one(void *arg, const struct queue_msg *m)
@@ -1378,7 +1403,7 @@ expiry_one(void *arg, const struct queue_msg *m)
 	rec = review_record(s->e->q, m->id);
 	since = held_since(rec, m);
 	json_free(rec);
-	if (s->now > since && s->now - since >= s->expiry) {
+	if (s->now > since && s->now - since >= expiry_of(s, m->account)) {
 		s->e->ids = xrealloc(s->e->ids, (s->e->n + 1) * sizeof(char *));
 		s->e->ids[s->e->n++] = xstrdup(m->id);
 	}
@@ -1427,9 +1452,11 @@ expiry_tick(uv_timer_t *t)
 
 	if (e->busy || e->q == NULL)
 		return;
+	memset(&s, 0, sizeof(s));
 	s.e = e;
 	s.now = now_wall_ms();
 	s.expiry = (*e->cfg)->review_hold_expiry;
+	s.acct_expiry = s.expiry;
 	(void)queue_foreach(e->q, expiry_one, &s);
 	if (e->n == 0)
 		return;

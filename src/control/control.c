@@ -199,7 +199,8 @@ control_out(struct control_req *req)
 
 /* The response line for STATUS and the handler's result RESULT. */
 static void
-control_response(struct buf *line, int status, const char *error, const struct buf *result)
+control_response(struct buf *line, int status, const char *error, const struct buf *result,
+    int result_on_error)
 {
 	struct json_out j;
 
@@ -213,8 +214,14 @@ control_response(struct buf *line, int status, const char *error, const struct b
 			json_raw(&j, result->data, result->len);
 		else
 			json_null(&j);
-	} else
+	} else {
 		json_kv_str(&j, "error", error[0] ? error : "failed");
+		/* a refused data-subject request still carries its receipt */
+		if (result_on_error && result->len > 0) {
+			json_key(&j, "result");
+			json_raw(&j, result->data, result->len);
+		}
+	}
 	json_obj_end(&j);
 }
 
@@ -286,7 +293,7 @@ conn_respond(struct conn *c)
 	struct buf line;
 
 	buf_init(&line, 0);
-	control_response(&line, c->status, c->req.error, &c->result);
+	control_response(&line, c->status, c->req.error, &c->result, c->req.result_on_error);
 	conn_send(c, &line);
 	buf_free(&line);
 	conn_next(c);
@@ -616,7 +623,7 @@ conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 		free(ub->base);
 		buf_init(&line, 0);
 		memset(&c->req, 0, sizeof(c->req));
-		control_response(&line, CONTROL_USAGE, "request line too long", &c->result);
+		control_response(&line, CONTROL_USAGE, "request line too long", &c->result, 0);
 		conn_send(c, &line);
 		buf_free(&line);
 		conn_close(c);
@@ -864,6 +871,8 @@ control_commands_register(void)
 	cmd_suppress_register();
 	cmd_review_register();
 	cmd_status_register();
+	cmd_subject_register();
+	cmd_retention_register();
 	cmd_auth_register();
 }
 
@@ -921,7 +930,7 @@ control_run_local(const char *line, size_t len, enum control_role role,
 			rc = req.local_done ? req.local_status : control_error(&req, CONTROL_FAIL,
 			    "%s needs the daemon", req.cmd);
 	}
-	control_response(out, rc, req.error, &result);
+	control_response(out, rc, req.error, &result, req.result_on_error);
 	buf_free(&result);
 	json_free(v);
 	return rc;

@@ -20,6 +20,8 @@ void cmd_spam_register(void);
 void cmd_status_register(void);
 void cmd_suppress_register(void);
 void cmd_review_register(void);
+void cmd_subject_register(void);
+void cmd_retention_register(void);
 
 /* The hold expiry (review_hold_expiry, cmd_review.c): a timer on LOOP
  * that rejects undecided held mail with an audit record by "system".

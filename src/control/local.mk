@@ -4,6 +4,7 @@
 libpostern_a_SOURCES += src/control/control.c src/control/cmd_queue.c \
 	src/control/cmd_account.c src/control/cmd_dkim.c src/control/cmd_review.c src/control/cmd_auth.c \
 	src/control/cmd_suppress.c src/control/cmd_spam.c src/control/cmd_status.c \
+	src/control/cmd_subject.c src/control/cmd_retention.c \
 	src/control/control_int.h
 noinst_HEADERS += include/control.h
 TESTS += tests/integration/test_control_plane.py
@@ -18,6 +19,11 @@ EXTRA_DIST += tests/integration/test_review.py tests/integration/test_review_mas
 # issue 12 item 13: NUL refused by default; stored ones readable by queue show
 TESTS += tests/integration/test_nul_bytes.py
 EXTRA_DIST += tests/integration/test_nul_bytes.py
+# issue 17: data-subject export, erase (raw-file scan), receipts, bad requests
+TESTS += tests/integration/test_subject.py tests/integration/test_subject_restrict.py \
+	tests/integration/test_held_retention.py
+EXTRA_DIST += tests/integration/test_subject.py tests/integration/test_subject_restrict.py \
+	tests/integration/test_held_retention.py
 # Queue control by destination: list defaults and filters, summary, suspend.
 TESTS += tests/integration/test_queue_control.py
 EXTRA_DIST += tests/integration/test_queue_control.py

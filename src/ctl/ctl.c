@@ -317,6 +317,7 @@ ctl_call(struct ctl *c, const char *cmd, const char *args, int offline,
 	status = (int)json_get_int(*root, "status", CTL_EXIT_FAIL);
 	if (status != 0) {
 		e = json_get_str(*root, "error", "failed");
+		*result = json_get(*root, "result");	/* refusals with a receipt */
 		return ctl_error(c, status == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_FAIL,
 		    "%s", e);
 	}

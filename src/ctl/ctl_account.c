@@ -15,7 +15,8 @@
  * Limits: --max-message-size BYTES, --max-recipients N, --hourly-rate N
  * (0 = the global default / unlimited).  --set KEY=VALUE stores a
  * per-account setting (dlp_action_*, spf_action, body_retention,
- * event_retention: account_setting_check() in src/account/ refuses
+ * metadata_retention, event_retention, held_retention, retention_header,
+ * ...: account_setting_check() in src/account/ refuses
  * unknown keys and bad values, here and again in the daemon's handler,
  * exit 1); --set KEY= removes it.
  *

@@ -90,6 +90,19 @@ static const struct ctl_group groups[] = {
 	  NULL, "usage: posternctl backup DIR\n" },
 	{ "restore", ctl_restore_main, "DIR: restore a backup (daemon stopped), replaying later erasures",
 	  NULL, "usage: posternctl restore DIR\n" },
+	{ "subject", ctl_subject_main, "erase, export, restrict, unrestrict, status: data-subject requests",
+	  "erase export restrict unrestrict status",
+	  "usage: posternctl subject erase --account A ADDRESS [--all-accounts] [--no-suppress] [--receipt FILE]\n"
+	  "       posternctl subject export --account A ADDRESS [--content] [--reason TEXT] [--receipt FILE]\n"
+	  "       posternctl subject restrict --account A ADDRESS --reason TEXT [--receipt FILE]\n"
+	  "       posternctl subject unrestrict --account A ADDRESS [--receipt FILE]\n"
+	  "       posternctl subject status --account A ADDRESS\n" },
+	{ "receipt", ctl_receipt_main, "verify FILE, pubkey: data-subject request receipts",
+	  "verify pubkey",
+	  "usage: posternctl receipt verify FILE [--key BASE64]\n"
+	  "       posternctl receipt pubkey\n" },
+	{ "retention", ctl_retention_main, "show: retention periods and what the next purge removes",
+	  "show", "usage: posternctl retention show [--account A]\n" },
 	/* one row per command group: name, main, summary, verbs, usage */
 };
 

@@ -37,6 +37,8 @@ queue_params_from_config(struct queue_params *p, const struct config *cfg)
 	p->max_queue_lifetime = cfg->max_queue_lifetime;
 	p->body_retention = cfg->body_retention;
 	p->event_retention = cfg->event_retention;
+	p->audit_retention = cfg->audit_retention;
+	p->metadata_retention = cfg->metadata_retention;
 	p->purge_interval = cfg->purge_interval;
 }
 

@@ -146,6 +146,7 @@ struct relay_session {
 	struct relay_phase *ph;		/* the phase being run (one at a time), or NULL; owned */
 	int req_sync;			/* policy_phase_run() has not returned yet */
 	struct outcome req_out;		/* its answer when it finished at once */
+	int restricted;			/* this transaction names a restricted address */
 	size_t *drops;			/* this transaction's recipients accepted but
 					 * dropped (suppression_action = drop): indices
 					 * into the envelope's rcpts; owned */
@@ -173,6 +174,7 @@ struct relay_job {
 	struct outcome out;
 	int policy_rc;
 	int rate_taken;
+	int restricted;			/* held, reason restricted (issue 17) */
 	char client_desc[64];
 };
 
@@ -488,6 +490,26 @@ relay_env_rate_reached(void *arg, const char *account, int64_t limit)
 	return 0;
 }
 
+/* policy_env.restricted: the (account, keyed hash of ADDR) restriction
+ * record exists (issue 17; QUEUE_T_RESTRICTIONS). */
+static int
+relay_env_restricted(void *arg, const char *account, const char *addr)
+{
+	struct relay_session *rs = arg;
+	char norm[320], hex[ADDR_HASH_HEX], *key, *v = NULL;
+	size_t len;
+	int rc;
+
+	if (rs->r->q == NULL || addr_normalise(addr, strlen(addr), norm, sizeof(norm)) <= 0 ||
+	    addr_index_hash_hex(norm, strlen(norm), hex) != 0)
+		return 0;
+	key = xasprintf("%s/%s", account, hex);
+	rc = queue_kv_get(rs->r->q, QUEUE_T_RESTRICTIONS, key, &v, &len);
+	free(key);
+	free(v);
+	return rc == 0;
+}
+
 static void
 relay_env_set_limits(void *arg, uint64_t size_limit, size_t max_rcpts)
 {
@@ -546,6 +568,7 @@ relay_env_init(struct relay_session *rs)
 	e->auth_locked = relay_env_auth_locked;
 	e->rate_reached = relay_env_rate_reached;
 	e->set_limits = relay_env_set_limits;
+	e->restricted = relay_env_restricted;
 	e->suppressed = relay_env_suppressed;
 	e->dns = relay_dns;
 	e->dns_arg = rs->r;
@@ -612,6 +635,8 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 	struct relay_session *rs = arg;
 	struct relay *r = rs->r;
 
+	if ((req->phase == POLICY_MAIL || req->phase == POLICY_RCPT) && o->kind == OUTCOME_HOLD)
+		rs->restricted = 1;	/* the restriction stage: hold the message */
 	if (req->phase == POLICY_MAIL) {
 		free(rs->spf_header);
 		rs->spf_header = req->spf_header[0] != '\0' ? xstrdup(req->spf_header) : NULL;
@@ -1056,6 +1081,7 @@ relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct 
 	}
 	q = relay_req(rs, POLICY_MAIL);
 
+	rs->restricted = 0;	/* a new transaction */
 	free(rs->spf_header);
 	rs->spf_header = NULL;
 	rs->ndrops = 0;			/* a new transaction */
@@ -1338,13 +1364,31 @@ relay_policy_done(uv_work_t *w, int status)
 	j->iov = xcalloc(policy_msg_niov(&j->pm), sizeof(*j->iov));
 	in.iov = j->iov;
 	in.niov = policy_msg_iov(&j->pm, j->iov);
-	in.state = j->pm.hold || j->out.kind == OUTCOME_HOLD ? QUEUE_HELD : QUEUE_QUEUED;
+	in.state = j->pm.hold || j->restricted || j->out.kind == OUTCOME_HOLD ? QUEUE_HELD :
+	    QUEUE_QUEUED;
+	if (j->restricted) {
+		/* the reason class the queue and the review see (queue_hold_reason) */
+		static const char v[] = "{\"stage\":\"restriction\",\"action\":\"hold\"}";
+
+		if (j->pm.verdicts.len >= 2 && j->pm.verdicts.data[j->pm.verdicts.len - 1] == ']') {
+			j->pm.verdicts.len--;
+			buf_append_str(&j->pm.verdicts, ",");
+		} else {
+			j->pm.verdicts.len = 0;
+			buf_append_str(&j->pm.verdicts, "[");
+		}
+		buf_append_str(&j->pm.verdicts, v);
+		buf_append_str(&j->pm.verdicts, "]");
+		buf_append(&j->pm.verdicts, "", 1);
+		j->pm.verdicts.len--;
+	}
 	in.envid = j->envid;
 	in.ret_full = j->ret_full;
 	in.smtputf8 = j->smtputf8;
 	in.eightbit = j->eightbit;
 	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
 	in.client = j->client_desc;
+	in.zero_retention = j->pm.zero_retention;	/* X-Postern-Retention: 0 (issue 17) */
 	in.id = j->pm.msgid;
 	in.message_id = j->pm.message_id[0] ? j->pm.message_id : NULL;
 	in.webhook = j->acct != NULL && j->acct->pol.webhook;
@@ -1437,6 +1481,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 		j->account = xstrdup("");
 	}
 	j->sender = xstrdup(env->sender);
+	j->restricted = rs->restricted;
 	j->rcpts = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpts));
 	j->rcpt_addrs = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpt_addrs));
 	for (i = 0; i < env->nrcpts; i++) {

@@ -5,7 +5,8 @@
  * randomness source (RAND_bytes; nothing calls random() or getrandom()),
  * AES-256-GCM seal/open (the queue's encryption at rest, DESIGN.md §6),
  * HMAC-SHA256 (log pseudonyms and keyed hashes), scrypt and base64
- * (account password hashes), constant-time comparison and wiping.
+ * (account password hashes), Ed25519 signatures (data-subject request
+ * receipts), constant-time comparison and wiping.
  *
  * A sealed blob is nonce || ciphertext || tag, the nonce fresh and
  * random for every seal, so one key may seal many blobs.  Callers bind
@@ -188,4 +189,64 @@ crypto_wipe(void *p, size_t n)
 {
 	if (p != NULL && n > 0)
 		OPENSSL_cleanse(p, n);
+}
+
+/* ---- Ed25519 (receipts) ---- */
+
+int
+crypto_ed25519_public(const unsigned char *priv, unsigned char *pub)
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv,
+	    CRYPTO_ED25519_KEY_LEN);
+	size_t n = CRYPTO_ED25519_KEY_LEN;
+	int rc = -1;
+
+	if (k != NULL && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 &&
+	    n == CRYPTO_ED25519_KEY_LEN)
+		rc = 0;
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+void
+crypto_ed25519_keygen(unsigned char *priv, unsigned char *pub)
+{
+	crypto_random_bytes(priv, CRYPTO_ED25519_KEY_LEN);
+	if (crypto_ed25519_public(priv, pub) != 0)
+		fatal("crypto: cannot derive an Ed25519 public key");
+}
+
+int
+crypto_ed25519_sign(const unsigned char *priv, const void *msg, size_t len,
+    unsigned char *sig)
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv,
+	    CRYPTO_ED25519_KEY_LEN);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t n = CRYPTO_ED25519_SIG_LEN;
+	int rc = -1;
+
+	if (k != NULL && ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestSign(ctx, sig, &n, msg, len) == 1 && n == CRYPTO_ED25519_SIG_LEN)
+		rc = 0;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int
+crypto_ed25519_verify(const unsigned char *pub, const void *msg, size_t len,
+    const unsigned char *sig)
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
+	    CRYPTO_ED25519_KEY_LEN);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = -1;
+
+	if (k != NULL && ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestVerify(ctx, sig, CRYPTO_ED25519_SIG_LEN, msg, len) == 1)
+		rc = 0;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(k);
+	return rc;
 }

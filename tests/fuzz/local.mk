@@ -99,6 +99,11 @@ tests_fuzz_fuzz_dbfile_SOURCES = tests/fuzz/fuzz_dbfile.c tests/fuzz/replay.c
 tests_fuzz_fuzz_dbfile_LDADD = $(FUZZ_LDADD)
 tests_fuzz_fuzz_dbfile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
 
+# receipt: the data-subject request receipt checker (src/control/cmd_subject.c)
+FUZZ_TARGETS += tests/fuzz/fuzz_receipt
+tests_fuzz_fuzz_receipt_SOURCES = tests/fuzz/fuzz_receipt.c tests/fuzz/replay.c
+tests_fuzz_fuzz_receipt_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING

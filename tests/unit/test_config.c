@@ -24,6 +24,7 @@ struct err_case {
 
 static const struct err_case err_cases[] = {
 	{ "bogus_key = 1\n", "t.conf:1: unknown key 'bogus_key'" },
+	{ "event_retention = 3d\naudit_retention = 1d\n", "t.conf:2: audit_retention is shorter than event_retention" },
 	{ "# c\n\nsmtpd_max_recipients = many\n", "t.conf:3: smtpd_max_recipients: 'many' is not an integer" },
 	{ "smtpd_max_recipients = 0\n", "t.conf:1: smtpd_max_recipients: 0 is out of range (1 to 100000)" },
 	{ "smtpd_auth_in_clear = maybe\n", "t.conf:1: smtpd_auth_in_clear: 'maybe' is not a boolean" },

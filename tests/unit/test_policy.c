@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "account.h"
 #include "dlp.h"
@@ -202,6 +203,14 @@ conf(const char *text)
 	return c;
 }
 
+/* policy_env.restricted for the tests: one restricted address of app1. */
+static int
+restricted_lookup(void *arg, const char *account, const char *addr)
+{
+	(void)arg;
+	return strcmp(account, "app1") == 0 && strcasecmp(addr, "subject@example.test") == 0;
+}
+
 int
 main(void)
 {
@@ -227,7 +236,7 @@ main(void)
 	const struct policy_stage *st;
 	size_t n;
 
-	plan(55);
+	plan(61);
 
 	/* ---- the runner ---- */
 	memset(&r, 0, sizeof(r));
@@ -254,8 +263,42 @@ main(void)
 		ok(st != NULL && n > 0, "phase %s has a stage table (%zu stages)", policy_strphase(ph), n);
 	}
 	st = policy_phase_stages(POLICY_MAIL, &n);
-	ok(n == 6 && strcmp(st[0].name, "auth_required") == 0 && strcmp(st[n - 1].name, "spf") == 0,
+	ok(n == 7 && strcmp(st[0].name, "auth_required") == 0 && strcmp(st[n - 1].name, "spf") == 0,
 	    "MAIL: auth_required first, spf last");
+	ok(strcmp(st[2].name, "restriction") == 0 && st[2].check == policy_stage_restriction,
+	    "MAIL: the restriction stage runs once the account is known (issue 17)");
+	st = policy_phase_stages(POLICY_RCPT, &n);
+	ok(n >= 2 && strcmp(st[n - 1].name, "restriction") == 0, "RCPT: the restriction stage last (after rcpt_limit, suppression)");
+	{
+		struct policy_req rr;
+		struct policy_env re;
+		struct outcome ro;
+
+		memset(&rr, 0, sizeof(rr));
+		memset(&re, 0, sizeof(re));
+		re.restricted = restricted_lookup;
+		rr.env = &re;
+		rr.account = "app1";
+		rr.phase = POLICY_RCPT;
+		rr.sender = "app@example.test";
+		rr.rcpt = "Subject@Example.test";
+		outcome_ok(&ro);
+		policy_stage_restriction(&rr, &ro);
+		ok(ro.kind == OUTCOME_HOLD, "RCPT restriction: a restricted recipient: hold (accepted, held)");
+		rr.rcpt = "other@example.test";
+		outcome_ok(&ro);
+		policy_stage_restriction(&rr, &ro);
+		ok(ro.kind == OUTCOME_OK, "RCPT restriction: another recipient: ok");
+		rr.phase = POLICY_MAIL;
+		rr.sender = "subject@example.test";
+		outcome_ok(&ro);
+		policy_stage_restriction(&rr, &ro);
+		ok(ro.kind == OUTCOME_HOLD, "MAIL restriction: a restricted sender: hold");
+		rr.account = NULL;
+		outcome_ok(&ro);
+		policy_stage_restriction(&rr, &ro);
+		ok(ro.kind == OUTCOME_OK, "restriction: no account, nothing to look up: ok");
+	}
 	st = policy_phase_stages(POLICY_EOM, &n);
 	ok(n == 7 && strcmp(st[n - 1].name, "dkim") == 0 && strcmp(st[n - 2].name, "list_unsubscribe") == 0 &&
 	    strcmp(st[n - 3].name, "spam") == 0 && st[0].run != NULL,
