@@ -380,6 +380,7 @@ struct list_ctx {
 	const char *reason, *account;
 	uint64_t older_than, now;
 	int pseudonym;
+	uint64_t restricted_hidden;	/* reviewer: restricted messages left out */
 };
 
 static int
@@ -403,6 +404,14 @@ list_one(void *arg, const struct queue_msg *m)
 	verdicts_sum(m->verdicts, &s);
 	reason = review_reason(rec, &s);
 	since = held_since(rec, m);
+	if (strcmp(reason, "restricted") == 0 && c->req->role < CONTROL_ROLE_OPERATOR) {
+		/* restricted processing (issue 17): a reviewer sees a count only */
+		if (c->reason == NULL || strcmp(c->reason, reason) == 0)
+			c->restricted_hidden++;
+		verdicts_free(&s);
+		json_free(rec);
+		return 0;
+	}
 	if ((c->reason == NULL || strcmp(c->reason, reason) == 0) &&
 	    (c->older_than == 0 || (c->now > since && c->now - since >= c->older_than))) {
 		json_obj_begin(c->out);
@@ -476,6 +485,13 @@ cmd_review_list(struct control_req *req, struct json_out *out)
 		rc = queue_kv_foreach(req->queue, QUEUE_T_ACCOUNTS, "", list_account_one, out);
 	else
 		rc = queue_foreach(req->queue, list_one, &c);
+	if (c.restricted_hidden > 0) {
+		/* the one element that is not a message: how many restricted
+		 * messages a reviewer may not see (issue 17) */
+		json_obj_begin(out);
+		json_kv_uint(out, "restricted_hidden", c.restricted_hidden);
+		json_obj_end(out);
+	}
 	json_arr_end(out);
 	if (rc != 0)
 		return control_error(req, CONTROL_FAIL, "cannot read the queue: %s", strerror(-rc));
@@ -529,6 +545,14 @@ cmd_review_show(struct control_req *req, struct json_out *out)
 		return control_error(req, CONTROL_FAIL, "message %s is not under review", id);
 	}
 	verdicts_sum(m->verdicts, &s);
+	if (req->role < CONTROL_ROLE_OPERATOR && strcmp(review_reason(rec, &s), "restricted") == 0) {
+		/* restricted processing (issue 17): not shown to reviewers */
+		verdicts_free(&s);
+		json_free(rec);
+		queue_msg_free(m);
+		return control_error(req, CONTROL_FAIL, "message %s is restricted by a data-subject "
+		    "request: not shown to reviewers", id);
+	}
 	json_obj_begin(out);
 	json_kv_str(out, "id", m->id);
 	json_kv_str(out, "account", m->account);

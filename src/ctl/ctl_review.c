@@ -69,6 +69,7 @@ print_list(const struct json_value *res, int accounts)
 		"FINDINGS" };
 	static const char *const ahdr[] = { "ACCOUNT", "STATUS" };
 	struct ctl_table *t = ctl_table_new(accounts ? 2 : 7, accounts ? ahdr : hdr);
+	long long hidden = 0;
 	size_t i, k;
 
 	for (i = 0; res != NULL && res->type == JSON_ARRAY && i < res->n; i++) {
@@ -78,6 +79,10 @@ print_list(const struct json_value *res, int accounts)
 		const char *cells[7];
 		size_t off = 0;
 
+		if (json_get(x, "restricted_hidden") != NULL) {
+			hidden = json_get_int(x, "restricted_hidden", 0);
+			continue;
+		}
 		if (accounts) {
 			cells[0] = jstr(x, "account");
 			cells[1] = jstr(x, "status");
@@ -108,6 +113,9 @@ print_list(const struct json_value *res, int accounts)
 	}
 	ctl_table_print(t, stdout);
 	ctl_table_free(t);
+	if (hidden > 0)
+		printf("(%lld restricted message%s not shown: restricted by a data-subject request)\n",
+		    hidden, hidden == 1 ? "" : "s");
 }
 
 /* Text from a message, for a terminal: the whole string (a NUL does

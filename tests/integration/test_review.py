@@ -185,7 +185,7 @@ def run_tests(rev):
     for n, v in recs:
         dns_srv.txt(n, v)
     dns_srv.start()
-    plan(72)
+    plan(76)
     ok(gen.returncode == 0 and len(recs) == 1, "DKIM key generated and published")
     ok(all([add_account(p, "shop", "dlp_action_card=hold", "dlp_action_ssn=hold"),
             add_account(p, "camp-a", "dlp_action_card=hold"),
@@ -339,6 +339,20 @@ def run_tests(rev):
     r = rev.ctl(p, "review", "release", idr)
     ok(idr and r.returncode == 1 and "restriction" in r.stderr and state(p, idr) == "held",
        "a reviewer may not release mail held by a restriction: %s" % r.stderr.strip())
+    # restricted processing (issue 17): invisible to reviewers except as a count
+    r = rev.ctl(p, "review", "list", "--json")
+    lst = json.loads(r.stdout) if r.returncode == 0 else []
+    ok(idr not in r.stdout and {"restricted_hidden": 1} in lst,
+       "a reviewer's review list leaves the restricted message out and counts it (%s)"
+       % [x for x in lst if "restricted_hidden" in x])
+    r = rev.ctl(p, "review", "list")
+    ok(idr not in r.stdout and "1 restricted message not shown" in r.stdout,
+       "... and says so in text (%s)" % r.stdout.strip().splitlines()[-1:])
+    r = rev.ctl(p, "review", "show", idr, "--reason", "look")
+    ok(r.returncode == 1 and "restricted" in r.stderr and "restricted\r" not in r.stdout,
+       "a reviewer's review show of it is refused (%s)" % r.stderr.strip())
+    r = p.posternctl("review", "list", "--json")
+    ok(idr in r.stdout, "the operator's review list shows it")
     ok(p.posternctl("review", "release", idr).returncode == 0, "an operator may")
 
     # ---- reject -> never delivered, shredded ------------------------------------
