@@ -425,6 +425,11 @@ relay_env_account(void *arg, const char *name, const struct account_policy **pol
 	*pol = NULL;
 	if (rs->acct != NULL && relay_refresh_account(rs) != 0)
 		return -1;
+	/* the re-read replaced the record: the phase's request named the
+	 * old one's name, which later stages (restriction, suppression)
+	 * still read */
+	if (rs->acct != NULL && rs->ph != NULL)
+		rs->ph->req.account = rs->acct->name;
 	if (rs->acct == NULL && rs->mode == RELAY_MODE_RELAY) {
 		/* the session's own copy: the shared cache may be re-read while a
 		 * stage of this transaction is pending */
