@@ -77,11 +77,11 @@
 #define RELAY_ACCOUNT_CACHE_MS 5000
 #define RELAY_LOCKOUT_GC_MS 60000
 /* An attempt over the per-address cap of verifications in flight waits
- * for a slot (retried 20 ms, doubling to 500 ms) for at most this long,
+ * for a slot (retried 20 ms, doubling to 100 ms) for at most this long,
  * then answers 454 4.7.0. */
 #define RELAY_AUTH_BUSY_WAIT_MS 15000
 #define RELAY_AUTH_BUSY_FIRST_MS 20
-#define RELAY_AUTH_BUSY_MAX_STEP_MS 500
+#define RELAY_AUTH_BUSY_MAX_STEP_MS 100
 
 struct relay {
 	uv_loop_t *loop;		/* borrowed */
