@@ -487,24 +487,13 @@ addr_in_domain(const char *addr, const char *domain)
 static int
 domain_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 {
-	struct db_cursor *c;
-	const void *k;
-	size_t kl, n = 0, i, nchanged = 0;
+	size_t n = 0, i, nchanged = 0;
 	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
 	const char **changed;
 	int rc;
 
-	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+	if ((rc = msg_ids_all(txn, &ids, &n)) != 0)
 		return rc;
-	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
-	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
-		if (kl != QUEUE_ID_LEN)
-			continue;
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		memcpy(ids[n], k, QUEUE_ID_LEN);
-		ids[n++][QUEUE_ID_LEN] = '\0';
-	}
-	db_cursor_close(c);
 	changed = xcalloc(n + 1, sizeof(*changed));
 	for (rc = 0, i = 0; i < n; i++) {
 		rc = action_apply(q, txn, ids[i], s->act, NULL, NULL, s->key);
@@ -674,26 +663,14 @@ action_apply(struct queue *q, struct db_txn *txn, const char *id, enum queue_act
 static int
 account_mail_delete(struct queue *q, struct db_txn *txn, const char *account)
 {
-	struct db_cursor *c;
 	struct queue_msg *m;
 	struct mrec r;
-	const void *k;
-	size_t kl, n = 0, i;
+	size_t n = 0, i;
 	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
 	int rc;
 
-	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+	if ((rc = msg_ids_all(txn, &ids, &n)) != 0)
 		return rc;
-	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
-	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
-		if (kl != QUEUE_ID_LEN)
-			continue;
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		memcpy(ids[n], k, QUEUE_ID_LEN);
-		ids[n][QUEUE_ID_LEN] = '\0';
-		n++;
-	}
-	db_cursor_close(c);
 	rc = 0;
 	for (i = 0; i < n && rc == 0; i++) {
 		int mine;

@@ -389,6 +389,8 @@ uint64_t msg_record_slot(const void *data, size_t len);
  * orcpt) under DK, with their keyed hashes (commit). */
 void envelope_seal(const unsigned char *dk, struct queue_msg *m);
 int msg_put(struct db_txn *txn, const struct queue_msg *m, const struct mrec *r);
+/* Every message id of the messages table, appended to *OUT (N of them). */
+int msg_ids_all(struct db_txn *txn, char (**out)[QUEUE_ID_LEN + 1], size_t *n);
 int rcpt_put(struct db_txn *txn, const char *id, const struct queue_rcpt *rc);
 int sched_put(struct db_txn *txn, uint64_t due, const char *id, uint32_t no);
 /* Deleting an absent entry is not an error. */

@@ -810,3 +810,32 @@ msg_finalise(struct queue_msg *m, struct mrec *r, uint64_t now)
 		r->final_time = now;
 }
 
+
+/*
+ * Every message id in the messages table, in order, into *OUT (malloc'd
+ * array of N, appended to what is there); callers walk them after the
+ * cursor is closed, so they may change the records as they go.  0, or
+ * the negative errno of opening the cursor.
+ */
+int
+msg_ids_all(struct db_txn *txn, char (**out)[QUEUE_ID_LEN + 1], size_t *n)
+{
+	struct db_cursor *c;
+	const void *k;
+	size_t kl;
+	int rc;
+
+	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+		return rc;
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
+		if (kl != QUEUE_ID_LEN)
+			continue;
+		*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+		memcpy((*out)[*n], k, QUEUE_ID_LEN);
+		(*out)[*n][QUEUE_ID_LEN] = '\0';
+		(*n)++;
+	}
+	db_cursor_close(c);
+	return 0;
+}

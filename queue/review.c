@@ -252,9 +252,7 @@ account_candidate(struct db_txn *txn, const char *id, const char *account, int h
 static int
 review_account_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 {
-	struct db_cursor *c;
-	const void *k;
-	size_t kl, n = 0, i, nchanged = 0;
+	size_t n = 0, i, nchanged = 0;
 	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
 	const char **changed;
 	int rc, hold = s->review_op == QUEUE_REVIEW_HOLD;
@@ -264,18 +262,8 @@ review_account_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	if (s->event != NULL &&
 	    (rc = queue_append_log(q, txn, DB_EVENTS, s->event, strlen(s->event))) != 0)
 		return rc;
-	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+	if ((rc = msg_ids_all(txn, &ids, &n)) != 0)
 		return rc;
-	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
-	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
-		if (kl != QUEUE_ID_LEN)
-			continue;
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		memcpy(ids[n], k, QUEUE_ID_LEN);
-		ids[n][QUEUE_ID_LEN] = '\0';
-		n++;
-	}
-	db_cursor_close(c);
 	changed = xcalloc(n ? n : 1, sizeof(*changed));
 	rc = 0;
 	for (i = 0; i < n && rc >= 0; i++) {

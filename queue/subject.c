@@ -424,9 +424,7 @@ restrict_message(struct queue *q, struct db_txn *txn, struct subject_op *s, cons
 static int
 restrict_apply(struct queue *q, struct db_txn *txn, struct subject_op *s)
 {
-	struct db_cursor *c;
-	const void *k;
-	size_t kl, n = 0, i;
+	size_t n = 0, i;
 	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
 	int rc;
 
@@ -437,18 +435,8 @@ restrict_apply(struct queue *q, struct db_txn *txn, struct subject_op *s)
 		return ENOENT;		/* nothing to unrestrict: refused, nothing written */
 	if (rc != 0)
 		return rc;
-	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+	if ((rc = msg_ids_all(txn, &ids, &n)) != 0)
 		return rc;
-	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
-	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
-		if (kl != QUEUE_ID_LEN)
-			continue;
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		memcpy(ids[n], k, QUEUE_ID_LEN);
-		ids[n][QUEUE_ID_LEN] = '\0';
-		n++;
-	}
-	db_cursor_close(c);
 	rc = 0;
 	for (i = 0; i < n && rc == 0; i++)
 		rc = restrict_message(q, txn, s, ids[i]);
@@ -462,9 +450,8 @@ static int
 subject_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 {
 	struct subject_op *s = (struct subject_op *)wop;
-	struct db_cursor *c;
-	const void *k, *v;
-	size_t kl, vl, n = 0, i;
+	const void *v;
+	size_t vl, n = 0, i;
 	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
 	char hex[ADDR_HASH_LEN * 2 + 1];
 	const char *needles[3];
@@ -474,18 +461,8 @@ subject_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	if (s->restrict_op != 0)
 		return restrict_apply(q, txn, s);
 	memset(&s->c, 0, sizeof(s->c));	/* the writer may apply an op twice */
-	if ((rc = db_cursor_open(txn, DB_MESSAGES, &c)) != 0)
+	if ((rc = msg_ids_all(txn, &ids, &n)) != 0)
 		return rc;
-	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL); rc == 0;
-	    rc = db_cursor_next(c, &k, &kl, NULL, NULL)) {
-		if (kl != QUEUE_ID_LEN)
-			continue;
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		memcpy(ids[n], k, QUEUE_ID_LEN);
-		ids[n][QUEUE_ID_LEN] = '\0';
-		n++;
-	}
-	db_cursor_close(c);
 	gone = hash_new(NULL);
 	foreign = hash_new(NULL);
 	rc = 0;
