@@ -418,6 +418,7 @@ msg_record_slot(const void *data, size_t len)
 	free(m.envid);
 	free(m.verdicts);
 	free(m.client);
+	free(m.message_id);
 	free(m.env_sealed);
 	return s;
 }
