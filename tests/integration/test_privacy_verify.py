@@ -289,30 +289,17 @@ with Postern(tls=False, conf=dict(conf, delivery_enabled="no", body_retention="0
 
 
 # ---- a message held by DLP, shown to a reviewer, rejected ------------------
-class Reviewer:
-    def __init__(self):
-        self.group, self.user = "ptvg%d" % os.getpid(), "ptvu%d" % os.getpid()
-        subprocess.run(["groupadd", self.group], check=True)
-        subprocess.run(["useradd", "-M", "-N", "-g", "nogroup", "-G", self.group,
-                        "-s", "/usr/sbin/nologin", self.user], check=True)
-
-    def close(self):
-        subprocess.run(["userdel", self.user], stderr=subprocess.DEVNULL)
-        subprocess.run(["groupdel", self.group], stderr=subprocess.DEVNULL)
-
-    def ctl(self, p, *args):
-        r = subprocess.run(["runuser", "-u", self.user, "--", p.posternctl_path,
-                            "-c", os.path.join(p.dir, "none.conf"), "-s", p.control_socket, *args],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
-                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-        OUT["reviewer %d %s" % (len(OUT), " ".join(args))] = (r.stdout + r.stderr).encode()
-        return r
+def reviewer_ctl(rev, p, *args):
+    """posternctl as the reviewer; its output joins what is scanned."""
+    r = rev.ctl(p, *args)
+    OUT["reviewer %d %s" % (len(OUT), " ".join(args))] = (r.stdout + r.stderr).encode()
+    return r
 
 
 if os.geteuid() != 0:
     skip(7, "needs root: the reviewer is a real user")
 else:
-    rev = Reviewer()
+    rev = Reviewer("ptv")
     try:
         with Postern(tls=True, conf=dict(conf, delivery_enabled="no", reviewer_group=rev.group)) as p:
             OUT.clear()
@@ -329,12 +316,12 @@ else:
                                 auth=("shop", "Shop-Pw-Secret-91"), mail_options=("SMTPUTF8",))
             rid = queue_id(text)
             ok(code == 250 and rid, "DLP: the message with a card number is accepted and held (%s)" % text)
-            r = rev.ctl(p, "review", "show", rid, "--reason", "dlp triage", "--json")
+            r = reviewer_ctl(rev, p, "review", "show", rid, "--reason", "dlp triage", "--json")
             ok(r.returncode == 0 and rid in r.stdout, "reviewer: review show (%s)" % r.stderr.strip())
             is_(A.plaintext({"review show": r.stdout.encode()},
                             [R["slocal"], R["rlocal"], R["ilocal"]]), {},
                 "reviewer: the review view has no address (envelope, headers, body, any case, IDN)")
-            views = b"".join((rev.ctl(p, *a).stdout.encode()) for a in
+            views = b"".join((reviewer_ctl(rev, p, *a).stdout.encode()) for a in
                              (("review", "list", "--json"), ("review", "account", "shop", "--json"),
                               ("review", "list", "--accounts", "--json")))
             is_(A.plaintext({"review list": views}, [R["slocal"], R["rlocal"], R["ilocal"]]), {},
@@ -347,7 +334,7 @@ else:
             p.stop()
             before = A.files(p)
             p.start()
-            r = rev.ctl(p, "review", "reject", rid)
+            r = reviewer_ctl(rev, p, "review", "reject", rid)
             ok(r.returncode == 0, "reviewer: review reject (%s)" % r.stderr.strip())
             OUT["audit"] = json.dumps(audit(p)).encode()
             p.stop()

@@ -91,29 +91,6 @@ def dnsfunc(name, timeout=5):
         return None
 
 
-class Reviewer:
-    """A real user in a real group, made for this test and removed after."""
-
-    def __init__(self):
-        self.group = "ptrevg%d" % os.getpid()
-        self.user = "ptrev%d" % os.getpid()
-        subprocess.run(["groupadd", self.group], check=True)
-        subprocess.run(["useradd", "-M", "-N", "-g", "nogroup", "-G", self.group,
-                        "-s", "/usr/sbin/nologin", self.user], check=True)
-
-    def close(self):
-        subprocess.run(["userdel", self.user], stderr=subprocess.DEVNULL)
-        subprocess.run(["groupdel", self.group], stderr=subprocess.DEVNULL)
-
-    def ctl(self, p, *args):
-        return subprocess.run(["runuser", "-u", self.user, "--", p.posternctl_path,
-                               "-c", os.path.join(p.dir, "none.conf"), "-s", p.control_socket,
-                               *[str(a) for a in args]],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              timeout=60 * TIME_SCALE,
-                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-
-
 def audit(p):
     return p.posternctl_json("audit", "list")["audit"]
 
@@ -154,7 +131,7 @@ def main():
     for tool in ("runuser", "useradd", "groupadd"):
         if subprocess.run(["sh", "-c", "command -v " + tool], stdout=subprocess.DEVNULL).returncode:
             skip_all("%s not installed" % tool)
-    rev = Reviewer()
+    rev = Reviewer("ptrev")
     try:
         run_tests(rev)
     finally:

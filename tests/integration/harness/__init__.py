@@ -24,6 +24,8 @@ as `/usr/bin/python3 path/to/test_x.py`).  It provides:
   SmtpSink   Postfix's smtp-sink, for load tests.
   Netns      a private network namespace (root only) with its own
              resolv.conf, for tools that use the system resolver.
+  Reviewer   a real Unix user in a real group (root only), made for
+             one test and removed after, to run posternctl as it.
 
 Every process is started by us, remembered by pid and stopped by pid
 at exit (also on an exception); nothing is ever killed by name.
@@ -32,7 +34,7 @@ Set POSTERN_KEEP_TMP=1 to keep the temp dirs for a post-mortem.
 
 Modules: core (TAP, fixtures registry, ports, temp dirs, waits,
 certificates), daemon (Postern), dns (Dns), sink (Sink, SmtpSink),
-netns (Netns); `python3 -m harness sink ...` runs the sink server.
+netns (Netns), unixuser (Reviewer); `python3 -m harness sink ...` runs the sink server.
 """
 
 from .core import (BUILDDIR, HERE, HarnessError, PYTHON, SRCDIR, TIME_SCALE, _Tap, _cleanup, _conf_value, _dump_fixtures, _excepthook, _fixtures, _kill_pid, _netns_prefix, _on_signal, _out, _tail_lines, _tap, _tmpdirs, bail_out, diag, done, failed, free_port, free_ports, is_, isnt, like, make_cert, note, ok, plan, run, skip, skip_all, tmpdir, unlike, wait_for)
@@ -40,6 +42,7 @@ from .daemon import (Postern, client_tls_context, make_message, queue_id)
 from .dns import (Dns, _dq)
 from .sink import (Sink, SinkMessage, SmtpSink, _sink_main)
 from .netns import (Netns)
+from .unixuser import (Reviewer)
 
 __all__ = [
     "plan", "ok", "is_", "isnt", "like", "unlike", "diag", "note", "skip",
@@ -50,6 +53,7 @@ __all__ = [
 ]
 __all__ += ["queue_id", "make_message"]
 __all__.append("client_tls_context")
+__all__.append("Reviewer")
 
 # The context-manager form for the other fixtures: start on enter,
 # stop on exit (and dump the log when the block raised).
