@@ -157,7 +157,7 @@ data_key(struct queue *q, struct db_txn *txn, const char *account, const char *i
 		return -ENOENT;
 	if ((rc = queue_account_key(q, txn, account, 0, ak)) != 0)
 		return rc;
-	rc = ks_get(q->ks, ak, KS_MESSAGE, id, slot, dk);
+	rc = ks_data_key(q->ks, q->master, ak, id, slot, dk);
 	crypto_wipe(ak, sizeof(ak));
 	return rc;
 }

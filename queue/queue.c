@@ -392,9 +392,8 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 
 	if ((err = queue_account_key(q, txn, in->account, 1, ak)) != 0)
 		return err == -EBADMSG ? EACCES : err;
-	crypto_random_bytes(dk, sizeof(dk));
-	/* the data key goes to the key store, synced before this commit */
-	if ((err = ks_put(q->ks, ak, KS_MESSAGE, c->id, dk, &slot)) != 0)
+	/* the data key comes from a pool slot synced ahead (keystore.c) */
+	if ((err = ks_take(q->ks, q->master, ak, c->id, &slot, dk)) != 0)
 		goto out;
 	sealed = xmalloc(q->chunk_size + CRYPTO_OVERHEAD);
 	for (off = 0, no = 0; off < in->len; off += n, no++) {

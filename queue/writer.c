@@ -154,6 +154,7 @@ writer_main(void *arg)
 	struct writer_op *batch, **tail, *op;
 	struct queue_settings st;
 	int64_t max, n;
+	int idle;
 
 	for (;;) {
 		queue_settings(q, &st);
@@ -191,8 +192,13 @@ writer_main(void *arg)
 				break;
 		*q->done_tail = batch;
 		q->done_tail = &op->next;
+		idle = q->pending == NULL;
 		pthread_mutex_unlock(&q->wlock);
 		uv_async_send(&q->async);
+		/* nothing waiting: top the key pool up now, so that no commit
+		 * waits for a key store sync (keystore.c) */
+		if (idle && q->have_master)
+			ks_pool_idle(q->ks, q->master);
 	}
 	return NULL;
 }
