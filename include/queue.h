@@ -11,8 +11,8 @@
  *    one writer thread).  Failures are tempfail outcomes: 452 4.3.1
  *    (map or disk full) or 451 4.3.0 (I/O).
  *  - Bodies are stored in chunks, each sealed with AES-256-GCM under a
- *    per-message data key (wrapped by the account key, wrapped by the
- *    master key); envelope addresses are sealed under the same key, with
+ *    per-message data key (derived from the account key and a per-message
+ *    secret, both sealed under the master key); envelope addresses are sealed under the same key, with
  *    keyed hashes beside them for lookups.  The keys live in the key
  *    store (queue/keystore.c), not in LMDB: deleting a message zeroes
  *    its data key's slot once the transaction commits.

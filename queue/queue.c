@@ -13,9 +13,10 @@
  * once.  Reads open their own read transaction and may run anywhere.
  * Record formats are in records.c, the key hierarchy in keys.c.
  *
- * Encryption: a commit makes a random data key, writes it wrapped under
- * the account key to a key store slot (keystore.c: synced before the
- * batch's LMDB commit), seals every body chunk and the envelope
+ * Encryption: a commit takes a key store slot from the pool (keystore.c:
+ * written and synced ahead, before the batch's LMDB commit), derives the
+ * message's data key from it and the account key, seals every body
+ * chunk and the envelope
  * (sender, envid, client, each recipient's address and ORCPT) with it,
  * and stores the keyed hashes of the addresses beside them (addr.h).
  *

@@ -10,9 +10,11 @@
  * on the loop thread, never on this one, so the loop never blocks on
  * disk.
  *
- * Keys (queue/keystore.c): slots an op writes are synced before the
- * commit; slots an op forgets are zeroed and synced after it; a batch
- * that fails zeroes the slots it wrote.
+ * Keys (queue/keystore.c): slots an op writes (new account keys) are
+ * synced before the commit, message slots come from a pool synced ahead
+ * (topped up here when nothing is pending); slots an op forgets are
+ * zeroed and synced after it; a batch that fails zeroes the slots it
+ * wrote and gives back the pool slots it took.
  *
  * An op may carry an audit record (struct queue_audit): it is appended
  * right after the op is applied, inside the same transaction, so the
