@@ -260,6 +260,28 @@ slot_zero(struct keystore *ks, uint64_t slot)
 	return slot_write(ks, slot, zero);
 }
 
+/* Read slot S whole; -ENOENT when it is past the end (or unreadable). */
+static int
+slot_read(struct keystore *ks, uint64_t s, unsigned char *slot)
+{
+	if (ks == NULL || s == 0)
+		return -ENOENT;
+	if (pread(ks->fd, slot, KS_SLOT_LEN, (off_t)(s * KS_SLOT_LEN)) != KS_SLOT_LEN)
+		return -ENOENT;
+	return 0;
+}
+
+/* Open the key sealed in SLOT (slot number S) under WRAP for KIND OWNER. */
+static int
+slot_open(const unsigned char *slot, uint64_t s, const unsigned char *wrap, enum ks_kind kind,
+    const char *owner, unsigned char *out)
+{
+	unsigned char aad[sizeof(slot_aad_prefix) + 9 + 300];
+	size_t al = slot_aad(aad, sizeof(aad), s, kind, owner);
+
+	return crypto_open(wrap, aad, al, slot + 4, KS_SLOT_LEN - 4, out) == 0 ? 0 : -EBADMSG;
+}
+
 /* ---- the pool ------------------------------------------------------- */
 
 static void
@@ -504,25 +526,18 @@ ks_data_key(struct keystore *ks, const unsigned char *master, const unsigned cha
     const char *id, uint64_t s, unsigned char *dk)
 {
 	unsigned char slot[KS_SLOT_LEN], secret[CRYPTO_KEY_LEN];
-	unsigned char aad[sizeof(slot_aad_prefix) + 9 + 300];
-	size_t al;
-	ssize_t n;
 	int rc;
 
-	if (ks == NULL || s == 0)
-		return -ENOENT;
-	n = pread(ks->fd, slot, sizeof(slot), (off_t)(s * KS_SLOT_LEN));
-	if (n == KS_SLOT_LEN && memcmp(slot, slot_magic, 4) == 0) {
+	if ((rc = slot_read(ks, s, slot)) != 0)
+		return rc;
+	if (memcmp(slot, slot_magic, 4) == 0)
 		/* a data key of the first format, sealed under the account key */
-		crypto_wipe(slot, sizeof(slot));
-		return ks_get(ks, ak, KS_MESSAGE, id, s, dk);
-	}
-	if (n != KS_SLOT_LEN || memcmp(slot, pool_magic, 4) != 0)
-		return -ENOENT;		/* zeroed: shredded */
-	al = slot_aad(aad, sizeof(aad), s, KS_POOL, "");
-	rc = crypto_open(master, aad, al, slot + 4, KS_SLOT_LEN - 4, secret) == 0 ? 0 : -EBADMSG;
-	if (rc == 0)
+		rc = slot_open(slot, s, ak, KS_MESSAGE, id, dk);
+	else if (memcmp(slot, pool_magic, 4) == 0 &&
+	    (rc = slot_open(slot, s, master, KS_POOL, "", secret)) == 0)
 		pool_derive(ak, s, id, secret, dk);
+	else if (rc == 0)
+		rc = -ENOENT;		/* zeroed: shredded */
 	crypto_wipe(slot, sizeof(slot));
 	crypto_wipe(secret, sizeof(secret));
 	return rc;
@@ -563,18 +578,13 @@ int
 ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind, const char *owner,
     uint64_t s, unsigned char *key)
 {
-	unsigned char slot[KS_SLOT_LEN], aad[sizeof(slot_aad_prefix) + 9 + 300];
-	size_t al;
-	ssize_t n;
+	unsigned char slot[KS_SLOT_LEN];
 	int rc;
 
-	if (ks == NULL || s == 0)
-		return -ENOENT;
-	n = pread(ks->fd, slot, sizeof(slot), (off_t)(s * KS_SLOT_LEN));
-	if (n != KS_SLOT_LEN || memcmp(slot, slot_magic, 4) != 0)
-		return -ENOENT;		/* zeroed: shredded */
-	al = slot_aad(aad, sizeof(aad), s, kind, owner);
-	rc = crypto_open(wrap, aad, al, slot + 4, KS_SLOT_LEN - 4, key) == 0 ? 0 : -EBADMSG;
+	if ((rc = slot_read(ks, s, slot)) != 0)
+		return rc;
+	rc = memcmp(slot, slot_magic, 4) != 0 ? -ENOENT :	/* zeroed: shredded */
+	    slot_open(slot, s, wrap, kind, owner, key);
 	crypto_wipe(slot, sizeof(slot));
 	return rc;
 }
