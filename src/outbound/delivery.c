@@ -375,7 +375,7 @@ dl_hard_bounce(struct delivery *dl, const struct queue_msg *m, const struct queu
 		return;
 	(void)suppress_add_auto(dl->q, m->account && suppress_scope_valid(m->account) ?
 	    m->account : SUPPRESS_GLOBAL, r->addr, strlen(r->addr), SUPPRESS_HARD_BOUNCE,
-	    res->enhanced, dl->p.hard_bounce_expiry, NULL, NULL);
+	    res->enhanced, dl->p.hard_bounce_expiry, m->id, NULL, NULL);
 }
 
 static void

@@ -16,5 +16,5 @@ EXTRA_DIST += tests/integration/test_delivery.py tests/integration/test_delivery
 	tests/integration/test_delivery_e2e.py tests/integration/test_delivery_backoff.py \
 	tests/integration/test_delivery_failover.py
 # issue 19: signed event webhooks against a local HTTP receiver
-TESTS += tests/integration/test_webhooks.py
-EXTRA_DIST += tests/integration/test_webhooks.py
+TESTS += tests/integration/test_webhooks.py tests/integration/test_webhook_suppress.py
+EXTRA_DIST += tests/integration/test_webhooks.py tests/integration/test_webhook_suppress.py
