@@ -76,6 +76,7 @@ struct dest {
 	int nconns;
 	struct route_req *rreq;
 	int have_route;
+	int via_transport;		/* the transport table chose the route */
 	struct outcome route_o;
 	struct route_target *targets;
 	size_t ntargets;
