@@ -55,10 +55,11 @@ if [ ! -e "$root/etc/os-release" ]; then
 	fi
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
-pkgs=$(sed -n '/^build_pkgs="/,/"$/p; /^run_pkgs="/,/"$/p' "$top/contrib/dev/deps.sh" |
-	sed -e 's/^[a-z_]*="//' -e 's/"$//' | tr '\n' ' ')
+pkgs=$(awk '/^(build|run)_pkgs="/ { on = 1 } on { print } on && /"$/ { on = 0 }' \
+	"$top/contrib/dev/deps.sh" | sed -e 's/^[a-z_]*="//' -e 's/"$//' | tr '\n' ' ')
 echo "+ chroot $root apt-get install systemd systemd-sysv dbus passwd $pkgs"
-chroot "$root" sh -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -q &&
+chroot "$root" sh -c "export DEBIAN_FRONTEND=noninteractive; dpkg --configure -a &&
+	apt-get update -q &&
 	apt-get install -y -q --no-install-recommends systemd systemd-sysv dbus passwd \
 	ca-certificates $pkgs" >"$root/root/apt.log" 2>&1 ||
 	{ tail -20 "$root/root/apt.log"; exit 1; }

@@ -18,7 +18,8 @@ group exist; the user is a system user (uid below 1000) with a shell
 that refuses logins, its home the data directory; the data and DKIM key
 directories are 0700 and the control socket's directory 0755, owned by
 the user; the master key's directory 0750 root:operators; the master key
-0600, owned by the user, 64 hex digits; the config 0640 root:operators;
+0600, owned by the user, 64 hex digits; the erasure journal beside it
+created empty, 0600, the user's; the config 0640 root:operators;
 `posternd -n` accepts the result.  A second run is safe: exit 0, no
 useradd or groupadd, the same master key, the same owners and modes.
 The real /etc/passwd does not have the user afterwards."""
@@ -43,7 +44,7 @@ snap() {
     getent passwd "$U" > "$D/passwd$1" || true
     for g in "$OP" "$RV" "$U"; do getent group "$g" >> "$D/group$1" || true; done
     for f in "$D/lib/postern" "$D/run/postern" "$D/lib/postern/dkim" "$D/etc/postern" \
-             "$D/etc/postern/master.key" "$D/postern.conf"; do
+             "$D/etc/postern/master.key" "$D/etc/postern/erasure.journal" "$D/postern.conf"; do
         stat -c '%n %a %U %G' "$f" >> "$D/stat$1" 2>&1
     done
 }
@@ -78,7 +79,7 @@ def main():
     if probe.returncode != 0:
         skip_all("no mount namespaces here: %s" % probe.stdout.decode(errors="replace").strip())
         return
-    plan(16)
+    plan(17)
     d = tmpdir("postern-setup-real-")
     os.chmod(d, 0o755)
     for sub in ("up", "work"):
@@ -97,7 +98,7 @@ def main():
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", INNER],
                        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
     if r.returncode == 90:
-        skip(16, "cannot mount an overlay over /etc here")
+        skip(17, "cannot mount an overlay over /etc here")
         return
     run1 = read(d, "run1.out")
     diag(run1.strip())
@@ -123,6 +124,8 @@ def main():
     is_(st.get(d + "/etc/postern"), ("750", "root", op), "master key directory 0750 root:operators")
     is_(st.get(d + "/etc/postern/master.key"), ("600", user, user), "master key 0600, the user's")
     is_(st.get(d + "/postern.conf"), ("640", "root", op), "config 0640 root:operators")
+    is_(st.get(d + "/etc/postern/erasure.journal"), ("600", user, user),
+        "erasure journal 0600, the user's (posternd cannot create it in the key directory)")
     key = read(d, "etc/postern/master.key")
     ok(len(key.strip()) == 64 and all(c in "0123456789abcdef" for c in key.strip()),
        "master key: 64 hex digits")
