@@ -95,7 +95,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 	-out /usr/local/etc/postern/tls/cert.pem 2>/dev/null
 chown -R postern:postern /usr/local/etc/postern/tls
 chmod 0600 /usr/local/etc/postern/tls/key.pem
-cat >>"$conf" <<CONF
+grep -q '^# postern-check' "$conf" || cat >>"$conf" <<CONF
 # postern-check
 hostname = postern.test
 smtpd_submission_listen = 127.0.0.1:587
