@@ -466,8 +466,7 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		dl_trigger(dl, m, newstate);
 	{
 		/* by destination class too (a bounded label: dest_class.h) */
-		size_t cls = dest_class_of(&dl->p.classes, it->dest ? it->dest->domain : NULL,
-		    it->host, it->dest ? it->dest->via_transport : 0);
+		size_t cls = it->cls;
 
 		if (cls >= DEST_CLASS_MAX)
 			cls = DEST_CLASS_MAX - 1;
@@ -510,6 +509,10 @@ dl_item_report(struct dl_item *it)
 	size_t i, n = it->n;
 
 	it->reports_pending = n;
+	/* classified now: the destination may be gone when the reports
+	 * come back from the queue */
+	it->cls = dest_class_of(&dl->p.classes, it->dest ? it->dest->domain : NULL, it->host,
+	    it->dest ? it->dest->via_transport : 0);
 	for (i = 0; i < n; i++) {
 		struct report_ctx *rc = xcalloc(1, sizeof(*rc));
 		struct outcome o = it->res[i];
