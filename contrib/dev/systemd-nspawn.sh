@@ -107,6 +107,8 @@ transport = *=[127.0.0.1]:2526
 CONF
 check config posternd -n -c "$conf"
 systemctl daemon-reload
+# systemd logs every sd_notify message it gets at debug level
+systemctl log-level debug
 check unit-file systemctl cat postern
 check start systemctl start postern
 check is-active systemctl is-active postern
@@ -116,6 +118,7 @@ check port-25 sh -c 'ss -ltnp | grep -E ":(25|587) "'
 check reload systemctl reload postern
 check after-reload sh -c 'systemctl is-active postern && systemctl show -p ActiveState,SubState,NRestarts,MainPID postern'
 check reload-journal sh -c 'journalctl -u postern -b --no-pager -o short-monotonic | grep -E "reload|RELOADING|ready" | tail -5'
+check notify sh -c 'journalctl -b --no-pager -o cat _PID=1 | grep -E "postern.service: Got notification message" | tail -6'
 check priorities sh -c 'journalctl -u postern -b --no-pager -o json | python3 -c "
 import json, sys
 for l in sys.stdin:
