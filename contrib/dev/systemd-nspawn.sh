@@ -118,7 +118,6 @@ check port-25 sh -c 'ss -ltnp | grep -E ":(25|587) "'
 check reload systemctl reload postern
 check after-reload sh -c 'systemctl is-active postern && systemctl show -p ActiveState,SubState,NRestarts,MainPID postern'
 check reload-journal sh -c 'journalctl -u postern -b --no-pager -o short-monotonic | grep -E "reload|RELOADING|ready" | tail -5'
-check notify sh -c 'journalctl -b --no-pager -o cat _PID=1 | grep -E "postern.service: Got notification message" | tail -6'
 check priorities sh -c 'journalctl -u postern -b --no-pager -o json | python3 -c "
 import json, sys
 for l in sys.stdin:
@@ -133,6 +132,7 @@ check queue-list posternctl queue list
 check status posternctl status
 check stop systemctl stop postern
 check inactive sh -c '! systemctl is-active postern'
+check notify sh -c 'journalctl -b --no-pager -o cat _PID=1 | grep -E "postern.service: Got notification message" | tail -8'
 check stop-journal sh -c 'journalctl -u postern -b --no-pager | tail -4'
 echo "systemd check: $pass passed, $fail failed"
 EOF
