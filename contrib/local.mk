@@ -3,7 +3,8 @@
 # and what `make install` adds beyond programs and man pages: the
 # config (never overwriting one that exists), the systemd unit, bash
 # completion, and the configured paths in the installed man pages.
-EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service.in
+EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service.in \
+	contrib/dev/systemd-nspawn.sh contrib/dev/systemd-nspawn-result.txt
 EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load
 EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood
 EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
