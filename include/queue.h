@@ -343,6 +343,15 @@ int queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const char *event, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
 
+/* The put of queue_kv_put_event() plus WEBHOOK (a JSON event for the
+ * webhook outbox, or NULL) in the same transaction: written when MSG_ID
+ * is NULL (the caller knows the account has a webhook) or names a
+ * message whose events go to the outbox (its account had a webhook at
+ * commit).  Suppressions added by a bounce, complaint or unsubscribe. */
+int queue_kv_put_notify(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const char *event, const char *webhook, const char *msg_id,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
+
 /* N puts (KEYS[i] -> VALS[i], LENS[i]) with their EVENTS (NULL, or
  * per put NULL or a JSON object) and AUDIT's one record in ONE
  * transaction: all or nothing (suppress import). */

@@ -427,6 +427,8 @@ int event_add_reason(struct queue *q, struct db_txn *txn, const char *id,
     const char *addr, const char *what, const char *reason);
 /* Every event of a message with MF_WEBHOOK is also written to the webhook
  * outbox (queue/outbox.c), in the same transaction. */
+/* Whether message ID (as written in TXN) goes to the webhook outbox. */
+int msg_wants_outbox(struct db_txn *txn, const char *id);
 
 /* ---- keys.c: the key hierarchy ---- */
 
@@ -481,6 +483,11 @@ struct simple_op {
 	/* OP_KV: an event appended with the put or delete (account status
 	 * changes, suppression lists) */
 	char *event;
+	/* OP_KV: a webhook event for the outbox with the put (suppressions,
+	 * issue 19): written when outbox_msg is "" or names a message that
+	 * goes to the outbox (msg_wants_outbox) */
+	char *outbox;
+	char outbox_msg[QUEUE_ID_LEN + 1];
 	/* OP_REVIEW (review.c) */
 	int review_op;			/* enum queue_review_op */
 	char *reason;
