@@ -26,7 +26,8 @@
  * fdatasync for up to KS_POOL_MAX slots), when the pool runs dry or the
  * writer is idle; a commit takes one (ks_take) without writing.  A pool
  * slot is not an owner's until a committed record names it, so a pool
- * slot of an aborted batch goes back to the pool, and clean shutdown
+ * slot of an aborted batch is zeroed (its secret may have sealed pages
+ * the aborted commit left in data.mdb: pool_batch_end), and clean shutdown
  * zeroes the pool (no record ever named those) and cuts the zeroed slots
  * off the end of the file.  After a crash they are
  * unreferenced and the start-up reconcile zeroes (and journals) them like
@@ -502,7 +503,14 @@ ks_pool_idle(struct keystore *ks, const unsigned char *master)
 }
 
 /* End of a batch for the pool: slots of a committed batch are their
- * messages' now; those of an aborted one go back. */
+ * messages' now.  Those of an aborted one are zeroed with the batch's
+ * other new slots (ks_batch_end), not handed out again: the aborted
+ * batch may have put pages sealed under their data keys into data.mdb
+ * (a commit that failed part-way on a full disk, pages LMDB spilled),
+ * free pages no delete ever shreds, and the retry commits the message
+ * under another slot; a secret given to the next message would keep
+ * that copy derivable (message id, slot number and secret) for as long
+ * as the next message lives. */
 static void
 pool_batch_end(struct keystore *ks, int committed)
 {
@@ -512,11 +520,9 @@ pool_batch_end(struct keystore *ks, int committed)
 		return;
 	if (ks->taken_n * 2 > ks->pool_target)
 		ks->pool_target = ks->taken_n * 2 > KS_POOL_MAX ? KS_POOL_MAX : ks->taken_n * 2;
-	if (!committed) {
-		pool_reserve(&ks->pool, &ks->pool_cap, ks->pool_n + ks->taken_n);
+	if (!committed)
 		for (i = 0; i < ks->taken_n; i++)
-			ks->pool[ks->pool_n++] = ks->taken[i];
-	}
+			list_push(&ks->added, ks->taken[i].slot);
 	pool_wipe(ks->taken, ks->taken_n);
 	ks->taken_n = 0;
 }
