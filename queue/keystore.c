@@ -608,12 +608,16 @@ ks_whole_slots(struct keystore *ks)
 int
 ks_slot_used(struct keystore *ks, uint64_t s)
 {
-	unsigned char slot[4];
+	unsigned char slot[KS_SLOT_LEN];
+	int used;
 
 	if (ks == NULL || s == 0 || s > ks->nslots)
 		return 0;
-	return pread(ks->fd, slot, sizeof(slot), (off_t)(s * KS_SLOT_LEN)) == (ssize_t)sizeof(slot) &&
-	    slot_intact(slot);
+	/* whole: a slot the file's end cuts through keeps its magic but
+	 * not its key (ks_data_key cannot read it) */
+	used = slot_read(ks, s, slot) == 0 && slot_intact(slot);
+	crypto_wipe(slot, sizeof(slot));
+	return used;
 }
 
 void
@@ -734,6 +738,21 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 			 * (restore zeroes journalled slots), where the key is whole.
 			 * Left as it is, out of use; it reads as unreadable. */
 			damaged++;
+			continue;
+		}
+		if (!referenced && n >= 0 && n < KS_SLOT_LEN && s == ks->nslots) {
+			/* the torn end of a write a crash cut short (a pool fill
+			 * on a full disk): its octets are zeroed where they are and
+			 * the file is cut to whole slots.  Zeroing it whole would
+			 * grow the file, and fail start on the disk still full. */
+			journal_add(ks->journal, "slot", "-", s);
+			if (journal_flush(ks->journal) != 0 ||
+			    (n > 0 && pwrite(ks->fd, zero, (size_t)n, (off_t)(s * KS_SLOT_LEN)) != n) ||
+			    fdatasync(ks->fd) != 0 ||
+			    ftruncate(ks->fd, (off_t)(s * KS_SLOT_LEN)) != 0)
+				return -EIO;
+			ks->nslots--;
+			nz++;
 			continue;
 		}
 		if (n != KS_SLOT_LEN || memcmp(slot, zero, sizeof(zero)) != 0) {

@@ -20,9 +20,12 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -244,6 +247,68 @@ test_pool(void)
 	is_int(ks_reconcile(ks, refs, 2, &zeroed), 0, "pool: reconcile");
 	is_int((int)slots_in(path, "PKS2"), 1, "pool: the crash's pool is zeroed, the referenced kept");
 	is_int(ks_data_key(ks, master, ak, "msgy", s3, out), 0, "pool: the referenced key reads");
+	ks_close(ks);
+}
+
+
+/* A key store whose end a crash tore (a write cut short). */
+static void
+test_torn(void)
+{
+	unsigned char master[32], key[32], out[32], junk[30];
+	struct keystore *ks;
+	struct rlimit old, lim;
+	uint64_t s1 = 0, s2 = 0, refs[1];
+	char dir[300], path[320], err[256];
+	size_t zeroed = 0;
+	off_t whole;
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s/torn", tmp);
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/keys", dir);
+	crypto_random_bytes(master, sizeof(master));
+	crypto_random_bytes(key, sizeof(key));
+	is_int(ks_open(&ks, dir, 0, err, sizeof(err)), 0, "torn: key store opens");
+	ks_put(ks, master, KS_ACCOUNT, "a", key, &s1);
+	ks_put(ks, master, KS_ACCOUNT, "b", key, &s2);
+	ks_presync(ks);
+	ks_batch_end(ks, 1);
+	ks_close(ks);
+
+	/* the referenced last slot cut through: check must not call it present */
+	whole = file_size(path);
+	if (truncate(path, whole - 20) != 0)
+		fatal("truncate");
+	is_int(ks_open(&ks, dir, 1, err, sizeof(err)), 0, "torn: opens read-only");
+	ok(ks_slot_used(ks, s1), "torn: the whole slot is used");
+	ok(!ks_slot_used(ks, s2), "torn: the slot the end cuts through is not (queue check reports it)");
+	ok(ks_get(ks, master, KS_ACCOUNT, "b", s2, out) != 0, "torn: and does not read");
+	ks_close(ks);
+
+	/* an unreferenced torn tail on a full disk (the file cannot grow):
+	 * reconcile zeroes it in place and cuts the file, start goes on */
+	if (truncate(path, whole) != 0)
+		fatal("truncate");
+	crypto_random_bytes(junk, sizeof(junk));
+	if ((fd = open(path, O_WRONLY | O_APPEND)) < 0 || write(fd, junk, sizeof(junk)) != (ssize_t)sizeof(junk))
+		fatal("append");
+	close(fd);
+	is_int(ks_open(&ks, dir, 0, err, sizeof(err)), 0, "torn: reopens read-write");
+	refs[0] = s1;
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = (rlim_t)file_size(path);
+	setrlimit(RLIMIT_FSIZE, &lim);
+	rc = ks_reconcile(ks, refs, 1, &zeroed);
+	setrlimit(RLIMIT_FSIZE, &old);
+	is_int(rc, 0, "torn: reconcile with a torn tail and no room to grow");
+	ok(file_size(path) % KS_SLOT_LEN == 0 && file_size(path) <= whole,
+	    "torn: the file is cut to whole slots (%lld)", (long long)file_size(path));
+	is_int(ks_get(ks, master, KS_ACCOUNT, "a", s1, out), 0, "torn: the referenced key reads");
+	is_mem(out, 32, key, 32, "torn: and is the one written");
+	ok(slot_is_zero(path, s2) == 1, "torn: the unreferenced slot is zeroed");
 	ks_close(ks);
 }
 
@@ -489,9 +554,10 @@ main(void)
 	snprintf(tmp, sizeof(tmp), "%s/test_keystore.XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(tmp) == NULL)
 		fatal("mkdtemp");
-	plan(59 + 34);
+	plan(59 + 34 + 11);
 	test_store();
 	test_pool();
+	test_torn();
 	test_queue_files();
 	cmd = xasprintf("rm -rf '%s'", tmp);
 	if (system(cmd) != 0)
