@@ -35,7 +35,7 @@ TESTS += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
 	tests/integration/test_queue_cli.py tests/integration/test_queue_diskfull.py \
 	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py \
 	tests/integration/test_queue_keystore.py tests/integration/test_keystore_pool_crash.py \
-	tests/integration/test_keystore_shred.py \
+	tests/integration/test_keystore_shred.py tests/integration/test_keystore_pool_diskfull.py \
 	tests/integration/test_privacy_at_rest.py tests/integration/test_privacy_crash.py \
 	tests/integration/test_privacy_verify.py
 EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash.py \
@@ -43,6 +43,7 @@ EXTRA_DIST += tests/integration/test_queue.py tests/integration/test_queue_crash
 	tests/integration/test_queue_integrity.py tests/integration/test_queue_ops.py \
 	tests/integration/test_queue_keystore.py tests/integration/test_keystore_pool_crash.py \
 	tests/integration/test_keystore_shred.py tests/integration/keyscan.py \
+	tests/integration/test_keystore_pool_diskfull.py \
 	tests/integration/test_privacy_at_rest.py tests/integration/rawscan.py \
 	tests/integration/test_privacy_crash.py \
 	tests/integration/test_privacy_verify.py tests/integration/attacker.py \
