@@ -33,6 +33,17 @@ void listener_smtp_params(struct smtp_params *p, const struct config *cfg);
 struct listener *listener_start(uv_loop_t *loop, const struct config *cfg,
     struct relay *relay, char *err, size_t errlen);
 /*
+ * The same for loop INDEX of NLOOPS (smtpd_loops; call on the thread
+ * that will run LOOP, or before it runs): with NLOOPS > 1 every socket
+ * is bound with SO_REUSEPORT, session ids stay unique across loops, and
+ * FIRST (loop 0's listener, NULL for loop 0 itself) shares its
+ * connection counts, so the limits count every loop's connections.
+ * FIRST must be freed last.
+ */
+struct listener *listener_start_loop(uv_loop_t *loop, const struct config *cfg,
+    struct relay *relay, struct listener *first, unsigned index, unsigned nloops,
+    char *err, size_t errlen);
+/*
  * SIGHUP: re-read the TLS certificate and key (from CFG's paths) for new
  * connections, and use CFG's limits and timeouts for new sessions.
  * Existing connections keep their TLS context and their own reference

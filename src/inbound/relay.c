@@ -42,6 +42,13 @@
  * failure-delay timer) holds a reference and finishes without touching
  * the SMTP session.  Everything runs on the loop thread except the pool
  * jobs, which see only their own copies.
+ *
+ * Loops (smtpd_loops): one relay per loop, each with its own c-ares
+ * channel, SPF cache, blocklist state, password pool, caches and
+ * counters; relay_share() points a loop's relay at loop 0's AUTH
+ * guard, hourly rate counters and abuse windows, which lock inside,
+ * so limits hold over all loops.  The queue's callbacks come back to
+ * the loop that called (queue_port_bind(), include/queue.h).
  */
 #include "autoconfig.h"
 
@@ -90,7 +97,8 @@ struct relay {
 	struct auth_guard *guard;	/* owned when own_guard, else the daemon's */
 	int own_guard;
 	struct auth_pool *pool;		/* password checks; started at the first AUTH */
-	struct account_rate *rate;
+	struct account_rate *rate;	/* owned unless shared (relay_share) */
+	int shared;			/* rate and abuse are loop 0's relay's */
 	uint64_t lockout_gc;		/* last expiry pass */
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
 	uint64_t relay_acct_at;		/* when it was loaded (0 = never) */
@@ -226,12 +234,14 @@ relay_destroy(struct relay *r)
 	if (r->own_guard)
 		auth_guard_free(r->guard);
 	auth_pool_free(r->pool);
-	account_rate_free(r->rate);
+	if (!r->shared)
+		account_rate_free(r->rate);
 	account_free(r->relay_acct);
 	hash_free(r->acct_stats);
 	spf_free(r->spf);
 	dnsbl_free(r->dnsbl);
-	abuse_free(r->abuse);
+	if (!r->shared)
+		abuse_free(r->abuse);
 	dns_close(r->dns);
 	config_unref(r->cfg);
 	free(r);
@@ -283,6 +293,19 @@ relay_set_auth_guard(struct relay *r, struct auth_guard *g)
 		auth_guard_free(r->guard);
 	r->guard = g;
 	r->own_guard = 0;
+}
+
+void
+relay_share(struct relay *r, struct relay *first)
+{
+	if (!r->shared) {
+		account_rate_free(r->rate);
+		abuse_free(r->abuse);
+	}
+	r->rate = first->rate;	/* both lock inside */
+	r->abuse = first->abuse;
+	r->shared = 1;
+	relay_set_auth_guard(r, first->guard);
 }
 
 void
