@@ -176,7 +176,8 @@ void queue_close(struct queue *q);
  * queue's loop as before, which hands such ops to their port.
  * queue_port_busy() counts ops submitted through the port whose
  * callback has not run yet; queue_port_close() (on LOOP, when it is 0)
- * closes the port's handle and frees it once closed.
+ * closes the port's handle (the queue frees it); a callback that comes
+ * back after that (a forced stop) is dropped with a warning.
  */
 struct queue_port;
 struct queue_port *queue_port_new(struct queue *q, uv_loop_t *loop);

@@ -347,6 +347,8 @@ struct queue_port {
 	pthread_mutex_t mu;
 	struct writer_op *list, **tail;	/* done, to run on the port's loop */
 	unsigned busy;			/* atomic: submitted, done() not run yet */
+	int closed;			/* under mu: queue_port_close() was called */
+	struct queue_port *next;	/* q->ports (under q->wlock); freed by the queue */
 };
 
 static __thread struct queue_port *writer_cur_port;	/* queue_port_bind() */
@@ -375,10 +377,18 @@ port_post(struct queue_port *p, struct writer_op *op)
 {
 	op->next = NULL;
 	pthread_mutex_lock(&p->mu);
+	if (p->closed) {
+		/* its loop stopped with the op in flight (a forced stop):
+		 * nobody is left to call back */
+		pthread_mutex_unlock(&p->mu);
+		log_warn("event=queue_callback_dropped reason=loop_stopped status=%d", op->status);
+		__atomic_sub_fetch(&p->busy, 1, __ATOMIC_ACQ_REL);
+		return;
+	}
 	*p->tail = op;
 	p->tail = &op->next;
-	pthread_mutex_unlock(&p->mu);
 	uv_async_send(&p->async);
+	pthread_mutex_unlock(&p->mu);
 }
 
 struct queue_port *
@@ -392,6 +402,10 @@ queue_port_new(struct queue *q, uv_loop_t *loop)
 	if (uv_async_init(loop, &p->async, port_async_cb) != 0)
 		fatal("queue: uv_async_init for a loop's port failed");
 	p->async.data = p;
+	pthread_mutex_lock(&q->wlock);
+	p->next = q->ports;
+	q->ports = p;
+	pthread_mutex_unlock(&q->wlock);
 	return p;
 }
 
@@ -410,10 +424,7 @@ queue_port_busy(const struct queue_port *p)
 static void
 port_closed(uv_handle_t *h)
 {
-	struct queue_port *p = h->data;
-
-	pthread_mutex_destroy(&p->mu);
-	free(p);
+	(void)h;	/* the queue frees ports (writer_free_ports) */
 }
 
 void
@@ -423,7 +434,23 @@ queue_port_close(struct queue_port *p)
 		return;
 	if (writer_cur_port == p)
 		writer_cur_port = NULL;
+	pthread_mutex_lock(&p->mu);
+	p->closed = 1;
+	pthread_mutex_unlock(&p->mu);
 	uv_close((uv_handle_t *)&p->async, port_closed);
+}
+
+void
+writer_free_ports(struct queue *q)
+{
+	struct queue_port *p, *next;
+
+	for (p = q->ports; p != NULL; p = next) {
+		next = p->next;
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+	}
+	q->ports = NULL;
 }
 
 /* sched_kick() from a thread other than the queue's loop. */

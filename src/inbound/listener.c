@@ -715,7 +715,12 @@ listener_accept(uv_stream_t *server, int status)
 	    (l->seq += l->nloops) & 0xffffffUL);
 	conn_peer(c);
 	uv_tcp_nodelay(&c->st.tcp, 1);
-	log_info("sid=%s event=connect listener=%s client=%s", c->id, relay_strmode(c->mode), c->ip);
+	if (l->nloops > 1)
+		log_info("sid=%s event=connect listener=%s client=%s loop=%lu", c->id,
+		    relay_strmode(c->mode), c->ip, l->seq % l->nloops);
+	else
+		log_info("sid=%s event=connect listener=%s client=%s", c->id, relay_strmode(c->mode),
+		    c->ip);
 
 	if (c->mode == RELAY_MODE_SUBMISSIONS) {
 		if (l->tls == NULL) {	/* certificate dropped by a reload */
