@@ -9,7 +9,7 @@
 dir="${POSTERN_SRCDIR:-${srcdir:-.}}/tests/integration"
 set -- test_smtp_relay.py test_smtp_submission.py test_smtp_backpressure.py \
 	test_smtp_deadlines.py test_auth_abuse.py test_delivery.py test_metrics.py \
-	test_queue_crash.py test_account_policy.py
+	test_queue_crash.py test_account_policy.py test_feedback.py
 echo "1..$#"
 n=0
 for t in "$@"; do
