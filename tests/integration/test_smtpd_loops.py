@@ -57,11 +57,13 @@ def send_one(p, n):
 
 
 def main():
-    plan(14)
+    plan(16)
     sink = Sink(host="127.0.0.2", name="loops-sink").start()
     p = Postern(name="loops", tls=False, conf={
         "smtpd_loops": 2,
         "transport": "loops.test=[127.0.0.2]:%d" % sink.port,
+        "smtpd_auth_in_clear": "yes",
+        "smtpd_auth_threads": 1,
     }).start()
     host, port = p.host, p.ports["relay"]
     log = p.log()
@@ -131,11 +133,48 @@ def main():
         s.close()
     wait_for(lambda: True, 0.1)
 
-    # ---- SIGTERM drains both loops ----
-    # Open sessions until both loops hold some (each mid-transaction).
     p.write_conf({"smtpd_max_connections_per_ip": 50})
     ok(p.reload(), "limit raised again")
     time.sleep(0.5)     # the refused connections above are closed by now
+
+    # ---- AUTH on both loops through the one password pool ----
+    r = p.posternctl("account", "add", "app1", "--domain", "example.com", "--password-stdin",
+                     input="loops-secret-1\n")
+    start = p.log_size()
+    authed = 0
+    for i in range(10):
+        s = p.smtp("submission")
+        try:
+            s.ehlo("client.test")
+            s.login("app1", "loops-secret-1")
+            s.mail("app%d@example.com" % i)
+            s.rcpt("auth%d@loops.test" % i)
+            code, _ = s.data("Subject: auth %d\r\n\r\nx\r\n" % i)
+            authed += code == 250
+        except Exception as e:
+            note("auth session %d: %r" % (i, e))
+        finally:
+            try:
+                s.quit()
+            except Exception:
+                pass
+    is_(authed, 10, "AUTH and submission work on every loop (10 of 10; account add rc %d)"
+        % r.returncode)
+    loops = set(re.findall(r"event=connect listener=submission client=\S+ loop=(\d)",
+                           p.log(start)))
+    note("AUTH sessions on loops %s" % sorted(loops))
+    nice19 = 0
+    for tid in os.listdir("/proc/%d/task" % p.pid):
+        try:
+            stat = open("/proc/%d/task/%s/stat" % (p.pid, tid)).read()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[16] == "19":   # field 19: nice
+            nice19 += 1
+    is_(nice19, 1, "one password-check thread (smtpd_auth_threads = 1) for both loops")
+
+    # ---- SIGTERM drains both loops ----
+    # Open sessions until both loops hold some (each mid-transaction).
     start = p.log_size()
     open_ = []
     for i in range(12):
