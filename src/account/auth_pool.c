@@ -97,12 +97,10 @@ pool_done_push(struct auth_pool *p, struct auth_pool_job *j, int status)
 
 	j->state = JOB_DONE;
 	j->status = status;
-	if (j->port != NULL) {
-		if (j->port->closed) {
-			/* its loop is gone (a forced stop): nobody to tell */
-			free(j);
-			return;
-		}
+	if (j->port != NULL && !j->port->closed) {
+		/* (a closed port's loop is gone: its session was freed and
+		 * cancelled the request, so DONE only frees it, and runs on
+		 * the pool's own loop) */
 		head = &j->port->done_head;
 		tail = &j->port->done_tail;
 		wake = &j->port->async;
@@ -288,6 +286,7 @@ auth_pool_port_close(struct auth_pool_port *pp)
 	pthread_mutex_lock(&pp->p->mu);
 	pp->closed = 1;
 	pthread_mutex_unlock(&pp->p->mu);
+	port_async_cb(&pp->async);	/* what came back before the close, on its loop */
 	uv_close((uv_handle_t *)&pp->async, port_handle_closed);
 }
 
