@@ -51,6 +51,12 @@ struct listener *listener_start_loop(uv_loop_t *loop, const struct config *cfg,
  * need a restart).  On error the old settings stay: -1 + ERR.
  */
 int listener_reload(struct listener *l, const struct config *cfg, char *err, size_t errlen);
+/* smtpd_loops: loop 0's listener's TLS context with one more reference
+ * (NULL without a certificate), and another loop's reload with it (TLS,
+ * whose reference it takes over) and CFG: every loop serves the same
+ * context, so TLS sessions resume on any loop. */
+struct tls_ctx *listener_tls_ref(struct listener *l);
+void listener_reload_shared(struct listener *l, const struct config *cfg, struct tls_ctx *tls);
 
 /* Stop accepting, end every session with 421 4.3.2, close everything;
  * CB runs once the last handle is closed.  Then listener_free().  A

@@ -16,7 +16,8 @@
  * Loops (issue 20 item 3; README Architecture "Loops"): loop 0 is the
  * daemon's own loop (d->loop) with the first relay and listener.  Loops
  * 1..N-1 are created here, each with its own relay, listener and queue
- * port, all on the main thread before the loop's thread starts; after
+ * port (the TLS context is loop 0's listener's, shared, also after a
+ * reload), all on the main thread before the loop's thread starts; after
  * that only that thread touches them.  Loop 0 talks to them through a
  * command mailbox (a uv_async per loop, fields under the loop's mutex):
  * reload and snapshot (counters for the metrics) are synchronous (loop
@@ -39,6 +40,7 @@
 #include "log.h"
 #include "queue.h"
 #include "relay.h"
+#include "tls.h"
 #include "util.h"
 
 /* How long loop 0 waits for another loop to answer a command. */
@@ -71,6 +73,7 @@ struct smtpd_loop {
 	pthread_cond_t cv;
 	unsigned cmds;			/* enum loop_cmd bits pending */
 	const struct config *reload_cfg;	/* one reference, for LOOP_CMD_RELOAD */
+	struct tls_ctx *reload_tls;	/* one reference: loop 0's new TLS context, or NULL */
 	unsigned long calls_done;	/* synchronous commands answered */
 	int exited;			/* the thread left uv_run */
 	int gone;			/* loop_finish() closed cmd_async: post nothing */
@@ -171,6 +174,7 @@ loop_cmd_cb(uv_async_t *h)
 {
 	struct smtpd_loop *L = h->data;
 	const struct config *cfg;
+	struct tls_ctx *tls;
 	unsigned cmds;
 
 	pthread_mutex_lock(&L->mu);
@@ -178,19 +182,20 @@ loop_cmd_cb(uv_async_t *h)
 	L->cmds = 0;
 	cfg = L->reload_cfg;
 	L->reload_cfg = NULL;
+	tls = L->reload_tls;
+	L->reload_tls = NULL;
 	pthread_mutex_unlock(&L->mu);
 
 	if ((cmds & LOOP_CMD_RELOAD) && cfg != NULL) {
-		char err[512];
-
 		if (!L->draining && !L->stopping) {
-			if (listener_reload(L->listener, cfg, err, sizeof(err)) != 0)
-				log_warn("event=reload_failed loop=%u error=\"%s\"", L->index, err);
-			else
-				relay_set_config(L->relay, cfg);
+			/* loop 0 loaded the certificate: the same context here */
+			listener_reload_shared(L->listener, cfg, tls);
+			tls = NULL;
+			relay_set_config(L->relay, cfg);
 		}
 		config_unref(cfg);
 	}
+	tls_ctx_free(tls);
 	if (cmds & LOOP_CMD_SNAPSHOT) {
 		struct listener_stats ls;
 		struct relay_stats rs;
@@ -266,9 +271,11 @@ deadline_in(struct timespec *ts, unsigned ms)
 	}
 }
 
-/* Post CMDS to L; with WAIT, wait (bounded) until it was handled. 0 or -1. */
+/* Post CMDS to L (for a reload: CFG and TLS, whose reference L takes
+ * over); with WAIT, wait (bounded) until it was handled.  0 or -1. */
 static int
-loop_post(struct smtpd_loop *L, unsigned cmds, const struct config *cfg, int wait)
+loop_post(struct smtpd_loop *L, unsigned cmds, const struct config *cfg, struct tls_ctx *tls,
+    int wait)
 {
 	struct timespec ts;
 	unsigned long want;
@@ -277,6 +284,7 @@ loop_post(struct smtpd_loop *L, unsigned cmds, const struct config *cfg, int wai
 	pthread_mutex_lock(&L->mu);
 	if (L->exited || L->gone || !L->thread_started) {
 		pthread_mutex_unlock(&L->mu);
+		tls_ctx_free(tls);
 		return -1;
 	}
 	L->cmds |= cmds;
@@ -284,7 +292,10 @@ loop_post(struct smtpd_loop *L, unsigned cmds, const struct config *cfg, int wai
 		if (L->reload_cfg != NULL)
 			config_unref(L->reload_cfg);
 		L->reload_cfg = config_ref(cfg);
-	}
+		tls_ctx_free(L->reload_tls);
+		L->reload_tls = tls;	/* its reference passes to the loop */
+	} else
+		tls_ctx_free(tls);
 	want = L->calls_done + 1;
 	uv_async_send(&L->cmd_async);
 	if (wait) {
@@ -355,6 +366,7 @@ loop_free(struct smtpd_loop *L)
 	(void)uv_loop_close(&L->loop);
 	if (L->reload_cfg != NULL)
 		config_unref(L->reload_cfg);
+	tls_ctx_free(L->reload_tls);
 	pthread_mutex_destroy(&L->mu);
 	pthread_cond_destroy(&L->cv);
 	L->m = NULL;
@@ -370,7 +382,7 @@ smtpd_module_stop_loops(struct smtpd_module *m)
 
 	for (i = 1; i < m->nloops; i++)
 		if (m->loops[i].thread_started)
-			(void)loop_post(&m->loops[i], LOOP_CMD_STOP, NULL, 0);
+			(void)loop_post(&m->loops[i], LOOP_CMD_STOP, NULL, NULL, 0);
 	for (i = 1; i < m->nloops; i++) {
 		if (!loop_join(&m->loops[i]))
 			all = 0;
@@ -426,7 +438,7 @@ smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_sta
 	for (i = 1; i < m->nloops; i++) {
 		struct smtpd_loop *L = &m->loops[i];
 
-		(void)loop_post(L, LOOP_CMD_SNAPSHOT, NULL, 1);	/* on timeout: the last one */
+		(void)loop_post(L, LOOP_CMD_SNAPSHOT, NULL, NULL, 1);	/* on timeout: the last one */
 		pthread_mutex_lock(&L->mu);
 		ls->accepted += L->snap_ls.accepted;
 		ls->refused += L->snap_ls.refused;
@@ -456,7 +468,7 @@ smtpd_module_account_stats(struct daemon *d, struct relay_account_stat *out, siz
 	for (k = 1; k < m->nloops; k++) {
 		struct smtpd_loop *L = &m->loops[k];
 
-		(void)loop_post(L, LOOP_CMD_SNAPSHOT, NULL, 1);
+		(void)loop_post(L, LOOP_CMD_SNAPSHOT, NULL, NULL, 1);
 		pthread_mutex_lock(&L->mu);
 		for (i = 0; i < L->snap_nas; i++) {
 			const struct relay_account_stat *a = &L->snap_as[i];
@@ -583,10 +595,11 @@ listener_module_reload(struct daemon *d, const struct config *next, char *err, s
 	if (listener_reload(m->listener, next, err, errlen) != 0)
 		return -1;
 	relay_set_config(m->relay, next);
-	/* the same certificate loads there too (it just did here); wait, so
-	 * that event=reloaded means every loop has the new config */
+	/* the other loops take this loop's new TLS context; wait, so that
+	 * event=reloaded means every loop has the new config */
 	for (i = 1; i < m->nloops; i++)
-		if (loop_post(&m->loops[i], LOOP_CMD_RELOAD, next, 1) != 0)
+		if (loop_post(&m->loops[i], LOOP_CMD_RELOAD, next, listener_tls_ref(m->listener),
+		    1) != 0)
 			log_warn("event=reload_slow loop=%u", i);
 	return 0;
 }
@@ -623,7 +636,7 @@ listener_module_drain(struct daemon *d)
 		return 0;
 	m->draining = 1;
 	for (i = 1; i < m->nloops; i++)
-		(void)loop_post(&m->loops[i], LOOP_CMD_DRAIN, NULL, 0);
+		(void)loop_post(&m->loops[i], LOOP_CMD_DRAIN, NULL, NULL, 0);
 	listener_stop(m->listener, smtpd_module_listener_stopped, m);
 	return 1;
 }

@@ -898,7 +898,9 @@ listener_start_loop(uv_loop_t *loop, const struct config *cfg, struct relay *rel
 		l->counts = counts_new();
 	l->nloops = nloops > 0 ? nloops : 1;
 	l->seq = index;
-	if (listener_load_tls(cfg, &l->tls, err, errlen) != 0)
+	if (first != NULL)
+		l->tls = tls_ctx_ref(first->tls);	/* one TLS context for every loop */
+	else if (listener_load_tls(cfg, &l->tls, err, errlen) != 0)
 		goto fail;
 	for (i = 0; i < cfg->smtpd_submission_listen.n; i++)
 		if (listener_bind(l, cfg->smtpd_submission_listen.items[i],
@@ -952,6 +954,21 @@ listener_reload(struct listener *l, const struct config *cfg, char *err, size_t 
 	l->cfg = config_ref(cfg);
 	log_info("event=listener_reloaded tls=%s", tls ? "yes" : "no");
 	return 0;
+}
+
+struct tls_ctx *
+listener_tls_ref(struct listener *l)
+{
+	return tls_ctx_ref(l->tls);
+}
+
+void
+listener_reload_shared(struct listener *l, const struct config *cfg, struct tls_ctx *tls)
+{
+	tls_ctx_free(l->tls);	/* live connections keep their own reference */
+	l->tls = tls;
+	config_unref(l->cfg);
+	l->cfg = config_ref(cfg);
 }
 
 void

@@ -57,9 +57,9 @@ def send_one(p, n):
 
 
 def main():
-    plan(16)
+    plan(17)
     sink = Sink(host="127.0.0.2", name="loops-sink").start()
-    p = Postern(name="loops", tls=False, conf={
+    p = Postern(name="loops", conf={
         "smtpd_loops": 2,
         "transport": "loops.test=[127.0.0.2]:%d" % sink.port,
         "smtpd_auth_in_clear": "yes",
@@ -172,6 +172,33 @@ def main():
         if stat.rsplit(")", 1)[1].split()[16] == "19":   # field 19: nice
             nice19 += 1
     is_(nice19, 1, "one password-check thread (smtpd_auth_threads = 1) for both loops")
+
+    # ---- one TLS context: a session from one loop resumes on the other ----
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    start = p.log_size()
+    sess, reused, tls_ok = None, 0, 0
+    for i in range(12):
+        raw = socket.create_connection((host, p.ports["submissions"]), timeout=10)
+        t = ctx.wrap_socket(raw, server_hostname="postern.test", session=sess)
+        f = t.makefile("rb")
+        if f.readline().startswith(b"220"):
+            t.sendall(b"EHLO client.test\r\n")
+            while not f.readline().startswith(b"250 "):
+                pass
+            tls_ok += 1
+        if i > 0 and t.session_reused:
+            reused += 1
+        sess = t.session
+        t.sendall(b"QUIT\r\n")
+        f.readline()
+        t.close()
+    loops = set(re.findall(r"event=connect listener=submissions client=\S+ loop=(\d)",
+                           p.log(start)))
+    is_((tls_ok, reused), (12, 11), "implicit TLS on every loop, and 11 of 11 later "
+        "connections resume the first one's session (loops %s)" % sorted(loops))
 
     # ---- SIGTERM drains both loops ----
     # Open sessions until both loops hold some (each mid-transaction).
