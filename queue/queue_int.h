@@ -409,6 +409,8 @@ int msg_load(struct queue *q, struct db_txn *txn, const char *id, struct queue_m
     struct mrec *r);
 /* The data key slot named in a stored message record, or 0. */
 uint64_t msg_record_slot(const void *data, size_t len);
+/* Tests only: called by queue_check() once its snapshot is taken (check.c). */
+extern void (*queue_check_hook)(struct queue *q);
 /* Seal M's envelope (sender, envid, client) and each recipient's (addr,
  * orcpt) under DK, with their keyed hashes (commit). */
 void envelope_seal(const unsigned char *dk, struct queue_msg *m);
