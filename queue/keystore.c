@@ -611,7 +611,9 @@ ks_slot_used(struct keystore *ks, uint64_t s)
 	unsigned char slot[KS_SLOT_LEN];
 	int used;
 
-	if (ks == NULL || s == 0 || s > ks->nslots)
+	/* read-only (posternctl): the file may have grown since it was
+	 * opened, a daemon started meanwhile filling its pool */
+	if (ks == NULL || s == 0 || (s > ks->nslots && (!ks->readonly || s > ks_whole_slots(ks))))
 		return 0;
 	/* whole: a slot the file's end cuts through keeps its magic but
 	 * not its key (ks_data_key cannot read it) */

@@ -284,6 +284,20 @@ test_torn(void)
 	ok(ks_slot_used(ks, s1), "torn: the whole slot is used");
 	ok(!ks_slot_used(ks, s2), "torn: the slot the end cuts through is not (queue check reports it)");
 	ok(ks_get(ks, master, KS_ACCOUNT, "b", s2, out) != 0, "torn: and does not read");
+	{
+		/* a daemon grows the file after a read-only open (posternctl) */
+		struct keystore *rw;
+		uint64_t s3 = 0;
+
+		if (truncate(path, whole) != 0)
+			fatal("truncate");
+		is_int(ks_open(&rw, dir, 0, err, sizeof(err)), 0, "torn: a writer opens beside it");
+		ks_put(rw, master, KS_ACCOUNT, "c", key, &s3);
+		ks_presync(rw);
+		ks_batch_end(rw, 1);
+		ok(ks_slot_used(ks, s3), "torn: the read-only store sees a slot written after it opened");
+		ks_close(rw);
+	}
 	ks_close(ks);
 
 	/* an unreferenced torn tail on a full disk (the file cannot grow):
@@ -631,7 +645,7 @@ main(void)
 	snprintf(tmp, sizeof(tmp), "%s/test_keystore.XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(tmp) == NULL)
 		fatal("mkdtemp");
-	plan(59 + 34 + 11 + 5);
+	plan(59 + 34 + 13 + 5);
 	test_store();
 	test_pool();
 	test_torn();
