@@ -297,6 +297,16 @@ auth_guard_done(struct auth_guard *g, const struct auth_guard_params *p, const c
 	return locked;
 }
 
+void
+auth_guard_succeeded(struct auth_guard *g, const char *client, const char *name, uint64_t now)
+{
+	struct guard_entry *pair = guard_get(g, GUARD_PAIR, client, name, 1);
+
+	/* as a verified success: the pair's failures go, it is trusted */
+	pair->failures = pair->inflight;
+	pair->trusted_until = now + AUTH_GUARD_TRUST_MS;
+}
+
 int
 auth_guard_trusted(struct auth_guard *g, const char *client, const char *name, uint64_t now)
 {

@@ -53,6 +53,7 @@
 
 #include "account.h"
 #include "addr.h"
+#include "auth_cache.h"
 #include "auth_guard.h"
 #include "auth_pool.h"
 #include "crypto.h"
@@ -90,6 +91,7 @@ struct relay {
 	struct auth_guard *guard;	/* owned when own_guard, else the daemon's */
 	int own_guard;
 	struct auth_pool *pool;		/* password checks; started at the first AUTH */
+	struct auth_cache *auth_cache;	/* issue 20: verified credentials (memory only) */
 	struct account_rate *rate;
 	uint64_t lockout_gc;		/* last expiry pass */
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
@@ -207,6 +209,7 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	r->guard = auth_guard_new();
 	r->own_guard = 1;
 	r->rate = account_rate_new();
+	r->auth_cache = auth_cache_new(cfg->smtpd_auth_cache_ttl);
 	r->spf = spf_new();
 	r->abuse = abuse_new();
 	{
@@ -225,7 +228,8 @@ relay_destroy(struct relay *r)
 {
 	if (r->own_guard)
 		auth_guard_free(r->guard);
-	auth_pool_free(r->pool);
+	auth_pool_free(r->pool);		/* its last DONEs may still fill the cache */
+	auth_cache_free(r->auth_cache);
 	account_rate_free(r->rate);
 	account_free(r->relay_acct);
 	hash_free(r->acct_stats);
@@ -292,6 +296,7 @@ relay_set_config(struct relay *r, const struct config *cfg)
 	config_unref(r->cfg);
 	r->cfg = cfg;
 	r->relay_acct_at = 0;	/* smtpd_relay_account may have changed */
+	auth_cache_set_ttl(r->auth_cache, cfg->smtpd_auth_cache_ttl);
 	dnsbl_configure(r->dnsbl, cfg);	/* lists may have changed: canaries again */
 }
 
@@ -791,6 +796,8 @@ static void relay_auth_start(struct relay_session *rs, const char *name, const c
 
 static int relay_auth_admit(struct relay_session *rs, const char *authcid, const char *password,
     size_t pwlen, struct outcome *out);
+static int relay_auth_cached(struct relay_session *rs, const char *name, const char *password,
+    struct outcome *out);
 
 static void
 relay_delay_fired(uv_timer_t *t)
@@ -923,7 +930,39 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		/* No acting on behalf of another account (counted as a failure). */
 		return relay_auth_admit(rs, authcid, NULL, 0, out);
 	}
+	if (relay_auth_cached(rs, authcid, password, out))
+		return SMTP_DONE;
 	return relay_auth_admit(rs, authcid, password, strlen(password), out);
+}
+
+/*
+ * The password of NAME was verified by scrypt a moment ago (issue 20:
+ * include/auth_cache.h): answer 235 now, with no scrypt, no pool and
+ * no slot of the address's cap on checks in flight, which bounds
+ * guesses; a guess never matches, so it goes the slow way below.  The
+ * lockout stage has already run: a locked pair or address is refused
+ * even with the right password, as before.  1 with OUT set, else 0.
+ */
+static int
+relay_auth_cached(struct relay_session *rs, const char *name, const char *password,
+    struct outcome *out)
+{
+	struct relay *r = rs->r;
+	struct account *a;
+	uint64_t now = now_mono_ms();
+
+	if (r->q == NULL || account_auth_cached(r->auth_cache, relay_lookup, r->q, name, password,
+	    strlen(password), now, &a) != 1)
+		return 0;
+	auth_guard_succeeded(r->guard, rs->guard_client, name, now);
+	account_free(rs->acct);
+	rs->acct = a;
+	r->stats.auth_ok++;
+	r->stats.auth_cached++;
+	log_info("sid=%s event=auth result=ok account=%s client=%s cached=yes", rs->id, a->name,
+	    rs->client);
+	outcome_reply(out, R_AUTH_OK);
+	return 1;
 }
 
 /*
@@ -1007,9 +1046,11 @@ relay_auth_start(struct relay_session *rs, const char *name, const char *pw, siz
 	struct outcome o;
 
 	if (r->pool == NULL)
-		r->pool = auth_pool_new(r->loop, (unsigned)r->cfg->smtpd_auth_threads);
+		r->pool = auth_pool_new(r->loop, r->cfg->smtpd_auth_threads > 0 ?
+		    (unsigned)r->cfg->smtpd_auth_threads : uv_available_parallelism());
 	/* a pair that logged in before goes first: customers do not queue behind a flood */
-	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->guard_client,
+	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool,
+	    r->auth_cache, rs->guard_client,
 	    auth_guard_trusted(r->guard, rs->guard_client, name, now_mono_ms()),
 	    relay_lookup, r->q, name, pw, pwlen, relay_auth_done, rs);
 	if (rs->auth_req == NULL) {
