@@ -5,7 +5,7 @@
 # completion, and the configured paths in the installed man pages.
 EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service.in
 EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load
-EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood
+EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood contrib/bench/submission-ab
 EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
 EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/compare-2026-12-01.md \
 	contrib/bench/results/auth-flood-2026-12-01.md \
