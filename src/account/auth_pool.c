@@ -198,6 +198,14 @@ pool_async_cb(uv_async_t *a)
 	pool_drain(a->data);
 }
 
+unsigned
+auth_pool_default_threads(void)
+{
+	unsigned cores = uv_available_parallelism();
+
+	return cores >= 2 ? cores / 2 : 1;
+}
+
 struct auth_pool *
 auth_pool_new(uv_loop_t *loop, unsigned nthreads)
 {

@@ -50,6 +50,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "auth_pool.h"
 #include "buf.h"
 #include "config.h"
 #include "daemon.h"
@@ -115,7 +116,8 @@ daemon_size_pool(const struct config *cfg)
 		env = getenv("UV_THREADPOOL_SIZE");
 	}
 	log_info("event=threads cores=%u eom_threads=%s auth_threads=%u", cores, env,
-	    cfg->smtpd_auth_threads > 0 ? (unsigned)cfg->smtpd_auth_threads : cores);
+	    cfg->smtpd_auth_threads > 0 ? (unsigned)cfg->smtpd_auth_threads :
+	    auth_pool_default_threads());
 }
 
 static void

@@ -1047,7 +1047,7 @@ relay_auth_start(struct relay_session *rs, const char *name, const char *pw, siz
 
 	if (r->pool == NULL)
 		r->pool = auth_pool_new(r->loop, r->cfg->smtpd_auth_threads > 0 ?
-		    (unsigned)r->cfg->smtpd_auth_threads : uv_available_parallelism());
+		    (unsigned)r->cfg->smtpd_auth_threads : auth_pool_default_threads());
 	/* a pair that logged in before goes first: customers do not queue behind a flood */
 	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool,
 	    r->auth_cache, rs->guard_client,
