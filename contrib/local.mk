@@ -11,7 +11,8 @@ EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/
 	contrib/bench/results/auth-flood-2026-12-01.md \
 	contrib/bench/results/suppress-2026-12-01.md \
 	contrib/bench/results/compare-peers-2026-12-01.md \
-	contrib/bench/results/compare-wave2-2026-12-01.md
+	contrib/bench/results/compare-wave2-2026-12-01.md \
+	contrib/bench/results/submission-2026-12-01.md
 # compare's report logic (durability marking, ratios, skipped peers).
 TESTS += tests/integration/test_bench_report.py
 EXTRA_DIST += tests/integration/test_bench_report.py
