@@ -17,8 +17,8 @@ smtpd_auth_max_concurrent_per_ip = 2, all get 235 from the cache (none
 runs scrypt, so none waits for a slot); a locked (account, address)
 pair is still refused (454) with the right, cached password; and with
 smtpd_auth_cache_ttl = 0 (SIGHUP) nothing is cached.  Also the pools'
-sizes at start: smtpd_eom_threads sizes libuv's pool (end-of-message
-work) and smtpd_auth_threads = 0 means half the cores, at least one.
+sizes: smtpd_eom_threads sizes libuv's pool (end-of-message work: the
+threads it starts at the first message are counted in /proc) and smtpd_auth_threads = 0 means half the cores, at least one.
 """
 
 import os
@@ -55,10 +55,16 @@ def main():
         "smtpd_auth_lockout_ip_threshold": 50,
         "smtpd_auth_slowdown_threshold": 0,
         "smtpd_auth_max_concurrent_per_ip": 2,
-        "smtpd_eom_threads": 3,
+        "smtpd_eom_threads": 9,
+        "smtpd_relay_networks": "127.0.0.0/8",
     }).start()
     m = re.search(r"event=threads cores=(\d+) eom_threads=(\d+) auth_threads=(\d+)", p.log())
-    ok(m and m.group(2) == "3", "smtpd_eom_threads = 3 sizes the end-of-message pool")
+    before = len(os.listdir("/proc/%d/task" % p.proc.pid))
+    r = p.send("a@example.test", ["b@example.test"], make_message(), listener="relay")
+    after = len(os.listdir("/proc/%d/task" % p.proc.pid))
+    ok(m and m.group(2) == "9" and r[0] == 250 and after - before == 9,
+       "smtpd_eom_threads = 9: the first message's end-of-message work starts 9 pool threads "
+       "(%d -> %d; libuv's default is 4)" % (before, after))
     ok(m and int(m.group(3)) == max(1, int(m.group(1)) // 2),
        "smtpd_auth_threads = 0: half the cores, at least one")
     r = p.posternctl("account", "add", "app", "--domain", "example.com",
