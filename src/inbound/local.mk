@@ -19,3 +19,6 @@ EXTRA_DIST += tests/integration/test_feedback.py tests/integration/test_feedback
 # issue 12 item 12: TLS handshake, command and session deadlines
 TESTS += tests/integration/test_smtp_deadlines.py
 EXTRA_DIST += tests/integration/test_smtp_deadlines.py
+# one slow message holds neither the loop nor the others' 250 (issue 20 item 4)
+TESTS += tests/integration/test_eom_pool.py
+EXTRA_DIST += tests/integration/test_eom_pool.py
