@@ -815,11 +815,14 @@ relay_delay_fired(uv_timer_t *t)
 	pwlen = rs->slow_pwlen;
 	rs->slow_pw = NULL;
 	if (rs->slowing == 2) {
-		/* waited for a verification slot: try admission again */
+		/* waited for a verification slot: the check ahead of it may have
+		 * verified these very credentials (a burst of one application's
+		 * connections), else try admission again */
 		struct outcome o;
 
 		rs->slowing = 0;
-		if (relay_auth_admit(rs, rs->delayed.text, pw, pwlen, &o) == SMTP_DONE)
+		if (relay_auth_cached(rs, rs->delayed.text, pw, &o) ||
+		    relay_auth_admit(rs, rs->delayed.text, pw, pwlen, &o) == SMTP_DONE)
 			relay_resume(rs, &o);
 	} else {
 		/* the slow-down is over: verify now */

@@ -14,7 +14,10 @@ makes the old password fail at once (535) while the new one works;
 `account suspend` refuses the cached password (535 Account suspended);
 twenty simultaneous logins of one application from one address, with
 smtpd_auth_max_concurrent_per_ip = 2, all get 235 from the cache (none
-runs scrypt, so none waits for a slot); a locked (account, address)
+runs scrypt, so none waits for a slot); twenty first logins at once
+of a new account (a cold cache) run at most two scrypt checks, the
+others, waiting for a slot, are answered from the cache once the
+first check verified the password; a locked (account, address)
 pair is still refused (454) with the right, cached password; and with
 smtpd_auth_cache_ttl = 0 (SIGHUP) nothing is cached.  Also the pools'
 sizes: smtpd_eom_threads sizes libuv's pool (end-of-message work: the
@@ -46,7 +49,7 @@ def cached_count(p, start=0):
 
 
 def main():
-    plan(18)
+    plan(20)
     p = Postern(name="authcache", tls=False, conf={
         "smtpd_auth_in_clear": True,
         "smtpd_submissions_listen": "",
@@ -111,6 +114,26 @@ def main():
         t.join()
     is_(sorted(codes), [235] * 20, "twenty simultaneous logins from one address: all 235")
     is_(cached_count(p, mark), 20, "... all from the cache (no scrypt, no wait for a slot)")
+
+    # a cold burst: twenty first logins at once of an account never seen;
+    # two are admitted (the cap), the others wait for a slot and, once
+    # the first check has verified the password, are answered from the cache
+    p.posternctl("account", "add", "fresh", "--domain", "example.com",
+                 "--password-stdin", input="fresh-password\n")
+    mark = p.log_size()
+    codes = []
+    ts = [threading.Thread(target=lambda: codes.append(auth(p, "fresh", "fresh-password")))
+          for _ in range(20)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    fresh = p.log_lines(r"event=auth result=ok account=fresh ", start=mark)
+    is_(sorted(codes), [235] * 20, "a cold burst of twenty logins from one address: all 235")
+    slow = [l for l in fresh if "cached=yes" not in l]
+    ok(len(fresh) == 20 and len(slow) <= 2,
+       "... at most the cap's worth (2) ran scrypt, the rest waited and came from the cache (%d)"
+       % len(slow))
 
     # a locked pair stays locked with the right password
     for _ in range(3):
