@@ -174,6 +174,7 @@ struct config {
 
 	char *metrics_listen;
 	int metrics_account_labels;
+	struct config_list metrics_delivery_classes;	/* "name:suffix" items */
 
 	/* webhooks */
 	uint64_t webhook_lifetime;

@@ -11,8 +11,8 @@
  *    one writer thread).  Failures are tempfail outcomes: 452 4.3.1
  *    (map or disk full) or 451 4.3.0 (I/O).
  *  - Bodies are stored in chunks, each sealed with AES-256-GCM under a
- *    per-message data key (wrapped by the account key, wrapped by the
- *    master key); envelope addresses are sealed under the same key, with
+ *    per-message data key (derived from the account key and a per-message
+ *    secret, both sealed under the master key); envelope addresses are sealed under the same key, with
  *    keyed hashes beside them for lookups.  The keys live in the key
  *    store (queue/keystore.c), not in LMDB: deleting a message zeroes
  *    its data key's slot once the transaction commits.
@@ -342,6 +342,15 @@ int queue_outbox_add(struct queue *q, const char *json, queue_done_cb cb, void *
 int queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const char *event, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
+
+/* The put of queue_kv_put_event() plus WEBHOOK (a JSON event for the
+ * webhook outbox, or NULL) in the same transaction: written when MSG_ID
+ * is NULL (the caller knows the account has a webhook) or names a
+ * message whose events go to the outbox (its account had a webhook at
+ * commit).  Suppressions added by a bounce, complaint or unsubscribe. */
+int queue_kv_put_notify(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const char *event, const char *webhook, const char *msg_id,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
 
 /* N puts (KEYS[i] -> VALS[i], LENS[i]) with their EVENTS (NULL, or
  * per put NULL or a JSON object) and AUDIT's one record in ONE

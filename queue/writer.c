@@ -10,9 +10,11 @@
  * on the loop thread, never on this one, so the loop never blocks on
  * disk.
  *
- * Keys (queue/keystore.c): slots an op writes are synced before the
- * commit; slots an op forgets are zeroed and synced after it; a batch
- * that fails zeroes the slots it wrote.
+ * Keys (queue/keystore.c): slots an op writes (new account keys) are
+ * synced before the commit, message slots come from a pool synced ahead
+ * (topped up here when nothing is pending); slots an op forgets are
+ * zeroed and synced after it; a batch that fails zeroes the slots it
+ * wrote and gives back the pool slots it took.
  *
  * An op may carry an audit record (struct queue_audit): it is appended
  * right after the op is applied, inside the same transaction, so the
@@ -154,6 +156,7 @@ writer_main(void *arg)
 	struct writer_op *batch, **tail, *op;
 	struct queue_settings st;
 	int64_t max, n;
+	int idle;
 
 	for (;;) {
 		queue_settings(q, &st);
@@ -191,8 +194,13 @@ writer_main(void *arg)
 				break;
 		*q->done_tail = batch;
 		q->done_tail = &op->next;
+		idle = q->pending == NULL;
 		pthread_mutex_unlock(&q->wlock);
 		uv_async_send(&q->async);
+		/* nothing waiting: top the key pool up now, so that no commit
+		 * waits for a key store sync (keystore.c) */
+		if (idle && q->have_master)
+			ks_pool_idle(q->ks, q->master);
 	}
 	return NULL;
 }

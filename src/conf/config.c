@@ -211,6 +211,7 @@ static const struct conf_key conf_keys[] = {
 	/* metrics (issue 19): GET /metrics, Prometheus text; "" = off */
 	{ "metrics_listen", CONF_STRING, "", 0, 0, F(metrics_listen), NULL, 0, RESTART },
 	{ "metrics_account_labels", CONF_BOOL, "no", 0, 0, F(metrics_account_labels), NULL, 0, 0 },
+	{ "metrics_delivery_classes", CONF_LIST, "", 0, 0, F(metrics_delivery_classes), NULL, CONF_STRING, 0 },
 
 	/* webhooks (issue 19) */
 	{ "webhook_lifetime", CONF_DURATION, "1d", 1 * SEC, 30 * DAY, F(webhook_lifetime), NULL, 0, 0 },

@@ -672,6 +672,76 @@ test_kv_and_logs(void)
 	config_free(cfg);
 }
 
+/* How many outbox records hold NEEDLE. */
+static size_t
+outbox_count(struct queue *q, const char *needle)
+{
+	struct queue_outbox_rec *recs = NULL;
+	size_t n = 0, i, hits = 0;
+
+	if (queue_outbox_read(q, 1000, &recs, &n) != 0)
+		return (size_t)-1;
+	for (i = 0; i < n; i++)
+		if (strstr(recs[i].json, needle) != NULL)
+			hits++;
+	queue_outbox_recs_free(recs, n);
+	return hits;
+}
+
+/* queue_kv_put_notify (issue 19): the webhook record of a suppression
+ * goes to the outbox in the put's transaction only when the message it
+ * names has a webhook (MF_WEBHOOK at commit), or when no message is
+ * named (the caller checked the account). */
+static void
+test_kv_notify(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct queue_rcpt_in rcpts[1] = { { "a@example.org", NULL, 0 } };
+	struct queue_msg_in m = {
+		.account = "acme", .sender = "s@example.com", .rcpts = rcpts, .nrcpts = 1,
+		.data = "Subject: x\r\n\r\nx\r\n", .len = 17, .state = QUEUE_QUEUED,
+	};
+	struct commit_res plain, hooked;
+	struct done_res d;
+	struct queue *q;
+	char err[512], *val = NULL, *wh;
+	size_t len = 0;
+
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	memset(&plain, 0, sizeof(plain));
+	memset(&hooked, 0, sizeof(hooked));
+	queue_commit(q, &m, commit_cb, &plain);
+	m.webhook = 1;
+	queue_commit(q, &m, commit_cb, &hooked);
+	while (plain.calls == 0 || hooked.calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	memset(&d, 0, sizeof(d));
+	wh = xasprintf("{\"id\":\"%s\",\"event\":\"suppressed\",\"tag\":\"plain\"}", plain.id);
+	queue_kv_put_notify(q, QUEUE_T_SUPPRESSIONS, "acme/1", "reason=manual\n", 14, NULL, wh,
+	    plain.id, NULL, done_cb, &d);
+	free(wh);
+	wh = xasprintf("{\"id\":\"%s\",\"event\":\"suppressed\",\"tag\":\"hooked\"}", hooked.id);
+	queue_kv_put_notify(q, QUEUE_T_SUPPRESSIONS, "acme/2", "reason=manual\n", 14, NULL, wh,
+	    hooked.id, NULL, done_cb, &d);
+	free(wh);
+	queue_kv_put_notify(q, QUEUE_T_SUPPRESSIONS, "acme/3", "reason=manual\n", 14, NULL,
+	    "{\"account\":\"acme\",\"event\":\"suppressed\",\"tag\":\"nomsg\"}", NULL, NULL,
+	    done_cb, &d);
+	while (d.calls < 3)
+		uv_run(&loop, UV_RUN_ONCE);
+	ok(d.o.kind == OUTCOME_OK && queue_kv_get(q, QUEUE_T_SUPPRESSIONS, "acme/1", &val, &len) == 0,
+	    "kv_put_notify: the entry is stored");
+	free(val);
+	is_int((int)outbox_count(q, "\"tag\":\"plain\""), 0,
+	    "kv_put_notify: a message without a webhook: no outbox record");
+	is_int((int)outbox_count(q, "\"tag\":\"hooked\""), 1,
+	    "kv_put_notify: a message with a webhook: its record in the outbox");
+	is_int((int)outbox_count(q, "\"tag\":\"nomsg\""), 1,
+	    "kv_put_notify: no message named: the record in the outbox");
+	close_queue(q);
+	config_free(cfg);
+}
+
 /* Does the file at PATH contain NEEDLE anywhere? */
 static int
 file_contains(const char *path, const char *needle)
@@ -840,7 +910,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(98);
+	plan(102);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
@@ -848,6 +918,7 @@ main(void)
 	test_scheduler();
 	test_hold_in_flight();
 	test_kv_and_logs();
+	test_kv_notify();
 	test_privacy();
 	test_master_key();
 	test_readonly();
