@@ -80,15 +80,35 @@ canon_header(const char *f, size_t n, int crlf, struct buf *out)
 		buf_append(out, "\r\n", 2);
 }
 
-/* Relaxed body canonicalisation (§3.4.4) streamed into the SHA-256 CTX. */
+/* Does the line B[0..N) read the same after relaxed canonicalisation?
+ * (no tab, no run of spaces, no trailing space) */
+static int
+line_is_canonical(const char *b, size_t n)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++)
+		if (b[j] == '\t' || (b[j] == ' ' && (j + 1 == n || b[j + 1] == ' ')))
+			return 0;
+	return 1;
+}
+
+#define BODY_HASH_CHUNK 65536
+
+/*
+ * Relaxed body canonicalisation (§3.4.4) streamed into the SHA-256 CTX:
+ * lines are gathered into one buffer hashed every BODY_HASH_CHUNK bytes
+ * (not two or three hash updates per line), and a line that is already
+ * canonical, as most are, is copied whole.
+ */
 static int
 hash_body_relaxed(EVP_MD_CTX *ctx, const char *b, size_t n)
 {
-	struct buf line;
+	struct buf out;
 	size_t i = 0, empty = 0;
 	int rc = 0;
 
-	buf_init(&line, 0);
+	buf_init(&out, 0);
 	while (i < n && rc == 0) {
 		const char *nlp = memchr(b + i, '\n', n - i);
 		size_t end = nlp ? (size_t)(nlp - b) : n, e = end, j;
@@ -96,36 +116,46 @@ hash_body_relaxed(EVP_MD_CTX *ctx, const char *b, size_t n)
 
 		if (nlp && e > i && b[e - 1] == '\r')
 			e--;
-		buf_reset(&line);
-		for (j = i; j < e;) {
-			size_t k;
-
-			if (is_wsp(b[j])) {
-				sp = 1;
-				j++;
-				continue;
-			}
-			if (sp)
-				buf_append(&line, " ", 1);
-			sp = 0;
-			for (k = j; k < e && !is_wsp(b[k]); k++)
-				;
-			buf_append(&line, b + j, k - j);	/* a run without WSP */
-			j = k;
-		}
-		/* trailing WSP is dropped (sp pending at the end is never written) */
-		if (line.len == 0) {
+		/* trailing WSP is dropped: a line of only WSP is empty */
+		for (j = e; j > i && is_wsp(b[j - 1]); j--)
+			;
+		if (j == i) {
 			empty++;	/* empty lines at the end are ignored */
+			i = nlp ? end + 1 : n;
+			continue;
+		}
+		for (; empty > 0; empty--)
+			buf_append(&out, "\r\n", 2);
+		if (line_is_canonical(b + i, e - i)) {
+			buf_append(&out, b + i, e - i);
 		} else {
-			for (; empty > 0 && rc == 0; empty--)
-				rc = EVP_DigestUpdate(ctx, "\r\n", 2) == 1 ? 0 : -1;
-			if (rc == 0 && (EVP_DigestUpdate(ctx, line.data, line.len) != 1 ||
-			    EVP_DigestUpdate(ctx, "\r\n", 2) != 1))
-				rc = -1;
+			for (j = i; j < e;) {
+				size_t k;
+
+				if (is_wsp(b[j])) {
+					sp = 1;
+					j++;
+					continue;
+				}
+				if (sp)
+					buf_append(&out, " ", 1);
+				sp = 0;
+				for (k = j; k < e && !is_wsp(b[k]); k++)
+					;
+				buf_append(&out, b + j, k - j);	/* a run without WSP */
+				j = k;
+			}
+		}
+		buf_append(&out, "\r\n", 2);
+		if (out.len >= BODY_HASH_CHUNK) {
+			rc = EVP_DigestUpdate(ctx, out.data, out.len) == 1 ? 0 : -1;
+			buf_reset(&out);
 		}
 		i = nlp ? end + 1 : n;
 	}
-	buf_free(&line);
+	if (rc == 0 && out.len > 0 && EVP_DigestUpdate(ctx, out.data, out.len) != 1)
+		rc = -1;
+	buf_free(&out);
 	return rc;
 }
 
