@@ -252,9 +252,27 @@ struct job {
 };
 
 static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_open;
 static char order[64];
 static size_t norder;
 static int ndone;
+
+/* The first job: holds the pool's one thread until every other job is
+ * queued, so the order below is the pool's, not the scheduler's (the
+ * test used to rely on the nice-19 thread starting late; under ASan on
+ * a loaded machine it sometimes did not). */
+static void
+gate_work(void *arg)
+{
+	struct job *j = arg;
+
+	pthread_mutex_lock(&order_mu);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cv, &order_mu);
+	pthread_mutex_unlock(&order_mu);
+	j->ran = 1;
+}
 
 static void
 job_work(void *arg)
@@ -284,7 +302,7 @@ test_pool(void)
 {
 	uv_loop_t loop;
 	struct auth_pool *p;
-	struct job jobs[10];
+	struct job jobs[10], gate;
 	struct auth_pool_job *h[10];
 	int i;
 
@@ -292,7 +310,11 @@ test_pool(void)
 	p = auth_pool_new(&loop, 1);
 	ok(p != NULL, "pool starts");
 	memset(jobs, 0, sizeof(jobs));
-	/* one thread: the first job runs at once, the rest queue */
+	memset(&gate, 0, sizeof(gate));
+	/* one thread: the gate job runs first (or after the urgent one) and
+	 * holds it until the rest are queued; it is not in ORDER */
+	gate.key = "z";
+	(void)auth_pool_submit(p, "z", 0, gate_work, job_done, &gate);
 	for (i = 0; i < 6; i++) {
 		jobs[i].key = "a";
 		h[i] = auth_pool_submit(p, "a", 0, job_work, job_done, &jobs[i]);
@@ -307,7 +329,11 @@ test_pool(void)
 	is_int(auth_pool_cancel(p, h[8]), 0, "a queued job can be cancelled");
 	jobs[9].key = "u";
 	h[9] = auth_pool_submit(p, "u", 1, job_work, job_done, &jobs[9]);
-	while (ndone < 10)
+	pthread_mutex_lock(&order_mu);
+	gate_open = 1;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&order_mu);
+	while (ndone < 11)
 		uv_run(&loop, UV_RUN_ONCE);
 	ok(!jobs[8].ran && jobs[8].status == UV_ECANCELED, "a cancelled job never runs (UV_ECANCELED)");
 	order[norder] = '\0';
