@@ -19,8 +19,9 @@
  * read before it asks.  A wrong password never matches (it would need
  * an HMAC collision).  Entries live smtpd_auth_cache_ttl; at most
  * AUTH_CACHE_MAX are held (when full, expired ones go, then new ones
- * are not added).  Loop thread only, except auth_cache_tag(), which
- * only reads the key and may run on a pool thread.
+ * are not added).  Any thread: one mutex inside (with smtpd_loops the
+ * loops' relays share loop 0's cache); auth_cache_tag() only reads the
+ * key, fixed at creation.
  */
 #ifndef POSTERN_AUTH_CACHE_H
 #define POSTERN_AUTH_CACHE_H
