@@ -26,6 +26,7 @@ threads it starts at the first message are counted in /proc) and smtpd_auth_thre
 
 import os
 import re
+import subprocess
 import sys
 import threading
 
@@ -49,7 +50,8 @@ def cached_count(p, start=0):
 
 
 def main():
-    plan(20)
+    plan(21)
+    metrics_port = free_port()
     p = Postern(name="authcache", tls=False, conf={
         "smtpd_auth_in_clear": True,
         "smtpd_submissions_listen": "",
@@ -60,6 +62,7 @@ def main():
         "smtpd_auth_max_concurrent_per_ip": 2,
         "smtpd_eom_threads": 9,
         "smtpd_relay_networks": "127.0.0.0/8",
+        "metrics_listen": "127.0.0.1:%d" % metrics_port,
     }).start()
     m = re.search(r"event=threads cores=(\d+) eom_threads=(\d+) auth_threads=(\d+)", p.log())
     before = len(os.listdir("/proc/%d/task" % p.proc.pid))
@@ -140,6 +143,13 @@ def main():
         auth(p, "app", "guess", src="127.0.0.7")
     is_(auth(p, "app", "second-password", src="127.0.0.7"), 454,
         "a locked pair is refused (454) even with the cached right password")
+
+    out = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/metrics" % metrics_port],
+                         capture_output=True, text=True, timeout=30).stdout
+    m = re.search(r"^postern_auth_cached_total (\d+)", out, re.M)
+    ok(m and int(m.group(1)) >= 39,
+       "postern_auth_cached_total counts the logins answered from the cache (%s)"
+       % (m.group(1) if m else None))
 
     p.write_conf({"smtpd_auth_cache_ttl": "0"})
     p.reload()
