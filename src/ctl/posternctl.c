@@ -156,6 +156,16 @@ complete(int argc, char **argv)
 	const char *p;
 	size_t i;
 
+	/* the words typed so far may start with global options
+	 * (`posternctl -c FILE queue <TAB>`): they name no command */
+	while (argc > 0 && argv[0][0] == '-') {
+		int skip = (strcmp(argv[0], "-c") == 0 || strcmp(argv[0], "-s") == 0) ? 2 : 1;
+
+		if (skip > argc)
+			skip = argc;
+		argc -= skip;
+		argv += skip;
+	}
 	if (argc == 0) {
 		for (i = 0; i < ARRAY_SIZE(groups); i++)
 			printf("%s\n", groups[i].name);

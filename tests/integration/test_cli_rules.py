@@ -13,6 +13,7 @@ command group and verb (issue 19, "CLI consistency"), checked by walking
 - `queue bounce` without ids, --domain or --all-matching names the CLI's
   options, not the control protocol's field;
 - `-c` without a FILE says so;
+- `complete` skips global options (-c FILE, -s SOCKET) before the group;
 - every group and verb has an entry in posternctl(8) and nothing there
   names a verb that does not exist."""
 
@@ -45,12 +46,21 @@ def json_error(r):
     return d if isinstance(d, dict) and d.get("status") == r.returncode and "error" in d else None
 
 
+def verbs_of(g):
+    return ctl("complete", g).stdout.split()
+
+
 def main():
-    plan(12)
+    plan(14)
     groups = ctl("complete").stdout.split()
     groups.remove("help")
     verbs = {g: ctl("complete", g).stdout.split() for g in groups}
     ok(len(groups) > 10 and "queue" in groups, "complete lists the groups")
+    # the bash completion passes every word typed so far, global options too
+    is_(ctl("complete", "-c", "/etc/x.conf", "queue").stdout.split(), verbs_of("queue"),
+        "complete after -c FILE: the group's verbs")
+    ok("queue" in ctl("complete", "-s", "/run/x.sock").stdout.split(),
+       "complete after -s SOCKET: the groups")
 
     # ---- help ----
     bad = []
