@@ -166,6 +166,25 @@ void queue_reload(struct queue *q, const struct queue_params *p);
 /* Finish pending commits (bounded by cfg->shutdown_timeout) and close. */
 void queue_close(struct queue *q);
 
+/*
+ * Other loops (smtpd_loops): a queue_port is the way back to a loop
+ * other than the queue's own.  queue_port_new() is called for LOOP
+ * before that loop runs; queue_port_bind(), on the thread that runs
+ * LOOP, makes it the port of every op submitted from that thread
+ * (queue_commit() and every other write with a callback), so their
+ * callbacks run on LOOP: the writer's done list is drained on the
+ * queue's loop as before, which hands such ops to their port.
+ * queue_port_busy() counts ops submitted through the port whose
+ * callback has not run yet; queue_port_close() (on LOOP, when it is 0)
+ * closes the port's handle (the queue frees it); a callback that comes
+ * back after that (a forced stop) is dropped with a warning.
+ */
+struct queue_port;
+struct queue_port *queue_port_new(struct queue *q, uv_loop_t *loop);
+void queue_port_bind(struct queue_port *p);
+unsigned queue_port_busy(const struct queue_port *p);
+void queue_port_close(struct queue_port *p);
+
 int queue_commit(struct queue *q, const struct queue_msg_in *m,
     queue_commit_cb cb, void *arg);
 

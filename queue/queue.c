@@ -277,6 +277,7 @@ queue_free(struct queue *q)
 	db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
 	if (q->async_init) {
+		writer_free_ports(q);
 		pthread_mutex_destroy(&q->wlock);
 		pthread_cond_destroy(&q->wcond);
 	}

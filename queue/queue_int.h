@@ -216,12 +216,20 @@ struct writer_op {
 	 * the op's status and, if it succeeded, AUDIT_ID as "ids". */
 	char *audit;			/* owned; freed before done() runs */
 	const char *audit_id;		/* borrowed from the op, or NULL */
+	/* The loop done() runs on: NULL for the queue's own loop, else the
+	 * port of the loop whose thread submitted the op (queue_port_bind) */
+	struct queue_port *port;
 };
 /* Copy AUDIT's JSON into OP (NULL: no record). */
 void writer_op_audit(struct writer_op *op, const struct queue_audit *audit);
 
 int writer_start(struct queue *q);
 void writer_submit(struct queue *q, struct writer_op *op);
+/* sched_kick() helper: 1 when called off the queue's loop (the kick was
+ * sent there through the writer's async), else 0. */
+int writer_kick_elsewhere(struct queue *q);
+/* queue_free(): free the ports (their handles were closed by their loops). */
+void writer_free_ports(struct queue *q);
 /* Drain everything pending, stop the thread, run the done callbacks. */
 void writer_stop(struct queue *q);
 /* Run OP synchronously on the calling thread (no writer; tools/tests). */
@@ -314,6 +322,9 @@ struct queue {
 	int stopping;
 	uv_async_t async;
 	int async_init;
+	uv_thread_t loop_thread;	/* the thread running q->loop (writer_start) */
+	int kick_pending;		/* atomic: sched_kick() asked from another thread */
+	struct queue_port *ports;	/* every loop's port (writer.c), under wlock */
 	uint64_t ev_last;		/* last events/audit key time (writer thread) */
 	uint32_t ev_seq;
 	uint64_t batches, batched_ops;	/* statistics */
