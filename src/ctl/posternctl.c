@@ -308,7 +308,7 @@ main(int argc, char **argv)
 		rc = CTL_EXIT_OK;
 		if (i + 1 < n && (g = ctl_group_find(args[i + 1])) != NULL)
 			ctl_group_usage(g->name, stdout);
-		else if (i + 1 < n)
+		else if (i + 1 < n && !is_help(args[i + 1]) && strcmp(args[i + 1], "complete") != 0)
 			rc = unknown_group(&c, args[i + 1]);	/* `help qeue`: a usage error */
 		else
 			usage(stdout);

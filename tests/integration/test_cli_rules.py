@@ -51,7 +51,7 @@ def verbs_of(g):
 
 
 def main():
-    plan(14)
+    plan(15)
     groups = ctl("complete").stdout.split()
     groups.remove("help")
     verbs = {g: ctl("complete", g).stdout.split() for g in groups}
@@ -70,6 +70,8 @@ def main():
             if r.returncode != 0 or "usage:" not in r.stdout:
                 bad.append(" ".join(args))
     is_(bad, [], "help GROUP, GROUP --help and GROUP VERB --help: usage on stdout, exit 0")
+    r = ctl("help", "help")
+    ok(r.returncode == 0 and "commands:" in r.stdout, "help help: the general usage, exit 0")
     r = ctl("help", "qeue")
     is_(r.returncode, 2, "help NOSUCH: exit 2")
     like(r.stderr, r"did you mean 'queue'", "help NOSUCH: did you mean")
