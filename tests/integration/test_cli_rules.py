@@ -9,7 +9,9 @@ command group and verb (issue 19, "CLI consistency"), checked by walking
   not the general help with exit 0;
 - under --json every usage error (a verb without its arguments, an
   unknown option) is one JSON object {"status":2,"error":...} on
-  stdout, also where the group printed only its usage text;
+  stdout, also where the group printed only its usage text, and so are
+  failures the groups report themselves (dkim dns, spam, backup,
+  restore, suppress import: exit 1);
 - `queue bounce` without ids, --domain or --all-matching names the CLI's
   options, not the control protocol's field;
 - `-c` without a FILE says so;
@@ -51,7 +53,7 @@ def verbs_of(g):
 
 
 def main():
-    plan(15)
+    plan(16)
     groups = ctl("complete").stdout.split()
     groups.remove("help")
     verbs = {g: ctl("complete", g).stdout.split() for g in groups}
@@ -94,6 +96,17 @@ def main():
     r = ctl("--json", "queue", "hold", env=env)
     ok(r.returncode == 2 and json_error(r) is not None, "queue hold without ids: exit 2, JSON error")
 
+    # failures (exit 1) too, where the group printed its own message
+    bad = []
+    for args in (["dkim", "dns", "nosuch.test"], ["spam", "stats", "--model", "/nonexistent/m"],
+                 ["spam", "score", "/nonexistent.eml"], ["backup", "/nonexistent/dir/x"],
+                 ["restore", "/nonexistent"], ["account", "show", "nosuch"],
+                 ["suppress", "import", "--account", "a", "/nonexistent.csv"],
+                 ["receipt", "verify", "/nonexistent"], ["queue", "show", "NOSUCH"]):
+        r = ctl("--json", *args, env=env)
+        if r.returncode != 1 or json_error(r) is None:
+            bad.append("%s (exit %d)" % (" ".join(args), r.returncode))
+    is_(bad, [], "--json: failures (exit 1) are a JSON object on stdout")
     r = ctl("queue", "bounce", env=env)
     is_(r.returncode, 2, "queue bounce without a target: exit 2")
     ok("all_matching" not in r.stderr and "--domain" in r.stderr and "--all-matching" in r.stderr,
