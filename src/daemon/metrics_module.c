@@ -165,7 +165,7 @@ render(struct metrics *mx, struct buf *b)
 	sample(b, "postern_auth_total", "result=\"ok\"", rs.auth_ok);
 	sample(b, "postern_auth_total", "result=\"failed\"", rs.auth_failed);
 	sample(b, "postern_auth_total", "result=\"locked\"", rs.auth_locked);
-	family(b, "postern_messages_total", "counter", "Messages at the end of DATA by outcome.");
+	family(b, "postern_messages_total", "counter", "Messages by outcome: accepted (queued), or refused at MAIL FROM or at the end of DATA.");
 	sample(b, "postern_messages_total", "result=\"accepted\"", rs.accepted);
 	sample(b, "postern_messages_total", "result=\"rejected\"", rs.rejected);
 	sample(b, "postern_messages_total", "result=\"tempfailed\"", rs.tempfailed);
