@@ -8,61 +8,30 @@ posternd and a real DNSBL server, Debian's rbldnsd on a loopback port
   dbl.test   dnset:  test (test entry), evil-domain.test
   bad.test   ip4set: 127.0.0.0/24 -- lists 127.0.0.1, which it must not
   ref.test   ip4set: answers 127.255.255.254 (a refusal)
+  slow.test  configured, but the DNS forwarder in front of rbldnsd
+             (harness DnsDrop) never answers its queries
 
 Checked: zen.test and dbl.test pass their canaries (event=dnsbl_ok);
 bad.test and ref.test are disabled and logged; a message with a URL of
 evil-domain.test gets the DBL symbol (code 2 -> DBL_SPAM, weight 7) and
 is held; one from client address 127.0.0.3 gets ZEN_XBL (code 4) and is
 tagged; a clean message from 127.0.0.1 gets no symbol although the
-disabled bad.test would list it.
+disabled bad.test would list it.  slow.test never answers, for any
+message: each list has its own deadline, so every message above still
+gets the answering lists' symbols, and slow.test's lookups are logged
+as timed out by zone (event=dnsbl_timeout zone=slow.test), the
+answering lists' never.
 """
 
 import json
 import os
+import re
 import shutil
 import smtplib
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
-from harness.core import _fixtures, _kill_pid  # noqa: E402
-
-
-class Rbldnsd:
-    """rbldnsd -u nobody on 127.0.0.1:PORT serving ZONES {name: (type, text)}."""
-
-    def __init__(self, zones):
-        self.dir = tempfile.mkdtemp(prefix="postern-rbldnsd-")
-        os.chmod(self.dir, 0o755)     # rbldnsd reads it as nobody
-        self.port = free_port("127.0.0.1", udp=True)
-        args = []
-        for name, (kind, text) in zones.items():
-            path = os.path.join(self.dir, name + ".zone")
-            with open(path, "w") as f:
-                f.write(text)
-            os.chmod(path, 0o644)
-            args.append("%s:%s:%s.zone" % (name, kind, name))
-        self.log = open(os.path.join(self.dir, "log"), "wb")
-        self.proc = subprocess.Popen(["rbldnsd", "-u", "nobody", "-b", "127.0.0.1/%d" % self.port,
-                                      "-n", "-w", self.dir] + args,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        _fixtures.append(self)
-
-    @property
-    def server(self):
-        return "127.0.0.1:%d" % self.port
-
-    def dump(self):
-        pass
-
-    def close(self):
-        if self.proc is not None:
-            _kill_pid(self.proc)
-            self.proc = None
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def show(p, qid, body=False):
@@ -100,18 +69,19 @@ def main():
         "bad.test": ("ip4set", ":127.0.0.2:listed\n127.0.0.0/24\n"),
         "ref.test": ("ip4set", ":127.255.255.254:refused\n127.0.0.0/24\n"),
     })
+    drop = DnsDrop(rbl.server, ["slow.test"])
     p = Postern(name="spamdnsbl", conf={
         "delivery_enabled": "no",
-        "dns_servers": rbl.server,
+        "dns_servers": drop.server,
         "spf_action": "ignore",
         "spam_tag_score": "2",
         "spam_hold_score": "6",
         "spam_dnsbl": ["zen.test:ZEN:1:2=ZEN_SBL=4+4=ZEN_XBL=3", "bad.test:BAD:50",
-                       "ref.test:REF:50"],
+                       "ref.test:REF:50", "slow.test:SLOW:50"],
         "spam_uribl": ["dbl.test:DBL:1:2=DBL_SPAM=7"],
-        "spam_dnsbl_timeout": "5s",
+        "spam_dnsbl_timeout": "4s",
     }).start()
-    plan(12)
+    plan(16)
     ok(p.wait_log(r"event=dnsbl_ok zone=zen\.test", timeout=20), "zen.test passes its canaries")
     ok(p.wait_log(r"event=dnsbl_ok zone=dbl\.test", timeout=20), "dbl.test passes its canaries")
     ok(p.wait_log(r"event=dnsbl_disabled zone=bad\.test reason=lists_test_entry_it_must_not",
@@ -145,6 +115,16 @@ def main():
     v = json.dumps(m.get("verdicts"))
     ok('"stage": "spam"' in v and "BAD" not in v and "REF" not in v,
        "verdicts: no symbol of a disabled list")
+
+    # slow.test did not answer for any of the three messages; each time
+    # only its own lookup was given up, by zone, with the session id
+    log = p.log()
+    timeouts = re.findall(r"sid=\S+ event=dnsbl_timeout zone=(\S+) unanswered=(\d+)", log)
+    is_(sorted(z for z, _ in timeouts), ["slow.test"] * 3,
+        "each message: slow.test (and only it) timed out, by zone")
+    ok(all(n == "1" for _, n in timeouts), "one unanswered lookup each (the client address)")
+    ok(drop.dropped["slow.test"] >= 3, "the forwarder dropped slow.test's queries")
+    ok("SLOW" not in v, "verdicts: no symbol of the list that did not answer")
     done()
 
 
