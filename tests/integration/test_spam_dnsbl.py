@@ -27,37 +27,10 @@ import json
 import os
 import re
 import shutil
-import smtplib
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
-
-
-def show(p, qid, body=False):
-    args = ["queue", "show", qid, "--json"] + (["--body"] if body else [])
-    r = p.posternctl(*args)
-    return json.loads(r.stdout) if r.returncode == 0 else {}
-
-
-def send_from(p, source, data):
-    """Submit over STARTTLS + AUTH from client address SOURCE."""
-    s = smtplib.SMTP(p.host, p.ports["submission"], local_hostname="client.test",
-                     source_address=(source, 0), timeout=60)
-    try:
-        s.ehlo()
-        s.starttls(context=client_tls_context())
-        s.ehlo()
-        s.login("acme", "pw-acme-secret")
-        s.mail("app@acme.test")
-        s.rcpt("user@example.test")
-        code, text = s.data(data)
-        return code, text.decode(errors="replace")
-    finally:
-        try:
-            s.quit()
-        except (smtplib.SMTPException, OSError):
-            s.close()
 
 
 def main():
@@ -94,22 +67,25 @@ def main():
 
     evil = make_message(mail_from="app@acme.test", subject="your invoice",
                         body="Pay here: https://www.evil-domain.test/pay?id=1\r\n")
-    code, text = send_from(p, "127.0.0.1", evil)
+    code, text = p.send("app@acme.test", "user@example.test", evil, listener="submission",
+                        auth=("acme", "pw-acme-secret"), source="127.0.0.1")
     is_(code, 250, "URL in a listed domain: accepted")
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     is_(m.get("state"), "held", "DBL_SPAM (7) >= hold 6: held")
     like(m.get("body") or "", r"(?m)^X-Postern-Spam: score=7\.00 symbols=DBL_SPAM:7\.00\r$",
          "the header names the decoded return code's symbol")
 
     clean = make_message(mail_from="app@acme.test", subject="hello", body="no links here\r\n")
-    code, text = send_from(p, "127.0.0.3", clean)
-    m = show(p, queue_id(text), body=True)
+    code, text = p.send("app@acme.test", "user@example.test", clean, listener="submission",
+                        auth=("acme", "pw-acme-secret"), source="127.0.0.3")
+    m = p.queue_show(queue_id(text), body=True)
     ok(code == 250 and m.get("state") != "held", "client 127.0.0.3: accepted, not held")
     like(m.get("body") or "", r"(?m)^X-Postern-Spam: score=3\.00 symbols=ZEN_XBL:3\.00\r$",
          "client 127.0.0.3 listed with code 4: ZEN_XBL, tagged")
 
-    code, text = send_from(p, "127.0.0.1", clean)
-    m = show(p, queue_id(text), body=True)
+    code, text = p.send("app@acme.test", "user@example.test", clean, listener="submission",
+                        auth=("acme", "pw-acme-secret"), source="127.0.0.1")
+    m = p.queue_show(queue_id(text), body=True)
     ok(code == 250 and "X-Postern-Spam" not in (m.get("body") or ""),
        "client 127.0.0.1: no symbol (bad.test disabled, ref.test disabled)")
     v = json.dumps(m.get("verdicts"))
