@@ -524,12 +524,45 @@ size_class(size_t n)
 	return cls[ARRAY_SIZE(cls) - 1];
 }
 
-static int
-cmp_u64(const void *a, const void *b)
+/*
+ * Sort V (N hashes) ascending: a least-significant-digit radix sort,
+ * eight passes of one byte, through a scratch array.  It replaced
+ * qsort() here, whose comparison calls were a fifth of the time of
+ * scoring a message (perf, contrib/bench/spam-eval).
+ */
+static void
+sort_u64(uint64_t *v, size_t n)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t *tmp, *src = v, *dst;
+	size_t count[256], i, pass;
 
-	return x < y ? -1 : x > y;
+	if (n < 2)
+		return;
+	tmp = xmalloc(n * sizeof(*tmp));
+	dst = tmp;
+	for (pass = 0; pass < 8; pass++) {
+		unsigned shift = (unsigned)pass * 8;
+		size_t sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[(src[i] >> shift) & 0xff]++;
+		if (count[(src[0] >> shift) & 0xff] == n)
+			continue;	/* every key has this byte: the order stands */
+		for (i = 0; i < 256; i++) {
+			size_t c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+		dst = src;
+		src = src == v ? tmp : v;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+	free(tmp);
 }
 
 void
@@ -636,7 +669,7 @@ spam_tokenize(const char *msg, size_t len, struct spam_tokens *t)
 	tok_add_str(t, "meta:size:", size_class(len));
 
 	/* a set: sorted, unique */
-	qsort(t->h, t->n, sizeof(*t->h), cmp_u64);
+	sort_u64(t->h, t->n);
 	for (i = n = 0; i < t->n; i++)
 		if (n == 0 || t->h[n - 1] != t->h[i])
 			t->h[n++] = t->h[i];
