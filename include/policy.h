@@ -263,6 +263,13 @@ void policy_msg_append_header(struct policy_msg *m, const char *text, size_t len
 /* Offset in m->data of the empty line ending the header section (or
  * m->data.len when there is none); *BODY gets the offset after it. */
 size_t policy_msg_header_end(const struct policy_msg *m, size_t *body);
+/* Remove every top-level field named NAME (any case, continuation
+ * lines included) from m->data, in place: a client-supplied copy of a
+ * field a stage adds itself (X-Postern-Spam:, X-Postern-DLP:). */
+void policy_msg_remove_field(struct policy_msg *m, const char *name);
+/* Append JSON object OBJ to m->verdicts (a JSON array text; an empty
+ * or malformed one starts over as "[OBJ]"). */
+void policy_msg_add_verdict(struct policy_msg *m, const char *obj);
 /* Length of the final message: added fields + m->data. */
 size_t policy_msg_len(const struct policy_msg *m);
 /* Number of pieces policy_msg_iov() fills (m->hdrs.ntop + 3). */

@@ -74,10 +74,11 @@ struct dnsbl *dnsbl_new(struct dns *dns);
 void dnsbl_free(struct dnsbl *b);
 /* Adopt CFG's lists and start their canary checks (start, SIGHUP). */
 void dnsbl_configure(struct dnsbl *b, const struct config *cfg);
-/* Look up Q's names (lists not disabled) within TIMEOUT_MS, set
- * Q->resumed and call CB(ARG) on the loop.  0, or -1 (no DNS: CB not called). */
-int dnsbl_run(struct dnsbl *b, uv_loop_t *loop, struct spam_dnsq *q, uint64_t timeout_ms,
-    dnsbl_done_cb cb, void *arg);
+/* Look up Q's names (lists not disabled), each list within TIMEOUT_MS
+ * of its own (a timeout is logged with session ID), set Q->resumed and call CB(ARG) on the loop when every
+ * list has answered or timed out.  0, or -1 (no DNS: CB not called). */
+int dnsbl_run(struct dnsbl *b, uv_loop_t *loop, const char *id, struct spam_dnsq *q,
+    uint64_t timeout_ms, dnsbl_done_cb cb, void *arg);
 /* Use the daemon's AUTH guard (shared with the control commands) instead
  * of the relay's own; G must outlive the relay. */
 struct auth_guard;

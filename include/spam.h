@@ -173,6 +173,11 @@ double spam_chi2q(double x2, unsigned v);
  * H = 1 - Q(-2 sum ln p, 2N).  0.5 when N is 0.
  */
 double spam_chi2_combine(const double *p, size_t n);
+/* The same with the sums and N scaled by ESF (effective size factor,
+ * 0 < ESF <= 1): 2 * max(1, round(ESF * N)) degrees of freedom,
+ * -2 ESF sum ln p and -2 ESF sum ln(1-p).  ESF 1 is the plain form;
+ * the classifier uses 0.25 (policy/spam.c). */
+double spam_chi2_combine_esf(const double *p, size_t n, double esf);
 /* Robinson's f(w) for a token seen in SPAM of NSPAM spam and HAM of
  * NHAM ham messages: (s*x + n*p(w)) / (s + n). */
 double spam_token_prob(uint32_t spam, uint32_t ham, uint32_t nspam, uint32_t nham);

@@ -63,51 +63,6 @@ action_for(const struct policy_msg *m, enum dlp_type type)
 	return type == DLP_CARD_TEST ? DLP_IGNORE : DLP_TAG;
 }
 
-/* Append one JSON object to the verdicts array text in B. */
-static void
-verdict_append(struct buf *b, const char *obj)
-{
-	if (b->len >= 2 && b->data[b->len - 1] == ']') {
-		b->len--;
-		if (b->len > 1)
-			(void)buf_append(b, ",", 1);
-	} else {
-		buf_reset(b);
-		(void)buf_append(b, "[", 1);
-	}
-	(void)buf_append_str(b, obj);
-	(void)buf_append(b, "]", 1);
-	b->data[b->len] = '\0';
-}
-
-/* Remove every top-level header field named NAME from the message. */
-static void
-strip_header(struct buf *data, const char *name)
-{
-	size_t nl = strlen(name), i = 0;
-
-	while (i < data->len) {
-		const char *eol = memchr(data->data + i, '\n', data->len - i);
-		size_t next = eol ? (size_t)(eol - data->data) + 1 : data->len, e;
-
-		if (next - i <= 2 && (data->data[i] == '\r' || data->data[i] == '\n'))
-			return;	/* end of the header */
-		if (next - i > nl && data->data[i + nl] == ':'
-		    && mem_casecmp(data->data + i, name, nl) == 0) {
-			e = next;
-			while (e < data->len && (data->data[e] == ' ' || data->data[e] == '\t')) {
-				eol = memchr(data->data + e, '\n', data->len - e);
-				e = eol ? (size_t)(eol - data->data) + 1 : data->len;
-			}
-			memmove(data->data + i, data->data + e, data->len - e);
-			data->len -= e - i;
-			data->data[data->len] = '\0';
-			continue;
-		}
-		i = next;
-	}
-}
-
 struct scan_ctx {
 	struct dlp_findings f;
 };
@@ -162,7 +117,7 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 
 	outcome_ok(out);
 	limits_of(m->params, &lim);
-	strip_header(&m->data, DLP_HEADER);
+	policy_msg_remove_field(m, DLP_HEADER);
 	dlp_findings_init(&c.f);
 	p = mime_new(&lim, scan_part, &c);
 	(void)mime_feed(p, m->data.data ? m->data.data : "", m->data.len);
@@ -183,7 +138,7 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 		snprintf(obj, sizeof(obj), "{\"stage\":\"dlp\",\"type\":\"%s\",\"part\":%u,"
 		    "\"offset\":%zu,\"confidence\":%u,\"action\":\"%s\"}", dlp_strtype(d->type),
 		    d->part, d->offset, d->confidence, dlp_straction(act[d->type]));
-		verdict_append(&m->verdicts, obj);
+		policy_msg_add_verdict(m, obj);
 	}
 
 	if (limit != MIME_LIMIT_NONE) {
@@ -191,7 +146,7 @@ dlp_policy_stage(struct policy_msg *m, struct outcome *out)
 
 		snprintf(obj, sizeof(obj), "{\"stage\":\"mime\",\"limit\":\"%s\",\"action\":\"%s\"}",
 		    mime_strlimit(limit), hold ? "hold" : "reject");
-		verdict_append(&m->verdicts, obj);
+		policy_msg_add_verdict(m, obj);
 		log_info("event=mime_limit limit=%s action=%s", mime_strlimit(limit),
 		    hold ? "hold" : "reject");
 		if (!hold) {

@@ -16,7 +16,9 @@
  * policy_msg_header_block() gives the final header section (a copy of
  * the header only) for the DKIM stage, which signs exactly these bytes
  * with the body of m->data; policy_msg_render() joins everything, for
- * tests and tools.
+ * tests and tools.  The stages' shared edits live here too: removing a
+ * client's copy of a field a stage adds (policy_msg_remove_field()) and
+ * appending a stage's verdict object (policy_msg_add_verdict()).
  */
 #include "autoconfig.h"
 
@@ -157,4 +159,51 @@ policy_msg_free(struct policy_msg *m)
 	buf_free(&m->verdicts);
 	spam_dnsq_free(m->spam_q);
 	m->spam_q = NULL;
+}
+
+void
+policy_msg_remove_field(struct policy_msg *m, const char *name)
+{
+	struct buf *data = &m->data;
+	size_t nl = strlen(name), i = 0;
+
+	while (i < data->len) {
+		const char *eol = memchr(data->data + i, '\n', data->len - i);
+		size_t next = eol ? (size_t)(eol - data->data) + 1 : data->len, e;
+
+		if (next - i <= 2 && (data->data[i] == '\r' || data->data[i] == '\n'))
+			return;	/* the empty line: end of the header */
+		if (next - i > nl && data->data[i + nl] == ':' &&
+		    mem_casecmp(data->data + i, name, nl) == 0) {
+			/* the field and its continuation lines (RFC 5322 §2.2.3) */
+			e = next;
+			while (e < data->len && (data->data[e] == ' ' || data->data[e] == '\t')) {
+				eol = memchr(data->data + e, '\n', data->len - e);
+				e = eol ? (size_t)(eol - data->data) + 1 : data->len;
+			}
+			memmove(data->data + i, data->data + e, data->len - e);
+			data->len -= e - i;
+			data->data[data->len] = '\0';
+			continue;
+		}
+		i = next;
+	}
+}
+
+void
+policy_msg_add_verdict(struct policy_msg *m, const char *obj)
+{
+	struct buf *b = &m->verdicts;
+
+	if (b->len >= 2 && b->data[b->len - 1] == ']') {
+		b->len--;
+		if (b->len > 1)
+			(void)buf_append(b, ",", 1);
+	} else {
+		buf_reset(b);
+		(void)buf_append(b, "[", 1);
+	}
+	(void)buf_append_str(b, obj);
+	(void)buf_append(b, "]", 1);
+	b->data[b->len] = '\0';
 }

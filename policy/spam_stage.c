@@ -37,34 +37,6 @@
 #define SPAM_HEADER "X-Postern-Spam"
 #define SPAM_MAX_RULES 64
 
-/* Remove every top-level header field named NAME (in place). */
-static void
-strip_field(struct buf *data, const char *name)
-{
-	size_t nl = strlen(name), i = 0;
-
-	while (i < data->len) {
-		const char *eol = memchr(data->data + i, '\n', data->len - i);
-		size_t next = eol ? (size_t)(eol - data->data) + 1 : data->len, e;
-
-		if (data->data[i] == '\r' || data->data[i] == '\n')
-			return;	/* the empty line */
-		if (next - i > nl && data->data[i + nl] == ':'
-		    && mem_casecmp(data->data + i, name, nl) == 0) {
-			e = next;
-			while (e < data->len && (data->data[e] == ' ' || data->data[e] == '\t')) {
-				eol = memchr(data->data + e, '\n', data->len - e);
-				e = eol ? (size_t)(eol - data->data) + 1 : data->len;
-			}
-			memmove(data->data + i, data->data + e, data->len - e);
-			data->len -= e - i;
-			data->data[data->len] = '\0';
-			continue;
-		}
-		i = next;
-	}
-}
-
 /* Account threshold (milli-points, ACCOUNT_UNSET: global) or GLOBAL. */
 static double
 threshold(int64_t acct, double global)
@@ -72,28 +44,24 @@ threshold(int64_t acct, double global)
 	return acct >= 0 ? (double)acct / 1000.0 : global;
 }
 
+/* The stage's verdict object for R and ACT, appended to M's verdicts. */
 static void
-verdict_append(struct buf *b, const struct spam_result *r, enum spam_action act)
+verdict_append(struct policy_msg *m, const struct spam_result *r, enum spam_action act)
 {
+	struct buf b;
 	size_t i;
 
-	if (b->len >= 2 && b->data[b->len - 1] == ']') {
-		b->len--;
-		if (b->len > 1)
-			(void)buf_append(b, ",", 1);
-	} else {
-		buf_reset(b);
-		(void)buf_append(b, "[", 1);
-	}
-	(void)buf_printf(b, "{\"stage\":\"spam\",\"score\":%.2f,", r->score);
+	buf_init(&b, 0);
+	(void)buf_printf(&b, "{\"stage\":\"spam\",\"score\":%.2f,", r->score);
 	if (r->probability >= 0)
-		(void)buf_printf(b, "\"probability\":%.4f,", r->probability);
-	(void)buf_append_str(b, "\"symbols\":[");
+		(void)buf_printf(&b, "\"probability\":%.4f,", r->probability);
+	(void)buf_append_str(&b, "\"symbols\":[");
 	for (i = 0; i < r->nsym; i++)
-		(void)buf_printf(b, "%s{\"name\":\"%s\",\"weight\":%.2f}", i ? "," : "",
+		(void)buf_printf(&b, "%s{\"name\":\"%s\",\"weight\":%.2f}", i ? "," : "",
 		    r->sym[i].name, r->sym[i].weight);
-	(void)buf_printf(b, "],\"action\":\"%s\"}]", spam_straction(act));
-	b->data[b->len] = '\0';
+	(void)buf_printf(&b, "],\"action\":\"%s\"}", spam_straction(act));
+	policy_msg_add_verdict(m, b.data);
+	buf_free(&b);
 }
 
 /* The thresholds and rules of M: the account's, else the global ones. */
@@ -224,7 +192,7 @@ apply(struct policy_msg *m, const struct spam_params *p, struct spam_result *r,
 	size_t i;
 
 	r->action = spam_action_for(p, r->score);
-	verdict_append(&m->verdicts, r, r->action);
+	verdict_append(m, r, r->action);
 	buf_init(&line, 0);
 	spam_result_format(r, &line);
 	if (r->action == SPAM_ACT_NONE) {
@@ -379,7 +347,7 @@ spam_policy_stage(struct policy_msg *m, struct outcome *out)
 		dnsq_decode(m, m->spam_q, &r);
 		return apply(m, &p, &r, out);
 	}
-	strip_field(&m->data, SPAM_HEADER);
+	policy_msg_remove_field(m, SPAM_HEADER);
 	spam_tokens_init(&t);
 	if (spam_score_tokens(m->spam, &p, m->data.data ? m->data.data : "", m->data.len, &r,
 	    &t) != 0)

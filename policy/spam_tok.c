@@ -5,14 +5,19 @@
  *
  *  - words of the decoded, HTML-stripped text parts (policy/mime.c does
  *    the transfer decoding, charsets and HTML), each as a unigram and as
- *    a bigram with the word before it, lower-cased; very long words
- *    become "skip:" length classes, long numbers "num:".  (The pair code
+ *    a bigram with the word before it, lower-cased; words of one or two
+ *    characters are dropped (measured: they added noise, cross-validated
+ *    1-AUC 0.037% with them, 0.032% without), very long words become
+ *    "skip:" length classes, long numbers "num:".  (The pair code
  *    is OSB's: OSB_WINDOW 5 gives orthogonal sparse bigrams.  Measured
  *    with contrib/bench/spam-eval, window 5 made 2.5x the tokens, a 4x
  *    larger model and scoring ~3x slower for no better ranking, so the
  *    window is 2: unigrams + bigrams.);
  *  - words of the Subject and of selected header fields, prefixed by the
- *    field name ("subject:free"), unigrams only;
+ *    field name ("subject:free"), unigrams only; the words of every other
+ *    field as "head:" words, and each field's name ("hdr:x-mailer"),
+ *    as bogofilter does (its "head:" tokens: the fields a mailer or a
+ *    list adds say much about who sent it);
  *  - the registrable domain (libpsl) of every URL host, in the text and
  *    in the HTML before it was stripped ("url:example.co.uk"), and of
  *    the From/Reply-To/Return-Path addresses;
@@ -39,7 +44,8 @@
 #include "util.h"
 
 #define OSB_WINDOW 2		/* a word and the one before it: unigrams + bigrams */
-#define WORD_MAX 24		/* longer words become skip: tokens */
+#define WORD_MIN 3		/* shorter words are dropped */
+#define WORD_MAX 40		/* longer words become skip: tokens */
 #define TOKEN_TEXT_MAX 128
 
 /* The header fields whose words are tokens, lower case. */
@@ -252,7 +258,7 @@ word_norm(const char *w, size_t n, char *out, size_t outlen)
 	}
 	while (n > 0 && strchr(".'-_@", w[n - 1]) != NULL)
 		n--;
-	if (n < 2)
+	if (n < WORD_MIN)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (isdigit((unsigned char)w[i]))
@@ -459,7 +465,14 @@ header_tokens(struct tok_ctx *c, const char *msg, size_t len)
 		for (k = 0; token_headers[k] != NULL; k++)
 			if (strcmp(name, token_headers[k]) == 0)
 				break;
-		if (token_headers[k] != NULL) {
+		if (token_headers[k] == NULL && strcmp(name, "subject") != 0) {
+			/* any other field (the Subject is read apart): its name,
+			 * and its words as head: words */
+			buf_reset(&val);
+			mime_decode_header(colon + 1, (size_t)((msg + e) - (colon + 1)), &val);
+			tok_add_str(c->t, "hdr:", name);
+			words(c->t, val.data ? val.data : "", val.len, "head:");
+		} else if (token_headers[k] != NULL) {
 			char prefix[48];
 			const char *v = colon + 1;
 			size_t vl = (size_t)((msg + e) - v);
@@ -511,12 +524,45 @@ size_class(size_t n)
 	return cls[ARRAY_SIZE(cls) - 1];
 }
 
-static int
-cmp_u64(const void *a, const void *b)
+/*
+ * Sort V (N hashes) ascending: a least-significant-digit radix sort,
+ * eight passes of one byte, through a scratch array.  It replaced
+ * qsort() here, whose comparison calls were a fifth of the time of
+ * scoring a message (perf, contrib/bench/spam-eval).
+ */
+static void
+sort_u64(uint64_t *v, size_t n)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t *tmp, *src = v, *dst;
+	size_t count[256], i, pass;
 
-	return x < y ? -1 : x > y;
+	if (n < 2)
+		return;
+	tmp = xmalloc(n * sizeof(*tmp));
+	dst = tmp;
+	for (pass = 0; pass < 8; pass++) {
+		unsigned shift = (unsigned)pass * 8;
+		size_t sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[(src[i] >> shift) & 0xff]++;
+		if (count[(src[0] >> shift) & 0xff] == n)
+			continue;	/* every key has this byte: the order stands */
+		for (i = 0; i < 256; i++) {
+			size_t c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+		dst = src;
+		src = src == v ? tmp : v;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+	free(tmp);
 }
 
 void
@@ -623,7 +669,7 @@ spam_tokenize(const char *msg, size_t len, struct spam_tokens *t)
 	tok_add_str(t, "meta:size:", size_class(len));
 
 	/* a set: sorted, unique */
-	qsort(t->h, t->n, sizeof(*t->h), cmp_u64);
+	sort_u64(t->h, t->n);
 	for (i = n = 0; i < t->n; i++)
 		if (n == 0 || t->h[n - 1] != t->h[i])
 			t->h[n++] = t->h[i];

@@ -4,9 +4,11 @@
  * The EOM stage (policy/spam_stage.c) names the queries of a message in
  * a struct spam_dnsq and pends; the relay hands them to dnsbl_run(),
  * which looks every name up through src/net/dns.c (c-ares on the loop,
- * answers cached for their TTL), gives the whole round at most
- * spam_dnsbl_timeout (a list that does not answer in time simply adds
- * no symbol), and calls back so the relay resumes the EOM stages.
+ * answers cached for their TTL), gives each list its own deadline of
+ * spam_dnsbl_timeout (a list that does not answer in time adds no
+ * symbol and is logged as event=dnsbl_timeout zone=..., the others'
+ * answers are kept), and calls back so the relay resumes the EOM
+ * stages once every list has answered or timed out.
  *
  * It also keeps each list's state.  When the lists are configured (at
  * start and on SIGHUP) every new zone gets the RFC 5782 §5 canary
@@ -182,43 +184,80 @@ dnsbl_configure(struct dnsbl *b, const struct config *cfg)
 
 /* ---- one message's round ---- */
 
+/*
+ * Each list of a round is a group with a deadline of its own: its
+ * lookups all start together, and when its timer fires only its own
+ * unanswered lookups are cancelled and logged (event=dnsbl_timeout
+ * zone=...), so a list that does not answer costs neither the other
+ * lists' answers nor their time.  The round is over when every group
+ * is settled (answered or timed out); it is freed once every group's
+ * timer is closed.
+ */
+struct dnsbl_group {
+	struct dnsbl_round *rd;
+	size_t list;			/* the stage's list index (spam_dnsq_item.list) */
+	const char *zone;		/* borrowed from an item of the round */
+	uv_timer_t timer;
+	size_t pending;			/* lookups still out */
+	int settled;
+};
+
 struct dnsbl_round {
 	struct dnsbl *b;
 	struct spam_dnsq *q;		/* borrowed from the job */
-	uv_timer_t timer;
 	struct dnsbl_qctx {
 		struct dnsbl_round *rd;
 		size_t i;
+		struct dnsbl_group *g;
 		struct dns_query *dq;
 	} *ctx;
-	size_t pending;
+	struct dnsbl_group *g;		/* owned, ng of them */
+	size_t ng, unsettled, open;
+	int finished;
+	char id[64];			/* the session's, for the log */
 	dnsbl_done_cb cb;
 	void *arg;
 };
 
 static void
-round_closed(uv_handle_t *h)
+group_closed(uv_handle_t *h)
 {
-	struct dnsbl_round *rd = h->data;
+	struct dnsbl_group *g = h->data;
+	struct dnsbl_round *rd = g->rd;
 
-	free(rd->ctx);
-	free(rd);
+	if (--rd->open == 0) {
+		free(rd->g);
+		free(rd->ctx);
+		free(rd);
+	}
 }
 
+/* Every group settled: tell the relay, then close the timers. */
 static void
 round_finish(struct dnsbl_round *rd)
 {
 	size_t i;
 
-	for (i = 0; i < rd->q->n; i++)
-		if (rd->ctx[i].dq != NULL) {
-			dns_cancel(rd->ctx[i].dq);
-			rd->ctx[i].dq = NULL;
-		}
+	if (rd->finished)
+		return;
+	rd->finished = 1;
 	rd->q->resumed = 1;
-	uv_timer_stop(&rd->timer);
-	uv_close((uv_handle_t *)&rd->timer, round_closed);
+	for (i = 0; i < rd->ng; i++) {
+		uv_timer_stop(&rd->g[i].timer);
+		uv_close((uv_handle_t *)&rd->g[i].timer, group_closed);
+	}
 	rd->cb(rd->arg);
+}
+
+static void
+group_settle(struct dnsbl_group *g)
+{
+	if (g->settled)
+		return;
+	g->settled = 1;
+	uv_timer_stop(&g->timer);
+	if (--g->rd->unsettled == 0)
+		round_finish(g->rd);
 }
 
 static void
@@ -240,26 +279,37 @@ round_answer(void *arg, const struct dns_result *r)
 			if (r->rr[k].type == DNS_T_A)
 				memcpy(it->addr[it->naddr++], r->rr[k].addr, 4);
 	}
-	if (--rd->pending == 0)
-		round_finish(rd);
+	if (--c->g->pending == 0)
+		group_settle(c->g);
 }
 
+/* One list's deadline: drop its unanswered lookups, keep the others. */
 static void
-round_timeout(uv_timer_t *t)
+group_timeout(uv_timer_t *t)
 {
-	struct dnsbl_round *rd = t->data;
+	struct dnsbl_group *g = t->data;
+	struct dnsbl_round *rd = g->rd;
+	size_t i;
 
-	if (rd->pending > 0)
-		log_info("event=dnsbl_timeout unanswered=%zu", rd->pending);
-	round_finish(rd);
+	if (g->pending > 0) {
+		for (i = 0; i < rd->q->n; i++)
+			if (rd->ctx[i].g == g && rd->ctx[i].dq != NULL) {
+				dns_cancel(rd->ctx[i].dq);
+				rd->ctx[i].dq = NULL;
+			}
+		log_info("sid=%s event=dnsbl_timeout zone=%s unanswered=%zu", rd->id, g->zone,
+		    g->pending);
+		g->pending = 0;
+	}
+	group_settle(g);
 }
 
 int
-dnsbl_run(struct dnsbl *b, uv_loop_t *loop, struct spam_dnsq *q, uint64_t timeout_ms,
-    dnsbl_done_cb cb, void *arg)
+dnsbl_run(struct dnsbl *b, uv_loop_t *loop, const char *id, struct spam_dnsq *q,
+    uint64_t timeout_ms, dnsbl_done_cb cb, void *arg)
 {
 	struct dnsbl_round *rd;
-	size_t i;
+	size_t i, k;
 
 	if (b == NULL || b->dns == NULL || q == NULL)
 		return -1;
@@ -268,33 +318,54 @@ dnsbl_run(struct dnsbl *b, uv_loop_t *loop, struct spam_dnsq *q, uint64_t timeou
 	rd->q = q;
 	rd->cb = cb;
 	rd->arg = arg;
+	str_copy(rd->id, id != NULL ? id : "-", sizeof(rd->id));
 	rd->ctx = xcalloc(q->n ? q->n : 1, sizeof(*rd->ctx));
-	uv_timer_init(loop, &rd->timer);
-	rd->timer.data = rd;
-	rd->pending = 1;	/* held until every lookup is started */
+	/* one group per list (the items of a list are not always adjacent) */
+	rd->g = xcalloc(q->n + 1, sizeof(*rd->g));
+	for (i = 0; i < q->n; i++) {
+		for (k = 0; k < rd->ng; k++)
+			if (rd->g[k].list == q->v[i].list)
+				break;
+		if (k == rd->ng) {
+			rd->g[k].rd = rd;
+			rd->g[k].list = q->v[i].list;
+			rd->g[k].zone = q->v[i].zone;
+			rd->ng++;
+		}
+		rd->ctx[i].rd = rd;
+		rd->ctx[i].i = i;
+		rd->ctx[i].g = &rd->g[k];
+	}
+	if (rd->ng == 0) {
+		/* no lists: a group of none that settles on the next turn */
+		rd->g[0].rd = rd;
+		rd->g[0].zone = "-";
+		rd->ng = 1;
+	}
+	for (k = 0; k < rd->ng; k++) {
+		uv_timer_init(loop, &rd->g[k].timer);
+		rd->g[k].timer.data = &rd->g[k];
+		rd->open++;
+	}
+	rd->unsettled = rd->ng;
 	for (i = 0; i < q->n; i++) {
 		struct dnsbl_list *d = dnsbl_find(b, q->v[i].zone);
 
-		rd->ctx[i].rd = rd;
-		rd->ctx[i].i = i;
 		if (d == NULL || d->disabled) {
 			q->v[i].done = 1;	/* not asked: no symbol */
 			continue;
 		}
-		rd->pending++;
 		rd->ctx[i].dq = dns_lookup(b->dns, q->v[i].name, DNS_T_A, round_answer, &rd->ctx[i]);
-		if (rd->ctx[i].dq == NULL) {
-			rd->pending--;
+		if (rd->ctx[i].dq == NULL)
 			q->v[i].done = 1;
-		}
+		else
+			rd->ctx[i].g->pending++;
 	}
-	uv_timer_start(&rd->timer, round_timeout, timeout_ms, 0);
-	/* dns_lookup() never calls back from inside itself (include/dns.h) */
-	if (--rd->pending == 0) {
-		uv_timer_stop(&rd->timer);
-		rd->pending = 0;
-		/* nothing to wait for: finish on the next loop turn via a 0 timer */
-		uv_timer_start(&rd->timer, round_timeout, 0, 0);
-	}
+	/* dns_lookup() never calls back from inside itself (include/dns.h),
+	 * so no group can have settled yet; one with nothing to wait for
+	 * settles on the next loop turn through a 0 timer */
+	for (k = 0; k < rd->ng; k++)
+		uv_timer_start(&rd->g[k].timer, group_timeout,
+		    rd->g[k].pending > 0 ? timeout_ms : 0, 0);
 	return 0;
 }

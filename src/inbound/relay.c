@@ -1439,7 +1439,7 @@ relay_policy_done(uv_work_t *w, int status)
 	if (j->policy_rc == 1) {
 		/* issue 15: the spam stage wants DNS blocklist answers */
 		if (j->pm.spam_q == NULL ||
-		    dnsbl_run(r->dnsbl, r->loop, j->pm.spam_q, j->params.spam.dnsbl_timeout,
+		    dnsbl_run(r->dnsbl, r->loop, rs->id, j->pm.spam_q, j->params.spam.dnsbl_timeout,
 		    relay_dnsbl_done, j) != 0) {
 			if (j->pm.spam_q != NULL)
 				j->pm.spam_q->resumed = 1;	/* no DNS: go on without */

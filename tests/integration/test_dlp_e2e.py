@@ -62,27 +62,6 @@ def add_account(p, name, action):
     return p.posternctl("account", "set", name, "--set", "dlp_action_card=%s" % action)
 
 
-def show(p, qid, body=False):
-    args = ["queue", "show", qid, "--json"] + (["--body"] if body else [])
-    r = p.posternctl(*args)
-    if r.returncode != 0:
-        diag("posternctl %s: %d %s" % (" ".join(args), r.returncode, r.stderr))
-        return {}
-    return json.loads(r.stdout)
-
-
-def queued(p):
-    r = p.posternctl("queue", "list", "--json")
-    if r.returncode != 0:
-        return []
-    v = json.loads(r.stdout or "[]")
-    if isinstance(v, dict):
-        for k in ("messages", "queue", "items"):
-            if k in v:
-                return v[k]
-    return v
-
-
 def main():
     p = Postern(name="dlp").start()
     # Until the composition root wires the SMTP listener and the account
@@ -111,7 +90,7 @@ def main():
     is_(code, 550, "reject: 550 at DATA")
     like(text, r"^5\.7\.1 .*card=\d", "reject: 5.7.1 naming the type")
     ok(not re.search(r"\d{4}", text.replace("5.7.1", "")), "reject: no digits of the value")
-    msgs = queued(p)
+    msgs = p.queue_list()
     ok(not any(m.get("account") == "acct-reject" for m in msgs),
        "reject: nothing from the account in the queue")
     ok(CARD not in p.log() and "8689" not in p.log(), "no card digits in the log")
@@ -124,7 +103,7 @@ def main():
     # hold
     code, text = replies["hold"]
     is_(code, 250, "hold: accepted")
-    m = show(p, queue_id(text))
+    m = p.queue_show(queue_id(text))
     is_(m.get("state"), "held", "hold: queued in state held")
     v = json.dumps(m.get("verdicts"))
     ok('"type": "card"' in v and '"action": "hold"' in v, "hold: verdicts name type and action")
@@ -133,7 +112,7 @@ def main():
     # redact
     code, text = replies["redact"]
     is_(code, 250, "redact: accepted")
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     body = m.get("body") or ""
     ok(body and "8689" not in body and "4556" not in body and "7375" not in body,
        "redact: no digit but the last four left")
@@ -150,7 +129,7 @@ def main():
     # tag
     code, text = replies["tag"]
     is_(code, 250, "tag: accepted")
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     body = m.get("body") or ""
     like(body, r"(?m)^X-Postern-DLP: card=3\r$", "tag: header with type and count")
     ok(body.count("X-Postern-DLP") == 1 and "forged" not in body,

@@ -62,27 +62,6 @@ def add_account(p, name, *settings):
     return r
 
 
-def show(p, qid, body=False):
-    args = ["queue", "show", qid, "--json"] + (["--body"] if body else [])
-    r = p.posternctl(*args)
-    if r.returncode != 0:
-        diag("posternctl %s: %d %s" % (" ".join(args), r.returncode, r.stderr))
-        return {}
-    return json.loads(r.stdout)
-
-
-def queued(p):
-    r = p.posternctl("queue", "list", "--json")
-    if r.returncode != 0:
-        return []
-    v = json.loads(r.stdout or "[]")
-    if isinstance(v, dict):
-        for k in ("messages", "queue", "items"):
-            if k in v:
-                return v[k]
-    return v
-
-
 def gtube_message():
     if os.path.exists(GTUBE_FILE):
         with open(GTUBE_FILE, "rb") as f:
@@ -118,7 +97,7 @@ def main():
     msg = gtube_message()
     code, text = send("plain", msg)
     is_(code, 250, "GTUBE, plain account: accepted (nothing is rejected by default)")
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     is_(m.get("state"), "held", "GTUBE: held for review")
     body = m.get("body") or ""
     like(body, r"(?m)^X-Postern-Spam: score=1000\.00 symbols=GTUBE:1000\.00\r$",
@@ -132,7 +111,7 @@ def main():
     like(text, r"^5\.7\.1 Message rejected as spam \(ref [0-9A-Z]{12}\)$",
          "reject: 5.7.1 with a reference token")
     ref = re.search(r"ref ([0-9A-Z]{12})", text)
-    ok(not any(x.get("account") == "strict" for x in queued(p)),
+    ok(not any(x.get("account") == "strict" for x in p.queue_list()),
        "reject: nothing from the account in the queue")
     ok(ref and re.search(r"account=strict event=spam score=1000\.00 symbols=GTUBE:1000\.00 "
                          r"action=reject ref=%s" % ref.group(1), p.log()),
@@ -140,7 +119,7 @@ def main():
 
     code, text = send("lenient", msg)
     is_(code, 250, "GTUBE, lenient account: accepted")
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     isnt(m.get("state"), "held", "lenient: hold off for the account, not held")
     like(m.get("body") or "", r"(?m)^X-Postern-Spam: score=1000\.00", "lenient: tagged")
 
@@ -149,7 +128,7 @@ def main():
                          headers=(("X-Postern-Spam", "score=-100 symbols=FORGED"),))
     code, text = send("strict", clean)
     is_(code, 250, "clean message from the strict account: accepted")
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     ok("X-Postern-Spam" not in (m.get("body") or ""), "clean: the forged header is removed")
 
     # -- learning from the CLI changes the next score --------------------
@@ -175,7 +154,7 @@ def main():
     ok(r.returncode == 0 and j.get("probability", 0) is None and j.get("symbols") == [],
        "score --json before learning: probability null, no symbols (%s)" % r.stdout.strip())
     code, text = send("plain", probe_spam.encode())
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     ok(code == 250 and m.get("state") != "held" and "X-Postern-Spam" not in (m.get("body") or ""),
        "before learning: the spammy message is neither tagged nor held")
 
@@ -197,12 +176,12 @@ def main():
        "after learning: the probe scores as spam (%s)" % r.stdout.strip())
 
     code, text = send("plain", probe_spam.encode())
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     ok(code == 250 and m.get("state") == "held", "after learning: the spammy message is held")
     like(m.get("body") or "", r"(?m)^X-Postern-Spam: score=\d+\.\d\d symbols=BAYES_9",
          "after learning: X-Postern-Spam names the BAYES_ symbol")
     code, text = send("plain", probe_ham.encode())
-    m = show(p, queue_id(text), body=True)
+    m = p.queue_show(queue_id(text), body=True)
     ok(code == 250 and m.get("state") != "held" and "X-Postern-Spam" not in (m.get("body") or ""),
        "after learning: a hammy message is neither tagged nor held")
     v = json.dumps(m.get("verdicts"))
@@ -237,7 +216,7 @@ def main():
        after.get("spam") == before.get("spam", 0) + 1,
        "review reject --learn: learned as spam (%s)" % r.stdout.strip()[:200])
     code, text = send("plain", gtube_message())
-    m = show(p, queue_id(text))
+    m = p.queue_show(queue_id(text))
     v = json.dumps(m.get("verdicts"))
     ok("NEAR_DUP_REJECTED" in v, "the next copy of the rejected message scores NEAR_DUP_REJECTED")
 

@@ -27,11 +27,6 @@ from harness import *  # noqa: E402,F401
 WINDOW = 3.0
 
 
-def show(p, qid):
-    r = p.posternctl("queue", "show", qid, "--json")
-    return json.loads(r.stdout) if r.returncode == 0 else {}
-
-
 def next_window():
     """Sleep until just after the next window boundary (windows are now / 3s)."""
     now = time.time()
@@ -63,7 +58,7 @@ def burst(p, user, tag):
     try:
         for i in range(15):
             code, text = send(s, "user@%s-%d.test" % (tag, i), i)
-            m = show(p, queue_id(text)) if code == 250 else {}
+            m = p.queue_show(queue_id(text)) if code == 250 else {}
             states.append((code, m.get("state"), json.dumps(m.get("verdicts"))))
     finally:
         s.quit()
@@ -91,7 +86,7 @@ def main():
             code, text = send(s, "user@usual.test", w)
         finally:
             s.quit()
-        base.append((code, show(p, queue_id(text)).get("state")))
+        base.append((code, p.queue_show(queue_id(text)).get("state")))
     ok(all(c == 250 and st != "held" for c, st in base),
        "baseline: one message per window to the usual domain, none held (%s)" % base)
 

@@ -19,7 +19,10 @@
  *    re-signing the stored bytes gives the same body hash and h=;
  *  - redaction in place gives the same bytes as redaction into a copy,
  *    when the result is shorter (HTML entity) and when it is longer
- *    (8-bit Subject re-encoded, one long base64 line re-folded).
+ *    (8-bit Subject re-encoded, one long base64 line re-folded);
+ *  - policy_msg_remove_field() removes every copy of a field in any
+ *    case with its continuation lines, and nothing after the header;
+ *    policy_msg_add_verdict() builds the verdicts array.
  */
 #include "autoconfig.h"
 
@@ -350,6 +353,34 @@ test_redact_in_place(void)
 	buf_free(&b64);
 }
 
+static void
+test_stage_edits(void)
+{
+	struct policy_msg m;
+
+	memset(&m, 0, sizeof(m));
+	buf_init(&m.data, 0);
+	buf_init(&m.verdicts, 0);
+	buf_append_str(&m.data, "X-Postern-Spam: score=0\r\n\tsymbols=none\r\nSubject: hi\r\n"
+	    "x-postern-spam: again\r\nX-Postern-Spammy: keep\r\n\r\n"
+	    "X-Postern-Spam: in the body\r\n");
+	policy_msg_remove_field(&m, "X-Postern-Spam");
+	is_str(m.data.data, "Subject: hi\r\nX-Postern-Spammy: keep\r\n\r\n"
+	    "X-Postern-Spam: in the body\r\n",
+	    "remove_field: both copies, any case, the continuation line; not a longer name, not the body");
+	policy_msg_add_verdict(&m, "{\"stage\":\"a\"}");
+	is_str(m.verdicts.data, "[{\"stage\":\"a\"}]", "add_verdict: the first makes the array");
+	policy_msg_add_verdict(&m, "{\"stage\":\"b\"}");
+	is_str(m.verdicts.data, "[{\"stage\":\"a\"},{\"stage\":\"b\"}]",
+	    "add_verdict: the next is appended");
+	buf_reset(&m.verdicts);
+	buf_append_str(&m.verdicts, "[]");
+	policy_msg_add_verdict(&m, "{}");
+	is_str(m.verdicts.data, "[{}]", "add_verdict: into an empty array, no comma");
+	buf_free(&m.data);
+	buf_free(&m.verdicts);
+}
+
 int
 main(void)
 {
@@ -359,9 +390,10 @@ main(void)
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test_policy_message.XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
-	plan(25);
+	plan(29);
 	test_one_copy();
 	test_redact_in_place();
+	test_stage_edits();
 	cmd = xasprintf("rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		diag("cleanup failed");

@@ -90,10 +90,32 @@ test_math(void)
 	}
 	ok(fabs(spam_chi2_combine(p3, 2) - 0.003053383494030837) < 1e-9,
 	    "combine {0.01,0.05} = 0.003053383494 (hand)");
-	/* f(w) = (s x + n p) / (s + n), s = 0.1, x = 0.5, p = (3/10) / (3/10 + 1/20) */
-	ok(near(spam_token_prob(3, 1, 10, 20), (0.05 + 4 * (0.3 / 0.35)) / 4.1),
+	/*
+	 * With an effective size factor the sums and n shrink: ESF 0.5 on
+	 * the three above is -2 * 0.5 * sum ln p with round(1.5) = 2
+	 * observations, 4 degrees of freedom, Q = e^-m (1 + m); ESF 0.25
+	 * is round(0.75) = 1 observation, Q = e^-m.
+	 */
+	{
+		double lh = -(2 * log(0.99) + log(0.2)), ls = -(2 * log(0.01) + log(0.8));
+		double mh = lh / 2, ms = ls / 2;
+		double h = 1 - exp(-mh) * (1 + mh), s = 1 - exp(-ms) * (1 + ms);
+
+		ok(fabs(spam_chi2_combine_esf(p1, 3, 0.5) - (1 + s - h) / 2) < 1e-12 &&
+		    fabs(spam_chi2_combine_esf(p1, 3, 0.5) - 0.8761707552822151) < 1e-9,
+		    "combine ESF 0.5 {0.99,0.99,0.2} = 0.876170755282 (hand)");
+		h = 1 - exp(-lh / 4);
+		s = 1 - exp(-ls / 4);
+		ok(fabs(spam_chi2_combine_esf(p1, 3, 0.25) - (1 + s - h) / 2) < 1e-12 &&
+		    fabs(spam_chi2_combine_esf(p1, 3, 0.25) - 0.785407020619036) < 1e-9,
+		    "combine ESF 0.25 {0.99,0.99,0.2} = 0.785407020619 (hand)");
+		ok(spam_chi2_combine_esf(p1, 3, 1.0) == spam_chi2_combine(p1, 3),
+		    "ESF 1 is the plain form");
+	}
+	/* f(w) = (s x + n p) / (s + n), s = 0.0178, x = 0.5, p = (3/10) / (3/10 + 1/20) */
+	ok(near(spam_token_prob(3, 1, 10, 20), (0.0089 + 4 * (0.3 / 0.35)) / 4.0178),
 	    "Robinson f(w) for 3 spam / 1 ham of 10 / 20");
-	ok(near(spam_token_prob(0, 5, 10, 10), 0.05 / 5.1), "f(w) of a ham-only token");
+	ok(near(spam_token_prob(0, 5, 10, 10), 0.0089 / 5.0178), "f(w) of a ham-only token");
 	ok(spam_token_prob(0, 0, 10, 10) == 0.5, "unknown token: 0.5");
 }
 
@@ -139,8 +161,19 @@ test_tokenizer(void)
 	    "Content-Disposition: attachment; filename=\"invoice.EXE\"\r\n"
 	    "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\r\n--b--\r\n",
 	    "attach:exe"), "attachment extension token");
-	ok(has_token("Subject: x\r\n\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", "skip:a:30"),
-	    "a very long word becomes a skip: class");
+	ok(has_token("Subject: x\r\n\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", "skip:a:40"),
+	    "a very long word (45) becomes a skip: class");
+	ok(has_token("Subject: x\r\n\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), "a word of 39 characters is a word");
+	ok(!has_token("Subject: x\r\n\r\nan ox ate hay\r\n", "ox") &&
+	    has_token("Subject: x\r\n\r\nan ox ate hay\r\n", "hay"),
+	    "words of one or two characters are dropped, three kept");
+	ok(has_token("Subject: x\r\nX-Campaign-Tool: MassBlaster Pro\r\n\r\nhello\r\n",
+	    "hdr:x-campaign-tool") &&
+	    has_token("Subject: x\r\nX-Campaign-Tool: MassBlaster Pro\r\n\r\nhello\r\n",
+	    "head:massblaster"), "any other header field: its name and its words as head:");
+	ok(!has_token("Subject: cheap\r\n\r\nhello\r\n", "head:cheap"),
+	    "the Subject is not read twice as head:");
 	ok(has_token("Subject: x\r\n\r\ncall 5551234567\r\n", "num:10"),
 	    "a long number becomes a num: class");
 	{
@@ -661,7 +694,7 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(103);
+	plan(110);
 	test_math();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)

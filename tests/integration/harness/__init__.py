@@ -26,6 +26,9 @@ as `/usr/bin/python3 path/to/test_x.py`).  It provides:
              resolv.conf, for tools that use the system resolver.
   Reviewer   a real Unix user in a real group (root only), made for
              one test and removed after, to run posternctl as it.
+  Rbldnsd    Debian's rbldnsd serving DNSBL zones on a loopback port;
+  DnsDrop    a forwarder in front of it that never answers the queries
+             of chosen zones (a blocklist that does not answer).
 
 Every process is started by us, remembered by pid and stopped by pid
 at exit (also on an exception); nothing is ever killed by name.
@@ -34,7 +37,7 @@ Set POSTERN_KEEP_TMP=1 to keep the temp dirs for a post-mortem.
 
 Modules: core (TAP, fixtures registry, ports, temp dirs, waits,
 certificates), daemon (Postern), dns (Dns), sink (Sink, SmtpSink),
-netns (Netns), unixuser (Reviewer); `python3 -m harness sink ...` runs the sink server.
+netns (Netns), unixuser (Reviewer), rbldnsd (Rbldnsd, DnsDrop); `python3 -m harness sink ...` runs the sink server.
 """
 
 from .core import (BUILDDIR, HERE, HarnessError, PYTHON, SRCDIR, TIME_SCALE, _Tap, _cleanup, _conf_value, _dump_fixtures, _excepthook, _fixtures, _kill_pid, _netns_prefix, _on_signal, _out, _tail_lines, _tap, _tmpdirs, bail_out, diag, done, failed, free_port, free_ports, is_, isnt, like, make_cert, note, ok, plan, run, skip, skip_all, tmpdir, unlike, wait_for)
@@ -43,6 +46,7 @@ from .dns import (Dns, _dq)
 from .sink import (Sink, SinkMessage, SmtpSink, _sink_main)
 from .netns import (Netns)
 from .unixuser import (Reviewer)
+from .rbldnsd import (DnsDrop, Rbldnsd)
 
 __all__ = [
     "plan", "ok", "is_", "isnt", "like", "unlike", "diag", "note", "skip",
@@ -54,6 +58,7 @@ __all__ = [
 __all__ += ["queue_id", "make_message"]
 __all__.append("client_tls_context")
 __all__.append("Reviewer")
+__all__ += ["Rbldnsd", "DnsDrop"]
 
 # The context-manager form for the other fixtures: start on enter,
 # stop on exit (and dump the log when the block raised).

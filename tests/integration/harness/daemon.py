@@ -272,11 +272,36 @@ class Postern:
             raise HarnessError("posternctl %s: exit %d: %s" % (" ".join(args), r.returncode, r.stderr))
         return json.loads(r.stdout)
 
-    def smtp(self, listener="relay", timeout=30.0, local_hostname="client.test"):
-        """smtplib.SMTP connected to LISTENER ("relay" or "submission")."""
+    def queue_show(self, qid, body=False):
+        """`posternctl queue show QID --json [--body]`, parsed; {} (and a
+        diag line) when it fails."""
+        args = ["queue", "show", qid, "--json"] + (["--body"] if body else [])
+        r = self.posternctl(*args)
+        if r.returncode != 0:
+            diag("posternctl %s: %d %s" % (" ".join(args), r.returncode, r.stderr))
+            return {}
+        return json.loads(r.stdout)
+
+    def queue_list(self):
+        """The messages of `posternctl queue list --json` (a list; [] when
+        it fails)."""
+        r = self.posternctl("queue", "list", "--json")
+        if r.returncode != 0:
+            return []
+        v = json.loads(r.stdout or "[]")
+        if isinstance(v, dict):
+            for k in ("messages", "queue", "items"):
+                if k in v:
+                    return v[k]
+        return v
+
+    def smtp(self, listener="relay", timeout=30.0, local_hostname="client.test", source=None):
+        """smtplib.SMTP connected to LISTENER ("relay" or "submission"),
+        from loopback address SOURCE when given."""
         import smtplib
         return smtplib.SMTP(self.host, self.ports[listener], local_hostname=local_hostname,
-                            timeout=timeout * TIME_SCALE)
+                            timeout=timeout * TIME_SCALE,
+                            source_address=(source, 0) if source else None)
 
     def smtp_ssl(self, timeout=30.0, local_hostname="client.test"):
         """smtplib.SMTP_SSL on the submissions (implicit TLS) port, cert not verified."""
@@ -286,8 +311,9 @@ class Postern:
 
 
     def send(self, mail_from, rcpts, data, listener="relay", auth=None, starttls=None,
-             mail_options=(), timeout=60.0):
-        """Submit one message over LISTENER and QUIT.  AUTH=(user, password)
+             mail_options=(), timeout=60.0, source=None):
+        """Submit one message over LISTENER (from loopback address SOURCE
+        when given; not for "submissions") and QUIT.  AUTH=(user, password)
         logs in (after STARTTLS on "submission"; STARTTLS defaults to on
         there).  Returns (code, text) of the DATA reply, or of the first
         MAIL reply that failed, or of the last RCPT reply when every
@@ -297,7 +323,8 @@ class Postern:
             rcpts = [rcpts]
         if isinstance(data, str):
             data = data.encode()
-        s = self.smtp_ssl(timeout) if listener == "submissions" else self.smtp(listener, timeout)
+        s = self.smtp_ssl(timeout) if listener == "submissions" else \
+            self.smtp(listener, timeout, source=source)
         try:
             s.ehlo()
             if starttls or (starttls is None and listener == "submission"):
