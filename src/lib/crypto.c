@@ -12,14 +12,21 @@
  * random for every seal, so one key may seal many blobs.  Callers bind
  * a blob to its place with the AAD (the queue uses the record key).
  *
- * Pure functions over caller memory, no global state of our own; safe
- * from any thread (the queue's writer thread seals, the uv pool hashes
- * passwords).  Failures that leave no sane way on (no randomness, no
- * cipher context) are fatal.
+ * Pure functions over caller memory, safe from any thread (the queue's
+ * writer thread seals, the uv pool hashes passwords).  The only state
+ * kept is for speed (issue 20): the HMAC and AES-256-GCM implementations
+ * are fetched once per process (an implicit fetch per call cost more than
+ * the hashing itself), and crypto_hmac_sha256_kept() keeps, per thread,
+ * a few keyed HMAC contexts for the node's long-lived keys (log
+ * pseudonyms, the address index, tokens), so a keyed hash is one reset,
+ * not a key schedule.  Per-message and per-account keys never enter that
+ * cache.  Failures that leave no sane way on (no randomness, no cipher
+ * context) are fatal.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -35,6 +42,28 @@
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
+/* Keyed HMAC contexts kept per thread (crypto_hmac_sha256_kept). */
+#define HMAC_KEPT 6
+#define HMAC_KEPT_KEY_MAX 64
+
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac_impl;		/* fetched once; lives as long as the process */
+static EVP_CIPHER *gcm_impl;
+
+static void
+crypto_fetch(void)
+{
+	if ((hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
+	    (gcm_impl = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) == NULL)
+		fatal("event=crypto_failed what=fetch");
+}
+
+static const EVP_CIPHER *
+crypto_gcm(void)
+{
+	pthread_once(&fetch_once, crypto_fetch);
+	return gcm_impl;
+}
 
 void
 crypto_random_bytes(void *p, size_t n)
@@ -76,7 +105,7 @@ crypto_seal(const unsigned char *key, const void *aad, size_t aadlen,
 	crypto_random_bytes(out, NONCE_LEN);
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
 		fatal("event=crypto_failed what=ctx");
-	ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, out) == 1 &&
+	ok = EVP_EncryptInit_ex2(ctx, crypto_gcm(), key, out, NULL) == 1 &&
 	    EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1 &&
 	    (len == 0 || EVP_EncryptUpdate(ctx, out + NONCE_LEN, &n, pt, (int)len) == 1) &&
 	    EVP_EncryptFinal_ex(ctx, out + NONCE_LEN + len, &n) == 1 &&
@@ -99,7 +128,7 @@ crypto_open(const unsigned char *key, const void *aad, size_t aadlen,
 	ctlen = len - CRYPTO_OVERHEAD;
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
 		fatal("event=crypto_failed what=ctx");
-	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, p) == 1 &&
+	ok = EVP_DecryptInit_ex2(ctx, crypto_gcm(), key, p, NULL) == 1 &&
 	    EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1 &&
 	    (ctlen == 0 || EVP_DecryptUpdate(ctx, out, &n, p + NONCE_LEN, (int)ctlen) == 1) &&
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
@@ -109,15 +138,78 @@ crypto_open(const unsigned char *key, const void *aad, size_t aadlen,
 	return ok ? 0 : -EBADMSG;
 }
 
+/* A fresh HMAC-SHA256 context keyed with KEY. */
+static EVP_MAC_CTX *
+hmac_ctx_new(const void *key, size_t keylen)
+{
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx;
+
+	pthread_once(&fetch_once, crypto_fetch);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if ((ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL ||
+	    EVP_MAC_init(ctx, key, keylen, params) != 1)
+		fatal("event=crypto_failed what=HMAC");
+	return ctx;
+}
+
+static void
+hmac_run(EVP_MAC_CTX *ctx, const void *data, size_t len, unsigned char out[CRYPTO_HMAC_LEN])
+{
+	size_t outlen = 0;
+
+	if (EVP_MAC_update(ctx, data, len) != 1 ||
+	    EVP_MAC_final(ctx, out, &outlen, CRYPTO_HMAC_LEN) != 1 || outlen != CRYPTO_HMAC_LEN)
+		fatal("event=crypto_failed what=HMAC");
+}
+
 void
 crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
     unsigned char out[CRYPTO_HMAC_LEN])
 {
-	unsigned int outlen = 0;
+	EVP_MAC_CTX *ctx = hmac_ctx_new(key, keylen);
 
-	if (HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen) == NULL ||
-	    outlen != CRYPTO_HMAC_LEN)
-		fatal("event=crypto_failed what=HMAC");
+	hmac_run(ctx, data, len, out);
+	EVP_MAC_CTX_free(ctx);
+}
+
+/* Per thread: the last few long-lived keys and their keyed contexts. */
+static __thread struct hmac_kept {
+	EVP_MAC_CTX *ctx;
+	size_t keylen;
+	unsigned char key[HMAC_KEPT_KEY_MAX];
+} hmac_kept[HMAC_KEPT];
+static __thread unsigned hmac_kept_next;
+
+void
+crypto_hmac_sha256_kept(const void *key, size_t keylen, const void *data, size_t len,
+    unsigned char out[CRYPTO_HMAC_LEN])
+{
+	struct hmac_kept *k;
+	size_t i;
+
+	if (keylen == 0 || keylen > HMAC_KEPT_KEY_MAX) {
+		crypto_hmac_sha256(key, keylen, data, len, out);
+		return;
+	}
+	for (i = 0; i < HMAC_KEPT; i++) {
+		k = &hmac_kept[i];
+		if (k->ctx != NULL && k->keylen == keylen && memcmp(k->key, key, keylen) == 0) {
+			/* a NULL key re-initialises with the key already set */
+			if (EVP_MAC_init(k->ctx, NULL, 0, NULL) != 1)
+				fatal("event=crypto_failed what=HMAC");
+			hmac_run(k->ctx, data, len, out);
+			return;
+		}
+	}
+	k = &hmac_kept[hmac_kept_next++ % HMAC_KEPT];
+	EVP_MAC_CTX_free(k->ctx);
+	crypto_wipe(k->key, sizeof(k->key));
+	k->ctx = hmac_ctx_new(key, keylen);
+	k->keylen = keylen;
+	memcpy(k->key, key, keylen);
+	hmac_run(k->ctx, data, len, out);
 }
 
 int

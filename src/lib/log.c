@@ -232,7 +232,7 @@ log_pseudonym(const char *addr, size_t len, char *out, size_t outlen)
 		unsigned char c = (unsigned char)addr[i];
 		lower[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
 	}
-	crypto_hmac_sha256(logstate.key, logstate.keylen, lower, len, md);
+	crypto_hmac_sha256_kept(logstate.key, logstate.keylen, lower, len, md);
 	snprintf(out, outlen, "h:%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1],
 	    md[2], md[3], md[4], md[5], md[6], md[7]);
 	return out;
