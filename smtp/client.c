@@ -416,13 +416,19 @@ smtp_client_stuff(struct buf *out, const char *data, size_t len)
 {
 	size_t pos = 0;
 
+	/* RFC 5321 §4.5.2: a line that starts with "." gets one more.  Runs
+	 * between such lines are copied whole (issue 20: one append per
+	 * line was a large message's delivery cost). */
+	(void)buf_reserve(out, len + len / 64 + 8);
+	if (len > 0 && data[0] == '.')
+		buf_append(out, ".", 1);
 	while (pos < len) {
-		const char *nl = memchr(data + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - data) + 1 : len;
+		const char *dot = memmem(data + pos, len - pos, "\n.", 2);
+		size_t end = dot ? (size_t)(dot - data) + 1 : len;
 
-		if (data[pos] == '.')
-			buf_append(out, ".", 1);
 		buf_append(out, data + pos, end - pos);
+		if (dot != NULL)
+			buf_append(out, ".", 1);
 		pos = end;
 	}
 	if (len > 0 && (len < 2 || data[len - 2] != '\r' || data[len - 1] != '\n'))

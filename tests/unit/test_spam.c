@@ -159,6 +159,56 @@ test_tokenizer(void)
 	    has_token("Subject: x\r\n\r\n%%Price$5%% now\r\n", "price$5%%"),
 	    "leading .'-_!%%@ and trailing .'-_@ trimmed, ASCII lower-cased, the rest kept");
 	{
+		/* issue 20: the radix sort leaves a set: strictly ascending, and
+		 * every unigram's hash in it, over thousands of varied words */
+		struct buf m;
+		struct spam_tokens t;
+		size_t i, bad = 0, missing = 0;
+		unsigned x = 12345;
+		const char *p, *nl;
+
+		buf_init(&m, 0);
+		buf_append_str(&m, "Subject: many words\r\n\r\n");
+		for (i = 0; i < 4000; i++) {
+			char word[24];
+
+			x = x * 1103515245u + 12345u;
+			snprintf(word, sizeof(word), "w%ux%u%s", x % 977, (x >> 10) % 131,
+			    i % 12 == 11 ? "\r\n" : " ");
+			buf_append_str(&m, word);
+		}
+		spam_tokens_init(&t);
+		t.keep_text = 1;
+		spam_tokenize(m.data, m.len, &t);
+		for (i = 1; i < t.n; i++)
+			if (t.h[i - 1] >= t.h[i])
+				bad++;
+		for (p = t.text.data; p != NULL && p < t.text.data + t.text.len; p = nl + 1) {
+			uint64_t h;
+			size_t lo = 0, hi = t.n;
+
+			nl = memchr(p, '\n', (size_t)(t.text.data + t.text.len - p));
+			if (nl == NULL)
+				break;
+			h = spam_hash(p, (size_t)(nl - p));
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+
+				if (t.h[mid] < h)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo == t.n || t.h[lo] != h)
+				missing++;
+		}
+		ok(t.n > 4000 && bad == 0 && missing == 0,
+		    "token set sorted and unique (%zu tokens, %zu out of order, %zu missing)", t.n, bad,
+		    missing);
+		spam_tokens_free(&t);
+		buf_free(&m);
+	}
+	{
 		/* the same set whatever the line ending */
 		struct spam_tokens a, b;
 
@@ -676,7 +726,7 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(107);
+	plan(108);
 	test_math();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)
