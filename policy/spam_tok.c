@@ -32,6 +32,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "buf.h"
 #include "mime.h"
@@ -362,6 +365,29 @@ url_domain(struct spam_tokens *t, const char *host, size_t n)
 	return 0;
 }
 
+/* The first offset from I (below LEN - 4) holding h, H, w or W, or LEN. */
+static size_t
+url_candidate(const char *text, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+	const __m128i fold = _mm_set1_epi8(0x20), h = _mm_set1_epi8('h'), w = _mm_set1_epi8('w');
+
+	while (i + 4 + 16 <= len) {
+		__m128i a = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(text + i)),
+		    fold);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(a, h),
+		    _mm_cmpeq_epi8(a, w)));
+
+		if (m != 0)
+			return i + (size_t)__builtin_ctz(m);
+		i += 16;
+	}
+#endif
+	while (i + 4 < len && (text[i] | 0x20) != 'h' && (text[i] | 0x20) != 'w')
+		i++;
+	return i + 4 < len ? i : len;
+}
+
 /* Every http(s):// and www. host of TEXT; returns how many. */
 static size_t
 urls(struct spam_tokens *t, const char *text, size_t len)
@@ -373,9 +399,7 @@ urls(struct spam_tokens *t, const char *text, size_t len)
 		size_t h = 0, e;
 
 		/* only h/H/w/W can start a URL: skip the rest at once */
-		while (i + 4 < len && text[i] != 'h' && text[i] != 'w' && text[i] != 'H' &&
-		    text[i] != 'W')
-			i++;
+		i = url_candidate(text, i, len);
 		if (i + 4 >= len)
 			break;
 		p = text + i;

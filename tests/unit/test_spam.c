@@ -148,6 +148,14 @@ test_tokenizer(void)
 	ok(has_token("Subject: x\r\n\r\n1XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
 	    "XXXXXXXXXXXXXXXXXXXXXXX\r\n", "skip:1:70"),
 	    "smtp-source's body line (78 octets) is skip:1:70");
+	/* issue 20: URL starts are found 16 octets at a time */
+	ok(has_token("Subject: x\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "HTTPS://Mail.Shop.Example.ORG/a\r\n", "url:example.org") &&
+	    has_token("Subject: x\r\n\r\nyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyhttp://"
+	    "b.example.net", "url:example.net") &&
+	    has_token("Subject: x\r\n\r\nzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz wWw.Tail.Example",
+	    "url:tail.example"),
+	    "URLs after long runs, upper case, and at the very end of the text");
 	ok(has_token("Subject: x\r\n\r\nZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
 	    "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ\r\n", "skip:z:140"),
 	    "skip: class lower-cases its first letter, three digits");
@@ -726,7 +734,7 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(108);
+	plan(109);
 	test_math();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)
