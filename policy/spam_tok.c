@@ -584,7 +584,7 @@ size_class(size_t n)
 
 /*
  * Sort V ascending: LSD radix sort, a byte per pass, passes in which
- * every value has the same byte skipped.  Issue 20: qsort() with a
+ * every value has the same byte skipped; a Shell sort for short sets.  Issue 20: qsort() with a
  * compare callback was a tenth of a large message's tokenising.
  */
 static void
@@ -595,6 +595,22 @@ sort_u64(uint64_t *v, size_t n)
 
 	if (n < 2)
 		return;
+	if (n < 512) {
+		/* few tokens (a short message): eight passes over 256 counters
+		 * would cost more than a Shell sort (Ciura's gaps) */
+		static const size_t gaps[] = { 301, 132, 57, 23, 10, 4, 1 };
+		size_t g, j;
+
+		for (g = 0; g < ARRAY_SIZE(gaps); g++)
+			for (i = gaps[g]; i < n; i++) {
+				uint64_t x = v[i];
+
+				for (j = i; j >= gaps[g] && v[j - gaps[g]] > x; j -= gaps[g])
+					v[j] = v[j - gaps[g]];
+				v[j] = x;
+			}
+		return;
+	}
 	tmp = xmalloc(n * sizeof(*tmp));
 	dst = tmp;
 	for (pass = 0; pass < 8; pass++) {

@@ -2,7 +2,8 @@
 /*
  * crypto.c: everything the project does with OpenSSL's libcrypto that
  * is neither TLS (src/net/tls.c) nor DKIM signing (policy/): the one
- * randomness source (RAND_bytes; nothing calls random() or getrandom()),
+ * randomness source (RAND_bytes, small requests through a per-thread
+ * pool; nothing calls random() or getrandom()),
  * AES-256-GCM seal/open (the queue's encryption at rest, DESIGN.md §6),
  * HMAC-SHA256 (log pseudonyms and keyed hashes), scrypt and base64
  * (account password hashes), Ed25519 signatures (data-subject request
@@ -65,8 +66,24 @@ crypto_gcm(void)
 	return gcm_impl;
 }
 
-void
-crypto_random_bytes(void *p, size_t n)
+/*
+ * Random octets.  Small requests (nonces, ids) come from a per-thread
+ * pool filled by one RAND_bytes() call: in OpenSSL 3 every call costs a
+ * DRBG lock, a fork check (getpid) and parameter look-ups, several
+ * times a message (issue 20).  Octets handed out are wiped from the
+ * pool; a forked child starts with an empty pool (pthread_atfork), so
+ * parent and child never hand out the same octets.
+ */
+#define RAND_POOL 512
+
+static __thread struct {
+	unsigned char b[RAND_POOL];
+	size_t left;		/* unused octets at the end of b */
+} rand_pool;
+static pthread_once_t rand_once = PTHREAD_ONCE_INIT;
+
+static void
+rand_fill(void *p, size_t n)
 {
 	unsigned char *c = p;
 
@@ -77,6 +94,48 @@ crypto_random_bytes(void *p, size_t n)
 			fatal("event=crypto_failed what=RAND_bytes");
 		c += chunk;
 		n -= (size_t)chunk;
+	}
+}
+
+/* In the child (the forking thread is its only thread): forget the pool. */
+static void
+rand_atfork_child(void)
+{
+	crypto_wipe(rand_pool.b, sizeof(rand_pool.b));
+	rand_pool.left = 0;
+}
+
+static void
+rand_register(void)
+{
+	if (pthread_atfork(NULL, NULL, rand_atfork_child) != 0)
+		fatal("event=crypto_failed what=pthread_atfork");
+}
+
+void
+crypto_random_bytes(void *p, size_t n)
+{
+	unsigned char *c = p;
+
+	if (n > RAND_POOL / 8) {
+		rand_fill(p, n);
+		return;
+	}
+	pthread_once(&rand_once, rand_register);
+	while (n > 0) {
+		size_t off, take;
+
+		if (rand_pool.left == 0) {
+			rand_fill(rand_pool.b, sizeof(rand_pool.b));
+			rand_pool.left = sizeof(rand_pool.b);
+		}
+		off = sizeof(rand_pool.b) - rand_pool.left;
+		take = n < rand_pool.left ? n : rand_pool.left;
+		memcpy(c, rand_pool.b + off, take);
+		crypto_wipe(rand_pool.b + off, take);
+		rand_pool.left -= take;
+		c += take;
+		n -= take;
 	}
 }
 

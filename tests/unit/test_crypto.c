@@ -209,6 +209,35 @@ test_fork(void)
 	ok(!same, "two processes forked from one parent draw different values");
 }
 
+/* Issue 20: small requests come from a pool the parent filled before
+ * the fork; the child must not hand out what the parent will. */
+static void
+test_fork_pool(void)
+{
+	unsigned char warm[4], child[16], parent[16];
+	int fds[2];
+	pid_t pid;
+
+	crypto_random_bytes(warm, sizeof(warm));	/* the pool is filled now */
+	if (pipe(fds) != 0)
+		fatal("pipe");
+	if ((pid = fork()) == 0) {
+		unsigned char r[16];
+
+		close(fds[0]);
+		crypto_random_bytes(r, sizeof(r));
+		_exit(write(fds[1], r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
+	}
+	close(fds[1]);
+	if (read(fds[0], child, sizeof(child)) != (ssize_t)sizeof(child))
+		memset(child, 0, sizeof(child));
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	crypto_random_bytes(parent, sizeof(parent));
+	ok(memcmp(child, parent, sizeof(child)) != 0,
+	    "a child forked after the pool was filled draws other octets than its parent");
+}
+
 static void
 test_equal_wipe(void)
 {
@@ -224,7 +253,7 @@ test_equal_wipe(void)
 int
 main(void)
 {
-	plan(23);
+	plan(24);
 	test_hmac();
 	test_hmac_kept();
 	test_scrypt();
@@ -232,6 +261,7 @@ main(void)
 	test_aead();
 	test_uniform();
 	test_fork();
+	test_fork_pool();
 	test_equal_wipe();
 	return done();
 }

@@ -214,6 +214,24 @@ test_tokenizer(void)
 		    "token set sorted and unique (%zu tokens, %zu out of order, %zu missing)", t.n, bad,
 		    missing);
 		spam_tokens_free(&t);
+		/* and a short one (under 512 tokens: the other sort) */
+		m.len = 0;
+		buf_append_str(&m, "Subject: few words\r\n\r\n");
+		for (i = 0; i < 90; i++) {
+			char word[24];
+
+			x = x * 1103515245u + 12345u;
+			snprintf(word, sizeof(word), "v%ux%u ", x % 977, (x >> 10) % 131);
+			buf_append_str(&m, word);
+		}
+		spam_tokens_init(&t);
+		spam_tokenize(m.data, m.len, &t);
+		for (i = 1, bad = 0; i < t.n; i++)
+			if (t.h[i - 1] >= t.h[i])
+				bad++;
+		ok(t.n > 100 && t.n < 512 && bad == 0, "short token set sorted and unique (%zu tokens)",
+		    t.n);
+		spam_tokens_free(&t);
 		buf_free(&m);
 	}
 	{
@@ -734,7 +752,7 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(109);
+	plan(110);
 	test_math();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)
