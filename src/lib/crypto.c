@@ -240,6 +240,30 @@ static __thread struct hmac_kept {
 	unsigned char key[HMAC_KEPT_KEY_MAX];
 } hmac_kept[HMAC_KEPT];
 static __thread unsigned hmac_kept_next;
+static pthread_key_t hmac_kept_key;	/* its destructor frees a thread's contexts */
+static pthread_once_t hmac_kept_once = PTHREAD_ONCE_INIT;
+
+/* At thread exit (pool and writer threads end at shutdown). */
+static void
+hmac_kept_free(void *arg)
+{
+	struct hmac_kept *k = arg;
+	size_t i;
+
+	for (i = 0; i < HMAC_KEPT; i++) {
+		EVP_MAC_CTX_free(k[i].ctx);
+		k[i].ctx = NULL;
+		crypto_wipe(k[i].key, sizeof(k[i].key));
+		k[i].keylen = 0;
+	}
+}
+
+static void
+hmac_kept_key_make(void)
+{
+	if (pthread_key_create(&hmac_kept_key, hmac_kept_free) != 0)
+		fatal("event=crypto_failed what=pthread_key_create");
+}
 
 void
 crypto_hmac_sha256_kept(const void *key, size_t keylen, const void *data, size_t len,
@@ -262,6 +286,10 @@ crypto_hmac_sha256_kept(const void *key, size_t keylen, const void *data, size_t
 			return;
 		}
 	}
+	pthread_once(&hmac_kept_once, hmac_kept_key_make);
+	if (pthread_getspecific(hmac_kept_key) == NULL &&
+	    pthread_setspecific(hmac_kept_key, hmac_kept) != 0)
+		fatal("event=crypto_failed what=pthread_setspecific");
 	k = &hmac_kept[hmac_kept_next++ % HMAC_KEPT];
 	EVP_MAC_CTX_free(k->ctx);
 	crypto_wipe(k->key, sizeof(k->key));
