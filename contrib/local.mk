@@ -7,6 +7,9 @@ EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib
 EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load
 EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood
 EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
+# issue 20 items 2, 5: callgrind per message, one session's steps
+EXTRA_DIST += contrib/bench/profile contrib/bench/latency \
+	contrib/bench/results/profile-2026-12-01.md
 EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/compare-2026-12-01.md \
 	contrib/bench/results/auth-flood-2026-12-01.md \
 	contrib/bench/results/suppress-2026-12-01.md \
