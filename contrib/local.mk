@@ -3,13 +3,16 @@
 # and what `make install` adds beyond programs and man pages: the
 # config (never overwriting one that exists), the systemd unit, bash
 # completion, and the configured paths in the installed man pages.
-EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service.in
+EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service.in \
+	contrib/dev/systemd-nspawn.sh contrib/dev/systemd-nspawn-result.txt
 EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load
 EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood
 EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
 # issue 20 items 2, 5: callgrind per message, one session's steps
 EXTRA_DIST += contrib/bench/profile contrib/bench/latency \
 	contrib/bench/results/profile-2026-12-01.md
+# issue 20 item 3: smtpd_loops 1 vs 2
+EXTRA_DIST += contrib/bench/loops-batch contrib/bench/results/compare-loops-2026-12-01.md
 EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/compare-2026-12-01.md \
 	contrib/bench/results/auth-flood-2026-12-01.md \
 	contrib/bench/results/suppress-2026-12-01.md \
@@ -32,7 +35,10 @@ POSTERN_PATH_SED = -e 's|/usr/local/etc|$(sysconfdir)|g' \
 
 # The unit: systemd's own directories when the paths are its defaults
 # (/var/lib/postern, /run/postern, /etc/postern), else ReadWritePaths for
-# the configured ones (posternctl setup creates them).
+# the configured ones (posternctl setup creates them).  The erasure
+# journal beside the master key is the one file posternd writes under
+# $(sysconfdir) (ProtectSystem=strict makes the rest read-only, also a
+# ConfigurationDirectory=); posternctl setup creates it for the user.
 noinst_DATA = contrib/postern.service
 CLEANFILES += contrib/postern.service
 contrib/postern.service: $(top_srcdir)/contrib/postern.service.in Makefile
@@ -45,6 +51,7 @@ contrib/postern.service: $(top_srcdir)/contrib/postern.service.in Makefile
 	if test "$(sysconfdir)" = /etc; then \
 	  dirs="$$dirs;ConfigurationDirectory=postern;ConfigurationDirectoryMode=0750"; \
 	fi; \
+	dirs="$$dirs;ReadWritePaths=-$(sysconfdir)/postern/erasure.journal"; \
 	sed -e 's|%sbindir%|$(sbindir)|g' -e 's|%sysconfdir%|$(sysconfdir)|g' \
 	  $(top_srcdir)/contrib/postern.service.in | \
 	  awk -v d="$$dirs" '$$0 == "%UNIT_DIRECTORIES%" { n = split(d, a, ";"); \

@@ -48,4 +48,17 @@ int auth_pool_cancel(struct auth_pool *p, struct auth_pool_job *j);
 /* Jobs queued and running now. */
 unsigned auth_pool_pending(const struct auth_pool *p);
 
+/*
+ * smtpd_loops: one pool for every SMTP loop.  auth_pool_port_new()
+ * makes a way back to LOOP (call before LOOP runs, or on its thread);
+ * auth_pool_port_bind(), on LOOP's thread, makes jobs submitted there
+ * run DONE on LOOP.  auth_pool_port_close(), on LOOP's thread once none
+ * of its jobs is outstanding, closes its handle (the pool frees it);
+ * the pool must outlive its ports' loops.
+ */
+struct auth_pool_port;
+struct auth_pool_port *auth_pool_port_new(struct auth_pool *p, uv_loop_t *loop);
+void auth_pool_port_bind(struct auth_pool_port *pp);
+void auth_pool_port_close(struct auth_pool_port *pp);
+
 #endif

@@ -136,6 +136,7 @@ struct config {
 	uint64_t smtpd_auth_slowdown_max;
 	int64_t smtpd_auth_max_concurrent_per_ip;
 	int64_t smtpd_auth_threads;
+	int64_t smtpd_loops;		/* 0 = one per online core: use config_smtpd_loops() */
 	uint64_t smtpd_tls_handshake_timeout;
 	uint64_t smtpd_command_timeout;
 	uint64_t smtpd_session_timeout;
@@ -172,6 +173,7 @@ struct config {
 
 	char *metrics_listen;
 	int metrics_account_labels;
+	struct config_list metrics_delivery_classes;	/* "name:suffix" items */
 
 	/* webhooks */
 	uint64_t webhook_lifetime;
@@ -242,6 +244,8 @@ struct config *config_parse(const char *name, const char *text, size_t len,
     char *err, size_t errlen);
 /* Take one more reference; returns CFG.  NULL is allowed. */
 const struct config *config_ref(const struct config *cfg);
+/* smtpd_loops resolved (0 in the file = the number of online cores). */
+unsigned config_smtpd_loops(const struct config *cfg);
 /* Drop one reference; the last one frees.  NULL is allowed. */
 void config_unref(const struct config *cfg);
 /* config_unref() of a config still being set up (tests); same thing. */

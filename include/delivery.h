@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dest_class.h"
 #include "queue.h"
 #include "review.h"
 #include "route.h"
@@ -46,6 +47,7 @@ struct delivery_params {
 	size_t nbounce_codes;
 	uint64_t hard_bounce_expiry;	/* suppression_hard_bounce_expiry, ms; 0 = never */
 	struct abuse_thresholds abuse;	/* review_trigger_*, review_bounce_* (issue 16) */
+	struct dest_classes classes;	/* metrics_delivery_classes + the built-in ones */
 };
 void delivery_params_free(struct delivery_params *p);
 
@@ -71,6 +73,11 @@ struct delivery_stats {
 	uint64_t messages;		/* transactions attempted */
 	uint64_t delivered, deferred, bounced;	/* recipients */
 	uint64_t dsns;			/* DSNs queued */
+	/* the same recipients by destination class (include/dest_class.h):
+	 * by_class[class][0 delivered, 1 deferred, 2 bounced] */
+	size_t nclasses;
+	char class_names[DEST_CLASS_MAX][DEST_CLASS_NAME_MAX];
+	uint64_t by_class[DEST_CLASS_MAX][3];
 };
 void delivery_get_stats(const struct delivery *dl, struct delivery_stats *st);
 

@@ -33,6 +33,17 @@ void listener_smtp_params(struct smtp_params *p, const struct config *cfg);
 struct listener *listener_start(uv_loop_t *loop, const struct config *cfg,
     struct relay *relay, char *err, size_t errlen);
 /*
+ * The same for loop INDEX of NLOOPS (smtpd_loops; call on the thread
+ * that will run LOOP, or before it runs): with NLOOPS > 1 every socket
+ * is bound with SO_REUSEPORT, session ids stay unique across loops, and
+ * FIRST (loop 0's listener, NULL for loop 0 itself) shares its
+ * connection counts, so the limits count every loop's connections.
+ * FIRST must be freed last.
+ */
+struct listener *listener_start_loop(uv_loop_t *loop, const struct config *cfg,
+    struct relay *relay, struct listener *first, unsigned index, unsigned nloops,
+    char *err, size_t errlen);
+/*
  * SIGHUP: re-read the TLS certificate and key (from CFG's paths) for new
  * connections, and use CFG's limits and timeouts for new sessions.
  * Existing connections keep their TLS context and their own reference
@@ -40,6 +51,12 @@ struct listener *listener_start(uv_loop_t *loop, const struct config *cfg,
  * need a restart).  On error the old settings stay: -1 + ERR.
  */
 int listener_reload(struct listener *l, const struct config *cfg, char *err, size_t errlen);
+/* smtpd_loops: loop 0's listener's TLS context with one more reference
+ * (NULL without a certificate), and another loop's reload with it (TLS,
+ * whose reference it takes over) and CFG: every loop serves the same
+ * context, so TLS sessions resume on any loop. */
+struct tls_ctx *listener_tls_ref(struct listener *l);
+void listener_reload_shared(struct listener *l, const struct config *cfg, struct tls_ctx *tls);
 
 /* Stop accepting, end every session with 421 4.3.2, close everything;
  * CB runs once the last handle is closed.  Then listener_free().  A

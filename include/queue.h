@@ -11,8 +11,8 @@
  *    one writer thread).  Failures are tempfail outcomes: 452 4.3.1
  *    (map or disk full) or 451 4.3.0 (I/O).
  *  - Bodies are stored in chunks, each sealed with AES-256-GCM under a
- *    per-message data key (wrapped by the account key, wrapped by the
- *    master key); envelope addresses are sealed under the same key, with
+ *    per-message data key (derived from the account key and a per-message
+ *    secret, both sealed under the master key); envelope addresses are sealed under the same key, with
  *    keyed hashes beside them for lookups.  The keys live in the key
  *    store (queue/keystore.c), not in LMDB: deleting a message zeroes
  *    its data key's slot once the transaction commits.
@@ -165,6 +165,25 @@ struct queue *queue_open(uv_loop_t *loop, const struct queue_params *p, int read
 void queue_reload(struct queue *q, const struct queue_params *p);
 /* Finish pending commits (bounded by cfg->shutdown_timeout) and close. */
 void queue_close(struct queue *q);
+
+/*
+ * Other loops (smtpd_loops): a queue_port is the way back to a loop
+ * other than the queue's own.  queue_port_new() is called for LOOP
+ * before that loop runs; queue_port_bind(), on the thread that runs
+ * LOOP, makes it the port of every op submitted from that thread
+ * (queue_commit() and every other write with a callback), so their
+ * callbacks run on LOOP: the writer's done list is drained on the
+ * queue's loop as before, which hands such ops to their port.
+ * queue_port_busy() counts ops submitted through the port whose
+ * callback has not run yet; queue_port_close() (on LOOP, when it is 0)
+ * closes the port's handle (the queue frees it); a callback that comes
+ * back after that (a forced stop) is dropped with a warning.
+ */
+struct queue_port;
+struct queue_port *queue_port_new(struct queue *q, uv_loop_t *loop);
+void queue_port_bind(struct queue_port *p);
+unsigned queue_port_busy(const struct queue_port *p);
+void queue_port_close(struct queue_port *p);
 
 int queue_commit(struct queue *q, const struct queue_msg_in *m,
     queue_commit_cb cb, void *arg);
@@ -342,6 +361,15 @@ int queue_outbox_add(struct queue *q, const char *json, queue_done_cb cb, void *
 int queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const char *event, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
+
+/* The put of queue_kv_put_event() plus WEBHOOK (a JSON event for the
+ * webhook outbox, or NULL) in the same transaction: written when MSG_ID
+ * is NULL (the caller knows the account has a webhook) or names a
+ * message whose events go to the outbox (its account had a webhook at
+ * commit).  Suppressions added by a bounce, complaint or unsubscribe. */
+int queue_kv_put_notify(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const char *event, const char *webhook, const char *msg_id,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
 
 /* N puts (KEYS[i] -> VALS[i], LENS[i]) with their EVENTS (NULL, or
  * per put NULL or a JSON object) and AUDIT's one record in ONE

@@ -48,6 +48,10 @@ void relay_free(struct relay *r);
 typedef void (*relay_idle_cb)(void *arg);
 void relay_set_idle_cb(struct relay *r, relay_idle_cb cb, void *arg);
 unsigned relay_busy(const struct relay *r);
+/* smtpd_loops: make R (another loop's relay) use FIRST's AUTH guard,
+ * hourly rate counters, abuse windows (shared, each locked inside) and
+ * password pool (results back through a port); FIRST must outlive R. */
+void relay_share(struct relay *r, struct relay *first);
 /* SIGHUP: settings for new decisions; swaps the relay's reference to CFG
  * (jobs in flight keep their own). */
 void relay_set_config(struct relay *r, const struct config *cfg);

@@ -97,7 +97,8 @@ struct route_result {
 	size_t n;
 	struct route_target *t;		/* owned by the result */
 	int implicit_mx;		/* no MX: the domain's own address (RFC 5321 §5.1) */
-	int via_transport;		/* the transport table chose the next hop */
+	int via_transport;		/* the transport table chose the next hop
+					 * (not for "mx[:port]": the domain's own MX) */
 };
 
 struct route_req;

@@ -89,6 +89,22 @@ int suppress_check(struct queue *q, const char *account, const char *addr, size_
 int suppress_put(struct queue *q, const char *scope, const char *hex,
     const struct suppress_rec *r, const char *pseudo, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
+/*
+ * suppress_put() plus the account's webhook event for the new entry
+ * (suppress_webhook_event(): suppressed, complained, unsubscribed) in
+ * the outbox, in the same transaction (issue 19).  QID: the message
+ * that caused it (its qid and Message-ID go in the event; written when
+ * that message's events go to the outbox), or NULL with WEBHOOK set when
+ * the caller found the account has a webhook (suppress_scope_webhook()).
+ * The global scope has no webhook.
+ */
+int suppress_put_notify(struct queue *q, const char *scope, const char *hex,
+    const struct suppress_rec *r, const char *pseudo, const char *qid, int webhook,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
+/* The webhook event name for an entry of reason R, or NULL (erased). */
+const char *suppress_webhook_event(enum suppress_reason r);
+/* Whether SCOPE is an account with a webhook_url (reads the account). */
+int suppress_scope_webhook(struct queue *q, const char *scope);
 /* N entries (HEXES[i] -> RECS[i]) into SCOPE with their events and
  * AUDIT's one record in one transaction (import). */
 int suppress_put_many(struct queue *q, const char *scope, char *const *hexes,
@@ -101,17 +117,18 @@ int suppress_del(struct queue *q, const char *scope, const char *hex, const char
  * An automatic source (hard bounce, complaint, unsubscribe) for ADDR:
  * added unless an active entry is already there (then nothing is
  * written: replays and repeated bounces add nothing).  EXPIRY_MS 0 =
- * never.  1 submitted, 0 already suppressed, -1 error.  CB may be NULL.
+ * never.  QID: the message that caused it (NULL: none), for its webhook
+ * event.  1 submitted, 0 already suppressed, -1 error.  CB may be NULL.
  */
 int suppress_add_auto(struct queue *q, const char *scope, const char *addr, size_t len,
-    enum suppress_reason reason, const char *source, uint64_t expiry_ms,
+    enum suppress_reason reason, const char *source, uint64_t expiry_ms, const char *qid,
     queue_done_cb cb, void *arg);
 /* The same for the address whose hash is HEX (addr_index_hash_hex()):
  * a message whose envelope is gone (body_retention, erasure) still has
  * its recipients' hashes.  PSEUDO may be NULL. */
 int suppress_add_auto_hash(struct queue *q, const char *scope, const char *hex,
     const char *pseudo, enum suppress_reason reason, const char *source, uint64_t expiry_ms,
-    queue_done_cb cb, void *arg);
+    const char *qid, queue_done_cb cb, void *arg);
 /* The event of a blocked recipient (ACTION "reject" or "drop"). */
 int suppress_event_hit(struct queue *q, const char *scope, const char *hex,
     const char *pseudo, enum suppress_reason reason, const char *action);

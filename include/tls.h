@@ -28,8 +28,12 @@ struct tls_ctx *tls_server_ctx_new(const char *cert_file, const char *key_file,
     char *err, size_t errlen);
 /* CA_FILE NULL (or "") = the system trust store. */
 struct tls_ctx *tls_client_ctx_new(const char *ca_file, char *err, size_t errlen);
-/* Connections made from CTX stay valid after it is freed. NULL is fine. */
+/* Connections made from CTX stay valid after it is freed. NULL is fine.
+ * Frees one reference: the context goes with the last. */
 void tls_ctx_free(struct tls_ctx *ctx);
+/* One more reference (the SMTP loops share one context, so a TLS session
+ * ticket issued on one loop resumes on any); returns CTX. */
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx);
 
 /*
  * Server: HOST NULL, VERIFY 0.  Client: HOST is sent as SNI (unless it

@@ -76,6 +76,10 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		/* the change and its event in one transaction */
 		if (rc == 0 && s->event != NULL)
 			rc = queue_append_log(q, txn, DB_EVENTS, s->event, strlen(s->event));
+		/* and its webhook, in the same transaction (at-least-once) */
+		if (rc == 0 && s->outbox != NULL &&
+		    (s->outbox_msg[0] == '\0' || msg_wants_outbox(txn, s->outbox_msg)))
+			rc = queue_append_log(q, txn, DB_OUTBOX, s->outbox, strlen(s->outbox));
 		return rc;
 	case OP_AUDIT:
 		return queue_append_log(q, txn, DB_AUDIT, s->val, s->len);
@@ -160,6 +164,7 @@ simple_free(struct simple_op *s)
 	free(s->events);
 	free(s->batch_audit);
 	free(s->event);
+	free(s->outbox);
 	free(s->reason);
 	if (s->bodies != NULL) {
 		for (i = 0; i < s->nids; i++) {
@@ -270,6 +275,30 @@ queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
 		memcpy(s->val, val, len);
 		s->len = len;
 	}
+	return simple_submit(q, s);
+}
+
+int
+queue_kv_put_notify(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const char *event, const char *webhook, const char *msg_id,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0' || val == NULL ||
+	    (msg_id != NULL && strlen(msg_id) != QUEUE_ID_LEN))
+		return -EINVAL;
+	s = simple_new(OP_KV, cb, arg);
+	writer_op_audit(&s->op, audit);
+	s->table = queue_kv_tables[t];
+	s->key = xstrdup(key);
+	s->event = event != NULL ? xstrdup(event) : NULL;
+	s->outbox = webhook != NULL ? xstrdup(webhook) : NULL;
+	if (msg_id != NULL)
+		str_copy(s->outbox_msg, msg_id, sizeof(s->outbox_msg));
+	s->val = xmalloc(len + 1);
+	memcpy(s->val, val, len);
+	s->len = len;
 	return simple_submit(q, s);
 }
 

@@ -3,8 +3,10 @@
  * keys.c: the queue's key hierarchy (DESIGN.md §6).
  *
  * The master key (a 0600 file, loaded here) wraps one key per account;
- * each account key wraps the data key of each of its messages, and the
- * data key seals the message's body chunks and envelope.  The wrapped
+ * a message's data key derives from its account key and the secret in
+ * its key store slot (sealed under the master key; messages of the
+ * first format have their data key wrapped by the account key there),
+ * and the data key seals the message's body chunks and envelope.  The
  * keys live in the key store (keystore.c), never in LMDB: the keys
  * table maps "a:"+account to the account key's slot, the message record
  * holds its data key's slot.  Unwrapped account keys are cached in
@@ -157,7 +159,7 @@ data_key(struct queue *q, struct db_txn *txn, const char *account, const char *i
 		return -ENOENT;
 	if ((rc = queue_account_key(q, txn, account, 0, ak)) != 0)
 		return rc;
-	rc = ks_get(q->ks, ak, KS_MESSAGE, id, slot, dk);
+	rc = ks_data_key(q->ks, q->master, ak, id, slot, dk);
 	crypto_wipe(ak, sizeof(ak));
 	return rc;
 }

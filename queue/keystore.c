@@ -4,26 +4,45 @@
  *
  * LMDB is copy-on-write and never zeroes a freed page, so a key kept in
  * data.mdb survives its deletion in free pages (and in every copy of the
- * file).  Account keys and message data keys therefore live here, in
+ * file).  Account keys and message key secrets therefore live here, in
  * the file "keys" beside data.mdb: a 64-byte header, then fixed-size
- * slots of KS_SLOT_LEN bytes, slot N at offset N * KS_SLOT_LEN.  A slot
- * is "PKS1" and the key sealed (AES-256-GCM) under its wrapping key
- * (the master key for an account key, the account key for a data key)
- * with the slot number, the kind and the owner (account name, message
- * id) as associated data; a free slot is all zeros.  Deleting a key
- * overwrites its slot with zeros in place and fdatasync()s the file:
- * no copy of the key remains on this file system's live blocks.
+ * slots of KS_SLOT_LEN bytes, slot N at offset N * KS_SLOT_LEN; a free
+ * slot is all zeros.  Two kinds of slot:
+ *  - "PKS1": a key sealed (AES-256-GCM) under its wrapping key with the
+ *    slot number, the kind and the owner as associated data.  Account
+ *    keys (under the master key), and the data keys of messages queued
+ *    before the pool existed (under the account key);
+ *  - "PKS2": a pool secret, 32 random octets sealed under the master key
+ *    with the slot number (and kind KS_POOL, no owner) as associated
+ *    data.  A message's data key is HMAC-SHA-256 under its account key
+ *    of (label, slot, message id, secret): zeroing either the message's
+ *    slot or the account's slot makes it underivable.
+ * Deleting a key overwrites its slot with zeros in place and fdatasync()s
+ * the file: no copy of the key remains on this file system's live blocks.
+ *
+ * The pool: a commit must not wait for a key store sync of its own (that
+ * was a third fdatasync per commit batch, issue 13's performance clause).
+ * Pool slots are written and synced ahead, in bulk (ks_pool_fill: one
+ * fdatasync for up to KS_POOL_MAX slots), when the pool runs dry or the
+ * writer is idle; a commit takes one (ks_take) without writing.  A pool
+ * slot is not an owner's until a committed record names it, so a pool
+ * slot of an aborted batch goes back to the pool, and clean shutdown
+ * zeroes the pool (no record ever named those) and cuts the zeroed slots
+ * off the end of the file.  After a crash they are
+ * unreferenced and the start-up reconcile zeroes (and journals) them like
+ * any other unreferenced slot.
  *
  * Ordering (the writer thread owns all writes; readers pread() from
  * any thread):
- *  - a new key is written to its slot while the batch is applied and
- *    synced (ks_presync) before the LMDB commit that references it, so
- *    a crash can leave an unreferenced key, never a record without one;
+ *  - a new account key is written to its slot while the batch is applied
+ *    and synced (ks_presync) before the LMDB commit that references it; a
+ *    pool slot was synced when the pool was filled, before it is taken;
+ *    so a crash can leave an unreferenced key, never a record without one;
  *  - a key is zeroed only after the commit that dropped its last
  *    reference (ks_batch_end), so a crash can leave an unreferenced key,
  *    never a referenced slot zeroed;
  *  - at start (ks_reconcile) every slot no record references is zeroed.
- * Slots of an aborted batch are zeroed and reused.
+ * Slots written by an aborted batch are zeroed and reused.
  */
 #include "autoconfig.h"
 
@@ -42,6 +61,11 @@
 
 static const char ks_magic[KS_SLOT_LEN] = "postern keystore v1\n";
 static const char slot_magic[4] = { 'P', 'K', 'S', '1' };
+static const char pool_magic[4] = { 'P', 'K', 'S', '2' };
+static const char dk_label[] = "postern data key v2";
+
+#define KS_POOL_MIN 64		/* slots written per fill, at least */
+#define KS_POOL_MAX 4096	/* and at most */
 static const char slot_aad_prefix[] = "postern slot v1";
 
 struct slot_list {
@@ -60,8 +84,22 @@ struct keystore {
 	struct slot_list forget;	/* to zero once the open batch commits */
 	struct slot_list unjournalled;	/* dropped by a commit, kept until journalled */
 	int dirty;			/* added since the last sync */
+	/* the pool: synced "PKS2" slots and their secrets, taken in order */
+	struct pool_entry {
+		uint64_t slot;
+		unsigned char secret[CRYPTO_KEY_LEN];
+	} *pool;
+	size_t pool_head, pool_n, pool_cap;
+	size_t pool_target;		/* slots per fill: grows with the batches */
+	struct pool_entry *taken;	/* pool slots taken in the open batch */
+	size_t taken_n, taken_cap;
+	int pool_used;			/* a slot was ever taken: refill when idle */
 	struct journal *journal;	/* borrowed: erasures are journalled (journal.c) */
 };
+
+static void pool_drain(struct keystore *ks);
+static int u64_cmp(const void *a, const void *b);
+static int slot_zero(struct keystore *ks, uint64_t slot);
 
 static void
 list_push_owner(struct slot_list *l, uint64_t s, char *owner)
@@ -162,7 +200,10 @@ ks_close(struct keystore *ks)
 {
 	if (ks == NULL)
 		return;
+	pool_drain(ks);
 	close(ks->fd);
+	free(ks->pool);
+	free(ks->taken);
 	list_clear(&ks->free);
 	list_clear(&ks->added);
 	list_clear(&ks->forget);
@@ -194,6 +235,13 @@ slot_aad(unsigned char *aad, size_t cap, uint64_t slot, enum ks_kind kind, const
 	return pl + 9 + ol;
 }
 
+/* A slot that holds a key or a pool secret (its magic, at least). */
+static int
+slot_intact(const unsigned char *slot)
+{
+	return memcmp(slot, slot_magic, 4) == 0 || memcmp(slot, pool_magic, 4) == 0;
+}
+
 static int
 slot_write(struct keystore *ks, uint64_t slot, const unsigned char *data)
 {
@@ -210,6 +258,289 @@ slot_zero(struct keystore *ks, uint64_t slot)
 	static const unsigned char zero[KS_SLOT_LEN];
 
 	return slot_write(ks, slot, zero);
+}
+
+/* Read slot S whole; -ENOENT when it is past the end (or unreadable). */
+static int
+slot_read(struct keystore *ks, uint64_t s, unsigned char *slot)
+{
+	if (ks == NULL || s == 0)
+		return -ENOENT;
+	if (pread(ks->fd, slot, KS_SLOT_LEN, (off_t)(s * KS_SLOT_LEN)) != KS_SLOT_LEN)
+		return -ENOENT;
+	return 0;
+}
+
+/* Open the key sealed in SLOT (slot number S) under WRAP for KIND OWNER. */
+static int
+slot_open(const unsigned char *slot, uint64_t s, const unsigned char *wrap, enum ks_kind kind,
+    const char *owner, unsigned char *out)
+{
+	unsigned char aad[sizeof(slot_aad_prefix) + 9 + 300];
+	size_t al = slot_aad(aad, sizeof(aad), s, kind, owner);
+
+	return crypto_open(wrap, aad, al, slot + 4, KS_SLOT_LEN - 4, out) == 0 ? 0 : -EBADMSG;
+}
+
+/* ---- the pool ------------------------------------------------------- */
+
+static void
+pool_wipe(struct pool_entry *e, size_t n)
+{
+	crypto_wipe(e, n * sizeof(*e));
+}
+
+/* Clean shutdown: no record names a slot still in the pool; zero them
+ * (not journalled: no copy of the queue ever referenced them). */
+static void
+pool_drain(struct keystore *ks)
+{
+	size_t i, n = 0;
+
+	if (ks->readonly || ks->pool == NULL)
+		return;
+	for (i = ks->pool_head; i < ks->pool_n; i++)
+		if (slot_zero(ks, ks->pool[i].slot) == 0)
+			n++;
+	for (i = ks->pool_head; i < ks->pool_n; i++)
+		list_push(&ks->free, ks->pool[i].slot);
+	/* the zeroed slots at the end of the file go: a key store cut short
+	 * is then one that lost keys (queue.c refuses it), not one whose
+	 * tail was an unused pool */
+	if (ks->free.n > 0) {
+		uint64_t top = ks->nslots;
+		size_t k = ks->free.n;
+
+		qsort(ks->free.v, ks->free.n, sizeof(*ks->free.v), u64_cmp);
+		while (k > 0 && ks->free.v[k - 1] == top) {
+			k--;
+			top--;
+		}
+		if (top < ks->nslots &&
+		    ftruncate(ks->fd, (off_t)((top + 1) * KS_SLOT_LEN)) == 0) {
+			ks->nslots = top;
+			ks->free.n = k;
+			n++;
+		}
+	}
+	if (n > 0 && fdatasync(ks->fd) != 0)
+		log_err("event=keystore_zero_failed path=%s error=\"%s\"", ks->path,
+		    strerror(errno));
+	pool_wipe(ks->pool, ks->pool_n);
+	pool_wipe(ks->taken, ks->taken_n);
+	ks->pool_head = ks->pool_n = ks->taken_n = 0;
+}
+
+static void
+pool_reserve(struct pool_entry **v, size_t *cap, size_t want)
+{
+	struct pool_entry *nv;
+
+	if (want <= *cap)
+		return;
+	/* grown by copy so that no secret is left behind in a freed block */
+	nv = xcalloc(want, sizeof(*nv));
+	if (*v != NULL) {
+		memcpy(nv, *v, *cap * sizeof(*nv));
+		pool_wipe(*v, *cap);
+		free(*v);
+	}
+	*v = nv;
+	*cap = want;
+}
+
+/* Seal SECRET for pool slot S into the 64 octets at OUT. */
+static void
+pool_seal(const unsigned char *master, uint64_t s, const unsigned char *secret, unsigned char *out)
+{
+	unsigned char aad[sizeof(slot_aad_prefix) + 9];
+	size_t al = slot_aad(aad, sizeof(aad), s, KS_POOL, "");
+
+	memcpy(out, pool_magic, 4);
+	crypto_seal(master, aad, al, secret, CRYPTO_KEY_LEN, out + 4);
+}
+
+int
+ks_pool_fill(struct keystore *ks, const unsigned char *master, size_t want)
+{
+	unsigned char one[KS_SLOT_LEN], *run = NULL;
+	uint64_t first_new = 0, old_nslots;
+	size_t i, add, nnew = 0, from_free = 0;
+	int rc = 0;
+
+	if (ks == NULL || ks->readonly)
+		return -EROFS;
+	if (ks->pool_head > 0) {
+		memmove(ks->pool, ks->pool + ks->pool_head,
+		    (ks->pool_n - ks->pool_head) * sizeof(*ks->pool));
+		pool_wipe(ks->pool + (ks->pool_n - ks->pool_head), ks->pool_head);
+		ks->pool_n -= ks->pool_head;
+		ks->pool_head = 0;
+	}
+	if (want > KS_POOL_MAX)
+		want = KS_POOL_MAX;
+	if (ks->pool_n >= want)
+		return 0;
+	add = want - ks->pool_n;
+	pool_reserve(&ks->pool, &ks->pool_cap, ks->pool_n + add);
+	old_nslots = ks->nslots;
+	/* zeroed slots first (one write each), then new ones at the end of
+	 * the file in one write */
+	for (i = 0; i < add && ks->free.n > 0; i++, from_free++) {
+		struct pool_entry *e = &ks->pool[ks->pool_n + i];
+
+		e->slot = ks->free.v[--ks->free.n];
+		crypto_random_bytes(e->secret, sizeof(e->secret));
+		pool_seal(master, e->slot, e->secret, one);
+		if (rc == 0)
+			rc = slot_write(ks, e->slot, one);
+	}
+	if (rc == 0 && (nnew = add - from_free) > 0) {
+		first_new = ks->nslots + 1;
+		run = xmalloc(nnew * KS_SLOT_LEN);
+		for (i = 0; i < nnew; i++) {
+			struct pool_entry *e = &ks->pool[ks->pool_n + from_free + i];
+
+			e->slot = first_new + i;
+			crypto_random_bytes(e->secret, sizeof(e->secret));
+			pool_seal(master, e->slot, e->secret, run + i * KS_SLOT_LEN);
+		}
+		{
+			ssize_t w = pwrite(ks->fd, run, nnew * KS_SLOT_LEN,
+			    (off_t)(first_new * KS_SLOT_LEN));
+
+			rc = w == (ssize_t)(nnew * KS_SLOT_LEN) ? 0 : w < 0 ? -errno : -ENOSPC;
+		}
+		crypto_wipe(run, nnew * KS_SLOT_LEN);
+		free(run);
+		if (rc == 0)
+			ks->nslots = first_new + nnew - 1;
+	}
+	crypto_wipe(one, sizeof(one));
+	if (rc == 0 && fdatasync(ks->fd) != 0)
+		rc = -EIO;
+	if (rc != 0) {
+		/* nothing of this fill is used: the zeroed slots go back (their
+		 * content is unreferenced; whatever writes them next overwrites
+		 * it, and the next start zeroes it), the file is cut back */
+		for (i = 0; i < from_free; i++)
+			list_push(&ks->free, ks->pool[ks->pool_n + i].slot);
+		pool_wipe(ks->pool + ks->pool_n, add);
+		if (ks->nslots != old_nslots || nnew > 0) {
+			ks->nslots = old_nslots;
+			if (ftruncate(ks->fd, (off_t)((old_nslots + 1) * KS_SLOT_LEN)) != 0)
+				log_warn("event=keystore_truncate_failed path=%s error=\"%s\"",
+				    ks->path, strerror(errno));
+		}
+		if (rc == -ENOSPC || rc == -EDQUOT) {
+			log_err("event=queue_disk_full file=%s detail=\"the key store cannot grow\"",
+			    ks->path);
+			return -ENOSPC;
+		}
+		log_err("event=keystore_pool_fill_failed path=%s error=\"%s\"", ks->path,
+		    strerror(-rc));
+		return rc;
+	}
+	ks->pool_n += add;
+	return 0;
+}
+
+/* The data key of message ID in slot S from the pool SECRET. */
+static void
+pool_derive(const unsigned char *ak, uint64_t s, const char *id, const unsigned char *secret,
+    unsigned char *dk)
+{
+	unsigned char buf[sizeof(dk_label) + 8 + 64 + CRYPTO_KEY_LEN];
+	size_t il = strlen(id), n = 0;
+
+	if (il > 64)
+		il = 64;
+	memcpy(buf, dk_label, sizeof(dk_label));	/* with its NUL */
+	n += sizeof(dk_label);
+	put_be64(buf + n, s);
+	n += 8;
+	memcpy(buf + n, id, il);
+	n += il;
+	memcpy(buf + n, secret, CRYPTO_KEY_LEN);
+	n += CRYPTO_KEY_LEN;
+	crypto_hmac_sha256(ak, CRYPTO_KEY_LEN, buf, n, dk);
+	crypto_wipe(buf, sizeof(buf));
+}
+
+int
+ks_take(struct keystore *ks, const unsigned char *master, const unsigned char *ak,
+    const char *id, uint64_t *slot_out, unsigned char *dk)
+{
+	struct pool_entry *e;
+	int rc;
+
+	if (ks == NULL || ks->readonly)
+		return -EROFS;
+	if (ks->pool_target == 0)
+		ks->pool_target = KS_POOL_MIN;
+	if (ks->pool_head == ks->pool_n &&
+	    (rc = ks_pool_fill(ks, master, ks->pool_target)) != 0)
+		return rc;
+	e = &ks->pool[ks->pool_head++];
+	pool_reserve(&ks->taken, &ks->taken_cap, ks->taken_n + 1 < 16 ? 16 :
+	    ks->taken_n + 1 > ks->taken_cap ? ks->taken_cap * 2 : ks->taken_cap);
+	ks->taken[ks->taken_n++] = *e;
+	pool_derive(ak, e->slot, id, e->secret, dk);
+	*slot_out = e->slot;
+	pool_wipe(e, 1);
+	ks->pool_used = 1;
+	return 0;
+}
+
+void
+ks_pool_idle(struct keystore *ks, const unsigned char *master)
+{
+	if (ks == NULL || ks->readonly || !ks->pool_used)
+		return;
+	if (ks->pool_n - ks->pool_head < ks->pool_target / 2)
+		(void)ks_pool_fill(ks, master, ks->pool_target);
+}
+
+/* End of a batch for the pool: slots of a committed batch are their
+ * messages' now; those of an aborted one go back. */
+static void
+pool_batch_end(struct keystore *ks, int committed)
+{
+	size_t i;
+
+	if (ks->taken_n == 0)
+		return;
+	if (ks->taken_n * 2 > ks->pool_target)
+		ks->pool_target = ks->taken_n * 2 > KS_POOL_MAX ? KS_POOL_MAX : ks->taken_n * 2;
+	if (!committed) {
+		pool_reserve(&ks->pool, &ks->pool_cap, ks->pool_n + ks->taken_n);
+		for (i = 0; i < ks->taken_n; i++)
+			ks->pool[ks->pool_n++] = ks->taken[i];
+	}
+	pool_wipe(ks->taken, ks->taken_n);
+	ks->taken_n = 0;
+}
+
+int
+ks_data_key(struct keystore *ks, const unsigned char *master, const unsigned char *ak,
+    const char *id, uint64_t s, unsigned char *dk)
+{
+	unsigned char slot[KS_SLOT_LEN], secret[CRYPTO_KEY_LEN];
+	int rc;
+
+	if ((rc = slot_read(ks, s, slot)) != 0)
+		return rc;
+	if (memcmp(slot, slot_magic, 4) == 0)
+		/* a data key of the first format, sealed under the account key */
+		rc = slot_open(slot, s, ak, KS_MESSAGE, id, dk);
+	else if (memcmp(slot, pool_magic, 4) == 0 &&
+	    (rc = slot_open(slot, s, master, KS_POOL, "", secret)) == 0)
+		pool_derive(ak, s, id, secret, dk);
+	else if (rc == 0)
+		rc = -ENOENT;		/* zeroed: shredded */
+	crypto_wipe(slot, sizeof(slot));
+	crypto_wipe(secret, sizeof(secret));
+	return rc;
 }
 
 int
@@ -247,18 +578,13 @@ int
 ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind, const char *owner,
     uint64_t s, unsigned char *key)
 {
-	unsigned char slot[KS_SLOT_LEN], aad[sizeof(slot_aad_prefix) + 9 + 300];
-	size_t al;
-	ssize_t n;
+	unsigned char slot[KS_SLOT_LEN];
 	int rc;
 
-	if (ks == NULL || s == 0)
-		return -ENOENT;
-	n = pread(ks->fd, slot, sizeof(slot), (off_t)(s * KS_SLOT_LEN));
-	if (n != KS_SLOT_LEN || memcmp(slot, slot_magic, 4) != 0)
-		return -ENOENT;		/* zeroed: shredded */
-	al = slot_aad(aad, sizeof(aad), s, kind, owner);
-	rc = crypto_open(wrap, aad, al, slot + 4, KS_SLOT_LEN - 4, key) == 0 ? 0 : -EBADMSG;
+	if ((rc = slot_read(ks, s, slot)) != 0)
+		return rc;
+	rc = memcmp(slot, slot_magic, 4) != 0 ? -ENOENT :	/* zeroed: shredded */
+	    slot_open(slot, s, wrap, kind, owner, key);
 	crypto_wipe(slot, sizeof(slot));
 	return rc;
 }
@@ -281,7 +607,7 @@ ks_slot_used(struct keystore *ks, uint64_t s)
 	if (ks == NULL || s == 0 || s > ks->nslots)
 		return 0;
 	return pread(ks->fd, slot, sizeof(slot), (off_t)(s * KS_SLOT_LEN)) == (ssize_t)sizeof(slot) &&
-	    memcmp(slot, slot_magic, 4) == 0;
+	    slot_intact(slot);
 }
 
 void
@@ -312,6 +638,7 @@ ks_batch_end(struct keystore *ks, int committed)
 
 	if (ks == NULL)
 		return;
+	pool_batch_end(ks, committed);
 	/* committed: the dropped keys go; aborted: the new keys do */
 	if (committed && ks->journal != NULL) {
 		/* Journalled (and synced) before the slots are zeroed, so that a
@@ -393,7 +720,7 @@ ks_reconcile(struct keystore *ks, uint64_t *refs, size_t nrefs, size_t *zeroed)
 		int referenced = nrefs > 0 &&
 		    bsearch(&s, refs, nrefs, sizeof(*refs), u64_cmp) != NULL;
 
-		if (referenced && n == KS_SLOT_LEN && memcmp(slot, slot_magic, 4) == 0)
+		if (referenced && n == KS_SLOT_LEN && slot_intact(slot))
 			continue;
 		if (referenced && n == KS_SLOT_LEN && memcmp(slot, zero, sizeof(zero)) != 0) {
 			/* Damaged (bit rot, a bad write), not erased: zeroing and

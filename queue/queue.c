@@ -13,9 +13,10 @@
  * once.  Reads open their own read transaction and may run anywhere.
  * Record formats are in records.c, the key hierarchy in keys.c.
  *
- * Encryption: a commit makes a random data key, writes it wrapped under
- * the account key to a key store slot (keystore.c: synced before the
- * batch's LMDB commit), seals every body chunk and the envelope
+ * Encryption: a commit takes a key store slot from the pool (keystore.c:
+ * written and synced ahead, before the batch's LMDB commit), derives the
+ * message's data key from it and the account key, seals every body
+ * chunk and the envelope
  * (sender, envid, client, each recipient's address and ORCPT) with it,
  * and stores the keyed hashes of the addresses beside them (addr.h).
  *
@@ -276,6 +277,7 @@ queue_free(struct queue *q)
 	db_close(q->db);
 	pthread_mutex_destroy(&q->keys_lock);
 	if (q->async_init) {
+		writer_free_ports(q);
 		pthread_mutex_destroy(&q->wlock);
 		pthread_cond_destroy(&q->wcond);
 	}
@@ -392,9 +394,8 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 
 	if ((err = queue_account_key(q, txn, in->account, 1, ak)) != 0)
 		return err == -EBADMSG ? EACCES : err;
-	crypto_random_bytes(dk, sizeof(dk));
-	/* the data key goes to the key store, synced before this commit */
-	if ((err = ks_put(q->ks, ak, KS_MESSAGE, c->id, dk, &slot)) != 0)
+	/* the data key comes from a pool slot synced ahead (keystore.c) */
+	if ((err = ks_take(q->ks, q->master, ak, c->id, &slot, dk)) != 0)
 		goto out;
 	sealed = xmalloc(q->chunk_size + CRYPTO_OVERHEAD);
 	for (off = 0, no = 0; off < in->len; off += n, no++) {

@@ -93,8 +93,8 @@ const char *db_path(struct db *db);
 
 /* ---- keystore.c: the key store that can forget ---- */
 
-#define KS_SLOT_LEN 64		/* "PKS1" + nonce + sealed key + tag */
-enum ks_kind { KS_ACCOUNT = 1, KS_MESSAGE = 2 };
+#define KS_SLOT_LEN 64		/* "PKS1"/"PKS2" + nonce + sealed key + tag */
+enum ks_kind { KS_ACCOUNT = 1, KS_MESSAGE = 2, KS_POOL = 3 };
 struct keystore;
 /* Open (creating unless READONLY) DIR/keys.  0 or negative errno with ERR. */
 int ks_open(struct keystore **out, const char *dir, int readonly, char *err, size_t errlen);
@@ -107,6 +107,19 @@ int ks_put(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind,
 /* Any thread: open slot S; -ENOENT when zeroed, -EBADMSG when not OWNER's. */
 int ks_get(struct keystore *ks, const unsigned char *wrap, enum ks_kind kind,
     const char *owner, uint64_t s, unsigned char *key);
+/* Writer thread: a slot from the pool (filled and synced ahead; filled
+ * now, with one sync, when empty) for message ID of the account whose
+ * key is AK; DK gets the message's data key.  Nothing is written. */
+int ks_take(struct keystore *ks, const unsigned char *master, const unsigned char *ak,
+    const char *id, uint64_t *slot, unsigned char *dk);
+/* Writer thread: write and sync pool slots until WANT are ready. */
+int ks_pool_fill(struct keystore *ks, const unsigned char *master, size_t want);
+/* Writer thread, nothing pending: top the pool up once it is half used. */
+void ks_pool_idle(struct keystore *ks, const unsigned char *master);
+/* Any thread: the data key of message ID (account key AK) in slot S,
+ * either format; -ENOENT when zeroed, -EBADMSG when it does not open. */
+int ks_data_key(struct keystore *ks, const unsigned char *master, const unsigned char *ak,
+    const char *id, uint64_t s, unsigned char *dk);
 /* Any thread: 1 when slot S holds a key (queue check). */
 int ks_slot_used(struct keystore *ks, uint64_t s);
 /* The slots the file holds whole (a torn last one not counted). */
@@ -203,12 +216,20 @@ struct writer_op {
 	 * the op's status and, if it succeeded, AUDIT_ID as "ids". */
 	char *audit;			/* owned; freed before done() runs */
 	const char *audit_id;		/* borrowed from the op, or NULL */
+	/* The loop done() runs on: NULL for the queue's own loop, else the
+	 * port of the loop whose thread submitted the op (queue_port_bind) */
+	struct queue_port *port;
 };
 /* Copy AUDIT's JSON into OP (NULL: no record). */
 void writer_op_audit(struct writer_op *op, const struct queue_audit *audit);
 
 int writer_start(struct queue *q);
 void writer_submit(struct queue *q, struct writer_op *op);
+/* sched_kick() helper: 1 when called off the queue's loop (the kick was
+ * sent there through the writer's async), else 0. */
+int writer_kick_elsewhere(struct queue *q);
+/* queue_free(): free the ports (their handles were closed by their loops). */
+void writer_free_ports(struct queue *q);
 /* Drain everything pending, stop the thread, run the done callbacks. */
 void writer_stop(struct queue *q);
 /* Run OP synchronously on the calling thread (no writer; tools/tests). */
@@ -301,6 +322,9 @@ struct queue {
 	int stopping;
 	uv_async_t async;
 	int async_init;
+	uv_thread_t loop_thread;	/* the thread running q->loop (writer_start) */
+	int kick_pending;		/* atomic: sched_kick() asked from another thread */
+	struct queue_port *ports;	/* every loop's port (writer.c), under wlock */
 	uint64_t ev_last;		/* last events/audit key time (writer thread) */
 	uint32_t ev_seq;
 	uint64_t batches, batched_ops;	/* statistics */
@@ -414,6 +438,8 @@ int event_add_reason(struct queue *q, struct db_txn *txn, const char *id,
     const char *addr, const char *what, const char *reason);
 /* Every event of a message with MF_WEBHOOK is also written to the webhook
  * outbox (queue/outbox.c), in the same transaction. */
+/* Whether message ID (as written in TXN) goes to the webhook outbox. */
+int msg_wants_outbox(struct db_txn *txn, const char *id);
 
 /* ---- keys.c: the key hierarchy ---- */
 
@@ -468,6 +494,11 @@ struct simple_op {
 	/* OP_KV: an event appended with the put or delete (account status
 	 * changes, suppression lists) */
 	char *event;
+	/* OP_KV: a webhook event for the outbox with the put (suppressions,
+	 * issue 19): written when outbox_msg is "" or names a message that
+	 * goes to the outbox (msg_wants_outbox) */
+	char *outbox;
+	char outbox_msg[QUEUE_ID_LEN + 1];
 	/* OP_REVIEW (review.c) */
 	int review_op;			/* enum queue_review_op */
 	char *reason;

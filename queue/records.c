@@ -741,8 +741,7 @@ flags_field(void *ctx, int tag, const unsigned char *v, size_t n)
 		*(uint64_t *)ctx = tlv_num(v, n);
 }
 
-/* Whether message ID (as written in TXN) goes to the webhook outbox. */
-static int
+int
 msg_wants_outbox(struct db_txn *txn, const char *id)
 {
 	const void *v;

@@ -132,6 +132,8 @@ sched_kick(struct queue *q)
 {
 	if (!q->timers_init || q->closing || q->due_cb == NULL)
 		return;
+	if (writer_kick_elsewhere(q))	/* another loop's commit: kick on ours */
+		return;
 	if (!uv_is_active((uv_handle_t *)&q->sched_timer) ||
 	    uv_timer_get_due_in(&q->sched_timer) > 0)
 		uv_timer_start(&q->sched_timer, sched_timer_cb, 0, 0);

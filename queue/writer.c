@@ -10,9 +10,11 @@
  * on the loop thread, never on this one, so the loop never blocks on
  * disk.
  *
- * Keys (queue/keystore.c): slots an op writes are synced before the
- * commit; slots an op forgets are zeroed and synced after it; a batch
- * that fails zeroes the slots it wrote.
+ * Keys (queue/keystore.c): slots an op writes (new account keys) are
+ * synced before the commit, message slots come from a pool synced ahead
+ * (topped up here when nothing is pending); slots an op forgets are
+ * zeroed and synced after it; a batch that fails zeroes the slots it
+ * wrote and gives back the pool slots it took.
  *
  * An op may carry an audit record (struct queue_audit): it is appended
  * right after the op is applied, inside the same transaction, so the
@@ -31,6 +33,13 @@
  * (event=queue_writes_resumed): held results go at once and the
  * scheduler is kicked.  Issue 12 item 1: a disk-full queue used to
  * redeliver the same message many times a second.
+ *
+ * Ops submitted from another loop's thread (smtpd_loops) carry that
+ * loop's queue_port: the done list is still drained here, on the
+ * queue's loop (so the pause bookkeeping above stays on one thread),
+ * and such an op is then handed to its port, whose uv_async runs its
+ * done() on the loop that submitted it.  A sched_kick() from there
+ * comes back through this file's async (kick_pending).
  *
  * When a batch fails (map full, disk full, I/O), nothing of it is
  * visible.  On map full with queue_map_grow the map is grown (up to
@@ -154,6 +163,7 @@ writer_main(void *arg)
 	struct writer_op *batch, **tail, *op;
 	struct queue_settings st;
 	int64_t max, n;
+	int idle;
 
 	for (;;) {
 		queue_settings(q, &st);
@@ -191,8 +201,13 @@ writer_main(void *arg)
 				break;
 		*q->done_tail = batch;
 		q->done_tail = &op->next;
+		idle = q->pending == NULL;
 		pthread_mutex_unlock(&q->wlock);
 		uv_async_send(&q->async);
+		/* nothing waiting: top the key pool up now, so that no commit
+		 * waits for a key store sync (keystore.c) */
+		if (idle && q->have_master)
+			ks_pool_idle(q->ks, q->master);
 	}
 	return NULL;
 }
@@ -332,12 +347,140 @@ writer_release_held(struct queue *q)
 	}
 }
 
+/* ---- ports: done callbacks on the loop that submitted ---- */
+
+struct queue_port {
+	uv_async_t async;		/* on the port's loop */
+	struct queue *q;		/* borrowed */
+	pthread_mutex_t mu;
+	struct writer_op *list, **tail;	/* done, to run on the port's loop */
+	unsigned busy;			/* atomic: submitted, done() not run yet */
+	int closed;			/* under mu: queue_port_close() was called */
+	struct queue_port *next;	/* q->ports (under q->wlock); freed by the queue */
+};
+
+static __thread struct queue_port *writer_cur_port;	/* queue_port_bind() */
+
+static void
+port_async_cb(uv_async_t *h)
+{
+	struct queue_port *p = h->data;
+	struct writer_op *list, *op, *next;
+
+	pthread_mutex_lock(&p->mu);
+	list = p->list;
+	p->list = NULL;
+	p->tail = &p->list;
+	pthread_mutex_unlock(&p->mu);
+	for (op = list; op != NULL; op = next) {
+		next = op->next;
+		op->done(p->q, op, op->status);
+		__atomic_sub_fetch(&p->busy, 1, __ATOMIC_ACQ_REL);
+	}
+}
+
+/* On the queue's loop: hand OP to the loop that submitted it. */
+static void
+port_post(struct queue_port *p, struct writer_op *op)
+{
+	op->next = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (p->closed) {
+		/* its loop stopped with the op in flight (a forced stop):
+		 * nobody is left to call back */
+		pthread_mutex_unlock(&p->mu);
+		log_warn("event=queue_callback_dropped reason=loop_stopped status=%d", op->status);
+		__atomic_sub_fetch(&p->busy, 1, __ATOMIC_ACQ_REL);
+		return;
+	}
+	*p->tail = op;
+	p->tail = &op->next;
+	uv_async_send(&p->async);
+	pthread_mutex_unlock(&p->mu);
+}
+
+struct queue_port *
+queue_port_new(struct queue *q, uv_loop_t *loop)
+{
+	struct queue_port *p = xcalloc(1, sizeof(*p));
+
+	p->q = q;
+	pthread_mutex_init(&p->mu, NULL);
+	p->tail = &p->list;
+	if (uv_async_init(loop, &p->async, port_async_cb) != 0)
+		fatal("queue: uv_async_init for a loop's port failed");
+	p->async.data = p;
+	pthread_mutex_lock(&q->wlock);
+	p->next = q->ports;
+	q->ports = p;
+	pthread_mutex_unlock(&q->wlock);
+	return p;
+}
+
+void
+queue_port_bind(struct queue_port *p)
+{
+	writer_cur_port = p;
+}
+
+unsigned
+queue_port_busy(const struct queue_port *p)
+{
+	return __atomic_load_n(&p->busy, __ATOMIC_ACQUIRE);
+}
+
+static void
+port_closed(uv_handle_t *h)
+{
+	(void)h;	/* the queue frees ports (writer_free_ports) */
+}
+
+void
+queue_port_close(struct queue_port *p)
+{
+	if (p == NULL)
+		return;
+	if (writer_cur_port == p)
+		writer_cur_port = NULL;
+	pthread_mutex_lock(&p->mu);
+	p->closed = 1;
+	pthread_mutex_unlock(&p->mu);
+	uv_close((uv_handle_t *)&p->async, port_closed);
+}
+
+void
+writer_free_ports(struct queue *q)
+{
+	struct queue_port *p, *next;
+
+	for (p = q->ports; p != NULL; p = next) {
+		next = p->next;
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+	}
+	q->ports = NULL;
+}
+
+/* sched_kick() from a thread other than the queue's loop. */
+int
+writer_kick_elsewhere(struct queue *q)
+{
+	if (!q->async_init || uv_thread_equal(&q->loop_thread, &(uv_thread_t){ uv_thread_self() }))
+		return 0;
+	__atomic_store_n(&q->kick_pending, 1, __ATOMIC_RELEASE);
+	uv_async_send(&q->async);
+	return 1;
+}
+
 /* On the loop: run done callbacks of finished ops. */
 static void
 writer_async_cb(uv_async_t *h)
 {
 	struct queue *q = h->data;
 	struct writer_op *list, *op, *next;
+
+	if (__atomic_exchange_n(&q->kick_pending, 0, __ATOMIC_ACQ_REL))
+		sched_kick(q);
 
 	pthread_mutex_lock(&q->wlock);
 	list = q->done_list;
@@ -353,7 +496,10 @@ writer_async_cb(uv_async_t *h)
 		 * the map is full must not stop the deliveries that free it */
 		if (!writer_failure(op->status))
 			writer_ok(q);
-		op->done(q, op, op->status);
+		if (op->port != NULL)
+			port_post(op->port, op);
+		else
+			op->done(q, op, op->status);
 	}
 }
 
@@ -368,6 +514,7 @@ writer_start(struct queue *q)
 	q->done_tail = &q->done_list;
 	q->held = NULL;
 	q->held_tail = &q->held;
+	q->loop_thread = uv_thread_self();	/* called on the queue's loop */
 	if (uv_async_init(q->loop, &q->async, writer_async_cb) != 0)
 		return -1;
 	q->async.data = q;
@@ -383,6 +530,12 @@ writer_submit(struct queue *q, struct writer_op *op)
 {
 	op->next = NULL;
 	op->status = 0;
+	/* from another loop's thread: its done() goes back there (a held op
+	 * resubmitted on the queue's loop keeps the port it had) */
+	if (op->port == NULL && writer_cur_port != NULL) {
+		op->port = writer_cur_port;
+		__atomic_add_fetch(&op->port->busy, 1, __ATOMIC_ACQ_REL);
+	}
 	pthread_mutex_lock(&q->wlock);
 	*q->pending_tail = op;
 	q->pending_tail = &op->next;

@@ -16,6 +16,7 @@
 #include "autoconfig.h"
 
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "account.h"
@@ -39,6 +40,7 @@ struct usage {
 };
 
 struct abuse {
+	pthread_mutex_t mu;	/* smtpd_loops: the relays of every loop share one */
 	struct hash *accounts;	/* name -> struct window */
 	struct hash *usage;	/* name -> struct usage (compromise pattern) */
 };
@@ -74,6 +76,7 @@ abuse_new(void)
 {
 	struct abuse *a = xcalloc(1, sizeof(*a));
 
+	pthread_mutex_init(&a->mu, NULL);
 	a->accounts = hash_new(window_free);
 	a->usage = hash_new(usage_free);
 	return a;
@@ -86,6 +89,7 @@ abuse_free(struct abuse *a)
 		return;
 	hash_free(a->accounts);
 	hash_free(a->usage);
+	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
 
@@ -104,8 +108,8 @@ window_rates(const struct window *w, struct abuse_rates *out)
 	}
 }
 
-int
-abuse_record(struct abuse *a, const char *account, enum abuse_kind k,
+static int
+abuse_record_unlocked(struct abuse *a, const char *account, enum abuse_kind k,
     const struct abuse_thresholds *t)
 {
 	struct window *w = hash_get(a->accounts, account, strlen(account));
@@ -162,8 +166,8 @@ abuse_thresholds_for(const struct abuse_thresholds *global, const struct account
 		out->complaint_pause = pol->review_complaint_pause;
 }
 
-int
-abuse_compromise(struct abuse *a, const char *account, const char *client,
+static int
+abuse_compromise_unlocked(struct abuse *a, const char *account, const char *client,
     int have_score, double score, uint64_t now, const struct compromise_params *p)
 {
 	struct usage *u = hash_get(a->usage, account, strlen(account));
@@ -204,8 +208,8 @@ abuse_compromise(struct abuse *a, const char *account, const char *client,
 	return p->score > 0 && have_score && score >= (double)p->score && is_new && spike;
 }
 
-void
-abuse_rates(const struct abuse *a, const char *account, struct abuse_rates *out)
+static void
+abuse_rates_unlocked(const struct abuse *a, const char *account, struct abuse_rates *out)
 {
 	window_rates(hash_get(a->accounts, account, strlen(account)), out);
 }
@@ -232,4 +236,38 @@ account_status_event(const char *account, int status, const char *why,
 	}
 	json_obj_end(&j);
 	return buf_steal(&b, NULL);
+}
+
+/* ---- the locked entry points (one struct abuse for every SMTP loop) ---- */
+
+int
+abuse_record(struct abuse *a, const char *account, enum abuse_kind k,
+    const struct abuse_thresholds *t)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	rc = abuse_record_unlocked(a, account, k, t);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+int
+abuse_compromise(struct abuse *a, const char *account, const char *client,
+    int have_score, double score, uint64_t now, const struct compromise_params *p)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	rc = abuse_compromise_unlocked(a, account, client, have_score, score, now, p);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+void
+abuse_rates(const struct abuse *a, const char *account, struct abuse_rates *out)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&a->mu);
+	abuse_rates_unlocked(a, account, out);
+	pthread_mutex_unlock((pthread_mutex_t *)&a->mu);
 }

@@ -883,7 +883,8 @@ account_warn_setting(const char *name, const char *key, size_t klen, const char 
 #define ACCOUNT_HOUR_MS (3600ULL * 1000)
 
 struct account_rate {
-	struct account_table t;
+	struct account_table t;	/* first: account_rate_free() frees it as a table */
+	pthread_mutex_t mu;	/* smtpd_loops: the relays of every loop share one */
 };
 
 struct account_rate *
@@ -892,12 +893,15 @@ account_rate_new(void)
 	struct account_rate *r = xcalloc(1, sizeof(*r));
 
 	account_table_init(&r->t);
+	pthread_mutex_init(&r->mu, NULL);
 	return r;
 }
 
 void
 account_rate_free(struct account_rate *r)
 {
+	if (r != NULL)
+		pthread_mutex_destroy(&r->mu);
 	account_table_free((struct account_table *)r);
 }
 
@@ -913,8 +917,8 @@ account_rate_roll(struct account_entry *e, uint64_t now)
 	e->a = start;
 }
 
-int
-account_rate_take(struct account_rate *r, const char *name, uint64_t now, int64_t limit)
+static int
+account_rate_take_unlocked(struct account_rate *r, const char *name, uint64_t now, int64_t limit)
 {
 	struct account_entry *e;
 	uint64_t elapsed, estimate;
@@ -932,8 +936,8 @@ account_rate_take(struct account_rate *r, const char *name, uint64_t now, int64_
 	return 0;
 }
 
-void
-account_rate_untake(struct account_rate *r, const char *name, uint64_t now)
+static void
+account_rate_untake_unlocked(struct account_rate *r, const char *name, uint64_t now)
 {
 	struct account_entry *e = account_table_get(&r->t, name, 0);
 
@@ -942,6 +946,25 @@ account_rate_untake(struct account_rate *r, const char *name, uint64_t now)
 	account_rate_roll(e, now);
 	if (e->b > 0)
 		e->b--;
+}
+
+int
+account_rate_take(struct account_rate *r, const char *name, uint64_t now, int64_t limit)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	rc = account_rate_take_unlocked(r, name, now, limit);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+void
+account_rate_untake(struct account_rate *r, const char *name, uint64_t now)
+{
+	pthread_mutex_lock(&r->mu);
+	account_rate_untake_unlocked(r, name, now);
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* ---- off-loop authentication ---- */

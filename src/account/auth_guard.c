@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "auth_guard.h"
@@ -48,6 +49,8 @@ struct guard_entry {
 };
 
 struct auth_guard {
+	pthread_mutex_t mu;		/* smtpd_loops: every loop's relay and the control
+					 * socket share one guard; each call holds it */
 	struct hash *h;			/* key -> struct guard_entry (owned) */
 };
 
@@ -83,6 +86,7 @@ auth_guard_new(void)
 {
 	struct auth_guard *g = xcalloc(1, sizeof(*g));
 
+	pthread_mutex_init(&g->mu, NULL);
 	g->h = hash_new(free);
 	return g;
 }
@@ -93,11 +97,12 @@ auth_guard_free(struct auth_guard *g)
 	if (g == NULL)
 		return;
 	hash_free(g->h);
+	pthread_mutex_destroy(&g->mu);
 	free(g);
 }
 
-size_t
-auth_guard_count(const struct auth_guard *g)
+static size_t
+auth_guard_count_unlocked(const struct auth_guard *g)
 {
 	return hash_count(g->h);
 }
@@ -190,8 +195,8 @@ guard_verdict(const struct guard_entry *pair, const struct guard_entry *ip,
 	return AUTH_GUARD_OK;
 }
 
-enum auth_guard_verdict
-auth_guard_check(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
+static enum auth_guard_verdict
+auth_guard_check_unlocked(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
     const char *name, uint64_t now)
 {
 	struct guard_entry *pair = guard_get(g, GUARD_PAIR, client, name, 0);
@@ -207,8 +212,8 @@ auth_guard_check(struct auth_guard *g, const struct auth_guard_params *p, const 
 	return v == AUTH_GUARD_BUSY ? AUTH_GUARD_OK : v;
 }
 
-enum auth_guard_verdict
-auth_guard_admit(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
+static enum auth_guard_verdict
+auth_guard_admit_unlocked(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
     const char *name, uint64_t now, uint64_t *delay_ms)
 {
 	struct guard_entry *pair, *ip, *acct;
@@ -255,8 +260,8 @@ guard_release(struct guard_entry *e, int ok)
 		e->failures--;
 }
 
-int
-auth_guard_done(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
+static int
+auth_guard_done_unlocked(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
     const char *name, enum auth_guard_result result, uint64_t now)
 {
 	int ok = result != AUTH_GUARD_FAILURE;
@@ -297,16 +302,16 @@ auth_guard_done(struct auth_guard *g, const struct auth_guard_params *p, const c
 	return locked;
 }
 
-int
-auth_guard_trusted(struct auth_guard *g, const char *client, const char *name, uint64_t now)
+static int
+auth_guard_trusted_unlocked(struct auth_guard *g, const char *client, const char *name, uint64_t now)
 {
 	struct guard_entry *pair = guard_get(g, GUARD_PAIR, client, name, 0);
 
 	return pair != NULL && pair->trusted_until > now;
 }
 
-void
-auth_guard_expire(struct auth_guard *g, const struct auth_guard_params *p, uint64_t now)
+static void
+auth_guard_expire_unlocked(struct auth_guard *g, const struct auth_guard_params *p, uint64_t now)
 {
 	struct hash_iter it;
 	const char *key;
@@ -324,8 +329,8 @@ auth_guard_expire(struct auth_guard *g, const struct auth_guard_params *p, uint6
 	}
 }
 
-size_t
-auth_guard_list(struct auth_guard *g, const struct auth_guard_params *p, uint64_t now, int all,
+static size_t
+auth_guard_list_unlocked(struct auth_guard *g, const struct auth_guard_params *p, uint64_t now, int all,
     auth_guard_list_cb cb, void *arg)
 {
 	static const char *const kinds[] = { "pair", "address", "account" };
@@ -359,8 +364,8 @@ auth_guard_list(struct auth_guard *g, const struct auth_guard_params *p, uint64_
 	return n;
 }
 
-size_t
-auth_guard_unlock(struct auth_guard *g, const char *target)
+static size_t
+auth_guard_unlock_unlocked(struct auth_guard *g, const char *target)
 {
 	struct hash_iter it;
 	const char *key;
@@ -385,4 +390,70 @@ auth_guard_unlock(struct auth_guard *g, const char *target)
 		}
 	}
 	return n;
+}
+
+/* ---- the locked entry points (one guard for every SMTP loop) ---- */
+
+#define GUARD_LOCKED(g, type, call) do { \
+	type r_; \
+	pthread_mutex_lock(&(g)->mu); \
+	r_ = call; \
+	pthread_mutex_unlock(&(g)->mu); \
+	return r_; \
+} while (0)
+
+size_t
+auth_guard_count(const struct auth_guard *g)
+{
+	GUARD_LOCKED((struct auth_guard *)g, size_t, auth_guard_count_unlocked(g));
+}
+
+enum auth_guard_verdict
+auth_guard_check(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
+    const char *name, uint64_t now)
+{
+	GUARD_LOCKED(g, enum auth_guard_verdict, auth_guard_check_unlocked(g, p, client, name, now));
+}
+
+enum auth_guard_verdict
+auth_guard_admit(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
+    const char *name, uint64_t now, uint64_t *delay_ms)
+{
+	GUARD_LOCKED(g, enum auth_guard_verdict,
+	    auth_guard_admit_unlocked(g, p, client, name, now, delay_ms));
+}
+
+int
+auth_guard_done(struct auth_guard *g, const struct auth_guard_params *p, const char *client,
+    const char *name, enum auth_guard_result result, uint64_t now)
+{
+	GUARD_LOCKED(g, int, auth_guard_done_unlocked(g, p, client, name, result, now));
+}
+
+int
+auth_guard_trusted(struct auth_guard *g, const char *client, const char *name, uint64_t now)
+{
+	GUARD_LOCKED(g, int, auth_guard_trusted_unlocked(g, client, name, now));
+}
+
+void
+auth_guard_expire(struct auth_guard *g, const struct auth_guard_params *p, uint64_t now)
+{
+	pthread_mutex_lock(&g->mu);
+	auth_guard_expire_unlocked(g, p, now);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* CB runs with the guard held: it must not call back into the guard. */
+size_t
+auth_guard_list(struct auth_guard *g, const struct auth_guard_params *p, uint64_t now, int all,
+    auth_guard_list_cb cb, void *arg)
+{
+	GUARD_LOCKED(g, size_t, auth_guard_list_unlocked(g, p, now, all, cb, arg));
+}
+
+size_t
+auth_guard_unlock(struct auth_guard *g, const char *target)
+{
+	GUARD_LOCKED(g, size_t, auth_guard_unlock_unlocked(g, target));
 }

@@ -17,6 +17,12 @@
  * Everything shared sits under one mutex; the index (src/lib/hash.c) is
  * only touched with it held.  The owner (the relay) frees the pool only
  * once none of its jobs is outstanding.
+ *
+ * Loops (smtpd_loops): one pool serves every SMTP loop, so the number
+ * of scrypt threads and the fairness over addresses do not multiply
+ * with the loops.  A job submitted on a thread bound to a port
+ * (auth_pool_port_bind) goes back to that port's loop: its done list
+ * and uv_async, drained there.
  */
 #include "autoconfig.h"
 
@@ -45,7 +51,19 @@ struct auth_pool_job {
 	void *arg;
 	enum job_state state;
 	int status;
+	struct auth_pool_port *port;		/* where DONE runs; NULL: the pool's loop */
 };
+
+/* Another loop's way back (smtpd_loops); its list is under the pool's mu. */
+struct auth_pool_port {
+	uv_async_t async;			/* on the port's loop */
+	struct auth_pool *p;			/* borrowed */
+	struct auth_pool_job *done_head, *done_tail;
+	int closed;				/* under mu: no loop drains it any more */
+	struct auth_pool_port *next;		/* p->ports; freed with the pool */
+};
+
+static __thread struct auth_pool_port *pool_cur_port;	/* auth_pool_port_bind() */
 
 struct keyq {
 	struct keyq *ring_next;			/* the ring of keys with jobs */
@@ -64,22 +82,37 @@ struct auth_pool {
 	struct keyq *ring_head, *ring_tail;
 	struct keyq urgent;			/* taken before the ring; not in keys */
 	struct auth_pool_job *done_head, *done_tail;
+	struct auth_pool_port *ports;		/* other loops' (owned) */
 	unsigned queued, running;
 	int stopping;
 };
 
+/* J is finished or cancelled: to its done list, and wake that list's
+ * loop.  Lock held. */
 static void
 pool_done_push(struct auth_pool *p, struct auth_pool_job *j, int status)
 {
+	struct auth_pool_job **head = &p->done_head, **tail = &p->done_tail;
+	uv_async_t *wake = &p->async;
+
 	j->state = JOB_DONE;
 	j->status = status;
+	if (j->port != NULL && !j->port->closed) {
+		/* (a closed port's loop is gone: its session was freed and
+		 * cancelled the request, so DONE only frees it, and runs on
+		 * the pool's own loop) */
+		head = &j->port->done_head;
+		tail = &j->port->done_tail;
+		wake = &j->port->async;
+	}
 	j->next = NULL;
-	j->prev = p->done_tail;
-	if (p->done_tail != NULL)
-		p->done_tail->next = j;
+	j->prev = *tail;
+	if (*tail != NULL)
+		(*tail)->next = j;
 	else
-		p->done_head = j;
-	p->done_tail = j;
+		*head = j;
+	*tail = j;
+	uv_async_send(wake);
 }
 
 /* Unlink J from its key's FIFO; drop the key when it has no more jobs.
@@ -169,7 +202,6 @@ pool_thread(void *arg)
 		pthread_mutex_lock(&p->mu);
 		p->running--;
 		pool_done_push(p, j, 0);
-		uv_async_send(&p->async);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -196,6 +228,66 @@ static void
 pool_async_cb(uv_async_t *a)
 {
 	pool_drain(a->data);
+}
+
+/* A port's loop: run DONE of its jobs. */
+static void
+port_async_cb(uv_async_t *a)
+{
+	struct auth_pool_port *pp = a->data;
+	struct auth_pool_job *j, *next;
+
+	pthread_mutex_lock(&pp->p->mu);
+	j = pp->done_head;
+	pp->done_head = pp->done_tail = NULL;
+	pthread_mutex_unlock(&pp->p->mu);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		j->done(j->arg, j->status);
+		free(j);
+	}
+}
+
+struct auth_pool_port *
+auth_pool_port_new(struct auth_pool *p, uv_loop_t *loop)
+{
+	struct auth_pool_port *pp = xcalloc(1, sizeof(*pp));
+
+	pp->p = p;
+	if (uv_async_init(loop, &pp->async, port_async_cb) != 0)
+		fatal("auth pool: uv_async_init for a loop's port failed");
+	pp->async.data = pp;
+	pthread_mutex_lock(&p->mu);
+	pp->next = p->ports;
+	p->ports = pp;
+	pthread_mutex_unlock(&p->mu);
+	return pp;
+}
+
+void
+auth_pool_port_bind(struct auth_pool_port *pp)
+{
+	pool_cur_port = pp;
+}
+
+static void
+port_handle_closed(uv_handle_t *h)
+{
+	(void)h;	/* freed with the pool */
+}
+
+void
+auth_pool_port_close(struct auth_pool_port *pp)
+{
+	if (pp == NULL)
+		return;
+	if (pool_cur_port == pp)
+		pool_cur_port = NULL;
+	pthread_mutex_lock(&pp->p->mu);
+	pp->closed = 1;
+	pthread_mutex_unlock(&pp->p->mu);
+	port_async_cb(&pp->async);	/* what came back before the close, on its loop */
+	uv_close((uv_handle_t *)&pp->async, port_handle_closed);
 }
 
 struct auth_pool *
@@ -234,7 +326,12 @@ static void
 pool_closed(uv_handle_t *h)
 {
 	struct auth_pool *p = h->data;
+	struct auth_pool_port *pp, *next;
 
+	for (pp = p->ports; pp != NULL; pp = next) {
+		next = pp->next;
+		free(pp);
+	}
 	hash_free(p->keys);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
@@ -279,6 +376,8 @@ auth_pool_submit(struct auth_pool *p, const char *key, int urgent, auth_pool_wor
 	j->done = done;
 	j->arg = arg;
 	j->state = JOB_QUEUED;
+	if (pool_cur_port != NULL && pool_cur_port->p == p)
+		j->port = pool_cur_port;	/* submitted on another loop: DONE runs there */
 	if (urgent) {
 		q = &p->urgent;
 	} else if ((q = hash_gets(p->keys, key)) == NULL) {
@@ -316,7 +415,6 @@ auth_pool_cancel(struct auth_pool *p, struct auth_pool_job *j)
 	if (j->state == JOB_QUEUED) {
 		pool_unlink(p, j);
 		pool_done_push(p, j, UV_ECANCELED);
-		uv_async_send(&p->async);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&p->mu);

@@ -10,7 +10,15 @@
  * engine (hard bounces), the feedback listener and the unsubscribe
  * endpoint (src/inbound/feedback.c); reader: the relay's RCPT stage
  * through struct policy_env.  Each write carries its event in the same
- * transaction (queue_kv_put_event).
+ * transaction (queue_kv_put_event).  An automatic entry, and one added
+ * by hand to an account, also carries the account's webhook event
+ * (suppressed, complained, unsubscribed: issue 19) into the outbox in
+ * that transaction (queue_kv_put_notify): for an entry a message caused,
+ * when the message's events go to the outbox (its account had a webhook
+ * at commit); for a manual one, when the account has a webhook now.
+ * The record names the message (qid) and the recipient's pseudonym,
+ * never the address; the dispatcher puts the address in only when the
+ * account opted in and the message still has it.
  */
 #include "autoconfig.h"
 
@@ -218,6 +226,97 @@ suppress_event(const char *what, const char *scope, const char *hex, const char 
 	return buf_steal(&b, NULL);
 }
 
+const char *
+suppress_webhook_event(enum suppress_reason r)
+{
+	switch (r) {
+	case SUPPRESS_HARD_BOUNCE:
+	case SUPPRESS_MANUAL:
+		return "suppressed";
+	case SUPPRESS_COMPLAINT:
+		return "complained";
+	case SUPPRESS_UNSUBSCRIBE:
+		return "unsubscribed";
+	default:
+		return NULL;	/* erased: the point is to forget, not to tell */
+	}
+}
+
+/* The outbox record of a new entry: the shape of a queue event (time,
+ * id, rcpt pseudonym, event) plus the account, reason and source. */
+static char *
+suppress_webhook(const char *scope, const char *qid, const char *pseudo,
+    const struct suppress_rec *r)
+{
+	const char *what = suppress_webhook_event(r->reason);
+	struct buf b;
+	struct json_out j;
+
+	if (what == NULL || strcmp(scope, SUPPRESS_GLOBAL) == 0)
+		return NULL;	/* no account, no webhook */
+	buf_init(&b, 0);
+	json_out_init(&j, &b);
+	json_obj_begin(&j);
+	json_kv_uint(&j, "time", r->created ? r->created : now_wall_ms());
+	if (qid != NULL)
+		json_kv_str(&j, "id", qid);
+	if (pseudo != NULL)
+		json_kv_str(&j, "rcpt", pseudo);
+	json_kv_str(&j, "event", what);
+	json_kv_str(&j, "account", scope);
+	json_kv_str(&j, "reason", suppress_strreason(r->reason));
+	if (r->source[0])
+		json_kv_str(&j, "source", r->source);
+	json_obj_end(&j);
+	return buf_steal(&b, NULL);
+}
+
+int
+suppress_scope_webhook(struct queue *q, const char *scope)
+{
+	struct account *a;
+	char *text = NULL;
+	size_t len = 0;
+	int yes = 0;
+
+	if (scope == NULL || strcmp(scope, SUPPRESS_GLOBAL) == 0 ||
+	    queue_kv_get(q, QUEUE_T_ACCOUNTS, scope, &text, &len) != 0)
+		return 0;
+	if ((a = account_parse(text, len)) != NULL)
+		yes = a->pol.webhook;
+	account_free(a);
+	free(text);
+	return yes;
+}
+
+int
+suppress_put_notify(struct queue *q, const char *scope, const char *hex,
+    const struct suppress_rec *r, const char *pseudo, const char *qid, int webhook,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg)
+{
+	char key[SUPPRESS_KEY_MAX], *val, *ev, *wh = NULL;
+	size_t len;
+	int rc;
+
+	if (!suppress_scope_valid(scope) || !suppress_hash_valid(hex))
+		return -EINVAL;
+	if (qid != NULL && strlen(qid) != QUEUE_ID_LEN)
+		qid = NULL;
+	if (qid == NULL && !webhook)
+		return suppress_put(q, scope, hex, r, pseudo, audit, cb, arg);
+	suppress_key(scope, hex, key, sizeof(key));
+	val = suppress_format(r, &len);
+	ev = suppress_event("suppression_added", scope, hex, pseudo, suppress_strreason(r->reason),
+	    r->source, NULL);
+	wh = suppress_webhook(scope, qid, pseudo, r);
+	rc = queue_kv_put_notify(q, QUEUE_T_SUPPRESSIONS, key, val, len, ev, wh, qid, audit, cb,
+	    arg);
+	free(val);
+	free(ev);
+	free(wh);
+	return rc;
+}
+
 int
 suppress_put(struct queue *q, const char *scope, const char *hex,
     const struct suppress_rec *r, const char *pseudo, const struct queue_audit *audit,
@@ -296,7 +395,7 @@ suppress_del(struct queue *q, const char *scope, const char *hex, const char *wh
 
 int
 suppress_add_auto(struct queue *q, const char *scope, const char *addr, size_t len,
-    enum suppress_reason reason, const char *source, uint64_t expiry_ms,
+    enum suppress_reason reason, const char *source, uint64_t expiry_ms, const char *qid,
     queue_done_cb cb, void *arg)
 {
 	char hex[ADDR_HASH_HEX], pseudo[LOG_ADDR_MAX];
@@ -304,12 +403,13 @@ suppress_add_auto(struct queue *q, const char *scope, const char *addr, size_t l
 	if (!suppress_scope_valid(scope) || addr_index_hash_hex(addr, len, hex) != 0)
 		return -1;
 	log_pseudonym(addr, len, pseudo, sizeof(pseudo));
-	return suppress_add_auto_hash(q, scope, hex, pseudo, reason, source, expiry_ms, cb, arg);
+	return suppress_add_auto_hash(q, scope, hex, pseudo, reason, source, expiry_ms, qid, cb,
+	    arg);
 }
 
 int
 suppress_add_auto_hash(struct queue *q, const char *scope, const char *hex, const char *pseudo,
-    enum suppress_reason reason, const char *source, uint64_t expiry_ms,
+    enum suppress_reason reason, const char *source, uint64_t expiry_ms, const char *qid,
     queue_done_cb cb, void *arg)
 {
 	struct suppress_rec r;
@@ -327,10 +427,11 @@ suppress_add_auto_hash(struct queue *q, const char *scope, const char *hex, cons
 	suppress_set_source(&r, source);
 	r.created = now;
 	r.expires = reason == SUPPRESS_HARD_BOUNCE && expiry_ms > 0 ? now + expiry_ms : 0;
-	if (suppress_put(q, scope, hex, &r, pseudo, NULL, cb, arg) != 0)
+	if (suppress_put_notify(q, scope, hex, &r, pseudo, qid, 0, NULL, cb, arg) != 0)
 		return -1;
-	log_info("event=suppression_added account=%s rcpt=%s reason=%s source=%s", scope,
-	    pseudo ? pseudo : "-", suppress_strreason(reason), r.source);
+	log_info("%s%s%sevent=suppression_added account=%s rcpt=%s reason=%s source=%s",
+	    qid ? "qid=" : "", qid ? qid : "", qid ? " " : "", scope, pseudo ? pseudo : "-",
+	    suppress_strreason(reason), r.source);
 	return 1;
 }
 

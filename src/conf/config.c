@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <unistd.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -169,6 +170,8 @@ static const struct conf_key conf_keys[] = {
 	{ "smtpd_auth_slowdown_max", CONF_DURATION, "15s", 1 * SEC, 10 * MIN, F(smtpd_auth_slowdown_max), NULL, 0, 0 },
 	{ "smtpd_auth_max_concurrent_per_ip", CONF_INT, "2", 1, 1000, F(smtpd_auth_max_concurrent_per_ip), NULL, 0, 0 },
 	{ "smtpd_auth_threads", CONF_INT, "1", 1, 64, F(smtpd_auth_threads), NULL, 0, RESTART },
+	/* 0: one loop per online core (config_smtpd_loops()) */
+	{ "smtpd_loops", CONF_INT, "0", 0, 256, F(smtpd_loops), NULL, 0, RESTART },
 	{ "smtpd_tls_handshake_timeout", CONF_DURATION, "10s", 100, 10 * MIN, F(smtpd_tls_handshake_timeout), NULL, 0, 0 },
 	{ "smtpd_command_timeout", CONF_DURATION, "60s", 100, 1 * HOUR, F(smtpd_command_timeout), NULL, 0, 0 },
 	{ "smtpd_session_timeout", CONF_DURATION, "1h", 1 * SEC, 1 * DAY, F(smtpd_session_timeout), NULL, 0, 0 },
@@ -209,6 +212,7 @@ static const struct conf_key conf_keys[] = {
 	/* metrics (issue 19): GET /metrics, Prometheus text; "" = off */
 	{ "metrics_listen", CONF_STRING, "", 0, 0, F(metrics_listen), NULL, 0, RESTART },
 	{ "metrics_account_labels", CONF_BOOL, "no", 0, 0, F(metrics_account_labels), NULL, 0, 0 },
+	{ "metrics_delivery_classes", CONF_LIST, "", 0, 0, F(metrics_delivery_classes), NULL, CONF_STRING, 0 },
 
 	/* webhooks (issue 19) */
 	{ "webhook_lifetime", CONF_DURATION, "1d", 1 * SEC, 30 * DAY, F(webhook_lifetime), NULL, 0, 0 },
@@ -810,6 +814,20 @@ config_ref(const struct config *cfg)
 	if (cfg != NULL)
 		__atomic_add_fetch(&((struct config *)cfg)->refs, 1, __ATOMIC_RELAXED);
 	return cfg;
+}
+
+/* smtpd_loops resolved: 0 means one loop per online core. */
+unsigned
+config_smtpd_loops(const struct config *cfg)
+{
+	long n;
+
+	if (cfg->smtpd_loops > 0)
+		return (unsigned)cfg->smtpd_loops;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > 256 ? 256 : (unsigned)n;
 }
 
 void

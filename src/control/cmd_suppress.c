@@ -219,8 +219,18 @@ sup_cmd_add(struct control_req *req, struct json_out *out)
 	json_obj_end(out);
 	log_info("event=suppression_added account=%s hash=%.16s reason=%s by=%s", scope, hex,
 	    suppress_strreason(r.reason), req->user);
-	rc = suppress_put(req->queue, scope, hex, &r, NULL, control_audit_txn(req, 0),
-	    sup_written, req);
+	/* the account's app hears of it too (a "suppressed" webhook, reason
+	 * manual); the pseudonym only when the operator gave the address */
+	{
+		const char *addr = json_get_str(req->args, "address", NULL);
+		char pseudo[LOG_ADDR_MAX];
+
+		if (addr != NULL)
+			log_pseudonym(addr, strlen(addr), pseudo, sizeof(pseudo));
+		rc = suppress_put_notify(req->queue, scope, hex, &r, addr ? pseudo : NULL, NULL,
+		    suppress_scope_webhook(req->queue, scope), control_audit_txn(req, 0),
+		    sup_written, req);
+	}
 	if (rc != 0)
 		return control_error(req, CONTROL_FAIL, "cannot add: %s", strerror(-rc));
 	return CONTROL_ASYNC;

@@ -429,6 +429,42 @@ ensure_master_key(struct setup *s, const char *path, uid_t uid, gid_t gid)
 		close(fd);
 }
 
+/*
+ * The erasure journal (queue/journal.c) lives beside the master key, in
+ * a directory root owns (0750 root:operators) and, under the unit's
+ * ProtectSystem=strict, on a read-only mount: posternd can neither
+ * create it there nor write it, so setup creates it empty, owned by the
+ * user, 0600 (posternd writes its header on first start) and the unit
+ * makes that one file writable (ReadWritePaths=).  An existing one is
+ * kept, its owner and mode set.
+ */
+static void
+ensure_journal(struct setup *s, const char *master_key_file, uid_t uid, gid_t gid)
+{
+	const char *slash = strrchr(master_key_file, '/');
+	char path[4200], msg[4300];
+	int fd;
+
+	if (slash == NULL)
+		str_copy(path, "erasure.journal", sizeof(path));
+	else
+		snprintf(path, sizeof(path), "%.*s/erasure.journal", (int)(slash - master_key_file),
+		    master_key_file);
+	snprintf(msg, sizeof(msg), "erasure journal %s%s: owner %lu:%lu mode 0600", path,
+	    access(path, F_OK) == 0 ? " exists" : " (empty)", (unsigned long)uid,
+	    (unsigned long)gid);
+	step(s, msg);
+	if (s->dry_run)
+		return;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1 ||
+	    fchown(fd, uid, gid) != 0 || fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
+		ctl_error(s->c, CTL_EXIT_FAIL, "setup: %s: %s", path, strerror(errno));
+		s->failed = 1;
+	}
+	if (fd != -1)
+		close(fd);
+}
+
 int
 ctl_setup_main(struct ctl *c, int argc, char **argv)
 {
@@ -480,6 +516,7 @@ ctl_setup_main(struct ctl *c, int argc, char **argv)
 	str_copy(keydir, cfg->master_key_file, sizeof(keydir));
 	ensure_dir(&s, dirname(keydir), 0750, 0, opgid);
 	ensure_master_key(&s, cfg->master_key_file, uid, gid);
+	ensure_journal(&s, cfg->master_key_file, uid, gid);
 	if (access(c->config_path, F_OK) == 0) {
 		snprintf(msg, sizeof(msg), "config %s mode 0640 owner 0:%lu", c->config_path,
 		    (unsigned long)opgid);

@@ -53,6 +53,7 @@
 #include "buf.h"
 #include "config.h"
 #include "daemon.h"
+#include "dest_class.h"
 #include "addr.h"
 #include "log.h"
 #include "route.h"
@@ -217,6 +218,14 @@ check_route_tables(const struct config *cfg, struct buf *errs)
 	if (route_tls_map_check(&cfg->smtp_tls_policy_map, why, sizeof(why)) == -1) {
 		check_error(errs, cfg, "smtp_tls_policy_map", "%s", why);
 		rc = -1;
+	}
+	{
+		struct dest_classes dc;
+
+		if (dest_classes_parse(&dc, &cfg->metrics_delivery_classes, why, sizeof(why)) != 0) {
+			check_error(errs, cfg, "metrics_delivery_classes", "%s", why);
+			rc = -1;
+		}
 	}
 	return rc;
 }

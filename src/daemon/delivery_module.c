@@ -67,6 +67,10 @@ delivery_params_from_config(struct delivery_params *p, const struct config *cfg,
 	p->enabled = cfg->delivery_enabled;
 	p->bounce_codes = strings_copy(&cfg->suppression_bounce_codes, &p->nbounce_codes);
 	p->hard_bounce_expiry = cfg->suppression_hard_bounce_expiry;
+	if (dest_classes_parse(&p->classes, &cfg->metrics_delivery_classes, err, errlen) != 0) {
+		delivery_params_free(p);
+		return -1;
+	}
 	return 0;
 }
 

@@ -14,5 +14,5 @@ dist_man_MANS += man/postern.conf.5 man/posternd.8
 TESTS += tests/integration/test_service.py
 EXTRA_DIST += tests/integration/test_service.py
 # Prometheus metrics, checked with promtool
-TESTS += tests/integration/test_metrics.py
-EXTRA_DIST += tests/integration/test_metrics.py
+TESTS += tests/integration/test_metrics.py tests/integration/test_metrics_class.py
+EXTRA_DIST += tests/integration/test_metrics.py tests/integration/test_metrics_class.py

@@ -255,10 +255,21 @@ render(struct metrics *mx, struct buf *b)
 	sample(b, "postern_delivery_connections_total", NULL, ds.connections);
 	family(b, "postern_delivery_sessions_total", "counter", "Outbound SMTP sessions established.");
 	sample(b, "postern_delivery_sessions_total", NULL, ds.sessions);
-	family(b, "postern_delivery_recipients_total", "counter", "Delivery attempts by result.");
-	sample(b, "postern_delivery_recipients_total", "result=\"delivered\"", ds.delivered);
-	sample(b, "postern_delivery_recipients_total", "result=\"deferred\"", ds.deferred);
-	sample(b, "postern_delivery_recipients_total", "result=\"bounced\"", ds.bounced);
+	family(b, "postern_delivery_recipients_total", "counter",
+	    "Delivery attempts by result and destination class (a fixed set: postern.conf(5) "
+	    "metrics_delivery_classes).");
+	{
+		static const char *const results[3] = { "delivered", "deferred", "bounced" };
+		size_t c, k;
+
+		/* every class x result, zeros included: a bounded, stable set */
+		for (c = 0; c < ds.nclasses && c < DEST_CLASS_MAX; c++)
+			for (k = 0; k < 3; k++) {
+				snprintf(l, sizeof(l), "result=\"%s\",class=\"%s\"", results[k],
+				    ds.class_names[c]);
+				sample(b, "postern_delivery_recipients_total", l, ds.by_class[c][k]);
+			}
+	}
 	family(b, "postern_dsn_total", "counter", "Delivery status notifications queued.");
 	sample(b, "postern_dsn_total", NULL, ds.dsns);
 

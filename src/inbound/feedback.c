@@ -135,7 +135,7 @@ suppress_rcpt(struct queue *q, const struct queue_msg *m, size_t i,
 
 	if (rc->addr != NULL && rc->addr[0] != '\0')
 		return suppress_add_auto(q, msg_scope(m), rc->addr, strlen(rc->addr), reason,
-		    source, expiry, cb, arg);
+		    source, expiry, m->id, cb, arg);
 	if (!rc->has_hash)
 		return -1;
 	for (k = 0; k < sizeof(rc->addr_hash); k++) {
@@ -143,7 +143,8 @@ suppress_rcpt(struct queue *q, const struct queue_msg *m, size_t i,
 		hex[2 * k + 1] = hexd[rc->addr_hash[k] & 15];
 	}
 	hex[2 * k] = '\0';
-	return suppress_add_auto_hash(q, msg_scope(m), hex, NULL, reason, source, expiry, cb, arg);
+	return suppress_add_auto_hash(q, msg_scope(m), hex, NULL, reason, source, expiry, m->id,
+	    cb, arg);
 }
 
 int

@@ -36,6 +36,12 @@
  *    after the command (CVE-2011-0411).
  *  - Memory of a connection is freed only in the close callback of its
  *    last handle (STYLE rule 12).
+ *  - Loops (smtpd_loops): one listener per loop, each binding every
+ *    address itself (SO_REUSEPORT when there are several loops, so the
+ *    kernel spreads connections over them).  The counts the CONNECT
+ *    limits see (connections in total and per client address) are one
+ *    struct listener_counts shared by the listeners of all loops under
+ *    its mutex; everything else here belongs to one loop's thread.
  *  - Config: the listener holds a reference to the config new sessions
  *    start with, each connection one to the config it started with
  *    (config_ref/config_unref); SIGHUP swaps the listener's reference,
@@ -51,7 +57,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "config.h"
@@ -79,6 +87,14 @@ struct lsock {
 
 struct ip_count {
 	size_t n;
+};
+
+/* Connections counted for the CONNECT limits, over every loop. */
+struct listener_counts {
+	pthread_mutex_t mu;
+	struct hash *ips;		/* client address -> struct ip_count (owned) */
+	size_t active;
+	int refs;			/* atomic: the listeners sharing it */
 };
 
 struct conn {
@@ -110,9 +126,10 @@ struct listener {
 	struct lsock **socks;
 	size_t nsocks;
 	struct conn *conns;
-	struct hash *ips;		/* client address -> struct ip_count (owned) */
-	struct listener_stats stats;
-	unsigned long seq;
+	struct listener_counts *counts;	/* one reference; shared by every loop's listener */
+	struct listener_stats stats;	/* this loop's */
+	unsigned long seq;		/* session ids: this loop's index, step nloops */
+	unsigned nloops;
 	int handles;			/* open listening handles + connections */
 	int stopping;
 	listener_stopped_cb stopped;
@@ -163,25 +180,58 @@ listener_trusted(const struct listener *l, const char *ip)
 
 /* ---- per-IP counts ---- */
 
+/* Count a connection from IP: its address's count; *TOTAL all loops'. */
 static size_t
-ip_incr(struct listener *l, const char *ip)
+ip_incr(struct listener *l, const char *ip, size_t *total)
 {
-	struct ip_count *e = hash_gets(l->ips, ip);
+	struct listener_counts *k = l->counts;
+	struct ip_count *e;
+	size_t n;
 
-	if (e == NULL) {
+	pthread_mutex_lock(&k->mu);
+	if ((e = hash_gets(k->ips, ip)) == NULL) {
 		e = xcalloc(1, sizeof(*e));
-		hash_puts(l->ips, ip, e);
+		hash_puts(k->ips, ip, e);
 	}
-	return ++e->n;
+	n = ++e->n;
+	*total = ++k->active;
+	pthread_mutex_unlock(&k->mu);
+	return n;
 }
 
 static void
 ip_decr(struct listener *l, const char *ip)
 {
-	struct ip_count *e = hash_gets(l->ips, ip);
+	struct listener_counts *k = l->counts;
+	struct ip_count *e;
 
-	if (e != NULL && --e->n == 0)
-		hash_dels(l->ips, ip);
+	pthread_mutex_lock(&k->mu);
+	if ((e = hash_gets(k->ips, ip)) != NULL && --e->n == 0)
+		hash_dels(k->ips, ip);
+	if (k->active > 0)
+		k->active--;
+	pthread_mutex_unlock(&k->mu);
+}
+
+static struct listener_counts *
+counts_new(void)
+{
+	struct listener_counts *k = xcalloc(1, sizeof(*k));
+
+	pthread_mutex_init(&k->mu, NULL);
+	k->ips = hash_new(free);
+	k->refs = 1;
+	return k;
+}
+
+static void
+counts_unref(struct listener_counts *k)
+{
+	if (k == NULL || __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	hash_free(k->ips);
+	pthread_mutex_destroy(&k->mu);
+	free(k);
 }
 
 /* ---- teardown ---- */
@@ -412,14 +462,15 @@ conn_on_connect(void *arg, struct outcome *out)
 {
 	struct conn *c = arg;
 	struct listener *l = c->l;
-	size_t per_ip;
+	size_t per_ip, total;
 
 	c->counted = 1;
 	l->stats.active++;
-	per_ip = ip_incr(l, c->ip);
-	/* the decisions are the CONNECT stages (policy/limits.c) */
+	per_ip = ip_incr(l, c->ip, &total);
+	/* the decisions are the CONNECT stages (policy/limits.c); the counts
+	 * are every loop's */
 	(void)relay_on_connect(c->rs, c->mode == RELAY_MODE_RELAY && listener_trusted(l, c->ip),
-	    l->stats.active, per_ip, out);
+	    total, per_ip, out);
 	if (out->kind != OUTCOME_OK)
 		l->stats.refused++;
 	return SMTP_DONE;
@@ -661,10 +712,15 @@ listener_accept(uv_stream_t *server, int status)
 	l->stats.accepted++;
 	c->started_ms = uv_now(l->loop);	/* deadlines use the loop's clock, as its timers do */
 	snprintf(c->id, sizeof(c->id), "%08lx%06lx", (unsigned long)(now_wall_ms() / 1000) & 0xffffffffUL,
-	    ++l->seq & 0xffffffUL);
+	    (l->seq += l->nloops) & 0xffffffUL);
 	conn_peer(c);
 	uv_tcp_nodelay(&c->st.tcp, 1);
-	log_info("sid=%s event=connect listener=%s client=%s", c->id, relay_strmode(c->mode), c->ip);
+	if (l->nloops > 1)
+		log_info("sid=%s event=connect listener=%s client=%s loop=%lu", c->id,
+		    relay_strmode(c->mode), c->ip, l->seq % l->nloops);
+	else
+		log_info("sid=%s event=connect listener=%s client=%s", c->id, relay_strmode(c->mode),
+		    c->ip);
 
 	if (c->mode == RELAY_MODE_SUBMISSIONS) {
 		if (l->tls == NULL) {	/* certificate dropped by a reload */
@@ -736,24 +792,45 @@ listener_bind(struct listener *l, const char *spec, const struct config_addr *a,
 	ls->l = l;
 	ls->mode = mode;
 	str_copy(ls->addr, spec, sizeof(ls->addr));
-	uv_tcp_init(l->loop, &ls->tcp);
+	/* the socket exists before bind, so SO_REUSEPORT can be set on it */
+	rc = uv_tcp_init_ex(l->loop, &ls->tcp, ss.ss_family);
+	if (rc == UV_EAFNOSUPPORT && strcmp(host, "*") == 0) {
+		/* no IPv6 on this host: "*" means every IPv4 address */
+		uv_ip4_addr("0.0.0.0", port, (struct sockaddr_in *)&ss);
+		rc = uv_tcp_init_ex(l->loop, &ls->tcp, AF_INET);
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "%s listener %s: %s", relay_strmode(mode), spec, uv_strerror(rc));
+		free(ls);
+		return -1;
+	}
 	ls->tcp.data = ls;
 	l->socks = xrealloc(l->socks, (l->nsocks + 1) * sizeof(*l->socks));
 	l->socks[l->nsocks++] = ls;
 	l->handles++;
-	rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, flags);
-	if (rc == UV_EAFNOSUPPORT && strcmp(host, "*") == 0) {
-		/* no IPv6 on this host: "*" means every IPv4 address */
-		uv_ip4_addr("0.0.0.0", port, (struct sockaddr_in *)&ss);
-		rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, 0);
+	if (l->nloops > 1) {
+		/* every loop binds the same address; the kernel spreads
+		 * new connections over the loops' sockets */
+		uv_os_fd_t fd;
+		int on = 1;
+
+		if ((rc = uv_fileno((uv_handle_t *)&ls->tcp, &fd)) == 0 &&
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)
+			rc = uv_translate_sys_error(errno);
 	}
+	if (rc == 0)
+		rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, flags);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&ls->tcp, LISTENER_BACKLOG, listener_accept);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s listener %s: %s", relay_strmode(mode), spec, uv_strerror(rc));
 		return -1;
 	}
-	log_info("event=listening listener=%s address=%s", relay_strmode(mode), spec);
+	if (l->nloops > 1)
+		log_info("event=listening listener=%s address=%s loop=%lu", relay_strmode(mode), spec,
+		    l->seq);
+	else
+		log_info("event=listening listener=%s address=%s", relay_strmode(mode), spec);
 	return 0;
 }
 
@@ -801,14 +878,29 @@ struct listener *
 listener_start(uv_loop_t *loop, const struct config *cfg, struct relay *relay, char *err,
     size_t errlen)
 {
+	return listener_start_loop(loop, cfg, relay, NULL, 0, 1, err, errlen);
+}
+
+struct listener *
+listener_start_loop(uv_loop_t *loop, const struct config *cfg, struct relay *relay,
+    struct listener *first, unsigned index, unsigned nloops, char *err, size_t errlen)
+{
 	struct listener *l = xcalloc(1, sizeof(*l));
 	size_t i;
 
 	l->loop = loop;
 	l->cfg = config_ref(cfg);
 	l->relay = relay;
-	l->ips = hash_new(free);
-	if (listener_load_tls(cfg, &l->tls, err, errlen) != 0)
+	if (first != NULL) {
+		l->counts = first->counts;
+		__atomic_add_fetch(&l->counts->refs, 1, __ATOMIC_ACQ_REL);
+	} else
+		l->counts = counts_new();
+	l->nloops = nloops > 0 ? nloops : 1;
+	l->seq = index;
+	if (first != NULL)
+		l->tls = tls_ctx_ref(first->tls);	/* one TLS context for every loop */
+	else if (listener_load_tls(cfg, &l->tls, err, errlen) != 0)
 		goto fail;
 	for (i = 0; i < cfg->smtpd_submission_listen.n; i++)
 		if (listener_bind(l, cfg->smtpd_submission_listen.items[i],
@@ -864,6 +956,21 @@ listener_reload(struct listener *l, const struct config *cfg, char *err, size_t 
 	return 0;
 }
 
+struct tls_ctx *
+listener_tls_ref(struct listener *l)
+{
+	return tls_ctx_ref(l->tls);
+}
+
+void
+listener_reload_shared(struct listener *l, const struct config *cfg, struct tls_ctx *tls)
+{
+	tls_ctx_free(l->tls);	/* live connections keep their own reference */
+	l->tls = tls;
+	config_unref(l->cfg);
+	l->cfg = config_ref(cfg);
+}
+
 void
 listener_stop(struct listener *l, listener_stopped_cb cb, void *arg)
 {
@@ -902,7 +1009,7 @@ listener_free(struct listener *l)
 {
 	if (l == NULL)
 		return;
-	hash_free(l->ips);
+	counts_unref(l->counts);
 	tls_ctx_free(l->tls);
 	free(l->socks);
 	config_unref(l->cfg);

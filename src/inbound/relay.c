@@ -42,6 +42,14 @@
  * failure-delay timer) holds a reference and finishes without touching
  * the SMTP session.  Everything runs on the loop thread except the pool
  * jobs, which see only their own copies.
+ *
+ * Loops (smtpd_loops): one relay per loop, each with its own c-ares
+ * channel, SPF cache, blocklist state, password pool, caches and
+ * counters; relay_share() points a loop's relay at loop 0's AUTH
+ * guard, hourly rate counters and abuse windows, which lock inside,
+ * so limits hold over all loops, and at loop 0's password pool (one
+ * set of scrypt threads; results come back through a pool port).  The queue's callbacks come back to
+ * the loop that called (queue_port_bind(), include/queue.h).
  */
 #include "autoconfig.h"
 
@@ -89,8 +97,11 @@ struct relay {
 	struct queue *q;		/* borrowed; may be NULL */
 	struct auth_guard *guard;	/* owned when own_guard, else the daemon's */
 	int own_guard;
-	struct auth_pool *pool;		/* password checks; started at the first AUTH */
-	struct account_rate *rate;
+	struct auth_pool *pool;		/* password checks; started at the first AUTH,
+					 * or loop 0's (relay_share) */
+	struct auth_pool_port *pool_port;	/* relay_share: the way back from loop 0's pool */
+	struct account_rate *rate;	/* owned unless shared (relay_share) */
+	int shared;			/* rate and abuse are loop 0's relay's */
 	uint64_t lockout_gc;		/* last expiry pass */
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
 	uint64_t relay_acct_at;		/* when it was loaded (0 = never) */
@@ -225,13 +236,18 @@ relay_destroy(struct relay *r)
 {
 	if (r->own_guard)
 		auth_guard_free(r->guard);
-	auth_pool_free(r->pool);
-	account_rate_free(r->rate);
+	if (r->shared)
+		auth_pool_port_close(r->pool_port);	/* the pool is loop 0's relay's */
+	else
+		auth_pool_free(r->pool);
+	if (!r->shared)
+		account_rate_free(r->rate);
 	account_free(r->relay_acct);
 	hash_free(r->acct_stats);
 	spf_free(r->spf);
 	dnsbl_free(r->dnsbl);
-	abuse_free(r->abuse);
+	if (!r->shared)
+		abuse_free(r->abuse);
 	dns_close(r->dns);
 	config_unref(r->cfg);
 	free(r);
@@ -283,6 +299,27 @@ relay_set_auth_guard(struct relay *r, struct auth_guard *g)
 		auth_guard_free(r->guard);
 	r->guard = g;
 	r->own_guard = 0;
+}
+
+void
+relay_share(struct relay *r, struct relay *first)
+{
+	if (!r->shared) {
+		account_rate_free(r->rate);
+		abuse_free(r->abuse);
+	}
+	r->rate = first->rate;	/* both lock inside */
+	r->abuse = first->abuse;
+	r->shared = 1;
+	relay_set_auth_guard(r, first->guard);
+	/* one password pool for every loop: its threads and its fairness over
+	 * addresses do not multiply with the loops; results come back here */
+	if (first->pool == NULL)
+		first->pool = auth_pool_new(first->loop, (unsigned)first->cfg->smtpd_auth_threads);
+	auth_pool_free(r->pool);
+	r->pool = first->pool;
+	if (r->pool != NULL)
+		r->pool_port = auth_pool_port_new(r->pool, r->loop);
 }
 
 void
@@ -1006,8 +1043,9 @@ relay_auth_start(struct relay_session *rs, const char *name, const char *pw, siz
 	struct relay *r = rs->r;
 	struct outcome o;
 
-	if (r->pool == NULL)
+	if (r->pool == NULL && !r->shared)
 		r->pool = auth_pool_new(r->loop, (unsigned)r->cfg->smtpd_auth_threads);
+	auth_pool_port_bind(r->pool_port);	/* loop 0: NULL, the pool's own loop */
 	/* a pair that logged in before goes first: customers do not queue behind a flood */
 	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->guard_client,
 	    auth_guard_trusted(r->guard, rs->guard_client, name, now_mono_ms()),

@@ -142,10 +142,12 @@ log_target(void)
 	return logstate.target;
 }
 
+/* Level and pseudonymise change on SIGHUP while other threads (the SMTP
+ * loops, the pools) log: both are read and written atomically. */
 void
 log_set_level(enum log_level level)
 {
-	logstate.level = level;
+	__atomic_store_n(&logstate.level, level, __ATOMIC_RELAXED);
 }
 
 int
@@ -172,7 +174,7 @@ log_close(void)
 int
 log_enabled(enum log_level level)
 {
-	return level >= logstate.level;
+	return level >= __atomic_load_n(&logstate.level, __ATOMIC_RELAXED);
 }
 
 void
@@ -182,7 +184,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 	char line[2048];
 	va_list ap;
 
-	if (level < logstate.level)
+	if (level < __atomic_load_n(&logstate.level, __ATOMIC_RELAXED))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -217,7 +219,7 @@ log_set_pseudonym_key(const unsigned char *key, size_t len)
 void
 log_set_pseudonymise(int on)
 {
-	logstate.pseudonymise = on;
+	__atomic_store_n(&logstate.pseudonymise, on, __ATOMIC_RELAXED);
 }
 
 const char *
@@ -254,7 +256,7 @@ log_pseudonym(const char *addr, size_t len, char *out, size_t outlen)
 const char *
 log_addr(const char *addr, size_t len, char *out, size_t outlen)
 {
-	if (logstate.pseudonymise)
+	if (__atomic_load_n(&logstate.pseudonymise, __ATOMIC_RELAXED))
 		return log_pseudonym(addr, len, out, outlen);
 	return log_quote(addr, len, out, outlen);
 }
@@ -285,7 +287,7 @@ log_scrub(const char *text, size_t len, char *out, size_t outlen)
 		return out;
 #define PUT(p, n) do { size_t n_ = (n); if (n_ > outlen - 1 - o) n_ = outlen - 1 - o; \
 	memcpy(out + o, (p), n_); o += n_; } while (0)
-	while (logstate.pseudonymise && i < len) {
+	while (__atomic_load_n(&logstate.pseudonymise, __ATOMIC_RELAXED) && i < len) {
 		const char *at = memchr(text + i, '@', len - i);
 		size_t a, s, e;
 		char ps[64];

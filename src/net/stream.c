@@ -28,7 +28,8 @@
 
 #define STREAM_READ_BUF (64 * 1024)
 
-static char stream_rbuf[STREAM_READ_BUF];	/* consumed in stream_read_cb */
+/* consumed in stream_read_cb; one per thread: every SMTP loop (smtpd_loops) reads into its own */
+static __thread char stream_rbuf[STREAM_READ_BUF];
 
 struct stream_wreq {
 	uv_write_t req;

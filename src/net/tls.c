@@ -46,6 +46,7 @@
 struct tls_ctx {
 	SSL_CTX *ssl_ctx;	/* owned (one reference) */
 	int server;
+	int refs;		/* atomic: tls_ctx_ref(); the SMTP loops share one */
 };
 
 struct tls_conn {
@@ -141,6 +142,7 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_
 	t = xcalloc(1, sizeof(*t));
 	t->ssl_ctx = ctx;
 	t->server = 1;
+	t->refs = 1;
 	return t;
 fail:
 	SSL_CTX_free(ctx);
@@ -177,6 +179,7 @@ tls_client_ctx_new(const char *ca_file, char *err, size_t errlen)
 	t = xcalloc(1, sizeof(*t));
 	t->ssl_ctx = ctx;
 	t->server = 0;
+	t->refs = 1;
 	return t;
 fail:
 	SSL_CTX_free(ctx);
@@ -186,10 +189,18 @@ fail:
 void
 tls_ctx_free(struct tls_ctx *ctx)
 {
-	if (ctx == NULL)
+	if (ctx == NULL || __atomic_sub_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	SSL_CTX_free(ctx->ssl_ctx);	/* live SSL objects hold their own reference */
 	free(ctx);
+}
+
+struct tls_ctx *
+tls_ctx_ref(struct tls_ctx *ctx)
+{
+	if (ctx != NULL)
+		__atomic_add_fetch(&ctx->refs, 1, __ATOMIC_RELAXED);
+	return ctx;
 }
 
 /* Is HOST an IPv4 or IPv6 literal?  SNI must not carry those (RFC 6066 §3). */

@@ -72,6 +72,7 @@
 #include "util.h"
 
 static void dl_pump(struct delivery *dl);
+static void stats_classes(struct delivery *dl);
 
 /* ---- jobs and items ---- */
 
@@ -375,7 +376,7 @@ dl_hard_bounce(struct delivery *dl, const struct queue_msg *m, const struct queu
 		return;
 	(void)suppress_add_auto(dl->q, m->account && suppress_scope_valid(m->account) ?
 	    m->account : SUPPRESS_GLOBAL, r->addr, strlen(r->addr), SUPPRESS_HARD_BOUNCE,
-	    res->enhanced, dl->p.hard_bounce_expiry, NULL, NULL);
+	    res->enhanced, dl->p.hard_bounce_expiry, m->id, NULL, NULL);
 }
 
 static void
@@ -463,12 +464,23 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		dl_hard_bounce(dl, m, r, res);
 	if (!dl->stopped)
 		dl_trigger(dl, m, newstate);
-	if (newstate == QUEUE_DELIVERED)
-		dl->st.delivered++;
-	else if (newstate == QUEUE_BOUNCED || newstate == QUEUE_EXPIRED)
-		dl->st.bounced++;
-	else
-		dl->st.deferred++;
+	{
+		/* by destination class too (a bounded label: dest_class.h) */
+		size_t cls = it->cls;
+
+		if (cls >= DEST_CLASS_MAX)
+			cls = DEST_CLASS_MAX - 1;
+		if (newstate == QUEUE_DELIVERED) {
+			dl->st.delivered++;
+			dl->st.by_class[cls][0]++;
+		} else if (newstate == QUEUE_BOUNCED || newstate == QUEUE_EXPIRED) {
+			dl->st.bounced++;
+			dl->st.by_class[cls][2]++;
+		} else {
+			dl->st.deferred++;
+			dl->st.by_class[cls][1]++;
+		}
+	}
 	/* scrubbed first, in its own statement: the order in which a call's
 	 * arguments are evaluated is unspecified, and strlen(scrubbed) taken
 	 * before log_scrub() filled it read stale stack (another message's
@@ -497,6 +509,10 @@ dl_item_report(struct dl_item *it)
 	size_t i, n = it->n;
 
 	it->reports_pending = n;
+	/* classified now: the destination may be gone when the reports
+	 * come back from the queue */
+	it->cls = dest_class_of(&dl->p.classes, it->dest ? it->dest->domain : NULL, it->host,
+	    it->dest ? it->dest->via_transport : 0);
 	for (i = 0; i < n; i++) {
 		struct report_ctx *rc = xcalloc(1, sizeof(*rc));
 		struct outcome o = it->res[i];
@@ -548,6 +564,7 @@ route_done(void *arg, const struct route_result *r)
 		ds->ntargets = r->n;
 	}
 	ds->have_route = 1;
+	ds->via_transport = r->via_transport;
 	ds->route_expires = now_mono_ms() + DL_ROUTE_TTL_MS;
 	dest_run(ds);
 	dest_gc(ds);
@@ -788,6 +805,7 @@ delivery_new(uv_loop_t *loop, struct queue *q, struct delivery_params *p,
 	dl->q = q;
 	dl->p = *p;
 	memset(p, 0, sizeof(*p));	/* taken over */
+	stats_classes(dl);
 	hostname_of(&dl->p, dl->hostname, sizeof(dl->hostname));
 	memset(&servers, 0, sizeof(servers));
 	servers.items = dl->p.dns_servers;
@@ -822,6 +840,7 @@ delivery_reload(struct delivery *dl, struct delivery_params *p, char *err, size_
 	delivery_params_free(&dl->p);
 	dl->p = *p;
 	memset(p, 0, sizeof(*p));	/* taken over */
+	stats_classes(dl);
 	hostname_of(&dl->p, dl->hostname, sizeof(dl->hostname));
 	if ((ctx = client_ctx(&dl->p, why, sizeof(why))) != NULL) {
 		tls_ctx_free(dl->tls_ctx);
@@ -918,6 +937,28 @@ delivery_free(struct delivery *dl)
 	dl->tls_ctx = NULL;
 	uv_timer_stop(&dl->kick);
 	uv_close((uv_handle_t *)&dl->kick, kick_closed);
+}
+
+/* Name the class counters after dl->p.classes: a class kept by name
+ * keeps its counts (counters never go down), a new one starts at 0. */
+static void
+stats_classes(struct delivery *dl)
+{
+	uint64_t old[DEST_CLASS_MAX][3];
+	char names[DEST_CLASS_MAX][DEST_CLASS_NAME_MAX];
+	size_t n = dl->st.nclasses, i, k;
+
+	memcpy(old, dl->st.by_class, sizeof(old));
+	memcpy(names, dl->st.class_names, sizeof(names));
+	memset(dl->st.by_class, 0, sizeof(dl->st.by_class));
+	dl->st.nclasses = dl->p.classes.n;
+	for (i = 0; i < dl->p.classes.n; i++) {
+		str_copy(dl->st.class_names[i], dest_class_name(&dl->p.classes, i),
+		    sizeof(dl->st.class_names[i]));
+		for (k = 0; k < n; k++)
+			if (strcmp(names[k], dl->st.class_names[i]) == 0)
+				memcpy(dl->st.by_class[i], old[k], sizeof(old[k]));
+	}
 }
 
 void

@@ -56,6 +56,7 @@ struct dl_item {
 	char tls[64];			/* "TLSv1.3" or "" */
 	char cid[24];			/* connection that carried it, or "" */
 	char host[ROUTE_HOST_MAX];	/* MX host name (Remote-MTA), or "" */
+	size_t cls;			/* destination class (dest_class.h), set when reported */
 	int server_dsn;			/* the server offered DSN */
 	char verp[320];			/* VERP envelope sender b+TOKEN@return_path_domain, or "" */
 	struct smtp_client_msg cmsg;
@@ -76,6 +77,7 @@ struct dest {
 	int nconns;
 	struct route_req *rreq;
 	int have_route;
+	int via_transport;		/* the transport table chose the route */
 	struct outcome route_o;
 	struct route_target *targets;
 	size_t ntargets;

@@ -538,7 +538,9 @@ route_resolve(struct dns *dns, const struct route_params *p, const char *domain,
 		req->nh.port = 25;
 		req->nh.mx = 1;
 	} else {
-		req->res.via_transport = 1;
+		/* "mx[:port]" keeps the domain's own MX (DNS routing on another
+		 * port): only another next hop counts as the table's choice */
+		req->res.via_transport = !(req->nh.mx && strcasecmp(req->nh.host, domain) == 0);
 	}
 	/* Domain literal (RFC 5321 §4.1.3) or a bracketed address: no DNS. */
 	if ((fam = literal_family(req->nh.host, addr, sizeof(addr))) != 0) {

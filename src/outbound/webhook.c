@@ -28,6 +28,10 @@
  * already purged makes its record go without a POST.  A message refused
  * at the end of DATA (event "rejected") was never queued: its record
  * (src/inbound/relay.c) carries the account and Message-ID itself.
+ * A suppression (src/account/suppress.c) writes "suppressed",
+ * "complained" or "unsubscribed" with its account, reason and source,
+ * and the qid of the message that caused it; one added by hand has no
+ * message (queue_id null, not ordered with anything).
  */
 #include "autoconfig.h"
 
@@ -70,6 +74,9 @@ struct webhook {
 	uint64_t sent, failed, expired;
 	int closing;
 };
+
+/* The qid a record is logged under: its message's, or "-". */
+#define QID(wp) ((wp)->id[0] ? (wp)->id : "-")
 
 struct wh_post {
 	struct webhook *wh;
@@ -185,7 +192,7 @@ post_done(void *arg, long status, const char *error)
 	wh->inflight--;
 	if (status >= 200 && status < 300) {
 		wh->sent++;
-		log_info("qid=%s event=webhook_sent webhook_event=%s status=%ld attempts=%u", wp->id,
+		log_info("qid=%s event=webhook_sent webhook_event=%s status=%ld attempts=%u", QID(wp),
 		    wp->event, status, st ? st->attempts + 1 : 1);
 		record_finish(wh, wp);
 		return;
@@ -199,7 +206,7 @@ post_done(void *arg, long status, const char *error)
 		st->busy = 0;
 	}
 	log_warn("qid=%s event=webhook_retry webhook_event=%s status=%ld attempts=%u error=%s",
-	    wp->id, wp->event, status, st ? st->attempts : 0,
+	    QID(wp), wp->event, status, st ? st->attempts : 0,
 	    error ? log_quote(error, strlen(error), q, sizeof(q)) : "-");
 	free(wp);
 }
@@ -243,7 +250,7 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 
 	/* the message's account, or the record's own for events of no
 	 * queued message ("rejected") */
-	if (queue_get(wh->q, wp->id, &m) != 0)
+	if (wp->id[0] == '\0' || queue_get(wh->q, wp->id, &m) != 0)
 		m = NULL;
 	account = m != NULL ? m->account : json_get_str(ev, "account", NULL);
 	if (account == NULL || account[0] == '\0' ||
@@ -256,7 +263,7 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 	if (account_setting_value(a, "webhook_secret_file", secret_path, sizeof(secret_path)) != 0 ||
 	    file_read_all(secret_path, 4096, &secret, &len) != 0 || len == 0) {
 		log_warn("qid=%s event=webhook_error account=%s error=\"no readable "
-		    "webhook_secret_file\"", wp->id, account);
+		    "webhook_secret_file\"", QID(wp), account);
 		goto out;
 	}
 	{
@@ -264,7 +271,7 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 
 		/* like every secret file: 0600 or 0400, or it is not used */
 		if (file_check_secret(secret_path, why, sizeof(why)) != 0) {
-			log_warn("qid=%s event=webhook_error account=%s error=%s", wp->id, account,
+			log_warn("qid=%s event=webhook_error account=%s error=%s", QID(wp), account,
 			    log_quote(why, strlen(why), q, sizeof(q)));
 			goto out;
 		}
@@ -280,13 +287,16 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 	json_obj_begin(&j);
 	json_kv_str(&j, "event", wp->event);
 	json_kv_str(&j, "event_id", wp->keyhex);
-	json_kv_str(&j, "queue_id", wp->id);
+	json_kv_str(&j, "queue_id", wp->id[0] ? wp->id : NULL);
 	json_kv_str(&j, "message_id", m != NULL ? m->message_id : json_get_str(ev, "message_id", NULL));
 	json_kv_str(&j, "account", account);
 	json_kv_str(&j, "recipient", recipient_of(m, json_get_str(ev, "rcpt", NULL),
 	    a->pol.webhook_plain_rcpt));
 	json_kv_str(&j, "status", status);
 	json_kv_str(&j, "reply", reply != NULL ? scrubbed.data : NULL);
+	/* why (a suppression's reason and source: 5.1.1, abuse, one-click) */
+	json_kv_str(&j, "reason", json_get_str(ev, "reason", NULL));
+	json_kv_str(&j, "source", json_get_str(ev, "source", NULL));
 	json_kv_uint(&j, "time", r->time);
 	json_obj_end(&j);
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
@@ -309,7 +319,7 @@ send_one(struct webhook *wh, const struct queue_outbox_rec *r, struct wh_post *w
 		wh->inflight++;
 		rc = 1;
 	} else
-		log_warn("qid=%s event=webhook_error account=%s error=\"cannot post\"", wp->id,
+		log_warn("qid=%s event=webhook_error account=%s error=\"cannot post\"", QID(wp),
 		    account);
 	crypto_wipe(sb.data, sb.len);
 	buf_free(&sb);
@@ -348,13 +358,17 @@ scan(struct webhook *wh)
 
 		key_hex(r->key, kh);
 		st = hash_gets(wh->state, kh);
-		if (id == NULL || strlen(id) != QUEUE_ID_LEN) {
+		/* a message's event, or an account's of no message (a
+		 * suppression added by hand) */
+		if (id != NULL ? strlen(id) != QUEUE_ID_LEN :
+		    json_get_str(ev, "account", NULL) == NULL) {
 			json_free(ev);
 			continue;
 		}
-		if (hash_gets(blocked, id) != NULL || (st != NULL && (st->busy ||
+		if ((id != NULL && hash_gets(blocked, id) != NULL) || (st != NULL && (st->busy ||
 		    st->next_try > now))) {
-			hash_puts(blocked, id, wh);
+			if (id != NULL)
+				hash_puts(blocked, id, wh);
 			json_free(ev);
 			continue;
 		}
@@ -362,12 +376,12 @@ scan(struct webhook *wh)
 		wp->wh = wh;
 		memcpy(wp->key, r->key, sizeof(wp->key));
 		memcpy(wp->keyhex, kh, sizeof(wp->keyhex));
-		str_copy(wp->id, id, sizeof(wp->id));
+		str_copy(wp->id, id != NULL ? id : "", sizeof(wp->id));
 		str_copy(wp->event, event_name(json_get_str(ev, "event", "?")), sizeof(wp->event));
 		if (now > r->time && now - r->time > wh->p.lifetime) {
 			wh->expired++;
 			log_warn("qid=%s event=webhook_expired webhook_event=%s attempts=%u "
-			    "lifetime_ms=%llu", id, wp->event, st ? st->attempts : 0,
+			    "lifetime_ms=%llu", QID(wp), wp->event, st ? st->attempts : 0,
 			    (unsigned long long)wh->p.lifetime);
 			record_finish(wh, wp);
 			json_free(ev);
@@ -378,7 +392,8 @@ scan(struct webhook *wh)
 			hash_puts(wh->state, kh, st);
 		}
 		st->busy = 1;
-		hash_puts(blocked, id, wh);
+		if (id != NULL)
+			hash_puts(blocked, id, wh);
 		rc = send_one(wh, r, wp, ev);
 		if (rc == 0)
 			record_finish(wh, wp);

@@ -104,6 +104,11 @@ FUZZ_TARGETS += tests/fuzz/fuzz_receipt
 tests_fuzz_fuzz_receipt_SOURCES = tests/fuzz/fuzz_receipt.c tests/fuzz/replay.c
 tests_fuzz_fuzz_receipt_LDADD = $(FUZZ_LDADD)
 
+# dest_class: metrics_delivery_classes and the destination classifier (src/outbound/dest_class.c, issue 19)
+FUZZ_TARGETS += tests/fuzz/fuzz_dest_class
+tests_fuzz_fuzz_dest_class_SOURCES = tests/fuzz/fuzz_dest_class.c tests/fuzz/replay.c
+tests_fuzz_fuzz_dest_class_LDADD = $(FUZZ_LDADD)
+
 # ---- shared rules (no per-target edits below) ----
 check_PROGRAMS += $(FUZZ_TARGETS)
 if !FUZZING

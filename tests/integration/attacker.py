@@ -20,9 +20,18 @@ copy of every file would:
                           overflow values followed, as (key, value)
   sealed_of(data, mid)    the sealed values of message MID in a data.mdb
                           image, as (blob, aad) pairs
-  unwrap(master, files)   every key the key store images still yield:
-                          account keys (opened with the master key) and
-                          the data keys those open, per owner
+  unwrap(master, files, accounts, ids, sealed=None)
+                          every key the key store images still yield:
+                          account keys (opened with the master key), the
+                          first-format data keys those open, and the data
+                          keys derived from a pool slot ("PKS2", a secret
+                          under the master key) and an account key that
+                          open one of the message's sealed values (SEALED,
+                          or those found in FILES), per owner
+  derived_keys(aks, master, files, mid, sealed)
+                          the data keys of MID that account keys AKS and
+                          the pool slots in FILES derive and that open
+                          one of SEALED
   slot_targets(files, accounts, ids)
                           the key store slots as sealed values, to try
                           raw keys against
@@ -34,6 +43,8 @@ copy of every file would:
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import re
 import struct
@@ -196,7 +207,56 @@ def _slots(fs):
                 yield label, n, s[4:]
 
 
-def unwrap(master, fs, accounts, ids):
+DK_LABEL = b"postern data key v2\x00"
+
+
+def pool(master, fs):
+    """(slot, secret) of every pool slot of every key store image in FS."""
+    out = []
+    for label, d in fs.items():
+        if not d.startswith(b"postern keystore v1\n"):
+            continue
+        for n in range(1, len(d) // 64):
+            s = d[n * 64:(n + 1) * 64]
+            if s[:4] == b"PKS2":
+                sec = gcm_open(master, s[4:], b"postern slot v1\x03" + struct.pack(">Q", n))
+                if sec:
+                    out.append((n, sec))
+    return out
+
+
+def derive(ak, n, mid, secret):
+    return hmac.new(ak, DK_LABEL + struct.pack(">Q", n) + mid.encode() + secret,
+                    hashlib.sha256).digest()
+
+
+def _tries(sealed):
+    """The sealed values, smallest first (the first that opens ends a try)."""
+    return sorted(sealed, key=lambda t: len(t[0]))
+
+
+def derived_keys(aks, master, fs, mid, sealed):
+    """{(key, slot, secret)} derived from AKS and FS's pool that open SEALED."""
+    tries = _tries(sealed)
+    out = set()
+    for n, sec in pool(master, fs):
+        for ak in aks:
+            dk = derive(ak, n, mid, sec)
+            if any(gcm_open(dk, b, a) is not None for b, a in tries):
+                out.add((dk, n, sec))
+    return out
+
+
+def sealed_in(fs, mid):
+    """Sealed values of MID in every LMDB image of FS (free pages too)."""
+    out = set()
+    for label, d in fs.items():
+        if "data.mdb" in label and not label.endswith("#dump"):
+            out |= sealed_of(d, mid)
+    return out
+
+
+def unwrap(master, fs, accounts, ids, sealed=None):
     """{("account", name) | ("msg", id): set(keys)} from every key store
     image in FS: account slots open under the master key, data-key slots
     under any recovered account key."""
@@ -215,6 +275,11 @@ def unwrap(master, fs, accounts, ids):
                 k = gcm_open(ak, blob, b"postern slot v1\x02" + struct.pack(">Q", n) + mid.encode())
                 if k:
                     got.setdefault(("msg", mid), set()).add(k)
+        if aks:
+            for dk, n, sec in derived_keys(aks, master, fs, mid,
+                                           sealed if sealed is not None else sealed_in(fs, mid)):
+                got.setdefault(("msg", mid), set()).add(dk)
+                got.setdefault(("secret", mid), set()).add(sec)
     return got
 
 

@@ -13,7 +13,13 @@ Where keys are looked for:
   - key store images ("keys" files): every non-zero 64-byte slot, as
     "PKS1" + AES-256-GCM(nonce, key, tag) under the master key (account
     keys, AAD "postern slot v1" 01 be64(slot) account) or an account key
-    (data keys, AAD ... 02 be64(slot) message id);
+    (first-format data keys, AAD ... 02 be64(slot) message id), or as
+    "PKS2" + a pool secret sealed under the master key (AAD ... 03
+    be64(slot)), from which a data key derives: HMAC-SHA-256 under an
+    account key of "postern data key v2" 00 be64(slot) id secret.  The
+    slot a message uses is not read from its record: every pool slot and
+    every account key is tried, and a derived key counts as the message's
+    only if it opens one of the message's sealed values found in any file;
   - any file, the pre-key-store format (keys in LMDB's "keys" table):
     LMDB leaf nodes with key "a:"+account (sealed under the master key,
     AAD the key) and "m:"+id (sealed under the account key), found by a
@@ -34,6 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 SLOT = 64
 SLOT_AAD = b"postern slot v1"
+DK_LABEL = b"postern data key v2\x00"
 
 
 def master_key(path):
@@ -111,6 +118,38 @@ class Scan:
                 if s[:4] == b"PKS1":
                     yield n, s[4:]
 
+    def _pool(self):
+        """(slot, secret) of every pool slot the master key opens."""
+        out = []
+        for label, d in self.files.items():
+            if not d.startswith(b"postern keystore v1\n"):
+                continue
+            for n in range(1, len(d) // SLOT):
+                s = d[n * SLOT:(n + 1) * SLOT]
+                if s[:4] == b"PKS2":
+                    sec = gcm_open(self.master, s[4:], SLOT_AAD + b"\x03" + struct.pack(">Q", n))
+                    if sec:
+                        out.append((n, sec))
+        return out
+
+    def sealed(self, mid, maxno=8):
+        """(blob, aad) of every sealed value of message MID in any file."""
+        m = mid.encode()
+        out = []
+        for d in self.files.values():
+            for no in range(maxno):
+                k = m + struct.pack(">I", no)
+                for v in nodes(d, k):
+                    out.append((v, k))
+                    for tag, f in tlv(v):
+                        if tag == 11:
+                            out.append((f, b"r" + k))
+            for v in nodes(d, m):
+                for tag, f in tlv(v):
+                    if tag == 13:
+                        out.append((f, b"e" + m))
+        return out
+
     def keys_for(self, accounts, ids):
         for acct in accounts:
             a = acct.encode()
@@ -125,6 +164,7 @@ class Scan:
                     if k:
                         ks.add(k)
         aks = set().union(*self.account_keys.values()) if self.account_keys else set()
+        pool = self._pool() if ids else []
         for mid in ids:
             m = mid.encode()
             ds = self.data_keys.setdefault(mid, set())
@@ -138,6 +178,14 @@ class Scan:
                         k = gcm_open(ak, v, b"m:" + m)
                         if k:
                             ds.add(k)
+            if pool and aks:
+                tries = sorted(set(self.sealed(mid)), key=lambda t: len(t[0]))
+                for ak in aks:
+                    for n, sec in pool:
+                        dk = hmac.new(ak, DK_LABEL + struct.pack(">Q", n) + m + sec,
+                                      hashlib.sha256).digest()
+                        if any(gcm_open(dk, b, a) is not None for b, a in tries):
+                            ds.add(dk)
         return self
 
     def open_all(self, mid, maxno=8):

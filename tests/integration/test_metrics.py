@@ -75,7 +75,8 @@ def main():
     is_(value(body, "postern_messages_total", 'result="accepted"'), 1, "one message accepted")
     ok((value(body, "postern_messages_total", 'result="rejected"') or 0) >= 1, "one refused at DATA")
     ok(value(body, "postern_smtp_connections_total", 'result="accepted"') >= 2, "SMTP connections counted")
-    is_(value(body, "postern_delivery_recipients_total", 'result="delivered"'), 1, "one delivered")
+    is_(value(body, "postern_delivery_recipients_total", 'result="delivered",class="transport"'), 1,
+        "one delivered (class transport: the transport table routed it)")
     ok(value(body, "postern_queue_messages", 'state="delivered"') == 1, "queue gauge by state")
     ok(value(body, "postern_queue_pending_messages", 'age="5m"') == 0, "pending by age bucket")
     ok(value(body, "postern_queue_commit_batches_total") >= 1, "commit batches")

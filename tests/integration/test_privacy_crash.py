@@ -20,7 +20,7 @@ plan(9)
 
 def live_slots(p):
     d = open(os.path.join(p.data_dir, "keys"), "rb").read()
-    return sum(1 for n in range(1, len(d) // SLOT) if d[n * SLOT:n * SLOT + 4] == b"PKS1")
+    return sum(1 for n in range(1, len(d) // SLOT) if d[n * SLOT:n * SLOT + 4] in (b"PKS1", b"PKS2"))
 
 
 def readable(p, mid):

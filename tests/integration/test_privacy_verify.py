@@ -106,19 +106,24 @@ def nothing_opens(p, before, did, after, accounts, label):
     before the delete, where they must open: the positive control)."""
     mk = A.master_key(p.master_key_file)
     sealed = A.sealed_of(before["data/data.mdb"], did)
-    k0 = A.unwrap(mk, before, accounts, [did]).get(("msg", did), set())
+    k0all = A.unwrap(mk, before, accounts, [did], sealed=sealed)
+    k0 = k0all.get(("msg", did), set())
     ok(sealed and k0 and A.opens(k0, sealed),
        "%s: (control) in the copy taken before, its key unwraps and its %d sealed values open"
        % (label, len(sealed)))
-    k1 = A.unwrap(mk, after, accounts, [did]).get(("msg", did), set())
+    k1 = A.unwrap(mk, after, accounts, [did], sealed=sealed).get(("msg", did), set())
     is_(len(k1), 0, "%s: no key store image left yields its data key" % label)
     small = min(sealed, key=lambda s: len(s[0]))
     ws = A.windows(after)
     slots = A.slot_targets(before, accounts, [did])
     ok(A.opens([mk], slots), "%s: (control) the master key opens account slots of the copy" % label)
     hit = A.opens(ws, [small] + [t for t in slots if not A.opens([mk], [t])])
+    # a pool-slot key derives from the account key and the slot's secret:
+    # neither may lie in the clear in any file (nor the data key itself)
+    aks0 = set().union(*[v for (kind, _), v in k0all.items() if kind == "account"])
+    hit += list(set(ws) & (k0all.get(("secret", did), set()) | aks0 | k0))
     is_(len(hit), 0, "%s: none of %d candidate 32-byte keys in any file opens it or its wrapped key"
-        % (label, len(ws)))
+        " (nor is its data key, pool secret or account key among them)" % (label, len(ws)))
 
 
 def audit(p):
@@ -221,7 +226,8 @@ with Postern(tls=False, conf=dict(conf, delivery_enabled="no")) as p:
         "account delete: its account key is in no live file")
     old_ak = A.unwrap(mk, before, ["gone"], []).get(("account", "gone"), set())
     live = {k: v for k, v in after.items() if not k.startswith("backup-before")}
-    ok(old_ak and not A.opens(old_ak, A.slot_targets(live, [], [gid])),
+    ok(old_ak and not A.opens(old_ak, A.slot_targets(live, [], [gid])) and
+       not A.derived_keys(old_ak, mk, live, gid, A.sealed_of(before["data/data.mdb"], gid)),
        "account delete: even with its account key from an older copy, no data key of its "
        "messages opens from the live key store (their slots are zeroed too)")
     # ---- restore of the backup taken before the delete -------------------

@@ -110,8 +110,8 @@ with Postern(tls=False, name="rot", conf={"delivery_enabled": "no"}) as p:
     p.stop()
     ks = os.path.join(p.data_dir, "keys")
     slots = open(ks, "rb").read()
-    # the slot of the middle message: the one whose 'PKS1' slot is 2nd of 3 data keys
-    used = [n for n in range(1, len(slots) // 64) if slots[n * 64:n * 64 + 4] == b"PKS1"]
+    # the slot of the middle message: the 2nd of its 3 data-key slots (the account key's is first)
+    used = [n for n in range(1, len(slots) // 64) if slots[n * 64:n * 64 + 4] in (b"PKS1", b"PKS2")]
     victim = used[-2]
     with open(ks, "r+b") as f:
         f.seek(victim * 64)
@@ -136,7 +136,7 @@ with Postern(tls=False, name="rot2", conf={"delivery_enabled": "no"}) as p:
     p.stop()
     ks = os.path.join(p.data_dir, "keys")
     slots = open(ks, "rb").read()
-    used = [n for n in range(1, len(slots) // 64) if slots[n * 64:n * 64 + 4] == b"PKS1"]
+    used = [n for n in range(1, len(slots) // 64) if slots[n * 64:n * 64 + 4] in (b"PKS1", b"PKS2")]
     with open(ks, "r+b") as f:
         f.seek(used[-1] * 64 + 20)
         f.write(b"\xff" * 8)

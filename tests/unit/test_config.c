@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "tap.h"
@@ -46,6 +47,8 @@ static const struct err_case err_cases[] = {
 	{ "hostname = a\nhostname = b\n", "t.conf:2: 'hostname' already set at line 1" },
 	{ "  continued\n", "t.conf:1: continuation line without a key" },
 	{ "hostname = a\nbad = 1\nsmtpd_max_errors = x\n", "t.conf:3: smtpd_max_errors" },
+	{ "smtpd_loops = 257\n", "t.conf:1: smtpd_loops: 257 is out of range (0 to 256)" },
+	{ "smtpd_loops = -1\n", "t.conf:1: smtpd_loops: -1 is out of range (0 to 256)" },
 };
 
 static void
@@ -287,10 +290,27 @@ test_sample_names_every_key(void)
 	config_free(def);
 }
 
+/* Issue 20: smtpd_loops defaults to one loop per online core. */
+static void
+test_loops(void)
+{
+	char err[512];
+	struct config *def = config_parse("t.conf", "", 0, err, sizeof(err));
+	struct config *two = config_parse("t.conf", "smtpd_loops = 2\n", 16, err, sizeof(err));
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	ok(def != NULL && def->smtpd_loops == 0, "smtpd_loops defaults to 0 (auto)");
+	ok(def != NULL && config_smtpd_loops(def) == (unsigned)(cores > 0 ? cores : 1),
+	    "0 means one loop per online core (%ld)", cores);
+	ok(two != NULL && config_smtpd_loops(two) == 2, "smtpd_loops = 2 is 2");
+	config_free(def);
+	config_free(two);
+}
+
 int
 main(void)
 {
-	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2);
+	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2 + 3);
 	test_errors();
 	test_values();
 	test_typed();
@@ -298,5 +318,6 @@ main(void)
 	test_restart_keys();
 	test_helpers();
 	test_sample_names_every_key();
+	test_loops();
 	return done();
 }

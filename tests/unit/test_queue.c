@@ -8,7 +8,9 @@
  * queue still usable, the scheduler (take_due, report: deferred with
  * the retry schedule, bounced, expired), hold/release/delete/requeue/
  * flush, generic records, events and audit, retention purge, account
- * shredding, and a plaintext marker never present in data.mdb.
+ * shredding, a plaintext marker never present in data.mdb, and
+ * (issue 20) commits submitted from another loop's thread calling back
+ * on that thread through its queue_port.
  */
 #include "autoconfig.h"
 
@@ -672,6 +674,76 @@ test_kv_and_logs(void)
 	config_free(cfg);
 }
 
+/* How many outbox records hold NEEDLE. */
+static size_t
+outbox_count(struct queue *q, const char *needle)
+{
+	struct queue_outbox_rec *recs = NULL;
+	size_t n = 0, i, hits = 0;
+
+	if (queue_outbox_read(q, 1000, &recs, &n) != 0)
+		return (size_t)-1;
+	for (i = 0; i < n; i++)
+		if (strstr(recs[i].json, needle) != NULL)
+			hits++;
+	queue_outbox_recs_free(recs, n);
+	return hits;
+}
+
+/* queue_kv_put_notify (issue 19): the webhook record of a suppression
+ * goes to the outbox in the put's transaction only when the message it
+ * names has a webhook (MF_WEBHOOK at commit), or when no message is
+ * named (the caller checked the account). */
+static void
+test_kv_notify(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct queue_rcpt_in rcpts[1] = { { "a@example.org", NULL, 0 } };
+	struct queue_msg_in m = {
+		.account = "acme", .sender = "s@example.com", .rcpts = rcpts, .nrcpts = 1,
+		.data = "Subject: x\r\n\r\nx\r\n", .len = 17, .state = QUEUE_QUEUED,
+	};
+	struct commit_res plain, hooked;
+	struct done_res d;
+	struct queue *q;
+	char err[512], *val = NULL, *wh;
+	size_t len = 0;
+
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	memset(&plain, 0, sizeof(plain));
+	memset(&hooked, 0, sizeof(hooked));
+	queue_commit(q, &m, commit_cb, &plain);
+	m.webhook = 1;
+	queue_commit(q, &m, commit_cb, &hooked);
+	while (plain.calls == 0 || hooked.calls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	memset(&d, 0, sizeof(d));
+	wh = xasprintf("{\"id\":\"%s\",\"event\":\"suppressed\",\"tag\":\"plain\"}", plain.id);
+	queue_kv_put_notify(q, QUEUE_T_SUPPRESSIONS, "acme/1", "reason=manual\n", 14, NULL, wh,
+	    plain.id, NULL, done_cb, &d);
+	free(wh);
+	wh = xasprintf("{\"id\":\"%s\",\"event\":\"suppressed\",\"tag\":\"hooked\"}", hooked.id);
+	queue_kv_put_notify(q, QUEUE_T_SUPPRESSIONS, "acme/2", "reason=manual\n", 14, NULL, wh,
+	    hooked.id, NULL, done_cb, &d);
+	free(wh);
+	queue_kv_put_notify(q, QUEUE_T_SUPPRESSIONS, "acme/3", "reason=manual\n", 14, NULL,
+	    "{\"account\":\"acme\",\"event\":\"suppressed\",\"tag\":\"nomsg\"}", NULL, NULL,
+	    done_cb, &d);
+	while (d.calls < 3)
+		uv_run(&loop, UV_RUN_ONCE);
+	ok(d.o.kind == OUTCOME_OK && queue_kv_get(q, QUEUE_T_SUPPRESSIONS, "acme/1", &val, &len) == 0,
+	    "kv_put_notify: the entry is stored");
+	free(val);
+	is_int((int)outbox_count(q, "\"tag\":\"plain\""), 0,
+	    "kv_put_notify: a message without a webhook: no outbox record");
+	is_int((int)outbox_count(q, "\"tag\":\"hooked\""), 1,
+	    "kv_put_notify: a message with a webhook: its record in the outbox");
+	is_int((int)outbox_count(q, "\"tag\":\"nomsg\""), 1,
+	    "kv_put_notify: no message named: the record in the outbox");
+	close_queue(q);
+	config_free(cfg);
+}
+
 /* Does the file at PATH contain NEEDLE anywhere? */
 static int
 file_contains(const char *path, const char *needle)
@@ -831,6 +903,96 @@ test_readonly(void)
 	config_free(cfg);
 }
 
+/* ---- issue 20: ops submitted on another loop's thread ---- */
+
+#define PORT_N 40
+struct port_test {
+	struct queue *q;
+	uv_loop_t other;
+	struct queue_port *port;
+	uv_thread_t thread;
+	int calls, wrong_thread, failed, submitted;
+	int finished;			/* atomic: the thread is done */
+	unsigned busy_after;
+};
+
+static void
+port_commit_cb(void *arg, const struct outcome *o, const char *id)
+{
+	struct port_test *t = arg;
+	uv_thread_t self = uv_thread_self();
+
+	(void)id;
+	t->calls++;
+	if (!uv_thread_equal(&self, &t->thread))
+		t->wrong_thread++;
+	if (o->kind != OUTCOME_OK)
+		t->failed++;
+}
+
+static void
+port_tick(uv_timer_t *h)
+{
+	(void)h;
+}
+
+static void
+port_thread(void *arg)
+{
+	struct port_test *t = arg;
+	struct queue_rcpt_in r = { "p@example.org", NULL, 0 };
+	struct queue_msg_in m = { .account = "", .sender = "s@example.org", .rcpts = &r,
+	    .nrcpts = 1, .data = "Subject: port\r\n\r\nx\r\n", .len = 20, .state = QUEUE_QUEUED };
+	uv_timer_t tick;
+	int i;
+
+	t->thread = uv_thread_self();
+	queue_port_bind(t->port);
+	for (i = 0; i < PORT_N; i++)
+		if (queue_commit(t->q, &m, port_commit_cb, t) == 0)
+			t->submitted++;
+	uv_timer_init(&t->other, &tick);	/* wakes the loop: a wait that fails, ends */
+	uv_timer_start(&tick, port_tick, 10, 10);
+	for (i = 0; t->calls < t->submitted && i < 3000; i++)	/* at most some 30 s */
+		uv_run(&t->other, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	t->busy_after = queue_port_busy(t->port);
+	queue_port_close(t->port);
+	uv_run(&t->other, UV_RUN_DEFAULT);	/* the port's close */
+	__atomic_store_n(&t->finished, 1, __ATOMIC_RELEASE);
+}
+
+static void
+test_ports(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct port_test t;
+	struct commit_res res;
+	uv_thread_t tid;
+	char err[512];
+
+	memset(&t, 0, sizeof(t));
+	t.q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	uv_loop_init(&t.other);
+	t.port = queue_port_new(t.q, &t.other);
+	uv_thread_create(&tid, port_thread, &t);
+	while (!__atomic_load_n(&t.finished, __ATOMIC_ACQUIRE)) {
+		uv_run(&loop, UV_RUN_NOWAIT);	/* the writer's done list is drained here */
+		usleep(1000);
+	}
+	uv_thread_join(&tid);
+	is_int(t.calls, PORT_N, "commits from another loop's thread: every callback once");
+	is_int(t.wrong_thread, 0, "... each on the thread that runs that loop, none on the queue's");
+	is_int(t.failed, 0, "... all committed");
+	is_int((int)t.busy_after, 0, "the port has nothing in flight after its callbacks");
+	ok(uv_loop_close(&t.other) == 0, "the other loop closes: the port's handle is gone");
+	ok(commit_one(t.q, "", "Subject: home\r\n\r\nx\r\n", 20, QUEUE_QUEUED, &res, 1) == 0 &&
+	    res.calls == 1 && res.o.kind == OUTCOME_OK,
+	    "a commit from the queue's own loop still calls back there");
+	close_queue(t.q);
+	config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -840,7 +1002,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(98);
+	plan(102 + 6);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
@@ -848,9 +1010,11 @@ main(void)
 	test_scheduler();
 	test_hold_in_flight();
 	test_kv_and_logs();
+	test_kv_notify();
 	test_privacy();
 	test_master_key();
 	test_readonly();
+	test_ports();
 	uv_loop_close(&loop);
 	{
 		char *cmd = xasprintf("rm -rf '%s'", tmpdir);

@@ -31,7 +31,8 @@ class Postern:
     data_directory, control_socket, pid_file, master_key_file inside
     DIR; the three listeners on free 127.0.0.1 ports (p.ports["relay"],
     p.ports["submission"], p.ports["submissions"]); a self-signed
-    certificate (p.cert, p.key, key 0600) unless tls=False; dns_servers
+    certificate (p.cert, p.key, key 0600) unless tls=False; smtpd_loops
+    from $POSTERN_TEST_SMTPD_LOOPS (default 1); dns_servers
     pointing at DNS (a Dns fixture) when given, else at a closed
     loopback port so no test ever queries a real resolver.
     The master key file is not created: the daemon owns its format.
@@ -75,6 +76,10 @@ class Postern:
             "smtpd_submission_listen": "%s:%d" % (self.host, self.ports["submission"]),
             "smtpd_submissions_listen": "%s:%d" % (self.host, self.ports["submissions"]),
             "smtpd_relay_listen": "%s:%d" % (self.host, self.ports["relay"]),
+            # SMTP event loops (issue 20): 1 unless POSTERN_TEST_SMTPD_LOOPS
+            # says otherwise, so a chosen set of tests runs with several
+            # (tests/integration/loops-existing.sh); a test's CONF wins.
+            "smtpd_loops": os.environ.get("POSTERN_TEST_SMTPD_LOOPS", "1"),
         }
         if tls:
             self.conf["smtpd_tls_cert_file"] = self.cert
