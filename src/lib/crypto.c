@@ -17,7 +17,8 @@
  * writer thread seals, the uv pool hashes passwords).  The only state
  * kept is for speed (issue 20): the HMAC and AES-256-GCM implementations
  * are fetched once per process (an implicit fetch per call cost more than
- * the hashing itself), and crypto_hmac_sha256_kept() keeps, per thread,
+ * the hashing itself; a plain HMAC starts from a per-thread template
+ * with the digest already set), and crypto_hmac_sha256_kept() keeps, per thread,
  * a few keyed HMAC contexts for the node's long-lived keys (log
  * pseudonyms, the address index, tokens), so a keyed hash is one reset,
  * not a key schedule.  Per-message and per-account keys never enter that
@@ -197,18 +198,69 @@ crypto_open(const unsigned char *key, const void *aad, size_t aadlen,
 	return ok ? 0 : -EBADMSG;
 }
 
+/*
+ * Per thread: a template context with the digest set and no key (a
+ * fresh context per call would fetch SHA-256 again through its
+ * parameters), and the last few long-lived keys with their keyed
+ * contexts (crypto_hmac_sha256_kept).  A pthread key's destructor frees
+ * them when the thread ends.
+ */
+static __thread struct hmac_tls {
+	EVP_MAC_CTX *tmpl;
+	struct hmac_kept {
+		EVP_MAC_CTX *ctx;
+		size_t keylen;
+		unsigned char key[HMAC_KEPT_KEY_MAX];
+	} kept[HMAC_KEPT];
+	unsigned next;
+} hmac_tls;
+static pthread_key_t hmac_tls_key;
+static pthread_once_t hmac_tls_once = PTHREAD_ONCE_INIT;
+
+/* At thread exit (pool, writer and loop threads end at shutdown). */
+static void
+hmac_tls_free(void *arg)
+{
+	struct hmac_tls *t = arg;
+	size_t i;
+
+	for (i = 0; i < HMAC_KEPT; i++) {
+		EVP_MAC_CTX_free(t->kept[i].ctx);
+		t->kept[i].ctx = NULL;
+		crypto_wipe(t->kept[i].key, sizeof(t->kept[i].key));
+		t->kept[i].keylen = 0;
+	}
+	EVP_MAC_CTX_free(t->tmpl);
+	t->tmpl = NULL;
+}
+
+static void
+hmac_tls_key_make(void)
+{
+	if (pthread_key_create(&hmac_tls_key, hmac_tls_free) != 0)
+		fatal("event=crypto_failed what=pthread_key_create");
+}
+
 /* A fresh HMAC-SHA256 context keyed with KEY. */
 static EVP_MAC_CTX *
 hmac_ctx_new(const void *key, size_t keylen)
 {
-	OSSL_PARAM params[2];
 	EVP_MAC_CTX *ctx;
 
-	pthread_once(&fetch_once, crypto_fetch);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if ((ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL ||
-	    EVP_MAC_init(ctx, key, keylen, params) != 1)
+	if (hmac_tls.tmpl == NULL) {
+		OSSL_PARAM params[2];
+
+		pthread_once(&fetch_once, crypto_fetch);
+		pthread_once(&hmac_tls_once, hmac_tls_key_make);
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if ((hmac_tls.tmpl = EVP_MAC_CTX_new(hmac_impl)) == NULL ||
+		    EVP_MAC_CTX_set_params(hmac_tls.tmpl, params) != 1 ||
+		    pthread_setspecific(hmac_tls_key, &hmac_tls) != 0)
+			fatal("event=crypto_failed what=HMAC");
+	}
+	if ((ctx = EVP_MAC_CTX_dup(hmac_tls.tmpl)) == NULL ||
+	    EVP_MAC_init(ctx, key, keylen, NULL) != 1)
 		fatal("event=crypto_failed what=HMAC");
 	return ctx;
 }
@@ -233,38 +285,6 @@ crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 	EVP_MAC_CTX_free(ctx);
 }
 
-/* Per thread: the last few long-lived keys and their keyed contexts. */
-static __thread struct hmac_kept {
-	EVP_MAC_CTX *ctx;
-	size_t keylen;
-	unsigned char key[HMAC_KEPT_KEY_MAX];
-} hmac_kept[HMAC_KEPT];
-static __thread unsigned hmac_kept_next;
-static pthread_key_t hmac_kept_key;	/* its destructor frees a thread's contexts */
-static pthread_once_t hmac_kept_once = PTHREAD_ONCE_INIT;
-
-/* At thread exit (pool and writer threads end at shutdown). */
-static void
-hmac_kept_free(void *arg)
-{
-	struct hmac_kept *k = arg;
-	size_t i;
-
-	for (i = 0; i < HMAC_KEPT; i++) {
-		EVP_MAC_CTX_free(k[i].ctx);
-		k[i].ctx = NULL;
-		crypto_wipe(k[i].key, sizeof(k[i].key));
-		k[i].keylen = 0;
-	}
-}
-
-static void
-hmac_kept_key_make(void)
-{
-	if (pthread_key_create(&hmac_kept_key, hmac_kept_free) != 0)
-		fatal("event=crypto_failed what=pthread_key_create");
-}
-
 void
 crypto_hmac_sha256_kept(const void *key, size_t keylen, const void *data, size_t len,
     unsigned char out[CRYPTO_HMAC_LEN])
@@ -277,7 +297,7 @@ crypto_hmac_sha256_kept(const void *key, size_t keylen, const void *data, size_t
 		return;
 	}
 	for (i = 0; i < HMAC_KEPT; i++) {
-		k = &hmac_kept[i];
+		k = &hmac_tls.kept[i];
 		if (k->ctx != NULL && k->keylen == keylen && memcmp(k->key, key, keylen) == 0) {
 			/* a NULL key re-initialises with the key already set */
 			if (EVP_MAC_init(k->ctx, NULL, 0, NULL) != 1)
@@ -286,11 +306,7 @@ crypto_hmac_sha256_kept(const void *key, size_t keylen, const void *data, size_t
 			return;
 		}
 	}
-	pthread_once(&hmac_kept_once, hmac_kept_key_make);
-	if (pthread_getspecific(hmac_kept_key) == NULL &&
-	    pthread_setspecific(hmac_kept_key, hmac_kept) != 0)
-		fatal("event=crypto_failed what=pthread_setspecific");
-	k = &hmac_kept[hmac_kept_next++ % HMAC_KEPT];
+	k = &hmac_tls.kept[hmac_tls.next++ % HMAC_KEPT];
 	EVP_MAC_CTX_free(k->ctx);
 	crypto_wipe(k->key, sizeof(k->key));
 	k->ctx = hmac_ctx_new(key, keylen);

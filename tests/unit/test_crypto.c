@@ -46,6 +46,17 @@ test_hmac(void)
 	hex(md, sizeof(md), h);
 	is_str(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
 	    "HMAC-SHA256: RFC 4231 test case 2");
+	{
+		/* issue 20: the plain call starts from a per-thread template */
+		unsigned char key[131];
+
+		memset(key, 0xaa, sizeof(key));
+		crypto_hmac_sha256(key, sizeof(key),
+		    "Test Using Larger Than Block-Size Key - Hash Key First", 54, md);
+		hex(md, sizeof(md), h);
+		is_str(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+		    "HMAC-SHA256: RFC 4231 test case 6 (a 131-octet key)");
+	}
 }
 
 struct kept_arg {
@@ -253,7 +264,7 @@ test_equal_wipe(void)
 int
 main(void)
 {
-	plan(24);
+	plan(25);
 	test_hmac();
 	test_hmac_kept();
 	test_scrypt();
