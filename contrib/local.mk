@@ -6,7 +6,7 @@
 EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib/postern.service.in \
 	contrib/dev/systemd-nspawn.sh contrib/dev/systemd-nspawn-result.txt
 EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load
-EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood
+EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood contrib/bench/submission-ab
 EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
 # issue 20 items 2, 5: callgrind per message, one session's steps
 EXTRA_DIST += contrib/bench/profile contrib/bench/latency \
@@ -17,7 +17,8 @@ EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/
 	contrib/bench/results/auth-flood-2026-12-01.md \
 	contrib/bench/results/suppress-2026-12-01.md \
 	contrib/bench/results/compare-peers-2026-12-01.md \
-	contrib/bench/results/compare-wave2-2026-12-01.md
+	contrib/bench/results/compare-wave2-2026-12-01.md \
+	contrib/bench/results/submission-2026-12-01.md
 # compare's report logic (durability marking, ratios, skipped peers).
 TESTS += tests/integration/test_bench_report.py
 EXTRA_DIST += tests/integration/test_bench_report.py

@@ -212,9 +212,23 @@ struct account_auth_req *account_auth(uv_loop_t *loop, account_lookup_fn lookup,
  * under KEY (the client address) for per-address fairness, or first when
  * URGENT (auth_pool_submit()). */
 struct auth_pool;
+struct auth_cache;
+/* With CACHE (include/auth_cache.h), a password that verifies has its
+ * tag put in CACHE on the loop before the callback runs (not when the
+ * request was cancelled). */
 struct account_auth_req *account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool,
-    const char *key, int urgent, account_lookup_fn lookup, void *lookup_arg, const char *name,
-    const char *pw, size_t pwlen, account_auth_cb cb, void *arg);
+    struct auth_cache *cache, const char *key, int urgent, account_lookup_fn lookup,
+    void *lookup_arg, const char *name, const char *pw, size_t pwlen, account_auth_cb cb,
+    void *arg);
+/*
+ * Loop thread, no scrypt: 1 when CACHE holds the tag of NAME with PW
+ * against NAME's stored password hash read now through LOOKUP (so a
+ * password set since never matches), the record has a password and is
+ * not suspended; *OUT is then the record (caller frees).  0 otherwise
+ * (*OUT NULL): the caller verifies the slow way.
+ */
+int account_auth_cached(struct auth_cache *cache, account_lookup_fn lookup, void *lookup_arg,
+    const char *name, const char *pw, size_t pwlen, uint64_t now, struct account **out);
 /* The callback will not be called; the request frees itself when the work
  * ends (in the pool: a check that has not started is dropped unrun). */
 void account_auth_cancel(struct account_auth_req *req);

@@ -99,6 +99,12 @@ enum auth_guard_result {
 int auth_guard_done(struct auth_guard *g, const struct auth_guard_params *p,
     const char *client, const char *name, enum auth_guard_result result, uint64_t now);
 
+/* CLIENT proved NAME's password without a reserved attempt (the
+ * verified-credential cache, include/auth_cache.h): what a success does
+ * (clear the pair, trust it), counting nothing in flight. */
+void auth_guard_succeeded(struct auth_guard *g, const char *client, const char *name,
+    uint64_t now);
+
 /* Forget entries that hold nothing any more (call now and then). */
 void auth_guard_expire(struct auth_guard *g, const struct auth_guard_params *p, uint64_t now);
 

@@ -28,6 +28,16 @@ struct auth_pool_job;
 typedef void (*auth_pool_work_fn)(void *arg);
 typedef void (*auth_pool_done_fn)(void *arg, int status);
 
+/*
+ * smtpd_auth_threads = 0: half the cores, at least one.  Not all of
+ * them: with two nice-19 checkers on two cores, a flood of wrong
+ * passwords still doubled accepted mail's latency (issue 12's
+ * contrib/bench/auth-flood run); returning customers do not need more
+ * checkers anyway, the verified-credential cache (include/auth_cache.h)
+ * answers them without one.
+ */
+unsigned auth_pool_default_threads(void);
+
 /* NTHREADS >= 1; NULL when the threads cannot be started. */
 struct auth_pool *auth_pool_new(uv_loop_t *loop, unsigned nthreads);
 /* Cancel what waits (DONE with UV_ECANCELED), join the threads after

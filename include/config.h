@@ -135,7 +135,9 @@ struct config {
 	int64_t smtpd_auth_slowdown_threshold;
 	uint64_t smtpd_auth_slowdown_max;
 	int64_t smtpd_auth_max_concurrent_per_ip;
-	int64_t smtpd_auth_threads;
+	int64_t smtpd_auth_threads;		/* 0: auth_pool_default_threads() */
+	uint64_t smtpd_auth_cache_ttl;		/* 0: no verified-credential cache */
+	int64_t smtpd_eom_threads;		/* libuv's pool; 0: max(4, cores) */
 	int64_t smtpd_loops;		/* 0 = one per online core: use config_smtpd_loops() */
 	uint64_t smtpd_tls_handshake_timeout;
 	uint64_t smtpd_command_timeout;

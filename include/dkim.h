@@ -46,7 +46,7 @@ struct dkimsign_key {
 	int64_t created;	/* unix seconds */
 	char *pem;		/* owned; loaded private key, NULL unless loaded */
 	char *load_error;	/* owned; why pem could not be loaded, or NULL */
-	void *evp;		/* owned EVP_PKEY of a loaded Ed25519 key (parsed once), or NULL */
+	void *evp;		/* owned EVP_PKEY of a loaded key (parsed once), or NULL */
 };
 
 struct dkimsign_keystore {

@@ -117,6 +117,7 @@ int relay_on_message(struct relay_session *rs, const struct smtp_envelope *env,
 /* Counters for logs and tests. */
 struct relay_stats {
 	unsigned long accepted, rejected, tempfailed, auth_ok, auth_failed, auth_locked;
+	unsigned long auth_cached;	/* of auth_ok: answered from the verified-credential cache */
 };
 void relay_get_stats(const struct relay *r, struct relay_stats *out);
 /* Per-account message counts (metrics_account_labels = yes; at most 100

@@ -76,6 +76,7 @@ int stream_tls_up(const struct stream *st);	/* and handshake done */
 int stream_peer_verified(const struct stream *st);
 const char *stream_tls_version(const struct stream *st);
 const char *stream_tls_cipher(const struct stream *st);
+int stream_tls_resumed(const struct stream *st);	/* a resumed session (a ticket) */
 const char *stream_tls_error(const struct stream *st);
 
 #endif

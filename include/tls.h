@@ -35,6 +35,12 @@ void tls_ctx_free(struct tls_ctx *ctx);
  * ticket issued on one loop resumes on any); returns CTX. */
 struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx);
 
+/* Session tickets (src/net/tls.c): the process's keys, drawn at the
+ * first handshake and replaced hourly.  Rotate now (tests; an operator
+ * could after a suspected leak) and how many keys were drawn so far. */
+void tls_ticket_keys_rotate(void);
+unsigned long tls_ticket_key_rotations(void);
+
 /*
  * Server: HOST NULL, VERIFY 0.  Client: HOST is sent as SNI (unless it
  * is an IP literal) and, with VERIFY 1, the handshake fails unless the
@@ -62,6 +68,16 @@ int tls_take_output(struct tls_conn *c, struct buf *cipher);
 int tls_handshake_done(const struct tls_conn *c);
 const char *tls_version(const struct tls_conn *c);	/* "TLSv1.3" */
 const char *tls_cipher(const struct tls_conn *c);
+/* 1 when the handshake resumed an earlier session (a ticket), else 0. */
+int tls_resumed(const struct tls_conn *c);
+
+/* A client's session to resume later (tests; delivery could keep one
+ * per MX).  get: NULL before the server sent a ticket. */
+struct tls_session;
+struct tls_session *tls_session_get(const struct tls_conn *c);
+/* Before the handshake: offer S; 0, or -1 when it cannot be used. */
+int tls_session_set(struct tls_conn *c, const struct tls_session *s);
+void tls_session_free(struct tls_session *s);
 /* Client: the chain verified and the certificate matches the host. */
 int tls_peer_verified(const struct tls_conn *c);
 const char *tls_error(const struct tls_conn *c);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * dkim_int.h: what the DKIM files of policy/ share and nobody else
- * sees.  dkim_keys.c owns the key store, dkim_rsa.c (the only
- * libopendkim user) and dkim_ed25519.c (OpenSSL) make one signature
- * each, dkim_stage.c chooses the signing domain, walks the header
+ * sees.  dkim_keys.c owns the key store, dkim_ed25519.c (OpenSSL
+ * EVP: Ed25519 and RSA keys parsed at load) and dkim_rsa.c (the only
+ * libopendkim user: an RSA key OpenSSL could not parse) make one
+ * signature each, dkim_stage.c chooses the signing domain, walks the header
  * block for both signers and runs the EOM stage.
  */
 #ifndef POSTERN_DKIM_INT_H

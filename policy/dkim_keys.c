@@ -216,12 +216,21 @@ key_load_pem(const struct dkimsign_keystore *ks, struct dkimsign_key *k)
 		k->pem = NULL;
 		return;
 	}
-	if (k->alg == DKIMSIGN_ALG_ED25519) {
+	{
 		/* parse once: OpenSSL 3's PEM decoding costs more than the signature */
 		BIO *bio = BIO_new_mem_buf(k->pem, -1);
 		EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
 
 		BIO_free(bio);
+		if (k->alg == DKIMSIGN_ALG_RSA) {
+			/* an RSA key OpenSSL cannot parse is left to libopendkim
+			 * (dkim_rsa.c), which reports its own error when signing */
+			if (pkey != NULL && EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA)
+				k->evp = pkey;
+			else
+				EVP_PKEY_free(pkey);
+			return;
+		}
 		if (pkey == NULL || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519) {
 			EVP_PKEY_free(pkey);
 			k->load_error = xasprintf("%s: not a usable Ed25519 key", path);

@@ -261,7 +261,9 @@ int
 dkimsign_sign_parts(const struct policy_dkim_params *p, const struct dkimsign_key *key, const char *hdr,
     size_t hlen, const char *body, size_t blen, struct buf *sighdr, char *err, size_t errlen)
 {
-	if (key->alg == DKIMSIGN_ALG_ED25519)
+	/* OpenSSL EVP with the key parsed at load (dkim_ed25519.c) for both
+	 * algorithms; libopendkim only for an RSA key OpenSSL could not parse */
+	if (key->alg == DKIMSIGN_ALG_ED25519 || key->evp != NULL)
 		return dkimsign_sign_ed25519(p, key, hdr, hlen, body, blen, sighdr, err, errlen);
 	return dkimsign_sign_rsa(p, key, hdr, hlen, body, blen, sighdr, err, errlen);
 }

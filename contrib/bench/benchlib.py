@@ -418,6 +418,8 @@ def submission_bench(procs, tmp, args, sink, postern_cls):
             return "Not measured: `posternctl account add` failed: %s" % (r.stderr.strip()[:200])
         for sessions in ((4,) if args.quick else (1, 20)):
             n = 40 if args.quick else (300 if sessions == 1 else 2000)
+            cpu0 = cpu_seconds(tree_pids(postern.proc.pid))
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             out = subprocess.run(
                 [sys.executable, os.path.join(HERE, "smtp-load"), "--port", str(port),
                  "--starttls", "--user", user, "--password", "bench-password",
@@ -427,8 +429,15 @@ def submission_bench(procs, tmp, args, sink, postern_cls):
             if out.returncode != 0:
                 return "Not measured: smtp-load failed: %s" % out.stderr.strip()[-300:]
             res = json.loads(out.stdout)
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             res.update({"dkim": "%s (%s)" % ("RSA-2048" if algo == "rsa" else "Ed25519", domain),
-                        "size_kib": 10, "sessions": sessions})
+                        "size_kib": 10, "sessions": sessions,
+                        # CPU per message: posternd's (all threads), and the load generator's
+                        "server_cpu_ms": 1000.0 * (cpu_seconds(tree_pids(postern.proc.pid)) - cpu0)
+                        / max(1, res["messages"]),
+                        "client_cpu_ms": 1000.0 * ((ru1.ru_utime + ru1.ru_stime) -
+                                                   (ru0.ru_utime + ru0.ru_stime))
+                        / max(1, res["messages"])})
             rows.append(res)
     procs.stop(postern.proc)
     return rows

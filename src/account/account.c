@@ -40,6 +40,7 @@
 
 #include "account.h"
 #include "addr.h"
+#include "auth_cache.h"
 #include "auth_pool.h"
 #include "buf.h"
 #include "config.h"
@@ -973,6 +974,9 @@ struct account_auth_req {
 	uv_work_t work;
 	struct auth_pool *pool;		/* or NULL: libuv's pool */
 	struct auth_pool_job *job;	/* in POOL */
+	struct auth_cache *cache;	/* or NULL; a verified password's tag goes in */
+	unsigned char tag[AUTH_CACHE_TAG_LEN];
+	int have_tag;
 	account_lookup_fn lookup;
 	void *lookup_arg;
 	account_auth_cb cb;	/* NULL once cancelled */
@@ -1026,6 +1030,12 @@ account_auth_work(uv_work_t *w)
 		return;
 	}
 	req->result = 1;
+	if (req->cache != NULL) {
+		/* only the key is read: safe off the loop */
+		auth_cache_tag(req->cache, req->name, req->acct->password, req->pw, req->pwlen,
+		    req->tag);
+		req->have_tag = 1;
+	}
 }
 
 static void
@@ -1036,6 +1046,9 @@ account_auth_finish(struct account_auth_req *req, int status)
 		req->acct = NULL;
 		req->result = -1;
 	}
+	if (req->cb != NULL && req->result == 1 && req->have_tag)
+		auth_cache_put(req->cache, req->tag, now_mono_ms());
+	crypto_wipe(req->tag, sizeof(req->tag));
 	if (req->cb != NULL)
 		req->cb(req->arg, req->result, req->acct);
 	else
@@ -1074,17 +1087,52 @@ struct account_auth_req *
 account_auth(uv_loop_t *loop, account_lookup_fn lookup, void *lookup_arg, const char *name,
     const char *pw, size_t pwlen, account_auth_cb cb, void *arg)
 {
-	return account_auth_pooled(loop, NULL, NULL, 0, lookup, lookup_arg, name, pw, pwlen, cb, arg);
+	return account_auth_pooled(loop, NULL, NULL, NULL, 0, lookup, lookup_arg, name, pw, pwlen,
+	    cb, arg);
+}
+
+int
+account_auth_cached(struct auth_cache *cache, account_lookup_fn lookup, void *lookup_arg,
+    const char *name, const char *pw, size_t pwlen, uint64_t now, struct account **out)
+{
+	unsigned char tag[AUTH_CACHE_TAG_LEN];
+	struct account *a;
+	char *text = NULL;
+	size_t len = 0;
+	int hit;
+
+	*out = NULL;
+	if (cache == NULL || auth_cache_count(cache) == 0 || !account_name_valid(name))
+		return 0;
+	if (lookup(lookup_arg, name, &text, &len) != 0)
+		return 0;
+	a = account_parse(text, len);
+	free(text);
+	if (a == NULL || a->password[0] == '\0' || a->pol.suspended) {
+		/* the slow path answers these, with its usual timing and logging */
+		account_free(a);
+		return 0;
+	}
+	auth_cache_tag(cache, name, a->password, pw, pwlen, tag);
+	hit = auth_cache_check(cache, tag, now);
+	crypto_wipe(tag, sizeof(tag));
+	if (!hit) {
+		account_free(a);
+		return 0;
+	}
+	*out = a;
+	return 1;
 }
 
 struct account_auth_req *
-account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, const char *key, int urgent,
-    account_lookup_fn lookup, void *lookup_arg, const char *name, const char *pw,
-    size_t pwlen, account_auth_cb cb, void *arg)
+account_auth_pooled(uv_loop_t *loop, struct auth_pool *pool, struct auth_cache *cache,
+    const char *key, int urgent, account_lookup_fn lookup, void *lookup_arg, const char *name,
+    const char *pw, size_t pwlen, account_auth_cb cb, void *arg)
 {
 	struct account_auth_req *req = xcalloc(1, sizeof(*req));
 
 	req->work.data = req;
+	req->cache = cache;
 	req->lookup = lookup;
 	req->lookup_arg = lookup_arg;
 	req->cb = cb;

@@ -302,6 +302,17 @@ auth_guard_done_unlocked(struct auth_guard *g, const struct auth_guard_params *p
 	return locked;
 }
 
+static void
+auth_guard_succeeded_unlocked(struct auth_guard *g, const char *client, const char *name,
+    uint64_t now)
+{
+	struct guard_entry *pair = guard_get(g, GUARD_PAIR, client, name, 1);
+
+	/* as a verified success: the pair's failures go, it is trusted */
+	pair->failures = pair->inflight;
+	pair->trusted_until = now + AUTH_GUARD_TRUST_MS;
+}
+
 static int
 auth_guard_trusted_unlocked(struct auth_guard *g, const char *client, const char *name, uint64_t now)
 {
@@ -434,6 +445,14 @@ int
 auth_guard_trusted(struct auth_guard *g, const char *client, const char *name, uint64_t now)
 {
 	GUARD_LOCKED(g, int, auth_guard_trusted_unlocked(g, client, name, now));
+}
+
+void
+auth_guard_succeeded(struct auth_guard *g, const char *client, const char *name, uint64_t now)
+{
+	pthread_mutex_lock(&g->mu);
+	auth_guard_succeeded_unlocked(g, client, name, now);
+	pthread_mutex_unlock(&g->mu);
 }
 
 void

@@ -230,6 +230,14 @@ pool_async_cb(uv_async_t *a)
 	pool_drain(a->data);
 }
 
+unsigned
+auth_pool_default_threads(void)
+{
+	unsigned cores = uv_available_parallelism();
+
+	return cores >= 2 ? cores / 2 : 1;
+}
+
 /* A port's loop: run DONE of its jobs. */
 static void
 port_async_cb(uv_async_t *a)

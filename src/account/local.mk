@@ -6,8 +6,9 @@ noinst_HEADERS += include/suppress.h
 check_PROGRAMS += tests/unit/test_suppress
 tests_unit_test_suppress_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_suppress
-libpostern_a_SOURCES += src/account/account.c src/account/abuse.c src/account/auth_guard.c src/account/auth_pool.c
-noinst_HEADERS += include/account.h include/auth_guard.h include/auth_pool.h
+libpostern_a_SOURCES += src/account/account.c src/account/abuse.c src/account/auth_guard.c src/account/auth_pool.c \
+    src/account/auth_cache.c
+noinst_HEADERS += include/account.h include/auth_guard.h include/auth_pool.h include/auth_cache.h
 check_PROGRAMS += tests/unit/test_account
 tests_unit_test_account_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_account
@@ -28,3 +29,6 @@ tests_unit_test_auth_guard_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_auth_guard
 TESTS += tests/integration/test_auth_abuse.py
 EXTRA_DIST += tests/integration/test_auth_abuse.py
+# the verified-credential cache: end to end (issue 20 item 4)
+TESTS += tests/integration/test_auth_cache.py
+EXTRA_DIST += tests/integration/test_auth_cache.py

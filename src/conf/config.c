@@ -169,7 +169,9 @@ static const struct conf_key conf_keys[] = {
 	{ "smtpd_auth_slowdown_threshold", CONF_INT, "10", 0, 100000, F(smtpd_auth_slowdown_threshold), NULL, 0, 0 },
 	{ "smtpd_auth_slowdown_max", CONF_DURATION, "15s", 1 * SEC, 10 * MIN, F(smtpd_auth_slowdown_max), NULL, 0, 0 },
 	{ "smtpd_auth_max_concurrent_per_ip", CONF_INT, "2", 1, 1000, F(smtpd_auth_max_concurrent_per_ip), NULL, 0, 0 },
-	{ "smtpd_auth_threads", CONF_INT, "1", 1, 64, F(smtpd_auth_threads), NULL, 0, RESTART },
+	{ "smtpd_auth_threads", CONF_INT, "0", 0, 64, F(smtpd_auth_threads), NULL, 0, RESTART },
+	{ "smtpd_auth_cache_ttl", CONF_DURATION, "10m", 0, 1 * DAY, F(smtpd_auth_cache_ttl), NULL, 0, 0 },
+	{ "smtpd_eom_threads", CONF_INT, "0", 0, 256, F(smtpd_eom_threads), NULL, 0, RESTART },
 	/* 0: one loop per online core (config_smtpd_loops()) */
 	{ "smtpd_loops", CONF_INT, "0", 0, 256, F(smtpd_loops), NULL, 0, RESTART },
 	{ "smtpd_tls_handshake_timeout", CONF_DURATION, "10s", 100, 10 * MIN, F(smtpd_tls_handshake_timeout), NULL, 0, 0 },

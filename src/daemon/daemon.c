@@ -50,6 +50,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "auth_pool.h"
 #include "buf.h"
 #include "config.h"
 #include "daemon.h"
@@ -92,6 +93,33 @@ static const struct daemon_module *modules = builtin_modules;
 
 
 static struct daemon the_daemon;
+
+/*
+ * Size libuv's thread pool, where end-of-message work runs (DLP, the
+ * spam stage, DKIM signing: src/inbound/relay.c), before anything
+ * starts it: libuv reads UV_THREADPOOL_SIZE once, at the first job.
+ * smtpd_eom_threads, or the cores (at least libuv's default of 4); a
+ * value already in the environment wins.  The password-check pool is
+ * apart (smtpd_auth_threads, include/auth_pool.h).
+ */
+static void
+daemon_size_pool(const struct config *cfg)
+{
+	unsigned cores = uv_available_parallelism();
+	unsigned n = cfg->smtpd_eom_threads > 0 ? (unsigned)cfg->smtpd_eom_threads :
+	    (cores > 4 ? cores : 4);
+	const char *env = getenv("UV_THREADPOOL_SIZE");
+	char v[16];
+
+	if (env == NULL || *env == '\0') {
+		snprintf(v, sizeof(v), "%u", n);
+		setenv("UV_THREADPOOL_SIZE", v, 1);
+		env = getenv("UV_THREADPOOL_SIZE");
+	}
+	log_info("event=threads cores=%u eom_threads=%s auth_threads=%u", cores, env,
+	    cfg->smtpd_auth_threads > 0 ? (unsigned)cfg->smtpd_auth_threads :
+	    auth_pool_default_threads());
+}
 
 static void
 on_handle_closed(uv_handle_t *h)
@@ -908,6 +936,7 @@ daemon_run_modules(struct config *cfg, const char *path, int foreground,
 	    log_quote(d->config_path, strlen(d->config_path), err, sizeof(err)),
 	    (long)getpid());
 
+	daemon_size_pool(cfg);
 	d->loop = uv_default_loop();
 	uv_signal_init(d->loop, &d->sig_term);
 	uv_signal_init(d->loop, &d->sig_int);

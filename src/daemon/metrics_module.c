@@ -165,6 +165,9 @@ render(struct metrics *mx, struct buf *b)
 	sample(b, "postern_auth_total", "result=\"ok\"", rs.auth_ok);
 	sample(b, "postern_auth_total", "result=\"failed\"", rs.auth_failed);
 	sample(b, "postern_auth_total", "result=\"locked\"", rs.auth_locked);
+	family(b, "postern_auth_cached_total", "counter",
+	    "Successful SMTP AUTH answered from the verified-credential cache (no scrypt).");
+	sample(b, "postern_auth_cached_total", NULL, rs.auth_cached);
 	family(b, "postern_messages_total", "counter", "Messages at the end of DATA by outcome.");
 	sample(b, "postern_messages_total", "result=\"accepted\"", rs.accepted);
 	sample(b, "postern_messages_total", "result=\"rejected\"", rs.rejected);

@@ -451,6 +451,7 @@ smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_sta
 		rs->auth_ok += L->snap_rs.auth_ok;
 		rs->auth_failed += L->snap_rs.auth_failed;
 		rs->auth_locked += L->snap_rs.auth_locked;
+		rs->auth_cached += L->snap_rs.auth_cached;
 		pthread_mutex_unlock(&L->mu);
 	}
 }

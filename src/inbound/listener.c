@@ -595,8 +595,9 @@ conn_on_handshake(void *arg)
 	struct conn *c = arg;
 
 	c->tls_started_ms = 0;
-	log_info("sid=%s event=tls version=%s cipher=%s", c->id, stream_tls_version(&c->st),
-	    stream_tls_cipher(&c->st));
+	log_info("sid=%s event=tls version=%s cipher=%s resumed=%s", c->id,
+	    stream_tls_version(&c->st), stream_tls_cipher(&c->st),
+	    stream_tls_resumed(&c->st) ? "yes" : "no");
 }
 
 static void

@@ -19,6 +19,9 @@ EXTRA_DIST += tests/integration/test_feedback.py tests/integration/test_feedback
 # issue 12 item 12: TLS handshake, command and session deadlines
 TESTS += tests/integration/test_smtp_deadlines.py
 EXTRA_DIST += tests/integration/test_smtp_deadlines.py
+# one slow message holds neither the loop nor the others' 250 (issue 20 item 4)
+TESTS += tests/integration/test_eom_pool.py
+EXTRA_DIST += tests/integration/test_eom_pool.py
 # issue 20 item 3: several SMTP event loops (smtpd_loops)
 TESTS += tests/integration/test_smtpd_loops.py tests/integration/test_loops_existing.sh
 EXTRA_DIST += tests/integration/test_smtpd_loops.py tests/integration/test_loops_existing.sh

@@ -61,6 +61,7 @@
 
 #include "account.h"
 #include "addr.h"
+#include "auth_cache.h"
 #include "auth_guard.h"
 #include "auth_pool.h"
 #include "crypto.h"
@@ -100,8 +101,10 @@ struct relay {
 	struct auth_pool *pool;		/* password checks; started at the first AUTH,
 					 * or loop 0's (relay_share) */
 	struct auth_pool_port *pool_port;	/* relay_share: the way back from loop 0's pool */
+	struct auth_cache *auth_cache;	/* issue 20: verified credentials (memory only);
+					 * loop 0's when shared */
 	struct account_rate *rate;	/* owned unless shared (relay_share) */
-	int shared;			/* rate and abuse are loop 0's relay's */
+	int shared;			/* rate, abuse and the cache are loop 0's relay's */
 	uint64_t lockout_gc;		/* last expiry pass */
 	struct account *relay_acct;	/* cached smtpd_relay_account record or NULL */
 	uint64_t relay_acct_at;		/* when it was loaded (0 = never) */
@@ -207,6 +210,14 @@ relay_strmode(enum relay_mode m)
 	return "?";
 }
 
+/* smtpd_auth_threads, 0 meaning auth_pool_default_threads() */
+static unsigned
+relay_auth_threads(const struct config *cfg)
+{
+	return cfg->smtpd_auth_threads > 0 ? (unsigned)cfg->smtpd_auth_threads :
+	    auth_pool_default_threads();
+}
+
 struct relay *
 relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 {
@@ -218,6 +229,7 @@ relay_new(uv_loop_t *loop, const struct config *cfg, struct queue *q)
 	r->guard = auth_guard_new();
 	r->own_guard = 1;
 	r->rate = account_rate_new();
+	r->auth_cache = auth_cache_new(cfg->smtpd_auth_cache_ttl);
 	r->spf = spf_new();
 	r->abuse = abuse_new();
 	{
@@ -239,9 +251,11 @@ relay_destroy(struct relay *r)
 	if (r->shared)
 		auth_pool_port_close(r->pool_port);	/* the pool is loop 0's relay's */
 	else
-		auth_pool_free(r->pool);
-	if (!r->shared)
+		auth_pool_free(r->pool);	/* its last DONEs may still fill the cache */
+	if (!r->shared) {
 		account_rate_free(r->rate);
+		auth_cache_free(r->auth_cache);
+	}
 	account_free(r->relay_acct);
 	hash_free(r->acct_stats);
 	spf_free(r->spf);
@@ -307,15 +321,19 @@ relay_share(struct relay *r, struct relay *first)
 	if (!r->shared) {
 		account_rate_free(r->rate);
 		abuse_free(r->abuse);
+		auth_cache_free(r->auth_cache);
 	}
-	r->rate = first->rate;	/* both lock inside */
+	r->rate = first->rate;	/* all three lock inside */
 	r->abuse = first->abuse;
+	/* one verified-credential cache: a client's connections spread over
+	 * the loops, and a login verified on one is known to all */
+	r->auth_cache = first->auth_cache;
 	r->shared = 1;
 	relay_set_auth_guard(r, first->guard);
 	/* one password pool for every loop: its threads and its fairness over
 	 * addresses do not multiply with the loops; results come back here */
 	if (first->pool == NULL)
-		first->pool = auth_pool_new(first->loop, (unsigned)first->cfg->smtpd_auth_threads);
+		first->pool = auth_pool_new(first->loop, relay_auth_threads(first->cfg));
 	auth_pool_free(r->pool);
 	r->pool = first->pool;
 	if (r->pool != NULL)
@@ -329,6 +347,7 @@ relay_set_config(struct relay *r, const struct config *cfg)
 	config_unref(r->cfg);
 	r->cfg = cfg;
 	r->relay_acct_at = 0;	/* smtpd_relay_account may have changed */
+	auth_cache_set_ttl(r->auth_cache, cfg->smtpd_auth_cache_ttl);
 	dnsbl_configure(r->dnsbl, cfg);	/* lists may have changed: canaries again */
 }
 
@@ -828,6 +847,8 @@ static void relay_auth_start(struct relay_session *rs, const char *name, const c
 
 static int relay_auth_admit(struct relay_session *rs, const char *authcid, const char *password,
     size_t pwlen, struct outcome *out);
+static int relay_auth_cached(struct relay_session *rs, const char *name, const char *password,
+    struct outcome *out);
 
 static void
 relay_delay_fired(uv_timer_t *t)
@@ -845,11 +866,14 @@ relay_delay_fired(uv_timer_t *t)
 	pwlen = rs->slow_pwlen;
 	rs->slow_pw = NULL;
 	if (rs->slowing == 2) {
-		/* waited for a verification slot: try admission again */
+		/* waited for a verification slot: the check ahead of it may have
+		 * verified these very credentials (a burst of one application's
+		 * connections), else try admission again */
 		struct outcome o;
 
 		rs->slowing = 0;
-		if (relay_auth_admit(rs, rs->delayed.text, pw, pwlen, &o) == SMTP_DONE)
+		if (relay_auth_cached(rs, rs->delayed.text, pw, &o) ||
+		    relay_auth_admit(rs, rs->delayed.text, pw, pwlen, &o) == SMTP_DONE)
 			relay_resume(rs, &o);
 	} else {
 		/* the slow-down is over: verify now */
@@ -960,7 +984,39 @@ relay_on_auth(struct relay_session *rs, const char *mech, const char *authzid,
 		/* No acting on behalf of another account (counted as a failure). */
 		return relay_auth_admit(rs, authcid, NULL, 0, out);
 	}
+	if (relay_auth_cached(rs, authcid, password, out))
+		return SMTP_DONE;
 	return relay_auth_admit(rs, authcid, password, strlen(password), out);
+}
+
+/*
+ * The password of NAME was verified by scrypt a moment ago (issue 20:
+ * include/auth_cache.h): answer 235 now, with no scrypt, no pool and
+ * no slot of the address's cap on checks in flight, which bounds
+ * guesses; a guess never matches, so it goes the slow way below.  The
+ * lockout stage has already run: a locked pair or address is refused
+ * even with the right password, as before.  1 with OUT set, else 0.
+ */
+static int
+relay_auth_cached(struct relay_session *rs, const char *name, const char *password,
+    struct outcome *out)
+{
+	struct relay *r = rs->r;
+	struct account *a;
+	uint64_t now = now_mono_ms();
+
+	if (r->q == NULL || account_auth_cached(r->auth_cache, relay_lookup, r->q, name, password,
+	    strlen(password), now, &a) != 1)
+		return 0;
+	auth_guard_succeeded(r->guard, rs->guard_client, name, now);
+	account_free(rs->acct);
+	rs->acct = a;
+	r->stats.auth_ok++;
+	r->stats.auth_cached++;
+	log_info("sid=%s event=auth result=ok account=%s client=%s cached=yes", rs->id, a->name,
+	    rs->client);
+	outcome_reply(out, R_AUTH_OK);
+	return 1;
 }
 
 /*
@@ -1044,10 +1100,11 @@ relay_auth_start(struct relay_session *rs, const char *name, const char *pw, siz
 	struct outcome o;
 
 	if (r->pool == NULL && !r->shared)
-		r->pool = auth_pool_new(r->loop, (unsigned)r->cfg->smtpd_auth_threads);
+		r->pool = auth_pool_new(r->loop, relay_auth_threads(r->cfg));
 	auth_pool_port_bind(r->pool_port);	/* loop 0: NULL, the pool's own loop */
 	/* a pair that logged in before goes first: customers do not queue behind a flood */
-	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool, rs->guard_client,
+	rs->auth_req = r->pool == NULL ? NULL : account_auth_pooled(r->loop, r->pool,
+	    r->auth_cache, rs->guard_client,
 	    auth_guard_trusted(r->guard, rs->guard_client, name, now_mono_ms()),
 	    relay_lookup, r->q, name, pw, pwlen, relay_auth_done, rs);
 	if (rs->auth_req == NULL) {

@@ -12,3 +12,6 @@ tests_unit_test_dns_LDADD = $(POSTERN_LIBS)
 tests_unit_test_stream_LDADD = $(POSTERN_LIBS)
 tests_unit_test_http_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_tls tests/unit/test_stream tests/unit/test_dns tests/unit/test_http
+# TLS session resumption on the submission listeners (issue 20 item 4)
+TESTS += tests/integration/test_tls_resume.py
+EXTRA_DIST += tests/integration/test_tls_resume.py

@@ -264,6 +264,12 @@ stream_tls_version(const struct stream *st)
 	return st->tls != NULL ? tls_version(st->tls) : "none";
 }
 
+int
+stream_tls_resumed(const struct stream *st)
+{
+	return st->tls != NULL && tls_resumed(st->tls);
+}
+
 const char *
 stream_tls_cipher(const struct stream *st)
 {

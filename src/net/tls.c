@@ -18,13 +18,29 @@
  * delivery can log it.  All errors are captured per connection as text
  * (tls_error()), and the thread's OpenSSL error queue is cleared around
  * each call so one connection's failure never leaks into another's.
+ *
+ * Session resumption (issue 20 item 4): a returning client resumes with
+ * a ticket (RFC 5077, and the PSK of RFC 8446 §2.2) instead of a full
+ * handshake.  The ticket keys (AES-256-CBC + HMAC-SHA256, 16-byte name)
+ * belong to the process, not to a context, so the contexts a SIGHUP
+ * rebuilds keep accepting tickets issued before it: 32+32 random bytes
+ * drawn at the first handshake, in memory only (never written, gone at
+ * exit), replaced every TLS_TICKET_ROTATE_S; tickets under the previous
+ * key are still accepted (and renewed under the current one), so a
+ * ticket lives at most twice that.  The keys sit under one mutex: any
+ * thread may handshake.
  */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -42,6 +58,20 @@
 #define TLS_CLIENT_CIPHERS "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES"
 
 #define TLS_READ_CHUNK 16384
+
+/* A new ticket key this often; the previous one is still accepted. */
+#define TLS_TICKET_ROTATE_S 3600
+
+struct ticket_key {
+	unsigned char name[16];
+	unsigned char aes[32];
+	unsigned char mac[32];
+	time_t born;			/* 0: not drawn yet */
+};
+
+static pthread_mutex_t ticket_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ticket_key ticket_keys[2];	/* [0] current, [1] previous */
+static unsigned long ticket_rotations;
 
 struct tls_ctx {
 	SSL_CTX *ssl_ctx;	/* owned (one reference) */
@@ -100,6 +130,94 @@ tls_ctx_common(SSL_CTX *ctx)
 	return 0;
 }
 
+/* Draw a new current key; the current one becomes the previous.  Lock held. */
+static void
+ticket_rotate_locked(time_t now)
+{
+	ticket_keys[1] = ticket_keys[0];
+	if (RAND_bytes(ticket_keys[0].name, sizeof(ticket_keys[0].name)) != 1 ||
+	    RAND_bytes(ticket_keys[0].aes, sizeof(ticket_keys[0].aes)) != 1 ||
+	    RAND_bytes(ticket_keys[0].mac, sizeof(ticket_keys[0].mac)) != 1)
+		fatal("tls: cannot draw a session ticket key");
+	ticket_keys[0].born = now;
+	ticket_rotations++;
+}
+
+void
+tls_ticket_keys_rotate(void)
+{
+	pthread_mutex_lock(&ticket_mu);
+	ticket_rotate_locked(time(NULL));
+	pthread_mutex_unlock(&ticket_mu);
+}
+
+unsigned long
+tls_ticket_key_rotations(void)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&ticket_mu);
+	n = ticket_rotations;
+	pthread_mutex_unlock(&ticket_mu);
+	return n;
+}
+
+/*
+ * OpenSSL's ticket key callback: ENC 1 = seal a new ticket under the
+ * current key; 0 = open one, found by its key name: 1 with the current
+ * key, 2 with the previous (OpenSSL then issues a fresh ticket), 0 when
+ * the key is gone (a full handshake), -1 on error.
+ */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+    EVP_MAC_CTX *hctx, int enc)
+{
+	struct ticket_key k;
+	OSSL_PARAM params[3];
+	time_t now = time(NULL);
+	int rc = 1, i;
+
+	(void)ssl;
+	pthread_mutex_lock(&ticket_mu);
+	if (ticket_keys[0].born == 0 || now - ticket_keys[0].born >= TLS_TICKET_ROTATE_S ||
+	    now < ticket_keys[0].born)
+		ticket_rotate_locked(now);
+	if (enc) {
+		k = ticket_keys[0];
+	} else {
+		rc = 0;
+		for (i = 0; i < 2; i++) {
+			if (ticket_keys[i].born != 0 &&
+			    CRYPTO_memcmp(name, ticket_keys[i].name, 16) == 0) {
+				k = ticket_keys[i];
+				rc = i == 0 ? 1 : 2;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ticket_mu);
+	if (rc == 0)
+		return 0;
+	if (enc) {
+		memcpy(name, k.name, 16);
+		if (RAND_bytes(iv, 16) != 1 ||
+		    EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
+			rc = -1;
+	} else if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1) {
+		rc = -1;
+	}
+	if (rc != -1) {
+		params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.mac,
+		    sizeof(k.mac));
+		params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+		params[2] = OSSL_PARAM_construct_end();
+		if (EVP_MAC_CTX_set_params(hctx, params) != 1)
+			rc = -1;
+	}
+	OPENSSL_cleanse(&k, sizeof(k));
+	return rc;
+}
+
 /* A server context for smtpd: certificate chain and key from PEM files. */
 struct tls_ctx *
 tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen)
@@ -126,6 +244,12 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_dh_auto(ctx, 1);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	/* resumption: tickets under the process's keys, valid while their key is */
+	SSL_CTX_set_timeout(ctx, 2 * TLS_TICKET_ROTATE_S);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb) != 1) {
+		tls_ctx_error(err, errlen, "TLS session tickets", NULL);
+		goto fail;
+	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
 		tls_ctx_error(err, errlen, "cannot load certificate", cert_file);
@@ -269,6 +393,11 @@ tls_conn_free(struct tls_conn *c)
 {
 	if (c == NULL)
 		return;
+	/* SMTP peers close after QUIT without close_notify; OpenSSL would
+	 * then mark the session not resumable (and drop it from the
+	 * server's cache).  Only a session that failed is a bad one. */
+	if (c->ssl != NULL && !c->failed && SSL_is_init_finished(c->ssl))
+		SSL_set_shutdown(c->ssl, SSL_get_shutdown(c->ssl) | SSL_SENT_SHUTDOWN);
 	SSL_free(c->ssl);	/* frees both BIOs */
 	buf_free(&c->pending);
 	free(c);
@@ -445,6 +574,36 @@ tls_cipher(const struct tls_conn *c)
 	const char *s = SSL_get_cipher_name(c->ssl);
 
 	return s != NULL ? s : "(none)";
+}
+
+int
+tls_resumed(const struct tls_conn *c)
+{
+	return SSL_session_reused(c->ssl) == 1;
+}
+
+struct tls_session *
+tls_session_get(const struct tls_conn *c)
+{
+	SSL_SESSION *s = SSL_get1_session(c->ssl);
+
+	if (s != NULL && SSL_SESSION_is_resumable(s) != 1) {
+		SSL_SESSION_free(s);
+		s = NULL;
+	}
+	return (struct tls_session *)s;
+}
+
+int
+tls_session_set(struct tls_conn *c, const struct tls_session *s)
+{
+	return SSL_set_session(c->ssl, (SSL_SESSION *)s) == 1 ? 0 : -1;
+}
+
+void
+tls_session_free(struct tls_session *s)
+{
+	SSL_SESSION_free((SSL_SESSION *)s);
 }
 
 int

@@ -17,6 +17,13 @@
  * keys (a key with many jobs does not starve one with a single job);
  * urgent jobs (trusted pairs) first;
  * cancel of a queued job never runs it; free with nothing left.
+ *
+ * Verified-credential cache (include/auth_cache.h; issue 20 item 4):
+ * a put tag matches until its TTL, and no other name, password or
+ * stored hash (a new password's) gives that tag; two caches (two
+ * processes) give different tags; TTL 0 keeps nothing; a shorter TTL on
+ * reload drops what is held; auth_guard_succeeded() clears the pair's
+ * failures and trusts it without anything in flight.
  */
 #include "autoconfig.h"
 
@@ -26,6 +33,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "auth_cache.h"
 #include "auth_guard.h"
 #include "auth_pool.h"
 #include "tap.h"
@@ -244,9 +252,27 @@ struct job {
 };
 
 static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_open;
 static char order[64];
 static size_t norder;
 static int ndone;
+
+/* The first job: holds the pool's one thread until every other job is
+ * queued, so the order below is the pool's, not the scheduler's (the
+ * test used to rely on the nice-19 thread starting late; under ASan on
+ * a loaded machine it sometimes did not). */
+static void
+gate_work(void *arg)
+{
+	struct job *j = arg;
+
+	pthread_mutex_lock(&order_mu);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cv, &order_mu);
+	pthread_mutex_unlock(&order_mu);
+	j->ran = 1;
+}
 
 static void
 job_work(void *arg)
@@ -276,7 +302,7 @@ test_pool(void)
 {
 	uv_loop_t loop;
 	struct auth_pool *p;
-	struct job jobs[10];
+	struct job jobs[10], gate;
 	struct auth_pool_job *h[10];
 	int i;
 
@@ -284,7 +310,11 @@ test_pool(void)
 	p = auth_pool_new(&loop, 1);
 	ok(p != NULL, "pool starts");
 	memset(jobs, 0, sizeof(jobs));
-	/* one thread: the first job runs at once, the rest queue */
+	memset(&gate, 0, sizeof(gate));
+	/* one thread: the gate job runs first (or after the urgent one) and
+	 * holds it until the rest are queued; it is not in ORDER */
+	gate.key = "z";
+	(void)auth_pool_submit(p, "z", 0, gate_work, job_done, &gate);
 	for (i = 0; i < 6; i++) {
 		jobs[i].key = "a";
 		h[i] = auth_pool_submit(p, "a", 0, job_work, job_done, &jobs[i]);
@@ -299,7 +329,11 @@ test_pool(void)
 	is_int(auth_pool_cancel(p, h[8]), 0, "a queued job can be cancelled");
 	jobs[9].key = "u";
 	h[9] = auth_pool_submit(p, "u", 1, job_work, job_done, &jobs[9]);
-	while (ndone < 10)
+	pthread_mutex_lock(&order_mu);
+	gate_open = 1;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&order_mu);
+	while (ndone < 11)
 		uv_run(&loop, UV_RUN_ONCE);
 	ok(!jobs[8].ran && jobs[8].status == UV_ECANCELED, "a cancelled job never runs (UV_ECANCELED)");
 	order[norder] = '\0';
@@ -315,11 +349,63 @@ test_pool(void)
 	is_int(uv_loop_close(&loop), 0, "the pool closes its handles");
 }
 
+static void
+test_cache(void)
+{
+	static const char h1[] = "scrypt$16384$8$1$c2FsdDE=$aGFzaDE=";
+	static const char h2[] = "scrypt$16384$8$1$c2FsdDI=$aGFzaDI=";
+	struct auth_cache *c = auth_cache_new(1000), *other = auth_cache_new(1000);
+	unsigned char t[AUTH_CACHE_TAG_LEN], u[AUTH_CACHE_TAG_LEN];
+	struct auth_guard *g = auth_guard_new();
+	struct auth_guard_params p = { 3, 100, 60000, 0, 15000, 2 };
+	uint64_t delay;
+	int i;
+
+	auth_cache_tag(c, "app", h1, "pw", 2, t);
+	ok(!auth_cache_check(c, t, 10), "cache: nothing before a put");
+	auth_cache_put(c, t, 10);
+	ok(auth_cache_check(c, t, 10) && auth_cache_check(c, t, 1009), "cache: a put tag matches within its TTL");
+	auth_cache_tag(c, "app", h1, "pW", 2, u);
+	ok(!auth_cache_check(c, u, 20), "cache: another password does not match");
+	auth_cache_tag(c, "app", h1, "pw\0", 3, u);
+	ok(!auth_cache_check(c, u, 20), "cache: a longer password does not match");
+	auth_cache_tag(c, "ap", h1, "ppw", 3, u);
+	ok(!auth_cache_check(c, u, 20), "cache: fields are length-prefixed (no shifting)");
+	auth_cache_tag(c, "app", h2, "pw", 2, u);
+	ok(!auth_cache_check(c, u, 20), "cache: a new stored hash (password set again) does not match");
+	auth_cache_tag(other, "app", h1, "pw", 2, u);
+	ok(memcmp(t, u, sizeof(t)) != 0, "cache: each cache has its own key");
+	ok(!auth_cache_check(c, t, 1010), "cache: expired at its TTL");
+	is_int((int)auth_cache_count(c), 0, "cache: an expired entry met is dropped");
+	auth_cache_put(c, t, 2000);
+	auth_cache_set_ttl(c, 500);
+	ok(!auth_cache_check(c, t, 2001), "cache: a shorter TTL drops what is held");
+	auth_cache_set_ttl(c, 0);
+	auth_cache_put(c, t, 3000);
+	ok(!auth_cache_check(c, t, 3000) && auth_cache_count(c) == 0, "cache: TTL 0 keeps nothing");
+	auth_cache_free(c);
+	auth_cache_free(other);
+
+	for (i = 0; i < 2; i++) {
+		ok(auth_guard_admit(g, &p, "10.0.0.1", "app", 100, &delay) == AUTH_GUARD_OK,
+		    "guard: attempt admitted");
+		auth_guard_done(g, &p, "10.0.0.1", "app", AUTH_GUARD_FAILURE, 100);
+	}
+	auth_guard_succeeded(g, "10.0.0.1", "app", 200);
+	ok(auth_guard_trusted(g, "10.0.0.1", "app", 201), "guard: a cached success trusts the pair");
+	ok(auth_guard_admit(g, &p, "10.0.0.1", "app", 300, &delay) == AUTH_GUARD_OK &&
+	    auth_guard_done(g, &p, "10.0.0.1", "app", AUTH_GUARD_FAILURE, 300) == 0 &&
+	    auth_guard_admit(g, &p, "10.0.0.1", "app", 300, &delay) == AUTH_GUARD_OK,
+	    "guard: ... and cleared its failures (two more before the lock)");
+	auth_guard_free(g);
+}
+
 int
 main(void)
 {
-	plan(53);
+	plan(53 + 15);
 	test_guard();
 	test_pool();
+	test_cache();
 	return done();
 }

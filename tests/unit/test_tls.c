@@ -6,7 +6,9 @@
  * certificate verification (good name, wrong name, opportunistic),
  * context errors (missing files, mismatched key), hand-made TLS 1.0 and
  * TLS 1.1 ClientHellos refused with a protocol_version alert, garbage
- * input, and close_notify.  Certificates are made with the openssl CLI
+ * input, close_notify, and session resumption: a ticket resumes, also
+ * on another server context (the keys are the process's), still after
+ * one key rotation and no more after two.  Certificates are made with the openssl CLI
  * in a mkdtemp() directory.
  */
 #include "autoconfig.h"
@@ -114,6 +116,49 @@ pump(struct tls_conn *cli, struct tls_conn *srv, struct buf *cplain, struct buf 
 	return rc;
 }
 
+/*
+ * One handshake of a client from CCTX (offering S when not NULL) with a
+ * server from SCTX, then a little data so the TLS 1.3 ticket arrives.
+ * Returns the client's session for later; *RESUMED says whether this
+ * one was resumed (or -1 when the handshake failed).
+ */
+static struct tls_session *
+handshake_session(struct tls_ctx *sctx, struct tls_ctx *cctx, const struct tls_session *s,
+    int *resumed)
+{
+	struct tls_conn *srv = tls_conn_new(sctx, 1, NULL, 0);
+	struct tls_conn *cli = tls_conn_new(cctx, 0, "mail.test", 0);
+	struct tls_session *out = NULL;
+	struct buf sp, cp;
+
+	buf_init(&sp, 0);
+	buf_init(&cp, 0);
+	*resumed = -1;
+	if (s != NULL && tls_session_set(cli, s) != 0)
+		goto out;
+	if (tls_write(cli, "x", 1) != 0 || pump(cli, srv, &cp, &sp, 0) != 0 ||
+	    tls_write(srv, "y", 1) != 0 || pump(cli, srv, &cp, &sp, 0) != 0 ||
+	    !tls_handshake_done(cli) || !tls_handshake_done(srv))
+		goto out;
+	*resumed = tls_resumed(srv) && tls_resumed(cli);
+	out = tls_session_get(cli);
+out:
+	buf_free(&sp);
+	buf_free(&cp);
+	tls_conn_free(cli);
+	tls_conn_free(srv);
+	return out;
+}
+
+static int
+handshake_resumed(struct tls_ctx *sctx, struct tls_ctx *cctx, const struct tls_session *s)
+{
+	int resumed;
+
+	tls_session_free(handshake_session(sctx, cctx, s, &resumed));
+	return resumed;
+}
+
 /* A minimal ClientHello record offering only protocol VERSION (0x0301 / 0x0302). */
 static size_t
 old_client_hello(unsigned char *out, unsigned char minor)
@@ -173,7 +218,7 @@ main(void)
 	size_t n;
 	int i, rc;
 
-	plan(39);
+	plan(45);
 	if (make_certs() != 0) {
 		ok(0, "openssl CLI made test certificates");
 		cleanup();
@@ -303,6 +348,29 @@ main(void)
 		    sp.len == 2, "connection outlives its freed context");
 		tls_conn_free(cli);
 		tls_conn_free(srv);
+	}
+
+	/* ---- session resumption and ticket key rotation (issue 20 item 4) ---- */
+	{
+		struct tls_ctx *other = tls_server_ctx_new(cert, key, err, sizeof(err));
+		struct tls_session *s1;
+		unsigned long r0;
+
+		s1 = handshake_session(sctx, cctx, NULL, &rc);
+		ok(s1 != NULL && rc == 0, "first handshake: not resumed, a ticket came");
+		ok(handshake_resumed(sctx, cctx, s1) == 1, "the ticket resumes the session");
+		ok(handshake_resumed(other, cctx, s1) == 1,
+		    "another context (a SIGHUP's) resumes it too: the keys are the process's");
+		r0 = tls_ticket_key_rotations();
+		tls_ticket_keys_rotate();
+		ok(tls_ticket_key_rotations() == r0 + 1, "rotation draws a new key");
+		ok(handshake_resumed(sctx, cctx, s1) == 1,
+		    "after one rotation a ticket under the previous key still resumes");
+		tls_ticket_keys_rotate();
+		ok(handshake_resumed(sctx, cctx, s1) == 0,
+		    "after two rotations its key is gone: a full handshake");
+		tls_session_free(s1);
+		tls_ctx_free(other);
 	}
 
 	tls_ctx_free(NULL);

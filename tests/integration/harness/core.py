@@ -223,17 +223,31 @@ signal.signal(signal.SIGTERM, _on_signal)
 # --------------------------------------------------------------------------
 
 
+# Every port free_port()/free_ports() handed out in this process: a port
+# chosen earlier (say for feedback_listen) and not yet bound by the
+# daemon is free again to the kernel, which may offer it to the next
+# caller (it did: the feedback listener and the submission listener got
+# one port, and posternd refused to start).
+_given = set()
+
+
 def free_ports(host, n):
     """N distinct free TCP ports on HOST: every socket stays bound until
-    all N are chosen, so the kernel cannot hand out one port twice."""
+    all N are chosen, so the kernel cannot hand out one port twice, and
+    none handed out before in this process."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    socks = []
+    socks, ports = [], []
     try:
-        for _ in range(n):
+        for _ in range(n + 200):
+            if len(ports) == n:
+                break
             t = socket.socket(family, socket.SOCK_STREAM)
             t.bind((host, 0))
             socks.append(t)
-        return [t.getsockname()[1] for t in socks]
+            if t.getsockname()[1] not in _given:
+                ports.append(t.getsockname()[1])
+        _given.update(ports)
+        return ports
     finally:
         for t in socks:
             t.close()
@@ -250,11 +264,15 @@ def free_port(host="127.0.0.1", udp=False):
         try:
             t.bind((host, 0))
             port = t.getsockname()[1]
+            if port in _given:
+                continue
             if not udp:
+                _given.add(port)
                 return port
             u = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 u.bind((host, port))
+                _given.add(port)
                 return port
             except OSError:
                 continue
