@@ -37,6 +37,7 @@ struct ctl {
 	const char *prog;
 	int config_given;		/* -c or $POSTERN_CONF (not the default) */
 	int offline;			/* the last ctl_call ran offline (daemon down) */
+	int error_reported;		/* ctl_error() ran: the error was printed (JSON too) */
 };
 
 /*

@@ -96,6 +96,9 @@ struct policy_msg {
 	 * it has none that hashes.  The relay hands it to queue_commit()
 	 * for the Message-ID index (ARF reports are matched by it). */
 	char message_id_hash[65];
+	/* The EOM stage that refused the message (its table name), NULL
+	 * when none did: the reason label of the refusal metrics. */
+	const char *decided_by;
 };
 
 enum policy_phase {
@@ -182,6 +185,8 @@ struct policy_req {
 	const struct policy_stage *stages;
 	size_t nstages, next;
 	int hold;				/* some stage answered hold */
+	const char *decided_by;			/* the stage whose tempfail/permfail ended
+						 * the phase (its static name), or NULL */
 	policy_done_cb done;
 	void *done_arg;
 };

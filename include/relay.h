@@ -115,9 +115,18 @@ int relay_on_message(struct relay_session *rs, const struct smtp_envelope *env,
     struct buf *msg, struct outcome *out);
 
 /* Counters for logs and tests. */
+/*
+ * Messages refused at MAIL FROM or at the end of DATA, by the policy
+ * stage that refused them: refused[phase][stage][kind], phase 0 = MAIL,
+ * 1 = EOM, stage = its index in policy_phase_stages() (the last slot
+ * RELAY_REFUSAL_STAGES - 1 counts a refusal no stage made), kind 0 =
+ * rejected (5xx), 1 = tempfailed (4xx).  A fixed, bounded label set.
+ */
+#define RELAY_REFUSAL_STAGES 16
 struct relay_stats {
 	unsigned long accepted, rejected, tempfailed, auth_ok, auth_failed, auth_locked;
 	unsigned long auth_cached;	/* of auth_ok: answered from the verified-credential cache */
+	unsigned long refused[2][RELAY_REFUSAL_STAGES][2];
 };
 void relay_get_stats(const struct relay *r, struct relay_stats *out);
 /* Per-account message counts (metrics_account_labels = yes; at most 100

@@ -164,6 +164,7 @@ policy_advance(struct policy_req *req)
 			continue;
 		}
 		if (out.kind != OUTCOME_OK) {
+			req->decided_by = st->name;
 			log_debug("sid=%s event=policy phase=%s stage=%s outcome=%s code=%d",
 			    req->id ? req->id : "-", policy_strphase(req->phase), st->name,
 			    outcome_strkind(out.kind), out.code);
@@ -186,6 +187,7 @@ policy_run_stages(struct policy_req *req, const struct policy_stage *stages, siz
 	req->nstages = n;
 	req->next = 0;
 	req->hold = 0;
+	req->decided_by = NULL;
 	req->done = done;
 	req->done_arg = arg;
 	return policy_advance(req);
@@ -208,6 +210,7 @@ policy_stage_done(struct policy_req *req, const struct outcome *o)
 	if (o->kind == OUTCOME_HOLD) {
 		req->hold = 1;
 	} else if (o->kind != OUTCOME_OK) {
+		req->decided_by = st->name;
 		log_debug("sid=%s event=policy phase=%s stage=%s outcome=%s code=%d",
 		    req->id ? req->id : "-", policy_strphase(req->phase), st->name,
 		    outcome_strkind(o->kind), o->code);
@@ -250,6 +253,7 @@ policy_run(const struct policy_stage *stages, size_t n, struct policy_msg *m,
 	req.done = policy_sync_done;
 	req.done_arg = &ps;
 	outcome_ok(out);
+	m->decided_by = NULL;
 	if (policy_advance(&req) != 0) {
 		/* a stage pends (the spam stage's DNS round): run it again
 		 * once the caller has its answers */
@@ -265,6 +269,7 @@ policy_run(const struct policy_stage *stages, size_t n, struct policy_msg *m,
 		outcome_ok(out);
 		return 0;
 	}
+	m->decided_by = req.decided_by;
 	return -1;
 }
 

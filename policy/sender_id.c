@@ -72,8 +72,10 @@ policy_from_domain(struct policy_msg *m, struct outcome *out)
 	    pol->from_domain_action == ACCOUNT_FROM_LOG :
 	    m->params != NULL && m->params->from.log_only;
 	/* The domain is the customer's header, not a person's address. */
-	log_warn("event=from_domain_mismatch account=%s from_domain=%s action=%s",
-	    m->account, found ? log_quote(dom, strlen(dom), q, sizeof(q)) : "-",
+	/* the queue id first (STYLE.md 14): the operator finds the message
+	 * (accepted under that id, or its "rejected" webhook) */
+	log_warn("qid=%s event=from_domain_mismatch account=%s from_domain=%s action=%s",
+	    m->msgid[0] ? m->msgid : "-", m->account, found ? log_quote(dom, strlen(dom), q, sizeof(q)) : "-",
 	    log_only ? "logged" : "rejected");
 	if (!log_only)
 		outcome_reply(out, R_FROM_NOT_ALLOWED);

@@ -32,6 +32,7 @@ ctl_verror(struct ctl *c, int status, const char *fmt, va_list ap)
 	char msg[2048];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	c->error_reported = 1;
 	fprintf(stderr, "%s: %s\n", c->prog ? c->prog : "posternctl", msg);
 	if (c->json) {
 		struct buf b;

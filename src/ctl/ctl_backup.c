@@ -52,13 +52,13 @@ ctl_backup_main(struct ctl *c, int argc, char **argv)
 	if (one_dir(c, argc, argv, "backup") != 0)
 		return CTL_EXIT_USAGE;
 	if ((q = queue_open_config(NULL, ctl_config(c), 1, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "posternctl: backup: %s\n", err);
+		ctl_error(c, CTL_EXIT_FAIL, "backup: %s", err);
 		return CTL_EXIT_FAIL;
 	}
 	rc = queue_backup(q, argv[1], err, sizeof(err));
 	queue_close(q);
 	if (rc != 0) {
-		fprintf(stderr, "posternctl: %s\n", err);
+		ctl_error(c, CTL_EXIT_FAIL, "%s", err);
 		return CTL_EXIT_FAIL;
 	}
 	printf("backup written to %s (data.mdb, keys, backup.info); keep it away from "
@@ -68,7 +68,7 @@ ctl_backup_main(struct ctl *c, int argc, char **argv)
 
 /* The daemon's lock on DIR (held until exit), or -1 after saying why not. */
 static int
-restore_lock(const char *dir)
+restore_lock(struct ctl *c, const char *dir)
 {
 	char *path, buf[32];
 	int fd;
@@ -77,7 +77,7 @@ restore_lock(const char *dir)
 	path = xasprintf("%s/posternd.lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd == -1) {
-		fprintf(stderr, "posternctl: restore: %s: %s\n", path, strerror(errno));
+		ctl_error(c, CTL_EXIT_FAIL, "restore: %s: %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -89,10 +89,10 @@ restore_lock(const char *dir)
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
 		if (e == EWOULDBLOCK)
-			fprintf(stderr, "posternctl: restore: data_directory %s: in use by posternd "
-			    "pid %s; stop it first\n", dir, buf[0] ? buf : "?");
+			ctl_error(c, CTL_EXIT_FAIL, "restore: data_directory %s: in use by posternd "
+			    "pid %s; stop it first", dir, buf[0] ? buf : "?");
 		else
-			fprintf(stderr, "posternctl: restore: data_directory %s: cannot lock: %s\n",
+			ctl_error(c, CTL_EXIT_FAIL, "restore: data_directory %s: cannot lock: %s",
 			    dir, strerror(e));
 		close(fd);
 		return -1;
@@ -111,14 +111,14 @@ ctl_restore_main(struct ctl *c, int argc, char **argv)
 	if (one_dir(c, argc, argv, "restore") != 0)
 		return CTL_EXIT_USAGE;
 	if (ctl_daemon_running(c)) {
-		fprintf(stderr, "posternctl: restore: posternd is running; stop it first\n");
+		ctl_error(c, CTL_EXIT_FAIL, "restore: posternd is running; stop it first");
 		return CTL_EXIT_FAIL;
 	}
 	queue_params_from_config(&p, ctl_config(c));
-	if ((lock = restore_lock(p.data_directory)) < 0)
+	if ((lock = restore_lock(c, p.data_directory)) < 0)
 		return CTL_EXIT_FAIL;
 	if (queue_restore(&p, argv[1], &n, err, sizeof(err)) != 0) {
-		fprintf(stderr, "posternctl: %s\n", err);
+		ctl_error(c, CTL_EXIT_FAIL, "%s", err);
 		close(lock);
 		return CTL_EXIT_FAIL;
 	}

@@ -238,7 +238,7 @@ cmd_list(int argc, char **argv, const struct config *cfg, int json)
 }
 
 static int
-cmd_dns(int argc, char **argv, const struct config *cfg)
+cmd_dns(struct ctl *c, int argc, char **argv, const struct config *cfg)
 {
 	struct dkimsign_keystore *ks;
 	size_t i, n = 0;
@@ -256,7 +256,7 @@ cmd_dns(int argc, char **argv, const struct config *cfg)
 		}
 	dkimsign_keystore_free(ks);
 	if (n == 0) {
-		fprintf(stderr, "posternctl: no DKIM keys for %s (posternctl dkim generate %s)\n",
+		ctl_error(c, CTL_EXIT_FAIL, "no DKIM keys for %s (posternctl dkim generate %s)",
 		    argv[1], argv[1]);
 		return 1;
 	}
@@ -320,7 +320,7 @@ ctl_dkim_main(struct ctl *c, int argc, char **argv)
 		return CTL_EXIT_FAIL;
 	if (strcmp(argv[1], "list") == 0)
 		return cmd_list(argc - 1, argv + 1, cfg, c->json);
-	return cmd_dns(argc - 1, argv + 1, cfg);
+	return cmd_dns(c, argc - 1, argv + 1, cfg);
 }
 
 /* Does the published SPF policy in TXT contain mechanism M (case-insensitive word)? */

@@ -377,7 +377,14 @@ ctl_queue_main(struct ctl *c, int argc, char **argv)
 		if (nrest != 0 || all)
 			goto usage;
 	} else if (strcmp(verb, "bounce") == 0 && nrest == 0 && !all) {
-		/* --domain D (checked by the daemon: required here) */
+		/* --domain D: the only option parse_opts() writes as "domain"
+		 * (without ids or --all-matching it is required) */
+		if (memmem(args.data, args.len, "\"domain\":", 9) == NULL) {
+			buf_free(&args);
+			fputs(ctl_queue_usage, stderr);
+			return ctl_error(c, CTL_EXIT_USAGE, "queue bounce: give message ids, "
+			    "--domain D or --all-matching [FILTERS]");
+		}
 	} else if (strcmp(verb, "show") == 0) {
 		if (nrest != 1)
 			goto usage;

@@ -116,7 +116,7 @@ spam_open(struct ctl *c, const struct spam_opts *o, int readonly)
 	dir = o->model != NULL ? xstrdup(o->model) : spam_model_dir(ctl_config(c));
 	db = spamdb_open(dir, readonly, err, sizeof(err));
 	if (db == NULL)
-		fprintf(stderr, "posternctl: spam model %s: %s\n", dir, err);
+		ctl_error(c, CTL_EXIT_FAIL, "spam model %s: %s", dir, err);
 	free(dir);
 	return db;
 }
@@ -172,7 +172,7 @@ spam_params_of(struct ctl *c, struct spam_params *p, struct spam_rule *rules)
 		if (spam_rule_parse(pp.spam.rules.items[i], &rules[p->nrules], err, sizeof(err)) == 0)
 			p->nrules++;
 		else
-			fprintf(stderr, "posternctl spam: spam_rules: %s\n", err);
+			fprintf(stderr, "posternctl spam: spam_rules: %s\n", err);	/* a warning */
 	p->rules = rules;
 }
 
@@ -193,12 +193,12 @@ spam_score_files(struct ctl *c, struct spamdb *db, const struct spam_opts *o)
 		int e;
 
 		if ((e = file_read_all(o->files[i], SPAM_MAX_FILE, &data, &len)) != 0) {
-			fprintf(stderr, "posternctl spam: %s: %s\n", o->files[i], strerror(-e));
+			ctl_error(c, CTL_EXIT_FAIL, "spam: %s: %s", o->files[i], strerror(-e));
 			rc = CTL_EXIT_FAIL;
 			continue;
 		}
 		if (spam_score(&st, &p, data, len, &r) != 0) {
-			fprintf(stderr, "posternctl spam: %s: cannot read the model\n", o->files[i]);
+			ctl_error(c, CTL_EXIT_FAIL, "spam: %s: cannot read the model", o->files[i]);
 			rc = CTL_EXIT_FAIL;
 		}
 		free(data);
@@ -241,7 +241,7 @@ spam_stats_print(struct ctl *c, struct spamdb *db)
 	int rc;
 
 	if ((rc = spamdb_stats(db, &s)) != 0) {
-		fprintf(stderr, "posternctl spam: stats: %s\n", strerror(-rc));
+		ctl_error(c, CTL_EXIT_FAIL, "spam: stats: %s", strerror(-rc));
 		return CTL_EXIT_FAIL;
 	}
 	if (c->json) {

@@ -238,8 +238,7 @@ ctl_receipt_main(struct ctl *c, int argc, char **argv)
 	} else if ((rc = ctl_receipt_pubkey(c, pub, b64, sizeof(b64))) != CTL_EXIT_OK)
 		return rc;
 	if ((f = fopen(file, "r")) == NULL) {
-		fprintf(stderr, "posternctl: cannot read %s: %s\n", file, strerror(errno));
-		return CTL_EXIT_FAIL;
+		return ctl_error(c, CTL_EXIT_FAIL, "cannot read %s: %s", file, strerror(errno));
 	}
 	buf_init(&text, 0);
 	for (;;) {

@@ -120,7 +120,7 @@ ctl_suppress_import(struct ctl *c, const char *scope, const char *path)
 	int rc = CTL_EXIT_OK, eof = 0;
 
 	if (in == NULL) {
-		fprintf(stderr, "posternctl: %s: %s\n", path, strerror(errno));
+		ctl_error(c, CTL_EXIT_FAIL, "%s: %s", path, strerror(errno));
 		return CTL_EXIT_FAIL;
 	}
 	buf_init(&args, 0);

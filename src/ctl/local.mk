@@ -10,5 +10,5 @@ posternctl_SOURCES = src/ctl/posternctl.c src/ctl/ctl.c src/ctl/ctl_queue.c \
 posternctl_LDADD = $(POSTERN_LIBS)
 dist_man_MANS += man/posternctl.8
 # Operating postern: status, delivery pause, config, setup, the CLI rules.
-TESTS += tests/integration/test_ops_cli.py tests/integration/test_setup_real.py
-EXTRA_DIST += tests/integration/test_ops_cli.py tests/integration/test_setup_real.py
+TESTS += tests/integration/test_ops_cli.py tests/integration/test_setup_real.py tests/integration/test_cli_rules.py
+EXTRA_DIST += tests/integration/test_ops_cli.py tests/integration/test_setup_real.py tests/integration/test_cli_rules.py

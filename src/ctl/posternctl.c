@@ -156,6 +156,16 @@ complete(int argc, char **argv)
 	const char *p;
 	size_t i;
 
+	/* the words typed so far may start with global options
+	 * (`posternctl -c FILE queue <TAB>`): they name no command */
+	while (argc > 0 && argv[0][0] == '-') {
+		int skip = (strcmp(argv[0], "-c") == 0 || strcmp(argv[0], "-s") == 0) ? 2 : 1;
+
+		if (skip > argc)
+			skip = argc;
+		argc -= skip;
+		argv += skip;
+	}
 	if (argc == 0) {
 		for (i = 0; i < ARRAY_SIZE(groups); i++)
 			printf("%s\n", groups[i].name);
@@ -215,14 +225,30 @@ run_group(struct ctl *c, const struct ctl_group *g, int argc, char **argv)
 	return g->main(c, argc, argv);
 }
 
+/* An unknown group NAME: exit 2, with "did you mean" when one is close. */
+static int
+unknown_group(struct ctl *c, const char *name)
+{
+	char names[1024], alt[64];
+	size_t k, off = 0;
+
+	for (k = 0; k < ARRAY_SIZE(groups) && off < sizeof(names) - 64; k++)
+		off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+		    k ? " " : "", groups[k].name);
+	if (ctl_did_you_mean(names, name, alt, sizeof(alt)))
+		return ctl_error(c, CTL_EXIT_USAGE, "unknown command '%s'; did you mean '%s'?",
+		    name, alt);
+	usage(stderr);
+	return ctl_error(c, CTL_EXIT_USAGE, "unknown command '%s'", name);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct ctl_group *g;
 	struct ctl c;
-	char **args, names[1024];
+	char **args;
 	int n = 0, i, rc;
-	size_t k, off = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.fd = -1;
@@ -255,6 +281,12 @@ main(int argc, char **argv)
 			usage(stdout);
 			free(args);
 			return 0;
+		} else if (strcmp(args[i], "-c") == 0 || strcmp(args[i], "-s") == 0) {
+			usage(stderr);
+			rc = ctl_error(&c, CTL_EXIT_USAGE, "option '%s' needs a %s", args[i],
+			    args[i][1] == 'c' ? "config FILE" : "SOCKET path");
+			free(args);
+			return rc;
 		} else {
 			usage(stderr);
 			rc = ctl_error(&c, CTL_EXIT_USAGE, "unknown option '%s'", args[i]);
@@ -273,30 +305,26 @@ main(int argc, char **argv)
 		return rc;
 	}
 	if (is_help(args[i])) {
+		rc = CTL_EXIT_OK;
 		if (i + 1 < n && (g = ctl_group_find(args[i + 1])) != NULL)
 			ctl_group_usage(g->name, stdout);
+		else if (i + 1 < n && !is_help(args[i + 1]) && strcmp(args[i + 1], "complete") != 0)
+			rc = unknown_group(&c, args[i + 1]);	/* `help qeue`: a usage error */
 		else
 			usage(stdout);
 		free(args);
-		return 0;
+		return rc;
 	}
 	if ((g = ctl_group_find(args[i])) == NULL) {
-		char alt[64];
-
-		for (k = 0; k < ARRAY_SIZE(groups) && off < sizeof(names) - 64; k++)
-			off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
-			    k ? " " : "", groups[k].name);
-		if (ctl_did_you_mean(names, args[i], alt, sizeof(alt)))
-			rc = ctl_error(&c, CTL_EXIT_USAGE, "unknown command '%s'; did you mean "
-			    "'%s'?", args[i], alt);
-		else {
-			usage(stderr);
-			rc = ctl_error(&c, CTL_EXIT_USAGE, "unknown command '%s'", args[i]);
-		}
+		rc = unknown_group(&c, args[i]);
 		free(args);
 		return rc;
 	}
 	rc = run_group(&c, g, n - i, args + i);
+	/* a group's usage error printed only its usage text: under --json
+	 * the error is a JSON object on stdout too, as for every other */
+	if (rc == CTL_EXIT_USAGE && c.json && !c.error_reported)
+		ctl_error(&c, rc, "%s: usage error (posternctl help %s)", g->name, g->name);
 	if (c.fd >= 0)
 		close(c.fd);
 	if (c.queue != NULL)

@@ -136,7 +136,7 @@ render(struct metrics *mx, struct buf *b)
 	struct webhook_stats ws;
 	struct queue_stats qs;
 	struct age_ctx ac;
-	char l[64];
+	char l[160];
 	size_t i;
 
 	memset(&ls, 0, sizeof(ls));
@@ -168,10 +168,35 @@ render(struct metrics *mx, struct buf *b)
 	family(b, "postern_auth_cached_total", "counter",
 	    "Successful SMTP AUTH answered from the verified-credential cache (no scrypt).");
 	sample(b, "postern_auth_cached_total", NULL, rs.auth_cached);
-	family(b, "postern_messages_total", "counter", "Messages at the end of DATA by outcome.");
+	family(b, "postern_messages_total", "counter",
+	    "Messages by outcome: accepted (queued), or refused at MAIL FROM or at the end of DATA.");
 	sample(b, "postern_messages_total", "result=\"accepted\"", rs.accepted);
 	sample(b, "postern_messages_total", "result=\"rejected\"", rs.rejected);
 	sample(b, "postern_messages_total", "result=\"tempfailed\"", rs.tempfailed);
+	{
+		/* every stage of both phases x result, zeros included: the
+		 * stage tables are fixed, so the label set is bounded */
+		static const enum policy_phase phases[2] = { POLICY_MAIL, POLICY_EOM };
+		static const char *const results[2] = { "rejected", "tempfailed" };
+		size_t p, n, si, k;
+
+		family(b, "postern_messages_refused_total", "counter",
+		    "Messages refused at MAIL FROM or at the end of DATA, by the policy stage "
+		    "that refused them (reason \"other\": no stage).");
+		for (p = 0; p < 2; p++) {
+			const struct policy_stage *st = policy_phase_stages(phases[p], &n);
+
+			for (si = 0; si <= n && si < RELAY_REFUSAL_STAGES; si++)
+				for (k = 0; k < 2; k++) {
+					size_t slot = si < n ? si : RELAY_REFUSAL_STAGES - 1;
+
+					snprintf(l, sizeof(l), "phase=\"%s\",reason=\"%s\",result=\"%s\"",
+					    p ? "eom" : "mail", si < n ? st[si].name : "other", results[k]);
+					sample(b, "postern_messages_refused_total", l,
+					    rs.refused[p][slot][k]);
+				}
+		}
+	}
 
 	if (d->cfg->metrics_account_labels) {
 		struct relay_account_stat as[101];

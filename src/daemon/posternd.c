@@ -7,7 +7,8 @@
  * tables, the user), and exits 0 or 1; -V prints the version.
  * Everything else (detaching, signals, the module table, the libuv
  * loop) is src/daemon/daemon.c.  Exit status: 0 after a clean stop,
- * 1 on a configuration or start-up error, 2 on a usage error.
+ * 1 on a configuration or start-up error, 2 on a usage error; -h and
+ * --help print the usage on stdout and exit 0 (posternctl's rule).
  */
 #include "autoconfig.h"
 
@@ -22,14 +23,15 @@
 #include "util.h"
 
 static void
-usage(void)
+usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: posternd [-fnV] [-c file]\n"
+	fprintf(f, "usage: posternd [-fhnV] [-c file]\n"
 	    "  -c file  configuration (default %s/postern/postern.conf)\n"
 	    "  -f       stay in the foreground, log to stderr\n"
 	    "  -n       check the configuration and exit\n"
-	    "  -V       print the version and exit\n", SYSCONFDIR);
-	exit(2);
+	    "  -V       print the version and exit\n"
+	    "  -h       this help\n", SYSCONFDIR);
+	exit(status);
 }
 
 int
@@ -40,17 +42,20 @@ main(int argc, char **argv)
 	char err[8192];
 	int ch, check = 0, foreground = 0;
 
-	while ((ch = getopt(argc, argv, "c:fnV")) != -1) {
+	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+		usage(stdout, 0);
+	while ((ch = getopt(argc, argv, "c:fhnV")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'n': check = 1; break;
 		case 'V': printf("posternd %s\n", PACKAGE_VERSION); return 0;
-		default: usage();
+		case 'h': usage(stdout, 0); break;
+		default: usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 	log_open("posternd", LOG_TO_STDERR, LOG_LEVEL_INFO);
 	if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);

@@ -452,6 +452,14 @@ smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_sta
 		rs->auth_failed += L->snap_rs.auth_failed;
 		rs->auth_locked += L->snap_rs.auth_locked;
 		rs->auth_cached += L->snap_rs.auth_cached;
+		{
+			size_t ph, st, k2;
+
+			for (ph = 0; ph < 2; ph++)
+				for (st = 0; st < RELAY_REFUSAL_STAGES; st++)
+					for (k2 = 0; k2 < 2; k2++)
+						rs->refused[ph][st][k2] += L->snap_rs.refused[ph][st][k2];
+		}
 		pthread_mutex_unlock(&L->mu);
 	}
 }

@@ -392,6 +392,20 @@ relay_count_account(struct relay *r, const char *name, int what)
 		st->tempfailed++;
 }
 
+/* One more message refused in PHASE (MAIL or EOM) by the stage named
+ * BY (NULL: no stage), for postern_messages_refused_total. */
+static void
+relay_count_refusal(struct relay *r, enum policy_phase phase, const char *by, int permfail)
+{
+	size_t n, i, slot = RELAY_REFUSAL_STAGES - 1;
+	const struct policy_stage *st = policy_phase_stages(phase, &n);
+
+	for (i = 0; by != NULL && i < n && i < RELAY_REFUSAL_STAGES - 1; i++)
+		if (strcmp(st[i].name, by) == 0)
+			slot = i;
+	r->stats.refused[phase == POLICY_EOM][slot][permfail ? 0 : 1]++;
+}
+
 size_t
 relay_account_stats(const struct relay *r, struct relay_account_stat *out, size_t max)
 {
@@ -705,6 +719,9 @@ relay_phase_done(void *arg, struct policy_req *req, const struct outcome *o)
 			r->stats.rejected++;
 		else if (o->kind == OUTCOME_TEMPFAIL)
 			r->stats.tempfailed++;
+		if (o->kind == OUTCOME_PERMFAIL || o->kind == OUTCOME_TEMPFAIL)
+			relay_count_refusal(r, POLICY_MAIL, req->decided_by,
+			    o->kind == OUTCOME_PERMFAIL);
 		if (o->kind == OUTCOME_PERMFAIL || o->kind == OUTCOME_TEMPFAIL)
 			relay_count_account(r, rs->acct != NULL ? rs->acct->name : NULL,
 			    o->kind == OUTCOME_PERMFAIL ? ACCT_REJECTED : ACCT_TEMPFAILED);
@@ -1440,6 +1457,8 @@ relay_policy_done(uv_work_t *w, int status)
 			r->stats.tempfailed++;
 		relay_count_account(r, j->account, j->out.kind == OUTCOME_PERMFAIL ?
 		    ACCT_REJECTED : ACCT_TEMPFAILED);
+		relay_count_refusal(r, POLICY_EOM, j->pm.decided_by,
+		    j->out.kind == OUTCOME_PERMFAIL);
 		if (j->out.kind == OUTCOME_PERMFAIL && j->acct != NULL && j->acct->pol.webhook)
 			relay_webhook_rejected(r, j);
 		log_info("sid=%s event=%s reason=policy status=%s", rs->id,

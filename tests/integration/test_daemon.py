@@ -59,7 +59,7 @@ ERROR_CASES = [
     ("  continued\n", 1, "continuation line without a key"),
 ]
 
-plan(len(ERROR_CASES) * 2 + 57 + len(CHECK_CASES) * 2 + 12)
+plan(len(ERROR_CASES) * 2 + 57 + len(CHECK_CASES) * 2 + 12 + 2)
 work = tmpdir()
 
 
@@ -83,6 +83,10 @@ is_(r.returncode, 2, "unknown option: exit 2")
 like(r.stderr, r"usage: posternd", "unknown option: usage text")
 r = run_posternd("-c", conf_file("hostname = ok.test\n"), "extra")
 is_(r.returncode, 2, "stray argument: exit 2")
+for opt in ("-h", "--help"):
+    r = run_posternd(opt)
+    ok(r.returncode == 0 and r.stdout.startswith("usage: posternd") and r.stderr == "",
+       "%s: usage on stdout, exit 0 (as posternctl's --help)" % opt)
 
 # ---- configuration errors through -n --------------------------------------
 for i, (text, line, want) in enumerate(ERROR_CASES):

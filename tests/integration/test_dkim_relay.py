@@ -210,9 +210,9 @@ def main():
     code, text = last
     body = body_of(p, queue_id(text)) if code == 250 else b""
     ok(r.returncode == 0 and code == 250 and not sigs(body) and
-       re.search(r"event=from_domain_mismatch account=relayapp from_domain=other\.test action=logged",
-                 p.log(start)),
-       "account from_domain_action=log: accepted unsigned, and logged")
+       re.search(r"qid=%s event=from_domain_mismatch account=relayapp from_domain=other\.test "
+                 r"action=logged" % queue_id(text), p.log(start)),
+       "account from_domain_action=log: accepted unsigned, and logged under its queue id")
     p.stop()
     done()
 

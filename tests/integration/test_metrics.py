@@ -8,6 +8,9 @@
 - the numbers follow what happened: a message accepted, one refused,
   the queue's messages by state and pending messages by age, deliveries
   by result, histograms of the group commit and of the EOM stages;
+- refusals by reason: postern_messages_refused_total{phase,reason,result}
+  names the policy stage (nul, sender_domain, from_domain, ...), every
+  stage's series present from the start;
   a bad metrics_listen is refused by posternd -n."""
 
 import os
@@ -34,7 +37,7 @@ def value(body, name, labels=""):
 
 
 def main():
-    plan(20)
+    plan(24)
     if shutil.which("curl") is None or shutil.which("promtool") is None:
         skip_all("curl and promtool (Debian prometheus) are needed")
         return
@@ -74,6 +77,10 @@ def main():
         diag(r.stdout[-2000:])
     is_(value(body, "postern_messages_total", 'result="accepted"'), 1, "one message accepted")
     ok((value(body, "postern_messages_total", 'result="rejected"') or 0) >= 1, "one refused at DATA")
+    is_(value(body, "postern_messages_refused_total", 'phase="eom",reason="nul",result="rejected"'), 1,
+        "refused by reason: the NUL message under the nul stage")
+    is_(value(body, "postern_messages_refused_total", 'phase="mail",reason="sender_domain",result="rejected"'),
+        0, "refused by reason: every stage's series is there from the start (zero)")
     ok(value(body, "postern_smtp_connections_total", 'result="accepted"') >= 2, "SMTP connections counted")
     is_(value(body, "postern_delivery_recipients_total", 'result="delivered",class="transport"'), 1,
         "one delivered (class transport: the transport table routed it)")
@@ -92,13 +99,31 @@ def main():
 
     # opt-in per-account counters
     p.stop()
-    p.write_conf({"metrics_account_labels": True, "smtpd_relay_account": "shop"})
+    p.write_conf({"metrics_account_labels": True, "smtpd_relay_account": "shop", "smtpd_loops": 2})
     p.start()
     p.posternctl("account", "add", "shop", "--domain", "example.test")
     sm = p.smtp("relay")
     sm.sendmail("a@example.test", ["z@dest.test"], "From: <a@example.test>\r\nSubject: m\r\n\r\nhi\r\n")
     sm.quit()
+    codes = []
+    for i in range(8):     # one connection each: with smtpd_loops > 1 they spread over the loops
+        sm = p.smtp("relay")
+        sm.ehlo("client.test")
+        codes.append(sm.mail("a@other.test")[0])   # not one of the account's domains
+        sm.quit()
+    code = min(codes)
+    sm = p.smtp("relay")
+    try:
+        sm.sendmail("a@example.test", ["z@dest.test"], "From: <a@other.test>\r\nSubject: m\r\n\r\nhi\r\n")
+    except Exception:
+        pass                                   # 550 5.7.1 From: header domain ...
+    sm.quit()
     rc, head, body = scrape(port)
+    ok(code >= 500 and value(body, "postern_messages_refused_total",
+                             'phase="mail",reason="sender_domain",result="rejected"') == 8,
+       "refused by reason: 8 foreign MAIL FROMs under sender_domain (summed over the loops)")
+    is_(value(body, "postern_messages_refused_total", 'phase="eom",reason="from_domain",result="rejected"'), 1,
+        "refused by reason: a foreign From: under from_domain")
     is_(value(body, "postern_account_messages_total", 'account="shop",result="accepted"'), 1,
         "metrics_account_labels = yes: messages per account")
     r = subprocess.run(["promtool", "check", "metrics"], input=body, stdout=subprocess.PIPE,

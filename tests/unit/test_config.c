@@ -290,6 +290,78 @@ test_sample_names_every_key(void)
 	config_free(def);
 }
 
+/* config_foreach() callback: count the keys that differ from the default. */
+static int
+count_changed(void *arg, const char *key, const char *value, int is_default, int line)
+{
+	(void)key;
+	(void)value;
+	(void)line;
+	if (!is_default)
+		(*(int *)arg)++;
+	return 0;
+}
+
+/*
+ * The sample config promises "every key ... commented out, with its
+ * default value": each `#key = value` line, read back alone, must give
+ * the default (an example belongs in the comment above, not on that
+ * line).  Paths are written for the default prefix: they are mapped to
+ * the configured one first, as `make install` does.
+ */
+static void
+test_sample_values_are_defaults(void)
+{
+	const char *srcdir = getenv("POSTERN_SRCDIR");
+	char path[1024], err[4096], *sample = NULL, *dump = NULL, *line, *save = NULL;
+	size_t len, dumplen = 0;
+	struct config *def = config_load(NULL, err, sizeof(err));
+	FILE *mem;
+	int wrong = 0, checked = 0;
+
+	snprintf(path, sizeof(path), "%s/contrib/postern.conf", srcdir ? srcdir : ".");
+	file_read_all(path, 1 << 20, &sample, &len);
+	mem = open_memstream(&dump, &dumplen);
+	config_dump(def, mem);
+	fclose(mem);
+	for (line = strtok_r(dump, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[128], head[160], text[2048], val[1024];
+		const char *e, *nl;
+		struct config *one;
+		int changed = 0;
+
+		sscanf(line, "%127s", key);
+		snprintf(head, sizeof(head), "\n#%s =", key);
+		if (sample == NULL || (e = strstr(sample, head)) == NULL)
+			continue;	/* test_sample_names_every_key() reports it */
+		e += strlen(head);
+		nl = strchr(e, '\n');
+		snprintf(val, sizeof(val), "%.*s", nl ? (int)(nl - e) : (int)strlen(e), e);
+		if (strncmp(val, " /usr/local/var/", 16) == 0)
+			snprintf(text, sizeof(text), "%s = %s/%s\n", key, LOCALSTATEDIR, val + 16);
+		else if (strncmp(val, " /usr/local/etc/", 16) == 0)
+			snprintf(text, sizeof(text), "%s = %s/%s\n", key, SYSCONFDIR, val + 16);
+		else
+			snprintf(text, sizeof(text), "%s =%s\n", key, val);
+		checked++;
+		if ((one = config_parse("sample", text, strlen(text), err, sizeof(err))) == NULL) {
+			diag("contrib/postern.conf: #%s =%s does not parse: %s", key, val, err);
+			wrong++;
+			continue;
+		}
+		config_foreach(one, 0, count_changed, &changed);
+		if (changed != 0) {
+			diag("contrib/postern.conf: #%s =%s is not the default", key, val);
+			wrong++;
+		}
+		config_free(one);
+	}
+	ok(checked > 100 && wrong == 0, "every #key = value line of the sample config is the default");
+	free(dump);
+	free(sample);
+	config_free(def);
+}
+
 /* Issue 20: smtpd_loops defaults to one loop per online core. */
 static void
 test_loops(void)
@@ -310,7 +382,7 @@ test_loops(void)
 int
 main(void)
 {
-	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2 + 3);
+	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2 + 3 + 1);
 	test_errors();
 	test_values();
 	test_typed();
@@ -318,6 +390,7 @@ main(void)
 	test_restart_keys();
 	test_helpers();
 	test_sample_names_every_key();
+	test_sample_values_are_defaults();
 	test_loops();
 	return done();
 }
