@@ -8,6 +8,9 @@ EXTRA_DIST += contrib/dev/test.sh contrib/dev/run.sh contrib/dev/deps.sh contrib
 EXTRA_DIST += contrib/bench/compare contrib/bench/benchlib.py contrib/bench/smtp-load
 EXTRA_DIST += contrib/bench/smtp-accept contrib/bench/auth-flood contrib/bench/submission-ab
 EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
+# issue 20 items 2, 5: callgrind per message, one session's steps
+EXTRA_DIST += contrib/bench/profile contrib/bench/latency \
+	contrib/bench/results/profile-2026-12-01.md
 # issue 20 item 3: smtpd_loops 1 vs 2
 EXTRA_DIST += contrib/bench/loops-batch contrib/bench/results/compare-loops-2026-12-01.md
 EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/compare-2026-12-01.md \

@@ -38,6 +38,12 @@ int crypto_open(const unsigned char *key, const void *aad, size_t aadlen,
 #define CRYPTO_HMAC_LEN 32
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
     unsigned char out[CRYPTO_HMAC_LEN]);
+/* The same for a key that lives as long as the process (a node key
+ * derived from the master key): its keyed context is kept per thread,
+ * so repeated hashes skip the key schedule.  Never for per-message or
+ * per-account keys, which must not outlive their use in memory. */
+void crypto_hmac_sha256_kept(const void *key, size_t keylen, const void *data, size_t len,
+    unsigned char out[CRYPTO_HMAC_LEN]);
 
 /* ---- scrypt (RFC 7914), for password hashes ---- */
 

@@ -33,9 +33,16 @@ int log_parse_level(const char *s, enum log_level *out);
 void log_close(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
-#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+/* Below the configured level the arguments are not even evaluated
+ * (issue 20: pseudonyms and quoting for lines nobody writes cost more
+ * than the rest of a message's SMTP parsing); so no side effects in
+ * log arguments. */
+#define log_debug(...) \
+	do { if (log_enabled(LOG_LEVEL_DEBUG)) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__); } while (0)
+#define log_info(...) \
+	do { if (log_enabled(LOG_LEVEL_INFO)) log_msg(LOG_LEVEL_INFO, __VA_ARGS__); } while (0)
+#define log_warn(...) \
+	do { if (log_enabled(LOG_LEVEL_WARN)) log_msg(LOG_LEVEL_WARN, __VA_ARGS__); } while (0)
 #define log_err(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
 int log_enabled(enum log_level level);
 

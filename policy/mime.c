@@ -1933,6 +1933,18 @@ mime_feed(struct mime_parser *p, const char *data, size_t len)
 		const char *nl = memchr(data, '\n', len);
 		size_t take = nl ? (size_t)(nl - data) + 1 : len;
 
+		if (p->line.len == 0 && nl != NULL && take <= LINE_CAP) {
+			/* a whole line in the input: handled where it is, not
+			 * copied first (issue 20); handle_line keeps no pointer */
+			int cont = p->line_cont;
+
+			p->line_cont = 0;
+			handle_line(p, data, take, cont);
+			p->pos += take;
+			data += take;
+			len -= take;
+			continue;
+		}
 		if (p->line.len + take > LINE_CAP)
 			take = LINE_CAP - p->line.len;
 		(void)buf_append(&p->line, data, take);

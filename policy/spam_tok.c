@@ -37,6 +37,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "buf.h"
 #include "mime.h"
@@ -205,11 +208,41 @@ spam_registrable_domain(const char *host, size_t len, char *out, size_t outlen)
 
 /* ---- words ---- */
 
-static int
+/* isalnum() of the C locale, spelt out: the ctype call per byte was a
+ * tenth of a large message's tokenising (issue 20). */
+static inline int
+ascii_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Octets words are made of: ASCII letters and digits, every 8-bit
+ * octet (UTF-8 text) and ' $ - _ . @ ! %. */
+static const unsigned char word_octet[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xff] = 1,
+	['\''] = 1, ['$'] = 1, ['-'] = 1, ['_'] = 1, ['.'] = 1, ['@'] = 1, ['!'] = 1, ['%'] = 1,
+};
+
+static inline int
 word_char(unsigned char c)
 {
-	return isalnum(c) || c >= 0x80 || c == '\'' || c == '$' || c == '-' || c == '_'
-	    || c == '.' || c == '@' || c == '!' || c == '%';
+	return word_octet[c];
+}
+
+/* PREFIX then the decimal digits of V into OUT (OUTLEN > 24 + strlen(PREFIX)). */
+static size_t
+fmt_class(char *out, const char *prefix, size_t pl, size_t v)
+{
+	char d[24];
+	size_t n = 0, i;
+
+	memcpy(out, prefix, pl);
+	do
+		d[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	for (i = 0; i < n; i++)
+		out[pl + i] = d[n - 1 - i];
+	return pl + n;
 }
 
 /* The word stream of one part: OSB pairs need the last four words. */
@@ -252,24 +285,34 @@ word_norm(const char *w, size_t n, char *out, size_t outlen)
 {
 	size_t i, digits = 0;
 
-	while (n > 0 && strchr(".'-_!%@", w[0]) != NULL) {
+	while (n > 0 && (w[0] == '.' || w[0] == '\'' || w[0] == '-' || w[0] == '_' || w[0] == '!' ||
+	    w[0] == '%' || w[0] == '@')) {
 		w++;
 		n--;
 	}
-	while (n > 0 && strchr(".'-_@", w[n - 1]) != NULL)
+	while (n > 0 && (w[n - 1] == '.' || w[n - 1] == '\'' || w[n - 1] == '-' ||
+	    w[n - 1] == '_' || w[n - 1] == '@'))
 		n--;
 	if (n < WORD_MIN)
 		return 0;
+	if (n > WORD_MAX) {
+		/* "skip:%c:%zu" with the first octet lower-cased (ASCII only) */
+		unsigned char c = (unsigned char)w[0];
+		char pre[7] = "skip:?:";
+
+		pre[5] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		return fmt_class(out, pre, 7, n / 10 * 10);
+	}
 	for (i = 0; i < n; i++)
-		if (isdigit((unsigned char)w[i]))
+		if (w[i] >= '0' && w[i] <= '9')
 			digits++;
-	if (n > WORD_MAX)
-		return (size_t)snprintf(out, outlen, "skip:%c:%zu", tolower((unsigned char)w[0]),
-		    n / 10 * 10);
 	if (digits == n && n > 4)
-		return (size_t)snprintf(out, outlen, "num:%zu", n);
-	for (i = 0; i < n && i < outlen; i++)
-		out[i] = (char)tolower((unsigned char)w[i]);
+		return fmt_class(out, "num:", 4, n);
+	for (i = 0; i < n && i < outlen; i++) {
+		unsigned char c = (unsigned char)w[i];
+
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
 	return i;
 }
 
@@ -307,7 +350,7 @@ words(struct spam_tokens *t, const char *text, size_t len, const char *prefix)
 static int
 host_char(unsigned char c)
 {
-	return isalnum(c) || c == '-' || c == '.' || c >= 0x80;
+	return ascii_alnum(c) || c == '-' || c == '.' || c >= 0x80;
 }
 
 static size_t
@@ -328,6 +371,29 @@ url_domain(struct spam_tokens *t, const char *host, size_t n)
 	return 0;
 }
 
+/* The first offset from I (below LEN - 4) holding h, H, w or W, or LEN. */
+static size_t
+url_candidate(const char *text, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+	const __m128i fold = _mm_set1_epi8(0x20), h = _mm_set1_epi8('h'), w = _mm_set1_epi8('w');
+
+	while (i + 4 + 16 <= len) {
+		__m128i a = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(text + i)),
+		    fold);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(a, h),
+		    _mm_cmpeq_epi8(a, w)));
+
+		if (m != 0)
+			return i + (size_t)__builtin_ctz(m);
+		i += 16;
+	}
+#endif
+	while (i + 4 < len && (text[i] | 0x20) != 'h' && (text[i] | 0x20) != 'w')
+		i++;
+	return i + 4 < len ? i : len;
+}
+
 /* Every http(s):// and www. host of TEXT; returns how many. */
 static size_t
 urls(struct spam_tokens *t, const char *text, size_t len)
@@ -335,9 +401,14 @@ urls(struct spam_tokens *t, const char *text, size_t len)
 	size_t i = 0, count = 0;
 
 	while (i + 4 < len) {
-		const char *p = text + i;
+		const char *p;
 		size_t h = 0, e;
 
+		/* only h/H/w/W can start a URL: skip the rest at once */
+		i = url_candidate(text, i, len);
+		if (i + 4 >= len)
+			break;
+		p = text + i;
 		if ((p[0] == 'h' || p[0] == 'H') && len - i > 7 && mem_casecmp(p, "http", 4) == 0) {
 			size_t k = 4;
 
@@ -378,6 +449,21 @@ struct tok_ctx {
 	struct buf html;	/* decoded HTML of the current part (for hrefs) */
 };
 
+/* 1 when "http" occurs in S (N octets): memchr to each 'h' (glibc's
+ * memmem per line cost more than the rest of the line's shape). */
+static int
+has_http(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+
+	while (end - p >= 4 && (p = memchr(p, 'h', (size_t)(end - p - 3))) != NULL) {
+		if (p[1] == 't' && p[2] == 't' && p[3] == 'p')
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
 /* Fold the shapes of TEXT's lines (length class, digits, URL, leading
  * capital) into T->template_h: two messages from one template share
  * it whatever their words and numbers. */
@@ -395,8 +481,8 @@ template_fold(struct spam_tokens *t, const char *text, size_t len, size_t *lines
 			n--;
 		if (n > 0) {
 			for (k = 0; k < n; k++)
-				digits |= isdigit((unsigned char)text[i + k]) != 0;
-			url = n > 7 && (memmem(text + i, n, "http", 4) != NULL);
+				digits |= (text[i + k] >= '0' && text[i + k] <= '9');
+			url = n > 7 && has_http(text + i, n);
 			shape = (unsigned)(n < 240 ? n / 16 : 15) | digits << 4 | url << 5 |
 			    (unsigned)(isupper((unsigned char)text[i]) != 0) << 6;
 			t->template_h = (t->template_h ^ shape) * 0x100000001b3ULL;
@@ -525,10 +611,9 @@ size_class(size_t n)
 }
 
 /*
- * Sort V (N hashes) ascending: a least-significant-digit radix sort,
- * eight passes of one byte, through a scratch array.  It replaced
- * qsort() here, whose comparison calls were a fifth of the time of
- * scoring a message (perf, contrib/bench/spam-eval).
+ * Sort V ascending: LSD radix sort, a byte per pass, passes in which
+ * every value has the same byte skipped; a Shell sort for short sets.  Issue 20: qsort() with a
+ * compare callback was a tenth of a large message's tokenising.
  */
 static void
 sort_u64(uint64_t *v, size_t n)
@@ -538,6 +623,22 @@ sort_u64(uint64_t *v, size_t n)
 
 	if (n < 2)
 		return;
+	if (n < 512) {
+		/* few tokens (a short message): eight passes over 256 counters
+		 * would cost more than a Shell sort (Ciura's gaps) */
+		static const size_t gaps[] = { 301, 132, 57, 23, 10, 4, 1 };
+		size_t g, j;
+
+		for (g = 0; g < ARRAY_SIZE(gaps); g++)
+			for (i = gaps[g]; i < n; i++) {
+				uint64_t x = v[i];
+
+				for (j = i; j >= gaps[g] && v[j - gaps[g]] > x; j -= gaps[g])
+					v[j] = v[j - gaps[g]];
+				v[j] = x;
+			}
+		return;
+	}
 	tmp = xmalloc(n * sizeof(*tmp));
 	dst = tmp;
 	for (pass = 0; pass < 8; pass++) {
@@ -548,7 +649,7 @@ sort_u64(uint64_t *v, size_t n)
 		for (i = 0; i < n; i++)
 			count[(src[i] >> shift) & 0xff]++;
 		if (count[(src[0] >> shift) & 0xff] == n)
-			continue;	/* every key has this byte: the order stands */
+			continue;	/* one byte value throughout: order unchanged */
 		for (i = 0; i < 256; i++) {
 			size_t c = count[i];
 

@@ -584,7 +584,10 @@ queue_read_body(struct queue *q, const char *id, struct buf *out)
 		return -ENOENT;
 	if ((rc = db_begin(q->db, 1, &txn)) != 0)
 		return rc;
-	if ((rc = msg_load(q, txn, id, &m, &r)) != 0)
+	/* the envelope stays sealed: only the account, slot, size and chunk
+	 * count are needed here (issue 20: opening it unwrapped the data key
+	 * and opened every address once more per delivery attempt) */
+	if ((rc = msg_load(NULL, txn, id, &m, &r)) != 0)
 		goto out;
 	if (r.flags & (MF_BODY_GONE | MF_DELETED)) {
 		rc = -ENOENT;

@@ -414,17 +414,24 @@ smtp_client_send_msg(struct smtp_client *c, const struct smtp_client_msg *m,
 void
 smtp_client_stuff(struct buf *out, const char *data, size_t len)
 {
-	size_t pos = 0;
+	/* RFC 5321 §4.5.2: a line that starts with "." gets one more.  The
+	 * runs between such lines are appended whole (issue 20: two appends
+	 * per line were a large message's delivery cost). */
+	size_t pos = 0, from = 0;
+	const char *nl;
 
-	while (pos < len) {
-		const char *nl = memchr(data + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - data) + 1 : len;
-
-		if (data[pos] == '.')
+	(void)buf_reserve(out, len + 8);
+	if (len > 0 && data[0] == '.')
+		buf_append(out, ".", 1);
+	while (pos < len && (nl = memchr(data + pos, '\n', len - pos)) != NULL) {
+		pos = (size_t)(nl - data) + 1;
+		if (pos < len && data[pos] == '.') {
+			buf_append(out, data + from, pos - from);
 			buf_append(out, ".", 1);
-		buf_append(out, data + pos, end - pos);
-		pos = end;
+			from = pos;
+		}
 	}
+	buf_append(out, data + from, len - from);
 	if (len > 0 && (len < 2 || data[len - 2] != '\r' || data[len - 1] != '\n'))
 		buf_append_str(out, "\r\n");
 	buf_append_str(out, ".\r\n");

@@ -7,15 +7,30 @@
  * the config reference that phase or job holds, posternctl
  * (src/ctl/ctl_dkim.c, ctl_scan.c) and the tests from the config they
  * loaded.  The params borrow the config's strings and lists, so they
- * are valid while the config they came from is.
+ * are valid while the config they came from is; without a configured
+ * hostname the Received: fields name the host as gethostname() said at
+ * the first message (looked up once per process).
  */
 #include "autoconfig.h"
 
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "policy_params.h"
 #include "relay.h"
+
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+static char host_name[256];	/* gethostname(), once; "" when it failed */
+
+static void
+host_lookup(void)
+{
+	if (gethostname(host_name, sizeof(host_name)) != 0)
+		host_name[0] = '\0';
+	host_name[sizeof(host_name) - 1] = '\0';
+}
 
 void
 policy_params_from_config(struct policy_params *p, const struct config *cfg)
@@ -29,6 +44,13 @@ policy_params_from_config(struct policy_params *p, const struct config *cfg)
 	p->limits.reject_nul = cfg->smtpd_reject_nul;
 
 	p->headers.hostname = cfg->hostname;
+	if (p->headers.hostname == NULL || p->headers.hostname[0] == '\0') {
+		/* the Received: fields' fallback, looked up once per process
+		 * (issue 20: it was a uname() per field per message) */
+		pthread_once(&host_once, host_lookup);
+		if (host_name[0] != '\0')
+			p->headers.hostname = host_name;
+	}
 	p->headers.received_client_ip = cfg->smtpd_received_client_ip;
 	p->from.log_only = cfg->from_domain_action == CONFIG_FROM_DOMAIN_LOG;
 

@@ -148,7 +148,7 @@ addr_index_hash(const char *addr, size_t len, unsigned char out[ADDR_HASH_LEN])
 
 	if (!ix.have || (n = addr_normalise(addr, len, norm, sizeof(norm))) < 0)
 		return -1;
-	crypto_hmac_sha256(ix.key, sizeof(ix.key), norm, (size_t)n, out);
+	crypto_hmac_sha256_kept(ix.key, sizeof(ix.key), norm, (size_t)n, out);
 	crypto_wipe(norm, sizeof(norm));
 	return 0;
 }

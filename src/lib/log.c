@@ -234,9 +234,22 @@ log_pseudonym(const char *addr, size_t len, char *out, size_t outlen)
 		unsigned char c = (unsigned char)addr[i];
 		lower[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
 	}
-	crypto_hmac_sha256(logstate.key, logstate.keylen, lower, len, md);
-	snprintf(out, outlen, "h:%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1],
-	    md[2], md[3], md[4], md[5], md[6], md[7]);
+	crypto_hmac_sha256_kept(logstate.key, logstate.keylen, lower, len, md);
+	{
+		/* "h:" and 16 hex digits, without snprintf (issue 20: several
+		 * pseudonyms per message, each a varargs call) */
+		static const char hex[] = "0123456789abcdef";
+		char h[19];
+
+		h[0] = 'h';
+		h[1] = ':';
+		for (i = 0; i < 8; i++) {
+			h[2 + 2 * i] = hex[md[i] >> 4];
+			h[3 + 2 * i] = hex[md[i] & 15];
+		}
+		h[18] = '\0';
+		str_copy(out, h, outlen);
+	}
 	return out;
 }
 

@@ -73,7 +73,7 @@ token_mac(enum token_kind kind, const char *id_upper, uint32_t no, char out[MAC_
 	in[2 + ID_LEN] = (unsigned char)(no >> 16);
 	in[3 + ID_LEN] = (unsigned char)(no >> 8);
 	in[4 + ID_LEN] = (unsigned char)no;
-	crypto_hmac_sha256(tk.key, sizeof(tk.key), in, sizeof(in), mac);
+	crypto_hmac_sha256_kept(tk.key, sizeof(tk.key), in, sizeof(in), mac);
 	for (i = 0; o < MAC_LEN; i++) {
 		acc = (acc << 8) | mac[i];
 		bits += 8;
@@ -174,8 +174,8 @@ token_msgid_hash_hex(const char *v, size_t n, char out[TOKEN_MSGID_HEX])
 	for (i = at ? (size_t)(at - norm) : len; i < len; i++)
 		if (norm[i] >= 'A' && norm[i] <= 'Z')
 			norm[i] = (char)(norm[i] - 'A' + 'a');
-	crypto_hmac_sha256(tk.key, sizeof(tk.key), label, sizeof(label) - 1, key);
-	crypto_hmac_sha256(key, sizeof(key), norm, len, mac);
+	crypto_hmac_sha256_kept(tk.key, sizeof(tk.key), label, sizeof(label) - 1, key);
+	crypto_hmac_sha256_kept(key, sizeof(key), norm, len, mac);
 	for (i = 0; i < sizeof(mac); i++) {
 		out[2 * i] = hex[mac[i] >> 4];
 		out[2 * i + 1] = hex[mac[i] & 15];

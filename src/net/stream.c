@@ -60,7 +60,16 @@ stream_write_done(uv_write_t *req, int status)
 		st->ops->written(st->arg, status);
 }
 
-/* Hand LEN bytes to uv_write (copied). */
+/*
+ * Send LEN bytes: written at once when the socket takes them (the
+ * usual case for a reply), the rest copied and queued with uv_write.
+ * Issue 20: a uv_write that completes at once still costs a copy, an
+ * allocation and, in libuv, an epoll_ctl on the next loop turn (it
+ * re-arms the watcher when it drops POLLOUT); uv_try_write does none of
+ * that.  Order is kept: libuv refuses a try while writes are queued.
+ * ops->written is called for queued writes only; a write done at once
+ * needs no callback, since the caller looks at stream_unsent() itself.
+ */
 static int
 stream_send(struct stream *st, const void *data, size_t len)
 {
@@ -70,6 +79,18 @@ stream_send(struct stream *st, const void *data, size_t len)
 
 	if (len == 0 || st->closing)
 		return 0;
+	if (st->unsent == 0) {
+		ub = uv_buf_init((char *)data, (unsigned int)len);
+		rc = uv_try_write((uv_stream_t *)&st->tcp, &ub, 1);
+		if (rc > 0) {
+			if ((size_t)rc == len)
+				return 0;
+			data = (const char *)data + rc;
+			len -= (size_t)rc;
+		}
+		/* EAGAIN and errors: uv_write below queues it or reports the error
+		 * through its callback, as before */
+	}
 	w = xmalloc(sizeof(*w) + len);
 	w->st = st;
 	w->len = len;

@@ -5,6 +5,10 @@
  * base64 (RFC 4648 §10) both ways with wrong lengths refused,
  * AES-256-GCM seal/open round trip and tamper detection, uniform
  * random values in range and spread, constant-time equality, wipe.
+ * crypto_hmac_sha256_kept (issue 20: keyed contexts kept per thread)
+ * gives the same MACs as the plain call, also for a key it cannot keep
+ * (RFC 4231 case 6, 131 octets), for more keys than it keeps, after
+ * evictions, and on another thread.
  * And the reason the module exists: two processes forked from one
  * parent draw different random values (the unseeded random() that
  * route.c and delivery used gave every process the same sequence).
@@ -12,6 +16,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +46,81 @@ test_hmac(void)
 	hex(md, sizeof(md), h);
 	is_str(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
 	    "HMAC-SHA256: RFC 4231 test case 2");
+	{
+		/* issue 20: the plain call starts from a per-thread template */
+		unsigned char key[131];
+
+		memset(key, 0xaa, sizeof(key));
+		crypto_hmac_sha256(key, sizeof(key),
+		    "Test Using Larger Than Block-Size Key - Hash Key First", 54, md);
+		hex(md, sizeof(md), h);
+		is_str(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+		    "HMAC-SHA256: RFC 4231 test case 6 (a 131-octet key)");
+	}
+}
+
+struct kept_arg {
+	int same;
+};
+
+static const char *const kept_keys[] = { "k0", "key one", "key two", "3", "four", "five!",
+	"six", "seven", "eight" };
+
+/* Every kept key, round after round, against the plain call. */
+static int
+kept_rounds(int rounds)
+{
+	unsigned char a[CRYPTO_HMAC_LEN], b[CRYPTO_HMAC_LEN];
+	char data[32];
+	int r, same = 1;
+	size_t i;
+
+	for (r = 0; r < rounds; r++)
+		for (i = 0; i < sizeof(kept_keys) / sizeof(kept_keys[0]); i++) {
+			snprintf(data, sizeof(data), "round %d key %zu", r, i);
+			crypto_hmac_sha256(kept_keys[i], strlen(kept_keys[i]), data, strlen(data), a);
+			crypto_hmac_sha256_kept(kept_keys[i], strlen(kept_keys[i]), data,
+			    strlen(data), b);
+			if (memcmp(a, b, sizeof(a)) != 0)
+				same = 0;
+		}
+	return same;
+}
+
+static void *
+kept_thread(void *p)
+{
+	struct kept_arg *a = p;
+
+	a->same = kept_rounds(20);
+	return NULL;
+}
+
+static void
+test_hmac_kept(void)
+{
+	unsigned char md[CRYPTO_HMAC_LEN], key[131];
+	char h[2 * CRYPTO_HMAC_LEN + 1];
+	struct kept_arg arg = { 0 };
+	pthread_t t;
+	int i, same = 1;
+
+	for (i = 0; i < 3; i++) {
+		crypto_hmac_sha256_kept("Jefe", 4, "what do ya want for nothing?", 28, md);
+		hex(md, sizeof(md), h);
+		if (strcmp(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
+			same = 0;
+	}
+	ok(same, "kept HMAC: RFC 4231 case 2, three times over one kept context");
+	memset(key, 0xaa, sizeof(key));
+	crypto_hmac_sha256_kept(key, sizeof(key),
+	    "Test Using Larger Than Block-Size Key - Hash Key First", 54, md);
+	hex(md, sizeof(md), h);
+	is_str(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+	    "kept HMAC: RFC 4231 case 6 (a 131-octet key, not kept)");
+	ok(kept_rounds(5), "kept HMAC: nine keys in turn (more than are kept) match the plain call");
+	ok(pthread_create(&t, NULL, kept_thread, &arg) == 0 && pthread_join(t, NULL) == 0 &&
+	    arg.same, "kept HMAC: the same on another thread");
 }
 
 static void
@@ -140,6 +220,35 @@ test_fork(void)
 	ok(!same, "two processes forked from one parent draw different values");
 }
 
+/* Issue 20: small requests come from a pool the parent filled before
+ * the fork; the child must not hand out what the parent will. */
+static void
+test_fork_pool(void)
+{
+	unsigned char warm[4], child[16], parent[16];
+	int fds[2];
+	pid_t pid;
+
+	crypto_random_bytes(warm, sizeof(warm));	/* the pool is filled now */
+	if (pipe(fds) != 0)
+		fatal("pipe");
+	if ((pid = fork()) == 0) {
+		unsigned char r[16];
+
+		close(fds[0]);
+		crypto_random_bytes(r, sizeof(r));
+		_exit(write(fds[1], r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
+	}
+	close(fds[1]);
+	if (read(fds[0], child, sizeof(child)) != (ssize_t)sizeof(child))
+		memset(child, 0, sizeof(child));
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	crypto_random_bytes(parent, sizeof(parent));
+	ok(memcmp(child, parent, sizeof(child)) != 0,
+	    "a child forked after the pool was filled draws other octets than its parent");
+}
+
 static void
 test_equal_wipe(void)
 {
@@ -155,13 +264,15 @@ test_equal_wipe(void)
 int
 main(void)
 {
-	plan(19);
+	plan(25);
 	test_hmac();
+	test_hmac_kept();
 	test_scrypt();
 	test_base64();
 	test_aead();
 	test_uniform();
 	test_fork();
+	test_fork_pool();
 	test_equal_wipe();
 	return done();
 }

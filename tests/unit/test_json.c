@@ -49,7 +49,7 @@ main(void)
 	char err[128], deep[200];
 	size_t i;
 
-	plan(29 + (int)ARRAY_SIZE(bad));
+	plan(30 + (int)ARRAY_SIZE(bad));
 
 	buf_init(&b, 0);
 	json_out_init(&j, &b);
@@ -69,6 +69,20 @@ main(void)
 	is_str(b.data, "{\"a\":\"x\\\"y\\\\z\\n\\u0001\",\"n\":-42,\"list\":[1,null,true,{}],\"f\":false}",
 	    "writer output");
 
+	{
+		/* issue 20: escapes between runs copied whole, at both ends, NUL, DEL */
+		struct buf e;
+		struct json_out je;
+		static const char in[] = "\"ab\tcd\\\x7f" "efgh\r\n\x1f" "tail\x00" "z\"";
+
+		buf_init(&e, 0);
+		json_out_init(&je, &e);
+		json_strn(&je, in, sizeof(in) - 1);
+		buf_append(&e, "", 1);
+		is_str(e.data, "\"\\\"ab\\tcd\\\\\\u007fefgh\\r\\n\\u001ftail\\u0000z\\\"\"",
+		    "escapes between runs, at both ends, NUL and DEL");
+		buf_free(&e);
+	}
 	v = json_parse(b.data, b.len, err, sizeof(err));
 	ok(v != NULL, "writer output parses");
 	is_str(json_get_str(v, "a", NULL), "x\"y\\z\n\x01", "string unescaped");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "tap.h"
 #include "util.h"
@@ -29,9 +30,27 @@ main(void)
 	static const unsigned char key[32] = { 1, 2, 3 };
 	char out[600], want[600], p1[64], p2[64], small[12];
 
-	plan(13);
+	plan(15);
 	log_set_pseudonym_key(key, sizeof(key));
 	log_set_pseudonymise(1);
+	{
+		/* issue 20: the text form without snprintf; the value is
+		 * HMAC(HMAC(key, label), lower-cased address), 8 octets in hex */
+		unsigned char dk[CRYPTO_HMAC_LEN], md[CRYPTO_HMAC_LEN];
+		char hexs[40], got[64], cut[8], wcut[8];
+		int i;
+
+		crypto_hmac_sha256(key, sizeof(key), "postern log pseudonym v1", 24, dk);
+		crypto_hmac_sha256(dk, sizeof(dk), "bob@example.org", 15, md);
+		for (i = 0; i < 8; i++)
+			snprintf(hexs + 2 * i, 3, "%02x", md[i]);
+		snprintf(want, sizeof(want), "h:%s", hexs);
+		is_str(log_pseudonym("Bob@Example.ORG", 15, got, sizeof(got)), want,
+		    "pseudonym: h: and the first 8 octets of the keyed hash in hex");
+		str_copy(wcut, want, sizeof(wcut));
+		is_str(log_pseudonym("Bob@Example.ORG", 15, cut, sizeof(cut)), wcut,
+		    "a short buffer gets the pseudonym cut and terminated");
+	}
 
 	snprintf(want, sizeof(want), "550 5.1.1 <%s>: Recipient address rejected",
 	    ps("bob.smith@example.org", p1));

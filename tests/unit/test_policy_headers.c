@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "policy.h"
@@ -80,7 +81,7 @@ main(void)
 	struct outcome o;
 	char *s;
 
-	plan(27);
+	plan(29);
 	if (!cfg || !cfg_noip) {
 		diag("config: %s", err);
 		return 1;
@@ -95,6 +96,26 @@ main(void)
 	ok(strstr(s, "for <") == NULL, "no recipient in Received:");
 	free(s);
 
+	{
+		/* issue 20: without a hostname, Received: names gethostname(),
+		 * looked up once in policy_params_from_config */
+		static const char c0[] = "log_level = info\n";
+		struct config *cfg0 = config_parse("t", c0, strlen(c0), err, sizeof(err));
+		struct policy_params pp;
+		char host[256], want[300];
+
+		if (gethostname(host, sizeof(host)) != 0)
+			str_copy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		policy_params_from_config(&pp, cfg0);
+		ok(pp.headers.hostname != NULL && strcmp(pp.headers.hostname, host) == 0,
+		    "no hostname configured: the params carry gethostname()'s (%s)", host);
+		s = run(cfg0, "Subject: x\r\n\r\nbody\r\n", "192.0.2.7", &o);
+		snprintf(want, sizeof(want), "\tby %s (postern) with ESMTPSA;", host);
+		ok(strstr(s, want) != NULL, "and Received: says it");
+		free(s);
+		config_unref(cfg0);
+	}
 	s = run(cfg, "Subject: x\r\n\r\nbody\r\n", "2001:db8::7", &o);
 	ok(strncmp(s, "Received: from app1.example ([IPv6:2001:db8::7])\r\n", 50) == 0, "IPv6 address literal");
 	free(s);

@@ -176,6 +176,97 @@ test_tokenizer(void)
 	    "the Subject is not read twice as head:");
 	ok(has_token("Subject: x\r\n\r\ncall 5551234567\r\n", "num:10"),
 	    "a long number becomes a num: class");
+	/* issue 20: word_norm lost its snprintf and ctype calls; the token
+	 * texts (hence the learned model's hashes) must not change */
+	ok(has_token("Subject: x\r\n\r\n1XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+	    "XXXXXXXXXXXXXXXXXXXXXXX\r\n", "skip:1:70"),
+	    "smtp-source's body line (78 octets) is skip:1:70");
+	/* issue 20: URL starts are found 16 octets at a time */
+	ok(has_token("Subject: x\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "HTTPS://Mail.Shop.Example.ORG/a\r\n", "url:example.org") &&
+	    has_token("Subject: x\r\n\r\nyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyhttp://"
+	    "b.example.net", "url:example.net") &&
+	    has_token("Subject: x\r\n\r\nzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz wWw.Tail.Example",
+	    "url:tail.example"),
+	    "URLs after long runs, upper case, and at the very end of the text");
+	ok(has_token("Subject: x\r\n\r\nZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+	    "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ\r\n", "skip:z:140"),
+	    "skip: class lower-cases its first letter, three digits");
+	ok(has_token("Subject: x\r\n\r\nref 123456789012345678901234\r\n", "num:24") &&
+	    !has_token("Subject: x\r\n\r\nref 1234\r\n", "num:4") &&
+	    has_token("Subject: x\r\n\r\nref 1234\r\n", "1234"),
+	    "num: class for 24 digits; four digits stay a word");
+	ok(has_token("Subject: x\r\n\r\n...'Hello-World!'...\r\n", "hello-world!") &&
+	    has_token("Subject: x\r\n\r\n%%Price$5%% now\r\n", "price$5%%"),
+	    "leading .'-_!%%@ and trailing .'-_@ trimmed, ASCII lower-cased, the rest kept");
+	{
+		/* issue 20: the radix sort leaves a set: strictly ascending, and
+		 * every unigram's hash in it, over thousands of varied words */
+		struct buf m;
+		struct spam_tokens t;
+		size_t i, bad = 0, missing = 0;
+		unsigned x = 12345;
+		const char *p, *nl;
+
+		buf_init(&m, 0);
+		buf_append_str(&m, "Subject: many words\r\n\r\n");
+		for (i = 0; i < 4000; i++) {
+			char word[24];
+
+			x = x * 1103515245u + 12345u;
+			snprintf(word, sizeof(word), "w%ux%u%s", x % 977, (x >> 10) % 131,
+			    i % 12 == 11 ? "\r\n" : " ");
+			buf_append_str(&m, word);
+		}
+		spam_tokens_init(&t);
+		t.keep_text = 1;
+		spam_tokenize(m.data, m.len, &t);
+		for (i = 1; i < t.n; i++)
+			if (t.h[i - 1] >= t.h[i])
+				bad++;
+		for (p = t.text.data; p != NULL && p < t.text.data + t.text.len; p = nl + 1) {
+			uint64_t h;
+			size_t lo = 0, hi = t.n;
+
+			nl = memchr(p, '\n', (size_t)(t.text.data + t.text.len - p));
+			if (nl == NULL)
+				break;
+			h = spam_hash(p, (size_t)(nl - p));
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+
+				if (t.h[mid] < h)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo == t.n || t.h[lo] != h)
+				missing++;
+		}
+		ok(t.n > 4000 && bad == 0 && missing == 0,
+		    "token set sorted and unique (%zu tokens, %zu out of order, %zu missing)", t.n, bad,
+		    missing);
+		spam_tokens_free(&t);
+		/* and a short one (under 512 tokens: the other sort) */
+		m.len = 0;
+		buf_append_str(&m, "Subject: few words\r\n\r\n");
+		for (i = 0; i < 90; i++) {
+			char word[24];
+
+			x = x * 1103515245u + 12345u;
+			snprintf(word, sizeof(word), "v%ux%u ", x % 977, (x >> 10) % 131);
+			buf_append_str(&m, word);
+		}
+		spam_tokens_init(&t);
+		spam_tokenize(m.data, m.len, &t);
+		for (i = 1, bad = 0; i < t.n; i++)
+			if (t.h[i - 1] >= t.h[i])
+				bad++;
+		ok(t.n > 100 && t.n < 512 && bad == 0, "short token set sorted and unique (%zu tokens)",
+		    t.n);
+		spam_tokens_free(&t);
+		buf_free(&m);
+	}
 	{
 		/* the same set whatever the line ending */
 		struct spam_tokens a, b;
@@ -694,7 +785,7 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(110);
+	plan(117);
 	test_math();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)

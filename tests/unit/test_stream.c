@@ -6,7 +6,11 @@
  * made with the openssl CLI like test_tls), bytes both ways through TLS,
  * a large write that leaves bytes unsent (the back-pressure count the
  * listener uses) and drains to zero, EOF seen by the peer, and close
- * through the owners' close callbacks.
+ * through the owners' close callbacks.  Issue 20: a write the socket
+ * takes at once is done when stream_write returns (nothing unsent, no
+ * callback, no copy); a clear write larger than the socket takes goes
+ * out partly at once and the rest queued, and a write after it still
+ * arrives after it.
  */
 #include "autoconfig.h"
 
@@ -118,9 +122,11 @@ run_until(int (*cond)(void))
 
 static int c_connected(void) { return accepted && connected == 1; }
 static int c_clear(void) { return srv.in.len >= 7 && cli.in.len >= 5; }
+static int c_reply(void) { return cli.in.len >= 8; }
 static int c_hs(void) { return srv.handshakes && cli.handshakes; }
 static int c_tls_data(void) { return srv.in.len >= 9 && cli.in.len >= 9; }
 static int c_big(void) { return cli.in.len >= BIG && stream_unsent(&srv.st) == 0; }
+static int c_big_tail(void) { return cli.in.len >= BIG + 4 && stream_unsent(&srv.st) == 0; }
 static int c_eof(void) { return srv.eof > 0; }
 static int c_closed(void) { return srv.closed && cli.closed; }
 
@@ -154,7 +160,7 @@ main(void)
 	char *big;
 	size_t i;
 
-	plan(17);
+	plan(21);
 	if (make_cert() != 0) {
 		diag("cannot make a certificate");
 		return 1;
@@ -183,6 +189,28 @@ main(void)
 	is_mem(cli.in.data, cli.in.len, "220 \n", 5, "client got the clear bytes");
 	ok(!stream_tls_on(&srv.st) && !stream_tls_up(&cli.st), "no TLS yet");
 	buf_reset(&srv.in);
+	buf_reset(&cli.in);
+
+	/* issue 20: written at once when the socket takes it */
+	srv.written = 0;
+	ok(stream_write(&srv.st, "250 ok\r\n", 8) == 0 && stream_unsent(&srv.st) == 0 &&
+	    srv.written == 0, "a reply the socket takes is sent within stream_write");
+	ok(run_until(c_reply) && memcmp(cli.in.data, "250 ok\r\n", 8) == 0, "and arrives");
+	buf_reset(&cli.in);
+	/* larger than the socket takes: part now, the rest queued, order kept */
+	big = malloc(BIG);
+	for (i = 0; i < BIG; i++)
+		big[i] = (char)('A' + i % 26);
+	stream_read_stop(&cli.st);
+	stream_write(&srv.st, big, BIG);
+	stream_write(&srv.st, "tail", 4);
+	ok(stream_unsent(&srv.st) > 0 && stream_unsent(&srv.st) < BIG + 4,
+	    "clear: part sent at once, %zu of %u octets queued", stream_unsent(&srv.st), BIG + 4);
+	stream_read_start(&cli.st);
+	ok(run_until(c_big_tail) && cli.in.len == BIG + 4 && memcmp(cli.in.data, big, BIG) == 0 &&
+	    memcmp(cli.in.data + BIG, "tail", 4) == 0 && srv.written > 0,
+	    "clear: the large write arrives whole, then the write after it");
+	free(big);
 	buf_reset(&cli.in);
 
 	/* TLS */
