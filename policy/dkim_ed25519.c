@@ -93,13 +93,14 @@ line_is_canonical(const char *b, size_t n)
 	return 1;
 }
 
-#define BODY_HASH_CHUNK 65536
+#define BODY_HASH_CHUNK 16384	/* the buffer stays below 32 KiB (test_policy_message) */
 
 /*
  * Relaxed body canonicalisation (§3.4.4) streamed into the SHA-256 CTX:
  * lines are gathered into one buffer hashed every BODY_HASH_CHUNK bytes
  * (not two or three hash updates per line), and a line that is already
- * canonical, as most are, is copied whole.
+ * canonical, as most are, is copied whole (or, when it is longer than
+ * the chunk, hashed in place, so the buffer stays bounded).
  */
 static int
 hash_body_relaxed(EVP_MD_CTX *ctx, const char *b, size_t n)
@@ -127,7 +128,14 @@ hash_body_relaxed(EVP_MD_CTX *ctx, const char *b, size_t n)
 		for (; empty > 0; empty--)
 			buf_append(&out, "\r\n", 2);
 		if (line_is_canonical(b + i, e - i)) {
-			buf_append(&out, b + i, e - i);
+			if (out.len > 0 && out.len + (e - i) > BODY_HASH_CHUNK) {
+				rc = EVP_DigestUpdate(ctx, out.data, out.len) == 1 ? 0 : -1;
+				buf_reset(&out);
+			}
+			if (e - i >= BODY_HASH_CHUNK)	/* a long line: hashed where it is */
+				rc = rc == 0 && EVP_DigestUpdate(ctx, b + i, e - i) == 1 ? 0 : -1;
+			else
+				buf_append(&out, b + i, e - i);
 		} else {
 			for (j = i; j < e;) {
 				size_t k;

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "account.h"
 #include "dkim.h"
 #include "relay.h"
@@ -149,7 +151,7 @@ main(void)
 	const char *msg = "From: News <news@a.test>\r\nTo: r@x.test\r\nSubject: hi\r\n"
 	    "Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n";
 
-	plan(19 + 12 + 4 + 14 + 21);
+	plan(19 + 12 + 4 + 14 + 22);
 
 	/* From: domain, table-driven */
 	for (i = 0; i < ARRAY_SIZE(from_cases); i++) {
@@ -261,6 +263,38 @@ main(void)
 	ok(k3 && dkimsign_key_txt(ks2, k3, &b, err, sizeof(err)) == 0 &&
 	    strncmp(b.data, "v=DKIM1; k=ed25519; p=", 22) == 0 && b.len == 22 + 44,
 	    "Ed25519 TXT record: 32-byte raw key");
+	{
+		/* the relaxed body hash over a line longer than its 16 KiB
+		 * buffer (hashed in place) and one not canonical after it */
+		struct policy_dkim_params dp;
+		struct buf sh, m, cb;
+		unsigned char md[EVP_MAX_MD_SIZE];
+		char want[64], *bh;
+		unsigned mdlen = 0;
+		size_t n;
+
+		memset(&dp, 0, sizeof(dp));
+		buf_init(&sh, 0);
+		buf_init(&m, 0);
+		buf_init(&cb, 0);
+		buf_append_str(&m, "From: a@a.test\r\n\r\n");
+		for (n = 0; n < 40000; n++) {
+			buf_append(&m, "x", 1);
+			buf_append(&cb, "x", 1);
+		}
+		buf_append_str(&m, "\r\na  \t b c \r\n\r\n\r\n");
+		buf_append_str(&cb, "\r\na b c\r\n");
+		EVP_Digest(cb.data, cb.len, md, &mdlen, EVP_sha256(), NULL);
+		buf_free(&cb);
+		EVP_EncodeBlock((unsigned char *)want, md, (int)mdlen);
+		ok(k3 != NULL && dkimsign_sign_with_key(&dp, k3, m.data, m.len, &sh, err,
+		    sizeof(err)) == 0 && (bh = strstr(sh.data, "bh=")) != NULL &&
+		    strncmp(bh + 3, want, strlen(want)) == 0,
+		    "relaxed bh= of a 40,000-octet line and a line with WSP runs is SHA-256 of the "
+		    "canonical body (%s)", want);
+		buf_free(&sh);
+		buf_free(&m);
+	}
 	buf_free(&b);
 	dkimsign_keystore_free(ks2);
 	/* a second active RSA key deactivates the first */
