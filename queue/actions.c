@@ -254,6 +254,29 @@ queue_kv_put(struct queue *q, enum queue_table t, const char *key,
 	return queue_kv_put_audited(q, t, key, val, len, NULL, cb, arg);
 }
 
+/* A key-value op of table T: KEY, its EVENT and AUDIT; the value is
+ * the caller's to set (none: a delete). */
+static struct simple_op *
+kv_op_new(enum queue_table t, const char *key, const char *event,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s = simple_new(OP_KV, cb, arg);
+
+	writer_op_audit(&s->op, audit);
+	s->table = queue_kv_tables[t];
+	s->key = xstrdup(key);
+	s->event = event != NULL ? xstrdup(event) : NULL;
+	return s;
+}
+
+static void
+kv_op_value(struct simple_op *s, const void *val, size_t len)
+{
+	s->val = xmalloc(len + 1);
+	memcpy(s->val, val, len);
+	s->len = len;
+}
+
 int
 queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const char *event, const struct queue_audit *audit,
@@ -263,18 +286,11 @@ queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
 
 	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0')
 		return -EINVAL;
-	s = simple_new(OP_KV, cb, arg);
-	writer_op_audit(&s->op, audit);
-	s->table = queue_kv_tables[t];
-	s->key = xstrdup(key);
-	s->event = event != NULL ? xstrdup(event) : NULL;
+	s = kv_op_new(t, key, event, audit, cb, arg);
 	if (val == NULL)
 		s->del = 1;
-	else {
-		s->val = xmalloc(len + 1);
-		memcpy(s->val, val, len);
-		s->len = len;
-	}
+	else
+		kv_op_value(s, val, len);
 	return simple_submit(q, s);
 }
 
@@ -288,17 +304,11 @@ queue_kv_put_notify(struct queue *q, enum queue_table t, const char *key,
 	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0' || val == NULL ||
 	    (msg_id != NULL && strlen(msg_id) != QUEUE_ID_LEN))
 		return -EINVAL;
-	s = simple_new(OP_KV, cb, arg);
-	writer_op_audit(&s->op, audit);
-	s->table = queue_kv_tables[t];
-	s->key = xstrdup(key);
-	s->event = event != NULL ? xstrdup(event) : NULL;
+	s = kv_op_new(t, key, event, audit, cb, arg);
 	s->outbox = webhook != NULL ? xstrdup(webhook) : NULL;
 	if (msg_id != NULL)
 		str_copy(s->outbox_msg, msg_id, sizeof(s->outbox_msg));
-	s->val = xmalloc(len + 1);
-	memcpy(s->val, val, len);
-	s->len = len;
+	kv_op_value(s, val, len);
 	return simple_submit(q, s);
 }
 
