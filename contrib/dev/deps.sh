@@ -41,6 +41,8 @@
 #                        finds them
 #   strace, libidn12     contrib/bench/compare's durability probe and the
 #                        Exim it runs from the peers cache (peers-setup.sh)
+#   gdb                  test_keystore_pool_crash (posternd stopped at a
+#                        source line and killed there)
 
 set -eu
 what=${1:-test}
@@ -54,7 +56,7 @@ test_pkgs="clang libclang-rt-14-dev lmdb-utils dnsmasq-base iproute2
 python3 python3-aiosmtpd python3-dkim python3-dnslib python3-dnspython
 python3-spf python3-cryptography opendkim-tools postfix libpcre2-dev
 rbldnsd bogofilter prometheus python3-stdnum curl passwd mount e2fsprogs
-strace libidn12"
+strace libidn12 gdb"
 
 # The Python modules the tests import that are not in the standard
 # library, MODULE:PACKAGE (tests/check-devdeps.sh checks this list against
@@ -154,6 +156,7 @@ if [ "$what" = test ]; then
 	need passwd "useradd and groupadd" sh -c 'command -v useradd && command -v groupadd'
 	need mount "mount and losetup" sh -c 'command -v mount && command -v losetup'
 	need e2fsprogs "mkfs.ext4" have mkfs.ext4
+	need gdb "gdb" have gdb
 	need "swaks libnet-ssleay-perl" "openssl s_client for STARTTLS tests" \
 	    sh -c 'openssl s_client -help 2>&1 | grep -q starttls'
 	# libFuzzer: clang must link -fsanitize=fuzzer (libclang-rt-*-dev)
