@@ -15,7 +15,7 @@ import stat
 from harness import *
 from harness import PYTHON
 
-plan(48)
+plan(50)
 
 # --- helpers -------------------------------------------------------------
 d = tmpdir()
@@ -156,6 +156,21 @@ is_(fake.send("a@example.test", ["y@example.test"], make_message())[0], 550,
     "send(): every recipient refused gives the RCPT reply")
 fake.close()
 sink.stop()
+
+# smtpd_loops: the daemon's default unless $POSTERN_TEST_SMTPD_LOOPS says
+saved = os.environ.pop("POSTERN_TEST_SMTPD_LOOPS", None)
+dflt = Postern(name="loopsdefault")
+ok("smtpd_loops" not in dflt.conf and "smtpd_loops" not in open(dflt.conf_path).read(),
+   "without POSTERN_TEST_SMTPD_LOOPS no smtpd_loops is written (the daemon's default)")
+dflt.close()
+os.environ["POSTERN_TEST_SMTPD_LOOPS"] = "1"
+one = Postern(name="loopsone")
+ok("smtpd_loops = 1\n" in open(one.conf_path).read(), "POSTERN_TEST_SMTPD_LOOPS=1 writes smtpd_loops = 1")
+one.close()
+if saved is None:
+    del os.environ["POSTERN_TEST_SMTPD_LOOPS"]
+else:
+    os.environ["POSTERN_TEST_SMTPD_LOOPS"] = saved
 
 # --- Postfix smtp-sink ---------------------------------------------------
 ps = SmtpSink().start()
