@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +81,7 @@ def main():
         "spam_reject_score": "0",
         "spam_rules": "GTUBE:1000:" + GTUBE,
     }).start()
-    plan(44)
+    plan(45)
     ok(add_account(p, "plain").returncode == 0, "account plain (global thresholds)")
     ok(add_account(p, "strict", "spam_reject_score=100").returncode == 0,
        "account strict: spam_reject_score=100")
@@ -169,8 +170,9 @@ def main():
 
     r = p.posternctl("spam", "score", "--json", probe_path)
     j = json.loads(r.stdout.splitlines()[0]) if r.returncode == 0 and r.stdout else {}
-    ok(set(j) >= {"file", "probability", "score", "symbols", "action"} and j["file"] == probe_path,
-       "score --json: one object with file, probability, score, symbols, action")
+    ok(sorted(j) == sorted(["file", "probability", "score", "symbols", "action"]) and
+       j["file"] == probe_path and all(sorted(x) == ["name", "weight"] for x in j["symbols"]),
+       "score --json: one object with exactly file, probability, score, symbols, action")
     ok((j.get("probability") or 0) > 0.99 and j.get("symbols") and
        j["symbols"][0]["name"].startswith("BAYES_9") and j.get("action") == "hold",
        "after learning: the probe scores as spam (%s)" % r.stdout.strip())
@@ -230,6 +232,17 @@ def main():
     r = p.posternctl("spam", "learn", "--model", model, "--spam", "--forget", files["spam"][0])
     s = json.loads(p.posternctl("spam", "stats", "--model", model, "--json").stdout)
     ok(r.returncode == 0 and s.get("spam") == 2, "learn --forget: 2 spam left")
+    # offline: no config file, no daemon (the defaults score); two files, two lines
+    env = {k: v for k, v in p.env.items() if k not in ("POSTERN_CONF", "POSTERN_CONTROL_SOCKET")}
+    r = subprocess.run([p.posternctl_path, "spam", "score", "--json", "--model", model,
+                        files["spam"][1], probe_path], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, cwd=p.dir, timeout=60)
+    lines = [json.loads(x) for x in r.stdout.splitlines()] if r.returncode == 0 else []
+    ok(len(lines) == 2 and [x.get("file") for x in lines] == [files["spam"][1], probe_path] and
+       all(sorted(x) == sorted(["file", "probability", "score", "symbols", "action"])
+           for x in lines),
+       "score --json --model DIR without a config file: one object per file (rc %d %s)"
+       % (r.returncode, r.stderr.strip()[:200]))
     r = p.posternctl("spam", "forget", "--all", "--model", model)
     s = json.loads(p.posternctl("spam", "stats", "--model", model, "--json").stdout)
     ok(r.returncode == 0 and s.get("spam") == 0 and s.get("tokens") == 0,
