@@ -12,7 +12,8 @@ EXTRA_DIST += contrib/bench/peers.py contrib/bench/peers-setup.sh
 EXTRA_DIST += contrib/bench/profile contrib/bench/latency \
 	contrib/bench/results/profile-2026-12-01.md
 # issue 20 item 3: smtpd_loops 1 vs 2
-EXTRA_DIST += contrib/bench/loops-batch contrib/bench/results/compare-loops-2026-12-01.md
+EXTRA_DIST += contrib/bench/loops-batch contrib/bench/results/compare-loops-2026-12-01.md \
+	contrib/bench/results/compare-final-2026-12-01.md
 EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/compare-2026-12-01.md \
 	contrib/bench/results/auth-flood-2026-12-01.md \
 	contrib/bench/results/suppress-2026-12-01.md \
