@@ -80,7 +80,8 @@ unsigned review_fingerprint_distance(uint64_t a, uint64_t b);
 
 /*
  * What the review commands need from a content classifier.  learn():
- * train RAW as spam (1) or ham (0); 0 or -1.  Either member may be NULL
+ * train RAW as spam (1) or ham (0); 0, 1 when declined (the spam
+ * model's balance guard), or -1.  Either member may be NULL
  * (not available: the command says so in its result).
  */
 struct review_classifier {

@@ -216,7 +216,7 @@ struct spam_symbol {
 
 struct spam_result {
 	double probability;		/* classifier's, in [0,1]; -1 when inactive */
-	double score;			/* sum of the symbols' weights */
+	double score;			/* sum of every check's weight */
 	struct spam_symbol sym[SPAM_MAX_SYMBOLS];
 	size_t nsym;
 	enum spam_action action;
@@ -245,7 +245,9 @@ int spam_score(const struct spam_store *store, const struct spam_params *p,
  * the caller, freed by the caller). */
 int spam_score_tokens(const struct spam_store *store, const struct spam_params *p,
     const char *msg, size_t len, struct spam_result *out, struct spam_tokens *t);
-/* Add symbol NAME with WEIGHT to R (ignored when full). */
+/* Add WEIGHT to the score and NAME to the symbols; when SPAM_MAX_SYMBOLS
+ * are listed, the weight still counts and the lightest symbol makes way
+ * for a heavier one. */
 void spam_result_add(struct spam_result *r, const char *name, double weight);
 /* The action for SCORE under P. */
 enum spam_action spam_action_for(const struct spam_params *p, double score);

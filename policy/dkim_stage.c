@@ -209,16 +209,20 @@ dkimsign_from_domain(const char *msg, size_t len, char *out, size_t outlen)
 
 /* NULL-terminated lowercase header-name list; From is always included,
  * and so are List-Unsubscribe and List-Unsubscribe-Post (RFC 8058 §4:
- * the signature must cover both; the signers sign only fields that are
- * present, so this costs nothing for messages without them). */
+ * the signature must cover both) and X-Postern-Spam (the spam stage's
+ * verdict, added before DKIM signs so that a receiver can trust it);
+ * the signers sign only fields that are present, so this costs nothing
+ * for messages without them. */
 char **
 dkimsign_header_names(const struct policy_dkim_params *p)
 {
-	static const char *const always[] = { "list-unsubscribe", "list-unsubscribe-post" };
+	static const char *const always[] = { "list-unsubscribe", "list-unsubscribe-post",
+	    "x-postern-spam" };
+	enum { NALWAYS = sizeof(always) / sizeof(always[0]) };
 	const struct policy_strlist *l = &p->sign_headers;
-	char **v = xcalloc(l->n + 4, sizeof(*v));
+	char **v = xcalloc(l->n + NALWAYS + 2, sizeof(*v));
 	size_t i, n = 0, k;
-	int from = 0, have[2] = { 0, 0 };
+	int from = 0, have[NALWAYS] = { 0 };
 
 	for (i = 0; i < l->n; i++) {
 		const char *h = l->items[i];
@@ -233,12 +237,12 @@ dkimsign_header_names(const struct policy_dkim_params *p)
 		dkimsign_lower(v[n]);
 		if (strcmp(v[n], "from") == 0)
 			from = 1;
-		for (k = 0; k < 2; k++)
+		for (k = 0; k < NALWAYS; k++)
 			if (strcmp(v[n], always[k]) == 0)
 				have[k] = 1;
 		n++;
 	}
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < NALWAYS; k++)
 		if (!have[k])
 			v[n++] = xstrdup(always[k]);
 	if (!from)

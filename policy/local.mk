@@ -89,9 +89,9 @@ EXTRA_DIST += contrib/bench/spam-eval/spam-eval contrib/bench/spam-eval/run.sh \
 	contrib/bench/spam-eval/README
 # tag / hold / reject, GTUBE, learning from the CLI through the real daemon.
 TESTS += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py \
-	tests/integration/test_spam_signals.py
+	tests/integration/test_spam_signals.py tests/integration/test_spam_dkim.py
 EXTRA_DIST += tests/integration/test_spam.py tests/integration/test_spam_dnsbl.py \
-	tests/integration/test_spam_signals.py
+	tests/integration/test_spam_signals.py tests/integration/test_spam_dkim.py
 # Abuse review (issue 16): the masked view of a held message and the
 # content fingerprint for --similar; the per-account trigger windows are
 # src/account/abuse.c.

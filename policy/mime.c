@@ -558,7 +558,16 @@ mime_encode(enum mime_cte cte, const char *in, size_t len, struct buf *out)
 
 struct aside {
 	size_t s, e;		/* IN[s..e) */
+	unsigned depth;		/* 1: set aside by the main pass, 2: by an aside's, ... */
 };
+
+/* Asides of asides (a comment in a hidden element in a comment ...)
+ * are converted as HTML down to this depth; deeper ones as plain text.
+ * Within one depth the asides are disjoint parts of the input, so the
+ * work is at most ASIDE_MAX_DEPTH passes over it: without the bound,
+ * "<!--" or "<span style=display:none>" repeated n times set n nested
+ * asides aside, each running to the end (n passes: quadratic). */
+#define ASIDE_MAX_DEPTH 4
 
 struct textw {
 	struct buf *out;
@@ -573,6 +582,7 @@ struct textw {
 	 * most one per tag or markup construct: bounded by the input. */
 	struct aside *aside;
 	size_t naside, aside_cap;
+	unsigned depth;		/* of the pass running: 0 main, else the aside's */
 };
 
 /* Set IN[s..e) aside (see struct textw). */
@@ -586,6 +596,7 @@ tw_aside(struct textw *w, size_t s, size_t e)
 		w->aside = xrealloc(w->aside, w->aside_cap * sizeof(*w->aside));
 	}
 	w->aside[w->naside].s = s;
+	w->aside[w->naside].depth = w->depth + 1;
 	w->aside[w->naside++].e = e;
 }
 
@@ -1007,6 +1018,9 @@ mime_to_text(const char *in, size_t len, enum mime_charset cs, unsigned flags,
 		struct aside r = w.aside[a];	/* text_run may move the array */
 
 		tw_put(&w, "\n", 1, r.s, 0);
+		w.depth = r.depth;
+		/* too deep: its markup is text, it sets nothing aside */
+		w.flags = r.depth > ASIDE_MAX_DEPTH ? flags & ~(unsigned)MIME_TEXT_HTML : flags;
 		text_run(&w, in, r.s, r.e);
 		tw_put(&w, "\n", 1, r.e - 1, 0);
 	}

@@ -216,12 +216,25 @@ spam_rule_parse(const char *s, struct spam_rule *out, char *err, size_t errlen)
 void
 spam_result_add(struct spam_result *r, const char *name, double weight)
 {
-	if (r->nsym >= SPAM_MAX_SYMBOLS)
+	size_t i, k = 0;
+
+	/* Every weight counts: a full list must not hide a later check
+	 * (NEAR_DUP_REJECTED, a blocklist) behind 16 matched rules. */
+	r->score += weight;
+	if (r->nsym >= SPAM_MAX_SYMBOLS) {
+		/* the list keeps the heaviest: replace the lightest */
+		for (i = 1; i < r->nsym; i++)
+			if (fabs(r->sym[i].weight) < fabs(r->sym[k].weight))
+				k = i;
+		if (fabs(weight) <= fabs(r->sym[k].weight))
+			return;
+		str_copy(r->sym[k].name, name, sizeof(r->sym[0].name));
+		r->sym[k].weight = weight;
 		return;
+	}
 	str_copy(r->sym[r->nsym].name, name, sizeof(r->sym[0].name));
 	r->sym[r->nsym].weight = weight;
 	r->nsym++;
-	r->score += weight;
 }
 
 enum spam_action

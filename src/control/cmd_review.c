@@ -70,9 +70,11 @@
 /*
  * review_classifier.learn over the daemon's spam model (issue 15):
  * release = ham, reject/flag = spam, with the balance guard (a class
- * that would swamp the other is not learned; that is not a failure); a
- * learned spam's near-duplicate fingerprint is remembered too, so later
- * copies score NEAR_DUP_REJECTED for every account.
+ * that would swamp the other is not learned: 1, not a failure, and the
+ * result says so).  The near-duplicate fingerprint of a rejected or
+ * flagged message is remembered by cmd_review_decide() whether or not
+ * it is learned, so later copies score NEAR_DUP_REJECTED for every
+ * account.
  */
 static int
 review_spam_learn(void *arg, const char *raw, size_t len, int spam)
@@ -80,9 +82,7 @@ review_spam_learn(void *arg, const char *raw, size_t len, int spam)
 	const struct spam_store *st = arg;
 	int rc = spam_learn(st, raw, len, spam ? SPAM_SPAM : SPAM_HAM, SPAM_LEARN_BALANCED);
 
-	if (rc == 0 && spam)
-		(void)spam_reject_fingerprint(st, raw, len);
-	return rc < 0 ? -1 : 0;
+	return rc < 0 ? -1 : rc;
 }
 
 /* ---- small helpers ---- */
@@ -630,6 +630,7 @@ struct decide {
 	int *status;
 	int learn, similar, notify;
 	int learned;
+	size_t declined;		/* by the balance guard */
 	const char *learn_why;
 	char **similar_ids;		/* owned */
 	size_t nsimilar;
@@ -845,9 +846,12 @@ decide_result(struct decide *d)
 	}
 	json_arr_end(out);
 	if (d->learn) {
-		json_kv_bool(out, "learned", d->learned);
-		if (!d->learned)
-			json_kv_str(out, "learn_note", d->learn_why);
+		json_kv_bool(out, "learned", d->learned && d->declined == 0);
+		if (d->declined > 0)
+			json_kv_int(out, "declined", (int64_t)d->declined);
+		if (!d->learned || d->declined > 0)
+			json_kv_str(out, "learn_note", d->learned ? "the balance guard declined "
+			    "(that class would swamp the other)" : d->learn_why);
 	}
 	if (d->similar) {
 		json_key(out, "similar_held");
@@ -1047,7 +1051,7 @@ cmd_review_decide(struct control_req *req, enum queue_review_op op)
 	uint64_t *fps = NULL;
 	struct mime_limits lim;
 	size_t i;
-	int rc;
+	int rc, remember;
 
 	d->req = req;
 	d->op = op;
@@ -1092,8 +1096,10 @@ cmd_review_decide(struct control_req *req, enum queue_review_op op)
 	lim.max_depth = req->cfg ? (unsigned)req->cfg->mime_max_depth : 10;
 	lim.max_parts = req->cfg ? (unsigned)req->cfg->mime_max_parts : 500;
 	lim.max_decoded = req->cfg ? req->cfg->mime_max_decoded_size : 100u << 20;
-	/* Content is needed before a reject shreds it: learning, fingerprints. */
-	if (d->learn || d->similar) {
+	/* Content is needed before a reject shreds it: learning, fingerprints
+	 * (a rejected or flagged message's is always remembered, issue 15). */
+	remember = op != QUEUE_REVIEW_RELEASE && req->spam != NULL;
+	if (d->learn || d->similar || remember) {
 		struct review_classifier classifier = { "fingerprint", NULL, NULL };
 
 		if (req->spam != NULL) {
@@ -1115,11 +1121,19 @@ cmd_review_decide(struct control_req *req, enum queue_review_op op)
 			}
 			if (d->similar)
 				fps[i] = review_fingerprint(body.data ? body.data : "", body.len, &lim);
-			if (d->learn && classifier.learn != NULL &&
-			    classifier.learn(classifier.arg, body.data ? body.data : "", body.len,
-			    op != QUEUE_REVIEW_RELEASE) != 0) {
-				d->learned = 0;
-				d->learn_why = "the classifier failed";
+			if (remember)
+				(void)spam_reject_fingerprint(req->spam, body.data ? body.data : "",
+				    body.len);
+			if (d->learn && classifier.learn != NULL) {
+				int lr = classifier.learn(classifier.arg, body.data ? body.data : "",
+				    body.len, op != QUEUE_REVIEW_RELEASE);
+
+				if (lr < 0) {
+					d->learned = 0;
+					d->learn_why = "the classifier failed";
+				} else if (lr > 0) {
+					d->declined++;
+				}
 			}
 			body_wipe(&body);
 		}

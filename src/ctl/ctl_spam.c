@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "daemon.h"
@@ -153,8 +154,9 @@ spam_learn_files(struct spamdb *db, const struct spam_opts *o, int forget)
 	return rc;
 }
 
-/* The scoring settings of the config, as the EOM stage reads them. */
-static void
+/* The scoring settings of the config, as the EOM stage reads them.
+ * 0, or -1 when there is no config (ctl_config said why). */
+static int
 spam_params_of(struct ctl *c, struct spam_params *p, struct spam_rule *rules)
 {
 	const struct config *cfg = ctl_config(c);
@@ -162,6 +164,8 @@ spam_params_of(struct ctl *c, struct spam_params *p, struct spam_rule *rules)
 	char err[128];
 	size_t i;
 
+	if (cfg == NULL)
+		return -1;
 	policy_params_from_config(&pp, cfg);
 	memset(p, 0, sizeof(*p));
 	p->tag_score = pp.spam.tag_score;
@@ -174,6 +178,7 @@ spam_params_of(struct ctl *c, struct spam_params *p, struct spam_rule *rules)
 		else
 			fprintf(stderr, "posternctl spam: spam_rules: %s\n", err);	/* a warning */
 	p->rules = rules;
+	return 0;
 }
 
 static int
@@ -185,7 +190,8 @@ spam_score_files(struct ctl *c, struct spamdb *db, const struct spam_opts *o)
 	int i, rc = 0;
 
 	spamdb_store(db, &st);
-	spam_params_of(c, &p, rules);
+	if (spam_params_of(c, &p, rules) != 0)
+		return CTL_EXIT_FAIL;
 	for (i = 0; i < o->nfiles; i++) {
 		struct spam_result r;
 		char *data = NULL;
@@ -213,8 +219,7 @@ spam_score_files(struct ctl *c, struct spamdb *db, const struct spam_opts *o)
 			for (k = 0; k < r.nsym; k++)
 				printf("%s{\"name\":\"%s\",\"weight\":%.2f}", k ? "," : "", r.sym[k].name,
 				    r.sym[k].weight);
-			printf("],\"action\":\"%s\",\"tokens\":%zu}\n", spam_straction(r.action),
-			    r.ntokens);
+			printf("],\"action\":\"%s\"}\n", spam_straction(r.action));
 		} else {
 			struct buf line;
 
@@ -323,6 +328,13 @@ ctl_spam_main(struct ctl *c, int argc, char **argv)
 		if (argc >= 2)
 			free(o.files);
 		return CTL_EXIT_USAGE;
+	}
+	if (o.model != NULL && !c->config_given && c->cfg == NULL &&
+	    access(c->config_path, F_OK) != 0) {
+		/* a standalone model needs no daemon: score with the defaults */
+		char err[256];
+
+		c->cfg = config_load(NULL, err, sizeof(err));
 	}
 	if (o.ids && (strcmp(verb, "learn") == 0 || strcmp(verb, "score") == 0)) {
 		if (o.nfiles == 0 || o.model != NULL || (verb[0] == 'l' && o.cls < 0))

@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +81,7 @@ def main():
         "spam_reject_score": "0",
         "spam_rules": "GTUBE:1000:" + GTUBE,
     }).start()
-    plan(44)
+    plan(51)
     ok(add_account(p, "plain").returncode == 0, "account plain (global thresholds)")
     ok(add_account(p, "strict", "spam_reject_score=100").returncode == 0,
        "account strict: spam_reject_score=100")
@@ -169,8 +170,9 @@ def main():
 
     r = p.posternctl("spam", "score", "--json", probe_path)
     j = json.loads(r.stdout.splitlines()[0]) if r.returncode == 0 and r.stdout else {}
-    ok(set(j) >= {"file", "probability", "score", "symbols", "action"} and j["file"] == probe_path,
-       "score --json: one object with file, probability, score, symbols, action")
+    ok(sorted(j) == sorted(["file", "probability", "score", "symbols", "action"]) and
+       j["file"] == probe_path and all(sorted(x) == ["name", "weight"] for x in j["symbols"]),
+       "score --json: one object with exactly file, probability, score, symbols, action")
     ok((j.get("probability") or 0) > 0.99 and j.get("symbols") and
        j["symbols"][0]["name"].startswith("BAYES_9") and j.get("action") == "hold",
        "after learning: the probe scores as spam (%s)" % r.stdout.strip())
@@ -220,6 +222,27 @@ def main():
     v = json.dumps(m.get("verdicts"))
     ok("NEAR_DUP_REJECTED" in v, "the next copy of the rejected message scores NEAR_DUP_REJECTED")
 
+    # a plain reject (no --learn) remembers the fingerprint too: a
+    # variant from another account scores NEAR_DUP_REJECTED
+    campaign = ("Dear customer, your mailbox quota verification is overdue and your "
+                "account will be suspended today unless you confirm your password at "
+                "the secure portal below within the next twelve hours. Regards, the "
+                "helpdesk team of the mail service. Accounts that are not confirmed "
+                "lose every stored message and cannot be restored by our staff, so "
+                "please act now and keep this notice for your records. %s\r\n")
+    code, text = send("plain", make_message(mail_from="app@acme.test", subject="quota",
+                                            body=campaign % ("ref 1 " + GTUBE)))
+    before = json.loads(p.posternctl("spam", "stats", "--json").stdout)
+    r = p.posternctl("review", "reject", queue_id(text), "--json")
+    after = json.loads(p.posternctl("spam", "stats", "--json").stdout)
+    ok(r.returncode == 0 and after.get("spam") == before.get("spam"),
+       "review reject without --learn: not learned (%s)" % r.stdout.strip()[:120])
+    code, text = send("lenient", make_message(mail_from="app@acme.test", subject="quota!",
+                                              body=campaign % ("ref 2 " + GTUBE)))
+    v = json.dumps(p.queue_show(queue_id(text)).get("verdicts"))
+    ok(code == 250 and "NEAR_DUP_REJECTED" in v,
+       "a variant from another account after a plain reject: NEAR_DUP_REJECTED (%s)" % v[:200])
+
     # -- a standalone model ----------------------------------------------
     model = os.path.join(p.dir, "model")
     r = p.posternctl("spam", "learn", "--model", model, "--spam", *files["spam"][:3])
@@ -230,6 +253,17 @@ def main():
     r = p.posternctl("spam", "learn", "--model", model, "--spam", "--forget", files["spam"][0])
     s = json.loads(p.posternctl("spam", "stats", "--model", model, "--json").stdout)
     ok(r.returncode == 0 and s.get("spam") == 2, "learn --forget: 2 spam left")
+    # offline: no config file, no daemon (the defaults score); two files, two lines
+    env = {k: v for k, v in p.env.items() if k not in ("POSTERN_CONF", "POSTERN_CONTROL_SOCKET")}
+    r = subprocess.run([p.posternctl_path, "spam", "score", "--json", "--model", model,
+                        files["spam"][1], probe_path], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, cwd=p.dir, timeout=60)
+    lines = [json.loads(x) for x in r.stdout.splitlines()] if r.returncode == 0 else []
+    ok(len(lines) == 2 and [x.get("file") for x in lines] == [files["spam"][1], probe_path] and
+       all(sorted(x) == sorted(["file", "probability", "score", "symbols", "action"])
+           for x in lines),
+       "score --json --model DIR without a config file: one object per file (rc %d %s)"
+       % (r.returncode, r.stderr.strip()[:200]))
     r = p.posternctl("spam", "forget", "--all", "--model", model)
     s = json.loads(p.posternctl("spam", "stats", "--model", model, "--json").stdout)
     ok(r.returncode == 0 and s.get("spam") == 0 and s.get("tokens") == 0,
@@ -240,7 +274,8 @@ def main():
     is_(r.returncode, 2, "learn without files: usage error")
 
     # -- stale tokens expire in the daemon (spam_token_expiry) ------------
-    q = Postern(name="spamexp", conf={"delivery_enabled": "no", "spam_token_expiry": "2s"}).start()
+    q = Postern(name="spamexp", conf={"delivery_enabled": "no", "spam_token_expiry": "2s",
+                                      "spam_rules": "GTUBE:1000:" + GTUBE}).start()
     r = q.posternctl("spam", "learn", "--spam", *files["spam"][:3])
     s = json.loads(q.posternctl("spam", "stats", "--json").stdout)
     ok(r.returncode == 0 and s.get("tokens", 0) > 0, "expiry: 3 spam learned (%s tokens)"
@@ -249,6 +284,31 @@ def main():
        "expiry: the daemon deletes the tokens not learned for 2s")
     s = json.loads(q.posternctl("spam", "stats", "--json").stdout)
     ok(s.get("tokens") == 0 and s.get("spam") == 3, "expiry: no token left, the counts stay")
+
+    # -- the reviewers' balance guard: 3 + 48 spam, 0 ham: 4 x 0 + 50 < 52 --
+    r = q.posternctl("spam", "learn", "--spam", *(files["spam"] + files["spam"][:23]))
+    ok(r.returncode == 0 and json.loads(q.posternctl("spam", "stats", "--json").stdout)
+       .get("spam") == 51, "guard: 51 spam, 0 ham learned from the CLI")
+    ok(add_account(q, "one").returncode == 0 and add_account(q, "two").returncode == 0,
+       "guard: accounts one, two")
+    code, text = q.send("app@acme.test", ["user@example.test"],
+                        make_message(mail_from="app@acme.test", subject="quota",
+                                     body=campaign % ("ref 3 " + GTUBE)),
+                        listener="submission", auth=("one", "pw-one-secret"))
+    r = q.posternctl("review", "reject", queue_id(text), "--learn", "--json")
+    j = json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else {}
+    s = json.loads(q.posternctl("spam", "stats", "--json").stdout)
+    ok(r.returncode == 0 and j.get("learned") is False and j.get("declined") == 1 and
+       "balance guard" in j.get("learn_note", "") and s.get("spam") == 51,
+       "review reject --learn past the guard: declined and said so, not learned (%s)"
+       % r.stdout.strip()[:200])
+    code, text = q.send("app@acme.test", ["user@example.test"],
+                        make_message(mail_from="app@acme.test", subject="quota",
+                                     body=campaign % ("ref 4 " + GTUBE)),
+                        listener="submission", auth=("two", "pw-two-secret"))
+    v = json.dumps(q.queue_show(queue_id(text)).get("verdicts"))
+    ok(code == 250 and "NEAR_DUP_REJECTED" in v,
+       "the declined message's variant from account two: NEAR_DUP_REJECTED (%s)" % v[:160])
     done()
 
 

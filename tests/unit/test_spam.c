@@ -780,13 +780,37 @@ test_config_check(void)
 	}
 }
 
+/* v15: a full symbol list still counts every weight and keeps the
+ * heaviest symbols (16 matched rules hid NEAR_DUP_REJECTED before). */
+static void
+test_result_full(void)
+{
+	struct spam_result r;
+	char name[32];
+	size_t i;
+	int big = 0;
+
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < SPAM_MAX_SYMBOLS; i++) {
+		snprintf(name, sizeof(name), "RULE_%zu", i);
+		spam_result_add(&r, name, 0.5);
+	}
+	spam_result_add(&r, "NEAR_DUP_REJECTED", 10.0);
+	spam_result_add(&r, "TINY", 0.1);
+	for (i = 0; i < r.nsym; i++)
+		big += strcmp(r.sym[i].name, "NEAR_DUP_REJECTED") == 0;
+	ok(r.nsym == SPAM_MAX_SYMBOLS && big == 1 && fabs(r.score - 18.1) < 1e-9,
+	    "16 rules, then NEAR_DUP_REJECTED: score 18.1 (%.2f), the heavy symbol listed", r.score);
+}
+
 int
 main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(117);
+	plan(118);
 	test_math();
+	test_result_full();
 	test_tokenizer();
 	if (mkdtemp(dir) == NULL)
 		return 1;

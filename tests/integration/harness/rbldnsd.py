@@ -75,13 +75,15 @@ def _qname(pkt):
 class DnsDrop:
     """127.0.0.1:PORT forwards UDP queries to UPSTREAM ("host:port")
     except those for names in or under DROP_ZONES, which get no answer
-    at all.  dropped counts them (by zone)."""
+    at all.  dropped counts them (by zone), seen counts every query by
+    question name."""
 
     def __init__(self, upstream, drop_zones):
         host, port = upstream.rsplit(":", 1)
         self.upstream = (host, int(port))
         self.zones = [z.lower().rstrip(".") for z in drop_zones]
         self.dropped = {z: 0 for z in self.zones}
+        self.seen = {}                # every question name: how many queries
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -119,6 +121,8 @@ class DnsDrop:
             except OSError:
                 return
             name = _qname(pkt)
+            if name is not None:
+                self.seen[name] = self.seen.get(name, 0) + 1
             z = self._dropped_zone(name) if name is not None else None
             if z is not None:
                 self.dropped[z] += 1
