@@ -55,8 +55,7 @@ def message(to, subject):
 
 
 def suppressed(p, addr):
-    r = p.posternctl("suppress", "check", addr, "--account", "relayapp", "--json")
-    return json.loads(r.stdout) if r.stdout.strip() else {}
+    return p.suppression(addr, "relayapp")
 
 
 def curl(*args):
@@ -66,23 +65,7 @@ def curl(*args):
 
 
 def fb_send(p, rcpt, data, mail_from=""):
-    """One message to the feedback listener: (code of RCPT or DATA, text)."""
-    s = smtplib.SMTP("127.0.0.1", p.fb_port, local_hostname="mx.provider.test", timeout=30)
-    try:
-        s.ehlo()
-        code, text = s.mail(mail_from)
-        code, text = s.rcpt(rcpt)
-        if code != 250:
-            return code, text.decode()
-        code, text = s.data(data)
-        return code, text.decode()
-    except smtplib.SMTPServerDisconnected:
-        return 0, "disconnected"
-    finally:
-        try:
-            s.quit()
-        except Exception:
-            pass
+    return p.feedback_send(rcpt, data, mail_from)
 
 
 def dsn(orig_rcpt, status, action="failed"):

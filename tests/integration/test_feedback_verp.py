@@ -28,25 +28,11 @@ from harness import *  # noqa: E402,F401
 
 
 def suppressed(p, addr):
-    r = p.posternctl("suppress", "check", addr, "--account", "relayapp", "--json")
-    return json.loads(r.stdout) if r.stdout.strip() else {}
+    return p.suppression(addr, "relayapp")
 
 
-def fb_send(p, rcpt, data):
-    s = smtplib.SMTP("127.0.0.1", p.fb_port, local_hostname="mx.provider.test", timeout=30)
-    try:
-        s.ehlo()
-        s.mail("")
-        code, text = s.rcpt(rcpt)
-        if code != 250:
-            return code, text.decode()
-        code, text = s.data(data)
-        return code, text.decode()
-    finally:
-        try:
-            s.quit()
-        except Exception:
-            pass
+def fb_send(p, rcpt, data, mail_from=""):
+    return p.feedback_send(rcpt, data, mail_from)
 
 
 def dsn(orig_rcpt, status):

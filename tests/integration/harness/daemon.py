@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -275,6 +276,33 @@ class Postern:
         if r.returncode != 0:
             raise HarnessError("posternctl %s: exit %d: %s" % (" ".join(args), r.returncode, r.stderr))
         return json.loads(r.stdout)
+
+    def suppression(self, addr, account):
+        """`posternctl suppress check ADDR --account ACCOUNT --json`,
+        parsed ({} when it prints nothing)."""
+        r = self.posternctl("suppress", "check", addr, "--account", account, "--json")
+        return json.loads(r.stdout) if r.stdout.strip() else {}
+
+    def feedback_send(self, rcpt, data, mail_from=""):
+        """One message to the feedback listener (self.fb_port), as a
+        provider's MX would send it: (code of RCPT or DATA, text), or
+        (0, "disconnected")."""
+        s = smtplib.SMTP("127.0.0.1", self.fb_port, local_hostname="mx.provider.test", timeout=30)
+        try:
+            s.ehlo()
+            s.mail(mail_from)
+            code, text = s.rcpt(rcpt)
+            if code != 250:
+                return code, text.decode()
+            code, text = s.data(data)
+            return code, text.decode()
+        except smtplib.SMTPServerDisconnected:
+            return 0, "disconnected"
+        finally:
+            try:
+                s.quit()
+            except Exception:
+                pass
 
     def queue_show(self, qid, body=False):
         """`posternctl queue show QID --json [--body]`, parsed; {} (and a
