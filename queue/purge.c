@@ -209,6 +209,34 @@ purge_due(struct queue *q, struct db_txn *txn, const struct queue_msg *m, const 
 }
 
 /* One batch of the purge inside TXN. */
+/* Delete the oldest records of log table T ((time, seq) keys) older
+ * than CUTOFF, at most PURGE_BATCH of them (then *MORE); *N counts. */
+static int
+purge_log_before(struct db_txn *txn, enum db_table t, uint64_t cutoff, uint64_t *n, int *more)
+{
+	struct db_cursor *c;
+	const void *k;
+	size_t kl;
+	uint64_t done = 0;
+	int rc;
+
+	if (db_cursor_open(txn, t, &c) != 0)
+		return 0;
+	while ((rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL)) == 0 &&
+	    kl == 12 && get_be64(k) < cutoff) {
+		if (done == PURGE_BATCH) {
+			*more = 1;
+			break;
+		}
+		if ((rc = db_cursor_del(c)) != 0)
+			break;
+		done++;
+	}
+	*n += done;
+	db_cursor_close(c);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 static int
 purge_batch(struct queue *q, struct db_txn *txn, struct purge_op *po)
 {
@@ -287,24 +315,9 @@ purge_batch(struct queue *q, struct db_txn *txn, struct purge_op *po)
 		queue_msg_free(m);
 	}
 	free(ids);
-	if (rc == 0 && db_cursor_open(txn, DB_EVENTS, &c) == 0) {
-		uint64_t cutoff = now > st.event_retention ? now - st.event_retention : 0, ne = 0;
-
-		while ((rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL)) == 0 &&
-		    kl == 12 && get_be64(k) < cutoff) {
-			if (ne == PURGE_BATCH) {
-				po->more = 1;
-				break;
-			}
-			if ((rc = db_cursor_del(c)) != 0)
-				break;
-			ne++;
-		}
-		po->batch.events += ne;
-		if (rc == -ENOENT || (rc == 0))
-			rc = 0;
-		db_cursor_close(c);
-	}
+	if (rc == 0)
+		rc = purge_log_before(txn, DB_EVENTS, now > st.event_retention ?
+		    now - st.event_retention : 0, &po->batch.events, &po->more);
 	if (rc == 0 && early != NULL)
 		rc = purge_events_of(txn, early, &po->batch.events);
 	hash_free(early);
@@ -315,25 +328,9 @@ purge_batch(struct queue *q, struct db_txn *txn, struct purge_op *po)
 		rc = queue_purge_msgids(txn, &msgids);
 	}
 	/* audit_retention (0: for ever); it is at least the other periods */
-	if (rc == 0 && st.audit_retention != 0 && now > st.audit_retention &&
-	    db_cursor_open(txn, DB_AUDIT, &c) == 0) {
-		uint64_t cutoff = now - st.audit_retention, na = 0;
-
-		while ((rc = db_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL)) == 0 &&
-		    kl == 12 && get_be64(k) < cutoff) {
-			if (na == PURGE_BATCH) {
-				po->more = 1;
-				break;
-			}
-			if ((rc = db_cursor_del(c)) != 0)
-				break;
-			na++;
-		}
-		po->batch.audit += na;
-		if (rc == -ENOENT)
-			rc = 0;
-		db_cursor_close(c);
-	}
+	if (rc == 0 && st.audit_retention != 0 && now > st.audit_retention)
+		rc = purge_log_before(txn, DB_AUDIT, now - st.audit_retention, &po->batch.audit,
+		    &po->more);
 	if (rc == 0 && !po->more) {
 		/* the last batch: one summary event for the whole purge */
 		char ev[256];
