@@ -162,6 +162,15 @@ test_view(void)
 	is_str(m.data, "mail a\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2@b.c and x@y",
 	    "a bare word with @ but no dotted domain is left alone");
 	buf_free(&m);
+
+	/* the kept domain is masked where the text's mask is (the fuzzer
+	 * found a card number among a domain's octets, shown whole) */
+	buf_init(&m, 0);
+	review_mask_text("Mail bob@4556737586899855.example.com today\n", 44, 0, &m, NULL);
+	ok(strstr(m.data, "4556737586899855") == NULL && strstr(m.data, "9855.example.com") != NULL,
+	    "a card number inside an address's domain is masked, the rest of the domain kept (%s)",
+	    m.data);
+	buf_free(&m);
 }
 
 static void
@@ -497,7 +506,7 @@ test_queue(void)
 int
 main(void)
 {
-	plan(64);
+	plan(65);
 	test_view();
 	test_strip_dkim();
 	test_fingerprint();
