@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: ISC
 # src/outbound/: the delivering composition root: routing, engine, bounces.
-libpostern_a_SOURCES += src/outbound/route.c src/outbound/bounce.c src/outbound/delivery.c \
+libpostern_a_SOURCES += src/outbound/route.c src/outbound/bounce.c src/outbound/delivery.c src/outbound/loops.c \
 	src/outbound/connection.c src/outbound/webhook.c src/outbound/dest_class.c
 noinst_HEADERS += include/webhook.h include/dest_class.h include/route.h include/bounce.h include/delivery.h src/outbound/outbound_int.h
 check_PROGRAMS += tests/unit/test_route tests/unit/test_bounce tests/unit/test_dest_class
