@@ -286,8 +286,8 @@ op_ready(void *arg)
 
 	c->in_session = 1;
 	DL_STAT(c->dl, c->dl->st.sessions++);
-	log_info("cid=%s event=session relay=%s tls=%s", c->id, c->relay,
-	    stream_tls_up(&c->st) ? stream_tls_version(&c->st) : "none");
+	log_info("cid=%s event=session relay=%s tls=%s loop=%u", c->id, c->relay,
+	    stream_tls_up(&c->st) ? stream_tls_version(&c->st) : "none", c->dl->index);
 	conn_next(c);
 }
 
@@ -608,7 +608,7 @@ conn_next(struct conn *c)
 		const struct queue_msg *m;
 
 		c->idle = 0;
-		if (dl->draining || ds == NULL ||
+		if (dl->draining || c->retire || ds == NULL ||
 		    smtp_client_msgs(c->client) >= (unsigned)dl->p.reuse_limit) {
 			smtp_client_quit(c->client);
 			break;

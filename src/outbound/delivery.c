@@ -817,6 +817,8 @@ void
 dl_engine_reload(struct dl_engine *dl, struct delivery_params *p)
 {
 	struct tls_ctx *ctx;
+	struct dest *ds;
+	struct conn *c;
 	char why[256];
 
 	/* The tables were parsed (and so checked) when P was built: nothing
@@ -831,6 +833,17 @@ dl_engine_reload(struct dl_engine *dl, struct delivery_params *p)
 	if ((ctx = client_ctx(&dl->p, why, sizeof(why))) != NULL) {
 		tls_ctx_free(dl->tls_ctx);
 		dl->tls_ctx = ctx;
+	}
+	/* The new transport table, TLS policy and limits apply to the next
+	 * message at once: routes are resolved again and open sessions QUIT
+	 * after the message they carry (idle ones now). */
+	for (ds = dl->dests; ds; ds = ds->next) {
+		ds->have_route = 0;
+		for (c = ds->conns; c; c = c->next) {
+			c->retire = 1;
+			if (c->idle && c->client && smtp_client_state(c->client) == SMTPC_READY)
+				conn_next(c);
+		}
 	}
 }
 

@@ -107,6 +107,7 @@ struct conn {
 	struct outcome last_fail;
 	int in_session;
 	int idle;
+	int retire;			/* a reload came: finish the current message, QUIT */
 	int closing;
 	enum conn_after after;
 	struct conn *next;
