@@ -144,6 +144,9 @@ conn_detach(struct conn *c)
 			break;
 		}
 	ds->nconns--;
+	if (c->slot)
+		dl_dest_conn_give(c->dl, ds->domain);
+	c->slot = 0;
 	c->dest = NULL;
 }
 
@@ -571,6 +574,7 @@ conn_open(struct dest *ds)
 	ds->conns = c;
 	ds->nconns++;
 	dl->nconns++;
+	c->slot = 1;	/* dest_run took it (dl_dest_conn_take) */
 	conn_try_target(c);
 }
 
@@ -659,6 +663,9 @@ conn_next(struct conn *c)
 void
 conn_stop(struct conn *c)
 {
+	if (c->slot && c->dest != NULL)
+		dl_dest_conn_give(c->dl, c->dest->domain);
+	c->slot = 0;
 	c->dest = NULL;
 	if (c->closing) {
 		c->after = AFTER_FREE;

@@ -615,8 +615,8 @@ dest_run(struct dest *ds)
 	if (dl->draining || !dest_rate_ok(ds))
 		return;	/* rate-limited: the 1 s kick comes back; no idle connections meanwhile */
 	while (ds->head && ds->nconns < dl_dest_share(dl, ds->domain, dl->p.concurrency) &&
-	    connecting < ds->nqueued) {
-		conn_open(ds);
+	    connecting < ds->nqueued && dl_dest_conn_take(dl, ds->domain, dl->p.concurrency)) {
+		conn_open(ds);	/* holds the slot taken (conn_detach gives it back) */
 		connecting++;
 	}
 }

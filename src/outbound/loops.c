@@ -20,7 +20,10 @@
  *    smtp_destination_rate is set (one engine counts the minute
  *    exactly), chosen from the domain's hash; its messages go round
  *    robin over them, and each may open its share of the concurrency
- *    (the shares add up to the limit);
+ *    (the shares add up to the limit).  The limit itself is one count
+ *    per domain under dest_mu (dl_dest_conn_take): after a reload
+ *    moves a domain to fewer engines, the engines that still hold its
+ *    items stay within it too;
  *  - results: an engine reports through the queue with its loop's
  *    queue_port bound, so the queue's bookkeeping of a report runs on
  *    loop 0 and only the engine's callback comes back to its loop
@@ -51,6 +54,7 @@
 
 #include "account.h"
 #include "delivery.h"
+#include "hash.h"
 #include "log.h"
 #include "outbound_int.h"
 #include "queue.h"
@@ -122,6 +126,49 @@ dl_dest_share(const struct dl_engine *dl, const char *domain, int64_t concurrenc
 	if (i >= k)
 		return 1;	/* not one of its engines (a reload changed the split) */
 	return concurrency / k + ((int64_t)i < concurrency % k);
+}
+
+/*
+ * The limit over all engines: the shares say how many connections each
+ * engine may open to a domain, and this count makes sure they never add
+ * up to more than the limit, also while a reload moves a domain to fewer
+ * engines (an engine that is no longer one of the domain's finishes the
+ * items it holds, one connection at a time, within the limit).
+ */
+int
+dl_dest_conn_take(struct dl_engine *dl, const char *domain, int64_t limit)
+{
+	struct delivery *s = dl->set;
+	uintptr_t n;
+
+	if (s == NULL || s->n <= 1)
+		return 1;	/* one engine: its own count is the limit */
+	pthread_mutex_lock(&s->dest_mu);
+	n = (uintptr_t)hash_gets(s->dest_conns, domain);
+	if ((int64_t)n >= limit) {
+		pthread_mutex_unlock(&s->dest_mu);
+		return 0;
+	}
+	hash_puts(s->dest_conns, domain, (void *)(n + 1));
+	pthread_mutex_unlock(&s->dest_mu);
+	return 1;
+}
+
+void
+dl_dest_conn_give(struct dl_engine *dl, const char *domain)
+{
+	struct delivery *s = dl->set;
+	uintptr_t n;
+
+	if (s == NULL || s->n <= 1)
+		return;
+	pthread_mutex_lock(&s->dest_mu);
+	n = (uintptr_t)hash_gets(s->dest_conns, domain);
+	if (n <= 1)
+		(void)hash_dels(s->dest_conns, domain);
+	else
+		hash_puts(s->dest_conns, domain, (void *)(n - 1));
+	pthread_mutex_unlock(&s->dest_mu);
 }
 
 static size_t
@@ -427,6 +474,8 @@ back_closed(uv_handle_t *h)
 	struct delivery *s = h->data;
 
 	pthread_mutex_destroy(&s->abuse_mu);
+	pthread_mutex_destroy(&s->dest_mu);
+	hash_free(s->dest_conns);
 	abuse_free(s->abuse);
 	free(s->move);
 	free(s->loops);
@@ -507,10 +556,14 @@ delivery_new(uv_loop_t *loop, struct queue *q, unsigned nloops, struct delivery_
 	s->rate = p[0].rate;
 	s->enabled = p[0].enabled;
 	pthread_mutex_init(&s->abuse_mu, NULL);
+	pthread_mutex_init(&s->dest_mu, NULL);
+	s->dest_conns = hash_new(NULL);
 	if (uv_async_init(loop, &s->back, back_cb) != 0) {
 		snprintf(err, errlen, "delivery: uv_async_init failed");
 		params_array_free(p, nloops);
 		pthread_mutex_destroy(&s->abuse_mu);
+		pthread_mutex_destroy(&s->dest_mu);
+		hash_free(s->dest_conns);
 		free(s->loops);
 		free(s);
 		return NULL;

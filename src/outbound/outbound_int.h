@@ -108,6 +108,7 @@ struct conn {
 	int in_session;
 	int idle;
 	int retire;			/* a reload came: finish the current message, QUIT */
+	int slot;			/* holds one of its domain's connections over all loops */
 	int closing;
 	enum conn_after after;
 	struct conn *next;
@@ -161,6 +162,8 @@ struct delivery {
 	uv_async_t back;		/* engines -> loop 0: drained, room again */
 	int back_init;
 	uint64_t conn_seq;		/* atomic: connection log ids, unique over loops */
+	pthread_mutex_t dest_mu;	/* dest_conns */
+	struct hash *dest_conns;	/* lowercased domain -> connections open over all engines */
 	pthread_mutex_t abuse_mu;	/* abuse */
 	struct abuse *abuse;		/* per-account outcome windows (review triggers) */
 	uint64_t rr;			/* round robin over a destination's engines */
@@ -179,6 +182,10 @@ struct delivery {
 
 /* Connections DL may open to DOMAIN: its share of CONCURRENCY. */
 int64_t dl_dest_share(const struct dl_engine *dl, const char *domain, int64_t concurrency);
+/* One more connection to DOMAIN over all engines, when fewer than LIMIT
+ * are open: 1 (counted; give it back with dl_dest_conn_give) or 0. */
+int dl_dest_conn_take(struct dl_engine *dl, const char *domain, int64_t limit);
+void dl_dest_conn_give(struct dl_engine *dl, const char *domain);
 /* An engine took items off its count: wake the dispatcher if it waits. */
 void dl_set_room(struct delivery *s);
 /* An engine finished draining (from dl_check_drained). */

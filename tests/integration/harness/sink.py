@@ -59,8 +59,10 @@ class Sink:
     takes replies used in order, the Nth reply for the Nth time that stage
     (or that recipient) is reached, the last one repeating.  A reply is an
     SMTP reply line ("250 2.1.5 ok", "450 4.2.1 later", "550 5.1.1 no"),
-    "drop" (close the connection without a reply) or "hang" (never
-    answer).  Unscripted stages accept.  Only messages whose DATA got a
+    "drop" (close the connection without a reply), "hang" (never
+    answer) or "sleep SECONDS" (wait, then answer as unscripted: a slow
+    peer, for tests that need deliveries in flight; RCPT and DATA
+    only).  Unscripted stages accept.  Only messages whose DATA got a
     2xx are stored; events() lists every command and reply seen."""
 
     def __init__(self, host="127.0.0.1", port=0, tls=False, netns=None, name="sink",
@@ -124,7 +126,8 @@ class Sink:
 
     def _set(self, key, replies, sub=None):
         for r in replies:
-            if not (r in ("drop", "hang") or re.match(r"[2-5]\d\d[ -]", r + " ")):
+            if not (r in ("drop", "hang") or re.match(r"[2-5]\d\d[ -]", r + " ") or
+                    re.match(r"sleep \d+(\.\d+)?$", r)):
                 raise HarnessError("bad sink reply %r" % r)
         if sub is None:
             self.rules[key] = list(replies)
@@ -264,6 +267,13 @@ def _sink_main(argv):
     def ok_reply(r):
         return r is None or r.startswith("2")
 
+    async def slept(r):
+        """A "sleep S" reply: wait S seconds, then answer as unscripted."""
+        if r is not None and r.startswith("sleep "):
+            await asyncio.sleep(float(r.split()[1]))
+            return None
+        return r
+
     class Handler:
         async def handle_EHLO(self, server, session, envelope, hostname, responses):
             r = pick("ehlo")
@@ -293,7 +303,7 @@ def _sink_main(argv):
             return r or "250 2.1.0 ok"
 
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-            r = pick("rcpt", address)
+            r = await slept(pick("rcpt", address))
             event(server.conn_no, "rcpt", address, r or "250 2.1.5 ok")
             if r == "drop":
                 server.transport.abort()
@@ -307,7 +317,7 @@ def _sink_main(argv):
             return r or "250 2.1.5 ok"
 
         async def handle_DATA(self, server, session, envelope):
-            r = pick("data")
+            r = await slept(pick("data"))
             st["msgs"] += 1
             n = st["msgs"]
             reply = r or "250 2.0.0 ok queued as sink-%06d" % n
