@@ -177,13 +177,18 @@ void queue_close(struct queue *q);
  * queue_port_busy() counts ops submitted through the port whose
  * callback has not run yet; queue_port_close() (on LOOP, when it is 0)
  * closes the port's handle (the queue frees it); a callback that comes
- * back after that (a forced stop) is dropped with a warning.
+ * back after that (a forced stop) is dropped with a warning, unless the
+ * queue's loop adopted the port: queue_port_adopt(), on the queue's
+ * loop once LOOP's thread has ended (joined), runs every callback the
+ * port still holds and every later one there, so what they free is
+ * freed (a delivery loop stopped with results held: disk full).
  */
 struct queue_port;
 struct queue_port *queue_port_new(struct queue *q, uv_loop_t *loop);
 void queue_port_bind(struct queue_port *p);
 unsigned queue_port_busy(const struct queue_port *p);
 void queue_port_close(struct queue_port *p);
+void queue_port_adopt(struct queue_port *p);
 
 int queue_commit(struct queue *q, const struct queue_msg_in *m,
     queue_commit_cb cb, void *arg);

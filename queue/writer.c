@@ -359,6 +359,7 @@ struct queue_port {
 	struct writer_op *list, **tail;	/* done, to run on the port's loop */
 	unsigned busy;			/* atomic: submitted, done() not run yet */
 	int closed;			/* under mu: queue_port_close() was called */
+	int adopted;			/* under mu: done() now runs on the queue's loop */
 	struct queue_port *next;	/* q->ports (under q->wlock); freed by the queue */
 };
 
@@ -388,6 +389,13 @@ port_post(struct queue_port *p, struct writer_op *op)
 {
 	op->next = NULL;
 	pthread_mutex_lock(&p->mu);
+	if (p->closed && p->adopted) {
+		/* its loop's thread has ended: the callback runs here */
+		pthread_mutex_unlock(&p->mu);
+		op->done(p->q, op, op->status);
+		__atomic_sub_fetch(&p->busy, 1, __ATOMIC_ACQ_REL);
+		return;
+	}
 	if (p->closed) {
 		/* its loop stopped with the op in flight (a forced stop):
 		 * nobody is left to call back */
@@ -449,6 +457,28 @@ queue_port_close(struct queue_port *p)
 	p->closed = 1;
 	pthread_mutex_unlock(&p->mu);
 	uv_close((uv_handle_t *)&p->async, port_closed);
+}
+
+/* On the queue's loop, after P's loop thread ended (include/queue.h). */
+void
+queue_port_adopt(struct queue_port *p)
+{
+	struct writer_op *list, *op, *next;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->closed = 1;
+	p->adopted = 1;
+	list = p->list;	/* posted, but its loop did not run them */
+	p->list = NULL;
+	p->tail = &p->list;
+	pthread_mutex_unlock(&p->mu);
+	for (op = list; op != NULL; op = next) {
+		next = op->next;
+		op->done(p->q, op, op->status);
+		__atomic_sub_fetch(&p->busy, 1, __ATOMIC_ACQ_REL);
+	}
 }
 
 void

@@ -501,9 +501,9 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 	dl->pending_reports--;
 	if (--it->reports_pending == 0)
 		item_finish(it);
-	dl_maybe_free(dl);
 	if (!dl->stopped && !dl->draining)
 		dl_set_room(dl->set);	/* the dispatcher may be waiting for room */
+	dl_maybe_free(dl);	/* last: a stopped engine may be gone after it */
 }
 
 /* Send every recipient's result of IT to the queue. */

@@ -39,9 +39,12 @@
  * engine is drained when its connections are closed and the queue has
  * answered what it submitted (bounded by DL_PORT_WAIT_MS); stop tells
  * each loop to close everything and waits (bounded) for its thread.
- * An engine stopped off loop 0 closes its port first: a queue answer
- * that comes later is dropped (its result is recorded; the recipient
- * is no longer in flight).
+ * An engine stopped off loop 0 closes its port; once its thread is
+ * joined, loop 0 adopts the port (queue_port_adopt), so a queue answer
+ * that comes later (a result held while writes failed, released at
+ * queue_close) runs on loop 0 and frees the stopped engine's items and
+ * at last the engine.  Only after a forced stop (the thread did not
+ * end) are such answers dropped.
  */
 #include "autoconfig.h"
 
@@ -253,8 +256,11 @@ loop_stop(struct dl_loop *L)
 		free(jm);
 	}
 	__atomic_store_n(&L->njobs, 0, __ATOMIC_RELAXED);
+	/* not detached: results still in the queue (held while writes
+	 * fail) come back to it on loop 0 once this thread is joined
+	 * (loop_free adopts the port), and free what they hold */
 	if (L->eng != NULL)
-		dl_engine_free(L->eng, 1);
+		dl_engine_free(L->eng, 0);
 	L->eng = NULL;
 	queue_port_close(L->port);
 	uv_timer_stop(&L->drain_timer);
@@ -492,7 +498,7 @@ loop_free(struct dl_loop *L)
 	if (!L->closed) {
 		L->closed = 1;
 		if (L->eng != NULL)
-			dl_engine_free(L->eng, 1);
+			dl_engine_free(L->eng, 0);	/* its answers: queue_port_adopt below */
 		L->eng = NULL;
 		queue_port_close(L->port);
 		uv_close((uv_handle_t *)&L->drain_timer, loop_handle_closed);
@@ -500,6 +506,9 @@ loop_free(struct dl_loop *L)
 	}
 	uv_run(&L->loop, UV_RUN_DEFAULT);	/* the close callbacks left */
 	(void)uv_loop_close(&L->loop);
+	/* its thread is gone: the queue's late answers to its engine run
+	 * here, on loop 0 (the engine is stopped: they only free) */
+	queue_port_adopt(L->port);
 	pthread_mutex_destroy(&L->mu);
 	pthread_cond_destroy(&L->cv);
 	L->loop_init = 0;
