@@ -162,6 +162,7 @@ writer_run(struct queue *q, struct writer_op *ops)
 }
 
 static void port_post(struct queue_port *p, struct writer_op *op);
+static __thread int on_writer_thread;	/* writer_main() runs on this thread */
 
 static void *
 writer_main(void *arg)
@@ -171,6 +172,8 @@ writer_main(void *arg)
 	struct queue_settings st;
 	int64_t max, n;
 	int idle;
+
+	on_writer_thread = 1;
 
 	for (;;) {
 		queue_settings(q, &st);
@@ -422,16 +425,29 @@ port_async_cb(uv_async_t *h)
 	}
 }
 
-/* On the queue's loop: hand OP to the loop that submitted it. */
+/* On the queue's loop or the writer thread: hand OP to the loop that
+ * submitted it. */
 static void
 port_post(struct queue_port *p, struct writer_op *op)
 {
+	struct queue *q = p->q;
+
 	op->next = NULL;
 	pthread_mutex_lock(&p->mu);
 	if (p->closed && p->adopted) {
-		/* its loop's thread has ended: the callback runs here */
+		/* its loop's thread has ended: the callback runs on the
+		 * queue's loop (from the writer thread: through its done list,
+		 * whose writer_async_cb comes back here on that loop) */
 		pthread_mutex_unlock(&p->mu);
-		op->done(p->q, op, op->status);
+		if (on_writer_thread) {
+			pthread_mutex_lock(&q->wlock);
+			*q->done_tail = op;
+			q->done_tail = &op->next;
+			pthread_mutex_unlock(&q->wlock);
+			uv_async_send(&q->async);
+			return;
+		}
+		op->done(q, op, op->status);
 		__atomic_sub_fetch(&p->busy, 1, __ATOMIC_ACQ_REL);
 		return;
 	}
