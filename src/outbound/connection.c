@@ -612,7 +612,7 @@ conn_next(struct conn *c)
 		const struct queue_msg *m;
 
 		c->idle = 0;
-		if (dl->draining || c->retire || ds == NULL ||
+		if (dl->draining || c->retire || !dl->p.enabled || ds == NULL ||
 		    smtp_client_msgs(c->client) >= (unsigned)dl->p.reuse_limit) {
 			smtp_client_quit(c->client);
 			break;

@@ -612,8 +612,8 @@ dest_run(struct dest *ds)
 			connecting++;
 		}
 	}
-	if (dl->draining || !dest_rate_ok(ds))
-		return;	/* rate-limited: the 1 s kick comes back; no idle connections meanwhile */
+	if (dl->draining || !dl->p.enabled || !dest_rate_ok(ds))
+		return;	/* rate-limited or delivery off: the 1 s kick comes back; no idle connections meanwhile */
 	while (ds->head && ds->nconns < dl_dest_share(dl, ds->domain, dl->p.concurrency) &&
 	    connecting < ds->nqueued && dl_dest_conn_take(dl, ds->domain, dl->p.concurrency)) {
 		conn_open(ds);	/* holds the slot taken (conn_detach gives it back) */

@@ -60,9 +60,9 @@ class Sink:
     (or that recipient) is reached, the last one repeating.  A reply is an
     SMTP reply line ("250 2.1.5 ok", "450 4.2.1 later", "550 5.1.1 no"),
     "drop" (close the connection without a reply), "hang" (never
-    answer) or "sleep SECONDS" (wait, then answer as unscripted: a slow
-    peer, for tests that need deliveries in flight; RCPT and DATA
-    only).  Unscripted stages accept.  Only messages whose DATA got a
+    answer) or "sleep SECONDS [REPLY]" (wait, then answer REPLY, or as
+    unscripted: a slow peer, for tests that need deliveries in flight;
+    RCPT and DATA only).  Unscripted stages accept.  Only messages whose DATA got a
     2xx are stored; events() lists every command and reply seen."""
 
     def __init__(self, host="127.0.0.1", port=0, tls=False, netns=None, name="sink",
@@ -127,7 +127,7 @@ class Sink:
     def _set(self, key, replies, sub=None):
         for r in replies:
             if not (r in ("drop", "hang") or re.match(r"[2-5]\d\d[ -]", r + " ") or
-                    re.match(r"sleep \d+(\.\d+)?$", r)):
+                    re.match(r"sleep \d+(\.\d+)?( [2-5]\d\d .*)?$", r)):
                 raise HarnessError("bad sink reply %r" % r)
         if sub is None:
             self.rules[key] = list(replies)
@@ -268,10 +268,12 @@ def _sink_main(argv):
         return r is None or r.startswith("2")
 
     async def slept(r):
-        """A "sleep S" reply: wait S seconds, then answer as unscripted."""
+        """A "sleep S [REPLY]" reply: wait S seconds, then REPLY (or None:
+        answer as unscripted)."""
         if r is not None and r.startswith("sleep "):
-            await asyncio.sleep(float(r.split()[1]))
-            return None
+            parts = r.split(" ", 2)
+            await asyncio.sleep(float(parts[1]))
+            return parts[2] if len(parts) > 2 else None
         return r
 
     class Handler:

@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: ISC
+"""test_delivery_loops_ops: delivery_loops = 2 under an operator's hand
+(issue 20 item 3, adversarial checks).
+
+- delivery_enabled = no by reload while both loops have mail queued for
+  one domain: open connections finish the message they carry and no
+  more goes out (postern.conf(5)); yes again: the rest arrives, each
+  recipient once;
+- a SIGHUP storm (20 reloads) while both loops deliver: every recipient
+  once, posternd keeps running;
+- `posternctl queue hold` of a message whose two parts are in flight on
+  both loops: the delivered part is final, the deferred part stays held
+  (no retry on flush) until `queue release`, then arrives once;
+- VERP (account return_path_domain) on a message split over both loops:
+  one recipient per transaction, each with its own b+TOKEN return path.
+"""
+
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import *  # noqa: E402,F401
+
+
+def fnv(domain):
+    """dl_domain_hash(): FNV-1a of the lowercased domain."""
+    h = 2166136261
+    for ch in domain.lower().encode():
+        h ^= ch
+        h = (h * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def domains_on(loop, n, count, prefix):
+    """COUNT domains whose single engine (concurrency 1) is LOOP of N."""
+    out, i = [], 0
+    while len(out) < count:
+        d = "%s%d.test" % (prefix, i)
+        if fnv(d) % n == loop:
+            out.append(d)
+        i += 1
+    return out
+
+
+def rcpt_counts(sink):
+    c = {}
+    for m in sink.messages():
+        for r in m.rcpt_tos:
+            c[r] = c.get(r, 0) + 1
+    return c
+
+
+def load(p, tag, n, domains, sender="s@sender.test"):
+    want = []
+    s = p.smtp("relay")
+    for i in range(n):
+        rcpts = ["%s%d@%s" % (tag, i, d) for d in domains]
+        s.sendmail(sender, rcpts, "Subject: %s %d\r\n\r\nbody\r\n" % (tag, i))
+        want += rcpts
+    s.quit()
+    return want
+
+
+def main():
+    plan(12)
+    sink = Sink(host="127.0.0.2", name="ops").start()
+    p = Postern(tls=False, conf={
+        "smtpd_loops": "1",
+        "delivery_loops": "2",
+        "transport": "*=[127.0.0.2]:%d" % sink.port,
+        "smtp_destination_concurrency": "2",
+        "smtpd_relay_account": "relayapp",
+    })
+    p.start()
+
+    # ---- delivery_enabled = no while both loops hold mail for one domain
+    sink.on_data("sleep 0.2")
+    want = load(p, "off", 60, ["off.test"])
+    wait_for(lambda: len(sink.messages()) >= 4, 60, what="deliveries under way")
+    p.write_conf({"delivery_enabled": "no"})
+    ok(p.reload(), "reload with delivery_enabled = no")
+    at = len(sink.events())
+    time.sleep(3)
+    after = [e for e in sink.events()[at:] if e["ev"] == "mail"]
+    # two connections (the limit) may each be in the middle of one
+    ok(len(after) <= 2, "delivery off: no new message goes out (%d MAIL after the reload)" % len(after))
+    p.write_conf({"delivery_enabled": "yes"})
+    ok(p.reload(), "reload with delivery_enabled = yes")
+    wait_for(lambda: set(want) <= set(rcpt_counts(sink)), 90, what="the rest after delivery on")
+    c = rcpt_counts(sink)
+    is_(sorted(r for r in want if c.get(r) != 1), [], "delivery on again: every recipient once")
+
+    # ---- SIGHUP storm while both loops deliver
+    sink.reset()
+    sink.on_data("sleep 0.02")
+    doms = ["hup%d.test" % i for i in range(6)]
+    want = load(p, "hup", 30, doms)
+    for _ in range(20):
+        p.signal(signal.SIGHUP)
+        time.sleep(0.05)
+    wait_for(lambda: set(want) <= set(rcpt_counts(sink)), 90, what="every recipient after the storm")
+    time.sleep(1)
+    c = rcpt_counts(sink)
+    is_(sorted(r for r in want if c.get(r) != 1), [], "SIGHUP storm: every recipient once (%d)" % len(want))
+    ok(p.running() and p.posternctl("queue", "stats").returncode == 0, "posternd still serves")
+
+    # ---- hold while both parts are in flight
+    p.stop()
+    sink.reset()
+    p.write_conf({"smtp_destination_concurrency": "1"})
+    p.start()
+    d0 = domains_on(0, 2, 1, "hold")[0]
+    d1 = domains_on(1, 2, 1, "hold")[0]
+    x, y = "x@" + d0, "y@" + d1
+    sink.on_rcpt(x, "sleep 3")
+    sink.on_rcpt(y, "sleep 3 450 4.2.0 busy", "250 2.1.5 ok")
+    ev0 = len(sink.events())
+    code, text = p.send("hold@sender.test", [x, y], "Subject: hold\r\n\r\nx\r\n")
+    qid = queue_id(text)
+    wait_for(lambda: sum(1 for e in sink.events()[ev0:] if e["ev"] == "mail") >= 2, 30,
+             what="both parts in flight")
+    r = p.posternctl("queue", "hold", qid)
+    is_(r.returncode, 0, "queue hold while both parts are in flight")
+    wait_for(lambda: sum(1 for e in sink.events()[ev0:] if e["ev"] == "rcpt") >= 2, 30,
+             what="both parts answered")
+    time.sleep(1)
+    p.posternctl("queue", "flush")
+    time.sleep(2)
+    tries_y = sum(1 for e in sink.events()[ev0:] if e["ev"] == "rcpt" and e["arg"] == y)
+    show = p.posternctl_json("queue", "show", qid)
+    states = {r_.get("address", r_.get("addr")): r_.get("state") for r_ in show.get("recipients", [])}
+    ok(tries_y == 1 and rcpt_counts(sink).get(x) == 1,
+       "held: the delivered part arrived once, the deferred part is not retried (%d tries)" % tries_y)
+    ok("held" in str(show.get("state", "")) or "held" in states.values(),
+       "the deferred part stays held (%s)" % states)
+    r = p.posternctl("queue", "release", qid)
+    wait_for(lambda: rcpt_counts(sink).get(y, 0) >= 1, 60, what="the released part")
+    time.sleep(1)
+    c = rcpt_counts(sink)
+    ok(r.returncode == 0 and c.get(y) == 1 and c.get(x) == 1, "released: the held part arrives once")
+
+    # ---- VERP over both loops: one recipient per transaction
+    sink.reset()
+    r1 = p.posternctl("account", "add", "relayapp", "--domain", "a.test")
+    r2 = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=rp.a.test")
+    v0 = domains_on(0, 2, 1, "verp")[0]
+    v1 = domains_on(1, 2, 1, "verp")[0]
+    rcpts = ["a@" + v0, "b@" + v0, "c@" + v1, "d@" + v1]
+    n0 = len(sink.messages())
+    code, text = p.send("news@a.test", rcpts, "Subject: verp\r\n\r\nx\r\n")
+    wait_for(lambda: len(sink.messages()) >= n0 + 4, 60, what="four VERP transactions")
+    time.sleep(1)
+    msgs = sink.messages()[n0:]
+    ok(r1.returncode == 0 and r2.returncode == 0 and len(msgs) == 4 and
+       all(len(m.rcpt_tos) == 1 for m in msgs) and
+       sorted(r_ for m in msgs for r_ in m.rcpt_tos) == sorted(rcpts),
+       "VERP split over both loops: one recipient per transaction (%s)" %
+       [m.rcpt_tos for m in msgs])
+    froms = [m.mail_from for m in msgs]
+    ok(all(re.match(r"^b\+[0-9a-z]{39}@rp\.a\.test$", f) for f in froms) and len(set(froms)) == 4,
+       "each with its own b+TOKEN@rp.a.test (%s)" % froms)
+    done()
+
+
+run(main)
