@@ -713,8 +713,8 @@ queue_stats(struct queue *q, struct queue_stats *st)
 	}
 	db_abort(txn);
 	st->map_size = db_mapsize(q->db);
-	st->batches = q->batches;
-	st->batched_ops = q->batched_ops;
+	st->batches = __atomic_load_n(&q->batches, __ATOMIC_RELAXED);	/* the writer thread's */
+	st->batched_ops = __atomic_load_n(&q->batched_ops, __ATOMIC_RELAXED);
 	return 0;
 }
 

@@ -341,7 +341,7 @@ struct queue {
 	struct queue_port *ports;	/* every loop's port (writer.c), under wlock */
 	uint64_t ev_last;		/* last events/audit key time (writer thread) */
 	uint32_t ev_seq;
-	uint64_t batches, batched_ops;	/* statistics */
+	uint64_t batches, batched_ops;	/* statistics (atomic: the writer thread counts, queue_stats reads) */
 	struct histo commit_us;		/* per group commit: apply + commit + fsync */
 	struct histo batch_ops;		/* ops per group commit */
 

@@ -202,8 +202,9 @@ writer_main(void *arg)
 			histo_observe(&q->commit_us, histo_now_us() - t0);
 			histo_observe(&q->batch_ops, (uint64_t)n);
 		}
-		q->batches++;
-		q->batched_ops += (uint64_t)n;
+		/* read by queue_stats() on the queue's loop */
+		__atomic_add_fetch(&q->batches, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&q->batched_ops, (uint64_t)n, __ATOMIC_RELAXED);
 
 		/* Another loop's op of a batch that committed whole, while writes
 		 * work: its done() goes to its port from here, one hop fewer
