@@ -617,7 +617,7 @@ conn_next(struct conn *c)
 			smtp_client_quit(c->client);
 			break;
 		}
-		if (ds->head == NULL || !dest_rate_ok(ds)) {
+		if (ds->head == NULL || !dest_rate_ok(ds, 1)) {	/* counts the message */
 			c->idle = 1;
 			break;
 		}
@@ -647,7 +647,6 @@ conn_next(struct conn *c)
 		it->cmsg.envid = m->envid;
 		it->cmsg.ret_full = m->ret_full;
 		c->cur = it;
-		ds->rate_count++;
 		DL_STAT(dl, dl->st.messages++);
 		if (smtp_client_send_msg(c->client, &it->cmsg, &fail) == -1) {
 			c->cur = NULL;

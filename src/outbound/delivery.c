@@ -175,21 +175,31 @@ dest_pop(struct dest *ds)
 	return it;
 }
 
-/* smtp_destination_rate: messages per minute per destination, 0 = no limit. */
+/* smtp_destination_rate: messages per minute per destination, 0 = no
+ * limit; TAKE counts the message about to go.  With several delivery
+ * loops the count is the loops' one (loops.c): a domain is on one
+ * engine while a rate is set, but a reload that sets one finds its mail
+ * on several. */
 int
-dest_rate_ok(struct dest *ds)
+dest_rate_ok(struct dest *ds, int take)
 {
 	const struct delivery_params *p = &ds->dl->p;
 	uint64_t now = now_mono_ms();
 
 	if (p->rate <= 0)
 		return 1;
+	if (ds->dl->set != NULL && ds->dl->set->n > 1)
+		return dl_dest_rate(ds->dl, ds->domain, p->rate, take);
 	if (now - ds->rate_window >= 60000) {
 		ds->rate_window = now;
 		ds->rate_count = 0;
 	}
 	/* over the limit: the engine's 1 s kick timer tries again */
-	return ds->rate_count < p->rate;
+	if (ds->rate_count >= p->rate)
+		return 0;
+	if (take)
+		ds->rate_count++;
+	return 1;
 }
 
 /* ---- reporting ---- */
@@ -612,7 +622,7 @@ dest_run(struct dest *ds)
 			connecting++;
 		}
 	}
-	if (dl->draining || !dl->p.enabled || !dest_rate_ok(ds))
+	if (dl->draining || !dl->p.enabled || !dest_rate_ok(ds, 0))
 		return;	/* rate-limited or delivery off: the 1 s kick comes back; no idle connections meanwhile */
 	while (ds->head && ds->nconns < dl_dest_share(dl, ds->domain, dl->p.concurrency) &&
 	    connecting < ds->nqueued && dl_dest_conn_take(dl, ds->domain, dl->p.concurrency)) {

@@ -23,7 +23,8 @@
  *    (the shares add up to the limit).  The limit itself is one count
  *    per domain under dest_mu (dl_dest_conn_take): after a reload
  *    moves a domain to fewer engines, the engines that still hold its
- *    items stay within it too;
+ *    items stay within it too; so is smtp_destination_rate's minute
+ *    (dl_dest_rate), for the same reason;
  *  - results: an engine reports through the queue with its loop's
  *    queue_port bound, so the queue's bookkeeping of a report runs on
  *    loop 0 and only the engine's callback comes back to its loop
@@ -172,6 +173,52 @@ dl_dest_conn_give(struct dl_engine *dl, const char *domain)
 	else
 		hash_puts(s->dest_conns, domain, (void *)(n - 1));
 	pthread_mutex_unlock(&s->dest_mu);
+}
+
+/* One domain's minute of smtp_destination_rate over all engines. */
+struct dl_rate {
+	uint64_t window;	/* start of the current minute (mono ms) */
+	int64_t count;
+};
+
+#define DL_RATE_SWEEP 1024	/* more domains than this: drop the stale ones */
+
+int
+dl_dest_rate(struct dl_engine *dl, const char *domain, int64_t rate, int take)
+{
+	struct delivery *s = dl->set;
+	uint64_t now = now_mono_ms();
+	struct dl_rate *r;
+	int ok = 0;
+
+	pthread_mutex_lock(&s->dest_mu);
+	if (hash_count(s->dest_rates) > DL_RATE_SWEEP) {
+		struct hash_iter it;
+		const char *k;
+		size_t kl;
+		void *v;
+
+		hash_iter_init(&it, s->dest_rates);
+		while (hash_next(&it, &k, &kl, &v))
+			if (now - ((struct dl_rate *)v)->window >= 60000)
+				(void)hash_del(s->dest_rates, k, kl);
+	}
+	if ((r = hash_gets(s->dest_rates, domain)) == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		r->window = now;
+		hash_puts(s->dest_rates, domain, r);
+	}
+	if (now - r->window >= 60000) {
+		r->window = now;
+		r->count = 0;
+	}
+	if (r->count < rate) {
+		ok = 1;
+		if (take)
+			r->count++;
+	}
+	pthread_mutex_unlock(&s->dest_mu);
+	return ok;
 }
 
 static size_t
@@ -482,6 +529,7 @@ back_closed(uv_handle_t *h)
 	pthread_mutex_destroy(&s->abuse_mu);
 	pthread_mutex_destroy(&s->dest_mu);
 	hash_free(s->dest_conns);
+	hash_free(s->dest_rates);
 	abuse_free(s->abuse);
 	free(s->move);
 	free(s->loops);
@@ -567,12 +615,14 @@ delivery_new(uv_loop_t *loop, struct queue *q, unsigned nloops, struct delivery_
 	pthread_mutex_init(&s->abuse_mu, NULL);
 	pthread_mutex_init(&s->dest_mu, NULL);
 	s->dest_conns = hash_new(NULL);
+	s->dest_rates = hash_new(free);
 	if (uv_async_init(loop, &s->back, back_cb) != 0) {
 		snprintf(err, errlen, "delivery: uv_async_init failed");
 		params_array_free(p, nloops);
 		pthread_mutex_destroy(&s->abuse_mu);
 		pthread_mutex_destroy(&s->dest_mu);
 		hash_free(s->dest_conns);
+		hash_free(s->dest_rates);
 		free(s->loops);
 		free(s);
 		return NULL;

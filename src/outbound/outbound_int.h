@@ -164,6 +164,7 @@ struct delivery {
 	uint64_t conn_seq;		/* atomic: connection log ids, unique over loops */
 	pthread_mutex_t dest_mu;	/* dest_conns */
 	struct hash *dest_conns;	/* lowercased domain -> connections open over all engines */
+	struct hash *dest_rates;	/* lowercased domain -> struct dl_rate (smtp_destination_rate) */
 	pthread_mutex_t abuse_mu;	/* abuse */
 	struct abuse *abuse;		/* per-account outcome windows (review triggers) */
 	uint64_t rr;			/* round robin over a destination's engines */
@@ -186,6 +187,9 @@ int64_t dl_dest_share(const struct dl_engine *dl, const char *domain, int64_t co
  * are open: 1 (counted; give it back with dl_dest_conn_give) or 0. */
 int dl_dest_conn_take(struct dl_engine *dl, const char *domain, int64_t limit);
 void dl_dest_conn_give(struct dl_engine *dl, const char *domain);
+/* smtp_destination_rate over all engines: 1 when one more message to
+ * DOMAIN may go this minute (counted when TAKE), else 0. */
+int dl_dest_rate(struct dl_engine *dl, const char *domain, int64_t rate, int take);
 /* An engine took items off its count: wake the dispatcher if it waits. */
 void dl_set_room(struct delivery *s);
 /* An engine finished draining (from dl_check_drained). */
@@ -220,7 +224,7 @@ void dest_run(struct dest *ds);
 /* Free a destination with nothing left to do. */
 void dest_gc(struct dest *ds);
 /* smtp_destination_rate: 1 when one more message may go now. */
-int dest_rate_ok(struct dest *ds);
+int dest_rate_ok(struct dest *ds, int take);
 void dl_check_drained(struct dl_engine *dl);
 /* Free DL once it is stopped and no callback can reach it any more. */
 void dl_maybe_free(struct dl_engine *dl);

@@ -13,7 +13,10 @@
   both loops: the delivered part is final, the deferred part stays held
   (no retry on flush) until `queue release`, then arrives once;
 - VERP (account return_path_domain) on a message split over both loops:
-  one recipient per transaction, each with its own b+TOKEN return path.
+  one recipient per transaction, each with its own b+TOKEN return path;
+- smtp_destination_rate set by reload while both loops hold mail for the
+  domain: no more than the rate goes out in that minute (over both
+  loops, not once per loop).
 """
 
 import os
@@ -66,7 +69,7 @@ def load(p, tag, n, domains, sender="s@sender.test"):
 
 
 def main():
-    plan(12)
+    plan(14)
     sink = Sink(host="127.0.0.2", name="ops").start()
     p = Postern(tls=False, conf={
         "smtpd_loops": "1",
@@ -163,6 +166,22 @@ def main():
     froms = [m.mail_from for m in msgs]
     ok(all(re.match(r"^b\+[0-9a-z]{39}@rp\.a\.test$", f) for f in froms) and len(set(froms)) == 4,
        "each with its own b+TOKEN@rp.a.test (%s)" % froms)
+
+    # ---- a rate set by reload while both loops hold the domain's mail
+    p.stop()
+    sink.reset()
+    p.write_conf({"smtp_destination_concurrency": "2", "smtp_destination_rate": "0"})
+    p.start()
+    sink.on_data("sleep 0.1")
+    want = load(p, "rate", 80, ["rate.test"], sender="news@a.test")
+    wait_for(lambda: len(sink.messages()) >= 4, 60, what="deliveries under way")
+    p.write_conf({"smtp_destination_rate": "10"})
+    ok(p.reload(), "reload with smtp_destination_rate = 10")
+    at = len(sink.events())
+    time.sleep(5)
+    sent = sum(1 for e in sink.events()[at:] if e["ev"] == "mail")
+    # the two connections may each be in the middle of one message
+    ok(sent <= 10 + 2, "rate 10/min over both loops: %d messages in the 5 s after the reload" % sent)
     done()
 
 
