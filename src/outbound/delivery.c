@@ -473,11 +473,19 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		    log_addr(r->addr, strlen(r->addr), who, sizeof(who)), o->enhanced);
 		newstate = QUEUE_DEFERRED;
 	}
-	it->newstate[rc->i] = newstate;
-	if (newstate == QUEUE_BOUNCED)
-		dl_hard_bounce(dl, m, r, res);
-	if (!dl->stopped)
-		dl_trigger(dl, m, newstate);
+	/* Bounced although this attempt did not fail for good: the
+	 * recipient was made final while in flight (posternctl queue
+	 * bounce), whose own DSN it had, and the queue kept that state.
+	 * This attempt adds no DSN and no bounce to the account's rate. */
+	if (newstate == QUEUE_BOUNCED && res->kind != OUTCOME_PERMFAIL) {
+		it->newstate[rc->i] = QUEUE_DELETED;	/* item_finish: nothing to report */
+	} else {
+		it->newstate[rc->i] = newstate;
+		if (newstate == QUEUE_BOUNCED)
+			dl_hard_bounce(dl, m, r, res);
+		if (!dl->stopped)
+			dl_trigger(dl, m, newstate);
+	}
 	{
 		/* by destination class too (a bounded label: dest_class.h) */
 		size_t cls = it->cls;

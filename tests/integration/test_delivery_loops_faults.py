@@ -17,7 +17,10 @@ A slow sink ("sleep" replies) keeps deliveries in flight on both loops:
   naming only its recipient, with its ORCPT;
 - a reload from smtp_destination_concurrency 2 to 1 while mail for one
   domain is queued on both loops: connections opened after the reload
-  never overlap (the old ones finish the message they carry).
+  never overlap (the old ones finish the message they carry);
+- `posternctl queue bounce` of a message whose two parts are in flight
+  on both loops: the sender gets the operator's one DSN, not one more
+  per part when the parts' results come back.
 """
 
 import os
@@ -75,7 +78,7 @@ def load(p, tag, n, domains):
 
 
 def main():
-    plan(14)
+    plan(16)
     sink = Sink(host="127.0.0.2", name="faults").start()
     base = {
         "smtpd_loops": "1",
@@ -198,6 +201,29 @@ def main():
         elif e["ev"] == "close":
             cur -= 1
     ok(best <= 1, "after the reload to 1: new connections never overlap (saw %d at once)" % best)
+
+    # ---- the operator bounces a message whose parts are in flight on both loops
+    p.stop()
+    sink.reset()
+    for f in os.listdir(os.path.join(sink.dir, "msgs")):
+        os.unlink(os.path.join(sink.dir, "msgs", f))
+    p.start()
+    b0 = domains_on(0, 2, 1, "opb")[0]
+    b1 = domains_on(1, 2, 1, "opb")[0]
+    sink.on_rcpt("x@" + b0, "sleep 3")
+    sink.on_rcpt("y@" + b1, "sleep 3")
+    ev0 = len(sink.events())
+    code, text = p.send("opb@sender.test", ["x@" + b0, "y@" + b1], "Subject: opb\r\n\r\nx\r\n")
+    qid = queue_id(text)
+    wait_for(lambda: sum(1 for e in sink.events()[ev0:] if e["ev"] == "mail") >= 2, 30,
+             what="both parts in flight")
+    r = p.posternctl("queue", "bounce", qid)
+    is_(r.returncode, 0, "queue bounce while both parts are in flight")
+    wait_for(lambda: sum(1 for m in sink.messages() for r_ in m.rcpt_tos if r_ in ("x@" + b0, "y@" + b1)) >= 2,
+             30, what="the in-flight parts finish")
+    time.sleep(3)
+    dsns = [m for m in sink.messages() if m.mail_from in ("", "<>")]
+    is_(len(dsns), 1, "one DSN: the operator's (%d)" % len(dsns))
     done()
 
 
