@@ -25,7 +25,11 @@
  *    (HTML-only, part counts, size class, URL count).
  *
  * Everything is a pure function of the bytes: the same message always
- * gives the same set, however malformed.  Token text is hashed with
+ * gives the same set, however malformed.  A caller that needs only
+ * some of the outputs says so in t->skip (SPAM_TOK_NO_*): the others
+ * come out the same, and the work only they need is not done (the
+ * words and the sort when no classifier reads the hashes; the header
+ * fields and URLs when neither hashes nor domains are wanted).  Token text is hashed with
  * FNV-1a and a 64-bit finaliser; collisions at 64 bits are negligible
  * for models of millions of tokens.  Callers: policy/spam.c (score,
  * learn), tests/unit/test_spam.c, tests/fuzz/fuzz_spam.c.
@@ -94,7 +98,7 @@ tok_domain(struct spam_tokens *t, const char *d)
 	size_t n = strlen(d);
 	char *needle;
 
-	if (t->ndomains >= SPAM_MAX_DOMAINS || n == 0)
+	if (t->ndomains >= SPAM_MAX_DOMAINS || n == 0 || (t->skip & SPAM_TOK_NO_DOMAINS))
 		return;
 	if (t->domains.len > 0) {
 		needle = xasprintf("\n%s\n", d);
@@ -128,6 +132,8 @@ spam_tokens_free(struct spam_tokens *t)
 static void
 tok_add_hash(struct spam_tokens *t, uint64_t h)
 {
+	if (t->skip & SPAM_TOK_NO_HASHES)
+		return;
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 256;
 		t->h = xrealloc(t->h, t->cap * sizeof(*t->h));
@@ -142,6 +148,8 @@ tok_add(struct spam_tokens *t, const char *prefix, const char *s, size_t len)
 	char tmp[TOKEN_TEXT_MAX];
 	size_t pl = strlen(prefix);
 
+	if (t->skip & SPAM_TOK_NO_HASHES)
+		return;
 	if (pl + len > sizeof(tmp))
 		len = sizeof(tmp) - pl;
 	memcpy(tmp, prefix, pl);
@@ -324,6 +332,8 @@ words(struct spam_tokens *t, const char *text, size_t len, const char *prefix)
 	char norm[64];
 	size_t i = 0;
 
+	if (t->skip & SPAM_TOK_NO_HASHES)
+		return;	/* words are hashes only */
 	memset(&o, 0, sizeof(o));
 	while (i < len) {
 		size_t s, n;
@@ -446,6 +456,7 @@ struct tok_ctx {
 	const char *raw;
 	size_t rawlen;
 	size_t ntext, nhtml, nplain, nattach, nurls, lines;
+	int urls;		/* the URLs are wanted (hashes or domains) */
 	struct buf html;	/* decoded HTML of the current part (for hrefs) */
 };
 
@@ -503,7 +514,7 @@ part_text(void *arg, const struct mime_part *part, const char *text, size_t len)
 	if (part->html) {
 		c->nhtml++;
 		/* the hrefs are gone from TEXT: look at the decoded HTML */
-		if (part->body_end > part->body_start && part->body_end <= c->rawlen) {
+		if (c->urls && part->body_end > part->body_start && part->body_end <= c->rawlen) {
 			buf_reset(&c->html);
 			(void)mime_decode(part->cte, c->raw + part->body_start,
 			    part->body_end - part->body_start, &c->html);
@@ -512,9 +523,11 @@ part_text(void *arg, const struct mime_part *part, const char *text, size_t len)
 	} else if (strcmp(part->type, "text/plain") == 0) {
 		c->nplain++;
 	}
-	c->nurls += urls(c->t, text, len);
+	if (c->urls)
+		c->nurls += urls(c->t, text, len);
 	words(c->t, text, len, NULL);
-	template_fold(c->t, text, len, &c->lines);
+	if (!(c->t->skip & SPAM_TOK_NO_TEMPLATE))
+		template_fold(c->t, text, len, &c->lines);
 }
 
 /* Header fields of the top-level header (unfolded, RFC 5322 §2.2.3). */
@@ -690,9 +703,15 @@ spam_tokenize(const char *msg, size_t len, struct spam_tokens *t)
 	c.t = t;
 	c.raw = msg;
 	c.rawlen = len;
+	c.urls = (t->skip & (SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS)) !=
+	    (SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS);
 	t->template_h = 0xcbf29ce484222325ULL;
+	if ((t->skip & (SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS | SPAM_TOK_NO_TEMPLATE)) ==
+	    (SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS | SPAM_TOK_NO_TEMPLATE))
+		return;	/* nothing wanted: no parse */
 	buf_init(&c.html, 8u << 20);
-	header_tokens(&c, msg, len);
+	if (c.urls)
+		header_tokens(&c, msg, len);
 	p = mime_new(&lim, part_text, &c);
 	(void)mime_feed(p, msg, len);
 	(void)mime_finish(p);
@@ -722,7 +741,7 @@ spam_tokenize(const char *msg, size_t len, struct spam_tokens *t)
 		if (mp->cte == MIME_CTE_BASE64 && mp->text)
 			tok_add_str(t, "meta:", "base64-text");
 	}
-	{
+	if (c.urls) {
 		/* the Subject: what the parser decoded (RFC 2047) */
 		struct buf s;
 		size_t off;
