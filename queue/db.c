@@ -51,6 +51,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 #include "queue_int.h"
 #include "util.h"
@@ -679,6 +680,46 @@ db_cursor_close(struct db_cursor *c)
 	if (c->cur != NULL)
 		mdb_cursor_close(c->cur);
 	free(c);
+}
+
+/* Delete from table T every record MATCH(key, value, ARG) says yes to,
+ * in TXN; *COUNT gains one per record deleted.  The keys are collected
+ * in one pass and deleted after it (no deletes under a live cursor).
+ * The walk ends at the table's end or at a cursor error (what was
+ * collected by then is deleted); the first failing delete ends the
+ * deletes and is returned.  A table this environment does not have
+ * holds nothing to delete (0). */
+int
+db_delete_matching(struct db_txn *txn, enum db_table t, db_match_fn match, void *arg,
+    uint64_t *count)
+{
+	struct db_cursor *c;
+	const void *k = NULL, *v = NULL;
+	size_t kl = 0, vl = 0, n = 0, i, off = 0;
+	size_t *lens = NULL;
+	struct buf keys;
+	int rc;
+
+	if ((rc = db_cursor_open(txn, t, &c)) != 0)
+		return rc == -ENOENT ? 0 : rc;
+	buf_init(&keys, 0);
+	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
+	    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
+		if (!match(k, kl, v, vl, arg))
+			continue;
+		if (buf_append(&keys, k, kl) != 0)
+			fatal("db_delete_matching: key list too large");
+		lens = xrealloc(lens, (n + 1) * sizeof(*lens));
+		lens[n++] = kl;
+	}
+	db_cursor_close(c);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; off += lens[i++])
+		if ((rc = db_del(txn, t, keys.data + off, lens[i])) == 0)
+			(*count)++;
+	free(lens);
+	buf_free(&keys);
+	return rc;
 }
 
 /* A compacting copy into DIR/data.mdb, created 0600 like the live file

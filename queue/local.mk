@@ -58,6 +58,12 @@ check_PROGRAMS += tests/unit/test_queue_iov
 tests_unit_test_queue_iov_LDADD = $(POSTERN_LIBS)
 TESTS += tests/unit/test_queue_iov
 
+# db_delete_matching(): the walk-collect-delete loop of purge.c and subject.c.
+check_PROGRAMS += tests/unit/test_queue_db
+tests_unit_test_queue_db_LDADD = $(POSTERN_LIBS)
+tests_unit_test_queue_db_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/queue
+TESTS += tests/unit/test_queue_db
+
 # The key store that can forget (issue 13): slots, ordering, reconcile, raw files.
 check_PROGRAMS += tests/unit/test_keystore
 tests_unit_test_keystore_LDADD = $(POSTERN_LIBS)

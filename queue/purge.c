@@ -96,36 +96,41 @@ queue_zero_retention(struct queue *q, struct db_txn *txn, struct queue_msg *m, s
 	return 1;
 }
 
+/* Does event (K, V) name a message in IDS (a hash; its "id" field)? */
+static int
+event_of_ids(const void *k, size_t kl, const void *v, size_t vl, void *ids)
+{
+	static const char tag[] = "\"id\":\"";
+	const char *p;
+
+	(void)k;
+	if (kl != 12 || (p = memmem(v, vl, tag, sizeof(tag) - 1)) == NULL)
+		return 0;
+	return (size_t)((const char *)v + vl - p) >= sizeof(tag) - 1 + QUEUE_ID_LEN &&
+	    hash_get(ids, p + sizeof(tag) - 1, QUEUE_ID_LEN) != NULL;
+}
+
 /* Delete the events that name a message in IDS (their "id" field). */
 static int
 purge_events_of(struct db_txn *txn, struct hash *ids, uint64_t *count)
 {
-	static const char tag[] = "\"id\":\"";
-	struct db_cursor *c;
-	const void *k, *v;
-	size_t kl, vl, n = 0, i;
-	unsigned char (*keys)[12] = NULL;
-	int rc;
+	return db_delete_matching(txn, DB_EVENTS, event_of_ids, ids, count);
+}
 
-	if ((rc = db_cursor_open(txn, DB_EVENTS, &c)) != 0)
-		return rc;
-	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
-	    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
-		const char *p = kl == 12 ? memmem(v, vl, tag, sizeof(tag) - 1) : NULL;
+/* Is Message-ID index entry K (HEX "/" ID) one whose message record
+ * is gone from TXN?  Keys too long for the index are left alone. */
+static int
+msgid_orphaned(const void *k, size_t kl, const void *v, size_t vl, void *txn)
+{
+	const void *mv;
+	size_t ml;
 
-		if (p == NULL || (size_t)((const char *)v + vl - p) < sizeof(tag) - 1 + QUEUE_ID_LEN ||
-		    hash_get(ids, p + sizeof(tag) - 1, QUEUE_ID_LEN) == NULL)
-			continue;
-		keys = xrealloc(keys, (n + 1) * sizeof(*keys));
-		memcpy(keys[n++], k, 12);
-	}
-	db_cursor_close(c);
-	rc = 0;
-	for (i = 0; i < n && rc == 0; i++)
-		if ((rc = db_del(txn, DB_EVENTS, keys[i], 12)) == 0)
-			(*count)++;
-	free(keys);
-	return rc;
+	(void)v;
+	(void)vl;
+	if (kl >= QUEUE_MSGID_KEY_MAX)
+		return 0;
+	return kl <= QUEUE_ID_LEN ||
+	    db_get(txn, DB_MESSAGES, (const char *)k + kl - QUEUE_ID_LEN, QUEUE_ID_LEN, &mv, &ml) != 0;
 }
 
 /* The Message-ID index (DB_MSGIDS, HEX "/" ID) loses the entries of
@@ -133,35 +138,7 @@ purge_events_of(struct db_txn *txn, struct hash *ids, uint64_t *count)
 int
 queue_purge_msgids(struct db_txn *txn, uint64_t *count)
 {
-	struct db_cursor *c;
-	const void *k, *v;
-	size_t kl, vl, n = 0, i;
-	char (*keys)[QUEUE_MSGID_KEY_MAX] = NULL;
-	int rc;
-
-	if ((rc = db_cursor_open(txn, DB_MSGIDS, &c)) != 0)
-		return rc == -ENOENT ? 0 : rc;
-	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
-	    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
-		const void *mv;
-		size_t ml;
-
-		if (kl >= QUEUE_MSGID_KEY_MAX || (kl > QUEUE_ID_LEN &&
-		    db_get(txn, DB_MESSAGES, (const char *)k + kl - QUEUE_ID_LEN, QUEUE_ID_LEN,
-		    &mv, &ml) == 0))
-			continue;
-		keys = xrealloc(keys, (n + 1) * sizeof(*keys));
-		memcpy(keys[n], k, kl);
-		keys[n][kl] = '\0';
-		n++;
-	}
-	db_cursor_close(c);
-	rc = 0;
-	for (i = 0; i < n && rc == 0; i++)
-		if ((rc = db_del(txn, DB_MSGIDS, keys[i], strlen(keys[i]))) == 0)
-			(*count)++;
-	free(keys);
-	return rc;
+	return db_delete_matching(txn, DB_MSGIDS, msgid_orphaned, txn, count);
 }
 
 /* What one purge pass removed (summed over its batches). */

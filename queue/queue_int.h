@@ -83,6 +83,13 @@ int db_cursor_last(struct db_cursor *c, const void **ko, size_t *kol,
 int db_cursor_find(struct db_cursor *c, const void *k, size_t kl, const void **v, size_t *vl);
 int db_cursor_del(struct db_cursor *c);
 void db_cursor_close(struct db_cursor *c);
+/* Whether the record (K, V) is one to delete (db_delete_matching). */
+typedef int (*db_match_fn)(const void *k, size_t kl, const void *v, size_t vl, void *arg);
+/* Delete every record of T that MATCH accepts (keys collected first,
+ * deleted after the walk); *COUNT gains one a deletion.  0 or the
+ * first failing db_del()'s negative errno. */
+int db_delete_matching(struct db_txn *txn, enum db_table t, db_match_fn match, void *arg,
+    uint64_t *count);
 /* A consistent, compacted copy (no free pages) of the environment into
  * DIR/data.mdb (backups). */
 int db_copy(struct db *db, const char *dir);

@@ -157,33 +157,31 @@ event_names(const struct subject_op *s, const char *v, size_t vl, const char *ps
 	return memmem(v, vl, want, strlen(want)) != NULL;
 }
 
+/* What event_match() compares an event with (erase_events). */
+struct event_match_arg {
+	const struct subject_op *s;
+	const char *pseudo;
+	struct hash *gone, *foreign;
+};
+
+/* db_match_fn: does event (K, V) name the subject or an erased message? */
+static int
+event_match(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	const struct event_match_arg *a = arg;
+
+	(void)k;
+	return kl == 12 && event_names(a->s, v, vl, a->pseudo, a->gone, a->foreign);
+}
+
 /* Delete the events naming the subject or an erased message. */
 static int
 erase_events(const struct subject_op *s, struct db_txn *txn, enum db_table t, const char *pseudo,
     struct hash *gone, struct hash *foreign, uint64_t *count)
 {
-	struct db_cursor *c;
-	const void *k, *v;
-	size_t kl, vl, n = 0, i;
-	unsigned char (*keys)[12] = NULL;
-	int rc;
+	struct event_match_arg a = { s, pseudo, gone, foreign };
 
-	if ((rc = db_cursor_open(txn, t, &c)) != 0)
-		return rc == -ENOENT ? 0 : rc;
-	for (rc = db_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == 0;
-	    rc = db_cursor_next(c, &k, &kl, &v, &vl)) {
-		if (kl != 12 || !event_names(s, v, vl, pseudo, gone, foreign))
-			continue;
-		keys = xrealloc(keys, (n + 1) * sizeof(*keys));
-		memcpy(keys[n++], k, 12);
-	}
-	db_cursor_close(c);
-	rc = 0;
-	for (i = 0; i < n && rc == 0; i++)
-		if ((rc = db_del(txn, t, keys[i], 12)) == 0)
-			(*count)++;
-	free(keys);
-	return rc;
+	return db_delete_matching(txn, t, event_match, &a, count);
 }
 
 /* Rewrite the audit records naming the subject. */

@@ -52,24 +52,6 @@ CARD_BODY = "Your card " + CARD_SP + " was charged.\r\nThank you."
 CLEAN_BODY = "Nothing sensitive here, order 1234."
 
 
-def zone_records(text):
-    recs = []
-    for line in text.splitlines():
-        m = re.match(r'^(\S+)\. IN TXT \( (.*) \)$', line)
-        if m:
-            recs.append((m.group(1), "".join(re.findall(r'"([^"]*)"', m.group(2)))))
-    return recs
-
-
-def dnsfunc(name, timeout=5):
-    try:
-        name = name.decode() if isinstance(name, bytes) else name
-        ans = dns_srv.resolver().resolve(name.rstrip("."), "TXT", tcp=True)
-        return b"".join(b"".join(rd.strings) for rd in ans)
-    except Exception:
-        return None
-
-
 def to_rcpt(sink, rcpt):
     return [m for m in sink.messages() if rcpt in m.rcpt_tos]
 
@@ -84,14 +66,12 @@ def main():
     })
     p.start()
     gen = p.posternctl("dkim", "generate", DOMAIN, "--selector", "d1", "--algorithm", "rsa")
-    recs = zone_records(p.posternctl("dkim", "dns", DOMAIN).stdout)
-    for n, v in recs:
-        dns_srv.txt(n, v)
-    dns_srv.start()
+    recs = p.dkim_records(DOMAIN)
+    dns_srv.txt_records(recs).start()
     plan(26)
     ok(gen.returncode == 0 and len(recs) == 1,
        "DKIM key generated, one TXT record to publish (%s)" % gen.stderr.strip())
-    ok(recs and dnsfunc(recs[0][0]) is not None, "Dns fixture serves the DKIM TXT")
+    ok(recs and dns_srv.lookup_txt(recs[0][0]) is not None, "Dns fixture serves the DKIM TXT")
 
     accts = {}
     rcs = []
@@ -163,11 +143,11 @@ def main():
        "redact: the full number is absent at the sink")
     ok(("Your card " + MASKED + " was charged.").encode() in data,
        "redact: '%s' form present" % MASKED)
-    ok(b"DKIM-Signature:" in data and dkim.verify(data, dnsfunc=dnsfunc),
+    ok(b"DKIM-Signature:" in data and dkim.verify(data, dnsfunc=dns_srv.lookup_txt),
        "redact: the DKIM signature verifies with dkimpy")
     head = re.sub(rb"\r\n[ \t]+", b" ", data.split(b"\r\n\r\n", 1)[0])
     ok(re.search(rb"(?m)^DKIM-Signature:.*\bd=acme\.test;", head) is not None
-       and not dkim.verify(data.replace(MASKED.encode(), CARD_SP.encode()), dnsfunc=dnsfunc),
+       and not dkim.verify(data.replace(MASKED.encode(), CARD_SP.encode()), dnsfunc=dns_srv.lookup_txt),
        "redact: d=acme.test, and the signature covers the redacted body (unmasking breaks it)")
 
     tag = to_rcpt(sink, "tag@example.test")

@@ -20,7 +20,6 @@ and dkimpy.
     domain, a forged token; a report over the size bound; garbage and
     malformed MIME are answered and add nothing.
 """
-import json
 import os
 import re
 import smtplib
@@ -32,20 +31,6 @@ from harness import *  # noqa: E402,F401
 import dkim  # noqa: E402
 
 dns_srv = None
-
-
-def dnsfunc(name, timeout=5):
-    try:
-        name = name.decode() if isinstance(name, bytes) else name
-        ans = dns_srv.resolver().resolve(name, "TXT", tcp=True)
-        return b"".join(b"".join(rd.strings) for rd in ans)
-    except Exception:
-        return None
-
-
-def body_of(p, qid):
-    r = p.posternctl("queue", "show", qid, "--body", "--json")
-    return (json.loads(r.stdout).get("body") or "").encode() if r.returncode == 0 else b""
 
 
 def message(to, subject):
@@ -118,35 +103,27 @@ def main():
     r3 = p.posternctl("account", "set", "relayapp", "--set", "return_path_domain=fb.test")
     ok(r1.returncode == 0 and r2.returncode == 0 and r3.returncode == 0,
        "DKIM key, account relayapp with return_path_domain=fb.test")
-    recs = []
-    for line in p.posternctl("dkim", "dns", "a.test").stdout.splitlines():
-        m = re.match(r'^(\S+)\. IN TXT \( (.*) \)$', line)
-        if m:
-            recs.append((m.group(1), "".join(re.findall(r'"([^"]*)"', m.group(2)))))
-    dns_srv.lines = []
-    dns_srv.mx("dest.test", "mx.dest.test", 10).a("mx.dest.test", "127.0.0.2")
-    for n, v in recs:
-        dns_srv.txt(n, v)
-    dns_srv.start()
+    dns_srv.reset().mx("dest.test", "mx.dest.test", 10).a("mx.dest.test", "127.0.0.2")
+    dns_srv.txt_records(p.dkim_records("a.test")).start()
 
     # ---- 1. List-Unsubscribe, signed; VERP ----
     code, text = p.send("news@a.test", ["alice@dest.test"], message("alice@dest.test", "one"))
     is_(code, 250, "message to alice accepted")
-    body = body_of(p, queue_id(text))
+    body = p.queue_body(queue_id(text))
     m = re.search(rb"List-Unsubscribe: <https://unsub\.test/u/([0-9a-z]{39})>,\r\n"
                   rb" <mailto:u\+([0-9a-z]{39})@fb\.test>\r\n", body)
     ok(m and m.group(1) == m.group(2), "List-Unsubscribe: https URL and mailto, one token")
     token = m.group(1).decode() if m else "x" * 39
     ok(b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in body,
        "List-Unsubscribe-Post: List-Unsubscribe=One-Click")
-    ok(dkim.verify(body, dnsfunc=dnsfunc), "the DKIM signature verifies (dkimpy)")
+    ok(dkim.verify(body, dnsfunc=dns_srv.lookup_txt), "the DKIM signature verifies (dkimpy)")
     h = re.search(rb"(?s)DKIM-Signature:.*?\bh=([^;]*);", body)
     signed = [x.strip().lower() for x in h.group(1).decode().replace("\r\n", "").split(":")] if h else []
     ok("list-unsubscribe" in signed and "list-unsubscribe-post" in signed,
        "h= covers List-Unsubscribe and List-Unsubscribe-Post (%s)" % signed)
     changed = body.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
                            b"List-Unsubscribe-Post: List-Unsubscribe=One-Clock", 1)
-    ok(not dkim.verify(changed, dnsfunc=dnsfunc), "... a changed List-Unsubscribe-Post fails")
+    ok(not dkim.verify(changed, dnsfunc=dns_srv.lookup_txt), "... a changed List-Unsubscribe-Post fails")
     msgs = sink.wait_messages(1, timeout=60)
     ok(msgs and re.match(r"^b\+[0-9a-z]{39}@fb\.test$", msgs[0].mail_from),
        "VERP: the MX sees MAIL FROM:<b+TOKEN@fb.test> (%s)" % (msgs[0].mail_from if msgs else None))
@@ -221,7 +198,7 @@ def main():
        "DSN 5.7.1 (policy): not suppressed")
 
     code, qid, carol_from = deliver("carol@dest.test", "four")
-    carol_body = body_of(p, qid)
+    carol_body = p.queue_body(qid)
     hdrs = carol_body.split(b"\r\n\r\n", 1)[0].decode()
     code, text = fb_send(p, "fbl@fb.test", arf("Return-Path: <%s>\r\n%s" % (carol_from, hdrs)))
     is_(code, 250, "ARF report to fbl@fb.test: 250")
@@ -231,7 +208,7 @@ def main():
 
     # an ARF report quoting only our Received: field: matched by queue id + Original-Rcpt-To
     code, qid, frank_from = deliver("frank@dest.test", "six")
-    received = re.search(rb"(?s)^Received: .*?\r\n(?![ \t])", body_of(p, qid), re.M)
+    received = re.search(rb"(?s)^Received: .*?\r\n(?![ \t])", p.queue_body(qid), re.M)
     rec = received.group(0).decode() if received else ""
     ok(("(postern) with ESMTP id %s;" % qid) in rec.replace("\r\n\t", " "),
        "Received: names the queue id (%s)" % rec.strip())
@@ -242,7 +219,7 @@ def main():
        "ARF without tokens: matched by queue id and Original-Rcpt-To (%s)" % info)
 
     code, qid, dave_from = deliver("dave@dest.test", "five")
-    dave_tok = re.search(rb"mailto:u\+([0-9a-z]{39})@", body_of(p, qid)).group(1).decode()
+    dave_tok = re.search(rb"mailto:u\+([0-9a-z]{39})@", p.queue_body(qid)).group(1).decode()
     code, text = fb_send(p, "u+%s@fb.test" % dave_tok, b"Subject: remove\r\n\r\nremove\r\n")
     is_(code, 250, "blank message to u+TOKEN@fb.test: 250")
     info = suppressed(p, "dave@dest.test")

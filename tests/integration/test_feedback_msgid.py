@@ -18,7 +18,6 @@ token and no queue id of ours are matched by the original's Message-ID
     complaint (by Message-ID, and by the List-Unsubscribe token)
     still suppresses, by the keyed recipient hash the queue keeps.
 """
-import json
 import os
 import re
 import smtplib
@@ -63,11 +62,6 @@ def strip_ours(text):
     return text
 
 
-def body_of(p, qid):
-    r = p.posternctl("queue", "show", qid, "--body", "--json")
-    return (json.loads(r.stdout).get("body") or "") if r.returncode == 0 else ""
-
-
 def added(p):
     return p.posternctl_json("account", "show", "relayapp")["suppressions"]["added"]
 
@@ -107,7 +101,7 @@ def main():
 
     # ---- 1. matched by Message-ID ----
     code, qid = deliver("grace@dest.test", "<grace.1@a.test>")
-    hdrs = strip_ours(body_of(p, qid).split("\r\n\r\n", 1)[0])
+    hdrs = strip_ours(p.queue_body(qid, text=True).split("\r\n\r\n", 1)[0])
     ok(code == 250 and "grace.1@a.test" in hdrs and "(postern)" not in hdrs
        and "b+" not in hdrs, "grace's message sent; quoted header has no token or queue id")
     code, text = fb_send(p, "fbl@fb.test", arf("text/rfc822-headers", hdrs))
@@ -116,7 +110,7 @@ def main():
        "ARF with the original's header: matched by Message-ID, complaint (%s)" % info)
 
     code, qid = deliver("hank@dest.test", "<hank.1@a.test>")
-    whole = strip_ours(body_of(p, qid))
+    whole = strip_ours(p.queue_body(qid, text=True))
     code, text = fb_send(p, "fbl@fb.test", arf("message/rfc822", whole))
     ok(code == 250 and suppressed(p, "hank@dest.test").get("reason") == "complaint",
        "ARF with the whole original (message/rfc822): matched by Message-ID")
@@ -128,7 +122,7 @@ def main():
        "folded Message-ID, domain in another case: matched")
 
     code, qid = deliver("jack@dest.test", None)
-    own = re.search(r"(?m)^Message-ID: (<[^>]+>)", body_of(p, qid))
+    own = re.search(r"(?m)^Message-ID: (<[^>]+>)", p.queue_body(qid, text=True))
     ok(own is not None, "postern added a Message-ID to jack's message")
     code, text = fb_send(p, "fbl@fb.test", arf("text/rfc822-headers",
                                                "Message-ID: %s" % (own.group(1) if own else "")))

@@ -9,13 +9,12 @@ verifies the stored message with the key served by dnsmasq, and a
 changed X-Postern-Spam value no longer verifies (the signature covers
 it).  A clean message has no X-Postern-Spam and no x-postern-spam in h=.
 """
-import json
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Dns, Postern, diag, done, is_, like, ok, plan, queue_id, run, skip_all  # noqa: E402
+from harness import Dns, Postern, done, is_, like, ok, plan, queue_id, run, skip_all  # noqa: E402
 try:
     import dkim  # noqa: E402
 except ImportError:
@@ -26,40 +25,10 @@ dns_srv = None
 
 
 def serve(recs):
+    """(Re)start the one dnsmasq with the DKIM records RECS and a.test's SPF."""
     global dns_srv
-    if dns_srv is None:
-        dns_srv = Dns()
-    dns_srv.lines = []
-    for n, v in recs:
-        dns_srv.txt(n, v)
-    dns_srv.txt("a.test", "v=spf1 ip4:192.0.2.10 -all")
-    dns_srv.start()
-
-
-def zone_records(text):
-    recs = []
-    for line in text.splitlines():
-        m = re.match(r'^(\S+)\. IN TXT \( (.*) \)$', line)
-        if m:
-            recs.append((m.group(1), "".join(re.findall(r'"([^"]*)"', m.group(2)))))
-    return recs
-
-
-def dnsfunc(name, timeout=5):
-    try:
-        name = name.decode() if isinstance(name, bytes) else name
-        ans = dns_srv.resolver().resolve(name, "TXT", tcp=True)
-        return b"".join(b"".join(rd.strings) for rd in ans)
-    except Exception:
-        return None
-
-
-def body_of(p, qid):
-    r = p.posternctl("queue", "show", qid, "--body", "--json")
-    if r.returncode != 0:
-        diag(r.stderr)
-        return b""
-    return (json.loads(r.stdout).get("body") or "").encode()
+    dns_srv = dns_srv or Dns()
+    dns_srv.reset().txt_records(recs).txt("a.test", "v=spf1 ip4:192.0.2.10 -all").start()
 
 
 def message(subject, text):
@@ -88,11 +57,11 @@ def main():
     r = p.posternctl("account", "add", "relayapp", "--domain", "a.test")
     plan(8)
     ok(r1.returncode == 0 and r.returncode == 0, "RSA key for a.test, relay account")
-    serve(zone_records(p.posternctl("dkim", "dns", "a.test").stdout))
+    serve(p.dkim_records("a.test"))
 
     code, text = p.send("app@a.test", ["r@example.net"], message("spam", "GTUBE " + GTUBE))
     is_(code, 250, "GTUBE, tag only: accepted")
-    body = body_of(p, queue_id(text))
+    body = p.queue_body(queue_id(text))
     head = body.split(b"\r\n\r\n", 1)[0]
     names = [f.split(b":", 1)[0].lower() for f in re.findall(rb"(?m)^[A-Za-z-]+:", head)]
     like(body.decode(errors="replace"), r"(?m)^X-Postern-Spam: score=1000\.00 symbols=GTUBE:1000\.00\r$",
@@ -106,15 +75,15 @@ def main():
     ok(b"x-postern-spam" in hnames,
        "h= names x-postern-spam although dkim_sign_headers leaves it out: %s"
        % b":".join(hnames).decode())
-    ok(dkim.verify(body, dnsfunc=dnsfunc), "dkimpy verifies the tagged message")
+    ok(dkim.verify(body, dnsfunc=dns_srv.lookup_txt), "dkimpy verifies the tagged message")
     forged = body.replace(b"X-Postern-Spam: score=1000.00", b"X-Postern-Spam: score=0.00", 1)
-    ok(forged != body and not dkim.verify(forged, dnsfunc=dnsfunc),
+    ok(forged != body and not dkim.verify(forged, dnsfunc=dns_srv.lookup_txt),
        "a changed X-Postern-Spam breaks the signature (it is covered)")
 
     code, text = p.send("app@a.test", ["r@example.net"], message("clean", "nothing here"))
-    body = body_of(p, queue_id(text))
+    body = p.queue_body(queue_id(text))
     ok(code == 250 and b"X-Postern-Spam" not in body and b"x-postern-spam" not in body
-       and dkim.verify(body, dnsfunc=dnsfunc),
+       and dkim.verify(body, dnsfunc=dns_srv.lookup_txt),
        "clean message: no field, not in h=, verifies")
     done()
 

@@ -12,10 +12,15 @@ as `/usr/bin/python3 path/to/test_x.py`).  It provides:
   Postern    the real posternd in a temp dir on free 127.0.0.1 ports,
              ready when its log says `event=ready`; stop(), kill9(),
              restart(), reload(), log(), wait_log(), posternctl(),
-             smtp()/smtp_ssl() clients.  Its log is dumped as TAP
+             queue_show(), queue_body(), dkim_records(), smtp()/smtp_ssl()
+             clients.  Its log is dumped as TAP
              comments when a test fails.
   Dns        dnsmasq (Debian) on a free loopback port serving per-test
-             MX, A, AAAA, TXT (multi-string), CNAME, null MX, NXDOMAIN.
+             MX, A, AAAA, TXT (multi-string), CNAME, null MX, NXDOMAIN;
+             txt_records(), reset(); lookup_txt() is a dnsfunc for dkimpy
+             that asks it.
+  zone_records(text)  the (name, value) TXT records `posternctl dkim
+             dns` prints, to serve with Dns.txt().
   Sink       a real SMTP server (aiosmtpd, as a subprocess of this same
              file) that stores every accepted message to disk, counts
              connections, can be scripted per connection, MAIL, RCPT
@@ -42,7 +47,7 @@ netns (Netns), unixuser (Reviewer), rbldnsd (Rbldnsd, DnsDrop); `python3 -m harn
 
 from .core import (BUILDDIR, HERE, HarnessError, PYTHON, SRCDIR, TIME_SCALE, _Tap, _cleanup, _conf_value, _dump_fixtures, _excepthook, _fixtures, _kill_pid, _netns_prefix, _on_signal, _out, _tail_lines, _tap, _tmpdirs, bail_out, diag, done, failed, free_port, free_ports, is_, isnt, like, make_cert, note, ok, plan, run, skip, skip_all, tmpdir, unlike, wait_for)
 from .daemon import (Postern, client_tls_context, make_message, queue_id)
-from .dns import (Dns, _dq)
+from .dns import (Dns, _dq, zone_records)
 from .sink import (Sink, SinkMessage, SmtpSink, _sink_main)
 from .netns import (Netns)
 from .unixuser import (Reviewer)
@@ -59,6 +64,7 @@ __all__ += ["queue_id", "make_message"]
 __all__.append("client_tls_context")
 __all__.append("Reviewer")
 __all__ += ["Rbldnsd", "DnsDrop"]
+__all__.append("zone_records")
 
 # The context-manager form for the other fixtures: start on enter,
 # stop on exit (and dump the log when the block raised).

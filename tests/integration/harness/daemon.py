@@ -17,6 +17,7 @@ import time
 import traceback
 
 from .core import (BUILDDIR, HarnessError, TIME_SCALE, _conf_value, _fixtures, _kill_pid, _netns_prefix, _tail_lines, diag, failed, free_port, free_ports, make_cert, run, tmpdir)
+from .dns import zone_records
 
 class Postern:
     """posternd under test.
@@ -313,6 +314,18 @@ class Postern:
             diag("posternctl %s: %d %s" % (" ".join(args), r.returncode, r.stderr))
             return {}
         return json.loads(r.stdout)
+
+    def dkim_records(self, domain):
+        """The (name, value) TXT records `posternctl dkim dns DOMAIN` says
+        to publish (zone_records()), e.g. for Dns.txt_records()."""
+        return zone_records(self.posternctl("dkim", "dns", domain).stdout)
+
+    def queue_body(self, qid, text=False):
+        """The stored message QID (`posternctl queue show QID --body
+        --json`'s "body") as bytes, or as str with TEXT; empty (and a
+        diag line) when it cannot be read."""
+        body = self.queue_show(qid, body=True).get("body") or ""
+        return body if text else body.encode()
 
     def queue_list(self):
         """The messages of `posternctl queue list --json` (a list; [] when

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
-"""harness.dns: Dns: dnsmasq on a free loopback port serving a test's records (see harness/__init__.py)."""
+"""harness.dns: Dns: dnsmasq on a free loopback port serving a test's records, and
+zone_records() to read what `posternctl dkim dns` prints (see harness/__init__.py)."""
 
 import atexit
 import json
@@ -20,6 +21,24 @@ from .core import (HarnessError, TIME_SCALE, _fixtures, _kill_pid, _netns_prefix
 def _dq(s):
     """Quote S for a dnsmasq config file string."""
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def zone_records(text, check_sizes=False):
+    """(name, value) from the zone-file TXT lines `NAME. IN TXT ( "a" "b" )`
+    that `posternctl dkim dns` prints, each value its strings joined;
+    other lines are skipped.  With CHECK_SIZES a string longer than 255
+    (a DNS character-string's limit, RFC 1035 section 3.3) raises
+    ValueError instead."""
+    recs = []
+    for line in text.splitlines():
+        m = re.match(r'^(\S+)\. IN TXT \( (.*) \)$', line)
+        if not m:
+            continue
+        parts = re.findall(r'"([^"]*)"', m.group(2))
+        if check_sizes and any(len(p) > 255 for p in parts):
+            raise ValueError("character-string longer than 255 octets")
+        recs.append((m.group(1), "".join(parts)))
+    return recs
 
 
 class Dns:
@@ -84,6 +103,17 @@ class Dns:
         else:
             parts = list(value)
         self.lines.append("txt-record=%s,%s" % (name, ",".join(_dq(p) for p in parts)))
+        return self
+
+    def txt_records(self, recs):
+        """A TXT record for each (name, value) of RECS (zone_records())."""
+        for name, value in recs:
+            self.txt(name, value)
+        return self
+
+    def reset(self):
+        """Forget every record added so far (start() again to serve the new set)."""
+        self.lines = []
         return self
 
     def cname(self, alias, target):
@@ -159,6 +189,18 @@ class Dns:
         r.port = self.port
         r.lifetime = 5.0
         return r
+
+    def lookup_txt(self, name, timeout=5):
+        """The TXT record of NAME (str or bytes, a trailing dot or not)
+        asked of this server over TCP, its strings joined, as bytes; None
+        when there is none or the query fails.  It has the signature of
+        dkimpy's dnsfunc: dkim.verify(msg, dnsfunc=dns.lookup_txt)."""
+        try:
+            name = name.decode() if isinstance(name, bytes) else name
+            ans = self.resolver().resolve(name.rstrip("."), "TXT", tcp=True)
+            return b"".join(b"".join(rd.strings) for rd in ans)
+        except Exception:
+            return None
 
     def stop(self):
         _kill_pid(self.proc)
