@@ -46,24 +46,27 @@ is_wsp(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Relaxed header canonicalisation of one raw field (§3.4.2). */
+/* Relaxed header canonicalisation of one raw field (§3.4.2): written
+ * straight into OUT's storage, reserved once (issue 20: an append per
+ * octet). */
 static void
 canon_header(const char *f, size_t n, int crlf, struct buf *out)
 {
 	const char *colon = memchr(f, ':', n);
 	size_t i, nl, start;
 	int sp = 0, any = 0;
+	char *o;
 
 	if (colon == NULL)
 		return;
+	if (buf_reserve(out, n + 2) == -1)
+		return;	/* the header is a few KiB at most; no cap is set */
+	o = out->data + out->len;
 	for (nl = (size_t)(colon - f); nl > 0 && is_wsp(f[nl - 1]); nl--)
 		;
-	for (i = 0; i < nl; i++) {
-		char c = (char)tolower((unsigned char)f[i]);
-
-		buf_append(out, &c, 1);
-	}
-	buf_append(out, ":", 1);
+	for (i = 0; i < nl; i++)
+		*o++ = (char)tolower((unsigned char)f[i]);
+	*o++ = ':';
 	for (start = (size_t)(colon - f) + 1, i = start; i < n; i++) {
 		char c = f[i];
 
@@ -74,13 +77,17 @@ canon_header(const char *f, size_t n, int crlf, struct buf *out)
 			continue;
 		}
 		if (sp && any)
-			buf_append(out, " ", 1);
+			*o++ = ' ';
 		sp = 0;
 		any = 1;
-		buf_append(out, &c, 1);
+		*o++ = c;
 	}
-	if (crlf)
-		buf_append(out, "\r\n", 2);
+	if (crlf) {
+		*o++ = '\r';
+		*o++ = '\n';
+	}
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
 }
 
 /* Does the line B[0..N) read the same after relaxed canonicalisation?
