@@ -475,6 +475,31 @@ has_http(const char *s, size_t n)
 	return 0;
 }
 
+/* 1 when S (N octets) holds an ASCII digit; sixteen octets at a time
+ * where SSE2 is there (issue 20: an octet at a time, this was most of
+ * the spam stage's own cost once the token set is skipped). */
+static int
+has_digit(const char *s, size_t n)
+{
+	size_t k = 0;
+
+#if defined(__SSE2__)
+	const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+
+	for (; k + 16 <= n; k += 16) {
+		__m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + k)), zero);
+
+		/* D - '0' <= 9 as unsigned octets: min(d, 9) == d */
+		if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, nine), d)) != 0)
+			return 1;
+	}
+#endif
+	for (; k < n; k++)
+		if (s[k] >= '0' && s[k] <= '9')
+			return 1;
+	return 0;
+}
+
 /* Fold the shapes of TEXT's lines (length class, digits, URL, leading
  * capital) into T->template_h: two messages from one template share
  * it whatever their words and numbers. */
@@ -485,14 +510,13 @@ template_fold(struct spam_tokens *t, const char *text, size_t len, size_t *lines
 
 	while (i < len && *lines < 64) {
 		const char *eol = memchr(text + i, '\n', len - i);
-		size_t e = eol ? (size_t)(eol - text) : len, n = e - i, k;
-		unsigned shape, digits = 0, url = 0;
+		size_t e = eol ? (size_t)(eol - text) : len, n = e - i;
+		unsigned shape, digits, url;
 
 		while (n > 0 && (text[i + n - 1] == '\r' || text[i + n - 1] == ' '))
 			n--;
 		if (n > 0) {
-			for (k = 0; k < n; k++)
-				digits |= (text[i + k] >= '0' && text[i + k] <= '9');
+			digits = (unsigned)has_digit(text + i, n);
 			url = n > 7 && has_http(text + i, n);
 			shape = (unsigned)(n < 240 ? n / 16 : 15) | digits << 4 | url << 5 |
 			    (unsigned)(isupper((unsigned char)text[i]) != 0) << 6;

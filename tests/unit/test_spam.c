@@ -350,6 +350,80 @@ test_tokenizer_skip(void)
 	spam_tokens_free(&t);
 }
 
+/* The template hash of a one-part text/plain message, the plain way
+ * (policy/spam_tok.c template_fold): the reference for the SSE2 digit
+ * test. */
+static uint64_t
+ref_template(const char *body)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i = 0, len = strlen(body), lines = 0;
+
+	while (i < len && lines < 64) {
+		const char *eol = memchr(body + i, '\n', len - i);
+		size_t e = eol ? (size_t)(eol - body) : len, n = e - i, k;
+		unsigned digits = 0, url = 0;
+
+		while (n > 0 && (body[i + n - 1] == '\r' || body[i + n - 1] == ' '))
+			n--;
+		if (n > 0) {
+			for (k = 0; k < n; k++)
+				digits |= body[i + k] >= '0' && body[i + k] <= '9';
+			for (k = 0; k + 4 <= n; k++)
+				url |= n > 7 && memcmp(body + i + k, "http", 4) == 0;
+			h = (h ^ ((unsigned)(n < 240 ? n / 16 : 15) | digits << 4 | url << 5 |
+			    (unsigned)(body[i] >= 'A' && body[i] <= 'Z') << 6)) * 0x100000001b3ULL;
+			lines++;
+		}
+		i = e + 1;
+	}
+	return h;
+}
+
+static void
+test_template_digits(void)
+{
+	struct buf m, body;
+	size_t pos, bad = 0, tries = 0;
+	const char fill[] = { '/', ':', 'a', ' ', '.' };
+
+	buf_init(&m, 0);
+	buf_init(&body, 0);
+	for (pos = 0; pos < 70; pos++) {
+		size_t f, len;
+
+		for (f = 0; f < ARRAY_SIZE(fill); f++) {
+			for (len = pos + 1; len < pos + 40; len += 7) {
+				struct spam_tokens t;
+				size_t k;
+
+				buf_reset(&body);
+				/* one line of LEN octets with a digit at POS (or none when
+				 * POS == LEN - 1 is a letter), then one without */
+				for (k = 0; k < len; k++)
+					buf_append(&body, k == pos && (len + f) % 3 ?
+					    &"0123456789"[(pos + len + f) % 10] : &fill[f], 1);
+				buf_append_str(&body, "x\r\nNo digits on this line at all: none/none\r\n");
+				buf_reset(&m);
+				buf_append_str(&m, "Subject: t\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
+				buf_append(&m, body.data, body.len);
+				spam_tokens_init(&t);
+				t.skip = SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS;
+				spam_tokenize(m.data, m.len, &t);
+				tries++;
+				if (t.template_h != ref_template(body.data) && bad++ == 0)
+					printf("# template differs: digit at %zu of %zu, fill '%c'\n", pos,
+					    len, fill[f]);
+				spam_tokens_free(&t);
+			}
+		}
+	}
+	ok(bad == 0, "template hash: digit found at every offset (%zu messages, %zu differ)", tries,
+	    bad);
+	buf_free(&m);
+	buf_free(&body);
+}
+
 static const char *spam_msgs[] = {
 	"Subject: Cheap meds online\r\n\r\nBuy cheap viagra pills now, best price pharmacy, "
 	"click http://pills.example.biz/buy to order\r\n",
@@ -874,11 +948,12 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(124);
+	plan(125);
 	test_math();
 	test_result_full();
 	test_tokenizer();
 	test_tokenizer_skip();
+	test_template_digits();
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	test_store(dir);
