@@ -69,7 +69,8 @@ buf_append(struct buf *b, const void *p, size_t n)
 	/* the common case first: room for N and the NUL, within the cap
 	 * (issue 20: a message's stages make some 1,700 small appends) */
 	if (n < b->cap - b->len && n <= b->max - b->len) {
-		memcpy(b->data + b->len, p, n);
+		if (n)	/* P may be NULL with N = 0 */
+			memcpy(b->data + b->len, p, n);
 		b->len += n;
 		b->data[b->len] = '\0';
 		return 0;
