@@ -139,6 +139,7 @@ struct config {
 	uint64_t smtpd_auth_cache_ttl;		/* 0: no verified-credential cache */
 	int64_t smtpd_eom_threads;		/* libuv's pool; 0: max(4, cores) */
 	int64_t smtpd_loops;		/* 0 = one per online core: use config_smtpd_loops() */
+	int64_t delivery_loops;		/* 0 = one per online core: use config_delivery_loops() */
 	uint64_t smtpd_tls_handshake_timeout;
 	uint64_t smtpd_command_timeout;
 	uint64_t smtpd_session_timeout;
@@ -248,6 +249,8 @@ struct config *config_parse(const char *name, const char *text, size_t len,
 const struct config *config_ref(const struct config *cfg);
 /* smtpd_loops resolved (0 in the file = the number of online cores). */
 unsigned config_smtpd_loops(const struct config *cfg);
+/* delivery_loops resolved (0 in the file = the number of online cores). */
+unsigned config_delivery_loops(const struct config *cfg);
 /* Drop one reference; the last one frees.  NULL is allowed. */
 void config_unref(const struct config *cfg);
 /* config_unref() of a config still being set up (tests); same thing. */

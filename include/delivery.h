@@ -51,16 +51,24 @@ struct delivery_params {
 };
 void delivery_params_free(struct delivery_params *p);
 
-/* Start delivering what Q hands out as due, with P (taken over, also on
- * failure).  NULL with ERR on failure. */
-struct delivery *delivery_new(uv_loop_t *loop, struct queue *q, struct delivery_params *p,
-    char *err, size_t errlen);
-/* Adopt new params (TLS client context, limits, tables); P is taken over. */
+/*
+ * Start delivering what Q hands out as due, on NLOOPS delivery loops
+ * (delivery_loops; issue 20 item 3): one engine on LOOP (the queue's
+ * loop, where every call below is made) and one on each of NLOOPS - 1
+ * loops of its own (src/outbound/loops.c).  P is an array of NLOOPS
+ * params, one per engine, built alike (taken over, also on failure).
+ * NULL with ERR on failure.
+ */
+struct delivery *delivery_new(uv_loop_t *loop, struct queue *q, unsigned nloops,
+    struct delivery_params *p, char *err, size_t errlen);
+/* Adopt new params (TLS client context, limits, tables): P is an array
+ * of delivery_loops() params, taken over. */
 int delivery_reload(struct delivery *dl, struct delivery_params *p, char *err, size_t errlen);
+unsigned delivery_loops(const struct delivery *dl);
 /*
  * Stop taking new work; connections finish their current message and
  * quit.  Returns 0 when already idle, else 1 and calls DONE(ARG) once
- * the last connection has closed.
+ * every loop's last connection has closed.
  */
 int delivery_drain(struct delivery *dl, void (*done)(void *arg), void *arg);
 /* Close everything now.  Results not yet reported stay due in the queue. */

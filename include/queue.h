@@ -268,6 +268,11 @@ struct queue_job {
 };
 /* Take up to MAX due jobs; returns how many were written to JOBS. */
 size_t queue_take_due(struct queue *q, struct queue_job **jobs, size_t max);
+/* Move the recipients of JOB with MOVE[i] set into a new job (a fresh
+ * copy of the message); NULL, JOB unchanged, when that cannot be done.
+ * On the queue's loop, like queue_take_due(). */
+struct queue_job *queue_job_split(struct queue *q, struct queue_job *job,
+    const unsigned char *move);
 void queue_job_free(struct queue_job *job);
 
 enum queue_result {
@@ -276,7 +281,10 @@ enum queue_result {
 	QUEUE_RESULT_PERMFAIL,
 };
 /* Called back with the recipient's new state: a tempfail past
- * max_queue_lifetime comes back as QUEUE_EXPIRED (caller bounces). */
+ * max_queue_lifetime comes back as QUEUE_EXPIRED (caller bounces).
+ * The queue's own bookkeeping of a report (in flight, held results,
+ * the scheduler) is done on the queue's loop; only this callback goes
+ * to the reporting loop's port (delivery loops, issue 20 item 3). */
 typedef void (*queue_report_cb)(void *arg, const struct outcome *o,
     enum queue_state newstate);
 int queue_report(struct queue *q, const char *id, uint32_t rcpt_no,

@@ -83,6 +83,7 @@ struct db {
 	pthread_rwlock_t lock;
 	char *path;
 	struct db_release rel;	/* body pages waiting to be released */
+	size_t pagesz;		/* the system's page size */
 };
 
 static void release_forget(struct db *db);
@@ -297,6 +298,11 @@ db_open_flags(struct db **out, const char *dir, uint64_t mapsize, int readonly,
 		return rc;
 	}
 	pthread_rwlock_init(&db->lock, NULL);
+	{
+		long ps = sysconf(_SC_PAGESIZE);
+
+		db->pagesz = ps > 0 ? (size_t)ps : 4096;
+	}
 	pthread_mutex_init(&db->rel.lock, NULL);
 	if ((rc = mdb_env_create(&db->env)) != 0)
 		goto fail;
@@ -517,14 +523,9 @@ void
 db_release(struct db *db, const void *v, size_t vl)
 {
 	struct db_release *rel = &db->rel;
-	static size_t pagesz;
+	size_t pagesz = db->pagesz;	/* set at open: readers on several threads */
 	uintptr_t start, end;
 
-	if (pagesz == 0) {
-		long ps = sysconf(_SC_PAGESIZE);
-
-		pagesz = ps > 0 ? (size_t)ps : 4096;
-	}
 	if (vl < pagesz)
 		return;
 	/* a value of a page or more is an overflow run of its own (its

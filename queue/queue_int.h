@@ -226,7 +226,14 @@ struct writer_op {
 	/* The loop done() runs on: NULL for the queue's own loop, else the
 	 * port of the loop whose thread submitted the op (queue_port_bind) */
 	struct queue_port *port;
+	/* done() runs on the queue's loop even with a port (its bookkeeping
+	 * is the queue's: in flight, held results); it then hands the
+	 * caller's part to the port with writer_forward() */
+	int queue_done;
 };
+/* On the queue's loop, from a queue_done op's done(): run FN(q, OP,
+ * status) on OP's port's loop (OP must have a port). */
+void writer_forward(struct queue *q, struct writer_op *op, writer_done_fn fn);
 /* Copy AUDIT's JSON into OP (NULL: no record). */
 void writer_op_audit(struct writer_op *op, const struct queue_audit *audit);
 

@@ -169,11 +169,29 @@ out:
 	return rc;
 }
 
+/* The caller's part of a report, on the loop that reported. */
+static void
+report_callback(struct queue *q, struct writer_op *wop, int status)
+{
+	struct report_op *ro = (struct report_op *)wop;
+	struct outcome o;
+
+	(void)q;
+	if (status == 0)
+		outcome_ok(&o);
+	else
+		queue_outcome_for_error(&o, status);
+	if (ro->cb != NULL)
+		ro->cb(ro->arg, &o, ro->newstate);
+	free(ro->relay);
+	free(ro);
+}
+
+/* On the queue's loop (queue_done): the queue's bookkeeping. */
 static void
 report_done(struct queue *q, struct writer_op *wop, int status)
 {
 	struct report_op *ro = (struct report_op *)wop;
-	struct outcome o;
 
 	if (writer_failure(status) && !q->closing && !ro->audited) {
 		/* The result is known but cannot be recorded: the recipient
@@ -189,17 +207,16 @@ report_done(struct queue *q, struct writer_op *wop, int status)
 		return;
 	}
 	sched_inflight_del(q, ro->id, ro->no);
-	if (status == 0) {
-		outcome_ok(&o);
+	if (status == 0)
 		log_info("qid=%s event=%s rcpt_no=%u", ro->id, queue_strstate(ro->newstate),
 		    (unsigned)ro->no);
-	} else
-		queue_outcome_for_error(&o, status);
-	if (ro->cb != NULL)
-		ro->cb(ro->arg, &o, ro->newstate);
-	free(ro->relay);
-	free(ro);
 	sched_kick(q);
+	if (ro->op.port != NULL) {
+		/* a delivery loop's report: its callback runs there */
+		writer_forward(q, wop, report_callback);
+		return;
+	}
+	report_callback(q, wop, status);
 }
 
 int
@@ -224,6 +241,7 @@ queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
 	ro = xcalloc(1, sizeof(*ro));
 	ro->op.apply = report_apply;
 	ro->op.done = report_done;
+	ro->op.queue_done = 1;
 	str_copy(ro->id, id, sizeof(ro->id));
 	ro->no = rcpt_no;
 	ro->result = res;

@@ -200,6 +200,54 @@ queue_set_due_callback(struct queue *q, queue_due_cb cb, void *arg)
 	sched_kick(q);
 }
 
+/*
+ * Several delivery loops (issue 20 item 3): move the recipients of JOB
+ * whose MOVE[i] is set (i < job->msg->nrcpts) into a new job, a fresh
+ * copy of the message (queue_get) holding only those, and drop them
+ * from JOB.  They stay in flight.  NULL (JOB unchanged) when the copy
+ * cannot be read or nothing would move.
+ */
+struct queue_job *
+queue_job_split(struct queue *q, struct queue_job *job, const unsigned char *move)
+{
+	struct queue_msg *m = job->msg, *n = NULL;
+	struct queue_job *out;
+	size_t a, b, i, nmove = 0;
+
+	for (i = 0; i < m->nrcpts; i++)
+		nmove += move[i] != 0;
+	if (nmove == 0 || nmove == m->nrcpts || queue_get(q, m->id, &n) != 0)
+		return NULL;
+	/* the copy keeps the moved recipients (matched by number) */
+	for (a = 0, b = 0; a < n->nrcpts; a++) {
+		for (i = 0; i < m->nrcpts; i++)
+			if (move[i] && m->rcpts[i].no == n->rcpts[a].no)
+				break;
+		if (i == m->nrcpts) {
+			rcpt_clear(&n->rcpts[a]);
+			continue;
+		}
+		n->rcpts[b++] = n->rcpts[a];
+	}
+	n->nrcpts = b;
+	if (b != nmove) {
+		/* the stored message changed under us: leave JOB whole */
+		queue_msg_free(n);
+		return NULL;
+	}
+	for (a = 0, b = 0; a < m->nrcpts; a++) {
+		if (move[a]) {
+			rcpt_clear(&m->rcpts[a]);
+			continue;
+		}
+		m->rcpts[b++] = m->rcpts[a];
+	}
+	m->nrcpts = b;
+	out = xcalloc(1, sizeof(*out));
+	out->msg = n;
+	return out;
+}
+
 void
 queue_job_free(struct queue_job *job)
 {

@@ -38,7 +38,10 @@
  * loop's queue_port: the done list is still drained here, on the
  * queue's loop (so the pause bookkeeping above stays on one thread),
  * and such an op is then handed to its port, whose uv_async runs its
- * done() on the loop that submitted it.  A sched_kick() from there
+ * done() on the loop that submitted it.  A delivery result from a
+ * delivery loop is the exception (queue_done): its done() runs here
+ * (the in-flight set, held results and the scheduler are this loop's)
+ * and forwards only the caller's callback (writer_forward).  A sched_kick() from there
  * comes back through this file's async (kick_pending).
  *
  * When a batch fails (map full, disk full, I/O), nothing of it is
@@ -496,11 +499,19 @@ writer_async_cb(uv_async_t *h)
 		 * the map is full must not stop the deliveries that free it */
 		if (!writer_failure(op->status))
 			writer_ok(q);
-		if (op->port != NULL)
+		if (op->port != NULL && !op->queue_done)
 			port_post(op->port, op);
 		else
 			op->done(q, op, op->status);
 	}
+}
+
+void
+writer_forward(struct queue *q, struct writer_op *op, writer_done_fn fn)
+{
+	(void)q;
+	op->done = fn;
+	port_post(op->port, op);
 }
 
 int

@@ -174,6 +174,8 @@ static const struct conf_key conf_keys[] = {
 	{ "smtpd_eom_threads", CONF_INT, "0", 0, 256, F(smtpd_eom_threads), NULL, 0, RESTART },
 	/* 0: one loop per online core (config_smtpd_loops()) */
 	{ "smtpd_loops", CONF_INT, "0", 0, 256, F(smtpd_loops), NULL, 0, RESTART },
+	/* 0: one delivery loop per online core (config_delivery_loops()) */
+	{ "delivery_loops", CONF_INT, "0", 0, 256, F(delivery_loops), NULL, 0, RESTART },
 	{ "smtpd_tls_handshake_timeout", CONF_DURATION, "10s", 100, 10 * MIN, F(smtpd_tls_handshake_timeout), NULL, 0, 0 },
 	{ "smtpd_command_timeout", CONF_DURATION, "60s", 100, 1 * HOUR, F(smtpd_command_timeout), NULL, 0, 0 },
 	{ "smtpd_session_timeout", CONF_DURATION, "1h", 1 * SEC, 1 * DAY, F(smtpd_session_timeout), NULL, 0, 0 },
@@ -826,6 +828,20 @@ config_smtpd_loops(const struct config *cfg)
 
 	if (cfg->smtpd_loops > 0)
 		return (unsigned)cfg->smtpd_loops;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > 256 ? 256 : (unsigned)n;
+}
+
+/* delivery_loops resolved: 0 means one loop per online core. */
+unsigned
+config_delivery_loops(const struct config *cfg)
+{
+	long n;
+
+	if (cfg->delivery_loops > 0)
+		return (unsigned)cfg->delivery_loops;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		return 1;

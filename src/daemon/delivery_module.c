@@ -3,19 +3,22 @@
  * delivery_module.c: the delivery module of posternd's module table
  * (src/daemon/daemon.c).  delivery_params_from_config() is the one
  * place that turns postern.conf into the engine's settings (parsing the
- * transport table and the TLS policy map once).  Start creates the
- * engine on d->queue, reload hands it new params (built, and so
+ * transport table and the TLS policy map once per delivery loop, each
+ * engine owning its copy).  Start creates the delivery_loops engines on
+ * d->queue, reload hands it new params (built, and so
  * checked, before anything changes), drain lets attempts in flight
  * finish, stop frees it.
  */
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "delivery.h"
+#include "log.h"
 #include "util.h"
 
 static char **
@@ -74,31 +77,55 @@ delivery_params_from_config(struct delivery_params *p, const struct config *cfg,
 	return 0;
 }
 
+/* One params struct per delivery loop (each engine owns its own). */
+static struct delivery_params *
+params_for_loops(const struct config *cfg, unsigned n, char *err, size_t errlen)
+{
+	struct delivery_params *p = xcalloc(n, sizeof(*p));
+	unsigned i, k;
+
+	for (i = 0; i < n; i++)
+		if (delivery_params_from_config(&p[i], cfg, err, errlen) == -1) {
+			for (k = 0; k < i; k++)
+				delivery_params_free(&p[k]);
+			free(p);
+			return NULL;
+		}
+	return p;
+}
+
 int
 delivery_module_start(struct daemon *d, char *err, size_t errlen)
 {
-	struct delivery_params p;
+	struct delivery_params *p;
+	unsigned n = config_delivery_loops(d->cfg);
 
 	if (d->queue == NULL) {
 		snprintf(err, errlen, "delivery needs the queue");
 		return -1;
 	}
-	if (delivery_params_from_config(&p, d->cfg, err, errlen) == -1)
+	if ((p = params_for_loops(d->cfg, n, err, errlen)) == NULL)
 		return -1;
-	d->delivery = delivery_new(d->loop, d->queue, &p, err, errlen);
+	d->delivery = delivery_new(d->loop, d->queue, n, p, err, errlen);
+	free(p);
+	if (d->delivery != NULL && n > 1)
+		log_info("event=delivery_loops loops=%u", n);
 	return d->delivery ? 0 : -1;
 }
 
 int
 delivery_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen)
 {
-	struct delivery_params p;
+	struct delivery_params *p;
+	int rc;
 
 	if (d->delivery == NULL)
 		return 0;
-	if (delivery_params_from_config(&p, next, err, errlen) == -1)
+	if ((p = params_for_loops(next, delivery_loops(d->delivery), err, errlen)) == NULL)
 		return -1;	/* nothing changed */
-	return delivery_reload(d->delivery, &p, err, errlen);
+	rc = delivery_reload(d->delivery, p, err, errlen);
+	free(p);
+	return rc;
 }
 
 static void

@@ -211,8 +211,18 @@ log_msg(enum log_level level, const char *fmt, ...)
 void
 log_set_pseudonym_key(const unsigned char *key, size_t len)
 {
-	/* Derive a dedicated key so the log key is not the master key. */
-	crypto_hmac_sha256(key, len, "postern log pseudonym v1", 24, logstate.key);
+	unsigned char k[CRYPTO_HMAC_LEN];
+
+	/* Derive a dedicated key so the log key is not the master key.  A
+	 * reload sets the same key again while other threads (writer,
+	 * loops) pseudonymise: then nothing is written. */
+	crypto_hmac_sha256(key, len, "postern log pseudonym v1", 24, k);
+	if (logstate.keylen == CRYPTO_HMAC_LEN && memcmp(k, logstate.key, sizeof(k)) == 0) {
+		crypto_wipe(k, sizeof(k));
+		return;
+	}
+	memcpy(logstate.key, k, sizeof(k));
+	crypto_wipe(k, sizeof(k));
 	logstate.keylen = CRYPTO_HMAC_LEN;
 }
 

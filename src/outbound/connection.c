@@ -74,7 +74,7 @@ static void
 handle_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
-	struct delivery *dl = c->dl;
+	struct dl_engine *dl = c->dl;
 
 	if (h == (uv_handle_t *)&c->st.tcp) {
 		c->tcp_inited = 0;
@@ -285,9 +285,9 @@ op_ready(void *arg)
 	struct conn *c = arg;
 
 	c->in_session = 1;
-	c->dl->st.sessions++;
-	log_info("cid=%s event=session relay=%s tls=%s", c->id, c->relay,
-	    stream_tls_up(&c->st) ? stream_tls_version(&c->st) : "none");
+	DL_STAT(c->dl, c->dl->st.sessions++);
+	log_info("cid=%s event=session relay=%s tls=%s loop=%u", c->id, c->relay,
+	    stream_tls_up(&c->st) ? stream_tls_version(&c->st) : "none", c->dl->index);
 	conn_next(c);
 }
 
@@ -407,7 +407,7 @@ static void
 connect_cb(uv_connect_t *req, int status)
 {
 	struct conn *c = req->data;
-	struct delivery *dl = c->dl;
+	struct dl_engine *dl = c->dl;
 	struct smtp_client_params p;
 	enum route_tls pol;
 
@@ -422,7 +422,7 @@ connect_cb(uv_connect_t *req, int status)
 		conn_fail_over(c, &why);
 		return;
 	}
-	dl->st.connections++;
+	DL_STAT(dl, dl->st.connections++);
 	memset(&p, 0, sizeof(p));
 	p.id = c->id;
 	p.helo_name = dl->p.helo_name[0] ? dl->p.helo_name : dl->hostname;
@@ -553,12 +553,13 @@ targets_shuffle(struct route_target *t, size_t n)
 void
 conn_open(struct dest *ds)
 {
-	struct delivery *dl = ds->dl;
+	struct dl_engine *dl = ds->dl;
 	struct conn *c = xcalloc(1, sizeof(*c));
 
 	c->dl = dl;
 	c->dest = ds;
-	snprintf(c->id, sizeof(c->id), "c%llu", (unsigned long long)++dl->conn_seq);
+	snprintf(c->id, sizeof(c->id), "c%llu",
+	    (unsigned long long)__atomic_add_fetch(&dl->set->conn_seq, 1, __ATOMIC_RELAXED));
 	c->targets = xcalloc(ds->ntargets, sizeof(*c->targets));
 	memcpy(c->targets, ds->targets, ds->ntargets * sizeof(*c->targets));
 	c->ntargets = ds->ntargets;
@@ -575,7 +576,7 @@ conn_open(struct dest *ds)
 
 /* Load the body of IT's message once; -1 when it cannot be read. */
 static int
-job_body(struct delivery *dl, struct dl_job *j, struct outcome *fail)
+job_body(struct dl_engine *dl, struct dl_job *j, struct outcome *fail)
 {
 	int rc;
 
@@ -598,7 +599,7 @@ job_body(struct delivery *dl, struct dl_job *j, struct outcome *fail)
 void
 conn_next(struct conn *c)
 {
-	struct delivery *dl = c->dl;
+	struct dl_engine *dl = c->dl;
 	struct dest *ds = c->dest;
 
 	while (!c->closing && c->client && smtp_client_state(c->client) == SMTPC_READY) {
@@ -607,7 +608,7 @@ conn_next(struct conn *c)
 		const struct queue_msg *m;
 
 		c->idle = 0;
-		if (dl->draining || ds == NULL ||
+		if (dl->draining || c->retire || ds == NULL ||
 		    smtp_client_msgs(c->client) >= (unsigned)dl->p.reuse_limit) {
 			smtp_client_quit(c->client);
 			break;
@@ -643,7 +644,7 @@ conn_next(struct conn *c)
 		it->cmsg.ret_full = m->ret_full;
 		c->cur = it;
 		ds->rate_count++;
-		dl->st.messages++;
+		DL_STAT(dl, dl->st.messages++);
 		if (smtp_client_send_msg(c->client, &it->cmsg, &fail) == -1) {
 			c->cur = NULL;
 			dl_item_fail_all(it, &fail);

@@ -71,8 +71,7 @@
 #include "tls.h"
 #include "util.h"
 
-static void dl_pump(struct delivery *dl);
-static void stats_classes(struct delivery *dl);
+static void stats_classes(struct dl_engine *dl);
 
 /* ---- jobs and items ---- */
 
@@ -89,7 +88,7 @@ job_unref(struct dl_job *j)
 void
 dl_item_free(struct dl_item *it)
 {
-	struct delivery *dl = it->dl;
+	struct dl_engine *dl = it->dl;
 
 	job_unref(it->j);
 	free(it->idx);
@@ -97,7 +96,7 @@ dl_item_free(struct dl_item *it)
 	free(it->res);
 	free(it->newstate);
 	free(it);
-	dl->items--;
+	__atomic_sub_fetch(&dl->items, 1, __ATOMIC_RELAXED);
 }
 
 static const char *
@@ -111,7 +110,7 @@ rcpt_domain(const char *addr)
 /* ---- destinations ---- */
 
 static struct dest *
-dest_get(struct delivery *dl, const char *domain)
+dest_get(struct dl_engine *dl, const char *domain)
 {
 	char lower[ROUTE_HOST_MAX];
 	struct dest *ds;
@@ -136,7 +135,7 @@ dest_get(struct delivery *dl, const char *domain)
 void
 dest_gc(struct dest *ds)
 {
-	struct delivery *dl = ds->dl;
+	struct dl_engine *dl = ds->dl;
 	struct dest **pp;
 
 	if (ds->head || ds->conns || ds->rreq)
@@ -208,7 +207,7 @@ result_of(const struct outcome *o)
 /* A DSN on its way into the queue: queue_commit() borrows all of this
  * until its callback has run. */
 struct dsn_commit {
-	struct delivery *dl;
+	struct dl_engine *dl;
 	struct buf data;
 	char *addr;
 	char *account;
@@ -220,7 +219,7 @@ static void
 dsn_committed(void *arg, const struct outcome *o, const char *msgid)
 {
 	struct dsn_commit *dc = arg;
-	struct delivery *dl = dc->dl;
+	struct dl_engine *dl = dc->dl;
 
 	buf_free(&dc->data);
 	free(dc->addr);
@@ -259,7 +258,7 @@ delay_warning_due(const struct delivery_params *p, const struct queue_msg *m,
 static void
 item_finish(struct dl_item *it)
 {
-	struct delivery *dl = it->dl;
+	struct dl_engine *dl = it->dl;
 	const struct queue_msg *m = it->j->job->msg;
 	struct bounce_rcpt *br = xcalloc(it->n, sizeof(*br));
 	size_t i, nb = 0;
@@ -334,7 +333,7 @@ item_finish(struct dl_item *it)
 		dc->in.client = "dsn";
 		if (queue_commit(dl->q, &dc->in, dsn_committed, dc) == 0) {
 			dl->pending_commits++;
-			dl->st.dsns++;
+			DL_STAT(dl, dl->st.dsns++);
 			log_info("qid=%s event=dsn recipients=%zu action=%s", m->id, nb,
 			    br[0].action == BOUNCE_FAILED ? "failed" :
 			    br[0].action == BOUNCE_DELAYED ? "delayed" : "relayed");
@@ -362,7 +361,7 @@ item_finish(struct dl_item *it)
  * address exists.  An address already listed adds nothing.
  */
 static void
-dl_hard_bounce(struct delivery *dl, const struct queue_msg *m, const struct queue_rcpt *r,
+dl_hard_bounce(struct dl_engine *dl, const struct queue_msg *m, const struct queue_rcpt *r,
     const struct outcome *res)
 {
 	size_t i;
@@ -391,7 +390,7 @@ trigger_stored(void *arg, const struct outcome *o)
 
 /* Count one outcome of M's account; move the account on when the window says so. */
 static void
-dl_trigger(struct delivery *dl, const struct queue_msg *m, enum queue_state st)
+dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 {
 	struct abuse_thresholds t;
 	struct abuse_rates rates;
@@ -403,10 +402,13 @@ dl_trigger(struct delivery *dl, const struct queue_msg *m, enum queue_state st)
 	if (m->account == NULL || m->account[0] == '\0' || m->sender == NULL ||
 	    m->sender[0] == '\0' || (st != QUEUE_DELIVERED && st != QUEUE_BOUNCED))
 		return;
-	if (dl->abuse == NULL)
-		dl->abuse = abuse_new();
-	(void)abuse_record(dl->abuse, m->account, st == QUEUE_BOUNCED ? ABUSE_BOUNCE :
+	/* one window per account over every delivery loop */
+	pthread_mutex_lock(&dl->set->abuse_mu);
+	if (dl->set->abuse == NULL)
+		dl->set->abuse = abuse_new();
+	(void)abuse_record(dl->set->abuse, m->account, st == QUEUE_BOUNCED ? ABUSE_BOUNCE :
 	    ABUSE_DELIVERED, &dl->p.abuse);
+	pthread_mutex_unlock(&dl->set->abuse_mu);
 	/* only a bounce can raise the rate: only then is the account read,
 	 * for its own thresholds (review_* account settings) and status */
 	if (st != QUEUE_BOUNCED)
@@ -418,7 +420,9 @@ dl_trigger(struct delivery *dl, const struct queue_msg *m, enum queue_state st)
 	free(text);
 	if (a == NULL)
 		return;
-	abuse_rates(dl->abuse, m->account, &rates);
+	pthread_mutex_lock(&dl->set->abuse_mu);
+	abuse_rates(dl->set->abuse, m->account, &rates);
+	pthread_mutex_unlock(&dl->set->abuse_mu);
 	abuse_thresholds_for(&dl->p.abuse, &a->pol, &t);
 	want = abuse_status_for(&rates, &t);
 	cur = a->pol.suspended ? ACCOUNT_SUSPENDED : (int)a->pol.status;
@@ -446,7 +450,7 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 {
 	struct report_ctx *rc = arg;
 	struct dl_item *it = rc->item;
-	struct delivery *dl = it->dl;
+	struct dl_engine *dl = it->dl;
 	const struct queue_msg *m = it->j->job->msg;
 	const struct queue_rcpt *r = &m->rcpts[it->idx[rc->i]];
 	const struct outcome *res = &it->res[rc->i];
@@ -470,6 +474,7 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 
 		if (cls >= DEST_CLASS_MAX)
 			cls = DEST_CLASS_MAX - 1;
+		pthread_mutex_lock(&dl->st_mu);
 		if (newstate == QUEUE_DELIVERED) {
 			dl->st.delivered++;
 			dl->st.by_class[cls][0]++;
@@ -480,6 +485,7 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 			dl->st.deferred++;
 			dl->st.by_class[cls][1]++;
 		}
+		pthread_mutex_unlock(&dl->st_mu);
 	}
 	/* scrubbed first, in its own statement: the order in which a call's
 	 * arguments are evaluated is unspecified, and strlen(scrubbed) taken
@@ -496,15 +502,15 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 	if (--it->reports_pending == 0)
 		item_finish(it);
 	dl_maybe_free(dl);
-	if (!dl->stopped && !dl->draining && dl->items < DL_MAX_ITEMS / 2)
-		dl_pump(dl);
+	if (!dl->stopped && !dl->draining)
+		dl_set_room(dl->set);	/* the dispatcher may be waiting for room */
 }
 
 /* Send every recipient's result of IT to the queue. */
 void
 dl_item_report(struct dl_item *it)
 {
-	struct delivery *dl = it->dl;
+	struct dl_engine *dl = it->dl;
 	const struct queue_msg *m = it->j->job->msg;
 	size_t i, n = it->n;
 
@@ -575,7 +581,7 @@ route_done(void *arg, const struct route_result *r)
 void
 dest_run(struct dest *ds)
 {
-	struct delivery *dl = ds->dl;
+	struct dl_engine *dl = ds->dl;
 	struct conn *c;
 	size_t idle = 0, connecting = 0;
 
@@ -608,7 +614,7 @@ dest_run(struct dest *ds)
 	}
 	if (dl->draining || !dest_rate_ok(ds))
 		return;	/* rate-limited: the 1 s kick comes back; no idle connections meanwhile */
-	while (ds->head && ds->nconns < dl->p.concurrency &&
+	while (ds->head && ds->nconns < dl_dest_share(dl, ds->domain, dl->p.concurrency) &&
 	    connecting < ds->nqueued) {
 		conn_open(ds);
 		connecting++;
@@ -618,7 +624,7 @@ dest_run(struct dest *ds)
 static void
 kick_cb(uv_timer_t *t)
 {
-	struct delivery *dl = t->data;
+	struct dl_engine *dl = t->data;
 	struct dest *ds, *next;
 
 	for (ds = dl->dests; ds; ds = next) {
@@ -632,7 +638,7 @@ kick_cb(uv_timer_t *t)
 /* The account's return_path_domain (VERP) into OUT, or "" (also for the
  * null sender: DSNs are never VERPed). */
 static void
-dl_verp_domain(struct delivery *dl, const struct queue_msg *m, char *out, size_t outlen)
+dl_verp_domain(struct dl_engine *dl, const struct queue_msg *m, char *out, size_t outlen)
 {
 	struct account *a;
 	char *text = NULL;
@@ -650,8 +656,8 @@ dl_verp_domain(struct delivery *dl, const struct queue_msg *m, char *out, size_t
 	free(text);
 }
 
-static void
-take_job(struct delivery *dl, struct queue_job *job)
+void
+dl_engine_take(struct dl_engine *dl, struct queue_job *job)
 {
 	struct dl_job *j = xcalloc(1, sizeof(*j));
 	struct queue_msg *m = job->msg;
@@ -677,7 +683,7 @@ take_job(struct delivery *dl, struct queue_job *job)
 		it->dl = dl;
 		it->j = j;
 		j->refs++;
-		dl->items++;
+		__atomic_add_fetch(&dl->items, 1, __ATOMIC_RELAXED);
 		for (k = i; k < m->nrcpts; k++) {
 			if (done[k] || strcasecmp(rcpt_domain(m->rcpts[k].addr), dom) != 0)
 				continue;
@@ -721,29 +727,6 @@ take_job(struct delivery *dl, struct queue_job *job)
 	job_unref(j);
 	for (k = 0; k < ntouched; k++)
 		dest_run(touched[k]);
-}
-
-static void
-dl_pump(struct delivery *dl)
-{
-	struct queue_job *jobs[DL_TAKE_BATCH];
-	size_t n, i;
-
-	if (dl->draining || dl->stopped || !dl->p.enabled)
-		return;
-	while (dl->items < DL_MAX_ITEMS) {
-		n = queue_take_due(dl->q, jobs, DL_TAKE_BATCH);
-		for (i = 0; i < n; i++)
-			take_job(dl, jobs[i]);
-		if (n < DL_TAKE_BATCH)
-			break;
-	}
-}
-
-static void
-due_cb(void *arg)
-{
-	dl_pump(arg);
 }
 
 /* ---- life cycle ---- */
@@ -791,15 +774,18 @@ client_ctx(const struct delivery_params *p, char *err, size_t errlen)
 	    err, errlen);
 }
 
-struct delivery *
-delivery_new(uv_loop_t *loop, struct queue *q, struct delivery_params *p,
-    char *err, size_t errlen)
+struct dl_engine *
+dl_engine_new(uv_loop_t *loop, struct queue *q, struct delivery *set, unsigned index,
+    struct delivery_params *p, char *err, size_t errlen)
 {
 	struct config_list servers;
-	struct delivery *dl;
+	struct dl_engine *dl;
 	char why[256];
 
 	dl = xcalloc(1, sizeof(*dl));
+	dl->set = set;
+	dl->index = index;
+	pthread_mutex_init(&dl->st_mu, NULL);
 	dl->dest_index = hash_new(NULL);
 	dl->loop = loop;
 	dl->q = q;
@@ -814,54 +800,64 @@ delivery_new(uv_loop_t *loop, struct queue *q, struct delivery_params *p,
 	if (dl->dns == NULL) {
 		hash_free(dl->dest_index);
 		delivery_params_free(&dl->p);
+		pthread_mutex_destroy(&dl->st_mu);
 		free(dl);
 		return NULL;
 	}
 	dl->tls_ctx = client_ctx(&dl->p, why, sizeof(why));
-	if (dl->tls_ctx == NULL)
+	if (dl->tls_ctx == NULL && index == 0)
 		log_warn("event=tls_client_unavailable error=\"%s\"", why);
 	uv_timer_init(loop, &dl->kick);
 	dl->kick.data = dl;
 	uv_timer_start(&dl->kick, kick_cb, 1000, 1000);
-	queue_set_due_callback(q, due_cb, dl);
 	return dl;
 }
 
-int
-delivery_reload(struct delivery *dl, struct delivery_params *p, char *err, size_t errlen)
+void
+dl_engine_reload(struct dl_engine *dl, struct delivery_params *p)
 {
 	struct tls_ctx *ctx;
+	struct dest *ds;
+	struct conn *c;
 	char why[256];
 
-	(void)err;
-	(void)errlen;
 	/* The tables were parsed (and so checked) when P was built: nothing
 	 * here can fail, so the swap is all or nothing. */
+	pthread_mutex_lock(&dl->st_mu);
 	delivery_params_free(&dl->p);
 	dl->p = *p;
 	memset(p, 0, sizeof(*p));	/* taken over */
 	stats_classes(dl);
+	pthread_mutex_unlock(&dl->st_mu);
 	hostname_of(&dl->p, dl->hostname, sizeof(dl->hostname));
 	if ((ctx = client_ctx(&dl->p, why, sizeof(why))) != NULL) {
 		tls_ctx_free(dl->tls_ctx);
 		dl->tls_ctx = ctx;
 	}
-	dl_pump(dl);	/* delivery_enabled may have been switched on */
-	return 0;
+	/* The new transport table, TLS policy and limits apply to the next
+	 * message at once: routes are resolved again and open sessions QUIT
+	 * after the message they carry (idle ones now). */
+	for (ds = dl->dests; ds; ds = ds->next) {
+		ds->have_route = 0;
+		for (c = ds->conns; c; c = c->next) {
+			c->retire = 1;
+			if (c->idle && c->client && smtp_client_state(c->client) == SMTPC_READY)
+				conn_next(c);
+		}
+	}
 }
 
 void
-dl_check_drained(struct delivery *dl)
+dl_check_drained(struct dl_engine *dl)
 {
-	if (dl->draining && dl->drained && dl->nconns == 0) {
-		void (*cb)(void *) = dl->drained;
-		dl->drained = NULL;
-		cb(dl->drained_arg);
+	if (dl->draining && !dl->stopped && dl->nconns == 0 && !dl->drain_told) {
+		dl->drain_told = 1;
+		dl_set_engine_drained(dl);
 	}
 }
 
 int
-delivery_drain(struct delivery *dl, void (*done)(void *arg), void *arg)
+dl_engine_drain(struct dl_engine *dl)
 {
 	struct dest *ds;
 	struct conn *c;
@@ -871,37 +867,44 @@ delivery_drain(struct delivery *dl, void (*done)(void *arg), void *arg)
 		for (c = ds->conns; c; c = c->next)
 			if (c->client && smtp_client_state(c->client) == SMTPC_READY)
 				conn_next(c);	/* idle sessions QUIT now */
-	if (dl->nconns == 0)
+	if (dl->nconns == 0) {
+		dl->drain_told = 1;
 		return 0;
-	dl->drained = done;
-	dl->drained_arg = arg;
+	}
 	return 1;
+}
+
+size_t
+dl_engine_items(const struct dl_engine *dl)
+{
+	return __atomic_load_n(&dl->items, __ATOMIC_RELAXED);
 }
 
 static void
 kick_closed(uv_handle_t *h)
 {
-	struct delivery *dl = h->data;
+	struct dl_engine *dl = h->data;
 
 	dl->kick.data = NULL;
 	dl_maybe_free(dl);
 }
 
-/* Free DL once it is stopped and no callback can reach it any more. */
+/* Free DL once it is stopped and no callback can reach it any more (a
+ * detached engine's queue callbacks never come: its port is closed). */
 void
-dl_maybe_free(struct delivery *dl)
+dl_maybe_free(struct dl_engine *dl)
 {
-	if (!dl->stopped || dl->nconns || dl->pending_reports || dl->pending_commits ||
-	    dl->kick.data != NULL)
+	if (!dl->stopped || dl->nconns || dl->kick.data != NULL ||
+	    (!dl->detached && (dl->pending_reports || dl->pending_commits)))
 		return;
 	hash_free(dl->dest_index);
-	abuse_free(dl->abuse);
 	delivery_params_free(&dl->p);
+	pthread_mutex_destroy(&dl->st_mu);
 	free(dl);
 }
 
 void
-delivery_free(struct delivery *dl)
+dl_engine_free(struct dl_engine *dl, int detach)
 {
 	struct dest *ds;
 
@@ -909,7 +912,7 @@ delivery_free(struct delivery *dl)
 		return;
 	dl->stopped = 1;
 	dl->draining = 1;
-	queue_set_due_callback(dl->q, NULL, NULL);
+	dl->detached = detach;
 	for (ds = dl->dests; ds; ds = ds->next) {
 		struct conn *c, *next;
 		struct dl_item *it;
@@ -942,7 +945,7 @@ delivery_free(struct delivery *dl)
 /* Name the class counters after dl->p.classes: a class kept by name
  * keeps its counts (counters never go down), a new one starts at 0. */
 static void
-stats_classes(struct delivery *dl)
+stats_classes(struct dl_engine *dl)
 {
 	uint64_t old[DEST_CLASS_MAX][3];
 	char names[DEST_CLASS_MAX][DEST_CLASS_NAME_MAX];
@@ -962,7 +965,22 @@ stats_classes(struct delivery *dl)
 }
 
 void
-delivery_get_stats(const struct delivery *dl, struct delivery_stats *st)
+dl_engine_stats(struct dl_engine *dl, struct delivery_stats *st)
 {
+	pthread_mutex_lock(&dl->st_mu);
 	*st = dl->st;
+	pthread_mutex_unlock(&dl->st_mu);
+}
+
+/* FNV-1a of the lowercased domain: which engines serve a destination. */
+uint32_t
+dl_domain_hash(const char *domain)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *domain; domain++) {
+		h ^= (uint32_t)(unsigned char)tolower((unsigned char)*domain);
+		h *= 16777619u;
+	}
+	return h;
 }

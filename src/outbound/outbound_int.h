@@ -2,7 +2,8 @@
 /*
  * outbound_int.h: private to src/outbound/: the state the delivery
  * engine (delivery.c) and its outbound connections (connection.c)
- * share.  A struct delivery owns destinations (struct dest, one per
+ * share.  A struct dl_engine (one per delivery loop; struct delivery
+ * is the loops together, loops.c) owns destinations (struct dest, one per
  * recipient domain), each with a FIFO of items (struct dl_item: the
  * recipients of one message for that domain) and its connections
  * (struct conn).  The engine creates items and destinations and
@@ -13,6 +14,7 @@
 #define POSTERN_OUTBOUND_INT_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -43,7 +45,7 @@ struct dl_job {
 
 /* The recipients of one message that go to one destination. */
 struct dl_item {
-	struct delivery *dl;
+	struct dl_engine *dl;
 	struct dl_job *j;
 	struct dest *dest;
 	size_t n;
@@ -69,7 +71,7 @@ struct report_ctx {
 };
 
 struct dest {
-	struct delivery *dl;
+	struct dl_engine *dl;
 	char domain[ROUTE_HOST_MAX];
 	struct dl_item *head, **tail;
 	size_t nqueued;
@@ -90,7 +92,7 @@ struct dest {
 enum conn_after { AFTER_NOTHING, AFTER_NEXT_TARGET, AFTER_FREE };
 
 struct conn {
-	struct delivery *dl;
+	struct dl_engine *dl;
 	struct dest *dest;
 	struct stream st;		/* the socket and its TLS; st.tcp.data = this conn */
 	uv_timer_t timer;
@@ -105,6 +107,7 @@ struct conn {
 	struct outcome last_fail;
 	int in_session;
 	int idle;
+	int retire;			/* a reload came: finish the current message, QUIT */
 	int closing;
 	enum conn_after after;
 	struct conn *next;
@@ -112,7 +115,11 @@ struct conn {
 	char id[24];			/* "c" + counter: the log id of the connection */
 };
 
-struct delivery {
+struct dl_engine {
+	struct delivery *set;		/* borrowed: what the loops share (loops.c) */
+	unsigned index;			/* its delivery loop, 0 = the daemon's */
+	int detached;			/* stopped off loop 0: late callbacks never come */
+	pthread_mutex_t st_mu;		/* st (loop 0 reads it for the metrics) */
 	uv_loop_t *loop;		/* borrowed */
 	struct queue *q;		/* borrowed */
 	struct delivery_params p;	/* owned; swapped on reload */
@@ -121,19 +128,77 @@ struct delivery {
 	char hostname[256];
 	struct dest *dests;		/* every destination, for iteration */
 	struct hash *dest_index;	/* lowercased domain -> struct dest (borrowed) */
-	size_t items;			/* items alive */
+	size_t items;			/* items alive (atomic: the dispatcher reads it) */
 	size_t nconns;
 	size_t pending_reports;
 	size_t pending_commits;
 	int draining;
-	int stopped;			/* delivery_free() ran; waiting for callbacks */
-	void (*drained)(void *);
-	void *drained_arg;
-	uint64_t conn_seq;
+	int drain_told;			/* dl_set_engine_drained() was called */
+	int stopped;			/* dl_engine_free() ran; waiting for callbacks */
 	uv_timer_t kick;		/* retries rate-limited destinations */
-	struct delivery_stats st;
-	struct abuse *abuse;		/* per-account outcome windows (review triggers) */
+	struct delivery_stats st;	/* under st_mu */
 };
+
+/* Under DL's st_mu: the counters loop 0 reads. */
+#define DL_STAT(dl, stmt) do {					\
+	pthread_mutex_lock(&(dl)->st_mu);				\
+	stmt;								\
+	pthread_mutex_unlock(&(dl)->st_mu);				\
+} while (0)
+
+/*
+ * The delivery loops (loops.c; issue 20 item 3): struct delivery is
+ * what they share.  Loop 0's dispatcher takes due work from the queue
+ * and hands each destination's recipients to one of the engines; the
+ * rest of an engine is its own loop's alone.
+ */
+struct dl_loop;
+struct delivery {
+	uv_loop_t *loop;		/* loop 0 (the daemon's; the queue's) */
+	struct queue *q;		/* borrowed */
+	unsigned n;			/* engines = delivery loops */
+	struct dl_loop *loops;		/* [0..n-1]; [0] runs on LOOP, no thread */
+	uv_async_t back;		/* engines -> loop 0: drained, room again */
+	int back_init;
+	uint64_t conn_seq;		/* atomic: connection log ids, unique over loops */
+	pthread_mutex_t abuse_mu;	/* abuse */
+	struct abuse *abuse;		/* per-account outcome windows (review triggers) */
+	uint64_t rr;			/* round robin over a destination's engines */
+	int64_t concurrency, rate;	/* loop 0's copy of the params, for dispatch */
+	int enabled;
+	int draining, stopped;
+	unsigned full;			/* atomic: the dispatcher stopped taking (items) */
+	unsigned drained;		/* atomic: engines 1.. that reported drained */
+	void (*drained_cb)(void *);
+	void *drained_arg;
+	unsigned char *move;		/* dispatch scratch: recipients per engine */
+	size_t move_len;
+};
+
+/* ---- loops.c: the delivery loops ---- */
+
+/* Connections DL may open to DOMAIN: its share of CONCURRENCY. */
+int64_t dl_dest_share(const struct dl_engine *dl, const char *domain, int64_t concurrency);
+/* An engine took items off its count: wake the dispatcher if it waits. */
+void dl_set_room(struct delivery *s);
+/* An engine finished draining (from dl_check_drained). */
+void dl_set_engine_drained(struct dl_engine *dl);
+
+/* ---- delivery.c: one engine's life, for loops.c ---- */
+
+struct dl_engine *dl_engine_new(uv_loop_t *loop, struct queue *q, struct delivery *set,
+    unsigned index, struct delivery_params *p, char *err, size_t errlen);
+void dl_engine_reload(struct dl_engine *dl, struct delivery_params *p);
+/* 0 when idle now, else 1 and dl_set_engine_drained() later. */
+int dl_engine_drain(struct dl_engine *dl);
+/* DETACH: free without waiting for queue callbacks (its port is closed). */
+void dl_engine_free(struct dl_engine *dl, int detach);
+/* Deliver JOB (taken over). */
+void dl_engine_take(struct dl_engine *dl, struct queue_job *job);
+void dl_engine_stats(struct dl_engine *dl, struct delivery_stats *st);
+size_t dl_engine_items(const struct dl_engine *dl);
+/* The engine's domain hash, the same on every loop. */
+uint32_t dl_domain_hash(const char *domain);
 
 /* ---- delivery.c: the engine ---- */
 
@@ -149,9 +214,9 @@ void dest_run(struct dest *ds);
 void dest_gc(struct dest *ds);
 /* smtp_destination_rate: 1 when one more message may go now. */
 int dest_rate_ok(struct dest *ds);
-void dl_check_drained(struct delivery *dl);
+void dl_check_drained(struct dl_engine *dl);
 /* Free DL once it is stopped and no callback can reach it any more. */
-void dl_maybe_free(struct delivery *dl);
+void dl_maybe_free(struct dl_engine *dl);
 
 /* ---- connection.c: one outbound SMTP connection ---- */
 

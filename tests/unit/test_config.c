@@ -49,6 +49,7 @@ static const struct err_case err_cases[] = {
 	{ "hostname = a\nbad = 1\nsmtpd_max_errors = x\n", "t.conf:3: smtpd_max_errors" },
 	{ "smtpd_loops = 257\n", "t.conf:1: smtpd_loops: 257 is out of range (0 to 256)" },
 	{ "smtpd_loops = -1\n", "t.conf:1: smtpd_loops: -1 is out of range (0 to 256)" },
+	{ "delivery_loops = 257\n", "t.conf:1: delivery_loops: 257 is out of range (0 to 256)" },
 };
 
 static void
@@ -375,6 +376,14 @@ test_loops(void)
 	ok(def != NULL && config_smtpd_loops(def) == (unsigned)(cores > 0 ? cores : 1),
 	    "0 means one loop per online core (%ld)", cores);
 	ok(two != NULL && config_smtpd_loops(two) == 2, "smtpd_loops = 2 is 2");
+	config_free(two);
+	/* delivery_loops: the same rule, apart from smtpd_loops */
+	two = config_parse("t.conf", "delivery_loops = 3\n", 19, err, sizeof(err));
+	ok(def != NULL && def->delivery_loops == 0 &&
+	    config_delivery_loops(def) == (unsigned)(cores > 0 ? cores : 1),
+	    "delivery_loops defaults to one per online core");
+	ok(two != NULL && config_delivery_loops(two) == 3 && config_smtpd_loops(two) ==
+	    (unsigned)(cores > 0 ? cores : 1), "delivery_loops = 3 is 3, smtpd_loops unchanged");
 	config_free(def);
 	config_free(two);
 }
@@ -382,7 +391,7 @@ test_loops(void)
 int
 main(void)
 {
-	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2 + 3 + 1);
+	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2 + 3 + 2 + 1);
 	test_errors();
 	test_values();
 	test_typed();
