@@ -38,7 +38,9 @@
  * loop's queue_port: the done list is still drained here, on the
  * queue's loop (so the pause bookkeeping above stays on one thread),
  * and such an op is then handed to its port, whose uv_async runs its
- * done() on the loop that submitted it.  A delivery result from a
+ * done() on the loop that submitted it; when its whole batch committed
+ * and writes are not failing, the writer thread hands it to the port
+ * itself (the queue's loop has nothing to do for it).  A delivery result from a
  * delivery loop is the exception (queue_done): its done() runs here
  * (the in-flight set, held results and the scheduler are this loop's)
  * and forwards only the caller's callback (writer_forward).  A sched_kick() from there
@@ -159,11 +161,13 @@ writer_run(struct queue *q, struct writer_op *ops)
 	}
 }
 
+static void port_post(struct queue_port *p, struct writer_op *op);
+
 static void *
 writer_main(void *arg)
 {
 	struct queue *q = arg;
-	struct writer_op *batch, **tail, *op;
+	struct writer_op *batch, **tail, *op, *next, *direct, **dtail, *rest;
 	struct queue_settings st;
 	int64_t max, n;
 	int idle;
@@ -198,15 +202,50 @@ writer_main(void *arg)
 		q->batches++;
 		q->batched_ops += (uint64_t)n;
 
+		/* Another loop's op of a batch that committed whole, while writes
+		 * work: its done() goes to its port from here, one hop fewer
+		 * (issue 20 item 5: the queue's loop woke only to forward it).
+		 * The rest, and every op of a batch that failed, go through the
+		 * done list, whose pause bookkeeping is the queue's loop's. */
+		direct = NULL;
+		dtail = &direct;
+		rest = batch;
+		if (!__atomic_load_n(&q->writes_failing, __ATOMIC_ACQUIRE)) {
+			struct writer_op **pp = &rest;
+			int all_ok;
+
+			for (op = batch; op != NULL && op->status == 0; op = op->next)
+				;
+			all_ok = op == NULL;
+			while (all_ok && *pp != NULL) {
+				struct writer_op *o = *pp;
+
+				if (o->port != NULL && !o->queue_done) {
+					*pp = o->next;
+					o->next = NULL;
+					*dtail = o;
+					dtail = &o->next;
+				} else
+					pp = &o->next;
+			}
+		}
 		pthread_mutex_lock(&q->wlock);
-		for (op = batch; op != NULL; op = op->next)
-			if (op->next == NULL)
-				break;
-		*q->done_tail = batch;
-		q->done_tail = &op->next;
+		if (rest != NULL) {
+			for (op = rest; op->next != NULL; op = op->next)
+				;
+			*q->done_tail = rest;
+			q->done_tail = &op->next;
+		}
 		idle = q->pending == NULL;
 		pthread_mutex_unlock(&q->wlock);
-		uv_async_send(&q->async);
+		if (rest != NULL)
+			uv_async_send(&q->async);
+		for (op = direct; op != NULL; op = next) {
+			next = op->next;
+			free(op->audit);
+			op->audit = NULL;
+			port_post(op->port, op);
+		}
 		/* nothing waiting: top the key pool up now, so that no commit
 		 * waits for a key store sync (keystore.c) */
 		if (idle && q->have_master)
@@ -291,7 +330,7 @@ static void
 writer_failed(struct queue *q, int status)
 {
 	if (!q->writes_failing) {
-		q->writes_failing = 1;
+		__atomic_store_n(&q->writes_failing, 1, __ATOMIC_RELEASE);
 		q->wfail_rounds = 0;
 		log_err("event=queue_writes_failing error=\"%s\"%s detail=\"delivery paused "
 		    "until queue writes succeed\"", strerror(-status),
@@ -309,7 +348,7 @@ writer_ok(struct queue *q)
 
 	if (!q->writes_failing)
 		return;
-	q->writes_failing = 0;
+	__atomic_store_n(&q->writes_failing, 0, __ATOMIC_RELEASE);
 	q->wfail_rounds = 0;
 	log_info("event=queue_writes_resumed");
 	if (q->timers_init)
