@@ -24,6 +24,9 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "dkim.h"
 #include "dkim_int.h"
@@ -43,24 +46,27 @@ is_wsp(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Relaxed header canonicalisation of one raw field (§3.4.2). */
+/* Relaxed header canonicalisation of one raw field (§3.4.2): written
+ * straight into OUT's storage, reserved once (issue 20: an append per
+ * octet). */
 static void
 canon_header(const char *f, size_t n, int crlf, struct buf *out)
 {
 	const char *colon = memchr(f, ':', n);
 	size_t i, nl, start;
 	int sp = 0, any = 0;
+	char *o;
 
 	if (colon == NULL)
 		return;
+	if (buf_reserve(out, n + 2) == -1)
+		return;	/* the header is a few KiB at most; no cap is set */
+	o = out->data + out->len;
 	for (nl = (size_t)(colon - f); nl > 0 && is_wsp(f[nl - 1]); nl--)
 		;
-	for (i = 0; i < nl; i++) {
-		char c = (char)tolower((unsigned char)f[i]);
-
-		buf_append(out, &c, 1);
-	}
-	buf_append(out, ":", 1);
+	for (i = 0; i < nl; i++)
+		*o++ = (char)tolower((unsigned char)f[i]);
+	*o++ = ':';
 	for (start = (size_t)(colon - f) + 1, i = start; i < n; i++) {
 		char c = f[i];
 
@@ -71,23 +77,45 @@ canon_header(const char *f, size_t n, int crlf, struct buf *out)
 			continue;
 		}
 		if (sp && any)
-			buf_append(out, " ", 1);
+			*o++ = ' ';
 		sp = 0;
 		any = 1;
-		buf_append(out, &c, 1);
+		*o++ = c;
 	}
-	if (crlf)
-		buf_append(out, "\r\n", 2);
+	if (crlf) {
+		*o++ = '\r';
+		*o++ = '\n';
+	}
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
 }
 
 /* Does the line B[0..N) read the same after relaxed canonicalisation?
- * (no tab, no run of spaces, no trailing space) */
+ * (no tab, no run of spaces, no trailing space)  Sixteen octets at a
+ * time where SSE2 is there: this test ran over every octet of every
+ * body signed (issue 20). */
 static int
 line_is_canonical(const char *b, size_t n)
 {
-	size_t j;
+	size_t j = 0;
 
-	for (j = 0; j < n; j++)
+#if defined(__SSE2__)
+	const __m128i tab = _mm_set1_epi8('\t'), sp = _mm_set1_epi8(' ');
+
+	/* octets j..j+15 against tab, and (octet, next octet) against two
+	 * spaces: the next octet of j+15 is j+16, still inside the line */
+	while (j + 17 <= n) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + j));
+		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)(b + j + 1));
+		__m128i bad = _mm_or_si128(_mm_cmpeq_epi8(v, tab),
+		    _mm_and_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(w, sp)));
+
+		if (_mm_movemask_epi8(bad) != 0)
+			return 0;
+		j += 16;
+	}
+#endif
+	for (; j < n; j++)
 		if (b[j] == '\t' || (b[j] == ' ' && (j + 1 == n || b[j + 1] == ' ')))
 			return 0;
 	return 1;
@@ -96,46 +124,113 @@ line_is_canonical(const char *b, size_t n)
 #define BODY_HASH_CHUNK 16384	/* the buffer stays below 32 KiB (test_policy_message) */
 
 /*
+ * Where the canonical body goes: a span of the input that is canonical
+ * as it stands (lines already ending in CRLF with no WSP to fold: most
+ * mail), hashed in place when something else follows; or the copy
+ * buffer, for what canonicalisation changed, hashed every
+ * BODY_HASH_CHUNK octets.  At most one of the two holds octets, so the
+ * order is kept.  Issue 20: copying every line into the buffer first
+ * was a memcpy of the whole body and a buf_append per line.
+ */
+struct body_out {
+	EVP_MD_CTX *ctx;
+	const char *span;	/* borrowed: the input */
+	size_t spanlen;
+	struct buf copy;
+	int rc;
+};
+
+static void
+body_flush(struct body_out *o)
+{
+	if (o->spanlen > 0 && o->rc == 0 && EVP_DigestUpdate(o->ctx, o->span, o->spanlen) != 1)
+		o->rc = -1;
+	o->spanlen = 0;
+	if (o->copy.len > 0 && o->rc == 0 && EVP_DigestUpdate(o->ctx, o->copy.data, o->copy.len) != 1)
+		o->rc = -1;
+	buf_reset(&o->copy);
+}
+
+/* Input octets P[0..N) that are their own canonical form. */
+static void
+body_verbatim(struct body_out *o, const char *p, size_t n)
+{
+	if (o->copy.len > 0 || (o->spanlen > 0 && o->span + o->spanlen != p))
+		body_flush(o);
+	if (o->spanlen == 0)
+		o->span = p;
+	o->spanlen += n;
+}
+
+/* Canonical octets P[0..N) that are not the input's own. */
+static void
+body_copy(struct body_out *o, const char *p, size_t n)
+{
+	if (o->spanlen > 0)
+		body_flush(o);
+	if (n >= BODY_HASH_CHUNK) {
+		/* a long line: hashed where it is, the buffer stays bounded */
+		body_flush(o);
+		if (o->rc == 0 && EVP_DigestUpdate(o->ctx, p, n) != 1)
+			o->rc = -1;
+		return;
+	}
+	if (o->copy.len + n > BODY_HASH_CHUNK)
+		body_flush(o);
+	buf_append(&o->copy, p, n);
+}
+
+/*
  * Relaxed body canonicalisation (§3.4.4) streamed into the SHA-256 CTX:
- * lines are gathered into one buffer hashed every BODY_HASH_CHUNK bytes
- * (not two or three hash updates per line), and a line that is already
- * canonical, as most are, is copied whole (or, when it is longer than
- * the chunk, hashed in place, so the buffer stays bounded).
+ * WSP runs become one space, trailing WSP goes, lines end in CRLF,
+ * empty lines at the end are ignored.  Lines split at LF; one CR
+ * before it belongs to the line ending.
  */
 static int
 hash_body_relaxed(EVP_MD_CTX *ctx, const char *b, size_t n)
 {
-	struct buf out;
-	size_t i = 0, empty = 0;
-	int rc = 0;
+	struct body_out o;
+	size_t i = 0, empty = 0, empty_at = 0;
+	int empty_crlf = 1;
 
-	buf_init(&out, 0);
-	while (i < n && rc == 0) {
+	memset(&o, 0, sizeof(o));
+	o.ctx = ctx;
+	buf_init(&o.copy, 0);
+	while (i < n && o.rc == 0) {
 		const char *nlp = memchr(b + i, '\n', n - i);
 		size_t end = nlp ? (size_t)(nlp - b) : n, e = end, j;
-		int sp = 0;
+		int sp = 0, crlf;
 
 		if (nlp && e > i && b[e - 1] == '\r')
 			e--;
+		crlf = nlp != NULL && e + 1 == end;	/* the input's line ends in CRLF */
 		/* trailing WSP is dropped: a line of only WSP is empty */
 		for (j = e; j > i && is_wsp(b[j - 1]); j--)
 			;
 		if (j == i) {
-			empty++;	/* empty lines at the end are ignored */
+			/* empty lines at the end are ignored: held until a
+			 * line with text follows */
+			if (empty++ == 0) {
+				empty_at = i;
+				empty_crlf = 1;
+			}
+			empty_crlf = empty_crlf && crlf && e == i;
 			i = nlp ? end + 1 : n;
 			continue;
 		}
-		for (; empty > 0; empty--)
-			buf_append(&out, "\r\n", 2);
+		if (empty > 0 && empty_crlf)
+			body_verbatim(&o, b + empty_at, i - empty_at);	/* "\r\n" each */
+		else
+			for (; empty > 0; empty--)
+				body_copy(&o, "\r\n", 2);
+		empty = 0;
 		if (line_is_canonical(b + i, e - i)) {
-			if (out.len > 0 && out.len + (e - i) > BODY_HASH_CHUNK) {
-				rc = EVP_DigestUpdate(ctx, out.data, out.len) == 1 ? 0 : -1;
-				buf_reset(&out);
+			if (crlf)
+				body_verbatim(&o, b + i, end + 1 - i);
+			else {
+				body_copy(&o, b + i, e - i);
+				body_copy(&o, "\r\n", 2);
 			}
-			if (e - i >= BODY_HASH_CHUNK)	/* a long line: hashed where it is */
-				rc = rc == 0 && EVP_DigestUpdate(ctx, b + i, e - i) == 1 ? 0 : -1;
-			else
-				buf_append(&out, b + i, e - i);
 		} else {
 			for (j = i; j < e;) {
 				size_t k;
@@ -146,25 +241,20 @@ hash_body_relaxed(EVP_MD_CTX *ctx, const char *b, size_t n)
 					continue;
 				}
 				if (sp)
-					buf_append(&out, " ", 1);
+					body_copy(&o, " ", 1);
 				sp = 0;
 				for (k = j; k < e && !is_wsp(b[k]); k++)
 					;
-				buf_append(&out, b + j, k - j);	/* a run without WSP */
+				body_copy(&o, b + j, k - j);	/* a run without WSP */
 				j = k;
 			}
-		}
-		buf_append(&out, "\r\n", 2);
-		if (out.len >= BODY_HASH_CHUNK) {
-			rc = EVP_DigestUpdate(ctx, out.data, out.len) == 1 ? 0 : -1;
-			buf_reset(&out);
+			body_copy(&o, "\r\n", 2);
 		}
 		i = nlp ? end + 1 : n;
 	}
-	if (rc == 0 && out.len > 0 && EVP_DigestUpdate(ctx, out.data, out.len) != 1)
-		rc = -1;
-	buf_free(&out);
-	return rc;
+	body_flush(&o);
+	buf_free(&o.copy);
+	return o.rc;
 }
 
 struct hfield {

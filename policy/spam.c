@@ -251,7 +251,27 @@ spam_action_for(const struct spam_params *p, double score)
 	return SPAM_ACT_NONE;
 }
 
-/* The classifier's probability over T; -1 while inactive; -2 on store error. */
+/* 1 when STORE's model has learned P->min_learned messages of each
+ * class (its totals only, no token lookup), 0 while inactive, -1 on a
+ * store error; R gets the totals. */
+static int
+model_active(const struct spam_store *store, uint32_t min_learned, struct spam_result *r)
+{
+	uint32_t nspam = 0, nham = 0;
+
+	if (store == NULL || store->lookup == NULL)
+		return 0;
+	if (store->lookup(store->arg, NULL, 0, NULL, &nspam, &nham) != 0)
+		return -1;
+	r->nspam = nspam;
+	r->nham = nham;
+	if (nspam < min_learned || nham < min_learned || nspam == 0 || nham == 0)
+		return 0;
+	return 1;
+}
+
+/* The classifier's probability over T (model_active() said 1); -1
+ * when the model turned inactive meanwhile; -2 on store error. */
 static double
 classify(const struct spam_store *store, uint32_t min_learned, const struct spam_tokens *t,
     struct spam_result *r)
@@ -261,15 +281,6 @@ classify(const struct spam_store *store, uint32_t min_learned, const struct spam
 	uint32_t nspam = 0, nham = 0;
 	size_t i, n = 0;
 
-	if (store == NULL || store->lookup == NULL)
-		return -1.0;
-	/* the totals first: an untrained model costs no token lookups */
-	if (store->lookup(store->arg, NULL, 0, NULL, &nspam, &nham) != 0)
-		return -2.0;
-	r->nspam = nspam;
-	r->nham = nham;
-	if (nspam < min_learned || nham < min_learned || nspam == 0 || nham == 0)
-		return -1.0;
 	cnt = xcalloc(t->n ? t->n : 1, sizeof(*cnt));
 	if (store->lookup(store->arg, t->h, t->n, cnt, &nspam, &nham) != 0) {
 		free(cnt);
@@ -317,7 +328,7 @@ spam_score_tokens(const struct spam_store *store, const struct spam_params *p,
 {
 	double prob, w;
 	size_t i;
-	int rc = 0;
+	int rc = 0, active;
 
 	memset(out, 0, sizeof(*out));
 	out->probability = -1.0;
@@ -326,9 +337,14 @@ spam_score_tokens(const struct spam_store *store, const struct spam_params *p,
 			if (p->rules[i].len > 0 && p->rules[i].len <= len &&
 			    memmem(msg, len, p->rules[i].text, p->rules[i].len) != NULL)
 				spam_result_add(out, p->rules[i].name, p->rules[i].weight);
+	/* the totals first: an untrained model costs no token set */
+	active = model_active(store, p != NULL ? p->min_learned : 0, out);
+	if (active != 1)
+		t->skip |= SPAM_TOK_NO_HASHES;
 	spam_tokenize(msg, len, t);
 	out->ntokens = t->n;
-	prob = classify(store, p != NULL ? p->min_learned : 0, t, out);
+	prob = active == 1 ? classify(store, p != NULL ? p->min_learned : 0, t, out) :
+	    active == 0 ? -1.0 : -2.0;
 	if (prob == -2.0)
 		rc = -1;
 	else if (prob >= 0.0) {

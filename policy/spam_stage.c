@@ -269,6 +269,14 @@ keyed16(const char *s, unsigned char out[16])
 	memcpy(out + 8, &a, 8);
 }
 
+/* 1 when account_signals() will read the store for M. */
+static int
+signals_wanted(const struct policy_msg *m)
+{
+	return m->params->spam.signals && m->spam != NULL && m->spam->account != NULL &&
+	    m->account != NULL && m->account[0] != '\0';
+}
+
 /* The account signals of M (policy/spam_signals.c over the store's counters). */
 static void
 account_signals(const struct policy_msg *m, const struct spam_tokens *t, struct spam_result *r)
@@ -280,8 +288,7 @@ account_signals(const struct policy_msg *m, const struct spam_tokens *t, struct 
 	char tmp[600];
 	size_t i, k;
 
-	if (!sp->signals || m->spam == NULL || m->spam->account == NULL || m->account == NULL ||
-	    m->account[0] == '\0')
+	if (!signals_wanted(m))
 		return;
 	memset(&in, 0, sizeof(in));
 	in.account = m->account;
@@ -349,6 +356,12 @@ spam_policy_stage(struct policy_msg *m, struct outcome *out)
 	}
 	policy_msg_remove_field(m, SPAM_HEADER);
 	spam_tokens_init(&t);
+	/* only what the checks below read (spam_score_tokens() leaves out
+	 * the hashes itself while the model is inactive) */
+	if (m->params->spam.uribl.n == 0)
+		t.skip |= SPAM_TOK_NO_DOMAINS;
+	if (!signals_wanted(m))
+		t.skip |= SPAM_TOK_NO_TEMPLATE;
 	if (spam_score_tokens(m->spam, &p, m->data.data ? m->data.data : "", m->data.len, &r,
 	    &t) != 0)
 		log_warn("account=%s event=spam error=model_unreadable",

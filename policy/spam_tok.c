@@ -25,7 +25,11 @@
  *    (HTML-only, part counts, size class, URL count).
  *
  * Everything is a pure function of the bytes: the same message always
- * gives the same set, however malformed.  Token text is hashed with
+ * gives the same set, however malformed.  A caller that needs only
+ * some of the outputs says so in t->skip (SPAM_TOK_NO_*): the others
+ * come out the same, and the work only they need is not done (the
+ * words and the sort when no classifier reads the hashes; the header
+ * fields and URLs when neither hashes nor domains are wanted).  Token text is hashed with
  * FNV-1a and a 64-bit finaliser; collisions at 64 bits are negligible
  * for models of millions of tokens.  Callers: policy/spam.c (score,
  * learn), tests/unit/test_spam.c, tests/fuzz/fuzz_spam.c.
@@ -94,7 +98,7 @@ tok_domain(struct spam_tokens *t, const char *d)
 	size_t n = strlen(d);
 	char *needle;
 
-	if (t->ndomains >= SPAM_MAX_DOMAINS || n == 0)
+	if (t->ndomains >= SPAM_MAX_DOMAINS || n == 0 || (t->skip & SPAM_TOK_NO_DOMAINS))
 		return;
 	if (t->domains.len > 0) {
 		needle = xasprintf("\n%s\n", d);
@@ -128,6 +132,8 @@ spam_tokens_free(struct spam_tokens *t)
 static void
 tok_add_hash(struct spam_tokens *t, uint64_t h)
 {
+	if (t->skip & SPAM_TOK_NO_HASHES)
+		return;
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 256;
 		t->h = xrealloc(t->h, t->cap * sizeof(*t->h));
@@ -142,6 +148,8 @@ tok_add(struct spam_tokens *t, const char *prefix, const char *s, size_t len)
 	char tmp[TOKEN_TEXT_MAX];
 	size_t pl = strlen(prefix);
 
+	if (t->skip & SPAM_TOK_NO_HASHES)
+		return;
 	if (pl + len > sizeof(tmp))
 		len = sizeof(tmp) - pl;
 	memcpy(tmp, prefix, pl);
@@ -324,6 +332,8 @@ words(struct spam_tokens *t, const char *text, size_t len, const char *prefix)
 	char norm[64];
 	size_t i = 0;
 
+	if (t->skip & SPAM_TOK_NO_HASHES)
+		return;	/* words are hashes only */
 	memset(&o, 0, sizeof(o));
 	while (i < len) {
 		size_t s, n;
@@ -446,6 +456,7 @@ struct tok_ctx {
 	const char *raw;
 	size_t rawlen;
 	size_t ntext, nhtml, nplain, nattach, nurls, lines;
+	int urls;		/* the URLs are wanted (hashes or domains) */
 	struct buf html;	/* decoded HTML of the current part (for hrefs) */
 };
 
@@ -464,6 +475,31 @@ has_http(const char *s, size_t n)
 	return 0;
 }
 
+/* 1 when S (N octets) holds an ASCII digit; sixteen octets at a time
+ * where SSE2 is there (issue 20: an octet at a time, this was most of
+ * the spam stage's own cost once the token set is skipped). */
+static int
+has_digit(const char *s, size_t n)
+{
+	size_t k = 0;
+
+#if defined(__SSE2__)
+	const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+
+	for (; k + 16 <= n; k += 16) {
+		__m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + k)), zero);
+
+		/* D - '0' <= 9 as unsigned octets: min(d, 9) == d */
+		if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, nine), d)) != 0)
+			return 1;
+	}
+#endif
+	for (; k < n; k++)
+		if (s[k] >= '0' && s[k] <= '9')
+			return 1;
+	return 0;
+}
+
 /* Fold the shapes of TEXT's lines (length class, digits, URL, leading
  * capital) into T->template_h: two messages from one template share
  * it whatever their words and numbers. */
@@ -474,14 +510,13 @@ template_fold(struct spam_tokens *t, const char *text, size_t len, size_t *lines
 
 	while (i < len && *lines < 64) {
 		const char *eol = memchr(text + i, '\n', len - i);
-		size_t e = eol ? (size_t)(eol - text) : len, n = e - i, k;
-		unsigned shape, digits = 0, url = 0;
+		size_t e = eol ? (size_t)(eol - text) : len, n = e - i;
+		unsigned shape, digits, url;
 
 		while (n > 0 && (text[i + n - 1] == '\r' || text[i + n - 1] == ' '))
 			n--;
 		if (n > 0) {
-			for (k = 0; k < n; k++)
-				digits |= (text[i + k] >= '0' && text[i + k] <= '9');
+			digits = (unsigned)has_digit(text + i, n);
 			url = n > 7 && has_http(text + i, n);
 			shape = (unsigned)(n < 240 ? n / 16 : 15) | digits << 4 | url << 5 |
 			    (unsigned)(isupper((unsigned char)text[i]) != 0) << 6;
@@ -503,7 +538,7 @@ part_text(void *arg, const struct mime_part *part, const char *text, size_t len)
 	if (part->html) {
 		c->nhtml++;
 		/* the hrefs are gone from TEXT: look at the decoded HTML */
-		if (part->body_end > part->body_start && part->body_end <= c->rawlen) {
+		if (c->urls && part->body_end > part->body_start && part->body_end <= c->rawlen) {
 			buf_reset(&c->html);
 			(void)mime_decode(part->cte, c->raw + part->body_start,
 			    part->body_end - part->body_start, &c->html);
@@ -512,9 +547,11 @@ part_text(void *arg, const struct mime_part *part, const char *text, size_t len)
 	} else if (strcmp(part->type, "text/plain") == 0) {
 		c->nplain++;
 	}
-	c->nurls += urls(c->t, text, len);
+	if (c->urls)
+		c->nurls += urls(c->t, text, len);
 	words(c->t, text, len, NULL);
-	template_fold(c->t, text, len, &c->lines);
+	if (!(c->t->skip & SPAM_TOK_NO_TEMPLATE))
+		template_fold(c->t, text, len, &c->lines);
 }
 
 /* Header fields of the top-level header (unfolded, RFC 5322 §2.2.3). */
@@ -690,9 +727,15 @@ spam_tokenize(const char *msg, size_t len, struct spam_tokens *t)
 	c.t = t;
 	c.raw = msg;
 	c.rawlen = len;
+	c.urls = (t->skip & (SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS)) !=
+	    (SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS);
 	t->template_h = 0xcbf29ce484222325ULL;
+	if ((t->skip & (SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS | SPAM_TOK_NO_TEMPLATE)) ==
+	    (SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS | SPAM_TOK_NO_TEMPLATE))
+		return;	/* nothing wanted: no parse */
 	buf_init(&c.html, 8u << 20);
-	header_tokens(&c, msg, len);
+	if (c.urls)
+		header_tokens(&c, msg, len);
 	p = mime_new(&lim, part_text, &c);
 	(void)mime_feed(p, msg, len);
 	(void)mime_finish(p);
@@ -722,7 +765,7 @@ spam_tokenize(const char *msg, size_t len, struct spam_tokens *t)
 		if (mp->cte == MIME_CTE_BASE64 && mp->text)
 			tok_add_str(t, "meta:", "base64-text");
 	}
-	{
+	if (c.urls) {
 		/* the Subject: what the parser decoded (RFC 2047) */
 		struct buf s;
 		size_t off;

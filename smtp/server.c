@@ -96,7 +96,13 @@ struct smtp_session {
 	const char *auth_arg;		/* borrowed: AUTH's argument, check → proceed only */
 	size_t auth_arglen;
 	size_t msg_size;		/* for the log line after on_message */
+	size_t last_text;		/* the session's previous message, octets */
 };
+
+/* The most message text start_text() reserves ahead (1 MiB): enough for
+ * the mail of a session that sends alike messages, no more held for a
+ * session that once sent a large one. */
+#define TEXT_RESERVE_MAX (1u << 20)
 
 #define ST(x) (1u << SMTP_STATE_##x)
 #define ST_SESSION (ST(GREETED) | ST(IDLE) | ST(MAIL) | ST(RCPT))
@@ -554,8 +560,16 @@ policy_data(struct smtp_session *s, struct outcome *out)
 static void
 start_text(struct smtp_session *s, int dotted)
 {
+	size_t hint = s->env.declared_size > 0 && s->env.declared_size < TEXT_RESERVE_MAX ?
+	    (size_t)s->env.declared_size : s->last_text;
+
 	buf_free(&s->msg);
 	buf_init(&s->msg, s->size_limit);
+	/* the text's room at once (SIZE=, else the session's previous
+	 * message): issue 20, a 10 KiB message grew its buffer from 64
+	 * octets in nine reallocs, copying it each time */
+	if (hint > 0)
+		(void)buf_reserve(&s->msg, hint < TEXT_RESERVE_MAX ? hint : TEXT_RESERVE_MAX);
 	smtp_data_init(&s->data, &s->msg, dotted, s->normalize);
 }
 
@@ -608,6 +622,7 @@ text_done(struct smtp_session *s)
 		return;
 	}
 	s->msg_size = s->msg.len;
+	s->last_text = s->msg.len;
 	cb_enter(s, &out);
 	r = s->cb.on_message(s->arg, &s->env, &s->msg, &out);
 	if (cb_leave(s, r, &out) == SMTP_PENDING) {

@@ -404,6 +404,7 @@ def submission_bench(procs, tmp, args, sink, postern_cls):
         "dkim_key_directory": os.path.join(d, "dkim"),
         "dlp_action_card": "tag", "dlp_action_ssn": "tag", "dlp_action_iban": "tag",
         "smtpd_auth_failure_delay": "0",
+        **bench_extra_conf(),
     })
     conf = postern.conf_path
     rows = []
@@ -441,6 +442,18 @@ def submission_bench(procs, tmp, args, sink, postern_cls):
             rows.append(res)
     procs.stop(postern.proc)
     return rows
+
+
+def bench_extra_conf():
+    """postern.conf settings from POSTERN_BENCH_CONF ("key=value,key=value"):
+    to measure a setting (smtpd_eom_threads, smtpd_loops, ...) on the
+    submission rows without editing the benchmark."""
+    out = {}
+    for item in os.environ.get("POSTERN_BENCH_CONF", "").split(","):
+        if "=" in item:
+            k, v = item.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
 
 
 def idle_bench(procs, tmp, args, sink, postern_cls):

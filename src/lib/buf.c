@@ -66,6 +66,15 @@ buf_reserve(struct buf *b, size_t n)
 int
 buf_append(struct buf *b, const void *p, size_t n)
 {
+	/* the common case first: room for N and the NUL, within the cap
+	 * (issue 20: a message's stages make some 1,700 small appends) */
+	if (n < b->cap - b->len && n <= b->max - b->len) {
+		if (n)	/* P may be NULL with N = 0 */
+			memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
 	if (buf_reserve(b, n) == -1)
 		return -1;
 	if (n)
@@ -87,11 +96,32 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n) == -1)
-		return -1;
+	/* one pass when the text fits in the room there is (issue 20:
+	 * formatting twice, to measure and to write, was half of it) */
+	if (b->data != NULL && b->cap - b->len > 1) {
+		size_t room = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->data + b->len, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->data[b->len] = '\0';
+			return -1;
+		}
+		if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+			b->len += (size_t)n;
+			return 0;
+		}
+		b->data[b->len] = '\0';	/* no partial text: as if not tried */
+		if (buf_reserve(b, (size_t)n) == -1)
+			return -1;	/* past the cap */
+	} else {
+		va_start(ap, fmt);
+		n = vsnprintf(NULL, 0, fmt, ap);
+		va_end(ap);
+		if (n < 0 || buf_reserve(b, (size_t)n) == -1)
+			return -1;
+	}
 	va_start(ap, fmt);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);

@@ -3,7 +3,9 @@
  * fuzz_spam.c: libFuzzer target for the spam tokenizer and scorer
  * (policy/spam_tok.c, policy/spam.c; issue 15).  Tokenizes the input
  * as a message twice and aborts unless both give the same sorted,
- * unique hash set; scores it with a substring rule and no model (the
+ * unique hash set, and that leaving out the hashes (and the domains;
+ * issue 20's skip flags) keeps the domains and the template hash the
+ * same; scores it with a substring rule and no model (the
  * rules path and the action thresholds); parses the input as a
  * spam_rules entry; and feeds a registrable-domain lookup (libpsl)
  * with its first line.
@@ -21,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct spam_tokens a, b;
+	struct spam_tokens a, b, c;
 	struct spam_params p;
 	struct spam_result r;
 	struct spam_rule rule;
@@ -39,8 +41,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 1; i < a.n; i++)
 		if (a.h[i - 1] >= a.h[i])
 			abort();	/* not a sorted set */
+	spam_tokens_free(&b);
+	spam_tokens_init(&b);
+	spam_tokens_init(&c);
+	b.skip = SPAM_TOK_NO_HASHES;
+	c.skip = SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS;
+	spam_tokenize((const char *)data, size, &b);
+	spam_tokenize((const char *)data, size, &c);
+	if (b.n != 0 || c.n != 0 || c.domains.len != 0 || b.template_h != a.template_h ||
+	    c.template_h != a.template_h || b.ndomains != a.ndomains ||
+	    b.domains.len != a.domains.len ||
+	    (a.domains.len && memcmp(a.domains.data, b.domains.data, a.domains.len) != 0))
+		abort();	/* a skip flag changed what it does not name */
 	spam_tokens_free(&a);
 	spam_tokens_free(&b);
+	spam_tokens_free(&c);
 
 	memset(&p, 0, sizeof(p));
 	(void)spam_rule_parse("FUZZ:2.5:free", &rule, err, sizeof(err));

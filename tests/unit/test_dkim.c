@@ -30,6 +30,47 @@ struct from_case {
 	const char *want;	/* NULL: no author domain */
 };
 
+/* RFC 6376 §3.4.4 relaxed body canonicalisation, the plain way: the
+ * reference the signer's streamed form is checked against.  Lines
+ * split at LF, one CR before it is the line end's. */
+static void
+ref_relaxed(const char *b, size_t n, struct buf *out)
+{
+	size_t i = 0, empty = 0, k;
+	struct buf line;
+
+	buf_init(&line, 0);
+	while (i < n) {
+		const char *nl = memchr(b + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - b) : n, e = end;
+		int sp = 0;
+
+		if (nl && e > i && b[e - 1] == '\r')
+			e--;
+		buf_reset(&line);
+		for (k = i; k < e; k++) {
+			if (b[k] == ' ' || b[k] == '\t') {
+				sp = 1;
+				continue;
+			}
+			if (sp)
+				buf_append(&line, " ", 1);
+			sp = 0;
+			buf_append(&line, b + k, 1);
+		}
+		if (line.len == 0)
+			empty++;
+		else {
+			for (; empty > 0; empty--)
+				buf_append(out, "\r\n", 2);
+			buf_append(out, line.data, line.len);
+			buf_append(out, "\r\n", 2);
+		}
+		i = nl ? end + 1 : n;
+	}
+	buf_free(&line);
+}
+
 static const struct from_case from_cases[] = {
 	{ "From: a@b.test\r\n\r\nbody\r\n", "b.test" },
 	{ "From: \"Joe, Smith\" <joe@Example.TEST>\r\nTo: x@y.test\r\n\r\n", "example.test" },
@@ -151,7 +192,7 @@ main(void)
 	const char *msg = "From: News <news@a.test>\r\nTo: r@x.test\r\nSubject: hi\r\n"
 	    "Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n";
 
-	plan(19 + 12 + 4 + 14 + 22);
+	plan(19 + 12 + 4 + 14 + 23);
 
 	/* From: domain, table-driven */
 	for (i = 0; i < ARRAY_SIZE(from_cases); i++) {
@@ -294,6 +335,59 @@ main(void)
 		    "canonical body (%s)", want);
 		buf_free(&sh);
 		buf_free(&m);
+	}
+	{
+		/* issue 20: the body hash takes canonical CRLF lines from the
+		 * input in place; against a plain reference canonicaliser on
+		 * bodies of random WSP, CR, LF, CRLF, blank-line runs and
+		 * long lines */
+		struct policy_dkim_params dp;
+		struct buf sh, m, cb;
+		unsigned char md[EVP_MAX_MD_SIZE];
+		char want[64], *bh;
+		unsigned mdlen = 0, x = 12345;
+		size_t it, k, bad = 0;
+
+		memset(&dp, 0, sizeof(dp));
+		buf_init(&sh, 0);
+		buf_init(&m, 0);
+		buf_init(&cb, 0);
+		for (it = 0; it < 400; it++) {
+			size_t len, body;
+
+			buf_reset(&m);
+			buf_reset(&sh);
+			buf_reset(&cb);
+			buf_append_str(&m, "From: a@a.test\r\n\r\n");
+			body = m.len;
+			x = x * 1103515245u + 12345u;
+			len = it % 50 == 49 ? 17000 + (x >> 16) % 20000 : (x >> 16) % 3000;
+			for (k = 0; k < len; k++) {
+				static const char *const pieces[] = { "a", "bc", "word ", " ", "  ", "\t",
+				    "\r\n", "\r\n", "\r\n", "\n", "\r", " \r\n", "\r\n\r\n" };
+				size_t np = it % 50 == 49 ? 4 : ARRAY_SIZE(pieces);
+
+				x = x * 1103515245u + 12345u;
+				buf_append_str(&m, pieces[(x >> 16) % np]);
+			}
+			if (it % 3 == 0)
+				buf_append_str(&m, "\r\n");
+			ref_relaxed(m.data + body, m.len - body, &cb);
+			EVP_Digest(cb.data ? cb.data : "", cb.len, md, &mdlen, EVP_sha256(), NULL);
+			EVP_EncodeBlock((unsigned char *)want, md, (int)mdlen);
+			if (k3 == NULL || dkimsign_sign_with_key(&dp, k3, m.data, m.len, &sh, err,
+			    sizeof(err)) != 0 || (bh = strstr(sh.data, "bh=")) == NULL ||
+			    strncmp(bh + 3, want, strlen(want)) != 0) {
+				if (bad++ == 0)
+					printf("# body %zu (%zu octets): bh= differs from %s\n", it,
+					    m.len - body, want);
+			}
+		}
+		ok(bad == 0, "relaxed bh= of 400 random bodies is the reference canonical form's "
+		    "(%zu differ)", bad);
+		buf_free(&sh);
+		buf_free(&m);
+		buf_free(&cb);
 	}
 	buf_free(&b);
 	dkimsign_keystore_free(ks2);

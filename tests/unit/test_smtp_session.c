@@ -127,6 +127,10 @@ t_rcpt(void *arg, const struct smtp_envelope *env, const struct smtp_rcpt *r,
 	return answer(arg, out, &v);
 }
 
+/* The storage of the last message handed over (issue 20: the text's
+ * room is reserved at DATA from SIZE= or the session's last message). */
+static size_t last_cap;
+
 static int
 t_message(void *arg, const struct smtp_envelope *env, struct buf *msg, struct outcome *out)
 {
@@ -134,6 +138,7 @@ t_message(void *arg, const struct smtp_envelope *env, struct buf *msg, struct ou
 	struct outcome v;
 	size_t i;
 
+	last_cap = msg->cap;
 	buf_printf(&o->msgs, "MSG from=<%s> envid=%s ret=%d body=%d utf8=%d size=%llu bdat=%d\n",
 	    env->sender, env->envid ? env->envid : "-", (int)env->ret, (int)env->body,
 	    env->smtputf8, (unsigned long long)env->declared_size, env->chunking);
@@ -148,6 +153,19 @@ t_message(void *arg, const struct smtp_envelope *env, struct buf *msg, struct ou
 	else
 		outcome_set(&v, OUTCOME_OK, 250, "2.0.0", "Ok: queued as TEST01");
 	return answer(arg, out, &v);
+}
+
+/* How often NEEDLE occurs in the NUL-terminated HAY (NULL: 0). */
+static size_t
+count_str(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	while (hay != NULL && (hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
 }
 
 static void
@@ -539,7 +557,7 @@ main(void)
 		}
 	}
 
-	plan((int)ncases * 4);
+	plan((int)ncases * 4 + 2);
 	for (i = 0; i < ncases; i++) {
 		struct config *cfg = config_parse("test", tc[i].cfg ? tc[i].cfg : "",
 		    tc[i].cfg ? strlen(tc[i].cfg) : 0, err, sizeof(err));
@@ -571,6 +589,36 @@ main(void)
 			buf_free(&msgs);
 		}
 		config_free(cfg);
+	}
+	{
+		/* issue 20: the text buffer is sized at DATA, not grown from
+		 * 64 octets: by SIZE=, else by the session's previous message */
+		struct tcase t;
+		struct buf out, msgs, c;
+		size_t k;
+
+		memset(&t, 0, sizeof(t));
+		t.client = "EHLO c.test\r\nMAIL FROM:<a@example.com> SIZE=100000\r\n"
+		    "RCPT TO:<b@example.org>\r\nDATA\r\nsmall\r\n.\r\nQUIT\r\n";
+		last_cap = 0;
+		run(&t, NULL, 0, 0, &out, &msgs);
+		ok(last_cap > 100000, "SIZE=100000: the text had its room at once (%zu)", last_cap);
+		buf_free(&out);
+		buf_free(&msgs);
+		buf_init(&c, 0);
+		buf_append_str(&c, TXN);
+		for (k = 0; k < 1000; k++)
+			buf_append_str(&c, "0123456789012345678901234567890123456789012345678\r\n");
+		buf_append_str(&c, ".\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n"
+		    "DATA\r\nsecond\r\n.\r\nQUIT\r\n");
+		t.client = c.data;
+		last_cap = 0;
+		run(&t, NULL, 0, 0, &out, &msgs);
+		ok(last_cap > 51000 && count_str(msgs.data, "END\n") == 2,
+		    "no SIZE=: the second message had the first one's room (%zu)", last_cap);
+		buf_free(&out);
+		buf_free(&msgs);
+		buf_free(&c);
 	}
 	for (i = 0; i < ARRAY_SIZE(dyn); i++)
 		free(dyn[i]);

@@ -8,7 +8,7 @@
  * the LMDB model store round trip (learn, totals, reopen, forget,
  * expire, forget --all); learning changes the next score; the balance
  * guard; rules (GTUBE); and the EOM stage's tag / hold / reject with a
- * forged X-Postern-Spam removed.
+ * forged X-Postern-Spam removed; the tokenizer's skip flags (issue 20).
  */
 #include "autoconfig.h"
 
@@ -282,6 +282,146 @@ test_tokenizer(void)
 	}
 	is_str(spam_bayes_symbol(0.9995, &w), "BAYES_999", "band 0.9995");
 	is_str(spam_bayes_symbol(0.001, &w), "BAYES_00", "band 0.001");
+}
+
+/* Issue 20: t->skip leaves out what a caller does not read, and the
+ * rest comes out the same; the scorer builds no token set while the
+ * model is inactive. */
+static void
+test_tokenizer_skip(void)
+{
+	static const char *msgs[] = {
+		"From: Ann <ann@mail.example.co.uk>\r\nReply-To: b@reply.example.org\r\n"
+		"Subject: see http://subj.example.net/x\r\n\r\n"
+		"Hello, visit http://www.shop.example.com/a and www.other.example.org today.\r\n"
+		"Line two 12345\r\n",
+		"Subject: html\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
+		"Content-Type: text/html\r\n\r\n<p>Hi <a href=\"https://href.example.com/\">x</a></p>\r\n"
+		"--b--\r\n",
+		"From some@one Mon Jan  1 00:00:00 2024\r\nSubject: mbox\r\n\r\nplain words only\r\n",
+	};
+	size_t i;
+	int same_dom = 0, same_tpl = 0, no_hash = 0, tpl_only = 0, nothing = 0;
+	struct spam_result r;
+	struct spam_params p;
+	struct spam_tokens t;
+
+	for (i = 0; i < ARRAY_SIZE(msgs); i++) {
+		struct spam_tokens all, nh, tpl, none;
+		size_t len = strlen(msgs[i]);
+
+		spam_tokens_init(&all);
+		spam_tokens_init(&nh);
+		spam_tokens_init(&tpl);
+		spam_tokens_init(&none);
+		nh.skip = SPAM_TOK_NO_HASHES;
+		tpl.skip = SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS;
+		none.skip = SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS | SPAM_TOK_NO_TEMPLATE;
+		spam_tokenize(msgs[i], len, &all);
+		spam_tokenize(msgs[i], len, &nh);
+		spam_tokenize(msgs[i], len, &tpl);
+		spam_tokenize(msgs[i], len, &none);
+		same_dom += nh.domains.len == all.domains.len && nh.ndomains == all.ndomains &&
+		    (all.domains.len == 0 ||
+		    memcmp(nh.domains.data, all.domains.data, all.domains.len) == 0);
+		same_tpl += nh.template_h == all.template_h && tpl.template_h == all.template_h;
+		no_hash += all.n > 0 && nh.n == 0 && nh.h == NULL;
+		tpl_only += tpl.n == 0 && tpl.domains.len == 0 && tpl.ndomains == 0;
+		nothing += none.n == 0 && none.domains.len == 0;
+		if (i == 0)
+			ok(all.ndomains >= 4, "skip: the first message has domains (%zu)", all.ndomains);
+		spam_tokens_free(&all);
+		spam_tokens_free(&nh);
+		spam_tokens_free(&tpl);
+		spam_tokens_free(&none);
+	}
+	ok(no_hash == 3, "skip hashes: no token set, the full run has one");
+	ok(same_dom == 3, "skip hashes: the same domains in the same order");
+	ok(same_tpl == 3, "skip hashes (and domains): the same template hash");
+	ok(tpl_only == 3 && nothing == 3, "skip domains: none collected; skip all: nothing");
+
+	/* no model: the scorer hands back domains and template, no hashes */
+	memset(&p, 0, sizeof(p));
+	spam_tokens_init(&t);
+	(void)spam_score_tokens(NULL, &p, msgs[0], strlen(msgs[0]), &r, &t);
+	ok(t.n == 0 && r.ntokens == 0 && t.ndomains >= 4 && r.probability < 0,
+	    "inactive model: no token set computed (%zu), domains kept (%zu)", t.n, t.ndomains);
+	spam_tokens_free(&t);
+}
+
+/* The template hash of a one-part text/plain message, the plain way
+ * (policy/spam_tok.c template_fold): the reference for the SSE2 digit
+ * test. */
+static uint64_t
+ref_template(const char *body)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i = 0, len = strlen(body), lines = 0;
+
+	while (i < len && lines < 64) {
+		const char *eol = memchr(body + i, '\n', len - i);
+		size_t e = eol ? (size_t)(eol - body) : len, n = e - i, k;
+		unsigned digits = 0, url = 0;
+
+		while (n > 0 && (body[i + n - 1] == '\r' || body[i + n - 1] == ' '))
+			n--;
+		if (n > 0) {
+			for (k = 0; k < n; k++)
+				digits |= body[i + k] >= '0' && body[i + k] <= '9';
+			for (k = 0; k + 4 <= n; k++)
+				url |= n > 7 && memcmp(body + i + k, "http", 4) == 0;
+			h = (h ^ ((unsigned)(n < 240 ? n / 16 : 15) | digits << 4 | url << 5 |
+			    (unsigned)(body[i] >= 'A' && body[i] <= 'Z') << 6)) * 0x100000001b3ULL;
+			lines++;
+		}
+		i = e + 1;
+	}
+	return h;
+}
+
+static void
+test_template_digits(void)
+{
+	struct buf m, body;
+	size_t pos, bad = 0, tries = 0;
+	const char fill[] = { '/', ':', 'a', ' ', '.' };
+
+	buf_init(&m, 0);
+	buf_init(&body, 0);
+	for (pos = 0; pos < 70; pos++) {
+		size_t f, len;
+
+		for (f = 0; f < ARRAY_SIZE(fill); f++) {
+			for (len = pos + 1; len < pos + 40; len += 7) {
+				struct spam_tokens t;
+				size_t k;
+
+				buf_reset(&body);
+				/* one line of LEN octets with a digit at POS (or none when
+				 * POS == LEN - 1 is a letter), then one without */
+				for (k = 0; k < len; k++)
+					buf_append(&body, k == pos && (len + f) % 3 ?
+					    &"0123456789"[(pos + len + f) % 10] : &fill[f], 1);
+				buf_append_str(&body, "x\r\nNo digits on this line at all: none/none\r\n");
+				buf_reset(&m);
+				buf_append_str(&m, "Subject: t\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
+				buf_append(&m, body.data, body.len);
+				spam_tokens_init(&t);
+				t.skip = SPAM_TOK_NO_HASHES | SPAM_TOK_NO_DOMAINS;
+				spam_tokenize(m.data, m.len, &t);
+				tries++;
+				if (t.template_h != ref_template(body.data) && bad++ == 0)
+					printf("# template differs: digit at %zu of %zu, fill '%c'\n", pos,
+					    len, fill[f]);
+				spam_tokens_free(&t);
+			}
+		}
+	}
+	ok(bad == 0, "template hash: digit found at every offset (%zu messages, %zu differ)", tries,
+	    bad);
+	buf_free(&m);
+	buf_free(&body);
 }
 
 static const char *spam_msgs[] = {
@@ -808,10 +948,12 @@ main(void)
 {
 	char dir[] = "/tmp/test_spam.XXXXXX";
 
-	plan(118);
+	plan(125);
 	test_math();
 	test_result_full();
 	test_tokenizer();
+	test_tokenizer_skip();
+	test_template_digits();
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	test_store(dir);
