@@ -347,6 +347,10 @@ int queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
 int queue_delivery_pause(struct queue *q, const char *domain, int pause,
     const struct queue_audit *audit, queue_done_cb cb, void *arg);
 int queue_delivery_paused_list(struct queue *q, char ***domains, size_t *n);
+/* From any thread (delivery loops): 1 when delivery to DOMAIN (lowercase)
+ * is paused, by its own pause or by a pause of everything.  Mail a
+ * delivery engine already holds waits too (posternctl delivery pause). */
+int queue_delivery_paused_for(struct queue *q, const char *domain);
 
 /*
  * The webhook outbox (queue/outbox.c): the events of messages committed

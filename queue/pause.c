@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,8 @@ pause_load_cb(void *arg, const char *key, const char *val, size_t len)
 void
 pause_init(struct queue *q)
 {
+	pthread_mutex_init(&q->pause_mu, NULL);
+	q->pause_mu_init = 1;
 	q->paused = hash_new(NULL);
 	q->pause_all = 0;
 	(void)queue_kv_foreach(q, QUEUE_T_SETTINGS, PAUSE_PREFIX, pause_load_cb, q);
@@ -70,6 +73,24 @@ pause_free(struct queue *q)
 {
 	hash_free(q->paused);
 	q->paused = NULL;
+	if (q->pause_mu_init)
+		pthread_mutex_destroy(&q->pause_mu);
+	q->pause_mu_init = 0;
+}
+
+/* From any thread: whether delivery to DOMAIN (lowercase) is paused. */
+int
+queue_delivery_paused_for(struct queue *q, const char *domain)
+{
+	int r;
+
+	if (!q->pause_mu_init)
+		return 0;
+	pthread_mutex_lock(&q->pause_mu);
+	r = q->pause_all || (q->paused != NULL && hash_count(q->paused) > 0 &&
+	    hash_gets(q->paused, domain) != NULL);
+	pthread_mutex_unlock(&q->pause_mu);
+	return r;
 }
 
 int
@@ -99,12 +120,14 @@ pause_done(void *arg, const struct outcome *o)
 	struct queue *q = po->q;
 
 	if (o->kind == OUTCOME_OK && q->paused != NULL) {
+		pthread_mutex_lock(&q->pause_mu);
 		if (strcmp(po->domain, "*") == 0)
 			q->pause_all = po->pause;
 		else if (po->pause)
 			hash_puts(q->paused, po->domain, q);
 		else
 			(void)hash_dels(q->paused, po->domain);
+		pthread_mutex_unlock(&q->pause_mu);
 		if (!po->pause)
 			sched_kick(q);
 	}

@@ -355,6 +355,9 @@ struct queue {
 	/* delivery pause (pause.c): a copy of the settings table's records */
 	int pause_all;
 	struct hash *paused;		/* destination domain -> q */
+	pthread_mutex_t pause_mu;	/* the two above: written on the queue's loop under
+					 * it, read under it from delivery loops */
+	int pause_mu_init;
 
 	/* Write failures (issue 12 item 1), loop thread only: while queue
 	 * writes fail, delivery pauses (queue_take_due hands out nothing)

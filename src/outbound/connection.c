@@ -613,7 +613,8 @@ conn_next(struct conn *c)
 
 		c->idle = 0;
 		if (dl->draining || c->retire || !dl->p.enabled || ds == NULL ||
-		    smtp_client_msgs(c->client) >= (unsigned)dl->p.reuse_limit) {
+		    smtp_client_msgs(c->client) >= (unsigned)dl->p.reuse_limit ||
+		    queue_delivery_paused_for(dl->q, ds->domain)) {
 			smtp_client_quit(c->client);
 			break;
 		}

@@ -630,8 +630,9 @@ dest_run(struct dest *ds)
 			connecting++;
 		}
 	}
-	if (dl->draining || !dl->p.enabled || !dest_rate_ok(ds, 0))
-		return;	/* rate-limited or delivery off: the 1 s kick comes back; no idle connections meanwhile */
+	if (dl->draining || !dl->p.enabled || queue_delivery_paused_for(dl->q, ds->domain) ||
+	    !dest_rate_ok(ds, 0))
+		return;	/* rate-limited, paused or delivery off: the 1 s kick comes back */
 	while (ds->head && ds->nconns < dl_dest_share(dl, ds->domain, dl->p.concurrency) &&
 	    connecting < ds->nqueued && dl_dest_conn_take(dl, ds->domain, dl->p.concurrency)) {
 		conn_open(ds);	/* holds the slot taken (conn_detach gives it back) */

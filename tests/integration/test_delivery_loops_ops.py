@@ -16,7 +16,10 @@
   one recipient per transaction, each with its own b+TOKEN return path;
 - smtp_destination_rate set by reload while both loops hold mail for the
   domain: no more than the rate goes out in that minute (over both
-  loops, not once per loop).
+  loops, not once per loop);
+- `posternctl delivery pause --domain D` while both loops hold mail for
+  D: no new message to D goes out (the open connections finish theirs),
+  and after `delivery resume` the rest arrives, each recipient once.
 """
 
 import os
@@ -69,7 +72,7 @@ def load(p, tag, n, domains, sender="s@sender.test"):
 
 
 def main():
-    plan(14)
+    plan(17)
     sink = Sink(host="127.0.0.2", name="ops").start()
     p = Postern(tls=False, conf={
         "smtpd_loops": "1",
@@ -182,6 +185,27 @@ def main():
     sent = sum(1 for e in sink.events()[at:] if e["ev"] == "mail")
     # the two connections may each be in the middle of one message
     ok(sent <= 10 + 2, "rate 10/min over both loops: %d messages in the 5 s after the reload" % sent)
+
+    # ---- delivery pause of a domain while both loops hold its mail
+    p.stop()
+    sink.reset()
+    p.write_conf({"smtp_destination_rate": "0"})
+    p.start()
+    sink.on_data("sleep 0.2")
+    want = load(p, "pz", 60, ["pause.test"], sender="news@a.test")
+    wait_for(lambda: len([m for m in sink.messages() if m.rcpt_tos[0].endswith("@pause.test")]) >= 4, 60,
+             what="deliveries under way")
+    r = p.posternctl("delivery", "pause", "--domain", "pause.test")
+    is_(r.returncode, 0, "delivery pause --domain pause.test")
+    at = len(sink.events())
+    time.sleep(3)
+    # (the rate section's mail, to rate.test, still goes meanwhile)
+    after = [e for e in sink.events()[at:] if e["ev"] == "rcpt" and e["arg"].endswith("@pause.test")]
+    ok(len(after) <= 2, "paused: no new message to the domain goes out (%d RCPT after the pause)" % len(after))
+    p.posternctl("delivery", "resume", "--domain", "pause.test")
+    wait_for(lambda: set(want) <= set(rcpt_counts(sink)), 90, what="the rest after the resume")
+    c = rcpt_counts(sink)
+    is_(sorted(r_ for r_ in want if c.get(r_) != 1), [], "resumed: every recipient once")
     done()
 
 
