@@ -908,13 +908,14 @@ kick_closed(uv_handle_t *h)
 	dl_maybe_free(dl);
 }
 
-/* Free DL once it is stopped and no callback can reach it any more (a
- * detached engine's queue callbacks never come: its port is closed). */
+/* Free DL once it is stopped and no callback can reach it any more (an
+ * engine off loop 0 gets its late queue callbacks on loop 0 once its
+ * thread is joined: loops.c adopts its port). */
 void
 dl_maybe_free(struct dl_engine *dl)
 {
 	if (!dl->stopped || dl->nconns || dl->kick.data != NULL ||
-	    (!dl->detached && (dl->pending_reports || dl->pending_commits)))
+	    dl->pending_reports || dl->pending_commits)
 		return;
 	hash_free(dl->dest_index);
 	delivery_params_free(&dl->p);
@@ -923,7 +924,7 @@ dl_maybe_free(struct dl_engine *dl)
 }
 
 void
-dl_engine_free(struct dl_engine *dl, int detach)
+dl_engine_free(struct dl_engine *dl)
 {
 	struct dest *ds;
 
@@ -931,7 +932,6 @@ dl_engine_free(struct dl_engine *dl, int detach)
 		return;
 	dl->stopped = 1;
 	dl->draining = 1;
-	dl->detached = detach;
 	for (ds = dl->dests; ds; ds = ds->next) {
 		struct conn *c, *next;
 		struct dl_item *it;

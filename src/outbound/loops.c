@@ -303,11 +303,11 @@ loop_stop(struct dl_loop *L)
 		free(jm);
 	}
 	__atomic_store_n(&L->njobs, 0, __ATOMIC_RELAXED);
-	/* not detached: results still in the queue (held while writes
-	 * fail) come back to it on loop 0 once this thread is joined
-	 * (loop_free adopts the port), and free what they hold */
+	/* results still in the queue (held while writes fail) come back
+	 * to it on loop 0 once this thread is joined (loop_free adopts
+	 * the port), and free what they hold */
 	if (L->eng != NULL)
-		dl_engine_free(L->eng, 0);
+		dl_engine_free(L->eng);
 	L->eng = NULL;
 	queue_port_close(L->port);
 	uv_timer_stop(&L->drain_timer);
@@ -546,7 +546,7 @@ loop_free(struct dl_loop *L)
 	if (!L->closed) {
 		L->closed = 1;
 		if (L->eng != NULL)
-			dl_engine_free(L->eng, 0);	/* its answers: queue_port_adopt below */
+			dl_engine_free(L->eng);	/* its answers: queue_port_adopt below */
 		L->eng = NULL;
 		queue_port_close(L->port);
 		uv_close((uv_handle_t *)&L->drain_timer, loop_handle_closed);
@@ -678,7 +678,7 @@ fail:
 		if (loop_join(&s->loops[i]))
 			loop_free(&s->loops[i]);
 	if (s->loops[0].eng != NULL)
-		dl_engine_free(s->loops[0].eng, 0);
+		dl_engine_free(s->loops[0].eng);
 	uv_close((uv_handle_t *)&s->back, back_closed);
 	return NULL;
 }
@@ -741,7 +741,7 @@ delivery_free(struct delivery *s)
 		else
 			all = 0;
 	}
-	dl_engine_free(s->loops[0].eng, 0);
+	dl_engine_free(s->loops[0].eng);
 	s->loops[0].eng = NULL;
 	if (all)
 		uv_close((uv_handle_t *)&s->back, back_closed);

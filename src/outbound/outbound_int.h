@@ -119,7 +119,6 @@ struct conn {
 struct dl_engine {
 	struct delivery *set;		/* borrowed: what the loops share (loops.c) */
 	unsigned index;			/* its delivery loop, 0 = the daemon's */
-	int detached;			/* stopped off loop 0: late callbacks never come */
 	pthread_mutex_t st_mu;		/* st (loop 0 reads it for the metrics) */
 	uv_loop_t *loop;		/* borrowed */
 	struct queue *q;		/* borrowed */
@@ -202,8 +201,8 @@ struct dl_engine *dl_engine_new(uv_loop_t *loop, struct queue *q, struct deliver
 void dl_engine_reload(struct dl_engine *dl, struct delivery_params *p);
 /* 0 when idle now, else 1 and dl_set_engine_drained() later. */
 int dl_engine_drain(struct dl_engine *dl);
-/* DETACH: free without waiting for queue callbacks (its port is closed). */
-void dl_engine_free(struct dl_engine *dl, int detach);
+/* Stop DL; it is freed once the queue's callbacks to it have come. */
+void dl_engine_free(struct dl_engine *dl);
 /* Deliver JOB (taken over). */
 void dl_engine_take(struct dl_engine *dl, struct queue_job *job);
 void dl_engine_stats(struct dl_engine *dl, struct delivery_stats *st);
