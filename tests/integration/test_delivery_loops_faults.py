@@ -21,6 +21,9 @@ A slow sink ("sleep" replies) keeps deliveries in flight on both loops:
 - `posternctl queue bounce` of a message whose two parts are in flight
   on both loops: the sender gets the operator's one DSN, not one more
   per part when the parts' results come back;
+- delivery_loops 3 and 4 with smtp_destination_concurrency 2 and 3:
+  one busy domain never has more connections open at the sink than the
+  limit, and more than one loop serves it;
 - SIGTERM while loop 1 waits on a peer that never answers: the stop
   comes after shutdown_timeout, exit 0 (under ASan: nothing leaked),
   and after a restart the message is delivered.
@@ -81,7 +84,7 @@ def load(p, tag, n, domains):
 
 
 def main():
-    plan(19)
+    plan(23)
     sink = Sink(host="127.0.0.2", name="faults").start()
     base = {
         "smtpd_loops": "1",
@@ -227,6 +230,34 @@ def main():
     time.sleep(3)
     dsns = [m for m in sink.messages() if m.mail_from in ("", "<>")]
     is_(len(dsns), 1, "one DSN: the operator's (%d)" % len(dsns))
+
+    # ---- more loops than the limit: the limit holds over all of them
+    for loops, conc in ((3, 2), (4, 3)):
+        p.stop()
+        sink.reset()
+        p.write_conf({"delivery_loops": str(loops), "smtp_destination_concurrency": str(conc)})
+        p.start()
+        sink.on_data("sleep 0.05")
+        ev0 = len(sink.events())
+        start = p.log_size()
+        want = load(p, "lim%d" % loops, 60, ["lim.test"])
+        wait_all(sink, want)
+        ev = sink.events()[ev0:]
+        cur = best = 0
+        for e in ev:
+            if e["ev"] == "connect":
+                cur += 1
+                best = max(best, cur)
+            elif e["ev"] == "close":
+                cur -= 1
+        used = set(re.findall(r"event=session \S+ tls=\S+ loop=(\d+)", p.log(start)))
+        ok(best <= conc, "%d loops, concurrency %d: at most %d connections at once (saw %d)" %
+           (loops, conc, conc, best))
+        ok(len(used) > 1, "%d loops, concurrency %d: the domain is served by %s loops" %
+           (loops, conc, sorted(used)))
+    p.stop()
+    p.write_conf({"delivery_loops": "2"})
+    p.start()
 
     # ---- SIGTERM while loop 1 hangs on a peer
     p.stop()
