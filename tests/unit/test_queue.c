@@ -944,11 +944,10 @@ static int via_submitted, via_current_null;
 static void
 via_thread(void *arg)
 {
-	/* static: the queue borrows it until the callbacks, after this thread ended */
-	static struct queue_rcpt_in r = { "v@example.org", NULL, 0 };
-	static struct queue_msg_in m = { .account = "", .sender = "s@example.org", .rcpts = &r,
-	    .nrcpts = 1, .data = "Subject: via\r\n\r\nx\r\n", .len = 19, .state = QUEUE_QUEUED };
 	struct port_test *t = arg;
+	struct queue_rcpt_in r = { "v@example.org", NULL, 0 };
+	struct queue_msg_in m = { .account = "", .sender = "s@example.org", .rcpts = &r,
+	    .nrcpts = 1, .data = "Subject: via\r\n\r\nx\r\n", .len = 19, .state = QUEUE_QUEUED };
 	int i;
 
 	via_current_null = queue_port_current() == NULL;
