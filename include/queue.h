@@ -182,16 +182,10 @@ void queue_close(struct queue *q);
 struct queue_port;
 struct queue_port *queue_port_new(struct queue *q, uv_loop_t *loop);
 void queue_port_bind(struct queue_port *p);
-/* The port bound on the calling thread (NULL on the queue's loop). */
-struct queue_port *queue_port_current(void);
 unsigned queue_port_busy(const struct queue_port *p);
 void queue_port_close(struct queue_port *p);
 
 int queue_commit(struct queue *q, const struct queue_msg_in *m,
-    queue_commit_cb cb, void *arg);
-/* queue_commit() from any thread (the EOM pool, issue 20 item 5): CB
- * runs on PORT's loop, or on the queue's loop when PORT is NULL. */
-int queue_commit_via(struct queue *q, struct queue_port *port, const struct queue_msg_in *m,
     queue_commit_cb cb, void *arg);
 
 /* ---- reading (any thread) ---- */

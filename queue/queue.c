@@ -503,9 +503,9 @@ commit_done(struct queue *q, struct writer_op *wop, int status)
 		sched_kick(q);
 }
 
-static int
-commit_submit(struct queue *q, struct queue_port *port, int explicit_port,
-    const struct queue_msg_in *m, queue_commit_cb cb, void *arg)
+int
+queue_commit(struct queue *q, const struct queue_msg_in *m,
+    queue_commit_cb cb, void *arg)
 {
 	struct commit_op *c;
 
@@ -533,25 +533,8 @@ commit_submit(struct queue *q, struct queue_port *port, int explicit_port,
 		id_new(c->id);
 	writer_op_audit(&c->op, m->audit);	/* queue.inject: names the new id */
 	c->op.audit_id = c->id;
-	if (explicit_port)
-		writer_submit_via(q, &c->op, port);
-	else
-		writer_submit(q, &c->op);
+	writer_submit(q, &c->op);
 	return 0;
-}
-
-int
-queue_commit(struct queue *q, const struct queue_msg_in *m,
-    queue_commit_cb cb, void *arg)
-{
-	return commit_submit(q, NULL, 0, m, cb, arg);
-}
-
-int
-queue_commit_via(struct queue *q, struct queue_port *port, const struct queue_msg_in *m,
-    queue_commit_cb cb, void *arg)
-{
-	return commit_submit(q, port, 1, m, cb, arg);
 }
 
 void

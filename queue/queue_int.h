@@ -239,8 +239,6 @@ void writer_op_audit(struct writer_op *op, const struct queue_audit *audit);
 
 int writer_start(struct queue *q);
 void writer_submit(struct queue *q, struct writer_op *op);
-/* From any thread: OP's done() runs on PORT's loop (NULL: the queue's). */
-void writer_submit_via(struct queue *q, struct writer_op *op, struct queue_port *port);
 /* sched_kick() helper: 1 when called off the queue's loop (the kick was
  * sent there through the writer's async), else 0. */
 int writer_kick_elsewhere(struct queue *q);

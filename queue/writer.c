@@ -465,12 +465,6 @@ queue_port_bind(struct queue_port *p)
 	writer_cur_port = p;
 }
 
-struct queue_port *
-queue_port_current(void)
-{
-	return writer_cur_port;
-}
-
 unsigned
 queue_port_busy(const struct queue_port *p)
 {
@@ -581,16 +575,6 @@ writer_start(struct queue *q)
 	return 0;
 }
 
-static void
-writer_enqueue(struct queue *q, struct writer_op *op)
-{
-	pthread_mutex_lock(&q->wlock);
-	*q->pending_tail = op;
-	q->pending_tail = &op->next;
-	pthread_cond_signal(&q->wcond);
-	pthread_mutex_unlock(&q->wlock);
-}
-
 void
 writer_submit(struct queue *q, struct writer_op *op)
 {
@@ -602,18 +586,11 @@ writer_submit(struct queue *q, struct writer_op *op)
 		op->port = writer_cur_port;
 		__atomic_add_fetch(&op->port->busy, 1, __ATOMIC_ACQ_REL);
 	}
-	writer_enqueue(q, op);
-}
-
-void
-writer_submit_via(struct queue *q, struct writer_op *op, struct queue_port *port)
-{
-	op->next = NULL;
-	op->status = 0;
-	op->port = port;
-	if (port != NULL)
-		__atomic_add_fetch(&port->busy, 1, __ATOMIC_ACQ_REL);
-	writer_enqueue(q, op);
+	pthread_mutex_lock(&q->wlock);
+	*q->pending_tail = op;
+	q->pending_tail = &op->next;
+	pthread_cond_signal(&q->wcond);
+	pthread_mutex_unlock(&q->wlock);
 }
 
 void

@@ -190,12 +190,6 @@ struct relay_job {
 	int rate_taken;
 	int restricted;			/* held, reason restricted (issue 17) */
 	char client_desc[64];
-	/* the pool thread committed (issue 20 item 5): the loop's done and
-	 * the commit's callback each hold a reference (both on the loop) */
-	int refs;
-	struct queue_port *port;	/* the session's loop's (queue_port_current()) */
-	int committing;
-	int commit_rc;			/* the pool thread's queue_commit_via() failed */
 };
 
 void
@@ -813,7 +807,7 @@ relay_session_free(struct relay_session *rs)
 {
 	if (rs == NULL)
 		return;
-	__atomic_store_n(&rs->detached, 1, __ATOMIC_RELEASE);	/* the pool reads it */
+	rs->detached = 1;
 	rs->s = NULL;
 	if (rs->auth_req != NULL) {
 		account_auth_cancel(rs->auth_req);
@@ -1252,8 +1246,6 @@ relay_job_free(struct relay_job *j)
 	struct relay *r;
 	size_t i;
 
-	if (--j->refs > 0)
-		return;	/* the other of policy done and commit done frees it */
 	for (i = 0; i < j->nrcpts; i++) {
 		free(j->rcpts[i].addr);
 		free(j->rcpts[i].orcpt);
@@ -1285,84 +1277,14 @@ relay_job_untake(struct relay_job *j)
 	j->rate_taken = 0;
 }
 
-/* What the queue gets of J (borrowed from J until the commit's callback). */
-static void
-relay_commit_input(struct relay_job *j, struct queue_msg_in *out)
-{
-	struct queue_msg_in in;
-
-	memset(&in, 0, sizeof(in));
-	in.account = j->account;
-	in.sender = j->sender;
-	in.rcpts = j->rcpts;
-	in.nrcpts = j->nrcpts;
-	/* added fields + the one copy, streamed into the sealed chunks */
-	j->iov = xcalloc(policy_msg_niov(&j->pm), sizeof(*j->iov));
-	in.iov = j->iov;
-	in.niov = policy_msg_iov(&j->pm, j->iov);
-	in.state = j->pm.hold || j->restricted || j->out.kind == OUTCOME_HOLD ? QUEUE_HELD :
-	    QUEUE_QUEUED;
-	if (j->restricted) {
-		/* the reason class the queue and the review see (queue_hold_reason) */
-		static const char v[] = "{\"stage\":\"restriction\",\"action\":\"hold\"}";
-
-		if (j->pm.verdicts.len >= 2 && j->pm.verdicts.data[j->pm.verdicts.len - 1] == ']') {
-			j->pm.verdicts.len--;
-			buf_append_str(&j->pm.verdicts, ",");
-		} else {
-			j->pm.verdicts.len = 0;
-			buf_append_str(&j->pm.verdicts, "[");
-		}
-		buf_append_str(&j->pm.verdicts, v);
-		buf_append_str(&j->pm.verdicts, "]");
-		buf_append(&j->pm.verdicts, "", 1);
-		j->pm.verdicts.len--;
-	}
-	in.envid = j->envid;
-	in.ret_full = j->ret_full;
-	in.smtputf8 = j->smtputf8;
-	in.eightbit = j->eightbit;
-	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
-	in.client = j->client_desc;
-	in.zero_retention = j->pm.zero_retention;	/* X-Postern-Retention: 0 (issue 17) */
-	in.id = j->pm.msgid;
-	in.message_id = j->pm.message_id[0] ? j->pm.message_id : NULL;
-	in.webhook = j->acct != NULL && j->acct->pol.webhook;
-	in.message_id_hash = j->pm.message_id_hash;
-	*out = in;
-}
-
-static void relay_commit_done(void *arg, const struct outcome *o, const char *msgid);
-
-/*
- * Pool thread: the EOM stages on the job's own copy of the message,
- * and, when they let it through, its commit from here (issue 20 item
- * 5): the writer gets it without a trip through the loop, and the
- * commit's callback comes to the session's loop (its port) like any
- * other.  A session gone meanwhile (detached, read atomically) is not
- * committed: the client never saw 250.  Everything else, refusals and
- * the DNS blocklist round, is relay_policy_done()'s, on the loop.
- */
+/* Pool thread: the EOM stages on the job's own copy of the message. */
 static void
 relay_policy_work(uv_work_t *w)
 {
 	struct relay_job *j = w->data;
-	struct queue_msg_in in;
 
 	outcome_ok(&j->out);
 	j->policy_rc = policy_run_eom(&j->pm, &j->out);
-	if (j->policy_rc != 0 || j->out.kind == OUTCOME_TEMPFAIL ||
-	    j->out.kind == OUTCOME_PERMFAIL || j->r->q == NULL ||
-	    __atomic_load_n(&j->rs->detached, __ATOMIC_ACQUIRE))
-		return;
-	relay_commit_input(j, &in);
-	j->refs++;
-	j->committing = 1;
-	j->commit_rc = queue_commit_via(j->r->q, j->port, &in, relay_commit_done, j);
-	if (j->commit_rc != 0) {
-		j->refs--;
-		j->committing = 0;
-	}
 }
 
 static void relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs);
@@ -1505,11 +1427,6 @@ relay_policy_done(uv_work_t *w, int status)
 	struct queue_msg_in in;
 	struct outcome o;
 
-	if (j->committing) {
-		/* committed from the pool thread: relay_commit_done() answers */
-		relay_job_free(j);
-		return;
-	}
 	if (rs->detached) {
 		relay_job_untake(j);
 		relay_job_free(j);
@@ -1557,9 +1474,45 @@ relay_policy_done(uv_work_t *w, int status)
 		relay_job_free(j);
 		return;
 	}
-	if (j->commit_rc == 0)
-		relay_commit_input(j, &in);	/* else the pool thread's commit failed */
-	if (j->commit_rc != 0 || queue_commit(r->q, &in, relay_commit_done, j) != 0) {
+	memset(&in, 0, sizeof(in));
+	in.account = j->account;
+	in.sender = j->sender;
+	in.rcpts = j->rcpts;
+	in.nrcpts = j->nrcpts;
+	/* added fields + the one copy, streamed into the sealed chunks */
+	j->iov = xcalloc(policy_msg_niov(&j->pm), sizeof(*j->iov));
+	in.iov = j->iov;
+	in.niov = policy_msg_iov(&j->pm, j->iov);
+	in.state = j->pm.hold || j->restricted || j->out.kind == OUTCOME_HOLD ? QUEUE_HELD :
+	    QUEUE_QUEUED;
+	if (j->restricted) {
+		/* the reason class the queue and the review see (queue_hold_reason) */
+		static const char v[] = "{\"stage\":\"restriction\",\"action\":\"hold\"}";
+
+		if (j->pm.verdicts.len >= 2 && j->pm.verdicts.data[j->pm.verdicts.len - 1] == ']') {
+			j->pm.verdicts.len--;
+			buf_append_str(&j->pm.verdicts, ",");
+		} else {
+			j->pm.verdicts.len = 0;
+			buf_append_str(&j->pm.verdicts, "[");
+		}
+		buf_append_str(&j->pm.verdicts, v);
+		buf_append_str(&j->pm.verdicts, "]");
+		buf_append(&j->pm.verdicts, "", 1);
+		j->pm.verdicts.len--;
+	}
+	in.envid = j->envid;
+	in.ret_full = j->ret_full;
+	in.smtputf8 = j->smtputf8;
+	in.eightbit = j->eightbit;
+	in.verdicts = j->pm.verdicts.len > 0 ? j->pm.verdicts.data : NULL;
+	in.client = j->client_desc;
+	in.zero_retention = j->pm.zero_retention;	/* X-Postern-Retention: 0 (issue 17) */
+	in.id = j->pm.msgid;
+	in.message_id = j->pm.message_id[0] ? j->pm.message_id : NULL;
+	in.webhook = j->acct != NULL && j->acct->pol.webhook;
+	in.message_id_hash = j->pm.message_id_hash;
+	if (queue_commit(r->q, &in, relay_commit_done, j) != 0) {
 		relay_job_untake(j);
 		outcome_reply(&o, R_QUEUE_ERROR);
 		relay_resume(rs, &o);
@@ -1622,8 +1575,6 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	/* The account's size limit was set on the session by the MAIL stage
 	 * "size" (smtp_session_set_limits): DATA/BDAT already stopped at it. */
 	j = xcalloc(1, sizeof(*j));
-	j->refs = 1;
-	j->port = queue_port_current();	/* where a commit from the pool calls back */
 	j->work.data = j;
 	j->r = r;
 	j->rs = rs;

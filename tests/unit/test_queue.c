@@ -913,7 +913,6 @@ struct port_test {
 	uv_thread_t thread;
 	int calls, wrong_thread, failed, submitted;
 	int finished;			/* atomic: the thread is done */
-	int port_current;
 	unsigned busy_after;
 };
 
@@ -937,25 +936,6 @@ port_tick(uv_timer_t *h)
 	(void)h;
 }
 
-/* A thread that runs no loop (like an EOM pool thread) commits with
- * queue_commit_via(): the callback goes to the port's loop. */
-static int via_submitted, via_current_null;
-
-static void
-via_thread(void *arg)
-{
-	struct port_test *t = arg;
-	struct queue_rcpt_in r = { "v@example.org", NULL, 0 };
-	struct queue_msg_in m = { .account = "", .sender = "s@example.org", .rcpts = &r,
-	    .nrcpts = 1, .data = "Subject: via\r\n\r\nx\r\n", .len = 19, .state = QUEUE_QUEUED };
-	int i;
-
-	via_current_null = queue_port_current() == NULL;
-	for (i = 0; i < PORT_N; i++)
-		if (queue_commit_via(t->q, t->port, &m, port_commit_cb, t) == 0)
-			via_submitted++;
-}
-
 static void
 port_thread(void *arg)
 {
@@ -964,18 +944,13 @@ port_thread(void *arg)
 	struct queue_msg_in m = { .account = "", .sender = "s@example.org", .rcpts = &r,
 	    .nrcpts = 1, .data = "Subject: port\r\n\r\nx\r\n", .len = 20, .state = QUEUE_QUEUED };
 	uv_timer_t tick;
-	uv_thread_t via;
 	int i;
 
 	t->thread = uv_thread_self();
 	queue_port_bind(t->port);
-	t->port_current = queue_port_current() == t->port;
 	for (i = 0; i < PORT_N; i++)
 		if (queue_commit(t->q, &m, port_commit_cb, t) == 0)
 			t->submitted++;
-	uv_thread_create(&via, via_thread, t);
-	uv_thread_join(&via);
-	t->submitted += via_submitted;
 	uv_timer_init(&t->other, &tick);	/* wakes the loop: a wait that fails, ends */
 	uv_timer_start(&tick, port_tick, 10, 10);
 	for (i = 0; t->calls < t->submitted && i < 3000; i++)	/* at most some 30 s */
@@ -1006,12 +981,8 @@ test_ports(void)
 		usleep(1000);
 	}
 	uv_thread_join(&tid);
-	is_int(t.calls, 2 * PORT_N, "commits from another loop's thread, and queue_commit_via() "
-	    "from a thread with no loop: every callback once");
-	is_int(t.wrong_thread, 0, "... each on the thread that runs the port's loop, none on the "
-	    "queue's nor on the committing thread");
-	ok(t.port_current && via_current_null && queue_port_current() == NULL,
-	    "queue_port_current(): the bound port on its loop's thread, NULL elsewhere");
+	is_int(t.calls, PORT_N, "commits from another loop's thread: every callback once");
+	is_int(t.wrong_thread, 0, "... each on the thread that runs that loop, none on the queue's");
 	is_int(t.failed, 0, "... all committed");
 	is_int((int)t.busy_after, 0, "the port has nothing in flight after its callbacks");
 	ok(uv_loop_close(&t.other) == 0, "the other loop closes: the port's handle is gone");
@@ -1031,7 +1002,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(102 + 7);
+	plan(102 + 6);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
