@@ -388,14 +388,32 @@ dl_hard_bounce(struct dl_engine *dl, const struct queue_msg *m, const struct que
 	    res->enhanced, dl->p.hard_bounce_expiry, m->id, NULL, NULL);
 }
 
+/* An account status move on its way into the queue. */
+struct trigger_ctx {
+	struct dl_engine *dl;
+	char *name;
+	uintptr_t mark;		/* its entry in set->moving: status + 1 */
+};
+
 static void
 trigger_stored(void *arg, const struct outcome *o)
 {
-	char *name = arg;
+	struct trigger_ctx *tc = arg;
+	struct dl_engine *dl = tc->dl;
 
 	if (o->kind != OUTCOME_OK)
-		log_warn("account=%s event=account_status_failed reason=\"%s\"", name, o->text);
-	free(name);
+		log_warn("account=%s event=account_status_failed reason=\"%s\"", tc->name, o->text);
+	if (!dl->stopped) {
+		/* written (or not): the next bounce reads the record again */
+		pthread_mutex_lock(&dl->set->abuse_mu);
+		if ((uintptr_t)hash_gets(dl->set->moving, tc->name) == tc->mark)
+			(void)hash_dels(dl->set->moving, tc->name);
+		pthread_mutex_unlock(&dl->set->abuse_mu);
+	}
+	free(tc->name);
+	free(tc);
+	dl->pending_commits--;
+	dl_maybe_free(dl);
 }
 
 /* Count one outcome of M's account; move the account on when the window says so. */
@@ -404,6 +422,7 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 {
 	struct abuse_thresholds t;
 	struct abuse_rates rates;
+	struct trigger_ctx *tc;
 	struct account *a;
 	char *text = NULL, *ev;
 	size_t len = 0;
@@ -440,15 +459,39 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 		account_free(a);
 		return;
 	}
+	/* A move to WANT (or further) already on its way into the queue,
+	 * from this loop or another: the record read above predates it.
+	 * Without this, a burst of bounces moved the account once each. */
+	pthread_mutex_lock(&dl->set->abuse_mu);
+	if ((uintptr_t)hash_gets(dl->set->moving, a->name) >= (uintptr_t)want + 1) {
+		pthread_mutex_unlock(&dl->set->abuse_mu);
+		account_free(a);
+		return;
+	}
+	hash_puts(dl->set->moving, a->name, (void *)((uintptr_t)want + 1));
+	pthread_mutex_unlock(&dl->set->abuse_mu);
 	a->pol.status = (enum account_status)want;
 	text = account_format(a, &len);
 	ev = account_status_event(a->name, want, "bounce_rate", &rates);
 	log_warn("account=%s event=account_status status=%s reason=bounce_rate window=%llu "
 	    "bounce_permille=%u", a->name, account_strstatus((enum account_status)want),
 	    (unsigned long long)rates.messages, rates.bounce_pm);
+	tc = xcalloc(1, sizeof(*tc));
+	tc->dl = dl;
+	tc->name = xstrdup(a->name);
+	tc->mark = (uintptr_t)want + 1;
+	dl->pending_commits++;	/* trigger_stored comes back to this engine */
 	if (queue_kv_put_event(dl->q, QUEUE_T_ACCOUNTS, a->name, text, len, ev, NULL,
-	    trigger_stored, xstrdup(a->name)) != 0)
+	    trigger_stored, tc) != 0) {
+		dl->pending_commits--;
 		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
+		pthread_mutex_lock(&dl->set->abuse_mu);
+		if ((uintptr_t)hash_gets(dl->set->moving, a->name) == tc->mark)
+			(void)hash_dels(dl->set->moving, a->name);
+		pthread_mutex_unlock(&dl->set->abuse_mu);
+		free(tc->name);
+		free(tc);
+	}
 	crypto_wipe(text, len);
 	free(text);
 	free(ev);

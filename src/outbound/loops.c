@@ -530,6 +530,7 @@ back_closed(uv_handle_t *h)
 	pthread_mutex_destroy(&s->dest_mu);
 	hash_free(s->dest_conns);
 	hash_free(s->dest_rates);
+	hash_free(s->moving);
 	abuse_free(s->abuse);
 	free(s->move);
 	free(s->loops);
@@ -616,6 +617,7 @@ delivery_new(uv_loop_t *loop, struct queue *q, unsigned nloops, struct delivery_
 	pthread_mutex_init(&s->dest_mu, NULL);
 	s->dest_conns = hash_new(NULL);
 	s->dest_rates = hash_new(free);
+	s->moving = hash_new(NULL);
 	if (uv_async_init(loop, &s->back, back_cb) != 0) {
 		snprintf(err, errlen, "delivery: uv_async_init failed");
 		params_array_free(p, nloops);
@@ -623,6 +625,7 @@ delivery_new(uv_loop_t *loop, struct queue *q, unsigned nloops, struct delivery_
 		pthread_mutex_destroy(&s->dest_mu);
 		hash_free(s->dest_conns);
 		hash_free(s->dest_rates);
+		hash_free(s->moving);
 		free(s->loops);
 		free(s);
 		return NULL;

@@ -166,6 +166,7 @@ struct delivery {
 	struct hash *dest_rates;	/* lowercased domain -> struct dl_rate (smtp_destination_rate) */
 	pthread_mutex_t abuse_mu;	/* abuse */
 	struct abuse *abuse;		/* per-account outcome windows (review triggers) */
+	struct hash *moving;		/* account -> status + 1 of a move not yet written (abuse_mu) */
 	uint64_t rr;			/* round robin over a destination's engines */
 	int64_t concurrency, rate;	/* loop 0's copy of the params, for dispatch */
 	int enabled;

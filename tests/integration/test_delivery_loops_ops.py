@@ -19,7 +19,10 @@
   loops, not once per loop);
 - `posternctl delivery pause --domain D` while both loops hold mail for
   D: no new message to D goes out (the open connections finish theirs),
-  and after `delivery resume` the rest arrives, each recipient once.
+  and after `delivery resume` the rest arrives, each recipient once;
+- bounces of one message on both loops at once move its account on
+  (review triggers, bounce rate over all loops) once: one
+  account_status event, not one per loop or per bounce.
 """
 
 import os
@@ -72,7 +75,7 @@ def load(p, tag, n, domains, sender="s@sender.test"):
 
 
 def main():
-    plan(17)
+    plan(19)
     sink = Sink(host="127.0.0.2", name="ops").start()
     p = Postern(tls=False, conf={
         "smtpd_loops": "1",
@@ -206,6 +209,26 @@ def main():
     wait_for(lambda: set(want) <= set(rcpt_counts(sink)), 90, what="the rest after the resume")
     c = rcpt_counts(sink)
     is_(sorted(r_ for r_ in want if c.get(r_) != 1), [], "resumed: every recipient once")
+
+    # ---- a burst of bounces on both loops: the account moves on once
+    p.stop()
+    sink.reset()
+    p.write_conf({"review_trigger_min_messages": "1", "review_bounce_review": "10",
+                  "review_bounce_pause": "20"})
+    p.start()
+    bad = ["gone%d@bb%d.test" % (i, i) for i in range(8)]
+    for r_ in bad:
+        sink.on_rcpt(r_, "550 5.1.1 no such user")
+    start = p.log_size()
+    code, text = p.send("news@a.test", bad, "Subject: bb\r\n\r\nx\r\n")
+    wait_for(lambda: len(re.findall(r"event=bounced", p.log(start))) >= 8, 60, what="eight bounces")
+    wait_for(lambda: p.posternctl_json("account", "show", "relayapp")["status"] == "paused",
+             timeout=30, what="relayapp paused")
+    time.sleep(1)
+    moves = re.findall(r"account=relayapp event=account_status status=(\w+)", p.log(start))
+    ok(set(re.findall(r"event=session \S+ tls=\S+ loop=(\d+)", p.log(start))) == {"0", "1"},
+       "the bounces came from both loops")
+    is_(moves, ["paused"], "one account_status event for the burst (%s)" % moves)
     done()
 
 
