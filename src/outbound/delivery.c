@@ -901,6 +901,12 @@ dl_engine_reload(struct dl_engine *dl, struct delivery_params *p)
 	 * after the message they carry (idle ones now). */
 	for (ds = dl->dests; ds; ds = ds->next) {
 		ds->have_route = 0;
+		if (ds->rreq != NULL) {
+			/* a lookup under the old table: its answer would be
+			 * used for the next message; ask again (the 1 s kick) */
+			route_cancel(ds->rreq);
+			ds->rreq = NULL;
+		}
 		for (c = ds->conns; c; c = c->next) {
 			c->retire = 1;
 			if (c->idle && c->client && smtp_client_state(c->client) == SMTPC_READY)
