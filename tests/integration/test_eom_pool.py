@@ -15,6 +15,11 @@ the big one's (the pool has more than one thread: the small message's
 work does not wait behind the big one's).  Were the stages run on the
 event loop, or the pool one thread wide, both answers would come after
 the big message's 250.
+
+The spam model is made active first (spam_min_learned = 1, one message
+learned as spam and one as ham), so the big message is tokenized whole:
+without a model the spam stage reads only the model's totals, and the
+big message's work could end before the small one arrives.
 """
 
 import os
@@ -69,7 +74,16 @@ def main():
         "smtpd_eom_threads": 4,
         "message_size_limit": "64m",
         "smtpd_timeout": "120s",
+        "spam_min_learned": "1",
     }).start()
+    for kind, text in (("--spam", "Subject: cheap pills\r\n\r\nbuy cheap pills now\r\n"),
+                       ("--ham", "Subject: invoice\r\n\r\nyour invoice for March\r\n")):
+        path = os.path.join(p.dir, "learn%s.eml" % kind)
+        with open(path, "w") as f:
+            f.write(text)
+        r = p.posternctl("spam", "learn", kind, path)
+        if r.returncode != 0:
+            bail_out("spam learn %s failed: %s" % (kind, r.stderr.strip()))
     big, noop, small = open_session(p), open_session(p), open_session(p)
     line = ("Invoice 2024-0042 card 4111 1111 1111 1111 total 17.50 for the quick brown "
             "fox jumps over the lazy dog %d\r\n")
