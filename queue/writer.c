@@ -408,13 +408,18 @@ struct queue_port {
 
 static __thread struct queue_port *writer_cur_port;	/* queue_port_bind() */
 
+/* Take P's posted ops (ADOPT: and close and adopt P, under its mutex)
+ * and run their done() here. */
 static void
-port_async_cb(uv_async_t *h)
+port_run_posted(struct queue_port *p, int adopt)
 {
-	struct queue_port *p = h->data;
 	struct writer_op *list, *op, *next;
 
 	pthread_mutex_lock(&p->mu);
+	if (adopt) {
+		p->closed = 1;
+		p->adopted = 1;
+	}
 	list = p->list;
 	p->list = NULL;
 	p->tail = &p->list;
@@ -424,6 +429,12 @@ port_async_cb(uv_async_t *h)
 		op->done(p->q, op, op->status);
 		__atomic_sub_fetch(&p->busy, 1, __ATOMIC_ACQ_REL);
 	}
+}
+
+static void
+port_async_cb(uv_async_t *h)
+{
+	port_run_posted(h->data, 0);
 }
 
 /* On the queue's loop or the writer thread: hand OP to the loop that
@@ -519,22 +530,8 @@ queue_port_close(struct queue_port *p)
 void
 queue_port_adopt(struct queue_port *p)
 {
-	struct writer_op *list, *op, *next;
-
-	if (p == NULL)
-		return;
-	pthread_mutex_lock(&p->mu);
-	p->closed = 1;
-	p->adopted = 1;
-	list = p->list;	/* posted, but its loop did not run them */
-	p->list = NULL;
-	p->tail = &p->list;
-	pthread_mutex_unlock(&p->mu);
-	for (op = list; op != NULL; op = next) {
-		next = op->next;
-		op->done(p->q, op, op->status);
-		__atomic_sub_fetch(&p->busy, 1, __ATOMIC_ACQ_REL);
-	}
+	if (p != NULL)
+		port_run_posted(p, 1);	/* those posted that its loop did not run */
 }
 
 void

@@ -820,32 +820,30 @@ config_ref(const struct config *cfg)
 	return cfg;
 }
 
-/* smtpd_loops resolved: 0 means one loop per online core. */
-unsigned
-config_smtpd_loops(const struct config *cfg)
+/* A loop count from the file: 0 means one per online core (1..256). */
+static unsigned
+loops_or_cores(int64_t v)
 {
 	long n;
 
-	if (cfg->smtpd_loops > 0)
-		return (unsigned)cfg->smtpd_loops;
+	if (v > 0)
+		return (unsigned)v;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		return 1;
 	return n > 256 ? 256 : (unsigned)n;
 }
 
-/* delivery_loops resolved: 0 means one loop per online core. */
+unsigned
+config_smtpd_loops(const struct config *cfg)
+{
+	return loops_or_cores(cfg->smtpd_loops);
+}
+
 unsigned
 config_delivery_loops(const struct config *cfg)
 {
-	long n;
-
-	if (cfg->delivery_loops > 0)
-		return (unsigned)cfg->delivery_loops;
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	if (n < 1)
-		return 1;
-	return n > 256 ? 256 : (unsigned)n;
+	return loops_or_cores(cfg->delivery_loops);
 }
 
 void

@@ -259,18 +259,6 @@ loop_thread_main(void *arg)
 
 /* ---- loop 0's side ---- */
 
-static void
-deadline_in(struct timespec *ts, unsigned ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Post CMDS to L (for a reload: CFG and TLS, whose reference L takes
  * over); with WAIT, wait (bounded) until it was handled.  0 or -1. */
 static int
@@ -329,19 +317,9 @@ back_async_cb(uv_async_t *h)
 static int
 loop_join(struct smtpd_loop *L)
 {
-	struct timespec ts;
-	int exited;
-
 	if (!L->thread_started)
 		return 1;
-	deadline_in(&ts, LOOP_JOIN_WAIT_MS);
-	pthread_mutex_lock(&L->mu);
-	while (!L->exited)
-		if (pthread_cond_timedwait(&L->cv, &L->mu, &ts) == ETIMEDOUT)
-			break;
-	exited = L->exited;
-	pthread_mutex_unlock(&L->mu);
-	if (!exited) {
+	if (!cond_wait_flag(&L->mu, &L->cv, &L->exited, LOOP_JOIN_WAIT_MS)) {
 		log_warn("event=smtpd_loop_stop_forced loop=%u", L->index);
 		return 0;
 	}

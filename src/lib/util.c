@@ -10,12 +10,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -327,4 +329,32 @@ parse_duration_ms(const char *s, uint64_t *ms)
 			return 0;
 		}
 	return -1;
+}
+
+void
+deadline_in(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int
+cond_wait_flag(pthread_mutex_t *mu, pthread_cond_t *cv, const int *flag, unsigned ms)
+{
+	struct timespec ts;
+	int set;
+
+	deadline_in(&ts, ms);
+	pthread_mutex_lock(mu);
+	while (!*flag)
+		if (pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT)
+			break;
+	set = *flag;
+	pthread_mutex_unlock(mu);
+	return set;
 }

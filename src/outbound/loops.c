@@ -567,18 +567,9 @@ loop_free(struct dl_loop *L)
 static int
 loop_join(struct dl_loop *L)
 {
-	struct timespec ts;
-	int timed_out = 0;
-
 	if (!L->thread_started)
 		return 1;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += DL_JOIN_MS / 1000;
-	pthread_mutex_lock(&L->mu);
-	while (!L->exited && !timed_out)
-		timed_out = pthread_cond_timedwait(&L->cv, &L->mu, &ts) == ETIMEDOUT;
-	pthread_mutex_unlock(&L->mu);
-	if (!L->exited) {
+	if (!cond_wait_flag(&L->mu, &L->cv, &L->exited, DL_JOIN_MS)) {
 		log_warn("event=delivery_loop_stop_forced loop=%u", L->index);
 		return 0;
 	}

@@ -36,18 +36,6 @@ from harness import *  # noqa: E402,F401
 DOMAINS = ["d%d.test" % i for i in range(8)]
 
 
-def max_open(events):
-    """Most connections open at once, from the sink's ordered events."""
-    cur = best = 0
-    for e in events:
-        if e["ev"] == "connect":
-            cur += 1
-            best = max(best, cur)
-        elif e["ev"] == "close":
-            cur -= 1
-    return best
-
-
 def session_loops(log, relay_port):
     return {int(m.group(1)) for m in re.finditer(
         r"event=session relay=\S*:%d\S* tls=\S+ loop=(\d+)" % relay_port, log)}

@@ -38,34 +38,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
 
 
-def fnv(domain):
-    """dl_domain_hash(): FNV-1a of the lowercased domain."""
-    h = 2166136261
-    for ch in domain.lower().encode():
-        h ^= ch
-        h = (h * 16777619) & 0xFFFFFFFF
-    return h
-
-
-def domains_on(loop, n, count, prefix):
-    """COUNT domains whose single engine (concurrency 1) is LOOP of N."""
-    out, i = [], 0
-    while len(out) < count:
-        d = "%s%d.test" % (prefix, i)
-        if fnv(d) % n == loop:
-            out.append(d)
-        i += 1
-    return out
-
-
-def rcpt_counts(sink):
-    c = {}
-    for m in sink.messages():
-        for r in m.rcpt_tos:
-            c[r] = c.get(r, 0) + 1
-    return c
-
-
 def wait_all(sink, want, timeout=90):
     wait_for(lambda: set(want) <= set(rcpt_counts(sink)), timeout,
              what="every recipient at the sink")
@@ -243,13 +215,7 @@ def main():
         want = load(p, "lim%d" % loops, 60, ["lim.test"])
         wait_all(sink, want)
         ev = sink.events()[ev0:]
-        cur = best = 0
-        for e in ev:
-            if e["ev"] == "connect":
-                cur += 1
-                best = max(best, cur)
-            elif e["ev"] == "close":
-                cur -= 1
+        best = max_open(ev)
         used = set(re.findall(r"event=session \S+ tls=\S+ loop=(\d+)", p.log(start)))
         ok(best <= conc, "%d loops, concurrency %d: at most %d connections at once (saw %d)" %
            (loops, conc, conc, best))

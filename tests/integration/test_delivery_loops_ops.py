@@ -35,34 +35,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
 
 
-def fnv(domain):
-    """dl_domain_hash(): FNV-1a of the lowercased domain."""
-    h = 2166136261
-    for ch in domain.lower().encode():
-        h ^= ch
-        h = (h * 16777619) & 0xFFFFFFFF
-    return h
-
-
-def domains_on(loop, n, count, prefix):
-    """COUNT domains whose single engine (concurrency 1) is LOOP of N."""
-    out, i = [], 0
-    while len(out) < count:
-        d = "%s%d.test" % (prefix, i)
-        if fnv(d) % n == loop:
-            out.append(d)
-        i += 1
-    return out
-
-
-def rcpt_counts(sink):
-    c = {}
-    for m in sink.messages():
-        for r in m.rcpt_tos:
-            c[r] = c.get(r, 0) + 1
-    return c
-
-
 def load(p, tag, n, domains, sender="s@sender.test"):
     want = []
     s = p.smtp("relay")

@@ -42,7 +42,9 @@ Set POSTERN_KEEP_TMP=1 to keep the temp dirs for a post-mortem.
 
 Modules: core (TAP, fixtures registry, ports, temp dirs, waits,
 certificates), daemon (Postern), dns (Dns), sink (Sink, SmtpSink),
-netns (Netns), unixuser (Reviewer), rbldnsd (Rbldnsd, DnsDrop); `python3 -m harness sink ...` runs the sink server.
+netns (Netns), unixuser (Reviewer), rbldnsd (Rbldnsd, DnsDrop),
+delivery (fnv, domains_on, rcpt_counts, max_open: the delivery-loop
+tests' helpers); `python3 -m harness sink ...` runs the sink server.
 """
 
 from .core import (BUILDDIR, HERE, HarnessError, PYTHON, SRCDIR, TIME_SCALE, _Tap, _cleanup, _conf_value, _dump_fixtures, _excepthook, _fixtures, _kill_pid, _netns_prefix, _on_signal, _out, _tail_lines, _tap, _tmpdirs, bail_out, diag, done, failed, free_port, free_ports, is_, isnt, like, make_cert, note, ok, plan, run, skip, skip_all, tmpdir, unlike, wait_for)
@@ -52,6 +54,7 @@ from .sink import (Sink, SinkMessage, SmtpSink, _sink_main)
 from .netns import (Netns)
 from .unixuser import (Reviewer)
 from .rbldnsd import (DnsDrop, Rbldnsd)
+from .delivery import (domains_on, fnv, max_open, rcpt_counts)
 
 __all__ = [
     "plan", "ok", "is_", "isnt", "like", "unlike", "diag", "note", "skip",
@@ -65,6 +68,7 @@ __all__.append("client_tls_context")
 __all__.append("Reviewer")
 __all__ += ["Rbldnsd", "DnsDrop"]
 __all__.append("zone_records")
+__all__ += ["fnv", "domains_on", "rcpt_counts", "max_open"]
 
 # The context-manager form for the other fixtures: start on enter,
 # stop on exit (and dump the log when the block raised).
