@@ -43,16 +43,26 @@ def wait_all(sink, want, timeout=90):
              what="every recipient at the sink")
 
 
-def load(p, tag, n, domains):
-    """N messages, each to one recipient in every domain; the recipients."""
-    want = []
-    s = p.smtp("relay")
-    for i in range(n):
-        rcpts = ["%s%d@%s" % (tag, i, d) for d in domains]
-        s.sendmail("s@sender.test", rcpts, "Subject: %s %d\r\n\r\nbody\r\n" % (tag, i))
-        want += rcpts
-    s.quit()
-    return want
+
+
+def split_in_flight(p, sink, prefix):
+    """A message with one recipient on each of two loops (concurrency 1),
+    both held at the sink's RCPT for 3 s; once both parts are in flight,
+    its qid and the two recipients."""
+    x = "x@" + domains_on(0, 2, 1, prefix)[0]
+    y = "y@" + domains_on(1, 2, 1, prefix)[0]
+    sink.on_rcpt(x, "sleep 3")
+    sink.on_rcpt(y, "sleep 3")
+    ev0 = len(sink.events())
+    code, text = p.send(prefix + "@sender.test", [x, y], "Subject: %s\r\n\r\nx\r\n" % prefix)
+    wait_for(lambda: sum(1 for e in sink.events()[ev0:] if e["ev"] == "mail") >= 2, 30,
+             what="both parts in flight")
+    return queue_id(text), x, y
+
+
+def parts_done(sink, x, y):
+    wait_for(lambda: sum(1 for m in sink.messages() for r in m.rcpt_tos if r in (x, y)) >= 2,
+             30, what="the in-flight parts finish")
 
 
 def main():
@@ -70,7 +80,7 @@ def main():
 
     # ---- SIGTERM while both loops deliver: nothing twice
     sink.on_data("sleep 0.05")
-    want = load(p, "term", 25, doms)
+    want = relay_load(p, "term", 25, doms)
     wait_for(lambda: len(sink.messages()) >= 10, 60, what="deliveries under way")
     log = p.log()
     ok(re.search(r"event=session \S+ tls=\S+ loop=1", log) and
@@ -87,7 +97,7 @@ def main():
     # ---- kill -9 while both loops deliver: at least once
     sink.on_data("sleep 0.05")
     before = rcpt_counts(sink)
-    want = load(p, "kill", 25, doms)
+    want = relay_load(p, "kill", 25, doms)
     wait_for(lambda: sum(1 for m in sink.messages() for r in m.rcpt_tos if r.startswith("kill")) >= 10,
              60, what="deliveries under way")
     p.kill9()
@@ -108,24 +118,15 @@ def main():
     p.stop()
     p.write_conf({"smtp_destination_concurrency": "1"})
     p.start()
-    d0 = domains_on(0, 2, 1, "del")[0]
-    d1 = domains_on(1, 2, 1, "del")[0]
-    sink.on_rcpt("x@" + d0, "sleep 3")
-    sink.on_rcpt("y@" + d1, "sleep 3")
-    ev0 = len(sink.events())
-    code, text = p.send("del@sender.test", ["x@" + d0, "y@" + d1], "Subject: del\r\n\r\nx\r\n")
-    qid = queue_id(text)
-    wait_for(lambda: sum(1 for e in sink.events()[ev0:] if e["ev"] == "mail") >= 2, 30,
-             what="both parts in flight")
+    qid, x, y = split_in_flight(p, sink, "del")
     r = p.posternctl("queue", "delete", qid)
     is_(r.returncode, 0, "queue delete while both parts are in flight")
-    wait_for(lambda: sum(1 for m in sink.messages() for r in m.rcpt_tos if r in ("x@" + d0, "y@" + d1)) >= 2,
-             30, what="the in-flight parts finish")
+    parts_done(sink, x, y)
     time.sleep(2)
     p.posternctl("queue", "flush")
     time.sleep(1)
     c = rcpt_counts(sink)
-    ok(c.get("x@" + d0) == 1 and c.get("y@" + d1) == 1, "no redelivery after the delete")
+    ok(c.get(x) == 1 and c.get(y) == 1, "no redelivery after the delete")
     ok(not any(m.mail_from in ("", "<>") for m in sink.messages()), "no DSN for a deleted message")
     ok(p.running(), "posternd still runs")
 
@@ -161,7 +162,7 @@ def main():
     sink.on_data("sleep 0.1")
     busy = "busy.test"
     ev0 = len(sink.events())
-    want = load(p, "cc", 60, [busy])
+    want = relay_load(p, "cc", 60, [busy])
     wait_for(lambda: len(sink.messages()) >= 6, 60, what="deliveries under way")
     p.write_conf({"smtp_destination_concurrency": "1"})
     mark = len(sink.events())
@@ -169,15 +170,7 @@ def main():
     wait_all(sink, want)
     ev = sink.events()
     old = {e["conn"] for e in ev[ev0:mark] if e["ev"] == "connect"}
-    cur = best = 0
-    for e in ev[mark:]:
-        if e["conn"] in old:
-            continue
-        if e["ev"] == "connect":
-            cur += 1
-            best = max(best, cur)
-        elif e["ev"] == "close":
-            cur -= 1
+    best = max_open(ev[mark:], skip=old)
     ok(best <= 1, "after the reload to 1: new connections never overlap (saw %d at once)" % best)
 
     # ---- the operator bounces a message whose parts are in flight on both loops
@@ -186,19 +179,10 @@ def main():
     for f in os.listdir(os.path.join(sink.dir, "msgs")):
         os.unlink(os.path.join(sink.dir, "msgs", f))
     p.start()
-    b0 = domains_on(0, 2, 1, "opb")[0]
-    b1 = domains_on(1, 2, 1, "opb")[0]
-    sink.on_rcpt("x@" + b0, "sleep 3")
-    sink.on_rcpt("y@" + b1, "sleep 3")
-    ev0 = len(sink.events())
-    code, text = p.send("opb@sender.test", ["x@" + b0, "y@" + b1], "Subject: opb\r\n\r\nx\r\n")
-    qid = queue_id(text)
-    wait_for(lambda: sum(1 for e in sink.events()[ev0:] if e["ev"] == "mail") >= 2, 30,
-             what="both parts in flight")
+    qid, x, y = split_in_flight(p, sink, "opb")
     r = p.posternctl("queue", "bounce", qid)
     is_(r.returncode, 0, "queue bounce while both parts are in flight")
-    wait_for(lambda: sum(1 for m in sink.messages() for r_ in m.rcpt_tos if r_ in ("x@" + b0, "y@" + b1)) >= 2,
-             30, what="the in-flight parts finish")
+    parts_done(sink, x, y)
     time.sleep(3)
     dsns = [m for m in sink.messages() if m.mail_from in ("", "<>")]
     is_(len(dsns), 1, "one DSN: the operator's (%d)" % len(dsns))
@@ -212,7 +196,7 @@ def main():
         sink.on_data("sleep 0.05")
         ev0 = len(sink.events())
         start = p.log_size()
-        want = load(p, "lim%d" % loops, 60, ["lim.test"])
+        want = relay_load(p, "lim%d" % loops, 60, ["lim.test"])
         wait_all(sink, want)
         ev = sink.events()[ev0:]
         best = max_open(ev)

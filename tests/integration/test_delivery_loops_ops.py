@@ -35,15 +35,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
 
 
-def load(p, tag, n, domains, sender="s@sender.test"):
-    want = []
-    s = p.smtp("relay")
-    for i in range(n):
-        rcpts = ["%s%d@%s" % (tag, i, d) for d in domains]
-        s.sendmail(sender, rcpts, "Subject: %s %d\r\n\r\nbody\r\n" % (tag, i))
-        want += rcpts
-    s.quit()
-    return want
 
 
 def main():
@@ -60,7 +51,7 @@ def main():
 
     # ---- delivery_enabled = no while both loops hold mail for one domain
     sink.on_data("sleep 0.2")
-    want = load(p, "off", 60, ["off.test"])
+    want = relay_load(p, "off", 60, ["off.test"])
     wait_for(lambda: len(sink.messages()) >= 4, 60, what="deliveries under way")
     p.write_conf({"delivery_enabled": "no"})
     ok(p.reload(), "reload with delivery_enabled = no")
@@ -79,7 +70,7 @@ def main():
     sink.reset()
     sink.on_data("sleep 0.02")
     doms = ["hup%d.test" % i for i in range(6)]
-    want = load(p, "hup", 30, doms)
+    want = relay_load(p, "hup", 30, doms)
     for _ in range(20):
         p.signal(signal.SIGHUP)
         time.sleep(0.05)
@@ -151,7 +142,7 @@ def main():
     p.write_conf({"smtp_destination_concurrency": "2", "smtp_destination_rate": "0"})
     p.start()
     sink.on_data("sleep 0.1")
-    want = load(p, "rate", 80, ["rate.test"], sender="news@a.test")
+    want = relay_load(p, "rate", 80, ["rate.test"], sender="news@a.test")
     wait_for(lambda: len(sink.messages()) >= 4, 60, what="deliveries under way")
     p.write_conf({"smtp_destination_rate": "10"})
     ok(p.reload(), "reload with smtp_destination_rate = 10")
@@ -167,7 +158,7 @@ def main():
     p.write_conf({"smtp_destination_rate": "0"})
     p.start()
     sink.on_data("sleep 0.2")
-    want = load(p, "pz", 60, ["pause.test"], sender="news@a.test")
+    want = relay_load(p, "pz", 60, ["pause.test"], sender="news@a.test")
     wait_for(lambda: len([m for m in sink.messages() if m.rcpt_tos[0].endswith("@pause.test")]) >= 4, 60,
              what="deliveries under way")
     r = p.posternctl("delivery", "pause", "--domain", "pause.test")

@@ -43,7 +43,7 @@ Set POSTERN_KEEP_TMP=1 to keep the temp dirs for a post-mortem.
 Modules: core (TAP, fixtures registry, ports, temp dirs, waits,
 certificates), daemon (Postern), dns (Dns), sink (Sink, SmtpSink),
 netns (Netns), unixuser (Reviewer), rbldnsd (Rbldnsd, DnsDrop),
-delivery (fnv, domains_on, rcpt_counts, max_open: the delivery-loop
+delivery (fnv, domains_on, rcpt_counts, relay_load, max_open: the delivery-loop
 tests' helpers); `python3 -m harness sink ...` runs the sink server.
 """
 
@@ -54,7 +54,7 @@ from .sink import (Sink, SinkMessage, SmtpSink, _sink_main)
 from .netns import (Netns)
 from .unixuser import (Reviewer)
 from .rbldnsd import (DnsDrop, Rbldnsd)
-from .delivery import (domains_on, fnv, max_open, rcpt_counts)
+from .delivery import (domains_on, fnv, max_open, rcpt_counts, relay_load)
 
 __all__ = [
     "plan", "ok", "is_", "isnt", "like", "unlike", "diag", "note", "skip",
@@ -68,7 +68,7 @@ __all__.append("client_tls_context")
 __all__.append("Reviewer")
 __all__ += ["Rbldnsd", "DnsDrop"]
 __all__.append("zone_records")
-__all__ += ["fnv", "domains_on", "rcpt_counts", "max_open"]
+__all__ += ["fnv", "domains_on", "rcpt_counts", "max_open", "relay_load"]
 
 # The context-manager form for the other fixtures: start on enter,
 # stop on exit (and dump the log when the block raised).

@@ -33,10 +33,26 @@ def rcpt_counts(sink):
     return c
 
 
-def max_open(events):
-    """Most connections open at once, from a Sink's ordered events."""
+def relay_load(p, tag, n, domains, sender="s@sender.test"):
+    """N messages over one relay session, each to one recipient in every
+    domain of DOMAINS; returns the recipients."""
+    want = []
+    s = p.smtp("relay")
+    for i in range(n):
+        rcpts = ["%s%d@%s" % (tag, i, d) for d in domains]
+        s.sendmail(sender, rcpts, "Subject: %s %d\r\n\r\nbody\r\n" % (tag, i))
+        want += rcpts
+    s.quit()
+    return want
+
+
+def max_open(events, skip=()):
+    """Most connections open at once, from a Sink's ordered events
+    (connections numbered in SKIP left out)."""
     cur = best = 0
     for e in events:
+        if e["conn"] in skip:
+            continue
         if e["ev"] == "connect":
             cur += 1
             best = max(best, cur)
