@@ -138,6 +138,7 @@ struct config {
 	int64_t smtpd_auth_threads;		/* 0: auth_pool_default_threads() */
 	uint64_t smtpd_auth_cache_ttl;		/* 0: no verified-credential cache */
 	int64_t smtpd_eom_threads;		/* libuv's pool; 0: max(4, cores) */
+	int64_t smtpd_eom_inline_max;		/* EOM stages on the loop up to this size */
 	int64_t smtpd_loops;		/* 0 = one per online core: use config_smtpd_loops() */
 	int64_t delivery_loops;		/* 0 = one per online core: use config_delivery_loops() */
 	uint64_t smtpd_tls_handshake_timeout;

@@ -127,6 +127,7 @@ int relay_on_message(struct relay_session *rs, const struct smtp_envelope *env,
 struct relay_stats {
 	unsigned long accepted, rejected, tempfailed, auth_ok, auth_failed, auth_locked;
 	unsigned long auth_cached;	/* of auth_ok: answered from the verified-credential cache */
+	unsigned long eom_loop, eom_pool;	/* EOM stage runs on the loop / in the pool */
 	unsigned long refused[2][RELAY_REFUSAL_STAGES][2];
 };
 void relay_get_stats(const struct relay *r, struct relay_stats *out);

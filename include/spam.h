@@ -21,7 +21,7 @@
  * probability, symbols with weights, a total and an action.
  *
  * Every function here is thread-safe as long as the store's are: the
- * EOM stage runs in the uv thread pool.
+ * EOM stage runs on any loop (small messages) or in the uv thread pool.
  */
 #ifndef POSTERN_SPAM_H
 #define POSTERN_SPAM_H

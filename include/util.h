@@ -83,5 +83,8 @@ void deadline_in(struct timespec *ts, unsigned ms);
  * under MU, is set, at most MS milliseconds; its value then. */
 #include <pthread.h>
 int cond_wait_flag(pthread_mutex_t *mu, pthread_cond_t *cv, const int *flag, unsigned ms);
+/* Name the calling thread "posternd-"-less NAME (at most 15 octets are
+ * kept: what top -H, ps -L and perf show); nothing where unsupported. */
+void thread_name(const char *name);
 
 #endif

@@ -174,6 +174,7 @@ writer_main(void *arg)
 	int idle;
 
 	on_writer_thread = 1;
+	thread_name("queue-writer");
 
 	for (;;) {
 		queue_settings(q, &st);

@@ -183,6 +183,7 @@ pool_thread(void *arg)
 {
 	struct auth_pool *p = arg;
 
+	thread_name("auth-check");
 #ifdef SYS_gettid
 	/* Per-thread nice on Linux: lower only our own threads' priority. */
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), AUTH_POOL_NICE);

@@ -172,6 +172,7 @@ static const struct conf_key conf_keys[] = {
 	{ "smtpd_auth_threads", CONF_INT, "0", 0, 64, F(smtpd_auth_threads), NULL, 0, RESTART },
 	{ "smtpd_auth_cache_ttl", CONF_DURATION, "10m", 0, 1 * DAY, F(smtpd_auth_cache_ttl), NULL, 0, 0 },
 	{ "smtpd_eom_threads", CONF_INT, "0", 0, 256, F(smtpd_eom_threads), NULL, 0, RESTART },
+	{ "smtpd_eom_inline_max", CONF_SIZE, "64k", 0, 1 * GB, F(smtpd_eom_inline_max), NULL, 0, 0 },
 	/* 0: one loop per online core (config_smtpd_loops()) */
 	{ "smtpd_loops", CONF_INT, "0", 0, 256, F(smtpd_loops), NULL, 0, RESTART },
 	/* 0: one delivery loop per online core (config_delivery_loops()) */

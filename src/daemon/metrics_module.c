@@ -168,6 +168,11 @@ render(struct metrics *mx, struct buf *b)
 	family(b, "postern_auth_cached_total", "counter",
 	    "Successful SMTP AUTH answered from the verified-credential cache (no scrypt).");
 	sample(b, "postern_auth_cached_total", NULL, rs.auth_cached);
+	family(b, "postern_eom_runs_total", "counter",
+	    "End-of-message stage runs (DLP, spam, DKIM) by where they ran: on the session's "
+	    "event loop (messages up to smtpd_eom_inline_max) or in the EOM thread pool.");
+	sample(b, "postern_eom_runs_total", "where=\"loop\"", rs.eom_loop);
+	sample(b, "postern_eom_runs_total", "where=\"pool\"", rs.eom_pool);
 	family(b, "postern_messages_total", "counter",
 	    "Messages by outcome: accepted (queued), or refused at MAIL FROM or at the end of DATA.");
 	sample(b, "postern_messages_total", "result=\"accepted\"", rs.accepted);

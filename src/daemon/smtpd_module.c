@@ -245,7 +245,10 @@ loop_thread_main(void *arg)
 {
 	struct smtpd_loop *L = arg;
 	sigset_t all;
+	char name[16];
 
+	snprintf(name, sizeof(name), "smtpd-%u", L->index);
+	thread_name(name);
 	/* signals are loop 0's business (daemon.c) */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -430,6 +433,8 @@ smtpd_module_stats(struct daemon *d, struct listener_stats *ls, struct relay_sta
 		rs->auth_failed += L->snap_rs.auth_failed;
 		rs->auth_locked += L->snap_rs.auth_locked;
 		rs->auth_cached += L->snap_rs.auth_cached;
+		rs->eom_loop += L->snap_rs.eom_loop;
+		rs->eom_pool += L->snap_rs.eom_pool;
 		{
 			size_t ph, st, k2;
 

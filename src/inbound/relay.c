@@ -19,13 +19,15 @@
  *   RCPT     recipient limit, suppression lists (reject 550 5.7.1, or
  *            accept and drop: the recipient is left out at end of
  *            message and never reaches the queue).
- *   EOM      the EOM stages run in uv_queue_work on a private copy of
+ *   EOM      the EOM stages run on a private copy of
  *            the envelope and account policy and on the message buffer
  *            itself (taken over from the session, not copied; added
  *            header fields travel beside it), then queue_commit() of its
  *            pieces; the session gets "250 2.0.0 Ok: queued as <id>" only
  *            from the commit callback (DESIGN.md §4).  Tempfails come
- *            back as 451/452 and the session stays usable.
+ *            back as 451/452 and the session stays usable.  They run
+ *            on this loop for a message up to smtpd_eom_inline_max,
+ *            in uv_queue_work beyond (relay_eom_dispatch()).
  *
  * This file fills struct policy_env with what the stages may not reach
  * themselves: account records from the queue's accounts table, the
@@ -140,6 +142,7 @@ struct relay_session {
 	struct smtp_session *s;		/* borrowed; NULL once detached */
 	relay_resumed_cb resumed;
 	void *owner;
+	int in_eom;			/* the EOM stages run inline, inside on_message */
 	struct account *acct;		/* authenticated account, owned */
 	struct account *tacct;		/* relay listener: this transaction's copy of
 					 * smtpd_relay_account's record, owned, or NULL */
@@ -836,7 +839,9 @@ relay_resume(struct relay_session *rs, const struct outcome *o)
 	if (rs->detached || rs->s == NULL)
 		return;
 	smtp_session_resume(rs->s, o);
-	if (rs->resumed != NULL)
+	/* inside on_message the answer is the callback's own: the owner
+	 * flushes and reads again when the callback returns */
+	if (rs->resumed != NULL && !rs->in_eom)
 		rs->resumed(rs->owner);
 }
 
@@ -1287,6 +1292,19 @@ relay_policy_work(uv_work_t *w)
 	j->policy_rc = policy_run_eom(&j->pm, &j->out);
 }
 
+/* The same in libuv's pool (smtpd_eom_threads), whose threads it names. */
+static void
+relay_policy_work_pool(uv_work_t *w)
+{
+	static __thread int named;
+
+	if (!named) {
+		named = 1;
+		thread_name("eom-pool");
+	}
+	relay_policy_work(w);
+}
+
 static void relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs);
 
 static void
@@ -1326,6 +1344,34 @@ relay_commit_done(void *arg, const struct outcome *o, const char *msgid)
 
 static void relay_policy_done(uv_work_t *w, int status);
 
+/*
+ * Issue 20 items 4 and 5: where J's EOM stages run.  A message of at
+ * most smtpd_eom_inline_max octets is scanned, scored and signed right
+ * here on the session's loop: its work is bounded by its size (well
+ * under a millisecond at the default 64 KiB, an RSA-2048 signature
+ * included), and the pool's two thread hand-offs (a pool thread woken,
+ * then this loop woken for the completion) cost about as much again on
+ * a busy machine.  Larger messages go to the pool, so a big one never
+ * holds the loop's other sessions.  0: always the pool.  The stages see
+ * only the job's own copies either way; relay_policy_done() may answer
+ * the session at once (a refusal), which the SMTP session takes as an
+ * inline answer to its end-of-message callback.
+ */
+static int
+relay_eom_dispatch(struct relay *r, struct relay_job *j)
+{
+	if (policy_msg_len(&j->pm) <= (size_t)r->cfg->smtpd_eom_inline_max) {
+		r->stats.eom_loop++;
+		relay_policy_work(&j->work);
+		relay_policy_done(&j->work, 0);	/* may free J */
+		return 0;
+	}
+	if (uv_queue_work(r->loop, &j->work, relay_policy_work_pool, relay_policy_done) != 0)
+		return -1;
+	r->stats.eom_pool++;
+	return 0;
+}
+
 /* The spam stage's DNS round is over: run the EOM stages on from it. */
 static void
 relay_dnsbl_done(void *arg)
@@ -1339,7 +1385,7 @@ relay_dnsbl_done(void *arg)
 		relay_job_free(j);
 		return;
 	}
-	if (uv_queue_work(j->r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
+	if (relay_eom_dispatch(j->r, j) != 0) {
 		relay_job_untake(j);
 		outcome_reply(&o, R_LOCAL_ERROR);
 		relay_resume(rs, &o);
@@ -1547,6 +1593,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	const char *helo, *proto;
 	char pseud[LOG_ADDR_MAX];
 	size_t i;
+	int rc;
 
 	if (rs->mode == RELAY_MODE_FEEDBACK) {
 		/* bounded (FEEDBACK_MAX_SIZE) and parsed at once; never queued;
@@ -1656,7 +1703,10 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->pm.client_addr = rs->client[0] ? rs->client : NULL;
 	j->pm.protocol = j->protocol;
 	j->pm.spam = r->spam;
-	if (uv_queue_work(r->loop, &j->work, relay_policy_work, relay_policy_done) != 0) {
+	rs->in_eom = 1;	/* an answer from here is this callback's (relay_resume) */
+	rc = relay_eom_dispatch(r, j);
+	rs->in_eom = 0;
+	if (rc != 0) {
 		relay_job_untake(j);
 		relay_job_free(j);
 		outcome_reply(out, R_LOCAL_ERROR);

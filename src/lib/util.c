@@ -343,6 +343,19 @@ deadline_in(struct timespec *ts, unsigned ms)
 	}
 }
 
+void
+thread_name(const char *name)
+{
+#if defined(__GLIBC__)
+	char n[16];
+
+	str_copy(n, name, sizeof(n));
+	(void)pthread_setname_np(pthread_self(), n);
+#else
+	(void)name;
+#endif
+}
+
 int
 cond_wait_flag(pthread_mutex_t *mu, pthread_cond_t *cv, const int *flag, unsigned ms)
 {

@@ -364,7 +364,10 @@ loop_thread_main(void *arg)
 {
 	struct dl_loop *L = arg;
 	sigset_t all;
+	char name[16];
 
+	snprintf(name, sizeof(name), "delivery-%u", L->index);
+	thread_name(name);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);	/* signals are loop 0's (daemon.c) */
 	queue_port_bind(L->port);	/* queue callbacks come back to this loop */

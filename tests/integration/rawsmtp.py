@@ -113,6 +113,14 @@ class Raw:
             pass
 
 
+def ehlo_session(p, listener="relay", timeout=15.0):
+    """A Raw session to P's LISTENER, greeted and past EHLO."""
+    c = Raw(p.host, p.ports[listener], timeout=timeout)
+    c.reply()
+    c.cmd("EHLO client.test")
+    return c
+
+
 def tls_ctx(minimum=None, maximum=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False

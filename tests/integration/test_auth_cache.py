@@ -61,6 +61,7 @@ def main():
         "smtpd_auth_slowdown_threshold": 0,
         "smtpd_auth_max_concurrent_per_ip": 2,
         "smtpd_eom_threads": 9,
+        "smtpd_eom_inline_max": 0,  # every message's EOM work in the pool, which it starts
         "smtpd_relay_networks": "127.0.0.0/8",
         "metrics_listen": "127.0.0.1:%d" % metrics_port,
     }).start()

@@ -28,7 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
-from rawsmtp import Raw  # noqa: E402
+from rawsmtp import ehlo_session  # noqa: E402
 
 
 def pending(c):
@@ -60,13 +60,6 @@ def all_read(p, c):
     return cq is not None and sq is not None and cq[0] == 0 and sq[1] == 0
 
 
-def open_session(p):
-    c = Raw(p.host, p.ports["relay"], timeout=120)
-    c.reply()
-    c.cmd("EHLO client.test")
-    return c
-
-
 def main():
     plan(6)
     p = Postern(name="eompool", conf={
@@ -84,7 +77,7 @@ def main():
         r = p.posternctl("spam", "learn", kind, path)
         if r.returncode != 0:
             bail_out("spam learn %s failed: %s" % (kind, r.stderr.strip()))
-    big, noop, small = open_session(p), open_session(p), open_session(p)
+    big, noop, small = (ehlo_session(p, timeout=120) for _ in range(3))
     line = ("Invoice 2024-0042 card 4111 1111 1111 1111 total 17.50 for the quick brown "
             "fox jumps over the lazy dog %d\r\n")
     body = "".join(line % i for i in range(20 * 1024 * 1024 // 100))
