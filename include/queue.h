@@ -379,6 +379,35 @@ int queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
     const void *val, size_t len, const char *event, const struct queue_audit *audit,
     queue_done_cb cb, void *arg);
 
+/*
+ * A record changed from what is in the queue when the writer applies
+ * the change, not from a copy read earlier on some loop (two loops, or
+ * an operator and an automatic trigger, changing one account at once
+ * would otherwise lose one change: the later whole-record write wins).
+ * FN runs on the writer thread inside the batch's transaction with the
+ * stored record CUR/CURLEN (NULL: there is none) and returns 1 with the
+ * new record in *OUT and *OUTLEN (malloc'd; the queue wipes and frees it)
+ * and optionally an event (JSON, malloc'd) in *EVENT, 0 to leave the
+ * record as it is (nothing is written, no event), or a negative errno.
+ * It may be called more than once (a batch retried op by op) and must
+ * touch nothing but ARG, which stays the caller's until CB has run.
+ * *CHANGED (may be NULL) is 1 by then when the record was written.
+ */
+typedef int (*queue_update_fn)(void *arg, const char *cur, size_t curlen, char **out,
+    size_t *outlen, char **event);
+int queue_kv_update(struct queue *q, enum queue_table t, const char *key, queue_update_fn fn,
+    void *arg, int *changed, queue_done_cb cb, void *cbarg);
+/*
+ * The put of queue_kv_put_audited() only if the record is still EXPECT
+ * (EXPECT_LEN octets; NULL: only if there is none), i.e. what the caller
+ * read before changing it: otherwise nothing is written and CB gets a
+ * 451 4.3.0 "changed meanwhile" (the operator's commands: a concurrent
+ * automatic status change is never overwritten by a stale copy).
+ */
+int queue_kv_put_if(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const void *expect, size_t expect_len,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg);
+
 /* The put of queue_kv_put_event() plus WEBHOOK (a JSON event for the
  * webhook outbox, or NULL) in the same transaction: written when MSG_ID
  * is NULL (the caller knows the account has a webhook) or names a
@@ -442,6 +471,11 @@ int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t 
  * decided on since is released.  *COUNT (may be NULL) gets how many
  * messages changed by the time CB runs with OK.
  */
+/* queue_review_account() with the record from FN (queue_kv_update()):
+ * when FN leaves it as it is, nothing is held or released either. */
+int queue_review_account_update(struct queue *q, const char *account, queue_update_fn fn,
+    void *arg, int hold, int *changed, const struct queue_audit *audit, size_t *count,
+    queue_done_cb cb, void *cbarg);
 int queue_review_account(struct queue *q, const char *account, const char *text, size_t len,
     int hold, const char *event, const struct queue_audit *audit, size_t *count,
     queue_done_cb cb, void *arg);

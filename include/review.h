@@ -148,4 +148,36 @@ int abuse_compromise(struct abuse *a, const char *account, const char *client,
 char *account_status_event(const char *account, int status, const char *why,
     const struct abuse_rates *rates);
 
+/*
+ * A move of an account's status, applied by the queue's writer to the
+ * record as it is then (account_status_update() is a queue_update_fn,
+ * include/queue.h), so that two changes of one account at once (an
+ * automatic trigger on one loop, another trigger or a reviewer on
+ * another) both hold: before, each wrote back a whole record read
+ * earlier, and the later write undid the other's change.
+ *
+ * RAISE (the triggers): only upwards, to STATUS (enum account_status);
+ * nothing when the record is already there or beyond, or is gone.
+ * With SET_SUSPENDED the account's suspended flag is set too (the
+ * compromise trigger).  SET (a reviewer): STATUS ACCOUNT_SUSPENDED
+ * suspends, ACCOUNT_ACTIVE resumes (nothing when already active).
+ * The event is account_status_event(NAME, new status, WHY, RATES when
+ * HAVE_RATES).  FROM gets the status the record had.
+ */
+enum account_change_mode { ACCOUNT_CHANGE_RAISE, ACCOUNT_CHANGE_SET };
+struct account_status_change {
+	char name[65];
+	enum account_change_mode mode;
+	int status;
+	int set_suspended;
+	char why[32];
+	int have_rates;
+	struct abuse_rates rates;
+	int from;			/* out */
+};
+struct account_status_change *account_status_change_new(const char *name,
+    enum account_change_mode mode, int status, const char *why, const struct abuse_rates *rates);
+int account_status_update(void *arg, const char *cur, size_t curlen, char **out, size_t *outlen,
+    char **event);
+
 #endif

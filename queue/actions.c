@@ -59,6 +59,69 @@ account_key_shred(struct queue *q, struct db_txn *txn, const char *account, int 
 	return rc;
 }
 
+int
+simple_update_value(struct db_txn *txn, struct simple_op *s)
+{
+	const void *cur = NULL;
+	size_t curlen = 0;
+	char *out = NULL, *event = NULL;
+	size_t outlen = 0;
+	int rc;
+
+	if (s->changed_out != NULL)
+		*s->changed_out = 0;
+	if (s->update == NULL && !s->check)
+		return 1;
+	rc = db_get(txn, s->table, s->key, strlen(s->key), &cur, &curlen);
+	if (rc != 0 && rc != -ENOENT)
+		return rc;
+	if (rc == -ENOENT)
+		cur = NULL;
+	if (s->check) {
+		/* the put only over what the caller read */
+		if ((cur == NULL) != (s->expect == NULL) ||
+		    (cur != NULL && (curlen != s->expect_len || memcmp(cur, s->expect, curlen) != 0)))
+			return ECANCELED;
+		if (s->changed_out != NULL)
+			*s->changed_out = 1;
+		return 1;
+	}
+	{
+		/* a copy: FN sees a terminated string, never the map */
+		char *copy = cur != NULL ? xmalloc(curlen + 1) : NULL;
+
+		if (copy != NULL) {
+			memcpy(copy, cur, curlen);
+			copy[curlen] = '\0';
+		}
+		rc = s->update(s->update_arg, copy, curlen, &out, &outlen, &event);
+		if (copy != NULL) {
+			crypto_wipe(copy, curlen);
+			free(copy);
+		}
+	}
+	if (rc <= 0) {
+		if (out != NULL) {
+			crypto_wipe(out, outlen);
+			free(out);
+		}
+		free(event);
+		return rc;
+	}
+	/* an earlier try of this op (a batch retried op by op) left its own */
+	if (s->val != NULL) {
+		crypto_wipe(s->val, s->len);
+		free(s->val);
+	}
+	s->val = out;
+	s->len = outlen;
+	free(s->event);
+	s->event = event;
+	if (s->changed_out != NULL)
+		*s->changed_out = 1;
+	return 1;
+}
+
 static int
 simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 {
@@ -67,6 +130,8 @@ simple_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 
 	switch (s->kind) {
 	case OP_KV:
+		if ((rc = simple_update_value(txn, s)) != 1)
+			return rc;
 		if (s->del) {
 			rc = db_del(txn, s->table, s->key, strlen(s->key));
 			if (rc == -ENOENT)
@@ -176,7 +241,12 @@ simple_free(struct simple_op *s)
 	}
 	free(s->op.audit);
 	free(s->key);
+	if (s->val != NULL)
+		crypto_wipe(s->val, s->len);	/* account records hold password hashes */
 	free(s->val);
+	if (s->expect != NULL)
+		crypto_wipe(s->expect, s->expect_len);
+	free(s->expect);
 	free(s);
 }
 
@@ -243,6 +313,48 @@ queue_kv_put_audited(struct queue *q, enum queue_table t, const char *key,
 		s->val = xmalloc(len + 1);
 		memcpy(s->val, val, len);
 		s->len = len;
+	}
+	return simple_submit(q, s);
+}
+
+int
+queue_kv_update(struct queue *q, enum queue_table t, const char *key, queue_update_fn fn,
+    void *arg, int *changed, queue_done_cb cb, void *cbarg)
+{
+	struct simple_op *s;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0' || fn == NULL)
+		return -EINVAL;
+	s = simple_new(OP_KV, cb, cbarg);
+	s->table = queue_kv_tables[t];
+	s->key = xstrdup(key);
+	s->update = fn;
+	s->update_arg = arg;
+	s->changed_out = changed;
+	return simple_submit(q, s);
+}
+
+int
+queue_kv_put_if(struct queue *q, enum queue_table t, const char *key,
+    const void *val, size_t len, const void *expect, size_t expect_len,
+    const struct queue_audit *audit, queue_done_cb cb, void *arg)
+{
+	struct simple_op *s;
+
+	if ((unsigned)t >= QUEUE_NKV_TABLES || key == NULL || *key == '\0' || val == NULL)
+		return -EINVAL;
+	s = simple_new(OP_KV, cb, arg);
+	writer_op_audit(&s->op, audit);
+	s->table = queue_kv_tables[t];
+	s->key = xstrdup(key);
+	s->val = xmalloc(len + 1);
+	memcpy(s->val, val, len);
+	s->len = len;
+	s->check = 1;
+	if (expect != NULL) {
+		s->expect = xmalloc(expect_len + 1);
+		memcpy(s->expect, expect, expect_len);
+		s->expect_len = expect_len;
 	}
 	return simple_submit(q, s);
 }

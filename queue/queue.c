@@ -479,6 +479,9 @@ queue_outcome_for_error(struct outcome *o, int err)
 		outcome_reply(o, R_NO_SUCH_MESSAGE);
 	else if (err == -EACCES)
 		outcome_reply(o, R_QUEUE_ERROR);
+	else if (err == -ECANCELED)	/* queue_kv_put_if() */
+		outcome_set(o, OUTCOME_TEMPFAIL, 451, "4.3.0",
+		    "the record changed meanwhile; nothing was stored");
 	else
 		outcome_reply(o, R_LOCAL_ERROR);
 }

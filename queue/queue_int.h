@@ -523,7 +523,19 @@ struct simple_op {
 	char *reason;
 	struct buf *bodies;		/* OP_REVIEW release: replacement texts or NULL */
 	size_t *count_out;		/* OP_REVIEW for an account: messages changed */
+	/* OP_KV, OP_REVIEW for an account: the value from the stored one
+	 * (queue_kv_update); OP_KV: the put only over EXPECT (queue_kv_put_if) */
+	queue_update_fn update;
+	void *update_arg;
+	int *changed_out;
+	int check;			/* queue_kv_put_if: compare with expect first */
+	char *expect;			/* NULL with check: there must be no record */
+	size_t expect_len;
 };
+/* OP_KV / OP_REVIEW apply: S's value from its update function or check
+ * (1: write it, 0: leave the record, ECANCELED: it changed meanwhile (the
+ * op fails, the batch goes on), -errno: the batch fails). */
+int simple_update_value(struct db_txn *txn, struct simple_op *s);
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,
 	OP_ACCOUNT_DELETE, OP_EVENT, OP_KV_MANY, OP_REVIEW, OP_DOMAIN, OP_OUTBOX_DEL,

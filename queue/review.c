@@ -257,6 +257,10 @@ review_account_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	const char **changed;
 	int rc, hold = s->review_op == QUEUE_REVIEW_HOLD;
 
+	if (s->count_out != NULL)
+		*s->count_out = 0;
+	if ((rc = simple_update_value(txn, s)) != 1)
+		return rc;	/* left as it is: nothing held or released either */
 	if ((rc = db_put(txn, DB_ACCOUNTS, s->key, strlen(s->key), s->val, s->len)) != 0)
 		return rc;
 	if (s->event != NULL &&
@@ -301,6 +305,28 @@ queue_review_account(struct queue *q, const char *account, const char *text, siz
 	memcpy(s->val, text, len);
 	s->len = len;
 	s->event = event != NULL ? xstrdup(event) : NULL;
+	s->count_out = count;
+	if (audit != NULL && audit->json != NULL)
+		s->batch_audit = xstrdup(audit->json);
+	return simple_submit(q, s);
+}
+
+int
+queue_review_account_update(struct queue *q, const char *account, queue_update_fn fn,
+    void *arg, int hold, int *changed, const struct queue_audit *audit, size_t *count,
+    queue_done_cb cb, void *cbarg)
+{
+	struct simple_op *s;
+
+	if (account == NULL || *account == '\0' || fn == NULL)
+		return -EINVAL;
+	s = simple_new(OP_REVIEW, cb, cbarg);
+	s->review_op = hold ? QUEUE_REVIEW_HOLD : QUEUE_REVIEW_RELEASE;
+	s->table = DB_ACCOUNTS;
+	s->key = xstrdup(account);
+	s->update = fn;
+	s->update_arg = arg;
+	s->changed_out = changed;
 	s->count_out = count;
 	if (audit != NULL && audit->json != NULL)
 		s->batch_audit = xstrdup(audit->json);

@@ -238,6 +238,66 @@ account_status_event(const char *account, int status, const char *why,
 	return buf_steal(&b, NULL);
 }
 
+struct account_status_change *
+account_status_change_new(const char *name, enum account_change_mode mode, int status,
+    const char *why, const struct abuse_rates *rates)
+{
+	struct account_status_change *c = xcalloc(1, sizeof(*c));
+
+	str_copy(c->name, name, sizeof(c->name));
+	c->mode = mode;
+	c->status = status;
+	str_copy(c->why, why, sizeof(c->why));
+	if (rates != NULL) {
+		c->rates = *rates;
+		c->have_rates = 1;
+	}
+	return c;
+}
+
+/* On the queue's writer thread (queue_update_fn): pure but for ARG. */
+int
+account_status_update(void *arg, const char *cur, size_t curlen, char **out, size_t *outlen,
+    char **event)
+{
+	struct account_status_change *c = arg;
+	struct account *a;
+	int from, to;
+
+	if (cur == NULL || (a = account_parse(cur, curlen)) == NULL)
+		return 0;	/* deleted meanwhile (or unreadable): nothing to move */
+	from = a->pol.suspended ? ACCOUNT_SUSPENDED : (int)a->pol.status;
+	c->from = from;
+	if (c->mode == ACCOUNT_CHANGE_RAISE) {
+		if (from >= c->status) {
+			account_free(a);
+			return 0;
+		}
+		a->pol.status = (enum account_status)c->status;
+		if (c->set_suspended)
+			a->pol.suspended = 1;
+	} else if (c->status == ACCOUNT_SUSPENDED) {
+		if (a->pol.suspended && a->pol.status == ACCOUNT_SUSPENDED) {
+			account_free(a);
+			return 0;
+		}
+		a->pol.suspended = 1;
+		a->pol.status = ACCOUNT_SUSPENDED;
+	} else {
+		if (from == ACCOUNT_ACTIVE) {
+			account_free(a);
+			return 0;
+		}
+		a->pol.suspended = 0;
+		a->pol.status = ACCOUNT_ACTIVE;
+	}
+	to = a->pol.suspended ? ACCOUNT_SUSPENDED : (int)a->pol.status;
+	*out = account_format(a, outlen);
+	*event = account_status_event(a->name, to, c->why, c->have_rates ? &c->rates : NULL);
+	account_free(a);
+	return 1;
+}
+
 /* ---- the locked entry points (one struct abuse for every SMTP loop) ---- */
 
 int

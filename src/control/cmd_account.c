@@ -87,8 +87,24 @@ account_json(struct json_out *j, const struct account *a, const struct suppress_
 	json_obj_end(j);
 }
 
+/* The record read, for the write back (account_cmd_store): only over it. */
+struct read_rec {
+	char *text;
+	size_t len;
+};
+
+static void
+read_rec_free(struct read_rec *rr)
+{
+	if (rr->text != NULL)
+		crypto_wipe(rr->text, rr->len);
+	free(rr->text);
+	rr->text = NULL;
+}
+
 static int
-account_cmd_load(struct control_req *req, const char *name, struct account **out)
+account_cmd_load_rec(struct control_req *req, const char *name, struct account **out,
+    struct read_rec *rr)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -107,10 +123,22 @@ account_cmd_load(struct control_req *req, const char *name, struct account **out
 		return control_error(req, CONTROL_FAIL, "cannot read account %s: %s", name,
 		    strerror(-rc));
 	*out = account_parse(text, len);
-	free(text);
+	if (rr != NULL && *out != NULL) {
+		rr->text = text;
+		rr->len = len;
+	} else {
+		crypto_wipe(text, len);
+		free(text);
+	}
 	if (*out == NULL)
 		return control_error(req, CONTROL_FAIL, "account %s: malformed record", name);
 	return CONTROL_OK;
+}
+
+static int
+account_cmd_load(struct control_req *req, const char *name, struct account **out)
+{
+	return account_cmd_load_rec(req, name, out, NULL);
 }
 
 /* Apply the optional fields of ARGS (domains, limits, overrides) to A. */
@@ -177,16 +205,25 @@ account_cmd_stored(void *arg, const struct outcome *o)
 	if (o->kind != OUTCOME_TEMPFAIL)
 		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
-		control_error(req, CONTROL_FAIL, "cannot store the account: %s", o->text);
+		control_error(req, CONTROL_FAIL, "cannot store the account: %s%s", o->text,
+		    strcmp(o->enhanced, "4.3.0") == 0 && o->code == 451 ?
+		    " (an automatic status change or another command came first: run it again)" : "");
 		control_finish(req, CONTROL_FAIL);
 		return;
 	}
 	control_finish(req, CONTROL_OK);
 }
 
-/* Store A and answer with its public view once it is durable. */
+/*
+ * Store A and answer with its public view once it is durable, only
+ * over the record RR read (RR NULL: only if there is still none): a
+ * change the writer applied meanwhile (an automatic status move from a
+ * delivery or SMTP loop, another command) is not undone by this stale
+ * copy; the command fails and says so instead.
+ */
 static int
-account_cmd_store(struct control_req *req, struct json_out *out, struct account *a)
+account_cmd_store(struct control_req *req, struct json_out *out, struct account *a,
+    struct read_rec *rr)
 {
 	char *text;
 	size_t len;
@@ -194,8 +231,11 @@ account_cmd_store(struct control_req *req, struct json_out *out, struct account 
 
 	text = account_format(a, &len);
 	account_json(out, a, NULL);
-	rc = queue_kv_put_audited(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len,
+	rc = queue_kv_put_if(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len,
+	    rr != NULL ? rr->text : NULL, rr != NULL ? rr->len : 0,
 	    control_audit_txn(req, 0), account_cmd_stored, req);
+	if (rr != NULL)
+		read_rec_free(rr);
 	crypto_wipe(text, len);
 	free(text);
 	account_free(a);
@@ -242,7 +282,7 @@ account_cmd_add(struct control_req *req, struct json_out *out)
 		return rc;
 	}
 	log_info("event=account_added account=%s by=%s", name, req->user);
-	return account_cmd_store(req, out, a);
+	return account_cmd_store(req, out, a, NULL);
 }
 
 /* passwd, set, suspend, unsuspend: read, change, write back. */
@@ -251,12 +291,14 @@ account_cmd_modify(struct control_req *req, struct json_out *out)
 {
 	const char *name = json_get_str(req->args, "name", NULL);
 	struct account *a;
+	struct read_rec rr = { NULL, 0 };
 	int rc;
 
-	if ((rc = account_cmd_load(req, name, &a)) != CONTROL_OK)
+	if ((rc = account_cmd_load_rec(req, name, &a, &rr)) != CONTROL_OK)
 		return rc;
 	if (req->loop == NULL) {
 		account_free(a);
+		read_rec_free(&rr);
 		return control_error(req, CONTROL_FAIL, "this command needs a running posternd");
 	}
 	if (strcmp(req->cmd, "account.passwd") == 0) {
@@ -264,6 +306,7 @@ account_cmd_modify(struct control_req *req, struct json_out *out)
 
 		if (!account_cmd_hash_ok(hash)) {
 			account_free(a);
+			read_rec_free(&rr);
 			return control_error(req, CONTROL_USAGE, "password_hash missing or malformed");
 		}
 		str_copy(a->password, hash, sizeof(a->password));
@@ -273,11 +316,12 @@ account_cmd_modify(struct control_req *req, struct json_out *out)
 		a->pol.suspended = 0;
 	} else if ((rc = account_cmd_apply(req, a, req->args)) != CONTROL_OK) {
 		account_free(a);
+		read_rec_free(&rr);
 		return rc;
 	}
 	log_info("event=account_changed account=%s change=%s by=%s", a->name, req->cmd + 8,
 	    req->user);
-	return account_cmd_store(req, out, a);
+	return account_cmd_store(req, out, a, &rr);
 }
 
 static int

@@ -927,11 +927,11 @@ decide_done(void *arg, const struct outcome *o)
 static void
 complaint_stored(void *arg, const struct outcome *o)
 {
-	char *name = arg;
+	struct account_status_change *c = arg;
 
 	if (o->kind != OUTCOME_OK)
-		log_warn("account=%s event=account_status_failed reason=\"%s\"", name, o->text);
-	free(name);
+		log_warn("account=%s event=account_status_failed reason=\"%s\"", c->name, o->text);
+	free(c);
 }
 
 /*
@@ -951,9 +951,8 @@ complaint_check(struct control_req *req, const char *id)
 	struct abuse_thresholds g, t;
 	const struct config *cfg = req->cfg;
 	enum account_status want = ACCOUNT_ACTIVE;
-	char *text, *ev;
+	struct account_status_change *c;
 	uint64_t now = now_wall_ms();
-	size_t len;
 
 	if (cfg == NULL || queue_get(req->queue, id, &m) != 0)
 		return;
@@ -989,18 +988,16 @@ complaint_check(struct control_req *req, const char *id)
 		account_free(a);
 		return;
 	}
-	a->pol.status = want;
-	text = account_format(a, &len);
-	ev = account_status_event(a->name, want, "complaint_rate", &rates);
+	/* moved by the writer on the record as it is then (account_status_update) */
+	c = account_status_change_new(a->name, ACCOUNT_CHANGE_RAISE, want, "complaint_rate", &rates);
 	log_warn("account=%s event=account_status status=%s reason=complaint_rate messages=%llu "
 	    "complaint_permille=%u", a->name, account_strstatus(want),
 	    (unsigned long long)rates.messages, rates.complaint_pm);
-	if (queue_kv_put_event(req->queue, QUEUE_T_ACCOUNTS, a->name, text, len, ev, NULL,
-	    complaint_stored, xstrdup(a->name)) != 0)
+	if (queue_kv_update(req->queue, QUEUE_T_ACCOUNTS, a->name, account_status_update, c, NULL,
+	    complaint_stored, c) != 0) {
 		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
-	crypto_wipe(text, len);
-	free(text);
-	free(ev);
+		free(c);
+	}
 	account_free(a);
 }
 
@@ -1295,6 +1292,7 @@ struct acct_op {
 	char name[ACCOUNT_NAME_MAX + 1];
 	int suspend;
 	size_t changed;		/* messages held or released (queue_review_account) */
+	struct account_status_change *change;	/* applied by the writer */
 };
 
 static void
@@ -1309,6 +1307,7 @@ acct_op_done(void *arg, const struct outcome *o)
 	if (o->kind != OUTCOME_OK) {
 		control_finish(req, control_error(req, CONTROL_FAIL, "cannot %s the account: %s",
 		    op->suspend ? "suspend" : "resume", o->text));
+		free(op->change);
 		free(op);
 		return;
 	}
@@ -1320,6 +1319,7 @@ acct_op_done(void *arg, const struct outcome *o)
 	log_info("event=review account=%s change=%s messages=%zu role=%s", op->name,
 	    op->suspend ? "suspend" : "resume", op->changed, control_strrole(req->role));
 	control_finish(req, CONTROL_OK);
+	free(op->change);
 	free(op);
 }
 
@@ -1329,8 +1329,6 @@ cmd_review_account_status(struct control_req *req, int suspend)
 	const char *name = json_get_str(req->args, "name", NULL);
 	struct account *a;
 	struct acct_op *op;
-	char *text, *ev;
-	size_t len;
 	int rc;
 
 	args_reason(req);
@@ -1347,25 +1345,23 @@ cmd_review_account_status(struct control_req *req, int suspend)
 		account_free(a);
 		return control_error(req, CONTROL_FAIL, "account %s is active", name);
 	}
-	a->pol.suspended = suspend;
-	a->pol.status = suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE;
-	text = account_format(a, &len);
-	/* the customer sees the class, not the reviewer's words */
-	ev = account_status_event(name, a->pol.status, suspend ? "review" : "resumed", NULL);
+	account_free(a);
 	op = xcalloc(1, sizeof(*op));
 	op->req = req;
 	op->suspend = suspend;
 	str_copy(op->name, name, sizeof(op->name));
+	/* the customer sees the class, not the reviewer's words; the move is
+	 * made by the writer on the record as it is then (a concurrent change
+	 * by a trigger or another command is kept, not overwritten) */
+	op->change = account_status_change_new(name, ACCOUNT_CHANGE_SET,
+	    suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE, suspend ? "review" : "resumed", NULL);
 	log_info("event=account_status account=%s status=%s by=review", name,
-	    account_strstatus(a->pol.status));
+	    account_strstatus(suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE));
 	/* the status, its event, the account's mail and the record: one transaction */
-	rc = queue_review_account(req->queue, name, text, len, suspend, ev,
-	    control_audit_txn(req, 0), &op->changed, acct_op_done, op);
-	crypto_wipe(text, len);
-	free(text);
-	free(ev);
-	account_free(a);
+	rc = queue_review_account_update(req->queue, name, account_status_update, op->change,
+	    suspend, NULL, control_audit_txn(req, 0), &op->changed, acct_op_done, op);
 	if (rc != 0) {
+		free(op->change);
 		free(op);
 		return control_error(req, CONTROL_FAIL, "cannot store the account: %s", strerror(-rc));
 	}

@@ -1396,11 +1396,11 @@ relay_dnsbl_done(void *arg)
 static void
 relay_compromise_stored(void *arg, const struct outcome *o)
 {
-	char *name = arg;
+	struct account_status_change *c = arg;
 
 	if (o->kind != OUTCOME_OK)
-		log_warn("account=%s event=account_status_failed reason=\"%s\"", name, o->text);
-	free(name);
+		log_warn("account=%s event=account_status_failed reason=\"%s\"", c->name, o->text);
+	free(c);
 }
 
 /*
@@ -1418,7 +1418,8 @@ relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs)
 		r->cfg->review_compromise_spike, r->cfg->review_compromise_min_volume };
 	struct json_value *v = NULL;
 	struct account *a;
-	char *text = NULL, *ev;
+	struct account_status_change *c;
+	char *text = NULL;
 	double score = 0;
 	int have = 0;
 	size_t i, len = 0;
@@ -1449,18 +1450,19 @@ relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs)
 		account_free(a);
 		return;
 	}
-	a->pol.suspended = 1;
-	a->pol.status = ACCOUNT_SUSPENDED;
-	text = account_format(a, &len);
-	ev = account_status_event(a->name, ACCOUNT_SUSPENDED, "compromise", NULL);
+	/* the move itself is made by the writer on the record as it is then
+	 * (account_status_update): a concurrent change of the account by
+	 * another loop or an operator is kept, not overwritten */
+	c = account_status_change_new(a->name, ACCOUNT_CHANGE_RAISE, ACCOUNT_SUSPENDED,
+	    "compromise", NULL);
+	c->set_suspended = 1;
 	log_warn("sid=%s account=%s event=account_status status=suspended reason=compromise "
 	    "score=%.2f", rs->id, a->name, score);
-	if (queue_review_account(r->q, a->name, text, len, 1, ev, NULL, NULL,
-	    relay_compromise_stored, xstrdup(a->name)) != 0)
+	if (queue_review_account_update(r->q, a->name, account_status_update, c, 1, NULL, NULL,
+	    NULL, relay_compromise_stored, c) != 0) {
 		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
-	crypto_wipe(text, len);
-	free(text);
-	free(ev);
+		free(c);
+	}
 	account_free(a);
 }
 

@@ -393,6 +393,7 @@ struct trigger_ctx {
 	struct dl_engine *dl;
 	char *name;
 	uintptr_t mark;		/* its entry in set->moving: status + 1 */
+	struct account_status_change *change;	/* applied by the writer */
 };
 
 static void
@@ -411,6 +412,7 @@ trigger_stored(void *arg, const struct outcome *o)
 		pthread_mutex_unlock(&dl->set->abuse_mu);
 	}
 	free(tc->name);
+	free(tc->change);
 	free(tc);
 	dl->pending_commits--;
 	dl_maybe_free(dl);
@@ -424,7 +426,7 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 	struct abuse_rates rates;
 	struct trigger_ctx *tc;
 	struct account *a;
-	char *text = NULL, *ev;
+	char *text = NULL;
 	size_t len = 0;
 	int want, cur;
 
@@ -470,9 +472,6 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 	}
 	hash_puts(dl->set->moving, a->name, (void *)((uintptr_t)want + 1));
 	pthread_mutex_unlock(&dl->set->abuse_mu);
-	a->pol.status = (enum account_status)want;
-	text = account_format(a, &len);
-	ev = account_status_event(a->name, want, "bounce_rate", &rates);
 	log_warn("account=%s event=account_status status=%s reason=bounce_rate window=%llu "
 	    "bounce_permille=%u", a->name, account_strstatus((enum account_status)want),
 	    (unsigned long long)rates.messages, rates.bounce_pm);
@@ -480,9 +479,13 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 	tc->dl = dl;
 	tc->name = xstrdup(a->name);
 	tc->mark = (uintptr_t)want + 1;
+	/* moved by the writer on the record as it is then (a concurrent
+	 * change by another loop or an operator is kept) */
+	tc->change = account_status_change_new(a->name, ACCOUNT_CHANGE_RAISE, want, "bounce_rate",
+	    &rates);
 	dl->pending_commits++;	/* trigger_stored comes back to this engine */
-	if (queue_kv_put_event(dl->q, QUEUE_T_ACCOUNTS, a->name, text, len, ev, NULL,
-	    trigger_stored, tc) != 0) {
+	if (queue_kv_update(dl->q, QUEUE_T_ACCOUNTS, a->name, account_status_update, tc->change,
+	    NULL, trigger_stored, tc) != 0) {
 		dl->pending_commits--;
 		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
 		pthread_mutex_lock(&dl->set->abuse_mu);
@@ -490,11 +493,9 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 			(void)hash_dels(dl->set->moving, a->name);
 		pthread_mutex_unlock(&dl->set->abuse_mu);
 		free(tc->name);
+		free(tc->change);
 		free(tc);
 	}
-	crypto_wipe(text, len);
-	free(text);
-	free(ev);
 	account_free(a);
 }
 

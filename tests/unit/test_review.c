@@ -476,6 +476,115 @@ test_queue(void)
 		queue_msg_free(m);
 	}
 
+	{
+		/*
+		 * Issue 20 (the verifier's lost update): changes of one account
+		 * made at once, each from its own earlier read, all hold.  An
+		 * operator's password change (read T0) and the compromise
+		 * trigger's suspension (its own read of T0) are queued back to
+		 * back: written as whole records both, the later would undo the
+		 * earlier; the suspension is applied by the writer to the record
+		 * as it is then, the password change only over T0.
+		 */
+		struct res g, h, i2;
+		struct account *acct = account_new("zed"), *got;
+		struct account_status_change *chg;
+		char *t0, *t1, *t2, *val = NULL;
+		size_t l0, l1, l2, vlen = 0;
+		int changed = -1;
+
+		str_copy(acct->password, "scrypt$old", sizeof(acct->password));
+		t0 = account_format(acct, &l0);
+		memset(&g, 0, sizeof(g));
+		ok(queue_kv_put_if(q, QUEUE_T_ACCOUNTS, "zed", t0, l0, NULL, 0, NULL, done_cb, &g) == 0,
+		    "queue_kv_put_if: a new account");
+		wait_res(&g);
+		ok(g.o.kind == OUTCOME_OK, "... stored (there was none)");
+		str_copy(acct->password, "scrypt$new", sizeof(acct->password));
+		t1 = account_format(acct, &l1);
+		chg = account_status_change_new("zed", ACCOUNT_CHANGE_RAISE, ACCOUNT_SUSPENDED,
+		    "compromise", NULL);
+		chg->set_suspended = 1;
+		memset(&h, 0, sizeof(h));
+		memset(&i2, 0, sizeof(i2));
+		queue_kv_put_if(q, QUEUE_T_ACCOUNTS, "zed", t1, l1, t0, l0, NULL, done_cb, &h);
+		queue_review_account_update(q, "zed", account_status_update, chg, 1, &changed, NULL,
+		    NULL, done_cb, &i2);
+		wait_res(&h);
+		wait_res(&i2);
+		queue_kv_get(q, QUEUE_T_ACCOUNTS, "zed", &val, &vlen);
+		got = val != NULL ? account_parse(val, vlen) : NULL;
+		ok(h.o.kind == OUTCOME_OK && i2.o.kind == OUTCOME_OK && changed == 1 && got != NULL &&
+		    got->pol.suspended && strcmp(got->password, "scrypt$new") == 0,
+		    "a password change and a suspension at once: both kept");
+		account_free(got);
+		free(val);
+		val = NULL;
+		/* another stale copy of T0 (a command that read before both) */
+		str_copy(acct->password, "scrypt$stale", sizeof(acct->password));
+		t2 = account_format(acct, &l2);
+		memset(&h, 0, sizeof(h));
+		queue_kv_put_if(q, QUEUE_T_ACCOUNTS, "zed", t2, l2, t0, l0, NULL, done_cb, &h);
+		wait_res(&h);
+		queue_kv_get(q, QUEUE_T_ACCOUNTS, "zed", &val, &vlen);
+		got = val != NULL ? account_parse(val, vlen) : NULL;
+		ok(h.o.kind == OUTCOME_TEMPFAIL && h.o.code == 451 && strcmp(h.o.enhanced, "4.3.0") == 0 &&
+		    got != NULL && got->pol.suspended && strcmp(got->password, "scrypt$new") == 0,
+		    "a write over a record that changed since it was read: refused (%d %s), "
+		    "the suspension stays", h.o.code, h.o.enhanced);
+		account_free(got);
+		free(val);
+		val = NULL;
+		memset(&h, 0, sizeof(h));
+		queue_kv_put_if(q, QUEUE_T_ACCOUNTS, "zed", t2, l2, NULL, 0, NULL, done_cb, &h);
+		wait_res(&h);
+		ok(h.o.kind == OUTCOME_TEMPFAIL, "\"only if there is none\" over an existing account: refused");
+		free(chg);
+		/* a trigger below what the record has: nothing written */
+		chg = account_status_change_new("zed", ACCOUNT_CHANGE_RAISE, ACCOUNT_PAUSED, "bounce_rate",
+		    NULL);
+		memset(&h, 0, sizeof(h));
+		changed = -1;
+		queue_kv_update(q, QUEUE_T_ACCOUNTS, "zed", account_status_update, chg, &changed,
+		    done_cb, &h);
+		wait_res(&h);
+		ok(h.o.kind == OUTCOME_OK && changed == 0 && chg->from == ACCOUNT_SUSPENDED,
+		    "a pause over a suspension: left as it is");
+		free(chg);
+		/* a reviewer's resume: active again, the password change still there */
+		chg = account_status_change_new("zed", ACCOUNT_CHANGE_SET, ACCOUNT_ACTIVE, "resumed", NULL);
+		memset(&h, 0, sizeof(h));
+		changed = -1;
+		queue_review_account_update(q, "zed", account_status_update, chg, 0, &changed, NULL, NULL,
+		    done_cb, &h);
+		wait_res(&h);
+		queue_kv_get(q, QUEUE_T_ACCOUNTS, "zed", &val, &vlen);
+		got = val != NULL ? account_parse(val, vlen) : NULL;
+		ok(h.o.kind == OUTCOME_OK && changed == 1 && got != NULL && !got->pol.suspended &&
+		    got->pol.status == ACCOUNT_ACTIVE && strcmp(got->password, "scrypt$new") == 0,
+		    "resume: active, the password kept");
+		account_free(got);
+		free(val);
+		val = NULL;
+		free(chg);
+		/* gone meanwhile: nothing written, nothing made up */
+		chg = account_status_change_new("nobody", ACCOUNT_CHANGE_RAISE, ACCOUNT_PAUSED,
+		    "bounce_rate", NULL);
+		memset(&h, 0, sizeof(h));
+		changed = -1;
+		queue_kv_update(q, QUEUE_T_ACCOUNTS, "nobody", account_status_update, chg, &changed,
+		    done_cb, &h);
+		wait_res(&h);
+		ok(h.o.kind == OUTCOME_OK && changed == 0 &&
+		    queue_kv_get(q, QUEUE_T_ACCOUNTS, "nobody", &val, &vlen) == -ENOENT,
+		    "a trigger for an account deleted meanwhile writes nothing");
+		free(chg);
+		free(t0);
+		free(t1);
+		free(t2);
+		account_free(acct);
+	}
+
 	queue_log_foreach(q, QUEUE_LOG_EVENTS, 0, log_cb, &ev);
 	ok(strstr(ev.all.data, "\"event\":\"held\",\"reason\":\"suspended\"") != NULL &&
 	    strstr(ev.all.data, "\"event\":\"released\"") != NULL &&
@@ -506,7 +615,7 @@ test_queue(void)
 int
 main(void)
 {
-	plan(65);
+	plan(73);
 	test_view();
 	test_strip_dkim();
 	test_fingerprint();
