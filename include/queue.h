@@ -286,7 +286,10 @@ enum queue_result {
 	QUEUE_RESULT_PERMFAIL,
 };
 /* Called back with the recipient's new state: a tempfail past
- * max_queue_lifetime comes back as QUEUE_EXPIRED (caller bounces).
+ * max_queue_lifetime comes back as QUEUE_EXPIRED (caller bounces);
+ * QUEUE_DELETED when the recipient was deleted or made final (queue
+ * bounce, its DSN sent) while this attempt was in flight: the result
+ * changed nothing and the caller adds nothing (no DSN, no bounce rate).
  * The queue's own bookkeeping of a report (in flight, held results,
  * the scheduler) is done on the queue's loop; only this callback goes
  * to the reporting loop's port (delivery loops, issue 20 item 3). */

@@ -480,8 +480,7 @@ queue_outcome_for_error(struct outcome *o, int err)
 	else if (err == -EACCES)
 		outcome_reply(o, R_QUEUE_ERROR);
 	else if (err == -ECANCELED)	/* queue_kv_put_if() */
-		outcome_set(o, OUTCOME_TEMPFAIL, 451, "4.3.0",
-		    "the record changed meanwhile; nothing was stored");
+		outcome_reply(o, R_CHANGED_MEANWHILE);
 	else
 		outcome_reply(o, R_LOCAL_ERROR);
 }

@@ -45,6 +45,7 @@ struct report_op {
 	char reply[300];
 	char *relay;
 	enum queue_state newstate;
+	int moot;			/* deleted or made final while in flight */
 	int audited;			/* a control-plane report: answered, never held */
 	unsigned held;			/* times it could not be committed */
 	queue_report_cb cb;
@@ -122,8 +123,12 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		rc_->relay = xstrdup(ro->relay);
 	}
 	deadline = m->created + st.max_queue_lifetime;
+	ro->moot = 0;
 	if (rc_->state == QUEUE_DELETED || state_final(rc_->state)) {
-		/* deleted (or already final) while in flight: keep it */
+		/* deleted (or already final: queue bounce, expire) while in
+		 * flight: keep it; the caller hears QUEUE_DELETED, so that this
+		 * result adds no second DSN, bounce count or trigger */
+		ro->moot = 1;
 	} else if (ro->result == QUEUE_RESULT_DELIVERED)
 		rc_->state = QUEUE_DELIVERED;
 	else if (ro->result == QUEUE_RESULT_PERMFAIL)
@@ -182,7 +187,7 @@ report_callback(struct queue *q, struct writer_op *wop, int status)
 	else
 		queue_outcome_for_error(&o, status);
 	if (ro->cb != NULL)
-		ro->cb(ro->arg, &o, ro->newstate);
+		ro->cb(ro->arg, &o, status == 0 && ro->moot ? QUEUE_DELETED : ro->newstate);
 	free(ro->relay);
 	free(ro);
 }

@@ -205,9 +205,7 @@ account_cmd_stored(void *arg, const struct outcome *o)
 	if (o->kind != OUTCOME_TEMPFAIL)
 		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
-		control_error(req, CONTROL_FAIL, "cannot store the account: %s%s", o->text,
-		    strcmp(o->enhanced, "4.3.0") == 0 && o->code == 451 ?
-		    " (an automatic status change or another command came first: run it again)" : "");
+		control_error(req, CONTROL_FAIL, "cannot store the account: %s", o->text);
 		control_finish(req, CONTROL_FAIL);
 		return;
 	}

@@ -195,6 +195,9 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Queue error, try again later"),
 	E(R_QUEUE_FAILED, TEMPFAIL, 451, "4.3.0",
 	    "Queue operation failed: %s"),
+	E(R_CHANGED_MEANWHILE, TEMPFAIL, 451, "4.3.0",
+	    "The record changed while the command ran (an automatic status change or "
+	    "another command came first); nothing was stored, run it again"),
 	E(R_STORAGE_FULL, TEMPFAIL, 452, "4.3.1",
 	    "Insufficient system storage"),
 	E(R_NO_SUCH_MESSAGE, PERMFAIL, 550, "5.1.0",

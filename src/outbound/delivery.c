@@ -517,19 +517,16 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		    log_addr(r->addr, strlen(r->addr), who, sizeof(who)), o->enhanced);
 		newstate = QUEUE_DEFERRED;
 	}
-	/* Bounced although this attempt did not fail for good: the
-	 * recipient was made final while in flight (posternctl queue
-	 * bounce), whose own DSN it had, and the queue kept that state.
-	 * This attempt adds no DSN and no bounce to the account's rate. */
-	if (newstate == QUEUE_BOUNCED && res->kind != OUTCOME_PERMFAIL) {
-		it->newstate[rc->i] = QUEUE_DELETED;	/* item_finish: nothing to report */
-	} else {
-		it->newstate[rc->i] = newstate;
-		if (newstate == QUEUE_BOUNCED)
-			dl_hard_bounce(dl, m, r, res);
-		if (!dl->stopped)
-			dl_trigger(dl, m, newstate);
-	}
+	/* QUEUE_DELETED: the recipient was deleted or made final while in
+	 * flight (posternctl queue bounce, which sent its own DSN), whatever
+	 * the remote said: this attempt adds no DSN (item_finish reports
+	 * nothing for it) and no bounce to the account's rate; a remote
+	 * hard bounce still lists the address (dl_hard_bounce looks at RES). */
+	it->newstate[rc->i] = newstate;
+	if (newstate == QUEUE_BOUNCED || newstate == QUEUE_DELETED)
+		dl_hard_bounce(dl, m, r, res);
+	if (!dl->stopped)
+		dl_trigger(dl, m, newstate);
 	{
 		/* by destination class too (a bounded label: dest_class.h) */
 		size_t cls = it->cls;
@@ -543,7 +540,7 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		} else if (newstate == QUEUE_BOUNCED || newstate == QUEUE_EXPIRED) {
 			dl->st.bounced++;
 			dl->st.by_class[cls][2]++;
-		} else {
+		} else if (newstate != QUEUE_DELETED) {	/* deleted or final meanwhile */
 			dl->st.deferred++;
 			dl->st.by_class[cls][1]++;
 		}

@@ -45,14 +45,14 @@ def wait_all(sink, want, timeout=90):
 
 
 
-def split_in_flight(p, sink, prefix):
+def split_in_flight(p, sink, prefix, reply="sleep 3"):
     """A message with one recipient on each of two loops (concurrency 1),
-    both held at the sink's RCPT for 3 s; once both parts are in flight,
-    its qid and the two recipients."""
+    both held at the sink's RCPT for 3 s (then answered REPLY's way);
+    once both parts are in flight, its qid and the two recipients."""
     x = "x@" + domains_on(0, 2, 1, prefix)[0]
     y = "y@" + domains_on(1, 2, 1, prefix)[0]
-    sink.on_rcpt(x, "sleep 3")
-    sink.on_rcpt(y, "sleep 3")
+    sink.on_rcpt(x, reply)
+    sink.on_rcpt(y, reply)
     ev0 = len(sink.events())
     code, text = p.send(prefix + "@sender.test", [x, y], "Subject: %s\r\n\r\nx\r\n" % prefix)
     wait_for(lambda: sum(1 for e in sink.events()[ev0:] if e["ev"] == "mail") >= 2, 30,
@@ -66,7 +66,7 @@ def parts_done(sink, x, y):
 
 
 def main():
-    plan(23)
+    plan(25)
     sink = Sink(host="127.0.0.2", name="faults").start()
     base = {
         "smtpd_loops": "1",
@@ -186,6 +186,18 @@ def main():
     time.sleep(3)
     dsns = [m for m in sink.messages() if m.mail_from in ("", "<>")]
     is_(len(dsns), 1, "one DSN: the operator's (%d)" % len(dsns))
+    # ... and when the remote then refuses both for good: still one
+    before = len(dsns)
+    qid, x, y = split_in_flight(p, sink, "opr", reply="sleep 3 550 5.1.1 no such user")
+    r = p.posternctl("queue", "bounce", qid)
+    is_(r.returncode, 0, "queue bounce while both parts wait for a 550")
+    wait_for(lambda: sum(1 for e in sink.events() if e["ev"] == "rcpt" and
+                         e.get("arg") in (x, y) and str(e.get("reply", "")).startswith("550"))
+             >= 2, 30, what="both parts refused")
+    time.sleep(3)
+    dsns = [m for m in sink.messages() if m.mail_from in ("", "<>")]
+    is_(len(dsns) - before, 1, "a remote 550 after the operator's bounce: still one DSN (%d)" %
+        (len(dsns) - before))
 
     # ---- more loops than the limit: the limit holds over all of them
     for loops, conc in ((3, 2), (4, 3)):
