@@ -100,6 +100,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	int rc;
 
 	queue_settings(q, &st);
+	ro->moot = 0;
 	if ((rc = msg_load(q, txn, ro->id, &m, &r)) != 0)
 		return rc == -ENOENT ? ENOENT : rc;
 	for (i = 0; i < m->nrcpts; i++)
@@ -108,6 +109,20 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	if (rc_ == NULL) {
 		queue_msg_free(m);
 		return ENOENT;
+	}
+	if (rc_->state == QUEUE_DELETED || state_final(rc_->state)) {
+		/* Deleted (or made final: queue bounce) while in flight: the
+		 * operator's action stands as it was recorded.  Nothing of
+		 * this attempt is written: not its reply or relay over the
+		 * operator's (bounce_operator() builds the DSN from them, and
+		 * `queue show` would say the MX bounced it with "250 ok"), not
+		 * a second final event (or webhook) for the recipient, and
+		 * for a deleted message not the remote's words at all.  The
+		 * caller hears QUEUE_DELETED: no DSN, no bounce rate. */
+		ro->moot = 1;
+		ro->newstate = rc_->state;
+		queue_msg_free(m);
+		return 0;
 	}
 	if (rc_->state == QUEUE_QUEUED || rc_->state == QUEUE_DEFERRED)
 		if ((rc = sched_del(txn, rc_->next_try, ro->id, ro->no)) != 0)
@@ -123,13 +138,7 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		rc_->relay = xstrdup(ro->relay);
 	}
 	deadline = m->created + st.max_queue_lifetime;
-	ro->moot = 0;
-	if (rc_->state == QUEUE_DELETED || state_final(rc_->state)) {
-		/* deleted (or already final: queue bounce, expire) while in
-		 * flight: keep it; the caller hears QUEUE_DELETED, so that this
-		 * result adds no second DSN, bounce count or trigger */
-		ro->moot = 1;
-	} else if (ro->result == QUEUE_RESULT_DELIVERED)
+	if (ro->result == QUEUE_RESULT_DELIVERED)
 		rc_->state = QUEUE_DELIVERED;
 	else if (ro->result == QUEUE_RESULT_PERMFAIL)
 		rc_->state = QUEUE_BOUNCED;
@@ -213,8 +222,8 @@ report_done(struct queue *q, struct writer_op *wop, int status)
 	}
 	sched_inflight_del(q, ro->id, ro->no);
 	if (status == 0)
-		log_info("qid=%s event=%s rcpt_no=%u", ro->id, queue_strstate(ro->newstate),
-		    (unsigned)ro->no);
+		log_info("qid=%s event=%s rcpt_no=%u%s", ro->id, queue_strstate(ro->newstate),
+		    (unsigned)ro->no, ro->moot ? " late=yes" : "");
 	sched_kick(q);
 	if (ro->op.port != NULL) {
 		/* a delivery loop's report: its callback runs there */

@@ -13,13 +13,13 @@ TESTS += tests/integration/test_delivery.py tests/integration/test_delivery_tls.
 	tests/integration/test_delivery_e2e.py tests/integration/test_delivery_backoff.py \
 	tests/integration/test_delivery_failover.py tests/integration/test_delivery_loops.py \
 	tests/integration/test_delivery_loops_faults.py tests/integration/test_delivery_loops_ops.py \
-	tests/integration/test_delivery_loops_route.py
+	tests/integration/test_delivery_loops_route.py tests/integration/test_delivery_moot.py
 EXTRA_DIST += tests/integration/test_delivery.py tests/integration/test_delivery_tls.py \
 	tests/integration/test_delivery_retry.py tests/integration/test_delivery_reuse.py \
 	tests/integration/test_delivery_e2e.py tests/integration/test_delivery_backoff.py \
 	tests/integration/test_delivery_failover.py tests/integration/test_delivery_loops.py \
 	tests/integration/test_delivery_loops_faults.py tests/integration/test_delivery_loops_ops.py \
-	tests/integration/test_delivery_loops_route.py
+	tests/integration/test_delivery_loops_route.py tests/integration/test_delivery_moot.py
 # issue 19: signed event webhooks against a local HTTP receiver
 TESTS += tests/integration/test_webhooks.py tests/integration/test_webhook_suppress.py
 EXTRA_DIST += tests/integration/test_webhooks.py tests/integration/test_webhook_suppress.py

@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: ISC
+"""test_delivery_moot: a delivery result for a recipient the operator
+made final while the attempt was in flight (queue/retry.c report_apply,
+"moot"; src/outbound/delivery.c report_done).
+
+`posternctl queue bounce` or `queue delete` of a message whose recipient
+is held at the sink's RCPT; the remote then answers 250 or 550 5.1.1.
+The operator's action is what the queue keeps, exactly once:
+
+- the recipient's record stays as the operator left it: state, relay
+  "operator" and the operator's reply (a late 250 used to overwrite
+  them with the remote's, so `queue show` said bounced by the MX with
+  "250 ok");
+- the event log (and so the webhook outbox, which copies it) has the
+  operator's one event for the recipient, not a second "bounced" or a
+  "deleted" carrying the remote's reply (for a deleted message: the
+  remote's words, which may name the address, are not written back);
+- the sender gets the operator's one DSN, none for the late result;
+- a remote 550 5.1.1 after a `queue delete` still puts the address on
+  the suppression list (the remote said it does not exist).
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import *  # noqa: E402,F401
+
+
+def in_flight(p, sink, rcpt, reply):
+    """Send one message to RCPT, held at the sink's RCPT then answered
+    REPLY's way; its qid once the attempt is in flight."""
+    sink.on_rcpt(rcpt, reply)
+    ev0 = len(sink.events())
+    code, text = p.send("s@sender.test", [rcpt], "Subject: moot\r\n\r\nx\r\n")
+    if code != 250:
+        bail_out("send to %s: %s %s" % (rcpt, code, text))
+    wait_for(lambda: any(e["ev"] == "mail" for e in sink.events()[ev0:]), 30,
+             what="the attempt in flight")
+    return queue_id(text)
+
+
+def attempt_logged(p, qid):
+    """The delivery log line for QID's attempt (the result is recorded)."""
+    wait_for(lambda: ("qid=%s event=attempt" % qid) in p.log(), 30,
+             what="the late result of %s recorded" % qid)
+
+
+def show(p, qid):
+    r = p.posternctl("queue", "show", qid, "--json")
+    return json.loads(r.stdout)["recipients"][0] if r.returncode == 0 else {}
+
+
+def events(p, qid):
+    r = p.posternctl("queue", "events", qid, "--json")
+    return json.loads(r.stdout).get("events", []) if r.returncode == 0 else []
+
+
+def dsns(sink):
+    return [m for m in sink.messages() if m.mail_from in ("", "<>")]
+
+
+def main():
+    plan(10)
+    sink = Sink(host="127.0.0.2", name="moot").start()
+    p = Postern(name="moot", conf={
+        "smtpd_loops": "1",
+        "delivery_loops": "1",
+        "transport": "*=[127.0.0.2]:%d" % sink.port,
+    }).start()
+
+    # ---- queue bounce, then the remote's 250
+    qid = in_flight(p, sink, "late@ok.test", "sleep 3")
+    r = p.posternctl("queue", "bounce", qid)
+    is_(r.returncode, 0, "queue bounce while the attempt waits at RCPT")
+    attempt_logged(p, qid)
+    rc = show(p, qid)
+    ok(rc.get("state") == "bounced" and rc.get("relay") == "operator" and
+       not str(rc.get("last_reply", "")).startswith("250"),
+       "the recipient stays as the operator left it (%s %s %r)" %
+       (rc.get("state"), rc.get("relay"), rc.get("last_reply")))
+    ev = [e for e in events(p, qid) if e.get("event") in ("bounced", "delivered")]
+    is_(len(ev), 1, "one final event for it, not one more for the late 250 (%s)" %
+        [(e.get("event"), e.get("reply")) for e in ev])
+    wait_for(lambda: len(dsns(sink)) >= 1, 30, what="the operator's DSN")
+    n_dsn = len(dsns(sink))
+    is_(n_dsn, 1, "one DSN: the operator's")
+
+    # ---- queue bounce, then the remote's 550 5.1.1
+    qid = in_flight(p, sink, "gone@bad.test", "sleep 3 550 5.1.1 no such user")
+    r = p.posternctl("queue", "bounce", qid)
+    is_(r.returncode, 0, "queue bounce while the attempt waits for a 550")
+    attempt_logged(p, qid)
+    ev = [e for e in events(p, qid) if e.get("event") == "bounced"]
+    is_(len(ev), 1, "one bounced event, not a second with the remote's 550 (%s)" %
+        [e.get("reply") for e in ev])
+
+    # ---- queue delete, then the remote's 550 5.1.1
+    qid = in_flight(p, sink, "gone2@bad.test", "sleep 3 550 5.1.1 no such user")
+    r = p.posternctl("queue", "delete", qid)
+    is_(r.returncode, 0, "queue delete while the attempt waits for a 550")
+    attempt_logged(p, qid)
+    ev = [(e.get("event"), e.get("reply")) for e in events(p, qid) if e.get("event") != "queued"]
+    is_([e[0] for e in ev], ["delete"], "the operator's delete event, nothing for the late 550 (%s)" %
+        ev)
+    r = p.posternctl("suppress", "check", "gone2@bad.test", "--global")
+    is_(r.returncode, 0, "the remote's 5.1.1 still lists the address (%s)" % r.stdout.strip())
+    # every DSN is in by now (the late results were recorded above)
+    is_(len(dsns(sink)), n_dsn + 1, "two operator bounces, two DSNs, none for the late results")
+    p.stop()
+    sink.stop()
+
+
+run(main)
