@@ -195,6 +195,9 @@ void outcome_reply(struct outcome *o, enum reply_id r, ...);
 /* The catalogue entry R, or NULL when R is out of range (for tests). */
 const struct reply_def *reply_def(enum reply_id r);
 const char *outcome_strkind(enum outcome_kind kind);
+/* 1 when O is catalogue entry R as outcome_reply() filled it (code,
+ * enhanced code and text; for entries whose text has no "%s"). */
+int outcome_is(const struct outcome *o, enum reply_id r);
 /* Kind implied by a reply code: 2xx ok, 4xx tempfail, 5xx permfail. */
 enum outcome_kind outcome_kind_of_code(int code);
 

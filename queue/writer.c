@@ -100,7 +100,7 @@ writer_batch(struct queue *q, struct writer_op *ops)
 		op->status = rc > 0 ? -rc : 0;
 		/* the op's audit record joins its effect in this transaction */
 		if (rc >= 0 && op->audit != NULL) {
-			char err[128];
+			char err[256];	/* room for the catalogue's longest text */
 			const char *id = op->audit_id;
 			struct outcome o;
 

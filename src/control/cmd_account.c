@@ -202,7 +202,11 @@ account_cmd_stored(void *arg, const struct outcome *o)
 {
 	struct control_req *req = arg;
 
-	if (o->kind != OUTCOME_TEMPFAIL)
+	/* a tempfail is a transaction that failed, with its audit record:
+	 * that goes in when the command finishes; but a refusal over a
+	 * changed record (queue_kv_put_if) was committed with its record
+	 * by the writer, and a second one would say it failed twice */
+	if (o->kind != OUTCOME_TEMPFAIL || outcome_is(o, R_CHANGED_MEANWHILE))
 		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
 		control_error(req, CONTROL_FAIL, "cannot store the account: %s", o->text);
@@ -373,7 +377,11 @@ account_cmd_deleted(void *arg, const struct outcome *o)
 {
 	struct control_req *req = arg;
 
-	if (o->kind != OUTCOME_TEMPFAIL)
+	/* a tempfail is a transaction that failed, with its audit record:
+	 * that goes in when the command finishes; but a refusal over a
+	 * changed record (queue_kv_put_if) was committed with its record
+	 * by the writer, and a second one would say it failed twice */
+	if (o->kind != OUTCOME_TEMPFAIL || outcome_is(o, R_CHANGED_MEANWHILE))
 		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
 		control_error(req, CONTROL_FAIL, "cannot delete the account: %s", o->text);

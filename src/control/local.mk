@@ -27,3 +27,6 @@ EXTRA_DIST += tests/integration/test_subject.py tests/integration/test_subject_r
 # Queue control by destination: list defaults and filters, summary, suspend.
 TESTS += tests/integration/test_queue_control.py
 EXTRA_DIST += tests/integration/test_queue_control.py
+# issue 20 verifier: an operator's account write racing a status move
+TESTS += tests/integration/test_account_cas.py
+EXTRA_DIST += tests/integration/test_account_cas.py

@@ -328,6 +328,15 @@ outcome_reply(struct outcome *o, enum reply_id r, ...)
 	sanitise(o->text);
 }
 
+int
+outcome_is(const struct outcome *o, enum reply_id r)
+{
+	const struct reply_def *d = reply_def(r);
+
+	return d != NULL && o != NULL && o->code == d->code &&
+	    strcmp(o->enhanced, d->enhanced) == 0 && strcmp(o->text, d->text) == 0;
+}
+
 const char *
 outcome_strkind(enum outcome_kind kind)
 {

@@ -80,7 +80,7 @@ main(void)
 	char longd[600];
 	int i, j;
 
-	plan(17);
+	plan(19);
 	for (i = 0; i < R__COUNT; i++) {
 		const struct reply_def *d = reply_def((enum reply_id)i);
 		int cls;
@@ -152,5 +152,11 @@ main(void)
 	    "an id outside the catalogue still fills a valid local error");
 	outcome_set(&o, OUTCOME_PERMFAIL, 550, "5.7.1", "remote\r\ntext");
 	is_str(o.text, "remote  text", "outcome_set (remote replies) still sanitises");
+	outcome_reply(&o, R_CHANGED_MEANWHILE);
+	ok(outcome_is(&o, R_CHANGED_MEANWHILE) && !outcome_is(&o, R_LOCAL_ERROR),
+	    "outcome_is: the entry it was filled from, not another of the same code");
+	outcome_reply(&o, R_LOCAL_ERROR);
+	ok(!outcome_is(&o, R_CHANGED_MEANWHILE) && !outcome_is(NULL, R_LOCAL_ERROR),
+	    "outcome_is: another 451 4.3.0 is not a changed record");
 	return done();
 }

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: ISC
+"""test_account_cas: an operator's account write racing a status move
+(src/control/cmd_account.c account_cmd_store over queue_kv_put_if;
+cmd_review.c over queue_review_account_update; issue 20 verifier).
+
+The race is made deterministic by stalling the queue's writer: this
+script opens the daemon's LMDB environment itself (liblmdb through
+ctypes) and holds its write transaction, so what the daemon submits
+waits in order; `review suspend` goes first (a status move the writer
+makes on the record as it then is), `account passwd` second (it read
+the record before the suspension was applied).  Then the writer runs:
+
+- the suspension holds: the account is suspended afterwards, and
+  its account_status event is in the event log once;
+- `account passwd` is refused, exit 1, and says why ("The record
+  changed while the command ran ... run it again"); the password did
+  not change (the old one is what the record has);
+- the refused write has exactly one audit record (status failed, with
+  that error), written with the refusal in the writer's transaction,
+  not a second one by the control server when the command finished;
+- `account add` of a name that exists still says "already exists";
+- run again, `account passwd` works and the account stays suspended.
+"""
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import *  # noqa: E402,F401
+
+
+class WriterStall:
+    """Hold the write lock of the LMDB environment in DIR (another
+    process: LMDB's lock file serialises writers across processes)."""
+
+    def __init__(self, d):
+        self.lib = ctypes.CDLL("liblmdb.so.0")
+        self.env = ctypes.c_void_p()
+        self.txn = ctypes.c_void_p()
+        if self.lib.mdb_env_create(ctypes.byref(self.env)) != 0:
+            bail_out("mdb_env_create")
+        self.lib.mdb_env_set_maxdbs(self.env, 32)
+        rc = self.lib.mdb_env_open(self.env, d.encode(), 0x200000, 0o600)  # MDB_NOTLS
+        if rc != 0:
+            bail_out("mdb_env_open %s: %d" % (d, rc))
+
+    def hold(self):
+        rc = self.lib.mdb_txn_begin(self.env, None, 0, ctypes.byref(self.txn))
+        if rc != 0:
+            bail_out("mdb_txn_begin: %d" % rc)
+
+    def release(self):
+        self.lib.mdb_txn_abort(self.txn)
+        self.lib.mdb_env_close(self.env)
+
+
+def queue_dir(p):
+    for root, _, files in os.walk(p.data_dir):
+        if "data.mdb" in files and "spam" not in root:
+            return root
+    bail_out("no data.mdb under %s" % p.data_dir)
+
+
+def ctl_bg(p, *args, input=None):
+    """posternctl ARGS started in the background (p.posternctl's way),
+    INPUT on its stdin."""
+    e = dict(p.env, POSTERN_CONF=p.conf_path, POSTERN_CONTROL_SOCKET=p.control_socket)
+    src = tempfile.TemporaryFile("w+")
+    src.write(input or "")
+    src.seek(0)
+    return subprocess.Popen([p.posternctl_path, "-c", p.conf_path] + [str(a) for a in args],
+                            stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=e)
+
+
+def finish(r):
+    return r.communicate(timeout=60)
+
+
+def main():
+    plan(9)
+    p = Postern(name="acas").start()
+    r = p.posternctl("account", "add", "acme", "--domain", "acme.test",
+                     "--password-stdin", input="first-password\n")
+    if r.returncode != 0:
+        bail_out("account add: %s" % r.stderr)
+    before = p.posternctl_json("account", "show", "acme")
+    audit0 = len(p.posternctl_json("audit", "list")["audit"])
+
+    stall = WriterStall(queue_dir(p))
+    stall.hold()
+    try:
+        susp = ctl_bg(p, "review", "suspend", "acme", "--reason", "cas test")
+        wait_for(lambda: "event=account_status account=acme status=suspended by=review" in p.log(),
+                 30, what="the suspension submitted")
+        pw = ctl_bg(p, "account", "passwd", "acme", "--password-stdin",
+                    input="second-password\n")
+        wait_for(lambda: "event=account_changed account=acme change=passwd" in p.log(), 30,
+                 what="the passwd write submitted")
+    finally:
+        stall.release()
+    out_s, err_s = finish(susp)
+    out_p, err_p = finish(pw)
+    is_(susp.returncode, 0, "review suspend: done (%s)" % err_s.strip())
+    ok(pw.returncode == 1 and "changed while the command ran" in err_p and "run it again" in err_p,
+       "account passwd over the stale record: refused, and it says why (%d: %s)" %
+       (pw.returncode, err_p.strip()))
+    a = p.posternctl_json("account", "show", "acme")
+    ok(a.get("status") == "suspended",
+       "the suspension holds (%s %s)" % (a.get("status"), a.get("suspended")))
+    ev = [e for e in p.posternctl_json("queue", "events")["events"]
+          if e.get("event") == "account_status" and e.get("account") == "acme"]
+    is_(len(ev), 1, "one account_status event (%s)" % ev)
+    audit = p.posternctl_json("audit", "list")["audit"][audit0:]
+    pw_rec = [x for x in audit if x.get("cmd") == "account.passwd"]
+    ok(len(pw_rec) == 1 and pw_rec[0].get("status") != "ok" and
+       "changed while" in (pw_rec[0].get("error") or ""),
+       "the refused write has one audit record, failed, with its error (%s)" % pw_rec)
+
+    r = p.posternctl("account", "add", "acme", "--domain", "acme.test")
+    ok(r.returncode != 0 and "already exists" in r.stderr,
+       "account add of an existing name: already exists (%s)" % r.stderr.strip())
+    r = p.posternctl("account", "passwd", "acme", "--password-stdin", input="second-password\n")
+    is_(r.returncode, 0, "run again, account passwd works (%s)" % r.stderr.strip())
+    a = p.posternctl_json("account", "show", "acme")
+    ok(a.get("status") == "suspended",
+       "and the account stays suspended (%s)" % a.get("status"))
+    is_(before.get("name"), "acme", "account show before the race")
+    p.stop()
+
+
+run(main)
