@@ -144,6 +144,7 @@ enum reply_id {
 	R_QUEUE_ERROR,			/* 451 4.3.0 (key store errors too) */
 	R_QUEUE_FAILED,			/* 451 4.3.0 %s = reason (posternctl) */
 	R_CHANGED_MEANWHILE,		/* 451 4.3.0 queue_kv_put_if() over a changed record */
+	R_RECORD_GONE,			/* 550 5.0.0 queue_kv_update() of a deleted record */
 	R_STORAGE_FULL,			/* 452 4.3.1 */
 	R_NO_SUCH_MESSAGE,		/* 550 5.1.0 */
 	R_NOTHING_TO_HOLD,		/* 550 5.0.0 */

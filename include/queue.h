@@ -391,7 +391,9 @@ int queue_kv_put_event(struct queue *q, enum queue_table t, const char *key,
  * stored record CUR/CURLEN (NULL: there is none) and returns 1 with the
  * new record in *OUT and *OUTLEN (malloc'd; the queue wipes and frees it)
  * and optionally an event (JSON, malloc'd) in *EVENT, 0 to leave the
- * record as it is (nothing is written, no event), or a negative errno.
+ * record as it is (nothing is written, no event), a positive errno to
+ * fail this change alone (EIDRM: the record is gone, CB gets
+ * R_RECORD_GONE), or a negative errno (the batch fails).
  * It may be called more than once (a batch retried op by op) and must
  * touch nothing but ARG, which stays the caller's until CB has run.
  * *CHANGED (may be NULL) is 1 by then when the record was written.

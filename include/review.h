@@ -162,7 +162,9 @@ char *account_status_event(const char *account, int status, const char *why,
  * compromise trigger).  SET (a reviewer): STATUS ACCOUNT_SUSPENDED
  * suspends, ACCOUNT_ACTIVE resumes (nothing when already active).
  * The event is account_status_event(NAME, new status, WHY, RATES when
- * HAVE_RATES).  FROM gets the status the record had.
+ * HAVE_RATES).  FROM gets the status the record had.  A record deleted
+ * meanwhile is never written back: nothing for the triggers, EIDRM
+ * (the command fails, R_RECORD_GONE) with MUST_EXIST (a reviewer).
  */
 enum account_change_mode { ACCOUNT_CHANGE_RAISE, ACCOUNT_CHANGE_SET };
 struct account_status_change {
@@ -170,6 +172,7 @@ struct account_status_change {
 	enum account_change_mode mode;
 	int status;
 	int set_suspended;
+	int must_exist;			/* a reviewer's command: fail when it is gone */
 	char why[32];
 	int have_rates;
 	struct abuse_rates rates;

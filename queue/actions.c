@@ -100,7 +100,7 @@ simple_update_value(struct db_txn *txn, struct simple_op *s)
 			free(copy);
 		}
 	}
-	if (rc <= 0) {
+	if (rc != 1) {	/* 0: leave it; -errno: the batch fails; errno: this op does */
 		if (out != NULL) {
 			crypto_wipe(out, outlen);
 			free(out);

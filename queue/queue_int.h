@@ -533,8 +533,9 @@ struct simple_op {
 	size_t expect_len;
 };
 /* OP_KV / OP_REVIEW apply: S's value from its update function or check
- * (1: write it, 0: leave the record, ECANCELED: it changed meanwhile (the
- * op fails, the batch goes on), -errno: the batch fails). */
+ * (1: write it, 0: leave the record, ECANCELED: it changed meanwhile, or
+ * a positive errno from the update function (the op fails, the batch
+ * goes on), -errno: the batch fails). */
 int simple_update_value(struct db_txn *txn, struct simple_op *s);
 
 enum { OP_KV, OP_AUDIT, OP_SHRED, OP_ACTION, OP_FLUSH, OP_PURGE, OP_ACTIONS,

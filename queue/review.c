@@ -259,8 +259,23 @@ review_account_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 
 	if (s->count_out != NULL)
 		*s->count_out = 0;
-	if ((rc = simple_update_value(txn, s)) != 1)
-		return rc;	/* left as it is: nothing held or released either */
+	if ((rc = simple_update_value(txn, s)) != 1) {
+		/* left as it is: nothing held or released either; but the
+		 * command that asked has its record all the same (failed
+		 * when the change failed: the record was gone) */
+		if (rc >= 0 && s->batch_audit != NULL) {
+			struct outcome o;
+			int arc;
+
+			if (rc > 0)
+				queue_outcome_for_error(&o, -rc);
+			arc = queue_audit_append(q, txn, s->batch_audit, rc > 0, rc > 0 ? o.text : NULL,
+			    NULL, 0);
+			if (arc < 0)
+				return arc;
+		}
+		return rc;
+	}
 	if ((rc = db_put(txn, DB_ACCOUNTS, s->key, strlen(s->key), s->val, s->len)) != 0)
 		return rc;
 	if (s->event != NULL &&

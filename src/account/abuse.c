@@ -15,6 +15,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
@@ -265,7 +266,9 @@ account_status_update(void *arg, const char *cur, size_t curlen, char **out, siz
 	int from, to;
 
 	if (cur == NULL || (a = account_parse(cur, curlen)) == NULL)
-		return 0;	/* deleted meanwhile (or unreadable): nothing to move */
+		/* deleted meanwhile (or unreadable): nothing to move, never
+		 * written back (that would bring a deleted account back) */
+		return cur == NULL && c->must_exist ? EIDRM : 0;
 	from = a->pol.suspended ? ACCOUNT_SUSPENDED : (int)a->pol.status;
 	c->from = from;
 	if (c->mode == ACCOUNT_CHANGE_RAISE) {

@@ -1355,6 +1355,7 @@ cmd_review_account_status(struct control_req *req, int suspend)
 	 * by a trigger or another command is kept, not overwritten) */
 	op->change = account_status_change_new(name, ACCOUNT_CHANGE_SET,
 	    suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE, suspend ? "review" : "resumed", NULL);
+	op->change->must_exist = 1;	/* deleted since account_load(): say so */
 	log_info("event=account_status account=%s status=%s by=review", name,
 	    account_strstatus(suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE));
 	/* the status, its event, the account's mail and the record: one transaction */

@@ -198,6 +198,8 @@ static const struct reply_def replies[R__COUNT] = {
 	E(R_CHANGED_MEANWHILE, TEMPFAIL, 451, "4.3.0",
 	    "The record changed while the command ran (an automatic status change or "
 	    "another command came first); nothing was stored, run it again"),
+	E(R_RECORD_GONE, PERMFAIL, 550, "5.0.0",
+	    "The record was deleted while the command ran; nothing was stored"),
 	E(R_STORAGE_FULL, TEMPFAIL, 452, "4.3.1",
 	    "Insufficient system storage"),
 	E(R_NO_SUCH_MESSAGE, PERMFAIL, 550, "5.1.0",

@@ -20,7 +20,14 @@ the record before the suspension was applied).  Then the writer runs:
   that error), written with the refusal in the writer's transaction,
   not a second one by the control server when the command finished;
 - `account add` of a name that exists still says "already exists";
-- run again, `account passwd` works and the account stays suspended.
+- run again, `account passwd` works and the account stays suspended;
+- a second `review suspend` changes nothing and still has its audit
+  record (the writer found nothing to move and wrote none);
+- `account delete` first, `review suspend` second (it found the
+  account before the delete was applied): the account stays deleted
+  (the status move never writes a record back that is gone), and the
+  suspend fails, saying the record was deleted meanwhile, with one
+  audit record (failed) and no account_status event.
 """
 
 import ctypes
@@ -83,14 +90,13 @@ def finish(r):
 
 
 def main():
-    plan(9)
+    plan(16)
     p = Postern(name="acas").start()
     r = p.posternctl("account", "add", "acme", "--domain", "acme.test",
                      "--password-stdin", input="first-password\n")
     if r.returncode != 0:
         bail_out("account add: %s" % r.stderr)
     before = p.posternctl_json("account", "show", "acme")
-    audit0 = len(p.posternctl_json("audit", "list")["audit"])
 
     stall = WriterStall(queue_dir(p))
     stall.hold()
@@ -116,7 +122,7 @@ def main():
     ev = [e for e in p.posternctl_json("queue", "events")["events"]
           if e.get("event") == "account_status" and e.get("account") == "acme"]
     is_(len(ev), 1, "one account_status event (%s)" % ev)
-    audit = p.posternctl_json("audit", "list")["audit"][audit0:]
+    audit = p.posternctl_json("audit", "list")["audit"]
     pw_rec = [x for x in audit if x.get("cmd") == "account.passwd"]
     ok(len(pw_rec) == 1 and pw_rec[0].get("status") != "ok" and
        "changed while" in (pw_rec[0].get("error") or ""),
@@ -131,6 +137,45 @@ def main():
     ok(a.get("status") == "suspended",
        "and the account stays suspended (%s)" % a.get("status"))
     is_(before.get("name"), "acme", "account show before the race")
+    # a suspension that finds the account suspended already changes nothing, and is audited
+    r = p.posternctl("review", "suspend", "acme", "--reason", "again")
+    is_(r.returncode, 0, "review suspend of a suspended account (%s)" % r.stderr.strip())
+    rs = [x for x in p.posternctl_json("audit", "list")["audit"]
+          if x.get("cmd") == "review.suspend" and x.get("target") == "acme"]
+    is_(len(rs), 2, "both suspensions of acme have their audit record, the no-op too (%d)" %
+        len(rs))
+
+    # ---- an account deleted while a reviewer's suspension waits: not brought back
+    r = p.posternctl("account", "add", "gone", "--domain", "gone.test")
+    if r.returncode != 0:
+        bail_out("account add gone: %s" % r.stderr)
+    stall = WriterStall(queue_dir(p))
+    stall.hold()
+    try:
+        dele = ctl_bg(p, "account", "delete", "gone")
+        wait_for(lambda: "event=account_deleted account=gone" in p.log(), 30,
+                 what="the delete submitted")
+        susp = ctl_bg(p, "review", "suspend", "gone", "--reason", "cas test")
+        wait_for(lambda: "event=account_status account=gone status=suspended by=review" in p.log(),
+                 30, what="the suspension submitted")
+    finally:
+        stall.release()
+    _, err_d = finish(dele)
+    _, err_s = finish(susp)
+    is_(dele.returncode, 0, "account delete: done (%s)" % err_d.strip())
+    r = p.posternctl("account", "show", "gone")
+    ok(r.returncode != 0, "the suspension after it did not bring the account back (%d %s)" %
+       (r.returncode, r.stdout.strip()[:80]))
+    ok(susp.returncode == 1 and "deleted while the command ran" in err_s,
+       "review suspend of the account deleted meanwhile fails and says so (%d: %s)" %
+       (susp.returncode, err_s.strip()))
+    ev = [e for e in p.posternctl_json("queue", "events")["events"]
+          if e.get("event") == "account_status" and e.get("account") == "gone"]
+    is_(ev, [], "no account_status event for it")
+    audit = p.posternctl_json("audit", "list")["audit"]
+    rs = [x for x in audit if x.get("cmd") == "review.suspend" and x.get("target") == "gone"]
+    ok(len(rs) == 1 and rs[0].get("status") == 1, "one audit record for that suspend, failed (%s)" %
+       rs)
     p.stop()
 
 
