@@ -22,8 +22,8 @@ EXTRA_DIST += tests/integration/test_smtp_deadlines.py
 # one slow message holds neither the loop nor the others' 250 (issue 20 item 4)
 TESTS += tests/integration/test_eom_pool.py
 EXTRA_DIST += tests/integration/test_eom_pool.py
-TESTS += tests/integration/test_eom_inline.py
-EXTRA_DIST += tests/integration/test_eom_inline.py
+TESTS += tests/integration/test_eom_inline.py tests/integration/test_eom_inline_faults.py
+EXTRA_DIST += tests/integration/test_eom_inline.py tests/integration/test_eom_inline_faults.py
 # issue 20 item 3: several SMTP event loops (smtpd_loops)
 TESTS += tests/integration/test_smtpd_loops.py tests/integration/test_loops_existing.sh
 EXTRA_DIST += tests/integration/test_smtpd_loops.py tests/integration/test_loops_existing.sh

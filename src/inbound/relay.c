@@ -1360,7 +1360,10 @@ static void relay_policy_done(uv_work_t *w, int status);
 static int
 relay_eom_dispatch(struct relay *r, struct relay_job *j)
 {
-	if (policy_msg_len(&j->pm) <= (size_t)r->cfg->smtpd_eom_inline_max) {
+	/* the size as received (postern.conf(5)), not the fields added to
+	 * it; 0 is "never on the loop", an empty message included */
+	if (r->cfg->smtpd_eom_inline_max > 0 &&
+	    j->pm.data.len <= (size_t)r->cfg->smtpd_eom_inline_max) {
 		r->stats.eom_loop++;
 		relay_policy_work(&j->work);
 		relay_policy_done(&j->work, 0);	/* may free J */
