@@ -197,7 +197,7 @@ check_message(struct check *c, const char *id)
 		} else if (c->q->have_master) {
 			/* present is not enough: a damaged slot keeps its magic */
 			unsigned char dk[CRYPTO_KEY_LEN];
-			int krc = data_key(c->q, c->txn, m->account, id, r.slot, dk);
+			int krc = data_key_disk(c->q, c->txn, m->account, id, r.slot, dk);
 
 			crypto_wipe(dk, sizeof(dk));
 			if (krc == -EBADMSG && still_named(c, id, NULL, r.slot) &&

@@ -147,21 +147,39 @@ keys_forget(struct queue *q, const char *account)
 	pthread_mutex_unlock(&q->keys_lock);
 }
 
-/* Unwrap the data key of message ID of ACCOUNT from slot SLOT. */
-int
-data_key(struct queue *q, struct db_txn *txn, const char *account, const char *id,
-    uint64_t slot, unsigned char *dk)
+static int
+data_key_from(struct queue *q, struct db_txn *txn, const char *account, const char *id,
+    uint64_t slot, unsigned char *dk, int disk)
 {
 	unsigned char ak[CRYPTO_KEY_LEN];
 	int rc;
 
 	if (slot == 0)
 		return -ENOENT;
+	/* the account's key first: a shredded account's messages stay
+	 * unreadable whatever the derived-key cache holds */
 	if ((rc = queue_account_key(q, txn, account, 0, ak)) != 0)
 		return rc;
-	rc = ks_data_key(q->ks, q->master, ak, id, slot, dk);
+	rc = disk ? ks_data_key_disk(q->ks, q->master, ak, id, slot, dk) :
+	    ks_data_key(q->ks, q->master, ak, id, slot, dk);
 	crypto_wipe(ak, sizeof(ak));
 	return rc;
+}
+
+/* Unwrap the data key of message ID of ACCOUNT from slot SLOT. */
+int
+data_key(struct queue *q, struct db_txn *txn, const char *account, const char *id,
+    uint64_t slot, unsigned char *dk)
+{
+	return data_key_from(q, txn, account, id, slot, dk, 0);
+}
+
+/* The same from the key store file, never from memory (queue check). */
+int
+data_key_disk(struct queue *q, struct db_txn *txn, const char *account, const char *id,
+    uint64_t slot, unsigned char *dk)
+{
+	return data_key_from(q, txn, account, id, slot, dk, 1);
 }
 
 /* Delete the body chunks of ID and forget its data key (crypto-shredding). */

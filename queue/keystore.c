@@ -44,11 +44,23 @@
  *    never a referenced slot zeroed;
  *  - at start (ks_reconcile) every slot no record references is zeroed.
  * Slots written by an aborted batch are zeroed and reused.
+ *
+ * Derived data keys (issue 20 item 2): a relayed message's data key was
+ * derived three times after its commit (taking it for delivery, reading
+ * its body, recording the result), each a pread of its slot, an AES-GCM
+ * open and an HMAC.  The last DKC_N are kept in memory only, by slot,
+ * message id and account key (a reused slot misses; one master key per
+ * cache, a lookup under another bypasses it), under their own mutex for
+ * every thread that reads.  An entry is wiped when its slot is forgotten
+ * (ks_forget, before the slot is zeroed) or given back by an aborted
+ * batch, every entry when an account key is forgotten, and all at
+ * close; ks_data_key_disk() (queue check) always reads the slot.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +108,85 @@ struct keystore {
 	size_t taken_n, taken_cap;
 	int pool_used;			/* a slot was ever taken: refill when idle */
 	struct journal *journal;	/* borrowed: erasures are journalled (journal.c) */
+	/* derived data keys (top of the file), any thread, under dkc_mu */
+	pthread_mutex_t dkc_mu;
+	struct dkc_entry {
+		uint64_t slot;		/* 0: empty */
+		char id[QUEUE_ID_LEN + 1];
+		unsigned char ak[CRYPTO_KEY_LEN];
+		unsigned char dk[CRYPTO_KEY_LEN];
+	} *dkc;
+	unsigned char dkc_master[CRYPTO_KEY_LEN];
+	int dkc_have_master;
 };
+
+#define DKC_N 1024
+
+static struct dkc_entry *
+dkc_at(struct keystore *ks, uint64_t s)
+{
+	return &ks->dkc[(s * 0x9E3779B97F4A7C15ull) >> 54];	/* 10 bits: DKC_N */
+}
+
+/* Under dkc_mu: may the cache serve MASTER (SET: the first master it
+ * sees after a derivation that worked is the one it serves)? */
+static int
+dkc_master_ok(struct keystore *ks, const unsigned char *master, int set)
+{
+	if (!ks->dkc_have_master && set) {
+		memcpy(ks->dkc_master, master, CRYPTO_KEY_LEN);
+		ks->dkc_have_master = 1;
+	}
+	return ks->dkc_have_master && crypto_equal(ks->dkc_master, master, CRYPTO_KEY_LEN);
+}
+
+static int
+dkc_get(struct keystore *ks, const unsigned char *master, const unsigned char *ak, uint64_t s,
+    const char *id, unsigned char *dk)
+{
+	struct dkc_entry *e;
+	int hit;
+
+	pthread_mutex_lock(&ks->dkc_mu);
+	e = dkc_at(ks, s);
+	hit = e->slot == s && strcmp(e->id, id) == 0 && dkc_master_ok(ks, master, 0) &&
+	    crypto_equal(e->ak, ak, CRYPTO_KEY_LEN);
+	if (hit)
+		memcpy(dk, e->dk, CRYPTO_KEY_LEN);
+	pthread_mutex_unlock(&ks->dkc_mu);
+	return hit;
+}
+
+static void
+dkc_put(struct keystore *ks, const unsigned char *master, const unsigned char *ak, uint64_t s,
+    const char *id, const unsigned char *dk)
+{
+	struct dkc_entry *e;
+
+	if (strlen(id) > QUEUE_ID_LEN)
+		return;
+	pthread_mutex_lock(&ks->dkc_mu);
+	if (dkc_master_ok(ks, master, 1)) {
+		e = dkc_at(ks, s);
+		e->slot = s;
+		str_copy(e->id, id, sizeof(e->id));
+		memcpy(e->ak, ak, CRYPTO_KEY_LEN);
+		memcpy(e->dk, dk, CRYPTO_KEY_LEN);
+	}
+	pthread_mutex_unlock(&ks->dkc_mu);
+}
+
+/* Wipe the entry of slot S, or (S 0) every entry. */
+static void
+dkc_drop(struct keystore *ks, uint64_t s)
+{
+	pthread_mutex_lock(&ks->dkc_mu);
+	if (s == 0)
+		crypto_wipe(ks->dkc, DKC_N * sizeof(*ks->dkc));
+	else if (dkc_at(ks, s)->slot == s)
+		crypto_wipe(dkc_at(ks, s), sizeof(*ks->dkc));
+	pthread_mutex_unlock(&ks->dkc_mu);
+}
 
 static void pool_drain(struct keystore *ks);
 static int u64_cmp(const void *a, const void *b);
@@ -151,6 +241,8 @@ ks_open(struct keystore **out, const char *dir, int readonly, char *err, size_t 
 	struct stat st;
 
 	ks->readonly = readonly;
+	ks->dkc = xcalloc(DKC_N, sizeof(*ks->dkc));
+	pthread_mutex_init(&ks->dkc_mu, NULL);
 	ks->path = xasprintf("%s/keys", dir);
 	ks->fd = open(ks->path, (readonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
 	if (ks->fd < 0) {
@@ -203,6 +295,10 @@ ks_close(struct keystore *ks)
 		return;
 	pool_drain(ks);
 	close(ks->fd);
+	crypto_wipe(ks->dkc, DKC_N * sizeof(*ks->dkc));
+	crypto_wipe(ks->dkc_master, sizeof(ks->dkc_master));
+	free(ks->dkc);
+	pthread_mutex_destroy(&ks->dkc_mu);
 	free(ks->pool);
 	free(ks->taken);
 	list_clear(&ks->free);
@@ -487,6 +583,7 @@ ks_take(struct keystore *ks, const unsigned char *master, const unsigned char *a
 	    ks->taken_n + 1 > ks->taken_cap ? ks->taken_cap * 2 : ks->taken_cap);
 	ks->taken[ks->taken_n++] = *e;
 	pool_derive(ak, e->slot, id, e->secret, dk);
+	dkc_put(ks, master, ak, e->slot, id, dk);	/* delivery reads it next */
 	*slot_out = e->slot;
 	pool_wipe(e, 1);
 	ks->pool_used = 1;
@@ -521,14 +618,31 @@ pool_batch_end(struct keystore *ks, int committed)
 	if (ks->taken_n * 2 > ks->pool_target)
 		ks->pool_target = ks->taken_n * 2 > KS_POOL_MAX ? KS_POOL_MAX : ks->taken_n * 2;
 	if (!committed)
-		for (i = 0; i < ks->taken_n; i++)
+		for (i = 0; i < ks->taken_n; i++) {
 			list_push(&ks->added, ks->taken[i].slot);
+			dkc_drop(ks, ks->taken[i].slot);	/* no message has it */
+		}
 	pool_wipe(ks->taken, ks->taken_n);
 	ks->taken_n = 0;
 }
 
 int
 ks_data_key(struct keystore *ks, const unsigned char *master, const unsigned char *ak,
+    const char *id, uint64_t s, unsigned char *dk)
+{
+	int rc;
+
+	if (ks == NULL || s == 0)
+		return -ENOENT;
+	if (dkc_get(ks, master, ak, s, id, dk))
+		return 0;
+	if ((rc = ks_data_key_disk(ks, master, ak, id, s, dk)) == 0)
+		dkc_put(ks, master, ak, s, id, dk);
+	return rc;
+}
+
+int
+ks_data_key_disk(struct keystore *ks, const unsigned char *master, const unsigned char *ak,
     const char *id, uint64_t s, unsigned char *dk)
 {
 	unsigned char slot[KS_SLOT_LEN], secret[CRYPTO_KEY_LEN];
@@ -625,9 +739,12 @@ ks_slot_used(struct keystore *ks, uint64_t s)
 void
 ks_forget(struct keystore *ks, uint64_t s, enum ks_kind kind, const char *owner)
 {
-	if (ks != NULL && s != 0)
+	if (ks != NULL && s != 0) {
 		list_push_owner(&ks->forget, s, xasprintf("%s %s",
 		    kind == KS_ACCOUNT ? "account" : "msg", owner));
+		/* an account's key: every data key it derived goes too */
+		dkc_drop(ks, kind == KS_ACCOUNT ? 0 : s);
+	}
 }
 
 int

@@ -124,8 +124,12 @@ int ks_pool_fill(struct keystore *ks, const unsigned char *master, size_t want);
 /* Writer thread, nothing pending: top the pool up once it is half used. */
 void ks_pool_idle(struct keystore *ks, const unsigned char *master);
 /* Any thread: the data key of message ID (account key AK) in slot S,
- * either format; -ENOENT when zeroed, -EBADMSG when it does not open. */
+ * either format; -ENOENT when zeroed, -EBADMSG when it does not open.
+ * From the derived-key cache when it holds it (top of keystore.c). */
 int ks_data_key(struct keystore *ks, const unsigned char *master, const unsigned char *ak,
+    const char *id, uint64_t s, unsigned char *dk);
+/* The same from the slot on disk, never from the cache (queue check). */
+int ks_data_key_disk(struct keystore *ks, const unsigned char *master, const unsigned char *ak,
     const char *id, uint64_t s, unsigned char *dk);
 /* Any thread: 1 when slot S holds a key (queue check). */
 int ks_slot_used(struct keystore *ks, uint64_t s);
@@ -466,6 +470,9 @@ int msg_wants_outbox(struct db_txn *txn, const char *id);
 void keys_forget(struct queue *q, const char *account);
 /* Unwrap the data key of message ID of ACCOUNT from key store slot SLOT. */
 int data_key(struct queue *q, struct db_txn *txn, const char *account, const char *id,
+    uint64_t slot, unsigned char *dk);
+/* The same read from the key store file, never from its derived-key cache. */
+int data_key_disk(struct queue *q, struct db_txn *txn, const char *account, const char *id,
     uint64_t slot, unsigned char *dk);
 /* Delete the body chunks of ID and forget its data key (crypto-shredding:
  * the slot is zeroed once the batch commits); R->slot becomes 0. */

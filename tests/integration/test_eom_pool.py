@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: ISC
 """test_eom_pool: one slow message holds neither the loop nor the other
 messages (issue 20 item 4; src/inbound/relay.c runs the end-of-message
-stages in libuv's pool, sized by smtpd_eom_threads).
+stages of a message over smtpd_eom_inline_max, 64 KiB by default, in
+libuv's pool, sized by smtpd_eom_threads; a small one's on its loop,
+test_eom_inline).
 
 A 20 MiB message of words and invoice numbers (DLP scanning, spam
 tokenizing and the commit of 20 MiB take a while) is sent on one

@@ -209,10 +209,44 @@ test_pool(void)
 	ok(file_size(path) <= size_before + KS_SLOT_LEN, "pool: the refill reuses the zeroed slots "
 	    "(%lld, %lld)", (long long)file_size(path), (long long)size_before);
 
+	{
+		/* issue 20: derived data keys are kept in memory (by slot, id
+		 * and account key) until their slot or account is forgotten */
+		unsigned char junk[KS_SLOT_LEN];
+		uint64_t sa, sacct;
+		int fd = open(path, O_RDWR);
+
+		is_int(ks_take(ks, master, ak, "msgA", &sa, dk2), 0, "cache: take");
+		ks_batch_end(ks, 1);
+		is_int(ks_put(ks, master, KS_ACCOUNT, "acme", ak, &sacct), 0, "cache: an account key");
+		ks_presync(ks);
+		ks_batch_end(ks, 1);
+		memset(junk, 0x5a, sizeof(junk));
+		ok(fd >= 0 && pwrite(fd, junk, 4, (off_t)(sa * KS_SLOT_LEN + 8)) == 4,
+		    "cache: damage msgA's slot on disk");
+		is_int(ks_data_key(ks, master, ak, "msgA", sa, out), 0,
+		    "cache: its data key comes from memory");
+		is_mem(out, 32, dk2, 32, "cache: the one derived at the take");
+		is_int(ks_data_key_disk(ks, master, ak, "msgA", sa, out), -EBADMSG,
+		    "cache: ks_data_key_disk reads the damaged slot (queue check sees it)");
+		is_int(ks_data_key(ks, master, ak2, "msgA", sa, out), -EBADMSG,
+		    "cache: under another account key it is not served");
+		ks_forget(ks, sacct, KS_ACCOUNT, "acme");
+		is_int(ks_data_key(ks, master, ak, "msgA", sa, out), -EBADMSG,
+		    "cache: an account key forgotten: every kept data key goes");
+		ks_batch_end(ks, 1);
+		ks_forget(ks, sa, KS_MESSAGE, "msgA");
+		ks_batch_end(ks, 1);
+		if (fd >= 0)
+			close(fd);
+	}
+
+	is_int(ks_data_key(ks, master, ak, "msg1", s1, out), 0, "pool: msg1's data key (kept)");
 	ks_forget(ks, s1, KS_MESSAGE, "msg1");
 	ks_batch_end(ks, 1);
 	is_int(slot_is_zero(path, s1), 1, "pool: a forgotten pool slot is zeroed after the commit");
-	is_int(ks_data_key(ks, master, ak, "msg1", s1, out), -ENOENT, "pool: and reads as shredded");
+	is_int(ks_data_key(ks, master, ak, "msg1", s1, out), -ENOENT, "pool: and reads as shredded, "
+	    "not from memory");
 
 	/* 40 committed takes: below half the pool, the idle refill tops it up */
 	for (i = 0; i < 40; i++) {
@@ -645,7 +679,7 @@ main(void)
 	snprintf(tmp, sizeof(tmp), "%s/test_keystore.XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(tmp) == NULL)
 		fatal("mkdtemp");
-	plan(59 + 34 + 13 + 5);
+	plan(59 + 34 + 13 + 5 + 9);
 	test_store();
 	test_pool();
 	test_torn();
