@@ -63,7 +63,7 @@ def dsns(sink):
 
 
 def main():
-    plan(10)
+    plan(14)
     sink = Sink(host="127.0.0.2", name="moot").start()
     p = Postern(name="moot", conf={
         "smtpd_loops": "1",
@@ -109,6 +109,31 @@ def main():
     is_(r.returncode, 0, "the remote's 5.1.1 still lists the address (%s)" % r.stdout.strip())
     # every DSN is in by now (the late results were recorded above)
     is_(len(dsns(sink)), n_dsn + 1, "two operator bounces, two DSNs, none for the late results")
+
+    # ---- account delete (its key shredded) while its message is in flight
+    r = p.posternctl("account", "add", "shop", "--domain", "shop.test", "--password-stdin",
+                     input="pw-shop-secret\n")
+    if r.returncode != 0:
+        bail_out("account add: %s" % r.stderr)
+    sink.on_rcpt("late@acct.test", "sleep 3")
+    ev0 = len(sink.events())
+    code, text = p.send("app@shop.test", ["late@acct.test"], "Subject: a\r\n\r\nx\r\n",
+                        listener="submission", auth=("shop", "pw-shop-secret"))
+    qid = queue_id(text)
+    wait_for(lambda: any(e["ev"] == "mail" for e in sink.events()[ev0:]), 30,
+             what="the account's message in flight")
+    r = p.posternctl("account", "delete", "shop")
+    is_(r.returncode, 0, "account delete while its message is in flight")
+    attempt_logged(p, qid)
+    log = p.log()
+    ok("event=report_held" not in log and "queue_writes_failing" not in log and
+       ("qid=%s event=report_failed" % qid) not in log,
+       "its late result is recorded, not held or failed")
+    code, _ = p.send("s@sender.test", ["after@ok.test"], "Subject: after\r\n\r\nx\r\n")
+    wait_for(lambda: any("after@ok.test" in m.rcpt_tos for m in sink.messages()), 30,
+             what="the next message delivered")
+    ok(True, "delivery goes on after it")
+    is_(len(dsns(sink)), n_dsn + 1, "no DSN for the deleted account's message")
     p.stop()
     sink.stop()
 
