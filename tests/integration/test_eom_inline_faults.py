@@ -9,6 +9,9 @@ its edges, with one SMTP loop (issue 20 verifier):
 - a client that disconnects right after the final dot, of a message
   that is accepted (it is queued all the same) and of one refused on
   the loop (dlp_action_card = reject): the daemon goes on serving;
+- BDAT LAST of a message refused on the loop, the next transaction
+  (MAIL, RCPT, BDAT LAST) and NOOP pipelined behind the chunk: one
+  answer each, in order;
 - smtpd_eom_inline_max = 0 after a reload sends every message to the
   pool, an empty one ("DATA" then ".") included, as postern.conf(5)
   says;
@@ -79,7 +82,7 @@ def queued(p):
 
 
 def main():
-    plan(15)
+    plan(18)
     mport = free_port()
     p = Postern(name="eomfaults", conf={
         "smtpd_relay_networks": "127.0.0.0/8",
@@ -118,6 +121,21 @@ def main():
     c.close()
     ok(wait_for(lambda: re.search(r"event=reject reason=policy", p.log()), 30,
                 what="the refusal decided"), "gone after the final dot of a refused one")
+    # ---- BDAT (RFC 3030): a refusal on the loop with the next commands behind the chunk
+    c = ehlo_session(p, timeout=30)
+    c.cmd("MAIL FROM:<a@example.test>")
+    c.cmd("RCPT TO:<b@example.net>")
+    bad = text_of(700, "card " + CARD + "\r\n")
+    good = text_of(300)
+    c.send("BDAT %d LAST\r\n%sMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.net>\r\n"
+           "BDAT %d LAST\r\n%sNOOP\r\n" % (len(bad), bad, len(good), good))
+    codes = [g[0] if g else None for g in (c.reply() for _ in range(5))]
+    is_(codes, [550, 250, 250, 250, 250],
+        "BDAT LAST refused on the loop, then MAIL, RCPT, BDAT LAST (queued), NOOP pipelined")
+    r = c.cmd("NOOP")
+    is_(r[0] if r else None, 250, "and in step after them")
+    c.cmd("QUIT")
+    c.close()
     is_(one(p, text_of(500)), 250, "the daemon serves the next session")
     ok(p.running(), "posternd still runs")
 
