@@ -12,6 +12,8 @@ its edges, with one SMTP loop (issue 20 verifier):
 - BDAT LAST of a message refused on the loop, the next transaction
   (MAIL, RCPT, BDAT LAST) and NOOP pipelined behind the chunk: one
   answer each, in order;
+- reloads flipping smtpd_eom_inline_max while four clients send: every
+  message is queued and runs its stages once, on the loop or in the pool;
 - smtpd_eom_inline_max = 0 after a reload sends every message to the
   pool, an empty one ("DATA" then ".") included, as postern.conf(5)
   says;
@@ -28,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
@@ -82,7 +85,7 @@ def queued(p):
 
 
 def main():
-    plan(18)
+    plan(20)
     mport = free_port()
     p = Postern(name="eomfaults", conf={
         "smtpd_relay_networks": "127.0.0.0/8",
@@ -138,6 +141,27 @@ def main():
     c.close()
     is_(one(p, text_of(500)), 250, "the daemon serves the next session")
     ok(p.running(), "posternd still runs")
+
+    # ---- SIGHUP flipping the limit while four clients send
+    rs = runs(mport)
+    codes = []
+
+    def client(k):
+        for i in range(10):
+            codes.append(one(p, text_of(1000 + 10 * k + i)))
+    ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for lim in ("0", "64k", "0", "4k"):
+        p.write_conf({"smtpd_eom_inline_max": lim})
+        p.reload()
+    for t in ts:
+        t.join(120)
+    re_ = runs(mport)
+    ok(codes == [250] * 40, "40 messages while reloads flip smtpd_eom_inline_max: all queued (%s)"
+       % sorted(set(codes)))
+    is_((re_["loop"] - rs["loop"]) + (re_["pool"] - rs["pool"]), 40,
+        "each ran once, on the loop or in the pool (%s -> %s)" % (rs, re_))
 
     # ---- 0: every message to the pool, an empty one too
     p.write_conf({"smtpd_eom_inline_max": "0"})
