@@ -165,6 +165,8 @@ char *account_status_event(const char *account, int status, const char *why,
  * HAVE_RATES).  FROM gets the status the record had.  A record deleted
  * meanwhile is never written back: nothing for the triggers, EIDRM
  * (the command fails, R_RECORD_GONE) with MUST_EXIST (a reviewer).
+ * The callers log the move (event=account_status) only when MOVED: a
+ * move another change made first is not claimed twice.
  */
 enum account_change_mode { ACCOUNT_CHANGE_RAISE, ACCOUNT_CHANGE_SET };
 struct account_status_change {
@@ -177,6 +179,8 @@ struct account_status_change {
 	int have_rates;
 	struct abuse_rates rates;
 	int from;			/* out */
+	int moved;			/* out: the writer changed the record (its
+					 * queue_kv_update() *CHANGED) */
 };
 struct account_status_change *account_status_change_new(const char *name,
     enum account_change_mode mode, int status, const char *why, const struct abuse_rates *rates);

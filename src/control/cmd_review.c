@@ -931,6 +931,11 @@ complaint_stored(void *arg, const struct outcome *o)
 
 	if (o->kind != OUTCOME_OK)
 		log_warn("account=%s event=account_status_failed reason=\"%s\"", c->name, o->text);
+	else if (c->moved)
+		log_warn("account=%s event=account_status status=%s reason=complaint_rate "
+		    "messages=%llu complaint_permille=%u", c->name,
+		    account_strstatus((enum account_status)c->status),
+		    (unsigned long long)c->rates.messages, c->rates.complaint_pm);
 	free(c);
 }
 
@@ -990,11 +995,9 @@ complaint_check(struct control_req *req, const char *id)
 	}
 	/* moved by the writer on the record as it is then (account_status_update) */
 	c = account_status_change_new(a->name, ACCOUNT_CHANGE_RAISE, want, "complaint_rate", &rates);
-	log_warn("account=%s event=account_status status=%s reason=complaint_rate messages=%llu "
-	    "complaint_permille=%u", a->name, account_strstatus(want),
-	    (unsigned long long)rates.messages, rates.complaint_pm);
-	if (queue_kv_update(req->queue, QUEUE_T_ACCOUNTS, a->name, account_status_update, c, NULL,
-	    complaint_stored, c) != 0) {
+	/* logged by complaint_stored when the writer made the move */
+	if (queue_kv_update(req->queue, QUEUE_T_ACCOUNTS, a->name, account_status_update, c,
+	    &c->moved, complaint_stored, c) != 0) {
 		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
 		free(c);
 	}
@@ -1315,7 +1318,12 @@ acct_op_done(void *arg, const struct outcome *o)
 	json_kv_str(out, "name", op->name);
 	json_kv_str(out, "status", op->suspend ? "suspended" : "active");
 	json_kv_uint(out, op->suspend ? "held" : "released", op->changed);
+	json_kv_bool(out, "changed", op->change->moved);
 	json_obj_end(out);
+	/* the move, when the writer made one (not when it found it made) */
+	if (op->change->moved)
+		log_info("event=account_status account=%s status=%s by=review", op->name,
+		    account_strstatus(op->suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE));
 	log_info("event=review account=%s change=%s messages=%zu role=%s", op->name,
 	    op->suspend ? "suspend" : "resume", op->changed, control_strrole(req->role));
 	control_finish(req, CONTROL_OK);
@@ -1356,11 +1364,11 @@ cmd_review_account_status(struct control_req *req, int suspend)
 	op->change = account_status_change_new(name, ACCOUNT_CHANGE_SET,
 	    suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE, suspend ? "review" : "resumed", NULL);
 	op->change->must_exist = 1;	/* deleted since account_load(): say so */
-	log_info("event=account_status account=%s status=%s by=review", name,
-	    account_strstatus(suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE));
 	/* the status, its event, the account's mail and the record: one transaction */
+	log_info("event=account_status_requested account=%s status=%s by=review", name,
+	    account_strstatus(suspend ? ACCOUNT_SUSPENDED : ACCOUNT_ACTIVE));
 	rc = queue_review_account_update(req->queue, name, account_status_update, op->change,
-	    suspend, NULL, control_audit_txn(req, 0), &op->changed, acct_op_done, op);
+	    suspend, &op->change->moved, control_audit_txn(req, 0), &op->changed, acct_op_done, op);
 	if (rc != 0) {
 		free(op->change);
 		free(op);

@@ -1403,6 +1403,9 @@ relay_compromise_stored(void *arg, const struct outcome *o)
 
 	if (o->kind != OUTCOME_OK)
 		log_warn("account=%s event=account_status_failed reason=\"%s\"", c->name, o->text);
+	else if (c->moved)
+		log_warn("account=%s event=account_status status=suspended reason=compromise",
+		    c->name);
 	free(c);
 }
 
@@ -1459,10 +1462,11 @@ relay_compromise(struct relay *r, struct relay_job *j, struct relay_session *rs)
 	c = account_status_change_new(a->name, ACCOUNT_CHANGE_RAISE, ACCOUNT_SUSPENDED,
 	    "compromise", NULL);
 	c->set_suspended = 1;
-	log_warn("sid=%s account=%s event=account_status status=suspended reason=compromise "
-	    "score=%.2f", rs->id, a->name, score);
-	if (queue_review_account_update(r->q, a->name, account_status_update, c, 1, NULL, NULL,
-	    NULL, relay_compromise_stored, c) != 0) {
+	/* the pattern is this session's; the move is logged by
+	 * relay_compromise_stored when the writer made it */
+	log_warn("sid=%s account=%s event=compromise_suspected score=%.2f", rs->id, a->name, score);
+	if (queue_review_account_update(r->q, a->name, account_status_update, c, 1, &c->moved,
+	    NULL, NULL, relay_compromise_stored, c) != 0) {
 		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
 		free(c);
 	}

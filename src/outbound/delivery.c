@@ -404,6 +404,11 @@ trigger_stored(void *arg, const struct outcome *o)
 
 	if (o->kind != OUTCOME_OK)
 		log_warn("account=%s event=account_status_failed reason=\"%s\"", tc->name, o->text);
+	else if (tc->change->moved)
+		log_warn("account=%s event=account_status status=%s reason=bounce_rate window=%llu "
+		    "bounce_permille=%u", tc->name,
+		    account_strstatus((enum account_status)tc->change->status),
+		    (unsigned long long)tc->change->rates.messages, tc->change->rates.bounce_pm);
 	if (!dl->stopped) {
 		/* written (or not): the next bounce reads the record again */
 		pthread_mutex_lock(&dl->set->abuse_mu);
@@ -472,9 +477,6 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 	}
 	hash_puts(dl->set->moving, a->name, (void *)((uintptr_t)want + 1));
 	pthread_mutex_unlock(&dl->set->abuse_mu);
-	log_warn("account=%s event=account_status status=%s reason=bounce_rate window=%llu "
-	    "bounce_permille=%u", a->name, account_strstatus((enum account_status)want),
-	    (unsigned long long)rates.messages, rates.bounce_pm);
 	tc = xcalloc(1, sizeof(*tc));
 	tc->dl = dl;
 	tc->name = xstrdup(a->name);
@@ -484,8 +486,9 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 	tc->change = account_status_change_new(a->name, ACCOUNT_CHANGE_RAISE, want, "bounce_rate",
 	    &rates);
 	dl->pending_commits++;	/* trigger_stored comes back to this engine */
+	/* logged by trigger_stored when the writer made the move */
 	if (queue_kv_update(dl->q, QUEUE_T_ACCOUNTS, a->name, account_status_update, tc->change,
-	    NULL, trigger_stored, tc) != 0) {
+	    &tc->change->moved, trigger_stored, tc) != 0) {
 		dl->pending_commits--;
 		log_warn("account=%s event=account_status_failed reason=\"cannot queue\"", a->name);
 		pthread_mutex_lock(&dl->set->abuse_mu);

@@ -22,7 +22,10 @@ the record before the suspension was applied).  Then the writer runs:
 - `account add` of a name that exists still says "already exists";
 - run again, `account passwd` works and the account stays suspended;
 - a second `review suspend` changes nothing and still has its audit
-  record (the writer found nothing to move and wrote none);
+  record (the writer found nothing to move and wrote none), and the log
+  line of the move (event=account_status) comes once, when the writer
+  made it (the triggers and review commands logged a move before the
+  writer decided, so also one it then found made or the record gone);
 - `account delete` first, `review suspend` second (it found the
   account before the delete was applied): the account stays deleted
   (the status move never writes a record back that is gone), and the
@@ -33,6 +36,7 @@ the record before the suspension was applied).  Then the writer runs:
 import ctypes
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -90,7 +94,7 @@ def finish(r):
 
 
 def main():
-    plan(16)
+    plan(17)
     p = Postern(name="acas").start()
     r = p.posternctl("account", "add", "acme", "--domain", "acme.test",
                      "--password-stdin", input="first-password\n")
@@ -102,7 +106,7 @@ def main():
     stall.hold()
     try:
         susp = ctl_bg(p, "review", "suspend", "acme", "--reason", "cas test")
-        wait_for(lambda: "event=account_status account=acme status=suspended by=review" in p.log(),
+        wait_for(lambda: "event=account_status_requested account=acme status=suspended by=review" in p.log(),
                  30, what="the suspension submitted")
         pw = ctl_bg(p, "account", "passwd", "acme", "--password-stdin",
                     input="second-password\n")
@@ -144,6 +148,9 @@ def main():
           if x.get("cmd") == "review.suspend" and x.get("target") == "acme"]
     is_(len(rs), 2, "both suspensions of acme have their audit record, the no-op too (%d)" %
         len(rs))
+    moves = re.findall(r"event=account_status account=acme status=suspended by=review", p.log())
+    is_(len(moves), 1, "the log claims the one move the writer made, not the no-op (%d)" %
+        len(moves))
 
     # ---- an account deleted while a reviewer's suspension waits: not brought back
     r = p.posternctl("account", "add", "gone", "--domain", "gone.test")
@@ -156,7 +163,7 @@ def main():
         wait_for(lambda: "event=account_deleted account=gone" in p.log(), 30,
                  what="the delete submitted")
         susp = ctl_bg(p, "review", "suspend", "gone", "--reason", "cas test")
-        wait_for(lambda: "event=account_status account=gone status=suspended by=review" in p.log(),
+        wait_for(lambda: "event=account_status_requested account=gone status=suspended by=review" in p.log(),
                  30, what="the suspension submitted")
     finally:
         stall.release()
