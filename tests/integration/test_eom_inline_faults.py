@@ -85,7 +85,7 @@ def queued(p):
 
 
 def main():
-    plan(20)
+    plan(19)
     mport = free_port()
     p = Postern(name="eomfaults", conf={
         "smtpd_relay_networks": "127.0.0.0/8",
