@@ -18,7 +18,11 @@ The operator's action is what the queue keeps, exactly once:
   remote's words, which may name the address, are not written back);
 - the sender gets the operator's one DSN, none for the late result;
 - a remote 550 5.1.1 after a `queue delete` still puts the address on
-  the suppression list (the remote said it does not exist).
+  the suppression list (the remote said it does not exist);
+- an account deleted (its key shredded) while its message is in
+  flight: the late result is recorded, no DSN, delivery goes on;
+- max_queue_lifetime passing while an attempt is in flight, then a 451:
+  expired, one DSN (4.4.7), one expired event.
 """
 
 import json
@@ -63,7 +67,7 @@ def dsns(sink):
 
 
 def main():
-    plan(14)
+    plan(17)
     sink = Sink(host="127.0.0.2", name="moot").start()
     p = Postern(name="moot", conf={
         "smtpd_loops": "1",
@@ -134,6 +138,17 @@ def main():
              what="the next message delivered")
     ok(True, "delivery goes on after it")
     is_(len(dsns(sink)), n_dsn + 1, "no DSN for the deleted account's message")
+
+    # ---- max_queue_lifetime passes while the attempt is in flight, then a 451
+    p.write_conf({"max_queue_lifetime": "2s"})
+    ok(p.reload(), "reload with max_queue_lifetime = 2s")
+    qid = in_flight(p, sink, "exp@late.test", "sleep 3 451 4.4.1 try later")
+    attempt_logged(p, qid)
+    wait_for(lambda: len(dsns(sink)) >= n_dsn + 2, 30, what="the expiry DSN")
+    d = dsns(sink)[n_dsn + 1:]
+    ok(len(d) == 1 and b"4.4.7" in d[0].data, "expired in flight: one DSN, status 4.4.7")
+    ev = [e.get("event") for e in events(p, qid) if e.get("event") != "queued"]
+    is_(ev, ["expired"], "one expired event (%s)" % ev)
     p.stop()
     sink.stop()
 
