@@ -579,6 +579,39 @@ test_queue(void)
 		    queue_kv_get(q, QUEUE_T_ACCOUNTS, "nobody", &val, &vlen) == -ENOENT,
 		    "a trigger for an account deleted meanwhile writes nothing");
 		free(chg);
+		/* a reviewer's command for it: refused, its audit record failed */
+		{
+			struct queue_audit qa2 = { "{\"user\":\"rev\",\"cmd\":\"review.suspend\","
+			    "\"target\":\"nobody\"}", 0 };
+
+			chg = account_status_change_new("nobody", ACCOUNT_CHANGE_SET, ACCOUNT_SUSPENDED,
+			    "review", NULL);
+			chg->must_exist = 1;
+			memset(&h, 0, sizeof(h));
+			changed = -1;
+			queue_review_account_update(q, "nobody", account_status_update, chg, 1, &changed,
+			    &qa2, NULL, done_cb, &h);
+			wait_res(&h);
+			ok(h.o.kind == OUTCOME_PERMFAIL && outcome_is(&h.o, R_RECORD_GONE) &&
+			    changed == 0 &&
+			    queue_kv_get(q, QUEUE_T_ACCOUNTS, "nobody", &val, &vlen) == -ENOENT,
+			    "a reviewer's suspend of an account deleted meanwhile: R_RECORD_GONE, "
+			    "nothing written");
+			free(chg);
+			/* and one that finds nothing to do is audited (ok) all the same */
+			chg = account_status_change_new("zed", ACCOUNT_CHANGE_SET, ACCOUNT_ACTIVE,
+			    "resumed", NULL);
+			chg->must_exist = 1;
+			qa2.json = "{\"user\":\"rev\",\"cmd\":\"review.resume\",\"target\":\"zed\"}";
+			memset(&h, 0, sizeof(h));
+			changed = -1;
+			queue_review_account_update(q, "zed", account_status_update, chg, 0, &changed, &qa2,
+			    NULL, done_cb, &h);
+			wait_res(&h);
+			ok(h.o.kind == OUTCOME_OK && changed == 0, "a resume of an active account: nothing "
+			    "changed, ok");
+			free(chg);
+		}
 		free(t0);
 		free(t1);
 		free(t2);
@@ -595,7 +628,10 @@ test_queue(void)
 	ok(strstr(ev.all.data, "rev") == NULL && strstr(ev.all.data, "reviewer") == NULL,
 	    "events never name the reviewer");
 	queue_log_foreach(q, QUEUE_LOG_AUDIT, 0, log_cb, &au);
-	ok(au.n == 3 && strstr(au.all.data, "\"cmd\":\"review.suspend\"") &&
+	ok(strstr(au.all.data, "\"target\":\"nobody\",\"status\":1,\"error\":\"The record was "
+	    "deleted") != NULL && strstr(au.all.data, "\"cmd\":\"review.resume\",\"target\":\"zed\","
+	    "\"status\":0") != NULL, "both have their audit record: the refusal failed, the no-op ok");
+	ok(au.n == 5 && strstr(au.all.data, "\"cmd\":\"review.suspend\"") &&
 	    strstr(au.all.data, "\"cmd\":\"review.release\"") &&
 	    strstr(au.all.data, a.id) && strstr(au.all.data, "\"cmd\":\"review.reject\"") &&
 	    strstr(au.all.data, b.id), "one audit record per audited op, naming the ids");
@@ -615,7 +651,7 @@ test_queue(void)
 int
 main(void)
 {
-	plan(73);
+	plan(76);
 	test_view();
 	test_strip_dkim();
 	test_fingerprint();
