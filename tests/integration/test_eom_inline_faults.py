@@ -22,7 +22,8 @@ its edges, with one SMTP loop (issue 20 verifier):
   with the next transaction pipelined behind the final dot: 550, 250,
   250, 354, then the same again from the resolver's cached answer (the
   DNS round may then end inside the end-of-message callback itself),
-  and NOOP after it is answered 250: one answer per command, in order.
+  and NOOP after it is answered 250: one answer per command, in order;
+  QUIT right behind the dot of such a message: 550, 221, closed.
 """
 
 import os
@@ -85,7 +86,7 @@ def queued(p):
 
 
 def main():
-    plan(19)
+    plan(20)
     mport = free_port()
     p = Postern(name="eomfaults", conf={
         "smtpd_relay_networks": "127.0.0.0/8",
@@ -175,7 +176,7 @@ def main():
 
     # ---- the spam stage's DNS round on the loop, pipelined behind the dot
     if shutil.which("rbldnsd") is None:
-        skip(7, "rbldnsd (Debian package rbldnsd) is not installed")
+        skip(8, "rbldnsd (Debian package rbldnsd) is not installed")
         return
     rbl = Rbldnsd({"zen.test": ("ip4set", ":127.0.0.2:listed\n127.0.0.2\n127.0.0.3 :4:listed\n")})
     p = Postern(name="eomdnsbl", conf={
@@ -204,13 +205,19 @@ def main():
             % round_)
     r = c.cmd("NOOP")
     is_(r[0] if r else None, 250, "NOOP after them: 250, replies in step")
-    c.cmd("QUIT")
+    # the DNS round's refusal with QUIT right behind the dot
+    c.cmd("MAIL FROM:<a@example.test>")
+    c.cmd("RCPT TO:<b@example.net>")
+    c.cmd("DATA")
+    c.send(text_of(600) + ".\r\nQUIT\r\n")
+    codes = [g[0] if g else None for g in (c.reply() for _ in range(2))]
+    ok(codes == [550, 221] and c.closed(), "refused, then QUIT answered 221 and closed (%s)" % codes)
     c.close()
     rr = runs(mport)
     # two runs each: up to the spam stage's DNS round, then on from it
-    ok(rr["loop"] == 4 and rr["pool"] == 0, "both ran on the loop, before and after the "
+    ok(rr["loop"] == 6 and rr["pool"] == 0, "both ran on the loop, before and after the "
        "DNS round (%s)" % rr)
-    ok(len(re.findall(r"event=reject reason=policy", p.log())) == 2, "two refusals logged")
+    ok(len(re.findall(r"event=reject reason=policy", p.log())) == 3, "three refusals logged")
     ok(p.running(), "posternd still runs")
     p.stop()
     rbl.close()
