@@ -23,7 +23,9 @@ its edges, with one SMTP loop (issue 20 verifier):
   250, 354, then the same again from the resolver's cached answer (the
   DNS round may then end inside the end-of-message callback itself),
   and NOOP after it is answered 250: one answer per command, in order;
-  QUIT right behind the dot of such a message: 550, 221, closed.
+  QUIT right behind the dot of such a message: 550, 221, closed; a
+  client gone while its message's DNS round pends (a URI list that
+  never answers): the round ends at its deadline, the daemon goes on.
 """
 
 import os
@@ -86,7 +88,7 @@ def queued(p):
 
 
 def main():
-    plan(20)
+    plan(22)
     mport = free_port()
     p = Postern(name="eomfaults", conf={
         "smtpd_relay_networks": "127.0.0.0/8",
@@ -176,18 +178,21 @@ def main():
 
     # ---- the spam stage's DNS round on the loop, pipelined behind the dot
     if shutil.which("rbldnsd") is None:
-        skip(8, "rbldnsd (Debian package rbldnsd) is not installed")
+        skip(10, "rbldnsd (Debian package rbldnsd) is not installed")
         return
     rbl = Rbldnsd({"zen.test": ("ip4set", ":127.0.0.2:listed\n127.0.0.2\n127.0.0.3 :4:listed\n")})
+    drop = DnsDrop(rbl.server, ["slow.test"])
     p = Postern(name="eomdnsbl", conf={
         "smtpd_relay_networks": "127.0.0.0/8",
         "smtpd_loops": 1,
         "delivery_enabled": "no",
-        "dns_servers": rbl.server,
+        "dns_servers": drop.server,
         "spf_action": "ignore",
         "spam_dnsbl": ["zen.test:ZEN:1:4=ZEN_XBL=9"],
+        # URL domains only: a message with a URL waits out its deadline
+        "spam_uribl": ["slow.test:SLOW:50"],
         "spam_reject_score": "8",
-        "spam_dnsbl_timeout": "4s",
+        "spam_dnsbl_timeout": "2s",
         "metrics_listen": "127.0.0.1:%d" % mport,
     }).start()
     ok(p.wait_log(r"event=dnsbl_ok zone=zen\.test", timeout=20), "zen.test passes its canaries")
@@ -213,13 +218,31 @@ def main():
     codes = [g[0] if g else None for g in (c.reply() for _ in range(2))]
     ok(codes == [550, 221] and c.closed(), "refused, then QUIT answered 221 and closed (%s)" % codes)
     c.close()
+    # gone while the DNS round is pending (slow.test never answers)
+    c = Raw(p.host, p.ports["relay"], source="127.0.0.1", timeout=30)
+    c.reply()
+    c.cmd("EHLO client.test")
+    c.cmd("MAIL FROM:<a@example.test>")
+    c.cmd("RCPT TO:<b@example.net>")
+    c.cmd("DATA")
+    c.send(text_of(600, "see http://www.pending.example/x\r\n") + ".\r\n")
+    c.close()
+    ok(p.wait_log(r"event=dnsbl_timeout zone=slow\.test", timeout=30),
+       "gone while its DNS round was pending: the round ends (timed out)")
+    c = Raw(p.host, p.ports["relay"], source="127.0.0.1", timeout=30)
+    c.reply()
+    r = c.cmd("EHLO client.test")
+    ok(r is not None and r[0] == 250 and p.running(), "and the daemon serves the next session")
+    c.cmd("QUIT")
+    c.close()
     rr = runs(mport)
     # two runs each: up to the spam stage's DNS round, then on from it
-    ok(rr["loop"] == 6 and rr["pool"] == 0, "both ran on the loop, before and after the "
+    ok(rr["loop"] == 7 and rr["pool"] == 0, "both ran on the loop, before and after the "
        "DNS round (%s)" % rr)
     ok(len(re.findall(r"event=reject reason=policy", p.log())) == 3, "three refusals logged")
     ok(p.running(), "posternd still runs")
     p.stop()
+    drop.close()
     rbl.close()
 
 
