@@ -30,7 +30,10 @@ the record before the suspension was applied).  Then the writer runs:
   account before the delete was applied): the account stays deleted
   (the status move never writes a record back that is gone), and the
   suspend fails, saying the record was deleted meanwhile, with one
-  audit record (failed) and no account_status event.
+  audit record (failed) and no account_status event;
+- kill -9 while a suspension waits for the writer: after the restart
+  the account is as it was and there is no event for it (the move,
+  its event and its audit record commit together or not at all).
 """
 
 import ctypes
@@ -94,7 +97,7 @@ def finish(r):
 
 
 def main():
-    plan(17)
+    plan(20)
     p = Postern(name="acas").start()
     r = p.posternctl("account", "add", "acme", "--domain", "acme.test",
                      "--password-stdin", input="first-password\n")
@@ -183,6 +186,29 @@ def main():
     rs = [x for x in audit if x.get("cmd") == "review.suspend" and x.get("target") == "gone"]
     ok(len(rs) == 1 and rs[0].get("status") == 1, "one audit record for that suspend, failed (%s)" %
        rs)
+
+    # ---- kill -9 while a suspension waits for the writer: all of it or nothing
+    r = p.posternctl("account", "add", "k9", "--domain", "k9.test")
+    if r.returncode != 0:
+        bail_out("account add k9: %s" % r.stderr)
+    stall = WriterStall(queue_dir(p))
+    stall.hold()
+    try:
+        susp = ctl_bg(p, "review", "suspend", "k9", "--reason", "cas test")
+        wait_for(lambda: "event=account_status_requested account=k9 status=suspended by=review"
+                 in p.log(), 30, what="the suspension submitted")
+        p.kill9()
+    finally:
+        stall.release()
+    _, err_s = finish(susp)
+    ok(susp.returncode != 0, "the suspension's command fails with the daemon gone (%d)" %
+       susp.returncode)
+    p.start()
+    a = p.posternctl_json("account", "show", "k9")
+    is_(a.get("status"), "active", "after the restart k9 is as it was: active")
+    ev = [e for e in p.posternctl_json("queue", "events")["events"]
+          if e.get("event") == "account_status" and e.get("account") == "k9"]
+    is_(ev, [], "and no account_status event for a move never committed")
     p.stop()
 
 
