@@ -101,15 +101,27 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 
 	queue_settings(q, &st);
 	ro->moot = 0;
-	if ((rc = msg_load(q, txn, ro->id, &m, &r)) != 0)
-		return rc == -ENOENT ? ENOENT : rc;
-	for (i = 0; i < m->nrcpts; i++)
-		if (m->rcpts[i].no == ro->no)
-			rc_ = &m->rcpts[i];
-	if (rc_ == NULL) {
-		queue_msg_free(m);
-		return ENOENT;
+	if ((rc = msg_load(q, txn, ro->id, &m, &r)) == 0) {
+		for (i = 0; i < m->nrcpts; i++)
+			if (m->rcpts[i].no == ro->no)
+				rc_ = &m->rcpts[i];
+		if (rc_ == NULL)
+			queue_msg_free(m);
 	}
+	if (rc == -ENOENT || (rc == 0 && rc_ == NULL)) {
+		/* Gone while in flight (deleted, then purged): a delivery's
+		 * late result has nothing to record and is no failure to (a
+		 * failure would count it deferred and could send a delay DSN
+		 * for a message the operator deleted); a control-plane report
+		 * of an unknown message is refused. */
+		if (ro->audited)
+			return ENOENT;
+		ro->moot = 1;
+		ro->newstate = QUEUE_DELETED;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
 	if (rc_->state == QUEUE_DELETED || state_final(rc_->state)) {
 		/* Deleted (or made final: queue bounce) while in flight: the
 		 * operator's action stands as it was recorded.  Nothing of

@@ -22,12 +22,16 @@ The operator's action is what the queue keeps, exactly once:
 - an account deleted (its key shredded) while its message is in
   flight: the late result is recorded, no DSN, delivery goes on;
 - max_queue_lifetime passing while an attempt is in flight, then a 451:
-  expired, one DSN (4.4.7), one expired event.
+  expired, one DSN (4.4.7), one expired event;
+- `queue delete` and the record purged (metadata_retention) before the
+  late result comes: no "report_failed" (it was counted deferred) and
+  no delay DSN (delay_warning_time) for the deleted message.
 """
 
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
@@ -67,7 +71,7 @@ def dsns(sink):
 
 
 def main():
-    plan(17)
+    plan(20)
     sink = Sink(host="127.0.0.2", name="moot").start()
     p = Postern(name="moot", conf={
         "smtpd_loops": "1",
@@ -149,6 +153,22 @@ def main():
     ok(len(d) == 1 and b"4.4.7" in d[0].data, "expired in flight: one DSN, status 4.4.7")
     ev = [e.get("event") for e in events(p, qid) if e.get("event") != "queued"]
     is_(ev, ["expired"], "one expired event (%s)" % ev)
+
+    # ---- queue delete, and the record purged before the late result comes
+    p.write_conf({"max_queue_lifetime": "5d", "metadata_retention": "1s", "event_retention": "1s",
+                  "purge_interval": "1s", "delay_warning_time": "1s"})
+    ok(p.reload(), "reload: records purged a second after they are final, delay warnings at 1s")
+    n_dsn = len(dsns(sink))
+    qid = in_flight(p, sink, "purged@late.test", "sleep 5 451 4.4.1 try later")
+    r = p.posternctl("queue", "delete", qid)
+    wait_for(lambda: p.posternctl("queue", "show", qid).returncode != 0, 30,
+             what="the deleted message's record purged")
+    attempt_logged(p, qid)
+    log = p.log()
+    ok(("qid=%s event=report_failed" % qid) not in log,
+       "the late result of a purged message is no failure to record (nothing to record)")
+    time.sleep(2)
+    is_(len(dsns(sink)), n_dsn, "no delay DSN for the purged message")
     p.stop()
     sink.stop()
 
