@@ -112,10 +112,20 @@ addr_normalise(const char *addr, size_t len, char *out, size_t outlen)
 	return (int)(llen + 1 + alen);
 }
 
+/* At start and on every reload, while other threads look addresses up:
+ * the same key writes nothing (as token_set_key()). */
 void
 addr_index_set_key(const unsigned char *master, size_t len)
 {
-	crypto_hmac_sha256(master, len, "postern address index v1", 24, ix.key);
+	unsigned char k[sizeof(ix.key)];
+
+	crypto_hmac_sha256(master, len, "postern address index v1", 24, k);
+	if (ix.have && crypto_equal(k, ix.key, sizeof(k))) {
+		crypto_wipe(k, sizeof(k));
+		return;
+	}
+	memcpy(ix.key, k, sizeof(k));
+	crypto_wipe(k, sizeof(k));
 	ix.have = 1;
 }
 

@@ -30,10 +30,25 @@ static struct {
 	int have;
 } tk;
 
+/*
+ * At start, and again on every reload (daemon.c apply_log_settings)
+ * while the EOM stages (on the SMTP loops and in the pool) and the
+ * delivery loops make and check tokens: the same key then writes
+ * nothing, as log_set_pseudonym_key() does (ThreadSanitizer found the
+ * rewrite racing token_msgid_hash_hex() under a reload).
+ */
 void
 token_set_key(const unsigned char *master, size_t len)
 {
-	crypto_hmac_sha256(master, len, "postern token v1", 16, tk.key);
+	unsigned char k[sizeof(tk.key)];
+
+	crypto_hmac_sha256(master, len, "postern token v1", 16, k);
+	if (tk.have && crypto_equal(k, tk.key, sizeof(k))) {
+		crypto_wipe(k, sizeof(k));
+		return;
+	}
+	memcpy(tk.key, k, sizeof(k));
+	crypto_wipe(k, sizeof(k));
 	tk.have = 1;
 }
 
