@@ -388,6 +388,22 @@ dl_hard_bounce(struct dl_engine *dl, const struct queue_msg *m, const struct que
 	    res->enhanced, dl->p.hard_bounce_expiry, m->id, NULL, NULL);
 }
 
+/* Does M's account still exist (mail without one: yes, the global list)? */
+static int
+dl_account_exists(struct dl_engine *dl, const struct queue_msg *m)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	if (m->account == NULL || m->account[0] == '\0')
+		return 1;
+	if (queue_kv_get(dl->q, QUEUE_T_ACCOUNTS, m->account, &text, &len) != 0)
+		return 0;
+	crypto_wipe(text, len);
+	free(text);
+	return 1;
+}
+
 /* An account status move on its way into the queue. */
 struct trigger_ctx {
 	struct dl_engine *dl;
@@ -524,9 +540,12 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 	 * flight (posternctl queue bounce, which sent its own DSN), whatever
 	 * the remote said: this attempt adds no DSN (item_finish reports
 	 * nothing for it) and no bounce to the account's rate; a remote
-	 * hard bounce still lists the address (dl_hard_bounce looks at RES). */
+	 * hard bounce still lists the address (dl_hard_bounce looks at RES),
+	 * unless the message went with its account (account delete): a
+	 * list of a deleted account is not made anew. */
 	it->newstate[rc->i] = newstate;
-	if (newstate == QUEUE_BOUNCED || newstate == QUEUE_DELETED)
+	if (newstate == QUEUE_BOUNCED ||
+	    (newstate == QUEUE_DELETED && res->kind == OUTCOME_PERMFAIL && dl_account_exists(dl, m)))
 		dl_hard_bounce(dl, m, r, res);
 	if (!dl->stopped)
 		dl_trigger(dl, m, newstate);

@@ -20,7 +20,8 @@ The operator's action is what the queue keeps, exactly once:
 - a remote 550 5.1.1 after a `queue delete` still puts the address on
   the suppression list (the remote said it does not exist);
 - an account deleted (its key shredded) while its message is in
-  flight: the late result is recorded, no DSN, delivery goes on;
+  flight: the late result (a 550 5.1.1) is recorded, no DSN, no
+  suppression list made anew for the deleted account, delivery goes on;
 - max_queue_lifetime passing while an attempt is in flight, then a 451:
   expired, one DSN (4.4.7), one expired event;
 - `queue delete` and the record purged (metadata_retention) before the
@@ -71,7 +72,7 @@ def dsns(sink):
 
 
 def main():
-    plan(20)
+    plan(21)
     sink = Sink(host="127.0.0.2", name="moot").start()
     p = Postern(name="moot", conf={
         "smtpd_loops": "1",
@@ -123,7 +124,7 @@ def main():
                      input="pw-shop-secret\n")
     if r.returncode != 0:
         bail_out("account add: %s" % r.stderr)
-    sink.on_rcpt("late@acct.test", "sleep 3")
+    sink.on_rcpt("late@acct.test", "sleep 3 550 5.1.1 no such user")
     ev0 = len(sink.events())
     code, text = p.send("app@shop.test", ["late@acct.test"], "Subject: a\r\n\r\nx\r\n",
                         listener="submission", auth=("shop", "pw-shop-secret"))
@@ -142,6 +143,10 @@ def main():
              what="the next message delivered")
     ok(True, "delivery goes on after it")
     is_(len(dsns(sink)), n_dsn + 1, "no DSN for the deleted account's message")
+    r = p.posternctl("suppress", "list", "--account", "shop")
+    ok(r.stdout.strip() == "" and "suppression_added account=shop" not in p.log(),
+       "the remote's late 5.1.1 makes no list anew for the deleted account (%r)" %
+       r.stdout.strip()[:200])
 
     # ---- max_queue_lifetime passes while the attempt is in flight, then a 451
     p.write_conf({"max_queue_lifetime": "2s"})
