@@ -241,8 +241,6 @@ ks_open(struct keystore **out, const char *dir, int readonly, char *err, size_t 
 	struct stat st;
 
 	ks->readonly = readonly;
-	ks->dkc = xcalloc(DKC_N, sizeof(*ks->dkc));
-	pthread_mutex_init(&ks->dkc_mu, NULL);
 	ks->path = xasprintf("%s/keys", dir);
 	ks->fd = open(ks->path, (readonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
 	if (ks->fd < 0) {
@@ -279,6 +277,8 @@ ks_open(struct keystore **out, const char *dir, int readonly, char *err, size_t 
 	/* a torn last slot counts as a slot: reconcile zeroes it */
 	ks->nslots = ((uint64_t)st.st_size + KS_SLOT_LEN - 1) / KS_SLOT_LEN - 1;
 	*out = ks;
+	ks->dkc = xcalloc(DKC_N, sizeof(*ks->dkc));	/* opened: the derived-key cache */
+	pthread_mutex_init(&ks->dkc_mu, NULL);
 	return 0;
 bad:
 	snprintf(err, errlen, "key store %s: %s", ks->path, strerror(errno));
