@@ -36,6 +36,12 @@ int crypto_open(const unsigned char *key, const void *aad, size_t aadlen,
 /* ---- HMAC-SHA256 (keyed hashes: pseudonyms, derived keys) ---- */
 
 #define CRYPTO_HMAC_LEN 32
+/* KEY (CRYPTO_HMAC_LEN octets) = HMAC-SHA256(MASTER, LABEL), written only
+ * when it differs from what KEY holds (*HAVE: it holds one): set at start
+ * and again on every reload while other threads read KEY, the same key
+ * must write nothing.  1 when KEY was written. */
+int crypto_derive_key_once(const unsigned char *master, size_t len, const char *label,
+    unsigned char *key, int *have);
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
     unsigned char out[CRYPTO_HMAC_LEN]);
 /* The same for a key that lives as long as the process (a node key

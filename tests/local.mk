@@ -14,7 +14,8 @@ EXTRA_DIST += tests/integration/README tests/integration/harness/__init__.py \
 	tests/integration/harness/daemon.py tests/integration/harness/dns.py \
 	tests/integration/harness/sink.py tests/integration/harness/netns.py \
 	tests/integration/harness/unixuser.py tests/integration/harness/webhook.py \
-	tests/integration/harness/rbldnsd.py tests/integration/harness/delivery.py
+	tests/integration/harness/rbldnsd.py tests/integration/harness/delivery.py \
+	tests/integration/harness/metrics.py
 INTEGRATION_TESTS = tests/integration/test_harness.py tests/integration/test_daemon.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS)

@@ -117,16 +117,7 @@ addr_normalise(const char *addr, size_t len, char *out, size_t outlen)
 void
 addr_index_set_key(const unsigned char *master, size_t len)
 {
-	unsigned char k[sizeof(ix.key)];
-
-	crypto_hmac_sha256(master, len, "postern address index v1", 24, k);
-	if (ix.have && crypto_equal(k, ix.key, sizeof(k))) {
-		crypto_wipe(k, sizeof(k));
-		return;
-	}
-	memcpy(ix.key, k, sizeof(k));
-	crypto_wipe(k, sizeof(k));
-	ix.have = 1;
+	(void)crypto_derive_key_once(master, len, "postern address index v1", ix.key, &ix.have);
 }
 
 int

@@ -285,6 +285,23 @@ crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 	EVP_MAC_CTX_free(ctx);
 }
 
+int
+crypto_derive_key_once(const unsigned char *master, size_t len, const char *label,
+    unsigned char *key, int *have)
+{
+	unsigned char k[CRYPTO_HMAC_LEN];
+
+	crypto_hmac_sha256(master, len, label, strlen(label), k);
+	if (*have && crypto_equal(k, key, sizeof(k))) {
+		crypto_wipe(k, sizeof(k));
+		return 0;
+	}
+	memcpy(key, k, sizeof(k));
+	crypto_wipe(k, sizeof(k));
+	*have = 1;
+	return 1;
+}
+
 void
 crypto_hmac_sha256_kept(const void *key, size_t keylen, const void *data, size_t len,
     unsigned char out[CRYPTO_HMAC_LEN])

@@ -40,16 +40,7 @@ static struct {
 void
 token_set_key(const unsigned char *master, size_t len)
 {
-	unsigned char k[sizeof(tk.key)];
-
-	crypto_hmac_sha256(master, len, "postern token v1", 16, k);
-	if (tk.have && crypto_equal(k, tk.key, sizeof(k))) {
-		crypto_wipe(k, sizeof(k));
-		return;
-	}
-	memcpy(tk.key, k, sizeof(k));
-	crypto_wipe(k, sizeof(k));
-	tk.have = 1;
+	(void)crypto_derive_key_once(master, len, "postern token v1", tk.key, &tk.have);
 }
 
 int

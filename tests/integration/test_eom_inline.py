@@ -23,8 +23,6 @@ daemon, by postern_eom_runs_total{where="loop"|"pool"} on /metrics:
 """
 
 import os
-import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,16 +30,6 @@ from harness import *  # noqa: E402,F401
 from rawsmtp import ehlo_session  # noqa: E402
 
 CARD = "4532 0151 1283 0366"  # Luhn-valid, not a published test number
-
-
-def runs(port):
-    r = subprocess.run(["curl", "-sS", "http://127.0.0.1:%d/metrics" % port],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
-    out = {}
-    for where in ("loop", "pool"):
-        m = re.search(r'(?m)^postern_eom_runs_total\{where="%s"\} (\d+)$' % where, r.stdout)
-        out[where] = int(m.group(1)) if m else None
-    return out
 
 
 def body(size, extra=""):
@@ -68,14 +56,14 @@ def main():
         "transport": "example.net=[127.0.0.1]:%d" % sink.port,
     }).start()
 
-    r0 = runs(mport)
+    r0 = eom_runs(mport)
     is_(r0, {"loop": 0, "pool": 0}, "postern_eom_runs_total: both series, zero at start")
     code, _ = p.send("a@example.test", ["b@example.net"], body(1000))
-    r1 = runs(mport)
+    r1 = eom_runs(mport)
     ok(code == 250 and r1 == {"loop": 1, "pool": 0},
        "a 1 KB message: queued, its EOM stages ran on the loop (%s)" % r1)
     code, _ = p.send("a@example.test", ["b@example.net"], body(8000))
-    r2 = runs(mport)
+    r2 = eom_runs(mport)
     ok(code == 250 and r2 == {"loop": 1, "pool": 1},
        "an 8 KB message over smtpd_eom_inline_max = 4k: queued, in the pool (%s)" % r2)
     ok(len(sink.wait_messages(2)) == 2, "both delivered to the sink")
@@ -96,14 +84,14 @@ def main():
     is_(r[0] if r else None, 250, "the next message on the same session is queued")
     r = c.cmd("NOOP")
     is_(r[0] if r else None, 250, "NOOP after it: 250, replies in step")
-    r3 = runs(mport)
+    r3 = eom_runs(mport)
     ok(r3["loop"] == 3 and r3["pool"] == 1, "both ran on the loop (%s)" % r3)
     # the same refusal from the pool
     c.cmd("MAIL FROM:<a@example.test>")
     c.cmd("RCPT TO:<b@example.net>")
     c.cmd("DATA")
     r = c.cmd(body(8000, "card " + CARD + "\r\n") + ".")
-    r4 = runs(mport)
+    r4 = eom_runs(mport)
     ok(r is not None and r[0] == 550 and r[1].startswith("5.7.1") and r4["pool"] == 2,
        "over the limit, the pool refuses it the same way (%s, %s)" % (r, r4))
     c.cmd("QUIT")
@@ -112,7 +100,7 @@ def main():
     p.write_conf({"smtpd_eom_inline_max": "0"})
     ok(p.reload(), "reload with smtpd_eom_inline_max = 0")
     code, _ = p.send("a@example.test", ["b@example.net"], body(500))
-    r5 = runs(mport)
+    r5 = eom_runs(mport)
     ok(code == 250 and r5["loop"] == r4["loop"] and r5["pool"] == r4["pool"] + 1,
        "after it a 500-octet message runs in the pool (%s)" % r5)
 

@@ -42,16 +42,6 @@ from rawsmtp import Raw, ehlo_session  # noqa: E402
 CARD = "4532 0151 1283 0366"  # Luhn-valid, not a published test number
 
 
-def runs(port):
-    r = subprocess.run(["curl", "-sS", "http://127.0.0.1:%d/metrics" % port],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
-    out = {}
-    for where in ("loop", "pool"):
-        m = re.search(r'(?m)^postern_eom_runs_total\{where="%s"\} (\d+)$' % where, r.stdout)
-        out[where] = int(m.group(1)) if m else None
-    return out
-
-
 def text_of(size, extra=""):
     """A message text of exactly SIZE octets (as stored: CRLF lines, no
     line starting with a dot), ending in CRLF."""
@@ -99,13 +89,13 @@ def main():
         "metrics_listen": "127.0.0.1:%d" % mport,
     }).start()
 
-    r0 = runs(mport)
+    r0 = eom_runs(mport)
     code = one(p, text_of(4096))
-    r1 = runs(mport)
+    r1 = eom_runs(mport)
     ok(code == 250 and r1["loop"] == r0["loop"] + 1 and r1["pool"] == r0["pool"],
        "exactly 4096 octets: queued, on the loop (%s)" % r1)
     code = one(p, text_of(4097))
-    r2 = runs(mport)
+    r2 = eom_runs(mport)
     ok(code == 250 and r2["loop"] == r1["loop"] and r2["pool"] == r1["pool"] + 1,
        "4097 octets: queued, in the pool (%s)" % r2)
 
@@ -146,7 +136,7 @@ def main():
     ok(p.running(), "posternd still runs")
 
     # ---- SIGHUP flipping the limit while four clients send
-    rs = runs(mport)
+    rs = eom_runs(mport)
     codes = []
 
     def client(k):
@@ -160,7 +150,7 @@ def main():
         p.reload()
     for t in ts:
         t.join(120)
-    re_ = runs(mport)
+    re_ = eom_runs(mport)
     ok(codes == [250] * 40, "40 messages while reloads flip smtpd_eom_inline_max: all queued (%s)"
        % sorted(set(codes)))
     is_((re_["loop"] - rs["loop"]) + (re_["pool"] - rs["pool"]), 40,
@@ -169,9 +159,9 @@ def main():
     # ---- 0: every message to the pool, an empty one too
     p.write_conf({"smtpd_eom_inline_max": "0"})
     ok(p.reload(), "reload with smtpd_eom_inline_max = 0")
-    r3 = runs(mport)
+    r3 = eom_runs(mport)
     code = one(p, "")
-    r4 = runs(mport)
+    r4 = eom_runs(mport)
     ok(r4["loop"] == r3["loop"] and r4["pool"] == r3["pool"] + 1,
        "an empty message (%s) runs in the pool too (%s -> %s)" % (code, r3, r4))
     p.stop()
@@ -235,7 +225,7 @@ def main():
     ok(r is not None and r[0] == 250 and p.running(), "and the daemon serves the next session")
     c.cmd("QUIT")
     c.close()
-    rr = runs(mport)
+    rr = eom_runs(mport)
     # two runs each: up to the spam stage's DNS round, then on from it
     ok(rr["loop"] == 7 and rr["pool"] == 0, "both ran on the loop, before and after the "
        "DNS round (%s)" % rr)

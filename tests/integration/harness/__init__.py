@@ -55,6 +55,7 @@ from .netns import (Netns)
 from .unixuser import (Reviewer)
 from .rbldnsd import (DnsDrop, Rbldnsd)
 from .delivery import (domains_on, fnv, max_open, rcpt_counts, relay_load)
+from .metrics import (eom_runs, scrape_metrics)
 
 __all__ = [
     "plan", "ok", "is_", "isnt", "like", "unlike", "diag", "note", "skip",
@@ -69,6 +70,7 @@ __all__.append("Reviewer")
 __all__ += ["Rbldnsd", "DnsDrop"]
 __all__.append("zone_records")
 __all__ += ["fnv", "domains_on", "rcpt_counts", "max_open", "relay_load"]
+__all__ += ["eom_runs", "scrape_metrics"]
 
 # The context-manager form for the other fixtures: start on enter,
 # stop on exit (and dump the log when the block raised).
