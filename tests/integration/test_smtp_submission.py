@@ -171,6 +171,9 @@ def main():
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
         m = [l for l in r.stdout.splitlines() if "queued as" in l]
         ok(r.returncode == 0 and m, what)
+        if r.returncode != 0 or not m:
+            # what swaks said (once seen failing in CI without connecting)
+            diag("swaks exit %d:\n%s" % (r.returncode, r.stdout[-3000:]))
         if m:
             accepted[queued_id(m[0])] = ("app1", "swaks@example.com")
 
