@@ -102,6 +102,7 @@ struct config {
 	uint64_t queue_map_max;
 	uint64_t queue_chunk_size;
 	int64_t queue_commit_batch;
+	uint64_t queue_result_linger;	/* ms */
 	struct config_list retry_schedule;	/* .ms[]: durations */
 	uint64_t max_queue_lifetime;
 	uint64_t delay_warning_time;

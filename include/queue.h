@@ -146,6 +146,7 @@ struct queue_params {
 	uint64_t map_max;
 	uint64_t chunk_size;		/* bytes; at open only */
 	int64_t commit_batch;
+	uint64_t result_linger;		/* ms a batch of delivery results alone may wait for company */
 	const uint64_t *retry;		/* retry_schedule in ms */
 	size_t nretry;
 	uint64_t max_queue_lifetime;	/* ms */
@@ -468,22 +469,19 @@ int queue_review_release_bodies(struct queue *q, const char *const *ids, size_t 
     const struct iovec *bodies, const struct queue_audit *audit, int *status,
     queue_done_cb cb, void *arg);
 /*
- * Suspend or resume ACCOUNT in ONE transaction: store its record TEXT
- * (the new status, formatted by src/account/) with EVENT (JSON, or NULL)
- * and AUDIT's record naming the messages changed, and with HOLD every
- * queued or deferred message of the account is held (reason
- * "suspended"); without, every message the suspension held and nobody
- * decided on since is released.  *COUNT (may be NULL) gets how many
- * messages changed by the time CB runs with OK.
+ * Suspend or resume ACCOUNT in ONE transaction: FN (as for
+ * queue_kv_update()) makes its new record, with its event, from the one
+ * stored then (the status move of src/account/abuse.c), AUDIT's record
+ * names the messages changed, and with HOLD every queued or deferred
+ * message of the account is held (reason "suspended"); without, every
+ * message the suspension held and nobody decided on since is released.
+ * When FN leaves the record as it is, nothing is held or released
+ * either.  *COUNT (may be NULL) gets how many messages changed by the
+ * time CB runs with OK.
  */
-/* queue_review_account() with the record from FN (queue_kv_update()):
- * when FN leaves it as it is, nothing is held or released either. */
 int queue_review_account_update(struct queue *q, const char *account, queue_update_fn fn,
     void *arg, int hold, int *changed, const struct queue_audit *audit, size_t *count,
     queue_done_cb cb, void *cbarg);
-int queue_review_account(struct queue *q, const char *account, const char *text, size_t len,
-    int hold, const char *event, const struct queue_audit *audit, size_t *count,
-    queue_done_cb cb, void *arg);
 
 /* ---- data-subject requests (issue 17, queue/subject.c) ---- */
 

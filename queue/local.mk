@@ -72,3 +72,7 @@ TESTS += tests/unit/test_keystore
 # issue 17: zero body retention, X-Postern-Retention
 TESTS += tests/integration/test_retention_zero.py tests/integration/test_purge_batches.py
 EXTRA_DIST += tests/integration/test_retention_zero.py tests/integration/test_purge_batches.py
+
+# issue 20 item 2: a delivery result waits for company (writer_linger)
+TESTS += tests/integration/test_result_linger.py
+EXTRA_DIST += tests/integration/test_result_linger.py

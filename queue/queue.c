@@ -78,6 +78,7 @@ settings_from(struct queue_settings *st, const struct queue_params *p)
 	st->map_grow = p->map_grow;
 	st->map_max = p->map_max;
 	st->commit_batch = p->commit_batch > 0 ? p->commit_batch : 256;
+	st->result_linger = p->result_linger;
 	st->max_queue_lifetime = p->max_queue_lifetime;
 	st->body_retention = p->body_retention;
 	st->event_retention = p->event_retention;

@@ -234,6 +234,11 @@ struct writer_op {
 	 * is the queue's: in flight, held results); it then hands the
 	 * caller's part to the port with writer_forward() */
 	int queue_done;
+	/* No one waits on this op's commit but the queue itself (a delivery
+	 * engine's result): a batch of such ops alone may wait up to
+	 * queue_result_linger for an op that someone waits on, and commit
+	 * with it (writer.c) */
+	int lazy;
 };
 /* On the queue's loop, from a queue_done op's done(): run FN(q, OP,
  * status) on OP's port's loop (OP must have a port). */
@@ -289,6 +294,7 @@ struct queue_settings {
 	int map_grow;
 	uint64_t map_max;
 	int64_t commit_batch;
+	uint64_t result_linger;		/* ms */
 	uint64_t max_queue_lifetime;
 	uint64_t body_retention;
 	uint64_t event_retention;

@@ -245,18 +245,32 @@ report_done(struct queue *q, struct writer_op *wop, int status)
 	report_callback(q, wop, status);
 }
 
+static int report_submit(struct queue *q, const char *id, uint32_t rcpt_no,
+    enum queue_result res, const struct outcome *reply, const char *relay,
+    const struct queue_audit *audit, int lazy, queue_report_cb cb, void *arg);
+
+/* A delivery engine's result: lazy (writer.c), nobody waits on it. */
 int
 queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
     enum queue_result res, const struct outcome *reply, const char *relay,
     queue_report_cb cb, void *arg)
 {
-	return queue_report_audited(q, id, rcpt_no, res, reply, relay, NULL, cb, arg);
+	return report_submit(q, id, rcpt_no, res, reply, relay, NULL, 1, cb, arg);
 }
 
+/* An operator's result (posternctl queue ...): committed at once. */
 int
 queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
     enum queue_result res, const struct outcome *reply, const char *relay,
     const struct queue_audit *audit, queue_report_cb cb, void *arg)
+{
+	return report_submit(q, id, rcpt_no, res, reply, relay, audit, 0, cb, arg);
+}
+
+static int
+report_submit(struct queue *q, const char *id, uint32_t rcpt_no,
+    enum queue_result res, const struct outcome *reply, const char *relay,
+    const struct queue_audit *audit, int lazy, queue_report_cb cb, void *arg)
 {
 	struct report_op *ro;
 
@@ -268,6 +282,7 @@ queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
 	ro->op.apply = report_apply;
 	ro->op.done = report_done;
 	ro->op.queue_done = 1;
+	ro->op.lazy = lazy;
 	str_copy(ro->id, id, sizeof(ro->id));
 	ro->no = rcpt_no;
 	ro->result = res;

@@ -10,6 +10,12 @@
  * on the loop thread, never on this one, so the loop never blocks on
  * disk.
  *
+ * A delivery engine's result is lazy (writer_op.lazy): a batch of lazy
+ * ops alone waits up to queue_result_linger for an op someone waits on,
+ * and takes it along (writer_linger()).  Ops that acknowledge mail or
+ * answer an operator never wait; stopping or failing writes ends the
+ * wait.
+ *
  * Keys (queue/keystore.c): slots an op writes (new account keys) are
  * synced before the commit, message slots come from a pool synced ahead
  * (topped up here when nothing is pending); slots an op forgets are
@@ -57,6 +63,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "queue_int.h"
@@ -164,6 +171,64 @@ writer_run(struct queue *q, struct writer_op *ops)
 static void port_post(struct queue_port *p, struct writer_op *op);
 static __thread int on_writer_thread;	/* writer_main() runs on this thread */
 
+/* 1 when every op of LIST is lazy (struct writer_op). */
+static int
+all_lazy(const struct writer_op *list)
+{
+	for (; list != NULL; list = list->next)
+		if (!list->lazy)
+			return 0;
+	return 1;
+}
+
+/* Under q->wlock, with BATCH (N ops, last at *TAIL) taken and all lazy:
+ * wait up to LINGER_MS for an op that someone waits on (new mail, an
+ * operator's change), then take what came meanwhile into the batch, up
+ * to MAX ops.  One commit and one fsync then cover both: with few
+ * sessions, a delivery result used to get a commit of its own, which
+ * the next message's commit queued behind (issue 20 item 2).  Nothing
+ * acknowledged waits: a result lingers only when no one waits on it. */
+static void
+writer_linger(struct queue *q, struct writer_op ***tail, int64_t *n, int64_t max,
+    uint64_t linger_ms)
+{
+	struct timespec dl;
+	struct writer_op **t;
+
+	if (linger_ms == 0 || q->stopping || __atomic_load_n(&q->writes_failing, __ATOMIC_ACQUIRE))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += (time_t)(linger_ms / 1000);
+	dl.tv_nsec += (long)(linger_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		int64_t have = *n;
+
+		for (t = &q->pending; *t != NULL && have < max; t = &(*t)->next, have++)
+			if (!(*t)->lazy)
+				goto take;
+		if (have >= max || q->stopping)
+			goto take;
+		if (pthread_cond_timedwait(&q->wcond, &q->wlock, &dl) == ETIMEDOUT)
+			goto take;
+	}
+take:
+	while (q->pending != NULL && *n < max) {
+		struct writer_op *op = q->pending;
+
+		q->pending = op->next;
+		op->next = NULL;
+		**tail = op;
+		*tail = &op->next;
+		(*n)++;
+	}
+	if (q->pending == NULL)
+		q->pending_tail = &q->pending;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -194,6 +259,8 @@ writer_main(void *arg)
 		if (q->pending == NULL)
 			q->pending_tail = &q->pending;
 		*tail = NULL;
+		if (n < max && all_lazy(batch))
+			writer_linger(q, &tail, &n, max, st.result_linger);
 		pthread_mutex_unlock(&q->wlock);
 
 		{
@@ -601,8 +668,14 @@ writer_forward(struct queue *q, struct writer_op *op, writer_done_fn fn)
 int
 writer_start(struct queue *q)
 {
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&q->wlock, NULL);
-	pthread_cond_init(&q->wcond, NULL);
+	/* writer_linger() waits on the monotonic clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->wcond, &ca);
+	pthread_condattr_destroy(&ca);
 	q->pending = NULL;
 	q->pending_tail = &q->pending;
 	q->done_list = NULL;

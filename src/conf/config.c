@@ -136,6 +136,7 @@ static const struct conf_key conf_keys[] = {
 	{ "queue_map_max", CONF_SIZE, "64g", 1 * MB, 1024 * GB, F(queue_map_max), NULL, 0, 0 },
 	{ "queue_chunk_size", CONF_SIZE, "64k", 4 * KB, 1 * MB, F(queue_chunk_size), NULL, 0, RESTART },
 	{ "queue_commit_batch", CONF_INT, "256", 1, 65536, F(queue_commit_batch), NULL, 0, 0 },
+	{ "queue_result_linger", CONF_DURATION, "5ms", 0, 1 * SEC, F(queue_result_linger), NULL, 0, 0 },
 	{ "retry_schedule", CONF_LIST, "1m 5m 15m 30m 1h 2h 4h", 0, 0, F(retry_schedule), NULL, CONF_DURATION, 0 },
 	{ "max_queue_lifetime", CONF_DURATION, "5d", 1 * SEC, 60 * DAY, F(max_queue_lifetime), NULL, 0, 0 },
 	{ "delay_warning_time", CONF_DURATION, "0", 0, 60 * DAY, F(delay_warning_time), NULL, 0, 0 },

@@ -32,6 +32,7 @@ queue_params_from_config(struct queue_params *p, const struct config *cfg)
 	p->map_max = cfg->queue_map_max;
 	p->chunk_size = cfg->queue_chunk_size;
 	p->commit_batch = cfg->queue_commit_batch;
+	p->result_linger = cfg->queue_result_linger;
 	p->retry = cfg->retry_schedule.ms;
 	p->nretry = cfg->retry_schedule.n;
 	p->max_queue_lifetime = cfg->max_queue_lifetime;

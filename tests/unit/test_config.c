@@ -50,6 +50,7 @@ static const struct err_case err_cases[] = {
 	{ "smtpd_loops = 257\n", "t.conf:1: smtpd_loops: 257 is out of range (0 to 256)" },
 	{ "smtpd_loops = -1\n", "t.conf:1: smtpd_loops: -1 is out of range (0 to 256)" },
 	{ "delivery_loops = 257\n", "t.conf:1: delivery_loops: 257 is out of range (0 to 256)" },
+	{ "queue_result_linger = 2s\n", "t.conf:1: queue_result_linger: '2s' is out of range (0 to 1000 ms)" },
 };
 
 static void
@@ -386,12 +387,19 @@ test_loops(void)
 	    (unsigned)(cores > 0 ? cores : 1), "delivery_loops = 3 is 3, smtpd_loops unchanged");
 	config_free(def);
 	config_free(two);
+	/* queue_result_linger: 5 ms unless set, 0 allowed */
+	def = config_parse("t.conf", "", 0, err, sizeof(err));
+	two = config_parse("t.conf", "queue_result_linger = 0\n", 24, err, sizeof(err));
+	ok(def != NULL && def->queue_result_linger == 5 && two != NULL &&
+	    two->queue_result_linger == 0, "queue_result_linger: 5 ms by default, 0 allowed");
+	config_free(def);
+	config_free(two);
 }
 
 int
 main(void)
 {
-	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2 + 3 + 2 + 1);
+	plan((int)ARRAY_SIZE(err_cases) + 15 + 20 + 5 + 4 + 6 + 2 + 3 + 2 + 1 + 1);
 	test_errors();
 	test_values();
 	test_typed();
