@@ -9,7 +9,7 @@
  *
  * Suspending and resuming an account is one transaction too: the account
  * record, its account_status event, every message the change holds or
- * releases and one audit record (queue_review_account).
+ * releases and one audit record (queue_review_account_update).
  *
  * Reject and expire are the queue's delete (queue_action_apply with
  * QUEUE_ACT_DELETE): the body chunks and the message's data key go at
@@ -302,28 +302,6 @@ review_account_apply(struct queue *q, struct db_txn *txn, struct simple_op *s)
 	free(changed);
 	free(ids);
 	return rc;
-}
-
-int
-queue_review_account(struct queue *q, const char *account, const char *text, size_t len,
-    int hold, const char *event, const struct queue_audit *audit, size_t *count,
-    queue_done_cb cb, void *arg)
-{
-	struct simple_op *s;
-
-	if (account == NULL || *account == '\0' || text == NULL)
-		return -EINVAL;
-	s = simple_new(OP_REVIEW, cb, arg);
-	s->review_op = hold ? QUEUE_REVIEW_HOLD : QUEUE_REVIEW_RELEASE;
-	s->key = xstrdup(account);
-	s->val = xmalloc(len + 1);
-	memcpy(s->val, text, len);
-	s->len = len;
-	s->event = event != NULL ? xstrdup(event) : NULL;
-	s->count_out = count;
-	if (audit != NULL && audit->json != NULL)
-		s->batch_audit = xstrdup(audit->json);
-	return simple_submit(q, s);
 }
 
 int

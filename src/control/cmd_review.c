@@ -12,7 +12,7 @@
  * and --similar, resume's releases) go through queue_review(), which
  * commits the change, the customer's events (reason class, never the
  * reviewer) and the audit record in one transaction; account status
- * changes go through queue_review_account() (suspend, resume: the
+ * changes go through queue_review_account_update() (suspend, resume: the
  * record, its event and the account's mail in one transaction); reads
  * (list, show, account) and refusals are audited by control.c when they
  * finish.  reject --similar has two effects (the rejection, then the
@@ -1294,7 +1294,7 @@ struct acct_op {
 	struct control_req *req;
 	char name[ACCOUNT_NAME_MAX + 1];
 	int suspend;
-	size_t changed;		/* messages held or released (queue_review_account) */
+	size_t changed;		/* messages held or released (queue_review_account_update) */
 	struct account_status_change *change;	/* applied by the writer */
 };
 

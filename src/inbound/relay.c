@@ -1414,7 +1414,7 @@ relay_compromise_stored(void *arg, const struct outcome *o)
  * volume spike and a high spam score at once, src/account/abuse.c)
  * suspends the account at once: the record, an account_status event
  * (reason compromise) and the hold of its queued mail in one
- * transaction (queue_review_account).  The score is the spam stage's
+ * transaction (queue_review_account_update).  The score is the spam stage's
  * verdict; without one the pattern cannot show.
  */
 static void

@@ -96,6 +96,25 @@ def finish(r):
     return r.communicate(timeout=60)
 
 
+def while_stalled(p, steps, then=None):
+    """With the writer stalled (LMDB's write lock held), start each of
+    STEPS, (posternctl args, stdin or None, the log line that says it was
+    submitted), in the background and wait for its line; then THEN (if
+    given); release.  The commands, in order."""
+    stall = WriterStall(queue_dir(p))
+    stall.hold()
+    cmds = []
+    try:
+        for args, inp, line in steps:
+            cmds.append(ctl_bg(p, *args, input=inp))
+            wait_for(lambda: line in p.log(), 30, what="'%s' submitted" % " ".join(args[:2]))
+        if then is not None:
+            then()
+    finally:
+        stall.release()
+    return cmds
+
+
 def main():
     plan(20)
     p = Postern(name="acas").start()
@@ -105,18 +124,11 @@ def main():
         bail_out("account add: %s" % r.stderr)
     before = p.posternctl_json("account", "show", "acme")
 
-    stall = WriterStall(queue_dir(p))
-    stall.hold()
-    try:
-        susp = ctl_bg(p, "review", "suspend", "acme", "--reason", "cas test")
-        wait_for(lambda: "event=account_status_requested account=acme status=suspended by=review" in p.log(),
-                 30, what="the suspension submitted")
-        pw = ctl_bg(p, "account", "passwd", "acme", "--password-stdin",
-                    input="second-password\n")
-        wait_for(lambda: "event=account_changed account=acme change=passwd" in p.log(), 30,
-                 what="the passwd write submitted")
-    finally:
-        stall.release()
+    susp, pw = while_stalled(p, [
+        (("review", "suspend", "acme", "--reason", "cas test"), None,
+         "event=account_status_requested account=acme status=suspended by=review"),
+        (("account", "passwd", "acme", "--password-stdin"), "second-password\n",
+         "event=account_changed account=acme change=passwd")])
     out_s, err_s = finish(susp)
     out_p, err_p = finish(pw)
     is_(susp.returncode, 0, "review suspend: done (%s)" % err_s.strip())
@@ -159,17 +171,10 @@ def main():
     r = p.posternctl("account", "add", "gone", "--domain", "gone.test")
     if r.returncode != 0:
         bail_out("account add gone: %s" % r.stderr)
-    stall = WriterStall(queue_dir(p))
-    stall.hold()
-    try:
-        dele = ctl_bg(p, "account", "delete", "gone")
-        wait_for(lambda: "event=account_deleted account=gone" in p.log(), 30,
-                 what="the delete submitted")
-        susp = ctl_bg(p, "review", "suspend", "gone", "--reason", "cas test")
-        wait_for(lambda: "event=account_status_requested account=gone status=suspended by=review" in p.log(),
-                 30, what="the suspension submitted")
-    finally:
-        stall.release()
+    dele, susp = while_stalled(p, [
+        (("account", "delete", "gone"), None, "event=account_deleted account=gone"),
+        (("review", "suspend", "gone", "--reason", "cas test"), None,
+         "event=account_status_requested account=gone status=suspended by=review")])
     _, err_d = finish(dele)
     _, err_s = finish(susp)
     is_(dele.returncode, 0, "account delete: done (%s)" % err_d.strip())
@@ -191,15 +196,10 @@ def main():
     r = p.posternctl("account", "add", "k9", "--domain", "k9.test")
     if r.returncode != 0:
         bail_out("account add k9: %s" % r.stderr)
-    stall = WriterStall(queue_dir(p))
-    stall.hold()
-    try:
-        susp = ctl_bg(p, "review", "suspend", "k9", "--reason", "cas test")
-        wait_for(lambda: "event=account_status_requested account=k9 status=suspended by=review"
-                 in p.log(), 30, what="the suspension submitted")
-        p.kill9()
-    finally:
-        stall.release()
+    susp, = while_stalled(p, [
+        (("review", "suspend", "k9", "--reason", "cas test"), None,
+         "event=account_status_requested account=k9 status=suspended by=review")],
+        then=p.kill9)
     _, err_s = finish(susp)
     ok(susp.returncode != 0, "the suspension's command fails with the daemon gone (%d)" %
        susp.returncode)
