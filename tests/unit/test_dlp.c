@@ -305,7 +305,7 @@ main(void)
 			nbrand++;
 	plan(nbrand * 7 + (int)ARRAY_SIZE(wrong_len) + (int)ARRAY_SIZE(test_cards) * 2
 	    + (int)ARRAY_SIZE(negatives) + (int)ARRAY_SIZE(ssn_pos) + (int)ARRAY_SIZE(ibans)
-	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 8);
+	    + (int)ARRAY_SIZE(issue18_cards) * 2 + 23 + 8 + 3);
 
 	/* Every brand and length: contiguous, spaces, dashes, edges, Luhn broken. */
 	for (i = 0; i < ARRAY_SIZE(brands); i++) {
@@ -533,6 +533,37 @@ main(void)
 		    "card after 1 MiB of digit groups");
 		dlp_findings_free(&f);
 		free(big);
+	}
+
+	/* Tokens of a digit glued to letters are skipped 16 bytes at a time
+	 * (skip_alnum): a card right after one of every length 1..80 is
+	 * found where it is, one glued to its end is not, and a token that
+	 * ends in a non-ASCII letter still sends the text to folding. */
+	{
+		size_t L, found = 0, glued = 0, folded = 0;
+		char buf[160];
+
+		for (L = 1; L <= 80; L++) {
+			size_t j;
+
+			buf[0] = '7';
+			for (j = 1; j < L; j++)
+				buf[j] = "aZ9b"[j % 4];
+			memcpy(buf + L, " 4532015112830366 x", 20);
+			dlp_findings_init(&f);
+			dlp_scan(buf, L + 19, 1, &f);
+			found += f.count[DLP_CARD] == 1 && f.n == 1 && f.v[0].offset == L + 1;
+			dlp_findings_free(&f);
+			/* glued: "7aZ9b...4532015112830366" is one token */
+			memcpy(buf + L, "4532015112830366 x", 19);
+			glued += count(buf, DLP_CARD) == 0;
+			/* a fullwidth digit after the token: found once folded */
+			memcpy(buf + L, " \xef\xbc\x94" "532015112830366 x", 22);
+			folded += count(buf, DLP_CARD) == 1;
+		}
+		is_int(found, 80, "a card after a digit-led token of every length 1..80");
+		is_int(glued, 80, "a card glued to such a token is part of it, not a card");
+		is_int(folded, 80, "a fullwidth-digit card after such a token is found by folding");
 	}
 	return done();
 }
