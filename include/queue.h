@@ -287,15 +287,17 @@ enum queue_result {
 	QUEUE_RESULT_PERMFAIL,
 };
 /* Called back with the recipient's new state: a tempfail past
- * max_queue_lifetime comes back as QUEUE_EXPIRED (caller bounces);
- * QUEUE_DELETED when the recipient was deleted or made final (queue
- * bounce, its DSN sent) while this attempt was in flight: the result
- * changed nothing and the caller adds nothing (no DSN, no bounce rate).
+ * max_queue_lifetime comes back as QUEUE_EXPIRED (caller bounces).
+ * LATE is 1 when the recipient was deleted or made final (queue bounce,
+ * its DSN sent) while this attempt was in flight: the result changed
+ * nothing, NEWSTATE is the state the recipient has (QUEUE_DELETED for a
+ * message gone meanwhile) and the caller adds nothing (no DSN, no
+ * bounce rate).
  * The queue's own bookkeeping of a report (in flight, held results,
  * the scheduler) is done on the queue's loop; only this callback goes
  * to the reporting loop's port (delivery loops, issue 20 item 3). */
 typedef void (*queue_report_cb)(void *arg, const struct outcome *o,
-    enum queue_state newstate);
+    enum queue_state newstate, int late);
 int queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
     enum queue_result r, const struct outcome *reply, const char *relay,
     queue_report_cb cb, void *arg);

@@ -208,7 +208,7 @@ report_callback(struct queue *q, struct writer_op *wop, int status)
 	else
 		queue_outcome_for_error(&o, status);
 	if (ro->cb != NULL)
-		ro->cb(ro->arg, &o, status == 0 && ro->moot ? QUEUE_DELETED : ro->newstate);
+		ro->cb(ro->arg, &o, ro->newstate, status == 0 && ro->moot);
 	free(ro->relay);
 	free(ro);
 }

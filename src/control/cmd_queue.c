@@ -802,7 +802,7 @@ cmd_inject(struct control_req *req, struct json_out *out)
 
 /* Hidden: record a delivery result (tests, until delivery exists). */
 static void
-report_done(void *arg, const struct outcome *o, enum queue_state st)
+report_done(void *arg, const struct outcome *o, enum queue_state st, int late)
 {
 	struct control_req *req = arg;
 	struct json_out *out = control_out(req);
@@ -815,6 +815,8 @@ report_done(void *arg, const struct outcome *o, enum queue_state st)
 	}
 	json_obj_begin(out);
 	json_kv_str(out, "state", queue_strstate(st));
+	if (late)	/* made final or deleted before: this result changed nothing */
+		json_kv_bool(out, "late", 1);
 	json_obj_end(out);
 	control_finish(req, CONTROL_OK);
 }

@@ -519,7 +519,7 @@ dl_trigger(struct dl_engine *dl, const struct queue_msg *m, enum queue_state st)
 }
 
 static void
-report_done(void *arg, const struct outcome *o, enum queue_state newstate)
+report_done(void *arg, const struct outcome *o, enum queue_state newstate, int late)
 {
 	struct report_ctx *rc = arg;
 	struct dl_item *it = rc->item;
@@ -535,19 +535,21 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 		log_warn("qid=%s event=report_failed rcpt=%s dsn=%s", m->id,
 		    log_addr(r->addr, strlen(r->addr), who, sizeof(who)), o->enhanced);
 		newstate = QUEUE_DEFERRED;
+		late = 0;
 	}
-	/* QUEUE_DELETED: the recipient was deleted or made final while in
-	 * flight (posternctl queue bounce, which sent its own DSN), whatever
-	 * the remote said: this attempt adds no DSN (item_finish reports
-	 * nothing for it) and no bounce to the account's rate; a remote
-	 * hard bounce still lists the address (dl_hard_bounce looks at RES),
-	 * unless the message went with its account (account delete): a
-	 * list of a deleted account is not made anew. */
-	it->newstate[rc->i] = newstate;
-	if (newstate == QUEUE_BOUNCED ||
-	    (newstate == QUEUE_DELETED && res->kind == OUTCOME_PERMFAIL && dl_account_exists(dl, m)))
+	/* LATE: the recipient was deleted or made final while in flight
+	 * (posternctl queue bounce, which sent its own DSN; NEWSTATE is what
+	 * the operator left), whatever the remote said: this attempt adds no
+	 * DSN (item_finish reports nothing for a QUEUE_DELETED item) and no
+	 * delivery or bounce to the account's rates; a remote hard bounce
+	 * still lists the address (dl_hard_bounce looks at RES), unless the
+	 * message went with its account (account delete): a list of a
+	 * deleted account is not made anew. */
+	it->newstate[rc->i] = late ? QUEUE_DELETED : newstate;
+	if ((!late && newstate == QUEUE_BOUNCED) ||
+	    (late && res->kind == OUTCOME_PERMFAIL && dl_account_exists(dl, m)))
 		dl_hard_bounce(dl, m, r, res);
-	if (!dl->stopped)
+	if (!dl->stopped && !late)
 		dl_trigger(dl, m, newstate);
 	{
 		/* by destination class too (a bounded label: dest_class.h) */
@@ -555,17 +557,20 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 
 		if (cls >= DEST_CLASS_MAX)
 			cls = DEST_CLASS_MAX - 1;
+		/* an attempt counts by its result; a late one (the recipient
+		 * made final or deleted meanwhile) by what the remote said */
+		int k = late ? (res->kind == OUTCOME_OK ? 0 : res->kind == OUTCOME_PERMFAIL ? 2 : 1) :
+		    newstate == QUEUE_DELIVERED ? 0 :
+		    newstate == QUEUE_BOUNCED || newstate == QUEUE_EXPIRED ? 2 : 1;
+
 		pthread_mutex_lock(&dl->st_mu);
-		if (newstate == QUEUE_DELIVERED) {
+		if (k == 0)
 			dl->st.delivered++;
-			dl->st.by_class[cls][0]++;
-		} else if (newstate == QUEUE_BOUNCED || newstate == QUEUE_EXPIRED) {
+		else if (k == 2)
 			dl->st.bounced++;
-			dl->st.by_class[cls][2]++;
-		} else if (newstate != QUEUE_DELETED) {	/* deleted or final meanwhile */
+		else
 			dl->st.deferred++;
-			dl->st.by_class[cls][1]++;
-		}
+		dl->st.by_class[cls][k]++;
 		pthread_mutex_unlock(&dl->st_mu);
 	}
 	/* scrubbed first, in its own statement: the order in which a call's
@@ -573,10 +578,10 @@ report_done(void *arg, const struct outcome *o, enum queue_state newstate)
 	 * before log_scrub() filled it read stale stack (another message's
 	 * text) into the log */
 	log_scrub(res->text, strlen(res->text), scrubbed, sizeof(scrubbed));
-	log_info("qid=%s event=attempt cid=%s rcpt=%s relay=%s delay=%.2f dsn=%s status=%s tls=%s "
+	log_info("qid=%s event=attempt cid=%s rcpt=%s relay=%s delay=%.2f dsn=%s status=%s%s tls=%s "
 	    "reply=%s", m->id, it->cid[0] ? it->cid : "-", log_addr(r->addr, strlen(r->addr), who, sizeof(who)),
 	    it->relay[0] ? it->relay : "none", delay, res->enhanced,
-	    queue_strstate(newstate), it->tls[0] ? it->tls : "none",
+	    queue_strstate(newstate), late ? " late=yes" : "", it->tls[0] ? it->tls : "none",
 	    log_quote(scrubbed, strlen(scrubbed), reply, sizeof(reply)));
 	free(rc);
 	dl->pending_reports--;
@@ -617,7 +622,7 @@ dl_item_report(struct dl_item *it)
 		    &o, it->relay[0] ? it->relay : NULL, report_done, rc) != 0) {
 			struct outcome f;
 			outcome_reply(&f, R_QUEUE_ERROR);
-			report_done(rc, &f, QUEUE_DEFERRED);
+			report_done(rc, &f, QUEUE_DEFERRED, 0);
 		}
 	}
 }

@@ -31,6 +31,7 @@ The operator's action is what the queue keeps, exactly once:
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -67,17 +68,30 @@ def events(p, qid):
     return json.loads(r.stdout).get("events", []) if r.returncode == 0 else []
 
 
+def attempt_line(p, qid):
+    m = re.search(r"qid=%s event=attempt .*" % qid, p.log())
+    return m.group(0) if m else ""
+
+
+def counted_attempts(port):
+    """Sum of postern_delivery_recipients_total over its labels."""
+    return sum(int(v) for v in re.findall(
+        r"(?m)^postern_delivery_recipients_total\{[^}]*\} (\d+)$", scrape_metrics(port)))
+
+
 def dsns(sink):
     return [m for m in sink.messages() if m.mail_from in ("", "<>")]
 
 
 def main():
-    plan(21)
+    plan(24)
+    mport = free_port()
     sink = Sink(host="127.0.0.2", name="moot").start()
     p = Postern(name="moot", conf={
         "smtpd_loops": "1",
         "delivery_loops": "1",
         "transport": "*=[127.0.0.2]:%d" % sink.port,
+        "metrics_listen": "127.0.0.1:%d" % mport,
     }).start()
 
     # ---- queue bounce, then the remote's 250
@@ -96,6 +110,10 @@ def main():
     wait_for(lambda: len(dsns(sink)) >= 1, 30, what="the operator's DSN")
     n_dsn = len(dsns(sink))
     is_(n_dsn, 1, "one DSN: the operator's")
+    line = attempt_line(p, qid)
+    ok("status=bounced late=yes" in line and "dsn=2." in line,
+       "the attempt's log line: the remote's 2.x.x, the state the operator left, late (%s)" %
+       line[:200])
 
     # ---- queue bounce, then the remote's 550 5.1.1
     qid = in_flight(p, sink, "gone@bad.test", "sleep 3 550 5.1.1 no such user")
@@ -114,6 +132,9 @@ def main():
     ev = [(e.get("event"), e.get("reply")) for e in events(p, qid) if e.get("event") != "queued"]
     is_([e[0] for e in ev], ["delete"], "the operator's delete event, nothing for the late 550 (%s)" %
         ev)
+    line = attempt_line(p, qid)
+    ok("status=deleted late=yes" in line and "dsn=5.1.1" in line,
+       "its attempt line: 5.1.1, deleted, late (%s)" % line[:200])
     r = p.posternctl("suppress", "check", "gone2@bad.test", "--global")
     is_(r.returncode, 0, "the remote's 5.1.1 still lists the address (%s)" % r.stdout.strip())
     # every DSN is in by now (the late results were recorded above)
@@ -174,6 +195,11 @@ def main():
        "the late result of a purged message is no failure to record (nothing to record)")
     time.sleep(2)
     is_(len(dsns(sink)), n_dsn, "no delay DSN for the purged message")
+    # every attempt is counted by its result, the late ones too
+    wait_for(lambda: counted_attempts(mport) == p.log().count(" event=attempt "), 15,
+             what="postern_delivery_recipients_total to match the attempts logged")
+    ok(True, "postern_delivery_recipients_total counts every attempt logged, the late ones "
+       "included (%d)" % counted_attempts(mport))
     p.stop()
     sink.stop()
 

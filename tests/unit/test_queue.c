@@ -296,16 +296,18 @@ struct report_res {
 	int calls;
 	struct outcome o;
 	enum queue_state st;
+	int late;
 };
 
 static void
-report_cb(void *arg, const struct outcome *o, enum queue_state st)
+report_cb(void *arg, const struct outcome *o, enum queue_state st, int late)
 {
 	struct report_res *r = arg;
 
 	r->calls++;
 	r->o = *o;
 	r->st = st;
+	r->late = late;
 }
 
 static int due_calls;
