@@ -127,6 +127,7 @@ int auth_module_start(struct daemon *d, char *err, size_t errlen);
 void auth_module_stop(struct daemon *d);
 int queue_module_start(struct daemon *d, char *err, size_t errlen);
 int queue_module_reload(struct daemon *d, const struct config *next, char *err, size_t errlen);
+int queue_module_drain(struct daemon *d);
 void queue_module_stop(struct daemon *d);
 
 /* src/daemon/feedback_module.c: the one-click unsubscribe endpoint. */

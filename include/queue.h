@@ -164,6 +164,11 @@ struct queue *queue_open(uv_loop_t *loop, const struct queue_params *p, int read
 /* Adopt new settings (SIGHUP): retry schedule, lifetimes, retention,
  * map growth, batch size.  The queue keeps no pointer into P. */
 void queue_reload(struct queue *q, const struct queue_params *p);
+/* The daemon is stopping (its drain, before any module stops): a
+ * delivery result no longer lingers for company (queue_result_linger),
+ * so the delivery engine's drain, which waits for its results, is not
+ * held up by the linger; no new mail comes to take them along. */
+void queue_drain(struct queue *q);
 /* Finish pending commits (bounded by cfg->shutdown_timeout) and close. */
 void queue_close(struct queue *q);
 

@@ -76,3 +76,6 @@ EXTRA_DIST += tests/integration/test_retention_zero.py tests/integration/test_pu
 # issue 20 item 2: a delivery result waits for company (writer_linger)
 TESTS += tests/integration/test_result_linger.py
 EXTRA_DIST += tests/integration/test_result_linger.py
+# a shutdown's drain does not wait out the linger (queue_drain)
+TESTS += tests/integration/test_result_linger_drain.py
+EXTRA_DIST += tests/integration/test_result_linger_drain.py

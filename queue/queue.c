@@ -301,6 +301,13 @@ queue_handle_closed(uv_handle_t *h)
 }
 
 void
+queue_drain(struct queue *q)
+{
+	if (q != NULL)
+		writer_linger_end(q);
+}
+
+void
 queue_close(struct queue *q)
 {
 	if (q == NULL)

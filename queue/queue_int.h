@@ -255,6 +255,8 @@ int writer_kick_elsewhere(struct queue *q);
 void writer_free_ports(struct queue *q);
 /* Drain everything pending, stop the thread, run the done callbacks. */
 void writer_stop(struct queue *q);
+/* From now on no batch lingers (queue_drain); ends a wait under way. */
+void writer_linger_end(struct queue *q);
 /* Run OP synchronously on the calling thread (no writer; tools/tests). */
 int writer_run_sync(struct queue *q, struct writer_op *op);
 /* STATUS (an op's final status) means the queue could not write:
@@ -344,6 +346,7 @@ struct queue {
 	struct writer_op *pending, **pending_tail;
 	struct writer_op *done_list, **done_tail;
 	int stopping;
+	int no_linger;			/* under wlock: the daemon drains (queue_drain) */
 	uv_async_t async;
 	int async_init;
 	uv_thread_t loop_thread;	/* the thread running q->loop (writer_start) */

@@ -13,8 +13,9 @@
  * A delivery engine's result is lazy (writer_op.lazy): a batch of lazy
  * ops alone waits up to queue_result_linger for an op someone waits on,
  * and takes it along (writer_linger()).  Ops that acknowledge mail or
- * answer an operator never wait; stopping or failing writes ends the
- * wait.
+ * answer an operator never wait; the daemon's drain (queue_drain(): the
+ * delivery engine's drain waits for its results), stopping or failing
+ * writes end the wait.
  *
  * Keys (queue/keystore.c): slots an op writes (new account keys) are
  * synced before the commit, message slots come from a pool synced ahead
@@ -195,7 +196,8 @@ writer_linger(struct queue *q, struct writer_op ***tail, int64_t *n, int64_t max
 	struct timespec dl;
 	struct writer_op **t;
 
-	if (linger_ms == 0 || q->stopping || __atomic_load_n(&q->writes_failing, __ATOMIC_ACQUIRE))
+	if (linger_ms == 0 || q->stopping || q->no_linger ||
+	    __atomic_load_n(&q->writes_failing, __ATOMIC_ACQUIRE))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += (time_t)(linger_ms / 1000);
@@ -210,7 +212,7 @@ writer_linger(struct queue *q, struct writer_op ***tail, int64_t *n, int64_t max
 		for (t = &q->pending; *t != NULL && have < max; t = &(*t)->next, have++)
 			if (!(*t)->lazy)
 				goto take;
-		if (have >= max || q->stopping)
+		if (have >= max || q->stopping || q->no_linger)
 			goto take;
 		if (pthread_cond_timedwait(&q->wcond, &q->wlock, &dl) == ETIMEDOUT)
 			goto take;
@@ -723,6 +725,20 @@ writer_stop(struct queue *q)
 	pthread_join(q->writer_thread, NULL);
 	q->writer_running = 0;
 	writer_async_cb(&q->async);
+}
+
+/* The daemon drains: a delivery engine's drain waits for its results,
+ * and no new mail comes to take them along, so nothing lingers any
+ * more (a wait under way ends now). */
+void
+writer_linger_end(struct queue *q)
+{
+	if (!q->writer_running)
+		return;
+	pthread_mutex_lock(&q->wlock);
+	q->no_linger = 1;
+	pthread_cond_signal(&q->wcond);
+	pthread_mutex_unlock(&q->wlock);
 }
 
 int

@@ -74,7 +74,7 @@
  * listeners last so nothing is accepted before the rest is up.
  */
 static const struct daemon_module builtin_modules[] = {
-	{ "queue", queue_module_start, queue_module_reload, NULL, queue_module_stop },
+	{ "queue", queue_module_start, queue_module_reload, queue_module_drain, queue_module_stop },
 	{ "spam", spam_module_start, NULL, NULL, spam_module_stop },
 	{ "auth", auth_module_start, NULL, NULL, auth_module_stop },	/* AUTH lockouts */
 	{ "control", control_module_start, control_module_reload, NULL, control_module_stop },

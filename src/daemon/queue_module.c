@@ -79,6 +79,15 @@ queue_module_reload(struct daemon *d, const struct config *next, char *err, size
 	return 0;
 }
 
+/* SIGTERM: delivery results stop lingering (queue_drain); nothing to
+ * wait for here, the queue finishes its commits in queue_module_stop. */
+int
+queue_module_drain(struct daemon *d)
+{
+	queue_drain(d->queue);
+	return 0;
+}
+
 void
 queue_module_stop(struct daemon *d)
 {
