@@ -79,12 +79,35 @@ def counted_attempts(port):
         r"(?m)^postern_delivery_recipients_total\{[^}]*\} (\d+)$", scrape_metrics(port)))
 
 
+def counted_by_result(port):
+    """postern_delivery_recipients_total summed over classes, by result."""
+    out = {"delivered": 0, "deferred": 0, "bounced": 0}
+    for res, v in re.findall(r'(?m)^postern_delivery_recipients_total\{result="(\w+)"[^}]*\} (\d+)$',
+                             scrape_metrics(port)):
+        out[res] += int(v)
+    return out
+
+
+def logged_by_result(p):
+    """What the attempt lines say each attempt counts as: a late one by
+    the remote's reply (its dsn=), the others by the state it led to."""
+    out = {"delivered": 0, "deferred": 0, "bounced": 0}
+    for m in re.finditer(r"event=attempt .*?dsn=(\S*) status=(\w+)( late=yes)?", p.log()):
+        if m.group(3):
+            k = {"2": "delivered", "5": "bounced"}.get(m.group(1)[:1], "deferred")
+        else:
+            k = {"delivered": "delivered", "bounced": "bounced",
+                 "expired": "bounced"}.get(m.group(2), "deferred")
+        out[k] += 1
+    return out
+
+
 def dsns(sink):
     return [m for m in sink.messages() if m.mail_from in ("", "<>")]
 
 
 def main():
-    plan(24)
+    plan(25)
     mport = free_port()
     sink = Sink(host="127.0.0.2", name="moot").start()
     p = Postern(name="moot", conf={
@@ -200,6 +223,13 @@ def main():
              what="postern_delivery_recipients_total to match the attempts logged")
     ok(True, "postern_delivery_recipients_total counts every attempt logged, the late ones "
        "included (%d)" % counted_attempts(mport))
+    # and by the right result: a late 250 as delivered, a late 5.1.1 as
+    # bounced, a late 451 as deferred (the sum above holds whatever the
+    # split)
+    want, got = logged_by_result(p), counted_by_result(mport)
+    ok(want == got and want["delivered"] >= 1 and want["bounced"] >= 2,
+       "each attempt counted by its result, a late one by the remote's (log %s, metric %s)"
+       % (want, got))
     p.stop()
     sink.stop()
 
