@@ -37,6 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401
+from queuelib import control  # noqa: E402
 
 
 def in_flight(p, sink, rcpt, reply):
@@ -107,7 +108,7 @@ def dsns(sink):
 
 
 def main():
-    plan(27)
+    plan(28)
     mport = free_port()
     sink = Sink(host="127.0.0.2", name="moot").start()
     p = Postern(name="moot", conf={
@@ -137,6 +138,13 @@ def main():
     ok("status=bounced late=yes" in line and "dsn=2." in line,
        "the attempt's log line: the remote's 2.x.x, the state the operator left, late (%s)" %
        line[:200])
+
+    # the hidden control command says so too (posternctl's queue.report)
+    r = control(p, "queue.report", {"id": qid, "rcpt": 0, "result": "delivered"})
+    res = (r or {}).get("result") or {}
+    ok(res.get("state") == "bounced" and res.get("late") is True and
+       show(p, qid).get("relay") == "operator",
+       "queue.report on the bounced recipient: late, its state bounced, unchanged (%s)" % r)
 
     # ---- queue bounce, then the remote's 550 5.1.1
     qid = in_flight(p, sink, "gone@bad.test", "sleep 3 550 5.1.1 no such user")

@@ -415,6 +415,48 @@ test_hold_in_flight(void)
 	config_free(cfg);
 }
 
+/* A result for a recipient made final or deleted meanwhile is late: it
+ * changes nothing and the callback says so (LATE = 1, the state the
+ * recipient has); a result that records something is not late. */
+static void
+test_late_report(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct queue *q;
+	struct commit_res one;
+	struct report_res rr;
+	struct done_res d;
+	struct queue_job *jobs[8];
+	struct queue_rcpt copy;
+	char err[512], dir[300];
+	size_t n, i;
+
+	snprintf(dir, sizeof(dir), "%s/late", tmpdir);
+	free(cfg->data_directory);
+	cfg->data_directory = xstrdup(dir);
+	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	commit_one(q, "acme", "late\r\n", 6, QUEUE_QUEUED, &one, 2);
+	n = queue_take_due(q, jobs, 8);
+	for (i = 0; i < n; i++)
+		queue_job_free(jobs[i]);
+	report_wait(q, one.id, 0, QUEUE_RESULT_DELIVERED, &rr);
+	ok(rr.st == QUEUE_DELIVERED && rr.late == 0, "a result that records: delivered, not late");
+	report_wait(q, one.id, 0, QUEUE_RESULT_PERMFAIL, &rr);
+	memset(&copy, 0, sizeof(copy));
+	ok(rr.st == QUEUE_DELIVERED && rr.late == 1 && rcpt_state(q, one.id, 0, &copy) ==
+	    QUEUE_DELIVERED && copy.attempts == 1,
+	    "a second result for a final recipient: late, its state (delivered) unchanged");
+	action_wait(q, one.id, QUEUE_ACT_DELETE, &d);
+	report_wait(q, one.id, 1, QUEUE_RESULT_DELIVERED, &rr);
+	ok(rr.late == 1 && rr.st == QUEUE_DELETED && rr.o.kind == OUTCOME_OK,
+	    "a result after queue delete: late, deleted, no failure (state %d)", (int)rr.st);
+	report_wait(q, one.id, 7, QUEUE_RESULT_DELIVERED, &rr);
+	ok(rr.late == 1 && rr.st == QUEUE_DELETED && rr.o.kind == OUTCOME_OK,
+	    "a result for a recipient the message has not: late, nothing to record");
+	close_queue(q);
+	config_free(cfg);
+}
+
 static void
 test_scheduler(void)
 {
@@ -1004,13 +1046,14 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(102 + 6);
+	plan(102 + 6 + 4);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
 	test_mapfull();
 	test_scheduler();
 	test_hold_in_flight();
+	test_late_report();
 	test_kv_and_logs();
 	test_kv_notify();
 	test_privacy();
