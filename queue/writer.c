@@ -244,8 +244,6 @@ writer_main(void *arg)
 	thread_name("queue-writer");
 
 	for (;;) {
-		queue_settings(q, &st);
-		max = st.commit_batch;
 		pthread_mutex_lock(&q->wlock);
 		while (q->pending == NULL && !q->stopping)
 			pthread_cond_wait(&q->wcond, &q->wlock);
@@ -253,6 +251,11 @@ writer_main(void *arg)
 			pthread_mutex_unlock(&q->wlock);
 			break;
 		}
+		/* read now, not before the wait: a SIGHUP while idle (a new
+		 * queue_result_linger or queue_commit_batch) applies to the
+		 * next batch, not the one after it (set_lock is a leaf) */
+		queue_settings(q, &st);
+		max = st.commit_batch;
 		batch = q->pending;
 		tail = &batch;
 		for (n = 0; *tail != NULL && n < max; n++)

@@ -23,7 +23,9 @@ of a message delivered 0.2 s before is surely still waiting):
 - kill -9 with a result waiting: the message is delivered again after
   the restart and then recorded (never lost; the documented trade-off);
 - queue_result_linger = 0 by reload: the result commits alone at once
-  (the accept after it is a batch of one).
+  (the accept after it is a batch of one);
+- a reload while the writer is idle counts for the very next batch (the
+  first result after a reload to 0 used to linger the old second).
 """
 
 import os
@@ -75,7 +77,7 @@ def log_gap(p, qid):
 
 
 def main():
-    plan(12)
+    plan(15)
     mport = free_port()
     sink = Sink(name="mx").start()
     conf = {
@@ -164,6 +166,31 @@ def main():
     gap = log_gap(p, q6)
     ok(gap is not None and gap < 0.9,
        "with linger 0 the result is recorded at once (%s s from queued to delivered)" % gap)
+
+    # a reload while the writer is idle applies to the very next batch:
+    # the writer read its settings before it went to sleep, so the first
+    # result after a reload to 0 still lingered the old second
+    conf.update({"queue_result_linger": "1s", "delivery_enabled": "no"})
+    p.write_conf(conf)
+    ok(p.reload(), "reload with queue_result_linger = 1s and delivery off")
+    n[0] += 1
+    code, text = p.send("a@example.test", ["b@example.net"], "Subject: linger %d\r\n\r\nbody\r\n" % n[0])
+    q7 = queue_id(text)
+    time.sleep(0.5)  # the writer is idle again, with linger 1s read
+    conf.update({"queue_result_linger": "0", "delivery_enabled": "yes"})
+    p.write_conf(conf)
+    b5 = counters(mport)
+    ok(p.reload(), "reload with queue_result_linger = 0 and delivery on, no write in between")
+    sink.wait_messages(n[0])
+    time.sleep(0.2)
+    code, text = p.send("a@example.test", ["b@example.net"], "Subject: after\r\n\r\nx\r\n")
+    n[0] += 1
+    q8 = queue_id(text)
+    wait_for(lambda: recorded(p, q7) and recorded(p, q8), 15, what="both results recorded")
+    b6 = counters(mport)
+    ok(code == 250 and b6[0] - b5[0] == 3 and b6[1] - b5[1] == 3,
+       "the first result after it committed at once, alone, not with the next accept: "
+       "three batches of one (%s -> %s)" % (b5, b6))
     p.stop()
     sink.stop()
 
