@@ -716,15 +716,23 @@ writer_submit(struct queue *q, struct writer_op *op)
 	pthread_mutex_unlock(&q->wlock);
 }
 
+/* Set *FLAG (q->stopping, q->no_linger) under q->wlock and wake the
+ * writer, idle or lingering, to look at it. */
+static void
+writer_wake_with(struct queue *q, int *flag)
+{
+	pthread_mutex_lock(&q->wlock);
+	*flag = 1;
+	pthread_cond_signal(&q->wcond);
+	pthread_mutex_unlock(&q->wlock);
+}
+
 void
 writer_stop(struct queue *q)
 {
 	if (!q->writer_running)
 		return;
-	pthread_mutex_lock(&q->wlock);
-	q->stopping = 1;
-	pthread_cond_signal(&q->wcond);
-	pthread_mutex_unlock(&q->wlock);
+	writer_wake_with(q, &q->stopping);
 	pthread_join(q->writer_thread, NULL);
 	q->writer_running = 0;
 	writer_async_cb(&q->async);
@@ -738,10 +746,7 @@ writer_linger_end(struct queue *q)
 {
 	if (!q->writer_running)
 		return;
-	pthread_mutex_lock(&q->wlock);
-	q->no_linger = 1;
-	pthread_cond_signal(&q->wcond);
-	pthread_mutex_unlock(&q->wlock);
+	writer_wake_with(q, &q->no_linger);
 }
 
 int

@@ -53,6 +53,25 @@ def in_flight(p, sink, rcpt, reply):
     return queue_id(text)
 
 
+def account_in_flight(p, sink, name, rcpt):
+    """Add account NAME (domain NAME.test), send one message of it over
+    submission to RCPT, held at the sink's RCPT then answered 550 5.1.1;
+    its qid once the attempt is in flight."""
+    r = p.posternctl("account", "add", name, "--domain", name + ".test", "--password-stdin",
+                     input="pw-%s-secret\n" % name)
+    if r.returncode != 0:
+        bail_out("account add: %s" % r.stderr)
+    sink.on_rcpt(rcpt, "sleep 3 550 5.1.1 no such user")
+    ev0 = len(sink.events())
+    code, text = p.send("app@%s.test" % name, [rcpt], "Subject: a\r\n\r\nx\r\n",
+                        listener="submission", auth=(name, "pw-%s-secret" % name))
+    if code != 250:
+        bail_out("send for %s: %s %s" % (name, code, text))
+    wait_for(lambda: any(e["ev"] == "mail" for e in sink.events()[ev0:]), 30,
+             what="the account's message in flight")
+    return queue_id(text)
+
+
 def attempt_logged(p, qid):
     """The delivery log line for QID's attempt (the result is recorded)."""
     wait_for(lambda: ("qid=%s event=attempt" % qid) in p.log(), 30,
@@ -178,18 +197,8 @@ def main():
     p.write_conf({"review_trigger_min_messages": "1", "review_bounce_review": "10",
                   "review_bounce_pause": "20"})
     ok(p.reload(), "reload: one bounce in one message would move an account on")
-    r = p.posternctl("account", "add", "rate", "--domain", "rate.test", "--password-stdin",
-                     input="pw-rate-secret\n")
-    if r.returncode != 0:
-        bail_out("account add: %s" % r.stderr)
-    sink.on_rcpt("late@ratebad.test", "sleep 3 550 5.1.1 no such user")
-    ev0 = len(sink.events())
     start = p.log_size()
-    code, text = p.send("app@rate.test", ["late@ratebad.test"], "Subject: r\r\n\r\nx\r\n",
-                        listener="submission", auth=("rate", "pw-rate-secret"))
-    qid = queue_id(text)
-    wait_for(lambda: any(e["ev"] == "mail" for e in sink.events()[ev0:]), 30,
-             what="the account's message in flight")
+    qid = account_in_flight(p, sink, "rate", "late@ratebad.test")
     r = p.posternctl("queue", "bounce", qid)
     if r.returncode != 0:
         bail_out("queue bounce: %s" % r.stderr)
@@ -203,17 +212,7 @@ def main():
     n_dsn = len(dsns(sink))
 
     # ---- account delete (its key shredded) while its message is in flight
-    r = p.posternctl("account", "add", "shop", "--domain", "shop.test", "--password-stdin",
-                     input="pw-shop-secret\n")
-    if r.returncode != 0:
-        bail_out("account add: %s" % r.stderr)
-    sink.on_rcpt("late@acct.test", "sleep 3 550 5.1.1 no such user")
-    ev0 = len(sink.events())
-    code, text = p.send("app@shop.test", ["late@acct.test"], "Subject: a\r\n\r\nx\r\n",
-                        listener="submission", auth=("shop", "pw-shop-secret"))
-    qid = queue_id(text)
-    wait_for(lambda: any(e["ev"] == "mail" for e in sink.events()[ev0:]), 30,
-             what="the account's message in flight")
+    qid = account_in_flight(p, sink, "shop", "late@acct.test")
     r = p.posternctl("account", "delete", "shop")
     is_(r.returncode, 0, "account delete while its message is in flight")
     attempt_logged(p, qid)
