@@ -11,7 +11,7 @@
  * and the decoded text of every
  * text part (policy/mime.c, the parser the sensitive-data stage uses),
  * and the attachments by name, type and size, never their content.
- * Every piece of text goes through review_mask_text(): the detectors of
+ * Every piece of text (a part's media type too) goes through review_mask_text(): the detectors of
  * policy/dlp.c find the values and the redaction's own rule
  * (dlp_mask_byte) says which characters go, so the last four stay, as
  * in a redacted message; as a second net, any run of nine or more
@@ -309,6 +309,21 @@ utf8_cut(const char *s, size_t len, size_t max)
 	return max;
 }
 
+/* KEY: TEXT masked like the rest.  A part's media type is the sender's
+ * text too: "application/p4556737586899855" showed a card whole (found
+ * by fuzz_review_view). */
+static void
+json_kv_masked(struct json_out *j, const char *key, const char *text, int pseudonym)
+{
+	struct buf m;
+
+	buf_init(&m, 0);
+	review_mask_text(text, strlen(text), pseudonym, &m, NULL);
+	json_key(j, key);
+	json_strn(j, m.data ? m.data : "", m.len);
+	buf_free(&m);
+}
+
 static void
 view_text(void *arg, const struct mime_part *part, const char *text, size_t len)
 {
@@ -326,7 +341,7 @@ view_text(void *arg, const struct mime_part *part, const char *text, size_t len)
 		n = utf8_cut(masked.data ? masked.data : "", masked.len, c->max_text);
 		json_obj_begin(c->j);
 		json_kv_uint(c->j, "part", part->no);
-		json_kv_str(c->j, "type", part->type);
+		json_kv_masked(c->j, "type", part->type, c->pseudonym);
 		json_key(c->j, "text");
 		json_strn(c->j, masked.data ? masked.data : "", n);
 		json_kv_bool(c->j, "truncated", n < masked.len);
@@ -399,7 +414,7 @@ review_masked_view(const char *raw, size_t len, const struct review_view_opts *o
 		json_kv_uint(j, "part", mp->no);
 		json_key(j, "name");
 		json_strn(j, b.data ? b.data : "", b.len);
-		json_kv_str(j, "type", mp->type);
+		json_kv_masked(j, "type", mp->type, c.pseudonym);
 		json_kv_uint(j, "size", part_size(raw, mp));
 		json_obj_end(j);
 	}

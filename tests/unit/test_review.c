@@ -171,6 +171,17 @@ test_view(void)
 	    "a card number inside an address's domain is masked, the rest of the domain kept (%s)",
 	    m.data);
 	buf_free(&m);
+
+	/* a part's media type is the sender's text too (the fuzzer found a
+	 * card number in one, shown whole in both the part and the
+	 * attachment list) */
+	v = view_of("From: a@example.test\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	    "Content-Type: text/p" CARD "\r\n\r\nhello\r\n--b\r\n"
+	    "Content-Type: application/x" CARD "; name=\"a.bin\"\r\n\r\nAAAA\r\n--b--\r\n", 0);
+	ok(strstr(v, CARD) == NULL && strstr(v, "9855") != NULL,
+	    "a card number in a part's media type is masked, its last four kept (%s)", v);
+	free(v);
 }
 
 static void
@@ -666,7 +677,7 @@ test_queue(void)
 int
 main(void)
 {
-	plan(76);
+	plan(77);
 	test_view();
 	test_strip_dkim();
 	test_fingerprint();
