@@ -95,6 +95,31 @@ close_queue(struct queue *q)
 	uv_run(&loop, UV_RUN_DEFAULT);
 }
 
+/* CFG's queue in its own directory TMPDIR/NAME (cfg->data_directory
+ * names it afterwards). */
+static struct queue *
+queue_in(struct config *cfg, const char *name)
+{
+	char err[512], dir[300];
+
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, name);
+	free(cfg->data_directory);
+	cfg->data_directory = xstrdup(dir);
+	return queue_open_config(&loop, cfg, 0, err, sizeof(err));
+}
+
+/* Take every due job (its recipients are then in flight) and free it. */
+static void
+take_all(struct queue *q)
+{
+	struct queue_job *jobs[8];
+	size_t n, i;
+
+	while ((n = queue_take_due(q, jobs, 8)) > 0)
+		for (i = 0; i < n; i++)
+			queue_job_free(jobs[i]);
+}
+
 /* Commit one message and wait for its callback. */
 static int
 commit_one(struct queue *q, const char *account, const char *data, size_t len,
@@ -376,20 +401,12 @@ test_hold_in_flight(void)
 	struct commit_res one, two;
 	struct report_res rr;
 	struct done_res d;
-	struct queue_job *jobs[8];
 	struct queue_msg *m = NULL;
-	char err[512], dir[300];
-	size_t n, i;
 
-	snprintf(dir, sizeof(dir), "%s/hold", tmpdir);
-	free(cfg->data_directory);
-	cfg->data_directory = xstrdup(dir);
-	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	q = queue_in(cfg, "hold");
 	commit_one(q, "acme", "one\r\n", 5, QUEUE_QUEUED, &one, 1);
 	commit_one(q, "acme", "two\r\n", 5, QUEUE_QUEUED, &two, 2);
-	n = queue_take_due(q, jobs, 8);
-	for (i = 0; i < n; i++)
-		queue_job_free(jobs[i]);
+	take_all(q);
 	action_wait(q, one.id, QUEUE_ACT_HOLD, &d);
 	is_int(d.o.kind, OUTCOME_OK, "hold of a message in flight: ok");
 	report_wait(q, one.id, 0, QUEUE_RESULT_DELIVERED, &rr);
@@ -426,19 +443,11 @@ test_late_report(void)
 	struct commit_res one;
 	struct report_res rr;
 	struct done_res d;
-	struct queue_job *jobs[8];
 	struct queue_rcpt copy;
-	char err[512], dir[300];
-	size_t n, i;
 
-	snprintf(dir, sizeof(dir), "%s/late", tmpdir);
-	free(cfg->data_directory);
-	cfg->data_directory = xstrdup(dir);
-	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	q = queue_in(cfg, "late");
 	commit_one(q, "acme", "late\r\n", 6, QUEUE_QUEUED, &one, 2);
-	n = queue_take_due(q, jobs, 8);
-	for (i = 0; i < n; i++)
-		queue_job_free(jobs[i]);
+	take_all(q);
 	report_wait(q, one.id, 0, QUEUE_RESULT_DELIVERED, &rr);
 	ok(rr.st == QUEUE_DELIVERED && rr.late == 0, "a result that records: delivered, not late");
 	report_wait(q, one.id, 0, QUEUE_RESULT_PERMFAIL, &rr);
@@ -827,15 +836,12 @@ test_privacy(void)
 	struct report_res rr;
 	struct done_res d;
 	struct buf b;
-	char err[512], dir[300], path[400];
+	char path[400];
 	const char *marker = "MARKER-7f3c9e1d-never-in-clear";
 	char *body = xasprintf("Subject: %s\r\n\r\n%s\r\n", marker, marker);
 
-	snprintf(dir, sizeof(dir), "%s/priv", tmpdir);
-	free(cfg->data_directory);
-	cfg->data_directory = xstrdup(dir);
-	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	q = queue_open_config(&loop, cfg, 0, err, sizeof(err));
+	q = queue_in(cfg, "priv");
+	snprintf(path, sizeof(path), "%s/data.mdb", cfg->data_directory);
 	commit_one(q, "acme", body, strlen(body), QUEUE_QUEUED, &res, 1);
 	commit_one(q, "other", body, strlen(body), QUEUE_QUEUED, &res2, 1);
 	/* an account that keeps bodies for a day overrides body_retention = 0 */
