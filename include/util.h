@@ -76,9 +76,10 @@ int domain_list_allows_sender(char *const *list, size_t n, const char *addr, siz
  */
 int parse_duration_ms(const char *s, uint64_t *ms);
 
-/* CLOCK_REALTIME MS milliseconds from now, for pthread_cond_timedwait(). */
+/* MS milliseconds from now on CLOCK (CLOCK_REALTIME, or the clock a
+ * condition variable was made with), for pthread_cond_timedwait(). */
 struct timespec;
-void deadline_in(struct timespec *ts, unsigned ms);
+void deadline_in(struct timespec *ts, clockid_t clock, unsigned ms);
 /* Wait on CV (MU not held by the caller) until *FLAG, which is set
  * under MU, is set, at most MS milliseconds; its value then. */
 #include <pthread.h>

@@ -199,13 +199,7 @@ writer_linger(struct queue *q, struct writer_op ***tail, int64_t *n, int64_t max
 	if (linger_ms == 0 || q->stopping || q->no_linger ||
 	    __atomic_load_n(&q->writes_failing, __ATOMIC_ACQUIRE))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += (time_t)(linger_ms / 1000);
-	dl.tv_nsec += (long)(linger_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&dl, CLOCK_MONOTONIC, (unsigned)linger_ms);	/* at most 1 s: config.c */
 	for (;;) {
 		int64_t have = *n;
 

@@ -290,7 +290,7 @@ loop_post(struct smtpd_loop *L, unsigned cmds, const struct config *cfg, struct 
 	want = L->calls_done + 1;
 	uv_async_send(&L->cmd_async);
 	if (wait) {
-		deadline_in(&ts, LOOP_CALL_WAIT_MS);
+		deadline_in(&ts, CLOCK_REALTIME, LOOP_CALL_WAIT_MS);
 		while (L->calls_done < want && !L->exited && rc == 0)
 			if (pthread_cond_timedwait(&L->cv, &L->mu, &ts) == ETIMEDOUT)
 				rc = -1;

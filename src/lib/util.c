@@ -18,7 +18,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -332,9 +331,9 @@ parse_duration_ms(const char *s, uint64_t *ms)
 }
 
 void
-deadline_in(struct timespec *ts, unsigned ms)
+deadline_in(struct timespec *ts, clockid_t clock, unsigned ms)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	clock_gettime(clock, ts);
 	ts->tv_sec += ms / 1000;
 	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (ts->tv_nsec >= 1000000000L) {
@@ -362,7 +361,7 @@ cond_wait_flag(pthread_mutex_t *mu, pthread_cond_t *cv, const int *flag, unsigne
 	struct timespec ts;
 	int set;
 
-	deadline_in(&ts, ms);
+	deadline_in(&ts, CLOCK_REALTIME, ms);
 	pthread_mutex_lock(mu);
 	while (!*flag)
 		if (pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT)
