@@ -8,7 +8,8 @@ as `/usr/bin/python3 path/to/test_x.py`).  It provides:
   TAP        plan(), ok(), is_(), isnt(), like(), diag(), skip(),
              skip_all(), bail_out(), done(); an uncaught exception is
              reported as a failing test with its traceback as comments.
-  helpers    free_port(host), tmpdir(), make_cert(dir, cn), wait_for().
+  helpers    free_port(host), tmpdir(), make_cert(dir, cn), wait_for(),
+             eventually() (wait_for() as a check).
   Postern    the real posternd in a temp dir on free 127.0.0.1 ports,
              ready when its log says `event=ready`; stop(), kill9(),
              restart(), reload(), log(), wait_log(), posternctl(),
@@ -47,7 +48,7 @@ delivery (fnv, domains_on, rcpt_counts, relay_load, max_open: the delivery-loop
 tests' helpers); `python3 -m harness sink ...` runs the sink server.
 """
 
-from .core import (BUILDDIR, HERE, HarnessError, PYTHON, SRCDIR, TIME_SCALE, _Tap, _cleanup, _conf_value, _dump_fixtures, _excepthook, _fixtures, _kill_pid, _netns_prefix, _on_signal, _out, _tail_lines, _tap, _tmpdirs, bail_out, diag, done, failed, free_port, free_ports, is_, isnt, like, make_cert, note, ok, plan, run, skip, skip_all, tmpdir, unlike, wait_for)
+from .core import (BUILDDIR, HERE, HarnessError, PYTHON, SRCDIR, TIME_SCALE, _Tap, _cleanup, _conf_value, _dump_fixtures, _excepthook, _fixtures, _kill_pid, _netns_prefix, _on_signal, _out, _tail_lines, _tap, _tmpdirs, bail_out, diag, done, failed, free_port, free_ports, is_, isnt, like, make_cert, note, ok, plan, run, skip, skip_all, tmpdir, unlike, wait_for, eventually)
 from .daemon import (Postern, client_tls_context, make_message, queue_id)
 from .dns import (Dns, _dq, zone_records)
 from .sink import (Sink, SinkMessage, SmtpSink, _sink_main)
@@ -60,7 +61,7 @@ from .metrics import (eom_runs, scrape_metrics)
 __all__ = [
     "plan", "ok", "is_", "isnt", "like", "unlike", "diag", "note", "skip",
     "skip_all", "bail_out", "done", "failed",
-    "free_port", "tmpdir", "make_cert", "wait_for", "BUILDDIR", "SRCDIR",
+    "free_port", "tmpdir", "make_cert", "wait_for", "eventually", "BUILDDIR", "SRCDIR",
     "Postern", "Dns", "Sink", "SinkMessage", "SmtpSink", "Netns",
     "run", "HarnessError",
 ]

@@ -303,6 +303,16 @@ def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def eventually(pred, timeout=10.0, interval=0.05):
+    """wait_for() as a check: True once PRED() is true, False after
+    TIMEOUT (scaled), for ok(eventually(...), "...")."""
+    try:
+        wait_for(pred, timeout, interval)
+        return True
+    except HarnessError:
+        return False
+
+
 def make_cert(directory, cn="localhost", key_type="ec", days=2, names=()):
     """Self-signed certificate for CN (+ NAMES, 127.0.0.1) via the openssl
     CLI.  Returns (cert_path, key_path); the key is mode 0600.
