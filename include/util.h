@@ -80,6 +80,8 @@ int parse_duration_ms(const char *s, uint64_t *ms);
  * condition variable was made with), for pthread_cond_timedwait(). */
 struct timespec;
 void deadline_in(struct timespec *ts, clockid_t clock, unsigned ms);
+/* FROM plus MS milliseconds, into TS. */
+void deadline_after(struct timespec *ts, const struct timespec *from, unsigned ms);
 /* Wait on CV (MU not held by the caller) until *FLAG, which is set
  * under MU, is set, at most MS milliseconds; its value then. */
 #include <pthread.h>

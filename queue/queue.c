@@ -108,6 +108,7 @@ queue_reload(struct queue *q, const struct queue_params *p)
 	pthread_mutex_lock(&q->set_lock);
 	q->set = st;
 	pthread_mutex_unlock(&q->set_lock);
+	writer_settings_changed(q);	/* a linger under way ends by the new value */
 	sched_reload(q);
 }
 

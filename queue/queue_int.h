@@ -257,6 +257,8 @@ void writer_free_ports(struct queue *q);
 void writer_stop(struct queue *q);
 /* From now on no batch lingers (queue_drain); ends a wait under way. */
 void writer_linger_end(struct queue *q);
+/* queue_reload(): wake a linger under way to re-read the settings. */
+void writer_settings_changed(struct queue *q);
 /* Run OP synchronously on the calling thread (no writer; tools/tests). */
 int writer_run_sync(struct queue *q, struct writer_op *op);
 /* STATUS (an op's final status) means the queue could not write:

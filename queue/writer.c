@@ -183,31 +183,36 @@ all_lazy(const struct writer_op *list)
 }
 
 /* Under q->wlock, with BATCH (N ops, last at *TAIL) taken and all lazy:
- * wait up to LINGER_MS for an op that someone waits on (new mail, an
- * operator's change), then take what came meanwhile into the batch, up
- * to MAX ops.  One commit and one fsync then cover both: with few
- * sessions, a delivery result used to get a commit of its own, which
+ * wait up to queue_result_linger for an op that someone waits on (new
+ * mail, an operator's change), then take what came meanwhile into the
+ * batch, up to MAX ops.  One commit and one fsync then cover both: with
+ * few sessions, a delivery result used to get a commit of its own, which
  * the next message's commit queued behind (issue 20 item 2).  Nothing
- * acknowledged waits: a result lingers only when no one waits on it. */
+ * acknowledged waits: a result lingers only when no one waits on it.
+ * The setting is read at every wake and counted from the start of the
+ * wait, so a reload (queue_reload() wakes the writer) that shortens or
+ * turns off the linger ends a wait already under way by the new value. */
 static void
-writer_linger(struct queue *q, struct writer_op ***tail, int64_t *n, int64_t max,
-    uint64_t linger_ms)
+writer_linger(struct queue *q, struct writer_op ***tail, int64_t *n, int64_t max)
 {
-	struct timespec dl;
+	struct queue_settings st;
+	struct timespec start, dl;
 	struct writer_op **t;
 
-	if (linger_ms == 0 || q->stopping || q->no_linger ||
-	    __atomic_load_n(&q->writes_failing, __ATOMIC_ACQUIRE))
-		return;
-	deadline_in(&dl, CLOCK_MONOTONIC, (unsigned)linger_ms);	/* at most 1 s: config.c */
+	clock_gettime(CLOCK_MONOTONIC, &start);	/* wcond is on this clock */
 	for (;;) {
 		int64_t have = *n;
 
+		queue_settings(q, &st);	/* set_lock is a leaf under wlock */
+		if (st.result_linger == 0 || q->stopping || q->no_linger ||
+		    __atomic_load_n(&q->writes_failing, __ATOMIC_ACQUIRE))
+			goto take;
 		for (t = &q->pending; *t != NULL && have < max; t = &(*t)->next, have++)
 			if (!(*t)->lazy)
 				goto take;
-		if (have >= max || q->stopping || q->no_linger)
+		if (have >= max)
 			goto take;
+		deadline_after(&dl, &start, (unsigned)st.result_linger);	/* at most 1 s: config.c */
 		if (pthread_cond_timedwait(&q->wcond, &q->wlock, &dl) == ETIMEDOUT)
 			goto take;
 	}
@@ -259,7 +264,7 @@ writer_main(void *arg)
 			q->pending_tail = &q->pending;
 		*tail = NULL;
 		if (n < max && all_lazy(batch))
-			writer_linger(q, &tail, &n, max, st.result_linger);
+			writer_linger(q, &tail, &n, max);
 		pthread_mutex_unlock(&q->wlock);
 
 		{
@@ -741,6 +746,17 @@ writer_linger_end(struct queue *q)
 	if (!q->writer_running)
 		return;
 	writer_wake_with(q, &q->no_linger);
+}
+
+/* queue_reload(): the settings changed; a linger under way re-reads them. */
+void
+writer_settings_changed(struct queue *q)
+{
+	if (!q->writer_running)
+		return;
+	pthread_mutex_lock(&q->wlock);
+	pthread_cond_broadcast(&q->wcond);
+	pthread_mutex_unlock(&q->wlock);
 }
 
 int

@@ -333,7 +333,16 @@ parse_duration_ms(const char *s, uint64_t *ms)
 void
 deadline_in(struct timespec *ts, clockid_t clock, unsigned ms)
 {
-	clock_gettime(clock, ts);
+	struct timespec now;
+
+	clock_gettime(clock, &now);
+	deadline_after(ts, &now, ms);
+}
+
+void
+deadline_after(struct timespec *ts, const struct timespec *from, unsigned ms)
+{
+	*ts = *from;
 	ts->tv_sec += ms / 1000;
 	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (ts->tv_nsec >= 1000000000L) {

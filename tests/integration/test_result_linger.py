@@ -25,7 +25,10 @@ of a message delivered 0.2 s before is surely still waiting):
 - queue_result_linger = 0 by reload, made while the writer is idle,
   counts for the very next batch: a result and the accept after it
   are batches of their own (the first result after a reload to 0 used
-  to linger the old second).
+  to linger the old second);
+- a reload to 0 made while a result is already lingering ends that
+  wait: the result is recorded right after the reload, not when the old
+  second is over (the wait used to keep the deadline it started with).
 """
 
 import os
@@ -60,6 +63,10 @@ def recorded(p, qid):
     return ("qid=%s event=delivered" % qid) in p.log()
 
 
+def stamp(line):
+    return datetime.datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def log_gap(p, qid):
     """Seconds from QID's event=queued to its event=delivered, by the log's
     own timestamps (None when either is missing)."""
@@ -77,7 +84,7 @@ def log_gap(p, qid):
 
 
 def main():
-    plan(14)
+    plan(15)
     mport = free_port()
     sink = Sink(name="mx").start()
     conf = {
@@ -186,6 +193,41 @@ def main():
     ok(code == 250 and b6[0] - b5[0] == 3 and b6[1] - b5[1] == 3,
        "the first result after it committed at once, alone, not with the next accept: "
        "three batches of one (%s -> %s)" % (b5, b6))
+
+    # a reload to 0 while a result is lingering ends that wait.  The
+    # reload must land well inside the second for this to tell anything:
+    # tried up to three times on a slow machine.
+    result = None
+    for attempt in range(3):
+        conf["queue_result_linger"] = "1s"
+        p.write_conf(conf)
+        ok_reload = p.reload()
+        n[0] += 1
+        code, text = p.send("a@example.test", ["b@example.net"],
+                            "Subject: linger %d\r\n\r\nbody\r\n" % n[0])
+        qid = queue_id(text)
+        sink.wait_messages(n[0])
+        conf["queue_result_linger"] = "0"
+        p.write_conf(conf)
+        start = p.log_size()
+        ok_reload = p.reload() and ok_reload
+        wait_for(lambda: recorded(p, qid), 15, what="the lingering result recorded")
+        queued = [stamp(l) for l in p.log().splitlines()
+                  if re.search(r"\bqid=%s event=queued\b|\bevent=queued qid=%s\b" % (qid, qid), l)]
+        reloaded = [stamp(l) for l in p.log(start).splitlines() if "event=reloaded" in l]
+        delivered = [stamp(l) for l in p.log().splitlines()
+                     if "qid=%s event=delivered" % qid in l]
+        if not (ok_reload and queued and reloaded and delivered):
+            break
+        q_at, r_at, d_at = queued[0], reloaded[0], delivered[0]
+        result = ((r_at - q_at).total_seconds(), (d_at - r_at).total_seconds(),
+                  (d_at - q_at).total_seconds())
+        if result[0] < 0.6:
+            break
+    ok(result is not None and result[0] < 0.6 and result[1] < 0.3 and result[2] < 0.95,
+       "a reload to 0 during a linger ends it: queued -> reloaded %s s, reloaded -> "
+       "delivered %s s, queued -> delivered %s s (the old deadline: 1 s)" % (
+           result and result[0], result and result[1], result and result[2]))
     p.stop()
     sink.stop()
 
