@@ -148,6 +148,7 @@ enum reply_id {
 	R_STORAGE_FULL,			/* 452 4.3.1 */
 	R_NO_SUCH_MESSAGE,		/* 550 5.1.0 */
 	R_NOTHING_TO_HOLD,		/* 550 5.0.0 */
+	R_NOTHING_TO_RECORD,		/* 550 5.0.0 */
 	R_NOT_HELD,			/* 550 5.0.0 */
 	R_NOTHING_TO_REQUEUE,		/* 550 5.0.0 */
 	R_NOTHING_TO_BOUNCE,		/* 550 5.0.0 */

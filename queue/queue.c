@@ -490,6 +490,8 @@ queue_outcome_for_error(struct outcome *o, int err)
 		outcome_reply(o, R_QUEUE_ERROR);
 	else if (err == -ECANCELED)	/* queue_kv_put_if() */
 		outcome_reply(o, R_CHANGED_MEANWHILE);
+	else if (err == -EALREADY)	/* an operator's report on a final recipient */
+		outcome_reply(o, R_NOTHING_TO_RECORD);
 	else if (err == -EIDRM)	/* queue_kv_update() of a record deleted meanwhile */
 		outcome_reply(o, R_RECORD_GONE);
 	else

@@ -130,7 +130,13 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		 * `queue show` would say the MX bounced it with "250 ok"), not
 		 * a second final event (or webhook) for the recipient, and
 		 * for a deleted message not the remote's words at all.  The
-		 * caller hears QUEUE_DELETED: no DSN, no bounce rate. */
+		 * caller hears QUEUE_DELETED: no DSN, no bounce rate.  An
+		 * operator's report (queue.report) is refused instead: its
+		 * audit record says status 1, nothing to record. */
+		if (ro->audited) {
+			queue_msg_free(m);
+			return EALREADY;
+		}
 		ro->moot = 1;
 		ro->newstate = rc_->state;
 		queue_msg_free(m);

@@ -810,13 +810,20 @@ report_done(void *arg, const struct outcome *o, enum queue_state st, int late)
 	if (o->kind != OUTCOME_TEMPFAIL)
 		control_audit_committed(req);
 	if (o->kind != OUTCOME_OK) {
-		control_finish(req, control_error(req, CONTROL_FAIL, "%s", o->text));
+		struct outcome nf;
+
+		/* the words of queue show and queue delete for an unknown id */
+		outcome_reply(&nf, R_NO_SUCH_MESSAGE);
+		if (strcmp(o->text, nf.text) == 0)
+			control_finish(req, control_error(req, CONTROL_FAIL, "no such message: %s",
+			    req->target));
+		else
+			control_finish(req, control_error(req, CONTROL_FAIL, "%s", o->text));
 		return;
 	}
+	(void)late;	/* an operator's report on a final recipient is refused (EALREADY) */
 	json_obj_begin(out);
 	json_kv_str(out, "state", queue_strstate(st));
-	if (late)	/* made final or deleted before: this result changed nothing */
-		json_kv_bool(out, "late", 1);
 	json_obj_end(out);
 	control_finish(req, CONTROL_OK);
 }
@@ -847,6 +854,8 @@ cmd_report(struct control_req *req, struct json_out *out)
 	str_copy(req->target, id, sizeof(req->target));
 	rc = queue_report_audited(req->queue, id, (uint32_t)json_get_int(req->args, "rcpt", 0), r,
 	    &o, "test", control_audit_txn(req, 0), report_done, req);
+	if (rc == -ENOENT)	/* not a queue id at all */
+		return control_error(req, CONTROL_FAIL, "no such message: %s", id);
 	if (rc != 0)
 		return control_error(req, CONTROL_FAIL, "queue: %s", strerror(-rc));
 	return CONTROL_ASYNC;

@@ -204,6 +204,8 @@ static const struct reply_def replies[R__COUNT] = {
 	    "Insufficient system storage"),
 	E(R_NO_SUCH_MESSAGE, PERMFAIL, 550, "5.1.0",
 	    "No such message"),
+	E(R_NOTHING_TO_RECORD, PERMFAIL, 550, "5.0.0",
+	    "Nothing to record: the recipient is no longer in flight or pending"),
 	E(R_NOTHING_TO_HOLD, PERMFAIL, 550, "5.0.0",
 	    "Nothing to hold: no pending recipient"),
 	E(R_NOT_HELD, PERMFAIL, 550, "5.0.0",

@@ -127,7 +127,7 @@ def dsns(sink):
 
 
 def main():
-    plan(28)
+    plan(29)
     mport = free_port()
     sink = Sink(host="127.0.0.2", name="moot").start()
     p = Postern(name="moot", conf={
@@ -158,12 +158,25 @@ def main():
        "the attempt's log line: the remote's 2.x.x, the state the operator left, late (%s)" %
        line[:200])
 
-    # the hidden control command says so too (posternctl's queue.report)
+    # the hidden control command (an operator's report) is refused: the
+    # recipient is final, nothing is recorded, and its audit record says
+    # status 1 (it used to answer ok, late, and audit a success)
     r = control(p, "queue.report", {"id": qid, "rcpt": 0, "result": "delivered"})
-    res = (r or {}).get("result") or {}
-    ok(res.get("state") == "bounced" and res.get("late") is True and
-       show(p, qid).get("relay") == "operator",
-       "queue.report on the bounced recipient: late, its state bounced, unchanged (%s)" % r)
+    audit = [x for x in p.posternctl_json("audit", "list")["audit"]
+             if x.get("cmd") == "queue.report" and x.get("target") == qid]
+    ok(not r.get("ok") and "Nothing to record" in (r.get("error") or "") and
+       show(p, qid).get("relay") == "operator" and show(p, qid).get("state") == "bounced" and
+       len(audit) == 1 and audit[0].get("status") == 1 and
+       "Nothing to record" in (audit[0].get("error") or ""),
+       "queue.report on the bounced recipient: refused, unchanged, audited as failed "
+       "(%s; %s)" % (r, audit))
+    # an unknown id: the same words whether it is a well-formed id or not
+    r1 = control(p, "queue.report", {"id": "0" * len(qid), "rcpt": 0})
+    r2 = control(p, "queue.report", {"id": "nonsense", "rcpt": 0})
+    ok(not r1.get("ok") and not r2.get("ok") and
+       r1.get("error") == "no such message: %s" % ("0" * len(qid)) and
+       r2.get("error") == "no such message: nonsense",
+       "queue.report of an unknown id: 'no such message: ID' (%s; %s)" % (r1, r2))
 
     # ---- queue bounce, then the remote's 550 5.1.1
     qid = in_flight(p, sink, "gone@bad.test", "sleep 3 550 5.1.1 no such user")
