@@ -45,5 +45,7 @@ int addr_index_have_key(void);
  */
 int addr_index_hash(const char *addr, size_t len, unsigned char out[ADDR_HASH_LEN]);
 int addr_index_hash_hex(const char *addr, size_t len, char out[ADDR_HASH_HEX]);
+/* H as 64 lowercase hex digits and a NUL (the _hex form of a hash in hand). */
+void addr_hash_hex(const unsigned char h[ADDR_HASH_LEN], char out[ADDR_HASH_HEX]);
 
 #endif

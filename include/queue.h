@@ -62,6 +62,10 @@ struct queue_rcpt_in {
 	char *addr;		/* owned by the caller */
 	char *orcpt;		/* DSN ORCPT (addr-type;xtext) or NULL */
 	unsigned notify;	/* QUEUE_NOTIFY_* */
+	/* addr_index_hash(addr) when the caller has made it (has_hash),
+	 * else the writer makes it */
+	int has_hash;
+	unsigned char addr_hash[32];
 };
 
 /*
@@ -121,6 +125,8 @@ struct queue_msg_in {
 	const char *message_id_hash;	/* 64 hex digits (token_msgid_hash_hex())
 					 * of the Message-ID for QUEUE_T_MSGIDS,
 					 * or NULL / "": not indexed */
+	int has_sender_hash;		/* sender_hash is addr_index_hash(sender), */
+	unsigned char sender_hash[32];	/* made by the caller; else the writer's */
 };
 
 /* A new message id (unique, sortable) for queue_msg_in.id. */

@@ -81,6 +81,9 @@ int suppress_get(struct queue *q, const char *scope, const char *hex, struct sup
  */
 int suppress_check(struct queue *q, const char *account, const char *addr, size_t len,
     struct suppress_rec *out, int *global, char *hex);
+/* The same for the address whose hash (addr_index_hash_hex) is HEX. */
+int suppress_check_hex(struct queue *q, const char *account, const char *hex,
+    struct suppress_rec *out, int *global);
 /*
  * Store R for HEX in SCOPE with its event (and AUDIT's record), one
  * transaction.  PSEUDO: the address's log pseudonym for the event, or

@@ -427,6 +427,9 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	m.client = (char *)in->client;
 	m.message_id = (char *)in->message_id;
 	m.created = now;
+	m.has_sender_hash = in->has_sender_hash && *in->sender != '\0';
+	if (m.has_sender_hash)
+		memcpy(m.sender_hash, in->sender_hash, sizeof(m.sender_hash));
 	m.size = in->len;
 	m.nrcpts = in->nrcpts;
 	m.rcpts = xcalloc(in->nrcpts, sizeof(*m.rcpts));
@@ -435,6 +438,9 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		m.rcpts[i].addr = in->rcpts[i].addr;
 		m.rcpts[i].orcpt = in->rcpts[i].orcpt;
 		m.rcpts[i].notify = in->rcpts[i].notify;
+		m.rcpts[i].has_hash = in->rcpts[i].has_hash;
+		if (in->rcpts[i].has_hash)
+			memcpy(m.rcpts[i].addr_hash, in->rcpts[i].addr_hash, sizeof(m.rcpts[i].addr_hash));
 		m.rcpts[i].state = in->state == QUEUE_HELD ? QUEUE_HELD : QUEUE_QUEUED;
 		m.rcpts[i].next_try = now;
 	}

@@ -473,8 +473,11 @@ envelope_seal(const unsigned char *dk, struct queue_msg *m)
 	tlv_str(&b, E_MSGID, m->message_id);	/* the customer's, sealed like the rest */
 	al = env_aad(aad, m->id, 0, 0);
 	m->env_sealed = env_seal_buf(dk, aad, al, &b, &m->env_sealed_len);
-	m->has_sender_hash = *m->sender != '\0' &&
-	    addr_index_hash(m->sender, strlen(m->sender), m->sender_hash) == 0;
+	/* the keyed index hashes: the caller's when it made them (the
+	 * relay's RCPT checks did), else made here */
+	if (!m->has_sender_hash)
+		m->has_sender_hash = *m->sender != '\0' &&
+		    addr_index_hash(m->sender, strlen(m->sender), m->sender_hash) == 0;
 	for (i = 0; i < m->nrcpts; i++) {
 		struct queue_rcpt *rc = &m->rcpts[i];
 
@@ -483,7 +486,8 @@ envelope_seal(const unsigned char *dk, struct queue_msg *m)
 		tlv_str(&b, E_ORCPT, rc->orcpt);
 		al = env_aad(aad, m->id, 1, rc->no);
 		rc->sealed = env_seal_buf(dk, aad, al, &b, &rc->sealed_len);
-		rc->has_hash = addr_index_hash(rc->addr, strlen(rc->addr), rc->addr_hash) == 0;
+		if (!rc->has_hash)
+			rc->has_hash = addr_index_hash(rc->addr, strlen(rc->addr), rc->addr_hash) == 0;
 	}
 	crypto_wipe(b.data, b.cap);
 	buf_free(&b);

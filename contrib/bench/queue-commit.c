@@ -63,7 +63,7 @@ static void
 run(const char *base, int committers, size_t size, unsigned seconds)
 {
 	char dir[512], err[1024], *text, *cmd;
-	struct queue_rcpt_in rcpt = { "rcpt@example.org", NULL, 0 };
+	struct queue_rcpt_in rcpt = { .addr = "rcpt@example.org" };
 	struct queue_stats st;
 	struct config *cfg;
 	struct bench b;

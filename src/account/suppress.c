@@ -172,13 +172,21 @@ suppress_check(struct queue *q, const char *account, const char *addr, size_t le
     struct suppress_rec *out, int *global, char *hex)
 {
 	char h[ADDR_HASH_HEX];
-	uint64_t now = now_wall_ms();
-	int rc;
 
 	if (addr_index_hash_hex(addr, len, h) != 0)
 		return -1;
 	if (hex != NULL)
 		memcpy(hex, h, ADDR_HASH_HEX);
+	return suppress_check_hex(q, account, h, out, global);
+}
+
+int
+suppress_check_hex(struct queue *q, const char *account, const char *h,
+    struct suppress_rec *out, int *global)
+{
+	uint64_t now = now_wall_ms();
+	int rc;
+
 	*global = 0;
 	if (account != NULL && *account != '\0' && account_name_valid(account)) {
 		rc = suppress_get(q, account, h, out);

@@ -168,6 +168,17 @@ struct relay_session {
 					 * dropped (suppression_action = drop): indices
 					 * into the envelope's rcpts; owned */
 	size_t ndrops;
+	/* The keyed index hashes of the last two addresses looked up (the
+	 * MAIL sender and the latest RCPT): the restriction and the
+	 * suppression checks and the queued envelope share one HMAC per
+	 * address (issue 20 item 2).  An address the session holds anyway,
+	 * for as long as it holds it; wiped with the session. */
+	struct relay_addr_memo {
+		char addr[ADDR_MAX];
+		unsigned char hash[ADDR_HASH_LEN];
+		int used;
+	} memo[2];
+	unsigned memo_next;
 };
 
 struct relay_job {
@@ -176,6 +187,8 @@ struct relay_job {
 	struct relay *r;
 	char *account;
 	char *sender;
+	int has_sender_hash;			/* the session's memo had it */
+	unsigned char sender_hash[ADDR_HASH_LEN];
 	struct queue_rcpt_in *rcpts;
 	const char **rcpt_addrs;
 	size_t nrcpts;
@@ -473,6 +486,7 @@ relay_session_unref(struct relay_session *rs)
 	free(rs->spf_header);
 	free(rs->drops);
 	free(rs->ph);	/* NULL: a running phase holds a reference */
+	crypto_wipe(rs->memo, sizeof(rs->memo));
 	free(rs);
 }
 
@@ -568,19 +582,55 @@ relay_env_rate_reached(void *arg, const char *account, int64_t limit)
 	return 0;
 }
 
+/* The memo's hash of ADDR, if it has it: 1 and OUT, or 0. */
+static int
+relay_memo_get(const struct relay_session *rs, const char *addr, unsigned char out[ADDR_HASH_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(rs->memo); i++)
+		if (rs->memo[i].used && strcmp(rs->memo[i].addr, addr) == 0) {
+			memcpy(out, rs->memo[i].hash, ADDR_HASH_LEN);
+			return 1;
+		}
+	return 0;
+}
+
+/* addr_index_hash() of ADDR through the session's memo: 0 or -1. */
+static int
+relay_addr_hash(struct relay_session *rs, const char *addr, unsigned char out[ADDR_HASH_LEN])
+{
+	struct relay_addr_memo *e;
+	size_t len = strlen(addr);
+
+	if (relay_memo_get(rs, addr, out))
+		return 0;
+	if (addr_index_hash(addr, len, out) != 0)
+		return -1;
+	if (len < sizeof(e->addr)) {
+		e = &rs->memo[rs->memo_next++ % ARRAY_SIZE(rs->memo)];
+		crypto_wipe(e, sizeof(*e));
+		memcpy(e->addr, addr, len + 1);
+		memcpy(e->hash, out, ADDR_HASH_LEN);
+		e->used = 1;
+	}
+	return 0;
+}
+
 /* policy_env.restricted: the (account, keyed hash of ADDR) restriction
  * record exists (issue 17; QUEUE_T_RESTRICTIONS). */
 static int
 relay_env_restricted(void *arg, const char *account, const char *addr)
 {
 	struct relay_session *rs = arg;
-	char norm[320], hex[ADDR_HASH_HEX], *key, *v = NULL;
+	unsigned char h[ADDR_HASH_LEN];
+	char hex[ADDR_HASH_HEX], *key, *v = NULL;
 	size_t len;
 	int rc;
 
-	if (rs->r->q == NULL || addr_normalise(addr, strlen(addr), norm, sizeof(norm)) <= 0 ||
-	    addr_index_hash_hex(norm, strlen(norm), hex) != 0)
-		return 0;
+	if (rs->r->q == NULL || relay_addr_hash(rs, addr, h) != 0)
+		return 0;	/* an address that does not normalise */
+	addr_hash_hex(h, hex);
 	key = xasprintf("%s/%s", account, hex);
 	rc = queue_kv_get(rs->r->q, QUEUE_T_RESTRICTIONS, key, &v, &len);
 	free(key);
@@ -615,12 +665,16 @@ relay_env_suppressed(void *arg, const char *account, const char *rcpt, const cha
 {
 	struct relay_session *rs = arg;
 	struct suppress_rec rec;
+	unsigned char h[ADDR_HASH_LEN];
 	char hex[ADDR_HASH_HEX], pseud[LOG_ADDR_MAX];
-	int global, rc;
+	int global, rc = -1;
 
 	if (rs->r->q == NULL)
 		return 0;
-	rc = suppress_check(rs->r->q, account, rcpt, strlen(rcpt), &rec, &global, hex);
+	if (relay_addr_hash(rs, rcpt, h) == 0) {
+		addr_hash_hex(h, hex);
+		rc = suppress_check_hex(rs->r->q, account, hex, &rec, &global);
+	}
 	if (rc == -1) {
 		/* an address that does not normalise is no suppressed one; no
 		 * index key means the store cannot be read */
@@ -1534,6 +1588,8 @@ relay_policy_done(uv_work_t *w, int status)
 	in.sender = j->sender;
 	in.rcpts = j->rcpts;
 	in.nrcpts = j->nrcpts;
+	in.has_sender_hash = j->has_sender_hash;
+	memcpy(in.sender_hash, j->sender_hash, sizeof(in.sender_hash));
 	/* added fields + the one copy, streamed into the sealed chunks */
 	j->iov = xcalloc(policy_msg_niov(&j->pm), sizeof(*j->iov));
 	in.iov = j->iov;
@@ -1656,6 +1712,8 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 		j->account = xstrdup("");
 	}
 	j->sender = xstrdup(env->sender);
+	j->has_sender_hash = *env->sender != '\0' &&
+	    relay_memo_get(rs, env->sender, j->sender_hash);
 	j->restricted = rs->restricted;
 	j->rcpts = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpts));
 	j->rcpt_addrs = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*j->rcpt_addrs));
@@ -1669,6 +1727,8 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 		j->rcpts[n].addr = xstrdup(env->rcpts[i].addr);
 		j->rcpts[n].orcpt = env->rcpts[i].orcpt ? xstrdup(env->rcpts[i].orcpt) : NULL;
 		j->rcpts[n].notify = env->rcpts[i].notify;
+		/* the hash the RCPT checks made: the writer need not make it again */
+		j->rcpts[n].has_hash = relay_memo_get(rs, env->rcpts[i].addr, j->rcpts[n].addr_hash);
 		j->rcpt_addrs[n] = j->rcpts[n].addr;
 		j->nrcpts++;
 	}

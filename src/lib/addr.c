@@ -154,19 +154,26 @@ addr_index_hash(const char *addr, size_t len, unsigned char out[ADDR_HASH_LEN])
 	return 0;
 }
 
-int
-addr_index_hash_hex(const char *addr, size_t len, char out[ADDR_HASH_HEX])
+void
+addr_hash_hex(const unsigned char h[ADDR_HASH_LEN], char out[ADDR_HASH_HEX])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char h[ADDR_HASH_LEN];
 	size_t i;
 
-	if (addr_index_hash(addr, len, h) != 0)
-		return -1;
 	for (i = 0; i < ADDR_HASH_LEN; i++) {
 		out[2 * i] = hex[h[i] >> 4];
 		out[2 * i + 1] = hex[h[i] & 15];
 	}
 	out[2 * ADDR_HASH_LEN] = '\0';
+}
+
+int
+addr_index_hash_hex(const char *addr, size_t len, char out[ADDR_HASH_HEX])
+{
+	unsigned char h[ADDR_HASH_LEN];
+
+	if (addr_index_hash(addr, len, h) != 0)
+		return -1;
+	addr_hash_hex(h, out);
 	return 0;
 }

@@ -437,7 +437,7 @@ test_check_race(void)
 	struct config *cfg;
 	struct queue *q;
 	uv_loop_t loop;
-	struct queue_rcpt_in r = { "r@example.org", NULL, 0 };
+	struct queue_rcpt_in r = { .addr = "r@example.org" };
 	struct queue_msg_in in = { .account = "acme", .sender = "s@example.com",
 	    .rcpts = &r, .nrcpts = 1, .state = QUEUE_QUEUED,
 	    .data = "Subject: race\r\n\r\nbody\r\n", .len = 25 };
@@ -492,7 +492,7 @@ test_queue_files(void)
 	struct queue *q;
 	struct queue_msg *m;
 	uv_loop_t loop;
-	struct queue_rcpt_in r = { "Bob.Smith@Example.ORG", NULL, 0 };
+	struct queue_rcpt_in r = { .addr = "Bob.Smith@Example.ORG" };
 	struct queue_msg_in in = { .account = "acme", .sender = "alice.jones@example.com",
 	    .rcpts = &r, .nrcpts = 1, .state = QUEUE_QUEUED,
 	    .data = "Subject: zq-marker\r\n\r\nbody\r\n", .len = 29 };

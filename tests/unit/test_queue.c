@@ -126,10 +126,11 @@ commit_one(struct queue *q, const char *account, const char *data, size_t len,
     enum queue_state st, struct commit_res *res, size_t nrcpt)
 {
 	struct queue_rcpt_in rcpts[4] = {
-		{ "a@example.org", NULL, 0 },
-		{ "b@example.org", "rfc822;b@example.org", QUEUE_NOTIFY_FAILURE },
-		{ "c@example.net", NULL, 0 },
-		{ "d@example.net", NULL, 0 },
+		{ .addr = "a@example.org" },
+		{ .addr = "b@example.org", .orcpt = "rfc822;b@example.org",
+		  .notify = QUEUE_NOTIFY_FAILURE },
+		{ .addr = "c@example.net" },
+		{ .addr = "d@example.net" },
 	};
 	struct queue_msg_in m = {
 		.account = account, .sender = "sender@example.com",
@@ -232,7 +233,7 @@ static void
 test_concurrent(void)
 {
 	struct config *cfg = make_config("queue_commit_batch = 64\n");
-	struct queue_rcpt_in r = { "x@example.org", NULL, 0 };
+	struct queue_rcpt_in r = { .addr = "x@example.org" };
 	struct queue *q;
 	char err[512], bodies[NCONC][32];
 	int i, once = 1, okall = 1, readable = 1, pending;
@@ -751,7 +752,7 @@ static void
 test_kv_notify(void)
 {
 	struct config *cfg = make_config(NULL);
-	struct queue_rcpt_in rcpts[1] = { { "a@example.org", NULL, 0 } };
+	struct queue_rcpt_in rcpts[1] = { { .addr = "a@example.org" } };
 	struct queue_msg_in m = {
 		.account = "acme", .sender = "s@example.com", .rcpts = rcpts, .nrcpts = 1,
 		.data = "Subject: x\r\n\r\nx\r\n", .len = 17, .state = QUEUE_QUEUED,
@@ -945,7 +946,7 @@ test_readonly(void)
 		ok(st.messages >= NCONC, "read-only sees the committed messages (%llu)",
 		    (unsigned long long)st.messages);
 		struct commit_res res;
-		struct queue_rcpt_in r = { "x@example.org", NULL, 0 };
+		struct queue_rcpt_in r = { .addr = "x@example.org" };
 		struct queue_msg_in m = { .account = "", .sender = "", .rcpts = &r, .nrcpts = 1 };
 		is_int(queue_commit(q, &m, commit_cb, &res), -EROFS, "read-only refuses commits");
 		queue_close(q);
@@ -990,7 +991,7 @@ static void
 port_thread(void *arg)
 {
 	struct port_test *t = arg;
-	struct queue_rcpt_in r = { "p@example.org", NULL, 0 };
+	struct queue_rcpt_in r = { .addr = "p@example.org" };
 	struct queue_msg_in m = { .account = "", .sender = "s@example.org", .rcpts = &r,
 	    .nrcpts = 1, .data = "Subject: port\r\n\r\nx\r\n", .len = 20, .state = QUEUE_QUEUED };
 	uv_timer_t tick;

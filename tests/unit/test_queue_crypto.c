@@ -166,7 +166,7 @@ test_queue_tamper(void)
 	struct config *cfg;
 	struct queue *q;
 	uv_loop_t loop;
-	struct queue_rcpt_in r = { "x@example.org", NULL, 0 };
+	struct queue_rcpt_in r = { .addr = "x@example.org" };
 	struct queue_msg_in m = { .account = "acme", .sender = "s@example.com",
 	    .rcpts = &r, .nrcpts = 1, .state = QUEUE_QUEUED };
 	char ids[3][QUEUE_ID_LEN + 1];

@@ -48,7 +48,7 @@ commit_cb(void *arg, const struct outcome *o, const char *id)
 static int
 commit_iov(struct queue *q, const struct iovec *iov, size_t niov, struct res *r)
 {
-	struct queue_rcpt_in rcpt = { "a@example.org", NULL, 0 };
+	struct queue_rcpt_in rcpt = { .addr = "a@example.org" };
 	struct queue_msg_in m = {
 		.account = "acme", .sender = "s@example.com", .rcpts = &rcpt, .nrcpts = 1,
 		.iov = iov, .niov = niov, .state = QUEUE_QUEUED,
