@@ -9,8 +9,9 @@ removed at the end; runuser, so the role comes from SO_PEERCRED) shows a
 held message whose card number, SSN, IBAN and addresses sit in:
 RFC 2047 display names (Q and B encoded) of From, Reply-To and Cc, the
 Subject (B encoded), an attachment's name ("card 4556 7375 8689
-9855.pdf"), a List-Unsubscribe URL, an HTML part with the number split
-by a CSS-hidden element and in a link.  Neither --json nor the text
+9855.pdf"), a part's media type ("application/p4556737586899855",
+found by the review_view fuzzer), a List-Unsubscribe URL, an HTML part
+with the number split by a CSS-hidden element and in a link.  Neither --json nor the text
 output may contain any of them (bytes), and the text output carries no
 terminal control characters from the message (ESC, NUL, CR, C1 CSI).
 The same reviewer's hand-written control request with "unmasked" set is
@@ -50,7 +51,9 @@ def message():
             "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n"
             "--b\r\nContent-Type: application/pdf\r\n"
             "Content-Disposition: attachment; filename=\"card 4556 7375 8689 9855.pdf\"\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n" %
+            "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+            "--b\r\nContent-Type: application/p4556737586899855; name=\"a.bin\"\r\n\r\n"
+            "AAAA\r\n--b--\r\n" %
             (b_word("Card 4556 7375 8689 9855"), b_word("SSN 536-22-1234 \x1b[31m"),
              base64.encodebytes(HTML).decode().replace("\n", "\r\n"))).encode()
 
@@ -84,7 +87,7 @@ def main():
 def run_tests(rev):
     p = Postern(name="reviewmask", conf={"reviewer_group": rev.group}).start()
     os.chmod(p.dir, 0o755)
-    plan(9)
+    plan(10)
     r = p.posternctl("account", "add", "shop", "--domain", "acme.test", "--password-stdin",
                      input="pw-shop-secret\n")
     for t in ("card", "ssn", "iban"):
@@ -110,6 +113,11 @@ def run_tests(rev):
          "an RFC 2047 display name is decoded, then masked")
     att = v.get("view", {}).get("attachments", [{}])[0].get("name", "")
     ok("9855.pdf" in att and "8689" not in att, "the attachment's name is masked: %s" % att)
+    typ = [a.get("type", "") for a in v.get("view", {}).get("attachments", [])
+           if a.get("type", "").startswith("application/p") and
+           a.get("type") != "application/pdf"]
+    ok(len(typ) == 1 and typ[0].endswith("9855") and "8689" not in typ[0],
+       "a part whose media type holds a card number is listed, its type masked: %s" % typ)
     t = rev.ctl(p, "review", "show", qid, "--reason", "masking check", text=False)
     is_(leaks(t.stdout), [], "text output: no card, SSN, IBAN or address")
     bad = [c for c in (b"\x1b", b"\x00", b"\r", b"\x07", b"\xc2\x9b") if c in t.stdout]
