@@ -28,7 +28,8 @@ of a message delivered 0.2 s before is surely still waiting):
   to linger the old second);
 - a reload to 0 made while a result is already lingering ends that
   wait: the result is recorded right after the reload, not when the old
-  second is over (the wait used to keep the deadline it started with).
+  second is over (the wait used to keep the deadline it started with);
+- with queue_commit_batch = 1 a result never lingers (its batch is full).
 """
 
 import os
@@ -84,7 +85,7 @@ def log_gap(p, qid):
 
 
 def main():
-    plan(15)
+    plan(16)
     mport = free_port()
     sink = Sink(name="mx").start()
     conf = {
@@ -228,6 +229,21 @@ def main():
        "a reload to 0 during a linger ends it: queued -> reloaded %s s, reloaded -> "
        "delivered %s s, queued -> delivered %s s (the old deadline: 1 s)" % (
            result and result[0], result and result[1], result and result[2]))
+
+    # queue_commit_batch = 1: a batch is full with one op, so a result
+    # never waits for company, whatever the linger
+    conf.update({"queue_result_linger": "1s", "queue_commit_batch": 1})
+    p.write_conf(conf)
+    ok_reload = p.reload()
+    b7 = counters(mport)
+    q9 = deliver_one()
+    wait_for(lambda: recorded(p, q9), 15, what="the result with a batch of one")
+    b8 = counters(mport)
+    gap = log_gap(p, q9)
+    ok(ok_reload and b8[0] - b7[0] == b8[1] - b7[1] and b8[0] - b7[0] >= 2 and
+       gap is not None and gap < 0.9,
+       "queue_commit_batch = 1: every batch one op (%s -> %s), the result recorded "
+       "%s s after the accept, not after the 1 s linger" % (b7, b8, gap))
     p.stop()
     sink.stop()
 
