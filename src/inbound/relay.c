@@ -168,11 +168,13 @@ struct relay_session {
 					 * dropped (suppression_action = drop): indices
 					 * into the envelope's rcpts; owned */
 	size_t ndrops;
-	/* The keyed index hashes of the last two addresses looked up (the
-	 * MAIL sender and the latest RCPT): the restriction and the
-	 * suppression checks and the queued envelope share one HMAC per
-	 * address (issue 20 item 2).  An address the session holds anyway,
-	 * for as long as it holds it; wiped with the session. */
+	/* The keyed index hashes of the last two addresses looked up (in
+	 * turn; with one recipient, the sender, when a MAIL stage looked it
+	 * up, and the recipient): the restriction and the suppression
+	 * checks and the queued envelope share one HMAC per address (issue
+	 * 20 item 2); an address not found here is hashed by the writer as
+	 * before.  Addresses the session holds anyway, for as long as it
+	 * lives; wiped with it. */
 	struct relay_addr_memo {
 		char addr[ADDR_MAX];
 		unsigned char hash[ADDR_HASH_LEN];
