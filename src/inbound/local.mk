@@ -27,3 +27,6 @@ EXTRA_DIST += tests/integration/test_eom_inline.py tests/integration/test_eom_in
 # issue 20 item 3: several SMTP event loops (smtpd_loops)
 TESTS += tests/integration/test_smtpd_loops.py tests/integration/test_loops_existing.sh
 EXTRA_DIST += tests/integration/test_smtpd_loops.py tests/integration/test_loops_existing.sh
+# the relay's address-hash memo stores the writer's own hashes (issue 20 item 2)
+TESTS += tests/integration/test_addr_memo.py
+EXTRA_DIST += tests/integration/test_addr_memo.py

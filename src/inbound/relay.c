@@ -173,8 +173,9 @@ struct relay_session {
 	 * up, and the recipient): the restriction and the suppression
 	 * checks and the queued envelope share one HMAC per address (issue
 	 * 20 item 2); an address not found here is hashed by the writer as
-	 * before.  Addresses the session holds anyway, for as long as it
-	 * lives; wiped with it. */
+	 * before.  Addresses of the transaction under way only: wiped at
+	 * each MAIL, once the message's job has copied the hashes, and with
+	 * the session (relay_memo_forget). */
 	struct relay_addr_memo {
 		char addr[ADDR_MAX];
 		unsigned char hash[ADDR_HASH_LEN];
@@ -478,6 +479,14 @@ relay_trusted_account(struct relay *r)
 	return r->relay_acct;
 }
 
+/* Wipe the memo: at each MAIL and once a message's job has the hashes. */
+static void
+relay_memo_forget(struct relay_session *rs)
+{
+	crypto_wipe(rs->memo, sizeof(rs->memo));
+	rs->memo_next = 0;
+}
+
 static void
 relay_session_unref(struct relay_session *rs)
 {
@@ -488,7 +497,7 @@ relay_session_unref(struct relay_session *rs)
 	free(rs->spf_header);
 	free(rs->drops);
 	free(rs->ph);	/* NULL: a running phase holds a reference */
-	crypto_wipe(rs->memo, sizeof(rs->memo));
+	relay_memo_forget(rs);
 	free(rs);
 }
 
@@ -1260,6 +1269,7 @@ relay_on_mail(struct relay_session *rs, const struct smtp_envelope *env, struct 
 	q = relay_req(rs, POLICY_MAIL);
 
 	rs->restricted = 0;	/* a new transaction */
+	relay_memo_forget(rs);	/* nothing of an abandoned one (RSET) stays */
 	free(rs->spf_header);
 	rs->spf_header = NULL;
 	rs->ndrops = 0;			/* a new transaction */
@@ -1734,6 +1744,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 		j->rcpt_addrs[n] = j->rcpts[n].addr;
 		j->nrcpts++;
 	}
+	relay_memo_forget(rs);	/* the job has what it needs */
 	if (j->nrcpts == 0) {
 		/* every recipient was dropped: the client hears ok, nothing is kept */
 		log_info("sid=%s event=dropped reason=suppressed nrcpt=%zu", rs->id, env->nrcpts);
