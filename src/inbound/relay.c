@@ -479,10 +479,13 @@ relay_trusted_account(struct relay *r)
 	return r->relay_acct;
 }
 
-/* Wipe the memo: at each MAIL and once a message's job has the hashes. */
+/* Wipe the memo: at each MAIL and once a message's job has the hashes
+ * (memo_next counts the entries stored since the last wipe). */
 static void
 relay_memo_forget(struct relay_session *rs)
 {
+	if (rs->memo_next == 0)
+		return;
 	crypto_wipe(rs->memo, sizeof(rs->memo));
 	rs->memo_next = 0;
 }
