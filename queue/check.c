@@ -43,6 +43,8 @@ struct check {
 	struct queue_check_stats *st;
 };
 
+static void problem(struct check *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
 static void
 problem(struct check *c, const char *fmt, ...)
 {

@@ -191,6 +191,8 @@ struct walk {
 	size_t errlen;
 };
 
+static int walk_fail(struct walk *w, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
 static int
 walk_fail(struct walk *w, const char *fmt, ...)
 {
