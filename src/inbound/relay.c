@@ -173,16 +173,18 @@ struct relay_session {
 	 * up, and the recipient): the restriction and the suppression
 	 * checks and the queued envelope share one HMAC per address (issue
 	 * 20 item 2); an address not found here is hashed by the writer as
-	 * before.  Addresses of the transaction under way only: wiped at
-	 * each MAIL, once the message's job has copied the hashes, and with
-	 * the session (relay_memo_forget). */
+	 * before.  Addresses of the transaction under way only: allocated
+	 * at its first lookup, wiped and freed at each MAIL, once the
+	 * message's job has copied the hashes, and with the session
+	 * (relay_memo_forget), so an idle session does not carry its 1 KiB. */
 	struct relay_addr_memo {
 		char addr[ADDR_MAX];
 		unsigned char hash[ADDR_HASH_LEN];
-		int used;
-	} memo[2];
-	unsigned memo_next;
+	} *memo;			/* RELAY_MEMO_N entries, or NULL */
+	unsigned memo_next;		/* entries stored since it was allocated */
 };
+
+#define RELAY_MEMO_N 2
 
 struct relay_job {
 	uv_work_t work;
@@ -479,14 +481,16 @@ relay_trusted_account(struct relay *r)
 	return r->relay_acct;
 }
 
-/* Wipe the memo: at each MAIL and once a message's job has the hashes
- * (memo_next counts the entries stored since the last wipe). */
+/* Wipe and free the memo: at each MAIL, once a message's job has the
+ * hashes, and with the session. */
 static void
 relay_memo_forget(struct relay_session *rs)
 {
-	if (rs->memo_next == 0)
+	if (rs->memo == NULL)
 		return;
-	crypto_wipe(rs->memo, sizeof(rs->memo));
+	crypto_wipe(rs->memo, RELAY_MEMO_N * sizeof(*rs->memo));
+	free(rs->memo);
+	rs->memo = NULL;
 	rs->memo_next = 0;
 }
 
@@ -602,8 +606,8 @@ relay_memo_get(const struct relay_session *rs, const char *addr, unsigned char o
 {
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(rs->memo); i++)
-		if (rs->memo[i].used && strcmp(rs->memo[i].addr, addr) == 0) {
+	for (i = 0; rs->memo != NULL && i < RELAY_MEMO_N && i < rs->memo_next; i++)
+		if (strcmp(rs->memo[i].addr, addr) == 0) {
 			memcpy(out, rs->memo[i].hash, ADDR_HASH_LEN);
 			return 1;
 		}
@@ -622,11 +626,12 @@ relay_addr_hash(struct relay_session *rs, const char *addr, unsigned char out[AD
 	if (addr_index_hash(addr, len, out) != 0)
 		return -1;
 	if (len < sizeof(e->addr)) {
-		e = &rs->memo[rs->memo_next++ % ARRAY_SIZE(rs->memo)];
+		if (rs->memo == NULL)
+			rs->memo = xcalloc(RELAY_MEMO_N, sizeof(*rs->memo));
+		e = &rs->memo[rs->memo_next++ % RELAY_MEMO_N];
 		crypto_wipe(e, sizeof(*e));
 		memcpy(e->addr, addr, len + 1);
 		memcpy(e->hash, out, ADDR_HASH_LEN);
-		e->used = 1;
 	}
 	return 0;
 }
@@ -643,7 +648,7 @@ relay_env_restricted(void *arg, const char *account, const char *addr)
 	int rc;
 
 	if (rs->r->q == NULL || relay_addr_hash(rs, addr, h) != 0)
-		return 0;	/* an address that does not normalise */
+		return 0;	/* an address that does not normalise, or no index key */
 	addr_hash_hex(h, hex);
 	key = xasprintf("%s/%s", account, hex);
 	rc = queue_kv_get(rs->r->q, QUEUE_T_RESTRICTIONS, key, &v, &len);
