@@ -19,7 +19,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Dns, Postern, Sink, free_port, done, is_, like, ok, plan, queue_id, skip_all, wait_for  # noqa: E402
+from harness import Dns, Postern, Sink, diag, free_port, done, is_, like, ok, plan, queue_id, skip_all, wait_for  # noqa: E402
 import dkim  # noqa: E402
 
 dns_srv = None
@@ -130,8 +130,19 @@ def main():
         b"Subject: bcc\r\n", b"Subject: bcc\r\nBcc: hidden@c.test,\r\n also-hidden@c.test\r\n")
     code, text = p.send("app@a.test", ["r@example.net", "hidden@c.test"], sent)
     body = p.queue_body(queue_id(text)) if code == 250 else b""
-    ok(code == 250 and b"hidden" not in body and b"Bcc" not in body and verify_each(body) and
-       body.endswith(sent.replace(b"Bcc: hidden@c.test,\r\n also-hidden@c.test\r\n", b"")),
+    checks = {
+        "250": code == 250,
+        "no 'hidden'": b"hidden" not in body,
+        "no 'Bcc'": b"Bcc" not in body,
+        "verifies": verify_each(body),
+        "rest byte for byte": body.endswith(
+            sent.replace(b"Bcc: hidden@c.test,\r\n also-hidden@c.test\r\n", b"")),
+    }
+    if not all(checks.values()):
+        # seen once under ASan in CI, not reproduced: say which part failed
+        diag("reply %r; failed: %s; stored %d octets: %r" % (
+            text, ", ".join(k for k, v in checks.items() if not v), len(body), body[:600]))
+    ok(all(checks.values()),
        "Bcc: removed with its continuation line, the rest byte for byte, signed and verifying")
 
     r = p.posternctl("account", "set", "relayapp", "--set", "spf_action=reject")
