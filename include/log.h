@@ -69,6 +69,9 @@ void log_set_pseudonymise(int on);
 const char *log_addr(const char *addr, size_t len, char *out, size_t outlen);
 /* Pseudonym regardless of the log setting (events db, metrics). */
 const char *log_pseudonym(const char *addr, size_t len, char *out, size_t outlen);
+/* The same, keeping this thread's last value and pseudonym: for values
+ * that recur across sessions (a client's IP address), never addresses. */
+const char *log_pseudonym_recent(const char *v, size_t len, char *out, size_t outlen);
 /*
  * Scrub free text (a remote server's reply, a DSN diagnostic): every
  * address in TEXT (LEN bytes) is replaced by its pseudonym "h:…" (kept

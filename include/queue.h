@@ -309,7 +309,9 @@ enum queue_result {
  * to the reporting loop's port (delivery loops, issue 20 item 3). */
 typedef void (*queue_report_cb)(void *arg, const struct outcome *o,
     enum queue_state newstate, int late);
-int queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
+/* ADDR is the recipient's address as the engine took it (the event
+ * names its pseudonym; the envelope then stays sealed), or NULL. */
+int queue_report(struct queue *q, const char *id, uint32_t rcpt_no, const char *addr,
     enum queue_result r, const struct outcome *reply, const char *relay,
     queue_report_cb cb, void *arg);
 /* The same, with AUDIT's record in the transaction (queue.report). */

@@ -232,8 +232,12 @@ policy_headers(struct policy_msg *m, struct outcome *out)
 		buf_printf(&nb, "Message-ID: ");
 		start = nb.len;
 		buf_printf(&nb, "<%llu.", (unsigned long long)now);
-		for (i = 0; i < sizeof(r); i++)
-			buf_printf(&nb, "%02x", r[i]);
+		for (i = 0; i < sizeof(r); i++) {
+			static const char hex[] = "0123456789abcdef";
+			char h[2] = { hex[r[i] >> 4], hex[r[i] & 15] };
+
+			buf_append(&nb, h, 2);
+		}
 		buf_append_str(&nb, "@");
 		trace_token(&nb, our_hostname(m, host, sizeof(host)));
 		buf_append_str(&nb, ">\r\n");

@@ -44,6 +44,7 @@ struct report_op {
 	enum queue_result result;
 	char reply[300];
 	char *relay;
+	char *addr;			/* the engine's copy of the address, or NULL */
 	enum queue_state newstate;
 	int moot;			/* deleted or made final while in flight */
 	int audited;			/* a control-plane report: answered, never held */
@@ -101,7 +102,12 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 
 	queue_settings(q, &st);
 	ro->moot = 0;
-	if ((rc = msg_load(q, txn, ro->id, &m, &r)) == 0) {
+	/* Issue 20: a delivery engine's report names the address it delivered
+	 * to (its copy, opened when it took the message), so the envelope
+	 * stays sealed here: the event needs only the address, and the
+	 * records are written back with their sealed fields as they were.
+	 * Without it (an operator's report) the envelope is opened. */
+	if ((rc = msg_load(ro->addr != NULL ? NULL : q, txn, ro->id, &m, &r)) == 0) {
 		for (i = 0; i < m->nrcpts; i++)
 			if (m->rcpts[i].no == ro->no)
 				rc_ = &m->rcpts[i];
@@ -172,9 +178,9 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	ro->newstate = rc_->state;
 	if (rc == 0)
 		rc = rcpt_put(txn, ro->id, rc_);
-	if (rc == 0)
-		rc = event_add(q, txn, ro->id, rc_->addr, what[rc_->state],
-		    ro->reply[0] ? ro->reply : NULL);
+	if (rc == 0)	/* a shredded envelope names no address, as when opened */
+		rc = event_add(q, txn, ro->id, ro->addr != NULL && !m->envelope_gone ?
+		    ro->addr : rc_->addr, what[rc_->state], ro->reply[0] ? ro->reply : NULL);
 	if (rc == 0) {
 		uint64_t before = r.final_time, flags = r.flags;
 
@@ -216,6 +222,7 @@ report_callback(struct queue *q, struct writer_op *wop, int status)
 	if (ro->cb != NULL)
 		ro->cb(ro->arg, &o, ro->newstate, status == 0 && ro->moot);
 	free(ro->relay);
+	free(ro->addr);
 	free(ro);
 }
 
@@ -252,16 +259,16 @@ report_done(struct queue *q, struct writer_op *wop, int status)
 }
 
 static int report_submit(struct queue *q, const char *id, uint32_t rcpt_no,
-    enum queue_result res, const struct outcome *reply, const char *relay,
+    const char *addr, enum queue_result res, const struct outcome *reply, const char *relay,
     const struct queue_audit *audit, int lazy, queue_report_cb cb, void *arg);
 
 /* A delivery engine's result: lazy (writer.c), nobody waits on it. */
 int
-queue_report(struct queue *q, const char *id, uint32_t rcpt_no,
+queue_report(struct queue *q, const char *id, uint32_t rcpt_no, const char *addr,
     enum queue_result res, const struct outcome *reply, const char *relay,
     queue_report_cb cb, void *arg)
 {
-	return report_submit(q, id, rcpt_no, res, reply, relay, NULL, 1, cb, arg);
+	return report_submit(q, id, rcpt_no, addr, res, reply, relay, NULL, 1, cb, arg);
 }
 
 /* An operator's result (posternctl queue ...): committed at once. */
@@ -270,11 +277,11 @@ queue_report_audited(struct queue *q, const char *id, uint32_t rcpt_no,
     enum queue_result res, const struct outcome *reply, const char *relay,
     const struct queue_audit *audit, queue_report_cb cb, void *arg)
 {
-	return report_submit(q, id, rcpt_no, res, reply, relay, audit, 0, cb, arg);
+	return report_submit(q, id, rcpt_no, NULL, res, reply, relay, audit, 0, cb, arg);
 }
 
 static int
-report_submit(struct queue *q, const char *id, uint32_t rcpt_no,
+report_submit(struct queue *q, const char *id, uint32_t rcpt_no, const char *addr,
     enum queue_result res, const struct outcome *reply, const char *relay,
     const struct queue_audit *audit, int lazy, queue_report_cb cb, void *arg)
 {
@@ -303,6 +310,7 @@ report_submit(struct queue *q, const char *id, uint32_t rcpt_no,
 		    ro->reply, sizeof(ro->reply));
 	}
 	ro->relay = relay != NULL ? xstrdup(relay) : NULL;
+	ro->addr = addr != NULL ? xstrdup(addr) : NULL;
 	ro->newstate = QUEUE_DEFERRED;
 	ro->cb = cb;
 	ro->arg = arg;

@@ -159,21 +159,35 @@ static void
 reply_line(struct smtp_session *s, const struct outcome *o, const char *text)
 {
 	char line[600];
-	int n, m;
+	const char *t = text ? text : o->text;
+	size_t n, el, tl;
 
 	if (s->state == SMTP_STATE_CLOSED)
 		return;	/* e.g. the owner shut the session down from a callback */
-	n = o->enhanced[0] ? snprintf(line, sizeof(line), "%03d %s ", o->code, o->enhanced) :
-	    snprintf(line, sizeof(line), "%03d ", o->code);
-	m = snprintf(line + n, sizeof(line) - (size_t)n - 2, "%s", text ? text : o->text);
-	if (m < 0)
-		m = 0;
-	n += m;
-	if ((size_t)n > sizeof(line) - 3)
-		n = sizeof(line) - 3;
+	/* built by hand: one snprintf per reply line was a tenth of the
+	 * relay path's formatting cost (issue 20) */
+	if (o->code >= 0 && o->code <= 999) {
+		line[0] = (char)('0' + o->code / 100);
+		line[1] = (char)('0' + o->code / 10 % 10);
+		line[2] = (char)('0' + o->code % 10);
+		n = 3;
+	} else
+		n = (size_t)snprintf(line, 16, "%d", o->code);
+	line[n++] = ' ';
+	if (o->enhanced[0]) {
+		el = strnlen(o->enhanced, sizeof(o->enhanced));
+		memcpy(line + n, o->enhanced, el);
+		n += el;
+		line[n++] = ' ';
+	}
+	tl = strlen(t);
+	if (tl > sizeof(line) - 3 - n)
+		tl = sizeof(line) - 3 - n;
+	memcpy(line + n, t, tl);
+	n += tl;
 	line[n++] = '\r';
 	line[n++] = '\n';
-	send_raw(s, line, (size_t)n);
+	send_raw(s, line, n);
 }
 
 /* A reply from the catalogue (include/outcome.h); DETAIL fills its %s. */

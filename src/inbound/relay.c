@@ -1771,7 +1771,7 @@ relay_on_message(struct relay_session *rs, const struct smtp_envelope *env, stru
 	j->helo = helo ? xstrdup(helo) : NULL;
 	j->protocol = proto ? xstrdup(proto) : NULL;
 	snprintf(j->client_desc, sizeof(j->client_desc), "%s %s", relay_strmode(rs->mode),
-	    log_pseudonym(rs->client, strlen(rs->client), pseud, sizeof(pseud)));
+	    log_pseudonym_recent(rs->client, strlen(rs->client), pseud, sizeof(pseud)));
 
 	j->cfg = config_ref(r->cfg);	/* read in the pool; SIGHUP may swap r->cfg */
 	policy_params_from_config(&j->params, j->cfg);

@@ -208,6 +208,8 @@ log_msg(enum log_level level, const char *fmt, ...)
 	}
 }
 
+static unsigned key_gen;	/* bumped when the pseudonym key changes */
+
 void
 log_set_pseudonym_key(const unsigned char *key, size_t len)
 {
@@ -224,6 +226,7 @@ log_set_pseudonym_key(const unsigned char *key, size_t len)
 	memcpy(logstate.key, k, sizeof(k));
 	crypto_wipe(k, sizeof(k));
 	logstate.keylen = CRYPTO_HMAC_LEN;
+	__atomic_add_fetch(&key_gen, 1, __ATOMIC_RELEASE);	/* log_pseudonym_recent() */
 }
 
 void
@@ -260,6 +263,39 @@ log_pseudonym(const char *addr, size_t len, char *out, size_t outlen)
 		h[18] = '\0';
 		str_copy(out, h, outlen);
 	}
+	return out;
+}
+
+/*
+ * log_pseudonym() of a value that recurs from one session to the next
+ * (the client's IP address: every message of an application that
+ * connects once per message names the same one), with the last one this
+ * thread made kept: one HMAC per message less on the relay path (issue
+ * 20).  Only for such values, never for mail addresses: the one value
+ * kept stays in memory until the next differs.
+ */
+const char *
+log_pseudonym_recent(const char *v, size_t len, char *out, size_t outlen)
+{
+	static __thread struct {
+		unsigned gen;
+		size_t len;
+		char in[64];
+		char out[20];
+	} last;
+	unsigned gen = __atomic_load_n(&key_gen, __ATOMIC_ACQUIRE);
+
+	if (gen != 0 && last.gen == gen && last.len == len && memcmp(last.in, v, len) == 0) {
+		str_copy(out, last.out, outlen);
+		return out;
+	}
+	if (len > sizeof(last.in))
+		return log_pseudonym(v, len, out, outlen);
+	log_pseudonym(v, len, last.out, sizeof(last.out));
+	memcpy(last.in, v, len);
+	last.len = len;
+	last.gen = gen;
+	str_copy(out, last.out, outlen);
 	return out;
 }
 

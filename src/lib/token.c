@@ -27,8 +27,11 @@ static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
 static struct {
 	unsigned char key[32];
+	unsigned char msgid_key[32];	/* HMAC(key, MSGID_LABEL), made with key */
 	int have;
 } tk;
+
+static const char msgid_label[] = "postern message-id v1";
 
 /*
  * At start, and again on every reload (daemon.c apply_log_settings)
@@ -40,7 +43,11 @@ static struct {
 void
 token_set_key(const unsigned char *master, size_t len)
 {
-	(void)crypto_derive_key_once(master, len, "postern token v1", tk.key, &tk.have);
+	/* the Message-ID hash's key is derived here, once per key, not once
+	 * per message (issue 20) */
+	if (crypto_derive_key_once(master, len, "postern token v1", tk.key, &tk.have))
+		crypto_hmac_sha256(tk.key, sizeof(tk.key), msgid_label, sizeof(msgid_label) - 1,
+		    tk.msgid_key);
 }
 
 int
@@ -151,9 +158,8 @@ token_check(enum token_kind kind, const char *tok, size_t len, char msgid[21], u
 int
 token_msgid_hash_hex(const char *v, size_t n, char out[TOKEN_MSGID_HEX])
 {
-	static const char label[] = "postern message-id v1";
 	static const char hex[] = "0123456789abcdef";
-	unsigned char key[32], mac[32];
+	unsigned char mac[32];
 	char norm[MSGID_MAX];
 	const char *lt, *gt, *at;
 	size_t i, len;
@@ -180,14 +186,12 @@ token_msgid_hash_hex(const char *v, size_t n, char out[TOKEN_MSGID_HEX])
 	for (i = at ? (size_t)(at - norm) : len; i < len; i++)
 		if (norm[i] >= 'A' && norm[i] <= 'Z')
 			norm[i] = (char)(norm[i] - 'A' + 'a');
-	crypto_hmac_sha256_kept(tk.key, sizeof(tk.key), label, sizeof(label) - 1, key);
-	crypto_hmac_sha256_kept(key, sizeof(key), norm, len, mac);
+	crypto_hmac_sha256_kept(tk.msgid_key, sizeof(tk.msgid_key), norm, len, mac);
 	for (i = 0; i < sizeof(mac); i++) {
 		out[2 * i] = hex[mac[i] >> 4];
 		out[2 * i + 1] = hex[mac[i] & 15];
 	}
 	out[64] = '\0';
-	crypto_wipe(key, sizeof(key));
 	crypto_wipe(mac, sizeof(mac));
 	return 0;
 }

@@ -128,15 +128,24 @@ rfc5322_date(char *out, size_t outlen, time_t t)
 	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
 		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	/* one a second is enough: every message of that second reuses it,
+	 * per thread (issue 20: gmtime_r + snprintf per Received: line) */
+	static __thread time_t last = (time_t)-1;
+	static __thread char text[64];
 	struct tm tm;
 
-	/* strftime's %a and %b follow LC_TIME; RFC 5322 names are English. */
-	if (gmtime_r(&t, &tm) == NULL) {
-		str_copy(out, "Thu, 1 Jan 1970 00:00:00 +0000", outlen);
-		return out;
+	if (t != last || last == (time_t)-1) {
+		/* strftime's %a and %b follow LC_TIME; RFC 5322 names are English. */
+		if (gmtime_r(&t, &tm) == NULL) {
+			str_copy(out, "Thu, 1 Jan 1970 00:00:00 +0000", outlen);
+			return out;
+		}
+		snprintf(text, sizeof(text), "%s, %d %s %d %02d:%02d:%02d +0000",
+		    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		last = t;
 	}
-	snprintf(out, outlen, "%s, %d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday],
-	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	str_copy(out, text, outlen);
 	return out;
 }
 

@@ -618,7 +618,8 @@ dl_item_report(struct dl_item *it)
 			str_copy(o.text, t, sizeof(o.text));
 		}
 		dl->pending_reports++;
-		if (queue_report(dl->q, m->id, m->rcpts[it->idx[i]].no, result_of(&it->res[i]),
+		if (queue_report(dl->q, m->id, m->rcpts[it->idx[i]].no, m->rcpts[it->idx[i]].addr,
+		    result_of(&it->res[i]),
 		    &o, it->relay[0] ? it->relay : NULL, report_done, rc) != 0) {
 			struct outcome f;
 			outcome_reply(&f, R_QUEUE_ERROR);

@@ -30,7 +30,7 @@ main(void)
 	static const unsigned char key[32] = { 1, 2, 3 };
 	char out[600], want[600], p1[64], p2[64], small[12];
 
-	plan(15);
+	plan(19);
 	log_set_pseudonym_key(key, sizeof(key));
 	log_set_pseudonymise(1);
 	{
@@ -50,6 +50,30 @@ main(void)
 		str_copy(wcut, want, sizeof(wcut));
 		is_str(log_pseudonym("Bob@Example.ORG", 15, cut, sizeof(cut)), wcut,
 		    "a short buffer gets the pseudonym cut and terminated");
+	}
+	{
+		/* issue 20: log_pseudonym_recent() keeps the last value: the
+		 * same answers as log_pseudonym(), a new key's after a change */
+		static const unsigned char key2[32] = { 9, 9, 9 };
+		char a[64], b[64], c[64], d[64], e[8];
+
+		log_pseudonym("192.0.2.7", 9, a, sizeof(a));
+		log_pseudonym("192.0.2.8", 9, b, sizeof(b));
+		ok(strcmp(log_pseudonym_recent("192.0.2.7", 9, c, sizeof(c)), a) == 0 &&
+		    strcmp(log_pseudonym_recent("192.0.2.7", 9, d, sizeof(d)), a) == 0 &&
+		    strcmp(log_pseudonym_recent("192.0.2.8", 9, c, sizeof(c)), b) == 0 &&
+		    strcmp(log_pseudonym_recent("192.0.2.7", 9, d, sizeof(d)), a) == 0,
+		    "recent pseudonyms: the same as made afresh, kept or not");
+		str_copy(want, a, sizeof(e));
+		is_str(log_pseudonym_recent("192.0.2.7", 9, e, sizeof(e)), want,
+		    "recent pseudonym: a short buffer gets it cut");
+		log_set_pseudonym_key(key2, sizeof(key2));
+		log_pseudonym("192.0.2.7", 9, b, sizeof(b));
+		ok(strcmp(b, a) != 0 && strcmp(log_pseudonym_recent("192.0.2.7", 9, c, sizeof(c)), b) == 0,
+		    "recent pseudonym after a key change: the new key's");
+		log_set_pseudonym_key(key, sizeof(key));
+		ok(strcmp(log_pseudonym_recent("192.0.2.7", 9, c, sizeof(c)), a) == 0,
+		    "and the old key's again when it comes back");
 	}
 
 	snprintf(want, sizeof(want), "550 5.1.1 <%s>: Recipient address rejected",

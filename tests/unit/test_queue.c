@@ -27,6 +27,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "json.h"
+#include "log.h"
 #include "account.h"
 #include "queue.h"
 #include "tap.h"
@@ -367,6 +368,10 @@ rcpt_state(struct queue *q, const char *id, uint32_t no, struct queue_rcpt *copy
 	return st;
 }
 
+/* The address report_wait() hands the queue as the engine's copy (NULL:
+ * none, as an operator's report). */
+static const char *report_addr;
+
 static void
 report_wait(struct queue *q, const char *id, uint32_t no, enum queue_result r,
     struct report_res *res)
@@ -378,7 +383,7 @@ report_wait(struct queue *q, const char *id, uint32_t no, enum queue_result r,
 	    OUTCOME_TEMPFAIL : OUTCOME_PERMFAIL, r == QUEUE_RESULT_DELIVERED ? 250 :
 	    r == QUEUE_RESULT_TEMPFAIL ? 451 : 550, r == QUEUE_RESULT_DELIVERED ? "2.0.0" :
 	    r == QUEUE_RESULT_TEMPFAIL ? "4.4.1" : "5.1.1", "reply text");
-	queue_report(q, id, no, r, &o, "mx.example.org", report_cb, res);
+	queue_report(q, id, no, report_addr, r, &o, "mx.example.org", report_cb, res);
 	while (res->calls == 0)
 		uv_run(&loop, UV_RUN_ONCE);
 }
@@ -728,6 +733,55 @@ test_kv_and_logs(void)
 	config_free(cfg);
 }
 
+/* Issue 20: a delivery engine's report names the address, so the queue
+ * leaves the envelope sealed; the event still names the recipient's
+ * pseudonym and the sealed fields survive the write-back.  An operator's
+ * report (no address) opens the envelope as before. */
+static void
+test_report_sealed(void)
+{
+	struct config *cfg = make_config(NULL);
+	struct queue *q;
+	struct commit_res one;
+	struct report_res rr;
+	struct queue_msg *m = NULL;
+	struct buf b;
+	char pa[64], pb[64], want[128];
+
+	q = queue_in(cfg, "sealedrep");
+	commit_one(q, "acme", "sealed\r\n", 8, QUEUE_QUEUED, &one, 2);
+	take_all(q);
+	report_addr = "a@example.org";
+	report_wait(q, one.id, 0, QUEUE_RESULT_DELIVERED, &rr);
+	report_addr = NULL;
+	report_wait(q, one.id, 1, QUEUE_RESULT_TEMPFAIL, &rr);
+	is_int(rr.st, QUEUE_DEFERRED, "an operator-style report without the address: deferred");
+	is_int(queue_get(q, one.id, &m), 0, "the message loads after both reports");
+	ok(m != NULL && strcmp(m->sender, "sender@example.com") == 0 && m->nrcpts == 2 &&
+	    strcmp(m->rcpts[0].addr, "a@example.org") == 0 &&
+	    strcmp(m->rcpts[1].addr, "b@example.org") == 0 &&
+	    m->rcpts[1].orcpt != NULL && strcmp(m->rcpts[1].orcpt, "rfc822;b@example.org") == 0 &&
+	    m->envid != NULL && strcmp(m->envid, "env1") == 0 && !m->envelope_gone,
+	    "the sealed envelope and addresses survive a report that did not open them");
+	ok(m != NULL && m->rcpts[0].state == QUEUE_DELIVERED && m->rcpts[0].attempts == 1,
+	    "the report was recorded on the recipient");
+	queue_msg_free(m);
+	log_pseudonym("a@example.org", 13, pa, sizeof(pa));
+	log_pseudonym("b@example.org", 13, pb, sizeof(pb));
+	buf_init(&b, 0);
+	queue_log_foreach(q, QUEUE_LOG_EVENTS, 0, log_cb, &b);
+	snprintf(want, sizeof(want), "\"rcpt\":\"%s\",\"event\":\"delivered\"", pa);
+	ok(b.data != NULL && strstr(b.data, want) != NULL,
+	    "the delivered event names the pseudonym of the engine's address");
+	snprintf(want, sizeof(want), "\"rcpt\":\"%s\",\"event\":\"deferred\"", pb);
+	ok(b.data != NULL && strstr(b.data, want) != NULL,
+	    "the deferred event (envelope opened) names the recipient's pseudonym");
+	ok(b.data != NULL && strstr(b.data, "@example") == NULL, "no address in the events");
+	buf_free(&b);
+	close_queue(q);
+	config_free(cfg);
+}
+
 /* How many outbox records hold NEEDLE. */
 static size_t
 outbox_count(struct queue *q, const char *needle)
@@ -1053,7 +1107,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(102 + 6 + 4);
+	plan(102 + 6 + 4 + 7);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();
@@ -1061,6 +1115,7 @@ main(void)
 	test_scheduler();
 	test_hold_in_flight();
 	test_late_report();
+	test_report_sealed();
 	test_kv_and_logs();
 	test_kv_notify();
 	test_privacy();

@@ -17,6 +17,7 @@
 
 #include "account.h"
 #include "buf.h"
+#include "crypto.h"
 #include "policy.h"
 #include "report.h"
 #include "suppress.h"
@@ -321,6 +322,20 @@ test_message_id(void)
 
 	token_set_key((const unsigned char *)"master key bytes", 16);
 	ok(token_msgid_hash_hex("<x.1@a.test>", 12, a) == 0 && strlen(a) == 64, "Message-ID hash: 64 hex");
+	{
+		/* its definition, made here step by step: HMAC(HMAC(HMAC(master,
+		 * "postern token v1"), "postern message-id v1"), id) */
+		unsigned char k1[32], k2[32], mac[32];
+		char hex[65];
+		size_t i;
+
+		crypto_hmac_sha256("master key bytes", 16, "postern token v1", 16, k1);
+		crypto_hmac_sha256(k1, 32, "postern message-id v1", 21, k2);
+		crypto_hmac_sha256(k2, 32, "x.1@a.test", 10, mac);
+		for (i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+		is_str(a, hex, "Message-ID hash: the documented derivation");
+	}
 	ok(token_msgid_hash_hex(" x.1@A.TEST ", 12, b) == 0 && strcmp(a, b) == 0,
 	    "without brackets, padded, domain in upper case: the same hash");
 	ok(token_msgid_hash_hex("<X.1@a.test>", 12, c) == 0 && strcmp(a, c) != 0,
@@ -374,7 +389,7 @@ test_message_id(void)
 int
 main(void)
 {
-	plan(56);
+	plan(57);
 	test_records();
 	test_tokens();
 	test_stage();
