@@ -468,9 +468,10 @@ commit_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 		if (rc->state == QUEUE_QUEUED && (err = sched_put(txn, now, c->id, rc->no)) != 0)
 			goto free_env;
 		/* a held message's event names the class of the hold (issue 16) */
-		if ((err = event_add_full(q, txn, c->id, rc->addr,
+		if ((err = event_add_outbox(q, txn, c->id, rc->addr,
 		    rc->state == QUEUE_HELD ? "held" : "queued", NULL, in->client,
-		    rc->state == QUEUE_HELD ? queue_hold_reason(in->verdicts) : NULL)) != 0)
+		    rc->state == QUEUE_HELD ? queue_hold_reason(in->verdicts) : NULL,
+		    (r.flags & MF_WEBHOOK) != 0)) != 0)
 			goto free_env;
 	}
 free_env:

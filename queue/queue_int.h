@@ -464,6 +464,10 @@ int event_add_client(struct queue *q, struct db_txn *txn, const char *id,
 /* All of it: REPLY, CLIENT and REASON may each be NULL. */
 int event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reply, const char *client, const char *reason);
+/* The same, told whether the message's events go to the webhook outbox
+ * (OUTBOX 1 or 0: the caller has its flags; -1: read its record). */
+int event_add_outbox(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client, const char *reason, int outbox);
 /* The reason class a stage held a message for, from its VERDICTS JSON:
  * restricted, dlp, spam, limit, or NULL (review.c). */
 const char *queue_hold_reason(const char *verdicts);

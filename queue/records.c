@@ -770,6 +770,13 @@ int
 event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
     const char *what, const char *reply, const char *client, const char *reason)
 {
+	return event_add_outbox(q, txn, id, addr, what, reply, client, reason, -1);
+}
+
+int
+event_add_outbox(struct queue *q, struct db_txn *txn, const char *id, const char *addr,
+    const char *what, const char *reply, const char *client, const char *reason, int outbox)
+{
 	char pseudo[64];
 	struct json_out j;
 	struct buf b;
@@ -794,7 +801,7 @@ event_add_full(struct queue *q, struct db_txn *txn, const char *id, const char *
 	/* the webhook's copy, in the same transaction: at-least-once, and in
 	 * the order the events happened (outbox.c); every event of a message
 	 * of an account with a webhook, whoever records it */
-	if (rc == 0 && msg_wants_outbox(txn, id))
+	if (rc == 0 && (outbox < 0 ? msg_wants_outbox(txn, id) : outbox))
 		rc = queue_append_log(q, txn, DB_OUTBOX, b.data, b.len);
 	buf_free(&b);
 	return rc;

@@ -179,8 +179,9 @@ report_apply(struct queue *q, struct db_txn *txn, struct writer_op *wop)
 	if (rc == 0)
 		rc = rcpt_put(txn, ro->id, rc_);
 	if (rc == 0)	/* a shredded envelope names no address, as when opened */
-		rc = event_add(q, txn, ro->id, ro->addr != NULL && !m->envelope_gone ?
-		    ro->addr : rc_->addr, what[rc_->state], ro->reply[0] ? ro->reply : NULL);
+		rc = event_add_outbox(q, txn, ro->id, ro->addr != NULL && !m->envelope_gone ?
+		    ro->addr : rc_->addr, what[rc_->state], ro->reply[0] ? ro->reply : NULL,
+		    NULL, NULL, (r.flags & MF_WEBHOOK) != 0);
 	if (rc == 0) {
 		uint64_t before = r.final_time, flags = r.flags;
 
