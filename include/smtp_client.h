@@ -84,6 +84,9 @@ struct smtp_client_ops {
 	 * (greeting, EHLO, STARTTLS): the owner may try another server.
 	 */
 	void (*closed)(void *arg, const struct outcome *o, int in_session);
+	/* Optional: A then B in one write.  With it, a body that needs no
+	 * dot-stuffing is sent as it is, followed by its end, uncopied. */
+	void (*send2)(void *arg, const char *a, size_t alen, const char *b, size_t blen);
 };
 
 struct smtp_client_params {
@@ -130,5 +133,7 @@ unsigned smtp_client_msgs(const struct smtp_client *c);
 /* Dot-stuff DATA (RFC 5321 §4.5.2) into OUT and append CRLF.CRLF; a
  * missing final CRLF is added. (Pure; exposed for tests.) */
 void smtp_client_stuff(struct buf *out, const char *data, size_t len);
+/* Would smtp_client_stuff() change DATA (a line starting with ".")? */
+int smtp_client_needs_stuffing(const char *data, size_t len);
 
 #endif

@@ -53,6 +53,8 @@ struct stream {
 int stream_init(struct stream *st, uv_loop_t *loop, const struct stream_ops *ops, void *arg);
 /* Queue plaintext (through TLS when on).  0 or a negative uv error. */
 int stream_write(struct stream *st, const void *data, size_t len);
+/* A then B, as stream_write() of both in one (a body and its end). */
+int stream_write2(struct stream *st, const void *a, size_t alen, const void *b, size_t blen);
 /* Send what TLS has pending (handshake records, alerts).  0 or uv error. */
 int stream_flush(struct stream *st);
 /*

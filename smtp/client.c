@@ -411,6 +411,12 @@ smtp_client_send_msg(struct smtp_client *c, const struct smtp_client_msg *m,
 	return 0;
 }
 
+int
+smtp_client_needs_stuffing(const char *data, size_t len)
+{
+	return len > 0 && (data[0] == '.' || memmem(data, len, "\n.", 2) != NULL);
+}
+
 void
 smtp_client_stuff(struct buf *out, const char *data, size_t len)
 {
@@ -510,6 +516,17 @@ txn_reply(struct smtp_client *c)
 				/* RFC 2920 §3.1: a 354 nobody can use; end it empty */
 				c->data_aborted = 1;
 				buf_append_str(&body, ".\r\n");
+			} else if (c->ops.send2 != NULL && !smtp_client_needs_stuffing(m->data, m->len)) {
+				/* issue 20: no line starts with "." (the usual case):
+				 * the body goes as it is, its end in the same write */
+				int crlf = m->len == 0 || (m->len >= 2 && m->data[m->len - 2] == '\r' &&
+				    m->data[m->len - 1] == '\n');
+				const char *end = crlf ? ".\r\n" : "\r\n.\r\n";
+
+				client_enter_state(c, SMTPC_DATA);
+				c->ops.send2(c->arg, m->data, m->len, end, strlen(end));
+				buf_free(&body);
+				return;
 			} else {
 				smtp_client_stuff(&body, m->data, m->len);
 			}

@@ -71,37 +71,58 @@ stream_write_done(uv_write_t *req, int status)
  * needs no callback, since the caller looks at stream_unsent() itself.
  */
 static int
-stream_send(struct stream *st, const void *data, size_t len)
+stream_sendv(struct stream *st, const uv_buf_t *bufs, unsigned nbufs)
 {
 	struct stream_wreq *w;
+	size_t len = 0, skip = 0, at = 0;
 	uv_buf_t ub;
+	unsigned i;
 	int rc;
 
+	for (i = 0; i < nbufs; i++)
+		len += bufs[i].len;
 	if (len == 0 || st->closing)
 		return 0;
 	if (st->unsent == 0) {
-		ub = uv_buf_init((char *)data, (unsigned int)len);
-		rc = uv_try_write((uv_stream_t *)&st->tcp, &ub, 1);
+		rc = uv_try_write((uv_stream_t *)&st->tcp, bufs, nbufs);
 		if (rc > 0) {
 			if ((size_t)rc == len)
 				return 0;
-			data = (const char *)data + rc;
-			len -= (size_t)rc;
+			skip = (size_t)rc;
 		}
 		/* EAGAIN and errors: uv_write below queues it or reports the error
 		 * through its callback, as before */
 	}
-	w = xmalloc(sizeof(*w) + len);
+	w = xmalloc(sizeof(*w) + len - skip);
 	w->st = st;
-	w->len = len;
-	memcpy(w->data, data, len);
-	ub = uv_buf_init(w->data, (unsigned int)len);
-	st->unsent += len;
+	w->len = len - skip;
+	for (i = 0; i < nbufs; i++) {
+		size_t n = bufs[i].len, off = 0;
+
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		off = skip;
+		skip = 0;
+		memcpy(w->data + at, bufs[i].base + off, n - off);
+		at += n - off;
+	}
+	ub = uv_buf_init(w->data, (unsigned int)w->len);
+	st->unsent += w->len;
 	if ((rc = uv_write(&w->req, (uv_stream_t *)&st->tcp, &ub, 1, stream_write_done)) != 0) {
-		st->unsent -= len;
+		st->unsent -= w->len;
 		free(w);
 	}
 	return rc;
+}
+
+static int
+stream_send(struct stream *st, const void *data, size_t len)
+{
+	uv_buf_t ub = uv_buf_init((char *)data, (unsigned int)len);
+
+	return stream_sendv(st, &ub, 1);
 }
 
 int
@@ -129,6 +150,26 @@ stream_write(struct stream *st, const void *data, size_t len)
 	/* Queued by TLS until the handshake is done; a failing TLS says nothing more. */
 	(void)tls_write(st->tls, data, len);
 	return stream_flush(st);
+}
+
+/* A then B, in one write when the socket takes them (a message body
+ * sent as it is and its terminator: no copy of the body, no second
+ * syscall). */
+int
+stream_write2(struct stream *st, const void *a, size_t alen, const void *b, size_t blen)
+{
+	uv_buf_t ub[2];
+
+	if (st->closing || alen + blen == 0)
+		return 0;
+	if (st->tls != NULL) {
+		(void)tls_write(st->tls, a, alen);
+		(void)tls_write(st->tls, b, blen);
+		return stream_flush(st);
+	}
+	ub[0] = uv_buf_init((char *)a, (unsigned int)alen);
+	ub[1] = uv_buf_init((char *)b, (unsigned int)blen);
+	return stream_sendv(st, ub, 2);
 }
 
 int

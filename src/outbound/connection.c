@@ -265,6 +265,16 @@ op_send(void *arg, const char *data, size_t len)
 }
 
 static void
+op_send2(void *arg, const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct conn *c = arg;
+
+	if (c->closing)
+		return;
+	(void)stream_write2(&c->st, a, alen, b, blen);
+}
+
+static void
 op_starttls(void *arg)
 {
 	struct conn *c = arg;
@@ -355,7 +365,7 @@ op_closed(void *arg, const struct outcome *o, int in_session)
 }
 
 static const struct smtp_client_ops client_ops = {
-	op_send, op_starttls, op_ready, op_rcpt_done, op_msg_done, op_closed,
+	op_send, op_starttls, op_ready, op_rcpt_done, op_msg_done, op_closed, op_send2,
 };
 
 /* ---- reading (the stream decrypts when TLS is on) ---- */

@@ -35,6 +35,7 @@ struct fake {
 	int mismatch;
 	char mismatch_what[200];
 	int sends;		/* ops->send calls */
+	int send2s;		/* ops->send2 calls (counted in sends too) */
 	int bytewise;		/* feed replies one byte at a time */
 	const char *inject;	/* appended after the STARTTLS 220 */
 
@@ -123,6 +124,17 @@ op_send(void *arg, const char *data, size_t len)
 }
 
 static void
+op_send2(void *arg, const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct fake *f = arg;
+
+	f->sends++;
+	f->send2s++;
+	buf_append(&f->in, a, alen);
+	buf_append(&f->in, b, blen);
+}
+
+static void
 op_starttls(void *arg)
 {
 	struct fake *f = arg;
@@ -168,7 +180,7 @@ op_closed(void *arg, const struct outcome *o, int in_session)
 }
 
 static const struct smtp_client_ops ops = {
-	op_send, op_starttls, op_ready, op_rcpt_done, op_msg_done, op_closed,
+	op_send, op_starttls, op_ready, op_rcpt_done, op_msg_done, op_closed, op_send2,
 };
 
 /* Move bytes both ways until nothing changes. */
@@ -280,6 +292,7 @@ test_plain(int bytewise)
 	    f.msg_done == 1, "recipient delivered, message done");
 	is_mem(f.body.data, f.body.len, "Subject: x\r\n\r\n..dot\r\nend\r\n.\r\n", 29,
 	    "body dot-stuffed and terminated");
+	is_int(f.send2s, 0, "a body with a line starting with '.': stuffed, not sent as it is");
 	ok(strstr(f.log.data, "SIZE=") == NULL && strstr(f.log.data, "NOTIFY") == NULL,
 	    "no SIZE / DSN parameters when not offered");
 	smtp_client_quit(f.c);
@@ -326,6 +339,7 @@ test_pipelining(int bytewise)
 	    "per-recipient results: one delivered, one refused");
 	is_mem(f.body.data, f.body.len, "Subject: p\r\n\r\nbody\r\n.\r\n", 23,
 	    "missing final CRLF added");
+	is_int(f.send2s, 1, "a body no line of which starts with '.': as it is, its end in the same write");
 	fake_end(&f);
 }
 
@@ -608,12 +622,17 @@ test_stuff(void)
 	smtp_client_stuff(&b, "", 0);
 	is_mem(b.data, b.len, ".\r\n", 3, "empty body");
 	buf_free(&b);
+	ok(smtp_client_needs_stuffing(".a", 2) && smtp_client_needs_stuffing("a\r\n.b", 5) &&
+	    smtp_client_needs_stuffing("a\n.", 3) && !smtp_client_needs_stuffing("", 0) &&
+	    !smtp_client_needs_stuffing("a.b\r\nc.\r\n", 10) &&
+	    !smtp_client_needs_stuffing("a\r\n", 3),
+	    "stuffing needed exactly when a line starts with '.'");
 }
 
 int
 main(void)
 {
-	plan(10 * 2 + 6 * 2 + 3 + 3 + 3 + 11 + 4 + 2 + 7 + 2);
+	plan(11 * 2 + 7 * 2 + 3 + 3 + 3 + 11 + 4 + 2 + 7 + 3);
 	test_plain(0);
 	test_plain(1);
 	test_pipelining(0);
