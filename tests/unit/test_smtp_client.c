@@ -627,12 +627,23 @@ test_stuff(void)
 	    !smtp_client_needs_stuffing("a.b\r\nc.\r\n", 10) &&
 	    !smtp_client_needs_stuffing("a\r\n", 3),
 	    "stuffing needed exactly when a line starts with '.'");
+	{
+		char big[5000];
+		size_t i;
+
+		for (i = 0; i < sizeof(big); i++)	/* "x.y.\r\n" lines: dots, none first */
+			big[i] = "x.y.\r\n"[i % 6];
+		ok(!smtp_client_needs_stuffing(big, sizeof(big)), "a long body with dots inside lines only");
+		big[4998] = '.';	/* after the "\n" at 4997 */
+		ok(smtp_client_needs_stuffing(big, sizeof(big)) &&
+		    !smtp_client_needs_stuffing(big, 4998), "and with one line starting with '.' near its end");
+	}
 }
 
 int
 main(void)
 {
-	plan(11 * 2 + 7 * 2 + 3 + 3 + 3 + 11 + 4 + 2 + 7 + 3);
+	plan(11 * 2 + 7 * 2 + 3 + 3 + 3 + 11 + 4 + 2 + 7 + 5);
 	test_plain(0);
 	test_plain(1);
 	test_pipelining(0);
