@@ -20,6 +20,9 @@ EXTRA_DIST += contrib/bench/results/compare-2026-11-23.md contrib/bench/results/
 	contrib/bench/results/compare-peers-2026-12-01.md \
 	contrib/bench/results/compare-wave2-2026-12-01.md \
 	contrib/bench/results/submission-2026-12-01.md
+# builds against each other, run by run (its table is tested below)
+EXTRA_DIST += contrib/bench/alternate contrib/bench/results/compare-xeon2-2026-12-02.md \
+	contrib/bench/results/compare-xeon2-2026-12-02.jsonl
 # compare's report logic (durability marking, ratios, skipped peers).
 TESTS += tests/integration/test_bench_report.py
 EXTRA_DIST += tests/integration/test_bench_report.py

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(SRCDIR, "contrib", "bench"))
 import benchlib  # noqa: E402
 import peers  # noqa: E402
 
-plan(16)
+plan(19)
 
 # strace -c output as strace 6.1 prints it: with and without an errors column.
 SUMMARY = """\
@@ -87,4 +87,28 @@ try:
 except peers.Skip as e:
     ok(True, "a peer missing from the cache raises Skip")
     like(str(e), r"peers-setup\.sh", "Skip names peers-setup.sh")
+
+# contrib/bench/alternate's table: medians per build and row, ratios
+# against the first build, builds named with their settings
+import importlib.machinery  # noqa: E402
+import importlib.util  # noqa: E402
+
+_ld = importlib.machinery.SourceFileLoader(
+    "alternate", os.path.join(SRCDIR, "contrib", "bench", "alternate"))
+_sp = importlib.util.spec_from_loader("alternate", _ld)
+alternate = importlib.util.module_from_spec(_sp)
+_ld.exec_module(alternate)
+runs = [{"build": b, "size": 1024, "sessions": 20, "cpu_per_1000": c, "accepted_per_s": a}
+        for b, c, a in (("A", 0.30, 100), ("A", 0.20, 300), ("A", 0.40, 200),
+                        ("B", 0.10, 400), ("B", 0.12, 500))]
+t = alternate.table(runs, ["A", "B"])
+like(t, r"\| 1 KiB \| 20 \| 0\.300 \| 0\.110 \| 0\.37 \| 200 \| 450 \| 2 \|",
+     "alternate: medians, the ratio against the first build, the fewest runs")
+is_(alternate.parse_build("one=/b/dir,smtpd_loops=1,delivery_loops=1"),
+    ("one", "/b/dir", {"smtpd_loops": "1", "delivery_loops": "1"}), "alternate: a build with settings")
+try:
+    alternate.parse_build("nodir")
+    ok(False, "alternate: a build without a directory is refused")
+except SystemExit:
+    ok(True, "alternate: a build without a directory is refused")
 done()
