@@ -560,10 +560,10 @@ pool_derive(const unsigned char *ak, uint64_t s, const char *id, const unsigned 
 	n += il;
 	memcpy(buf + n, secret, CRYPTO_KEY_LEN);
 	n += CRYPTO_KEY_LEN;
-	/* the account key is long-lived: its keyed context is kept per
-	 * thread (crypto.c), as the log and index keys' are (issue 20: a
-	 * fresh HMAC context per message cost three times the hash) */
-	crypto_hmac_sha256_kept(ak, CRYPTO_KEY_LEN, buf, n, dk);
+	/* not crypto_hmac_sha256_kept(): an account key must not outlive
+	 * its use in a thread's kept context (a shredded account's key
+	 * would stay in memory; crypto.h) */
+	crypto_hmac_sha256(ak, CRYPTO_KEY_LEN, buf, n, dk);
 	crypto_wipe(buf, sizeof(buf));
 }
 
