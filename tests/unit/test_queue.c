@@ -779,6 +779,30 @@ test_report_sealed(void)
 	ok(b.data != NULL && strstr(b.data, "@example") == NULL, "no address in the events");
 	buf_free(&b);
 	close_queue(q);
+	{
+		/* the write-back against the raw bytes: every page of data.mdb,
+		 * free ones included, holds no address of the message in clear */
+		char path[400];
+		struct buf raw;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/data.mdb", cfg->data_directory);
+		buf_init(&raw, 0);
+		if ((fd = open(path, O_RDONLY)) >= 0) {
+			char chunk[65536];
+			ssize_t n;
+
+			while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+				buf_append(&raw, chunk, (size_t)n);
+			close(fd);
+		}
+		ok(raw.len > 0 && memmem(raw.data, raw.len, one.id, strlen(one.id)) != NULL &&
+		    memmem(raw.data, raw.len, "a@example.org", 13) == NULL &&
+		    memmem(raw.data, raw.len, "b@example.org", 13) == NULL &&
+		    memmem(raw.data, raw.len, "sender@example.com", 18) == NULL,
+		    "data.mdb (%zu octets) names the message (the scan sees its records) and holds no address in clear after the reports", raw.len);
+		buf_free(&raw);
+	}
 	config_free(cfg);
 }
 
@@ -1107,7 +1131,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
 	uv_loop_init(&loop);
-	plan(102 + 6 + 4 + 7);
+	plan(102 + 6 + 4 + 8);
 	test_ids();
 	test_roundtrip();
 	test_concurrent();

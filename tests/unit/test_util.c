@@ -31,7 +31,7 @@ main(void)
 	char out[RFC5322_DATE_MAX], small[8];
 	size_t i;
 
-	plan((int)ARRAY_SIZE(cases) + 2);
+	plan((int)ARRAY_SIZE(cases) + 3);
 	for (i = 0; i < ARRAY_SIZE(cases); i++)
 		is_str(rfc5322_date(out, sizeof(out), cases[i].t), cases[i].want,
 		    "rfc5322_date(%lld)", (long long)cases[i].t);
@@ -39,5 +39,17 @@ main(void)
 	is_str(small, "Thu, 1 ", "a short buffer is truncated and terminated");
 	ok(strlen(rfc5322_date(out, sizeof(out), (time_t)253402300799LL)) < sizeof(out),
 	    "year 9999 fits RFC5322_DATE_MAX");
+	{
+		/* issue 20: the text is kept for its second; a call for another
+		 * second, even an earlier one, makes it anew */
+		char a[RFC5322_DATE_MAX], b[RFC5322_DATE_MAX], c[RFC5322_DATE_MAX];
+
+		rfc5322_date(a, sizeof(a), cases[1].t);
+		rfc5322_date(b, sizeof(b), cases[1].t);
+		rfc5322_date(c, sizeof(c), cases[1].t - 1);
+		rfc5322_date(out, sizeof(out), cases[1].t);
+		ok(strcmp(a, cases[1].want) == 0 && strcmp(b, a) == 0 && strcmp(c, a) != 0 &&
+		    strcmp(out, a) == 0, "the same second twice, the second before, then again");
+	}
 	return done();
 }
