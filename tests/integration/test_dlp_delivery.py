@@ -138,9 +138,19 @@ def main():
 
     red = to_rcpt(sink, "redact@example.test")
     data = red[0].data if red else b""
-    ok(data and CARD.encode() not in data and CARD_SP.encode() not in data
-       and b"8689" not in data and b"4556" not in data,
-       "redact: the full number is absent at the sink")
+    # The full number is looked for in every byte; its other groups in the
+    # body and in the header fields the sender wrote: DKIM-Signature's b= and
+    # the queue id in Received: are random letters and digits, where "4556"
+    # turns up by chance (it did once, in CI).
+    ours = (b"dkim-signature:", b"received:")
+    hdr, _, body = data.partition(b"\r\n\r\n")
+    fields = re.split(rb"\r\n(?![ \t])", hdr)
+    sender_part = b"\r\n".join(f for f in fields if not f.lower().startswith(ours)) + b"\r\n\r\n" + body
+    leaks = [g for g in (CARD, CARD_SP) if g.encode() in data] + \
+            [g for g in ("4556", "7375", "8689") if g.encode() in sender_part]
+    if leaks:
+        diag("found at the sink: %r" % leaks)
+    ok(data and not leaks, "redact: the full number is absent at the sink")
     ok(("Your card " + MASKED + " was charged.").encode() in data,
        "redact: '%s' form present" % MASKED)
     ok(b"DKIM-Signature:" in data and dkim.verify(data, dnsfunc=dns_srv.lookup_txt),

@@ -93,7 +93,8 @@ def main():
     msgs = p.queue_list()
     ok(not any(m.get("account") == "acct-reject" for m in msgs),
        "reject: nothing from the account in the queue")
-    ok(CARD not in p.log() and "8689" not in p.log(), "no card digits in the log")
+    log = p.log()
+    ok(CARD not in log and "8689" not in without_ids(log), "no card digits in the log")
     code, text = p.send("app@acme.test", ["user@example.test"],
                         make_message(mail_from="app@acme.test", subject="hello",
                                      body="nothing sensitive 1234\r\n"),
@@ -114,7 +115,8 @@ def main():
     is_(code, 250, "redact: accepted")
     m = p.queue_show(queue_id(text), body=True)
     body = m.get("body") or ""
-    ok(body and "8689" not in body and "4556" not in body and "7375" not in body,
+    rest = without_ids(body)
+    ok(body and CARD not in body and "8689" not in rest and "4556" not in rest and "7375" not in rest,
        "redact: no digit but the last four left")
     like(body, r"Subject: Your card \*\*\*\* \*\*\*\* \*\*\*\* 9855\r\n", "redact: Subject")
     msg = email.message_from_string(body, policy=email.policy.compat32)

@@ -48,7 +48,7 @@ delivery (fnv, domains_on, rcpt_counts, relay_load, max_open: the delivery-loop
 tests' helpers); `python3 -m harness sink ...` runs the sink server.
 """
 
-from .core import (BUILDDIR, HERE, HarnessError, PYTHON, SRCDIR, TIME_SCALE, _Tap, _cleanup, _conf_value, _dump_fixtures, _excepthook, _fixtures, _kill_pid, _netns_prefix, _on_signal, _out, _tail_lines, _tap, _tmpdirs, bail_out, diag, done, failed, free_port, free_ports, is_, isnt, like, make_cert, note, ok, plan, run, skip, skip_all, tmpdir, unlike, wait_for, eventually)
+from .core import (BUILDDIR, HERE, HarnessError, PYTHON, SRCDIR, TIME_SCALE, _Tap, _cleanup, _conf_value, _dump_fixtures, _excepthook, _fixtures, _kill_pid, _netns_prefix, _on_signal, _out, _tail_lines, _tap, _tmpdirs, bail_out, diag, done, failed, free_port, free_ports, is_, isnt, like, make_cert, note, ok, plan, run, skip, skip_all, tmpdir, unlike, wait_for, eventually, without_ids)
 from .daemon import (Postern, client_tls_context, make_message, queue_id)
 from .dns import (Dns, _dq, zone_records)
 from .sink import (Sink, SinkMessage, SmtpSink, _sink_main)
@@ -65,7 +65,7 @@ __all__ = [
     "Postern", "Dns", "Sink", "SinkMessage", "SmtpSink", "Netns",
     "run", "HarnessError",
 ]
-__all__ += ["queue_id", "make_message"]
+__all__ += ["queue_id", "make_message", "without_ids"]
 __all__.append("client_tls_context")
 __all__.append("Reviewer")
 __all__ += ["Rbldnsd", "DnsDrop"]
